@@ -1,0 +1,58 @@
+import { errors, jwtVerify, SignJWT } from 'jose';
+import { Role, type Identity } from './identity.ts';
+
+/** Issued by the auth subgraph, verified by the gateway: the one definition of an access token. */
+export const ACCESS_TOKEN_ISSUER = 'nexusflow-auth';
+export const ACCESS_TOKEN_AUDIENCE = 'nexusflow-api';
+
+export interface AccessTokenSubject {
+  userId: string;
+  tenantId: string;
+  roles: Role[];
+}
+
+function key(secret: string): Uint8Array {
+  return new TextEncoder().encode(secret);
+}
+
+export async function signAccessToken(subject: AccessTokenSubject, secret: string, ttlSeconds: number, now = Date.now()) {
+  const issuedAt = Math.floor(now / 1000);
+  const expiresAt = issuedAt + ttlSeconds;
+  const token = await new SignJWT({ tid: subject.tenantId, roles: subject.roles })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(subject.userId)
+    .setIssuer(ACCESS_TOKEN_ISSUER)
+    .setAudience(ACCESS_TOKEN_AUDIENCE)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(expiresAt)
+    .setJti(crypto.randomUUID())
+    .sign(key(secret));
+  return { token, expiresAt: new Date(expiresAt * 1000) };
+}
+
+export type AccessTokenVerification = { ok: true; identity: Identity } | { ok: false; reason: 'expired' | 'invalid' };
+
+const roles = new Set<string>(Object.values(Role));
+
+export async function verifyAccessToken(token: string, secret: string, now = Date.now()): Promise<AccessTokenVerification> {
+  try {
+    const { payload } = await jwtVerify(token, key(secret), {
+      issuer: ACCESS_TOKEN_ISSUER,
+      audience: ACCESS_TOKEN_AUDIENCE,
+      algorithms: ['HS256'],
+      currentDate: new Date(now),
+    });
+    const claimedRoles = payload.roles;
+    if (
+      typeof payload.sub !== 'string' ||
+      typeof payload.tid !== 'string' ||
+      !Array.isArray(claimedRoles) ||
+      !claimedRoles.every((role) => typeof role === 'string' && roles.has(role))
+    ) {
+      return { ok: false, reason: 'invalid' };
+    }
+    return { ok: true, identity: { kind: 'user', userId: payload.sub, tenantId: payload.tid, roles: claimedRoles as Role[] } };
+  } catch (error) {
+    return { ok: false, reason: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
+  }
+}

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Environment = Record<string, string | undefined>;
+
+/**
+ * The only place that reads `process.env`. Every problem is collected into one {@link ConfigError}
+ * so that an operator fixes a misconfigured deployment in one round trip, not one variable at a time.
+ */
+export function parseConfig<S extends z.ZodType>(schema: S, env: Environment = process.env): z.output<S> {
+  const blankAsUnset = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = schema.safeParse(blankAsUnset);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const key = issue.path.join('.') || '(environment)';
+      return `${key}: ${issue.message}`;
+    }),
+  );
+}
+
+const DEVELOPMENT_SECRET = 'nexusflow-development-secret-do-not-use-in-production';
+
+export const portSchema = z.coerce.number().int().min(0).max(65535);
+
+const urlWithProtocols = (protocols: string[]) =>
+  z.url({ protocol: new RegExp(`^(${protocols.join('|')})$`), error: `must be a ${protocols.join(' or ')} URL` });
+
+export const postgresUrlSchema = urlWithProtocols(['postgres', 'postgresql']);
+export const redisUrlSchema = urlWithProtocols(['redis', 'rediss']);
+export const amqpUrlSchema = urlWithProtocols(['amqp', 'amqps']);
+
+export const nodeEnvSchema = z.enum(['development', 'production', 'test']).default('development');
+export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
+/**
+ * A secret shared by services. Outside production a fixed development value is used so that
+ * `npm start` works on a fresh clone; in production leaving it unset is a configuration error.
+ */
+export const sharedSecretSchema = z.string().min(32, 'must be at least 32 characters').optional();
+
+/** Production must not run on the development defaults of shared secrets. */
+export function requireSecretsInProduction(keys: string[]) {
+  return (value: { NODE_ENV: string } & Record<string, unknown>, ctx: z.RefinementCtx): void => {
+    if (value.NODE_ENV !== 'production') return;
+    for (const key of keys) {
+      if (value[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when NODE_ENV=production' });
+    }
+  };
+}
+
+export function secretOrDevelopmentDefault(secret: string | undefined): string {
+  return secret ?? DEVELOPMENT_SECRET;
+}
+
+/** Environment shared by every subgraph process. */
+export const subgraphEnvShape = {
+  NODE_ENV: nodeEnvSchema,
+  LOG_LEVEL: logLevelSchema,
+  HOST: z.string().default('127.0.0.1'),
+  DATABASE_URL: postgresUrlSchema.optional(),
+  DATA_DIR: z.string().default('.data'),
+  REDIS_URL: redisUrlSchema.optional(),
+  INTERNAL_SECRET: sharedSecretSchema,
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+};
+
+export interface SubgraphConfig {
+  serviceName: string;
+  nodeEnv: 'development' | 'production' | 'test';
+  logLevel: z.output<typeof logLevelSchema>;
+  host: string;
+  port: number;
+  /** Unset: an embedded PGlite database under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Unset: in-process pub/sub. */
+  redisUrl: string | undefined;
+  internalSecret: string;
+  shutdownTimeoutMs: number;
+}
+
+/** The variables every subgraph reads; a service spreads these into its own `z.object`. */
+export function subgraphEnv(defaultPort: number) {
+  return { ...subgraphEnvShape, PORT: portSchema.default(defaultPort) };
+}
+
+const subgraphEnvObject = z.object(subgraphEnv(0));
+
+export function toSubgraphConfig(serviceName: string, env: z.output<typeof subgraphEnvObject>): SubgraphConfig {
+  return {
+    serviceName,
+    nodeEnv: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    host: env.HOST,
+    port: env.PORT,
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    redisUrl: env.REDIS_URL,
+    internalSecret: secretOrDevelopmentDefault(env.INTERNAL_SECRET),
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,120 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { LogContext, Logger as OrmLogger, LoggerNamespace, MigrationObject } from '@mikro-orm/core';
+import { Migrator } from '@mikro-orm/migrations';
+import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+
+export type { EntityManager } from '@mikro-orm/postgresql';
+
+export interface DatabaseOptions {
+  serviceName: string;
+  /** A PostgreSQL URL; unset means an embedded PGlite database kept under {@link embeddedDirectory}. */
+  url: string | undefined;
+  /** Where an embedded database keeps its files. */
+  embeddedDirectory: string;
+  entities: NonNullable<Options['entities']>;
+  migrations: MigrationObject[];
+  metrics: Metrics;
+  logger: Logger;
+  /** @default 10 for PostgreSQL, 4 for the embedded database (whose engine runs one statement at a time) */
+  poolSize?: number;
+}
+
+export interface Database {
+  readonly orm: MikroORM;
+  readonly mode: 'postgres' | 'embedded';
+  /** A fresh EntityManager with its own identity map: one per request. */
+  fork(): EntityManager;
+  /** Resolves when the database answers a statement. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Counts every SQL statement MikroORM sends, which is how tests and benchmarks prove that a list of
+ * federated entities costs one query, not one per entity.
+ */
+class CountingLogger implements OrmLogger {
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+  log(namespace: string, message: string): void {
+    this.logger.debug({ namespace }, message);
+  }
+  error(namespace: string, message: string): void {
+    this.logger.error({ namespace }, message);
+  }
+  warn(namespace: string, message: string): void {
+    this.logger.warn({ namespace }, message);
+  }
+  logQuery(context: LogContext): void {
+    this.metrics.databaseQueries.inc();
+    if (this.logger.isLevelEnabled('trace')) this.logger.trace({ sql: context.query, tookMs: context.took }, 'sql');
+  }
+  setDebugMode(): void {}
+  isEnabled(namespace: LoggerNamespace): boolean {
+    return namespace === 'query';
+  }
+}
+
+interface EmbeddedServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+async function startEmbeddedPostgres(directory: string): Promise<EmbeddedServer> {
+  const dataDir = resolve(directory);
+  await mkdir(dataDir, { recursive: true });
+  const db = await PGlite.create({ dataDir });
+  // The socket server lets the same `pg` driver talk to PGlite, so the embedded default runs the same
+  // SQL, migrations and connection handling as production.
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 8 });
+  await server.start();
+  return {
+    url: `postgresql://postgres@${server.getServerConn()}/postgres`,
+    async close() {
+      await server.stop();
+      await db.close();
+    },
+  };
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const embedded = options.url ? undefined : await startEmbeddedPostgres(join(options.embeddedDirectory, options.serviceName));
+  const clientUrl = options.url ?? embedded!.url;
+  try {
+    const orm = await MikroORM.init({
+      clientUrl,
+      entities: options.entities,
+      extensions: [Migrator],
+      migrations: { migrationsList: options.migrations, snapshot: false, silent: true },
+      pool: { max: options.poolSize ?? (embedded ? 4 : 10) },
+      loggerFactory: () => new CountingLogger(options.metrics, options.logger),
+      debug: ['query'],
+      allowGlobalContext: false,
+      ensureDatabase: false,
+    });
+    const executed = await orm.migrator.up();
+    if (executed.length > 0) options.logger.info({ migrations: executed.map((m) => m.name) }, 'applied migrations');
+    return {
+      orm,
+      mode: embedded ? 'embedded' : 'postgres',
+      fork: () => orm.em.fork(),
+      async ping() {
+        await orm.em.getConnection().execute('select 1');
+      },
+      async close() {
+        await orm.close(true);
+        await embedded?.close();
+      },
+    };
+  } catch (error) {
+    await embedded?.close();
+    throw error;
+  }
+}

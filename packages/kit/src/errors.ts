@@ -1,0 +1,76 @@
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+
+/**
+ * The one list of `extensions.code` values a NexusFlow client can receive.
+ * Apollo Server's own codes are reused where they exist so that Apollo clients recognise them.
+ */
+export enum ErrorCode {
+  GraphQLParseFailed = 'GRAPHQL_PARSE_FAILED',
+  GraphQLValidationFailed = 'GRAPHQL_VALIDATION_FAILED',
+  BadRequest = 'BAD_REQUEST',
+  BadUserInput = 'BAD_USER_INPUT',
+  OperationResolutionFailure = 'OPERATION_RESOLUTION_FAILURE',
+  PersistedQueryNotFound = 'PERSISTED_QUERY_NOT_FOUND',
+  PersistedQueryNotSupported = 'PERSISTED_QUERY_NOT_SUPPORTED',
+  Unauthenticated = 'UNAUTHENTICATED',
+  Forbidden = 'FORBIDDEN',
+  NotFound = 'NOT_FOUND',
+  Conflict = 'CONFLICT',
+  RateLimited = 'RATE_LIMITED',
+  PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
+  ServiceUnavailable = 'SERVICE_UNAVAILABLE',
+  InternalServerError = 'INTERNAL_SERVER_ERROR',
+}
+
+const knownCodes = new Set<string>(Object.values(ErrorCode));
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && knownCodes.has(value);
+}
+
+/** A GraphQL error whose code and message are safe to show to clients. */
+export function clientError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { ...extensions, code } });
+}
+
+export const unauthenticated = (message = 'Authentication required'): GraphQLError =>
+  clientError(ErrorCode.Unauthenticated, message);
+
+export const forbidden = (message = 'Not allowed'): GraphQLError => clientError(ErrorCode.Forbidden, message);
+
+export const notFound = (message: string): GraphQLError => clientError(ErrorCode.NotFound, message);
+
+export const badUserInput = (message: string, extensions: Record<string, unknown> = {}): GraphQLError =>
+  clientError(ErrorCode.BadUserInput, message, extensions);
+
+/** Extensions other than these are dropped before an error leaves the process. */
+const publicExtensionKeys = new Set(['code', 'retryAfterSeconds', 'field']);
+
+export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+
+/**
+ * Shapes every error that leaves a NexusFlow server: a code from {@link ErrorCode} is always present,
+ * and anything unexpected (a bug, a dropped database connection) is reduced to a generic message so
+ * that stack traces, SQL and hostnames never reach a client.
+ */
+export function formatClientError(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  const code = formatted.extensions?.code;
+  if (!isErrorCode(code) || code === ErrorCode.InternalServerError) {
+    return {
+      message: INTERNAL_ERROR_MESSAGE,
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: ErrorCode.InternalServerError },
+    };
+  }
+  const extensions: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(formatted.extensions ?? {})) {
+    if (publicExtensionKeys.has(key)) extensions[key] = value;
+  }
+  return { ...formatted, extensions };
+}
+
+/** A body for failures answered before GraphQL execution starts (auth, rate limits, size limits). */
+export function errorResponseBody(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): string {
+  return JSON.stringify({ errors: [{ message, extensions: { ...extensions, code } }] });
+}

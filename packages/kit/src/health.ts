@@ -1,0 +1,64 @@
+/** A dependency the service cannot serve without; throws when it is unavailable. */
+export type HealthCheck = () => Promise<void>;
+
+export interface ReadinessReport {
+  status: 'ready' | 'unavailable';
+  checks: Record<string, { status: 'up' | 'down'; error?: string }>;
+}
+
+export interface HealthOptions {
+  /** How long one check may take before it counts as down. @default 2000 */
+  checkTimeoutMs?: number;
+}
+
+export class Health {
+  private draining = false;
+  private readonly startedAt = Date.now();
+  private readonly checkTimeoutMs: number;
+
+  constructor(
+    readonly serviceName: string,
+    private readonly checks: Record<string, HealthCheck>,
+    options: HealthOptions = {},
+  ) {
+    this.checkTimeoutMs = options.checkTimeoutMs ?? 2000;
+  }
+
+  /** From now on readiness fails, so that load balancers stop sending new work during shutdown. */
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  summary() {
+    return { status: 'ok', service: this.serviceName, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000) };
+  }
+
+  async readiness(): Promise<ReadinessReport> {
+    const entries = await Promise.all(
+      Object.entries(this.checks).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), this.checkTimeoutMs);
+          return [name, { status: 'up' as const }] as const;
+        } catch (error) {
+          return [name, { status: 'down' as const, error: error instanceof Error ? error.message : String(error) }] as const;
+        }
+      }),
+    );
+    const checks: ReadinessReport['checks'] = Object.fromEntries(entries);
+    if (this.draining) checks.shutdown = { status: 'down', error: 'draining' };
+    const ready = Object.values(checks).every((check) => check.status === 'up');
+    return { status: ready ? 'ready' : 'unavailable', checks };
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

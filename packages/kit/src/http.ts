@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { ErrorCode, errorResponseBody } from './errors.ts';
+import type { Health } from './health.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+
+/** Returns true when it answered the request. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), ...headers });
+  res.end(payload);
+}
+
+export function sendHttpError(res: ServerResponse, error: HttpError): void {
+  sendJson(res, error.status, errorResponseBody(error.code, error.message), error.headers);
+}
+
+/** @default limit 1 MiB */
+export async function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, ErrorCode.PayloadTooLarge, `Request body exceeds ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, ErrorCode.PayloadTooLarge, `Request body exceeds ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function toHeaderMap(req: IncomingMessage): HeaderMap {
+  const headers = new HeaderMap();
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+  }
+  return headers;
+}
+
+async function parseGraphQLBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  if (req.method !== 'POST') return undefined;
+  const raw = await readBody(req, limit);
+  const contentType = req.headers['content-type'] ?? '';
+  if (!contentType.includes('json')) return raw.toString('utf8');
+  if (raw.length === 0) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new HttpError(400, ErrorCode.BadRequest, 'Request body is not valid JSON');
+  }
+}
+
+export interface GraphQLHandlerOptions<C extends BaseContext> {
+  apollo: ApolloServer<C>;
+  /** Resolves who is calling before any GraphQL work; throw an {@link HttpError} to refuse. */
+  context: (req: IncomingMessage, requestId: string) => Promise<C>;
+  path?: string;
+  /** @default 1 MiB */
+  maxBodyBytes?: number;
+}
+
+/** Apollo Server on plain `node:http`: no framework between the socket and the executor. */
+export function graphqlRoute<C extends BaseContext>(options: GraphQLHandlerOptions<C>): RouteHandler {
+  const path = options.path ?? '/graphql';
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  return async (req, res, url) => {
+    if (url.pathname !== path) return false;
+    const requestId = requestIdOf(req);
+    res.setHeader('x-request-id', requestId);
+    const contextValue = await options.context(req, requestId);
+    const body = await parseGraphQLBody(req, maxBodyBytes);
+    const response = await options.apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method ?? 'GET', headers: toHeaderMap(req), search: url.search, body },
+      context: async () => contextValue,
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.setHeader('content-length', Buffer.byteLength(response.body.string));
+      res.end(response.body.string);
+      return true;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+    return true;
+  };
+}
+
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+export function healthRoutes(health: Health, metrics: Metrics): RouteHandler {
+  return async (req, res, url) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    switch (url.pathname) {
+      case '/health':
+        sendJson(res, 200, health.summary());
+        return true;
+      case '/health/live':
+        sendJson(res, 200, { status: 'live' });
+        return true;
+      case '/health/ready': {
+        const report = await health.readiness();
+        sendJson(res, report.status === 'ready' ? 200 : 503, report);
+        return true;
+      }
+      case '/metrics': {
+        const body = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(body);
+        return true;
+      }
+      default:
+        return false;
+    }
+  };
+}
+
+/** Labels requests by known route only, so that probing random paths cannot blow up metric cardinality. */
+function routeLabel(pathname: string, knownPaths: Set<string>): string {
+  return knownPaths.has(pathname) ? pathname : 'other';
+}
+
+export interface HttpServerOptions {
+  routes: RouteHandler[];
+  logger: Logger;
+  metrics: Metrics;
+  knownPaths?: string[];
+}
+
+export interface RunningHttpServer {
+  server: Server;
+  url: string;
+  port: number;
+  /** Stops accepting connections, lets requests in flight finish, then force-closes after the timeout. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export function createHttpServer(options: HttpServerOptions): Server {
+  const knownPaths = new Set(['/graphql', '/health', '/health/live', '/health/ready', '/metrics', ...(options.knownPaths ?? [])]);
+  return createServer({ keepAliveTimeout: 65_000 }, async (req, res) => {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      options.metrics.httpRequestDuration.observe(
+        { method: req.method ?? 'GET', route: routeLabel(url.pathname, knownPaths), status: String(res.statusCode) },
+        seconds,
+      );
+    });
+    try {
+      for (const route of options.routes) {
+        if (await route(req, res, url)) return;
+      }
+      sendJson(res, 404, errorResponseBody(ErrorCode.NotFound, `No route for ${req.method} ${url.pathname}`));
+    } catch (error) {
+      if (res.headersSent) {
+        options.logger.error({ err: error }, 'request failed after its response started');
+        res.destroy();
+        return;
+      }
+      if (error instanceof HttpError) return sendHttpError(res, error);
+      options.logger.error({ err: error, path: url.pathname }, 'unhandled request error');
+      sendJson(res, 500, errorResponseBody(ErrorCode.InternalServerError, 'Internal server error'));
+    }
+  });
+}
+
+export async function listen(server: Server, port: number, host: string): Promise<RunningHttpServer> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const displayHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    port: address.port,
+    url: `http://${displayHost}:${address.port}`,
+    close: (timeoutMs = 10_000) =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}

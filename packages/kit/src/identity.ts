@@ -1,0 +1,88 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export enum Role {
+  Owner = 'OWNER',
+  Admin = 'ADMIN',
+  Member = 'MEMBER',
+  Viewer = 'VIEWER',
+}
+
+/** Who is calling, as verified by the gateway. */
+export type Identity =
+  | { kind: 'anonymous' }
+  | { kind: 'user'; userId: string; tenantId: string; roles: Role[] };
+
+export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous' });
+
+export enum IdentityHeader {
+  /** base64url JSON of {@link SignedIdentityClaims}. */
+  Identity = 'x-nexusflow-identity',
+  /** base64url HMAC-SHA256 of the identity header's value, keyed with the internal secret. */
+  Signature = 'x-nexusflow-identity-signature',
+}
+
+interface SignedIdentityClaims {
+  identity: Identity;
+  /** Milliseconds since the epoch; bounds how long a captured header pair can be replayed. */
+  issuedAt: number;
+}
+
+/** How far a signed identity's issue time may be from the subgraph's clock. */
+export const IDENTITY_MAX_AGE_MS = 5 * 60_000;
+
+function sign(value: string, secret: string): string {
+  return createHmac('sha256', secret).update(value).digest('base64url');
+}
+
+export function signIdentity(identity: Identity, secret: string, now = Date.now()): Record<IdentityHeader, string> {
+  const claims: SignedIdentityClaims = { identity, issuedAt: now };
+  const value = Buffer.from(JSON.stringify(claims)).toString('base64url');
+  return { [IdentityHeader.Identity]: value, [IdentityHeader.Signature]: sign(value, secret) };
+}
+
+export type IdentityVerification =
+  | { ok: true; identity: Identity }
+  | { ok: false; reason: 'missing' | 'bad-signature' | 'expired' | 'malformed' };
+
+type HeaderLookup = (name: string) => string | undefined;
+
+const roles = new Set<string>(Object.values(Role));
+
+function parseIdentity(value: unknown): Identity | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const candidate = value as Record<string, unknown>;
+  if (candidate.kind === 'anonymous') return ANONYMOUS;
+  if (
+    candidate.kind === 'user' &&
+    typeof candidate.userId === 'string' &&
+    typeof candidate.tenantId === 'string' &&
+    Array.isArray(candidate.roles) &&
+    candidate.roles.every((role) => typeof role === 'string' && roles.has(role))
+  ) {
+    return { kind: 'user', userId: candidate.userId, tenantId: candidate.tenantId, roles: candidate.roles as Role[] };
+  }
+  return undefined;
+}
+
+export function verifyIdentity(header: HeaderLookup, secret: string, now = Date.now()): IdentityVerification {
+  const value = header(IdentityHeader.Identity);
+  const signature = header(IdentityHeader.Signature);
+  if (!value || !signature) return { ok: false, reason: 'missing' };
+  const expected = Buffer.from(sign(value, secret));
+  const given = Buffer.from(signature);
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad-signature' };
+  let claims: Partial<SignedIdentityClaims>;
+  try {
+    claims = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Partial<SignedIdentityClaims>;
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  const identity = parseIdentity(claims.identity);
+  if (!identity || typeof claims.issuedAt !== 'number') return { ok: false, reason: 'malformed' };
+  if (Math.abs(now - claims.issuedAt) > IDENTITY_MAX_AGE_MS) return { ok: false, reason: 'expired' };
+  return { ok: true, identity };
+}
+
+export function hasRole(identity: Identity, ...wanted: Role[]): boolean {
+  return identity.kind === 'user' && identity.roles.some((role) => wanted.includes(role));
+}

@@ -1,0 +1,56 @@
+import { ConfigError } from './config.ts';
+
+export interface Stoppable {
+  /** Drains work in flight and releases every resource; the process should then exit by itself. */
+  close(): Promise<void>;
+}
+
+export interface MainOptions {
+  /** How long shutdown may take before the process exits anyway. @default 15000 */
+  shutdownTimeoutMs?: number;
+  log?: (message: string, error?: unknown) => void;
+}
+
+const defaultLog = (message: string, error?: unknown) => {
+  if (error === undefined) console.error(message);
+  else console.error(message, error instanceof Error ? (error.stack ?? error.message) : error);
+};
+
+/**
+ * The shape of every NexusFlow entry point: start, then stop cleanly on SIGTERM or SIGINT.
+ * Configuration problems are printed as one message and exit with status 1, as do start-up failures.
+ */
+export async function runMain(start: () => Promise<Stoppable>, options: MainOptions = {}): Promise<void> {
+  const log = options.log ?? defaultLog;
+  let service: Stoppable;
+  try {
+    service = await start();
+  } catch (error) {
+    if (error instanceof ConfigError) log(error.message);
+    else log('Failed to start:', error);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const deadline = setTimeout(() => {
+      log(`Shutdown took longer than ${options.shutdownTimeoutMs ?? 15_000} ms; exiting`);
+      process.exit(1);
+    }, options.shutdownTimeoutMs ?? 15_000);
+    deadline.unref();
+    service.close().then(
+      () => {
+        clearTimeout(deadline);
+        process.exitCode = 0;
+        process.exit();
+      },
+      (error: unknown) => {
+        log(`Shutdown after ${signal} failed:`, error);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

@@ -1,0 +1,24 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+import { User } from './user.entity.ts';
+
+/**
+ * One link of a rotating refresh-token chain. Only a hash of the token is stored. All tokens issued
+ * from one sign-in share a `familyId`, so that presenting a used token can revoke the whole chain.
+ */
+export const RefreshTokenSchema = defineEntity({
+  name: 'RefreshToken',
+  tableName: 'refresh_tokens',
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    tokenHash: p.string().unique(),
+    familyId: p.uuid().index(),
+    user: () => p.manyToOne(User).ref(),
+    expiresAt: p.datetime(),
+    usedAt: p.datetime().nullable(),
+    revokedAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+
+export class RefreshToken extends RefreshTokenSchema.class {}
+RefreshTokenSchema.setClass(RefreshToken);

@@ -1,0 +1,8 @@
+import { DateTimeScalar } from '@nexusflow/kit';
+import type { Resolvers } from '../__generated__/resolvers-types.ts';
+import { Mutation } from './Mutation.ts';
+import { Query } from './Query.ts';
+import { Tenant } from './Tenant.ts';
+import { User } from './User.ts';
+
+export const resolvers: Resolvers = { DateTime: DateTimeScalar, Query, Mutation, User, Tenant };
