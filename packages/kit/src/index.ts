@@ -12,3 +12,4 @@ export * from './pubsub.ts';
 export * from './scalars.ts';
 export * from './subgraph.ts';
 export * from './access-token.ts';
+export * from './rate-limit.ts';

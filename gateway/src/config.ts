@@ -1,0 +1,102 @@
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import {
+  logLevelSchema,
+  nodeEnvSchema,
+  parseConfig,
+  portSchema,
+  redisUrlSchema,
+  requireSecretsInProduction,
+  secretOrDevelopmentDefault,
+  sharedSecretSchema,
+  type Environment,
+} from '@nexusflow/kit';
+import { z } from 'zod';
+
+export const GATEWAY_DEFAULT_PORT = 8000;
+const DEFAULT_SUPERGRAPH = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
+
+const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+const gatewayEnvSchema = z
+  .object({
+    NODE_ENV: nodeEnvSchema,
+    LOG_LEVEL: logLevelSchema,
+    HOST: z.string().default('127.0.0.1'),
+    PORT: portSchema.default(GATEWAY_DEFAULT_PORT),
+    SUPERGRAPH_PATH: z.string().default(DEFAULT_SUPERGRAPH),
+    SUPERGRAPH_POLL_INTERVAL_MS: z.coerce.number().int().min(0).default(0),
+    JWT_SECRET: sharedSecretSchema,
+    INTERNAL_SECRET: sharedSecretSchema,
+    REDIS_URL: redisUrlSchema.optional(),
+    RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
+    TRUST_PROXY: booleanFlag.default(false),
+    INTROSPECTION: booleanFlag.optional(),
+    MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  })
+  .catchall(z.string())
+  .superRefine(requireSecretsInProduction(['JWT_SECRET', 'INTERNAL_SECRET']));
+
+/** `SUBGRAPH_AUTH_URL=http://auth:3001/graphql` overrides the routing URL of subgraph `auth`. */
+const SUBGRAPH_URL_VARIABLE = /^SUBGRAPH_([A-Z0-9_]+)_URL$/;
+
+export interface GatewayConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  logLevel: z.output<typeof logLevelSchema>;
+  host: string;
+  port: number;
+  supergraphPath: string;
+  /** How often the supergraph file is checked for a new version; 0 never checks. */
+  supergraphPollIntervalMs: number;
+  jwtSecret: string;
+  internalSecret: string;
+  /** Unset: rate limits are counted in this process only. */
+  redisUrl: string | undefined;
+  /** 0 disables rate limiting. */
+  rateLimitPerMinute: number;
+  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
+  trustProxy: boolean;
+  introspection: boolean;
+  maxBodyBytes: number;
+  shutdownTimeoutMs: number;
+  subgraphUrls: Record<string, string>;
+}
+
+const cliSchema = z.object({
+  supergraph: z.string().optional(),
+  port: portSchema.optional(),
+  host: z.string().optional(),
+});
+
+/**
+ * Environment first, then command-line flags (`--supergraph`, `--port`, `--host`) on top, the way
+ * Apollo Router's `--supergraph` lets the gateway serve any composed supergraph file.
+ */
+export function loadGatewayConfig(env?: Environment, argv: string[] = []): GatewayConfig {
+  const { values } = parseArgs({ args: argv, options: { supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } });
+  const flags = parseConfig(cliSchema, values);
+  const parsed = parseConfig(gatewayEnvSchema, env);
+  const subgraphUrls: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    const match = SUBGRAPH_URL_VARIABLE.exec(key);
+    if (match?.[1] && typeof value === 'string') subgraphUrls[match[1].toLowerCase()] = value;
+  }
+  return {
+    nodeEnv: parsed.NODE_ENV,
+    logLevel: parsed.LOG_LEVEL,
+    host: flags.host ?? parsed.HOST,
+    port: flags.port ?? parsed.PORT,
+    supergraphPath: flags.supergraph ?? parsed.SUPERGRAPH_PATH,
+    supergraphPollIntervalMs: parsed.SUPERGRAPH_POLL_INTERVAL_MS,
+    jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),
+    internalSecret: secretOrDevelopmentDefault(parsed.INTERNAL_SECRET),
+    redisUrl: parsed.REDIS_URL,
+    rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,
+    trustProxy: parsed.TRUST_PROXY,
+    introspection: parsed.INTROSPECTION ?? parsed.NODE_ENV !== 'production',
+    maxBodyBytes: parsed.MAX_BODY_BYTES,
+    shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    subgraphUrls,
+  };
+}

@@ -1,0 +1,159 @@
+import type { IncomingMessage } from 'node:http';
+import { ApolloGateway } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ANONYMOUS,
+  createHttpServer,
+  createLogger,
+  ErrorCode,
+  formatClientError,
+  graphqlRoute,
+  Health,
+  healthRoutes,
+  HttpError,
+  InMemoryRateLimiter,
+  listen,
+  Metrics,
+  RedisRateLimiter,
+  signIdentity,
+  type Logger,
+  type RateLimiter,
+} from '@nexusflow/kit';
+import { authenticate } from './authenticate.ts';
+import type { GatewayConfig } from './config.ts';
+import type { GatewayContext } from './context.ts';
+import { landingPage } from './landing-page.ts';
+import { SubgraphDataSource } from './subgraph-data-source.ts';
+import { supergraphFromFile } from './supergraph-source.ts';
+
+export interface RunningGateway {
+  url: string;
+  graphqlUrl: string;
+  metrics: Metrics;
+  health: Health;
+  close(): Promise<void>;
+}
+
+const GRAPHQL_PATH = '/graphql';
+
+function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  if (trustProxy && typeof forwarded === 'string') return forwarded.split(',')[0]!.trim();
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+function createRateLimiter(config: GatewayConfig, logger: Logger): RateLimiter | undefined {
+  if (config.rateLimitPerMinute === 0) return undefined;
+  const options = { limit: config.rateLimitPerMinute, windowMs: 60_000 };
+  return config.redisUrl ? new RedisRateLimiter(config.redisUrl, options, logger) : new InMemoryRateLimiter(options);
+}
+
+/** Readiness means every subgraph answers `{ __typename }`, asked the way the gateway asks. */
+async function checkSubgraph(url: string, internalSecret: string): Promise<void> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signIdentity(ANONYMOUS, internalSecret) },
+    body: JSON.stringify({ query: '{ __typename }' }),
+    signal: AbortSignal.timeout(2000),
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const body = (await response.json()) as { errors?: unknown[] };
+  if (body.errors?.length) throw new Error('answered with errors');
+}
+
+export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
+  const logger = createLogger({ name: 'gateway', level: config.logLevel });
+  const metrics = new Metrics('gateway');
+  const subgraphUrls = new Map<string, string>();
+
+  const gateway = new ApolloGateway({
+    supergraphSdl: supergraphFromFile({ path: config.supergraphPath, pollIntervalMs: config.supergraphPollIntervalMs, logger }),
+    buildService: ({ name, url }) => {
+      const routingUrl = config.subgraphUrls[name] ?? url;
+      if (!routingUrl) throw new Error(`Subgraph ${name} has no routing URL; set SUBGRAPH_${name.toUpperCase()}_URL`);
+      subgraphUrls.set(name, routingUrl);
+      return new SubgraphDataSource(routingUrl, config.internalSecret);
+    },
+    logger,
+  });
+
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: false,
+    formatError: (formatted, error) => {
+      const safe = formatClientError(formatted);
+      if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'operation failed');
+      return safe;
+    },
+    plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin()],
+  });
+  await apollo.start();
+
+  const rateLimiter = createRateLimiter(config, logger);
+  const context = async (req: IncomingMessage, requestId: string): Promise<GatewayContext> => {
+    const identity = await authenticate(req, config.jwtSecret);
+    if (rateLimiter) {
+      const key = identity.kind === 'user' ? `user:${identity.userId}` : `ip:${clientAddress(req, config.trustProxy)}`;
+      const decision = await rateLimiter.consume(key);
+      if (!decision.allowed) {
+        throw new HttpError(429, ErrorCode.RateLimited, `Rate limit of ${decision.limit} requests per minute exceeded`, {
+          'retry-after': String(decision.resetSeconds),
+          'ratelimit-limit': String(decision.limit),
+          'ratelimit-remaining': '0',
+          'ratelimit-reset': String(decision.resetSeconds),
+        });
+      }
+    }
+    return { identity, requestId };
+  };
+
+  const health = new Health('gateway', {
+    subgraphs: async () => {
+      if (subgraphUrls.size === 0) throw new Error('no supergraph loaded');
+      const results = await Promise.allSettled(
+        [...subgraphUrls].map(async ([name, url]) => {
+          try {
+            await checkSubgraph(url, config.internalSecret);
+          } catch (error) {
+            throw new Error(`${name}: ${(error as Error).message}`);
+          }
+        }),
+      );
+      const failures = results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as Error).message] : []));
+      if (failures.length > 0) throw new Error(failures.join('; '));
+    },
+  });
+
+  const server = createHttpServer({
+    logger,
+    metrics,
+    knownPaths: ['/'],
+    routes: [
+      healthRoutes(health, metrics),
+      landingPage(GRAPHQL_PATH),
+      graphqlRoute({ apollo, context, path: GRAPHQL_PATH, maxBodyBytes: config.maxBodyBytes }),
+    ],
+  });
+  const http = await listen(server, config.port, config.host).catch(async (error: unknown) => {
+    await apollo.stop();
+    await rateLimiter?.close();
+    throw error;
+  });
+  logger.info({ url: `${http.url}${GRAPHQL_PATH}`, subgraphs: Object.fromEntries(subgraphUrls) }, 'gateway ready');
+
+  return {
+    url: http.url,
+    graphqlUrl: `${http.url}${GRAPHQL_PATH}`,
+    metrics,
+    health,
+    async close() {
+      health.startDraining();
+      await http.close(config.shutdownTimeoutMs);
+      await apollo.stop();
+      await rateLimiter?.close();
+      logger.info('gateway stopped');
+    },
+  };
+}
