@@ -1,0 +1,160 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { z } from 'zod';
+import { parseConfig, postgresUrlSchema, redisUrlSchema, portSchema } from '@nexusflow/kit';
+import { GATEWAY, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
+
+/**
+ * Starts the whole supergraph as separate processes, one per service, the way docker-compose.yml
+ * deploys it. Without --production everything is embedded (PGlite, in-process pub/sub); with it,
+ * each subgraph gets its own database on POSTGRES_URL and shares REDIS_URL.
+ */
+const { values: flags } = parseArgs({
+  options: {
+    production: { type: 'boolean', default: false },
+    'port-offset': { type: 'string', default: '0' },
+  },
+});
+
+const launcherEnvSchema = z.object({
+  POSTGRES_URL: postgresUrlSchema.optional(),
+  REDIS_URL: redisUrlSchema.optional(),
+  DATA_DIR: z.string().default('.data'),
+  PORT_OFFSET: portSchema.optional(),
+  READY_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+});
+
+const env = parseConfig(launcherEnvSchema);
+const portOffset = env.PORT_OFFSET ?? Number(flags['port-offset']);
+if (flags.production && (!env.POSTGRES_URL || !env.REDIS_URL)) {
+  console.error('--production needs POSTGRES_URL (a server URL, e.g. postgres://postgres@127.0.0.1:5432/postgres) and REDIS_URL');
+  process.exit(1);
+}
+
+/** Variables that choose real servers; stripped in embedded mode so that nothing is picked up by accident. */
+const SERVER_VARIABLES = ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'POSTGRES_URL'];
+
+function baseEnvironment(): NodeJS.ProcessEnv {
+  const inherited = { ...process.env };
+  for (const name of SERVER_VARIABLES) delete inherited[name];
+  return inherited;
+}
+
+function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const existing = new Set(
+      (await client.query<{ datname: string }>('select datname from pg_database')).rows.map((row) => row.datname),
+    );
+    for (const { database } of subgraphs) {
+      if (!existing.has(database)) await client.query(`create database "${database}"`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+const children: { name: string; process: ChildProcess }[] = [];
+let stopping = false;
+
+function start(name: string, entry: string, environment: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: repositoryRoot,
+    env: environment,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = `${name.padEnd(8)}| `;
+  for (const stream of [child.stdout, child.stderr]) {
+    let pending = '';
+    stream?.on('data', (chunk: Buffer) => {
+      const lines = (pending + chunk.toString()).split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) process.stdout.write(prefix + line + '\n');
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (stopping) return;
+    console.error(`${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
+    void stopAll(1);
+  });
+  children.push({ name, process: child });
+  return child;
+}
+
+async function waitUntilReady(name: string, url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + env.READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited before it was ready`);
+    try {
+      const response = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1000) });
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${name} was not ready within ${env.READY_TIMEOUT_MS} ms`);
+}
+
+async function stopAll(exitCode: number): Promise<never> {
+  stopping = true;
+  // The gateway first, so that no request reaches a subgraph that is already draining.
+  for (const { process: child } of [...children].reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  process.exit(exitCode);
+}
+
+process.once('SIGINT', () => void stopAll(0));
+process.once('SIGTERM', () => void stopAll(0));
+
+const subgraphs = await readTopology();
+try {
+  if (flags.production) await ensureDatabases(env.POSTGRES_URL!, subgraphs);
+  const subgraphUrls: Record<string, string> = {};
+  await Promise.all(
+    subgraphs.map(async (subgraph) => {
+      const port = subgraph.port + portOffset;
+      const environment: NodeJS.ProcessEnv = { ...baseEnvironment(), PORT: String(port), DATA_DIR: env.DATA_DIR };
+      if (flags.production) {
+        environment.DATABASE_URL = databaseUrl(env.POSTGRES_URL!, subgraph.database);
+        environment.REDIS_URL = env.REDIS_URL;
+      }
+      const url = `http://127.0.0.1:${port}`;
+      await waitUntilReady(subgraph.name, url, start(subgraph.name, subgraph.entry, environment));
+      subgraphUrls[`SUBGRAPH_${subgraph.name.toUpperCase()}_URL`] = `${url}/graphql`;
+    }),
+  );
+  const gatewayPort = GATEWAY.port + portOffset;
+  const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, PORT: String(gatewayPort) };
+  if (flags.production) gatewayEnvironment.REDIS_URL = env.REDIS_URL;
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  await waitUntilReady(GATEWAY.name, gatewayUrl, start(GATEWAY.name, GATEWAY.entry, gatewayEnvironment));
+  console.log(
+    [
+      '',
+      `NexusFlow Supergraph is up (${flags.production ? 'PostgreSQL and Redis' : 'embedded databases, in-process pub/sub'})`,
+      `  GraphQL     ${gatewayUrl}/graphql`,
+      `  Explorer    ${gatewayUrl}/`,
+      `  Health      ${gatewayUrl}/health/ready`,
+      `  Metrics     ${gatewayUrl}/metrics`,
+      ...subgraphs.map((s) => `  ${s.name.padEnd(11)} http://127.0.0.1:${s.port + portOffset}/graphql (direct calls need the gateway's identity headers)`),
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  await stopAll(1);
+}

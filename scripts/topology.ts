@@ -1,0 +1,37 @@
+import { fileURLToPath } from 'node:url';
+import { readSupergraphConfig } from '../gateway/src/composition.ts';
+
+export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
+export const supergraphConfigFile = fileURLToPath(new URL('../schema/supergraph.yaml', import.meta.url));
+
+export interface SubgraphProcess {
+  name: string;
+  /** Entry point, relative to the repository root. */
+  entry: string;
+  /** The catalogue port, taken from the routing URL in schema/supergraph.yaml. */
+  port: number;
+  /** The database it owns on a shared PostgreSQL server. */
+  database: string;
+  /** Variables it needs beyond the ones every subgraph reads. */
+  secrets: string[];
+}
+
+export const GATEWAY = { name: 'gateway', entry: 'gateway/src/main.ts', port: 8000 } as const;
+
+/** Secrets each service reads, beyond INTERNAL_SECRET which they all share. */
+const extraSecrets: Record<string, string[]> = { auth: ['JWT_SECRET'] };
+
+/**
+ * The deployable topology, derived from schema/supergraph.yaml so that the launcher,
+ * docker-compose.yml and the gateway cannot disagree about which services exist and where.
+ */
+export async function readTopology(): Promise<SubgraphProcess[]> {
+  const subgraphs = await readSupergraphConfig(supergraphConfigFile);
+  return subgraphs.map(({ name, url }) => ({
+    name,
+    entry: `subgraphs/${name}/src/main.ts`,
+    port: Number(new URL(url).port),
+    database: `nexusflow_${name}`,
+    secrets: extraSecrets[name] ?? [],
+  }));
+}

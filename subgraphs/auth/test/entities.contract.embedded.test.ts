@@ -1,0 +1,3 @@
+import { describeAuthEntityContract } from './entities.contract.suite.ts';
+
+describeAuthEntityContract('embedded');

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signIdentity, startSubgraph, type Identity, type RunningSubgraph } from '@nexusflow/kit';
+import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
+import type { AuthServices } from '../src/context.ts';
+import { authSubgraph } from '../src/subgraph.ts';
+import { seedTenant, type SeededTenant } from './seeders/tenant-with-members.seeder.ts';
+
+const ENTITIES = `query Entities($representations: [_Any!]!) {
+  _entities(representations: $representations) {
+    ... on User { id email tenant { id name } }
+    ... on Tenant { id name users { id } }
+  }
+}`;
+
+type Entity = { id: string; email?: string; tenant?: { id: string }; users?: { id: string }[] } | null;
+
+/**
+ * The federation contract of every `@key` in the auth subgraph: `_entities` resolves references in
+ * batches, so the SQL it costs does not grow with the number of representations.
+ */
+export function describeAuthEntityContract(mode: 'embedded' | 'postgres'): void {
+  describe(`auth _entities contract (${mode})`, () => {
+    let subgraph: RunningSubgraph<AuthServices>;
+    let config: AuthConfig;
+    let acme: SeededTenant;
+    let globex: SeededTenant;
+    const cleanups: (() => Promise<void>)[] = [];
+
+    beforeAll(async () => {
+      const dataDir = await createTempDirectory(`auth-contract-${mode}`);
+      cleanups.push(dataDir.remove);
+      const env: Record<string, string> = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent' };
+      if (mode === 'postgres') {
+        const database = await createTestDatabase(testEnvironment.postgresUrl!, 'auth_contract');
+        cleanups.push(database.drop);
+        env.DATABASE_URL = database.url;
+      }
+      config = loadAuthConfig(env);
+      subgraph = await startSubgraph(authSubgraph(config), config.subgraph);
+      cleanups.push(subgraph.close);
+      const em = subgraph.database.fork();
+      acme = await seedTenant(em, 'Acme', 100);
+      globex = await seedTenant(em, 'Globex', 2);
+    });
+
+    afterAll(async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    });
+
+    const memberOf = (seeded: SeededTenant): Identity => ({
+      kind: 'user',
+      userId: seeded.members[0]!.id,
+      tenantId: seeded.tenant.id,
+      roles: seeded.members[0]!.roles,
+    });
+
+    async function resolveEntities(representations: { __typename: string; id: string }[], identity: Identity) {
+      const before = await subgraph.metrics.databaseQueryCount();
+      const response = await postGraphQL<{ _entities: Entity[] }>(subgraph.graphqlUrl, ENTITIES, {
+        variables: { representations },
+        headers: signIdentity(identity, config.subgraph.internalSecret),
+      });
+      expect(response.errors).toBeUndefined();
+      return { entities: response.data!._entities, statements: (await subgraph.metrics.databaseQueryCount()) - before };
+    }
+
+    const users = (seeded: SeededTenant, count: number) => seeded.members.slice(0, count).map(({ id }) => ({ __typename: 'User', id }));
+
+    it('resolves a batch of User references in order, with one statement for users and one for their tenants', async () => {
+      const { entities, statements } = await resolveEntities(users(acme, 100), memberOf(acme));
+      expect(entities.map((entity) => entity?.id)).toEqual(acme.members.map(({ id }) => id));
+      expect(entities.every((entity) => entity?.tenant?.id === acme.tenant.id)).toBe(true);
+      expect(statements).toBe(2);
+    });
+
+    it('costs the same number of statements for 1, 10 and 100 User references', async () => {
+      const counts = [];
+      for (const size of [1, 10, 100]) counts.push((await resolveEntities(users(acme, size), memberOf(acme))).statements);
+      expect(counts).toEqual([2, 2, 2]);
+    });
+
+    it('resolves a batch of Tenant references with one statement, and their members with one more', async () => {
+      const representations = [acme, globex].map(({ tenant }) => ({ __typename: 'Tenant', id: tenant.id }));
+      const { entities, statements } = await resolveEntities(representations, memberOf(acme));
+      expect(entities[0]).toMatchObject({ id: acme.tenant.id, name: 'Acme' });
+      expect(entities[0]?.users).toHaveLength(100);
+      expect(statements).toBe(2);
+    });
+
+    it('answers null for references the caller may not see, without failing the batch', async () => {
+      const representations = [...users(acme, 1), ...users(globex, 1), { __typename: 'User', id: crypto.randomUUID() }];
+      const { entities } = await resolveEntities(representations, memberOf(globex));
+      expect(entities.map((entity) => entity?.id ?? null)).toEqual([null, globex.members[0]!.id, null]);
+      const asAnonymous = await resolveEntities(users(acme, 3), { kind: 'anonymous' });
+      expect(asAnonymous.entities).toEqual([null, null, null]);
+    });
+  });
+}

@@ -1,0 +1,3 @@
+import { describeAuthThroughGateway } from './auth-flow.suite.ts';
+
+describeAuthThroughGateway('embedded');

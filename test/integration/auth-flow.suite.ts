@@ -1,0 +1,254 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdentityHeader, Role, signAccessToken, signIdentity } from '@nexusflow/kit';
+import { postGraphQL } from '@nexusflow/kit/testing';
+import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+
+const SESSION_FIELDS = `accessToken refreshToken accessTokenExpiresAt user { id email name roles tenant { id name slug } }`;
+
+const REGISTER = `mutation Register($input: RegisterInput!) {
+  register(input: $input) {
+    __typename
+    ... on AuthSession { ${SESSION_FIELDS} }
+    ... on EmailAlreadyRegistered { message email }
+    ... on InvalidInput { message fields { field problem } }
+  }
+}`;
+
+const LOGIN = `mutation Login($input: LoginInput!) {
+  login(input: $input) {
+    __typename
+    ... on AuthSession { ${SESSION_FIELDS} }
+    ... on InvalidCredentials { message }
+  }
+}`;
+
+const REFRESH = `mutation Refresh($token: String!) {
+  refreshSession(refreshToken: $token) {
+    __typename
+    ... on AuthSession { accessToken refreshToken }
+    ... on InvalidRefreshToken { message problem }
+  }
+}`;
+
+const LOGOUT = `mutation Logout($token: String!) { logout(refreshToken: $token) { loggedOut } }`;
+
+const ME = `query Me { me { id email name roles tenant { id name users { email } } } }`;
+
+interface Session {
+  accessToken: string;
+  refreshToken: string;
+  user: { id: string; email: string; tenant: { id: string; name: string; slug: string } };
+}
+
+type Result<T extends string> = { __typename: T } & Record<string, unknown>;
+
+/** The sign-in journey of a web client, through the gateway, against one storage mode. */
+export function describeAuthThroughGateway(mode: StorageMode): void {
+  describe(`auth through the gateway (${mode})`, () => {
+    let stack: Stack;
+    let graphql: <T>(query: string, options?: Parameters<typeof postGraphQL>[2]) => ReturnType<typeof postGraphQL<T>>;
+
+    const uniqueEmail = () => `user-${randomUUID()}@example.com`;
+
+    async function register(email = uniqueEmail(), tenantName = 'Acme Robotics'): Promise<Session> {
+      const response = await graphql<{ register: Session & Result<'AuthSession'> }>(REGISTER, {
+        variables: { input: { email, password: 'correct horse battery', name: 'Ada Lovelace', tenantName } },
+      });
+      expect(response.errors).toBeUndefined();
+      expect(response.data?.register.__typename).toBe('AuthSession');
+      return response.data!.register;
+    }
+
+    beforeAll(async () => {
+      stack = await startStack(mode, `auth_flow_${mode}`);
+      graphql = (query, options) => postGraphQL(stack.gateway.graphqlUrl, query, options);
+    });
+
+    afterAll(async () => {
+      await stack?.close();
+    });
+
+    it('registers a tenant owner, signs in with the password, and answers me with the signed-in user', async () => {
+      const email = uniqueEmail();
+      const registered = await register(email, 'Globex Corporation');
+      expect(registered.user).toMatchObject({ email, tenant: { name: 'Globex Corporation', slug: 'globex-corporation' } });
+
+      const login = await graphql<{ login: Session & Result<'AuthSession'> }>(LOGIN, {
+        variables: { input: { email: email.toUpperCase(), password: 'correct horse battery' } },
+      });
+      expect(login.data?.login.__typename).toBe('AuthSession');
+
+      const me = await graphql<{ me: { id: string; email: string; roles: string[]; tenant: { users: { email: string }[] } } }>(ME, {
+        token: login.data!.login.accessToken,
+      });
+      expect(me.errors).toBeUndefined();
+      expect(me.data?.me).toMatchObject({ id: registered.user.id, email, roles: ['OWNER'], tenant: { users: [{ email }] } });
+    });
+
+    it('answers me with null for an anonymous caller', async () => {
+      const me = await graphql<{ me: null }>(ME);
+      expect(me.status).toBe(200);
+      expect(me.data).toEqual({ me: null });
+    });
+
+    it('refuses a wrong password without saying whether the email exists', async () => {
+      const { user } = await register();
+      const wrongPassword = await graphql<{ login: Result<'InvalidCredentials'> }>(LOGIN, {
+        variables: { input: { email: user.email, password: 'not the password' } },
+      });
+      const unknownEmail = await graphql<{ login: Result<'InvalidCredentials'> }>(LOGIN, {
+        variables: { input: { email: uniqueEmail(), password: 'not the password' } },
+      });
+      expect(wrongPassword.data?.login).toEqual({ __typename: 'InvalidCredentials', message: 'Email or password is incorrect' });
+      expect(unknownEmail.data?.login).toEqual(wrongPassword.data?.login);
+    });
+
+    it('returns typed payloads for a taken email and for invalid fields', async () => {
+      const { user } = await register();
+      const again = await graphql<{ register: Result<'EmailAlreadyRegistered'> }>(REGISTER, {
+        variables: { input: { email: user.email, password: 'correct horse battery', name: 'Ada', tenantName: 'Other' } },
+      });
+      expect(again.data?.register).toMatchObject({ __typename: 'EmailAlreadyRegistered', email: user.email });
+
+      const invalid = await graphql<{ register: { __typename: string; fields: { field: string }[] } }>(REGISTER, {
+        variables: { input: { email: 'not-an-email', password: 'short', name: '', tenantName: 'Initech' } },
+      });
+      expect(invalid.data?.register.__typename).toBe('InvalidInput');
+      expect(invalid.data?.register.fields.map((f) => f.field).sort()).toEqual(['email', 'name', 'password']);
+    });
+
+    it('refuses an expired access token with UNAUTHENTICATED', async () => {
+      const { user } = await register();
+      const anHourAgo = Date.now() - 3_600_000;
+      const expired = await signAccessToken(
+        { userId: user.id, tenantId: user.tenant.id, roles: [Role.Owner] },
+        stack.authConfig.jwtSecret,
+        60,
+        anHourAgo,
+      );
+      const response = await graphql(ME, { token: expired.token });
+      expect(response.status).toBe(401);
+      expect(response.data).toBeUndefined();
+      expect(response.errors).toEqual([{ message: 'Access token has expired', extensions: { code: 'UNAUTHENTICATED' } }]);
+    });
+
+    it('refuses a token signed with another key instead of treating the caller as anonymous', async () => {
+      const { user } = await register();
+      const forged = await signAccessToken(
+        { userId: user.id, tenantId: user.tenant.id, roles: [Role.Owner] },
+        'an attacker secret that is at least 32 characters long',
+        900,
+      );
+      const response = await graphql(ME, { token: forged.token });
+      expect(response.status).toBe(401);
+      expect(response.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    });
+
+    it('rotates refresh tokens and revokes the whole session when a used one comes back', async () => {
+      const session = await register();
+      const first = await graphql<{ refreshSession: Session & Result<'AuthSession'> }>(REFRESH, { variables: { token: session.refreshToken } });
+      expect(first.data?.refreshSession.__typename).toBe('AuthSession');
+      const rotated = first.data!.refreshSession.refreshToken;
+      expect(rotated).not.toBe(session.refreshToken);
+
+      const replay = await graphql<{ refreshSession: Result<'InvalidRefreshToken'> }>(REFRESH, { variables: { token: session.refreshToken } });
+      expect(replay.data?.refreshSession).toMatchObject({ __typename: 'InvalidRefreshToken', problem: 'REUSED' });
+
+      const afterReuse = await graphql<{ refreshSession: Result<'InvalidRefreshToken'> }>(REFRESH, { variables: { token: rotated } });
+      expect(afterReuse.data?.refreshSession).toMatchObject({ __typename: 'InvalidRefreshToken', problem: 'REVOKED' });
+    });
+
+    it('ends the session on logout, so that its refresh token stops working', async () => {
+      const session = await register();
+      const logout = await graphql<{ logout: { loggedOut: boolean } }>(LOGOUT, { variables: { token: session.refreshToken } });
+      expect(logout.data?.logout.loggedOut).toBe(true);
+      const refresh = await graphql<{ refreshSession: Result<'InvalidRefreshToken'> }>(REFRESH, { variables: { token: session.refreshToken } });
+      expect(refresh.data?.refreshSession).toMatchObject({ problem: 'REVOKED' });
+      const again = await graphql<{ logout: { loggedOut: boolean } }>(LOGOUT, { variables: { token: session.refreshToken } });
+      expect(again.data?.logout.loggedOut).toBe(false);
+    });
+
+    it('keeps tenants apart: a user of one tenant cannot read a user of another', async () => {
+      const alice = await register(uniqueEmail(), 'Tenant A');
+      const bob = await register(uniqueEmail(), 'Tenant B');
+      const query = `query User($id: ID!) { user(id: $id) { id email } }`;
+      const crossTenant = await graphql<{ user: null }>(query, { token: bob.accessToken, variables: { id: alice.user.id } });
+      expect(crossTenant.data).toEqual({ user: null });
+      const sameTenant = await graphql<{ user: { id: string } }>(query, { token: alice.accessToken, variables: { id: alice.user.id } });
+      expect(sameTenant.data?.user.id).toBe(alice.user.id);
+    });
+
+    describe('the auth subgraph called directly, bypassing the gateway', () => {
+      const direct = (headers: Record<string, string>) => postGraphQL(stack.auth.graphqlUrl, ME, { headers });
+
+      it('refuses a request without identity headers', async () => {
+        const response = await direct({});
+        expect(response.status).toBe(401);
+        expect(response.errors?.[0]).toEqual({ message: 'Requests must come through the gateway', extensions: { code: 'UNAUTHENTICATED' } });
+      });
+
+      it('refuses an identity signed with a guessed secret', async () => {
+        const { user } = await register();
+        const identity = { kind: 'user' as const, userId: user.id, tenantId: user.tenant.id, roles: [Role.Owner] };
+        const response = await direct(signIdentity(identity, 'a guessed secret that is long enough to look real'));
+        expect(response.status).toBe(401);
+        expect(response.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      });
+
+      it('refuses a genuine anonymous signature whose identity was swapped for a user', async () => {
+        const { user } = await register();
+        const genuine = signIdentity({ kind: 'anonymous' }, stack.authConfig.subgraph.internalSecret);
+        const impersonation = Buffer.from(
+          JSON.stringify({ identity: { kind: 'user', userId: user.id, tenantId: user.tenant.id, roles: ['OWNER'] }, issuedAt: Date.now() }),
+        ).toString('base64url');
+        const response = await direct({ ...genuine, [IdentityHeader.Identity]: impersonation });
+        expect(response.status).toBe(401);
+      });
+
+      it('accepts the identity the gateway signs', async () => {
+        const { user } = await register();
+        const identity = { kind: 'user' as const, userId: user.id, tenantId: user.tenant.id, roles: [Role.Owner] };
+        const response = await direct(signIdentity(identity, stack.authConfig.subgraph.internalSecret));
+        expect(response.status).toBe(200);
+        expect(response.data).toMatchObject({ me: { id: user.id } });
+      });
+    });
+
+    it('answers malformed GraphQL with a coded error and keeps serving', async () => {
+      const broken = await graphql('query { me { id ');
+      expect(broken.status).toBe(400);
+      expect(broken.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
+      const unknownField = await graphql('query { secrets }');
+      expect(unknownField.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      const notJson = await fetch(stack.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":' });
+      expect(notJson.status).toBe(400);
+      expect(await notJson.json()).toEqual({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      expect((await graphql(ME)).status).toBe(200);
+    });
+
+    it('limits the request rate per caller and says when to retry', async () => {
+      const limited = await stack.startGateway({ RATE_LIMIT_PER_MINUTE: '3' });
+      const { accessToken } = await register();
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await postGraphQL(limited.graphqlUrl, ME, { token: accessToken })).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      const refused = await postGraphQL(limited.graphqlUrl, ME, { token: accessToken });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    });
+
+    it('reports ready while its subgraphs answer, and unavailable naming the one that does not', async () => {
+      const ready = await fetch(`${stack.gateway.url}/health/ready`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { subgraphs: { status: 'up' } } });
+
+      const cutOff = await stack.startGateway({ SUBGRAPH_AUTH_URL: 'http://127.0.0.1:9/graphql' });
+      const unavailable = await fetch(`${cutOff.url}/health/ready`);
+      expect(unavailable.status).toBe(503);
+      const report = (await unavailable.json()) as { checks: { subgraphs: { status: string; error: string } } };
+      expect(report.checks.subgraphs).toMatchObject({ status: 'down', error: expect.stringMatching(/^auth: /) });
+      expect((await fetch(`${cutOff.url}/health/live`)).status).toBe(200);
+    });
+  });
+}
