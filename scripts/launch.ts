@@ -21,6 +21,8 @@ const launcherEnvSchema = z.object({
   POSTGRES_URL: postgresUrlSchema.optional(),
   REDIS_URL: redisUrlSchema.optional(),
   DATA_DIR: z.string().default('.data'),
+  /** Each subgraph's database is named <prefix><subgraph>; tests use a prefix of their own. */
+  DATABASE_NAME_PREFIX: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('nexusflow_'),
   PORT_OFFSET: portSchema.optional(),
   READY_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
 });
@@ -47,6 +49,8 @@ function databaseUrl(serverUrl: string, database: string): string {
   return url.toString();
 }
 
+const databaseName = (subgraph: SubgraphProcess) => `${env.DATABASE_NAME_PREFIX}${subgraph.name}`;
+
 async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
@@ -54,7 +58,8 @@ async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]):
     const existing = new Set(
       (await client.query<{ datname: string }>('select datname from pg_database')).rows.map((row) => row.datname),
     );
-    for (const { database } of subgraphs) {
+    for (const subgraph of subgraphs) {
+      const database = databaseName(subgraph);
       if (!existing.has(database)) await client.query(`create database "${database}"`);
     }
   } finally {
@@ -128,7 +133,7 @@ try {
       const port = subgraph.port + portOffset;
       const environment: NodeJS.ProcessEnv = { ...baseEnvironment(), PORT: String(port), DATA_DIR: env.DATA_DIR };
       if (flags.production) {
-        environment.DATABASE_URL = databaseUrl(env.POSTGRES_URL!, subgraph.database);
+        environment.DATABASE_URL = databaseUrl(env.POSTGRES_URL!, databaseName(subgraph));
         environment.REDIS_URL = env.REDIS_URL;
       }
       const url = `http://127.0.0.1:${port}`;

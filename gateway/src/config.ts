@@ -6,7 +6,6 @@ import {
   parseConfig,
   portSchema,
   redisUrlSchema,
-  requireSecretsInProduction,
   secretOrDevelopmentDefault,
   sharedSecretSchema,
   type Environment,
@@ -35,8 +34,7 @@ const gatewayEnvSchema = z
     MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   })
-  .catchall(z.string())
-  .superRefine(requireSecretsInProduction(['JWT_SECRET', 'INTERNAL_SECRET']));
+  .catchall(z.string());
 
 /** `SUBGRAPH_AUTH_URL=http://auth:3001/graphql` overrides the routing URL of subgraph `auth`. */
 const SUBGRAPH_URL_VARIABLE = /^SUBGRAPH_([A-Z0-9_]+)_URL$/;
@@ -76,7 +74,7 @@ const cliSchema = z.object({
 export function loadGatewayConfig(env?: Environment, argv: string[] = []): GatewayConfig {
   const { values } = parseArgs({ args: argv, options: { supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } });
   const flags = parseConfig(cliSchema, values);
-  const parsed = parseConfig(gatewayEnvSchema, env);
+  const parsed = parseConfig(gatewayEnvSchema, env, { requiredInProduction: ['JWT_SECRET', 'INTERNAL_SECRET'] });
   const subgraphUrls: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed)) {
     const match = SUBGRAPH_URL_VARIABLE.exec(key);

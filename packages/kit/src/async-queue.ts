@@ -19,48 +19,54 @@ export function createAsyncQueue<T>(options: { limit?: number; onReturn?: () => 
   const limit = options.limit ?? 1000;
   const buffer: T[] = [];
   const waiting: { resolve: (result: IteratorResult<T>) => void; reject: (error: Error) => void }[] = [];
-  let finished = false;
+  /** No more values will be accepted; `onReturn` has run. */
+  let closed = false;
+  /** Thrown once to the consumer, after the buffered values. */
   let failure: Error | undefined;
 
-  const finish = () => {
-    if (finished) return;
-    finished = true;
+  const close = () => {
+    if (closed) return;
+    closed = true;
     options.onReturn?.();
   };
+  const done = (): IteratorResult<T> => ({ value: undefined, done: true });
 
   const queue: AsyncQueue<T> = {
     push(value) {
-      if (finished || failure) return;
+      if (closed) return;
       const consumer = waiting.shift();
       if (consumer) return consumer.resolve({ value, done: false });
       if (buffer.length >= limit) return queue.end(new QueueOverflowError(limit));
       buffer.push(value);
     },
     end(error) {
-      if (finished || failure) return;
-      if (error) failure = error;
+      if (closed) return;
+      failure = error;
+      close();
+      // Consumers only wait when the buffer is empty, so the error (or the end) is theirs now.
       for (const consumer of waiting.splice(0)) {
-        if (error) consumer.reject(error);
-        else consumer.resolve({ value: undefined, done: true });
+        if (failure) {
+          consumer.reject(failure);
+          failure = undefined;
+        } else consumer.resolve(done());
       }
-      if (!error) finish();
-      else options.onReturn?.();
     },
     next() {
       if (buffer.length > 0) return Promise.resolve({ value: buffer.shift() as T, done: false });
       if (failure) {
         const error = failure;
-        finished = true;
+        failure = undefined;
         return Promise.reject(error);
       }
-      if (finished) return Promise.resolve({ value: undefined, done: true });
+      if (closed) return Promise.resolve(done());
       return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
     },
     return() {
       buffer.length = 0;
-      for (const consumer of waiting.splice(0)) consumer.resolve({ value: undefined, done: true });
-      finish();
-      return Promise.resolve({ value: undefined, done: true });
+      failure = undefined;
+      for (const consumer of waiting.splice(0)) consumer.resolve(done());
+      close();
+      return Promise.resolve(done());
     },
     [Symbol.asyncIterator]() {
       return queue;

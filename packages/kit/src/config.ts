@@ -9,20 +9,30 @@ export class ConfigError extends Error {
 
 export type Environment = Record<string, string | undefined>;
 
+export interface ParseConfigOptions {
+  /** Variables that must be set when NODE_ENV=production, so that production never runs on development secrets. */
+  requiredInProduction?: string[];
+}
+
 /**
- * The only place that reads `process.env`. Every problem is collected into one {@link ConfigError}
- * so that an operator fixes a misconfigured deployment in one round trip, not one variable at a time.
+ * The only place that reads `process.env`. Every problem, including secrets missing in production,
+ * is collected into one {@link ConfigError} so that an operator fixes a misconfigured deployment in
+ * one round trip, not one variable at a time.
  */
-export function parseConfig<S extends z.ZodType>(schema: S, env: Environment = process.env): z.output<S> {
+export function parseConfig<S extends z.ZodType>(schema: S, env: Environment = process.env, options: ParseConfigOptions = {}): z.output<S> {
   const blankAsUnset = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const problems: string[] = [];
   const result = schema.safeParse(blankAsUnset);
-  if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues.map((issue) => {
-      const key = issue.path.join('.') || '(environment)';
-      return `${key}: ${issue.message}`;
-    }),
-  );
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || '(environment)'}: ${issue.message}`);
+  }
+  if (blankAsUnset.NODE_ENV === 'production') {
+    for (const key of options.requiredInProduction ?? []) {
+      if (blankAsUnset[key] === undefined) problems.push(`${key}: is required when NODE_ENV=production`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return result.data as z.output<S>;
 }
 
 const DEVELOPMENT_SECRET = 'nexusflow-development-secret-do-not-use-in-production';
@@ -44,16 +54,6 @@ export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug',
  * `npm start` works on a fresh clone; in production leaving it unset is a configuration error.
  */
 export const sharedSecretSchema = z.string().min(32, 'must be at least 32 characters').optional();
-
-/** Production must not run on the development defaults of shared secrets. */
-export function requireSecretsInProduction(keys: string[]) {
-  return (value: { NODE_ENV: string } & Record<string, unknown>, ctx: z.RefinementCtx): void => {
-    if (value.NODE_ENV !== 'production') return;
-    for (const key of keys) {
-      if (value[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is required when NODE_ENV=production' });
-    }
-  };
-}
 
 export function secretOrDevelopmentDefault(secret: string | undefined): string {
   return secret ?? DEVELOPMENT_SECRET;

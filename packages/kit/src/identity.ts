@@ -71,15 +71,17 @@ export function verifyIdentity(header: HeaderLookup, secret: string, now = Date.
   const expected = Buffer.from(sign(value, secret));
   const given = Buffer.from(signature);
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad-signature' };
-  let claims: Partial<SignedIdentityClaims>;
+  let claims: unknown;
   try {
-    claims = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Partial<SignedIdentityClaims>;
+    claims = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  const identity = parseIdentity(claims.identity);
-  if (!identity || typeof claims.issuedAt !== 'number') return { ok: false, reason: 'malformed' };
-  if (Math.abs(now - claims.issuedAt) > IDENTITY_MAX_AGE_MS) return { ok: false, reason: 'expired' };
+  if (typeof claims !== 'object' || claims === null) return { ok: false, reason: 'malformed' };
+  const { identity: claimedIdentity, issuedAt } = claims as Partial<SignedIdentityClaims>;
+  const identity = parseIdentity(claimedIdentity);
+  if (!identity || typeof issuedAt !== 'number') return { ok: false, reason: 'malformed' };
+  if (Math.abs(now - issuedAt) > IDENTITY_MAX_AGE_MS) return { ok: false, reason: 'expired' };
   return { ok: true, identity };
 }
 

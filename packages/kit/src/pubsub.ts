@@ -49,7 +49,8 @@ export class InMemoryPubSub implements PubSub {
   private readonly listeners = new TopicListeners();
 
   async publish(topic: string, payload: unknown): Promise<void> {
-    // Each subscriber gets its own copy, as it would after a trip through Redis.
+    // Detached from the publisher's object, as it would be after a trip through Redis. Subscribers of
+    // one topic share that copy (as they do with Redis), so payloads are read-only by contract.
     this.listeners.deliver(topic, structuredClone(payload));
   }
 

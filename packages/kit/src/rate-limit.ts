@@ -81,7 +81,9 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly prefix = 'nexusflow:ratelimit:',
   ) {
     this.windowMs = options.windowMs ?? 60_000;
-    this.redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectionName: 'nexusflow-ratelimit' });
+    // Commands wait for the connection (so the first requests are counted too), but never longer than
+    // the timeout: a Redis outage costs each request at most that, then the limiter fails open.
+    this.redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 250, connectionName: 'nexusflow-ratelimit' });
     this.redis.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'rate limiter redis error'));
   }
 

@@ -1,19 +1,17 @@
-import { parseConfig, requireSecretsInProduction, secretOrDevelopmentDefault, sharedSecretSchema, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { parseConfig, secretOrDevelopmentDefault, sharedSecretSchema, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
 import { z } from 'zod';
 
 export const AUTH_DEFAULT_PORT = 3001;
 
-const authEnvSchema = z
-  .object({
+const authEnvSchema = z.object({
     ...subgraphEnv(AUTH_DEFAULT_PORT),
     JWT_SECRET: sharedSecretSchema,
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
     REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 86_400),
-  })
-  .superRefine(requireSecretsInProduction(['INTERNAL_SECRET', 'JWT_SECRET']));
+});
 
 export function loadAuthConfig(env?: Environment) {
-  const parsed = parseConfig(authEnvSchema, env);
+  const parsed = parseConfig(authEnvSchema, env, { requiredInProduction: ['INTERNAL_SECRET', 'JWT_SECRET'] });
   return {
     subgraph: toSubgraphConfig('auth', parsed),
     jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),

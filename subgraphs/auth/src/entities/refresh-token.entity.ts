@@ -12,7 +12,7 @@ export const RefreshTokenSchema = defineEntity({
     id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
     tokenHash: p.string().unique(),
     familyId: p.uuid().index(),
-    user: () => p.manyToOne(User).ref(),
+    user: () => p.manyToOne(User).ref().deleteRule('cascade').index(),
     expiresAt: p.datetime(),
     usedAt: p.datetime().nullable(),
     revokedAt: p.datetime().nullable(),

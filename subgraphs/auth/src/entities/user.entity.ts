@@ -12,7 +12,7 @@ export const UserSchema = defineEntity({
     name: p.string(),
     passwordHash: p.string().lazy(),
     roles: p.enum(() => Role).array(),
-    tenant: () => p.manyToOne(Tenant).ref(),
+    tenant: () => p.manyToOne(Tenant).ref().deleteRule('cascade').index(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

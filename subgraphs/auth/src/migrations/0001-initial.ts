@@ -5,32 +5,27 @@ export class InitialAuthSchema extends Migration {
 
   override up(): void {
     this.addSql(`create table "tenants" (
-      "id" uuid primary key,
-      "name" varchar(255) not null,
-      "slug" varchar(255) not null unique,
-      "created_at" timestamptz not null
-    )`);
+      "id" uuid not null, "name" varchar(255) not null, "slug" varchar(255) not null, "created_at" timestamptz not null,
+      primary key ("id"))`);
+    this.addSql(`alter table "tenants" add constraint "tenants_slug_unique" unique ("slug")`);
+
     this.addSql(`create table "users" (
-      "id" uuid primary key,
-      "email" varchar(255) not null unique,
-      "name" varchar(255) not null,
-      "password_hash" varchar(255) not null,
-      "roles" text[] not null,
-      "tenant_id" uuid not null references "tenants" ("id") on delete cascade,
-      "created_at" timestamptz not null
-    )`);
+      "id" uuid not null, "email" varchar(255) not null, "name" varchar(255) not null, "password_hash" varchar(255) not null,
+      "roles" text[] not null, "tenant_id" uuid not null, "created_at" timestamptz not null,
+      primary key ("id"))`);
+    this.addSql(`alter table "users" add constraint "users_email_unique" unique ("email")`);
     this.addSql(`create index "users_tenant_id_index" on "users" ("tenant_id")`);
+    this.addSql(`alter table "users" add constraint "users_roles_check" check ("roles" <@ array['OWNER'::text, 'ADMIN'::text, 'MEMBER'::text, 'VIEWER'::text])`);
+    this.addSql(`alter table "users" add constraint "users_tenant_id_foreign" foreign key ("tenant_id") references "tenants" ("id") on delete cascade`);
+
     this.addSql(`create table "refresh_tokens" (
-      "id" uuid primary key,
-      "token_hash" varchar(255) not null unique,
-      "family_id" uuid not null,
-      "user_id" uuid not null references "users" ("id") on delete cascade,
-      "expires_at" timestamptz not null,
-      "used_at" timestamptz null,
-      "revoked_at" timestamptz null,
-      "created_at" timestamptz not null
-    )`);
+      "id" uuid not null, "token_hash" varchar(255) not null, "family_id" uuid not null, "user_id" uuid not null,
+      "expires_at" timestamptz not null, "used_at" timestamptz null, "revoked_at" timestamptz null, "created_at" timestamptz not null,
+      primary key ("id"))`);
+    this.addSql(`alter table "refresh_tokens" add constraint "refresh_tokens_token_hash_unique" unique ("token_hash")`);
     this.addSql(`create index "refresh_tokens_family_id_index" on "refresh_tokens" ("family_id")`);
+    this.addSql(`create index "refresh_tokens_user_id_index" on "refresh_tokens" ("user_id")`);
+    this.addSql(`alter table "refresh_tokens" add constraint "refresh_tokens_user_id_foreign" foreign key ("user_id") references "users" ("id") on delete cascade`);
   }
 
   override down(): void {

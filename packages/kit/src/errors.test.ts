@@ -1,0 +1,167 @@
+import { describe, it, expect } from 'vitest';
+import { GraphQLError } from 'graphql';
+import {
+  badUserInput,
+  clientError,
+  ErrorCode,
+  errorResponseBody,
+  forbidden,
+  formatClientError,
+  INTERNAL_ERROR_MESSAGE,
+  isErrorCode,
+  notFound,
+  unauthenticated,
+} from './errors.ts';
+
+describe('isErrorCode', () => {
+  it('recognises every ErrorCode value', () => {
+    for (const code of Object.values(ErrorCode)) expect(isErrorCode(code)).toBe(true);
+  });
+
+  it('refuses other strings and non-strings', () => {
+    expect(isErrorCode('DOWNSTREAM_SERVICE_ERROR')).toBe(false);
+    expect(isErrorCode('not_found')).toBe(false);
+    expect(isErrorCode(undefined)).toBe(false);
+    expect(isErrorCode(404)).toBe(false);
+  });
+});
+
+describe('clientError', () => {
+  it('builds a GraphQLError carrying the code and extra extensions', () => {
+    const error = clientError(ErrorCode.RateLimited, 'Slow down', { retryAfterSeconds: 30 });
+
+    expect(error).toBeInstanceOf(GraphQLError);
+    expect(error.message).toBe('Slow down');
+    expect(error.extensions).toEqual({ retryAfterSeconds: 30, code: 'RATE_LIMITED' });
+  });
+
+  it('does not let the extra extensions override the code', () => {
+    const error = clientError(ErrorCode.Conflict, 'Taken', { code: 'SOMETHING_ELSE' });
+
+    expect(error.extensions.code).toBe('CONFLICT');
+  });
+});
+
+describe('the error shortcuts', () => {
+  it('unauthenticated has a default message that can be replaced', () => {
+    expect(unauthenticated()).toMatchObject({ message: 'Authentication required', extensions: { code: 'UNAUTHENTICATED' } });
+    expect(unauthenticated('Token expired')).toMatchObject({ message: 'Token expired', extensions: { code: 'UNAUTHENTICATED' } });
+  });
+
+  it('forbidden has a default message that can be replaced', () => {
+    expect(forbidden()).toMatchObject({ message: 'Not allowed', extensions: { code: 'FORBIDDEN' } });
+    expect(forbidden('Owners only')).toMatchObject({ message: 'Owners only', extensions: { code: 'FORBIDDEN' } });
+  });
+
+  it('notFound and badUserInput carry their codes', () => {
+    expect(notFound('No such project')).toMatchObject({ message: 'No such project', extensions: { code: 'NOT_FOUND' } });
+    expect(badUserInput('Too long', { field: 'name' })).toMatchObject({
+      message: 'Too long',
+      extensions: { code: 'BAD_USER_INPUT', field: 'name' },
+    });
+  });
+});
+
+describe('formatClientError', () => {
+  it('keeps the message, location and path of an error with a known code', () => {
+    const formatted = formatClientError({
+      message: 'No such project',
+      locations: [{ line: 2, column: 3 }],
+      path: ['project'],
+      extensions: { code: 'NOT_FOUND' },
+    });
+
+    expect(formatted).toEqual({
+      message: 'No such project',
+      locations: [{ line: 2, column: 3 }],
+      path: ['project'],
+      extensions: { code: 'NOT_FOUND' },
+    });
+  });
+
+  it('keeps the public extensions code, retryAfterSeconds and field', () => {
+    const formatted = formatClientError({
+      message: 'Slow down',
+      extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 12, field: 'email' },
+    });
+
+    expect(formatted.extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: 12, field: 'email' });
+  });
+
+  it('strips stack traces, exceptions, service names and any other extension', () => {
+    const formatted = formatClientError({
+      message: 'Owners only',
+      extensions: {
+        code: 'FORBIDDEN',
+        stacktrace: ['GraphQLError: Owners only', '    at resolver (/srv/app/src/resolvers.ts:10:5)'],
+        exception: { sql: 'select * from users' },
+        serviceName: 'projects',
+        http: { status: 403 },
+      },
+    });
+
+    expect(formatted).toEqual({ message: 'Owners only', extensions: { code: 'FORBIDDEN' } });
+  });
+
+  it('replaces the message of an error with an unknown code by the generic one', () => {
+    const formatted = formatClientError({
+      message: 'connect ECONNREFUSED 10.0.0.7:5432',
+      path: ['projects', 0, 'owner'],
+      locations: [{ line: 1, column: 9 }],
+      extensions: { code: 'DOWNSTREAM_SERVICE_ERROR', serviceName: 'accounts', stacktrace: ['at pg'] },
+    });
+
+    expect(formatted).toEqual({
+      message: INTERNAL_ERROR_MESSAGE,
+      path: ['projects', 0, 'owner'],
+      locations: [{ line: 1, column: 9 }],
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+    expect(INTERNAL_ERROR_MESSAGE).toBe('Internal server error');
+  });
+
+  it('treats an error without a code, or without extensions, as an internal error', () => {
+    expect(formatClientError({ message: 'Cannot read properties of undefined', extensions: { foo: 1 } })).toEqual({
+      message: INTERNAL_ERROR_MESSAGE,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+    expect(formatClientError({ message: 'relation "users" does not exist' })).toEqual({
+      message: INTERNAL_ERROR_MESSAGE,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+  });
+
+  it('hides the message of an error explicitly coded INTERNAL_SERVER_ERROR', () => {
+    const formatted = formatClientError({
+      message: 'duplicate key value violates unique constraint "users_email_key"',
+      extensions: { code: 'INTERNAL_SERVER_ERROR', exception: { detail: 'Key (email)=(a@b.c)' } },
+    });
+
+    expect(formatted).toEqual({ message: INTERNAL_ERROR_MESSAGE, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  });
+
+  it('formats what a real GraphQLError serialises to', () => {
+    const error = badUserInput('Name is required', { field: 'name', internalHint: 'validator 3' });
+
+    expect(formatClientError(error.toJSON())).toEqual({
+      message: 'Name is required',
+      extensions: { code: 'BAD_USER_INPUT', field: 'name' },
+    });
+  });
+});
+
+describe('errorResponseBody', () => {
+  it('is a GraphQL response body with one error carrying the code', () => {
+    const body = JSON.parse(errorResponseBody(ErrorCode.RateLimited, 'Too many requests', { retryAfterSeconds: 7 })) as unknown;
+
+    expect(body).toEqual({ errors: [{ message: 'Too many requests', extensions: { retryAfterSeconds: 7, code: 'RATE_LIMITED' } }] });
+  });
+
+  it('does not let the extra extensions override the code', () => {
+    const body = JSON.parse(errorResponseBody(ErrorCode.PayloadTooLarge, 'Too big', { code: 'OTHER' })) as {
+      errors: { extensions: { code: string } }[];
+    };
+
+    expect(body.errors[0]?.extensions.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+});

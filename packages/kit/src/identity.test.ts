@@ -1,0 +1,171 @@
+import { createHmac } from 'node:crypto';
+import { describe, it, expect } from 'vitest';
+import {
+  ANONYMOUS,
+  hasRole,
+  IDENTITY_MAX_AGE_MS,
+  IdentityHeader,
+  Role,
+  signIdentity,
+  verifyIdentity,
+  type Identity,
+} from './identity.ts';
+
+const SECRET = 'identity-test-secret-identity-test-secret';
+const NOW = Date.UTC(2030, 0, 1, 12, 0, 0);
+
+const user: Identity = { kind: 'user', userId: 'user-1', tenantId: 'tenant-1', roles: [Role.Admin, Role.Member] };
+
+function lookup(headers: Record<string, string | undefined>) {
+  return (name: string) => headers[name];
+}
+
+/** Encodes and signs arbitrary claims the way a gateway holding the secret would. */
+function signRaw(json: string, secret = SECRET): Record<IdentityHeader, string> {
+  const value = Buffer.from(json).toString('base64url');
+  return { [IdentityHeader.Identity]: value, [IdentityHeader.Signature]: createHmac('sha256', secret).update(value).digest('base64url') };
+}
+
+describe('signIdentity', () => {
+  it('produces the identity header and its signature under their lower-case names', () => {
+    const headers = signIdentity(user, SECRET, NOW);
+
+    expect(Object.keys(headers).sort()).toEqual(['x-nexusflow-identity', 'x-nexusflow-identity-signature']);
+    expect(JSON.parse(Buffer.from(headers[IdentityHeader.Identity], 'base64url').toString('utf8'))).toEqual({ identity: user, issuedAt: NOW });
+  });
+
+  it('signs differently with a different secret', () => {
+    const one = signIdentity(user, SECRET, NOW);
+    const other = signIdentity(user, `${SECRET}-other`, NOW);
+
+    expect(other[IdentityHeader.Identity]).toBe(one[IdentityHeader.Identity]);
+    expect(other[IdentityHeader.Signature]).not.toBe(one[IdentityHeader.Signature]);
+  });
+});
+
+describe('verifyIdentity', () => {
+  it('accepts a user identity it signed, with the same roles', () => {
+    const result = verifyIdentity(lookup(signIdentity(user, SECRET, NOW)), SECRET, NOW);
+
+    expect(result).toEqual({ ok: true, identity: user });
+  });
+
+  it('accepts a signed anonymous identity', () => {
+    const result = verifyIdentity(lookup(signIdentity(ANONYMOUS, SECRET, NOW)), SECRET, NOW);
+
+    expect(result).toEqual({ ok: true, identity: ANONYMOUS });
+  });
+
+  it('reports missing when either header is absent or empty', () => {
+    const headers = signIdentity(user, SECRET, NOW);
+
+    expect(verifyIdentity(lookup({}), SECRET, NOW)).toEqual({ ok: false, reason: 'missing' });
+    expect(verifyIdentity(lookup({ [IdentityHeader.Identity]: headers[IdentityHeader.Identity] }), SECRET, NOW)).toEqual({
+      ok: false,
+      reason: 'missing',
+    });
+    expect(verifyIdentity(lookup({ [IdentityHeader.Signature]: headers[IdentityHeader.Signature] }), SECRET, NOW)).toEqual({
+      ok: false,
+      reason: 'missing',
+    });
+    expect(verifyIdentity(lookup({ ...headers, [IdentityHeader.Signature]: '' }), SECRET, NOW)).toEqual({ ok: false, reason: 'missing' });
+  });
+
+  it('refuses an identity signed with another secret', () => {
+    const headers = signIdentity(user, 'some-other-secret-some-other-secret', NOW);
+
+    expect(verifyIdentity(lookup(headers), SECRET, NOW)).toEqual({ ok: false, reason: 'bad-signature' });
+  });
+
+  it('refuses an identity whose JSON was altered after signing', () => {
+    const headers = signIdentity({ kind: 'user', userId: 'user-1', tenantId: 'tenant-1', roles: [Role.Viewer] }, SECRET, NOW);
+    const escalated = Buffer.from(
+      JSON.stringify({ identity: { kind: 'user', userId: 'user-1', tenantId: 'tenant-1', roles: [Role.Owner] }, issuedAt: NOW }),
+    ).toString('base64url');
+
+    const result = verifyIdentity(lookup({ ...headers, [IdentityHeader.Identity]: escalated }), SECRET, NOW);
+
+    expect(result).toEqual({ ok: false, reason: 'bad-signature' });
+  });
+
+  it('refuses a signature of the wrong length without throwing', () => {
+    const headers = signIdentity(user, SECRET, NOW);
+
+    expect(verifyIdentity(lookup({ ...headers, [IdentityHeader.Signature]: 'short' }), SECRET, NOW)).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
+  });
+
+  it(`accepts an identity issued exactly ${IDENTITY_MAX_AGE_MS} ms ago and refuses one a millisecond older`, () => {
+    const headers = lookup(signIdentity(user, SECRET, NOW));
+
+    expect(verifyIdentity(headers, SECRET, NOW + IDENTITY_MAX_AGE_MS)).toEqual({ ok: true, identity: user });
+    expect(verifyIdentity(headers, SECRET, NOW + IDENTITY_MAX_AGE_MS + 1)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('refuses an identity issued too far in the future of the local clock', () => {
+    const headers = lookup(signIdentity(user, SECRET, NOW + IDENTITY_MAX_AGE_MS + 1));
+
+    expect(verifyIdentity(headers, SECRET, NOW)).toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('reports malformed for correctly signed claims that are not JSON', () => {
+    expect(verifyIdentity(lookup(signRaw('{not json')), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('reports malformed for correctly signed claims with an unknown role', () => {
+    const headers = signRaw(JSON.stringify({ identity: { kind: 'user', userId: 'u', tenantId: 't', roles: ['ROOT'] }, issuedAt: NOW }));
+
+    expect(verifyIdentity(lookup(headers), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('reports malformed for correctly signed claims missing the user or tenant', () => {
+    const noUser = signRaw(JSON.stringify({ identity: { kind: 'user', tenantId: 't', roles: [] }, issuedAt: NOW }));
+    const noTenant = signRaw(JSON.stringify({ identity: { kind: 'user', userId: 'u', roles: [] }, issuedAt: NOW }));
+    const unknownKind = signRaw(JSON.stringify({ identity: { kind: 'service' }, issuedAt: NOW }));
+
+    expect(verifyIdentity(lookup(noUser), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyIdentity(lookup(noTenant), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyIdentity(lookup(unknownKind), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('reports malformed for correctly signed claims without a numeric issue time', () => {
+    const headers = signRaw(JSON.stringify({ identity: ANONYMOUS, issuedAt: String(NOW) }));
+
+    expect(verifyIdentity(lookup(headers), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('keeps only the known fields of a user identity', () => {
+    const headers = signRaw(
+      JSON.stringify({ identity: { kind: 'user', userId: 'u', tenantId: 't', roles: [Role.Viewer], isSuperUser: true }, issuedAt: NOW }),
+    );
+
+    expect(verifyIdentity(lookup(headers), SECRET, NOW)).toEqual({
+      ok: true,
+      identity: { kind: 'user', userId: 'u', tenantId: 't', roles: [Role.Viewer] },
+    });
+  });
+});
+
+describe('hasRole', () => {
+  it('is true when the user holds any of the wanted roles', () => {
+    expect(hasRole(user, Role.Owner, Role.Admin)).toBe(true);
+    expect(hasRole(user, Role.Member)).toBe(true);
+  });
+
+  it('is false when the user holds none of them', () => {
+    expect(hasRole(user, Role.Owner, Role.Viewer)).toBe(false);
+    expect(hasRole(user)).toBe(false);
+  });
+
+  it('is false for anonymous callers', () => {
+    expect(hasRole(ANONYMOUS, Role.Owner, Role.Admin, Role.Member, Role.Viewer)).toBe(false);
+  });
+});
+
+describe('verifyIdentity on correctly signed claims that are not an object', () => {
+  it.each(['null', '42', '"a string"'])('answers malformed for %s instead of throwing', (json) => {
+    expect(verifyIdentity(lookup(signRaw(json)), SECRET)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});

@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createDeferred } from '@nexusflow/kit/testing';
+import { repositoryRoot } from '../../scripts/topology.ts';
+
+export interface LaunchedProcess {
+  child: ChildProcess;
+  /** Everything the process printed so far, for failure messages. */
+  output(): string;
+  /** Resolves with the first printed line matching the pattern; rejects if the process exits first. */
+  waitForLine(pattern: RegExp): Promise<string>;
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs a TypeScript entry point of this repository as its own Node process, as `npm` scripts do. */
+export function launchScript(entry: string, args: string[], env: NodeJS.ProcessEnv): LaunchedProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: repositoryRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const watchers: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const exited = createDeferred<number | null>();
+  child.on('exit', (code) => exited.resolve(code));
+  let pending = '';
+  const onData = (chunk: Buffer) => {
+    const parts = (pending + chunk.toString()).split('\n');
+    pending = parts.pop() ?? '';
+    for (const line of parts) {
+      lines.push(line);
+      for (const watcher of [...watchers]) {
+        if (watcher.pattern.test(line)) {
+          watchers.splice(watchers.indexOf(watcher), 1);
+          watcher.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  return {
+    child,
+    output: () => lines.join('\n'),
+    waitForLine(pattern) {
+      const existing = lines.find((line) => pattern.test(line));
+      if (existing) return Promise.resolve(existing);
+      const found = createDeferred<string>();
+      watchers.push({ pattern, resolve: found.resolve });
+      return Promise.race([
+        found.promise,
+        exited.promise.then((code) => {
+          throw new Error(`process exited (${code}) before printing ${pattern}:\n${lines.join('\n')}`);
+        }),
+      ]);
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited.promise;
+    },
+  };
+}
+
+async function isFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** An offset that moves every given port onto a free one, so that parallel launches do not collide. */
+export async function freePortOffset(ports: number[]): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const offset = 10_000 + Math.floor(Math.random() * 40) * 500 + Math.floor(Math.random() * 400);
+    const results = await Promise.all(ports.map((port) => isFree(port + offset)));
+    if (results.every(Boolean)) return offset;
+  }
+  throw new Error('no free port offset found');
+}
