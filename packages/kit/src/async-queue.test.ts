@@ -230,7 +230,7 @@ describe('createAsyncQueue after a failure', () => {
     const onReturn = vi.fn();
     const queue = createAsyncQueue<number>({ onReturn });
     queue.end(new Error('upstream closed'));
-    await queue.return?.();
+    await queue.return();
     expect(onReturn).toHaveBeenCalledTimes(1);
     expect(await queue.next()).toEqual({ value: undefined, done: true });
   });

@@ -9,6 +9,8 @@ export interface AsyncQueue<T> extends AsyncIterableIterator<T> {
   push(value: T): void;
   /** Ends iteration after the buffered values; with an error, iteration throws it instead. */
   end(error?: Error): void;
+  /** Stops consuming: drops what is buffered and runs `onReturn`. */
+  return(): Promise<IteratorResult<T>>;
 }
 
 /**
