@@ -73,7 +73,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       const routingUrl = config.subgraphUrls[name] ?? url;
       if (!routingUrl) throw new Error(`Subgraph ${name} has no routing URL; set SUBGRAPH_${name.toUpperCase()}_URL`);
       subgraphUrls.set(name, routingUrl);
-      return new SubgraphDataSource(routingUrl, config.internalSecret);
+      return new SubgraphDataSource(routingUrl, name, config.internalSecret);
     },
     logger,
   });

@@ -1,6 +1,8 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher } from '@apollo/utils.fetcher';
-import { signIdentity } from '@nexusflow/kit';
+import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
+import { clientError, ErrorCode, signIdentity } from '@nexusflow/kit';
+import { GraphQLError } from 'graphql';
 import type { GatewayContext } from './context.ts';
 
 /**
@@ -9,9 +11,23 @@ import type { GatewayContext } from './context.ts';
  * bypasses the gateway.
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  constructor(url: string, private readonly internalSecret: string) {
+  constructor(
+    url: string,
+    private readonly subgraphName: string,
+    private readonly internalSecret: string,
+  ) {
     // Node's built-in fetch keeps connections alive; Apollo's default client sets up more per request.
     super({ url, fetcher: fetch as unknown as Fetcher });
+  }
+
+  /** A subgraph that cannot be reached is reported as such, with its name, not as an internal error. */
+  override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+    try {
+      return await super.process(options);
+    } catch (error) {
+      if (error instanceof GraphQLError) throw error;
+      throw clientError(ErrorCode.ServiceUnavailable, `The ${this.subgraphName} service is unavailable`);
+    }
   }
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {

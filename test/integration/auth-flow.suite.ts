@@ -238,7 +238,7 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     });
 
-    it('reports ready while its subgraphs answer, and unavailable naming the one that does not', async () => {
+    it('reports ready while its subgraphs answer; when one does not, names it and answers SERVICE_UNAVAILABLE', async () => {
       const ready = await fetch(`${stack.gateway.url}/health/ready`);
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({ status: 'ready', checks: { subgraphs: { status: 'up' } } });
@@ -249,6 +249,10 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
       const report = (await unavailable.json()) as { checks: { subgraphs: { status: string; error: string } } };
       expect(report.checks.subgraphs).toMatchObject({ status: 'down', error: expect.stringMatching(/^auth: /) });
       expect((await fetch(`${cutOff.url}/health/live`)).status).toBe(200);
+
+      const query = await postGraphQL(cutOff.graphqlUrl, ME);
+      expect(query.data).toEqual({ me: null });
+      expect(query.errors).toEqual([{ message: 'The auth service is unavailable', extensions: { code: 'SERVICE_UNAVAILABLE' } }]);
     });
   });
 }
