@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { readSupergraphConfig } from '../gateway/src/composition.ts';
+import { readSupergraphConfig } from '@nexusflow/schema-registry';
 
 export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 export const supergraphConfigFile = fileURLToPath(new URL('../schema/supergraph.yaml', import.meta.url));

@@ -6,7 +6,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDirectory, postGraphQL } from '@nexusflow/kit/testing';
-import { composeSupergraph } from '../src/composition.ts';
+import { composeSupergraph } from '@nexusflow/schema-registry';
 import { freePortOffset, launchScript, type LaunchedProcess } from '../../test/support/processes.ts';
 
 /**

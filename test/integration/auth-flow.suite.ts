@@ -1,68 +1,42 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityHeader, Role, signAccessToken, signIdentity } from '@nexusflow/kit';
-import { postGraphQL } from '@nexusflow/kit/testing';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { postGraphQL, type PostOptions } from '@nexusflow/kit/testing';
+import {
+  LoginDocument,
+  LogoutDocument,
+  MeDocument,
+  RefreshSessionDocument,
+  RegisterDocument,
+  UserByIdDocument,
+  type RegisterMutation,
+} from '@nexusflow/web-client';
 import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
 
-const SESSION_FIELDS = `accessToken refreshToken accessTokenExpiresAt user { id email name roles tenant { id name slug } }`;
-
-const REGISTER = `mutation Register($input: RegisterInput!) {
-  register(input: $input) {
-    __typename
-    ... on AuthSession { ${SESSION_FIELDS} }
-    ... on EmailAlreadyRegistered { message email }
-    ... on InvalidInput { message fields { field problem } }
-  }
-}`;
-
-const LOGIN = `mutation Login($input: LoginInput!) {
-  login(input: $input) {
-    __typename
-    ... on AuthSession { ${SESSION_FIELDS} }
-    ... on InvalidCredentials { message }
-  }
-}`;
-
-const REFRESH = `mutation Refresh($token: String!) {
-  refreshSession(refreshToken: $token) {
-    __typename
-    ... on AuthSession { accessToken refreshToken }
-    ... on InvalidRefreshToken { message problem }
-  }
-}`;
-
-const LOGOUT = `mutation Logout($token: String!) { logout(refreshToken: $token) { loggedOut } }`;
-
-const ME = `query Me { me { id email name roles tenant { id name users { email } } } }`;
-
-interface Session {
-  accessToken: string;
-  refreshToken: string;
-  user: { id: string; email: string; tenant: { id: string; name: string; slug: string } };
-}
-
-type Result<T extends string> = { __typename: T } & Record<string, unknown>;
+type Session = Extract<RegisterMutation['register'], { __typename: 'AuthSession' }>;
 
 /** The sign-in journey of a web client, through the gateway, against one storage mode. */
 export function describeAuthThroughGateway(mode: StorageMode): void {
   describe(`auth through the gateway (${mode})`, () => {
     let stack: Stack;
-    let graphql: <T>(query: string, options?: Parameters<typeof postGraphQL>[2]) => ReturnType<typeof postGraphQL<T>>;
+    const graphql = <T, V>(document: string | TypedDocumentNode<T, V>, options?: PostOptions<V>) =>
+      postGraphQL(stack.gateway.graphqlUrl, document, options);
 
     const uniqueEmail = () => `user-${randomUUID()}@example.com`;
 
     async function register(email = uniqueEmail(), tenantName = 'Acme Robotics'): Promise<Session> {
-      const response = await graphql<{ register: Session & Result<'AuthSession'> }>(REGISTER, {
+      const response = await graphql(RegisterDocument, {
         variables: { input: { email, password: 'correct horse battery', name: 'Ada Lovelace', tenantName } },
       });
       expect(response.errors).toBeUndefined();
-      expect(response.data?.register.__typename).toBe('AuthSession');
-      return response.data!.register;
+      const result = response.data?.register;
+      if (result?.__typename !== 'AuthSession') throw new Error(`registration failed: ${JSON.stringify(result)}`);
+      return result;
     }
 
     beforeAll(async () => {
       stack = await startStack(mode, `auth_flow_${mode}`);
-      graphql = (query, options) => postGraphQL(stack.gateway.graphqlUrl, query, options);
     });
 
     afterAll(async () => {
@@ -74,30 +48,29 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
       const registered = await register(email, 'Globex Corporation');
       expect(registered.user).toMatchObject({ email, tenant: { name: 'Globex Corporation', slug: 'globex-corporation' } });
 
-      const login = await graphql<{ login: Session & Result<'AuthSession'> }>(LOGIN, {
+      const login = await graphql(LoginDocument, {
         variables: { input: { email: email.toUpperCase(), password: 'correct horse battery' } },
       });
-      expect(login.data?.login.__typename).toBe('AuthSession');
+      const session = login.data?.login;
+      if (session?.__typename !== 'AuthSession') throw new Error(`login failed: ${JSON.stringify(session)}`);
 
-      const me = await graphql<{ me: { id: string; email: string; roles: string[]; tenant: { users: { email: string }[] } } }>(ME, {
-        token: login.data!.login.accessToken,
-      });
+      const me = await graphql(MeDocument, { token: session.accessToken });
       expect(me.errors).toBeUndefined();
-      expect(me.data?.me).toMatchObject({ id: registered.user.id, email, roles: ['OWNER'], tenant: { users: [{ email }] } });
+      expect(me.data?.me).toMatchObject({ id: registered.user.id, email, roles: ['OWNER'], tenant: { users: [{ id: registered.user.id, email }] } });
     });
 
     it('answers me with null for an anonymous caller', async () => {
-      const me = await graphql<{ me: null }>(ME);
+      const me = await graphql(MeDocument);
       expect(me.status).toBe(200);
       expect(me.data).toEqual({ me: null });
     });
 
     it('refuses a wrong password without saying whether the email exists', async () => {
       const { user } = await register();
-      const wrongPassword = await graphql<{ login: Result<'InvalidCredentials'> }>(LOGIN, {
+      const wrongPassword = await graphql(LoginDocument, {
         variables: { input: { email: user.email, password: 'not the password' } },
       });
-      const unknownEmail = await graphql<{ login: Result<'InvalidCredentials'> }>(LOGIN, {
+      const unknownEmail = await graphql(LoginDocument, {
         variables: { input: { email: uniqueEmail(), password: 'not the password' } },
       });
       expect(wrongPassword.data?.login).toEqual({ __typename: 'InvalidCredentials', message: 'Email or password is incorrect' });
@@ -106,16 +79,17 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
 
     it('returns typed payloads for a taken email and for invalid fields', async () => {
       const { user } = await register();
-      const again = await graphql<{ register: Result<'EmailAlreadyRegistered'> }>(REGISTER, {
+      const again = await graphql(RegisterDocument, {
         variables: { input: { email: user.email, password: 'correct horse battery', name: 'Ada', tenantName: 'Other' } },
       });
       expect(again.data?.register).toMatchObject({ __typename: 'EmailAlreadyRegistered', email: user.email });
 
-      const invalid = await graphql<{ register: { __typename: string; fields: { field: string }[] } }>(REGISTER, {
+      const invalid = await graphql(RegisterDocument, {
         variables: { input: { email: 'not-an-email', password: 'short', name: '', tenantName: 'Initech' } },
       });
-      expect(invalid.data?.register.__typename).toBe('InvalidInput');
-      expect(invalid.data?.register.fields.map((f) => f.field).sort()).toEqual(['email', 'name', 'password']);
+      const result = invalid.data?.register;
+      if (result?.__typename !== 'InvalidInput') throw new Error(`expected InvalidInput, got ${JSON.stringify(result)}`);
+      expect(result.fields.map((f) => f.field).sort()).toEqual(['email', 'name', 'password']);
     });
 
     it('refuses an expired access token with UNAUTHENTICATED', async () => {
@@ -127,7 +101,7 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
         60,
         anHourAgo,
       );
-      const response = await graphql(ME, { token: expired.token });
+      const response = await graphql(MeDocument, { token: expired.token });
       expect(response.status).toBe(401);
       expect(response.data).toBeUndefined();
       expect(response.errors).toEqual([{ message: 'Access token has expired', extensions: { code: 'UNAUTHENTICATED' } }]);
@@ -140,47 +114,47 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
         'an attacker secret that is at least 32 characters long',
         900,
       );
-      const response = await graphql(ME, { token: forged.token });
+      const response = await graphql(MeDocument, { token: forged.token });
       expect(response.status).toBe(401);
       expect(response.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     });
 
     it('rotates refresh tokens and revokes the whole session when a used one comes back', async () => {
       const session = await register();
-      const first = await graphql<{ refreshSession: Session & Result<'AuthSession'> }>(REFRESH, { variables: { token: session.refreshToken } });
-      expect(first.data?.refreshSession.__typename).toBe('AuthSession');
-      const rotated = first.data!.refreshSession.refreshToken;
+      const first = await graphql(RefreshSessionDocument, { variables: { refreshToken: session.refreshToken } });
+      const renewed = first.data?.refreshSession;
+      if (renewed?.__typename !== 'AuthSession') throw new Error(`refresh failed: ${JSON.stringify(renewed)}`);
+      const rotated = renewed.refreshToken;
       expect(rotated).not.toBe(session.refreshToken);
 
-      const replay = await graphql<{ refreshSession: Result<'InvalidRefreshToken'> }>(REFRESH, { variables: { token: session.refreshToken } });
+      const replay = await graphql(RefreshSessionDocument, { variables: { refreshToken: session.refreshToken } });
       expect(replay.data?.refreshSession).toMatchObject({ __typename: 'InvalidRefreshToken', problem: 'REUSED' });
 
-      const afterReuse = await graphql<{ refreshSession: Result<'InvalidRefreshToken'> }>(REFRESH, { variables: { token: rotated } });
+      const afterReuse = await graphql(RefreshSessionDocument, { variables: { refreshToken: rotated } });
       expect(afterReuse.data?.refreshSession).toMatchObject({ __typename: 'InvalidRefreshToken', problem: 'REVOKED' });
     });
 
     it('ends the session on logout, so that its refresh token stops working', async () => {
       const session = await register();
-      const logout = await graphql<{ logout: { loggedOut: boolean } }>(LOGOUT, { variables: { token: session.refreshToken } });
+      const logout = await graphql(LogoutDocument, { variables: { refreshToken: session.refreshToken } });
       expect(logout.data?.logout.loggedOut).toBe(true);
-      const refresh = await graphql<{ refreshSession: Result<'InvalidRefreshToken'> }>(REFRESH, { variables: { token: session.refreshToken } });
+      const refresh = await graphql(RefreshSessionDocument, { variables: { refreshToken: session.refreshToken } });
       expect(refresh.data?.refreshSession).toMatchObject({ problem: 'REVOKED' });
-      const again = await graphql<{ logout: { loggedOut: boolean } }>(LOGOUT, { variables: { token: session.refreshToken } });
+      const again = await graphql(LogoutDocument, { variables: { refreshToken: session.refreshToken } });
       expect(again.data?.logout.loggedOut).toBe(false);
     });
 
     it('keeps tenants apart: a user of one tenant cannot read a user of another', async () => {
       const alice = await register(uniqueEmail(), 'Tenant A');
       const bob = await register(uniqueEmail(), 'Tenant B');
-      const query = `query User($id: ID!) { user(id: $id) { id email } }`;
-      const crossTenant = await graphql<{ user: null }>(query, { token: bob.accessToken, variables: { id: alice.user.id } });
+      const crossTenant = await graphql(UserByIdDocument, { token: bob.accessToken, variables: { id: alice.user.id } });
       expect(crossTenant.data).toEqual({ user: null });
-      const sameTenant = await graphql<{ user: { id: string } }>(query, { token: alice.accessToken, variables: { id: alice.user.id } });
-      expect(sameTenant.data?.user.id).toBe(alice.user.id);
+      const sameTenant = await graphql(UserByIdDocument, { token: alice.accessToken, variables: { id: alice.user.id } });
+      expect(sameTenant.data?.user?.id).toBe(alice.user.id);
     });
 
     describe('the auth subgraph called directly, bypassing the gateway', () => {
-      const direct = (headers: Record<string, string>) => postGraphQL(stack.auth.graphqlUrl, ME, { headers });
+      const direct = (headers: Record<string, string>) => postGraphQL(stack.auth.graphqlUrl, MeDocument, { headers });
 
       it('refuses a request without identity headers', async () => {
         const response = await direct({});
@@ -224,16 +198,16 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
       const notJson = await fetch(stack.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":' });
       expect(notJson.status).toBe(400);
       expect(await notJson.json()).toEqual({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
-      expect((await graphql(ME)).status).toBe(200);
+      expect((await graphql(MeDocument)).status).toBe(200);
     });
 
     it('limits the request rate per caller and says when to retry', async () => {
       const limited = await stack.startGateway({ RATE_LIMIT_PER_MINUTE: '3' });
       const { accessToken } = await register();
       const statuses: number[] = [];
-      for (let i = 0; i < 4; i++) statuses.push((await postGraphQL(limited.graphqlUrl, ME, { token: accessToken })).status);
+      for (let i = 0; i < 4; i++) statuses.push((await postGraphQL(limited.graphqlUrl, MeDocument, { token: accessToken })).status);
       expect(statuses).toEqual([200, 200, 200, 429]);
-      const refused = await postGraphQL(limited.graphqlUrl, ME, { token: accessToken });
+      const refused = await postGraphQL(limited.graphqlUrl, MeDocument, { token: accessToken });
       expect(refused.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     });
@@ -250,7 +224,7 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
       expect(report.checks.subgraphs).toMatchObject({ status: 'down', error: expect.stringMatching(/^auth: /) });
       expect((await fetch(`${cutOff.url}/health/live`)).status).toBe(200);
 
-      const query = await postGraphQL(cutOff.graphqlUrl, ME);
+      const query = await postGraphQL(cutOff.graphqlUrl, MeDocument);
       expect(query.data).toEqual({ me: null });
       expect(query.errors).toEqual([{ message: 'The auth service is unavailable', extensions: { code: 'SERVICE_UNAVAILABLE' } }]);
     });

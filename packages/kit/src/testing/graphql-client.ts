@@ -1,3 +1,6 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+
 export interface GraphQLResponse<T> {
   status: number;
   headers: Headers;
@@ -5,11 +8,29 @@ export interface GraphQLResponse<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string } & Record<string, unknown> }[];
 }
 
-/** A plain HTTP GraphQL client, so that tests see exactly what a web client sees. */
-export async function postGraphQL<T = Record<string, unknown>>(
+export interface PostOptions<V> {
+  variables?: V;
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+const printed = new WeakMap<object, string>();
+
+function source(document: string | TypedDocumentNode<unknown, unknown>): string {
+  if (typeof document === 'string') return document;
+  let text = printed.get(document);
+  if (!text) printed.set(document, (text = print(document)));
+  return text;
+}
+
+/**
+ * A plain HTTP GraphQL client, so that tests see exactly what a web client sees. Given a typed
+ * document (from the web client's generated operations), the result and variables are typed too.
+ */
+export async function postGraphQL<T = Record<string, unknown>, V = Record<string, unknown>>(
   url: string,
-  query: string,
-  options: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> } = {},
+  document: string | TypedDocumentNode<T, V>,
+  options: PostOptions<V> = {},
 ): Promise<GraphQLResponse<T>> {
   const response = await fetch(url, {
     method: 'POST',
@@ -18,7 +39,7 @@ export async function postGraphQL<T = Record<string, unknown>>(
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       ...options.headers,
     },
-    body: JSON.stringify({ query, variables: options.variables }),
+    body: JSON.stringify({ query: source(document as TypedDocumentNode<unknown, unknown>), variables: options.variables }),
   });
   const body = (await response.json()) as Omit<GraphQLResponse<T>, 'status' | 'headers'>;
   return { status: response.status, headers: response.headers, ...body };

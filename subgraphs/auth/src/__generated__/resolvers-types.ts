@@ -22,50 +22,73 @@ export type Scalars = {
 /** A signed-in session: a short-lived access token for the Authorization header, and a refresh token to renew it. */
 export type AuthSession = {
   __typename?: 'AuthSession';
+  /** Send as `Authorization: Bearer <accessToken>`. */
   accessToken: Scalars['String']['output'];
+  /** After this instant the access token is refused; refresh before. */
   accessTokenExpiresAt: Scalars['DateTime']['output'];
+  /** Single-use token for refreshSession; keep it secret. */
   refreshToken: Scalars['String']['output'];
+  /** After this instant the refresh token no longer works and the user signs in again. */
   refreshTokenExpiresAt: Scalars['DateTime']['output'];
+  /** The signed-in user. */
   user: User;
 };
 
+/** Registration refused: an account with this email exists. */
 export type EmailAlreadyRegistered = UserError & {
   __typename?: 'EmailAlreadyRegistered';
+  /** The email that is taken. */
   email: Scalars['String']['output'];
+  /** What went wrong, for people. */
   message: Scalars['String']['output'];
 };
 
+/** One invalid input field. */
 export type FieldProblem = {
   __typename?: 'FieldProblem';
+  /** The input field's name, e.g. `password`. */
   field: Scalars['String']['output'];
+  /** What is wrong with it, for people. */
   problem: Scalars['String']['output'];
 };
 
 /** The email is unknown or the password is wrong; which one is deliberately not said. */
 export type InvalidCredentials = UserError & {
   __typename?: 'InvalidCredentials';
+  /** What went wrong, for people. */
   message: Scalars['String']['output'];
 };
 
+/** Some input fields are invalid; nothing was changed. */
 export type InvalidInput = UserError & {
   __typename?: 'InvalidInput';
+  /** Each invalid field and what is wrong with it. */
   fields: Array<FieldProblem>;
+  /** What went wrong, for people. */
   message: Scalars['String']['output'];
 };
 
+/** The refresh token cannot be exchanged; sign in again. */
 export type InvalidRefreshToken = UserError & {
   __typename?: 'InvalidRefreshToken';
+  /** What went wrong, for people. */
   message: Scalars['String']['output'];
+  /** Why the token was refused. */
   problem: RefreshTokenProblem;
 };
 
+/** Email and password of an existing account. */
 export type LoginInput = {
+  /** Sign-in email; matched case-insensitively. */
   email: Scalars['String']['input'];
+  /** The account's password. */
   password: Scalars['String']['input'];
 };
 
+/** Outcome of login. */
 export type LoginResult = AuthSession | InvalidCredentials;
 
+/** Outcome of logout. */
 export type LogoutPayload = {
   __typename?: 'LogoutPayload';
   /** Whether a live session was ended; logging out twice is harmless. */
@@ -117,8 +140,10 @@ export type QueryUserArgs = {
   id: Scalars['ID']['input'];
 };
 
+/** Outcome of refreshSession. */
 export type RefreshSessionResult = AuthSession | InvalidRefreshToken;
 
+/** Why a refresh token was refused. */
 export type RefreshTokenProblem =
   /** No such token, or it has expired. */
   | 'INVALID'
@@ -127,8 +152,11 @@ export type RefreshTokenProblem =
   /** The session was ended by logout or revocation. */
   | 'REVOKED';
 
+/** A new account and the tenant it owns. */
 export type RegisterInput = {
+  /** Sign-in email; matched case-insensitively. */
   email: Scalars['String']['input'];
+  /** The user's display name. */
   name: Scalars['String']['input'];
   /** At least 10 characters. */
   password: Scalars['String']['input'];
@@ -136,6 +164,7 @@ export type RegisterInput = {
   tenantName: Scalars['String']['input'];
 };
 
+/** Outcome of register. */
 export type RegisterResult = AuthSession | EmailAlreadyRegistered | InvalidInput;
 
 /** What a user may do inside their tenant. Roles are cumulative from VIEWER up to OWNER. */
@@ -152,8 +181,11 @@ export type Role =
 /** An organisation using NexusFlow. Every resource belongs to exactly one tenant. */
 export type Tenant = {
   __typename?: 'Tenant';
+  /** When the tenant registered. */
   createdAt: Scalars['DateTime']['output'];
+  /** Stable identifier, a UUID. */
   id: Scalars['ID']['output'];
+  /** Display name, as given at registration. */
   name: Scalars['String']['output'];
   /** URL-safe unique name, derived from the name at registration. */
   slug: Scalars['String']['output'];
@@ -164,16 +196,23 @@ export type Tenant = {
 /** A person who signs in to NexusFlow. Other subgraphs reference users by id. */
 export type User = {
   __typename?: 'User';
+  /** When the user registered. */
   createdAt: Scalars['DateTime']['output'];
+  /** Sign-in email, lower-cased. */
   email: Scalars['String']['output'];
+  /** Stable identifier, a UUID. */
   id: Scalars['ID']['output'];
+  /** Display name. */
   name: Scalars['String']['output'];
+  /** What the user may do in their tenant. */
   roles: Array<Role>;
+  /** The tenant the user belongs to. */
   tenant: Tenant;
 };
 
 /** An expected failure of a mutation, returned as data rather than as a GraphQL error. */
 export type UserError = {
+  /** What went wrong, for people. */
   message: Scalars['String']['output'];
 };
 

@@ -1,0 +1,172 @@
+import { Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { AcknowledgementLedger, readAcknowledgements, type Acknowledgement } from './acknowledgements.ts';
+import { diffApiSchemas, type SchemaChange } from './changes.ts';
+import { apiSchemaOf, composeSupergraph, CompositionError, readSupergraphConfig, type CompositionProblem, type SubgraphSource } from './composition.ts';
+import { lintApiSchema, type LintFinding } from './lint.ts';
+import { coordinatesUsedBy, loadOperations, operationsAffectedBy, validateOperations, type KnownOperation, type OperationFailure } from './operations.ts';
+import { SchemaRegistry } from './registry.ts';
+
+export interface CheckOptions {
+  /** Rover-style supergraph config listing the proposed subgraphs. */
+  supergraphConfig: string;
+  registryDirectory: string;
+  /** Folders of client operations (`*.graphql`) and persisted-query manifests. */
+  operationDirectories: string[];
+  acknowledgementsFile?: string;
+}
+
+export type SubgraphStatus = 'added' | 'removed' | 'changed' | 'unchanged';
+
+export interface CheckedChange extends SchemaChange {
+  /** Subgraphs that define (or defined) what changed. */
+  subgraphs: string[];
+  /** Known client operations that use what changed. */
+  affectedOperations: string[];
+  /** The reviewed reason, when the change is acknowledged. */
+  acknowledged?: string;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  /** Why the check fails; empty when it passes. */
+  failures: string[];
+  /** The published version compared against; null before anything was published. */
+  baseVersion: number | null;
+  subgraphs: { name: string; status: SubgraphStatus }[];
+  composition: { ok: boolean; problems: CompositionProblem[] };
+  changes: CheckedChange[];
+  operations: { checked: number; failures: (OperationFailure & { acknowledged?: string })[] };
+  lint: (LintFinding & { acknowledged?: string })[];
+  unusedAcknowledgements: Acknowledgement[];
+  /** Present when the check passes: what publishing would record. */
+  proposal?: { subgraphs: SubgraphSource[]; supergraphSdl: string };
+  durationMs: number;
+}
+
+function subgraphStatuses(proposed: SubgraphSource[], published: SubgraphSource[]): { name: string; status: SubgraphStatus }[] {
+  const before = new Map(published.map((s) => [s.name, s.sdl]));
+  const after = new Map(proposed.map((s) => [s.name, s.sdl]));
+  return [...new Set([...before.keys(), ...after.keys()])].sort().map((name) => {
+    const previous = before.get(name);
+    const next = after.get(name);
+    const status: SubgraphStatus = previous === undefined ? 'added' : next === undefined ? 'removed' : previous === next ? 'unchanged' : 'changed';
+    return { name, status };
+  });
+}
+
+/** Which subgraphs declare the type (and field) a change path points at. */
+function subgraphsDefining(path: string | undefined, documents: Map<string, DocumentNode>): string[] {
+  if (!path) return [];
+  const [typeName, fieldName] = path.split('.');
+  const owners: string[] = [];
+  for (const [name, document] of documents) {
+    const declares = document.definitions.some((definition) => {
+      if (!('name' in definition) || definition.name?.value !== typeName) return false;
+      if (!fieldName) return true;
+      const members = 'fields' in definition ? definition.fields : 'values' in definition ? definition.values : undefined;
+      return (members ?? []).some((member) => member.name.value === fieldName);
+    });
+    if (declares) owners.push(name);
+  }
+  return owners.sort();
+}
+
+function parsedSubgraphs(...sources: SubgraphSource[][]): Map<string, DocumentNode> {
+  const documents = new Map<string, DocumentNode>();
+  for (const list of sources) {
+    for (const { name, sdl } of list) {
+      try {
+        const document = parse(sdl);
+        const existing = documents.get(name);
+        documents.set(name, existing ? { kind: Kind.DOCUMENT, definitions: [...existing.definitions, ...document.definitions] } : document);
+      } catch {
+        // An SDL that does not parse is reported by composition.
+      }
+    }
+  }
+  return documents;
+}
+
+/**
+ * The registry check a CI job runs on a proposed change: composition, breaking changes against the
+ * published schema, known client operations, and the graph's conventions. Offline and in-process.
+ */
+export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
+  const started = performance.now();
+  const registry = new SchemaRegistry(options.registryDirectory);
+  const [proposed, base, acknowledgements, operationLists] = await Promise.all([
+    readSupergraphConfig(options.supergraphConfig),
+    registry.latest(),
+    readAcknowledgements(options.acknowledgementsFile),
+    Promise.all(options.operationDirectories.map((directory) => loadOperations(directory))),
+  ]);
+  const operations = operationLists.flat();
+  const ledger = new AcknowledgementLedger(acknowledgements);
+  const failures: string[] = [];
+  const report: CheckReport = {
+    ok: false,
+    failures,
+    baseVersion: base?.version ?? null,
+    subgraphs: subgraphStatuses(proposed, base?.subgraphs ?? []),
+    composition: { ok: true, problems: [] },
+    changes: [],
+    operations: { checked: operations.length, failures: [] },
+    lint: [],
+    unusedAcknowledgements: [],
+    durationMs: 0,
+  };
+
+  let supergraphSdl: string;
+  try {
+    supergraphSdl = composeSupergraph(proposed);
+  } catch (error) {
+    if (!(error instanceof CompositionError)) throw error;
+    report.composition = { ok: false, problems: error.problems };
+    failures.push(`composition failed with ${error.problems.length} error(s)`);
+    report.unusedAcknowledgements = ledger.unused();
+    report.durationMs = Math.round(performance.now() - started);
+    return report;
+  }
+
+  const apiSchema = apiSchemaOf(supergraphSdl);
+  const baseSchema: GraphQLSchema | undefined = base ? apiSchemaOf(base.supergraphSdl) : undefined;
+  if (baseSchema) {
+    const usage = new Map<KnownOperation, Set<string>>(operations.map((operation) => [operation, coordinatesUsedBy(baseSchema, operation.document)]));
+    const documents = parsedSubgraphs(proposed, base!.subgraphs);
+    for (const change of await diffApiSchemas(baseSchema, apiSchema)) {
+      const checked: CheckedChange = {
+        ...change,
+        subgraphs: subgraphsDefining(change.path, documents),
+        affectedOperations: change.path ? operationsAffectedBy({ type: change.type, path: change.path }, usage).map((operation) => operation.name) : [],
+      };
+      if (change.severity === 'breaking') {
+        const acknowledged = ledger.change(change.type, change.path);
+        if (acknowledged) checked.acknowledged = acknowledged;
+      }
+      report.changes.push(checked);
+    }
+  }
+
+  report.operations.failures = validateOperations(apiSchema, operations).map((failure) => {
+    const acknowledged = ledger.operation(failure.operation);
+    return acknowledged ? { ...failure, acknowledged } : failure;
+  });
+
+  report.lint = lintApiSchema(apiSchema).map((finding) => {
+    const acknowledged = finding.severity === 'error' ? ledger.lint(finding.rule, finding.coordinate) : undefined;
+    return acknowledged ? { ...finding, acknowledged } : finding;
+  });
+
+  const breaking = report.changes.filter((change) => change.severity === 'breaking' && !change.acknowledged);
+  const broken = report.operations.failures.filter((failure) => !failure.acknowledged);
+  const lintErrors = report.lint.filter((finding) => finding.severity === 'error' && !finding.acknowledged);
+  if (breaking.length > 0) failures.push(`${breaking.length} breaking change(s) not acknowledged`);
+  if (broken.length > 0) failures.push(`${broken.length} client operation(s) no longer validate`);
+  if (lintErrors.length > 0) failures.push(`${lintErrors.length} lint error(s)`);
+
+  report.unusedAcknowledgements = ledger.unused();
+  report.ok = failures.length === 0;
+  if (report.ok) report.proposal = { subgraphs: proposed, supergraphSdl };
+  report.durationMs = Math.round(performance.now() - started);
+  return report;
+}

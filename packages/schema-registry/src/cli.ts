@@ -1,0 +1,115 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { diffApiSchemas } from './changes.ts';
+import { checkSchema, type CheckOptions } from './check.ts';
+import { apiSchemaOf, composeSupergraph, readSupergraphConfig } from './composition.ts';
+import { formatChanges, formatCheckReport } from './report.ts';
+import { SchemaRegistry } from './registry.ts';
+
+const USAGE = `Usage: schema <command> [options]
+  check                 check the working subgraphs against the published schema (exit 1 on failure)
+  publish [-m text]     check, then record the working subgraphs as a new published version
+  log                   list published versions
+  diff <a> <b>          changes between two versions (numbers, or "working" for the working tree)
+Options: --json, --config <supergraph.yaml>, --registry <dir>, --operations <dir> (repeatable),
+         --acknowledgements <file>`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    json: { type: 'boolean', default: false },
+    message: { type: 'string', short: 'm' },
+    config: { type: 'string', default: 'schema/supergraph.yaml' },
+    registry: { type: 'string', default: 'schema/registry' },
+    operations: { type: 'string', multiple: true, default: ['clients'] },
+    acknowledgements: { type: 'string', default: 'schema/acknowledged-changes.yaml' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+const options: CheckOptions = {
+  supergraphConfig: resolve(values.config),
+  registryDirectory: resolve(values.registry),
+  operationDirectories: values.operations.map((directory) => resolve(directory)),
+  acknowledgementsFile: resolve(values.acknowledgements),
+};
+const registry = new SchemaRegistry(options.registryDirectory);
+const print = (json: unknown, text: string) => console.log(values.json ? JSON.stringify(json, null, 2) : text);
+
+async function supergraphOf(reference: string): Promise<string> {
+  if (reference === 'working') return composeSupergraph(await readSupergraphConfig(options.supergraphConfig));
+  const version = Number(reference);
+  if (!Number.isInteger(version) || version < 1) throw new Error(`"${reference}" is neither a version number nor "working"`);
+  return (await registry.get(version)).supergraphSdl;
+}
+
+async function run(command: string | undefined): Promise<number> {
+  switch (command) {
+    case 'check': {
+      const report = await checkSchema(options);
+      const { proposal: _proposal, ...publicReport } = report;
+      print(publicReport, formatCheckReport(report));
+      return report.ok ? 0 : 1;
+    }
+    case 'publish': {
+      const report = await checkSchema(options);
+      if (!report.ok || !report.proposal) {
+        console.error(formatCheckReport(report));
+        console.error('\nNothing published: the check must pass first.');
+        return 1;
+      }
+      const published = await registry.publish({
+        ...(values.message ? { message: values.message } : {}),
+        subgraphs: report.proposal.subgraphs,
+        supergraphSdl: report.proposal.supergraphSdl,
+        changes: report.changes.map(({ subgraphs: _s, affectedOperations: _a, acknowledged: _k, ...change }) => change),
+      });
+      print(
+        { version: published.version, publishedAt: published.publishedAt, changes: published.changes.length },
+        `Published version ${published.version} with ${published.changes.length} change(s) to ${registry.publishedSupergraphPath}`,
+      );
+      return 0;
+    }
+    case 'log': {
+      const versions = await Promise.all((await registry.versions()).map((version) => registry.get(version)));
+      const rows = versions.reverse().map((v) => {
+        const count = (severity: string) => v.changes.filter((c) => c.severity === severity).length;
+        return {
+          version: v.version,
+          publishedAt: v.publishedAt,
+          message: v.message ?? '',
+          subgraphs: v.subgraphs.map((s) => s.name),
+          breaking: count('breaking'),
+          dangerous: count('dangerous'),
+          safe: count('safe'),
+        };
+      });
+      print(
+        rows,
+        rows.length === 0
+          ? 'Nothing published yet.'
+          : rows
+              .map((r) => `#${r.version}  ${r.publishedAt}  ${r.safe} safe, ${r.dangerous} dangerous, ${r.breaking} breaking  [${r.subgraphs.join(', ')}]  ${r.message}`)
+              .join('\n'),
+      );
+      return 0;
+    }
+    case 'diff': {
+      const [from, to] = positionals.slice(1);
+      if (!from || !to) throw new Error('diff needs two versions, e.g. `schema:diff 1 working`');
+      const changes = await diffApiSchemas(apiSchemaOf(await supergraphOf(from)), apiSchemaOf(await supergraphOf(to)));
+      print(changes, [`Changes from ${from} to ${to}: ${changes.length === 0 ? 'none' : changes.length}`, ...formatChanges(changes)].join('\n'));
+      return 0;
+    }
+    default:
+      console.log(USAGE);
+      return values.help ? 0 : 2;
+  }
+}
+
+try {
+  process.exitCode = await run(positionals[0]);
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 2;
+}

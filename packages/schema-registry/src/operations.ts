@@ -1,0 +1,148 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import {
+  getNamedType,
+  Kind,
+  parse,
+  TypeInfo,
+  validate,
+  visit,
+  visitWithTypeInfo,
+  type DefinitionNode,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+} from 'graphql';
+import { z } from 'zod';
+
+/** A client operation the registry knows, with everything needed to validate it on its own. */
+export interface KnownOperation {
+  name: string;
+  /** Where it came from: a file of the web client, or a persisted-query manifest. */
+  source: string;
+  document: DocumentNode;
+}
+
+const manifestSchema = z.object({
+  format: z.literal('apollo-persisted-query-manifest'),
+  version: z.literal(1),
+  operations: z.array(z.object({ id: z.string(), name: z.string(), type: z.string(), body: z.string() })),
+});
+
+async function filesUnder(directory: string): Promise<string[]> {
+  const entries = await readdir(directory, { withFileTypes: true, recursive: true }).catch(() => []);
+  return entries
+    .filter((entry) => entry.isFile() && !entry.parentPath.includes('node_modules'))
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+}
+
+function fragmentsUsed(node: DefinitionNode, fragments: Map<string, FragmentDefinitionNode>, seen = new Set<string>()): FragmentDefinitionNode[] {
+  const found: FragmentDefinitionNode[] = [];
+  visit(node, {
+    FragmentSpread(spread) {
+      const name = spread.name.value;
+      const fragment = fragments.get(name);
+      if (seen.has(name) || !fragment) return;
+      seen.add(name);
+      found.push(fragment, ...fragmentsUsed(fragment, fragments, seen));
+    },
+  });
+  return found;
+}
+
+/**
+ * Every named operation in `*.graphql` files under `directory` (fragments shared across the folder),
+ * and every operation of Apollo persisted-query manifests (`*.json` with that format) under it.
+ */
+export async function loadOperations(directory: string, root = process.cwd()): Promise<KnownOperation[]> {
+  const files = await filesUnder(directory);
+  const operations: KnownOperation[] = [];
+  const graphqlDefinitions: { file: string; definition: DefinitionNode }[] = [];
+  for (const file of files) {
+    const label = relative(root, file);
+    if (file.endsWith('.graphql') || file.endsWith('.gql')) {
+      const document = parse(await readFile(file, 'utf8'));
+      for (const definition of document.definitions) graphqlDefinitions.push({ file: label, definition });
+    } else if (file.endsWith('.json')) {
+      const parsed = manifestSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+      if (!parsed.success) continue;
+      for (const operation of parsed.data.operations) {
+        operations.push({ name: operation.name, source: `${label}#${operation.id.slice(0, 12)}`, document: parse(operation.body) });
+      }
+    }
+  }
+  const fragments = new Map(
+    graphqlDefinitions.flatMap(({ definition }) => (definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition] as const] : [])),
+  );
+  for (const { file, definition } of graphqlDefinitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    if (!definition.name) throw new Error(`${file}: every operation needs a name, so that checks can report it`);
+    operations.push({
+      name: definition.name.value,
+      source: file,
+      document: { kind: Kind.DOCUMENT, definitions: [definition, ...fragmentsUsed(definition, fragments)] },
+    });
+  }
+  return operations;
+}
+
+export interface OperationFailure {
+  operation: string;
+  source: string;
+  errors: string[];
+}
+
+export function validateOperations(schema: GraphQLSchema, operations: KnownOperation[]): OperationFailure[] {
+  return operations.flatMap(({ name, source, document }) => {
+    const errors = validate(schema, document);
+    return errors.length === 0 ? [] : [{ operation: name, source, errors: [...new Set(errors.map((error) => error.message))] }];
+  });
+}
+
+/** Schema coordinates an operation touches: `Type`, `Type.field` and `Type.field.argument`. */
+export function coordinatesUsedBy(schema: GraphQLSchema, document: DocumentNode): Set<string> {
+  const used = new Set<string>();
+  const typeInfo = new TypeInfo(schema);
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Field(node) {
+        const parent = typeInfo.getParentType();
+        if (!parent) return;
+        used.add(parent.name);
+        used.add(`${parent.name}.${node.name.value}`);
+        const type = typeInfo.getType();
+        if (type) used.add(getNamedType(type).name);
+      },
+      Argument(node) {
+        const parent = typeInfo.getParentType();
+        const field = typeInfo.getFieldDef();
+        if (parent && field) used.add(`${parent.name}.${field.name}.${node.name.value}`);
+        const input = typeInfo.getInputType();
+        if (input) used.add(getNamedType(input).name);
+      },
+      VariableDefinition() {
+        const input = typeInfo.getInputType();
+        if (input) used.add(getNamedType(input).name);
+      },
+      ObjectField(node) {
+        const parent = typeInfo.getParentInputType();
+        if (parent) used.add(`${getNamedType(parent).name}.${node.name.value}`);
+      },
+    }),
+  );
+  return used;
+}
+
+/**
+ * Changes that affect every user of the enclosing coordinate rather than of the changed one: a new
+ * required argument breaks every call of its field, a removed enum value every use of its enum.
+ */
+const AFFECTS_ENCLOSING = new Set(['FIELD_ARGUMENT_ADDED', 'INPUT_FIELD_ADDED', 'ENUM_VALUE_REMOVED', 'ENUM_VALUE_ADDED']);
+
+/** The operations that use what a change touches: the coordinate itself, or anything inside it. */
+export function operationsAffectedBy(change: { type: string; path: string }, usage: Map<KnownOperation, Set<string>>): KnownOperation[] {
+  const path = AFFECTS_ENCLOSING.has(change.type) ? change.path.split('.').slice(0, -1).join('.') : change.path;
+  return [...usage].filter(([, coordinates]) => [...coordinates].some((c) => c === path || c.startsWith(`${path}.`))).map(([operation]) => operation);
+}

@@ -1,0 +1,59 @@
+import { describeAcknowledgement } from './acknowledgements.ts';
+import type { SchemaChange } from './changes.ts';
+import type { CheckReport } from './check.ts';
+
+const marks = { breaking: '✗ BREAKING ', dangerous: '! DANGEROUS', safe: '✓ safe     ' } as const;
+
+export function formatChanges(changes: (SchemaChange & { subgraphs?: string[]; affectedOperations?: string[]; acknowledged?: string })[]): string[] {
+  const lines: string[] = [];
+  const order = { breaking: 0, dangerous: 1, safe: 2 };
+  for (const change of [...changes].sort((a, b) => order[a.severity] - order[b.severity])) {
+    const owners = change.subgraphs?.length ? ` [${change.subgraphs.join(', ')}]` : '';
+    lines.push(`  ${marks[change.severity]} ${change.type} ${change.path ?? ''}${owners}`);
+    lines.push(`      ${change.message}`);
+    if (change.reason && change.severity !== 'safe') lines.push(`      why: ${change.reason}`);
+    if (change.affectedOperations?.length) lines.push(`      used by: ${change.affectedOperations.join(', ')}`);
+    if (change.acknowledged) lines.push(`      acknowledged: ${change.acknowledged}`);
+  }
+  return lines;
+}
+
+/** The human-readable form of a check, for CI logs. */
+export function formatCheckReport(report: CheckReport): string {
+  const lines: string[] = [];
+  const changed = report.subgraphs.filter((s) => s.status !== 'unchanged');
+  lines.push(
+    `Schema check against ${report.baseVersion === null ? 'an empty registry (nothing published yet)' : `published version ${report.baseVersion}`}`,
+    `Subgraphs: ${changed.length === 0 ? 'none changed' : changed.map((s) => `${s.name} ${s.status}`).join(', ')}`,
+    '',
+  );
+
+  if (!report.composition.ok) {
+    lines.push(`Composition: FAILED (${report.composition.problems.length})`);
+    for (const problem of report.composition.problems) {
+      lines.push(`  ✗ [${problem.subgraphs.join(', ') || 'supergraph'}] ${problem.coordinate ?? ''} ${problem.code}`.replace(/\s+/g, ' ').trimEnd());
+      lines.push(`      ${problem.message}`);
+    }
+  } else {
+    lines.push('Composition: ok');
+    lines.push(`Changes: ${report.changes.length === 0 ? 'none' : report.changes.length}`);
+    lines.push(...formatChanges(report.changes));
+    lines.push(`Operations: ${report.operations.checked} checked, ${report.operations.failures.length} no longer validate`);
+    for (const failure of report.operations.failures) {
+      lines.push(`  ✗ ${failure.operation} (${failure.source})${failure.acknowledged ? ` acknowledged: ${failure.acknowledged}` : ''}`);
+      for (const error of failure.errors) lines.push(`      ${error}`);
+    }
+    const errors = report.lint.filter((f) => f.severity === 'error');
+    lines.push(`Lint: ${errors.length} error(s), ${report.lint.length - errors.length} warning(s)`);
+    for (const finding of report.lint) {
+      const mark = finding.severity === 'error' ? '✗' : '!';
+      lines.push(`  ${mark} ${finding.rule} ${finding.coordinate}: ${finding.message}${finding.acknowledged ? ` (acknowledged: ${finding.acknowledged})` : ''}`);
+    }
+  }
+  if (report.unusedAcknowledgements.length > 0) {
+    lines.push('Acknowledgements no longer needed (remove them):');
+    for (const entry of report.unusedAcknowledgements) lines.push(`  - ${describeAcknowledgement(entry)}`);
+  }
+  lines.push('', report.ok ? `PASSED (${report.durationMs} ms)` : `FAILED: ${report.failures.join('; ')} (${report.durationMs} ms)`);
+  return lines.join('\n');
+}
