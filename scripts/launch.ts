@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { z } from 'zod';
 import { parseConfig, postgresUrlSchema, redisUrlSchema, portSchema } from '@nexusflow/kit';
-import { GATEWAY, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
+import { GATEWAY, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
 
 /**
  * Starts the whole supergraph as separate processes, one per service, the way docker-compose.yml
@@ -143,7 +143,12 @@ try {
   );
   const gatewayPort = GATEWAY.port + portOffset;
   const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, PORT: String(gatewayPort) };
-  if (flags.production) gatewayEnvironment.REDIS_URL = env.REDIS_URL;
+  if (flags.production) {
+    gatewayEnvironment.REDIS_URL = env.REDIS_URL;
+    // Production serves what the registry published, and picks up the next publication by itself.
+    gatewayEnvironment.SUPERGRAPH_PATH ??= PUBLISHED_SUPERGRAPH;
+    gatewayEnvironment.SUPERGRAPH_POLL_INTERVAL_MS ??= '5000';
+  }
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   await waitUntilReady(GATEWAY.name, gatewayUrl, start(GATEWAY.name, GATEWAY.entry, gatewayEnvironment));
   console.log(

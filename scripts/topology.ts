@@ -3,6 +3,8 @@ import { readSupergraphConfig } from '@nexusflow/schema-registry';
 
 export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 export const supergraphConfigFile = fileURLToPath(new URL('../schema/supergraph.yaml', import.meta.url));
+/** What `npm run schema:publish` last published: the supergraph production serves. */
+export const PUBLISHED_SUPERGRAPH = fileURLToPath(new URL('../schema/registry/published/supergraph.graphql', import.meta.url));
 
 export interface SubgraphProcess {
   name: string;

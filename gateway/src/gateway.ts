@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
@@ -20,18 +21,21 @@ import {
   type Logger,
   type RateLimiter,
 } from '@nexusflow/kit';
+import { Counter } from 'prom-client';
 import { authenticate } from './authenticate.ts';
 import type { GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { landingPage } from './landing-page.ts';
 import { SubgraphDataSource } from './subgraph-data-source.ts';
-import { supergraphFromFile } from './supergraph-source.ts';
+import { supergraphFromFile, type SupergraphUpdate } from './supergraph-source.ts';
 
 export interface RunningGateway {
   url: string;
   graphqlUrl: string;
   metrics: Metrics;
   health: Health;
+  /** Called after every attempt to switch to a new supergraph; returns an unsubscribe function. */
+  onSupergraphUpdate(listener: (update: SupergraphUpdate) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -66,9 +70,24 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const logger = createLogger({ name: 'gateway', level: config.logLevel });
   const metrics = new Metrics('gateway');
   const subgraphUrls = new Map<string, string>();
+  const supergraphUpdates = new EventEmitter<{ update: [SupergraphUpdate] }>();
+  const supergraphUpdateCounter = new Counter({
+    name: 'supergraph_updates_total',
+    help: 'Attempts to switch to a new supergraph, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [metrics.registry],
+  });
 
   const gateway = new ApolloGateway({
-    supergraphSdl: supergraphFromFile({ path: config.supergraphPath, pollIntervalMs: config.supergraphPollIntervalMs, logger }),
+    supergraphSdl: supergraphFromFile({
+      path: config.supergraphPath,
+      pollIntervalMs: config.supergraphPollIntervalMs,
+      logger,
+      onUpdate: (update) => {
+        supergraphUpdateCounter.inc({ outcome: update.outcome });
+        supergraphUpdates.emit('update', update);
+      },
+    }),
     buildService: ({ name, url }) => {
       const routingUrl = config.subgraphUrls[name] ?? url;
       if (!routingUrl) throw new Error(`Subgraph ${name} has no routing URL; set SUBGRAPH_${name.toUpperCase()}_URL`);
@@ -148,6 +167,10 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     graphqlUrl: `${http.url}${GRAPHQL_PATH}`,
     metrics,
     health,
+    onSupergraphUpdate(listener) {
+      supergraphUpdates.on('update', listener);
+      return () => supergraphUpdates.off('update', listener);
+    },
     async close() {
       health.startDraining();
       await http.close(config.shutdownTimeoutMs);

@@ -1,0 +1,83 @@
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTempDirectory } from '@nexusflow/kit/testing';
+import { launchScript } from '../../../test/support/processes.ts';
+import { repositoryRoot } from '../../../scripts/topology.ts';
+
+/**
+ * The commands a CI pipeline runs, as processes on a copy of this repository's own schema, registry and
+ * client operations: what a developer sees when they change a subgraph.
+ */
+describe('npm run schema:* on a copy of the repository', () => {
+  let workspace: Awaited<ReturnType<typeof createTempDirectory>>;
+  const authSchema = () => join(workspace.path, 'subgraphs/auth/schema.graphql');
+
+  async function schema(...args: string[]): Promise<{ exitCode: number | null; output: string }> {
+    const cli = launchScript(join(repositoryRoot, 'packages/schema-registry/src/cli.ts'), args, { ...process.env }, workspace.path);
+    const exitCode = await new Promise<number | null>((resolve) => cli.child.once('exit', resolve));
+    return { exitCode, output: cli.output() };
+  }
+
+  beforeAll(async () => {
+    workspace = await createTempDirectory('schema-cli');
+    for (const path of ['schema', 'clients', 'subgraphs/auth/schema.graphql']) {
+      await mkdir(join(workspace.path, path, '..'), { recursive: true });
+      await cp(join(repositoryRoot, path), join(workspace.path, path), { recursive: true });
+    }
+  });
+
+  afterAll(async () => {
+    await workspace?.remove();
+  });
+
+  it('passes the repository as committed: nothing changed since the published version', async () => {
+    const { exitCode, output } = await schema('check');
+    expect(output).toContain('Subgraphs: none changed');
+    expect(output).toMatch(/PASSED \(\d+ ms\)/);
+    expect(exitCode).toBe(0);
+  });
+
+  it('fails when a field a client uses is removed, naming the field and the operations, as JSON too', async () => {
+    const original = await readFile(authSchema(), 'utf8');
+    await writeFile(authSchema(), original.replace('  "Sign-in email, lower-cased."\n  email: String!\n', ''));
+
+    const text = await schema('check');
+    expect(text.exitCode).toBe(1);
+    expect(text.output).toContain('✗ BREAKING  FIELD_REMOVED User.email [auth]');
+    expect(text.output).toContain('✗ Me (clients/web/operations/auth.graphql)');
+    expect(text.output).toContain('Cannot query field "email" on type "User".');
+
+    const json = await schema('check', '--json');
+    expect(json.exitCode).toBe(1);
+    const report = JSON.parse(json.output) as { ok: boolean; changes: { path: string; affectedOperations: string[] }[] };
+    expect(report.ok).toBe(false);
+    expect(report.changes.find((change) => change.path === 'User.email')?.affectedOperations).toContain('Me');
+    await writeFile(authSchema(), original);
+  });
+
+  it('refuses to publish a failing change, publishes a passing one, and shows it in the log and the diff', async () => {
+    const original = await readFile(authSchema(), 'utf8');
+    await writeFile(authSchema(), original.replace('  "Sign-in email, lower-cased."\n  email: String!\n', ''));
+    const refused = await schema('publish', '-m', 'drop email');
+    expect(refused.exitCode).toBe(1);
+    expect(refused.output).toContain('Nothing published: the check must pass first.');
+
+    await writeFile(authSchema(), original.replace('  "Display name."\n  name: String!\n', '  "Display name."\n  name: String!\n  "How the user likes to be addressed."\n  nickname: String\n'));
+    const published = await schema('publish', '-m', 'Add User.nickname');
+    expect(published.exitCode).toBe(0);
+    expect(published.output).toMatch(/Published version 2 with 2 change\(s\)/);
+    expect(await readFile(join(workspace.path, 'schema/registry/published/supergraph.graphql'), 'utf8')).toContain('nickname: String');
+
+    const log = JSON.parse((await schema('log', '--json')).output) as { version: number; message: string; safe: number }[];
+    expect(log.map(({ version, message, safe }) => ({ version, message, safe }))).toEqual([
+      { version: 2, message: 'Add User.nickname', safe: 2 },
+      { version: 1, message: 'Auth subgraph: tenants, users, roles, sessions', safe: 0 },
+    ]);
+
+    const diff = await schema('diff', '1', '2');
+    expect(diff.exitCode).toBe(0);
+    expect(diff.output).toContain('✓ safe      FIELD_ADDED User.nickname');
+    expect((await schema('diff', '2', 'working')).output).toContain('Changes from 2 to working: none');
+  });
+});
