@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { z } from 'zod';
-import { parseConfig, postgresUrlSchema, redisUrlSchema, portSchema } from '@nexusflow/kit';
+import { amqpUrlSchema, parseConfig, portSchema, postgresUrlSchema, redisUrlSchema } from '@nexusflow/kit';
 import { GATEWAY, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
 
 /**
  * Starts the whole supergraph as separate processes, one per service, the way docker-compose.yml
  * deploys it. Without --production everything is embedded (PGlite, in-process pub/sub); with it,
- * each subgraph gets its own database on POSTGRES_URL and shares REDIS_URL.
+ * each subgraph gets its own database on POSTGRES_URL and shares REDIS_URL and AMQP_URL.
  */
 const { values: flags } = parseArgs({
   options: {
@@ -20,6 +20,7 @@ const { values: flags } = parseArgs({
 const launcherEnvSchema = z.object({
   POSTGRES_URL: postgresUrlSchema.optional(),
   REDIS_URL: redisUrlSchema.optional(),
+  AMQP_URL: amqpUrlSchema.optional(),
   DATA_DIR: z.string().default('.data'),
   /** Each subgraph's database is named <prefix><subgraph>; tests use a prefix of their own. */
   DATABASE_NAME_PREFIX: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('nexusflow_'),
@@ -29,8 +30,8 @@ const launcherEnvSchema = z.object({
 
 const env = parseConfig(launcherEnvSchema);
 const portOffset = env.PORT_OFFSET ?? Number(flags['port-offset']);
-if (flags.production && (!env.POSTGRES_URL || !env.REDIS_URL)) {
-  console.error('--production needs POSTGRES_URL (a server URL, e.g. postgres://postgres@127.0.0.1:5432/postgres) and REDIS_URL');
+if (flags.production && (!env.POSTGRES_URL || !env.REDIS_URL || !env.AMQP_URL)) {
+  console.error('--production needs POSTGRES_URL (a server URL, e.g. postgres://postgres@127.0.0.1:5432/postgres), REDIS_URL and AMQP_URL');
   process.exit(1);
 }
 
@@ -135,6 +136,7 @@ try {
       if (flags.production) {
         environment.DATABASE_URL = databaseUrl(env.POSTGRES_URL!, databaseName(subgraph));
         environment.REDIS_URL = env.REDIS_URL;
+        environment.AMQP_URL = env.AMQP_URL;
       }
       const url = `http://127.0.0.1:${port}`;
       await waitUntilReady(subgraph.name, url, start(subgraph.name, subgraph.entry, environment));
@@ -154,7 +156,7 @@ try {
   console.log(
     [
       '',
-      `NexusFlow Supergraph is up (${flags.production ? 'PostgreSQL and Redis' : 'embedded databases, in-process pub/sub'})`,
+      `NexusFlow Supergraph is up (${flags.production ? 'PostgreSQL, Redis and RabbitMQ' : 'embedded databases, in-process pub/sub and queues'})`,
       `  GraphQL     ${gatewayUrl}/graphql`,
       `  Explorer    ${gatewayUrl}/`,
       `  Health      ${gatewayUrl}/health/ready`,

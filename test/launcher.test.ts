@@ -45,8 +45,8 @@ describe('the launcher', () => {
     await expect(fetch(gatewayUrl)).rejects.toThrow();
   });
 
-  describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl)('with --production', () => {
-    it('gives each subgraph its own database on the real PostgreSQL and serves through the gateway', async () => {
+  describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)('with --production', () => {
+    it('gives each subgraph its own database on the real PostgreSQL, with Redis and RabbitMQ, and serves through the gateway', async () => {
       const prefix = `nf_test_launch_${randomBytes(4).toString('hex')}_`;
       const admin = new pg.Client({ connectionString: testEnvironment.postgresUrl });
       await admin.connect();
@@ -59,6 +59,8 @@ describe('the launcher', () => {
       const { launcher, gatewayUrl } = await launch(['--production'], {
         POSTGRES_URL: testEnvironment.postgresUrl,
         REDIS_URL: testEnvironment.redisUrl,
+        AMQP_URL: testEnvironment.amqpUrl,
+        AMQP_NAMESPACE: prefix.replaceAll('_', '-').replace(/-$/, ''),
         DATABASE_NAME_PREFIX: prefix,
       });
       cleanups.push(() => launcher.stop('SIGKILL'));

@@ -4,3 +4,5 @@
 --   docker compose exec postgres psql -U postgres -f /docker-entrypoint-initdb.d/init-databases.sql
 SELECT 'CREATE DATABASE nexusflow_auth'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_auth')\gexec
+SELECT 'CREATE DATABASE nexusflow_workflows'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_workflows')\gexec

@@ -1,10 +1,14 @@
-import { startSubgraph, type RunningSubgraph, type Environment } from '@nexusflow/kit';
+import { randomBytes } from 'node:crypto';
+import { startSubgraph, type Environment, type RunningSubgraph } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, testEnvironment } from '@nexusflow/kit/testing';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/gateway.ts';
 import { loadAuthConfig, type AuthConfig } from '../../subgraphs/auth/src/config.ts';
 import type { AuthServices } from '../../subgraphs/auth/src/context.ts';
 import { authSubgraph } from '../../subgraphs/auth/src/subgraph.ts';
+import { loadWorkflowsConfig, type WorkflowsConfig } from '../../subgraphs/workflows/src/config.ts';
+import type { WorkflowServices } from '../../subgraphs/workflows/src/context.ts';
+import { workflowsSubgraph } from '../../subgraphs/workflows/src/subgraph.ts';
 
 export type StorageMode = 'embedded' | 'postgres';
 
@@ -12,36 +16,66 @@ export interface Stack {
   gateway: RunningGateway;
   auth: RunningSubgraph<AuthServices>;
   authConfig: AuthConfig;
+  workflows: RunningSubgraph<WorkflowServices>;
+  workflowsConfig: WorkflowsConfig;
+  /** The environment the workflows subgraph was started with, for extra worker processes. */
+  workflowsEnv: Environment;
   /** Starts one more gateway on the same subgraphs, e.g. with other limits. */
   startGateway(env?: Environment): Promise<RunningGateway>;
   close(): Promise<void>;
 }
 
 /**
- * The gateway and the auth subgraph, in this process, on free ports, over real HTTP. The embedded mode
- * keeps its PGlite files in a scratch folder; the postgres mode gets a database of its own on the real
- * server (and the real Redis for rate limits), so test files can run in parallel.
+ * The gateway and every subgraph, in this process, on free ports, over real HTTP. The embedded mode
+ * keeps PGlite files in a scratch folder; the postgres mode gives each subgraph a database of its own
+ * on the real server, and uses the real Redis and RabbitMQ under a namespace of its own, so that test
+ * files can run in parallel.
  */
-export async function startStack(mode: StorageMode, label: string): Promise<Stack> {
+export async function startStack(mode: StorageMode, label: string, extra: { workflows?: Environment } = {}): Promise<Stack> {
   const cleanups: (() => Promise<void>)[] = [];
   const dataDir = await createTempDirectory(label);
   cleanups.push(dataDir.remove);
-  const env: Environment = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent', NODE_ENV: 'test' };
-  if (mode === 'postgres') {
-    if (!testEnvironment.postgresUrl || !testEnvironment.redisUrl) throw new Error('postgres mode needs TEST_POSTGRES_URL and TEST_REDIS_URL');
-    const database = await createTestDatabase(testEnvironment.postgresUrl, label);
+  const base: Environment = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent', NODE_ENV: 'test' };
+
+  const environmentFor = async (service: string): Promise<Environment> => {
+    if (mode === 'embedded') return { ...base };
+    if (!testEnvironment.postgresUrl || !testEnvironment.redisUrl || !testEnvironment.amqpUrl) {
+      throw new Error('postgres mode needs TEST_POSTGRES_URL, TEST_REDIS_URL and TEST_AMQP_URL');
+    }
+    const database = await createTestDatabase(testEnvironment.postgresUrl, `${label}_${service}`);
     cleanups.push(database.drop);
-    env.DATABASE_URL = database.url;
-    env.REDIS_URL = testEnvironment.redisUrl;
-  }
-  const authConfig = loadAuthConfig(env);
+    return { ...base, DATABASE_URL: database.url, REDIS_URL: testEnvironment.redisUrl, AMQP_URL: testEnvironment.amqpUrl, AMQP_NAMESPACE: namespace };
+  };
+  const namespace = `nf-test-${label}-${randomBytes(4).toString('hex')}`;
+
+  const authConfig = loadAuthConfig(await environmentFor('auth'));
   const auth = await startSubgraph(authSubgraph(authConfig), authConfig.subgraph);
   cleanups.push(auth.close);
 
+  const workflowsEnv: Environment = {
+    ...(await environmentFor('workflows')),
+    ALLOW_PRIVATE_NETWORK_STEPS: 'true',
+    OUTBOX_POLL_INTERVAL_MS: '50',
+    SWEEP_INTERVAL_MS: '200',
+    STALL_AFTER_MS: '5000',
+    ...extra.workflows,
+  };
+  const workflowsConfig = loadWorkflowsConfig(workflowsEnv);
+  const workflows = await startSubgraph(workflowsSubgraph(workflowsConfig), workflowsConfig.subgraph);
+  cleanups.push(workflows.close);
+
   const gateways: RunningGateway[] = [];
-  const launchGateway = async (extra: Environment = {}) => {
-    // Parallel test files share one Redis and one client address; only the rate-limit test wants a tight budget.
-    const gatewayEnv: Environment = { PORT: '0', LOG_LEVEL: 'silent', NODE_ENV: 'test', SUBGRAPH_AUTH_URL: auth.graphqlUrl, RATE_LIMIT_PER_MINUTE: '100000', ...extra };
+  const launchGateway = async (overrides: Environment = {}) => {
+    const gatewayEnv: Environment = {
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      NODE_ENV: 'test',
+      SUBGRAPH_AUTH_URL: auth.graphqlUrl,
+      SUBGRAPH_WORKFLOWS_URL: workflows.graphqlUrl,
+      // Parallel test files share one Redis and one client address; only the rate-limit test wants a tight budget.
+      RATE_LIMIT_PER_MINUTE: '100000',
+      ...overrides,
+    };
     if (mode === 'postgres') gatewayEnv.REDIS_URL = testEnvironment.redisUrl;
     const gateway = await startGateway(loadGatewayConfig(gatewayEnv));
     gateways.push(gateway);
@@ -53,6 +87,9 @@ export async function startStack(mode: StorageMode, label: string): Promise<Stac
     gateway,
     auth,
     authConfig,
+    workflows,
+    workflowsConfig,
+    workflowsEnv,
     startGateway: launchGateway,
     async close() {
       for (const running of gateways) await running.close();

@@ -203,6 +203,8 @@ describe('toSubgraphConfig', () => {
       databaseUrl: undefined,
       dataDir: '.data',
       redisUrl: undefined,
+      amqpUrl: undefined,
+      amqpNamespace: 'nexusflow',
       internalSecret: secretOrDevelopmentDefault(undefined),
       shutdownTimeoutMs: 10_000,
     });
@@ -217,6 +219,8 @@ describe('toSubgraphConfig', () => {
       DATABASE_URL: 'postgres://db/projects',
       DATA_DIR: '/var/lib/projects',
       REDIS_URL: 'redis://cache:6379',
+      AMQP_URL: 'amqp://broker:5672',
+      AMQP_NAMESPACE: 'staging',
       INTERNAL_SECRET: SECRET_A,
       SHUTDOWN_TIMEOUT_MS: '2500',
     });
@@ -230,6 +234,8 @@ describe('toSubgraphConfig', () => {
       databaseUrl: 'postgres://db/projects',
       dataDir: '/var/lib/projects',
       redisUrl: 'redis://cache:6379',
+      amqpUrl: 'amqp://broker:5672',
+      amqpNamespace: 'staging',
       internalSecret: SECRET_A,
       shutdownTimeoutMs: 2500,
     });

@@ -67,6 +67,8 @@ export const subgraphEnvShape = {
   DATABASE_URL: postgresUrlSchema.optional(),
   DATA_DIR: z.string().default('.data'),
   REDIS_URL: redisUrlSchema.optional(),
+  AMQP_URL: amqpUrlSchema.optional(),
+  AMQP_NAMESPACE: z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'lower-case letters, digits, ".", "-" and "_"').default('nexusflow'),
   INTERNAL_SECRET: sharedSecretSchema,
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
 };
@@ -82,6 +84,10 @@ export interface SubgraphConfig {
   dataDir: string;
   /** Unset: in-process pub/sub. */
   redisUrl: string | undefined;
+  /** Unset: in-process work queues and event bus. */
+  amqpUrl: string | undefined;
+  /** Prefix of exchange and queue names, so that deployments (and test runs) sharing a broker stay apart. */
+  amqpNamespace: string;
   internalSecret: string;
   shutdownTimeoutMs: number;
 }
@@ -103,6 +109,8 @@ export function toSubgraphConfig(serviceName: string, env: z.output<typeof subgr
     databaseUrl: env.DATABASE_URL,
     dataDir: env.DATA_DIR,
     redisUrl: env.REDIS_URL,
+    amqpUrl: env.AMQP_URL,
+    amqpNamespace: env.AMQP_NAMESPACE,
     internalSecret: secretOrDevelopmentDefault(env.INTERNAL_SECRET),
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   };

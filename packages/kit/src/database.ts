@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -35,6 +36,12 @@ export interface Database {
 }
 
 /**
+ * The SQL statements of one unit of work (a GraphQL request), however many DataLoader batches and
+ * resolvers it spreads over: what shows an N+1 as it happens.
+ */
+export const statementCounter = new AsyncLocalStorage<{ count: number }>();
+
+/**
  * Counts every SQL statement MikroORM sends, which is how tests and benchmarks prove that a list of
  * federated entities costs one query, not one per entity.
  */
@@ -54,6 +61,8 @@ class CountingLogger implements OrmLogger {
   }
   logQuery(context: LogContext): void {
     this.metrics.databaseQueries.inc();
+    const unit = statementCounter.getStore();
+    if (unit) unit.count += 1;
     if (this.logger.isLevelEnabled('trace')) this.logger.trace({ sql: context.query, tookMs: context.took }, 'sql');
   }
   setDebugMode(): void {}

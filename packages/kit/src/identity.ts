@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { forbidden, unauthenticated } from './errors.ts';
 
 export enum Role {
   Owner = 'OWNER',
@@ -87,4 +88,20 @@ export function verifyIdentity(header: HeaderLookup, secret: string, now = Date.
 
 export function hasRole(identity: Identity, ...wanted: Role[]): boolean {
   return identity.kind === 'user' && identity.roles.some((role) => wanted.includes(role));
+}
+
+/** The signed-in user, or an UNAUTHENTICATED error for anonymous callers. */
+export function requireUser(identity: Identity): Extract<Identity, { kind: 'user' }> {
+  if (identity.kind !== 'user') throw unauthenticated();
+  return identity;
+}
+
+/** Roles that may change a tenant's resources; VIEWERs only read. */
+export const WRITER_ROLES = [Role.Owner, Role.Admin, Role.Member] as const;
+
+/** The signed-in user if they hold one of `roles`; UNAUTHENTICATED or FORBIDDEN otherwise. */
+export function requireRole(identity: Identity, roles: readonly Role[]): Extract<Identity, { kind: 'user' }> {
+  const user = requireUser(identity);
+  if (!user.roles.some((role) => roles.includes(role))) throw forbidden(`Requires one of the roles ${roles.join(', ')}`);
+  return user;
 }

@@ -13,3 +13,6 @@ export * from './scalars.ts';
 export * from './subgraph.ts';
 export * from './access-token.ts';
 export * from './rate-limit.ts';
+export * from './work-queue.ts';
+export * from './event-bus.ts';
+export * from './outbox.ts';

@@ -27,6 +27,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly requestStatements = new Histogram({
+    name: 'graphql_request_database_statements',
+    help: 'SQL statements per GraphQL request; a growing tail means an N+1',
+    buckets: [0, 1, 2, 3, 5, 8, 13, 21, 50, 100],
+    registers: [this.registry],
+  });
+
   readonly databaseQueries = new Counter({
     name: 'database_queries_total',
     help: 'SQL statements sent to the database',

@@ -17,3 +17,32 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
     return toDate(ast.value);
   },
 });
+
+/** Any JSON value, passed through as it is. */
+export const JSONScalar = new GraphQLScalarType<unknown, unknown>({
+  name: 'JSON',
+  description: 'Any JSON value',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+  parseLiteral: function literal(ast, variables): unknown {
+    switch (ast.kind) {
+      case Kind.STRING:
+      case Kind.BOOLEAN:
+        return ast.value;
+      case Kind.INT:
+        return Number.parseInt(ast.value, 10);
+      case Kind.FLOAT:
+        return Number.parseFloat(ast.value);
+      case Kind.NULL:
+        return null;
+      case Kind.LIST:
+        return ast.values.map((value) => literal(value, variables));
+      case Kind.OBJECT:
+        return Object.fromEntries(ast.fields.map((field) => [field.name.value, literal(field.value, variables)]));
+      case Kind.VARIABLE:
+        return variables?.[ast.name.value];
+      default:
+        throw new GraphQLError('JSON literal is not a JSON value');
+    }
+  },
+});

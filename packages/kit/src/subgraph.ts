@@ -7,14 +7,16 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/ind
 import type { MigrationObject } from '@mikro-orm/core';
 import { parse, type DocumentNode } from 'graphql';
 import type { SubgraphConfig } from './config.ts';
-import { openDatabase, type Database, type DatabaseOptions, type EntityManager } from './database.ts';
+import { openDatabase, statementCounter, type Database, type DatabaseOptions, type EntityManager } from './database.ts';
 import { ErrorCode, formatClientError } from './errors.ts';
 import { Health } from './health.ts';
-import { createHttpServer, graphqlRoute, healthRoutes, HttpError, listen, type RunningHttpServer } from './http.ts';
+import { createHttpServer, graphqlRoute, healthRoutes, HttpError, listen, type RouteHandler, type RunningHttpServer } from './http.ts';
 import { verifyIdentity, type Identity } from './identity.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
+import { createEventBus, type EventBus } from './event-bus.ts';
+import type { Stoppable } from './lifecycle.ts';
 
 /** What every resolver of every subgraph receives. */
 export interface SubgraphContext<Loaders, Services> {
@@ -33,6 +35,8 @@ export interface SubgraphRuntime {
   config: SubgraphConfig;
   database: Database;
   pubsub: PubSub;
+  /** Domain events between services: RabbitMQ with AMQP_URL set, in-process otherwise. */
+  eventBus: EventBus;
   logger: Logger;
   metrics: Metrics;
 }
@@ -44,6 +48,10 @@ export interface SubgraphDefinition<Loaders, Services> {
   migrations: MigrationObject[];
   createServices(runtime: SubgraphRuntime): Services;
   createLoaders(em: EntityManager, identity: Identity): Loaders;
+  /** Work beside the API (queue consumers, relays, timers), started once the server listens and stopped before it closes. */
+  background?(runtime: SubgraphRuntime, services: Services): Promise<Stoppable>;
+  /** Dependencies readiness must check beyond the database and brokers, e.g. a work queue. */
+  healthChecks?(services: Services): Record<string, () => Promise<void>>;
 }
 
 export interface RunningSubgraph<Services> extends SubgraphRuntime {
@@ -57,6 +65,9 @@ export interface RunningSubgraph<Services> extends SubgraphRuntime {
 export function loadTypeDefs(schemaFile: URL): DocumentNode {
   return parse(readFileSync(schemaFile, 'utf8'));
 }
+
+/** Response header with the number of SQL statements a request cost (not sent in production). */
+export const STATEMENTS_HEADER = 'x-database-statements';
 
 const identityFailureMessages = {
   missing: 'Requests must come through the gateway',
@@ -85,7 +96,8 @@ export async function startSubgraph<Loaders, Services>(
     logger,
   });
   const pubsub = createPubSub(config.redisUrl, logger);
-  const runtime: SubgraphRuntime = { config, database, pubsub, logger, metrics };
+  const eventBus = createEventBus(config.amqpUrl, logger, config.amqpNamespace);
+  const runtime: SubgraphRuntime = { config, database, pubsub, eventBus, logger, metrics };
   const services = definition.createServices(runtime);
 
   const apollo = new ApolloServer<SubgraphContext<Loaders, Services>>({
@@ -97,7 +109,24 @@ export async function startSubgraph<Loaders, Services>(
     },
     includeStacktraceInErrorResponses: false,
     // Inline traces only feed Apollo Studio, which this platform does not use.
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), metrics.apolloPlugin()],
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+      metrics.apolloPlugin(),
+      {
+        async requestDidStart() {
+          return {
+            async willSendResponse({ response }) {
+              const unit = statementCounter.getStore();
+              if (!unit) return;
+              metrics.requestStatements.observe(unit.count);
+              // Outside production, clients (tests, benchmarks) can see a request's SQL cost directly.
+              if (config.nodeEnv !== 'production') response.http.headers.set(STATEMENTS_HEADER, String(unit.count));
+            },
+          };
+        },
+      },
+    ],
   });
   await apollo.start();
 
@@ -115,22 +144,22 @@ export async function startSubgraph<Loaders, Services>(
     };
   };
 
-  const checks: Record<string, () => Promise<void>> = { database: () => database.ping() };
+  const checks: Record<string, () => Promise<void>> = { database: () => database.ping(), ...definition.healthChecks?.(services) };
   if (config.redisUrl) checks.redis = () => pubsub.ping();
+  if (config.amqpUrl) checks.rabbitmq = () => eventBus.ping();
   const health = new Health(config.serviceName, checks);
-  const server = createHttpServer({
-    logger,
-    metrics,
-    routes: [healthRoutes(health, metrics), graphqlRoute({ apollo, context })],
-  });
+  const graphql = graphqlRoute({ apollo, context });
+  const countedGraphql: RouteHandler = (req, res, url) => statementCounter.run({ count: 0 }, () => graphql(req, res, url));
+  const server = createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics), countedGraphql] });
 
   let http: RunningHttpServer;
   try {
     http = await listen(server, config.port, config.host);
   } catch (error) {
-    await Promise.allSettled([apollo.stop(), pubsub.close(), database.close()]);
+    await Promise.allSettled([apollo.stop(), pubsub.close(), eventBus.close(), database.close()]);
     throw error;
   }
+  const background = await definition.background?.(runtime, services);
   logger.info({ url: `${http.url}/graphql`, database: database.mode, pubsub: config.redisUrl ? 'redis' : 'in-memory' }, 'subgraph ready');
 
   return {
@@ -143,7 +172,9 @@ export async function startSubgraph<Loaders, Services>(
       health.startDraining();
       await http.close(config.shutdownTimeoutMs);
       await apollo.stop();
+      await background?.close();
       await pubsub.close();
+      await eventBus.close();
       await database.close();
       logger.info('subgraph stopped');
     },
@@ -153,4 +184,59 @@ export async function startSubgraph<Loaders, Services>(
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+export interface WorkerDefinition {
+  entities: DatabaseOptions['entities'];
+  migrations: MigrationObject[];
+  /** Starts the work; the returned close() stops it, waiting for work in flight. */
+  start(runtime: SubgraphRuntime): Promise<Stoppable>;
+}
+
+export interface RunningWorker extends SubgraphRuntime {
+  url: string;
+  health: Health;
+  close(): Promise<void>;
+}
+
+/**
+ * A process that does a service's background work without serving its API: the same runtime as
+ * {@link startSubgraph} (database, pub/sub, event bus), with health and metrics on its own port.
+ */
+export async function startWorker(definition: WorkerDefinition, config: SubgraphConfig): Promise<RunningWorker> {
+  const logger = createLogger({ name: `${config.serviceName}-worker`, level: config.logLevel });
+  const metrics = new Metrics(`${config.serviceName}-worker`);
+  const database = await openDatabase({
+    serviceName: config.serviceName,
+    url: config.databaseUrl,
+    embeddedDirectory: config.dataDir,
+    entities: definition.entities,
+    migrations: definition.migrations,
+    metrics,
+    logger,
+  });
+  const pubsub = createPubSub(config.redisUrl, logger);
+  const eventBus = createEventBus(config.amqpUrl, logger, config.amqpNamespace);
+  const runtime: SubgraphRuntime = { config, database, pubsub, eventBus, logger, metrics };
+  const work = await definition.start(runtime);
+  const checks: Record<string, () => Promise<void>> = { database: () => database.ping() };
+  if (config.redisUrl) checks.redis = () => pubsub.ping();
+  if (config.amqpUrl) checks.rabbitmq = () => eventBus.ping();
+  const health = new Health(`${config.serviceName}-worker`, checks);
+  const http = await listen(createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics)] }), config.port, config.host);
+  logger.info({ url: http.url }, 'worker ready');
+  return {
+    ...runtime,
+    url: http.url,
+    health,
+    async close() {
+      health.startDraining();
+      await work.close();
+      await http.close(config.shutdownTimeoutMs);
+      await pubsub.close();
+      await eventBus.close();
+      await database.close();
+      logger.info('worker stopped');
+    },
+  };
 }

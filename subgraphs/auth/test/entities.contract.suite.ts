@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signIdentity, startSubgraph, type Identity, type RunningSubgraph } from '@nexusflow/kit';
+import { signIdentity, startSubgraph, STATEMENTS_HEADER, type Identity, type RunningSubgraph } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 import type { AuthServices } from '../src/context.ts';
@@ -56,13 +56,12 @@ export function describeAuthEntityContract(mode: 'embedded' | 'postgres'): void 
     });
 
     async function resolveEntities(representations: { __typename: string; id: string }[], identity: Identity) {
-      const before = await subgraph.metrics.databaseQueryCount();
       const response = await postGraphQL<{ _entities: Entity[] }>(subgraph.graphqlUrl, ENTITIES, {
         variables: { representations },
         headers: signIdentity(identity, config.subgraph.internalSecret),
       });
       expect(response.errors).toBeUndefined();
-      return { entities: response.data!._entities, statements: (await subgraph.metrics.databaseQueryCount()) - before };
+      return { entities: response.data!._entities, statements: Number(response.headers.get(STATEMENTS_HEADER)) };
     }
 
     const users = (seeded: SeededTenant, count: number) => seeded.members.slice(0, count).map(({ id }) => ({ __typename: 'User', id }));

@@ -2,3 +2,4 @@ export * from './deferred.ts';
 export * from './environment.ts';
 export * from './databases.ts';
 export * from './graphql-client.ts';
+export * from './migrations.ts';

@@ -1,0 +1,153 @@
+import { defineEntity, p, LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import type { Database } from './database.ts';
+import type { DomainEvent, EventBus } from './event-bus.ts';
+import type { Logger } from './logger.ts';
+
+/**
+ * The transactional outbox: an event is a row written in the same transaction as the state change it
+ * reports, so a crash between the two loses neither. A relay publishes rows to the event bus and marks
+ * them; a crash after publishing and before marking publishes an event twice, never zero times, which
+ * is why consumers deduplicate by event id.
+ */
+export const OutboxEventSchema = defineEntity({
+  name: 'OutboxEvent',
+  tableName: 'outbox_events',
+  properties: {
+    position: p.bigint().primary().autoincrement(),
+    eventId: p.uuid().unique(),
+    type: p.string(),
+    tenantId: p.string().nullable(),
+    payload: p.json<Record<string, unknown>>(),
+    occurredAt: p.datetime(),
+    publishedAt: p.datetime().nullable().index(),
+    attempts: p.integer().default(0),
+  },
+});
+
+export class OutboxEvent extends OutboxEventSchema.class {}
+OutboxEventSchema.setClass(OutboxEvent);
+
+/** The migration statements that create the outbox table; a service includes them in its own migration. */
+export const OUTBOX_TABLE_SQL = [
+  `create table "outbox_events" ("position" bigserial primary key, "event_id" uuid not null, "type" varchar(255) not null, "tenant_id" varchar(255) null, "payload" jsonb not null, "occurred_at" timestamptz not null, "published_at" timestamptz null, "attempts" int not null default 0)`,
+  `alter table "outbox_events" add constraint "outbox_events_event_id_unique" unique ("event_id")`,
+  `create index "outbox_events_published_at_index" on "outbox_events" ("published_at")`,
+];
+
+/** Adds an event to the unit of work of `em`: it is committed by the same flush as the change it reports. */
+export function recordEvent(em: EntityManager, event: { type: string; tenantId?: string; payload: Record<string, unknown> }, now = new Date()): DomainEvent {
+  const row = em.create(OutboxEvent, {
+    eventId: crypto.randomUUID(),
+    type: event.type,
+    tenantId: event.tenantId ?? null,
+    payload: event.payload,
+    occurredAt: now,
+    publishedAt: null,
+    attempts: 0,
+  });
+  return toDomainEvent(row);
+}
+
+function toDomainEvent(row: OutboxEvent): DomainEvent {
+  return {
+    id: row.eventId,
+    type: row.type,
+    occurredAt: row.occurredAt.toISOString(),
+    ...(row.tenantId ? { tenantId: row.tenantId } : {}),
+    payload: row.payload,
+  };
+}
+
+export interface OutboxRelayOptions {
+  /** How often pending events are looked for when nothing signalled new ones. @default 1000 */
+  pollIntervalMs?: number;
+  /** Events published per transaction. @default 100 */
+  batchSize?: number;
+  /** Called for every event after the broker confirmed it, in order, e.g. to fan it out to live subscribers. */
+  onPublished?: (event: DomainEvent) => Promise<void> | void;
+}
+
+export class OutboxRelay {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly pollIntervalMs: number;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly database: Database,
+    private readonly bus: EventBus,
+    private readonly logger: Logger,
+    private readonly options: OutboxRelayOptions = {},
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.batchSize = options.batchSize ?? 100;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.notify(), this.pollIntervalMs);
+    this.timer.unref();
+    this.notify();
+  }
+
+  /** Publishes pending events soon; called after a flush that recorded some, so they need not wait for the poll. */
+  notify(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drainUntilEmpty()
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'outbox relay pass failed; retrying on the next poll'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.notify();
+        }
+      });
+  }
+
+  private async drainUntilEmpty(): Promise<void> {
+    while ((await this.drain()) === this.batchSize && !this.stopped) {
+      // a full batch means more may be waiting
+    }
+  }
+
+  /**
+   * One pass: locks up to a batch of pending events (skipping rows another relay holds, so several
+   * instances can run), publishes them in order and marks those the broker confirmed.
+   */
+  async drain(): Promise<number> {
+    const em = this.database.fork();
+    const confirmed: DomainEvent[] = [];
+    await em.transactional(async (tx) => {
+      const pending = await tx.find(
+        OutboxEvent,
+        { publishedAt: null },
+        { orderBy: { position: 'asc' }, limit: this.batchSize, lockMode: LockMode.PESSIMISTIC_PARTIAL_WRITE },
+      );
+      for (const row of pending) {
+        row.attempts += 1;
+        const event = toDomainEvent(row);
+        try {
+          await this.bus.publish(event);
+        } catch (error) {
+          this.logger.warn({ err: error, eventId: row.eventId, type: row.type }, 'could not publish an outbox event');
+          break;
+        }
+        row.publishedAt = new Date();
+        confirmed.push(event);
+      }
+    });
+    for (const event of confirmed) await this.options.onPublished?.(event);
+    return confirmed.length;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,33 @@
+import { parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { z } from 'zod';
+
+export const WORKFLOWS_DEFAULT_PORT = 3002;
+
+const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+const workflowsEnvSchema = z.object({
+  ...subgraphEnv(WORKFLOWS_DEFAULT_PORT),
+  RUN_WORKER: flag.default(true),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  ALLOW_PRIVATE_NETWORK_STEPS: flag.default(false),
+  SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+  STALL_AFTER_MS: z.coerce.number().int().min(100).default(60_000),
+  OUTBOX_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+});
+
+export function loadWorkflowsConfig(env?: Environment) {
+  const parsed = parseConfig(workflowsEnvSchema, env, { requiredInProduction: ['INTERNAL_SECRET'] });
+  return {
+    subgraph: toSubgraphConfig('workflows', parsed),
+    /** Run step workers in this process; the embedded default needs it, since its queue is in-process. */
+    runWorker: parsed.RUN_WORKER,
+    workerConcurrency: parsed.WORKER_CONCURRENCY,
+    /** Let HTTP steps call loopback, private and link-local addresses (tests, on-premises installs). */
+    allowPrivateNetworkSteps: parsed.ALLOW_PRIVATE_NETWORK_STEPS,
+    sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
+    stallAfterMs: parsed.STALL_AFTER_MS,
+    outboxPollIntervalMs: parsed.OUTBOX_POLL_INTERVAL_MS,
+  };
+}
+
+export type WorkflowsConfig = ReturnType<typeof loadWorkflowsConfig>;

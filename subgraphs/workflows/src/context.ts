@@ -1,0 +1,15 @@
+import type { SubgraphContext } from '@nexusflow/kit';
+import type { ExecutionEngine } from './domain/engine.ts';
+import type { ExecutionService } from './domain/execution-service.ts';
+import type { WorkflowService } from './domain/workflow-service.ts';
+import type { WorkflowLoaders } from './loaders.ts';
+import type { StepRegistry } from './steps/index.ts';
+
+export interface WorkflowServices {
+  workflows: WorkflowService;
+  executions: ExecutionService;
+  engine: ExecutionEngine;
+  steps: StepRegistry;
+}
+
+export type WorkflowsContext = SubgraphContext<WorkflowLoaders, WorkflowServices>;

@@ -1,0 +1,164 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay, type Logger } from '@nexusflow/kit';
+import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
+import { StepRun } from '../entities/step-run.entity.ts';
+import { WorkflowStatus } from '../entities/workflow.entity.ts';
+import type { ExecutionEngine } from './engine.ts';
+import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from './pagination.ts';
+import { recordExecutionEvent, WorkflowEvent } from './events.ts';
+import { isUuid, workflowNotFound, type WorkflowService } from './workflow-service.ts';
+
+export type RunResult =
+  | Execution
+  | ReturnType<typeof workflowNotFound>
+  | { __typename: 'WorkflowPaused'; message: string; id: string };
+
+export type TransitionResult =
+  | Execution
+  | { __typename: 'ExecutionNotFound'; message: string; id: string }
+  | { __typename: 'InvalidExecutionTransition'; message: string; status: ExecutionStatus };
+
+type Transition = 'pause' | 'resume' | 'cancel' | 'retry';
+
+/** Which statuses each transition starts from. */
+const ALLOWED_FROM: Record<Transition, ExecutionStatus[]> = {
+  pause: [ExecutionStatus.Queued, ExecutionStatus.Running],
+  resume: [ExecutionStatus.Paused],
+  cancel: [ExecutionStatus.Queued, ExecutionStatus.Running, ExecutionStatus.Paused],
+  retry: [ExecutionStatus.Failed, ExecutionStatus.Cancelled],
+};
+
+export class ExecutionService {
+  constructor(
+    private readonly workflows: WorkflowService,
+    private readonly engine: ExecutionEngine,
+    private readonly relay: OutboxRelay,
+    private readonly logger: Logger,
+  ) {}
+
+  async find(em: EntityManager, identity: Identity, id: string): Promise<Execution | null> {
+    if (identity.kind !== 'user' || !isUuid(id)) return null;
+    return em.findOne(Execution, { id, tenantId: identity.tenantId });
+  }
+
+  async list(
+    em: EntityManager,
+    identity: Identity,
+    args: { workflowId: string; first?: number | null; after?: string | null; status?: ExecutionStatus | null },
+  ): Promise<Connection<Execution>> {
+    const size = pageSize(args.first);
+    if (identity.kind !== 'user') return toConnection([], size);
+    const rows = await em.find(
+      Execution,
+      { tenantId: identity.tenantId, workflowId: args.workflowId, ...(args.status ? { status: args.status } : {}), ...afterCursor(args.after) },
+      { orderBy: PAGE_ORDER, limit: size + 1 },
+    );
+    return toConnection(rows, size);
+  }
+
+  /**
+   * Starts a run of the workflow's current version. With an idempotency key, asking twice starts one
+   * run and returns it both times (a scheduler tick or a webhook delivery retried by its sender).
+   */
+  async run(em: EntityManager, identity: Identity, workflowId: string, input: unknown, idempotencyKey?: string | null): Promise<RunResult> {
+    const user = requireRole(identity, WRITER_ROLES);
+    const workflow = await this.workflows.find(em, identity, workflowId);
+    if (!workflow) return workflowNotFound(workflowId);
+    if (idempotencyKey) {
+      const existing = await em.findOne(Execution, { workflowId, idempotencyKey });
+      if (existing) return existing;
+    }
+    if (workflow.status === WorkflowStatus.Paused) {
+      return { __typename: 'WorkflowPaused', message: 'The workflow is paused; resume it to run it', id: workflowId };
+    }
+    const now = new Date();
+    const execution = em.create(Execution, {
+      tenantId: workflow.tenantId,
+      workflowId: workflow.id,
+      workflowVersion: workflow.version,
+      status: ExecutionStatus.Running,
+      input: input ?? null,
+      output: null,
+      errorMessage: null,
+      errorStep: null,
+      currentStep: workflow.steps[0]!.key,
+      currentAttempt: 1,
+      resumeAt: null,
+      revision: 0,
+      triggeredBy: user.userId,
+      idempotencyKey: idempotencyKey ?? null,
+      startedAt: now,
+      finishedAt: null,
+    });
+    recordExecutionEvent(em, WorkflowEvent.ExecutionStarted, execution);
+    try {
+      await em.flush();
+    } catch (error) {
+      if (idempotencyKey && error instanceof UniqueConstraintViolationException) {
+        return em.fork().findOneOrFail(Execution, { workflowId, idempotencyKey });
+      }
+      throw error;
+    }
+    this.relay.notify();
+    await this.dispatchOrLeaveToSweeper(execution);
+    return execution;
+  }
+
+  async transition(em: EntityManager, identity: Identity, id: string, transition: Transition): Promise<TransitionResult> {
+    requireRole(identity, WRITER_ROLES);
+    const execution = await this.find(em, identity, id);
+    if (!execution) return { __typename: 'ExecutionNotFound', message: `No execution ${id}`, id };
+    if (!ALLOWED_FROM[transition].includes(execution.status)) {
+      return {
+        __typename: 'InvalidExecutionTransition',
+        message: `A ${execution.status.toLowerCase()} execution cannot ${transition}`,
+        status: execution.status,
+      };
+    }
+    switch (transition) {
+      case 'pause':
+        execution.status = ExecutionStatus.Paused;
+        recordExecutionEvent(em, WorkflowEvent.ExecutionPaused, execution);
+        break;
+      case 'resume':
+        execution.status = ExecutionStatus.Running;
+        recordExecutionEvent(em, WorkflowEvent.ExecutionResumed, execution);
+        break;
+      case 'cancel':
+        execution.status = ExecutionStatus.Cancelled;
+        execution.finishedAt = new Date();
+        recordExecutionEvent(em, WorkflowEvent.ExecutionCancelled, execution);
+        break;
+      case 'retry': {
+        // Continues from the step that failed (or was next), keeping completed steps' outputs; attempt
+        // numbers carry on so every attempt keeps its own idempotency key.
+        const step = execution.errorStep ?? execution.currentStep;
+        const lastAttempt = step ? await em.count(StepRun, { executionId: execution.id, stepKey: step }) : 0;
+        Object.assign(execution, {
+          status: ExecutionStatus.Running,
+          currentStep: step,
+          currentAttempt: lastAttempt + 1,
+          resumeAt: null,
+          errorMessage: null,
+          errorStep: null,
+          finishedAt: null,
+        });
+        recordExecutionEvent(em, WorkflowEvent.ExecutionStarted, execution);
+        break;
+      }
+    }
+    await em.flush();
+    this.relay.notify();
+    if (transition === 'resume' || transition === 'retry') await this.dispatchOrLeaveToSweeper(execution);
+    return execution;
+  }
+
+  /** The execution is committed; if the broker cannot take its message now, the sweeper sends it later. */
+  private async dispatchOrLeaveToSweeper(execution: Execution): Promise<void> {
+    try {
+      await this.engine.dispatch(execution);
+    } catch (error) {
+      this.logger.warn({ err: error, executionId: execution.id }, 'could not queue the next step; the sweeper will retry');
+    }
+  }
+}

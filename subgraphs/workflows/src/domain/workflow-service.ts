@@ -1,0 +1,136 @@
+import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
+import { Workflow, WorkflowStatus } from '../entities/workflow.entity.ts';
+import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
+import type { StepRegistry } from '../steps/index.ts';
+import { parseDefinition, type DefinitionProblem } from './definition.ts';
+import { recordWorkflowEvent, WorkflowEvent } from './events.ts';
+import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from './pagination.ts';
+
+export type WorkflowResult =
+  | Workflow
+  | { __typename: 'InvalidWorkflow'; message: string; problems: DefinitionProblem[] }
+  | { __typename: 'WorkflowNotFound'; message: string; id: string };
+
+export interface WorkflowFilter {
+  status?: WorkflowStatus | null;
+  ownerId?: string | null;
+  search?: string | null;
+}
+
+export const workflowNotFound = (id: string) => ({ __typename: 'WorkflowNotFound', message: `No workflow ${id}`, id }) as const;
+
+/** Workflows a caller may see: their tenant's, not deleted. */
+export function visibleWorkflows(identity: Identity) {
+  return identity.kind === 'user' ? { tenantId: identity.tenantId, deletedAt: null } : { id: null };
+}
+
+export class WorkflowService {
+  constructor(
+    private readonly steps: StepRegistry,
+    private readonly relay: OutboxRelay,
+  ) {}
+
+  async find(em: EntityManager, identity: Identity, id: string): Promise<Workflow | null> {
+    if (identity.kind !== 'user' || !isUuid(id)) return null;
+    return em.findOne(Workflow, { id, ...visibleWorkflows(identity) });
+  }
+
+  async list(em: EntityManager, identity: Identity, args: { first?: number | null; after?: string | null; filter?: WorkflowFilter | null }): Promise<Connection<Workflow>> {
+    const size = pageSize(args.first);
+    if (identity.kind !== 'user') return toConnection([], size);
+    const { status, ownerId, search } = args.filter ?? {};
+    const rows = await em.find(
+      Workflow,
+      {
+        ...visibleWorkflows(identity),
+        ...(status ? { status } : {}),
+        ...(ownerId ? { ownerId } : {}),
+        ...(search ? { name: { $ilike: `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` } } : {}),
+        ...afterCursor(args.after),
+      },
+      { orderBy: PAGE_ORDER, limit: size + 1 },
+    );
+    return toConnection(rows, size);
+  }
+
+  async create(em: EntityManager, identity: Identity, input: unknown): Promise<WorkflowResult> {
+    const user = requireRole(identity, WRITER_ROLES);
+    const definition = parseDefinition(input, this.steps);
+    if (!definition.ok) return { __typename: 'InvalidWorkflow', message: 'The workflow definition is invalid', problems: definition.problems };
+    const workflow = em.create(Workflow, {
+      tenantId: user.tenantId,
+      ownerId: user.userId,
+      name: definition.name,
+      description: definition.description,
+      status: WorkflowStatus.Active,
+      version: 1,
+      steps: definition.steps,
+      triggers: definition.triggers,
+      deletedAt: null,
+    });
+    this.recordVersion(em, workflow, user.userId);
+    recordWorkflowEvent(em, WorkflowEvent.Created, workflow);
+    await em.flush();
+    this.relay.notify();
+    return workflow;
+  }
+
+  /** A new version; executions already running keep the version they started with. */
+  async update(em: EntityManager, identity: Identity, id: string, input: unknown): Promise<WorkflowResult> {
+    const user = requireRole(identity, WRITER_ROLES);
+    const workflow = await this.find(em, identity, id);
+    if (!workflow) return workflowNotFound(id);
+    const definition = parseDefinition(input, this.steps);
+    if (!definition.ok) return { __typename: 'InvalidWorkflow', message: 'The workflow definition is invalid', problems: definition.problems };
+    Object.assign(workflow, { name: definition.name, description: definition.description, steps: definition.steps, triggers: definition.triggers });
+    workflow.version += 1;
+    this.recordVersion(em, workflow, user.userId);
+    recordWorkflowEvent(em, WorkflowEvent.Updated, workflow);
+    await em.flush();
+    this.relay.notify();
+    return workflow;
+  }
+
+  async setStatus(em: EntityManager, identity: Identity, id: string, status: WorkflowStatus): Promise<WorkflowResult> {
+    requireRole(identity, WRITER_ROLES);
+    const workflow = await this.find(em, identity, id);
+    if (!workflow) return workflowNotFound(id);
+    if (workflow.status !== status) {
+      workflow.status = status;
+      recordWorkflowEvent(em, WorkflowEvent.Updated, workflow);
+      await em.flush();
+      this.relay.notify();
+    }
+    return workflow;
+  }
+
+  /** Deleted workflows disappear from the API; their executions stay as history. */
+  async delete(em: EntityManager, identity: Identity, id: string) {
+    requireRole(identity, WRITER_ROLES);
+    const workflow = await this.find(em, identity, id);
+    if (!workflow) return workflowNotFound(id);
+    workflow.deletedAt = new Date();
+    recordWorkflowEvent(em, WorkflowEvent.Deleted, workflow);
+    await em.flush();
+    this.relay.notify();
+    return { __typename: 'DeletedWorkflow', id } as const;
+  }
+
+  private recordVersion(em: EntityManager, workflow: Workflow, userId: string): void {
+    em.create(WorkflowVersion, {
+      workflowId: workflow.id,
+      version: workflow.version,
+      name: workflow.name,
+      steps: workflow.steps,
+      triggers: workflow.triggers,
+      createdBy: userId,
+    });
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids are UUIDs; anything else cannot exist, and must not reach PostgreSQL as a malformed uuid. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}

@@ -1,0 +1,51 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+
+export const ExecutionStatus = {
+  Queued: 'QUEUED',
+  Running: 'RUNNING',
+  Paused: 'PAUSED',
+  Completed: 'COMPLETED',
+  Failed: 'FAILED',
+  Cancelled: 'CANCELLED',
+} as const;
+export type ExecutionStatus = (typeof ExecutionStatus)[keyof typeof ExecutionStatus];
+
+export const FINISHED_STATUSES: readonly ExecutionStatus[] = [ExecutionStatus.Completed, ExecutionStatus.Failed, ExecutionStatus.Cancelled];
+
+/** One run of one version of a workflow. Its state lives here, so any worker can carry it on. */
+export const ExecutionSchema = defineEntity({
+  name: 'Execution',
+  tableName: 'executions',
+  uniques: [{ properties: ['workflowId', 'idempotencyKey'] }],
+  indexes: [{ properties: ['workflowId', 'createdAt'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    tenantId: p.uuid().index(),
+    workflowId: p.uuid(),
+    workflowVersion: p.integer(),
+    status: p.enum(() => ExecutionStatus),
+    input: p.json<unknown>().nullable(),
+    output: p.json<unknown>().nullable(),
+    errorMessage: p.text().nullable(),
+    errorStep: p.string().nullable(),
+    /** The step to run next, or being run; null once finished. */
+    currentStep: p.string().nullable(),
+    /** The attempt of {@link currentStep} to run next, or being run. */
+    currentAttempt: p.integer(),
+    /** Not before this instant: set by delay steps and retry backoff. */
+    resumeAt: p.datetime().nullable(),
+    /** Increases with every state change, so live subscribers can order and deduplicate updates. */
+    revision: p.integer(),
+    triggeredBy: p.uuid().nullable(),
+    /** Lets a caller (a scheduler tick, a webhook delivery) start a run at most once. */
+    idempotencyKey: p.string().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    /** Touched by every state change; an execution that stays RUNNING without change for too long is re-dispatched. */
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+    startedAt: p.datetime().nullable(),
+    finishedAt: p.datetime().nullable(),
+  },
+});
+
+export class Execution extends ExecutionSchema.class {}
+ExecutionSchema.setClass(Execution);

@@ -1,0 +1,36 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+
+export const StepRunStatus = {
+  Running: 'RUNNING',
+  Completed: 'COMPLETED',
+  Failed: 'FAILED',
+} as const;
+export type StepRunStatus = (typeof StepRunStatus)[keyof typeof StepRunStatus];
+
+/**
+ * One attempt at one step of an execution. The idempotency key (execution, step, attempt) is unique, so
+ * a redelivered work message finds the attempt it belongs to instead of running the step again.
+ */
+export const StepRunSchema = defineEntity({
+  name: 'StepRun',
+  tableName: 'step_runs',
+  indexes: [{ properties: ['executionId', 'startedAt'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    executionId: p.uuid(),
+    stepKey: p.string(),
+    stepType: p.string(),
+    attempt: p.integer(),
+    idempotencyKey: p.string().unique(),
+    status: p.enum(() => StepRunStatus),
+    output: p.json<unknown>().nullable(),
+    errorMessage: p.text().nullable(),
+    /** A worker owns a running attempt until then; after it, another worker may take the attempt over. */
+    leaseUntil: p.datetime(),
+    startedAt: p.datetime(),
+    finishedAt: p.datetime().nullable(),
+  },
+});
+
+export class StepRun extends StepRunSchema.class {}
+StepRunSchema.setClass(StepRun);

@@ -1,0 +1,106 @@
+import DataLoader from 'dataloader';
+import type { EntityManager, Identity } from '@nexusflow/kit';
+import { Execution, type ExecutionStatus } from './entities/execution.entity.ts';
+import { StepRun } from './entities/step-run.entity.ts';
+import { Workflow } from './entities/workflow.entity.ts';
+import { toConnection, type Connection } from './domain/pagination.ts';
+
+function byKey<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): (T | null)[] {
+  const index = new Map(rows.map((row) => [keyOf(row), row]));
+  return keys.map((key) => index.get(key) ?? null);
+}
+
+function groupByKey<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] {
+  const groups = new Map<string, T[]>(keys.map((key) => [key, []]));
+  for (const row of rows) groups.get(keyOf(row))?.push(row);
+  return keys.map((key) => groups.get(key) ?? []);
+}
+
+/**
+ * The first page of a list per parent, for many parents in one statement: a window function numbers
+ * each parent's rows, so a list of 100 workflows with their latest executions is two queries, not 101.
+ */
+async function firstPages<T extends { createdAt: Date; id: string }>(
+  em: EntityManager,
+  entity: typeof Workflow | typeof Execution,
+  table: string,
+  parentColumn: string,
+  parents: readonly string[],
+  size: number,
+  extraWhere: { sql: string; params: unknown[] },
+  parentOf: (row: T) => string,
+): Promise<Connection<T>[]> {
+  const rows = await em.getConnection().execute<Record<string, unknown>[]>(
+    `select * from (
+       select t.*, row_number() over (partition by t."${parentColumn}" order by t."created_at" desc, t."id" desc) as "page_position"
+       from "${table}" t where t."${parentColumn}" in (${parents.map(() => '?').join(', ')}) ${extraWhere.sql}
+     ) ranked where "page_position" <= ? order by "created_at" desc, "id" desc`,
+    [...parents, ...extraWhere.params, size + 1],
+  );
+  const entities = rows.map(({ page_position: _position, ...row }) => em.map(entity as never, row) as unknown as T);
+  return groupByKey(parents, entities, parentOf).map((group) => toConnection(group, size));
+}
+
+export interface PageKey {
+  parentId: string;
+  first: number;
+  status?: ExecutionStatus | null;
+}
+
+const pageKey = (key: PageKey) => `${key.parentId}|${key.first}|${key.status ?? ''}`;
+
+/** Batches page requests that share their page arguments, one statement per distinct argument set. */
+function pageLoader<T>(load: (parents: string[], first: number, status: ExecutionStatus | null | undefined) => Promise<Connection<T>[]>) {
+  return new DataLoader<PageKey, Connection<T>, string>(
+    async (keys) => {
+      const groups = new Map<string, PageKey[]>();
+      for (const key of keys) {
+        const group = `${key.first}|${key.status ?? ''}`;
+        groups.set(group, [...(groups.get(group) ?? []), key]);
+      }
+      const results = new Map<string, Connection<T>>();
+      for (const group of groups.values()) {
+        const parents = [...new Set(group.map((key) => key.parentId))];
+        const pages = await load(parents, group[0]!.first, group[0]!.status);
+        parents.forEach((parent, index) => {
+          for (const key of group.filter((candidate) => candidate.parentId === parent)) results.set(pageKey(key), pages[index]!);
+        });
+      }
+      return keys.map((key) => results.get(pageKey(key))!);
+    },
+    { cacheKeyFn: pageKey },
+  );
+}
+
+export function createLoaders(em: EntityManager, identity: Identity) {
+  const tenantId = identity.kind === 'user' ? identity.tenantId : '00000000-0000-0000-0000-000000000000';
+  return {
+    workflowById: new DataLoader<string, Workflow | null>(async (ids) =>
+      // Deleted workflows included: their executions still refer to them.
+      byKey(ids, await em.find(Workflow, { id: { $in: [...ids] }, tenantId }), (w) => w.id),
+    ),
+    executionById: new DataLoader<string, Execution | null>(async (ids) =>
+      byKey(ids, await em.find(Execution, { id: { $in: [...ids] }, tenantId }), (e) => e.id),
+    ),
+    stepRunsByExecutionId: new DataLoader<string, StepRun[]>(async (ids) =>
+      groupByKey(ids, await em.find(StepRun, { executionId: { $in: [...ids] } }, { orderBy: { startedAt: 'asc', attempt: 'asc' } }), (r) => r.executionId),
+    ),
+    executionsByWorkflow: pageLoader<Execution>((workflowIds, first, status) =>
+      firstPages<Execution>(
+        em,
+        Execution,
+        'executions',
+        'workflow_id',
+        workflowIds,
+        first,
+        status ? { sql: 'and t."tenant_id" = ? and t."status" = ?', params: [tenantId, status] } : { sql: 'and t."tenant_id" = ?', params: [tenantId] },
+        (execution) => execution.workflowId,
+      ),
+    ),
+    workflowsByOwner: pageLoader<Workflow>((ownerIds, first) =>
+      firstPages<Workflow>(em, Workflow, 'workflows', 'owner_id', ownerIds, first, { sql: 'and t."tenant_id" = ? and t."deleted_at" is null', params: [tenantId] }, (w) => w.ownerId),
+    ),
+  };
+}
+
+export type WorkflowLoaders = ReturnType<typeof createLoaders>;

@@ -1,0 +1,65 @@
+import { createWorkQueue, OutboxRelay, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
+import type { WorkflowsConfig } from './config.ts';
+import type { WorkflowServices } from './context.ts';
+import { ExecutionEngine, type StepMessage } from './domain/engine.ts';
+import { liveTopics } from './domain/events.ts';
+import { ExecutionService } from './domain/execution-service.ts';
+import { WorkflowService } from './domain/workflow-service.ts';
+import { defaultStepRegistry } from './steps/index.ts';
+
+export const STEP_QUEUE = 'workflows.steps';
+
+/**
+ * The workflow engine's moving parts: the step queue, the outbox relay (which also feeds live
+ * subscribers once an event is committed and confirmed), the engine and the API's services.
+ */
+export function createWorkflowServices(config: WorkflowsConfig, runtime: SubgraphRuntime) {
+  const queue = createWorkQueue<StepMessage>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.${STEP_QUEUE}`, runtime.logger);
+  const relay = new OutboxRelay(runtime.database, runtime.eventBus, runtime.logger, {
+    pollIntervalMs: config.outboxPollIntervalMs,
+    onPublished: async (event) => {
+      const { executionId, workflowId } = event.payload as { executionId?: string; workflowId?: string };
+      if (!executionId || !workflowId) return;
+      const update = { ...event.payload, type: event.type, occurredAt: event.occurredAt };
+      await runtime.pubsub.publish(liveTopics.execution(executionId), update);
+      await runtime.pubsub.publish(liveTopics.workflowExecutions(workflowId), update);
+    },
+  });
+  const steps = defaultStepRegistry({ allowPrivateNetworks: config.allowPrivateNetworkSteps });
+  const engine = new ExecutionEngine({ database: runtime.database, queue, steps, relay, logger: runtime.logger });
+  const workflows = new WorkflowService(steps, relay);
+  const services: WorkflowServices = { workflows, executions: new ExecutionService(workflows, engine, relay, runtime.logger), engine, steps };
+  return { services, queue, relay, engine };
+}
+
+/** The relay, the sweeper and (unless disabled) step workers; stopping waits for steps in flight. */
+export async function startBackgroundWork(
+  config: WorkflowsConfig,
+  parts: Pick<ReturnType<typeof createWorkflowServices>, 'queue' | 'relay' | 'engine'>,
+  runtime: SubgraphRuntime,
+): Promise<Stoppable> {
+  parts.relay.start();
+  // A failure outside the step (the database is unreachable) comes back after a pause rather than
+  // at once, which would spin; the step's own failures are handled by the engine's retry policy.
+  const handle = async (message: StepMessage) => {
+    try {
+      await parts.engine.handle(message);
+    } catch (error) {
+      runtime.logger.warn({ err: error, ...message }, 'step message failed; trying again shortly');
+      await parts.queue.enqueue(message, { delayMs: 1000 });
+    }
+  };
+  const consumer = config.runWorker ? await parts.queue.consume(handle, { concurrency: config.workerConcurrency }) : undefined;
+  const sweeper = setInterval(() => {
+    parts.engine.sweep(config.stallAfterMs).catch((error: unknown) => runtime.logger.warn({ err: error }, 'sweep failed'));
+  }, config.sweepIntervalMs);
+  sweeper.unref();
+  return {
+    async close() {
+      clearInterval(sweeper);
+      await consumer?.stop();
+      await parts.relay.stop();
+      await parts.queue.close();
+    },
+  };
+}

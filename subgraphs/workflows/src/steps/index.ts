@@ -1,0 +1,8 @@
+export { isPublicAddress } from './address-policy.ts';
+export { conditionStep, conditionStepConfig, type ConditionOperator, type ConditionStepConfig } from './condition.ts';
+export { delayStep, delayStepConfig, MAX_DELAY_MS, type DelayStepConfig } from './delay.ts';
+export { httpStep, httpStepConfig, type HttpStepConfig, type HttpStepOptions, type HttpStepOutput } from './http.ts';
+export { defaultStepRegistry, StepRegistry, type ConfigParseResult } from './registry.ts';
+export { render, renderString, type TemplateScope } from './template.ts';
+export { transformStep, transformStepConfig, type TransformStepConfig } from './transform.ts';
+export { StepError, type StepContext, type StepExecutor, type StepOutcome } from './types.ts';

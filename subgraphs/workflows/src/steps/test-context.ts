@@ -1,0 +1,13 @@
+import type { StepContext } from './types.ts';
+
+/** A step context for tests: override only what a test is about. */
+export function stepContext(overrides: Partial<StepContext> = {}): StepContext {
+  return {
+    input: {},
+    steps: {},
+    execution: { id: 'exec-1', workflowId: 'wf-1', tenantId: 'tenant-1' },
+    idempotencyKey: 'exec-1:step',
+    signal: new AbortController().signal,
+    ...overrides,
+  };
+}

@@ -1,0 +1,50 @@
+import type { z } from 'zod';
+
+export interface StepContext {
+  /** The execution's input. */
+  input: unknown;
+  /** Outputs of steps completed so far in this execution, by step key. */
+  steps: Record<string, { output: unknown }>;
+  execution: { id: string; workflowId: string; tenantId: string };
+  /**
+   * `${executionId}:${stepKey}`: the same for every attempt of a step within one execution, so external systems that
+   * receive it can recognise a retry of a request they already handled.
+   */
+  idempotencyKey: string;
+  /** Aborted when the step's timeout expires or the execution is cancelled. */
+  signal: AbortSignal;
+}
+
+export type StepOutcome =
+  /** The engine continues with the next step. */
+  | { kind: 'completed'; output: unknown }
+  /** The engine continues with the next step once `delayMs` has passed. */
+  | { kind: 'delayed'; delayMs: number; output: unknown }
+  /** The engine continues with the step keyed `next`; `null` ends the workflow successfully. */
+  | { kind: 'branched'; next: string | null; output: unknown };
+
+/**
+ * The only error executors throw on purpose. `retryable` tells the engine whether running the step again could succeed
+ * (a flaky network, an overloaded server) or would fail the same way (a bad configuration, a refused address).
+ */
+export class StepError extends Error {
+  override readonly name = 'StepError';
+
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+export interface StepExecutor<C> {
+  /** The `type` that workflow steps use to select this executor. */
+  type: string;
+  /** One sentence for people building workflows. */
+  description: string;
+  /** Parses a step's raw `config`; `execute` receives what it outputs (defaults applied). */
+  config: z.ZodType<C>;
+  execute(config: C, context: StepContext): Promise<StepOutcome>;
+}

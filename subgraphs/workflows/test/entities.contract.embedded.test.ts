@@ -1,0 +1,3 @@
+import { describeWorkflowsEntityContract } from './entities.contract.suite.ts';
+
+describeWorkflowsEntityContract('embedded');

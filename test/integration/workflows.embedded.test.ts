@@ -1,0 +1,3 @@
+import { describeWorkflowsThroughGateway } from './workflows.suite.ts';
+
+describeWorkflowsThroughGateway('embedded');

@@ -1,0 +1,301 @@
+import { randomUUID } from 'node:crypto';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { postGraphQL, type PostOptions } from '@nexusflow/kit/testing';
+import {
+  CancelExecutionDocument,
+  CreateWorkflowDocument,
+  ExecutionDetailsDocument,
+  PauseExecutionDocument,
+  RegisterDocument,
+  ResumeExecutionDocument,
+  RetryExecutionDocument,
+  RunWorkflowDocument,
+  UpdateWorkflowDocument,
+  WorkflowListDocument,
+  type StepInput,
+} from '@nexusflow/web-client';
+import { RecordingServer, json } from '../support/recording-server.ts';
+import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+import { WorkflowWatch } from '../support/workflow-watch.ts';
+
+const quickRetries = (maxAttempts: number) => ({ maxAttempts, initialBackoffMs: 10, maxBackoffMs: 50 });
+
+/** Workflows through the gateway, as the web app drives them, against one storage mode. */
+export function describeWorkflowsThroughGateway(mode: StorageMode): void {
+  describe(`workflows through the gateway (${mode})`, () => {
+    let stack: Stack;
+    let outside: RecordingServer;
+    let owner: { token: string; email: string; userId: string };
+    const watches: WorkflowWatch[] = [];
+
+    const graphql = <T, V>(document: TypedDocumentNode<T, V>, options: PostOptions<V> = {}) =>
+      postGraphQL(stack.gateway.graphqlUrl, document, { token: owner.token, ...options });
+
+    async function signUp(tenantName: string) {
+      const email = `owner-${randomUUID()}@example.com`;
+      const response = await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
+        variables: { input: { email, password: 'correct horse battery', name: 'Workflow Owner', tenantName } },
+      });
+      const session = response.data?.register;
+      if (session?.__typename !== 'AuthSession') throw new Error(`registration failed: ${JSON.stringify(response)}`);
+      return { token: session.accessToken, email, userId: session.user.id };
+    }
+
+    async function createWorkflow(steps: StepInput[], name = `Workflow ${randomUUID().slice(0, 8)}`) {
+      const response = await graphql(CreateWorkflowDocument, { variables: { input: { name, steps } } });
+      const workflow = response.data?.createWorkflow;
+      if (workflow?.__typename !== 'Workflow') throw new Error(`createWorkflow failed: ${JSON.stringify(response)}`);
+      const watch = await WorkflowWatch.start(stack.workflows.pubsub, workflow.id);
+      watches.push(watch);
+      return { workflow, watch };
+    }
+
+    async function run(workflowId: string, input: unknown = {}, idempotencyKey?: string) {
+      const response = await graphql(RunWorkflowDocument, { variables: { id: workflowId, input, idempotencyKey } });
+      const execution = response.data?.runWorkflow;
+      if (execution?.__typename !== 'Execution') throw new Error(`runWorkflow failed: ${JSON.stringify(response)}`);
+      return execution;
+    }
+
+    const details = async (id: string) => (await graphql(ExecutionDetailsDocument, { variables: { id } })).data?.execution;
+
+    const http = (key: string, path: string, extra: Partial<StepInput> = {}): StepInput => ({
+      key,
+      type: 'http',
+      config: { method: 'POST', url: `${outside.url}${path}`, body: { execution: '{{execution.id}}' } },
+      ...extra,
+    });
+
+    beforeAll(async () => {
+      outside = await new RecordingServer().start();
+      stack = await startStack(mode, `workflows_${mode}`);
+      owner = await signUp('Automations Inc');
+    });
+
+    afterEach(async () => {
+      for (const watch of watches.splice(0)) await watch.close();
+    });
+
+    afterAll(async () => {
+      await stack?.close();
+      await outside?.close();
+    });
+
+    it('runs a workflow whose HTTP steps call a local server, to completion, with the owner resolved from the auth subgraph', async () => {
+      outside.on('/orders/42', (_call, _attempt, res) => json(res, 200, { id: 42, total: 120, currency: 'EUR' }));
+      const { workflow, watch } = await createWorkflow([
+        { key: 'fetch', type: 'http', config: { url: `${outside.url}/orders/{{input.orderId}}` } },
+        { key: 'shape', type: 'transform', config: { template: { order: '{{steps.fetch.output.body.id}}', amount: '{{steps.fetch.output.body.total}}' } } },
+        { key: 'big', type: 'condition', config: { left: '{{steps.shape.output.amount}}', operator: 'gt', right: 100, then: 'alert', else: null } },
+        http('alert', '/alerts'),
+      ]);
+
+      const execution = await run(workflow.id, { orderId: 42 });
+      expect(execution).toMatchObject({ status: 'RUNNING', workflowVersion: 1 });
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
+
+      const finished = await details(execution.id);
+      expect(finished).toMatchObject({
+        status: 'COMPLETED',
+        error: null,
+        workflow: { id: workflow.id, owner: { id: owner.userId, email: owner.email } },
+      });
+      expect(finished?.stepRuns.map((run) => [run.stepKey, run.status])).toEqual([
+        ['fetch', 'COMPLETED'],
+        ['shape', 'COMPLETED'],
+        ['big', 'COMPLETED'],
+        ['alert', 'COMPLETED'],
+      ]);
+      expect(finished?.stepRuns[1]?.output).toEqual({ order: 42, amount: 120 });
+      expect(outside.callsTo('/alerts')).toMatchObject([{ method: 'POST', body: { execution: execution.id }, idempotencyKey: `${execution.id}:alert` }]);
+    });
+
+    it('retries a step that fails twice and then succeeds, sending the same idempotency key each time', async () => {
+      outside.flaky('/flaky', 2);
+      const { workflow, watch } = await createWorkflow([http('call', '/flaky', { retry: quickRetries(3) })]);
+      const execution = await run(workflow.id);
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
+
+      const finished = await details(execution.id);
+      expect(finished?.stepRuns.map((run) => [run.attempt, run.status])).toEqual([
+        [1, 'FAILED'],
+        [2, 'FAILED'],
+        [3, 'COMPLETED'],
+      ]);
+      expect(new Set(outside.callsTo('/flaky').filter((c) => c.body && (c.body as { execution: string }).execution === execution.id).map((c) => c.idempotencyKey))).toEqual(
+        new Set([`${execution.id}:call`]),
+      );
+    });
+
+    it('fails the execution when a step keeps failing, recording the error and the step', async () => {
+      outside.on('/broken', (_call, _attempt, res) => json(res, 500, { error: 'database on fire' }));
+      const { workflow, watch } = await createWorkflow([http('first', '/fine'), http('call', '/broken', { retry: quickRetries(2) }), http('never', '/never')]);
+      const execution = await run(workflow.id);
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
+
+      const finished = await details(execution.id);
+      expect(finished?.status).toBe('FAILED');
+      expect(finished?.error).toMatchObject({ stepKey: 'call', message: expect.stringContaining('500') });
+      expect(finished?.stepRuns.filter((run) => run.stepKey === 'call').map((run) => run.status)).toEqual(['FAILED', 'FAILED']);
+      expect(outside.callsTo('/never')).toEqual([]);
+    });
+
+    it('holds a paused execution at the next step boundary and continues it on resume', async () => {
+      outside.hold('/hold-pause');
+      const { workflow, watch } = await createWorkflow([http('slow', '/hold-pause'), http('after', '/after-pause')]);
+      const execution = await run(workflow.id);
+      await outside.arrival('/hold-pause');
+
+      expect((await graphql(PauseExecutionDocument, { variables: { id: execution.id } })).data?.pauseExecution).toMatchObject({ status: 'PAUSED' });
+      outside.release('/hold-pause');
+      await watch.event(execution.id, 'workflow.step.completed', 'slow');
+      expect(await details(execution.id)).toMatchObject({ status: 'PAUSED', currentStep: 'after' });
+      expect(outside.callsTo('/after-pause')).toEqual([]);
+
+      expect((await graphql(ResumeExecutionDocument, { variables: { id: execution.id } })).data?.resumeExecution).toMatchObject({ status: 'RUNNING' });
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
+      expect(outside.callsTo('/after-pause')).toHaveLength(1);
+    });
+
+    it('cancels an execution: the step in flight finishes, nothing follows it', async () => {
+      outside.hold('/hold-cancel');
+      const { workflow, watch } = await createWorkflow([http('slow', '/hold-cancel'), http('after', '/after-cancel')]);
+      const execution = await run(workflow.id);
+      await outside.arrival('/hold-cancel');
+
+      expect((await graphql(CancelExecutionDocument, { variables: { id: execution.id } })).data?.cancelExecution).toMatchObject({ status: 'CANCELLED' });
+      outside.release('/hold-cancel');
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'CANCELLED' });
+      const resumed = await graphql(ResumeExecutionDocument, { variables: { id: execution.id } });
+      expect(resumed.data?.resumeExecution).toMatchObject({ __typename: 'InvalidExecutionTransition', message: 'A cancelled execution cannot resume' });
+      expect(outside.callsTo('/after-cancel')).toEqual([]);
+    });
+
+    it('retries a failed execution from the step that failed, keeping what earlier steps produced', async () => {
+      let healthy = false;
+      outside.on('/recovering', (_call, _attempt, res) => json(res, healthy ? 200 : 500, { healthy }));
+      const { workflow, watch } = await createWorkflow([http('first', '/first-step'), http('second', '/recovering', { retry: quickRetries(1) })]);
+      const execution = await run(workflow.id);
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
+
+      healthy = true;
+      const retried = await graphql(RetryExecutionDocument, { variables: { id: execution.id } });
+      expect(retried.data?.retryExecution).toMatchObject({ status: 'RUNNING' });
+      await watch.next((u) => u.executionId === execution.id && u.status === 'COMPLETED');
+
+      const finished = await details(execution.id);
+      expect(finished?.stepRuns.map((run) => [run.stepKey, run.attempt, run.status])).toEqual([
+        ['first', 1, 'COMPLETED'],
+        ['second', 1, 'FAILED'],
+        ['second', 2, 'COMPLETED'],
+      ]);
+      expect(outside.callsTo('/first-step').filter((c) => (c.body as { execution: string }).execution === execution.id)).toHaveLength(1);
+    });
+
+    it('runs the version an execution started with, even when the workflow changes meanwhile', async () => {
+      outside.hold('/hold-version');
+      const { workflow, watch } = await createWorkflow([http('slow', '/hold-version'), http('next', '/version-1')]);
+      const first = await run(workflow.id);
+      await outside.arrival('/hold-version');
+
+      const updated = await graphql(UpdateWorkflowDocument, {
+        variables: { id: workflow.id, input: { name: 'Version 2', steps: [http('next', '/version-2')] } },
+      });
+      expect(updated.data?.updateWorkflow).toMatchObject({ __typename: 'Workflow', version: 2 });
+      outside.release('/hold-version');
+      expect(await watch.finished(first.id)).toMatchObject({ status: 'COMPLETED', workflowVersion: 1 });
+
+      const second = await run(workflow.id);
+      expect(second.workflowVersion).toBe(2);
+      expect(await watch.finished(second.id)).toMatchObject({ status: 'COMPLETED' });
+      expect(outside.callsTo('/version-1')).toHaveLength(1);
+      expect(outside.callsTo('/version-2')).toHaveLength(1);
+    });
+
+    it('starts one run for repeated requests with the same idempotency key', async () => {
+      const { workflow, watch } = await createWorkflow([http('only', '/idempotent-run')]);
+      const key = `tick-${randomUUID()}`;
+      const [a, b] = await Promise.all([run(workflow.id, {}, key), run(workflow.id, {}, key)]);
+      expect(a.id).toBe(b.id);
+      expect(await watch.finished(a.id)).toMatchObject({ status: 'COMPLETED' });
+      expect((await run(workflow.id, {}, key)).id).toBe(a.id);
+    });
+
+    it('refuses an invalid definition with every problem and where it is', async () => {
+      const response = await graphql(CreateWorkflowDocument, {
+        variables: {
+          input: {
+            name: 'Broken',
+            steps: [
+              { key: 'a', type: 'teleport', config: {} },
+              { key: 'b', type: 'condition', config: { left: 1, operator: 'eq', right: 1, then: 'a', else: null } },
+              { key: 'b', type: 'delay', config: { durationMs: -5 } },
+            ],
+          },
+        },
+      });
+      const result = response.data?.createWorkflow;
+      if (result?.__typename !== 'InvalidWorkflow') throw new Error(`expected InvalidWorkflow, got ${JSON.stringify(response)}`);
+      expect(result.problems.map((p) => p.field).sort()).toEqual(['steps.0.config', 'steps.1.config', 'steps.2.config', 'steps.2.key']);
+    });
+
+    it('keeps tenants apart: another tenant sees neither the workflow nor its executions', async () => {
+      const { workflow, watch } = await createWorkflow([http('only', '/private')]);
+      const execution = await run(workflow.id);
+      await watch.finished(execution.id);
+      const stranger = await signUp('Other Corp');
+      const seen = await postGraphQL(stack.gateway.graphqlUrl, ExecutionDetailsDocument, { token: stranger.token, variables: { id: execution.id } });
+      expect(seen.data).toEqual({ execution: null });
+      const run2 = await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: stranger.token, variables: { id: workflow.id } });
+      expect(run2.data?.runWorkflow).toMatchObject({ __typename: 'WorkflowNotFound' });
+    });
+
+    it('pages through workflows with cursors, newest first', async () => {
+      const tenant = await signUp('Paging Ltd');
+      const names = ['first', 'second', 'third'];
+      for (const name of names) {
+        await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
+          token: tenant.token,
+          variables: { input: { name, steps: [http('only', '/paging')] } },
+        });
+      }
+      const page1 = await postGraphQL(stack.gateway.graphqlUrl, WorkflowListDocument, { token: tenant.token, variables: { first: 2 } });
+      expect(page1.errors).toBeUndefined();
+      expect(page1.data?.workflows.edges.map((e) => e.node.name)).toEqual(['third', 'second']);
+      expect(page1.data?.workflows.pageInfo.hasNextPage).toBe(true);
+      const page2 = await postGraphQL(stack.gateway.graphqlUrl, WorkflowListDocument, {
+        token: tenant.token,
+        variables: { first: 2, after: page1.data?.workflows.pageInfo.endCursor },
+      });
+      expect(page2.data?.workflows.edges.map((e) => e.node.name)).toEqual(['first']);
+      expect(page2.data?.workflows.pageInfo.hasNextPage).toBe(false);
+      expect(page2.data?.workflows.edges[0]?.node.owner).toEqual({ id: tenant.userId, name: 'Workflow Owner' });
+    });
+
+    it('publishes each state change to the event bus once, in order', async () => {
+      const events: { type: string; executionId?: string }[] = [];
+      const subscription = await stack.workflows.eventBus.subscribe(
+        { queue: `test-events-${randomUUID()}`, bindings: ['workflow.#'] },
+        async (event) => {
+          events.push({ type: event.type, executionId: (event.payload as { executionId?: string }).executionId });
+        },
+      );
+      try {
+        const { workflow, watch } = await createWorkflow([http('one', '/events-1'), http('two', '/events-2')]);
+        const execution = await run(workflow.id);
+        await watch.finished(execution.id);
+        await expect.poll(() => events.filter((e) => e.executionId === execution.id).length).toBe(4);
+        expect(events.filter((e) => e.executionId === execution.id).map((e) => e.type)).toEqual([
+          'workflow.execution.started',
+          'workflow.step.completed',
+          'workflow.step.completed',
+          'workflow.execution.completed',
+        ]);
+        expect(events.some((e) => e.type === 'workflow.created')).toBe(true);
+      } finally {
+        await subscription.stop();
+      }
+    });
+  });
+}
