@@ -27,7 +27,7 @@ const INFRASTRUCTURE = ['postgres', 'redis', 'rabbitmq'];
  */
 const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
   auth: ['JWT_SECRET', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS'],
-  workflows: ['RUN_WORKER', 'WORKER_CONCURRENCY', 'ALLOW_PRIVATE_NETWORK_STEPS', 'SWEEP_INTERVAL_MS', 'STALL_AFTER_MS', 'OUTBOX_POLL_INTERVAL_MS'],
+  workflows: ['RUN_WORKER', 'WORKER_CONCURRENCY', 'ALLOW_PRIVATE_NETWORK_STEPS', 'SWEEP_INTERVAL_MS', 'STALL_AFTER_MS', 'OUTBOX_POLL_INTERVAL_MS', 'STEP_LEASE_MARGIN_MS'],
 };
 
 /** The keys of the gateway's schema in gateway/src/config.ts, besides SUBGRAPH_<NAME>_URL. */

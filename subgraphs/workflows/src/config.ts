@@ -13,6 +13,7 @@ const workflowsEnvSchema = z.object({
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
   STALL_AFTER_MS: z.coerce.number().int().min(100).default(60_000),
   OUTBOX_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  STEP_LEASE_MARGIN_MS: z.coerce.number().int().min(0).default(5000),
 });
 
 export function loadWorkflowsConfig(env?: Environment) {
@@ -27,6 +28,8 @@ export function loadWorkflowsConfig(env?: Environment) {
     sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
     stallAfterMs: parsed.STALL_AFTER_MS,
     outboxPollIntervalMs: parsed.OUTBOX_POLL_INTERVAL_MS,
+    /** How long past its timeout a worker keeps a step before another may take it over. */
+    stepLeaseMarginMs: parsed.STEP_LEASE_MARGIN_MS,
   };
 }
 

@@ -26,7 +26,14 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
     },
   });
   const steps = defaultStepRegistry({ allowPrivateNetworks: config.allowPrivateNetworkSteps });
-  const engine = new ExecutionEngine({ database: runtime.database, queue, steps, relay, logger: runtime.logger });
+  const engine = new ExecutionEngine({
+    database: runtime.database,
+    queue,
+    steps,
+    relay,
+    logger: runtime.logger,
+    leaseMarginMs: config.stepLeaseMarginMs,
+  });
   const workflows = new WorkflowService(steps, relay);
   const services: WorkflowServices = { workflows, executions: new ExecutionService(workflows, engine, relay, runtime.logger), engine, steps };
   return { services, queue, relay, engine };

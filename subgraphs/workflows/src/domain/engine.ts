@@ -111,7 +111,12 @@ export class ExecutionEngine {
         return { kind: 'skip', reason: 'attempt already settled' };
       }
       const takenOver = await em.nativeUpdate(StepRun, { id: existing.id, status: StepRunStatus.Running, leaseUntil: { $lt: now } }, { leaseUntil, startedAt: now });
-      if (takenOver === 0) return { kind: 'skip', reason: 'another worker holds the attempt' };
+      if (takenOver === 0) {
+        // Its holder may be alive (a duplicate message) or dead (a redelivery): look again when the
+        // lease runs out, and take the attempt over then if it is still unsettled.
+        await this.options.queue.enqueue(message, { delayMs: deliveryDelay(existing.leaseUntil.getTime() - this.now() + 1) });
+        return { kind: 'skip', reason: 'another worker holds the attempt; checking again when its lease ends' };
+      }
       em.clear();
       const stepRun = await em.findOneOrFail(StepRun, existing.id);
       return { kind: 'run', stepRun, step, steps: version.steps, execution: await em.findOneOrFail(Execution, execution.id) };

@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, Metrics, openDatabase, OutboxEvent, Role, secretOrDevelopmentDefault, signIdentity, type DomainEvent } from '@nexusflow/kit';
+import { createTempDirectory, postGraphQL, testEnvironment, type PostOptions } from '@nexusflow/kit/testing';
+import { CreateWorkflowDocument, ExecutionDetailsDocument, RegisterDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
+import { migrations } from '../../subgraphs/workflows/src/migrations/index.ts';
+import { entities } from '../../subgraphs/workflows/src/subgraph.ts';
+import { freePortOffset, launchScript, type LaunchedProcess } from '../support/processes.ts';
+import { RecordingServer } from '../support/recording-server.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+import { WorkflowWatch } from '../support/workflow-watch.ts';
+
+/** Three steps; the middle one is held by the outside server until the test lets it answer. */
+const crashWorkflow = (outside: RecordingServer, prefix: string): StepInput[] => [
+  { key: 'one', type: 'http', config: { method: 'POST', url: `${outside.url}/${prefix}-1` } },
+  { key: 'two', type: 'http', config: { method: 'POST', url: `${outside.url}/${prefix}-hold` }, timeoutMs: 1500 },
+  { key: 'three', type: 'http', config: { method: 'POST', url: `${outside.url}/${prefix}-3` } },
+];
+
+function expectEachStepAppliedOnce(outside: RecordingServer, prefix: string, executionId: string) {
+  expect(outside.callsTo(`/${prefix}-1`)).toHaveLength(1);
+  expect(outside.callsTo(`/${prefix}-3`)).toHaveLength(1);
+  // The held call was in flight when its worker died, so the step ran again on takeover: the outside
+  // world sees it twice with one idempotency key, which is how it applies the effect once.
+  expect(new Set(outside.callsTo(`/${prefix}-hold`).map((call) => call.idempotencyKey))).toEqual(new Set([`${executionId}:two`]));
+}
+
+const EXPECTED_EVENTS = [
+  'workflow.execution.started',
+  'workflow.step.completed:one',
+  'workflow.step.completed:two',
+  'workflow.step.completed:three',
+  'workflow.execution.completed',
+];
+
+describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)(
+  'a workflow worker process killed mid-step (real PostgreSQL, Redis and RabbitMQ)',
+  () => {
+    let stack: Stack;
+    let outside: RecordingServer;
+    const workers: LaunchedProcess[] = [];
+
+    const startWorker = async () => {
+      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], { ...process.env, ...stack.workflowsEnv, PORT: '0', LOG_LEVEL: 'info' });
+      workers.push(worker);
+      await worker.waitForLine(/worker ready/);
+      return worker;
+    };
+
+    beforeAll(async () => {
+      outside = await new RecordingServer().start();
+      // The API process runs no worker: every step runs in the worker processes this test starts and kills.
+      stack = await startStack('postgres', 'worker_crash', { workflows: { RUN_WORKER: 'false', STEP_LEASE_MARGIN_MS: '200' } });
+    });
+
+    afterAll(async () => {
+      for (const worker of workers) await worker.stop('SIGKILL');
+      await stack?.close();
+      await outside?.close();
+    });
+
+    it('completes the execution on another worker, applying every step once and publishing every event once', async () => {
+      const events: DomainEvent[] = [];
+      const subscription = await stack.workflows.eventBus.subscribe({ queue: `crash-events-${randomUUID()}`, bindings: ['workflow.#'] }, async (event) => {
+        events.push(event);
+      });
+      const email = `crash-${randomUUID()}@example.com`;
+      const session = (
+        await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
+          variables: { input: { email, password: 'correct horse battery', name: 'Crash Tester', tenantName: 'Crash Co' } },
+        })
+      ).data?.register;
+      if (session?.__typename !== 'AuthSession') throw new Error('registration failed');
+      const graphql = <T, V>(document: TypedDocumentNode<T, V>, options: PostOptions<V>) =>
+        postGraphQL(stack.gateway.graphqlUrl, document, { token: session.accessToken, ...options });
+
+      outside.hold('/crash-hold');
+      const created = (await graphql(CreateWorkflowDocument, { variables: { input: { name: 'Crash', steps: crashWorkflow(outside, 'crash') } } })).data
+        ?.createWorkflow;
+      if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
+      const watch = await WorkflowWatch.start(stack.workflows.pubsub, created.id);
+
+      const doomed = await startWorker();
+      const execution = (await graphql(RunWorkflowDocument, { variables: { id: created.id } })).data?.runWorkflow;
+      if (execution?.__typename !== 'Execution') throw new Error('runWorkflow failed');
+      await outside.arrival('/crash-hold');
+      await doomed.stop('SIGKILL');
+      outside.release('/crash-hold');
+
+      await startWorker();
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
+      await watch.close();
+
+      const details = (await graphql(ExecutionDetailsDocument, { variables: { id: execution.id } })).data?.execution;
+      expect(details?.stepRuns.map((run) => [run.stepKey, run.attempt, run.status])).toEqual([
+        ['one', 1, 'COMPLETED'],
+        ['two', 1, 'COMPLETED'],
+        ['three', 1, 'COMPLETED'],
+      ]);
+      expectEachStepAppliedOnce(outside, 'crash', execution.id);
+
+      const ofExecution = () => events.filter((event) => event.payload.executionId === execution.id);
+      await expect.poll(() => ofExecution().length).toBeGreaterThanOrEqual(EXPECTED_EVENTS.length);
+      await subscription.stop();
+      expect(ofExecution().map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual(EXPECTED_EVENTS);
+      expect(new Set(ofExecution().map((event) => event.id)).size).toBe(EXPECTED_EVENTS.length);
+    });
+  },
+);
+
+describe('the embedded workflows service killed mid-step and started again on its data', () => {
+  let outside: RecordingServer;
+  let dataDir: Awaited<ReturnType<typeof createTempDirectory>>;
+  let service: LaunchedProcess | undefined;
+  let url: string;
+  const identity = { kind: 'user' as const, userId: randomUUID(), tenantId: randomUUID(), roles: [Role.Owner] };
+
+  const startService = async (port: number) => {
+    service = launchScript('subgraphs/workflows/src/main.ts', [], {
+      ...process.env,
+      PORT: String(port),
+      DATA_DIR: dataDir.path,
+      LOG_LEVEL: 'info',
+      ALLOW_PRIVATE_NETWORK_STEPS: 'true',
+      STEP_LEASE_MARGIN_MS: '200',
+      STALL_AFTER_MS: '300',
+      SWEEP_INTERVAL_MS: '100',
+      OUTBOX_POLL_INTERVAL_MS: '50',
+      DATABASE_URL: '',
+      AMQP_URL: '',
+      REDIS_URL: '',
+    });
+    await service.waitForLine(/subgraph ready/);
+  };
+  /** The subgraph alone knows no users' emails, so the web app's gateway queries do not apply here. */
+  const EXECUTION_STATUS = 'query ExecutionStatus($id: ID!) { execution(id: $id) { status } }';
+  const graphql = <T, V>(document: TypedDocumentNode<T, V> | string, variables: V) =>
+    postGraphQL(url, document, { variables, headers: signIdentity(identity, secretOrDevelopmentDefault(undefined)) });
+
+  beforeAll(async () => {
+    outside = await new RecordingServer().start();
+    dataDir = await createTempDirectory('embedded-crash');
+  });
+
+  afterAll(async () => {
+    await service?.stop('SIGKILL');
+    await outside?.close();
+    await dataDir?.remove();
+  });
+
+  it('completes the execution after the restart, applying every step once and recording every event once', async () => {
+    const port = 3002 + (await freePortOffset([3002]));
+    url = `http://127.0.0.1:${port}/graphql`;
+    await startService(port);
+    outside.hold('/embedded-hold');
+    const created = (await graphql(CreateWorkflowDocument, { input: { name: 'Crash', steps: crashWorkflow(outside, 'embedded') } })).data?.createWorkflow;
+    if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
+    const execution = (await graphql(RunWorkflowDocument, { id: created.id })).data?.runWorkflow;
+    if (execution?.__typename !== 'Execution') throw new Error('runWorkflow failed');
+
+    await outside.arrival('/embedded-hold');
+    await service!.stop('SIGKILL');
+    outside.release('/embedded-hold');
+    await startService(port);
+
+    // The restarted service finds the execution stalled and carries it on: wait for that outcome.
+    await expect
+      .poll(async () => (await graphql<{ execution: { status: string } | null }, { id: string }>(EXECUTION_STATUS, { id: execution.id })).data?.execution?.status, {
+        timeout: 20_000,
+        interval: 100,
+      })
+      .toBe('COMPLETED');
+    expectEachStepAppliedOnce(outside, 'embedded', execution.id);
+    expect(await service!.stop('SIGTERM')).toBe(0);
+
+    const database = await openDatabase({
+      serviceName: 'workflows',
+      url: undefined,
+      embeddedDirectory: dataDir.path,
+      entities,
+      migrations,
+      metrics: new Metrics('crash-test'),
+      logger: createLogger({ name: 'crash-test', level: 'silent' }),
+    });
+    try {
+      const recorded = await database.fork().find(OutboxEvent, {}, { orderBy: { position: 'asc' } });
+      const ofExecution = recorded.filter((event) => event.payload.executionId === execution.id);
+      expect(ofExecution.map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual(EXPECTED_EVENTS);
+      expect(ofExecution.every((event) => event.publishedAt !== null)).toBe(true);
+    } finally {
+      await database.close();
+    }
+  });
+});
