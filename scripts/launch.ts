@@ -133,6 +133,10 @@ try {
     subgraphs.map(async (subgraph) => {
       const port = subgraph.port + portOffset;
       const environment: NodeJS.ProcessEnv = { ...baseEnvironment(), PORT: String(port), DATA_DIR: env.DATA_DIR };
+      for (const [variable, target] of Object.entries(subgraph.links)) {
+        const linked = subgraphs.find((candidate) => candidate.name === target);
+        if (linked) environment[variable] = `http://127.0.0.1:${linked.port + portOffset}/graphql`;
+      }
       if (flags.production) {
         environment.DATABASE_URL = databaseUrl(env.POSTGRES_URL!, databaseName(subgraph));
         environment.REDIS_URL = env.REDIS_URL;

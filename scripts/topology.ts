@@ -16,12 +16,17 @@ export interface SubgraphProcess {
   database: string;
   /** Variables it needs beyond the ones every subgraph reads. */
   secrets: string[];
+  /** Variables holding the GraphQL URL of another subgraph it calls, by variable name. */
+  links: Record<string, string>;
 }
 
 export const GATEWAY = { name: 'gateway', entry: 'gateway/src/main.ts', port: 8000 } as const;
 
 /** Secrets each service reads, beyond INTERNAL_SECRET which they all share. */
 const extraSecrets: Record<string, string[]> = { auth: ['JWT_SECRET'] };
+
+/** Subgraphs that call another subgraph directly (not through the gateway), and the variable that says where. */
+const extraLinks: Record<string, Record<string, string>> = { scheduler: { WORKFLOWS_URL: 'workflows' } };
 
 /**
  * The deployable topology, derived from schema/supergraph.yaml so that the launcher,
@@ -35,5 +40,6 @@ export async function readTopology(): Promise<SubgraphProcess[]> {
     port: Number(new URL(url).port),
     database: `nexusflow_${name}`,
     secrets: extraSecrets[name] ?? [],
+    links: extraLinks[name] ?? {},
   }));
 }

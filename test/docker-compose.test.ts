@@ -27,6 +27,7 @@ const INFRASTRUCTURE = ['postgres', 'redis', 'rabbitmq'];
  */
 const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
   auth: ['JWT_SECRET', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS'],
+  scheduler: ['WORKFLOWS_URL', 'RUN_TICKER', 'TICK_INTERVAL_MS', 'MISFIRE_GRACE_MS'],
   workflows: ['RUN_WORKER', 'WORKER_CONCURRENCY', 'ALLOW_PRIVATE_NETWORK_STEPS', 'SWEEP_INTERVAL_MS', 'STALL_AFTER_MS', 'OUTBOX_POLL_INTERVAL_MS', 'STEP_LEASE_MARGIN_MS'],
 };
 
@@ -163,6 +164,16 @@ describe('docker-compose.yml', () => {
     const routes = Object.entries(environmentOf(GATEWAY.name)).filter(([key]) => /^SUBGRAPH_\w+_URL$/.test(key));
     const expected = topology.map(({ name, port }) => [`SUBGRAPH_${name.toUpperCase()}_URL`, `http://${name}:${port}/graphql`]);
     expect(Object.fromEntries(routes)).toEqual(Object.fromEntries(expected));
+  });
+
+  it('points a subgraph that calls another straight at it, and starts it once that one is healthy', () => {
+    for (const { name, links } of topology) {
+      for (const [variable, target] of Object.entries(links)) {
+        const port = topology.find((candidate) => candidate.name === target)!.port;
+        expect(environmentOf(name)[variable], `${name}.${variable}`).toBe(`http://${target}:${port}/graphql`);
+        expect(service(name).depends_on, name).toMatchObject({ [target]: { condition: 'service_healthy' } });
+      }
+    }
   });
 
   it('is a configuration the gateway accepts in production, with a route to every subgraph', () => {

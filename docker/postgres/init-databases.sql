@@ -6,3 +6,5 @@ SELECT 'CREATE DATABASE nexusflow_auth'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_auth')\gexec
 SELECT 'CREATE DATABASE nexusflow_workflows'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_workflows')\gexec
+SELECT 'CREATE DATABASE nexusflow_scheduler'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_scheduler')\gexec

@@ -9,6 +9,9 @@ import { authSubgraph } from '../../subgraphs/auth/src/subgraph.ts';
 import { loadWorkflowsConfig, type WorkflowsConfig } from '../../subgraphs/workflows/src/config.ts';
 import type { WorkflowServices } from '../../subgraphs/workflows/src/context.ts';
 import { workflowsSubgraph } from '../../subgraphs/workflows/src/subgraph.ts';
+import { loadSchedulerConfig, type SchedulerConfig } from '../../subgraphs/scheduler/src/config.ts';
+import type { SchedulerServices } from '../../subgraphs/scheduler/src/context.ts';
+import { schedulerSubgraph } from '../../subgraphs/scheduler/src/subgraph.ts';
 
 export type StorageMode = 'embedded' | 'postgres';
 
@@ -20,6 +23,12 @@ export interface Stack {
   workflowsConfig: WorkflowsConfig;
   /** The environment the workflows subgraph was started with, for extra worker processes. */
   workflowsEnv: Environment;
+  scheduler: RunningSubgraph<SchedulerServices>;
+  schedulerConfig: SchedulerConfig;
+  /** The scheduler's clock, which tests move; its ticker only ticks when a test calls `tick()`. */
+  clock: { now: Date };
+  /** Starts another scheduler instance on the same database and clock (postgres mode only). */
+  startScheduler(): Promise<RunningSubgraph<SchedulerServices>>;
   /** Starts one more gateway on the same subgraphs, e.g. with other limits. */
   startGateway(env?: Environment): Promise<RunningGateway>;
   close(): Promise<void>;
@@ -64,6 +73,15 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
   const workflows = await startSubgraph(workflowsSubgraph(workflowsConfig), workflowsConfig.subgraph);
   cleanups.push(workflows.close);
 
+  const clock = { now: new Date() };
+  const schedulerConfig = loadSchedulerConfig({ ...(await environmentFor('scheduler')), WORKFLOWS_URL: workflows.graphqlUrl, RUN_TICKER: 'false' });
+  const launchScheduler = async () => {
+    const instance = await startSubgraph(schedulerSubgraph(schedulerConfig, () => clock.now), schedulerConfig.subgraph);
+    cleanups.push(instance.close);
+    return instance;
+  };
+  const scheduler = await launchScheduler();
+
   const gateways: RunningGateway[] = [];
   const launchGateway = async (overrides: Environment = {}) => {
     const gatewayEnv: Environment = {
@@ -72,6 +90,7 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
       NODE_ENV: 'test',
       SUBGRAPH_AUTH_URL: auth.graphqlUrl,
       SUBGRAPH_WORKFLOWS_URL: workflows.graphqlUrl,
+      SUBGRAPH_SCHEDULER_URL: scheduler.graphqlUrl,
       // Parallel test files share one Redis and one client address; only the rate-limit test wants a tight budget.
       RATE_LIMIT_PER_MINUTE: '100000',
       ...overrides,
@@ -90,6 +109,10 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
     workflows,
     workflowsConfig,
     workflowsEnv,
+    scheduler,
+    schedulerConfig,
+    clock,
+    startScheduler: launchScheduler,
     startGateway: launchGateway,
     async close() {
       for (const running of gateways) await running.close();

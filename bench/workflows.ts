@@ -1,0 +1,309 @@
+/**
+ * Workflow engine benchmark: throughput and latency of a five-step workflow, driven through the gateway as
+ * the web app drives it, against the embedded storage mode, the real servers, or both.
+ *
+ *   npm run bench:workflows -- [--mode embedded|postgres|both] [--executions 200] [--concurrency 20] [--json out.json]
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
+import { json, RecordingServer, type RecordedCall } from '../test/support/recording-server.ts';
+import { startStack, type Stack, type StorageMode } from '../test/support/stack.ts';
+import { WorkflowWatch } from '../test/support/workflow-watch.ts';
+
+const STEP_COUNT = 5;
+const WARMUP_RUNS = 5;
+const LATENCY_RUNS = 30;
+/** One execution of five instant steps takes milliseconds; far beyond that, something is stuck. */
+const RUN_TIMEOUT_MS = 30_000;
+/** The whole run stops by itself: setup and teardown per mode, plus a generous second per execution. */
+const MODE_SETUP_BUDGET_MS = 120_000;
+const RUN_BUDGET_MS = 1_000;
+
+interface Options {
+  modes: StorageMode[];
+  executions: number;
+  concurrency: number;
+  json: string | undefined;
+}
+
+interface Bench {
+  stack: Stack;
+  token: string;
+  workflowId: string;
+  watch: WorkflowWatch;
+  /** Per execution, the milliseconds the outside server spent answering its HTTP steps. */
+  outsideMs: Map<string, number>;
+}
+
+interface Sample {
+  executionId: string;
+  ms: number;
+}
+
+interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+interface ModeResult {
+  mode: StorageMode;
+  throughput: { executions: number; concurrency: number; seconds: number; executionsPerSecond: number };
+  latencyMs: Percentiles & { runs: number };
+  outsideMsPerRun: Percentiles;
+  stepOverheadMs: Percentiles;
+}
+
+function positiveInteger(name: string, value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`--${name} must be a positive integer, got "${value}"`);
+  return parsed;
+}
+
+function parseModes(value: string | undefined): StorageMode[] {
+  const realServers = Boolean(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl);
+  const mode = value ?? (realServers ? 'both' : 'embedded');
+  if (mode === 'both') return ['embedded', 'postgres'];
+  if (mode === 'embedded' || mode === 'postgres') return [mode];
+  throw new Error(`--mode must be embedded, postgres or both, got "${mode}"`);
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      mode: { type: 'string' },
+      executions: { type: 'string', default: '200' },
+      concurrency: { type: 'string', default: '20' },
+      json: { type: 'string' },
+    },
+    strict: true,
+  });
+  return {
+    modes: parseModes(values.mode),
+    executions: positiveInteger('executions', values.executions),
+    concurrency: positiveInteger('concurrency', values.concurrency),
+    json: values.json,
+  };
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The outside time of a step is what the server spends in its handler: from having the request (body read) to
+ * the response being handed to the socket. Connecting, sending and reading over loopback are work the engine's
+ * HTTP client drives, so they count as engine overhead.
+ */
+function answerTimed(outsideMs: Map<string, number>) {
+  return (call: RecordedCall, _attempt: number, res: ServerResponse) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const { execution } = call.body as { execution: string };
+      outsideMs.set(execution, (outsideMs.get(execution) ?? 0) + performance.now() - started);
+    });
+    json(res, 200, { ok: true, path: call.path });
+  };
+}
+
+/** http → transform → http → transform → http; each transform reads the call before it, as real workflows do. */
+function fiveSteps(outsideUrl: string): StepInput[] {
+  const call = (key: string, path: string): StepInput => ({
+    key,
+    type: 'http',
+    config: { method: 'POST', url: `${outsideUrl}${path}`, body: { execution: '{{execution.id}}' } },
+  });
+  const shape = (key: string, from: string): StepInput => ({
+    key,
+    type: 'transform',
+    config: { template: { status: `{{steps.${from}.output.status}}`, path: `{{steps.${from}.output.body.path}}` } },
+  });
+  return [call('first', '/first'), shape('shapeFirst', 'first'), call('second', '/second'), shape('shapeSecond', 'second'), call('third', '/third')];
+}
+
+async function register(gatewayUrl: string): Promise<string> {
+  const response = await postGraphQL(gatewayUrl, RegisterDocument, {
+    variables: { input: { email: `bench-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Bench Owner', tenantName: 'Bench Inc' } },
+  });
+  const session = response.data?.register;
+  if (session?.__typename !== 'AuthSession') throw new Error(`registration failed: ${JSON.stringify(response)}`);
+  return session.accessToken;
+}
+
+async function createWorkflow(gatewayUrl: string, token: string, steps: StepInput[]): Promise<string> {
+  const response = await postGraphQL(gatewayUrl, CreateWorkflowDocument, { token, variables: { input: { name: 'Bench five steps', steps } } });
+  const workflow = response.data?.createWorkflow;
+  if (workflow?.__typename !== 'Workflow') throw new Error(`createWorkflow failed: ${JSON.stringify(response)}`);
+  return workflow.id;
+}
+
+async function prepare(stack: Stack, outside: RecordingServer, outsideMs: Map<string, number>): Promise<Bench> {
+  for (const path of ['/first', '/second', '/third']) outside.on(path, answerTimed(outsideMs));
+  const token = await register(stack.gateway.graphqlUrl);
+  const workflowId = await createWorkflow(stack.gateway.graphqlUrl, token, fiveSteps(outside.url));
+  const watch = await WorkflowWatch.start(stack.workflows.pubsub, workflowId);
+  return { stack, token, workflowId, watch, outsideMs };
+}
+
+/** From sending runWorkflow to the completion reaching a live subscriber, which is when a client learns of it. */
+async function runOnce(bench: Bench): Promise<Sample> {
+  const started = performance.now();
+  const response = await postGraphQL(bench.stack.gateway.graphqlUrl, RunWorkflowDocument, { token: bench.token, variables: { id: bench.workflowId } });
+  const execution = response.data?.runWorkflow;
+  if (execution?.__typename !== 'Execution') throw new Error(`runWorkflow failed: ${JSON.stringify(response)}`);
+  const finished = await within(bench.watch.finished(execution.id), RUN_TIMEOUT_MS, `execution ${execution.id}`);
+  const ms = performance.now() - started;
+  if (finished.status !== 'COMPLETED') throw new Error(`execution ${execution.id} ended ${finished.status}`);
+  return { executionId: execution.id, ms };
+}
+
+async function runSequentially(bench: Bench, runs: number): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let run = 0; run < runs; run++) samples.push(await runOnce(bench));
+  return samples;
+}
+
+/**
+ * Keeps `concurrency` runs in flight until `executions` have been started, each lane starting the next when its
+ * run ends. After a failure no lane starts another run, and the others' runs end before the stack is closed.
+ */
+async function runConcurrently(bench: Bench, executions: number, concurrency: number): Promise<void> {
+  let started = 0;
+  const lane = async () => {
+    while (started < executions) {
+      started++;
+      try {
+        await runOnce(bench);
+      } catch (error) {
+        started = executions;
+        throw error;
+      }
+    }
+  };
+  const outcomes = await Promise.allSettled(Array.from({ length: Math.min(concurrency, executions) }, lane));
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
+}
+
+/** Nearest-rank percentile, so that every reported value is one that was measured. */
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+function percentiles(values: number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) };
+}
+
+async function measureThroughput(bench: Bench, executions: number, concurrency: number): Promise<ModeResult['throughput']> {
+  const started = performance.now();
+  await runConcurrently(bench, executions, concurrency);
+  const seconds = (performance.now() - started) / 1000;
+  return { executions, concurrency, seconds, executionsPerSecond: executions / seconds };
+}
+
+/**
+ * Per-step engine overhead of one run = (end-to-end latency − outside time of its three HTTP calls) / 5: every
+ * step, transforms included, costs the engine a queue message, a claim and a settling transaction.
+ */
+function measureLatency(bench: Bench, samples: Sample[]): Pick<ModeResult, 'latencyMs' | 'outsideMsPerRun' | 'stepOverheadMs'> {
+  const outside = samples.map((sample) => bench.outsideMs.get(sample.executionId) ?? 0);
+  const overhead = samples.map((sample, index) => (sample.ms - outside[index]!) / STEP_COUNT);
+  return {
+    latencyMs: { runs: samples.length, ...percentiles(samples.map((sample) => sample.ms)) },
+    outsideMsPerRun: percentiles(outside),
+    stepOverheadMs: percentiles(overhead),
+  };
+}
+
+async function benchmarkMode(mode: StorageMode, options: Options): Promise<ModeResult> {
+  const outside = await new RecordingServer().start();
+  const stack = await startStack(mode, 'bench_workflows');
+  let watch: WorkflowWatch | undefined;
+  try {
+    const bench = await prepare(stack, outside, new Map());
+    watch = bench.watch;
+    progress(`${mode}: ${WARMUP_RUNS} warm-up runs`);
+    await runSequentially(bench, WARMUP_RUNS);
+    progress(`${mode}: ${LATENCY_RUNS} sequential runs for latency`);
+    const latency = measureLatency(bench, await runSequentially(bench, LATENCY_RUNS));
+    progress(`${mode}: ${options.executions} runs, at most ${options.concurrency} in flight, for throughput`);
+    const throughput = await measureThroughput(bench, options.executions, options.concurrency);
+    return { mode, throughput, ...latency };
+  } finally {
+    await watch?.close();
+    await stack.close();
+    await outside.close();
+  }
+}
+
+function progress(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function machineFacts() {
+  const cpus = os.cpus();
+  return { cpuModel: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, node: process.version, platform: `${os.platform()} ${os.release()}` };
+}
+
+function formatTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function report(results: ModeResult[], options: Options): string {
+  const machine = machineFacts();
+  const ms = (value: number) => value.toFixed(1);
+  const rows = results.map((result) => [
+    result.mode,
+    result.throughput.executionsPerSecond.toFixed(1),
+    ms(result.latencyMs.p50),
+    ms(result.latencyMs.p95),
+    ms(result.latencyMs.p99),
+    ms(result.outsideMsPerRun.p50),
+    ms(result.stepOverheadMs.p50),
+    ms(result.stepOverheadMs.p95),
+  ]);
+  return [
+    `CPU: ${machine.cpuModel} (${machine.cores} cores), Node ${machine.node}, ${machine.platform}`,
+    `Workflow: ${STEP_COUNT} steps (http → transform → http → transform → http), HTTP steps call a local server that answers at once`,
+    `Throughput: ${options.executions} runs, at most ${options.concurrency} in flight; latency: ${LATENCY_RUNS} runs one at a time; ${WARMUP_RUNS} warm-up runs first`,
+    '',
+    formatTable(['mode', 'exec/s', 'e2e p50 ms', 'e2e p95 ms', 'e2e p99 ms', 'outside p50 ms', 'step overhead p50 ms', 'step overhead p95 ms'], rows),
+  ].join('\n');
+}
+
+function startWatchdog(options: Options): void {
+  const budgetMs = options.modes.length * (MODE_SETUP_BUDGET_MS + (WARMUP_RUNS + LATENCY_RUNS + options.executions) * RUN_BUDGET_MS);
+  const timer = setTimeout(() => {
+    progress(`bench: gave up after ${Math.round(budgetMs / 1000)} s`);
+    process.exit(1);
+  }, budgetMs);
+  timer.unref();
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  startWatchdog(options);
+  const results: ModeResult[] = [];
+  for (const mode of options.modes) results.push(await benchmarkMode(mode, options));
+  console.log(report(results, options));
+  if (options.json) await writeFile(options.json, `${JSON.stringify({ machine: machineFacts(), options, stepCount: STEP_COUNT, warmupRuns: WARMUP_RUNS, results }, null, 2)}\n`);
+}
+
+try {
+  await main();
+} catch (error) {
+  progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+}

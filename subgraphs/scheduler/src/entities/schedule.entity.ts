@@ -1,0 +1,38 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+
+export const ScheduleStatus = { Active: 'ACTIVE', Paused: 'PAUSED' } as const;
+export type ScheduleStatus = (typeof ScheduleStatus)[keyof typeof ScheduleStatus];
+
+/** What to do with ticks missed while no scheduler was running. */
+export const MisfirePolicy = { Skip: 'SKIP', RunOnce: 'RUN_ONCE' } as const;
+export type MisfirePolicy = (typeof MisfirePolicy)[keyof typeof MisfirePolicy];
+
+/** A recurring trigger of one workflow: a cron expression in a time zone, or a fixed interval. */
+export const ScheduleSchema = defineEntity({
+  name: 'Schedule',
+  tableName: 'schedules',
+  indexes: [{ properties: ['status', 'nextRunAt'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    tenantId: p.uuid().index(),
+    workflowId: p.uuid().index(),
+    /** The scheduler starts runs on this user's behalf. */
+    createdBy: p.uuid(),
+    name: p.string(),
+    cron: p.string().nullable(),
+    intervalSeconds: p.integer().nullable(),
+    timezone: p.string(),
+    input: p.json<unknown>().nullable(),
+    status: p.enum(() => ScheduleStatus),
+    misfirePolicy: p.enum(() => MisfirePolicy),
+    /** The next tick; the instance that moves it forward is the one that fires the tick. */
+    nextRunAt: p.datetime().nullable(),
+    lastRunAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+    deletedAt: p.datetime().nullable(),
+  },
+});
+
+export class Schedule extends ScheduleSchema.class {}
+ScheduleSchema.setClass(Schedule);

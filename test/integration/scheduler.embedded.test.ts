@@ -1,0 +1,3 @@
+import { describeSchedulerThroughGateway } from './scheduler.suite.ts';
+
+describeSchedulerThroughGateway('embedded');
