@@ -141,6 +141,21 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       expect(outside.callsTo('/never')).toEqual([]);
     });
 
+    it('aborts an attempt that outlives its timeout and counts it as a failed, retryable attempt', async () => {
+      outside.hold('/hold-timeout');
+      const { workflow, watch } = await createWorkflow([http('slow', '/hold-timeout', { timeoutMs: 100, retry: quickRetries(2) })]);
+      const execution = await run(workflow.id);
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
+      outside.release('/hold-timeout');
+
+      const finished = await details(execution.id);
+      expect(finished?.stepRuns.map((run) => [run.attempt, run.status])).toEqual([
+        [1, 'FAILED'],
+        [2, 'FAILED'],
+      ]);
+      expect(finished?.error?.message).toMatch(/timed out/i);
+    });
+
     it('holds a paused execution at the next step boundary and continues it on resume', async () => {
       outside.hold('/hold-pause');
       const { workflow, watch } = await createWorkflow([http('slow', '/hold-pause'), http('after', '/after-pause')]);
