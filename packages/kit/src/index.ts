@@ -16,3 +16,4 @@ export * from './rate-limit.ts';
 export * from './work-queue.ts';
 export * from './event-bus.ts';
 export * from './outbox.ts';
+export * from './loaders.ts';

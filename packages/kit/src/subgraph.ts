@@ -76,6 +76,36 @@ const identityFailureMessages = {
   malformed: 'Identity header is malformed',
 } as const;
 
+/** Logging, metrics, the database (migrated), pub/sub and the event bus: what both API and worker processes run on. */
+async function openRuntime(
+  config: SubgraphConfig,
+  name: string,
+  storage: { entities: DatabaseOptions['entities']; migrations: MigrationObject[] },
+): Promise<SubgraphRuntime> {
+  const logger = createLogger({ name, level: config.logLevel });
+  const metrics = new Metrics(name);
+  const database = await openDatabase({
+    serviceName: config.serviceName,
+    url: config.databaseUrl,
+    embeddedDirectory: config.dataDir,
+    entities: storage.entities,
+    migrations: storage.migrations,
+    metrics,
+    logger,
+  });
+  const pubsub = createPubSub(config.redisUrl, logger);
+  const eventBus = createEventBus(config.amqpUrl, logger, config.amqpNamespace);
+  return { config, database, pubsub, eventBus, logger, metrics };
+}
+
+/** Readiness checks the database and every broker that is configured, over real connections. */
+function dependencyChecks({ config, database, pubsub, eventBus }: SubgraphRuntime): Record<string, () => Promise<void>> {
+  const checks: Record<string, () => Promise<void>> = { database: () => database.ping() };
+  if (config.redisUrl) checks.redis = () => pubsub.ping();
+  if (config.amqpUrl) checks.rabbitmq = () => eventBus.ping();
+  return checks;
+}
+
 /**
  * Starts a subgraph: database (with migrations), pub/sub, Apollo Server with `buildSubgraphSchema`,
  * health and metrics, all on one HTTP port. The returned `close()` drains and releases everything.
@@ -84,20 +114,8 @@ export async function startSubgraph<Loaders, Services>(
   definition: SubgraphDefinition<Loaders, Services>,
   config: SubgraphConfig,
 ): Promise<RunningSubgraph<Services>> {
-  const logger = createLogger({ name: config.serviceName, level: config.logLevel });
-  const metrics = new Metrics(config.serviceName);
-  const database = await openDatabase({
-    serviceName: config.serviceName,
-    url: config.databaseUrl,
-    embeddedDirectory: config.dataDir,
-    entities: definition.entities,
-    migrations: definition.migrations,
-    metrics,
-    logger,
-  });
-  const pubsub = createPubSub(config.redisUrl, logger);
-  const eventBus = createEventBus(config.amqpUrl, logger, config.amqpNamespace);
-  const runtime: SubgraphRuntime = { config, database, pubsub, eventBus, logger, metrics };
+  const runtime = await openRuntime(config, config.serviceName, definition);
+  const { logger, metrics, database, pubsub, eventBus } = runtime;
   const services = definition.createServices(runtime);
 
   const apollo = new ApolloServer<SubgraphContext<Loaders, Services>>({
@@ -144,10 +162,7 @@ export async function startSubgraph<Loaders, Services>(
     };
   };
 
-  const checks: Record<string, () => Promise<void>> = { database: () => database.ping(), ...definition.healthChecks?.(services) };
-  if (config.redisUrl) checks.redis = () => pubsub.ping();
-  if (config.amqpUrl) checks.rabbitmq = () => eventBus.ping();
-  const health = new Health(config.serviceName, checks);
+  const health = new Health(config.serviceName, { ...dependencyChecks(runtime), ...definition.healthChecks?.(services) });
   const graphql = graphqlRoute({ apollo, context });
   const countedGraphql: RouteHandler = (req, res, url) => statementCounter.run({ count: 0 }, () => graphql(req, res, url));
   const server = createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics), countedGraphql] });
@@ -204,25 +219,10 @@ export interface RunningWorker extends SubgraphRuntime {
  * {@link startSubgraph} (database, pub/sub, event bus), with health and metrics on its own port.
  */
 export async function startWorker(definition: WorkerDefinition, config: SubgraphConfig): Promise<RunningWorker> {
-  const logger = createLogger({ name: `${config.serviceName}-worker`, level: config.logLevel });
-  const metrics = new Metrics(`${config.serviceName}-worker`);
-  const database = await openDatabase({
-    serviceName: config.serviceName,
-    url: config.databaseUrl,
-    embeddedDirectory: config.dataDir,
-    entities: definition.entities,
-    migrations: definition.migrations,
-    metrics,
-    logger,
-  });
-  const pubsub = createPubSub(config.redisUrl, logger);
-  const eventBus = createEventBus(config.amqpUrl, logger, config.amqpNamespace);
-  const runtime: SubgraphRuntime = { config, database, pubsub, eventBus, logger, metrics };
+  const runtime = await openRuntime(config, `${config.serviceName}-worker`, definition);
+  const { logger, metrics, database, pubsub, eventBus } = runtime;
   const work = await definition.start(runtime);
-  const checks: Record<string, () => Promise<void>> = { database: () => database.ping() };
-  if (config.redisUrl) checks.redis = () => pubsub.ping();
-  if (config.amqpUrl) checks.rabbitmq = () => eventBus.ping();
-  const health = new Health(`${config.serviceName}-worker`, checks);
+  const health = new Health(`${config.serviceName}-worker`, dependencyChecks(runtime));
   const http = await listen(createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics)] }), config.port, config.host);
   logger.info({ url: http.url }, 'worker ready');
   return {

@@ -1,24 +1,16 @@
 import DataLoader from 'dataloader';
-import type { EntityManager, Identity } from '@nexusflow/kit';
+import { groupByKeys, orderByKeys, type EntityManager, type Identity } from '@nexusflow/kit';
 import { ScheduleRun } from './entities/schedule-run.entity.ts';
 import { Schedule } from './entities/schedule.entity.ts';
-
-function groupByKey<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] {
-  const groups = new Map<string, T[]>(keys.map((key) => [key, []]));
-  for (const row of rows) groups.get(keyOf(row))?.push(row);
-  return keys.map((key) => groups.get(key) ?? []);
-}
 
 export function createLoaders(em: EntityManager, identity: Identity) {
   const tenantId = identity.kind === 'user' ? identity.tenantId : '00000000-0000-0000-0000-000000000000';
   return {
-    scheduleById: new DataLoader<string, Schedule | null>(async (ids) => {
-      const rows = await em.find(Schedule, { id: { $in: [...ids] }, tenantId, deletedAt: null });
-      const index = new Map(rows.map((row) => [row.id, row]));
-      return ids.map((id) => index.get(id) ?? null);
-    }),
+    scheduleById: new DataLoader<string, Schedule | null>(async (ids) =>
+      orderByKeys(ids, await em.find(Schedule, { id: { $in: [...ids] }, tenantId, deletedAt: null }), (s) => s.id),
+    ),
     schedulesByWorkflowId: new DataLoader<string, Schedule[]>(async (workflowIds) =>
-      groupByKey(
+      groupByKeys(
         workflowIds,
         await em.find(Schedule, { workflowId: { $in: [...workflowIds] }, tenantId, deletedAt: null }, { orderBy: { createdAt: 'asc', id: 'asc' } }),
         (s) => s.workflowId,

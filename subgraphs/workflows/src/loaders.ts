@@ -1,20 +1,9 @@
 import DataLoader from 'dataloader';
-import type { EntityManager, Identity } from '@nexusflow/kit';
+import { groupByKeys, orderByKeys, type EntityManager, type Identity } from '@nexusflow/kit';
 import { Execution, type ExecutionStatus } from './entities/execution.entity.ts';
 import { StepRun } from './entities/step-run.entity.ts';
 import { Workflow } from './entities/workflow.entity.ts';
 import { toConnection, type Connection } from './domain/pagination.ts';
-
-function byKey<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): (T | null)[] {
-  const index = new Map(rows.map((row) => [keyOf(row), row]));
-  return keys.map((key) => index.get(key) ?? null);
-}
-
-function groupByKey<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] {
-  const groups = new Map<string, T[]>(keys.map((key) => [key, []]));
-  for (const row of rows) groups.get(keyOf(row))?.push(row);
-  return keys.map((key) => groups.get(key) ?? []);
-}
 
 /**
  * The first page of a list per parent, for many parents in one statement: a window function numbers
@@ -38,7 +27,7 @@ async function firstPages<T extends { createdAt: Date; id: string }>(
     [...parents, ...extraWhere.params, size + 1],
   );
   const entities = rows.map(({ page_position: _position, ...row }) => em.map(entity as never, row) as unknown as T);
-  return groupByKey(parents, entities, parentOf).map((group) => toConnection(group, size));
+  return groupByKeys(parents, entities, parentOf).map((group) => toConnection(group, size));
 }
 
 export interface PageKey {
@@ -77,13 +66,13 @@ export function createLoaders(em: EntityManager, identity: Identity) {
   return {
     workflowById: new DataLoader<string, Workflow | null>(async (ids) =>
       // Deleted workflows included: their executions still refer to them.
-      byKey(ids, await em.find(Workflow, { id: { $in: [...ids] }, tenantId }), (w) => w.id),
+      orderByKeys(ids, await em.find(Workflow, { id: { $in: [...ids] }, tenantId }), (w) => w.id),
     ),
     executionById: new DataLoader<string, Execution | null>(async (ids) =>
-      byKey(ids, await em.find(Execution, { id: { $in: [...ids] }, tenantId }), (e) => e.id),
+      orderByKeys(ids, await em.find(Execution, { id: { $in: [...ids] }, tenantId }), (e) => e.id),
     ),
     stepRunsByExecutionId: new DataLoader<string, StepRun[]>(async (ids) =>
-      groupByKey(ids, await em.find(StepRun, { executionId: { $in: [...ids] } }, { orderBy: { startedAt: 'asc', attempt: 'asc' } }), (r) => r.executionId),
+      groupByKeys(ids, await em.find(StepRun, { executionId: { $in: [...ids] } }, { orderBy: { startedAt: 'asc', attempt: 'asc' } }), (r) => r.executionId),
     ),
     executionsByWorkflow: pageLoader<Execution>((workflowIds, first, status) =>
       firstPages<Execution>(
