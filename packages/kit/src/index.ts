@@ -17,3 +17,4 @@ export * from './work-queue.ts';
 export * from './event-bus.ts';
 export * from './outbox.ts';
 export * from './loaders.ts';
+export * from './subscriptions.ts';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { ApolloServer } from '@apollo/server';
@@ -15,6 +16,7 @@ import { verifyIdentity, type Identity } from './identity.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
+import { serveSubscriptions } from './subscriptions.ts';
 import { createEventBus, type EventBus } from './event-bus.ts';
 import type { Stoppable } from './lifecycle.ts';
 
@@ -118,8 +120,9 @@ export async function startSubgraph<Loaders, Services>(
   const { logger, metrics, database, pubsub, eventBus } = runtime;
   const services = definition.createServices(runtime);
 
+  const schema = buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers as GraphQLResolverMap<unknown> });
   const apollo = new ApolloServer<SubgraphContext<Loaders, Services>>({
-    schema: buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers as GraphQLResolverMap<unknown> }),
+    schema,
     formatError: (formatted, error) => {
       const safe = formatClientError(formatted);
       if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'resolver failed');
@@ -148,24 +151,24 @@ export async function startSubgraph<Loaders, Services>(
   });
   await apollo.start();
 
+  const contextFor = (identity: Identity, requestId: string): SubgraphContext<Loaders, Services> => {
+    const em = database.fork();
+    return { requestId, identity, em, loaders: definition.createLoaders(em, identity), services, logger: logger.child({ requestId }) };
+  };
   const context = async (req: IncomingMessage, requestId: string): Promise<SubgraphContext<Loaders, Services>> => {
     const verification = verifyIdentity((name) => header(req, name), config.internalSecret);
     if (!verification.ok) throw new HttpError(401, ErrorCode.Unauthenticated, identityFailureMessages[verification.reason]);
-    const em = database.fork();
-    return {
-      requestId,
-      identity: verification.identity,
-      em,
-      loaders: definition.createLoaders(em, verification.identity),
-      services,
-      logger: logger.child({ requestId }),
-    };
+    return contextFor(verification.identity, requestId);
   };
 
   const health = new Health(config.serviceName, { ...dependencyChecks(runtime), ...definition.healthChecks?.(services) });
   const graphql = graphqlRoute({ apollo, context });
   const countedGraphql: RouteHandler = (req, res, url) => statementCounter.run({ count: 0 }, () => graphql(req, res, url));
   const server = createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics), countedGraphql] });
+
+  const subscriptions = schema.getSubscriptionType()
+    ? serveSubscriptions({ server, schema, internalSecret: config.internalSecret, logger, context: (identity) => contextFor(identity, randomUUID()) })
+    : undefined;
 
   let http: RunningHttpServer;
   try {
@@ -185,6 +188,7 @@ export async function startSubgraph<Loaders, Services>(
     graphqlUrl: `${http.url}/graphql`,
     async close() {
       health.startDraining();
+      await subscriptions?.close();
       await http.close(config.shutdownTimeoutMs);
       await apollo.stop();
       await background?.close();

@@ -1,4 +1,4 @@
-import type { SubgraphContext } from '@nexusflow/kit';
+import type { PubSub, SubgraphContext } from '@nexusflow/kit';
 import type { ExecutionEngine } from './domain/engine.ts';
 import type { ExecutionService } from './domain/execution-service.ts';
 import type { WorkflowService } from './domain/workflow-service.ts';
@@ -10,6 +10,8 @@ export interface WorkflowServices {
   executions: ExecutionService;
   engine: ExecutionEngine;
   steps: StepRegistry;
+  /** Live updates, as the outbox relay publishes them once committed and confirmed. */
+  live: PubSub;
 }
 
 export type WorkflowsContext = SubgraphContext<WorkflowLoaders, WorkflowServices>;

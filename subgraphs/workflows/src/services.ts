@@ -35,7 +35,13 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
     leaseMarginMs: config.stepLeaseMarginMs,
   });
   const workflows = new WorkflowService(steps, relay);
-  const services: WorkflowServices = { workflows, executions: new ExecutionService(workflows, engine, relay, runtime.logger), engine, steps };
+  const services: WorkflowServices = {
+    workflows,
+    executions: new ExecutionService(workflows, engine, relay, runtime.logger),
+    engine,
+    steps,
+    live: runtime.pubsub,
+  };
   return { services, queue, relay, engine };
 }
 

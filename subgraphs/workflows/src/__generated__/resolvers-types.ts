@@ -4,6 +4,7 @@ import type { Workflow as WorkflowModel } from '../entities/workflow.entity.ts';
 import type { Execution as ExecutionModel } from '../entities/execution.entity.ts';
 import type { StepRun as StepRunModel } from '../entities/step-run.entity.ts';
 import type { StepDefinition as StepDefinitionModel, TriggerDefinition as TriggerDefinitionModel } from '../domain/definition.ts';
+import type { LiveUpdate as LiveUpdateModel } from '../resolvers/Subscription.ts';
 import type { Connection as ConnectionModel } from '../domain/pagination.ts';
 import type { WorkflowsContext } from '../context.ts';
 export type Maybe<T> = T | null;
@@ -127,6 +128,27 @@ export type ExecutionStatus =
 
 /** Outcome of pauseExecution, resumeExecution, cancelExecution and retryExecution. */
 export type ExecutionTransitionResult = Execution | ExecutionNotFound | InvalidExecutionTransition;
+
+/** One change of an execution. */
+export type ExecutionUpdate = {
+  __typename?: 'ExecutionUpdate';
+  /** The attempt the change is about, for step events. */
+  attempt?: Maybe<Scalars['Int']['output']>;
+  /** Why a step or the execution failed. */
+  error?: Maybe<Scalars['String']['output']>;
+  /** What happened, as the event's routing key, e.g. workflow.step.completed. */
+  event: Scalars['String']['output'];
+  /** The execution as it is now. */
+  execution: Execution;
+  /** When the change happened. */
+  occurredAt: Scalars['DateTime']['output'];
+  /** Increases with every change; an update with a lower revision than one already seen is stale. */
+  revision: Scalars['Int']['output'];
+  /** The execution's status after the change. */
+  status: ExecutionStatus;
+  /** The step the change is about, for step events. */
+  stepKey?: Maybe<Scalars['String']['output']>;
+};
 
 /** The execution's status does not allow the requested change. */
 export type InvalidExecutionTransition = WorkflowError & {
@@ -330,6 +352,27 @@ export type StepRunStatus =
   | 'FAILED'
   /** Being run by a worker. */
   | 'RUNNING';
+
+/** Live updates of executions, over WebSocket (graphql-ws). */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** One execution: first its current state (event workflow.execution.snapshot), then every change, in order. */
+  executionUpdated: ExecutionUpdate;
+  /** Executions of a workflow starting and finishing. */
+  workflowExecutions: ExecutionUpdate;
+};
+
+
+/** Live updates of executions, over WebSocket (graphql-ws). */
+export type SubscriptionExecutionUpdatedArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+/** Live updates of executions, over WebSocket (graphql-ws). */
+export type SubscriptionWorkflowExecutionsArgs = {
+  workflowId: Scalars['ID']['input'];
+};
 
 /** An organisation using NexusFlow; the workflows subgraph adds its workflows. */
 export type Tenant = {
@@ -671,6 +714,7 @@ export type ResolversTypes = ResolversObject<{
   ExecutionNotFound: ResolverTypeWrapper<ExecutionNotFound>;
   ExecutionStatus: ExecutionStatus;
   ExecutionTransitionResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['ExecutionTransitionResult']>;
+  ExecutionUpdate: ResolverTypeWrapper<LiveUpdateModel>;
   InvalidExecutionTransition: ResolverTypeWrapper<InvalidExecutionTransition>;
   InvalidWorkflow: ResolverTypeWrapper<InvalidWorkflow>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
@@ -684,6 +728,7 @@ export type ResolversTypes = ResolversObject<{
   StepInput: StepInput;
   StepRun: ResolverTypeWrapper<StepRunModel>;
   StepRunStatus: StepRunStatus;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Tenant: ResolverTypeWrapper<{ id: string }>;
   TriggerInput: TriggerInput;
   TriggerType: TriggerType;
@@ -717,6 +762,7 @@ export type ResolversParentTypes = ResolversObject<{
   ExecutionError: ExecutionError;
   ExecutionNotFound: ExecutionNotFound;
   ExecutionTransitionResult: ResolversUnionTypes<ResolversParentTypes>['ExecutionTransitionResult'];
+  ExecutionUpdate: LiveUpdateModel;
   InvalidExecutionTransition: InvalidExecutionTransition;
   InvalidWorkflow: InvalidWorkflow;
   JSON: Scalars['JSON']['output'];
@@ -729,6 +775,7 @@ export type ResolversParentTypes = ResolversObject<{
   RunWorkflowResult: ResolversUnionTypes<ResolversParentTypes>['RunWorkflowResult'];
   StepInput: StepInput;
   StepRun: StepRunModel;
+  Subscription: Record<PropertyKey, never>;
   Tenant: { id: string };
   TriggerInput: TriggerInput;
   User: { id: string };
@@ -806,6 +853,17 @@ export type ExecutionTransitionResultResolvers<ContextType = WorkflowsContext, P
   __resolveType: TypeResolveFn<'Execution' | 'ExecutionNotFound' | 'InvalidExecutionTransition', ParentType, ContextType>;
 }>;
 
+export type ExecutionUpdateResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['ExecutionUpdate'] = ResolversParentTypes['ExecutionUpdate']> = ResolversObject<{
+  attempt?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  event?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  execution?: Resolver<ResolversTypes['Execution'], ParentType, ContextType>;
+  occurredAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  revision?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ExecutionStatus'], ParentType, ContextType>;
+  stepKey?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
 export type InvalidExecutionTransitionResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['InvalidExecutionTransition'] = ResolversParentTypes['InvalidExecutionTransition']> = ResolversObject<{
   message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['ExecutionStatus'], ParentType, ContextType>;
@@ -867,6 +925,11 @@ export type StepRunResolvers<ContextType = WorkflowsContext, ParentType extends 
   status?: Resolver<ResolversTypes['StepRunStatus'], ParentType, ContextType>;
   stepKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   stepType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type SubscriptionResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  executionUpdated?: SubscriptionResolver<ResolversTypes['ExecutionUpdate'], "executionUpdated", ParentType, ContextType, RequireFields<SubscriptionExecutionUpdatedArgs, 'id'>>;
+  workflowExecutions?: SubscriptionResolver<ResolversTypes['ExecutionUpdate'], "workflowExecutions", ParentType, ContextType, RequireFields<SubscriptionWorkflowExecutionsArgs, 'workflowId'>>;
 }>;
 
 export type TenantResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['Tenant'] = ResolversParentTypes['Tenant'], FederationReferenceType extends FederationReferenceTypes['Tenant'] = FederationReferenceTypes['Tenant']> = ResolversObject<{
@@ -952,6 +1015,7 @@ export type Resolvers<ContextType = WorkflowsContext> = ResolversObject<{
   ExecutionError?: ExecutionErrorResolvers<ContextType>;
   ExecutionNotFound?: ExecutionNotFoundResolvers<ContextType>;
   ExecutionTransitionResult?: ExecutionTransitionResultResolvers<ContextType>;
+  ExecutionUpdate?: ExecutionUpdateResolvers<ContextType>;
   InvalidExecutionTransition?: InvalidExecutionTransitionResolvers<ContextType>;
   InvalidWorkflow?: InvalidWorkflowResolvers<ContextType>;
   JSON?: GraphQLScalarType;
@@ -961,6 +1025,7 @@ export type Resolvers<ContextType = WorkflowsContext> = ResolversObject<{
   RetryPolicy?: RetryPolicyResolvers<ContextType>;
   RunWorkflowResult?: RunWorkflowResultResolvers<ContextType>;
   StepRun?: StepRunResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Tenant?: TenantResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Workflow?: WorkflowResolvers<ContextType>;

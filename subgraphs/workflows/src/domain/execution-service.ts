@@ -41,6 +41,14 @@ export class ExecutionService {
     return em.findOne(Execution, { id, tenantId: identity.tenantId });
   }
 
+  /**
+   * The execution as stored right now, bypassing the identity map and DataLoader caches a
+   * long-lived subscription context would otherwise serve stale data from.
+   */
+  findCurrent(em: EntityManager, tenantId: string, id: string): Promise<Execution | null> {
+    return em.fork().findOne(Execution, { id, tenantId });
+  }
+
   async list(
     em: EntityManager,
     identity: Identity,

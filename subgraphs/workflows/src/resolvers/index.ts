@@ -1,10 +1,12 @@
 import { DateTimeScalar, JSONScalar } from '@nexusflow/kit';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
 import { Execution } from './Execution.ts';
+import { ExecutionUpdate } from './ExecutionUpdate.ts';
 import { Mutation } from './Mutation.ts';
 import { Query } from './Query.ts';
 import { resultType } from './results.ts';
 import { StepRun } from './StepRun.ts';
+import { Subscription } from './Subscription.ts';
 import { Tenant } from './Tenant.ts';
 import { User } from './User.ts';
 import { Workflow } from './Workflow.ts';
@@ -16,6 +18,8 @@ export const resolvers: Resolvers = {
   JSON: JSONScalar,
   Query,
   Mutation,
+  Subscription,
+  ExecutionUpdate,
   Workflow,
   Execution,
   StepRun,
