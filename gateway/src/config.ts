@@ -32,6 +32,9 @@ const gatewayEnvSchema = z
     TRUST_PROXY: booleanFlag.default(false),
     INTROSPECTION: booleanFlag.optional(),
     MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+    MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
+    MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().positive().default(1000),
+    WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   })
   .catchall(z.string());
@@ -57,6 +60,12 @@ export interface GatewayConfig {
   trustProxy: boolean;
   introspection: boolean;
   maxBodyBytes: number;
+  /** Operations one WebSocket connection may run at once. */
+  maxSubscriptionsPerConnection: number;
+  /** WebSocket connections one tenant may hold open on this gateway instance. */
+  maxConnectionsPerTenant: number;
+  /** A WebSocket client that sends no connection_init within this is closed with 4408. */
+  wsConnectionInitTimeoutMs: number;
   shutdownTimeoutMs: number;
   subgraphUrls: Record<string, string>;
 }
@@ -94,6 +103,9 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     trustProxy: parsed.TRUST_PROXY,
     introspection: parsed.INTROSPECTION ?? parsed.NODE_ENV !== 'production',
     maxBodyBytes: parsed.MAX_BODY_BYTES,
+    maxSubscriptionsPerConnection: parsed.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxConnectionsPerTenant: parsed.MAX_CONNECTIONS_PER_TENANT,
+    wsConnectionInitTimeoutMs: parsed.WS_CONNECTION_INIT_TIMEOUT_MS,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     subgraphUrls,
   };

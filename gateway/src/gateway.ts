@@ -21,13 +21,17 @@ import {
   type Logger,
   type RateLimiter,
 } from '@nexusflow/kit';
-import { Counter } from 'prom-client';
+import type { GraphQLSchema } from 'graphql';
+import { Counter, Gauge } from 'prom-client';
 import { authenticate } from './authenticate.ts';
 import type { GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { landingPage } from './landing-page.ts';
 import { SubgraphDataSource } from './subgraph-data-source.ts';
 import { supergraphFromFile, type SupergraphUpdate } from './supergraph-source.ts';
+import { FederatedSubscriptions } from './subscriptions/federated.ts';
+import { serveGatewaySubscriptions } from './subscriptions/server.ts';
+import { UpstreamSubscriptions } from './subscriptions/upstream.ts';
 
 export interface RunningGateway {
   url: string;
@@ -70,6 +74,12 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const logger = createLogger({ name: 'gateway', level: config.logLevel });
   const metrics = new Metrics('gateway');
   const subgraphUrls = new Map<string, string>();
+  const dataSources = new Map<string, SubgraphDataSource>();
+  const upstreamGauge = new Gauge({ name: 'gateway_upstream_subscriptions', help: 'Subscriptions the gateway holds on subgraphs', registers: [metrics.registry] });
+  const connectionGauge = new Gauge({ name: 'gateway_websocket_connections', help: 'Open GraphQL WebSocket connections', registers: [metrics.registry] });
+  const upstreams = new UpstreamSubscriptions({ internalSecret: config.internalSecret, logger, onCount: (open) => upstreamGauge.set(open) });
+  const federated = new FederatedSubscriptions({ upstreams, dataSources, logger });
+  let apiSchema: GraphQLSchema | undefined;
   const supergraphUpdates = new EventEmitter<{ update: [SupergraphUpdate] }>();
   const supergraphUpdateCounter = new Counter({
     name: 'supergraph_updates_total',
@@ -92,9 +102,15 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       const routingUrl = config.subgraphUrls[name] ?? url;
       if (!routingUrl) throw new Error(`Subgraph ${name} has no routing URL; set SUBGRAPH_${name.toUpperCase()}_URL`);
       subgraphUrls.set(name, routingUrl);
-      return new SubgraphDataSource(routingUrl, name, config.internalSecret);
+      const dataSource = new SubgraphDataSource(routingUrl, name, config.internalSecret);
+      dataSources.set(name, dataSource);
+      return dataSource;
     },
     logger,
+  });
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded, coreSupergraphSdl }) => {
+    federated.useSupergraph(coreSupergraphSdl);
+    apiSchema = loaded;
   });
 
   const apollo = new ApolloServer<GatewayContext>({
@@ -155,7 +171,21 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       graphqlRoute({ apollo, context, path: GRAPHQL_PATH, maxBodyBytes: config.maxBodyBytes }),
     ],
   });
+  const subscriptions = serveGatewaySubscriptions({
+    server,
+    path: GRAPHQL_PATH,
+    apollo,
+    federated,
+    schema: () => apiSchema,
+    jwtSecret: config.jwtSecret,
+    logger,
+    maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+    maxConnectionsPerTenant: config.maxConnectionsPerTenant,
+    connectionInitWaitTimeoutMs: config.wsConnectionInitTimeoutMs,
+    onConnectionCount: (open) => connectionGauge.set(open),
+  });
   const http = await listen(server, config.port, config.host).catch(async (error: unknown) => {
+    await subscriptions.close();
     await apollo.stop();
     await rateLimiter?.close();
     throw error;
@@ -173,6 +203,8 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     },
     async close() {
       health.startDraining();
+      await subscriptions.close();
+      await upstreams.dispose();
       await http.close(config.shutdownTimeoutMs);
       await apollo.stop();
       await rateLimiter?.close();

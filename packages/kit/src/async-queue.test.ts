@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest';
-import { createAsyncQueue, QueueOverflowError } from './async-queue.ts';
+import { createAsyncQueue, QueueOverflowError, SKIP, transformIterator } from './async-queue.ts';
 
 describe('createAsyncQueue', () => {
   it('hands out buffered values in the order they were pushed', async () => {
@@ -233,5 +233,27 @@ describe('createAsyncQueue after a failure', () => {
     await queue.return();
     expect(onReturn).toHaveBeenCalledTimes(1);
     expect(await queue.next()).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe('transformIterator', () => {
+  it('maps and drops values, after the values it was told to send first', async () => {
+    const source = createAsyncQueue<number>();
+    const evens = transformIterator(source, (n) => (n % 2 === 0 ? n * 10 : SKIP), { first: [0] });
+    for (const n of [1, 2, 3, 4]) source.push(n);
+    source.end();
+    const seen: number[] = [];
+    for await (const value of evens) seen.push(value);
+    expect(seen).toEqual([0, 20, 40]);
+  });
+
+  it('releases its source at once when returned while waiting for a value that never comes', async () => {
+    const onReturn = vi.fn();
+    const source = createAsyncQueue<number>({ onReturn });
+    const iterator = transformIterator(source, (n) => n);
+    const pending = iterator.next();
+    await iterator.return?.();
+    expect(onReturn).toHaveBeenCalledTimes(1);
+    expect(await pending).toEqual({ value: undefined, done: true });
   });
 });

@@ -76,3 +76,46 @@ export function createAsyncQueue<T>(options: { limit?: number; onReturn?: () => 
   };
   return queue;
 }
+
+/** Returned by a {@link transformIterator} step to drop a value. */
+export const SKIP: unique symbol = Symbol('skip');
+
+/**
+ * Maps and filters an async iterator, with a `return()` that takes effect at once. An async generator
+ * cannot do this: its `return()` waits until the generator reaches its next `yield`, so a subscription
+ * waiting for an event that never comes would never release its source (a pub/sub listener, an
+ * upstream subscription) when its client leaves.
+ */
+export function transformIterator<T, U>(
+  source: AsyncIterator<T>,
+  step: (value: T) => Promise<U | typeof SKIP> | U | typeof SKIP,
+  options: { first?: U[] } = {},
+): AsyncIterableIterator<U> {
+  const first = [...(options.first ?? [])];
+  let finished = false;
+  const done = (): IteratorResult<U> => ({ value: undefined, done: true });
+  const iterator: AsyncIterableIterator<U> = {
+    async next() {
+      if (first.length > 0) return { value: first.shift() as U, done: false };
+      while (!finished) {
+        const result = await source.next();
+        if (result.done) {
+          finished = true;
+          break;
+        }
+        const value = await step(result.value);
+        if (value !== SKIP) return { value, done: false };
+      }
+      return done();
+    },
+    async return() {
+      finished = true;
+      await source.return?.();
+      return done();
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

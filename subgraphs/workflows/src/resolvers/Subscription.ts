@@ -1,4 +1,4 @@
-import { notFound, requireUser } from '@nexusflow/kit';
+import { notFound, requireUser, SKIP, transformIterator } from '@nexusflow/kit';
 import type { SubscriptionResolvers } from '../__generated__/resolvers-types.ts';
 import { liveTopics, type ExecutionEventPayload } from '../domain/events.ts';
 import { isUuid } from '../domain/workflow-service.ts';
@@ -15,12 +15,8 @@ const LIFECYCLE = new Set([
 ]);
 
 /** Only the subscriber's tenant's updates leave the subgraph, whatever the topic carries. */
-async function* ofTenant(updates: AsyncIterableIterator<LiveUpdate>, tenantId: string, keep: (update: LiveUpdate) => boolean = () => true) {
-  try {
-    for await (const update of updates) if (update.tenantId === tenantId && keep(update)) yield update;
-  } finally {
-    await updates.return?.();
-  }
+function ofTenant(updates: AsyncIterableIterator<LiveUpdate>, tenantId: string, keep: (update: LiveUpdate) => boolean = () => true) {
+  return transformIterator(updates, (update) => (update.tenantId === tenantId && keep(update) ? update : SKIP));
 }
 
 /** The first message: the execution as it is, so a subscriber never has to query and subscribe at once. */
@@ -39,16 +35,6 @@ function snapshotOf(execution: Execution): LiveUpdate {
   };
 }
 
-/** The snapshot, then the updates newer than it (ones it already includes are dropped). */
-async function* startingWith(snapshot: LiveUpdate, updates: AsyncGenerator<LiveUpdate>) {
-  yield snapshot;
-  try {
-    for await (const update of updates) if (update.revision > snapshot.revision) yield update;
-  } finally {
-    await updates.return(undefined);
-  }
-}
-
 const subscribeTo = (context: WorkflowsContext, topic: string) => context.services.live.subscribe<LiveUpdate>(topic);
 
 export const Subscription: SubscriptionResolvers = {
@@ -57,13 +43,16 @@ export const Subscription: SubscriptionResolvers = {
       const user = requireUser(context.identity);
       if (!isUuid(id)) throw notFound(`No execution ${id}`);
       // Listen first, then read: a change between the two arrives as an update, not lost in a gap.
-      const updates = ofTenant(subscribeTo(context, liveTopics.execution(id)), user.tenantId);
+      const updates = subscribeTo(context, liveTopics.execution(id));
       const execution = await context.services.executions.findCurrent(context.em, user.tenantId, id);
       if (!execution) {
-        await updates.return(undefined);
+        await updates.return?.();
         throw notFound(`No execution ${id}`);
       }
-      return startingWith(snapshotOf(execution), updates);
+      // The snapshot first, then only updates newer than it (ones it already includes are dropped).
+      return transformIterator(updates, (update) => (update.tenantId === user.tenantId && update.revision > execution.revision ? update : SKIP), {
+        first: [snapshotOf(execution)],
+      });
     },
     resolve: (update: LiveUpdate) => update,
   },

@@ -1,0 +1,111 @@
+import { buildOperationContext, executeQueryPlan, type GraphQLDataSource } from '@apollo/gateway';
+import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
+import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
+import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
+import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { clientError, ErrorCode, formatClientError, transformIterator, type Logger } from '@nexusflow/kit';
+import type { GatewayContext } from '../context.ts';
+import type { UpstreamSubscriptions } from './upstream.ts';
+
+/** The service name under which each upstream event enters the gateway's normal plan execution. */
+const EVENT_SOURCE = '__subscription_event__';
+
+interface Graph {
+  supergraphSchema: GraphQLSchema;
+  apiSchema: Schema;
+  planner: QueryPlanner;
+}
+
+export interface FederatedSubscriptionOptions {
+  upstreams: UpstreamSubscriptions;
+  /** The data sources of the gateway's subgraphs, by service name, as the gateway built them. */
+  dataSources: Map<string, GraphQLDataSource & { url: string }>;
+  logger: Logger;
+}
+
+/**
+ * Executes subscriptions across subgraphs, which stock @apollo/gateway refuses. Apollo's query planner
+ * already plans a subscription as a primary fetch (the subgraph that owns the root field) and the rest
+ * of the plan; the primary runs as a subscription on that subgraph, and every event it yields is fed,
+ * as the result of that fetch, into the gateway's own plan execution, so fields of other subgraphs are
+ * fetched exactly as for a query. A failed entity fetch becomes an `errors` entry of that one event.
+ */
+export class FederatedSubscriptions {
+  private graph: Graph | undefined;
+
+  constructor(private readonly options: FederatedSubscriptionOptions) {}
+
+  /** Called with every supergraph the gateway loads, so plans always match what queries see. */
+  useSupergraph(supergraphSdl: string): void {
+    const supergraph = Supergraph.build(supergraphSdl);
+    this.graph = {
+      supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
+      apiSchema: supergraph.apiSchema(),
+      planner: new QueryPlanner(supergraph),
+    };
+  }
+
+  subscribe(args: {
+    schema: GraphQLSchema;
+    document: DocumentNode;
+    operationName?: string | null;
+    variables?: Record<string, unknown> | null;
+    context: GatewayContext;
+  }): AsyncIterableIterator<ExecutionResult> {
+    const graph = this.graph;
+    if (!graph) throw clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet');
+    const operationName = args.operationName ?? undefined;
+    const variables = args.variables ?? {};
+    const operationContext = buildOperationContext({ schema: args.schema, operationDocument: args.document, operationName });
+    const plan = graph.planner.buildQueryPlan(operationFromDocument(graph.apiSchema, args.document, { operationName }));
+    if (plan.node?.kind !== 'Subscription') throw clientError(ErrorCode.BadRequest, 'Not a subscription');
+    const { primary, rest } = plan.node;
+    const source = this.options.dataSources.get(primary.serviceName);
+    if (!source) throw clientError(ErrorCode.ServiceUnavailable, `The ${primary.serviceName} service is unavailable`);
+
+    const primaryVariables = Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]]));
+    const events = this.options.upstreams.subscribe({ url: source.url, operation: primary.operation, variables: primaryVariables, identity: args.context.identity });
+    const requestContext = {
+      request: { query: undefined, variables, operationName },
+      context: args.context,
+      logger: this.options.logger,
+      metrics: {},
+      cache: undefined,
+    } as unknown as GatewayGraphQLRequestContext<GatewayContext>;
+    return transformIterator(events, (event) =>
+      event.data
+        ? this.complete(graph, primary, rest, event, requestContext, operationContext)
+        : { errors: (event.errors ?? []).map((error) => new GraphQLError(error.message, { extensions: error.extensions })) },
+    );
+  }
+
+  /** Runs the rest of the plan for one event, starting from the event as the primary fetch's result. */
+  private async complete(
+    graph: Graph,
+    primary: FetchNode,
+    rest: PlanNode | undefined,
+    event: { data?: Record<string, unknown> | null; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] },
+    requestContext: GatewayGraphQLRequestContext<GatewayContext>,
+    operationContext: ReturnType<typeof buildOperationContext>,
+  ): Promise<ExecutionResult> {
+    const eventSource: GraphQLDataSource = { process: async () => ({ data: event.data, ...(event.errors ? { errors: event.errors } : {}) }) as never };
+    const serviceMap: Record<string, GraphQLDataSource> = Object.fromEntries(this.options.dataSources);
+    serviceMap[EVENT_SOURCE] = eventSource;
+    const replay: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
+    const node: PlanNode = rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay;
+    const result = await executeQueryPlan(
+      { kind: 'QueryPlan', node },
+      serviceMap,
+      requestContext,
+      operationContext,
+      graph.supergraphSchema,
+      graph.apiSchema,
+    );
+    const errors = (result.errors ?? []).map((error) => {
+      // The same shaping as HTTP responses: a known code and its message, nothing internal.
+      const safe = formatClientError(error instanceof GraphQLError ? error.toJSON() : { message: String(error) });
+      return new GraphQLError(safe.message, { path: safe.path, extensions: safe.extensions });
+    });
+    return { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) };
+  }
+}
