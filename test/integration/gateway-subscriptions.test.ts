@@ -130,6 +130,36 @@ describe('subscriptions through the gateway', () => {
     await expect.poll(upstreamCount).toBe(0);
   });
 
+  it('gives an event whose entity fetch fails an errors entry, and goes on streaming', async () => {
+    const cutOff = await stack.startGateway({ SUBGRAPH_AUTH_URL: 'http://127.0.0.1:9/graphql' });
+    const executionId = await heldRun('/gw-broken-entity');
+    const client = createClient({
+      url: cutOff.graphqlUrl.replace('http://', 'ws://'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${session.token}` },
+      retryAttempts: 0,
+    });
+    clients.push(client);
+    const messages: { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] }[] = [];
+    const four = createDeferred();
+    client.subscribe(
+      { query: EXECUTION_UPDATED, variables: { id: executionId } },
+      {
+        next: (message) => {
+          messages.push(message as (typeof messages)[number]);
+          if (messages.length === 1) outside.release('/gw-broken-entity');
+          if (messages.length === 4) four.resolve();
+        },
+        error: (error) => four.reject(error),
+        complete: () => undefined,
+      },
+    );
+    await four.promise;
+    for (const message of messages) {
+      expect(message.errors?.[0]).toMatchObject({ message: 'The auth service is unavailable', extensions: { code: 'SERVICE_UNAVAILABLE' } });
+    }
+  });
+
   it('runs queries over the same WebSocket', async () => {
     const client = connect();
     const result = await new Promise((resolve, reject) => {

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createDeferred, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument } from '@nexusflow/web-client';
+import { freePortOffset, launchScript, type LaunchedProcess } from '../support/processes.ts';
+import { RecordingServer } from '../support/recording-server.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+
+const EXECUTION_UPDATED = `subscription Live($id: ID!) {
+  executionUpdated(id: $id) { event status execution { id workflow { owner { email } } } }
+}`;
+
+type Update = { event: string; status: string; execution: { id: string; workflow: { owner: { email: string } } } };
+
+
+describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)(
+  'subscriptions across instances (real PostgreSQL, Redis and RabbitMQ)',
+  () => {
+    let stack: Stack;
+    let outside: RecordingServer;
+    let otherGatewayUrl: string;
+    const processes: LaunchedProcess[] = [];
+    const clients: Client[] = [];
+
+    async function register(tenantName: string) {
+      const email = `multi-${randomUUID()}@example.com`;
+      const session = (
+        await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
+          variables: { input: { email, password: 'correct horse battery', name: 'Multi', tenantName } },
+        })
+      ).data?.register;
+      if (session?.__typename !== 'AuthSession') throw new Error('registration failed');
+      return { token: session.accessToken, email };
+    }
+
+    beforeAll(async () => {
+      outside = await new RecordingServer().start();
+      stack = await startStack('postgres', 'multi_instance');
+      // A second workflows process and a second gateway process routed to it, sharing the databases,
+      // Redis and RabbitMQ of the first ones.
+      const offset = await freePortOffset([3002, 8000]);
+      // It runs no step workers: every step runs in the first instance, so updates must cross over Redis.
+      const workflows = launchScript('subgraphs/workflows/src/main.ts', [], {
+        ...process.env,
+        ...stack.workflowsEnv,
+        PORT: String(3002 + offset),
+        LOG_LEVEL: 'info',
+        RUN_WORKER: 'false',
+      });
+      processes.push(workflows);
+      await workflows.waitForLine(/subgraph ready/);
+      const gateway = launchScript('gateway/src/main.ts', [], {
+        ...process.env,
+        PORT: String(8000 + offset),
+        LOG_LEVEL: 'info',
+        REDIS_URL: testEnvironment.redisUrl,
+        SUBGRAPH_AUTH_URL: stack.auth.graphqlUrl,
+        SUBGRAPH_WORKFLOWS_URL: `http://127.0.0.1:${3002 + offset}/graphql`,
+        SUBGRAPH_SCHEDULER_URL: stack.scheduler.graphqlUrl,
+      });
+      processes.push(gateway);
+      await gateway.waitForLine(/gateway ready/);
+      otherGatewayUrl = `http://127.0.0.1:${8000 + offset}/graphql`;
+    });
+
+    afterAll(async () => {
+      for (const client of clients) await client.dispose();
+      for (const child of processes) await child.stop('SIGTERM');
+      await stack?.close();
+      await outside?.close();
+    });
+
+    async function heldRun(token: string, path: string): Promise<string> {
+      outside.hold(path);
+      const created = (
+        await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
+          token,
+          variables: {
+            input: {
+              name: 'Shared',
+              steps: [
+                { key: 'wait', type: 'http', config: { url: `${outside.url}${path}` } },
+                { key: 'done', type: 'transform', config: { template: { ok: true } } },
+              ],
+            },
+          },
+        })
+      ).data?.createWorkflow;
+      if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
+      const run = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token, variables: { id: created.id } })).data?.runWorkflow;
+      if (run?.__typename !== 'Execution') throw new Error('runWorkflow failed');
+      await outside.arrival(path);
+      return run.id;
+    }
+
+    function subscribe(token: string, executionId: string) {
+      const client = createClient({ url: otherGatewayUrl.replace('http://', 'ws://'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+      clients.push(client);
+      const updates: Update[] = [];
+      const first = createDeferred();
+      const finished = createDeferred();
+      const failed = createDeferred<unknown>();
+      client.subscribe<{ executionUpdated: Update }>(
+        { query: EXECUTION_UPDATED, variables: { id: executionId } },
+        {
+          next: ({ data, errors }) => {
+            if (errors) failed.resolve(errors);
+            if (!data) return;
+            updates.push(data.executionUpdated);
+            first.resolve();
+            if (data.executionUpdated.status === 'COMPLETED') finished.resolve();
+          },
+          error: (error) => failed.resolve(error),
+          complete: () => undefined,
+        },
+      );
+      return { updates, first: first.promise, finished: finished.promise, failed: failed.promise };
+    }
+
+    it("delivers changes made through one gateway and workflows instance to a subscriber of the others, and no other tenant's", async () => {
+      const alice = await register('Alpha');
+      const bob = await register('Beta');
+      const alicesRun = await heldRun(alice.token, '/multi-alice');
+      const bobsRun = await heldRun(bob.token, '/multi-bob');
+
+      const watcher = subscribe(alice.token, alicesRun);
+      const neighbour = subscribe(bob.token, bobsRun);
+      const intruder = subscribe(bob.token, alicesRun);
+      expect(await intruder.failed).toMatchObject([{ extensions: { code: 'NOT_FOUND' } }]);
+      await Promise.all([watcher.first, neighbour.first]);
+
+      outside.release('/multi-alice');
+      await watcher.finished;
+      expect(watcher.updates.map((u) => u.event)).toEqual([
+        'workflow.execution.snapshot',
+        'workflow.step.completed',
+        'workflow.step.completed',
+        'workflow.execution.completed',
+      ]);
+      expect(watcher.updates.every((u) => u.execution.id === alicesRun && u.execution.workflow.owner.email === alice.email)).toBe(true);
+
+      outside.release('/multi-bob');
+      await neighbour.finished;
+      expect(neighbour.updates.every((u) => u.execution.id === bobsRun && u.execution.workflow.owner.email === bob.email)).toBe(true);
+      expect(intruder.updates).toEqual([]);
+    });
+  },
+);
