@@ -162,6 +162,7 @@ try {
       '',
       `NexusFlow Supergraph is up (${flags.production ? 'PostgreSQL, Redis and RabbitMQ' : 'embedded databases, in-process pub/sub and queues'})`,
       `  GraphQL     ${gatewayUrl}/graphql`,
+      `  WebSocket   ${gatewayUrl.replace('http://', 'ws://')}/graphql (subscriptions, graphql-ws)`,
       `  Explorer    ${gatewayUrl}/`,
       `  Health      ${gatewayUrl}/health/ready`,
       `  Metrics     ${gatewayUrl}/metrics`,
