@@ -35,7 +35,7 @@ const EXPECTED_EVENTS = [
 ];
 
 describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)(
-  'a workflow worker process killed mid-step (real PostgreSQL, Redis and RabbitMQ)',
+  'a workflow worker process killed with SIGKILL (real PostgreSQL, Redis and RabbitMQ)',
   () => {
     let stack: Stack;
     let outside: RecordingServer;
@@ -58,6 +58,54 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       for (const worker of workers) await worker.stop('SIGKILL');
       await stack?.close();
       await outside?.close();
+    });
+
+    it('runs every step exactly once when the worker dies between steps, and publishes every event once', async () => {
+      const events: DomainEvent[] = [];
+      const subscription = await stack.workflows.eventBus.subscribe({ queue: `between-events-${randomUUID()}`, bindings: ['workflow.#'] }, async (event) => {
+        events.push(event);
+      });
+      const email = `between-${randomUUID()}@example.com`;
+      const session = (
+        await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
+          variables: { input: { email, password: 'correct horse battery', name: 'Crash Tester', tenantName: 'Between Co' } },
+        })
+      ).data?.register;
+      if (session?.__typename !== 'AuthSession') throw new Error('registration failed');
+      const steps: StepInput[] = [
+        { key: 'one', type: 'http', config: { method: 'POST', url: `${outside.url}/between-1` } },
+        { key: 'pause', type: 'delay', config: { durationMs: 1000 } },
+        { key: 'two', type: 'http', config: { method: 'POST', url: `${outside.url}/between-2` } },
+      ];
+      const created = (await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, { token: session.accessToken, variables: { input: { name: 'Between', steps } } })).data
+        ?.createWorkflow;
+      if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
+      const watch = await WorkflowWatch.start(stack.workflows.pubsub, created.id);
+
+      const doomed = await startWorker();
+      const execution = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: session.accessToken, variables: { id: created.id } })).data
+        ?.runWorkflow;
+      if (execution?.__typename !== 'Execution') throw new Error('runWorkflow failed');
+      // The delay has been recorded and its end is a message waiting in the broker: no step is in flight.
+      await watch.event(execution.id, 'workflow.step.completed', 'pause');
+      await doomed.stop('SIGKILL');
+      await startWorker();
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
+      await watch.close();
+
+      expect(outside.callsTo('/between-1')).toHaveLength(1);
+      expect(outside.callsTo('/between-2')).toHaveLength(1);
+      const ofExecution = () => events.filter((event) => event.payload.executionId === execution.id);
+      await expect.poll(() => ofExecution().length).toBeGreaterThanOrEqual(5);
+      await subscription.stop();
+      expect(ofExecution().map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual([
+        'workflow.execution.started',
+        'workflow.step.completed:one',
+        'workflow.step.completed:pause',
+        'workflow.step.completed:two',
+        'workflow.execution.completed',
+      ]);
+      expect(new Set(ofExecution().map((event) => event.id)).size).toBe(5);
     });
 
     it('completes the execution on another worker, applying every step once and publishing every event once', async () => {
