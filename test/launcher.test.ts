@@ -29,6 +29,7 @@ async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<{ launche
   return { launcher, gatewayUrl: line.trim().split(/\s+/)[1]! };
 }
 
+// Each launch starts every service as a process; on two cores that takes a while, hence the longer timeouts.
 describe('the launcher', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
@@ -43,7 +44,7 @@ describe('the launcher', () => {
     await registerLoginMe(gatewayUrl);
     expect(await launcher.stop('SIGTERM')).toBe(0);
     await expect(fetch(gatewayUrl)).rejects.toThrow();
-  });
+  }, 120_000);
 
   describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)('with --production', () => {
     it('gives each subgraph its own database on the real PostgreSQL, with Redis and RabbitMQ, and serves through the gateway', async () => {
@@ -73,6 +74,6 @@ describe('the launcher', () => {
       await users.end();
 
       expect(await launcher.stop('SIGTERM')).toBe(0);
-    });
+    }, 120_000);
   });
 });

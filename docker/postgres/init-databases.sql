@@ -8,3 +8,5 @@ SELECT 'CREATE DATABASE nexusflow_workflows'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_workflows')\gexec
 SELECT 'CREATE DATABASE nexusflow_scheduler'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_scheduler')\gexec
+SELECT 'CREATE DATABASE nexusflow_notifications'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_notifications')\gexec

@@ -59,6 +59,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
         SUBGRAPH_AUTH_URL: stack.auth.graphqlUrl,
         SUBGRAPH_WORKFLOWS_URL: `http://127.0.0.1:${3002 + offset}/graphql`,
         SUBGRAPH_SCHEDULER_URL: stack.scheduler.graphqlUrl,
+        SUBGRAPH_NOTIFICATIONS_URL: stack.notifications.graphqlUrl,
       });
       processes.push(gateway);
       await gateway.waitForLine(/gateway ready/);

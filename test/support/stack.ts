@@ -9,6 +9,9 @@ import { authSubgraph } from '../../subgraphs/auth/src/subgraph.ts';
 import { loadWorkflowsConfig, type WorkflowsConfig } from '../../subgraphs/workflows/src/config.ts';
 import type { WorkflowServices } from '../../subgraphs/workflows/src/context.ts';
 import { workflowsSubgraph } from '../../subgraphs/workflows/src/subgraph.ts';
+import { loadNotificationsConfig } from '../../subgraphs/notifications/src/config.ts';
+import type { NotificationServices } from '../../subgraphs/notifications/src/context.ts';
+import { notificationsSubgraph } from '../../subgraphs/notifications/src/subgraph.ts';
 import { loadSchedulerConfig, type SchedulerConfig } from '../../subgraphs/scheduler/src/config.ts';
 import type { SchedulerServices } from '../../subgraphs/scheduler/src/context.ts';
 import { schedulerSubgraph } from '../../subgraphs/scheduler/src/subgraph.ts';
@@ -24,6 +27,7 @@ export interface Stack {
   /** The environment the workflows subgraph was started with, for extra worker processes. */
   workflowsEnv: Environment;
   scheduler: RunningSubgraph<SchedulerServices>;
+  notifications: RunningSubgraph<NotificationServices>;
   schedulerConfig: SchedulerConfig;
   /** The scheduler's clock, which tests move; its ticker only ticks when a test calls `tick()`. */
   clock: { now: Date };
@@ -40,11 +44,12 @@ export interface Stack {
  * on the real server, and uses the real Redis and RabbitMQ under a namespace of its own, so that test
  * files can run in parallel.
  */
-export async function startStack(mode: StorageMode, label: string, extra: { workflows?: Environment } = {}): Promise<Stack> {
+export async function startStack(mode: StorageMode, label: string, extra: { workflows?: Environment; notifications?: Environment } = {}): Promise<Stack> {
   const cleanups: (() => Promise<void>)[] = [];
   const dataDir = await createTempDirectory(label);
   cleanups.push(dataDir.remove);
-  const base: Environment = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent', NODE_ENV: 'test' };
+  const namespace = `nf-test-${label.replaceAll('_', '-')}-${randomBytes(4).toString('hex')}`;
+  const base: Environment = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent', NODE_ENV: 'test', AMQP_NAMESPACE: namespace };
 
   const environmentFor = async (service: string): Promise<Environment> => {
     if (mode === 'embedded') return { ...base };
@@ -53,9 +58,8 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
     }
     const database = await createTestDatabase(testEnvironment.postgresUrl, `${label}_${service}`);
     cleanups.push(database.drop);
-    return { ...base, DATABASE_URL: database.url, REDIS_URL: testEnvironment.redisUrl, AMQP_URL: testEnvironment.amqpUrl, AMQP_NAMESPACE: namespace };
+    return { ...base, DATABASE_URL: database.url, REDIS_URL: testEnvironment.redisUrl, AMQP_URL: testEnvironment.amqpUrl };
   };
-  const namespace = `nf-test-${label}-${randomBytes(4).toString('hex')}`;
 
   const authConfig = loadAuthConfig(await environmentFor('auth'));
   const auth = await startSubgraph(authSubgraph(authConfig), authConfig.subgraph);
@@ -82,6 +86,10 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
   };
   const scheduler = await launchScheduler();
 
+  const notificationsConfig = loadNotificationsConfig({ ...(await environmentFor('notifications')), DELIVERY_BACKOFF_MS: '20', ...extra.notifications });
+  const notifications = await startSubgraph(notificationsSubgraph(notificationsConfig), notificationsConfig.subgraph);
+  cleanups.push(notifications.close);
+
   const gateways: RunningGateway[] = [];
   const launchGateway = async (overrides: Environment = {}) => {
     const gatewayEnv: Environment = {
@@ -91,6 +99,7 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
       SUBGRAPH_AUTH_URL: auth.graphqlUrl,
       SUBGRAPH_WORKFLOWS_URL: workflows.graphqlUrl,
       SUBGRAPH_SCHEDULER_URL: scheduler.graphqlUrl,
+      SUBGRAPH_NOTIFICATIONS_URL: notifications.graphqlUrl,
       // Parallel test files share one Redis and one client address; only the rate-limit test wants a tight budget.
       RATE_LIMIT_PER_MINUTE: '100000',
       ...overrides,
@@ -111,6 +120,7 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
     workflowsEnv,
     scheduler,
     schedulerConfig,
+    notifications,
     clock,
     startScheduler: launchScheduler,
     startGateway: launchGateway,

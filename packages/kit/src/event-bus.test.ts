@@ -232,11 +232,17 @@ describe('InMemoryEventBus', () => {
     expect(seen.types()).toEqual(['workflow.deleted']);
   });
 
-  it('is what createEventBus returns when no RabbitMQ URL is configured', async () => {
-    const bus = createEventBus(undefined, recordingLogger().logger);
-    opened.push(bus);
-
-    expect(bus).toBeInstanceOf(InMemoryEventBus);
+  it('is what createEventBus shares between the services of one process when no RabbitMQ URL is configured', async () => {
+    const namespace = `shared-${randomUUID()}`;
+    const publisher = createEventBus(undefined, recordingLogger().logger, namespace);
+    const consumer = createEventBus(undefined, recordingLogger().logger, namespace);
+    opened.push(publisher, consumer);
+    const received = createDeferred<DomainEvent>();
+    await consumer.subscribe({ queue: 'shared', bindings: ['workflow.#'] }, async (event) => received.resolve(event));
+    const event: DomainEvent = { id: randomUUID(), type: 'workflow.created', occurredAt: new Date().toISOString(), payload: {} };
+    await publisher.publish(event);
+    expect((await received.promise).id).toBe(event.id);
+    expect(publisher).not.toBeInstanceOf(RabbitEventBus);
   });
 });
 

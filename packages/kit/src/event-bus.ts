@@ -160,7 +160,67 @@ export class RabbitEventBus implements EventBus {
   }
 }
 
-/** @param namespace prefixes the exchange (`<namespace>.events`), so that deployments sharing a broker stay apart. @default 'nexusflow' */
+const sharedBuses = new Map<string, { bus: InMemoryEventBus; users: number }>();
+
+/**
+ * A handle on the process-wide in-memory bus of a namespace, so that services started in one process
+ * exchange events as they would through a broker. Closing a handle stops its own subscriptions; the
+ * bus goes when its last handle does.
+ */
+class SharedInMemoryEventBus implements EventBus {
+  private readonly subscriptions = new Set<{ stop(): Promise<void> }>();
+  private closed = false;
+
+  constructor(
+    private readonly namespace: string,
+    logger: Logger,
+  ) {
+    const shared = sharedBuses.get(namespace) ?? { bus: new InMemoryEventBus(logger), users: 0 };
+    shared.users += 1;
+    sharedBuses.set(namespace, shared);
+  }
+
+  private get bus(): InMemoryEventBus {
+    return sharedBuses.get(this.namespace)!.bus;
+  }
+
+  publish(event: DomainEvent): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`cannot publish "${event.type}": the event bus is closed`));
+    return this.bus.publish(event);
+  }
+
+  async subscribe(subscription: EventSubscription, handler: EventHandler): Promise<{ stop(): Promise<void> }> {
+    const consumer = await this.bus.subscribe(subscription, handler);
+    this.subscriptions.add(consumer);
+    return {
+      stop: async () => {
+        this.subscriptions.delete(consumer);
+        await consumer.stop();
+      },
+    };
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
+    const shared = sharedBuses.get(this.namespace);
+    if (!shared) return;
+    shared.users -= 1;
+    if (shared.users === 0) {
+      sharedBuses.delete(this.namespace);
+      await shared.bus.close();
+    }
+  }
+}
+
+/**
+ * @param namespace prefixes the exchange (`<namespace>.events`), so that deployments sharing a broker
+ * stay apart; without a broker, services of one namespace in one process share one in-memory bus.
+ * @default 'nexusflow'
+ */
 export function createEventBus(amqpUrl: string | undefined, logger: Logger, namespace = 'nexusflow'): EventBus {
-  return amqpUrl ? new RabbitEventBus(amqpUrl, logger, { exchange: `${namespace}.events` }) : new InMemoryEventBus(logger);
+  return amqpUrl ? new RabbitEventBus(amqpUrl, logger, { exchange: `${namespace}.events` }) : new SharedInMemoryEventBus(namespace, logger);
 }

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { AmqpConnection } from './amqp-connection.ts';
 import type { Logger } from './logger.ts';
 
@@ -90,7 +91,10 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
 
   async consume(handler: WorkQueueHandler<T>, options: WorkQueueConsumeOptions = {}): Promise<{ stop(): Promise<void> }> {
     if (this.closed) throw new Error(`cannot consume from "${this.name}": the work queue is closed`);
-    const consumer: MemoryConsumer = { handler: handler as WorkQueueHandler<unknown>, concurrency: concurrencyOf(options), inFlight: new Set() };
+    // Bound to the consumer's async context: a broker's consumer never runs inside its publisher's
+    // context, and an in-process one must not either (the publisher's open transaction lives there).
+    const bound = AsyncResource.bind(handler as WorkQueueHandler<unknown>);
+    const consumer: MemoryConsumer = { handler: bound, concurrency: concurrencyOf(options), inFlight: new Set() };
     this.consumers.push(consumer);
     this.dispatch();
     return { stop: () => this.stop(consumer) };
@@ -135,6 +139,9 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
         await consumer.handler(JSON.parse(message.body), { redelivered: message.redelivered });
       } catch (error) {
         this.logger.warn({ err: error instanceof Error ? error.message : String(error), queue: this.name }, 'message handler failed; requeued the message');
+        // Redelivered on a later turn of the event loop: a handler that keeps failing at once must not
+        // starve everything else of the process in a loop of microtasks.
+        if (!this.closed) await new Promise<void>((resolve) => setImmediate(resolve));
         if (!this.closed) this.ready.push({ body: message.body, redelivered: true });
       }
     })();

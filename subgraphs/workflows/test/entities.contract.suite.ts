@@ -69,6 +69,7 @@ export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): 
           resumeAt: null,
           revision: 3,
           triggeredBy: workflow.ownerId,
+          ownerId: workflow.ownerId,
           idempotencyKey: null,
           startedAt: new Date(),
           finishedAt: new Date(),

@@ -47,6 +47,7 @@ export function recordExecutionEvent(
     workflowId: execution.workflowId,
     workflowVersion: execution.workflowVersion,
     tenantId: execution.tenantId,
+    ...(execution.ownerId ? { ownerId: execution.ownerId } : {}),
     status: execution.status,
     revision: execution.revision,
     currentStep: execution.currentStep ?? null,

@@ -94,6 +94,7 @@ export class ExecutionService {
       resumeAt: null,
       revision: 0,
       triggeredBy: user.userId,
+      ownerId: workflow.ownerId,
       idempotencyKey: idempotencyKey ?? null,
       startedAt: now,
       finishedAt: null,

@@ -37,6 +37,8 @@ export const ExecutionSchema = defineEntity({
     /** Increases with every state change, so live subscribers can order and deduplicate updates. */
     revision: p.integer(),
     triggeredBy: p.uuid().nullable(),
+    /** The workflow's owner when the run started: who hears about it (notifications) without a lookup. */
+    ownerId: p.uuid().nullable(),
     /** Lets a caller (a scheduler tick, a webhook delivery) start a run at most once. */
     idempotencyKey: p.string().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),

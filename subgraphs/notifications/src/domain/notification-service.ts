@@ -1,0 +1,169 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { type EntityManager, type Logger, type PubSub, type WorkQueue } from '@nexusflow/kit';
+import { Contact } from '../entities/contact.entity.ts';
+import { Delivery, DeliveryStatus } from '../entities/delivery.entity.ts';
+import { Notification } from '../entities/notification.entity.ts';
+import { Preference } from '../entities/preference.entity.ts';
+import { ProcessedEvent } from '../entities/processed-event.entity.ts';
+import { Template } from '../entities/template.entity.ts';
+import { ProviderError, type Channel, type Provider } from '../providers/index.ts';
+import { builtInWording, renderText } from './templates.ts';
+
+export type NotificationChannel = Channel | 'IN_APP';
+export const ALL_CHANNELS: NotificationChannel[] = ['IN_APP', 'EMAIL', 'SMS', 'PUSH'];
+/** Without a preference of their own, users get notifications in the app and by email. */
+export const DEFAULT_CHANNELS: NotificationChannel[] = ['IN_APP', 'EMAIL'];
+
+export interface DeliveryMessage {
+  deliveryId: string;
+}
+
+export interface NotifyRequest {
+  tenantId: string;
+  userId: string;
+  eventType: string;
+  variables: Record<string, unknown>;
+  /** The domain event being handled: a second delivery of the same event notifies no one again. */
+  eventId?: string;
+}
+
+export const liveNotificationTopic = (userId: string) => `notifications:user:${userId}`;
+
+export interface NotificationServiceOptions {
+  queue: WorkQueue<DeliveryMessage>;
+  pubsub: PubSub;
+  providers: Partial<Record<Channel, Provider>>;
+  logger: Logger;
+  /** Attempts per delivery, the first included. @default 5 */
+  maxAttempts?: number;
+  /** Wait before the second attempt; doubles for each further one. @default 1000 */
+  initialBackoffMs?: number;
+}
+
+function recipientOf(contact: Contact | null, channel: Channel): string | null {
+  if (!contact) return null;
+  if (channel === 'EMAIL') return contact.email ?? null;
+  if (channel === 'SMS') return contact.phone ?? null;
+  return contact.pushToken ?? null;
+}
+
+/**
+ * Creates notifications and delivers them. The notification, its deliveries and (for domain events)
+ * the record that the event was handled commit together; deliveries then go through a work queue and
+ * are retried with backoff when the provider fails for a reason that may pass.
+ */
+export class NotificationService {
+  private readonly maxAttempts: number;
+  private readonly initialBackoffMs: number;
+
+  constructor(private readonly options: NotificationServiceOptions) {
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.initialBackoffMs = options.initialBackoffMs ?? 1000;
+  }
+
+  async channelsFor(em: EntityManager, userId: string, eventType: string): Promise<NotificationChannel[]> {
+    const preferences = await em.find(Preference, { userId, eventType: { $in: [eventType, '*'] } });
+    const chosen = preferences.find((p) => p.eventType === eventType) ?? preferences.find((p) => p.eventType === '*');
+    return (chosen?.channels as NotificationChannel[] | undefined) ?? DEFAULT_CHANNELS;
+  }
+
+  /** Returns null when the event was already handled. */
+  async notify(em: EntityManager, request: NotifyRequest): Promise<Notification | null> {
+    const channels = await this.channelsFor(em, request.userId, request.eventType);
+    const [contact, templates] = await Promise.all([
+      em.findOne(Contact, { userId: request.userId }),
+      em.find(Template, { tenantId: request.tenantId, eventType: request.eventType }),
+    ]);
+    const wording = (channel: NotificationChannel) => {
+      const own = templates.find((template) => template.channel === channel);
+      const chosen = own ? { subject: own.subject ?? '', body: own.body } : builtInWording(request.eventType);
+      return { subject: renderText(chosen.subject, request.variables), body: renderText(chosen.body, request.variables) };
+    };
+    const inApp = wording('IN_APP');
+    const deliveries: Delivery[] = [];
+    let notification: Notification;
+    try {
+      notification = await em.transactional(async (tx) => {
+        if (request.eventId) tx.create(ProcessedEvent, { eventId: request.eventId });
+        const created = tx.create(Notification, {
+          tenantId: request.tenantId,
+          userId: request.userId,
+          eventType: request.eventType,
+          title: inApp.subject,
+          body: inApp.body,
+          data: request.variables,
+          readAt: null,
+        });
+        for (const channel of channels) {
+          if (channel === 'IN_APP') continue;
+          const recipient = recipientOf(contact, channel);
+          if (!recipient || !this.options.providers[channel]) continue;
+          const text = wording(channel);
+          deliveries.push(
+            tx.create(Delivery, {
+              notificationId: created.id,
+              tenantId: request.tenantId,
+              channel,
+              recipient,
+              subject: text.subject,
+              body: text.body,
+              status: DeliveryStatus.Pending,
+              attempts: 0,
+              lastError: null,
+              providerMessageId: null,
+              sentAt: null,
+            }),
+          );
+        }
+        return created;
+      });
+    } catch (error) {
+      if (request.eventId && error instanceof UniqueConstraintViolationException) return null;
+      throw error;
+    }
+    if (channels.includes('IN_APP')) await this.options.pubsub.publish(liveNotificationTopic(request.userId), { notificationId: notification.id, tenantId: request.tenantId });
+    for (const delivery of deliveries) {
+      await this.options.queue.enqueue({ deliveryId: delivery.id }).catch((error: unknown) => {
+        this.options.logger.warn({ err: error, deliveryId: delivery.id }, 'could not queue a delivery; it stays pending');
+      });
+    }
+    return notification;
+  }
+
+  /** One attempt at one delivery; schedules the next attempt itself when the failure may pass. */
+  async deliver(em: EntityManager, message: DeliveryMessage): Promise<void> {
+    const delivery = await em.findOne(Delivery, message.deliveryId);
+    if (!delivery || delivery.status !== DeliveryStatus.Pending) return;
+    const provider = this.options.providers[delivery.channel as Channel];
+    delivery.attempts += 1;
+    try {
+      if (!provider) throw new ProviderError(`No provider configured for ${delivery.channel}`, false);
+      const receipt = await provider.send(
+        { to: delivery.recipient, subject: delivery.subject ?? undefined, body: delivery.body },
+        { idempotencyKey: delivery.id },
+      );
+      Object.assign(delivery, { status: DeliveryStatus.Sent, providerMessageId: receipt.providerMessageId, sentAt: new Date(), lastError: null });
+      await em.flush();
+    } catch (error) {
+      const retryable = error instanceof ProviderError ? error.retryable : true;
+      delivery.lastError = error instanceof Error ? error.message : String(error);
+      const again = retryable && delivery.attempts < this.maxAttempts;
+      if (!again) delivery.status = DeliveryStatus.Failed;
+      await em.flush();
+      if (again) await this.options.queue.enqueue(message, { delayMs: this.initialBackoffMs * 2 ** (delivery.attempts - 1) });
+    }
+  }
+
+  /** Handles a domain event once, however often the bus delivers it. */
+  async handleWorkflowFailed(em: EntityManager, event: { id: string; payload: Record<string, unknown> }): Promise<void> {
+    const { tenantId, ownerId, executionId, workflowId, stepKey, error } = event.payload as Record<string, string | undefined>;
+    if (!tenantId || !ownerId) return;
+    await this.notify(em, {
+      tenantId,
+      userId: ownerId,
+      eventType: 'workflow.execution.failed',
+      variables: { executionId, workflowId, stepKey, error },
+      eventId: event.id,
+    });
+  }
+}

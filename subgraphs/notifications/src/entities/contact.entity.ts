@@ -1,0 +1,17 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+
+/** Where a user can be reached outside the app. */
+export const ContactSchema = defineEntity({
+  name: 'Contact',
+  tableName: 'contacts',
+  properties: {
+    userId: p.uuid().primary(),
+    tenantId: p.uuid(),
+    email: p.string().nullable(),
+    phone: p.string().nullable(),
+    pushToken: p.text().nullable(),
+  },
+});
+
+export class Contact extends ContactSchema.class {}
+ContactSchema.setClass(Contact);

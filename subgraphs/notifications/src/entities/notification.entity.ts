@@ -1,0 +1,22 @@
+import { defineEntity, p } from '@mikro-orm/postgresql';
+
+/** An in-app notification of one user; email, SMS and push deliveries hang off it. */
+export const NotificationSchema = defineEntity({
+  name: 'Notification',
+  tableName: 'notifications',
+  indexes: [{ properties: ['userId', 'createdAt'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    tenantId: p.uuid(),
+    userId: p.uuid(),
+    eventType: p.string(),
+    title: p.string(),
+    body: p.text(),
+    data: p.json<Record<string, unknown>>().nullable(),
+    readAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+  },
+});
+
+export class Notification extends NotificationSchema.class {}
+NotificationSchema.setClass(Notification);

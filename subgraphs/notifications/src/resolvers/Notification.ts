@@ -1,0 +1,7 @@
+import type { NotificationResolvers } from '../__generated__/resolvers-types.ts';
+
+export const Notification: NotificationResolvers = {
+  __resolveReference: ({ id }, { loaders }) => loaders.notificationById.load(id),
+  read: (notification) => notification.readAt !== null && notification.readAt !== undefined,
+  deliveries: (notification, _args, { loaders }) => loaders.deliveriesByNotificationId.load(notification.id),
+};

@@ -1,0 +1,57 @@
+import { createWorkQueue, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
+import type { NotificationsConfig } from './config.ts';
+import type { NotificationServices } from './context.ts';
+import { Inbox } from './domain/inbox.ts';
+import { NotificationService, type DeliveryMessage } from './domain/notification-service.ts';
+import { createProviders } from './providers/index.ts';
+
+export function createNotificationServices(config: NotificationsConfig, runtime: SubgraphRuntime) {
+  const queue = createWorkQueue<DeliveryMessage>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.notifications.deliveries`, runtime.logger);
+  const notifications = new NotificationService({
+    queue,
+    pubsub: runtime.pubsub,
+    providers: createProviders(config.providers),
+    logger: runtime.logger,
+    maxAttempts: config.maxAttempts,
+    initialBackoffMs: config.initialBackoffMs,
+  });
+  const services: NotificationServices = { notifications, inbox: new Inbox(), live: runtime.pubsub };
+  return { services, queue };
+}
+
+/** Delivery workers, and the durable consumer of workflow events (deduplicated by event id). */
+export async function startNotificationWork(
+  config: NotificationsConfig,
+  parts: ReturnType<typeof createNotificationServices>,
+  runtime: SubgraphRuntime,
+): Promise<Stoppable> {
+  const { notifications } = parts.services;
+  const events = await runtime.eventBus.subscribe(
+    { queue: `${runtime.config.amqpNamespace}.notifications.workflow-events`, bindings: ['workflow.execution.failed'] },
+    async (event) => {
+      try {
+        await notifications.handleWorkflowFailed(runtime.database.fork(), event);
+      } catch (error) {
+        runtime.logger.error({ err: error, eventId: event.id }, 'could not handle a workflow event; it will be redelivered');
+        throw error;
+      }
+    },
+  );
+  const deliveries = config.runWorker
+    ? await parts.queue.consume(async (message) => {
+        try {
+          await notifications.deliver(runtime.database.fork(), message);
+        } catch (error) {
+          runtime.logger.warn({ err: error, ...message }, 'delivery attempt failed outside the provider; trying again shortly');
+          await parts.queue.enqueue(message, { delayMs: 1000 });
+        }
+      })
+    : undefined;
+  return {
+    async close() {
+      await events.stop();
+      await deliveries?.stop();
+      await parts.queue.close();
+    },
+  };
+}

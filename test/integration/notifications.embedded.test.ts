@@ -1,0 +1,3 @@
+import { describeNotificationsThroughGateway } from './notifications.suite.ts';
+
+describeNotificationsThroughGateway('embedded');

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
+import {
+  CreateWorkflowDocument,
+  MarkAllNotificationsReadDocument,
+  MyNotificationsDocument,
+  RegisterDocument,
+  RunWorkflowDocument,
+  SendNotificationDocument,
+  SetContactPointsDocument,
+  SetNotificationPreferenceDocument,
+} from '@nexusflow/web-client';
+import { FakeFcm, FakeSendGrid, FakeTwilio } from '../support/fake-providers.ts';
+import { RecordingServer, json } from '../support/recording-server.ts';
+import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+
+const NOTIFICATION_RECEIVED = 'subscription { notificationReceived { id eventType title body } }';
+
+/** Notifications through the gateway, with SendGrid, Twilio and Firebase faked at their HTTP APIs. */
+export function describeNotificationsThroughGateway(mode: StorageMode): void {
+  describe(`notifications through the gateway (${mode})`, () => {
+    let stack: Stack;
+    let outside: RecordingServer;
+    const sendgrid = new FakeSendGrid({ apiKey: 'SG.test-key' });
+    const twilio = new FakeTwilio({ accountSid: 'AC123', authToken: 'twilio-token' });
+    const fcm = new FakeFcm({ projectId: 'nexusflow-test', accessToken: 'fcm-token' });
+    const clients: Client[] = [];
+
+    async function signUp() {
+      const email = `notified-${randomUUID()}@example.com`;
+      const session = (
+        await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
+          variables: { input: { email, password: 'correct horse battery', name: 'Notified', tenantName: 'Bell Co' } },
+        })
+      ).data?.register;
+      if (session?.__typename !== 'AuthSession') throw new Error('registration failed');
+      await postGraphQL(stack.gateway.graphqlUrl, SetContactPointsDocument, {
+        token: session.accessToken,
+        variables: { input: { email, phone: '+4915112345678', pushToken: `device-${randomUUID()}` } },
+      });
+      return { token: session.accessToken, email, userId: session.user.id, tenantId: session.user.tenant.id };
+    }
+
+    const inbox = async (token: string) => (await postGraphQL(stack.gateway.graphqlUrl, MyNotificationsDocument, { token })).data?.me;
+
+    beforeAll(async () => {
+      outside = await new RecordingServer().start();
+      await Promise.all([sendgrid.start(), twilio.start(), fcm.start()]);
+      stack = await startStack(mode, `notifications_${mode}`, {
+        notifications: {
+          SENDGRID_API_URL: sendgrid.url,
+          SENDGRID_API_KEY: 'SG.test-key',
+          TWILIO_API_URL: twilio.url,
+          TWILIO_ACCOUNT_SID: 'AC123',
+          TWILIO_AUTH_TOKEN: 'twilio-token',
+          TWILIO_FROM: '+15005550006',
+          FCM_API_URL: fcm.url,
+          FCM_PROJECT_ID: 'nexusflow-test',
+          FCM_ACCESS_TOKEN: 'fcm-token',
+        },
+      });
+    });
+
+    afterAll(async () => {
+      for (const client of clients) await client.dispose();
+      await stack?.close();
+      await Promise.all([outside?.close(), sendgrid.close(), twilio.close(), fcm.close()]);
+    });
+
+    it("tells a workflow's owner that a run failed: live in the app, and by email", async () => {
+      const owner = await signUp();
+      const client = createClient({
+        url: stack.gateway.graphqlUrl.replace('http://', 'ws://'),
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${owner.token}` },
+        retryAttempts: 0,
+        lazy: false,
+      });
+      clients.push(client);
+      const received = createDeferred<{ eventType: string; title: string; body: string }>();
+      const subscribed = createDeferred();
+      client.on('connected', () => subscribed.resolve());
+      client.subscribe<{ notificationReceived: { eventType: string; title: string; body: string } }>(
+        { query: NOTIFICATION_RECEIVED },
+        { next: ({ data }) => data && received.resolve(data.notificationReceived), error: received.reject, complete: () => undefined },
+      );
+      await subscribed.promise;
+
+      outside.on('/always-down', (_call, _attempt, res) => json(res, 500, { error: 'down' }));
+      const created = (
+        await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
+          token: owner.token,
+          variables: { input: { name: 'Fragile', steps: [{ key: 'call', type: 'http', config: { url: `${outside.url}/always-down` }, retry: { maxAttempts: 1 } }] } },
+        })
+      ).data?.createWorkflow;
+      if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
+      await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: owner.token, variables: { id: created.id } });
+
+      const live = await received.promise;
+      expect(live).toMatchObject({ eventType: 'workflow.execution.failed', title: 'A workflow run failed' });
+      expect(live.body).toContain(`Workflow ${created.id} failed at step call`);
+      await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).length).toBe(1);
+
+      const me = await inbox(owner.token);
+      expect(me?.unreadNotificationCount).toBe(1);
+      expect(me?.notifications[0]).toMatchObject({ eventType: 'workflow.execution.failed', read: false, deliveries: [{ channel: 'EMAIL', status: 'SENT', attempts: 1 }] });
+      expect((await postGraphQL(stack.gateway.graphqlUrl, MarkAllNotificationsReadDocument, { token: owner.token })).data?.markAllNotificationsRead.count).toBe(1);
+      expect((await inbox(owner.token))?.unreadNotificationCount).toBe(0);
+    });
+
+    it('handles a domain event once, however often the bus delivers it', async () => {
+      const owner = await signUp();
+      const event = {
+        id: randomUUID(),
+        type: 'workflow.execution.failed',
+        occurredAt: new Date().toISOString(),
+        tenantId: owner.tenantId,
+        payload: { tenantId: owner.tenantId, ownerId: owner.userId, executionId: randomUUID(), workflowId: randomUUID(), stepKey: 'fetch', error: 'boom' },
+      };
+      await stack.notifications.eventBus.publish(event);
+      await stack.notifications.eventBus.publish(event);
+      await expect.poll(async () => (await inbox(owner.token))?.notifications.length).toBe(1);
+      await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).length).toBe(1);
+    });
+
+    it('retries a delivery the provider refused for a while, and sends SMS and push by preference', async () => {
+      const owner = await signUp();
+      await postGraphQL(stack.gateway.graphqlUrl, SetNotificationPreferenceDocument, {
+        token: owner.token,
+        variables: { eventType: 'release.published', channels: ['IN_APP', 'SMS', 'PUSH'] },
+      });
+      twilio.failNext(2, 503);
+      const sent = await postGraphQL(stack.gateway.graphqlUrl, SendNotificationDocument, {
+        token: owner.token,
+        variables: { input: { userId: owner.userId, eventType: 'release.published', variables: { title: 'Release 4.2', body: 'Out now' } } },
+      });
+      expect(sent.data?.sendNotification.title).toBe('Release 4.2');
+      await expect.poll(async () => (await inbox(owner.token))?.notifications[0]?.deliveries.map((d) => [d.channel, d.status]).sort()).toEqual([
+        ['PUSH', 'SENT'],
+        ['SMS', 'SENT'],
+      ]);
+      const deliveries = (await inbox(owner.token))?.notifications[0]?.deliveries ?? [];
+      expect(deliveries.find((d) => d.channel === 'SMS')?.attempts).toBe(3);
+      expect(sendgrid.accepted.filter((email) => email.to === owner.email)).toEqual([]);
+    });
+  });
+}
