@@ -9,11 +9,13 @@
  * sides do not share one event loop. graphql-ws multiplexes: each WebSocket connection carries
  * `--per-connection` subscriptions, and the gateway's per-connection and per-tenant limits are raised to fit.
  *
- * Per N: a run is started whose first step (an HTTP call) is held by a local server; the subscribers subscribe
- * and wait for the snapshot; the gateway's /metrics gives the upstream subscriptions and connections; heap and
- * RSS are taken (after GC) before and after the subscribers joined. Then the step is released, and for the
- * three events that follow (workflow.step.completed ×2, workflow.execution.completed) every subscriber's
- * latency is its receive time − the update's own `occurredAt` (when the event was recorded).
+ * Per N: a run is started whose first step (an HTTP call, with the longest timeout there is) is held by a local
+ * server; the subscribers join, a few connections at a time, each waiting for its snapshot; the gateway's
+ * /metrics gives the upstream subscriptions and connections; heap and RSS are taken (after GC) before and after
+ * the subscribers joined. Then the step is released, and for the three events that follow
+ * (workflow.step.completed ×2, workflow.execution.completed) every subscriber's latency is its receive time −
+ * the update's own `occurredAt` (when the event was recorded). Every phase has a budget; the wait for events
+ * also ends after a minute in which nothing arrived, and what did not arrive is reported as not delivered.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -54,6 +56,8 @@ const SETUP_BUDGET_MS = 120_000;
 const PHASE_BASE_MS = 30_000;
 const PHASE_PER_SUBSCRIBER_MS = 20;
 const METRIC_POLL_MS = 15_000;
+/** The wait for events ends early when no subscriber got anything for this long (a lost event never comes). */
+const QUIET_MS = 60_000;
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared
@@ -91,6 +95,8 @@ interface Tally {
   unexpected: number;
   /** Updates without the owner's email or the workflow's name. */
   incomplete: number;
+  /** Subscriptions the gateway ended (complete or error) before the execution completed. */
+  endedEarly: number;
 }
 
 interface EventsMessage extends Tally {
@@ -155,8 +161,10 @@ async function subscriberProcess(): Promise<void> {
   const gc = collector();
   const clients: Client[] = [];
   const errors: string[] = [];
+  /** The first ten distinct problems, so that a flood of one does not hide another. */
   const noteError = (error: unknown) => {
-    if (errors.length < 10) errors.push(error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error));
+    const text = error instanceof Error ? error.message : typeof error === 'string' ? error : JSON.stringify(error);
+    if (errors.length < 10 && !errors.includes(text)) errors.push(text);
   };
   // Exit with the parent, whatever happens there.
   process.on('disconnect', () => process.exit(0));
@@ -166,26 +174,40 @@ async function subscriberProcess(): Promise<void> {
   let snapshots = 0;
   let delivered = 0;
   let completedSubscribers = 0;
-  const tally: Tally = { byEvent: {}, errorMessages: 0, extraSnapshots: 0, unexpected: 0, incomplete: 0 };
+  const tally: Tally = { byEvent: {}, errorMessages: 0, extraSnapshots: 0, unexpected: 0, incomplete: 0, endedEarly: 0 };
   let latencies: number[][] = [];
   let firstEventAt: number[] = [];
   setInterval(
     () => send({ kind: 'progress', snapshots, delivered, extraSnapshots: tally.extraSnapshots, errorMessages: tally.errorMessages }),
     PROGRESS_EVERY_MS,
   ).unref();
-  let allCompleted: () => void = () => undefined;
-  const completedDone = new Promise<void>((resolve) => (allCompleted = resolve));
+  /** Subscribers with nothing more to come: they got the final event, or their subscription ended. */
+  let settledSubscribers = 0;
+  let lastMessageAt = Date.now();
+  let allSettled: () => void = () => undefined;
+  const settledDone = new Promise<void>((resolve) => (allSettled = resolve));
 
   /** One subscriber; `onFirst` is called once, with its first message, be it a snapshot or an error. */
   const subscribe = (client: Client, executionId: string, onFirst: () => void) => {
     let first = true;
     let gotSnapshot = false;
     let position = 0;
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      if (++settledSubscribers === subscriberCount) allSettled();
+    };
+    const end = () => {
+      if (position < FOLLOWING.length) tally.endedEarly++;
+      settle();
+    };
     client.subscribe<{ executionUpdated: Update }>(
       { query: EXECUTION_UPDATED, variables: { id: executionId } },
       {
         next: ({ data, errors: graphqlErrors }) => {
           const receivedAt = Date.now();
+          lastMessageAt = receivedAt;
           const update = data?.executionUpdated;
           const event = update?.event ?? '(errors only)';
           if (first) {
@@ -218,7 +240,10 @@ async function subscriberProcess(): Promise<void> {
           if (position === 0) firstEventAt.push(receivedAt);
           delivered++;
           position++;
-          if (position === FOLLOWING.length && ++completedSubscribers === subscriberCount) allCompleted();
+          if (position === FOLLOWING.length) {
+            completedSubscribers++;
+            settle();
+          }
         },
         error: (error) => {
           noteError(error);
@@ -226,8 +251,9 @@ async function subscriberProcess(): Promise<void> {
             first = false;
             onFirst();
           }
+          end();
         },
-        complete: () => undefined,
+        complete: end,
       },
     );
   };
@@ -286,10 +312,21 @@ async function subscriberProcess(): Promise<void> {
 
   const collect = async (message: Extract<ParentMessage, { kind: 'collect' }>): Promise<EventsMessage> => {
     const started = performance.now();
-    try {
-      await within(completedDone, message.timeoutMs, 'all completions');
-    } catch (error) {
-      noteError(error);
+    const deadline = Date.now() + message.timeoutMs;
+    let done = false;
+    void settledDone.then(() => (done = true));
+    // Until every subscriber has all it will get, the budget is spent, or nothing has arrived for a long while.
+    while (!done) {
+      const now = Date.now();
+      if (now >= deadline) {
+        noteError(`not every subscriber got every event within ${message.timeoutMs} ms`);
+        break;
+      }
+      if (now - Math.max(lastMessageAt, message.releasedAt) >= QUIET_MS) {
+        noteError(`nothing arrived for ${QUIET_MS / 1000} s; stopped waiting`);
+        break;
+      }
+      await sleep(200);
     }
     return {
       kind: 'events',
@@ -601,6 +638,7 @@ async function round(setup: Setup, subscribers: number, options: Options, gc: ()
         extraSnapshots: events.extraSnapshots,
         unexpected: events.unexpected,
         incomplete: events.incomplete,
+        endedEarly: events.endedEarly,
       },
       deliveryMs: events.ms,
       latencyMs: { samples: all.length, ...percentiles(all) },
@@ -666,6 +704,7 @@ function report(results: RoundResult[], options: Options): string {
     ...(result.tally.extraSnapshots > 0 ? [`N=${result.subscribers}: ${result.tally.extraSnapshots} repeated snapshots (upstream re-subscribed)`] : []),
     ...(result.tally.unexpected > 0 ? [`N=${result.subscribers}: ${result.tally.unexpected} events out of order`] : []),
     ...(result.tally.incomplete > 0 ? [`N=${result.subscribers}: ${result.tally.incomplete} updates without the owner's email`] : []),
+    ...(result.tally.endedEarly > 0 ? [`N=${result.subscribers}: ${result.tally.endedEarly} subscriptions ended before the execution completed`] : []),
     ...result.errors.map((error) => `N=${result.subscribers}: ${error}`),
   ]);
   return [
