@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import {
+  booleanFlagSchema,
   logLevelSchema,
   nodeEnvSchema,
   parseConfig,
@@ -15,7 +16,6 @@ import { z } from 'zod';
 export const GATEWAY_DEFAULT_PORT = 8000;
 const DEFAULT_SUPERGRAPH = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
 
-const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 const gatewayEnvSchema = z
   .object({
@@ -29,8 +29,8 @@ const gatewayEnvSchema = z
     INTERNAL_SECRET: sharedSecretSchema,
     REDIS_URL: redisUrlSchema.optional(),
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
-    TRUST_PROXY: booleanFlag.default(false),
-    INTROSPECTION: booleanFlag.optional(),
+    TRUST_PROXY: booleanFlagSchema.default(false),
+    INTROSPECTION: booleanFlagSchema.optional(),
     MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
     MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
     MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().positive().default(1000),

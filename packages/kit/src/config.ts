@@ -46,6 +46,9 @@ export const postgresUrlSchema = urlWithProtocols(['postgres', 'postgresql']);
 export const redisUrlSchema = urlWithProtocols(['redis', 'rediss']);
 export const amqpUrlSchema = urlWithProtocols(['amqp', 'amqps']);
 
+/** `true`/`false` (or `1`/`0`) from the environment, as a boolean. */
+export const booleanFlagSchema = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
 export const nodeEnvSchema = z.enum(['development', 'production', 'test']).default('development');
 export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 

@@ -1,13 +1,12 @@
-import { parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { booleanFlagSchema, parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
 import { z } from 'zod';
 
 export const NOTIFICATIONS_DEFAULT_PORT = 3005;
 
-const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 const notificationsEnvSchema = z.object({
   ...subgraphEnv(NOTIFICATIONS_DEFAULT_PORT),
-  RUN_WORKER: flag.default(true),
+  RUN_WORKER: booleanFlagSchema.default(true),
   DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   DELIVERY_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
   SENDGRID_API_URL: z.url().default('https://api.sendgrid.com'),

@@ -1,14 +1,13 @@
-import { parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { booleanFlagSchema, parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
 import { z } from 'zod';
 
 export const SCHEDULER_DEFAULT_PORT = 3009;
 
-const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 const schedulerEnvSchema = z.object({
   ...subgraphEnv(SCHEDULER_DEFAULT_PORT),
   WORKFLOWS_URL: z.url().default('http://127.0.0.1:3002/graphql'),
-  RUN_TICKER: flag.default(true),
+  RUN_TICKER: booleanFlagSchema.default(true),
   TICK_INTERVAL_MS: z.coerce.number().int().min(50).default(1000),
   MISFIRE_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
 });

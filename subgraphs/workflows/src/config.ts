@@ -1,15 +1,14 @@
-import { parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { booleanFlagSchema, parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
 import { z } from 'zod';
 
 export const WORKFLOWS_DEFAULT_PORT = 3002;
 
-const flag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 const workflowsEnvSchema = z.object({
   ...subgraphEnv(WORKFLOWS_DEFAULT_PORT),
-  RUN_WORKER: flag.default(true),
+  RUN_WORKER: booleanFlagSchema.default(true),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
-  ALLOW_PRIVATE_NETWORK_STEPS: flag.default(false),
+  ALLOW_PRIVATE_NETWORK_STEPS: booleanFlagSchema.default(false),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
   STALL_AFTER_MS: z.coerce.number().int().min(100).default(60_000),
   OUTBOX_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
