@@ -74,11 +74,30 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   const logger = createLogger({ name: 'gateway', level: config.logLevel });
   const metrics = new Metrics('gateway');
   const subgraphUrls = new Map<string, string>();
+  /** Upstream subscriptions know their subgraph by URL; metrics name it by service, unless a new supergraph dropped it. */
+  const subgraphNameOf = (url: string): string => [...subgraphUrls].find(([, routingUrl]) => routingUrl === url)?.[0] ?? url;
   const dataSources = new Map<string, SubgraphDataSource>();
   const upstreamGauge = new Gauge({ name: 'gateway_upstream_subscriptions', help: 'Subscriptions the gateway holds on subgraphs', registers: [metrics.registry] });
   const connectionGauge = new Gauge({ name: 'gateway_websocket_connections', help: 'Open GraphQL WebSocket connections', registers: [metrics.registry] });
-  const upstreams = new UpstreamSubscriptions({ internalSecret: config.internalSecret, logger, onCount: (open) => upstreamGauge.set(open) });
-  const federated = new FederatedSubscriptions({ upstreams, dataSources, logger });
+  const upstreamReconnects = new Counter({
+    name: 'gateway_upstream_reconnects_total',
+    help: 'WebSocket connections to subgraphs re-established after they dropped, by subgraph',
+    labelNames: ['subgraph'] as const,
+    registers: [metrics.registry],
+  });
+  const upstreams = new UpstreamSubscriptions({
+    internalSecret: config.internalSecret,
+    logger,
+    reconnect: config.upstreamReconnect,
+    onCount: (open) => upstreamGauge.set(open),
+    onReconnect: (url) => upstreamReconnects.inc({ subgraph: subgraphNameOf(url) }),
+  });
+  const eventsResolved = new Counter({
+    name: 'gateway_subscription_events_resolved_total',
+    help: 'Upstream subscription events for which the rest of the query plan ran, once per group of identical subscriptions',
+    registers: [metrics.registry],
+  });
+  const federated = new FederatedSubscriptions({ upstreams, dataSources, logger, onEventResolved: () => eventsResolved.inc() });
   let apiSchema: GraphQLSchema | undefined;
   const supergraphUpdates = new EventEmitter<{ update: [SupergraphUpdate] }>();
   const supergraphUpdateCounter = new Counter({
@@ -102,6 +121,8 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       const routingUrl = config.subgraphUrls[name] ?? url;
       if (!routingUrl) throw new Error(`Subgraph ${name} has no routing URL; set SUBGRAPH_${name.toUpperCase()}_URL`);
       subgraphUrls.set(name, routingUrl);
+      // Exported at 0 from the start, so that rate() and alerts see a series before the first reconnection.
+      upstreamReconnects.inc({ subgraph: name }, 0);
       const dataSource = new SubgraphDataSource(routingUrl, name, config.internalSecret);
       dataSources.set(name, dataSource);
       return dataSource;

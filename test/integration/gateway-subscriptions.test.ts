@@ -76,10 +76,11 @@ describe('subscriptions through the gateway', () => {
     return { updates, first: first.promise, completed: completed.promise };
   }
 
-  const upstreamCount = async () => {
+  const metric = async (name: string) => {
     const metrics = await (await fetch(`${stack.gateway.url}/metrics`)).text();
-    return Number(/^gateway_upstream_subscriptions(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1]);
+    return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(metrics)?.[1]);
   };
+  const upstreamCount = () => metric('gateway_upstream_subscriptions');
 
   beforeAll(async () => {
     outside = await new RecordingServer().start();
@@ -116,16 +117,26 @@ describe('subscriptions through the gateway', () => {
     for (const update of stream.updates) expect(update.execution.workflow).toEqual({ name: 'Watched', owner: { email: session.email } });
   });
 
-  it('shares one upstream subscription among identical subscriptions, and ends it when the last one leaves', async () => {
+  it('shares one upstream subscription, and one resolution of each event, among identical subscriptions, and ends it when the last one leaves', async () => {
     for (const client of clients.splice(0)) await client.dispose();
     await expect.poll(upstreamCount).toBe(0);
+    const resolvedBefore = await metric('gateway_subscription_events_resolved_total');
     const executionId = await heldRun('/gw-shared');
     const streams = [watch(connect(), executionId), watch(connect(), executionId), watch(connect(), executionId)];
     await Promise.all(streams.map((stream) => stream.first));
     expect(await upstreamCount()).toBe(1);
     outside.release('/gw-shared');
     await Promise.all(streams.map((stream) => stream.completed));
-    for (const stream of streams) expect(stream.updates.at(-1)).toMatchObject({ event: 'workflow.execution.completed' });
+    for (const stream of streams) {
+      expect(stream.updates.map((update) => update.event)).toEqual([
+        'workflow.execution.snapshot',
+        'workflow.step.completed',
+        'workflow.step.completed',
+        'workflow.execution.completed',
+      ]);
+      expect(stream.updates.at(-1)?.execution.workflow.owner.email).toBe(session.email);
+    }
+    expect((await metric('gateway_subscription_events_resolved_total')) - resolvedBefore).toBe(4);
     for (const client of clients.splice(0)) await client.dispose();
     await expect.poll(upstreamCount).toBe(0);
   });
