@@ -6,10 +6,13 @@ import { amqpUrlSchema, parseConfig, portSchema, postgresUrlSchema, redisUrlSche
 import { GATEWAY, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
 
 /**
- * Starts the whole supergraph as separate processes, one per service, the way docker-compose.yml
- * deploys it. Without --production everything is embedded (PGlite, in-process pub/sub); with it,
- * each subgraph gets its own database on POSTGRES_URL and shares REDIS_URL and AMQP_URL.
+ * Starts the whole supergraph. With --production, as docker-compose.yml deploys it: one process per
+ * service, each subgraph with its own database on POSTGRES_URL, all sharing REDIS_URL and AMQP_URL.
+ * Without it, everything is embedded (PGlite, in-memory pub/sub, queues and event bus): the subgraphs
+ * share one process, so that the in-memory event bus connects them, and the gateway runs in another.
  */
+const EMBEDDED_HOST = 'scripts/embedded-host.ts';
+
 const { values: flags } = parseArgs({
   options: {
     production: { type: 'boolean', default: false },
@@ -129,24 +132,36 @@ const subgraphs = await readTopology();
 try {
   if (flags.production) await ensureDatabases(env.POSTGRES_URL!, subgraphs);
   const subgraphUrls: Record<string, string> = {};
-  await Promise.all(
-    subgraphs.map(async (subgraph) => {
-      const port = subgraph.port + portOffset;
-      const environment: NodeJS.ProcessEnv = { ...baseEnvironment(), PORT: String(port), DATA_DIR: env.DATA_DIR };
-      for (const [variable, target] of Object.entries(subgraph.links)) {
-        const linked = subgraphs.find((candidate) => candidate.name === target);
-        if (linked) environment[variable] = `http://127.0.0.1:${linked.port + portOffset}/graphql`;
-      }
-      if (flags.production) {
-        environment.DATABASE_URL = databaseUrl(env.POSTGRES_URL!, databaseName(subgraph));
-        environment.REDIS_URL = env.REDIS_URL;
-        environment.AMQP_URL = env.AMQP_URL;
-      }
-      const url = `http://127.0.0.1:${port}`;
-      await waitUntilReady(subgraph.name, url, start(subgraph.name, subgraph.entry, environment));
-      subgraphUrls[`SUBGRAPH_${subgraph.name.toUpperCase()}_URL`] = `${url}/graphql`;
-    }),
-  );
+  const environments = subgraphs.map((subgraph) => {
+    const port = subgraph.port + portOffset;
+    const environment: Record<string, string> = { PORT: String(port), DATA_DIR: env.DATA_DIR };
+    for (const [variable, target] of Object.entries(subgraph.links)) {
+      const linked = subgraphs.find((candidate) => candidate.name === target);
+      if (linked) environment[variable] = `http://127.0.0.1:${linked.port + portOffset}/graphql`;
+    }
+    if (flags.production) {
+      environment.DATABASE_URL = databaseUrl(env.POSTGRES_URL!, databaseName(subgraph));
+      environment.REDIS_URL = env.REDIS_URL!;
+      environment.AMQP_URL = env.AMQP_URL!;
+    }
+    const url = `http://127.0.0.1:${port}`;
+    subgraphUrls[`SUBGRAPH_${subgraph.name.toUpperCase()}_URL`] = `${url}/graphql`;
+    return { subgraph, url, environment };
+  });
+  if (flags.production) {
+    await Promise.all(
+      environments.map(({ subgraph, url, environment }) =>
+        waitUntilReady(subgraph.name, url, start(subgraph.name, subgraph.entry, { ...baseEnvironment(), ...environment })),
+      ),
+    );
+  } else {
+    // The in-memory queue and event bus connect only services of one process; see scripts/embedded-host.ts.
+    const host = start('subgraphs', EMBEDDED_HOST, {
+      ...baseEnvironment(),
+      EMBEDDED_SUBGRAPHS: JSON.stringify(environments.map(({ subgraph, environment }) => ({ name: subgraph.name, env: environment }))),
+    });
+    await Promise.all(environments.map(({ subgraph, url }) => waitUntilReady(subgraph.name, url, host)));
+  }
   const gatewayPort = GATEWAY.port + portOffset;
   const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, PORT: String(gatewayPort) };
   if (flags.production) {

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTempDirectory, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { CreateWorkflowDocument, LoginDocument, MyNotificationsDocument, RunWorkflowDocument } from '@nexusflow/web-client';
 import { GATEWAY, readTopology } from '../scripts/topology.ts';
 import { freePortOffset, launchScript, type LaunchedProcess } from './support/processes.ts';
 
@@ -19,6 +20,7 @@ async function registerLoginMe(graphqlUrl: string) {
   const login = await postGraphQL<{ login: { accessToken: string } }>(graphqlUrl, LOGIN, { variables: { input: { email, password } } });
   const me = await postGraphQL<{ me: { id: string; email: string; tenant: { name: string } } }>(graphqlUrl, ME, { token: login.data?.login.accessToken });
   expect(me.data?.me).toEqual({ id: registered.data?.register.user.id, email, tenant: { name: 'Launch Co' } });
+  return { email, password };
 }
 
 async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<{ launcher: LaunchedProcess; gatewayUrl: string }> {
@@ -29,19 +31,37 @@ async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<{ launche
   return { launcher, gatewayUrl: line.trim().split(/\s+/)[1]! };
 }
 
-// Each launch starts every service as a process; on two cores that takes a while, hence the longer timeouts.
+// Each launch starts every service; on two cores that takes a while, hence the longer timeouts.
 describe('the launcher', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  it('runs every service as its own process on embedded defaults, and stops them all on SIGTERM', async () => {
+  it('runs the subgraphs and the gateway on embedded defaults, with events flowing between services, and stops them all on SIGTERM', async () => {
     const dataDir = await createTempDirectory('launch-embedded');
     cleanups.push(dataDir.remove);
     const { launcher, gatewayUrl } = await launch([], { DATA_DIR: dataDir.path });
     cleanups.push(() => launcher.stop('SIGKILL'));
-    await registerLoginMe(gatewayUrl);
+    const { email, password } = await registerLoginMe(gatewayUrl);
+
+    // A run that fails (a step calling a private address, which embedded defaults refuse) is an event of the workflows
+    // service that the notifications service consumes: without RabbitMQ, only the in-memory event bus carries it.
+    const token = (await postGraphQL(gatewayUrl, LoginDocument, { variables: { input: { email, password } } })).data?.login;
+    if (token?.__typename !== 'AuthSession') throw new Error('login failed');
+    const created = (
+      await postGraphQL(gatewayUrl, CreateWorkflowDocument, {
+        token: token.accessToken,
+        variables: { input: { name: 'Refused', steps: [{ key: 'call', type: 'http', config: { url: 'http://127.0.0.1:9/' }, retry: { maxAttempts: 1 } }] } },
+      })
+    ).data?.createWorkflow;
+    if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
+    await postGraphQL(gatewayUrl, RunWorkflowDocument, { token: token.accessToken, variables: { id: created.id } });
+    await expect
+      .poll(async () => (await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: token.accessToken })).data?.me?.notifications.map((n) => n.eventType), {
+        timeout: 30_000,
+      })
+      .toEqual(['workflow.execution.failed']);
     expect(await launcher.stop('SIGTERM')).toBe(0);
     await expect(fetch(gatewayUrl)).rejects.toThrow();
   }, 120_000);

@@ -1,8 +1,4 @@
-import { runMain, startSubgraph } from '@nexusflow/kit';
-import { loadAuthConfig } from './config.ts';
-import { authSubgraph } from './subgraph.ts';
+import { runMain } from '@nexusflow/kit';
+import { start } from './start.ts';
 
-await runMain(async () => {
-  const config = loadAuthConfig();
-  return startSubgraph(authSubgraph(config), config.subgraph);
-});
+await runMain(() => start());

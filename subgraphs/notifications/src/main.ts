@@ -1,8 +1,4 @@
-import { runMain, startSubgraph } from '@nexusflow/kit';
-import { loadNotificationsConfig } from './config.ts';
-import { notificationsSubgraph } from './subgraph.ts';
+import { runMain } from '@nexusflow/kit';
+import { start } from './start.ts';
 
-await runMain(async () => {
-  const config = loadNotificationsConfig();
-  return startSubgraph(notificationsSubgraph(config), config.subgraph);
-});
+await runMain(() => start());

@@ -1,8 +1,4 @@
-import { runMain, startSubgraph } from '@nexusflow/kit';
-import { loadSchedulerConfig } from './config.ts';
-import { schedulerSubgraph } from './subgraph.ts';
+import { runMain } from '@nexusflow/kit';
+import { start } from './start.ts';
 
-await runMain(async () => {
-  const config = loadSchedulerConfig();
-  return startSubgraph(schedulerSubgraph(config), config.subgraph);
-});
+await runMain(() => start());

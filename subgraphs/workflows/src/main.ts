@@ -1,8 +1,4 @@
-import { runMain, startSubgraph } from '@nexusflow/kit';
-import { loadWorkflowsConfig } from './config.ts';
-import { workflowsSubgraph } from './subgraph.ts';
+import { runMain } from '@nexusflow/kit';
+import { start } from './start.ts';
 
-await runMain(async () => {
-  const config = loadWorkflowsConfig();
-  return startSubgraph(workflowsSubgraph(config), config.subgraph);
-});
+await runMain(() => start());
