@@ -12,6 +12,8 @@ import {
   type Environment,
 } from '@nexusflow/kit';
 import { z } from 'zod';
+import type { SubgraphClientOptions } from './subgraph-data-source.ts';
+import { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy } from './subscriptions/upstream.ts';
 
 export const GATEWAY_DEFAULT_PORT = 8000;
 const DEFAULT_SUPERGRAPH = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
@@ -35,9 +37,19 @@ const gatewayEnvSchema = z
     MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
     MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().positive().default(1000),
     WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+    UPSTREAM_RECONNECT_BASE_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.baseDelayMs),
+    UPSTREAM_RECONNECT_MAX_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.maxDelayMs),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+    SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(128),
+    SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+    SUBGRAPH_DEDUPLICATION: booleanFlagSchema.default(false),
+    REQUEST_DEDUPLICATION: booleanFlagSchema.default(false),
   })
-  .catchall(z.string());
+  .catchall(z.string())
+  .refine((env) => env.UPSTREAM_RECONNECT_MAX_DELAY_MS >= env.UPSTREAM_RECONNECT_BASE_DELAY_MS, {
+    message: 'must be at least UPSTREAM_RECONNECT_BASE_DELAY_MS',
+    path: ['UPSTREAM_RECONNECT_MAX_DELAY_MS'],
+  });
 
 /** `SUBGRAPH_AUTH_URL=http://auth:3001/graphql` overrides the routing URL of subgraph `auth`. */
 const SUBGRAPH_URL_VARIABLE = /^SUBGRAPH_([A-Z0-9_]+)_URL$/;
@@ -66,8 +78,14 @@ export interface GatewayConfig {
   maxConnectionsPerTenant: number;
   /** A WebSocket client that sends no connection_init within this is closed with 4408. */
   wsConnectionInitTimeoutMs: number;
+  /** Backoff of reconnections to a subgraph whose WebSocket dropped: the first wait's upper bound, then the cap. */
+  upstreamReconnect: ReconnectPolicy;
   shutdownTimeoutMs: number;
   subgraphUrls: Record<string, string>;
+  /** Keep-alive connections per subgraph, how long a subgraph may take, and whether identical fetches in flight share one. */
+  subgraphClient: Required<SubgraphClientOptions>;
+  /** Identical queries from clients with the same identity, in flight at once, share one execution. */
+  requestDeduplication: boolean;
 }
 
 const cliSchema = z.object({
@@ -106,7 +124,10 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     maxSubscriptionsPerConnection: parsed.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxConnectionsPerTenant: parsed.MAX_CONNECTIONS_PER_TENANT,
     wsConnectionInitTimeoutMs: parsed.WS_CONNECTION_INIT_TIMEOUT_MS,
+    upstreamReconnect: { baseDelayMs: parsed.UPSTREAM_RECONNECT_BASE_DELAY_MS, maxDelayMs: parsed.UPSTREAM_RECONNECT_MAX_DELAY_MS },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     subgraphUrls,
+    subgraphClient: { connections: parsed.SUBGRAPH_CONNECTIONS, timeoutMs: parsed.SUBGRAPH_TIMEOUT_MS, deduplicate: parsed.SUBGRAPH_DEDUPLICATION },
+    requestDeduplication: parsed.REQUEST_DEDUPLICATION,
   };
 }

@@ -31,6 +31,7 @@ import { SubgraphDataSource } from './subgraph-data-source.ts';
 import { supergraphFromFile, type SupergraphUpdate } from './supergraph-source.ts';
 import { FederatedSubscriptions } from './subscriptions/federated.ts';
 import { serveGatewaySubscriptions } from './subscriptions/server.ts';
+import { withDeduplication } from './request-deduplication.ts';
 import { UpstreamSubscriptions } from './subscriptions/upstream.ts';
 
 export interface RunningGateway {
@@ -123,7 +124,12 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       subgraphUrls.set(name, routingUrl);
       // Exported at 0 from the start, so that rate() and alerts see a series before the first reconnection.
       upstreamReconnects.inc({ subgraph: name }, 0);
-      const dataSource = new SubgraphDataSource(routingUrl, name, config.internalSecret);
+      // A new supergraph keeps the connection pool of a subgraph whose URL did not change.
+      const existing = dataSources.get(name);
+      if (existing?.url === routingUrl) return existing;
+      // Operations planned on the previous supergraph may still fetch through the old pool for a while.
+      if (existing) setTimeout(() => void existing.close(), config.shutdownTimeoutMs).unref();
+      const dataSource = new SubgraphDataSource(routingUrl, name, config.internalSecret, config.subgraphClient);
       dataSources.set(name, dataSource);
       return dataSource;
     },
@@ -135,7 +141,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
   });
 
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    gateway: config.requestDeduplication ? withDeduplication(gateway) : gateway,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
     formatError: (formatted, error) => {
@@ -228,6 +234,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       await upstreams.dispose();
       await http.close(config.shutdownTimeoutMs);
       await apollo.stop();
+      await Promise.all([...dataSources.values()].map((dataSource) => dataSource.close()));
       await rateLimiter?.close();
       logger.info('gateway stopped');
     },

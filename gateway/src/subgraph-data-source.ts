@@ -1,41 +1,120 @@
-import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import type { Fetcher } from '@apollo/utils.fetcher';
+import { STATUS_CODES } from 'node:http';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
-import { clientError, ErrorCode, signIdentity } from '@nexusflow/kit';
 import { GraphQLError } from 'graphql';
+import { Pool } from 'undici';
+import { ANONYMOUS, clientError, ErrorCode, signIdentity, type Identity } from '@nexusflow/kit';
 import type { GatewayContext } from './context.ts';
 
+export interface SubgraphClientOptions {
+  /** Keep-alive connections held open to one subgraph. @default 128 */
+  connections?: number;
+  /** A subgraph that has not answered (headers, then each part of the body) within this is unavailable. @default 30000 */
+  timeoutMs?: number;
+  /**
+   * Identical queries in flight to the subgraph at the same moment (same body, same identity) share one HTTP
+   * request, as Apollo Router's `deduplicate_query`. Mutations never do. @default false
+   */
+  deduplicate?: boolean;
+}
+
+interface RawResponse {
+  status: number;
+  text: string;
+}
+
+/** Signed identity headers, computed once per client request however many subgraph fetches it makes. */
+const signedHeaders = new WeakMap<object, Record<string, string>>();
+
 /**
- * Sends every subgraph request with the caller's verified identity, signed with the internal secret,
- * so that a subgraph can trust who is calling without re-validating tokens and refuses anyone who
- * bypasses the gateway.
+ * Subgraph fetches for the gateway: a keep-alive connection pool per subgraph (undici), the caller's
+ * verified identity signed with the internal secret so that a subgraph can trust who is calling without
+ * re-validating tokens, and nothing else per request. @apollo/gateway's own data source sends through
+ * make-fetch-happen and builds a node-fetch Request per fetch, which is most of its cost per fetch.
  */
-export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
+  private readonly pool: Pool;
+  private readonly path: string;
+  private readonly timeoutMs: number;
+  private readonly deduplicate: boolean;
+  private readonly inFlight = new Map<string, Promise<RawResponse>>();
+
   constructor(
-    url: string,
+    readonly url: string,
     private readonly subgraphName: string,
     private readonly internalSecret: string,
+    options: SubgraphClientOptions = {},
   ) {
-    // Node's built-in fetch keeps connections alive; Apollo's default client sets up more per request.
-    super({ url, fetcher: fetch as unknown as Fetcher });
+    const parsed = new URL(url);
+    this.path = `${parsed.pathname}${parsed.search}`;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.deduplicate = options.deduplicate ?? false;
+    this.pool = new Pool(parsed.origin, { connections: options.connections ?? 128, keepAliveTimeout: 30_000 });
   }
 
-  /** A subgraph that cannot be reached is reported as such, with its name, not as an internal error. */
-  override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+  async process({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+    // Health checks and schema loading run without a request context; they act as anonymous.
+    const identity: Identity = 'identity' in context && context.identity ? context.identity : ANONYMOUS;
+    let headers = signedHeaders.get(context);
+    if (!headers) {
+      headers = { 'content-type': 'application/json', ...signIdentity(identity, this.internalSecret) };
+      if ('requestId' in context && typeof context.requestId === 'string') headers['x-request-id'] = context.requestId;
+      signedHeaders.set(context, headers);
+    }
+    const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
+    const response = await this.send(body, headers, identity, request.query ?? '');
+    if (response.status < 200 || response.status > 299) throw this.errorFromResponse(response);
+    let parsed: unknown;
     try {
-      return await super.process(options);
-    } catch (error) {
-      if (error instanceof GraphQLError) throw error;
-      throw clientError(ErrorCode.ServiceUnavailable, `The ${this.subgraphName} service is unavailable`);
+      parsed = JSON.parse(response.text);
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null) throw this.unavailable();
+    return parsed as GatewayGraphQLResponse;
+  }
+
+  private send(body: string, headers: Record<string, string>, identity: Identity, query: string): Promise<RawResponse> {
+    if (!this.deduplicate || /^\s*mutation\b/.test(query)) return this.post(body, headers);
+    const key = `${JSON.stringify(identity)}\n${body}`;
+    let shared = this.inFlight.get(key);
+    if (!shared) {
+      shared = this.post(body, headers).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, shared);
+    }
+    return shared;
+  }
+
+  private async post(body: string, headers: Record<string, string>): Promise<RawResponse> {
+    try {
+      const response = await this.pool.request({ path: this.path, method: 'POST', headers, body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+      return { status: response.statusCode, text: await response.body.text() };
+    } catch {
+      throw this.unavailable();
     }
   }
 
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
-    const headers = request.http?.headers;
-    if (!headers) return;
-    // Health checks and schema loading run without a request context; they act as anonymous.
-    const identity = 'identity' in context && context.identity ? context.identity : { kind: 'anonymous' as const };
-    for (const [name, value] of Object.entries(signIdentity(identity, this.internalSecret))) headers.set(name, value);
-    if ('requestId' in context && typeof context.requestId === 'string') headers.set('x-request-id', context.requestId);
+  /** A subgraph that cannot be reached, or answers what is not GraphQL, is reported as such, with its name. */
+  private unavailable(): GraphQLError {
+    return clientError(ErrorCode.ServiceUnavailable, `The ${this.subgraphName} service is unavailable`);
+  }
+
+  /** The same error @apollo/gateway's data source gives for an HTTP error status. */
+  private errorFromResponse(response: RawResponse): GraphQLError {
+    const statusText = STATUS_CODES[response.status] ?? '';
+    let body: unknown = response.text;
+    try {
+      body = JSON.parse(response.text);
+    } catch {
+      // not JSON: kept as text
+    }
+    const extensions: Record<string, unknown> = { response: { url: this.url, status: response.status, statusText, body } };
+    if (response.status === 401) extensions.code = 'UNAUTHENTICATED';
+    else if (response.status === 403) extensions.code = 'FORBIDDEN';
+    return new GraphQLError(`${response.status}: ${statusText}`, { extensions });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
   }
 }

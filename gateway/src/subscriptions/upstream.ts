@@ -26,22 +26,75 @@ interface Upstream {
   stop(): void;
 }
 
+/**
+ * How a dropped subgraph connection is re-established: randomised exponential backoff with full jitter. Attempt `n`
+ * (0 for the first after a drop) waits a uniformly random time in `[0, min(maxDelayMs, baseDelayMs × 2ⁿ))`.
+ */
+export interface ReconnectPolicy {
+  /**
+   * Upper bound of the wait before the first attempt after a drop; it doubles with every attempt that fails.
+   *
+   * @default 250
+   */
+  baseDelayMs: number;
+  /**
+   * Upper bound of the wait between two attempts, however long the subgraph stays away.
+   *
+   * @default 10_000
+   */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RECONNECT_POLICY: Readonly<ReconnectPolicy> = { baseDelayMs: 250, maxDelayMs: 10_000 };
+
+/**
+ * The wait before reconnection attempt `attempt` (graphql-ws's `retries`: 0 for the first after a drop).
+ *
+ * Full jitter rather than equal jitter: when a subgraph restarts, every gateway instance drops one socket per identity
+ * with live subscriptions at the same moment, and spreading their attempts over the whole window (not only its upper
+ * half) keeps them from arriving in waves (in AWS's comparison of backoff schemes it needs the fewest attempts). A wait
+ * close to 0 costs one TCP connection attempt and lets a brief blip heal at once.
+ */
+export function reconnectDelayMs(attempt: number, policy: ReconnectPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  return Math.floor(random() * ceiling);
+}
+
 export interface UpstreamOptions {
   internalSecret: string;
   logger: Logger;
+  /**
+   * How a dropped subgraph connection is re-established. graphql-ws's own default (1 s × 2ⁿ plus 0.3–3 s) leaves
+   * subscribers several seconds without events after a blip, and has no cap.
+   *
+   * @default DEFAULT_RECONNECT_POLICY
+   */
+  reconnect?: ReconnectPolicy;
   /** Called with the number of open upstream subscriptions whenever it changes. */
   onCount?: (open: number) => void;
+  /** Called with the subgraph's URL each time a dropped connection to it is re-established. */
+  onReconnect?: (url: string) => void;
+}
+
+/** Closed on purpose: by graphql-ws when its last subscription has gone, or by {@link UpstreamSubscriptions.dispose}. */
+const NORMAL_CLOSURE = 1000;
+
+function closeCodeOf(event: unknown): number | undefined {
+  return typeof event === 'object' && event !== null && 'code' in event && typeof event.code === 'number' ? event.code : undefined;
 }
 
 /**
  * Subscriptions the gateway holds on subgraphs, over graphql-ws. A thousand clients watching one
  * execution cost one upstream subscription; it ends when its last client leaves. A dropped subgraph
- * connection is re-established with backoff (graphql-ws retries with randomised exponential delays),
- * and its clients stay connected meanwhile.
+ * connection is re-established with backoff ({@link ReconnectPolicy}); graphql-ws then subscribes
+ * again on the new socket, so clients stay connected meanwhile and the subgraph's first event after
+ * the reconnection (a snapshot, for executions) catches them up.
  */
 export class UpstreamSubscriptions {
   private readonly open = new Map<string, Upstream>();
   private readonly clients = new Map<string, Client>();
+  /** Cuts backoff waits short on dispose, so that shutting down never waits for a subgraph that is away. */
+  private readonly disposing = new AbortController();
 
   constructor(private readonly options: UpstreamOptions) {}
 
@@ -54,6 +107,9 @@ export class UpstreamSubscriptions {
     const key = JSON.stringify([url, identity]);
     let client = this.clients.get(key);
     if (!client) {
+      const policy = this.options.reconnect ?? DEFAULT_RECONNECT_POLICY;
+      const logger = this.options.logger;
+      let established = false;
       client = createClient({
         url: url.replace(/^http/, 'ws'),
         webSocketImpl: WebSocket,
@@ -63,11 +119,44 @@ export class UpstreamSubscriptions {
         lazyCloseTimeout: 1000,
         retryAttempts: Number.POSITIVE_INFINITY,
         shouldRetry: () => true,
+        retryWait: (retries) => this.wait(reconnectDelayMs(retries, policy)),
         keepAlive: 10_000,
+        on: {
+          connected: (_socket, _payload, wasRetry) => {
+            established = true;
+            if (!wasRetry) return;
+            logger.info({ subgraph: url }, 'upstream connection re-established');
+            this.options.onReconnect?.(url);
+          },
+          closed: (event) => {
+            const wasEstablished = established;
+            established = false;
+            const code = closeCodeOf(event);
+            if (code === NORMAL_CLOSURE) return;
+            // One line per drop at warn; while the subgraph stays away, each failed attempt only at debug, so that an
+            // outage does not flood the log with one line per identity every few seconds.
+            if (wasEstablished) logger.warn({ subgraph: url, code }, 'upstream connection dropped; reconnecting');
+            else logger.debug({ subgraph: url, code }, 'upstream connection attempt failed');
+          },
+        },
       });
       this.clients.set(key, client);
     }
     return client;
+  }
+
+  private wait(ms: number): Promise<void> {
+    const signal = this.disposing.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   subscribe(key: UpstreamKey): AsyncIterableIterator<UpstreamEvent> {
@@ -125,7 +214,10 @@ export class UpstreamSubscriptions {
 
   async dispose(): Promise<void> {
     for (const id of [...this.open.keys()]) this.close(id);
-    await Promise.all([...this.clients.values()].map((client) => client.dispose()));
+    this.disposing.abort();
+    // A client caught between attempts rejects its dispose with the reason it gave up (the last close event, or
+    // "All Subscriptions Gone"); there is nothing left to close then, and shutdown must go on.
+    await Promise.allSettled([...this.clients.values()].map((client) => client.dispose()));
     this.clients.clear();
   }
 }

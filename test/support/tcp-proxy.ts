@@ -1,0 +1,88 @@
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of one server, so that a test can break the network between two
+ * of its own processes: {@link cut} drops every connection at once, {@link refuseNext} turns the next
+ * attempts away. Counts the connections it forwards and refuses, for tests to check what arrived.
+ */
+export class TcpProxy {
+  /** Connections forwarded to the target so far. */
+  accepted = 0;
+  /** Connections turned away by {@link refuseNext} so far. */
+  refused = 0;
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private toRefuse = 0;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  /** Listens on a free port of 127.0.0.1 and forwards every connection to `target`. */
+  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    const proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
+    server.on('connection', (client) => proxy.accept(client, target));
+    return proxy;
+  }
+
+  /** `url` with its host and port replaced by the proxy's. */
+  urlFor(url: string): string {
+    const proxied = new URL(url);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String(this.port);
+    return proxied.toString();
+  }
+
+  /** Resets the next `count` connections as soon as they arrive, the way a peer that is down answers. */
+  refuseNext(count: number): void {
+    this.toRefuse += count;
+  }
+
+  /**
+   * Resets every live connection, on both sides, as a network failure does: no close handshake
+   * at any level, so each side learns of it only from the reset.
+   */
+  cut(): void {
+    for (const [client, upstream] of this.pairs) {
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    }
+    this.pairs.clear();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: Socket, target: { host: string; port: number }): void {
+    if (this.toRefuse > 0) {
+      this.toRefuse -= 1;
+      this.refused += 1;
+      client.resetAndDestroy();
+      return;
+    }
+    this.accepted += 1;
+    const upstream = connect(target.port, target.host);
+    const pair: [Socket, Socket] = [client, upstream];
+    this.pairs.add(pair);
+    // Either side failing takes the other down with it, as one broken path would.
+    const drop = () => {
+      if (!this.pairs.delete(pair)) return;
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of pair) {
+      socket.setNoDelay(true);
+      socket.on('error', drop);
+      socket.on('close', drop);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}
