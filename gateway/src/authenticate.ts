@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { ANONYMOUS, ErrorCode, HttpError, verifyAccessToken, type Identity } from '@nexusflow/kit';
+import { ANONYMOUS, ErrorCode, HttpError, verifyAccessToken, type Identity } from '@nexusflow/kit/core';
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 

@@ -10,7 +10,7 @@ import {
   secretOrDevelopmentDefault,
   sharedSecretSchema,
   type Environment,
-} from '@nexusflow/kit';
+} from '@nexusflow/kit/core';
 import { z } from 'zod';
 import type { SubgraphClientOptions } from './subgraph-data-source.ts';
 import { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy } from './subscriptions/upstream.ts';

@@ -1,4 +1,4 @@
-import type { Identity } from '@nexusflow/kit';
+import type { Identity } from '@nexusflow/kit/core';
 
 export interface GatewayContext {
   identity: Identity;

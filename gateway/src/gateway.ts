@@ -20,7 +20,7 @@ import {
   signIdentity,
   type Logger,
   type RateLimiter,
-} from '@nexusflow/kit';
+} from '@nexusflow/kit/core';
 import type { GraphQLSchema } from 'graphql';
 import { Counter, Gauge } from 'prom-client';
 import { authenticate } from './authenticate.ts';

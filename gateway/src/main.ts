@@ -1,4 +1,4 @@
-import { runMain } from '@nexusflow/kit';
+import { runMain } from '@nexusflow/kit/core';
 import { loadGatewayConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 

@@ -3,7 +3,7 @@ import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { GraphQLError } from 'graphql';
 import { Pool } from 'undici';
-import { ANONYMOUS, clientError, ErrorCode, signIdentity, type Identity } from '@nexusflow/kit';
+import { ANONYMOUS, clientError, ErrorCode, signIdentity, type Identity } from '@nexusflow/kit/core';
 import type { GatewayContext } from './context.ts';
 
 export interface SubgraphClientOptions {

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { SupergraphManager } from '@apollo/gateway';
-import type { Logger } from '@nexusflow/kit';
+import type { Logger } from '@nexusflow/kit/core';
 
 export type SupergraphUpdate = { outcome: 'loaded' } | { outcome: 'rejected'; error: Error };
 

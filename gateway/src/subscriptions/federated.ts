@@ -3,7 +3,7 @@ import { operationFromDocument, Supergraph, type Schema } from '@apollo/federati
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { GraphQLError, print, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
-import { clientError, createAsyncQueue, ErrorCode, formatClientError, type AsyncQueue, type Logger } from '@nexusflow/kit';
+import { clientError, createAsyncQueue, ErrorCode, formatClientError, type AsyncQueue, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
@@ -48,20 +48,33 @@ interface ResultGroup {
  */
 export class FederatedSubscriptions {
   private graph: Graph | undefined;
+  /** The latest supergraph, planned for on the first subscription after it arrived. */
+  private supergraphSdl: string | undefined;
   private generation = 0;
   private readonly groups = new Map<string, ResultGroup>();
 
   constructor(private readonly options: FederatedSubscriptionOptions) {}
 
-  /** Called with every supergraph the gateway loads, so plans always match what queries see. */
+  /**
+   * Called with every supergraph the gateway loads, so plans always match what queries see. The planner is
+   * built when a subscription needs it: a gateway that serves no subscriptions does not hold a second one.
+   */
   useSupergraph(supergraphSdl: string): void {
-    const supergraph = Supergraph.build(supergraphSdl);
-    this.graph = {
-      generation: ++this.generation,
-      supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
-      apiSchema: supergraph.apiSchema(),
-      planner: new QueryPlanner(supergraph),
-    };
+    this.supergraphSdl = supergraphSdl;
+    this.graph = undefined;
+  }
+
+  private currentGraph(): Graph | undefined {
+    if (!this.graph && this.supergraphSdl) {
+      const supergraph = Supergraph.build(this.supergraphSdl);
+      this.graph = {
+        generation: ++this.generation,
+        supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
+        apiSchema: supergraph.apiSchema(),
+        planner: new QueryPlanner(supergraph),
+      };
+    }
+    return this.graph;
   }
 
   subscribe(args: {
@@ -71,7 +84,7 @@ export class FederatedSubscriptions {
     variables?: Record<string, unknown> | null;
     context: GatewayContext;
   }): AsyncIterableIterator<ExecutionResult> {
-    const graph = this.graph;
+    const graph = this.currentGraph();
     if (!graph) throw clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet');
     const operationName = args.operationName ?? undefined;
     const variables = args.variables ?? {};

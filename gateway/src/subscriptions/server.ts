@@ -5,7 +5,7 @@ import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql'
 import { CloseCode, type Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ANONYMOUS, ErrorCode, verifyAccessToken, type Identity, type Logger } from '@nexusflow/kit';
+import { ANONYMOUS, ErrorCode, verifyAccessToken, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import type { FederatedSubscriptions } from './federated.ts';
 

@@ -1,6 +1,6 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { createAsyncQueue, signIdentity, type AsyncQueue, type Identity, type Logger } from '@nexusflow/kit';
+import { createAsyncQueue, signIdentity, type AsyncQueue, type Identity, type Logger } from '@nexusflow/kit/core';
 
 export interface UpstreamEvent {
   data?: Record<string, unknown> | null;

@@ -1,0 +1,264 @@
+/**
+ * Gateway benchmark suite: our gateway measured side by side with what it is compared against, in one run,
+ * so that each figure is a ratio that holds on a noisy machine.
+ *
+ *   npm run bench -- [--seconds 10] [--warmup 2] [--connections 50] [--rounds 2] [--only deep,direct,statements,startup] [--json out.json]
+ *
+ * 1. deep       The shared federation benchmark's deep query (four subgraphs, about 86 KB per response) through
+ *               our gateway and through unmodified @apollo/gateway + @apollo/server: throughput, latency, peak RSS.
+ *               The subgraphs answer repeated requests from memory (see bench/gateway/fixture/server.ts).
+ * 2. direct     A query served by one subgraph (executing every request), straight to it and through each gateway.
+ * 3. statements SQL statements per request for lists of 1, 10, 100 and 1,000 federated entities on the real
+ *               NexusFlow subgraphs (embedded storage): the count must not grow with the list.
+ * 4. startup    Process start to first served deep query, for each gateway; composition time.
+ *
+ * Everything listens on 127.0.0.1; every phase has a fixed duration, so the run stops by itself.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { composeSupergraph, readSupergraphConfig } from '@nexusflow/schema-registry';
+import { supergraphConfigFile } from '../scripts/topology.ts';
+import { DEEP_QUERY, FIXTURE_SUBGRAPHS, FIXTURE_SUBGRAPH_NAMES, SINGLE_SUBGRAPH_QUERY, type FixtureSubgraphName } from './gateway/fixture/subgraphs.ts';
+import { runLoad, type LoadResult } from './gateway/load.ts';
+import { firstAnswer, startProcess, type BenchProcess } from './gateway/processes.ts';
+import { measureStatements, type StatementsResult } from './gateway/statements.ts';
+
+const SCENARIOS = ['deep', 'direct', 'statements', 'startup'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '2' },
+    only: { type: 'string', default: SCENARIOS.join(',') },
+    json: { type: 'string' },
+  },
+});
+const options = {
+  seconds: Number(flags.seconds),
+  warmup: Number(flags.warmup),
+  connections: Number(flags.connections),
+  rounds: Number(flags.rounds),
+  only: new Set(flags.only.split(',').map((name) => name.trim()) as Scenario[]),
+};
+for (const name of options.only) if (!SCENARIOS.includes(name)) throw new Error(`unknown scenario ${name}; known: ${SCENARIOS.join(', ')}`);
+
+const SECRET = randomBytes(32).toString('hex');
+type GatewayName = 'ours' | 'stock';
+/** Ours with request deduplication on: identical queries in flight run once (off by default). */
+const DEDUPLICATED = 'ours+dedup';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function composeFixture(urls: Record<FixtureSubgraphName, string>): string {
+  return composeSupergraph(FIXTURE_SUBGRAPH_NAMES.map((name) => ({ name, url: urls[name], sdl: FIXTURE_SUBGRAPHS[name].typeDefs })));
+}
+
+/** Starts a gateway on the supergraph file and returns it once it answered `probe` (which is what start-up time measures). */
+async function startGateway(name: GatewayName, supergraphFile: string, probe: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<BenchProcess & { url: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/${name === 'ours' ? 'graphql' : ''}`;
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    JWT_SECRET: SECRET,
+    INTERNAL_SECRET: SECRET,
+    // The baseline has no rate limits; ours would refuse a benchmark's worth of requests from one address.
+    RATE_LIMIT_PER_MINUTE: '0',
+    SUPERGRAPH_PATH: supergraphFile,
+    PORT: String(port),
+    ...extraEnv,
+  };
+  const entry = name === 'ours' ? 'gateway/src/main.ts' : 'bench/gateway/stock-gateway.ts';
+  const args = name === 'ours' ? [] : ['--supergraph', supergraphFile, '--port', String(port)];
+  const child = await startProcess(entry, args, env, { readyWhen: () => firstAnswer(url, probe) });
+  return Object.assign(child, { url });
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** Rounds alternate the order of the targets, so that neither always runs on a warmer or quieter machine. */
+async function compare(targets: { name: string; url: string; expectBody?: string }[], body: string, expectBody: string): Promise<Record<string, LoadResult>> {
+  const rounds: Record<string, LoadResult[]> = Object.fromEntries(targets.map(({ name }) => [name, []]));
+  for (let round = 0; round < options.rounds; round++) {
+    const order = round % 2 === 0 ? targets : [...targets].reverse();
+    for (const target of order) {
+      const load = { url: target.url, body, expectBody: target.expectBody ?? expectBody, connections: options.connections };
+      if (options.warmup > 0) await runLoad({ ...load, seconds: options.warmup });
+      const result = await runLoad({ ...load, seconds: options.seconds });
+      console.log(`  ${target.name.padEnd(6)} round ${round + 1}: ${result.throughput.toFixed(0)} req/s, p95 ${result.p95.toFixed(1)} ms, ${result.failures} failures`);
+      rounds[target.name]!.push(result);
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(rounds).map(([name, results]) => [
+      name,
+      {
+        requests: results.reduce((sum, result) => sum + result.requests, 0),
+        throughput: median(results.map((result) => result.throughput)),
+        p50: median(results.map((result) => result.p50)),
+        p95: median(results.map((result) => result.p95)),
+        p99: median(results.map((result) => result.p99)),
+        failures: results.reduce((sum, result) => sum + result.failures, 0),
+      },
+    ]),
+  );
+}
+
+/** Both gateways must give the very same bytes before their speed means anything. */
+async function sameAnswer(gateways: Record<GatewayName, { url: string }>, body: string): Promise<string> {
+  const [ours, stock] = await Promise.all([firstAnswer(gateways.ours.url, body), firstAnswer(gateways.stock.url, body)]);
+  if (ours !== stock) throw new Error(`the gateways answered differently:\nours:  ${ours.slice(0, 300)}\nstock: ${stock.slice(0, 300)}`);
+  if (ours.includes('"errors"')) throw new Error(`the query failed: ${ours.slice(0, 300)}`);
+  return ours;
+}
+
+interface Report {
+  machine: { cpu: string; cores: number; memoryGb: number; node: string; platform: string };
+  settings: typeof options extends infer T ? Omit<T, 'only'> & { only: string[] } : never;
+  deep?: {
+    responseBytes: number;
+    results: Record<GatewayName | typeof DEDUPLICATED, LoadResult>;
+    peakRssBytes: Record<GatewayName | typeof DEDUPLICATED, number>;
+    throughputRatio: number;
+    p95Ratio: number;
+    deduplicatedThroughputRatio: number;
+    deduplicatedP95Ratio: number;
+  };
+  direct?: { results: Record<string, LoadResult>; oursShareOfDirect: number; stockShareOfDirect: number };
+  statements?: StatementsResult;
+  startup?: { firstQueryMs: Record<GatewayName, number>; compositionMs: { fixture: number; nexusflow: number } };
+}
+
+const report: Report = {
+  machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+  settings: { ...options, only: [...options.only] },
+};
+
+const scratch = await mkdtemp(join(os.tmpdir(), 'nexusflow-bench-'));
+const running: BenchProcess[] = [];
+const start = async <T extends BenchProcess>(process: Promise<T>): Promise<T> => {
+  const started = await process;
+  running.push(started);
+  return started;
+};
+const deepBody = JSON.stringify({ query: DEEP_QUERY });
+
+try {
+  if (options.only.has('deep') || options.only.has('startup')) {
+    console.log('deep federated query: starting the memoizing subgraphs and both gateways');
+    const fixture = await start(startProcess('bench/gateway/fixture/main.ts', ['--memoize'], { PATH: process.env.PATH }));
+    const supergraphFile = join(scratch, 'deep.graphql');
+    await writeFile(supergraphFile, composeFixture(fixture.ready as Record<FixtureSubgraphName, string>));
+    const gateways = { ours: await start(startGateway('ours', supergraphFile, deepBody)), stock: await start(startGateway('stock', supergraphFile, deepBody)) };
+    const deduplicated = options.only.has('deep') ? await start(startGateway('ours', supergraphFile, deepBody, { REQUEST_DEDUPLICATION: 'true' })) : undefined;
+    if (options.only.has('startup')) {
+      const compositionRuns = (compose: () => unknown) =>
+        median(
+          Array.from({ length: 5 }, () => {
+            const started = performance.now();
+            compose();
+            return performance.now() - started;
+          }),
+        );
+      const nexusflow = await readSupergraphConfig(supergraphConfigFile);
+      report.startup = {
+        firstQueryMs: { ours: gateways.ours.startMs, stock: gateways.stock.startMs },
+        compositionMs: { fixture: compositionRuns(() => composeFixture(fixture.ready as Record<FixtureSubgraphName, string>)), nexusflow: compositionRuns(() => composeSupergraph(nexusflow)) },
+      };
+    }
+    if (options.only.has('deep')) {
+      const expected = await sameAnswer(gateways, deepBody);
+      const targets = [{ name: 'ours', ...gateways.ours }, { name: 'stock', ...gateways.stock }, { name: DEDUPLICATED, ...deduplicated! }];
+      const results = (await compare(targets, deepBody, expected)) as Record<GatewayName | typeof DEDUPLICATED, LoadResult>;
+      report.deep = {
+        responseBytes: Buffer.byteLength(expected),
+        results,
+        peakRssBytes: { ours: await gateways.ours.peakRss(), stock: await gateways.stock.peakRss(), [DEDUPLICATED]: await deduplicated!.peakRss() },
+        throughputRatio: results.ours.throughput / results.stock.throughput,
+        p95Ratio: results.ours.p95 / results.stock.p95,
+        deduplicatedThroughputRatio: results[DEDUPLICATED].throughput / results.stock.throughput,
+        deduplicatedP95Ratio: results[DEDUPLICATED].p95 / results.stock.p95,
+      };
+    }
+    for (const child of running.splice(0)) await child.stop();
+  }
+
+  if (options.only.has('direct')) {
+    console.log('one subgraph: straight to it, and through each gateway');
+    const fixture = await start(startProcess('bench/gateway/fixture/main.ts', [], { PATH: process.env.PATH }));
+    const urls = fixture.ready as Record<FixtureSubgraphName, string>;
+    const supergraphFile = join(scratch, 'direct.graphql');
+    await writeFile(supergraphFile, composeFixture(urls));
+    const body = JSON.stringify({ query: SINGLE_SUBGRAPH_QUERY });
+    const gateways = { ours: await start(startGateway('ours', supergraphFile, body)), stock: await start(startGateway('stock', supergraphFile, body)) };
+    const expected = await sameAnswer(gateways, body);
+    // Apollo Server ends its responses with a newline, the subgraph does not; the data must be the same.
+    const direct = await firstAnswer(urls.products, body);
+    if (JSON.stringify(JSON.parse(direct)) !== JSON.stringify(JSON.parse(expected))) throw new Error(`the subgraph answered differently: ${direct}`);
+    const results = await compare([{ name: 'direct', url: urls.products, expectBody: direct }, { name: 'ours', ...gateways.ours }, { name: 'stock', ...gateways.stock }], body, expected);
+    report.direct = { results, oursShareOfDirect: results.ours!.throughput / results.direct!.throughput, stockShareOfDirect: results.stock!.throughput / results.direct!.throughput };
+    for (const child of running.splice(0)) await child.stop();
+  }
+
+  if (options.only.has('statements')) {
+    console.log('SQL statements per request, through the gateway on the NexusFlow subgraphs');
+    report.statements = await measureStatements([1, 10, 100, 1000]);
+  }
+} finally {
+  for (const child of running.splice(0)) await child.stop();
+  await rm(scratch, { recursive: true, force: true });
+}
+
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+const rps = (value: number) => `${Math.round(value).toLocaleString('en-US')}`;
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+const table = (header: string[], rows: string[][]) => {
+  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padStart(widths[column]!)).join('  ');
+  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+};
+
+console.log(`\n${report.machine.cpu} (${report.machine.cores} cores), ${report.machine.memoryGb} GB, Node ${report.machine.node}, ${report.machine.platform}`);
+console.log(`${options.connections} connections, ${options.rounds} rounds of ${options.seconds} s after ${options.warmup} s of warm-up; medians of the rounds\n`);
+if (report.deep) {
+  const { results, peakRssBytes } = report.deep;
+  console.log(`Deep federated query (${(report.deep.responseBytes / 1024).toFixed(1)} KB per response)`);
+  console.log(
+    table(
+      ['gateway', 'req/s', 'p50', 'p95', 'p99', 'peak RSS', 'failures'],
+      (['ours', 'stock', DEDUPLICATED] as const).map((name) => [name, rps(results[name].throughput), ms(results[name].p50), ms(results[name].p95), ms(results[name].p99), mb(peakRssBytes[name]), String(results[name].failures)]),
+    ),
+  );
+  console.log(`ours / stock: ${report.deep.throughputRatio.toFixed(2)}× the throughput, ${report.deep.p95Ratio.toFixed(2)}× the p95`);
+  console.log(`ours with request deduplication / stock: ${report.deep.deduplicatedThroughputRatio.toFixed(2)}× the throughput, ${report.deep.deduplicatedP95Ratio.toFixed(2)}× the p95\n`);
+}
+if (report.direct) {
+  const { results } = report.direct;
+  console.log('One subgraph, straight and through a gateway');
+  console.log(table(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
+  console.log(`ours: ${(report.direct.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput; stock: ${(report.direct.stockShareOfDirect * 100).toFixed(0)}%\n`);
+}
+if (report.statements) {
+  console.log(`SQL statements per request: ${report.statements.query.replace(/\s+/g, ' ').trim()}`);
+  console.log(table(['entities', 'statements', 'by subgraph'], report.statements.rows.map((row) => [String(row.entities), String(row.statements), JSON.stringify(row.bySubgraph)])));
+  console.log('');
+}
+if (report.startup) {
+  console.log(`Start-up to first deep query: ours ${ms(report.startup.firstQueryMs.ours)}, stock ${ms(report.startup.firstQueryMs.stock)}`);
+  console.log(`Composition: benchmark supergraph ${ms(report.startup.compositionMs.fixture)}, NexusFlow supergraph ${ms(report.startup.compositionMs.nexusflow)}\n`);
+}
+if (flags.json) await writeFile(flags.json, `${JSON.stringify(report, null, 2)}\n`);

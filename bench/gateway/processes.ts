@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { repositoryRoot } from '../../scripts/topology.ts';
+
+export interface BenchProcess {
+  child: ChildProcess;
+  /** What the process printed as `{"ready": …}` on its first line of JSON. */
+  ready: unknown;
+  /** Milliseconds from spawn to that line. */
+  startMs: number;
+  /** The process's peak resident memory so far (VmHWM), in bytes. */
+  peakRss(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a TypeScript entry of this repository as its own Node process and waits for it to announce that
+ * it is ready, either with a `{"ready": …}` JSON line or, when `readyWhen` is given, when that resolves.
+ */
+export async function startProcess(
+  entry: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { readyWhen?: () => Promise<unknown>; timeoutMs?: number } = {},
+): Promise<BenchProcess> {
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: repositoryRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`${entry} exited (${code}) before it was ready:\n${output}`))),
+  );
+  const announced = new Promise<unknown>((resolve) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const line = output.split('\n').find((candidate) => candidate.startsWith('{"ready"'));
+      if (line) resolve((JSON.parse(line) as { ready: unknown }).ready);
+    });
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${entry} was not ready in time:\n${output}`)), options.timeoutMs ?? 60_000).unref());
+  const ready = await Promise.race([options.readyWhen ? options.readyWhen() : announced, exited, deadline]);
+  const startMs = performance.now() - started;
+  exited.catch(() => undefined);
+  return {
+    child,
+    ready,
+    startMs,
+    async peakRss() {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) * 1024;
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** Polls until the GraphQL endpoint answers `body` with a 200, and returns the answer's text. */
+export async function firstAnswer(url: string, body: string, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      if (response.status === 200) return await response.text();
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
