@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
@@ -26,6 +25,7 @@ import { Counter, Gauge } from 'prom-client';
 import { authenticate } from './authenticate.ts';
 import type { GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
+import { FastGateway } from './execution/gateway.ts';
 import { landingPage } from './landing-page.ts';
 import { SubgraphDataSource } from './subgraph-data-source.ts';
 import { supergraphFromFile, type SupergraphUpdate } from './supergraph-source.ts';
@@ -108,7 +108,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     registers: [metrics.registry],
   });
 
-  const gateway = new ApolloGateway({
+  const gateway = new FastGateway({
     supergraphSdl: supergraphFromFile({
       path: config.supergraphPath,
       pollIntervalMs: config.supergraphPollIntervalMs,

@@ -1,0 +1,307 @@
+import type { GraphQLDataSource } from '@apollo/gateway';
+import { applyRewrites, isObjectOfType } from '@apollo/gateway/dist/dataRewrites.js';
+import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types.js';
+import type { OperationContext } from '@apollo/gateway/dist/operationContext.js';
+import { deepMerge } from '@apollo/gateway/dist/utilities/deepMerge.js';
+import { assert, ERRORS, errorCodeDef, type Operation } from '@apollo/federation-internals';
+import { evaluateCondition, getResponseName, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode } from '@apollo/query-planner';
+import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
+import { executeSync, GraphQLError, Kind, OperationTypeNode, visit, type FieldNode, type GraphQLSchema, type SelectionNode, type VariableDefinitionNode } from 'graphql';
+import { computeResponse } from '@apollo/gateway/dist/resultShaping.js';
+
+/**
+ * A port of @apollo/gateway's `executeQueryPlan` (2.14.4) that gives the same results, byte for byte, for
+ * the same plan, without what stock spends per request around the work itself: it takes the operation
+ * already converted for result shaping (stock converts the document again on every request), records no
+ * OpenTelemetry spans and builds no usage-reporting trace nodes, and shapes results with a compiled shaper.
+ * The data-handling helpers (deep merge, rewrites) are stock's own.
+ */
+
+type ResultMap = Record<string, unknown>;
+type ResponsePath = (string | number)[];
+
+interface ResultCursor {
+  path: ResponsePath;
+  data: ResultMap | ResultMap[];
+  fullResult: ResultMap;
+}
+
+interface ExecutionContext {
+  operationContext: OperationContext;
+  operation: Operation;
+  serviceMap: Record<string, GraphQLDataSource>;
+  requestContext: GatewayGraphQLRequestContext;
+  supergraphSchema: GraphQLSchema;
+  errors: GraphQLError[];
+}
+
+export interface PreparedOperation {
+  queryPlan: QueryPlan;
+  operationContext: OperationContext;
+  /** The operation as result shaping reads it, converted once per cached plan. */
+  operation: Operation;
+}
+
+const hasOwn = (value: object, key: string) => Object.prototype.hasOwnProperty.call(value, key);
+const getOwn = (value: object, key: string): unknown => (hasOwn(value, key) ? (value as ResultMap)[key] : undefined);
+
+export async function executePlan(
+  prepared: PreparedOperation,
+  serviceMap: Record<string, GraphQLDataSource>,
+  requestContext: GatewayGraphQLRequestContext,
+  supergraphSchema: GraphQLSchema,
+): Promise<GatewayExecutionResult> {
+  const { queryPlan, operationContext, operation } = prepared;
+  const errors: GraphQLError[] = [];
+  const context: ExecutionContext = { operationContext, operation, serviceMap, requestContext, supergraphSchema, errors };
+  const unfilteredData: ResultMap = Object.create(null);
+  const root = queryPlan.node;
+  if (root?.kind === 'Subscription') throw new Error('Execution of subscriptions not supported by gateway');
+  if (root) await executeNode(context, root, { path: [], data: unfilteredData, fullResult: unfilteredData });
+
+  let data: ResultMap | null | undefined;
+  try {
+    const variables = requestContext.request.variables;
+    let postProcessingErrors: GraphQLError[];
+    ({ data, errors: postProcessingErrors } = computeResponse({
+      operation,
+      variables,
+      input: unfilteredData,
+      introspectionHandling: (selection) =>
+        executeIntrospection(operationContext.schema, selection.expandFragments().toSelectionNode() as FieldNode, operationContext.operation.variableDefinitions, variables),
+    }));
+    if (errors.length === 0 && postProcessingErrors.length > 0) return { extensions: { valueCompletion: postProcessingErrors }, data };
+  } catch (error) {
+    if (error instanceof GraphQLError) return { errors: [error] };
+    if (error instanceof Error) return { errors: [new GraphQLError(error.message, { originalError: error })] };
+    requestContext.logger.error(`Unexpected error during query plan execution: ${String(error)}`);
+    return { errors: [new GraphQLError('Unexpected error during query plan execution')] };
+  }
+  return errors.length === 0 ? { data } : { errors, data };
+}
+
+async function executeNode(context: ExecutionContext, node: PlanNode, cursor: ResultCursor | undefined): Promise<void> {
+  if (!cursor) return;
+  switch (node.kind) {
+    case 'Sequence':
+      for (const child of node.nodes) await executeNode(context, child, cursor);
+      return;
+    case 'Parallel':
+      await Promise.all(node.nodes.map((child) => executeNode(context, child, cursor)));
+      return;
+    case 'Flatten':
+      await executeNode(context, node.node, moveIntoCursor(cursor, node.path));
+      return;
+    case 'Fetch':
+      try {
+        await executeFetch(context, node, cursor);
+      } catch (error) {
+        context.errors.push(error as GraphQLError);
+      }
+      return;
+    case 'Condition': {
+      const condition = evaluateCondition(node, context.operation.variableDefinitions, context.requestContext.request.variables);
+      const branch = condition ? node.ifClause : node.elseClause;
+      if (branch) await executeNode(context, branch, cursor);
+      return;
+    }
+    case 'Defer':
+      assert(false, '@defer support is not available in the gateway');
+  }
+}
+
+async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor: ResultCursor): Promise<void> {
+  const service = context.serviceMap[fetch.serviceName];
+  if (!service) throw new Error(`Couldn't find service with name "${fetch.serviceName}"`);
+  const entities: ResultMap[] = Array.isArray(cursor.data) ? cursor.data.filter((entity) => entity !== null && entity !== undefined) : [cursor.data];
+  if (entities.length < 1) return;
+
+  const variables: ResultMap = Object.create(null);
+  const provided = context.requestContext.request.variables;
+  for (const name of fetch.variableUsages ?? []) {
+    if (provided && hasOwn(provided, name) && typeof provided[name] !== 'undefined') variables[name] = provided[name];
+  }
+
+  const sendOperation = async (fetchVariables: ResultMap): Promise<ResultMap | null | undefined> => {
+    const response = await service.process({
+      kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
+      request: { query: fetch.operation, variables: fetchVariables, operationName: fetch.operationName },
+      incomingRequestContext: context.requestContext,
+      context: context.requestContext.context,
+      document: fetch.operationDocumentNode,
+      pathInIncomingRequest: cursor.path,
+    } as Parameters<GraphQLDataSource['process']>[0]);
+    if (response.errors) {
+      const errorPath = lazyErrorPathGenerator(fetch, cursor);
+      context.errors.push(...response.errors.map((error) => downstreamServiceError(error, fetch.serviceName, errorPath)));
+      if (!response.extensions?.ftv1) {
+        const metrics = context.requestContext.metrics as { nonFtv1ErrorPaths?: { subgraph: string; path: unknown }[] } | undefined;
+        const errorPaths = response.errors.map((error) => ({ subgraph: fetch.serviceName, path: error.path }));
+        if (metrics) {
+          if (metrics.nonFtv1ErrorPaths) metrics.nonFtv1ErrorPaths.push(...errorPaths);
+          else metrics.nonFtv1ErrorPaths = errorPaths;
+        }
+      }
+    }
+    return response.data as ResultMap | null | undefined;
+  };
+
+  if (!fetch.requires) {
+    const received = await sendOperation(variables);
+    if (received) applyRewrites(context.supergraphSchema, fetch.outputRewrites, received);
+    for (const entity of entities) deepMerge(entity, received);
+    return;
+  }
+
+  const representations: ResultMap[] = [];
+  const representationToEntity: number[] = [];
+  entities.forEach((entity, index) => {
+    const representation = executeSelectionSet(context.supergraphSchema, entity, fetch.requires!);
+    if (representation && representation.__typename) {
+      applyRewrites(context.supergraphSchema, fetch.inputRewrites, representation);
+      representations.push(representation);
+      representationToEntity.push(index);
+    }
+  });
+  if (representations.length < 1) return;
+  if ('representations' in variables) throw new Error('Variables cannot contain key "representations"');
+  const received = await sendOperation({ ...variables, representations });
+  if (!received) return;
+  if (!(received._entities && Array.isArray(received._entities))) throw new Error('Expected "data._entities" in response to be an array');
+  const receivedEntities = received._entities as (ResultMap | null)[];
+  if (receivedEntities.length !== representations.length) throw new Error(`Expected "data._entities" to contain ${representations.length} elements`);
+  // Stock loops over every entity here, reading past the received ones as undefined; the same loop keeps its results.
+  for (let i = 0; i < entities.length; i++) {
+    const receivedEntity = receivedEntities[i];
+    const existingEntity = entities[representationToEntity[i]!];
+    if (receivedEntity && !receivedEntity.__typename) receivedEntity.__typename = existingEntity!.__typename;
+    applyRewrites(context.supergraphSchema, fetch.outputRewrites, receivedEntity as ResultMap);
+    deepMerge(entities[representationToEntity[i]!], receivedEntity);
+  }
+}
+
+function lazyErrorPathGenerator(fetch: FetchNode, cursor: ResultCursor): (path: readonly (string | number)[] | undefined) => ResponsePath | undefined {
+  let hydratedPaths: ResponsePath[] | undefined;
+  return (errorPath) => {
+    if (fetch.requires && typeof errorPath?.[1] === 'number') {
+      if (!hydratedPaths) {
+        hydratedPaths = [];
+        generateHydratedPaths([], cursor.path, cursor.fullResult, hydratedPaths);
+      }
+      return [...(hydratedPaths[errorPath[1]] ?? []), ...errorPath.slice(2)];
+    }
+    return errorPath ? [...cursor.path, ...errorPath.slice()] : undefined;
+  };
+}
+
+function generateHydratedPaths(parent: ResponsePath, path: ResponsePath, data: unknown, result: ResponsePath[]): void {
+  const head = path[0];
+  if (data == null) return;
+  if (head == null) {
+    result.push(parent.slice());
+  } else if (head === '@') {
+    assert(Array.isArray(data), 'expected array when encountering `@`');
+    for (const [index, value] of (data as unknown[]).entries()) {
+      parent.push(index);
+      generateHydratedPaths(parent, path.slice(1), value, result);
+      parent.pop();
+    }
+  } else if (typeof head === 'string') {
+    if (Array.isArray(data)) {
+      for (const [index, value] of data.entries()) {
+        parent.push(index);
+        generateHydratedPaths(parent, path, value, result);
+        parent.pop();
+      }
+    } else if (hasOwn(data as object, head)) {
+      parent.push(head);
+      generateHydratedPaths(parent, path.slice(1), (data as ResultMap)[head], result);
+      parent.pop();
+    }
+  } else {
+    assert(false, `unknown path part "${head}"`);
+  }
+}
+
+function executeSelectionSet(schema: GraphQLSchema, source: ResultMap | null, selections: QueryPlanSelectionNode[]): ResultMap | null {
+  if (source === null) return null;
+  const result: ResultMap = Object.create(null);
+  for (const selection of selections) {
+    if (selection.kind === Kind.FIELD) {
+      const responseName = getResponseName(selection);
+      const subselections = selection.selections;
+      if (!hasOwn(source, responseName) || typeof source[responseName] === 'undefined') return null;
+      const value = source[responseName];
+      if (Array.isArray(value)) {
+        result[responseName] = value.map((element: ResultMap | null) => (subselections ? executeSelectionSet(schema, element, subselections) : element));
+      } else if (subselections) {
+        result[responseName] = executeSelectionSet(schema, value as ResultMap | null, subselections);
+      } else {
+        result[responseName] = value;
+      }
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      if (!selection.typeCondition || !source) continue;
+      if (isObjectOfType(schema, source, selection.typeCondition)) deepMerge(result, executeSelectionSet(schema, source, selection.selections));
+    }
+  }
+  return result;
+}
+
+function moveIntoCursor(cursor: ResultCursor, pathInCursor: ResponsePath): ResultCursor | undefined {
+  const data = flattenResultsAtPath(cursor.data, pathInCursor) as ResultCursor['data'] | null | undefined;
+  return data ? { path: cursor.path.concat(pathInCursor), data, fullResult: cursor.fullResult } : undefined;
+}
+
+function flattenResultsAtPath(value: unknown, path: ResponsePath): unknown {
+  if (path.length === 0) return value;
+  if (value === undefined || value === null) return value;
+  const [current, ...rest] = path;
+  if (current === '@') return (value as unknown[]).flatMap((element) => flattenResultsAtPath(element, rest));
+  assert(typeof current === 'string', () => `Unexpected ${typeof current} found in path`);
+  assert(!Array.isArray(value), () => `Unexpected array in result for path element ${current}`);
+  return flattenResultsAtPath(getOwn(value as object, current), rest);
+}
+
+function downstreamServiceError(
+  originalError: { message?: string; extensions?: Record<string, unknown>; path?: readonly (string | number)[] },
+  serviceName: string,
+  generateErrorPath: (path: readonly (string | number)[] | undefined) => ResponsePath | undefined,
+): GraphQLError {
+  const message = originalError.message || `Error while fetching subquery from service "${serviceName}"`;
+  const { extensions } = originalError;
+  const options = { originalError: originalError as Error, path: generateErrorPath(originalError.path), extensions: { ...extensions, serviceName } };
+  const codeDef = errorCodeDef(originalError as GraphQLError);
+  if (!codeDef && extensions?.code) return new GraphQLError(message, options);
+  return (codeDef ?? ERRORS.DOWNSTREAM_SERVICE_ERROR).err(message, options);
+}
+
+function executeIntrospection(
+  schema: GraphQLSchema,
+  selection: FieldNode,
+  variableDefinitions: readonly VariableDefinitionNode[] | undefined,
+  variableValues: Record<string, unknown> | undefined,
+): unknown {
+  const used = new Set<string>();
+  visit(selection, { Variable: ({ name }) => void used.add(name.value) });
+  const definitions = variableDefinitions?.filter((definition) => used.has(definition.variable.name.value));
+  assert(used.size === (definitions?.length ?? 0), () => `Should have found all used variables ${[...used]} in definitions ${JSON.stringify(variableDefinitions)}`);
+  const { data, errors } = executeSync({
+    schema,
+    document: {
+      kind: Kind.DOCUMENT,
+      definitions: [
+        {
+          kind: Kind.OPERATION_DEFINITION,
+          operation: OperationTypeNode.QUERY,
+          variableDefinitions: definitions,
+          selectionSet: { kind: Kind.SELECTION_SET, selections: [selection as SelectionNode] },
+        },
+      ],
+    },
+    rootValue: {},
+    variableValues,
+  });
+  assert(!errors || errors.length === 0, () => `Introspection query for ${JSON.stringify(selection)} should not have failed but got ${JSON.stringify(errors)}`);
+  assert(data, () => `Introspection query for ${JSON.stringify(selection)} should not have failed`);
+  return getOwn(data, selection.alias?.value ?? selection.name.value);
+}
