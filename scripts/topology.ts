@@ -26,7 +26,10 @@ export const GATEWAY = { name: 'gateway', entry: 'gateway/src/main.ts', port: 80
 const extraSecrets: Record<string, string[]> = { auth: ['JWT_SECRET'] };
 
 /** Subgraphs that call another subgraph directly (not through the gateway), and the variable that says where. */
-const extraLinks: Record<string, Record<string, string>> = { scheduler: { WORKFLOWS_URL: 'workflows' } };
+const extraLinks: Record<string, Record<string, string>> = {
+  scheduler: { WORKFLOWS_URL: 'workflows' },
+  workflows: { NOTIFICATIONS_URL: 'notifications' },
+};
 
 /**
  * The deployable topology, derived from schema/supergraph.yaml so that the launcher,

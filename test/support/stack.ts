@@ -65,8 +65,14 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
   const auth = await startSubgraph(authSubgraph(authConfig), authConfig.subgraph);
   cleanups.push(auth.close);
 
+  // Before workflows, whose notify steps call it.
+  const notificationsConfig = loadNotificationsConfig({ ...(await environmentFor('notifications')), DELIVERY_BACKOFF_MS: '20', ...extra.notifications });
+  const notifications = await startSubgraph(notificationsSubgraph(notificationsConfig), notificationsConfig.subgraph);
+  cleanups.push(notifications.close);
+
   const workflowsEnv: Environment = {
     ...(await environmentFor('workflows')),
+    NOTIFICATIONS_URL: notifications.graphqlUrl,
     ALLOW_PRIVATE_NETWORK_STEPS: 'true',
     OUTBOX_POLL_INTERVAL_MS: '50',
     SWEEP_INTERVAL_MS: '200',
@@ -85,10 +91,6 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
     return instance;
   };
   const scheduler = await launchScheduler();
-
-  const notificationsConfig = loadNotificationsConfig({ ...(await environmentFor('notifications')), DELIVERY_BACKOFF_MS: '20', ...extra.notifications });
-  const notifications = await startSubgraph(notificationsSubgraph(notificationsConfig), notificationsConfig.subgraph);
-  cleanups.push(notifications.close);
 
   const gateways: RunningGateway[] = [];
   const launchGateway = async (overrides: Environment = {}) => {

@@ -13,6 +13,7 @@ const workflowsEnvSchema = z.object({
   STALL_AFTER_MS: z.coerce.number().int().min(100).default(60_000),
   OUTBOX_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
   STEP_LEASE_MARGIN_MS: z.coerce.number().int().min(0).default(5000),
+  NOTIFICATIONS_URL: z.url().default('http://127.0.0.1:3005/graphql'),
 });
 
 export function loadWorkflowsConfig(env?: Environment) {
@@ -29,6 +30,8 @@ export function loadWorkflowsConfig(env?: Environment) {
     outboxPollIntervalMs: parsed.OUTBOX_POLL_INTERVAL_MS,
     /** How long past its timeout a worker keeps a step before another may take it over. */
     stepLeaseMarginMs: parsed.STEP_LEASE_MARGIN_MS,
+    /** The notifications subgraph, which notify steps ask to notify users. */
+    notificationsUrl: parsed.NOTIFICATIONS_URL,
   };
 }
 

@@ -25,7 +25,10 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
       await runtime.pubsub.publish(liveTopics.workflowExecutions(workflowId), update);
     },
   });
-  const steps = defaultStepRegistry({ allowPrivateNetworks: config.allowPrivateNetworkSteps });
+  const steps = defaultStepRegistry({
+    allowPrivateNetworks: config.allowPrivateNetworkSteps,
+    notify: { notificationsUrl: config.notificationsUrl, internalSecret: config.subgraph.internalSecret },
+  });
   const engine = new ExecutionEngine({
     database: runtime.database,
     queue,

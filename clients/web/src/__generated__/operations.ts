@@ -144,6 +144,8 @@ export type ScheduleStatus =
 export type SendNotificationInput = {
   /** The event type, which chooses template and channels. */
   eventType: string;
+  /** Makes sending safe to repeat: a later request of the tenant with the same key notifies no one and returns the first one's notification. At most 255 characters. */
+  idempotencyKey?: string | null | undefined;
   /** The user to notify. */
   userId: string | number;
   /** Values for the template's placeholders; `title` and `body` fill the generic one. */

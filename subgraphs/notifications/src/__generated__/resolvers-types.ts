@@ -207,6 +207,8 @@ export type QueryNotificationsArgs = {
 export type SendNotificationInput = {
   /** The event type, which chooses template and channels. */
   eventType: Scalars['String']['input'];
+  /** Makes sending safe to repeat: a later request of the tenant with the same key notifies no one and returns the first one's notification. At most 255 characters. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** The user to notify. */
   userId: Scalars['ID']['input'];
   /** Values for the template's placeholders; `title` and `body` fill the generic one. */

@@ -1,5 +1,5 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { type EntityManager, type Logger, type PubSub, type WorkQueue } from '@nexusflow/kit';
+import { badUserInput, clientError, ErrorCode, isUuid, type EntityManager, type Logger, type PubSub, type WorkQueue } from '@nexusflow/kit';
 import { Contact } from '../entities/contact.entity.ts';
 import { Delivery, DeliveryStatus } from '../entities/delivery.entity.ts';
 import { Notification } from '../entities/notification.entity.ts';
@@ -25,7 +25,24 @@ export interface NotifyRequest {
   variables: Record<string, unknown>;
   /** The domain event being handled: a second delivery of the same event notifies no one again. */
   eventId?: string;
+  /** The sender's key for this request: a repeat of it returns the notification the first one created. */
+  idempotencyKey?: string;
 }
+
+/** A request of `sendNotification`, as the sender gave it. */
+export interface SendRequest {
+  /** The sender's tenant. */
+  tenantId: string;
+  userId: string;
+  eventType: string;
+  variables?: unknown;
+  idempotencyKey?: string | null;
+}
+
+// The widths of their columns.
+const MAX_EVENT_TYPE_LENGTH = 255;
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+const MAX_SUBJECT_LENGTH = 255;
 
 export const liveNotificationTopic = (userId: string) => `notifications:user:${userId}`;
 
@@ -38,6 +55,11 @@ export interface NotificationServiceOptions {
   maxAttempts?: number;
   /** Wait before the second attempt; doubles for each further one. @default 1000 */
   initialBackoffMs?: number;
+}
+
+/** Values come from senders (a workflow's data, say), so a title may render longer than its column holds. */
+function shorten(text: string, maxLength: number): string {
+  return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
 }
 
 function recipientOf(contact: Contact | null, channel: Channel): string | null {
@@ -67,8 +89,34 @@ export class NotificationService {
     return (chosen?.channels as NotificationChannel[] | undefined) ?? DEFAULT_CHANNELS;
   }
 
-  /** Returns null when the event was already handled. */
+  /**
+   * What `sendNotification` does: checks what the schema cannot, then notifies. The notification is stored under the
+   * sender's tenant; whether the recipient belongs to it is not checked here, since users live in the auth subgraph.
+   */
+  async send(em: EntityManager, request: SendRequest): Promise<Notification> {
+    const { tenantId, userId, eventType, variables } = request;
+    if (!isUuid(userId)) throw badUserInput(`userId ${JSON.stringify(userId)} is not a user id`, { field: 'userId' });
+    if (eventType.trim() === '' || eventType.length > MAX_EVENT_TYPE_LENGTH) {
+      throw badUserInput(`eventType must have 1 to ${MAX_EVENT_TYPE_LENGTH} characters`, { field: 'eventType' });
+    }
+    if (variables !== null && variables !== undefined && (typeof variables !== 'object' || Array.isArray(variables))) {
+      throw badUserInput('variables must be an object of names and values', { field: 'variables' });
+    }
+    const idempotencyKey = request.idempotencyKey ?? undefined;
+    if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+      throw badUserInput(`idempotencyKey must have 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, { field: 'idempotencyKey' });
+    }
+    const notification = await this.notify(em, { tenantId, userId, eventType, variables: (variables ?? {}) as Record<string, unknown>, idempotencyKey });
+    // notify() returns null only for a domain event handled before, and a sender's request carries no event.
+    return notification!;
+  }
+
+  /** Returns null when the event was already handled, and the earlier notification for a repeated idempotency key. */
   async notify(em: EntityManager, request: NotifyRequest): Promise<Notification | null> {
+    if (request.idempotencyKey) {
+      const earlier = await this.earlierWithKey(em, request);
+      if (earlier) return earlier;
+    }
     const channels = await this.channelsFor(em, request.userId, request.eventType);
     const [contact, templates] = await Promise.all([
       em.findOne(Contact, { userId: request.userId }),
@@ -77,7 +125,7 @@ export class NotificationService {
     const wording = (channel: NotificationChannel) => {
       const own = templates.find((template) => template.channel === channel);
       const chosen = own ? { subject: own.subject ?? '', body: own.body } : builtInWording(request.eventType);
-      return { subject: renderText(chosen.subject, request.variables), body: renderText(chosen.body, request.variables) };
+      return { subject: shorten(renderText(chosen.subject, request.variables), MAX_SUBJECT_LENGTH), body: renderText(chosen.body, request.variables) };
     };
     const inApp = wording('IN_APP');
     const deliveries: Delivery[] = [];
@@ -93,6 +141,7 @@ export class NotificationService {
           body: inApp.body,
           data: request.variables,
           readAt: null,
+          idempotencyKey: request.idempotencyKey ?? null,
         });
         for (const channel of channels) {
           if (channel === 'IN_APP') continue;
@@ -118,8 +167,12 @@ export class NotificationService {
         return created;
       });
     } catch (error) {
-      if (request.eventId && error instanceof UniqueConstraintViolationException) return null;
-      throw error;
+      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      if (request.eventId) return null;
+      // A concurrent request with the same key committed first; its notification is the answer to this one too.
+      const earlier = request.idempotencyKey ? await this.earlierWithKey(em.fork(), request) : null;
+      if (!earlier) throw error;
+      return earlier;
     }
     if (channels.includes('IN_APP')) await this.options.pubsub.publish(liveNotificationTopic(request.userId), { notificationId: notification.id, tenantId: request.tenantId });
     for (const delivery of deliveries) {
@@ -128,6 +181,15 @@ export class NotificationService {
       });
     }
     return notification;
+  }
+
+  private async earlierWithKey(em: EntityManager, request: NotifyRequest): Promise<Notification | null> {
+    const earlier = await em.findOne(Notification, { tenantId: request.tenantId, idempotencyKey: request.idempotencyKey });
+    // Returning a notification for someone or something else would hide a sender's bug behind a success.
+    if (earlier && (earlier.userId !== request.userId || earlier.eventType !== request.eventType)) {
+      throw clientError(ErrorCode.Conflict, 'idempotencyKey was already used for a notification to another user or of another event type', { field: 'idempotencyKey' });
+    }
+    return earlier;
   }
 
   /** One attempt at one delivery; schedules the next attempt itself when the failure may pass. */

@@ -5,6 +5,7 @@ export const NotificationSchema = defineEntity({
   name: 'Notification',
   tableName: 'notifications',
   indexes: [{ properties: ['userId', 'createdAt'] }],
+  uniques: [{ properties: ['tenantId', 'idempotencyKey'] }],
   properties: {
     id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
     tenantId: p.uuid(),
@@ -14,6 +15,8 @@ export const NotificationSchema = defineEntity({
     body: p.text(),
     data: p.json<Record<string, unknown>>().nullable(),
     readAt: p.datetime().nullable(),
+    /** Given by senders that may repeat a request (a retried workflow step); unique per tenant. */
+    idempotencyKey: p.string().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

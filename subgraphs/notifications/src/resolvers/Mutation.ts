@@ -7,15 +7,14 @@ export const Mutation: MutationResolvers = {
   setNotificationPreference: (_parent, { eventType, channels }, { em, identity, services }) => services.inbox.setPreference(em, identity, eventType, channels),
   setContactPoints: (_parent, { input }, { em, identity, services }) => services.inbox.setContact(em, identity, input),
   setNotificationTemplate: (_parent, { input }, { em, identity, services }) => services.inbox.setTemplate(em, identity, input),
-  sendNotification: async (_parent, { input }, { em, identity, services }) => {
-    // Recipients are users of the caller's tenant; the notification is stored under that tenant.
+  sendNotification: (_parent, { input }, { em, identity, services }) => {
     const sender = requireRole(identity, WRITER_ROLES);
-    const notification = await services.notifications.notify(em, {
+    return services.notifications.send(em, {
       tenantId: sender.tenantId,
       userId: input.userId,
       eventType: input.eventType,
-      variables: (input.variables ?? {}) as Record<string, unknown>,
+      variables: input.variables,
+      idempotencyKey: input.idempotencyKey,
     });
-    return notification!;
   },
 };

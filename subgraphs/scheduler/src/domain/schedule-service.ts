@@ -1,4 +1,4 @@
-import { requireRole, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
+import { isUuid, requireRole, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
 import { z } from 'zod';
 import { MisfirePolicy, Schedule, ScheduleStatus } from '../entities/schedule.entity.ts';
 import { checkRecurrence, nextOccurrence, type Recurrence } from './recurrence.ts';
@@ -33,7 +33,6 @@ export function recurrenceOf(schedule: Pick<Schedule, 'cron' | 'intervalSeconds'
 }
 
 const notFound = (id: string) => ({ __typename: 'ScheduleNotFound', message: `No schedule ${id}`, id }) as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class ScheduleService {
   constructor(
@@ -42,7 +41,7 @@ export class ScheduleService {
   ) {}
 
   async find(em: EntityManager, identity: Identity, id: string): Promise<Schedule | null> {
-    if (identity.kind !== 'user' || !UUID.test(id)) return null;
+    if (identity.kind !== 'user' || !isUuid(id)) return null;
     return em.findOne(Schedule, { id, tenantId: identity.tenantId, deletedAt: null });
   }
 

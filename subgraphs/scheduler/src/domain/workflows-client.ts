@@ -1,4 +1,4 @@
-import { signIdentity, type Identity } from '@nexusflow/kit';
+import { callSubgraph, type Identity } from '@nexusflow/kit';
 
 export type RunOutcome = { ok: true; executionId: string } | { ok: false; retryable: boolean; message: string };
 
@@ -22,16 +22,8 @@ export class WorkflowsClient {
     private readonly internalSecret: string,
   ) {}
 
-  private async call<T>(identity: Identity, query: string, variables: Record<string, unknown>): Promise<T> {
-    const response = await fetch(this.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...signIdentity(identity, this.internalSecret) },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const body = (await response.json()) as { data?: T; errors?: { message: string }[] };
-    if (!response.ok || !body.data) throw new Error(`workflows answered ${response.status}: ${body.errors?.[0]?.message ?? 'no data'}`);
-    return body.data;
+  private call<T>(identity: Identity, query: string, variables: Record<string, unknown>): Promise<T> {
+    return callSubgraph<T>({ url: this.url, identity, internalSecret: this.internalSecret, query, variables });
   }
 
   async exists(identity: Identity, workflowId: string): Promise<boolean> {

@@ -548,7 +548,7 @@ export type WorkflowStep = {
   retry: RetryPolicy;
   /** How long one attempt may take. */
   timeoutMs: Scalars['Int']['output'];
-  /** The step type: http, delay, condition, transform. */
+  /** The step type: http, delay, condition, transform, notify. */
   type: Scalars['String']['output'];
 };
 

@@ -154,7 +154,7 @@ export class ExecutionEngine {
       return await executor.execute(step.config, {
         input: execution.input,
         steps: outputs,
-        execution: { id: execution.id, workflowId: execution.workflowId, tenantId: execution.tenantId },
+        execution: { id: execution.id, workflowId: execution.workflowId, tenantId: execution.tenantId, ownerId: execution.ownerId ?? null },
         idempotencyKey: `${execution.id}:${step.key}`,
         signal,
       });

@@ -1,12 +1,12 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay, type Logger } from '@nexusflow/kit';
+import { isUuid, requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay, type Logger } from '@nexusflow/kit';
 import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
 import { StepRun } from '../entities/step-run.entity.ts';
 import { WorkflowStatus } from '../entities/workflow.entity.ts';
 import type { ExecutionEngine } from './engine.ts';
 import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from './pagination.ts';
 import { recordExecutionEvent, WorkflowEvent } from './events.ts';
-import { isUuid, workflowNotFound, type WorkflowService } from './workflow-service.ts';
+import { workflowNotFound, type WorkflowService } from './workflow-service.ts';
 
 export type RunResult =
   | Execution

@@ -1,4 +1,4 @@
-import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
+import { isUuid, requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
 import { Workflow, WorkflowStatus } from '../entities/workflow.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
 import type { StepRegistry } from '../steps/index.ts';
@@ -128,9 +128,3 @@ export class WorkflowService {
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Ids are UUIDs; anything else cannot exist, and must not reach PostgreSQL as a malformed uuid. */
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}

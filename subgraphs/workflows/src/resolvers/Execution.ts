@@ -1,5 +1,5 @@
+import { isUuid } from '@nexusflow/kit';
 import type { ExecutionResolvers } from '../__generated__/resolvers-types.ts';
-import { isUuid } from '../domain/workflow-service.ts';
 
 export const Execution: ExecutionResolvers = {
   __resolveReference: ({ id }, { loaders }) => (isUuid(id) ? loaders.executionById.load(id) : null),

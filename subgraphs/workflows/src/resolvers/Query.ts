@@ -1,5 +1,5 @@
+import { isUuid } from '@nexusflow/kit';
 import type { QueryResolvers } from '../__generated__/resolvers-types.ts';
-import { isUuid } from '../domain/workflow-service.ts';
 
 export const Query: QueryResolvers = {
   workflows: (_parent, args, { em, identity, services }) => services.workflows.list(em, identity, args),

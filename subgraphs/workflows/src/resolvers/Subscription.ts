@@ -1,7 +1,6 @@
-import { notFound, requireUser, SKIP, transformIterator } from '@nexusflow/kit';
+import { isUuid, notFound, requireUser, SKIP, transformIterator } from '@nexusflow/kit';
 import type { SubscriptionResolvers } from '../__generated__/resolvers-types.ts';
 import { liveTopics, type ExecutionEventPayload } from '../domain/events.ts';
-import { isUuid } from '../domain/workflow-service.ts';
 import type { WorkflowsContext } from '../context.ts';
 import type { Execution } from '../entities/execution.entity.ts';
 

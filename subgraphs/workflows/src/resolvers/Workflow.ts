@@ -1,6 +1,6 @@
+import { isUuid } from '@nexusflow/kit';
 import type { WorkflowResolvers } from '../__generated__/resolvers-types.ts';
 import { pageSize } from '../domain/pagination.ts';
-import { isUuid } from '../domain/workflow-service.ts';
 
 export const Workflow: WorkflowResolvers = {
   __resolveReference: async ({ id }, { loaders }) => {

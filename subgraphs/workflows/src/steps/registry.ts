@@ -2,12 +2,13 @@ import type { z } from 'zod';
 import { conditionStep } from './condition.ts';
 import { delayStep } from './delay.ts';
 import { httpStep, type HttpStepOptions } from './http.ts';
+import { notifyStep, type NotifyStepOptions } from './notify.ts';
 import { transformStep } from './transform.ts';
 import type { StepExecutor } from './types.ts';
 
 export type ConfigParseResult = { ok: true; config: unknown } | { ok: false; problems: string[] };
 
-/** The step types a workflow may use. New kinds of step (AI, integrations, notifications) plug in with `register`. */
+/** The step types a workflow may use. New kinds of step (AI, integrations) plug in with `register`. */
 export class StepRegistry {
   readonly #executors = new Map<string, StepExecutor<unknown>>();
 
@@ -55,7 +56,17 @@ function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
   return current;
 }
 
-/** The built-in step types: http, delay, condition and transform. */
-export function defaultStepRegistry(options: HttpStepOptions & { allowPrivateNetworks: boolean }): StepRegistry {
-  return new StepRegistry().register(httpStep(options)).register(delayStep()).register(conditionStep()).register(transformStep());
+export interface DefaultStepOptions extends HttpStepOptions {
+  allowPrivateNetworks: boolean;
+  notify: NotifyStepOptions;
+}
+
+/** The built-in step types: http, delay, condition, transform and notify. */
+export function defaultStepRegistry(options: DefaultStepOptions): StepRegistry {
+  return new StepRegistry()
+    .register(httpStep(options))
+    .register(delayStep())
+    .register(conditionStep())
+    .register(transformStep())
+    .register(notifyStep(options.notify));
 }

@@ -5,7 +5,7 @@ export function stepContext(overrides: Partial<StepContext> = {}): StepContext {
   return {
     input: {},
     steps: {},
-    execution: { id: 'exec-1', workflowId: 'wf-1', tenantId: 'tenant-1' },
+    execution: { id: 'exec-1', workflowId: 'wf-1', tenantId: 'tenant-1', ownerId: null },
     idempotencyKey: 'exec-1:step',
     signal: new AbortController().signal,
     ...overrides,

@@ -5,7 +5,11 @@ export interface StepContext {
   input: unknown;
   /** Outputs of steps completed so far in this execution, by step key. */
   steps: Record<string, { output: unknown }>;
-  execution: { id: string; workflowId: string; tenantId: string };
+  /**
+   * The run itself. `ownerId` is the workflow's owner when the run started, on whose behalf steps act on other
+   * NexusFlow services; null only for runs started before executions recorded their owner.
+   */
+  execution: { id: string; workflowId: string; tenantId: string; ownerId: string | null };
   /**
    * `${executionId}:${stepKey}`: the same for every attempt of a step within one execution, so external systems that
    * receive it can recognise a retry of a request they already handled.

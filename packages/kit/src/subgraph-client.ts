@@ -1,0 +1,111 @@
+import { ErrorCode, isErrorCode } from './errors.ts';
+import { signIdentity, type Identity } from './identity.ts';
+
+export interface SubgraphRequest {
+  /** The subgraph's GraphQL endpoint. */
+  url: string;
+  query: string;
+  variables?: Record<string, unknown>;
+  /** Whom the call is made for; signed the way the gateway signs it, so the subgraph applies its usual rules. */
+  identity: Identity;
+  internalSecret: string;
+  /** Ends the request early, e.g. when the caller's own deadline passes. */
+  signal?: AbortSignal;
+  /** @default 10000 */
+  timeoutMs?: number;
+}
+
+/**
+ * Codes that describe the moment rather than the request: the same request may well succeed later.
+ * Every other code (bad input, missing rights, a conflict) would be answered the same way again.
+ */
+const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set([ErrorCode.ServiceUnavailable, ErrorCode.RateLimited, ErrorCode.InternalServerError]);
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * Why a call to another subgraph failed. The message is the subgraph's own message for a GraphQL error, and never
+ * names the address called, since callers may pass it on to users.
+ */
+export class SubgraphRequestError extends Error {
+  override readonly name = 'SubgraphRequestError';
+
+  constructor(
+    message: string,
+    readonly code: ErrorCode,
+    /** Whether sending the same request again later could succeed. */
+    readonly retryable: boolean,
+    /** The HTTP status, when a response arrived. */
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+interface GraphQLResponseBody<T> {
+  data?: T | null;
+  errors?: { message?: unknown; extensions?: { code?: unknown } }[];
+}
+
+/**
+ * One GraphQL request from a NexusFlow service to another service's subgraph, over HTTP with a signed identity.
+ * Resolves to `data` when the subgraph answered without errors; rejects with a {@link SubgraphRequestError} otherwise.
+ */
+export async function callSubgraph<T>(request: SubgraphRequest): Promise<T> {
+  const timeout = AbortSignal.timeout(request.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+  let status: number | undefined;
+  let body: GraphQLResponseBody<T>;
+  try {
+    const response = await fetch(request.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...signIdentity(request.identity, request.internalSecret) },
+      body: JSON.stringify({ query: request.query, variables: request.variables ?? {} }),
+      signal,
+    });
+    status = response.status;
+    body = (await response.json()) as GraphQLResponseBody<T>;
+  } catch (error) {
+    if (status === undefined || signal.aborted) {
+      throw new SubgraphRequestError(`the request failed: ${reasonOf(error)}`, ErrorCode.ServiceUnavailable, true, status);
+    }
+    // Something other than GraphQL answered: a proxy's error page, say. Only its status says anything.
+    throw new SubgraphRequestError(`the service answered ${status} without a GraphQL response`, codeForStatus(status), isTransientStatus(status), status);
+  }
+
+  const [first] = body.errors ?? [];
+  if (first) {
+    const code = isErrorCode(first.extensions?.code) ? first.extensions.code : codeForStatus(status);
+    const message = typeof first.message === 'string' && first.message !== '' ? first.message : `the service answered ${status} with an error`;
+    throw new SubgraphRequestError(message, code, TRANSIENT_CODES.has(code), status);
+  }
+  if (status < 200 || status >= 300 || body.data === undefined || body.data === null) {
+    throw new SubgraphRequestError(`the service answered ${status} without data`, codeForStatus(status), isTransientStatus(status), status);
+  }
+  return body.data;
+}
+
+function isTransientStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+function codeForStatus(status: number): ErrorCode {
+  if (status === 429) return ErrorCode.RateLimited;
+  if (status >= 500) return ErrorCode.ServiceUnavailable;
+  if (status === 401) return ErrorCode.Unauthenticated;
+  if (status === 403) return ErrorCode.Forbidden;
+  if (status === 413) return ErrorCode.PayloadTooLarge;
+  return status >= 400 ? ErrorCode.BadRequest : ErrorCode.InternalServerError;
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof Error) {
+    // fetch reports every network failure as "fetch failed"; the cause says which one.
+    const cause = (error as { cause?: unknown }).cause;
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    if (error.name === 'TimeoutError') return 'timed out';
+    if (error.name === 'AbortError') return 'aborted';
+    return code ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,122 @@
+import { callSubgraph, isUuid, Role, SubgraphRequestError, type Identity } from '@nexusflow/kit';
+import { z } from 'zod';
+import { render, renderString } from './template.ts';
+import { StepError, type StepContext, type StepExecutor } from './types.ts';
+
+export interface NotifyStepOptions {
+  /** The notifications subgraph's GraphQL endpoint. */
+  notificationsUrl: string;
+  /** Signs the identity the step sends with, as the gateway signs its own. */
+  internalSecret: string;
+}
+
+/** The width of the notifications service's event type column. */
+const MAX_EVENT_TYPE_LENGTH = 255;
+const TEMPLATE = /\{\{[^{}]*\}\}/;
+
+export const notifyStepConfig = z
+  .object({
+    /** Chooses the tenant's wording and the user's channels, e.g. `invoice.overdue`. */
+    eventType: z
+      .string()
+      .refine((eventType) => eventType.trim() !== '', 'must not be empty')
+      .refine((eventType) => eventType.length <= MAX_EVENT_TYPE_LENGTH, `must have at most ${MAX_EVENT_TYPE_LENGTH} characters`),
+    /** Templated, e.g. `{{input.assigneeId}}`. @default the execution's owner */
+    userId: z
+      .string()
+      .refine((userId) => TEMPLATE.test(userId) || isUuid(userId.trim()), 'is neither a user id nor a {{…}} template')
+      .optional(),
+    /** Values for the wording's placeholders (`title` and `body` fill the generic wording); strings are templated. */
+    variables: z.record(z.string(), z.unknown()).optional(),
+  })
+  // A misspelt `userId` would otherwise be dropped without a word, and the owner notified instead of the intended user.
+  .strict();
+
+export type NotifyStepConfig = z.output<typeof notifyStepConfig>;
+
+export interface NotifyStepOutput {
+  notificationId: string;
+  userId: string;
+  title: string;
+  body: string;
+  /** The channels beyond the app (EMAIL, SMS, PUSH) it goes out through, as the user's preferences and contact points allow. */
+  channels: string[];
+}
+
+const SEND_NOTIFICATION = `mutation WorkflowNotifyStep($input: SendNotificationInput!) {
+  sendNotification(input: $input) { id title body deliveries { channel } }
+}`;
+
+interface SentNotification {
+  id: string;
+  title: string;
+  body: string;
+  deliveries: { channel: string }[];
+}
+
+/**
+ * Notifies a user of the execution's tenant through the notifications service, acting for the execution's owner.
+ * The request carries the step's idempotency key, so a retried attempt returns the notification the first one created
+ * instead of notifying twice.
+ */
+export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepConfig> {
+  return {
+    type: 'notify',
+    description: 'Notifies a user (by default the workflow’s owner) in the app and through the channels they chose.',
+    config: notifyStepConfig,
+    async execute(config, context) {
+      const { signal } = context;
+      if (signal.aborted) throw cancelled();
+      const sender = senderOf(context);
+      const userId = recipientOf(config, context, sender.userId);
+      const input = { userId, eventType: config.eventType, variables: render(config.variables ?? {}, context), idempotencyKey: context.idempotencyKey };
+      let sent: SentNotification;
+      try {
+        const data = await callSubgraph<{ sendNotification: SentNotification }>({
+          url: options.notificationsUrl,
+          internalSecret: options.internalSecret,
+          identity: sender,
+          query: SEND_NOTIFICATION,
+          variables: { input },
+          signal,
+        });
+        sent = data.sendNotification;
+      } catch (error) {
+        if (signal.aborted) throw cancelled();
+        if (!(error instanceof SubgraphRequestError)) throw error;
+        const details = { code: error.code, ...(error.status === undefined ? {} : { status: error.status }) };
+        if (error.retryable) throw new StepError(`the notifications service could not take the notification: ${error.message}`, true, details);
+        throw new StepError(`the notifications service refused the notification: ${error.message}`, false, details);
+      }
+      const output: NotifyStepOutput = {
+        notificationId: sent.id,
+        userId,
+        title: sent.title,
+        body: sent.body,
+        channels: sent.deliveries.map((delivery) => delivery.channel),
+      };
+      return { kind: 'completed', output };
+    },
+  };
+}
+
+/**
+ * The owner, with the least role that may send notifications: the engine acts for them, and must not be able to do
+ * more than a member of their tenant could.
+ */
+function senderOf(context: StepContext): Extract<Identity, { kind: 'user' }> {
+  const { ownerId, tenantId } = context.execution;
+  if (!ownerId) throw new StepError('this run has no owner to send the notification for: it started before runs recorded their owner', false);
+  return { kind: 'user', userId: ownerId, tenantId, roles: [Role.Member] };
+}
+
+function recipientOf(config: NotifyStepConfig, context: StepContext, ownerId: string): string {
+  if (config.userId === undefined) return ownerId;
+  const userId = renderString(config.userId, context).trim();
+  if (!isUuid(userId)) throw new StepError(`userId rendered to ${JSON.stringify(userId)}, which is not a user id`, false, { userId });
+  return userId;
+}
+
+function cancelled(): StepError {
+  return new StepError('timed out or cancelled', true);
+}

@@ -1,0 +1,3 @@
+import { describeNotifyStep } from './notify-step.suite.ts';
+
+describeNotifyStep('embedded');
