@@ -7,7 +7,7 @@ import { assert, ERRORS, errorCodeDef, type Operation } from '@apollo/federation
 import { evaluateCondition, getResponseName, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode } from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { executeSync, GraphQLError, Kind, OperationTypeNode, visit, type FieldNode, type GraphQLSchema, type SelectionNode, type VariableDefinitionNode } from 'graphql';
-import { computeResponse } from '@apollo/gateway/dist/resultShaping.js';
+import { computeResponse } from './result-shaping.ts';
 
 /**
  * A port of @apollo/gateway's `executeQueryPlan` (2.14.4) that gives the same results, byte for byte, for
