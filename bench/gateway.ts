@@ -20,7 +20,10 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { signIdentity, type Role } from '@nexusflow/kit/core';
+import { postGraphQL } from '@nexusflow/kit/testing';
 import { composeSupergraph, readSupergraphConfig } from '@nexusflow/schema-registry';
+import { RegisterDocument } from '@nexusflow/web-client';
 import { supergraphConfigFile } from '../scripts/topology.ts';
 import { DEEP_QUERY, FIXTURE_SUBGRAPHS, FIXTURE_SUBGRAPH_NAMES, SINGLE_SUBGRAPH_QUERY, type FixtureSubgraphName } from './gateway/fixture/subgraphs.ts';
 import { runLoad, type LoadResult } from './gateway/load.ts';
@@ -91,12 +94,12 @@ async function startGateway(name: GatewayName, supergraphFile: string, probe: st
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** Rounds alternate the order of the targets, so that neither always runs on a warmer or quieter machine. */
-async function compare(targets: { name: string; url: string; expectBody?: string }[], body: string, expectBody: string): Promise<Record<string, LoadResult>> {
+async function compare(targets: { name: string; url: string; expectBody?: string; headers?: Record<string, string> }[], body: string, expectBody: string): Promise<Record<string, LoadResult>> {
   const rounds: Record<string, LoadResult[]> = Object.fromEntries(targets.map(({ name }) => [name, []]));
   for (let round = 0; round < options.rounds; round++) {
     const order = round % 2 === 0 ? targets : [...targets].reverse();
     for (const target of order) {
-      const load = { url: target.url, body, expectBody: target.expectBody ?? expectBody, connections: options.connections };
+      const load = { url: target.url, body, expectBody: target.expectBody ?? expectBody, connections: options.connections, headers: target.headers };
       if (options.warmup > 0) await runLoad({ ...load, seconds: options.warmup });
       const result = await runLoad({ ...load, seconds: options.seconds });
       console.log(`  ${target.name.padEnd(6)} round ${round + 1}: ${result.throughput.toFixed(0)} req/s, p95 ${result.p95.toFixed(1)} ms, ${result.failures} failures`);
@@ -139,8 +142,58 @@ interface Report {
     deduplicatedP95Ratio: number;
   };
   direct?: { results: Record<string, LoadResult>; oursShareOfDirect: number; stockShareOfDirect: number };
+  directAuth?: { results: Record<string, LoadResult>; oursShareOfDirect: number };
   statements?: StatementsResult;
   startup?: { firstQueryMs: Record<GatewayName, number>; compositionMs: { fixture: number; nexusflow: number } };
+}
+
+/** `me` on the real auth subgraph: what the gateway adds in front of a subgraph that reads its database. */
+async function measureDirectAuth(): Promise<NonNullable<Report['directAuth']>> {
+  const port = await freePort();
+  const authUrl = `http://127.0.0.1:${port}/graphql`;
+  await start(
+    startProcess('subgraphs/auth/src/main.ts', [], { PATH: process.env.PATH, LOG_LEVEL: 'warn', PORT: String(port), DATA_DIR: join(scratch, 'auth-data'), JWT_SECRET: SECRET, INTERNAL_SECRET: SECRET }, {
+      readyWhen: async () => {
+        for (;;) {
+          const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then((response) => response.ok, () => false);
+          if (ready) return;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      },
+    }),
+  );
+  const supergraphFile = join(scratch, 'auth.graphql');
+  const [auth] = (await readSupergraphConfig(supergraphConfigFile)).filter((subgraph) => subgraph.name === 'auth');
+  await writeFile(supergraphFile, composeSupergraph([{ ...auth!, url: authUrl }]));
+  const body = JSON.stringify({ query: '{ me { id email name roles tenant { id name } } }' });
+  const ours = await start(startGateway('ours', supergraphFile, JSON.stringify({ query: '{ __typename }' })));
+  const registered = (
+    await postGraphQL(ours.url, RegisterDocument, {
+      variables: { input: { email: `bench-${randomBytes(4).toString('hex')}@example.com`, password: 'benchmark password', name: 'Bench', tenantName: 'Bench' } },
+    })
+  ).data?.register;
+  if (registered?.__typename !== 'AuthSession') throw new Error('registration failed');
+  const me = (await postGraphQL<{ me: { id: string; roles: Role[]; tenant: { id: string } } }>(ours.url, '{ me { id roles tenant { id } } }', { token: registered.accessToken })).data!.me;
+  const identity = { kind: 'user' as const, userId: me.id, tenantId: me.tenant.id, roles: me.roles };
+  // Signed now, valid for the whole run: the subgraph accepts a signature for several minutes.
+  const directHeaders = signIdentity(identity, SECRET);
+  const bearer = { authorization: `Bearer ${registered.accessToken}` };
+  const answer = async (url: string, headers: Record<string, string>) =>
+    (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })).text();
+  const [direct, oursAnswer] = await Promise.all([answer(authUrl, directHeaders), answer(ours.url, bearer)]);
+  if (JSON.stringify(JSON.parse(direct)) !== JSON.stringify(JSON.parse(oursAnswer)) || oursAnswer.includes('"errors"')) {
+    throw new Error(`the targets answered differently:\ndirect ${direct}\nours   ${oursAnswer}`);
+  }
+  // Stock is left out here: it forwards no identity, and the subgraph refuses requests that do not come through a gateway that signs one.
+  const results = await compare(
+    [
+      { name: 'direct', url: authUrl, expectBody: direct, headers: directHeaders },
+      { name: 'ours', url: ours.url, headers: bearer },
+    ],
+    body,
+    oursAnswer,
+  );
+  return { results, oursShareOfDirect: results.ours!.throughput / results.direct!.throughput };
 }
 
 const report: Report = {
@@ -212,6 +265,10 @@ try {
     const results = await compare([{ name: 'direct', url: urls.products, expectBody: direct }, { name: 'ours', ...gateways.ours }, { name: 'stock', ...gateways.stock }], body, expected);
     report.direct = { results, oursShareOfDirect: results.ours!.throughput / results.direct!.throughput, stockShareOfDirect: results.stock!.throughput / results.direct!.throughput };
     for (const child of running.splice(0)) await child.stop();
+
+    console.log('a NexusFlow subgraph (auth, embedded PostgreSQL): straight to it, and through each gateway');
+    report.directAuth = await measureDirectAuth();
+    for (const child of running.splice(0)) await child.stop();
   }
 
   if (options.only.has('statements')) {
@@ -251,6 +308,12 @@ if (report.direct) {
   console.log('One subgraph, straight and through a gateway');
   console.log(table(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
   console.log(`ours: ${(report.direct.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput; stock: ${(report.direct.stockShareOfDirect * 100).toFixed(0)}%\n`);
+}
+if (report.directAuth) {
+  const { results } = report.directAuth;
+  console.log('The auth subgraph (embedded PostgreSQL), straight and through our gateway: { me { … tenant { … } } }');
+  console.log(table(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
+  console.log(`ours: ${(report.directAuth.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput\n`);
 }
 if (report.statements) {
   console.log(`SQL statements per request: ${report.statements.query.replace(/\s+/g, ' ').trim()}`);

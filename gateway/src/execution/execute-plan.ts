@@ -252,14 +252,24 @@ function moveIntoCursor(cursor: ResultCursor, pathInCursor: ResponsePath): Resul
   return data ? { path: cursor.path.concat(pathInCursor), data, fullResult: cursor.fullResult } : undefined;
 }
 
-function flattenResultsAtPath(value: unknown, path: ResponsePath): unknown {
-  if (path.length === 0) return value;
+/** Stock's recursion, without a copy of the rest of the path and a flatMap array per level. */
+function flattenResultsAtPath(value: unknown, path: ResponsePath, from = 0): unknown {
+  if (from === path.length) return value;
   if (value === undefined || value === null) return value;
-  const [current, ...rest] = path;
-  if (current === '@') return (value as unknown[]).flatMap((element) => flattenResultsAtPath(element, rest));
+  const current = path[from];
+  if (current === '@') {
+    const flattened: unknown[] = [];
+    for (const element of value as unknown[]) {
+      const inner = flattenResultsAtPath(element, path, from + 1);
+      // flatMap's one level of flattening: a list element that is itself a list contributes its elements.
+      if (Array.isArray(inner)) for (const item of inner) flattened.push(item);
+      else flattened.push(inner);
+    }
+    return flattened;
+  }
   assert(typeof current === 'string', () => `Unexpected ${typeof current} found in path`);
   assert(!Array.isArray(value), () => `Unexpected array in result for path element ${current}`);
-  return flattenResultsAtPath(getOwn(value as object, current), rest);
+  return flattenResultsAtPath(getOwn(value as object, current as string), path, from + 1);
 }
 
 function downstreamServiceError(
