@@ -27,6 +27,7 @@ const extraSecrets: Record<string, string[]> = { auth: ['JWT_SECRET'] };
 
 /** Subgraphs that call another subgraph directly (not through the gateway), and the variable that says where. */
 const extraLinks: Record<string, Record<string, string>> = {
+  notifications: { AUTH_URL: 'auth' },
   scheduler: { WORKFLOWS_URL: 'workflows' },
   workflows: { NOTIFICATIONS_URL: 'notifications' },
 };

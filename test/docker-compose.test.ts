@@ -29,6 +29,7 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
   auth: ['JWT_SECRET', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS'],
   notifications: [
     'RUN_WORKER',
+    'AUTH_URL',
     'DELIVERY_MAX_ATTEMPTS',
     'DELIVERY_BACKOFF_MS',
     'SENDGRID_API_URL',

@@ -146,5 +146,58 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       expect(deliveries.find((d) => d.channel === 'SMS')?.attempts).toBe(3);
       expect(sendgrid.accepted.filter((email) => email.to === owner.email)).toEqual([]);
     });
+
+    const send = (sender: { token: string }, input: { userId: string; idempotencyKey?: string }) =>
+      postGraphQL(stack.gateway.graphqlUrl, SendNotificationDocument, {
+        token: sender.token,
+        variables: { input: { eventType: 'release.published', variables: { title: 'Release 4.3' }, ...input } },
+      });
+
+    it('refuses, with BAD_USER_INPUT, to notify a user of another tenant, whose inbox stays empty', async () => {
+      const sender = await signUp();
+      const stranger = await signUp();
+
+      const sent = await send(sender, { userId: stranger.userId });
+
+      expect(sent.errors).toEqual([
+        expect.objectContaining({ message: 'No user with this id in your tenant', extensions: { code: 'BAD_USER_INPUT', field: 'userId' } }),
+      ]);
+      expect(await inbox(stranger.token)).toMatchObject({ unreadNotificationCount: 0, notifications: [] });
+      expect(await inbox(sender.token)).toMatchObject({ unreadNotificationCount: 0, notifications: [] });
+    });
+
+    it('never lets an idempotency key carry a notification to a user of another tenant', async () => {
+      const sender = await signUp();
+      const stranger = await signUp();
+
+      const refused = await send(sender, { userId: stranger.userId, idempotencyKey: 'release-4.3' });
+      const own = await send(sender, { userId: sender.userId, idempotencyKey: 'release-4.3' });
+      const repeatedForTheStranger = await send(sender, { userId: stranger.userId, idempotencyKey: 'release-4.3' });
+
+      expect(refused.errors).toEqual([expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'userId' } })]);
+      // The refusal stored nothing, so the key was still free.
+      expect(own.errors).toBeUndefined();
+      expect(repeatedForTheStranger.errors).toEqual([expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey' } })]);
+      expect((await inbox(stranger.token))?.notifications).toEqual([]);
+      expect((await inbox(sender.token))?.notifications.map((notification) => notification.id)).toEqual([own.data?.sendNotification.id]);
+    });
+
+    it('answers SERVICE_UNAVAILABLE, notifying no one, while auth cannot be reached, and notifies once it can', async () => {
+      const sender = await signUp();
+
+      stack.authForNotifications.takeDown();
+      let unavailable: Awaited<ReturnType<typeof send>>;
+      try {
+        unavailable = await send(sender, { userId: sender.userId });
+      } finally {
+        stack.authForNotifications.bringUp();
+      }
+
+      expect(unavailable.errors).toEqual([expect.objectContaining({ extensions: { code: 'SERVICE_UNAVAILABLE' } })]);
+      expect((await inbox(sender.token))?.notifications).toEqual([]);
+      const later = await send(sender, { userId: sender.userId });
+      expect(later.errors).toBeUndefined();
+      expect((await inbox(sender.token))?.notifications).toHaveLength(1);
+    });
   });
 }

@@ -196,7 +196,7 @@ export function describeNotifyStep(mode: StorageMode): void {
     it('fails a step for good, with the service’s reason, when the service refuses the notification', async () => {
       const owner = await signUp();
       const context = attemptOf(owner);
-      await notifyExecutor({ eventType: 'invoice.overdue', userId: randomUUID() })(context);
+      await notifyExecutor({ eventType: 'invoice.paid' })(context);
 
       const refused = await notifyExecutor({ eventType: 'invoice.overdue' })(context).catch((error: unknown) => error);
 
@@ -219,6 +219,61 @@ export function describeNotifyStep(mode: StorageMode): void {
       expect(execution?.stepRuns).toHaveLength(1);
       // The owner hears that the run failed, and nothing else.
       await expect.poll(async () => (await inbox(owner))?.notifications.map((notification) => notification.eventType)).toEqual(['workflow.execution.failed']);
+    });
+
+    it('fails a run at once, without retrying, when the step’s user is a user of another tenant, who hears nothing', async () => {
+      const owner = await signUp();
+      const stranger = await signUp();
+      const execution = await runToTheEnd(
+        owner,
+        [{ key: 'remind', type: 'notify', config: { eventType: 'invoice.overdue', userId: '{{input.assignee}}' }, retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 50 } }],
+        { assignee: stranger.userId },
+      );
+      expect(execution).toMatchObject({
+        status: 'FAILED',
+        error: { stepKey: 'remind', message: 'the notifications service refused the notification: No user with this id in your tenant' },
+      });
+      expect(execution?.stepRuns).toHaveLength(1);
+      await expect.poll(async () => (await inbox(owner))?.notifications.map((notification) => notification.eventType)).toEqual(['workflow.execution.failed']);
+      expect((await inbox(stranger))?.notifications).toEqual([]);
+    });
+
+    it('fails an attempt retryably while the notifications service cannot reach auth, and notifies when it is retried', async () => {
+      const owner = await signUp();
+      const attempt = notifyExecutor({ eventType: 'invoice.overdue', variables: { title: 'Invoice {{input.invoice}} is overdue' } });
+      const context = attemptOf(owner);
+
+      stack.authForNotifications.takeDown();
+      let failed: unknown;
+      try {
+        failed = await attempt(context).catch((error: unknown) => error);
+      } finally {
+        stack.authForNotifications.bringUp();
+      }
+      const retried = await attempt(context);
+
+      expect(failed).toBeInstanceOf(StepError);
+      expect(failed).toMatchObject({ retryable: true, details: { code: 'SERVICE_UNAVAILABLE' } });
+      expect(retried).toMatchObject({ kind: 'completed', output: { userId: owner.userId, title: 'Invoice INV-9 is overdue' } });
+      expect((await inbox(owner))?.notifications).toHaveLength(1);
+    });
+
+    it('gives a retried attempt its notification back even while auth cannot be reached, since the first attempt was checked', async () => {
+      const owner = await signUp();
+      const attempt = notifyExecutor({ eventType: 'invoice.overdue', variables: { title: 'Invoice {{input.invoice}} is overdue' } });
+      const context = attemptOf(owner);
+      const first = await attempt(context);
+
+      stack.authForNotifications.takeDown();
+      let retried: unknown;
+      try {
+        retried = await attempt(context);
+      } finally {
+        stack.authForNotifications.bringUp();
+      }
+
+      expect(retried).toEqual(first);
+      expect((await inbox(owner))?.notifications).toHaveLength(1);
     });
   });
 }

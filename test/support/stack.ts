@@ -15,6 +15,7 @@ import { notificationsSubgraph } from '../../subgraphs/notifications/src/subgrap
 import { loadSchedulerConfig, type SchedulerConfig } from '../../subgraphs/scheduler/src/config.ts';
 import type { SchedulerServices } from '../../subgraphs/scheduler/src/context.ts';
 import { schedulerSubgraph } from '../../subgraphs/scheduler/src/subgraph.ts';
+import { TcpProxy } from './tcp-proxy.ts';
 
 export type StorageMode = 'embedded' | 'postgres';
 
@@ -28,6 +29,8 @@ export interface Stack {
   workflowsEnv: Environment;
   scheduler: RunningSubgraph<SchedulerServices>;
   notifications: RunningSubgraph<NotificationServices>;
+  /** Carries the notifications subgraph's calls to auth, so that a test can take auth out of its reach. */
+  authForNotifications: TcpProxy;
   schedulerConfig: SchedulerConfig;
   /** The scheduler's clock, which tests move; its ticker only ticks when a test calls `tick()`. */
   clock: { now: Date };
@@ -65,8 +68,17 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
   const auth = await startSubgraph(authSubgraph(authConfig), authConfig.subgraph);
   cleanups.push(auth.close);
 
-  // Before workflows, whose notify steps call it.
-  const notificationsConfig = loadNotificationsConfig({ ...(await environmentFor('notifications')), DELIVERY_BACKOFF_MS: '20', ...extra.notifications });
+  const authUrl = new URL(auth.graphqlUrl);
+  const authForNotifications = await TcpProxy.start({ host: authUrl.hostname, port: Number(authUrl.port) });
+  cleanups.push(() => authForNotifications.close());
+
+  // Before workflows, whose notify steps call it; it asks auth whether a recipient is a user of the sender's tenant.
+  const notificationsConfig = loadNotificationsConfig({
+    ...(await environmentFor('notifications')),
+    AUTH_URL: authForNotifications.urlFor(auth.graphqlUrl),
+    DELIVERY_BACKOFF_MS: '20',
+    ...extra.notifications,
+  });
   const notifications = await startSubgraph(notificationsSubgraph(notificationsConfig), notificationsConfig.subgraph);
   cleanups.push(notifications.close);
 
@@ -123,6 +135,7 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
     scheduler,
     schedulerConfig,
     notifications,
+    authForNotifications,
     clock,
     startScheduler: launchScheduler,
     startGateway: launchGateway,

@@ -12,6 +12,7 @@ export class TcpProxy {
   refused = 0;
   private readonly pairs = new Set<[Socket, Socket]>();
   private toRefuse = 0;
+  private down = false;
 
   private constructor(
     private readonly server: Server,
@@ -43,6 +44,17 @@ export class TcpProxy {
     this.toRefuse += count;
   }
 
+  /** Cuts every live connection and refuses every new one, as a peer that went down does, until {@link bringUp}. */
+  takeDown(): void {
+    this.down = true;
+    this.cut();
+  }
+
+  /** Forwards new connections again after {@link takeDown}. */
+  bringUp(): void {
+    this.down = false;
+  }
+
   /**
    * Resets every live connection, on both sides, as a network failure does: no close handshake
    * at any level, so each side learns of it only from the reset.
@@ -61,8 +73,8 @@ export class TcpProxy {
   }
 
   private accept(client: Socket, target: { host: string; port: number }): void {
-    if (this.toRefuse > 0) {
-      this.toRefuse -= 1;
+    if (this.down || this.toRefuse > 0) {
+      if (!this.down) this.toRefuse -= 1;
       this.refused += 1;
       client.resetAndDestroy();
       return;

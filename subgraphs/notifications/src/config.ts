@@ -7,6 +7,7 @@ export const NOTIFICATIONS_DEFAULT_PORT = 3005;
 const notificationsEnvSchema = z.object({
   ...subgraphEnv(NOTIFICATIONS_DEFAULT_PORT),
   RUN_WORKER: booleanFlagSchema.default(true),
+  AUTH_URL: z.url().default('http://127.0.0.1:3001/graphql'),
   DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   DELIVERY_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
   SENDGRID_API_URL: z.url().default('https://api.sendgrid.com'),
@@ -27,6 +28,8 @@ export function loadNotificationsConfig(env?: Environment) {
   return {
     subgraph: toSubgraphConfig('notifications', parsed),
     runWorker: parsed.RUN_WORKER,
+    /** The auth subgraph, asked whether a recipient is a user of the sender's tenant. */
+    authUrl: parsed.AUTH_URL,
     maxAttempts: parsed.DELIVERY_MAX_ATTEMPTS,
     initialBackoffMs: parsed.DELIVERY_BACKOFF_MS,
     providers: {

@@ -3,6 +3,7 @@ import type { NotificationsConfig } from './config.ts';
 import type { NotificationServices } from './context.ts';
 import { Inbox } from './domain/inbox.ts';
 import { NotificationService, type DeliveryMessage } from './domain/notification-service.ts';
+import { UserDirectory } from './domain/user-directory.ts';
 import { createProviders } from './providers/index.ts';
 
 export function createNotificationServices(config: NotificationsConfig, runtime: SubgraphRuntime) {
@@ -12,6 +13,7 @@ export function createNotificationServices(config: NotificationsConfig, runtime:
     pubsub: runtime.pubsub,
     providers: createProviders(config.providers),
     logger: runtime.logger,
+    users: new UserDirectory({ authUrl: config.authUrl, internalSecret: config.subgraph.internalSecret, logger: runtime.logger }),
     maxAttempts: config.maxAttempts,
     initialBackoffMs: config.initialBackoffMs,
   });

@@ -8,6 +8,7 @@ import { ProcessedEvent } from '../entities/processed-event.entity.ts';
 import { Template } from '../entities/template.entity.ts';
 import { ProviderError, type Channel, type Provider } from '../providers/index.ts';
 import { builtInWording, renderText } from './templates.ts';
+import type { Sender, UserDirectory } from './user-directory.ts';
 
 export type NotificationChannel = Channel | 'IN_APP';
 export const ALL_CHANNELS: NotificationChannel[] = ['IN_APP', 'EMAIL', 'SMS', 'PUSH'];
@@ -31,8 +32,8 @@ export interface NotifyRequest {
 
 /** A request of `sendNotification`, as the sender gave it. */
 export interface SendRequest {
-  /** The sender's tenant. */
-  tenantId: string;
+  /** Who sends: the recipient must be a user of their tenant, and the notification is stored under it. */
+  sender: Sender;
   userId: string;
   eventType: string;
   variables?: unknown;
@@ -51,6 +52,8 @@ export interface NotificationServiceOptions {
   pubsub: PubSub;
   providers: Partial<Record<Channel, Provider>>;
   logger: Logger;
+  /** Says whether the recipient of a `sendNotification` is a user of the sender's tenant. */
+  users: UserDirectory;
   /** Attempts per delivery, the first included. @default 5 */
   maxAttempts?: number;
   /** Wait before the second attempt; doubles for each further one. @default 1000 */
@@ -90,11 +93,12 @@ export class NotificationService {
   }
 
   /**
-   * What `sendNotification` does: checks what the schema cannot, then notifies. The notification is stored under the
-   * sender's tenant; whether the recipient belongs to it is not checked here, since users live in the auth subgraph.
+   * What `sendNotification` does: checks what the schema cannot, makes sure the recipient is a user of the sender's
+   * tenant (users live in the auth subgraph, which is asked as the sender), then notifies. The notification is stored
+   * under the sender's tenant.
    */
   async send(em: EntityManager, request: SendRequest): Promise<Notification> {
-    const { tenantId, userId, eventType, variables } = request;
+    const { sender, userId, eventType, variables } = request;
     if (!isUuid(userId)) throw badUserInput(`userId ${JSON.stringify(userId)} is not a user id`, { field: 'userId' });
     if (eventType.trim() === '' || eventType.length > MAX_EVENT_TYPE_LENGTH) {
       throw badUserInput(`eventType must have 1 to ${MAX_EVENT_TYPE_LENGTH} characters`, { field: 'eventType' });
@@ -106,17 +110,28 @@ export class NotificationService {
     if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
       throw badUserInput(`idempotencyKey must have 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, { field: 'idempotencyKey' });
     }
-    const notification = await this.notify(em, { tenantId, userId, eventType, variables: (variables ?? {}) as Record<string, unknown>, idempotencyKey });
+    const notifyRequest: NotifyRequest = { tenantId: sender.tenantId, userId, eventType, variables: (variables ?? {}) as Record<string, unknown>, idempotencyKey };
+    // A repeated key gets what the first request created, whose recipient was checked then; a key used before for
+    // another recipient is a CONFLICT. Either way nothing new is created, so auth need not be asked.
+    if (idempotencyKey !== undefined) {
+      const earlier = await this.earlierWithKey(em, notifyRequest);
+      if (earlier) return earlier;
+    }
+    // Before anything is stored: the notification would otherwise land in the inbox of another tenant's user.
+    if (!(await this.options.users.isInSendersTenant(sender, userId))) {
+      throw badUserInput('No user with this id in your tenant', { field: 'userId' });
+    }
+    const notification = await this.notify(em, notifyRequest);
     // notify() returns null only for a domain event handled before, and a sender's request carries no event.
     return notification!;
   }
 
-  /** Returns null when the event was already handled, and the earlier notification for a repeated idempotency key. */
+  /**
+   * Notifies a recipient its caller vouches for (a sender's request checked by {@link send}, a workflow's owner named
+   * by the workflows service's event): the recipient is not checked here. Returns null when the event was already
+   * handled, and the earlier notification when a request with the same idempotency key committed first.
+   */
   async notify(em: EntityManager, request: NotifyRequest): Promise<Notification | null> {
-    if (request.idempotencyKey) {
-      const earlier = await this.earlierWithKey(em, request);
-      if (earlier) return earlier;
-    }
     const channels = await this.channelsFor(em, request.userId, request.eventType);
     const [contact, templates] = await Promise.all([
       em.findOne(Contact, { userId: request.userId }),

@@ -7,14 +7,12 @@ export const Mutation: MutationResolvers = {
   setNotificationPreference: (_parent, { eventType, channels }, { em, identity, services }) => services.inbox.setPreference(em, identity, eventType, channels),
   setContactPoints: (_parent, { input }, { em, identity, services }) => services.inbox.setContact(em, identity, input),
   setNotificationTemplate: (_parent, { input }, { em, identity, services }) => services.inbox.setTemplate(em, identity, input),
-  sendNotification: (_parent, { input }, { em, identity, services }) => {
-    const sender = requireRole(identity, WRITER_ROLES);
-    return services.notifications.send(em, {
-      tenantId: sender.tenantId,
+  sendNotification: (_parent, { input }, { em, identity, services }) =>
+    services.notifications.send(em, {
+      sender: requireRole(identity, WRITER_ROLES),
       userId: input.userId,
       eventType: input.eventType,
       variables: input.variables,
       idempotencyKey: input.idempotencyKey,
-    });
-  },
+    }),
 };
