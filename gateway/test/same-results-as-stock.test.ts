@@ -67,6 +67,8 @@ const CASES: { name: string; query: string; variables?: Record<string, unknown>;
   { name: 'a resolver error with a code', query: '{ coded }' },
   { name: 'a null in a non-null field of an entity, bubbling up', query: '{ brokenList { upc mustExist name } }' },
   { name: 'an entity field that fails for one entity', query: '{ topProducts(first: 4) { upc mayFail name } }' },
+  { name: 'entities that recur in nested lists, one of which fails', query: '{ users { id reviews { id product { upc mayFail name } } } }' },
+  { name: 'entities that recur in nested lists, one of which breaks a non-null field', query: '{ users { id reviews { product { upc mustExist } } } }' },
   { name: 'an enum', query: '{ calm: mood loud: mood(loud: true) }' },
   { name: 'introspection next to data', query: '{ __typename __type(name: "Product") { name fields { name } } topProducts(first: 1) { upc } }' },
 ];

@@ -122,8 +122,8 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
     if (provided && hasOwn(provided, name) && typeof provided[name] !== 'undefined') variables[name] = provided[name];
   }
 
-  const sendOperation = async (fetchVariables: ResultMap): Promise<ResultMap | null | undefined> => {
-    const response = await service.process({
+  const request = (fetchVariables: ResultMap) =>
+    service.process({
       kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
       request: { query: fetch.operation, variables: fetchVariables, operationName: fetch.operationName },
       incomingRequestContext: context.requestContext,
@@ -131,6 +131,8 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
       document: fetch.operationDocumentNode,
       pathInIncomingRequest: cursor.path,
     } as Parameters<GraphQLDataSource['process']>[0]);
+  const sendOperation = async (fetchVariables: ResultMap): Promise<ResultMap | null | undefined> => {
+    const response = await request(fetchVariables);
     if (response.errors) {
       const errorPath = lazyErrorPathGenerator(fetch, cursor);
       context.errors.push(...response.errors.map((error) => downstreamServiceError(error, fetch.serviceName, errorPath)));
@@ -165,6 +167,7 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
   });
   if (representations.length < 1) return;
   if ('representations' in variables) throw new Error('Variables cannot contain key "representations"');
+  if (await fetchDistinctEntities(context, fetch, variables, entities, representations, representationToEntity, request)) return;
   const received = await sendOperation({ ...variables, representations });
   if (!received) return;
   if (!(received._entities && Array.isArray(received._entities))) throw new Error('Expected "data._entities" in response to be an array');
@@ -178,6 +181,75 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
     applyRewrites(context.supergraphSchema, fetch.outputRewrites, receivedEntity as ResultMap);
     deepMerge(entities[representationToEntity[i]!], receivedEntity);
   }
+}
+
+/**
+ * Asks the subgraph once per distinct representation, where stock sends one per occurrence: in a nested list the
+ * same product or author recurs dozens of times, and each copy costs serialising, the subgraph's work, parsing and
+ * merging. Every occurrence then merges the one answer for its representation, which gives the same result as
+ * merging equal copies. Whenever the answer is not a clean list of entities (errors, a wrong length, no data), or
+ * when some entity had no representation, it returns false and the fetch runs exactly as stock runs it, so errors
+ * and their paths stay the same.
+ */
+async function fetchDistinctEntities(
+  context: ExecutionContext,
+  fetch: FetchNode,
+  variables: ResultMap,
+  entities: ResultMap[],
+  representations: ResultMap[],
+  representationToEntity: number[],
+  request: (variables: ResultMap) => ReturnType<GraphQLDataSource['process']>,
+): Promise<boolean> {
+  if (entities.length !== representations.length) return false;
+  const distinctIndex = new Map<string, number>();
+  // Occurrences merged from one earlier answer are the same object: those need no key at all.
+  const indexOfEntity = new Map<ResultMap, number>();
+  const distinct: ResultMap[] = [];
+  const distinctOf = new Array<number>(representations.length);
+  for (let i = 0; i < representations.length; i++) {
+    const entity = entities[representationToEntity[i]!]!;
+    let index = indexOfEntity.get(entity);
+    if (index === undefined) {
+      const key = representationKey(representations[i]!);
+      index = distinctIndex.get(key);
+      if (index === undefined) {
+        index = distinct.length;
+        distinctIndex.set(key, index);
+        distinct.push(representations[i]!);
+      }
+      indexOfEntity.set(entity, index);
+    }
+    distinctOf[i] = index;
+  }
+  if (distinct.length === representations.length) return false;
+  const response = await request({ ...variables, representations: distinct });
+  const received = (response.data as ResultMap | null | undefined)?._entities;
+  if (response.errors || !Array.isArray(received) || received.length !== distinct.length) return false;
+  const prepared = new Array<boolean>(distinct.length).fill(false);
+  for (let i = 0; i < representations.length; i++) {
+    const index = distinctOf[i]!;
+    const receivedEntity = received[index] as ResultMap | null;
+    if (!prepared[index]) {
+      prepared[index] = true;
+      if (receivedEntity && !receivedEntity.__typename) receivedEntity.__typename = entities[representationToEntity[i]!]!.__typename;
+      applyRewrites(context.supergraphSchema, fetch.outputRewrites, receivedEntity as ResultMap);
+    }
+    deepMerge(entities[representationToEntity[i]!], receivedEntity);
+  }
+  return true;
+}
+
+/**
+ * An injective text key for a representation, cheaper than JSON.stringify for the flat objects keys make: field names
+ * cannot contain ':' and every value is one self-delimiting JSON token or a primitive without ','.
+ */
+function representationKey(representation: ResultMap): string {
+  let key = '';
+  for (const name in representation) {
+    const value = representation[name];
+    key += `${name}:${typeof value === 'string' || (typeof value === 'object' && value !== null) ? JSON.stringify(value) : String(value)},`;
+  }
+  return key;
 }
 
 function lazyErrorPathGenerator(fetch: FetchNode, cursor: ResultCursor): (path: readonly (string | number)[] | undefined) => ResponsePath | undefined {
