@@ -24,7 +24,7 @@ import { signIdentity, type Role } from '@nexusflow/kit/core';
 import { postGraphQL } from '@nexusflow/kit/testing';
 import { composeSupergraph, readSupergraphConfig } from '@nexusflow/schema-registry';
 import { RegisterDocument } from '@nexusflow/web-client';
-import { supergraphConfigFile } from '../scripts/topology.ts';
+import { GATEWAY, supergraphConfigFile } from '../scripts/topology.ts';
 import { DEEP_QUERY, FIXTURE_SUBGRAPHS, FIXTURE_SUBGRAPH_NAMES, SINGLE_SUBGRAPH_QUERY, type FixtureSubgraphName } from './gateway/fixture/subgraphs.ts';
 import { runLoad, type LoadResult } from './gateway/load.ts';
 import { firstAnswer, startProcess, type BenchProcess } from './gateway/processes.ts';
@@ -54,8 +54,19 @@ for (const name of options.only) if (!SCENARIOS.includes(name)) throw new Error(
 
 const SECRET = randomBytes(32).toString('hex');
 type GatewayName = 'ours' | 'stock';
-/** Ours with request deduplication on: identical queries in flight run once (off by default). */
-const DEDUPLICATED = 'ours+dedup';
+/**
+ * The deep query's gateways. Each gateway runs as it is deployed: ours with the heap budget of scripts/topology.ts,
+ * stock with V8's defaults, as its documentation runs it. Each is also run the other way, so that memory can be
+ * compared like for like, and ours once more with request deduplication (off by default).
+ */
+const DEEP_VARIANTS = [
+  { name: 'ours', gateway: 'ours', nodeOptions: GATEWAY.nodeOptions, env: {} },
+  { name: 'stock', gateway: 'stock', nodeOptions: [], env: {} },
+  { name: 'ours, V8 default heap', gateway: 'ours', nodeOptions: [], env: {} },
+  { name: 'stock, heap budget', gateway: 'stock', nodeOptions: GATEWAY.nodeOptions, env: {} },
+  { name: 'ours+dedup', gateway: 'ours', nodeOptions: GATEWAY.nodeOptions, env: { REQUEST_DEDUPLICATION: 'true' } },
+] as const;
+type DeepVariant = (typeof DEEP_VARIANTS)[number]['name'];
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -70,7 +81,12 @@ function composeFixture(urls: Record<FixtureSubgraphName, string>): string {
 }
 
 /** Starts a gateway on the supergraph file and returns it once it answered `probe` (which is what start-up time measures). */
-async function startGateway(name: GatewayName, supergraphFile: string, probe: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<BenchProcess & { url: string }> {
+async function startGateway(
+  name: GatewayName,
+  supergraphFile: string,
+  probe: string,
+  { env: extraEnv = {}, nodeOptions = name === 'ours' ? GATEWAY.nodeOptions : [] }: { env?: NodeJS.ProcessEnv; nodeOptions?: readonly string[] } = {},
+): Promise<BenchProcess & { url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/${name === 'ours' ? 'graphql' : ''}`;
   const env: NodeJS.ProcessEnv = {
@@ -87,7 +103,7 @@ async function startGateway(name: GatewayName, supergraphFile: string, probe: st
   };
   const entry = name === 'ours' ? 'gateway/src/main.ts' : 'bench/gateway/stock-gateway.ts';
   const args = name === 'ours' ? [] : ['--supergraph', supergraphFile, '--port', String(port)];
-  const child = await startProcess(entry, args, env, { readyWhen: () => firstAnswer(url, probe) });
+  const child = await startProcess(entry, args, env, { readyWhen: () => firstAnswer(url, probe), nodeOptions });
   return Object.assign(child, { url });
 }
 
@@ -134,10 +150,12 @@ interface Report {
   settings: typeof options extends infer T ? Omit<T, 'only'> & { only: string[] } : never;
   deep?: {
     responseBytes: number;
-    results: Record<GatewayName | typeof DEDUPLICATED, LoadResult>;
-    peakRssBytes: Record<GatewayName | typeof DEDUPLICATED, number>;
+    results: Record<DeepVariant, LoadResult>;
+    peakRssBytes: Record<DeepVariant, number>;
     throughputRatio: number;
     p95Ratio: number;
+    sameHeapThroughputRatio: number;
+    defaultHeapThroughputRatio: number;
     deduplicatedThroughputRatio: number;
     deduplicatedP95Ratio: number;
   };
@@ -217,7 +235,6 @@ try {
     const supergraphFile = join(scratch, 'deep.graphql');
     await writeFile(supergraphFile, composeFixture(fixture.ready as Record<FixtureSubgraphName, string>));
     const gateways = { ours: await start(startGateway('ours', supergraphFile, deepBody)), stock: await start(startGateway('stock', supergraphFile, deepBody)) };
-    const deduplicated = options.only.has('deep') ? await start(startGateway('ours', supergraphFile, deepBody, { REQUEST_DEDUPLICATION: 'true' })) : undefined;
     if (options.only.has('startup')) {
       const compositionRuns = (compose: () => unknown) =>
         median(
@@ -235,16 +252,24 @@ try {
     }
     if (options.only.has('deep')) {
       const expected = await sameAnswer(gateways, deepBody);
-      const targets = [{ name: 'ours', ...gateways.ours }, { name: 'stock', ...gateways.stock }, { name: DEDUPLICATED, ...deduplicated! }];
-      const results = (await compare(targets, deepBody, expected)) as Record<GatewayName | typeof DEDUPLICATED, LoadResult>;
+      const variants: (BenchProcess & { url: string; name: DeepVariant })[] = [];
+      for (const variant of DEEP_VARIANTS) {
+        const gateway = variant.name === 'ours' ? gateways.ours : variant.name === 'stock' ? gateways.stock : await start(startGateway(variant.gateway, supergraphFile, deepBody, variant));
+        variants.push(Object.assign(gateway, { name: variant.name }));
+      }
+      const results = (await compare(variants, deepBody, expected)) as Record<DeepVariant, LoadResult>;
+      const peakRssBytes = {} as Record<DeepVariant, number>;
+      for (const variant of variants) peakRssBytes[variant.name] = await variant.peakRss();
       report.deep = {
         responseBytes: Buffer.byteLength(expected),
         results,
-        peakRssBytes: { ours: await gateways.ours.peakRss(), stock: await gateways.stock.peakRss(), [DEDUPLICATED]: await deduplicated!.peakRss() },
+        peakRssBytes,
         throughputRatio: results.ours.throughput / results.stock.throughput,
         p95Ratio: results.ours.p95 / results.stock.p95,
-        deduplicatedThroughputRatio: results[DEDUPLICATED].throughput / results.stock.throughput,
-        deduplicatedP95Ratio: results[DEDUPLICATED].p95 / results.stock.p95,
+        sameHeapThroughputRatio: results.ours.throughput / results['stock, heap budget'].throughput,
+        defaultHeapThroughputRatio: results['ours, V8 default heap'].throughput / results.stock.throughput,
+        deduplicatedThroughputRatio: results['ours+dedup'].throughput / results.stock.throughput,
+        deduplicatedP95Ratio: results['ours+dedup'].p95 / results.stock.p95,
       };
     }
     for (const child of running.splice(0)) await child.stop();
@@ -297,10 +322,11 @@ if (report.deep) {
   console.log(
     table(
       ['gateway', 'req/s', 'p50', 'p95', 'p99', 'peak RSS', 'failures'],
-      (['ours', 'stock', DEDUPLICATED] as const).map((name) => [name, rps(results[name].throughput), ms(results[name].p50), ms(results[name].p95), ms(results[name].p99), mb(peakRssBytes[name]), String(results[name].failures)]),
+      DEEP_VARIANTS.map(({ name }) => [name, rps(results[name].throughput), ms(results[name].p50), ms(results[name].p95), ms(results[name].p99), mb(peakRssBytes[name]), String(results[name].failures)]),
     ),
   );
-  console.log(`ours / stock: ${report.deep.throughputRatio.toFixed(2)}× the throughput, ${report.deep.p95Ratio.toFixed(2)}× the p95`);
+  console.log(`ours / stock, each as deployed: ${report.deep.throughputRatio.toFixed(2)}× the throughput, ${report.deep.p95Ratio.toFixed(2)}× the p95`);
+  console.log(`ours / stock with the same heap budget: ${report.deep.sameHeapThroughputRatio.toFixed(2)}× the throughput; both at V8 defaults: ${report.deep.defaultHeapThroughputRatio.toFixed(2)}×`);
   console.log(`ours with request deduplication / stock: ${report.deep.deduplicatedThroughputRatio.toFixed(2)}× the throughput, ${report.deep.deduplicatedP95Ratio.toFixed(2)}× the p95\n`);
 }
 if (report.direct) {

@@ -74,8 +74,8 @@ async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]):
 const children: { name: string; process: ChildProcess }[] = [];
 let stopping = false;
 
-function start(name: string, entry: string, environment: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+function start(name: string, entry: string, environment: NodeJS.ProcessEnv, nodeOptions: readonly string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeOptions, '--import', 'tsx', entry], {
     cwd: repositoryRoot,
     env: environment,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -171,7 +171,7 @@ try {
     gatewayEnvironment.SUPERGRAPH_POLL_INTERVAL_MS ??= '5000';
   }
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-  await waitUntilReady(GATEWAY.name, gatewayUrl, start(GATEWAY.name, GATEWAY.entry, gatewayEnvironment));
+  await waitUntilReady(GATEWAY.name, gatewayUrl, start(GATEWAY.name, GATEWAY.entry, gatewayEnvironment, GATEWAY.nodeOptions));
   console.log(
     [
       '',

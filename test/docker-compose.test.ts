@@ -121,9 +121,9 @@ describe('docker-compose.yml', () => {
   it('runs every application service from the one image, with an entry point that exists', async () => {
     const images = new Set(applicationServices.map((name) => service(name).image));
     expect(images.size).toBe(1);
-    for (const { name, entry } of [...topology, GATEWAY]) {
+    for (const { name, entry, nodeOptions } of [...topology.map((subgraph) => ({ ...subgraph, nodeOptions: [] })), GATEWAY]) {
       expect(service(name).build, name).toBe('.');
-      expect(service(name).command, name).toEqual([entry]);
+      expect(service(name).command, name).toEqual([...nodeOptions, entry]);
       await expect(access(join(repositoryRoot, entry))).resolves.toBeUndefined();
     }
   });

@@ -21,10 +21,10 @@ export async function startProcess(
   entry: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  options: { readyWhen?: () => Promise<unknown>; timeoutMs?: number } = {},
+  options: { readyWhen?: () => Promise<unknown>; timeoutMs?: number; nodeOptions?: readonly string[] } = {},
 ): Promise<BenchProcess> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: repositoryRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), '--import', 'tsx', entry, ...args], { cwd: repositoryRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<never>((_, reject) =>
     child.once('exit', (code) => reject(new Error(`${entry} exited (${code}) before it was ready:\n${output}`))),
