@@ -16,7 +16,7 @@ import type { SubgraphClientOptions } from './subgraph-data-source.ts';
 import { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy } from './subscriptions/upstream.ts';
 
 export const GATEWAY_DEFAULT_PORT = 8000;
-const DEFAULT_SUPERGRAPH = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
+export const DEFAULT_SUPERGRAPH_PATH = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
 
 
 const gatewayEnvSchema = z
@@ -25,7 +25,7 @@ const gatewayEnvSchema = z
     LOG_LEVEL: logLevelSchema,
     HOST: z.string().default('127.0.0.1'),
     PORT: portSchema.default(GATEWAY_DEFAULT_PORT),
-    SUPERGRAPH_PATH: z.string().default(DEFAULT_SUPERGRAPH),
+    SUPERGRAPH_PATH: z.string().default(DEFAULT_SUPERGRAPH_PATH),
     SUPERGRAPH_POLL_INTERVAL_MS: z.coerce.number().int().min(0).default(0),
     JWT_SECRET: sharedSecretSchema,
     INTERNAL_SECRET: sharedSecretSchema,
