@@ -28,7 +28,7 @@ export const GATEWAY = {
    * A V8 heap budget: left to its defaults, V8 lets a busy gateway's heap grow to several times what it keeps alive
    * before collecting, and the process's memory with it (bench/gateway.ts measures both ways).
    */
-  nodeOptions: ['--max-old-space-size=384'],
+  nodeOptions: ['--max-old-space-size=512'],
 } as const;
 
 /** Secrets each service reads, beyond INTERNAL_SECRET which they all share. */
