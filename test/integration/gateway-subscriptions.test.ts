@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCode } from '@nexusflow/kit';
 import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
-import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument } from '@nexusflow/web-client';
+import { RegisterDocument } from '@nexusflow/web-client';
 import { RecordingServer } from '../support/recording-server.ts';
+import { startHeldRun } from '../support/held-run.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const EXECUTION_UPDATED = `subscription Live($id: ID!) {
@@ -32,28 +33,7 @@ describe('subscriptions through the gateway', () => {
     return client;
   };
 
-  async function heldRun(path: string): Promise<string> {
-    outside.hold(path);
-    const created = (
-      await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
-        token: session.token,
-        variables: {
-          input: {
-            name: 'Watched',
-            steps: [
-              { key: 'wait', type: 'http', config: { url: `${outside.url}${path}` } },
-              { key: 'done', type: 'transform', config: { template: { ok: true } } },
-            ],
-          },
-        },
-      })
-    ).data?.createWorkflow;
-    if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
-    const run = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: session.token, variables: { id: created.id } })).data?.runWorkflow;
-    if (run?.__typename !== 'Execution') throw new Error('runWorkflow failed');
-    await outside.arrival(path);
-    return run.id;
-  }
+  const heldRun = (path: string) => startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: session.token, outside, path, name: 'Watched' });
 
   function watch(client: Client, executionId: string) {
     const updates: Update[] = [];

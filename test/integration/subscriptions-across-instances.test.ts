@@ -3,9 +3,10 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createDeferred, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
-import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument } from '@nexusflow/web-client';
+import { RegisterDocument } from '@nexusflow/web-client';
 import { freePortOffset, launchScript, type LaunchedProcess } from '../support/processes.ts';
 import { RecordingServer } from '../support/recording-server.ts';
+import { startHeldRun } from '../support/held-run.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const EXECUTION_UPDATED = `subscription Live($id: ID!) {
@@ -73,28 +74,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       await outside?.close();
     });
 
-    async function heldRun(token: string, path: string): Promise<string> {
-      outside.hold(path);
-      const created = (
-        await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
-          token,
-          variables: {
-            input: {
-              name: 'Shared',
-              steps: [
-                { key: 'wait', type: 'http', config: { url: `${outside.url}${path}` } },
-                { key: 'done', type: 'transform', config: { template: { ok: true } } },
-              ],
-            },
-          },
-        })
-      ).data?.createWorkflow;
-      if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
-      const run = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token, variables: { id: created.id } })).data?.runWorkflow;
-      if (run?.__typename !== 'Execution') throw new Error('runWorkflow failed');
-      await outside.arrival(path);
-      return run.id;
-    }
+    const heldRun = (token: string, path: string) => startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: token, outside, path, name: 'Shared' });
 
     function subscribe(token: string, executionId: string) {
       const client = createClient({ url: otherGatewayUrl.replace('http://', 'ws://'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });

@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createAsyncQueue, type AsyncQueue } from '@nexusflow/kit';
 import { postGraphQL } from '@nexusflow/kit/testing';
-import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument } from '@nexusflow/web-client';
+import { RegisterDocument } from '@nexusflow/web-client';
 import type { RunningGateway } from '../../gateway/src/gateway.ts';
 import { RecordingServer } from '../support/recording-server.ts';
+import { startHeldRun } from '../support/held-run.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
@@ -36,28 +37,7 @@ describe('a dropped WebSocket between the gateway and the workflows subgraph', (
   let token: string;
   const clients: Client[] = [];
 
-  async function heldRun(path: string): Promise<string> {
-    outside.hold(path);
-    const created = (
-      await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
-        token,
-        variables: {
-          input: {
-            name: 'Across a drop',
-            steps: [
-              { key: 'wait', type: 'http', config: { url: `${outside.url}${path}` } },
-              { key: 'done', type: 'transform', config: { template: { ok: true } } },
-            ],
-          },
-        },
-      })
-    ).data?.createWorkflow;
-    if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
-    const run = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token, variables: { id: created.id } })).data?.runWorkflow;
-    if (run?.__typename !== 'Execution') throw new Error('runWorkflow failed');
-    await outside.arrival(path);
-    return run.id;
-  }
+  const heldRun = (path: string) => startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: token, outside, path, name: 'Across a drop' });
 
   /** Subscribes through the proxied gateway, with a client that never reconnects by itself: any close would show. */
   function watch(executionId: string): Watcher {

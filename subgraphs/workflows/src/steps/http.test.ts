@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isPublicAddress } from './address-policy.ts';
 import { httpStep, type HttpStepOptions } from './http.ts';
-import { stepContext } from './test-context.ts';
-import { StepError, type StepContext } from './types.ts';
+import { stepContext, stepFailure } from './test-context.ts';
+import type { StepContext } from './types.ts';
 
 interface ReceivedRequest {
   method: string;
@@ -69,16 +69,6 @@ async function run(config: unknown, context: Partial<StepContext> = {}, options:
   return step.execute(step.config.parse(config), stepContext(context));
 }
 
-async function failure(promise: Promise<unknown>): Promise<StepError> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected the step to fail');
-    },
-    (error: unknown) => error,
-  );
-  expect(error).toBeInstanceOf(StepError);
-  return error as StepError;
-}
 
 function mockLookup(addresses: Array<{ address: string; family: number }>) {
   return vi.spyOn(dns.promises, 'lookup').mockResolvedValue(addresses as never);
@@ -129,37 +119,37 @@ describe('the http step', () => {
   });
 
   it('fails retryably on a 5xx, with the status and the start of the body', async () => {
-    const error = await failure(run({ url: `${origin}/status/500?body=${'e'.repeat(5000)}` }));
+    const error = await stepFailure(run({ url: `${origin}/status/500?body=${'e'.repeat(5000)}` }));
     expect(error.retryable).toBe(true);
     expect(error.details).toMatchObject({ status: 500, body: expect.stringMatching(/^e{1000}…$/) });
   });
 
   it('fails retryably on a 429 and passes on Retry-After', async () => {
-    const error = await failure(run({ url: `${origin}/status/429` }));
+    const error = await stepFailure(run({ url: `${origin}/status/429` }));
     expect(error.retryable).toBe(true);
     expect(error.details).toEqual({ status: 429, body: 'nope', retryAfter: '7' });
   });
 
   it('fails for good on a 404', async () => {
-    const error = await failure(run({ url: `${origin}/status/404?body=missing` }));
+    const error = await stepFailure(run({ url: `${origin}/status/404?body=missing` }));
     expect(error.retryable).toBe(false);
     expect(error.details).toMatchObject({ status: 404, body: 'missing' });
   });
 
   it('treats the statuses in expectStatus as success and any other as failure', async () => {
     await expect(run({ url: `${origin}/status/404`, expectStatus: [404] })).resolves.toMatchObject({ output: { status: 404, body: 'nope' } });
-    const error = await failure(run({ url: `${origin}/status/200`, expectStatus: [201] }));
+    const error = await stepFailure(run({ url: `${origin}/status/200`, expectStatus: [201] }));
     expect(error.retryable).toBe(false);
   });
 
   it('does not follow redirects', async () => {
-    const error = await failure(run({ url: `${origin}/status/302` }));
+    const error = await stepFailure(run({ url: `${origin}/status/302` }));
     expect(error).toMatchObject({ retryable: false, details: { status: 302 } });
     expect(received).toHaveLength(1);
   });
 
   it('refuses a response body larger than the limit', async () => {
-    const error = await failure(run({ url: `${origin}/big?bytes=100000` }, {}, { allowPrivateNetworks: true, maxResponseBytes: 1000 }));
+    const error = await stepFailure(run({ url: `${origin}/big?bytes=100000` }, {}, { allowPrivateNetworks: true, maxResponseBytes: 1000 }));
     expect(error.retryable).toBe(false);
     expect(error.message).toMatch(/larger than 1000 bytes/);
   });
@@ -171,7 +161,7 @@ describe('the http step', () => {
   });
 
   it('fails for good when a JSON response is not valid JSON', async () => {
-    const error = await failure(run({ url: `${origin}/not-json` }));
+    const error = await stepFailure(run({ url: `${origin}/not-json` }));
     expect(error).toMatchObject({ retryable: false, details: { status: 200, body: '{oops' } });
   });
 
@@ -181,7 +171,7 @@ describe('the http step', () => {
     const pending = run({ url: `${origin}/hang` }, { signal: controller.signal });
     await hangArrived.promise;
     controller.abort();
-    const error = await failure(pending);
+    const error = await stepFailure(pending);
     expect(error).toMatchObject({ message: 'timed out or cancelled', retryable: true });
   });
 
@@ -191,12 +181,12 @@ describe('the http step', () => {
     const pending = run({ url: `${origin}/trickle` }, { signal: controller.signal });
     await hangArrived.promise;
     controller.abort();
-    const error = await failure(pending);
+    const error = await stepFailure(pending);
     expect(error).toMatchObject({ message: 'timed out or cancelled', retryable: true });
   });
 
   it('fails retryably without calling anyone when already cancelled', async () => {
-    const error = await failure(run({ url: `${origin}/a` }, { signal: AbortSignal.abort() }));
+    const error = await stepFailure(run({ url: `${origin}/a` }, { signal: AbortSignal.abort() }));
     expect(error).toMatchObject({ message: 'timed out or cancelled', retryable: true });
     expect(received).toHaveLength(0);
   });
@@ -206,17 +196,17 @@ describe('the http step', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const error = await failure(run({ url: `http://127.0.0.1:${closedPort}/` }));
+    const error = await stepFailure(run({ url: `http://127.0.0.1:${closedPort}/` }));
     expect(error).toMatchObject({ retryable: true, details: { code: 'ECONNREFUSED' } });
   });
 
   it.each(['ftp://example.com/file', 'file:///etc/passwd', 'data:text/plain,hi', 'not a url'])('refuses %s for good', async (url) => {
-    const error = await failure(run({ url }));
+    const error = await stepFailure(run({ url }));
     expect(error.retryable).toBe(false);
   });
 
   it('refuses header values that cannot be sent', async () => {
-    const error = await failure(run({ url: `${origin}/a`, headers: { 'X-Name': '{{input.name}}' } }, { input: { name: 'a\r\nInjected: yes' } }));
+    const error = await stepFailure(run({ url: `${origin}/a`, headers: { 'X-Name': '{{input.name}}' } }, { input: { name: 'a\r\nInjected: yes' } }));
     expect(error.retryable).toBe(false);
     expect(received).toHaveLength(0);
   });
@@ -232,7 +222,7 @@ describe('the http step', () => {
       ['the cloud metadata address', () => 'http://169.254.169.254/latest/meta-data/'],
       ['a private network', () => 'https://10.1.2.3/'],
     ])('refuses %s for good without connecting', async (_name, url) => {
-      const error = await failure(run({ url: url() }, {}, strict));
+      const error = await stepFailure(run({ url: url() }, {}, strict));
       expect(error.retryable).toBe(false);
       expect(error.message).toMatch(/non-public address/);
       expect(received).toHaveLength(0);
@@ -243,12 +233,12 @@ describe('the http step', () => {
         { address: '93.184.216.34', family: 4 },
         { address: '10.0.0.8', family: 4 },
       ]);
-      const error = await failure(run({ url: 'https://mixed.example/' }, {}, strict));
+      const error = await stepFailure(run({ url: 'https://mixed.example/' }, {}, strict));
       expect(error).toMatchObject({ retryable: false, details: { host: 'mixed.example', addresses: ['10.0.0.8'] } });
     });
 
     it('is the default', async () => {
-      const error = await failure(run({ url: `${origin}/` }, {}, {}));
+      const error = await stepFailure(run({ url: `${origin}/` }, {}, {}));
       expect(error.message).toMatch(/non-public address/);
     });
   });

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { notifyStep, type NotifyStepOptions } from './notify.ts';
 import { StepRegistry } from './registry.ts';
-import { stepContext } from './test-context.ts';
-import { StepError, type StepContext } from './types.ts';
+import { stepContext, stepFailure } from './test-context.ts';
+import type { StepContext } from './types.ts';
 
 const OWNER = '6f1c2a4e-9d3b-4c7a-8e5f-0a1b2c3d4e5f';
 const COLLEAGUE = '0b7e4d2c-1a3f-4e6d-9c8b-7a6f5e4d3c2b';
@@ -48,16 +48,6 @@ async function run(config: unknown, context: Partial<StepContext> = {}, options:
   return step.execute(step.config.parse(config), stepContext({ execution, ...context }));
 }
 
-async function failure(promise: Promise<unknown>): Promise<StepError> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected the step to fail');
-    },
-    (error: unknown) => error,
-  );
-  expect(error).toBeInstanceOf(StepError);
-  return error as StepError;
-}
 
 describe('the notify step’s configuration', () => {
   it('needs only an event type, and then notifies the run’s owner', () => {
@@ -88,33 +78,33 @@ describe('the notify step’s configuration', () => {
 
 describe('the notify step', () => {
   it('fails for good, without calling anyone, when the run has no owner to act for', async () => {
-    const error = await failure(run({ eventType: 'a' }, { execution: { id: 'exec-1', workflowId: 'wf-1', tenantId: 'tenant-1', ownerId: null } }));
+    const error = await stepFailure(run({ eventType: 'a' }, { execution: { id: 'exec-1', workflowId: 'wf-1', tenantId: 'tenant-1', ownerId: null } }));
     expect(error.retryable).toBe(false);
     expect(error.message).toMatch(/no owner/);
     expect(requestsReceived).toBe(0);
   });
 
   it('fails for good, without calling anyone, when the user id renders to something that is not one', async () => {
-    const error = await failure(run({ eventType: 'a', userId: '{{input.assignee}}' }, { input: { assignee: 'ada@example.com' } }));
+    const error = await stepFailure(run({ eventType: 'a', userId: '{{input.assignee}}' }, { input: { assignee: 'ada@example.com' } }));
     expect(error).toMatchObject({ retryable: false, message: 'userId rendered to "ada@example.com", which is not a user id' });
     expect(requestsReceived).toBe(0);
   });
 
   it('fails retryably, without calling anyone, when already cancelled', async () => {
-    const error = await failure(run({ eventType: 'a' }, { signal: AbortSignal.abort() }));
+    const error = await stepFailure(run({ eventType: 'a' }, { signal: AbortSignal.abort() }));
     expect(error).toMatchObject({ retryable: true, message: 'timed out or cancelled' });
     expect(requestsReceived).toBe(0);
   });
 
   it('fails retryably when the notifications service cannot be reached, without naming its address', async () => {
-    const error = await failure(run({ eventType: 'a' }, {}, { notificationsUrl: closedUrl }));
+    const error = await stepFailure(run({ eventType: 'a' }, {}, { notificationsUrl: closedUrl }));
     expect(error).toMatchObject({ retryable: true, details: { code: 'SERVICE_UNAVAILABLE' } });
     expect(error.message).toMatch(/^the notifications service could not take the notification: .*ECONNREFUSED/);
     expect(error.message).not.toContain('127.0.0.1');
   });
 
   it('fails retryably when the notifications service answers 503', async () => {
-    const error = await failure(run({ eventType: 'a' }));
+    const error = await stepFailure(run({ eventType: 'a' }));
     expect(error).toMatchObject({ retryable: true, details: { code: 'SERVICE_UNAVAILABLE', status: 503 } });
     expect(requestsReceived).toBe(1);
   });

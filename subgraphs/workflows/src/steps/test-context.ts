@@ -1,4 +1,5 @@
-import type { StepContext } from './types.ts';
+import { expect } from 'vitest';
+import { StepError, type StepContext } from './types.ts';
 
 /** A step context for tests: override only what a test is about. */
 export function stepContext(overrides: Partial<StepContext> = {}): StepContext {
@@ -10,4 +11,16 @@ export function stepContext(overrides: Partial<StepContext> = {}): StepContext {
     signal: new AbortController().signal,
     ...overrides,
   };
+}
+
+/** Resolves with the StepError the promise rejects with, and fails the test if it settles any other way. */
+export async function stepFailure(promise: Promise<unknown>): Promise<StepError> {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected the step to fail');
+    },
+    (error: unknown) => error,
+  );
+  expect(error).toBeInstanceOf(StepError);
+  return error as StepError;
 }
