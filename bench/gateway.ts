@@ -27,7 +27,8 @@ import { RegisterDocument } from '@nexusflow/web-client';
 import { GATEWAY, supergraphConfigFile } from '../scripts/topology.ts';
 import { DEEP_QUERY, FIXTURE_SUBGRAPHS, FIXTURE_SUBGRAPH_NAMES, SINGLE_SUBGRAPH_QUERY, type FixtureSubgraphName } from './gateway/fixture/subgraphs.ts';
 import { runLoad, type LoadResult } from './gateway/load.ts';
-import { firstAnswer, startProcess, type BenchProcess } from './gateway/processes.ts';
+import { formatTable, machineFacts } from './support.ts';
+import { firstAnswer, ready, startProcess, type BenchProcess } from './gateway/processes.ts';
 import { measureStatements, type StatementsResult } from './gateway/statements.ts';
 
 const SCENARIOS = ['deep', 'direct', 'statements', 'startup'] as const;
@@ -146,7 +147,7 @@ async function sameAnswer(gateways: Record<GatewayName, { url: string }>, body: 
 }
 
 interface Report {
-  machine: { cpu: string; cores: number; memoryGb: number; node: string; platform: string };
+  machine: ReturnType<typeof machineFacts>;
   settings: typeof options extends infer T ? Omit<T, 'only'> & { only: string[] } : never;
   deep?: {
     responseBytes: number;
@@ -171,13 +172,7 @@ async function measureDirectAuth(): Promise<NonNullable<Report['directAuth']>> {
   const authUrl = `http://127.0.0.1:${port}/graphql`;
   await start(
     startProcess('subgraphs/auth/src/main.ts', [], { PATH: process.env.PATH, LOG_LEVEL: 'warn', PORT: String(port), DATA_DIR: join(scratch, 'auth-data'), JWT_SECRET: SECRET, INTERNAL_SECRET: SECRET }, {
-      readyWhen: async () => {
-        for (;;) {
-          const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then((response) => response.ok, () => false);
-          if (ready) return;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      },
+      readyWhen: () => ready(`http://127.0.0.1:${port}`),
     }),
   );
   const supergraphFile = join(scratch, 'auth.graphql');
@@ -215,7 +210,7 @@ async function measureDirectAuth(): Promise<NonNullable<Report['directAuth']>> {
 }
 
 const report: Report = {
-  machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
+  machine: machineFacts(),
   settings: { ...options, only: [...options.only] },
 };
 
@@ -308,19 +303,14 @@ try {
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 const rps = (value: number) => `${Math.round(value).toLocaleString('en-US')}`;
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
-const table = (header: string[], rows: string[][]) => {
-  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => cell.padStart(widths[column]!)).join('  ');
-  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
-};
 
-console.log(`\n${report.machine.cpu} (${report.machine.cores} cores), ${report.machine.memoryGb} GB, Node ${report.machine.node}, ${report.machine.platform}`);
+console.log(`\n${report.machine.cpuModel} (${report.machine.cores} cores), ${report.machine.memoryGB} GB, Node ${report.machine.node}, ${report.machine.platform}`);
 console.log(`${options.connections} connections, ${options.rounds} rounds of ${options.seconds} s after ${options.warmup} s of warm-up; medians of the rounds\n`);
 if (report.deep) {
   const { results, peakRssBytes } = report.deep;
   console.log(`Deep federated query (${(report.deep.responseBytes / 1024).toFixed(1)} KB per response)`);
   console.log(
-    table(
+    formatTable(
       ['gateway', 'req/s', 'p50', 'p95', 'p99', 'peak RSS', 'failures'],
       DEEP_VARIANTS.map(({ name }) => [name, rps(results[name].throughput), ms(results[name].p50), ms(results[name].p95), ms(results[name].p99), mb(peakRssBytes[name]), String(results[name].failures)]),
     ),
@@ -332,18 +322,18 @@ if (report.deep) {
 if (report.direct) {
   const { results } = report.direct;
   console.log('One subgraph, straight and through a gateway');
-  console.log(table(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
+  console.log(formatTable(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
   console.log(`ours: ${(report.direct.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput; stock: ${(report.direct.stockShareOfDirect * 100).toFixed(0)}%\n`);
 }
 if (report.directAuth) {
   const { results } = report.directAuth;
   console.log('The auth subgraph (embedded PostgreSQL), straight and through our gateway: { me { … tenant { … } } }');
-  console.log(table(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
+  console.log(formatTable(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
   console.log(`ours: ${(report.directAuth.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput\n`);
 }
 if (report.statements) {
   console.log(`SQL statements per request: ${report.statements.query.replace(/\s+/g, ' ').trim()}`);
-  console.log(table(['entities', 'statements', 'by subgraph'], report.statements.rows.map((row) => [String(row.entities), String(row.statements), JSON.stringify(row.bySubgraph)])));
+  console.log(formatTable(['entities', 'statements', 'by subgraph'], report.statements.rows.map((row) => [String(row.entities), String(row.statements), JSON.stringify(row.bySubgraph)])));
   console.log('');
 }
 if (report.startup) {

@@ -17,10 +17,10 @@
  * the update's own `occurredAt` (when the event was recorded). Every phase has a budget; the wait for events
  * also ends after a minute in which nothing arrived, and what did not arrive is reported as not delivered.
  */
+import { formatTable, machineFacts, percentile, positiveInteger, progress, startWatchdog, within } from './support.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -46,7 +46,6 @@ const EXECUTION_UPDATED = `subscription Watch($id: ID!) {
 const SNAPSHOT = 'workflow.execution.snapshot';
 /** What follows the snapshot once the held step is released, in order. */
 const FOLLOWING = ['workflow.step.completed', 'workflow.step.completed', 'workflow.execution.completed'] as const;
-const FINAL = 'workflow.execution.completed';
 const WORKFLOW_NAME = 'Bench watched';
 
 /** Connections being opened at once by the subscriber process, so as not to overflow the listen backlog. */
@@ -134,14 +133,6 @@ async function settledMemory(gc: () => void): Promise<MemorySample> {
   }
   const { heapUsed, external, rss } = process.memoryUsage();
   return { heapUsed, external, rss };
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -395,12 +386,6 @@ interface RoundResult {
   errors: string[];
 }
 
-function positiveInteger(name: string, value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`--${name} must be a positive integer, got "${value}"`);
-  return parsed;
-}
-
 function parseOptions(): Options {
   const { values } = parseArgs({
     options: {
@@ -422,10 +407,6 @@ function parseOptions(): Options {
 }
 
 /** Nearest-rank percentile, so that every reported value is one that was measured. */
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
 function percentiles(values: number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
@@ -433,10 +414,6 @@ function percentiles(values: number[]): Percentiles {
 
 function phaseBudget(subscribers: number): number {
   return PHASE_BASE_MS + subscribers * PHASE_PER_SUBSCRIBER_MS;
-}
-
-function progress(message: string): void {
-  process.stderr.write(`${message}\n`);
 }
 
 /** The subscriber process, and a way to wait for its next message of a kind. */
@@ -663,24 +640,6 @@ async function round(setup: Setup, subscribers: number, options: Options, gc: ()
   }
 }
 
-function machineFacts() {
-  const cpus = os.cpus();
-  return {
-    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
-    cores: cpus.length,
-    availableParallelism: os.availableParallelism(),
-    memoryGB: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()}`,
-  };
-}
-
-function formatTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => cell.padStart(widths[column]!)).join('  ');
-  return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
-}
-
 function report(results: RoundResult[], options: Options): string {
   const machine = machineFacts();
   const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : 'n/a');
@@ -717,18 +676,10 @@ function report(results: RoundResult[], options: Options): string {
   ].join('\n');
 }
 
-function startWatchdog(options: Options): void {
-  const budgetMs = SETUP_BUDGET_MS + options.subscribers.reduce((sum, n) => sum + 2 * (phaseBudget(n) + 30_000) + 2 * METRIC_POLL_MS + 60_000, 0);
-  const timer = setTimeout(() => {
-    progress(`bench: gave up after ${Math.round(budgetMs / 1000)} s`);
-    process.exit(1);
-  }, budgetMs);
-  timer.unref();
-}
 
 async function main(): Promise<void> {
   const options = parseOptions();
-  startWatchdog(options);
+  startWatchdog(SETUP_BUDGET_MS + options.subscribers.reduce((sum, n) => sum + 2 * (phaseBudget(n) + 30_000) + 2 * METRIC_POLL_MS + 60_000, 0));
   const gc = collector();
   progress('starting the gateway and the subgraphs (embedded storage)');
   const setup = await setUp(options);

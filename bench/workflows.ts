@@ -4,10 +4,10 @@
  *
  *   npm run bench:workflows -- [--mode embedded|postgres|both] [--executions 200] [--concurrency 20] [--json out.json]
  */
+import { formatTable, machineFacts, percentile, positiveInteger, progress, startWatchdog, within } from './support.ts';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
@@ -59,12 +59,6 @@ interface ModeResult {
   stepOverheadMs: Percentiles;
 }
 
-function positiveInteger(name: string, value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`--${name} must be a positive integer, got "${value}"`);
-  return parsed;
-}
-
 function parseModes(value: string | undefined): StorageMode[] {
   const realServers = Boolean(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl);
   const mode = value ?? (realServers ? 'both' : 'embedded');
@@ -89,14 +83,6 @@ function parseOptions(): Options {
     concurrency: positiveInteger('concurrency', values.concurrency),
     json: values.json,
   };
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -195,10 +181,6 @@ async function runConcurrently(bench: Bench, executions: number, concurrency: nu
 }
 
 /** Nearest-rank percentile, so that every reported value is one that was measured. */
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
 function percentiles(values: number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
   return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) };
@@ -246,21 +228,6 @@ async function benchmarkMode(mode: StorageMode, options: Options): Promise<ModeR
   }
 }
 
-function progress(message: string): void {
-  process.stderr.write(`${message}\n`);
-}
-
-function machineFacts() {
-  const cpus = os.cpus();
-  return { cpuModel: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length, node: process.version, platform: `${os.platform()} ${os.release()}` };
-}
-
-function formatTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
-  return [line(headers), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
-}
-
 function report(results: ModeResult[], options: Options): string {
   const machine = machineFacts();
   const ms = (value: number) => value.toFixed(1);
@@ -283,18 +250,10 @@ function report(results: ModeResult[], options: Options): string {
   ].join('\n');
 }
 
-function startWatchdog(options: Options): void {
-  const budgetMs = options.modes.length * (MODE_SETUP_BUDGET_MS + (WARMUP_RUNS + LATENCY_RUNS + options.executions) * RUN_BUDGET_MS);
-  const timer = setTimeout(() => {
-    progress(`bench: gave up after ${Math.round(budgetMs / 1000)} s`);
-    process.exit(1);
-  }, budgetMs);
-  timer.unref();
-}
 
 async function main(): Promise<void> {
   const options = parseOptions();
-  startWatchdog(options);
+  startWatchdog(options.modes.length * (MODE_SETUP_BUDGET_MS + (WARMUP_RUNS + LATENCY_RUNS + options.executions) * RUN_BUDGET_MS));
   const results: ModeResult[] = [];
   for (const mode of options.modes) results.push(await benchmarkMode(mode, options));
   console.log(report(results, options));

@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { percentile } from '../support.ts';
 
 export interface LoadResult {
   requests: number;
@@ -9,11 +10,6 @@ export interface LoadResult {
   p99: number;
   /** Responses that were not 200 or whose body differed from the expected one. */
   failures: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /**

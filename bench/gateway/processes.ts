@@ -60,16 +60,26 @@ export async function startProcess(
   };
 }
 
-/** Polls until the GraphQL endpoint answers `body` with a 200, and returns the answer's text. */
-export async function firstAnswer(url: string, body: string, timeoutMs = 60_000): Promise<string> {
+/** Tries `attempt` every 10 ms until it yields a value, for at most `timeoutMs`. */
+async function poll<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try {
-      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-      if (response.status === 200) return await response.text();
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
-    }
+    const value = await attempt().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Resolves with the first 200 answer of the GraphQL endpoint to `body`, as text. */
+export function firstAnswer(url: string, body: string, timeoutMs = 60_000): Promise<string> {
+  return poll(`${url} did not answer`, async () => {
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return response.status === 200 ? response.text() : undefined;
+  }, timeoutMs);
+}
+
+/** Resolves once the service at `baseUrl` reports itself ready. */
+export function ready(baseUrl: string, timeoutMs = 60_000): Promise<true> {
+  return poll(`${baseUrl} was not ready`, async () => ((await fetch(`${baseUrl}/health/ready`)).ok ? true : undefined), timeoutMs);
 }

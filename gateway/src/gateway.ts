@@ -98,7 +98,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     help: 'Upstream subscription events for which the rest of the query plan ran, once per group of identical subscriptions',
     registers: [metrics.registry],
   });
-  const federated = new FederatedSubscriptions({ upstreams, dataSources, logger, onEventResolved: () => eventsResolved.inc() });
+  const federated = new FederatedSubscriptions({ supergraph: () => gateway.loaded, upstreams, dataSources, logger, onEventResolved: () => eventsResolved.inc() });
   let apiSchema: GraphQLSchema | undefined;
   const supergraphUpdates = new EventEmitter<{ update: [SupergraphUpdate] }>();
   const supergraphUpdateCounter = new Counter({
@@ -135,8 +135,7 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     },
     logger,
   });
-  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded, coreSupergraphSdl }) => {
-    federated.useSupergraph(coreSupergraphSdl);
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
     apiSchema = loaded;
   });
 

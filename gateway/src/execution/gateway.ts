@@ -4,11 +4,11 @@ import { operationFromDocument, type Schema } from '@apollo/federation-internals
 import type { QueryPlanner } from '@apollo/query-planner';
 import type { GatewayExecutor } from '@apollo/server-gateway-interface';
 import { getVariableValues } from 'graphql/execution/values.js';
-import type { GraphQLSchema } from 'graphql';
+import type { DocumentNode, GraphQLSchema } from 'graphql';
 import { executePlan, type PreparedOperation } from './execute-plan.ts';
 
-/** What ApolloGateway keeps about the loaded supergraph; the executor plans and executes against the same objects. */
-interface LoadedSupergraph {
+/** What ApolloGateway keeps about the loaded supergraph; queries and subscriptions plan and execute against the same objects. */
+export interface LoadedSupergraph {
   schema: GraphQLSchema;
   apiSchema: Schema;
   supergraphSchema: GraphQLSchema;
@@ -21,6 +21,23 @@ interface LoadedSupergraph {
 export interface FastGatewayOptions {
   /** Prepared operations (plan, operation context, shaping operation) kept, least recently used dropped first. @default 1000 */
   preparedOperationCacheSize?: number;
+}
+
+/** Plans an operation and converts it for result shaping, once: what {@link executePlan} runs. */
+export function prepareOperation(loaded: LoadedSupergraph, document: DocumentNode, operationName: string | undefined): PreparedOperation {
+  const operationContext = buildOperationContext({ schema: loaded.schema, operationDocument: document, operationName });
+  const planned = operationFromDocument(loaded.apiSchema, document, { operationName });
+  const queryPlan = loaded.queryPlanner.buildQueryPlan(planned, {
+    recursiveSelectionsLimitDisabled: loaded.recursiveSelectionsLimitDisabled,
+    nonLocalSelectionsLimitDisabled: loaded.nonLocalSelectionsLimitDisabled,
+  });
+  // Result shaping reads the operation as stock converts it for that purpose: unvalidated, from the operation and its fragments.
+  const shaping = operationFromDocument(
+    loaded.apiSchema,
+    { kind: document.kind, definitions: [operationContext.operation, ...Object.values(operationContext.fragments)] },
+    { validate: false },
+  );
+  return { queryPlan, operationContext, operation: shaping };
 }
 
 /**
@@ -52,19 +69,7 @@ export class FastGateway extends ApolloGateway {
         prepared.delete(key);
         prepared.set(key, operation);
       } else {
-        const operationContext = buildOperationContext({ schema: loaded.schema, operationDocument: document, operationName: request.operationName });
-        const planned = operationFromDocument(loaded.apiSchema, document, { operationName: request.operationName });
-        const queryPlan = loaded.queryPlanner.buildQueryPlan(planned, {
-          recursiveSelectionsLimitDisabled: loaded.recursiveSelectionsLimitDisabled,
-          nonLocalSelectionsLimitDisabled: loaded.nonLocalSelectionsLimitDisabled,
-        });
-        // Result shaping reads the operation as stock converts it for that purpose: unvalidated, from the operation and its fragments.
-        const shaping = operationFromDocument(
-          loaded.apiSchema,
-          { kind: document.kind, definitions: [operationContext.operation, ...Object.values(operationContext.fragments)] },
-          { validate: false },
-        );
-        operation = { queryPlan, operationContext, operation: shaping };
+        operation = prepareOperation(loaded, document, request.operationName);
         prepared.set(key, operation);
         if (prepared.size > cacheSize) prepared.delete(prepared.keys().next().value!);
       }
@@ -77,5 +82,11 @@ export class FastGateway extends ApolloGateway {
       return executePlan(operation, serviceMap, requestContext, loaded.supergraphSchema);
     };
     (this as unknown as { executor: GatewayExecutor }).executor = executor;
+  }
+
+  /** The supergraph being served, once one is loaded. */
+  get loaded(): LoadedSupergraph | undefined {
+    const loaded = this as unknown as Partial<LoadedSupergraph>;
+    return loaded.queryPlanner ? (loaded as LoadedSupergraph) : undefined;
   }
 }

@@ -1,24 +1,19 @@
-import { buildOperationContext, executeQueryPlan, type GraphQLDataSource } from '@apollo/gateway';
-import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
-import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
+import type { GraphQLDataSource } from '@apollo/gateway';
+import type { FetchNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, print, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { GraphQLError, print, type DocumentNode, type ExecutionResult } from 'graphql';
 import { clientError, createAsyncQueue, ErrorCode, formatClientError, type AsyncQueue, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
+import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
+import { prepareOperation, type LoadedSupergraph } from '../execution/gateway.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
 const EVENT_SOURCE = '__subscription_event__';
 
-interface Graph {
-  /** Changes with every supergraph, so that subscriptions planned on different supergraphs never share results. */
-  generation: number;
-  supergraphSchema: GraphQLSchema;
-  apiSchema: Schema;
-  planner: QueryPlanner;
-}
-
 export interface FederatedSubscriptionOptions {
+  /** The supergraph the gateway serves, so that subscriptions are planned and executed exactly as queries are. */
+  supergraph: () => LoadedSupergraph | undefined;
   upstreams: UpstreamSubscriptions;
   /** The data sources of the gateway's subgraphs, by service name, as the gateway built them. */
   dataSources: Map<string, GraphQLDataSource & { url: string }>;
@@ -47,57 +42,35 @@ interface ResultGroup {
  * fetched exactly as for a query. A failed entity fetch becomes an `errors` entry of that one event.
  */
 export class FederatedSubscriptions {
-  private graph: Graph | undefined;
-  /** The latest supergraph, planned for on the first subscription after it arrived. */
-  private supergraphSdl: string | undefined;
-  private generation = 0;
   private readonly groups = new Map<string, ResultGroup>();
+  /** Numbers each supergraph's planner, so that subscriptions planned on different supergraphs never share results. */
+  private readonly plannerIds = new WeakMap<object, number>();
+  private planners = 0;
 
   constructor(private readonly options: FederatedSubscriptionOptions) {}
 
-  /**
-   * Called with every supergraph the gateway loads, so plans always match what queries see. The planner is
-   * built when a subscription needs it: a gateway that serves no subscriptions does not hold a second one.
-   */
-  useSupergraph(supergraphSdl: string): void {
-    this.supergraphSdl = supergraphSdl;
-    this.graph = undefined;
-  }
-
-  private currentGraph(): Graph | undefined {
-    if (!this.graph && this.supergraphSdl) {
-      const supergraph = Supergraph.build(this.supergraphSdl);
-      this.graph = {
-        generation: ++this.generation,
-        supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
-        apiSchema: supergraph.apiSchema(),
-        planner: new QueryPlanner(supergraph),
-      };
-    }
-    return this.graph;
-  }
-
   subscribe(args: {
-    schema: GraphQLSchema;
     document: DocumentNode;
     operationName?: string | null;
     variables?: Record<string, unknown> | null;
     context: GatewayContext;
   }): AsyncIterableIterator<ExecutionResult> {
-    const graph = this.currentGraph();
-    if (!graph) throw clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet');
+    const supergraph = this.options.supergraph();
+    if (!supergraph) throw clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet');
     const operationName = args.operationName ?? undefined;
     const variables = args.variables ?? {};
-    const operationContext = buildOperationContext({ schema: args.schema, operationDocument: args.document, operationName });
-    const plan = graph.planner.buildQueryPlan(operationFromDocument(graph.apiSchema, args.document, { operationName }));
-    if (plan.node?.kind !== 'Subscription') throw clientError(ErrorCode.BadRequest, 'Not a subscription');
-    const { primary, rest } = plan.node;
-    const source = this.options.dataSources.get(primary.serviceName);
-    if (!source) throw clientError(ErrorCode.ServiceUnavailable, `The ${primary.serviceName} service is unavailable`);
-
-    const key = JSON.stringify([graph.generation, args.document.loc?.source.body ?? print(args.document), operationName, variables, args.context.identity]);
+    let plannerId = this.plannerIds.get(supergraph.queryPlanner);
+    if (plannerId === undefined) this.plannerIds.set(supergraph.queryPlanner, (plannerId = ++this.planners));
+    const key = JSON.stringify([plannerId, args.document.loc?.source.body ?? print(args.document), operationName, variables, args.context.identity]);
     let group = this.groups.get(key);
     if (!group) {
+      // Planned once per group: a thousand subscribers of one execution cost one plan.
+      const prepared = prepareOperation(supergraph, args.document, operationName);
+      const root = prepared.queryPlan.node;
+      if (root?.kind !== 'Subscription') throw clientError(ErrorCode.BadRequest, 'Not a subscription');
+      const { primary, rest } = root;
+      const source = this.options.dataSources.get(primary.serviceName);
+      if (!source) throw clientError(ErrorCode.ServiceUnavailable, `The ${primary.serviceName} service is unavailable`);
       const primaryVariables = Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]]));
       const events = this.options.upstreams.subscribe({ url: source.url, operation: primary.operation, variables: primaryVariables, identity: args.context.identity });
       const requestContext = {
@@ -107,7 +80,10 @@ export class FederatedSubscriptions {
         metrics: {},
         cache: undefined,
       } as unknown as GatewayGraphQLRequestContext<GatewayContext>;
-      const resolve = (event: UpstreamEvent) => this.complete(graph, primary, rest, event, requestContext, operationContext);
+      // Each event enters as the result of the primary fetch, and the rest of the plan runs from it.
+      const replay: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
+      const eventPlan: PreparedOperation = { ...prepared, queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay } };
+      const resolve = (event: UpstreamEvent) => this.complete(supergraph, eventPlan, event, requestContext);
       group = { subscribers: new Set(), events };
       this.groups.set(key, group);
       void this.pump(key, group, resolve);
@@ -154,26 +130,15 @@ export class FederatedSubscriptions {
 
   /** Runs the rest of the plan for one event, starting from the event as the primary fetch's result. */
   private async complete(
-    graph: Graph,
-    primary: FetchNode,
-    rest: PlanNode | undefined,
+    supergraph: LoadedSupergraph,
+    eventPlan: PreparedOperation,
     event: UpstreamEvent,
     requestContext: GatewayGraphQLRequestContext<GatewayContext>,
-    operationContext: ReturnType<typeof buildOperationContext>,
   ): Promise<ExecutionResult> {
     const eventSource: GraphQLDataSource = { process: async () => ({ data: event.data, ...(event.errors ? { errors: event.errors } : {}) }) as never };
     const serviceMap: Record<string, GraphQLDataSource> = Object.fromEntries(this.options.dataSources);
     serviceMap[EVENT_SOURCE] = eventSource;
-    const replay: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
-    const node: PlanNode = rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay;
-    const result = await executeQueryPlan(
-      { kind: 'QueryPlan', node },
-      serviceMap,
-      requestContext,
-      operationContext,
-      graph.supergraphSchema,
-      graph.apiSchema,
-    );
+    const result = await executePlan(eventPlan, serviceMap, requestContext as GatewayGraphQLRequestContext, supergraph.supergraphSchema);
     const errors = (result.errors ?? []).map((error) => {
       // The same shaping as HTTP responses: a known code and its message, nothing internal.
       const safe = formatClientError(error instanceof GraphQLError ? error.toJSON() : { message: String(error) });

@@ -101,7 +101,6 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
       context: (ctx: Context<Params, Extra>): GatewayContext => ({ identity: identities.get(ctx.extra.socket) ?? ANONYMOUS, requestId: randomUUID() }),
       subscribe: (args) =>
         options.federated.subscribe({
-          schema: args.schema,
           document: args.document,
           operationName: args.operationName,
           variables: args.variableValues as Record<string, unknown> | undefined,

@@ -1,23 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, it, expect } from 'vitest';
 import { connect, type ChannelModel } from 'amqplib';
-import type { Logger } from './logger.ts';
 import { createEventBus, EVENTS_EXCHANGE, InMemoryEventBus, RabbitEventBus, topicMatches, type DomainEvent, type EventBus } from './event-bus.ts';
-import { createDeferred, testEnvironment } from './testing/index.ts';
-
-function recordingLogger() {
-  const warnings: { fields: unknown; message: string }[] = [];
-  const ignore = () => undefined;
-  const logger = {
-    warn(fields: unknown, message: string) {
-      warnings.push({ fields, message });
-    },
-    info: ignore,
-    debug: ignore,
-    error: ignore,
-  } as unknown as Logger;
-  return { logger, warnings };
-}
+import { createDeferred, recordingLogger, testEnvironment } from './testing/index.ts';
 
 const unique = (label: string) => `nexusflow-test.${label}.${randomBytes(6).toString('hex')}`;
 

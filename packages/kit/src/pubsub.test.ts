@@ -2,19 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, it, expect } from 'vitest';
 import { Redis } from 'ioredis';
 import { QueueOverflowError } from './async-queue.ts';
-import type { Logger } from './logger.ts';
 import { createPubSub, InMemoryPubSub, RedisPubSub, type PubSub } from './pubsub.ts';
-import { testEnvironment } from './testing/index.ts';
-
-function recordingLogger() {
-  const warnings: { fields: unknown; message: string }[] = [];
-  const logger = {
-    warn(fields: unknown, message: string) {
-      warnings.push({ fields, message });
-    },
-  } as unknown as Logger;
-  return { logger, warnings };
-}
+import { recordingLogger, testEnvironment } from './testing/index.ts';
 
 const unique = (label: string) => `${label}-${randomBytes(6).toString('hex')}`;
 

@@ -2,27 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, it, expect } from 'vitest';
 import { Redis } from 'ioredis';
 import { InMemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './rate-limit.ts';
-import type { Logger } from './logger.ts';
-import { createDeferred, testEnvironment } from './testing/index.ts';
-
-/** A logger that records warnings, so that tests can see what the limiter reported. */
-function recordingLogger() {
-  const warnings: { fields: unknown; message: string }[] = [];
-  const listeners: ((message: string) => void)[] = [];
-  const logger = {
-    warn(fields: unknown, message: string) {
-      warnings.push({ fields, message });
-      for (const listener of listeners) listener(message);
-    },
-  } as unknown as Logger;
-  const warned = (message: string) => {
-    const deferred = createDeferred();
-    if (warnings.some((warning) => warning.message === message)) deferred.resolve();
-    else listeners.push((seen) => seen === message && deferred.resolve());
-    return deferred.promise;
-  };
-  return { logger, warnings, warned };
-}
+import { recordingLogger, testEnvironment } from './testing/index.ts';
 
 describe('InMemoryRateLimiter', () => {
   let clock = 1_000_000;

@@ -1,24 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect } from 'vitest';
 import { connect, type ChannelModel } from 'amqplib';
-import type { Logger } from './logger.ts';
 import { createWorkQueue, InMemoryWorkQueue, RabbitWorkQueue, type WorkQueue, type WorkQueueDelivery } from './work-queue.ts';
-import { createDeferred, testEnvironment } from './testing/index.ts';
-
-/** A logger that records warnings, so that tests can see what the queue reported. */
-function recordingLogger() {
-  const warnings: { fields: unknown; message: string }[] = [];
-  const ignore = () => undefined;
-  const logger = {
-    warn(fields: unknown, message: string) {
-      warnings.push({ fields, message });
-    },
-    info: ignore,
-    debug: ignore,
-    error: ignore,
-  } as unknown as Logger;
-  return { logger, warnings };
-}
+import { createDeferred, recordingLogger, testEnvironment } from './testing/index.ts';
 
 const unique = (label: string) => `nexusflow-test.${label}.${randomBytes(6).toString('hex')}`;
 

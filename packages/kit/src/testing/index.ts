@@ -3,3 +3,4 @@ export * from './environment.ts';
 export * from './databases.ts';
 export * from './graphql-client.ts';
 export * from './migrations.ts';
+export * from './logger.ts';
