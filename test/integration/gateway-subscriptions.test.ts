@@ -6,7 +6,7 @@ import { CloseCode } from '@nexusflow/kit';
 import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
 import { RegisterDocument } from '@nexusflow/web-client';
 import { RecordingServer } from '../support/recording-server.ts';
-import { startHeldRun } from '../support/held-run.ts';
+import { startHeldRun } from '../support/live-runs.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const EXECUTION_UPDATED = `subscription Live($id: ID!) {

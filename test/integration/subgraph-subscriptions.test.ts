@@ -6,6 +6,7 @@ import { CloseCode, Role, signIdentity, type Identity } from '@nexusflow/kit';
 import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument } from '@nexusflow/web-client';
 import { RecordingServer } from '../support/recording-server.ts';
+import { collectExecutionUpdates } from '../support/live-runs.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const EXECUTION_UPDATED = `subscription ($id: ID!) {
@@ -80,27 +81,8 @@ describe('workflow subscriptions on the workflows subgraph', () => {
     return run.id;
   }
 
-  function collect(client: Client, executionId: string) {
-    const updates: Update[] = [];
-    const first = createDeferred();
-    const completed = createDeferred();
-    const failed = createDeferred<unknown>();
-    client.subscribe<{ executionUpdated: Update }>(
-      { query: EXECUTION_UPDATED, variables: { id: executionId } },
-      {
-        next: ({ data, errors }) => {
-          if (errors) failed.resolve(errors);
-          if (!data) return;
-          updates.push(data.executionUpdated);
-          first.resolve();
-          if (data.executionUpdated.status === 'COMPLETED') completed.resolve();
-        },
-        error: (error) => failed.resolve(error),
-        complete: () => undefined,
-      },
-    );
-    return { updates, first: first.promise, completed: completed.promise, failed: failed.promise };
-  }
+  const collect = (client: Client, executionId: string) => collectExecutionUpdates<Update>(client, EXECUTION_UPDATED, executionId);
+
 
   it('sends the execution as it is, then every change in order, each with the execution at that moment', async () => {
     const executionId = await startHeldRun('/live-hold');

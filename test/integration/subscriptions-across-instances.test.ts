@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createDeferred, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { RegisterDocument } from '@nexusflow/web-client';
 import { freePortOffset, launchScript, type LaunchedProcess } from '../support/processes.ts';
 import { RecordingServer } from '../support/recording-server.ts';
-import { startHeldRun } from '../support/held-run.ts';
+import { collectExecutionUpdates, startHeldRun } from '../support/live-runs.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const EXECUTION_UPDATED = `subscription Live($id: ID!) {
@@ -79,25 +79,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     function subscribe(token: string, executionId: string) {
       const client = createClient({ url: otherGatewayUrl.replace('http://', 'ws://'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
       clients.push(client);
-      const updates: Update[] = [];
-      const first = createDeferred();
-      const finished = createDeferred();
-      const failed = createDeferred<unknown>();
-      client.subscribe<{ executionUpdated: Update }>(
-        { query: EXECUTION_UPDATED, variables: { id: executionId } },
-        {
-          next: ({ data, errors }) => {
-            if (errors) failed.resolve(errors);
-            if (!data) return;
-            updates.push(data.executionUpdated);
-            first.resolve();
-            if (data.executionUpdated.status === 'COMPLETED') finished.resolve();
-          },
-          error: (error) => failed.resolve(error),
-          complete: () => undefined,
-        },
-      );
-      return { updates, first: first.promise, finished: finished.promise, failed: failed.promise };
+      return collectExecutionUpdates<Update>(client, EXECUTION_UPDATED, executionId);
     }
 
     it("delivers changes made through one gateway and workflows instance to a subscriber of the others, and no other tenant's", async () => {
@@ -113,7 +95,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       await Promise.all([watcher.first, neighbour.first]);
 
       outside.release('/multi-alice');
-      await watcher.finished;
+      await watcher.completed;
       expect(watcher.updates.map((u) => u.event)).toEqual([
         'workflow.execution.snapshot',
         'workflow.step.completed',
@@ -123,7 +105,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       expect(watcher.updates.every((u) => u.execution.id === alicesRun && u.execution.workflow.owner.email === alice.email)).toBe(true);
 
       outside.release('/multi-bob');
-      await neighbour.finished;
+      await neighbour.completed;
       expect(neighbour.updates.every((u) => u.execution.id === bobsRun && u.execution.workflow.owner.email === bob.email)).toBe(true);
       expect(intruder.updates).toEqual([]);
     });

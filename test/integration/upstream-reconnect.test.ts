@@ -7,7 +7,7 @@ import { postGraphQL } from '@nexusflow/kit/testing';
 import { RegisterDocument } from '@nexusflow/web-client';
 import type { RunningGateway } from '../../gateway/src/gateway.ts';
 import { RecordingServer } from '../support/recording-server.ts';
-import { startHeldRun } from '../support/held-run.ts';
+import { startHeldRun } from '../support/live-runs.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 

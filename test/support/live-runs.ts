@@ -1,4 +1,5 @@
-import { postGraphQL } from '@nexusflow/kit/testing';
+import type { Client } from 'graphql-ws';
+import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RunWorkflowDocument } from '@nexusflow/web-client';
 import type { RecordingServer } from './recording-server.ts';
 
@@ -29,4 +30,30 @@ export async function startHeldRun(options: { graphqlUrl: string; token: string;
   if (run?.__typename !== 'Execution') throw new Error('runWorkflow failed');
   await outside.arrival(path);
   return run.id;
+}
+
+/**
+ * Subscribes to `executionUpdated` with `query` and collects the updates: `first` settles with the first one,
+ * `completed` when the execution reached COMPLETED, `failed` with the errors of a refused subscription.
+ */
+export function collectExecutionUpdates<Update extends { status: string }>(client: Client, query: string, executionId: string) {
+  const updates: Update[] = [];
+  const first = createDeferred();
+  const completed = createDeferred();
+  const failed = createDeferred<unknown>();
+  client.subscribe<{ executionUpdated: Update }>(
+    { query, variables: { id: executionId } },
+    {
+      next: ({ data, errors }) => {
+        if (errors) failed.resolve(errors);
+        if (!data) return;
+        updates.push(data.executionUpdated);
+        first.resolve();
+        if (data.executionUpdated.status === 'COMPLETED') completed.resolve();
+      },
+      error: (error) => failed.resolve(error),
+      complete: () => undefined,
+    },
+  );
+  return { updates, first: first.promise, completed: completed.promise, failed: failed.promise };
 }
