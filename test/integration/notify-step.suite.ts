@@ -190,7 +190,7 @@ export function describeNotifyStep(mode: StorageMode): void {
         token: owner.token,
         variables: { input: { userId: 'nobody', eventType: 'release.published' } },
       });
-      expect(response.errors).toEqual([expect.objectContaining({ message: 'userId "nobody" is not a user id', extensions: { code: 'BAD_USER_INPUT', field: 'userId' } })]);
+      expect(response.errors).toEqual([expect.objectContaining({ message: '"userId" must be a UUID', extensions: { code: 'BAD_USER_INPUT', field: 'userId' } })]);
     });
 
     it('fails a step for good, with the service’s reason, when the service refuses the notification', async () => {

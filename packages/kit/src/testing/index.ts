@@ -4,3 +4,4 @@ export * from './databases.ts';
 export * from './graphql-client.ts';
 export * from './migrations.ts';
 export * from './logger.ts';
+export * from './subgraph-under-test.ts';

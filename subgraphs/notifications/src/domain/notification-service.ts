@@ -1,5 +1,5 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { badUserInput, clientError, ErrorCode, isUuid, type EntityManager, type Logger, type PubSub, type WorkQueue } from '@nexusflow/kit';
+import { badUserInput, clientError, ErrorCode, requireUuid, type EntityManager, type Logger, type PubSub, type WorkQueue } from '@nexusflow/kit';
 import { Contact } from '../entities/contact.entity.ts';
 import { Delivery, DeliveryStatus } from '../entities/delivery.entity.ts';
 import { Notification } from '../entities/notification.entity.ts';
@@ -99,7 +99,7 @@ export class NotificationService {
    */
   async send(em: EntityManager, request: SendRequest): Promise<Notification> {
     const { sender, userId, eventType, variables } = request;
-    if (!isUuid(userId)) throw badUserInput(`userId ${JSON.stringify(userId)} is not a user id`, { field: 'userId' });
+    requireUuid(userId, 'userId');
     if (eventType.trim() === '' || eventType.length > MAX_EVENT_TYPE_LENGTH) {
       throw badUserInput(`eventType must have 1 to ${MAX_EVENT_TYPE_LENGTH} characters`, { field: 'eventType' });
     }

@@ -1,9 +1,10 @@
+import { isUuid } from '@nexusflow/kit';
 import type { ScheduleResolvers } from '../__generated__/resolvers-types.ts';
 import { upcomingOccurrences } from '../domain/recurrence.ts';
 import { recurrenceOf } from '../domain/schedule-service.ts';
 
 export const Schedule: ScheduleResolvers = {
-  __resolveReference: ({ id }, { loaders }) => loaders.scheduleById.load(id),
+  __resolveReference: ({ id }, { loaders }) => (isUuid(id) ? loaders.scheduleById.load(id) : null),
   workflow: (schedule) => ({ id: schedule.workflowId }),
   upcomingRuns: (schedule, { count }) => {
     if (!schedule.nextRunAt) return [];

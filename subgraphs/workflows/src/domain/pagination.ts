@@ -1,4 +1,4 @@
-import { badUserInput } from '@nexusflow/kit';
+import { badUserInput, isUuid } from '@nexusflow/kit';
 
 /** Opaque to clients: the sort key of the last row of the previous page. */
 export interface Cursor {
@@ -14,7 +14,9 @@ export function decodeCursor(cursor: string): Cursor {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     const date = new Date(createdAt);
-    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor');
+    // Cursors carry creation times; a year outside these cannot be one, and PostgreSQL would refuse some of them.
+    const year = date.getUTCFullYear();
+    if (typeof id !== 'string' || !isUuid(id) || Number.isNaN(date.getTime()) || year < 1970 || year > 9999) throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
     throw badUserInput('The cursor is not one this API returned', { field: 'after' });

@@ -1,4 +1,4 @@
-import { isUuid, requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
+import { isUuid, requireRole, requireUuid, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
 import { Workflow, WorkflowStatus } from '../entities/workflow.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
 import type { StepRegistry } from '../steps/index.ts';
@@ -37,8 +37,9 @@ export class WorkflowService {
 
   async list(em: EntityManager, identity: Identity, args: { first?: number | null; after?: string | null; filter?: WorkflowFilter | null }): Promise<Connection<Workflow>> {
     const size = pageSize(args.first);
+    const { status, search } = args.filter ?? {};
+    const ownerId = requireUuid(args.filter?.ownerId, 'ownerId');
     if (identity.kind !== 'user') return toConnection([], size);
-    const { status, ownerId, search } = args.filter ?? {};
     const rows = await em.find(
       Workflow,
       {

@@ -1,4 +1,4 @@
-import { isUuid, notFound, requireUser, SKIP, transformIterator } from '@nexusflow/kit';
+import { notFound, requireUser, requireUuid, SKIP, transformIterator } from '@nexusflow/kit';
 import type { SubscriptionResolvers } from '../__generated__/resolvers-types.ts';
 import { liveTopics, type ExecutionEventPayload } from '../domain/events.ts';
 import type { WorkflowsContext } from '../context.ts';
@@ -40,7 +40,7 @@ export const Subscription: SubscriptionResolvers = {
   executionUpdated: {
     subscribe: async (_parent, { id }, context) => {
       const user = requireUser(context.identity);
-      if (!isUuid(id)) throw notFound(`No execution ${id}`);
+      requireUuid(id, 'id');
       // Listen first, then read: a change between the two arrives as an update, not lost in a gap.
       const updates = subscribeTo(context, liveTopics.execution(id));
       const execution = await context.services.executions.findCurrent(context.em, user.tenantId, id);
@@ -58,7 +58,7 @@ export const Subscription: SubscriptionResolvers = {
   workflowExecutions: {
     subscribe: async (_parent, { workflowId }, context) => {
       const user = requireUser(context.identity);
-      const workflow = isUuid(workflowId) ? await context.loaders.workflowById.load(workflowId) : null;
+      const workflow = await context.loaders.workflowById.load(requireUuid(workflowId, 'workflowId'));
       if (!workflow || workflow.deletedAt) throw notFound(`No workflow ${workflowId}`);
       return ofTenant(subscribeTo(context, liveTopics.workflowExecutions(workflowId)), user.tenantId, (update) => LIFECYCLE.has(update.type));
     },
