@@ -1,15 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { z } from 'zod';
-import { amqpUrlSchema, parseConfig, portSchema, postgresUrlSchema, redisUrlSchema } from '@nexusflow/kit';
-import { GATEWAY, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
+import { amqpUrlSchema, ConfigError, parseConfig, portSchema, postgresUrlSchema, redisUrlSchema, sharedSecretSchema } from '@nexusflow/kit';
+import { DEFAULT_RESTART_POLICY, SupervisedProcess, type RestartPolicy } from './supervision.ts';
+import { GATEWAY, PRODUCTION_ENVIRONMENT, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
 
 /**
  * Starts the whole supergraph. With --production, as docker-compose.yml deploys it: one process per
- * service, each subgraph with its own database on POSTGRES_URL, all sharing REDIS_URL and AMQP_URL.
- * Without it, everything is embedded (PGlite, in-memory pub/sub, queues and event bus): the subgraphs
- * share one process, so that the in-memory event bus connects them, and the gateway runs in another.
+ * service, each subgraph with its own database on POSTGRES_URL, all sharing REDIS_URL and AMQP_URL, every
+ * one with NODE_ENV=production. Without it, everything is embedded (PGlite, in-memory pub/sub, queues and
+ * event bus): the subgraphs share one process, so that the in-memory event bus connects them, and the
+ * gateway runs in another. Either way a process that exits unexpectedly is restarted (scripts/supervision.ts)
+ * while the others keep serving, as `restart: unless-stopped` does in docker-compose.yml.
  */
 const EMBEDDED_HOST = 'scripts/embedded-host.ts';
 
@@ -20,23 +22,61 @@ const { values: flags } = parseArgs({
   },
 });
 
-const launcherEnvSchema = z.object({
-  POSTGRES_URL: postgresUrlSchema.optional(),
-  REDIS_URL: redisUrlSchema.optional(),
-  AMQP_URL: amqpUrlSchema.optional(),
-  DATA_DIR: z.string().default('.data'),
-  /** Each subgraph's database is named <prefix><subgraph>; tests use a prefix of their own. */
-  DATABASE_NAME_PREFIX: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('nexusflow_'),
-  PORT_OFFSET: portSchema.optional(),
-  READY_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
-});
+const delayMsSchema = z.coerce.number().int().positive();
 
-const env = parseConfig(launcherEnvSchema);
-const portOffset = env.PORT_OFFSET ?? Number(flags['port-offset']);
-if (flags.production && (!env.POSTGRES_URL || !env.REDIS_URL || !env.AMQP_URL)) {
-  console.error('--production needs POSTGRES_URL (a server URL, e.g. postgres://postgres@127.0.0.1:5432/postgres), REDIS_URL and AMQP_URL');
-  process.exit(1);
+const launcherEnvSchema = z
+  .object({
+    POSTGRES_URL: postgresUrlSchema.optional(),
+    REDIS_URL: redisUrlSchema.optional(),
+    AMQP_URL: amqpUrlSchema.optional(),
+    /** Read by the services themselves; checked here too so that a bad secret stops the launch before anything starts. */
+    JWT_SECRET: sharedSecretSchema,
+    INTERNAL_SECRET: sharedSecretSchema,
+    DATA_DIR: z.string().default('.data'),
+    /** Each subgraph's database is named <prefix><subgraph>; tests use a prefix of their own. */
+    DATABASE_NAME_PREFIX: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('nexusflow_'),
+    PORT_OFFSET: portSchema.optional(),
+    READY_TIMEOUT_MS: delayMsSchema.default(60_000),
+    /** Wait before restarting a process that exited unexpectedly; doubles with each further restart in a row. */
+    RESTART_BASE_DELAY_MS: delayMsSchema.default(DEFAULT_RESTART_POLICY.baseDelayMs),
+    /** Longest wait between two restarts of one process. */
+    RESTART_MAX_DELAY_MS: delayMsSchema.default(DEFAULT_RESTART_POLICY.maxDelayMs),
+    /** A process that stayed up this long counts as healthy again: its next restart waits RESTART_BASE_DELAY_MS. */
+    RESTART_RESET_AFTER_MS: delayMsSchema.default(DEFAULT_RESTART_POLICY.resetAfterMs),
+  })
+  .refine((env) => env.RESTART_MAX_DELAY_MS >= env.RESTART_BASE_DELAY_MS, {
+    path: ['RESTART_MAX_DELAY_MS'],
+    message: 'must not be below RESTART_BASE_DELAY_MS',
+  });
+
+/** What --production needs before it starts anything: real servers, and secrets of its own instead of the public development ones. */
+const REQUIRED_IN_PRODUCTION = ['POSTGRES_URL', 'REDIS_URL', 'AMQP_URL', 'JWT_SECRET', 'INTERNAL_SECRET'];
+
+function readLauncherEnvironment(): z.output<typeof launcherEnvSchema> {
+  try {
+    if (!flags.production) return parseConfig(launcherEnvSchema);
+    // Every child runs with NODE_ENV=production, so the launcher refuses up front what each of them would refuse.
+    return parseConfig(launcherEnvSchema, { ...process.env, ...PRODUCTION_ENVIRONMENT }, { requiredInProduction: REQUIRED_IN_PRODUCTION });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    if (flags.production) {
+      console.error(
+        '--production runs every service with NODE_ENV=production: it needs POSTGRES_URL (a server URL, e.g. postgres://postgres@127.0.0.1:5432/postgres), ' +
+          'REDIS_URL, AMQP_URL, and JWT_SECRET and INTERNAL_SECRET set to random strings of at least 32 characters (e.g. openssl rand -hex 32).',
+      );
+    }
+    process.exit(1);
+  }
 }
+
+const env = readLauncherEnvironment();
+const portOffset = env.PORT_OFFSET ?? Number(flags['port-offset']);
+const restartPolicy: RestartPolicy = {
+  baseDelayMs: env.RESTART_BASE_DELAY_MS,
+  maxDelayMs: env.RESTART_MAX_DELAY_MS,
+  resetAfterMs: env.RESTART_RESET_AFTER_MS,
+};
 
 /** Variables that choose real servers; stripped in embedded mode so that nothing is picked up by accident. */
 const SERVER_VARIABLES = ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'POSTGRES_URL'];
@@ -71,58 +111,40 @@ async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]):
   }
 }
 
-const children: { name: string; process: ChildProcess }[] = [];
-let stopping = false;
+/** In start order: the subgraphs, then the gateway. */
+const processes: SupervisedProcess[] = [];
 
-function start(name: string, entry: string, environment: NodeJS.ProcessEnv, nodeOptions: readonly string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeOptions, '--import', 'tsx', entry], {
+async function isReady(baseUrl: string): Promise<boolean> {
+  const response = await fetch(`${baseUrl}/health/ready`, { signal: AbortSignal.timeout(1000) });
+  await response.body?.cancel();
+  return response.ok;
+}
+
+function supervise(name: string, entry: string, environment: NodeJS.ProcessEnv, readinessUrls: string[], nodeOptions: readonly string[] = []): SupervisedProcess {
+  const supervised = new SupervisedProcess({
+    name,
+    args: [...nodeOptions, '--import', 'tsx', entry],
     cwd: repositoryRoot,
     env: environment,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    isReady: async () => (await Promise.all(readinessUrls.map(isReady))).every(Boolean),
+    readyTimeoutMs: env.READY_TIMEOUT_MS,
+    restart: restartPolicy,
   });
-  const prefix = `${name.padEnd(8)}| `;
-  for (const stream of [child.stdout, child.stderr]) {
-    let pending = '';
-    stream?.on('data', (chunk: Buffer) => {
-      const lines = (pending + chunk.toString()).split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) process.stdout.write(prefix + line + '\n');
-    });
-  }
-  child.on('exit', (code, signal) => {
-    if (stopping) return;
-    console.error(`${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
-    void stopAll(1);
-  });
-  children.push({ name, process: child });
-  return child;
+  processes.push(supervised);
+  return supervised;
 }
 
-async function waitUntilReady(name: string, url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + env.READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited before it was ready`);
-    try {
-      const response = await fetch(`${url}/health/ready`, { signal: AbortSignal.timeout(1000) });
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${name} was not ready within ${env.READY_TIMEOUT_MS} ms`);
-}
+let stopped: Promise<never> | undefined;
 
-async function stopAll(exitCode: number): Promise<never> {
-  stopping = true;
-  // The gateway first, so that no request reaches a subgraph that is already draining.
-  for (const { process: child } of [...children].reverse()) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
-  process.exit(exitCode);
+function stopAll(exitCode: number): Promise<never> {
+  stopped ??= (async () => {
+    // Nothing may be restarted while the others stop, whichever exits first.
+    for (const supervised of processes) supervised.stopRestarting();
+    // The gateway first, so that no request reaches a subgraph that is already draining.
+    for (const supervised of [...processes].reverse()) await supervised.stop();
+    process.exit(exitCode);
+  })();
+  return stopped;
 }
 
 process.once('SIGINT', () => void stopAll(0));
@@ -148,22 +170,23 @@ try {
     subgraphUrls[`SUBGRAPH_${subgraph.name.toUpperCase()}_URL`] = `${url}/graphql`;
     return { subgraph, url, environment };
   });
+  const modeEnvironment = flags.production ? PRODUCTION_ENVIRONMENT : {};
   if (flags.production) {
     await Promise.all(
       environments.map(({ subgraph, url, environment }) =>
-        waitUntilReady(subgraph.name, url, start(subgraph.name, subgraph.entry, { ...baseEnvironment(), ...environment })),
+        supervise(subgraph.name, subgraph.entry, { ...baseEnvironment(), ...environment, ...modeEnvironment }, [url]).start(),
       ),
     );
   } else {
     // The in-memory queue and event bus connect only services of one process; see scripts/embedded-host.ts.
-    const host = start('subgraphs', EMBEDDED_HOST, {
+    const hostEnvironment = {
       ...baseEnvironment(),
       EMBEDDED_SUBGRAPHS: JSON.stringify(environments.map(({ subgraph, environment }) => ({ name: subgraph.name, env: environment }))),
-    });
-    await Promise.all(environments.map(({ subgraph, url }) => waitUntilReady(subgraph.name, url, host)));
+    };
+    await supervise('subgraphs', EMBEDDED_HOST, hostEnvironment, environments.map(({ url }) => url)).start();
   }
   const gatewayPort = GATEWAY.port + portOffset;
-  const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, PORT: String(gatewayPort) };
+  const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, ...modeEnvironment, PORT: String(gatewayPort) };
   if (flags.production) {
     gatewayEnvironment.REDIS_URL = env.REDIS_URL;
     // Production serves what the registry published, and picks up the next publication by itself.
@@ -171,7 +194,7 @@ try {
     gatewayEnvironment.SUPERGRAPH_POLL_INTERVAL_MS ??= '5000';
   }
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-  await waitUntilReady(GATEWAY.name, gatewayUrl, start(GATEWAY.name, GATEWAY.entry, gatewayEnvironment, GATEWAY.nodeOptions));
+  await supervise(GATEWAY.name, GATEWAY.entry, gatewayEnvironment, [gatewayUrl], GATEWAY.nodeOptions).start();
   console.log(
     [
       '',

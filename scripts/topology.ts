@@ -31,6 +31,12 @@ export const GATEWAY = {
   nodeOptions: ['--max-old-space-size=512'],
 } as const;
 
+/**
+ * What every process of the production topology runs with, under `npm run start:prod` as in docker-compose.yml
+ * (test/docker-compose.test.ts checks): production configuration refuses to run on the public development secrets.
+ */
+export const PRODUCTION_ENVIRONMENT = { NODE_ENV: 'production' } as const;
+
 /** Secrets each service reads, beyond INTERNAL_SECRET which they all share. */
 const extraSecrets: Record<string, string[]> = { auth: ['JWT_SECRET'] };
 

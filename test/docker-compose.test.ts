@@ -4,12 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadGatewayConfig } from '../gateway/src/config.ts';
 import { subgraphEnv } from '../packages/kit/src/config.ts';
-import { GATEWAY, readTopology, repositoryRoot } from '../scripts/topology.ts';
+import { GATEWAY, PRODUCTION_ENVIRONMENT, readTopology, repositoryRoot } from '../scripts/topology.ts';
 
 type EnvironmentValue = string | number | boolean | null;
 
 interface ComposeService {
   build?: unknown;
+  restart?: string;
   image?: string;
   command?: string[];
   environment?: Record<string, EnvironmentValue> | string[];
@@ -133,10 +134,15 @@ describe('docker-compose.yml', () => {
     expect(environmentOf(GATEWAY.name).PORT).toBe(String(GATEWAY.port));
   });
 
-  it('runs every application service in production mode, listening on all interfaces as a container must', () => {
+  it('runs every application service in production mode, as `npm run start:prod` does, listening on all interfaces as a container must', () => {
+    expect(PRODUCTION_ENVIRONMENT).toEqual({ NODE_ENV: 'production' });
     for (const name of applicationServices) {
-      expect(environmentOf(name), name).toMatchObject({ NODE_ENV: 'production', HOST: '0.0.0.0' });
+      expect(environmentOf(name), name).toMatchObject({ ...PRODUCTION_ENVIRONMENT, HOST: '0.0.0.0' });
     }
+  });
+
+  it('restarts every service that exits unless it was stopped, as the launcher does', () => {
+    for (const name of Object.keys(compose.services)) expect(service(name).restart, name).toBe('unless-stopped');
   });
 
   it('gives every subgraph its own database', () => {

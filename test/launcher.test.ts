@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANONYMOUS, secretOrDevelopmentDefault, signIdentity, STATEMENTS_HEADER } from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, LoginDocument, MyNotificationsDocument, RunWorkflowDocument } from '@nexusflow/web-client';
 import { GATEWAY, readTopology } from '../scripts/topology.ts';
@@ -23,13 +24,29 @@ async function registerLoginMe(graphqlUrl: string) {
   return { email, password };
 }
 
-async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<{ launcher: LaunchedProcess; gatewayUrl: string }> {
+async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<{ launcher: LaunchedProcess; gatewayUrl: string; portOffset: number }> {
   const subgraphs = await readTopology();
-  const offset = await freePortOffset([GATEWAY.port, ...subgraphs.map((subgraph) => subgraph.port)]);
-  const launcher = launchScript('scripts/launch.ts', [...args, '--port-offset', String(offset)], { ...process.env, LOG_LEVEL: 'warn', ...env });
+  const portOffset = await freePortOffset([GATEWAY.port, ...subgraphs.map((subgraph) => subgraph.port)]);
+  const launcher = launchScript('scripts/launch.ts', [...args, '--port-offset', String(portOffset)], { ...process.env, LOG_LEVEL: 'warn', ...env });
   const line = await launcher.waitForLine(/^\s+GraphQL\s+http/);
-  return { launcher, gatewayUrl: line.trim().split(/\s+/)[1]! };
+  return { launcher, gatewayUrl: line.trim().split(/\s+/)[1]!, portOffset };
 }
+
+async function pidStartedAs(launcher: LaunchedProcess, name: string, occurrence: number): Promise<number> {
+  await launcher.waitForLine(new RegExp(`^${name} started \\(pid \\d+\\)$`));
+  const pids = [...launcher.output().matchAll(new RegExp(`^${name} started \\(pid (\\d+)\\)$`, 'gm'))].map((match) => Number(match[1]));
+  if (pids.length < occurrence) throw new Error(`${name} started ${pids.length} times, not ${occurrence}:\n${launcher.output()}`);
+  return pids[occurrence - 1]!;
+}
+
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 // Each launch starts every service; on two cores that takes a while, hence the longer timeouts.
 describe('the launcher', () => {
@@ -38,33 +55,89 @@ describe('the launcher', () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  it('runs the subgraphs and the gateway on embedded defaults, with events flowing between services, and stops them all on SIGTERM', async () => {
-    const dataDir = await createTempDirectory('launch-embedded');
-    cleanups.push(dataDir.remove);
-    const { launcher, gatewayUrl } = await launch([], { DATA_DIR: dataDir.path });
-    cleanups.push(() => launcher.stop('SIGKILL'));
-    const { email, password } = await registerLoginMe(gatewayUrl);
+  describe('on embedded defaults', () => {
+    let launcher: LaunchedProcess;
+    let gatewayUrl: string;
+    beforeAll(async () => {
+      const dataDir = await createTempDirectory('launch-embedded');
+      cleanups.push(dataDir.remove);
+      ({ launcher, gatewayUrl } = await launch([], { DATA_DIR: dataDir.path, RESTART_BASE_DELAY_MS: '100' }));
+      cleanups.push(() => launcher.stop('SIGKILL'));
+    }, 120_000);
 
-    // A run that fails (a step calling a private address, which embedded defaults refuse) is an event of the workflows
-    // service that the notifications service consumes: without RabbitMQ, only the in-memory event bus carries it.
-    const token = (await postGraphQL(gatewayUrl, LoginDocument, { variables: { input: { email, password } } })).data?.login;
-    if (token?.__typename !== 'AuthSession') throw new Error('login failed');
-    const created = (
-      await postGraphQL(gatewayUrl, CreateWorkflowDocument, {
-        token: token.accessToken,
-        variables: { input: { name: 'Refused', steps: [{ key: 'call', type: 'http', config: { url: 'http://127.0.0.1:9/' }, retry: { maxAttempts: 1 } }] } },
-      })
-    ).data?.createWorkflow;
-    if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
-    await postGraphQL(gatewayUrl, RunWorkflowDocument, { token: token.accessToken, variables: { id: created.id } });
-    await expect
-      .poll(async () => (await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: token.accessToken })).data?.me?.notifications.map((n) => n.eventType), {
-        timeout: 30_000,
-      })
-      .toEqual(['workflow.execution.failed']);
-    expect(await launcher.stop('SIGTERM')).toBe(0);
-    await expect(fetch(gatewayUrl)).rejects.toThrow();
-  }, 120_000);
+    it('runs the subgraphs and the gateway, with events flowing between services', async () => {
+      const { email, password } = await registerLoginMe(gatewayUrl);
+
+      // A run that fails (a step calling a private address, which embedded defaults refuse) is an event of the workflows
+      // service that the notifications service consumes: without RabbitMQ, only the in-memory event bus carries it.
+      const token = (await postGraphQL(gatewayUrl, LoginDocument, { variables: { input: { email, password } } })).data?.login;
+      if (token?.__typename !== 'AuthSession') throw new Error('login failed');
+      const created = (
+        await postGraphQL(gatewayUrl, CreateWorkflowDocument, {
+          token: token.accessToken,
+          variables: { input: { name: 'Refused', steps: [{ key: 'call', type: 'http', config: { url: 'http://127.0.0.1:9/' }, retry: { maxAttempts: 1 } }] } },
+        })
+      ).data?.createWorkflow;
+      if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
+      await postGraphQL(gatewayUrl, RunWorkflowDocument, { token: token.accessToken, variables: { id: created.id } });
+      await expect
+        .poll(async () => (await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: token.accessToken })).data?.me?.notifications.map((n) => n.eventType), {
+          timeout: 30_000,
+        })
+        .toEqual(['workflow.execution.failed']);
+    }, 60_000);
+
+    it('restarts the subgraphs host after it is killed while the gateway and the launcher keep running, and stops everything on SIGTERM', async () => {
+      const { email, password } = await registerLoginMe(gatewayUrl);
+      const gatewayPid = await pidStartedAs(launcher, GATEWAY.name, 1);
+      const killedHostPid = await pidStartedAs(launcher, 'subgraphs', 1);
+
+      process.kill(killedHostPid, 'SIGKILL');
+
+      await launcher.waitForLine(/^subgraphs exited \(SIGKILL\); restarting in 100 ms, attempt 1$/);
+      await launcher.waitForLine(/^subgraphs is ready again after restart attempt 1$/);
+      const restartedHostPid = await pidStartedAs(launcher, 'subgraphs', 2);
+      expect(restartedHostPid).not.toBe(killedHostPid);
+      // What was stored before the crash is still there, and new work is served.
+      const login = await postGraphQL(gatewayUrl, LOGIN, { variables: { input: { email, password } } });
+      expect(login.data?.login).toMatchObject({ __typename: 'AuthSession' });
+      await registerLoginMe(gatewayUrl);
+      expect(launcher.child.exitCode).toBeNull();
+      expect(isRunning(gatewayPid)).toBe(true);
+      const linesAbout = (pattern: RegExp) => launcher.output().split('\n').filter((line) => pattern.test(line));
+      expect(linesAbout(/^gateway (started|exited)/)).toEqual([`gateway started (pid ${gatewayPid})`]);
+
+      expect(await launcher.stop('SIGTERM')).toBe(0);
+      await expect(fetch(gatewayUrl)).rejects.toThrow();
+      expect(isRunning(gatewayPid)).toBe(false);
+      expect(isRunning(restartedHostPid)).toBe(false);
+      expect(linesAbout(/restarting/)).toEqual(['subgraphs exited (SIGKILL); restarting in 100 ms, attempt 1']);
+    }, 120_000);
+  });
+
+  it('refuses --production before starting anything unless it has real servers and secrets of its own, naming every missing one', async () => {
+    const launcher = launchScript('scripts/launch.ts', ['--production'], {
+      ...process.env,
+      POSTGRES_URL: '',
+      REDIS_URL: '',
+      AMQP_URL: '',
+      JWT_SECRET: '',
+      INTERNAL_SECRET: secretOrDevelopmentDefault(undefined),
+    });
+
+    expect(await new Promise((resolve) => launcher.child.once('exit', resolve))).toBe(1);
+    const output = launcher.output();
+    for (const problem of [
+      'POSTGRES_URL: is required when NODE_ENV=production',
+      'REDIS_URL: is required when NODE_ENV=production',
+      'AMQP_URL: is required when NODE_ENV=production',
+      'JWT_SECRET: is required when NODE_ENV=production',
+      'INTERNAL_SECRET: must not be the development default',
+    ]) {
+      expect(output).toContain(`  - ${problem}`);
+    }
+    expect(output).not.toMatch(/started \(pid/);
+  });
 
   describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)('with --production', () => {
     it('gives each subgraph its own database on the real PostgreSQL, with Redis and RabbitMQ, and serves through the gateway', async () => {
@@ -77,7 +150,10 @@ describe('the launcher', () => {
         await admin.end();
       });
 
-      const { launcher, gatewayUrl } = await launch(['--production'], {
+      const internalSecret = randomBytes(32).toString('hex');
+      const { launcher, gatewayUrl, portOffset } = await launch(['--production'], {
+        JWT_SECRET: randomBytes(32).toString('hex'),
+        INTERNAL_SECRET: internalSecret,
         POSTGRES_URL: testEnvironment.postgresUrl,
         REDIS_URL: testEnvironment.redisUrl,
         AMQP_URL: testEnvironment.amqpUrl,
@@ -92,6 +168,19 @@ describe('the launcher', () => {
       const users = await new pg.Pool({ connectionString: testEnvironment.postgresUrl!.replace(/\/[^/]*$/, `/${prefix}auth`), max: 1 });
       expect((await users.query('select count(*)::int as count from users')).rows[0].count).toBe(1);
       await users.end();
+
+      // Every process runs with NODE_ENV=production: the gateway hides its schema, and the subgraphs trust only the
+      // configured secret (never the public development one) and keep their SQL counts to themselves.
+      const introspection = await postGraphQL(gatewayUrl, '{ __schema { queryType { name } } }');
+      expect(introspection.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      for (const { name, port } of await readTopology()) {
+        const subgraphUrl = `http://127.0.0.1:${port + portOffset}/graphql`;
+        const forged = await postGraphQL(subgraphUrl, '{ __typename }', { headers: signIdentity(ANONYMOUS, secretOrDevelopmentDefault(undefined)) });
+        expect(forged.status, name).toBe(401);
+        const signed = await postGraphQL(subgraphUrl, '{ __typename }', { headers: signIdentity(ANONYMOUS, internalSecret) });
+        expect(signed.data, name).toEqual({ __typename: 'Query' });
+        expect(signed.headers.has(STATEMENTS_HEADER), name).toBe(false);
+      }
 
       expect(await launcher.stop('SIGTERM')).toBe(0);
     }, 120_000);

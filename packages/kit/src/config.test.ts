@@ -164,6 +164,26 @@ describe('parseConfig with requiredInProduction', () => {
     ]);
   });
 
+  it('refuses the public development default in production as it refuses a missing secret, in the same error', () => {
+    const developmentDefault = secretOrDevelopmentDefault(undefined);
+
+    expect(problemsOf(() => parse({ NODE_ENV: 'production', PORT: 'x', JWT_SECRET: developmentDefault }))).toEqual([
+      'PORT: Invalid input: expected number, received NaN',
+      'JWT_SECRET: must not be the development default',
+      'INTERNAL_SECRET: is required when NODE_ENV=production',
+    ]);
+    expect(problemsOf(() => parse({ NODE_ENV: 'production', JWT_SECRET: developmentDefault, INTERNAL_SECRET: developmentDefault }))).toEqual([
+      'JWT_SECRET: must not be the development default',
+      'INTERNAL_SECRET: must not be the development default',
+    ]);
+  });
+
+  it('lets the development default through outside production, where it is the default anyway', () => {
+    const developmentDefault = secretOrDevelopmentDefault(undefined);
+
+    expect(parse({ NODE_ENV: 'development', JWT_SECRET: developmentDefault })).toEqual({ NODE_ENV: 'development', PORT: 80, JWT_SECRET: developmentDefault });
+  });
+
   it('accepts production when every secret is set', () => {
     expect(parse({ NODE_ENV: 'production', JWT_SECRET: SECRET_A, INTERNAL_SECRET: SECRET_B })).toEqual({
       NODE_ENV: 'production',

@@ -10,9 +10,15 @@ export class ConfigError extends Error {
 export type Environment = Record<string, string | undefined>;
 
 export interface ParseConfigOptions {
-  /** Variables that must be set when NODE_ENV=production, so that production never runs on development secrets. */
+  /**
+   * Variables that must be set when NODE_ENV=production, so that production never runs on development secrets:
+   * unset, blank, or equal to the development default (public in this repository) is refused.
+   */
   requiredInProduction?: string[];
 }
+
+/** Public in this repository: anyone could sign tokens and identity headers with it, so production refuses it. */
+const DEVELOPMENT_SECRET = 'nexusflow-development-secret-do-not-use-in-production';
 
 /**
  * The only place that reads `process.env`. Every problem, including secrets missing in production,
@@ -29,13 +35,12 @@ export function parseConfig<S extends z.ZodType>(schema: S, env: Environment = p
   if (blankAsUnset.NODE_ENV === 'production') {
     for (const key of options.requiredInProduction ?? []) {
       if (blankAsUnset[key] === undefined) problems.push(`${key}: is required when NODE_ENV=production`);
+      else if (blankAsUnset[key] === DEVELOPMENT_SECRET) problems.push(`${key}: must not be the development default`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return result.data as z.output<S>;
 }
-
-const DEVELOPMENT_SECRET = 'nexusflow-development-secret-do-not-use-in-production';
 
 export const portSchema = z.coerce.number().int().min(0).max(65535);
 
