@@ -50,6 +50,16 @@ describe('verifyIdentity', () => {
     expect(result).toEqual({ ok: true, identity: user });
   });
 
+  it('carries the client address the gateway saw, under the same signature', () => {
+    const headers = signIdentity(ANONYMOUS, SECRET, NOW, '203.0.113.7');
+    expect(verifyIdentity(lookup(headers), SECRET, NOW)).toEqual({ ok: true, identity: ANONYMOUS, clientAddress: '203.0.113.7' });
+
+    const claims = JSON.parse(Buffer.from(headers[IdentityHeader.Identity], 'base64url').toString('utf8')) as Record<string, unknown>;
+    const moved = Buffer.from(JSON.stringify({ ...claims, clientAddress: '198.51.100.1' })).toString('base64url');
+    expect(verifyIdentity(lookup({ ...headers, [IdentityHeader.Identity]: moved }), SECRET, NOW)).toEqual({ ok: false, reason: 'bad-signature' });
+    expect(verifyIdentity(lookup(signRaw(JSON.stringify({ ...claims, clientAddress: 7 }))), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
   it('accepts a signed anonymous identity', () => {
     const result = verifyIdentity(lookup(signIdentity(ANONYMOUS, SECRET, NOW)), SECRET, NOW);
 

@@ -26,6 +26,11 @@ interface SignedIdentityClaims {
   identity: Identity;
   /** Milliseconds since the epoch; bounds how long a captured header pair can be replayed. */
   issuedAt: number;
+  /**
+   * The address the gateway saw the request come from (after its trusted proxy hops), so that a subgraph can
+   * throttle per client (failed logins, registrations) without trusting a header the client could set.
+   */
+  clientAddress?: string;
 }
 
 /** How far a signed identity's issue time may be from the subgraph's clock. */
@@ -35,14 +40,14 @@ function sign(value: string, secret: string): string {
   return createHmac('sha256', secret).update(value).digest('base64url');
 }
 
-export function signIdentity(identity: Identity, secret: string, now = Date.now()): Record<IdentityHeader, string> {
-  const claims: SignedIdentityClaims = { identity, issuedAt: now };
+export function signIdentity(identity: Identity, secret: string, now = Date.now(), clientAddress?: string): Record<IdentityHeader, string> {
+  const claims: SignedIdentityClaims = clientAddress === undefined ? { identity, issuedAt: now } : { identity, issuedAt: now, clientAddress };
   const value = Buffer.from(JSON.stringify(claims)).toString('base64url');
   return { [IdentityHeader.Identity]: value, [IdentityHeader.Signature]: sign(value, secret) };
 }
 
 export type IdentityVerification =
-  | { ok: true; identity: Identity }
+  | { ok: true; identity: Identity; clientAddress?: string }
   | { ok: false; reason: 'missing' | 'bad-signature' | 'expired' | 'malformed' };
 
 type HeaderLookup = (name: string) => string | undefined;
@@ -79,11 +84,12 @@ export function verifyIdentity(header: HeaderLookup, secret: string, now = Date.
     return { ok: false, reason: 'malformed' };
   }
   if (typeof claims !== 'object' || claims === null) return { ok: false, reason: 'malformed' };
-  const { identity: claimedIdentity, issuedAt } = claims as Partial<SignedIdentityClaims>;
+  const { identity: claimedIdentity, issuedAt, clientAddress } = claims as Partial<SignedIdentityClaims>;
   const identity = parseIdentity(claimedIdentity);
   if (!identity || typeof issuedAt !== 'number') return { ok: false, reason: 'malformed' };
+  if (clientAddress !== undefined && typeof clientAddress !== 'string') return { ok: false, reason: 'malformed' };
   if (Math.abs(now - issuedAt) > IDENTITY_MAX_AGE_MS) return { ok: false, reason: 'expired' };
-  return { ok: true, identity };
+  return clientAddress === undefined ? { ok: true, identity } : { ok: true, identity, clientAddress };
 }
 
 export function hasRole(identity: Identity, ...wanted: Role[]): boolean {

@@ -24,6 +24,8 @@ import type { Stoppable } from './lifecycle.ts';
 export interface SubgraphContext<Loaders, Services> {
   requestId: string;
   identity: Identity;
+  /** The caller's address as the gateway saw it (signed with the identity); unset for calls between services. */
+  clientAddress: string | undefined;
   /** This request's own unit of work; nothing leaks between requests. */
   em: EntityManager;
   /** Created per request, so batching and caching never cross callers. */
@@ -108,6 +110,11 @@ function dependencyChecks({ config, database, pubsub, eventBus }: SubgraphRuntim
   return checks;
 }
 
+export interface StartSubgraphOptions {
+  /** The clock the age of signed identities is judged by. @default Date.now */
+  now?: () => number;
+}
+
 /**
  * Starts a subgraph: database (with migrations), pub/sub, Apollo Server with `buildSubgraphSchema`,
  * health and metrics, all on one HTTP port. The returned `close()` drains and releases everything.
@@ -115,7 +122,9 @@ function dependencyChecks({ config, database, pubsub, eventBus }: SubgraphRuntim
 export async function startSubgraph<Loaders, Services>(
   definition: SubgraphDefinition<Loaders, Services>,
   config: SubgraphConfig,
+  options: StartSubgraphOptions = {},
 ): Promise<RunningSubgraph<Services>> {
+  const now = options.now ?? Date.now;
   const runtime = await openRuntime(config, config.serviceName, definition);
   const { logger, metrics, database, pubsub, eventBus } = runtime;
   const services = definition.createServices(runtime);
@@ -151,14 +160,14 @@ export async function startSubgraph<Loaders, Services>(
   });
   await apollo.start();
 
-  const contextFor = (identity: Identity, requestId: string): SubgraphContext<Loaders, Services> => {
+  const contextFor = (identity: Identity, requestId: string, clientAddress?: string): SubgraphContext<Loaders, Services> => {
     const em = database.fork();
-    return { requestId, identity, em, loaders: definition.createLoaders(em, identity), services, logger: logger.child({ requestId }) };
+    return { requestId, identity, clientAddress, em, loaders: definition.createLoaders(em, identity), services, logger: logger.child({ requestId }) };
   };
   const context = async (req: IncomingMessage, requestId: string): Promise<SubgraphContext<Loaders, Services>> => {
-    const verification = verifyIdentity((name) => header(req, name), config.internalSecret);
+    const verification = verifyIdentity((name) => header(req, name), config.internalSecret, now());
     if (!verification.ok) throw new HttpError(401, ErrorCode.Unauthenticated, identityFailureMessages[verification.reason]);
-    return contextFor(verification.identity, requestId);
+    return contextFor(verification.identity, requestId, verification.clientAddress);
   };
 
   const health = new Health(config.serviceName, { ...dependencyChecks(runtime), ...definition.healthChecks?.(services) });

@@ -1,7 +1,8 @@
 import { describeMigrations } from '@nexusflow/kit/testing';
 import { RefreshToken } from '../src/entities/refresh-token.entity.ts';
 import { Tenant } from '../src/entities/tenant.entity.ts';
+import { ThrottleCounter } from '../src/entities/throttle-counter.entity.ts';
 import { User } from '../src/entities/user.entity.ts';
 import { migrations } from '../src/migrations/index.ts';
 
-describeMigrations('auth', [Tenant, User, RefreshToken], migrations);
+describeMigrations('auth', [Tenant, User, RefreshToken, ThrottleCounter], migrations);

@@ -1,17 +1,29 @@
 import { randomBytes } from 'node:crypto';
-import { Role, signAccessToken } from '@nexusflow/kit';
+import { clientError, ErrorCode, Role, signAccessToken } from '@nexusflow/kit';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { RefreshToken } from '../entities/refresh-token.entity.ts';
 import { Tenant } from '../entities/tenant.entity.ts';
 import { User } from '../entities/user.entity.ts';
+import { clientNetwork } from './client-networks.ts';
 import { hashPassword, UNKNOWN_USER_PASSWORD_HASH, verifyPassword } from './passwords.ts';
 import { hashRefreshToken, newRefreshToken } from './refresh-tokens.ts';
+import { Throttle, type BackoffPolicy, type QuotaPolicy } from './throttle.ts';
 import { fieldProblems, registrationSchema, slugify, type FieldProblem } from './validation.ts';
+
+/** How failed sign-ins and registrations are throttled; an unset policy is off. */
+export interface ThrottlingSettings {
+  /** Failed sign-ins per email, registered or not, from any address. */
+  loginsPerAccount: BackoffPolicy;
+  /** Failed sign-ins per client network (see {@link clientNetwork}), whatever the email. */
+  loginsPerAddress: BackoffPolicy | undefined;
+  registrationsPerAddress: QuotaPolicy | undefined;
+}
 
 export interface AuthSettings {
   jwtSecret: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  throttling: ThrottlingSettings;
   now?: () => number;
 }
 
@@ -37,6 +49,20 @@ export type RefreshSessionResult = AuthSession | { __typename: 'InvalidRefreshTo
 
 const invalidCredentials = { __typename: 'InvalidCredentials', message: 'Email or password is incorrect' } as const;
 
+/** "8 seconds", "3 minutes", "2 hours": never shorter than the wait. */
+function describeWait(seconds: number): string {
+  const [amount, unit] = seconds < 60 ? [seconds, 'second'] : seconds < 2 * 3600 ? [Math.ceil(seconds / 60), 'minute'] : [Math.ceil(seconds / 3600), 'hour'];
+  return `${amount} ${unit}${amount === 1 ? '' : 's'}`;
+}
+
+const tooManySignInAttempts = (retryAfterSeconds: number) =>
+  clientError(ErrorCode.RateLimited, `Too many failed sign-in attempts; try again in ${describeWait(retryAfterSeconds)}`, { retryAfterSeconds });
+
+const tooManyRegistrations = (retryAfterSeconds: number) =>
+  clientError(ErrorCode.RateLimited, `Too many registrations from this address; try again in ${describeWait(retryAfterSeconds)}`, { retryAfterSeconds });
+
+const normaliseEmail = (email: string) => email.trim().toLowerCase();
+
 const refreshProblemMessages: Record<RefreshTokenProblem, string> = {
   INVALID: 'Refresh token is invalid or expired',
   REUSED: 'Refresh token was already used; the session has been revoked',
@@ -45,15 +71,33 @@ const refreshProblemMessages: Record<RefreshTokenProblem, string> = {
 
 export class AuthService {
   private readonly now: () => number;
+  private readonly loginsPerAccount: Throttle;
+  private readonly loginsPerAddress: Throttle | undefined;
+  private readonly registrationsPerAddress: Throttle | undefined;
 
   constructor(private readonly settings: AuthSettings) {
     this.now = settings.now ?? Date.now;
+    const { throttling } = settings;
+    this.loginsPerAccount = new Throttle('login-account', throttling.loginsPerAccount, this.now);
+    this.loginsPerAddress = throttling.loginsPerAddress && new Throttle('login-address', throttling.loginsPerAddress, this.now);
+    this.registrationsPerAddress =
+      throttling.registrationsPerAddress && new Throttle('registration-address', throttling.registrationsPerAddress, this.now);
   }
 
-  async register(em: EntityManager, input: unknown): Promise<RegisterResult> {
+  /**
+   * Counts every valid registration attempt of a client address, taken or not: each new account is a
+   * fresh sign-in budget, and each "already registered" answer tells whether an email exists.
+   *
+   * @param clientAddress the caller's address as the gateway signed it; unset for calls between services, which are not limited
+   */
+  async register(em: EntityManager, input: unknown, clientAddress?: string): Promise<RegisterResult> {
     const parsed = registrationSchema.safeParse(input);
     if (!parsed.success) {
       return { __typename: 'InvalidInput', message: 'Some fields are invalid', fields: fieldProblems(parsed.error) };
+    }
+    if (clientAddress !== undefined && this.registrationsPerAddress) {
+      const admission = await this.registrationsPerAddress.admit(em, clientNetwork(clientAddress));
+      if (!admission.admitted) throw tooManyRegistrations(admission.retryAfterSeconds);
     }
     const { email, password, name, tenantName } = parsed.data;
     const emailTaken = { __typename: 'EmailAlreadyRegistered', message: 'An account with this email already exists', email } as const;
@@ -72,11 +116,29 @@ export class AuthService {
     }
   }
 
-  async login(em: EntityManager, email: string, password: string): Promise<LoginResult> {
-    const user = await em.findOne(User, { email: email.trim().toLowerCase() }, { populate: ['passwordHash'] });
+  /**
+   * Checks the password only when neither the email nor the client address is over its allowance of
+   * failures (RATE_LIMITED otherwise, even for the right password). Unknown emails are counted and
+   * timed exactly like registered ones, so that neither answers nor delays tell which emails exist.
+   *
+   * @param clientAddress the caller's address as the gateway signed it; unset for calls between services, which are limited per email only
+   */
+  async login(em: EntityManager, email: string, password: string, clientAddress?: string): Promise<LoginResult> {
+    const account = normaliseEmail(email);
+    const { refundAddressAttempt } = await this.admitSignIn(em, account, clientAddress);
+    const user = await em.findOne(User, { email: account }, { populate: ['passwordHash'] });
     const matches = await verifyPassword(password, user?.passwordHash ?? UNKNOWN_USER_PASSWORD_HASH);
     if (!user || !matches) return invalidCredentials;
+    await this.loginsPerAccount.clear(em, account);
+    await refundAddressAttempt();
     return this.startSession(em, user, crypto.randomUUID());
+  }
+
+  /** Deletes the throttle counters whose attempts have all stopped counting; returns how many. */
+  async pruneThrottles(em: EntityManager): Promise<number> {
+    let pruned = 0;
+    for (const throttle of [this.loginsPerAccount, this.loginsPerAddress, this.registrationsPerAddress]) pruned += (await throttle?.prune(em)) ?? 0;
+    return pruned;
   }
 
   /**
@@ -103,6 +165,22 @@ export class AuthService {
     const stored = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) });
     if (!stored) return false;
     return (await this.revokeFamily(em, stored.familyId, new Date(this.now()))) > 0;
+  }
+
+  /**
+   * Counts the attempt as a failure before the password is checked, so that parallel guesses cannot
+   * all pass through one opening; a success takes it back. The address goes first: an address
+   * spraying many emails is refused without touching their counters.
+   */
+  private async admitSignIn(em: EntityManager, account: string, clientAddress: string | undefined) {
+    const byAddress = clientAddress !== undefined && this.loginsPerAddress ? await this.loginsPerAddress.admit(em, clientNetwork(clientAddress)) : undefined;
+    if (byAddress && !byAddress.admitted) throw tooManySignInAttempts(byAddress.retryAfterSeconds);
+    const byAccount = await this.loginsPerAccount.admit(em, account);
+    if (!byAccount.admitted) {
+      await byAddress?.refund();
+      throw tooManySignInAttempts(byAccount.retryAfterSeconds);
+    }
+    return { refundAddressAttempt: async () => byAddress?.refund() };
   }
 
   private revokeFamily(em: EntityManager, familyId: string, now: Date): Promise<number> {

@@ -1,5 +1,9 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { InitialAuthSchema } from './0001-initial.ts';
+import { ThrottleCounters } from './0002-throttle-counters.ts';
 
 /** In order of application; never reorder or edit an applied migration, add a new one. */
-export const migrations: MigrationObject[] = [{ name: '0001-initial', class: InitialAuthSchema }];
+export const migrations: MigrationObject[] = [
+  { name: '0001-initial', class: InitialAuthSchema },
+  { name: '0002-throttle-counters', class: ThrottleCounters },
+];

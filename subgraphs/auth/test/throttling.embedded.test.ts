@@ -1,0 +1,3 @@
+import { describeSignInThrottling } from './throttling.suite.ts';
+
+describeSignInThrottling('embedded');
