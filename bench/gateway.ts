@@ -98,6 +98,11 @@ async function startGateway(
     INTERNAL_SECRET: SECRET,
     // The baseline has no rate limits; ours would refuse a benchmark's worth of requests from one address.
     RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_PER_TENANT_PER_MINUTE: '0',
+    RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
+    // The baseline reports no cost and refuses nothing for it; ours still estimates and measures every operation.
+    DEMAND_CONTROL: 'measure',
+    COST_IN_RESPONSE: 'false',
     SUPERGRAPH_PATH: supergraphFile,
     PORT: String(port),
     ...extraEnv,

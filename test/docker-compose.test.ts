@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadGatewayConfig } from '../gateway/src/config.ts';
+import { GATEWAY_VARIABLES, loadGatewayConfig } from '../gateway/src/config.ts';
 import { subgraphEnv } from '../packages/kit/src/config.ts';
 import { GATEWAY, PRODUCTION_ENVIRONMENT, readTopology, repositoryRoot } from '../scripts/topology.ts';
 
@@ -56,29 +56,6 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'NOTIFICATIONS_URL',
   ],
 };
-
-/** The keys of the gateway's schema in gateway/src/config.ts, besides SUBGRAPH_<NAME>_URL. */
-const GATEWAY_ENV = [
-  'NODE_ENV',
-  'LOG_LEVEL',
-  'HOST',
-  'PORT',
-  'SUPERGRAPH_PATH',
-  'SUPERGRAPH_POLL_INTERVAL_MS',
-  'JWT_SECRET',
-  'INTERNAL_SECRET',
-  'REDIS_URL',
-  'RATE_LIMIT_PER_MINUTE',
-  'TRUST_PROXY',
-  'INTROSPECTION',
-  'MAX_BODY_BYTES',
-  'MAX_SUBSCRIPTIONS_PER_CONNECTION',
-  'MAX_CONNECTIONS_PER_TENANT',
-  'WS_CONNECTION_INIT_TIMEOUT_MS',
-  'UPSTREAM_RECONNECT_BASE_DELAY_MS',
-  'UPSTREAM_RECONNECT_MAX_DELAY_MS',
-  'SHUTDOWN_TIMEOUT_MS',
-];
 
 const SHARED_SUBGRAPH_ENV = Object.keys(subgraphEnv(0));
 
@@ -178,7 +155,7 @@ describe('docker-compose.yml', () => {
       const read = [...SHARED_SUBGRAPH_ENV, ...(SUBGRAPH_SPECIFIC_ENV[name] ?? [])];
       for (const variable of Object.keys(environmentOf(name))) expect(read, `${name} ${variable}`).toContain(variable);
     }
-    const gatewayRead = [...GATEWAY_ENV, ...topology.map(({ name }) => `SUBGRAPH_${name.toUpperCase()}_URL`)];
+    const gatewayRead = [...GATEWAY_VARIABLES, ...topology.map(({ name }) => `SUBGRAPH_${name.toUpperCase()}_URL`)];
     for (const variable of Object.keys(environmentOf(GATEWAY.name))) expect(gatewayRead, variable).toContain(variable);
   });
 
@@ -215,6 +192,13 @@ describe('docker-compose.yml', () => {
   it('is a configuration the gateway accepts in production, with a route to every subgraph', () => {
     const config = loadGatewayConfig(interpolated(environmentOf(GATEWAY.name)));
     expect(config.subgraphUrls).toEqual(Object.fromEntries(topology.map(({ name, port }) => [name, `http://${name}:${port}/graphql`])));
+  });
+
+  it('keeps the gateway’s metrics off the published port, on an admin listener the containers of the network can scrape', () => {
+    const config = loadGatewayConfig(interpolated(environmentOf(GATEWAY.name)));
+    expect(config.publicMetrics).toBe(false);
+    expect(config.admin).toEqual({ port: 9000, host: '0.0.0.0' });
+    expect(service(GATEWAY.name).ports).not.toContainEqual(expect.stringContaining('9000'));
   });
 
   it('starts the gateway only once every subgraph and Redis are healthy', () => {

@@ -17,7 +17,16 @@ export interface LoadResult {
  * (closed-loop load, as the shared federation benchmark drives gateways). Every response is compared
  * with `expectBody` byte for byte, so a fast wrong answer counts as a failure, not as throughput.
  */
-export async function runLoad(options: { url: string; body: string; expectBody: string; connections: number; seconds: number; headers?: Record<string, string> }): Promise<LoadResult> {
+export async function runLoad(options: {
+  url: string;
+  body: string;
+  expectBody: string;
+  connections: number;
+  seconds: number;
+  headers?: Record<string, string>;
+  /** Requests per second across all connections (open-loop at that rate); unset: each connection sends back to back. */
+  rate?: number;
+}): Promise<LoadResult> {
   const latencies: number[] = [];
   let finish!: (result: autocannon.Result) => void;
   let fail!: (error: Error) => void;
@@ -30,6 +39,7 @@ export async function runLoad(options: { url: string; body: string; expectBody: 
     headers: { 'content-type': 'application/json', ...options.headers },
     body: options.body,
     expectBody: options.expectBody,
+    ...(options.rate ? { overallRate: options.rate } : {}),
   }, (error, result) => (error ? fail(error) : finish(result)));
   instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
   const result = await finished;

@@ -12,39 +12,87 @@ import {
   type Environment,
 } from '@nexusflow/kit/core';
 import { z } from 'zod';
+import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './admission/operation-limits.ts';
+import type { RateLimitSettings } from './admission/rate-limits.ts';
+import { TrustedDocumentsMode } from './admission/trusted-documents.ts';
 import type { SubgraphClientOptions } from './subgraph-data-source.ts';
 import { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy } from './subscriptions/upstream.ts';
 
 export const GATEWAY_DEFAULT_PORT = 8000;
 export const DEFAULT_SUPERGRAPH_PATH = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
+/** Where the schema registry finds client operations; the trusted-document manifests are read from here by default. */
+export const DEFAULT_CLIENTS_DIRECTORY = fileURLToPath(new URL('../../clients', import.meta.url));
 
+/** What the gateway does with the estimated cost of an operation. */
+export enum DemandControlMode {
+  /** Refuse operations estimated above MAX_COST. */
+  Enforce = 'enforce',
+  /** Estimate and report (response extensions, metrics, logs), never refuse. */
+  Measure = 'measure',
+  Off = 'off',
+}
+
+const limit = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const perMinute = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+const gatewayEnvShape = {
+  NODE_ENV: nodeEnvSchema,
+  LOG_LEVEL: logLevelSchema,
+  HOST: z.string().default('127.0.0.1'),
+  PORT: portSchema.default(GATEWAY_DEFAULT_PORT),
+  SUPERGRAPH_PATH: z.string().default(DEFAULT_SUPERGRAPH_PATH),
+  SUPERGRAPH_POLL_INTERVAL_MS: z.coerce.number().int().min(0).default(0),
+  JWT_SECRET: sharedSecretSchema,
+  INTERNAL_SECRET: sharedSecretSchema,
+  REDIS_URL: redisUrlSchema.optional(),
+  RATE_LIMIT_PER_MINUTE: perMinute(1200),
+  RATE_LIMIT_PER_TENANT_PER_MINUTE: perMinute(6000),
+  RATE_LIMIT_PER_ADDRESS_PER_MINUTE: perMinute(1200),
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+  TRUST_PROXY: z.never({ error: 'replaced by TRUSTED_PROXY_HOPS (the number of proxies of yours in front of the gateway)' }).optional(),
+  INTROSPECTION: booleanFlagSchema.optional(),
+  EXPLORER: booleanFlagSchema.optional(),
+  ADMIN_PORT: portSchema.optional(),
+  ADMIN_HOST: z.string().default('127.0.0.1'),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  MAX_TOKENS: limit(DEFAULT_OPERATION_LIMITS.maxTokens),
+  MAX_DEPTH: limit(DEFAULT_OPERATION_LIMITS.maxDepth),
+  MAX_ALIASES: z.coerce.number().int().min(0).default(DEFAULT_OPERATION_LIMITS.maxAliases),
+  MAX_ROOT_FIELDS: limit(DEFAULT_OPERATION_LIMITS.maxRootFields),
+  MAX_DIRECTIVES_PER_FIELD: z.coerce.number().int().min(0).default(DEFAULT_OPERATION_LIMITS.maxDirectivesPerField),
+  MAX_FIELDS: limit(DEFAULT_OPERATION_LIMITS.maxFields),
+  MAX_VARIABLE_DEPTH: limit(DEFAULT_OPERATION_LIMITS.maxVariableDepth),
+  DEMAND_CONTROL: z.enum(DemandControlMode).default(DemandControlMode.Enforce),
+  MAX_COST: limit(5000),
+  DEFAULT_LIST_SIZE: limit(10),
+  COST_IN_RESPONSE: booleanFlagSchema.default(true),
+  TRUSTED_DOCUMENTS: z.enum(TrustedDocumentsMode).default(TrustedDocumentsMode.Off),
+  TRUSTED_DOCUMENTS_MANIFESTS: z.string().optional(),
+  OPERATION_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  PLANNER_THREADS: z.coerce.number().int().min(1).max(16).default(1),
+  PLANNER_TIMEOUT_MS: limit(5000),
+  PLANNER_HEAP_MB: z.coerce.number().int().min(64).default(256),
+  PLAN_CACHE_BYTES: limit(64 * 1024 * 1024),
+  LOAD_SHEDDING_DELAY_MS: z.coerce.number().int().min(0).default(50),
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
+  MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().positive().default(1000),
+  MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(20),
+  WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  UPSTREAM_RECONNECT_BASE_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.baseDelayMs),
+  UPSTREAM_RECONNECT_MAX_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.maxDelayMs),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(128),
+  SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  SUBGRAPH_DEDUPLICATION: booleanFlagSchema.default(false),
+  REQUEST_DEDUPLICATION: booleanFlagSchema.default(false),
+};
+
+/** Every variable the gateway reads, besides `SUBGRAPH_<NAME>_URL`. */
+export const GATEWAY_VARIABLES: readonly string[] = Object.keys(gatewayEnvShape).filter((name) => name !== 'TRUST_PROXY');
 
 const gatewayEnvSchema = z
-  .object({
-    NODE_ENV: nodeEnvSchema,
-    LOG_LEVEL: logLevelSchema,
-    HOST: z.string().default('127.0.0.1'),
-    PORT: portSchema.default(GATEWAY_DEFAULT_PORT),
-    SUPERGRAPH_PATH: z.string().default(DEFAULT_SUPERGRAPH_PATH),
-    SUPERGRAPH_POLL_INTERVAL_MS: z.coerce.number().int().min(0).default(0),
-    JWT_SECRET: sharedSecretSchema,
-    INTERNAL_SECRET: sharedSecretSchema,
-    REDIS_URL: redisUrlSchema.optional(),
-    RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
-    TRUST_PROXY: booleanFlagSchema.default(false),
-    INTROSPECTION: booleanFlagSchema.optional(),
-    MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
-    MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
-    MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().positive().default(1000),
-    WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-    UPSTREAM_RECONNECT_BASE_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.baseDelayMs),
-    UPSTREAM_RECONNECT_MAX_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.maxDelayMs),
-    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-    SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(128),
-    SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
-    SUBGRAPH_DEDUPLICATION: booleanFlagSchema.default(false),
-    REQUEST_DEDUPLICATION: booleanFlagSchema.default(false),
-  })
+  .object(gatewayEnvShape)
   .catchall(z.string())
   .refine((env) => env.UPSTREAM_RECONNECT_MAX_DELAY_MS >= env.UPSTREAM_RECONNECT_BASE_DELAY_MS, {
     message: 'must be at least UPSTREAM_RECONNECT_BASE_DELAY_MS',
@@ -66,12 +114,31 @@ export interface GatewayConfig {
   internalSecret: string;
   /** Unset: rate limits are counted in this process only. */
   redisUrl: string | undefined;
-  /** 0 disables rate limiting. */
-  rateLimitPerMinute: number;
-  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
-  trustProxy: boolean;
+  rateLimits: RateLimitSettings;
+  /** Proxies of ours in front of the gateway, each appending to X-Forwarded-For; 0 ignores the header. */
+  trustedProxyHops: number;
+  /** Schema introspection; off also hides "Did you mean" suggestions, which would reveal the schema piecemeal. */
   introspection: boolean;
+  /** GraphiQL at `/`. */
+  explorer: boolean;
+  /** A second listener for /metrics and health, off the public port (production serves /metrics only there or with the token). */
+  admin: { port: number; host: string } | undefined;
+  /** Bearer token /metrics requires on the public port. */
+  metricsToken: string | undefined;
+  /** Whether /metrics is served on the public port at all. */
+  publicMetrics: boolean;
   maxBodyBytes: number;
+  limits: OperationLimits;
+  demandControl: { mode: DemandControlMode; maxCost: number; defaultListSize: number; inResponse: boolean };
+  trustedDocuments: { mode: TrustedDocumentsMode; manifests: string[] | undefined };
+  /** 0: no limit. */
+  operationTimeoutMs: number;
+  planner: { threads: number; timeoutMs: number; heapMb: number };
+  planCacheBytes: number;
+  /** Event-loop delay (p99 over 100 ms, the loop at least half busy) from which new documents and large bodies are shed with 503; 0: never. */
+  loadSheddingDelayMs: number;
+  /** Anonymous WebSocket connections one client address may hold open. */
+  maxAnonymousConnectionsPerAddress: number;
   /** Operations one WebSocket connection may run at once. */
   maxSubscriptionsPerConnection: number;
   /** WebSocket connections one tenant may hold open on this gateway instance. */
@@ -83,7 +150,7 @@ export interface GatewayConfig {
   shutdownTimeoutMs: number;
   subgraphUrls: Record<string, string>;
   /** Keep-alive connections per subgraph, how long a subgraph may take, and whether identical fetches in flight share one. */
-  subgraphClient: Required<SubgraphClientOptions>;
+  subgraphClient: Required<Omit<SubgraphClientOptions, 'now'>>;
   /** Identical queries from clients with the same identity, in flight at once, share one execution. */
   requestDeduplication: boolean;
 }
@@ -102,6 +169,7 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
   const { values } = parseArgs({ args: argv, options: { supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } });
   const flags = parseConfig(cliSchema, values);
   const parsed = parseConfig(gatewayEnvSchema, env, { requiredInProduction: ['JWT_SECRET', 'INTERNAL_SECRET'] });
+  const production = parsed.NODE_ENV === 'production';
   const subgraphUrls: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed)) {
     const match = SUBGRAPH_URL_VARIABLE.exec(key);
@@ -117,10 +185,34 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),
     internalSecret: secretOrDevelopmentDefault(parsed.INTERNAL_SECRET),
     redisUrl: parsed.REDIS_URL,
-    rateLimitPerMinute: parsed.RATE_LIMIT_PER_MINUTE,
-    trustProxy: parsed.TRUST_PROXY,
-    introspection: parsed.INTROSPECTION ?? parsed.NODE_ENV !== 'production',
+    rateLimits: { perUser: parsed.RATE_LIMIT_PER_MINUTE, perTenant: parsed.RATE_LIMIT_PER_TENANT_PER_MINUTE, perAddress: parsed.RATE_LIMIT_PER_ADDRESS_PER_MINUTE },
+    trustedProxyHops: parsed.TRUSTED_PROXY_HOPS,
+    introspection: parsed.INTROSPECTION ?? !production,
+    explorer: parsed.EXPLORER ?? !production,
+    admin: parsed.ADMIN_PORT === undefined ? undefined : { port: parsed.ADMIN_PORT, host: parsed.ADMIN_HOST },
+    metricsToken: parsed.METRICS_TOKEN,
+    // In production, metrics reveal traffic and internals: only behind the token, or on the admin listener.
+    publicMetrics: parsed.METRICS_TOKEN !== undefined || !production,
     maxBodyBytes: parsed.MAX_BODY_BYTES,
+    limits: {
+      maxTokens: parsed.MAX_TOKENS,
+      maxDepth: parsed.MAX_DEPTH,
+      maxAliases: parsed.MAX_ALIASES,
+      maxRootFields: parsed.MAX_ROOT_FIELDS,
+      maxDirectivesPerField: parsed.MAX_DIRECTIVES_PER_FIELD,
+      maxFields: parsed.MAX_FIELDS,
+      maxVariableDepth: parsed.MAX_VARIABLE_DEPTH,
+    },
+    demandControl: { mode: parsed.DEMAND_CONTROL, maxCost: parsed.MAX_COST, defaultListSize: parsed.DEFAULT_LIST_SIZE, inResponse: parsed.COST_IN_RESPONSE },
+    trustedDocuments: {
+      mode: parsed.TRUSTED_DOCUMENTS,
+      manifests: parsed.TRUSTED_DOCUMENTS_MANIFESTS?.split(',').map((file) => file.trim()).filter((file) => file !== ''),
+    },
+    operationTimeoutMs: parsed.OPERATION_TIMEOUT_MS,
+    planner: { threads: parsed.PLANNER_THREADS, timeoutMs: parsed.PLANNER_TIMEOUT_MS, heapMb: parsed.PLANNER_HEAP_MB },
+    planCacheBytes: parsed.PLAN_CACHE_BYTES,
+    loadSheddingDelayMs: parsed.LOAD_SHEDDING_DELAY_MS,
+    maxAnonymousConnectionsPerAddress: parsed.MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS,
     maxSubscriptionsPerConnection: parsed.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxConnectionsPerTenant: parsed.MAX_CONNECTIONS_PER_TENANT,
     wsConnectionInitTimeoutMs: parsed.WS_CONNECTION_INIT_TIMEOUT_MS,

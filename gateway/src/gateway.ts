@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import { Counter, Gauge } from 'prom-client';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
@@ -12,21 +13,27 @@ import {
   Health,
   healthRoutes,
   HttpError,
-  InMemoryRateLimiter,
   listen,
   Metrics,
-  RedisRateLimiter,
   signIdentity,
-  type Logger,
-  type RateLimiter,
+  type Identity,
+  type RateLimitDecision,
+  type RunningHttpServer,
 } from '@nexusflow/kit/core';
 import type { GraphQLSchema } from 'graphql';
-import { Counter, Gauge } from 'prom-client';
+import { Admission } from './admission/admission.ts';
+import { clientAddress } from './admission/client-address.ts';
+import { admitHttpRequest } from './admission/http.ts';
+import { OverloadDetector, type LoopReading } from './admission/overload.ts';
+import { edgeRateLimits, rateLimitGraphQLError, rateLimitHttpError } from './admission/rate-limits.ts';
+import { findManifests, TrustedDocuments } from './admission/trusted-documents.ts';
 import { authenticate } from './authenticate.ts';
-import type { GatewayConfig } from './config.ts';
+import { DEFAULT_CLIENTS_DIRECTORY, type GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { FastGateway } from './execution/gateway.ts';
+import { documentStore } from './document-store.ts';
 import { landingPage } from './landing-page.ts';
+import { DemandControl } from './plugins/demand-control.ts';
 import { SubgraphDataSource } from './subgraph-data-source.ts';
 import { supergraphFromFile, type SupergraphUpdate } from './supergraph-source.ts';
 import { FederatedSubscriptions } from './subscriptions/federated.ts';
@@ -37,6 +44,10 @@ import { UpstreamSubscriptions } from './subscriptions/upstream.ts';
 export interface RunningGateway {
   url: string;
   graphqlUrl: string;
+  /** The admin listener (metrics and health off the public port), when ADMIN_PORT is set. */
+  adminUrl: string | undefined;
+  /** Whether the gateway is shedding load. */
+  overload: OverloadDetector;
   metrics: Metrics;
   health: Health;
   /** Called after every attempt to switch to a new supergraph; returns an unsubscribe function. */
@@ -46,16 +57,18 @@ export interface RunningGateway {
 
 const GRAPHQL_PATH = '/graphql';
 
-function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
-  const forwarded = req.headers['x-forwarded-for'];
-  if (trustProxy && typeof forwarded === 'string') return forwarded.split(',')[0]!.trim();
-  return req.socket.remoteAddress ?? 'unknown';
-}
+/** Memory for the parsed and validated documents Apollo Server keeps. */
+const PARSED_DOCUMENTS_BYTES = 32 * 1024 * 1024;
 
-function createRateLimiter(config: GatewayConfig, logger: Logger): RateLimiter | undefined {
-  if (config.rateLimitPerMinute === 0) return undefined;
-  const options = { limit: config.rateLimitPerMinute, windowMs: 60_000 };
-  return config.redisUrl ? new RedisRateLimiter(config.redisUrl, options, logger) : new InMemoryRateLimiter(options);
+/** While overloaded, request bodies larger than this are refused unread: no first-party operation is that large. */
+const SHED_BODIES_OVER_BYTES = 16 * 1024;
+
+/** Options for tests and tools, beside the configuration. */
+export interface GatewayRuntimeOptions {
+  /** The clock identity signatures and token expiries are read from. @default Date.now */
+  now?: () => number;
+  /** Readings of the event loop for load shedding, taken only when `overload.sample()` is called (tests). @default Node's monitors, every 100 ms */
+  readLoop?: () => LoopReading;
 }
 
 /** Readiness means every subgraph answers `{ __typename }`, asked the way the gateway asks. */
@@ -71,9 +84,29 @@ async function checkSubgraph(url: string, internalSecret: string): Promise<void>
   if (body.errors?.length) throw new Error('answered with errors');
 }
 
-export async function startGateway(config: GatewayConfig): Promise<RunningGateway> {
+export async function startGateway(config: GatewayConfig, runtime: GatewayRuntimeOptions = {}): Promise<RunningGateway> {
   const logger = createLogger({ name: 'gateway', level: config.logLevel });
   const metrics = new Metrics('gateway');
+  const refusals = new Counter({
+    name: 'gateway_operations_refused_total',
+    help: 'Operations refused before execution (limits, cost, trusted documents, rate limits), by code',
+    labelNames: ['code'] as const,
+    registers: [metrics.registry],
+  });
+  const trustedDocuments = await TrustedDocuments.load(config.trustedDocuments.mode, config.trustedDocuments.manifests ?? (await findManifests(DEFAULT_CLIENTS_DIRECTORY)));
+  if (config.trustedDocuments.mode !== 'off') logger.info({ mode: config.trustedDocuments.mode, documents: trustedDocuments.size }, 'serving trusted documents');
+  const admission = new Admission({ limits: config.limits, trustedDocuments });
+  const sheddingGauge = new Gauge({ name: 'gateway_load_shedding', help: '1 while the event loop is overloaded and new documents are shed', registers: [metrics.registry] });
+  const overload = new OverloadDetector({
+    delayThresholdMs: config.loadSheddingDelayMs,
+    ...(runtime.readLoop ? { read: runtime.readLoop, windowMs: 0 } : {}),
+    ...(runtime.now ? { now: runtime.now } : {}),
+    onChange: (overloaded) => {
+      sheddingGauge.set(overloaded ? 1 : 0);
+      logger.warn({ overloaded }, overloaded ? 'event loop overloaded: shedding new documents and large bodies' : 'event loop caught up: no longer shedding');
+    },
+  });
+  const demandControl = new DemandControl({ ...config.demandControl, registry: metrics.registry, logger });
   const subgraphUrls = new Map<string, string>();
   /** Upstream subscriptions know their subgraph by URL; metrics name it by service, unless a new supergraph dropped it. */
   const subgraphNameOf = (url: string): string => [...subgraphUrls].find(([, routingUrl]) => routingUrl === url)?.[0] ?? url;
@@ -98,7 +131,14 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     help: 'Upstream subscription events for which the rest of the query plan ran, once per group of identical subscriptions',
     registers: [metrics.registry],
   });
-  const federated = new FederatedSubscriptions({ supergraph: () => gateway.loaded, upstreams, dataSources, logger, onEventResolved: () => eventsResolved.inc() });
+  const federated = new FederatedSubscriptions({
+    supergraph: () => gateway.loaded,
+    prepare: (document, source, operationName) => gateway.prepare(document, source, operationName),
+    upstreams,
+    dataSources,
+    logger,
+    onEventResolved: () => eventsResolved.inc(),
+  });
   let apiSchema: GraphQLSchema | undefined;
   const supergraphUpdates = new EventEmitter<{ update: [SupergraphUpdate] }>();
   const supergraphUpdateCounter = new Counter({
@@ -129,45 +169,56 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       if (existing?.url === routingUrl) return existing;
       // Operations planned on the previous supergraph may still fetch through the old pool for a while.
       if (existing) setTimeout(() => void existing.close(), config.shutdownTimeoutMs).unref();
-      const dataSource = new SubgraphDataSource(routingUrl, name, config.internalSecret, config.subgraphClient);
+      const dataSource = new SubgraphDataSource(routingUrl, name, config.internalSecret, { ...config.subgraphClient, ...(runtime.now ? { now: runtime.now } : {}) });
       dataSources.set(name, dataSource);
       return dataSource;
     },
     logger,
+  }, {
+    preparedOperationCacheBytes: config.planCacheBytes,
+    operationTimeoutMs: config.operationTimeoutMs,
+    planner: config.planner,
+    logger,
   });
-  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded }) => {
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded, coreSupergraphSdl }) => {
     apiSchema = loaded;
+    demandControl.update(coreSupergraphSdl);
   });
 
   const apollo = new ApolloServer<GatewayContext>({
     gateway: config.requestDeduplication ? withDeduplication(gateway) : gateway,
     introspection: config.introspection,
+    // Suggestions ("Did you mean …?") would reveal, field by field, the schema that introspection hides.
+    hideSchemaDetailsFromClientErrors: !config.introspection,
+    parseOptions: { maxTokens: config.limits.maxTokens },
+    documentStore: documentStore(PARSED_DOCUMENTS_BYTES),
     includeStacktraceInErrorResponses: false,
     formatError: (formatted, error) => {
       const safe = formatClientError(formatted);
       if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'operation failed');
       return safe;
     },
-    plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin()],
+    plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin(), demandControl.apolloPlugin()],
   });
   await apollo.start();
 
-  const rateLimiter = createRateLimiter(config, logger);
+  const rateLimits = edgeRateLimits(config.rateLimits, config.redisUrl, logger);
+  const rateLimit = async (identity: Identity, address: string): Promise<RateLimitDecision | undefined> => {
+    const refused = await rateLimits.check(identity, address);
+    if (refused) refusals.inc({ code: ErrorCode.RateLimited });
+    return refused;
+  };
   const context = async (req: IncomingMessage, requestId: string): Promise<GatewayContext> => {
-    const identity = await authenticate(req, config.jwtSecret);
-    if (rateLimiter) {
-      const key = identity.kind === 'user' ? `user:${identity.userId}` : `ip:${clientAddress(req, config.trustProxy)}`;
-      const decision = await rateLimiter.consume(key);
-      if (!decision.allowed) {
-        throw new HttpError(429, ErrorCode.RateLimited, `Rate limit of ${decision.limit} requests per minute exceeded`, {
-          'retry-after': String(decision.resetSeconds),
-          'ratelimit-limit': String(decision.limit),
-          'ratelimit-remaining': '0',
-          'ratelimit-reset': String(decision.resetSeconds),
-        });
-      }
+    // Refused before its body is read: the connection closes, so the body is never parsed.
+    if (overload.overloaded && Number(req.headers['content-length'] ?? 0) > SHED_BODIES_OVER_BYTES) {
+      refusals.inc({ code: ErrorCode.ServiceUnavailable });
+      throw new HttpError(503, ErrorCode.ServiceUnavailable, 'The gateway is overloaded; try again shortly', { 'retry-after': '1', connection: 'close' });
     }
-    return { identity, requestId };
+    const identity = await authenticate(req, config.jwtSecret);
+    const address = clientAddress(req, config.trustedProxyHops);
+    const refused = await rateLimit(identity, address);
+    if (refused) throw rateLimitHttpError(refused);
+    return { identity, requestId, clientAddress: address };
   };
 
   const health = new Health('gateway', {
@@ -192,9 +243,15 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     metrics,
     knownPaths: ['/'],
     routes: [
-      healthRoutes(health, metrics),
-      landingPage(GRAPHQL_PATH),
-      graphqlRoute({ apollo, context, path: GRAPHQL_PATH, maxBodyBytes: config.maxBodyBytes }),
+      healthRoutes(health, config.publicMetrics ? metrics : undefined, { token: config.metricsToken }),
+      ...(config.explorer ? [landingPage(GRAPHQL_PATH)] : []),
+      graphqlRoute({
+        apollo,
+        context,
+        admit: (request) => admitHttpRequest(admission, request, (refusal) => refusals.inc({ code: refusal.code }), { knownOnly: overload.overloaded }),
+        path: GRAPHQL_PATH,
+        maxBodyBytes: config.maxBodyBytes,
+      }),
     ],
   });
   const subscriptions = serveGatewaySubscriptions({
@@ -205,22 +262,47 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
     schema: () => apiSchema,
     jwtSecret: config.jwtSecret,
     logger,
+    admission,
+    overloaded: () => overload.overloaded,
+    clientAddressOf: (req) => clientAddress(req, config.trustedProxyHops),
+    rateLimit: async ({ identity, clientAddress: address }) => {
+      const refused = await rateLimit(identity, address);
+      return refused && rateLimitGraphQLError(refused);
+    },
+    checkCost: (document, operationName, variables) => demandControl.check(document, operationName, variables).refusal,
+    onRefused: (code) => refusals.inc({ code }),
+    introspection: config.introspection,
+    maxPayloadBytes: config.maxBodyBytes,
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
     maxConnectionsPerTenant: config.maxConnectionsPerTenant,
+    maxAnonymousConnectionsPerAddress: config.maxAnonymousConnectionsPerAddress,
     connectionInitWaitTimeoutMs: config.wsConnectionInitTimeoutMs,
     onConnectionCount: (open) => connectionGauge.set(open),
+    ...(runtime.now ? { now: runtime.now } : {}),
   });
-  const http = await listen(server, config.port, config.host).catch(async (error: unknown) => {
+  const stopEarly = async (error: unknown): Promise<never> => {
     await subscriptions.close();
     await apollo.stop();
-    await rateLimiter?.close();
+    await rateLimits.close();
     throw error;
-  });
-  logger.info({ url: `${http.url}${GRAPHQL_PATH}`, subgraphs: Object.fromEntries(subgraphUrls) }, 'gateway ready');
+  };
+  const http = await listen(server, config.port, config.host).catch(stopEarly);
+  let admin: RunningHttpServer | undefined;
+  if (config.admin) {
+    const adminServer = createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics, { token: config.metricsToken })] });
+    admin = await listen(adminServer, config.admin.port, config.admin.host).catch(async (error: unknown) => {
+      await http.close(0);
+      return stopEarly(error);
+    });
+  }
+  overload.start();
+  logger.info({ url: `${http.url}${GRAPHQL_PATH}`, admin: admin?.url, subgraphs: Object.fromEntries(subgraphUrls) }, 'gateway ready');
 
   return {
     url: http.url,
     graphqlUrl: `${http.url}${GRAPHQL_PATH}`,
+    adminUrl: admin?.url,
+    overload,
     metrics,
     health,
     onSupergraphUpdate(listener) {
@@ -232,9 +314,11 @@ export async function startGateway(config: GatewayConfig): Promise<RunningGatewa
       await subscriptions.close();
       await upstreams.dispose();
       await http.close(config.shutdownTimeoutMs);
+      await admin?.close(config.shutdownTimeoutMs);
       await apollo.stop();
       await Promise.all([...dataSources.values()].map((dataSource) => dataSource.close()));
-      await rateLimiter?.close();
+      await rateLimits.close();
+      overload.close();
       logger.info('gateway stopped');
     },
   };

@@ -3,7 +3,7 @@ import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { GraphQLError } from 'graphql';
 import { Pool } from 'undici';
-import { ANONYMOUS, clientError, ErrorCode, signIdentity, type Identity } from '@nexusflow/kit/core';
+import { ANONYMOUS, clientError, ErrorCode, IDENTITY_MAX_AGE_MS, signIdentity, type Identity } from '@nexusflow/kit/core';
 import type { GatewayContext } from './context.ts';
 
 export interface SubgraphClientOptions {
@@ -16,6 +16,8 @@ export interface SubgraphClientOptions {
    * request, as Apollo Router's `deduplicate_query`. Mutations never do. @default false
    */
   deduplicate?: boolean;
+  /** The clock identity signatures are dated by. @default Date.now */
+  now?: () => number;
 }
 
 interface RawResponse {
@@ -23,8 +25,13 @@ interface RawResponse {
   text: string;
 }
 
-/** Signed identity headers, computed once per client request however many subgraph fetches it makes. */
-const signedHeaders = new WeakMap<object, Record<string, string>>();
+/**
+ * Signed identity headers, computed once per client request however many subgraph fetches it makes. A subscription
+ * keeps its context for as long as its client stays, so headers are signed afresh once they are this old: well
+ * inside the age at which subgraphs refuse a signature.
+ */
+const signedHeaders = new WeakMap<object, { headers: Record<string, string>; signedAt: number }>();
+export const IDENTITY_RESIGN_AFTER_MS = IDENTITY_MAX_AGE_MS / 5;
 
 /**
  * Subgraph fetches for the gateway: a keep-alive connection pool per subgraph (undici), the caller's
@@ -37,6 +44,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
   private readonly path: string;
   private readonly timeoutMs: number;
   private readonly deduplicate: boolean;
+  private readonly now: () => number;
   private readonly inFlight = new Map<string, Promise<RawResponse>>();
 
   constructor(
@@ -49,20 +57,17 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     this.path = `${parsed.pathname}${parsed.search}`;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.deduplicate = options.deduplicate ?? false;
+    this.now = options.now ?? Date.now;
     this.pool = new Pool(parsed.origin, { connections: options.connections ?? 128, keepAliveTimeout: 30_000 });
   }
 
   async process({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
     // Health checks and schema loading run without a request context; they act as anonymous.
     const identity: Identity = 'identity' in context && context.identity ? context.identity : ANONYMOUS;
-    let headers = signedHeaders.get(context);
-    if (!headers) {
-      headers = { 'content-type': 'application/json', ...signIdentity(identity, this.internalSecret) };
-      if ('requestId' in context && typeof context.requestId === 'string') headers['x-request-id'] = context.requestId;
-      signedHeaders.set(context, headers);
-    }
+    const headers = this.headersFor(context, identity);
     const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
-    const response = await this.send(body, headers, identity, request.query ?? '');
+    const deadline = 'deadline' in context ? context.deadline : undefined;
+    const response = await this.send(body, headers, identity, request.query ?? '', deadline);
     if (response.status < 200 || response.status > 299) throw this.errorFromResponse(response);
     let parsed: unknown;
     try {
@@ -74,20 +79,40 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     return parsed as GatewayGraphQLResponse;
   }
 
-  private send(body: string, headers: Record<string, string>, identity: Identity, query: string): Promise<RawResponse> {
-    if (!this.deduplicate || /^\s*mutation\b/.test(query)) return this.post(body, headers);
+  private headersFor(context: object, identity: Identity): Record<string, string> {
+    const now = this.now();
+    const signed = signedHeaders.get(context);
+    if (signed && now - signed.signedAt < IDENTITY_RESIGN_AFTER_MS) return signed.headers;
+    const clientAddress = 'clientAddress' in context && typeof context.clientAddress === 'string' ? context.clientAddress : undefined;
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...signIdentity(identity, this.internalSecret, now, clientAddress) };
+    if ('requestId' in context && typeof context.requestId === 'string') headers['x-request-id'] = context.requestId;
+    signedHeaders.set(context, { headers, signedAt: now });
+    return headers;
+  }
+
+  private send(body: string, headers: Record<string, string>, identity: Identity, query: string, deadline: AbortSignal | undefined): Promise<RawResponse> {
+    if (!this.deduplicate || /^\s*mutation\b/.test(query)) return this.post(body, headers, deadline);
     const key = `${JSON.stringify(identity)}\n${body}`;
     let shared = this.inFlight.get(key);
     if (!shared) {
-      shared = this.post(body, headers).finally(() => this.inFlight.delete(key));
+      // A shared fetch outlives any one caller's deadline; each caller still stops at its own.
+      shared = this.post(body, headers, undefined).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, shared);
     }
     return shared;
   }
 
-  private async post(body: string, headers: Record<string, string>): Promise<RawResponse> {
+  private async post(body: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<RawResponse> {
     try {
-      const response = await this.pool.request({ path: this.path, method: 'POST', headers, body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+      const response = await this.pool.request({
+        path: this.path,
+        method: 'POST',
+        headers,
+        body,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        ...(signal ? { signal } : {}),
+      });
       return { status: response.statusCode, text: await response.body.text() };
     } catch {
       throw this.unavailable();

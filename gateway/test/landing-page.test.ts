@@ -34,7 +34,7 @@ describe('the gateway landing page', () => {
     const client = await fetch(`${gateway.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, {
       headers: { accept: 'application/json', 'apollo-require-preflight': 'true' },
     });
-    expect(await client.json()).toEqual({ data: { __typename: 'Query' } });
+    expect(await client.json()).toMatchObject({ data: { __typename: 'Query' } });
   });
 
   it('exposes Prometheus metrics that count the operations it served', async () => {

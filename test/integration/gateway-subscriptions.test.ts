@@ -151,12 +151,12 @@ describe('subscriptions through the gateway', () => {
     }
   });
 
-  it('runs queries over the same WebSocket', async () => {
+  it('runs queries over the same WebSocket, with their cost as over HTTP', async () => {
     const client = connect();
     const result = await new Promise((resolve, reject) => {
       client.subscribe({ query: '{ me { email } }' }, { next: resolve, error: reject, complete: () => undefined });
     });
-    expect(result).toEqual({ data: { me: { email: session.email } } });
+    expect(result).toEqual({ data: { me: { email: session.email } }, extensions: { cost: { estimated: 1, actual: 1, max: 5000, mode: 'enforce' } } });
   });
 
   describe('the protocol, spoken by a raw WebSocket', () => {

@@ -47,7 +47,17 @@ export interface Stack {
  * on the real server, and uses the real Redis and RabbitMQ under a namespace of its own, so that test
  * files can run in parallel.
  */
-export async function startStack(mode: StorageMode, label: string, extra: { workflows?: Environment; notifications?: Environment } = {}): Promise<Stack> {
+export interface StackOptions {
+  workflows?: Environment;
+  notifications?: Environment;
+  /**
+   * The clock of the gateways and of the auth subgraph (identity signatures, token expiries, sign-in throttling), so
+   * that a test can move time for both sides of a signed identity at once.
+   */
+  now?: () => number;
+}
+
+export async function startStack(mode: StorageMode, label: string, extra: StackOptions = {}): Promise<Stack> {
   const cleanups: (() => Promise<void>)[] = [];
   const dataDir = await createTempDirectory(label);
   cleanups.push(dataDir.remove);
@@ -64,8 +74,9 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
     return { ...base, DATABASE_URL: database.url, REDIS_URL: testEnvironment.redisUrl, AMQP_URL: testEnvironment.amqpUrl };
   };
 
-  const authConfig = loadAuthConfig(await environmentFor('auth'));
-  const auth = await startSubgraph(authSubgraph(authConfig), authConfig.subgraph);
+  // Every test client comes from one address and some suites register more users than a real client would.
+  const authConfig = loadAuthConfig({ ...(await environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000' });
+  const auth = await startSubgraph(authSubgraph(authConfig, extra.now), authConfig.subgraph, extra.now ? { now: extra.now } : {});
   cleanups.push(auth.close);
 
   const authUrl = new URL(auth.graphqlUrl);
@@ -114,12 +125,16 @@ export async function startStack(mode: StorageMode, label: string, extra: { work
       SUBGRAPH_WORKFLOWS_URL: workflows.graphqlUrl,
       SUBGRAPH_SCHEDULER_URL: scheduler.graphqlUrl,
       SUBGRAPH_NOTIFICATIONS_URL: notifications.graphqlUrl,
-      // Parallel test files share one Redis and one client address; only the rate-limit test wants a tight budget.
+      // Parallel test files share one Redis and one client address; only the rate-limit tests want tight budgets.
       RATE_LIMIT_PER_MINUTE: '100000',
+      RATE_LIMIT_PER_TENANT_PER_MINUTE: '100000',
+      RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
+      // Test files run in parallel on a busy machine; the shedding test drives the detector itself.
+      LOAD_SHEDDING_DELAY_MS: '0',
       ...overrides,
     };
     if (mode === 'postgres') gatewayEnv.REDIS_URL = testEnvironment.redisUrl;
-    const gateway = await startGateway(loadGatewayConfig(gatewayEnv));
+    const gateway = await startGateway(loadGatewayConfig(gatewayEnv), extra.now ? { now: extra.now } : {});
     gateways.push(gateway);
     return gateway;
   };

@@ -40,6 +40,8 @@ export interface PreparedOperation {
   operationContext: OperationContext;
   /** The operation as result shaping reads it, converted once per cached plan. */
   operation: Operation;
+  /** Roughly what this preparation holds in memory, for caches bounded by size. */
+  approximateBytes: number;
 }
 
 const hasOwn = (value: object, key: string) => Object.prototype.hasOwnProperty.call(value, key);

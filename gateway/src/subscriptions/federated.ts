@@ -1,11 +1,11 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, print, type DocumentNode, type ExecutionResult } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionResult } from 'graphql';
 import { clientError, createAsyncQueue, ErrorCode, formatClientError, type AsyncQueue, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
-import { prepareOperation, type LoadedSupergraph } from '../execution/gateway.ts';
+import type { LoadedSupergraph } from '../execution/gateway.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
@@ -14,6 +14,8 @@ const EVENT_SOURCE = '__subscription_event__';
 export interface FederatedSubscriptionOptions {
   /** The supergraph the gateway serves, so that subscriptions are planned and executed exactly as queries are. */
   supergraph: () => LoadedSupergraph | undefined;
+  /** Plans a validated operation the way queries are planned (on the gateway's planner workers, cached). */
+  prepare: (document: DocumentNode, source: string, operationName: string | undefined) => Promise<PreparedOperation>;
   upstreams: UpstreamSubscriptions;
   /** The data sources of the gateway's subgraphs, by service name, as the gateway built them. */
   dataSources: Map<string, GraphQLDataSource & { url: string }>;
@@ -49,24 +51,26 @@ export class FederatedSubscriptions {
 
   constructor(private readonly options: FederatedSubscriptionOptions) {}
 
-  subscribe(args: {
+  async subscribe(args: {
     document: DocumentNode;
+    /** The document's text, as the client sent it. */
+    source: string;
     operationName?: string | null;
     variables?: Record<string, unknown> | null;
     context: GatewayContext;
-  }): AsyncIterableIterator<ExecutionResult> {
+  }): Promise<AsyncIterableIterator<ExecutionResult>> {
     const supergraph = this.options.supergraph();
     if (!supergraph) throw clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet');
     const operationName = args.operationName ?? undefined;
     const variables = args.variables ?? {};
     let plannerId = this.plannerIds.get(supergraph.queryPlanner);
     if (plannerId === undefined) this.plannerIds.set(supergraph.queryPlanner, (plannerId = ++this.planners));
-    const key = JSON.stringify([plannerId, args.document.loc?.source.body ?? print(args.document), operationName, variables, args.context.identity]);
+    const key = JSON.stringify([plannerId, args.source, operationName, variables, args.context.identity]);
+    // Planned once per operation (and cached like queries): a thousand subscribers of one execution cost one plan.
+    const prepared = this.groups.has(key) ? undefined : await this.options.prepare(args.document, args.source, operationName);
     let group = this.groups.get(key);
     if (!group) {
-      // Planned once per group: a thousand subscribers of one execution cost one plan.
-      const prepared = prepareOperation(supergraph, args.document, operationName);
-      const root = prepared.queryPlan.node;
+      const root = prepared!.queryPlan.node;
       if (root?.kind !== 'Subscription') throw clientError(ErrorCode.BadRequest, 'Not a subscription');
       const { primary, rest } = root;
       const source = this.options.dataSources.get(primary.serviceName);
@@ -82,7 +86,7 @@ export class FederatedSubscriptions {
       } as unknown as GatewayGraphQLRequestContext<GatewayContext>;
       // Each event enters as the result of the primary fetch, and the rest of the plan runs from it.
       const replay: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
-      const eventPlan: PreparedOperation = { ...prepared, queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay } };
+      const eventPlan: PreparedOperation = { ...prepared!, queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay } };
       const resolve = (event: UpstreamEvent) => this.complete(supergraph, eventPlan, event, requestContext);
       group = { subscribers: new Set(), events };
       this.groups.set(key, group);

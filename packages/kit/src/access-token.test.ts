@@ -11,13 +11,16 @@ const TTL_SECONDS = 900;
 const subject: AccessTokenSubject = { userId: 'user-1', tenantId: 'tenant-1', roles: [Role.Member, Role.Viewer] };
 
 /** A token signed with the right key but with claims chosen by the test. */
-function craft(claims: Record<string, unknown>, options: { issuer?: string; audience?: string; subject?: string; secret?: string } = {}) {
+function craft(
+  claims: Record<string, unknown>,
+  options: { issuer?: string; audience?: string; subject?: string; secret?: string; expires?: boolean } = {},
+) {
   const jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuer(options.issuer ?? ACCESS_TOKEN_ISSUER)
     .setAudience(options.audience ?? ACCESS_TOKEN_AUDIENCE)
-    .setIssuedAt(NOW / 1000)
-    .setExpirationTime(NOW / 1000 + TTL_SECONDS);
+    .setIssuedAt(NOW / 1000);
+  if (options.expires ?? true) jwt.setExpirationTime(NOW / 1000 + TTL_SECONDS);
   if (options.subject !== undefined) jwt.setSubject(options.subject);
   return jwt.sign(new TextEncoder().encode(options.secret ?? SECRET));
 }
@@ -55,13 +58,21 @@ describe('signAccessToken', () => {
 });
 
 describe('verifyAccessToken', () => {
-  it('turns a token it issued into the user identity', async () => {
-    const { token } = await signAccessToken(subject, SECRET, TTL_SECONDS, NOW);
+  it('turns a token it issued into the user identity and the moment the token expires', async () => {
+    const { token, expiresAt } = await signAccessToken(subject, SECRET, TTL_SECONDS, NOW);
 
     expect(await verifyAccessToken(token, SECRET, NOW)).toEqual({
       ok: true,
       identity: { kind: 'user', userId: 'user-1', tenantId: 'tenant-1', roles: [Role.Member, Role.Viewer] },
+      expiresAt,
     });
+    expect(expiresAt.getTime()).toBe(NOW + TTL_SECONDS * 1000);
+  });
+
+  it('refuses a correctly signed token that never expires', async () => {
+    const forever = await craft({ tid: 'tenant-1', roles: [Role.Member] }, { subject: 'user-1', expires: false });
+
+    expect(await verifyAccessToken(forever, SECRET, NOW)).toEqual({ ok: false, reason: 'invalid' });
   });
 
   it('accepts a token until the last millisecond before it expires', async () => {

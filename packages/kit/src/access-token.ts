@@ -30,7 +30,7 @@ export async function signAccessToken(subject: AccessTokenSubject, secret: strin
   return { token, expiresAt: new Date(expiresAt * 1000) };
 }
 
-export type AccessTokenVerification = { ok: true; identity: Identity } | { ok: false; reason: 'expired' | 'invalid' };
+export type AccessTokenVerification = { ok: true; identity: Identity; expiresAt: Date } | { ok: false; reason: 'expired' | 'invalid' };
 
 const roles = new Set<string>(Object.values(Role));
 
@@ -41,6 +41,8 @@ export async function verifyAccessToken(token: string, secret: string, now = Dat
       audience: ACCESS_TOKEN_AUDIENCE,
       algorithms: ['HS256'],
       currentDate: new Date(now),
+      // A token without an expiry would be valid for ever once leaked.
+      requiredClaims: ['exp', 'sub'],
     });
     const claimedRoles = payload.roles;
     if (
@@ -51,7 +53,11 @@ export async function verifyAccessToken(token: string, secret: string, now = Dat
     ) {
       return { ok: false, reason: 'invalid' };
     }
-    return { ok: true, identity: { kind: 'user', userId: payload.sub, tenantId: payload.tid, roles: claimedRoles as Role[] } };
+    return {
+      ok: true,
+      identity: { kind: 'user', userId: payload.sub, tenantId: payload.tid, roles: claimedRoles as Role[] },
+      expiresAt: new Date(payload.exp! * 1000),
+    };
   } catch (error) {
     return { ok: false, reason: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
   }

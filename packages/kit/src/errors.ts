@@ -12,6 +12,19 @@ export enum ErrorCode {
   OperationResolutionFailure = 'OPERATION_RESOLUTION_FAILURE',
   PersistedQueryNotFound = 'PERSISTED_QUERY_NOT_FOUND',
   PersistedQueryNotSupported = 'PERSISTED_QUERY_NOT_SUPPORTED',
+  /** The gateway serves only trusted documents, and this is not one of them. */
+  PersistedQueryNotInList = 'PERSISTED_QUERY_NOT_IN_LIST',
+  /** Operation limits the gateway checks before any planning: see the gateway's `MAX_*` settings. */
+  MaxTokensLimit = 'MAX_TOKENS_LIMIT',
+  MaxDepthLimit = 'MAX_DEPTH_LIMIT',
+  MaxAliasesLimit = 'MAX_ALIASES_LIMIT',
+  MaxRootFieldsLimit = 'MAX_ROOT_FIELDS_LIMIT',
+  MaxDirectivesLimit = 'MAX_DIRECTIVES_LIMIT',
+  MaxFieldsLimit = 'MAX_FIELDS_LIMIT',
+  /** The operation's estimated cost (demand control) is above the gateway's maximum. */
+  CostEstimatedTooExpensive = 'COST_ESTIMATED_TOO_EXPENSIVE',
+  /** The query planner could not plan a valid operation within its limits. */
+  QueryPlanningFailed = 'QUERY_PLANNING_FAILED',
   Unauthenticated = 'UNAUTHENTICATED',
   Forbidden = 'FORBIDDEN',
   NotFound = 'NOT_FOUND',
@@ -19,6 +32,8 @@ export enum ErrorCode {
   RateLimited = 'RATE_LIMITED',
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
   ServiceUnavailable = 'SERVICE_UNAVAILABLE',
+  /** The operation did not finish within the gateway's operation timeout. */
+  GatewayTimeout = 'GATEWAY_TIMEOUT',
   InternalServerError = 'INTERNAL_SERVER_ERROR',
 }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
@@ -66,10 +66,22 @@ async function parseGraphQLBody(req: IncomingMessage, limit: number): Promise<un
   }
 }
 
+/** A GraphQL request as it arrived over HTTP: the body of a POST, the query string of a GET. */
+export interface GraphQLHttpRequest {
+  method: string;
+  search: string;
+  body: unknown;
+}
+
 export interface GraphQLHandlerOptions<C extends BaseContext> {
   apollo: ApolloServer<C>;
   /** Resolves who is calling before any GraphQL work; throw an {@link HttpError} to refuse. */
   context: (req: IncomingMessage, requestId: string) => Promise<C>;
+  /**
+   * Looks at the request before Apollo Server parses and validates it: throw an {@link HttpError} to refuse it, or
+   * return the request to run instead (e.g. a persisted document's text in place of its id).
+   */
+  admit?: (request: GraphQLHttpRequest, context: C) => GraphQLHttpRequest;
   path?: string;
   /** @default 1 MiB */
   maxBodyBytes?: number;
@@ -84,9 +96,10 @@ export function graphqlRoute<C extends BaseContext>(options: GraphQLHandlerOptio
     const requestId = requestIdOf(req);
     res.setHeader('x-request-id', requestId);
     const contextValue = await options.context(req, requestId);
-    const body = await parseGraphQLBody(req, maxBodyBytes);
+    const received: GraphQLHttpRequest = { method: req.method ?? 'GET', search: url.search, body: await parseGraphQLBody(req, maxBodyBytes) };
+    const { method, search, body } = options.admit ? options.admit(received, contextValue) : received;
     const response = await options.apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: req.method ?? 'GET', headers: toHeaderMap(req), search: url.search, body },
+      httpGraphQLRequest: { method, headers: toHeaderMap(req), search, body },
       context: async () => contextValue,
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
@@ -107,7 +120,19 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && /^[\w-]{1,128}$/.test(given) ? given : randomUUID();
 }
 
-export function healthRoutes(health: Health, metrics: Metrics): RouteHandler {
+export interface MetricsAccess {
+  /** Bearer token that /metrics requires; unset: open to whoever reaches the listener. */
+  token?: string;
+}
+
+function bearerMatches(req: IncomingMessage, token: string): boolean {
+  const given = Buffer.from(req.headers.authorization ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** Health checks, and Prometheus metrics unless `metrics` is undefined (then /metrics is not served here). */
+export function healthRoutes(health: Health, metrics: Metrics | undefined, access: MetricsAccess = {}): RouteHandler {
   return async (req, res, url) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     switch (url.pathname) {
@@ -123,6 +148,11 @@ export function healthRoutes(health: Health, metrics: Metrics): RouteHandler {
         return true;
       }
       case '/metrics': {
+        if (!metrics) return false;
+        if (access.token !== undefined && !bearerMatches(req, access.token)) {
+          sendJson(res, 401, errorResponseBody(ErrorCode.Unauthenticated, 'Metrics require the metrics token'), { 'www-authenticate': 'Bearer' });
+          return true;
+        }
         const body = await metrics.registry.metrics();
         res.writeHead(200, { 'content-type': metrics.registry.contentType });
         res.end(body);

@@ -1,8 +1,9 @@
 import type { IncomingMessage, Server } from 'node:http';
-import type { GraphQLSchema } from 'graphql';
+import { GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { CloseCode, type Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { ErrorCode, formatClientError } from './errors.ts';
 import { verifyIdentity, type Identity } from './identity.ts';
 import type { Logger } from './logger.ts';
 
@@ -23,6 +24,10 @@ export interface SubscriptionServerOptions<C> {
 
 type Params = Record<string, unknown> | undefined;
 
+function formatted(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
+  return formatClientError(error instanceof GraphQLError ? error.toJSON() : error);
+}
+
 function paramOrHeader(params: Params, request: IncomingMessage, name: string): string | undefined {
   const fromParams = params?.[name];
   if (typeof fromParams === 'string') return fromParams;
@@ -40,6 +45,7 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
   const wss = new WebSocketServer({ server: options.server, path: options.path ?? '/graphql' });
   const server = useServer<Params>(
     {
+      isProd: true,
       schema: options.schema,
       onConnect: (ctx) => {
         const verification = verifyIdentity((name) => paramOrHeader(ctx.connectionParams, ctx.extra.request, name), options.internalSecret);
@@ -48,8 +54,16 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
         return true;
       },
       context: (ctx: Context<Params, { socket: object }>) => options.context(identities.get(ctx.extra.socket)!),
+      // Errors leave over WebSocket shaped as over HTTP: a known code and its message, nothing internal.
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        const { errors, ...rest } = result as ExecutionResult;
+        if (!errors) return undefined;
+        for (const error of errors) if (formatted(error).extensions?.code === ErrorCode.InternalServerError) options.logger.error({ err: error }, 'subscription event failed');
+        return { ...rest, errors: errors.map(formatted) };
+      },
       onError: (_ctx, _id, _payload, errors) => {
         options.logger.debug({ errors: errors.map((error) => error.message) }, 'subscription operation failed');
+        return errors.map(formatted);
       },
     },
     wss,

@@ -1,0 +1,47 @@
+/**
+ * A worker thread that plans operations with Apollo's query planner. Planning is synchronous and, for some
+ * documents, slow or memory-hungry; here it runs beside the gateway's event loop instead of on it, under a heap
+ * limit of its own, so that the worst document costs one worker (replaced) and never the gateway.
+ *
+ * Runs as plain Node (type stripping) as well as under tsx, so it imports only packages, never the kit.
+ */
+import { parentPort } from 'node:worker_threads';
+import { operationFromDocument, Supergraph } from '@apollo/federation-internals';
+import { QueryPlanner, type QueryPlan } from '@apollo/query-planner';
+import { parse } from 'graphql';
+import type { PlannerRequest, PlannerResponse } from './planner-protocol.ts';
+
+interface LoadedPlanner {
+  generation: number;
+  planner: QueryPlanner;
+  supergraph: Supergraph;
+}
+
+/** The current supergraph and the one before it, so that operations validated just before a switch still plan. */
+const loaded: LoadedPlanner[] = [];
+
+function reply(response: PlannerResponse): void {
+  parentPort!.postMessage(response);
+}
+
+function plan(request: Extract<PlannerRequest, { type: 'plan' }>): QueryPlan {
+  const target = loaded.find((candidate) => candidate.generation === request.generation);
+  if (!target) throw new Error(`supergraph generation ${request.generation} is not loaded`);
+  const operation = operationFromDocument(target.supergraph.apiSchema(), parse(request.source), { operationName: request.operationName });
+  return target.planner.buildQueryPlan(operation, request.options);
+}
+
+parentPort!.on('message', (request: PlannerRequest) => {
+  if (request.type === 'load') {
+    // The gateway validated this supergraph before sending it; validating again would only double the start-up time.
+    const supergraph = Supergraph.build(request.supergraphSdl, { validateSupergraph: false });
+    loaded.unshift({ generation: request.generation, supergraph, planner: new QueryPlanner(supergraph, request.plannerConfig) });
+    loaded.length = Math.min(loaded.length, 2);
+    return;
+  }
+  try {
+    reply({ id: request.id, plan: plan(request) });
+  } catch (error) {
+    reply({ id: request.id, error: error instanceof Error ? error.message : String(error) });
+  }
+});

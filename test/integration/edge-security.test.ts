@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { IDENTITY_MAX_AGE_MS } from '@nexusflow/kit';
+import { postGraphQL } from '@nexusflow/kit/testing';
+import { LoginDocument, RegisterDocument } from '@nexusflow/web-client';
+import { ProtocolSession } from '../../gateway/test/support/ws-session.ts';
+import { collectExecutionUpdates, startHeldRun } from '../support/live-runs.ts';
+import { RecordingServer } from '../support/recording-server.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+
+const PASSWORD = 'correct horse battery';
+
+/** The security review's amplification: each level spreads the one below twice, under two aliases. */
+function doublingFragments(levels: number): string {
+  let fragments = 'fragment L0 on User { id email }\n';
+  for (let level = 1; level <= levels; level++) fragments += `fragment L${level} on User { a: tenant { users { ...L${level - 1} } } b: tenant { users { ...L${level - 1} } } }\n`;
+  return `{ me { ...L${levels} } }\n${fragments}`;
+}
+
+const OWNER_UPDATES = `subscription Live($id: ID!) { executionUpdated(id: $id) { status execution { workflow { owner { email } } } } }`;
+
+/**
+ * The attacks of the security review, against the real subgraphs behind the gateway: each is refused with its code,
+ * and the platform goes on serving.
+ */
+describe('the platform under the security review’s attacks', () => {
+  let stack: Stack;
+  let outside: RecordingServer;
+  /** How far the clock of the gateway and of the auth subgraph runs ahead of the wall clock. */
+  let ahead = 0;
+  const clients: Client[] = [];
+  const sessions: ProtocolSession[] = [];
+
+  async function register(): Promise<{ email: string; token: string; userId: string }> {
+    const email = `edge-${randomUUID()}@example.com`;
+    const registered = (await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, { variables: { input: { email, password: PASSWORD, name: 'Ada', tenantName: 'Edge Co' } } })).data?.register;
+    if (registered?.__typename !== 'AuthSession') throw new Error(`registration failed: ${JSON.stringify(registered)}`);
+    return { email, token: registered.accessToken, userId: registered.user.id };
+  }
+
+  beforeAll(async () => {
+    outside = await new RecordingServer().start();
+    stack = await startStack('embedded', 'edge_security', { now: () => Date.now() + ahead });
+  });
+
+  afterAll(async () => {
+    for (const client of clients) await client.dispose();
+    for (const session of sessions) session.close();
+    await stack?.close();
+    await outside?.close();
+  });
+
+  it('refuses three anonymous 1.7 KB amplified documents at once, and answers { __typename } meanwhile', async () => {
+    const attack = doublingFragments(12);
+    expect(attack.length).toBeLessThan(1800);
+    const [responses, typename] = await Promise.all([
+      Promise.all([1, 2, 3].map(() => postGraphQL(stack.gateway.graphqlUrl, attack))),
+      postGraphQL(stack.gateway.graphqlUrl, '{ __typename }'),
+    ]);
+    for (const response of responses) {
+      expect(response.status).toBe(400);
+      expect(response.errors?.[0]?.extensions?.code).toBe('MAX_DEPTH_LIMIT');
+    }
+    expect(typename.data).toEqual({ __typename: 'Query' });
+  });
+
+  it('answers a subscription sent over HTTP with 400 and where to send it, not an internal error', async () => {
+    const { token } = await register();
+    const response = await postGraphQL(stack.gateway.graphqlUrl, 'subscription { notificationReceived { id } }', { token });
+    expect(response.status).toBe(400);
+    expect(response.errors).toEqual([{ message: 'Subscriptions are served over WebSocket (the graphql-transport-ws protocol) at this same URL', extensions: { code: 'BAD_REQUEST' } }]);
+  });
+
+  it('answers malformed ids with BAD_USER_INPUT, never an internal error', async () => {
+    const { token } = await register();
+    const user = await postGraphQL(stack.gateway.graphqlUrl, '{ user(id: "x") { id } }', { token });
+    const notification = await postGraphQL(stack.gateway.graphqlUrl, 'mutation { markNotificationRead(id: "x") { id } }', { token });
+    for (const response of [user, notification]) expect(response.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('keeps a subscription whose events need another subgraph alive past the lifetime of a signed identity', async () => {
+    const { token, email } = await register();
+    const executionId = await startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token, outside, path: '/edge-long-lived', name: 'Long-lived' });
+    const client = createClient({ url: stack.gateway.graphqlUrl.replace('http', 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    clients.push(client);
+    const stream = collectExecutionUpdates<{ status: string; execution: { workflow: { owner: { email: string } } } }>(client, OWNER_UPDATES, executionId);
+    await stream.first;
+    // Ten minutes later for the gateway and for auth: twice the age at which auth refuses a signature.
+    ahead += 2 * IDENTITY_MAX_AGE_MS;
+    outside.release('/edge-long-lived');
+    await Promise.race([stream.completed, stream.failed.then((errors) => Promise.reject(new Error(JSON.stringify(errors))))]);
+    expect(stream.updates.at(-1)).toEqual({ status: 'COMPLETED', execution: { workflow: { owner: { email } } } });
+  });
+
+  it('stops password guessing after a few failures, over HTTP and WebSocket alike, even with the right password', async () => {
+    const { email } = await register();
+    const login = (password: string) => postGraphQL(stack.gateway.graphqlUrl, LoginDocument, { variables: { input: { email, password } } });
+    for (let attempt = 0; attempt < 5; attempt++) expect((await login('not the password')).data?.login).toMatchObject({ __typename: 'InvalidCredentials' });
+    const overHttp = await login(PASSWORD);
+    expect(overHttp.errors?.[0]).toMatchObject({ extensions: { code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) } });
+
+    const session = await ProtocolSession.open(stack.gateway.graphqlUrl);
+    sessions.push(session);
+    await session.init();
+    const overWebSocket = await session.run({ query: 'mutation ($input: LoginInput!) { login(input: $input) { __typename } }', variables: { input: { email, password: PASSWORD } } });
+    expect(overWebSocket.results[0]?.errors?.[0]).toMatchObject({ extensions: { code: 'RATE_LIMITED' } });
+
+    // Once the delay has passed (here: the clocks move on), the right password works again.
+    ahead += 16 * 60_000;
+    expect((await login(PASSWORD)).data?.login).toMatchObject({ __typename: 'AuthSession' });
+  });
+
+  it('counts failed sign-ins per client address too, with the address the gateway saw', async () => {
+    const spray = (email: string) => postGraphQL(stack.gateway.graphqlUrl, LoginDocument, { variables: { input: { email, password: 'Winter2026!' } } });
+    for (let attempt = 0; attempt < 20; attempt++) expect((await spray(`nobody-${attempt}@example.com`)).data?.login).toMatchObject({ __typename: 'InvalidCredentials' });
+    const blocked = await spray(`nobody-else@example.com`);
+    expect(blocked.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    ahead += 16 * 60_000;
+  });
+});
