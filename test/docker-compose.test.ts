@@ -53,6 +53,8 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'STALL_AFTER_MS',
     'OUTBOX_POLL_INTERVAL_MS',
     'STEP_LEASE_MARGIN_MS',
+    'TIMER_POLL_INTERVAL_MS',
+    'WORKER_ID',
     'NOTIFICATIONS_URL',
   ],
 };

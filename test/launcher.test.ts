@@ -69,17 +69,18 @@ describe('the launcher', () => {
       const { email, password } = await registerLoginMe(gatewayUrl);
 
       // A run that fails (a step calling a private address, which embedded defaults refuse) is an event of the workflows
-      // service that the notifications service consumes: without RabbitMQ, only the in-memory event bus carries it.
+      // service that the notifications service consumes: without RabbitMQ, only the in-memory event bus carries it. The
+      // address comes from the run's input, since a workflow naming it literally would be refused when created.
       const token = (await postGraphQL(gatewayUrl, LoginDocument, { variables: { input: { email, password } } })).data?.login;
       if (token?.__typename !== 'AuthSession') throw new Error('login failed');
       const created = (
         await postGraphQL(gatewayUrl, CreateWorkflowDocument, {
           token: token.accessToken,
-          variables: { input: { name: 'Refused', steps: [{ key: 'call', type: 'http', config: { url: 'http://127.0.0.1:9/' }, retry: { maxAttempts: 1 } }] } },
+          variables: { input: { name: 'Refused', steps: [{ key: 'call', type: 'http', config: { url: '{{input.url}}' }, retry: { maxAttempts: 1 } }] } },
         })
       ).data?.createWorkflow;
       if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
-      await postGraphQL(gatewayUrl, RunWorkflowDocument, { token: token.accessToken, variables: { id: created.id } });
+      await postGraphQL(gatewayUrl, RunWorkflowDocument, { token: token.accessToken, variables: { id: created.id, input: { url: 'http://127.0.0.1:9/' } } });
       await expect
         .poll(async () => (await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: token.accessToken })).data?.me?.notifications.map((n) => n.eventType), {
           timeout: 30_000,

@@ -18,6 +18,7 @@ import { RecordingServer, json } from '../support/recording-server.ts';
 import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
 
 const NOTIFICATION_RECEIVED = 'subscription { notificationReceived { id eventType title body } }';
+const SET_NOTIFICATION_TEMPLATE = 'mutation SetNotificationTemplate($input: NotificationTemplateInput!) { setNotificationTemplate(input: $input) { id } }';
 
 /** Notifications through the gateway, with SendGrid, Twilio and Firebase faked at their HTTP APIs. */
 export function describeNotificationsThroughGateway(mode: StorageMode): void {
@@ -100,8 +101,8 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: owner.token, variables: { id: created.id } });
 
       const live = await received.promise;
-      expect(live).toMatchObject({ eventType: 'workflow.execution.failed', title: 'A workflow run failed' });
-      expect(live.body).toContain(`Workflow ${created.id} failed at step call`);
+      expect(live).toMatchObject({ eventType: 'workflow.execution.failed', title: 'Workflow "Fragile" failed' });
+      expect(live.body).toContain('Workflow "Fragile" failed at step call');
       await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).length).toBe(1);
 
       const me = await inbox(owner.token);
@@ -124,6 +125,59 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       await stack.notifications.eventBus.publish(event);
       await expect.poll(async () => (await inbox(owner.token))?.notifications.length).toBe(1);
       await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).length).toBe(1);
+    });
+
+    /** A `workflow.execution.failed` event for `owner`'s run, as the workflows service publishes it. */
+    function failedRunEvent(owner: { tenantId: string; userId: string }, extra: Record<string, unknown> = {}) {
+      return {
+        id: randomUUID(),
+        type: 'workflow.execution.failed',
+        occurredAt: new Date().toISOString(),
+        tenantId: owner.tenantId,
+        payload: { tenantId: owner.tenantId, ownerId: owner.userId, executionId: randomUUID(), workflowId: randomUUID(), stepKey: 'charge', error: 'card declined', ...extra },
+      };
+    }
+
+    it("names the workflow in a failed run's notification, in the app and by email", async () => {
+      const owner = await signUp();
+      const event = failedRunEvent(owner, { workflowName: 'Nightly invoice sync' });
+
+      await stack.notifications.eventBus.publish(event);
+
+      await expect.poll(async () => (await inbox(owner.token))?.notifications.map(({ title, body }) => ({ title, body }))).toEqual([
+        {
+          title: 'Workflow "Nightly invoice sync" failed',
+          body: `Workflow "Nightly invoice sync" failed at step charge: card declined (execution ${event.payload.executionId})`,
+        },
+      ]);
+      await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).map((email) => email.subject)).toEqual(['Workflow "Nightly invoice sync" failed']);
+    });
+
+    it('names the workflow by its id when the event was published before events carried names', async () => {
+      const owner = await signUp();
+      const event = failedRunEvent(owner);
+
+      await stack.notifications.eventBus.publish(event);
+
+      await expect.poll(async () => (await inbox(owner.token))?.notifications[0]?.title).toBe(`Workflow "${event.payload.workflowId}" failed`);
+      expect((await inbox(owner.token))?.notifications[0]?.body).toBe(
+        `Workflow "${event.payload.workflowId}" failed at step charge: card declined (execution ${event.payload.executionId})`,
+      );
+    });
+
+    it("lets a tenant's own template name the workflow with {{workflowName}}", async () => {
+      const owner = await signUp();
+      const template = await postGraphQL(stack.gateway.graphqlUrl, SET_NOTIFICATION_TEMPLATE, {
+        token: owner.token,
+        variables: { input: { eventType: 'workflow.execution.failed', channel: 'IN_APP', subject: '{{workflowName}} needs you', body: 'Step {{stepKey}} of {{workflowName}}: {{error}}' } },
+      });
+      expect(template.errors).toBeUndefined();
+
+      await stack.notifications.eventBus.publish(failedRunEvent(owner, { workflowName: 'Payroll' }));
+
+      await expect.poll(async () => (await inbox(owner.token))?.notifications.map(({ title, body }) => ({ title, body }))).toEqual([
+        { title: 'Payroll needs you', body: 'Step charge of Payroll: card declined' },
+      ]);
     });
 
     it('retries a delivery the provider refused for a while, and sends SMS and push by preference', async () => {

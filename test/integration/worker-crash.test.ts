@@ -86,8 +86,8 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       const execution = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: session.accessToken, variables: { id: created.id } })).data
         ?.runWorkflow;
       if (execution?.__typename !== 'Execution') throw new Error('runWorkflow failed');
-      // The delay has been recorded and its end is a message waiting in the broker: no step is in flight.
-      await watch.event(execution.id, 'workflow.step.completed', 'pause');
+      // The delay waits on its timer, stored in PostgreSQL: no step is in flight, and no message waits in the broker.
+      await watch.event(execution.id, 'workflow.step.waiting', 'pause');
       await doomed.stop('SIGKILL');
       await startWorker();
       expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
@@ -96,16 +96,17 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       expect(outside.callsTo('/between-1')).toHaveLength(1);
       expect(outside.callsTo('/between-2')).toHaveLength(1);
       const ofExecution = () => events.filter((event) => event.payload.executionId === execution.id);
-      await expect.poll(() => ofExecution().length).toBeGreaterThanOrEqual(5);
+      await expect.poll(() => ofExecution().length).toBeGreaterThanOrEqual(6);
       await subscription.stop();
       expect(ofExecution().map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual([
         'workflow.execution.started',
         'workflow.step.completed:one',
+        'workflow.step.waiting:pause',
         'workflow.step.completed:pause',
         'workflow.step.completed:two',
         'workflow.execution.completed',
       ]);
-      expect(new Set(ofExecution().map((event) => event.id)).size).toBe(5);
+      expect(new Set(ofExecution().map((event) => event.id)).size).toBe(6);
     });
 
     it('completes the execution on another worker, applying every step once and publishing every event once', async () => {
@@ -171,8 +172,8 @@ describe('the embedded workflows service killed mid-step and started again on it
       DATA_DIR: dataDir.path,
       LOG_LEVEL: 'info',
       ALLOW_PRIVATE_NETWORK_STEPS: 'true',
-      STEP_LEASE_MARGIN_MS: '200',
-      STALL_AFTER_MS: '300',
+      // Far beyond what the test waits: the sweeper must not be what carries the run on.
+      STALL_AFTER_MS: '60000',
       SWEEP_INTERVAL_MS: '100',
       OUTBOX_POLL_INTERVAL_MS: '50',
       DATABASE_URL: '',
@@ -197,12 +198,14 @@ describe('the embedded workflows service killed mid-step and started again on it
     await dataDir?.remove();
   });
 
-  it('completes the execution after the restart, applying every step once and recording every event once', async () => {
+  it('carries the interrupted run on at once after the restart, applying every step once and recording every event once', async () => {
     const port = 3002 + (await freePortOffset([3002]));
     url = `http://127.0.0.1:${port}/graphql`;
     await startService(port);
     outside.hold('/embedded-hold');
-    const created = (await graphql(CreateWorkflowDocument, { input: { name: 'Crash', steps: crashWorkflow(outside, 'embedded') } })).data?.createWorkflow;
+    // The held step's lease outlasts the test too: only the restart itself may hand the attempt on.
+    const steps = crashWorkflow(outside, 'embedded').map((step) => (step.key === 'two' ? { ...step, timeoutMs: 60_000 } : step));
+    const created = (await graphql(CreateWorkflowDocument, { input: { name: 'Crash', steps } })).data?.createWorkflow;
     if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
     const execution = (await graphql(RunWorkflowDocument, { id: created.id })).data?.runWorkflow;
     if (execution?.__typename !== 'Execution') throw new Error('runWorkflow failed');
@@ -211,14 +214,16 @@ describe('the embedded workflows service killed mid-step and started again on it
     await service!.stop('SIGKILL');
     outside.release('/embedded-hold');
     await startService(port);
+    const restartedAt = Date.now();
 
-    // The restarted service finds the execution stalled and carries it on: wait for that outcome.
+    // The restarted service knows the attempt left running was its own predecessor's, and runs it again on start.
     await expect
       .poll(async () => (await graphql<{ execution: { status: string } | null }, { id: string }>(EXECUTION_STATUS, { id: execution.id })).data?.execution?.status, {
-        timeout: 20_000,
-        interval: 100,
+        timeout: 10_000,
+        interval: 50,
       })
       .toBe('COMPLETED');
+    expect(Date.now() - restartedAt, 'completed long before the sweeper (60 s) or the lease (60 s) would have moved it').toBeLessThan(10_000);
     expectEachStepAppliedOnce(outside, 'embedded', execution.id);
     expect(await service!.stop('SIGTERM')).toBe(0);
 

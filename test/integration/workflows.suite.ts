@@ -208,6 +208,47 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       expect(outside.callsTo('/first-step').filter((c) => (c.body as { execution: string }).execution === execution.id)).toHaveLength(1);
     });
 
+    it('gives the step a retried execution continues from a fresh set of attempts under its retry policy', async () => {
+      outside.flaky('/three-failures', 3);
+      const { workflow, watch } = await createWorkflow([http('call', '/three-failures', { retry: quickRetries(2) })]);
+      const execution = await run(workflow.id);
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
+
+      const retried = await graphql(RetryExecutionDocument, { variables: { id: execution.id } });
+      expect(retried.data?.retryExecution).toMatchObject({ status: 'RUNNING' });
+      await watch.next((u) => u.executionId === execution.id && u.status === 'COMPLETED');
+
+      const finished = await details(execution.id);
+      // Two attempts before the retry, as the policy allows, and two more after it: the third failed and was retried.
+      expect(finished?.stepRuns.map((stepRun) => [stepRun.attempt, stepRun.status])).toEqual([
+        [1, 'FAILED'],
+        [2, 'FAILED'],
+        [3, 'FAILED'],
+        [4, 'COMPLETED'],
+      ]);
+    });
+
+    it('shows a delay step WAITING until its due time, then completes it and goes on', async () => {
+      const { workflow, watch } = await createWorkflow([{ key: 'pause', type: 'delay', config: { durationMs: 1500 } }, http('after', '/after-the-pause')]);
+      const execution = await run(workflow.id);
+      const waiting = await watch.event(execution.id, 'workflow.step.waiting', 'pause');
+
+      const during = await details(execution.id);
+      expect(during).toMatchObject({ status: 'RUNNING', currentStep: 'pause', waitingUntil: waiting.waitingUntil });
+      expect(during?.stepRuns.map((stepRun) => [stepRun.stepKey, stepRun.status, stepRun.waitingUntil])).toEqual([['pause', 'WAITING', waiting.waitingUntil]]);
+      expect(outside.callsTo('/after-the-pause').filter((call) => (call.body as { execution: string }).execution === execution.id)).toEqual([]);
+
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
+      const completedPause = await watch.event(execution.id, 'workflow.step.completed', 'pause');
+      expect(Date.parse(completedPause.occurredAt)).toBeGreaterThanOrEqual(Date.parse(waiting.waitingUntil!));
+      const finished = await details(execution.id);
+      expect(finished).toMatchObject({ waitingUntil: null, currentStep: null });
+      expect(finished?.stepRuns.map((stepRun) => [stepRun.stepKey, stepRun.status])).toEqual([
+        ['pause', 'COMPLETED'],
+        ['after', 'COMPLETED'],
+      ]);
+    });
+
     it('runs the version an execution started with, even when the workflow changes meanwhile', async () => {
       outside.hold('/hold-version');
       const { workflow, watch } = await createWorkflow([http('slow', '/hold-version'), http('next', '/version-1')]);
@@ -253,6 +294,48 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       const result = response.data?.createWorkflow;
       if (result?.__typename !== 'InvalidWorkflow') throw new Error(`expected InvalidWorkflow, got ${JSON.stringify(response)}`);
       expect(result.problems.map((p) => p.field).sort()).toEqual(['steps.0.config', 'steps.1.config', 'steps.2.config', 'steps.2.key']);
+    });
+
+    it('refuses, on create and on update, an HTTP step whose URL is not http or https, naming the step', async () => {
+      const ftp: StepInput = { key: 'upload', type: 'http', config: { method: 'PUT', url: 'ftp://files.example.com/report.csv', body: 'x' } };
+      const refusal = {
+        __typename: 'InvalidWorkflow',
+        problems: [{ field: 'steps.1.config', problem: 'step "upload": url: only http and https URLs are allowed, not ftp:' }],
+      };
+
+      const created = await graphql(CreateWorkflowDocument, { variables: { input: { name: 'Export', steps: [http('fetch', '/export'), ftp] } } });
+      expect(created.data?.createWorkflow).toMatchObject(refusal);
+
+      // The web app's UpdateWorkflow asks for the message only; the problems are there for clients that ask.
+      const { workflow } = await createWorkflow([http('fetch', '/export')]);
+      const updated = await postGraphQL<{ updateWorkflow: unknown }>(
+        stack.gateway.graphqlUrl,
+        'mutation ($id: ID!, $input: WorkflowInput!) { updateWorkflow(id: $id, input: $input) { __typename ... on InvalidWorkflow { problems { field problem } } } }',
+        { token: owner.token, variables: { id: workflow.id, input: { name: 'Export', steps: [http('fetch', '/export'), ftp] } } },
+      );
+      expect(updated.data?.updateWorkflow).toEqual(refusal);
+    });
+
+    it('accepts a URL that is wholly a placeholder, and refuses its scheme when the step runs', async () => {
+      const { workflow, watch } = await createWorkflow([{ key: 'call', type: 'http', config: { url: '{{input.url}}' } }]);
+      const execution = await run(workflow.id, { url: 'ftp://files.example.com/report.csv' });
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
+      expect((await details(execution.id))?.error).toEqual({ stepKey: 'call', message: 'only http and https URLs are allowed, not ftp:' });
+    });
+
+    it("records a failed HTTP step's method, host, path, status and the start of the response body, never its query string", async () => {
+      const declined = { error: { type: 'card_error', message: 'Your card was declined.' } };
+      outside.on('/charges', (_call, _attempt, res) => json(res, 402, declined));
+      const { workflow, watch } = await createWorkflow([
+        { key: 'charge', type: 'http', config: { method: 'POST', url: `${outside.url}/charges?api_key={{input.apiKey}}`, body: { amount: 5 } } },
+      ]);
+      const execution = await run(workflow.id, { apiKey: 'sk_live_secret' });
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
+
+      const expected = `POST ${outside.url}/charges responded with status 402: ${JSON.stringify(declined)}`;
+      const finished = await details(execution.id);
+      expect(finished?.stepRuns.map((stepRun) => stepRun.error)).toEqual([expected]);
+      expect(finished?.error).toEqual({ stepKey: 'charge', message: expected });
     });
 
     it('keeps tenants apart: another tenant sees neither the workflow nor its executions', async () => {
@@ -308,6 +391,29 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
           'workflow.execution.completed',
         ]);
         expect(events.some((e) => e.type === 'workflow.created')).toBe(true);
+      } finally {
+        await subscription.stop();
+      }
+    });
+
+    it('names the workflow in the events of a failed run, so that consumers need not ask for it', async () => {
+      const failures: { type: string; executionId?: string; workflowName?: string; error?: string }[] = [];
+      const subscription = await stack.workflows.eventBus.subscribe(
+        { queue: `test-events-${randomUUID()}`, bindings: ['workflow.step.failed', 'workflow.execution.failed'] },
+        async (event) => {
+          failures.push({ type: event.type, ...(event.payload as { executionId?: string; workflowName?: string; error?: string }) });
+        },
+      );
+      try {
+        outside.on('/named-broken', (_call, _attempt, res) => json(res, 500, { error: 'down' }));
+        const { workflow, watch } = await createWorkflow([http('call', '/named-broken', { retry: quickRetries(1) })], 'Invoice sync');
+        const execution = await run(workflow.id);
+        await watch.finished(execution.id);
+        const error = `POST ${outside.url}/named-broken responded with status 500: {"error":"down"}`;
+        await expect.poll(() => failures.filter((e) => e.executionId === execution.id).map(({ type, workflowName, error }) => ({ type, workflowName, error }))).toEqual([
+          { type: 'workflow.step.failed', workflowName: 'Invoice sync', error },
+          { type: 'workflow.execution.failed', workflowName: 'Invoice sync', error },
+        ]);
       } finally {
         await subscription.stop();
       }

@@ -36,6 +36,8 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
     relay,
     logger: runtime.logger,
     leaseMarginMs: config.stepLeaseMarginMs,
+    workerId: config.workerId,
+    timerPollIntervalMs: config.timerPollIntervalMs,
   });
   const workflows = new WorkflowService(steps, relay);
   const services: WorkflowServices = {
@@ -48,13 +50,17 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
   return { services, queue, relay, engine };
 }
 
-/** The relay, the sweeper and (unless disabled) step workers; stopping waits for steps in flight. */
+/**
+ * The relay, the timers (after taking over what a previous run of this process left in flight), the sweeper and
+ * (unless disabled) step workers; stopping waits for steps in flight.
+ */
 export async function startBackgroundWork(
   config: WorkflowsConfig,
   parts: Pick<ReturnType<typeof createWorkflowServices>, 'queue' | 'relay' | 'engine'>,
   runtime: SubgraphRuntime,
 ): Promise<Stoppable> {
   parts.relay.start();
+  await parts.engine.start();
   // A failure outside the step (the database is unreachable) comes back after a pause rather than
   // at once, which would spin; the step's own failures are handled by the engine's retry policy.
   const handle = async (message: StepMessage) => {
@@ -73,6 +79,7 @@ export async function startBackgroundWork(
   return {
     async close() {
       clearInterval(sweeper);
+      await parts.engine.stop();
       await consumer?.stop();
       await parts.relay.stop();
       await parts.queue.close();

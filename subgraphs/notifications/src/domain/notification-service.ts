@@ -7,7 +7,7 @@ import { Preference } from '../entities/preference.entity.ts';
 import { ProcessedEvent } from '../entities/processed-event.entity.ts';
 import { Template } from '../entities/template.entity.ts';
 import { ProviderError, type Channel, type Provider } from '../providers/index.ts';
-import { builtInWording, renderText } from './templates.ts';
+import { builtInWording, renderText, workflowFailedVariables } from './templates.ts';
 import type { Sender, UserDirectory } from './user-directory.ts';
 
 export type NotificationChannel = Channel | 'IN_APP';
@@ -233,13 +233,13 @@ export class NotificationService {
 
   /** Handles a domain event once, however often the bus delivers it. */
   async handleWorkflowFailed(em: EntityManager, event: { id: string; payload: Record<string, unknown> }): Promise<void> {
-    const { tenantId, ownerId, executionId, workflowId, stepKey, error } = event.payload as Record<string, string | undefined>;
+    const { tenantId, ownerId } = event.payload as Record<string, string | undefined>;
     if (!tenantId || !ownerId) return;
     await this.notify(em, {
       tenantId,
       userId: ownerId,
       eventType: 'workflow.execution.failed',
-      variables: { executionId, workflowId, stepKey, error },
+      variables: workflowFailedVariables(event.payload),
       eventId: event.id,
     });
   }

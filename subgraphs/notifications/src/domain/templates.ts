@@ -19,10 +19,28 @@ export interface Wording {
 /** What a notification says when the tenant has no template of its own for the event type. */
 const BUILT_IN: Record<string, Wording> = {
   'workflow.execution.failed': {
-    subject: 'A workflow run failed',
-    body: 'Workflow {{workflowId}} failed at step {{stepKey}}: {{error}} (execution {{executionId}})',
+    subject: 'Workflow "{{workflowName}}" failed',
+    body: 'Workflow "{{workflowName}}" failed at step {{stepKey}}: {{error}} (execution {{executionId}})',
   },
 };
+
+/**
+ * The variables a `workflow.execution.failed` event gives its notification's wording, built-in or the tenant's:
+ * `workflowName`, `workflowId`, `executionId`, `stepKey` and `error`. Events the workflows service recorded before it
+ * sent the name (still queued while a deploy rolls out) have the workflow's id as `workflowName`, so that the wording
+ * still identifies the workflow.
+ */
+export function workflowFailedVariables(payload: Record<string, unknown>): Record<string, string | undefined> {
+  const text = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
+  const workflowId = text(payload.workflowId);
+  return {
+    workflowName: text(payload.workflowName) ?? workflowId,
+    workflowId,
+    executionId: text(payload.executionId),
+    stepKey: text(payload.stepKey),
+    error: text(payload.error),
+  };
+}
 
 const GENERIC: Wording = { subject: '{{title}}', body: '{{body}}' };
 

@@ -69,6 +69,11 @@ export type Execution = {
   stepRuns: Array<StepRun>;
   /** Who started the execution. */
   triggeredBy?: Maybe<User>;
+  /**
+   * While the execution waits, for a delay step or for the backoff before a failed step's next attempt: when it
+   * continues. Its status stays RUNNING meanwhile (or PAUSED). Null when it does not wait.
+   */
+  waitingUntil?: Maybe<Scalars['DateTime']['output']>;
   /** The workflow that ran. */
   workflow: Workflow;
   /** The version of the workflow this execution runs. */
@@ -136,7 +141,11 @@ export type ExecutionUpdate = {
   attempt?: Maybe<Scalars['Int']['output']>;
   /** Why a step or the execution failed. */
   error?: Maybe<Scalars['String']['output']>;
-  /** What happened, as the event's routing key, e.g. workflow.step.completed. */
+  /**
+   * What happened, as the event's routing key, e.g. workflow.step.completed. A wait starts with workflow.step.waiting
+   * (waitingUntil says until when) and ends with workflow.step.completed for a delay step, or with
+   * workflow.step.retrying when the backoff before a failed step's next attempt is over.
+   */
   event: Scalars['String']['output'];
   /** The execution as it is now. */
   execution: Execution;
@@ -148,6 +157,8 @@ export type ExecutionUpdate = {
   status: ExecutionStatus;
   /** The step the change is about, for step events. */
   stepKey?: Maybe<Scalars['String']['output']>;
+  /** The execution's waitingUntil after the change: when the wait it is in ends; null when it does not wait. */
+  waitingUntil?: Maybe<Scalars['DateTime']['output']>;
 };
 
 /** The execution's status does not allow the requested change. */
@@ -184,7 +195,11 @@ export type Mutation = {
   resumeExecution: ExecutionTransitionResult;
   /** Lets a paused workflow run again. */
   resumeWorkflow: WorkflowResult;
-  /** Continues a failed or cancelled execution from the step that did not finish. */
+  /**
+   * Continues a failed or cancelled execution from the step that did not finish, keeping what earlier steps produced.
+   * That step gets a fresh set of attempts under its retry policy (maxAttempts again, the backoff starting again from
+   * initialBackoffMs); its attempts are numbered on from those it already made.
+   */
   retryExecution: ExecutionTransitionResult;
   /** Starts a run of the workflow's current version. With an idempotency key, repeated calls start one run. */
   runWorkflow: RunWorkflowResult;
@@ -342,6 +357,8 @@ export type StepRun = {
   stepKey: Scalars['String']['output'];
   /** The step's type. */
   stepType: Scalars['String']['output'];
+  /** For a step that waits (a delay step): when its wait ends, or ended. */
+  waitingUntil?: Maybe<Scalars['DateTime']['output']>;
 };
 
 /** Where a step attempt stands. */
@@ -351,7 +368,9 @@ export type StepRunStatus =
   /** Failed; a later attempt may follow. */
   | 'FAILED'
   /** Being run by a worker. */
-  | 'RUNNING';
+  | 'RUNNING'
+  /** Ran, and waits until waitingUntil (a delay step); it completes when the wait ends. */
+  | 'WAITING';
 
 /** Live updates of executions, over WebSocket (graphql-ws). */
 export type Subscription = {
@@ -823,6 +842,7 @@ export type ExecutionResolvers<ContextType = WorkflowsContext, ParentType extend
   status?: Resolver<ResolversTypes['ExecutionStatus'], ParentType, ContextType>;
   stepRuns?: Resolver<Array<ResolversTypes['StepRun']>, ParentType, ContextType>;
   triggeredBy?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  waitingUntil?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   workflow?: Resolver<ResolversTypes['Workflow'], ParentType, ContextType>;
   workflowVersion?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
@@ -862,6 +882,7 @@ export type ExecutionUpdateResolvers<ContextType = WorkflowsContext, ParentType 
   revision?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['ExecutionStatus'], ParentType, ContextType>;
   stepKey?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  waitingUntil?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 }>;
 
 export type InvalidExecutionTransitionResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['InvalidExecutionTransition'] = ResolversParentTypes['InvalidExecutionTransition']> = ResolversObject<{
@@ -925,6 +946,7 @@ export type StepRunResolvers<ContextType = WorkflowsContext, ParentType extends 
   status?: Resolver<ResolversTypes['StepRunStatus'], ParentType, ContextType>;
   stepKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   stepType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  waitingUntil?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 }>;
 
 export type SubscriptionResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{

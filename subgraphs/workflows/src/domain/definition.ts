@@ -81,13 +81,15 @@ export function parseDefinition(input: unknown, registry: StepRegistry): ParsedD
     positions.set(step.key, index);
   });
   const steps: StepDefinition[] = parsed.data.steps.map((step, index) => {
+    // People know their steps by key rather than by position, so each problem of a step's config names it.
+    const configProblem = (problem: string) => problems.push({ field: `steps.${index}.config`, problem: `step "${step.key}": ${problem}` });
     const config = registry.parseConfig(step.type, step.config);
-    if (!config.ok) for (const problem of config.problems) problems.push({ field: `steps.${index}.config`, problem });
+    if (!config.ok) config.problems.forEach(configProblem);
     for (const target of branchTargets(step.config)) {
       if (target === null) continue;
       const position = positions.get(target);
-      if (position === undefined) problems.push({ field: `steps.${index}.config`, problem: `jumps to unknown step "${target}"` });
-      else if (position <= index) problems.push({ field: `steps.${index}.config`, problem: `may only jump forward, not to "${target}"` });
+      if (position === undefined) configProblem(`jumps to unknown step "${target}"`);
+      else if (position <= index) configProblem(`may only jump forward, not to "${target}"`);
     }
     const retry = step.retry
       ? {
@@ -108,8 +110,11 @@ export function parseDefinition(input: unknown, registry: StepRegistry): ParsedD
   };
 }
 
-/** Exponential backoff with up to 20% jitter, so that retries of many executions do not arrive together. */
+/**
+ * Exponential backoff with up to 20% jitter, so that retries of many executions do not arrive together, and never
+ * longer than the policy's maximum, which the schema promises.
+ */
 export function backoffDelay(policy: RetryPolicy, failedAttempt: number, random = Math.random): number {
   const base = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** (failedAttempt - 1));
-  return Math.round(base * (1 + 0.2 * random()));
+  return Math.min(policy.maxBackoffMs, Math.round(base * (1 + 0.2 * random())));
 }

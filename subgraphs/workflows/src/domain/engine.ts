@@ -1,4 +1,5 @@
-import { LockMode } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import type { Database, EntityManager, Logger, OutboxRelay, WorkQueue } from '@nexusflow/kit';
 import { Execution, ExecutionStatus, FINISHED_STATUSES } from '../entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
@@ -6,8 +7,9 @@ import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
 import { StepError, type StepOutcome, type StepRegistry } from '../steps/index.ts';
 import { backoffDelay, type StepDefinition } from './definition.ts';
 import { recordExecutionEvent, WorkflowEvent } from './events.ts';
+import { WakeUps } from './wake-ups.ts';
 
-/** A unit of work: run this attempt of this step of this execution. */
+/** A unit of work: run this attempt of this step of this execution, now. */
 export interface StepMessage {
   executionId: string;
   stepKey: string;
@@ -22,50 +24,97 @@ export interface EngineOptions {
   logger: Logger;
   /** Extra time a worker keeps a step beyond its timeout before another may take it over. @default 5000 */
   leaseMarginMs?: number;
+  /**
+   * This process's name in the leases it takes; a process started again under the same name takes over at once what
+   * its predecessor left running. It must name one live process. @default a random id (no predecessor is recognised)
+   */
+  workerId?: string;
+  /** Due timers are looked for at least this often, beyond the wake-ups this process arms itself. @default 1000 */
+  timerPollIntervalMs?: number;
   now?: () => number;
 }
 
-/**
- * Delivery delays come from a fixed ladder, rounded up: a broker keeps one delay queue per distinct
- * delay, and exact backoffs with jitter would create one per message. A delay beyond the last rung is
- * delivered in legs.
- */
-const DELAY_LADDER_MS = [10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
-
-export function deliveryDelay(remainingMs: number): number {
-  if (remainingMs <= 0) return 0;
-  return DELAY_LADDER_MS.find((rung) => rung >= remainingMs) ?? DELAY_LADDER_MS.at(-1)!;
-}
+/** Timers fired per transaction. */
+const TIMER_BATCH = 100;
+/** Executions sent on per query when a process recovers what its predecessor left. */
+const RECOVERY_BATCH = 500;
+/** Executions whose timers fire: a paused one's delay ends too, and it holds at the step boundary that follows. */
+const TIMED_STATUSES: ExecutionStatus[] = [ExecutionStatus.Running, ExecutionStatus.Paused];
 
 export function stepRunKey(message: StepMessage): string {
   return `${message.executionId}:${message.stepKey}:${message.attempt}`;
 }
 
-type Claim = { kind: 'run'; stepRun: StepRun; step: StepDefinition; steps: StepDefinition[]; execution: Execution } | { kind: 'skip'; reason: string };
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, '\\$&');
+
+/** What the engine needs of a workflow version; versions never change once written. */
+type VersionFacts = Pick<WorkflowVersion, 'name' | 'steps'>;
+/** Versions kept in memory; beyond it the least recently stored is dropped. */
+const VERSION_CACHE_SIZE = 1000;
+
+/** The attempt a claim holds: its row, and the lease it took (a takeover by another worker changes it). */
+interface HeldAttempt {
+  id: string;
+  attempt: number;
+  leaseUntil: Date;
+}
+
+type Claim = { kind: 'run'; attempt: HeldAttempt; step: StepDefinition; version: VersionFacts; execution: Execution } | { kind: 'skip'; reason: string };
 
 /**
- * Runs executions step by step. All state is in PostgreSQL and every step is a queue message, so any
- * worker in any process can carry an execution on, and a worker that dies mid-step costs a redelivery:
- * the attempt's idempotency key and its lease make sure one worker runs it, and a completed step is
- * never run again.
+ * Runs executions step by step. All state is in PostgreSQL and every step is a queue message, so any worker in any
+ * process can carry an execution on, and a worker that dies mid-step costs a redelivery: the attempt's idempotency key
+ * and its lease make sure one worker runs it, and a completed step is never run again.
+ *
+ * Waits (delay steps, the backoff before a retry) are durable timers: the due time is stored with the execution, and
+ * every process wakes when the earliest one it knows of is due, fires the due ones in a transaction that locks them
+ * (`FOR UPDATE SKIP LOCKED`, so that each fires in exactly one process), and only then queues the step that follows.
  */
 export class ExecutionEngine {
   private readonly leaseMarginMs: number;
   private readonly now: () => number;
+  private readonly workerId: string;
+  /** `<worker id>/<process id>`: this process in the leases it takes, told apart from its predecessors under the same id. */
+  private readonly leaseOwner: string;
+  private readonly wakeUps: WakeUps;
+  /** Attempts found held by another worker, to be sent again once their lease ends, by attempt key. */
+  private readonly leaseChecks = new Map<string, { message: StepMessage; at: number }>();
+  /** Spares a query per step and per timer: `<workflow id>:<version>` → the version. */
+  private readonly versions = new Map<string, VersionFacts>();
 
   constructor(private readonly options: EngineOptions) {
     this.leaseMarginMs = options.leaseMarginMs ?? 5000;
     this.now = options.now ?? Date.now;
+    this.workerId = options.workerId ?? randomUUID();
+    this.leaseOwner = `${this.workerId}/${randomUUID()}`;
+    this.wakeUps = new WakeUps({
+      work: () => this.runDueWork(),
+      ...(options.timerPollIntervalMs === undefined ? {} : { pollIntervalMs: options.timerPollIntervalMs }),
+      logger: options.logger,
+      now: this.now,
+    });
   }
 
-  /** Sends the execution's current step to the workers, honouring a pending delay. */
+  /** Takes over what a previous run of this process left in flight, then starts the timers (overdue ones fire at once). */
+  async start(): Promise<void> {
+    await this.recoverInterrupted();
+    this.wakeUps.start();
+  }
+
+  /** Stops the timers, waiting for a pass in flight; their state is in the database for the next start. */
+  async stop(): Promise<void> {
+    await this.wakeUps.stop();
+    this.leaseChecks.clear();
+  }
+
+  /** Sends the execution's current step to the workers, or, while it waits, makes sure its timer wakes this process. */
   async dispatch(execution: Pick<Execution, 'id' | 'currentStep' | 'currentAttempt' | 'resumeAt'>): Promise<void> {
     if (!execution.currentStep) return;
-    const delayMs = execution.resumeAt ? deliveryDelay(execution.resumeAt.getTime() - this.now()) : 0;
-    await this.options.queue.enqueue(
-      { executionId: execution.id, stepKey: execution.currentStep, attempt: execution.currentAttempt },
-      delayMs > 0 ? { delayMs } : undefined,
-    );
+    if (execution.resumeAt) {
+      this.wakeUps.wakeAt(execution.resumeAt.getTime());
+      return;
+    }
+    await this.options.queue.enqueue({ executionId: execution.id, stepKey: execution.currentStep, attempt: execution.currentAttempt });
   }
 
   async handle(message: StepMessage): Promise<void> {
@@ -87,60 +136,84 @@ export class ExecutionEngine {
     if (execution.currentStep !== message.stepKey || execution.currentAttempt !== message.attempt) {
       return { kind: 'skip', reason: 'stale message: the execution moved on' };
     }
-    if (execution.resumeAt && execution.resumeAt.getTime() > this.now()) {
-      // A delay longer than the longest delivery delay arrives in legs.
-      await this.dispatch(execution);
-      return { kind: 'skip', reason: 'not due yet; queued for the rest of the delay' };
-    }
-    const version = await em.findOne(WorkflowVersion, { workflowId: execution.workflowId, version: execution.workflowVersion });
+    if (execution.resumeAt) return { kind: 'skip', reason: 'the execution waits; its timer sends the step when due' };
+    const version = await this.versionOf(em, execution);
     const step = version?.steps.find((candidate) => candidate.key === message.stepKey);
     if (!version || !step) {
-      await this.fail(em, execution, message, `Step "${message.stepKey}" is not part of version ${execution.workflowVersion}`);
+      this.failExecution(em, execution, message, `Step "${message.stepKey}" is not part of version ${execution.workflowVersion}`, version?.name);
+      await em.flush();
+      this.options.relay.notify();
       return { kind: 'skip', reason: 'unknown step' };
     }
 
     const key = stepRunKey(message);
     const now = new Date(this.now());
-    const leaseUntil = new Date(this.now() + step.timeoutMs + this.leaseMarginMs);
-    const existing = await em.findOne(StepRun, { idempotencyKey: key });
-    if (existing) {
-      if (existing.status !== StepRunStatus.Running) {
-        // Completed or failed, but the message came back: the process died after committing the
-        // outcome and before acknowledging. The execution already moved on; make sure its next step is queued.
-        await this.dispatch(execution);
-        return { kind: 'skip', reason: 'attempt already settled' };
-      }
-      const takenOver = await em.nativeUpdate(StepRun, { id: existing.id, status: StepRunStatus.Running, leaseUntil: { $lt: now } }, { leaseUntil, startedAt: now });
-      if (takenOver === 0) {
-        // Its holder may be alive (a duplicate message) or dead (a redelivery): look again when the
-        // lease runs out, and take the attempt over then if it is still unsettled.
-        await this.options.queue.enqueue(message, { delayMs: deliveryDelay(existing.leaseUntil.getTime() - this.now() + 1) });
-        return { kind: 'skip', reason: 'another worker holds the attempt; checking again when its lease ends' };
-      }
-      em.clear();
-      const stepRun = await em.findOneOrFail(StepRun, existing.id);
-      return { kind: 'run', stepRun, step, steps: version.steps, execution: await em.findOneOrFail(Execution, execution.id) };
-    }
-    const stepRun = em.create(StepRun, {
-      executionId: execution.id,
-      stepKey: step.key,
-      stepType: step.type,
-      attempt: message.attempt,
-      idempotencyKey: key,
-      status: StepRunStatus.Running,
-      output: null,
-      errorMessage: null,
-      leaseUntil,
-      startedAt: now,
-      finishedAt: null,
-    });
+    const leaseUntil = new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs);
+    const attempt: HeldAttempt = { id: randomUUID(), attempt: message.attempt, leaseUntil };
     try {
-      await em.flush();
+      // The first delivery of an attempt, by far the most common, costs one statement.
+      await em.insert(StepRun, {
+        id: attempt.id,
+        executionId: execution.id,
+        stepKey: step.key,
+        stepType: step.type,
+        attempt: message.attempt,
+        idempotencyKey: key,
+        status: StepRunStatus.Running,
+        output: null,
+        errorMessage: null,
+        waitingUntil: null,
+        leaseUntil,
+        leaseOwner: this.leaseOwner,
+        startedAt: now,
+        finishedAt: null,
+      });
+      return { kind: 'run', attempt, step, version, execution };
     } catch (error) {
-      if ((error as { name?: string }).name === 'UniqueConstraintViolationException') return { kind: 'skip', reason: 'another worker claimed the attempt' };
-      throw error;
+      if (!(error instanceof UniqueConstraintViolationException)) throw error;
     }
-    return { kind: 'run', stepRun, step, steps: version.steps, execution };
+
+    const existing = await em.findOneOrFail(StepRun, { idempotencyKey: key });
+    // Settled (or waiting) while the execution still points at it only in a race with the change that moves it on.
+    if (existing.status !== StepRunStatus.Running) return { kind: 'skip', reason: `attempt already ${existing.status.toLowerCase()}` };
+    const takenOver = await em.nativeUpdate(
+      StepRun,
+      { id: existing.id, status: StepRunStatus.Running, leaseUntil: { $lt: now } },
+      { leaseUntil, leaseOwner: this.leaseOwner, startedAt: now },
+    );
+    if (takenOver === 0) {
+      this.checkWhenLeaseEnds(message, existing.leaseUntil);
+      return { kind: 'skip', reason: 'another worker holds the attempt; checking again when its lease ends' };
+    }
+    return { kind: 'run', attempt: { ...attempt, id: existing.id }, step, version, execution };
+  }
+
+  private async versionOf(em: EntityManager, execution: Pick<Execution, 'workflowId' | 'workflowVersion'>): Promise<VersionFacts | undefined> {
+    const key = `${execution.workflowId}:${execution.workflowVersion}`;
+    const cached = this.versions.get(key);
+    if (cached) return cached;
+    const version = await em.findOne(WorkflowVersion, { workflowId: execution.workflowId, version: execution.workflowVersion });
+    if (!version) return undefined;
+    return this.remember(key, version);
+  }
+
+  private remember(key: string, version: WorkflowVersion): VersionFacts {
+    // Plain data, so that the cache keeps no entity manager alive.
+    const facts: VersionFacts = { name: version.name, steps: version.steps };
+    this.versions.set(key, facts);
+    if (this.versions.size > VERSION_CACHE_SIZE) this.versions.delete(this.versions.keys().next().value!);
+    return facts;
+  }
+
+  /**
+   * The holder may be alive (a duplicate message) or dead (a redelivery after its process died): look again when its
+   * lease ends, and take the attempt over then if it is still unsettled. Kept in memory only; should this process
+   * stop first, the sweeper finds the execution stalled.
+   */
+  private checkWhenLeaseEnds(message: StepMessage, leaseUntil: Date): void {
+    const at = leaseUntil.getTime() + 1;
+    this.leaseChecks.set(stepRunKey(message), { message, at });
+    this.wakeUps.wakeAt(at);
   }
 
   private async execute(em: EntityManager, claim: Extract<Claim, { kind: 'run' }>): Promise<StepOutcome | StepError> {
@@ -166,57 +239,98 @@ export class ExecutionEngine {
     }
   }
 
-  /** Records the attempt's outcome and moves the execution on, in one transaction with its events. */
+  /**
+   * Records the attempt's outcome and moves the execution on, in one transaction with its events, if this claim still
+   * holds the attempt: one taken over after its lease ran out is settled by whoever took it, never twice.
+   */
   private async settle(claim: Extract<Claim, { kind: 'run' }>, outcome: StepOutcome | StepError): Promise<void> {
     const em = this.options.database.fork();
     let dispatchNext: Execution | undefined;
+    let waitUntil: Date | undefined;
     await em.transactional(async (tx) => {
       const execution = await tx.findOneOrFail(Execution, claim.execution.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      const stepRun = await tx.findOneOrFail(StepRun, claim.stepRun.id);
+      const stepRun = await tx.findOneOrFail(StepRun, claim.attempt.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!this.stillHolds(stepRun, claim.attempt)) {
+        this.options.logger.warn({ executionId: execution.id, stepKey: stepRun.stepKey, attempt: stepRun.attempt }, 'attempt was taken over by another worker; its outcome here is dropped');
+        return;
+      }
       const now = new Date(this.now());
-      stepRun.finishedAt = now;
-      const attempt = { stepKey: claim.step.key, attempt: stepRun.attempt };
+      const details = { stepKey: claim.step.key, attempt: stepRun.attempt, workflowName: claim.version.name };
+      // An attempt left running when its execution was cancelled, then retried, ends after the execution moved on.
+      const current = execution.currentStep === claim.step.key && execution.currentAttempt === stepRun.attempt;
 
       if (outcome instanceof StepError) {
         stepRun.status = StepRunStatus.Failed;
         stepRun.errorMessage = outcome.message;
-        if (FINISHED_STATUSES.includes(execution.status)) return;
-        const retry = outcome.retryable && stepRun.attempt < claim.step.retry.maxAttempts;
-        if (retry) {
+        stepRun.finishedAt = now;
+        if (!current || FINISHED_STATUSES.includes(execution.status)) return;
+        const attemptOfRound = stepRun.attempt - execution.attemptsBeforeRetry;
+        if (outcome.retryable && attemptOfRound < claim.step.retry.maxAttempts) {
           execution.currentAttempt = stepRun.attempt + 1;
-          execution.resumeAt = new Date(this.now() + backoffDelay(claim.step.retry, stepRun.attempt));
-          recordExecutionEvent(tx, WorkflowEvent.StepFailed, execution, { ...attempt, error: outcome.message });
-          if (execution.status === ExecutionStatus.Running) dispatchNext = execution;
+          execution.resumeAt = new Date(now.getTime() + backoffDelay(claim.step.retry, attemptOfRound));
+          recordExecutionEvent(tx, WorkflowEvent.StepFailed, execution, { ...details, error: outcome.message });
+          recordExecutionEvent(tx, WorkflowEvent.StepWaiting, execution, { ...details, attempt: execution.currentAttempt });
+          waitUntil = execution.resumeAt;
         } else {
-          execution.status = ExecutionStatus.Failed;
-          execution.errorMessage = outcome.message;
-          execution.errorStep = claim.step.key;
-          execution.finishedAt = now;
-          recordExecutionEvent(tx, WorkflowEvent.StepFailed, execution, { ...attempt, error: outcome.message });
-          recordExecutionEvent(tx, WorkflowEvent.ExecutionFailed, execution, { ...attempt, error: outcome.message });
+          this.failExecution(tx, execution, details, outcome.message, claim.version.name, WorkflowEvent.StepFailed);
         }
         return;
       }
 
+      if (!current || execution.status === ExecutionStatus.Cancelled) {
+        stepRun.status = StepRunStatus.Completed;
+        stepRun.output = outcome.output ?? null;
+        stepRun.finishedAt = now;
+        return;
+      }
+      if (outcome.kind === 'delayed') {
+        // The wait counts from the step's start, and the step completes when it ends (its timer fires), not now.
+        stepRun.status = StepRunStatus.Waiting;
+        stepRun.output = outcome.output ?? null;
+        stepRun.waitingUntil = new Date(stepRun.startedAt.getTime() + outcome.delayMs);
+        execution.resumeAt = stepRun.waitingUntil;
+        recordExecutionEvent(tx, WorkflowEvent.StepWaiting, execution, details);
+        waitUntil = execution.resumeAt;
+        return;
+      }
       stepRun.status = StepRunStatus.Completed;
       stepRun.output = outcome.output ?? null;
-      if (execution.status === ExecutionStatus.Cancelled) return;
-      const next = this.nextStep(claim.steps, claim.step.key, outcome);
-      execution.currentStep = next;
-      execution.currentAttempt = 1;
-      execution.resumeAt = outcome.kind === 'delayed' && next ? new Date(this.now() + outcome.delayMs) : null;
-      recordExecutionEvent(tx, WorkflowEvent.StepCompleted, execution, attempt);
-      if (!next) {
-        execution.status = ExecutionStatus.Completed;
-        execution.output = outcome.output ?? null;
-        execution.finishedAt = now;
-        recordExecutionEvent(tx, WorkflowEvent.ExecutionCompleted, execution);
-      } else if (execution.status === ExecutionStatus.Running) {
-        dispatchNext = execution;
-      }
+      stepRun.finishedAt = now;
+      dispatchNext = this.advance(tx, execution, claim.version, details, outcome, now);
     });
     this.options.relay.notify();
+    if (waitUntil) this.wakeUps.wakeAt(waitUntil.getTime());
     if (dispatchNext) await this.dispatch(dispatchNext);
+  }
+
+  /** Whether the attempt is still the one a claim took: running, under this process's lease, not renewed by a takeover. */
+  private stillHolds(current: StepRun, claimed: HeldAttempt): boolean {
+    return current.status === StepRunStatus.Running && current.leaseOwner === this.leaseOwner && current.leaseUntil.getTime() === claimed.leaseUntil.getTime();
+  }
+
+  /** Moves the execution past a completed step; returns it when its next step is to be sent now. */
+  private advance(
+    tx: EntityManager,
+    execution: Execution,
+    version: VersionFacts,
+    details: { stepKey: string; attempt: number; workflowName: string },
+    outcome: StepOutcome,
+    now: Date,
+  ): Execution | undefined {
+    const next = this.nextStep(version.steps, details.stepKey, outcome);
+    execution.currentStep = next;
+    execution.currentAttempt = 1;
+    execution.attemptsBeforeRetry = 0;
+    execution.resumeAt = null;
+    recordExecutionEvent(tx, WorkflowEvent.StepCompleted, execution, details);
+    if (!next) {
+      execution.status = ExecutionStatus.Completed;
+      execution.output = outcome.output ?? null;
+      execution.finishedAt = now;
+      recordExecutionEvent(tx, WorkflowEvent.ExecutionCompleted, execution, { workflowName: version.name });
+      return undefined;
+    }
+    return execution.status === ExecutionStatus.Running ? execution : undefined;
   }
 
   private nextStep(steps: StepDefinition[], current: string, outcome: StepOutcome): string | null {
@@ -225,28 +339,150 @@ export class ExecutionEngine {
     return steps[index + 1]?.key ?? null;
   }
 
-  private async fail(em: EntityManager, execution: Execution, message: StepMessage, reason: string): Promise<void> {
+  /** Fails the execution for good, recording `stepEvent` (if any) for the attempt, then the execution's failure. */
+  private failExecution(
+    em: EntityManager,
+    execution: Execution,
+    attempt: { stepKey: string; attempt: number },
+    reason: string,
+    workflowName: string | undefined,
+    stepEvent?: WorkflowEvent,
+  ): void {
     execution.status = ExecutionStatus.Failed;
     execution.errorMessage = reason;
-    execution.errorStep = message.stepKey;
+    execution.errorStep = attempt.stepKey;
+    execution.resumeAt = null;
     execution.finishedAt = new Date(this.now());
-    recordExecutionEvent(em, WorkflowEvent.ExecutionFailed, execution, { stepKey: message.stepKey, attempt: message.attempt, error: reason });
-    await em.flush();
-    this.options.relay.notify();
+    const details = { stepKey: attempt.stepKey, attempt: attempt.attempt, error: reason, ...(workflowName === undefined ? {} : { workflowName }) };
+    if (stepEvent) recordExecutionEvent(em, stepEvent, execution, details);
+    recordExecutionEvent(em, WorkflowEvent.ExecutionFailed, execution, details);
+  }
+
+  /** One pass of the timers: fires the due ones, sends attempts whose lease ended, and says when the next is due. */
+  private async runDueWork(): Promise<number | null> {
+    while ((await this.fireDueTimers()) === TIMER_BATCH) {
+      // a full batch means more may be due
+    }
+    for (const [key, check] of this.leaseChecks) {
+      if (check.at > this.now()) continue;
+      await this.options.queue.enqueue(check.message);
+      this.leaseChecks.delete(key);
+    }
+    const nextTimer = await this.options.database
+      .fork()
+      .findOne(Execution, { resumeAt: { $ne: null }, status: { $in: TIMED_STATUSES } }, { orderBy: { resumeAt: 'asc' }, fields: ['resumeAt'] });
+    const due = [...[...this.leaseChecks.values()].map((check) => check.at), ...(nextTimer?.resumeAt ? [nextTimer.resumeAt.getTime()] : [])];
+    return due.length > 0 ? Math.min(...due) : null;
   }
 
   /**
-   * Re-dispatches executions that are running but have not changed for `stallAfterMs`: their message
-   * was lost (the broker was down when it was sent) or their worker died. Duplicates are harmless.
+   * Fires due timers, earliest first, a batch per transaction. The rows are locked and those another process has
+   * locked are skipped, and each timer is cleared in the transaction that fires it: a timer fires in exactly one
+   * process, however many look at once. A delay step completes here; a retry's attempt is queued after the commit.
+   */
+  private async fireDueTimers(): Promise<number> {
+    const em = this.options.database.fork();
+    const toDispatch: Execution[] = [];
+    let fired = 0;
+    // The instant the timers fire is when this process woke for them, not when the transaction got going.
+    const now = new Date(this.now());
+    await em.transactional(async (tx) => {
+      const due = await tx.find(
+        Execution,
+        { resumeAt: { $lte: now }, status: { $in: TIMED_STATUSES } },
+        { orderBy: { resumeAt: 'asc' }, limit: TIMER_BATCH, lockMode: LockMode.PESSIMISTIC_PARTIAL_WRITE },
+      );
+      fired = due.length;
+      if (due.length === 0) return;
+      const waits = await tx.find(StepRun, { executionId: { $in: due.map((execution) => execution.id) }, status: StepRunStatus.Waiting });
+      for (const execution of due) {
+        const version = await this.versionOf(tx, execution);
+        const attempt = { stepKey: execution.currentStep!, attempt: execution.currentAttempt };
+        execution.resumeAt = null;
+        if (!version) {
+          this.failExecution(tx, execution, attempt, `Version ${execution.workflowVersion} of the workflow is gone`, undefined);
+          continue;
+        }
+        const wait = waits.find((run) => run.executionId === execution.id && run.stepKey === attempt.stepKey && run.attempt === attempt.attempt);
+        if (wait) {
+          wait.status = StepRunStatus.Completed;
+          wait.finishedAt = now;
+          const next = this.advance(tx, execution, version, { ...attempt, workflowName: version.name }, { kind: 'completed', output: wait.output }, now);
+          if (next) toDispatch.push(next);
+        } else {
+          recordExecutionEvent(tx, WorkflowEvent.StepRetrying, execution, { ...attempt, workflowName: version.name });
+          if (execution.status === ExecutionStatus.Running) toDispatch.push(execution);
+        }
+      }
+    });
+    // The steps first: in the embedded database, the relay's transaction would hold up their claims.
+    for (const execution of toDispatch) await this.dispatchOrLeaveToSweeper(execution);
+    if (fired > 0) this.options.relay.notify();
+    return fired;
+  }
+
+  private async dispatchOrLeaveToSweeper(execution: Execution): Promise<void> {
+    try {
+      await this.dispatch(execution);
+    } catch (error) {
+      this.options.logger.warn({ err: error, executionId: execution.id }, 'could not queue the next step; the sweeper will retry');
+    }
+  }
+
+  /**
+   * Takes over at once what a previous run of this process left in flight, instead of leaving it to the sweeper. An
+   * embedded database is this process's alone, and its in-process queue lost its messages with the process: every
+   * attempt still running was interrupted, and every running execution that does not wait is sent on. In PostgreSQL,
+   * where other live processes hold attempts under leases of their own, only the attempts leased under this worker id
+   * (this process holds none yet, so they are its predecessor's) and those whose lease ran out are taken over.
+   */
+  private async recoverInterrupted(): Promise<void> {
+    const em = this.options.database.fork();
+    const embedded = this.options.database.mode === 'embedded';
+    const released = await em.nativeUpdate(
+      StepRun,
+      embedded ? { status: StepRunStatus.Running } : { status: StepRunStatus.Running, leaseOwner: { $like: `${escapeLike(this.workerId)}/%` } },
+      { leaseUntil: new Date(0) },
+    );
+    const sent = embedded ? await this.sendOnEveryRunningExecution(em) : await this.sendOnExpiredAttempts(em);
+    if (released > 0 || sent > 0) this.options.logger.info({ released, sent, workerId: this.workerId }, 'took over work interrupted by a previous run');
+  }
+
+  private async sendOnEveryRunningExecution(em: EntityManager): Promise<number> {
+    let sent = 0;
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const page = await em.find(
+        Execution,
+        { status: ExecutionStatus.Running, resumeAt: null, id: { $gt: after } },
+        { orderBy: { id: 'asc' }, limit: RECOVERY_BATCH, fields: ['id', 'currentStep', 'currentAttempt', 'resumeAt'] },
+      );
+      for (const execution of page) await this.dispatch(execution);
+      sent += page.length;
+      if (page.length < RECOVERY_BATCH) return sent;
+      after = page.at(-1)!.id;
+    }
+  }
+
+  private async sendOnExpiredAttempts(em: EntityManager): Promise<number> {
+    const rows = await em.getConnection().execute<{ execution_id: string; step_key: string; attempt: number }[]>(
+      `select s."execution_id", s."step_key", s."attempt" from "step_runs" s
+       join "executions" e on e."id" = s."execution_id" and e."current_step" = s."step_key" and e."current_attempt" = s."attempt"
+       where s."status" = ? and s."lease_until" < ? and e."status" = ? and e."resume_at" is null`,
+      [StepRunStatus.Running, new Date(this.now()), ExecutionStatus.Running],
+    );
+    for (const row of rows) await this.options.queue.enqueue({ executionId: row.execution_id, stepKey: row.step_key, attempt: row.attempt });
+    return rows.length;
+  }
+
+  /**
+   * Re-dispatches executions that are running, do not wait for a timer, and have not changed for `stallAfterMs`: their
+   * message was lost (the broker was down when it was sent) or their worker died. Duplicates are harmless.
    */
   async sweep(stallAfterMs: number): Promise<number> {
     const em = this.options.database.fork();
     const threshold = new Date(this.now() - stallAfterMs);
-    const stalled = await em.find(
-      Execution,
-      { status: ExecutionStatus.Running, updatedAt: { $lt: threshold }, $or: [{ resumeAt: null }, { resumeAt: { $lt: threshold } }] },
-      { limit: 500 },
-    );
+    const stalled = await em.find(Execution, { status: ExecutionStatus.Running, updatedAt: { $lt: threshold }, resumeAt: null }, { limit: 500 });
     for (const execution of stalled) await this.dispatch(execution);
     return stalled.length;
   }

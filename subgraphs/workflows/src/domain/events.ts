@@ -1,5 +1,6 @@
 import { recordEvent, type EntityManager } from '@nexusflow/kit';
 import type { Execution } from '../entities/execution.entity.ts';
+import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
 import type { Workflow } from '../entities/workflow.entity.ts';
 
 /** Routing keys on the `nexusflow.events` exchange. The catalogue's seven, and the finer ones live views need. */
@@ -15,6 +16,10 @@ export enum WorkflowEvent {
   ExecutionCancelled = 'workflow.execution.cancelled',
   StepCompleted = 'workflow.step.completed',
   StepFailed = 'workflow.step.failed',
+  /** A step waits: a delay step for its time, or a failed step for the backoff before its next attempt (`attempt`). */
+  StepWaiting = 'workflow.step.waiting',
+  /** The backoff before a failed step's next attempt (`attempt`) ended; that attempt is queued. */
+  StepRetrying = 'workflow.step.retrying',
 }
 
 /**
@@ -33,14 +38,24 @@ export interface ExecutionEventPayload extends Record<string, unknown> {
   stepKey?: string;
   attempt?: number;
   error?: string | null;
+  /**
+   * The name of the workflow at the version the execution runs, so that consumers (the notifications service) can
+   * name it without asking this service. Absent from events recorded before it was added.
+   */
+  workflowName?: string;
+  /** While the execution waits (a delay step, a retry's backoff): when it continues. Absent from events recorded before timers. */
+  waitingUntil?: string | null;
 }
 
-export function recordExecutionEvent(
-  em: EntityManager,
-  type: WorkflowEvent,
-  execution: Execution,
-  step?: { stepKey: string; attempt: number; error?: string | null },
-): void {
+/** What an execution event adds to the execution's state: the step it concerns, and the workflow's name. */
+export interface ExecutionEventDetails {
+  stepKey?: string;
+  attempt?: number;
+  error?: string | null;
+  workflowName?: string;
+}
+
+export function recordExecutionEvent(em: EntityManager, type: WorkflowEvent, execution: Execution, details?: ExecutionEventDetails): void {
   execution.revision += 1;
   const payload: ExecutionEventPayload = {
     executionId: execution.id,
@@ -51,10 +66,20 @@ export function recordExecutionEvent(
     status: execution.status,
     revision: execution.revision,
     currentStep: execution.currentStep ?? null,
-    ...(step ?? {}),
-    ...(step?.error === undefined && execution.errorMessage ? { error: execution.errorMessage } : {}),
+    waitingUntil: execution.resumeAt ? execution.resumeAt.toISOString() : null,
+    ...(details ?? {}),
+    ...(details?.error === undefined && execution.errorMessage ? { error: execution.errorMessage } : {}),
   };
   recordEvent(em, { type, tenantId: execution.tenantId, payload });
+}
+
+/**
+ * The workflow's name at the version the execution runs, for {@link recordExecutionEvent} where no version or workflow
+ * is at hand. Undefined only if that version is gone.
+ */
+export async function workflowNameOf(em: EntityManager, execution: Pick<Execution, 'workflowId' | 'workflowVersion'>): Promise<string | undefined> {
+  const version = await em.findOne(WorkflowVersion, { workflowId: execution.workflowId, version: execution.workflowVersion });
+  return version?.name;
 }
 
 export function recordWorkflowEvent(em: EntityManager, type: WorkflowEvent, workflow: Workflow): void {

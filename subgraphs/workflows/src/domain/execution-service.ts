@@ -1,11 +1,11 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { isUuid, requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay, type Logger } from '@nexusflow/kit';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay, type Logger } from '@nexusflow/kit';
 import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
-import { StepRun } from '../entities/step-run.entity.ts';
+import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowStatus } from '../entities/workflow.entity.ts';
 import type { ExecutionEngine } from './engine.ts';
 import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from './pagination.ts';
-import { recordExecutionEvent, WorkflowEvent } from './events.ts';
+import { recordExecutionEvent, WorkflowEvent, workflowNameOf } from './events.ts';
 import { workflowNotFound, type WorkflowService } from './workflow-service.ts';
 
 export type RunResult =
@@ -35,11 +35,6 @@ export class ExecutionService {
     private readonly relay: OutboxRelay,
     private readonly logger: Logger,
   ) {}
-
-  async find(em: EntityManager, identity: Identity, id: string): Promise<Execution | null> {
-    if (identity.kind !== 'user' || !isUuid(id)) return null;
-    return em.findOne(Execution, { id, tenantId: identity.tenantId });
-  }
 
   /**
    * The execution as stored right now, bypassing the identity map and DataLoader caches a
@@ -99,7 +94,7 @@ export class ExecutionService {
       startedAt: now,
       finishedAt: null,
     });
-    recordExecutionEvent(em, WorkflowEvent.ExecutionStarted, execution);
+    recordExecutionEvent(em, WorkflowEvent.ExecutionStarted, execution, { workflowName: workflow.name });
     try {
       await em.flush();
     } catch (error) {
@@ -115,51 +110,72 @@ export class ExecutionService {
 
   async transition(em: EntityManager, identity: Identity, id: string, transition: Transition): Promise<TransitionResult> {
     requireRole(identity, WRITER_ROLES);
-    const execution = await this.find(em, identity, id);
-    if (!execution) return { __typename: 'ExecutionNotFound', message: `No execution ${id}`, id };
-    if (!ALLOWED_FROM[transition].includes(execution.status)) {
-      return {
-        __typename: 'InvalidExecutionTransition',
-        message: `A ${execution.status.toLowerCase()} execution cannot ${transition}`,
-        status: execution.status,
-      };
-    }
+    if (identity.kind !== 'user') return { __typename: 'ExecutionNotFound', message: `No execution ${id}`, id };
+    // Locked like the engine locks it to settle a step or fire a timer, so that a change never works from a stale state.
+    const outcome = await em.transactional(async (tx): Promise<TransitionResult> => {
+      const execution = await tx.findOne(Execution, { id, tenantId: identity.tenantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!execution) return { __typename: 'ExecutionNotFound', message: `No execution ${id}`, id };
+      if (!ALLOWED_FROM[transition].includes(execution.status)) {
+        return {
+          __typename: 'InvalidExecutionTransition',
+          message: `A ${execution.status.toLowerCase()} execution cannot ${transition}`,
+          status: execution.status,
+        };
+      }
+      await this.apply(tx, execution, transition);
+      return execution;
+    });
+    if (!(outcome instanceof Execution)) return outcome;
+    this.relay.notify();
+    if (transition === 'resume' || transition === 'retry') await this.dispatchOrLeaveToSweeper(outcome);
+    return outcome;
+  }
+
+  private async apply(tx: EntityManager, execution: Execution, transition: Transition): Promise<void> {
+    const workflowName = await workflowNameOf(tx, execution);
     switch (transition) {
       case 'pause':
+        // A wait goes on while paused: when it ends, the execution holds at the step boundary that follows.
         execution.status = ExecutionStatus.Paused;
-        recordExecutionEvent(em, WorkflowEvent.ExecutionPaused, execution);
-        break;
+        recordExecutionEvent(tx, WorkflowEvent.ExecutionPaused, execution, { workflowName });
+        return;
       case 'resume':
         execution.status = ExecutionStatus.Running;
-        recordExecutionEvent(em, WorkflowEvent.ExecutionResumed, execution);
-        break;
-      case 'cancel':
+        recordExecutionEvent(tx, WorkflowEvent.ExecutionResumed, execution, { workflowName });
+        return;
+      case 'cancel': {
+        const now = new Date();
+        // A wait is cut short: nothing follows it, and its step did not complete.
+        await tx.nativeUpdate(
+          StepRun,
+          { executionId: execution.id, status: StepRunStatus.Waiting },
+          { status: StepRunStatus.Failed, errorMessage: 'The execution was cancelled while the step waited', finishedAt: now },
+        );
         execution.status = ExecutionStatus.Cancelled;
-        execution.finishedAt = new Date();
-        recordExecutionEvent(em, WorkflowEvent.ExecutionCancelled, execution);
-        break;
+        execution.resumeAt = null;
+        execution.finishedAt = now;
+        recordExecutionEvent(tx, WorkflowEvent.ExecutionCancelled, execution, { workflowName });
+        return;
+      }
       case 'retry': {
-        // Continues from the step that failed (or was next), keeping completed steps' outputs; attempt
-        // numbers carry on so every attempt keeps its own idempotency key.
+        // Continues from the step that failed (or was next), keeping completed steps' outputs. That step gets a fresh
+        // set of attempts under its retry policy; attempt numbers carry on, so every attempt keeps its own idempotency key.
         const step = execution.errorStep ?? execution.currentStep;
-        const lastAttempt = step ? await em.count(StepRun, { executionId: execution.id, stepKey: step }) : 0;
+        const attemptsMade = step ? await tx.count(StepRun, { executionId: execution.id, stepKey: step }) : 0;
         Object.assign(execution, {
           status: ExecutionStatus.Running,
           currentStep: step,
-          currentAttempt: lastAttempt + 1,
+          currentAttempt: attemptsMade + 1,
+          attemptsBeforeRetry: attemptsMade,
           resumeAt: null,
           errorMessage: null,
           errorStep: null,
           finishedAt: null,
         });
-        recordExecutionEvent(em, WorkflowEvent.ExecutionStarted, execution);
-        break;
+        recordExecutionEvent(tx, WorkflowEvent.ExecutionStarted, execution, { workflowName });
+        return;
       }
     }
-    await em.flush();
-    this.relay.notify();
-    if (transition === 'resume' || transition === 'retry') await this.dispatchOrLeaveToSweeper(execution);
-    return execution;
   }
 
   /** The execution is committed; if the broker cannot take its message now, the sweeper sends it later. */

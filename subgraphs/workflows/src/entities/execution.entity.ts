@@ -32,8 +32,16 @@ export const ExecutionSchema = defineEntity({
     currentStep: p.string().nullable(),
     /** The attempt of {@link currentStep} to run next, or being run. */
     currentAttempt: p.integer(),
-    /** Not before this instant: set by delay steps and retry backoff. */
-    resumeAt: p.datetime().nullable(),
+    /**
+     * Attempts of {@link currentStep} made before the latest retryExecution: the retry policy counts only the attempts
+     * after them, so that a retried step gets its maxAttempts again while attempt numbers (and idempotency keys) stay unique.
+     */
+    attemptsBeforeRetry: p.integer().default(0),
+    /**
+     * The execution's durable timer: it waits until then (a delay step, or the backoff before a retry), and the timer
+     * service continues it. Set only while waiting, so the index holds waiting executions alone.
+     */
+    resumeAt: p.datetime().nullable().index(),
     /** Increases with every state change, so live subscribers can order and deduplicate updates. */
     revision: p.integer(),
     triggeredBy: p.uuid().nullable(),

@@ -2,6 +2,8 @@ import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export const StepRunStatus = {
   Running: 'RUNNING',
+  /** The step ran and waits for its time (a delay step) until `waitingUntil`, when its timer completes it. */
+  Waiting: 'WAITING',
   Completed: 'COMPLETED',
   Failed: 'FAILED',
 } as const;
@@ -25,8 +27,15 @@ export const StepRunSchema = defineEntity({
     status: p.enum(() => StepRunStatus),
     output: p.json<unknown>().nullable(),
     errorMessage: p.text().nullable(),
+    /** For a step that waits: when its wait ends (kept once it ended). */
+    waitingUntil: p.datetime().nullable(),
     /** A worker owns a running attempt until then; after it, another worker may take the attempt over. */
     leaseUntil: p.datetime(),
+    /**
+     * `<worker id>/<process id>` of the process that holds or held the attempt: a process that starts again under the
+     * same worker id knows the attempts its predecessor left running, and takes them over at once.
+     */
+    leaseOwner: p.string().nullable(),
     startedAt: p.datetime(),
     finishedAt: p.datetime().nullable(),
   },

@@ -9,6 +9,7 @@ export const Execution: ExecutionResolvers = {
     return workflow;
   },
   error: (execution) => (execution.errorMessage ? { message: execution.errorMessage, stepKey: execution.errorStep } : null),
+  waitingUntil: (execution) => execution.resumeAt ?? null,
   triggeredBy: (execution) => (execution.triggeredBy ? { id: execution.triggeredBy } : null),
   stepRuns: (execution, _args, { loaders }) => loaders.stepRunsByExecutionId.load(execution.id),
 };

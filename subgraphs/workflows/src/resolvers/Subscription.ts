@@ -30,6 +30,7 @@ function snapshotOf(execution: Execution): LiveUpdate {
     status: execution.status,
     revision: execution.revision,
     currentStep: execution.currentStep ?? null,
+    waitingUntil: execution.resumeAt ? execution.resumeAt.toISOString() : null,
     error: execution.errorMessage ?? null,
   };
 }

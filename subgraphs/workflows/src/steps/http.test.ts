@@ -2,8 +2,8 @@ import dns from 'node:dns';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isPublicAddress } from './address-policy.ts';
-import { httpStep, type HttpStepOptions } from './http.ts';
+import { isPublicAddress, nonPublicRangeOf, nonPublicRangeOfHost } from './address-policy.ts';
+import { ERROR_BODY_EXCERPT_CHARS, httpStep, type HttpStepOptions } from './http.ts';
 import { stepContext, stepFailure } from './test-context.ts';
 import type { StepContext } from './types.ts';
 
@@ -69,6 +69,19 @@ async function run(config: unknown, context: Partial<StepContext> = {}, options:
   return step.execute(step.config.parse(config), stepContext(context));
 }
 
+/** Runs a step whose URL comes from the execution's input, which only the step itself can check, when it runs. */
+function runWithUrlFromInput(url: string, options?: HttpStepOptions) {
+  return run({ url: '{{input.url}}' }, { input: { url } }, options);
+}
+
+/** The problems the registry would report when a workflow with this config is saved; empty when it is accepted. */
+function problemsWhenSaved(config: unknown, options: HttpStepOptions = {}): string[] {
+  const result = httpStep(options).config.safeParse(config);
+  return result.success ? [] : result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+}
+
+const ALLOW_HINT = '(set ALLOW_PRIVATE_NETWORK_STEPS=true on the workflows service to allow them)';
+
 
 function mockLookup(addresses: Array<{ address: string; family: number }>) {
   return vi.spyOn(dns.promises, 'lookup').mockResolvedValue(addresses as never);
@@ -121,7 +134,31 @@ describe('the http step', () => {
   it('fails retryably on a 5xx, with the status and the start of the body', async () => {
     const error = await stepFailure(run({ url: `${origin}/status/500?body=${'e'.repeat(5000)}` }));
     expect(error.retryable).toBe(true);
-    expect(error.details).toMatchObject({ status: 500, body: expect.stringMatching(/^e{1000}…$/) });
+    expect(error.details).toMatchObject({ status: 500, body: `${'e'.repeat(ERROR_BODY_EXCERPT_CHARS)}…` });
+  });
+
+  it('names the method, host, path and status in its error, with the start of the response body', async () => {
+    const declined = JSON.stringify({ error: { type: 'card_error', message: 'Your card was declined.' } });
+    const error = await stepFailure(run({ method: 'POST', url: `${origin}/status/402?body=${encodeURIComponent(declined)}`, body: { amount: 5 } }));
+    expect(error.message).toBe(`POST ${origin}/status/402 responded with status 402: ${declined}`);
+  });
+
+  it('leaves the query string and credentials out of its error, since they may carry secrets', async () => {
+    const error = await stepFailure(run({ url: `http://ada:hunter2@127.0.0.1:${port}/status/401?api_key=sk_live_123&body=denied` }));
+    expect(error.message).toBe(`GET ${origin}/status/401 responded with status 401: denied`);
+    expect(error.message).not.toMatch(/sk_live_123|hunter2|api_key/);
+  });
+
+  it(`keeps at most ${ERROR_BODY_EXCERPT_CHARS} characters of the body in its error, on one line`, async () => {
+    const body = `Service unavailable\n\n\t${'x'.repeat(1000)}`;
+    const error = await stepFailure(run({ url: `${origin}/status/503?body=${encodeURIComponent(body)}` }));
+    const [, excerpt = ''] = error.message.split('responded with status 503: ');
+    expect(excerpt).toBe(`Service unavailable ${'x'.repeat(ERROR_BODY_EXCERPT_CHARS - 'Service unavailable '.length)}…`);
+  });
+
+  it('says so when a failed response has no body', async () => {
+    const error = await stepFailure(run({ method: 'DELETE', url: `${origin}/status/500?body=` }));
+    expect(error.message).toBe(`DELETE ${origin}/status/500 responded with status 500 and an empty body`);
   });
 
   it('fails retryably on a 429 and passes on Retry-After', async () => {
@@ -196,12 +233,13 @@ describe('the http step', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const error = await stepFailure(run({ url: `http://127.0.0.1:${closedPort}/` }));
+    const error = await stepFailure(run({ url: `http://127.0.0.1:${closedPort}/orders?page=2` }));
     expect(error).toMatchObject({ retryable: true, details: { code: 'ECONNREFUSED' } });
+    expect(error.message).toMatch(new RegExp(`^GET http://127\\.0\\.0\\.1:${closedPort}/orders failed: `));
   });
 
-  it.each(['ftp://example.com/file', 'file:///etc/passwd', 'data:text/plain,hi', 'not a url'])('refuses %s for good', async (url) => {
-    const error = await stepFailure(run({ url }));
+  it.each(['ftp://example.com/file', 'file:///etc/passwd', 'data:text/plain,hi', 'not a url'])('refuses %s for good when the URL renders to it', async (url) => {
+    const error = await stepFailure(runWithUrlFromInput(url));
     expect(error.retryable).toBe(false);
   });
 
@@ -222,10 +260,20 @@ describe('the http step', () => {
       ['the cloud metadata address', () => 'http://169.254.169.254/latest/meta-data/'],
       ['a private network', () => 'https://10.1.2.3/'],
     ])('refuses %s for good without connecting', async (_name, url) => {
-      const error = await stepFailure(run({ url: url() }, {}, strict));
+      const error = await stepFailure(runWithUrlFromInput(url(), strict));
       expect(error.retryable).toBe(false);
-      expect(error.message).toMatch(/non-public address/);
+      expect(error.message).toMatch(/^refused to call .+: (loopback|link-local|private network) addresses are blocked/);
       expect(received).toHaveLength(0);
+    });
+
+    it('says which address it refused, why, and which setting allows it', async () => {
+      const error = await stepFailure(runWithUrlFromInput('https://10.0.0.5/admin', strict));
+      expect(error.message).toBe(`refused to call 10.0.0.5: private network addresses are blocked ${ALLOW_HINT}`);
+    });
+
+    it('names both the host and the address it resolved to', async () => {
+      const error = await stepFailure(runWithUrlFromInput(`http://localhost:${port}/`, strict));
+      expect(error.message).toMatch(new RegExp(`^refused to call localhost \\((127\\.0\\.0\\.1|::1)\\): loopback addresses are blocked`));
     });
 
     it('refuses a host when any of its addresses is private', async () => {
@@ -235,11 +283,12 @@ describe('the http step', () => {
       ]);
       const error = await stepFailure(run({ url: 'https://mixed.example/' }, {}, strict));
       expect(error).toMatchObject({ retryable: false, details: { host: 'mixed.example', addresses: ['10.0.0.8'] } });
+      expect(error.message).toBe(`refused to call mixed.example (10.0.0.8): private network addresses are blocked ${ALLOW_HINT}`);
     });
 
     it('is the default', async () => {
-      const error = await stepFailure(run({ url: `${origin}/` }, {}, {}));
-      expect(error.message).toMatch(/non-public address/);
+      const error = await stepFailure(runWithUrlFromInput(`${origin}/`, {}));
+      expect(error.message).toBe(`refused to call 127.0.0.1: loopback addresses are blocked ${ALLOW_HINT}`);
     });
   });
 
@@ -249,6 +298,91 @@ describe('the http step', () => {
     await run({ url: `http://pinned.example:${port}/pinned` });
     expect(lookup).toHaveBeenCalledTimes(1);
     expect(received[0]).toMatchObject({ url: '/pinned', headers: { host: `pinned.example:${port}` } });
+  });
+});
+
+describe("checking an http step's URL when its workflow is saved", () => {
+  it.each([
+    ['ftp://example.com/file', 'url: only http and https URLs are allowed, not ftp:'],
+    ['file:///etc/passwd', 'url: only http and https URLs are allowed, not file:'],
+    ['FTP://{{input.host}}/report.csv', 'url: only http and https URLs are allowed, not ftp:'],
+    ['mailto:{{input.email}}', 'url: only http and https URLs are allowed, not mailto:'],
+    ['not a url', 'url: is not a valid URL'],
+    ['http://exa mple.com/{{input.path}}', 'url: is not a valid URL'],
+  ])('refuses %s', (url, problem) => {
+    expect(problemsWhenSaved({ url }, { allowPrivateNetworks: true })).toEqual([problem]);
+  });
+
+  it.each(['{{input.url}}', '{{input.base}}/orders', 'https://{{input.host}}/orders', 'http{{input.secure}}://example.com/', 'http://10.0.0.{{input.n}}/'])(
+    'leaves %s, whose scheme or host a placeholder decides, to the run',
+    (url) => {
+      expect(problemsWhenSaved({ url })).toEqual([]);
+    },
+  );
+
+  it.each([
+    ['http://127.0.0.1:8080/hook', '127.0.0.1', 'loopback'],
+    ['http://0x7f.1/hook', '127.0.0.1', 'loopback'],
+    ['http://localhost/hook', 'localhost', 'loopback'],
+    ['http://api.localhost./hook', 'api.localhost.', 'loopback'],
+    ['http://[::1]/hook', '[::1]', 'loopback'],
+    ['http://169.254.169.254/latest/meta-data/', '169.254.169.254', 'link-local'],
+    ['https://10.0.0.5/orders/{{input.id}}', '10.0.0.5', 'private network'],
+    ['https://[fd12:3456::1]:8443/{{input.path}}', '[fd12:3456::1]', 'private network'],
+  ])('refuses %s, which calls a non-public address, naming it and the setting that allows it', (url, host, range) => {
+    expect(problemsWhenSaved({ url })).toEqual([`url: would call ${host}: ${range} addresses are blocked ${ALLOW_HINT}`]);
+  });
+
+  it('accepts literal private addresses when private networks are allowed', () => {
+    expect(problemsWhenSaved({ url: 'http://127.0.0.1:8080/hook' }, { allowPrivateNetworks: true })).toEqual([]);
+    expect(problemsWhenSaved({ url: 'https://10.0.0.5/orders' }, { allowPrivateNetworks: true })).toEqual([]);
+  });
+
+  it('accepts host names, which only resolving them when the step runs can judge', () => {
+    expect(problemsWhenSaved({ url: 'https://intranet.example.com/orders' })).toEqual([]);
+  });
+});
+
+describe('nonPublicRangeOf', () => {
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['::1', 'loopback'],
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['10.0.0.5', 'private network'],
+    ['172.20.1.1', 'private network'],
+    ['192.168.1.1', 'private network'],
+    ['fd12:3456::1', 'private network'],
+    ['169.254.169.254', 'link-local'],
+    ['fe80::1', 'link-local'],
+    ['100.64.0.1', 'shared (carrier-grade NAT)'],
+    ['0.0.0.0', 'unspecified'],
+    ['::', 'unspecified'],
+    ['203.0.113.9', 'documentation'],
+    ['224.0.0.1', 'multicast'],
+    ['255.255.255.255', 'reserved'],
+    ['example.com', 'unrecognised'],
+  ])('puts %s in the %s range', (address, range) => {
+    expect(nonPublicRangeOf(address)).toBe(range);
+  });
+
+  it('puts public addresses in none', () => {
+    expect(nonPublicRangeOf('93.184.216.34')).toBeNull();
+    expect(nonPublicRangeOf('2606:4700:4700::1111')).toBeNull();
+  });
+});
+
+describe('nonPublicRangeOfHost', () => {
+  it('judges IP literals, bracketed or not, and localhost names without DNS', () => {
+    expect(nonPublicRangeOfHost('[::1]')).toBe('loopback');
+    expect(nonPublicRangeOfHost('10.1.2.3')).toBe('private network');
+    expect(nonPublicRangeOfHost('LOCALHOST')).toBe('loopback');
+    expect(nonPublicRangeOfHost('db.localhost')).toBe('loopback');
+    expect(nonPublicRangeOfHost('8.8.8.8')).toBeNull();
+  });
+
+  it('leaves other names to DNS, when the step runs', () => {
+    expect(nonPublicRangeOfHost('metadata.google.internal')).toBeNull();
+    expect(nonPublicRangeOfHost('localhost.example.com')).toBeNull();
   });
 });
 

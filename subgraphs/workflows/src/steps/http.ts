@@ -3,14 +3,15 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { z } from 'zod';
-import { isPublicAddress } from './address-policy.ts';
-import { render, renderString } from './template.ts';
+import { isPublicAddress, nonPublicRangeOf, nonPublicRangeOfHost, type NonPublicRange } from './address-policy.ts';
+import { literalPrefix, render, renderString } from './template.ts';
 import { StepError, type StepContext, type StepExecutor } from './types.ts';
 
 export interface HttpStepOptions {
   /**
    * Let steps call loopback, private, link-local and other non-public addresses. Only for self-hosted setups where
-   * everyone who can edit a workflow may reach the internal network anyway.
+   * everyone who can edit a workflow may reach the internal network anyway. Without it, a step whose URL names such
+   * an address literally is refused when the workflow is saved, and any other is refused when it resolves to one.
    * @default false
    */
   allowPrivateNetworks?: boolean;
@@ -28,8 +29,15 @@ export interface HttpStepOptions {
 
 const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 const DEFAULT_USER_AGENT = 'NexusFlow-Workflows';
-/** How much of a failed response's body an error carries: enough to diagnose, not enough to bloat execution logs. */
-const ERROR_BODY_PREVIEW_CHARS = 1000;
+/**
+ * How much of a failed response's body an error carries, in characters: providers say what is wrong in the body, and
+ * the error is stored on every failed attempt, so enough for their message and no more.
+ */
+export const ERROR_BODY_EXCERPT_CHARS = 300;
+const ALLOWED_PROTOCOLS: ReadonlySet<string> = new Set(['http:', 'https:']);
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+/** Scheme and authority, up to and including the character that ends the authority: only then is the host known. */
+const AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*[/?#]/;
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const INVALID_HEADER_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
@@ -42,7 +50,10 @@ const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding',
 export const httpStepConfig = z
   .object({
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
-    /** Templated. Only http and https URLs are called. */
+    /**
+     * Templated. Only http and https URLs are called: a scheme the template fixes is checked when the workflow is
+     * saved, one that a placeholder supplies (`{{input.url}}`) when the step runs.
+     */
     url: z.string().min(1),
     /** Values are templated. */
     headers: z.record(z.string(), z.string()).optional(),
@@ -59,7 +70,20 @@ export const httpStepConfig = z
     if (config.method === 'GET' && config.body !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['body'], message: 'GET requests cannot have a body' });
     }
+    const url = literalUrlParts(config.url);
+    if (!url.ok) ctx.addIssue({ code: 'custom', path: ['url'], message: url.problem });
   });
+
+/**
+ * The config of steps that may not call non-public addresses: on top of {@link httpStepConfig}, a host the URL names
+ * literally (an IP address, `localhost`) must be public. Names are resolved, and checked again, only when the step runs.
+ */
+const publicHttpStepConfig = httpStepConfig.superRefine((config, ctx) => {
+  const url = literalUrlParts(config.url);
+  if (!url.ok || url.hostname === null) return;
+  const range = nonPublicRangeOfHost(url.hostname);
+  if (range) ctx.addIssue({ code: 'custom', path: ['url'], message: `would call ${url.hostname}: ${blockedBecause(range)}` });
+});
 
 export type HttpStepConfig = z.output<typeof httpStepConfig>;
 
@@ -86,21 +110,23 @@ export function httpStep(options: HttpStepOptions = {}): StepExecutor<HttpStepCo
   return {
     type: 'http',
     description: 'Calls an HTTP endpoint and outputs the status, headers and body of its response.',
-    config: httpStepConfig,
+    config: allowPrivateNetworks ? httpStepConfig : publicHttpStepConfig,
     async execute(config, context) {
       const { signal } = context;
+      let request: string | undefined;
       try {
         if (signal.aborted) throw cancelled();
         const url = parseUrl(renderString(config.url, context));
+        request = describeRequest(config.method, url);
         const addresses = await resolveHost(url, allowPrivateNetworks, signal);
-        const request = buildRequest(config, context, userAgent);
-        const response = await send(url, request, addresses, signal, maxResponseBytes);
-        return { kind: 'completed', output: interpret(response, config.expectStatus, url, maxResponseBytes) };
+        const prepared = buildRequest(config, context, userAgent);
+        const response = await send(url, prepared, addresses, signal, maxResponseBytes);
+        return { kind: 'completed', output: interpret(response, config.expectStatus, request, maxResponseBytes) };
       } catch (error) {
         // Whatever failed, a cancelled step reports the cancellation rather than the error it caused.
         if (signal.aborted) throw cancelled();
         if (error instanceof StepError) throw error;
-        throw networkError(error);
+        throw networkError(error, request);
       }
     },
   };
@@ -110,22 +136,57 @@ function cancelled(): StepError {
   return new StepError('timed out or cancelled', true);
 }
 
-function networkError(error: unknown): StepError {
+function networkError(error: unknown, request = 'request'): StepError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const message = error instanceof Error ? error.message : String(error);
-  return new StepError(`request failed: ${message}`, true, code ? { code } : undefined);
+  return new StepError(`${request} failed: ${message}`, true, code ? { code } : undefined);
+}
+
+/**
+ * How errors name a request: method, origin and path. Never the query string, where API keys and signatures travel,
+ * nor credentials, which `origin` leaves out.
+ */
+function describeRequest(method: string, url: URL): string {
+  return `${method} ${url.origin}${url.pathname}`;
+}
+
+function protocolRefusal(protocol: string): string {
+  return `only http and https URLs are allowed, not ${protocol}`;
+}
+
+function blockedBecause(range: NonPublicRange): string {
+  return `${range} addresses are blocked (set ALLOW_PRIVATE_NETWORK_STEPS=true on the workflows service to allow them)`;
+}
+
+type LiteralUrlParts = { ok: true; hostname: string | null } | { ok: false; problem: string };
+
+/**
+ * What a URL template fixes whatever its placeholders render to: its scheme, which must be http or https, and its
+ * host when the authority ends before the first placeholder (null when a placeholder can still change it). A
+ * template without placeholders must be a valid URL.
+ */
+function literalUrlParts(template: string): LiteralUrlParts {
+  const prefix = literalPrefix(template);
+  if (prefix === template) {
+    const url = URL.parse(template);
+    if (!url) return { ok: false, problem: 'is not a valid URL' };
+    if (!ALLOWED_PROTOCOLS.has(url.protocol)) return { ok: false, problem: protocolRefusal(url.protocol) };
+    return { ok: true, hostname: url.hostname };
+  }
+  const start = prefix.trimStart();
+  const scheme = SCHEME.exec(start)?.[0].toLowerCase();
+  if (scheme === undefined) return { ok: true, hostname: null };
+  if (!ALLOWED_PROTOCOLS.has(scheme)) return { ok: false, problem: protocolRefusal(scheme) };
+  const authority = AUTHORITY.exec(start)?.[0];
+  if (authority === undefined) return { ok: true, hostname: null };
+  const url = URL.parse(authority);
+  return url ? { ok: true, hostname: url.hostname } : { ok: false, problem: 'is not a valid URL' };
 }
 
 function parseUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new StepError('url is not a valid URL', false, { url: text });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new StepError(`only http and https URLs are allowed, not ${url.protocol}`, false, { protocol: url.protocol });
-  }
+  const url = URL.parse(text);
+  if (!url) throw new StepError('url is not a valid URL', false, { url: text });
+  if (!ALLOWED_PROTOCOLS.has(url.protocol)) throw new StepError(protocolRefusal(url.protocol), false, { protocol: url.protocol });
   return url;
 }
 
@@ -146,8 +207,10 @@ async function resolveHost(url: URL, allowPrivateNetworks: boolean, signal: Abor
   if (addresses.length === 0) throw new StepError(`could not resolve ${host}`, true, { host });
   if (!allowPrivateNetworks) {
     const refused = addresses.filter(({ address }) => !isPublicAddress(address)).map(({ address }) => address);
-    if (refused.length > 0) {
-      throw new StepError(`${host} resolves to a non-public address, which steps may not call`, false, { host, addresses: refused });
+    const [first] = refused;
+    if (first !== undefined) {
+      const target = first === host ? host : `${host} (${first})`;
+      throw new StepError(`refused to call ${target}: ${blockedBecause(nonPublicRangeOf(first) ?? 'unrecognised')}`, false, { host, addresses: refused });
     }
   }
   return addresses;
@@ -248,7 +311,7 @@ async function send(url: URL, request: PreparedRequest, addresses: LookupAddress
   return { status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks), truncated };
 }
 
-function interpret(response: RawResponse, expectStatus: number[] | undefined, url: URL, maxBytes: number): HttpStepOutput {
+function interpret(response: RawResponse, expectStatus: number[] | undefined, request: string, maxBytes: number): HttpStepOutput {
   const { status } = response;
   const text = response.body.toString('utf8');
   const headers = flattenHeaders(response.headers);
@@ -256,14 +319,15 @@ function interpret(response: RawResponse, expectStatus: number[] | undefined, ur
   if (!expected) {
     // 429 and 5xx mean the server could not handle the request now; any other status will not change on retry.
     const retryable = status === 429 || status >= 500;
-    const details: Record<string, unknown> = { status, body: preview(text) };
+    const body = excerpt(text);
+    const details: Record<string, unknown> = { status, body };
     if (headers['retry-after'] !== undefined) details.retryAfter = headers['retry-after'];
-    throw new StepError(`${url.origin} responded with status ${status}`, retryable, details);
+    throw new StepError(`${request} responded with status ${status}${body === '' ? ' and an empty body' : `: ${body}`}`, retryable, details);
   }
   if (response.truncated) {
-    throw new StepError(`response body is larger than ${maxBytes} bytes`, false, { status, maxResponseBytes: maxBytes });
+    throw new StepError(`${request} responded with a body larger than ${maxBytes} bytes`, false, { status, maxResponseBytes: maxBytes });
   }
-  return { status, headers, body: isJson(headers['content-type']) ? parseJson(text, status) : text };
+  return { status, headers, body: isJson(headers['content-type']) ? parseJson(text, status, request) : text };
 }
 
 function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
@@ -277,16 +341,25 @@ function isJson(contentType: string | undefined): boolean {
   return mediaType === 'application/json' || mediaType.endsWith('+json');
 }
 
-function parseJson(text: string, status: number): unknown {
+function parseJson(text: string, status: number, request: string): unknown {
   // An empty body (a 204, say) has nothing to parse, whatever the content type claims.
   if (text.trim() === '') return null;
   try {
     return JSON.parse(text);
   } catch {
-    throw new StepError('response declares JSON but its body is not valid JSON', false, { status, body: preview(text) });
+    const body = excerpt(text);
+    throw new StepError(`${request} responded with status ${status} and a body that declares JSON but is not valid JSON: ${body}`, false, { status, body });
   }
 }
 
-function preview(text: string): string {
-  return text.length > ERROR_BODY_PREVIEW_CHARS ? `${text.slice(0, ERROR_BODY_PREVIEW_CHARS)}…` : text;
+/**
+ * The start of a body for an error message, on one line: whitespace and control characters (which PostgreSQL's text
+ * columns refuse, in the case of NUL) become single spaces, and at most {@link ERROR_BODY_EXCERPT_CHARS} characters
+ * are kept, never half of a surrogate pair.
+ */
+function excerpt(text: string): string {
+  const oneLine = text.replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
+  if (oneLine.length <= ERROR_BODY_EXCERPT_CHARS) return oneLine;
+  const cut = /[\ud800-\udbff]$/.test(oneLine.slice(0, ERROR_BODY_EXCERPT_CHARS)) ? ERROR_BODY_EXCERPT_CHARS - 1 : ERROR_BODY_EXCERPT_CHARS;
+  return `${oneLine.slice(0, cut)}…`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { render, renderString } from './template.ts';
+import { literalPrefix, render, renderString } from './template.ts';
 import { stepContext } from './test-context.ts';
 
 const scope = stepContext({
@@ -75,5 +75,16 @@ describe('renderString', () => {
   it('produces text even when the string is exactly one placeholder', () => {
     expect(renderString('{{input.count}}', scope)).toBe('3');
     expect(renderString('{{input.missing}}', scope)).toBe('');
+  });
+});
+
+describe('literalPrefix', () => {
+  it('is the text before the first placeholder, which no rendering changes', () => {
+    expect(literalPrefix('https://api.example.com/orders/{{input.id}}?page={{input.page}}')).toBe('https://api.example.com/orders/');
+    expect(literalPrefix('{{ input.url }}')).toBe('');
+  });
+
+  it('is the whole text when there is no placeholder, unclosed braces included', () => {
+    expect(literalPrefix('https://api.example.com/{{orders')).toBe('https://api.example.com/{{orders');
   });
 });

@@ -33,6 +33,15 @@ export function renderString(template: string, scope: TemplateScope): string {
   return renderText(template, rootOf(scope));
 }
 
+/**
+ * The text of `template` before its first placeholder: what stays the same however it renders. The whole template
+ * when it has none.
+ */
+export function literalPrefix(template: string): string {
+  const firstPlaceholder = template.search(PLACEHOLDER);
+  return firstPlaceholder === -1 ? template : template.slice(0, firstPlaceholder);
+}
+
 function rootOf(scope: TemplateScope): Record<string, unknown> {
   // Copying the three fields keeps anything else on the object passed in (the whole StepContext, say) unreachable.
   return { input: scope.input, steps: scope.steps, execution: scope.execution };

@@ -1,0 +1,3 @@
+import { describeWorkflowTimers } from './workflow-timers.suite.ts';
+
+describeWorkflowTimers('embedded');
