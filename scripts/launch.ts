@@ -1,7 +1,26 @@
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { z } from 'zod';
-import { amqpUrlSchema, ConfigError, parseConfig, portSchema, postgresUrlSchema, redisUrlSchema, sharedSecretSchema } from '@nexusflow/kit';
+import {
+  acquireProcessLock,
+  amqpUrlSchema,
+  ConfigError,
+  defaultLogFormat,
+  describeLockOwner,
+  embeddedDatabaseOwner,
+  LockHeldError,
+  logFormatSchema,
+  nodeEnvSchema,
+  parseConfig,
+  portSchema,
+  postgresUrlSchema,
+  redisUrlSchema,
+  sharedSecretSchema,
+  type ProcessLock,
+} from '@nexusflow/kit/core';
+import { isReadyAs, portsInUse, type NamedPort } from './readiness.ts';
 import { DEFAULT_RESTART_POLICY, SupervisedProcess, type RestartPolicy } from './supervision.ts';
 import { GATEWAY, PRODUCTION_ENVIRONMENT, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
 
@@ -14,6 +33,8 @@ import { GATEWAY, PRODUCTION_ENVIRONMENT, PUBLISHED_SUPERGRAPH, readTopology, re
  * while the others keep serving, as `restart: unless-stopped` does in docker-compose.yml.
  */
 const EMBEDDED_HOST = 'scripts/embedded-host.ts';
+/** The one process of the embedded subgraphs, as the launcher names it in its output. */
+const EMBEDDED_HOST_NAME = 'subgraphs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,6 +53,9 @@ const launcherEnvSchema = z
     /** Read by the services themselves; checked here too so that a bad secret stops the launch before anything starts. */
     JWT_SECRET: sharedSecretSchema,
     INTERNAL_SECRET: sharedSecretSchema,
+    NODE_ENV: nodeEnvSchema,
+    /** Passed to every process; unset: pretty when the launcher's own output is a terminal in development, JSON otherwise. */
+    LOG_FORMAT: logFormatSchema.optional(),
     DATA_DIR: z.string().default('.data'),
     /** Each subgraph's database is named <prefix><subgraph>; tests use a prefix of their own. */
     DATABASE_NAME_PREFIX: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('nexusflow_'),
@@ -72,6 +96,11 @@ function readLauncherEnvironment(): z.output<typeof launcherEnvSchema> {
 
 const env = readLauncherEnvironment();
 const portOffset = env.PORT_OFFSET ?? Number(flags['port-offset']);
+const gatewayPort = GATEWAY.port + portOffset;
+/** Given to every process this launch starts, which reports it on its health endpoints: readiness is taken only from them. */
+const instance = randomUUID();
+// The children write to a pipe, not to the terminal, so they are told what the launcher's own output calls for.
+const logFormat = env.LOG_FORMAT ?? defaultLogFormat(env.NODE_ENV);
 const restartPolicy: RestartPolicy = {
   baseDelayMs: env.RESTART_BASE_DELAY_MS,
   maxDelayMs: env.RESTART_MAX_DELAY_MS,
@@ -82,7 +111,9 @@ const restartPolicy: RestartPolicy = {
 const SERVER_VARIABLES = ['DATABASE_URL', 'REDIS_URL', 'AMQP_URL', 'POSTGRES_URL'];
 
 function baseEnvironment(): NodeJS.ProcessEnv {
-  const inherited = { ...process.env };
+  // Colours for pretty logs on the terminal the launcher writes to, unless FORCE_COLOR or NO_COLOR says otherwise.
+  const colours: NodeJS.ProcessEnv = logFormat === 'pretty' && process.stdout.isTTY ? { FORCE_COLOR: '1' } : {};
+  const inherited: NodeJS.ProcessEnv = { ...colours, ...process.env, LOG_FORMAT: logFormat, NEXUSFLOW_INSTANCE: instance };
   for (const name of SERVER_VARIABLES) delete inherited[name];
   return inherited;
 }
@@ -114,19 +145,14 @@ async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]):
 /** In start order: the subgraphs, then the gateway. */
 const processes: SupervisedProcess[] = [];
 
-async function isReady(baseUrl: string): Promise<boolean> {
-  const response = await fetch(`${baseUrl}/health/ready`, { signal: AbortSignal.timeout(1000) });
-  await response.body?.cancel();
-  return response.ok;
-}
-
 function supervise(name: string, entry: string, environment: NodeJS.ProcessEnv, readinessUrls: string[], nodeOptions: readonly string[] = []): SupervisedProcess {
   const supervised = new SupervisedProcess({
     name,
+    prefixWidth: processNameWidth,
     args: [...nodeOptions, '--import', 'tsx', entry],
     cwd: repositoryRoot,
     env: environment,
-    isReady: async () => (await Promise.all(readinessUrls.map(isReady))).every(Boolean),
+    isReady: async () => (await Promise.all(readinessUrls.map((url) => isReadyAs(url, instance)))).every(Boolean),
     readyTimeoutMs: env.READY_TIMEOUT_MS,
     restart: restartPolicy,
   });
@@ -134,23 +160,65 @@ function supervise(name: string, entry: string, environment: NodeJS.ProcessEnv, 
   return supervised;
 }
 
+/** Held while this launch runs, in embedded mode: one launcher per data folder. */
+let dataDirectoryLock: ProcessLock | undefined;
 let stopped: Promise<never> | undefined;
 
-function stopAll(exitCode: number): Promise<never> {
+/** `announce`: say so when a person asked to stop (Ctrl-C, SIGTERM); a failed launch has said why already. */
+function stopAll(exitCode: number, announce: boolean): Promise<never> {
   stopped ??= (async () => {
+    if (announce) console.log('Stopping NexusFlow…');
     // Nothing may be restarted while the others stop, whichever exits first.
     for (const supervised of processes) supervised.stopRestarting();
     // The gateway first, so that no request reaches a subgraph that is already draining.
     for (const supervised of [...processes].reverse()) await supervised.stop();
+    await dataDirectoryLock?.release();
+    if (announce) console.log('Stopped.');
     process.exit(exitCode);
   })();
   return stopped;
 }
 
-process.once('SIGINT', () => void stopAll(0));
-process.once('SIGTERM', () => void stopAll(0));
+// Kept for the whole run, not once: Ctrl-C reaches the launcher twice (from the terminal, and forwarded by npm and tsx),
+// and a signal arriving with no listener left would kill it halfway through stopping.
+process.on('SIGINT', () => void stopAll(0, true));
+process.on('SIGTERM', () => void stopAll(0, true));
+
+function refuse(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
 
 const subgraphs = await readTopology();
+const processNameWidth = Math.max(GATEWAY.name.length, ...(flags.production ? subgraphs.map((subgraph) => subgraph.name.length) : [EMBEDDED_HOST_NAME.length]));
+
+// Before anything starts, so that a second launch says why at once instead of failing halfway with a port in use, and
+// never opens embedded databases that another process is writing (two writers corrupt a PGlite folder for good).
+if (!flags.production) {
+  try {
+    dataDirectoryLock = await acquireProcessLock(join(resolve(env.DATA_DIR), 'launcher.lock'), { holder: 'the NexusFlow launcher', details: { gatewayPort } });
+  } catch (error) {
+    if (!(error instanceof LockHeldError)) throw error;
+    refuse(
+      `NexusFlow is already running from ${env.DATA_DIR} (pid ${error.owner.pid}, gateway on :${error.owner.details.gatewayPort ?? '?'}); ` +
+        'stop it, or use --port-offset and another DATA_DIR.',
+    );
+  }
+  for (const subgraph of subgraphs) {
+    const directory = join(env.DATA_DIR, subgraph.name);
+    const owner = await embeddedDatabaseOwner(directory);
+    if (owner) refuse(`The embedded database ${directory} is open in ${describeLockOwner(owner)}; stop it, or use another DATA_DIR.`);
+  }
+}
+const ports: NamedPort[] = [...subgraphs.map(({ name, port }) => ({ name, port: port + portOffset })), { name: GATEWAY.name, port: gatewayPort }];
+const busy = await portsInUse(ports);
+if (busy.length > 0) {
+  refuse(
+    `Already in use on 127.0.0.1: ${busy.map(({ name, port }) => `port ${port} (${name})`).join(', ')}. ` +
+      'Another NexusFlow (with another DATA_DIR?) or another program listens there; stop it, or use --port-offset <n>.',
+  );
+}
+
 try {
   if (flags.production) await ensureDatabases(env.POSTGRES_URL!, subgraphs);
   const subgraphUrls: Record<string, string> = {};
@@ -183,9 +251,8 @@ try {
       ...baseEnvironment(),
       EMBEDDED_SUBGRAPHS: JSON.stringify(environments.map(({ subgraph, environment }) => ({ name: subgraph.name, env: environment }))),
     };
-    await supervise('subgraphs', EMBEDDED_HOST, hostEnvironment, environments.map(({ url }) => url)).start();
+    await supervise(EMBEDDED_HOST_NAME, EMBEDDED_HOST, hostEnvironment, environments.map(({ url }) => url)).start();
   }
-  const gatewayPort = GATEWAY.port + portOffset;
   const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, ...modeEnvironment, PORT: String(gatewayPort) };
   if (flags.production) {
     gatewayEnvironment.REDIS_URL = env.REDIS_URL;
@@ -195,21 +262,28 @@ try {
   }
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   await supervise(GATEWAY.name, GATEWAY.entry, gatewayEnvironment, [gatewayUrl], GATEWAY.nodeOptions).start();
+  const gatewayRows: [string, string][] = [
+    ['GraphQL', `${gatewayUrl}/graphql`],
+    ['WebSocket', `${gatewayUrl.replace('http://', 'ws://')}/graphql (subscriptions, graphql-ws)`],
+    ['Explorer', `${gatewayUrl}/`],
+    ['Health', `${gatewayUrl}/health/ready`],
+    ['Metrics', `${gatewayUrl}/metrics`],
+  ];
+  const subgraphRows = subgraphs.map(({ name, port }): [string, string] => [name, `http://127.0.0.1:${port + portOffset}/graphql`]);
+  const labelWidth = Math.max(...[...gatewayRows, ...subgraphRows].map(([label]) => label.length));
+  const table = (rows: [string, string][]) => rows.map(([label, value]) => `  ${label.padEnd(labelWidth)}  ${value}`);
   console.log(
     [
       '',
-      `NexusFlow Supergraph is up (${flags.production ? 'PostgreSQL, Redis and RabbitMQ' : 'embedded databases, in-process pub/sub and queues'})`,
-      `  GraphQL     ${gatewayUrl}/graphql`,
-      `  WebSocket   ${gatewayUrl.replace('http://', 'ws://')}/graphql (subscriptions, graphql-ws)`,
-      `  Explorer    ${gatewayUrl}/`,
-      `  Health      ${gatewayUrl}/health/ready`,
-      `  Metrics     ${gatewayUrl}/metrics`,
-      ...subgraphs.map((s) => `  ${s.name.padEnd(11)} http://127.0.0.1:${s.port + portOffset}/graphql (direct calls need the gateway's identity headers)`),
+      `NexusFlow Supergraph is up (${flags.production ? 'PostgreSQL, Redis and RabbitMQ' : `embedded databases in ${env.DATA_DIR}, in-process pub/sub and queues`})`,
+      ...table(gatewayRows),
+      'Subgraphs (direct calls need the identity headers the gateway signs):',
+      ...table(subgraphRows),
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
   );
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
-  await stopAll(1);
+  await stopAll(1, false);
 }

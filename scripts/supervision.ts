@@ -33,6 +33,8 @@ export function formatDelay(milliseconds: number): string {
 export interface SupervisedProcessOptions {
   /** Prefixes the process's output and names it in the supervisor's messages. */
   name: string;
+  /** Width the name is padded to in the prefix, so that the output of processes with names of any length lines up. @default the name's length */
+  prefixWidth?: number;
   /** Arguments to this Node executable (node options, then the entry point). */
   args: readonly string[];
   cwd: string;
@@ -100,21 +102,22 @@ export class SupervisedProcess {
     clearTimeout(this.pendingRestart);
   }
 
-  /** Stops the process with SIGTERM and waits for it to exit, restarting nothing. */
+  /** Stops the process with SIGTERM and waits for it to exit and for the last of its output, restarting nothing. */
   async stop(): Promise<void> {
     this.stopRestarting();
     const child = this.child;
     if (!child || hasExited(child)) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // 'close' rather than 'exit': its last lines (what it did while stopping) are still in the pipe when it exits.
+    const closed = new Promise((resolve) => child.once('close', resolve));
     child.kill('SIGTERM');
-    await exited;
+    await closed;
   }
 
   private spawn(): ChildProcess {
     const child = spawn(process.execPath, this.options.args, { cwd: this.options.cwd, env: this.options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.startedAt = this.now();
-    const prefix = `${this.name.padEnd(8)}| `;
+    const prefix = `${this.name.padEnd(this.options.prefixWidth ?? 0)} | `;
     for (const stream of [child.stdout, child.stderr]) {
       let pending = '';
       stream?.on('data', (chunk: Buffer) => {

@@ -58,10 +58,15 @@ describe('the launcher', () => {
   describe('on embedded defaults', () => {
     let launcher: LaunchedProcess;
     let gatewayUrl: string;
+    let portOffset: number;
+    let dataDir: string;
+    /** Signed up while the first launch runs; must still sign in after the launcher is started again on the same data. */
+    let registeredBefore: { email: string; password: string };
     beforeAll(async () => {
-      const dataDir = await createTempDirectory('launch-embedded');
-      cleanups.push(dataDir.remove);
-      ({ launcher, gatewayUrl } = await launch([], { DATA_DIR: dataDir.path, RESTART_BASE_DELAY_MS: '100' }));
+      const scratch = await createTempDirectory('launch-embedded');
+      cleanups.push(scratch.remove);
+      dataDir = scratch.path;
+      ({ launcher, gatewayUrl, portOffset } = await launch([], { DATA_DIR: dataDir, RESTART_BASE_DELAY_MS: '100' }));
       cleanups.push(() => launcher.stop('SIGKILL'));
     }, 120_000);
 
@@ -86,6 +91,33 @@ describe('the launcher', () => {
           timeout: 30_000,
         })
         .toEqual(['workflow.execution.failed']);
+    }, 60_000);
+
+    it('refuses a second launch on the same data folder or ports before starting anything, saying why, while the first keeps serving', async () => {
+      registeredBefore = await registerLoginMe(gatewayUrl);
+      const otherDataDir = await createTempDirectory('launch-other');
+      cleanups.push(otherDataDir.remove);
+      const secondLaunch = (dataFolder: string) => {
+        const second = launchScript('scripts/launch.ts', ['--port-offset', String(portOffset)], { ...process.env, LOG_LEVEL: 'warn', DATA_DIR: dataFolder });
+        cleanups.push(() => second.stop('SIGKILL'));
+        return { second, exitCode: new Promise((resolve) => second.child.once('exit', resolve)) };
+      };
+      const sameData = secondLaunch(dataDir);
+      const samePorts = secondLaunch(otherDataDir.path);
+
+      expect(await sameData.exitCode).toBe(1);
+      expect(await samePorts.exitCode).toBe(1);
+
+      expect(sameData.second.output().trim()).toBe(
+        `NexusFlow is already running from ${dataDir} (pid ${launcher.child.pid}, gateway on :${GATEWAY.port + portOffset}); stop it, or use --port-offset and another DATA_DIR.`,
+      );
+      const ports = [...(await readTopology()).map(({ name, port }) => `port ${port + portOffset} (${name})`), `port ${GATEWAY.port + portOffset} (gateway)`];
+      expect(samePorts.second.output().trim()).toBe(
+        `Already in use on 127.0.0.1: ${ports.join(', ')}. Another NexusFlow (with another DATA_DIR?) or another program listens there; stop it, or use --port-offset <n>.`,
+      );
+      const login = await postGraphQL(gatewayUrl, LOGIN, { variables: { input: registeredBefore } });
+      expect(login.data?.login).toMatchObject({ __typename: 'AuthSession' });
+      expect(launcher.child.exitCode).toBeNull();
     }, 60_000);
 
     it('restarts the subgraphs host after it is killed while the gateway and the launcher keep running, and stops everything on SIGTERM', async () => {
@@ -113,6 +145,19 @@ describe('the launcher', () => {
       expect(isRunning(gatewayPid)).toBe(false);
       expect(isRunning(restartedHostPid)).toBe(false);
       expect(linesAbout(/restarting/)).toEqual(['subgraphs exited (SIGKILL); restarting in 100 ms, attempt 1']);
+    }, 120_000);
+
+    it('starts again on the same data folder with everything stored before, and says when Ctrl-C has stopped everything', async () => {
+      const again = await launch([], { DATA_DIR: dataDir });
+      cleanups.push(() => again.launcher.stop('SIGKILL'));
+
+      const login = await postGraphQL(again.gatewayUrl, LOGIN, { variables: { input: registeredBefore } });
+      expect(login.data?.login).toMatchObject({ __typename: 'AuthSession' });
+
+      expect(await again.launcher.stop('SIGINT')).toBe(0);
+      const lines = again.launcher.output().trimEnd().split('\n');
+      expect(lines).toContain('Stopping NexusFlow…');
+      expect(lines.at(-1)).toBe('Stopped.');
     }, 120_000);
   });
 

@@ -38,14 +38,15 @@ describe('a supervised process', () => {
   });
 
   /** A real Node process that announces itself ready by creating a file named after its pid, then idles. */
-  async function superviseIdler(options: { exitCode?: number; now?: () => number } = {}) {
+  async function superviseIdler(options: { exitCode?: number; now?: () => number; prefixWidth?: number; beforeReady?: string } = {}) {
     const readyDirectory = await createTempDirectory('supervision');
     cleanups.push(readyDirectory.remove);
     const script =
       options.exitCode === undefined
-        ? `require('node:fs').writeFileSync(require('node:path').join(process.env.READY_DIRECTORY, String(process.pid)), ''); setInterval(() => {}, 60_000);`
+        ? `${options.beforeReady ?? ''} require('node:fs').writeFileSync(require('node:path').join(process.env.READY_DIRECTORY, String(process.pid)), ''); setInterval(() => {}, 60_000);`
         : `process.exit(${options.exitCode});`;
     const messages: string[] = [];
+    const lines: string[] = [];
     const supervised: SupervisedProcess = new SupervisedProcess({
       name: 'idler',
       args: ['-e', script],
@@ -56,11 +57,12 @@ describe('a supervised process', () => {
       readyPollIntervalMs: 10,
       restart: POLICY,
       log: (message) => messages.push(message),
-      output: () => {},
+      output: (line) => lines.push(line),
       now: options.now,
+      prefixWidth: options.prefixWidth,
     });
     cleanups.push(() => supervised.stop());
-    return { supervised, messages };
+    return { supervised, messages, lines };
   }
 
   const killAndAwaitRestart = async (supervised: SupervisedProcess, messages: string[], attempt: number) => {
@@ -114,6 +116,19 @@ describe('a supervised process', () => {
 
     await expect(supervised.start()).rejects.toThrow('idler exited (code 3) before it was ready');
     expect(messages).toEqual([expect.stringMatching(/^idler started \(pid \d+\)$/)]);
+  });
+
+  it('prefixes every line the process prints with its name, padded to the width given, down to what it prints while stopping', async () => {
+    const { supervised, lines } = await superviseIdler({
+      prefixWidth: 13,
+      beforeReady: `console.log('listening'); console.error('a warning'); process.on('SIGTERM', () => { console.log('stopped'); process.exit(0); });`,
+    });
+    await supervised.start();
+
+    await supervised.stop();
+
+    expect(lines.toSorted()).toEqual(['idler         | a warning', 'idler         | listening', 'idler         | stopped']);
+    expect(lines.at(-1)).toBe('idler         | stopped');
   });
 
   it('stops the process on request without restarting it', async () => {

@@ -135,7 +135,7 @@ export interface GatewayConfig {
   operationTimeoutMs: number;
   planner: { threads: number; timeoutMs: number; heapMb: number };
   planCacheBytes: number;
-  /** Event-loop delay (p99 over 100 ms, the loop at least half busy) from which new documents and large bodies are shed with 503; 0: never. */
+  /** Event-loop delay (p99 over 100 ms, the loop at least half busy, at least 8 requests in progress) from which new documents and large bodies are shed with 503; 0: never. */
   loadSheddingDelayMs: number;
   /** Anonymous WebSocket connections one client address may hold open. */
   maxAnonymousConnectionsPerAddress: number;

@@ -37,6 +37,9 @@ import { DemandControl } from './plugins/demand-control.ts';
 import { SubgraphDataSource } from './subgraph-data-source.ts';
 import { supergraphFromFile, type SupergraphUpdate } from './supergraph-source.ts';
 import { FederatedSubscriptions } from './subscriptions/federated.ts';
+import { ConnectionLimits } from './subscriptions/connection-limits.ts';
+import { httpStreamRoutes } from './subscriptions/http-streams.ts';
+import { StreamingOperations } from './subscriptions/operations.ts';
 import { serveGatewaySubscriptions } from './subscriptions/server.ts';
 import { withDeduplication } from './request-deduplication.ts';
 import { UpstreamSubscriptions } from './subscriptions/upstream.ts';
@@ -97,8 +100,15 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   if (config.trustedDocuments.mode !== 'off') logger.info({ mode: config.trustedDocuments.mode, documents: trustedDocuments.size }, 'serving trusted documents');
   const admission = new Admission({ limits: config.limits, trustedDocuments });
   const sheddingGauge = new Gauge({ name: 'gateway_load_shedding', help: '1 while the event loop is overloaded and new documents are shed', registers: [metrics.registry] });
+  let requestsInProgress = 0;
+  let peakRequestsInProgress = 0;
   const overload = new OverloadDetector({
     delayThresholdMs: config.loadSheddingDelayMs,
+    concurrency: () => {
+      const peak = peakRequestsInProgress;
+      peakRequestsInProgress = requestsInProgress;
+      return peak;
+    },
     ...(runtime.readLoop ? { read: runtime.readLoop, windowMs: 0 } : {}),
     ...(runtime.now ? { now: runtime.now } : {}),
     onChange: (overloaded) => {
@@ -112,7 +122,11 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   const subgraphNameOf = (url: string): string => [...subgraphUrls].find(([, routingUrl]) => routingUrl === url)?.[0] ?? url;
   const dataSources = new Map<string, SubgraphDataSource>();
   const upstreamGauge = new Gauge({ name: 'gateway_upstream_subscriptions', help: 'Subscriptions the gateway holds on subgraphs', registers: [metrics.registry] });
-  const connectionGauge = new Gauge({ name: 'gateway_websocket_connections', help: 'Open GraphQL WebSocket connections', registers: [metrics.registry] });
+  const connectionGauge = new Gauge({
+    name: 'gateway_websocket_connections',
+    help: 'Open long-lived GraphQL connections: WebSocket connections, and Server-Sent Event and multipart streams',
+    registers: [metrics.registry],
+  });
   const upstreamReconnects = new Counter({
     name: 'gateway_upstream_reconnects_total',
     help: 'WebSocket connections to subgraphs re-established after they dropped, by subgraph',
@@ -193,6 +207,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     parseOptions: { maxTokens: config.limits.maxTokens },
     documentStore: documentStore(PARSED_DOCUMENTS_BYTES),
     includeStacktraceInErrorResponses: false,
+    // main() stops the gateway on SIGTERM/SIGINT, draining first; Apollo's own handler would kill it halfway.
+    stopOnTerminationSignals: false,
     formatError: (formatted, error) => {
       const safe = formatClientError(formatted);
       if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'operation failed');
@@ -214,7 +230,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
       refusals.inc({ code: ErrorCode.ServiceUnavailable });
       throw new HttpError(503, ErrorCode.ServiceUnavailable, 'The gateway is overloaded; try again shortly', { 'retry-after': '1', connection: 'close' });
     }
-    const identity = await authenticate(req, config.jwtSecret);
+    const { identity } = await authenticate(req, config.jwtSecret, runtime.now);
     const address = clientAddress(req, config.trustedProxyHops);
     const refused = await rateLimit(identity, address);
     if (refused) throw rateLimitHttpError(refused);
@@ -238,13 +254,51 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     },
   });
 
+  const clientAddressOf = (req: IncomingMessage) => clientAddress(req, config.trustedProxyHops);
+  const streamingRateLimit = async ({ identity, clientAddress: address }: { identity: Identity; clientAddress: string }) => {
+    const refused = await rateLimit(identity, address);
+    return refused && rateLimitGraphQLError(refused);
+  };
+  const operations = new StreamingOperations({
+    apollo,
+    federated,
+    schema: () => apiSchema,
+    admission,
+    overloaded: () => overload.overloaded,
+    rateLimit: streamingRateLimit,
+    checkCost: (document, operationName, variables) => demandControl.check(document, operationName, variables).refusal,
+    onRefused: (code) => refusals.inc({ code }),
+    introspection: config.introspection,
+    logger,
+  });
+  const connections = new ConnectionLimits({
+    maxPerTenant: config.maxConnectionsPerTenant,
+    maxAnonymousPerAddress: config.maxAnonymousConnectionsPerAddress,
+    onCount: (open) => connectionGauge.set(open),
+  });
   const server = createHttpServer({
     logger,
     metrics,
     knownPaths: ['/'],
     routes: [
+      // Counts requests in progress for load shedding, and lets every request through to the routes below.
+      (_req, res) => {
+        peakRequestsInProgress = Math.max(peakRequestsInProgress, ++requestsInProgress);
+        res.once('close', () => requestsInProgress--);
+        return false;
+      },
       healthRoutes(health, config.publicMetrics ? metrics : undefined, { token: config.metricsToken }),
       ...(config.explorer ? [landingPage(GRAPHQL_PATH)] : []),
+      httpStreamRoutes({
+        path: GRAPHQL_PATH,
+        operations,
+        connections,
+        authenticate: (req) => authenticate(req, config.jwtSecret, runtime.now),
+        clientAddressOf,
+        maxBodyBytes: config.maxBodyBytes,
+        logger,
+        ...(runtime.now ? { now: runtime.now } : {}),
+      }),
       graphqlRoute({
         apollo,
         context,
@@ -257,27 +311,17 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   const subscriptions = serveGatewaySubscriptions({
     server,
     path: GRAPHQL_PATH,
-    apollo,
-    federated,
+    operations,
+    connections,
     schema: () => apiSchema,
     jwtSecret: config.jwtSecret,
     logger,
-    admission,
-    overloaded: () => overload.overloaded,
-    clientAddressOf: (req) => clientAddress(req, config.trustedProxyHops),
-    rateLimit: async ({ identity, clientAddress: address }) => {
-      const refused = await rateLimit(identity, address);
-      return refused && rateLimitGraphQLError(refused);
-    },
-    checkCost: (document, operationName, variables) => demandControl.check(document, operationName, variables).refusal,
+    clientAddressOf,
+    rateLimit: streamingRateLimit,
     onRefused: (code) => refusals.inc({ code }),
-    introspection: config.introspection,
     maxPayloadBytes: config.maxBodyBytes,
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
-    maxConnectionsPerTenant: config.maxConnectionsPerTenant,
-    maxAnonymousConnectionsPerAddress: config.maxAnonymousConnectionsPerAddress,
     connectionInitWaitTimeoutMs: config.wsConnectionInitTimeoutMs,
-    onConnectionCount: (open) => connectionGauge.set(open),
     ...(runtime.now ? { now: runtime.now } : {}),
   });
   const stopEarly = async (error: unknown): Promise<never> => {

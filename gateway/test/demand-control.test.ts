@@ -261,8 +261,8 @@ describe('the cost of an operation (Apollo demand control, IBM cost spec)', () =
   it('scores the operation named, and refuses a name the document does not hold', () => {
     const document = parse('query Cheap { rank } query Dear { bestsellers { title } }');
     expect(library.prepare(document, 'Dear').estimate({})).toBe(5);
-    expect(() => library.prepare(document, 'Missing')).toThrow(expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } }));
-    expect(() => library.prepare(document)).toThrow(expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } }));
+    expect(() => library.prepare(document, 'Missing')).toThrow(expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } }));
+    expect(() => library.prepare(document)).toThrow(expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } }));
   });
 });
 

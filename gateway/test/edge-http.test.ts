@@ -68,6 +68,15 @@ describe('the gateway at its edge, over HTTP', () => {
       expect(await response.json()).toEqual({ errors: [{ message: 'The operation nests selections 22 levels deep; at most 15 are allowed', extensions: { code: 'MAX_DEPTH_LIMIT' } }] });
     });
 
+    it.each([
+      ['two operations and no operationName', 'query A { __typename } query B { __typename }', undefined, 'Must provide operation name if query contains multiple operations.'],
+      ['an operationName the document does not hold', 'query A { __typename }', 'B', 'Unknown operation named "B".'],
+    ])('answers %s with HTTP 400 and OPERATION_RESOLUTION_FAILURE', async (_name, query, operationName, message) => {
+      const response = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, operationName }) });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ errors: [{ message, extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } }] });
+    });
+
     it('refuses variables nested 20,000 levels deep as bad input', async () => {
       const nested = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
       const response = await fetch(gateway.graphqlUrl, {
@@ -239,8 +248,8 @@ describe('the gateway at its edge, over HTTP', () => {
   });
 
   describe('under load it cannot keep up with', () => {
-    const HOT = { utilization: 1, lateMs: 200 };
-    const COOL = { utilization: 0.2, lateMs: 0 };
+    const HOT = { utilization: 1, lateMs: 200, concurrency: 50 };
+    const COOL = { utilization: 0.2, lateMs: 0, concurrency: 1 };
 
     it('sheds new documents and large bodies with 503 while it keeps serving the documents it knows', async () => {
       let reading = COOL;

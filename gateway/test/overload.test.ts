@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { OverloadDetector, type LoopReading } from '../src/admission/overload.ts';
 
-const HOT: LoopReading = { utilization: 0.9, lateMs: 120 };
-const COOL: LoopReading = { utilization: 0.2, lateMs: 2 };
+const HOT: LoopReading = { utilization: 0.9, lateMs: 120, concurrency: 40 };
+const COOL: LoopReading = { utilization: 0.2, lateMs: 2, concurrency: 3 };
 
 /** A detector read by hand, on a clock the test moves. */
 function detector(readings: LoopReading[], options: { delayThresholdMs?: number } = {}) {
@@ -51,7 +51,7 @@ describe('telling when the event loop is overloaded', () => {
   });
 
   it('ignores a late loop that is mostly idle: the machine, not the gateway, is busy', () => {
-    const { detector: overload, window } = detector([{ utilization: 0.3, lateMs: 300 }, { utilization: 0.3, lateMs: 300 }]);
+    const { detector: overload, window } = detector([{ utilization: 0.3, lateMs: 300, concurrency: 40 }, { utilization: 0.3, lateMs: 300, concurrency: 40 }]);
     window(2);
     expect(overload.overloaded).toBe(false);
   });
@@ -64,6 +64,12 @@ describe('telling when the event loop is overloaded', () => {
     window(1);
     expect(overload.overloaded).toBe(false);
     expect(changes).toEqual([true, false]);
+  });
+
+  it('ignores a late, busy loop with few requests in progress: a machine short of CPU, not a flood', () => {
+    const { detector: overload, window } = detector([{ utilization: 0.95, lateMs: 300, concurrency: 3 }]);
+    window(1);
+    expect(overload.overloaded).toBe(false);
   });
 
   it('never sheds when switched off', () => {

@@ -1,16 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { IDENTITY_MAX_AGE_MS } from '@nexusflow/kit';
 import { postGraphQL } from '@nexusflow/kit/testing';
-import { LoginDocument, RegisterDocument } from '@nexusflow/web-client';
+import { LoginDocument } from '@nexusflow/web-client';
 import { ProtocolSession } from '../../gateway/test/support/ws-session.ts';
+import { signUp, TEST_PASSWORD } from '../support/accounts.ts';
 import { collectExecutionUpdates, startHeldRun } from '../support/live-runs.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
-const PASSWORD = 'correct horse battery';
 
 /** The security review's amplification: each level spreads the one below twice, under two aliases. */
 function doublingFragments(levels: number): string {
@@ -33,12 +32,7 @@ describe('the platform under the security review’s attacks', () => {
   const clients: Client[] = [];
   const sessions: ProtocolSession[] = [];
 
-  async function register(): Promise<{ email: string; token: string; userId: string }> {
-    const email = `edge-${randomUUID()}@example.com`;
-    const registered = (await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, { variables: { input: { email, password: PASSWORD, name: 'Ada', tenantName: 'Edge Co' } } })).data?.register;
-    if (registered?.__typename !== 'AuthSession') throw new Error(`registration failed: ${JSON.stringify(registered)}`);
-    return { email, token: registered.accessToken, userId: registered.user.id };
-  }
+  const register = () => signUp(stack.gateway.graphqlUrl, 'edge');
 
   beforeAll(async () => {
     outside = await new RecordingServer().start();
@@ -66,13 +60,6 @@ describe('the platform under the security review’s attacks', () => {
     expect(typename.data).toEqual({ __typename: 'Query' });
   });
 
-  it('answers a subscription sent over HTTP with 400 and where to send it, not an internal error', async () => {
-    const { token } = await register();
-    const response = await postGraphQL(stack.gateway.graphqlUrl, 'subscription { notificationReceived { id } }', { token });
-    expect(response.status).toBe(400);
-    expect(response.errors).toEqual([{ message: 'Subscriptions are served over WebSocket (the graphql-transport-ws protocol) at this same URL', extensions: { code: 'BAD_REQUEST' } }]);
-  });
-
   it('answers malformed ids with BAD_USER_INPUT, never an internal error', async () => {
     const { token } = await register();
     const user = await postGraphQL(stack.gateway.graphqlUrl, '{ user(id: "x") { id } }', { token });
@@ -98,18 +85,18 @@ describe('the platform under the security review’s attacks', () => {
     const { email } = await register();
     const login = (password: string) => postGraphQL(stack.gateway.graphqlUrl, LoginDocument, { variables: { input: { email, password } } });
     for (let attempt = 0; attempt < 5; attempt++) expect((await login('not the password')).data?.login).toMatchObject({ __typename: 'InvalidCredentials' });
-    const overHttp = await login(PASSWORD);
+    const overHttp = await login(TEST_PASSWORD);
     expect(overHttp.errors?.[0]).toMatchObject({ extensions: { code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) } });
 
     const session = await ProtocolSession.open(stack.gateway.graphqlUrl);
     sessions.push(session);
     await session.init();
-    const overWebSocket = await session.run({ query: 'mutation ($input: LoginInput!) { login(input: $input) { __typename } }', variables: { input: { email, password: PASSWORD } } });
+    const overWebSocket = await session.run({ query: 'mutation ($input: LoginInput!) { login(input: $input) { __typename } }', variables: { input: { email, password: TEST_PASSWORD } } });
     expect(overWebSocket.results[0]?.errors?.[0]).toMatchObject({ extensions: { code: 'RATE_LIMITED' } });
 
     // Once the delay has passed (here: the clocks move on), the right password works again.
     ahead += 16 * 60_000;
-    expect((await login(PASSWORD)).data?.login).toMatchObject({ __typename: 'AuthSession' });
+    expect((await login(TEST_PASSWORD)).data?.login).toMatchObject({ __typename: 'AuthSession' });
   });
 
   it('counts failed sign-ins per client address too, with the address the gateway saw', async () => {

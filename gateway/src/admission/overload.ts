@@ -6,6 +6,8 @@ export interface LoopReading {
   utilization: number;
   /** How late timers ran at the 99th percentile, in ms. */
   lateMs: number;
+  /** The most requests in progress at once during the window. */
+  concurrency: number;
 }
 
 export interface OverloadOptions {
@@ -16,21 +18,28 @@ export interface OverloadOptions {
    * something else, which shedding this gateway's requests would not help. @default 0.5
    */
   utilizationThreshold?: number;
+  /**
+   * ...and at least this many requests were in progress at once: a few requests on a machine short of CPU make the
+   * loop late and busy too, but shedding is for floods. @default 8
+   */
+  minConcurrency?: number;
   /** How often the loop is read; 0 reads only when `sample()` is called (tests). @default 100 */
   windowMs?: number;
   /** Consecutive overloaded windows before shedding starts, so that one long task does not start it. @default 1 */
   sustainedWindows?: number;
   /** Shedding lasts at least this long once it starts, so that it does not flap. @default 1000 */
   holdMs?: number;
-  /** Reads the loop over the window since the previous reading. @default monitorEventLoopDelay and eventLoopUtilization */
+  /** Reads the loop over the window since the previous reading. @default monitorEventLoopDelay, eventLoopUtilization and `concurrency` */
   read?: () => LoopReading;
+  /** The most requests in progress at once since the previous call, for the default readings. @default always 0 */
+  concurrency?: () => number;
   /** @default performance.now */
   now?: () => number;
   onChange?: (overloaded: boolean) => void;
 }
 
 /** The loop's readings since the previous call, from Node's own monitors. */
-function loopMonitor(): { read: () => LoopReading; close: () => void } {
+function loopMonitor(concurrency: () => number): { read: () => LoopReading; close: () => void } {
   const resolutionMs = 10;
   const delays = monitorEventLoopDelay({ resolution: resolutionMs });
   delays.enable();
@@ -43,7 +52,7 @@ function loopMonitor(): { read: () => LoopReading; close: () => void } {
       // Delays are in nanoseconds and include the monitor's own resolution.
       const lateMs = delays.count > 0 ? Math.max(0, delays.percentile(99) / 1e6 - resolutionMs) : 0;
       delays.reset();
-      return { utilization, lateMs };
+      return { utilization, lateMs, concurrency: concurrency() };
     },
     close: () => delays.disable(),
   };
@@ -73,7 +82,7 @@ export class OverloadDetector {
    */
   start(): void {
     if (this.options.delayThresholdMs <= 0 || this.monitor) return;
-    this.monitor = this.options.read ? { read: this.options.read, close: () => undefined } : loopMonitor();
+    this.monitor = this.options.read ? { read: this.options.read, close: () => undefined } : loopMonitor(this.options.concurrency ?? (() => 0));
     const windowMs = this.options.windowMs ?? 100;
     if (windowMs > 0) {
       this.timer = setInterval(() => this.sample(), windowMs);
@@ -88,8 +97,9 @@ export class OverloadDetector {
   /** Reads the loop once and updates the verdict; runs every window by itself. */
   sample(): void {
     if (!this.monitor) return;
-    const { utilization, lateMs } = this.monitor.read();
-    const hot = lateMs >= this.options.delayThresholdMs && utilization >= (this.options.utilizationThreshold ?? 0.5);
+    const { utilization, lateMs, concurrency } = this.monitor.read();
+    const hot =
+      lateMs >= this.options.delayThresholdMs && utilization >= (this.options.utilizationThreshold ?? 0.5) && concurrency >= (this.options.minConcurrency ?? 8);
     this.hotWindows = hot ? this.hotWindows + 1 : 0;
     const now = this.now();
     if (this.hotWindows >= (this.options.sustainedWindows ?? 1)) this.sheddingUntil = now + (this.options.holdMs ?? 1000);

@@ -1,5 +1,5 @@
 import { Kind, parse, valueFromASTUntyped, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
-import { clientError, ErrorCode } from '@nexusflow/kit/core';
+import { resolveOperation } from '../execution/operation-resolution.ts';
 import { ActualCostCalculator } from './actual.ts';
 import { EstimateCompiler, type EstimateRun } from './estimate.ts';
 import type { VariableValues } from './input-cost.ts';
@@ -18,16 +18,6 @@ export interface PreparedCost {
   estimate(variables: Record<string, unknown>): number;
   /** The same scoring applied to the response's data, with real list lengths. */
   actual(data: unknown, variables: Record<string, unknown>): number;
-}
-
-function operationOf(document: DocumentNode, operationName: string | undefined): OperationDefinitionNode {
-  const operations = document.definitions.filter((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
-  const operation = operationName ? operations.find(({ name }) => name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
-  if (operation) return operation;
-  throw clientError(
-    ErrorCode.OperationResolutionFailure,
-    operationName ? `Unknown operation named "${operationName}".` : 'Must provide operation name if query contains multiple operations.',
-  );
 }
 
 class PreparedOperationCost implements PreparedCost {
@@ -83,6 +73,6 @@ export class CostModel {
 
   /** Compiled once per operation (the gateway caches it beside its query plan), evaluated per request. */
   prepare(document: DocumentNode, operationName?: string): PreparedCost {
-    return new PreparedOperationCost(this.costs, document, operationOf(document, operationName));
+    return new PreparedOperationCost(this.costs, document, resolveOperation(document, operationName));
   }
 }

@@ -10,6 +10,7 @@ import { GraphQLError, print, type DocumentNode, type GraphQLSchema } from 'grap
 import { LRUCache } from 'lru-cache';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from './execute-plan.ts';
+import { resolveOperation } from './operation-resolution.ts';
 import { PlannerPool, PlanningFailure, type PlannerPoolOptions } from './planner-pool.ts';
 
 /** What ApolloGateway keeps about the loaded supergraph; queries and subscriptions plan and execute against the same objects. */
@@ -33,6 +34,10 @@ export interface FastGatewayOptions {
   /** @default silent */
   logger?: Logger;
 }
+
+/** The answer to a subscription sent as a plain JSON request: the ways to subscribe. */
+export const SUBSCRIPTION_TRANSPORTS =
+  'Subscriptions are served at this same URL over WebSocket (graphql-transport-ws), Server-Sent Events (Accept: text/event-stream; the graphql-sse protocol) and multipart HTTP (Accept: multipart/mixed;subscriptionSpec="1.0"), not as a plain JSON request';
 
 /** A prepared operation, or why the operation cannot be planned (kept, so that a refused document is refused cheaply again). */
 type PreparedOrRefused = PreparedOperation | GraphQLError;
@@ -109,9 +114,10 @@ export class FastGateway extends ApolloGateway {
   private async execute(requestContext: GatewayGraphQLRequestContext<GatewayContext>) {
     const loaded = this.loaded!;
     const { request, document, queryHash, source } = requestContext;
+    resolveOperation(document, request.operationName ?? undefined);
     const operation = await this.prepare(document, source ?? print(document), request.operationName ?? undefined, queryHash);
     if (operation.queryPlan.node?.kind === 'Subscription') {
-      throw new GraphQLError('Subscriptions are served over WebSocket (the graphql-transport-ws protocol) at this same URL', {
+      throw new GraphQLError(SUBSCRIPTION_TRANSPORTS, {
         extensions: { code: ErrorCode.BadRequest, http: { status: 400 } },
       });
     }

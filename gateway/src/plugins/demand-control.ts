@@ -92,9 +92,10 @@ export class DemandControl {
       async requestDidStart() {
         return {
           async didResolveOperation(requestContext: GraphQLRequestContext<GatewayContext>) {
-            const { document, operationName, request } = requestContext;
+            const { document, request } = requestContext;
             if (!document) return;
-            const { measured, refusal } = control.check(document, operationName ?? undefined, request.variables ?? {});
+            // The request's own operationName: Apollo Server's resolved one is unset when nothing matched it.
+            const { measured, refusal } = control.check(document, request.operationName ?? undefined, request.variables ?? {});
             if (refusal) throw refusal;
             if (measured) control.measured.set(requestContext.contextValue, measured);
           },

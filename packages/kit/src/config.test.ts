@@ -218,6 +218,7 @@ describe('toSubgraphConfig', () => {
       serviceName: 'projects',
       nodeEnv: 'development',
       logLevel: 'info',
+      logFormat: undefined,
       host: '127.0.0.1',
       port: 4002,
       databaseUrl: undefined,
@@ -234,6 +235,7 @@ describe('toSubgraphConfig', () => {
     const env = parseConfig(schema, {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
+      LOG_FORMAT: 'pretty',
       HOST: '0.0.0.0',
       PORT: '5000',
       DATABASE_URL: 'postgres://db/projects',
@@ -249,6 +251,7 @@ describe('toSubgraphConfig', () => {
       serviceName: 'projects',
       nodeEnv: 'production',
       logLevel: 'warn',
+      logFormat: 'pretty',
       host: '0.0.0.0',
       port: 5000,
       databaseUrl: 'postgres://db/projects',
@@ -259,6 +262,10 @@ describe('toSubgraphConfig', () => {
       internalSecret: SECRET_A,
       shutdownTimeoutMs: 2500,
     });
+  });
+
+  it('refuses a log format other than json or pretty', () => {
+    expect(problemsOf(() => parseConfig(schema, { LOG_FORMAT: 'text' }))).toEqual([expect.stringMatching(/^LOG_FORMAT: /)]);
   });
 
   it('refuses a non-positive shutdown timeout', () => {

@@ -56,6 +56,9 @@ export const booleanFlagSchema = z.enum(['true', 'false', '1', '0']).transform((
 
 export const nodeEnvSchema = z.enum(['development', 'production', 'test']).default('development');
 export const logLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+/** `json`: one JSON object a line, for whatever collects logs. `pretty`: readable lines for a person. */
+export const logFormatSchema = z.enum(['json', 'pretty']);
+export type LogFormat = z.output<typeof logFormatSchema>;
 
 /**
  * A secret shared by services. Outside production a fixed development value is used so that
@@ -71,6 +74,8 @@ export function secretOrDevelopmentDefault(secret: string | undefined): string {
 export const subgraphEnvShape = {
   NODE_ENV: nodeEnvSchema,
   LOG_LEVEL: logLevelSchema,
+  /** Unset: pretty in development on a terminal, JSON otherwise (see defaultLogFormat). */
+  LOG_FORMAT: logFormatSchema.optional(),
   HOST: z.string().default('127.0.0.1'),
   DATABASE_URL: postgresUrlSchema.optional(),
   DATA_DIR: z.string().default('.data'),
@@ -85,6 +90,8 @@ export interface SubgraphConfig {
   serviceName: string;
   nodeEnv: 'development' | 'production' | 'test';
   logLevel: z.output<typeof logLevelSchema>;
+  /** Unset: chosen by NODE_ENV and whether standard output is a terminal (see defaultLogFormat). */
+  logFormat: LogFormat | undefined;
   host: string;
   port: number;
   /** Unset: an embedded PGlite database under `dataDir`. */
@@ -112,6 +119,7 @@ export function toSubgraphConfig(serviceName: string, env: z.output<typeof subgr
     serviceName,
     nodeEnv: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT,
     host: env.HOST,
     port: env.PORT,
     databaseUrl: env.DATABASE_URL,

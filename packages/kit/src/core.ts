@@ -6,6 +6,7 @@
 export * from './access-token.ts';
 export * from './async-queue.ts';
 export * from './config.ts';
+export * from './embedded-database-lock.ts';
 export * from './errors.ts';
 export * from './health.ts';
 export * from './http.ts';
@@ -13,5 +14,6 @@ export * from './identity.ts';
 export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './process-lock.ts';
 export * from './rate-limit.ts';
 export * from './subscriptions.ts';

@@ -8,6 +8,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { lockEmbeddedDatabase } from './embedded-database-lock.ts';
 
 export type { EntityManager } from '@mikro-orm/postgresql';
 
@@ -76,25 +77,38 @@ interface EmbeddedServer {
   close(): Promise<void>;
 }
 
-async function startEmbeddedPostgres(directory: string): Promise<EmbeddedServer> {
+async function startEmbeddedPostgres(directory: string, serviceName: string): Promise<EmbeddedServer> {
   const dataDir = resolve(directory);
   await mkdir(dataDir, { recursive: true });
-  const db = await PGlite.create({ dataDir });
-  // The socket server lets the same `pg` driver talk to PGlite, so the embedded default runs the same
-  // SQL, migrations and connection handling as production.
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 8 });
-  await server.start();
-  return {
-    url: `postgresql://postgres@${server.getServerConn()}/postgres`,
-    async close() {
-      await server.stop();
+  const lock = await lockEmbeddedDatabase(directory, `the ${serviceName} service`);
+  try {
+    const db = await PGlite.create({ dataDir });
+    // The socket server lets the same `pg` driver talk to PGlite, so the embedded default runs the same
+    // SQL, migrations and connection handling as production.
+    const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 8 });
+    await server.start().catch(async (error: unknown) => {
       await db.close();
-    },
-  };
+      throw error;
+    });
+    return {
+      url: `postgresql://postgres@${server.getServerConn()}/postgres`,
+      async close() {
+        try {
+          await server.stop();
+          await db.close();
+        } finally {
+          await lock.release();
+        }
+      },
+    };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  const embedded = options.url ? undefined : await startEmbeddedPostgres(join(options.embeddedDirectory, options.serviceName));
+  const embedded = options.url ? undefined : await startEmbeddedPostgres(join(options.embeddedDirectory, options.serviceName), options.serviceName);
   const clientUrl = options.url ?? embedded!.url;
   try {
     const orm = await MikroORM.init({

@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { parseConfig } from './config.ts';
+
 /** A dependency the service cannot serve without; throws when it is unavailable. */
 export type HealthCheck = () => Promise<void>;
 
@@ -6,15 +9,27 @@ export interface ReadinessReport {
   checks: Record<string, { status: 'up' | 'down'; error?: string }>;
 }
 
+/** Response header of the health endpoints naming the launch a process belongs to (see {@link HealthOptions.instance}). */
+export const INSTANCE_HEADER = 'x-nexusflow-instance';
+
+const instanceEnvSchema = z.object({ NEXUSFLOW_INSTANCE: z.string().optional() });
+
 export interface HealthOptions {
   /** How long one check may take before it counts as down. @default 2000 */
   checkTimeoutMs?: number;
+  /**
+   * Sent in {@link INSTANCE_HEADER} by the health endpoints, so that the launcher takes readiness only from processes it
+   * started, never from another instance already serving on the same ports.
+   * @default NEXUSFLOW_INSTANCE, which the launcher gives its processes; unset: no header
+   */
+  instance?: string;
 }
 
 export class Health {
   private draining = false;
   private readonly startedAt = Date.now();
   private readonly checkTimeoutMs: number;
+  readonly instance: string | undefined;
 
   constructor(
     readonly serviceName: string,
@@ -22,6 +37,7 @@ export class Health {
     options: HealthOptions = {},
   ) {
     this.checkTimeoutMs = options.checkTimeoutMs ?? 2000;
+    this.instance = options.instance ?? parseConfig(instanceEnvSchema).NEXUSFLOW_INSTANCE;
   }
 
   /** From now on readiness fails, so that load balancers stop sending new work during shutdown. */

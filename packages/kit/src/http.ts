@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { ErrorCode, errorResponseBody } from './errors.ts';
-import type { Health } from './health.ts';
+import { INSTANCE_HEADER, type Health } from './health.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -133,18 +133,19 @@ function bearerMatches(req: IncomingMessage, token: string): boolean {
 
 /** Health checks, and Prometheus metrics unless `metrics` is undefined (then /metrics is not served here). */
 export function healthRoutes(health: Health, metrics: Metrics | undefined, access: MetricsAccess = {}): RouteHandler {
+  const instance: Record<string, string> = health.instance === undefined ? {} : { [INSTANCE_HEADER]: health.instance };
   return async (req, res, url) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     switch (url.pathname) {
       case '/health':
-        sendJson(res, 200, health.summary());
+        sendJson(res, 200, health.summary(), instance);
         return true;
       case '/health/live':
-        sendJson(res, 200, { status: 'live' });
+        sendJson(res, 200, { status: 'live' }, instance);
         return true;
       case '/health/ready': {
         const report = await health.readiness();
-        sendJson(res, report.status === 'ready' ? 200 : 503, report);
+        sendJson(res, report.status === 'ready' ? 200 : 503, report, instance);
         return true;
       }
       case '/metrics': {

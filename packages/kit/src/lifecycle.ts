@@ -1,4 +1,5 @@
 import { ConfigError } from './config.ts';
+import { LockHeldError } from './process-lock.ts';
 
 export interface Stoppable {
   /** Drains work in flight and releases every resource; the process should then exit by itself. */
@@ -18,7 +19,8 @@ const defaultLog = (message: string, error?: unknown) => {
 
 /**
  * The shape of every NexusFlow entry point: start, then stop cleanly on SIGTERM or SIGINT.
- * Configuration problems are printed as one message and exit with status 1, as do start-up failures.
+ * Configuration problems and a lock held by another process (e.g. on an embedded database) are printed as one
+ * message and exit with status 1, as do other start-up failures (with their stack).
  */
 export async function runMain(start: () => Promise<Stoppable>, options: MainOptions = {}): Promise<void> {
   const log = options.log ?? defaultLog;
@@ -26,7 +28,8 @@ export async function runMain(start: () => Promise<Stoppable>, options: MainOpti
   try {
     service = await start();
   } catch (error) {
-    if (error instanceof ConfigError) log(error.message);
+    // Both say what to do; a stack trace would only bury that.
+    if (error instanceof ConfigError || error instanceof LockHeldError) log(error.message);
     else log('Failed to start:', error);
     process.exit(1);
   }

@@ -13,7 +13,7 @@ import { ErrorCode, formatClientError } from './errors.ts';
 import { Health } from './health.ts';
 import { createHttpServer, graphqlRoute, healthRoutes, HttpError, listen, type RouteHandler, type RunningHttpServer } from './http.ts';
 import { verifyIdentity, type Identity } from './identity.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, defaultLogFormat, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
 import { serveSubscriptions } from './subscriptions.ts';
@@ -86,7 +86,7 @@ async function openRuntime(
   name: string,
   storage: { entities: DatabaseOptions['entities']; migrations: MigrationObject[] },
 ): Promise<SubgraphRuntime> {
-  const logger = createLogger({ name, level: config.logLevel });
+  const logger = createLogger({ name, level: config.logLevel, format: config.logFormat ?? defaultLogFormat(config.nodeEnv) });
   const metrics = new Metrics(name);
   const database = await openDatabase({
     serviceName: config.serviceName,
@@ -138,6 +138,9 @@ export async function startSubgraph<Loaders, Services>(
       return safe;
     },
     includeStacktraceInErrorResponses: false,
+    // runMain stops the subgraph on SIGTERM and SIGINT, draining requests and closing the database. Apollo's own handler
+    // (on by default outside NODE_ENV=test) would re-raise the signal once Apollo stopped, killing the process halfway.
+    stopOnTerminationSignals: false,
     // Inline traces only feed Apollo Studio, which this platform does not use.
     plugins: [
       ApolloServerPluginLandingPageDisabled(),

@@ -45,8 +45,8 @@ query Directory { users(first: 10) { id name } }
 interface Fixture {
   /** Publishes these subgraphs as the registry's current version. */
   publish(subgraphs: Record<string, string>): Promise<void>;
-  /** Checks these subgraphs as the proposed change. */
-  check(subgraphs: Record<string, string>, acknowledgements?: string): Promise<CheckReport>;
+  /** Checks these subgraphs as the proposed change; `pendingPublication` is the note's YAML, if any. */
+  check(subgraphs: Record<string, string>, acknowledgements?: string, options?: { requirePublished?: boolean; pendingPublication?: string }): Promise<CheckReport>;
 }
 
 const scratch: { remove(): Promise<void> }[] = [];
@@ -68,7 +68,7 @@ async function fixture(operations = APP_OPERATIONS): Promise<Fixture> {
       const list = sources(subgraphs);
       await registry.publish({ subgraphs: list, supergraphSdl: composeSupergraph(list), changes: [] });
     },
-    async check(subgraphs, acknowledgements) {
+    async check(subgraphs, acknowledgements, options = {}) {
       const lines = ['subgraphs:'];
       for (const { name, url } of sources(subgraphs)) {
         await writeFile(join(root, `${name}.graphql`), subgraphs[name]!);
@@ -76,11 +76,14 @@ async function fixture(operations = APP_OPERATIONS): Promise<Fixture> {
       }
       await writeFile(join(root, 'supergraph.yaml'), lines.join('\n'));
       if (acknowledgements) await writeFile(join(root, 'acknowledged.yaml'), acknowledgements);
+      if (options.pendingPublication) await writeFile(join(root, 'pending-publication.yaml'), options.pendingPublication);
       return checkSchema({
         supergraphConfig: join(root, 'supergraph.yaml'),
         registryDirectory: registry.directory,
         operationDirectories: [join(root, 'clients')],
         acknowledgementsFile: join(root, 'acknowledged.yaml'),
+        pendingPublicationFile: join(root, 'pending-publication.yaml'),
+        requirePublished: options.requirePublished,
       });
     },
   };
@@ -257,6 +260,67 @@ type User @key(fields: "id") {
         expect.objectContaining({ rule: 'description-required', severity: 'warning', coordinate: 'Orphan.value' }),
       ]),
     );
+  });
+
+  describe('asked to require the published schema', () => {
+    const WITH_NICKNAME = ACCOUNTS.replace('  "Account standing."\n  status', '  "Preferred name."\n  nickname: String\n  "Account standing."\n  status');
+
+    it('passes when the working supergraph is the published one, and says so', async () => {
+      const registry = await fixture();
+      await registry.publish({ accounts: ACCOUNTS });
+      const report = await registry.check({ accounts: ACCOUNTS }, undefined, { requirePublished: true });
+
+      expect(report).toMatchObject({ ok: true, publication: { published: true } });
+    });
+
+    it('fails when the working supergraph is ahead of the published one, even by a safe change, unless a committed note says why', async () => {
+      const registry = await fixture();
+      await registry.publish({ accounts: ACCOUNTS });
+
+      const unannounced = await registry.check({ accounts: WITH_NICKNAME }, undefined, { requirePublished: true });
+      expect(unannounced.ok).toBe(false);
+      expect(unannounced.publication).toEqual({ published: false });
+      expect(unannounced.failures).toEqual(['the working supergraph is not published, and no publication is pending']);
+
+      const announced = await registry.check({ accounts: WITH_NICKNAME }, undefined, {
+        requirePublished: true,
+        pendingPublication: 'reason: Publish with the mobile 5.3 release\n',
+      });
+      expect(announced).toMatchObject({ ok: true, publication: { published: false, pendingReason: 'Publish with the mobile 5.3 release' } });
+    });
+
+    it('fails on a note of a pending publication when nothing is pending, so that notes do not outlive their change', async () => {
+      const registry = await fixture();
+      await registry.publish({ accounts: ACCOUNTS });
+      const report = await registry.check({ accounts: ACCOUNTS }, undefined, { requirePublished: true, pendingPublication: 'reason: Left over\n' });
+
+      expect(report.ok).toBe(false);
+      expect(report.failures).toEqual(['a publication is noted as pending, but the working supergraph is published']);
+    });
+
+    it('refuses a note without a reason', async () => {
+      const registry = await fixture();
+      await registry.publish({ accounts: ACCOUNTS });
+
+      await expect(registry.check({ accounts: WITH_NICKNAME }, undefined, { requirePublished: true, pendingPublication: 'reason: ""\n' })).rejects.toThrow(
+        'pending-publication.yaml: reason: a pending publication needs a reason',
+      );
+    });
+
+    it('fails before anything was published', async () => {
+      const registry = await fixture();
+      const report = await registry.check({ accounts: ACCOUNTS }, undefined, { requirePublished: true });
+
+      expect(report).toMatchObject({ ok: false, publication: { published: false } });
+    });
+  });
+
+  it('reports whether the working supergraph is published without failing on it unless asked to', async () => {
+    const registry = await fixture();
+    await registry.publish({ accounts: ACCOUNTS });
+    const report = await registry.check({ accounts: ACCOUNTS.replace('"A user by id."', '"One user, by id."') });
+
+    expect(report).toMatchObject({ ok: true, publication: { published: false } });
   });
 
   it('checks operations and composition even before anything was published', async () => {

@@ -4,6 +4,7 @@ import { diffApiSchemas, type SchemaChange } from './changes.ts';
 import { apiSchemaOf, composeSupergraph, CompositionError, readSupergraphConfig, type CompositionProblem, type SubgraphSource } from './composition.ts';
 import { lintApiSchema, type LintFinding } from './lint.ts';
 import { coordinatesUsedBy, loadOperations, operationsAffectedBy, validateOperations, type KnownOperation, type OperationFailure } from './operations.ts';
+import { readPendingPublication } from './publication.ts';
 import { SchemaRegistry } from './registry.ts';
 
 export interface CheckOptions {
@@ -13,6 +14,14 @@ export interface CheckOptions {
   /** Folders of client operations (`*.graphql`) and persisted-query manifests. */
   operationDirectories: string[];
   acknowledgementsFile?: string;
+  /** A committed note that a publication is pending (see {@link PendingPublication}). */
+  pendingPublicationFile?: string;
+  /**
+   * Fail when the working supergraph differs from the published one (what production serves) unless the pending
+   * publication note says why, and when the note is there although nothing is pending. CI sets it, so that the main
+   * branch never sits ahead of production unnoticed. @default false
+   */
+  requirePublished?: boolean;
 }
 
 export type SubgraphStatus = 'added' | 'removed' | 'changed' | 'unchanged';
@@ -37,6 +46,11 @@ export interface CheckReport {
   changes: CheckedChange[];
   operations: { checked: number; failures: (OperationFailure & { acknowledged?: string })[] };
   lint: (LintFinding & { acknowledged?: string })[];
+  /**
+   * Whether the working supergraph is exactly the latest published one, and the reason of a pending publication note;
+   * absent when composition failed.
+   */
+  publication?: { published: boolean; pendingReason?: string };
   unusedAcknowledgements: Acknowledgement[];
   /** Present when the check passes: what publishing would record. */
   proposal?: { subgraphs: SubgraphSource[]; supergraphSdl: string };
@@ -94,11 +108,12 @@ function parsedSubgraphs(...sources: SubgraphSource[][]): Map<string, DocumentNo
 export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   const started = performance.now();
   const registry = new SchemaRegistry(options.registryDirectory);
-  const [proposed, base, acknowledgements, operationLists] = await Promise.all([
+  const [proposed, base, acknowledgements, operationLists, pendingPublication] = await Promise.all([
     readSupergraphConfig(options.supergraphConfig),
     registry.latest(),
     readAcknowledgements(options.acknowledgementsFile),
     Promise.all(options.operationDirectories.map((directory) => loadOperations(directory))),
+    readPendingPublication(options.pendingPublicationFile),
   ]);
   const operations = operationLists.flat();
   const ledger = new AcknowledgementLedger(acknowledgements);
@@ -157,12 +172,17 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     return acknowledged ? { ...finding, acknowledged } : finding;
   });
 
+  const published = base?.supergraphSdl === supergraphSdl;
+  report.publication = { published, ...(pendingPublication ? { pendingReason: pendingPublication.reason } : {}) };
+
   const breaking = report.changes.filter((change) => change.severity === 'breaking' && !change.acknowledged);
   const broken = report.operations.failures.filter((failure) => !failure.acknowledged);
   const lintErrors = report.lint.filter((finding) => finding.severity === 'error' && !finding.acknowledged);
   if (breaking.length > 0) failures.push(`${breaking.length} breaking change(s) not acknowledged`);
   if (broken.length > 0) failures.push(`${broken.length} client operation(s) no longer validate`);
   if (lintErrors.length > 0) failures.push(`${lintErrors.length} lint error(s)`);
+  if (options.requirePublished && !published && !pendingPublication) failures.push('the working supergraph is not published, and no publication is pending');
+  if (options.requirePublished && published && pendingPublication) failures.push('a publication is noted as pending, but the working supergraph is published');
 
   report.unusedAcknowledgements = ledger.unused();
   report.ok = failures.length === 0;

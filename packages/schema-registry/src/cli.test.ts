@@ -1,4 +1,5 @@
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDirectory } from '@nexusflow/kit/testing';
@@ -35,11 +36,15 @@ describe('npm run schema:* on a copy of the repository', () => {
     await workspace?.remove();
   });
 
-  it('passes when nothing changed since the published version', async () => {
+  it('passes when nothing changed since the published version, with --require-published too', async () => {
     const { exitCode, output } = await schema('check');
     expect(output).toContain('Subgraphs: none changed');
     expect(output).toMatch(/PASSED \(\d+ ms\)/);
     expect(exitCode).toBe(0);
+
+    const required = await schema('check', '--require-published');
+    expect(required.output).toMatch(/^Publication: the working supergraph is published version \d+, which production serves$/m);
+    expect(required.exitCode).toBe(0);
   });
 
   it('fails when a field a client uses is removed, naming the field and the operations, as JSON too', async () => {
@@ -84,5 +89,35 @@ describe('npm run schema:* on a copy of the repository', () => {
     expect(diff.exitCode).toBe(0);
     expect(diff.output).toContain('✓ safe      FIELD_ADDED User.nickname');
     expect((await schema('diff', String(next), 'working')).output).toContain(`Changes from ${next} to working: none`);
+  });
+
+  it('with --require-published, fails while the working tree is ahead of the published version unless a note says why, and publishing removes the note', async () => {
+    const note = join(workspace.path, 'schema/pending-publication.yaml');
+    const original = await readFile(authSchema(), 'utf8');
+    await writeFile(authSchema(), original.replace('  "Display name."\n  name: String!\n', '  "Display name."\n  name: String!\n  "How to refer to the user."\n  pronouns: String\n'));
+
+    const plain = await schema('check');
+    expect(plain.exitCode).toBe(0);
+    const ahead = await schema('check', '--require-published');
+    expect(ahead.exitCode).toBe(1);
+    expect(ahead.output).toMatch(/^Publication: the working supergraph is ahead of published version \d+, which production serves; publish it \(npm run schema:publish -m "…"\), or commit a pending-publication note \(schema\/pending-publication\.yaml\) saying why it waits$/m);
+    expect(ahead.output).toMatch(/^FAILED: the working supergraph is not published, and no publication is pending \(\d+ ms\)$/m);
+
+    await writeFile(note, 'reason: Waits for the profile page of web 4.3\n');
+    const pending = await schema('check', '--require-published');
+    expect(pending.output).toContain('; publication pending: Waits for the profile page of web 4.3');
+    expect(pending.exitCode).toBe(0);
+
+    const published = await schema('publish', '-m', 'Add User.pronouns');
+    expect(published.exitCode).toBe(0);
+    expect(published.output).toContain('Removed schema/pending-publication.yaml: the publication it announced is done');
+    expect(existsSync(note)).toBe(false);
+    expect((await schema('check', '--require-published')).exitCode).toBe(0);
+
+    await writeFile(note, 'reason: Left behind\n');
+    const leftOver = await schema('check', '--require-published');
+    expect(leftOver.output).toContain('yet a publication is noted as pending ("Left behind"): remove the note');
+    expect(leftOver.exitCode).toBe(1);
+    await rm(note);
   });
 });

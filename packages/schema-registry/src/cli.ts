@@ -1,8 +1,9 @@
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { diffApiSchemas } from './changes.ts';
 import { checkSchema, type CheckOptions } from './check.ts';
 import { apiSchemaOf, composeSupergraph, readSupergraphConfig } from './composition.ts';
+import { removePendingPublication } from './publication.ts';
 import { formatChanges, formatCheckReport } from './report.ts';
 import { SchemaRegistry } from './registry.ts';
 
@@ -12,7 +13,9 @@ const USAGE = `Usage: schema <command> [options]
   log                   list published versions
   diff <a> <b>          changes between two versions (numbers, or "working" for the working tree)
 Options: --json, --config <supergraph.yaml>, --registry <dir>, --operations <dir> (repeatable),
-         --acknowledgements <file>`;
+         --acknowledgements <file>, --pending-publication <file>,
+         --require-published (check: fail while the working supergraph is not the published one, unless
+         the pending-publication file says why)`;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,6 +26,8 @@ const { values, positionals } = parseArgs({
     registry: { type: 'string', default: 'schema/registry' },
     operations: { type: 'string', multiple: true, default: ['clients'] },
     acknowledgements: { type: 'string', default: 'schema/acknowledged-changes.yaml' },
+    'pending-publication': { type: 'string', default: 'schema/pending-publication.yaml' },
+    'require-published': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -32,6 +37,7 @@ const options: CheckOptions = {
   registryDirectory: resolve(values.registry),
   operationDirectories: values.operations.map((directory) => resolve(directory)),
   acknowledgementsFile: resolve(values.acknowledgements),
+  pendingPublicationFile: resolve(values['pending-publication']),
 };
 const registry = new SchemaRegistry(options.registryDirectory);
 const print = (json: unknown, text: string) => console.log(values.json ? JSON.stringify(json, null, 2) : text);
@@ -46,7 +52,7 @@ async function supergraphOf(reference: string): Promise<string> {
 async function run(command: string | undefined): Promise<number> {
   switch (command) {
     case 'check': {
-      const report = await checkSchema(options);
+      const report = await checkSchema({ ...options, requirePublished: values['require-published'] });
       const { proposal: _proposal, ...publicReport } = report;
       print(publicReport, formatCheckReport(report));
       return report.ok ? 0 : 1;
@@ -64,9 +70,14 @@ async function run(command: string | undefined): Promise<number> {
         supergraphSdl: report.proposal.supergraphSdl,
         changes: report.changes.map(({ subgraphs: _s, affectedOperations: _a, acknowledged: _k, ...change }) => change),
       });
+      const notePath = relative(process.cwd(), options.pendingPublicationFile!);
+      const noteRemoved = await removePendingPublication(options.pendingPublicationFile!);
       print(
-        { version: published.version, publishedAt: published.publishedAt, changes: published.changes.length },
-        `Published version ${published.version} with ${published.changes.length} change(s) to ${registry.publishedSupergraphPath}`,
+        { version: published.version, publishedAt: published.publishedAt, changes: published.changes.length, pendingPublicationRemoved: noteRemoved },
+        [
+          `Published version ${published.version} with ${published.changes.length} change(s) to ${registry.publishedSupergraphPath}`,
+          ...(noteRemoved ? [`Removed ${notePath}: the publication it announced is done`] : []),
+        ].join('\n'),
       );
       return 0;
     }

@@ -4,5 +4,6 @@ export * from './check.ts';
 export * from './composition.ts';
 export * from './lint.ts';
 export * from './operations.ts';
+export * from './publication.ts';
 export * from './registry.ts';
 export * from './report.ts';

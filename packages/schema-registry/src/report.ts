@@ -18,6 +18,19 @@ export function formatChanges(changes: (SchemaChange & { subgraphs?: string[]; a
   return lines;
 }
 
+function formatPublication({ published, pendingReason }: NonNullable<CheckReport['publication']>, baseVersion: number | null): string {
+  const base = baseVersion === null ? 'nothing published yet' : `published version ${baseVersion}`;
+  if (published) {
+    return pendingReason === undefined
+      ? `Publication: the working supergraph is ${base}, which production serves`
+      : `Publication: the working supergraph is ${base}, yet a publication is noted as pending ("${pendingReason}"): remove the note`;
+  }
+  const ahead = `Publication: the working supergraph is ahead of ${base}, which production serves`;
+  return pendingReason === undefined
+    ? `${ahead}; publish it (npm run schema:publish -m "…"), or commit a pending-publication note (schema/pending-publication.yaml) saying why it waits`
+    : `${ahead}; publication pending: ${pendingReason}`;
+}
+
 /** The human-readable form of a check, for CI logs. */
 export function formatCheckReport(report: CheckReport): string {
   const lines: string[] = [];
@@ -49,6 +62,7 @@ export function formatCheckReport(report: CheckReport): string {
       const mark = finding.severity === 'error' ? '✗' : '!';
       lines.push(`  ${mark} ${finding.rule} ${finding.coordinate}: ${finding.message}${finding.acknowledged ? ` (acknowledged: ${finding.acknowledged})` : ''}`);
     }
+    if (report.publication) lines.push(formatPublication(report.publication, report.baseVersion));
   }
   if (report.unusedAcknowledgements.length > 0) {
     lines.push('Acknowledgements no longer needed (remove them):');

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import type { ApolloServer } from '@apollo/server';
+import {
+  getOperationAST,
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  OperationTypeNode,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
+import { clientError, ErrorCode, formatClientError, type Identity, type Logger } from '@nexusflow/kit/core';
+import type { Admission, GraphQLRequestParams } from '../admission/admission.ts';
+import { OperationRefused } from '../admission/operation-limits.ts';
+import type { GatewayContext } from '../context.ts';
+import type { FederatedSubscriptions } from './federated.ts';
+
+/** Who asks, as the transport established it. */
+export interface StreamingCaller {
+  identity: Identity;
+  clientAddress: string;
+}
+
+/** An operation the edge let through, ready to run. */
+export interface PreparedStreamingOperation {
+  schema: GraphQLSchema;
+  document: DocumentNode;
+  /** The text to run, the client's or a trusted document's. */
+  query: string;
+  operationName: string | undefined;
+  variables: Record<string, unknown>;
+  kind: OperationTypeNode;
+  context: GatewayContext;
+}
+
+export interface StreamingOperationsOptions {
+  apollo: ApolloServer<GatewayContext>;
+  federated: FederatedSubscriptions;
+  schema: () => GraphQLSchema | undefined;
+  admission: Admission;
+  /** While true, only documents the gateway already knows are run. */
+  overloaded: () => boolean;
+  /** Draws one request from the caller's rate limits; the refusal, if any. */
+  rateLimit?: (caller: StreamingCaller) => Promise<GraphQLError | undefined>;
+  /** The estimated cost of a subscription, refused above the maximum (Apollo Server's plugins check queries and mutations). */
+  checkCost?: (document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>) => GraphQLError | undefined;
+  /** Called for every operation refused before execution, with its code. */
+  onRefused?: (code: string) => void;
+  introspection: boolean;
+  logger: Logger;
+}
+
+const SUGGESTION = / Did you mean .*\?$/;
+
+/** Every error leaving over a streaming transport, whatever produced it: a known code and its message, nothing internal. */
+export function formatted(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
+  return formatClientError(error instanceof GraphQLError ? error.toJSON() : error);
+}
+
+/** A result as a client may see it: errors shaped as over HTTP. */
+export function formattedResult(result: ExecutionResult | FormattedExecutionResult): FormattedExecutionResult {
+  const { errors, ...rest } = result as Omit<ExecutionResult, 'errors'> & { errors?: readonly (GraphQLError | GraphQLFormattedError)[] };
+  return errors ? { ...rest, errors: errors.map(formatted) } : rest;
+}
+
+/**
+ * What every streaming transport (graphql-ws, Server-Sent Events, multipart HTTP) does with an operation, so that
+ * each passes the same edge as a plain HTTP request: rate limits, trusted documents, operation limits, load
+ * shedding, validation (without schema hints when introspection is off) and cost. A refusal is GraphQL errors for
+ * that one operation; queries and mutations then run through Apollo Server, exactly as over HTTP, and subscriptions
+ * through the federated subscriptions.
+ */
+export class StreamingOperations {
+  constructor(private readonly options: StreamingOperationsOptions) {}
+
+  async prepare(caller: StreamingCaller, payload: GraphQLRequestParams): Promise<PreparedStreamingOperation | GraphQLError[]> {
+    const refuse = (error: GraphQLError): GraphQLError[] => {
+      this.options.onRefused?.(String(error.extensions.code));
+      return [error];
+    };
+    const limited = await this.options.rateLimit?.(caller);
+    if (limited) return refuse(limited);
+    let admitted;
+    try {
+      admitted = this.options.admission.admit(payload, { knownOnly: this.options.overloaded() });
+    } catch (error) {
+      if (error instanceof OperationRefused) return refuse(error.toGraphQLError());
+      if (error instanceof GraphQLError) {
+        return refuse(new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { code: ErrorCode.GraphQLParseFailed } }));
+      }
+      throw error;
+    }
+    if (!admitted) return refuse(clientError(ErrorCode.BadRequest, 'The operation has no query'));
+    const schema = this.options.schema();
+    if (!schema) return [clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet')];
+    const operationName = typeof payload.operationName === 'string' ? payload.operationName : undefined;
+    const operation = getOperationAST(admitted.document, operationName);
+    if (!operation) return refuse(clientError(ErrorCode.OperationResolutionFailure, 'Unable to identify the operation to run'));
+    const variables = (typeof payload.variables === 'object' && payload.variables !== null ? payload.variables : {}) as Record<string, unknown>;
+    if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
+      const rules = this.options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
+      const errors = validate(schema, admitted.document, rules);
+      if (errors.length > 0) {
+        const hide = !this.options.introspection;
+        return errors.map(
+          (error) => new GraphQLError(hide ? error.message.replace(SUGGESTION, '') : error.message, { nodes: error.nodes, extensions: { code: ErrorCode.GraphQLValidationFailed } }),
+        );
+      }
+      const tooExpensive = this.options.checkCost?.(admitted.document, operationName, variables);
+      if (tooExpensive) return refuse(tooExpensive);
+    }
+    return {
+      schema,
+      document: admitted.document,
+      query: admitted.query,
+      operationName,
+      variables,
+      kind: operation.operation,
+      context: { identity: caller.identity, requestId: randomUUID(), clientAddress: caller.clientAddress },
+    };
+  }
+
+  /** Runs a prepared operation; never throws, so that no transport closes a connection over one operation's failure. */
+  async run(prepared: PreparedStreamingOperation): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    try {
+      if (prepared.kind === OperationTypeNode.SUBSCRIPTION) {
+        return await this.options.federated.subscribe({
+          document: prepared.document,
+          source: prepared.query,
+          operationName: prepared.operationName,
+          variables: prepared.variables,
+          context: prepared.context,
+        });
+      }
+      const response = await this.options.apollo.executeOperation(
+        { query: prepared.query, variables: prepared.variables, operationName: prepared.operationName },
+        { contextValue: prepared.context },
+      );
+      if (response.body.kind !== 'single') return { errors: [clientError(ErrorCode.BadRequest, 'Incremental delivery is not supported on this transport')] };
+      return response.body.singleResult as ExecutionResult;
+    } catch (error) {
+      if (!(error instanceof GraphQLError) || formatted(error).extensions?.code === ErrorCode.InternalServerError) {
+        this.options.logger.error({ err: error }, 'streaming operation failed');
+      }
+      return { errors: [error instanceof GraphQLError ? error : clientError(ErrorCode.InternalServerError, 'Internal server error')] };
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import { createClient, type Client } from 'graphql-sse';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signAccessToken, verifyAccessToken } from '@nexusflow/kit';
+import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
+import { signUp } from '../support/accounts.ts';
+import { startHeldRun } from '../support/live-runs.ts';
+import { RecordingServer } from '../support/recording-server.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+
+const EXECUTION_UPDATED = `subscription Live($id: ID!) { executionUpdated(id: $id) { status execution { workflow { name owner { email } } } } }`;
+
+type Update = { status: string; execution: { workflow: { name: string; owner: { email: string } } } };
+
+/** The parts of an Apollo multipart response, parsed as they arrive, with the stream's end. */
+async function multipartParts(response: Response, onPart: (part: Record<string, unknown>) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(chunk, { stream: true });
+    const pieces = buffered.split('\r\n--graphql');
+    buffered = pieces.pop() ?? '';
+    for (const piece of pieces) {
+      const json = piece.split('\r\n\r\n')[1];
+      if (json) onPart(JSON.parse(json) as Record<string, unknown>);
+    }
+  }
+  const last = buffered.split('\r\n\r\n')[1];
+  if (last && !last.startsWith('--')) onPart(JSON.parse(last) as Record<string, unknown>);
+}
+
+/** Subscriptions for clients without WebSocket: Server-Sent Events (graphql-sse) and Apollo's multipart protocol. */
+describe('subscriptions over plain HTTP', () => {
+  let stack: Stack;
+  let outside: RecordingServer;
+  let session: { token: string; email: string };
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    outside = await new RecordingServer().start();
+    stack = await startStack('embedded', 'subscriptions_over_http');
+    session = await signUp(stack.gateway.graphqlUrl, 'streams');
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.dispose();
+    await stack?.close();
+    await outside?.close();
+  });
+
+  const sseClient = (token = session.token) => {
+    const client = createClient({ url: stack.gateway.graphqlUrl, headers: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    clients.push(client);
+    return client;
+  };
+
+  it('streams every change of an execution over Server-Sent Events, with fields from the auth subgraph', async () => {
+    const executionId = await startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: session.token, outside, path: '/sse-live', name: 'Streamed' });
+    const updates: Update[] = [];
+    const first = createDeferred();
+    const completed = createDeferred();
+    sseClient().subscribe<{ executionUpdated: Update }>(
+      { query: EXECUTION_UPDATED, variables: { id: executionId } },
+      {
+        next: ({ data, errors }) => {
+          if (errors) completed.reject(new Error(JSON.stringify(errors)));
+          if (!data) return;
+          updates.push(data.executionUpdated);
+          first.resolve();
+          if (data.executionUpdated.status === 'COMPLETED') completed.resolve();
+        },
+        error: (error) => completed.reject(error),
+        complete: () => undefined,
+      },
+    );
+    await first.promise;
+    outside.release('/sse-live');
+    await completed.promise;
+    expect(updates.at(-1)).toEqual({ status: 'COMPLETED', execution: { workflow: { name: 'Streamed', owner: { email: session.email } } } });
+  });
+
+  it('streams it over Apollo’s multipart protocol too, until the client leaves', async () => {
+    const executionId = await startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: session.token, outside, path: '/multipart-live', name: 'Parted' });
+    const leave = new AbortController();
+    const response = await fetch(stack.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0", application/json', authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ query: EXECUTION_UPDATED, variables: { id: executionId } }),
+      signal: leave.signal,
+    });
+    expect(response.headers.get('content-type')).toBe('multipart/mixed;boundary="graphql";subscriptionSpec="1.0"');
+    const updates: Update[] = [];
+    const first = createDeferred();
+    const completed = createDeferred();
+    const reading = multipartParts(response, (part) => {
+      const update = (part.payload as { data?: { executionUpdated: Update } } | undefined)?.data?.executionUpdated;
+      if (!update) return;
+      updates.push(update);
+      first.resolve();
+      if (update.status === 'COMPLETED') completed.resolve();
+    }).catch((error: unknown) => {
+      if (!leave.signal.aborted) throw error;
+    });
+    await first.promise;
+    outside.release('/multipart-live');
+    await completed.promise;
+    leave.abort();
+    await reading;
+    expect(updates.at(0)?.status).toBe('RUNNING');
+    expect(updates.at(-1)).toEqual({ status: 'COMPLETED', execution: { workflow: { name: 'Parted', owner: { email: session.email } } } });
+  });
+
+  it('answers a query asked for with the multipart protocol in one part, and ends the stream', async () => {
+    const response = await fetch(stack.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0"', authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ query: '{ me { email } }' }),
+    });
+    const body = await response.text();
+    expect(body).toContain(`{"payload":{"data":{"me":{"email":"${session.email}"}}`);
+    expect(body.endsWith('\r\n--graphql--\r\n')).toBe(true);
+  });
+
+  it('runs queries over Server-Sent Events, as curl would send them', async () => {
+    const response = await fetch(stack.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ query: '{ me { email } }' }),
+    });
+    const text = await response.text();
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    expect(text).toContain(`event: next\ndata: {"data":{"me":{"email":"${session.email}"}}`);
+    expect(text).toContain('event: complete');
+  });
+
+  it('refuses an abusive document over either protocol with the limit’s code', async () => {
+    const abusive = `subscription { ${Array.from({ length: 40 }, (_, i) => `a${i}: notificationReceived { id }`).join(' ')} }`;
+    const overMultipart = await fetch(stack.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0"', authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ query: abusive }),
+    });
+    expect(overMultipart.status).toBe(400);
+    expect(await overMultipart.json()).toEqual({ errors: [expect.objectContaining({ extensions: { code: 'MAX_ROOT_FIELDS_LIMIT' } })] });
+
+    const errors = createDeferred<unknown>();
+    sseClient().subscribe({ query: abusive }, { next: ({ errors: received }) => errors.resolve(received), error: errors.reject, complete: () => undefined });
+    expect(await errors.promise).toEqual([expect.objectContaining({ extensions: { code: 'MAX_ROOT_FIELDS_LIMIT' } })]);
+  });
+
+  it('answers a subscription sent as a plain JSON request with 400 and the ways to subscribe', async () => {
+    const response = await postGraphQL(stack.gateway.graphqlUrl, 'subscription { notificationReceived { id } }', { token: session.token });
+    expect(response.status).toBe(400);
+    expect(response.errors).toEqual([
+      {
+        message:
+          'Subscriptions are served at this same URL over WebSocket (graphql-transport-ws), Server-Sent Events (Accept: text/event-stream; the graphql-sse protocol) and multipart HTTP (Accept: multipart/mixed;subscriptionSpec="1.0"), not as a plain JSON request',
+        extensions: { code: 'BAD_REQUEST' },
+      },
+    ]);
+  });
+
+  it('ends an event stream when its access token expires, saying so', async () => {
+    // The same user, with a token that lives two seconds: the stream ends by itself when it expires.
+    const verification = await verifyAccessToken(session.token, stack.authConfig.jwtSecret);
+    if (!verification.ok || verification.identity.kind !== 'user') throw new Error('the session token does not verify');
+    const { token } = await signAccessToken(verification.identity, stack.authConfig.jwtSecret, 2);
+    const response = await fetch(stack.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: 'subscription { notificationReceived { id } }' }),
+    });
+    const text = await response.text();
+    expect(text).toContain('event: next\ndata: {"errors":[{"message":"Access token has expired","extensions":{"code":"UNAUTHENTICATED"}}]}');
+    expect(text).toContain('event: complete');
+  });
+});
