@@ -22,7 +22,7 @@ import {
 } from '@nexusflow/kit/core';
 import { isReadyAs, portsInUse, type NamedPort } from './readiness.ts';
 import { DEFAULT_RESTART_POLICY, SupervisedProcess, type RestartPolicy } from './supervision.ts';
-import { GATEWAY, PRODUCTION_ENVIRONMENT, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
+import { embeddedHostNodeOptions, GATEWAY, PRODUCTION_ENVIRONMENT, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
 
 /**
  * Starts the whole supergraph. With --production, as docker-compose.yml deploys it: one process per
@@ -242,7 +242,7 @@ try {
   if (flags.production) {
     await Promise.all(
       environments.map(({ subgraph, url, environment }) =>
-        supervise(subgraph.name, subgraph.entry, { ...baseEnvironment(), ...environment, ...modeEnvironment }, [url]).start(),
+        supervise(subgraph.name, subgraph.entry, { ...baseEnvironment(), ...environment, ...modeEnvironment }, [url], subgraph.nodeOptions).start(),
       ),
     );
   } else {
@@ -251,7 +251,7 @@ try {
       ...baseEnvironment(),
       EMBEDDED_SUBGRAPHS: JSON.stringify(environments.map(({ subgraph, environment }) => ({ name: subgraph.name, env: environment }))),
     };
-    await supervise(EMBEDDED_HOST_NAME, EMBEDDED_HOST, hostEnvironment, environments.map(({ url }) => url)).start();
+    await supervise(EMBEDDED_HOST_NAME, EMBEDDED_HOST, hostEnvironment, environments.map(({ url }) => url), embeddedHostNodeOptions(subgraphs)).start();
   }
   const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, ...modeEnvironment, PORT: String(gatewayPort) };
   if (flags.production) {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { GATEWAY_VARIABLES, loadGatewayConfig } from '../gateway/src/config.ts';
 import { subgraphEnv } from '../packages/kit/src/config.ts';
-import { GATEWAY, PRODUCTION_ENVIRONMENT, readTopology, repositoryRoot } from '../scripts/topology.ts';
+import { GATEWAY, PRODUCTION_ENVIRONMENT, readTopology, repositoryRoot, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
 
 type EnvironmentValue = string | number | boolean | null;
 
@@ -101,11 +101,16 @@ describe('docker-compose.yml', () => {
   it('runs every application service from the one image, with an entry point that exists', async () => {
     const images = new Set(applicationServices.map((name) => service(name).image));
     expect(images.size).toBe(1);
-    for (const { name, entry, nodeOptions } of [...topology.map((subgraph) => ({ ...subgraph, nodeOptions: [] })), GATEWAY]) {
+    for (const { name, entry, nodeOptions } of [...topology, GATEWAY]) {
       expect(service(name).build, name).toBe('.');
       expect(service(name).command, name).toEqual([...nodeOptions, entry]);
       await expect(access(join(repositoryRoot, entry))).resolves.toBeUndefined();
     }
+  });
+
+  it('gives every subgraph and the gateway a heap budget, the one the launcher gives them', () => {
+    for (const { name } of topology) expect(service(name).command?.[0], name).toBe(`--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB}`);
+    expect(service(GATEWAY.name).command?.[0]).toBe('--max-old-space-size=512');
   });
 
   it('starts every subgraph on its catalogue port and the gateway on its own', () => {

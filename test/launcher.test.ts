@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS, secretOrDevelopmentDefault, signIdentity, STATEMENTS_HEADER } from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, LoginDocument, MyNotificationsDocument, RunWorkflowDocument } from '@nexusflow/web-client';
-import { GATEWAY, readTopology } from '../scripts/topology.ts';
+import { GATEWAY, readTopology, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
 import { freePortOffset, launchScript, type LaunchedProcess } from './support/processes.ts';
 
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { __typename ... on AuthSession { user { id } } } }`;
@@ -37,6 +38,11 @@ async function pidStartedAs(launcher: LaunchedProcess, name: string, occurrence:
   const pids = [...launcher.output().matchAll(new RegExp(`^${name} started \\(pid (\\d+)\\)$`, 'gm'))].map((match) => Number(match[1]));
   if (pids.length < occurrence) throw new Error(`${name} started ${pids.length} times, not ${occurrence}:\n${launcher.output()}`);
   return pids[occurrence - 1]!;
+}
+
+/** The arguments a process was started with, node options first: where its heap budget shows. */
+async function argumentsOf(pid: number): Promise<string[]> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).slice(1);
 }
 
 const isRunning = (pid: number) => {
@@ -87,7 +93,7 @@ describe('the launcher', () => {
       if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
       await postGraphQL(gatewayUrl, RunWorkflowDocument, { token: token.accessToken, variables: { id: created.id, input: { url: 'http://127.0.0.1:9/' } } });
       await expect
-        .poll(async () => (await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: token.accessToken })).data?.me?.notifications.map((n) => n.eventType), {
+        .poll(async () => (await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: token.accessToken })).data?.me?.notifications?.map((n) => n.eventType), {
           timeout: 30_000,
         })
         .toEqual(['workflow.execution.failed']);
@@ -120,9 +126,34 @@ describe('the launcher', () => {
       expect(launcher.child.exitCode).toBeNull();
     }, 60_000);
 
+    it('runs the subgraphs host with the heap budget of every subgraph it hosts, and the gateway with its own', async () => {
+      const subgraphs = await readTopology();
+
+      expect(await argumentsOf(await pidStartedAs(launcher, 'subgraphs', 1))).toContain(`--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB * subgraphs.length}`);
+      expect(await argumentsOf(await pidStartedAs(launcher, GATEWAY.name, 1))).toEqual(expect.arrayContaining([...GATEWAY.nodeOptions]));
+    });
+
+    it('restarts the gateway after it is killed, saying so, while the subgraphs keep serving', async () => {
+      const { email, password } = await registerLoginMe(gatewayUrl);
+      const hostPid = await pidStartedAs(launcher, 'subgraphs', 1);
+      const killedGatewayPid = await pidStartedAs(launcher, GATEWAY.name, 1);
+
+      process.kill(killedGatewayPid, 'SIGKILL');
+
+      await launcher.waitForLine(/^gateway exited \(SIGKILL\); restarting in 100 ms, attempt 1$/);
+      for (const { name, port } of await readTopology()) expect((await fetch(`http://127.0.0.1:${port + portOffset}/health/ready`)).status, name).toBe(200);
+      await launcher.waitForLine(/^gateway is ready again after restart attempt 1$/);
+      expect(await pidStartedAs(launcher, GATEWAY.name, 2)).not.toBe(killedGatewayPid);
+      const login = await postGraphQL(gatewayUrl, LOGIN, { variables: { input: { email, password } } });
+      expect(login.data?.login).toMatchObject({ __typename: 'AuthSession' });
+      expect(isRunning(hostPid)).toBe(true);
+      expect(launcher.output().split('\n').filter((line) => /^subgraphs (started|exited)/.test(line))).toEqual([`subgraphs started (pid ${hostPid})`]);
+    }, 60_000);
+
     it('restarts the subgraphs host after it is killed while the gateway and the launcher keep running, and stops everything on SIGTERM', async () => {
       const { email, password } = await registerLoginMe(gatewayUrl);
-      const gatewayPid = await pidStartedAs(launcher, GATEWAY.name, 1);
+      // The gateway's second process: the previous test killed its first.
+      const gatewayPid = await pidStartedAs(launcher, GATEWAY.name, 2);
       const killedHostPid = await pidStartedAs(launcher, 'subgraphs', 1);
 
       process.kill(killedHostPid, 'SIGKILL');
@@ -138,13 +169,13 @@ describe('the launcher', () => {
       expect(launcher.child.exitCode).toBeNull();
       expect(isRunning(gatewayPid)).toBe(true);
       const linesAbout = (pattern: RegExp) => launcher.output().split('\n').filter((line) => pattern.test(line));
-      expect(linesAbout(/^gateway (started|exited)/)).toEqual([`gateway started (pid ${gatewayPid})`]);
+      expect(linesAbout(/^gateway (started|exited)/).at(-1)).toBe(`gateway started (pid ${gatewayPid})`);
 
       expect(await launcher.stop('SIGTERM')).toBe(0);
       await expect(fetch(gatewayUrl)).rejects.toThrow();
       expect(isRunning(gatewayPid)).toBe(false);
       expect(isRunning(restartedHostPid)).toBe(false);
-      expect(linesAbout(/restarting/)).toEqual(['subgraphs exited (SIGKILL); restarting in 100 ms, attempt 1']);
+      expect(linesAbout(/restarting/)).toEqual(['gateway exited (SIGKILL); restarting in 100 ms, attempt 1', 'subgraphs exited (SIGKILL); restarting in 100 ms, attempt 1']);
     }, 120_000);
 
     it('starts again on the same data folder with everything stored before, and says when Ctrl-C has stopped everything', async () => {
@@ -205,9 +236,10 @@ describe('the launcher', () => {
         AMQP_URL: testEnvironment.amqpUrl,
         AMQP_NAMESPACE: prefix.replaceAll('_', '-').replace(/-$/, ''),
         DATABASE_NAME_PREFIX: prefix,
+        RESTART_BASE_DELAY_MS: '100',
       });
       cleanups.push(() => launcher.stop('SIGKILL'));
-      await registerLoginMe(gatewayUrl);
+      const account = await registerLoginMe(gatewayUrl);
 
       const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [prefix]);
       expect(rows.map((row) => row.datname)).toEqual((await readTopology()).map((subgraph) => `${prefix}${subgraph.name}`).sort());
@@ -227,6 +259,20 @@ describe('the launcher', () => {
         expect(signed.data, name).toEqual({ __typename: 'Query' });
         expect(signed.headers.has(STATEMENTS_HEADER), name).toBe(false);
       }
+
+      // One process per subgraph, each with its heap budget; one of them killed comes back while the others serve.
+      for (const { name } of await readTopology()) {
+        expect(await argumentsOf(await pidStartedAs(launcher, name, 1)), name).toContain(`--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB}`);
+      }
+      const killedNotificationsPid = await pidStartedAs(launcher, 'notifications', 1);
+      process.kill(killedNotificationsPid, 'SIGKILL');
+      await launcher.waitForLine(/^notifications exited \(SIGKILL\); restarting in 100 ms, attempt 1$/);
+      const login = await postGraphQL<{ login: { accessToken: string } }>(gatewayUrl, LOGIN, { variables: { input: account } });
+      expect(login.data?.login.accessToken).toEqual(expect.any(String));
+      await launcher.waitForLine(/^notifications is ready again after restart attempt 1$/);
+      expect(await pidStartedAs(launcher, 'notifications', 2)).not.toBe(killedNotificationsPid);
+      const notifications = await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: login.data?.login.accessToken });
+      expect(notifications.data?.me?.notifications).toEqual([]);
 
       expect(await launcher.stop('SIGTERM')).toBe(0);
     }, 120_000);

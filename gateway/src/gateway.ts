@@ -4,7 +4,6 @@ import { Counter, Gauge } from 'prom-client';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import {
-  ANONYMOUS,
   createHttpServer,
   createLogger,
   ErrorCode,
@@ -15,7 +14,6 @@ import {
   HttpError,
   listen,
   Metrics,
-  signIdentity,
   type Identity,
   type RateLimitDecision,
   type RunningHttpServer,
@@ -35,6 +33,7 @@ import { documentStore } from './document-store.ts';
 import { landingPage } from './landing-page.ts';
 import { DemandControl } from './plugins/demand-control.ts';
 import { SubgraphDataSource } from './subgraph-data-source.ts';
+import { SubgraphHealth } from './subgraph-health.ts';
 import { supergraphFromFile, type SupergraphUpdate } from './supergraph-source.ts';
 import { FederatedSubscriptions } from './subscriptions/federated.ts';
 import { ConnectionLimits } from './subscriptions/connection-limits.ts';
@@ -72,19 +71,6 @@ export interface GatewayRuntimeOptions {
   now?: () => number;
   /** Readings of the event loop for load shedding, taken only when `overload.sample()` is called (tests). @default Node's monitors, every 100 ms */
   readLoop?: () => LoopReading;
-}
-
-/** Readiness means every subgraph answers `{ __typename }`, asked the way the gateway asks. */
-async function checkSubgraph(url: string, internalSecret: string): Promise<void> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...signIdentity(ANONYMOUS, internalSecret) },
-    body: JSON.stringify({ query: '{ __typename }' }),
-    signal: AbortSignal.timeout(2000),
-  });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  const body = (await response.json()) as { errors?: unknown[] };
-  if (body.errors?.length) throw new Error('answered with errors');
 }
 
 export async function startGateway(config: GatewayConfig, runtime: GatewayRuntimeOptions = {}): Promise<RunningGateway> {
@@ -210,8 +196,9 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     // main() stops the gateway on SIGTERM/SIGINT, draining first; Apollo's own handler would kill it halfway.
     stopOnTerminationSignals: false,
     formatError: (formatted, error) => {
-      const safe = formatClientError(formatted);
+      const safe = formatClientError(formatted, error);
       if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'operation failed');
+      else if (safe.extensions?.code === ErrorCode.ServiceUnavailable && formatted.extensions?.code !== ErrorCode.ServiceUnavailable) logger.warn({ err: error }, 'a dependency of the gateway is unavailable');
       return safe;
     },
     plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin(), demandControl.apolloPlugin()],
@@ -237,22 +224,22 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     return { identity, requestId, clientAddress: address };
   };
 
-  const health = new Health('gateway', {
-    subgraphs: async () => {
-      if (subgraphUrls.size === 0) throw new Error('no supergraph loaded');
-      const results = await Promise.allSettled(
-        [...subgraphUrls].map(async ([name, url]) => {
-          try {
-            await checkSubgraph(url, config.internalSecret);
-          } catch (error) {
-            throw new Error(`${name}: ${(error as Error).message}`);
-          }
-        }),
-      );
-      const failures = results.flatMap((result) => (result.status === 'rejected' ? [(result.reason as Error).message] : []));
-      if (failures.length > 0) throw new Error(failures.join('; '));
-    },
+  const subgraphHealth = new SubgraphHealth({
+    // Only those of the supergraph being served: one that a new supergraph dropped is no one's concern.
+    subgraphs: () => new Map([...subgraphUrls].filter(([name]) => gateway.loaded?.serviceMap[name] !== undefined)),
+    internalSecret: config.internalSecret,
+    registry: metrics.registry,
   });
+  // Ready while it can plan and serve: a subgraph down only nulls that subgraph's fields, so it is reported, not fatal.
+  const health = new Health(
+    'gateway',
+    {
+      supergraph: async () => {
+        if (!gateway.loaded) throw new Error('no supergraph loaded');
+      },
+    },
+    { details: async () => ({ subgraphs: await subgraphHealth.check() }) },
+  );
 
   const clientAddressOf = (req: IncomingMessage) => clientAddress(req, config.trustedProxyHops);
   const streamingRateLimit = async ({ identity, clientAddress: address }: { identity: Identity; clientAddress: string }) => {

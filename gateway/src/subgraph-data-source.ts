@@ -33,6 +33,9 @@ interface RawResponse {
 const signedHeaders = new WeakMap<object, { headers: Record<string, string>; signedAt: number }>();
 export const IDENTITY_RESIGN_AFTER_MS = IDENTITY_MAX_AGE_MS / 5;
 
+/** Bad gateway, service unavailable, gateway timeout. */
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
+
 /**
  * Subgraph fetches for the gateway: a keep-alive connection pool per subgraph (undici), the caller's
  * verified identity signed with the internal secret so that a subgraph can trust who is calling without
@@ -68,6 +71,8 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
     const deadline = 'deadline' in context ? context.deadline : undefined;
     const response = await this.send(body, headers, identity, request.query ?? '', deadline);
+    // What a proxy or load balancer in front of a subgraph answers when no instance of it is up.
+    if (UNAVAILABLE_STATUSES.has(response.status)) throw this.unavailable();
     if (response.status < 200 || response.status > 299) throw this.errorFromResponse(response);
     let parsed: unknown;
     try {

@@ -34,7 +34,7 @@ describe('the gateway at its edge, over WebSocket', () => {
     const failing = await session.run({ query: '{ failing topProducts(first: 1) { upc } }' });
     expect(failing.results).toHaveLength(1);
     expect(failing.results[0]?.data).toEqual({ failing: null, topProducts: [{ upc: '1' }] });
-    expect(failing.results[0]?.errors).toEqual([{ message: 'Internal server error', path: ['failing'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
+    expect(failing.results[0]?.errors).toEqual([{ message: 'Internal server error', path: ['failing'], extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'troubled' } }]);
     expect(JSON.stringify(failing)).not.toMatch(/ECONNREFUSED|secrets|10\.0\.0\.7/);
     expect(session.open).toBe(true);
     expect((await session.run({ query: '{ __typename }' })).results[0]?.data).toEqual({ __typename: 'Query' });

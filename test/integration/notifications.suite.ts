@@ -107,7 +107,7 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
       const me = await inbox(owner.token);
       expect(me?.unreadNotificationCount).toBe(1);
-      expect(me?.notifications[0]).toMatchObject({ eventType: 'workflow.execution.failed', read: false, deliveries: [{ channel: 'EMAIL', status: 'SENT', attempts: 1 }] });
+      expect(me?.notifications?.[0]).toMatchObject({ eventType: 'workflow.execution.failed', read: false, deliveries: [{ channel: 'EMAIL', status: 'SENT', attempts: 1 }] });
       expect((await postGraphQL(stack.gateway.graphqlUrl, MarkAllNotificationsReadDocument, { token: owner.token })).data?.markAllNotificationsRead.count).toBe(1);
       expect((await inbox(owner.token))?.unreadNotificationCount).toBe(0);
     });
@@ -123,7 +123,7 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       };
       await stack.notifications.eventBus.publish(event);
       await stack.notifications.eventBus.publish(event);
-      await expect.poll(async () => (await inbox(owner.token))?.notifications.length).toBe(1);
+      await expect.poll(async () => (await inbox(owner.token))?.notifications?.length).toBe(1);
       await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).length).toBe(1);
     });
 
@@ -144,7 +144,7 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
       await stack.notifications.eventBus.publish(event);
 
-      await expect.poll(async () => (await inbox(owner.token))?.notifications.map(({ title, body }) => ({ title, body }))).toEqual([
+      await expect.poll(async () => (await inbox(owner.token))?.notifications?.map(({ title, body }) => ({ title, body }))).toEqual([
         {
           title: 'Workflow "Nightly invoice sync" failed',
           body: `Workflow "Nightly invoice sync" failed at step charge: card declined (execution ${event.payload.executionId})`,
@@ -159,8 +159,8 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
       await stack.notifications.eventBus.publish(event);
 
-      await expect.poll(async () => (await inbox(owner.token))?.notifications[0]?.title).toBe(`Workflow "${event.payload.workflowId}" failed`);
-      expect((await inbox(owner.token))?.notifications[0]?.body).toBe(
+      await expect.poll(async () => (await inbox(owner.token))?.notifications?.[0]?.title).toBe(`Workflow "${event.payload.workflowId}" failed`);
+      expect((await inbox(owner.token))?.notifications?.[0]?.body).toBe(
         `Workflow "${event.payload.workflowId}" failed at step charge: card declined (execution ${event.payload.executionId})`,
       );
     });
@@ -175,7 +175,7 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
       await stack.notifications.eventBus.publish(failedRunEvent(owner, { workflowName: 'Payroll' }));
 
-      await expect.poll(async () => (await inbox(owner.token))?.notifications.map(({ title, body }) => ({ title, body }))).toEqual([
+      await expect.poll(async () => (await inbox(owner.token))?.notifications?.map(({ title, body }) => ({ title, body }))).toEqual([
         { title: 'Payroll needs you', body: 'Step charge of Payroll: card declined' },
       ]);
     });
@@ -192,11 +192,11 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
         variables: { input: { userId: owner.userId, eventType: 'release.published', variables: { title: 'Release 4.2', body: 'Out now' } } },
       });
       expect(sent.data?.sendNotification.title).toBe('Release 4.2');
-      await expect.poll(async () => (await inbox(owner.token))?.notifications[0]?.deliveries.map((d) => [d.channel, d.status]).sort()).toEqual([
+      await expect.poll(async () => (await inbox(owner.token))?.notifications?.[0]?.deliveries.map((d) => [d.channel, d.status]).sort()).toEqual([
         ['PUSH', 'SENT'],
         ['SMS', 'SENT'],
       ]);
-      const deliveries = (await inbox(owner.token))?.notifications[0]?.deliveries ?? [];
+      const deliveries = (await inbox(owner.token))?.notifications?.[0]?.deliveries ?? [];
       expect(deliveries.find((d) => d.channel === 'SMS')?.attempts).toBe(3);
       expect(sendgrid.accepted.filter((email) => email.to === owner.email)).toEqual([]);
     });
@@ -214,7 +214,7 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       const sent = await send(sender, { userId: stranger.userId });
 
       expect(sent.errors).toEqual([
-        expect.objectContaining({ message: 'No user with this id in your tenant', extensions: { code: 'BAD_USER_INPUT', field: 'userId' } }),
+        expect.objectContaining({ message: 'No user with this id in your tenant', extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' } }),
       ]);
       expect(await inbox(stranger.token)).toMatchObject({ unreadNotificationCount: 0, notifications: [] });
       expect(await inbox(sender.token)).toMatchObject({ unreadNotificationCount: 0, notifications: [] });
@@ -228,12 +228,12 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       const own = await send(sender, { userId: sender.userId, idempotencyKey: 'release-4.3' });
       const repeatedForTheStranger = await send(sender, { userId: stranger.userId, idempotencyKey: 'release-4.3' });
 
-      expect(refused.errors).toEqual([expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'userId' } })]);
+      expect(refused.errors).toEqual([expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' } })]);
       // The refusal stored nothing, so the key was still free.
       expect(own.errors).toBeUndefined();
-      expect(repeatedForTheStranger.errors).toEqual([expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey' } })]);
+      expect(repeatedForTheStranger.errors).toEqual([expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey', serviceName: 'notifications' } })]);
       expect((await inbox(stranger.token))?.notifications).toEqual([]);
-      expect((await inbox(sender.token))?.notifications.map((notification) => notification.id)).toEqual([own.data?.sendNotification.id]);
+      expect((await inbox(sender.token))?.notifications?.map((notification) => notification.id)).toEqual([own.data?.sendNotification.id]);
     });
 
     it('answers SERVICE_UNAVAILABLE, notifying no one, while auth cannot be reached, and notifies once it can', async () => {
@@ -247,7 +247,7 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
         stack.authForNotifications.bringUp();
       }
 
-      expect(unavailable.errors).toEqual([expect.objectContaining({ extensions: { code: 'SERVICE_UNAVAILABLE' } })]);
+      expect(unavailable.errors).toEqual([expect.objectContaining({ extensions: { code: 'SERVICE_UNAVAILABLE', serviceName: 'notifications' } })]);
       expect((await inbox(sender.token))?.notifications).toEqual([]);
       const later = await send(sender, { userId: sender.userId });
       expect(later.errors).toBeUndefined();

@@ -127,7 +127,7 @@ export function describeNotifyStep(mode: StorageMode): void {
 
       expect(retried).toEqual(first);
       const me = await inbox(owner);
-      expect(me?.notifications.map((notification) => [notification.id, notification.title])).toEqual([
+      expect(me?.notifications?.map((notification) => [notification.id, notification.title])).toEqual([
         [(first as { output: NotifyStepOutput }).output.notificationId, 'Invoice INV-9 is overdue'],
       ]);
     });
@@ -180,7 +180,7 @@ export function describeNotifyStep(mode: StorageMode): void {
         });
       await send('release.published');
       const reused = await send('release.withdrawn');
-      expect(reused.errors).toEqual([expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey' } })]);
+      expect(reused.errors).toEqual([expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey', serviceName: 'notifications' } })]);
       expect((await inbox(owner))?.notifications).toHaveLength(1);
     });
 
@@ -190,7 +190,7 @@ export function describeNotifyStep(mode: StorageMode): void {
         token: owner.token,
         variables: { input: { userId: 'nobody', eventType: 'release.published' } },
       });
-      expect(response.errors).toEqual([expect.objectContaining({ message: '"userId" must be a UUID', extensions: { code: 'BAD_USER_INPUT', field: 'userId' } })]);
+      expect(response.errors).toEqual([expect.objectContaining({ message: '"userId" must be a UUID', extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' } })]);
     });
 
     it('fails a step for good, with the service’s reason, when the service refuses the notification', async () => {
@@ -218,7 +218,7 @@ export function describeNotifyStep(mode: StorageMode): void {
       expect(execution).toMatchObject({ status: 'FAILED', error: { stepKey: 'remind', message: 'userId rendered to "ada@example.com", which is not a user id' } });
       expect(execution?.stepRuns).toHaveLength(1);
       // The owner hears that the run failed, and nothing else.
-      await expect.poll(async () => (await inbox(owner))?.notifications.map((notification) => notification.eventType)).toEqual(['workflow.execution.failed']);
+      await expect.poll(async () => (await inbox(owner))?.notifications?.map((notification) => notification.eventType)).toEqual(['workflow.execution.failed']);
     });
 
     it('fails a run at once, without retrying, when the step’s user is a user of another tenant, who hears nothing', async () => {
@@ -234,7 +234,7 @@ export function describeNotifyStep(mode: StorageMode): void {
         error: { stepKey: 'remind', message: 'the notifications service refused the notification: No user with this id in your tenant' },
       });
       expect(execution?.stepRuns).toHaveLength(1);
-      await expect.poll(async () => (await inbox(owner))?.notifications.map((notification) => notification.eventType)).toEqual(['workflow.execution.failed']);
+      await expect.poll(async () => (await inbox(owner))?.notifications?.map((notification) => notification.eventType)).toEqual(['workflow.execution.failed']);
       expect((await inbox(stranger))?.notifications).toEqual([]);
     });
 

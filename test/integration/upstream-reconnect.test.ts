@@ -3,13 +3,12 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createAsyncQueue, type AsyncQueue } from '@nexusflow/kit';
-import { postGraphQL } from '@nexusflow/kit/testing';
+import { postGraphQL, TcpProxy } from '@nexusflow/kit/testing';
 import { RegisterDocument } from '@nexusflow/web-client';
 import type { RunningGateway } from '../../gateway/src/gateway.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import { startHeldRun } from '../support/live-runs.ts';
 import { startStack, type Stack } from '../support/stack.ts';
-import { TcpProxy } from '../support/tcp-proxy.ts';
 
 // Only fields of the workflows subgraph: every byte of this subscription crosses the proxy on the one upstream socket.
 const EXECUTION_UPDATED = `subscription Live($id: ID!) {
@@ -114,7 +113,7 @@ describe('a dropped WebSocket between the gateway and the workflows subgraph', (
     const watcher = watch(executionId);
     const before = await next(watcher);
     expect(before).toMatchObject({ event: 'workflow.execution.snapshot', status: 'RUNNING' });
-    expect(proxy.accepted).toBe(1);
+    expect(proxy.webSocketsAccepted).toBe(1);
     expect(await reconnects()).toBe(0);
     expect(await upstreamSubscriptions()).toBe(1);
 
@@ -123,7 +122,7 @@ describe('a dropped WebSocket between the gateway and the workflows subgraph', (
     // graphql-ws subscribes again on its new socket, and the subgraph answers first with the execution as it is.
     const caughtUp = await next(watcher);
     expect(caughtUp).toEqual(before);
-    expect(proxy.accepted).toBe(2);
+    expect(proxy.webSocketsAccepted).toBe(2);
     expect(await reconnects()).toBe(1);
     expect(await upstreamSubscriptions()).toBe(1);
 
@@ -148,14 +147,14 @@ describe('a dropped WebSocket between the gateway and the workflows subgraph', (
     const watcher = watch(executionId);
     expect(await next(watcher)).toMatchObject({ event: 'workflow.execution.snapshot', status: 'RUNNING' });
     const reconnectsBefore = await reconnects();
-    const acceptedBefore = proxy.accepted;
+    const acceptedBefore = proxy.webSocketsAccepted;
 
     proxy.refuseNext(3);
     proxy.cut();
 
     expect(await next(watcher)).toMatchObject({ event: 'workflow.execution.snapshot', status: 'RUNNING' });
     expect(proxy.refused).toBe(3);
-    expect(proxy.accepted).toBe(acceptedBefore + 1);
+    expect(proxy.webSocketsAccepted).toBe(acceptedBefore + 1);
     expect(await reconnects()).toBe(reconnectsBefore + 1);
 
     outside.release('/reconnect-refused');

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, Metrics, openDatabase, OutboxEvent, Role, secretOrDevelopmentDefault, signIdentity, type DomainEvent } from '@nexusflow/kit';
+import { createLogger, Metrics, openDatabase, OutboxEvent, Role, secretOrDevelopmentDefault, signIdentity, type DomainEvent, type Environment } from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, testEnvironment, type PostOptions } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, ExecutionDetailsDocument, RegisterDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
+import { StepRun } from '../../subgraphs/workflows/src/entities/step-run.entity.ts';
 import { migrations } from '../../subgraphs/workflows/src/migrations/index.ts';
 import { entities } from '../../subgraphs/workflows/src/subgraph.ts';
 import { freePortOffset, launchScript, type LaunchedProcess } from '../support/processes.ts';
@@ -18,17 +19,28 @@ const crashWorkflow = (outside: RecordingServer, prefix: string): StepInput[] =>
   { key: 'three', type: 'http', config: { method: 'POST', url: `${outside.url}/${prefix}-3` } },
 ];
 
-function expectEachStepAppliedOnce(outside: RecordingServer, prefix: string, executionId: string) {
+/**
+ * The held call was in flight when its worker died, so the step ran again on takeover, as a new attempt: the outside
+ * world got one call per attempt, all with the step's one idempotency key, which is how it applies the effect once.
+ */
+function expectOneCallPerAttempt(outside: RecordingServer, prefix: string, executionId: string) {
   expect(outside.callsTo(`/${prefix}-1`)).toHaveLength(1);
   expect(outside.callsTo(`/${prefix}-3`)).toHaveLength(1);
-  // The held call was in flight when its worker died, so the step ran again on takeover: the outside
-  // world sees it twice with one idempotency key, which is how it applies the effect once.
-  expect(new Set(outside.callsTo(`/${prefix}-hold`).map((call) => call.idempotencyKey))).toEqual(new Set([`${executionId}:two`]));
+  expect(outside.callsTo(`/${prefix}-hold`).map((call) => call.idempotencyKey)).toEqual([`${executionId}:two`, `${executionId}:two`]);
 }
+
+/** The attempts recorded: the one its worker died with, abandoned, then the one that took over. */
+const EXPECTED_ATTEMPTS = [
+  ['one', 1, 'COMPLETED'],
+  ['two', 1, 'ABANDONED'],
+  ['two', 2, 'COMPLETED'],
+  ['three', 1, 'COMPLETED'],
+];
 
 const EXPECTED_EVENTS = [
   'workflow.execution.started',
   'workflow.step.completed:one',
+  'workflow.step.abandoned:two',
   'workflow.step.completed:two',
   'workflow.step.completed:three',
   'workflow.execution.completed',
@@ -41,8 +53,8 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     let outside: RecordingServer;
     const workers: LaunchedProcess[] = [];
 
-    const startWorker = async () => {
-      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], { ...process.env, ...stack.workflowsEnv, PORT: '0', LOG_LEVEL: 'info' });
+    const startWorker = async (env: Environment = {}) => {
+      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], { ...process.env, ...stack.workflowsEnv, PORT: '0', LOG_LEVEL: 'info', ...env });
       workers.push(worker);
       await worker.waitForLine(/worker ready/);
       return worker;
@@ -88,6 +100,9 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       if (execution?.__typename !== 'Execution') throw new Error('runWorkflow failed');
       // The delay waits on its timer, stored in PostgreSQL: no step is in flight, and no message waits in the broker.
       await watch.event(execution.id, 'workflow.step.waiting', 'pause');
+      // Nor an event in the outbox: one published but not yet marked so when its relay dies is published again (at
+      // least once, under its id), which is the outbox's promise, not what this test is about.
+      await expect.poll(() => stack.workflows.database.fork().count(OutboxEvent, { publishedAt: null })).toBe(0);
       await doomed.stop('SIGKILL');
       await startWorker();
       expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
@@ -109,7 +124,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       expect(new Set(ofExecution().map((event) => event.id)).size).toBe(6);
     });
 
-    it('completes the execution on another worker, applying every step once and publishing every event once', async () => {
+    it('completes the execution on another worker, recording the call it died in as an abandoned attempt, and publishes every event once', async () => {
       const events: DomainEvent[] = [];
       const subscription = await stack.workflows.eventBus.subscribe({ queue: `crash-events-${randomUUID()}`, bindings: ['workflow.#'] }, async (event) => {
         events.push(event);
@@ -142,18 +157,59 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       await watch.close();
 
       const details = (await graphql(ExecutionDetailsDocument, { variables: { id: execution.id } })).data?.execution;
-      expect(details?.stepRuns.map((run) => [run.stepKey, run.attempt, run.status])).toEqual([
-        ['one', 1, 'COMPLETED'],
-        ['two', 1, 'COMPLETED'],
-        ['three', 1, 'COMPLETED'],
-      ]);
-      expectEachStepAppliedOnce(outside, 'crash', execution.id);
+      expect(details?.stepRuns.map((run) => [run.stepKey, run.attempt, run.status])).toEqual(EXPECTED_ATTEMPTS);
+      expectOneCallPerAttempt(outside, 'crash', execution.id);
 
       const ofExecution = () => events.filter((event) => event.payload.executionId === execution.id);
       await expect.poll(() => ofExecution().length).toBeGreaterThanOrEqual(EXPECTED_EVENTS.length);
       await subscription.stop();
       expect(ofExecution().map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual(EXPECTED_EVENTS);
       expect(new Set(ofExecution().map((event) => event.id)).size).toBe(EXPECTED_EVENTS.length);
+    });
+
+    it('takes a step over as a new attempt when the lease of the worker that died with it runs out, not later', async () => {
+      const email = `lease-${randomUUID()}@example.com`;
+      const session = (
+        await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
+          variables: { input: { email, password: 'correct horse battery', name: 'Crash Tester', tenantName: 'Lease Co' } },
+        })
+      ).data?.register;
+      if (session?.__typename !== 'AuthSession') throw new Error('registration failed');
+      const graphql = <T, V>(document: TypedDocumentNode<T, V>, options: PostOptions<V>) =>
+        postGraphQL(stack.gateway.graphqlUrl, document, { token: session.accessToken, ...options });
+      outside.hold('/lease-hold');
+      // A lease of 3 s + 200 ms: long enough to kill its holder in, short enough to wait for.
+      const steps = crashWorkflow(outside, 'lease').map((step) => (step.key === 'two' ? { ...step, timeoutMs: 3000 } : step));
+      const created = (await graphql(CreateWorkflowDocument, { variables: { input: { name: 'Lease', steps } } })).data?.createWorkflow;
+      if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
+      const watch = await WorkflowWatch.start(stack.workflows.pubsub, created.id);
+
+      // Two live workers alone: the survivor gets the dead one's message at once, and must wait for the lease, no longer.
+      for (const worker of workers.splice(0)) await worker.stop('SIGTERM');
+      const byId = { 'lease-a': await startWorker({ WORKER_ID: 'lease-a' }), 'lease-b': await startWorker({ WORKER_ID: 'lease-b' }) };
+      const execution = (await graphql(RunWorkflowDocument, { variables: { id: created.id } })).data?.runWorkflow;
+      if (execution?.__typename !== 'Execution') throw new Error('runWorkflow failed');
+      await outside.arrival('/lease-hold');
+      const em = stack.workflows.database.fork();
+      const first = await em.findOneOrFail(StepRun, { executionId: execution.id, stepKey: 'two', attempt: 1 });
+      const holder = first.leaseOwner!.split('/')[0] as keyof typeof byId;
+      await byId[holder].stop('SIGKILL');
+
+      await expect.poll(() => outside.callsTo('/lease-hold').length, { timeout: 15_000, interval: 10 }).toBe(2);
+      outside.release('/lease-hold');
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
+      await watch.close();
+
+      const attempts = await em.fork().find(StepRun, { executionId: execution.id }, { orderBy: { startedAt: 'asc', attempt: 'asc' } });
+      expect(attempts.map((run) => [run.stepKey, run.attempt, run.status])).toEqual(EXPECTED_ATTEMPTS);
+      const [abandoned, takeover] = attempts.filter((run) => run.stepKey === 'two');
+      expect(abandoned!.leaseUntil.getTime() - abandoned!.startedAt.getTime(), 'the lease is the step timeout and the margin').toBe(3200);
+      const lateness = takeover!.startedAt.getTime() - abandoned!.leaseUntil.getTime();
+      expect(lateness, `taken over ${lateness} ms after the lease ran out`).toBeGreaterThanOrEqual(0);
+      expect(lateness, `taken over ${lateness} ms after the lease ran out`).toBeLessThan(1000);
+      expect(abandoned!.finishedAt).toEqual(takeover!.startedAt);
+      expect(abandoned!.errorMessage).toMatch(/^Abandoned: .*attempt 2 took over/);
+      expectOneCallPerAttempt(outside, 'lease', execution.id);
     });
   },
 );
@@ -198,7 +254,7 @@ describe('the embedded workflows service killed mid-step and started again on it
     await dataDir?.remove();
   });
 
-  it('carries the interrupted run on at once after the restart, applying every step once and recording every event once', async () => {
+  it('carries the interrupted run on at once after the restart, as a new attempt of the step it died in, recording every event once', async () => {
     const port = 3002 + (await freePortOffset([3002]));
     url = `http://127.0.0.1:${port}/graphql`;
     await startService(port);
@@ -224,7 +280,7 @@ describe('the embedded workflows service killed mid-step and started again on it
       })
       .toBe('COMPLETED');
     expect(Date.now() - restartedAt, 'completed long before the sweeper (60 s) or the lease (60 s) would have moved it').toBeLessThan(10_000);
-    expectEachStepAppliedOnce(outside, 'embedded', execution.id);
+    expectOneCallPerAttempt(outside, 'embedded', execution.id);
     expect(await service!.stop('SIGTERM')).toBe(0);
 
     const database = await openDatabase({
@@ -237,6 +293,8 @@ describe('the embedded workflows service killed mid-step and started again on it
       logger: createLogger({ name: 'crash-test', level: 'silent' }),
     });
     try {
+      const attempts = await database.fork().find(StepRun, { executionId: execution.id }, { orderBy: { startedAt: 'asc', attempt: 'asc' } });
+      expect(attempts.map((run) => [run.stepKey, run.attempt, run.status])).toEqual(EXPECTED_ATTEMPTS);
       const recorded = await database.fork().find(OutboxEvent, {}, { orderBy: { position: 'asc' } });
       const ofExecution = recorded.filter((event) => event.payload.executionId === execution.id);
       expect(ofExecution.map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual(EXPECTED_EVENTS);

@@ -360,15 +360,15 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       }
       const page1 = await postGraphQL(stack.gateway.graphqlUrl, WorkflowListDocument, { token: tenant.token, variables: { first: 2 } });
       expect(page1.errors).toBeUndefined();
-      expect(page1.data?.workflows.edges.map((e) => e.node.name)).toEqual(['third', 'second']);
-      expect(page1.data?.workflows.pageInfo.hasNextPage).toBe(true);
+      expect(page1.data?.workflows?.edges.map((e) => e.node.name)).toEqual(['third', 'second']);
+      expect(page1.data?.workflows?.pageInfo.hasNextPage).toBe(true);
       const page2 = await postGraphQL(stack.gateway.graphqlUrl, WorkflowListDocument, {
         token: tenant.token,
-        variables: { first: 2, after: page1.data?.workflows.pageInfo.endCursor },
+        variables: { first: 2, after: page1.data?.workflows?.pageInfo.endCursor },
       });
-      expect(page2.data?.workflows.edges.map((e) => e.node.name)).toEqual(['first']);
-      expect(page2.data?.workflows.pageInfo.hasNextPage).toBe(false);
-      expect(page2.data?.workflows.edges[0]?.node.owner).toEqual({ id: tenant.userId, name: 'Workflow Owner' });
+      expect(page2.data?.workflows?.edges.map((e) => e.node.name)).toEqual(['first']);
+      expect(page2.data?.workflows?.pageInfo.hasNextPage).toBe(false);
+      expect(page2.data?.workflows?.edges[0]?.node.owner).toEqual({ id: tenant.userId, name: 'Workflow Owner' });
     });
 
     it('publishes each state change to the event bus once, in order', async () => {

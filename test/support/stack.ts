@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { startSubgraph, type Environment, type RunningSubgraph } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, testEnvironment } from '@nexusflow/kit/testing';
+import { createTempDirectory, createTestDatabase, TcpProxy, testEnvironment } from '@nexusflow/kit/testing';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/gateway.ts';
 import { loadAuthConfig, type AuthConfig } from '../../subgraphs/auth/src/config.ts';
@@ -15,7 +15,6 @@ import { notificationsSubgraph } from '../../subgraphs/notifications/src/subgrap
 import { loadSchedulerConfig, type SchedulerConfig } from '../../subgraphs/scheduler/src/config.ts';
 import type { SchedulerServices } from '../../subgraphs/scheduler/src/context.ts';
 import { schedulerSubgraph } from '../../subgraphs/scheduler/src/subgraph.ts';
-import { TcpProxy } from './tcp-proxy.ts';
 
 export type StorageMode = 'embedded' | 'postgres';
 
@@ -48,8 +47,12 @@ export interface Stack {
  * files can run in parallel.
  */
 export interface StackOptions {
+  /** On top of the auth subgraph's environment, e.g. a DATABASE_URL through a TcpProxy. */
+  auth?: Environment;
   workflows?: Environment;
   notifications?: Environment;
+  /** The Redis of every service and gateway in postgres mode, e.g. through a TcpProxy. @default TEST_REDIS_URL */
+  redisUrl?: string;
   /**
    * The clock of the gateways and of the auth subgraph (identity signatures, token expiries, sign-in throttling), so
    * that a test can move time for both sides of a signed identity at once.
@@ -71,11 +74,11 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
     }
     const database = await createTestDatabase(testEnvironment.postgresUrl, `${label}_${service}`);
     cleanups.push(database.drop);
-    return { ...base, DATABASE_URL: database.url, REDIS_URL: testEnvironment.redisUrl, AMQP_URL: testEnvironment.amqpUrl };
+    return { ...base, DATABASE_URL: database.url, REDIS_URL: extra.redisUrl ?? testEnvironment.redisUrl, AMQP_URL: testEnvironment.amqpUrl };
   };
 
   // Every test client comes from one address and some suites register more users than a real client would.
-  const authConfig = loadAuthConfig({ ...(await environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000' });
+  const authConfig = loadAuthConfig({ ...(await environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000', ...extra.auth });
   const auth = await startSubgraph(authSubgraph(authConfig, extra.now), authConfig.subgraph, extra.now ? { now: extra.now } : {});
   cleanups.push(auth.close);
 
@@ -133,7 +136,7 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
       LOAD_SHEDDING_DELAY_MS: '0',
       ...overrides,
     };
-    if (mode === 'postgres') gatewayEnv.REDIS_URL = testEnvironment.redisUrl;
+    if (mode === 'postgres') gatewayEnv.REDIS_URL = extra.redisUrl ?? testEnvironment.redisUrl;
     const gateway = await startGateway(loadGatewayConfig(gatewayEnv), extra.now ? { now: extra.now } : {});
     gateways.push(gateway);
     return gateway;

@@ -7,6 +7,7 @@ import { assert, ERRORS, errorCodeDef, type Operation } from '@apollo/federation
 import { evaluateCondition, getResponseName, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode } from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { executeSync, GraphQLError, Kind, OperationTypeNode, visit, type FieldNode, type GraphQLSchema, type SelectionNode, type VariableDefinitionNode } from 'graphql';
+import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
 import { computeResponse } from './result-shaping.ts';
 
 /**
@@ -15,10 +16,13 @@ import { computeResponse } from './result-shaping.ts';
  * already converted for result shaping (stock converts the document again on every request), records no
  * OpenTelemetry spans and builds no usage-reporting trace nodes, and shapes results with a compiled shaper.
  * The data-handling helpers (deep merge, rewrites) are stock's own.
+ *
+ * Where it differs from stock on purpose: every error of a fetch carries a path and the subgraph's `serviceName`. A
+ * fetch that fails outright (the subgraph unreachable, an HTTP error), and a subgraph error without a usable path, is
+ * reported at the fields the fetch was to provide, once per entity, where stock gives no path at all.
  */
 
 type ResultMap = Record<string, unknown>;
-type ResponsePath = (string | number)[];
 
 interface ResultCursor {
   path: ResponsePath;
@@ -98,7 +102,7 @@ async function executeNode(context: ExecutionContext, node: PlanNode, cursor: Re
       try {
         await executeFetch(context, node, cursor);
       } catch (error) {
-        context.errors.push(error as GraphQLError);
+        context.errors.push(...failedFetchErrors(context, node, cursor, error));
       }
       return;
     case 'Condition': {
@@ -137,7 +141,11 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
     const response = await request(fetchVariables);
     if (response.errors) {
       const errorPath = lazyErrorPathGenerator(fetch, cursor);
-      context.errors.push(...response.errors.map((error) => downstreamServiceError(error, fetch.serviceName, errorPath)));
+      for (const error of response.errors) {
+        const path = errorPath(error.path);
+        if (path) context.errors.push(downstreamServiceError(error, fetch.serviceName, path));
+        else context.errors.push(...atFetchedFields(context, fetch, cursor, error));
+      }
       if (!response.extensions?.ftv1) {
         const metrics = context.requestContext.metrics as { nonFtv1ErrorPaths?: { subgraph: string; path: unknown }[] } | undefined;
         const errorPaths = response.errors.map((error) => ({ subgraph: fetch.serviceName, path: error.path }));
@@ -254,6 +262,10 @@ function representationKey(representation: ResultMap): string {
   return key;
 }
 
+/**
+ * Where a subgraph's error belongs in the client's response, as stock computes it; undefined where stock would give
+ * no path, or a path of the subgraph's own operation (`_entities` without an index), rather than one of the client's.
+ */
 function lazyErrorPathGenerator(fetch: FetchNode, cursor: ResultCursor): (path: readonly (string | number)[] | undefined) => ResponsePath | undefined {
   let hydratedPaths: ResponsePath[] | undefined;
   return (errorPath) => {
@@ -264,8 +276,34 @@ function lazyErrorPathGenerator(fetch: FetchNode, cursor: ResultCursor): (path: 
       }
       return [...(hydratedPaths[errorPath[1]] ?? []), ...errorPath.slice(2)];
     }
+    if (fetch.requires) return undefined;
     return errorPath ? [...cursor.path, ...errorPath.slice()] : undefined;
   };
+}
+
+/** A fetch that threw (the subgraph unreachable, an HTTP error, an answer that is not a GraphQL response): its errors. */
+function failedFetchErrors(context: ExecutionContext, fetch: FetchNode, cursor: ResultCursor, error: unknown): GraphQLError[] {
+  const failure = error instanceof Error ? error : new Error(String(error));
+  const extensions = failure instanceof GraphQLError ? failure.extensions : undefined;
+  return atFetchedFields(context, fetch, cursor, { message: failure.message, ...(extensions ? { extensions } : {}), originalError: failure });
+}
+
+/**
+ * One error per field the fetch was to provide (per entity), each with its path; a fetch whose fields cannot be
+ * located (none of its entities were in the response) gives one error at the fetch's own path, if that is concrete.
+ */
+function atFetchedFields(
+  context: ExecutionContext,
+  fetch: FetchNode,
+  cursor: ResultCursor,
+  error: { message?: string; extensions?: Record<string, unknown>; originalError?: Error },
+): GraphQLError[] {
+  const paths = pathsOfFetchedFields(context.supergraphSchema, fetch, cursor.path, cursor.fullResult);
+  if (paths.length === 0) {
+    const concrete = cursor.path.length > 0 && !cursor.path.includes('@') ? cursor.path : undefined;
+    return [downstreamServiceError(error, fetch.serviceName, concrete)];
+  }
+  return paths.map((path) => downstreamServiceError(error, fetch.serviceName, path));
 }
 
 function generateHydratedPaths(parent: ResponsePath, path: ResponsePath, data: unknown, result: ResponsePath[]): void {
@@ -347,13 +385,13 @@ function flattenResultsAtPath(value: unknown, path: ResponsePath, from = 0): unk
 }
 
 function downstreamServiceError(
-  originalError: { message?: string; extensions?: Record<string, unknown>; path?: readonly (string | number)[] },
+  originalError: { message?: string; extensions?: Record<string, unknown>; originalError?: Error },
   serviceName: string,
-  generateErrorPath: (path: readonly (string | number)[] | undefined) => ResponsePath | undefined,
+  path: ResponsePath | undefined,
 ): GraphQLError {
   const message = originalError.message || `Error while fetching subquery from service "${serviceName}"`;
   const { extensions } = originalError;
-  const options = { originalError: originalError as Error, path: generateErrorPath(originalError.path), extensions: { ...extensions, serviceName } };
+  const options = { originalError: (originalError.originalError ?? originalError) as Error, path, extensions: { ...extensions, serviceName } };
   const codeDef = errorCodeDef(originalError as GraphQLError);
   if (!codeDef && extensions?.code) return new GraphQLError(message, options);
   return (codeDef ?? ERRORS.DOWNSTREAM_SERVICE_ERROR).err(message, options);

@@ -1,7 +1,7 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, type DocumentNode, type ExecutionResult } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { clientError, createAsyncQueue, ErrorCode, formatClientError, type AsyncQueue, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
@@ -34,6 +34,8 @@ interface ResultGroup {
   /** Replayed to subscribers that join later; events carry the whole state, so the latest is enough to catch up. */
   last?: ExecutionResult;
   events: AsyncIterableIterator<UpstreamEvent>;
+  /** The subgraph that owns the subscription's root field, named in the errors of its events. */
+  serviceName: string;
 }
 
 /**
@@ -87,8 +89,8 @@ export class FederatedSubscriptions {
       // Each event enters as the result of the primary fetch, and the rest of the plan runs from it.
       const replay: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
       const eventPlan: PreparedOperation = { ...prepared!, queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay } };
-      const resolve = (event: UpstreamEvent) => this.complete(supergraph, eventPlan, event, requestContext);
-      group = { subscribers: new Set(), events };
+      const resolve = (event: UpstreamEvent) => this.complete(supergraph, eventPlan, event, requestContext, primary.serviceName);
+      group = { subscribers: new Set(), events, serviceName: primary.serviceName };
       this.groups.set(key, group);
       void this.pump(key, group, resolve);
     }
@@ -117,7 +119,7 @@ export class FederatedSubscriptions {
         }
         this.options.onEventResolved?.();
       } else {
-        result = { errors: (event.errors ?? []).map((error) => new GraphQLError(error.message, { extensions: error.extensions })) };
+        result = { errors: (event.errors ?? []).map((error) => new GraphQLError(error.message, { extensions: { ...error.extensions, serviceName: group.serviceName } })) };
       }
       group.last = result;
       for (const subscriber of group.subscribers) subscriber.push(result);
@@ -138,6 +140,7 @@ export class FederatedSubscriptions {
     eventPlan: PreparedOperation,
     event: UpstreamEvent,
     requestContext: GatewayGraphQLRequestContext<GatewayContext>,
+    serviceName: string,
   ): Promise<ExecutionResult> {
     const eventSource: GraphQLDataSource = { process: async () => ({ data: event.data, ...(event.errors ? { errors: event.errors } : {}) }) as never };
     const serviceMap: Record<string, GraphQLDataSource> = Object.fromEntries(this.options.dataSources);
@@ -145,7 +148,10 @@ export class FederatedSubscriptions {
     const result = await executePlan(eventPlan, serviceMap, requestContext as GatewayGraphQLRequestContext, supergraph.supergraphSchema);
     const errors = (result.errors ?? []).map((error) => {
       // The same shaping as HTTP responses: a known code and its message, nothing internal.
-      const safe = formatClientError(error instanceof GraphQLError ? error.toJSON() : { message: String(error) });
+      const formatted: GraphQLFormattedError = error instanceof GraphQLError ? error.toJSON() : { message: String(error) };
+      // The event's own errors come from the subgraph that owns the subscription, not from the replay's stand-in.
+      const fromEvent = formatted.extensions?.serviceName === EVENT_SOURCE;
+      const safe = formatClientError(fromEvent ? { ...formatted, extensions: { ...formatted.extensions, serviceName } } : formatted);
       return new GraphQLError(safe.message, { path: safe.path, extensions: safe.extensions });
     });
     return { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) };

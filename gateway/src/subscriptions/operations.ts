@@ -58,7 +58,7 @@ const SUGGESTION = / Did you mean .*\?$/;
 
 /** Every error leaving over a streaming transport, whatever produced it: a known code and its message, nothing internal. */
 export function formatted(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
-  return formatClientError(error instanceof GraphQLError ? error.toJSON() : error);
+  return formatClientError(error instanceof GraphQLError ? error.toJSON() : error, error);
 }
 
 /** A result as a client may see it: errors shaped as over HTTP. */

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import type { Logger } from './logger.ts';
+import { DependencyUnavailableError } from './outages.ts';
 
 /**
  * The RabbitMQ plumbing shared by the work queue and the event bus: one connection that comes back
@@ -29,6 +30,18 @@ export interface AmqpConsumerOptions {
   prefetch: number;
   /** Declares the queue (and its bindings) on each new connection, before consuming from it. */
   declare(channel: Channel): Promise<unknown>;
+}
+
+export interface AmqpPublishOptions {
+  /**
+   * While the broker is known to be unreachable (a connection was lost, or could not be made, and none is back yet),
+   * wait for it to come back, up to the operation timeout. False rejects at once instead, with a
+   * {@link DependencyUnavailableError}: for a caller whose state is durable and who sends again once
+   * {@link AmqpConnection.onReconnected} says the broker is back. A first connection still being made is waited for
+   * either way, since no reconnection would follow it.
+   * @default true
+   */
+  waitForReconnection?: boolean;
 }
 
 export type AmqpDeliveryHandler = (body: unknown, delivery: { redelivered: boolean }) => Promise<void>;
@@ -66,6 +79,9 @@ export class AmqpConnection {
   private readonly consumerStops = new Set<() => Promise<void>>();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private failedAttempts = 0;
+  /** A connection was lost, or could not be made, and none is ready since: what {@link onReconnected} ends. */
+  private unreachable = false;
+  private readonly reconnectedListeners = new Set<() => void>();
   private closed = false;
 
   constructor(
@@ -88,6 +104,7 @@ export class AmqpConnection {
       });
     } catch (error) {
       this.logger.warn({ err: messageOf(error), connection: this.options.connectionName }, 'could not connect to RabbitMQ');
+      this.unreachable = true;
       this.scheduleReconnect();
       return;
     }
@@ -116,6 +133,27 @@ export class AmqpConnection {
     for (const waiter of this.readyWaiters) waiter.resolve(model);
     this.readyWaiters.clear();
     this.logger.info({ connection: this.options.connectionName }, 'connected to RabbitMQ');
+    if (this.unreachable) {
+      this.unreachable = false;
+      for (const listener of this.reconnectedListeners) this.notifyReconnected(listener);
+    }
+  }
+
+  private notifyReconnected(listener: () => void): void {
+    try {
+      listener();
+    } catch (error) {
+      this.logger.warn({ err: messageOf(error), connection: this.options.connectionName }, 'a RabbitMQ reconnection listener failed');
+    }
+  }
+
+  /**
+   * Calls `listener` each time the broker can be used again after it could not: a connection is ready after one was
+   * lost or could not be made (not after a first attempt that succeeds). Returns a function that removes it.
+   */
+  onReconnected(listener: () => void): () => void {
+    this.reconnectedListeners.add(listener);
+    return () => this.reconnectedListeners.delete(listener);
   }
 
   private lost(model: ChannelModel): void {
@@ -124,6 +162,7 @@ export class AmqpConnection {
     this.ready = undefined;
     this.publisher = undefined;
     if (this.closed) return;
+    this.unreachable = true;
     this.logger.warn({ connection: this.options.connectionName }, 'lost the RabbitMQ connection; reconnecting');
     this.scheduleReconnect();
   }
@@ -198,14 +237,16 @@ export class AmqpConnection {
   }
 
   /** Runs `work` with the publisher channel, rejecting with a clear error once the operation timeout has passed. */
-  private async withPublisher<T>(what: string, work: (channel: ConfirmChannel) => Promise<T>): Promise<T> {
+  private async withPublisher<T>(what: string, work: (channel: ConfirmChannel) => Promise<T>, options: AmqpPublishOptions = {}): Promise<T> {
     if (this.closed) throw new Error(`cannot ${what}: the RabbitMQ connection is closed`);
+    const waitForReconnection = options.waitForReconnection ?? true;
     const controller = new AbortController();
-    const timeout = new Error(`cannot ${what}: RabbitMQ did not answer within ${this.operationTimeoutMs} ms`);
+    const timeout = new DependencyUnavailableError(`cannot ${what}: RabbitMQ did not answer within ${this.operationTimeoutMs} ms`);
     const timer = setTimeout(() => controller.abort(timeout), this.operationTimeoutMs);
     const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
     const attempt = async () => {
       for (;;) {
+        if (!waitForReconnection && this.unreachable) throw new DependencyUnavailableError(`cannot ${what}: RabbitMQ is unreachable`);
         const model = await this.waitUntilReady(controller.signal);
         try {
           return await work(await this.publisherChannel(model));
@@ -233,16 +274,21 @@ export class AmqpConnection {
     body: unknown,
     properties: Options.Publish = {},
     prepare?: (channel: Channel) => Promise<unknown>,
+    options: AmqpPublishOptions = {},
   ): Promise<void> {
     const content = Buffer.from(JSON.stringify(body) ?? 'null');
-    return this.withPublisher(`publish to "${target.routingKey}"`, async (channel) => {
-      await prepare?.(channel);
-      await new Promise<void>((resolve, reject) => {
-        channel.publish(target.exchange, target.routingKey, content, { persistent: true, contentType: 'application/json', ...properties }, (error: unknown) =>
-          error ? reject(error instanceof Error ? error : new Error(`the broker refused the message: ${String(error)}`)) : resolve(),
-        );
-      });
-    });
+    return this.withPublisher(
+      `publish to "${target.routingKey}"`,
+      async (channel) => {
+        await prepare?.(channel);
+        await new Promise<void>((resolve, reject) => {
+          channel.publish(target.exchange, target.routingKey, content, { persistent: true, contentType: 'application/json', ...properties }, (error: unknown) =>
+            error ? reject(error instanceof Error ? error : new Error(`the broker refused the message: ${String(error)}`)) : resolve(),
+          );
+        });
+      },
+      options,
+    );
   }
 
   /** Answers once a round trip through the publisher channel succeeded. */
@@ -364,6 +410,7 @@ export class AmqpConnection {
   /** Stops every consumer (waiting for its handlers in flight), then closes the connection. */
   async close(): Promise<void> {
     this.closed = true;
+    this.reconnectedListeners.clear();
     clearTimeout(this.reconnectTimer);
     const closing = new Error('the RabbitMQ connection is closed');
     for (const waiter of this.readyWaiters) waiter.reject(closing);

@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest';
-import { createAsyncQueue, QueueOverflowError, SKIP, transformIterator } from './async-queue.ts';
+import { createAsyncQueue, many, QueueOverflowError, SKIP, transformIterator } from './async-queue.ts';
 
 describe('createAsyncQueue', () => {
   it('hands out buffered values in the order they were pushed', async () => {
@@ -245,6 +245,16 @@ describe('transformIterator', () => {
     const seen: number[] = [];
     for await (const value of evens) seen.push(value);
     expect(seen).toEqual([0, 20, 40]);
+  });
+
+  it('puts the values of a step that returned many() in the place of one, in order, and none for an empty many()', async () => {
+    const source = createAsyncQueue<number>();
+    const repeated = transformIterator(source, (n) => many(Array.from({ length: n }, () => n)), { first: [0] });
+    for (const n of [2, 0, 3]) source.push(n);
+    source.end();
+    const seen: number[] = [];
+    for await (const value of repeated) seen.push(value);
+    expect(seen).toEqual([0, 2, 2, 3, 3, 3]);
   });
 
   it('releases its source at once when returned while waiting for a value that never comes', async () => {

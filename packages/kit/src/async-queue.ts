@@ -80,6 +80,16 @@ export function createAsyncQueue<T>(options: { limit?: number; onReturn?: () => 
 /** Returned by a {@link transformIterator} step to drop a value. */
 export const SKIP: unique symbol = Symbol('skip');
 
+/** Several values for one, from a {@link transformIterator} step: made by {@link many}. */
+export class Many<U> {
+  constructor(readonly values: readonly U[]) {}
+}
+
+/** Returned by a {@link transformIterator} step to put several values (or none) in the place of one. */
+export function many<U>(values: readonly U[]): Many<U> {
+  return new Many(values);
+}
+
 /**
  * Maps and filters an async iterator, with a `return()` that takes effect at once. An async generator
  * cannot do this: its `return()` waits until the generator reaches its next `yield`, so a subscription
@@ -88,15 +98,16 @@ export const SKIP: unique symbol = Symbol('skip');
  */
 export function transformIterator<T, U>(
   source: AsyncIterator<T>,
-  step: (value: T) => Promise<U | typeof SKIP> | U | typeof SKIP,
+  step: (value: T) => Promise<U | typeof SKIP | Many<U>> | U | typeof SKIP | Many<U>,
   options: { first?: U[] } = {},
 ): AsyncIterableIterator<U> {
-  const first = [...(options.first ?? [])];
+  /** Values due before the next one is pulled from the source: `first`, then the rest of a step's {@link many}. */
+  const pending = [...(options.first ?? [])];
   let finished = false;
   const done = (): IteratorResult<U> => ({ value: undefined, done: true });
   const iterator: AsyncIterableIterator<U> = {
     async next() {
-      if (first.length > 0) return { value: first.shift() as U, done: false };
+      if (pending.length > 0) return { value: pending.shift() as U, done: false };
       while (!finished) {
         const result = await source.next();
         if (result.done) {
@@ -104,12 +115,15 @@ export function transformIterator<T, U>(
           break;
         }
         const value = await step(result.value);
-        if (value !== SKIP) return { value, done: false };
+        if (value instanceof Many) pending.push(...value.values);
+        else if (value !== SKIP) return { value, done: false };
+        if (pending.length > 0) return { value: pending.shift() as U, done: false };
       }
       return done();
     },
     async return() {
       finished = true;
+      pending.length = 0;
       await source.return?.();
       return done();
     },

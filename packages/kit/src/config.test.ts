@@ -226,6 +226,7 @@ describe('toSubgraphConfig', () => {
       redisUrl: undefined,
       amqpUrl: undefined,
       amqpNamespace: 'nexusflow',
+      redisNamespace: 'nexusflow',
       internalSecret: secretOrDevelopmentDefault(undefined),
       shutdownTimeoutMs: 10_000,
     });
@@ -259,9 +260,19 @@ describe('toSubgraphConfig', () => {
       redisUrl: 'redis://cache:6379',
       amqpUrl: 'amqp://broker:5672',
       amqpNamespace: 'staging',
+      redisNamespace: 'staging',
       internalSecret: SECRET_A,
       shutdownTimeoutMs: 2500,
     });
+  });
+
+  it('keeps Redis channels under the deployment’s AMQP_NAMESPACE unless REDIS_NAMESPACE names another', () => {
+    expect(toSubgraphConfig('projects', parseConfig(schema, { AMQP_NAMESPACE: 'staging' })).redisNamespace).toBe('staging');
+    expect(toSubgraphConfig('projects', parseConfig(schema, { AMQP_NAMESPACE: 'staging', REDIS_NAMESPACE: 'staging-cache' }))).toMatchObject({
+      amqpNamespace: 'staging',
+      redisNamespace: 'staging-cache',
+    });
+    expect(problemsOf(() => parseConfig(schema, { REDIS_NAMESPACE: 'Has Spaces' }))).toEqual([expect.stringMatching(/^REDIS_NAMESPACE: /)]);
   });
 
   it('refuses a log format other than json or pretty', () => {

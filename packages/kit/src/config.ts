@@ -70,6 +70,9 @@ export function secretOrDevelopmentDefault(secret: string | undefined): string {
   return secret ?? DEVELOPMENT_SECRET;
 }
 
+/** A deployment's name in what it shares with others: the prefix of its exchanges, queues and Redis channels. */
+export const namespaceSchema = z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'lower-case letters, digits, ".", "-" and "_"');
+
 /** Environment shared by every subgraph process. */
 export const subgraphEnvShape = {
   NODE_ENV: nodeEnvSchema,
@@ -81,7 +84,9 @@ export const subgraphEnvShape = {
   DATA_DIR: z.string().default('.data'),
   REDIS_URL: redisUrlSchema.optional(),
   AMQP_URL: amqpUrlSchema.optional(),
-  AMQP_NAMESPACE: z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'lower-case letters, digits, ".", "-" and "_"').default('nexusflow'),
+  AMQP_NAMESPACE: namespaceSchema.default('nexusflow'),
+  /** Unset: AMQP_NAMESPACE, so that one setting keeps a deployment apart on both the broker and Redis. */
+  REDIS_NAMESPACE: namespaceSchema.optional(),
   INTERNAL_SECRET: sharedSecretSchema,
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
 };
@@ -103,6 +108,8 @@ export interface SubgraphConfig {
   amqpUrl: string | undefined;
   /** Prefix of exchange and queue names, so that deployments (and test runs) sharing a broker stay apart. */
   amqpNamespace: string;
+  /** Prefix of Redis channels (`<namespace>:`), so that deployments sharing a Redis stay apart; AMQP_NAMESPACE unless set. */
+  redisNamespace: string;
   internalSecret: string;
   shutdownTimeoutMs: number;
 }
@@ -127,6 +134,7 @@ export function toSubgraphConfig(serviceName: string, env: z.output<typeof subgr
     redisUrl: env.REDIS_URL,
     amqpUrl: env.AMQP_URL,
     amqpNamespace: env.AMQP_NAMESPACE,
+    redisNamespace: env.REDIS_NAMESPACE ?? env.AMQP_NAMESPACE,
     internalSecret: secretOrDevelopmentDefault(env.INTERNAL_SECRET),
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   };

@@ -14,6 +14,7 @@ export * from './identity.ts';
 export * from './lifecycle.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './outages.ts';
 export * from './process-lock.ts';
 export * from './rate-limit.ts';
 export * from './subscriptions.ts';

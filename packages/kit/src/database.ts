@@ -8,6 +8,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { releaseLostConnections } from './database-pool.ts';
 import { lockEmbeddedDatabase } from './embedded-database-lock.ts';
 
 export type { EntityManager } from '@mikro-orm/postgresql';
@@ -24,6 +25,12 @@ export interface DatabaseOptions {
   logger: Logger;
   /** @default 10 for PostgreSQL, 4 for the embedded database (whose engine runs one statement at a time) */
   poolSize?: number;
+  /**
+   * How long a statement may wait for a connection, whether being opened or freed by another request. Past it the
+   * statement fails as an outage (SERVICE_UNAVAILABLE to clients) instead of hanging on a server that drops packets.
+   * @default 5000
+   */
+  connectTimeoutMs?: number;
 }
 
 export interface Database {
@@ -117,6 +124,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       extensions: [Migrator],
       migrations: { migrationsList: options.migrations, snapshot: false, silent: true },
       pool: { max: options.poolSize ?? (embedded ? 4 : 10) },
+      // Handed to pg's pool: a connection timeout, without which a server that drops packets is waited for forever,
+      // and connections lost mid-transaction given back (see database-pool.ts).
+      driverOptions: { connectionTimeoutMillis: options.connectTimeoutMs ?? 5000, onPoolCreated: releaseLostConnections },
       loggerFactory: () => new CountingLogger(options.metrics, options.logger),
       debug: ['query'],
       allowGlobalContext: false,

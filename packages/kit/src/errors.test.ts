@@ -10,6 +10,7 @@ import {
   INTERNAL_ERROR_MESSAGE,
   isErrorCode,
   notFound,
+  SERVICE_UNAVAILABLE_MESSAGE,
   unauthenticated,
 } from './errors.ts';
 
@@ -79,31 +80,31 @@ describe('formatClientError', () => {
     });
   });
 
-  it('keeps the public extensions code, retryAfterSeconds and field', () => {
+  it('keeps the public extensions code, retryAfterSeconds, field and serviceName', () => {
     const formatted = formatClientError({
       message: 'Slow down',
-      extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 12, field: 'email' },
+      extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 12, field: 'email', serviceName: 'auth' },
     });
 
-    expect(formatted.extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: 12, field: 'email' });
+    expect(formatted.extensions).toEqual({ code: 'RATE_LIMITED', retryAfterSeconds: 12, field: 'email', serviceName: 'auth' });
   });
 
-  it('strips stack traces, exceptions, service names and any other extension', () => {
+  it('strips stack traces, exceptions and any other extension', () => {
     const formatted = formatClientError({
       message: 'Owners only',
       extensions: {
         code: 'FORBIDDEN',
         stacktrace: ['GraphQLError: Owners only', '    at resolver (/srv/app/src/resolvers.ts:10:5)'],
         exception: { sql: 'select * from users' },
-        serviceName: 'projects',
         http: { status: 403 },
+        response: { url: 'http://10.0.0.7:4001/graphql' },
       },
     });
 
     expect(formatted).toEqual({ message: 'Owners only', extensions: { code: 'FORBIDDEN' } });
   });
 
-  it('replaces the message of an error with an unknown code by the generic one', () => {
+  it('replaces the message of an error with an unknown code by the generic one, still naming the subgraph it came from', () => {
     const formatted = formatClientError({
       message: 'connect ECONNREFUSED 10.0.0.7:5432',
       path: ['projects', 0, 'owner'],
@@ -115,7 +116,7 @@ describe('formatClientError', () => {
       message: INTERNAL_ERROR_MESSAGE,
       path: ['projects', 0, 'owner'],
       locations: [{ line: 1, column: 9 }],
-      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'accounts' },
     });
     expect(INTERNAL_ERROR_MESSAGE).toBe('Internal server error');
   });
@@ -138,6 +139,32 @@ describe('formatClientError', () => {
     });
 
     expect(formatted).toEqual({ message: INTERNAL_ERROR_MESSAGE, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  });
+
+  it('answers SERVICE_UNAVAILABLE, keeping the path and saying nothing of where, when the error thrown is an outage of a dependency', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:5432'), { code: 'ECONNREFUSED' });
+    const thrown = new GraphQLError(refused.message, { path: ['me'], originalError: refused });
+
+    const formatted = formatClientError({ ...thrown.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, thrown);
+
+    expect(formatted).toEqual({ message: SERVICE_UNAVAILABLE_MESSAGE, path: ['me'], extensions: { code: 'SERVICE_UNAVAILABLE' } });
+    expect(SERVICE_UNAVAILABLE_MESSAGE).toBe('Temporarily unavailable; try again shortly');
+  });
+
+  it('keeps an error with a known code as it is, whatever it wraps', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:5432'), { code: 'ECONNREFUSED' });
+    const formatted = formatClientError({ message: 'No such project', extensions: { code: 'NOT_FOUND' } }, new GraphQLError('No such project', { originalError: refused }));
+
+    expect(formatted).toEqual({ message: 'No such project', extensions: { code: 'NOT_FOUND' } });
+  });
+
+  it('still answers INTERNAL_SERVER_ERROR for a failure that is not an outage', () => {
+    const bug = new TypeError("Cannot read properties of undefined (reading 'id')");
+
+    expect(formatClientError({ message: bug.message, extensions: { code: 'INTERNAL_SERVER_ERROR' } }, bug)).toEqual({
+      message: INTERNAL_ERROR_MESSAGE,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
   });
 
   it('formats what a real GraphQLError serialises to', () => {

@@ -1,4 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { isDependencyOutage } from './outages.ts';
 
 /**
  * The one list of `extensions.code` values a NexusFlow client can receive.
@@ -58,24 +59,36 @@ export const notFound = (message: string): GraphQLError => clientError(ErrorCode
 export const badUserInput = (message: string, extensions: Record<string, unknown> = {}): GraphQLError =>
   clientError(ErrorCode.BadUserInput, message, extensions);
 
-/** Extensions other than these are dropped before an error leaves the process. */
-const publicExtensionKeys = new Set(['code', 'retryAfterSeconds', 'field']);
+/**
+ * Extensions other than these are dropped before an error leaves the process. `serviceName` is the subgraph a gateway
+ * error came from (as stock @apollo/gateway names it): a name, never an address.
+ */
+const publicExtensionKeys = new Set(['code', 'retryAfterSeconds', 'field', 'serviceName']);
 
 export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
 
+/** What a client reads when a database, broker or cache is unreachable: nothing about which one, or where. */
+export const SERVICE_UNAVAILABLE_MESSAGE = 'Temporarily unavailable; try again shortly';
+
 /**
- * Shapes every error that leaves a NexusFlow server: a code from {@link ErrorCode} is always present,
- * and anything unexpected (a bug, a dropped database connection) is reduced to a generic message so
- * that stack traces, SQL and hostnames never reach a client.
+ * Shapes every error that leaves a NexusFlow server: a code from {@link ErrorCode} is always present, and anything
+ * unexpected is reduced to a generic message so that stack traces, SQL and hostnames never reach a client. Given the
+ * error that was thrown (`cause`), an unexpected failure that is an outage of a dependency (a refused or dropped
+ * database connection, Redis or RabbitMQ gone; see outages.ts) answers SERVICE_UNAVAILABLE, which clients may retry,
+ * and any other INTERNAL_SERVER_ERROR, which they should not.
  */
-export function formatClientError(formatted: GraphQLFormattedError): GraphQLFormattedError {
+export function formatClientError(formatted: GraphQLFormattedError, cause?: unknown): GraphQLFormattedError {
   const code = formatted.extensions?.code;
   if (!isErrorCode(code) || code === ErrorCode.InternalServerError) {
+    const outage = isDependencyOutage(cause);
     return {
-      message: INTERNAL_ERROR_MESSAGE,
+      message: outage ? SERVICE_UNAVAILABLE_MESSAGE : INTERNAL_ERROR_MESSAGE,
       ...(formatted.locations ? { locations: formatted.locations } : {}),
       ...(formatted.path ? { path: formatted.path } : {}),
-      extensions: { code: ErrorCode.InternalServerError },
+      extensions: {
+        code: outage ? ErrorCode.ServiceUnavailable : ErrorCode.InternalServerError,
+        ...(typeof formatted.extensions?.serviceName === 'string' ? { serviceName: formatted.extensions.serviceName } : {}),
+      },
     };
   }
   const extensions: Record<string, unknown> = {};

@@ -80,6 +80,27 @@ describe('Health', () => {
     });
   });
 
+  describe('details', () => {
+    it('reports them beside the checks without letting them decide readiness', async () => {
+      const health = new Health('gateway', { supergraph: up }, { details: async () => ({ subgraphs: { auth: { status: 'down', error: 'unreachable' } } }) });
+
+      expect(await health.readiness()).toEqual({
+        status: 'ready',
+        checks: { supergraph: { status: 'up' } },
+        subgraphs: { auth: { status: 'down', error: 'unreachable' } },
+      });
+    });
+
+    it('leaves them out when they fail, and never lets them replace the status or the checks', async () => {
+      const failing = new Health('gateway', { supergraph: up }, { details: () => Promise.reject(new Error('no answer')) });
+      const overreaching = new Health('gateway', {}, { details: async () => ({ status: 'ready', checks: {}, note: 'kept' }) });
+      overreaching.startDraining();
+
+      expect(await failing.readiness()).toEqual({ status: 'ready', checks: { supergraph: { status: 'up' } } });
+      expect(await overreaching.readiness()).toEqual({ status: 'unavailable', checks: { shutdown: { status: 'down', error: 'draining' } }, note: 'kept' });
+    });
+  });
+
   describe('startDraining', () => {
     it('makes readiness unavailable even when every check passes', async () => {
       const health = new Health('projects', { database: up });

@@ -7,6 +7,8 @@ export type HealthCheck = () => Promise<void>;
 export interface ReadinessReport {
   status: 'ready' | 'unavailable';
   checks: Record<string, { status: 'up' | 'down'; error?: string }>;
+  /** What {@link HealthOptions.details} reported, under its own keys. */
+  [detail: string]: unknown;
 }
 
 /** Response header of the health endpoints naming the launch a process belongs to (see {@link HealthOptions.instance}). */
@@ -23,12 +25,19 @@ export interface HealthOptions {
    * @default NEXUSFLOW_INSTANCE, which the launcher gives its processes; unset: no header
    */
   instance?: string;
+  /**
+   * What readiness reports beside its checks without deciding it, e.g. the gateway's subgraphs: losing one degrades
+   * some answers but leaves the gateway serving the rest. Must settle on its own; if it throws, it is left out.
+   * @default nothing
+   */
+  details?: () => Promise<Record<string, unknown>>;
 }
 
 export class Health {
   private draining = false;
   private readonly startedAt = Date.now();
   private readonly checkTimeoutMs: number;
+  private readonly details: (() => Promise<Record<string, unknown>>) | undefined;
   readonly instance: string | undefined;
 
   constructor(
@@ -37,6 +46,7 @@ export class Health {
     options: HealthOptions = {},
   ) {
     this.checkTimeoutMs = options.checkTimeoutMs ?? 2000;
+    this.details = options.details;
     this.instance = options.instance ?? parseConfig(instanceEnvSchema).NEXUSFLOW_INSTANCE;
   }
 
@@ -50,6 +60,7 @@ export class Health {
   }
 
   async readiness(): Promise<ReadinessReport> {
+    const details = this.details?.().catch(() => ({}));
     const entries = await Promise.all(
       Object.entries(this.checks).map(async ([name, check]) => {
         try {
@@ -63,7 +74,9 @@ export class Health {
     const checks: ReadinessReport['checks'] = Object.fromEntries(entries);
     if (this.draining) checks.shutdown = { status: 'down', error: 'draining' };
     const ready = Object.values(checks).every((check) => check.status === 'up');
-    return { status: ready ? 'ready' : 'unavailable', checks };
+    const report: ReadinessReport = { status: ready ? 'ready' : 'unavailable', checks };
+    for (const [key, value] of Object.entries((await details) ?? {})) if (!(key in report)) report[key] = value;
+    return report;
   }
 }
 

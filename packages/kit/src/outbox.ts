@@ -63,7 +63,11 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Events published per transaction. @default 100 */
   batchSize?: number;
-  /** Called for every event after the broker confirmed it, in order, e.g. to fan it out to live subscribers. */
+  /**
+   * Called for every event once the broker confirmed it, in order, before the event is marked published, e.g. to fan
+   * it out to live subscribers: a relay that dies before marking publishes and calls it again. A failure is logged and
+   * does not hold the event back: the fan-out (see PubSub) tells the subscribers what they missed once it is back.
+   */
   onPublished?: (event: DomainEvent) => Promise<void> | void;
 }
 
@@ -117,11 +121,12 @@ export class OutboxRelay {
 
   /**
    * One pass: locks up to a batch of pending events (skipping rows another relay holds, so several
-   * instances can run), publishes them in order and marks those the broker confirmed.
+   * instances can run), publishes them in order, fans each out, and marks those the broker confirmed.
    */
   async drain(): Promise<number> {
     const em = this.database.fork();
-    const confirmed: DomainEvent[] = [];
+    let confirmed = 0;
+    let fanOutFailures = 0;
     await em.transactional(async (tx) => {
       const pending = await tx.find(
         OutboxEvent,
@@ -137,12 +142,27 @@ export class OutboxRelay {
           this.logger.warn({ err: error, eventId: row.eventId, type: row.type }, 'could not publish an outbox event');
           break;
         }
+        if (!(await this.fanOut(event))) fanOutFailures += 1;
         row.publishedAt = new Date();
-        confirmed.push(event);
+        confirmed += 1;
       }
     });
-    for (const event of confirmed) await this.options.onPublished?.(event);
-    return confirmed.length;
+    if (fanOutFailures > 0) {
+      this.logger.warn({ events: fanOutFailures }, 'live fan-out failed; subscribers are told what they missed once it is back');
+    }
+    return confirmed;
+  }
+
+  /** Returns whether the fan-out accepted the event; one event's failure stops neither the others nor the broker's. */
+  private async fanOut(event: DomainEvent): Promise<boolean> {
+    if (!this.options.onPublished) return true;
+    try {
+      await this.options.onPublished(event);
+      return true;
+    } catch (error) {
+      this.logger.debug({ err: error, eventId: event.id, type: event.type }, 'live fan-out of an event failed');
+      return false;
+    }
   }
 
   async stop(): Promise<void> {

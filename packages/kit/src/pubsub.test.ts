@@ -116,6 +116,18 @@ describe('InMemoryPubSub', () => {
   it('always answers ping', async () => {
     await expect(open().ping()).resolves.toBeUndefined();
   });
+
+  it('confirms a subscription at once, and never reports missed events, as it loses none', async () => {
+    const pubsub = open();
+    const reporting = pubsub.subscribe<number>('task.updated', { reportMissed: true });
+    await expect(pubsub.subscribed('task.updated')).resolves.toBeUndefined();
+
+    await pubsub.publish('task.updated', 1);
+    await pubsub.close();
+
+    expect(await reporting.next()).toEqual({ value: 1, done: false });
+    expect(await reporting.next()).toEqual({ value: undefined, done: true });
+  });
 });
 
 describe('createPubSub', () => {
@@ -136,7 +148,7 @@ describe.runIf(testEnvironment.redisUrl)('RedisPubSub on the real Redis', () => 
 
   function open() {
     const { logger, warnings } = recordingLogger();
-    const pubsub = new RedisPubSub(redisUrl, logger, prefix);
+    const pubsub = new RedisPubSub(redisUrl, logger, { prefix });
     opened.push(pubsub);
     return { pubsub, warnings };
   }

@@ -1,48 +1,32 @@
-import { Redis } from 'ioredis';
-import { createAsyncQueue, type AsyncQueue } from './async-queue.ts';
 import type { Logger } from './logger.ts';
+import { TopicListeners, type MissedEvents, type SubscribeOptions } from './pubsub-listeners.ts';
+import { RedisPubSub } from './redis-pubsub.ts';
+
+export { MissedEvents, MISSED_EVENTS_ALLOWANCE_MS, type SubscribeOptions } from './pubsub-listeners.ts';
+export { RedisPubSub, type RedisPubSubOptions } from './redis-pubsub.ts';
 
 /**
  * Fan-out of live events between processes. Production uses Redis so that an event published by one
  * instance reaches subscribers connected to any instance; the embedded default keeps it in-process.
  */
 export interface PubSub {
+  /**
+   * Resolves once the fan-out accepted the event. Rejects while it is out of reach; the topic's subscribers that asked
+   * for it then get a {@link MissedEvents} once it is back, so a caller logs the failure and carries on.
+   */
   publish(topic: string, payload: unknown): Promise<void>;
   /** Iterates the topic's events from now on; `return()` on the iterator unsubscribes. */
   subscribe<T>(topic: string): AsyncIterableIterator<T>;
+  /** The same, with a {@link MissedEvents} between the events wherever some may have been lost. */
+  subscribe<T>(topic: string, options: SubscribeOptions & { reportMissed: true }): AsyncIterableIterator<T | MissedEvents>;
+  /**
+   * Resolves once the fan-out confirmed the subscription to `topic` (made with `subscribe` before), so that what is
+   * read after it and the events after it leave no gap between them. Rejects at once while the fan-out is out of
+   * reach: a subscription with `reportMissed` gets a {@link MissedEvents} once it is back.
+   */
+  subscribed(topic: string): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
-}
-
-class TopicListeners {
-  private readonly byTopic = new Map<string, Set<AsyncQueue<unknown>>>();
-
-  add(topic: string, queue: AsyncQueue<unknown>): boolean {
-    let listeners = this.byTopic.get(topic);
-    const first = !listeners;
-    if (!listeners) this.byTopic.set(topic, (listeners = new Set()));
-    listeners.add(queue);
-    return first;
-  }
-
-  /** Returns whether the topic has no listeners left. */
-  remove(topic: string, queue: AsyncQueue<unknown>): boolean {
-    const listeners = this.byTopic.get(topic);
-    if (!listeners) return false;
-    listeners.delete(queue);
-    if (listeners.size > 0) return false;
-    this.byTopic.delete(topic);
-    return true;
-  }
-
-  deliver(topic: string, payload: unknown): void {
-    for (const queue of this.byTopic.get(topic) ?? []) queue.push(payload);
-  }
-
-  endAll(): void {
-    for (const listeners of this.byTopic.values()) for (const queue of listeners) queue.end();
-    this.byTopic.clear();
-  }
 }
 
 export class InMemoryPubSub implements PubSub {
@@ -54,11 +38,14 @@ export class InMemoryPubSub implements PubSub {
     this.listeners.deliver(topic, structuredClone(payload));
   }
 
-  subscribe<T>(topic: string): AsyncIterableIterator<T> {
-    const queue: AsyncQueue<unknown> = createAsyncQueue({ onReturn: () => this.listeners.remove(topic, queue) });
-    this.listeners.add(topic, queue);
-    return queue as AsyncIterableIterator<T>;
+  subscribe<T>(topic: string): AsyncIterableIterator<T>;
+  subscribe<T>(topic: string, options: SubscribeOptions & { reportMissed: true }): AsyncIterableIterator<T | MissedEvents>;
+  /** Nothing is ever lost in one process, so `reportMissed` subscriptions receive events only. */
+  subscribe<T>(topic: string, options: SubscribeOptions = {}): AsyncIterableIterator<T | MissedEvents> {
+    return this.listeners.listen<T>(topic, options);
   }
+
+  async subscribed(_topic: string): Promise<void> {}
 
   async ping(): Promise<void> {}
 
@@ -67,68 +54,11 @@ export class InMemoryPubSub implements PubSub {
   }
 }
 
-export class RedisPubSub implements PubSub {
-  private readonly publisher: Redis;
-  /** A connection in subscriber mode can issue nothing but (un)subscribe commands, hence a second one. */
-  private readonly subscriber: Redis;
-  private readonly listeners = new TopicListeners();
-
-  constructor(
-    url: string,
-    private readonly logger: Logger,
-    private readonly prefix = 'nexusflow:',
-  ) {
-    const options = { lazyConnect: false, maxRetriesPerRequest: 3, enableOfflineQueue: true };
-    this.publisher = new Redis(url, { ...options, connectionName: 'nexusflow-publisher' });
-    this.subscriber = new Redis(url, { ...options, connectionName: 'nexusflow-subscriber' });
-    for (const connection of [this.publisher, this.subscriber]) {
-      connection.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'redis connection error'));
-    }
-    this.subscriber.on('message', (channel: string, message: string) => {
-      let payload: unknown;
-      try {
-        payload = JSON.parse(message);
-      } catch {
-        this.logger.warn({ channel }, 'dropped a pub/sub message that is not JSON');
-        return;
-      }
-      this.listeners.deliver(channel.slice(this.prefix.length), payload);
-    });
-  }
-
-  async publish(topic: string, payload: unknown): Promise<void> {
-    await this.publisher.publish(this.prefix + topic, JSON.stringify(payload));
-  }
-
-  subscribe<T>(topic: string): AsyncIterableIterator<T> {
-    const queue: AsyncQueue<unknown> = createAsyncQueue({
-      onReturn: () => {
-        if (this.listeners.remove(topic, queue)) {
-          this.subscriber.unsubscribe(this.prefix + topic).catch((error: Error) => this.logger.warn({ err: error.message, topic }, 'unsubscribe failed'));
-        }
-      },
-    });
-    if (this.listeners.add(topic, queue)) {
-      this.subscriber.subscribe(this.prefix + topic).catch((error: Error) => queue.end(error));
-    }
-    return queue as AsyncIterableIterator<T>;
-  }
-
-  /** Resolves once Redis has confirmed the subscription, so that a publish right after cannot be missed. */
-  async subscribed(topic: string): Promise<void> {
-    await this.subscriber.subscribe(this.prefix + topic);
-  }
-
-  async ping(): Promise<void> {
-    await Promise.all([this.publisher.ping(), this.subscriber.ping()]);
-  }
-
-  async close(): Promise<void> {
-    this.listeners.endAll();
-    await Promise.allSettled([this.publisher.quit(), this.subscriber.quit()]);
-  }
+export interface CreatePubSubOptions {
+  /** Prepended to Redis channels, so that deployments sharing a Redis stay apart. @default 'nexusflow:' */
+  prefix?: string;
 }
 
-export function createPubSub(redisUrl: string | undefined, logger: Logger): PubSub {
-  return redisUrl ? new RedisPubSub(redisUrl, logger) : new InMemoryPubSub();
+export function createPubSub(redisUrl: string | undefined, logger: Logger, options: CreatePubSubOptions = {}): PubSub {
+  return redisUrl ? new RedisPubSub(redisUrl, logger, options) : new InMemoryPubSub();
 }

@@ -97,7 +97,7 @@ async function openRuntime(
     metrics,
     logger,
   });
-  const pubsub = createPubSub(config.redisUrl, logger);
+  const pubsub = createPubSub(config.redisUrl, logger, { prefix: `${config.redisNamespace}:` });
   const eventBus = createEventBus(config.amqpUrl, logger, config.amqpNamespace);
   return { config, database, pubsub, eventBus, logger, metrics };
 }
@@ -133,8 +133,12 @@ export async function startSubgraph<Loaders, Services>(
   const apollo = new ApolloServer<SubgraphContext<Loaders, Services>>({
     schema,
     formatError: (formatted, error) => {
-      const safe = formatClientError(formatted);
+      const safe = formatClientError(formatted, error);
       if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'resolver failed');
+      // The client hears only that it may retry; the log says which dependency failed, and how.
+      else if (safe.extensions?.code !== formatted.extensions?.code) {
+        logger.warn({ err: error, path: formatted.path }, 'resolver failed: a dependency is unavailable');
+      }
       return safe;
     },
     includeStacktraceInErrorResponses: false,

@@ -25,7 +25,7 @@ export interface SubscriptionServerOptions<C> {
 type Params = Record<string, unknown> | undefined;
 
 function formatted(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
-  return formatClientError(error instanceof GraphQLError ? error.toJSON() : error);
+  return formatClientError(error instanceof GraphQLError ? error.toJSON() : error, error);
 }
 
 function paramOrHeader(params: Params, request: IncomingMessage, name: string): string | undefined {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect } from 'vitest';
 import { connect, type ChannelModel } from 'amqplib';
 import { createWorkQueue, InMemoryWorkQueue, RabbitWorkQueue, type WorkQueue, type WorkQueueDelivery } from './work-queue.ts';
-import { createDeferred, recordingLogger, testEnvironment } from './testing/index.ts';
+import { createDeferred, TcpProxy, recordingLogger, testEnvironment } from './testing/index.ts';
 
 const unique = (label: string) => `nexusflow-test.${label}.${randomBytes(6).toString('hex')}`;
 
@@ -373,6 +373,42 @@ describe.runIf(testEnvironment.amqpUrl)('RabbitWorkQueue on the real RabbitMQ', 
 
     await expect(queue.enqueue('lost')).rejects.toThrow(`cannot publish to "${name}": RabbitMQ did not answer within 200 ms`);
     await expect(queue.ping()).rejects.toThrow('RabbitMQ did not answer within 200 ms');
+  });
+
+  it('refuses at once, when asked not to wait, an enqueue while the broker is unreachable, and says when it is back', async () => {
+    const proxy = await TcpProxy.start(amqpUrl);
+    const queue = new RabbitWorkQueue<string>(proxy.urlFor(amqpUrl), name, recordingLogger().logger, { maxReconnectDelayMs: 200 });
+    opened.push(queue);
+    try {
+      await queue.ping();
+      const reconnected = createDeferred();
+      queue.onReconnected(() => reconnected.resolve());
+
+      proxy.takeDown();
+      const refusedAfter = performance.now();
+      const refusal = await queue.enqueue('during the outage', { waitForReconnection: false }).catch((error: unknown) => error);
+      const waitedMs = performance.now() - refusedAfter;
+
+      expect(refusal).toMatchObject({ name: 'DependencyUnavailableError', message: `cannot publish to "${name}": RabbitMQ is unreachable` });
+      expect(waitedMs, 'the enqueue waited for the broker instead of refusing at once').toBeLessThan(1000);
+      proxy.bringUp();
+      await reconnected.promise;
+      await queue.enqueue('after the outage', { waitForReconnection: false });
+      expect(await queueStats(name)).toMatchObject({ messageCount: 1 });
+    } finally {
+      await queue.close();
+      await proxy.close();
+    }
+  });
+
+  it('never says it is back when it was never away', async () => {
+    const { queue } = open();
+    let reconnections = 0;
+    queue.onReconnected(() => (reconnections += 1));
+    await queue.ping();
+    await queue.enqueue('job', { waitForReconnection: false });
+
+    expect(reconnections).toBe(0);
   });
 
   it('drops a message that is not JSON with a warning, and keeps consuming', async () => {

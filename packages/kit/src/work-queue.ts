@@ -10,6 +10,14 @@ export interface WorkQueueConsumeOptions {
 export interface WorkQueueEnqueueOptions {
   /** Deliver no earlier than this many milliseconds from now. @default 0 */
   delayMs?: number;
+  /**
+   * While the broker is known to be unreachable, wait for it to come back (up to the enqueue timeout). False rejects
+   * at once instead, with a `DependencyUnavailableError`: for callers whose work is recorded elsewhere (a database)
+   * and who send it again when {@link WorkQueue.onReconnected} says the broker is back. A queue that never loses its
+   * broker (the in-memory one) ignores it.
+   * @default true
+   */
+  waitForReconnection?: boolean;
 }
 
 export interface WorkQueueDelivery {
@@ -32,6 +40,12 @@ export interface WorkQueue<T> {
    * delivered to another consumer. `stop()` stops taking messages and waits for the handlers in flight.
    */
   consume(handler: WorkQueueHandler<T>, options?: WorkQueueConsumeOptions): Promise<{ stop(): Promise<void> }>;
+  /**
+   * Calls `listener` each time the queue takes messages again after its broker was unreachable (a lost connection
+   * came back, or a first one was finally made), so that work that could not be sent meanwhile is sent now. Returns
+   * a function that removes it. The in-memory queue never loses its broker and never calls it.
+   */
+  onReconnected(listener: () => void): () => void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -152,6 +166,10 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
     });
   }
 
+  onReconnected(): () => void {
+    return () => undefined;
+  }
+
   async ping(): Promise<void> {}
 
   /** Stops every consumer, waiting for its handlers in flight; messages not yet handled are dropped. */
@@ -199,20 +217,26 @@ export class RabbitWorkQueue<T> implements WorkQueue<T> {
 
   async enqueue(message: T, options: WorkQueueEnqueueOptions = {}): Promise<void> {
     const delayMs = delayOf(options);
-    if (delayMs === 0) return this.connection.publish({ exchange: '', routingKey: this.name }, message);
+    const publishing = options.waitForReconnection === undefined ? {} : { waitForReconnection: options.waitForReconnection };
+    if (delayMs === 0) return this.connection.publish({ exchange: '', routingKey: this.name }, message, {}, undefined, publishing);
     // One queue per delay keeps expiry in order: a queue only expires the message at its head.
     const delayQueue = `${this.name}.delay.${delayMs}`;
-    await this.connection.publish({ exchange: '', routingKey: delayQueue }, message, {}, (channel) =>
-      // Declared on every use, which also restarts its idle timer: it cannot expire under a waiting message.
-      channel.assertQueue(delayQueue, {
-        durable: true,
-        arguments: {
-          'x-message-ttl': delayMs,
-          'x-dead-letter-exchange': '',
-          'x-dead-letter-routing-key': this.name,
-          'x-expires': delayMs + 60_000,
-        },
-      }),
+    await this.connection.publish(
+      { exchange: '', routingKey: delayQueue },
+      message,
+      {},
+      (channel) =>
+        // Declared on every use, which also restarts its idle timer: it cannot expire under a waiting message.
+        channel.assertQueue(delayQueue, {
+          durable: true,
+          arguments: {
+            'x-message-ttl': delayMs,
+            'x-dead-letter-exchange': '',
+            'x-dead-letter-routing-key': this.name,
+            'x-expires': delayMs + 60_000,
+          },
+        }),
+      publishing,
     );
   }
 
@@ -221,6 +245,10 @@ export class RabbitWorkQueue<T> implements WorkQueue<T> {
       { queue: this.name, prefetch: options.concurrency ?? DEFAULT_CONCURRENCY, declare: (channel) => channel.assertQueue(this.name, { durable: true }) },
       handler as (body: unknown, delivery: WorkQueueDelivery) => Promise<void>,
     );
+  }
+
+  onReconnected(listener: () => void): () => void {
+    return this.connection.onReconnected(listener);
   }
 
   async ping(): Promise<void> {

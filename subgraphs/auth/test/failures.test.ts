@@ -34,13 +34,15 @@ describe.runIf(testEnvironment.postgresUrl)('the auth subgraph when its PostgreS
 
   const identity = { kind: 'user' as const, userId: crypto.randomUUID(), tenantId: crypto.randomUUID(), roles: [Role.Owner] };
 
-  it('answers INTERNAL_SERVER_ERROR with a generic message, revealing no SQL or connection details', async () => {
+  it('answers SERVICE_UNAVAILABLE (retryable) with a generic message, revealing no SQL or connection details', async () => {
     const response = await postGraphQL(subgraph.graphqlUrl, '{ me { id email } }', {
       headers: signIdentity(identity, config.subgraph.internalSecret),
     });
     expect(response.status).toBe(200);
     expect(response.data).toEqual({ me: null });
-    expect(response.errors).toEqual([{ message: 'Internal server error', path: ['me'], locations: [{ line: 1, column: 3 }], extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
+    expect(response.errors).toEqual([
+      { message: 'Temporarily unavailable; try again shortly', path: ['me'], locations: [{ line: 1, column: 3 }], extensions: { code: 'SERVICE_UNAVAILABLE' } },
+    ]);
   });
 
   it('reports not ready, naming the database, while staying live', async () => {

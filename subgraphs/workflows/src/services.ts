@@ -11,7 +11,7 @@ export const STEP_QUEUE = 'workflows.steps';
 
 /**
  * The workflow engine's moving parts: the step queue, the outbox relay (which also feeds live
- * subscribers once an event is committed and confirmed), the engine and the API's services.
+ * subscribers once an event is committed and confirmed by the broker), the engine and the API's services.
  */
 export function createWorkflowServices(config: WorkflowsConfig, runtime: SubgraphRuntime) {
   const queue = createWorkQueue<StepMessage>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.${STEP_QUEUE}`, runtime.logger);
@@ -21,8 +21,13 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
       const { executionId, workflowId } = event.payload as { executionId?: string; workflowId?: string };
       if (!executionId || !workflowId) return;
       const update = { ...event.payload, type: event.type, occurredAt: event.occurredAt };
-      await runtime.pubsub.publish(liveTopics.execution(executionId), update);
-      await runtime.pubsub.publish(liveTopics.workflowExecutions(workflowId), update);
+      // Both, even if one fails: the pub/sub remembers each topic that lost an event, to tell its subscribers.
+      const published = await Promise.allSettled([
+        runtime.pubsub.publish(liveTopics.execution(executionId), update),
+        runtime.pubsub.publish(liveTopics.workflowExecutions(workflowId), update),
+      ]);
+      const failure = published.find((result) => result.status === 'rejected');
+      if (failure) throw failure.reason;
     },
   });
   const steps = defaultStepRegistry({
@@ -42,7 +47,7 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
   const workflows = new WorkflowService(steps, relay);
   const services: WorkflowServices = {
     workflows,
-    executions: new ExecutionService(workflows, engine, relay, runtime.logger),
+    executions: new ExecutionService(workflows, engine, relay),
     engine,
     steps,
     live: runtime.pubsub,

@@ -168,6 +168,11 @@ export type StepInput = {
 
 /** Where a step attempt stands. */
 export type StepRunStatus =
+  /**
+   * Its worker stopped (a crash, a lost database) before recording an outcome, and the next attempt took over when its
+   * lease ran out. The step may or may not have had its effect; every attempt sends the same idempotency key.
+   */
+  | 'ABANDONED'
   /** Succeeded. */
   | 'COMPLETED'
   /** Failed; a later attempt may follow. */
@@ -280,7 +285,7 @@ export type UserByIdQuery = { user: { id: string, email: string, name: string } 
 export type MyNotificationsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MyNotificationsQuery = { me: { id: string, unreadNotificationCount: number, notifications: Array<{ id: string, eventType: string, title: string, body: string, read: boolean, deliveries: Array<{ channel: Channel, status: DeliveryStatus, attempts: number, error: string | null }> }> } | null };
+export type MyNotificationsQuery = { me: { id: string, unreadNotificationCount: number | null, notifications: Array<{ id: string, eventType: string, title: string, body: string, read: boolean, deliveries: Array<{ channel: Channel, status: DeliveryStatus, attempts: number, error: string | null }> }> | null } | null };
 
 export type SetContactPointsMutationVariables = Exact<{
   input: ContactPointsInput;
@@ -341,14 +346,14 @@ export type WorkflowSchedulesQueryVariables = Exact<{
 }>;
 
 
-export type WorkflowSchedulesQuery = { workflow: { id: string, name: string, schedules: Array<{ id: string, name: string, cron: string | null, timezone: string, nextRunAt: string | null, upcomingRuns: Array<string> }> } | null };
+export type WorkflowSchedulesQuery = { workflow: { id: string, name: string, schedules: Array<{ id: string, name: string, cron: string | null, timezone: string, nextRunAt: string | null, upcomingRuns: Array<string> }> | null } | null };
 
 export type ScheduleDetailsQueryVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type ScheduleDetailsQuery = { schedule: { id: string, status: ScheduleStatus, nextRunAt: string | null, lastRunAt: string | null, workflow: { id: string, name: string }, runs: Array<{ scheduledFor: string, outcome: ScheduleRunOutcome, error: string | null, execution: { id: string, status: ExecutionStatus } | null }> } | null };
+export type ScheduleDetailsQuery = { schedule: { id: string, status: ScheduleStatus, nextRunAt: string | null, lastRunAt: string | null, workflow: { id: string, name: string } | null, runs: Array<{ scheduledFor: string, outcome: ScheduleRunOutcome, error: string | null, execution: { id: string, status: ExecutionStatus } | null }> } | null };
 
 export type ExecutionFieldsFragment = { id: string, status: ExecutionStatus, workflowVersion: number, revision: number, currentStep: string | null, waitingUntil: string | null, input: unknown, output: unknown, startedAt: string | null, finishedAt: string | null, error: { message: string, stepKey: string | null } | null, stepRuns: Array<{ stepKey: string, stepType: string, attempt: number, status: StepRunStatus, output: unknown, error: string | null, waitingUntil: string | null }> };
 
@@ -414,7 +419,7 @@ export type ExecutionDetailsQueryVariables = Exact<{
 }>;
 
 
-export type ExecutionDetailsQuery = { execution: { id: string, status: ExecutionStatus, workflowVersion: number, revision: number, currentStep: string | null, waitingUntil: string | null, input: unknown, output: unknown, startedAt: string | null, finishedAt: string | null, workflow: { id: string, name: string, owner: { id: string, email: string } }, error: { message: string, stepKey: string | null } | null, stepRuns: Array<{ stepKey: string, stepType: string, attempt: number, status: StepRunStatus, output: unknown, error: string | null, waitingUntil: string | null }> } | null };
+export type ExecutionDetailsQuery = { execution: { id: string, status: ExecutionStatus, workflowVersion: number, revision: number, currentStep: string | null, waitingUntil: string | null, input: unknown, output: unknown, startedAt: string | null, finishedAt: string | null, workflow: { id: string, name: string, owner: { id: string, email: string } | null }, error: { message: string, stepKey: string | null } | null, stepRuns: Array<{ stepKey: string, stepType: string, attempt: number, status: StepRunStatus, output: unknown, error: string | null, waitingUntil: string | null }> } | null };
 
 export type PauseExecutionMutationVariables = Exact<{
   id: string | number;
@@ -467,12 +472,12 @@ export type WorkflowListQueryVariables = Exact<{
 }>;
 
 
-export type WorkflowListQuery = { workflows: { edges: Array<{ cursor: string, node: { id: string, name: string, status: WorkflowStatus, owner: { id: string, name: string }, executions: { edges: Array<{ node: { id: string, status: ExecutionStatus } }> } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type WorkflowListQuery = { workflows: { edges: Array<{ cursor: string, node: { id: string, name: string, status: WorkflowStatus, owner: { id: string, name: string } | null, executions: { edges: Array<{ node: { id: string, status: ExecutionStatus } }> } } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type MyWorkflowsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MyWorkflowsQuery = { me: { id: string, workflows: { edges: Array<{ node: { id: string, name: string } }> } } | null };
+export type MyWorkflowsQuery = { me: { id: string, workflows: { edges: Array<{ node: { id: string, name: string } }> } | null } | null };
 
 export const SessionFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"SessionFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"AuthSession"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"accessToken"}},{"kind":"Field","name":{"kind":"Name","value":"accessTokenExpiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"refreshToken"}},{"kind":"Field","name":{"kind":"Name","value":"refreshTokenExpiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"user"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"email"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"roles"}},{"kind":"Field","name":{"kind":"Name","value":"tenant"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"slug"}}]}}]}}]}}]} as unknown as DocumentNode<SessionFieldsFragment, unknown>;
 export const ExecutionFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"ExecutionFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Execution"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"workflowVersion"}},{"kind":"Field","name":{"kind":"Name","value":"revision"}},{"kind":"Field","name":{"kind":"Name","value":"currentStep"}},{"kind":"Field","name":{"kind":"Name","value":"waitingUntil"}},{"kind":"Field","name":{"kind":"Name","value":"input"}},{"kind":"Field","name":{"kind":"Name","value":"output"}},{"kind":"Field","name":{"kind":"Name","value":"error"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}},{"kind":"Field","name":{"kind":"Name","value":"stepKey"}}]}},{"kind":"Field","name":{"kind":"Name","value":"startedAt"}},{"kind":"Field","name":{"kind":"Name","value":"finishedAt"}},{"kind":"Field","name":{"kind":"Name","value":"stepRuns"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"stepKey"}},{"kind":"Field","name":{"kind":"Name","value":"stepType"}},{"kind":"Field","name":{"kind":"Name","value":"attempt"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"output"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"waitingUntil"}}]}}]}}]} as unknown as DocumentNode<ExecutionFieldsFragment, unknown>;

@@ -5,4 +5,4 @@ export * from './graphql-client.ts';
 export * from './migrations.ts';
 export * from './logger.ts';
 export * from './subgraph-under-test.ts';
-export * from './outage-proxy.ts';
+export * from './tcp-proxy.ts';

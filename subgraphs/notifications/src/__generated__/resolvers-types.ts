@@ -192,9 +192,9 @@ export type Query = {
   /** The signed-in user's contact points. */
   contactPoints?: Maybe<ContactPoints>;
   /** The tenant's notification templates. */
-  notificationTemplates: Array<NotificationTemplate>;
+  notificationTemplates?: Maybe<Array<NotificationTemplate>>;
   /** The signed-in user's notifications, newest first. */
-  notifications: Array<Notification>;
+  notifications?: Maybe<Array<Notification>>;
 };
 
 
@@ -218,7 +218,10 @@ export type SendNotificationInput = {
 /** Live notifications, over WebSocket. */
 export type Subscription = {
   __typename?: 'Subscription';
-  /** Each new in-app notification of the signed-in user. */
+  /**
+   * Each new in-app notification of the signed-in user, once. Those created while the fan-out between instances (Redis)
+   * was out of reach are sent, oldest first (the newest 100), once it is back.
+   */
   notificationReceived: Notification;
 };
 
@@ -228,11 +231,11 @@ export type User = {
   /** Stable identifier, a UUID. */
   id: Scalars['ID']['output'];
   /** Channels chosen per event type; the `*` entry is the default. */
-  notificationPreferences: Array<NotificationPreference>;
+  notificationPreferences?: Maybe<Array<NotificationPreference>>;
   /** The user's notifications, newest first; only the user sees them. */
-  notifications: Array<Notification>;
+  notifications?: Maybe<Array<Notification>>;
   /** How many of the user's notifications are unread. */
-  unreadNotificationCount: Scalars['Int']['output'];
+  unreadNotificationCount?: Maybe<Scalars['Int']['output']>;
 };
 
 
@@ -450,8 +453,8 @@ export type NotificationTemplateResolvers<ContextType = NotificationsContext, Pa
 
 export type QueryResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   contactPoints?: Resolver<Maybe<ResolversTypes['ContactPoints']>, ParentType, ContextType>;
-  notificationTemplates?: Resolver<Array<ResolversTypes['NotificationTemplate']>, ParentType, ContextType>;
-  notifications?: Resolver<Array<ResolversTypes['Notification']>, ParentType, ContextType, RequireFields<QueryNotificationsArgs, 'first' | 'unreadOnly'>>;
+  notificationTemplates?: Resolver<Maybe<Array<ResolversTypes['NotificationTemplate']>>, ParentType, ContextType>;
+  notifications?: Resolver<Maybe<Array<ResolversTypes['Notification']>>, ParentType, ContextType, RequireFields<QueryNotificationsArgs, 'first' | 'unreadOnly'>>;
 }>;
 
 export type SubscriptionResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
@@ -461,9 +464,9 @@ export type SubscriptionResolvers<ContextType = NotificationsContext, ParentType
 export type UserResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  notificationPreferences?: Resolver<Array<ResolversTypes['NotificationPreference']>, ParentType, ContextType>;
-  notifications?: Resolver<Array<ResolversTypes['Notification']>, ParentType, ContextType, RequireFields<UserNotificationsArgs, 'first' | 'unreadOnly'>>;
-  unreadNotificationCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  notificationPreferences?: Resolver<Maybe<Array<ResolversTypes['NotificationPreference']>>, ParentType, ContextType>;
+  notifications?: Resolver<Maybe<Array<ResolversTypes['Notification']>>, ParentType, ContextType, RequireFields<UserNotificationsArgs, 'first' | 'unreadOnly'>>;
+  unreadNotificationCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = NotificationsContext> = ResolversObject<{

@@ -11,6 +11,19 @@ export class Inbox {
     return em.find(Notification, { userId, ...(unreadOnly ? { readAt: null } : {}) }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: Math.min(Math.max(first, 0), 100) });
   }
 
+  /**
+   * The user's notifications created since `since`, oldest first: at most `limit`, the newest. Read from a fresh
+   * context, as a long-lived subscription's identity map would serve stale rows.
+   */
+  async createdSince(em: EntityManager, user: { tenantId: string; userId: string }, since: Date, limit: number): Promise<Notification[]> {
+    const newest = await em.fork().find(
+      Notification,
+      { tenantId: user.tenantId, userId: user.userId, createdAt: { $gte: since } },
+      { orderBy: { createdAt: 'desc', id: 'desc' }, limit },
+    );
+    return newest.reverse();
+  }
+
   unreadCount(em: EntityManager, identity: Identity, userId: string): Promise<number> {
     if (identity.kind !== 'user' || identity.userId !== userId) return Promise.resolve(0);
     return em.count(Notification, { userId, readAt: null });

@@ -189,7 +189,13 @@ export class NotificationService {
       if (!earlier) throw error;
       return earlier;
     }
-    if (channels.includes('IN_APP')) await this.options.pubsub.publish(liveNotificationTopic(request.userId), { notificationId: notification.id, tenantId: request.tenantId });
+    if (channels.includes('IN_APP')) {
+      // Stored already: a fan-out outage must fail neither the request nor the deliveries. The subscriber is sent
+      // what it missed once the fan-out is back.
+      await this.options.pubsub.publish(liveNotificationTopic(request.userId), { notificationId: notification.id, tenantId: request.tenantId }).catch((error: unknown) => {
+        this.options.logger.warn({ err: error, notificationId: notification.id }, 'live fan-out of a notification failed');
+      });
+    }
     for (const delivery of deliveries) {
       await this.options.queue.enqueue({ deliveryId: delivery.id }).catch((error: unknown) => {
         this.options.logger.warn({ err: error, deliveryId: delivery.id }, 'could not queue a delivery; it stays pending');

@@ -98,7 +98,7 @@ export type Query = {
   /** A schedule of the caller's tenant. */
   schedule?: Maybe<Schedule>;
   /** The caller's tenant's schedules, optionally of one workflow. */
-  schedules: Array<Schedule>;
+  schedules?: Maybe<Array<Schedule>>;
 };
 
 
@@ -141,7 +141,7 @@ export type Schedule = {
   /** The next ticks, starting with nextRunAt. */
   upcomingRuns: Array<Scalars['DateTime']['output']>;
   /** The workflow it runs. */
-  workflow: Workflow;
+  workflow?: Maybe<Workflow>;
 };
 
 
@@ -238,7 +238,7 @@ export type Workflow = {
   /** Stable identifier, a UUID. */
   id: Scalars['ID']['output'];
   /** Schedules that run this workflow, oldest first. */
-  schedules: Array<Schedule>;
+  schedules?: Maybe<Array<Schedule>>;
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -445,7 +445,7 @@ export type MutationResolvers<ContextType = SchedulerContext, ParentType extends
 
 export type QueryResolvers<ContextType = SchedulerContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   schedule?: Resolver<Maybe<ResolversTypes['Schedule']>, ParentType, ContextType, RequireFields<QueryScheduleArgs, 'id'>>;
-  schedules?: Resolver<Array<ResolversTypes['Schedule']>, ParentType, ContextType, Partial<QuerySchedulesArgs>>;
+  schedules?: Resolver<Maybe<Array<ResolversTypes['Schedule']>>, ParentType, ContextType, Partial<QuerySchedulesArgs>>;
 }>;
 
 export type ScheduleResolvers<ContextType = SchedulerContext, ParentType extends ResolversParentTypes['Schedule'] = ResolversParentTypes['Schedule'], FederationReferenceType extends FederationReferenceTypes['Schedule'] = FederationReferenceTypes['Schedule']> = ResolversObject<{
@@ -463,7 +463,7 @@ export type ScheduleResolvers<ContextType = SchedulerContext, ParentType extends
   status?: Resolver<ResolversTypes['ScheduleStatus'], ParentType, ContextType>;
   timezone?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   upcomingRuns?: Resolver<Array<ResolversTypes['DateTime']>, ParentType, ContextType, RequireFields<ScheduleUpcomingRunsArgs, 'count'>>;
-  workflow?: Resolver<ResolversTypes['Workflow'], ParentType, ContextType>;
+  workflow?: Resolver<Maybe<ResolversTypes['Workflow']>, ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
@@ -497,7 +497,7 @@ export type ScheduleRunResolvers<ContextType = SchedulerContext, ParentType exte
 export type WorkflowResolvers<ContextType = SchedulerContext, ParentType extends ResolversParentTypes['Workflow'] = ResolversParentTypes['Workflow'], FederationReferenceType extends FederationReferenceTypes['Workflow'] = FederationReferenceTypes['Workflow']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Workflow']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  schedules?: Resolver<Array<ResolversTypes['Schedule']>, ParentType, ContextType>;
+  schedules?: Resolver<Maybe<Array<ResolversTypes['Schedule']>>, ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = SchedulerContext> = ResolversObject<{

@@ -144,7 +144,8 @@ export type ExecutionUpdate = {
   /**
    * What happened, as the event's routing key, e.g. workflow.step.completed. A wait starts with workflow.step.waiting
    * (waitingUntil says until when) and ends with workflow.step.completed for a delay step, or with
-   * workflow.step.retrying when the backoff before a failed step's next attempt is over.
+   * workflow.step.retrying when the backoff before a failed step's next attempt is over. workflow.step.abandoned: the
+   * attempt's worker stopped before finishing it, and the next attempt took over.
    */
   event: Scalars['String']['output'];
   /** The execution as it is now. */
@@ -274,11 +275,11 @@ export type Query = {
   /** An execution of the caller's tenant; null when there is none with this id. */
   execution?: Maybe<Execution>;
   /** The step types workflows can use. */
-  stepTypes: Array<Scalars['String']['output']>;
+  stepTypes?: Maybe<Array<Scalars['String']['output']>>;
   /** A workflow of the caller's tenant; null when there is none with this id. */
   workflow?: Maybe<Workflow>;
   /** The caller's tenant's workflows, newest first. */
-  workflows: WorkflowConnection;
+  workflows?: Maybe<WorkflowConnection>;
 };
 
 
@@ -341,7 +342,7 @@ export type StepRun = {
   __typename?: 'StepRun';
   /** 1 for the first attempt. */
   attempt: Scalars['Int']['output'];
-  /** Why the attempt failed. */
+  /** Why the attempt failed, or was abandoned. */
   error?: Maybe<Scalars['String']['output']>;
   /** When the attempt ended. */
   finishedAt?: Maybe<Scalars['DateTime']['output']>;
@@ -363,6 +364,11 @@ export type StepRun = {
 
 /** Where a step attempt stands. */
 export type StepRunStatus =
+  /**
+   * Its worker stopped (a crash, a lost database) before recording an outcome, and the next attempt took over when its
+   * lease ran out. The step may or may not have had its effect; every attempt sends the same idempotency key.
+   */
+  | 'ABANDONED'
   /** Succeeded. */
   | 'COMPLETED'
   /** Failed; a later attempt may follow. */
@@ -375,9 +381,17 @@ export type StepRunStatus =
 /** Live updates of executions, over WebSocket (graphql-ws). */
 export type Subscription = {
   __typename?: 'Subscription';
-  /** One execution: first its current state (event workflow.execution.snapshot), then every change, in order. */
+  /**
+   * One execution: first its current state (event workflow.execution.snapshot), then every change, in order, each with a
+   * higher revision than the last. Changes lost on the way (while the fan-out between instances, Redis, was out of reach)
+   * are covered by another workflow.execution.snapshot, with the execution as it is, once it is back.
+   */
   executionUpdated: ExecutionUpdate;
-  /** Executions of a workflow starting and finishing. */
+  /**
+   * Executions of a workflow starting and finishing. Starts and ends lost on the way (while the fan-out between
+   * instances, Redis, was out of reach) are covered, once it is back, by a workflow.execution.snapshot of each execution
+   * that started or finished meanwhile (the latest 100).
+   */
   workflowExecutions: ExecutionUpdate;
 };
 
@@ -399,7 +413,7 @@ export type Tenant = {
   /** Stable identifier, a UUID. */
   id: Scalars['ID']['output'];
   /** The tenant's workflows, newest first. */
-  workflows: WorkflowConnection;
+  workflows?: Maybe<WorkflowConnection>;
 };
 
 
@@ -435,7 +449,7 @@ export type User = {
   /** Stable identifier, a UUID. */
   id: Scalars['ID']['output'];
   /** Workflows this user owns, newest first. */
-  workflows: WorkflowConnection;
+  workflows?: Maybe<WorkflowConnection>;
 };
 
 
@@ -459,13 +473,13 @@ export type Workflow = {
   /** Display name. */
   name: Scalars['String']['output'];
   /** Who owns the workflow. */
-  owner: User;
+  owner?: Maybe<User>;
   /** Whether it accepts new runs. */
   status: WorkflowStatus;
   /** The steps of the current version, in order. */
   steps: Array<WorkflowStep>;
   /** The tenant it belongs to. */
-  tenant: Tenant;
+  tenant?: Maybe<Tenant>;
   /** What starts a run. */
   triggers: Array<WorkflowTrigger>;
   /** When it last changed. */
@@ -921,9 +935,9 @@ export type PageInfoResolvers<ContextType = WorkflowsContext, ParentType extends
 
 export type QueryResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   execution?: Resolver<Maybe<ResolversTypes['Execution']>, ParentType, ContextType, RequireFields<QueryExecutionArgs, 'id'>>;
-  stepTypes?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  stepTypes?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
   workflow?: Resolver<Maybe<ResolversTypes['Workflow']>, ParentType, ContextType, RequireFields<QueryWorkflowArgs, 'id'>>;
-  workflows?: Resolver<ResolversTypes['WorkflowConnection'], ParentType, ContextType, RequireFields<QueryWorkflowsArgs, 'first'>>;
+  workflows?: Resolver<Maybe<ResolversTypes['WorkflowConnection']>, ParentType, ContextType, RequireFields<QueryWorkflowsArgs, 'first'>>;
 }>;
 
 export type RetryPolicyResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['RetryPolicy'] = ResolversParentTypes['RetryPolicy']> = ResolversObject<{
@@ -957,13 +971,13 @@ export type SubscriptionResolvers<ContextType = WorkflowsContext, ParentType ext
 export type TenantResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['Tenant'] = ResolversParentTypes['Tenant'], FederationReferenceType extends FederationReferenceTypes['Tenant'] = FederationReferenceTypes['Tenant']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Tenant']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  workflows?: Resolver<ResolversTypes['WorkflowConnection'], ParentType, ContextType, RequireFields<TenantWorkflowsArgs, 'first'>>;
+  workflows?: Resolver<Maybe<ResolversTypes['WorkflowConnection']>, ParentType, ContextType, RequireFields<TenantWorkflowsArgs, 'first'>>;
 }>;
 
 export type UserResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  workflows?: Resolver<ResolversTypes['WorkflowConnection'], ParentType, ContextType, RequireFields<UserWorkflowsArgs, 'first'>>;
+  workflows?: Resolver<Maybe<ResolversTypes['WorkflowConnection']>, ParentType, ContextType, RequireFields<UserWorkflowsArgs, 'first'>>;
 }>;
 
 export type WorkflowResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['Workflow'] = ResolversParentTypes['Workflow'], FederationReferenceType extends FederationReferenceTypes['Workflow'] = FederationReferenceTypes['Workflow']> = ResolversObject<{
@@ -973,10 +987,10 @@ export type WorkflowResolvers<ContextType = WorkflowsContext, ParentType extends
   executions?: Resolver<ResolversTypes['ExecutionConnection'], ParentType, ContextType, RequireFields<WorkflowExecutionsArgs, 'first'>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  owner?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  owner?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   status?: Resolver<ResolversTypes['WorkflowStatus'], ParentType, ContextType>;
   steps?: Resolver<Array<ResolversTypes['WorkflowStep']>, ParentType, ContextType>;
-  tenant?: Resolver<ResolversTypes['Tenant'], ParentType, ContextType>;
+  tenant?: Resolver<Maybe<ResolversTypes['Tenant']>, ParentType, ContextType>;
   triggers?: Resolver<Array<ResolversTypes['WorkflowTrigger']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;

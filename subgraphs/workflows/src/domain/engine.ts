@@ -1,20 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import type { Database, EntityManager, Logger, OutboxRelay, WorkQueue } from '@nexusflow/kit';
+import { isDependencyOutage, type Database, type EntityManager, type Logger, type OutboxRelay, type WorkQueue } from '@nexusflow/kit';
 import { Execution, ExecutionStatus, FINISHED_STATUSES } from '../entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
 import { StepError, type StepOutcome, type StepRegistry } from '../steps/index.ts';
 import { backoffDelay, type StepDefinition } from './definition.ts';
 import { recordExecutionEvent, WorkflowEvent } from './events.ts';
+import { StepSender, type StepMessage } from './step-sender.ts';
 import { WakeUps } from './wake-ups.ts';
 
-/** A unit of work: run this attempt of this step of this execution, now. */
-export interface StepMessage {
-  executionId: string;
-  stepKey: string;
-  attempt: number;
-}
+export type { StepMessage } from './step-sender.ts';
 
 export interface EngineOptions {
   database: Database;
@@ -36,8 +33,9 @@ export interface EngineOptions {
 
 /** Timers fired per transaction. */
 const TIMER_BATCH = 100;
-/** Executions sent on per query when a process recovers what its predecessor left. */
-const RECOVERY_BATCH = 500;
+/** The first and the longest pause between tries to record an outcome while the database is unreachable. */
+const SETTLE_RETRY_FIRST_MS = 100;
+const SETTLE_RETRY_MAX_MS = 1000;
 /** Executions whose timers fire: a paused one's delay ends too, and it holds at the step boundary that follows. */
 const TIMED_STATUSES: ExecutionStatus[] = [ExecutionStatus.Running, ExecutionStatus.Paused];
 
@@ -63,8 +61,12 @@ type Claim = { kind: 'run'; attempt: HeldAttempt; step: StepDefinition; version:
 
 /**
  * Runs executions step by step. All state is in PostgreSQL and every step is a queue message, so any worker in any
- * process can carry an execution on, and a worker that dies mid-step costs a redelivery: the attempt's idempotency key
- * and its lease make sure one worker runs it, and a completed step is never run again.
+ * process can carry an execution on. An attempt's key and its lease make sure one worker runs it, and a completed step
+ * is never run again. A worker that dies mid-step costs its attempt: once the lease runs out, the attempt is recorded
+ * as abandoned and the next attempt runs the step again, so that every run of a step is an attempt on record; the
+ * step's idempotency key, the same for all its attempts, lets whoever receives its effect apply it once.
+ *
+ * The database, not the broker, says which step is due: see {@link StepSender}.
  *
  * Waits (delay steps, the backoff before a retry) are durable timers: the due time is stored with the execution, and
  * every process wakes when the earliest one it knows of is due, fires the due ones in a transaction that locks them
@@ -77,10 +79,18 @@ export class ExecutionEngine {
   /** `<worker id>/<process id>`: this process in the leases it takes, told apart from its predecessors under the same id. */
   private readonly leaseOwner: string;
   private readonly wakeUps: WakeUps;
+  private readonly sender: StepSender;
   /** Attempts found held by another worker, to be sent again once their lease ends, by attempt key. */
   private readonly leaseChecks = new Map<string, { message: StepMessage; at: number }>();
   /** Spares a query per step and per timer: `<workflow id>:<version>` → the version. */
   private readonly versions = new Map<string, VersionFacts>();
+  /**
+   * Attempts (step-run ids) whose outcome this process has and is recording: not to be taken over by this process,
+   * even once their lease ran out during a database outage, since the outcome is recorded as soon as it is back.
+   */
+  private readonly settling = new Set<string>();
+  /** Aborted by stop(): ends the waits of outcomes held up by a database outage. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: EngineOptions) {
     this.leaseMarginMs = options.leaseMarginMs ?? 5000;
@@ -93,28 +103,40 @@ export class ExecutionEngine {
       logger: options.logger,
       now: this.now,
     });
+    this.sender = new StepSender({ database: options.database, queue: options.queue, logger: options.logger, now: this.now });
   }
 
-  /** Takes over what a previous run of this process left in flight, then starts the timers (overdue ones fire at once). */
+  /**
+   * Takes over what a previous run of this process left in flight, then starts the timers (overdue ones fire at once)
+   * and listens for the broker's return after an outage.
+   */
   async start(): Promise<void> {
+    this.sender.start();
     await this.recoverInterrupted();
     this.wakeUps.start();
   }
 
   /** Stops the timers, waiting for a pass in flight; their state is in the database for the next start. */
   async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.sender.stop();
     await this.wakeUps.stop();
     this.leaseChecks.clear();
   }
 
-  /** Sends the execution's current step to the workers, or, while it waits, makes sure its timer wakes this process. */
+  /**
+   * Sends the execution's current step to the workers, or, while it waits, makes sure its timer wakes this process.
+   * The execution is committed already, so this never fails: a message the broker cannot take now (it is down) is
+   * not waited for, since every process sends what is due again as soon as the broker is back (and the sweeper
+   * remains for what no live process knows of).
+   */
   async dispatch(execution: Pick<Execution, 'id' | 'currentStep' | 'currentAttempt' | 'resumeAt'>): Promise<void> {
     if (!execution.currentStep) return;
     if (execution.resumeAt) {
       this.wakeUps.wakeAt(execution.resumeAt.getTime());
       return;
     }
-    await this.options.queue.enqueue({ executionId: execution.id, stepKey: execution.currentStep, attempt: execution.currentAttempt });
+    await this.sender.send({ executionId: execution.id, stepKey: execution.currentStep, attempt: execution.currentAttempt });
   }
 
   async handle(message: StepMessage): Promise<void> {
@@ -125,7 +147,30 @@ export class ExecutionEngine {
       return;
     }
     const outcome = await this.execute(em, claim);
-    await this.settle(claim, outcome);
+    this.settling.add(claim.attempt.id);
+    try {
+      await this.settleOnceReachable(claim, outcome);
+    } finally {
+      this.settling.delete(claim.attempt.id);
+    }
+  }
+
+  /**
+   * Records the outcome, trying again while the database is unreachable: the step has had its effect, and giving the
+   * outcome up would have the step run again once its lease ran out. Gives up only when this process stops, or when
+   * another worker took the attempt over meanwhile (settle() then drops the outcome).
+   */
+  private async settleOnceReachable(claim: Extract<Claim, { kind: 'run' }>, outcome: StepOutcome | StepError): Promise<void> {
+    for (let pauseMs = SETTLE_RETRY_FIRST_MS; ; pauseMs = Math.min(pauseMs * 2, SETTLE_RETRY_MAX_MS)) {
+      try {
+        await this.settle(claim, outcome);
+        return;
+      } catch (error) {
+        if (!isDependencyOutage(error) || this.stopping.signal.aborted) throw error;
+        this.options.logger.warn({ err: error, executionId: claim.execution.id, stepKey: claim.step.key, attempt: claim.attempt.attempt }, 'could not record a step outcome; trying again');
+        await sleep(pauseMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      }
+    }
   }
 
   private async claim(em: EntityManager, message: StepMessage): Promise<Claim> {
@@ -176,16 +221,61 @@ export class ExecutionEngine {
     const existing = await em.findOneOrFail(StepRun, { idempotencyKey: key });
     // Settled (or waiting) while the execution still points at it only in a race with the change that moves it on.
     if (existing.status !== StepRunStatus.Running) return { kind: 'skip', reason: `attempt already ${existing.status.toLowerCase()}` };
-    const takenOver = await em.nativeUpdate(
-      StepRun,
-      { id: existing.id, status: StepRunStatus.Running, leaseUntil: { $lt: now } },
-      { leaseUntil, leaseOwner: this.leaseOwner, startedAt: now },
-    );
-    if (takenOver === 0) {
+    if (existing.leaseUntil.getTime() >= now.getTime()) {
       this.checkWhenLeaseEnds(message, existing.leaseUntil);
       return { kind: 'skip', reason: 'another worker holds the attempt; checking again when its lease ends' };
     }
-    return { kind: 'run', attempt: { ...attempt, id: existing.id }, step, version, execution };
+    if (this.settling.has(existing.id)) return { kind: 'skip', reason: 'this process is recording the outcome of the attempt' };
+    return this.takeOver(em, message, existing, step, version, now);
+  }
+
+  /**
+   * The attempt's worker died (or stopped answering) with it in flight, and its lease ran out: the attempt is recorded
+   * as abandoned and the next one starts now, under this process's lease. Whether the abandoned attempt had its effect
+   * is unknown; running the step again keeps it at least once, and the step's idempotency key lets the receiver tell.
+   * The next attempt is not counted by the retry policy: the step did not fail. Done under the execution's lock, as
+   * settling is, so that exactly one worker takes an attempt over, and none once its worker settled it.
+   */
+  private async takeOver(em: EntityManager, message: StepMessage, abandoned: StepRun, step: StepDefinition, version: VersionFacts, now: Date): Promise<Claim> {
+    const next: StepMessage = { ...message, attempt: message.attempt + 1 };
+    const attempt: HeldAttempt = { id: randomUUID(), attempt: next.attempt, leaseUntil: new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs) };
+    const claim = await em.transactional(async (tx): Promise<Claim> => {
+      const execution = await tx.findOneOrFail(Execution, message.executionId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      const current = execution.currentStep === message.stepKey && execution.currentAttempt === message.attempt;
+      if (execution.status !== ExecutionStatus.Running || !current || execution.resumeAt) return { kind: 'skip', reason: 'the execution moved on' };
+      const reason = `Abandoned: its worker stopped before recording an outcome, and attempt ${next.attempt} took over when its lease ran out`;
+      const marked = await tx.nativeUpdate(
+        StepRun,
+        { id: abandoned.id, status: StepRunStatus.Running, leaseUntil: { $lt: now } },
+        { status: StepRunStatus.Abandoned, errorMessage: reason, finishedAt: now },
+      );
+      if (marked === 0) return { kind: 'skip', reason: 'the attempt was settled or taken over meanwhile' };
+      execution.currentAttempt = next.attempt;
+      execution.uncountedAttempts += 1;
+      recordExecutionEvent(tx, WorkflowEvent.StepAbandoned, execution, { stepKey: step.key, attempt: message.attempt, error: reason, workflowName: version.name });
+      await tx.insert(StepRun, {
+        id: attempt.id,
+        executionId: execution.id,
+        stepKey: step.key,
+        stepType: step.type,
+        attempt: next.attempt,
+        idempotencyKey: stepRunKey(next),
+        status: StepRunStatus.Running,
+        output: null,
+        errorMessage: null,
+        waitingUntil: null,
+        leaseUntil: attempt.leaseUntil,
+        leaseOwner: this.leaseOwner,
+        startedAt: now,
+        finishedAt: null,
+      });
+      return { kind: 'run', attempt, step, version, execution };
+    });
+    if (claim.kind === 'run') {
+      this.options.relay.notify();
+      this.options.logger.info({ executionId: message.executionId, stepKey: step.key, abandoned: message.attempt, attempt: next.attempt }, 'took over an attempt whose lease ran out');
+    }
+    return claim;
   }
 
   private async versionOf(em: EntityManager, execution: Pick<Execution, 'workflowId' | 'workflowVersion'>): Promise<VersionFacts | undefined> {
@@ -251,6 +341,11 @@ export class ExecutionEngine {
       const execution = await tx.findOneOrFail(Execution, claim.execution.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const stepRun = await tx.findOneOrFail(StepRun, claim.attempt.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!this.stillHolds(stepRun, claim.attempt)) {
+        if (this.settledUnder(stepRun, claim.attempt)) {
+          // An earlier try of this very settle committed, but its answer was lost with the connection: carry on from there.
+          if (execution.status === ExecutionStatus.Running) dispatchNext = execution;
+          return;
+        }
         this.options.logger.warn({ executionId: execution.id, stepKey: stepRun.stepKey, attempt: stepRun.attempt }, 'attempt was taken over by another worker; its outcome here is dropped');
         return;
       }
@@ -264,7 +359,7 @@ export class ExecutionEngine {
         stepRun.errorMessage = outcome.message;
         stepRun.finishedAt = now;
         if (!current || FINISHED_STATUSES.includes(execution.status)) return;
-        const attemptOfRound = stepRun.attempt - execution.attemptsBeforeRetry;
+        const attemptOfRound = stepRun.attempt - execution.uncountedAttempts;
         if (outcome.retryable && attemptOfRound < claim.step.retry.maxAttempts) {
           execution.currentAttempt = stepRun.attempt + 1;
           execution.resumeAt = new Date(now.getTime() + backoffDelay(claim.step.retry, attemptOfRound));
@@ -305,7 +400,16 @@ export class ExecutionEngine {
 
   /** Whether the attempt is still the one a claim took: running, under this process's lease, not renewed by a takeover. */
   private stillHolds(current: StepRun, claimed: HeldAttempt): boolean {
-    return current.status === StepRunStatus.Running && current.leaseOwner === this.leaseOwner && current.leaseUntil.getTime() === claimed.leaseUntil.getTime();
+    return current.status === StepRunStatus.Running && this.isUnderLease(current, claimed);
+  }
+
+  /** Whether the attempt was settled under the claim's own lease, hence by the claim itself. */
+  private settledUnder(current: StepRun, claimed: HeldAttempt): boolean {
+    return current.status !== StepRunStatus.Running && current.status !== StepRunStatus.Abandoned && this.isUnderLease(current, claimed);
+  }
+
+  private isUnderLease(current: StepRun, claimed: HeldAttempt): boolean {
+    return current.leaseOwner === this.leaseOwner && current.leaseUntil.getTime() === claimed.leaseUntil.getTime();
   }
 
   /** Moves the execution past a completed step; returns it when its next step is to be sent now. */
@@ -320,7 +424,7 @@ export class ExecutionEngine {
     const next = this.nextStep(version.steps, details.stepKey, outcome);
     execution.currentStep = next;
     execution.currentAttempt = 1;
-    execution.attemptsBeforeRetry = 0;
+    execution.uncountedAttempts = 0;
     execution.resumeAt = null;
     recordExecutionEvent(tx, WorkflowEvent.StepCompleted, execution, details);
     if (!next) {
@@ -365,8 +469,8 @@ export class ExecutionEngine {
     }
     for (const [key, check] of this.leaseChecks) {
       if (check.at > this.now()) continue;
-      await this.options.queue.enqueue(check.message);
       this.leaseChecks.delete(key);
+      await this.sender.send(check.message);
     }
     const nextTimer = await this.options.database
       .fork()
@@ -416,17 +520,9 @@ export class ExecutionEngine {
       }
     });
     // The steps first: in the embedded database, the relay's transaction would hold up their claims.
-    for (const execution of toDispatch) await this.dispatchOrLeaveToSweeper(execution);
+    for (const execution of toDispatch) await this.dispatch(execution);
     if (fired > 0) this.options.relay.notify();
     return fired;
-  }
-
-  private async dispatchOrLeaveToSweeper(execution: Execution): Promise<void> {
-    try {
-      await this.dispatch(execution);
-    } catch (error) {
-      this.options.logger.warn({ err: error, executionId: execution.id }, 'could not queue the next step; the sweeper will retry');
-    }
   }
 
   /**
@@ -444,24 +540,8 @@ export class ExecutionEngine {
       embedded ? { status: StepRunStatus.Running } : { status: StepRunStatus.Running, leaseOwner: { $like: `${escapeLike(this.workerId)}/%` } },
       { leaseUntil: new Date(0) },
     );
-    const sent = embedded ? await this.sendOnEveryRunningExecution(em) : await this.sendOnExpiredAttempts(em);
+    const sent = embedded ? await this.sender.sendDueAndUnheld(em) : await this.sendOnExpiredAttempts(em);
     if (released > 0 || sent > 0) this.options.logger.info({ released, sent, workerId: this.workerId }, 'took over work interrupted by a previous run');
-  }
-
-  private async sendOnEveryRunningExecution(em: EntityManager): Promise<number> {
-    let sent = 0;
-    let after = '00000000-0000-0000-0000-000000000000';
-    for (;;) {
-      const page = await em.find(
-        Execution,
-        { status: ExecutionStatus.Running, resumeAt: null, id: { $gt: after } },
-        { orderBy: { id: 'asc' }, limit: RECOVERY_BATCH, fields: ['id', 'currentStep', 'currentAttempt', 'resumeAt'] },
-      );
-      for (const execution of page) await this.dispatch(execution);
-      sent += page.length;
-      if (page.length < RECOVERY_BATCH) return sent;
-      after = page.at(-1)!.id;
-    }
   }
 
   private async sendOnExpiredAttempts(em: EntityManager): Promise<number> {
@@ -471,7 +551,7 @@ export class ExecutionEngine {
        where s."status" = ? and s."lease_until" < ? and e."status" = ? and e."resume_at" is null`,
       [StepRunStatus.Running, new Date(this.now()), ExecutionStatus.Running],
     );
-    for (const row of rows) await this.options.queue.enqueue({ executionId: row.execution_id, stepKey: row.step_key, attempt: row.attempt });
+    for (const row of rows) await this.sender.send({ executionId: row.execution_id, stepKey: row.step_key, attempt: row.attempt });
     return rows.length;
   }
 

@@ -20,6 +20,8 @@ export enum WorkflowEvent {
   StepWaiting = 'workflow.step.waiting',
   /** The backoff before a failed step's next attempt (`attempt`) ended; that attempt is queued. */
   StepRetrying = 'workflow.step.retrying',
+  /** The worker running `attempt` stopped before settling it and its lease ran out; the next attempt takes over at once. */
+  StepAbandoned = 'workflow.step.abandoned',
 }
 
 /**

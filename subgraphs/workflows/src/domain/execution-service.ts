@@ -1,5 +1,5 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay, type Logger } from '@nexusflow/kit';
+import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
 import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowStatus } from '../entities/workflow.entity.ts';
@@ -33,7 +33,6 @@ export class ExecutionService {
     private readonly workflows: WorkflowService,
     private readonly engine: ExecutionEngine,
     private readonly relay: OutboxRelay,
-    private readonly logger: Logger,
   ) {}
 
   /**
@@ -104,7 +103,8 @@ export class ExecutionService {
       throw error;
     }
     this.relay.notify();
-    await this.dispatchOrLeaveToSweeper(execution);
+    // Never waits for a broker that is down: the run is recorded, and its first step is sent once the broker is back.
+    await this.engine.dispatch(execution);
     return execution;
   }
 
@@ -127,7 +127,7 @@ export class ExecutionService {
     });
     if (!(outcome instanceof Execution)) return outcome;
     this.relay.notify();
-    if (transition === 'resume' || transition === 'retry') await this.dispatchOrLeaveToSweeper(outcome);
+    if (transition === 'resume' || transition === 'retry') await this.engine.dispatch(outcome);
     return outcome;
   }
 
@@ -159,14 +159,14 @@ export class ExecutionService {
       }
       case 'retry': {
         // Continues from the step that failed (or was next), keeping completed steps' outputs. That step gets a fresh
-        // set of attempts under its retry policy; attempt numbers carry on, so every attempt keeps its own idempotency key.
+        // set of attempts under its retry policy; attempt numbers carry on, so every attempt keeps its own row and key.
         const step = execution.errorStep ?? execution.currentStep;
         const attemptsMade = step ? await tx.count(StepRun, { executionId: execution.id, stepKey: step }) : 0;
         Object.assign(execution, {
           status: ExecutionStatus.Running,
           currentStep: step,
           currentAttempt: attemptsMade + 1,
-          attemptsBeforeRetry: attemptsMade,
+          uncountedAttempts: attemptsMade,
           resumeAt: null,
           errorMessage: null,
           errorStep: null,
@@ -178,12 +178,4 @@ export class ExecutionService {
     }
   }
 
-  /** The execution is committed; if the broker cannot take its message now, the sweeper sends it later. */
-  private async dispatchOrLeaveToSweeper(execution: Execution): Promise<void> {
-    try {
-      await this.engine.dispatch(execution);
-    } catch (error) {
-      this.logger.warn({ err: error, executionId: execution.id }, 'could not queue the next step; the sweeper will retry');
-    }
-  }
 }

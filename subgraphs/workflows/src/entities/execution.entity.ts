@@ -33,10 +33,11 @@ export const ExecutionSchema = defineEntity({
     /** The attempt of {@link currentStep} to run next, or being run. */
     currentAttempt: p.integer(),
     /**
-     * Attempts of {@link currentStep} made before the latest retryExecution: the retry policy counts only the attempts
-     * after them, so that a retried step gets its maxAttempts again while attempt numbers (and idempotency keys) stay unique.
+     * Attempts of {@link currentStep} that its retry policy does not count: those made before the latest retryExecution
+     * (so that a retried step gets its maxAttempts again) and those abandoned by a worker that stopped (a crash is not
+     * the step's failure), while attempt numbers (and step-run keys) stay unique. Its column keeps its first name.
      */
-    attemptsBeforeRetry: p.integer().default(0),
+    uncountedAttempts: p.integer().default(0).fieldName('attempts_before_retry'),
     /**
      * The execution's durable timer: it waits until then (a delay step, or the backoff before a retry), and the timer
      * service continues it. Set only while waiting, so the index holds waiting executions alone.

@@ -6,12 +6,18 @@ export const StepRunStatus = {
   Waiting: 'WAITING',
   Completed: 'COMPLETED',
   Failed: 'FAILED',
+  /**
+   * Its worker stopped (died, or lost its database) before recording an outcome, and its lease ran out: the next
+   * attempt took over. The step may or may not have had its effect; the attempt that took over runs it again.
+   */
+  Abandoned: 'ABANDONED',
 } as const;
 export type StepRunStatus = (typeof StepRunStatus)[keyof typeof StepRunStatus];
 
 /**
  * One attempt at one step of an execution. The idempotency key (execution, step, attempt) is unique, so
- * a redelivered work message finds the attempt it belongs to instead of running the step again.
+ * a redelivered work message finds the attempt it belongs to instead of running the step again; a step run again
+ * after its worker died is a new attempt, with a row of its own.
  */
 export const StepRunSchema = defineEntity({
   name: 'StepRun',

@@ -1,10 +1,9 @@
-import { notFound, requireUser, requireUuid, SKIP, transformIterator } from '@nexusflow/kit';
+import { many, MissedEvents, notFound, requireUser, requireUuid, SKIP, transformIterator } from '@nexusflow/kit';
 import type { SubscriptionResolvers } from '../__generated__/resolvers-types.ts';
-import { liveTopics, type ExecutionEventPayload } from '../domain/events.ts';
-import type { WorkflowsContext } from '../context.ts';
-import type { Execution } from '../entities/execution.entity.ts';
+import { liveTopics } from '../domain/events.ts';
+import { executionsChangedSince, LifecycleSent, MAX_SNAPSHOTS_AFTER_GAP, snapshotOf, type LiveUpdate } from '../domain/live-updates.ts';
 
-export type LiveUpdate = ExecutionEventPayload & { type: string; occurredAt: string };
+export type { LiveUpdate } from '../domain/live-updates.ts';
 
 const LIFECYCLE = new Set([
   'workflow.execution.started',
@@ -13,46 +12,39 @@ const LIFECYCLE = new Set([
   'workflow.execution.cancelled',
 ]);
 
-/** Only the subscriber's tenant's updates leave the subgraph, whatever the topic carries. */
-function ofTenant(updates: AsyncIterableIterator<LiveUpdate>, tenantId: string, keep: (update: LiveUpdate) => boolean = () => true) {
-  return transformIterator(updates, (update) => (update.tenantId === tenantId && keep(update) ? update : SKIP));
-}
-
-/** The first message: the execution as it is, so a subscriber never has to query and subscribe at once. */
-function snapshotOf(execution: Execution): LiveUpdate {
-  return {
-    type: 'workflow.execution.snapshot',
-    occurredAt: new Date().toISOString(),
-    executionId: execution.id,
-    workflowId: execution.workflowId,
-    workflowVersion: execution.workflowVersion,
-    tenantId: execution.tenantId,
-    status: execution.status,
-    revision: execution.revision,
-    currentStep: execution.currentStep ?? null,
-    waitingUntil: execution.resumeAt ? execution.resumeAt.toISOString() : null,
-    error: execution.errorMessage ?? null,
-  };
-}
-
-const subscribeTo = (context: WorkflowsContext, topic: string) => context.services.live.subscribe<LiveUpdate>(topic);
-
 export const Subscription: SubscriptionResolvers = {
   executionUpdated: {
     subscribe: async (_parent, { id }, context) => {
       const user = requireUser(context.identity);
       requireUuid(id, 'id');
-      // Listen first, then read: a change between the two arrives as an update, not lost in a gap.
-      const updates = subscribeTo(context, liveTopics.execution(id));
-      const execution = await context.services.executions.findCurrent(context.em, user.tenantId, id);
+      const { live, executions } = context.services;
+      const topic = liveTopics.execution(id);
+      // Listen first, then read once Redis confirmed it: a change after the read arrives as an update. While Redis is
+      // out of reach the read goes ahead; the stream gets a snapshot once it is back.
+      const updates = live.subscribe<LiveUpdate>(topic, { reportMissed: true });
+      await live.subscribed(topic).catch(() => undefined);
+      const execution = await executions.findCurrent(context.em, user.tenantId, id);
       if (!execution) {
         await updates.return?.();
         throw notFound(`No execution ${id}`);
       }
-      // The snapshot first, then only updates newer than it (ones it already includes are dropped).
-      return transformIterator(updates, (update) => (update.tenantId === user.tenantId && update.revision > execution.revision ? update : SKIP), {
-        first: [snapshotOf(execution)],
-      });
+      // The snapshot first, then only what is newer than what the subscriber has (ones it already includes are dropped).
+      let revision = execution.revision;
+      const newer = (update: LiveUpdate) => {
+        if (update.revision <= revision) return SKIP;
+        revision = update.revision;
+        return update;
+      };
+      return transformIterator(
+        updates,
+        async (update) => {
+          if (!(update instanceof MissedEvents)) return update.tenantId === user.tenantId ? newer(update) : SKIP;
+          // Changes may have been lost while the fan-out was out of reach: the execution as it is now covers them.
+          const current = await executions.findCurrent(context.em, user.tenantId, id);
+          return current ? newer(snapshotOf(current)) : SKIP;
+        },
+        { first: [snapshotOf(execution)] },
+      );
     },
     resolve: (update: LiveUpdate) => update,
   },
@@ -61,7 +53,18 @@ export const Subscription: SubscriptionResolvers = {
       const user = requireUser(context.identity);
       const workflow = await context.loaders.workflowById.load(requireUuid(workflowId, 'workflowId'));
       if (!workflow || workflow.deletedAt) throw notFound(`No workflow ${workflowId}`);
-      return ofTenant(subscribeTo(context, liveTopics.workflowExecutions(workflowId)), user.tenantId, (update) => LIFECYCLE.has(update.type));
+      const sent = new LifecycleSent();
+      const updates = context.services.live.subscribe<LiveUpdate>(liveTopics.workflowExecutions(workflowId), { reportMissed: true });
+      return transformIterator(updates, async (update) => {
+        if (update instanceof MissedEvents) {
+          // Starts and ends may have been lost while the fan-out was out of reach: a snapshot of each execution that had one.
+          const changed = await executionsChangedSince(context.em, { tenantId: user.tenantId, workflowId, since: update.since, limit: MAX_SNAPSHOTS_AFTER_GAP });
+          return many(changed.filter((execution) => sent.missedIn(execution, update.since)).map((execution) => sent.record(snapshotOf(execution))));
+        }
+        // Only the subscriber's tenant's updates leave the subgraph, whatever the topic carries.
+        if (update.tenantId !== user.tenantId || !LIFECYCLE.has(update.type) || !sent.isNewer(update)) return SKIP;
+        return sent.record(update);
+      });
     },
     resolve: (update: LiveUpdate) => update,
   },

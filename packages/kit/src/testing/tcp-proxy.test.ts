@@ -1,16 +1,16 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OutageProxy } from './outage-proxy.ts';
+import { TcpProxy } from './tcp-proxy.ts';
 import { testEnvironment } from './environment.ts';
 
 const { redisUrl } = testEnvironment;
 
-describe.skipIf(!redisUrl)('OutageProxy in front of the real Redis', () => {
-  let proxy: OutageProxy;
+describe.skipIf(!redisUrl)('TcpProxy in front of the real Redis', () => {
+  let proxy: TcpProxy;
   let client: Redis;
 
   beforeAll(async () => {
-    proxy = await OutageProxy.start(redisUrl!);
+    proxy = await TcpProxy.start(redisUrl!);
     client = new Redis(proxy.urlFor(redisUrl!), { maxRetriesPerRequest: 0, retryStrategy: () => 20, lazyConnect: true });
     await client.connect();
   });
@@ -25,11 +25,11 @@ describe.skipIf(!redisUrl)('OutageProxy in front of the real Redis', () => {
     expect(await client.ping()).toBe('PONG');
   });
 
-  it('fails every command while cut, and serves them again once restored, on the same URL', async () => {
-    await proxy.cut();
+  it('fails every command while taken down, and serves them again once brought up, on the same URL', async () => {
+    proxy.takeDown();
     await expect(client.ping()).rejects.toThrow();
 
-    await proxy.restore();
+    proxy.bringUp();
     await expect.poll(() => client.ping().catch(() => 'refused'), { timeout: 5000, interval: 20 }).toBe('PONG');
   });
 });

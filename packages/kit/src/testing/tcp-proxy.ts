@@ -1,13 +1,17 @@
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP proxy on 127.0.0.1 in front of one server, so that a test can break the network between two
- * of its own processes: {@link cut} drops every connection at once, {@link refuseNext} turns the next
- * attempts away. Counts the connections it forwards and refuses, for tests to check what arrived.
+ * A TCP proxy on 127.0.0.1 in front of one server, so that a test can break the network between two of its own
+ * processes, or take a real PostgreSQL, Redis or RabbitMQ away from one test without stopping the server every other
+ * test file uses: {@link takeDown} is what a crash or restart of the server looks like from the client's side,
+ * {@link cut} drops every connection at once, {@link refuseNext} turns the next attempts away. Counts the connections
+ * it forwards and refuses, for tests to check what arrived.
  */
 export class TcpProxy {
   /** Connections forwarded to the target so far. */
   accepted = 0;
+  /** Of those, connections that opened with a WebSocket upgrade request. */
+  webSocketsAccepted = 0;
   /** Connections turned away by {@link refuseNext} so far. */
   refused = 0;
   private readonly pairs = new Set<[Socket, Socket]>();
@@ -19,8 +23,12 @@ export class TcpProxy {
     readonly port: number,
   ) {}
 
-  /** Listens on a free port of 127.0.0.1 and forwards every connection to `target`. */
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+  /** Listens on a free port of 127.0.0.1 and forwards every connection to `target` (a host and port, or a server's URL). */
+  static async start(target: { host: string; port: number } | string): Promise<TcpProxy> {
+    if (typeof target === 'string') {
+      const url = new URL(target);
+      return TcpProxy.start({ host: url.hostname, port: Number(url.port) });
+    }
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -31,12 +39,15 @@ export class TcpProxy {
     return proxy;
   }
 
-  /** `url` with its host and port replaced by the proxy's. */
+  /** `url` with its host and port replaced by the proxy's: the URL to give the client under test. */
   urlFor(url: string): string {
     const proxied = new URL(url);
-    proxied.hostname = '127.0.0.1';
-    proxied.port = String(this.port);
+    proxied.host = `127.0.0.1:${this.port}`;
     return proxied.toString();
+  }
+
+  get isDown(): boolean {
+    return this.down;
   }
 
   /** Resets the next `count` connections as soon as they arrive, the way a peer that is down answers. */
@@ -94,6 +105,9 @@ export class TcpProxy {
       socket.on('error', drop);
       socket.on('close', drop);
     }
+    client.once('data', (first: Buffer) => {
+      if (/^GET [^\r]*\r\n[\s\S]*^upgrade:\s*websocket/im.test(first.toString('latin1'))) this.webSocketsAccepted += 1;
+    });
     client.pipe(upstream);
     upstream.pipe(client);
   }

@@ -1,0 +1,84 @@
+import { Migration } from '@mikro-orm/migrations';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from './database.ts';
+import { InMemoryEventBus, type DomainEvent } from './event-bus.ts';
+import { createLogger } from './logger.ts';
+import { Metrics } from './metrics.ts';
+import { OUTBOX_TABLE_SQL, OutboxEvent, OutboxRelay, recordEvent } from './outbox.ts';
+import { createTempDirectory, recordingLogger } from './testing/index.ts';
+
+class OutboxTable extends Migration {
+  override name = '0001-outbox';
+
+  override up(): void {
+    for (const statement of OUTBOX_TABLE_SQL) this.addSql(statement);
+  }
+}
+
+describe('OutboxRelay', () => {
+  let database: Database;
+  let dataDir: Awaited<ReturnType<typeof createTempDirectory>>;
+
+  beforeAll(async () => {
+    dataDir = await createTempDirectory('outbox-relay');
+    database = await openDatabase({
+      serviceName: 'outbox',
+      url: undefined,
+      embeddedDirectory: dataDir.path,
+      entities: [OutboxEvent],
+      migrations: [{ name: '0001-outbox', class: OutboxTable }],
+      metrics: new Metrics('outbox-test'),
+      logger: createLogger({ name: 'outbox-test', level: 'silent' }),
+    });
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await dataDir?.remove();
+  });
+
+  async function record(...types: string[]): Promise<string[]> {
+    const em = database.fork();
+    const events = types.map((type) => recordEvent(em, { type, payload: { type } }));
+    await em.flush();
+    return events.map((event) => event.id);
+  }
+
+  async function pending(ids: string[]): Promise<string[]> {
+    const rows = await database.fork().find(OutboxEvent, { eventId: { $in: ids }, publishedAt: null });
+    return rows.map((row) => row.type);
+  }
+
+  it('fans out every event the broker confirmed, in order, and marks each even when its fan-out failed', async () => {
+    const { logger, warnings } = recordingLogger();
+    const fannedOut: string[] = [];
+    const relay = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
+      onPublished: (event: DomainEvent) => {
+        fannedOut.push(event.type);
+        if (event.type === 'note.updated') throw new Error('Redis is out of reach');
+      },
+    });
+    const ids = await record('note.created', 'note.updated', 'note.deleted');
+
+    await relay.drain();
+
+    expect(fannedOut).toEqual(['note.created', 'note.updated', 'note.deleted']);
+    expect(await pending(ids)).toEqual([]);
+    expect(warnings).toEqual([{ fields: { events: 1 }, message: 'live fan-out failed; subscribers are told what they missed once it is back' }]);
+  });
+
+  it('fans out nothing the broker did not confirm, and leaves it pending', async () => {
+    const { logger } = recordingLogger();
+    const bus = new InMemoryEventBus(logger);
+    await bus.close();
+    const fannedOut: string[] = [];
+    const relay = new OutboxRelay(database, bus, logger, { onPublished: (event) => void fannedOut.push(event.type) });
+    const ids = await record('note.archived');
+
+    await relay.drain();
+
+    expect(fannedOut).toEqual([]);
+    expect(await pending(ids)).toEqual(['note.archived']);
+    await database.fork().nativeDelete(OutboxEvent, { eventId: { $in: ids } });
+  });
+});
