@@ -340,7 +340,7 @@ async function subscriberProcess(): Promise<void> {
         case 'collect':
           return collect(message);
         case 'close':
-          await Promise.all(clients.map((client) => client.dispose()));
+          await Promise.all(clients.map(async (client) => client.dispose()));
           return { kind: 'closed' };
       }
     };

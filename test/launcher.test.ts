@@ -243,7 +243,7 @@ describe('the launcher', () => {
 
       const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [prefix]);
       expect(rows.map((row) => row.datname)).toEqual((await readTopology()).map((subgraph) => `${prefix}${subgraph.name}`).sort());
-      const users = await new pg.Pool({ connectionString: testEnvironment.postgresUrl!.replace(/\/[^/]*$/, `/${prefix}auth`), max: 1 });
+      const users = new pg.Pool({ connectionString: testEnvironment.postgresUrl!.replace(/\/[^/]*$/, `/${prefix}auth`), max: 1 });
       expect((await users.query('select count(*)::int as count from users')).rows[0].count).toBe(1);
       await users.end();
 

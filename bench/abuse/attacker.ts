@@ -7,8 +7,14 @@ import { flood } from './attacks.ts';
  */
 const { values } = parseArgs({ options: { url: { type: 'string' }, seconds: { type: 'string' }, attackers: { type: 'string' } } });
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
-process.stdin.once('data', async () => {
-  const result = await flood(values.url!, performance.now() + Number(values.seconds) * 1000, Number(values.attackers));
-  // Exiting only once the line is written: process.exit would cut a long write to a pipe short.
-  process.stdout.write(`${JSON.stringify({ stats: Object.fromEntries(result.stats), websocketMessages: result.websocketMessages })}\n`, () => process.exit(0));
+process.stdin.once('data', () => {
+  flood(values.url!, performance.now() + Number(values.seconds) * 1000, Number(values.attackers)).then(
+    (result) =>
+      // Exiting only once the line is written: process.exit would cut a long write to a pipe short.
+      process.stdout.write(`${JSON.stringify({ stats: Object.fromEntries(result.stats), websocketMessages: result.websocketMessages })}\n`, () => process.exit(0)),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
 });

@@ -52,7 +52,7 @@ export interface AttackStats {
 
 /** `attackers` connections sending abusive documents back to back over HTTP, and one over WebSocket, until `until`. */
 export async function flood(url: string, until: number, attackers: number) {
-  const stats = new Map(ATTACKS.map((attack) => [attack.name, { latencies: [], shed: 0, wrongAnswers: 0 } as AttackStats]));
+  const stats = new Map<string, AttackStats>(ATTACKS.map((attack) => [attack.name, { latencies: [], shed: 0, wrongAnswers: 0 }]));
   const pool = new Pool(new URL(url).origin, { connections: attackers });
   const path = new URL(url).pathname;
   let next = 0;

@@ -40,7 +40,7 @@ export async function runLoad(options: {
     body: options.body,
     expectBody: options.expectBody,
     ...(options.rate ? { overallRate: options.rate } : {}),
-  }, (error, result) => (error ? fail(error) : finish(result)));
+  }, (error, result) => (error ? fail(error as Error) : finish(result)));
   instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
   const result = await finished;
   latencies.sort((a, b) => a - b);

@@ -30,13 +30,13 @@ export async function startProcess(
     child.once('exit', (code) => reject(new Error(`${entry} exited (${code}) before it was ready:\n${output}`))),
   );
   const announced = new Promise<unknown>((resolve) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const line = output.split('\n').find((candidate) => candidate.startsWith('{"ready"'));
       if (line) resolve((JSON.parse(line) as { ready: unknown }).ready);
     });
   });
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${entry} was not ready in time:\n${output}`)), options.timeoutMs ?? 60_000).unref());
   const ready = await Promise.race([options.readyWhen ? options.readyWhen() : announced, exited, deadline]);
   const startMs = performance.now() - started;

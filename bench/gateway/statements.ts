@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Role } from '@nexusflow/kit';
+import { Role, systemFork } from '@nexusflow/kit';
 import { postGraphQL } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RegisterDocument } from '@nexusflow/web-client';
 import { User } from '../../subgraphs/auth/src/entities/user.entity.ts';
@@ -51,7 +51,7 @@ export async function measureStatements(sizes: number[]): Promise<StatementsResu
       if (created.data?.createWorkflow.__typename !== 'Workflow') throw new Error('createWorkflow failed');
 
       // Registering runs a password hash per user, which would make seeding a thousand users take minutes.
-      const em = stack.auth.database.fork();
+      const em = systemFork(stack.auth.database);
       const owner = await em.findOneOrFail(User, { id: registered.user.id });
       for (let index = 1; index < size; index++) {
         em.create(User, { email: `member-${randomUUID()}@example.com`, name: `Member ${index}`, passwordHash: 'not-a-hash', roles: [Role.Member], tenant: owner.tenant });

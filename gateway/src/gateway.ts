@@ -24,7 +24,7 @@ import { clientAddress } from './admission/client-address.ts';
 import { admitHttpRequest } from './admission/http.ts';
 import { OverloadDetector, type LoopReading } from './admission/overload.ts';
 import { edgeRateLimits, rateLimitGraphQLError, rateLimitHttpError } from './admission/rate-limits.ts';
-import { findManifests, TrustedDocuments } from './admission/trusted-documents.ts';
+import { findManifests, TrustedDocuments, TrustedDocumentsMode } from './admission/trusted-documents.ts';
 import { authenticate } from './authenticate.ts';
 import { DEFAULT_CLIENTS_DIRECTORY, type GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
@@ -83,7 +83,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     registers: [metrics.registry],
   });
   const trustedDocuments = await TrustedDocuments.load(config.trustedDocuments.mode, config.trustedDocuments.manifests ?? (await findManifests(DEFAULT_CLIENTS_DIRECTORY)));
-  if (config.trustedDocuments.mode !== 'off') logger.info({ mode: config.trustedDocuments.mode, documents: trustedDocuments.size }, 'serving trusted documents');
+  if (config.trustedDocuments.mode !== TrustedDocumentsMode.Off) logger.info({ mode: config.trustedDocuments.mode, documents: trustedDocuments.size }, 'serving trusted documents');
   const admission = new Admission({ limits: config.limits, trustedDocuments });
   const sheddingGauge = new Gauge({ name: 'gateway_load_shedding', help: '1 while the event loop is overloaded and new documents are shed', registers: [metrics.registry] });
   let requestsInProgress = 0;

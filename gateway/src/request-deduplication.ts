@@ -1,4 +1,5 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
+import { OperationTypeNode } from 'graphql';
 import type { GatewayContext } from './context.ts';
 
 /**
@@ -10,7 +11,7 @@ import type { GatewayContext } from './context.ts';
 export function deduplicatingExecutor(execute: GatewayExecutor): GatewayExecutor {
   const inFlight = new Map<string, ReturnType<GatewayExecutor>>();
   return (requestContext) => {
-    if (requestContext.operation?.operation !== 'query') return execute(requestContext);
+    if (requestContext.operation?.operation !== OperationTypeNode.QUERY) return execute(requestContext);
     const context = requestContext.context as Partial<GatewayContext>;
     const key = JSON.stringify([requestContext.queryHash, requestContext.operationName, requestContext.request.variables ?? {}, context.identity]);
     let shared = inFlight.get(key);

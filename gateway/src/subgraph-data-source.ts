@@ -66,10 +66,11 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
 
   async process({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
     // Health checks and schema loading run without a request context; they act as anonymous.
-    const identity: Identity = 'identity' in context && context.identity ? context.identity : ANONYMOUS;
+    const gatewayContext: Partial<GatewayContext> = context;
+    const identity: Identity = gatewayContext.identity ?? ANONYMOUS;
     const headers = this.headersFor(context, identity);
     const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
-    const deadline = 'deadline' in context ? context.deadline : undefined;
+    const deadline = gatewayContext.deadline;
     const response = await this.send(body, headers, identity, request.query ?? '', deadline);
     // What a proxy or load balancer in front of a subgraph answers when no instance of it is up.
     if (UNAVAILABLE_STATUSES.has(response.status)) throw this.unavailable();
@@ -81,7 +82,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
       parsed = undefined;
     }
     if (typeof parsed !== 'object' || parsed === null) throw this.unavailable();
-    return parsed as GatewayGraphQLResponse;
+    return parsed;
   }
 
   private headersFor(context: object, identity: Identity): Record<string, string> {

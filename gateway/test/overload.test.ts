@@ -19,7 +19,7 @@ function detector(readings: LoopReading[], options: { delayThresholdMs?: number 
   return {
     detector,
     changes,
-    window(count = 1) {
+    window: (count = 1) => {
       for (let i = 0; i < count; i++) {
         clock += 100;
         detector.sample();

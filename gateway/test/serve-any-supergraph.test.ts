@@ -7,7 +7,7 @@ import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTempDirectory, postGraphQL } from '@nexusflow/kit/testing';
 import { composeSupergraph } from '@nexusflow/schema-registry';
-import { freePortOffset, launchScript, type LaunchedProcess } from '../../test/support/processes.ts';
+import { launchScript, listeningUrl, type LaunchedProcess } from '../../test/support/processes.ts';
 
 /**
  * Like Apollo Router's `--supergraph`, the gateway serves any composed supergraph, with no knowledge of
@@ -36,10 +36,8 @@ describe('npm run gateway -- --supergraph <file> --port <n>', () => {
     const supergraphFile = join(scratch.path, 'library.graphql');
     await writeFile(supergraphFile, composeSupergraph([{ name: 'library', url, sdl: '', file: '' }].map((s) => ({ ...s, sdl: printSdl(typeDefs) }))));
 
-    const port = 8000 + (await freePortOffset([8000]));
-    gateway = launchScript('gateway/src/main.ts', ['--supergraph', supergraphFile, '--port', String(port)], { ...process.env, LOG_LEVEL: 'info' });
-    await gateway.waitForLine(/gateway ready/);
-    gatewayUrl = `http://127.0.0.1:${port}`;
+    gateway = launchScript('gateway/src/main.ts', ['--supergraph', supergraphFile, '--port', '0'], { ...process.env, LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+    gatewayUrl = new URL(await listeningUrl(gateway, 'gateway ready')).origin;
   });
 
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { buildSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANONYMOUS, ConfigError, createAsyncQueue, serveSubscriptions, type AsyncQueue, type Logger } from '@nexusflow/kit';
+import { ANONYMOUS, ConfigError, createAsyncQueue, Role, serveSubscriptions, type AsyncQueue, type Identity, type Logger } from '@nexusflow/kit';
 import { createDeferred } from '@nexusflow/kit/testing';
 import { loadGatewayConfig } from '../src/config.ts';
 import { DEFAULT_RECONNECT_POLICY, reconnectDelayMs, UpstreamSubscriptions } from '../src/subscriptions/upstream.ts';
@@ -163,6 +163,25 @@ describe('upstream subscriptions when the subgraph connection drops', () => {
 
     await events.return?.();
     expect(upstreams.size).toBe(0);
+    await upstreams.dispose();
+  });
+
+  it('keeps one client per identity only while that identity has subscriptions', async () => {
+    const upstreams = new UpstreamSubscriptions({ internalSecret: SECRET, logger: recordingLogger().logger });
+    const identities: Identity[] = Array.from({ length: 3 }, (_, index) => ({ kind: 'user', userId: `user-${index}`, tenantId: 'tenant-1', roles: [Role.Member] }));
+    const streams = identities.map((identity) => upstreams.subscribe({ url, operation: 'subscription { ticks }', variables: {}, identity }));
+    // A second subscription of the first identity, on that identity's socket.
+    const shared = upstreams.subscribe({ url, operation: 'subscription Again { ticks }', variables: {}, identity: identities[0]! });
+    for (let index = 0; index < 4; index++) await nextSubscription();
+    expect(upstreams.clientCount).toBe(3);
+
+    await streams[0]!.return?.();
+    expect(upstreams.clientCount).toBe(3);
+    await shared.return?.();
+    await streams[1]!.return?.();
+    expect(upstreams.clientCount).toBe(1);
+    await streams[2]!.return?.();
+    expect(upstreams.clientCount).toBe(0);
     await upstreams.dispose();
   });
 

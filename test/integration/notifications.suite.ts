@@ -114,17 +114,20 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
     it('handles a domain event once, however often the bus delivers it', async () => {
       const owner = await signUp();
-      const event = {
-        id: randomUUID(),
-        type: 'workflow.execution.failed',
-        occurredAt: new Date().toISOString(),
-        tenantId: owner.tenantId,
-        payload: { tenantId: owner.tenantId, ownerId: owner.userId, executionId: randomUUID(), workflowId: randomUUID(), stepKey: 'fetch', error: 'boom' },
-      };
+      const event = failedRunEvent(owner, { workflowName: 'Delivered twice' });
+      // The marker comes after both copies and the queue hands events out in order: once the marker is handled, the second
+      // copy was handed out before it, and handling a duplicate (see it recorded, stop) is a prefix of handling the
+      // marker. The counts below are then final, not merely what the first copy left.
+      const marker = failedRunEvent(owner, { workflowName: 'Marker' });
       await stack.notifications.eventBus.publish(event);
       await stack.notifications.eventBus.publish(event);
-      await expect.poll(async () => (await inbox(owner.token))?.notifications?.length).toBe(1);
-      await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).length).toBe(1);
+      await stack.notifications.eventBus.publish(marker);
+      const titles = async () => (await inbox(owner.token))?.notifications?.map((notification) => notification.title).sort();
+      await expect.poll(titles).toContain('Workflow "Marker" failed');
+
+      const expected = ['Workflow "Delivered twice" failed', 'Workflow "Marker" failed'];
+      expect(await titles()).toEqual(expected);
+      await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).map((email) => email.subject).sort()).toEqual(expected);
     });
 
     /** A `workflow.execution.failed` event for `owner`'s run, as the workflows service publishes it. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { postGraphQL, type PostOptions } from '@nexusflow/kit/testing';
 import {
   CreateScheduleDocument,
@@ -14,6 +14,9 @@ import {
 import { ScheduleTicker } from '../../subgraphs/scheduler/src/domain/ticker.ts';
 import { WorkflowsClient } from '../../subgraphs/scheduler/src/domain/workflows-client.ts';
 import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+
+/** Where every test's clock starts: the day before America's clocks go forward (8 March 2026). */
+const START = new Date('2026-03-07T12:00:00Z');
 
 /** Schedules through the gateway, with the scheduler's clock under the test's control. */
 export function describeSchedulerThroughGateway(mode: StorageMode): void {
@@ -42,7 +45,6 @@ export function describeSchedulerThroughGateway(mode: StorageMode): void {
 
     beforeAll(async () => {
       stack = await startStack(mode, `scheduler_${mode}`);
-      stack.clock.now = new Date('2026-03-07T12:00:00Z');
       const session = (
         await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
           variables: { input: { email: `planner-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Planner', tenantName: 'Schedules Inc' } },
@@ -50,6 +52,15 @@ export function describeSchedulerThroughGateway(mode: StorageMode): void {
       ).data?.register;
       if (session?.__typename !== 'AuthSession') throw new Error('registration failed');
       token = session.accessToken;
+    });
+
+    // Each test starts from the same moment with no schedule left by another: a tick fires every due schedule, so one
+    // test's schedules (or its move of the clock) would otherwise change what another's tick finds.
+    beforeEach(async () => {
+      stack.clock.now = new Date(START);
+      const connection = stack.scheduler.database.fork().getConnection();
+      await connection.execute('delete from schedule_runs');
+      await connection.execute('delete from schedules');
     });
 
     afterAll(async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { RegisterDocument } from '@nexusflow/web-client';
-import { freePortOffset, launchScript, type LaunchedProcess } from '../support/processes.ts';
+import { launchScript, listeningUrl, type LaunchedProcess } from '../support/processes.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import { collectExecutionUpdates, startHeldRun } from '../support/live-runs.ts';
 import { startStack, type Stack } from '../support/stack.ts';
@@ -41,30 +41,30 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       stack = await startStack('postgres', 'multi_instance');
       // A second workflows process and a second gateway process routed to it, sharing the databases,
       // Redis and RabbitMQ of the first ones.
-      const offset = await freePortOffset([3002, 8000]);
       // It runs no step workers: every step runs in the first instance, so updates must cross over Redis.
       const workflows = launchScript('subgraphs/workflows/src/main.ts', [], {
         ...process.env,
         ...stack.workflowsEnv,
-        PORT: String(3002 + offset),
+        PORT: '0',
         LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
         RUN_WORKER: 'false',
       });
       processes.push(workflows);
-      await workflows.waitForLine(/subgraph ready/);
+      const otherWorkflowsUrl = await listeningUrl(workflows, 'subgraph ready');
       const gateway = launchScript('gateway/src/main.ts', [], {
         ...process.env,
-        PORT: String(8000 + offset),
+        PORT: '0',
         LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
         REDIS_URL: testEnvironment.redisUrl,
         SUBGRAPH_AUTH_URL: stack.auth.graphqlUrl,
-        SUBGRAPH_WORKFLOWS_URL: `http://127.0.0.1:${3002 + offset}/graphql`,
+        SUBGRAPH_WORKFLOWS_URL: otherWorkflowsUrl,
         SUBGRAPH_SCHEDULER_URL: stack.scheduler.graphqlUrl,
         SUBGRAPH_NOTIFICATIONS_URL: stack.notifications.graphqlUrl,
       });
       processes.push(gateway);
-      await gateway.waitForLine(/gateway ready/);
-      otherGatewayUrl = `http://127.0.0.1:${8000 + offset}/graphql`;
+      otherGatewayUrl = await listeningUrl(gateway, 'gateway ready');
     });
 
     afterAll(async () => {

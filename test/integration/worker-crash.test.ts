@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, Metrics, openDatabase, OutboxEvent, Role, secretOrDevelopmentDefault, signIdentity, type DomainEvent, type Environment } from '@nexusflow/kit';
+import { createLogger, Metrics, openDatabase, OutboxEvent, Role, secretOrDevelopmentDefault, signIdentity, type Environment } from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, testEnvironment, type PostOptions } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, ExecutionDetailsDocument, RegisterDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
 import { StepRun } from '../../subgraphs/workflows/src/entities/step-run.entity.ts';
 import { migrations } from '../../subgraphs/workflows/src/migrations/index.ts';
 import { entities } from '../../subgraphs/workflows/src/subgraph.ts';
-import { freePortOffset, launchScript, type LaunchedProcess } from '../support/processes.ts';
+import { launchScript, listeningUrl, type LaunchedProcess } from '../support/processes.ts';
+import { outboxDrained, RecordedEvents } from '../support/recorded-events.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
@@ -46,6 +47,13 @@ const EXPECTED_EVENTS = [
   'workflow.execution.completed',
 ];
 
+/**
+ * What each event was about, to compare as a set: the API process's relay and a worker's publish side by side, each
+ * taking the rows the other has not locked, so events may arrive in another order than the outbox recorded them.
+ */
+const labelsOf = (events: { type: string; payload: Record<string, unknown> }[]) =>
+  events.map(({ type, payload: { stepKey } }) => (typeof stepKey === 'string' ? `${type}:${stepKey}` : type));
+
 describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)(
   'a workflow worker process killed with SIGKILL (real PostgreSQL, Redis and RabbitMQ)',
   () => {
@@ -73,10 +81,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     });
 
     it('runs every step exactly once when the worker dies between steps, and publishes every event once', async () => {
-      const events: DomainEvent[] = [];
-      const subscription = await stack.workflows.eventBus.subscribe({ queue: `between-events-${randomUUID()}`, bindings: ['workflow.#'] }, async (event) => {
-        events.push(event);
-      });
+      const recorded = await RecordedEvents.start(stack.workflows.eventBus, ['workflow.#']);
       const email = `between-${randomUUID()}@example.com`;
       const session = (
         await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
@@ -110,25 +115,26 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
 
       expect(outside.callsTo('/between-1')).toHaveLength(1);
       expect(outside.callsTo('/between-2')).toHaveLength(1);
-      const ofExecution = () => events.filter((event) => event.payload.executionId === execution.id);
-      await expect.poll(() => ofExecution().length).toBeGreaterThanOrEqual(6);
-      await subscription.stop();
-      expect(ofExecution().map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual([
-        'workflow.execution.started',
-        'workflow.step.completed:one',
-        'workflow.step.waiting:pause',
-        'workflow.step.completed:pause',
-        'workflow.step.completed:two',
-        'workflow.execution.completed',
-      ]);
+      // Everything recorded is published, then everything published has arrived: a second copy would be here by now.
+      await outboxDrained(stack.workflows.database);
+      await recorded.settle();
+      await recorded.stop();
+      const ofExecution = () => recorded.events.filter((event) => event.payload.executionId === execution.id);
+      expect(labelsOf(ofExecution()).sort()).toEqual(
+        [
+          'workflow.execution.started',
+          'workflow.step.completed:one',
+          'workflow.step.waiting:pause',
+          'workflow.step.completed:pause',
+          'workflow.step.completed:two',
+          'workflow.execution.completed',
+        ].sort(),
+      );
       expect(new Set(ofExecution().map((event) => event.id)).size).toBe(6);
     });
 
     it('completes the execution on another worker, recording the call it died in as an abandoned attempt, and publishes every event once', async () => {
-      const events: DomainEvent[] = [];
-      const subscription = await stack.workflows.eventBus.subscribe({ queue: `crash-events-${randomUUID()}`, bindings: ['workflow.#'] }, async (event) => {
-        events.push(event);
-      });
+      const recorded = await RecordedEvents.start(stack.workflows.eventBus, ['workflow.#']);
       const email = `crash-${randomUUID()}@example.com`;
       const session = (
         await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
@@ -160,10 +166,11 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       expect(details?.stepRuns.map((run) => [run.stepKey, run.attempt, run.status])).toEqual(EXPECTED_ATTEMPTS);
       expectOneCallPerAttempt(outside, 'crash', execution.id);
 
-      const ofExecution = () => events.filter((event) => event.payload.executionId === execution.id);
-      await expect.poll(() => ofExecution().length).toBeGreaterThanOrEqual(EXPECTED_EVENTS.length);
-      await subscription.stop();
-      expect(ofExecution().map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual(EXPECTED_EVENTS);
+      await outboxDrained(stack.workflows.database);
+      await recorded.settle();
+      await recorded.stop();
+      const ofExecution = () => recorded.events.filter((event) => event.payload.executionId === execution.id);
+      expect(labelsOf(ofExecution()).sort()).toEqual([...EXPECTED_EVENTS].sort());
       expect(new Set(ofExecution().map((event) => event.id)).size).toBe(EXPECTED_EVENTS.length);
     });
 
@@ -221,10 +228,12 @@ describe('the embedded workflows service killed mid-step and started again on it
   let url: string;
   const identity = { kind: 'user' as const, userId: randomUUID(), tenantId: randomUUID(), roles: [Role.Owner] };
 
-  const startService = async (port: number) => {
+  /** Starts the service on a port the OS picks, a new one after the crash, and points the test's calls at it. */
+  const startService = async () => {
     service = launchScript('subgraphs/workflows/src/main.ts', [], {
       ...process.env,
-      PORT: String(port),
+      PORT: '0',
+      LOG_FORMAT: 'json',
       DATA_DIR: dataDir.path,
       LOG_LEVEL: 'info',
       ALLOW_PRIVATE_NETWORK_STEPS: 'true',
@@ -236,7 +245,7 @@ describe('the embedded workflows service killed mid-step and started again on it
       AMQP_URL: '',
       REDIS_URL: '',
     });
-    await service.waitForLine(/subgraph ready/);
+    url = await listeningUrl(service, 'subgraph ready');
   };
   /** The subgraph alone knows no users' emails, so the web app's gateway queries do not apply here. */
   const EXECUTION_STATUS = 'query ExecutionStatus($id: ID!) { execution(id: $id) { status } }';
@@ -255,9 +264,7 @@ describe('the embedded workflows service killed mid-step and started again on it
   });
 
   it('carries the interrupted run on at once after the restart, as a new attempt of the step it died in, recording every event once', async () => {
-    const port = 3002 + (await freePortOffset([3002]));
-    url = `http://127.0.0.1:${port}/graphql`;
-    await startService(port);
+    await startService();
     outside.hold('/embedded-hold');
     // The held step's lease outlasts the test too: only the restart itself may hand the attempt on.
     const steps = crashWorkflow(outside, 'embedded').map((step) => (step.key === 'two' ? { ...step, timeoutMs: 60_000 } : step));
@@ -269,7 +276,7 @@ describe('the embedded workflows service killed mid-step and started again on it
     await outside.arrival('/embedded-hold');
     await service!.stop('SIGKILL');
     outside.release('/embedded-hold');
-    await startService(port);
+    await startService();
     const restartedAt = Date.now();
 
     // The restarted service knows the attempt left running was its own predecessor's, and runs it again on start.
@@ -297,7 +304,7 @@ describe('the embedded workflows service killed mid-step and started again on it
       expect(attempts.map((run) => [run.stepKey, run.attempt, run.status])).toEqual(EXPECTED_ATTEMPTS);
       const recorded = await database.fork().find(OutboxEvent, {}, { orderBy: { position: 'asc' } });
       const ofExecution = recorded.filter((event) => event.payload.executionId === execution.id);
-      expect(ofExecution.map((event) => (event.payload.stepKey ? `${event.type}:${event.payload.stepKey}` : event.type))).toEqual(EXPECTED_EVENTS);
+      expect(labelsOf(ofExecution)).toEqual(EXPECTED_EVENTS);
       expect(ofExecution.every((event) => event.publishedAt !== null)).toBe(true);
     } finally {
       await database.close();

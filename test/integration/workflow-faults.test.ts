@@ -48,7 +48,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     }
 
     const ask = <T, V>(document: TypedDocumentNode<T, V> | string, variables: V) =>
-      postGraphQL<T, V>(api.graphqlUrl, document as TypedDocumentNode<T, V>, { variables, headers: signIdentity(identity, api.config.internalSecret) });
+      postGraphQL<T, V>(api.graphqlUrl, document, { variables, headers: signIdentity(identity, api.config.internalSecret) });
 
     async function createWorkflow(steps: StepInput[]): Promise<string> {
       const created = (await ask(CreateWorkflowDocument, { input: { name: `Faults ${randomUUID().slice(0, 8)}`, steps } })).data?.createWorkflow;

@@ -80,12 +80,12 @@ export function describeWorkflowTimers(mode: StorageMode): void {
     async function startExtraWorker(extra: Environment): Promise<RunningWorker> {
       const config = loadWorkflowsConfig({ ...baseEnv, ...extra });
       const worker = await startWorker(workflowsWorker(config), config.subgraph);
-      cleanups.push(worker.close);
+      cleanups.push(() => worker.close());
       return worker;
     }
 
     const ask = <T, V>(document: TypedDocumentNode<T, V> | string, variables: V) =>
-      postGraphQL<T, V>(subgraph.graphqlUrl, document as TypedDocumentNode<T, V>, { variables, headers: signIdentity(identity, subgraph.config.internalSecret) });
+      postGraphQL<T, V>(subgraph.graphqlUrl, document, { variables, headers: signIdentity(identity, subgraph.config.internalSecret) });
 
     async function createWorkflow(steps: StepInput[]): Promise<{ id: string; watch: WorkflowWatch }> {
       const created = (await ask(CreateWorkflowDocument, { input: { name: `Timers ${randomUUID().slice(0, 8)}`, steps } })).data?.createWorkflow;

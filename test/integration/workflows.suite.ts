@@ -17,6 +17,7 @@ import {
 } from '@nexusflow/web-client';
 import { RecordingServer, json } from '../support/recording-server.ts';
 import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+import { outboxDrained, RecordedEvents } from '../support/recorded-events.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
 
 const quickRetries = (maxAttempts: number) => ({ maxAttempts, initialBackoffMs: 10, maxBackoffMs: 50 });
@@ -372,50 +373,48 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
     });
 
     it('publishes each state change to the event bus once, in order', async () => {
-      const events: { type: string; executionId?: string }[] = [];
-      const subscription = await stack.workflows.eventBus.subscribe(
-        { queue: `test-events-${randomUUID()}`, bindings: ['workflow.#'] },
-        async (event) => {
-          events.push({ type: event.type, executionId: (event.payload as { executionId?: string }).executionId });
-        },
-      );
+      const recorded = await RecordedEvents.start(stack.workflows.eventBus, ['workflow.#']);
       try {
         const { workflow, watch } = await createWorkflow([http('one', '/events-1'), http('two', '/events-2')]);
         const execution = await run(workflow.id);
         await watch.finished(execution.id);
-        await expect.poll(() => events.filter((e) => e.executionId === execution.id).length).toBe(4);
-        expect(events.filter((e) => e.executionId === execution.id).map((e) => e.type)).toEqual([
+        // Everything recorded is published, then everything published has arrived: a second copy would be here by now.
+        await outboxDrained(stack.workflows.database);
+        await recorded.settle();
+
+        expect(recorded.typesFor(execution.id)).toEqual([
           'workflow.execution.started',
           'workflow.step.completed',
           'workflow.step.completed',
           'workflow.execution.completed',
         ]);
-        expect(events.some((e) => e.type === 'workflow.created')).toBe(true);
+        expect(recorded.events.filter((event) => event.type === 'workflow.created' && event.payload.workflowId === workflow.id)).toHaveLength(1);
       } finally {
-        await subscription.stop();
+        await recorded.stop();
       }
     });
 
     it('names the workflow in the events of a failed run, so that consumers need not ask for it', async () => {
-      const failures: { type: string; executionId?: string; workflowName?: string; error?: string }[] = [];
-      const subscription = await stack.workflows.eventBus.subscribe(
-        { queue: `test-events-${randomUUID()}`, bindings: ['workflow.step.failed', 'workflow.execution.failed'] },
-        async (event) => {
-          failures.push({ type: event.type, ...(event.payload as { executionId?: string; workflowName?: string; error?: string }) });
-        },
-      );
+      const recorded = await RecordedEvents.start(stack.workflows.eventBus, ['workflow.step.failed', 'workflow.execution.failed']);
       try {
         outside.on('/named-broken', (_call, _attempt, res) => json(res, 500, { error: 'down' }));
         const { workflow, watch } = await createWorkflow([http('call', '/named-broken', { retry: quickRetries(1) })], 'Invoice sync');
         const execution = await run(workflow.id);
         await watch.finished(execution.id);
+        await outboxDrained(stack.workflows.database);
+        await recorded.settle();
+
         const error = `POST ${outside.url}/named-broken responded with status 500: {"error":"down"}`;
-        await expect.poll(() => failures.filter((e) => e.executionId === execution.id).map(({ type, workflowName, error }) => ({ type, workflowName, error }))).toEqual([
+        expect(
+          recorded.events
+            .filter((event) => event.payload.executionId === execution.id)
+            .map(({ type, payload }) => ({ type, workflowName: payload.workflowName, error: payload.error })),
+        ).toEqual([
           { type: 'workflow.step.failed', workflowName: 'Invoice sync', error },
           { type: 'workflow.execution.failed', workflowName: 'Invoice sync', error },
         ]);
       } finally {
-        await subscription.stop();
+        await recorded.stop();
       }
     });
   });

@@ -59,6 +59,17 @@ export function launchScript(entry: string, args: string[], env: NodeJS.ProcessE
   };
 }
 
+/**
+ * The URL a service started with `PORT=0` listens on, read from the JSON line it logs once ready (`subgraph ready`,
+ * `gateway ready`): binding port 0 lets the OS pick a free port, where checking one first races with other tests.
+ */
+export async function listeningUrl(launched: LaunchedProcess, readyMessage: string): Promise<string> {
+  const line = await launched.waitForLine(new RegExp(`"msg":"${readyMessage}"`));
+  const { url } = JSON.parse(line) as { url?: string };
+  if (!url) throw new Error(`"${readyMessage}" carried no url: ${line}`);
+  return url;
+}
+
 async function isFree(port: number): Promise<boolean> {
   const server = createServer();
   return new Promise((resolve) => {
@@ -67,7 +78,11 @@ async function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** An offset that moves every given port onto a free one, so that parallel launches do not collide. */
+/**
+ * An offset that moves every given port onto a free one, so that parallel launches do not collide: for the launcher,
+ * whose ports come from the topology. The offsets stay below Linux's ephemeral range (32768 and up), so no port bound
+ * with 0 takes one between the check and the launch; anything else should bind port 0 (see {@link listeningUrl}).
+ */
 export async function freePortOffset(ports: number[]): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const offset = 10_000 + Math.floor(Math.random() * 40) * 500 + Math.floor(Math.random() * 400);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { startSubgraph, type Environment, type RunningSubgraph } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, TcpProxy, testEnvironment } from '@nexusflow/kit/testing';
+import { startSubgraph, type Environment, type RunningSubgraph, type SubgraphConfig, type SubgraphDefinition, type StartSubgraphOptions } from '@nexusflow/kit';
+import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, TcpProxy, testEnvironment } from '@nexusflow/kit/testing';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/gateway.ts';
 import { loadAuthConfig, type AuthConfig } from '../../subgraphs/auth/src/config.ts';
@@ -77,10 +77,21 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
     return { ...base, DATABASE_URL: database.url, REDIS_URL: extra.redisUrl ?? testEnvironment.redisUrl, AMQP_URL: testEnvironment.amqpUrl };
   };
 
+  // An embedded database starts as a copy of a migrated template: creating PGlite's cluster and migrating it is most of
+  // a stack's start-up.
+  const start = async <Loaders, Services>(
+    definition: SubgraphDefinition<Loaders, Services>,
+    config: SubgraphConfig,
+    options: StartSubgraphOptions = {},
+  ): Promise<RunningSubgraph<Services>> => {
+    if (!config.databaseUrl) await seedEmbeddedDatabase(config.dataDir, config.serviceName, definition);
+    return startSubgraph(definition, config, options);
+  };
+
   // Every test client comes from one address and some suites register more users than a real client would.
   const authConfig = loadAuthConfig({ ...(await environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000', ...extra.auth });
-  const auth = await startSubgraph(authSubgraph(authConfig, extra.now), authConfig.subgraph, extra.now ? { now: extra.now } : {});
-  cleanups.push(auth.close);
+  const auth = await start(authSubgraph(authConfig, extra.now), authConfig.subgraph, extra.now ? { now: extra.now } : {});
+  cleanups.push(() => auth.close());
 
   const authUrl = new URL(auth.graphqlUrl);
   const authForNotifications = await TcpProxy.start({ host: authUrl.hostname, port: Number(authUrl.port) });
@@ -93,8 +104,8 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
     DELIVERY_BACKOFF_MS: '20',
     ...extra.notifications,
   });
-  const notifications = await startSubgraph(notificationsSubgraph(notificationsConfig), notificationsConfig.subgraph);
-  cleanups.push(notifications.close);
+  const notifications = await start(notificationsSubgraph(notificationsConfig), notificationsConfig.subgraph);
+  cleanups.push(() => notifications.close());
 
   const workflowsEnv: Environment = {
     ...(await environmentFor('workflows')),
@@ -106,14 +117,14 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
     ...extra.workflows,
   };
   const workflowsConfig = loadWorkflowsConfig(workflowsEnv);
-  const workflows = await startSubgraph(workflowsSubgraph(workflowsConfig), workflowsConfig.subgraph);
-  cleanups.push(workflows.close);
+  const workflows = await start(workflowsSubgraph(workflowsConfig), workflowsConfig.subgraph);
+  cleanups.push(() => workflows.close());
 
   const clock = { now: new Date() };
   const schedulerConfig = loadSchedulerConfig({ ...(await environmentFor('scheduler')), WORKFLOWS_URL: workflows.graphqlUrl, RUN_TICKER: 'false' });
   const launchScheduler = async () => {
-    const instance = await startSubgraph(schedulerSubgraph(schedulerConfig, () => clock.now), schedulerConfig.subgraph);
-    cleanups.push(instance.close);
+    const instance = await start(schedulerSubgraph(schedulerConfig, () => clock.now), schedulerConfig.subgraph);
+    cleanups.push(() => instance.close());
     return instance;
   };
   const scheduler = await launchScheduler();

@@ -2,7 +2,7 @@ import { GraphQLError, type DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { ErrorCode } from '@nexusflow/kit/core';
 import { checkVariableDepth, OperationRefused, parseWithinLimits, type OperationLimits } from './operation-limits.ts';
-import type { TrustedDocuments } from './trusted-documents.ts';
+import { TrustedDocumentsMode, type TrustedDocuments } from './trusted-documents.ts';
 
 /** One GraphQL request as a client sent it, before anything trusts its shape. */
 export interface GraphQLRequestParams {
@@ -75,14 +75,14 @@ export class Admission {
     const id = persistedQueryId(params.extensions);
     let query = params.query;
     let handed = params;
-    if (id !== undefined && trusted.mode !== 'off') {
+    if (id !== undefined && trusted.mode !== TrustedDocumentsMode.Off) {
       query = trusted.resolveId(id, query);
       // Served from the manifest: Apollo Server must not treat it as an automatic persisted query to register.
       const { persistedQuery: _, ...otherExtensions } = params.extensions as Record<string, unknown>;
       handed = { ...params, query, extensions: otherExtensions };
     }
     if (query === undefined) {
-      if (trusted.mode !== 'off') throw new OperationRefused(ErrorCode.PersistedQueryNotInList, 'Send a trusted document by its id');
+      if (trusted.mode !== TrustedDocumentsMode.Off) throw new OperationRefused(ErrorCode.PersistedQueryNotInList, 'Send a trusted document by its id');
       return undefined;
     }
     if (knownOnly && !this.knows(query)) {

@@ -32,10 +32,13 @@ function linkedFeatureOf(directive: ConstDirectiveNode): LinkedFeature | undefin
   const namespace = asNode?.kind === Kind.STRING ? asNode.value : name;
   const imports = new Map<string, string>();
   const importNode = argument('import');
-  const entries = importNode ? valueFromASTUntyped(importNode) : [];
-  for (const entry of Array.isArray(entries) ? entries : [entries]) {
+  const entries: unknown = importNode ? valueFromASTUntyped(importNode) : [];
+  for (const entry of Array.isArray(entries) ? (entries as unknown[]) : [entries]) {
     if (typeof entry === 'string') imports.set(entry, entry);
-    else if (entry && typeof entry === 'object' && typeof entry.name === 'string') imports.set(entry.name, typeof entry.as === 'string' ? entry.as : entry.name);
+    else if (entry && typeof entry === 'object') {
+      const { name, as } = entry as { name?: unknown; as?: unknown };
+      if (typeof name === 'string') imports.set(name, typeof as === 'string' ? as : name);
+    }
   }
   return { identity: segments.join('/'), name, namespace, imports };
 }

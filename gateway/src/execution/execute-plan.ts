@@ -6,7 +6,7 @@ import { deepMerge } from '@apollo/gateway/dist/utilities/deepMerge.js';
 import { assert, ERRORS, errorCodeDef, type Operation } from '@apollo/federation-internals';
 import { evaluateCondition, getResponseName, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode } from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { executeSync, GraphQLError, Kind, OperationTypeNode, visit, type FieldNode, type GraphQLSchema, type SelectionNode, type VariableDefinitionNode } from 'graphql';
+import { executeSync, GraphQLError, Kind, OperationTypeNode, visit, type FieldNode, type GraphQLSchema, type VariableDefinitionNode } from 'graphql';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
 import { computeResponse } from './result-shaping.ts';
 
@@ -74,7 +74,7 @@ export async function executePlan(
       variables,
       input: unfilteredData,
       introspectionHandling: (selection) =>
-        executeIntrospection(operationContext.schema, selection.expandFragments().toSelectionNode() as FieldNode, operationContext.operation.variableDefinitions, variables),
+        executeIntrospection(operationContext.schema, selection.expandFragments().toSelectionNode(), operationContext.operation.variableDefinitions, variables),
     }));
     if (errors.length === 0 && postProcessingErrors.length > 0) return { extensions: { valueCompletion: postProcessingErrors }, data };
   } catch (error) {
@@ -136,7 +136,7 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
       context: context.requestContext.context,
       document: fetch.operationDocumentNode,
       pathInIncomingRequest: cursor.path,
-    } as Parameters<GraphQLDataSource['process']>[0]);
+    });
   const sendOperation = async (fetchVariables: ResultMap): Promise<ResultMap | null | undefined> => {
     const response = await request(fetchVariables);
     if (response.errors) {
@@ -325,7 +325,7 @@ function generateHydratedPaths(parent: ResponsePath, path: ResponsePath, data: u
         generateHydratedPaths(parent, path, value, result);
         parent.pop();
       }
-    } else if (hasOwn(data as object, head)) {
+    } else if (hasOwn(data, head)) {
       parent.push(head);
       generateHydratedPaths(parent, path.slice(1), (data as ResultMap)[head], result);
       parent.pop();
@@ -381,7 +381,7 @@ function flattenResultsAtPath(value: unknown, path: ResponsePath, from = 0): unk
   }
   assert(typeof current === 'string', () => `Unexpected ${typeof current} found in path`);
   assert(!Array.isArray(value), () => `Unexpected array in result for path element ${current}`);
-  return flattenResultsAtPath(getOwn(value as object, current as string), path, from + 1);
+  return flattenResultsAtPath(getOwn(value, current), path, from + 1);
 }
 
 function downstreamServiceError(
@@ -416,7 +416,7 @@ function executeIntrospection(
           kind: Kind.OPERATION_DEFINITION,
           operation: OperationTypeNode.QUERY,
           variableDefinitions: definitions,
-          selectionSet: { kind: Kind.SELECTION_SET, selections: [selection as SelectionNode] },
+          selectionSet: { kind: Kind.SELECTION_SET, selections: [selection] },
         },
       ],
     },

@@ -65,7 +65,7 @@ export function computeResponse({
   const parameters: Parameters = {
     schema,
     // Built exactly as stock does: a variable passed as `undefined` hides its default, and fails the @skip/@include check.
-    variables: { __proto__: null, ...operation.collectDefaultedVariableValues(), ...variables } as Record<string, unknown>,
+    variables: { __proto__: null, ...operation.collectDefaultedVariableValues(), ...variables },
     errors: [],
     introspectionHandling,
   };

@@ -62,7 +62,7 @@ export class DemandControl {
   private prepare(document: DocumentNode, operationName: string | undefined): PreparedCost | undefined {
     if (!this.model) return undefined;
     let byName = this.prepared.get(document);
-    if (!byName) this.prepared.set(document, (byName = new Map()));
+    if (!byName) this.prepared.set(document, (byName = new Map<string, PreparedCost>()));
     let prepared = byName.get(operationName ?? '');
     if (!prepared) byName.set(operationName ?? '', (prepared = this.model.prepare(document, operationName)));
     return prepared;
@@ -85,8 +85,9 @@ export class DemandControl {
   }
 
   apolloPlugin(): ApolloServerPlugin<GatewayContext> {
-    const control = this;
-    const { mode, maxCost, inResponse } = this.options;
+    const check = this.check.bind(this);
+    const { measured: measuredByContext, actualCost } = this;
+    const { mode, maxCost, inResponse, logger } = this.options;
     if (mode === DemandControlMode.Off) return {};
     return {
       async requestDidStart() {
@@ -95,22 +96,22 @@ export class DemandControl {
             const { document, request } = requestContext;
             if (!document) return;
             // The request's own operationName: Apollo Server's resolved one is unset when nothing matched it.
-            const { measured, refusal } = control.check(document, request.operationName ?? undefined, request.variables ?? {});
+            const { measured, refusal } = check(document, request.operationName ?? undefined, request.variables ?? {});
             if (refusal) throw refusal;
-            if (measured) control.measured.set(requestContext.contextValue, measured);
+            if (measured) measuredByContext.set(requestContext.contextValue, measured);
           },
           async willSendResponse(requestContext) {
-            const measured = control.measured.get(requestContext.contextValue);
+            const measured = measuredByContext.get(requestContext.contextValue);
             const body = requestContext.response.body;
             if (!measured || body.kind !== 'single') return;
             let actual: number;
             try {
               actual = measured.prepared.actual(body.singleResult.data, requestContext.request.variables ?? {});
             } catch (error) {
-              control.options.logger.warn({ err: error }, 'the actual cost of a response could not be measured');
+              logger.warn({ err: error }, 'the actual cost of a response could not be measured');
               return;
             }
-            control.actualCost.observe(actual);
+            actualCost.observe(actual);
             if (inResponse) body.singleResult.extensions = { ...body.singleResult.extensions, cost: { estimated: measured.estimated, actual, max: maxCost, mode } };
           },
         };

@@ -142,7 +142,7 @@ export class FederatedSubscriptions {
     requestContext: GatewayGraphQLRequestContext<GatewayContext>,
     serviceName: string,
   ): Promise<ExecutionResult> {
-    const eventSource: GraphQLDataSource = { process: async () => ({ data: event.data, ...(event.errors ? { errors: event.errors } : {}) }) as never };
+    const eventSource: GraphQLDataSource = { process: async () => ({ data: event.data, ...(event.errors ? { errors: event.errors } : {}) }) };
     const serviceMap: Record<string, GraphQLDataSource> = Object.fromEntries(this.options.dataSources);
     serviceMap[EVENT_SOURCE] = eventSource;
     const result = await executePlan(eventPlan, serviceMap, requestContext as GatewayGraphQLRequestContext, supergraph.supergraphSchema);

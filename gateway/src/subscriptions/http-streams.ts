@@ -81,7 +81,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     validate: () => [],
     onSubscribe: async (req: SseRequest<IncomingMessage, undefined>, params) => {
       const caller = callers.get(req.raw)!;
-      const operation = await options.operations.prepare(caller, params as GraphQLRequestParams);
+      const operation = await options.operations.prepare(caller, params);
       // graphql-sse takes a result (sent as the stream's one event) only if it has `data`.
       if (Array.isArray(operation)) return { data: null, errors: operation.map(formatted) } as unknown as ExecutionResult;
       prepared.set(operation.context, operation);

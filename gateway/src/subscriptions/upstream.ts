@@ -21,6 +21,8 @@ function keyOf(key: UpstreamKey): string {
 
 interface Upstream {
   subscribers: Set<AsyncQueue<UpstreamEvent>>;
+  /** The socket (one per subgraph and identity) it runs on. */
+  clientKey: string;
   /** Replayed to clients that join later: events carry the whole state, so the latest is enough to catch up. */
   last?: UpstreamEvent;
   stop(): void;
@@ -92,7 +94,8 @@ function closeCodeOf(event: unknown): number | undefined {
  */
 export class UpstreamSubscriptions {
   private readonly open = new Map<string, Upstream>();
-  private readonly clients = new Map<string, Client>();
+  /** One socket per subgraph and identity while it carries subscriptions: a client is dropped with its last one. */
+  private readonly clients = new Map<string, { client: Client; upstreams: number }>();
   /** Cuts backoff waits short on dispose, so that shutting down never waits for a subgraph that is away. */
   private readonly disposing = new AbortController();
 
@@ -102,15 +105,19 @@ export class UpstreamSubscriptions {
     return this.open.size;
   }
 
+  /** Sockets kept, open or lazily closed: one per subgraph and identity with subscriptions. */
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
   /** One socket per subgraph and identity; it carries all of that identity's upstream subscriptions. */
-  private client(url: string, identity: Identity): Client {
-    const key = JSON.stringify([url, identity]);
-    let client = this.clients.get(key);
-    if (!client) {
+  private client(key: string, url: string, identity: Identity): Client {
+    let entry = this.clients.get(key);
+    if (!entry) {
       const policy = this.options.reconnect ?? DEFAULT_RECONNECT_POLICY;
       const logger = this.options.logger;
       let established = false;
-      client = createClient({
+      const client = createClient({
         url: url.replace(/^http/, 'ws'),
         webSocketImpl: WebSocket,
         // Signed afresh for every (re)connection, so a long-lived subscription outlives the signature's validity window.
@@ -140,9 +147,20 @@ export class UpstreamSubscriptions {
           },
         },
       });
-      this.clients.set(key, client);
+      entry = { client, upstreams: 0 };
+      this.clients.set(key, entry);
     }
-    return client;
+    entry.upstreams += 1;
+    return entry.client;
+  }
+
+  /** Forgets an identity's client once it carries nothing, so that the map does not grow with every identity ever seen. */
+  private release(key: string): void {
+    const entry = this.clients.get(key);
+    if (!entry || --entry.upstreams > 0) return;
+    this.clients.delete(key);
+    // Nothing is subscribed on it any more: disposing only closes a socket that graphql-ws would close lazily anyway.
+    Promise.resolve(entry.client.dispose()).catch((error: unknown) => this.options.logger.debug({ err: error }, 'an idle upstream client did not close cleanly'));
   }
 
   private wait(ms: number): Promise<void> {
@@ -164,13 +182,14 @@ export class UpstreamSubscriptions {
     let upstream = this.open.get(id);
     if (!upstream) {
       const subscribers = new Set<AsyncQueue<UpstreamEvent>>();
+      const clientKey = JSON.stringify([key.url, key.identity]);
       const shared: Partial<Upstream> = {};
-      const unsubscribe = this.client(key.url, key.identity).subscribe<Record<string, unknown>>(
+      const unsubscribe = this.client(clientKey, key.url, key.identity).subscribe<Record<string, unknown>>(
         { query: key.operation, variables: key.variables },
         {
           next: (event) => {
-            shared.last = event as UpstreamEvent;
-            for (const subscriber of subscribers) subscriber.push(event as UpstreamEvent);
+            shared.last = event;
+            for (const subscriber of subscribers) subscriber.push(event);
           },
           error: (error) => {
             this.options.logger.warn({ err: error instanceof Error ? error.message : error }, 'upstream subscription failed');
@@ -187,7 +206,7 @@ export class UpstreamSubscriptions {
           },
         },
       );
-      upstream = Object.assign(shared, { subscribers, stop: unsubscribe }) as Upstream;
+      upstream = Object.assign(shared, { subscribers, clientKey, stop: unsubscribe });
       this.open.set(id, upstream);
       this.options.onCount?.(this.open.size);
     }
@@ -209,6 +228,7 @@ export class UpstreamSubscriptions {
     if (!upstream) return;
     this.open.delete(id);
     upstream.stop();
+    this.release(upstream.clientKey);
     this.options.onCount?.(this.open.size);
   }
 
@@ -217,7 +237,7 @@ export class UpstreamSubscriptions {
     this.disposing.abort();
     // A client caught between attempts rejects its dispose with the reason it gave up (the last close event, or
     // "All Subscriptions Gone"); there is nothing left to close then, and shutdown must go on.
-    await Promise.allSettled([...this.clients.values()].map((client) => client.dispose()));
+    await Promise.allSettled([...this.clients.values()].map(async ({ client }) => client.dispose()));
     this.clients.clear();
   }
 }

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { inspect } from 'node:util';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import type { Logger } from './logger.ts';
 import { DependencyUnavailableError } from './outages.ts';
@@ -63,7 +64,9 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 function settle(action: () => void): void {
   try {
     action();
-  } catch {}
+  } catch {
+    // Nothing to do: the broker redelivers what the closed channel left unacknowledged.
+  }
 }
 
 export class AmqpConnection {
@@ -283,7 +286,7 @@ export class AmqpConnection {
         await prepare?.(channel);
         await new Promise<void>((resolve, reject) => {
           channel.publish(target.exchange, target.routingKey, content, { persistent: true, contentType: 'application/json', ...properties }, (error: unknown) =>
-            error ? reject(error instanceof Error ? error : new Error(`the broker refused the message: ${String(error)}`)) : resolve(),
+            error ? reject(error instanceof Error ? error : new Error(`the broker refused the message: ${inspect(error)}`)) : resolve(),
           );
         });
       },

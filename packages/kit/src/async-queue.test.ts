@@ -101,8 +101,8 @@ describe('createAsyncQueue', () => {
       const onReturn = vi.fn();
       const queue = createAsyncQueue<number>({ onReturn });
 
-      expect(await queue.return!()).toEqual({ value: undefined, done: true });
-      await queue.return!();
+      expect(await queue.return()).toEqual({ value: undefined, done: true });
+      await queue.return();
 
       expect(onReturn).toHaveBeenCalledTimes(1);
     });
@@ -111,7 +111,7 @@ describe('createAsyncQueue', () => {
       const queue = createAsyncQueue<number>();
       const waiting = queue.next();
 
-      await queue.return!();
+      await queue.return();
 
       expect(await waiting).toEqual({ value: undefined, done: true });
     });
@@ -120,7 +120,7 @@ describe('createAsyncQueue', () => {
       const queue = createAsyncQueue<number>();
       queue.push(1);
 
-      await queue.return!();
+      await queue.return();
       queue.push(2);
 
       expect(await queue.next()).toEqual({ value: undefined, done: true });
@@ -130,7 +130,7 @@ describe('createAsyncQueue', () => {
       const onReturn = vi.fn();
       const queue = createAsyncQueue<number>({ onReturn });
       queue.end();
-      await queue.return!();
+      await queue.return();
 
       expect(onReturn).toHaveBeenCalledTimes(1);
     });

@@ -119,9 +119,9 @@ export function subgraphEnv(defaultPort: number) {
   return { ...subgraphEnvShape, PORT: portSchema.default(defaultPort) };
 }
 
-const subgraphEnvObject = z.object(subgraphEnv(0));
+type SubgraphEnv = z.output<z.ZodObject<ReturnType<typeof subgraphEnv>>>;
 
-export function toSubgraphConfig(serviceName: string, env: z.output<typeof subgraphEnvObject>): SubgraphConfig {
+export function toSubgraphConfig(serviceName: string, env: SubgraphEnv): SubgraphConfig {
   return {
     serviceName,
     nodeEnv: env.NODE_ENV,

@@ -15,7 +15,7 @@ export function releaseLostConnections(pool: Pool): void {
   const connect = pool.connect.bind(pool) as (...args: unknown[]) => Promise<PoolClient> | undefined;
   const guardedCheckOut = async (): Promise<PoolClient> => {
     const client = (await connect())!;
-    const releaseToPool = client.release;
+    const releaseToPool = client.release.bind(client);
     let released = false;
     const releaseOnce = (error?: Error | boolean) => {
       if (released) return;

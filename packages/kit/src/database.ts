@@ -10,6 +10,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { releaseLostConnections } from './database-pool.ts';
 import { lockEmbeddedDatabase } from './embedded-database-lock.ts';
+import { TenantWriteGuard } from './tenant-scope.ts';
 
 export type { EntityManager } from '@mikro-orm/postgresql';
 
@@ -36,7 +37,10 @@ export interface DatabaseOptions {
 export interface Database {
   readonly orm: MikroORM;
   readonly mode: 'postgres' | 'embedded';
-  /** A fresh EntityManager with its own identity map: one per request. */
+  /**
+   * A fresh EntityManager with its own identity map and no tenant scope: its first query of a tenant-owned entity
+   * fails. Scope it with `tenantFork(database, identity)` (a request) or `systemFork(database)` (work across tenants).
+   */
   fork(): EntityManager;
   /** Resolves when the database answers a statement. */
   ping(): Promise<void>;
@@ -128,6 +132,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       // and connections lost mid-transaction given back (see database-pool.ts).
       driverOptions: { connectionTimeoutMillis: options.connectTimeoutMs ?? 5000, onPoolCreated: releaseLostConnections },
       loggerFactory: () => new CountingLogger(options.metrics, options.logger),
+      subscribers: [new TenantWriteGuard()],
       debug: ['query'],
       allowGlobalContext: false,
       ensureDatabase: false,

@@ -25,7 +25,7 @@ function recorder() {
   return {
     deliveries,
     types: () => deliveries.map((delivery) => delivery.event.type),
-    async record(event: DomainEvent, delivery: { redelivered: boolean }) {
+    record: async (event: DomainEvent, delivery: { redelivered: boolean }) => {
       deliveries.push({ event, redelivered: delivery.redelivered });
       for (const waiter of waiting.filter((each) => deliveries.length >= each.count)) waiter.resolve();
     },

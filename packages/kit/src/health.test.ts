@@ -35,6 +35,7 @@ describe('Health', () => {
         sync: () => {
           throw new Error('not configured');
         },
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case under test: a rejection that is not an Error
         text: () => Promise.reject('broker gone'),
       });
 

@@ -71,7 +71,7 @@ export class Health {
         }
       }),
     );
-    const checks: ReadinessReport['checks'] = Object.fromEntries(entries);
+    const checks: ReadinessReport['checks'] = Object.fromEntries<ReadinessReport['checks'][string]>(entries);
     if (this.draining) checks.shutdown = { status: 'down', error: 'draining' };
     const ready = Object.values(checks).every((check) => check.status === 'up');
     const report: ReadinessReport = { status: ready ? 'ready' : 'unavailable', checks };

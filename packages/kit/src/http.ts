@@ -187,7 +187,7 @@ export interface RunningHttpServer {
 
 export function createHttpServer(options: HttpServerOptions): Server {
   const knownPaths = new Set(['/graphql', '/health', '/health/live', '/health/ready', '/metrics', ...(options.knownPaths ?? [])]);
-  return createServer({ keepAliveTimeout: 65_000 }, async (req, res) => {
+  const handleRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     const url = new URL(req.url ?? '/', 'http://localhost');
     res.on('finish', () => {
@@ -212,6 +212,13 @@ export function createHttpServer(options: HttpServerOptions): Server {
       options.logger.error({ err: error, path: url.pathname }, 'unhandled request error');
       sendJson(res, 500, errorResponseBody(ErrorCode.InternalServerError, 'Internal server error'));
     }
+  };
+  return createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    // Node ignores what a request listener returns: a failure even answering the error is logged and the socket dropped.
+    handleRequest(req, res).catch((error: unknown) => {
+      options.logger.error({ err: error, path: req.url }, 'request handler failed');
+      res.destroy();
+    });
   });
 }
 

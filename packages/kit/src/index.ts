@@ -1,5 +1,7 @@
 export * from './core.ts';
 export * from './database.ts';
+export * from './entity-base.ts';
+export * from './tenant-scope.ts';
 export * from './pubsub.ts';
 export * from './scalars.ts';
 export * from './subgraph.ts';

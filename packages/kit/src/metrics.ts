@@ -52,7 +52,7 @@ export class Metrics {
 
   /** Counts GraphQL operations and the error codes they return. */
   apolloPlugin<C extends object>(): ApolloServerPlugin<C> {
-    const metrics = this;
+    const { graphqlOperations, graphqlErrors } = this;
     return {
       async requestDidStart() {
         return {
@@ -60,9 +60,10 @@ export class Metrics {
             const operationType = operation?.operation ?? 'unknown';
             const body = response.body.kind === 'single' ? response.body.singleResult : response.body.initialResult;
             const reported = body.errors ?? errors ?? [];
-            metrics.graphqlOperations.inc({ operation_type: operationType, outcome: reported.length > 0 ? 'error' : 'ok' });
+            graphqlOperations.inc({ operation_type: operationType, outcome: reported.length > 0 ? 'error' : 'ok' });
             for (const error of reported) {
-              metrics.graphqlErrors.inc({ code: String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
+              const code = error.extensions?.code;
+              graphqlErrors.inc({ code: typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR' });
             }
           },
         };

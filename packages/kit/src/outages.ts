@@ -94,7 +94,7 @@ export function isDependencyOutage(error: unknown): boolean {
     seen.add(candidate);
     const errorLike = candidate as ErrorLike;
     if (isOutageItself(errorLike)) return true;
-    const wrapped = [errorLike.originalError, errorLike.cause, ...(Array.isArray(errorLike.errors) ? errorLike.errors : [])];
+    const wrapped = [errorLike.originalError, errorLike.cause, ...(Array.isArray(errorLike.errors) ? (errorLike.errors as unknown[]) : [])];
     return wrapped.some((inner) => visit(inner, depth + 1));
   };
   return visit(error, 0);

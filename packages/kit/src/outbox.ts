@@ -2,6 +2,7 @@ import { defineEntity, p, LockMode, type EntityManager } from '@mikro-orm/postgr
 import type { Database } from './database.ts';
 import type { DomainEvent, EventBus } from './event-bus.ts';
 import type { Logger } from './logger.ts';
+import { systemFork } from './tenant-scope.ts';
 
 /**
  * The transactional outbox: an event is a row written in the same transaction as the state change it
@@ -124,7 +125,7 @@ export class OutboxRelay {
    * instances can run), publishes them in order, fans each out, and marks those the broker confirmed.
    */
   async drain(): Promise<number> {
-    const em = this.database.fork();
+    const em = systemFork(this.database);
     let confirmed = 0;
     let fanOutFailures = 0;
     await em.transactional(async (tx) => {

@@ -13,6 +13,7 @@ import { ErrorCode, formatClientError } from './errors.ts';
 import { Health } from './health.ts';
 import { createHttpServer, graphqlRoute, healthRoutes, HttpError, listen, type RouteHandler, type RunningHttpServer } from './http.ts';
 import { verifyIdentity, type Identity } from './identity.ts';
+import { tenantFork } from './tenant-scope.ts';
 import { createLogger, defaultLogFormat, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
@@ -26,7 +27,7 @@ export interface SubgraphContext<Loaders, Services> {
   identity: Identity;
   /** The caller's address as the gateway saw it (signed with the identity); unset for calls between services. */
   clientAddress: string | undefined;
-  /** This request's own unit of work; nothing leaks between requests. */
+  /** This request's own unit of work, scoped to the caller's tenant (see tenant-scope.ts); nothing leaks between requests. */
   em: EntityManager;
   /** Created per request, so batching and caching never cross callers. */
   loaders: Loaders;
@@ -168,7 +169,7 @@ export async function startSubgraph<Loaders, Services>(
   await apollo.start();
 
   const contextFor = (identity: Identity, requestId: string, clientAddress?: string): SubgraphContext<Loaders, Services> => {
-    const em = database.fork();
+    const em = tenantFork(database, identity);
     return { requestId, identity, clientAddress, em, loaders: definition.createLoaders(em, identity), services, logger: logger.child({ requestId }) };
   };
   const context = async (req: IncomingMessage, requestId: string): Promise<SubgraphContext<Loaders, Services>> => {

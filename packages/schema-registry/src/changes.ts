@@ -29,7 +29,7 @@ const severityOf: Record<CriticalityLevel, ChangeSeverity> = {
 export async function diffApiSchemas(previous: GraphQLSchema, next: GraphQLSchema): Promise<SchemaChange[]> {
   const changes = await diff(previous, next, [DiffRule.suppressRemovalOfDeprecatedField]);
   return changes.map((change) => ({
-    type: change.type,
+    type: change.type as string,
     severity: severityOf[change.criticality.level],
     message: change.message,
     ...(change.path ? { path: change.path } : {}),

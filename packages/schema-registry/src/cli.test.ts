@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDirectory } from '@nexusflow/kit/testing';
 import { launchScript } from '../../../test/support/processes.ts';
 import { repositoryRoot } from '../../../scripts/topology.ts';
@@ -11,7 +11,10 @@ import { repositoryRoot } from '../../../scripts/topology.ts';
  * client operations: what a developer sees when they change a subgraph.
  */
 describe('npm run schema:* on a copy of the repository', () => {
-  let workspace: Awaited<ReturnType<typeof createTempDirectory>>;
+  type Scratch = Awaited<ReturnType<typeof createTempDirectory>>;
+  /** The repository's schema, clients and registry with the working tree published: every test starts from a copy. */
+  let baseline: Scratch;
+  let workspace: Scratch;
   const authSchema = () => join(workspace.path, 'subgraphs/auth/schema.graphql');
 
   async function schema(...args: string[]): Promise<{ exitCode: number | null; output: string }> {
@@ -21,19 +24,30 @@ describe('npm run schema:* on a copy of the repository', () => {
   }
 
   beforeAll(async () => {
-    workspace = await createTempDirectory('schema-cli');
+    baseline = await createTempDirectory('schema-cli-baseline');
     const subgraphSchemas = (await readdir(join(repositoryRoot, 'subgraphs'))).map((name) => `subgraphs/${name}/schema.graphql`);
     for (const path of ['schema', 'clients', ...subgraphSchemas]) {
-      await mkdir(join(workspace.path, path, '..'), { recursive: true });
-      await cp(join(repositoryRoot, path), join(workspace.path, path), { recursive: true });
+      await mkdir(join(baseline.path, path, '..'), { recursive: true });
+      await cp(join(repositoryRoot, path), join(baseline.path, path), { recursive: true });
     }
     // The copy starts from its working tree published, whatever the repository's registry holds.
-    const baseline = await schema('publish', '-m', 'baseline');
-    if (baseline.exitCode !== 0) throw new Error(`the working tree does not pass its own check:\n${baseline.output}`);
+    workspace = baseline;
+    const published = await schema('publish', '-m', 'baseline');
+    if (published.exitCode !== 0) throw new Error(`the working tree does not pass its own check:\n${published.output}`);
+  });
+
+  // A copy of the baseline each: what one test changes or publishes, or leaves behind when it fails, no other sees.
+  beforeEach(async () => {
+    workspace = await createTempDirectory('schema-cli');
+    await cp(baseline.path, workspace.path, { recursive: true });
+  });
+
+  afterEach(async () => {
+    await workspace?.remove();
   });
 
   afterAll(async () => {
-    await workspace?.remove();
+    await baseline?.remove();
   });
 
   it('passes when nothing changed since the published version, with --require-published too', async () => {
@@ -62,7 +76,6 @@ describe('npm run schema:* on a copy of the repository', () => {
     const report = JSON.parse(json.output) as { ok: boolean; changes: { path: string; affectedOperations: string[] }[] };
     expect(report.ok).toBe(false);
     expect(report.changes.find((change) => change.path === 'User.email')?.affectedOperations).toContain('Me');
-    await writeFile(authSchema(), original);
   });
 
   it('refuses to publish a failing change, publishes a passing one, and shows it in the log and the diff', async () => {
@@ -118,6 +131,5 @@ describe('npm run schema:* on a copy of the repository', () => {
     const leftOver = await schema('check', '--require-published');
     expect(leftOver.output).toContain('yet a publication is noted as pending ("Left behind"): remove the note');
     expect(leftOver.exitCode).toBe(1);
-    await rm(note);
   });
 });

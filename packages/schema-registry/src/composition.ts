@@ -63,7 +63,7 @@ function problemOf(error: GraphQLError, subgraphNames: Set<string>): Composition
   const fromMessage = [...error.message.matchAll(/\[([a-z][a-z0-9_]*)\]/g)].map((m) => m[1]!).filter((name) => subgraphNames.has(name));
   const quoted = [...error.message.matchAll(/subgraphs? "([a-z][a-z0-9_]*)"/g)].map((m) => m[1]!).filter((name) => subgraphNames.has(name));
   return {
-    code: String(error.extensions?.code ?? 'COMPOSITION_ERROR'),
+    code: typeof error.extensions?.code === 'string' ? error.extensions.code : 'COMPOSITION_ERROR',
     message: error.message,
     subgraphs: [...new Set([...fromNodes, ...fromMessage, ...quoted])].sort(),
     coordinate: COORDINATE.exec(error.message)?.[1],

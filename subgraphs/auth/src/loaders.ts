@@ -3,6 +3,7 @@ import { groupByKeys, orderByKeys, type EntityManager, type Identity } from '@ne
 import { Tenant } from './entities/tenant.entity.ts';
 import { User } from './entities/user.entity.ts';
 
+/** Every query runs in the request's unit of work, which sees the caller's tenant only (see the kit's tenant-scope.ts). */
 export function createLoaders(em: EntityManager, _identity: Identity) {
   return {
     userById: new DataLoader<string, User | null>(async (ids) => orderByKeys(ids, await em.find(User, { id: { $in: [...ids] } }), (u) => u.id)),

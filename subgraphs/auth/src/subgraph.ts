@@ -1,4 +1,4 @@
-import { loadTypeDefs, type SubgraphDefinition } from '@nexusflow/kit';
+import { loadTypeDefs, systemFork, type SubgraphDefinition } from '@nexusflow/kit';
 import type { AuthConfig } from './config.ts';
 import type { AuthServices } from './context.ts';
 import { AuthService } from './domain/auth-service.ts';
@@ -26,7 +26,7 @@ export function authSubgraph(config: AuthConfig, now?: () => number): SubgraphDe
     createServices: () => ({ auth: new AuthService({ ...config, now }) }),
     background: async (runtime, services) => {
       const pruner = setInterval(() => {
-        services.auth.pruneThrottles(runtime.database.fork()).catch((error: unknown) => runtime.logger.warn({ err: error }, 'pruning throttle counters failed'));
+        services.auth.pruneThrottles(systemFork(runtime.database)).catch((error: unknown) => runtime.logger.warn({ err: error }, 'pruning throttle counters failed'));
       }, THROTTLE_PRUNE_INTERVAL_MS);
       pruner.unref();
       return { close: async () => clearInterval(pruner) };

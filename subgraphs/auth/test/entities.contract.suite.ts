@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signIdentity, startSubgraph, STATEMENTS_HEADER, type Identity, type RunningSubgraph } from '@nexusflow/kit';
+import { signIdentity, startSubgraph, STATEMENTS_HEADER, systemFork, type Identity, type RunningSubgraph } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 import type { AuthServices } from '../src/context.ts';
@@ -38,8 +38,8 @@ export function describeAuthEntityContract(mode: 'embedded' | 'postgres'): void 
       }
       config = loadAuthConfig(env);
       subgraph = await startSubgraph(authSubgraph(config), config.subgraph);
-      cleanups.push(subgraph.close);
-      const em = subgraph.database.fork();
+      cleanups.push(() => subgraph.close());
+      const em = systemFork(subgraph.database);
       acme = await seedTenant(em, 'Acme', 100);
       globex = await seedTenant(em, 'Globex', 2);
     });

@@ -63,7 +63,7 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
       }
       config = loadAuthConfig(env);
       subgraph = await startSubgraph(authSubgraph(config, () => clock.now), config.subgraph);
-      cleanups.push(subgraph.close);
+      cleanups.push(() => subgraph.close());
     });
 
     afterAll(async () => {

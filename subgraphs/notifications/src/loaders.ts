@@ -3,12 +3,12 @@ import { groupByKeys, orderByKeys, type EntityManager, type Identity } from '@ne
 import { Delivery } from './entities/delivery.entity.ts';
 import { Notification } from './entities/notification.entity.ts';
 
+/** Every query runs in the request's unit of work, which sees the caller's tenant only (see the kit's tenant-scope.ts). */
 export function createLoaders(em: EntityManager, identity: Identity) {
-  const userId = identity.kind === 'user' ? identity.userId : '00000000-0000-0000-0000-000000000000';
   return {
-    /** A user's own notifications only. */
+    /** A user's own notifications only; anonymous callers have none. */
     notificationById: new DataLoader<string, Notification | null>(async (ids) =>
-      orderByKeys(ids, await em.find(Notification, { id: { $in: [...ids] }, userId }), (n) => n.id),
+      identity.kind === 'user' ? orderByKeys(ids, await em.find(Notification, { id: { $in: [...ids] }, userId: identity.userId }), (n) => n.id) : ids.map(() => null),
     ),
     deliveriesByNotificationId: new DataLoader<string, Delivery[]>(async (ids) =>
       groupByKeys(ids, await em.find(Delivery, { notificationId: { $in: [...ids] } }, { orderBy: { createdAt: 'asc' } }), (d) => d.notificationId),

@@ -1,4 +1,4 @@
-import { createWorkQueue, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
+import { createWorkQueue, systemFork, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
 import type { NotificationsConfig } from './config.ts';
 import type { NotificationServices } from './context.ts';
 import { Inbox } from './domain/inbox.ts';
@@ -32,7 +32,7 @@ export async function startNotificationWork(
     { queue: `${runtime.config.amqpNamespace}.notifications.workflow-events`, bindings: ['workflow.execution.failed'] },
     async (event) => {
       try {
-        await notifications.handleWorkflowFailed(runtime.database.fork(), event);
+        await notifications.handleWorkflowFailed(systemFork(runtime.database), event);
       } catch (error) {
         runtime.logger.error({ err: error, eventId: event.id }, 'could not handle a workflow event; it will be redelivered');
         throw error;
@@ -42,7 +42,7 @@ export async function startNotificationWork(
   const deliveries = config.runWorker
     ? await parts.queue.consume(async (message) => {
         try {
-          await notifications.deliver(runtime.database.fork(), message);
+          await notifications.deliver(systemFork(runtime.database), message);
         } catch (error) {
           runtime.logger.warn({ err: error, ...message }, 'delivery attempt failed outside the provider; trying again shortly');
           await parts.queue.enqueue(message, { delayMs: 1000 });

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { groupByKeys, orderByKeys, type EntityManager, type Identity } from '@nexusflow/kit';
+import { groupByKeys, orderByKeys, tenantCondition, type EntityManager, type Identity } from '@nexusflow/kit';
 import { Execution, type ExecutionStatus } from './entities/execution.entity.ts';
 import { StepRun } from './entities/step-run.entity.ts';
 import { Workflow } from './entities/workflow.entity.ts';
@@ -8,6 +8,7 @@ import { toConnection, type Connection } from './domain/pagination.ts';
 /**
  * The first page of a list per parent, for many parents in one statement: a window function numbers
  * each parent's rows, so a list of 100 workflows with their latest executions is two queries, not 101.
+ * Raw SQL is beyond the ORM's tenant filter, so it carries the unit of work's tenant clause itself.
  */
 async function firstPages<T extends { createdAt: Date; id: string }>(
   em: EntityManager,
@@ -19,12 +20,13 @@ async function firstPages<T extends { createdAt: Date; id: string }>(
   extraWhere: { sql: string; params: unknown[] },
   parentOf: (row: T) => string,
 ): Promise<Connection<T>[]> {
+  const tenant = tenantCondition(em, 't."tenant_id"');
   const rows = await em.getConnection().execute<Record<string, unknown>[]>(
     `select * from (
        select t.*, row_number() over (partition by t."${parentColumn}" order by t."created_at" desc, t."id" desc) as "page_position"
-       from "${table}" t where t."${parentColumn}" in (${parents.map(() => '?').join(', ')}) ${extraWhere.sql}
+       from "${table}" t where t."${parentColumn}" in (${parents.map(() => '?').join(', ')}) and ${tenant.sql} ${extraWhere.sql}
      ) ranked where "page_position" <= ? order by "created_at" desc, "id" desc`,
-    [...parents, ...extraWhere.params, size + 1],
+    [...parents, ...tenant.params, ...extraWhere.params, size + 1],
   );
   const entities = rows.map(({ page_position: _position, ...row }) => em.map(entity as never, row) as unknown as T);
   return groupByKeys(parents, entities, parentOf).map((group) => toConnection(group, size));
@@ -61,15 +63,15 @@ function pageLoader<T>(load: (parents: string[], first: number, status: Executio
   );
 }
 
-export function createLoaders(em: EntityManager, identity: Identity) {
-  const tenantId = identity.kind === 'user' ? identity.tenantId : '00000000-0000-0000-0000-000000000000';
+/** Every query runs in the request's unit of work, which sees the caller's tenant only (see the kit's tenant-scope.ts). */
+export function createLoaders(em: EntityManager, _identity: Identity) {
   return {
     workflowById: new DataLoader<string, Workflow | null>(async (ids) =>
       // Deleted workflows included: their executions still refer to them.
-      orderByKeys(ids, await em.find(Workflow, { id: { $in: [...ids] }, tenantId }), (w) => w.id),
+      orderByKeys(ids, await em.find(Workflow, { id: { $in: [...ids] } }), (w) => w.id),
     ),
     executionById: new DataLoader<string, Execution | null>(async (ids) =>
-      orderByKeys(ids, await em.find(Execution, { id: { $in: [...ids] }, tenantId }), (e) => e.id),
+      orderByKeys(ids, await em.find(Execution, { id: { $in: [...ids] } }), (e) => e.id),
     ),
     stepRunsByExecutionId: new DataLoader<string, StepRun[]>(async (ids) =>
       groupByKeys(ids, await em.find(StepRun, { executionId: { $in: [...ids] } }, { orderBy: { startedAt: 'asc', attempt: 'asc' } }), (r) => r.executionId),
@@ -82,12 +84,12 @@ export function createLoaders(em: EntityManager, identity: Identity) {
         'workflow_id',
         workflowIds,
         first,
-        status ? { sql: 'and t."tenant_id" = ? and t."status" = ?', params: [tenantId, status] } : { sql: 'and t."tenant_id" = ?', params: [tenantId] },
+        status ? { sql: 'and t."status" = ?', params: [status] } : { sql: '', params: [] },
         (execution) => execution.workflowId,
       ),
     ),
     workflowsByOwner: pageLoader<Workflow>((ownerIds, first) =>
-      firstPages<Workflow>(em, Workflow, 'workflows', 'owner_id', ownerIds, first, { sql: 'and t."tenant_id" = ? and t."deleted_at" is null', params: [tenantId] }, (w) => w.ownerId),
+      firstPages<Workflow>(em, Workflow, 'workflows', 'owner_id', ownerIds, first, { sql: 'and t."deleted_at" is null', params: [] }, (w) => w.ownerId),
     ),
   };
 }

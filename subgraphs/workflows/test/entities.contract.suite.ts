@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, signIdentity, startSubgraph, STATEMENTS_HEADER, type Identity, type RunningSubgraph } from '@nexusflow/kit';
+import { Role, signIdentity, startSubgraph, STATEMENTS_HEADER, systemFork, type Identity, type RunningSubgraph } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { loadWorkflowsConfig, type WorkflowsConfig } from '../src/config.ts';
 import type { WorkflowServices } from '../src/context.ts';
@@ -41,9 +41,9 @@ export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): 
       }
       config = loadWorkflowsConfig(env);
       subgraph = await startSubgraph(workflowsSubgraph(config), config.subgraph);
-      cleanups.push(subgraph.close);
+      cleanups.push(() => subgraph.close());
 
-      const em = subgraph.database.fork();
+      const em = systemFork(subgraph.database);
       for (const [index, ownerId] of owners.entries()) {
         for (let n = 0; n < 10; n++) {
           const identity: Identity = { kind: 'user', userId: ownerId, tenantId, roles: [Role.Member] };

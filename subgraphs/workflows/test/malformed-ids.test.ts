@@ -1,7 +1,7 @@
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { Role, signIdentity, startSubgraph, STATEMENTS_HEADER, type Identity } from '@nexusflow/kit';
+import { Role, signIdentity, startSubgraph, STATEMENTS_HEADER, tenantFork, type Identity } from '@nexusflow/kit';
 import { createDeferred, startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
 import { loadWorkflowsConfig } from '../src/config.ts';
 import type { WorkflowServices } from '../src/context.ts';
@@ -40,7 +40,7 @@ describe('the workflows subgraph, given ids that are not UUIDs', () => {
       },
       { RUN_WORKER: 'false' },
     );
-    workflow = (await under.subgraph.services.workflows.create(under.subgraph.database.fork(), caller, DEFINITION)) as Workflow;
+    workflow = (await under.subgraph.services.workflows.create(tenantFork(under.subgraph.database, caller), caller, DEFINITION)) as Workflow;
   });
 
   afterAll(async () => {

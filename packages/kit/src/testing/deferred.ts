@@ -1,7 +1,7 @@
 export interface Deferred<T> {
   promise: Promise<T>;
-  resolve(value: T): void;
-  reject(error: unknown): void;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
 }
 
 export function createDeferred<T = void>(): Deferred<T> {

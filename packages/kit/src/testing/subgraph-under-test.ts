@@ -35,7 +35,7 @@ export async function startSubgraphUnderTest<Services>(
   subgraph.logger.error = ((...args: Parameters<typeof logError>) => {
     loggedErrors.push(args);
     return logError(...args);
-  }) as typeof logError;
+  });
   return {
     subgraph,
     loggedErrors,

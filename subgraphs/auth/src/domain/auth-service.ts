@@ -126,7 +126,7 @@ export class AuthService {
   async login(em: EntityManager, email: string, password: string, clientAddress?: string): Promise<LoginResult> {
     const account = normaliseEmail(email);
     const { refundAddressAttempt } = await this.admitSignIn(em, account, clientAddress);
-    const user = await em.findOne(User, { email: account }, { populate: ['passwordHash'] });
+    const user = await em.findOne(User, { email: account }, { populate: ['passwordHash', 'tenant'] });
     const matches = await verifyPassword(password, user?.passwordHash ?? UNKNOWN_USER_PASSWORD_HASH);
     if (!user || !matches) return invalidCredentials;
     await this.loginsPerAccount.clear(em, account);
@@ -148,7 +148,7 @@ export class AuthService {
   async refresh(em: EntityManager, presented: string): Promise<RefreshSessionResult> {
     const fail = (problem: RefreshTokenProblem) =>
       ({ __typename: 'InvalidRefreshToken', message: refreshProblemMessages[problem], problem }) as const;
-    const stored = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) }, { populate: ['user'] });
+    const stored = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) }, { populate: ['user.tenant'] });
     const now = new Date(this.now());
     if (!stored || stored.expiresAt <= now) return fail('INVALID');
     if (stored.revokedAt) return fail('REVOKED');

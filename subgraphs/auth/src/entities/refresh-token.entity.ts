@@ -1,3 +1,4 @@
+import { entityBase } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 import { User } from './user.entity.ts';
 
@@ -9,14 +10,13 @@ export const RefreshTokenSchema = defineEntity({
   name: 'RefreshToken',
   tableName: 'refresh_tokens',
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityBase,
     tokenHash: p.string().unique(),
     familyId: p.uuid().index(),
     user: () => p.manyToOne(User).ref().deleteRule('cascade').index(),
     expiresAt: p.datetime(),
     usedAt: p.datetime().nullable(),
     revokedAt: p.datetime().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
 

@@ -1,13 +1,14 @@
+import { entityBase, tenantFilter } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export const TenantSchema = defineEntity({
   name: 'Tenant',
   tableName: 'tenants',
+  filters: tenantFilter('id'),
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityBase,
     name: p.string(),
     slug: p.string().unique(),
-    createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
 

@@ -1,19 +1,19 @@
-import { Role } from '@nexusflow/kit';
+import { entityBase, Role, tenantFilter } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 import { Tenant } from './tenant.entity.ts';
 
 export const UserSchema = defineEntity({
   name: 'User',
   tableName: 'users',
+  filters: tenantFilter('tenant'),
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityBase,
     /** Stored lower-cased, so that sign-in is case-insensitive and unique per person. */
     email: p.string().unique(),
     name: p.string(),
     passwordHash: p.string().lazy(),
     roles: p.enum(() => Role).array(),
     tenant: () => p.manyToOne(Tenant).ref().deleteRule('cascade').index(),
-    createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
 

@@ -4,7 +4,10 @@ import { Notification } from '../entities/notification.entity.ts';
 import { Preference } from '../entities/preference.entity.ts';
 import { Template } from '../entities/template.entity.ts';
 
-/** What a signed-in user does with their own notifications and settings, and tenant templates. */
+/**
+ * What a signed-in user does with their own notifications and settings, and tenant templates. Every unit of work here
+ * is the request's, scoped to the caller's tenant: the user checks below keep a user to their own rows within it.
+ */
 export class Inbox {
   list(em: EntityManager, identity: Identity, userId: string, first: number, unreadOnly: boolean): Promise<Notification[]> {
     if (identity.kind !== 'user' || identity.userId !== userId) return Promise.resolve([]);
@@ -15,10 +18,10 @@ export class Inbox {
    * The user's notifications created since `since`, oldest first: at most `limit`, the newest. Read from a fresh
    * context, as a long-lived subscription's identity map would serve stale rows.
    */
-  async createdSince(em: EntityManager, user: { tenantId: string; userId: string }, since: Date, limit: number): Promise<Notification[]> {
+  async createdSince(em: EntityManager, user: { userId: string }, since: Date, limit: number): Promise<Notification[]> {
     const newest = await em.fork().find(
       Notification,
-      { tenantId: user.tenantId, userId: user.userId, createdAt: { $gte: since } },
+      { userId: user.userId, createdAt: { $gte: since } },
       { orderBy: { createdAt: 'desc', id: 'desc' }, limit },
     );
     return newest.reverse();
@@ -71,14 +74,13 @@ export class Inbox {
     return contact;
   }
 
-  templates(em: EntityManager, identity: Identity): Promise<Template[]> {
-    if (identity.kind !== 'user') return Promise.resolve([]);
-    return em.find(Template, { tenantId: identity.tenantId }, { orderBy: { eventType: 'asc', channel: 'asc' } });
+  templates(em: EntityManager): Promise<Template[]> {
+    return em.find(Template, {}, { orderBy: { eventType: 'asc', channel: 'asc' } });
   }
 
   async setTemplate(em: EntityManager, identity: Identity, input: { eventType: string; channel: string; subject?: string | null; body: string }): Promise<Template> {
     const user = requireRole(identity, WRITER_ROLES);
-    const existing = await em.findOne(Template, { tenantId: user.tenantId, eventType: input.eventType, channel: input.channel });
+    const existing = await em.findOne(Template, { eventType: input.eventType, channel: input.channel });
     const template = existing ?? em.create(Template, { tenantId: user.tenantId, eventType: input.eventType, channel: input.channel, body: input.body });
     Object.assign(template, { subject: input.subject ?? null, body: input.body });
     await em.flush();

@@ -7,7 +7,8 @@ export function renderText(template: string, variables: Record<string, unknown>)
       value = (value as Record<string, unknown>)[segment];
     }
     if (value === null || value === undefined) return '';
-    return typeof value === 'object' ? JSON.stringify(value) : String(value);
+    // Variables are JSON: numbers and booleans print the same as JSON as they do as text.
+    return typeof value === 'string' ? value : JSON.stringify(value);
   });
 }
 

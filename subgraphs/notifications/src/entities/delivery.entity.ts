@@ -1,3 +1,4 @@
+import { entityBase, tenantFilter, tenantId } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export const DeliveryStatus = { Pending: 'PENDING', Sent: 'SENT', Failed: 'FAILED' } as const;
@@ -7,10 +8,11 @@ export type DeliveryStatus = (typeof DeliveryStatus)[keyof typeof DeliveryStatus
 export const DeliverySchema = defineEntity({
   name: 'Delivery',
   tableName: 'deliveries',
+  filters: tenantFilter(),
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityBase,
     notificationId: p.uuid().index(),
-    tenantId: p.uuid(),
+    ...tenantId,
     channel: p.string(),
     recipient: p.string(),
     subject: p.string().nullable(),
@@ -19,7 +21,6 @@ export const DeliverySchema = defineEntity({
     attempts: p.integer(),
     lastError: p.text().nullable(),
     providerMessageId: p.string().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
     sentAt: p.datetime().nullable(),
   },
 });

@@ -1,14 +1,16 @@
+import { entityBase, tenantFilter, tenantId } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
 /** An in-app notification of one user; email, SMS and push deliveries hang off it. */
 export const NotificationSchema = defineEntity({
   name: 'Notification',
   tableName: 'notifications',
+  filters: tenantFilter(),
   indexes: [{ properties: ['userId', 'createdAt'] }],
   uniques: [{ properties: ['tenantId', 'idempotencyKey'] }],
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
-    tenantId: p.uuid(),
+    ...entityBase,
+    ...tenantId,
     userId: p.uuid(),
     eventType: p.string(),
     title: p.string(),
@@ -17,7 +19,6 @@ export const NotificationSchema = defineEntity({
     readAt: p.datetime().nullable(),
     /** Given by senders that may repeat a request (a retried workflow step); unique per tenant. */
     idempotencyKey: p.string().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
 

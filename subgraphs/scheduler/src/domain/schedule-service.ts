@@ -40,16 +40,16 @@ export class ScheduleService {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async find(em: EntityManager, identity: Identity, id: string): Promise<Schedule | null> {
-    if (identity.kind !== 'user' || !isUuid(id)) return null;
-    return em.findOne(Schedule, { id, tenantId: identity.tenantId, deletedAt: null });
+  /** Other tenants' schedules are never found: the unit of work is scoped to the caller's tenant. */
+  async find(em: EntityManager, id: string): Promise<Schedule | null> {
+    if (!isUuid(id)) return null;
+    return em.findOne(Schedule, { id, deletedAt: null });
   }
 
-  async list(em: EntityManager, identity: Identity, workflowId?: string | null): Promise<Schedule[]> {
-    if (identity.kind !== 'user') return [];
+  async list(em: EntityManager, workflowId?: string | null): Promise<Schedule[]> {
     return em.find(
       Schedule,
-      { tenantId: identity.tenantId, deletedAt: null, ...(workflowId ? { workflowId } : {}) },
+      { deletedAt: null, ...(workflowId ? { workflowId } : {}) },
       { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 500 },
     );
   }
@@ -75,7 +75,7 @@ export class ScheduleService {
 
   async update(em: EntityManager, identity: Identity, id: string, input: unknown): Promise<ScheduleResult> {
     requireRole(identity, WRITER_ROLES);
-    const schedule = await this.find(em, identity, id);
+    const schedule = await this.find(em, id);
     if (!schedule) return notFound(id);
     const parsed = await this.parse(identity, input);
     if (!parsed.ok) return parsed.result;
@@ -87,7 +87,7 @@ export class ScheduleService {
 
   async setStatus(em: EntityManager, identity: Identity, id: string, status: ScheduleStatus): Promise<ScheduleResult> {
     requireRole(identity, WRITER_ROLES);
-    const schedule = await this.find(em, identity, id);
+    const schedule = await this.find(em, id);
     if (!schedule) return notFound(id);
     schedule.status = status;
     // Resuming starts from now: ticks missed while paused were not wanted.
@@ -98,7 +98,7 @@ export class ScheduleService {
 
   async delete(em: EntityManager, identity: Identity, id: string) {
     requireRole(identity, WRITER_ROLES);
-    const schedule = await this.find(em, identity, id);
+    const schedule = await this.find(em, id);
     if (!schedule) return notFound(id);
     schedule.deletedAt = this.now();
     schedule.nextRunAt = null;

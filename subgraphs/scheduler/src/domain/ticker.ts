@@ -1,5 +1,5 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { Role, type Database, type Logger } from '@nexusflow/kit';
+import { Role, systemFork, type Database, type Logger } from '@nexusflow/kit';
 import { MisfirePolicy, Schedule, ScheduleStatus } from '../entities/schedule.entity.ts';
 import { ScheduleRun, ScheduleRunOutcome } from '../entities/schedule-run.entity.ts';
 import { nextOccurrence } from './recurrence.ts';
@@ -55,16 +55,14 @@ export class ScheduleTicker {
   /** Fires every schedule due now; returns how many ticks this instance fired. */
   async tick(): Promise<number> {
     const now = this.now();
-    const due = await this.options.database
-      .fork()
-      .find(Schedule, { status: ScheduleStatus.Active, deletedAt: null, nextRunAt: { $lte: now } }, { orderBy: { nextRunAt: 'asc' }, limit: this.batchSize });
+    const due = await systemFork(this.options.database).find(Schedule, { status: ScheduleStatus.Active, deletedAt: null, nextRunAt: { $lte: now } }, { orderBy: { nextRunAt: 'asc' }, limit: this.batchSize });
     let fired = 0;
     for (const schedule of due) if (await this.fire(schedule, now)) fired += 1;
     return fired;
   }
 
   private async fire(schedule: Schedule, now: Date): Promise<boolean> {
-    const em = this.options.database.fork();
+    const em = systemFork(this.options.database);
     const dueAt = schedule.nextRunAt!;
     const next = nextOccurrence(recurrenceOf(schedule), now);
     const claimed = await em.nativeUpdate(

@@ -1,3 +1,4 @@
+import { entityId } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export const ScheduleRunOutcome = { Triggered: 'TRIGGERED', Skipped: 'SKIPPED', Failed: 'FAILED' } as const;
@@ -9,7 +10,7 @@ export const ScheduleRunSchema = defineEntity({
   tableName: 'schedule_runs',
   uniques: [{ properties: ['scheduleId', 'scheduledFor'] }],
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityId,
     scheduleId: p.uuid(),
     scheduledFor: p.datetime(),
     firedAt: p.datetime(),

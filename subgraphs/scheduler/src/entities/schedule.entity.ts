@@ -1,3 +1,4 @@
+import { entityBase, tenantFilter, updatedAt } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export const ScheduleStatus = { Active: 'ACTIVE', Paused: 'PAUSED' } as const;
@@ -11,9 +12,10 @@ export type MisfirePolicy = (typeof MisfirePolicy)[keyof typeof MisfirePolicy];
 export const ScheduleSchema = defineEntity({
   name: 'Schedule',
   tableName: 'schedules',
+  filters: tenantFilter(),
   indexes: [{ properties: ['status', 'nextRunAt'] }],
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityBase,
     tenantId: p.uuid().index(),
     workflowId: p.uuid().index(),
     /** The scheduler starts runs on this user's behalf. */
@@ -28,8 +30,7 @@ export const ScheduleSchema = defineEntity({
     /** The next tick; the instance that moves it forward is the one that fires the tick. */
     nextRunAt: p.datetime().nullable(),
     lastRunAt: p.datetime().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+    ...updatedAt,
     deletedAt: p.datetime().nullable(),
   },
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { isDependencyOutage, type Database, type EntityManager, type Logger, type OutboxRelay, type WorkQueue } from '@nexusflow/kit';
+import { isDependencyOutage, systemFork, type Database, type EntityManager, type Logger, type OutboxRelay, type WorkQueue } from '@nexusflow/kit';
 import { Execution, ExecutionStatus, FINISHED_STATUSES } from '../entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
@@ -140,7 +140,7 @@ export class ExecutionEngine {
   }
 
   async handle(message: StepMessage): Promise<void> {
-    const em = this.options.database.fork();
+    const em = systemFork(this.options.database);
     const claim = await this.claim(em, message);
     if (claim.kind === 'skip') {
       this.options.logger.debug({ ...message, reason: claim.reason }, 'step message skipped');
@@ -334,7 +334,7 @@ export class ExecutionEngine {
    * holds the attempt: one taken over after its lease ran out is settled by whoever took it, never twice.
    */
   private async settle(claim: Extract<Claim, { kind: 'run' }>, outcome: StepOutcome | StepError): Promise<void> {
-    const em = this.options.database.fork();
+    const em = systemFork(this.options.database);
     let dispatchNext: Execution | undefined;
     let waitUntil: Date | undefined;
     await em.transactional(async (tx) => {
@@ -472,9 +472,7 @@ export class ExecutionEngine {
       this.leaseChecks.delete(key);
       await this.sender.send(check.message);
     }
-    const nextTimer = await this.options.database
-      .fork()
-      .findOne(Execution, { resumeAt: { $ne: null }, status: { $in: TIMED_STATUSES } }, { orderBy: { resumeAt: 'asc' }, fields: ['resumeAt'] });
+    const nextTimer = await systemFork(this.options.database).findOne(Execution, { resumeAt: { $ne: null }, status: { $in: TIMED_STATUSES } }, { orderBy: { resumeAt: 'asc' }, fields: ['resumeAt'] });
     const due = [...[...this.leaseChecks.values()].map((check) => check.at), ...(nextTimer?.resumeAt ? [nextTimer.resumeAt.getTime()] : [])];
     return due.length > 0 ? Math.min(...due) : null;
   }
@@ -485,7 +483,7 @@ export class ExecutionEngine {
    * process, however many look at once. A delay step completes here; a retry's attempt is queued after the commit.
    */
   private async fireDueTimers(): Promise<number> {
-    const em = this.options.database.fork();
+    const em = systemFork(this.options.database);
     const toDispatch: Execution[] = [];
     let fired = 0;
     // The instant the timers fire is when this process woke for them, not when the transaction got going.
@@ -533,7 +531,7 @@ export class ExecutionEngine {
    * (this process holds none yet, so they are its predecessor's) and those whose lease ran out are taken over.
    */
   private async recoverInterrupted(): Promise<void> {
-    const em = this.options.database.fork();
+    const em = systemFork(this.options.database);
     const embedded = this.options.database.mode === 'embedded';
     const released = await em.nativeUpdate(
       StepRun,
@@ -560,7 +558,7 @@ export class ExecutionEngine {
    * message was lost (the broker was down when it was sent) or their worker died. Duplicates are harmless.
    */
   async sweep(stallAfterMs: number): Promise<number> {
-    const em = this.options.database.fork();
+    const em = systemFork(this.options.database);
     const threshold = new Date(this.now() - stallAfterMs);
     const stalled = await em.find(Execution, { status: ExecutionStatus.Running, updatedAt: { $lt: threshold }, resumeAt: null }, { limit: 500 });
     for (const execution of stalled) await this.dispatch(execution);

@@ -1,4 +1,4 @@
-import { isDependencyOutage, type Database, type EntityManager, type Logger, type WorkQueue } from '@nexusflow/kit';
+import { isDependencyOutage, systemFork, type Database, type EntityManager, type Logger, type WorkQueue } from '@nexusflow/kit';
 import { ExecutionStatus } from '../entities/execution.entity.ts';
 import { StepRunStatus } from '../entities/step-run.entity.ts';
 
@@ -88,7 +88,7 @@ export class StepSender {
     }
     this.resending = (async () => {
       try {
-        const sent = await this.sendDueAndUnheld(this.options.database.fork());
+        const sent = await this.sendDueAndUnheld(systemFork(this.options.database));
         this.options.logger.info({ sent }, 'the broker is back; sent the steps that came due meanwhile');
       } catch (error) {
         this.options.logger.warn({ err: error }, 'could not send the steps due after the broker came back; the sweeper will');

@@ -19,10 +19,8 @@ export interface WorkflowFilter {
 
 export const workflowNotFound = (id: string) => ({ __typename: 'WorkflowNotFound', message: `No workflow ${id}`, id }) as const;
 
-/** Workflows a caller may see: their tenant's, not deleted. */
-export function visibleWorkflows(identity: Identity) {
-  return identity.kind === 'user' ? { tenantId: identity.tenantId, deletedAt: null } : { id: null };
-}
+/** Deleted workflows disappear from the API; other tenants' never appear, as the unit of work is scoped to the caller's. */
+const NOT_DELETED = { deletedAt: null };
 
 export class WorkflowService {
   constructor(
@@ -30,20 +28,25 @@ export class WorkflowService {
     private readonly relay: OutboxRelay,
   ) {}
 
-  async find(em: EntityManager, identity: Identity, id: string): Promise<Workflow | null> {
-    if (identity.kind !== 'user' || !isUuid(id)) return null;
-    return em.findOne(Workflow, { id, ...visibleWorkflows(identity) });
+  async find(em: EntityManager, id: string): Promise<Workflow | null> {
+    if (!isUuid(id)) return null;
+    return em.findOne(Workflow, { id, ...NOT_DELETED });
   }
 
-  async list(em: EntityManager, identity: Identity, args: { first?: number | null; after?: string | null; filter?: WorkflowFilter | null }): Promise<Connection<Workflow>> {
+  /** @param tenantId only this tenant's workflows, e.g. for a tenant's own `workflows` field; none if it is not the caller's */
+  async list(
+    em: EntityManager,
+    args: { first?: number | null; after?: string | null; filter?: WorkflowFilter | null },
+    tenantId?: string,
+  ): Promise<Connection<Workflow>> {
     const size = pageSize(args.first);
     const { status, search } = args.filter ?? {};
     const ownerId = requireUuid(args.filter?.ownerId, 'ownerId');
-    if (identity.kind !== 'user') return toConnection([], size);
     const rows = await em.find(
       Workflow,
       {
-        ...visibleWorkflows(identity),
+        ...NOT_DELETED,
+        ...(tenantId ? { tenantId } : {}),
         ...(status ? { status } : {}),
         ...(ownerId ? { ownerId } : {}),
         ...(search ? { name: { $ilike: `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` } } : {}),
@@ -79,7 +82,7 @@ export class WorkflowService {
   /** A new version; executions already running keep the version they started with. */
   async update(em: EntityManager, identity: Identity, id: string, input: unknown): Promise<WorkflowResult> {
     const user = requireRole(identity, WRITER_ROLES);
-    const workflow = await this.find(em, identity, id);
+    const workflow = await this.find(em, id);
     if (!workflow) return workflowNotFound(id);
     const definition = parseDefinition(input, this.steps);
     if (!definition.ok) return { __typename: 'InvalidWorkflow', message: 'The workflow definition is invalid', problems: definition.problems };
@@ -94,7 +97,7 @@ export class WorkflowService {
 
   async setStatus(em: EntityManager, identity: Identity, id: string, status: WorkflowStatus): Promise<WorkflowResult> {
     requireRole(identity, WRITER_ROLES);
-    const workflow = await this.find(em, identity, id);
+    const workflow = await this.find(em, id);
     if (!workflow) return workflowNotFound(id);
     if (workflow.status !== status) {
       workflow.status = status;
@@ -108,7 +111,7 @@ export class WorkflowService {
   /** Deleted workflows disappear from the API; their executions stay as history. */
   async delete(em: EntityManager, identity: Identity, id: string) {
     requireRole(identity, WRITER_ROLES);
-    const workflow = await this.find(em, identity, id);
+    const workflow = await this.find(em, id);
     if (!workflow) return workflowNotFound(id);
     workflow.deletedAt = new Date();
     recordWorkflowEvent(em, WorkflowEvent.Deleted, workflow);

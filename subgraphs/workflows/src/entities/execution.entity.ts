@@ -1,3 +1,4 @@
+import { entityBase, tenantFilter, updatedAt } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export const ExecutionStatus = {
@@ -16,10 +17,11 @@ export const FINISHED_STATUSES: readonly ExecutionStatus[] = [ExecutionStatus.Co
 export const ExecutionSchema = defineEntity({
   name: 'Execution',
   tableName: 'executions',
+  filters: tenantFilter(),
   uniques: [{ properties: ['workflowId', 'idempotencyKey'] }],
   indexes: [{ properties: ['workflowId', 'createdAt'] }],
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityBase,
     tenantId: p.uuid().index(),
     workflowId: p.uuid(),
     workflowVersion: p.integer(),
@@ -50,9 +52,8 @@ export const ExecutionSchema = defineEntity({
     ownerId: p.uuid().nullable(),
     /** Lets a caller (a scheduler tick, a webhook delivery) start a run at most once. */
     idempotencyKey: p.string().nullable(),
-    createdAt: p.datetime().onCreate(() => new Date()),
     /** Touched by every state change; an execution that stays RUNNING without change for too long is re-dispatched. */
-    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+    ...updatedAt,
     startedAt: p.datetime().nullable(),
     finishedAt: p.datetime().nullable(),
   },

@@ -1,3 +1,4 @@
+import { entityId } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export const StepRunStatus = {
@@ -24,7 +25,7 @@ export const StepRunSchema = defineEntity({
   tableName: 'step_runs',
   indexes: [{ properties: ['executionId', 'startedAt'] }],
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityId,
     executionId: p.uuid(),
     stepKey: p.string(),
     stepType: p.string(),

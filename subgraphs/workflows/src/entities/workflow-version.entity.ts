@@ -1,3 +1,4 @@
+import { entityBase } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 import type { StepDefinition, TriggerDefinition } from '../domain/definition.ts';
 
@@ -7,14 +8,13 @@ export const WorkflowVersionSchema = defineEntity({
   tableName: 'workflow_versions',
   uniques: [{ properties: ['workflowId', 'version'] }],
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityBase,
     workflowId: p.uuid(),
     version: p.integer(),
     name: p.string(),
     steps: p.json<StepDefinition[]>(),
     triggers: p.json<TriggerDefinition[]>(),
     createdBy: p.uuid(),
-    createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
 

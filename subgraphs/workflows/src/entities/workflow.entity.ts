@@ -1,3 +1,4 @@
+import { entityBase, tenantFilter, updatedAt } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 import type { StepDefinition, TriggerDefinition } from '../domain/definition.ts';
 
@@ -11,8 +12,9 @@ export type WorkflowStatus = (typeof WorkflowStatus)[keyof typeof WorkflowStatus
 export const WorkflowSchema = defineEntity({
   name: 'Workflow',
   tableName: 'workflows',
+  filters: tenantFilter(),
   properties: {
-    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    ...entityBase,
     tenantId: p.uuid().index(),
     ownerId: p.uuid().index(),
     name: p.string(),
@@ -21,8 +23,7 @@ export const WorkflowSchema = defineEntity({
     version: p.integer(),
     steps: p.json<StepDefinition[]>(),
     triggers: p.json<TriggerDefinition[]>(),
-    createdAt: p.datetime().onCreate(() => new Date()),
-    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+    ...updatedAt,
     deletedAt: p.datetime().nullable(),
   },
 });

@@ -8,7 +8,7 @@ export const ExecutionUpdate: ExecutionUpdateResolvers = {
   error: (update) => update.error ?? null,
   waitingUntil: (update) => (update.waitingUntil ? new Date(update.waitingUntil) : null),
   execution: async (update, _args, { em, loaders, services }) => {
-    const execution = await services.executions.findCurrent(em, update.tenantId, update.executionId);
+    const execution = await services.executions.findCurrent(em, update.executionId);
     if (!execution) throw new Error(`Execution ${update.executionId} disappeared`);
     // A subscription's loaders live as long as it does: step runs read for an earlier update are stale by now.
     loaders.stepRunsByExecutionId.clear(execution.id);

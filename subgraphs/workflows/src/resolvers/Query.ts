@@ -2,7 +2,7 @@ import { requireUuid } from '@nexusflow/kit';
 import type { QueryResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Query: QueryResolvers = {
-  workflows: (_parent, args, { em, identity, services }) => services.workflows.list(em, identity, args),
+  workflows: (_parent, args, { em, services }) => services.workflows.list(em, args),
   workflow: async (_parent, { id }, { loaders }) => {
     const workflow = await loaders.workflowById.load(requireUuid(id, 'id'));
     return workflow && !workflow.deletedAt ? workflow : null;

@@ -23,7 +23,7 @@ export const Subscription: SubscriptionResolvers = {
       // out of reach the read goes ahead; the stream gets a snapshot once it is back.
       const updates = live.subscribe<LiveUpdate>(topic, { reportMissed: true });
       await live.subscribed(topic).catch(() => undefined);
-      const execution = await executions.findCurrent(context.em, user.tenantId, id);
+      const execution = await executions.findCurrent(context.em, id);
       if (!execution) {
         await updates.return?.();
         throw notFound(`No execution ${id}`);
@@ -40,7 +40,7 @@ export const Subscription: SubscriptionResolvers = {
         async (update) => {
           if (!(update instanceof MissedEvents)) return update.tenantId === user.tenantId ? newer(update) : SKIP;
           // Changes may have been lost while the fan-out was out of reach: the execution as it is now covers them.
-          const current = await executions.findCurrent(context.em, user.tenantId, id);
+          const current = await executions.findCurrent(context.em, id);
           return current ? newer(snapshotOf(current)) : SKIP;
         },
         { first: [snapshotOf(execution)] },
@@ -58,7 +58,7 @@ export const Subscription: SubscriptionResolvers = {
       return transformIterator(updates, async (update) => {
         if (update instanceof MissedEvents) {
           // Starts and ends may have been lost while the fan-out was out of reach: a snapshot of each execution that had one.
-          const changed = await executionsChangedSince(context.em, { tenantId: user.tenantId, workflowId, since: update.since, limit: MAX_SNAPSHOTS_AFTER_GAP });
+          const changed = await executionsChangedSince(context.em, { workflowId, since: update.since, limit: MAX_SNAPSHOTS_AFTER_GAP });
           return many(changed.filter((execution) => sent.missedIn(execution, update.since)).map((execution) => sent.record(snapshotOf(execution))));
         }
         // Only the subscriber's tenant's updates leave the subgraph, whatever the topic carries.

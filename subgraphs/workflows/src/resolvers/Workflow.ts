@@ -9,8 +9,8 @@ export const Workflow: WorkflowResolvers = {
   },
   owner: (workflow) => ({ id: workflow.ownerId }),
   tenant: (workflow) => ({ id: workflow.tenantId }),
-  executions: (workflow, { first, after, status }, { em, identity, loaders, services }) =>
+  executions: (workflow, { first, after, status }, { em, loaders, services }) =>
     after
-      ? services.executions.list(em, identity, { workflowId: workflow.id, first, after, status })
+      ? services.executions.list(em, { workflowId: workflow.id, first, after, status })
       : loaders.executionsByWorkflow.load({ parentId: workflow.id, first: pageSize(first), status }),
 };

@@ -358,7 +358,7 @@ function parseJson(text: string, status: number, request: string): unknown {
  * are kept, never half of a surrogate pair.
  */
 function excerpt(text: string): string {
-  const oneLine = text.replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
+  const oneLine = text.replace(/[\s\p{Cc}]+/gu, ' ').trim();
   if (oneLine.length <= ERROR_BODY_EXCERPT_CHARS) return oneLine;
   const cut = /[\ud800-\udbff]$/.test(oneLine.slice(0, ERROR_BODY_EXCERPT_CHARS)) ? ERROR_BODY_EXCERPT_CHARS - 1 : ERROR_BODY_EXCERPT_CHARS;
   return `${oneLine.slice(0, cut)}…`;

@@ -15,7 +15,7 @@ export class StepRegistry {
   /** Adds an executor; a type can be registered once, so one plugin cannot silently replace another. */
   register<C>(executor: StepExecutor<C>): this {
     if (this.#executors.has(executor.type)) throw new Error(`step type "${executor.type}" is already registered`);
-    this.#executors.set(executor.type, executor as StepExecutor<unknown>);
+    this.#executors.set(executor.type, executor);
     return this;
   }
 

@@ -81,8 +81,8 @@ function resolve(root: Record<string, unknown>, path: string): unknown {
 function toText(value: unknown): string {
   if (value === MISSING || value === null) return '';
   if (typeof value === 'string') return value;
-  if (typeof value === 'object') return JSON.stringify(value) ?? '';
-  return String(value);
+  // Step data is JSON: numbers and booleans print the same as JSON as they do as text.
+  return JSON.stringify(value) ?? '';
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -1,0 +1,102 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { access, copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { MigrationObject } from '@mikro-orm/core';
+import { openDatabase, type DatabaseOptions } from '../database.ts';
+import { createLogger } from '../logger.ts';
+import { Metrics } from '../metrics.ts';
+
+export interface EmbeddedStorage {
+  entities: DatabaseOptions['entities'];
+  migrations: MigrationObject[];
+}
+
+export interface TemplateOptions {
+  /**
+   * Where migrated templates are kept between runs: on disk, not in memory, as a changed migration leaves its old
+   * templates behind (about 40 MB each) for the OS to clean with its other temporary files.
+   * @default `<os tmpdir>/nexusflow-database-templates`
+   */
+  cacheDirectory?: string;
+}
+
+/** PGlite's package does not export its package.json; its entry point is `dist/index.js` beside it. */
+const pgliteVersion = async (): Promise<string> => {
+  const manifest = await readFile(new URL('../package.json', import.meta.resolve('@electric-sql/pglite')), 'utf8');
+  return (JSON.parse(manifest) as { version: string }).version;
+};
+
+/**
+ * What a template's files depend on: the engine's version and every migration's name and code. A changed migration is
+ * a new key, so a stale template is never used; old ones are left for the OS to clean from its temporary folder.
+ */
+async function templateKey(serviceName: string, migrations: MigrationObject[]): Promise<string> {
+  const hash = createHash('sha256').update(`pglite ${await pgliteVersion()}\n`);
+  for (const migration of migrations) hash.update(`${migration.name}\n${String(migration.class)}\n`);
+  return `${serviceName}-${hash.digest('hex').slice(0, 16)}`;
+}
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** Files copied at once: a database is about a thousand small files, which one at a time are slow to copy. */
+const COPY_CONCURRENCY = 16;
+
+async function copyDirectory(from: string, to: string): Promise<void> {
+  const entries = await readdir(from, { recursive: true, withFileTypes: true });
+  await mkdir(to, { recursive: true });
+  for (const entry of entries) {
+    if (entry.isDirectory()) await mkdir(join(to, relative(from, entry.parentPath), entry.name), { recursive: true });
+  }
+  const files = entries.filter((entry) => entry.isFile()).map((entry) => join(relative(from, entry.parentPath), entry.name));
+  let next = 0;
+  const copier = async () => {
+    while (next < files.length) {
+      const file = files[next++]!;
+      await copyFile(join(from, file), join(to, file));
+    }
+  };
+  await Promise.all(Array.from({ length: COPY_CONCURRENCY }, copier));
+}
+
+/** Creates and migrates a database in a folder of this process's own, then moves it into place in one rename. */
+async function buildTemplate(cacheDirectory: string, template: string, serviceName: string, storage: EmbeddedStorage): Promise<void> {
+  const building = join(cacheDirectory, `building-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(building, { recursive: true });
+  try {
+    const database = await openDatabase({
+      serviceName,
+      url: undefined,
+      embeddedDirectory: building,
+      ...storage,
+      metrics: new Metrics(serviceName),
+      logger: createLogger({ name: serviceName, level: 'silent' }),
+    });
+    await database.close();
+    // Several test processes may build the same template at once: the first rename wins, the others find it there.
+    await rename(join(building, serviceName), template).catch(async (error: unknown) => {
+      if (!(await exists(template))) throw error;
+    });
+  } finally {
+    await rm(building, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Puts an already migrated embedded database for `serviceName` under `dataDir`, where the subgraph will open it, so
+ * that a test's fresh database costs a folder copy instead of creating PGlite's cluster and running every migration.
+ * The template is built once per set of migrations and kept on disk, shared by test processes and runs. Does nothing
+ * when `dataDir` already holds the service's database.
+ */
+export async function seedEmbeddedDatabase(dataDir: string, serviceName: string, storage: EmbeddedStorage, options: TemplateOptions = {}): Promise<void> {
+  const destination = join(dataDir, serviceName);
+  if (await exists(destination)) return;
+  const cacheDirectory = options.cacheDirectory ?? join(tmpdir(), 'nexusflow-database-templates');
+  const template = join(cacheDirectory, await templateKey(serviceName, storage.migrations));
+  if (!(await exists(template))) await buildTemplate(cacheDirectory, template, serviceName, storage);
+  await copyDirectory(template, destination);
+}

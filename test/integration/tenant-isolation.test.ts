@@ -1,0 +1,416 @@
+import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { Role, signIdentity, type RunningSubgraph } from '@nexusflow/kit';
+import { postGraphQL } from '@nexusflow/kit/testing';
+import { liveNotificationTopic } from '../../subgraphs/notifications/src/domain/notification-service.ts';
+import { signUp, TEST_PASSWORD, type SignedUp } from '../support/accounts.ts';
+import { ask } from '../support/requests.ts';
+import { tenantOf } from '../support/roles.ts';
+import { resolvableEntitiesOf, rootOperationsOf } from '../support/schema-operations.ts';
+import { startStack, type Stack } from '../support/stack.ts';
+
+const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const OPERATIONS = rootOperationsOf(join(repositoryRoot, 'schema/api-schema.graphql'));
+const ENTITY_TYPES = resolvableEntitiesOf(join(repositoryRoot, 'subgraphs'));
+
+/** Tenant A's data, made through the gateway before any case runs; tenant B is the stranger every case acts as. */
+interface Fixture {
+  a: SignedUp;
+  b: SignedUp;
+  workflowId: string;
+  executionId: string;
+  scheduleId: string;
+  notificationId: string;
+  templateId: string;
+  eventType: string;
+}
+
+const LOGIN = `mutation ($input: LoginInput!) { login(input: $input) { __typename ... on AuthSession { refreshToken user { id tenant { id } } } } }`;
+const SESSION = `{ __typename ... on AuthSession { user { id tenant { id } } } ... on InvalidRefreshToken { problem } }`;
+const WORKFLOW_INPUT = { name: 'Tenant A only', steps: [{ key: 'done', type: 'transform', config: { template: { secret: 'A' } } }] };
+const WORKFLOW_RESULT = `{ __typename ... on Workflow { id } ... on WorkflowNotFound { id } }`;
+const NOT_FOUND_RESULT = `{ __typename ... on WorkflowNotFound { id } }`;
+const EXECUTION_RESULT = `{ __typename ... on ExecutionNotFound { id } }`;
+const SCHEDULE_RESULT = `{ __typename ... on Schedule { id } ... on ScheduleNotFound { id } ... on InvalidSchedule { problems { field } } }`;
+
+let stack: Stack;
+let fixture: Fixture;
+const clients: Client[] = [];
+
+async function gql(account: SignedUp, document: string, variables?: Record<string, unknown>) {
+  const response = await ask(stack, account.token, document, variables);
+  return response;
+}
+
+async function data(account: SignedUp, document: string, variables?: Record<string, unknown>) {
+  const response = await gql(account, document, variables);
+  expect(response.errors, document).toBeUndefined();
+  return response.data!;
+}
+
+async function login(account: SignedUp): Promise<string> {
+  const session = (await data(account, LOGIN, { input: { email: account.email, password: TEST_PASSWORD } })).login;
+  if (session.__typename !== 'AuthSession') throw new Error('login failed');
+  return session.refreshToken as string;
+}
+
+/** What tenant A sees of its own data, to compare before and after tenant B's attempt. */
+async function tenantAState() {
+  const { a, workflowId, executionId, scheduleId } = fixture;
+  return data(
+    a,
+    `query ($workflowId: ID!, $executionId: ID!, $scheduleId: ID!) {
+      workflow(id: $workflowId) { id name status version }
+      execution(id: $executionId) { id status }
+      schedule(id: $scheduleId) { id name status cron }
+      schedules(workflowId: $workflowId) { id }
+      workflows { edges { node { id } } }
+      notifications(unreadOnly: false) { id read }
+      notificationTemplates { id eventType channel body }
+      contactPoints { email phone }
+      me { notificationPreferences { eventType channels } }
+    }`,
+    { workflowId, executionId, scheduleId },
+  );
+}
+
+/** Runs tenant B's `attempt` and proves tenant A's data is as it was. */
+async function unchangedFor(attempt: () => Promise<void>): Promise<void> {
+  const before = await tenantAState();
+  await attempt();
+  expect(await tenantAState()).toEqual(before);
+}
+
+function subscribe<T>(account: SignedUp, query: string, variables: Record<string, unknown> = {}) {
+  const client = createClient({
+    url: stack.gateway.graphqlUrl.replace('http://', 'ws://'),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${account.token}` },
+    retryAttempts: 0,
+  });
+  clients.push(client);
+  return client.iterate<T>({ query, variables });
+}
+
+async function refusedSubscription(query: string, variables: Record<string, unknown>) {
+  const updates = subscribe(fixture.b, query, variables);
+  const refusal = await updates.next();
+  expect(refusal.value).toMatchObject({ errors: [{ extensions: { code: 'NOT_FOUND' } }] });
+  expect(refusal.value?.data ?? null).toBeNull();
+}
+
+type Case = (f: Fixture) => Promise<void>;
+
+const workflowNotFound = (mutation: string, extra = ''): Case => async ({ b, workflowId }) =>
+  unchangedFor(async () => {
+    const response = await data(b, `mutation ($id: ID!${extra ? ', $input: WorkflowInput!' : ''}) { ${mutation}(id: $id${extra}) ${NOT_FOUND_RESULT} }`, {
+      id: workflowId,
+      ...(extra ? { input: { ...WORKFLOW_INPUT, name: 'Taken by B' } } : {}),
+    });
+    expect(response[mutation]).toEqual({ __typename: 'WorkflowNotFound', id: workflowId });
+  });
+
+const executionNotFound = (mutation: string): Case => async ({ b, executionId }) =>
+  unchangedFor(async () => {
+    expect((await data(b, `mutation ($id: ID!) { ${mutation}(id: $id) ${EXECUTION_RESULT} }`, { id: executionId }))[mutation]).toEqual({
+      __typename: 'ExecutionNotFound',
+      id: executionId,
+    });
+  });
+
+const scheduleNotFound = (mutation: string, withInput = false): Case => async ({ b, scheduleId }) =>
+  unchangedFor(async () => {
+    const bWorkflow = (await data(b, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT })).createWorkflow.id;
+    const response = await data(
+      b,
+      `mutation ($id: ID!${withInput ? ', $input: ScheduleInput!' : ''}) { ${mutation}(id: $id${withInput ? ', input: $input' : ''}) { __typename ... on ScheduleNotFound { id } } }`,
+      { id: scheduleId, ...(withInput ? { input: { workflowId: bWorkflow, name: 'Taken by B', cron: '0 3 * * *' } } : {}) },
+    );
+    expect(response[mutation]).toEqual({ __typename: 'ScheduleNotFound', id: scheduleId });
+  });
+
+/**
+ * How tenant B is kept from tenant A's data, for every root field of the API schema. A field missing here fails the
+ * test named after it: add its case, creating what it reads or changes as tenant A and acting as tenant B.
+ */
+const ROOT_CASES: Record<string, Case> = {
+  'Query.me': async ({ b }) => {
+    expect((await data(b, '{ me { id tenant { id users { id } } } }')).me).toEqual({ id: b.userId, tenant: { id: tenantOf(b), users: [{ id: b.userId }] } });
+  },
+  'Query.user': async ({ a, b }) => {
+    expect((await data(b, 'query ($id: ID!) { user(id: $id) { id email } }', { id: a.userId })).user).toBeNull();
+  },
+  'Query.notifications': async ({ b }) => {
+    expect((await data(b, '{ notifications(unreadOnly: false) { id } }')).notifications).toEqual([]);
+  },
+  'Query.notificationTemplates': async ({ b }) => {
+    expect((await data(b, '{ notificationTemplates { id } }')).notificationTemplates).toEqual([]);
+  },
+  'Query.contactPoints': async ({ b }) => {
+    expect((await data(b, '{ contactPoints { email } }')).contactPoints).toBeNull();
+  },
+  'Query.schedules': async ({ b, workflowId }) => {
+    expect((await data(b, 'query ($workflowId: ID) { all: schedules { id } ofA: schedules(workflowId: $workflowId) { id } }', { workflowId })).all).toEqual([]);
+    expect((await data(b, 'query ($workflowId: ID) { schedules(workflowId: $workflowId) { id } }', { workflowId })).schedules).toEqual([]);
+  },
+  'Query.schedule': async ({ b, scheduleId }) => {
+    expect((await data(b, 'query ($id: ID!) { schedule(id: $id) { id } }', { id: scheduleId })).schedule).toBeNull();
+  },
+  'Query.workflows': async ({ a, b }) => {
+    const lists = await data(b, 'query ($ownerId: ID) { all: workflows { edges { node { id } } } ofA: workflows(filter: { ownerId: $ownerId }) { edges { node { id } } } }', {
+      ownerId: a.userId,
+    });
+    expect(lists).toEqual({ all: { edges: [] }, ofA: { edges: [] } });
+  },
+  'Query.workflow': async ({ b, workflowId }) => {
+    expect((await data(b, 'query ($id: ID!) { workflow(id: $id) { id } }', { id: workflowId })).workflow).toBeNull();
+  },
+  'Query.execution': async ({ b, executionId }) => {
+    expect((await data(b, 'query ($id: ID!) { execution(id: $id) { id } }', { id: executionId })).execution).toBeNull();
+  },
+  // Not tenant data: every tenant sees the same step types.
+  'Query.stepTypes': async ({ a, b }) => {
+    expect((await data(b, '{ stepTypes }')).stepTypes).toEqual((await data(a, '{ stepTypes }')).stepTypes);
+  },
+
+  'Mutation.register': async ({ a }) =>
+    unchangedFor(async () => {
+      const register = `mutation ($input: RegisterInput!) { register(input: $input) { __typename ... on AuthSession { user { tenant { id users { id } } } } } }`;
+      const taken = (await postGraphQL<any>(stack.gateway.graphqlUrl, register, { variables: { input: { email: a.email, password: TEST_PASSWORD, name: 'B', tenantName: 'A tenant' } } })).data;
+      expect(taken?.register).toEqual({ __typename: 'EmailAlreadyRegistered' });
+      const sameName = (
+        await postGraphQL<any>(stack.gateway.graphqlUrl, register, { variables: { input: { email: `b-${randomUUID()}@example.com`, password: TEST_PASSWORD, name: 'B', tenantName: 'isolation-a tenant' } } })
+      ).data?.register;
+      expect(sameName.user.tenant.id).not.toBe(tenantOf(a));
+      expect(sameName.user.tenant.users).not.toContainEqual({ id: a.userId });
+    }),
+  'Mutation.login': async ({ b }) => {
+    expect((await data(b, LOGIN, { input: { email: b.email, password: TEST_PASSWORD } })).login.user).toEqual({ id: b.userId, tenant: { id: tenantOf(b) } });
+  },
+  'Mutation.refreshSession': async ({ b }) => {
+    const refreshed = (await data(b, `mutation ($token: String!) { refreshSession(refreshToken: $token) ${SESSION} }`, { token: await login(b) })).refreshSession;
+    expect(refreshed).toEqual({ __typename: 'AuthSession', user: { id: b.userId, tenant: { id: tenantOf(b) } } });
+  },
+  'Mutation.logout': async ({ a, b }) => {
+    const sessionOfA = await login(a);
+    expect((await data(b, 'mutation ($token: String!) { logout(refreshToken: $token) { loggedOut } }', { token: await login(b) })).logout.loggedOut).toBe(true);
+    const refreshedA = (await data(a, `mutation ($token: String!) { refreshSession(refreshToken: $token) ${SESSION} }`, { token: sessionOfA })).refreshSession;
+    expect(refreshedA).toEqual({ __typename: 'AuthSession', user: { id: a.userId, tenant: { id: tenantOf(a) } } });
+  },
+  'Mutation.markNotificationRead': async ({ b, notificationId }) =>
+    unchangedFor(async () => {
+      expect((await data(b, 'mutation ($id: ID!) { markNotificationRead(id: $id) { id } }', { id: notificationId })).markNotificationRead).toBeNull();
+    }),
+  'Mutation.markAllNotificationsRead': async ({ b }) =>
+    unchangedFor(async () => {
+      expect((await data(b, 'mutation { markAllNotificationsRead { count } }')).markAllNotificationsRead).toEqual({ count: 0 });
+    }),
+  'Mutation.setNotificationPreference': async ({ b, eventType }) =>
+    unchangedFor(async () => {
+      const set = await data(b, 'mutation ($eventType: String!) { setNotificationPreference(eventType: $eventType, channels: [SMS]) { eventType channels } }', { eventType });
+      expect(set.setNotificationPreference).toEqual({ eventType, channels: ['SMS'] });
+    }),
+  'Mutation.setContactPoints': async ({ b }) =>
+    unchangedFor(async () => {
+      expect((await data(b, 'mutation ($email: String) { setContactPoints(input: { email: $email }) { email } }', { email: b.email })).setContactPoints).toEqual({ email: b.email });
+    }),
+  'Mutation.setNotificationTemplate': async ({ b, eventType, templateId }) =>
+    unchangedFor(async () => {
+      const set = (await data(b, 'mutation ($eventType: String!) { setNotificationTemplate(input: { eventType: $eventType, channel: IN_APP, body: "B wording" }) { id body } }', { eventType }))
+        .setNotificationTemplate;
+      expect(set.body).toBe('B wording');
+      expect(set.id).not.toBe(templateId);
+    }),
+  'Mutation.sendNotification': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const sent = await gql(b, 'mutation ($userId: ID!) { sendNotification(input: { userId: $userId, eventType: "isolation.probe", variables: { title: "From B" } }) { id } }', {
+        userId: a.userId,
+      });
+      expect(sent.data?.sendNotification ?? null).toBeNull();
+      expect(sent.errors?.length).toBeGreaterThan(0);
+    }),
+  'Mutation.createSchedule': async ({ b, workflowId }) =>
+    unchangedFor(async () => {
+      const created = (await data(b, `mutation ($input: ScheduleInput!) { createSchedule(input: $input) ${SCHEDULE_RESULT} }`, { input: { workflowId, name: 'On A', cron: '0 4 * * *' } }))
+        .createSchedule;
+      expect(created).toMatchObject({ __typename: 'InvalidSchedule', problems: [{ field: 'workflowId' }] });
+    }),
+  'Mutation.updateSchedule': scheduleNotFound('updateSchedule', true),
+  'Mutation.pauseSchedule': scheduleNotFound('pauseSchedule'),
+  'Mutation.resumeSchedule': scheduleNotFound('resumeSchedule'),
+  'Mutation.deleteSchedule': scheduleNotFound('deleteSchedule'),
+  'Mutation.createWorkflow': async ({ b }) =>
+    unchangedFor(async () => {
+      expect((await data(b, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT })).createWorkflow.__typename).toBe('Workflow');
+    }),
+  'Mutation.updateWorkflow': workflowNotFound('updateWorkflow', ', input: $input'),
+  'Mutation.deleteWorkflow': workflowNotFound('deleteWorkflow'),
+  'Mutation.pauseWorkflow': workflowNotFound('pauseWorkflow'),
+  'Mutation.resumeWorkflow': workflowNotFound('resumeWorkflow'),
+  'Mutation.runWorkflow': workflowNotFound('runWorkflow'),
+  'Mutation.pauseExecution': executionNotFound('pauseExecution'),
+  'Mutation.resumeExecution': executionNotFound('resumeExecution'),
+  'Mutation.cancelExecution': executionNotFound('cancelExecution'),
+  'Mutation.retryExecution': executionNotFound('retryExecution'),
+
+  'Subscription.notificationReceived': async ({ a, b }) => {
+    type Received = { notificationReceived: { title: string } };
+    const updates = subscribe<Received>(b, 'subscription { notificationReceived { title } }');
+    const published = stack.notifications.pubsub.subscribe(liveNotificationTopic(b.userId));
+    const notify = async (account: SignedUp, title: string) =>
+      data(account, 'mutation ($userId: ID!, $title: String!) { sendNotification(input: { userId: $userId, eventType: "isolation.live", variables: { title: $title } }) { id } }', {
+        userId: account.userId,
+        title,
+      });
+    // The gateway does not say when the subscription reached the subgraph: notify A, then B, until B hears of it.
+    const titles: string[] = [];
+    const first = updates.next();
+    for (let round = 0; titles.length === 0; round += 1) {
+      if (round === 100) throw new Error('tenant B never heard of its own notifications');
+      await notify(a, `For A ${round}`);
+      await notify(b, `For B ${round}`);
+      const heard = await Promise.race([first, published.next().then(() => undefined)]);
+      if (heard) titles.push(heard.value!.data!.notificationReceived.title);
+    }
+    // Now that it listens, A's notification comes before B's marker; B's stream must carry only the marker.
+    await notify(a, 'For A last');
+    await notify(b, 'For B last');
+    while (titles.at(-1) !== 'For B last') titles.push((await updates.next()).value!.data!.notificationReceived.title);
+    await updates.return?.();
+    await published.return?.();
+    expect(titles.filter((title) => !title.startsWith('For B'))).toEqual([]);
+  },
+  'Subscription.executionUpdated': async ({ executionId }) => refusedSubscription('subscription ($id: ID!) { executionUpdated(id: $id) { revision } }', { id: executionId }),
+  'Subscription.workflowExecutions': async ({ workflowId }) =>
+    refusedSubscription('subscription ($workflowId: ID!) { workflowExecutions(workflowId: $workflowId) { revision } }', { workflowId }),
+};
+
+interface EntityCase {
+  /** The selection on the entity, as the gateway would ask for it. */
+  selection: string;
+  /** Tenant A's id of this type. */
+  id(f: Fixture): string;
+}
+
+/**
+ * Every type a subgraph resolves through `_entities`, asked for by tenant B with tenant A's ids. A type missing here
+ * fails the test named after it: add the fields that would show tenant A's data.
+ */
+const ENTITY_CASES: Record<string, EntityCase> = {
+  'auth:User': { selection: '... on User { id email name roles tenant { id name } }', id: (f) => f.a.userId },
+  'auth:Tenant': { selection: '... on Tenant { id name slug users { id email } }', id: (f) => tenantOf(f.a) },
+  'notifications:User': {
+    selection: '... on User { id notifications(unreadOnly: false) { id title } unreadNotificationCount notificationPreferences { eventType } }',
+    id: (f) => f.a.userId,
+  },
+  'notifications:Notification': { selection: '... on Notification { id title body }', id: (f) => f.notificationId },
+  'scheduler:Workflow': { selection: '... on Workflow { id schedules { id name } }', id: (f) => f.workflowId },
+  'scheduler:Schedule': { selection: '... on Schedule { id name cron }', id: (f) => f.scheduleId },
+  'workflows:User': { selection: '... on User { id workflows { edges { node { id name } } } }', id: (f) => f.a.userId },
+  'workflows:Tenant': { selection: '... on Tenant { id workflows { edges { node { id name } } } }', id: (f) => tenantOf(f.a) },
+  'workflows:Workflow': { selection: '... on Workflow { id name steps { key } }', id: (f) => f.workflowId },
+  'workflows:Execution': { selection: '... on Execution { id status output }', id: (f) => f.executionId },
+};
+
+/** Whether a value tells nothing: null, empty lists, zero, or objects (a page) made only of such. */
+function empty(value: unknown): boolean {
+  if (value === null || value === 0 || value === false) return true;
+  if (Array.isArray(value)) return value.length === 0;
+  if (typeof value === 'object') return Object.values(value).every(empty);
+  return false;
+}
+
+function subgraphNamed(name: string): RunningSubgraph<unknown> {
+  const subgraphs: Record<string, RunningSubgraph<unknown>> = { auth: stack.auth, workflows: stack.workflows, scheduler: stack.scheduler, notifications: stack.notifications };
+  const subgraph = subgraphs[name];
+  if (!subgraph) throw new Error(`the test stack does not start subgraph ${name}: add it to subgraphNamed`);
+  return subgraph;
+}
+
+describe('tenant isolation', () => {
+  beforeAll(async () => {
+    stack = await startStack('embedded', 'tenant_isolation');
+    const [a, b] = await Promise.all([signUp(stack.gateway.graphqlUrl, 'isolation-a'), signUp(stack.gateway.graphqlUrl, 'isolation-b')]);
+    const eventType = `isolation.${randomUUID()}`;
+    const workflowId = (await data(a, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT })).createWorkflow.id;
+    const executionId = (await data(a, 'mutation ($id: ID!) { runWorkflow(id: $id) { ... on Execution { id } } }', { id: workflowId })).runWorkflow.id;
+    const scheduleId = (await data(a, `mutation ($input: ScheduleInput!) { createSchedule(input: $input) ${SCHEDULE_RESULT} }`, { input: { workflowId, name: 'A nightly', cron: '0 2 * * *' } }))
+      .createSchedule.id;
+    const templateId = (await data(a, 'mutation ($eventType: String!) { setNotificationTemplate(input: { eventType: $eventType, channel: IN_APP, body: "A wording" }) { id } }', { eventType }))
+      .setNotificationTemplate.id;
+    const notificationId = (await data(a, 'mutation ($userId: ID!) { sendNotification(input: { userId: $userId, eventType: "isolation.setup", variables: { title: "For A" } }) { id } }', { userId: a.userId }))
+      .sendNotification.id;
+    await data(a, 'mutation ($email: String) { setContactPoints(input: { email: $email, phone: "+4915112345678" }) { email } }', { email: a.email });
+    await data(a, 'mutation ($eventType: String!) { setNotificationPreference(eventType: $eventType, channels: [IN_APP, EMAIL]) { eventType } }', { eventType });
+    fixture = { a, b, workflowId, executionId, scheduleId, notificationId, templateId, eventType };
+  });
+
+  afterAll(async () => {
+    for (const client of clients) await client.dispose();
+    await stack?.close();
+  });
+
+  it('has an isolation case for exactly the root operations of the API schema', () => {
+    const missing = OPERATIONS.filter((operation) => !(operation in ROOT_CASES));
+    const stale = Object.keys(ROOT_CASES).filter((operation) => !OPERATIONS.includes(operation));
+    expect(missing, `add a case to ROOT_CASES in test/integration/tenant-isolation.test.ts for ${missing.join(', ')}`).toEqual([]);
+    expect(stale, `remove the cases of operations the schema no longer has: ${stale.join(', ')}`).toEqual([]);
+  });
+
+  it('has an isolation case for exactly the entity types the subgraphs resolve', () => {
+    const missing = ENTITY_TYPES.filter((entity) => !(entity in ENTITY_CASES));
+    const stale = Object.keys(ENTITY_CASES).filter((entity) => !ENTITY_TYPES.includes(entity));
+    expect(missing, `add a case to ENTITY_CASES in test/integration/tenant-isolation.test.ts for ${missing.join(', ')}`).toEqual([]);
+    expect(stale, `remove the cases of entity types no subgraph resolves any more: ${stale.join(', ')}`).toEqual([]);
+  });
+
+  it('lets tenant A see everything it made, so that what tenant B does not see is hidden rather than missing', async () => {
+    const { a, workflowId, executionId, scheduleId, notificationId, templateId, eventType } = fixture;
+    const state = await tenantAState();
+    expect(state.workflow).toMatchObject({ id: workflowId, status: 'ACTIVE', version: 1 });
+    expect(state.execution).toMatchObject({ id: executionId });
+    expect(state.schedule).toMatchObject({ id: scheduleId, status: 'ACTIVE' });
+    expect(state.schedules).toEqual([{ id: scheduleId }]);
+    expect(state.workflows.edges).toContainEqual({ node: { id: workflowId } });
+    expect(state.notifications).toContainEqual({ id: notificationId, read: false });
+    expect(state.notificationTemplates).toContainEqual({ id: templateId, eventType, channel: 'IN_APP', body: 'A wording' });
+    expect(state.contactPoints).toEqual({ email: a.email, phone: '+4915112345678' });
+    expect(state.me.notificationPreferences).toContainEqual({ eventType, channels: expect.arrayContaining(['IN_APP', 'EMAIL']) });
+  });
+
+  it.each(OPERATIONS)("%s shows tenant B none of tenant A's data and lets it change none", async (operation) => {
+    const isolationCase = ROOT_CASES[operation];
+    if (!isolationCase) throw new Error(`${operation} has no isolation case: add one to ROOT_CASES`);
+    await isolationCase(fixture);
+  });
+
+  it.each(ENTITY_TYPES)("_entities of %s shows tenant B none of tenant A's data", async (entity) => {
+    const entityCase = ENTITY_CASES[entity];
+    if (!entityCase) throw new Error(`${entity} has no isolation case: add one to ENTITY_CASES`);
+    const [subgraphName, typename] = entity.split(':') as [string, string];
+    const subgraph = subgraphNamed(subgraphName);
+    const id = entityCase.id(fixture);
+    const resolveAs = async (account: SignedUp) => {
+      const identity = { kind: 'user' as const, userId: account.userId, tenantId: tenantOf(account), roles: [Role.Owner] };
+      const response = await postGraphQL<{ _entities: (Record<string, unknown> | null)[] }>(
+        subgraph.graphqlUrl,
+        `query ($representations: [_Any!]!) { _entities(representations: $representations) { ${entityCase.selection} } }`,
+        { variables: { representations: [{ __typename: typename, id }] }, headers: signIdentity(identity, subgraph.config.internalSecret) },
+      );
+      for (const error of response.errors ?? []) expect(['FORBIDDEN', 'NOT_FOUND'], error.message).toContain(error.extensions?.code);
+      expect(response.data?._entities).toHaveLength(1);
+      const { id: _echoed, ...fields } = response.data!._entities[0] ?? {};
+      return fields;
+    };
+
+    // Tenant A's own request shows the data, so the selection and the id do reach it.
+    const seenByA = await resolveAs(fixture.a);
+    expect(empty(seenByA), `${entity} ${id} as seen by tenant A: ${JSON.stringify(seenByA)}`).toBe(false);
+    const seenByB = await resolveAs(fixture.b);
+    expect(empty(seenByB), `${entity} ${id} as seen by tenant B: ${JSON.stringify(seenByB)}`).toBe(true);
+  });
+});

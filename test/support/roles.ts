@@ -1,0 +1,20 @@
+import { Role, signAccessToken } from '@nexusflow/kit';
+import type { SignedUp } from './accounts.ts';
+import type { Stack } from './stack.ts';
+
+/** The tenant of an access token, read from its claims (the gateway has verified the token when a test uses it). */
+export function tenantOf(account: SignedUp): string {
+  const payload: unknown = JSON.parse(Buffer.from(account.token.split('.')[1]!, 'base64url').toString('utf8'));
+  const tenantId = (payload as { tid?: unknown }).tid;
+  if (typeof tenantId !== 'string') throw new Error('access token without a tenant');
+  return tenantId;
+}
+
+/**
+ * An access token for the same user and tenant holding only VIEWER, signed as the auth subgraph signs its tokens: the
+ * API has no mutation that changes roles, and the gateway accepts any token of the auth subgraph's signing key.
+ */
+export async function viewerToken(stack: Stack, account: SignedUp): Promise<string> {
+  const { token } = await signAccessToken({ userId: account.userId, tenantId: tenantOf(account), roles: [Role.Viewer] }, stack.authConfig.jwtSecret, 900);
+  return token;
+}
