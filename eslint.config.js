@@ -2,7 +2,7 @@
 // tsconfig.json through the project service); every hand-written GraphQL document with
 // @graphql-eslint: each subgraph's SDL against itself, client operations against the API schema.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import js from '@eslint/js';
 import graphql from '@graphql-eslint/eslint-plugin';
 import { defineConfig } from 'eslint/config';
@@ -117,6 +117,35 @@ const environmentPassedOnByTests = {
 };
 
 const graphqlPlugins = { '@graphql-eslint': graphql };
+const subgraphSchemaFiles = filesNamed('subgraphs', 'schema.graphql');
+
+/**
+ * What a subgraph sends another (`<caller>/src/operations/<target>/`), validated against the target's own SDL, beside
+ * the caller's folder: the schema codegen types them with and schema:check validates them against.
+ */
+const internalOperationProjects = subgraphSchemaFiles.flatMap((schema) => {
+  const caller = dirname(schema);
+  const operations = join(caller, 'src', 'operations');
+  const targets = existsSync(operations) ? readdirSync(operations, { withFileTypes: true }).filter((entry) => entry.isDirectory()) : [];
+  return targets.map(({ name: target }) => ({
+    name: `${caller} → ${target}`,
+    schema: join(dirname(caller), target, 'schema.graphql'),
+    documents: join(operations, target, '**', '*.graphql'),
+  }));
+});
+
+/**
+ * graphql-eslint loads one GraphQL config per process (the first linted file's) and picks a project by file, so every
+ * GraphQL entry passes this same config. Subgraph schemas come first: a target's schema also appears in the projects
+ * of its callers, and the first project that covers a file wins.
+ */
+const graphQLConfig = {
+  projects: {
+    ...Object.fromEntries(subgraphSchemaFiles.map((schema) => [schema, { schema }])),
+    api: { schema: 'schema/api-schema.graphql', documents: 'clients/*/operations/**/*.graphql' },
+    ...Object.fromEntries(internalOperationProjects.map(({ name, schema, documents }) => [name, { schema, documents }])),
+  },
+};
 
 /**
  * Each subgraph's SDL, linted as a schema against itself. Turned off from the recommended set:
@@ -125,9 +154,9 @@ const graphqlPlugins = { '@graphql-eslint': graphql };
  * since payloads, problems and value types have no identity of their own (entities carry @key);
  * description-style, since types use block and fields inline descriptions on purpose.
  */
-const subgraphSchemas = filesNamed('subgraphs', 'schema.graphql').map((schema) => ({
+const subgraphSchemas = subgraphSchemaFiles.map((schema) => ({
   files: [schema],
-  languageOptions: { parser: graphql.parser, parserOptions: { graphQLConfig: { schema } } },
+  languageOptions: { parser: graphql.parser, parserOptions: { graphQLConfig } },
   plugins: graphqlPlugins,
   rules: {
     ...graphql.configs['flat/schema-recommended'].rules,
@@ -150,13 +179,17 @@ const subgraphSchemas = filesNamed('subgraphs', 'schema.graphql').map((schema) =
 /** What clients send, validated against the composed API schema. */
 const clientOperations = {
   files: ['clients/*/operations/**/*.graphql'],
-  languageOptions: {
-    parser: graphql.parser,
-    parserOptions: { graphQLConfig: { schema: 'schema/api-schema.graphql', documents: 'clients/*/operations/**/*.graphql' } },
-  },
+  languageOptions: { parser: graphql.parser, parserOptions: { graphQLConfig } },
   plugins: graphqlPlugins,
   rules: graphql.configs['flat/operations-recommended'].rules,
 };
+
+const internalOperations = internalOperationProjects.map(({ documents }) => ({
+  files: [documents],
+  languageOptions: { parser: graphql.parser, parserOptions: { graphQLConfig } },
+  plugins: graphqlPlugins,
+  rules: graphql.configs['flat/operations-recommended'].rules,
+}));
 
 export default defineConfig(
   // Generated or composed output: checked by codegen and schema:check, not edited by hand.
@@ -214,4 +247,5 @@ export default defineConfig(
   environmentAllowed,
   ...subgraphSchemas,
   clientOperations,
+  ...internalOperations,
 );

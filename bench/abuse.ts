@@ -49,10 +49,8 @@ const options = {
 };
 startWatchdog((options.seconds + options.baseline + 120) * 1000);
 
-
 const SECRET = randomBytes(32).toString('hex');
 const METRICS_TOKEN = randomBytes(16).toString('hex');
-
 
 /** The gateway's own view of itself, from its metrics: the worst event-loop delay since the last reading, and its heap in use. */
 async function gatewayReadings(adminUrl: string): Promise<{ lagMs: number; heapBytes: number }> {
@@ -77,7 +75,11 @@ function probe(url: string) {
       const started = performance.now();
       const next = new Promise((resolve) => setTimeout(resolve, 50));
       try {
-        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"query":"{ __typename }"}',
+        });
         const body = await response.text();
         if (!body.includes('"__typename":"Query"')) failures++;
       } catch {
@@ -109,7 +111,10 @@ function monitor(adminUrl: string, pid: number) {
       },
       () => undefined,
     );
-    void rss(pid).then((bytes) => rssBytes.push(bytes), () => undefined);
+    void rss(pid).then(
+      (bytes) => rssBytes.push(bytes),
+      () => undefined,
+    );
   }, 1000);
   return {
     stop() {
@@ -120,10 +125,22 @@ function monitor(adminUrl: string, pid: number) {
 }
 
 /** Starts the attackers in a process of their own and waits until they are ready; `go()` floods for `--seconds`. */
-async function prepareAttackers(url: string): Promise<{ go(): Promise<{ stats: Record<string, AttackStats>; websocketMessages: number }> }> {
+async function prepareAttackers(
+  url: string,
+): Promise<{ go(): Promise<{ stats: Record<string, AttackStats>; websocketMessages: number }> }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'bench/abuse/attacker.ts', '--url', url, '--seconds', String(options.seconds), '--attackers', String(options.attackers)],
+    [
+      '--import',
+      'tsx',
+      'bench/abuse/attacker.ts',
+      '--url',
+      url,
+      '--seconds',
+      String(options.seconds),
+      '--attackers',
+      String(options.attackers),
+    ],
     { cwd: repositoryRoot, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   let output = '';
@@ -171,7 +188,10 @@ try {
   running.push(fixture);
   const urls = fixture.ready as Record<FixtureSubgraphName, string>;
   const supergraphFile = join(scratch, 'supergraph.graphql');
-  await writeFile(supergraphFile, composeSupergraph(FIXTURE_SUBGRAPH_NAMES.map((name) => ({ name, url: urls[name], sdl: FIXTURE_SUBGRAPHS[name].typeDefs }))));
+  await writeFile(
+    supergraphFile,
+    composeSupergraph(FIXTURE_SUBGRAPH_NAMES.map((name) => ({ name, url: urls[name], sdl: FIXTURE_SUBGRAPHS[name].typeDefs }))),
+  );
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const adminPort = port + 1;
   const url = `http://127.0.0.1:${port}/graphql`;
@@ -195,7 +215,13 @@ try {
       MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS: '1000',
       ...(flags['no-shedding'] ? { LOAD_SHEDDING_DELAY_MS: '0' } : {}),
     },
-    { readyWhen: () => firstAnswer(url, normalBody), nodeOptions: [...GATEWAY.nodeOptions, ...(process.env.ABUSE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ABUSE_PROFILE}`] : [])] },
+    {
+      readyWhen: () => firstAnswer(url, normalBody),
+      nodeOptions: [
+        ...GATEWAY.nodeOptions,
+        ...(process.env.ABUSE_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ABUSE_PROFILE}`] : []),
+      ],
+    },
   );
   running.push(gateway);
   const adminUrl = `http://127.0.0.1:${adminPort}`;
@@ -207,7 +233,14 @@ try {
   progress(`abuse: ${options.baseline} s of normal traffic alone`);
   const baselineProbe = probe(url);
   const baselineMonitor = monitor(adminUrl, gateway.child.pid!);
-  const baseline: LoadResult = await runLoad({ url, body: normalBody, expectBody, connections: options.clients, seconds: options.baseline, rate: options.rate });
+  const baseline: LoadResult = await runLoad({
+    url,
+    body: normalBody,
+    expectBody,
+    connections: options.clients,
+    seconds: options.baseline,
+    rate: options.rate,
+  });
   const baselineProbed = await baselineProbe.stop();
   const baselineMonitored = baselineMonitor.stop();
 
@@ -215,7 +248,10 @@ try {
   const rssBefore = await rss(gateway.child.pid!);
   const floodProbe = probe(url);
   const floodMonitor = monitor(adminUrl, gateway.child.pid!);
-  const [underFlood, attacked] = await Promise.all([runLoad({ url, body: normalBody, expectBody, connections: options.clients, seconds: options.seconds, rate: options.rate }), attackers.go()]);
+  const [underFlood, attacked] = await Promise.all([
+    runLoad({ url, body: normalBody, expectBody, connections: options.clients, seconds: options.seconds, rate: options.rate }),
+    attackers.go(),
+  ]);
   const floodProbed = await floodProbe.stop();
   const floodMonitored = floodMonitor.stop();
   const rssAfter = await rss(gateway.child.pid!);
@@ -224,12 +260,31 @@ try {
   const attackRows = ATTACKS.map((attack) => {
     const stat = attacked.stats[attack.name]!;
     const sorted = stat.latencies.sort((a, b) => a - b);
-    return [attack.name, attack.expect, String(sorted.length), String(stat.shed), ms(percentile(sorted, 50)), ms(percentile(sorted, 99)), ms(sorted.at(-1) ?? Number.NaN), String(stat.wrongAnswers)];
+    return [
+      attack.name,
+      attack.expect,
+      String(sorted.length),
+      String(stat.shed),
+      ms(percentile(sorted, 50)),
+      ms(percentile(sorted, 99)),
+      ms(sorted.at(-1) ?? Number.NaN),
+      String(stat.wrongAnswers),
+    ];
   });
   console.log(`\n${machineFacts().cpuModel}, ${os.cpus().length} cores, Node ${process.version}\n`);
-  console.log(formatTable(['attack (each request new to the gateway)', 'refused with', 'requests', 'shed (503)', 'p50', 'p99', 'max', 'wrong answers'], attackRows));
+  console.log(
+    formatTable(
+      ['attack (each request new to the gateway)', 'refused with', 'requests', 'shed (503)', 'p50', 'p99', 'max', 'wrong answers'],
+      attackRows,
+    ),
+  );
   console.log(`WebSocket: ${attacked.websocketMessages} abusive operations answered on the socket, each with its errors\n`);
-  const phase = (name: string, load: LoadResult, probed: { latencies: number[]; failures: number }, monitored: { lagMs: number[]; heapBytes: number[]; rssBytes: number[] }) => [
+  const phase = (
+    name: string,
+    load: LoadResult,
+    probed: { latencies: number[]; failures: number },
+    monitored: { lagMs: number[]; heapBytes: number[]; rssBytes: number[] },
+  ) => [
     name,
     load.throughput.toFixed(0),
     ms(load.p50),
@@ -244,13 +299,34 @@ try {
   ];
   console.log(
     formatTable(
-      ['phase', 'normal req/s', 'normal p50', 'normal p99', 'normal failures', '{__typename} p50', '{__typename} p99', '{__typename} max', 'event-loop delay max', 'heap used max', 'gateway RSS max'],
-      [phase('normal traffic alone', baseline, baselineProbed, baselineMonitored), phase('under the flood', underFlood, floodProbed, floodMonitored)],
+      [
+        'phase',
+        'normal req/s',
+        'normal p50',
+        'normal p99',
+        'normal failures',
+        '{__typename} p50',
+        '{__typename} p99',
+        '{__typename} max',
+        'event-loop delay max',
+        'heap used max',
+        'gateway RSS max',
+      ],
+      [
+        phase('normal traffic alone', baseline, baselineProbed, baselineMonitored),
+        phase('under the flood', underFlood, floodProbed, floodMonitored),
+      ],
     ),
   );
   console.log(`\ngateway RSS ${mb(rssBefore)} before the flood, ${mb(rssAfter)} after ${options.seconds} s of it; peak ${mb(peakRss)}`);
-  const tenths = (values: number[]) => values.filter((_, index) => index % Math.max(1, Math.floor(values.length / 10)) === 0).map(mb).join(', ');
-  console.log(`heap used during the flood, every ${Math.max(1, Math.floor(floodMonitored.heapBytes.length / 10))} s: ${tenths(floodMonitored.heapBytes)}`);
+  const tenths = (values: number[]) =>
+    values
+      .filter((_, index) => index % Math.max(1, Math.floor(values.length / 10)) === 0)
+      .map(mb)
+      .join(', ');
+  console.log(
+    `heap used during the flood, every ${Math.max(1, Math.floor(floodMonitored.heapBytes.length / 10))} s: ${tenths(floodMonitored.heapBytes)}`,
+  );
   if (flags.json) {
     await writeFile(
       flags.json,
@@ -259,7 +335,13 @@ try {
           machine: machineFacts(),
           settings: options,
           baseline: { load: baseline, typename: baselineProbed, ...baselineMonitored },
-          flood: { load: underFlood, typename: floodProbed, ...floodMonitored, attacks: attacked.stats, websocketMessages: attacked.websocketMessages },
+          flood: {
+            load: underFlood,
+            typename: floodProbed,
+            ...floodMonitored,
+            attacks: attacked.stats,
+            websocketMessages: attacked.websocketMessages,
+          },
           rss: { before: rssBefore, after: rssAfter, peak: peakRss },
         },
         null,

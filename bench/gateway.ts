@@ -25,7 +25,13 @@ import { postGraphQL } from '@nexusflow/kit/testing';
 import { composeSupergraph, readSupergraphConfig } from '@nexusflow/schema-registry';
 import { RegisterDocument } from '@nexusflow/web-client';
 import { GATEWAY, supergraphConfigFile } from '../scripts/topology.ts';
-import { DEEP_QUERY, FIXTURE_SUBGRAPHS, FIXTURE_SUBGRAPH_NAMES, SINGLE_SUBGRAPH_QUERY, type FixtureSubgraphName } from './gateway/fixture/subgraphs.ts';
+import {
+  DEEP_QUERY,
+  FIXTURE_SUBGRAPHS,
+  FIXTURE_SUBGRAPH_NAMES,
+  SINGLE_SUBGRAPH_QUERY,
+  type FixtureSubgraphName,
+} from './gateway/fixture/subgraphs.ts';
 import { runLoad, type LoadResult } from './gateway/load.ts';
 import { formatTable, machineFacts } from './support.ts';
 import { firstAnswer, ready, startProcess, type BenchProcess } from './gateway/processes.ts';
@@ -86,7 +92,10 @@ async function startGateway(
   name: GatewayName,
   supergraphFile: string,
   probe: string,
-  { env: extraEnv = {}, nodeOptions = name === 'ours' ? GATEWAY.nodeOptions : [] }: { env?: NodeJS.ProcessEnv; nodeOptions?: readonly string[] } = {},
+  {
+    env: extraEnv = {},
+    nodeOptions = name === 'ours' ? GATEWAY.nodeOptions : [],
+  }: { env?: NodeJS.ProcessEnv; nodeOptions?: readonly string[] } = {},
 ): Promise<BenchProcess & { url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/${name === 'ours' ? 'graphql' : ''}`;
@@ -116,15 +125,27 @@ async function startGateway(
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** Rounds alternate the order of the targets, so that neither always runs on a warmer or quieter machine. */
-async function compare(targets: { name: string; url: string; expectBody?: string; headers?: Record<string, string> }[], body: string, expectBody: string): Promise<Record<string, LoadResult>> {
+async function compare(
+  targets: { name: string; url: string; expectBody?: string; headers?: Record<string, string> }[],
+  body: string,
+  expectBody: string,
+): Promise<Record<string, LoadResult>> {
   const rounds: Record<string, LoadResult[]> = Object.fromEntries(targets.map(({ name }) => [name, []]));
   for (let round = 0; round < options.rounds; round++) {
     const order = round % 2 === 0 ? targets : [...targets].reverse();
     for (const target of order) {
-      const load = { url: target.url, body, expectBody: target.expectBody ?? expectBody, connections: options.connections, headers: target.headers };
+      const load = {
+        url: target.url,
+        body,
+        expectBody: target.expectBody ?? expectBody,
+        connections: options.connections,
+        headers: target.headers,
+      };
       if (options.warmup > 0) await runLoad({ ...load, seconds: options.warmup });
       const result = await runLoad({ ...load, seconds: options.seconds });
-      console.log(`  ${target.name.padEnd(6)} round ${round + 1}: ${result.throughput.toFixed(0)} req/s, p95 ${result.p95.toFixed(1)} ms, ${result.failures} failures`);
+      console.log(
+        `  ${target.name.padEnd(6)} round ${round + 1}: ${result.throughput.toFixed(0)} req/s, p95 ${result.p95.toFixed(1)} ms, ${result.failures} failures`,
+      );
       rounds[target.name]!.push(result);
     }
   }
@@ -176,9 +197,21 @@ async function measureDirectAuth(): Promise<NonNullable<Report['directAuth']>> {
   const port = await freePort();
   const authUrl = `http://127.0.0.1:${port}/graphql`;
   await start(
-    startProcess('subgraphs/auth/src/main.ts', [], { PATH: process.env.PATH, LOG_LEVEL: 'warn', PORT: String(port), DATA_DIR: join(scratch, 'auth-data'), JWT_SECRET: SECRET, INTERNAL_SECRET: SECRET }, {
-      readyWhen: () => ready(`http://127.0.0.1:${port}`),
-    }),
+    startProcess(
+      'subgraphs/auth/src/main.ts',
+      [],
+      {
+        PATH: process.env.PATH,
+        LOG_LEVEL: 'warn',
+        PORT: String(port),
+        DATA_DIR: join(scratch, 'auth-data'),
+        JWT_SECRET: SECRET,
+        INTERNAL_SECRET: SECRET,
+      },
+      {
+        readyWhen: () => ready(`http://127.0.0.1:${port}`),
+      },
+    ),
   );
   const supergraphFile = join(scratch, 'auth.graphql');
   const [auth] = (await readSupergraphConfig(supergraphConfigFile)).filter((subgraph) => subgraph.name === 'auth');
@@ -187,11 +220,22 @@ async function measureDirectAuth(): Promise<NonNullable<Report['directAuth']>> {
   const ours = await start(startGateway('ours', supergraphFile, JSON.stringify({ query: '{ __typename }' })));
   const registered = (
     await postGraphQL(ours.url, RegisterDocument, {
-      variables: { input: { email: `bench-${randomBytes(4).toString('hex')}@example.com`, password: 'benchmark password', name: 'Bench', tenantName: 'Bench' } },
+      variables: {
+        input: {
+          email: `bench-${randomBytes(4).toString('hex')}@example.com`,
+          password: 'benchmark password',
+          name: 'Bench',
+          tenantName: 'Bench',
+        },
+      },
     })
   ).data?.register;
   if (registered?.__typename !== 'AuthSession') throw new Error('registration failed');
-  const me = (await postGraphQL<{ me: { id: string; roles: Role[]; tenant: { id: string } } }>(ours.url, '{ me { id roles tenant { id } } }', { token: registered.accessToken })).data!.me;
+  const me = (
+    await postGraphQL<{ me: { id: string; roles: Role[]; tenant: { id: string } } }>(ours.url, '{ me { id roles tenant { id } } }', {
+      token: registered.accessToken,
+    })
+  ).data!.me;
   const identity = { kind: 'user' as const, userId: me.id, tenantId: me.tenant.id, roles: me.roles };
   // Signed now, valid for the whole run: the subgraph accepts a signature for several minutes.
   const directHeaders = signIdentity(identity, SECRET);
@@ -234,7 +278,10 @@ try {
     const fixture = await start(startProcess('bench/gateway/fixture/main.ts', ['--memoize'], { PATH: process.env.PATH }));
     const supergraphFile = join(scratch, 'deep.graphql');
     await writeFile(supergraphFile, composeFixture(fixture.ready as Record<FixtureSubgraphName, string>));
-    const gateways = { ours: await start(startGateway('ours', supergraphFile, deepBody)), stock: await start(startGateway('stock', supergraphFile, deepBody)) };
+    const gateways = {
+      ours: await start(startGateway('ours', supergraphFile, deepBody)),
+      stock: await start(startGateway('stock', supergraphFile, deepBody)),
+    };
     if (options.only.has('startup')) {
       const compositionRuns = (compose: () => unknown) =>
         median(
@@ -247,14 +294,22 @@ try {
       const nexusflow = await readSupergraphConfig(supergraphConfigFile);
       report.startup = {
         firstQueryMs: { ours: gateways.ours.startMs, stock: gateways.stock.startMs },
-        compositionMs: { fixture: compositionRuns(() => composeFixture(fixture.ready as Record<FixtureSubgraphName, string>)), nexusflow: compositionRuns(() => composeSupergraph(nexusflow)) },
+        compositionMs: {
+          fixture: compositionRuns(() => composeFixture(fixture.ready as Record<FixtureSubgraphName, string>)),
+          nexusflow: compositionRuns(() => composeSupergraph(nexusflow)),
+        },
       };
     }
     if (options.only.has('deep')) {
       const expected = await sameAnswer(gateways, deepBody);
       const variants: (BenchProcess & { url: string; name: DeepVariant })[] = [];
       for (const variant of DEEP_VARIANTS) {
-        const gateway = variant.name === 'ours' ? gateways.ours : variant.name === 'stock' ? gateways.stock : await start(startGateway(variant.gateway, supergraphFile, deepBody, variant));
+        const gateway =
+          variant.name === 'ours'
+            ? gateways.ours
+            : variant.name === 'stock'
+              ? gateways.stock
+              : await start(startGateway(variant.gateway, supergraphFile, deepBody, variant));
         variants.push(Object.assign(gateway, { name: variant.name }));
       }
       const results = (await compare(variants, deepBody, expected)) as Record<DeepVariant, LoadResult>;
@@ -282,13 +337,29 @@ try {
     const supergraphFile = join(scratch, 'direct.graphql');
     await writeFile(supergraphFile, composeFixture(urls));
     const body = JSON.stringify({ query: SINGLE_SUBGRAPH_QUERY });
-    const gateways = { ours: await start(startGateway('ours', supergraphFile, body)), stock: await start(startGateway('stock', supergraphFile, body)) };
+    const gateways = {
+      ours: await start(startGateway('ours', supergraphFile, body)),
+      stock: await start(startGateway('stock', supergraphFile, body)),
+    };
     const expected = await sameAnswer(gateways, body);
     // Apollo Server ends its responses with a newline, the subgraph does not; the data must be the same.
     const direct = await firstAnswer(urls.products, body);
-    if (JSON.stringify(JSON.parse(direct)) !== JSON.stringify(JSON.parse(expected))) throw new Error(`the subgraph answered differently: ${direct}`);
-    const results = await compare([{ name: 'direct', url: urls.products, expectBody: direct }, { name: 'ours', ...gateways.ours }, { name: 'stock', ...gateways.stock }], body, expected);
-    report.direct = { results, oursShareOfDirect: results.ours!.throughput / results.direct!.throughput, stockShareOfDirect: results.stock!.throughput / results.direct!.throughput };
+    if (JSON.stringify(JSON.parse(direct)) !== JSON.stringify(JSON.parse(expected)))
+      throw new Error(`the subgraph answered differently: ${direct}`);
+    const results = await compare(
+      [
+        { name: 'direct', url: urls.products, expectBody: direct },
+        { name: 'ours', ...gateways.ours },
+        { name: 'stock', ...gateways.stock },
+      ],
+      body,
+      expected,
+    );
+    report.direct = {
+      results,
+      oursShareOfDirect: results.ours!.throughput / results.direct!.throughput,
+      stockShareOfDirect: results.stock!.throughput / results.direct!.throughput,
+    };
     for (const child of running.splice(0)) await child.stop();
 
     console.log('a NexusFlow subgraph (auth, embedded PostgreSQL): straight to it, and through each gateway');
@@ -309,40 +380,91 @@ const ms = (value: number) => `${value.toFixed(1)} ms`;
 const rps = (value: number) => `${Math.round(value).toLocaleString('en-US')}`;
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 
-console.log(`\n${report.machine.cpuModel} (${report.machine.cores} cores), ${report.machine.memoryGB} GB, Node ${report.machine.node}, ${report.machine.platform}`);
-console.log(`${options.connections} connections, ${options.rounds} rounds of ${options.seconds} s after ${options.warmup} s of warm-up; medians of the rounds\n`);
+console.log(
+  `\n${report.machine.cpuModel} (${report.machine.cores} cores), ${report.machine.memoryGB} GB, Node ${report.machine.node}, ${report.machine.platform}`,
+);
+console.log(
+  `${options.connections} connections, ${options.rounds} rounds of ${options.seconds} s after ${options.warmup} s of warm-up; medians of the rounds\n`,
+);
 if (report.deep) {
   const { results, peakRssBytes } = report.deep;
   console.log(`Deep federated query (${(report.deep.responseBytes / 1024).toFixed(1)} KB per response)`);
   console.log(
     formatTable(
       ['gateway', 'req/s', 'p50', 'p95', 'p99', 'peak RSS', 'failures'],
-      DEEP_VARIANTS.map(({ name }) => [name, rps(results[name].throughput), ms(results[name].p50), ms(results[name].p95), ms(results[name].p99), mb(peakRssBytes[name]), String(results[name].failures)]),
+      DEEP_VARIANTS.map(({ name }) => [
+        name,
+        rps(results[name].throughput),
+        ms(results[name].p50),
+        ms(results[name].p95),
+        ms(results[name].p99),
+        mb(peakRssBytes[name]),
+        String(results[name].failures),
+      ]),
     ),
   );
-  console.log(`ours / stock, each as deployed: ${report.deep.throughputRatio.toFixed(2)}× the throughput, ${report.deep.p95Ratio.toFixed(2)}× the p95`);
-  console.log(`ours / stock with the same heap budget: ${report.deep.sameHeapThroughputRatio.toFixed(2)}× the throughput; both at V8 defaults: ${report.deep.defaultHeapThroughputRatio.toFixed(2)}×`);
-  console.log(`ours with request deduplication / stock: ${report.deep.deduplicatedThroughputRatio.toFixed(2)}× the throughput, ${report.deep.deduplicatedP95Ratio.toFixed(2)}× the p95\n`);
+  console.log(
+    `ours / stock, each as deployed: ${report.deep.throughputRatio.toFixed(2)}× the throughput, ${report.deep.p95Ratio.toFixed(2)}× the p95`,
+  );
+  console.log(
+    `ours / stock with the same heap budget: ${report.deep.sameHeapThroughputRatio.toFixed(2)}× the throughput; both at V8 defaults: ${report.deep.defaultHeapThroughputRatio.toFixed(2)}×`,
+  );
+  console.log(
+    `ours with request deduplication / stock: ${report.deep.deduplicatedThroughputRatio.toFixed(2)}× the throughput, ${report.deep.deduplicatedP95Ratio.toFixed(2)}× the p95\n`,
+  );
 }
 if (report.direct) {
   const { results } = report.direct;
   console.log('One subgraph, straight and through a gateway');
-  console.log(formatTable(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
-  console.log(`ours: ${(report.direct.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput; stock: ${(report.direct.stockShareOfDirect * 100).toFixed(0)}%\n`);
+  console.log(
+    formatTable(
+      ['target', 'req/s', 'p50', 'p95', 'p99', 'failures'],
+      Object.entries(results).map(([name, result]) => [
+        name,
+        rps(result.throughput),
+        ms(result.p50),
+        ms(result.p95),
+        ms(result.p99),
+        String(result.failures),
+      ]),
+    ),
+  );
+  console.log(
+    `ours: ${(report.direct.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput; stock: ${(report.direct.stockShareOfDirect * 100).toFixed(0)}%\n`,
+  );
 }
 if (report.directAuth) {
   const { results } = report.directAuth;
   console.log('The auth subgraph (embedded PostgreSQL), straight and through our gateway: { me { … tenant { … } } }');
-  console.log(formatTable(['target', 'req/s', 'p50', 'p95', 'p99', 'failures'], Object.entries(results).map(([name, result]) => [name, rps(result.throughput), ms(result.p50), ms(result.p95), ms(result.p99), String(result.failures)])));
+  console.log(
+    formatTable(
+      ['target', 'req/s', 'p50', 'p95', 'p99', 'failures'],
+      Object.entries(results).map(([name, result]) => [
+        name,
+        rps(result.throughput),
+        ms(result.p50),
+        ms(result.p95),
+        ms(result.p99),
+        String(result.failures),
+      ]),
+    ),
+  );
   console.log(`ours: ${(report.directAuth.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput\n`);
 }
 if (report.statements) {
   console.log(`SQL statements per request: ${report.statements.query.replace(/\s+/g, ' ').trim()}`);
-  console.log(formatTable(['entities', 'statements', 'by subgraph'], report.statements.rows.map((row) => [String(row.entities), String(row.statements), JSON.stringify(row.bySubgraph)])));
+  console.log(
+    formatTable(
+      ['entities', 'statements', 'by subgraph'],
+      report.statements.rows.map((row) => [String(row.entities), String(row.statements), JSON.stringify(row.bySubgraph)]),
+    ),
+  );
   console.log('');
 }
 if (report.startup) {
   console.log(`Start-up to first deep query: ours ${ms(report.startup.firstQueryMs.ours)}, stock ${ms(report.startup.firstQueryMs.stock)}`);
-  console.log(`Composition: benchmark supergraph ${ms(report.startup.compositionMs.fixture)}, NexusFlow supergraph ${ms(report.startup.compositionMs.nexusflow)}\n`);
+  console.log(
+    `Composition: benchmark supergraph ${ms(report.startup.compositionMs.fixture)}, NexusFlow supergraph ${ms(report.startup.compositionMs.nexusflow)}\n`,
+  );
 }
 if (flags.json) await writeFile(flags.json, `${JSON.stringify(report, null, 2)}\n`);

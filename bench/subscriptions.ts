@@ -298,7 +298,15 @@ async function subscriberProcess(): Promise<void> {
     await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, connectionCount) }, lane));
     const ms = performance.now() - started;
     const after = await settledMemory(gc);
-    return { kind: 'ready', connections: clients.length, connectionFailures, snapshots, ms, errors: [...errors], memory: { before, after } };
+    return {
+      kind: 'ready',
+      connections: clients.length,
+      connectionFailures,
+      snapshots,
+      ms,
+      errors: [...errors],
+      memory: { before, after },
+    };
   };
 
   const collect = async (message: Extract<ParentMessage, { kind: 'collect' }>): Promise<EventsMessage> => {
@@ -344,7 +352,9 @@ async function subscriberProcess(): Promise<void> {
           return { kind: 'closed' };
       }
     };
-    handle().then(send, (error: unknown) => send({ kind: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) }));
+    handle().then(send, (error: unknown) =>
+      send({ kind: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+    );
   });
 }
 
@@ -520,7 +530,14 @@ async function setUp(options: Options): Promise<Setup> {
 
   const registered = (
     await postGraphQL(gateway.graphqlUrl, RegisterDocument, {
-      variables: { input: { email: `bench-watch-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Bench Watcher', tenantName: 'Bench Watchers' } },
+      variables: {
+        input: {
+          email: `bench-watch-${randomUUID()}@example.com`,
+          password: 'correct horse battery',
+          name: 'Bench Watcher',
+          tenantName: 'Bench Watchers',
+        },
+      },
     })
   ).data?.register;
   if (registered?.__typename !== 'AuthSession') throw new Error('registration failed');
@@ -619,7 +636,11 @@ async function round(setup: Setup, subscribers: number, options: Options, gc: ()
       },
       deliveryMs: events.ms,
       latencyMs: { samples: all.length, ...percentiles(all) },
-      latencyMsByEvent: FOLLOWING.map((event, index) => ({ event, samples: events.latencies[index]?.length ?? 0, ...percentiles(events.latencies[index] ?? []) })),
+      latencyMsByEvent: FOLLOWING.map((event, index) => ({
+        event,
+        samples: events.latencies[index]?.length ?? 0,
+        ...percentiles(events.latencies[index] ?? []),
+      })),
       releaseToFirstEventMs: percentiles(events.releaseToFirst),
       server: {
         before,
@@ -656,14 +677,22 @@ function report(results: RoundResult[], options: Options): string {
   ]);
   const notes = results.flatMap((result) => [
     ...(result.completedSubscribers < result.subscribers
-      ? [`N=${result.subscribers}: ${result.completedSubscribers}/${result.subscribers} subscribers got every event within ${(result.deliveryMs / 1000).toFixed(0)} s`]
+      ? [
+          `N=${result.subscribers}: ${result.completedSubscribers}/${result.subscribers} subscribers got every event within ${(result.deliveryMs / 1000).toFixed(0)} s`,
+        ]
       : []),
-    ...(result.snapshots < result.subscribers ? [`N=${result.subscribers}: ${result.snapshots}/${result.subscribers} got the snapshot`] : []),
+    ...(result.snapshots < result.subscribers
+      ? [`N=${result.subscribers}: ${result.snapshots}/${result.subscribers} got the snapshot`]
+      : []),
     ...(result.tally.errorMessages > 0 ? [`N=${result.subscribers}: ${result.tally.errorMessages} messages carried errors`] : []),
-    ...(result.tally.extraSnapshots > 0 ? [`N=${result.subscribers}: ${result.tally.extraSnapshots} repeated snapshots (upstream re-subscribed)`] : []),
+    ...(result.tally.extraSnapshots > 0
+      ? [`N=${result.subscribers}: ${result.tally.extraSnapshots} repeated snapshots (upstream re-subscribed)`]
+      : []),
     ...(result.tally.unexpected > 0 ? [`N=${result.subscribers}: ${result.tally.unexpected} events out of order`] : []),
     ...(result.tally.incomplete > 0 ? [`N=${result.subscribers}: ${result.tally.incomplete} updates without the owner's email`] : []),
-    ...(result.tally.endedEarly > 0 ? [`N=${result.subscribers}: ${result.tally.endedEarly} subscriptions ended before the execution completed`] : []),
+    ...(result.tally.endedEarly > 0
+      ? [`N=${result.subscribers}: ${result.tally.endedEarly} subscriptions ended before the execution completed`]
+      : []),
     ...result.errors.map((error) => `N=${result.subscribers}: ${error}`),
   ]);
   return [
@@ -676,10 +705,11 @@ function report(results: RoundResult[], options: Options): string {
   ].join('\n');
 }
 
-
 async function main(): Promise<void> {
   const options = parseOptions();
-  startWatchdog(SETUP_BUDGET_MS + options.subscribers.reduce((sum, n) => sum + 2 * (phaseBudget(n) + 30_000) + 2 * METRIC_POLL_MS + 60_000, 0));
+  startWatchdog(
+    SETUP_BUDGET_MS + options.subscribers.reduce((sum, n) => sum + 2 * (phaseBudget(n) + 30_000) + 2 * METRIC_POLL_MS + 60_000, 0),
+  );
   const gc = collector();
   progress('starting the gateway and the subgraphs (embedded storage)');
   const setup = await setUp(options);

@@ -113,12 +113,25 @@ function fiveSteps(outsideUrl: string): StepInput[] {
     type: 'transform',
     config: { template: { status: `{{steps.${from}.output.status}}`, path: `{{steps.${from}.output.body.path}}` } },
   });
-  return [call('first', '/first'), shape('shapeFirst', 'first'), call('second', '/second'), shape('shapeSecond', 'second'), call('third', '/third')];
+  return [
+    call('first', '/first'),
+    shape('shapeFirst', 'first'),
+    call('second', '/second'),
+    shape('shapeSecond', 'second'),
+    call('third', '/third'),
+  ];
 }
 
 async function register(gatewayUrl: string): Promise<string> {
   const response = await postGraphQL(gatewayUrl, RegisterDocument, {
-    variables: { input: { email: `bench-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Bench Owner', tenantName: 'Bench Inc' } },
+    variables: {
+      input: {
+        email: `bench-${randomUUID()}@example.com`,
+        password: 'correct horse battery',
+        name: 'Bench Owner',
+        tenantName: 'Bench Inc',
+      },
+    },
   });
   const session = response.data?.register;
   if (session?.__typename !== 'AuthSession') throw new Error(`registration failed: ${JSON.stringify(response)}`);
@@ -126,7 +139,10 @@ async function register(gatewayUrl: string): Promise<string> {
 }
 
 async function createWorkflow(gatewayUrl: string, token: string, steps: StepInput[]): Promise<string> {
-  const response = await postGraphQL(gatewayUrl, CreateWorkflowDocument, { token, variables: { input: { name: 'Bench five steps', steps } } });
+  const response = await postGraphQL(gatewayUrl, CreateWorkflowDocument, {
+    token,
+    variables: { input: { name: 'Bench five steps', steps } },
+  });
   const workflow = response.data?.createWorkflow;
   if (workflow?.__typename !== 'Workflow') throw new Error(`createWorkflow failed: ${JSON.stringify(response)}`);
   return workflow.id;
@@ -143,7 +159,10 @@ async function prepare(stack: Stack, outside: RecordingServer, outsideMs: Map<st
 /** From sending runWorkflow to the completion reaching a live subscriber, which is when a client learns of it. */
 async function runOnce(bench: Bench): Promise<Sample> {
   const started = performance.now();
-  const response = await postGraphQL(bench.stack.gateway.graphqlUrl, RunWorkflowDocument, { token: bench.token, variables: { id: bench.workflowId } });
+  const response = await postGraphQL(bench.stack.gateway.graphqlUrl, RunWorkflowDocument, {
+    token: bench.token,
+    variables: { id: bench.workflowId },
+  });
   const execution = response.data?.runWorkflow;
   if (execution?.__typename !== 'Execution') throw new Error(`runWorkflow failed: ${JSON.stringify(response)}`);
   const finished = await within(bench.watch.finished(execution.id), RUN_TIMEOUT_MS, `execution ${execution.id}`);
@@ -246,10 +265,12 @@ function report(results: ModeResult[], options: Options): string {
     `Workflow: ${STEP_COUNT} steps (http → transform → http → transform → http), HTTP steps call a local server that answers at once`,
     `Throughput: ${options.executions} runs, at most ${options.concurrency} in flight; latency: ${LATENCY_RUNS} runs one at a time; ${WARMUP_RUNS} warm-up runs first`,
     '',
-    formatTable(['mode', 'exec/s', 'e2e p50 ms', 'e2e p95 ms', 'e2e p99 ms', 'outside p50 ms', 'step overhead p50 ms', 'step overhead p95 ms'], rows),
+    formatTable(
+      ['mode', 'exec/s', 'e2e p50 ms', 'e2e p95 ms', 'e2e p99 ms', 'outside p50 ms', 'step overhead p50 ms', 'step overhead p95 ms'],
+      rows,
+    ),
   ].join('\n');
 }
-
 
 async function main(): Promise<void> {
   const options = parseOptions();
@@ -257,7 +278,11 @@ async function main(): Promise<void> {
   const results: ModeResult[] = [];
   for (const mode of options.modes) results.push(await benchmarkMode(mode, options));
   console.log(report(results, options));
-  if (options.json) await writeFile(options.json, `${JSON.stringify({ machine: machineFacts(), options, stepCount: STEP_COUNT, warmupRuns: WARMUP_RUNS, results }, null, 2)}\n`);
+  if (options.json)
+    await writeFile(
+      options.json,
+      `${JSON.stringify({ machine: machineFacts(), options, stepCount: STEP_COUNT, warmupRuns: WARMUP_RUNS, results }, null, 2)}\n`,
+    );
 }
 
 try {

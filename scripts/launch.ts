@@ -22,7 +22,15 @@ import {
 } from '@nexusflow/kit/core';
 import { isReadyAs, portsInUse, type NamedPort } from './readiness.ts';
 import { DEFAULT_RESTART_POLICY, SupervisedProcess, type RestartPolicy } from './supervision.ts';
-import { embeddedHostNodeOptions, GATEWAY, PRODUCTION_ENVIRONMENT, PUBLISHED_SUPERGRAPH, readTopology, repositoryRoot, type SubgraphProcess } from './topology.ts';
+import {
+  embeddedHostNodeOptions,
+  GATEWAY,
+  PRODUCTION_ENVIRONMENT,
+  PUBLISHED_SUPERGRAPH,
+  readTopology,
+  repositoryRoot,
+  type SubgraphProcess,
+} from './topology.ts';
 
 /**
  * Starts the whole supergraph. With --production, as docker-compose.yml deploys it: one process per
@@ -58,7 +66,10 @@ const launcherEnvSchema = z
     LOG_FORMAT: logFormatSchema.optional(),
     DATA_DIR: z.string().default('.data'),
     /** Each subgraph's database is named <prefix><subgraph>; tests use a prefix of their own. */
-    DATABASE_NAME_PREFIX: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('nexusflow_'),
+    DATABASE_NAME_PREFIX: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/)
+      .default('nexusflow_'),
     PORT_OFFSET: portSchema.optional(),
     READY_TIMEOUT_MS: delayMsSchema.default(60_000),
     /** Wait before restarting a process that exited unexpectedly; doubles with each further restart in a row. */
@@ -130,9 +141,7 @@ async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]):
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
-    const existing = new Set(
-      (await client.query<{ datname: string }>('select datname from pg_database')).rows.map((row) => row.datname),
-    );
+    const existing = new Set((await client.query<{ datname: string }>('select datname from pg_database')).rows.map((row) => row.datname));
     for (const subgraph of subgraphs) {
       const database = databaseName(subgraph);
       if (!existing.has(database)) await client.query(`create database "${database}"`);
@@ -145,7 +154,13 @@ async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]):
 /** In start order: the subgraphs, then the gateway. */
 const processes: SupervisedProcess[] = [];
 
-function supervise(name: string, entry: string, environment: NodeJS.ProcessEnv, readinessUrls: string[], nodeOptions: readonly string[] = []): SupervisedProcess {
+function supervise(
+  name: string,
+  entry: string,
+  environment: NodeJS.ProcessEnv,
+  readinessUrls: string[],
+  nodeOptions: readonly string[] = [],
+): SupervisedProcess {
   const supervised = new SupervisedProcess({
     name,
     prefixWidth: processNameWidth,
@@ -190,13 +205,19 @@ function refuse(message: string): never {
 }
 
 const subgraphs = await readTopology();
-const processNameWidth = Math.max(GATEWAY.name.length, ...(flags.production ? subgraphs.map((subgraph) => subgraph.name.length) : [EMBEDDED_HOST_NAME.length]));
+const processNameWidth = Math.max(
+  GATEWAY.name.length,
+  ...(flags.production ? subgraphs.map((subgraph) => subgraph.name.length) : [EMBEDDED_HOST_NAME.length]),
+);
 
 // Before anything starts, so that a second launch says why at once instead of failing halfway with a port in use, and
 // never opens embedded databases that another process is writing (two writers corrupt a PGlite folder for good).
 if (!flags.production) {
   try {
-    dataDirectoryLock = await acquireProcessLock(join(resolve(env.DATA_DIR), 'launcher.lock'), { holder: 'the NexusFlow launcher', details: { gatewayPort } });
+    dataDirectoryLock = await acquireProcessLock(join(resolve(env.DATA_DIR), 'launcher.lock'), {
+      holder: 'the NexusFlow launcher',
+      details: { gatewayPort },
+    });
   } catch (error) {
     if (!(error instanceof LockHeldError)) throw error;
     refuse(
@@ -210,7 +231,10 @@ if (!flags.production) {
     if (owner) refuse(`The embedded database ${directory} is open in ${describeLockOwner(owner)}; stop it, or use another DATA_DIR.`);
   }
 }
-const ports: NamedPort[] = [...subgraphs.map(({ name, port }) => ({ name, port: port + portOffset })), { name: GATEWAY.name, port: gatewayPort }];
+const ports: NamedPort[] = [
+  ...subgraphs.map(({ name, port }) => ({ name, port: port + portOffset })),
+  { name: GATEWAY.name, port: gatewayPort },
+];
 const busy = await portsInUse(ports);
 if (busy.length > 0) {
   refuse(
@@ -242,7 +266,13 @@ try {
   if (flags.production) {
     await Promise.all(
       environments.map(({ subgraph, url, environment }) =>
-        supervise(subgraph.name, subgraph.entry, { ...baseEnvironment(), ...environment, ...modeEnvironment }, [url], subgraph.nodeOptions).start(),
+        supervise(
+          subgraph.name,
+          subgraph.entry,
+          { ...baseEnvironment(), ...environment, ...modeEnvironment },
+          [url],
+          subgraph.nodeOptions,
+        ).start(),
       ),
     );
   } else {
@@ -251,7 +281,13 @@ try {
       ...baseEnvironment(),
       EMBEDDED_SUBGRAPHS: JSON.stringify(environments.map(({ subgraph, environment }) => ({ name: subgraph.name, env: environment }))),
     };
-    await supervise(EMBEDDED_HOST_NAME, EMBEDDED_HOST, hostEnvironment, environments.map(({ url }) => url), embeddedHostNodeOptions(subgraphs)).start();
+    await supervise(
+      EMBEDDED_HOST_NAME,
+      EMBEDDED_HOST,
+      hostEnvironment,
+      environments.map(({ url }) => url),
+      embeddedHostNodeOptions(subgraphs),
+    ).start();
   }
   const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, ...modeEnvironment, PORT: String(gatewayPort) };
   if (flags.production) {

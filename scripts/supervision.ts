@@ -114,7 +114,11 @@ export class SupervisedProcess {
   }
 
   private spawn(): ChildProcess {
-    const child = spawn(process.execPath, this.options.args, { cwd: this.options.cwd, env: this.options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, this.options.args, {
+      cwd: this.options.cwd,
+      env: this.options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     this.startedAt = this.now();
     const prefix = `${this.name.padEnd(this.options.prefixWidth ?? 0)} | `;

@@ -34,7 +34,8 @@ export const heapBudget = (megabytes: number): string[] => [`--max-old-space-siz
 export const SUBGRAPH_HEAP_BUDGET_MB = 256;
 
 /** The embedded topology's one process hosting every subgraph (scripts/embedded-host.ts) gets the budget of them all. */
-export const embeddedHostNodeOptions = (subgraphs: readonly SubgraphProcess[]): string[] => heapBudget(SUBGRAPH_HEAP_BUDGET_MB * subgraphs.length);
+export const embeddedHostNodeOptions = (subgraphs: readonly SubgraphProcess[]): string[] =>
+  heapBudget(SUBGRAPH_HEAP_BUDGET_MB * subgraphs.length);
 
 export const GATEWAY = {
   name: 'gateway',

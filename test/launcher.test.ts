@@ -20,15 +20,24 @@ async function registerLoginMe(graphqlUrl: string) {
   });
   expect(registered.data?.register.__typename).toBe('AuthSession');
   const login = await postGraphQL<{ login: { accessToken: string } }>(graphqlUrl, LOGIN, { variables: { input: { email, password } } });
-  const me = await postGraphQL<{ me: { id: string; email: string; tenant: { name: string } } }>(graphqlUrl, ME, { token: login.data?.login.accessToken });
+  const me = await postGraphQL<{ me: { id: string; email: string; tenant: { name: string } } }>(graphqlUrl, ME, {
+    token: login.data?.login.accessToken,
+  });
   expect(me.data?.me).toEqual({ id: registered.data?.register.user.id, email, tenant: { name: 'Launch Co' } });
   return { email, password };
 }
 
-async function launch(args: string[], env: NodeJS.ProcessEnv): Promise<{ launcher: LaunchedProcess; gatewayUrl: string; portOffset: number }> {
+async function launch(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ launcher: LaunchedProcess; gatewayUrl: string; portOffset: number }> {
   const subgraphs = await readTopology();
   const portOffset = await freePortOffset([GATEWAY.port, ...subgraphs.map((subgraph) => subgraph.port)]);
-  const launcher = launchScript('scripts/launch.ts', [...args, '--port-offset', String(portOffset)], { ...process.env, LOG_LEVEL: 'warn', ...env });
+  const launcher = launchScript('scripts/launch.ts', [...args, '--port-offset', String(portOffset)], {
+    ...process.env,
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
   const line = await launcher.waitForLine(/^\s+GraphQL\s+http/);
   return { launcher, gatewayUrl: line.trim().split(/\s+/)[1]!, portOffset };
 }
@@ -87,15 +96,26 @@ describe('the launcher', () => {
       const created = (
         await postGraphQL(gatewayUrl, CreateWorkflowDocument, {
           token: token.accessToken,
-          variables: { input: { name: 'Refused', steps: [{ key: 'call', type: 'http', config: { url: '{{input.url}}' }, retry: { maxAttempts: 1 } }] } },
+          variables: {
+            input: { name: 'Refused', steps: [{ key: 'call', type: 'http', config: { url: '{{input.url}}' }, retry: { maxAttempts: 1 } }] },
+          },
         })
       ).data?.createWorkflow;
       if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
-      await postGraphQL(gatewayUrl, RunWorkflowDocument, { token: token.accessToken, variables: { id: created.id, input: { url: 'http://127.0.0.1:9/' } } });
+      await postGraphQL(gatewayUrl, RunWorkflowDocument, {
+        token: token.accessToken,
+        variables: { id: created.id, input: { url: 'http://127.0.0.1:9/' } },
+      });
       await expect
-        .poll(async () => (await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: token.accessToken })).data?.me?.notifications?.map((n) => n.eventType), {
-          timeout: 30_000,
-        })
+        .poll(
+          async () =>
+            (await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: token.accessToken })).data?.me?.notifications?.map(
+              (n) => n.eventType,
+            ),
+          {
+            timeout: 30_000,
+          },
+        )
         .toEqual(['workflow.execution.failed']);
     }, 60_000);
 
@@ -104,7 +124,11 @@ describe('the launcher', () => {
       const otherDataDir = await createTempDirectory('launch-other');
       cleanups.push(otherDataDir.remove);
       const secondLaunch = (dataFolder: string) => {
-        const second = launchScript('scripts/launch.ts', ['--port-offset', String(portOffset)], { ...process.env, LOG_LEVEL: 'warn', DATA_DIR: dataFolder });
+        const second = launchScript('scripts/launch.ts', ['--port-offset', String(portOffset)], {
+          ...process.env,
+          LOG_LEVEL: 'warn',
+          DATA_DIR: dataFolder,
+        });
         cleanups.push(() => second.stop('SIGKILL'));
         return { second, exitCode: new Promise((resolve) => second.child.once('exit', resolve)) };
       };
@@ -117,7 +141,10 @@ describe('the launcher', () => {
       expect(sameData.second.output().trim()).toBe(
         `NexusFlow is already running from ${dataDir} (pid ${launcher.child.pid}, gateway on :${GATEWAY.port + portOffset}); stop it, or use --port-offset and another DATA_DIR.`,
       );
-      const ports = [...(await readTopology()).map(({ name, port }) => `port ${port + portOffset} (${name})`), `port ${GATEWAY.port + portOffset} (gateway)`];
+      const ports = [
+        ...(await readTopology()).map(({ name, port }) => `port ${port + portOffset} (${name})`),
+        `port ${GATEWAY.port + portOffset} (gateway)`,
+      ];
       expect(samePorts.second.output().trim()).toBe(
         `Already in use on 127.0.0.1: ${ports.join(', ')}. Another NexusFlow (with another DATA_DIR?) or another program listens there; stop it, or use --port-offset <n>.`,
       );
@@ -129,7 +156,9 @@ describe('the launcher', () => {
     it('runs the subgraphs host with the heap budget of every subgraph it hosts, and the gateway with its own', async () => {
       const subgraphs = await readTopology();
 
-      expect(await argumentsOf(await pidStartedAs(launcher, 'subgraphs', 1))).toContain(`--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB * subgraphs.length}`);
+      expect(await argumentsOf(await pidStartedAs(launcher, 'subgraphs', 1))).toContain(
+        `--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB * subgraphs.length}`,
+      );
       expect(await argumentsOf(await pidStartedAs(launcher, GATEWAY.name, 1))).toEqual(expect.arrayContaining([...GATEWAY.nodeOptions]));
     });
 
@@ -141,13 +170,19 @@ describe('the launcher', () => {
       process.kill(killedGatewayPid, 'SIGKILL');
 
       await launcher.waitForLine(/^gateway exited \(SIGKILL\); restarting in 100 ms, attempt 1$/);
-      for (const { name, port } of await readTopology()) expect((await fetch(`http://127.0.0.1:${port + portOffset}/health/ready`)).status, name).toBe(200);
+      for (const { name, port } of await readTopology())
+        expect((await fetch(`http://127.0.0.1:${port + portOffset}/health/ready`)).status, name).toBe(200);
       await launcher.waitForLine(/^gateway is ready again after restart attempt 1$/);
       expect(await pidStartedAs(launcher, GATEWAY.name, 2)).not.toBe(killedGatewayPid);
       const login = await postGraphQL(gatewayUrl, LOGIN, { variables: { input: { email, password } } });
       expect(login.data?.login).toMatchObject({ __typename: 'AuthSession' });
       expect(isRunning(hostPid)).toBe(true);
-      expect(launcher.output().split('\n').filter((line) => /^subgraphs (started|exited)/.test(line))).toEqual([`subgraphs started (pid ${hostPid})`]);
+      expect(
+        launcher
+          .output()
+          .split('\n')
+          .filter((line) => /^subgraphs (started|exited)/.test(line)),
+      ).toEqual([`subgraphs started (pid ${hostPid})`]);
     }, 60_000);
 
     it('restarts the subgraphs host after it is killed while the gateway and the launcher keep running, and stops everything on SIGTERM', async () => {
@@ -168,14 +203,21 @@ describe('the launcher', () => {
       await registerLoginMe(gatewayUrl);
       expect(launcher.child.exitCode).toBeNull();
       expect(isRunning(gatewayPid)).toBe(true);
-      const linesAbout = (pattern: RegExp) => launcher.output().split('\n').filter((line) => pattern.test(line));
+      const linesAbout = (pattern: RegExp) =>
+        launcher
+          .output()
+          .split('\n')
+          .filter((line) => pattern.test(line));
       expect(linesAbout(/^gateway (started|exited)/).at(-1)).toBe(`gateway started (pid ${gatewayPid})`);
 
       expect(await launcher.stop('SIGTERM')).toBe(0);
       await expect(fetch(gatewayUrl)).rejects.toThrow();
       expect(isRunning(gatewayPid)).toBe(false);
       expect(isRunning(restartedHostPid)).toBe(false);
-      expect(linesAbout(/restarting/)).toEqual(['gateway exited (SIGKILL); restarting in 100 ms, attempt 1', 'subgraphs exited (SIGKILL); restarting in 100 ms, attempt 1']);
+      expect(linesAbout(/restarting/)).toEqual([
+        'gateway exited (SIGKILL); restarting in 100 ms, attempt 1',
+        'subgraphs exited (SIGKILL); restarting in 100 ms, attempt 1',
+      ]);
     }, 120_000);
 
     it('starts again on the same data folder with everything stored before, and says when Ctrl-C has stopped everything', async () => {
@@ -241,7 +283,9 @@ describe('the launcher', () => {
       cleanups.push(() => launcher.stop('SIGKILL'));
       const account = await registerLoginMe(gatewayUrl);
 
-      const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [prefix]);
+      const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [
+        prefix,
+      ]);
       expect(rows.map((row) => row.datname)).toEqual((await readTopology()).map((subgraph) => `${prefix}${subgraph.name}`).sort());
       const users = new pg.Pool({ connectionString: testEnvironment.postgresUrl!.replace(/\/[^/]*$/, `/${prefix}auth`), max: 1 });
       expect((await users.query('select count(*)::int as count from users')).rows[0].count).toBe(1);
@@ -253,7 +297,9 @@ describe('the launcher', () => {
       expect(introspection.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
       for (const { name, port } of await readTopology()) {
         const subgraphUrl = `http://127.0.0.1:${port + portOffset}/graphql`;
-        const forged = await postGraphQL(subgraphUrl, '{ __typename }', { headers: signIdentity(ANONYMOUS, secretOrDevelopmentDefault(undefined)) });
+        const forged = await postGraphQL(subgraphUrl, '{ __typename }', {
+          headers: signIdentity(ANONYMOUS, secretOrDevelopmentDefault(undefined)),
+        });
         expect(forged.status, name).toBe(401);
         const signed = await postGraphQL(subgraphUrl, '{ __typename }', { headers: signIdentity(ANONYMOUS, internalSecret) });
         expect(signed.data, name).toEqual({ __typename: 'Query' });

@@ -47,18 +47,27 @@ describe('operation coverage', () => {
     ].join('\n');
     const logout = typedDocuments.get('LogoutDocument')!;
     const documents = documentsInSource('example.ts', text, new Map([['LogoutDocument', logout]]));
-    const roots = documents.flatMap((document) => rootFieldsOf(document, { query: 'Query', mutation: 'Mutation', subscription: 'Subscription' }));
+    const roots = documents.flatMap((document) =>
+      rootFieldsOf(document, { query: 'Query', mutation: 'Mutation', subscription: 'Subscription' }),
+    );
     expect(roots.sort()).toEqual(['Mutation.deleteSchedule', 'Mutation.logout', 'Query.me', 'Query.schedules']);
   });
 
   it('has a test sending every query, mutation and subscription of the API schema through the gateway', async () => {
     const schema = buildSchema(await readFile(API_SCHEMA, 'utf8'));
     const operations = rootOperationsOf(API_SCHEMA);
-    const rootTypes = { query: schema.getQueryType()!.name, mutation: schema.getMutationType()!.name, subscription: schema.getSubscriptionType()!.name };
+    const rootTypes = {
+      query: schema.getQueryType()!.name,
+      mutation: schema.getMutationType()!.name,
+      subscription: schema.getSubscriptionType()!.name,
+    };
     const sent = await rootFieldsSentUnder(repositoryRoot, END_TO_END_TEST_DIRECTORIES, typedDocuments, rootTypes, isBehaviourTest);
 
     expect(operations.length).toBeGreaterThan(0);
     const untested = operations.filter((operation) => !sent.has(operation));
-    expect(untested, `no test sends ${untested.join(', ')} through the gateway: add a test of its behaviour under test/integration`).toEqual([]);
+    expect(
+      untested,
+      `no test sends ${untested.join(', ')} through the gateway: add a test of its behaviour under test/integration`,
+    ).toEqual([]);
   });
 });

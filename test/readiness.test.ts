@@ -1,6 +1,15 @@
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpServer, createLogger, Health, healthRoutes, INSTANCE_HEADER, listen, Metrics, type RunningHttpServer } from '@nexusflow/kit/core';
+import {
+  createHttpServer,
+  createLogger,
+  Health,
+  healthRoutes,
+  INSTANCE_HEADER,
+  listen,
+  Metrics,
+  type RunningHttpServer,
+} from '@nexusflow/kit/core';
 import { isReadyAs, portsInUse } from '../scripts/readiness.ts';
 
 describe('readiness as the launcher sees it', () => {
@@ -10,7 +19,11 @@ describe('readiness as the launcher sees it', () => {
   });
 
   async function serveHealth(health: Health): Promise<RunningHttpServer> {
-    const server = createHttpServer({ routes: [healthRoutes(health, undefined)], logger: createLogger({ name: 'readiness-test', level: 'silent' }), metrics: new Metrics('readiness_test') });
+    const server = createHttpServer({
+      routes: [healthRoutes(health, undefined)],
+      logger: createLogger({ name: 'readiness-test', level: 'silent' }),
+      metrics: new Metrics('readiness_test'),
+    });
     const running = await listen(server, 0, '127.0.0.1');
     cleanups.push(() => running.close());
     return running;
@@ -46,6 +59,11 @@ describe('readiness as the launcher sees it', () => {
     const free = (spare.address() as { port: number }).port;
     await new Promise((resolve) => spare.close(resolve));
 
-    expect(await portsInUse([{ name: 'auth', port: free }, { name: 'gateway', port: taken }])).toEqual([{ name: 'gateway', port: taken }]);
+    expect(
+      await portsInUse([
+        { name: 'auth', port: free },
+        { name: 'gateway', port: taken },
+      ]),
+    ).toEqual([{ name: 'gateway', port: taken }]);
   });
 });

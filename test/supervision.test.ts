@@ -68,7 +68,9 @@ describe('a supervised process', () => {
   const killAndAwaitRestart = async (supervised: SupervisedProcess, messages: string[], attempt: number) => {
     const pid = supervised.pid!;
     process.kill(pid, 'SIGKILL');
-    await expect.poll(() => messages.at(-1), { timeout: 20_000, interval: 10 }).toBe(`idler is ready again after restart attempt ${attempt}`);
+    await expect
+      .poll(() => messages.at(-1), { timeout: 20_000, interval: 10 })
+      .toBe(`idler is ready again after restart attempt ${attempt}`);
     return pid;
   };
 

@@ -11,7 +11,10 @@ process.stdin.once('data', () => {
   flood(values.url!, performance.now() + Number(values.seconds) * 1000, Number(values.attackers)).then(
     (result) =>
       // Exiting only once the line is written: process.exit would cut a long write to a pipe short.
-      process.stdout.write(`${JSON.stringify({ stats: Object.fromEntries(result.stats), websocketMessages: result.websocketMessages })}\n`, () => process.exit(0)),
+      process.stdout.write(
+        `${JSON.stringify({ stats: Object.fromEntries(result.stats), websocketMessages: result.websocketMessages })}\n`,
+        () => process.exit(0),
+      ),
     (error: unknown) => {
       console.error(error);
       process.exit(1);

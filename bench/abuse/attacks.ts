@@ -26,19 +26,37 @@ function doublingFragments(levels: number, aliases: boolean): string {
 export const ATTACKS: { name: string; body: () => string; expect: string }[] = [
   { name: 'doubling fragments, 12 levels (1.7 KB)', body: freshBody(doublingFragments(12, true)), expect: 'MAX_DEPTH_LIMIT' },
   { name: 'doubling fragments, no nesting, 30 levels', body: freshBody(doublingFragments(30, false)), expect: 'MAX_FIELDS_LIMIT' },
-  { name: '10,000 aliases', body: freshBody(`{ ${Array.from({ length: 10_000 }, (_, i) => `a${i}: __typename`).join(' ')} }`), expect: 'MAX_TOKENS_LIMIT' },
+  {
+    name: '10,000 aliases',
+    body: freshBody(`{ ${Array.from({ length: 10_000 }, (_, i) => `a${i}: __typename`).join(' ')} }`),
+    expect: 'MAX_TOKENS_LIMIT',
+  },
   { name: '1 MB of tokens', body: freshBody(`{ ${'me '.repeat(330_000)}}`), expect: 'MAX_TOKENS_LIMIT' },
-  { name: 'nesting 200 levels', body: freshBody(`{ me { ${'reviews { author { '.repeat(100)}id${' } }'.repeat(100)} } }`), expect: 'MAX_DEPTH_LIMIT' },
-  { name: '600 directives on a field', body: freshBody(`{ __typename ${'@include(if: true) '.repeat(600)}}`), expect: 'MAX_DIRECTIVES_LIMIT' },
+  {
+    name: 'nesting 200 levels',
+    body: freshBody(`{ me { ${'reviews { author { '.repeat(100)}id${' } }'.repeat(100)} } }`),
+    expect: 'MAX_DEPTH_LIMIT',
+  },
+  {
+    name: '600 directives on a field',
+    body: freshBody(`{ __typename ${'@include(if: true) '.repeat(600)}}`),
+    expect: 'MAX_DIRECTIVES_LIMIT',
+  },
   {
     name: 'variables nested 20,000 levels',
     body: freshBody('query ($n: Int) { topProducts(first: $n) { upc } }', `,"variables":{"n":${'['.repeat(20_000)}1${']'.repeat(20_000)}}`),
     expect: 'BAD_USER_INPUT',
   },
-  { name: 'cost bomb within the document limits', body: freshBody('{ topProducts(first: 100000) { reviews { author { reviews { product { reviews { body } } } } } } }'), expect: 'COST_ESTIMATED_TOO_EXPENSIVE' },
+  {
+    name: 'cost bomb within the document limits',
+    body: freshBody('{ topProducts(first: 100000) { reviews { author { reviews { product { reviews { body } } } } } } }'),
+    expect: 'COST_ESTIMATED_TOO_EXPENSIVE',
+  },
   {
     name: 'costly to plan, within every limit',
-    body: freshBody(`{ ${Array.from({ length: 18 }, (_, i) => `p${i}: topProducts(first: 1) { upc shippingEstimate reviews { author { username } } }`).join(' ')} }`),
+    body: freshBody(
+      `{ ${Array.from({ length: 18 }, (_, i) => `p${i}: topProducts(first: 1) { upc shippingEstimate reviews { author { username } } }`).join(' ')} }`,
+    ),
     expect: 'none: answered',
   },
 ];
@@ -74,7 +92,9 @@ export async function flood(url: string, until: number, attackers: number) {
       }
       stat.latencies.push(performance.now() - started);
       const shed = response.statusCode === 503 && text.includes('"SERVICE_UNAVAILABLE"');
-      const answered = attack.expect.startsWith('none') ? response.statusCode === 200 && !text.includes('"errors"') : response.statusCode === 400 && text.includes(`"${attack.expect}"`);
+      const answered = attack.expect.startsWith('none')
+        ? response.statusCode === 200 && !text.includes('"errors"')
+        : response.statusCode === 400 && text.includes(`"${attack.expect}"`);
       if (shed) stat.shed++;
       else if (!answered) stat.wrongAnswers++;
     }
@@ -108,4 +128,3 @@ export async function flood(url: string, until: number, attackers: number) {
   await pool.close();
   return { stats, websocketMessages };
 }
-

@@ -31,16 +31,19 @@ export async function runLoad(options: {
   let finish!: (result: autocannon.Result) => void;
   let fail!: (error: Error) => void;
   const finished = new Promise<autocannon.Result>((resolve, reject) => ((finish = resolve), (fail = reject)));
-  const instance = autocannon({
-    url: options.url,
-    method: 'POST',
-    connections: options.connections,
-    duration: options.seconds,
-    headers: { 'content-type': 'application/json', ...options.headers },
-    body: options.body,
-    expectBody: options.expectBody,
-    ...(options.rate ? { overallRate: options.rate } : {}),
-  }, (error, result) => (error ? fail(error as Error) : finish(result)));
+  const instance = autocannon(
+    {
+      url: options.url,
+      method: 'POST',
+      connections: options.connections,
+      duration: options.seconds,
+      headers: { 'content-type': 'application/json', ...options.headers },
+      body: options.body,
+      expectBody: options.expectBody,
+      ...(options.rate ? { overallRate: options.rate } : {}),
+    },
+    (error, result) => (error ? fail(error as Error) : finish(result)),
+  );
   instance.on('response', (_client: unknown, _status: number, _bytes: number, responseTime: number) => latencies.push(responseTime));
   const result = await finished;
   latencies.sort((a, b) => a - b);

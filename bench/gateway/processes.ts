@@ -24,7 +24,11 @@ export async function startProcess(
   options: { readyWhen?: () => Promise<unknown>; timeoutMs?: number; nodeOptions?: readonly string[] } = {},
 ): Promise<BenchProcess> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), '--import', 'tsx', entry, ...args], { cwd: repositoryRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), '--import', 'tsx', entry, ...args], {
+    cwd: repositoryRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const exited = new Promise<never>((_, reject) =>
     child.once('exit', (code) => reject(new Error(`${entry} exited (${code}) before it was ready:\n${output}`))),
@@ -37,7 +41,9 @@ export async function startProcess(
     });
   });
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${entry} was not ready in time:\n${output}`)), options.timeoutMs ?? 60_000).unref());
+  const deadline = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`${entry} was not ready in time:\n${output}`)), options.timeoutMs ?? 60_000).unref(),
+  );
   const ready = await Promise.race([options.readyWhen ? options.readyWhen() : announced, exited, deadline]);
   const startMs = performance.now() - started;
   exited.catch(() => undefined);
@@ -73,10 +79,14 @@ async function poll<T>(what: string, attempt: () => Promise<T | undefined>, time
 
 /** Resolves with the first 200 answer of the GraphQL endpoint to `body`, as text. */
 export function firstAnswer(url: string, body: string, timeoutMs = 60_000): Promise<string> {
-  return poll(`${url} did not answer`, async () => {
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    return response.status === 200 ? response.text() : undefined;
-  }, timeoutMs);
+  return poll(
+    `${url} did not answer`,
+    async () => {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return response.status === 200 ? response.text() : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Resolves once the service at `baseUrl` reports itself ready. */

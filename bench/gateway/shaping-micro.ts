@@ -16,13 +16,19 @@ import { DEEP_QUERY, FIXTURE_SUBGRAPH_NAMES, FIXTURE_SUBGRAPHS, fixtureSchema, t
 const iterations = Number(process.argv[2] ?? 500);
 
 const composition = composeServices(
-  FIXTURE_SUBGRAPH_NAMES.map((name) => ({ name, url: `http://${name}.invalid/graphql`, typeDefs: parse(FIXTURE_SUBGRAPHS[name].typeDefs) })),
+  FIXTURE_SUBGRAPH_NAMES.map((name) => ({
+    name,
+    url: `http://${name}.invalid/graphql`,
+    typeDefs: parse(FIXTURE_SUBGRAPHS[name].typeDefs),
+  })),
 );
 if (!composition.supergraphSdl) throw new Error(`composition failed: ${composition.errors?.map((error) => error.message).join('; ')}`);
 const supergraphSdl = composition.supergraphSdl;
 
 // executeQueryPlan reads computeResponse off the CommonJS exports object at each call, so swapping it there sees the input.
-const shapingModule = createRequire(import.meta.url)('@apollo/gateway/dist/resultShaping.js') as { computeResponse: typeof apolloComputeResponse };
+const shapingModule = createRequire(import.meta.url)('@apollo/gateway/dist/resultShaping.js') as {
+  computeResponse: typeof apolloComputeResponse;
+};
 const original = shapingModule.computeResponse;
 let input: Record<string, unknown> | undefined;
 shapingModule.computeResponse = (args) => {
@@ -30,7 +36,10 @@ shapingModule.computeResponse = (args) => {
   return original(args);
 };
 const server = new ApolloServer({
-  gateway: new ApolloGateway({ supergraphSdl, buildService: ({ name }) => new LocalGraphQLDataSource(fixtureSchema(name as FixtureSubgraphName)) }),
+  gateway: new ApolloGateway({
+    supergraphSdl,
+    buildService: ({ name }) => new LocalGraphQLDataSource(fixtureSchema(name as FixtureSubgraphName)),
+  }),
 });
 await server.start();
 await server.executeOperation({ query: DEEP_QUERY });
@@ -66,8 +75,12 @@ for (let round = 0; round < 10; round++) {
 }
 const min = (values: number[]) => Math.min(...values);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-console.log(`stock computeResponse: min ${min(stock).toFixed(3)} ms/call, median ${median(stock).toFixed(3)} (CPU time, ${Math.ceil(iterations / 10)} calls per round)`);
-console.log(`port  computeResponse: min ${min(port).toFixed(3)} ms/call, median ${median(port).toFixed(3)} (CPU time, ${iterations} calls per round)`);
+console.log(
+  `stock computeResponse: min ${min(stock).toFixed(3)} ms/call, median ${median(stock).toFixed(3)} (CPU time, ${Math.ceil(iterations / 10)} calls per round)`,
+);
+console.log(
+  `port  computeResponse: min ${min(port).toFixed(3)} ms/call, median ${median(port).toFixed(3)} (CPU time, ${iterations} calls per round)`,
+);
 console.log(`speed-up: ${(min(stock) / min(port)).toFixed(1)}x (min), ${(median(stock) / median(port)).toFixed(1)}x (median)`);
 
 // Cold: a fresh Operation per call, so the port compiles every selection set again (what it costs when the
@@ -83,4 +96,6 @@ const cold = (shape: typeof computeResponse) => {
 };
 cold(apolloComputeResponse);
 cold(computeResponse);
-console.log(`with operationFromDocument per call: stock ${cold(apolloComputeResponse).toFixed(3)} ms, port ${cold(computeResponse).toFixed(3)} ms (CPU time)`);
+console.log(
+  `with operationFromDocument per call: stock ${cold(apolloComputeResponse).toFixed(3)} ms, port ${cold(computeResponse).toFixed(3)} ms (CPU time)`,
+);

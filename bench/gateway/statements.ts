@@ -39,7 +39,14 @@ export async function measureStatements(sizes: number[]): Promise<StatementsResu
     for (const size of sizes) {
       const registered = (
         await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
-          variables: { input: { email: `owner-${randomUUID()}@example.com`, password: 'benchmark password', name: 'Owner', tenantName: `Tenant of ${size}` } },
+          variables: {
+            input: {
+              email: `owner-${randomUUID()}@example.com`,
+              password: 'benchmark password',
+              name: 'Owner',
+              tenantName: `Tenant of ${size}`,
+            },
+          },
         })
       ).data?.register;
       if (registered?.__typename !== 'AuthSession') throw new Error('registration failed');
@@ -54,13 +61,20 @@ export async function measureStatements(sizes: number[]): Promise<StatementsResu
       const em = systemFork(stack.auth.database);
       const owner = await em.findOneOrFail(User, { id: registered.user.id });
       for (let index = 1; index < size; index++) {
-        em.create(User, { email: `member-${randomUUID()}@example.com`, name: `Member ${index}`, passwordHash: 'not-a-hash', roles: [Role.Member], tenant: owner.tenant });
+        em.create(User, {
+          email: `member-${randomUUID()}@example.com`,
+          name: `Member ${index}`,
+          passwordHash: 'not-a-hash',
+          roles: [Role.Member],
+          tenant: owner.tenant,
+        });
       }
       await em.flush();
 
       const before = await statementTotals(stack);
       const response = await postGraphQL<{ me: { tenant: { users: unknown[] } } }>(stack.gateway.graphqlUrl, TENANT_USERS_QUERY, { token });
-      if (response.errors || response.data?.me.tenant.users.length !== size) throw new Error(`the query failed: ${JSON.stringify(response.errors)}`);
+      if (response.errors || response.data?.me.tenant.users.length !== size)
+        throw new Error(`the query failed: ${JSON.stringify(response.errors)}`);
       const after = await statementTotals(stack);
       const bySubgraph: Record<string, number> = {};
       for (const name of Object.keys(after)) if (after[name] !== before[name]) bySubgraph[name] = after[name]! - before[name]!;

@@ -55,7 +55,11 @@ const gatewayEnvShape = {
   ADMIN_PORT: portSchema.optional(),
   ADMIN_HOST: z.string().default('127.0.0.1'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   MAX_TOKENS: limit(DEFAULT_OPERATION_LIMITS.maxTokens),
   MAX_DEPTH: limit(DEFAULT_OPERATION_LIMITS.maxDepth),
   MAX_ALIASES: z.coerce.number().int().min(0).default(DEFAULT_OPERATION_LIMITS.maxAliases),
@@ -166,7 +170,10 @@ const cliSchema = z.object({
  * Apollo Router's `--supergraph` lets the gateway serve any composed supergraph file.
  */
 export function loadGatewayConfig(env?: Environment, argv: string[] = []): GatewayConfig {
-  const { values } = parseArgs({ args: argv, options: { supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } },
+  });
   const flags = parseConfig(cliSchema, values);
   const parsed = parseConfig(gatewayEnvSchema, env, { requiredInProduction: ['JWT_SECRET', 'INTERNAL_SECRET'] });
   const production = parsed.NODE_ENV === 'production';
@@ -185,7 +192,11 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),
     internalSecret: secretOrDevelopmentDefault(parsed.INTERNAL_SECRET),
     redisUrl: parsed.REDIS_URL,
-    rateLimits: { perUser: parsed.RATE_LIMIT_PER_MINUTE, perTenant: parsed.RATE_LIMIT_PER_TENANT_PER_MINUTE, perAddress: parsed.RATE_LIMIT_PER_ADDRESS_PER_MINUTE },
+    rateLimits: {
+      perUser: parsed.RATE_LIMIT_PER_MINUTE,
+      perTenant: parsed.RATE_LIMIT_PER_TENANT_PER_MINUTE,
+      perAddress: parsed.RATE_LIMIT_PER_ADDRESS_PER_MINUTE,
+    },
     trustedProxyHops: parsed.TRUSTED_PROXY_HOPS,
     introspection: parsed.INTROSPECTION ?? !production,
     explorer: parsed.EXPLORER ?? !production,
@@ -203,10 +214,17 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
       maxFields: parsed.MAX_FIELDS,
       maxVariableDepth: parsed.MAX_VARIABLE_DEPTH,
     },
-    demandControl: { mode: parsed.DEMAND_CONTROL, maxCost: parsed.MAX_COST, defaultListSize: parsed.DEFAULT_LIST_SIZE, inResponse: parsed.COST_IN_RESPONSE },
+    demandControl: {
+      mode: parsed.DEMAND_CONTROL,
+      maxCost: parsed.MAX_COST,
+      defaultListSize: parsed.DEFAULT_LIST_SIZE,
+      inResponse: parsed.COST_IN_RESPONSE,
+    },
     trustedDocuments: {
       mode: parsed.TRUSTED_DOCUMENTS,
-      manifests: parsed.TRUSTED_DOCUMENTS_MANIFESTS?.split(',').map((file) => file.trim()).filter((file) => file !== ''),
+      manifests: parsed.TRUSTED_DOCUMENTS_MANIFESTS?.split(',')
+        .map((file) => file.trim())
+        .filter((file) => file !== ''),
     },
     operationTimeoutMs: parsed.OPERATION_TIMEOUT_MS,
     planner: { threads: parsed.PLANNER_THREADS, timeoutMs: parsed.PLANNER_TIMEOUT_MS, heapMb: parsed.PLANNER_HEAP_MB },
@@ -219,7 +237,11 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     upstreamReconnect: { baseDelayMs: parsed.UPSTREAM_RECONNECT_BASE_DELAY_MS, maxDelayMs: parsed.UPSTREAM_RECONNECT_MAX_DELAY_MS },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     subgraphUrls,
-    subgraphClient: { connections: parsed.SUBGRAPH_CONNECTIONS, timeoutMs: parsed.SUBGRAPH_TIMEOUT_MS, deduplicate: parsed.SUBGRAPH_DEDUPLICATION },
+    subgraphClient: {
+      connections: parsed.SUBGRAPH_CONNECTIONS,
+      timeoutMs: parsed.SUBGRAPH_TIMEOUT_MS,
+      deduplicate: parsed.SUBGRAPH_DEDUPLICATION,
+    },
     requestDeduplication: parsed.REQUEST_DEDUPLICATION,
   };
 }

@@ -82,10 +82,18 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     labelNames: ['code'] as const,
     registers: [metrics.registry],
   });
-  const trustedDocuments = await TrustedDocuments.load(config.trustedDocuments.mode, config.trustedDocuments.manifests ?? (await findManifests(DEFAULT_CLIENTS_DIRECTORY)));
-  if (config.trustedDocuments.mode !== TrustedDocumentsMode.Off) logger.info({ mode: config.trustedDocuments.mode, documents: trustedDocuments.size }, 'serving trusted documents');
+  const trustedDocuments = await TrustedDocuments.load(
+    config.trustedDocuments.mode,
+    config.trustedDocuments.manifests ?? (await findManifests(DEFAULT_CLIENTS_DIRECTORY)),
+  );
+  if (config.trustedDocuments.mode !== TrustedDocumentsMode.Off)
+    logger.info({ mode: config.trustedDocuments.mode, documents: trustedDocuments.size }, 'serving trusted documents');
   const admission = new Admission({ limits: config.limits, trustedDocuments });
-  const sheddingGauge = new Gauge({ name: 'gateway_load_shedding', help: '1 while the event loop is overloaded and new documents are shed', registers: [metrics.registry] });
+  const sheddingGauge = new Gauge({
+    name: 'gateway_load_shedding',
+    help: '1 while the event loop is overloaded and new documents are shed',
+    registers: [metrics.registry],
+  });
   let requestsInProgress = 0;
   let peakRequestsInProgress = 0;
   const overload = new OverloadDetector({
@@ -99,7 +107,10 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     ...(runtime.now ? { now: runtime.now } : {}),
     onChange: (overloaded) => {
       sheddingGauge.set(overloaded ? 1 : 0);
-      logger.warn({ overloaded }, overloaded ? 'event loop overloaded: shedding new documents and large bodies' : 'event loop caught up: no longer shedding');
+      logger.warn(
+        { overloaded },
+        overloaded ? 'event loop overloaded: shedding new documents and large bodies' : 'event loop caught up: no longer shedding',
+      );
     },
   });
   const demandControl = new DemandControl({ ...config.demandControl, registry: metrics.registry, logger });
@@ -107,7 +118,11 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   /** Upstream subscriptions know their subgraph by URL; metrics name it by service, unless a new supergraph dropped it. */
   const subgraphNameOf = (url: string): string => [...subgraphUrls].find(([, routingUrl]) => routingUrl === url)?.[0] ?? url;
   const dataSources = new Map<string, SubgraphDataSource>();
-  const upstreamGauge = new Gauge({ name: 'gateway_upstream_subscriptions', help: 'Subscriptions the gateway holds on subgraphs', registers: [metrics.registry] });
+  const upstreamGauge = new Gauge({
+    name: 'gateway_upstream_subscriptions',
+    help: 'Subscriptions the gateway holds on subgraphs',
+    registers: [metrics.registry],
+  });
   const connectionGauge = new Gauge({
     name: 'gateway_websocket_connections',
     help: 'Open long-lived GraphQL connections: WebSocket connections, and Server-Sent Event and multipart streams',
@@ -148,38 +163,44 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     registers: [metrics.registry],
   });
 
-  const gateway = new FastGateway({
-    supergraphSdl: supergraphFromFile({
-      path: config.supergraphPath,
-      pollIntervalMs: config.supergraphPollIntervalMs,
-      logger,
-      onUpdate: (update) => {
-        supergraphUpdateCounter.inc({ outcome: update.outcome });
-        supergraphUpdates.emit('update', update);
+  const gateway = new FastGateway(
+    {
+      supergraphSdl: supergraphFromFile({
+        path: config.supergraphPath,
+        pollIntervalMs: config.supergraphPollIntervalMs,
+        logger,
+        onUpdate: (update) => {
+          supergraphUpdateCounter.inc({ outcome: update.outcome });
+          supergraphUpdates.emit('update', update);
+        },
+      }),
+      buildService: ({ name, url }) => {
+        const routingUrl = config.subgraphUrls[name] ?? url;
+        if (!routingUrl) throw new Error(`Subgraph ${name} has no routing URL; set SUBGRAPH_${name.toUpperCase()}_URL`);
+        subgraphUrls.set(name, routingUrl);
+        // Exported at 0 from the start, so that rate() and alerts see a series before the first reconnection.
+        upstreamReconnects.inc({ subgraph: name }, 0);
+        // A new supergraph keeps the connection pool of a subgraph whose URL did not change.
+        const existing = dataSources.get(name);
+        if (existing?.url === routingUrl) return existing;
+        // Operations planned on the previous supergraph may still fetch through the old pool for a while.
+        if (existing) setTimeout(() => void existing.close(), config.shutdownTimeoutMs).unref();
+        const dataSource = new SubgraphDataSource(routingUrl, name, config.internalSecret, {
+          ...config.subgraphClient,
+          ...(runtime.now ? { now: runtime.now } : {}),
+        });
+        dataSources.set(name, dataSource);
+        return dataSource;
       },
-    }),
-    buildService: ({ name, url }) => {
-      const routingUrl = config.subgraphUrls[name] ?? url;
-      if (!routingUrl) throw new Error(`Subgraph ${name} has no routing URL; set SUBGRAPH_${name.toUpperCase()}_URL`);
-      subgraphUrls.set(name, routingUrl);
-      // Exported at 0 from the start, so that rate() and alerts see a series before the first reconnection.
-      upstreamReconnects.inc({ subgraph: name }, 0);
-      // A new supergraph keeps the connection pool of a subgraph whose URL did not change.
-      const existing = dataSources.get(name);
-      if (existing?.url === routingUrl) return existing;
-      // Operations planned on the previous supergraph may still fetch through the old pool for a while.
-      if (existing) setTimeout(() => void existing.close(), config.shutdownTimeoutMs).unref();
-      const dataSource = new SubgraphDataSource(routingUrl, name, config.internalSecret, { ...config.subgraphClient, ...(runtime.now ? { now: runtime.now } : {}) });
-      dataSources.set(name, dataSource);
-      return dataSource;
+      logger,
     },
-    logger,
-  }, {
-    preparedOperationCacheBytes: config.planCacheBytes,
-    operationTimeoutMs: config.operationTimeoutMs,
-    planner: config.planner,
-    logger,
-  });
+    {
+      preparedOperationCacheBytes: config.planCacheBytes,
+      operationTimeoutMs: config.operationTimeoutMs,
+      planner: config.planner,
+      logger,
+    },
+  );
   gateway.onSchemaLoadOrUpdate(({ apiSchema: loaded, coreSupergraphSdl }) => {
     apiSchema = loaded;
     demandControl.update(coreSupergraphSdl);
@@ -198,7 +219,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     formatError: (formatted, error) => {
       const safe = formatClientError(formatted, error);
       if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'operation failed');
-      else if (safe.extensions?.code === ErrorCode.ServiceUnavailable && formatted.extensions?.code !== ErrorCode.ServiceUnavailable) logger.warn({ err: error }, 'a dependency of the gateway is unavailable');
+      else if (safe.extensions?.code === ErrorCode.ServiceUnavailable && formatted.extensions?.code !== ErrorCode.ServiceUnavailable)
+        logger.warn({ err: error }, 'a dependency of the gateway is unavailable');
       return safe;
     },
     plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin(), demandControl.apolloPlugin()],
@@ -215,7 +237,10 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     // Refused before its body is read: the connection closes, so the body is never parsed.
     if (overload.overloaded && Number(req.headers['content-length'] ?? 0) > SHED_BODIES_OVER_BYTES) {
       refusals.inc({ code: ErrorCode.ServiceUnavailable });
-      throw new HttpError(503, ErrorCode.ServiceUnavailable, 'The gateway is overloaded; try again shortly', { 'retry-after': '1', connection: 'close' });
+      throw new HttpError(503, ErrorCode.ServiceUnavailable, 'The gateway is overloaded; try again shortly', {
+        'retry-after': '1',
+        connection: 'close',
+      });
     }
     const { identity } = await authenticate(req, config.jwtSecret, runtime.now);
     const address = clientAddress(req, config.trustedProxyHops);
@@ -289,7 +314,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
       graphqlRoute({
         apollo,
         context,
-        admit: (request) => admitHttpRequest(admission, request, (refusal) => refusals.inc({ code: refusal.code }), { knownOnly: overload.overloaded }),
+        admit: (request) =>
+          admitHttpRequest(admission, request, (refusal) => refusals.inc({ code: refusal.code }), { knownOnly: overload.overloaded }),
         path: GRAPHQL_PATH,
         maxBodyBytes: config.maxBodyBytes,
       }),

@@ -164,13 +164,21 @@ export function landingPage(graphqlPath: string): RouteHandler {
       const asset = assets.get(url.pathname.slice(ASSET_PREFIX.length));
       if (!asset) return false;
       const body = await asset.load();
-      res.writeHead(200, { 'content-type': `${asset.type}; charset=utf-8`, 'cache-control': asset.cacheControl, 'x-content-type-options': 'nosniff' });
+      res.writeHead(200, {
+        'content-type': `${asset.type}; charset=utf-8`,
+        'cache-control': asset.cacheControl,
+        'x-content-type-options': 'nosniff',
+      });
       res.end(body);
       return true;
     }
     const wantsHtml = (req.headers.accept ?? '').includes('text/html');
     if (url.pathname === '/' || (url.pathname === graphqlPath && wantsHtml && !url.searchParams.has('query'))) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff' });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': CONTENT_SECURITY_POLICY,
+        'x-content-type-options': 'nosniff',
+      });
       res.end(html);
       return true;
     }

@@ -13,7 +13,12 @@ export function deduplicatingExecutor(execute: GatewayExecutor): GatewayExecutor
   return (requestContext) => {
     if (requestContext.operation?.operation !== OperationTypeNode.QUERY) return execute(requestContext);
     const context = requestContext.context as Partial<GatewayContext>;
-    const key = JSON.stringify([requestContext.queryHash, requestContext.operationName, requestContext.request.variables ?? {}, context.identity]);
+    const key = JSON.stringify([
+      requestContext.queryHash,
+      requestContext.operationName,
+      requestContext.request.variables ?? {},
+      context.identity,
+    ]);
     let shared = inFlight.get(key);
     if (!shared) {
       shared = execute(requestContext).finally(() => inFlight.delete(key));

@@ -90,13 +90,22 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     const signed = signedHeaders.get(context);
     if (signed && now - signed.signedAt < IDENTITY_RESIGN_AFTER_MS) return signed.headers;
     const clientAddress = 'clientAddress' in context && typeof context.clientAddress === 'string' ? context.clientAddress : undefined;
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...signIdentity(identity, this.internalSecret, now, clientAddress) };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      ...signIdentity(identity, this.internalSecret, now, clientAddress),
+    };
     if ('requestId' in context && typeof context.requestId === 'string') headers['x-request-id'] = context.requestId;
     signedHeaders.set(context, { headers, signedAt: now });
     return headers;
   }
 
-  private send(body: string, headers: Record<string, string>, identity: Identity, query: string, deadline: AbortSignal | undefined): Promise<RawResponse> {
+  private send(
+    body: string,
+    headers: Record<string, string>,
+    identity: Identity,
+    query: string,
+    deadline: AbortSignal | undefined,
+  ): Promise<RawResponse> {
     if (!this.deduplicate || /^\s*mutation\b/.test(query)) return this.post(body, headers, deadline);
     const key = `${JSON.stringify(identity)}\n${body}`;
     let shared = this.inFlight.get(key);

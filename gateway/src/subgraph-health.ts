@@ -79,7 +79,8 @@ export class SubgraphHealth {
       const body = (await response.json()) as { errors?: unknown[] } | null;
       return body?.errors?.length ? { status: 'down', error: 'answered with errors' } : { status: 'up' };
     } catch (error) {
-      if (error instanceof DOMException && error.name === 'TimeoutError') return { status: 'down', error: `no answer within ${this.timeoutMs} ms` };
+      if (error instanceof DOMException && error.name === 'TimeoutError')
+        return { status: 'down', error: `no answer within ${this.timeoutMs} ms` };
       if (error instanceof SyntaxError) return { status: 'down', error: 'answered what is not JSON' };
       return { status: 'down', error: 'unreachable' };
     }

@@ -104,7 +104,7 @@ const BOOK_QUERY = `
 `;
 
 describe('the cost of an operation (Apollo demand control, IBM cost spec)', () => {
-  it('charges 1 per object and nothing for scalars, so Apollo\'s BookQuery costs 4 on a schema without weights', () => {
+  it("charges 1 per object and nothing for scalars, so Apollo's BookQuery costs 4 on a schema without weights", () => {
     const unweighted = CostModel.fromSupergraph(supergraphOf(LIBRARY.replace('type Address @cost(weight: 5)', 'type Address')));
     expect(estimate(BOOK_QUERY, {}, unweighted)).toBe(4);
   });
@@ -113,23 +113,24 @@ describe('the cost of an operation (Apollo demand control, IBM cost spec)', () =
     expect(estimate(BOOK_QUERY)).toBe(8);
   });
 
-  it('multiplies a list\'s selection by its assumedSize: 5 bestsellers cost 40', () => {
+  it("multiplies a list's selection by its assumedSize: 5 bestsellers cost 40", () => {
     expect(estimate('{ bestsellers { title author { name } publisher { name address { zipCode } } } }')).toBe(40);
   });
 
   it('sizes a list by its slicing argument given as a literal: 3 newest additions cost 24, 7 cost 56', () => {
-    const newest = (limit: number) => `{ newestAdditions(limit: ${limit}) { title author { name } publisher { name address { zipCode } } } }`;
+    const newest = (limit: number) =>
+      `{ newestAdditions(limit: ${limit}) { title author { name } publisher { name address { zipCode } } } }`;
     expect(estimate(newest(3))).toBe(24);
     expect(estimate(newest(7))).toBe(56);
   });
 
-  it('sizes a list by its slicing argument given as a variable, the operation\'s default standing in for a missing one', () => {
+  it("sizes a list by its slicing argument given as a variable, the operation's default standing in for a missing one", () => {
     const query = 'query Newest($limit: Int! = 2) { newestAdditions(limit: $limit) { author { name } } }';
     expect(estimate(query, { limit: 7 })).toBe(14);
     expect(estimate(query, {})).toBe(4);
   });
 
-  it('sizes a list by its slicing argument\'s schema default when the operation leaves the argument out', () => {
+  it("sizes a list by its slicing argument's schema default when the operation leaves the argument out", () => {
     expect(estimate('{ books { edges { node { title } } } }')).toBe(1 + 20 * 2);
   });
 
@@ -139,20 +140,24 @@ describe('the cost of an operation (Apollo demand control, IBM cost spec)', () =
     expect(estimate('{ shelves { label } }', {}, CostModel.fromSupergraph(supergraphOf(LIBRARY), options))).toBe(3);
   });
 
-  it('hands a connection\'s slicing argument down to its sizedFields: 5 edges of books, each with its node and author', () => {
-    expect(estimate('{ books(first: 5) { edges { cursor node { title author { name } } } pageInfo { hasNextPage } } }')).toBe(1 + 5 * 3 + 1);
+  it("hands a connection's slicing argument down to its sizedFields: 5 edges of books, each with its node and author", () => {
+    expect(estimate('{ books(first: 5) { edges { cursor node { title author { name } } } pageInfo { hasNextPage } } }')).toBe(
+      1 + 5 * 3 + 1,
+    );
   });
 
   it('multiplies nested lists: 5 books with 4 reviews each', () => {
-    expect(estimate('{ books(first: 5) { edges { node { reviews(first: 4) { author { name } } } } } }')).toBe(1 + 5 * (1 + 1 + 4 * (1 + 1)));
+    expect(estimate('{ books(first: 5) { edges { node { reviews(first: 4) { author { name } } } } } }')).toBe(
+      1 + 5 * (1 + 1 + 4 * (1 + 1)),
+    );
   });
 
-  it('uses a field\'s @cost instead of its type\'s default weight, for objects and scalars alike', () => {
+  it("uses a field's @cost instead of its type's default weight, for objects and scalars alike", () => {
     expect(estimate('{ bookOfTheDay { title } }')).toBe(20);
     expect(estimate('{ book(id: 1) { wordCount } }')).toBe(1 + 2);
   });
 
-  it('adds an argument\'s @cost when the operation gives the argument a value', () => {
+  it("adds an argument's @cost when the operation gives the argument a value", () => {
     expect(estimate('{ rank }')).toBe(0);
     expect(estimate('{ rank(region: "EU") }')).toBe(3);
     expect(estimate('query Rank($region: String) { rank(region: $region) }', { region: 'EU' })).toBe(3);
@@ -166,7 +171,7 @@ describe('the cost of an operation (Apollo demand control, IBM cost spec)', () =
     expect(estimate('query Count($text: String) { reviewCount(filter: { text: $text }) }', { text: 'gripping' })).toBe(16);
   });
 
-  it('charges 10 for each root field of a mutation, on top of the field\'s own cost', () => {
+  it("charges 10 for each root field of a mutation, on top of the field's own cost", () => {
     expect(estimate('mutation { addBook(input: { title: "Dune" }) { title } }')).toBe(10 + 1 + 1);
     expect(estimate('mutation { printBook(id: 1) { title } }')).toBe(10 + 50);
     expect(estimate('mutation { a: printBook(id: 1) { title } b: printBook(id: 2) { title } }')).toBe(2 * (10 + 50));
@@ -182,7 +187,7 @@ describe('the cost of an operation (Apollo demand control, IBM cost spec)', () =
     expect(estimate(query)).toBe(1 + Math.max(1 + 1 + 5, 1));
   });
 
-  it('adds an interface\'s own fields to every member and the dearest member\'s fragments once', () => {
+  it("adds an interface's own fields to every member and the dearest member's fragments once", () => {
     const query = `{
       media(id: 1) {
         creator { name }
@@ -213,8 +218,11 @@ describe('the cost of an operation (Apollo demand control, IBM cost spec)', () =
   it('scores each fragment once per estimate however often it is spread, so fragments doubling at every level stay cheap', () => {
     const levels = 20;
     const fragments = ['fragment Level0 on Book { author @include(if: $withAuthor) { name } }'];
-    for (let level = 1; level <= levels; level++) fragments.push(`fragment Level${level} on Book { ...Level${level - 1} ...Level${level - 1} }`);
-    const prepared = library.prepare(parse(`query Doubling($withAuthor: Boolean!) { book(id: 1) { ...Level${levels} } } ${fragments.join('\n')}`));
+    for (let level = 1; level <= levels; level++)
+      fragments.push(`fragment Level${level} on Book { ...Level${level - 1} ...Level${level - 1} }`);
+    const prepared = library.prepare(
+      parse(`query Doubling($withAuthor: Boolean!) { book(id: 1) { ...Level${levels} } } ${fragments.join('\n')}`),
+    );
     let reads = 0;
     const variables = new Proxy(
       { withAuthor: true },
@@ -255,14 +263,20 @@ describe('the cost of an operation (Apollo demand control, IBM cost spec)', () =
   });
 
   it('charges nothing for introspection', () => {
-    expect(estimate('{ __typename __schema { types { name fields { name } } } __type(name: "Book") { name } book(id: 1) { __typename } }')).toBe(1);
+    expect(
+      estimate('{ __typename __schema { types { name fields { name } } } __type(name: "Book") { name } book(id: 1) { __typename } }'),
+    ).toBe(1);
   });
 
   it('scores the operation named, and refuses a name the document does not hold', () => {
     const document = parse('query Cheap { rank } query Dear { bestsellers { title } }');
     expect(library.prepare(document, 'Dear').estimate({})).toBe(5);
-    expect(() => library.prepare(document, 'Missing')).toThrow(expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } }));
-    expect(() => library.prepare(document)).toThrow(expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } }));
+    expect(() => library.prepare(document, 'Missing')).toThrow(
+      expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } }),
+    );
+    expect(() => library.prepare(document)).toThrow(
+      expect.objectContaining({ extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } }),
+    );
   });
 });
 
@@ -279,7 +293,10 @@ describe('reading the cost directives however the supergraph names them', () => 
 
   it('follows a cost spec linked under another namespace, as @ns and @ns__listSize', () => {
     const supergraph = supergraphOf(LIBRARY)
-      .replace('@link(url: "https://specs.apollo.dev/cost/v0.1", import: ["@listSize"])', '@link(url: "https://specs.apollo.dev/cost/v0.1", as: "demand")')
+      .replace(
+        '@link(url: "https://specs.apollo.dev/cost/v0.1", import: ["@listSize"])',
+        '@link(url: "https://specs.apollo.dev/cost/v0.1", as: "demand")',
+      )
       .replaceAll('@cost(', '@demand(')
       .replaceAll('@listSize(', '@demand__listSize(');
     expect(supergraph).toContain('@demand__listSize(assumedSize: 5)');
@@ -318,7 +335,7 @@ describe('the actual cost of a response', () => {
     expect(actual(query, data, { first: 50 })).toBe(1 + 2 * 2 + 1);
   });
 
-  it('scores response keys by alias, weights and arguments included, and a mutation\'s root field', () => {
+  it("scores response keys by alias, weights and arguments included, and a mutation's root field", () => {
     expect(actual('mutation { printed: printBook(id: 1) { wordCount } }', { printed: { wordCount: 1200 } })).toBe(10 + 50 + 2);
     expect(actual('{ reviewCount(filter: { text: "gripping" }) }', { reviewCount: 3 })).toBe(16);
   });
@@ -332,24 +349,43 @@ describe('the actual cost of a response', () => {
       }
     }`;
     expect(actual(query, { publication: { __typename: 'Magazine', issues: [{ number: 1 }, { number: 2 }] } })).toBe(1 + 2);
-    expect(actual(query, { publication: { __typename: 'Book', author: { name: 'Herbert' }, publisher: { address: { zipCode: 1 } } } })).toBe(1 + 1 + 1 + 5);
+    expect(
+      actual(query, { publication: { __typename: 'Book', author: { name: 'Herbert' }, publisher: { address: { zipCode: 1 } } } }),
+    ).toBe(1 + 1 + 1 + 5);
   });
 
   it('merges a field selected twice, as execution does, and scores it once', () => {
     const query = '{ book(id: 1) { author { name } ...Credits } } fragment Credits on Book { author { name } publisher { name } }';
     expect(actual(query, { book: { author: { name: 'Herbert' }, publisher: { name: 'Chilton' } } })).toBe(3);
     const throughInterface = '{ media(id: 1) { __typename creator { name } ... on Book { creator { portrait { url } } } } }';
-    expect(actual(throughInterface, { media: { __typename: 'Book', creator: { name: 'Herbert', portrait: { url: 'herbert.png' } } } })).toBe(3);
+    expect(
+      actual(throughInterface, { media: { __typename: 'Book', creator: { name: 'Herbert', portrait: { url: 'herbert.png' } } } }),
+    ).toBe(3);
     expect(actual(throughInterface, { media: { __typename: 'Magazine', creator: { name: 'Ann' } } })).toBe(2);
   });
 
-  it('never throws on nulls, missing fields, errors\' leftovers or data of the wrong shape', () => {
-    const query = '{ bestsellers { title author { name } reviews { stars author { name } } } book(id: 1) { publisher { address { zipCode } } } }';
+  it("never throws on nulls, missing fields, errors' leftovers or data of the wrong shape", () => {
+    const query =
+      '{ bestsellers { title author { name } reviews { stars author { name } } } book(id: 1) { publisher { address { zipCode } } } }';
     const prepared = library.prepare(parse(query));
-    for (const data of [null, undefined, 'oops', [], {}, { bestsellers: null, book: null }, { bestsellers: [null, {}], book: { publisher: 'not an object' } }, { unknown: { deeply: [1, 2] } }]) {
+    for (const data of [
+      null,
+      undefined,
+      'oops',
+      [],
+      {},
+      { bestsellers: null, book: null },
+      { bestsellers: [null, {}], book: { publisher: 'not an object' } },
+      { unknown: { deeply: [1, 2] } },
+    ]) {
       expect(() => prepared.actual(data, {})).not.toThrow();
     }
-    expect(prepared.actual({ bestsellers: [null, { title: 'Dune', author: null, reviews: [{ stars: 5, author: { name: 'Ann' } }] }], book: null }, {})).toBe(1 + 1 + 1);
+    expect(
+      prepared.actual(
+        { bestsellers: [null, { title: 'Dune', author: null, reviews: [{ stars: 5, author: { name: 'Ann' } }] }], book: null },
+        {},
+      ),
+    ).toBe(1 + 1 + 1);
   });
 });
 
@@ -382,7 +418,9 @@ describe('the NexusFlow supergraph', () => {
   });
 
   it('estimates the deep fan-out through users, workflows and executions far above it', () => {
-    const fanOut = parse('{ me { tenant { users { workflows(first: 100) { edges { node { executions(first: 100) { edges { node { id } } } } } } } } } }');
+    const fanOut = parse(
+      '{ me { tenant { users { workflows(first: 100) { edges { node { executions(first: 100) { edges { node { id } } } } } } } } } }',
+    );
     expect(nexusflow.prepare(fanOut).estimate({})).toBeGreaterThan(recommendedMaximum * 100);
   });
 
@@ -398,11 +436,16 @@ describe('the NexusFlow supergraph', () => {
     for (const definition of document.definitions) {
       if (definition.kind !== Kind.OBJECT_TYPE_DEFINITION || definition.name.value.startsWith('join__')) continue;
       for (const field of definition.fields ?? []) {
-        const slicing = (field.arguments ?? []).filter(({ name }) => ['first', 'last', 'count'].includes(name.value)).map(({ name }) => name.value);
+        const slicing = (field.arguments ?? [])
+          .filter(({ name }) => ['first', 'last', 'count'].includes(name.value))
+          .map(({ name }) => name.value);
         if (slicing.length === 0) continue;
         const listSize = field.directives?.find(({ name }) => name.value === 'listSize');
         const slicingArguments = listSize?.arguments?.find(({ name }) => name.value === 'slicingArguments')?.value;
-        const declared = slicingArguments?.kind === Kind.LIST ? slicingArguments.values.map((value) => (value.kind === Kind.STRING ? value.value : '')) : [];
+        const declared =
+          slicingArguments?.kind === Kind.LIST
+            ? slicingArguments.values.map((value) => (value.kind === Kind.STRING ? value.value : ''))
+            : [];
         if (!slicing.every((name) => declared.includes(name))) unsized.push(`${definition.name.value}.${field.name.value}`);
       }
     }

@@ -13,7 +13,8 @@ import { ProtocolSession } from './support/ws-session.ts';
 /** Each level spreads the level below twice under two aliases: twelve levels are 1.7 KB of text and 8,192 copies of the bottom. */
 function doublingFragments(levels: number): string {
   let fragments = 'fragment L0 on User { id name }\n';
-  for (let level = 1; level <= levels; level++) fragments += `fragment L${level} on User { a: reviews { author { ...L${level - 1} } } b: reviews { author { ...L${level - 1} } } }\n`;
+  for (let level = 1; level <= levels; level++)
+    fragments += `fragment L${level} on User { a: reviews { author { ...L${level - 1} } } b: reviews { author { ...L${level - 1} } } }\n`;
   return `{ me { ...L${levels} } }\n${fragments}`;
 }
 
@@ -45,12 +46,24 @@ describe('the gateway at its edge, over HTTP', () => {
   describe('refuses abusive documents before validating or planning them', () => {
     it.each([
       ['fragments that double at every level', doublingFragments(12), 'MAX_DEPTH_LIMIT'],
-      ['fragments that double without nesting', `{ me { ...F12 } } fragment F0 on User { id name } ${Array.from({ length: 12 }, (_, i) => `fragment F${i + 1} on User { ...F${i} ...F${i} }`).join(' ')}`, 'MAX_FIELDS_LIMIT'],
+      [
+        'fragments that double without nesting',
+        `{ me { ...F12 } } fragment F0 on User { id name } ${Array.from({ length: 12 }, (_, i) => `fragment F${i + 1} on User { ...F${i} ...F${i} }`).join(' ')}`,
+        'MAX_FIELDS_LIMIT',
+      ],
       ['ten thousand aliases', `{ ${Array.from({ length: 10_000 }, (_, i) => `a${i}: __typename`).join(' ')} }`, 'MAX_TOKENS_LIMIT'],
-      ['forty aliases of a field crossing subgraphs', `{ me { ${Array.from({ length: 40 }, (_, i) => `r${i}: reviews { product { name } }`).join(' ')} } }`, 'MAX_ALIASES_LIMIT'],
+      [
+        'forty aliases of a field crossing subgraphs',
+        `{ me { ${Array.from({ length: 40 }, (_, i) => `r${i}: reviews { product { name } }`).join(' ')} } }`,
+        'MAX_ALIASES_LIMIT',
+      ],
       ['selections nested twenty levels deep', `{ me { ${'reviews { author { '.repeat(10)}id${' } }'.repeat(10)} } }`, 'MAX_DEPTH_LIMIT'],
       ['twenty-five root fields', `{ ${Array.from({ length: 25 }, (_, i) => `m${i}: me { id }`).join(' ')} }`, 'MAX_ROOT_FIELDS_LIMIT'],
-      ['a field under six directives', '{ me @include(if: true) @include(if: true) @skip(if: false) @skip(if: false) @include(if: true) @skip(if: false) { id } }', 'MAX_DIRECTIVES_LIMIT'],
+      [
+        'a field under six directives',
+        '{ me @include(if: true) @include(if: true) @skip(if: false) @skip(if: false) @include(if: true) @skip(if: false) { id } }',
+        'MAX_DIRECTIVES_LIMIT',
+      ],
     ])('%s, with HTTP 400 and the limit’s code, and goes on answering', async (_name, query, code) => {
       const refusedBefore = await metric(gateway, new RegExp(`^gateway_operations_refused_total\\{.*code="${code}"`));
       const refused = await postGraphQL(gateway.graphqlUrl, query);
@@ -63,16 +76,31 @@ describe('the gateway at its edge, over HTTP', () => {
 
     it('refuses the same document from its remembered verdict, over GET as over POST', async () => {
       const query = `{ me { ${'reviews { author { '.repeat(10)}id${' } }'.repeat(10)} } }`;
-      const response = await fetch(`${gateway.graphqlUrl}?query=${encodeURIComponent(query)}`, { headers: { 'apollo-require-preflight': 'true' } });
+      const response = await fetch(`${gateway.graphqlUrl}?query=${encodeURIComponent(query)}`, {
+        headers: { 'apollo-require-preflight': 'true' },
+      });
       expect(response.status).toBe(400);
-      expect(await response.json()).toEqual({ errors: [{ message: 'The operation nests selections 22 levels deep; at most 15 are allowed', extensions: { code: 'MAX_DEPTH_LIMIT' } }] });
+      expect(await response.json()).toEqual({
+        errors: [
+          { message: 'The operation nests selections 22 levels deep; at most 15 are allowed', extensions: { code: 'MAX_DEPTH_LIMIT' } },
+        ],
+      });
     });
 
     it.each([
-      ['two operations and no operationName', 'query A { __typename } query B { __typename }', undefined, 'Must provide operation name if query contains multiple operations.'],
+      [
+        'two operations and no operationName',
+        'query A { __typename } query B { __typename }',
+        undefined,
+        'Must provide operation name if query contains multiple operations.',
+      ],
       ['an operationName the document does not hold', 'query A { __typename }', 'B', 'Unknown operation named "B".'],
     ])('answers %s with HTTP 400 and OPERATION_RESOLUTION_FAILURE', async (_name, query, operationName, message) => {
-      const response = await fetch(gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, operationName }) });
+      const response = await fetch(gateway.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, operationName }),
+      });
       expect(response.status).toBe(400);
       expect(await response.json()).toEqual({ errors: [{ message, extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } }] });
     });
@@ -85,13 +113,18 @@ describe('the gateway at its edge, over HTTP', () => {
         body: `{"query":"query ($n: Int) { topProducts(first: $n) { upc } }","variables":{"n":${nested}}}`,
       });
       expect(response.status).toBe(400);
-      expect(await response.json()).toEqual({ errors: [{ message: 'Variables are nested more than 32 levels deep', extensions: { code: 'BAD_USER_INPUT' } }] });
+      expect(await response.json()).toEqual({
+        errors: [{ message: 'Variables are nested more than 32 levels deep', extensions: { code: 'BAD_USER_INPUT' } }],
+      });
     });
 
     it('still answers a syntax error with the parser’s message and location', async () => {
       const broken = await postGraphQL(gateway.graphqlUrl, '{ me { id ');
       expect(broken.status).toBe(400);
-      expect(broken.errors?.[0]).toMatchObject({ message: 'Syntax Error: Expected Name, found <EOF>.', extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+      expect(broken.errors?.[0]).toMatchObject({
+        message: 'Syntax Error: Expected Name, found <EOF>.',
+        extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+      });
     });
   });
 
@@ -101,7 +134,12 @@ describe('the gateway at its edge, over HTTP', () => {
       const impatient = await fixture.gateway({ PLANNER_TIMEOUT_MS: '1', DEMAND_CONTROL: 'off' });
       const refused = await postGraphQL(impatient.graphqlUrl, HEAVY_TO_PLAN);
       expect(refused.status).toBe(400);
-      expect(refused.errors).toEqual([{ message: 'This operation cannot be planned: Planning this operation takes longer than 1 ms', extensions: { code: 'QUERY_PLANNING_FAILED' } }]);
+      expect(refused.errors).toEqual([
+        {
+          message: 'This operation cannot be planned: Planning this operation takes longer than 1 ms',
+          extensions: { code: 'QUERY_PLANNING_FAILED' },
+        },
+      ]);
       // The refusal is remembered: the same document does not cost a worker again.
       expect((await postGraphQL(impatient.graphqlUrl, HEAVY_TO_PLAN)).errors?.[0]?.extensions?.code).toBe('QUERY_PLANNING_FAILED');
       const patient = await fixture.gateway({ DEMAND_CONTROL: 'off' });
@@ -136,7 +174,12 @@ describe('the gateway at its edge, over HTTP', () => {
       const strict = await fixture.gateway({ MAX_COST: '50' });
       const refused = await postGraphQL(strict.graphqlUrl, EXPENSIVE);
       expect(refused.status).toBe(400);
-      expect(refused.errors).toEqual([{ message: expect.stringMatching(/^The operation's estimated cost is \d+, above the maximum of 50$/), extensions: { code: 'COST_ESTIMATED_TOO_EXPENSIVE' } }]);
+      expect(refused.errors).toEqual([
+        {
+          message: expect.stringMatching(/^The operation's estimated cost is \d+, above the maximum of 50$/),
+          extensions: { code: 'COST_ESTIMATED_TOO_EXPENSIVE' },
+        },
+      ]);
     });
 
     it('only measures in measure mode', async () => {
@@ -158,7 +201,14 @@ describe('the gateway at its edge, over HTTP', () => {
     beforeAll(async () => {
       manifestDir = await createTempDirectory('manifest');
       manifest = join(manifestDir.path, 'persisted-query-manifest.json');
-      await writeFile(manifest, JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id, name: 'Top', type: 'query', body: TOP }] }));
+      await writeFile(
+        manifest,
+        JSON.stringify({
+          format: 'apollo-persisted-query-manifest',
+          version: 1,
+          operations: [{ id, name: 'Top', type: 'query', body: TOP }],
+        }),
+      );
     });
     afterAll(async () => {
       await manifestDir?.remove();
@@ -173,7 +223,10 @@ describe('the gateway at its edge, over HTTP', () => {
 
     it('with require-id, serves manifest operations by id only', async () => {
       const strict = await fixture.gateway({ TRUSTED_DOCUMENTS: 'require-id', TRUSTED_DOCUMENTS_MANIFESTS: manifest });
-      expect(await byId(strict.graphqlUrl, id)).toEqual({ status: 200, body: { data: { topProducts: [{ upc: '1' }] }, extensions: expect.any(Object) } });
+      expect(await byId(strict.graphqlUrl, id)).toEqual({
+        status: 200,
+        body: { data: { topProducts: [{ upc: '1' }] }, extensions: expect.any(Object) },
+      });
       const asText = await postGraphQL(strict.graphqlUrl, TOP);
       expect({ status: asText.status, errors: asText.errors }).toEqual({
         status: 400,
@@ -187,7 +240,9 @@ describe('the gateway at its edge, over HTTP', () => {
 
     it('with safelist, also serves their exact text, whitespace and comments aside, and nothing else', async () => {
       const safelist = await fixture.gateway({ TRUSTED_DOCUMENTS: 'safelist', TRUSTED_DOCUMENTS_MANIFESTS: manifest });
-      expect((await postGraphQL(safelist.graphqlUrl, `# the web app's\n${TOP.replace(' { upc }', ' {\n  upc\n}')}`)).data).toEqual({ topProducts: [{ upc: '1' }] });
+      expect((await postGraphQL(safelist.graphqlUrl, `# the web app's\n${TOP.replace(' { upc }', ' {\n  upc\n}')}`)).data).toEqual({
+        topProducts: [{ upc: '1' }],
+      });
       const other = await postGraphQL(safelist.graphqlUrl, 'query Top { topProducts(first: 5) { upc } }');
       expect(other.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
     });
@@ -218,19 +273,28 @@ describe('the gateway at its edge, over HTTP', () => {
     it('ignores X-Forwarded-For entirely without trusted proxies', async () => {
       const limited = await fixture.gateway({ RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '2' });
       const statuses: number[] = [];
-      for (let i = 0; i < 3; i++) statuses.push((await postGraphQL(limited.graphqlUrl, '{ __typename }', { headers: { 'x-forwarded-for': `198.51.100.${i}` } })).status);
+      for (let i = 0; i < 3; i++)
+        statuses.push(
+          (await postGraphQL(limited.graphqlUrl, '{ __typename }', { headers: { 'x-forwarded-for': `198.51.100.${i}` } })).status,
+        );
       expect(statuses).toEqual([200, 200, 429]);
     });
 
     it('gives new accounts from one address no fresh budget, and limits a tenant across its users', async () => {
       const perAddress = await fixture.gateway({ RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '3' });
       const fromOneAddress: number[] = [];
-      for (let i = 0; i < 4; i++) fromOneAddress.push((await postGraphQL(perAddress.graphqlUrl, '{ __typename }', { token: await token(`user-${i}`, `tenant-${i}`) })).status);
+      for (let i = 0; i < 4; i++)
+        fromOneAddress.push(
+          (await postGraphQL(perAddress.graphqlUrl, '{ __typename }', { token: await token(`user-${i}`, `tenant-${i}`) })).status,
+        );
       expect(fromOneAddress).toEqual([200, 200, 200, 429]);
 
       const perTenant = await fixture.gateway({ RATE_LIMIT_PER_TENANT_PER_MINUTE: '2' });
       const oneTenant: number[] = [];
-      for (let i = 0; i < 3; i++) oneTenant.push((await postGraphQL(perTenant.graphqlUrl, '{ __typename }', { token: await token(`member-${i}`, 'tenant-a') })).status);
+      for (let i = 0; i < 3; i++)
+        oneTenant.push(
+          (await postGraphQL(perTenant.graphqlUrl, '{ __typename }', { token: await token(`member-${i}`, 'tenant-a') })).status,
+        );
       expect(oneTenant).toEqual([200, 200, 429]);
       expect((await postGraphQL(perTenant.graphqlUrl, '{ __typename }', { token: await token('member-9', 'tenant-b') })).status).toBe(200);
     });
@@ -241,7 +305,9 @@ describe('the gateway at its edge, over HTTP', () => {
       await postGraphQL(limited.graphqlUrl, '{ __typename }', { token: caller });
       const refused = await postGraphQL(limited.graphqlUrl, '{ __typename }', { token: caller });
       expect(refused.status).toBe(429);
-      expect(refused.errors).toEqual([{ message: 'Rate limit of 1 requests per minute per user exceeded; retry in 60 s', extensions: { code: 'RATE_LIMITED' } }]);
+      expect(refused.errors).toEqual([
+        { message: 'Rate limit of 1 requests per minute per user exceeded; retry in 60 s', extensions: { code: 'RATE_LIMITED' } },
+      ]);
       expect(refused.headers.get('retry-after')).toBe('60');
       expect(refused.headers.get('ratelimit-limit')).toBe('1');
     });
@@ -268,7 +334,11 @@ describe('the gateway at its edge, over HTTP', () => {
         retryAfter: '1',
         code: 'SERVICE_UNAVAILABLE',
       });
-      const large = await fetch(shedding.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `${known} # ${'x'.repeat(20_000)}` }) });
+      const large = await fetch(shedding.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: `${known} # ${'x'.repeat(20_000)}` }),
+      });
       expect({ status: large.status, connection: large.headers.get('connection') }).toEqual({ status: 503, connection: 'close' });
       const socket = await ProtocolSession.open(shedding.graphqlUrl);
       await socket.init();
@@ -301,7 +371,9 @@ describe('the gateway at its edge, over HTTP', () => {
     const PRODUCTION = { NODE_ENV: 'production', INTERNAL_SECRET: 'edge-test-internal-secret-edge-test-internal' };
 
     it('refuses to start on development secrets or without them', () => {
-      expect(() => loadGatewayConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: is required when NODE_ENV=production[\s\S]*INTERNAL_SECRET: is required/);
+      expect(() => loadGatewayConfig({ NODE_ENV: 'production' })).toThrow(
+        /JWT_SECRET: is required when NODE_ENV=production[\s\S]*INTERNAL_SECRET: is required/,
+      );
     });
 
     it('turns introspection off, hides suggestions, and serves neither the explorer nor public metrics', async () => {
@@ -320,7 +392,9 @@ describe('the gateway at its edge, over HTTP', () => {
 
     it('serves metrics on the admin listener, and on the public port only with the metrics token', async () => {
       const production = await fixture.gateway({ ...PRODUCTION, ADMIN_PORT: '0', METRICS_TOKEN: 'a-metrics-token-for-prometheus' });
-      expect((await fetch(`${production.adminUrl}/metrics`, { headers: { authorization: 'Bearer a-metrics-token-for-prometheus' } })).status).toBe(200);
+      expect(
+        (await fetch(`${production.adminUrl}/metrics`, { headers: { authorization: 'Bearer a-metrics-token-for-prometheus' } })).status,
+      ).toBe(200);
       expect((await fetch(`${production.url}/metrics`)).status).toBe(401);
       const scraped = await fetch(`${production.url}/metrics`, { headers: { authorization: 'Bearer a-metrics-token-for-prometheus' } });
       expect(scraped.status).toBe(200);

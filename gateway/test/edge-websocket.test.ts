@@ -34,7 +34,9 @@ describe('the gateway at its edge, over WebSocket', () => {
     const failing = await session.run({ query: '{ failing topProducts(first: 1) { upc } }' });
     expect(failing.results).toHaveLength(1);
     expect(failing.results[0]?.data).toEqual({ failing: null, topProducts: [{ upc: '1' }] });
-    expect(failing.results[0]?.errors).toEqual([{ message: 'Internal server error', path: ['failing'], extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'troubled' } }]);
+    expect(failing.results[0]?.errors).toEqual([
+      { message: 'Internal server error', path: ['failing'], extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'troubled' } },
+    ]);
     expect(JSON.stringify(failing)).not.toMatch(/ECONNREFUSED|secrets|10\.0\.0\.7/);
     expect(session.open).toBe(true);
     expect((await session.run({ query: '{ __typename }' })).results[0]?.data).toEqual({ __typename: 'Query' });
@@ -44,11 +46,22 @@ describe('the gateway at its edge, over WebSocket', () => {
     const session = await connect();
     await session.init();
     const refused = await session.run({ query: `{ me { ${Array.from({ length: 40 }, (_, i) => `r${i}: reviews { body }`).join(' ')} } }` });
-    expect(refused.errors).toEqual([{ message: 'The operation uses 40 aliases once fragments are expanded; at most 30 are allowed', extensions: { code: 'MAX_ALIASES_LIMIT' } }]);
-    const nested = await session.run({ query: 'query ($n: Int) { topProducts(first: $n) { upc } }', variables: { n: JSON.parse(`${'['.repeat(100)}1${']'.repeat(100)}`) } });
+    expect(refused.errors).toEqual([
+      {
+        message: 'The operation uses 40 aliases once fragments are expanded; at most 30 are allowed',
+        extensions: { code: 'MAX_ALIASES_LIMIT' },
+      },
+    ]);
+    const nested = await session.run({
+      query: 'query ($n: Int) { topProducts(first: $n) { upc } }',
+      variables: { n: JSON.parse(`${'['.repeat(100)}1${']'.repeat(100)}`) },
+    });
     expect(nested.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const broken = await session.run({ query: '{ me { id ' });
-    expect(broken.errors?.[0]).toMatchObject({ message: 'Syntax Error: Expected Name, found <EOF>.', extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+    expect(broken.errors?.[0]).toMatchObject({
+      message: 'Syntax Error: Expected Name, found <EOF>.',
+      extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+    });
     expect(session.open).toBe(true);
   });
 
@@ -70,11 +83,22 @@ describe('the gateway at its edge, over WebSocket', () => {
     expect((await session.run({ query: '{ __typename }' })).results).toHaveLength(1);
     const refused = await session.run({ query: '{ __typename }' });
     expect(refused.errors).toEqual([
-      { message: expect.stringMatching(/^Rate limit of 3 requests per minute per address exceeded; retry in \d+ s$/), extensions: { code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) } },
+      {
+        message: expect.stringMatching(/^Rate limit of 3 requests per minute per address exceeded; retry in \d+ s$/),
+        extensions: { code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) },
+      },
     ]);
     expect(session.open).toBe(true);
     // HTTP from the same address has no budget left either.
-    expect((await fetch(limited.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' })).status).toBe(429);
+    expect(
+      (
+        await fetch(limited.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"query":"{ __typename }"}',
+        })
+      ).status,
+    ).toBe(429);
   });
 
   it('closes a connection that sends a message larger than the body limit with 1009', async () => {

@@ -96,11 +96,14 @@ class Explorer {
   async runOperationUnderCursor(operation: string): Promise<void> {
     const line = (await Explorer.text(this.queryEditor)).split('\n').findIndex((text) => text.startsWith(operation));
     expect(line, operation).toBeGreaterThanOrEqual(0);
-    await this.queryEditor.evaluate((element, position) => {
-      const editor = (element as unknown as CodeMirrorHost).CodeMirror;
-      editor.focus();
-      editor.setCursor(position);
-    }, { line, ch: 0 });
+    await this.queryEditor.evaluate(
+      (element, position) => {
+        const editor = (element as unknown as CodeMirrorHost).CodeMirror;
+        editor.focus();
+        editor.setCursor(position);
+      },
+      { line, ch: 0 },
+    );
     await this.page.keyboard.press('ControlOrMeta+Enter');
   }
 
@@ -121,100 +124,116 @@ class Explorer {
 type Data = Record<string, Record<string, unknown> | undefined>;
 const dataOf = (response: Record<string, unknown>) => response.data as Data | undefined;
 
-describe.skipIf(skipped)(skipped ? 'the explorer in Chromium (skipped: SKIP_BROWSER_TESTS is set)' : 'the explorer in Chromium', { timeout: 60_000 }, () => {
-  let stack: Stack;
-  let profile: string;
-  let context: BrowserContext;
-  let explorer: Explorer;
-  const consoleErrors: string[] = [];
-  const failedRequests: string[] = [];
-  const requestsElsewhere: string[] = [];
-  const webSocketFramesSent: string[] = [];
-  let accessToken: string;
+describe.skipIf(skipped)(
+  skipped ? 'the explorer in Chromium (skipped: SKIP_BROWSER_TESTS is set)' : 'the explorer in Chromium',
+  { timeout: 60_000 },
+  () => {
+    let stack: Stack;
+    let profile: string;
+    let context: BrowserContext;
+    let explorer: Explorer;
+    const consoleErrors: string[] = [];
+    const failedRequests: string[] = [];
+    const requestsElsewhere: string[] = [];
+    const webSocketFramesSent: string[] = [];
+    let accessToken: string;
 
-  beforeAll(async () => {
-    await access(CHROMIUM).catch(() => {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: apt-get install -y chromium (or SKIP_BROWSER_TESTS=1 to skip outside CI)`);
+    beforeAll(async () => {
+      await access(CHROMIUM).catch(() => {
+        throw new Error(`Chromium is missing at ${CHROMIUM}: apt-get install -y chromium (or SKIP_BROWSER_TESTS=1 to skip outside CI)`);
+      });
+      stack = await startStack('embedded', 'explorer_browser');
+      profile = await mkdtemp(join(tmpdir(), 'nexusflow-chromium-'));
+      context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: CHROMIUM_ARGS,
+        viewport: { width: 1400, height: 1000 },
+      });
+      const page = context.pages()[0] ?? (await context.newPage());
+      page.on('console', (message) => {
+        if (message.type() === 'error') consoleErrors.push(message.text());
+      });
+      page.on('pageerror', (error) => consoleErrors.push(error.message));
+      page.on('request', (request) => {
+        const url = new URL(request.url());
+        if (url.protocol !== 'data:' && url.host !== new URL(stack.gateway.url).host) requestsElsewhere.push(request.url());
+      });
+      page.on('requestfailed', (request) => failedRequests.push(`${request.method()} ${request.url()}: ${request.failure()?.errorText}`));
+      page.on('response', (response) => {
+        if (response.status() >= 400) failedRequests.push(`${response.request().method()} ${response.url()}: ${response.status()}`);
+      });
+      page.on('websocket', (socket) => socket.on('framesent', (frame) => webSocketFramesSent.push(String(frame.payload))));
+      explorer = new Explorer(page);
+    }, STARTUP_PATIENCE_MS);
+
+    afterAll(async () => {
+      await context?.close();
+      if (profile) await rm(profile, { recursive: true, force: true });
+      await stack?.close();
     });
-    stack = await startStack('embedded', 'explorer_browser');
-    profile = await mkdtemp(join(tmpdir(), 'nexusflow-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 1000 } });
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text());
+
+    it('opens with the schema docs loaded, no Authorization header, and the example operations', async () => {
+      const introspection = explorer.page.waitForResponse(
+        (response) => response.request().method() === 'POST' && response.url() === stack.gateway.graphqlUrl,
+      );
+      await explorer.page.goto(`${stack.gateway.url}/`);
+      const introspected = (await (await introspection).json()) as { data?: { __schema?: unknown }; errors?: unknown };
+      expect(introspected.errors).toBeUndefined();
+      expect(introspected.data?.__schema).toBeDefined();
+
+      await explorer.page.getByRole('button', { name: 'Show Documentation Explorer' }).click();
+      await expect
+        .poll(() => explorer.page.locator('div:has(> .graphiql-doc-explorer-root-type)').allInnerTexts(), UI_PATIENCE)
+        .toEqual(['query: Query', 'mutation: Mutation', 'subscription: Subscription']);
+
+      expect(await Explorer.text(explorer.headersEditor)).toBe('{}');
+      expect(await Explorer.text(explorer.queryEditor)).toBe(EXPLORER_DOCUMENT);
     });
-    page.on('pageerror', (error) => consoleErrors.push(error.message));
-    page.on('request', (request) => {
-      const url = new URL(request.url());
-      if (url.protocol !== 'data:' && url.host !== new URL(stack.gateway.url).host) requestsElsewhere.push(request.url());
+
+    it("registers with the README's mutation, then runs { me { email } } with the token pasted into the headers", async () => {
+      await explorer.paste(explorer.queryEditor, await readmeRegisterMutation());
+      await explorer.runWithButton();
+      accessToken = await explorer.responseWhere((response) => dataOf(response)?.register?.accessToken as string | undefined);
+
+      await explorer.paste(explorer.headersEditor, JSON.stringify({ Authorization: `Bearer ${accessToken}` }));
+      await explorer.paste(explorer.queryEditor, '{ me { email } }');
+      await explorer.runWithButton();
+      expect(await explorer.responseWhere((response) => dataOf(response)?.me)).toEqual({ email: 'ada@example.com' });
     });
-    page.on('requestfailed', (request) => failedRequests.push(`${request.method()} ${request.url()}: ${request.failure()?.errorText}`));
-    page.on('response', (response) => {
-      if (response.status() >= 400) failedRequests.push(`${response.request().method()} ${response.url()}: ${response.status()}`);
+
+    it("creates, runs and watches the example workflow live over WebSocket, signed in by the headers' token", async () => {
+      await explorer.paste(explorer.queryEditor, EXPLORER_DOCUMENT);
+      await explorer.runOperationUnderCursor('mutation CreateWorkflow');
+      const workflowId = await explorer.responseWhere((response) => dataOf(response)?.createWorkflow?.id as string | undefined);
+
+      await explorer.paste(explorer.queryEditor, EXPLORER_DOCUMENT.replace('<id from CreateWorkflow>', workflowId));
+      await explorer.runOperationUnderCursor('mutation RunWorkflow');
+      const executionId = await explorer.responseWhere((response) => dataOf(response)?.runWorkflow?.id as string | undefined);
+
+      await explorer.paste(explorer.queryEditor, EXPLORER_DOCUMENT.replace('<id from RunWorkflow>', executionId));
+      await explorer.runOperationUnderCursor('subscription WatchExecution');
+      // The run waits in its delay step: the first update is its current state, sent as soon as the subscription starts.
+      const snapshot = await explorer.responseWhere((response) => dataOf(response)?.executionUpdated);
+      expect(snapshot).toMatchObject({ event: 'workflow.execution.snapshot', status: expect.stringMatching(/^(QUEUED|RUNNING)$/) });
+      expect(JSON.parse(webSocketFramesSent[0]!)).toEqual({ type: 'connection_init', payload: { Authorization: `Bearer ${accessToken}` } });
+
+      const cancelled = await postGraphQL(stack.gateway.graphqlUrl, 'mutation ($id: ID!) { cancelExecution(id: $id) { __typename } }', {
+        token: accessToken,
+        variables: { id: executionId },
+      });
+      expect(cancelled.data).toEqual({ cancelExecution: { __typename: 'Execution' } });
+      const update = await explorer.responseWhere((response) => {
+        const latest = dataOf(response)?.executionUpdated;
+        return latest?.status === 'CANCELLED' ? latest : undefined;
+      });
+      expect(update).toMatchObject({ event: 'workflow.execution.cancelled' });
     });
-    page.on('websocket', (socket) => socket.on('framesent', (frame) => webSocketFramesSent.push(String(frame.payload))));
-    explorer = new Explorer(page);
-  }, STARTUP_PATIENCE_MS);
 
-  afterAll(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
-    await stack?.close();
-  });
-
-  it('opens with the schema docs loaded, no Authorization header, and the example operations', async () => {
-    const introspection = explorer.page.waitForResponse((response) => response.request().method() === 'POST' && response.url() === stack.gateway.graphqlUrl);
-    await explorer.page.goto(`${stack.gateway.url}/`);
-    const introspected = (await (await introspection).json()) as { data?: { __schema?: unknown }; errors?: unknown };
-    expect(introspected.errors).toBeUndefined();
-    expect(introspected.data?.__schema).toBeDefined();
-
-    await explorer.page.getByRole('button', { name: 'Show Documentation Explorer' }).click();
-    await expect.poll(() => explorer.page.locator('div:has(> .graphiql-doc-explorer-root-type)').allInnerTexts(), UI_PATIENCE).toEqual(['query: Query', 'mutation: Mutation', 'subscription: Subscription']);
-
-    expect(await Explorer.text(explorer.headersEditor)).toBe('{}');
-    expect(await Explorer.text(explorer.queryEditor)).toBe(EXPLORER_DOCUMENT);
-  });
-
-  it("registers with the README's mutation, then runs { me { email } } with the token pasted into the headers", async () => {
-    await explorer.paste(explorer.queryEditor, await readmeRegisterMutation());
-    await explorer.runWithButton();
-    accessToken = await explorer.responseWhere((response) => dataOf(response)?.register?.accessToken as string | undefined);
-
-    await explorer.paste(explorer.headersEditor, JSON.stringify({ Authorization: `Bearer ${accessToken}` }));
-    await explorer.paste(explorer.queryEditor, '{ me { email } }');
-    await explorer.runWithButton();
-    expect(await explorer.responseWhere((response) => dataOf(response)?.me)).toEqual({ email: 'ada@example.com' });
-  });
-
-  it("creates, runs and watches the example workflow live over WebSocket, signed in by the headers' token", async () => {
-    await explorer.paste(explorer.queryEditor, EXPLORER_DOCUMENT);
-    await explorer.runOperationUnderCursor('mutation CreateWorkflow');
-    const workflowId = await explorer.responseWhere((response) => dataOf(response)?.createWorkflow?.id as string | undefined);
-
-    await explorer.paste(explorer.queryEditor, EXPLORER_DOCUMENT.replace('<id from CreateWorkflow>', workflowId));
-    await explorer.runOperationUnderCursor('mutation RunWorkflow');
-    const executionId = await explorer.responseWhere((response) => dataOf(response)?.runWorkflow?.id as string | undefined);
-
-    await explorer.paste(explorer.queryEditor, EXPLORER_DOCUMENT.replace('<id from RunWorkflow>', executionId));
-    await explorer.runOperationUnderCursor('subscription WatchExecution');
-    // The run waits in its delay step: the first update is its current state, sent as soon as the subscription starts.
-    const snapshot = await explorer.responseWhere((response) => dataOf(response)?.executionUpdated);
-    expect(snapshot).toMatchObject({ event: 'workflow.execution.snapshot', status: expect.stringMatching(/^(QUEUED|RUNNING)$/) });
-    expect(JSON.parse(webSocketFramesSent[0]!)).toEqual({ type: 'connection_init', payload: { Authorization: `Bearer ${accessToken}` } });
-
-    const cancelled = await postGraphQL(stack.gateway.graphqlUrl, 'mutation ($id: ID!) { cancelExecution(id: $id) { __typename } }', { token: accessToken, variables: { id: executionId } });
-    expect(cancelled.data).toEqual({ cancelExecution: { __typename: 'Execution' } });
-    const update = await explorer.responseWhere((response) => {
-      const latest = dataOf(response)?.executionUpdated;
-      return latest?.status === 'CANCELLED' ? latest : undefined;
+    it('logged no console error, failed no request and asked nothing of any other host on the way', () => {
+      expect(consoleErrors).toEqual([]);
+      expect(failedRequests).toEqual([]);
+      expect(requestsElsewhere).toEqual([]);
     });
-    expect(update).toMatchObject({ event: 'workflow.execution.cancelled' });
-  });
-
-  it('logged no console error, failed no request and asked nothing of any other host on the way', () => {
-    expect(consoleErrors).toEqual([]);
-    expect(failedRequests).toEqual([]);
-    expect(requestsElsewhere).toEqual([]);
-  });
-});
+  },
+);

@@ -45,7 +45,9 @@ describe('publishing a new supergraph to a running gateway', () => {
     library = new ApolloServer({
       schema: buildSubgraphSchema({
         typeDefs: parse(V2),
-        resolvers: { Query: { books: () => [{ isbn: '978-0131103627', title: 'The C Programming Language', author: 'Kernighan and Ritchie' }] } },
+        resolvers: {
+          Query: { books: () => [{ isbn: '978-0131103627', title: 'The C Programming Language', author: 'Kernighan and Ritchie' }] },
+        },
       }),
     });
     libraryUrl = (await startStandaloneServer(library, { listen: { port: 0, host: '127.0.0.1' } })).url;
@@ -57,7 +59,12 @@ describe('publishing a new supergraph to a running gateway', () => {
     registry = new SchemaRegistry(join(scratch.path, 'registry'));
     await publish(V1);
     gateway = await startGateway(
-      loadGatewayConfig({ PORT: '0', LOG_LEVEL: 'silent', SUPERGRAPH_PATH: registry.publishedSupergraphPath, SUPERGRAPH_POLL_INTERVAL_MS: '25' }),
+      loadGatewayConfig({
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        SUPERGRAPH_PATH: registry.publishedSupergraphPath,
+        SUPERGRAPH_POLL_INTERVAL_MS: '25',
+      }),
     );
   });
 

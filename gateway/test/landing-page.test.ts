@@ -10,7 +10,9 @@ describe('the gateway landing page', () => {
 
   beforeAll(async () => {
     // Test files run in parallel on a busy machine, where load shedding would refuse the operations these tests send.
-    gateway = await startGateway(loadGatewayConfig({ PORT: '0', LOG_LEVEL: 'silent', LOAD_SHEDDING_DELAY_MS: '0', SUBGRAPH_AUTH_URL: 'http://127.0.0.1:9/graphql' }));
+    gateway = await startGateway(
+      loadGatewayConfig({ PORT: '0', LOG_LEVEL: 'silent', LOAD_SHEDDING_DELAY_MS: '0', SUBGRAPH_AUTH_URL: 'http://127.0.0.1:9/graphql' }),
+    );
   });
 
   afterAll(async () => {
@@ -22,7 +24,9 @@ describe('the gateway landing page', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('text/html');
     const html = await response.text();
-    const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!).filter((reference) => !reference.startsWith('data:'));
+    const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)]
+      .map((match) => match[1]!)
+      .filter((reference) => !reference.startsWith('data:'));
     expect(references.length).toBeGreaterThanOrEqual(5);
     for (const reference of references) {
       expect(reference).toMatch(/^\/graphiql\//);
@@ -44,7 +48,9 @@ describe('the gateway landing page', () => {
     const schema = buildSchema(await readFile(new URL('../../schema/api-schema.graphql', import.meta.url), 'utf8'));
     const document = parse(EXPLORER_DOCUMENT);
     expect(validate(schema, document).map((error) => error.message)).toEqual([]);
-    const operations = document.definitions.filter((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
+    const operations = document.definitions.filter(
+      (definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION,
+    );
     expect(operations.map((operation) => `${operation.operation} ${operation.name?.value}`)).toEqual([
       'mutation Register',
       'mutation Login',
@@ -67,10 +73,16 @@ describe('the gateway landing page', () => {
   });
 
   it('exposes Prometheus metrics that count the operations it served', async () => {
-    await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+    await fetch(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(sampleOf(metrics, 'graphql_operations_total', { operation_type: 'query', outcome: 'ok' })).toBeGreaterThan(0);
-    expect(sampleOf(metrics, 'http_request_duration_seconds_count', { method: 'POST', route: '/graphql', status: '200' })).toBeGreaterThan(0);
+    expect(sampleOf(metrics, 'http_request_duration_seconds_count', { method: 'POST', route: '/graphql', status: '200' })).toBeGreaterThan(
+      0,
+    );
   });
 
   it('answers an unknown path with 404 and a coded error', async () => {

@@ -54,7 +54,10 @@ describe('measuring a document', () => {
   });
 
   it('counts root fields through fragments, per operation', () => {
-    const measures = measureDocument(parse('query A { a: me { id } ...Roots } query B { me { id } } fragment Roots on Query { b: me { id } c: me { id } }'), 5);
+    const measures = measureDocument(
+      parse('query A { a: me { id } ...Roots } query B { me { id } } fragment Roots on Query { b: me { id } c: me { id } }'),
+      5,
+    );
     expect(measures.rootFields).toBe(3);
   });
 });
@@ -63,7 +66,10 @@ describe('the default limits', () => {
   it('let every operation of the web client and GraphiQL’s introspection query through', () => {
     const directory = join(import.meta.dirname, '../../clients/web/operations');
     const fragmentsAndOperations = readdirSync(directory).map((file) => readFileSync(join(directory, file), 'utf8'));
-    for (const source of [...fragmentsAndOperations, getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, inputValueDeprecation: true })]) {
+    for (const source of [
+      ...fragmentsAndOperations,
+      getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, inputValueDeprecation: true }),
+    ]) {
       expect(() => parseWithinLimits(source, limits)).not.toThrow();
     }
   });
@@ -84,8 +90,18 @@ describe('each limit refuses with its own code and says what the limit is', () =
       'MAX_DEPTH_LIMIT',
       'The operation nests selections 18 levels deep; at most 15 are allowed',
     ],
-    ['aliases', `{ me { ${Array.from({ length: 31 }, (_, i) => `a${i}: id`).join(' ')} } }`, 'MAX_ALIASES_LIMIT', 'The operation uses 31 aliases once fragments are expanded; at most 30 are allowed'],
-    ['root fields', `{ ${Array.from({ length: 21 }, (_, i) => `r${i}: me { id }`).join(' ')} }`, 'MAX_ROOT_FIELDS_LIMIT', 'The operation selects 21 root fields; at most 20 are allowed'],
+    [
+      'aliases',
+      `{ me { ${Array.from({ length: 31 }, (_, i) => `a${i}: id`).join(' ')} } }`,
+      'MAX_ALIASES_LIMIT',
+      'The operation uses 31 aliases once fragments are expanded; at most 30 are allowed',
+    ],
+    [
+      'root fields',
+      `{ ${Array.from({ length: 21 }, (_, i) => `r${i}: me { id }`).join(' ')} }`,
+      'MAX_ROOT_FIELDS_LIMIT',
+      'The operation selects 21 root fields; at most 20 are allowed',
+    ],
     [
       'directives on one field',
       '{ me @a @b @c @d @e @f { id } }',
@@ -118,7 +134,10 @@ describe('variables', () => {
 
   it('refuses variables nested 20,000 levels deep as bad input, without recursing', () => {
     const refused = refusal(() => checkVariableDepth({ input: nested(20_000) }, limits.maxVariableDepth));
-    expect({ code: refused.code, message: refused.message }).toEqual({ code: 'BAD_USER_INPUT', message: 'Variables are nested more than 32 levels deep' });
+    expect({ code: refused.code, message: refused.message }).toEqual({
+      code: 'BAD_USER_INPUT',
+      message: 'Variables are nested more than 32 levels deep',
+    });
   });
 
   it('accepts variables nested up to the limit, lists included', () => {

@@ -40,7 +40,13 @@ describe('telling when the event loop is overloaded', () => {
   it('waits for the number of such windows in a row it is told to', () => {
     let clock = 0;
     const readings = [HOT, COOL, HOT, HOT];
-    const overload = new OverloadDetector({ delayThresholdMs: 50, sustainedWindows: 2, windowMs: 0, read: () => readings.shift() ?? COOL, now: () => (clock += 100) });
+    const overload = new OverloadDetector({
+      delayThresholdMs: 50,
+      sustainedWindows: 2,
+      windowMs: 0,
+      read: () => readings.shift() ?? COOL,
+      now: () => (clock += 100),
+    });
     overload.start();
     overload.sample();
     overload.sample();
@@ -51,7 +57,10 @@ describe('telling when the event loop is overloaded', () => {
   });
 
   it('ignores a late loop that is mostly idle: the machine, not the gateway, is busy', () => {
-    const { detector: overload, window } = detector([{ utilization: 0.3, lateMs: 300, concurrency: 40 }, { utilization: 0.3, lateMs: 300, concurrency: 40 }]);
+    const { detector: overload, window } = detector([
+      { utilization: 0.3, lateMs: 300, concurrency: 40 },
+      { utilization: 0.3, lateMs: 300, concurrency: 40 },
+    ]);
     window(2);
     expect(overload.overloaded).toBe(false);
   });

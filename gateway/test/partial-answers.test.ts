@@ -74,10 +74,15 @@ describe('the gateway answers what it can while a subgraph is down', () => {
   });
 
   it('gives the live subgraph’s root fields when a query spans two subgraphs at the root', async () => {
-    const response = await whileDown('notifications', () => ask('{ me { email } notifications(first: 5) { id } notificationTemplates { id } }'));
+    const response = await whileDown('notifications', () =>
+      ask('{ me { email } notifications(first: 5) { id } notificationTemplates { id } }'),
+    );
 
     expect(response.data).toEqual({ me: { email: owner.email }, notifications: null, notificationTemplates: null });
-    expect(response.errors).toEqual([unavailable('notifications', ['notifications']), unavailable('notifications', ['notificationTemplates'])]);
+    expect(response.errors).toEqual([
+      unavailable('notifications', ['notifications']),
+      unavailable('notifications', ['notificationTemplates']),
+    ]);
   });
 
   it('reports a failed fetch for a list once per entity, each at that entity’s field', async () => {
@@ -93,7 +98,9 @@ describe('the gateway answers what it can while a subgraph is down', () => {
   });
 
   it('nulls a reference whose fields another subgraph resolves, keeping what its own subgraph gave', async () => {
-    const response = await whileDown('auth', () => postGraphQL(gateway.graphqlUrl, WorkflowListDocument, { token: owner.token, variables: { first: 5 } }));
+    const response = await whileDown('auth', () =>
+      postGraphQL(gateway.graphqlUrl, WorkflowListDocument, { token: owner.token, variables: { first: 5 } }),
+    );
 
     expect(response.data?.workflows?.edges.map(({ node }) => [node.name, node.owner])).toEqual([
       ['second', null],
@@ -132,10 +139,14 @@ describe('the gateway answers what it can while a subgraph is down', () => {
 
   it('takes a 502, 503 or 504 from whatever stands in front of a subgraph for that subgraph being down', async () => {
     // A load balancer with no instance of notifications behind it.
-    const balancer = createServer((_req, res) => res.writeHead(503, { 'content-type': 'text/html' }).end('<h1>503 Service Unavailable</h1>'));
+    const balancer = createServer((_req, res) =>
+      res.writeHead(503, { 'content-type': 'text/html' }).end('<h1>503 Service Unavailable</h1>'),
+    );
     await new Promise<void>((resolve) => balancer.listen(0, '127.0.0.1', resolve));
     try {
-      const behindBalancer = await stack.startGateway({ SUBGRAPH_NOTIFICATIONS_URL: `http://127.0.0.1:${(balancer.address() as AddressInfo).port}/graphql` });
+      const behindBalancer = await stack.startGateway({
+        SUBGRAPH_NOTIFICATIONS_URL: `http://127.0.0.1:${(balancer.address() as AddressInfo).port}/graphql`,
+      });
 
       const response = await postGraphQL(behindBalancer.graphqlUrl, '{ me { email unreadNotificationCount } }', { token: owner.token });
 

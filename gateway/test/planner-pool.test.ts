@@ -17,7 +17,9 @@ const UNBOUNDED = `{ me { ${Array.from({ length: 6000 }, (_, i) => `w${i}: workf
 
 function webOperations(): { name: string; source: string }[] {
   const directory = join(import.meta.dirname, '../../clients/web/operations');
-  const document = parse(['auth', 'workflows', 'notifications', 'schedules'].map((file) => readFileSync(join(directory, `${file}.graphql`), 'utf8')).join('\n'));
+  const document = parse(
+    ['auth', 'workflows', 'notifications', 'schedules'].map((file) => readFileSync(join(directory, `${file}.graphql`), 'utf8')).join('\n'),
+  );
   const fragments = document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION);
   return document.definitions.flatMap((definition) =>
     definition.kind === Kind.OPERATION_DEFINITION && definition.name
@@ -48,8 +50,13 @@ describe('planning on worker threads', () => {
     const supergraph = Supergraph.build(SUPERGRAPH);
     const planner = new QueryPlanner(supergraph);
     for (const { name, source } of webOperations()) {
-      const expected = planner.buildQueryPlan(operationFromDocument(supergraph.apiSchema(), parse(source), { operationName: name }), OPTIONS);
-      expect(await pool.plan({ type: 'plan', generation, source, operationName: name, options: OPTIONS })).toEqual(JSON.parse(JSON.stringify(expected)));
+      const expected = planner.buildQueryPlan(
+        operationFromDocument(supergraph.apiSchema(), parse(source), { operationName: name }),
+        OPTIONS,
+      );
+      expect(await pool.plan({ type: 'plan', generation, source, operationName: name, options: OPTIONS })).toEqual(
+        JSON.parse(JSON.stringify(expected)),
+      );
     }
   });
 
@@ -79,7 +86,10 @@ describe('planning on worker threads', () => {
     const request = { type: 'plan' as const, generation, source: '{ me { id } }', options: OPTIONS };
     const [first, second, third] = [pool.plan(request), pool.plan(request), pool.plan(request)];
     const overloaded = await failureOf(third);
-    expect({ reason: overloaded.reason, causedByDocument: overloaded.causedByDocument }).toEqual({ reason: 'overloaded', causedByDocument: false });
+    expect({ reason: overloaded.reason, causedByDocument: overloaded.causedByDocument }).toEqual({
+      reason: 'overloaded',
+      causedByDocument: false,
+    });
     await expect(Promise.all([first, second])).resolves.toHaveLength(2);
   });
 
@@ -87,12 +97,22 @@ describe('planning on worker threads', () => {
     pool = new PlannerPool({ logger });
     const before = pool.load(SUPERGRAPH);
     const library = composeSupergraph([
-      { name: 'library', url: 'http://127.0.0.1:9/graphql', sdl: 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"]) type Query { books: [String!]! }' },
+      {
+        name: 'library',
+        url: 'http://127.0.0.1:9/graphql',
+        sdl: 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"]) type Query { books: [String!]! }',
+      },
     ]);
     const after = pool.load(library);
     expect(after).toBe(before + 1);
-    expect(await pool.plan({ type: 'plan', generation: before, source: '{ me { id } }', options: OPTIONS })).toMatchObject({ kind: 'QueryPlan' });
-    expect((await failureOf(pool.plan({ type: 'plan', generation: after, source: '{ me { id } }', options: OPTIONS }))).reason).toBe('planner');
-    expect(await pool.plan({ type: 'plan', generation: after, source: '{ books }', options: OPTIONS })).toMatchObject({ node: { serviceName: 'library' } });
+    expect(await pool.plan({ type: 'plan', generation: before, source: '{ me { id } }', options: OPTIONS })).toMatchObject({
+      kind: 'QueryPlan',
+    });
+    expect((await failureOf(pool.plan({ type: 'plan', generation: after, source: '{ me { id } }', options: OPTIONS }))).reason).toBe(
+      'planner',
+    );
+    expect(await pool.plan({ type: 'plan', generation: after, source: '{ books }', options: OPTIONS })).toMatchObject({
+      node: { serviceName: 'library' },
+    });
   });
 });

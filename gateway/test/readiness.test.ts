@@ -29,13 +29,22 @@ describe('gateway readiness', () => {
   };
   const subgraphUp = async (gateway: RunningGateway) => {
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    return Object.fromEntries([...metrics.matchAll(/^gateway_subgraph_up\{[^}]*\bsubgraph="([^"]+)"[^}]*\} (\d+)$/gm)].map(([, name, value]) => [name, Number(value)]));
+    return Object.fromEntries(
+      [...metrics.matchAll(/^gateway_subgraph_up\{[^}]*\bsubgraph="([^"]+)"[^}]*\} (\d+)$/gm)].map(([, name, value]) => [
+        name,
+        Number(value),
+      ]),
+    );
   };
 
   it('is ready once its supergraph is loaded, and says that each subgraph answers', async () => {
     expect(await readiness(healthy)).toEqual({
       status: 200,
-      body: { status: 'ready', checks: { supergraph: up }, subgraphs: { accounts: up, inventory: up, products: up, reviews: up, troubled: up } },
+      body: {
+        status: 'ready',
+        checks: { supergraph: up },
+        subgraphs: { accounts: up, inventory: up, products: up, reviews: up, troubled: up },
+      },
     });
   });
 
@@ -50,7 +59,12 @@ describe('gateway readiness', () => {
     });
     const served = await postGraphQL(withoutReviews.graphqlUrl, '{ topProducts(first: 2) { upc name } }');
     expect(served.errors).toBeUndefined();
-    expect(served.data).toEqual({ topProducts: [{ upc: '1', name: expect.any(String) }, { upc: '2', name: expect.any(String) }] });
+    expect(served.data).toEqual({
+      topProducts: [
+        { upc: '1', name: expect.any(String) },
+        { upc: '2', name: expect.any(String) },
+      ],
+    });
   });
 
   it('exports whether each subgraph answers as gateway_subgraph_up, asked afresh at every scrape', async () => {

@@ -23,7 +23,13 @@ import { computeResponse as apolloComputeResponse } from '@apollo/gateway/dist/r
 import { ApolloServer } from '@apollo/server';
 import { parse } from 'graphql';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEEP_QUERY, FIXTURE_SUBGRAPH_NAMES, FIXTURE_SUBGRAPHS, fixtureSchema, type FixtureSubgraphName } from '../../bench/gateway/fixture/subgraphs.ts';
+import {
+  DEEP_QUERY,
+  FIXTURE_SUBGRAPH_NAMES,
+  FIXTURE_SUBGRAPHS,
+  fixtureSchema,
+  type FixtureSubgraphName,
+} from '../../bench/gateway/fixture/subgraphs.ts';
 import { computeResponse } from '../src/execution/result-shaping.ts';
 
 /**
@@ -37,7 +43,9 @@ type Input = Record<string, any> | null | undefined;
 type ShapeArgs = Parameters<typeof apolloComputeResponse>[0];
 
 function supergraphOf(subgraphs: Record<string, string>): string {
-  const result = composeServices(Object.entries(subgraphs).map(([name, sdl]) => ({ name, url: `http://${name}.invalid/graphql`, typeDefs: parse(sdl) })));
+  const result = composeServices(
+    Object.entries(subgraphs).map(([name, sdl]) => ({ name, url: `http://${name}.invalid/graphql`, typeDefs: parse(sdl) })),
+  );
   if (!result.supergraphSdl) throw new Error(`composition failed: ${result.errors?.map((error) => error.message).join('\n')}`);
   return result.supergraphSdl;
 }
@@ -51,7 +59,9 @@ function layout(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(layout).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>;
-    return `${Object.getPrototypeOf(value) === null ? 'N' : 'O'}{${Object.keys(record).map((key) => `${key}:${layout(record[key])}`).join(',')}}`;
+    return `${Object.getPrototypeOf(value) === null ? 'N' : 'O'}{${Object.keys(record)
+      .map((key) => `${key}:${layout(record[key])}`)
+      .join(',')}}`;
   }
   return value === null ? 'null' : typeof value;
 }
@@ -150,7 +160,9 @@ describe('result shaping on the deep benchmark query', () => {
     const supergraphSdl = supergraphOf(Object.fromEntries(FIXTURE_SUBGRAPH_NAMES.map((name) => [name, FIXTURE_SUBGRAPHS[name].typeDefs])));
     operation = operationOf(Supergraph.build(supergraphSdl).apiSchema(), DEEP_QUERY);
     // executeQueryPlan reads computeResponse off the CommonJS exports object at each call: swapping it there sees the merged subgraph data.
-    const shapingModule = createRequire(import.meta.url)('@apollo/gateway/dist/resultShaping.js') as { computeResponse: typeof apolloComputeResponse };
+    const shapingModule = createRequire(import.meta.url)('@apollo/gateway/dist/resultShaping.js') as {
+      computeResponse: typeof apolloComputeResponse;
+    };
     // Vitest may read named CommonJS imports off that same object: keep the original from before the swap.
     const original = shapingModule.computeResponse;
     let captured: Record<string, any> | undefined;
@@ -159,12 +171,16 @@ describe('result shaping on the deep benchmark query', () => {
       return original(args);
     };
     const server = new ApolloServer({
-      gateway: new ApolloGateway({ supergraphSdl, buildService: ({ name }) => new LocalGraphQLDataSource(fixtureSchema(name as FixtureSubgraphName)) }),
+      gateway: new ApolloGateway({
+        supergraphSdl,
+        buildService: ({ name }) => new LocalGraphQLDataSource(fixtureSchema(name as FixtureSubgraphName)),
+      }),
     });
     try {
       await server.start();
       const response = await server.executeOperation({ query: DEEP_QUERY });
-      if (response.body.kind !== 'single' || response.body.singleResult.errors) throw new Error(`deep query failed: ${JSON.stringify(response.body)}`);
+      if (response.body.kind !== 'single' || response.body.singleResult.errors)
+        throw new Error(`deep query failed: ${JSON.stringify(response.body)}`);
       gatewayData = response.body.singleResult.data;
     } finally {
       shapingModule.computeResponse = original;
@@ -285,7 +301,8 @@ interface Case {
   check?: (stock: Outcome) => void;
 }
 
-const hasError = (fragment: string) => (stock: Outcome) => expect(stock.errors?.map((error) => error.message).join('\n')).toContain(fragment);
+const hasError = (fragment: string) => (stock: Outcome) =>
+  expect(stock.errors?.map((error) => error.message).join('\n')).toContain(fragment);
 const throws = (fragment: string) => (stock: Outcome) => expect(stock.threw).toContain(fragment);
 const nullData = (stock: Outcome) => expect(stock.data).toBe('null');
 
@@ -302,7 +319,14 @@ const CASES: Case[] = [
       fragment BookBits on Book { title author { id born } related { ... on Book { id title } ... on Movie { id } } }`,
     input: {
       nodes: [
-        { __typename: 'Book', id: 'b1', title: 'T', name: 'N', author: { id: 'a1', name: 'A', born: '1970-01-01' }, related: [{ __typename: 'Book', id: 'b2', title: 'T2' }, { __typename: 'Movie', id: 'm1' }, null] },
+        {
+          __typename: 'Book',
+          id: 'b1',
+          title: 'T',
+          name: 'N',
+          author: { id: 'a1', name: 'A', born: '1970-01-01' },
+          related: [{ __typename: 'Book', id: 'b2', title: 'T2' }, { __typename: 'Movie', id: 'm1' }, null],
+        },
         { __typename: 'Movie', id: 'm2', name: 'M' },
         { __typename: 'Author', id: 'a3', name: 'Au' },
         null,
@@ -312,8 +336,18 @@ const CASES: Case[] = [
   },
   {
     name: 'a field nulled by its first fragment stays null in the next',
-    query: '{ book { related { ... on Book { title } } ... on Book { related { ... on Book { id } } } } other: book { author { name } ... on Book { author { id } } } }',
-    input: { book: { __typename: 'Book', related: [{ __typename: 'Book', title: null, id: 'x' }, { __typename: 'Book', title: 't', id: 'y' }] }, other: { author: null } },
+    query:
+      '{ book { related { ... on Book { title } } ... on Book { related { ... on Book { id } } } } other: book { author { name } ... on Book { author { id } } } }',
+    input: {
+      book: {
+        __typename: 'Book',
+        related: [
+          { __typename: 'Book', title: null, id: 'x' },
+          { __typename: 'Book', title: 't', id: 'y' },
+        ],
+      },
+      other: { author: null },
+    },
     check: (stock) => expect(stock.data).toBe('{"book":{"related":[null,{"title":"t","id":"y"}]},"other":null}'),
   },
   {
@@ -327,7 +361,10 @@ const CASES: Case[] = [
         { __typename: 'Author', id: 'a', name: 'AN', born: { y: 1970 } },
       ],
       // No __typename: fragments are tested against the field's type (Node).
-      nodes: [{ id: 'n1', title: 'hidden', name: 'hidden too' }, { __typename: 'Book', id: 'n2', title: 'T', name: 'named' }],
+      nodes: [
+        { id: 'n1', title: 'hidden', name: 'hidden too' },
+        { __typename: 'Book', id: 'n2', title: 'T', name: 'named' },
+      ],
     },
     check: (stock) => expect(stock.data).toContain('{"id":"n1"}'),
   },
@@ -338,11 +375,19 @@ const CASES: Case[] = [
   },
   {
     name: 'aliased __typename, with and without input, and where it bubbles',
-    query: '{ t: __typename __typename book { kind: __typename __typename t2: __typename } nodes { kind: __typename id } media { k: __typename ... on Book { title } } }',
+    query:
+      '{ t: __typename __typename book { kind: __typename __typename t2: __typename } nodes { kind: __typename id } media { k: __typename ... on Book { title } } }',
     input: {
       book: { kind: 'Book', __typename: 'Book' },
       // An aliased __typename missing from the input falls back to __typename, then to the parent type (an interface here: the element bubbles).
-      nodes: [{ kind: 'Movie', id: '1' }, { __typename: 'Author', id: '2' }, { id: '3' }, { kind: 'Nope', id: '4' }, { kind: 'Status', id: '5' }, { kind: 7, id: '6' }],
+      nodes: [
+        { kind: 'Movie', id: '1' },
+        { __typename: 'Author', id: '2' },
+        { id: '3' },
+        { kind: 'Nope', id: '4' },
+        { kind: 'Status', id: '5' },
+        { kind: 7, id: '6' },
+      ],
       media: [{ k: 'Book', title: 'x' }],
     },
     check: (stock) => expect(stock.data).toContain('"nodes":[{"kind":"Movie","id":"1"},{"kind":"Author","id":"2"},null,null,null,null]'),
@@ -365,8 +410,11 @@ const CASES: Case[] = [
   },
   {
     name: '@skip and @include with literals, on fields and fragments',
-    query: '{ book { title @skip(if: true) pages @include(if: false) rating @skip(if: false) @include(if: true) name @skip(if: false) status @include(if: true) ... on Book @skip(if: true) { id } ... @include(if: true) { available } ... @include(if: false) { isbn } } }',
-    input: { book: { __typename: 'Book', title: 'T', pages: 1, rating: 2.5, name: 'N', status: 'ACTIVE', id: 'i', available: true, isbn: 'x' } },
+    query:
+      '{ book { title @skip(if: true) pages @include(if: false) rating @skip(if: false) @include(if: true) name @skip(if: false) status @include(if: true) ... on Book @skip(if: true) { id } ... @include(if: true) { available } ... @include(if: false) { isbn } } }',
+    input: {
+      book: { __typename: 'Book', title: 'T', pages: 1, rating: 2.5, name: 'N', status: 'ACTIVE', id: 'i', available: true, isbn: 'x' },
+    },
     check: (stock) => expect(stock.data).toBe('{"book":{"rating":2.5,"name":"N","status":"ACTIVE","available":true}}'),
   },
   ...[
@@ -374,17 +422,17 @@ const CASES: Case[] = [
     { s: false, i: false },
     { s: false, i: true, d: false, e: true },
     { s: true, i: false, d: false },
-  ].map(
-    (variables): Case => ({
-      name: `@skip and @include with variables and defaults ${JSON.stringify(variables)}`,
-      query: `query Q($s: Boolean!, $i: Boolean!, $d: Boolean = true, $e: Boolean! = false) {
+  ].map((variables): Case => ({
+    name: `@skip and @include with variables and defaults ${JSON.stringify(variables)}`,
+    query: `query Q($s: Boolean!, $i: Boolean!, $d: Boolean = true, $e: Boolean! = false) {
         book { title @skip(if: $s) pages @include(if: $i) rating @skip(if: $d) name @include(if: $e) ...F @include(if: $i) ... on Book @skip(if: $s) { available }
                id @include(if: $i) id @skip(if: $s) } }
         fragment F on Book { status tags }`,
-      variables,
-      input: { book: { __typename: 'Book', title: 'T', pages: 1, rating: 2.5, name: 'N', status: 'DRAFT', tags: ['a'], available: false, id: '9' } },
-    }),
-  ),
+    variables,
+    input: {
+      book: { __typename: 'Book', title: 'T', pages: 1, rating: 2.5, name: 'N', status: 'DRAFT', tags: ['a'], available: false, id: '9' },
+    },
+  })),
   {
     name: 'a missing variable is an assertion error',
     query: 'query Q($s: Boolean!) { book { title @skip(if: $s) } }',
@@ -409,10 +457,19 @@ const CASES: Case[] = [
   {
     name: 'a null in a non-null field bubbles to the nearest nullable parent',
     query: '{ book { id title author { name } } nodes { id } }',
-    input: { book: { __typename: 'Book', id: '1', title: null, author: null }, nodes: [{ __typename: 'Book', id: null }, { __typename: 'Movie', id: 'm' }] },
+    input: {
+      book: { __typename: 'Book', id: '1', title: null, author: null },
+      nodes: [
+        { __typename: 'Book', id: null },
+        { __typename: 'Movie', id: 'm' },
+      ],
+    },
     check: (stock) => {
       expect(stock.data).toBe('{"book":null,"nodes":[null,{"id":"m"}]}');
-      expect(stock.errors?.map((error) => error.path)).toEqual([['book', 'title'], ['nodes', 0, 'id']]);
+      expect(stock.errors?.map((error) => error.path)).toEqual([
+        ['book', 'title'],
+        ['nodes', 0, 'id'],
+      ]);
     },
   },
   {
@@ -443,7 +500,11 @@ const CASES: Case[] = [
   {
     name: 'invalid __typename values',
     query: '{ book { title } nodes { id } requiredBook { title } }',
-    input: { book: { __typename: 'Nope', title: 't' }, nodes: [{ __typename: 'DateTime', id: '1' }, { __typename: 'Status' }, { __typename: 'Movie', id: '2' }], requiredBook: { __typename: 'String' } },
+    input: {
+      book: { __typename: 'Nope', title: 't' },
+      nodes: [{ __typename: 'DateTime', id: '1' }, { __typename: 'Status' }, { __typename: 'Movie', id: '2' }],
+      requiredBook: { __typename: 'String' },
+    },
     check: (stock) => {
       nullData(stock);
       hasError('Invalid __typename found for object at array element of type Node at index 0.');
@@ -474,7 +535,11 @@ const CASES: Case[] = [
   {
     name: 'custom scalar objects pass through as they are',
     query: '{ book { published meta } json when }',
-    input: { book: { published: { date: '2020-01-01', tz: { offset: 1 } }, meta: [1, { a: null }, 'x', true] }, json: { deep: [{ x: 1 }], n: null }, when: 12345 },
+    input: {
+      book: { published: { date: '2020-01-01', tz: { offset: 1 } }, meta: [1, { a: null }, 'x', true] },
+      json: { deep: [{ x: 1 }], n: null },
+      when: 12345,
+    },
     check: (stock) => expect(stock.data).toContain('"meta":[1,{"a":null},"x",true]'),
   },
   {
@@ -487,7 +552,8 @@ const CASES: Case[] = [
   { name: 'a null input', query: '{ book { name } }', input: null, check: (stock) => expect(stock.data).toBe('null') },
   {
     name: 'introspection through the callback, once per response name',
-    query: '{ __schema { queryType { name } } t: __type(name: "Book") { name } __typename ... on Query { __schema { types { name } } t: __type(name: "Movie") { kind } } book { title } }',
+    query:
+      '{ __schema { queryType { name } } t: __type(name: "Book") { name } __typename ... on Query { __schema { types { name } } t: __type(name: "Movie") { kind } } book { title } }',
     input: { book: { title: 'x' }, __schema: 'ignored' },
     check: (stock) => expect(stock.introspected).toHaveLength(2),
   },
@@ -505,13 +571,42 @@ const CASES: Case[] = [
   {
     name: 'reviews from the second subgraph, and a list of non-null objects',
     query: '{ book { id reviews { body stars } } topReviews { body } }',
-    input: { book: { id: '1', reviews: [{ body: 'b', stars: 5 }, { body: null, stars: 1 }] }, topReviews: [{ body: 'x' }, { body: 'y', stars: 3 }] },
+    input: {
+      book: {
+        id: '1',
+        reviews: [
+          { body: 'b', stars: 5 },
+          { body: null, stars: 1 },
+        ],
+      },
+      topReviews: [{ body: 'x' }, { body: 'y', stars: 3 }],
+    },
   },
   // Stock asserts on malformed subgraph data; the port must throw the same errors.
-  { name: 'a non-list value for a list', query: '{ book { tags } }', input: { book: { tags: 'a' } }, check: throws('Invalid non-list value a') },
-  { name: 'a non-object value for an object', query: '{ book { title } }', input: { book: 'x' }, check: throws('Invalid non-object value x') },
-  { name: 'a non-string __typename on an object', query: '{ book { title } }', input: { book: { __typename: 5 } }, check: throws('Invalid non-string value 5 for __typename at book') },
-  { name: 'a non-string __typename before a fragment', query: '{ ... on Query { flag } }', input: { __typename: 5, flag: true }, check: throws('Got unexpected value for __typename: 5') },
+  {
+    name: 'a non-list value for a list',
+    query: '{ book { tags } }',
+    input: { book: { tags: 'a' } },
+    check: throws('Invalid non-list value a'),
+  },
+  {
+    name: 'a non-object value for an object',
+    query: '{ book { title } }',
+    input: { book: 'x' },
+    check: throws('Invalid non-object value x'),
+  },
+  {
+    name: 'a non-string __typename on an object',
+    query: '{ book { title } }',
+    input: { book: { __typename: 5 } },
+    check: throws('Invalid non-string value 5 for __typename at book'),
+  },
+  {
+    name: 'a non-string __typename before a fragment',
+    query: '{ ... on Query { flag } }',
+    input: { __typename: 5, flag: true },
+    check: throws('Got unexpected value for __typename: 5'),
+  },
   { name: 'an undefined list element', query: '{ names }', input: { names: ['a', undefined] }, check: throws('Should not pass undefined') },
 ];
 
@@ -527,7 +622,11 @@ describe('result shaping on a supergraph with interfaces, unions, enums and cust
 
   it('compiles each selection set once and reuses it across calls with other inputs and variables', () => {
     const operation = operationOf(schema, 'query Q($s: Boolean!) { nodes { id ... on Book { title @skip(if: $s) } } }');
-    const inputs = [{ nodes: [{ __typename: 'Book', id: '1', title: 't' }] }, { nodes: [{ __typename: 'Movie', id: '2' }, { __typename: 'Nope' }] }, { nodes: null }];
+    const inputs = [
+      { nodes: [{ __typename: 'Book', id: '1', title: 't' }] },
+      { nodes: [{ __typename: 'Movie', id: '2' }, { __typename: 'Nope' }] },
+      { nodes: null },
+    ];
     for (const s of [true, false]) for (const input of inputs) expectSame(operation, input, { s });
   });
 
@@ -563,7 +662,13 @@ const FUZZ_QUERY = `
 const MISSING = Symbol('missing');
 
 /** Random subgraph-like data for a selection set: mostly valid, with nulls, missing keys, wrong leaves and odd __typename. */
-function generate(selectionSet: SelectionSet, type: CompositeType, random: () => number, depth: number, into: Record<string, any> | undefined): Record<string, any> {
+function generate(
+  selectionSet: SelectionSet,
+  type: CompositeType,
+  random: () => number,
+  depth: number,
+  into: Record<string, any> | undefined,
+): Record<string, any> {
   const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)]!;
   const object: Record<string, any> = into ?? {};
   let runtime: CompositeType = type;
@@ -583,7 +688,8 @@ function generate(selectionSet: SelectionSet, type: CompositeType, random: () =>
       const responseName = field.responseName();
       if (field.definition.isSchemaIntrospectionField()) continue;
       if (field.name === typenameFieldName) {
-        if (responseName !== typenameFieldName && random() < 0.7) object[responseName] = random() < 0.9 ? runtime.name : pick(['Nope', 'Named']);
+        if (responseName !== typenameFieldName && random() < 0.7)
+          object[responseName] = random() < 0.9 ? runtime.name : pick(['Nope', 'Named']);
         continue;
       }
       if (responseName in object && selection.selectionSet) {
@@ -594,7 +700,8 @@ function generate(selectionSet: SelectionSet, type: CompositeType, random: () =>
       if (value !== MISSING) object[responseName] = value;
     } else {
       const condition = selection.element.typeCondition;
-      if (!condition || isSubtype(condition, runtime) || random() < 0.1) generate(selection.selectionSet, condition ?? type, random, depth, object);
+      if (!condition || isSubtype(condition, runtime) || random() < 0.1)
+        generate(selection.selectionSet, condition ?? type, random, depth, object);
     }
   }
   return object;
@@ -615,7 +722,10 @@ function valueOf(type: Type, selectionSet: SelectionSet | undefined, random: () 
   if (roll < 0.05 || depth > 6) return null;
   if (roll < 0.07) return MISSING;
   if (isNonNullType(type)) return valueOf(type.ofType, selectionSet, random, depth);
-  if (isListType(type)) return Array.from({ length: Math.floor(random() * 4) }, () => valueOf(type.ofType, selectionSet, random, depth + 1)).map((v) => (v === MISSING ? null : v));
+  if (isListType(type))
+    return Array.from({ length: Math.floor(random() * 4) }, () => valueOf(type.ofType, selectionSet, random, depth + 1)).map((v) =>
+      v === MISSING ? null : v,
+    );
   if (isCompositeType(type)) return generate(selectionSet!, type, random, depth, undefined);
   if (random() < 0.1) {
     const wrong = ['x', 1.5, 1, true, {}, [], 'UNKNOWN', 1e21, -0, 'ACTIVE'];

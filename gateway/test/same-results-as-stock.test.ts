@@ -67,10 +67,19 @@ const CASES: { name: string; query: string; variables?: Record<string, unknown>;
   { name: 'a resolver error with a code', query: '{ coded }' },
   { name: 'a null in a non-null field of an entity, bubbling up', query: '{ brokenList { upc mustExist name } }' },
   { name: 'an entity field that fails for one entity', query: '{ topProducts(first: 4) { upc mayFail name } }' },
-  { name: 'entities that recur in nested lists, one of which fails', query: '{ users { id reviews { id product { upc mayFail name } } } }' },
-  { name: 'entities that recur in nested lists, one of which breaks a non-null field', query: '{ users { id reviews { product { upc mustExist } } } }' },
+  {
+    name: 'entities that recur in nested lists, one of which fails',
+    query: '{ users { id reviews { id product { upc mayFail name } } } }',
+  },
+  {
+    name: 'entities that recur in nested lists, one of which breaks a non-null field',
+    query: '{ users { id reviews { product { upc mustExist } } } }',
+  },
   { name: 'an enum', query: '{ calm: mood loud: mood(loud: true) }' },
-  { name: 'introspection next to data', query: '{ __typename __type(name: "Product") { name fields { name } } topProducts(first: 1) { upc } }' },
+  {
+    name: 'introspection next to data',
+    query: '{ __typename __type(name: "Product") { name fields { name } } topProducts(first: 1) { upc } }',
+  },
 ];
 
 describe('our gateway gives the same responses as stock @apollo/gateway', () => {
@@ -101,7 +110,11 @@ describe('our gateway gives the same responses as stock @apollo/gateway', () => 
   });
 
   const answer = async (server: ApolloServer, request: (typeof CASES)[number]) => {
-    const response = await server.executeOperation({ query: request.query, variables: request.variables, operationName: request.operationName });
+    const response = await server.executeOperation({
+      query: request.query,
+      variables: request.variables,
+      operationName: request.operationName,
+    });
     if (response.body.kind !== 'single') throw new Error('expected a single result');
     return JSON.stringify(response.body.singleResult);
   };

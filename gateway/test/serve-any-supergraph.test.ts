@@ -34,9 +34,16 @@ describe('npm run gateway -- --supergraph <file> --port <n>', () => {
     const { url } = await startStandaloneServer(subgraph, { listen: { port: 0, host: '127.0.0.1' } });
     scratch = await createTempDirectory('foreign-supergraph');
     const supergraphFile = join(scratch.path, 'library.graphql');
-    await writeFile(supergraphFile, composeSupergraph([{ name: 'library', url, sdl: '', file: '' }].map((s) => ({ ...s, sdl: printSdl(typeDefs) }))));
+    await writeFile(
+      supergraphFile,
+      composeSupergraph([{ name: 'library', url, sdl: '', file: '' }].map((s) => ({ ...s, sdl: printSdl(typeDefs) }))),
+    );
 
-    gateway = launchScript('gateway/src/main.ts', ['--supergraph', supergraphFile, '--port', '0'], { ...process.env, LOG_LEVEL: 'info', LOG_FORMAT: 'json' });
+    gateway = launchScript('gateway/src/main.ts', ['--supergraph', supergraphFile, '--port', '0'], {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+    });
     gatewayUrl = new URL(await listeningUrl(gateway, 'gateway ready')).origin;
   });
 

@@ -2,7 +2,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { buildSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANONYMOUS, ConfigError, createAsyncQueue, Role, serveSubscriptions, type AsyncQueue, type Identity, type Logger } from '@nexusflow/kit';
+import {
+  ANONYMOUS,
+  ConfigError,
+  createAsyncQueue,
+  Role,
+  serveSubscriptions,
+  type AsyncQueue,
+  type Identity,
+  type Logger,
+} from '@nexusflow/kit';
 import { createDeferred } from '@nexusflow/kit/testing';
 import { loadGatewayConfig } from '../src/config.ts';
 import { DEFAULT_RECONNECT_POLICY, reconnectDelayMs, UpstreamSubscriptions } from '../src/subscriptions/upstream.ts';
@@ -27,7 +36,14 @@ function recordingLogger() {
       waiter.arrived();
     }
   };
-  const logger = { fatal: record('fatal'), error: record('error'), warn: record('warn'), info: record('info'), debug: record('debug'), trace: record('trace') };
+  const logger = {
+    fatal: record('fatal'),
+    error: record('error'),
+    warn: record('warn'),
+    info: record('info'),
+    debug: record('debug'),
+    trace: record('trace'),
+  };
   return {
     logger: logger as unknown as Logger,
     entries,
@@ -46,9 +62,18 @@ describe('the reconnection backoff', () => {
 
   it('waits between 0 and the base delay doubled per attempt, capped', () => {
     for (let attempt = 0; attempt < 12; attempt += 1) {
-      expect(reconnectDelayMs(attempt, policy, () => 0), `attempt ${attempt}`).toBe(0);
-      expect(reconnectDelayMs(attempt, policy, () => 0.5), `attempt ${attempt}`).toBe(ceilingOf(attempt) / 2);
-      expect(reconnectDelayMs(attempt, policy, () => 1 - Number.EPSILON), `attempt ${attempt}`).toBe(ceilingOf(attempt) - 1);
+      expect(
+        reconnectDelayMs(attempt, policy, () => 0),
+        `attempt ${attempt}`,
+      ).toBe(0);
+      expect(
+        reconnectDelayMs(attempt, policy, () => 0.5),
+        `attempt ${attempt}`,
+      ).toBe(ceilingOf(attempt) / 2);
+      expect(
+        reconnectDelayMs(attempt, policy, () => 1 - Number.EPSILON),
+        `attempt ${attempt}`,
+      ).toBe(ceilingOf(attempt) - 1);
     }
   });
 
@@ -59,7 +84,10 @@ describe('the reconnection backoff', () => {
 
   it('never waits longer than the cap, however many attempts failed', () => {
     for (const attempt of [20, 64, 1100, 1_000_000]) {
-      expect(reconnectDelayMs(attempt, policy, () => 1 - Number.EPSILON), `attempt ${attempt}`).toBe(policy.maxDelayMs - 1);
+      expect(
+        reconnectDelayMs(attempt, policy, () => 1 - Number.EPSILON),
+        `attempt ${attempt}`,
+      ).toBe(policy.maxDelayMs - 1);
     }
   });
 
@@ -168,8 +196,15 @@ describe('upstream subscriptions when the subgraph connection drops', () => {
 
   it('keeps one client per identity only while that identity has subscriptions', async () => {
     const upstreams = new UpstreamSubscriptions({ internalSecret: SECRET, logger: recordingLogger().logger });
-    const identities: Identity[] = Array.from({ length: 3 }, (_, index) => ({ kind: 'user', userId: `user-${index}`, tenantId: 'tenant-1', roles: [Role.Member] }));
-    const streams = identities.map((identity) => upstreams.subscribe({ url, operation: 'subscription { ticks }', variables: {}, identity }));
+    const identities: Identity[] = Array.from({ length: 3 }, (_, index) => ({
+      kind: 'user',
+      userId: `user-${index}`,
+      tenantId: 'tenant-1',
+      roles: [Role.Member],
+    }));
+    const streams = identities.map((identity) =>
+      upstreams.subscribe({ url, operation: 'subscription { ticks }', variables: {}, identity }),
+    );
     // A second subscription of the first identity, on that identity's socket.
     const shared = upstreams.subscribe({ url, operation: 'subscription Again { ticks }', variables: {}, identity: identities[0]! });
     for (let index = 0; index < 4; index++) await nextSubscription();
@@ -193,7 +228,11 @@ describe('upstream subscriptions when the subgraph connection drops', () => {
 
     const log = recordingLogger();
     // Waits of up to ten minutes: only cutting the wait short lets dispose finish within this test's timeout.
-    const upstreams = new UpstreamSubscriptions({ internalSecret: SECRET, logger: log.logger, reconnect: { baseDelayMs: 600_000, maxDelayMs: 600_000 } });
+    const upstreams = new UpstreamSubscriptions({
+      internalSecret: SECRET,
+      logger: log.logger,
+      reconnect: { baseDelayMs: 600_000, maxDelayMs: 600_000 },
+    });
     const events = upstreams.subscribe({ url: awayUrl, operation: 'subscription { ticks }', variables: {}, identity: ANONYMOUS });
     await log.logged('upstream connection attempt failed');
     // The retry is scheduled in promise callbacks after the close event: one turn of the event loop puts it in its wait.

@@ -56,7 +56,12 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
 
       const me = await graphql(MeDocument, { token: session.accessToken });
       expect(me.errors).toBeUndefined();
-      expect(me.data?.me).toMatchObject({ id: registered.user.id, email, roles: ['OWNER'], tenant: { users: [{ id: registered.user.id, email }] } });
+      expect(me.data?.me).toMatchObject({
+        id: registered.user.id,
+        email,
+        roles: ['OWNER'],
+        tenant: { users: [{ id: registered.user.id, email }] },
+      });
     });
 
     it('answers me with null for an anonymous caller', async () => {
@@ -159,7 +164,10 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
       it('refuses a request without identity headers', async () => {
         const response = await direct({});
         expect(response.status).toBe(401);
-        expect(response.errors?.[0]).toEqual({ message: 'Requests must come through the gateway', extensions: { code: 'UNAUTHENTICATED' } });
+        expect(response.errors?.[0]).toEqual({
+          message: 'Requests must come through the gateway',
+          extensions: { code: 'UNAUTHENTICATED' },
+        });
       });
 
       it('refuses an identity signed with a guessed secret', async () => {
@@ -195,9 +203,15 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
       expect(broken.errors?.[0]?.extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
       const unknownField = await graphql('query { secrets }');
       expect(unknownField.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
-      const notJson = await fetch(stack.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":' });
+      const notJson = await fetch(stack.gateway.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"query":',
+      });
       expect(notJson.status).toBe(400);
-      expect(await notJson.json()).toEqual({ errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }] });
+      expect(await notJson.json()).toEqual({
+        errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }],
+      });
       expect((await graphql(MeDocument)).status).toBe(200);
     });
 
@@ -231,7 +245,9 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
 
       const query = await postGraphQL(cutOff.graphqlUrl, MeDocument);
       expect(query.data).toEqual({ me: null });
-      expect(query.errors).toEqual([{ message: 'The auth service is unavailable', path: ['me'], extensions: { code: 'SERVICE_UNAVAILABLE', serviceName: 'auth' } }]);
+      expect(query.errors).toEqual([
+        { message: 'The auth service is unavailable', path: ['me'], extensions: { code: 'SERVICE_UNAVAILABLE', serviceName: 'auth' } },
+      ]);
     });
   });
 }

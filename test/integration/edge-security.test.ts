@@ -10,11 +10,11 @@ import { collectExecutionUpdates, startHeldRun } from '../support/live-runs.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
-
 /** The security review's amplification: each level spreads the one below twice, under two aliases. */
 function doublingFragments(levels: number): string {
   let fragments = 'fragment L0 on User { id email }\n';
-  for (let level = 1; level <= levels; level++) fragments += `fragment L${level} on User { a: tenant { users { ...L${level - 1} } } b: tenant { users { ...L${level - 1} } } }\n`;
+  for (let level = 1; level <= levels; level++)
+    fragments += `fragment L${level} on User { a: tenant { users { ...L${level - 1} } } b: tenant { users { ...L${level - 1} } } }\n`;
   return `{ me { ...L${levels} } }\n${fragments}`;
 }
 
@@ -69,10 +69,25 @@ describe('the platform under the security review’s attacks', () => {
 
   it('keeps a subscription whose events need another subgraph alive past the lifetime of a signed identity', async () => {
     const { token, email } = await register();
-    const executionId = await startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token, outside, path: '/edge-long-lived', name: 'Long-lived' });
-    const client = createClient({ url: stack.gateway.graphqlUrl.replace('http', 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    const executionId = await startHeldRun({
+      graphqlUrl: stack.gateway.graphqlUrl,
+      token,
+      outside,
+      path: '/edge-long-lived',
+      name: 'Long-lived',
+    });
+    const client = createClient({
+      url: stack.gateway.graphqlUrl.replace('http', 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+    });
     clients.push(client);
-    const stream = collectExecutionUpdates<{ status: string; execution: { workflow: { owner: { email: string } } } }>(client, OWNER_UPDATES, executionId);
+    const stream = collectExecutionUpdates<{ status: string; execution: { workflow: { owner: { email: string } } } }>(
+      client,
+      OWNER_UPDATES,
+      executionId,
+    );
     await stream.first;
     // Ten minutes later for the gateway and for auth: twice the age at which auth refuses a signature.
     ahead += 2 * IDENTITY_MAX_AGE_MS;
@@ -84,14 +99,18 @@ describe('the platform under the security review’s attacks', () => {
   it('stops password guessing after a few failures, over HTTP and WebSocket alike, even with the right password', async () => {
     const { email } = await register();
     const login = (password: string) => postGraphQL(stack.gateway.graphqlUrl, LoginDocument, { variables: { input: { email, password } } });
-    for (let attempt = 0; attempt < 5; attempt++) expect((await login('not the password')).data?.login).toMatchObject({ __typename: 'InvalidCredentials' });
+    for (let attempt = 0; attempt < 5; attempt++)
+      expect((await login('not the password')).data?.login).toMatchObject({ __typename: 'InvalidCredentials' });
     const overHttp = await login(TEST_PASSWORD);
     expect(overHttp.errors?.[0]).toMatchObject({ extensions: { code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) } });
 
     const session = await ProtocolSession.open(stack.gateway.graphqlUrl);
     sessions.push(session);
     await session.init();
-    const overWebSocket = await session.run({ query: 'mutation ($input: LoginInput!) { login(input: $input) { __typename } }', variables: { input: { email, password: TEST_PASSWORD } } });
+    const overWebSocket = await session.run({
+      query: 'mutation ($input: LoginInput!) { login(input: $input) { __typename } }',
+      variables: { input: { email, password: TEST_PASSWORD } },
+    });
     expect(overWebSocket.results[0]?.errors?.[0]).toMatchObject({ extensions: { code: 'RATE_LIMITED' } });
 
     // Once the delay has passed (here: the clocks move on), the right password works again.
@@ -100,8 +119,10 @@ describe('the platform under the security review’s attacks', () => {
   });
 
   it('counts failed sign-ins per client address too, with the address the gateway saw', async () => {
-    const spray = (email: string) => postGraphQL(stack.gateway.graphqlUrl, LoginDocument, { variables: { input: { email, password: 'Winter2026!' } } });
-    for (let attempt = 0; attempt < 20; attempt++) expect((await spray(`nobody-${attempt}@example.com`)).data?.login).toMatchObject({ __typename: 'InvalidCredentials' });
+    const spray = (email: string) =>
+      postGraphQL(stack.gateway.graphqlUrl, LoginDocument, { variables: { input: { email, password: 'Winter2026!' } } });
+    for (let attempt = 0; attempt < 20; attempt++)
+      expect((await spray(`nobody-${attempt}@example.com`)).data?.login).toMatchObject({ __typename: 'InvalidCredentials' });
     const blocked = await spray(`nobody-else@example.com`);
     expect(blocked.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
     ahead += 16 * 60_000;

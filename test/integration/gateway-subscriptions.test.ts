@@ -17,7 +17,11 @@ const EXECUTION_UPDATED = `subscription Live($id: ID!) {
   }
 }`;
 
-type Update = { event: string; status: string; execution: { id: string; status: string; workflow: { name: string; owner: { email: string } } } };
+type Update = {
+  event: string;
+  status: string;
+  execution: { id: string; status: string; workflow: { name: string; owner: { email: string } } };
+};
 
 /** Federated subscriptions at the gateway, with the official graphql-ws client, as web clients use them. */
 describe('subscriptions through the gateway', () => {
@@ -28,12 +32,18 @@ describe('subscriptions through the gateway', () => {
 
   const wsUrl = () => stack.gateway.graphqlUrl.replace('http://', 'ws://');
   const connect = (token = session.token) => {
-    const client = createClient({ url: wsUrl(), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+    const client = createClient({
+      url: wsUrl(),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+    });
     clients.push(client);
     return client;
   };
 
-  const heldRun = (path: string) => startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: session.token, outside, path, name: 'Watched' });
+  const heldRun = (path: string) =>
+    startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: session.token, outside, path, name: 'Watched' });
 
   function watch(client: Client, executionId: string) {
     const updates: Update[] = [];
@@ -147,7 +157,10 @@ describe('subscriptions through the gateway', () => {
     );
     await four.promise;
     for (const message of messages) {
-      expect(message.errors?.[0]).toMatchObject({ message: 'The auth service is unavailable', extensions: { code: 'SERVICE_UNAVAILABLE' } });
+      expect(message.errors?.[0]).toMatchObject({
+        message: 'The auth service is unavailable',
+        extensions: { code: 'SERVICE_UNAVAILABLE' },
+      });
     }
   });
 
@@ -156,7 +169,10 @@ describe('subscriptions through the gateway', () => {
     const result = await new Promise((resolve, reject) => {
       client.subscribe({ query: '{ me { email } }' }, { next: resolve, error: reject, complete: () => undefined });
     });
-    expect(result).toEqual({ data: { me: { email: session.email } }, extensions: { cost: { estimated: 1, actual: 1, max: 5000, mode: 'enforce' } } });
+    expect(result).toEqual({
+      data: { me: { email: session.email } },
+      extensions: { cost: { estimated: 1, actual: 1, max: 5000, mode: 'enforce' } },
+    });
   });
 
   describe('the protocol, spoken by a raw WebSocket', () => {

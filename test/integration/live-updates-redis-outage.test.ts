@@ -29,7 +29,8 @@ function expectEveryChangeOrASnapshotCoveringIt(updates: Update[]): void {
   for (let index = 1; index < updates.length; index += 1) {
     const [previous, update] = [updates[index - 1]!, updates[index]!];
     expect(update.revision, `update ${index} goes back`).toBeGreaterThan(previous.revision);
-    if (update.revision > previous.revision + 1) expect(update.event, `revisions ${previous.revision + 1}–${update.revision - 1} are covered`).toBe('workflow.execution.snapshot');
+    if (update.revision > previous.revision + 1)
+      expect(update.event, `revisions ${previous.revision + 1}–${update.revision - 1} are covered`).toBe('workflow.execution.snapshot');
   }
 }
 
@@ -65,7 +66,12 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       admin?.disconnect();
     });
 
-    function subscribe<T>(user: SignedUp, query: string, variables: Record<string, unknown>, pick: (data: Record<string, T>) => T): Feed<T> {
+    function subscribe<T>(
+      user: SignedUp,
+      query: string,
+      variables: Record<string, unknown>,
+      pick: (data: Record<string, T>) => T,
+    ): Feed<T> {
       const client = createClient({
         url: stack.gateway.graphqlUrl.replace('http://', 'ws://'),
         webSocketImpl: WebSocket,
@@ -107,33 +113,49 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       };
     }
 
-    const watchExecution = (user: SignedUp, id: string) => subscribe<Update>(user, EXECUTION_UPDATED, { id }, (data) => data.executionUpdated!);
+    const watchExecution = (user: SignedUp, id: string) =>
+      subscribe<Update>(user, EXECUTION_UPDATED, { id }, (data) => data.executionUpdated!);
 
     /** A workflow whose HTTP steps wait at the `held` paths until the test releases them, then a last step. */
     async function heldWorkflow(user: SignedUp, held: string[]): Promise<string> {
       for (const path of held) outside.hold(path);
-      const steps = [...held.map((path, index) => ({ key: `call-${index + 1}`, type: 'http', config: { url: `${outside.url}${path}` } })), { key: 'done', type: 'transform', config: { template: { ok: true } } }];
-      const created = (await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, { token: user.token, variables: { input: { name: 'Across a Redis outage', steps } } })).data?.createWorkflow;
+      const steps = [
+        ...held.map((path, index) => ({ key: `call-${index + 1}`, type: 'http', config: { url: `${outside.url}${path}` } })),
+        { key: 'done', type: 'transform', config: { template: { ok: true } } },
+      ];
+      const created = (
+        await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
+          token: user.token,
+          variables: { input: { name: 'Across a Redis outage', steps } },
+        })
+      ).data?.createWorkflow;
       if (created?.__typename !== 'Workflow') throw new Error(`createWorkflow failed: ${JSON.stringify(created)}`);
       return created.id;
     }
 
     async function run(user: SignedUp, workflowId: string): Promise<string> {
-      const started = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: user.token, variables: { id: workflowId } })).data?.runWorkflow;
+      const started = (
+        await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: user.token, variables: { id: workflowId } })
+      ).data?.runWorkflow;
       if (started?.__typename !== 'Execution') throw new Error(`runWorkflow failed: ${JSON.stringify(started)}`);
       return started.id;
     }
 
     /** The execution as stored, read through the gateway (which does not need Redis to answer). */
     async function stored(user: SignedUp, id: string): Promise<{ status: string; revision: number }> {
-      const response = await postGraphQL<{ execution: { status: string; revision: number } }>(stack.gateway.graphqlUrl, EXECUTION, { token: user.token, variables: { id } });
+      const response = await postGraphQL<{ execution: { status: string; revision: number } }>(stack.gateway.graphqlUrl, EXECUTION, {
+        token: user.token,
+        variables: { id },
+      });
       return response.data!.execution;
     }
 
     /** Waits until a subgraph subscribed `topic` in Redis: a subscription without a first message is then in place. */
     async function untilSubscribedInRedis(topic: string): Promise<void> {
       const channel = `${stack.workflowsConfig.subgraph.redisNamespace}:${topic}`;
-      await expect.poll(async () => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1], { timeout: 10_000, interval: 20 }).toBe(1);
+      await expect
+        .poll(async () => ((await admin.pubsub('NUMSUB', channel)) as [string, number])[1], { timeout: 10_000, interval: 20 })
+        .toBe(1);
     }
 
     it('keeps the Redis channels of a deployment under its namespace', async () => {
@@ -146,7 +168,12 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       const namespace = stack.workflowsConfig.subgraph.redisNamespace;
       expect(namespace).toMatch(/^nf-test-live-redis-/);
       const channel = `workflows:execution:${executionId}`;
-      expect(await admin.pubsub('NUMSUB', `${namespace}:${channel}`, `nexusflow:${channel}`)).toEqual([`${namespace}:${channel}`, 1, `nexusflow:${channel}`, 0]);
+      expect(await admin.pubsub('NUMSUB', `${namespace}:${channel}`, `nexusflow:${channel}`)).toEqual([
+        `${namespace}:${channel}`,
+        1,
+        `nexusflow:${channel}`,
+        0,
+      ]);
       outside.release('/namespace-1');
     });
 

@@ -21,7 +21,10 @@ describe('notification operations through the gateway', () => {
 
   beforeAll(async () => {
     stack = await startStack('embedded', 'notifications_operations');
-    [owner, stranger] = await Promise.all([signUp(stack.gateway.graphqlUrl, 'bell-owner'), signUp(stack.gateway.graphqlUrl, 'bell-stranger')]);
+    [owner, stranger] = await Promise.all([
+      signUp(stack.gateway.graphqlUrl, 'bell-owner'),
+      signUp(stack.gateway.graphqlUrl, 'bell-stranger'),
+    ]);
   });
 
   afterAll(async () => {
@@ -29,8 +32,11 @@ describe('notification operations through the gateway', () => {
   });
 
   async function notifyOwner(title: string): Promise<string> {
-    const sent = (await ask(stack, owner.token, SEND, { input: { userId: owner.userId, eventType: `note.${randomUUID()}`, variables: { title, body: 'Details' } } })).data
-      ?.sendNotification;
+    const sent = (
+      await ask(stack, owner.token, SEND, {
+        input: { userId: owner.userId, eventType: `note.${randomUUID()}`, variables: { title, body: 'Details' } },
+      })
+    ).data?.sendNotification;
     if (!sent) throw new Error('sendNotification failed');
     return sent.id as string;
   }
@@ -42,14 +48,17 @@ describe('notification operations through the gateway', () => {
     expect(set).toMatchObject(template);
     expect((await ask(stack, owner.token, TEMPLATES)).data?.notificationTemplates).toContainEqual({ id: set.id, ...template });
 
-    const sent = (await ask(stack, owner.token, SEND, { input: { userId: owner.userId, eventType, variables: { name: 'Q3', pages: 12 } } })).data?.sendNotification;
+    const sent = (await ask(stack, owner.token, SEND, { input: { userId: owner.userId, eventType, variables: { name: 'Q3', pages: 12 } } }))
+      .data?.sendNotification;
     expect(sent).toMatchObject({ title: 'Report Q3 is ready', body: 'Q3 has 12 pages' });
   });
 
   it('replaces the template of the same event type and channel rather than adding one', async () => {
     const eventType = `invoice.due.${randomUUID()}`;
-    const first = (await ask(stack, owner.token, SET_TEMPLATE, { input: { eventType, channel: 'EMAIL', subject: 'Due', body: 'Pay' } })).data?.setNotificationTemplate;
-    const second = (await ask(stack, owner.token, SET_TEMPLATE, { input: { eventType, channel: 'EMAIL', body: 'Pay now' } })).data?.setNotificationTemplate;
+    const first = (await ask(stack, owner.token, SET_TEMPLATE, { input: { eventType, channel: 'EMAIL', subject: 'Due', body: 'Pay' } }))
+      .data?.setNotificationTemplate;
+    const second = (await ask(stack, owner.token, SET_TEMPLATE, { input: { eventType, channel: 'EMAIL', body: 'Pay now' } })).data
+      ?.setNotificationTemplate;
 
     expect(second).toEqual({ id: first.id, eventType, channel: 'EMAIL', subject: null, body: 'Pay now' });
     const templates: { eventType: string }[] = (await ask(stack, owner.token, TEMPLATES)).data?.notificationTemplates;
@@ -58,7 +67,9 @@ describe('notification operations through the gateway', () => {
 
   it("refuses a VIEWER's template and shows other tenants none of this tenant's templates", async () => {
     const eventType = `viewer.try.${randomUUID()}`;
-    const refused = await ask(stack, await viewerToken(stack, owner), SET_TEMPLATE, { input: { eventType, channel: 'IN_APP', body: 'Nope' } });
+    const refused = await ask(stack, await viewerToken(stack, owner), SET_TEMPLATE, {
+      input: { eventType, channel: 'IN_APP', body: 'Nope' },
+    });
     expect(errorCodes(refused)).toEqual(['FORBIDDEN']);
     const templates: { eventType: string }[] = (await ask(stack, owner.token, TEMPLATES)).data?.notificationTemplates;
     expect(templates.some((template) => template.eventType === eventType)).toBe(false);

@@ -18,7 +18,8 @@ import { RecordingServer, json } from '../support/recording-server.ts';
 import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
 
 const NOTIFICATION_RECEIVED = 'subscription { notificationReceived { id eventType title body } }';
-const SET_NOTIFICATION_TEMPLATE = 'mutation SetNotificationTemplate($input: NotificationTemplateInput!) { setNotificationTemplate(input: $input) { id } }';
+const SET_NOTIFICATION_TEMPLATE =
+  'mutation SetNotificationTemplate($input: NotificationTemplateInput!) { setNotificationTemplate(input: $input) { id } }';
 
 /** Notifications through the gateway, with SendGrid, Twilio and Firebase faked at their HTTP APIs. */
 export function describeNotificationsThroughGateway(mode: StorageMode): void {
@@ -94,7 +95,12 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       const created = (
         await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
           token: owner.token,
-          variables: { input: { name: 'Fragile', steps: [{ key: 'call', type: 'http', config: { url: `${outside.url}/always-down` }, retry: { maxAttempts: 1 } }] } },
+          variables: {
+            input: {
+              name: 'Fragile',
+              steps: [{ key: 'call', type: 'http', config: { url: `${outside.url}/always-down` }, retry: { maxAttempts: 1 } }],
+            },
+          },
         })
       ).data?.createWorkflow;
       if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
@@ -107,8 +113,15 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
       const me = await inbox(owner.token);
       expect(me?.unreadNotificationCount).toBe(1);
-      expect(me?.notifications?.[0]).toMatchObject({ eventType: 'workflow.execution.failed', read: false, deliveries: [{ channel: 'EMAIL', status: 'SENT', attempts: 1 }] });
-      expect((await postGraphQL(stack.gateway.graphqlUrl, MarkAllNotificationsReadDocument, { token: owner.token })).data?.markAllNotificationsRead.count).toBe(1);
+      expect(me?.notifications?.[0]).toMatchObject({
+        eventType: 'workflow.execution.failed',
+        read: false,
+        deliveries: [{ channel: 'EMAIL', status: 'SENT', attempts: 1 }],
+      });
+      expect(
+        (await postGraphQL(stack.gateway.graphqlUrl, MarkAllNotificationsReadDocument, { token: owner.token })).data
+          ?.markAllNotificationsRead.count,
+      ).toBe(1);
       expect((await inbox(owner.token))?.unreadNotificationCount).toBe(0);
     });
 
@@ -127,7 +140,14 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
       const expected = ['Workflow "Delivered twice" failed', 'Workflow "Marker" failed'];
       expect(await titles()).toEqual(expected);
-      await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).map((email) => email.subject).sort()).toEqual(expected);
+      await expect
+        .poll(() =>
+          sendgrid.accepted
+            .filter((email) => email.to === owner.email)
+            .map((email) => email.subject)
+            .sort(),
+        )
+        .toEqual(expected);
     });
 
     /** A `workflow.execution.failed` event for `owner`'s run, as the workflows service publishes it. */
@@ -137,7 +157,15 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
         type: 'workflow.execution.failed',
         occurredAt: new Date().toISOString(),
         tenantId: owner.tenantId,
-        payload: { tenantId: owner.tenantId, ownerId: owner.userId, executionId: randomUUID(), workflowId: randomUUID(), stepKey: 'charge', error: 'card declined', ...extra },
+        payload: {
+          tenantId: owner.tenantId,
+          ownerId: owner.userId,
+          executionId: randomUUID(),
+          workflowId: randomUUID(),
+          stepKey: 'charge',
+          error: 'card declined',
+          ...extra,
+        },
       };
     }
 
@@ -147,13 +175,17 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
       await stack.notifications.eventBus.publish(event);
 
-      await expect.poll(async () => (await inbox(owner.token))?.notifications?.map(({ title, body }) => ({ title, body }))).toEqual([
-        {
-          title: 'Workflow "Nightly invoice sync" failed',
-          body: `Workflow "Nightly invoice sync" failed at step charge: card declined (execution ${event.payload.executionId})`,
-        },
-      ]);
-      await expect.poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).map((email) => email.subject)).toEqual(['Workflow "Nightly invoice sync" failed']);
+      await expect
+        .poll(async () => (await inbox(owner.token))?.notifications?.map(({ title, body }) => ({ title, body })))
+        .toEqual([
+          {
+            title: 'Workflow "Nightly invoice sync" failed',
+            body: `Workflow "Nightly invoice sync" failed at step charge: card declined (execution ${event.payload.executionId})`,
+          },
+        ]);
+      await expect
+        .poll(() => sendgrid.accepted.filter((email) => email.to === owner.email).map((email) => email.subject))
+        .toEqual(['Workflow "Nightly invoice sync" failed']);
     });
 
     it('names the workflow by its id when the event was published before events carried names', async () => {
@@ -162,7 +194,9 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
 
       await stack.notifications.eventBus.publish(event);
 
-      await expect.poll(async () => (await inbox(owner.token))?.notifications?.[0]?.title).toBe(`Workflow "${event.payload.workflowId}" failed`);
+      await expect
+        .poll(async () => (await inbox(owner.token))?.notifications?.[0]?.title)
+        .toBe(`Workflow "${event.payload.workflowId}" failed`);
       expect((await inbox(owner.token))?.notifications?.[0]?.body).toBe(
         `Workflow "${event.payload.workflowId}" failed at step charge: card declined (execution ${event.payload.executionId})`,
       );
@@ -172,15 +206,22 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       const owner = await signUp();
       const template = await postGraphQL(stack.gateway.graphqlUrl, SET_NOTIFICATION_TEMPLATE, {
         token: owner.token,
-        variables: { input: { eventType: 'workflow.execution.failed', channel: 'IN_APP', subject: '{{workflowName}} needs you', body: 'Step {{stepKey}} of {{workflowName}}: {{error}}' } },
+        variables: {
+          input: {
+            eventType: 'workflow.execution.failed',
+            channel: 'IN_APP',
+            subject: '{{workflowName}} needs you',
+            body: 'Step {{stepKey}} of {{workflowName}}: {{error}}',
+          },
+        },
       });
       expect(template.errors).toBeUndefined();
 
       await stack.notifications.eventBus.publish(failedRunEvent(owner, { workflowName: 'Payroll' }));
 
-      await expect.poll(async () => (await inbox(owner.token))?.notifications?.map(({ title, body }) => ({ title, body }))).toEqual([
-        { title: 'Payroll needs you', body: 'Step charge of Payroll: card declined' },
-      ]);
+      await expect
+        .poll(async () => (await inbox(owner.token))?.notifications?.map(({ title, body }) => ({ title, body })))
+        .toEqual([{ title: 'Payroll needs you', body: 'Step charge of Payroll: card declined' }]);
     });
 
     it('retries a delivery the provider refused for a while, and sends SMS and push by preference', async () => {
@@ -192,13 +233,17 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       twilio.failNext(2, 503);
       const sent = await postGraphQL(stack.gateway.graphqlUrl, SendNotificationDocument, {
         token: owner.token,
-        variables: { input: { userId: owner.userId, eventType: 'release.published', variables: { title: 'Release 4.2', body: 'Out now' } } },
+        variables: {
+          input: { userId: owner.userId, eventType: 'release.published', variables: { title: 'Release 4.2', body: 'Out now' } },
+        },
       });
       expect(sent.data?.sendNotification.title).toBe('Release 4.2');
-      await expect.poll(async () => (await inbox(owner.token))?.notifications?.[0]?.deliveries.map((d) => [d.channel, d.status]).sort()).toEqual([
-        ['PUSH', 'SENT'],
-        ['SMS', 'SENT'],
-      ]);
+      await expect
+        .poll(async () => (await inbox(owner.token))?.notifications?.[0]?.deliveries.map((d) => [d.channel, d.status]).sort())
+        .toEqual([
+          ['PUSH', 'SENT'],
+          ['SMS', 'SENT'],
+        ]);
       const deliveries = (await inbox(owner.token))?.notifications?.[0]?.deliveries ?? [];
       expect(deliveries.find((d) => d.channel === 'SMS')?.attempts).toBe(3);
       expect(sendgrid.accepted.filter((email) => email.to === owner.email)).toEqual([]);
@@ -217,7 +262,10 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       const sent = await send(sender, { userId: stranger.userId });
 
       expect(sent.errors).toEqual([
-        expect.objectContaining({ message: 'No user with this id in your tenant', extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' } }),
+        expect.objectContaining({
+          message: 'No user with this id in your tenant',
+          extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' },
+        }),
       ]);
       expect(await inbox(stranger.token)).toMatchObject({ unreadNotificationCount: 0, notifications: [] });
       expect(await inbox(sender.token)).toMatchObject({ unreadNotificationCount: 0, notifications: [] });
@@ -231,10 +279,14 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       const own = await send(sender, { userId: sender.userId, idempotencyKey: 'release-4.3' });
       const repeatedForTheStranger = await send(sender, { userId: stranger.userId, idempotencyKey: 'release-4.3' });
 
-      expect(refused.errors).toEqual([expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' } })]);
+      expect(refused.errors).toEqual([
+        expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' } }),
+      ]);
       // The refusal stored nothing, so the key was still free.
       expect(own.errors).toBeUndefined();
-      expect(repeatedForTheStranger.errors).toEqual([expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey', serviceName: 'notifications' } })]);
+      expect(repeatedForTheStranger.errors).toEqual([
+        expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey', serviceName: 'notifications' } }),
+      ]);
       expect((await inbox(stranger.token))?.notifications).toEqual([]);
       expect((await inbox(sender.token))?.notifications?.map((notification) => notification.id)).toEqual([own.data?.sendNotification.id]);
     });
@@ -250,7 +302,9 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
         stack.authForNotifications.bringUp();
       }
 
-      expect(unavailable.errors).toEqual([expect.objectContaining({ extensions: { code: 'SERVICE_UNAVAILABLE', serviceName: 'notifications' } })]);
+      expect(unavailable.errors).toEqual([
+        expect.objectContaining({ extensions: { code: 'SERVICE_UNAVAILABLE', serviceName: 'notifications' } }),
+      ]);
       expect((await inbox(sender.token))?.notifications).toEqual([]);
       const later = await send(sender, { userId: sender.userId });
       expect(later.errors).toBeUndefined();

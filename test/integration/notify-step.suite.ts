@@ -47,13 +47,17 @@ export function describeNotifyStep(mode: StorageMode): void {
 
     async function runToTheEnd(owner: Owner, steps: StepInput[], input: unknown) {
       const { workflow, watch } = await createWorkflow(owner, steps);
-      const started = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: owner.token, variables: { id: workflow.id, input } })).data?.runWorkflow;
+      const started = (
+        await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: owner.token, variables: { id: workflow.id, input } })
+      ).data?.runWorkflow;
       if (started?.__typename !== 'Execution') throw new Error(`runWorkflow failed: ${JSON.stringify(started)}`);
       await watch.finished(started.id);
-      return (await postGraphQL(stack.gateway.graphqlUrl, ExecutionDetailsDocument, { token: owner.token, variables: { id: started.id } })).data?.execution;
+      return (await postGraphQL(stack.gateway.graphqlUrl, ExecutionDetailsDocument, { token: owner.token, variables: { id: started.id } }))
+        .data?.execution;
     }
 
-    const inbox = async (owner: Owner) => (await postGraphQL(stack.gateway.graphqlUrl, MyNotificationsDocument, { token: owner.token })).data?.me;
+    const inbox = async (owner: Owner) =>
+      (await postGraphQL(stack.gateway.graphqlUrl, MyNotificationsDocument, { token: owner.token })).data?.me;
 
     /** What the engine hands every attempt of step `notify` of a run of `owner`: the same idempotency key each time. */
     function attemptOf(owner: Owner, executionId = randomUUID()): StepContext {
@@ -95,7 +99,10 @@ export function describeNotifyStep(mode: StorageMode): void {
           {
             key: 'remind',
             type: 'notify',
-            config: { eventType: 'invoice.overdue', variables: { title: 'Invoice {{input.number}} is overdue', body: '{{steps.total.output}} have been due since {{input.due}}' } },
+            config: {
+              eventType: 'invoice.overdue',
+              variables: { title: 'Invoice {{input.number}} is overdue', body: '{{steps.total.output}} have been due since {{input.due}}' },
+            },
           },
         ],
         { number: 'INV-7', amount: 120, due: '2030-01-31' },
@@ -113,7 +120,13 @@ export function describeNotifyStep(mode: StorageMode): void {
       const me = await inbox(owner);
       expect(me?.unreadNotificationCount).toBe(1);
       expect(me?.notifications).toEqual([
-        expect.objectContaining({ id: output.notificationId, eventType: 'invoice.overdue', title: 'Invoice INV-7 is overdue', body: '120 EUR have been due since 2030-01-31', read: false }),
+        expect.objectContaining({
+          id: output.notificationId,
+          eventType: 'invoice.overdue',
+          title: 'Invoice INV-7 is overdue',
+          body: '120 EUR have been due since 2030-01-31',
+          read: false,
+        }),
       ]);
     });
 
@@ -145,7 +158,14 @@ export function describeNotifyStep(mode: StorageMode): void {
       const send = () =>
         postGraphQL(stack.gateway.graphqlUrl, SendNotificationDocument, {
           token: owner.token,
-          variables: { input: { userId: owner.userId, eventType: 'release.published', variables: { title: 'Release 4.2' }, idempotencyKey: 'release-4.2' } },
+          variables: {
+            input: {
+              userId: owner.userId,
+              eventType: 'release.published',
+              variables: { title: 'Release 4.2' },
+              idempotencyKey: 'release-4.2',
+            },
+          },
         });
 
       const first = await send();
@@ -180,7 +200,9 @@ export function describeNotifyStep(mode: StorageMode): void {
         });
       await send('release.published');
       const reused = await send('release.withdrawn');
-      expect(reused.errors).toEqual([expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey', serviceName: 'notifications' } })]);
+      expect(reused.errors).toEqual([
+        expect.objectContaining({ extensions: { code: 'CONFLICT', field: 'idempotencyKey', serviceName: 'notifications' } }),
+      ]);
       expect((await inbox(owner))?.notifications).toHaveLength(1);
     });
 
@@ -190,7 +212,12 @@ export function describeNotifyStep(mode: StorageMode): void {
         token: owner.token,
         variables: { input: { userId: 'nobody', eventType: 'release.published' } },
       });
-      expect(response.errors).toEqual([expect.objectContaining({ message: '"userId" must be a UUID', extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' } })]);
+      expect(response.errors).toEqual([
+        expect.objectContaining({
+          message: '"userId" must be a UUID',
+          extensions: { code: 'BAD_USER_INPUT', field: 'userId', serviceName: 'notifications' },
+        }),
+      ]);
     });
 
     it('fails a step for good, with the service’s reason, when the service refuses the notification', async () => {
@@ -212,13 +239,25 @@ export function describeNotifyStep(mode: StorageMode): void {
       const owner = await signUp();
       const execution = await runToTheEnd(
         owner,
-        [{ key: 'remind', type: 'notify', config: { eventType: 'invoice.overdue', userId: '{{input.assignee}}' }, retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 50 } }],
+        [
+          {
+            key: 'remind',
+            type: 'notify',
+            config: { eventType: 'invoice.overdue', userId: '{{input.assignee}}' },
+            retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 50 },
+          },
+        ],
         { assignee: 'ada@example.com' },
       );
-      expect(execution).toMatchObject({ status: 'FAILED', error: { stepKey: 'remind', message: 'userId rendered to "ada@example.com", which is not a user id' } });
+      expect(execution).toMatchObject({
+        status: 'FAILED',
+        error: { stepKey: 'remind', message: 'userId rendered to "ada@example.com", which is not a user id' },
+      });
       expect(execution?.stepRuns).toHaveLength(1);
       // The owner hears that the run failed, and nothing else.
-      await expect.poll(async () => (await inbox(owner))?.notifications?.map((notification) => notification.eventType)).toEqual(['workflow.execution.failed']);
+      await expect
+        .poll(async () => (await inbox(owner))?.notifications?.map((notification) => notification.eventType))
+        .toEqual(['workflow.execution.failed']);
     });
 
     it('fails a run at once, without retrying, when the step’s user is a user of another tenant, who hears nothing', async () => {
@@ -226,7 +265,14 @@ export function describeNotifyStep(mode: StorageMode): void {
       const stranger = await signUp();
       const execution = await runToTheEnd(
         owner,
-        [{ key: 'remind', type: 'notify', config: { eventType: 'invoice.overdue', userId: '{{input.assignee}}' }, retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 50 } }],
+        [
+          {
+            key: 'remind',
+            type: 'notify',
+            config: { eventType: 'invoice.overdue', userId: '{{input.assignee}}' },
+            retry: { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 50 },
+          },
+        ],
         { assignee: stranger.userId },
       );
       expect(execution).toMatchObject({
@@ -234,7 +280,9 @@ export function describeNotifyStep(mode: StorageMode): void {
         error: { stepKey: 'remind', message: 'the notifications service refused the notification: No user with this id in your tenant' },
       });
       expect(execution?.stepRuns).toHaveLength(1);
-      await expect.poll(async () => (await inbox(owner))?.notifications?.map((notification) => notification.eventType)).toEqual(['workflow.execution.failed']);
+      await expect
+        .poll(async () => (await inbox(owner))?.notifications?.map((notification) => notification.eventType))
+        .toEqual(['workflow.execution.failed']);
       expect((await inbox(stranger))?.notifications).toEqual([]);
     });
 

@@ -43,7 +43,9 @@ describe('the web client’s queries give the same responses through our executo
     const graphqlUrl = stack.gateway.graphqlUrl;
     const registered = (
       await postGraphQL(graphqlUrl, RegisterDocument, {
-        variables: { input: { email: `same-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Same', tenantName: 'Same Co' } },
+        variables: {
+          input: { email: `same-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Same', tenantName: 'Same Co' },
+        },
       })
     ).data?.register;
     if (registered?.__typename !== 'AuthSession') throw new Error('registration failed');
@@ -61,11 +63,18 @@ describe('the web client’s queries give the same responses through our executo
     await watch.finished(run.id);
     await watch.close();
     const schedule = (
-      await postGraphQL(graphqlUrl, CreateScheduleDocument, { token, variables: { input: { workflowId: created.id, name: 'Hourly', cron: '0 * * * *', timezone: 'Europe/Paris' } } })
+      await postGraphQL(graphqlUrl, CreateScheduleDocument, {
+        token,
+        variables: { input: { workflowId: created.id, name: 'Hourly', cron: '0 * * * *', timezone: 'Europe/Paris' } },
+      })
     ).data?.createSchedule;
     if (schedule?.__typename !== 'Schedule') throw new Error('createSchedule failed');
 
-    const me = (await postGraphQL<{ me: { id: string; roles: Role[]; tenant: { id: string } } }>(graphqlUrl, '{ me { id roles tenant { id } } }', { token })).data!.me;
+    const me = (
+      await postGraphQL<{ me: { id: string; roles: Role[]; tenant: { id: string } } }>(graphqlUrl, '{ me { id roles tenant { id } } }', {
+        token,
+      })
+    ).data!.me;
     const identity: Identity = { kind: 'user', userId: me.id, tenantId: me.tenant.id, roles: me.roles };
     context = { identity, requestId: randomUUID() };
     Object.assign(ids, { user: me.id, workflow: created.id, execution: run.id, schedule: schedule.id });

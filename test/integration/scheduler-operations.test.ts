@@ -23,7 +23,10 @@ describe('scheduler operations through the gateway', () => {
 
   beforeAll(async () => {
     stack = await startStack('embedded', 'scheduler_operations');
-    [owner, stranger] = await Promise.all([signUp(stack.gateway.graphqlUrl, 'sched-owner'), signUp(stack.gateway.graphqlUrl, 'sched-stranger')]);
+    [owner, stranger] = await Promise.all([
+      signUp(stack.gateway.graphqlUrl, 'sched-owner'),
+      signUp(stack.gateway.graphqlUrl, 'sched-stranger'),
+    ]);
   });
 
   afterAll(async () => {
@@ -31,13 +34,18 @@ describe('scheduler operations through the gateway', () => {
   });
 
   async function createWorkflow(name = 'Nightly'): Promise<string> {
-    const created = (await ask(stack, owner.token, CREATE_WORKFLOW, { input: { name, steps: [{ key: 'done', type: 'transform', config: { template: {} } }] } })).data?.createWorkflow;
+    const created = (
+      await ask(stack, owner.token, CREATE_WORKFLOW, {
+        input: { name, steps: [{ key: 'done', type: 'transform', config: { template: {} } }] },
+      })
+    ).data?.createWorkflow;
     if (created?.__typename !== 'Workflow') throw new Error(`createWorkflow failed: ${JSON.stringify(created)}`);
     return created.id as string;
   }
 
   async function createSchedule(workflowId: string, name = 'Every night'): Promise<string> {
-    const created = (await ask(stack, owner.token, CREATE_SCHEDULE, { input: { workflowId, name, cron: '0 2 * * *' } })).data?.createSchedule;
+    const created = (await ask(stack, owner.token, CREATE_SCHEDULE, { input: { workflowId, name, cron: '0 2 * * *' } })).data
+      ?.createSchedule;
     if (created?.__typename !== 'Schedule') throw new Error(`createSchedule failed: ${JSON.stringify(created)}`);
     return created.id as string;
   }
@@ -59,8 +67,21 @@ describe('scheduler operations through the gateway', () => {
     const [workflowId, otherWorkflowId] = await Promise.all([createWorkflow(), createWorkflow('Hourly')]);
     const id = await createSchedule(workflowId);
 
-    const updated = (await ask(stack, owner.token, UPDATE_SCHEDULE, { id, input: { workflowId: otherWorkflowId, name: 'Hourly now', intervalSeconds: 3600 } })).data?.updateSchedule;
-    expect(updated).toMatchObject({ __typename: 'Schedule', id, name: 'Hourly now', cron: null, intervalSeconds: 3600, status: 'ACTIVE', workflow: { id: otherWorkflowId } });
+    const updated = (
+      await ask(stack, owner.token, UPDATE_SCHEDULE, {
+        id,
+        input: { workflowId: otherWorkflowId, name: 'Hourly now', intervalSeconds: 3600 },
+      })
+    ).data?.updateSchedule;
+    expect(updated).toMatchObject({
+      __typename: 'Schedule',
+      id,
+      name: 'Hourly now',
+      cron: null,
+      intervalSeconds: 3600,
+      status: 'ACTIVE',
+      workflow: { id: otherWorkflowId },
+    });
     const nextRunAt = Date.parse(updated.nextRunAt as string);
     expect(nextRunAt).toBeGreaterThan(stack.clock.now.getTime());
     expect(nextRunAt).toBeLessThanOrEqual(stack.clock.now.getTime() + 3600_000);
@@ -69,14 +90,22 @@ describe('scheduler operations through the gateway', () => {
 
   it('refuses an invalid replacement and keeps the schedule as it was', async () => {
     const id = await createSchedule(await createWorkflow());
-    const refused = (await ask(stack, owner.token, UPDATE_SCHEDULE, { id, input: { workflowId: await createWorkflow(), name: 'Broken', cron: 'not a cron' } })).data?.updateSchedule;
+    const refused = (
+      await ask(stack, owner.token, UPDATE_SCHEDULE, {
+        id,
+        input: { workflowId: await createWorkflow(), name: 'Broken', cron: 'not a cron' },
+      })
+    ).data?.updateSchedule;
     expect(refused).toMatchObject({ __typename: 'InvalidSchedule', problems: [{ field: 'cron' }] });
     expect((await ask(stack, owner.token, SCHEDULE, { id })).data?.schedule).toMatchObject({ name: 'Every night', cron: '0 2 * * *' });
   });
 
   it('resumes a paused schedule with a next tick from now on', async () => {
     const id = await createSchedule(await createWorkflow());
-    expect((await ask(stack, owner.token, PAUSE_SCHEDULE, { id })).data?.pauseSchedule).toMatchObject({ status: 'PAUSED', nextRunAt: null });
+    expect((await ask(stack, owner.token, PAUSE_SCHEDULE, { id })).data?.pauseSchedule).toMatchObject({
+      status: 'PAUSED',
+      nextRunAt: null,
+    });
 
     const resumed = (await ask(stack, owner.token, RESUME_SCHEDULE, { id })).data?.resumeSchedule;
     expect(resumed).toMatchObject({ __typename: 'Schedule', id, status: 'ACTIVE' });
@@ -98,24 +127,42 @@ describe('scheduler operations through the gateway', () => {
     const id = await createSchedule(workflowId);
     const viewer = await viewerToken(stack, owner);
 
-    expect(errorCodes(await ask(stack, viewer, UPDATE_SCHEDULE, { id, input: { workflowId, name: 'Viewer was here', cron: '0 3 * * *' } }))).toEqual(['FORBIDDEN']);
+    expect(
+      errorCodes(await ask(stack, viewer, UPDATE_SCHEDULE, { id, input: { workflowId, name: 'Viewer was here', cron: '0 3 * * *' } })),
+    ).toEqual(['FORBIDDEN']);
     expect(errorCodes(await ask(stack, viewer, RESUME_SCHEDULE, { id }))).toEqual(['FORBIDDEN']);
     expect(errorCodes(await ask(stack, viewer, DELETE_SCHEDULE, { id }))).toEqual(['FORBIDDEN']);
     expect((await ask(stack, viewer, SCHEDULES, { workflowId })).data?.schedules).toEqual([{ id, name: 'Every night' }]);
   });
 
-  it("finds no schedule of another tenant to update, resume or delete", async () => {
+  it('finds no schedule of another tenant to update, resume or delete', async () => {
     const workflowId = await createWorkflow();
     const id = await createSchedule(workflowId);
-    const strangersWorkflow = (await ask(stack, stranger.token, CREATE_WORKFLOW, { input: { name: 'Mine', steps: [{ key: 'done', type: 'transform', config: { template: {} } }] } })).data
-      ?.createWorkflow.id;
+    const strangersWorkflow = (
+      await ask(stack, stranger.token, CREATE_WORKFLOW, {
+        input: { name: 'Mine', steps: [{ key: 'done', type: 'transform', config: { template: {} } }] },
+      })
+    ).data?.createWorkflow.id;
 
-    expect((await ask(stack, stranger.token, UPDATE_SCHEDULE, { id, input: { workflowId: strangersWorkflow, name: 'Taken', cron: '0 3 * * *' } })).data?.updateSchedule).toEqual({
+    expect(
+      (
+        await ask(stack, stranger.token, UPDATE_SCHEDULE, {
+          id,
+          input: { workflowId: strangersWorkflow, name: 'Taken', cron: '0 3 * * *' },
+        })
+      ).data?.updateSchedule,
+    ).toEqual({
       __typename: 'ScheduleNotFound',
       id,
     });
-    expect((await ask(stack, stranger.token, RESUME_SCHEDULE, { id })).data?.resumeSchedule).toEqual({ __typename: 'ScheduleNotFound', id });
-    expect((await ask(stack, stranger.token, DELETE_SCHEDULE, { id })).data?.deleteSchedule).toEqual({ __typename: 'ScheduleNotFound', id });
+    expect((await ask(stack, stranger.token, RESUME_SCHEDULE, { id })).data?.resumeSchedule).toEqual({
+      __typename: 'ScheduleNotFound',
+      id,
+    });
+    expect((await ask(stack, stranger.token, DELETE_SCHEDULE, { id })).data?.deleteSchedule).toEqual({
+      __typename: 'ScheduleNotFound',
+      id,
+    });
     expect((await ask(stack, owner.token, SCHEDULE, { id })).data?.schedule).toMatchObject({ name: 'Every night', status: 'ACTIVE' });
   });
 });

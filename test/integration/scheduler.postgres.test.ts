@@ -3,6 +3,9 @@ import { testEnvironment } from '@nexusflow/kit/testing';
 import { describeSchedulerThroughGateway } from './scheduler.suite.ts';
 
 // Runs when the real PostgreSQL, Redis and RabbitMQ are given, as `.ci/run` always does.
-describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)('on the real PostgreSQL, Redis and RabbitMQ', () => {
-  describeSchedulerThroughGateway('postgres');
-});
+describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)(
+  'on the real PostgreSQL, Redis and RabbitMQ',
+  () => {
+    describeSchedulerThroughGateway('postgres');
+  },
+);

@@ -28,7 +28,12 @@ export function describeSchedulerThroughGateway(mode: StorageMode): void {
 
     async function workflow(): Promise<string> {
       const created = await graphql(CreateWorkflowDocument, {
-        variables: { input: { name: `Nightly ${randomUUID().slice(0, 6)}`, steps: [{ key: 'shape', type: 'transform', config: { template: { at: '{{input.at}}' } } }] } },
+        variables: {
+          input: {
+            name: `Nightly ${randomUUID().slice(0, 6)}`,
+            steps: [{ key: 'shape', type: 'transform', config: { template: { at: '{{input.at}}' } } }],
+          },
+        },
       });
       if (created.data?.createWorkflow.__typename !== 'Workflow') throw new Error(JSON.stringify(created));
       return created.data.createWorkflow.id;
@@ -47,7 +52,14 @@ export function describeSchedulerThroughGateway(mode: StorageMode): void {
       stack = await startStack(mode, `scheduler_${mode}`);
       const session = (
         await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
-          variables: { input: { email: `planner-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Planner', tenantName: 'Schedules Inc' } },
+          variables: {
+            input: {
+              email: `planner-${randomUUID()}@example.com`,
+              password: 'correct horse battery',
+              name: 'Planner',
+              tenantName: 'Schedules Inc',
+            },
+          },
         })
       ).data?.register;
       if (session?.__typename !== 'AuthSession') throw new Error('registration failed');
@@ -136,7 +148,10 @@ export function describeSchedulerThroughGateway(mode: StorageMode): void {
     it('does not fire a paused schedule', async () => {
       const workflowId = await workflow();
       const paused = await schedule({ workflowId, name: 'Paused', intervalSeconds: 60 });
-      expect((await graphql(PauseScheduleDocument, { variables: { id: paused.id } })).data?.pauseSchedule).toMatchObject({ status: 'PAUSED', nextRunAt: null });
+      expect((await graphql(PauseScheduleDocument, { variables: { id: paused.id } })).data?.pauseSchedule).toMatchObject({
+        status: 'PAUSED',
+        nextRunAt: null,
+      });
       stack.clock.now = new Date(stack.clock.now.getTime() + 3_600_000);
       await stack.scheduler.services.ticker.tick();
       expect((await details(paused.id))?.runs).toEqual([]);

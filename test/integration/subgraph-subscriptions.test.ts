@@ -45,11 +45,16 @@ describe('workflow subscriptions on the workflows subgraph', () => {
     stack = await startStack('embedded', 'subgraph_subscriptions');
     const session = (
       await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
-        variables: { input: { email: `live-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Live', tenantName: 'Live Co' } },
+        variables: {
+          input: { email: `live-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Live', tenantName: 'Live Co' },
+        },
       })
     ).data?.register;
     if (session?.__typename !== 'AuthSession') throw new Error('registration failed');
-    owner = { token: session.accessToken, identity: { kind: 'user', userId: session.user.id, tenantId: session.user.tenant.id, roles: [Role.Owner] } };
+    owner = {
+      token: session.accessToken,
+      identity: { kind: 'user', userId: session.user.id, tenantId: session.user.tenant.id, roles: [Role.Owner] },
+    };
   });
 
   afterAll(async () => {
@@ -75,14 +80,14 @@ describe('workflow subscriptions on the workflows subgraph', () => {
       })
     ).data?.createWorkflow;
     if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
-    const run = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: owner.token, variables: { id: created.id } })).data?.runWorkflow;
+    const run = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: owner.token, variables: { id: created.id } }))
+      .data?.runWorkflow;
     if (run?.__typename !== 'Execution') throw new Error('runWorkflow failed');
     await outside.arrival(path);
     return run.id;
   }
 
   const collect = (client: Client, executionId: string) => collectExecutionUpdates<Update>(client, EXECUTION_UPDATED, executionId);
-
 
   it('sends the execution as it is, then every change in order, each with the execution at that moment', async () => {
     const executionId = await startHeldRun('/live-hold');

@@ -15,7 +15,6 @@ const EXECUTION_UPDATED = `subscription Live($id: ID!) {
 
 type Update = { event: string; status: string; execution: { id: string; workflow: { owner: { email: string } } } };
 
-
 describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)(
   'subscriptions across instances (real PostgreSQL, Redis and RabbitMQ)',
   () => {
@@ -74,10 +73,16 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       await outside?.close();
     });
 
-    const heldRun = (token: string, path: string) => startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: token, outside, path, name: 'Shared' });
+    const heldRun = (token: string, path: string) =>
+      startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: token, outside, path, name: 'Shared' });
 
     function subscribe(token: string, executionId: string) {
-      const client = createClient({ url: otherGatewayUrl.replace('http://', 'ws://'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+      const client = createClient({
+        url: otherGatewayUrl.replace('http://', 'ws://'),
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${token}` },
+        retryAttempts: 0,
+      });
       clients.push(client);
       return collectExecutionUpdates<Update>(client, EXECUTION_UPDATED, executionId);
     }

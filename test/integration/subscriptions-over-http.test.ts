@@ -54,7 +54,13 @@ describe('subscriptions over plain HTTP', () => {
   };
 
   it('streams every change of an execution over Server-Sent Events, with fields from the auth subgraph', async () => {
-    const executionId = await startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: session.token, outside, path: '/sse-live', name: 'Streamed' });
+    const executionId = await startHeldRun({
+      graphqlUrl: stack.gateway.graphqlUrl,
+      token: session.token,
+      outside,
+      path: '/sse-live',
+      name: 'Streamed',
+    });
     const updates: Update[] = [];
     const first = createDeferred();
     const completed = createDeferred();
@@ -79,11 +85,21 @@ describe('subscriptions over plain HTTP', () => {
   });
 
   it('streams it over Apollo’s multipart protocol too, until the client leaves', async () => {
-    const executionId = await startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: session.token, outside, path: '/multipart-live', name: 'Parted' });
+    const executionId = await startHeldRun({
+      graphqlUrl: stack.gateway.graphqlUrl,
+      token: session.token,
+      outside,
+      path: '/multipart-live',
+      name: 'Parted',
+    });
     const leave = new AbortController();
     const response = await fetch(stack.gateway.graphqlUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0", application/json', authorization: `Bearer ${session.token}` },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'multipart/mixed;subscriptionSpec="1.0", application/json',
+        authorization: `Bearer ${session.token}`,
+      },
       body: JSON.stringify({ query: EXECUTION_UPDATED, variables: { id: executionId } }),
       signal: leave.signal,
     });
@@ -112,7 +128,11 @@ describe('subscriptions over plain HTTP', () => {
   it('answers a query asked for with the multipart protocol in one part, and ends the stream', async () => {
     const response = await fetch(stack.gateway.graphqlUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0"', authorization: `Bearer ${session.token}` },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'multipart/mixed;subscriptionSpec="1.0"',
+        authorization: `Bearer ${session.token}`,
+      },
       body: JSON.stringify({ query: '{ me { email } }' }),
     });
     const body = await response.text();
@@ -136,14 +156,21 @@ describe('subscriptions over plain HTTP', () => {
     const abusive = `subscription { ${Array.from({ length: 40 }, (_, i) => `a${i}: notificationReceived { id }`).join(' ')} }`;
     const overMultipart = await fetch(stack.gateway.graphqlUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'multipart/mixed;subscriptionSpec="1.0"', authorization: `Bearer ${session.token}` },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'multipart/mixed;subscriptionSpec="1.0"',
+        authorization: `Bearer ${session.token}`,
+      },
       body: JSON.stringify({ query: abusive }),
     });
     expect(overMultipart.status).toBe(400);
     expect(await overMultipart.json()).toEqual({ errors: [expect.objectContaining({ extensions: { code: 'MAX_ROOT_FIELDS_LIMIT' } })] });
 
     const errors = createDeferred<unknown>();
-    sseClient().subscribe({ query: abusive }, { next: ({ errors: received }) => errors.resolve(received), error: errors.reject, complete: () => undefined });
+    sseClient().subscribe(
+      { query: abusive },
+      { next: ({ errors: received }) => errors.resolve(received), error: errors.reject, complete: () => undefined },
+    );
     expect(await errors.promise).toEqual([expect.objectContaining({ extensions: { code: 'MAX_ROOT_FIELDS_LIMIT' } })]);
   });
 
@@ -170,7 +197,9 @@ describe('subscriptions over plain HTTP', () => {
       body: JSON.stringify({ query: 'subscription { notificationReceived { id } }' }),
     });
     const text = await response.text();
-    expect(text).toContain('event: next\ndata: {"errors":[{"message":"Access token has expired","extensions":{"code":"UNAUTHENTICATED"}}]}');
+    expect(text).toContain(
+      'event: next\ndata: {"errors":[{"message":"Access token has expired","extensions":{"code":"UNAUTHENTICATED"}}]}',
+    );
     expect(text).toContain('event: complete');
   });
 });

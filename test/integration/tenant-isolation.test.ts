@@ -105,33 +105,45 @@ async function refusedSubscription(query: string, variables: Record<string, unkn
 
 type Case = (f: Fixture) => Promise<void>;
 
-const workflowNotFound = (mutation: string, extra = ''): Case => async ({ b, workflowId }) =>
-  unchangedFor(async () => {
-    const response = await data(b, `mutation ($id: ID!${extra ? ', $input: WorkflowInput!' : ''}) { ${mutation}(id: $id${extra}) ${NOT_FOUND_RESULT} }`, {
-      id: workflowId,
-      ...(extra ? { input: { ...WORKFLOW_INPUT, name: 'Taken by B' } } : {}),
+const workflowNotFound =
+  (mutation: string, extra = ''): Case =>
+  async ({ b, workflowId }) =>
+    unchangedFor(async () => {
+      const response = await data(
+        b,
+        `mutation ($id: ID!${extra ? ', $input: WorkflowInput!' : ''}) { ${mutation}(id: $id${extra}) ${NOT_FOUND_RESULT} }`,
+        {
+          id: workflowId,
+          ...(extra ? { input: { ...WORKFLOW_INPUT, name: 'Taken by B' } } : {}),
+        },
+      );
+      expect(response[mutation]).toEqual({ __typename: 'WorkflowNotFound', id: workflowId });
     });
-    expect(response[mutation]).toEqual({ __typename: 'WorkflowNotFound', id: workflowId });
-  });
 
-const executionNotFound = (mutation: string): Case => async ({ b, executionId }) =>
-  unchangedFor(async () => {
-    expect((await data(b, `mutation ($id: ID!) { ${mutation}(id: $id) ${EXECUTION_RESULT} }`, { id: executionId }))[mutation]).toEqual({
-      __typename: 'ExecutionNotFound',
-      id: executionId,
+const executionNotFound =
+  (mutation: string): Case =>
+  async ({ b, executionId }) =>
+    unchangedFor(async () => {
+      expect((await data(b, `mutation ($id: ID!) { ${mutation}(id: $id) ${EXECUTION_RESULT} }`, { id: executionId }))[mutation]).toEqual({
+        __typename: 'ExecutionNotFound',
+        id: executionId,
+      });
     });
-  });
 
-const scheduleNotFound = (mutation: string, withInput = false): Case => async ({ b, scheduleId }) =>
-  unchangedFor(async () => {
-    const bWorkflow = (await data(b, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT })).createWorkflow.id;
-    const response = await data(
-      b,
-      `mutation ($id: ID!${withInput ? ', $input: ScheduleInput!' : ''}) { ${mutation}(id: $id${withInput ? ', input: $input' : ''}) { __typename ... on ScheduleNotFound { id } } }`,
-      { id: scheduleId, ...(withInput ? { input: { workflowId: bWorkflow, name: 'Taken by B', cron: '0 3 * * *' } } : {}) },
-    );
-    expect(response[mutation]).toEqual({ __typename: 'ScheduleNotFound', id: scheduleId });
-  });
+const scheduleNotFound =
+  (mutation: string, withInput = false): Case =>
+  async ({ b, scheduleId }) =>
+    unchangedFor(async () => {
+      const bWorkflow = (
+        await data(b, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT })
+      ).createWorkflow.id;
+      const response = await data(
+        b,
+        `mutation ($id: ID!${withInput ? ', $input: ScheduleInput!' : ''}) { ${mutation}(id: $id${withInput ? ', input: $input' : ''}) { __typename ... on ScheduleNotFound { id } } }`,
+        { id: scheduleId, ...(withInput ? { input: { workflowId: bWorkflow, name: 'Taken by B', cron: '0 3 * * *' } } : {}) },
+      );
+      expect(response[mutation]).toEqual({ __typename: 'ScheduleNotFound', id: scheduleId });
+    });
 
 /**
  * How tenant B is kept from tenant A's data, for every root field of the API schema. A field missing here fails the
@@ -139,7 +151,10 @@ const scheduleNotFound = (mutation: string, withInput = false): Case => async ({
  */
 const ROOT_CASES: Record<string, Case> = {
   'Query.me': async ({ b }) => {
-    expect((await data(b, '{ me { id tenant { id users { id } } } }')).me).toEqual({ id: b.userId, tenant: { id: tenantOf(b), users: [{ id: b.userId }] } });
+    expect((await data(b, '{ me { id tenant { id users { id } } } }')).me).toEqual({
+      id: b.userId,
+      tenant: { id: tenantOf(b), users: [{ id: b.userId }] },
+    });
   },
   'Query.user': async ({ a, b }) => {
     expect((await data(b, 'query ($id: ID!) { user(id: $id) { id email } }', { id: a.userId })).user).toBeNull();
@@ -154,16 +169,23 @@ const ROOT_CASES: Record<string, Case> = {
     expect((await data(b, '{ contactPoints { email } }')).contactPoints).toBeNull();
   },
   'Query.schedules': async ({ b, workflowId }) => {
-    expect((await data(b, 'query ($workflowId: ID) { all: schedules { id } ofA: schedules(workflowId: $workflowId) { id } }', { workflowId })).all).toEqual([]);
+    expect(
+      (await data(b, 'query ($workflowId: ID) { all: schedules { id } ofA: schedules(workflowId: $workflowId) { id } }', { workflowId }))
+        .all,
+    ).toEqual([]);
     expect((await data(b, 'query ($workflowId: ID) { schedules(workflowId: $workflowId) { id } }', { workflowId })).schedules).toEqual([]);
   },
   'Query.schedule': async ({ b, scheduleId }) => {
     expect((await data(b, 'query ($id: ID!) { schedule(id: $id) { id } }', { id: scheduleId })).schedule).toBeNull();
   },
   'Query.workflows': async ({ a, b }) => {
-    const lists = await data(b, 'query ($ownerId: ID) { all: workflows { edges { node { id } } } ofA: workflows(filter: { ownerId: $ownerId }) { edges { node { id } } } }', {
-      ownerId: a.userId,
-    });
+    const lists = await data(
+      b,
+      'query ($ownerId: ID) { all: workflows { edges { node { id } } } ofA: workflows(filter: { ownerId: $ownerId }) { edges { node { id } } } }',
+      {
+        ownerId: a.userId,
+      },
+    );
     expect(lists).toEqual({ all: { edges: [] }, ofA: { edges: [] } });
   },
   'Query.workflow': async ({ b, workflowId }) => {
@@ -180,30 +202,50 @@ const ROOT_CASES: Record<string, Case> = {
   'Mutation.register': async ({ a }) =>
     unchangedFor(async () => {
       const register = `mutation ($input: RegisterInput!) { register(input: $input) { __typename ... on AuthSession { user { tenant { id users { id } } } } } }`;
-      const taken = (await postGraphQL<any>(stack.gateway.graphqlUrl, register, { variables: { input: { email: a.email, password: TEST_PASSWORD, name: 'B', tenantName: 'A tenant' } } })).data;
+      const taken = (
+        await postGraphQL<any>(stack.gateway.graphqlUrl, register, {
+          variables: { input: { email: a.email, password: TEST_PASSWORD, name: 'B', tenantName: 'A tenant' } },
+        })
+      ).data;
       expect(taken?.register).toEqual({ __typename: 'EmailAlreadyRegistered' });
       const sameName = (
-        await postGraphQL<any>(stack.gateway.graphqlUrl, register, { variables: { input: { email: `b-${randomUUID()}@example.com`, password: TEST_PASSWORD, name: 'B', tenantName: 'isolation-a tenant' } } })
+        await postGraphQL<any>(stack.gateway.graphqlUrl, register, {
+          variables: {
+            input: { email: `b-${randomUUID()}@example.com`, password: TEST_PASSWORD, name: 'B', tenantName: 'isolation-a tenant' },
+          },
+        })
       ).data?.register;
       expect(sameName.user.tenant.id).not.toBe(tenantOf(a));
       expect(sameName.user.tenant.users).not.toContainEqual({ id: a.userId });
     }),
   'Mutation.login': async ({ b }) => {
-    expect((await data(b, LOGIN, { input: { email: b.email, password: TEST_PASSWORD } })).login.user).toEqual({ id: b.userId, tenant: { id: tenantOf(b) } });
+    expect((await data(b, LOGIN, { input: { email: b.email, password: TEST_PASSWORD } })).login.user).toEqual({
+      id: b.userId,
+      tenant: { id: tenantOf(b) },
+    });
   },
   'Mutation.refreshSession': async ({ b }) => {
-    const refreshed = (await data(b, `mutation ($token: String!) { refreshSession(refreshToken: $token) ${SESSION} }`, { token: await login(b) })).refreshSession;
+    const refreshed = (
+      await data(b, `mutation ($token: String!) { refreshSession(refreshToken: $token) ${SESSION} }`, { token: await login(b) })
+    ).refreshSession;
     expect(refreshed).toEqual({ __typename: 'AuthSession', user: { id: b.userId, tenant: { id: tenantOf(b) } } });
   },
   'Mutation.logout': async ({ a, b }) => {
     const sessionOfA = await login(a);
-    expect((await data(b, 'mutation ($token: String!) { logout(refreshToken: $token) { loggedOut } }', { token: await login(b) })).logout.loggedOut).toBe(true);
-    const refreshedA = (await data(a, `mutation ($token: String!) { refreshSession(refreshToken: $token) ${SESSION} }`, { token: sessionOfA })).refreshSession;
+    expect(
+      (await data(b, 'mutation ($token: String!) { logout(refreshToken: $token) { loggedOut } }', { token: await login(b) })).logout
+        .loggedOut,
+    ).toBe(true);
+    const refreshedA = (
+      await data(a, `mutation ($token: String!) { refreshSession(refreshToken: $token) ${SESSION} }`, { token: sessionOfA })
+    ).refreshSession;
     expect(refreshedA).toEqual({ __typename: 'AuthSession', user: { id: a.userId, tenant: { id: tenantOf(a) } } });
   },
   'Mutation.markNotificationRead': async ({ b, notificationId }) =>
     unchangedFor(async () => {
-      expect((await data(b, 'mutation ($id: ID!) { markNotificationRead(id: $id) { id } }', { id: notificationId })).markNotificationRead).toBeNull();
+      expect(
+        (await data(b, 'mutation ($id: ID!) { markNotificationRead(id: $id) { id } }', { id: notificationId })).markNotificationRead,
+      ).toBeNull();
     }),
   'Mutation.markAllNotificationsRead': async ({ b }) =>
     unchangedFor(async () => {
@@ -211,32 +253,51 @@ const ROOT_CASES: Record<string, Case> = {
     }),
   'Mutation.setNotificationPreference': async ({ b, eventType }) =>
     unchangedFor(async () => {
-      const set = await data(b, 'mutation ($eventType: String!) { setNotificationPreference(eventType: $eventType, channels: [SMS]) { eventType channels } }', { eventType });
+      const set = await data(
+        b,
+        'mutation ($eventType: String!) { setNotificationPreference(eventType: $eventType, channels: [SMS]) { eventType channels } }',
+        { eventType },
+      );
       expect(set.setNotificationPreference).toEqual({ eventType, channels: ['SMS'] });
     }),
   'Mutation.setContactPoints': async ({ b }) =>
     unchangedFor(async () => {
-      expect((await data(b, 'mutation ($email: String) { setContactPoints(input: { email: $email }) { email } }', { email: b.email })).setContactPoints).toEqual({ email: b.email });
+      expect(
+        (await data(b, 'mutation ($email: String) { setContactPoints(input: { email: $email }) { email } }', { email: b.email }))
+          .setContactPoints,
+      ).toEqual({ email: b.email });
     }),
   'Mutation.setNotificationTemplate': async ({ b, eventType, templateId }) =>
     unchangedFor(async () => {
-      const set = (await data(b, 'mutation ($eventType: String!) { setNotificationTemplate(input: { eventType: $eventType, channel: IN_APP, body: "B wording" }) { id body } }', { eventType }))
-        .setNotificationTemplate;
+      const set = (
+        await data(
+          b,
+          'mutation ($eventType: String!) { setNotificationTemplate(input: { eventType: $eventType, channel: IN_APP, body: "B wording" }) { id body } }',
+          { eventType },
+        )
+      ).setNotificationTemplate;
       expect(set.body).toBe('B wording');
       expect(set.id).not.toBe(templateId);
     }),
   'Mutation.sendNotification': async ({ a, b }) =>
     unchangedFor(async () => {
-      const sent = await gql(b, 'mutation ($userId: ID!) { sendNotification(input: { userId: $userId, eventType: "isolation.probe", variables: { title: "From B" } }) { id } }', {
-        userId: a.userId,
-      });
+      const sent = await gql(
+        b,
+        'mutation ($userId: ID!) { sendNotification(input: { userId: $userId, eventType: "isolation.probe", variables: { title: "From B" } }) { id } }',
+        {
+          userId: a.userId,
+        },
+      );
       expect(sent.data?.sendNotification ?? null).toBeNull();
       expect(sent.errors?.length).toBeGreaterThan(0);
     }),
   'Mutation.createSchedule': async ({ b, workflowId }) =>
     unchangedFor(async () => {
-      const created = (await data(b, `mutation ($input: ScheduleInput!) { createSchedule(input: $input) ${SCHEDULE_RESULT} }`, { input: { workflowId, name: 'On A', cron: '0 4 * * *' } }))
-        .createSchedule;
+      const created = (
+        await data(b, `mutation ($input: ScheduleInput!) { createSchedule(input: $input) ${SCHEDULE_RESULT} }`, {
+          input: { workflowId, name: 'On A', cron: '0 4 * * *' },
+        })
+      ).createSchedule;
       expect(created).toMatchObject({ __typename: 'InvalidSchedule', problems: [{ field: 'workflowId' }] });
     }),
   'Mutation.updateSchedule': scheduleNotFound('updateSchedule', true),
@@ -245,7 +306,10 @@ const ROOT_CASES: Record<string, Case> = {
   'Mutation.deleteSchedule': scheduleNotFound('deleteSchedule'),
   'Mutation.createWorkflow': async ({ b }) =>
     unchangedFor(async () => {
-      expect((await data(b, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT })).createWorkflow.__typename).toBe('Workflow');
+      expect(
+        (await data(b, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT }))
+          .createWorkflow.__typename,
+      ).toBe('Workflow');
     }),
   'Mutation.updateWorkflow': workflowNotFound('updateWorkflow', ', input: $input'),
   'Mutation.deleteWorkflow': workflowNotFound('deleteWorkflow'),
@@ -262,10 +326,14 @@ const ROOT_CASES: Record<string, Case> = {
     const updates = subscribe<Received>(b, 'subscription { notificationReceived { title } }');
     const published = stack.notifications.pubsub.subscribe(liveNotificationTopic(b.userId));
     const notify = async (account: SignedUp, title: string) =>
-      data(account, 'mutation ($userId: ID!, $title: String!) { sendNotification(input: { userId: $userId, eventType: "isolation.live", variables: { title: $title } }) { id } }', {
-        userId: account.userId,
-        title,
-      });
+      data(
+        account,
+        'mutation ($userId: ID!, $title: String!) { sendNotification(input: { userId: $userId, eventType: "isolation.live", variables: { title: $title } }) { id } }',
+        {
+          userId: account.userId,
+          title,
+        },
+      );
     // The gateway does not say when the subscription reached the subgraph: notify A, then B, until B hears of it.
     const titles: string[] = [];
     const first = updates.next();
@@ -284,7 +352,8 @@ const ROOT_CASES: Record<string, Case> = {
     await published.return?.();
     expect(titles.filter((title) => !title.startsWith('For B'))).toEqual([]);
   },
-  'Subscription.executionUpdated': async ({ executionId }) => refusedSubscription('subscription ($id: ID!) { executionUpdated(id: $id) { revision } }', { id: executionId }),
+  'Subscription.executionUpdated': async ({ executionId }) =>
+    refusedSubscription('subscription ($id: ID!) { executionUpdated(id: $id) { revision } }', { id: executionId }),
   'Subscription.workflowExecutions': async ({ workflowId }) =>
     refusedSubscription('subscription ($workflowId: ID!) { workflowExecutions(workflowId: $workflowId) { revision } }', { workflowId }),
 };
@@ -304,7 +373,8 @@ const ENTITY_CASES: Record<string, EntityCase> = {
   'auth:User': { selection: '... on User { id email name roles tenant { id name } }', id: (f) => f.a.userId },
   'auth:Tenant': { selection: '... on Tenant { id name slug users { id email } }', id: (f) => tenantOf(f.a) },
   'notifications:User': {
-    selection: '... on User { id notifications(unreadOnly: false) { id title } unreadNotificationCount notificationPreferences { eventType } }',
+    selection:
+      '... on User { id notifications(unreadOnly: false) { id title } unreadNotificationCount notificationPreferences { eventType } }',
     id: (f) => f.a.userId,
   },
   'notifications:Notification': { selection: '... on Notification { id title body }', id: (f) => f.notificationId },
@@ -325,7 +395,12 @@ function empty(value: unknown): boolean {
 }
 
 function subgraphNamed(name: string): RunningSubgraph<unknown> {
-  const subgraphs: Record<string, RunningSubgraph<unknown>> = { auth: stack.auth, workflows: stack.workflows, scheduler: stack.scheduler, notifications: stack.notifications };
+  const subgraphs: Record<string, RunningSubgraph<unknown>> = {
+    auth: stack.auth,
+    workflows: stack.workflows,
+    scheduler: stack.scheduler,
+    notifications: stack.notifications,
+  };
   const subgraph = subgraphs[name];
   if (!subgraph) throw new Error(`the test stack does not start subgraph ${name}: add it to subgraphNamed`);
   return subgraph;
@@ -336,16 +411,38 @@ describe('tenant isolation', () => {
     stack = await startStack('embedded', 'tenant_isolation');
     const [a, b] = await Promise.all([signUp(stack.gateway.graphqlUrl, 'isolation-a'), signUp(stack.gateway.graphqlUrl, 'isolation-b')]);
     const eventType = `isolation.${randomUUID()}`;
-    const workflowId = (await data(a, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT })).createWorkflow.id;
-    const executionId = (await data(a, 'mutation ($id: ID!) { runWorkflow(id: $id) { ... on Execution { id } } }', { id: workflowId })).runWorkflow.id;
-    const scheduleId = (await data(a, `mutation ($input: ScheduleInput!) { createSchedule(input: $input) ${SCHEDULE_RESULT} }`, { input: { workflowId, name: 'A nightly', cron: '0 2 * * *' } }))
-      .createSchedule.id;
-    const templateId = (await data(a, 'mutation ($eventType: String!) { setNotificationTemplate(input: { eventType: $eventType, channel: IN_APP, body: "A wording" }) { id } }', { eventType }))
-      .setNotificationTemplate.id;
-    const notificationId = (await data(a, 'mutation ($userId: ID!) { sendNotification(input: { userId: $userId, eventType: "isolation.setup", variables: { title: "For A" } }) { id } }', { userId: a.userId }))
-      .sendNotification.id;
-    await data(a, 'mutation ($email: String) { setContactPoints(input: { email: $email, phone: "+4915112345678" }) { email } }', { email: a.email });
-    await data(a, 'mutation ($eventType: String!) { setNotificationPreference(eventType: $eventType, channels: [IN_APP, EMAIL]) { eventType } }', { eventType });
+    const workflowId = (
+      await data(a, `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) ${WORKFLOW_RESULT} }`, { input: WORKFLOW_INPUT })
+    ).createWorkflow.id;
+    const executionId = (await data(a, 'mutation ($id: ID!) { runWorkflow(id: $id) { ... on Execution { id } } }', { id: workflowId }))
+      .runWorkflow.id;
+    const scheduleId = (
+      await data(a, `mutation ($input: ScheduleInput!) { createSchedule(input: $input) ${SCHEDULE_RESULT} }`, {
+        input: { workflowId, name: 'A nightly', cron: '0 2 * * *' },
+      })
+    ).createSchedule.id;
+    const templateId = (
+      await data(
+        a,
+        'mutation ($eventType: String!) { setNotificationTemplate(input: { eventType: $eventType, channel: IN_APP, body: "A wording" }) { id } }',
+        { eventType },
+      )
+    ).setNotificationTemplate.id;
+    const notificationId = (
+      await data(
+        a,
+        'mutation ($userId: ID!) { sendNotification(input: { userId: $userId, eventType: "isolation.setup", variables: { title: "For A" } }) { id } }',
+        { userId: a.userId },
+      )
+    ).sendNotification.id;
+    await data(a, 'mutation ($email: String) { setContactPoints(input: { email: $email, phone: "+4915112345678" }) { email } }', {
+      email: a.email,
+    });
+    await data(
+      a,
+      'mutation ($eventType: String!) { setNotificationPreference(eventType: $eventType, channels: [IN_APP, EMAIL]) { eventType } }',
+      { eventType },
+    );
     fixture = { a, b, workflowId, executionId, scheduleId, notificationId, templateId, eventType };
   });
 

@@ -36,7 +36,8 @@ describe('a dropped WebSocket between the gateway and the workflows subgraph', (
   let token: string;
   const clients: Client[] = [];
 
-  const heldRun = (path: string) => startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: token, outside, path, name: 'Across a drop' });
+  const heldRun = (path: string) =>
+    startHeldRun({ graphqlUrl: stack.gateway.graphqlUrl, token: token, outside, path, name: 'Across a drop' });
 
   /** Subscribes through the proxied gateway, with a client that never reconnects by itself: any close would show. */
   function watch(executionId: string): Watcher {
@@ -86,7 +87,14 @@ describe('a dropped WebSocket between the gateway and the workflows subgraph', (
     stack = await startStack('embedded', 'upstream_reconnect');
     const registered = (
       await postGraphQL(stack.gateway.graphqlUrl, RegisterDocument, {
-        variables: { input: { email: `reconnect-${randomUUID()}@example.com`, password: 'correct horse battery', name: 'Reconnect', tenantName: 'Reconnects' } },
+        variables: {
+          input: {
+            email: `reconnect-${randomUUID()}@example.com`,
+            password: 'correct horse battery',
+            name: 'Reconnect',
+            tenantName: 'Reconnects',
+          },
+        },
       })
     ).data?.register;
     if (registered?.__typename !== 'AuthSession') throw new Error('registration failed');

@@ -1,9 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, Metrics, openDatabase, OutboxEvent, Role, secretOrDevelopmentDefault, signIdentity, type Environment } from '@nexusflow/kit';
+import {
+  createLogger,
+  Metrics,
+  openDatabase,
+  OutboxEvent,
+  Role,
+  secretOrDevelopmentDefault,
+  signIdentity,
+  type Environment,
+} from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, testEnvironment, type PostOptions } from '@nexusflow/kit/testing';
-import { CreateWorkflowDocument, ExecutionDetailsDocument, RegisterDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
+import {
+  CreateWorkflowDocument,
+  ExecutionDetailsDocument,
+  RegisterDocument,
+  RunWorkflowDocument,
+  type StepInput,
+} from '@nexusflow/web-client';
 import { StepRun } from '../../subgraphs/workflows/src/entities/step-run.entity.ts';
 import { migrations } from '../../subgraphs/workflows/src/migrations/index.ts';
 import { entities } from '../../subgraphs/workflows/src/subgraph.ts';
@@ -62,7 +77,13 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     const workers: LaunchedProcess[] = [];
 
     const startWorker = async (env: Environment = {}) => {
-      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], { ...process.env, ...stack.workflowsEnv, PORT: '0', LOG_LEVEL: 'info', ...env });
+      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], {
+        ...process.env,
+        ...stack.workflowsEnv,
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        ...env,
+      });
       workers.push(worker);
       await worker.waitForLine(/worker ready/);
       return worker;
@@ -94,14 +115,19 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
         { key: 'pause', type: 'delay', config: { durationMs: 1000 } },
         { key: 'two', type: 'http', config: { method: 'POST', url: `${outside.url}/between-2` } },
       ];
-      const created = (await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, { token: session.accessToken, variables: { input: { name: 'Between', steps } } })).data
-        ?.createWorkflow;
+      const created = (
+        await postGraphQL(stack.gateway.graphqlUrl, CreateWorkflowDocument, {
+          token: session.accessToken,
+          variables: { input: { name: 'Between', steps } },
+        })
+      ).data?.createWorkflow;
       if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
       const watch = await WorkflowWatch.start(stack.workflows.pubsub, created.id);
 
       const doomed = await startWorker();
-      const execution = (await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: session.accessToken, variables: { id: created.id } })).data
-        ?.runWorkflow;
+      const execution = (
+        await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: session.accessToken, variables: { id: created.id } })
+      ).data?.runWorkflow;
       if (execution?.__typename !== 'Execution') throw new Error('runWorkflow failed');
       // The delay waits on its timer, stored in PostgreSQL: no step is in flight, and no message waits in the broker.
       await watch.event(execution.id, 'workflow.step.waiting', 'pause');
@@ -146,8 +172,9 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
         postGraphQL(stack.gateway.graphqlUrl, document, { token: session.accessToken, ...options });
 
       outside.hold('/crash-hold');
-      const created = (await graphql(CreateWorkflowDocument, { variables: { input: { name: 'Crash', steps: crashWorkflow(outside, 'crash') } } })).data
-        ?.createWorkflow;
+      const created = (
+        await graphql(CreateWorkflowDocument, { variables: { input: { name: 'Crash', steps: crashWorkflow(outside, 'crash') } } })
+      ).data?.createWorkflow;
       if (created?.__typename !== 'Workflow') throw new Error('createWorkflow failed');
       const watch = await WorkflowWatch.start(stack.workflows.pubsub, created.id);
 
@@ -281,12 +308,19 @@ describe('the embedded workflows service killed mid-step and started again on it
 
     // The restarted service knows the attempt left running was its own predecessor's, and runs it again on start.
     await expect
-      .poll(async () => (await graphql<{ execution: { status: string } | null }, { id: string }>(EXECUTION_STATUS, { id: execution.id })).data?.execution?.status, {
-        timeout: 10_000,
-        interval: 50,
-      })
+      .poll(
+        async () =>
+          (await graphql<{ execution: { status: string } | null }, { id: string }>(EXECUTION_STATUS, { id: execution.id })).data?.execution
+            ?.status,
+        {
+          timeout: 10_000,
+          interval: 50,
+        },
+      )
       .toBe('COMPLETED');
-    expect(Date.now() - restartedAt, 'completed long before the sweeper (60 s) or the lease (60 s) would have moved it').toBeLessThan(10_000);
+    expect(Date.now() - restartedAt, 'completed long before the sweeper (60 s) or the lease (60 s) would have moved it').toBeLessThan(
+      10_000,
+    );
     expectOneCallPerAttempt(outside, 'embedded', execution.id);
     expect(await service!.stop('SIGTERM')).toBe(0);
 
@@ -300,7 +334,9 @@ describe('the embedded workflows service killed mid-step and started again on it
       logger: createLogger({ name: 'crash-test', level: 'silent' }),
     });
     try {
-      const attempts = await database.fork().find(StepRun, { executionId: execution.id }, { orderBy: { startedAt: 'asc', attempt: 'asc' } });
+      const attempts = await database
+        .fork()
+        .find(StepRun, { executionId: execution.id }, { orderBy: { startedAt: 'asc', attempt: 'asc' } });
       expect(attempts.map((run) => [run.stepKey, run.attempt, run.status])).toEqual(EXPECTED_ATTEMPTS);
       const recorded = await database.fork().find(OutboxEvent, {}, { orderBy: { position: 'asc' } });
       const ofExecution = recorded.filter((event) => event.payload.executionId === execution.id);

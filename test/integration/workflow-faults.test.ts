@@ -21,7 +21,12 @@ const EXECUTION_ATTEMPTS = `query ExecutionAttempts($id: ID!) {
 type Attempt = { stepKey: string; attempt: number; status: string; error: string | null };
 type ExecutionAttempts = { status: string; stepRuns: Attempt[] };
 
-const http = (key: string, url: string, extra: Partial<StepInput> = {}): StepInput => ({ key, type: 'http', config: { method: 'POST', url }, ...extra });
+const http = (key: string, url: string, extra: Partial<StepInput> = {}): StepInput => ({
+  key,
+  type: 'http',
+  config: { method: 'POST', url },
+  ...extra,
+});
 
 /**
  * The workflows service with its PostgreSQL and its RabbitMQ each behind an TcpProxy, taken away and given back
@@ -41,7 +46,13 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
 
     /** Step workers, timers and a sweeper in a process of their own, logging what they do. */
     async function startWorkers(extra: Environment = {}): Promise<LaunchedProcess> {
-      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], { ...process.env, ...env, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...extra });
+      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], {
+        ...process.env,
+        ...env,
+        LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
+        ...extra,
+      });
       workers.push(worker);
       await worker.waitForLine(/worker ready/);
       return worker;
@@ -51,7 +62,8 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       postGraphQL<T, V>(api.graphqlUrl, document, { variables, headers: signIdentity(identity, api.config.internalSecret) });
 
     async function createWorkflow(steps: StepInput[]): Promise<string> {
-      const created = (await ask(CreateWorkflowDocument, { input: { name: `Faults ${randomUUID().slice(0, 8)}`, steps } })).data?.createWorkflow;
+      const created = (await ask(CreateWorkflowDocument, { input: { name: `Faults ${randomUUID().slice(0, 8)}`, steps } })).data
+        ?.createWorkflow;
       if (created?.__typename !== 'Workflow') throw new Error(`createWorkflow failed: ${JSON.stringify(created)}`);
       return created.id;
     }
@@ -63,7 +75,8 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     }
 
     async function attempts(executionId: string): Promise<ExecutionAttempts> {
-      const execution = (await ask<{ execution: ExecutionAttempts | null }, { id: string }>(EXECUTION_ATTEMPTS, { id: executionId })).data?.execution;
+      const execution = (await ask<{ execution: ExecutionAttempts | null }, { id: string }>(EXECUTION_ATTEMPTS, { id: executionId })).data
+        ?.execution;
       if (!execution) throw new Error(`no execution ${executionId}`);
       return execution;
     }
@@ -71,10 +84,16 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     /** Resolves with how long after `since` every execution was COMPLETED, polling the API. */
     async function allCompleted(executionIds: string[], since: number): Promise<number> {
       await expect
-        .poll(async () => (await Promise.all(executionIds.map(async (id) => (await attempts(id).catch(() => undefined))?.status))).every((status) => status === 'COMPLETED'), {
-          timeout: RECOVERY_BOUND_MS + 5000,
-          interval: 50,
-        })
+        .poll(
+          async () =>
+            (await Promise.all(executionIds.map(async (id) => (await attempts(id).catch(() => undefined))?.status))).every(
+              (status) => status === 'COMPLETED',
+            ),
+          {
+            timeout: RECOVERY_BOUND_MS + 5000,
+            interval: 50,
+          },
+        )
         .toBe(true);
       return Date.now() - since;
     }
@@ -86,7 +105,10 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       cleanups.push(created.drop);
       database = await TcpProxy.start(testEnvironment.postgresUrl!);
       broker = await TcpProxy.start(testEnvironment.amqpUrl!);
-      cleanups.push(() => database.close(), () => broker.close());
+      cleanups.push(
+        () => database.close(),
+        () => broker.close(),
+      );
       env = {
         PORT: '0',
         LOG_LEVEL: 'silent',
@@ -155,7 +177,10 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     it('records the outcome of an HTTP step that ended while PostgreSQL was down once it is back, without calling again', async () => {
       const worker = await startWorkers();
       outside.hold('/database-hold');
-      const workflowId = await createWorkflow([http('slow', `${outside.url}/database-hold`), http('after', `${outside.url}/database-after`)]);
+      const workflowId = await createWorkflow([
+        http('slow', `${outside.url}/database-hold`),
+        http('after', `${outside.url}/database-after`),
+      ]);
       const executionId = await run(workflowId);
       await outside.arrival('/database-hold');
 
@@ -178,7 +203,10 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     it('runs a step again, as a new attempt, when its worker dies with an outcome PostgreSQL was down to record', async () => {
       // A lease of 1 s + 200 ms, over before PostgreSQL is back.
       const lease = { STEP_LEASE_MARGIN_MS: '200' };
-      const byId = { 'faults-a': await startWorkers({ ...lease, WORKER_ID: 'faults-a' }), 'faults-b': await startWorkers({ ...lease, WORKER_ID: 'faults-b' }) };
+      const byId = {
+        'faults-a': await startWorkers({ ...lease, WORKER_ID: 'faults-a' }),
+        'faults-b': await startWorkers({ ...lease, WORKER_ID: 'faults-b' }),
+      };
       outside.hold('/crash-hold');
       const workflowId = await createWorkflow([http('slow', `${outside.url}/crash-hold`, { timeoutMs: 1000 })]);
       const executionId = await run(workflowId);

@@ -3,7 +3,17 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { OutboxEvent, Role, signIdentity, startSubgraph, startWorker, type Environment, type Identity, type RunningSubgraph, type RunningWorker } from '@nexusflow/kit';
+import {
+  OutboxEvent,
+  Role,
+  signIdentity,
+  startSubgraph,
+  startWorker,
+  type Environment,
+  type Identity,
+  type RunningSubgraph,
+  type RunningWorker,
+} from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
 import { loadWorkflowsConfig } from '../../subgraphs/workflows/src/config.ts';
@@ -28,7 +38,14 @@ const EXECUTION_TIMING = `query ExecutionTiming($id: ID!) {
   }
 }`;
 
-type StepRunTiming = { stepKey: string; attempt: number; status: string; waitingUntil: string | null; startedAt: string; finishedAt: string | null };
+type StepRunTiming = {
+  stepKey: string;
+  attempt: number;
+  status: string;
+  waitingUntil: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+};
 type ExecutionTiming = { status: string; currentStep: string | null; waitingUntil: string | null; stepRuns: StepRunTiming[] };
 
 const EXECUTION_UPDATED = `subscription ($id: ID!) {
@@ -45,7 +62,11 @@ type LiveUpdate = {
   attempt: number | null;
   waitingUntil: string | null;
   occurredAt: string;
-  execution: { currentStep: string | null; waitingUntil: string | null; stepRuns: { stepKey: string; status: string; waitingUntil: string | null }[] };
+  execution: {
+    currentStep: string | null;
+    waitingUntil: string | null;
+    stepRuns: { stepKey: string; status: string; waitingUntil: string | null }[];
+  };
 };
 
 const ms = (instant: string | null | undefined) => {
@@ -88,7 +109,8 @@ export function describeWorkflowTimers(mode: StorageMode): void {
       postGraphQL<T, V>(subgraph.graphqlUrl, document, { variables, headers: signIdentity(identity, subgraph.config.internalSecret) });
 
     async function createWorkflow(steps: StepInput[]): Promise<{ id: string; watch: WorkflowWatch }> {
-      const created = (await ask(CreateWorkflowDocument, { input: { name: `Timers ${randomUUID().slice(0, 8)}`, steps } })).data?.createWorkflow;
+      const created = (await ask(CreateWorkflowDocument, { input: { name: `Timers ${randomUUID().slice(0, 8)}`, steps } })).data
+        ?.createWorkflow;
       if (created?.__typename !== 'Workflow') throw new Error(`createWorkflow failed: ${JSON.stringify(created)}`);
       const watch = await WorkflowWatch.start(subgraph.pubsub, created.id);
       watches.push(watch);
@@ -102,7 +124,8 @@ export function describeWorkflowTimers(mode: StorageMode): void {
     }
 
     async function timing(executionId: string): Promise<ExecutionTiming> {
-      const execution = (await ask<{ execution: ExecutionTiming | null }, { id: string }>(EXECUTION_TIMING, { id: executionId })).data?.execution;
+      const execution = (await ask<{ execution: ExecutionTiming | null }, { id: string }>(EXECUTION_TIMING, { id: executionId })).data
+        ?.execution;
       if (!execution) throw new Error(`no execution ${executionId}`);
       return execution;
     }
@@ -122,7 +145,14 @@ export function describeWorkflowTimers(mode: StorageMode): void {
       cleanups.push(() => outside.close());
       const dataDir = await createTempDirectory(`workflow-timers-${mode}`);
       cleanups.push(dataDir.remove);
-      baseEnv = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent', NODE_ENV: 'test', ALLOW_PRIVATE_NETWORK_STEPS: 'true', OUTBOX_POLL_INTERVAL_MS: '50' };
+      baseEnv = {
+        PORT: '0',
+        DATA_DIR: dataDir.path,
+        LOG_LEVEL: 'silent',
+        NODE_ENV: 'test',
+        ALLOW_PRIVATE_NETWORK_STEPS: 'true',
+        OUTBOX_POLL_INTERVAL_MS: '50',
+      };
       if (mode === 'postgres') {
         const database = await createTestDatabase(testEnvironment.postgresUrl!, 'workflow_timers');
         cleanups.push(database.drop);
@@ -162,7 +192,9 @@ export function describeWorkflowTimers(mode: StorageMode): void {
         const wait = runOf(execution, 'wait');
         const waitedFor = ms(wait.waitingUntil) - ms(wait.startedAt);
         const lateness = ms(wait.finishedAt) - ms(wait.waitingUntil);
-        expect(waitedFor, `${durationMs} ms delay: its wait was set for ${waitedFor} ms after the step started`).toBeGreaterThanOrEqual(durationMs);
+        expect(waitedFor, `${durationMs} ms delay: its wait was set for ${waitedFor} ms after the step started`).toBeGreaterThanOrEqual(
+          durationMs,
+        );
         expect(waitedFor).toBeLessThan(durationMs + bound);
         expect(lateness, `${durationMs} ms delay fired ${lateness} ms after its due time`).toBeGreaterThanOrEqual(0);
         expect(lateness, `${durationMs} ms delay fired ${lateness} ms after its due time`).toBeLessThan(bound);
@@ -173,7 +205,12 @@ export function describeWorkflowTimers(mode: StorageMode): void {
     it(`starts the next attempt within ${bound} ms of a 500 ms retry wait, and says when the wait starts and ends`, async () => {
       outside.flaky('/fails-once', 1);
       const { id, watch } = await createWorkflow([
-        { key: 'call', type: 'http', config: { method: 'POST', url: `${outside.url}/fails-once` }, retry: { maxAttempts: 2, initialBackoffMs: 500, maxBackoffMs: 500 } },
+        {
+          key: 'call',
+          type: 'http',
+          config: { method: 'POST', url: `${outside.url}/fails-once` },
+          retry: { maxAttempts: 2, initialBackoffMs: 500, maxBackoffMs: 500 },
+        },
       ]);
       const executionId = await run(id);
       expect(await watch.finished(executionId)).toMatchObject({ status: 'COMPLETED' });
@@ -198,7 +235,10 @@ export function describeWorkflowTimers(mode: StorageMode): void {
 
     it('shows a delay step WAITING with its due time, to queries and subscribers, and completes it when the wait ends', async () => {
       outside.hold('/before-the-wait');
-      const { id } = await createWorkflow([{ key: 'hold', type: 'http', config: { url: `${outside.url}/before-the-wait` } }, delay('wait', 2000)]);
+      const { id } = await createWorkflow([
+        { key: 'hold', type: 'http', config: { url: `${outside.url}/before-the-wait` } },
+        delay('wait', 2000),
+      ]);
       const executionId = await run(id);
       await outside.arrival('/before-the-wait');
       const client = createClient({
@@ -215,7 +255,12 @@ export function describeWorkflowTimers(mode: StorageMode): void {
       await expect.poll(() => stream.updates.some((update) => update.event === 'workflow.step.waiting')).toBe(true);
       const waiting = stream.updates.find((update) => update.event === 'workflow.step.waiting')!;
       const dueAt = waiting.waitingUntil;
-      expect(waiting).toMatchObject({ status: 'RUNNING', stepKey: 'wait', attempt: 1, execution: { currentStep: 'wait', waitingUntil: dueAt } });
+      expect(waiting).toMatchObject({
+        status: 'RUNNING',
+        stepKey: 'wait',
+        attempt: 1,
+        execution: { currentStep: 'wait', waitingUntil: dueAt },
+      });
       expect(waiting.execution.stepRuns).toContainEqual({ stepKey: 'wait', status: 'WAITING', waitingUntil: dueAt });
       const during = await timing(executionId);
       expect(during).toMatchObject({ status: 'RUNNING', currentStep: 'wait', waitingUntil: dueAt });
@@ -292,7 +337,10 @@ export function describeWorkflowTimers(mode: StorageMode): void {
       it('fires every timer exactly once however many processes wait for it', async () => {
         // Both processes look for due timers often, so that both are armed when each comes due.
         await startExtraWorker({ WORKER_ID: 'instance-b', TIMER_POLL_INTERVAL_MS: '100' });
-        const { id, watch } = await createWorkflow([delay('wait', 1500), { key: 'once', type: 'http', config: { method: 'POST', url: `${outside.url}/after-the-timer` } }]);
+        const { id, watch } = await createWorkflow([
+          delay('wait', 1500),
+          { key: 'once', type: 'http', config: { method: 'POST', url: `${outside.url}/after-the-timer` } },
+        ]);
         const executionIds = await Promise.all(Array.from({ length: 20 }, () => run(id)));
         for (const executionId of executionIds) expect(await watch.finished(executionId)).toMatchObject({ status: 'COMPLETED' });
 
@@ -302,13 +350,17 @@ export function describeWorkflowTimers(mode: StorageMode): void {
         const waits = await em.find(StepRun, { executionId: { $in: executionIds }, stepKey: 'wait' });
         expect(waits.map((wait) => wait.status)).toEqual(executionIds.map(() => StepRunStatus.Completed));
         const completions = await em.find(OutboxEvent, { type: 'workflow.step.completed' });
-        const waitCompletions = completions.filter((event) => event.payload.stepKey === 'wait' && executionIds.includes(event.payload.executionId as string));
+        const waitCompletions = completions.filter(
+          (event) => event.payload.stepKey === 'wait' && executionIds.includes(event.payload.executionId as string),
+        );
         expect(waitCompletions).toHaveLength(executionIds.length);
       });
 
       it('leaves the attempts a live process holds alone when another starts, and takes over at once those its own predecessor held', async () => {
         outside.hold('/held');
-        const { id, watch } = await createWorkflow([{ key: 'slow', type: 'http', config: { method: 'POST', url: `${outside.url}/held` }, timeoutMs: 60_000 }]);
+        const { id, watch } = await createWorkflow([
+          { key: 'slow', type: 'http', config: { method: 'POST', url: `${outside.url}/held` }, timeoutMs: 60_000 },
+        ]);
         const executionId = await run(id);
         await outside.arrival('/held');
         const em = subgraph.database.fork();
@@ -317,7 +369,10 @@ export function describeWorkflowTimers(mode: StorageMode): void {
 
         await startExtraWorker({ WORKER_ID: 'instance-c' });
         const untouched = await em.fork().findOneOrFail(StepRun, held.id);
-        expect({ leaseOwner: untouched.leaseOwner, leaseUntil: untouched.leaseUntil }).toEqual({ leaseOwner: held.leaseOwner, leaseUntil: held.leaseUntil });
+        expect({ leaseOwner: untouched.leaseOwner, leaseUntil: untouched.leaseUntil }).toEqual({
+          leaseOwner: held.leaseOwner,
+          leaseUntil: held.leaseUntil,
+        });
         expect(outside.callsTo('/held')).toHaveLength(1);
 
         // As if the attempt had been taken by a process named instance-d that died with it in flight.
@@ -336,12 +391,14 @@ export function describeWorkflowTimers(mode: StorageMode): void {
           ['slow', 2, 'COMPLETED'],
         ]);
         expect(outside.callsTo('/held').map((call) => call.idempotencyKey)).toEqual([`${executionId}:slow`, `${executionId}:slow`]);
-        await expect.poll(() => watch.updates.filter((update) => update.executionId === executionId).map((update) => [update.type, update.attempt])).toEqual([
-          ['workflow.execution.started', undefined],
-          ['workflow.step.abandoned', 1],
-          ['workflow.step.completed', 2],
-          ['workflow.execution.completed', undefined],
-        ]);
+        await expect
+          .poll(() => watch.updates.filter((update) => update.executionId === executionId).map((update) => [update.type, update.attempt]))
+          .toEqual([
+            ['workflow.execution.started', undefined],
+            ['workflow.step.abandoned', 1],
+            ['workflow.step.completed', 2],
+            ['workflow.execution.completed', undefined],
+          ]);
       });
     });
   });

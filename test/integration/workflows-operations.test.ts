@@ -50,10 +50,18 @@ describe('workflow operations through the gateway', () => {
 
   it('pauses a workflow so that it refuses runs, and resumes it so that it runs again', async () => {
     const id = await createWorkflow();
-    expect((await ask(stack, owner.token, PAUSE_WORKFLOW, { id })).data?.pauseWorkflow).toEqual({ __typename: 'Workflow', id, status: 'PAUSED' });
+    expect((await ask(stack, owner.token, PAUSE_WORKFLOW, { id })).data?.pauseWorkflow).toEqual({
+      __typename: 'Workflow',
+      id,
+      status: 'PAUSED',
+    });
     expect((await ask(stack, owner.token, RUN_WORKFLOW, { id })).data?.runWorkflow).toEqual({ __typename: 'WorkflowPaused' });
 
-    expect((await ask(stack, owner.token, RESUME_WORKFLOW, { id })).data?.resumeWorkflow).toEqual({ __typename: 'Workflow', id, status: 'ACTIVE' });
+    expect((await ask(stack, owner.token, RESUME_WORKFLOW, { id })).data?.resumeWorkflow).toEqual({
+      __typename: 'Workflow',
+      id,
+      status: 'ACTIVE',
+    });
     expect((await ask(stack, owner.token, RUN_WORKFLOW, { id })).data?.runWorkflow).toMatchObject({ __typename: 'Execution' });
   });
 
@@ -76,11 +84,17 @@ describe('workflow operations through the gateway', () => {
     expect((await ask(stack, viewer, WORKFLOW, { id })).data?.workflow).toEqual({ id, status: 'ACTIVE' });
   });
 
-  it("finds no workflow of another tenant to pause, resume or delete", async () => {
+  it('finds no workflow of another tenant to pause, resume or delete', async () => {
     const id = await createWorkflow();
     expect((await ask(stack, stranger.token, PAUSE_WORKFLOW, { id })).data?.pauseWorkflow).toEqual({ __typename: 'WorkflowNotFound', id });
-    expect((await ask(stack, stranger.token, RESUME_WORKFLOW, { id })).data?.resumeWorkflow).toEqual({ __typename: 'WorkflowNotFound', id });
-    expect((await ask(stack, stranger.token, DELETE_WORKFLOW, { id })).data?.deleteWorkflow).toEqual({ __typename: 'WorkflowNotFound', id });
+    expect((await ask(stack, stranger.token, RESUME_WORKFLOW, { id })).data?.resumeWorkflow).toEqual({
+      __typename: 'WorkflowNotFound',
+      id,
+    });
+    expect((await ask(stack, stranger.token, DELETE_WORKFLOW, { id })).data?.deleteWorkflow).toEqual({
+      __typename: 'WorkflowNotFound',
+      id,
+    });
     expect((await ask(stack, owner.token, WORKFLOW, { id })).data?.workflow).toEqual({ id, status: 'ACTIVE' });
   });
 

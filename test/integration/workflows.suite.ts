@@ -87,8 +87,16 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       outside.on('/orders/42', (_call, _attempt, res) => json(res, 200, { id: 42, total: 120, currency: 'EUR' }));
       const { workflow, watch } = await createWorkflow([
         { key: 'fetch', type: 'http', config: { url: `${outside.url}/orders/{{input.orderId}}` } },
-        { key: 'shape', type: 'transform', config: { template: { order: '{{steps.fetch.output.body.id}}', amount: '{{steps.fetch.output.body.total}}' } } },
-        { key: 'big', type: 'condition', config: { left: '{{steps.shape.output.amount}}', operator: 'gt', right: 100, then: 'alert', else: null } },
+        {
+          key: 'shape',
+          type: 'transform',
+          config: { template: { order: '{{steps.fetch.output.body.id}}', amount: '{{steps.fetch.output.body.total}}' } },
+        },
+        {
+          key: 'big',
+          type: 'condition',
+          config: { left: '{{steps.shape.output.amount}}', operator: 'gt', right: 100, then: 'alert', else: null },
+        },
         http('alert', '/alerts'),
       ]);
 
@@ -109,7 +117,9 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
         ['alert', 'COMPLETED'],
       ]);
       expect(finished?.stepRuns[1]?.output).toEqual({ order: 42, amount: 120 });
-      expect(outside.callsTo('/alerts')).toMatchObject([{ method: 'POST', body: { execution: execution.id }, idempotencyKey: `${execution.id}:alert` }]);
+      expect(outside.callsTo('/alerts')).toMatchObject([
+        { method: 'POST', body: { execution: execution.id }, idempotencyKey: `${execution.id}:alert` },
+      ]);
     });
 
     it('retries a step that fails twice and then succeeds, sending the same idempotency key each time', async () => {
@@ -124,14 +134,23 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
         [2, 'FAILED'],
         [3, 'COMPLETED'],
       ]);
-      expect(new Set(outside.callsTo('/flaky').filter((c) => c.body && (c.body as { execution: string }).execution === execution.id).map((c) => c.idempotencyKey))).toEqual(
-        new Set([`${execution.id}:call`]),
-      );
+      expect(
+        new Set(
+          outside
+            .callsTo('/flaky')
+            .filter((c) => c.body && (c.body as { execution: string }).execution === execution.id)
+            .map((c) => c.idempotencyKey),
+        ),
+      ).toEqual(new Set([`${execution.id}:call`]));
     });
 
     it('fails the execution when a step keeps failing, recording the error and the step', async () => {
       outside.on('/broken', (_call, _attempt, res) => json(res, 500, { error: 'database on fire' }));
-      const { workflow, watch } = await createWorkflow([http('first', '/fine'), http('call', '/broken', { retry: quickRetries(2) }), http('never', '/never')]);
+      const { workflow, watch } = await createWorkflow([
+        http('first', '/fine'),
+        http('call', '/broken', { retry: quickRetries(2) }),
+        http('never', '/never'),
+      ]);
       const execution = await run(workflow.id);
       expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
 
@@ -163,13 +182,17 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       const execution = await run(workflow.id);
       await outside.arrival('/hold-pause');
 
-      expect((await graphql(PauseExecutionDocument, { variables: { id: execution.id } })).data?.pauseExecution).toMatchObject({ status: 'PAUSED' });
+      expect((await graphql(PauseExecutionDocument, { variables: { id: execution.id } })).data?.pauseExecution).toMatchObject({
+        status: 'PAUSED',
+      });
       outside.release('/hold-pause');
       await watch.event(execution.id, 'workflow.step.completed', 'slow');
       expect(await details(execution.id)).toMatchObject({ status: 'PAUSED', currentStep: 'after' });
       expect(outside.callsTo('/after-pause')).toEqual([]);
 
-      expect((await graphql(ResumeExecutionDocument, { variables: { id: execution.id } })).data?.resumeExecution).toMatchObject({ status: 'RUNNING' });
+      expect((await graphql(ResumeExecutionDocument, { variables: { id: execution.id } })).data?.resumeExecution).toMatchObject({
+        status: 'RUNNING',
+      });
       expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
       expect(outside.callsTo('/after-pause')).toHaveLength(1);
     });
@@ -180,18 +203,26 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       const execution = await run(workflow.id);
       await outside.arrival('/hold-cancel');
 
-      expect((await graphql(CancelExecutionDocument, { variables: { id: execution.id } })).data?.cancelExecution).toMatchObject({ status: 'CANCELLED' });
+      expect((await graphql(CancelExecutionDocument, { variables: { id: execution.id } })).data?.cancelExecution).toMatchObject({
+        status: 'CANCELLED',
+      });
       outside.release('/hold-cancel');
       expect(await watch.finished(execution.id)).toMatchObject({ status: 'CANCELLED' });
       const resumed = await graphql(ResumeExecutionDocument, { variables: { id: execution.id } });
-      expect(resumed.data?.resumeExecution).toMatchObject({ __typename: 'InvalidExecutionTransition', message: 'A cancelled execution cannot resume' });
+      expect(resumed.data?.resumeExecution).toMatchObject({
+        __typename: 'InvalidExecutionTransition',
+        message: 'A cancelled execution cannot resume',
+      });
       expect(outside.callsTo('/after-cancel')).toEqual([]);
     });
 
     it('retries a failed execution from the step that failed, keeping what earlier steps produced', async () => {
       let healthy = false;
       outside.on('/recovering', (_call, _attempt, res) => json(res, healthy ? 200 : 500, { healthy }));
-      const { workflow, watch } = await createWorkflow([http('first', '/first-step'), http('second', '/recovering', { retry: quickRetries(1) })]);
+      const { workflow, watch } = await createWorkflow([
+        http('first', '/first-step'),
+        http('second', '/recovering', { retry: quickRetries(1) }),
+      ]);
       const execution = await run(workflow.id);
       expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
 
@@ -230,14 +261,21 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
     });
 
     it('shows a delay step WAITING until its due time, then completes it and goes on', async () => {
-      const { workflow, watch } = await createWorkflow([{ key: 'pause', type: 'delay', config: { durationMs: 1500 } }, http('after', '/after-the-pause')]);
+      const { workflow, watch } = await createWorkflow([
+        { key: 'pause', type: 'delay', config: { durationMs: 1500 } },
+        http('after', '/after-the-pause'),
+      ]);
       const execution = await run(workflow.id);
       const waiting = await watch.event(execution.id, 'workflow.step.waiting', 'pause');
 
       const during = await details(execution.id);
       expect(during).toMatchObject({ status: 'RUNNING', currentStep: 'pause', waitingUntil: waiting.waitingUntil });
-      expect(during?.stepRuns.map((stepRun) => [stepRun.stepKey, stepRun.status, stepRun.waitingUntil])).toEqual([['pause', 'WAITING', waiting.waitingUntil]]);
-      expect(outside.callsTo('/after-the-pause').filter((call) => (call.body as { execution: string }).execution === execution.id)).toEqual([]);
+      expect(during?.stepRuns.map((stepRun) => [stepRun.stepKey, stepRun.status, stepRun.waitingUntil])).toEqual([
+        ['pause', 'WAITING', waiting.waitingUntil],
+      ]);
+      expect(outside.callsTo('/after-the-pause').filter((call) => (call.body as { execution: string }).execution === execution.id)).toEqual(
+        [],
+      );
 
       expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
       const completedPause = await watch.event(execution.id, 'workflow.step.completed', 'pause');
@@ -298,13 +336,19 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
     });
 
     it('refuses, on create and on update, an HTTP step whose URL is not http or https, naming the step', async () => {
-      const ftp: StepInput = { key: 'upload', type: 'http', config: { method: 'PUT', url: 'ftp://files.example.com/report.csv', body: 'x' } };
+      const ftp: StepInput = {
+        key: 'upload',
+        type: 'http',
+        config: { method: 'PUT', url: 'ftp://files.example.com/report.csv', body: 'x' },
+      };
       const refusal = {
         __typename: 'InvalidWorkflow',
         problems: [{ field: 'steps.1.config', problem: 'step "upload": url: only http and https URLs are allowed, not ftp:' }],
       };
 
-      const created = await graphql(CreateWorkflowDocument, { variables: { input: { name: 'Export', steps: [http('fetch', '/export'), ftp] } } });
+      const created = await graphql(CreateWorkflowDocument, {
+        variables: { input: { name: 'Export', steps: [http('fetch', '/export'), ftp] } },
+      });
       expect(created.data?.createWorkflow).toMatchObject(refusal);
 
       // The web app's UpdateWorkflow asks for the message only; the problems are there for clients that ask.
@@ -328,7 +372,11 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       const declined = { error: { type: 'card_error', message: 'Your card was declined.' } };
       outside.on('/charges', (_call, _attempt, res) => json(res, 402, declined));
       const { workflow, watch } = await createWorkflow([
-        { key: 'charge', type: 'http', config: { method: 'POST', url: `${outside.url}/charges?api_key={{input.apiKey}}`, body: { amount: 5 } } },
+        {
+          key: 'charge',
+          type: 'http',
+          config: { method: 'POST', url: `${outside.url}/charges?api_key={{input.apiKey}}`, body: { amount: 5 } },
+        },
       ]);
       const execution = await run(workflow.id, { apiKey: 'sk_live_secret' });
       expect(await watch.finished(execution.id)).toMatchObject({ status: 'FAILED' });
@@ -344,9 +392,15 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       const execution = await run(workflow.id);
       await watch.finished(execution.id);
       const stranger = await signUp('Other Corp');
-      const seen = await postGraphQL(stack.gateway.graphqlUrl, ExecutionDetailsDocument, { token: stranger.token, variables: { id: execution.id } });
+      const seen = await postGraphQL(stack.gateway.graphqlUrl, ExecutionDetailsDocument, {
+        token: stranger.token,
+        variables: { id: execution.id },
+      });
       expect(seen.data).toEqual({ execution: null });
-      const run2 = await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, { token: stranger.token, variables: { id: workflow.id } });
+      const run2 = await postGraphQL(stack.gateway.graphqlUrl, RunWorkflowDocument, {
+        token: stranger.token,
+        variables: { id: workflow.id },
+      });
       expect(run2.data?.runWorkflow).toMatchObject({ __typename: 'WorkflowNotFound' });
     });
 
@@ -388,7 +442,9 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
           'workflow.step.completed',
           'workflow.execution.completed',
         ]);
-        expect(recorded.events.filter((event) => event.type === 'workflow.created' && event.payload.workflowId === workflow.id)).toHaveLength(1);
+        expect(
+          recorded.events.filter((event) => event.type === 'workflow.created' && event.payload.workflowId === workflow.id),
+        ).toHaveLength(1);
       } finally {
         await recorded.stop();
       }

@@ -14,7 +14,9 @@ export interface SignedUp {
 export async function signUp(graphqlUrl: string, label: string): Promise<SignedUp> {
   const email = `${label}-${randomUUID()}@example.com`;
   const registered = (
-    await postGraphQL(graphqlUrl, RegisterDocument, { variables: { input: { email, password: TEST_PASSWORD, name: `${label} owner`, tenantName: `${label} tenant` } } })
+    await postGraphQL(graphqlUrl, RegisterDocument, {
+      variables: { input: { email, password: TEST_PASSWORD, name: `${label} owner`, tenantName: `${label} tenant` } },
+    })
   ).data?.register;
   if (registered?.__typename !== 'AuthSession') throw new Error(`registration failed: ${JSON.stringify(registered)}`);
   return { email, token: registered.accessToken, userId: registered.user.id };

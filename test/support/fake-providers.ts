@@ -57,12 +57,21 @@ abstract class FakeVendor {
     if (path === '/hang' || path.startsWith('/hang/')) return;
     const chunks: Buffer[] = [];
     for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-    const request: ReceivedRequest = { method: req.method ?? 'GET', path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+    const request: ReceivedRequest = {
+      method: req.method ?? 'GET',
+      path,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString('utf8'),
+    };
     let response: FakeResponse;
     if (this.failures.remaining > 0) {
       this.failures.remaining -= 1;
       const status = this.failures.status;
-      response = { status, body: this.errorBody(status, STATUS_CODES[status] ?? 'Error'), headers: status === 429 ? { 'retry-after': '1' } : {} };
+      response = {
+        status,
+        body: this.errorBody(status, STATUS_CODES[status] ?? 'Error'),
+        headers: status === 429 ? { 'retry-after': '1' } : {},
+      };
     } else {
       try {
         response = this.handle(request);
@@ -112,30 +121,44 @@ export class FakeSendGrid extends FakeVendor {
     const mail = parseJson(request.body);
     if (!isObject(mail)) return this.error(400, 'Bad Request');
     const personalizations = Array.isArray(mail.personalizations) ? mail.personalizations.filter(isObject) : [];
-    const recipients = personalizations.flatMap((p) => (Array.isArray(p.to) ? p.to : [])).map((to) => (isObject(to) ? to.email : undefined));
+    const recipients = personalizations
+      .flatMap((p) => (Array.isArray(p.to) ? p.to : []))
+      .map((to) => (isObject(to) ? to.email : undefined));
     const from = isObject(mail.from) ? mail.from.email : undefined;
     const content = Array.isArray(mail.content) ? mail.content.filter(isObject) : [];
     const text = content.find((block) => block.type === 'text/plain')?.value ?? content[0]?.value;
     const problems: { message: string; field: string }[] = [];
     if (personalizations.length === 0) {
-      problems.push({ field: 'personalizations', message: 'The personalizations field is required and must have at least one personalization.' });
+      problems.push({
+        field: 'personalizations',
+        message: 'The personalizations field is required and must have at least one personalization.',
+      });
     } else if (recipients.length === 0 || !recipients.every(isNonEmptyString)) {
       problems.push({
         field: 'personalizations.0.to',
-        message: 'The to array is required for all personalization objects, and must have at least one email object with a valid email address.',
+        message:
+          'The to array is required for all personalization objects, and must have at least one email object with a valid email address.',
       });
     }
     if (!isNonEmptyString(from)) {
-      problems.push({ field: 'from.email', message: 'The from object must be provided for every email send. It is an object that requires the email parameter.' });
+      problems.push({
+        field: 'from.email',
+        message: 'The from object must be provided for every email send. It is an object that requires the email parameter.',
+      });
     }
     if (!isNonEmptyString(mail.subject) && !personalizations.every((p) => isNonEmptyString(p.subject))) {
       problems.push({
         field: 'subject',
-        message: 'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.',
+        message:
+          'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.',
       });
     }
     if (!isNonEmptyString(text)) {
-      problems.push({ field: 'content', message: 'Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block.' });
+      problems.push({
+        field: 'content',
+        message:
+          'Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block.',
+      });
     }
     if (problems.length > 0) return { status: 400, body: { errors: problems.map((problem) => ({ ...problem, help: null })) } };
 
@@ -190,7 +213,8 @@ export class FakeTwilio extends FakeVendor {
     if (request.method !== 'POST') return this.error(405, 20004, 'Method not allowed');
     const presented = /^Basic (.+)$/.exec(request.headers.authorization ?? '')?.[1];
     const expected = `${this.credentials.accountSid}:${this.credentials.authToken}`;
-    if (presented === undefined || Buffer.from(presented, 'base64').toString('utf8') !== expected) return this.error(401, 20003, 'Authenticate');
+    if (presented === undefined || Buffer.from(presented, 'base64').toString('utf8') !== expected)
+      return this.error(401, 20003, 'Authenticate');
     if (decodeURIComponent(accountSid) !== this.credentials.accountSid) {
       return this.error(404, 20404, `The requested resource ${request.path} was not found`);
     }
@@ -204,7 +228,13 @@ export class FakeTwilio extends FakeVendor {
 
     const sid = `SM${randomBytes(16).toString('hex')}`;
     const idempotencyKey = request.headers['i-twilio-idempotency-token'];
-    this.accepted.push({ sid, to, from: from ?? '', body: body ?? '', idempotencyKey: typeof idempotencyKey === 'string' ? idempotencyKey : undefined });
+    this.accepted.push({
+      sid,
+      to,
+      from: from ?? '',
+      body: body ?? '',
+      idempotencyKey: typeof idempotencyKey === 'string' ? idempotencyKey : undefined,
+    });
     return {
       status: 201,
       body: {
@@ -276,10 +306,16 @@ export class FakeFcm extends FakeVendor {
     if (projectId === undefined) return this.error(404, 'Requested entity was not found.');
     if (request.method !== 'POST') return this.error(405, 'Method Not Allowed');
     if (request.headers.authorization !== `Bearer ${this.credentials.accessToken}`) {
-      return this.error(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+      return this.error(
+        401,
+        'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+      );
     }
     if (decodeURIComponent(projectId) !== this.credentials.projectId) {
-      return this.error(403, `Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/${projectId}' (or it may not exist).`);
+      return this.error(
+        403,
+        `Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/${projectId}' (or it may not exist).`,
+      );
     }
     const payload = parseJson(request.body);
     if (!isObject(payload)) return this.error(400, 'Invalid JSON payload received.');

@@ -71,7 +71,8 @@ export function documentsInSource(fileName: string, text: string, typedDocuments
 /** The root fields each operation of `document` selects, as `Type.field` under the schema's root type names. */
 export function rootFieldsOf(document: DocumentNode, rootTypes: { query: string; mutation: string; subscription: string }): string[] {
   const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  for (const definition of document.definitions)
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   const coordinates: string[] = [];
   const collect = (selectionSet: SelectionSetNode, typeName: string, visited: Set<string>): void => {
     for (const selection of selectionSet.selections) {

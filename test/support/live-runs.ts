@@ -8,7 +8,13 @@ import type { RecordingServer } from './recording-server.ts';
  * resolves with the execution's id once the call arrived: the run then waits, RUNNING, until the test
  * releases `path`, so that subscribers can join before anything else happens.
  */
-export async function startHeldRun(options: { graphqlUrl: string; token: string; outside: RecordingServer; path: string; name: string }): Promise<string> {
+export async function startHeldRun(options: {
+  graphqlUrl: string;
+  token: string;
+  outside: RecordingServer;
+  path: string;
+  name: string;
+}): Promise<string> {
   const { graphqlUrl, token, outside, path } = options;
   outside.hold(path);
   const created = (

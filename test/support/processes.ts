@@ -16,7 +16,11 @@ export interface LaunchedProcess {
 /** Runs a TypeScript entry point of this repository as its own Node process, as `npm` scripts do. */
 export function launchScript(entry: string, args: string[], env: NodeJS.ProcessEnv, cwd = repositoryRoot): LaunchedProcess {
   // tsx by absolute URL, so that a process started in another folder still finds it.
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), entry, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), entry, ...args], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   const watchers: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const exited = createDeferred<number | null>();

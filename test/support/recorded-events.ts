@@ -56,7 +56,10 @@ export class RecordedEvents {
  */
 export async function outboxDrained(database: Database): Promise<void> {
   const pending = async () => {
-    const [row] = await database.fork().getConnection().execute<{ pending: number }[]>('select count(*)::int as pending from outbox_events where published_at is null');
+    const [row] = await database
+      .fork()
+      .getConnection()
+      .execute<{ pending: number }[]>('select count(*)::int as pending from outbox_events where published_at is null');
     return row?.pending;
   };
   await expect.poll(pending, { timeout: 20_000 }).toBe(0);

@@ -15,6 +15,10 @@ export function tenantOf(account: SignedUp): string {
  * API has no mutation that changes roles, and the gateway accepts any token of the auth subgraph's signing key.
  */
 export async function viewerToken(stack: Stack, account: SignedUp): Promise<string> {
-  const { token } = await signAccessToken({ userId: account.userId, tenantId: tenantOf(account), roles: [Role.Viewer] }, stack.authConfig.jwtSecret, 900);
+  const { token } = await signAccessToken(
+    { userId: account.userId, tenantId: tenantOf(account), roles: [Role.Viewer] },
+    stack.authConfig.jwtSecret,
+    900,
+  );
   return token;
 }

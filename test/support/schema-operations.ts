@@ -5,7 +5,9 @@ import { buildSchema, Kind, parse, type GraphQLObjectType, type ObjectTypeDefini
 /** `Query.me`, `Mutation.register`, `Subscription.executionUpdated`, ...: every root field of a composed API schema. */
 export function rootOperationsOf(apiSchemaFile: string): string[] {
   const schema = buildSchema(readFileSync(apiSchemaFile, 'utf8'));
-  const roots = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter((type): type is GraphQLObjectType => !!type);
+  const roots = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter(
+    (type): type is GraphQLObjectType => !!type,
+  );
   return roots.flatMap((type) => Object.keys(type.getFields()).map((field) => `${type.name}.${field}`));
 }
 
@@ -24,7 +26,9 @@ export function resolvableEntitiesOf(subgraphsDirectory: string): string[] {
       const resolvableKey = type.directives?.some(
         (directive) =>
           directive.name.value === 'key' &&
-          !directive.arguments?.some((argument) => argument.name.value === 'resolvable' && argument.value.kind === Kind.BOOLEAN && !argument.value.value),
+          !directive.arguments?.some(
+            (argument) => argument.name.value === 'resolvable' && argument.value.kind === Kind.BOOLEAN && !argument.value.value,
+          ),
       );
       if (resolvableKey) entities.push(`${subgraph}:${type.name.value}`);
     }

@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { startSubgraph, type Environment, type RunningSubgraph, type SubgraphConfig, type SubgraphDefinition, type StartSubgraphOptions } from '@nexusflow/kit';
+import {
+  startSubgraph,
+  type Environment,
+  type RunningSubgraph,
+  type SubgraphConfig,
+  type SubgraphDefinition,
+  type StartSubgraphOptions,
+} from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, TcpProxy, testEnvironment } from '@nexusflow/kit/testing';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/gateway.ts';
@@ -74,7 +81,12 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
     }
     const database = await createTestDatabase(testEnvironment.postgresUrl, `${label}_${service}`);
     cleanups.push(database.drop);
-    return { ...base, DATABASE_URL: database.url, REDIS_URL: extra.redisUrl ?? testEnvironment.redisUrl, AMQP_URL: testEnvironment.amqpUrl };
+    return {
+      ...base,
+      DATABASE_URL: database.url,
+      REDIS_URL: extra.redisUrl ?? testEnvironment.redisUrl,
+      AMQP_URL: testEnvironment.amqpUrl,
+    };
   };
 
   // An embedded database starts as a copy of a migrated template: creating PGlite's cluster and migrating it is most of
@@ -121,9 +133,16 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
   cleanups.push(() => workflows.close());
 
   const clock = { now: new Date() };
-  const schedulerConfig = loadSchedulerConfig({ ...(await environmentFor('scheduler')), WORKFLOWS_URL: workflows.graphqlUrl, RUN_TICKER: 'false' });
+  const schedulerConfig = loadSchedulerConfig({
+    ...(await environmentFor('scheduler')),
+    WORKFLOWS_URL: workflows.graphqlUrl,
+    RUN_TICKER: 'false',
+  });
   const launchScheduler = async () => {
-    const instance = await start(schedulerSubgraph(schedulerConfig, () => clock.now), schedulerConfig.subgraph);
+    const instance = await start(
+      schedulerSubgraph(schedulerConfig, () => clock.now),
+      schedulerConfig.subgraph,
+    );
     cleanups.push(() => instance.close());
     return instance;
   };

@@ -31,7 +31,8 @@ export class WorkflowWatch {
   static async start(pubsub: PubSub, workflowId: string): Promise<WorkflowWatch> {
     const watch = new WorkflowWatch(pubsub, workflowId);
     // Redis confirms subscriptions asynchronously; a run started before the confirmation could be missed.
-    if ('subscribed' in pubsub && typeof pubsub.subscribed === 'function') await pubsub.subscribed(liveTopics.workflowExecutions(workflowId));
+    if ('subscribed' in pubsub && typeof pubsub.subscribed === 'function')
+      await pubsub.subscribed(liveTopics.workflowExecutions(workflowId));
     return watch;
   }
 

@@ -82,11 +82,16 @@ export class Admission {
       handed = { ...params, query, extensions: otherExtensions };
     }
     if (query === undefined) {
-      if (trusted.mode !== TrustedDocumentsMode.Off) throw new OperationRefused(ErrorCode.PersistedQueryNotInList, 'Send a trusted document by its id');
+      if (trusted.mode !== TrustedDocumentsMode.Off)
+        throw new OperationRefused(ErrorCode.PersistedQueryNotInList, 'Send a trusted document by its id');
       return undefined;
     }
     if (knownOnly && !this.knows(query)) {
-      throw new OperationRefused(ErrorCode.ServiceUnavailable, 'The gateway is overloaded and serves only operations it already knows; try again shortly', 503);
+      throw new OperationRefused(
+        ErrorCode.ServiceUnavailable,
+        'The gateway is overloaded and serves only operations it already knows; try again shortly',
+        503,
+      );
     }
     const document = this.inspect(query);
     if (id === undefined) trusted.checkText(document);

@@ -85,7 +85,10 @@ export function measureDocument(document: DocumentNode, maxDirectivesPerField: n
 
   const checkDirectives = (count: number | undefined, where: string) => {
     if ((count ?? 0) > maxDirectivesPerField) {
-      throw new OperationRefused(ErrorCode.MaxDirectivesLimit, `${where} has ${count} directives; at most ${maxDirectivesPerField} are allowed on one field`);
+      throw new OperationRefused(
+        ErrorCode.MaxDirectivesLimit,
+        `${where} has ${count} directives; at most ${maxDirectivesPerField} are allowed on one field`,
+      );
     }
   };
 
@@ -147,7 +150,11 @@ export function measureDocument(document: DocumentNode, maxDirectivesPerField: n
 }
 
 /** Fields at the root, through fragments and inline fragments (each fragment entered once). */
-function rootFieldCount(selectionSet: SelectionSetNode, fragments: Map<string, FragmentDefinitionNode>, entered = new Set<string>()): number {
+function rootFieldCount(
+  selectionSet: SelectionSetNode,
+  fragments: Map<string, FragmentDefinitionNode>,
+  entered = new Set<string>(),
+): number {
   let count = 0;
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) count += 1;
@@ -180,7 +187,10 @@ export function parseWithinLimits(source: string, limits: OperationLimits): Docu
     document = parse(source, { maxTokens: limits.maxTokens });
   } catch (error) {
     if (error instanceof GraphQLError && TOKEN_LIMIT_MESSAGE.test(error.message)) {
-      throw new OperationRefused(ErrorCode.MaxTokensLimit, `The document has more than ${count(limits.maxTokens)} tokens; parsing stopped there`);
+      throw new OperationRefused(
+        ErrorCode.MaxTokensLimit,
+        `The document has more than ${count(limits.maxTokens)} tokens; parsing stopped there`,
+      );
     }
     throw error;
   }
@@ -190,10 +200,30 @@ export function parseWithinLimits(source: string, limits: OperationLimits): Docu
 
 export function checkDocumentLimits(document: DocumentNode, limits: OperationLimits): DocumentMeasures {
   const measures = measureDocument(document, limits.maxDirectivesPerField);
-  refuseAbove(measures.depth, limits.maxDepth, ErrorCode.MaxDepthLimit, (value, limit) => `The operation nests selections ${count(value)} levels deep; at most ${count(limit)} are allowed`);
-  refuseAbove(measures.rootFields, limits.maxRootFields, ErrorCode.MaxRootFieldsLimit, (value, limit) => `The operation selects ${count(value)} root fields; at most ${count(limit)} are allowed`);
-  refuseAbove(measures.aliases, limits.maxAliases, ErrorCode.MaxAliasesLimit, (value, limit) => `The operation uses ${count(value)} aliases once fragments are expanded; at most ${count(limit)} are allowed`);
-  refuseAbove(measures.fields, limits.maxFields, ErrorCode.MaxFieldsLimit, (value, limit) => `The operation selects ${count(value)} fields once fragments are expanded; at most ${count(limit)} are allowed`);
+  refuseAbove(
+    measures.depth,
+    limits.maxDepth,
+    ErrorCode.MaxDepthLimit,
+    (value, limit) => `The operation nests selections ${count(value)} levels deep; at most ${count(limit)} are allowed`,
+  );
+  refuseAbove(
+    measures.rootFields,
+    limits.maxRootFields,
+    ErrorCode.MaxRootFieldsLimit,
+    (value, limit) => `The operation selects ${count(value)} root fields; at most ${count(limit)} are allowed`,
+  );
+  refuseAbove(
+    measures.aliases,
+    limits.maxAliases,
+    ErrorCode.MaxAliasesLimit,
+    (value, limit) => `The operation uses ${count(value)} aliases once fragments are expanded; at most ${count(limit)} are allowed`,
+  );
+  refuseAbove(
+    measures.fields,
+    limits.maxFields,
+    ErrorCode.MaxFieldsLimit,
+    (value, limit) => `The operation selects ${count(value)} fields once fragments are expanded; at most ${count(limit)} are allowed`,
+  );
   return measures;
 }
 

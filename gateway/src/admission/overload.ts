@@ -82,7 +82,9 @@ export class OverloadDetector {
    */
   start(): void {
     if (this.options.delayThresholdMs <= 0 || this.monitor) return;
-    this.monitor = this.options.read ? { read: this.options.read, close: () => undefined } : loopMonitor(this.options.concurrency ?? (() => 0));
+    this.monitor = this.options.read
+      ? { read: this.options.read, close: () => undefined }
+      : loopMonitor(this.options.concurrency ?? (() => 0));
     const windowMs = this.options.windowMs ?? 100;
     if (windowMs > 0) {
       this.timer = setInterval(() => this.sample(), windowMs);
@@ -99,7 +101,9 @@ export class OverloadDetector {
     if (!this.monitor) return;
     const { utilization, lateMs, concurrency } = this.monitor.read();
     const hot =
-      lateMs >= this.options.delayThresholdMs && utilization >= (this.options.utilizationThreshold ?? 0.5) && concurrency >= (this.options.minConcurrency ?? 8);
+      lateMs >= this.options.delayThresholdMs &&
+      utilization >= (this.options.utilizationThreshold ?? 0.5) &&
+      concurrency >= (this.options.minConcurrency ?? 8);
     this.hotWindows = hot ? this.hotWindows + 1 : 0;
     const now = this.now();
     if (this.hotWindows >= (this.options.sustainedWindows ?? 1)) this.sheddingUntil = now + (this.options.holdMs ?? 1000);

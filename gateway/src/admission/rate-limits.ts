@@ -41,7 +41,11 @@ export interface EdgeRateLimits {
 /** The gateway's rate limits: shared through Redis with `redisUrl`, in this process otherwise; none when every limit is 0. */
 export function edgeRateLimits(settings: RateLimitSettings, redisUrl: string | undefined, logger: Logger): EdgeRateLimits {
   const enabled = settings.perUser > 0 || settings.perTenant > 0 || settings.perAddress > 0;
-  const limiter: RateLimiter | undefined = !enabled ? undefined : redisUrl ? new RedisRateLimiter(redisUrl, logger) : new InMemoryRateLimiter();
+  const limiter: RateLimiter | undefined = !enabled
+    ? undefined
+    : redisUrl
+      ? new RedisRateLimiter(redisUrl, logger)
+      : new InMemoryRateLimiter();
   return {
     async check(identity, address) {
       const rules = rateLimitRules(identity, address, settings);
@@ -70,5 +74,7 @@ export function rateLimitHttpError(decision: RateLimitDecision): HttpError {
 
 /** A refusal of one operation over WebSocket, with when to retry. */
 export function rateLimitGraphQLError(decision: RateLimitDecision): GraphQLError {
-  return new GraphQLError(rateLimitMessage(decision), { extensions: { code: ErrorCode.RateLimited, retryAfterSeconds: decision.retryAfterSeconds } });
+  return new GraphQLError(rateLimitMessage(decision), {
+    extensions: { code: ErrorCode.RateLimited, retryAfterSeconds: decision.retryAfterSeconds },
+  });
 }

@@ -75,7 +75,8 @@ export class TrustedDocuments {
       if (!parsed.success) throw new Error(`${file} is not an Apollo persisted-query manifest: ${parsed.error.issues[0]?.message}`);
       for (const operation of parsed.data.operations) {
         const existing = trusted.byId.get(operation.id);
-        if (existing && existing.body !== operation.body) throw new Error(`${file}: id ${operation.id} is also used by ${existing.manifest} for another operation`);
+        if (existing && existing.body !== operation.body)
+          throw new Error(`${file}: id ${operation.id} is also used by ${existing.manifest} for another operation`);
         trusted.byId.set(operation.id, { id: operation.id, name: operation.name, body: operation.body, manifest: file });
         trusted.byText.add(normalised(operation.body));
       }

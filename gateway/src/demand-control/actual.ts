@@ -43,7 +43,12 @@ function fieldFor(responseKey: ResponseKey, typename: string | undefined): Respo
     const applicable = candidates.filter(({ types }) => typename === undefined || !types || types.has(typename));
     const chosen = applicable.length > 0 ? applicable : candidates;
     const narrowest = chosen.find(({ types }) => types) ?? chosen[0]!;
-    field = { ...narrowest, selectionSets: chosen.flatMap(({ selectionSets }) => selectionSets), argumentsCost: undefined, plan: undefined };
+    field = {
+      ...narrowest,
+      selectionSets: chosen.flatMap(({ selectionSets }) => selectionSets),
+      argumentsCost: undefined,
+      plan: undefined,
+    };
     merged.set(cacheKey, field);
   }
   return field;
@@ -163,7 +168,10 @@ export class ActualCostCalculator {
           }
         } else {
           const fragment = selection.kind === Kind.FRAGMENT_SPREAD ? this.fragments.get(selection.name.value) : undefined;
-          const condition = selection.kind === Kind.INLINE_FRAGMENT ? (selection.typeCondition?.name.value ?? parentType) : fragment?.typeCondition.name.value;
+          const condition =
+            selection.kind === Kind.INLINE_FRAGMENT
+              ? (selection.typeCondition?.name.value ?? parentType)
+              : fragment?.typeCondition.name.value;
           if (!condition) continue;
           const narrowed = narrow(types, condition);
           if (narrowed?.size === 0) continue;

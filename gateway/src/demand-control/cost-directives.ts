@@ -72,6 +72,7 @@ export function costDirectiveNames(document: DocumentNode): CostDirectiveNames |
   }
   if (features.length === 0) return { cost: 'cost', listSize: 'listSize' };
   const feature =
-    features.find(({ identity }) => identity === COST_SPEC_IDENTITY) ?? features.find(({ identity }) => identity === FEDERATION_SPEC_IDENTITY);
+    features.find(({ identity }) => identity === COST_SPEC_IDENTITY) ??
+    features.find(({ identity }) => identity === FEDERATION_SPEC_IDENTITY);
   return feature && { cost: nameInSchema(feature, 'cost'), listSize: nameInSchema(feature, 'listSize') };
 }

@@ -67,7 +67,8 @@ export class CostModel {
 
   static fromSupergraph(supergraphSdl: string, options: CostOptions = {}): CostModel {
     const defaultListSize = options.defaultListSize ?? DEFAULT_LIST_SIZE;
-    if (!Number.isInteger(defaultListSize) || defaultListSize < 0) throw new RangeError(`defaultListSize must be a whole number ≥ 0, got ${defaultListSize}`);
+    if (!Number.isInteger(defaultListSize) || defaultListSize < 0)
+      throw new RangeError(`defaultListSize must be a whole number ≥ 0, got ${defaultListSize}`);
     return new CostModel(schemaCostsOf(parse(supergraphSdl), defaultListSize));
   }
 

@@ -1,11 +1,4 @@
-import {
-  Kind,
-  valueFromASTUntyped,
-  type DirectiveNode,
-  type FieldNode,
-  type FragmentDefinitionNode,
-  type SelectionSetNode,
-} from 'graphql';
+import { Kind, valueFromASTUntyped, type DirectiveNode, type FieldNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import { compileArgumentsCost, type VariableValues } from './input-cost.ts';
 import type { ListSizeRule, OutputFieldCost, SchemaCosts } from './schema-costs.ts';
 
@@ -84,7 +77,8 @@ function expectedSizeOf(node: FieldNode, field: OutputFieldCost, rule: ListSizeR
     for (const { value, defaultValue, path } of slices) {
       let resolved = value ? valueFromASTUntyped(value, variables) : undefined;
       if (resolved === null || resolved === undefined) resolved = defaultValue;
-      for (const segment of path) resolved = resolved !== null && typeof resolved === 'object' ? (resolved as Record<string, unknown>)[segment] : undefined;
+      for (const segment of path)
+        resolved = resolved !== null && typeof resolved === 'object' ? (resolved as Record<string, unknown>)[segment] : undefined;
       const size = sizeOf(resolved);
       if (size !== undefined && (largest === undefined || size > largest)) largest = size;
     }
@@ -136,7 +130,9 @@ export class EstimateCompiler {
       const inclusion = inclusionOf(directives);
       if (inclusion === NEVER) return;
       for (const name of compiled.fieldNames) fieldNames.add(name);
-      const estimate: SelectionEstimate = inclusion ? (run, upstream) => (inclusion(run.variables) ? compiled.estimate(run, upstream) : 0) : compiled.estimate;
+      const estimate: SelectionEstimate = inclusion
+        ? (run, upstream) => (inclusion(run.variables) ? compiled.estimate(run, upstream) : 0)
+        : compiled.estimate;
       const covered = this.costs.possibleTypes(condition);
       const types = [...possibleTypes].filter((type) => covered.has(type));
       if (types.length === possibleTypes.size) always.push(estimate);
@@ -219,7 +215,11 @@ export class EstimateCompiler {
  * Selections that apply whatever the runtime type are summed; fragments that apply to some of an
  * abstract type's members only are summed per member, and the dearest member counts (IBM spec).
  */
-function combine(always: readonly SelectionEstimate[], branches: readonly { estimate: SelectionEstimate; types: ReadonlySet<string> }[], possibleTypes: ReadonlySet<string>): SelectionEstimate {
+function combine(
+  always: readonly SelectionEstimate[],
+  branches: readonly { estimate: SelectionEstimate; types: ReadonlySet<string> }[],
+  possibleTypes: ReadonlySet<string>,
+): SelectionEstimate {
   const sumAlways = (run: EstimateRun, upstream: Upstream | undefined) => {
     let total = 0;
     for (const estimate of always) total += estimate(run, upstream);

@@ -69,7 +69,11 @@ function mentionsVariables(node: ValueNode): boolean {
 }
 
 /** The cost of a field's arguments as a function of the variables; literals are scored once, here. */
-export function compileArgumentsCost(argumentNodes: readonly ArgumentNode[] | undefined, field: OutputFieldCost, costs: SchemaCosts): (variables: VariableValues) => number {
+export function compileArgumentsCost(
+  argumentNodes: readonly ArgumentNode[] | undefined,
+  field: OutputFieldCost,
+  costs: SchemaCosts,
+): (variables: VariableValues) => number {
   let constant = 0;
   const dependent: { value: ValueNode; definition: InputValueCost }[] = [];
   for (const argument of argumentNodes ?? []) {

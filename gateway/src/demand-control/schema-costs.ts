@@ -67,7 +67,10 @@ export interface SchemaCosts {
   possibleTypes(typeName: string): ReadonlySet<string>;
 }
 
-function directiveNamed(name: string, ...owners: ({ readonly directives?: readonly ConstDirectiveNode[] } | null | undefined)[]): ConstDirectiveNode | undefined {
+function directiveNamed(
+  name: string,
+  ...owners: ({ readonly directives?: readonly ConstDirectiveNode[] } | null | undefined)[]
+): ConstDirectiveNode | undefined {
   for (const owner of owners) {
     const found = owner?.directives?.find((directive) => directive.name.value === name);
     if (found) return found;
@@ -115,7 +118,9 @@ function inputValueCost(value: GraphQLArgument | GraphQLInputField, names: CostD
     typeName: namedType.name,
     isList: isListType(getNullableType(value.type)),
     isInputObject: isInputObjectType(namedType),
-    weight: names ? weightOf(directiveNamed(names.cost, value.astNode) ?? directiveNamed(names.cost, ...typeDirectiveOwners(namedType))) : undefined,
+    weight: names
+      ? weightOf(directiveNamed(names.cost, value.astNode) ?? directiveNamed(names.cost, ...typeDirectiveOwners(namedType)))
+      : undefined,
     defaultValue: value.defaultValue,
   };
 }
@@ -139,7 +144,9 @@ export function schemaCostsOf(document: DocumentNode, defaultListSize: number): 
           typeName: namedType.name,
           isComposite: isCompositeType(namedType),
           isList: isListType(getNullableType(field.type)),
-          weight: names ? weightOf(directiveNamed(names.cost, field.astNode) ?? directiveNamed(names.cost, ...typeDirectiveOwners(namedType))) : undefined,
+          weight: names
+            ? weightOf(directiveNamed(names.cost, field.astNode) ?? directiveNamed(names.cost, ...typeDirectiveOwners(namedType)))
+            : undefined,
           listSize: names ? listSizeRuleOf(directiveNamed(names.listSize, field.astNode)) : undefined,
           arguments: new Map(field.args.map((argument) => [argument.name, inputValueCost(argument, names)])),
         });

@@ -4,9 +4,25 @@ import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/t
 import type { OperationContext } from '@apollo/gateway/dist/operationContext.js';
 import { deepMerge } from '@apollo/gateway/dist/utilities/deepMerge.js';
 import { assert, ERRORS, errorCodeDef, type Operation } from '@apollo/federation-internals';
-import { evaluateCondition, getResponseName, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode } from '@apollo/query-planner';
+import {
+  evaluateCondition,
+  getResponseName,
+  type FetchNode,
+  type PlanNode,
+  type QueryPlan,
+  type QueryPlanSelectionNode,
+} from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { executeSync, GraphQLError, Kind, OperationTypeNode, visit, type FieldNode, type GraphQLSchema, type VariableDefinitionNode } from 'graphql';
+import {
+  executeSync,
+  GraphQLError,
+  Kind,
+  OperationTypeNode,
+  visit,
+  type FieldNode,
+  type GraphQLSchema,
+  type VariableDefinitionNode,
+} from 'graphql';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
 import { computeResponse } from './result-shaping.ts';
 
@@ -74,7 +90,12 @@ export async function executePlan(
       variables,
       input: unfilteredData,
       introspectionHandling: (selection) =>
-        executeIntrospection(operationContext.schema, selection.expandFragments().toSelectionNode(), operationContext.operation.variableDefinitions, variables),
+        executeIntrospection(
+          operationContext.schema,
+          selection.expandFragments().toSelectionNode(),
+          operationContext.operation.variableDefinitions,
+          variables,
+        ),
     }));
     if (errors.length === 0 && postProcessingErrors.length > 0) return { extensions: { valueCompletion: postProcessingErrors }, data };
   } catch (error) {
@@ -119,7 +140,9 @@ async function executeNode(context: ExecutionContext, node: PlanNode, cursor: Re
 async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor: ResultCursor): Promise<void> {
   const service = context.serviceMap[fetch.serviceName];
   if (!service) throw new Error(`Couldn't find service with name "${fetch.serviceName}"`);
-  const entities: ResultMap[] = Array.isArray(cursor.data) ? cursor.data.filter((entity) => entity !== null && entity !== undefined) : [cursor.data];
+  const entities: ResultMap[] = Array.isArray(cursor.data)
+    ? cursor.data.filter((entity) => entity !== null && entity !== undefined)
+    : [cursor.data];
   if (entities.length < 1) return;
 
   const variables: ResultMap = Object.create(null);
@@ -182,7 +205,8 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
   if (!received) return;
   if (!(received._entities && Array.isArray(received._entities))) throw new Error('Expected "data._entities" in response to be an array');
   const receivedEntities = received._entities as (ResultMap | null)[];
-  if (receivedEntities.length !== representations.length) throw new Error(`Expected "data._entities" to contain ${representations.length} elements`);
+  if (receivedEntities.length !== representations.length)
+    throw new Error(`Expected "data._entities" to contain ${representations.length} elements`);
   // Stock loops over every entity here, reading past the received ones as undefined; the same loop keeps its results.
   for (let i = 0; i < entities.length; i++) {
     const receivedEntity = receivedEntities[i];
@@ -266,7 +290,10 @@ function representationKey(representation: ResultMap): string {
  * Where a subgraph's error belongs in the client's response, as stock computes it; undefined where stock would give
  * no path, or a path of the subgraph's own operation (`_entities` without an index), rather than one of the client's.
  */
-function lazyErrorPathGenerator(fetch: FetchNode, cursor: ResultCursor): (path: readonly (string | number)[] | undefined) => ResponsePath | undefined {
+function lazyErrorPathGenerator(
+  fetch: FetchNode,
+  cursor: ResultCursor,
+): (path: readonly (string | number)[] | undefined) => ResponsePath | undefined {
   let hydratedPaths: ResponsePath[] | undefined;
   return (errorPath) => {
     if (fetch.requires && typeof errorPath?.[1] === 'number') {
@@ -285,7 +312,11 @@ function lazyErrorPathGenerator(fetch: FetchNode, cursor: ResultCursor): (path: 
 function failedFetchErrors(context: ExecutionContext, fetch: FetchNode, cursor: ResultCursor, error: unknown): GraphQLError[] {
   const failure = error instanceof Error ? error : new Error(String(error));
   const extensions = failure instanceof GraphQLError ? failure.extensions : undefined;
-  return atFetchedFields(context, fetch, cursor, { message: failure.message, ...(extensions ? { extensions } : {}), originalError: failure });
+  return atFetchedFields(context, fetch, cursor, {
+    message: failure.message,
+    ...(extensions ? { extensions } : {}),
+    originalError: failure,
+  });
 }
 
 /**
@@ -345,7 +376,9 @@ function executeSelectionSet(schema: GraphQLSchema, source: ResultMap | null, se
       if (!hasOwn(source, responseName) || typeof source[responseName] === 'undefined') return null;
       const value = source[responseName];
       if (Array.isArray(value)) {
-        result[responseName] = value.map((element: ResultMap | null) => (subselections ? executeSelectionSet(schema, element, subselections) : element));
+        result[responseName] = value.map((element: ResultMap | null) =>
+          subselections ? executeSelectionSet(schema, element, subselections) : element,
+        );
       } else if (subselections) {
         result[responseName] = executeSelectionSet(schema, value as ResultMap | null, subselections);
       } else {
@@ -353,7 +386,8 @@ function executeSelectionSet(schema: GraphQLSchema, source: ResultMap | null, se
       }
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       if (!selection.typeCondition || !source) continue;
-      if (isObjectOfType(schema, source, selection.typeCondition)) deepMerge(result, executeSelectionSet(schema, source, selection.selections));
+      if (isObjectOfType(schema, source, selection.typeCondition))
+        deepMerge(result, executeSelectionSet(schema, source, selection.selections));
     }
   }
   return result;
@@ -391,7 +425,11 @@ function downstreamServiceError(
 ): GraphQLError {
   const message = originalError.message || `Error while fetching subquery from service "${serviceName}"`;
   const { extensions } = originalError;
-  const options = { originalError: (originalError.originalError ?? originalError) as Error, path, extensions: { ...extensions, serviceName } };
+  const options = {
+    originalError: (originalError.originalError ?? originalError) as Error,
+    path,
+    extensions: { ...extensions, serviceName },
+  };
   const codeDef = errorCodeDef(originalError as GraphQLError);
   if (!codeDef && extensions?.code) return new GraphQLError(message, options);
   return (codeDef ?? ERRORS.DOWNSTREAM_SERVICE_ERROR).err(message, options);
@@ -406,7 +444,10 @@ function executeIntrospection(
   const used = new Set<string>();
   visit(selection, { Variable: ({ name }) => void used.add(name.value) });
   const definitions = variableDefinitions?.filter((definition) => used.has(definition.variable.name.value));
-  assert(used.size === (definitions?.length ?? 0), () => `Should have found all used variables ${[...used]} in definitions ${JSON.stringify(variableDefinitions)}`);
+  assert(
+    used.size === (definitions?.length ?? 0),
+    () => `Should have found all used variables ${[...used]} in definitions ${JSON.stringify(variableDefinitions)}`,
+  );
   const { data, errors } = executeSync({
     schema,
     document: {
@@ -423,7 +464,10 @@ function executeIntrospection(
     rootValue: {},
     variableValues,
   });
-  assert(!errors || errors.length === 0, () => `Introspection query for ${JSON.stringify(selection)} should not have failed but got ${JSON.stringify(errors)}`);
+  assert(
+    !errors || errors.length === 0,
+    () => `Introspection query for ${JSON.stringify(selection)} should not have failed but got ${JSON.stringify(errors)}`,
+  );
   assert(data, () => `Introspection query for ${JSON.stringify(selection)} should not have failed`);
   return getOwn(data, selection.alias?.value ?? selection.name.value);
 }

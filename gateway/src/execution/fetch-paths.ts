@@ -21,7 +21,12 @@ const providedFieldsCache = new WeakMap<FetchNode, ProvidedField[]>();
  * entity of a list. This is where a failed fetch leaves nulls, so it is where its errors belong (Apollo Router also
  * reports such a failure once per entity, never with the plan's `@`).
  */
-export function pathsOfFetchedFields(schema: GraphQLSchema, fetch: FetchNode, cursorPath: ResponsePath, fullResult: Record<string, unknown>): ResponsePath[] {
+export function pathsOfFetchedFields(
+  schema: GraphQLSchema,
+  fetch: FetchNode,
+  cursorPath: ResponsePath,
+  fullResult: Record<string, unknown>,
+): ResponsePath[] {
   const fields = providedFields(fetch);
   const paths: ResponsePath[] = [];
   for (const { path, value } of targetsAt(cursorPath, fullResult)) {
@@ -59,7 +64,8 @@ function readProvidedFields(fetch: FetchNode): ProvidedField[] {
         if (selection.name.value === '__typename') continue;
         const key = selection.alias?.value ?? selection.name.value;
         const responseName = renamed.get(`${typeCondition ?? ''}\u0000${key}`) ?? key;
-        if (!fields.some((field) => field.responseName === responseName && field.typeCondition === typeCondition)) fields.push({ responseName, typeCondition });
+        if (!fields.some((field) => field.responseName === responseName && field.typeCondition === typeCondition))
+          fields.push({ responseName, typeCondition });
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         collect(selection.selectionSet, selection.typeCondition?.name.value ?? typeCondition, seen);
       } else if (!seen.has(selection.name.value)) {
@@ -74,7 +80,8 @@ function readProvidedFields(fetch: FetchNode): ProvidedField[] {
   }
   // An entity fetch asks for `_entities(representations:) { ... on User { … } }`: the fields are those under it.
   for (const selection of root.selections) {
-    if (selection.kind === Kind.FIELD && selection.name.value === '_entities' && selection.selectionSet) collect(selection.selectionSet, undefined, new Set());
+    if (selection.kind === Kind.FIELD && selection.name.value === '_entities' && selection.selectionSet)
+      collect(selection.selectionSet, undefined, new Set());
   }
   return fields;
 }
@@ -94,7 +101,10 @@ function renamedKeys(fetch: FetchNode): Map<string, string> {
 }
 
 /** Every object at the cursor's path (`@` standing for each element of a list), with its concrete path. */
-function targetsAt(cursorPath: ResponsePath, fullResult: Record<string, unknown>): { path: ResponsePath; value: Record<string, unknown> }[] {
+function targetsAt(
+  cursorPath: ResponsePath,
+  fullResult: Record<string, unknown>,
+): { path: ResponsePath; value: Record<string, unknown> }[] {
   const targets: { path: ResponsePath; value: Record<string, unknown> }[] = [];
   const walk = (value: unknown, from: number, path: ResponsePath): void => {
     if (value === null || value === undefined) return;

@@ -60,11 +60,15 @@ function planningError(failure: PlanningFailure): GraphQLError {
       ? // The planner's own messages describe the operation (which fields, which limit), never the gateway.
         failure.message.split('\n')[0]!.slice(0, 300)
       : failure.message;
-  return new GraphQLError(`This operation cannot be planned: ${reason}`, { extensions: { code: ErrorCode.QueryPlanningFailed, http: { status: 400 } } });
+  return new GraphQLError(`This operation cannot be planned: ${reason}`, {
+    extensions: { code: ErrorCode.QueryPlanningFailed, http: { status: 400 } },
+  });
 }
 
 function timeoutError(timeoutMs: number): GraphQLError {
-  return new GraphQLError(`The operation did not finish within ${timeoutMs} ms`, { extensions: { code: ErrorCode.GatewayTimeout, http: { status: 504 } } });
+  return new GraphQLError(`The operation did not finish within ${timeoutMs} ms`, {
+    extensions: { code: ErrorCode.GatewayTimeout, http: { status: 504 } },
+  });
 }
 
 /**
@@ -134,9 +138,15 @@ export class FastGateway extends ApolloGateway {
    * The prepared operation for a validated document: from the cache, from a planning already in flight for the
    * same document, or planned now on a worker. Throws a GraphQLError (with its HTTP status) when it cannot be planned.
    */
-  async prepare(document: DocumentNode, source: string, operationName: string | undefined, sourceHash?: string): Promise<PreparedOperation> {
+  async prepare(
+    document: DocumentNode,
+    source: string,
+    operationName: string | undefined,
+    sourceHash?: string,
+  ): Promise<PreparedOperation> {
     const loaded = this.loaded;
-    if (!loaded) throw new GraphQLError('No supergraph loaded yet', { extensions: { code: ErrorCode.ServiceUnavailable, http: { status: 503 } } });
+    if (!loaded)
+      throw new GraphQLError('No supergraph loaded yet', { extensions: { code: ErrorCode.ServiceUnavailable, http: { status: 503 } } });
     this.followSupergraph(loaded);
     const hash = sourceHash ?? createHash('sha256').update(source).digest('hex');
     const key = operationName ? `${hash}\u0000${operationName}` : hash;
@@ -168,7 +178,13 @@ export class FastGateway extends ApolloGateway {
     this.generation = this.planners.load(loaded.supergraphSdl);
   }
 
-  private async plan(loaded: LoadedSupergraph, document: DocumentNode, source: string, operationName: string | undefined, generation: number): Promise<PreparedOrRefused> {
+  private async plan(
+    loaded: LoadedSupergraph,
+    document: DocumentNode,
+    source: string,
+    operationName: string | undefined,
+    generation: number,
+  ): Promise<PreparedOrRefused> {
     let queryPlan;
     try {
       queryPlan = await this.planners.plan({
@@ -194,7 +210,12 @@ export class FastGateway extends ApolloGateway {
       { kind: document.kind, definitions: [operationContext.operation, ...Object.values(operationContext.fragments)] },
       { validate: false },
     );
-    return { queryPlan, operationContext, operation, approximateBytes: source.length * PREPARED_BYTES_PER_SOURCE_BYTE + planBytes(queryPlan) };
+    return {
+      queryPlan,
+      operationContext,
+      operation,
+      approximateBytes: source.length * PREPARED_BYTES_PER_SOURCE_BYTE + planBytes(queryPlan),
+    };
   }
 
   override async stop(): Promise<void> {

@@ -126,8 +126,14 @@ export class PlannerPool {
     worker.on('message', (response: PlannerResponse) => this.settle(thread, response));
     worker.on('error', (error: Error & { code?: string }) => {
       const outOfMemory = error.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.options.logger.warn({ err: error }, outOfMemory ? 'a planner worker ran out of memory; replacing it' : 'a planner worker failed; replacing it');
-      this.replace(thread, outOfMemory ? new PlanningFailure('out-of-memory', 'Planning this operation takes more memory than the gateway allows') : undefined);
+      this.options.logger.warn(
+        { err: error },
+        outOfMemory ? 'a planner worker ran out of memory; replacing it' : 'a planner worker failed; replacing it',
+      );
+      this.replace(
+        thread,
+        outOfMemory ? new PlanningFailure('out-of-memory', 'Planning this operation takes more memory than the gateway allows') : undefined,
+      );
     });
     worker.on('exit', () => {
       if (!thread.retired) this.replace(thread);
@@ -142,7 +148,10 @@ export class PlannerPool {
       if (!job) return;
       const id = this.nextJobId++;
       const timer = setTimeout(() => {
-        this.options.logger.warn({ timeoutMs: this.options.timeoutMs, operationName: job.request.operationName }, 'planning timed out; replacing the planner worker');
+        this.options.logger.warn(
+          { timeoutMs: this.options.timeoutMs, operationName: job.request.operationName },
+          'planning timed out; replacing the planner worker',
+        );
         this.replace(thread, new PlanningFailure('timeout', `Planning this operation takes longer than ${this.options.timeoutMs} ms`));
       }, this.options.timeoutMs);
       thread.job = { id, job, timer };

@@ -300,7 +300,8 @@ function applySelectionSet(
           if (inputValue === null && plan.aliasedTypename) {
             inputValue = input[typenameFieldName] ?? null;
           }
-          const type = inputValue !== null && typeof inputValue === 'string' ? (parameters.schema.type(inputValue) ?? parentType) : parentType;
+          const type =
+            inputValue !== null && typeof inputValue === 'string' ? (parameters.schema.type(inputValue) ?? parentType) : parentType;
           if (!isObjectType(type)) {
             return true;
           }
@@ -423,7 +424,15 @@ function updateOutputValue(
     let anyErrors = false;
     for (let idx = 0; idx < length; idx++) {
       path.push(idx);
-      updated[idx] = updateOutputValue(outputValue === undefined ? undefined : outputValue[idx], ofType, inputValue[idx], field, path, parameters, parentType);
+      updated[idx] = updateOutputValue(
+        outputValue === undefined ? undefined : outputValue[idx],
+        ofType,
+        inputValue[idx],
+        field,
+        path,
+        parameters,
+        parentType,
+      );
       path.pop();
       shouldNullify ||= isInvalid;
       anyErrors ||= hasErrors;

@@ -69,7 +69,11 @@ export class DemandControl {
   }
 
   /** Estimates a validated operation; the refusal when it is above the maximum and demand control is enforced. */
-  check(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>): { measured?: Measured; refusal?: GraphQLError } {
+  check(
+    document: DocumentNode,
+    operationName: string | undefined,
+    variables: Record<string, unknown>,
+  ): { measured?: Measured; refusal?: GraphQLError } {
     const prepared = this.prepare(document, operationName);
     if (!prepared) return {};
     const estimated = prepared.estimate(variables);
@@ -112,7 +116,11 @@ export class DemandControl {
               return;
             }
             actualCost.observe(actual);
-            if (inResponse) body.singleResult.extensions = { ...body.singleResult.extensions, cost: { estimated: measured.estimated, actual, max: maxCost, mode } };
+            if (inResponse)
+              body.singleResult.extensions = {
+                ...body.singleResult.extensions,
+                cost: { estimated: measured.estimated, actual, max: maxCost, mode },
+              };
           },
         };
       },

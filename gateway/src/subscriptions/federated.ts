@@ -78,7 +78,12 @@ export class FederatedSubscriptions {
       const source = this.options.dataSources.get(primary.serviceName);
       if (!source) throw clientError(ErrorCode.ServiceUnavailable, `The ${primary.serviceName} service is unavailable`);
       const primaryVariables = Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]]));
-      const events = this.options.upstreams.subscribe({ url: source.url, operation: primary.operation, variables: primaryVariables, identity: args.context.identity });
+      const events = this.options.upstreams.subscribe({
+        url: source.url,
+        operation: primary.operation,
+        variables: primaryVariables,
+        identity: args.context.identity,
+      });
       const requestContext = {
         request: { query: undefined, variables, operationName },
         context: args.context,
@@ -88,7 +93,10 @@ export class FederatedSubscriptions {
       } as unknown as GatewayGraphQLRequestContext<GatewayContext>;
       // Each event enters as the result of the primary fetch, and the rest of the plan runs from it.
       const replay: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
-      const eventPlan: PreparedOperation = { ...prepared!, queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay } };
+      const eventPlan: PreparedOperation = {
+        ...prepared!,
+        queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay },
+      };
       const resolve = (event: UpstreamEvent) => this.complete(supergraph, eventPlan, event, requestContext, primary.serviceName);
       group = { subscribers: new Set(), events, serviceName: primary.serviceName };
       this.groups.set(key, group);
@@ -119,7 +127,11 @@ export class FederatedSubscriptions {
         }
         this.options.onEventResolved?.();
       } else {
-        result = { errors: (event.errors ?? []).map((error) => new GraphQLError(error.message, { extensions: { ...error.extensions, serviceName: group.serviceName } })) };
+        result = {
+          errors: (event.errors ?? []).map(
+            (error) => new GraphQLError(error.message, { extensions: { ...error.extensions, serviceName: group.serviceName } }),
+          ),
+        };
       }
       group.last = result;
       for (const subscriber of group.subscribers) subscriber.push(result);
@@ -142,7 +154,9 @@ export class FederatedSubscriptions {
     requestContext: GatewayGraphQLRequestContext<GatewayContext>,
     serviceName: string,
   ): Promise<ExecutionResult> {
-    const eventSource: GraphQLDataSource = { process: async () => ({ data: event.data, ...(event.errors ? { errors: event.errors } : {}) }) };
+    const eventSource: GraphQLDataSource = {
+      process: async () => ({ data: event.data, ...(event.errors ? { errors: event.errors } : {}) }),
+    };
     const serviceMap: Record<string, GraphQLDataSource> = Object.fromEntries(this.options.dataSources);
     serviceMap[EVENT_SOURCE] = eventSource;
     const result = await executePlan(eventPlan, serviceMap, requestContext as GatewayGraphQLRequestContext, supergraph.supergraphSchema);

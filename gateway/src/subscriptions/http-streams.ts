@@ -6,7 +6,13 @@ import type { GraphQLRequestParams } from '../admission/admission.ts';
 import type { Authenticated } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
-import { formatted, formattedResult, type PreparedStreamingOperation, type StreamingCaller, type StreamingOperations } from './operations.ts';
+import {
+  formatted,
+  formattedResult,
+  type PreparedStreamingOperation,
+  type StreamingCaller,
+  type StreamingOperations,
+} from './operations.ts';
 
 export interface HttpStreamsOptions {
   path: string;

@@ -90,7 +90,14 @@ export class StreamingOperations {
     } catch (error) {
       if (error instanceof OperationRefused) return refuse(error.toGraphQLError());
       if (error instanceof GraphQLError) {
-        return refuse(new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { code: ErrorCode.GraphQLParseFailed } }));
+        return refuse(
+          new GraphQLError(error.message, {
+            nodes: error.nodes,
+            source: error.source,
+            positions: error.positions,
+            extensions: { code: ErrorCode.GraphQLParseFailed },
+          }),
+        );
       }
       throw error;
     }
@@ -100,14 +107,21 @@ export class StreamingOperations {
     const operationName = typeof payload.operationName === 'string' ? payload.operationName : undefined;
     const operation = getOperationAST(admitted.document, operationName);
     if (!operation) return refuse(clientError(ErrorCode.OperationResolutionFailure, 'Unable to identify the operation to run'));
-    const variables = (typeof payload.variables === 'object' && payload.variables !== null ? payload.variables : {}) as Record<string, unknown>;
+    const variables = (typeof payload.variables === 'object' && payload.variables !== null ? payload.variables : {}) as Record<
+      string,
+      unknown
+    >;
     if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
       const rules = this.options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
       const errors = validate(schema, admitted.document, rules);
       if (errors.length > 0) {
         const hide = !this.options.introspection;
         return errors.map(
-          (error) => new GraphQLError(hide ? error.message.replace(SUGGESTION, '') : error.message, { nodes: error.nodes, extensions: { code: ErrorCode.GraphQLValidationFailed } }),
+          (error) =>
+            new GraphQLError(hide ? error.message.replace(SUGGESTION, '') : error.message, {
+              nodes: error.nodes,
+              extensions: { code: ErrorCode.GraphQLValidationFailed },
+            }),
         );
       }
       const tooExpensive = this.options.checkCost?.(admitted.document, operationName, variables);
@@ -140,7 +154,8 @@ export class StreamingOperations {
         { query: prepared.query, variables: prepared.variables, operationName: prepared.operationName },
         { contextValue: prepared.context },
       );
-      if (response.body.kind !== 'single') return { errors: [clientError(ErrorCode.BadRequest, 'Incremental delivery is not supported on this transport')] };
+      if (response.body.kind !== 'single')
+        return { errors: [clientError(ErrorCode.BadRequest, 'Incremental delivery is not supported on this transport')] };
       return response.body.singleResult as ExecutionResult;
     } catch (error) {
       if (!(error instanceof GraphQLError) || formatted(error).extensions?.code === ErrorCode.InternalServerError) {

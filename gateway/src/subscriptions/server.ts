@@ -6,7 +6,13 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ANONYMOUS, clientError, ErrorCode, verifyAccessToken, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
-import { formatted, formattedResult, type PreparedStreamingOperation, type StreamingCaller, type StreamingOperations } from './operations.ts';
+import {
+  formatted,
+  formattedResult,
+  type PreparedStreamingOperation,
+  type StreamingCaller,
+  type StreamingOperations,
+} from './operations.ts';
 
 export interface GatewaySubscriptionOptions {
   server: Server;
@@ -99,7 +105,8 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
           return false;
         }
         const connection: Connection = { identity, clientAddress, operations: new Set(), release: slot.release };
-        if (expiresAt !== undefined) connection.cancelExpiry = onExpiry(expiresAt, now, () => socket.close(CloseCode.Unauthorized, StreamRefusal.TokenExpired));
+        if (expiresAt !== undefined)
+          connection.cancelExpiry = onExpiry(expiresAt, now, () => socket.close(CloseCode.Unauthorized, StreamRefusal.TokenExpired));
         connections.set(socket, connection);
         return true;
       },
@@ -112,13 +119,21 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
         const connection = connections.get(ctx.extra.socket)!;
         if (connection.operations.size >= options.maxSubscriptionsPerConnection) {
           options.onRefused?.(ErrorCode.RateLimited);
-          return [clientError(ErrorCode.RateLimited, `At most ${options.maxSubscriptionsPerConnection} operations at once on one connection`)];
+          return [
+            clientError(ErrorCode.RateLimited, `At most ${options.maxSubscriptionsPerConnection} operations at once on one connection`),
+          ];
         }
         const operation = await options.operations.prepare(connection, payload);
         if (Array.isArray(operation)) return operation;
         connection.operations.add(id);
         prepared.set(operation.context, operation);
-        return { schema: operation.schema, document: operation.document, operationName: operation.operationName, variableValues: operation.variables, contextValue: operation.context };
+        return {
+          schema: operation.schema,
+          document: operation.document,
+          operationName: operation.operationName,
+          variableValues: operation.variables,
+          contextValue: operation.context,
+        };
       },
       onComplete: (ctx: Context<Params, Extra>, id) => {
         connections.get(ctx.extra.socket)?.operations.delete(id);

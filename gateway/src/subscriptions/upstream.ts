@@ -160,7 +160,9 @@ export class UpstreamSubscriptions {
     if (!entry || --entry.upstreams > 0) return;
     this.clients.delete(key);
     // Nothing is subscribed on it any more: disposing only closes a socket that graphql-ws would close lazily anyway.
-    Promise.resolve(entry.client.dispose()).catch((error: unknown) => this.options.logger.debug({ err: error }, 'an idle upstream client did not close cleanly'));
+    Promise.resolve(entry.client.dispose()).catch((error: unknown) =>
+      this.options.logger.debug({ err: error }, 'an idle upstream client did not close cleanly'),
+    );
   }
 
   private wait(ms: number): Promise<void> {

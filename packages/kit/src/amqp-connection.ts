@@ -115,7 +115,9 @@ export class AmqpConnection {
       await model.close().catch(() => undefined);
       return;
     }
-    model.on('error', (error: Error) => this.logger.warn({ err: error.message, connection: this.options.connectionName }, 'RabbitMQ connection error'));
+    model.on('error', (error: Error) =>
+      this.logger.warn({ err: error.message, connection: this.options.connectionName }, 'RabbitMQ connection error'),
+    );
     model.on('close', () => this.lost(model));
     this.current = model;
     // A set iterates entries added while it is being iterated, so consumers attached meanwhile start too.
@@ -125,7 +127,10 @@ export class AmqpConnection {
       } catch (error) {
         if (this.current !== model) return;
         // A consumer that had been running cannot resume: start over on a new connection, with backoff.
-        this.logger.warn({ err: messageOf(error), connection: this.options.connectionName }, 'could not resume a RabbitMQ consumer; reconnecting');
+        this.logger.warn(
+          { err: messageOf(error), connection: this.options.connectionName },
+          'could not resume a RabbitMQ consumer; reconnecting',
+        );
         await model.close().catch(() => undefined);
         return;
       }
@@ -225,7 +230,9 @@ export class AmqpConnection {
     if (this.publisher) return this.publisher;
     const created = (async () => {
       const channel = await model.createConfirmChannel();
-      channel.on('error', (error: Error) => this.logger.warn({ err: error.message, connection: this.options.connectionName }, 'RabbitMQ publisher channel error'));
+      channel.on('error', (error: Error) =>
+        this.logger.warn({ err: error.message, connection: this.options.connectionName }, 'RabbitMQ publisher channel error'),
+      );
       channel.on('close', () => {
         if (this.publisher === created) this.publisher = undefined;
       });
@@ -240,13 +247,19 @@ export class AmqpConnection {
   }
 
   /** Runs `work` with the publisher channel, rejecting with a clear error once the operation timeout has passed. */
-  private async withPublisher<T>(what: string, work: (channel: ConfirmChannel) => Promise<T>, options: AmqpPublishOptions = {}): Promise<T> {
+  private async withPublisher<T>(
+    what: string,
+    work: (channel: ConfirmChannel) => Promise<T>,
+    options: AmqpPublishOptions = {},
+  ): Promise<T> {
     if (this.closed) throw new Error(`cannot ${what}: the RabbitMQ connection is closed`);
     const waitForReconnection = options.waitForReconnection ?? true;
     const controller = new AbortController();
     const timeout = new DependencyUnavailableError(`cannot ${what}: RabbitMQ did not answer within ${this.operationTimeoutMs} ms`);
     const timer = setTimeout(() => controller.abort(timeout), this.operationTimeoutMs);
-    const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+    const aborted = new Promise<never>((_, reject) =>
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
+    );
     const attempt = async () => {
       for (;;) {
         if (!waitForReconnection && this.unreachable) throw new DependencyUnavailableError(`cannot ${what}: RabbitMQ is unreachable`);
@@ -285,8 +298,13 @@ export class AmqpConnection {
       async (channel) => {
         await prepare?.(channel);
         await new Promise<void>((resolve, reject) => {
-          channel.publish(target.exchange, target.routingKey, content, { persistent: true, contentType: 'application/json', ...properties }, (error: unknown) =>
-            error ? reject(error instanceof Error ? error : new Error(`the broker refused the message: ${inspect(error)}`)) : resolve(),
+          channel.publish(
+            target.exchange,
+            target.routingKey,
+            content,
+            { persistent: true, contentType: 'application/json', ...properties },
+            (error: unknown) =>
+              error ? reject(error instanceof Error ? error : new Error(`the broker refused the message: ${inspect(error)}`)) : resolve(),
           );
         });
       },
@@ -307,7 +325,8 @@ export class AmqpConnection {
    */
   async consume(options: AmqpConsumerOptions, handler: AmqpDeliveryHandler): Promise<{ stop(): Promise<void> }> {
     if (this.closed) throw new Error(`cannot consume from "${options.queue}": the RabbitMQ connection is closed`);
-    if (!Number.isInteger(options.prefetch) || options.prefetch < 1) throw new RangeError(`concurrency must be a positive integer, got ${options.prefetch}`);
+    if (!Number.isInteger(options.prefetch) || options.prefetch < 1)
+      throw new RangeError(`concurrency must be a positive integer, got ${options.prefetch}`);
     const inFlight = new Set<Promise<void>>();
     let channel: Channel | undefined;
     let consumerTag: string | undefined;
@@ -334,7 +353,10 @@ export class AmqpConnection {
           await handler(body, { redelivered: message.fields.redelivered });
           settle(() => from.ack(message));
         } catch (error) {
-          this.logger.warn({ err: messageOf(error), queue: options.queue, messageId: message.properties.messageId }, 'message handler failed; requeued the message');
+          this.logger.warn(
+            { err: messageOf(error), queue: options.queue, messageId: message.properties.messageId },
+            'message handler failed; requeued the message',
+          );
           settle(() => from.nack(message, false, true));
         }
       })();
@@ -345,7 +367,9 @@ export class AmqpConnection {
     const attachment: Attachment = {
       start: async (model) => {
         const opened = await model.createChannel();
-        opened.on('error', (error: Error) => this.logger.warn({ err: error.message, queue: options.queue }, 'RabbitMQ consumer channel error'));
+        opened.on('error', (error: Error) =>
+          this.logger.warn({ err: error.message, queue: options.queue }, 'RabbitMQ consumer channel error'),
+        );
         opened.on('close', () => {
           if (channel !== opened) return;
           channel = undefined;

@@ -48,7 +48,8 @@ describe('parseConfig', () => {
   });
 
   it('reports every invalid variable in one ConfigError', () => {
-    const work = () => parseConfig(serviceSchema, { NODE_ENV: 'staging', PORT: 'eighty', DATABASE_URL: 'mysql://db/app', REDIS_URL: 'http://cache' });
+    const work = () =>
+      parseConfig(serviceSchema, { NODE_ENV: 'staging', PORT: 'eighty', DATABASE_URL: 'mysql://db/app', REDIS_URL: 'http://cache' });
 
     expect(work).toThrow(ConfigError);
     const problems = problemsOf(work);
@@ -88,7 +89,9 @@ describe('parseConfig', () => {
   });
 
   it('names the whole environment for a problem that belongs to no single variable', () => {
-    const schema = z.object({ A: z.string().optional(), B: z.string().optional() }).refine((env) => env.A !== undefined || env.B !== undefined, 'set A or B');
+    const schema = z
+      .object({ A: z.string().optional(), B: z.string().optional() })
+      .refine((env) => env.A !== undefined || env.B !== undefined, 'set A or B');
 
     expect(problemsOf(() => parseConfig(schema, {}))).toEqual(['(environment): set A or B']);
   });
@@ -139,7 +142,12 @@ describe('the shared schemas', () => {
 });
 
 describe('parseConfig with requiredInProduction', () => {
-  const schema = z.object({ NODE_ENV: nodeEnvSchema, PORT: portSchema.default(80), JWT_SECRET: sharedSecretSchema, INTERNAL_SECRET: sharedSecretSchema });
+  const schema = z.object({
+    NODE_ENV: nodeEnvSchema,
+    PORT: portSchema.default(80),
+    JWT_SECRET: sharedSecretSchema,
+    INTERNAL_SECRET: sharedSecretSchema,
+  });
   const requiredInProduction = ['JWT_SECRET', 'INTERNAL_SECRET'];
   const parse = (env: Record<string, string>) => parseConfig(schema, env, { requiredInProduction });
 
@@ -172,16 +180,19 @@ describe('parseConfig with requiredInProduction', () => {
       'JWT_SECRET: must not be the development default',
       'INTERNAL_SECRET: is required when NODE_ENV=production',
     ]);
-    expect(problemsOf(() => parse({ NODE_ENV: 'production', JWT_SECRET: developmentDefault, INTERNAL_SECRET: developmentDefault }))).toEqual([
-      'JWT_SECRET: must not be the development default',
-      'INTERNAL_SECRET: must not be the development default',
-    ]);
+    expect(
+      problemsOf(() => parse({ NODE_ENV: 'production', JWT_SECRET: developmentDefault, INTERNAL_SECRET: developmentDefault })),
+    ).toEqual(['JWT_SECRET: must not be the development default', 'INTERNAL_SECRET: must not be the development default']);
   });
 
   it('lets the development default through outside production, where it is the default anyway', () => {
     const developmentDefault = secretOrDevelopmentDefault(undefined);
 
-    expect(parse({ NODE_ENV: 'development', JWT_SECRET: developmentDefault })).toEqual({ NODE_ENV: 'development', PORT: 80, JWT_SECRET: developmentDefault });
+    expect(parse({ NODE_ENV: 'development', JWT_SECRET: developmentDefault })).toEqual({
+      NODE_ENV: 'development',
+      PORT: 80,
+      JWT_SECRET: developmentDefault,
+    });
   });
 
   it('accepts production when every secret is set', () => {
@@ -268,7 +279,9 @@ describe('toSubgraphConfig', () => {
 
   it('keeps Redis channels under the deployment’s AMQP_NAMESPACE unless REDIS_NAMESPACE names another', () => {
     expect(toSubgraphConfig('projects', parseConfig(schema, { AMQP_NAMESPACE: 'staging' })).redisNamespace).toBe('staging');
-    expect(toSubgraphConfig('projects', parseConfig(schema, { AMQP_NAMESPACE: 'staging', REDIS_NAMESPACE: 'staging-cache' }))).toMatchObject({
+    expect(
+      toSubgraphConfig('projects', parseConfig(schema, { AMQP_NAMESPACE: 'staging', REDIS_NAMESPACE: 'staging-cache' })),
+    ).toMatchObject({
       amqpNamespace: 'staging',
       redisNamespace: 'staging-cache',
     });

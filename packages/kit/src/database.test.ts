@@ -49,7 +49,10 @@ describe('a database that does not answer', () => {
   it('fails as an outage once the connection timeout has passed, instead of waiting forever', async () => {
     const startedAt = Date.now();
 
-    const error = await open(silent.url, { connectTimeoutMs: 200 }).then(() => undefined, (failure: unknown) => failure);
+    const error = await open(silent.url, { connectTimeoutMs: 200 }).then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
 
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/timeout/);
@@ -83,7 +86,12 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL that goes away while t
     try {
       const name = new URL(testDatabase.url).pathname.slice(1);
       const running = async () =>
-        (await admin.query<{ count: number }>('select count(*)::int as count from pg_stat_activity where datname = $1 and query = $2', [name, query])).rows[0]!.count;
+        (
+          await admin.query<{ count: number }>('select count(*)::int as count from pg_stat_activity where datname = $1 and query = $2', [
+            name,
+            query,
+          ])
+        ).rows[0]!.count;
       await expect.poll(running, { timeout: 10_000, interval: 20 }).toBe(count);
     } finally {
       await admin.end();
@@ -104,7 +112,9 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL that goes away while t
 
     expect(failures.map((failure) => failure.status === 'rejected' && isDependencyOutage(failure.reason))).toEqual([true, true]);
     // Both connections of the pool were in the interrupted transactions: a statement can run only if they came back.
-    await expect(database.fork().transactional((em) => em.getConnection().execute('select 1 as one', [], 'all', em.getTransactionContext()))).resolves.toEqual([{ one: 1 }]);
+    await expect(
+      database.fork().transactional((em) => em.getConnection().execute('select 1 as one', [], 'all', em.getTransactionContext())),
+    ).resolves.toEqual([{ one: 1 }]);
     await expect(Promise.all([database.ping(), database.ping()])).resolves.toEqual([undefined, undefined]);
     const closing = database.close();
     database = undefined;

@@ -119,7 +119,9 @@ async function startEmbeddedPostgres(directory: string, serviceName: string): Pr
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  const embedded = options.url ? undefined : await startEmbeddedPostgres(join(options.embeddedDirectory, options.serviceName), options.serviceName);
+  const embedded = options.url
+    ? undefined
+    : await startEmbeddedPostgres(join(options.embeddedDirectory, options.serviceName), options.serviceName);
   const clientUrl = options.url ?? embedded!.url;
   try {
     const orm = await MikroORM.init({

@@ -42,7 +42,9 @@ describe('an embedded database folder', () => {
 
     expect(refusal).toBeInstanceOf(EmbeddedDatabaseInUseError);
     expect((refusal as Error).message).toMatch(
-      new RegExp(`^The embedded database ${join(dataDir.path, 'notes')} is already open in this process: the notes service \\(pid ${process.pid}, since .+\\)\\. Two processes writing one PGlite folder corrupt it`),
+      new RegExp(
+        `^The embedded database ${join(dataDir.path, 'notes')} is already open in this process: the notes service \\(pid ${process.pid}, since .+\\)\\. Two processes writing one PGlite folder corrupt it`,
+      ),
     );
     expect(await embeddedDatabaseOwner(join(dataDir.path, 'notes'))).toMatchObject({ pid: process.pid, holder: 'the notes service' });
     await first.ping();
@@ -74,6 +76,10 @@ describe('an embedded database folder', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
 
     expect(await new Promise((resolve) => child.once('close', resolve))).toBe(1);
-    expect(output.trim()).toMatch(new RegExp(`^The embedded database \\S+ is already open in another process: the notes service \\(pid ${process.pid}, since [^)]+\\)\\. [^\\n]+$`));
+    expect(output.trim()).toMatch(
+      new RegExp(
+        `^The embedded database \\S+ is already open in another process: the notes service \\(pid ${process.pid}, since [^)]+\\)\\. [^\\n]+$`,
+      ),
+    );
   });
 });

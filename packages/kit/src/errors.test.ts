@@ -153,7 +153,10 @@ describe('formatClientError', () => {
 
   it('keeps an error with a known code as it is, whatever it wraps', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:5432'), { code: 'ECONNREFUSED' });
-    const formatted = formatClientError({ message: 'No such project', extensions: { code: 'NOT_FOUND' } }, new GraphQLError('No such project', { originalError: refused }));
+    const formatted = formatClientError(
+      { message: 'No such project', extensions: { code: 'NOT_FOUND' } },
+      new GraphQLError('No such project', { originalError: refused }),
+    );
 
     expect(formatted).toEqual({ message: 'No such project', extensions: { code: 'NOT_FOUND' } });
   });

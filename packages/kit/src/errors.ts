@@ -49,8 +49,7 @@ export function clientError(code: ErrorCode, message: string, extensions: Record
   return new GraphQLError(message, { extensions: { ...extensions, code } });
 }
 
-export const unauthenticated = (message = 'Authentication required'): GraphQLError =>
-  clientError(ErrorCode.Unauthenticated, message);
+export const unauthenticated = (message = 'Authentication required'): GraphQLError => clientError(ErrorCode.Unauthenticated, message);
 
 export const forbidden = (message = 'Not allowed'): GraphQLError => clientError(ErrorCode.Forbidden, message);
 

@@ -1,7 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, it, expect } from 'vitest';
 import { connect, type ChannelModel } from 'amqplib';
-import { createEventBus, EVENTS_EXCHANGE, InMemoryEventBus, RabbitEventBus, topicMatches, type DomainEvent, type EventBus } from './event-bus.ts';
+import {
+  createEventBus,
+  EVENTS_EXCHANGE,
+  InMemoryEventBus,
+  RabbitEventBus,
+  topicMatches,
+  type DomainEvent,
+  type EventBus,
+} from './event-bus.ts';
 import { createDeferred, recordingLogger, testEnvironment } from './testing/index.ts';
 
 const unique = (label: string) => `nexusflow-test.${label}.${randomBytes(6).toString('hex')}`;
@@ -85,13 +93,24 @@ function behavesAsAnEventBus(open: () => Promise<EventBus>) {
     await bus.subscribe({ queue: uniqueQueue('all-workflow-events'), bindings: ['workflow.#'] }, everythingOfWorkflows.record);
     await bus.subscribe({ queue: uniqueQueue('execution-outcomes'), bindings: ['workflow.execution.*'] }, executionOutcomes.record);
 
-    for (const type of ['workflow.created', 'workflow.execution.failed', 'workflow.execution.step.failed', 'project.created', 'workflow.execution.succeeded']) {
+    for (const type of [
+      'workflow.created',
+      'workflow.execution.failed',
+      'workflow.execution.step.failed',
+      'project.created',
+      'workflow.execution.succeeded',
+    ]) {
       await bus.publish(event(type));
     }
     await everythingOfWorkflows.received(4);
     await executionOutcomes.received(2);
 
-    expect(everythingOfWorkflows.types()).toEqual(['workflow.created', 'workflow.execution.failed', 'workflow.execution.step.failed', 'workflow.execution.succeeded']);
+    expect(everythingOfWorkflows.types()).toEqual([
+      'workflow.created',
+      'workflow.execution.failed',
+      'workflow.execution.step.failed',
+      'workflow.execution.succeeded',
+    ]);
     expect(executionOutcomes.types()).toEqual(['workflow.execution.failed', 'workflow.execution.succeeded']);
   });
 
@@ -286,7 +305,12 @@ describe.runIf(testEnvironment.amqpUrl)('RabbitEventBus on the real RabbitMQ', (
     const message = await seen.next();
     await seen.close();
     expect(message.fields.routingKey).toBe('workflow.execution.failed');
-    expect(message.properties).toMatchObject({ messageId: failed.id, type: 'workflow.execution.failed', contentType: 'application/json', deliveryMode: 2 });
+    expect(message.properties).toMatchObject({
+      messageId: failed.id,
+      type: 'workflow.execution.failed',
+      contentType: 'application/json',
+      deliveryMode: 2,
+    });
     expect(JSON.parse(message.content.toString())).toEqual(failed);
   });
 

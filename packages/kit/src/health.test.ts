@@ -83,7 +83,11 @@ describe('Health', () => {
 
   describe('details', () => {
     it('reports them beside the checks without letting them decide readiness', async () => {
-      const health = new Health('gateway', { supergraph: up }, { details: async () => ({ subgraphs: { auth: { status: 'down', error: 'unreachable' } } }) });
+      const health = new Health(
+        'gateway',
+        { supergraph: up },
+        { details: async () => ({ subgraphs: { auth: { status: 'down', error: 'unreachable' } } }) },
+      );
 
       expect(await health.readiness()).toEqual({
         status: 'ready',
@@ -98,7 +102,11 @@ describe('Health', () => {
       overreaching.startDraining();
 
       expect(await failing.readiness()).toEqual({ status: 'ready', checks: { supergraph: { status: 'up' } } });
-      expect(await overreaching.readiness()).toEqual({ status: 'unavailable', checks: { shutdown: { status: 'down', error: 'draining' } }, note: 'kept' });
+      expect(await overreaching.readiness()).toEqual({
+        status: 'unavailable',
+        checks: { shutdown: { status: 'down', error: 'draining' } },
+        note: 'kept',
+      });
     });
   });
 

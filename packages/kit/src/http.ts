@@ -96,7 +96,11 @@ export function graphqlRoute<C extends BaseContext>(options: GraphQLHandlerOptio
     const requestId = requestIdOf(req);
     res.setHeader('x-request-id', requestId);
     const contextValue = await options.context(req, requestId);
-    const received: GraphQLHttpRequest = { method: req.method ?? 'GET', search: url.search, body: await parseGraphQLBody(req, maxBodyBytes) };
+    const received: GraphQLHttpRequest = {
+      method: req.method ?? 'GET',
+      search: url.search,
+      body: await parseGraphQLBody(req, maxBodyBytes),
+    };
     const { method, search, body } = options.admit ? options.admit(received, contextValue) : received;
     const response = await options.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method, headers: toHeaderMap(req), search, body },
@@ -151,7 +155,9 @@ export function healthRoutes(health: Health, metrics: Metrics | undefined, acces
       case '/metrics': {
         if (!metrics) return false;
         if (access.token !== undefined && !bearerMatches(req, access.token)) {
-          sendJson(res, 401, errorResponseBody(ErrorCode.Unauthenticated, 'Metrics require the metrics token'), { 'www-authenticate': 'Bearer' });
+          sendJson(res, 401, errorResponseBody(ErrorCode.Unauthenticated, 'Metrics require the metrics token'), {
+            'www-authenticate': 'Bearer',
+          });
           return true;
         }
         const body = await metrics.registry.metrics();

@@ -1,15 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
-import {
-  ANONYMOUS,
-  hasRole,
-  IDENTITY_MAX_AGE_MS,
-  IdentityHeader,
-  Role,
-  signIdentity,
-  verifyIdentity,
-  type Identity,
-} from './identity.ts';
+import { ANONYMOUS, hasRole, IDENTITY_MAX_AGE_MS, IdentityHeader, Role, signIdentity, verifyIdentity, type Identity } from './identity.ts';
 
 const SECRET = 'identity-test-secret-identity-test-secret';
 const NOW = Date.UTC(2030, 0, 1, 12, 0, 0);
@@ -31,7 +22,10 @@ describe('signIdentity', () => {
     const headers = signIdentity(user, SECRET, NOW);
 
     expect(Object.keys(headers).sort()).toEqual(['x-nexusflow-identity', 'x-nexusflow-identity-signature']);
-    expect(JSON.parse(Buffer.from(headers[IdentityHeader.Identity], 'base64url').toString('utf8'))).toEqual({ identity: user, issuedAt: NOW });
+    expect(JSON.parse(Buffer.from(headers[IdentityHeader.Identity], 'base64url').toString('utf8'))).toEqual({
+      identity: user,
+      issuedAt: NOW,
+    });
   });
 
   it('signs differently with a different secret', () => {
@@ -56,8 +50,14 @@ describe('verifyIdentity', () => {
 
     const claims = JSON.parse(Buffer.from(headers[IdentityHeader.Identity], 'base64url').toString('utf8')) as Record<string, unknown>;
     const moved = Buffer.from(JSON.stringify({ ...claims, clientAddress: '198.51.100.1' })).toString('base64url');
-    expect(verifyIdentity(lookup({ ...headers, [IdentityHeader.Identity]: moved }), SECRET, NOW)).toEqual({ ok: false, reason: 'bad-signature' });
-    expect(verifyIdentity(lookup(signRaw(JSON.stringify({ ...claims, clientAddress: 7 }))), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verifyIdentity(lookup({ ...headers, [IdentityHeader.Identity]: moved }), SECRET, NOW)).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
+    expect(verifyIdentity(lookup(signRaw(JSON.stringify({ ...claims, clientAddress: 7 }))), SECRET, NOW)).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
   });
 
   it('accepts a signed anonymous identity', () => {

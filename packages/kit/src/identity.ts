@@ -9,9 +9,7 @@ export enum Role {
 }
 
 /** Who is calling, as verified by the gateway. */
-export type Identity =
-  | { kind: 'anonymous' }
-  | { kind: 'user'; userId: string; tenantId: string; roles: Role[] };
+export type Identity = { kind: 'anonymous' } | { kind: 'user'; userId: string; tenantId: string; roles: Role[] };
 
 export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous' });
 
@@ -41,14 +39,14 @@ function sign(value: string, secret: string): string {
 }
 
 export function signIdentity(identity: Identity, secret: string, now = Date.now(), clientAddress?: string): Record<IdentityHeader, string> {
-  const claims: SignedIdentityClaims = clientAddress === undefined ? { identity, issuedAt: now } : { identity, issuedAt: now, clientAddress };
+  const claims: SignedIdentityClaims =
+    clientAddress === undefined ? { identity, issuedAt: now } : { identity, issuedAt: now, clientAddress };
   const value = Buffer.from(JSON.stringify(claims)).toString('base64url');
   return { [IdentityHeader.Identity]: value, [IdentityHeader.Signature]: sign(value, secret) };
 }
 
 export type IdentityVerification =
-  | { ok: true; identity: Identity; clientAddress?: string }
-  | { ok: false; reason: 'missing' | 'bad-signature' | 'expired' | 'malformed' };
+  { ok: true; identity: Identity; clientAddress?: string } | { ok: false; reason: 'missing' | 'bad-signature' | 'expired' | 'malformed' };
 
 type HeaderLookup = (name: string) => string | undefined;
 

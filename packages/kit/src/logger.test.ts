@@ -15,7 +15,10 @@ async function logFromProcess(env: Record<string, string>): Promise<{ stdout: st
     logger.warn({ input: { email: 'ada@example.com', password: 'correct horse battery' } }, 'sign-in refused');
     process.exit(0);`;
   const { FORCE_COLOR: _force, NO_COLOR: _no, LOG_FORMAT: _format, ...inherited } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    env: { ...inherited, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -59,8 +62,14 @@ describe('logs', () => {
       const { stdout, exitCode } = runs[index]!;
 
       expect(exitCode, nodeEnv).toBe(0);
-      const entries = stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(entries.map(({ name, msg }) => ({ name, msg })), nodeEnv).toEqual([
+      const entries = stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(
+        entries.map(({ name, msg }) => ({ name, msg })),
+        nodeEnv,
+      ).toEqual([
         { name: 'auth', msg: 'subgraph ready' },
         { name: 'auth', msg: 'sign-in refused' },
       ]);

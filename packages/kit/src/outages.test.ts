@@ -17,12 +17,16 @@ describe('isDependencyOutage', () => {
 
   it('recognises PostgreSQL shutting down, starting up, out of connections or refusing them, by SQLSTATE', () => {
     expect(isDependencyOutage(driverError('terminating connection due to administrator command', { code: '57P01' }))).toBe(true);
-    expect(isDependencyOutage(driverError('terminating connection because of crash of another server process', { code: '57P02' }))).toBe(true);
+    expect(isDependencyOutage(driverError('terminating connection because of crash of another server process', { code: '57P02' }))).toBe(
+      true,
+    );
     expect(isDependencyOutage(driverError('the database system is starting up', { code: '57P03' }))).toBe(true);
     expect(isDependencyOutage(driverError('sorry, too many clients already', { code: '53300' }))).toBe(true);
     expect(isDependencyOutage(driverError('connection failure', { code: '08006' }))).toBe(true);
     expect(isDependencyOutage(driverError('server closed the connection unexpectedly', { code: '08003' }))).toBe(true);
-    expect(isDependencyOutage(driverError('database "x" is not currently accepting connections', { code: '55000', routine: 'CheckMyDatabase' }))).toBe(true);
+    expect(
+      isDependencyOutage(driverError('database "x" is not currently accepting connections', { code: '55000', routine: 'CheckMyDatabase' })),
+    ).toBe(true);
   });
 
   it('recognises what pg and pg-pool say without a code about a lost connection or a pool that waited too long', () => {
@@ -40,7 +44,9 @@ describe('isDependencyOutage', () => {
   });
 
   it('recognises Redis (ioredis) out of reach: retries exhausted, connection closed, command timed out', () => {
-    const maxRetries = driverError('Reached the max retries per request limit (which is 3). Refer to "maxRetriesPerRequest" option for details.');
+    const maxRetries = driverError(
+      'Reached the max retries per request limit (which is 3). Refer to "maxRetriesPerRequest" option for details.',
+    );
     Object.defineProperty(maxRetries, 'name', { value: 'MaxRetriesPerRequestError' });
     expect(isDependencyOutage(maxRetries)).toBe(true);
     expect(isDependencyOutage(driverError('Connection is closed.'))).toBe(true);
@@ -71,7 +77,9 @@ describe('isDependencyOutage', () => {
   it('does not take bugs, bad SQL or constraint violations for outages', () => {
     expect(isDependencyOutage(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBe(false);
     expect(isDependencyOutage(driverError('relation "users" does not exist', { code: '42P01' }))).toBe(false);
-    expect(isDependencyOutage(driverError('duplicate key value violates unique constraint "users_email_key"', { code: '23505' }))).toBe(false);
+    expect(isDependencyOutage(driverError('duplicate key value violates unique constraint "users_email_key"', { code: '23505' }))).toBe(
+      false,
+    );
     expect(isDependencyOutage(driverError('cannot lock rows in a view', { code: '55000', routine: 'CheckValidRowMarkRel' }))).toBe(false);
     expect(isDependencyOutage(driverError('password authentication failed for user "postgres"', { code: '28P01' }))).toBe(false);
     expect(isDependencyOutage(asResolverError(new RangeError('Invalid time value')))).toBe(false);

@@ -64,7 +64,9 @@ describe('OutboxRelay', () => {
 
     expect(fannedOut).toEqual(['note.created', 'note.updated', 'note.deleted']);
     expect(await pending(ids)).toEqual([]);
-    expect(warnings).toEqual([{ fields: { events: 1 }, message: 'live fan-out failed; subscribers are told what they missed once it is back' }]);
+    expect(warnings).toEqual([
+      { fields: { events: 1 }, message: 'live fan-out failed; subscribers are told what they missed once it is back' },
+    ]);
   });
 
   it('fans out nothing the broker did not confirm, and leaves it pending', async () => {

@@ -36,7 +36,11 @@ export const OUTBOX_TABLE_SQL = [
 ];
 
 /** Adds an event to the unit of work of `em`: it is committed by the same flush as the change it reports. */
-export function recordEvent(em: EntityManager, event: { type: string; tenantId?: string; payload: Record<string, unknown> }, now = new Date()): DomainEvent {
+export function recordEvent(
+  em: EntityManager,
+  event: { type: string; tenantId?: string; payload: Record<string, unknown> },
+  now = new Date(),
+): DomainEvent {
   const row = em.create(OutboxEvent, {
     eventId: crypto.randomUUID(),
     type: event.type,

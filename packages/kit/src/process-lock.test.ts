@@ -95,7 +95,9 @@ describe('a process lock', () => {
     const file = await lockFile();
     await acquire(file, 'the first taker');
 
-    await expect(acquireProcessLock(file, { holder: 'the second taker' })).rejects.toThrow(`is held by the first taker (pid ${process.pid}`);
+    await expect(acquireProcessLock(file, { holder: 'the second taker' })).rejects.toThrow(
+      `is held by the first taker (pid ${process.pid}`,
+    );
   });
 
   it('is taken over when its process no longer runs, or the file is not a lock record at all', async () => {
@@ -109,25 +111,31 @@ describe('a process lock', () => {
     expect((await acquire(file)).owner.pid).toBe(process.pid);
   });
 
-  it.runIf(linuxTellsProcessStarts)('is taken over when its pid now belongs to a later process, or was recorded before a reboot', async () => {
-    const file = await lockFile();
-    const lock = await acquire(file);
-    await lock.release();
-    const alive = { ...lock.owner, token: 'an earlier lock' };
+  it.runIf(linuxTellsProcessStarts)(
+    'is taken over when its pid now belongs to a later process, or was recorded before a reboot',
+    async () => {
+      const file = await lockFile();
+      const lock = await acquire(file);
+      await lock.release();
+      const alive = { ...lock.owner, token: 'an earlier lock' };
 
-    await writeFile(file, JSON.stringify({ ...alive, processStart: '1' }));
-    expect(await liveLockOwner(file), 'same pid, another start').toBeUndefined();
-    await writeFile(file, JSON.stringify({ ...alive, bootId: 'a boot before this one' }));
-    expect(await liveLockOwner(file), 'same pid, another boot').toBeUndefined();
-    await writeFile(file, JSON.stringify(alive));
-    expect(await liveLockOwner(file), 'same pid, same start, same boot').toMatchObject({ pid: process.pid });
-  });
+      await writeFile(file, JSON.stringify({ ...alive, processStart: '1' }));
+      expect(await liveLockOwner(file), 'same pid, another start').toBeUndefined();
+      await writeFile(file, JSON.stringify({ ...alive, bootId: 'a boot before this one' }));
+      expect(await liveLockOwner(file), 'same pid, another boot').toBeUndefined();
+      await writeFile(file, JSON.stringify(alive));
+      expect(await liveLockOwner(file), 'same pid, same start, same boot').toMatchObject({ pid: process.pid });
+    },
+  );
 
   it('goes to exactly one of two processes that find the same stale lock at once', async () => {
     const file = await lockFile();
     await writeFile(file, JSON.stringify(record({ pid: await exitedProcessPid() })));
 
-    const outcomes = await Promise.allSettled([acquireProcessLock(file, { holder: 'first' }), acquireProcessLock(file, { holder: 'second' })]);
+    const outcomes = await Promise.allSettled([
+      acquireProcessLock(file, { holder: 'first' }),
+      acquireProcessLock(file, { holder: 'second' }),
+    ]);
 
     const taken = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
     const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));

@@ -40,7 +40,11 @@ export class TopicListeners {
    * A subscription to `topic`. `onFirst` runs when it is the topic's first, `onLast` when the topic's last one
    * leaves, so that the pub/sub subscribes and unsubscribes its source once per topic.
    */
-  listen<T>(topic: string, options: SubscribeOptions, hooks: { onFirst?: (queue: AsyncQueue<unknown>) => void; onLast?: () => void } = {}): AsyncQueue<T> {
+  listen<T>(
+    topic: string,
+    options: SubscribeOptions,
+    hooks: { onFirst?: (queue: AsyncQueue<unknown>) => void; onLast?: () => void } = {},
+  ): AsyncQueue<T> {
     const listener: Listener = {
       reportMissed: options.reportMissed ?? false,
       queue: createAsyncQueue<unknown>({ onReturn: () => this.remove(topic, listener) && hooks.onLast?.() }),

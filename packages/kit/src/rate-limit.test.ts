@@ -4,7 +4,11 @@ import { Redis } from 'ioredis';
 import { InMemoryRateLimiter, RedisRateLimiter, type RateLimitDecision, type RateLimitRule } from './rate-limit.ts';
 import { recordingLogger, testEnvironment } from './testing/index.ts';
 
-async function consumeTimes(limiter: { consume(rules: readonly RateLimitRule[]): Promise<RateLimitDecision> }, rules: RateLimitRule[], times: number) {
+async function consumeTimes(
+  limiter: { consume(rules: readonly RateLimitRule[]): Promise<RateLimitDecision> },
+  rules: RateLimitRule[],
+  times: number,
+) {
   const decisions: RateLimitDecision[] = [];
   for (let request = 0; request < times; request += 1) decisions.push(await limiter.consume(rules));
   return decisions;
@@ -30,10 +34,38 @@ describe('InMemoryRateLimiter', () => {
     const limits = limiter();
     const user = { key: 'user:1', limit: 3 };
 
-    expect(await limits.consume([user])).toEqual({ allowed: true, key: 'user:1', limit: 3, remaining: 2, retryAfterSeconds: 0, resetSeconds: 20 });
-    expect(await limits.consume([user])).toEqual({ allowed: true, key: 'user:1', limit: 3, remaining: 1, retryAfterSeconds: 0, resetSeconds: 40 });
-    expect(await limits.consume([user])).toEqual({ allowed: true, key: 'user:1', limit: 3, remaining: 0, retryAfterSeconds: 0, resetSeconds: 60 });
-    expect(await limits.consume([user])).toEqual({ allowed: false, key: 'user:1', limit: 3, remaining: 0, retryAfterSeconds: 20, resetSeconds: 60 });
+    expect(await limits.consume([user])).toEqual({
+      allowed: true,
+      key: 'user:1',
+      limit: 3,
+      remaining: 2,
+      retryAfterSeconds: 0,
+      resetSeconds: 20,
+    });
+    expect(await limits.consume([user])).toEqual({
+      allowed: true,
+      key: 'user:1',
+      limit: 3,
+      remaining: 1,
+      retryAfterSeconds: 0,
+      resetSeconds: 40,
+    });
+    expect(await limits.consume([user])).toEqual({
+      allowed: true,
+      key: 'user:1',
+      limit: 3,
+      remaining: 0,
+      retryAfterSeconds: 0,
+      resetSeconds: 60,
+    });
+    expect(await limits.consume([user])).toEqual({
+      allowed: false,
+      key: 'user:1',
+      limit: 3,
+      remaining: 0,
+      retryAfterSeconds: 20,
+      resetSeconds: 60,
+    });
   });
 
   it('refills only the elapsed share of the period after a boundary, never a second full budget', async () => {
@@ -215,7 +247,8 @@ describe('InMemoryRateLimiter', () => {
     let largest = 0;
 
     for (let second = 0; second < 600; second += 1) {
-      for (let address = 0; address < 50; address += 1) await limits.consume([{ key: `address:${second}-${address}`, limit: 10, periodMs: 1_000 }]);
+      for (let address = 0; address < 50; address += 1)
+        await limits.consume([{ key: `address:${second}-${address}`, limit: 10, periodMs: 1_000 }]);
       largest = Math.max(largest, limits.size);
       clock += 1_000;
     }
@@ -242,7 +275,12 @@ describe('InMemoryRateLimiter', () => {
     await expect(limits.consume([{ key: 'user:1', limit: 0 }])).rejects.toThrow(/limit of user:1/);
     await expect(limits.consume([{ key: 'user:1', limit: 5, burst: 0 }])).rejects.toThrow(/burst of user:1/);
     await expect(limits.consume([{ key: 'user:1', limit: 5, periodMs: 0 }])).rejects.toThrow(/period of user:1/);
-    await expect(limits.consume([{ key: 'user:1', limit: 5 }, { key: 'user:1', limit: 9 }])).rejects.toThrow(/appears twice/);
+    await expect(
+      limits.consume([
+        { key: 'user:1', limit: 5 },
+        { key: 'user:1', limit: 9 },
+      ]),
+    ).rejects.toThrow(/appears twice/);
   });
 });
 

@@ -62,7 +62,8 @@ function cellsOf(rules: readonly RateLimitRule[]): Cell[] {
     const burst = rule.burst ?? rule.limit;
     if (rule.key === '') throw new RangeError('A rate-limit rule needs a key');
     if (keys.has(rule.key)) throw new RangeError(`Rate-limit key ${rule.key} appears twice in one request`);
-    if (!Number.isInteger(rule.limit) || rule.limit < 1) throw new RangeError(`Rate limit of ${rule.key} must be a whole number of at least 1`);
+    if (!Number.isInteger(rule.limit) || rule.limit < 1)
+      throw new RangeError(`Rate limit of ${rule.key} must be a whole number of at least 1`);
     if (!Number.isFinite(periodMs) || periodMs <= 0) throw new RangeError(`Rate-limit period of ${rule.key} must be positive`);
     if (!Number.isInteger(burst) || burst < 1) throw new RangeError(`Rate-limit burst of ${rule.key} must be a whole number of at least 1`);
     keys.add(rule.key);
@@ -109,7 +110,9 @@ function decide(cells: readonly Cell[], backlogsUs: readonly number[]): RateLimi
     return { cell, backlogAfterUs, remaining: Math.floor((cell.toleranceUs - backlogAfterUs) / cell.emissionIntervalUs) };
   });
   const tightest = after.reduce((least, state) =>
-    state.remaining < least.remaining || (state.remaining === least.remaining && state.backlogAfterUs > least.backlogAfterUs) ? state : least,
+    state.remaining < least.remaining || (state.remaining === least.remaining && state.backlogAfterUs > least.backlogAfterUs)
+      ? state
+      : least,
   );
   return {
     allowed: true,
@@ -228,7 +231,11 @@ export class RedisRateLimiter implements RateLimiter {
     this.prefix = options.prefix ?? 'nexusflow:ratelimit:gcra:';
     // Commands wait for the connection (so the first requests are counted too), but never longer than
     // the timeout: a Redis outage costs each request at most that, then the limiter fails open.
-    this.redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: options.commandTimeoutMs ?? 250, connectionName: 'nexusflow-ratelimit' });
+    this.redis = new Redis(url, {
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? 250,
+      connectionName: 'nexusflow-ratelimit',
+    });
     this.redis.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'rate limiter redis error'));
   }
 

@@ -36,7 +36,16 @@ describe.runIf(testEnvironment.redisUrl)('RedisPubSub through an outage of the r
   /** Publishes on a topic of its own until a publish fails: the publisher has seen that Redis is gone. */
   async function untilPublishingFails(pubsub: RedisPubSub): Promise<number> {
     const probe = unique('probe');
-    await expect.poll(() => pubsub.publish(probe, 'probe').then(() => 'accepted', () => 'refused'), { timeout: 10_000, interval: 20 }).toBe('refused');
+    await expect
+      .poll(
+        () =>
+          pubsub.publish(probe, 'probe').then(
+            () => 'accepted',
+            () => 'refused',
+          ),
+        { timeout: 10_000, interval: 20 },
+      )
+      .toBe('refused');
     return Date.now();
   }
 
@@ -102,7 +111,16 @@ describe.runIf(testEnvironment.redisUrl)('RedisPubSub through an outage of the r
     const missed = await next(reporting);
     expect(missed).toBeInstanceOf(MissedEvents);
     expect((missed as MissedEvents).since.getTime()).toBeLessThanOrEqual(lostAt - MISSED_EVENTS_ALLOWANCE_MS);
-    await expect.poll(() => sending.publish(topic, 'after').then(() => 'accepted', () => 'refused'), { timeout: 10_000, interval: 50 }).toBe('accepted');
+    await expect
+      .poll(
+        () =>
+          sending.publish(topic, 'after').then(
+            () => 'accepted',
+            () => 'refused',
+          ),
+        { timeout: 10_000, interval: 50 },
+      )
+      .toBe('accepted');
     expect(await next(reporting)).toBe('after');
   });
 

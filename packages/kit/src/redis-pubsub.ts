@@ -87,7 +87,10 @@ export class RedisPubSub implements PubSub {
     this.publisher = new Redis(url, { ...shared, connectionName: 'nexusflow-publisher', commandTimeout: options.publishTimeoutMs ?? 2000 });
     // Resubscribed by this class, which then knows when Redis confirmed every topic again.
     this.subscriber = new Redis(url, { ...shared, connectionName: 'nexusflow-subscriber', autoResubscribe: false });
-    for (const [name, connection] of [['publisher', this.publisher], ['subscriber', this.subscriber]] as const) {
+    for (const [name, connection] of [
+      ['publisher', this.publisher],
+      ['subscriber', this.subscriber],
+    ] as const) {
       // Once per outage: a reconnection attempt fails every second while Redis is away.
       let reported = false;
       connection.on('error', (error: Error) => {
@@ -149,7 +152,9 @@ export class RedisPubSub implements PubSub {
       },
       onLast: () => {
         if (this.closing) return;
-        this.subscriber.unsubscribe(this.channel(topic)).catch((error: Error) => this.logger.debug({ err: error.message, topic }, 'unsubscribe failed'));
+        this.subscriber
+          .unsubscribe(this.channel(topic))
+          .catch((error: Error) => this.logger.debug({ err: error.message, topic }, 'unsubscribe failed'));
       },
     });
   }
@@ -209,13 +214,19 @@ export class RedisPubSub implements PubSub {
     try {
       await this.subscriber.subscribe(...[EVERY_TOPIC, ...this.listeners.topics()].map((topic) => this.channel(topic)));
     } catch (error) {
-      this.logger.warn({ err: error instanceof Error ? error.message : error }, 'could not subscribe again once Redis was back; retrying on the next reconnection');
+      this.logger.warn(
+        { err: error instanceof Error ? error.message : error },
+        'could not subscribe again once Redis was back; retrying on the next reconnection',
+      );
       return;
     }
     // Dropped again meanwhile: the next reconnection subscribes and tells.
     if (closes !== this.subscriberCloses || this.closing) return;
     this.subscriberLostSince = undefined;
-    this.logger.info({ downMs: Date.now() - lostSince, topics: this.listeners.topics().length }, 'redis subscriptions restored; subscribers resynchronise');
+    this.logger.info(
+      { downMs: Date.now() - lostSince, topics: this.listeners.topics().length },
+      'redis subscriptions restored; subscribers resynchronise',
+    );
     this.listeners.reportMissed(undefined, new MissedEvents(lostSince));
   }
 

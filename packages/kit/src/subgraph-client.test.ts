@@ -24,16 +24,26 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const verification = verifyIdentity((name) => req.headers[name] as string | undefined, SECRET);
-      received.push({ identity: verification.ok ? verification.identity : undefined, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-      const reply = (status: number, body: string, contentType = 'application/json') => res.writeHead(status, { 'content-type': contentType }).end(body);
+      received.push({
+        identity: verification.ok ? verification.identity : undefined,
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+      });
+      const reply = (status: number, body: string, contentType = 'application/json') =>
+        res.writeHead(status, { 'content-type': contentType }).end(body);
       switch (req.url) {
         case '/graphql':
           if (!verification.ok) return reply(401, errorResponseBody(ErrorCode.Unauthenticated, 'Identity signature is invalid'));
           return reply(200, JSON.stringify({ data: { echo: received.at(-1)?.body.variables } }));
         case '/bad-input':
-          return reply(200, JSON.stringify({ data: null, errors: [{ message: 'No user x', extensions: { code: 'BAD_USER_INPUT', field: 'userId' } }] }));
+          return reply(
+            200,
+            JSON.stringify({ data: null, errors: [{ message: 'No user x', extensions: { code: 'BAD_USER_INPUT', field: 'userId' } }] }),
+          );
         case '/internal-error':
-          return reply(200, JSON.stringify({ data: null, errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }));
+          return reply(
+            200,
+            JSON.stringify({ data: null, errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }),
+          );
         case '/unknown-code':
           return reply(200, JSON.stringify({ data: null, errors: [{ message: 'odd', extensions: { code: 'SOMETHING_ELSE' } }] }));
         case '/proxy-down':
@@ -57,7 +67,14 @@ afterAll(async () => {
 });
 
 function request(path: string, overrides: Partial<SubgraphRequest> = {}): SubgraphRequest {
-  return { url: `${origin}${path}`, query: 'query Echo($value: String) { echo(value: $value) }', variables: { value: 'hi' }, identity: caller, internalSecret: SECRET, ...overrides };
+  return {
+    url: `${origin}${path}`,
+    query: 'query Echo($value: String) { echo(value: $value) }',
+    variables: { value: 'hi' },
+    identity: caller,
+    internalSecret: SECRET,
+    ...overrides,
+  };
 }
 
 async function failure(promise: Promise<unknown>): Promise<SubgraphRequestError> {
@@ -79,7 +96,12 @@ describe('callSubgraph', () => {
 
   it('fails for good, as UNAUTHENTICATED, when the subgraph does not accept the signature', async () => {
     const error = await failure(callSubgraph(request('/graphql', { internalSecret: 'another secret, long enough to look like one' })));
-    expect(error).toMatchObject({ code: ErrorCode.Unauthenticated, retryable: false, status: 401, message: 'Identity signature is invalid' });
+    expect(error).toMatchObject({
+      code: ErrorCode.Unauthenticated,
+      retryable: false,
+      status: 401,
+      message: 'Identity signature is invalid',
+    });
   });
 
   it('fails for good with the code and message of a GraphQL error such as BAD_USER_INPUT', async () => {

@@ -19,7 +19,11 @@ export interface SubgraphRequest {
  * Codes that describe the moment rather than the request: the same request may well succeed later.
  * Every other code (bad input, missing rights, a conflict) would be answered the same way again.
  */
-const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set([ErrorCode.ServiceUnavailable, ErrorCode.RateLimited, ErrorCode.InternalServerError]);
+const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set([
+  ErrorCode.ServiceUnavailable,
+  ErrorCode.RateLimited,
+  ErrorCode.InternalServerError,
+]);
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -59,7 +63,11 @@ export async function callSubgraph<T>(request: SubgraphRequest): Promise<T> {
   try {
     const response = await fetch(request.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', ...signIdentity(request.identity, request.internalSecret) },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...signIdentity(request.identity, request.internalSecret),
+      },
       body: JSON.stringify({ query: request.query, variables: request.variables ?? {} }),
       signal,
     });
@@ -70,13 +78,19 @@ export async function callSubgraph<T>(request: SubgraphRequest): Promise<T> {
       throw new SubgraphRequestError(`the request failed: ${reasonOf(error)}`, ErrorCode.ServiceUnavailable, true, status);
     }
     // Something other than GraphQL answered: a proxy's error page, say. Only its status says anything.
-    throw new SubgraphRequestError(`the service answered ${status} without a GraphQL response`, codeForStatus(status), isTransientStatus(status), status);
+    throw new SubgraphRequestError(
+      `the service answered ${status} without a GraphQL response`,
+      codeForStatus(status),
+      isTransientStatus(status),
+      status,
+    );
   }
 
   const [first] = body.errors ?? [];
   if (first) {
     const code = isErrorCode(first.extensions?.code) ? first.extensions.code : codeForStatus(status);
-    const message = typeof first.message === 'string' && first.message !== '' ? first.message : `the service answered ${status} with an error`;
+    const message =
+      typeof first.message === 'string' && first.message !== '' ? first.message : `the service answered ${status} with an error`;
     throw new SubgraphRequestError(message, code, TRANSIENT_CODES.has(code), status);
   }
   if (status < 200 || status >= 300 || body.data === undefined || body.data === null) {

@@ -170,7 +170,15 @@ export async function startSubgraph<Loaders, Services>(
 
   const contextFor = (identity: Identity, requestId: string, clientAddress?: string): SubgraphContext<Loaders, Services> => {
     const em = tenantFork(database, identity);
-    return { requestId, identity, clientAddress, em, loaders: definition.createLoaders(em, identity), services, logger: logger.child({ requestId }) };
+    return {
+      requestId,
+      identity,
+      clientAddress,
+      em,
+      loaders: definition.createLoaders(em, identity),
+      services,
+      logger: logger.child({ requestId }),
+    };
   };
   const context = async (req: IncomingMessage, requestId: string): Promise<SubgraphContext<Loaders, Services>> => {
     const verification = verifyIdentity((name) => header(req, name), config.internalSecret, now());
@@ -184,7 +192,13 @@ export async function startSubgraph<Loaders, Services>(
   const server = createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics), countedGraphql] });
 
   const subscriptions = schema.getSubscriptionType()
-    ? serveSubscriptions({ server, schema, internalSecret: config.internalSecret, logger, context: (identity) => contextFor(identity, randomUUID()) })
+    ? serveSubscriptions({
+        server,
+        schema,
+        internalSecret: config.internalSecret,
+        logger,
+        context: (identity) => contextFor(identity, randomUUID()),
+      })
     : undefined;
 
   let http: RunningHttpServer;

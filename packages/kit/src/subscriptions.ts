@@ -58,7 +58,9 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
       onNext: (_ctx, _id, _payload, _args, result) => {
         const { errors, ...rest } = result as ExecutionResult;
         if (!errors) return undefined;
-        for (const error of errors) if (formatted(error).extensions?.code === ErrorCode.InternalServerError) options.logger.error({ err: error }, 'subscription event failed');
+        for (const error of errors)
+          if (formatted(error).extensions?.code === ErrorCode.InternalServerError)
+            options.logger.error({ err: error }, 'subscription event failed');
         return { ...rest, errors: errors.map(formatted) };
       },
       onError: (_ctx, _id, _payload, errors) => {

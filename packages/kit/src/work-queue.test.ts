@@ -389,7 +389,10 @@ describe.runIf(testEnvironment.amqpUrl)('RabbitWorkQueue on the real RabbitMQ', 
       const refusal = await queue.enqueue('during the outage', { waitForReconnection: false }).catch((error: unknown) => error);
       const waitedMs = performance.now() - refusedAfter;
 
-      expect(refusal).toMatchObject({ name: 'DependencyUnavailableError', message: `cannot publish to "${name}": RabbitMQ is unreachable` });
+      expect(refusal).toMatchObject({
+        name: 'DependencyUnavailableError',
+        message: `cannot publish to "${name}": RabbitMQ is unreachable`,
+      });
       expect(waitedMs, 'the enqueue waited for the broker instead of refusing at once').toBeLessThan(1000);
       proxy.bringUp();
       await reconnected.promise;

@@ -152,7 +152,10 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
       try {
         await consumer.handler(JSON.parse(message.body), { redelivered: message.redelivered });
       } catch (error) {
-        this.logger.warn({ err: error instanceof Error ? error.message : String(error), queue: this.name }, 'message handler failed; requeued the message');
+        this.logger.warn(
+          { err: error instanceof Error ? error.message : String(error), queue: this.name },
+          'message handler failed; requeued the message',
+        );
         // Redelivered on a later turn of the event loop: a handler that keeps failing at once must not
         // starve everything else of the process in a loop of microtasks.
         if (!this.closed) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -242,7 +245,11 @@ export class RabbitWorkQueue<T> implements WorkQueue<T> {
 
   consume(handler: WorkQueueHandler<T>, options: WorkQueueConsumeOptions = {}): Promise<{ stop(): Promise<void> }> {
     return this.connection.consume(
-      { queue: this.name, prefetch: options.concurrency ?? DEFAULT_CONCURRENCY, declare: (channel) => channel.assertQueue(this.name, { durable: true }) },
+      {
+        queue: this.name,
+        prefetch: options.concurrency ?? DEFAULT_CONCURRENCY,
+        declare: (channel) => channel.assertQueue(this.name, { durable: true }),
+      },
       handler as (body: unknown, delivery: WorkQueueDelivery) => Promise<void>,
     );
   }

@@ -33,6 +33,8 @@ export async function diffApiSchemas(previous: GraphQLSchema, next: GraphQLSchem
     severity: severityOf[change.criticality.level],
     message: change.message,
     ...(change.path ? { path: change.path } : {}),
-    ...(change.criticality.reason && change.criticality.level !== CriticalityLevel.NonBreaking ? { reason: change.criticality.reason } : {}),
+    ...(change.criticality.reason && change.criticality.level !== CriticalityLevel.NonBreaking
+      ? { reason: change.criticality.reason }
+      : {}),
   }));
 }

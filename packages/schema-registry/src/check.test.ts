@@ -46,7 +46,11 @@ interface Fixture {
   /** Publishes these subgraphs as the registry's current version. */
   publish(subgraphs: Record<string, string>): Promise<void>;
   /** Checks these subgraphs as the proposed change; `pendingPublication` is the note's YAML, if any. */
-  check(subgraphs: Record<string, string>, acknowledgements?: string, options?: { requirePublished?: boolean; pendingPublication?: string }): Promise<CheckReport>;
+  check(
+    subgraphs: Record<string, string>,
+    acknowledgements?: string,
+    options?: { requirePublished?: boolean; pendingPublication?: string },
+  ): Promise<CheckReport>;
 }
 
 const scratch: { remove(): Promise<void> }[] = [];
@@ -110,7 +114,12 @@ describe('schema check', () => {
   it('passes a field addition and classifies it as safe', async () => {
     const registry = await fixture();
     await registry.publish({ accounts: ACCOUNTS });
-    const report = await registry.check({ accounts: ACCOUNTS.replace('  "Account standing."\n  status', '  "Preferred name."\n  nickname: String\n  "Account standing."\n  status') });
+    const report = await registry.check({
+      accounts: ACCOUNTS.replace(
+        '  "Account standing."\n  status',
+        '  "Preferred name."\n  nickname: String\n  "Account standing."\n  status',
+      ),
+    });
 
     expect(report.ok).toBe(true);
     expect(report.changes.find((change) => change.type === 'FIELD_ADDED')).toMatchObject({ severity: 'safe', path: 'User.nickname' });
@@ -122,7 +131,9 @@ describe('schema check', () => {
     await registry.publish({ accounts: ACCOUNTS });
     const report = await registry.check({ accounts: ACCOUNTS.replace('users(first: Int)', 'users(first: Int, tenant: ID!)') });
 
-    expect(breakingChanges(report)).toMatchObject([{ type: 'FIELD_ARGUMENT_ADDED', path: 'Query.users.tenant', affectedOperations: ['Directory'] }]);
+    expect(breakingChanges(report)).toMatchObject([
+      { type: 'FIELD_ARGUMENT_ADDED', path: 'Query.users.tenant', affectedOperations: ['Directory'] },
+    ]);
     expect(report.operations.failures.map((failure) => failure.operation)).toEqual(['Directory']);
   });
 
@@ -148,17 +159,25 @@ describe('schema check', () => {
     const registry = await fixture();
     await registry.publish({ accounts: ACCOUNTS });
     const report = await registry.check({ accounts: ACCOUNTS.replace('  "Locked by an administrator."\n  SUSPENDED\n', '') });
-    expect(breakingChanges(report)).toMatchObject([{ type: 'ENUM_VALUE_REMOVED', path: 'Status.SUSPENDED', affectedOperations: ['Profile'] }]);
+    expect(breakingChanges(report)).toMatchObject([
+      { type: 'ENUM_VALUE_REMOVED', path: 'Status.SUSPENDED', affectedOperations: ['Profile'] },
+    ]);
   });
 
   it('counts removing a deprecated field as dangerous, yet fails when a known operation still selects it', async () => {
     const registry = await fixture(`${APP_OPERATIONS}\nquery LegacyContact($id: ID!) { user(id: $id) { phone } }\n`);
     await registry.publish({ accounts: ACCOUNTS });
-    const report = await registry.check({ accounts: ACCOUNTS.replace('  "Old contact field."\n  phone: String @deprecated(reason: "Use email")\n', '') });
+    const report = await registry.check({
+      accounts: ACCOUNTS.replace('  "Old contact field."\n  phone: String @deprecated(reason: "Use email")\n', ''),
+    });
 
     expect(breakingChanges(report)).toEqual([]);
-    expect(report.changes).toMatchObject([{ type: 'FIELD_REMOVED', path: 'User.phone', severity: 'dangerous', affectedOperations: ['LegacyContact'] }]);
-    expect(report.operations.failures).toMatchObject([{ operation: 'LegacyContact', errors: ['Cannot query field "phone" on type "User".'] }]);
+    expect(report.changes).toMatchObject([
+      { type: 'FIELD_REMOVED', path: 'User.phone', severity: 'dangerous', affectedOperations: ['LegacyContact'] },
+    ]);
+    expect(report.operations.failures).toMatchObject([
+      { operation: 'LegacyContact', errors: ['Cannot query field "phone" on type "User".'] },
+    ]);
     expect(report.ok).toBe(false);
   });
 
@@ -179,7 +198,12 @@ type User @key(fields: "id") {
     expect(report.ok).toBe(false);
     expect(report.composition.ok).toBe(false);
     expect(report.composition.problems).toContainEqual(
-      expect.objectContaining({ subgraphs: ['accounts', 'billing'], coordinate: 'User.name', code: expect.any(String), message: expect.stringContaining('User.name') }),
+      expect.objectContaining({
+        subgraphs: ['accounts', 'billing'],
+        coordinate: 'User.name',
+        code: expect.any(String),
+        message: expect.stringContaining('User.name'),
+      }),
     );
     expect(report.failures[0]).toMatch(/^composition failed/);
   });
@@ -225,7 +249,9 @@ type User @key(fields: "id") {
     );
 
     expect(report.ok).toBe(true);
-    expect(breakingChanges(report)).toMatchObject([{ path: 'User.email', acknowledged: 'Moved to the contacts subgraph; the web app stopped reading it in 4.2' }]);
+    expect(breakingChanges(report)).toMatchObject([
+      { path: 'User.email', acknowledged: 'Moved to the contacts subgraph; the web app stopped reading it in 4.2' },
+    ]);
     expect(report.unusedAcknowledgements).toEqual([{ operation: 'SomethingOld', reason: 'left over' }]);
   });
 
@@ -233,7 +259,10 @@ type User @key(fields: "id") {
     const registry = await fixture();
     await registry.publish({ accounts: ACCOUNTS });
     const report = await registry.check({
-      accounts: ACCOUNTS.replace('  "Account standing."\n  status', '  "Legacy id."\n  legacy_id: ID @deprecated\n  "Account standing."\n  status'),
+      accounts: ACCOUNTS.replace(
+        '  "Account standing."\n  status',
+        '  "Legacy id."\n  legacy_id: ID @deprecated\n  "Account standing."\n  status',
+      ),
     });
 
     expect(report.ok).toBe(false);
@@ -263,7 +292,10 @@ type User @key(fields: "id") {
   });
 
   describe('asked to require the published schema', () => {
-    const WITH_NICKNAME = ACCOUNTS.replace('  "Account standing."\n  status', '  "Preferred name."\n  nickname: String\n  "Account standing."\n  status');
+    const WITH_NICKNAME = ACCOUNTS.replace(
+      '  "Account standing."\n  status',
+      '  "Preferred name."\n  nickname: String\n  "Account standing."\n  status',
+    );
 
     it('passes when the working supergraph is the published one, and says so', async () => {
       const registry = await fixture();
@@ -286,13 +318,19 @@ type User @key(fields: "id") {
         requirePublished: true,
         pendingPublication: 'reason: Publish with the mobile 5.3 release\n',
       });
-      expect(announced).toMatchObject({ ok: true, publication: { published: false, pendingReason: 'Publish with the mobile 5.3 release' } });
+      expect(announced).toMatchObject({
+        ok: true,
+        publication: { published: false, pendingReason: 'Publish with the mobile 5.3 release' },
+      });
     });
 
     it('fails on a note of a pending publication when nothing is pending, so that notes do not outlive their change', async () => {
       const registry = await fixture();
       await registry.publish({ accounts: ACCOUNTS });
-      const report = await registry.check({ accounts: ACCOUNTS }, undefined, { requirePublished: true, pendingPublication: 'reason: Left over\n' });
+      const report = await registry.check({ accounts: ACCOUNTS }, undefined, {
+        requirePublished: true,
+        pendingPublication: 'reason: Left over\n',
+      });
 
       expect(report.ok).toBe(false);
       expect(report.failures).toEqual(['a publication is noted as pending, but the working supergraph is published']);
@@ -302,9 +340,9 @@ type User @key(fields: "id") {
       const registry = await fixture();
       await registry.publish({ accounts: ACCOUNTS });
 
-      await expect(registry.check({ accounts: WITH_NICKNAME }, undefined, { requirePublished: true, pendingPublication: 'reason: ""\n' })).rejects.toThrow(
-        'pending-publication.yaml: reason: a pending publication needs a reason',
-      );
+      await expect(
+        registry.check({ accounts: WITH_NICKNAME }, undefined, { requirePublished: true, pendingPublication: 'reason: ""\n' }),
+      ).rejects.toThrow('pending-publication.yaml: reason: a pending publication needs a reason');
     });
 
     it('fails before anything was published', async () => {

@@ -1,9 +1,23 @@
 import { Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { AcknowledgementLedger, readAcknowledgements, type Acknowledgement } from './acknowledgements.ts';
 import { diffApiSchemas, type SchemaChange } from './changes.ts';
-import { apiSchemaOf, composeSupergraph, CompositionError, readSupergraphConfig, type CompositionProblem, type SubgraphSource } from './composition.ts';
+import {
+  apiSchemaOf,
+  composeSupergraph,
+  CompositionError,
+  readSupergraphConfig,
+  type CompositionProblem,
+  type SubgraphSource,
+} from './composition.ts';
 import { lintApiSchema, type LintFinding } from './lint.ts';
-import { coordinatesUsedBy, loadOperations, operationsAffectedBy, validateOperations, type KnownOperation, type OperationFailure } from './operations.ts';
+import {
+  coordinatesUsedBy,
+  loadOperations,
+  operationsAffectedBy,
+  validateOperations,
+  type KnownOperation,
+  type OperationFailure,
+} from './operations.ts';
 import { readPendingPublication } from './publication.ts';
 import { SchemaRegistry } from './registry.ts';
 
@@ -63,7 +77,8 @@ function subgraphStatuses(proposed: SubgraphSource[], published: SubgraphSource[
   return [...new Set([...before.keys(), ...after.keys()])].sort().map((name) => {
     const previous = before.get(name);
     const next = after.get(name);
-    const status: SubgraphStatus = previous === undefined ? 'added' : next === undefined ? 'removed' : previous === next ? 'unchanged' : 'changed';
+    const status: SubgraphStatus =
+      previous === undefined ? 'added' : next === undefined ? 'removed' : previous === next ? 'unchanged' : 'changed';
     return { name, status };
   });
 }
@@ -146,13 +161,17 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   const apiSchema = apiSchemaOf(supergraphSdl);
   const baseSchema: GraphQLSchema | undefined = base ? apiSchemaOf(base.supergraphSdl) : undefined;
   if (baseSchema) {
-    const usage = new Map<KnownOperation, Set<string>>(operations.map((operation) => [operation, coordinatesUsedBy(baseSchema, operation.document)]));
+    const usage = new Map<KnownOperation, Set<string>>(
+      operations.map((operation) => [operation, coordinatesUsedBy(baseSchema, operation.document)]),
+    );
     const documents = parsedSubgraphs(proposed, base!.subgraphs);
     for (const change of await diffApiSchemas(baseSchema, apiSchema)) {
       const checked: CheckedChange = {
         ...change,
         subgraphs: subgraphsDefining(change.path, documents),
-        affectedOperations: change.path ? operationsAffectedBy({ type: change.type, path: change.path }, usage).map((operation) => operation.name) : [],
+        affectedOperations: change.path
+          ? operationsAffectedBy({ type: change.type, path: change.path }, usage).map((operation) => operation.name)
+          : [],
       };
       if (change.severity === 'breaking') {
         const acknowledged = ledger.change(change.type, change.path);
@@ -181,8 +200,10 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   if (breaking.length > 0) failures.push(`${breaking.length} breaking change(s) not acknowledged`);
   if (broken.length > 0) failures.push(`${broken.length} client operation(s) no longer validate`);
   if (lintErrors.length > 0) failures.push(`${lintErrors.length} lint error(s)`);
-  if (options.requirePublished && !published && !pendingPublication) failures.push('the working supergraph is not published, and no publication is pending');
-  if (options.requirePublished && published && pendingPublication) failures.push('a publication is noted as pending, but the working supergraph is published');
+  if (options.requirePublished && !published && !pendingPublication)
+    failures.push('the working supergraph is not published, and no publication is pending');
+  if (options.requirePublished && published && pendingPublication)
+    failures.push('a publication is noted as pending, but the working supergraph is published');
 
   report.unusedAcknowledgements = ledger.unused();
   report.ok = failures.length === 0;

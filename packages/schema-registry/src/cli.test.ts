@@ -85,7 +85,13 @@ describe('npm run schema:* on a copy of the repository', () => {
     expect(refused.exitCode).toBe(1);
     expect(refused.output).toContain('Nothing published: the check must pass first.');
 
-    await writeFile(authSchema(), original.replace('  "Display name."\n  name: String!\n', '  "Display name."\n  name: String!\n  "How the user likes to be addressed."\n  nickname: String\n'));
+    await writeFile(
+      authSchema(),
+      original.replace(
+        '  "Display name."\n  name: String!\n',
+        '  "Display name."\n  name: String!\n  "How the user likes to be addressed."\n  nickname: String\n',
+      ),
+    );
     const before = JSON.parse((await schema('log', '--json')).output) as { version: number; message: string }[];
     const published = await schema('publish', '-m', 'Add User.nickname');
     expect(published.exitCode).toBe(0);
@@ -95,7 +101,9 @@ describe('npm run schema:* on a copy of the repository', () => {
 
     const log = JSON.parse((await schema('log', '--json')).output) as { version: number; message: string; safe: number }[];
     expect(log[0]).toMatchObject({ version: next, message: 'Add User.nickname', safe: 2 });
-    expect(log.slice(1).map(({ version, message }) => ({ version, message }))).toEqual(before.map(({ version, message }) => ({ version, message })));
+    expect(log.slice(1).map(({ version, message }) => ({ version, message }))).toEqual(
+      before.map(({ version, message }) => ({ version, message })),
+    );
     expect(log[1]?.message).toBe('baseline');
 
     const diff = await schema('diff', String(next - 1), String(next));
@@ -107,13 +115,21 @@ describe('npm run schema:* on a copy of the repository', () => {
   it('with --require-published, fails while the working tree is ahead of the published version unless a note says why, and publishing removes the note', async () => {
     const note = join(workspace.path, 'schema/pending-publication.yaml');
     const original = await readFile(authSchema(), 'utf8');
-    await writeFile(authSchema(), original.replace('  "Display name."\n  name: String!\n', '  "Display name."\n  name: String!\n  "How to refer to the user."\n  pronouns: String\n'));
+    await writeFile(
+      authSchema(),
+      original.replace(
+        '  "Display name."\n  name: String!\n',
+        '  "Display name."\n  name: String!\n  "How to refer to the user."\n  pronouns: String\n',
+      ),
+    );
 
     const plain = await schema('check');
     expect(plain.exitCode).toBe(0);
     const ahead = await schema('check', '--require-published');
     expect(ahead.exitCode).toBe(1);
-    expect(ahead.output).toMatch(/^Publication: the working supergraph is ahead of published version \d+, which production serves; publish it \(npm run schema:publish -m "…"\), or commit a pending-publication note \(schema\/pending-publication\.yaml\) saying why it waits$/m);
+    expect(ahead.output).toMatch(
+      /^Publication: the working supergraph is ahead of published version \d+, which production serves; publish it \(npm run schema:publish -m "…"\), or commit a pending-publication note \(schema\/pending-publication\.yaml\) saying why it waits$/m,
+    );
     expect(ahead.output).toMatch(/^FAILED: the working supergraph is not published, and no publication is pending \(\d+ ms\)$/m);
 
     await writeFile(note, 'reason: Waits for the profile page of web 4.3\n');

@@ -73,7 +73,12 @@ async function run(command: string | undefined): Promise<number> {
       const notePath = relative(process.cwd(), options.pendingPublicationFile!);
       const noteRemoved = await removePendingPublication(options.pendingPublicationFile!);
       print(
-        { version: published.version, publishedAt: published.publishedAt, changes: published.changes.length, pendingPublicationRemoved: noteRemoved },
+        {
+          version: published.version,
+          publishedAt: published.publishedAt,
+          changes: published.changes.length,
+          pendingPublicationRemoved: noteRemoved,
+        },
         [
           `Published version ${published.version} with ${published.changes.length} change(s) to ${registry.publishedSupergraphPath}`,
           ...(noteRemoved ? [`Removed ${notePath}: the publication it announced is done`] : []),
@@ -100,7 +105,10 @@ async function run(command: string | undefined): Promise<number> {
         rows.length === 0
           ? 'Nothing published yet.'
           : rows
-              .map((r) => `#${r.version}  ${r.publishedAt}  ${r.safe} safe, ${r.dangerous} dangerous, ${r.breaking} breaking  [${r.subgraphs.join(', ')}]  ${r.message}`)
+              .map(
+                (r) =>
+                  `#${r.version}  ${r.publishedAt}  ${r.safe} safe, ${r.dangerous} dangerous, ${r.breaking} breaking  [${r.subgraphs.join(', ')}]  ${r.message}`,
+              )
               .join('\n'),
       );
       return 0;
@@ -109,7 +117,10 @@ async function run(command: string | undefined): Promise<number> {
       const [from, to] = positionals.slice(1);
       if (!from || !to) throw new Error('diff needs two versions, e.g. `schema:diff 1 working`');
       const changes = await diffApiSchemas(apiSchemaOf(await supergraphOf(from)), apiSchemaOf(await supergraphOf(to)));
-      print(changes, [`Changes from ${from} to ${to}: ${changes.length === 0 ? 'none' : changes.length}`, ...formatChanges(changes)].join('\n'));
+      print(
+        changes,
+        [`Changes from ${from} to ${to}: ${changes.length === 0 ? 'none' : changes.length}`, ...formatChanges(changes)].join('\n'),
+      );
       return 0;
     }
     default:

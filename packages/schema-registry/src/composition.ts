@@ -59,7 +59,9 @@ export class CompositionError extends Error {
 const COORDINATE = /"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?(?:\([A-Za-z_][A-Za-z0-9_]*:\))?)"/;
 
 function problemOf(error: GraphQLError, subgraphNames: Set<string>): CompositionProblem {
-  const fromNodes = (error.nodes ?? []).map((node) => node.loc?.source.name).filter((name): name is string => !!name && subgraphNames.has(name));
+  const fromNodes = (error.nodes ?? [])
+    .map((node) => node.loc?.source.name)
+    .filter((name): name is string => !!name && subgraphNames.has(name));
   const fromMessage = [...error.message.matchAll(/\[([a-z][a-z0-9_]*)\]/g)].map((m) => m[1]!).filter((name) => subgraphNames.has(name));
   const quoted = [...error.message.matchAll(/subgraphs? "([a-z][a-z0-9_]*)"/g)].map((m) => m[1]!).filter((name) => subgraphNames.has(name));
   return {
@@ -85,7 +87,9 @@ export function composeSupergraph(subgraphs: SubgraphSource[]): string {
         return true;
       }
     });
-    throw new CompositionError([{ code: 'INVALID_GRAPHQL', message: (error as Error).message, subgraphs: subgraph ? [subgraph.name] : [] }]);
+    throw new CompositionError([
+      { code: 'INVALID_GRAPHQL', message: (error as Error).message, subgraphs: subgraph ? [subgraph.name] : [] },
+    ]);
   }
   const result = composeServices(services);
   if (result.errors) throw new CompositionError(result.errors.map((error) => problemOf(error, names)));

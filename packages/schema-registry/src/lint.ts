@@ -77,7 +77,8 @@ export function lintApiSchema(schema: GraphQLSchema): LintFinding[] {
 
   const checkMember = (coordinate: string, member: GraphQLInputField | GraphQLArgument, kind: 'argument' | 'input field') => {
     if (!CAMEL_CASE.test(member.name)) report('field-naming', 'error', coordinate, `${kind} names are camelCase`);
-    if (kind === 'input field' && !member.description?.trim()) report('description-required', 'warning', coordinate, `${kind} has no description`);
+    if (kind === 'input field' && !member.description?.trim())
+      report('description-required', 'warning', coordinate, `${kind} has no description`);
     checkDeprecation(coordinate, member.deprecationReason);
   };
   const rootTypes = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].map((type) => type?.name));
@@ -86,7 +87,8 @@ export function lintApiSchema(schema: GraphQLSchema): LintFinding[] {
   for (const type of ownTypes(schema)) {
     if (!PASCAL_CASE.test(type.name)) report('type-naming', 'error', type.name, 'type names are PascalCase');
     // Root types are described by their fields.
-    if (!type.description?.trim() && !rootTypes.has(type.name)) report('description-required', 'warning', type.name, 'type has no description');
+    if (!type.description?.trim() && !rootTypes.has(type.name))
+      report('description-required', 'warning', type.name, 'type has no description');
     if (!reachable.has(type.name)) report('no-unused-types', 'warning', type.name, 'is not reachable from Query, Mutation or Subscription');
 
     if (isObjectType(type) || isInterfaceType(type)) {
@@ -103,7 +105,8 @@ export function lintApiSchema(schema: GraphQLSchema): LintFinding[] {
     } else if (isEnumType(type)) {
       for (const value of type.getValues()) {
         const coordinate = `${type.name}.${value.name}`;
-        if (!SCREAMING_SNAKE_CASE.test(value.name)) report('enum-value-naming', 'error', coordinate, 'enum values are SCREAMING_SNAKE_CASE');
+        if (!SCREAMING_SNAKE_CASE.test(value.name))
+          report('enum-value-naming', 'error', coordinate, 'enum values are SCREAMING_SNAKE_CASE');
         checkDeprecation(coordinate, value.deprecationReason);
       }
     }

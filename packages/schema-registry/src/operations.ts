@@ -37,7 +37,11 @@ async function filesUnder(directory: string): Promise<string[]> {
     .sort();
 }
 
-function fragmentsUsed(node: DefinitionNode, fragments: Map<string, FragmentDefinitionNode>, seen = new Set<string>()): FragmentDefinitionNode[] {
+function fragmentsUsed(
+  node: DefinitionNode,
+  fragments: Map<string, FragmentDefinitionNode>,
+  seen = new Set<string>(),
+): FragmentDefinitionNode[] {
   const found: FragmentDefinitionNode[] = [];
   visit(node, {
     FragmentSpread(spread) {
@@ -73,7 +77,9 @@ export async function loadOperations(directory: string, root = process.cwd()): P
     }
   }
   const fragments = new Map(
-    graphqlDefinitions.flatMap(({ definition }) => (definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition] as const] : [])),
+    graphqlDefinitions.flatMap(({ definition }) =>
+      definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition] as const] : [],
+    ),
   );
   for (const { file, definition } of graphqlDefinitions) {
     if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
@@ -144,5 +150,7 @@ const AFFECTS_ENCLOSING = new Set(['FIELD_ARGUMENT_ADDED', 'INPUT_FIELD_ADDED', 
 /** The operations that use what a change touches: the coordinate itself, or anything inside it. */
 export function operationsAffectedBy(change: { type: string; path: string }, usage: Map<KnownOperation, Set<string>>): KnownOperation[] {
   const path = AFFECTS_ENCLOSING.has(change.type) ? change.path.split('.').slice(0, -1).join('.') : change.path;
-  return [...usage].filter(([, coordinates]) => [...coordinates].some((c) => c === path || c.startsWith(`${path}.`))).map(([operation]) => operation);
+  return [...usage]
+    .filter(([, coordinates]) => [...coordinates].some((c) => c === path || c.startsWith(`${path}.`)))
+    .map(([operation]) => operation);
 }

@@ -40,10 +40,12 @@ export class SchemaRegistry {
 
   async versions(): Promise<number[]> {
     const files = await readdir(join(this.directory, 'versions')).catch(() => [] as string[]);
-    return files.flatMap((file) => {
-      const match = VERSION_FILE.exec(file);
-      return match ? [Number(match[1])] : [];
-    }).sort((a, b) => a - b);
+    return files
+      .flatMap((file) => {
+        const match = VERSION_FILE.exec(file);
+        return match ? [Number(match[1])] : [];
+      })
+      .sort((a, b) => a - b);
   }
 
   async get(version: number): Promise<PublishedVersion> {

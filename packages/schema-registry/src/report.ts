@@ -4,7 +4,9 @@ import type { CheckReport } from './check.ts';
 
 const marks = { breaking: '✗ BREAKING ', dangerous: '! DANGEROUS', safe: '✓ safe     ' } as const;
 
-export function formatChanges(changes: (SchemaChange & { subgraphs?: string[]; affectedOperations?: string[]; acknowledged?: string })[]): string[] {
+export function formatChanges(
+  changes: (SchemaChange & { subgraphs?: string[]; affectedOperations?: string[]; acknowledged?: string })[],
+): string[] {
   const lines: string[] = [];
   const order = { breaking: 0, dangerous: 1, safe: 2 };
   for (const change of [...changes].sort((a, b) => order[a.severity] - order[b.severity])) {
@@ -44,7 +46,9 @@ export function formatCheckReport(report: CheckReport): string {
   if (!report.composition.ok) {
     lines.push(`Composition: FAILED (${report.composition.problems.length})`);
     for (const problem of report.composition.problems) {
-      lines.push(`  ✗ [${problem.subgraphs.join(', ') || 'supergraph'}] ${problem.coordinate ?? ''} ${problem.code}`.replace(/\s+/g, ' ').trimEnd());
+      lines.push(
+        `  ✗ [${problem.subgraphs.join(', ') || 'supergraph'}] ${problem.coordinate ?? ''} ${problem.code}`.replace(/\s+/g, ' ').trimEnd(),
+      );
       lines.push(`      ${problem.message}`);
     }
   } else {
@@ -60,7 +64,9 @@ export function formatCheckReport(report: CheckReport): string {
     lines.push(`Lint: ${errors.length} error(s), ${report.lint.length - errors.length} warning(s)`);
     for (const finding of report.lint) {
       const mark = finding.severity === 'error' ? '✗' : '!';
-      lines.push(`  ${mark} ${finding.rule} ${finding.coordinate}: ${finding.message}${finding.acknowledged ? ` (acknowledged: ${finding.acknowledged})` : ''}`);
+      lines.push(
+        `  ${mark} ${finding.rule} ${finding.coordinate}: ${finding.message}${finding.acknowledged ? ` (acknowledged: ${finding.acknowledged})` : ''}`,
+      );
     }
     if (report.publication) lines.push(formatPublication(report.publication, report.baseVersion));
   }

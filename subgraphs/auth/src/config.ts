@@ -1,4 +1,11 @@
-import { parseConfig, secretOrDevelopmentDefault, sharedSecretSchema, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import {
+  parseConfig,
+  secretOrDevelopmentDefault,
+  sharedSecretSchema,
+  subgraphEnv,
+  toSubgraphConfig,
+  type Environment,
+} from '@nexusflow/kit';
 import { z } from 'zod';
 import type { ThrottlingSettings } from './domain/auth-service.ts';
 import type { BackoffPolicy } from './domain/throttle.ts';
@@ -13,7 +20,11 @@ const authEnvSchema = z
     ...subgraphEnv(AUTH_DEFAULT_PORT),
     JWT_SECRET: sharedSecretSchema,
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
-    REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 86_400),
+    REFRESH_TOKEN_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(30 * 86_400),
     /** Failed sign-ins to one email (registered or not) before each further attempt waits. */
     LOGIN_FAILURES_PER_ACCOUNT: count().min(1).default(5),
     /** Failed sign-ins from one client address (an IPv6 /64) before each further attempt waits; 0 turns the limit off. */

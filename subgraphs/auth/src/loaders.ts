@@ -6,12 +6,18 @@ import { User } from './entities/user.entity.ts';
 /** Every query runs in the request's unit of work, which sees the caller's tenant only (see the kit's tenant-scope.ts). */
 export function createLoaders(em: EntityManager, _identity: Identity) {
   return {
-    userById: new DataLoader<string, User | null>(async (ids) => orderByKeys(ids, await em.find(User, { id: { $in: [...ids] } }), (u) => u.id)),
+    userById: new DataLoader<string, User | null>(async (ids) =>
+      orderByKeys(ids, await em.find(User, { id: { $in: [...ids] } }), (u) => u.id),
+    ),
     tenantById: new DataLoader<string, Tenant | null>(async (ids) =>
       orderByKeys(ids, await em.find(Tenant, { id: { $in: [...ids] } }), (t) => t.id),
     ),
     usersByTenantId: new DataLoader<string, User[]>(async (tenantIds) =>
-      groupByKeys(tenantIds, await em.find(User, { tenant: { $in: [...tenantIds] } }, { orderBy: { createdAt: 'asc', id: 'asc' } }), (u) => u.tenant.id),
+      groupByKeys(
+        tenantIds,
+        await em.find(User, { tenant: { $in: [...tenantIds] } }, { orderBy: { createdAt: 'asc', id: 'asc' } }),
+        (u) => u.tenant.id,
+      ),
     ),
   };
 }

@@ -26,7 +26,9 @@ export function authSubgraph(config: AuthConfig, now?: () => number): SubgraphDe
     createServices: () => ({ auth: new AuthService({ ...config, now }) }),
     background: async (runtime, services) => {
       const pruner = setInterval(() => {
-        services.auth.pruneThrottles(systemFork(runtime.database)).catch((error: unknown) => runtime.logger.warn({ err: error }, 'pruning throttle counters failed'));
+        services.auth
+          .pruneThrottles(systemFork(runtime.database))
+          .catch((error: unknown) => runtime.logger.warn({ err: error }, 'pruning throttle counters failed'));
       }, THROTTLE_PRUNE_INTERVAL_MS);
       pruner.unref();
       return { close: async () => clearInterval(pruner) };

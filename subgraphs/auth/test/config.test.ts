@@ -19,7 +19,11 @@ describe('the auth throttling configuration', () => {
   });
 
   it('refuses a longest wait that outlasts the failures it follows', () => {
-    expect(() => loadAuthConfig({ LOGIN_DELAY_MAX_SECONDS: '1800' })).toThrow('LOGIN_DELAY_MAX_SECONDS: must be at most LOGIN_FAILURE_WINDOW_SECONDS');
-    expect(() => loadAuthConfig({ LOGIN_DELAY_FIRST_SECONDS: '60', LOGIN_DELAY_MAX_SECONDS: '30' })).toThrow('LOGIN_DELAY_MAX_SECONDS: must be at least LOGIN_DELAY_FIRST_SECONDS');
+    expect(() => loadAuthConfig({ LOGIN_DELAY_MAX_SECONDS: '1800' })).toThrow(
+      'LOGIN_DELAY_MAX_SECONDS: must be at most LOGIN_FAILURE_WINDOW_SECONDS',
+    );
+    expect(() => loadAuthConfig({ LOGIN_DELAY_FIRST_SECONDS: '60', LOGIN_DELAY_MAX_SECONDS: '30' })).toThrow(
+      'LOGIN_DELAY_MAX_SECONDS: must be at least LOGIN_DELAY_FIRST_SECONDS',
+    );
   });
 });

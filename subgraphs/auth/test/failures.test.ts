@@ -41,7 +41,12 @@ describe.runIf(testEnvironment.postgresUrl)('the auth subgraph when its PostgreS
     expect(response.status).toBe(200);
     expect(response.data).toEqual({ me: null });
     expect(response.errors).toEqual([
-      { message: 'Temporarily unavailable; try again shortly', path: ['me'], locations: [{ line: 1, column: 3 }], extensions: { code: 'SERVICE_UNAVAILABLE' } },
+      {
+        message: 'Temporarily unavailable; try again shortly',
+        path: ['me'],
+        locations: [{ line: 1, column: 3 }],
+        extensions: { code: 'SERVICE_UNAVAILABLE' },
+      },
     ]);
   });
 

@@ -33,7 +33,9 @@ describe('the auth subgraph, given ids that are not UUIDs', () => {
     'answers $operation with BAD_USER_INPUT naming "$field", without a statement reaching PostgreSQL',
     async ({ query, variables, field }) => {
       const response = await ask(query, variables);
-      expect(response.errors).toEqual([expect.objectContaining({ message: `"${field}" must be a UUID`, extensions: { code: 'BAD_USER_INPUT', field } })]);
+      expect(response.errors).toEqual([
+        expect.objectContaining({ message: `"${field}" must be a UUID`, extensions: { code: 'BAD_USER_INPUT', field } }),
+      ]);
       expect(response.headers.get(STATEMENTS_HEADER)).toBe('0');
       expect(under.loggedErrors).toEqual([]);
     },
@@ -42,7 +44,12 @@ describe('the auth subgraph, given ids that are not UUIDs', () => {
   it('resolves User and Tenant references with malformed ids to null, without an error', async () => {
     const response = await ask<{ _entities: unknown[] }>(
       `query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on User { id email } ... on Tenant { id users { id } } } }`,
-      { representations: [{ __typename: 'User', id: MALFORMED }, { __typename: 'Tenant', id: MALFORMED }] },
+      {
+        representations: [
+          { __typename: 'User', id: MALFORMED },
+          { __typename: 'Tenant', id: MALFORMED },
+        ],
+      },
     );
     expect(response.errors).toBeUndefined();
     expect(response.data?._entities).toEqual([null, null]);

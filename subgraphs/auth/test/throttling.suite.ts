@@ -62,7 +62,10 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
         env.DATABASE_URL = database.url;
       }
       config = loadAuthConfig(env);
-      subgraph = await startSubgraph(authSubgraph(config, () => clock.now), config.subgraph);
+      subgraph = await startSubgraph(
+        authSubgraph(config, () => clock.now),
+        config.subgraph,
+      );
       cleanups.push(() => subgraph.close());
     });
 
@@ -156,7 +159,8 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
 
     it('stops an attacker who changes address with every guess: the email is limited from every address', async () => {
       const email = await registeredEmail();
-      for (const variant of [email, email.toUpperCase(), ` ${email} `]) expect(await login(variant, WRONG_PASSWORD, newAddress())).toBe('InvalidCredentials');
+      for (const variant of [email, email.toUpperCase(), ` ${email} `])
+        expect(await login(variant, WRONG_PASSWORD, newAddress())).toBe('InvalidCredentials');
       expect(await login(email, PASSWORD, newAddress())).toEqual(signInRefused(1));
       expect(await login(email, PASSWORD)).toEqual(signInRefused(1));
     });
@@ -179,7 +183,14 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
       const registered = await journey(await registeredEmail());
       const unknown = await journey(newEmail());
       expect(unknown).toEqual(registered);
-      expect(registered).toEqual(['InvalidCredentials', 'InvalidCredentials', 'InvalidCredentials', signInRefused(1), 'InvalidCredentials', signInRefused(2)]);
+      expect(registered).toEqual([
+        'InvalidCredentials',
+        'InvalidCredentials',
+        'InvalidCredentials',
+        signInRefused(1),
+        'InvalidCredentials',
+        signInRefused(2),
+      ]);
     });
 
     it('counts every one of many failures sent at once, and lets through only as many as the email allows', async () => {
@@ -200,7 +211,9 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
       const burst = await Promise.all(Array.from({ length: 60 }, () => throttle.admit(subgraph.database.fork(), subject)));
       const admitted = burst.filter((admission) => admission.admitted);
       expect(admitted).toHaveLength(20);
-      expect(burst.filter((admission) => !admission.admitted)).toEqual(Array.from({ length: 40 }, () => ({ admitted: false, retryAfterSeconds: 60 })));
+      expect(burst.filter((admission) => !admission.admitted)).toEqual(
+        Array.from({ length: 40 }, () => ({ admitted: false, retryAfterSeconds: 60 })),
+      );
 
       await Promise.all(admitted.slice(0, 5).map((admission) => admission.refund()));
       const again = await Promise.all(Array.from({ length: 10 }, () => throttle.admit(subgraph.database.fork(), subject)));
@@ -211,7 +224,8 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
       const email = await registeredEmail();
       const sprayer = (host: number) => `2001:db8:7:7::${host.toString(16)}`;
       const sprayed = [];
-      for (let host = 1; host <= 6; host++) sprayed.push(await login(host % 2 ? newEmail() : await registeredEmail(), WRONG_PASSWORD, sprayer(host)));
+      for (let host = 1; host <= 6; host++)
+        sprayed.push(await login(host % 2 ? newEmail() : await registeredEmail(), WRONG_PASSWORD, sprayer(host)));
       expect(sprayed).toEqual(Array.from({ length: 6 }, () => 'InvalidCredentials'));
 
       expect(await login(email, PASSWORD, sprayer(7))).toEqual(signInRefused(1));
@@ -255,7 +269,10 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
     it('deletes the counters whose attempts have all stopped counting, and only those', async () => {
       const prune = () => subgraph.services.auth.pruneThrottles(subgraph.database.fork());
       const counters = async () => {
-        const [row] = await subgraph.database.fork().getConnection().execute<{ count: number }[]>('select count(*)::int as "count" from "throttle_counters"');
+        const [row] = await subgraph.database
+          .fork()
+          .getConnection()
+          .execute<{ count: number }[]>('select count(*)::int as "count" from "throttle_counters"');
         return row!.count;
       };
       elapse(60 * 60);

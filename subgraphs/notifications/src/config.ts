@@ -3,7 +3,6 @@ import { z } from 'zod';
 
 export const NOTIFICATIONS_DEFAULT_PORT = 3005;
 
-
 const notificationsEnvSchema = z.object({
   ...subgraphEnv(NOTIFICATIONS_DEFAULT_PORT),
   RUN_WORKER: booleanFlagSchema.default(true),
@@ -33,11 +32,22 @@ export function loadNotificationsConfig(env?: Environment) {
     maxAttempts: parsed.DELIVERY_MAX_ATTEMPTS,
     initialBackoffMs: parsed.DELIVERY_BACKOFF_MS,
     providers: {
-      ...(parsed.SENDGRID_API_KEY ? { sendgrid: { baseUrl: parsed.SENDGRID_API_URL, apiKey: parsed.SENDGRID_API_KEY, from: parsed.SENDGRID_FROM } } : {}),
-      ...(parsed.TWILIO_ACCOUNT_SID && parsed.TWILIO_AUTH_TOKEN && parsed.TWILIO_FROM
-        ? { twilio: { baseUrl: parsed.TWILIO_API_URL, accountSid: parsed.TWILIO_ACCOUNT_SID, authToken: parsed.TWILIO_AUTH_TOKEN, from: parsed.TWILIO_FROM } }
+      ...(parsed.SENDGRID_API_KEY
+        ? { sendgrid: { baseUrl: parsed.SENDGRID_API_URL, apiKey: parsed.SENDGRID_API_KEY, from: parsed.SENDGRID_FROM } }
         : {}),
-      ...(parsed.FCM_PROJECT_ID && parsed.FCM_ACCESS_TOKEN ? { fcm: { baseUrl: parsed.FCM_API_URL, projectId: parsed.FCM_PROJECT_ID, accessToken: parsed.FCM_ACCESS_TOKEN } } : {}),
+      ...(parsed.TWILIO_ACCOUNT_SID && parsed.TWILIO_AUTH_TOKEN && parsed.TWILIO_FROM
+        ? {
+            twilio: {
+              baseUrl: parsed.TWILIO_API_URL,
+              accountSid: parsed.TWILIO_ACCOUNT_SID,
+              authToken: parsed.TWILIO_AUTH_TOKEN,
+              from: parsed.TWILIO_FROM,
+            },
+          }
+        : {}),
+      ...(parsed.FCM_PROJECT_ID && parsed.FCM_ACCESS_TOKEN
+        ? { fcm: { baseUrl: parsed.FCM_API_URL, projectId: parsed.FCM_PROJECT_ID, accessToken: parsed.FCM_ACCESS_TOKEN } }
+        : {}),
     },
   };
 }

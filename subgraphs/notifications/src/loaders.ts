@@ -8,10 +8,16 @@ export function createLoaders(em: EntityManager, identity: Identity) {
   return {
     /** A user's own notifications only; anonymous callers have none. */
     notificationById: new DataLoader<string, Notification | null>(async (ids) =>
-      identity.kind === 'user' ? orderByKeys(ids, await em.find(Notification, { id: { $in: [...ids] }, userId: identity.userId }), (n) => n.id) : ids.map(() => null),
+      identity.kind === 'user'
+        ? orderByKeys(ids, await em.find(Notification, { id: { $in: [...ids] }, userId: identity.userId }), (n) => n.id)
+        : ids.map(() => null),
     ),
     deliveriesByNotificationId: new DataLoader<string, Delivery[]>(async (ids) =>
-      groupByKeys(ids, await em.find(Delivery, { notificationId: { $in: [...ids] } }, { orderBy: { createdAt: 'asc' } }), (d) => d.notificationId),
+      groupByKeys(
+        ids,
+        await em.find(Delivery, { notificationId: { $in: [...ids] } }, { orderBy: { createdAt: 'asc' } }),
+        (d) => d.notificationId,
+      ),
     ),
   };
 }

@@ -7,7 +7,11 @@ import { UserDirectory } from './domain/user-directory.ts';
 import { createProviders } from './providers/index.ts';
 
 export function createNotificationServices(config: NotificationsConfig, runtime: SubgraphRuntime) {
-  const queue = createWorkQueue<DeliveryMessage>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.notifications.deliveries`, runtime.logger);
+  const queue = createWorkQueue<DeliveryMessage>(
+    runtime.config.amqpUrl,
+    `${runtime.config.amqpNamespace}.notifications.deliveries`,
+    runtime.logger,
+  );
   const notifications = new NotificationService({
     queue,
     pubsub: runtime.pubsub,

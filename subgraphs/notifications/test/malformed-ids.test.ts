@@ -31,26 +31,41 @@ describe('the notifications subgraph, given ids that are not UUIDs', () => {
   const ask = <T>(query: string, variables: Record<string, unknown>) => under.ask<T>(caller, query, variables);
 
   it.each([
-    { operation: 'markNotificationRead(id)', query: 'mutation ($id: ID!) { markNotificationRead(id: $id) { id } }', variables: { id: MALFORMED }, field: 'id' },
+    {
+      operation: 'markNotificationRead(id)',
+      query: 'mutation ($id: ID!) { markNotificationRead(id: $id) { id } }',
+      variables: { id: MALFORMED },
+      field: 'id',
+    },
     {
       operation: 'sendNotification(input: { userId })',
       query: 'mutation ($input: SendNotificationInput!) { sendNotification(input: $input) { id } }',
       variables: { input: { userId: MALFORMED, eventType: 'release.published' } },
       field: 'userId',
     },
-  ])('answers $operation with BAD_USER_INPUT naming "$field", without a statement reaching PostgreSQL', async ({ query, variables, field }) => {
-    const response = await ask(query, variables);
-    expect(response.errors).toEqual([expect.objectContaining({ message: `"${field}" must be a UUID`, extensions: { code: 'BAD_USER_INPUT', field } })]);
-    expect(response.headers.get(STATEMENTS_HEADER)).toBe('0');
-    expect(under.loggedErrors).toEqual([]);
-  });
+  ])(
+    'answers $operation with BAD_USER_INPUT naming "$field", without a statement reaching PostgreSQL',
+    async ({ query, variables, field }) => {
+      const response = await ask(query, variables);
+      expect(response.errors).toEqual([
+        expect.objectContaining({ message: `"${field}" must be a UUID`, extensions: { code: 'BAD_USER_INPUT', field } }),
+      ]);
+      expect(response.headers.get(STATEMENTS_HEADER)).toBe('0');
+      expect(under.loggedErrors).toEqual([]);
+    },
+  );
 
   it('resolves Notification and User references with malformed ids to null, without an error', async () => {
     const response = await ask<{ _entities: unknown[] }>(
       `query ($representations: [_Any!]!) {
         _entities(representations: $representations) { ... on Notification { id title } ... on User { unreadNotificationCount notifications { id } } }
       }`,
-      { representations: [{ __typename: 'Notification', id: MALFORMED }, { __typename: 'User', id: MALFORMED }] },
+      {
+        representations: [
+          { __typename: 'Notification', id: MALFORMED },
+          { __typename: 'User', id: MALFORMED },
+        ],
+      },
     );
     expect(response.errors).toBeUndefined();
     expect(response.data?._entities).toEqual([null, null]);

@@ -3,7 +3,6 @@ import { z } from 'zod';
 
 export const SCHEDULER_DEFAULT_PORT = 3009;
 
-
 const schedulerEnvSchema = z.object({
   ...subgraphEnv(SCHEDULER_DEFAULT_PORT),
   WORKFLOWS_URL: z.url().default('http://127.0.0.1:3002/graphql'),

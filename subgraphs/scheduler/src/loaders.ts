@@ -20,26 +20,24 @@ export function createLoaders(em: EntityManager, _identity: Identity) {
      * The latest runs of many schedules in one statement, numbered per schedule by a window function. Raw SQL is beyond
      * the ORM's tenant filter: runs have the tenant of their schedule, whose tenant clause is written here.
      */
-    recentRuns: new DataLoader<string, ScheduleRun[], string>(
-      async (keys) => {
-        const parsed = keys.map((key) => {
-          const [scheduleId, last] = key.split('|');
-          return { scheduleId: scheduleId!, last: Number(last) };
-        });
-        const limit = Math.max(...parsed.map((key) => key.last));
-        const ids = [...new Set(parsed.map((key) => key.scheduleId))];
-        const tenant = tenantCondition(em, 's."tenant_id"');
-        const rows = await em.getConnection().execute<Record<string, unknown>[]>(
-          `select * from (select r.*, row_number() over (partition by r."schedule_id" order by r."scheduled_for" desc) as "position"
+    recentRuns: new DataLoader<string, ScheduleRun[], string>(async (keys) => {
+      const parsed = keys.map((key) => {
+        const [scheduleId, last] = key.split('|');
+        return { scheduleId: scheduleId!, last: Number(last) };
+      });
+      const limit = Math.max(...parsed.map((key) => key.last));
+      const ids = [...new Set(parsed.map((key) => key.scheduleId))];
+      const tenant = tenantCondition(em, 's."tenant_id"');
+      const rows = await em.getConnection().execute<Record<string, unknown>[]>(
+        `select * from (select r.*, row_number() over (partition by r."schedule_id" order by r."scheduled_for" desc) as "position"
              from "schedule_runs" r join "schedules" s on s."id" = r."schedule_id"
              where r."schedule_id" in (${ids.map(() => '?').join(', ')}) and ${tenant.sql}) ranked
            where "position" <= ? order by "scheduled_for" desc`,
-          [...ids, ...tenant.params, limit],
-        );
-        const runs = rows.map(({ position: _position, ...row }) => em.map(ScheduleRun, row));
-        return parsed.map((key) => runs.filter((run) => run.scheduleId === key.scheduleId).slice(0, key.last));
-      },
-    ),
+        [...ids, ...tenant.params, limit],
+      );
+      const runs = rows.map(({ position: _position, ...row }) => em.map(ScheduleRun, row));
+      return parsed.map((key) => runs.filter((run) => run.scheduleId === key.scheduleId).slice(0, key.last));
+    }),
   };
 }
 

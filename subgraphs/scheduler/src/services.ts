@@ -9,7 +9,13 @@ export function createSchedulerServices(config: SchedulerConfig, runtime: Subgra
   const workflows = new WorkflowsClient(config.workflowsUrl, config.subgraph.internalSecret);
   return {
     schedules: new ScheduleService(workflows, now),
-    ticker: new ScheduleTicker({ database: runtime.database, workflows, logger: runtime.logger, misfireGraceMs: config.misfireGraceMs, now }),
+    ticker: new ScheduleTicker({
+      database: runtime.database,
+      workflows,
+      logger: runtime.logger,
+      misfireGraceMs: config.misfireGraceMs,
+      now,
+    }),
   };
 }
 

@@ -40,7 +40,12 @@ describe('the scheduler subgraph, given ids that are not UUIDs', () => {
   const ask = <T>(query: string, variables: Record<string, unknown>) => under.ask<T>(caller, query, variables);
 
   it.each([
-    { operation: 'schedules(workflowId)', query: 'query ($workflowId: ID) { schedules(workflowId: $workflowId) { id } }', variables: { workflowId: MALFORMED }, field: 'workflowId' },
+    {
+      operation: 'schedules(workflowId)',
+      query: 'query ($workflowId: ID) { schedules(workflowId: $workflowId) { id } }',
+      variables: { workflowId: MALFORMED },
+      field: 'workflowId',
+    },
     { operation: 'schedule(id)', query: 'query ($id: ID!) { schedule(id: $id) { id } }', variables: { id: MALFORMED }, field: 'id' },
     {
       operation: 'createSchedule(input: { workflowId })',
@@ -61,17 +66,27 @@ describe('the scheduler subgraph, given ids that are not UUIDs', () => {
       field: 'workflowId',
     },
     ...['pauseSchedule', 'resumeSchedule', 'deleteSchedule'].map(idOf),
-  ])('answers $operation with BAD_USER_INPUT naming "$field", without a statement reaching PostgreSQL', async ({ query, variables, field }) => {
-    const response = await ask(query, variables);
-    expect(response.errors).toEqual([expect.objectContaining({ message: `"${field}" must be a UUID`, extensions: { code: 'BAD_USER_INPUT', field } })]);
-    expect(response.headers.get(STATEMENTS_HEADER)).toBe('0');
-    expect(under.loggedErrors).toEqual([]);
-  });
+  ])(
+    'answers $operation with BAD_USER_INPUT naming "$field", without a statement reaching PostgreSQL',
+    async ({ query, variables, field }) => {
+      const response = await ask(query, variables);
+      expect(response.errors).toEqual([
+        expect.objectContaining({ message: `"${field}" must be a UUID`, extensions: { code: 'BAD_USER_INPUT', field } }),
+      ]);
+      expect(response.headers.get(STATEMENTS_HEADER)).toBe('0');
+      expect(under.loggedErrors).toEqual([]);
+    },
+  );
 
   it('resolves Schedule and Workflow references with malformed ids to null, without an error', async () => {
     const response = await ask<{ _entities: unknown[] }>(
       `query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on Schedule { id name } ... on Workflow { schedules { id } } } }`,
-      { representations: [{ __typename: 'Schedule', id: MALFORMED }, { __typename: 'Workflow', id: MALFORMED }] },
+      {
+        representations: [
+          { __typename: 'Schedule', id: MALFORMED },
+          { __typename: 'Workflow', id: MALFORMED },
+        ],
+      },
     );
     expect(response.errors).toBeUndefined();
     expect(response.data?._entities).toEqual([null, null]);

@@ -5,7 +5,6 @@ import { z } from 'zod';
 
 export const WORKFLOWS_DEFAULT_PORT = 3002;
 
-
 const workflowsEnvSchema = z.object({
   ...subgraphEnv(WORKFLOWS_DEFAULT_PORT),
   RUN_WORKER: booleanFlagSchema.default(true),

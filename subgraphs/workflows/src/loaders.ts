@@ -74,7 +74,11 @@ export function createLoaders(em: EntityManager, _identity: Identity) {
       orderByKeys(ids, await em.find(Execution, { id: { $in: [...ids] } }), (e) => e.id),
     ),
     stepRunsByExecutionId: new DataLoader<string, StepRun[]>(async (ids) =>
-      groupByKeys(ids, await em.find(StepRun, { executionId: { $in: [...ids] } }, { orderBy: { startedAt: 'asc', attempt: 'asc' } }), (r) => r.executionId),
+      groupByKeys(
+        ids,
+        await em.find(StepRun, { executionId: { $in: [...ids] } }, { orderBy: { startedAt: 'asc', attempt: 'asc' } }),
+        (r) => r.executionId,
+      ),
     ),
     executionsByWorkflow: pageLoader<Execution>((workflowIds, first, status) =>
       firstPages<Execution>(
@@ -89,7 +93,16 @@ export function createLoaders(em: EntityManager, _identity: Identity) {
       ),
     ),
     workflowsByOwner: pageLoader<Workflow>((ownerIds, first) =>
-      firstPages<Workflow>(em, Workflow, 'workflows', 'owner_id', ownerIds, first, { sql: 'and t."deleted_at" is null', params: [] }, (w) => w.ownerId),
+      firstPages<Workflow>(
+        em,
+        Workflow,
+        'workflows',
+        'owner_id',
+        ownerIds,
+        first,
+        { sql: 'and t."deleted_at" is null', params: [] },
+        (w) => w.ownerId,
+      ),
     ),
   };
 }

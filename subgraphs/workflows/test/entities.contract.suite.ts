@@ -110,7 +110,12 @@ export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): 
     it('resolves 1, 10 and 100 Workflow references with their executions in the same two statements', async () => {
       const counts: number[] = [];
       for (const size of [1, 10, 100]) {
-        const { entities, statements } = await resolve(refs('Workflow', workflows.slice(0, size).map((w) => w.id)));
+        const { entities, statements } = await resolve(
+          refs(
+            'Workflow',
+            workflows.slice(0, size).map((w) => w.id),
+          ),
+        );
         expect(entities.map((e) => e?.id)).toEqual(workflows.slice(0, size).map((w) => w.id));
         expect(entities.every((e) => e?.executions?.edges.length === 1)).toBe(true);
         counts.push(statements);
@@ -121,7 +126,12 @@ export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): 
     it('resolves 1, 10 and 100 Execution references with their step runs in the same two statements', async () => {
       const counts: number[] = [];
       for (const size of [1, 10, 100]) {
-        const { entities, statements } = await resolve(refs('Execution', executions.slice(0, size).map((e) => e.id)));
+        const { entities, statements } = await resolve(
+          refs(
+            'Execution',
+            executions.slice(0, size).map((e) => e.id),
+          ),
+        );
         expect(entities.every((e) => e?.stepRuns?.length === 1)).toBe(true);
         counts.push(statements);
       }

@@ -12,7 +12,9 @@ const MALFORMED = 'x';
 /** Shaped like the cursors the API hands out, with an id PostgreSQL would refuse. */
 const CURSOR_OF_MALFORMED_ID = Buffer.from(JSON.stringify([new Date().toISOString(), MALFORMED])).toString('base64url');
 /** A well-formed id with a date PostgreSQL cannot store, as a forged cursor could carry. */
-const CURSOR_OF_UNSTORABLE_DATE = Buffer.from(JSON.stringify(['+275760-09-13T00:00:00.000Z', '6f0c1a52-8d6e-4b0a-9c55-3f1f1d7a9b10'])).toString('base64url');
+const CURSOR_OF_UNSTORABLE_DATE = Buffer.from(
+  JSON.stringify(['+275760-09-13T00:00:00.000Z', '6f0c1a52-8d6e-4b0a-9c55-3f1f1d7a9b10']),
+).toString('base64url');
 const CURSOR_REFUSAL = 'The cursor is not one this API returned';
 const DEFINITION = { name: 'Malformed', steps: [{ key: 'wait', type: 'delay', config: { durationMs: 10 } }] };
 
@@ -40,7 +42,11 @@ describe('the workflows subgraph, given ids that are not UUIDs', () => {
       },
       { RUN_WORKER: 'false' },
     );
-    workflow = (await under.subgraph.services.workflows.create(tenantFork(under.subgraph.database, caller), caller, DEFINITION)) as Workflow;
+    workflow = (await under.subgraph.services.workflows.create(
+      tenantFork(under.subgraph.database, caller),
+      caller,
+      DEFINITION,
+    )) as Workflow;
   });
 
   afterAll(async () => {
@@ -59,8 +65,20 @@ describe('the workflows subgraph, given ids that are not UUIDs', () => {
   }`;
 
   it.each([
-    { operation: 'workflow(id)', query: 'query ($id: ID!) { workflow(id: $id) { id } }', variables: { id: MALFORMED }, field: 'id', message: '"id" must be a UUID' },
-    { operation: 'execution(id)', query: 'query ($id: ID!) { execution(id: $id) { id } }', variables: { id: MALFORMED }, field: 'id', message: '"id" must be a UUID' },
+    {
+      operation: 'workflow(id)',
+      query: 'query ($id: ID!) { workflow(id: $id) { id } }',
+      variables: { id: MALFORMED },
+      field: 'id',
+      message: '"id" must be a UUID',
+    },
+    {
+      operation: 'execution(id)',
+      query: 'query ($id: ID!) { execution(id: $id) { id } }',
+      variables: { id: MALFORMED },
+      field: 'id',
+      message: '"id" must be a UUID',
+    },
     {
       operation: 'workflows(filter: { ownerId })',
       query: 'query ($filter: WorkflowFilterInput) { workflows(filter: $filter) { edges { cursor } } }',
@@ -111,7 +129,16 @@ describe('the workflows subgraph, given ids that are not UUIDs', () => {
       field: 'id',
       message: '"id" must be a UUID',
     },
-    ...['deleteWorkflow', 'pauseWorkflow', 'resumeWorkflow', 'runWorkflow', 'pauseExecution', 'resumeExecution', 'cancelExecution', 'retryExecution'].map(idOf),
+    ...[
+      'deleteWorkflow',
+      'pauseWorkflow',
+      'resumeWorkflow',
+      'runWorkflow',
+      'pauseExecution',
+      'resumeExecution',
+      'cancelExecution',
+      'retryExecution',
+    ].map(idOf),
   ])('answers $operation with BAD_USER_INPUT naming "$field", with no SQL error', async ({ query, variables, field, message }) => {
     const response = await ask(query, typeof variables === 'function' ? variables() : variables);
     expect(response.errors).toEqual([expect.objectContaining({ message, extensions: { code: 'BAD_USER_INPUT', field } })]);
@@ -125,7 +152,12 @@ describe('the workflows subgraph, given ids that are not UUIDs', () => {
   });
 
   it.each([
-    { operation: 'executionUpdated(id)', query: 'subscription ($id: ID!) { executionUpdated(id: $id) { revision } }', variables: { id: MALFORMED }, field: 'id' },
+    {
+      operation: 'executionUpdated(id)',
+      query: 'subscription ($id: ID!) { executionUpdated(id: $id) { revision } }',
+      variables: { id: MALFORMED },
+      field: 'id',
+    },
     {
       operation: 'workflowExecutions(workflowId)',
       query: 'subscription ($workflowId: ID!) { workflowExecutions(workflowId: $workflowId) { revision } }',
@@ -143,8 +175,13 @@ describe('the workflows subgraph, given ids that are not UUIDs', () => {
       await client.dispose();
     });
     const refusal = createDeferred<unknown>();
-    client.subscribe({ query, variables }, { next: ({ errors }) => errors && refusal.resolve(errors), error: refusal.resolve, complete: () => undefined });
-    expect(await refusal.promise).toEqual([expect.objectContaining({ message: `"${field}" must be a UUID`, extensions: { code: 'BAD_USER_INPUT', field } })]);
+    client.subscribe(
+      { query, variables },
+      { next: ({ errors }) => errors && refusal.resolve(errors), error: refusal.resolve, complete: () => undefined },
+    );
+    expect(await refusal.promise).toEqual([
+      expect.objectContaining({ message: `"${field}" must be a UUID`, extensions: { code: 'BAD_USER_INPUT', field } }),
+    ]);
     expect(under.loggedErrors).toEqual([]);
   });
 

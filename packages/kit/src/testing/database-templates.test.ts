@@ -22,13 +22,17 @@ class OutboxSourceColumn extends Migration {
 }
 
 const firstVersion: EmbeddedStorage = { entities: [OutboxEvent], migrations: [{ name: '0001-outbox', class: OutboxTable }] };
-const secondVersion: EmbeddedStorage = { ...firstVersion, migrations: [...firstVersion.migrations, { name: '0002-source', class: OutboxSourceColumn }] };
+const secondVersion: EmbeddedStorage = {
+  ...firstVersion,
+  migrations: [...firstVersion.migrations, { name: '0002-source', class: OutboxSourceColumn }],
+};
 
 describe('migrated database templates', () => {
   let scratch: Awaited<ReturnType<typeof createTempDirectory>>;
   const cacheDirectory = () => join(scratch.path, 'templates');
   const dataDir = (name: string) => join(scratch.path, name);
-  const seed = (name: string, storage: EmbeddedStorage) => seedEmbeddedDatabase(dataDir(name), 'outbox', storage, { cacheDirectory: cacheDirectory() });
+  const seed = (name: string, storage: EmbeddedStorage) =>
+    seedEmbeddedDatabase(dataDir(name), 'outbox', storage, { cacheDirectory: cacheDirectory() });
   const open = (name: string, storage: EmbeddedStorage) =>
     openDatabase({
       serviceName: 'outbox',

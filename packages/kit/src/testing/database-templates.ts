@@ -92,7 +92,12 @@ async function buildTemplate(cacheDirectory: string, template: string, serviceNa
  * The template is built once per set of migrations and kept on disk, shared by test processes and runs. Does nothing
  * when `dataDir` already holds the service's database.
  */
-export async function seedEmbeddedDatabase(dataDir: string, serviceName: string, storage: EmbeddedStorage, options: TemplateOptions = {}): Promise<void> {
+export async function seedEmbeddedDatabase(
+  dataDir: string,
+  serviceName: string,
+  storage: EmbeddedStorage,
+  options: TemplateOptions = {},
+): Promise<void> {
   const destination = join(dataDir, serviceName);
   if (await exists(destination)) return;
   const cacheDirectory = options.cacheDirectory ?? join(tmpdir(), 'nexusflow-database-templates');

@@ -19,11 +19,21 @@ describe('the test environment', () => {
   });
 
   it('fails under CI, naming every missing server, so that a renamed variable cannot turn the run green with fewer tests', () => {
-    expect(() => loadTestEnvironment({ CI: 'true', TEST_REDIS_URL: servers.TEST_REDIS_URL })).toThrow(/^CI is set but TEST_POSTGRES_URL, TEST_AMQP_URL are not/);
+    expect(() => loadTestEnvironment({ CI: 'true', TEST_REDIS_URL: servers.TEST_REDIS_URL })).toThrow(
+      /^CI is set but TEST_POSTGRES_URL, TEST_AMQP_URL are not/,
+    );
     expect(loadTestEnvironment({ CI: 'true', ...servers })).toMatchObject({ ci: true, postgresUrl: servers.TEST_POSTGRES_URL });
   });
 
   it('reads CI as CI systems set it, any value but false or 0', () => {
-    expect([undefined, '', 'false', '0', 'true', '1', 'github'].map((CI) => runsUnderCi({ CI }))).toEqual([false, false, false, false, true, true, true]);
+    expect([undefined, '', 'false', '0', 'true', '1', 'github'].map((CI) => runsUnderCi({ CI }))).toEqual([
+      false,
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
   });
 });

@@ -9,7 +9,10 @@ import { testEnvironment } from './environment.ts';
 type StorageMode = 'embedded' | 'postgres';
 
 /** Where the migrations run: a fresh PGlite folder, or a fresh database on the real PostgreSQL server. */
-async function scratchDatabase(mode: StorageMode, serviceName: string): Promise<{ url: string | undefined; directory: string; remove: () => Promise<void> }> {
+async function scratchDatabase(
+  mode: StorageMode,
+  serviceName: string,
+): Promise<{ url: string | undefined; directory: string; remove: () => Promise<void> }> {
   const dataDir = await createTempDirectory(`${serviceName}-migrations`);
   if (mode === 'embedded') return { url: undefined, directory: dataDir.path, remove: dataDir.remove };
   const database = await createTestDatabase(testEnvironment.postgresUrl!, `${serviceName}_migrations`);

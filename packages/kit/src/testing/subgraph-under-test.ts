@@ -32,14 +32,15 @@ export async function startSubgraphUnderTest<Services>(
   }
   const loggedErrors: unknown[][] = [];
   const logError = subgraph.logger.error.bind(subgraph.logger);
-  subgraph.logger.error = ((...args: Parameters<typeof logError>) => {
+  subgraph.logger.error = (...args: Parameters<typeof logError>) => {
     loggedErrors.push(args);
     return logError(...args);
-  });
+  };
   return {
     subgraph,
     loggedErrors,
-    ask: (identity, query, variables = {}) => postGraphQL(subgraph.graphqlUrl, query, { variables, headers: signIdentity(identity, subgraph.config.internalSecret) }),
+    ask: (identity, query, variables = {}) =>
+      postGraphQL(subgraph.graphqlUrl, query, { variables, headers: signIdentity(identity, subgraph.config.internalSecret) }),
     async close() {
       await subgraph.close();
       await dataDir.remove();

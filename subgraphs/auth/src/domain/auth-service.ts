@@ -51,15 +51,20 @@ const invalidCredentials = { __typename: 'InvalidCredentials', message: 'Email o
 
 /** "8 seconds", "3 minutes", "2 hours": never shorter than the wait. */
 function describeWait(seconds: number): string {
-  const [amount, unit] = seconds < 60 ? [seconds, 'second'] : seconds < 2 * 3600 ? [Math.ceil(seconds / 60), 'minute'] : [Math.ceil(seconds / 3600), 'hour'];
+  const [amount, unit] =
+    seconds < 60 ? [seconds, 'second'] : seconds < 2 * 3600 ? [Math.ceil(seconds / 60), 'minute'] : [Math.ceil(seconds / 3600), 'hour'];
   return `${amount} ${unit}${amount === 1 ? '' : 's'}`;
 }
 
 const tooManySignInAttempts = (retryAfterSeconds: number) =>
-  clientError(ErrorCode.RateLimited, `Too many failed sign-in attempts; try again in ${describeWait(retryAfterSeconds)}`, { retryAfterSeconds });
+  clientError(ErrorCode.RateLimited, `Too many failed sign-in attempts; try again in ${describeWait(retryAfterSeconds)}`, {
+    retryAfterSeconds,
+  });
 
 const tooManyRegistrations = (retryAfterSeconds: number) =>
-  clientError(ErrorCode.RateLimited, `Too many registrations from this address; try again in ${describeWait(retryAfterSeconds)}`, { retryAfterSeconds });
+  clientError(ErrorCode.RateLimited, `Too many registrations from this address; try again in ${describeWait(retryAfterSeconds)}`, {
+    retryAfterSeconds,
+  });
 
 const normaliseEmail = (email: string) => email.trim().toLowerCase();
 
@@ -137,7 +142,8 @@ export class AuthService {
   /** Deletes the throttle counters whose attempts have all stopped counting; returns how many. */
   async pruneThrottles(em: EntityManager): Promise<number> {
     let pruned = 0;
-    for (const throttle of [this.loginsPerAccount, this.loginsPerAddress, this.registrationsPerAddress]) pruned += (await throttle?.prune(em)) ?? 0;
+    for (const throttle of [this.loginsPerAccount, this.loginsPerAddress, this.registrationsPerAddress])
+      pruned += (await throttle?.prune(em)) ?? 0;
     return pruned;
   }
 
@@ -173,7 +179,10 @@ export class AuthService {
    * spraying many emails is refused without touching their counters.
    */
   private async admitSignIn(em: EntityManager, account: string, clientAddress: string | undefined) {
-    const byAddress = clientAddress !== undefined && this.loginsPerAddress ? await this.loginsPerAddress.admit(em, clientNetwork(clientAddress)) : undefined;
+    const byAddress =
+      clientAddress !== undefined && this.loginsPerAddress
+        ? await this.loginsPerAddress.admit(em, clientNetwork(clientAddress))
+        : undefined;
     if (byAddress && !byAddress.admitted) throw tooManySignInAttempts(byAddress.retryAfterSeconds);
     const byAccount = await this.loginsPerAccount.admit(em, account);
     if (!byAccount.admitted) {

@@ -77,21 +77,21 @@ export class Throttle {
 
   /** Forgets every attempt of the subject. */
   async clear(em: EntityManager, subject: string): Promise<void> {
-    await em.getConnection().execute(
-      `delete from "throttle_counters" where "scope" = :scope and "subject_hash" = :subjectHash`,
-      this.parameters(subject),
-      'run',
-    );
+    await em
+      .getConnection()
+      .execute(`delete from "throttle_counters" where "scope" = :scope and "subject_hash" = :subjectHash`, this.parameters(subject), 'run');
   }
 
   /** Deletes the counters whose attempts are all past the window, so that the table only holds live subjects; returns how many. */
   async prune(em: EntityManager): Promise<number> {
     const cutoff = new Date(this.now() - this.policy.windowMs).toISOString();
-    const deleted = await em.getConnection().execute<QueryResult>(
-      `delete from "throttle_counters" where "scope" = :scope and "last_attempt_at" <= :cutoff::timestamptz`,
-      { scope: this.scope, cutoff },
-      'run',
-    );
+    const deleted = await em
+      .getConnection()
+      .execute<QueryResult>(
+        `delete from "throttle_counters" where "scope" = :scope and "last_attempt_at" <= :cutoff::timestamptz`,
+        { scope: this.scope, cutoff },
+        'run',
+      );
     return deleted.affectedRows;
   }
 

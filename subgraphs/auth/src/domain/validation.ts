@@ -2,7 +2,10 @@ import { z } from 'zod';
 
 export const registrationSchema = z.object({
   // Normalised before validation, so that " Ada@Example.com " is accepted and stored as one address.
-  email: z.preprocess((value) => (typeof value === 'string' ? value.trim().toLowerCase() : value), z.email('is not a valid email address').max(254)),
+  email: z.preprocess(
+    (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
+    z.email('is not a valid email address').max(254),
+  ),
   password: z.string().min(10, 'must be at least 10 characters').max(256, 'must be at most 256 characters'),
   name: z.string().trim().min(1, 'must not be empty').max(200),
   tenantName: z.string().trim().min(1, 'must not be empty').max(200),

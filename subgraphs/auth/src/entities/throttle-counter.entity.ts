@@ -15,7 +15,12 @@ export const ThrottleCounterSchema = defineEntity({
     /** SHA-256 of the normalised email or address: fixed length whatever a caller sends, and no plain emails or addresses at rest. */
     subjectHash: p.string().primary(),
     /** When each counted attempt happened; attempts older than the scope's window are dropped on the next write. */
-    attempts: p.array((value) => new Date(value), (instant: Date) => instant.toISOString()).columnType('timestamptz[]'),
+    attempts: p
+      .array(
+        (value) => new Date(value),
+        (instant: Date) => instant.toISOString(),
+      )
+      .columnType('timestamptz[]'),
     /** The newest attempt ever made, refunded ones included; only pruning reads it. */
     lastAttemptAt: p.datetime(),
   },

@@ -15,8 +15,12 @@ export class InitialAuthSchema extends Migration {
       primary key ("id"))`);
     this.addSql(`alter table "users" add constraint "users_email_unique" unique ("email")`);
     this.addSql(`create index "users_tenant_id_index" on "users" ("tenant_id")`);
-    this.addSql(`alter table "users" add constraint "users_roles_check" check ("roles" <@ array['OWNER'::text, 'ADMIN'::text, 'MEMBER'::text, 'VIEWER'::text])`);
-    this.addSql(`alter table "users" add constraint "users_tenant_id_foreign" foreign key ("tenant_id") references "tenants" ("id") on delete cascade`);
+    this.addSql(
+      `alter table "users" add constraint "users_roles_check" check ("roles" <@ array['OWNER'::text, 'ADMIN'::text, 'MEMBER'::text, 'VIEWER'::text])`,
+    );
+    this.addSql(
+      `alter table "users" add constraint "users_tenant_id_foreign" foreign key ("tenant_id") references "tenants" ("id") on delete cascade`,
+    );
 
     this.addSql(`create table "refresh_tokens" (
       "id" uuid not null, "token_hash" varchar(255) not null, "family_id" uuid not null, "user_id" uuid not null,
@@ -25,7 +29,9 @@ export class InitialAuthSchema extends Migration {
     this.addSql(`alter table "refresh_tokens" add constraint "refresh_tokens_token_hash_unique" unique ("token_hash")`);
     this.addSql(`create index "refresh_tokens_family_id_index" on "refresh_tokens" ("family_id")`);
     this.addSql(`create index "refresh_tokens_user_id_index" on "refresh_tokens" ("user_id")`);
-    this.addSql(`alter table "refresh_tokens" add constraint "refresh_tokens_user_id_foreign" foreign key ("user_id") references "users" ("id") on delete cascade`);
+    this.addSql(
+      `alter table "refresh_tokens" add constraint "refresh_tokens_user_id_foreign" foreign key ("user_id") references "users" ("id") on delete cascade`,
+    );
   }
 
   override down(): void {

@@ -4,7 +4,8 @@ import type { MutationResolvers } from '../__generated__/resolvers-types.ts';
 // Signing in comes before any tenant scope: accounts are found by email or refresh token across every tenant.
 export const Mutation: MutationResolvers = {
   register: (_parent, { input }, { em, services, clientAddress }) => services.auth.register(systemFork(em), input, clientAddress),
-  login: (_parent, { input }, { em, services, clientAddress }) => services.auth.login(systemFork(em), input.email, input.password, clientAddress),
+  login: (_parent, { input }, { em, services, clientAddress }) =>
+    services.auth.login(systemFork(em), input.email, input.password, clientAddress),
   refreshSession: (_parent, { refreshToken }, { em, services }) => services.auth.refresh(systemFork(em), refreshToken),
   logout: async (_parent, { refreshToken }, { em, services }) => ({ loggedOut: await services.auth.logout(systemFork(em), refreshToken) }),
 };

@@ -17,7 +17,10 @@ export class TenantWithMembersSeeder extends Seeder<{ name: string; memberCount:
     const password = 'seeded password 123';
     // One hash for every member: the KDF is deliberately slow and the test is about reads.
     const passwordHash = await hashPassword(password);
-    const tenant = em.create(Tenant, { name: context.name, slug: `${context.name.toLowerCase().replace(/\W+/g, '-')}-${crypto.randomUUID().slice(0, 8)}` });
+    const tenant = em.create(Tenant, {
+      name: context.name,
+      slug: `${context.name.toLowerCase().replace(/\W+/g, '-')}-${crypto.randomUUID().slice(0, 8)}`,
+    });
     const members = Array.from({ length: context.memberCount }, (_, index) =>
       em.create(User, {
         email: `member-${index}-${crypto.randomUUID()}@example.com`,

@@ -11,7 +11,11 @@ import { Template } from '../entities/template.entity.ts';
 export class Inbox {
   list(em: EntityManager, identity: Identity, userId: string, first: number, unreadOnly: boolean): Promise<Notification[]> {
     if (identity.kind !== 'user' || identity.userId !== userId) return Promise.resolve([]);
-    return em.find(Notification, { userId, ...(unreadOnly ? { readAt: null } : {}) }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: Math.min(Math.max(first, 0), 100) });
+    return em.find(
+      Notification,
+      { userId, ...(unreadOnly ? { readAt: null } : {}) },
+      { orderBy: { createdAt: 'desc', id: 'desc' }, limit: Math.min(Math.max(first, 0), 100) },
+    );
   }
 
   /**
@@ -19,11 +23,9 @@ export class Inbox {
    * context, as a long-lived subscription's identity map would serve stale rows.
    */
   async createdSince(em: EntityManager, user: { userId: string }, since: Date, limit: number): Promise<Notification[]> {
-    const newest = await em.fork().find(
-      Notification,
-      { userId: user.userId, createdAt: { $gte: since } },
-      { orderBy: { createdAt: 'desc', id: 'desc' }, limit },
-    );
+    const newest = await em
+      .fork()
+      .find(Notification, { userId: user.userId, createdAt: { $gte: since } }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit });
     return newest.reverse();
   }
 
@@ -66,9 +68,14 @@ export class Inbox {
     return em.findOne(Contact, { userId: user.userId });
   }
 
-  async setContact(em: EntityManager, identity: Identity, input: { email?: string | null; phone?: string | null; pushToken?: string | null }): Promise<Contact> {
+  async setContact(
+    em: EntityManager,
+    identity: Identity,
+    input: { email?: string | null; phone?: string | null; pushToken?: string | null },
+  ): Promise<Contact> {
     const user = requireUser(identity);
-    const contact = (await em.findOne(Contact, { userId: user.userId })) ?? em.create(Contact, { userId: user.userId, tenantId: user.tenantId });
+    const contact =
+      (await em.findOne(Contact, { userId: user.userId })) ?? em.create(Contact, { userId: user.userId, tenantId: user.tenantId });
     Object.assign(contact, { email: input.email ?? null, phone: input.phone ?? null, pushToken: input.pushToken ?? null });
     await em.flush();
     return contact;
@@ -78,10 +85,15 @@ export class Inbox {
     return em.find(Template, {}, { orderBy: { eventType: 'asc', channel: 'asc' } });
   }
 
-  async setTemplate(em: EntityManager, identity: Identity, input: { eventType: string; channel: string; subject?: string | null; body: string }): Promise<Template> {
+  async setTemplate(
+    em: EntityManager,
+    identity: Identity,
+    input: { eventType: string; channel: string; subject?: string | null; body: string },
+  ): Promise<Template> {
     const user = requireRole(identity, WRITER_ROLES);
     const existing = await em.findOne(Template, { eventType: input.eventType, channel: input.channel });
-    const template = existing ?? em.create(Template, { tenantId: user.tenantId, eventType: input.eventType, channel: input.channel, body: input.body });
+    const template =
+      existing ?? em.create(Template, { tenantId: user.tenantId, eventType: input.eventType, channel: input.channel, body: input.body });
     Object.assign(template, { subject: input.subject ?? null, body: input.body });
     await em.flush();
     return template;

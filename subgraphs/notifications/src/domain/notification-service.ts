@@ -1,5 +1,14 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { badUserInput, clientError, ErrorCode, requireUuid, type EntityManager, type Logger, type PubSub, type WorkQueue } from '@nexusflow/kit';
+import {
+  badUserInput,
+  clientError,
+  ErrorCode,
+  requireUuid,
+  type EntityManager,
+  type Logger,
+  type PubSub,
+  type WorkQueue,
+} from '@nexusflow/kit';
 import { Contact } from '../entities/contact.entity.ts';
 import { Delivery, DeliveryStatus } from '../entities/delivery.entity.ts';
 import { Notification } from '../entities/notification.entity.ts';
@@ -110,7 +119,13 @@ export class NotificationService {
     if (idempotencyKey !== undefined && (idempotencyKey === '' || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
       throw badUserInput(`idempotencyKey must have 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, { field: 'idempotencyKey' });
     }
-    const notifyRequest: NotifyRequest = { tenantId: sender.tenantId, userId, eventType, variables: (variables ?? {}) as Record<string, unknown>, idempotencyKey };
+    const notifyRequest: NotifyRequest = {
+      tenantId: sender.tenantId,
+      userId,
+      eventType,
+      variables: (variables ?? {}) as Record<string, unknown>,
+      idempotencyKey,
+    };
     // A repeated key gets what the first request created, whose recipient was checked then; a key used before for
     // another recipient is a CONFLICT. Either way nothing new is created, so auth need not be asked.
     if (idempotencyKey !== undefined) {
@@ -140,7 +155,10 @@ export class NotificationService {
     const wording = (channel: NotificationChannel) => {
       const own = templates.find((template) => template.channel === channel);
       const chosen = own ? { subject: own.subject ?? '', body: own.body } : builtInWording(request.eventType);
-      return { subject: shorten(renderText(chosen.subject, request.variables), MAX_SUBJECT_LENGTH), body: renderText(chosen.body, request.variables) };
+      return {
+        subject: shorten(renderText(chosen.subject, request.variables), MAX_SUBJECT_LENGTH),
+        body: renderText(chosen.body, request.variables),
+      };
     };
     const inApp = wording('IN_APP');
     const deliveries: Delivery[] = [];
@@ -192,9 +210,11 @@ export class NotificationService {
     if (channels.includes('IN_APP')) {
       // Stored already: a fan-out outage must fail neither the request nor the deliveries. The subscriber is sent
       // what it missed once the fan-out is back.
-      await this.options.pubsub.publish(liveNotificationTopic(request.userId), { notificationId: notification.id, tenantId: request.tenantId }).catch((error: unknown) => {
-        this.options.logger.warn({ err: error, notificationId: notification.id }, 'live fan-out of a notification failed');
-      });
+      await this.options.pubsub
+        .publish(liveNotificationTopic(request.userId), { notificationId: notification.id, tenantId: request.tenantId })
+        .catch((error: unknown) => {
+          this.options.logger.warn({ err: error, notificationId: notification.id }, 'live fan-out of a notification failed');
+        });
     }
     for (const delivery of deliveries) {
       await this.options.queue.enqueue({ deliveryId: delivery.id }).catch((error: unknown) => {
@@ -208,7 +228,9 @@ export class NotificationService {
     const earlier = await em.findOne(Notification, { tenantId: request.tenantId, idempotencyKey: request.idempotencyKey });
     // Returning a notification for someone or something else would hide a sender's bug behind a success.
     if (earlier && (earlier.userId !== request.userId || earlier.eventType !== request.eventType)) {
-      throw clientError(ErrorCode.Conflict, 'idempotencyKey was already used for a notification to another user or of another event type', { field: 'idempotencyKey' });
+      throw clientError(ErrorCode.Conflict, 'idempotencyKey was already used for a notification to another user or of another event type', {
+        field: 'idempotencyKey',
+      });
     }
     return earlier;
   }
@@ -225,7 +247,12 @@ export class NotificationService {
         { to: delivery.recipient, subject: delivery.subject ?? undefined, body: delivery.body },
         { idempotencyKey: delivery.id },
       );
-      Object.assign(delivery, { status: DeliveryStatus.Sent, providerMessageId: receipt.providerMessageId, sentAt: new Date(), lastError: null });
+      Object.assign(delivery, {
+        status: DeliveryStatus.Sent,
+        providerMessageId: receipt.providerMessageId,
+        sentAt: new Date(),
+        lastError: null,
+      });
       await em.flush();
     } catch (error) {
       const retryable = error instanceof ProviderError ? error.retryable : true;

@@ -37,7 +37,10 @@ export class UserDirectory {
     } catch (error) {
       if (!(error instanceof SubgraphRequestError)) throw error;
       if (error.retryable) {
-        this.options.logger.warn({ err: error, code: error.code }, 'could not ask auth whether a recipient is a user of the sender’s tenant');
+        this.options.logger.warn(
+          { err: error, code: error.code },
+          'could not ask auth whether a recipient is a user of the sender’s tenant',
+        );
         throw clientError(ErrorCode.ServiceUnavailable, 'Cannot check the recipient right now; try again shortly');
       }
       // Auth refusing the question itself (a signature it does not accept, say) is our misconfiguration, not the sender's.

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeFcm, FakeSendGrid, FakeTwilio } from '../../../../test/support/fake-providers.ts';
 import { failureFromResponse } from './http.ts';
-import { createProviders, FcmProvider, ProviderError, SendGridProvider, TwilioProvider, type OutgoingMessage, type Provider } from './index.ts';
+import {
+  createProviders,
+  FcmProvider,
+  ProviderError,
+  SendGridProvider,
+  TwilioProvider,
+  type OutgoingMessage,
+  type Provider,
+} from './index.ts';
 
 const sendgridKey = 'SG.real-looking-api-key-that-must-not-leak';
 const twilio = { accountSid: 'AC0123456789abcdef0123456789abcdef', authToken: 'twilio-auth-token-that-must-not-leak' };
@@ -49,20 +57,32 @@ const vendors: VendorCase[] = [
     secret: sendgridKey,
     fake: () => fakeSendGrid,
     provider: (o = {}) =>
-      new SendGridProvider({ baseUrl: o.baseUrl ?? fakeSendGrid.url, apiKey: o.secret ?? sendgridKey, from: 'noreply@nexusflow.test', timeoutMs: o.timeoutMs }),
+      new SendGridProvider({
+        baseUrl: o.baseUrl ?? fakeSendGrid.url,
+        apiKey: o.secret ?? sendgridKey,
+        from: 'noreply@nexusflow.test',
+        timeoutMs: o.timeoutMs,
+      }),
   },
   {
     name: 'Twilio',
     secret: twilio.authToken,
     fake: () => fakeTwilio,
     provider: (o = {}) =>
-      new TwilioProvider({ ...twilio, baseUrl: o.baseUrl ?? fakeTwilio.url, authToken: o.secret ?? twilio.authToken, from: '+15005550006', timeoutMs: o.timeoutMs }),
+      new TwilioProvider({
+        ...twilio,
+        baseUrl: o.baseUrl ?? fakeTwilio.url,
+        authToken: o.secret ?? twilio.authToken,
+        from: '+15005550006',
+        timeoutMs: o.timeoutMs,
+      }),
   },
   {
     name: 'FCM',
     secret: fcm.accessToken,
     fake: () => fakeFcm,
-    provider: (o = {}) => new FcmProvider({ ...fcm, baseUrl: o.baseUrl ?? fakeFcm.url, accessToken: o.secret ?? fcm.accessToken, timeoutMs: o.timeoutMs }),
+    provider: (o = {}) =>
+      new FcmProvider({ ...fcm, baseUrl: o.baseUrl ?? fakeFcm.url, accessToken: o.secret ?? fcm.accessToken, timeoutMs: o.timeoutMs }),
   },
 ];
 
@@ -229,7 +249,9 @@ describe.each(vendors)('the $name provider', (vendor) => {
 
 describe('failure classification', () => {
   it('blanks out a secret even when a vendor echoes it back', () => {
-    const error = failureFromResponse('twilio', 401, JSON.stringify({ message: `token ${twilio.authToken} is not valid` }), [twilio.authToken]);
+    const error = failureFromResponse('twilio', 401, JSON.stringify({ message: `token ${twilio.authToken} is not valid` }), [
+      twilio.authToken,
+    ]);
 
     expect(error.message).toBe('twilio answered 401: token [redacted] is not valid');
   });
@@ -241,7 +263,11 @@ describe('failure classification', () => {
   });
 
   it('names only the status when the vendor explains nothing', () => {
-    expect(failureFromResponse('sendgrid', 502, '<html>Bad Gateway</html>', [])).toMatchObject({ message: 'sendgrid answered 502', retryable: true, status: 502 });
+    expect(failureFromResponse('sendgrid', 502, '<html>Bad Gateway</html>', [])).toMatchObject({
+      message: 'sendgrid answered 502',
+      retryable: true,
+      status: 502,
+    });
   });
 });
 

@@ -3,8 +3,11 @@ import type { MutationResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Mutation: MutationResolvers = {
   markNotificationRead: (_parent, { id }, { em, identity, services }) => services.inbox.markRead(em, identity, requireUuid(id, 'id')),
-  markAllNotificationsRead: async (_parent, _args, { em, identity, services }) => ({ count: await services.inbox.markAllRead(em, identity) }),
-  setNotificationPreference: (_parent, { eventType, channels }, { em, identity, services }) => services.inbox.setPreference(em, identity, eventType, channels),
+  markAllNotificationsRead: async (_parent, _args, { em, identity, services }) => ({
+    count: await services.inbox.markAllRead(em, identity),
+  }),
+  setNotificationPreference: (_parent, { eventType, channels }, { em, identity, services }) =>
+    services.inbox.setPreference(em, identity, eventType, channels),
   setContactPoints: (_parent, { input }, { em, identity, services }) => services.inbox.setContact(em, identity, input),
   setNotificationTemplate: (_parent, { input }, { em, identity, services }) => services.inbox.setTemplate(em, identity, input),
   sendNotification: (_parent, { input }, { em, identity, services }) =>

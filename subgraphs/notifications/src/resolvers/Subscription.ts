@@ -29,7 +29,9 @@ export const Subscription: SubscriptionResolvers = {
       // Clocks of the instances that stamp notifications differ a little from this one's.
       const subscribedSince = Date.now() - MISSED_EVENTS_ALLOWANCE_MS;
       const received = (notification: Notification) => ({ notificationReceived: notification });
-      const signals = services.live.subscribe<{ notificationId: string; tenantId: string }>(liveNotificationTopic(user.userId), { reportMissed: true });
+      const signals = services.live.subscribe<{ notificationId: string; tenantId: string }>(liveNotificationTopic(user.userId), {
+        reportMissed: true,
+      });
       return transformIterator(signals, async (signal) => {
         if (signal instanceof MissedEvents) {
           // Signals may have been lost while the fan-out was out of reach: what was created meanwhile is sent now.

@@ -7,4 +7,13 @@ import { Query } from './Query.ts';
 import { Subscription } from './Subscription.ts';
 import { User } from './User.ts';
 
-export const resolvers: Resolvers = { DateTime: DateTimeScalar, JSON: JSONScalar, Query, Mutation, Subscription, Notification, Delivery, User };
+export const resolvers: Resolvers = {
+  DateTime: DateTimeScalar,
+  JSON: JSONScalar,
+  Query,
+  Mutation,
+  Subscription,
+  Notification,
+  Delivery,
+  User,
+};

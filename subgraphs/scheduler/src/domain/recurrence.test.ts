@@ -40,7 +40,10 @@ describe('interval schedules', () => {
 
 describe('checkRecurrence', () => {
   it('refuses unknown time zones, malformed expressions and too short intervals, saying which field', () => {
-    expect(checkRecurrence({ kind: 'cron', expression: '0 9 * * *', timezone: 'Mars/Olympus_Mons' })).toMatchObject({ ok: false, field: 'timezone' });
+    expect(checkRecurrence({ kind: 'cron', expression: '0 9 * * *', timezone: 'Mars/Olympus_Mons' })).toMatchObject({
+      ok: false,
+      field: 'timezone',
+    });
     expect(checkRecurrence({ kind: 'cron', expression: '61 9 * * *', timezone: 'UTC' })).toMatchObject({ ok: false, field: 'cron' });
     expect(checkRecurrence({ kind: 'cron', expression: '0 9 * *', timezone: 'UTC' })).toMatchObject({ ok: false, field: 'cron' });
     expect(checkRecurrence({ kind: 'interval', seconds: 5, anchor: new Date() })).toMatchObject({ ok: false, field: 'intervalSeconds' });

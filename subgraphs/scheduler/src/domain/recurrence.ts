@@ -19,7 +19,8 @@ export function checkRecurrence(recurrence: Recurrence): RecurrenceCheck {
       ? { ok: true }
       : { ok: false, field: 'intervalSeconds', problem: 'must be between 60 seconds and a year' };
   }
-  if (!isTimezone(recurrence.timezone)) return { ok: false, field: 'timezone', problem: `"${recurrence.timezone}" is not an IANA time zone` };
+  if (!isTimezone(recurrence.timezone))
+    return { ok: false, field: 'timezone', problem: `"${recurrence.timezone}" is not an IANA time zone` };
   if (recurrence.expression.trim().split(/\s+/).length !== 5) {
     return { ok: false, field: 'cron', problem: 'must have five fields: minute hour day-of-month month day-of-week' };
   }

@@ -24,7 +24,10 @@ const scheduleInputSchema = z
     input: z.unknown().optional(),
     misfirePolicy: z.enum([MisfirePolicy.Skip, MisfirePolicy.RunOnce]).nullish(),
   })
-  .refine((input) => (input.cron ? 1 : 0) + (input.intervalSeconds ? 1 : 0) === 1, { message: 'give either cron or intervalSeconds', path: ['cron'] });
+  .refine((input) => (input.cron ? 1 : 0) + (input.intervalSeconds ? 1 : 0) === 1, {
+    message: 'give either cron or intervalSeconds',
+    path: ['cron'],
+  });
 
 export function recurrenceOf(schedule: Pick<Schedule, 'cron' | 'intervalSeconds' | 'timezone' | 'createdAt'>): Recurrence {
   return schedule.cron
@@ -113,7 +116,9 @@ export class ScheduleService {
     if (!parsed.success) return invalid(parsed.error.issues.map((issue) => ({ field: issue.path.join('.'), problem: issue.message })));
     const { workflowId, name, cron, intervalSeconds, input: runInput, misfirePolicy } = parsed.data;
     const timezone = parsed.data.timezone ?? 'UTC';
-    const recurrence: Recurrence = cron ? { kind: 'cron', expression: cron, timezone } : { kind: 'interval', seconds: intervalSeconds!, anchor: this.now() };
+    const recurrence: Recurrence = cron
+      ? { kind: 'cron', expression: cron, timezone }
+      : { kind: 'interval', seconds: intervalSeconds!, anchor: this.now() };
     const check = checkRecurrence(recurrence);
     if (!check.ok) return invalid([{ field: check.field, problem: check.problem }]);
     if (!(await this.workflows.exists(identity, workflowId))) return invalid([{ field: 'workflowId', problem: 'no such workflow' }]);

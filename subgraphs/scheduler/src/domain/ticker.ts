@@ -55,7 +55,11 @@ export class ScheduleTicker {
   /** Fires every schedule due now; returns how many ticks this instance fired. */
   async tick(): Promise<number> {
     const now = this.now();
-    const due = await systemFork(this.options.database).find(Schedule, { status: ScheduleStatus.Active, deletedAt: null, nextRunAt: { $lte: now } }, { orderBy: { nextRunAt: 'asc' }, limit: this.batchSize });
+    const due = await systemFork(this.options.database).find(
+      Schedule,
+      { status: ScheduleStatus.Active, deletedAt: null, nextRunAt: { $lte: now } },
+      { orderBy: { nextRunAt: 'asc' }, limit: this.batchSize },
+    );
     let fired = 0;
     for (const schedule of due) if (await this.fire(schedule, now)) fired += 1;
     return fired;
@@ -74,11 +78,20 @@ export class ScheduleTicker {
 
     const missed = now.getTime() - dueAt.getTime() > this.misfireGraceMs;
     if (missed && schedule.misfirePolicy === MisfirePolicy.Skip) {
-      await this.record(em, schedule, dueAt, now, { outcome: ScheduleRunOutcome.Skipped, executionId: null, error: 'missed while no scheduler was running' });
+      await this.record(em, schedule, dueAt, now, {
+        outcome: ScheduleRunOutcome.Skipped,
+        executionId: null,
+        error: 'missed while no scheduler was running',
+      });
       return true;
     }
     const identity = { kind: 'user' as const, userId: schedule.createdBy, tenantId: schedule.tenantId, roles: [Role.Member] };
-    const outcome = await this.options.workflows.run(identity, schedule.workflowId, schedule.input, `schedule:${schedule.id}:${dueAt.toISOString()}`);
+    const outcome = await this.options.workflows.run(
+      identity,
+      schedule.workflowId,
+      schedule.input,
+      `schedule:${schedule.id}:${dueAt.toISOString()}`,
+    );
     if (!outcome.ok && outcome.retryable) {
       // The workflows service is unreachable: put the tick back so the next pass tries it again.
       await em.nativeUpdate(Schedule, { id: schedule.id, nextRunAt: next }, { nextRunAt: dueAt });

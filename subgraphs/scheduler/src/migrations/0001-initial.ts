@@ -18,8 +18,12 @@ export class InitialSchedulerSchema extends Migration {
     this.addSql(`create table "schedule_runs" (
       "id" uuid not null, "schedule_id" uuid not null, "scheduled_for" timestamptz not null, "fired_at" timestamptz not null,
       "outcome" text not null, "execution_id" uuid null, "error" text null, primary key ("id"))`);
-    this.addSql(`alter table "schedule_runs" add constraint "schedule_runs_schedule_id_scheduled_for_unique" unique ("schedule_id", "scheduled_for")`);
-    this.addSql(`alter table "schedule_runs" add constraint "schedule_runs_outcome_check" check ("outcome" in ('TRIGGERED', 'SKIPPED', 'FAILED'))`);
+    this.addSql(
+      `alter table "schedule_runs" add constraint "schedule_runs_schedule_id_scheduled_for_unique" unique ("schedule_id", "scheduled_for")`,
+    );
+    this.addSql(
+      `alter table "schedule_runs" add constraint "schedule_runs_outcome_check" check ("outcome" in ('TRIGGERED', 'SKIPPED', 'FAILED'))`,
+    );
   }
 
   override down(): void {

@@ -7,8 +7,11 @@ const checkedInput = (input: ScheduleInput): ScheduleInput => ({ ...input, workf
 
 export const Mutation: MutationResolvers = {
   createSchedule: (_parent, { input }, { em, identity, services }) => services.schedules.create(em, identity, checkedInput(input)),
-  updateSchedule: (_parent, { id, input }, { em, identity, services }) => services.schedules.update(em, identity, requireUuid(id, 'id'), checkedInput(input)),
-  pauseSchedule: (_parent, { id }, { em, identity, services }) => services.schedules.setStatus(em, identity, requireUuid(id, 'id'), ScheduleStatus.Paused),
-  resumeSchedule: (_parent, { id }, { em, identity, services }) => services.schedules.setStatus(em, identity, requireUuid(id, 'id'), ScheduleStatus.Active),
+  updateSchedule: (_parent, { id, input }, { em, identity, services }) =>
+    services.schedules.update(em, identity, requireUuid(id, 'id'), checkedInput(input)),
+  pauseSchedule: (_parent, { id }, { em, identity, services }) =>
+    services.schedules.setStatus(em, identity, requireUuid(id, 'id'), ScheduleStatus.Paused),
+  resumeSchedule: (_parent, { id }, { em, identity, services }) =>
+    services.schedules.setStatus(em, identity, requireUuid(id, 'id'), ScheduleStatus.Active),
   deleteSchedule: (_parent, { id }, { em, identity, services }) => services.schedules.delete(em, identity, requireUuid(id, 'id')),
 };

@@ -3,7 +3,10 @@ import { defaultStepRegistry } from '../steps/index.ts';
 import { backoffDelay, parseDefinition } from './definition.ts';
 
 const registryWith = (allowPrivateNetworks: boolean) =>
-  defaultStepRegistry({ allowPrivateNetworks, notify: { notificationsUrl: 'http://127.0.0.1:3005/graphql', internalSecret: 'a secret long enough to sign identities with' } });
+  defaultStepRegistry({
+    allowPrivateNetworks,
+    notify: { notificationsUrl: 'http://127.0.0.1:3005/graphql', internalSecret: 'a secret long enough to sign identities with' },
+  });
 
 const ALLOW_HINT = '(set ALLOW_PRIVATE_NETWORK_STEPS=true on the workflows service to allow them)';
 
@@ -13,30 +16,47 @@ const workflowCalling = (...urls: string[]) => ({
 });
 
 describe('parsing a workflow definition', () => {
-  it("refuses an http step whose URL is not http or https, naming the step and its scheme", () => {
-    expect(parseDefinition(workflowCalling('https://api.example.com/orders', 'ftp://files.example.com/orders.csv'), registryWith(true))).toEqual({
+  it('refuses an http step whose URL is not http or https, naming the step and its scheme', () => {
+    expect(
+      parseDefinition(workflowCalling('https://api.example.com/orders', 'ftp://files.example.com/orders.csv'), registryWith(true)),
+    ).toEqual({
       ok: false,
       problems: [{ field: 'steps.1.config', problem: 'step "call2": url: only http and https URLs are allowed, not ftp:' }],
     });
   });
 
   it('refuses an http step whose URL names a loopback, private or link-local address, naming the step, the address and the setting that allows it', () => {
-    expect(parseDefinition(workflowCalling('http://127.0.0.1:9000/hook', 'https://10.0.0.5/orders', 'http://169.254.169.254/latest/meta-data/'), registryWith(false))).toEqual({
+    expect(
+      parseDefinition(
+        workflowCalling('http://127.0.0.1:9000/hook', 'https://10.0.0.5/orders', 'http://169.254.169.254/latest/meta-data/'),
+        registryWith(false),
+      ),
+    ).toEqual({
       ok: false,
       problems: [
         { field: 'steps.0.config', problem: `step "call1": url: would call 127.0.0.1: loopback addresses are blocked ${ALLOW_HINT}` },
         { field: 'steps.1.config', problem: `step "call2": url: would call 10.0.0.5: private network addresses are blocked ${ALLOW_HINT}` },
-        { field: 'steps.2.config', problem: `step "call3": url: would call 169.254.169.254: link-local addresses are blocked ${ALLOW_HINT}` },
+        {
+          field: 'steps.2.config',
+          problem: `step "call3": url: would call 169.254.169.254: link-local addresses are blocked ${ALLOW_HINT}`,
+        },
       ],
     });
   });
 
   it('accepts those addresses where the service allows private networks', () => {
-    expect(parseDefinition(workflowCalling('http://127.0.0.1:9000/hook', 'https://10.0.0.5/orders'), registryWith(true))).toMatchObject({ ok: true });
+    expect(parseDefinition(workflowCalling('http://127.0.0.1:9000/hook', 'https://10.0.0.5/orders'), registryWith(true))).toMatchObject({
+      ok: true,
+    });
   });
 
   it('accepts URLs whose scheme or host comes from a placeholder, which the step checks when it runs', () => {
-    expect(parseDefinition(workflowCalling('{{input.url}}', 'https://{{input.host}}/orders', 'https://api.example.com/orders/{{input.id}}'), registryWith(false))).toMatchObject({
+    expect(
+      parseDefinition(
+        workflowCalling('{{input.url}}', 'https://{{input.host}}/orders', 'https://api.example.com/orders/{{input.id}}'),
+        registryWith(false),
+      ),
+    ).toMatchObject({
       ok: true,
     });
   });

@@ -38,7 +38,12 @@ const stepSchema = z.object({
   type: z.string().min(1),
   config: z.unknown(),
   retry: retrySchema.nullish(),
-  timeoutMs: z.number().int().min(10).max(15 * 60_000).nullish(),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(10)
+    .max(15 * 60_000)
+    .nullish(),
 });
 
 const triggerSchema = z.object({
@@ -98,7 +103,13 @@ export function parseDefinition(input: unknown, registry: StepRegistry): ParsedD
           maxBackoffMs: step.retry.maxBackoffMs ?? DEFAULT_RETRY.maxBackoffMs,
         }
       : DEFAULT_RETRY;
-    return { key: step.key, type: step.type, config: config.ok ? config.config : step.config, retry, timeoutMs: step.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS };
+    return {
+      key: step.key,
+      type: step.type,
+      config: config.ok ? config.config : step.config,
+      retry,
+      timeoutMs: step.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
+    };
   });
   if (problems.length > 0) return { ok: false, problems };
   return {
@@ -106,7 +117,10 @@ export function parseDefinition(input: unknown, registry: StepRegistry): ParsedD
     name: parsed.data.name,
     description: parsed.data.description ?? null,
     steps,
-    triggers: (parsed.data.triggers ?? [{ type: 'MANUAL' }]).map((trigger) => ({ type: trigger.type, eventType: trigger.eventType ?? null })),
+    triggers: (parsed.data.triggers ?? [{ type: 'MANUAL' }]).map((trigger) => ({
+      type: trigger.type,
+      eventType: trigger.eventType ?? null,
+    })),
   };
 }
 

@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { isDependencyOutage, systemFork, type Database, type EntityManager, type Logger, type OutboxRelay, type WorkQueue } from '@nexusflow/kit';
+import {
+  isDependencyOutage,
+  systemFork,
+  type Database,
+  type EntityManager,
+  type Logger,
+  type OutboxRelay,
+  type WorkQueue,
+} from '@nexusflow/kit';
 import { Execution, ExecutionStatus, FINISHED_STATUSES } from '../entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
@@ -57,7 +65,9 @@ interface HeldAttempt {
   leaseUntil: Date;
 }
 
-type Claim = { kind: 'run'; attempt: HeldAttempt; step: StepDefinition; version: VersionFacts; execution: Execution } | { kind: 'skip'; reason: string };
+type Claim =
+  | { kind: 'run'; attempt: HeldAttempt; step: StepDefinition; version: VersionFacts; execution: Execution }
+  | { kind: 'skip'; reason: string };
 
 /**
  * Runs executions step by step. All state is in PostgreSQL and every step is a queue message, so any worker in any
@@ -167,7 +177,10 @@ export class ExecutionEngine {
         return;
       } catch (error) {
         if (!isDependencyOutage(error) || this.stopping.signal.aborted) throw error;
-        this.options.logger.warn({ err: error, executionId: claim.execution.id, stepKey: claim.step.key, attempt: claim.attempt.attempt }, 'could not record a step outcome; trying again');
+        this.options.logger.warn(
+          { err: error, executionId: claim.execution.id, stepKey: claim.step.key, attempt: claim.attempt.attempt },
+          'could not record a step outcome; trying again',
+        );
         await sleep(pauseMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
       }
     }
@@ -185,7 +198,13 @@ export class ExecutionEngine {
     const version = await this.versionOf(em, execution);
     const step = version?.steps.find((candidate) => candidate.key === message.stepKey);
     if (!version || !step) {
-      this.failExecution(em, execution, message, `Step "${message.stepKey}" is not part of version ${execution.workflowVersion}`, version?.name);
+      this.failExecution(
+        em,
+        execution,
+        message,
+        `Step "${message.stepKey}" is not part of version ${execution.workflowVersion}`,
+        version?.name,
+      );
       await em.flush();
       this.options.relay.notify();
       return { kind: 'skip', reason: 'unknown step' };
@@ -236,13 +255,25 @@ export class ExecutionEngine {
    * The next attempt is not counted by the retry policy: the step did not fail. Done under the execution's lock, as
    * settling is, so that exactly one worker takes an attempt over, and none once its worker settled it.
    */
-  private async takeOver(em: EntityManager, message: StepMessage, abandoned: StepRun, step: StepDefinition, version: VersionFacts, now: Date): Promise<Claim> {
+  private async takeOver(
+    em: EntityManager,
+    message: StepMessage,
+    abandoned: StepRun,
+    step: StepDefinition,
+    version: VersionFacts,
+    now: Date,
+  ): Promise<Claim> {
     const next: StepMessage = { ...message, attempt: message.attempt + 1 };
-    const attempt: HeldAttempt = { id: randomUUID(), attempt: next.attempt, leaseUntil: new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs) };
+    const attempt: HeldAttempt = {
+      id: randomUUID(),
+      attempt: next.attempt,
+      leaseUntil: new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs),
+    };
     const claim = await em.transactional(async (tx): Promise<Claim> => {
       const execution = await tx.findOneOrFail(Execution, message.executionId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const current = execution.currentStep === message.stepKey && execution.currentAttempt === message.attempt;
-      if (execution.status !== ExecutionStatus.Running || !current || execution.resumeAt) return { kind: 'skip', reason: 'the execution moved on' };
+      if (execution.status !== ExecutionStatus.Running || !current || execution.resumeAt)
+        return { kind: 'skip', reason: 'the execution moved on' };
       const reason = `Abandoned: its worker stopped before recording an outcome, and attempt ${next.attempt} took over when its lease ran out`;
       const marked = await tx.nativeUpdate(
         StepRun,
@@ -252,7 +283,12 @@ export class ExecutionEngine {
       if (marked === 0) return { kind: 'skip', reason: 'the attempt was settled or taken over meanwhile' };
       execution.currentAttempt = next.attempt;
       execution.uncountedAttempts += 1;
-      recordExecutionEvent(tx, WorkflowEvent.StepAbandoned, execution, { stepKey: step.key, attempt: message.attempt, error: reason, workflowName: version.name });
+      recordExecutionEvent(tx, WorkflowEvent.StepAbandoned, execution, {
+        stepKey: step.key,
+        attempt: message.attempt,
+        error: reason,
+        workflowName: version.name,
+      });
       await tx.insert(StepRun, {
         id: attempt.id,
         executionId: execution.id,
@@ -273,12 +309,18 @@ export class ExecutionEngine {
     });
     if (claim.kind === 'run') {
       this.options.relay.notify();
-      this.options.logger.info({ executionId: message.executionId, stepKey: step.key, abandoned: message.attempt, attempt: next.attempt }, 'took over an attempt whose lease ran out');
+      this.options.logger.info(
+        { executionId: message.executionId, stepKey: step.key, abandoned: message.attempt, attempt: next.attempt },
+        'took over an attempt whose lease ran out',
+      );
     }
     return claim;
   }
 
-  private async versionOf(em: EntityManager, execution: Pick<Execution, 'workflowId' | 'workflowVersion'>): Promise<VersionFacts | undefined> {
+  private async versionOf(
+    em: EntityManager,
+    execution: Pick<Execution, 'workflowId' | 'workflowVersion'>,
+  ): Promise<VersionFacts | undefined> {
     const key = `${execution.workflowId}:${execution.workflowVersion}`;
     const cached = this.versions.get(key);
     if (cached) return cached;
@@ -310,7 +352,11 @@ export class ExecutionEngine {
     const { execution, step } = claim;
     const executor = this.options.steps.get(step.type);
     if (!executor) return new StepError(`No executor for step type "${step.type}"`, false);
-    const completed = await em.find(StepRun, { executionId: execution.id, status: StepRunStatus.Completed }, { orderBy: { startedAt: 'asc' } });
+    const completed = await em.find(
+      StepRun,
+      { executionId: execution.id, status: StepRunStatus.Completed },
+      { orderBy: { startedAt: 'asc' } },
+    );
     const outputs = Object.fromEntries(completed.map((run) => [run.stepKey, { output: run.output }]));
     const signal = AbortSignal.timeout(step.timeoutMs);
     try {
@@ -346,7 +392,10 @@ export class ExecutionEngine {
           if (execution.status === ExecutionStatus.Running) dispatchNext = execution;
           return;
         }
-        this.options.logger.warn({ executionId: execution.id, stepKey: stepRun.stepKey, attempt: stepRun.attempt }, 'attempt was taken over by another worker; its outcome here is dropped');
+        this.options.logger.warn(
+          { executionId: execution.id, stepKey: stepRun.stepKey, attempt: stepRun.attempt },
+          'attempt was taken over by another worker; its outcome here is dropped',
+        );
         return;
       }
       const now = new Date(this.now());
@@ -457,7 +506,12 @@ export class ExecutionEngine {
     execution.errorStep = attempt.stepKey;
     execution.resumeAt = null;
     execution.finishedAt = new Date(this.now());
-    const details = { stepKey: attempt.stepKey, attempt: attempt.attempt, error: reason, ...(workflowName === undefined ? {} : { workflowName }) };
+    const details = {
+      stepKey: attempt.stepKey,
+      attempt: attempt.attempt,
+      error: reason,
+      ...(workflowName === undefined ? {} : { workflowName }),
+    };
     if (stepEvent) recordExecutionEvent(em, stepEvent, execution, details);
     recordExecutionEvent(em, WorkflowEvent.ExecutionFailed, execution, details);
   }
@@ -472,8 +526,15 @@ export class ExecutionEngine {
       this.leaseChecks.delete(key);
       await this.sender.send(check.message);
     }
-    const nextTimer = await systemFork(this.options.database).findOne(Execution, { resumeAt: { $ne: null }, status: { $in: TIMED_STATUSES } }, { orderBy: { resumeAt: 'asc' }, fields: ['resumeAt'] });
-    const due = [...[...this.leaseChecks.values()].map((check) => check.at), ...(nextTimer?.resumeAt ? [nextTimer.resumeAt.getTime()] : [])];
+    const nextTimer = await systemFork(this.options.database).findOne(
+      Execution,
+      { resumeAt: { $ne: null }, status: { $in: TIMED_STATUSES } },
+      { orderBy: { resumeAt: 'asc' }, fields: ['resumeAt'] },
+    );
+    const due = [
+      ...[...this.leaseChecks.values()].map((check) => check.at),
+      ...(nextTimer?.resumeAt ? [nextTimer.resumeAt.getTime()] : []),
+    ];
     return due.length > 0 ? Math.min(...due) : null;
   }
 
@@ -505,11 +566,20 @@ export class ExecutionEngine {
           this.failExecution(tx, execution, attempt, `Version ${execution.workflowVersion} of the workflow is gone`, undefined);
           continue;
         }
-        const wait = waits.find((run) => run.executionId === execution.id && run.stepKey === attempt.stepKey && run.attempt === attempt.attempt);
+        const wait = waits.find(
+          (run) => run.executionId === execution.id && run.stepKey === attempt.stepKey && run.attempt === attempt.attempt,
+        );
         if (wait) {
           wait.status = StepRunStatus.Completed;
           wait.finishedAt = now;
-          const next = this.advance(tx, execution, version, { ...attempt, workflowName: version.name }, { kind: 'completed', output: wait.output }, now);
+          const next = this.advance(
+            tx,
+            execution,
+            version,
+            { ...attempt, workflowName: version.name },
+            { kind: 'completed', output: wait.output },
+            now,
+          );
           if (next) toDispatch.push(next);
         } else {
           recordExecutionEvent(tx, WorkflowEvent.StepRetrying, execution, { ...attempt, workflowName: version.name });
@@ -535,11 +605,14 @@ export class ExecutionEngine {
     const embedded = this.options.database.mode === 'embedded';
     const released = await em.nativeUpdate(
       StepRun,
-      embedded ? { status: StepRunStatus.Running } : { status: StepRunStatus.Running, leaseOwner: { $like: `${escapeLike(this.workerId)}/%` } },
+      embedded
+        ? { status: StepRunStatus.Running }
+        : { status: StepRunStatus.Running, leaseOwner: { $like: `${escapeLike(this.workerId)}/%` } },
       { leaseUntil: new Date(0) },
     );
     const sent = embedded ? await this.sender.sendDueAndUnheld(em) : await this.sendOnExpiredAttempts(em);
-    if (released > 0 || sent > 0) this.options.logger.info({ released, sent, workerId: this.workerId }, 'took over work interrupted by a previous run');
+    if (released > 0 || sent > 0)
+      this.options.logger.info({ released, sent, workerId: this.workerId }, 'took over work interrupted by a previous run');
   }
 
   private async sendOnExpiredAttempts(em: EntityManager): Promise<number> {
@@ -560,7 +633,11 @@ export class ExecutionEngine {
   async sweep(stallAfterMs: number): Promise<number> {
     const em = systemFork(this.options.database);
     const threshold = new Date(this.now() - stallAfterMs);
-    const stalled = await em.find(Execution, { status: ExecutionStatus.Running, updatedAt: { $lt: threshold }, resumeAt: null }, { limit: 500 });
+    const stalled = await em.find(
+      Execution,
+      { status: ExecutionStatus.Running, updatedAt: { $lt: threshold }, resumeAt: null },
+      { limit: 500 },
+    );
     for (const execution of stalled) await this.dispatch(execution);
     return stalled.length;
   }

@@ -79,7 +79,10 @@ export function recordExecutionEvent(em: EntityManager, type: WorkflowEvent, exe
  * The workflow's name at the version the execution runs, for {@link recordExecutionEvent} where no version or workflow
  * is at hand. Undefined only if that version is gone.
  */
-export async function workflowNameOf(em: EntityManager, execution: Pick<Execution, 'workflowId' | 'workflowVersion'>): Promise<string | undefined> {
+export async function workflowNameOf(
+  em: EntityManager,
+  execution: Pick<Execution, 'workflowId' | 'workflowVersion'>,
+): Promise<string | undefined> {
   const version = await em.findOne(WorkflowVersion, { workflowId: execution.workflowId, version: execution.workflowVersion });
   return version?.name;
 }
@@ -88,7 +91,14 @@ export function recordWorkflowEvent(em: EntityManager, type: WorkflowEvent, work
   recordEvent(em, {
     type,
     tenantId: workflow.tenantId,
-    payload: { workflowId: workflow.id, tenantId: workflow.tenantId, ownerId: workflow.ownerId, name: workflow.name, version: workflow.version, status: workflow.status },
+    payload: {
+      workflowId: workflow.id,
+      tenantId: workflow.tenantId,
+      ownerId: workflow.ownerId,
+      name: workflow.name,
+      version: workflow.version,
+      status: workflow.status,
+    },
   });
 }
 

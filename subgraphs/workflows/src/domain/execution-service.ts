@@ -8,10 +8,7 @@ import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from
 import { recordExecutionEvent, WorkflowEvent, workflowNameOf } from './events.ts';
 import { workflowNotFound, type WorkflowService } from './workflow-service.ts';
 
-export type RunResult =
-  | Execution
-  | ReturnType<typeof workflowNotFound>
-  | { __typename: 'WorkflowPaused'; message: string; id: string };
+export type RunResult = Execution | ReturnType<typeof workflowNotFound> | { __typename: 'WorkflowPaused'; message: string; id: string };
 
 export type TransitionResult =
   | Execution
@@ -174,5 +171,4 @@ export class ExecutionService {
       }
     }
   }
-
 }

@@ -31,12 +31,17 @@ export function snapshotOf(execution: Execution): LiveUpdate {
  * The executions of a workflow that changed since `since`, oldest change first: at most `limit`, the latest.
  * Read from a fresh context, as a long-lived subscription's identity map would serve stale rows.
  */
-export async function executionsChangedSince(em: EntityManager, query: { workflowId: string; since: Date; limit: number }): Promise<Execution[]> {
-  const latest = await em.fork().find(
-    Execution,
-    { workflowId: query.workflowId, updatedAt: { $gte: query.since } },
-    { orderBy: { updatedAt: 'desc', id: 'desc' }, limit: query.limit },
-  );
+export async function executionsChangedSince(
+  em: EntityManager,
+  query: { workflowId: string; since: Date; limit: number },
+): Promise<Execution[]> {
+  const latest = await em
+    .fork()
+    .find(
+      Execution,
+      { workflowId: query.workflowId, updatedAt: { $gte: query.since } },
+      { orderBy: { updatedAt: 'desc', id: 'desc' }, limit: query.limit },
+    );
   return latest.reverse();
 }
 
@@ -66,6 +71,9 @@ export class LifecycleSent {
   missedIn(execution: Execution, since: Date): boolean {
     const last = this.byExecution.get(execution.id);
     if (last) return execution.revision > last.revision && execution.status !== last.status;
-    return (execution.startedAt ?? execution.createdAt) >= since || (execution.finishedAt !== null && execution.finishedAt !== undefined && execution.finishedAt >= since);
+    return (
+      (execution.startedAt ?? execution.createdAt) >= since ||
+      (execution.finishedAt !== null && execution.finishedAt !== undefined && execution.finishedAt >= since)
+    );
   }
 }

@@ -50,7 +50,8 @@ export class StepSender {
     try {
       await this.options.queue.enqueue(message, { waitForReconnection: false });
     } catch (error) {
-      if (isDependencyOutage(error)) this.options.logger.debug({ err: error, ...message }, 'the broker is unreachable; the step is sent when it is back');
+      if (isDependencyOutage(error))
+        this.options.logger.debug({ err: error, ...message }, 'the broker is unreachable; the step is sent when it is back');
       else this.options.logger.warn({ err: error, ...message }, 'could not queue the step; the sweeper will send it');
     }
   }

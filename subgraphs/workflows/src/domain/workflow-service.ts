@@ -60,7 +60,8 @@ export class WorkflowService {
   async create(em: EntityManager, identity: Identity, input: unknown): Promise<WorkflowResult> {
     const user = requireRole(identity, WRITER_ROLES);
     const definition = parseDefinition(input, this.steps);
-    if (!definition.ok) return { __typename: 'InvalidWorkflow', message: 'The workflow definition is invalid', problems: definition.problems };
+    if (!definition.ok)
+      return { __typename: 'InvalidWorkflow', message: 'The workflow definition is invalid', problems: definition.problems };
     const workflow = em.create(Workflow, {
       tenantId: user.tenantId,
       ownerId: user.userId,
@@ -85,8 +86,14 @@ export class WorkflowService {
     const workflow = await this.find(em, id);
     if (!workflow) return workflowNotFound(id);
     const definition = parseDefinition(input, this.steps);
-    if (!definition.ok) return { __typename: 'InvalidWorkflow', message: 'The workflow definition is invalid', problems: definition.problems };
-    Object.assign(workflow, { name: definition.name, description: definition.description, steps: definition.steps, triggers: definition.triggers });
+    if (!definition.ok)
+      return { __typename: 'InvalidWorkflow', message: 'The workflow definition is invalid', problems: definition.problems };
+    Object.assign(workflow, {
+      name: definition.name,
+      description: definition.description,
+      steps: definition.steps,
+      triggers: definition.triggers,
+    });
     workflow.version += 1;
     this.recordVersion(em, workflow, user.userId);
     recordWorkflowEvent(em, WorkflowEvent.Updated, workflow);
@@ -131,4 +138,3 @@ export class WorkflowService {
     });
   }
 }
-

@@ -16,7 +16,9 @@ export class InitialWorkflowsSchema extends Migration {
     this.addSql(`create table "workflow_versions" (
       "id" uuid not null, "workflow_id" uuid not null, "version" int not null, "name" varchar(255) not null, "steps" jsonb not null,
       "triggers" jsonb not null, "created_by" uuid not null, "created_at" timestamptz not null, primary key ("id"))`);
-    this.addSql(`alter table "workflow_versions" add constraint "workflow_versions_workflow_id_version_unique" unique ("workflow_id", "version")`);
+    this.addSql(
+      `alter table "workflow_versions" add constraint "workflow_versions_workflow_id_version_unique" unique ("workflow_id", "version")`,
+    );
 
     this.addSql(`create table "executions" (
       "id" uuid not null, "tenant_id" uuid not null, "workflow_id" uuid not null, "workflow_version" int not null, "status" text not null,
@@ -26,8 +28,12 @@ export class InitialWorkflowsSchema extends Migration {
       "started_at" timestamptz null, "finished_at" timestamptz null, primary key ("id"))`);
     this.addSql(`create index "executions_tenant_id_index" on "executions" ("tenant_id")`);
     this.addSql(`create index "executions_workflow_id_created_at_index" on "executions" ("workflow_id", "created_at")`);
-    this.addSql(`alter table "executions" add constraint "executions_workflow_id_idempotency_key_unique" unique ("workflow_id", "idempotency_key")`);
-    this.addSql(`alter table "executions" add constraint "executions_status_check" check ("status" in ('QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'))`);
+    this.addSql(
+      `alter table "executions" add constraint "executions_workflow_id_idempotency_key_unique" unique ("workflow_id", "idempotency_key")`,
+    );
+    this.addSql(
+      `alter table "executions" add constraint "executions_status_check" check ("status" in ('QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'))`,
+    );
 
     this.addSql(`create table "step_runs" (
       "id" uuid not null, "execution_id" uuid not null, "step_key" varchar(255) not null, "step_type" varchar(255) not null,
@@ -42,6 +48,7 @@ export class InitialWorkflowsSchema extends Migration {
   }
 
   override down(): void {
-    for (const table of ['outbox_events', 'step_runs', 'executions', 'workflow_versions', 'workflows']) this.addSql(`drop table "${table}"`);
+    for (const table of ['outbox_events', 'step_runs', 'executions', 'workflow_versions', 'workflows'])
+      this.addSql(`drop table "${table}"`);
   }
 }

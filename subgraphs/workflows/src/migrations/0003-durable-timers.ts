@@ -9,7 +9,9 @@ export class DurableTimers extends Migration {
     this.addSql(`alter table "step_runs" add column "waiting_until" timestamptz null`);
     this.addSql(`alter table "step_runs" add column "lease_owner" varchar(255) null`);
     this.addSql(`alter table "step_runs" drop constraint "step_runs_status_check"`);
-    this.addSql(`alter table "step_runs" add constraint "step_runs_status_check" check ("status" in ('RUNNING', 'WAITING', 'COMPLETED', 'FAILED'))`);
+    this.addSql(
+      `alter table "step_runs" add constraint "step_runs_status_check" check ("status" in ('RUNNING', 'WAITING', 'COMPLETED', 'FAILED'))`,
+    );
   }
 
   override down(): void {

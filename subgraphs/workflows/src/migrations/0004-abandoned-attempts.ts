@@ -5,12 +5,16 @@ export class AbandonedAttempts extends Migration {
 
   override up(): void {
     this.addSql(`alter table "step_runs" drop constraint "step_runs_status_check"`);
-    this.addSql(`alter table "step_runs" add constraint "step_runs_status_check" check ("status" in ('RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'ABANDONED'))`);
+    this.addSql(
+      `alter table "step_runs" add constraint "step_runs_status_check" check ("status" in ('RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'ABANDONED'))`,
+    );
   }
 
   override down(): void {
     this.addSql(`update "step_runs" set "status" = 'FAILED' where "status" = 'ABANDONED'`);
     this.addSql(`alter table "step_runs" drop constraint "step_runs_status_check"`);
-    this.addSql(`alter table "step_runs" add constraint "step_runs_status_check" check ("status" in ('RUNNING', 'WAITING', 'COMPLETED', 'FAILED'))`);
+    this.addSql(
+      `alter table "step_runs" add constraint "step_runs_status_check" check ("status" in ('RUNNING', 'WAITING', 'COMPLETED', 'FAILED'))`,
+    );
   }
 }

@@ -59,7 +59,9 @@ export const Subscription: SubscriptionResolvers = {
         if (update instanceof MissedEvents) {
           // Starts and ends may have been lost while the fan-out was out of reach: a snapshot of each execution that had one.
           const changed = await executionsChangedSince(context.em, { workflowId, since: update.since, limit: MAX_SNAPSHOTS_AFTER_GAP });
-          return many(changed.filter((execution) => sent.missedIn(execution, update.since)).map((execution) => sent.record(snapshotOf(execution))));
+          return many(
+            changed.filter((execution) => sent.missedIn(execution, update.since)).map((execution) => sent.record(snapshotOf(execution))),
+          );
         }
         // Only the subscriber's tenant's updates leave the subgraph, whatever the topic carries.
         if (update.tenantId !== user.tenantId || !LIFECYCLE.has(update.type) || !sent.isNewer(update)) return SKIP;

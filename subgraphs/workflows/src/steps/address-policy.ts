@@ -89,7 +89,10 @@ export function isPublicAddress(address: string): boolean {
  * says when a workflow is saved proves nothing about what it says when the workflow runs.
  */
 export function nonPublicRangeOfHost(hostname: string): NonPublicRange | null {
-  const host = hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+  const host = hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
+    .toLowerCase();
   if (isIP(host.split('%')[0] ?? '') !== 0) return nonPublicRangeOf(host);
   if (host === 'localhost' || host.endsWith('.localhost')) return 'loopback';
   return null;

@@ -20,11 +20,19 @@ async function matches(config: Omit<ConditionStepConfig, 'then' | 'else'>): Prom
 
 describe('the condition step', () => {
   it('branches to "then" when the condition holds', async () => {
-    await expect(decide({ left: '{{input.amount}}', operator: 'gt', right: 100 })).resolves.toEqual({ kind: 'branched', next: 'yes', output: { matched: true } });
+    await expect(decide({ left: '{{input.amount}}', operator: 'gt', right: 100 })).resolves.toEqual({
+      kind: 'branched',
+      next: 'yes',
+      output: { matched: true },
+    });
   });
 
   it('branches to "else" when it does not', async () => {
-    await expect(decide({ left: '{{input.amount}}', operator: 'lt', right: 100 })).resolves.toEqual({ kind: 'branched', next: 'no', output: { matched: false } });
+    await expect(decide({ left: '{{input.amount}}', operator: 'lt', right: 100 })).resolves.toEqual({
+      kind: 'branched',
+      next: 'no',
+      output: { matched: false },
+    });
   });
 
   it('can end the workflow from either branch', async () => {

@@ -112,7 +112,11 @@ function contains(left: unknown, right: unknown): boolean {
 }
 
 function incomparable(operator: ConditionOperator, left: unknown, right: unknown, expected: string): StepError {
-  return new StepError(`the ${operator} operator needs ${expected}, got ${describe(left)} and ${describe(right)}`, false, { operator, left, right });
+  return new StepError(`the ${operator} operator needs ${expected}, got ${describe(left)} and ${describe(right)}`, false, {
+    operator,
+    left,
+    right,
+  });
 }
 
 function describe(value: unknown): string {

@@ -82,7 +82,6 @@ function problemsWhenSaved(config: unknown, options: HttpStepOptions = {}): stri
 
 const ALLOW_HINT = '(set ALLOW_PRIVATE_NETWORK_STEPS=true on the workflows service to allow them)';
 
-
 function mockLookup(addresses: Array<{ address: string; family: number }>) {
   return vi.spyOn(dns.promises, 'lookup').mockResolvedValue(addresses as never);
 }
@@ -116,7 +115,11 @@ describe('the http step', () => {
       { input: { email: 'ada@example.com', token: 't0k3n', tags: ['vip'] }, steps: { lookup: { output: { id: 42 } } } },
     );
     expect(received).toEqual([
-      expect.objectContaining({ method: 'POST', url: '/users/42?email=ada@example.com', body: '{"email":"ada@example.com","tags":["vip"]}' }),
+      expect.objectContaining({
+        method: 'POST',
+        url: '/users/42?email=ada@example.com',
+        body: '{"email":"ada@example.com","tags":["vip"]}',
+      }),
     ]);
     expect(received[0]?.headers).toMatchObject({ authorization: 'Bearer t0k3n', 'content-type': 'application/json' });
   });
@@ -139,7 +142,9 @@ describe('the http step', () => {
 
   it('names the method, host, path and status in its error, with the start of the response body', async () => {
     const declined = JSON.stringify({ error: { type: 'card_error', message: 'Your card was declined.' } });
-    const error = await stepFailure(run({ method: 'POST', url: `${origin}/status/402?body=${encodeURIComponent(declined)}`, body: { amount: 5 } }));
+    const error = await stepFailure(
+      run({ method: 'POST', url: `${origin}/status/402?body=${encodeURIComponent(declined)}`, body: { amount: 5 } }),
+    );
     expect(error.message).toBe(`POST ${origin}/status/402 responded with status 402: ${declined}`);
   });
 
@@ -174,7 +179,9 @@ describe('the http step', () => {
   });
 
   it('treats the statuses in expectStatus as success and any other as failure', async () => {
-    await expect(run({ url: `${origin}/status/404`, expectStatus: [404] })).resolves.toMatchObject({ output: { status: 404, body: 'nope' } });
+    await expect(run({ url: `${origin}/status/404`, expectStatus: [404] })).resolves.toMatchObject({
+      output: { status: 404, body: 'nope' },
+    });
     const error = await stepFailure(run({ url: `${origin}/status/200`, expectStatus: [201] }));
     expect(error.retryable).toBe(false);
   });
@@ -192,7 +199,9 @@ describe('the http step', () => {
   });
 
   it('accepts a response body exactly at the limit', async () => {
-    await expect(run({ url: `${origin}/big?bytes=1000` }, {}, { allowPrivateNetworks: true, maxResponseBytes: 1000 })).resolves.toMatchObject({
+    await expect(
+      run({ url: `${origin}/big?bytes=1000` }, {}, { allowPrivateNetworks: true, maxResponseBytes: 1000 }),
+    ).resolves.toMatchObject({
       output: { body: 'x'.repeat(1000) },
     });
   });
@@ -238,13 +247,18 @@ describe('the http step', () => {
     expect(error.message).toMatch(new RegExp(`^GET http://127\\.0\\.0\\.1:${closedPort}/orders failed: `));
   });
 
-  it.each(['ftp://example.com/file', 'file:///etc/passwd', 'data:text/plain,hi', 'not a url'])('refuses %s for good when the URL renders to it', async (url) => {
-    const error = await stepFailure(runWithUrlFromInput(url));
-    expect(error.retryable).toBe(false);
-  });
+  it.each(['ftp://example.com/file', 'file:///etc/passwd', 'data:text/plain,hi', 'not a url'])(
+    'refuses %s for good when the URL renders to it',
+    async (url) => {
+      const error = await stepFailure(runWithUrlFromInput(url));
+      expect(error.retryable).toBe(false);
+    },
+  );
 
   it('refuses header values that cannot be sent', async () => {
-    const error = await stepFailure(run({ url: `${origin}/a`, headers: { 'X-Name': '{{input.name}}' } }, { input: { name: 'a\r\nInjected: yes' } }));
+    const error = await stepFailure(
+      run({ url: `${origin}/a`, headers: { 'X-Name': '{{input.name}}' } }, { input: { name: 'a\r\nInjected: yes' } }),
+    );
     expect(error.retryable).toBe(false);
     expect(received).toHaveLength(0);
   });
@@ -313,12 +327,15 @@ describe("checking an http step's URL when its workflow is saved", () => {
     expect(problemsWhenSaved({ url }, { allowPrivateNetworks: true })).toEqual([problem]);
   });
 
-  it.each(['{{input.url}}', '{{input.base}}/orders', 'https://{{input.host}}/orders', 'http{{input.secure}}://example.com/', 'http://10.0.0.{{input.n}}/'])(
-    'leaves %s, whose scheme or host a placeholder decides, to the run',
-    (url) => {
-      expect(problemsWhenSaved({ url })).toEqual([]);
-    },
-  );
+  it.each([
+    '{{input.url}}',
+    '{{input.base}}/orders',
+    'https://{{input.host}}/orders',
+    'http{{input.secure}}://example.com/',
+    'http://10.0.0.{{input.n}}/',
+  ])('leaves %s, whose scheme or host a placeholder decides, to the run', (url) => {
+    expect(problemsWhenSaved({ url })).toEqual([]);
+  });
 
   it.each([
     ['http://127.0.0.1:8080/hook', '127.0.0.1', 'loopback'],

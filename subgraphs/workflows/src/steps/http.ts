@@ -45,7 +45,17 @@ const INVALID_HEADER_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
  * Framing and routing follow from the URL and body, and a workflow that set them could desynchronise the connection;
  * the idempotency key comes from the engine so that retries are recognisable.
  */
-const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'idempotency-key']);
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'idempotency-key',
+]);
 
 export const httpStepConfig = z
   .object({
@@ -65,7 +75,8 @@ export const httpStepConfig = z
   .superRefine((config, ctx) => {
     for (const name of Object.keys(config.headers ?? {})) {
       if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['headers', name], message: 'is not a valid header name' });
-      else if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['headers', name], message: 'is set automatically' });
+      else if (RESERVED_HEADERS.has(name.toLowerCase()))
+        ctx.addIssue({ code: 'custom', path: ['headers', name], message: 'is set automatically' });
     }
     if (config.method === 'GET' && config.body !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['body'], message: 'GET requests cannot have a body' });
@@ -210,7 +221,10 @@ async function resolveHost(url: URL, allowPrivateNetworks: boolean, signal: Abor
     const [first] = refused;
     if (first !== undefined) {
       const target = first === host ? host : `${host} (${first})`;
-      throw new StepError(`refused to call ${target}: ${blockedBecause(nonPublicRangeOf(first) ?? 'unrecognised')}`, false, { host, addresses: refused });
+      throw new StepError(`refused to call ${target}: ${blockedBecause(nonPublicRangeOf(first) ?? 'unrecognised')}`, false, {
+        host,
+        addresses: refused,
+      });
     }
   }
   return addresses;
@@ -235,7 +249,8 @@ function buildRequest(config: HttpStepConfig, context: StepContext, userAgent: s
   const headers: Record<string, string> = { 'user-agent': userAgent, accept: 'application/json, text/*;q=0.9, */*;q=0.8' };
   for (const [name, template] of Object.entries(config.headers ?? {})) {
     const value = renderString(template, context);
-    if (INVALID_HEADER_VALUE_CHAR.test(value)) throw new StepError(`header ${name} contains characters that headers cannot carry`, false, { header: name });
+    if (INVALID_HEADER_VALUE_CHAR.test(value))
+      throw new StepError(`header ${name} contains characters that headers cannot carry`, false, { header: name });
     headers[name.toLowerCase()] = value;
   }
 
@@ -276,13 +291,25 @@ interface RawResponse {
   truncated: boolean;
 }
 
-async function send(url: URL, request: PreparedRequest, addresses: LookupAddress[], signal: AbortSignal, maxBytes: number): Promise<RawResponse> {
+async function send(
+  url: URL,
+  request: PreparedRequest,
+  addresses: LookupAddress[],
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<RawResponse> {
   const client = url.protocol === 'https:' ? https : http;
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     let req: http.ClientRequest;
     try {
       // A fresh connection per request: a pooled socket could have been opened under different vetting rules.
-      req = client.request(url, { method: request.method, headers: request.headers, lookup: pinnedLookup(addresses), agent: false, signal });
+      req = client.request(url, {
+        method: request.method,
+        headers: request.headers,
+        lookup: pinnedLookup(addresses),
+        agent: false,
+        signal,
+      });
     } catch (error) {
       // Node validates the request synchronously; what it rejects here is the step's configuration, not the network.
       const message = error instanceof Error ? error.message : String(error);
@@ -322,7 +349,11 @@ function interpret(response: RawResponse, expectStatus: number[] | undefined, re
     const body = excerpt(text);
     const details: Record<string, unknown> = { status, body };
     if (headers['retry-after'] !== undefined) details.retryAfter = headers['retry-after'];
-    throw new StepError(`${request} responded with status ${status}${body === '' ? ' and an empty body' : `: ${body}`}`, retryable, details);
+    throw new StepError(
+      `${request} responded with status ${status}${body === '' ? ' and an empty body' : `: ${body}`}`,
+      retryable,
+      details,
+    );
   }
   if (response.truncated) {
     throw new StepError(`${request} responded with a body larger than ${maxBytes} bytes`, false, { status, maxResponseBytes: maxBytes });
@@ -332,7 +363,9 @@ function interpret(response: RawResponse, expectStatus: number[] | undefined, re
 
 function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(headers).flatMap(([name, value]) => (value === undefined ? [] : [[name, Array.isArray(value) ? value.join(', ') : value]])),
+    Object.entries(headers).flatMap(([name, value]) =>
+      value === undefined ? [] : [[name, Array.isArray(value) ? value.join(', ') : value]],
+    ),
   );
 }
 
@@ -348,7 +381,10 @@ function parseJson(text: string, status: number, request: string): unknown {
     return JSON.parse(text);
   } catch {
     const body = excerpt(text);
-    throw new StepError(`${request} responded with status ${status} and a body that declares JSON but is not valid JSON: ${body}`, false, { status, body });
+    throw new StepError(`${request} responded with status ${status} and a body that declares JSON but is not valid JSON: ${body}`, false, {
+      status,
+      body,
+    });
   }
 }
 

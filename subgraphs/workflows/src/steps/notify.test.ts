@@ -48,10 +48,12 @@ async function run(config: unknown, context: Partial<StepContext> = {}, options:
   return step.execute(step.config.parse(config), stepContext({ execution, ...context }));
 }
 
-
 describe('the notify step’s configuration', () => {
   it('needs only an event type, and then notifies the run’s owner', () => {
-    expect(registry().parseConfig('notify', { eventType: 'invoice.overdue' })).toEqual({ ok: true, config: { eventType: 'invoice.overdue' } });
+    expect(registry().parseConfig('notify', { eventType: 'invoice.overdue' })).toEqual({
+      ok: true,
+      config: { eventType: 'invoice.overdue' },
+    });
   });
 
   it('takes a user id, or a template that renders one, and variables', () => {
@@ -67,10 +69,22 @@ describe('the notify step’s configuration', () => {
   it.each([
     ['no event type', {}, ['eventType: is required']],
     ['a blank event type', { eventType: '  ' }, ['eventType: must not be empty']],
-    ['an event type longer than the notifications service stores', { eventType: 'x'.repeat(256) }, ['eventType: must have at most 255 characters']],
-    ['a user id that is neither an id nor a template', { eventType: 'a', userId: 'ada' }, ['userId: is neither a user id nor a {{…}} template']],
+    [
+      'an event type longer than the notifications service stores',
+      { eventType: 'x'.repeat(256) },
+      ['eventType: must have at most 255 characters'],
+    ],
+    [
+      'a user id that is neither an id nor a template',
+      { eventType: 'a', userId: 'ada' },
+      ['userId: is neither a user id nor a {{…}} template'],
+    ],
     ['variables that are not an object', { eventType: 'a', variables: ['x'] }, [expect.stringMatching(/^variables: /)]],
-    ['a misspelt field, which would otherwise notify the owner instead', { eventType: 'a', userID: COLLEAGUE }, [expect.stringContaining('"userID"')]],
+    [
+      'a misspelt field, which would otherwise notify the owner instead',
+      { eventType: 'a', userID: COLLEAGUE },
+      [expect.stringContaining('"userID"')],
+    ],
   ])('reports %s', (_case, config, problems) => {
     expect(registry().parseConfig('notify', config)).toEqual({ ok: false, problems });
   });
@@ -78,7 +92,9 @@ describe('the notify step’s configuration', () => {
 
 describe('the notify step', () => {
   it('fails for good, without calling anyone, when the run has no owner to act for', async () => {
-    const error = await stepFailure(run({ eventType: 'a' }, { execution: { id: 'exec-1', workflowId: 'wf-1', tenantId: 'tenant-1', ownerId: null } }));
+    const error = await stepFailure(
+      run({ eventType: 'a' }, { execution: { id: 'exec-1', workflowId: 'wf-1', tenantId: 'tenant-1', ownerId: null } }),
+    );
     expect(error.retryable).toBe(false);
     expect(error.message).toMatch(/no owner/);
     expect(requestsReceived).toBe(0);

@@ -69,7 +69,12 @@ export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepC
       if (signal.aborted) throw cancelled();
       const sender = senderOf(context);
       const userId = recipientOf(config, context, sender.userId);
-      const input = { userId, eventType: config.eventType, variables: render(config.variables ?? {}, context), idempotencyKey: context.idempotencyKey };
+      const input = {
+        userId,
+        eventType: config.eventType,
+        variables: render(config.variables ?? {}, context),
+        idempotencyKey: context.idempotencyKey,
+      };
       let sent: SentNotification;
       try {
         const data = await callSubgraph<{ sendNotification: SentNotification }>({
@@ -85,7 +90,8 @@ export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepC
         if (signal.aborted) throw cancelled();
         if (!(error instanceof SubgraphRequestError)) throw error;
         const details = { code: error.code, ...(error.status === undefined ? {} : { status: error.status }) };
-        if (error.retryable) throw new StepError(`the notifications service could not take the notification: ${error.message}`, true, details);
+        if (error.retryable)
+          throw new StepError(`the notifications service could not take the notification: ${error.message}`, true, details);
         throw new StepError(`the notifications service refused the notification: ${error.message}`, false, details);
       }
       const output: NotifyStepOutput = {
@@ -106,7 +112,8 @@ export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepC
  */
 function senderOf(context: StepContext): Extract<Identity, { kind: 'user' }> {
   const { ownerId, tenantId } = context.execution;
-  if (!ownerId) throw new StepError('this run has no owner to send the notification for: it started before runs recorded their owner', false);
+  if (!ownerId)
+    throw new StepError('this run has no owner to send the notification for: it started before runs recorded their owner', false);
   return { kind: 'user', userId: ownerId, tenantId, roles: [Role.Member] };
 }
 

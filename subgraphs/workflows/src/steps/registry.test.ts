@@ -4,7 +4,10 @@ import { defaultStepRegistry, StepRegistry } from './registry.ts';
 import { stepContext } from './test-context.ts';
 import type { StepExecutor } from './types.ts';
 
-const registry = defaultStepRegistry({ allowPrivateNetworks: false, notify: { notificationsUrl: 'http://127.0.0.1:3005/graphql', internalSecret: 'a secret long enough to sign identities with' } });
+const registry = defaultStepRegistry({
+  allowPrivateNetworks: false,
+  notify: { notificationsUrl: 'http://127.0.0.1:3005/graphql', internalSecret: 'a secret long enough to sign identities with' },
+});
 
 describe('the default step registry', () => {
   it('knows the built-in step types', () => {
@@ -29,12 +32,21 @@ describe('the default step registry', () => {
   });
 
   it('reports headers the step sets itself and malformed header names', () => {
-    const result = registry.parseConfig('http', { url: 'https://example.com', headers: { 'Idempotency-Key': 'x', 'Bad Name': 'y', Accept: 'text/csv' } });
-    expect(result).toEqual({ ok: false, problems: ['headers.Idempotency-Key: is set automatically', 'headers.Bad Name: is not a valid header name'] });
+    const result = registry.parseConfig('http', {
+      url: 'https://example.com',
+      headers: { 'Idempotency-Key': 'x', 'Bad Name': 'y', Accept: 'text/csv' },
+    });
+    expect(result).toEqual({
+      ok: false,
+      problems: ['headers.Idempotency-Key: is set automatically', 'headers.Bad Name: is not a valid header name'],
+    });
   });
 
   it('reports a body on a GET request', () => {
-    expect(registry.parseConfig('http', { url: 'https://example.com', body: { a: 1 } })).toEqual({ ok: false, problems: ['body: GET requests cannot have a body'] });
+    expect(registry.parseConfig('http', { url: 'https://example.com', body: { a: 1 } })).toEqual({
+      ok: false,
+      problems: ['body: GET requests cannot have a body'],
+    });
   });
 
   it('reports a missing right-hand side for a comparison but not for exists', () => {
@@ -50,7 +62,10 @@ describe('the default step registry', () => {
   });
 
   it('reports an unknown step type together with the known ones', () => {
-    expect(registry.parseConfig('fax', {})).toEqual({ ok: false, problems: ['unknown step type "fax"; known types: http, delay, condition, transform, notify'] });
+    expect(registry.parseConfig('fax', {})).toEqual({
+      ok: false,
+      problems: ['unknown step type "fax"; known types: http, delay, condition, transform, notify'],
+    });
   });
 });
 

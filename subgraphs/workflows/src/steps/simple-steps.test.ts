@@ -26,7 +26,9 @@ describe('the transform step', () => {
   it('outputs its template rendered against the execution', async () => {
     const step = transformStep();
     const context = stepContext({ input: { name: 'Ada' }, steps: { fetch: { output: { items: [1, 2] } } } });
-    const config = step.config.parse({ template: { greeting: 'Hi {{input.name}}', items: '{{steps.fetch.output.items}}', run: '{{execution.id}}' } });
+    const config = step.config.parse({
+      template: { greeting: 'Hi {{input.name}}', items: '{{steps.fetch.output.items}}', run: '{{execution.id}}' },
+    });
     await expect(step.execute(config, context)).resolves.toEqual({
       kind: 'completed',
       output: { greeting: 'Hi Ada', items: [1, 2], run: 'exec-1' },
