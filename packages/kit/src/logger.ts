@@ -34,7 +34,9 @@ export function createLogger(options: LoggerOptions): Logger {
     level: options.level,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.refreshToken'], censor: '[redacted]' },
   };
-  if ((options.format ?? logFormatFromEnvironment()) === 'json') return pino(pinoOptions);
+  // Written synchronously: pino's default asynchronous destination can lose or reorder the last lines when the process
+  // exits while a write is still in flight, which is exactly when the lines matter most.
+  if ((options.format ?? logFormatFromEnvironment()) === 'json') return pino(pinoOptions, pino.destination({ dest: 1, sync: true }));
   // A stream in this thread rather than pino's worker-thread transport: nothing to load in a worker (which tsx-run
   // TypeScript entry points make fragile), and synchronous, so the last lines before process.exit are not lost.
   return pino(pinoOptions, pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true }));

@@ -1,9 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parse, print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, errorResponseBody } from './errors.ts';
 import { Role, verifyIdentity, type Identity } from './identity.ts';
-import { callSubgraph, SubgraphRequestError, type SubgraphRequest } from './subgraph-client.ts';
+import { callSubgraph, SubgraphRequestError, type SubgraphRequest, type TypedDocumentNode } from './subgraph-client.ts';
 
 const SECRET = 'subgraph-client-test-secret-subgraph-client';
 const caller: Identity = { kind: 'user', userId: 'user-1', tenantId: 'tenant-1', roles: [Role.Member] };
@@ -92,6 +93,15 @@ describe('callSubgraph', () => {
   it('sends the query and variables with an identity the subgraph verifies, and resolves to the data', async () => {
     await expect(callSubgraph(request('/graphql'))).resolves.toEqual({ echo: { value: 'hi' } });
     expect(received.at(-1)).toEqual({ identity: caller, body: { query: request('').query, variables: { value: 'hi' } } });
+  });
+
+  it('sends a typed document (as codegen writes them) as its printed text, and resolves to its typed result', async () => {
+    const echo: TypedDocumentNode<{ echo: { value: string } }, { value: string }> = parse(
+      'query TypedEcho($value: String) { echo(value: $value) }',
+    );
+    const data = await callSubgraph({ ...request('/graphql'), query: echo, variables: { value: 'hi' } });
+    expect(data.echo.value).toBe('hi');
+    expect(received.at(-1)?.body).toEqual({ query: print(echo), variables: { value: 'hi' } });
   });
 
   it('fails for good, as UNAUTHENTICATED, when the subgraph does not accept the signature', async () => {

@@ -1,11 +1,20 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type DocumentNode } from 'graphql';
 import { ErrorCode, isErrorCode } from './errors.ts';
+
+export type { TypedDocumentNode };
 import { signIdentity, type Identity } from './identity.ts';
 
-export interface SubgraphRequest {
+/**
+ * One call to another subgraph. `query` is, in the subgraphs, a document codegen typed from a `.graphql` file under
+ * `src/operations/<target>/` against the target's schema, so the result and variables are typed and `schema:check`
+ * validates the call; a plain string is accepted for callers outside that convention (tests, scripts).
+ */
+export interface SubgraphRequest<TResult = Record<string, unknown>, TVariables = Record<string, unknown>> {
   /** The subgraph's GraphQL endpoint. */
   url: string;
-  query: string;
-  variables?: Record<string, unknown>;
+  query: TypedDocumentNode<TResult, TVariables> | string;
+  variables?: TVariables;
   /** Whom the call is made for; signed the way the gateway signs it, so the subgraph applies its usual rules. */
   identity: Identity;
   internalSecret: string;
@@ -55,11 +64,11 @@ interface GraphQLResponseBody<T> {
  * One GraphQL request from a NexusFlow service to another service's subgraph, over HTTP with a signed identity.
  * Resolves to `data` when the subgraph answered without errors; rejects with a {@link SubgraphRequestError} otherwise.
  */
-export async function callSubgraph<T>(request: SubgraphRequest): Promise<T> {
+export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest<TResult, TVariables>): Promise<TResult> {
   const timeout = AbortSignal.timeout(request.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
   let status: number | undefined;
-  let body: GraphQLResponseBody<T>;
+  let body: GraphQLResponseBody<TResult>;
   try {
     const response = await fetch(request.url, {
       method: 'POST',
@@ -68,11 +77,11 @@ export async function callSubgraph<T>(request: SubgraphRequest): Promise<T> {
         accept: 'application/json',
         ...signIdentity(request.identity, request.internalSecret),
       },
-      body: JSON.stringify({ query: request.query, variables: request.variables ?? {} }),
+      body: JSON.stringify({ query: textOf(request.query), variables: request.variables ?? {} }),
       signal,
     });
     status = response.status;
-    body = (await response.json()) as GraphQLResponseBody<T>;
+    body = (await response.json()) as GraphQLResponseBody<TResult>;
   } catch (error) {
     if (status === undefined || signal.aborted) {
       throw new SubgraphRequestError(`the request failed: ${reasonOf(error)}`, ErrorCode.ServiceUnavailable, true, status);
@@ -97,6 +106,19 @@ export async function callSubgraph<T>(request: SubgraphRequest): Promise<T> {
     throw new SubgraphRequestError(`the service answered ${status} without data`, codeForStatus(status), isTransientStatus(status), status);
   }
   return body.data;
+}
+
+/** Printed once per document: the same few documents are sent again and again. */
+const printed = new WeakMap<DocumentNode, string>();
+
+function textOf(query: DocumentNode | string): string {
+  if (typeof query === 'string') return query;
+  let text = printed.get(query);
+  if (text === undefined) {
+    text = print(query);
+    printed.set(query, text);
+  }
+  return text;
 }
 
 function isTransientStatus(status: number): boolean {

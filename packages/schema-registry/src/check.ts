@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { AcknowledgementLedger, readAcknowledgements, type Acknowledgement } from './acknowledgements.ts';
 import { diffApiSchemas, type SchemaChange } from './changes.ts';
@@ -5,10 +6,18 @@ import {
   apiSchemaOf,
   composeSupergraph,
   CompositionError,
+  readSubgraphDirectories,
   readSupergraphConfig,
   type CompositionProblem,
   type SubgraphSource,
 } from './composition.ts';
+import {
+  describeInternalOperation,
+  loadInternalOperations,
+  validateInternalOperations,
+  type InternalOperationFailure,
+  type InternalOperationSource,
+} from './internal-operations.ts';
 import { lintApiSchema, type LintFinding } from './lint.ts';
 import {
   coordinatesUsedBy,
@@ -27,6 +36,11 @@ export interface CheckOptions {
   registryDirectory: string;
   /** Folders of client operations (`*.graphql`) and persisted-query manifests. */
   operationDirectories: string[];
+  /**
+   * Where each subgraph keeps its calls to other subgraphs (`<target>/*.graphql`), validated against the target's own
+   * proposed schema. @default `src/operations` in each subgraph's folder (the one its schema file is in)
+   */
+  internalOperations?: InternalOperationSource[];
   acknowledgementsFile?: string;
   /** A committed note that a publication is pending (see {@link PendingPublication}). */
   pendingPublicationFile?: string;
@@ -59,6 +73,8 @@ export interface CheckReport {
   composition: { ok: boolean; problems: CompositionProblem[] };
   changes: CheckedChange[];
   operations: { checked: number; failures: (OperationFailure & { acknowledged?: string })[] };
+  /** Calls between subgraphs; a broken one cannot be acknowledged, since the caller ships from this same repository. */
+  internalOperations: { checked: number; failures: InternalOperationFailure[] };
   lint: (LintFinding & { acknowledged?: string })[];
   /**
    * Whether the working supergraph is exactly the latest published one, and the reason of a pending publication note;
@@ -116,6 +132,11 @@ function parsedSubgraphs(...sources: SubgraphSource[][]): Map<string, DocumentNo
   return documents;
 }
 
+async function defaultInternalOperationSources(supergraphConfig: string): Promise<InternalOperationSource[]> {
+  const subgraphs = await readSubgraphDirectories(supergraphConfig);
+  return subgraphs.map(({ name, directory }) => ({ caller: name, directory: join(directory, 'src', 'operations') }));
+}
+
 /**
  * The registry check a CI job runs on a proposed change: composition, breaking changes against the
  * published schema, known client operations, and the graph's conventions. Offline and in-process.
@@ -123,12 +144,16 @@ function parsedSubgraphs(...sources: SubgraphSource[][]): Map<string, DocumentNo
 export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   const started = performance.now();
   const registry = new SchemaRegistry(options.registryDirectory);
-  const [proposed, base, acknowledgements, operationLists, pendingPublication] = await Promise.all([
+  const [proposed, base, acknowledgements, operationLists, pendingPublication, internalOperations] = await Promise.all([
     readSupergraphConfig(options.supergraphConfig),
     registry.latest(),
     readAcknowledgements(options.acknowledgementsFile),
     Promise.all(options.operationDirectories.map((directory) => loadOperations(directory))),
     readPendingPublication(options.pendingPublicationFile),
+    (options.internalOperations
+      ? Promise.resolve(options.internalOperations)
+      : defaultInternalOperationSources(options.supergraphConfig)
+    ).then((sources) => loadInternalOperations(sources)),
   ]);
   const operations = operationLists.flat();
   const ledger = new AcknowledgementLedger(acknowledgements);
@@ -141,6 +166,7 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     composition: { ok: true, problems: [] },
     changes: [],
     operations: { checked: operations.length, failures: [] },
+    internalOperations: { checked: internalOperations.length, failures: [] },
     lint: [],
     unusedAcknowledgements: [],
     durationMs: 0,
@@ -186,6 +212,8 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     return acknowledged ? { ...failure, acknowledged } : failure;
   });
 
+  report.internalOperations.failures = validateInternalOperations(proposed, internalOperations);
+
   report.lint = lintApiSchema(apiSchema).map((finding) => {
     const acknowledged = finding.severity === 'error' ? ledger.lint(finding.rule, finding.coordinate) : undefined;
     return acknowledged ? { ...finding, acknowledged } : finding;
@@ -199,6 +227,11 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   const lintErrors = report.lint.filter((finding) => finding.severity === 'error' && !finding.acknowledged);
   if (breaking.length > 0) failures.push(`${breaking.length} breaking change(s) not acknowledged`);
   if (broken.length > 0) failures.push(`${broken.length} client operation(s) no longer validate`);
+  const brokenCalls = report.internalOperations.failures;
+  if (brokenCalls.length > 0)
+    failures.push(
+      `${brokenCalls.length} internal operation(s) no longer validate (${brokenCalls.map((failure) => describeInternalOperation(failure)).join('; ')})`,
+    );
   if (lintErrors.length > 0) failures.push(`${lintErrors.length} lint error(s)`);
   if (options.requirePublished && !published && !pendingPublication)
     failures.push('the working supergraph is not published, and no publication is pending');

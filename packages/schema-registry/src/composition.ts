@@ -20,19 +20,33 @@ export interface SubgraphSource {
   sdl: string;
 }
 
-/** Reads a supergraph config in Apollo Rover's format: each subgraph's routing URL and SDL file. */
-export async function readSupergraphConfig(configFile: string): Promise<SubgraphSource[]> {
+async function parseSupergraphConfig(configFile: string): Promise<z.output<typeof supergraphConfigSchema>> {
   const parsed = supergraphConfigSchema.safeParse(parseYaml(await readFile(configFile, 'utf8')));
   if (!parsed.success) {
     throw new Error(`${configFile}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   }
+  return parsed.data;
+}
+
+/** Reads a supergraph config in Apollo Rover's format: each subgraph's routing URL and SDL file. */
+export async function readSupergraphConfig(configFile: string): Promise<SubgraphSource[]> {
+  const config = await parseSupergraphConfig(configFile);
   return Promise.all(
-    Object.entries(parsed.data.subgraphs).map(async ([name, subgraph]) => ({
+    Object.entries(config.subgraphs).map(async ([name, subgraph]) => ({
       name,
       url: subgraph.routing_url,
       sdl: await readFile(resolve(dirname(configFile), subgraph.schema.file), 'utf8'),
     })),
   );
+}
+
+/** Each subgraph's folder in a supergraph config: the one its schema file is in. */
+export async function readSubgraphDirectories(configFile: string): Promise<{ name: string; directory: string }[]> {
+  const config = await parseSupergraphConfig(configFile);
+  return Object.entries(config.subgraphs).map(([name, subgraph]) => ({
+    name,
+    directory: dirname(resolve(dirname(configFile), subgraph.schema.file)),
+  }));
 }
 
 /** One reason composition failed, located as precisely as the composer allows. */

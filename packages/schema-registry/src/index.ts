@@ -2,6 +2,7 @@ export * from './acknowledgements.ts';
 export * from './changes.ts';
 export * from './check.ts';
 export * from './composition.ts';
+export * from './internal-operations.ts';
 export * from './lint.ts';
 export * from './operations.ts';
 export * from './publication.ts';

@@ -1,6 +1,7 @@
 import { describeAcknowledgement } from './acknowledgements.ts';
 import type { SchemaChange } from './changes.ts';
 import type { CheckReport } from './check.ts';
+import { describeInternalOperation } from './internal-operations.ts';
 
 const marks = { breaking: '✗ BREAKING ', dangerous: '! DANGEROUS', safe: '✓ safe     ' } as const;
 
@@ -58,6 +59,12 @@ export function formatCheckReport(report: CheckReport): string {
     lines.push(`Operations: ${report.operations.checked} checked, ${report.operations.failures.length} no longer validate`);
     for (const failure of report.operations.failures) {
       lines.push(`  ✗ ${failure.operation} (${failure.source})${failure.acknowledged ? ` acknowledged: ${failure.acknowledged}` : ''}`);
+      for (const error of failure.errors) lines.push(`      ${error}`);
+    }
+    const calls = report.internalOperations;
+    lines.push(`Internal operations: ${calls.checked} checked, ${calls.failures.length} no longer validate`);
+    for (const failure of calls.failures) {
+      lines.push(`  ✗ ${describeInternalOperation(failure)} (${failure.source})`);
       for (const error of failure.errors) lines.push(`      ${error}`);
     }
     const errors = report.lint.filter((f) => f.severity === 'error');

@@ -1,4 +1,5 @@
 import { callSubgraph, clientError, ErrorCode, SubgraphRequestError, type Identity, type Logger } from '@nexusflow/kit';
+import { NotificationRecipientDocument } from '../__generated__/auth-operations.ts';
 
 /** A signed-in caller: whom the directory is asked for. */
 export type Sender = Extract<Identity, { kind: 'user' }>;
@@ -10,8 +11,6 @@ export interface UserDirectoryOptions {
   internalSecret: string;
   logger: Logger;
 }
-
-const VISIBLE_USER = `query NotificationRecipient($id: ID!) { user(id: $id) { id } }`;
 
 /**
  * The users of the sender's tenant, as the auth subgraph knows them. It is asked with the sender's own identity, so it
@@ -26,11 +25,11 @@ export class UserDirectory {
    */
   async isInSendersTenant(sender: Sender, userId: string): Promise<boolean> {
     try {
-      const data = await callSubgraph<{ user: { id: string } | null }>({
+      const data = await callSubgraph({
         url: this.options.authUrl,
         internalSecret: this.options.internalSecret,
         identity: sender,
-        query: VISIBLE_USER,
+        query: NotificationRecipientDocument,
         variables: { id: userId },
       });
       return data.user !== null;

@@ -1,16 +1,7 @@
-import { callSubgraph, type Identity } from '@nexusflow/kit';
+import { callSubgraph, type Identity, type TypedDocumentNode } from '@nexusflow/kit';
+import { ScheduledRunDocument, ScheduledWorkflowDocument } from '../__generated__/workflows-operations.ts';
 
 export type RunOutcome = { ok: true; executionId: string } | { ok: false; retryable: boolean; message: string };
-
-const RUN = `mutation ScheduledRun($id: ID!, $input: JSON, $key: String) {
-  runWorkflow(id: $id, input: $input, idempotencyKey: $key) {
-    __typename
-    ... on Execution { id }
-    ... on WorkflowError { message }
-  }
-}`;
-
-const EXISTS = `query ScheduledWorkflow($id: ID!) { workflow(id: $id) { id } }`;
 
 /**
  * The scheduler talks to the workflows subgraph as the gateway would: with a signed identity, here the
@@ -22,24 +13,25 @@ export class WorkflowsClient {
     private readonly internalSecret: string,
   ) {}
 
-  private call<T>(identity: Identity, query: string, variables: Record<string, unknown>): Promise<T> {
-    return callSubgraph<T>({ url: this.url, identity, internalSecret: this.internalSecret, query, variables });
+  private call<TResult, TVariables>(
+    identity: Identity,
+    query: TypedDocumentNode<TResult, TVariables>,
+    variables: TVariables,
+  ): Promise<TResult> {
+    return callSubgraph({ url: this.url, identity, internalSecret: this.internalSecret, query, variables });
   }
 
   async exists(identity: Identity, workflowId: string): Promise<boolean> {
-    const data = await this.call<{ workflow: { id: string } | null }>(identity, EXISTS, { id: workflowId });
+    const data = await this.call(identity, ScheduledWorkflowDocument, { id: workflowId });
     return data.workflow !== null;
   }
 
   async run(identity: Identity, workflowId: string, input: unknown, idempotencyKey: string): Promise<RunOutcome> {
     try {
-      const data = await this.call<{ runWorkflow: { __typename: string; id?: string; message?: string } }>(identity, RUN, {
-        id: workflowId,
-        input,
-        key: idempotencyKey,
-      });
+      const data = await this.call(identity, ScheduledRunDocument, { id: workflowId, input, key: idempotencyKey });
       const result = data.runWorkflow;
-      if (result.__typename === 'Execution' && result.id) return { ok: true, executionId: result.id };
+      if (result.__typename === 'Execution') return { ok: true, executionId: result.id };
+      // A result type added to the union after this build arrives with its __typename alone.
       return { ok: false, retryable: false, message: result.message ?? result.__typename };
     } catch (error) {
       return { ok: false, retryable: true, message: (error as Error).message };

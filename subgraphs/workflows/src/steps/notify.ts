@@ -1,5 +1,6 @@
 import { callSubgraph, isUuid, Role, SubgraphRequestError, type Identity } from '@nexusflow/kit';
 import { z } from 'zod';
+import { WorkflowNotifyStepDocument, type WorkflowNotifyStepMutation } from '../__generated__/notifications-operations.ts';
 import { render, renderString } from './template.ts';
 import { StepError, type StepContext, type StepExecutor } from './types.ts';
 
@@ -43,17 +44,6 @@ export interface NotifyStepOutput {
   channels: string[];
 }
 
-const SEND_NOTIFICATION = `mutation WorkflowNotifyStep($input: SendNotificationInput!) {
-  sendNotification(input: $input) { id title body deliveries { channel } }
-}`;
-
-interface SentNotification {
-  id: string;
-  title: string;
-  body: string;
-  deliveries: { channel: string }[];
-}
-
 /**
  * Notifies a user of the execution's tenant through the notifications service, acting for the execution's owner.
  * The request carries the step's idempotency key, so a retried attempt returns the notification the first one created
@@ -75,13 +65,13 @@ export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepC
         variables: render(config.variables ?? {}, context),
         idempotencyKey: context.idempotencyKey,
       };
-      let sent: SentNotification;
+      let sent: WorkflowNotifyStepMutation['sendNotification'];
       try {
-        const data = await callSubgraph<{ sendNotification: SentNotification }>({
+        const data = await callSubgraph({
           url: options.notificationsUrl,
           internalSecret: options.internalSecret,
           identity: sender,
-          query: SEND_NOTIFICATION,
+          query: WorkflowNotifyStepDocument,
           variables: { input },
           signal,
         });
