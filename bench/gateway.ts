@@ -378,6 +378,19 @@ try {
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 const rps = (value: number) => `${Math.round(value).toLocaleString('en-US')}`;
+/** One row per target: throughput, latency percentiles and failures. */
+const latencyTable = (results: Record<string, LoadResult>) =>
+  formatTable(
+    ['target', 'req/s', 'p50', 'p95', 'p99', 'failures'],
+    Object.entries(results).map(([name, result]) => [
+      name,
+      rps(result.throughput),
+      ms(result.p50),
+      ms(result.p95),
+      ms(result.p99),
+      String(result.failures),
+    ]),
+  );
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 
 console.log(
@@ -416,19 +429,7 @@ if (report.deep) {
 if (report.direct) {
   const { results } = report.direct;
   console.log('One subgraph, straight and through a gateway');
-  console.log(
-    formatTable(
-      ['target', 'req/s', 'p50', 'p95', 'p99', 'failures'],
-      Object.entries(results).map(([name, result]) => [
-        name,
-        rps(result.throughput),
-        ms(result.p50),
-        ms(result.p95),
-        ms(result.p99),
-        String(result.failures),
-      ]),
-    ),
-  );
+  console.log(latencyTable(results));
   console.log(
     `ours: ${(report.direct.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput; stock: ${(report.direct.stockShareOfDirect * 100).toFixed(0)}%\n`,
   );
@@ -436,19 +437,7 @@ if (report.direct) {
 if (report.directAuth) {
   const { results } = report.directAuth;
   console.log('The auth subgraph (embedded PostgreSQL), straight and through our gateway: { me { … tenant { … } } }');
-  console.log(
-    formatTable(
-      ['target', 'req/s', 'p50', 'p95', 'p99', 'failures'],
-      Object.entries(results).map(([name, result]) => [
-        name,
-        rps(result.throughput),
-        ms(result.p50),
-        ms(result.p95),
-        ms(result.p99),
-        String(result.failures),
-      ]),
-    ),
-  );
+  console.log(latencyTable(results));
   console.log(`ours: ${(report.directAuth.oursShareOfDirect * 100).toFixed(0)}% of the subgraph's own throughput\n`);
 }
 if (report.statements) {

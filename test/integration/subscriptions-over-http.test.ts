@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signAccessToken, verifyAccessToken } from '@nexusflow/kit';
 import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
 import { signUp } from '../support/accounts.ts';
-import { startHeldRun } from '../support/live-runs.ts';
+import { collectExecutionUpdates, startHeldRun } from '../support/live-runs.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
@@ -61,26 +61,10 @@ describe('subscriptions over plain HTTP', () => {
       path: '/sse-live',
       name: 'Streamed',
     });
-    const updates: Update[] = [];
-    const first = createDeferred();
-    const completed = createDeferred();
-    sseClient().subscribe<{ executionUpdated: Update }>(
-      { query: EXECUTION_UPDATED, variables: { id: executionId } },
-      {
-        next: ({ data, errors }) => {
-          if (errors) completed.reject(new Error(JSON.stringify(errors)));
-          if (!data) return;
-          updates.push(data.executionUpdated);
-          first.resolve();
-          if (data.executionUpdated.status === 'COMPLETED') completed.resolve();
-        },
-        error: (error) => completed.reject(error),
-        complete: () => undefined,
-      },
-    );
-    await first.promise;
+    const { updates, first, completed } = collectExecutionUpdates<Update>(sseClient(), EXECUTION_UPDATED, executionId);
+    await first;
     outside.release('/sse-live');
-    await completed.promise;
+    await completed;
     expect(updates.at(-1)).toEqual({ status: 'COMPLETED', execution: { workflow: { name: 'Streamed', owner: { email: session.email } } } });
   });
 

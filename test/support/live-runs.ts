@@ -1,4 +1,5 @@
-import type { Client } from 'graphql-ws';
+import type { Client as SseClient } from 'graphql-sse';
+import type { Client as WebSocketClient } from 'graphql-ws';
 import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RunWorkflowDocument } from '@nexusflow/web-client';
 import type { RecordingServer } from './recording-server.ts';
@@ -42,7 +43,11 @@ export async function startHeldRun(options: {
  * Subscribes to `executionUpdated` with `query` and collects the updates: `first` settles with the first one,
  * `completed` when the execution reached COMPLETED, `failed` with the errors of a refused subscription.
  */
-export function collectExecutionUpdates<Update extends { status: string }>(client: Client, query: string, executionId: string) {
+export function collectExecutionUpdates<Update extends { status: string }>(
+  client: WebSocketClient | SseClient,
+  query: string,
+  executionId: string,
+) {
   const updates: Update[] = [];
   const first = createDeferred();
   const completed = createDeferred();
