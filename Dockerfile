@@ -1,13 +1,13 @@
 # syntax=docker/dockerfile:1.20
 # One image for every NexusFlow service: the gateway and each subgraph differ only in the entry
-# point given as the command, e.g. `docker run nexusflow-supergraph subgraphs/auth/src/main.ts`.
+# point given as the command, e.g. `docker run nexusflow-supergraph subgraphs/nexusflow/auth/src/main.ts`.
 # TypeScript runs through tsx, as it does locally, so there is no build step to drift from.
 FROM node:24-alpine
 
 WORKDIR /app
 
 # The manifests alone first, so that editing source does not reinstall the dependencies.
-COPY --parents package.json package-lock.json .npmrc packages/*/package.json subgraphs/*/package.json gateway/package.json ./
+COPY --parents package.json package-lock.json .npmrc packages/*/package.json subgraphs/*/*/package.json gateway/package.json ./
 
 # --ignore-scripts: the install script of the `node` devDependency would download a glibc Node
 # binary that cannot run on Alpine (the image's own Node 24 runs everything), and the remaining

@@ -16,13 +16,20 @@ const ROOT_TEST_FILES = [...TEST_FILES.map((pattern) => `${pattern.startsWith('*
 /** Workspace folders named by the root package.json (`dir/*` patterns expanded), so a new subgraph is linted with no edit here. */
 function workspaceFolders() {
   const { workspaces } = JSON.parse(readFileSync('package.json', 'utf8'));
-  return workspaces.flatMap((pattern) => {
-    if (!pattern.endsWith('/*')) return [pattern];
-    const parent = pattern.slice(0, -2);
-    return readdirSync(parent, { withFileTypes: true })
-      .filter((entry) => entry.isDirectory() && existsSync(join(parent, entry.name, 'package.json')))
-      .map((entry) => `${parent}/${entry.name}`);
-  });
+  return workspaces.flatMap((pattern) => expand(pattern.split('/')));
+}
+
+/** The folders a workspace pattern names (`*` is one folder level, as npm reads it) that hold a package.json. */
+function expand(segments, parent = '.') {
+  const [head, ...rest] = segments;
+  if (head === undefined) return existsSync(join(parent, 'package.json')) ? [parent.replace(/^\.\//, '')] : [];
+  const children =
+    head === '*'
+      ? readdirSync(parent, { withFileTypes: true })
+          .filter((entry) => entry.isDirectory() && entry.name !== 'node_modules')
+          .map((entry) => entry.name)
+      : [head];
+  return children.flatMap((child) => expand(rest, join(parent, child)));
 }
 
 /** Every file called `name` under `folder`, skipping node_modules. */
@@ -48,6 +55,11 @@ const declaredDependencies = [
     // The launcher and compose script run in production: what they import is a runtime dependency.
     files: ['scripts/**/*.ts'],
     rules: { 'import-x/no-extraneous-dependencies': ['error', { packageDir: ['.'], devDependencies: false }] },
+  },
+  {
+    // Tools a developer runs on a checkout, never in production.
+    files: ['scripts/codegen.ts', 'scripts/new-subgraph.ts'],
+    rules: { 'import-x/no-extraneous-dependencies': ['error', { packageDir: ['.'], devDependencies: true }] },
   },
   ...workspaces.flatMap((folder) => [
     {
@@ -142,7 +154,7 @@ const internalOperationProjects = subgraphSchemaFiles.flatMap((schema) => {
 const graphQLConfig = {
   projects: {
     ...Object.fromEntries(subgraphSchemaFiles.map((schema) => [schema, { schema }])),
-    api: { schema: 'schema/api-schema.graphql', documents: 'clients/*/operations/**/*.graphql' },
+    api: { schema: 'schema/nexusflow/api-schema.graphql', documents: 'clients/*/operations/**/*.graphql' },
     ...Object.fromEntries(internalOperationProjects.map(({ name, schema, documents }) => [name, { schema, documents }])),
   },
 };

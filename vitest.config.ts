@@ -12,7 +12,12 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'subgraphs/*/{src,test}/**/*.test.ts', 'gateway/{src,test}/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'packages/*/src/**/*.test.ts',
+      'subgraphs/*/*/{src,test}/**/*.test.ts',
+      'gateway/{src,test}/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     // Under CI a missing TEST_* server fails the run here, once, instead of skipping the tests that need it.
     globalSetup: ['packages/kit/src/testing/global-setup.ts'],
     // A committed `.only` would quietly run one test and pass: under CI it fails the run.

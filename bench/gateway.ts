@@ -198,7 +198,7 @@ async function measureDirectAuth(): Promise<NonNullable<Report['directAuth']>> {
   const authUrl = `http://127.0.0.1:${port}/graphql`;
   await start(
     startProcess(
-      'subgraphs/auth/src/main.ts',
+      'subgraphs/nexusflow/auth/src/main.ts',
       [],
       {
         PATH: process.env.PATH,
@@ -214,7 +214,7 @@ async function measureDirectAuth(): Promise<NonNullable<Report['directAuth']>> {
     ),
   );
   const supergraphFile = join(scratch, 'auth.graphql');
-  const [auth] = (await readSupergraphConfig(supergraphConfigFile)).filter((subgraph) => subgraph.name === 'auth');
+  const [auth] = (await readSupergraphConfig(supergraphConfigFile('nexusflow'))).filter((subgraph) => subgraph.name === 'auth');
   await writeFile(supergraphFile, composeSupergraph([{ ...auth!, url: authUrl }]));
   const body = JSON.stringify({ query: '{ me { id email name roles tenant { id name } } }' });
   const ours = await start(startGateway('ours', supergraphFile, JSON.stringify({ query: '{ __typename }' })));
@@ -291,7 +291,7 @@ try {
             return performance.now() - started;
           }),
         );
-      const nexusflow = await readSupergraphConfig(supergraphConfigFile);
+      const nexusflow = await readSupergraphConfig(supergraphConfigFile('nexusflow'));
       report.startup = {
         firstQueryMs: { ours: gateways.ours.startMs, stock: gateways.stock.startMs },
         compositionMs: {

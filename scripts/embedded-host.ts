@@ -8,7 +8,7 @@ import { parseConfig, runMain, type RunningSubgraph } from '@nexusflow/kit';
  * exactly as through RabbitMQ. Each subgraph keeps its own port, configuration and PGlite database.
  */
 const hostEnvSchema = z.object({
-  /** JSON: `[{ "name": "auth", "env": { "PORT": "3001", … } }, …]`, written by the launcher. */
+  /** JSON: `[{ "graph": "nexusflow", "name": "auth", "env": { "PORT": "3001", … } }, …]`, written by the launcher. */
   EMBEDDED_SUBGRAPHS: z
     .string()
     .transform((text, ctx) => {
@@ -19,7 +19,17 @@ const hostEnvSchema = z.object({
         return z.NEVER;
       }
     })
-    .pipe(z.array(z.object({ name: z.string().regex(/^[a-z][a-z0-9-]*$/), env: z.record(z.string(), z.string()) })).min(1)),
+    .pipe(
+      z
+        .array(
+          z.object({
+            graph: z.string().regex(/^[a-z][a-z0-9-]*$/),
+            name: z.string().regex(/^[a-z][a-z0-9-]*$/),
+            env: z.record(z.string(), z.string()),
+          }),
+        )
+        .min(1),
+    ),
 });
 
 type StartSubgraph = (env: Record<string, string | undefined>) => Promise<RunningSubgraph<unknown>>;
@@ -31,8 +41,8 @@ await runMain(async () => {
     for (const subgraph of running.reverse()) await subgraph.close();
   };
   try {
-    for (const { name, env } of subgraphs) {
-      const { start } = (await import(`../subgraphs/${name}/src/start.ts`)) as { start: StartSubgraph };
+    for (const { graph, name, env } of subgraphs) {
+      const { start } = (await import(`../subgraphs/${graph}/${name}/src/start.ts`)) as { start: StartSubgraph };
       // Each subgraph sees the host's environment with its own settings on top, as if it had a process of its own.
       running.push(await start({ ...process.env, ...env }));
     }

@@ -25,15 +25,17 @@ import { DEFAULT_RESTART_POLICY, SupervisedProcess, type RestartPolicy } from '.
 import {
   embeddedHostNodeOptions,
   GATEWAY,
+  gatewayPort as graphGatewayPort,
   PRODUCTION_ENVIRONMENT,
-  PUBLISHED_SUPERGRAPH,
+  publishedSupergraph,
   readTopology,
   repositoryRoot,
+  selectGraphs,
   type SubgraphProcess,
 } from './topology.ts';
 
 /**
- * Starts the whole supergraph. With --production, as docker-compose.yml deploys it: one process per
+ * Starts every graph (or those named with --graph): its subgraphs and its gateway. With --production, as docker-compose.yml deploys it: one process per
  * service, each subgraph with its own database on POSTGRES_URL, all sharing REDIS_URL and AMQP_URL, every
  * one with NODE_ENV=production. Without it, everything is embedded (PGlite, in-memory pub/sub, queues and
  * event bus): the subgraphs share one process, so that the in-memory event bus connects them, and the
@@ -48,6 +50,8 @@ const { values: flags } = parseArgs({
   options: {
     production: { type: 'boolean', default: false },
     'port-offset': { type: 'string', default: '0' },
+    /** A graph to start (repeatable); every graph of packages/topology when none is named. */
+    graph: { type: 'string', multiple: true },
   },
 });
 
@@ -65,11 +69,11 @@ const launcherEnvSchema = z
     /** Passed to every process; unset: pretty when the launcher's own output is a terminal in development, JSON otherwise. */
     LOG_FORMAT: logFormatSchema.optional(),
     DATA_DIR: z.string().default('.data'),
-    /** Each subgraph's database is named <prefix><subgraph>; tests use a prefix of their own. */
+    /** Put before each subgraph's database name (`nexusflow_auth`); tests use a prefix of their own. */
     DATABASE_NAME_PREFIX: z
       .string()
       .regex(/^[a-z_][a-z0-9_]*$/)
-      .default('nexusflow_'),
+      .default(''),
     PORT_OFFSET: portSchema.optional(),
     READY_TIMEOUT_MS: delayMsSchema.default(60_000),
     /** Wait before restarting a process that exited unexpectedly; doubles with each further restart in a row. */
@@ -107,7 +111,17 @@ function readLauncherEnvironment(): z.output<typeof launcherEnvSchema> {
 
 const env = readLauncherEnvironment();
 const portOffset = env.PORT_OFFSET ?? Number(flags['port-offset']);
-const gatewayPort = GATEWAY.port + portOffset;
+let graphs: ReturnType<typeof selectGraphs>;
+try {
+  graphs = selectGraphs(flags.graph);
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+}
+/** Processes are named after their service, and their graph too when more than one graph runs. */
+const processName = (graph: string, name: string) => (graphs.length > 1 ? `${graph}/${name}` : name);
+const gateways = graphs.map((graph) => ({ graph, name: processName(graph, GATEWAY.name), port: graphGatewayPort(graph) + portOffset }));
+const gatewayPort = gateways[0]!.port;
 /** Given to every process this launch starts, which reports it on its health endpoints: readiness is taken only from them. */
 const instance = randomUUID();
 // The children write to a pipe, not to the terminal, so they are told what the launcher's own output calls for.
@@ -135,7 +149,7 @@ function databaseUrl(serverUrl: string, database: string): string {
   return url.toString();
 }
 
-const databaseName = (subgraph: SubgraphProcess) => `${env.DATABASE_NAME_PREFIX}${subgraph.name}`;
+const databaseName = (subgraph: SubgraphProcess) => `${env.DATABASE_NAME_PREFIX}${subgraph.database}`;
 
 async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
@@ -156,7 +170,8 @@ const processes: SupervisedProcess[] = [];
 
 function supervise(
   name: string,
-  entry: string,
+  /** The entry point, with its own arguments after it. */
+  entry: string | readonly string[],
   environment: NodeJS.ProcessEnv,
   readinessUrls: string[],
   nodeOptions: readonly string[] = [],
@@ -164,7 +179,7 @@ function supervise(
   const supervised = new SupervisedProcess({
     name,
     prefixWidth: processNameWidth,
-    args: [...nodeOptions, '--import', 'tsx', entry],
+    args: [...nodeOptions, '--import', 'tsx', ...(typeof entry === 'string' ? [entry] : entry)],
     cwd: repositoryRoot,
     env: environment,
     isReady: async () => (await Promise.all(readinessUrls.map((url) => isReadyAs(url, instance)))).every(Boolean),
@@ -204,11 +219,13 @@ function refuse(message: string): never {
   process.exit(1);
 }
 
-const subgraphs = await readTopology();
+const subgraphs = graphs.flatMap((graph) => readTopology(graph));
 const processNameWidth = Math.max(
-  GATEWAY.name.length,
-  ...(flags.production ? subgraphs.map((subgraph) => subgraph.name.length) : [EMBEDDED_HOST_NAME.length]),
+  ...gateways.map(({ name }) => name.length),
+  ...(flags.production ? subgraphs.map((subgraph) => processName(subgraph.graph, subgraph.name).length) : [EMBEDDED_HOST_NAME.length]),
 );
+/** Each graph's embedded databases in a folder of its own: two graphs may both have a service of one name. */
+const graphDataDir = (graph: string) => join(env.DATA_DIR, graph);
 
 // Before anything starts, so that a second launch says why at once instead of failing halfway with a port in use, and
 // never opens embedded databases that another process is writing (two writers corrupt a PGlite folder for good).
@@ -226,14 +243,14 @@ if (!flags.production) {
     );
   }
   for (const subgraph of subgraphs) {
-    const directory = join(env.DATA_DIR, subgraph.name);
+    const directory = join(graphDataDir(subgraph.graph), subgraph.name);
     const owner = await embeddedDatabaseOwner(directory);
     if (owner) refuse(`The embedded database ${directory} is open in ${describeLockOwner(owner)}; stop it, or use another DATA_DIR.`);
   }
 }
 const ports: NamedPort[] = [
-  ...subgraphs.map(({ name, port }) => ({ name, port: port + portOffset })),
-  { name: GATEWAY.name, port: gatewayPort },
+  ...subgraphs.map(({ graph, name, port }) => ({ name: processName(graph, name), port: port + portOffset })),
+  ...gateways.map(({ name, port }) => ({ name, port })),
 ];
 const busy = await portsInUse(ports);
 if (busy.length > 0) {
@@ -245,12 +262,12 @@ if (busy.length > 0) {
 
 try {
   if (flags.production) await ensureDatabases(env.POSTGRES_URL!, subgraphs);
-  const subgraphUrls: Record<string, string> = {};
+  const subgraphUrls: Record<string, Record<string, string>> = Object.fromEntries(graphs.map((graph) => [graph, {}]));
   const environments = subgraphs.map((subgraph) => {
     const port = subgraph.port + portOffset;
-    const environment: Record<string, string> = { PORT: String(port), DATA_DIR: env.DATA_DIR };
+    const environment: Record<string, string> = { PORT: String(port), DATA_DIR: graphDataDir(subgraph.graph) };
     for (const [variable, target] of Object.entries(subgraph.links)) {
-      const linked = subgraphs.find((candidate) => candidate.name === target);
+      const linked = subgraphs.find((candidate) => candidate.graph === subgraph.graph && candidate.name === target);
       if (linked) environment[variable] = `http://127.0.0.1:${linked.port + portOffset}/graphql`;
     }
     if (flags.production) {
@@ -259,7 +276,7 @@ try {
       environment.AMQP_URL = env.AMQP_URL!;
     }
     const url = `http://127.0.0.1:${port}`;
-    subgraphUrls[`SUBGRAPH_${subgraph.name.toUpperCase()}_URL`] = `${url}/graphql`;
+    subgraphUrls[subgraph.graph]![`SUBGRAPH_${subgraph.name.toUpperCase().replaceAll('-', '_')}_URL`] = `${url}/graphql`;
     return { subgraph, url, environment };
   });
   const modeEnvironment = flags.production ? PRODUCTION_ENVIRONMENT : {};
@@ -267,7 +284,7 @@ try {
     await Promise.all(
       environments.map(({ subgraph, url, environment }) =>
         supervise(
-          subgraph.name,
+          processName(subgraph.graph, subgraph.name),
           subgraph.entry,
           { ...baseEnvironment(), ...environment, ...modeEnvironment },
           [url],
@@ -279,7 +296,9 @@ try {
     // The in-memory queue and event bus connect only services of one process; see scripts/embedded-host.ts.
     const hostEnvironment = {
       ...baseEnvironment(),
-      EMBEDDED_SUBGRAPHS: JSON.stringify(environments.map(({ subgraph, environment }) => ({ name: subgraph.name, env: environment }))),
+      EMBEDDED_SUBGRAPHS: JSON.stringify(
+        environments.map(({ subgraph, environment }) => ({ graph: subgraph.graph, name: subgraph.name, env: environment })),
+      ),
     };
     await supervise(
       EMBEDDED_HOST_NAME,
@@ -289,23 +308,36 @@ try {
       embeddedHostNodeOptions(subgraphs),
     ).start();
   }
-  const gatewayEnvironment: NodeJS.ProcessEnv = { ...baseEnvironment(), ...subgraphUrls, ...modeEnvironment, PORT: String(gatewayPort) };
-  if (flags.production) {
-    gatewayEnvironment.REDIS_URL = env.REDIS_URL;
-    // Production serves what the registry published, and picks up the next publication by itself.
-    gatewayEnvironment.SUPERGRAPH_PATH ??= PUBLISHED_SUPERGRAPH;
-    gatewayEnvironment.SUPERGRAPH_POLL_INTERVAL_MS ??= '5000';
+  const gatewayRows: [string, string][] = [];
+  for (const gateway of gateways) {
+    const gatewayEnvironment: NodeJS.ProcessEnv = {
+      ...baseEnvironment(),
+      ...subgraphUrls[gateway.graph],
+      ...modeEnvironment,
+      PORT: String(gateway.port),
+    };
+    if (flags.production) {
+      gatewayEnvironment.REDIS_URL = env.REDIS_URL;
+      // Production serves what the registry published, and picks up the next publication by itself.
+      gatewayEnvironment.SUPERGRAPH_PATH ??= publishedSupergraph(gateway.graph);
+      gatewayEnvironment.SUPERGRAPH_POLL_INTERVAL_MS ??= '5000';
+    }
+    const gatewayUrl = `http://127.0.0.1:${gateway.port}`;
+    const entry = [GATEWAY.entry, '--graph', gateway.graph];
+    await supervise(gateway.name, entry, gatewayEnvironment, [gatewayUrl], GATEWAY.nodeOptions).start();
+    const heading = graphs.length > 1 ? `${gateway.graph} ` : '';
+    gatewayRows.push(
+      [`${heading}GraphQL`, `${gatewayUrl}/graphql`],
+      [`${heading}WebSocket`, `${gatewayUrl.replace('http://', 'ws://')}/graphql (subscriptions, graphql-ws)`],
+      [`${heading}Explorer`, `${gatewayUrl}/`],
+      [`${heading}Health`, `${gatewayUrl}/health/ready`],
+      [`${heading}Metrics`, `${gatewayUrl}/metrics`],
+    );
   }
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-  await supervise(GATEWAY.name, GATEWAY.entry, gatewayEnvironment, [gatewayUrl], GATEWAY.nodeOptions).start();
-  const gatewayRows: [string, string][] = [
-    ['GraphQL', `${gatewayUrl}/graphql`],
-    ['WebSocket', `${gatewayUrl.replace('http://', 'ws://')}/graphql (subscriptions, graphql-ws)`],
-    ['Explorer', `${gatewayUrl}/`],
-    ['Health', `${gatewayUrl}/health/ready`],
-    ['Metrics', `${gatewayUrl}/metrics`],
-  ];
-  const subgraphRows = subgraphs.map(({ name, port }): [string, string] => [name, `http://127.0.0.1:${port + portOffset}/graphql`]);
+  const subgraphRows = subgraphs.map(({ graph, name, port }): [string, string] => [
+    processName(graph, name),
+    `http://127.0.0.1:${port + portOffset}/graphql`,
+  ]);
   const labelWidth = Math.max(...[...gatewayRows, ...subgraphRows].map(([label]) => label.length));
   const table = (rows: [string, string][]) => rows.map(([label, value]) => `  ${label.padEnd(labelWidth)}  ${value}`);
   console.log(

@@ -1,21 +1,24 @@
 import { fileURLToPath } from 'node:url';
-import { readSupergraphConfig } from '@nexusflow/schema-registry';
+import { graphNames, isGraphName, servicesOf, topology, type GraphName } from '@nexusflow/topology';
 
 export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
-export const supergraphConfigFile = fileURLToPath(new URL('../schema/supergraph.yaml', import.meta.url));
+
+/** Where a graph's schema files live: supergraph config, composed supergraph, API schema and registry. */
+export const schemaDirectory = (graph: GraphName) => fileURLToPath(new URL(`../schema/${graph}/`, import.meta.url));
+export const supergraphConfigFile = (graph: GraphName) => `${schemaDirectory(graph)}supergraph.yaml`;
 /** What `npm run schema:publish` last published: the supergraph production serves. */
-export const PUBLISHED_SUPERGRAPH = fileURLToPath(new URL('../schema/registry/published/supergraph.graphql', import.meta.url));
+export const publishedSupergraph = (graph: GraphName) => `${schemaDirectory(graph)}registry/published/supergraph.graphql`;
 
 export interface SubgraphProcess {
+  graph: GraphName;
   name: string;
   /** Entry point, relative to the repository root. */
   entry: string;
-  /** The catalogue port, taken from the routing URL in schema/supergraph.yaml. */
   port: number;
   /** The database it owns on a shared PostgreSQL server. */
   database: string;
   /** Variables it needs beyond the ones every subgraph reads. */
-  secrets: string[];
+  secrets: readonly string[];
   /** Variables holding the GraphQL URL of another subgraph it calls, by variable name. */
   links: Record<string, string>;
   /** Given to node before the entry point: the subgraph's heap budget ({@link SUBGRAPH_HEAP_BUDGET_MB}). */
@@ -40,7 +43,6 @@ export const embeddedHostNodeOptions = (subgraphs: readonly SubgraphProcess[]): 
 export const GATEWAY = {
   name: 'gateway',
   entry: 'gateway/src/main.ts',
-  port: 8000,
   /**
    * A V8 heap budget: left to its defaults, V8 lets a busy gateway's heap grow to several times what it keeps alive
    * before collecting, and the process's memory with it (bench/gateway.ts measures both ways).
@@ -48,35 +50,34 @@ export const GATEWAY = {
   nodeOptions: ['--max-old-space-size=512'],
 } as const;
 
+/** The port of the gateway serving `graph`. */
+export const gatewayPort = (graph: GraphName): number => topology[graph].gatewayPort;
+
 /**
  * What every process of the production topology runs with, under `npm run start:prod` as in docker-compose.yml
  * (test/docker-compose.test.ts checks): production configuration refuses to run on the public development secrets.
  */
 export const PRODUCTION_ENVIRONMENT = { NODE_ENV: 'production' } as const;
 
-/** Secrets each service reads, beyond INTERNAL_SECRET which they all share. */
-const extraSecrets: Record<string, string[]> = { auth: ['JWT_SECRET'] };
+/** The graphs a `--graph` option names, every graph when it names none; an unknown name is refused with the known ones. */
+export function selectGraphs(requested: readonly string[] | undefined): GraphName[] {
+  if (!requested || requested.length === 0) return graphNames;
+  const unknown = requested.filter((name) => !isGraphName(name));
+  if (unknown.length > 0)
+    throw new Error(`Unknown graph ${unknown.map((name) => `"${name}"`).join(', ')}; graphs: ${graphNames.join(', ')}`);
+  return requested as GraphName[];
+}
 
-/** Subgraphs that call another subgraph directly (not through the gateway), and the variable that says where. */
-const extraLinks: Record<string, Record<string, string>> = {
-  notifications: { AUTH_URL: 'auth' },
-  scheduler: { WORKFLOWS_URL: 'workflows' },
-  workflows: { NOTIFICATIONS_URL: 'notifications' },
-};
-
-/**
- * The deployable topology, derived from schema/supergraph.yaml so that the launcher,
- * docker-compose.yml and the gateway cannot disagree about which services exist and where.
- */
-export async function readTopology(): Promise<SubgraphProcess[]> {
-  const subgraphs = await readSupergraphConfig(supergraphConfigFile);
-  return subgraphs.map(({ name, url }) => ({
+/** The subgraph processes of `graph`, as packages/topology describes them. */
+export function readTopology(graph: GraphName = 'nexusflow'): SubgraphProcess[] {
+  return servicesOf(graph).map(({ name, port, database, secrets, links }) => ({
+    graph,
     name,
-    entry: `subgraphs/${name}/src/main.ts`,
-    port: Number(new URL(url).port),
-    database: `nexusflow_${name}`,
-    secrets: extraSecrets[name] ?? [],
-    links: extraLinks[name] ?? {},
+    entry: `subgraphs/${graph}/${name}/src/main.ts`,
+    port,
+    database,
+    secrets,
+    links,
     nodeOptions: heapBudget(SUBGRAPH_HEAP_BUDGET_MB),
   }));
 }

@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { GATEWAY_VARIABLES, loadGatewayConfig } from '../gateway/src/config.ts';
 import { subgraphEnv } from '../packages/kit/src/config.ts';
-import { GATEWAY, PRODUCTION_ENVIRONMENT, readTopology, repositoryRoot, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
+import {
+  GATEWAY,
+  gatewayPort,
+  PRODUCTION_ENVIRONMENT,
+  readTopology,
+  repositoryRoot,
+  SUBGRAPH_HEAP_BUDGET_MB,
+} from '../scripts/topology.ts';
 
 type EnvironmentValue = string | number | boolean | null;
 
@@ -59,9 +66,9 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
   ],
 };
 
-const SHARED_SUBGRAPH_ENV = Object.keys(subgraphEnv(0));
+const SHARED_SUBGRAPH_ENV = Object.keys(subgraphEnv({ port: 0 }));
 
-const topology = await readTopology();
+const topology = readTopology();
 const compose = parse(await readFile(join(repositoryRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, ComposeService>;
 };
@@ -115,7 +122,7 @@ describe('docker-compose.yml', () => {
 
   it('starts every subgraph on its catalogue port and the gateway on its own', () => {
     for (const { name, port } of topology) expect(environmentOf(name).PORT, name).toBe(String(port));
-    expect(environmentOf(GATEWAY.name).PORT).toBe(String(GATEWAY.port));
+    expect(environmentOf(GATEWAY.name).PORT).toBe(String(gatewayPort('nexusflow')));
   });
 
   it('runs every application service in production mode, as `npm run start:prod` does, listening on all interfaces as a container must', () => {
@@ -214,7 +221,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('publishes the gateway, and only the gateway, on the host', () => {
-    expect(service(GATEWAY.name).ports).toEqual([`${GATEWAY.port}:${GATEWAY.port}`]);
+    expect(service(GATEWAY.name).ports).toEqual([`${gatewayPort('nexusflow')}:${gatewayPort('nexusflow')}`]);
     for (const name of Object.keys(compose.services).filter((name) => name !== GATEWAY.name)) {
       expect(service(name).ports, name).toBeUndefined();
     }

@@ -1,20 +1,24 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { generate } from '@graphql-codegen/cli';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { composeFiles } from '../scripts/compose.ts';
+import { graphNames } from '@nexusflow/topology';
+import { composedFilePaths, composeFiles, type ComposedFiles } from '../scripts/compose.ts';
 import { repositoryRoot } from '../scripts/topology.ts';
 
 /** Generated files are committed; these tests fail when someone forgets to regenerate them. */
 describe('generated files', () => {
-  it('has a committed supergraph and API schema equal to a fresh composition of the subgraph schemas (npm run compose)', async () => {
-    const fresh = await composeFiles();
-    const supergraph = await readFile(join(repositoryRoot, 'schema/supergraph.graphql'), 'utf8');
-    expect(supergraph, 'schema/supergraph.graphql is stale: run `npm run compose`').toBe(fresh.supergraphSdl);
-    const apiSchema = await readFile(join(repositoryRoot, 'schema/api-schema.graphql'), 'utf8');
-    expect(apiSchema, 'schema/api-schema.graphql is stale: run `npm run compose`').toBe(fresh.apiSdl);
-  });
+  it.each(graphNames)(
+    'has a committed supergraph config, supergraph and API schema of %s equal to a fresh composition from the topology (npm run compose)',
+    async (graph) => {
+      const fresh = await composeFiles(graph);
+      for (const [file, path] of Object.entries(composedFilePaths(graph)) as [keyof ComposedFiles, string][]) {
+        const committed = await readFile(path, 'utf8').catch(() => '(missing)');
+        expect(committed, `${relative(repositoryRoot, path)} is stale: run \`npm run compose\``).toBe(fresh[file]);
+      }
+    },
+  );
 
   it('has committed resolver types equal to a fresh run of codegen.yml (npm run codegen)', async () => {
     const config = parse(await readFile(join(repositoryRoot, 'codegen.yml'), 'utf8'));

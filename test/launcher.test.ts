@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS, secretOrDevelopmentDefault, signIdentity, STATEMENTS_HEADER } from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, LoginDocument, MyNotificationsDocument, RunWorkflowDocument } from '@nexusflow/web-client';
-import { GATEWAY, readTopology, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
+import { GATEWAY, gatewayPort, readTopology, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
 import { freePortOffset, launchScript, type LaunchedProcess } from './support/processes.ts';
 
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { __typename ... on AuthSession { user { id } } } }`;
@@ -31,8 +31,8 @@ async function launch(
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ launcher: LaunchedProcess; gatewayUrl: string; portOffset: number }> {
-  const subgraphs = await readTopology();
-  const portOffset = await freePortOffset([GATEWAY.port, ...subgraphs.map((subgraph) => subgraph.port)]);
+  const subgraphs = readTopology();
+  const portOffset = await freePortOffset([gatewayPort('nexusflow'), ...subgraphs.map((subgraph) => subgraph.port)]);
   const launcher = launchScript('scripts/launch.ts', [...args, '--port-offset', String(portOffset)], {
     ...process.env,
     LOG_LEVEL: 'warn',
@@ -139,11 +139,11 @@ describe('the launcher', () => {
       expect(await samePorts.exitCode).toBe(1);
 
       expect(sameData.second.output().trim()).toBe(
-        `NexusFlow is already running from ${dataDir} (pid ${launcher.child.pid}, gateway on :${GATEWAY.port + portOffset}); stop it, or use --port-offset and another DATA_DIR.`,
+        `NexusFlow is already running from ${dataDir} (pid ${launcher.child.pid}, gateway on :${gatewayPort('nexusflow') + portOffset}); stop it, or use --port-offset and another DATA_DIR.`,
       );
       const ports = [
-        ...(await readTopology()).map(({ name, port }) => `port ${port + portOffset} (${name})`),
-        `port ${GATEWAY.port + portOffset} (gateway)`,
+        ...readTopology().map(({ name, port }) => `port ${port + portOffset} (${name})`),
+        `port ${gatewayPort('nexusflow') + portOffset} (gateway)`,
       ];
       expect(samePorts.second.output().trim()).toBe(
         `Already in use on 127.0.0.1: ${ports.join(', ')}. Another NexusFlow (with another DATA_DIR?) or another program listens there; stop it, or use --port-offset <n>.`,
@@ -154,7 +154,7 @@ describe('the launcher', () => {
     }, 60_000);
 
     it('runs the subgraphs host with the heap budget of every subgraph it hosts, and the gateway with its own', async () => {
-      const subgraphs = await readTopology();
+      const subgraphs = readTopology();
 
       expect(await argumentsOf(await pidStartedAs(launcher, 'subgraphs', 1))).toContain(
         `--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB * subgraphs.length}`,
@@ -170,7 +170,7 @@ describe('the launcher', () => {
       process.kill(killedGatewayPid, 'SIGKILL');
 
       await launcher.waitForLine(/^gateway exited \(SIGKILL\); restarting in 100 ms, attempt 1$/);
-      for (const { name, port } of await readTopology())
+      for (const { name, port } of readTopology())
         expect((await fetch(`http://127.0.0.1:${port + portOffset}/health/ready`)).status, name).toBe(200);
       await launcher.waitForLine(/^gateway is ready again after restart attempt 1$/);
       expect(await pidStartedAs(launcher, GATEWAY.name, 2)).not.toBe(killedGatewayPid);
@@ -286,8 +286,12 @@ describe('the launcher', () => {
       const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [
         prefix,
       ]);
-      expect(rows.map((row) => row.datname)).toEqual((await readTopology()).map((subgraph) => `${prefix}${subgraph.name}`).sort());
-      const users = new pg.Pool({ connectionString: testEnvironment.postgresUrl!.replace(/\/[^/]*$/, `/${prefix}auth`), max: 1 });
+      expect(rows.map((row) => row.datname)).toEqual(
+        readTopology()
+          .map((subgraph) => `${prefix}${subgraph.database}`)
+          .sort(),
+      );
+      const users = new pg.Pool({ connectionString: testEnvironment.postgresUrl!.replace(/\/[^/]*$/, `/${prefix}nexusflow_auth`), max: 1 });
       expect((await users.query('select count(*)::int as count from users')).rows[0].count).toBe(1);
       await users.end();
 
@@ -295,7 +299,7 @@ describe('the launcher', () => {
       // configured secret (never the public development one) and keep their SQL counts to themselves.
       const introspection = await postGraphQL(gatewayUrl, '{ __schema { queryType { name } } }');
       expect(introspection.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
-      for (const { name, port } of await readTopology()) {
+      for (const { name, port } of readTopology()) {
         const subgraphUrl = `http://127.0.0.1:${port + portOffset}/graphql`;
         const forged = await postGraphQL(subgraphUrl, '{ __typename }', {
           headers: signIdentity(ANONYMOUS, secretOrDevelopmentDefault(undefined)),
@@ -307,7 +311,7 @@ describe('the launcher', () => {
       }
 
       // One process per subgraph, each with its heap budget; one of them killed comes back while the others serve.
-      for (const { name } of await readTopology()) {
+      for (const { name } of readTopology()) {
         expect(await argumentsOf(await pidStartedAs(launcher, name, 1)), name).toContain(`--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB}`);
       }
       const killedNotificationsPid = await pidStartedAs(launcher, 'notifications', 1);

@@ -34,7 +34,7 @@ const typedDocuments = new Map(
   }),
 );
 
-const API_SCHEMA = join(repositoryRoot, 'schema/api-schema.graphql');
+const API_SCHEMA = join(repositoryRoot, 'schema/nexusflow/api-schema.graphql');
 
 describe('operation coverage', () => {
   it('finds the root fields of inline documents, interpolated constants and typed documents', () => {

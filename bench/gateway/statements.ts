@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Role, systemFork } from '@nexusflow/kit';
 import { postGraphQL } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RegisterDocument } from '@nexusflow/web-client';
-import { User } from '../../subgraphs/auth/src/entities/user.entity.ts';
+import { User } from '../../subgraphs/nexusflow/auth/src/entities/user.entity.ts';
 import { startStack, type Stack } from '../../test/support/stack.ts';
 
 /**

@@ -1,11 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { ANONYMOUS, ErrorCode, HttpError, verifyAccessToken, type Identity } from '@nexusflow/kit/core';
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
+const BEARER = /^Bearer\s+(\S+)$/i;
 
-function refuse(message: string, error: 'invalid_token' | 'invalid_request'): HttpError {
-  return new HttpError(401, ErrorCode.Unauthenticated, message, { 'www-authenticate': `Bearer error="${error}"` });
-}
+/**
+ * Where a caller's credentials come from: an HTTP request's Authorization header, or the payload of a WebSocket's
+ * `connection_init` (`{ authorization: "Bearer …" }`, as on HTTP, or `{ token }`).
+ */
+export type CredentialSource = { authorizationHeader: string | undefined } | { connectionParams: Record<string, unknown> | undefined };
 
 export interface Authenticated {
   identity: Identity;
@@ -13,17 +15,54 @@ export interface Authenticated {
   expiresAt?: number;
 }
 
+/** Why credentials were refused: `invalid_request` for credentials that are not a bearer token, else `invalid_token`. */
+export interface AuthenticationRefusal {
+  error: 'invalid_request' | 'invalid_token';
+  message: string;
+}
+
+type Credentials = { token: string } | { malformed: string } | undefined;
+
+function credentialsFrom(source: CredentialSource): Credentials {
+  if ('authorizationHeader' in source) {
+    const header = source.authorizationHeader?.trim();
+    if (!header) return undefined;
+    const token = BEARER.exec(header)?.[1];
+    return token ? { token } : { malformed: 'Authorization header must be "Bearer <access token>"' };
+  }
+  const params = source.connectionParams;
+  const header = params?.authorization ?? params?.Authorization;
+  // A WebSocket client sets its payload itself, so the bare token is accepted there too.
+  const token =
+    typeof header === 'string' ? (BEARER.exec(header.trim())?.[1] ?? header) : typeof params?.token === 'string' ? params.token : undefined;
+  return token ? { token } : undefined;
+}
+
 /**
- * No Authorization header means an anonymous caller, which the subgraphs then restrict. A header
- * that is present but malformed, forged or expired is refused outright, never downgraded to
- * anonymous, so that a client notices its session ended instead of seeing empty data.
+ * The caller, from its credentials, for HTTP and WebSocket alike. No credentials mean an anonymous caller, which the
+ * subgraphs then restrict. Credentials that are present but malformed, forged or expired are refused outright, never
+ * downgraded to anonymous, so that a client notices its session ended instead of seeing empty data.
  */
-export async function authenticate(req: IncomingMessage, jwtSecret: string, now: () => number = Date.now): Promise<Authenticated> {
-  const header = req.headers.authorization;
-  if (header === undefined || header === '') return { identity: ANONYMOUS };
-  const token = BEARER.exec(header)?.[1];
-  if (!token) throw refuse('Authorization header must be "Bearer <access token>"', 'invalid_request');
-  const verification = await verifyAccessToken(token, jwtSecret, now());
+export async function authenticateCredentials(
+  source: CredentialSource,
+  jwtSecret: string,
+  now: () => number = Date.now,
+): Promise<Authenticated | AuthenticationRefusal> {
+  const credentials = credentialsFrom(source);
+  if (!credentials) return { identity: ANONYMOUS };
+  if ('malformed' in credentials) return { error: 'invalid_request', message: credentials.malformed };
+  const verification = await verifyAccessToken(credentials.token, jwtSecret, now());
   if (verification.ok) return { identity: verification.identity, expiresAt: verification.expiresAt.getTime() };
-  throw refuse(verification.reason === 'expired' ? 'Access token has expired' : 'Access token is invalid', 'invalid_token');
+  return { error: 'invalid_token', message: verification.reason === 'expired' ? 'Access token has expired' : 'Access token is invalid' };
+}
+
+export function isRefusal(result: Authenticated | AuthenticationRefusal): result is AuthenticationRefusal {
+  return 'error' in result;
+}
+
+/** The caller of an HTTP request; a refusal is a 401 with its `WWW-Authenticate` challenge. */
+export async function authenticate(req: IncomingMessage, jwtSecret: string, now: () => number = Date.now): Promise<Authenticated> {
+  const result = await authenticateCredentials({ authorizationHeader: req.headers.authorization }, jwtSecret, now);
+  if (!isRefusal(result)) return result;
+  throw new HttpError(401, ErrorCode.Unauthenticated, result.message, { 'www-authenticate': `Bearer error="${result.error}"` });
 }

@@ -12,14 +12,18 @@ import {
   type Environment,
 } from '@nexusflow/kit/core';
 import { z } from 'zod';
+import { graphNames, isGraphName, topology, type GraphName } from '@nexusflow/topology';
 import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './admission/operation-limits.ts';
 import type { RateLimitSettings } from './admission/rate-limits.ts';
 import { TrustedDocumentsMode } from './admission/trusted-documents.ts';
 import type { SubgraphClientOptions } from './subgraph-data-source.ts';
 import { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy } from './subscriptions/upstream.ts';
 
-export const GATEWAY_DEFAULT_PORT = 8000;
-export const DEFAULT_SUPERGRAPH_PATH = fileURLToPath(new URL('../../schema/supergraph.graphql', import.meta.url));
+/** The graph served when neither `--graph`, `--supergraph` nor SUPERGRAPH_PATH says which. */
+export const DEFAULT_GRAPH: GraphName = 'nexusflow';
+/** A graph's composed supergraph in this repository (`npm run compose -- --graph <name>` writes it). */
+export const supergraphPathOf = (graph: GraphName) => fileURLToPath(new URL(`../../schema/${graph}/supergraph.graphql`, import.meta.url));
+export const DEFAULT_SUPERGRAPH_PATH = supergraphPathOf(DEFAULT_GRAPH);
 /** Where the schema registry finds client operations; the trusted-document manifests are read from here by default. */
 export const DEFAULT_CLIENTS_DIRECTORY = fileURLToPath(new URL('../../clients', import.meta.url));
 
@@ -39,8 +43,10 @@ const gatewayEnvShape = {
   NODE_ENV: nodeEnvSchema,
   LOG_LEVEL: logLevelSchema,
   HOST: z.string().default('127.0.0.1'),
-  PORT: portSchema.default(GATEWAY_DEFAULT_PORT),
-  SUPERGRAPH_PATH: z.string().default(DEFAULT_SUPERGRAPH_PATH),
+  /** Unset: the port packages/topology gives the graph's gateway. */
+  PORT: portSchema.optional(),
+  /** Unset: the graph's composed supergraph in this repository. */
+  SUPERGRAPH_PATH: z.string().optional(),
   SUPERGRAPH_POLL_INTERVAL_MS: z.coerce.number().int().min(0).default(0),
   JWT_SECRET: sharedSecretSchema,
   INTERNAL_SECRET: sharedSecretSchema,
@@ -160,6 +166,10 @@ export interface GatewayConfig {
 }
 
 const cliSchema = z.object({
+  graph: z
+    .string()
+    .refine(isGraphName, { error: `must be one of ${graphNames.join(', ')}` })
+    .optional(),
   supergraph: z.string().optional(),
   port: portSchema.optional(),
   host: z.string().optional(),
@@ -167,16 +177,18 @@ const cliSchema = z.object({
 
 /**
  * Environment first, then command-line flags (`--supergraph`, `--port`, `--host`) on top, the way
- * Apollo Router's `--supergraph` lets the gateway serve any composed supergraph file.
+ * Apollo Router's `--supergraph` lets the gateway serve any composed supergraph file. `--graph <name>` picks one of
+ * this repository's graphs: its supergraph (unless SUPERGRAPH_PATH or `--supergraph` names another) and its port.
  */
 export function loadGatewayConfig(env?: Environment, argv: string[] = []): GatewayConfig {
   const { values } = parseArgs({
     args: argv,
-    options: { supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } },
+    options: { graph: { type: 'string' }, supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } },
   });
   const flags = parseConfig(cliSchema, values);
   const parsed = parseConfig(gatewayEnvSchema, env, { requiredInProduction: ['JWT_SECRET', 'INTERNAL_SECRET'] });
   const production = parsed.NODE_ENV === 'production';
+  const graph = flags.graph ?? DEFAULT_GRAPH;
   const subgraphUrls: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed)) {
     const match = SUBGRAPH_URL_VARIABLE.exec(key);
@@ -186,8 +198,8 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     nodeEnv: parsed.NODE_ENV,
     logLevel: parsed.LOG_LEVEL,
     host: flags.host ?? parsed.HOST,
-    port: flags.port ?? parsed.PORT,
-    supergraphPath: flags.supergraph ?? parsed.SUPERGRAPH_PATH,
+    port: flags.port ?? parsed.PORT ?? topology[graph].gatewayPort,
+    supergraphPath: flags.supergraph ?? parsed.SUPERGRAPH_PATH ?? supergraphPathOf(graph),
     supergraphPollIntervalMs: parsed.SUPERGRAPH_POLL_INTERVAL_MS,
     jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),
     internalSecret: secretOrDevelopmentDefault(parsed.INTERNAL_SECRET),

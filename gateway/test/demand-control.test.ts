@@ -390,7 +390,7 @@ describe('the actual cost of a response', () => {
 });
 
 describe('the NexusFlow supergraph', () => {
-  const supergraphSdl = readFileSync(new URL('../../schema/supergraph.graphql', import.meta.url), 'utf8');
+  const supergraphSdl = readFileSync(new URL('../../schema/nexusflow/supergraph.graphql', import.meta.url), 'utf8');
   const nexusflow = CostModel.fromSupergraph(supergraphSdl);
   const operationsDirectory = new URL('../../clients/web/operations/', import.meta.url);
   const webOperations = readdirSync(operationsDirectory)

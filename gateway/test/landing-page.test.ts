@@ -45,7 +45,7 @@ describe('the gateway landing page', () => {
   });
 
   it('opens with example operations, from register to watching a run, that the supergraph accepts', async () => {
-    const schema = buildSchema(await readFile(new URL('../../schema/api-schema.graphql', import.meta.url), 'utf8'));
+    const schema = buildSchema(await readFile(new URL('../../schema/nexusflow/api-schema.graphql', import.meta.url), 'utf8'));
     const document = parse(EXPLORER_DOCUMENT);
     expect(validate(schema, document).map((error) => error.message)).toEqual([]);
     const operations = document.definitions.filter(

@@ -8,7 +8,7 @@ import { createLogger } from '@nexusflow/kit/core';
 import { composeSupergraph } from '@nexusflow/schema-registry';
 import { PlannerPool, PlanningFailure } from '../src/execution/planner-pool.ts';
 
-const SUPERGRAPH = readFileSync(join(import.meta.dirname, '../../schema/supergraph.graphql'), 'utf8');
+const SUPERGRAPH = readFileSync(join(import.meta.dirname, '../../schema/nexusflow/supergraph.graphql'), 'utf8');
 const OPTIONS = { recursiveSelectionsLimitDisabled: false, nonLocalSelectionsLimitDisabled: false };
 const logger = createLogger({ name: 'planner-pool-test', level: 'silent' });
 

@@ -10,8 +10,8 @@ import {
   SendNotificationDocument,
   type StepInput,
 } from '@nexusflow/web-client';
-import type { NotifyStepOutput, StepContext } from '../../subgraphs/workflows/src/steps/index.ts';
-import { StepError } from '../../subgraphs/workflows/src/steps/index.ts';
+import type { NotifyStepOutput, StepContext } from '../../subgraphs/nexusflow/workflows/src/steps/index.ts';
+import { StepError } from '../../subgraphs/nexusflow/workflows/src/steps/index.ts';
 import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
 

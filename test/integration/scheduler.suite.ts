@@ -11,8 +11,8 @@ import {
   WorkflowSchedulesDocument,
   type ScheduleInput,
 } from '@nexusflow/web-client';
-import { ScheduleTicker } from '../../subgraphs/scheduler/src/domain/ticker.ts';
-import { WorkflowsClient } from '../../subgraphs/scheduler/src/domain/workflows-client.ts';
+import { ScheduleTicker } from '../../subgraphs/nexusflow/scheduler/src/domain/ticker.ts';
+import { WorkflowsClient } from '../../subgraphs/nexusflow/scheduler/src/domain/workflows-client.ts';
 import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
 
 /** Where every test's clock starts: the day before America's clocks go forward (8 March 2026). */

@@ -41,7 +41,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       // A second workflows process and a second gateway process routed to it, sharing the databases,
       // Redis and RabbitMQ of the first ones.
       // It runs no step workers: every step runs in the first instance, so updates must cross over Redis.
-      const workflows = launchScript('subgraphs/workflows/src/main.ts', [], {
+      const workflows = launchScript('subgraphs/nexusflow/workflows/src/main.ts', [], {
         ...process.env,
         ...stack.workflowsEnv,
         PORT: '0',

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Role, signIdentity, type RunningSubgraph } from '@nexusflow/kit';
 import { postGraphQL } from '@nexusflow/kit/testing';
-import { liveNotificationTopic } from '../../subgraphs/notifications/src/domain/notification-service.ts';
+import { liveNotificationTopic } from '../../subgraphs/nexusflow/notifications/src/domain/notification-service.ts';
 import { signUp, TEST_PASSWORD, type SignedUp } from '../support/accounts.ts';
 import { ask } from '../support/requests.ts';
 import { tenantOf } from '../support/roles.ts';
@@ -14,7 +14,7 @@ import { resolvableEntitiesOf, rootOperationsOf } from '../support/schema-operat
 import { startStack, type Stack } from '../support/stack.ts';
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const OPERATIONS = rootOperationsOf(join(repositoryRoot, 'schema/api-schema.graphql'));
+const OPERATIONS = rootOperationsOf(join(repositoryRoot, 'schema/nexusflow/api-schema.graphql'));
 const ENTITY_TYPES = resolvableEntitiesOf(join(repositoryRoot, 'subgraphs'));
 
 /** Tenant A's data, made through the gateway before any case runs; tenant B is the stranger every case acts as. */

@@ -19,9 +19,9 @@ import {
   RunWorkflowDocument,
   type StepInput,
 } from '@nexusflow/web-client';
-import { StepRun } from '../../subgraphs/workflows/src/entities/step-run.entity.ts';
-import { migrations } from '../../subgraphs/workflows/src/migrations/index.ts';
-import { entities } from '../../subgraphs/workflows/src/subgraph.ts';
+import { StepRun } from '../../subgraphs/nexusflow/workflows/src/entities/step-run.entity.ts';
+import { migrations } from '../../subgraphs/nexusflow/workflows/src/migrations/index.ts';
+import { entities } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
 import { launchScript, listeningUrl, type LaunchedProcess } from '../support/processes.ts';
 import { outboxDrained, RecordedEvents } from '../support/recorded-events.ts';
 import { RecordingServer } from '../support/recording-server.ts';
@@ -77,7 +77,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
     const workers: LaunchedProcess[] = [];
 
     const startWorker = async (env: Environment = {}) => {
-      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], {
+      const worker = launchScript('subgraphs/nexusflow/workflows/src/worker-main.ts', [], {
         ...process.env,
         ...stack.workflowsEnv,
         PORT: '0',
@@ -260,7 +260,7 @@ describe('the embedded workflows service killed mid-step and started again on it
 
   /** Starts the service on a port the OS picks, a new one after the crash, and points the test's calls at it. */
   const startService = async () => {
-    service = launchScript('subgraphs/workflows/src/main.ts', [], {
+    service = launchScript('subgraphs/nexusflow/workflows/src/main.ts', [], {
       ...process.env,
       PORT: '0',
       LOG_FORMAT: 'json',

@@ -4,10 +4,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Role, signIdentity, startSubgraph, type Environment, type Identity, type RunningSubgraph } from '@nexusflow/kit';
 import { createTestDatabase, TcpProxy, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
-import { loadWorkflowsConfig } from '../../subgraphs/workflows/src/config.ts';
-import type { WorkflowServices } from '../../subgraphs/workflows/src/context.ts';
-import { StepRun } from '../../subgraphs/workflows/src/entities/step-run.entity.ts';
-import { workflowsSubgraph } from '../../subgraphs/workflows/src/subgraph.ts';
+import { loadWorkflowsConfig } from '../../subgraphs/nexusflow/workflows/src/config.ts';
+import type { WorkflowServices } from '../../subgraphs/nexusflow/workflows/src/context.ts';
+import { StepRun } from '../../subgraphs/nexusflow/workflows/src/entities/step-run.entity.ts';
+import { workflowsSubgraph } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
 import { launchScript, type LaunchedProcess } from '../support/processes.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 
@@ -46,7 +46,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
 
     /** Step workers, timers and a sweeper in a process of their own, logging what they do. */
     async function startWorkers(extra: Environment = {}): Promise<LaunchedProcess> {
-      const worker = launchScript('subgraphs/workflows/src/worker-main.ts', [], {
+      const worker = launchScript('subgraphs/nexusflow/workflows/src/worker-main.ts', [], {
         ...process.env,
         ...env,
         LOG_LEVEL: 'info',

@@ -16,11 +16,11 @@ import {
 } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
-import { loadWorkflowsConfig } from '../../subgraphs/workflows/src/config.ts';
-import type { WorkflowServices } from '../../subgraphs/workflows/src/context.ts';
-import { StepRun, StepRunStatus } from '../../subgraphs/workflows/src/entities/step-run.entity.ts';
-import { workflowsSubgraph } from '../../subgraphs/workflows/src/subgraph.ts';
-import { workflowsWorker } from '../../subgraphs/workflows/src/worker.ts';
+import { loadWorkflowsConfig } from '../../subgraphs/nexusflow/workflows/src/config.ts';
+import type { WorkflowServices } from '../../subgraphs/nexusflow/workflows/src/context.ts';
+import { StepRun, StepRunStatus } from '../../subgraphs/nexusflow/workflows/src/entities/step-run.entity.ts';
+import { workflowsSubgraph } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
+import { workflowsWorker } from '../../subgraphs/nexusflow/workflows/src/worker.ts';
 import { collectExecutionUpdates } from '../support/live-runs.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import type { StorageMode } from '../support/stack.ts';

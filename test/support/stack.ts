@@ -10,18 +10,18 @@ import {
 import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, TcpProxy, testEnvironment } from '@nexusflow/kit/testing';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/gateway.ts';
-import { loadAuthConfig, type AuthConfig } from '../../subgraphs/auth/src/config.ts';
-import type { AuthServices } from '../../subgraphs/auth/src/context.ts';
-import { authSubgraph } from '../../subgraphs/auth/src/subgraph.ts';
-import { loadWorkflowsConfig, type WorkflowsConfig } from '../../subgraphs/workflows/src/config.ts';
-import type { WorkflowServices } from '../../subgraphs/workflows/src/context.ts';
-import { workflowsSubgraph } from '../../subgraphs/workflows/src/subgraph.ts';
-import { loadNotificationsConfig } from '../../subgraphs/notifications/src/config.ts';
-import type { NotificationServices } from '../../subgraphs/notifications/src/context.ts';
-import { notificationsSubgraph } from '../../subgraphs/notifications/src/subgraph.ts';
-import { loadSchedulerConfig, type SchedulerConfig } from '../../subgraphs/scheduler/src/config.ts';
-import type { SchedulerServices } from '../../subgraphs/scheduler/src/context.ts';
-import { schedulerSubgraph } from '../../subgraphs/scheduler/src/subgraph.ts';
+import { loadAuthConfig, type AuthConfig } from '../../subgraphs/nexusflow/auth/src/config.ts';
+import type { AuthServices } from '../../subgraphs/nexusflow/auth/src/context.ts';
+import { authSubgraph } from '../../subgraphs/nexusflow/auth/src/subgraph.ts';
+import { loadWorkflowsConfig, type WorkflowsConfig } from '../../subgraphs/nexusflow/workflows/src/config.ts';
+import type { WorkflowServices } from '../../subgraphs/nexusflow/workflows/src/context.ts';
+import { workflowsSubgraph } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
+import { loadNotificationsConfig } from '../../subgraphs/nexusflow/notifications/src/config.ts';
+import type { NotificationServices } from '../../subgraphs/nexusflow/notifications/src/context.ts';
+import { notificationsSubgraph } from '../../subgraphs/nexusflow/notifications/src/subgraph.ts';
+import { loadSchedulerConfig, type SchedulerConfig } from '../../subgraphs/nexusflow/scheduler/src/config.ts';
+import type { SchedulerServices } from '../../subgraphs/nexusflow/scheduler/src/context.ts';
+import { schedulerSubgraph } from '../../subgraphs/nexusflow/scheduler/src/subgraph.ts';
 
 export type StorageMode = 'embedded' | 'postgres';
 

@@ -1,5 +1,5 @@
 import type { PubSub } from '@nexusflow/kit';
-import { liveTopics, type ExecutionEventPayload } from '../../subgraphs/workflows/src/domain/events.ts';
+import { liveTopics, type ExecutionEventPayload } from '../../subgraphs/nexusflow/workflows/src/domain/events.ts';
 
 export type ExecutionUpdate = ExecutionEventPayload & { type: string; occurredAt: string };
 

@@ -220,7 +220,7 @@ describe('secretOrDevelopmentDefault', () => {
 });
 
 describe('toSubgraphConfig', () => {
-  const schema = z.object(subgraphEnv(4002));
+  const schema = z.object(subgraphEnv({ port: 4002 }));
 
   it('fills in the development defaults of a subgraph', () => {
     const config = toSubgraphConfig('projects', parseConfig(schema, {}));

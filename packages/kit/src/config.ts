@@ -114,12 +114,25 @@ export interface SubgraphConfig {
   shutdownTimeoutMs: number;
 }
 
-/** The variables every subgraph reads; a service spreads these into its own `z.object`. */
-export function subgraphEnv(defaultPort: number) {
-  return { ...subgraphEnvShape, PORT: portSchema.default(defaultPort) };
+/** A service's defaults as the topology (`@nexusflow/topology`) gives them. */
+export interface ServiceDefaults<LinkVariable extends string> {
+  port: number;
+  /** For each service it calls, the variable holding its GraphQL URL and the URL it has on this machine. */
+  links?: Record<LinkVariable, string>;
 }
 
-type SubgraphEnv = z.output<z.ZodObject<ReturnType<typeof subgraphEnv>>>;
+/**
+ * The variables every subgraph reads, with the service's default port and a URL variable for each service it calls;
+ * a service spreads these into its own `z.object`.
+ */
+export function subgraphEnv<LinkVariable extends string = never>(service: ServiceDefaults<LinkVariable>) {
+  const links = Object.fromEntries(
+    Object.entries<string>(service.links ?? {}).map(([variable, url]) => [variable, z.url().default(url)]),
+  ) as Record<LinkVariable, z.ZodDefault<z.ZodURL>>;
+  return { ...subgraphEnvShape, PORT: portSchema.default(service.port), ...links };
+}
+
+type SubgraphEnv = z.output<z.ZodObject<ReturnType<typeof subgraphEnv<never>>>>;
 
 export function toSubgraphConfig(serviceName: string, env: SubgraphEnv): SubgraphConfig {
   return {

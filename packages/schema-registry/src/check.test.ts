@@ -311,7 +311,7 @@ type User @key(fields: "id") {
 
       const unannounced = await registry.check({ accounts: WITH_NICKNAME }, undefined, { requirePublished: true });
       expect(unannounced.ok).toBe(false);
-      expect(unannounced.publication).toEqual({ published: false });
+      expect(unannounced.publication).toMatchObject({ published: false, noteFile: expect.stringMatching(/pending-publication\.yaml$/) });
       expect(unannounced.failures).toEqual(['the working supergraph is not published, and no publication is pending']);
 
       const announced = await registry.check({ accounts: WITH_NICKNAME }, undefined, {

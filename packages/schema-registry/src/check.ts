@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { AcknowledgementLedger, readAcknowledgements, type Acknowledgement } from './acknowledgements.ts';
 import { diffApiSchemas, type SchemaChange } from './changes.ts';
@@ -80,7 +80,8 @@ export interface CheckReport {
    * Whether the working supergraph is exactly the latest published one, and the reason of a pending publication note;
    * absent when composition failed.
    */
-  publication?: { published: boolean; pendingReason?: string };
+  /** `noteFile`: where a pending-publication note would be, relative to the working directory. */
+  publication?: { published: boolean; noteFile: string; pendingReason?: string };
   unusedAcknowledgements: Acknowledgement[];
   /** Present when the check passes: what publishing would record. */
   proposal?: { subgraphs: SubgraphSource[]; supergraphSdl: string };
@@ -220,7 +221,11 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   });
 
   const published = base?.supergraphSdl === supergraphSdl;
-  report.publication = { published, ...(pendingPublication ? { pendingReason: pendingPublication.reason } : {}) };
+  report.publication = {
+    published,
+    noteFile: relative(process.cwd(), options.pendingPublicationFile ?? 'pending-publication.yaml'),
+    ...(pendingPublication ? { pendingReason: pendingPublication.reason } : {}),
+  };
 
   const breaking = report.changes.filter((change) => change.severity === 'breaking' && !change.acknowledged);
   const broken = report.operations.failures.filter((failure) => !failure.acknowledged);

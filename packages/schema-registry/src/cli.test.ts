@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDirectory } from '@nexusflow/kit/testing';
 import { launchScript } from '../../../test/support/processes.ts';
+import { graphNames, servicesOf } from '@nexusflow/topology';
 import { repositoryRoot } from '../../../scripts/topology.ts';
 
 /**
@@ -15,7 +16,7 @@ describe('npm run schema:* on a copy of the repository', () => {
   /** The repository's schema, clients and registry with the working tree published: every test starts from a copy. */
   let baseline: Scratch;
   let workspace: Scratch;
-  const authSchema = () => join(workspace.path, 'subgraphs/auth/schema.graphql');
+  const authSchema = () => join(workspace.path, 'subgraphs/nexusflow/auth/schema.graphql');
 
   async function schema(...args: string[]): Promise<{ exitCode: number | null; output: string }> {
     const cli = launchScript(join(repositoryRoot, 'packages/schema-registry/src/cli.ts'), args, { ...process.env }, workspace.path);
@@ -25,7 +26,7 @@ describe('npm run schema:* on a copy of the repository', () => {
 
   beforeAll(async () => {
     baseline = await createTempDirectory('schema-cli-baseline');
-    const subgraphSchemas = (await readdir(join(repositoryRoot, 'subgraphs'))).map((name) => `subgraphs/${name}/schema.graphql`);
+    const subgraphSchemas = graphNames.flatMap((graph) => servicesOf(graph).map(({ name }) => `subgraphs/${graph}/${name}/schema.graphql`));
     for (const path of ['schema', 'clients', ...subgraphSchemas]) {
       await mkdir(join(baseline.path, path, '..'), { recursive: true });
       await cp(join(repositoryRoot, path), join(baseline.path, path), { recursive: true });
@@ -97,7 +98,9 @@ describe('npm run schema:* on a copy of the repository', () => {
     expect(published.exitCode).toBe(0);
     const next = before[0]!.version + 1;
     expect(published.output).toContain(`Published version ${next} with 2 change(s)`);
-    expect(await readFile(join(workspace.path, 'schema/registry/published/supergraph.graphql'), 'utf8')).toContain('nickname: String');
+    expect(await readFile(join(workspace.path, 'schema/nexusflow/registry/published/supergraph.graphql'), 'utf8')).toContain(
+      'nickname: String',
+    );
 
     const log = JSON.parse((await schema('log', '--json')).output) as { version: number; message: string; safe: number }[];
     expect(log[0]).toMatchObject({ version: next, message: 'Add User.nickname', safe: 2 });
@@ -113,7 +116,7 @@ describe('npm run schema:* on a copy of the repository', () => {
   });
 
   it('with --require-published, fails while the working tree is ahead of the published version unless a note says why, and publishing removes the note', async () => {
-    const note = join(workspace.path, 'schema/pending-publication.yaml');
+    const note = join(workspace.path, 'schema/nexusflow/pending-publication.yaml');
     const original = await readFile(authSchema(), 'utf8');
     await writeFile(
       authSchema(),
@@ -128,7 +131,7 @@ describe('npm run schema:* on a copy of the repository', () => {
     const ahead = await schema('check', '--require-published');
     expect(ahead.exitCode).toBe(1);
     expect(ahead.output).toMatch(
-      /^Publication: the working supergraph is ahead of published version \d+, which production serves; publish it \(npm run schema:publish -m "…"\), or commit a pending-publication note \(schema\/pending-publication\.yaml\) saying why it waits$/m,
+      /^Publication: the working supergraph is ahead of published version \d+, which production serves; publish it \(npm run schema:publish -m "…"\), or commit a pending-publication note \(schema\/nexusflow\/pending-publication\.yaml\) saying why it waits$/m,
     );
     expect(ahead.output).toMatch(/^FAILED: the working supergraph is not published, and no publication is pending \(\d+ ms\)$/m);
 
@@ -139,7 +142,7 @@ describe('npm run schema:* on a copy of the repository', () => {
 
     const published = await schema('publish', '-m', 'Add User.pronouns');
     expect(published.exitCode).toBe(0);
-    expect(published.output).toContain('Removed schema/pending-publication.yaml: the publication it announced is done');
+    expect(published.output).toContain('Removed schema/nexusflow/pending-publication.yaml: the publication it announced is done');
     expect(existsSync(note)).toBe(false);
     expect((await schema('check', '--require-published')).exitCode).toBe(0);
 

@@ -1,5 +1,6 @@
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { graphNames, isGraphName, topology, type GraphName } from '@nexusflow/topology';
 import { diffApiSchemas } from './changes.ts';
 import { checkSchema, type CheckOptions } from './check.ts';
 import { apiSchemaOf, composeSupergraph, readSupergraphConfig } from './composition.ts';
@@ -12,7 +13,8 @@ const USAGE = `Usage: schema <command> [options]
   publish [-m text]     check, then record the working subgraphs as a new published version
   log                   list published versions
   diff <a> <b>          changes between two versions (numbers, or "working" for the working tree)
-Options: --json, --config <supergraph.yaml>, --registry <dir>, --operations <dir> (repeatable),
+Options: --graph <name> (repeatable; every graph by default: schema/<graph>/ holds each one's files),
+         --json, --config <supergraph.yaml>, --registry <dir>, --operations <dir> (repeatable),
          --acknowledgements <file>, --pending-publication <file>,
          --require-published (check: fail while the working supergraph is not the published one, unless
          the pending-publication file says why)`;
@@ -22,24 +24,44 @@ const { values, positionals } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     message: { type: 'string', short: 'm' },
-    config: { type: 'string', default: 'schema/supergraph.yaml' },
-    registry: { type: 'string', default: 'schema/registry' },
-    operations: { type: 'string', multiple: true, default: ['clients'] },
-    acknowledgements: { type: 'string', default: 'schema/acknowledged-changes.yaml' },
-    'pending-publication': { type: 'string', default: 'schema/pending-publication.yaml' },
+    graph: { type: 'string', multiple: true },
+    config: { type: 'string' },
+    registry: { type: 'string' },
+    operations: { type: 'string', multiple: true },
+    acknowledgements: { type: 'string' },
+    'pending-publication': { type: 'string' },
     'require-published': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
-const options: CheckOptions = {
-  supergraphConfig: resolve(values.config),
-  registryDirectory: resolve(values.registry),
-  operationDirectories: values.operations.map((directory) => resolve(directory)),
-  acknowledgementsFile: resolve(values.acknowledgements),
-  pendingPublicationFile: resolve(values['pending-publication']),
-};
-const registry = new SchemaRegistry(options.registryDirectory);
+/** A graph's files under schema/<graph>/ and its clients' operations, unless an option names others. */
+function optionsFor(graph: GraphName): CheckOptions {
+  return {
+    supergraphConfig: resolve(values.config ?? `schema/${graph}/supergraph.yaml`),
+    registryDirectory: resolve(values.registry ?? `schema/${graph}/registry`),
+    operationDirectories: (values.operations ?? topology[graph].clients).map((directory) => resolve(directory)),
+    acknowledgementsFile: resolve(values.acknowledgements ?? `schema/${graph}/acknowledged-changes.yaml`),
+    pendingPublicationFile: resolve(values['pending-publication'] ?? `schema/${graph}/pending-publication.yaml`),
+  };
+}
+
+function selectedGraphs(): GraphName[] {
+  const requested = values.graph ?? [];
+  const unknown = requested.filter((name) => !isGraphName(name));
+  if (unknown.length > 0) throw new Error(`Unknown graph ${unknown.join(', ')}; graphs: ${graphNames.join(', ')}`);
+  const graphs = requested.length > 0 ? (requested as GraphName[]) : graphNames;
+  const fileOptions = [values.config, values.registry, values.operations, values.acknowledgements, values['pending-publication']];
+  if (graphs.length > 1 && fileOptions.some((option) => option !== undefined)) {
+    throw new Error(
+      "--config, --registry, --operations, --acknowledgements and --pending-publication name one graph's files: add --graph <name>",
+    );
+  }
+  return graphs;
+}
+
+let options: CheckOptions;
+let registry: SchemaRegistry;
 const print = (json: unknown, text: string) => console.log(values.json ? JSON.stringify(json, null, 2) : text);
 
 async function supergraphOf(reference: string): Promise<string> {
@@ -130,7 +152,15 @@ async function run(command: string | undefined): Promise<number> {
 }
 
 try {
-  process.exitCode = await run(positionals[0]);
+  const graphs = selectedGraphs();
+  let exitCode = 0;
+  for (const graph of graphs) {
+    options = optionsFor(graph);
+    registry = new SchemaRegistry(options.registryDirectory);
+    if (graphs.length > 1 && !values.json) console.log(`\n== ${graph} ==`);
+    exitCode = Math.max(exitCode, await run(positionals[0]));
+  }
+  process.exitCode = exitCode;
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
   process.exitCode = 2;

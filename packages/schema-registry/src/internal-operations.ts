@@ -9,7 +9,7 @@ import { loadOperations, type KnownOperation } from './operations.ts';
 export interface InternalOperationSource {
   /** The calling subgraph's name in the supergraph config. */
   caller: string;
-  /** Holds `<target>/**\/*.graphql`, e.g. `subgraphs/scheduler/src/operations` with `workflows/scheduled-run.graphql`. */
+  /** Holds `<target>/**\/*.graphql`, e.g. `subgraphs/nexusflow/scheduler/src/operations` with `workflows/scheduled-run.graphql`. */
   directory: string;
 }
 

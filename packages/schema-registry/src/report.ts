@@ -21,7 +21,10 @@ export function formatChanges(
   return lines;
 }
 
-function formatPublication({ published, pendingReason }: NonNullable<CheckReport['publication']>, baseVersion: number | null): string {
+function formatPublication(
+  { published, noteFile, pendingReason }: NonNullable<CheckReport['publication']>,
+  baseVersion: number | null,
+): string {
   const base = baseVersion === null ? 'nothing published yet' : `published version ${baseVersion}`;
   if (published) {
     return pendingReason === undefined
@@ -30,7 +33,7 @@ function formatPublication({ published, pendingReason }: NonNullable<CheckReport
   }
   const ahead = `Publication: the working supergraph is ahead of ${base}, which production serves`;
   return pendingReason === undefined
-    ? `${ahead}; publish it (npm run schema:publish -m "…"), or commit a pending-publication note (schema/pending-publication.yaml) saying why it waits`
+    ? `${ahead}; publish it (npm run schema:publish -m "…"), or commit a pending-publication note (${noteFile}) saying why it waits`
     : `${ahead}; publication pending: ${pendingReason}`;
 }
 

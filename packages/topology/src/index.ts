@@ -1,0 +1,81 @@
+import { nexusflow } from './nexusflow.ts';
+import type { GraphTopology, LinkVariable, ServiceTopology } from './types.ts';
+
+export type { GraphTopology, LinkVariable, ServiceTopology } from './types.ts';
+
+/**
+ * Every graph this repository serves, by name. The launcher, the compose config (`schema/<graph>/supergraph.yaml`),
+ * docker-compose.yml's check and each service's default URLs of the services it calls all derive from this.
+ */
+export const topology = { nexusflow } as const satisfies Record<string, GraphTopology>;
+
+export type GraphName = keyof typeof topology;
+type ServicesOf<G extends GraphName> = (typeof topology)[G]['services'];
+export type ServiceName<G extends GraphName> = keyof ServicesOf<G> & string;
+type CallsOf<G extends GraphName, S extends ServiceName<G>> = ServicesOf<G>[S] extends { calls: readonly (infer C extends string)[] }
+  ? C
+  : never;
+
+export const graphNames = Object.keys(topology) as GraphName[];
+
+export function isGraphName(name: string): name is GraphName {
+  return Object.hasOwn(topology, name);
+}
+
+/** Where a service listens on this machine by default. */
+export function defaultServiceUrl(port: number): string {
+  return `http://127.0.0.1:${port}/graphql`;
+}
+
+export function linkVariable<S extends string>(service: S): LinkVariable<S> {
+  return `${service.toUpperCase().replaceAll('-', '_')}_URL` as LinkVariable<S>;
+}
+
+/** The database a service owns on a shared PostgreSQL server, e.g. `nexusflow_auth`, `nexus_cos_content_delivery`. */
+export function databaseName(graph: string, service: string): string {
+  return `${graph}_${service}`.replaceAll('-', '_');
+}
+
+/** One service as the processes that run it see it. */
+export interface ServiceDescription {
+  graph: GraphName;
+  name: string;
+  port: number;
+  database: string;
+  secrets: readonly string[];
+  /** The services it calls, by the variable that holds each one's URL. */
+  links: Record<string, string>;
+}
+
+export function describeService(graph: GraphName, name: string): ServiceDescription {
+  const service: ServiceTopology | undefined = (topology[graph].services as Record<string, ServiceTopology>)[name];
+  if (!service) throw new Error(`No service "${name}" in graph "${graph}"`);
+  return {
+    graph,
+    name,
+    port: service.port,
+    database: databaseName(graph, name),
+    secrets: service.secrets ?? [],
+    links: Object.fromEntries((service.calls ?? []).map((called) => [linkVariable(called), called])),
+  };
+}
+
+export function servicesOf(graph: GraphName): ServiceDescription[] {
+  return Object.keys(topology[graph].services).map((name) => describeService(graph, name));
+}
+
+/**
+ * What a service's configuration needs from the topology: its default port and, for each service it calls, the
+ * variable naming that service's URL with its local default.
+ */
+export function serviceDefaults<G extends GraphName, S extends ServiceName<G>>(
+  graph: G,
+  name: S,
+): { name: S; port: number; links: Record<LinkVariable<CallsOf<G, S>>, string> } {
+  const service = describeService(graph, name);
+  const services = topology[graph].services as Record<string, ServiceTopology>;
+  const links = Object.fromEntries(
+    Object.entries(service.links).map(([variable, called]) => [variable, defaultServiceUrl(services[called]!.port)]),
+  );
+  return { name, port: service.port, links: links as Record<LinkVariable<CallsOf<G, S>>, string> };
+}

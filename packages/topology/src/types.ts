@@ -1,0 +1,21 @@
+export interface ServiceTopology {
+  /** The port it listens on by default, and in docker-compose.yml. */
+  readonly port: number;
+  /** Services it calls directly (not through the gateway): each becomes a `<NAME>_URL` variable with a default. */
+  readonly calls?: readonly string[];
+  /** Variables it needs beyond the ones every subgraph reads (INTERNAL_SECRET among them). */
+  readonly secrets?: readonly string[];
+}
+
+export interface GraphTopology {
+  /** The port of the gateway serving this graph. */
+  readonly gatewayPort: number;
+  /** Folders of client operations (`.graphql`) this graph serves: the schema registry checks changes against them. */
+  readonly clients: readonly string[];
+  readonly services: Readonly<Record<string, ServiceTopology>>;
+}
+
+type Underscored<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}_${Underscored<Tail>}` : S;
+
+/** The variable holding the GraphQL URL of service `S`, e.g. `NOTIFICATIONS_URL`, `CONTENT_DELIVERY_URL`. */
+export type LinkVariable<S extends string> = `${Uppercase<Underscored<S>>}_URL`;

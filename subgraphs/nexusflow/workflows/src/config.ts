@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { booleanFlagSchema, parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { serviceDefaults } from '@nexusflow/topology';
+import { z } from 'zod';
+
+const workflowsEnvSchema = z.object({
+  ...subgraphEnv(serviceDefaults('nexusflow', 'workflows')),
+  RUN_WORKER: booleanFlagSchema.default(true),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  ALLOW_PRIVATE_NETWORK_STEPS: booleanFlagSchema.default(false),
+  SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+  STALL_AFTER_MS: z.coerce.number().int().min(100).default(60_000),
+  OUTBOX_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  STEP_LEASE_MARGIN_MS: z.coerce.number().int().min(0).default(5000),
+  TIMER_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  WORKER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, 'must be 1 to 100 letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
+    .optional(),
+});
+
+/**
+ * The name of this process's workers in the leases they hold. Two live processes cannot listen on one port of one host,
+ * so host and port name one process, and the same one again after a restart; a process on a port chosen by the system
+ * (PORT=0) has no such name, and gets one of its own.
+ */
+function defaultWorkerId(port: number): string {
+  return port === 0 ? randomUUID() : `${hostname()}:${port}`;
+}
+
+export function loadWorkflowsConfig(env?: Environment) {
+  const parsed = parseConfig(workflowsEnvSchema, env, { requiredInProduction: ['INTERNAL_SECRET'] });
+  return {
+    subgraph: toSubgraphConfig('workflows', parsed),
+    /** Run step workers in this process; the embedded default needs it, since its queue is in-process. */
+    runWorker: parsed.RUN_WORKER,
+    workerConcurrency: parsed.WORKER_CONCURRENCY,
+    /** Let HTTP steps call loopback, private and link-local addresses (tests, on-premises installs). */
+    allowPrivateNetworkSteps: parsed.ALLOW_PRIVATE_NETWORK_STEPS,
+    sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
+    stallAfterMs: parsed.STALL_AFTER_MS,
+    outboxPollIntervalMs: parsed.OUTBOX_POLL_INTERVAL_MS,
+    /** How long past its timeout a worker keeps a step before another may take it over. */
+    stepLeaseMarginMs: parsed.STEP_LEASE_MARGIN_MS,
+    /** How often due timers are looked for beyond the wake-ups this process arms itself: bounds how late a lost one fires. */
+    timerPollIntervalMs: parsed.TIMER_POLL_INTERVAL_MS,
+    workerId: parsed.WORKER_ID ?? defaultWorkerId(parsed.PORT),
+    /** The notifications subgraph, which notify steps ask to notify users. */
+    notificationsUrl: parsed.NOTIFICATIONS_URL,
+  };
+}
+
+export type WorkflowsConfig = ReturnType<typeof loadWorkflowsConfig>;
