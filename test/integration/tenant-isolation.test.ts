@@ -15,7 +15,7 @@ import { startStack, type Stack } from '../support/stack.ts';
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const OPERATIONS = rootOperationsOf(join(repositoryRoot, 'schema/nexusflow/api-schema.graphql'));
-const ENTITY_TYPES = resolvableEntitiesOf(join(repositoryRoot, 'subgraphs'));
+const ENTITY_TYPES = resolvableEntitiesOf(join(repositoryRoot, 'subgraphs/nexusflow'));
 
 /** Tenant A's data, made through the gateway before any case runs; tenant B is the stranger every case acts as. */
 interface Fixture {

@@ -13,7 +13,7 @@ export function rootOperationsOf(apiSchemaFile: string): string[] {
 
 /**
  * `auth:User`, `workflows:Execution`, ...: every type that a subgraph resolves through `_entities`, i.e. has a `@key`
- * that is not `resolvable: false`, read from `subgraphs/<name>/schema.graphql`.
+ * that is not `resolvable: false`, read from `<subgraphsDirectory>/<name>/schema.graphql` (one graph's folder, e.g. `subgraphs/nexusflow`).
  */
 export function resolvableEntitiesOf(subgraphsDirectory: string): string[] {
   const entities: string[] = [];
