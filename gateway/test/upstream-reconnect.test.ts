@@ -220,6 +220,27 @@ describe('upstream subscriptions when the subgraph connection drops', () => {
     await upstreams.dispose();
   });
 
+  it('does not keep a client for every identity it ever served: one that carries nothing is disposed of at once', async () => {
+    const upstreams = new UpstreamSubscriptions({ internalSecret: SECRET, logger: recordingLogger().logger });
+    const staying = upstreams.subscribe({ url, operation: 'subscription { ticks }', variables: {}, identity: ANONYMOUS });
+    (await nextSubscription()).push({ ticks: 0 });
+
+    for (let index = 1; index <= 20; index++) {
+      const identity: Identity = { kind: 'user', userId: `passing-${index}`, tenantId: 'tenant-1', roles: [Role.Member] };
+      const passing = upstreams.subscribe({ url, operation: 'subscription { ticks }', variables: {}, identity });
+      (await nextSubscription()).push({ ticks: index });
+      expect((await passing.next()).value).toEqual({ data: { ticks: index } });
+      expect(upstreams.clientCount).toBe(2);
+      await passing.return?.();
+      expect(upstreams.clientCount).toBe(1);
+    }
+
+    expect((await staying.next()).value).toEqual({ data: { ticks: 0 } });
+    await staying.return?.();
+    expect(upstreams.clientCount).toBe(0);
+    await upstreams.dispose();
+  });
+
   it('is disposed of at once while it waits to reconnect to a subgraph that is away', { timeout: 10_000 }, async () => {
     const away = createServer();
     await new Promise<void>((resolve) => away.listen(0, '127.0.0.1', resolve));

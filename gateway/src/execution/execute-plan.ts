@@ -1,8 +1,4 @@
-import type { GraphQLDataSource } from '@apollo/gateway';
-import { applyRewrites, isObjectOfType } from '@apollo/gateway/dist/dataRewrites.js';
-import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types.js';
-import type { OperationContext } from '@apollo/gateway/dist/operationContext.js';
-import { deepMerge } from '@apollo/gateway/dist/utilities/deepMerge.js';
+import type { buildOperationContext, GraphQLDataSource } from '@apollo/gateway';
 import { assert, ERRORS, errorCodeDef, type Operation } from '@apollo/federation-internals';
 import {
   evaluateCondition,
@@ -25,13 +21,17 @@ import {
 } from 'graphql';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
 import { computeResponse } from './result-shaping.ts';
+import { applyRewrites, deepMerge, INCOMING_OPERATION, isObjectOfType } from './vendored/apollo-gateway.ts';
+
+/** What @apollo/gateway's `buildOperationContext` gives: the operation, its fragments and the API schema. */
+export type OperationContext = ReturnType<typeof buildOperationContext>;
 
 /**
  * A port of @apollo/gateway's `executeQueryPlan` (2.14.4) that gives the same results, byte for byte, for
  * the same plan, without what stock spends per request around the work itself: it takes the operation
  * already converted for result shaping (stock converts the document again on every request), records no
  * OpenTelemetry spans and builds no usage-reporting trace nodes, and shapes results with a compiled shaper.
- * The data-handling helpers (deep merge, rewrites) are stock's own.
+ * The data-handling helpers (deep merge, rewrites) are stock's own, copied in ./vendored/apollo-gateway.ts.
  *
  * Where it differs from stock on purpose: every error of a fetch carries a path and the subgraph's `serviceName`. A
  * fetch that fails outright (the subgraph unreachable, an HTTP error), and a subgraph error without a usable path, is
@@ -153,7 +153,7 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
 
   const request = (fetchVariables: ResultMap) =>
     service.process({
-      kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
+      kind: INCOMING_OPERATION,
       request: { query: fetch.operation, variables: fetchVariables, operationName: fetch.operationName },
       incomingRequestContext: context.requestContext,
       context: context.requestContext.context,

@@ -1,6 +1,6 @@
-import { isObjectOfType } from '@apollo/gateway/dist/dataRewrites.js';
 import type { FetchNode } from '@apollo/query-planner';
 import { Kind, parse, type FragmentDefinitionNode, type GraphQLSchema, type SelectionSetNode } from 'graphql';
+import { isObjectOfType } from './vendored/apollo-gateway.ts';
 
 export type ResponsePath = (string | number)[];
 

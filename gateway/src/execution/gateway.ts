@@ -1,29 +1,34 @@
 import { createHash } from 'node:crypto';
-import { ApolloGateway, type GatewayConfig, type GraphQLDataSource } from '@apollo/gateway';
-import { buildOperationContext } from '@apollo/gateway/dist/operationContext.js';
-import { operationFromDocument, type Schema } from '@apollo/federation-internals';
-import type { QueryPlanner } from '@apollo/query-planner';
-import type { GatewayExecutor, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
+import {
+  buildOperationContext,
+  HEALTH_CHECK_QUERY,
+  RemoteGraphQLDataSource,
+  type GatewayConfig,
+  type GraphQLDataSource,
+  type ServiceEndpointDefinition,
+  type SupergraphManager,
+} from '@apollo/gateway';
+import { operationFromDocument, Supergraph } from '@apollo/federation-internals';
+import type {
+  GatewayExecutor,
+  GatewayGraphQLRequestContext,
+  GatewayInterface,
+  GatewayLoadResult,
+  GatewaySchemaLoadOrUpdateCallback,
+  GatewayUnsubscriber,
+} from '@apollo/server-gateway-interface';
 import { createLogger, ErrorCode, type Logger } from '@nexusflow/kit/core';
 import { getVariableValues } from 'graphql/execution/values.js';
-import { GraphQLError, print, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, print, type DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from './execute-plan.ts';
 import { resolveOperation } from './operation-resolution.ts';
 import { PlannerPool, PlanningFailure, type PlannerPoolOptions } from './planner-pool.ts';
+import { loadSupergraph, supergraphId, type LoadedSupergraph } from './supergraph.ts';
+import { HEALTH_CHECK } from './vendored/apollo-gateway.ts';
 
-/** What ApolloGateway keeps about the loaded supergraph; queries and subscriptions plan and execute against the same objects. */
-export interface LoadedSupergraph {
-  schema: GraphQLSchema;
-  apiSchema: Schema;
-  supergraphSchema: GraphQLSchema;
-  supergraphSdl: string;
-  queryPlanner: QueryPlanner;
-  serviceMap: Record<string, { dataSource: GraphQLDataSource }>;
-  recursiveSelectionsLimitDisabled: boolean;
-  nonLocalSelectionsLimitDisabled: boolean;
-}
+export type { LoadedSupergraph } from './supergraph.ts';
 
 export interface FastGatewayOptions {
   /** Approximate memory the prepared operations (plans, operation contexts, shaping operations) may hold, in bytes. @default 64 MiB */
@@ -71,52 +76,180 @@ function timeoutError(timeoutMs: number): GraphQLError {
   });
 }
 
+type GatewayState = 'initialized' | 'loaded' | 'updating' | 'failed' | 'stopping' | 'stopped';
+
+/** Where the supergraph comes from, as @apollo/gateway's config gives it: its SDL, a hook, or a manager. */
+function supergraphManagerOf(config: GatewayConfig): SupergraphManager {
+  if (!('supergraphSdl' in config) || config.supergraphSdl === undefined)
+    throw new Error('FastGateway serves a supergraph: give it `supergraphSdl` (its SDL, a SupergraphSdlHook or a SupergraphManager)');
+  const { supergraphSdl } = config;
+  if (typeof supergraphSdl === 'string') return { initialize: async () => ({ supergraphSdl }) };
+  return typeof supergraphSdl === 'function' ? { initialize: supergraphSdl } : supergraphSdl;
+}
+
 /**
- * ApolloGateway with our executor: its supergraph loading, composition and query planner, unchanged, with planning
- * moved to worker threads ({@link PlannerPool}) and execution through {@link executePlan}. Per request, stock also
- * hashes the query again for its plan cache key, rebuilds the operation context and the service map, and converts
- * the document for result shaping; here all of that is prepared once per operation and kept, in a cache bounded by
- * memory rather than by count, so that a thousand huge plans cannot hold as much as a thousand small ones.
+ * The gateway Apollo Server runs, through its public `GatewayInterface`: it loads the supergraph as @apollo/gateway
+ * does (same managers, same validation, same data sources, same API schema; see {@link loadSupergraph}), plans on
+ * worker threads ({@link PlannerPool}) with Apollo's query planner, and executes through {@link executePlan}. Per
+ * request, stock also hashes the query again for its plan cache key, rebuilds the operation context and the service
+ * map, and converts the document for result shaping; here all of that is prepared once per operation and kept, in a
+ * cache bounded by memory rather than by count, so that a thousand huge plans cannot hold as much as a thousand small ones.
+ *
+ * It takes @apollo/gateway's own config (`supergraphSdl`, `buildService`, `validateSupergraph`, `queryPlannerConfig`),
+ * so that it stands in for `ApolloGateway` wherever that one is given a supergraph.
  */
-export class FastGateway extends ApolloGateway {
+export class FastGateway implements GatewayInterface {
+  /** The executor Apollo Server calls for every query and mutation. */
+  readonly executor: GatewayExecutor;
+  private readonly manager: SupergraphManager;
+  private readonly logger: Logger;
   private readonly planners: PlannerPool;
   private readonly prepared: LRUCache<string, PreparedOrRefused>;
   private readonly inFlight = new Map<string, Promise<PreparedOrRefused>>();
-  private plannedFor: QueryPlanner | undefined;
+  private readonly listeners = new Set<GatewaySchemaLoadOrUpdateCallback>();
+  /** Every data source built, by subgraph name, as stock keeps them: plans made just before a switch may still use one. */
+  private readonly dataSources = new Map<string, { url: string; dataSource: GraphQLDataSource }>();
+  private state: GatewayState = 'initialized';
+  private stopping: Promise<void> | undefined;
+  private cleanup: (() => Promise<void>) | undefined;
+  private current: LoadedSupergraph | undefined;
+  private plannedFor: LoadedSupergraph | undefined;
   private generation = 0;
   private executionServices: Record<string, GraphQLDataSource> | undefined;
 
-  constructor(config: GatewayConfig, options: FastGatewayOptions = {}) {
-    super(config);
-    this.planners = new PlannerPool({ ...options.planner, logger: options.logger ?? createLogger({ name: 'gateway', level: 'silent' }) });
+  constructor(
+    private readonly config: GatewayConfig,
+    options: FastGatewayOptions = {},
+  ) {
+    this.manager = supergraphManagerOf(config);
+    this.logger = options.logger ?? createLogger({ name: 'gateway', level: 'silent' });
+    this.planners = new PlannerPool({ ...options.planner, logger: this.logger });
     this.prepared = new LRUCache<string, PreparedOrRefused>({
       maxSize: options.preparedOperationCacheBytes ?? 64 * 1024 * 1024,
       sizeCalculation: (entry, key) => key.length + (entry instanceof GraphQLError ? entry.message.length : entry.approximateBytes),
     });
-    const timeoutMs = options.operationTimeoutMs ?? 30_000;
-    const executor: GatewayExecutor = async (requestContext) => {
-      const run = this.execute(requestContext as GatewayGraphQLRequestContext<GatewayContext>);
-      if (timeoutMs <= 0) return run;
-      const deadline = new AbortController();
-      (requestContext.context as Partial<GatewayContext>).deadline = deadline.signal;
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          deadline.abort();
-          reject(timeoutError(timeoutMs));
-        }, timeoutMs);
+    this.executor = withTimeout(options.operationTimeoutMs ?? 30_000, (requestContext) =>
+      this.execute(requestContext as GatewayGraphQLRequestContext<GatewayContext>),
+    );
+  }
+
+  onSchemaLoadOrUpdate(callback: GatewaySchemaLoadOrUpdateCallback): GatewayUnsubscriber {
+    this.listeners.add(callback);
+    return () => this.listeners.delete(callback);
+  }
+
+  async load(): Promise<GatewayLoadResult> {
+    if (this.state !== 'initialized') throw new Error(`FastGateway.load called in state ${this.state}`);
+    try {
+      const { supergraphSdl, cleanup } = await this.manager.initialize({
+        update: (sdl) => this.update(sdl),
+        healthCheck: (sdl) => this.healthCheck(sdl),
+        getDataSource: (definition) => this.dataSourceFor(definition),
       });
+      this.cleanup = cleanup;
+      this.update(supergraphSdl);
+    } catch (error) {
+      this.state = 'failed';
+      await this.cleanUp();
+      throw error;
+    }
+    this.state = 'loaded';
+    return { executor: this.executor };
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'updating') throw new Error('FastGateway.stop cannot be called from a schema listener');
+    this.stopping ??= this.shutDown();
+    return this.stopping;
+  }
+
+  /** The supergraph being served, once one is loaded. */
+  get loaded(): LoadedSupergraph | undefined {
+    return this.current;
+  }
+
+  /** Switches to a new supergraph SDL; throws, keeping the one serving, when it cannot be served. */
+  private update(supergraphSdl: string): void {
+    if (this.state !== 'initialized' && this.state !== 'loaded')
+      throw new Error(`Can't call \`update\` callback: the gateway is ${this.state}.`);
+    if (supergraphId(supergraphSdl) === this.current?.id) return;
+    const previous = this.state;
+    this.state = 'updating';
+    try {
+      const loaded = loadSupergraph(supergraphSdl, {
+        ...(this.config.validateSupergraph !== undefined ? { validateSupergraph: this.config.validateSupergraph } : {}),
+        ...(this.config.queryPlannerConfig ? { queryPlannerConfig: this.config.queryPlannerConfig } : {}),
+        dataSourceFor: (definition) => this.dataSourceFor(definition),
+      });
+      if (this.current) this.logger.info({ from: this.current.id, to: loaded.id }, 'switching to a new supergraph');
+      this.current = loaded;
+      this.notify(loaded);
+    } finally {
+      this.state = previous;
+    }
+  }
+
+  private notify(loaded: LoadedSupergraph): void {
+    for (const listener of this.listeners) {
       try {
-        return await Promise.race([run, timedOut]);
-      } finally {
-        clearTimeout(timer);
+        listener({ apiSchema: loaded.schema, coreSupergraphSdl: loaded.supergraphSdl });
+      } catch (error) {
+        // As stock: a listener's failure is its own; the supergraph is switched all the same.
+        this.logger.error({ err: error }, 'a schema listener failed; the schema still updates');
       }
-    };
-    (this as unknown as { executor: GatewayExecutor }).executor = executor;
+    }
+  }
+
+  /** A subgraph's data source: the one built before while its URL is unchanged, as stock reuses them. */
+  private dataSourceFor({ name, url }: ServiceEndpointDefinition): GraphQLDataSource {
+    const existing = this.dataSources.get(name);
+    if (existing && existing.url === url) return existing.dataSource;
+    const dataSource = this.buildService({ name, url });
+    this.dataSources.set(name, { url: url ?? '', dataSource });
+    return dataSource;
+  }
+
+  private buildService(definition: ServiceEndpointDefinition): GraphQLDataSource {
+    return this.config.buildService ? this.config.buildService(definition) : new RemoteGraphQLDataSource({ url: definition.url });
+  }
+
+  /** Stock's subgraph health check for a supergraph about to be served: each of its subgraphs answers `__typename`. */
+  private async healthCheck(supergraphSdl: string): Promise<void> {
+    const subgraphs = Supergraph.build(supergraphSdl).subgraphsMetadata();
+    try {
+      await Promise.all(
+        subgraphs.map(async (subgraph) => {
+          try {
+            await this.buildService(subgraph).process({ kind: HEALTH_CHECK, request: { query: HEALTH_CHECK_QUERY }, context: {} });
+          } catch (error) {
+            throw new Error(`[${subgraph.name}]: ${(error as Error).message}`);
+          }
+        }),
+      );
+    } catch (error) {
+      throw new Error(
+        'The gateway subgraphs health check failed. Updating to the provided `supergraphSdl` will likely result in future ' +
+          `request failures to subgraphs. The following error occurred during the health check:\n${(error as Error).message}`,
+      );
+    }
+  }
+
+  private async shutDown(): Promise<void> {
+    const wasLoaded = this.state === 'loaded';
+    this.state = 'stopping';
+    await this.planners.close();
+    if (wasLoaded) await this.cleanUp();
+    this.state = 'stopped';
+  }
+
+  private async cleanUp(): Promise<void> {
+    const cleanup = this.cleanup;
+    this.cleanup = undefined;
+    await cleanup?.().catch((error: unknown) => this.logger.error({ err: error }, 'the supergraph source did not clean up'));
   }
 
   private async execute(requestContext: GatewayGraphQLRequestContext<GatewayContext>) {
-    const loaded = this.loaded!;
+    const loaded = this.current!;
     const { request, document, queryHash, source } = requestContext;
     resolveOperation(document, request.operationName ?? undefined);
     const operation = await this.prepare(document, source ?? print(document), request.operationName ?? undefined, queryHash);
@@ -130,7 +263,7 @@ export class FastGateway extends ApolloGateway {
       const { errors } = getVariableValues(operation.operationContext.schema, variableDefinitions, request.variables ?? {});
       if (errors) return { errors };
     }
-    this.executionServices ??= Object.fromEntries(Object.entries(loaded.serviceMap).map(([name, { dataSource }]) => [name, dataSource]));
+    this.executionServices ??= Object.fromEntries([...this.dataSources].map(([name, { dataSource }]) => [name, dataSource]));
     return executePlan(operation, this.executionServices, requestContext, loaded.supergraphSchema);
   }
 
@@ -144,7 +277,7 @@ export class FastGateway extends ApolloGateway {
     operationName: string | undefined,
     sourceHash?: string,
   ): Promise<PreparedOperation> {
-    const loaded = this.loaded;
+    const loaded = this.current;
     if (!loaded)
       throw new GraphQLError('No supergraph loaded yet', { extensions: { code: ErrorCode.ServiceUnavailable, http: { status: 503 } } });
     this.followSupergraph(loaded);
@@ -171,8 +304,8 @@ export class FastGateway extends ApolloGateway {
 
   /** A new supergraph: new plans, new data sources, new planners. */
   private followSupergraph(loaded: LoadedSupergraph): void {
-    if (this.plannedFor === loaded.queryPlanner) return;
-    this.plannedFor = loaded.queryPlanner;
+    if (this.plannedFor === loaded) return;
+    this.plannedFor = loaded;
     this.prepared.clear();
     this.executionServices = undefined;
     this.generation = this.planners.load(loaded.supergraphSdl);
@@ -217,17 +350,27 @@ export class FastGateway extends ApolloGateway {
       approximateBytes: source.length * PREPARED_BYTES_PER_SOURCE_BYTE + planBytes(queryPlan),
     };
   }
+}
 
-  override async stop(): Promise<void> {
-    await this.planners.close();
-    await super.stop();
-  }
-
-  /** The supergraph being served, once one is loaded. */
-  get loaded(): LoadedSupergraph | undefined {
-    const loaded = this as unknown as Partial<LoadedSupergraph>;
-    return loaded.queryPlanner ? (loaded as LoadedSupergraph) : undefined;
-  }
+/** An executor that answers GATEWAY_TIMEOUT, and aborts the operation's subgraph fetches, once `timeoutMs` have passed. */
+function withTimeout(timeoutMs: number, execute: GatewayExecutor): GatewayExecutor {
+  if (timeoutMs <= 0) return execute;
+  return async (requestContext) => {
+    const deadline = new AbortController();
+    (requestContext.context as Partial<GatewayContext>).deadline = deadline.signal;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        deadline.abort();
+        reject(timeoutError(timeoutMs));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([execute(requestContext), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }
 
 /** The size of a plan, as the operations its fetches send: the bulk of what a plan holds. */

@@ -2,7 +2,7 @@ import type { GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { clientError, createAsyncQueue, ErrorCode, formatClientError, type AsyncQueue, type Logger } from '@nexusflow/kit/core';
+import { Broadcast, clientError, ErrorCode, formatClientError, type BroadcastGroup, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
 import type { LoadedSupergraph } from '../execution/gateway.ts';
@@ -25,20 +25,6 @@ export interface FederatedSubscriptionOptions {
 }
 
 /**
- * Subscriptions with the same operation, variables and identity see the same results, so each event is resolved once
- * for all of them and the result is fanned out: a thousand clients watching one execution cost one upstream
- * subscription and one run of the rest of the plan per event, not a thousand.
- */
-interface ResultGroup {
-  subscribers: Set<AsyncQueue<ExecutionResult>>;
-  /** Replayed to subscribers that join later; events carry the whole state, so the latest is enough to catch up. */
-  last?: ExecutionResult;
-  events: AsyncIterableIterator<UpstreamEvent>;
-  /** The subgraph that owns the subscription's root field, named in the errors of its events. */
-  serviceName: string;
-}
-
-/**
  * Executes subscriptions across subgraphs, which stock @apollo/gateway refuses. Apollo's query planner
  * already plans a subscription as a primary fetch (the subgraph that owns the root field) and the rest
  * of the plan; the primary runs as a subscription on that subgraph, and every event it yields is fed,
@@ -46,10 +32,16 @@ interface ResultGroup {
  * fetched exactly as for a query. A failed entity fetch becomes an `errors` entry of that one event.
  */
 export class FederatedSubscriptions {
-  private readonly groups = new Map<string, ResultGroup>();
-  /** Numbers each supergraph's planner, so that subscriptions planned on different supergraphs never share results. */
-  private readonly plannerIds = new WeakMap<object, number>();
-  private planners = 0;
+  /**
+   * Subscriptions with the same operation, variables and identity see the same results, so each event is resolved once
+   * for all of them and the result is fanned out: a thousand clients watching one execution cost one upstream
+   * subscription and one run of the rest of the plan per event, not a thousand. The latest result is replayed to
+   * subscribers that join later; events carry the whole state, so the latest is enough to catch up.
+   */
+  private readonly groups = new Broadcast<ExecutionResult>({ replayLatest: true });
+  /** Numbers each supergraph, so that subscriptions planned on different supergraphs never share results. */
+  private readonly supergraphIds = new WeakMap<LoadedSupergraph, number>();
+  private supergraphs = 0;
 
   constructor(private readonly options: FederatedSubscriptionOptions) {}
 
@@ -65,58 +57,79 @@ export class FederatedSubscriptions {
     if (!supergraph) throw clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet');
     const operationName = args.operationName ?? undefined;
     const variables = args.variables ?? {};
-    let plannerId = this.plannerIds.get(supergraph.queryPlanner);
-    if (plannerId === undefined) this.plannerIds.set(supergraph.queryPlanner, (plannerId = ++this.planners));
-    const key = JSON.stringify([plannerId, args.source, operationName, variables, args.context.identity]);
+    let supergraphNumber = this.supergraphIds.get(supergraph);
+    if (supergraphNumber === undefined) this.supergraphIds.set(supergraph, (supergraphNumber = ++this.supergraphs));
+    const key = JSON.stringify([supergraphNumber, args.source, operationName, variables, args.context.identity]);
     // Planned once per operation (and cached like queries): a thousand subscribers of one execution cost one plan.
-    const prepared = this.groups.has(key) ? undefined : await this.options.prepare(args.document, args.source, operationName);
-    let group = this.groups.get(key);
-    if (!group) {
-      const root = prepared!.queryPlan.node;
-      if (root?.kind !== 'Subscription') throw clientError(ErrorCode.BadRequest, 'Not a subscription');
-      const { primary, rest } = root;
-      const source = this.options.dataSources.get(primary.serviceName);
-      if (!source) throw clientError(ErrorCode.ServiceUnavailable, `The ${primary.serviceName} service is unavailable`);
-      const primaryVariables = Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]]));
+    const start = this.groups.has(key)
+      ? undefined
+      : this.starter(supergraph, await this.options.prepare(args.document, args.source, operationName), {
+          operationName,
+          variables,
+          context: args.context,
+        });
+    let events: AsyncIterableIterator<UpstreamEvent> | undefined;
+    return this.groups.subscribe(key, {
+      // Joining a group that started while this subscription was being planned starts nothing.
+      onFirst: (group) => {
+        events = start?.(group);
+      },
+      onLast: () => void events?.return?.(),
+    });
+  }
+
+  /**
+   * What starts a group for a prepared subscription: its upstream subscription on the subgraph that owns the root
+   * field, and the resolution of each of its events. Throws, before anything starts, for what cannot be subscribed to.
+   */
+  private starter(
+    supergraph: LoadedSupergraph,
+    prepared: PreparedOperation,
+    {
+      operationName,
+      variables,
+      context,
+    }: { operationName: string | undefined; variables: Record<string, unknown>; context: GatewayContext },
+  ): (group: BroadcastGroup<ExecutionResult>) => AsyncIterableIterator<UpstreamEvent> {
+    const root = prepared.queryPlan.node;
+    if (root?.kind !== 'Subscription') throw clientError(ErrorCode.BadRequest, 'Not a subscription');
+    const { primary, rest } = root;
+    const source = this.options.dataSources.get(primary.serviceName);
+    if (!source) throw clientError(ErrorCode.ServiceUnavailable, `The ${primary.serviceName} service is unavailable`);
+    const requestContext = {
+      request: { query: undefined, variables, operationName },
+      context,
+      logger: this.options.logger,
+      metrics: {},
+      cache: undefined,
+    } as unknown as GatewayGraphQLRequestContext<GatewayContext>;
+    // Each event enters as the result of the primary fetch, and the rest of the plan runs from it.
+    const replay: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
+    const eventPlan: PreparedOperation = {
+      ...prepared,
+      queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay },
+    };
+    const resolve = (event: UpstreamEvent) => this.complete(supergraph, eventPlan, event, requestContext, primary.serviceName);
+    return (group) => {
       const events = this.options.upstreams.subscribe({
         url: source.url,
         operation: primary.operation,
-        variables: primaryVariables,
-        identity: args.context.identity,
+        variables: Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]])),
+        identity: context.identity,
       });
-      const requestContext = {
-        request: { query: undefined, variables, operationName },
-        context: args.context,
-        logger: this.options.logger,
-        metrics: {},
-        cache: undefined,
-      } as unknown as GatewayGraphQLRequestContext<GatewayContext>;
-      // Each event enters as the result of the primary fetch, and the rest of the plan runs from it.
-      const replay: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
-      const eventPlan: PreparedOperation = {
-        ...prepared!,
-        queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay },
-      };
-      const resolve = (event: UpstreamEvent) => this.complete(supergraph, eventPlan, event, requestContext, primary.serviceName);
-      group = { subscribers: new Set(), events, serviceName: primary.serviceName };
-      this.groups.set(key, group);
-      void this.pump(key, group, resolve);
-    }
-    const joined = group;
-    const queue: AsyncQueue<ExecutionResult> = createAsyncQueue({
-      onReturn: () => {
-        joined.subscribers.delete(queue);
-        if (joined.subscribers.size === 0) this.disband(key, joined);
-      },
-    });
-    joined.subscribers.add(queue);
-    if (joined.last) queue.push(joined.last);
-    return queue;
+      void this.pump(group, events, resolve, primary.serviceName);
+      return events;
+    };
   }
 
   /** Resolves the group's events one at a time, which keeps them in order, and hands each result to every subscriber. */
-  private async pump(key: string, group: ResultGroup, resolve: (event: UpstreamEvent) => Promise<ExecutionResult>): Promise<void> {
-    for await (const event of group.events) {
+  private async pump(
+    group: BroadcastGroup<ExecutionResult>,
+    events: AsyncIterableIterator<UpstreamEvent>,
+    resolve: (event: UpstreamEvent) => Promise<ExecutionResult>,
+    serviceName: string,
+  ): Promise<void> {
+    for await (const event of events) {
       let result: ExecutionResult;
       if (event.data) {
         try {
@@ -129,21 +142,13 @@ export class FederatedSubscriptions {
       } else {
         result = {
           errors: (event.errors ?? []).map(
-            (error) => new GraphQLError(error.message, { extensions: { ...error.extensions, serviceName: group.serviceName } }),
+            (error) => new GraphQLError(error.message, { extensions: { ...error.extensions, serviceName } }),
           ),
         };
       }
-      group.last = result;
-      for (const subscriber of group.subscribers) subscriber.push(result);
+      group.publish(result);
     }
-    for (const subscriber of group.subscribers) subscriber.end();
-    this.disband(key, group);
-  }
-
-  private disband(key: string, group: ResultGroup): void {
-    if (this.groups.get(key) !== group) return;
-    this.groups.delete(key);
-    void group.events.return?.();
+    group.end();
   }
 
   /** Runs the rest of the plan for one event, starting from the event as the primary fetch's result. */

@@ -3,7 +3,8 @@ import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLSch
 import { CloseCode, type Context, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ANONYMOUS, clientError, ErrorCode, verifyAccessToken, type Identity, type Logger } from '@nexusflow/kit/core';
+import { clientError, ErrorCode, type Logger } from '@nexusflow/kit/core';
+import { authenticateCredentials, isRefusal } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
 import {
@@ -49,13 +50,6 @@ interface Connection extends StreamingCaller {
   cancelExpiry?: () => void;
 }
 
-/** The access token from `connection_init`: `{ authorization: "Bearer …" }` as on HTTP, or `{ token }`. */
-function tokenFrom(params: Params): string | undefined {
-  const header = params?.authorization ?? params?.Authorization;
-  if (typeof header === 'string') return /^Bearer\s+(\S+)$/i.exec(header.trim())?.[1] ?? header;
-  return typeof params?.token === 'string' ? params.token : undefined;
-}
-
 /**
  * GraphQL over WebSocket on the gateway's own port and path: subscriptions, planned and executed across subgraphs,
  * and queries and mutations, executed as HTTP ones are. Every operation passes the same edge as HTTP (see
@@ -84,15 +78,9 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
       onConnect: async (ctx: Context<Params, Extra>) => {
         const { socket, request } = ctx.extra;
         const clientAddress = options.clientAddressOf(request);
-        const token = tokenFrom(ctx.connectionParams);
-        let identity: Identity = ANONYMOUS;
-        let expiresAt: number | undefined;
-        if (token) {
-          const verification = await verifyAccessToken(token, options.jwtSecret, now());
-          if (!verification.ok) return false;
-          identity = verification.identity;
-          expiresAt = verification.expiresAt.getTime();
-        }
+        const authenticated = await authenticateCredentials({ connectionParams: ctx.connectionParams }, options.jwtSecret, now);
+        if (isRefusal(authenticated)) return false;
+        const { identity, expiresAt } = authenticated;
         // A connection is a request too: opening connections in a loop draws from the same budgets.
         const limited = await options.rateLimit?.({ identity, clientAddress });
         if (limited) {

@@ -1,6 +1,6 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { createAsyncQueue, signIdentity, type AsyncQueue, type Identity, type Logger } from '@nexusflow/kit/core';
+import { Broadcast, signIdentity, type Identity, type Logger } from '@nexusflow/kit/core';
 
 export interface UpstreamEvent {
   data?: Record<string, unknown> | null;
@@ -17,15 +17,6 @@ export interface UpstreamKey {
 /** Identical subscriptions (same subgraph, operation, variables and identity) share one upstream. */
 function keyOf(key: UpstreamKey): string {
   return JSON.stringify([key.url, key.operation, key.variables, key.identity]);
-}
-
-interface Upstream {
-  subscribers: Set<AsyncQueue<UpstreamEvent>>;
-  /** The socket (one per subgraph and identity) it runs on. */
-  clientKey: string;
-  /** Replayed to clients that join later: events carry the whole state, so the latest is enough to catch up. */
-  last?: UpstreamEvent;
-  stop(): void;
 }
 
 /**
@@ -93,7 +84,8 @@ function closeCodeOf(event: unknown): number | undefined {
  * the reconnection (a snapshot, for executions) catches them up.
  */
 export class UpstreamSubscriptions {
-  private readonly open = new Map<string, Upstream>();
+  /** Replays the latest event to clients that join later: events carry the whole state, so the latest is enough to catch up. */
+  private readonly open = new Broadcast<UpstreamEvent>({ replayLatest: true });
   /** One socket per subgraph and identity while it carries subscriptions: a client is dropped with its last one. */
   private readonly clients = new Map<string, { client: Client; upstreams: number }>();
   /** Cuts backoff waits short on dispose, so that shutting down never waits for a subgraph that is away. */
@@ -180,62 +172,35 @@ export class UpstreamSubscriptions {
   }
 
   subscribe(key: UpstreamKey): AsyncIterableIterator<UpstreamEvent> {
-    const id = keyOf(key);
-    let upstream = this.open.get(id);
-    if (!upstream) {
-      const subscribers = new Set<AsyncQueue<UpstreamEvent>>();
-      const clientKey = JSON.stringify([key.url, key.identity]);
-      const shared: Partial<Upstream> = {};
-      const unsubscribe = this.client(clientKey, key.url, key.identity).subscribe<Record<string, unknown>>(
-        { query: key.operation, variables: key.variables },
-        {
-          next: (event) => {
-            shared.last = event;
-            for (const subscriber of subscribers) subscriber.push(event);
+    const clientKey = JSON.stringify([key.url, key.identity]);
+    let stop: (() => void) | undefined;
+    return this.open.subscribe(keyOf(key), {
+      onFirst: (upstream) => {
+        stop = this.client(clientKey, key.url, key.identity).subscribe<Record<string, unknown>>(
+          { query: key.operation, variables: key.variables },
+          {
+            next: (event) => upstream.publish(event),
+            error: (error) => {
+              this.options.logger.warn({ err: error instanceof Error ? error.message : error }, 'upstream subscription failed');
+              const errors = Array.isArray(error) ? (error as UpstreamEvent['errors']) : [{ message: 'The upstream subscription failed' }];
+              upstream.publish({ errors });
+              upstream.end();
+            },
+            complete: () => upstream.end(),
           },
-          error: (error) => {
-            this.options.logger.warn({ err: error instanceof Error ? error.message : error }, 'upstream subscription failed');
-            const errors = Array.isArray(error) ? (error as UpstreamEvent['errors']) : [{ message: 'The upstream subscription failed' }];
-            for (const subscriber of subscribers) {
-              subscriber.push({ errors });
-              subscriber.end();
-            }
-            this.close(id);
-          },
-          complete: () => {
-            for (const subscriber of subscribers) subscriber.end();
-            this.close(id);
-          },
-        },
-      );
-      upstream = Object.assign(shared, { subscribers, clientKey, stop: unsubscribe });
-      this.open.set(id, upstream);
-      this.options.onCount?.(this.open.size);
-    }
-    const queue: AsyncQueue<UpstreamEvent> = createAsyncQueue({
-      onReturn: () => {
-        const current = this.open.get(id);
-        if (!current) return;
-        current.subscribers.delete(queue);
-        if (current.subscribers.size === 0) this.close(id);
+        );
+        this.options.onCount?.(this.open.size);
+      },
+      onLast: () => {
+        stop?.();
+        this.release(clientKey);
+        this.options.onCount?.(this.open.size);
       },
     });
-    upstream.subscribers.add(queue);
-    if (upstream.last) queue.push(upstream.last);
-    return queue;
-  }
-
-  private close(id: string): void {
-    const upstream = this.open.get(id);
-    if (!upstream) return;
-    this.open.delete(id);
-    upstream.stop();
-    this.release(upstream.clientKey);
-    this.options.onCount?.(this.open.size);
   }
 
   async dispose(): Promise<void> {
-    for (const id of [...this.open.keys()]) this.close(id);
+    this.open.endAll();
     this.disposing.abort();
     // A client caught between attempts rejects its dispose with the reason it gave up (the last close event, or
     // "All Subscriptions Gone"); there is nothing left to close then, and shutdown must go on.

@@ -5,6 +5,7 @@
  */
 export * from './access-token.ts';
 export * from './async-queue.ts';
+export * from './broadcast.ts';
 export * from './config.ts';
 export * from './embedded-database-lock.ts';
 export * from './errors.ts';

@@ -1,4 +1,5 @@
-import { createAsyncQueue, type AsyncQueue } from './async-queue.ts';
+import type { AsyncQueue } from './async-queue.ts';
+import { Broadcast, type BroadcastGroup } from './broadcast.ts';
 
 /**
  * How far back a {@link MissedEvents} reaches before the moment the loss was noticed: the processes that stamp rows
@@ -27,62 +28,42 @@ export interface SubscribeOptions {
   reportMissed?: boolean;
 }
 
-interface Listener {
-  queue: AsyncQueue<unknown>;
-  reportMissed: boolean;
-}
-
 /** The subscriptions of one process, by topic: what a pub/sub delivers to. */
 export class TopicListeners {
-  private readonly byTopic = new Map<string, Set<Listener>>();
+  private readonly byTopic = new Broadcast<unknown>();
 
   /**
-   * A subscription to `topic`. `onFirst` runs when it is the topic's first, `onLast` when the topic's last one
-   * leaves, so that the pub/sub subscribes and unsubscribes its source once per topic.
+   * A subscription to `topic`. `onFirst` runs when it is the topic's first, with what ends all of the topic's
+   * subscriptions should its source refuse it; `onLast` when the topic's last one leaves. The pub/sub thus subscribes
+   * and unsubscribes its source once per topic.
    */
   listen<T>(
     topic: string,
     options: SubscribeOptions,
-    hooks: { onFirst?: (queue: AsyncQueue<unknown>) => void; onLast?: () => void } = {},
+    hooks: { onFirst?: (topicGroup: Pick<BroadcastGroup<unknown>, 'end'>) => void; onLast?: () => void } = {},
   ): AsyncQueue<T> {
-    const listener: Listener = {
-      reportMissed: options.reportMissed ?? false,
-      queue: createAsyncQueue<unknown>({ onReturn: () => this.remove(topic, listener) && hooks.onLast?.() }),
-    };
-    let listeners = this.byTopic.get(topic);
-    const first = !listeners;
-    if (!listeners) this.byTopic.set(topic, (listeners = new Set()));
-    listeners.add(listener);
-    if (first) hooks.onFirst?.(listener.queue);
-    return listener.queue as AsyncQueue<T>;
-  }
-
-  /** Returns whether the topic has no listeners left. */
-  private remove(topic: string, listener: Listener): boolean {
-    const listeners = this.byTopic.get(topic);
-    if (!listeners) return false;
-    listeners.delete(listener);
-    if (listeners.size > 0) return false;
-    this.byTopic.delete(topic);
-    return true;
+    const reportMissed = options.reportMissed ?? false;
+    return this.byTopic.subscribe(topic, {
+      ...hooks,
+      ...(reportMissed ? {} : { accepts: (value) => !(value instanceof MissedEvents) }),
+    }) as AsyncQueue<T>;
   }
 
   deliver(topic: string, payload: unknown): void {
-    for (const listener of this.byTopic.get(topic) ?? []) listener.queue.push(payload);
+    this.byTopic.publish(topic, payload);
   }
 
   /** Tells the listeners of `topic` (of every topic without one) that asked for it that they may have missed events. */
   reportMissed(topic: string | undefined, missed: MissedEvents): void {
-    const sets = topic === undefined ? [...this.byTopic.values()] : [this.byTopic.get(topic) ?? new Set<Listener>()];
-    for (const listeners of sets) for (const listener of listeners) if (listener.reportMissed) listener.queue.push(missed);
+    if (topic === undefined) this.byTopic.publishToAll(missed);
+    else this.byTopic.publish(topic, missed);
   }
 
   topics(): string[] {
-    return [...this.byTopic.keys()];
+    return this.byTopic.keys();
   }
 
   endAll(): void {
-    for (const listeners of this.byTopic.values()) for (const listener of listeners) listener.queue.end();
-    this.byTopic.clear();
+    this.byTopic.endAll();
   }
 }

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import type { GraphQLDataSource } from '@apollo/gateway';
+import { Supergraph, type Schema } from '@apollo/federation-internals';
+import { QueryPlanner, type QueryPlannerConfig } from '@apollo/query-planner';
+import type { GraphQLSchema } from 'graphql';
+
+/** The supergraph being served; queries and subscriptions plan and execute against the same objects. */
+export interface LoadedSupergraph {
+  /** The sha256 of its SDL: the same supergraph delivered again is not loaded again. */
+  id: string;
+  /** The API schema, as clients see it and as Apollo Server validates against. */
+  schema: GraphQLSchema;
+  apiSchema: Schema;
+  supergraphSchema: GraphQLSchema;
+  supergraphSdl: string;
+  /** The data sources of this supergraph's subgraphs, by name. */
+  serviceMap: Record<string, { url: string; dataSource: GraphQLDataSource }>;
+  recursiveSelectionsLimitDisabled: boolean;
+  nonLocalSelectionsLimitDisabled: boolean;
+}
+
+export interface SupergraphLoadOptions {
+  /** Validates the supergraph as stock does. @default true outside production */
+  validateSupergraph?: boolean;
+  queryPlannerConfig?: QueryPlannerConfig;
+  /** The data source of a subgraph (kept or new), called for each of the supergraph's subgraphs. */
+  dataSourceFor: (subgraph: { name: string; url: string }) => GraphQLDataSource;
+}
+
+/**
+ * The environment switches @apollo/gateway reads (and reads itself, not through its config): read here alike, so that
+ * this gateway stands in for stock wherever stock is given a supergraph, tests and benchmarks included.
+ */
+/* eslint-disable no-restricted-properties -- Apollo's own switches, not the gateway's configuration */
+const apolloSwitches = {
+  validateSupergraph: process.env.NODE_ENV !== 'production',
+  recursiveSelectionsLimitDisabled: process.env.APOLLO_DISABLE_SECURITY_RECURSIVE_SELECTIONS_CHECK === 'true',
+  nonLocalSelectionsLimitDisabled: process.env.APOLLO_DISABLE_SECURITY_NON_LOCAL_SELECTIONS_CHECK === 'true',
+};
+/* eslint-enable no-restricted-properties */
+
+export function supergraphId(supergraphSdl: string): string {
+  return createHash('sha256').update(supergraphSdl).digest('hex');
+}
+
+/**
+ * What @apollo/gateway 2.14.4 builds from a supergraph SDL (`createSchemaFromSupergraphSdl`, `updateWithSchemaAndNotify`),
+ * through the public API of @apollo/federation-internals and @apollo/query-planner: the same validation, data sources
+ * built before the schemas, the same API schema, and the same environment switches for the planner's limits. Throws,
+ * as stock does, for a supergraph that cannot be served; the one serving then stays in place.
+ */
+export function loadSupergraph(supergraphSdl: string, options: SupergraphLoadOptions): LoadedSupergraph {
+  const supergraph = Supergraph.build(supergraphSdl, {
+    validateSupergraph: options.validateSupergraph ?? apolloSwitches.validateSupergraph,
+  });
+  const serviceMap = Object.create(null) as LoadedSupergraph['serviceMap'];
+  for (const { name, url } of supergraph.subgraphsMetadata()) serviceMap[name] = { url, dataSource: options.dataSourceFor({ name, url }) };
+  const apiSchema = supergraph.apiSchema();
+  const schema = apiSchema.toGraphQLJSSchema();
+  // Plans are made on the planner workers, each with its own planner. This one is built, as stock builds it, only so
+  // that a supergraph Apollo's planner cannot handle is refused here, before it replaces the one serving.
+  new QueryPlanner(supergraph, options.queryPlannerConfig);
+  return {
+    id: supergraphId(supergraphSdl),
+    schema,
+    apiSchema,
+    supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
+    supergraphSdl,
+    serviceMap,
+    recursiveSelectionsLimitDisabled: apolloSwitches.recursiveSelectionsLimitDisabled,
+    nonLocalSelectionsLimitDisabled: apolloSwitches.nonLocalSelectionsLimitDisabled,
+  };
+}

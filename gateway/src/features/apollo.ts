@@ -1,0 +1,38 @@
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import type { GatewayInterface } from '@apollo/server-gateway-interface';
+import { ErrorCode, formatClientError, type Logger, type Metrics } from '@nexusflow/kit/core';
+import type { GatewayConfig } from '../config.ts';
+import type { GatewayContext } from '../context.ts';
+import { documentStore } from '../document-store.ts';
+import type { DemandControl } from '../plugins/demand-control.ts';
+
+/** Memory for the parsed and validated documents Apollo Server keeps. */
+const PARSED_DOCUMENTS_BYTES = 32 * 1024 * 1024;
+
+/** Apollo Server over the gateway: parsing, validation and the plugins, with errors shaped for clients. */
+export function apolloServer(
+  gateway: GatewayInterface,
+  config: Pick<GatewayConfig, 'introspection' | 'limits'>,
+  { logger, metrics, demandControl }: { logger: Logger; metrics: Metrics; demandControl: DemandControl },
+): ApolloServer<GatewayContext> {
+  return new ApolloServer<GatewayContext>({
+    gateway,
+    introspection: config.introspection,
+    // Suggestions ("Did you mean …?") would reveal, field by field, the schema that introspection hides.
+    hideSchemaDetailsFromClientErrors: !config.introspection,
+    parseOptions: { maxTokens: config.limits.maxTokens },
+    documentStore: documentStore(PARSED_DOCUMENTS_BYTES),
+    includeStacktraceInErrorResponses: false,
+    // main() stops the gateway on SIGTERM/SIGINT, draining first; Apollo's own handler would kill it halfway.
+    stopOnTerminationSignals: false,
+    formatError: (formatted, error) => {
+      const safe = formatClientError(formatted, error);
+      if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'operation failed');
+      else if (safe.extensions?.code === ErrorCode.ServiceUnavailable && formatted.extensions?.code !== ErrorCode.ServiceUnavailable)
+        logger.warn({ err: error }, 'a dependency of the gateway is unavailable');
+      return safe;
+    },
+    plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin(), demandControl.apolloPlugin()],
+  });
+}

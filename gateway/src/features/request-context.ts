@@ -1,0 +1,27 @@
+import type { IncomingMessage } from 'node:http';
+import { clientAddress } from '../admission/client-address.ts';
+import { rateLimitHttpError } from '../admission/rate-limits.ts';
+import { authenticate } from '../authenticate.ts';
+import type { GatewayContext } from '../context.ts';
+import type { LoadShedding } from './load-shedding.ts';
+import type { RateLimiting } from './rate-limiting.ts';
+
+export interface RequestContextOptions {
+  jwtSecret: string;
+  trustedProxyHops: number;
+  now: (() => number) | undefined;
+  shedding: LoadShedding;
+  rateLimits: RateLimiting;
+}
+
+/** The context of an HTTP GraphQL request: shed if overloaded, then authenticated, then rate limited. */
+export function requestContext(options: RequestContextOptions) {
+  return async (req: IncomingMessage, requestId: string): Promise<GatewayContext> => {
+    options.shedding.refuseLargeBody(req);
+    const { identity } = await authenticate(req, options.jwtSecret, options.now);
+    const address = clientAddress(req, options.trustedProxyHops);
+    const refused = await options.rateLimits.check(identity, address);
+    if (refused) throw rateLimitHttpError(refused);
+    return { identity, requestId, clientAddress: address };
+  };
+}
