@@ -2,8 +2,17 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { graphNames, servicesOf, type GraphName } from '@nexusflow/topology';
 import { GATEWAY_VARIABLES, loadGatewayConfig } from '../gateway/src/config.ts';
-import { subgraphEnv } from '../packages/kit/src/config.ts';
+import { subgraphEnv, type SubgraphConfig } from '../packages/kit/src/config.ts';
+import {
+  composeGatewayName,
+  composeServiceName,
+  composeServiceUrl,
+  deploymentFilePaths,
+  INFRASTRUCTURE,
+  subgraphRouteVariable,
+} from '../scripts/deployment.ts';
 import {
   GATEWAY,
   gatewayPort,
@@ -27,15 +36,13 @@ interface ComposeService {
   volumes?: string[];
 }
 
-const INFRASTRUCTURE = ['postgres', 'redis', 'rabbitmq'];
-
 /**
- * What each subgraph's own schema (subgraphs/<name>/src/config.ts) reads beyond the variables every
+ * What each subgraph's own schema (subgraphs/<graph>/<name>/src/config.ts) reads beyond the variables every
  * subgraph shares; kept by hand because those schemas are private to their modules.
  */
 const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
-  auth: ['JWT_SECRET', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS'],
-  notifications: [
+  'nexusflow/auth': ['JWT_SECRET', 'ACCESS_TOKEN_TTL_SECONDS', 'REFRESH_TOKEN_TTL_SECONDS'],
+  'nexusflow/notifications': [
     'RUN_WORKER',
     'AUTH_URL',
     'DELIVERY_MAX_ATTEMPTS',
@@ -51,8 +58,8 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'FCM_PROJECT_ID',
     'FCM_ACCESS_TOKEN',
   ],
-  scheduler: ['WORKFLOWS_URL', 'RUN_TICKER', 'TICK_INTERVAL_MS', 'MISFIRE_GRACE_MS'],
-  workflows: [
+  'nexusflow/scheduler': ['WORKFLOWS_URL', 'RUN_TICKER', 'TICK_INTERVAL_MS', 'MISFIRE_GRACE_MS'],
+  'nexusflow/workflows': [
     'RUN_WORKER',
     'WORKER_CONCURRENCY',
     'ALLOW_PRIVATE_NETWORK_STEPS',
@@ -68,11 +75,17 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
 
 const SHARED_SUBGRAPH_ENV = Object.keys(subgraphEnv({ port: 0 }));
 
-const topology = readTopology();
-const compose = parse(await readFile(join(repositoryRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+const compose = parse(await readFile(deploymentFilePaths.compose, 'utf8'), { merge: true }) as {
   services: Record<string, ComposeService>;
 };
-const initScript = await readFile(join(repositoryRoot, 'docker/postgres/init-databases.sql'), 'utf8');
+const initScript = await readFile(deploymentFilePaths.databases, 'utf8');
+
+/** Every subgraph of every graph, with the name of its compose service. */
+const subgraphs = graphNames.flatMap((graph) =>
+  readTopology(graph).map((subgraph) => ({ ...subgraph, service: composeServiceName(graph, subgraph.name) })),
+);
+const gateways = graphNames.map((graph) => ({ graph, service: composeGatewayName(graph) }));
+const applicationServices = [...subgraphs.map(({ service }) => service), ...gateways.map(({ service }) => service)];
 
 function service(name: string): ComposeService {
   const found = compose.services[name];
@@ -92,15 +105,32 @@ function dependenciesOf(name: string): Record<string, string> {
   return Object.fromEntries(Object.entries(dependsOn).map(([dependency, { condition }]) => [dependency, condition ?? 'service_started']));
 }
 
-/** What Compose substitutes for `${NAME:?message}`: here, any value long enough to pass as a secret. */
+/**
+ * What Compose substitutes where none of the variables is set: a value long enough to pass as a secret for
+ * `${NAME:?message}`, nothing for `${NAME:-}`.
+ */
 function interpolated(environment: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, value.replace(/\$\{\w+:\?[^}]*\}/g, 's'.repeat(32))]));
+  return Object.fromEntries(
+    Object.entries(environment).map(([key, value]) => [
+      key,
+      value.replace(/\$\{\w+:\?[^}]*\}/g, 's'.repeat(32)).replace(/\$\{\w+:-\}/g, ''),
+    ]),
+  );
 }
 
-const applicationServices = [...topology.map(({ name }) => name), GATEWAY.name];
+/** The gateway's command-line arguments, after its entry point. */
+const gatewayArguments = (name: string) => service(name).command?.slice(service(name).command!.indexOf(GATEWAY.entry) + 1) ?? [];
+
+/** A subgraph's configuration loader, `load<Name>Config` as every subgraph's config.ts exports it. */
+async function configLoaderOf(graph: GraphName, name: string): Promise<(env: Record<string, string>) => { subgraph: SubgraphConfig }> {
+  const module = (await import(join(repositoryRoot, 'subgraphs', graph, name, 'src/config.ts'))) as Record<string, unknown>;
+  const loaders = Object.entries(module).filter(([exported, value]) => /^load\w+Config$/.test(exported) && typeof value === 'function');
+  expect(loaders, `${graph}/${name} exports one load<Name>Config`).toHaveLength(1);
+  return loaders[0]![1] as (env: Record<string, string>) => { subgraph: SubgraphConfig };
+}
 
 describe('docker-compose.yml', () => {
-  it('runs a service for every subgraph of the topology and the gateway, and nothing else besides the infrastructure', () => {
+  it('runs a service for every subgraph of every graph and a gateway for every graph, and nothing else besides the infrastructure', () => {
     const expected = [...INFRASTRUCTURE, ...applicationServices].sort();
     expect(Object.keys(compose.services).sort()).toEqual(expected);
   });
@@ -108,21 +138,27 @@ describe('docker-compose.yml', () => {
   it('runs every application service from the one image, with an entry point that exists', async () => {
     const images = new Set(applicationServices.map((name) => service(name).image));
     expect(images.size).toBe(1);
-    for (const { name, entry, nodeOptions } of [...topology, GATEWAY]) {
+    for (const { service: name, entry, nodeOptions } of subgraphs) {
       expect(service(name).build, name).toBe('.');
       expect(service(name).command, name).toEqual([...nodeOptions, entry]);
       await expect(access(join(repositoryRoot, entry))).resolves.toBeUndefined();
     }
+    for (const { graph, service: name } of gateways) {
+      expect(service(name).build, name).toBe('.');
+      expect(service(name).command, name).toEqual([...GATEWAY.nodeOptions, GATEWAY.entry, '--graph', graph]);
+    }
+    await expect(access(join(repositoryRoot, GATEWAY.entry))).resolves.toBeUndefined();
   });
 
-  it('gives every subgraph and the gateway a heap budget, the one the launcher gives them', () => {
-    for (const { name } of topology) expect(service(name).command?.[0], name).toBe(`--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB}`);
-    expect(service(GATEWAY.name).command?.[0]).toBe('--max-old-space-size=512');
+  it('gives every subgraph and every gateway a heap budget, the one the launcher gives them', () => {
+    for (const { service: name } of subgraphs)
+      expect(service(name).command?.[0], name).toBe(`--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB}`);
+    for (const { service: name } of gateways) expect(service(name).command?.[0], name).toBe('--max-old-space-size=512');
   });
 
-  it('starts every subgraph on its catalogue port and the gateway on its own', () => {
-    for (const { name, port } of topology) expect(environmentOf(name).PORT, name).toBe(String(port));
-    expect(environmentOf(GATEWAY.name).PORT).toBe(String(gatewayPort('nexusflow')));
+  it('starts every subgraph on its topology port and every gateway on its graph’s', () => {
+    for (const { service: name, port } of subgraphs) expect(environmentOf(name).PORT, name).toBe(String(port));
+    for (const { graph, service: name } of gateways) expect(environmentOf(name).PORT, name).toBe(String(gatewayPort(graph)));
   });
 
   it('runs every application service in production mode, as `npm run start:prod` does, listening on all interfaces as a container must', () => {
@@ -137,7 +173,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives every subgraph its own database', () => {
-    for (const { name, database } of topology) {
+    for (const { service: name, database } of subgraphs) {
       const url = new URL(environmentOf(name).DATABASE_URL ?? '', 'invalid:/');
       expect(url.protocol, name).toBe('postgres:');
       expect(url.host, name).toBe('postgres:5432');
@@ -147,16 +183,27 @@ describe('docker-compose.yml', () => {
 
   it('creates every subgraph database, and no other, when PostgreSQL initialises its volume', () => {
     const created = [...initScript.matchAll(/create database\s+"?(\w+)"?/gi)].map((match) => match[1]);
-    expect(created.sort()).toEqual(topology.map(({ database }) => database).sort());
+    expect(created.sort()).toEqual(subgraphs.map(({ database }) => database).sort());
     expect(service('postgres').volumes).toContain('./docker/postgres/init-databases.sql:/docker-entrypoint-initdb.d/init-databases.sql:ro');
   });
 
-  it('connects every subgraph and the gateway to Redis', () => {
+  it('connects every subgraph and every gateway to Redis', () => {
     for (const name of applicationServices) expect(environmentOf(name).REDIS_URL, name).toBe('redis://redis:6379');
   });
 
+  it('connects to RabbitMQ exactly the subgraphs that use it, once it is healthy', () => {
+    for (const { graph, name, service: composeName } of subgraphs) {
+      const { usesRabbitMq } = servicesOf(graph).find((candidate) => candidate.name === name)!;
+      expect(environmentOf(composeName).AMQP_URL, composeName).toBe(usesRabbitMq ? 'amqp://guest:guest@rabbitmq:5672' : undefined);
+      expect(dependenciesOf(composeName).rabbitmq, composeName).toBe(usesRabbitMq ? 'service_healthy' : undefined);
+    }
+  });
+
   it('gives every service the secrets it needs from required variables, never from the file', () => {
-    const needs = [...topology.map(({ name, secrets }) => ({ name, secrets })), { name: GATEWAY.name, secrets: ['JWT_SECRET'] }];
+    const needs = [
+      ...subgraphs.map(({ service: name, secrets }) => ({ name, secrets })),
+      ...gateways.map(({ service: name }) => ({ name, secrets: ['JWT_SECRET'] })),
+    ];
     for (const { name, secrets } of needs) {
       for (const secret of ['INTERNAL_SECRET', ...secrets]) {
         expect(environmentOf(name)[secret], `${name} ${secret}`).toMatch(new RegExp(`^\\$\\{${secret}:\\?[^}]+\\}$`));
@@ -164,17 +211,41 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('sets only variables that the service reads', () => {
-    for (const { name } of topology) {
-      const read = [...SHARED_SUBGRAPH_ENV, ...(SUBGRAPH_SPECIFIC_ENV[name] ?? [])];
-      for (const variable of Object.keys(environmentOf(name))) expect(read, `${name} ${variable}`).toContain(variable);
+  it('passes a subgraph’s optional variables through from where Compose runs, empty when unset', () => {
+    for (const { graph, name, service: composeName } of subgraphs) {
+      const { optionalVariables } = servicesOf(graph).find((candidate) => candidate.name === name)!;
+      for (const variable of optionalVariables) expect(environmentOf(composeName)[variable], variable).toBe(`\${${variable}:-}`);
     }
-    const gatewayRead = [...GATEWAY_VARIABLES, ...topology.map(({ name }) => `SUBGRAPH_${name.toUpperCase()}_URL`)];
-    for (const variable of Object.keys(environmentOf(GATEWAY.name))) expect(gatewayRead, variable).toContain(variable);
+  });
+
+  it('sets only variables that the service reads', () => {
+    for (const { graph, name, service: composeName } of subgraphs) {
+      const read = [...SHARED_SUBGRAPH_ENV, ...(SUBGRAPH_SPECIFIC_ENV[`${graph}/${name}`] ?? [])];
+      for (const variable of Object.keys(environmentOf(composeName))) expect(read, `${composeName} ${variable}`).toContain(variable);
+    }
+    for (const { graph, service: name } of gateways) {
+      const gatewayRead = [...GATEWAY_VARIABLES, ...servicesOf(graph).map((subgraph) => subgraphRouteVariable(subgraph.name))];
+      for (const variable of Object.keys(environmentOf(name))) expect(gatewayRead, `${name} ${variable}`).toContain(variable);
+    }
+  });
+
+  it('is a configuration every subgraph accepts in production, on its port, database, Redis and broker', async () => {
+    for (const { graph, name, port, service: composeName } of subgraphs) {
+      const environment = environmentOf(composeName);
+      const load = await configLoaderOf(graph, name);
+      expect(load(interpolated(environment)).subgraph, composeName).toMatchObject({
+        nodeEnv: 'production',
+        port,
+        host: '0.0.0.0',
+        databaseUrl: environment.DATABASE_URL,
+        redisUrl: 'redis://redis:6379',
+        amqpUrl: environment.AMQP_URL,
+      });
+    }
   });
 
   it('starts a subgraph only once PostgreSQL and Redis are healthy', () => {
-    for (const { name } of topology) {
+    for (const { service: name } of subgraphs) {
       expect(dependenciesOf(name), name).toMatchObject({ postgres: 'service_healthy', redis: 'service_healthy' });
     }
   });
@@ -187,42 +258,66 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('routes the gateway to every subgraph by its service name and catalogue port', () => {
-    const routes = Object.entries(environmentOf(GATEWAY.name)).filter(([key]) => /^SUBGRAPH_\w+_URL$/.test(key));
-    const expected = topology.map(({ name, port }) => [`SUBGRAPH_${name.toUpperCase()}_URL`, `http://${name}:${port}/graphql`]);
-    expect(Object.fromEntries(routes)).toEqual(Object.fromEntries(expected));
+  it('routes each gateway to every subgraph of its graph by service name and topology port', () => {
+    for (const { graph, service: name } of gateways) {
+      const routes = Object.entries(environmentOf(name)).filter(([key]) => /^SUBGRAPH_\w+_URL$/.test(key));
+      const expected = servicesOf(graph).map(({ name: subgraph, port }) => [
+        subgraphRouteVariable(subgraph),
+        `http://${composeServiceName(graph, subgraph)}:${port}/graphql`,
+      ]);
+      expect(Object.fromEntries(routes), name).toEqual(Object.fromEntries(expected));
+    }
   });
 
   it('points a subgraph that calls another straight at it, and starts it once that one is healthy', () => {
-    for (const { name, links } of topology) {
+    for (const { graph, service: name, links } of subgraphs) {
       for (const [variable, target] of Object.entries(links)) {
-        const port = topology.find((candidate) => candidate.name === target)!.port;
-        expect(environmentOf(name)[variable], `${name}.${variable}`).toBe(`http://${target}:${port}/graphql`);
-        expect(service(name).depends_on, name).toMatchObject({ [target]: { condition: 'service_healthy' } });
+        const { port } = subgraphs.find((candidate) => candidate.graph === graph && candidate.name === target)!;
+        expect(environmentOf(name)[variable], `${name}.${variable}`).toBe(composeServiceUrl(graph, target, port));
+        expect(service(name).depends_on, name).toMatchObject({ [composeServiceName(graph, target)]: { condition: 'service_healthy' } });
       }
     }
   });
 
-  it('is a configuration the gateway accepts in production, with a route to every subgraph', () => {
-    const config = loadGatewayConfig(interpolated(environmentOf(GATEWAY.name)));
-    expect(config.subgraphUrls).toEqual(Object.fromEntries(topology.map(({ name, port }) => [name, `http://${name}:${port}/graphql`])));
+  it('is a configuration each gateway accepts in production, serving its graph’s published supergraph with a route to every subgraph', () => {
+    for (const { graph, service: name } of gateways) {
+      const config = loadGatewayConfig(interpolated(environmentOf(name)), gatewayArguments(name));
+      expect(config.nodeEnv, name).toBe('production');
+      expect(config.port, name).toBe(gatewayPort(graph));
+      expect(config.supergraphPath, name).toBe(`/app/schema/${graph}/registry/published/supergraph.graphql`);
+      expect(service(name).volumes, name).toContain(`./schema/${graph}/registry:/app/schema/${graph}/registry:ro`);
+      expect(config.subgraphUrls, name).toEqual(
+        Object.fromEntries(servicesOf(graph).map(({ name: subgraph, port }) => [subgraph, composeServiceUrl(graph, subgraph, port)])),
+      );
+    }
   });
 
-  it('keeps the gateway’s metrics off the published port, on an admin listener the containers of the network can scrape', () => {
-    const config = loadGatewayConfig(interpolated(environmentOf(GATEWAY.name)));
-    expect(config.publicMetrics).toBe(false);
-    expect(config.admin).toEqual({ port: 9000, host: '0.0.0.0' });
-    expect(service(GATEWAY.name).ports).not.toContainEqual(expect.stringContaining('9000'));
+  it('keeps each gateway’s metrics off the published port, on an admin listener the containers of the network can scrape', () => {
+    for (const { service: name } of gateways) {
+      const config = loadGatewayConfig(interpolated(environmentOf(name)), gatewayArguments(name));
+      expect(config.publicMetrics, name).toBe(false);
+      expect(config.admin, name).toEqual({ port: 9000, host: '0.0.0.0' });
+      expect(service(name).ports, name).not.toContainEqual(expect.stringContaining('9000'));
+    }
   });
 
-  it('starts the gateway only once every subgraph and Redis are healthy', () => {
-    const expected = Object.fromEntries([...topology.map(({ name }) => name), 'redis'].map((name) => [name, 'service_healthy']));
-    expect(dependenciesOf(GATEWAY.name)).toMatchObject(expected);
+  it('starts each gateway only once every subgraph of its graph and Redis are healthy', () => {
+    for (const { graph, service: name } of gateways) {
+      const expected = Object.fromEntries(
+        [...servicesOf(graph).map((subgraph) => composeServiceName(graph, subgraph.name)), 'redis'].map((dependency) => [
+          dependency,
+          'service_healthy',
+        ]),
+      );
+      expect(dependenciesOf(name), name).toMatchObject(expected);
+    }
   });
 
-  it('publishes the gateway, and only the gateway, on the host', () => {
-    expect(service(GATEWAY.name).ports).toEqual([`${gatewayPort('nexusflow')}:${gatewayPort('nexusflow')}`]);
-    for (const name of Object.keys(compose.services).filter((name) => name !== GATEWAY.name)) {
+  it('publishes the gateways, and only the gateways, on the host', () => {
+    for (const { graph, service: name } of gateways)
+      expect(service(name).ports, name).toEqual([`${gatewayPort(graph)}:${gatewayPort(graph)}`]);
+    const gatewayServices = new Set(gateways.map(({ service: name }) => name));
+    for (const name of Object.keys(compose.services).filter((name) => !gatewayServices.has(name))) {
       expect(service(name).ports, name).toBeUndefined();
     }
   });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { graphNames } from '@nexusflow/topology';
 import { composedFilePaths, composeFiles, type ComposedFiles } from '../scripts/compose.ts';
+import { deploymentFilePaths, deploymentFiles, type DeploymentFiles } from '../scripts/deployment.ts';
 import { repositoryRoot } from '../scripts/topology.ts';
 
 /** Generated files are committed; these tests fail when someone forgets to regenerate them. */
@@ -19,6 +20,14 @@ describe('generated files', () => {
       }
     },
   );
+
+  it('has a committed docker-compose.yml and docker/postgres/init-databases.sql equal to a fresh generation from the topology (npm run deployment)', async () => {
+    const fresh = deploymentFiles();
+    for (const [file, path] of Object.entries(deploymentFilePaths) as [keyof DeploymentFiles, string][]) {
+      const committed = await readFile(path, 'utf8').catch(() => '(missing)');
+      expect(committed, `${relative(repositoryRoot, path)} is stale: run \`npm run deployment\``).toBe(fresh[file]);
+    }
+  });
 
   it('has committed resolver types equal to a fresh run of codegen.yml (npm run codegen)', async () => {
     const config = parse(await readFile(join(repositoryRoot, 'codegen.yml'), 'utf8'));

@@ -43,6 +43,7 @@ describe('the topology', () => {
     expect(serviceDefaults('nexusflow', 'scheduler')).toEqual({
       name: 'scheduler',
       port: topology.nexusflow.services.scheduler.port,
+      namespace: 'nexusflow',
       links: { WORKFLOWS_URL: `http://127.0.0.1:${topology.nexusflow.services.workflows.port}/graphql` },
     });
     expect(linkVariable('content-delivery')).toBe('CONTENT_DELIVERY_URL');

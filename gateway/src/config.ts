@@ -23,6 +23,11 @@ import { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy } from './subscriptions/
 export const DEFAULT_GRAPH: GraphName = 'nexusflow';
 /** A graph's composed supergraph in this repository (`npm run compose -- --graph <name>` writes it). */
 export const supergraphPathOf = (graph: GraphName) => fileURLToPath(new URL(`../../schema/${graph}/supergraph.graphql`, import.meta.url));
+/**
+ * The key of a subgraph in {@link GatewayConfig.subgraphUrls}: its name as SUBGRAPH_<NAME>_URL spells it, lower-cased,
+ * so that `content-delivery` is routed by SUBGRAPH_CONTENT_DELIVERY_URL.
+ */
+export const subgraphUrlKey = (name: string) => name.toLowerCase().replaceAll('-', '_');
 export const DEFAULT_SUPERGRAPH_PATH = supergraphPathOf(DEFAULT_GRAPH);
 /** Where the schema registry finds client operations; the trusted-document manifests are read from here by default. */
 export const DEFAULT_CLIENTS_DIRECTORY = fileURLToPath(new URL('../../clients', import.meta.url));

@@ -1,5 +1,5 @@
 import type { ServiceEndpointDefinition } from '@apollo/gateway';
-import type { GatewayConfig } from '../config.ts';
+import { subgraphUrlKey, type GatewayConfig } from '../config.ts';
 import type { GatewayRuntimeOptions } from '../gateway.ts';
 import { SubgraphDataSource } from '../subgraph-data-source.ts';
 import type { GatewayMetrics } from './metrics.ts';
@@ -21,7 +21,7 @@ export class Subgraphs {
 
   /** The data source of a subgraph a supergraph names: @apollo/gateway's `buildService`. */
   readonly buildService = ({ name, url }: ServiceEndpointDefinition): SubgraphDataSource => {
-    const routingUrl = this.config.subgraphUrls[name] ?? url;
+    const routingUrl = this.config.subgraphUrls[subgraphUrlKey(name)] ?? url;
     if (!routingUrl) throw new Error(`Subgraph ${name} has no routing URL; set SUBGRAPH_${name.toUpperCase()}_URL`);
     this.urls.set(name, routingUrl);
     // Exported at 0 from the start, so that rate() and alerts see a series before the first reconnection.

@@ -73,6 +73,8 @@ export function secretOrDevelopmentDefault(secret: string | undefined): string {
 /** A deployment's name in what it shares with others: the prefix of its exchanges, queues and Redis channels. */
 export const namespaceSchema = z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'lower-case letters, digits, ".", "-" and "_"');
 
+const DEFAULT_NAMESPACE = 'nexusflow';
+
 /** Environment shared by every subgraph process. */
 export const subgraphEnvShape = {
   NODE_ENV: nodeEnvSchema,
@@ -84,7 +86,7 @@ export const subgraphEnvShape = {
   DATA_DIR: z.string().default('.data'),
   REDIS_URL: redisUrlSchema.optional(),
   AMQP_URL: amqpUrlSchema.optional(),
-  AMQP_NAMESPACE: namespaceSchema.default('nexusflow'),
+  AMQP_NAMESPACE: namespaceSchema.default(DEFAULT_NAMESPACE),
   /** Unset: AMQP_NAMESPACE, so that one setting keeps a deployment apart on both the broker and Redis. */
   REDIS_NAMESPACE: namespaceSchema.optional(),
   INTERNAL_SECRET: sharedSecretSchema,
@@ -117,6 +119,11 @@ export interface SubgraphConfig {
 /** A service's defaults as the topology (`@nexusflow/topology`) gives them. */
 export interface ServiceDefaults<LinkVariable extends string> {
   port: number;
+  /**
+   * The default of AMQP_NAMESPACE (and so of REDIS_NAMESPACE): the service's graph, so that two graphs sharing a broker
+   * and a Redis keep their events, queues and channels apart. @default 'nexusflow'
+   */
+  namespace?: string;
   /** For each service it calls, the variable holding its GraphQL URL and the URL it has on this machine. */
   links?: Record<LinkVariable, string>;
 }
@@ -129,7 +136,12 @@ export function subgraphEnv<LinkVariable extends string = never>(service: Servic
   const links = Object.fromEntries(
     Object.entries<string>(service.links ?? {}).map(([variable, url]) => [variable, z.url().default(url)]),
   ) as Record<LinkVariable, z.ZodDefault<z.ZodURL>>;
-  return { ...subgraphEnvShape, PORT: portSchema.default(service.port), ...links };
+  return {
+    ...subgraphEnvShape,
+    PORT: portSchema.default(service.port),
+    AMQP_NAMESPACE: namespaceSchema.default(service.namespace ?? DEFAULT_NAMESPACE),
+    ...links,
+  };
 }
 
 type SubgraphEnv = z.output<z.ZodObject<ReturnType<typeof subgraphEnv<never>>>>;

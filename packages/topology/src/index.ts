@@ -45,6 +45,10 @@ export interface ServiceDescription {
   secrets: readonly string[];
   /** The services it calls, by the variable that holds each one's URL. */
   links: Record<string, string>;
+  usesRabbitMq: boolean;
+  optionalVariables: readonly string[];
+  /** Why it is given a variable, by the variable's name. */
+  notes: Readonly<Record<string, string>>;
 }
 
 export function describeService(graph: GraphName, name: string): ServiceDescription {
@@ -57,6 +61,9 @@ export function describeService(graph: GraphName, name: string): ServiceDescript
     database: databaseName(graph, name),
     secrets: service.secrets ?? [],
     links: Object.fromEntries((service.calls ?? []).map((called) => [linkVariable(called), called])),
+    usesRabbitMq: service.usesRabbitMq ?? false,
+    optionalVariables: service.optionalVariables ?? [],
+    notes: service.notes ?? {},
   };
 }
 
@@ -71,11 +78,11 @@ export function servicesOf(graph: GraphName): ServiceDescription[] {
 export function serviceDefaults<G extends GraphName, S extends ServiceName<G>>(
   graph: G,
   name: S,
-): { name: S; port: number; links: Record<LinkVariable<CallsOf<G, S>>, string> } {
+): { name: S; port: number; namespace: G; links: Record<LinkVariable<CallsOf<G, S>>, string> } {
   const service = describeService(graph, name);
   const services = topology[graph].services as Record<string, ServiceTopology>;
   const links = Object.fromEntries(
     Object.entries(service.links).map(([variable, called]) => [variable, defaultServiceUrl(services[called]!.port)]),
   );
-  return { name, port: service.port, links: links as Record<LinkVariable<CallsOf<G, S>>, string> };
+  return { name, port: service.port, namespace: graph, links: links as Record<LinkVariable<CallsOf<G, S>>, string> };
 }

@@ -3,8 +3,23 @@ export interface ServiceTopology {
   readonly port: number;
   /** Services it calls directly (not through the gateway): each becomes a `<NAME>_URL` variable with a default. */
   readonly calls?: readonly string[];
-  /** Variables it needs beyond the ones every subgraph reads (INTERNAL_SECRET among them). */
+  /**
+   * Variables it needs beyond the ones every subgraph reads (INTERNAL_SECRET among them): random strings of at least
+   * 32 characters, which deployments require rather than default.
+   */
   readonly secrets?: readonly string[];
+  /** It publishes events or consumes a queue on RabbitMQ: deployments give it AMQP_URL and start it once the broker is up. */
+  readonly usesRabbitMq?: boolean;
+  /**
+   * Variables deployments pass through from their own environment, empty when unset: settings that switch a feature
+   * on when given, such as a provider's credentials.
+   */
+  readonly optionalVariables?: readonly string[];
+  /**
+   * Why it is given a variable, by the variable's name (a `<NAME>_URL` of `calls`, a secret, an optional variable):
+   * docker-compose.yml carries each note as a comment above its variable.
+   */
+  readonly notes?: Readonly<Record<string, string>>;
 }
 
 export interface GraphTopology {

@@ -8,3 +8,4 @@ export * from './migrations.ts';
 export * from './logger.ts';
 export * from './subgraph-under-test.ts';
 export * from './tcp-proxy.ts';
+export * from './entity-contract.ts';
