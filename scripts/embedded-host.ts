@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseConfig, runMain, type RunningSubgraph } from '@nexusflow/kit';
+import { parseConfig, runMain, type Environment, type RunningSubgraph } from '@nexusflow/kit';
 
 /**
  * Hosts every subgraph in one process for the embedded topology (`npm start`). The embedded stand-ins
@@ -32,7 +32,10 @@ const hostEnvSchema = z.object({
     ),
 });
 
-type StartSubgraph = (env: Record<string, string | undefined>) => Promise<RunningSubgraph<unknown>>;
+/** What the host needs of a subgraph module's `subgraph` (see defineSubgraph). */
+interface HostedSubgraph {
+  start(env: Environment): Promise<RunningSubgraph<unknown>>;
+}
 
 await runMain(async () => {
   const { EMBEDDED_SUBGRAPHS: subgraphs } = parseConfig(hostEnvSchema);
@@ -42,9 +45,9 @@ await runMain(async () => {
   };
   try {
     for (const { graph, name, env } of subgraphs) {
-      const { start } = (await import(`../subgraphs/${graph}/${name}/src/start.ts`)) as { start: StartSubgraph };
+      const { subgraph } = (await import(`../subgraphs/${graph}/${name}/src/subgraph.ts`)) as { subgraph: HostedSubgraph };
       // Each subgraph sees the host's environment with its own settings on top, as if it had a process of its own.
-      running.push(await start({ ...process.env, ...env }));
+      running.push(await subgraph.start({ ...process.env, ...env }));
     }
   } catch (error) {
     await closeAll();

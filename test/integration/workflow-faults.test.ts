@@ -1,13 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Role, signIdentity, startSubgraph, type Environment, type Identity, type RunningSubgraph } from '@nexusflow/kit';
+import { Role, signIdentity, type Environment, type Identity, type RunningSubgraph } from '@nexusflow/kit';
 import { createTestDatabase, TcpProxy, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
-import { loadWorkflowsConfig } from '../../subgraphs/nexusflow/workflows/src/config.ts';
 import type { WorkflowServices } from '../../subgraphs/nexusflow/workflows/src/context.ts';
 import { StepRun } from '../../subgraphs/nexusflow/workflows/src/entities/step-run.entity.ts';
-import { workflowsSubgraph } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
+import { subgraph as workflows } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
 import { launchScript, type LaunchedProcess } from '../support/processes.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 
@@ -121,8 +120,7 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
         AMQP_NAMESPACE: `nf-test-faults-${randomBytes(4).toString('hex')}`,
       };
       // The API runs no steps; and its sweeper looks for stalled runs far too rarely to be what recovers them here.
-      const config = loadWorkflowsConfig({ ...env, RUN_WORKER: 'false' });
-      api = await startSubgraph(workflowsSubgraph(config), config.subgraph);
+      api = await workflows.start({ ...env, RUN_WORKER: 'false' });
     });
 
     afterEach(async () => {

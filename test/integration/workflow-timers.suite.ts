@@ -3,24 +3,12 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import {
-  OutboxEvent,
-  Role,
-  signIdentity,
-  startSubgraph,
-  startWorker,
-  type Environment,
-  type Identity,
-  type RunningSubgraph,
-  type RunningWorker,
-} from '@nexusflow/kit';
+import { OutboxEvent, Role, signIdentity, type Environment, type Identity, type RunningSubgraph, type RunningWorker } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
-import { loadWorkflowsConfig } from '../../subgraphs/nexusflow/workflows/src/config.ts';
 import type { WorkflowServices } from '../../subgraphs/nexusflow/workflows/src/context.ts';
 import { StepRun, StepRunStatus } from '../../subgraphs/nexusflow/workflows/src/entities/step-run.entity.ts';
-import { workflowsSubgraph } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
-import { workflowsWorker } from '../../subgraphs/nexusflow/workflows/src/worker.ts';
+import { subgraph as workflows } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
 import { collectExecutionUpdates } from '../support/live-runs.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import type { StorageMode } from '../support/stack.ts';
@@ -93,14 +81,12 @@ export function describeWorkflowTimers(mode: StorageMode): void {
     let outside: RecordingServer;
 
     async function startWorkflows(extra: Environment = {}): Promise<RunningSubgraph<WorkflowServices>> {
-      const config = loadWorkflowsConfig({ ...baseEnv, ...extra });
-      return startSubgraph(workflowsSubgraph(config), config.subgraph);
+      return workflows.start({ ...baseEnv, ...extra });
     }
 
     /** Another process's step workers and timers on the same database and queue (postgres mode only). */
     async function startExtraWorker(extra: Environment): Promise<RunningWorker> {
-      const config = loadWorkflowsConfig({ ...baseEnv, ...extra });
-      const worker = await startWorker(workflowsWorker(config), config.subgraph);
+      const worker = await workflows.startWorker({ ...baseEnv, ...extra });
       cleanups.push(() => worker.close());
       return worker;
     }

@@ -1,27 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import {
-  startSubgraph,
-  type Environment,
-  type RunningSubgraph,
-  type SubgraphConfig,
-  type SubgraphDefinition,
-  type StartSubgraphOptions,
-} from '@nexusflow/kit';
+import { type Environment, type RunningSubgraph, type StartSubgraphOptions, type Subgraph, type SubgraphConfig } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, TcpProxy, testEnvironment } from '@nexusflow/kit/testing';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type RunningGateway } from '../../gateway/src/gateway.ts';
-import { loadAuthConfig, type AuthConfig } from '../../subgraphs/nexusflow/auth/src/config.ts';
+import type { AuthConfig } from '../../subgraphs/nexusflow/auth/src/config.ts';
 import type { AuthServices } from '../../subgraphs/nexusflow/auth/src/context.ts';
-import { authSubgraph } from '../../subgraphs/nexusflow/auth/src/subgraph.ts';
-import { loadWorkflowsConfig, type WorkflowsConfig } from '../../subgraphs/nexusflow/workflows/src/config.ts';
+import { subgraph as authSubgraph } from '../../subgraphs/nexusflow/auth/src/subgraph.ts';
+import type { WorkflowsConfig } from '../../subgraphs/nexusflow/workflows/src/config.ts';
 import type { WorkflowServices } from '../../subgraphs/nexusflow/workflows/src/context.ts';
-import { workflowsSubgraph } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
-import { loadNotificationsConfig } from '../../subgraphs/nexusflow/notifications/src/config.ts';
+import { subgraph as workflowsSubgraph } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
 import type { NotificationServices } from '../../subgraphs/nexusflow/notifications/src/context.ts';
-import { notificationsSubgraph } from '../../subgraphs/nexusflow/notifications/src/subgraph.ts';
-import { loadSchedulerConfig, type SchedulerConfig } from '../../subgraphs/nexusflow/scheduler/src/config.ts';
+import { subgraph as notificationsSubgraph } from '../../subgraphs/nexusflow/notifications/src/subgraph.ts';
+import type { SchedulerConfig } from '../../subgraphs/nexusflow/scheduler/src/config.ts';
 import type { SchedulerServices } from '../../subgraphs/nexusflow/scheduler/src/context.ts';
-import { schedulerSubgraph } from '../../subgraphs/nexusflow/scheduler/src/subgraph.ts';
+import { subgraph as schedulerSubgraph } from '../../subgraphs/nexusflow/scheduler/src/subgraph.ts';
 
 export type StorageMode = 'embedded' | 'postgres';
 
@@ -91,18 +83,20 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
 
   // An embedded database starts as a copy of a migrated template: creating PGlite's cluster and migrating it is most of
   // a stack's start-up.
-  const start = async <Loaders, Services>(
-    definition: SubgraphDefinition<Loaders, Services>,
-    config: SubgraphConfig,
+  const start = async <Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
+    subgraph: Subgraph<Config, Loaders, Services>,
+    env: Environment,
     options: StartSubgraphOptions = {},
   ): Promise<RunningSubgraph<Services>> => {
-    if (!config.databaseUrl) await seedEmbeddedDatabase(config.dataDir, config.serviceName, definition);
-    return startSubgraph(definition, config, options);
+    const config = subgraph.config(env).subgraph;
+    if (!config.databaseUrl) await seedEmbeddedDatabase(config.dataDir, config.serviceName, subgraph);
+    return subgraph.start(env, options);
   };
 
   // Every test client comes from one address and some suites register more users than a real client would.
-  const authConfig = loadAuthConfig({ ...(await environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000', ...extra.auth });
-  const auth = await start(authSubgraph(authConfig, extra.now), authConfig.subgraph, extra.now ? { now: extra.now } : {});
+  const authEnv: Environment = { ...(await environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000', ...extra.auth };
+  const authConfig = authSubgraph.config(authEnv);
+  const auth = await start(authSubgraph, authEnv, extra.now ? { now: extra.now, clock: extra.now } : {});
   cleanups.push(() => auth.close());
 
   const authUrl = new URL(auth.graphqlUrl);
@@ -110,13 +104,12 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
   cleanups.push(() => authForNotifications.close());
 
   // Before workflows, whose notify steps call it; it asks auth whether a recipient is a user of the sender's tenant.
-  const notificationsConfig = loadNotificationsConfig({
+  const notifications = await start(notificationsSubgraph, {
     ...(await environmentFor('notifications')),
     AUTH_URL: authForNotifications.urlFor(auth.graphqlUrl),
     DELIVERY_BACKOFF_MS: '20',
     ...extra.notifications,
   });
-  const notifications = await start(notificationsSubgraph(notificationsConfig), notificationsConfig.subgraph);
   cleanups.push(() => notifications.close());
 
   const workflowsEnv: Environment = {
@@ -128,21 +121,19 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
     STALL_AFTER_MS: '5000',
     ...extra.workflows,
   };
-  const workflowsConfig = loadWorkflowsConfig(workflowsEnv);
-  const workflows = await start(workflowsSubgraph(workflowsConfig), workflowsConfig.subgraph);
+  const workflowsConfig = workflowsSubgraph.config(workflowsEnv);
+  const workflows = await start(workflowsSubgraph, workflowsEnv);
   cleanups.push(() => workflows.close());
 
   const clock = { now: new Date() };
-  const schedulerConfig = loadSchedulerConfig({
+  const schedulerEnv: Environment = {
     ...(await environmentFor('scheduler')),
     WORKFLOWS_URL: workflows.graphqlUrl,
     RUN_TICKER: 'false',
-  });
+  };
+  const schedulerConfig = schedulerSubgraph.config(schedulerEnv);
   const launchScheduler = async () => {
-    const instance = await start(
-      schedulerSubgraph(schedulerConfig, () => clock.now),
-      schedulerConfig.subgraph,
-    );
+    const instance = await start(schedulerSubgraph, schedulerEnv, { clock: () => clock.now.getTime() });
     cleanups.push(() => instance.close());
     return instance;
   };

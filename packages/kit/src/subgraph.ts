@@ -6,8 +6,8 @@ import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { MigrationObject } from '@mikro-orm/core';
-import { parse, type DocumentNode } from 'graphql';
-import type { SubgraphConfig } from './config.ts';
+import { parse, type DocumentNode, type GraphQLResolveInfo, type GraphQLScalarType } from 'graphql';
+import type { Environment, SubgraphConfig } from './config.ts';
 import { openDatabase, statementCounter, type Database, type DatabaseOptions, type EntityManager } from './database.ts';
 import { ErrorCode, formatClientError } from './errors.ts';
 import { Health } from './health.ts';
@@ -19,7 +19,7 @@ import { Metrics } from './metrics.ts';
 import { createPubSub, type PubSub } from './pubsub.ts';
 import { serveSubscriptions } from './subscriptions.ts';
 import { createEventBus, type EventBus } from './event-bus.ts';
-import type { Stoppable } from './lifecycle.ts';
+import { runMain, type Stoppable } from './lifecycle.ts';
 
 /** What every resolver of every subgraph receives. */
 export interface SubgraphContext<Loaders, Services> {
@@ -44,19 +44,124 @@ export interface SubgraphRuntime {
   eventBus: EventBus;
   logger: Logger;
   metrics: Metrics;
+  /** The time the service's own work goes by (expiries, throttling windows, schedules), in ms since the epoch like `Date.now`. */
+  clock: () => number;
 }
 
-export interface SubgraphDefinition<Loaders, Services> {
-  typeDefs: DocumentNode;
-  resolvers: GraphQLResolverMap<SubgraphContext<Loaders, Services>>;
+/** A resolver function as graphql-codegen types it, taking (parent, args, context, info) or (parent, context, info). */
+type ResolverFunction<Context> =
+  | ((parent: never, args: never, context: Context, info: GraphQLResolveInfo) => unknown)
+  | ((parent: never, context: Context, info: GraphQLResolveInfo) => unknown);
+
+type FieldResolver<Context> =
+  | ResolverFunction<Context>
+  | { resolve: ResolverFunction<Context>; subscribe?: ResolverFunction<Context> }
+  | { subscribe: ResolverFunction<Context>; resolve?: ResolverFunction<Context> };
+
+/** A type's own keys: codegen's resolver maps also carry an index signature (`useIndexSignature`), which lets anything through. */
+type Declared<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
+
+/**
+ * What graphql-codegen's `Resolvers` must be to run with `Context`: for each type, a scalar, or resolvers (functions or
+ * `{ resolve, subscribe }` objects, `__resolveReference`, `__resolveType`) that expect `Context`. Codegen has checked
+ * them against the schema; what is left to check is that they expect the context the kit gives them.
+ */
+export type ResolversExpecting<Resolvers, Context> = {
+  [Type in keyof Declared<Resolvers>]: Declared<Resolvers>[Type] extends GraphQLScalarType | undefined
+    ? Declared<Resolvers>[Type]
+    : { [Field in keyof Declared<NonNullable<Declared<Resolvers>[Type]>>]: FieldResolver<Context> | undefined } | undefined;
+};
+
+/** Everything a service is: its schema and resolvers, its storage, its services and the work it does beside the API. */
+export interface SubgraphSpec<Config extends { subgraph: SubgraphConfig }, Loaders, Services, Resolvers extends object = object> {
+  /** As the topology names the service; its logs and metrics go by it. */
+  name: string;
+  /** The subgraph's `schema.graphql`. */
+  schema: URL;
+  /** Reads the service's configuration from `env` (the process environment when omitted). */
+  config(env?: Environment): Config;
   entities: DatabaseOptions['entities'];
   migrations: MigrationObject[];
-  createServices(runtime: SubgraphRuntime): Services;
+  /** Codegen's `Resolvers`, whose context type is this subgraph's `SubgraphContext<Loaders, Services>`. */
+  resolvers: Resolvers & ResolversExpecting<Resolvers, NoInfer<SubgraphContext<Loaders, Services>>>;
   createLoaders(em: EntityManager, identity: Identity): Loaders;
+  /**
+   * Also holds what background work needs (queues, relays), so that it reaches them through `services`. Give it typed
+   * parameters, or none (a function declared elsewhere, `() => …`): from an arrow function whose parameters TypeScript
+   * must type itself, it infers `Services` too late for the resolvers' check, which then fails against `unknown`.
+   */
+  createServices(runtime: SubgraphRuntime, config: Config): Services;
   /** Work beside the API (queue consumers, relays, timers), started once the server listens and stopped before it closes. */
-  background?(runtime: SubgraphRuntime, services: Services): Promise<Stoppable>;
+  background?(runtime: SubgraphRuntime, services: NoInfer<Services>, config: Config): Promise<Stoppable>;
   /** Dependencies readiness must check beyond the database and brokers, e.g. a work queue. */
-  healthChecks?(services: Services): Record<string, () => Promise<void>>;
+  healthChecks?(services: NoInfer<Services>): Record<string, () => Promise<void>>;
+  /** Background work that can also run without the API, in processes of its own (see {@link runWorker}). */
+  worker?: WorkerSpec<Config, NoInfer<Services>>;
+}
+
+export interface WorkerSpec<Config, Services> {
+  /** Starts the work; the returned close() stops it, waiting for work in flight. */
+  start(runtime: SubgraphRuntime, services: Services, config: Config): Promise<Stoppable>;
+}
+
+export interface StartSubgraphOptions {
+  /** The clock the age of signed identities is judged by. @default Date.now */
+  now?: () => number;
+  /** The service's {@link SubgraphRuntime.clock}, for tests that move time. @default Date.now */
+  clock?: () => number;
+}
+
+/** A service defined by {@link defineSubgraph}: what it is, and how to start it. */
+export interface Subgraph<Config extends { subgraph: SubgraphConfig }, Loaders, Services> extends SubgraphSpec<Config, Loaders, Services> {
+  typeDefs: DocumentNode;
+  /** Starts the API (and its background work), configured from `env` (the process environment when omitted). */
+  start(env?: Environment, options?: StartSubgraphOptions): Promise<RunningSubgraph<Services>>;
+}
+
+export interface SubgraphWithWorker<Config extends { subgraph: SubgraphConfig }, Loaders, Services> extends Subgraph<
+  Config,
+  Loaders,
+  Services
+> {
+  worker: WorkerSpec<Config, Services>;
+  /** Starts a worker process's work without the API, configured from `env` (the process environment when omitted). */
+  startWorker(env?: Environment): Promise<RunningWorker>;
+}
+
+/** One definition per service: the kit loads its schema, and starts the API or a worker from it. */
+export function defineSubgraph<Config extends { subgraph: SubgraphConfig }, Loaders, Services, Resolvers extends object>(
+  spec: SubgraphSpec<Config, Loaders, Services, Resolvers> & { worker: WorkerSpec<Config, NoInfer<Services>> },
+): SubgraphWithWorker<Config, Loaders, Services>;
+export function defineSubgraph<Config extends { subgraph: SubgraphConfig }, Loaders, Services, Resolvers extends object>(
+  spec: SubgraphSpec<Config, Loaders, Services, Resolvers>,
+): Subgraph<Config, Loaders, Services>;
+export function defineSubgraph<Config extends { subgraph: SubgraphConfig }, Loaders, Services, Resolvers extends object>(
+  spec: SubgraphSpec<Config, Loaders, Services, Resolvers>,
+): Subgraph<Config, Loaders, Services> | SubgraphWithWorker<Config, Loaders, Services> {
+  const subgraph: Subgraph<Config, Loaders, Services> = {
+    ...spec,
+    typeDefs: parse(readFileSync(spec.schema, 'utf8')),
+    start: async (env, options) => startSubgraph(subgraph, spec.config(env), options),
+  };
+  const { worker } = spec;
+  if (!worker) return subgraph;
+  return { ...subgraph, worker, startWorker: async (env) => startWorker(subgraph, worker, spec.config(env)) };
+}
+
+/** A subgraph's entry point: starts it from the process environment, and stops it on SIGTERM or SIGINT (see {@link runMain}). */
+export function runSubgraph<Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
+  subgraph: Subgraph<Config, Loaders, Services>,
+  env?: Environment,
+): Promise<void> {
+  return runMain(() => subgraph.start(env));
+}
+
+/** A worker process's entry point, as {@link runSubgraph} is the API's. */
+export function runWorker<Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
+  subgraph: SubgraphWithWorker<Config, Loaders, Services>,
+  env?: Environment,
+): Promise<void> {
+  return runMain(() => subgraph.startWorker(env));
 }
 
 export interface RunningSubgraph<Services> extends SubgraphRuntime {
@@ -65,10 +170,6 @@ export interface RunningSubgraph<Services> extends SubgraphRuntime {
   services: Services;
   health: Health;
   close(): Promise<void>;
-}
-
-export function loadTypeDefs(schemaFile: URL): DocumentNode {
-  return parse(readFileSync(schemaFile, 'utf8'));
 }
 
 /** Response header with the number of SQL statements a request cost (not sent in production). */
@@ -86,6 +187,7 @@ async function openRuntime(
   config: SubgraphConfig,
   name: string,
   storage: { entities: DatabaseOptions['entities']; migrations: MigrationObject[] },
+  clock: () => number = Date.now,
 ): Promise<SubgraphRuntime> {
   const logger = createLogger({ name, level: config.logLevel, format: config.logFormat ?? defaultLogFormat(config.nodeEnv) });
   const metrics = new Metrics(name);
@@ -100,7 +202,7 @@ async function openRuntime(
   });
   const pubsub = createPubSub(config.redisUrl, logger, { prefix: `${config.redisNamespace}:` });
   const eventBus = createEventBus(config.amqpUrl, logger, config.amqpNamespace);
-  return { config, database, pubsub, eventBus, logger, metrics };
+  return { config, database, pubsub, eventBus, logger, metrics, clock };
 }
 
 /** Readiness checks the database and every broker that is configured, over real connections. */
@@ -111,26 +213,24 @@ function dependencyChecks({ config, database, pubsub, eventBus }: SubgraphRuntim
   return checks;
 }
 
-export interface StartSubgraphOptions {
-  /** The clock the age of signed identities is judged by. @default Date.now */
-  now?: () => number;
-}
-
 /**
  * Starts a subgraph: database (with migrations), pub/sub, Apollo Server with `buildSubgraphSchema`,
  * health and metrics, all on one HTTP port. The returned `close()` drains and releases everything.
  */
-export async function startSubgraph<Loaders, Services>(
-  definition: SubgraphDefinition<Loaders, Services>,
-  config: SubgraphConfig,
+async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
+  definition: Subgraph<Config, Loaders, Services>,
+  settings: Config,
   options: StartSubgraphOptions = {},
 ): Promise<RunningSubgraph<Services>> {
+  const config = settings.subgraph;
   const now = options.now ?? Date.now;
-  const runtime = await openRuntime(config, config.serviceName, definition);
+  const runtime = await openRuntime(config, definition.name, definition, options.clock);
   const { logger, metrics, database, pubsub, eventBus } = runtime;
-  const services = definition.createServices(runtime);
+  const services = definition.createServices(runtime, settings);
 
-  const schema = buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers as GraphQLResolverMap<unknown> });
+  // Codegen's resolver types are stricter than Apollo's map, which takes any function for any field.
+  const resolvers = definition.resolvers as GraphQLResolverMap<unknown>;
+  const schema = buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers });
   const apollo = new ApolloServer<SubgraphContext<Loaders, Services>>({
     schema,
     formatError: (formatted, error) => {
@@ -208,7 +308,7 @@ export async function startSubgraph<Loaders, Services>(
     await Promise.allSettled([apollo.stop(), pubsub.close(), eventBus.close(), database.close()]);
     throw error;
   }
-  const background = await definition.background?.(runtime, services);
+  const background = await definition.background?.(runtime, services, settings);
   logger.info({ url: `${http.url}/graphql`, database: database.mode, pubsub: config.redisUrl ? 'redis' : 'in-memory' }, 'subgraph ready');
 
   return {
@@ -236,13 +336,6 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-export interface WorkerDefinition {
-  entities: DatabaseOptions['entities'];
-  migrations: MigrationObject[];
-  /** Starts the work; the returned close() stops it, waiting for work in flight. */
-  start(runtime: SubgraphRuntime): Promise<Stoppable>;
-}
-
 export interface RunningWorker extends SubgraphRuntime {
   url: string;
   health: Health;
@@ -253,10 +346,15 @@ export interface RunningWorker extends SubgraphRuntime {
  * A process that does a service's background work without serving its API: the same runtime as
  * {@link startSubgraph} (database, pub/sub, event bus), with health and metrics on its own port.
  */
-export async function startWorker(definition: WorkerDefinition, config: SubgraphConfig): Promise<RunningWorker> {
-  const runtime = await openRuntime(config, `${config.serviceName}-worker`, definition);
+async function startWorker<Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
+  definition: Subgraph<Config, Loaders, Services>,
+  worker: WorkerSpec<Config, Services>,
+  settings: Config,
+): Promise<RunningWorker> {
+  const config = settings.subgraph;
+  const runtime = await openRuntime(config, `${definition.name}-worker`, definition);
   const { logger, metrics, database, pubsub, eventBus } = runtime;
-  const work = await definition.start(runtime);
+  const work = await worker.start(runtime, definition.createServices(runtime, settings), settings);
   const health = new Health(`${config.serviceName}-worker`, dependencyChecks(runtime));
   const http = await listen(createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics)] }), config.port, config.host);
   logger.info({ url: http.url }, 'worker ready');

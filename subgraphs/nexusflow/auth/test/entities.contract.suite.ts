@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signIdentity, startSubgraph, STATEMENTS_HEADER, systemFork, type Identity, type RunningSubgraph } from '@nexusflow/kit';
+import { signIdentity, STATEMENTS_HEADER, systemFork, type Identity, type RunningSubgraph } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
-import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 import type { AuthServices } from '../src/context.ts';
-import { authSubgraph } from '../src/subgraph.ts';
+import { subgraph as auth } from '../src/subgraph.ts';
 import { seedTenant, type SeededTenant } from './seeders/tenant-with-members.seeder.ts';
 
 const ENTITIES = `query Entities($representations: [_Any!]!) {
@@ -22,7 +21,6 @@ type Entity = { id: string; email?: string; tenant?: { id: string }; users?: { i
 export function describeAuthEntityContract(mode: 'embedded' | 'postgres'): void {
   describe(`auth _entities contract (${mode})`, () => {
     let subgraph: RunningSubgraph<AuthServices>;
-    let config: AuthConfig;
     let acme: SeededTenant;
     let globex: SeededTenant;
     const cleanups: (() => Promise<void>)[] = [];
@@ -36,8 +34,7 @@ export function describeAuthEntityContract(mode: 'embedded' | 'postgres'): void 
         cleanups.push(database.drop);
         env.DATABASE_URL = database.url;
       }
-      config = loadAuthConfig(env);
-      subgraph = await startSubgraph(authSubgraph(config), config.subgraph);
+      subgraph = await auth.start(env);
       cleanups.push(() => subgraph.close());
       const em = systemFork(subgraph.database);
       acme = await seedTenant(em, 'Acme', 100);
@@ -58,7 +55,7 @@ export function describeAuthEntityContract(mode: 'embedded' | 'postgres'): void 
     async function resolveEntities(representations: { __typename: string; id: string }[], identity: Identity) {
       const response = await postGraphQL<{ _entities: Entity[] }>(subgraph.graphqlUrl, ENTITIES, {
         variables: { representations },
-        headers: signIdentity(identity, config.subgraph.internalSecret),
+        headers: signIdentity(identity, subgraph.config.internalSecret),
       });
       expect(response.errors).toBeUndefined();
       return { entities: response.data!._entities, statements: Number(response.headers.get(STATEMENTS_HEADER)) };

@@ -1,23 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, signIdentity, startSubgraph, type RunningSubgraph } from '@nexusflow/kit';
+import { Role, signIdentity, type RunningSubgraph } from '@nexusflow/kit';
 import pg from 'pg';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment, type TestDatabase } from '@nexusflow/kit/testing';
-import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 import type { AuthServices } from '../src/context.ts';
-import { authSubgraph } from '../src/subgraph.ts';
+import { subgraph as auth } from '../src/subgraph.ts';
 
 // The database is taken away for real: its connections are terminated and new ones refused.
 describe.runIf(testEnvironment.postgresUrl)('the auth subgraph when its PostgreSQL database goes away', () => {
   let subgraph: RunningSubgraph<AuthServices>;
-  let config: AuthConfig;
   let database: TestDatabase;
   let dataDir: Awaited<ReturnType<typeof createTempDirectory>>;
 
   beforeAll(async () => {
     dataDir = await createTempDirectory('auth-failures');
     database = await createTestDatabase(testEnvironment.postgresUrl!, 'auth_failures');
-    config = loadAuthConfig({ PORT: '0', DATA_DIR: dataDir.path, DATABASE_URL: database.url, LOG_LEVEL: 'silent' });
-    subgraph = await startSubgraph(authSubgraph(config), config.subgraph);
+    subgraph = await auth.start({ PORT: '0', DATA_DIR: dataDir.path, DATABASE_URL: database.url, LOG_LEVEL: 'silent' });
     const name = new URL(database.url).pathname.slice(1);
     const admin = new pg.Client({ connectionString: testEnvironment.postgresUrl });
     await admin.connect();
@@ -36,7 +33,7 @@ describe.runIf(testEnvironment.postgresUrl)('the auth subgraph when its PostgreS
 
   it('answers SERVICE_UNAVAILABLE (retryable) with a generic message, revealing no SQL or connection details', async () => {
     const response = await postGraphQL(subgraph.graphqlUrl, '{ me { id email } }', {
-      headers: signIdentity(identity, config.subgraph.internalSecret),
+      headers: signIdentity(identity, subgraph.config.internalSecret),
     });
     expect(response.status).toBe(200);
     expect(response.data).toEqual({ me: null });

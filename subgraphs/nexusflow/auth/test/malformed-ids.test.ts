@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, startSubgraph, STATEMENTS_HEADER, type Identity } from '@nexusflow/kit';
+import { Role, STATEMENTS_HEADER, type Identity } from '@nexusflow/kit';
 import { startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
-import { loadAuthConfig } from '../src/config.ts';
 import type { AuthServices } from '../src/context.ts';
-import { authSubgraph } from '../src/subgraph.ts';
+import { subgraph as auth } from '../src/subgraph.ts';
 
 const MALFORMED = 'x';
 
@@ -13,14 +12,7 @@ describe('the auth subgraph, given ids that are not UUIDs', () => {
   const caller: Identity = { kind: 'user', userId: crypto.randomUUID(), tenantId: crypto.randomUUID(), roles: [Role.Owner] };
 
   beforeAll(async () => {
-    under = await startSubgraphUnderTest(
-      'auth-malformed-ids',
-      (environment) => {
-        const config = loadAuthConfig(environment);
-        return startSubgraph(authSubgraph(config), config.subgraph);
-      },
-      {},
-    );
+    under = await startSubgraphUnderTest('auth-malformed-ids', (environment) => auth.start(environment), {});
   });
 
   afterAll(async () => {

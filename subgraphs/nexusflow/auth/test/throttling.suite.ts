@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANONYMOUS, signIdentity, startSubgraph, type RunningSubgraph } from '@nexusflow/kit';
+import { ANONYMOUS, signIdentity, type RunningSubgraph } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment, type GraphQLResponse } from '@nexusflow/kit/testing';
-import { loadAuthConfig, type AuthConfig } from '../src/config.ts';
 import type { AuthServices } from '../src/context.ts';
 import { Throttle } from '../src/domain/throttle.ts';
-import { authSubgraph } from '../src/subgraph.ts';
+import { subgraph as auth } from '../src/subgraph.ts';
 
 const LOGIN = `mutation Login($input: LoginInput!) {
   login(input: $input) { __typename ... on AuthSession { user { id } } }
@@ -39,7 +38,6 @@ const signInRefused = (retryAfterSeconds: number, wait = `${retryAfterSeconds} s
 export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
   describe(`sign-in and registration throttling (${mode})`, () => {
     let subgraph: RunningSubgraph<AuthServices>;
-    let config: AuthConfig;
     const clock = { now: Date.now() };
     const cleanups: (() => Promise<void>)[] = [];
     let addresses = 0;
@@ -61,11 +59,7 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
         cleanups.push(database.drop);
         env.DATABASE_URL = database.url;
       }
-      config = loadAuthConfig(env);
-      subgraph = await startSubgraph(
-        authSubgraph(config, () => clock.now),
-        config.subgraph,
-      );
+      subgraph = await auth.start(env, { clock: () => clock.now });
       cleanups.push(() => subgraph.close());
     });
 
@@ -80,7 +74,7 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
     const newEmail = () => `user-${crypto.randomUUID()}@example.com`;
 
     /** As the gateway forwards a client at `address`; without one, as another service calls. */
-    const headers = (address?: string) => signIdentity(ANONYMOUS, config.subgraph.internalSecret, Date.now(), address);
+    const headers = (address?: string) => signIdentity(ANONYMOUS, subgraph.config.internalSecret, Date.now(), address);
 
     async function login(email: string, password: string, address?: string): Promise<Outcome> {
       const response = await postGraphQL<Record<string, { __typename: string }>>(subgraph.graphqlUrl, LOGIN, {

@@ -1,4 +1,4 @@
-import { runMain } from '@nexusflow/kit';
-import { start } from './start.ts';
+import { runSubgraph } from '@nexusflow/kit';
+import { subgraph } from './subgraph.ts';
 
-await runMain(() => start());
+await runSubgraph(subgraph);

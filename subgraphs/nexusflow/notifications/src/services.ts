@@ -6,14 +6,14 @@ import { NotificationService, type DeliveryMessage } from './domain/notification
 import { UserDirectory } from './domain/user-directory.ts';
 import { createProviders } from './providers/index.ts';
 
-export function createNotificationServices(config: NotificationsConfig, runtime: SubgraphRuntime) {
-  const queue = createWorkQueue<DeliveryMessage>(
+export function createNotificationServices(runtime: SubgraphRuntime, config: NotificationsConfig): NotificationServices {
+  const deliveries = createWorkQueue<DeliveryMessage>(
     runtime.config.amqpUrl,
     `${runtime.config.amqpNamespace}.notifications.deliveries`,
     runtime.logger,
   );
   const notifications = new NotificationService({
-    queue,
+    queue: deliveries,
     pubsub: runtime.pubsub,
     providers: createProviders(config.providers),
     logger: runtime.logger,
@@ -21,17 +21,15 @@ export function createNotificationServices(config: NotificationsConfig, runtime:
     maxAttempts: config.maxAttempts,
     initialBackoffMs: config.initialBackoffMs,
   });
-  const services: NotificationServices = { notifications, inbox: new Inbox(), live: runtime.pubsub };
-  return { services, queue };
+  return { notifications, inbox: new Inbox(), live: runtime.pubsub, deliveries };
 }
 
 /** Delivery workers, and the durable consumer of workflow events (deduplicated by event id). */
 export async function startNotificationWork(
-  config: NotificationsConfig,
-  parts: ReturnType<typeof createNotificationServices>,
   runtime: SubgraphRuntime,
+  { notifications, deliveries }: NotificationServices,
+  config: NotificationsConfig,
 ): Promise<Stoppable> {
-  const { notifications } = parts.services;
   const events = await runtime.eventBus.subscribe(
     { queue: `${runtime.config.amqpNamespace}.notifications.workflow-events`, bindings: ['workflow.execution.failed'] },
     async (event) => {
@@ -43,21 +41,21 @@ export async function startNotificationWork(
       }
     },
   );
-  const deliveries = config.runWorker
-    ? await parts.queue.consume(async (message) => {
+  const consumer = config.runWorker
+    ? await deliveries.consume(async (message) => {
         try {
           await notifications.deliver(systemFork(runtime.database), message);
         } catch (error) {
           runtime.logger.warn({ err: error, ...message }, 'delivery attempt failed outside the provider; trying again shortly');
-          await parts.queue.enqueue(message, { delayMs: 1000 });
+          await deliveries.enqueue(message, { delayMs: 1000 });
         }
       })
     : undefined;
   return {
     async close() {
       await events.stop();
-      await deliveries?.stop();
-      await parts.queue.close();
+      await consumer?.stop();
+      await deliveries.close();
     },
   };
 }

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, startSubgraph, STATEMENTS_HEADER, type Identity } from '@nexusflow/kit';
+import { Role, STATEMENTS_HEADER, type Identity } from '@nexusflow/kit';
 import { startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
-import { loadNotificationsConfig } from '../src/config.ts';
 import type { NotificationServices } from '../src/context.ts';
-import { notificationsSubgraph } from '../src/subgraph.ts';
+import { subgraph as notifications } from '../src/subgraph.ts';
 
 const MALFORMED = 'x';
 
@@ -14,14 +13,10 @@ describe('the notifications subgraph, given ids that are not UUIDs', () => {
 
   beforeAll(async () => {
     // No auth subgraph listens there: a recipient that reached it would be answered SERVICE_UNAVAILABLE.
-    under = await startSubgraphUnderTest(
-      'notifications-malformed-ids',
-      (environment) => {
-        const config = loadNotificationsConfig(environment);
-        return startSubgraph(notificationsSubgraph(config), config.subgraph);
-      },
-      { RUN_WORKER: 'false', AUTH_URL: 'http://127.0.0.1:9/graphql' },
-    );
+    under = await startSubgraphUnderTest('notifications-malformed-ids', (environment) => notifications.start(environment), {
+      RUN_WORKER: 'false',
+      AUTH_URL: 'http://127.0.0.1:9/graphql',
+    });
   });
 
   afterAll(async () => {

@@ -5,8 +5,9 @@ import { ScheduleService } from './domain/schedule-service.ts';
 import { ScheduleTicker } from './domain/ticker.ts';
 import { WorkflowsClient } from './domain/workflows-client.ts';
 
-export function createSchedulerServices(config: SchedulerConfig, runtime: SubgraphRuntime, now?: () => Date): SchedulerServices {
+export function createSchedulerServices(runtime: SubgraphRuntime, config: SchedulerConfig): SchedulerServices {
   const workflows = new WorkflowsClient(config.workflowsUrl, config.subgraph.internalSecret);
+  const now = () => new Date(runtime.clock());
   return {
     schedules: new ScheduleService(workflows, now),
     ticker: new ScheduleTicker({

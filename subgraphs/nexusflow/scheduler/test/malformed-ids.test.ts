@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, startSubgraph, STATEMENTS_HEADER, type Identity } from '@nexusflow/kit';
+import { Role, STATEMENTS_HEADER, type Identity } from '@nexusflow/kit';
 import { startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
-import { loadSchedulerConfig } from '../src/config.ts';
 import type { SchedulerServices } from '../src/context.ts';
-import { schedulerSubgraph } from '../src/subgraph.ts';
+import { subgraph as scheduler } from '../src/subgraph.ts';
 
 const MALFORMED = 'x';
 const definition = (workflowId: string) => ({ workflowId, name: 'Nightly', cron: '0 2 * * *' });
@@ -23,14 +22,10 @@ describe('the scheduler subgraph, given ids that are not UUIDs', () => {
 
   beforeAll(async () => {
     // No workflows subgraph listens there: a workflow id that reached it would fail the request another way.
-    under = await startSubgraphUnderTest(
-      'scheduler-malformed-ids',
-      (environment) => {
-        const config = loadSchedulerConfig(environment);
-        return startSubgraph(schedulerSubgraph(config), config.subgraph);
-      },
-      { RUN_TICKER: 'false', WORKFLOWS_URL: 'http://127.0.0.1:9/graphql' },
-    );
+    under = await startSubgraphUnderTest('scheduler-malformed-ids', (environment) => scheduler.start(environment), {
+      RUN_TICKER: 'false',
+      WORKFLOWS_URL: 'http://127.0.0.1:9/graphql',
+    });
   });
 
   afterAll(async () => {

@@ -13,8 +13,8 @@ export const STEP_QUEUE = 'workflows.steps';
  * The workflow engine's moving parts: the step queue, the outbox relay (which also feeds live
  * subscribers once an event is committed and confirmed by the broker), the engine and the API's services.
  */
-export function createWorkflowServices(config: WorkflowsConfig, runtime: SubgraphRuntime) {
-  const queue = createWorkQueue<StepMessage>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.${STEP_QUEUE}`, runtime.logger);
+export function createWorkflowServices(runtime: SubgraphRuntime, config: WorkflowsConfig): WorkflowServices {
+  const stepQueue = createWorkQueue<StepMessage>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.${STEP_QUEUE}`, runtime.logger);
   const relay = new OutboxRelay(runtime.database, runtime.eventBus, runtime.logger, {
     pollIntervalMs: config.outboxPollIntervalMs,
     onPublished: async (event) => {
@@ -36,7 +36,7 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
   });
   const engine = new ExecutionEngine({
     database: runtime.database,
-    queue,
+    queue: stepQueue,
     steps,
     relay,
     logger: runtime.logger,
@@ -45,14 +45,15 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
     timerPollIntervalMs: config.timerPollIntervalMs,
   });
   const workflows = new WorkflowService(steps, relay);
-  const services: WorkflowServices = {
+  return {
     workflows,
     executions: new ExecutionService(workflows, engine, relay),
     engine,
     steps,
     live: runtime.pubsub,
+    stepQueue,
+    relay,
   };
-  return { services, queue, relay, engine };
 }
 
 /**
@@ -60,34 +61,34 @@ export function createWorkflowServices(config: WorkflowsConfig, runtime: Subgrap
  * (unless disabled) step workers; stopping waits for steps in flight.
  */
 export async function startBackgroundWork(
-  config: WorkflowsConfig,
-  parts: Pick<ReturnType<typeof createWorkflowServices>, 'queue' | 'relay' | 'engine'>,
   runtime: SubgraphRuntime,
+  { engine, relay, stepQueue }: WorkflowServices,
+  config: WorkflowsConfig,
 ): Promise<Stoppable> {
-  parts.relay.start();
-  await parts.engine.start();
+  relay.start();
+  await engine.start();
   // A failure outside the step (the database is unreachable) comes back after a pause rather than
   // at once, which would spin; the step's own failures are handled by the engine's retry policy.
   const handle = async (message: StepMessage) => {
     try {
-      await parts.engine.handle(message);
+      await engine.handle(message);
     } catch (error) {
       runtime.logger.warn({ err: error, ...message }, 'step message failed; trying again shortly');
-      await parts.queue.enqueue(message, { delayMs: 1000 });
+      await stepQueue.enqueue(message, { delayMs: 1000 });
     }
   };
-  const consumer = config.runWorker ? await parts.queue.consume(handle, { concurrency: config.workerConcurrency }) : undefined;
+  const consumer = config.runWorker ? await stepQueue.consume(handle, { concurrency: config.workerConcurrency }) : undefined;
   const sweeper = setInterval(() => {
-    parts.engine.sweep(config.stallAfterMs).catch((error: unknown) => runtime.logger.warn({ err: error }, 'sweep failed'));
+    engine.sweep(config.stallAfterMs).catch((error: unknown) => runtime.logger.warn({ err: error }, 'sweep failed'));
   }, config.sweepIntervalMs);
   sweeper.unref();
   return {
     async close() {
       clearInterval(sweeper);
-      await parts.engine.stop();
+      await engine.stop();
       await consumer?.stop();
-      await parts.relay.stop();
-      await parts.queue.close();
+      await relay.stop();
+      await stepQueue.close();
     },
   };
 }

@@ -1,8 +1,4 @@
-import { runMain, startWorker } from '@nexusflow/kit';
-import { loadWorkflowsConfig } from './config.ts';
-import { workflowsWorker } from './worker.ts';
+import { runWorker } from '@nexusflow/kit';
+import { subgraph } from './subgraph.ts';
 
-await runMain(async () => {
-  const config = loadWorkflowsConfig();
-  return startWorker(workflowsWorker(config), config.subgraph);
-});
+await runWorker(subgraph);

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, signIdentity, startSubgraph, STATEMENTS_HEADER, systemFork, type Identity, type RunningSubgraph } from '@nexusflow/kit';
+import { Role, signIdentity, STATEMENTS_HEADER, systemFork, type Identity, type RunningSubgraph } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
-import { loadWorkflowsConfig, type WorkflowsConfig } from '../src/config.ts';
 import type { WorkflowServices } from '../src/context.ts';
 import { Execution, ExecutionStatus } from '../src/entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../src/entities/step-run.entity.ts';
 import type { Workflow } from '../src/entities/workflow.entity.ts';
-import { workflowsSubgraph } from '../src/subgraph.ts';
+import { subgraph as workflowsSubgraph } from '../src/subgraph.ts';
 
 const ENTITIES = `query Entities($representations: [_Any!]!) {
   _entities(representations: $representations) {
@@ -22,7 +21,6 @@ type Entity = { id: string; executions?: { edges: unknown[] }; stepRuns?: unknow
 export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): void {
   describe(`workflows _entities contract (${mode})`, () => {
     let subgraph: RunningSubgraph<WorkflowServices>;
-    let config: WorkflowsConfig;
     const cleanups: (() => Promise<void>)[] = [];
     const tenantId = crypto.randomUUID();
     const owners = Array.from({ length: 10 }, () => crypto.randomUUID());
@@ -39,8 +37,7 @@ export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): 
         cleanups.push(database.drop);
         env.DATABASE_URL = database.url;
       }
-      config = loadWorkflowsConfig(env);
-      subgraph = await startSubgraph(workflowsSubgraph(config), config.subgraph);
+      subgraph = await workflowsSubgraph.start(env);
       cleanups.push(() => subgraph.close());
 
       const em = systemFork(subgraph.database);
@@ -99,7 +96,7 @@ export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): 
     async function resolve(representations: { __typename: string; id: string }[]) {
       const response = await postGraphQL<{ _entities: Entity[] }>(subgraph.graphqlUrl, ENTITIES, {
         variables: { representations },
-        headers: signIdentity(caller, config.subgraph.internalSecret),
+        headers: signIdentity(caller, subgraph.config.internalSecret),
       });
       expect(response.errors).toBeUndefined();
       return { entities: response.data!._entities, statements: Number(response.headers.get(STATEMENTS_HEADER)) };
@@ -148,7 +145,7 @@ export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): 
       const stranger: Identity = { kind: 'user', userId: crypto.randomUUID(), tenantId: crypto.randomUUID(), roles: [Role.Owner] };
       const response = await postGraphQL<{ _entities: Entity[] }>(subgraph.graphqlUrl, ENTITIES, {
         variables: { representations: [...refs('Workflow', [workflows[0]!.id, 'not-a-uuid']), ...refs('Execution', [executions[0]!.id])] },
-        headers: signIdentity(stranger, config.subgraph.internalSecret),
+        headers: signIdentity(stranger, subgraph.config.internalSecret),
       });
       expect(response.data?._entities).toEqual([null, null, null]);
     });

@@ -1,12 +1,11 @@
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { Role, signIdentity, startSubgraph, STATEMENTS_HEADER, tenantFork, type Identity } from '@nexusflow/kit';
+import { Role, signIdentity, STATEMENTS_HEADER, tenantFork, type Identity } from '@nexusflow/kit';
 import { createDeferred, startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
-import { loadWorkflowsConfig } from '../src/config.ts';
 import type { WorkflowServices } from '../src/context.ts';
 import type { Workflow } from '../src/entities/workflow.entity.ts';
-import { workflowsSubgraph } from '../src/subgraph.ts';
+import { subgraph as workflows } from '../src/subgraph.ts';
 
 const MALFORMED = 'x';
 /** Shaped like the cursors the API hands out, with an id PostgreSQL would refuse. */
@@ -34,14 +33,7 @@ describe('the workflows subgraph, given ids that are not UUIDs', () => {
   const caller = { kind: 'user', userId: crypto.randomUUID(), tenantId: crypto.randomUUID(), roles: [Role.Owner] } satisfies Identity;
 
   beforeAll(async () => {
-    under = await startSubgraphUnderTest(
-      'workflows-malformed-ids',
-      (environment) => {
-        const config = loadWorkflowsConfig(environment);
-        return startSubgraph(workflowsSubgraph(config), config.subgraph);
-      },
-      { RUN_WORKER: 'false' },
-    );
+    under = await startSubgraphUnderTest('workflows-malformed-ids', (environment) => workflows.start(environment), { RUN_WORKER: 'false' });
     workflow = (await under.subgraph.services.workflows.create(
       tenantFork(under.subgraph.database, caller),
       caller,
