@@ -109,6 +109,8 @@ const files: Record<string, string> = {
   [`test/${n.service}.test.ts`]: templates.behaviourTestTs(n),
   'test/entities.contract.test.ts': templates.entityContractTestTs(n),
   'test/migrations.test.ts': templates.migrationsTestTs(n),
+  'test/through-the-gateway.test.ts': templates.throughTheGatewayTestTs(n),
+  'test/tenant-isolation.cases.ts': templates.isolationCasesTs(n),
 };
 for (const [path, content] of Object.entries(files)) {
   await mkdir(dirname(join(folder, path)), { recursive: true });
@@ -127,7 +129,8 @@ run('npx', ['prettier', '--write', '--log-level', 'warn', `subgraphs/${graph}/${
 
 console.log(`
 Next:
-  npx vitest run subgraphs/${graph}/${service}     its tests: behaviour, _entities contract, migrations
+  npx vitest run subgraphs/${graph}/${service}     its tests: behaviour, through the gateway, _entities contract, migrations
+  npx vitest run test/integration/tenant-isolation.test.ts test/operation-coverage.test.ts
   npm run schema:check -- --graph ${graph}         the registry's view of the change
   npm run schema:publish -- --graph ${graph} -m "Add the ${service} subgraph"   once it is reviewed
 CONTRIBUTING.md ("Adding a subgraph") says what to change next.`);

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSchema, Kind, type DocumentNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { graphNames } from '@nexusflow/topology';
 import * as webClient from '@nexusflow/web-client';
 import { documentsInSource, rootFieldsOf, rootFieldsSentUnder } from './support/graphql-documents.ts';
 import { rootOperationsOf } from './support/schema-operations.ts';
@@ -11,9 +12,11 @@ const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * Where tests send operations through the gateway, whose API schema this check reads. Subgraph tests call one subgraph
- * (often only to see malformed input refused), so they do not count as reaching an operation of the API.
+ * (often only to see malformed input refused), so they do not count as reaching an operation of the API, except a
+ * subgraph's `test/through-the-gateway.test.ts`, which does what its name says.
  */
-const END_TO_END_TEST_DIRECTORIES = ['test', 'gateway/test', 'gateway/src'];
+const END_TO_END_TEST_DIRECTORIES = ['test', 'gateway/test', 'gateway/src', 'subgraphs'];
+const THROUGH_THE_GATEWAY = /^subgraphs\/[^/]+\/[^/]+\/test\/through-the-gateway\.test\.ts$/;
 
 /**
  * The tenant-isolation test sends every operation as a stranger on purpose; counting it would make this check pass for
@@ -23,6 +26,7 @@ const NOT_BEHAVIOUR_TESTS = new Set(['test/integration/tenant-isolation.test.ts'
 
 /** Test files and their support code; the gateway's own sources are not tests, whatever documents they hold. */
 function isBehaviourTest(file: string): boolean {
+  if (file.startsWith('subgraphs/')) return THROUGH_THE_GATEWAY.test(file);
   const isTestCode = file.endsWith('.test.ts') || /^(test|gateway\/test)\//.test(file);
   return isTestCode && !NOT_BEHAVIOUR_TESTS.has(file);
 }
@@ -33,8 +37,6 @@ const typedDocuments = new Map(
     return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === Kind.DOCUMENT;
   }),
 );
-
-const API_SCHEMA = join(repositoryRoot, 'schema/nexusflow/api-schema.graphql');
 
 describe('operation coverage', () => {
   it('finds the root fields of inline documents, interpolated constants and typed documents', () => {
@@ -53,21 +55,25 @@ describe('operation coverage', () => {
     expect(roots.sort()).toEqual(['Mutation.deleteSchedule', 'Mutation.logout', 'Query.me', 'Query.schedules']);
   });
 
-  it('has a test sending every query, mutation and subscription of the API schema through the gateway', async () => {
-    const schema = buildSchema(await readFile(API_SCHEMA, 'utf8'));
-    const operations = rootOperationsOf(API_SCHEMA);
-    const rootTypes = {
-      query: schema.getQueryType()!.name,
-      mutation: schema.getMutationType()!.name,
-      subscription: schema.getSubscriptionType()!.name,
-    };
-    const sent = await rootFieldsSentUnder(repositoryRoot, END_TO_END_TEST_DIRECTORIES, typedDocuments, rootTypes, isBehaviourTest);
+  it.each(graphNames)(
+    'has a test sending every query, mutation and subscription of the %s API schema through the gateway',
+    async (graph) => {
+      const apiSchema = join(repositoryRoot, 'schema', graph, 'api-schema.graphql');
+      const schema = buildSchema(await readFile(apiSchema, 'utf8'));
+      const operations = rootOperationsOf(apiSchema);
+      const rootTypes = {
+        query: schema.getQueryType()!.name,
+        mutation: schema.getMutationType()?.name ?? 'Mutation',
+        subscription: schema.getSubscriptionType()?.name ?? 'Subscription',
+      };
+      const sent = await rootFieldsSentUnder(repositoryRoot, END_TO_END_TEST_DIRECTORIES, typedDocuments, rootTypes, isBehaviourTest);
 
-    expect(operations.length).toBeGreaterThan(0);
-    const untested = operations.filter((operation) => !sent.has(operation));
-    expect(
-      untested,
-      `no test sends ${untested.join(', ')} through the gateway: add a test of its behaviour under test/integration`,
-    ).toEqual([]);
-  });
+      expect(operations.length).toBeGreaterThan(0);
+      const untested = operations.filter((operation) => !sent.has(operation));
+      expect(
+        untested,
+        `no test sends ${untested.join(', ')} through the gateway: add a test of its behaviour under test/integration`,
+      ).toEqual([]);
+    },
+  );
 });

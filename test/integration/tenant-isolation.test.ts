@@ -12,10 +12,13 @@ import { ask } from '../support/requests.ts';
 import { tenantOf } from '../support/roles.ts';
 import { resolvableEntitiesOf, rootOperationsOf } from '../support/schema-operations.ts';
 import { startStack, type Stack } from '../support/stack.ts';
+import { loadSubgraphIsolationCases, type IsolationContext } from '../support/tenant-isolation.ts';
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const OPERATIONS = rootOperationsOf(join(repositoryRoot, 'schema/nexusflow/api-schema.graphql'));
 const ENTITY_TYPES = resolvableEntitiesOf(join(repositoryRoot, 'subgraphs/nexusflow'));
+/** The cases subgraphs keep in their own folders (test/tenant-isolation.cases.ts), by service. */
+const SUBGRAPH_CASES = await loadSubgraphIsolationCases(join(repositoryRoot, 'subgraphs/nexusflow'));
 
 /** Tenant A's data, made through the gateway before any case runs; tenant B is the stranger every case acts as. */
 interface Fixture {
@@ -39,6 +42,8 @@ const SCHEDULE_RESULT = `{ __typename ... on Schedule { id } ... on ScheduleNotF
 
 let stack: Stack;
 let fixture: Fixture;
+/** Tenant A's data of each subgraph that keeps its own cases, as its `setUp` made it. */
+const subgraphStates: Record<string, unknown> = {};
 const clients: Client[] = [];
 
 async function gql(account: SignedUp, document: string, variables?: Record<string, unknown>) {
@@ -386,6 +391,24 @@ const ENTITY_CASES: Record<string, EntityCase> = {
   'workflows:Execution': { selection: '... on Execution { id status output }', id: (f) => f.executionId },
 };
 
+const isolationContext = (): IsolationContext => ({ a: fixture.a, b: fixture.b, data, ask: gql });
+
+/** Each subgraph's own cases, run as the cases above: tenant A's view of its data must not change. */
+for (const [service, cases] of Object.entries(SUBGRAPH_CASES)) {
+  for (const [operation, subgraphCase] of Object.entries(cases.root)) {
+    if (operation in ROOT_CASES) throw new Error(`${operation} has a case here and in subgraphs/nexusflow/${service}: keep one`);
+    ROOT_CASES[operation] = async () => {
+      const state = subgraphStates[service];
+      const before = await cases.stateOfA(isolationContext(), state);
+      await unchangedFor(() => subgraphCase(isolationContext(), state));
+      expect(await cases.stateOfA(isolationContext(), state)).toEqual(before);
+    };
+  }
+  for (const [typename, entityCase] of Object.entries(cases.entities)) {
+    ENTITY_CASES[`${service}:${typename}`] = { selection: entityCase.selection, id: () => entityCase.id(subgraphStates[service]) };
+  }
+}
+
 /** Whether a value tells nothing: null, empty lists, zero, or objects (a page) made only of such. */
 function empty(value: unknown): boolean {
   if (value === null || value === 0 || value === false) return true;
@@ -395,14 +418,8 @@ function empty(value: unknown): boolean {
 }
 
 function subgraphNamed(name: string): RunningSubgraph<unknown> {
-  const subgraphs: Record<string, RunningSubgraph<unknown>> = {
-    auth: stack.auth,
-    workflows: stack.workflows,
-    scheduler: stack.scheduler,
-    notifications: stack.notifications,
-  };
-  const subgraph = subgraphs[name];
-  if (!subgraph) throw new Error(`the test stack does not start subgraph ${name}: add it to subgraphNamed`);
+  const subgraph = stack.subgraphs[name];
+  if (!subgraph) throw new Error(`the test stack does not start subgraph ${name}`);
   return subgraph;
 }
 
@@ -444,6 +461,7 @@ describe('tenant isolation', () => {
       { eventType },
     );
     fixture = { a, b, workflowId, executionId, scheduleId, notificationId, templateId, eventType };
+    for (const [service, cases] of Object.entries(SUBGRAPH_CASES)) subgraphStates[service] = await cases.setUp(isolationContext());
   });
 
   afterAll(async () => {
@@ -454,14 +472,19 @@ describe('tenant isolation', () => {
   it('has an isolation case for exactly the root operations of the API schema', () => {
     const missing = OPERATIONS.filter((operation) => !(operation in ROOT_CASES));
     const stale = Object.keys(ROOT_CASES).filter((operation) => !OPERATIONS.includes(operation));
-    expect(missing, `add a case to ROOT_CASES in test/integration/tenant-isolation.test.ts for ${missing.join(', ')}`).toEqual([]);
+    expect(missing, `add a case to ROOT_CASES here or to the subgraph's test/tenant-isolation.cases.ts for ${missing.join(', ')}`).toEqual(
+      [],
+    );
     expect(stale, `remove the cases of operations the schema no longer has: ${stale.join(', ')}`).toEqual([]);
   });
 
   it('has an isolation case for exactly the entity types the subgraphs resolve', () => {
     const missing = ENTITY_TYPES.filter((entity) => !(entity in ENTITY_CASES));
     const stale = Object.keys(ENTITY_CASES).filter((entity) => !ENTITY_TYPES.includes(entity));
-    expect(missing, `add a case to ENTITY_CASES in test/integration/tenant-isolation.test.ts for ${missing.join(', ')}`).toEqual([]);
+    expect(
+      missing,
+      `add a case to ENTITY_CASES here or to the subgraph's test/tenant-isolation.cases.ts for ${missing.join(', ')}`,
+    ).toEqual([]);
     expect(stale, `remove the cases of entity types no subgraph resolves any more: ${stale.join(', ')}`).toEqual([]);
   });
 

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { type Environment, type RunningSubgraph, type StartSubgraphOptions, type Subgraph, type SubgraphConfig } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, TcpProxy, testEnvironment } from '@nexusflow/kit/testing';
-import { loadGatewayConfig } from '../../gateway/src/config.ts';
-import { startGateway, type RunningGateway } from '../../gateway/src/gateway.ts';
+import type { Environment, RunningSubgraph } from '@nexusflow/kit';
+import { TcpProxy } from '@nexusflow/kit/testing';
+import { servicesOf } from '@nexusflow/topology';
+import type { RunningGateway } from '../../gateway/src/gateway.ts';
 import type { AuthConfig } from '../../subgraphs/nexusflow/auth/src/config.ts';
 import type { AuthServices } from '../../subgraphs/nexusflow/auth/src/context.ts';
 import { subgraph as authSubgraph } from '../../subgraphs/nexusflow/auth/src/subgraph.ts';
@@ -14,11 +13,14 @@ import { subgraph as notificationsSubgraph } from '../../subgraphs/nexusflow/not
 import type { SchedulerConfig } from '../../subgraphs/nexusflow/scheduler/src/config.ts';
 import type { SchedulerServices } from '../../subgraphs/nexusflow/scheduler/src/context.ts';
 import { subgraph as schedulerSubgraph } from '../../subgraphs/nexusflow/scheduler/src/subgraph.ts';
+import { routesFor, startServices, TestServices, type StorageMode } from './services.ts';
 
-export type StorageMode = 'embedded' | 'postgres';
+export type { StorageMode } from './services.ts';
 
 export interface Stack {
   gateway: RunningGateway;
+  /** Every subgraph of the graph, by service name: the four above, and any other on its defaults. */
+  subgraphs: Record<string, RunningSubgraph<unknown>>;
   auth: RunningSubgraph<AuthServices>;
   authConfig: AuthConfig;
   workflows: RunningSubgraph<WorkflowServices>;
@@ -59,61 +61,39 @@ export interface StackOptions {
   now?: () => number;
 }
 
+/** The subgraphs the stack starts with settings of their own; every other service of the graph starts on its defaults. */
+const CONFIGURED_SERVICES = ['auth', 'notifications', 'workflows', 'scheduler'];
+
 export async function startStack(mode: StorageMode, label: string, extra: StackOptions = {}): Promise<Stack> {
-  const cleanups: (() => Promise<void>)[] = [];
-  const dataDir = await createTempDirectory(label);
-  cleanups.push(dataDir.remove);
-  const namespace = `nf-test-${label.replaceAll('_', '-')}-${randomBytes(4).toString('hex')}`;
-  const base: Environment = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent', NODE_ENV: 'test', AMQP_NAMESPACE: namespace };
+  const services = await TestServices.create(mode, label, extra.redisUrl ? { redisUrl: extra.redisUrl } : {});
+  try {
+    return await startStackOn(services, extra);
+  } catch (error) {
+    await services.close();
+    throw error;
+  }
+}
 
-  const environmentFor = async (service: string): Promise<Environment> => {
-    if (mode === 'embedded') return { ...base };
-    if (!testEnvironment.postgresUrl || !testEnvironment.redisUrl || !testEnvironment.amqpUrl) {
-      throw new Error('postgres mode needs TEST_POSTGRES_URL, TEST_REDIS_URL and TEST_AMQP_URL');
-    }
-    const database = await createTestDatabase(testEnvironment.postgresUrl, `${label}_${service}`);
-    cleanups.push(database.drop);
-    return {
-      ...base,
-      DATABASE_URL: database.url,
-      REDIS_URL: extra.redisUrl ?? testEnvironment.redisUrl,
-      AMQP_URL: testEnvironment.amqpUrl,
-    };
-  };
-
-  // An embedded database starts as a copy of a migrated template: creating PGlite's cluster and migrating it is most of
-  // a stack's start-up.
-  const start = async <Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
-    subgraph: Subgraph<Config, Loaders, Services>,
-    env: Environment,
-    options: StartSubgraphOptions = {},
-  ): Promise<RunningSubgraph<Services>> => {
-    const config = subgraph.config(env).subgraph;
-    if (!config.databaseUrl) await seedEmbeddedDatabase(config.dataDir, config.serviceName, subgraph);
-    return subgraph.start(env, options);
-  };
-
+async function startStackOn(services: TestServices, extra: StackOptions): Promise<Stack> {
   // Every test client comes from one address and some suites register more users than a real client would.
-  const authEnv: Environment = { ...(await environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000', ...extra.auth };
+  const authEnv: Environment = { ...(await services.environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000', ...extra.auth };
   const authConfig = authSubgraph.config(authEnv);
-  const auth = await start(authSubgraph, authEnv, extra.now ? { now: extra.now, clock: extra.now } : {});
-  cleanups.push(() => auth.close());
+  const auth = await services.start(authSubgraph, authEnv, extra.now ? { now: extra.now, clock: extra.now } : {});
 
   const authUrl = new URL(auth.graphqlUrl);
   const authForNotifications = await TcpProxy.start({ host: authUrl.hostname, port: Number(authUrl.port) });
-  cleanups.push(() => authForNotifications.close());
+  services.onClose(() => authForNotifications.close());
 
   // Before workflows, whose notify steps call it; it asks auth whether a recipient is a user of the sender's tenant.
-  const notifications = await start(notificationsSubgraph, {
-    ...(await environmentFor('notifications')),
+  const notifications = await services.start(notificationsSubgraph, {
+    ...(await services.environmentFor('notifications')),
     AUTH_URL: authForNotifications.urlFor(auth.graphqlUrl),
     DELIVERY_BACKOFF_MS: '20',
     ...extra.notifications,
   });
-  cleanups.push(() => notifications.close());
 
   const workflowsEnv: Environment = {
-    ...(await environmentFor('workflows')),
+    ...(await services.environmentFor('workflows')),
     NOTIFICATIONS_URL: notifications.graphqlUrl,
     ALLOW_PRIVATE_NETWORK_STEPS: 'true',
     OUTBOX_POLL_INTERVAL_MS: '50',
@@ -122,50 +102,31 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
     ...extra.workflows,
   };
   const workflowsConfig = workflowsSubgraph.config(workflowsEnv);
-  const workflows = await start(workflowsSubgraph, workflowsEnv);
-  cleanups.push(() => workflows.close());
+  const workflows = await services.start(workflowsSubgraph, workflowsEnv);
 
   const clock = { now: new Date() };
   const schedulerEnv: Environment = {
-    ...(await environmentFor('scheduler')),
+    ...(await services.environmentFor('scheduler')),
     WORKFLOWS_URL: workflows.graphqlUrl,
     RUN_TICKER: 'false',
   };
   const schedulerConfig = schedulerSubgraph.config(schedulerEnv);
-  const launchScheduler = async () => {
-    const instance = await start(schedulerSubgraph, schedulerEnv, { clock: () => clock.now.getTime() });
-    cleanups.push(() => instance.close());
-    return instance;
-  };
+  const launchScheduler = () => services.start(schedulerSubgraph, schedulerEnv, { clock: () => clock.now.getTime() });
   const scheduler = await launchScheduler();
 
-  const gateways: RunningGateway[] = [];
-  const launchGateway = async (overrides: Environment = {}) => {
-    const gatewayEnv: Environment = {
-      PORT: '0',
-      LOG_LEVEL: 'silent',
-      NODE_ENV: 'test',
-      SUBGRAPH_AUTH_URL: auth.graphqlUrl,
-      SUBGRAPH_WORKFLOWS_URL: workflows.graphqlUrl,
-      SUBGRAPH_SCHEDULER_URL: scheduler.graphqlUrl,
-      SUBGRAPH_NOTIFICATIONS_URL: notifications.graphqlUrl,
-      // Parallel test files share one Redis and one client address; only the rate-limit tests want tight budgets.
-      RATE_LIMIT_PER_MINUTE: '100000',
-      RATE_LIMIT_PER_TENANT_PER_MINUTE: '100000',
-      RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
-      // Test files run in parallel on a busy machine; the shedding test drives the detector itself.
-      LOAD_SHEDDING_DELAY_MS: '0',
-      ...overrides,
-    };
-    if (mode === 'postgres') gatewayEnv.REDIS_URL = extra.redisUrl ?? testEnvironment.redisUrl;
-    const gateway = await startGateway(loadGatewayConfig(gatewayEnv), extra.now ? { now: extra.now } : {});
-    gateways.push(gateway);
-    return gateway;
-  };
+  const subgraphs: Record<string, RunningSubgraph<unknown>> = { auth, notifications, workflows, scheduler };
+  const others = servicesOf('nexusflow')
+    .map(({ name }) => name)
+    .filter((name) => !CONFIGURED_SERVICES.includes(name));
+  await startServices(services, 'nexusflow', others, subgraphs);
+
+  const launchGateway = (overrides: Environment = {}) =>
+    services.startGateway('nexusflow', routesFor('nexusflow', subgraphs), overrides, extra.now ? { now: extra.now } : {});
   const gateway = await launchGateway();
 
   return {
     gateway,
+    subgraphs,
     auth,
     authConfig,
     workflows,
@@ -178,9 +139,6 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
     clock,
     startScheduler: launchScheduler,
     startGateway: launchGateway,
-    async close() {
-      for (const running of gateways) await running.close();
-      for (const cleanup of cleanups.reverse()) await cleanup();
-    },
+    close: () => services.close(),
   };
 }

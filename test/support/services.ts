@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import {
+  secretOrDevelopmentDefault,
+  signAccessToken,
+  type Environment,
+  type Identity,
+  type RunningSubgraph,
+  type StartSubgraphOptions,
+  type Subgraph,
+  type SubgraphConfig,
+} from '@nexusflow/kit';
+import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, testEnvironment } from '@nexusflow/kit/testing';
+import { describeService, servicesOf, type GraphName } from '@nexusflow/topology';
+import { loadGatewayConfig } from '../../gateway/src/config.ts';
+import { startGateway, type GatewayRuntimeOptions, type RunningGateway } from '../../gateway/src/gateway.ts';
+
+export type StorageMode = 'embedded' | 'postgres';
+
+/** Nothing listens on the discard port: a service routed there is down, as far as its callers can tell. */
+export const CLOSED_PORT_URL = 'http://127.0.0.1:9/graphql';
+
+/**
+ * Scratch storage for the services of one test file: a folder for embedded databases, or a database of its own on the
+ * real PostgreSQL per service with the real Redis and RabbitMQ, under a namespace of its own so that test files running
+ * in parallel stay apart. `close()` removes everything it made.
+ */
+export class TestServices {
+  private readonly cleanups: (() => Promise<void>)[] = [];
+  readonly namespace: string;
+
+  private constructor(
+    readonly mode: StorageMode,
+    readonly label: string,
+    private readonly dataDir: string,
+    private readonly redisUrl: string | undefined,
+  ) {
+    this.namespace = `nf-test-${label.replaceAll('_', '-')}-${randomBytes(4).toString('hex')}`;
+  }
+
+  static async create(mode: StorageMode, label: string, options: { redisUrl?: string } = {}): Promise<TestServices> {
+    if (mode === 'postgres' && (!testEnvironment.postgresUrl || !testEnvironment.redisUrl || !testEnvironment.amqpUrl)) {
+      throw new Error('postgres mode needs TEST_POSTGRES_URL, TEST_REDIS_URL and TEST_AMQP_URL');
+    }
+    const dataDir = await createTempDirectory(label);
+    const services = new TestServices(mode, label, dataDir.path, options.redisUrl ?? testEnvironment.redisUrl);
+    services.onClose(dataDir.remove);
+    return services;
+  }
+
+  /** Runs at close, after everything registered later. */
+  onClose(cleanup: () => Promise<void>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  /** What a service of this file starts from: quiet, on a free port, on this file's storage. */
+  async environmentFor(service: string): Promise<Environment> {
+    const base: Environment = { PORT: '0', DATA_DIR: this.dataDir, LOG_LEVEL: 'silent', NODE_ENV: 'test', AMQP_NAMESPACE: this.namespace };
+    if (this.mode === 'embedded') return base;
+    const database = await createTestDatabase(testEnvironment.postgresUrl!, `${this.label}_${service}`);
+    this.onClose(database.drop);
+    return { ...base, DATABASE_URL: database.url, REDIS_URL: this.redisUrl, AMQP_URL: testEnvironment.amqpUrl };
+  }
+
+  /**
+   * Starts a subgraph from its definition; stopped at close. An embedded database starts as a copy of a migrated
+   * template: creating PGlite's cluster and migrating it is most of a subgraph's start-up.
+   */
+  async start<Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
+    subgraph: Subgraph<Config, Loaders, Services>,
+    env: Environment,
+    options: StartSubgraphOptions = {},
+  ): Promise<RunningSubgraph<Services>> {
+    const config = subgraph.config(env).subgraph;
+    if (!config.databaseUrl) await seedEmbeddedDatabase(config.dataDir, config.serviceName, subgraph);
+    const running = await subgraph.start(env, options);
+    this.onClose(() => running.close());
+    return running;
+  }
+
+  /** A gateway of `graph` in front of `routes` (SUBGRAPH_<NAME>_URL), with limits loose enough for parallel test files. */
+  async startGateway(
+    graph: GraphName,
+    routes: Environment,
+    overrides: Environment = {},
+    options: GatewayRuntimeOptions = {},
+  ): Promise<RunningGateway> {
+    const env: Environment = {
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      NODE_ENV: 'test',
+      ...routes,
+      // Parallel test files share one Redis and one client address; only the rate-limit tests want tight budgets.
+      RATE_LIMIT_PER_MINUTE: '100000',
+      RATE_LIMIT_PER_TENANT_PER_MINUTE: '100000',
+      RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
+      // Test files run in parallel on a busy machine; the shedding test drives the detector itself.
+      LOAD_SHEDDING_DELAY_MS: '0',
+      ...(this.mode === 'postgres' ? { REDIS_URL: this.redisUrl } : {}),
+      ...overrides,
+    };
+    const gateway = await startGateway(loadGatewayConfig(env, ['--graph', graph]), options);
+    this.onClose(() => gateway.close());
+    return gateway;
+  }
+
+  async close(): Promise<void> {
+    for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup();
+  }
+}
+
+/** The variable that routes the gateway to a subgraph, e.g. SUBGRAPH_CONTENT_DELIVERY_URL. */
+export const routeVariable = (service: string) => `SUBGRAPH_${service.toUpperCase().replaceAll('-', '_')}_URL`;
+
+type AnySubgraph = Subgraph<{ subgraph: SubgraphConfig }, unknown, unknown>;
+
+/** A service's definition, as its `src/subgraph.ts` exports it. */
+export async function definitionOf(graph: GraphName, service: string): Promise<AnySubgraph> {
+  const module = (await import(`../../subgraphs/${graph}/${service}/src/subgraph.ts`)) as { subgraph?: AnySubgraph };
+  if (!module.subgraph) throw new Error(`subgraphs/${graph}/${service}/src/subgraph.ts exports no \`subgraph\``);
+  return module.subgraph;
+}
+
+/**
+ * Starts `names` of `graph` from their definitions with nothing but their defaults, each after the services it calls
+ * (which must be started already, in `running`, or among `names`), and adds them to `running`.
+ */
+export async function startServices(
+  services: TestServices,
+  graph: GraphName,
+  names: readonly string[],
+  running: Record<string, RunningSubgraph<unknown>>,
+): Promise<void> {
+  const pending = [...names];
+  while (pending.length > 0) {
+    const ready = pending.find((name) =>
+      Object.values(describeService(graph, name).links).every((called) => called in running || !pending.includes(called)),
+    );
+    if (!ready) throw new Error(`the services ${pending.join(', ')} call each other in a circle`);
+    pending.splice(pending.indexOf(ready), 1);
+    const links = Object.fromEntries(
+      Object.entries(describeService(graph, ready).links).map(([variable, called]) => [
+        variable,
+        running[called]?.graphqlUrl ?? CLOSED_PORT_URL,
+      ]),
+    );
+    running[ready] = await services.start(await definitionOf(graph, ready), { ...(await services.environmentFor(ready)), ...links });
+  }
+}
+
+/** Every service of `graph` routed to where it runs, or to a closed port when it does not. */
+export function routesFor(graph: GraphName, running: Record<string, RunningSubgraph<unknown>>): Environment {
+  return Object.fromEntries(servicesOf(graph).map(({ name }) => [routeVariable(name), running[name]?.graphqlUrl ?? CLOSED_PORT_URL]));
+}
+
+export interface GraphUnderTest {
+  gateway: RunningGateway;
+  subgraphs: Record<string, RunningSubgraph<unknown>>;
+  /** An access token the gateway accepts, as the auth service would sign it for this user. */
+  tokenFor(identity: Extract<Identity, { kind: 'user' }>): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Some services of one graph, started from their definitions on scratch storage, behind the graph's gateway; the
+ * services not started are routed to a closed port, so their fields fail as those of a subgraph that is down.
+ */
+export async function startGraphUnderTest(
+  graph: GraphName,
+  names: readonly string[],
+  options: { mode?: StorageMode; label: string },
+): Promise<GraphUnderTest> {
+  const services = await TestServices.create(options.mode ?? 'embedded', options.label);
+  try {
+    const subgraphs: Record<string, RunningSubgraph<unknown>> = {};
+    await startServices(services, graph, names, subgraphs);
+    const gateway = await services.startGateway(graph, routesFor(graph, subgraphs));
+    return {
+      gateway,
+      subgraphs,
+      tokenFor: async (identity) =>
+        (
+          await signAccessToken(
+            { userId: identity.userId, tenantId: identity.tenantId, roles: identity.roles },
+            secretOrDevelopmentDefault(undefined),
+            900,
+          )
+        ).token,
+      close: () => services.close(),
+    };
+  } catch (error) {
+    await services.close();
+    throw error;
+  }
+}
