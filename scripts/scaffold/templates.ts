@@ -401,12 +401,12 @@ const documents = (n: ScaffoldNames) => [
 export const isolationCasesTs = (n: ScaffoldNames) =>
   lines(
     "import { expect } from 'vitest';",
-    "import { isolationCases } from '../../../../test/support/tenant-isolation.ts';",
+    "import { defineIsolationCases } from '../../../../test/support/tenant-isolation.ts';",
     '',
     ...documents(n),
     '',
     `/** Tenant B (a stranger) never sees, nor changes, tenant A's ${n.entityPlural}: run by test/integration/tenant-isolation.test.ts. */`,
-    'export const isolationCases = isolationCases({',
+    'export const isolationCases = defineIsolationCases({',
     '  async setUp({ a, data }) {',
     `    return { id: (await data(a, CREATE, { input: { name: 'Tenant A only' } })).create${n.entity}.id as string };`,
     '  },',

@@ -8,9 +8,9 @@ export interface IsolationContext {
   a: SignedUp;
   b: SignedUp;
   /** The data of `document` sent as `account`; fails the test on any error. */
-  data(account: SignedUp, document: string, variables?: Record<string, unknown>): Promise<Record<string, any>>;
+  data: (account: SignedUp, document: string, variables?: Record<string, unknown>) => Promise<Record<string, any>>;
   /** The whole response of `document` sent as `account`, errors included. */
-  ask(account: SignedUp, document: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<Record<string, any>>>;
+  ask: (account: SignedUp, document: string, variables?: Record<string, unknown>) => Promise<GraphQLResponse<Record<string, any>>>;
 }
 
 /**
@@ -29,7 +29,7 @@ export interface SubgraphIsolationCases<State> {
 }
 
 /** Typed in one place, so that a case file's `State` is checked across its parts. */
-export const isolationCases = <State>(cases: SubgraphIsolationCases<State>): SubgraphIsolationCases<State> => cases;
+export const defineIsolationCases = <State>(cases: SubgraphIsolationCases<State>): SubgraphIsolationCases<State> => cases;
 
 /** The isolation cases of every subgraph of a graph's folder that has them, by service name. */
 export async function loadSubgraphIsolationCases(graphDirectory: string): Promise<Record<string, SubgraphIsolationCases<unknown>>> {
