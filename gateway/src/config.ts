@@ -4,6 +4,7 @@ import {
   booleanFlagSchema,
   logLevelSchema,
   nodeEnvSchema,
+  namespaceSchema,
   parseConfig,
   portSchema,
   redisUrlSchema,
@@ -56,6 +57,8 @@ const gatewayEnvShape = {
   JWT_SECRET: sharedSecretSchema,
   INTERNAL_SECRET: sharedSecretSchema,
   REDIS_URL: redisUrlSchema.optional(),
+  /** Unset: the graph's name. Prefix of the gateway's keys in Redis (rate-limit budgets). */
+  REDIS_NAMESPACE: namespaceSchema.optional(),
   RATE_LIMIT_PER_MINUTE: perMinute(1200),
   RATE_LIMIT_PER_TENANT_PER_MINUTE: perMinute(6000),
   RATE_LIMIT_PER_ADDRESS_PER_MINUTE: perMinute(1200),
@@ -164,6 +167,8 @@ export interface GatewayConfig {
   upstreamReconnect: ReconnectPolicy;
   shutdownTimeoutMs: number;
   subgraphUrls: Record<string, string>;
+  /** Prefix of the gateway's keys in Redis, so that gateways of different graphs sharing a Redis keep their budgets apart. */
+  redisNamespace: string;
   /** Keep-alive connections per subgraph, how long a subgraph may take, and whether identical fetches in flight share one. */
   subgraphClient: Required<Omit<SubgraphClientOptions, 'now'>>;
   /** Identical queries from clients with the same identity, in flight at once, share one execution. */
@@ -209,6 +214,7 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),
     internalSecret: secretOrDevelopmentDefault(parsed.INTERNAL_SECRET),
     redisUrl: parsed.REDIS_URL,
+    redisNamespace: parsed.REDIS_NAMESPACE ?? graph,
     rateLimits: {
       perUser: parsed.RATE_LIMIT_PER_MINUTE,
       perTenant: parsed.RATE_LIMIT_PER_TENANT_PER_MINUTE,

@@ -71,7 +71,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   });
   await apollo.start();
 
-  const rateLimits = rateLimiting(config.rateLimits, config.redisUrl, logger, series);
+  const rateLimits = rateLimiting(config.rateLimits, config.redisUrl, config.redisNamespace, logger, series);
   const health = gatewayHealth(gateway, subgraphs, config.internalSecret, metrics);
   const streaming = startStreaming({
     config,

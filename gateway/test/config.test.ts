@@ -27,4 +27,9 @@ describe('the gateway configuration', () => {
     const config = loadGatewayConfig({ SUBGRAPH_CONTENT_DELIVERY_URL: 'http://127.0.0.1:9/graphql' });
     expect(config.subgraphUrls[subgraphUrlKey('content-delivery')]).toBe('http://127.0.0.1:9/graphql');
   });
+
+  it("keeps its keys in Redis under its graph's name unless REDIS_NAMESPACE names another", () => {
+    expect(loadGatewayConfig({}, ['--graph', 'nexusflow']).redisNamespace).toBe('nexusflow');
+    expect(loadGatewayConfig({ REDIS_NAMESPACE: 'staging' }, ['--graph', 'nexusflow']).redisNamespace).toBe('staging');
+  });
 });

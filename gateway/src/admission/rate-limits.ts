@@ -39,12 +39,18 @@ export interface EdgeRateLimits {
 }
 
 /** The gateway's rate limits: shared through Redis with `redisUrl`, in this process otherwise; none when every limit is 0. */
-export function edgeRateLimits(settings: RateLimitSettings, redisUrl: string | undefined, logger: Logger): EdgeRateLimits {
+/** `namespace` keeps the budgets of gateways of different graphs (or deployments) sharing one Redis apart. */
+export function edgeRateLimits(
+  settings: RateLimitSettings,
+  redisUrl: string | undefined,
+  namespace: string,
+  logger: Logger,
+): EdgeRateLimits {
   const enabled = settings.perUser > 0 || settings.perTenant > 0 || settings.perAddress > 0;
   const limiter: RateLimiter | undefined = !enabled
     ? undefined
     : redisUrl
-      ? new RedisRateLimiter(redisUrl, logger)
+      ? new RedisRateLimiter(redisUrl, logger, { prefix: `${namespace}:ratelimit:gcra:` })
       : new InMemoryRateLimiter();
   return {
     async check(identity, address) {

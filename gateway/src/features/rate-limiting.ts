@@ -15,10 +15,11 @@ export interface RateLimiting {
 export function rateLimiting(
   settings: RateLimitSettings,
   redisUrl: string | undefined,
+  namespace: string,
   logger: Logger,
   metrics: GatewayMetrics,
 ): RateLimiting {
-  const limits = edgeRateLimits(settings, redisUrl, logger);
+  const limits = edgeRateLimits(settings, redisUrl, namespace, logger);
   const check = async (identity: Identity, address: string): Promise<RateLimitDecision | undefined> => {
     const refused = await limits.check(identity, address);
     if (refused) metrics.refusals.inc({ code: ErrorCode.RateLimited });
