@@ -73,7 +73,7 @@ const declaredDependencies = [
   ]),
 ];
 
-/** `process.env` is read once, by each service's zod-parsed config.ts (packages/kit/src/config.ts). */
+/** `process.env` is read once, by each service's zod-parsed config.ts (packages/kit/src/platform/config.ts). */
 const environmentReadOnlyInConfig = {
   files: ['**/*.ts'],
   rules: {
@@ -102,7 +102,7 @@ const environmentReadOnlyInConfig = {
 const environmentAllowed = {
   files: [
     '**/config.ts',
-    'packages/kit/src/logger.ts',
+    'packages/kit/src/platform/logger.ts',
     'packages/kit/src/testing/environment.ts',
     'packages/kit/src/testing/ci.ts',
     'scripts/launch.ts',
@@ -123,6 +123,54 @@ const environmentPassedOnByTests = {
         selector: "MemberExpression[object.name='process'][property.name='env']:not(SpreadElement > .argument, VariableDeclarator > .init)",
         message:
           'Tests read TEST_* variables through loadTestEnvironment (@nexusflow/kit/testing); process.env may only be passed on whole.',
+      },
+    ],
+  },
+};
+
+/**
+ * The kit's boundaries depend one way: the platform on nothing else in the kit, messaging and storage on the platform,
+ * the subgraph runtime on all three. The one edge between messaging and storage is the outbox, whose rows are written
+ * in the caller's transaction (a `Database`, forked with `systemFork`). No boundary imports the package's entries
+ * (index.ts, core.ts), which would bring every boundary with them.
+ */
+const kit = (path) => `packages/kit/src/${path}`;
+const kitEntries = [kit('index.ts'), kit('core.ts')];
+const kitBoundaries = {
+  files: [kit('**/*.ts')],
+  rules: {
+    'import-x/no-restricted-paths': [
+      'error',
+      {
+        basePath: import.meta.dirname,
+        zones: [
+          {
+            target: kit('platform'),
+            from: [kit('messaging'), kit('storage'), kit('runtime'), ...kitEntries],
+            message: 'The platform depends on nothing else in the kit.',
+          },
+          {
+            target: kit('messaging'),
+            from: [kit('runtime'), ...kitEntries],
+            message: 'Messaging depends on the platform (and the outbox on storage), never on the subgraph runtime.',
+          },
+          {
+            target: kit('messaging/!(outbox|outbox.test).ts'),
+            from: kit('storage'),
+            message: 'Only the outbox, whose rows are written in the transaction of its caller, reaches into storage.',
+          },
+          {
+            target: kit('messaging/{outbox,outbox.test}.ts'),
+            from: kit('storage'),
+            except: ['./database.ts', './tenant-scope.ts'],
+            message: 'The outbox needs the database and its system fork from storage, nothing more.',
+          },
+          {
+            target: kit('storage'),
+            from: [kit('messaging'), kit('runtime'), ...kitEntries],
+            message: 'Storage depends on the platform only.',
+          },
+        ],
       },
     ],
   },
@@ -257,6 +305,7 @@ export default defineConfig(
   environmentReadOnlyInConfig,
   environmentPassedOnByTests,
   environmentAllowed,
+  kitBoundaries,
   ...subgraphSchemas,
   clientOperations,
   ...internalOperations,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { graphNames, servicesOf, type GraphName } from '@nexusflow/topology';
 import { GATEWAY_VARIABLES, loadGatewayConfig } from '../gateway/src/config.ts';
-import { subgraphEnv, type SubgraphConfig } from '../packages/kit/src/config.ts';
+import { subgraphEnv, type SubgraphConfig } from '../packages/kit/src/platform/config.ts';
 import {
   composeGatewayName,
   composeServiceName,

@@ -1,21 +1,22 @@
 /**
  * The kit without storage or brokers: configuration, errors, identity, HTTP, health, logs, metrics, rate
  * limits and async queues. The gateway imports only this, so that it does not load MikroORM, PGlite and the
- * AMQP client it never uses (about 100 MB of resident memory).
+ * AMQP client it never uses (about 100 MB of resident memory). It therefore names files, not the boundaries'
+ * barrels, which would load everything beside them.
  */
-export * from './access-token.ts';
-export * from './async-queue.ts';
-export * from './broadcast.ts';
-export * from './config.ts';
-export * from './embedded-database-lock.ts';
-export * from './errors.ts';
-export * from './health.ts';
-export * from './http.ts';
-export * from './identity.ts';
-export * from './lifecycle.ts';
-export * from './logger.ts';
-export * from './metrics.ts';
-export * from './outages.ts';
-export * from './process-lock.ts';
-export * from './rate-limit.ts';
-export * from './subscriptions.ts';
+export * from './platform/access-token.ts';
+export * from './platform/config.ts';
+export * from './platform/errors.ts';
+export * from './platform/health.ts';
+export * from './platform/http.ts';
+export * from './platform/identity.ts';
+export * from './platform/lifecycle.ts';
+export * from './platform/logger.ts';
+export * from './platform/metrics.ts';
+export * from './platform/outages.ts';
+export * from './platform/process-lock.ts';
+export * from './platform/rate-limit.ts';
+export * from './messaging/async-queue.ts';
+export * from './messaging/broadcast.ts';
+export * from './storage/embedded-database-lock.ts';
+export * from './runtime/subscriptions.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseConfig, type Environment } from '../config.ts';
+import { parseConfig, type Environment } from '../platform/config.ts';
 
 /** Set by CI systems (and by `.ci/run`) to any value but `false` or `0`. */
 export const ciFlagSchema = z

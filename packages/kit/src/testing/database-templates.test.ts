@@ -2,10 +2,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Migration } from '@mikro-orm/migrations';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../database.ts';
-import { createLogger } from '../logger.ts';
-import { Metrics } from '../metrics.ts';
-import { OUTBOX_TABLE_SQL, OutboxEvent, recordEvent } from '../outbox.ts';
+import { openDatabase } from '../storage/database.ts';
+import { createLogger } from '../platform/logger.ts';
+import { Metrics } from '../platform/metrics.ts';
+import { OUTBOX_TABLE_SQL, OutboxEvent, recordEvent } from '../messaging/outbox.ts';
 import { createTempDirectory } from './databases.ts';
 import { seedEmbeddedDatabase, type EmbeddedStorage } from './database-templates.ts';
 

@@ -3,9 +3,9 @@ import { access, copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { MigrationObject } from '@mikro-orm/core';
-import { openDatabase, type DatabaseOptions } from '../database.ts';
-import { createLogger } from '../logger.ts';
-import { Metrics } from '../metrics.ts';
+import { openDatabase, type DatabaseOptions } from '../storage/database.ts';
+import { createLogger } from '../platform/logger.ts';
+import { Metrics } from '../platform/metrics.ts';
 
 export interface EmbeddedStorage {
   entities: DatabaseOptions['entities'];

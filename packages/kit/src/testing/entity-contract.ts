@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Environment } from '../config.ts';
-import type { EntityManager } from '../database.ts';
-import { Role, signIdentity, type Identity } from '../identity.ts';
-import { STATEMENTS_HEADER, type RunningSubgraph } from '../subgraph.ts';
-import { systemFork } from '../tenant-scope.ts';
+import type { Environment } from '../platform/config.ts';
+import type { EntityManager } from '../storage/database.ts';
+import { Role, signIdentity, type Identity } from '../platform/identity.ts';
+import { STATEMENTS_HEADER, type RunningSubgraph } from '../runtime/subgraph.ts';
+import { systemFork } from '../storage/tenant-scope.ts';
 import { createTempDirectory, createTestDatabase } from './databases.ts';
 import { testEnvironment } from './environment.ts';
 import { postGraphQL } from './graphql-client.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ciFlagSchema } from './ci.ts';
-import { parseConfig, postgresUrlSchema, redisUrlSchema, amqpUrlSchema, type Environment } from '../config.ts';
+import { parseConfig, postgresUrlSchema, redisUrlSchema, amqpUrlSchema, type Environment } from '../platform/config.ts';
 
 /** The names under which `.ci/run` hands the real servers to the tests. */
 const SERVER_VARIABLES = ['TEST_POSTGRES_URL', 'TEST_REDIS_URL', 'TEST_AMQP_URL'] as const;

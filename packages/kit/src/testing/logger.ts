@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../platform/logger.ts';
 import { createDeferred } from './deferred.ts';
 
 export interface RecordedWarning {

@@ -1,8 +1,8 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database, type DatabaseOptions } from '../database.ts';
-import { createLogger } from '../logger.ts';
-import { Metrics } from '../metrics.ts';
+import { openDatabase, type Database, type DatabaseOptions } from '../storage/database.ts';
+import { createLogger } from '../platform/logger.ts';
+import { Metrics } from '../platform/metrics.ts';
 import { createTempDirectory, createTestDatabase } from './databases.ts';
 import { testEnvironment } from './environment.ts';
 

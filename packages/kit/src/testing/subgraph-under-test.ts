@@ -1,6 +1,6 @@
-import type { Environment } from '../config.ts';
-import { signIdentity, type Identity } from '../identity.ts';
-import type { RunningSubgraph } from '../subgraph.ts';
+import type { Environment } from '../platform/config.ts';
+import { signIdentity, type Identity } from '../platform/identity.ts';
+import type { RunningSubgraph } from '../runtime/subgraph.ts';
 import { createTempDirectory } from './databases.ts';
 import { postGraphQL, type GraphQLResponse } from './graphql-client.ts';
 

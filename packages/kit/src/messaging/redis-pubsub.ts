@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../platform/logger.ts';
 import { MissedEvents, TopicListeners, type SubscribeOptions } from './pubsub-listeners.ts';
 import type { PubSub } from './pubsub.ts';
 
@@ -142,11 +142,11 @@ export class RedisPubSub implements PubSub {
   subscribe<T>(topic: string, options: SubscribeOptions & { reportMissed: true }): AsyncIterableIterator<T | MissedEvents>;
   subscribe<T>(topic: string, options: SubscribeOptions = {}): AsyncIterableIterator<T | MissedEvents> {
     return this.listeners.listen<T>(topic, options, {
-      onFirst: (queue) => {
+      onFirst: (group) => {
         this.subscriber.subscribe(this.channel(topic)).catch((error: Error) => {
           // Refused by a Redis that answers: the subscription cannot work. Otherwise the connection is down, and
           // the topic is subscribed again, its listeners told what they missed, once it is back.
-          if (this.subscriber.status === 'ready') queue.end(error);
+          if (this.subscriber.status === 'ready') group.end(error);
           else if (!this.closing) this.subscriberLostSince ??= Date.now();
         });
       },

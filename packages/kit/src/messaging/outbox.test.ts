@@ -1,11 +1,11 @@
 import { Migration } from '@mikro-orm/migrations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from './database.ts';
+import { openDatabase, type Database } from '../storage/database.ts';
 import { InMemoryEventBus, type DomainEvent } from './event-bus.ts';
-import { createLogger } from './logger.ts';
-import { Metrics } from './metrics.ts';
+import { createLogger } from '../platform/logger.ts';
+import { Metrics } from '../platform/metrics.ts';
 import { OUTBOX_TABLE_SQL, OutboxEvent, OutboxRelay, recordEvent } from './outbox.ts';
-import { createTempDirectory, recordingLogger } from './testing/index.ts';
+import { createTempDirectory, recordingLogger } from '../testing/index.ts';
 
 class OutboxTable extends Migration {
   override name = '0001-outbox';

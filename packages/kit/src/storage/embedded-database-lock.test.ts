@@ -1,19 +1,21 @@
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EntitySchema } from '@mikro-orm/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database, type DatabaseOptions } from './database.ts';
 import { embeddedDatabaseOwner, EmbeddedDatabaseInUseError, lockEmbeddedDatabase } from './embedded-database-lock.ts';
-import { createLogger } from './logger.ts';
-import { Metrics } from './metrics.ts';
-import { OutboxEvent } from './outbox.ts';
-import { createTempDirectory } from './testing/index.ts';
+import { createLogger } from '../platform/logger.ts';
+import { Metrics } from '../platform/metrics.ts';
+import { createTempDirectory } from '../testing/index.ts';
+
+const Probe = new EntitySchema({ name: 'Probe', properties: { id: { type: 'number', primary: true } } });
 
 const options = (dataDir: string): DatabaseOptions => ({
   serviceName: 'notes',
   url: undefined,
   embeddedDirectory: dataDir,
-  entities: [OutboxEvent],
+  entities: [Probe],
   migrations: [],
   metrics: new Metrics('embedded-lock-test'),
   logger: createLogger({ name: 'embedded-lock-test', level: 'silent' }),
@@ -62,7 +64,7 @@ describe('an embedded database folder', () => {
     const lock = await lockEmbeddedDatabase(join(dataDir.path, 'notes'), 'the notes service');
     cleanups.push(() => lock.release());
     const code = `
-      const kit = await import(${JSON.stringify(new URL('./index.ts', import.meta.url).pathname)});
+      const kit = await import(${JSON.stringify(new URL('../index.ts', import.meta.url).pathname)});
       await kit.runMain(async () => {
         const database = await kit.openDatabase({
           serviceName: 'notes', url: undefined, embeddedDirectory: ${JSON.stringify(dataDir.path)}, entities: [kit.OutboxEvent], migrations: [],

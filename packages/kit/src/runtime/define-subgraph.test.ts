@@ -5,11 +5,11 @@ import { EntitySchema } from '@mikro-orm/core';
 import type { GraphQLResolveInfo } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from './config.ts';
-import { Role, signIdentity, type Identity } from './identity.ts';
+import { parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '../platform/config.ts';
+import { Role, signIdentity, type Identity } from '../platform/identity.ts';
 import { defineSubgraph, type RunningSubgraph, type RunningWorker, type SubgraphContext, type SubgraphRuntime } from './subgraph.ts';
-import { createTempDirectory } from './testing/databases.ts';
-import { postGraphQL } from './testing/graphql-client.ts';
+import { createTempDirectory } from '../testing/databases.ts';
+import { postGraphQL } from '../testing/graphql-client.ts';
 
 const SDL = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
 

@@ -1,4 +1,4 @@
-import type { Logger } from './logger.ts';
+import type { Logger } from '../platform/logger.ts';
 import { TopicListeners, type MissedEvents, type SubscribeOptions } from './pubsub-listeners.ts';
 import { RedisPubSub } from './redis-pubsub.ts';
 

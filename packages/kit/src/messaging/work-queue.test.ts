@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it, expect } from 'vitest';
 import { connect, type ChannelModel } from 'amqplib';
 import { createWorkQueue, InMemoryWorkQueue, RabbitWorkQueue, type WorkQueue, type WorkQueueDelivery } from './work-queue.ts';
-import { createDeferred, TcpProxy, recordingLogger, testEnvironment } from './testing/index.ts';
+import { createDeferred, TcpProxy, recordingLogger, testEnvironment } from '../testing/index.ts';
 
 const unique = (label: string) => `nexusflow-test.${label}.${randomBytes(6).toString('hex')}`;
 

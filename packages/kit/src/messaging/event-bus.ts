@@ -1,6 +1,6 @@
 import type { Channel } from 'amqplib';
 import { AmqpConnection } from './amqp-connection.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../platform/logger.ts';
 import { InMemoryWorkQueue } from './work-queue.ts';
 
 /** Something that happened in one service that others may react to. Travels as JSON. */

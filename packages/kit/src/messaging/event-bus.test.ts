@@ -10,7 +10,7 @@ import {
   type DomainEvent,
   type EventBus,
 } from './event-bus.ts';
-import { createDeferred, recordingLogger, testEnvironment } from './testing/index.ts';
+import { createDeferred, recordingLogger, testEnvironment } from '../testing/index.ts';
 
 const unique = (label: string) => `nexusflow-test.${label}.${randomBytes(6).toString('hex')}`;
 

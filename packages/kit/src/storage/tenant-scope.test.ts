@@ -3,11 +3,11 @@ import { defineEntity, p } from '@mikro-orm/postgresql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from './database.ts';
 import { entityBase, tenantId, updatedAt } from './entity-base.ts';
-import { ANONYMOUS, Role, type Identity } from './identity.ts';
-import { createLogger } from './logger.ts';
-import { Metrics } from './metrics.ts';
+import { ANONYMOUS, Role, type Identity } from '../platform/identity.ts';
+import { createLogger } from '../platform/logger.ts';
+import { Metrics } from '../platform/metrics.ts';
 import { systemFork, tenantCondition, tenantFilter, tenantFork } from './tenant-scope.ts';
-import { createTempDirectory } from './testing/databases.ts';
+import { createTempDirectory } from '../testing/databases.ts';
 
 const NoteSchema = defineEntity({
   name: 'Note',

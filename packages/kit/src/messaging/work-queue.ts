@@ -1,6 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import { AmqpConnection } from './amqp-connection.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../platform/logger.ts';
 
 export interface WorkQueueConsumeOptions {
   /** Messages handled at once by this consumer. @default 8 */

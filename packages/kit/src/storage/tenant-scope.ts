@@ -1,5 +1,5 @@
 import { ChangeSetType, type EntityManager, type EntityMetadata, type EventSubscriber, type FlushEventArgs } from '@mikro-orm/postgresql';
-import type { Identity } from './identity.ts';
+import type { Identity } from '../platform/identity.ts';
 
 /**
  * Tenant isolation, enforced by the ORM rather than by each query: every tenant-owned entity carries the `tenant`

@@ -1,9 +1,9 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type DocumentNode } from 'graphql';
-import { ErrorCode, isErrorCode } from './errors.ts';
+import { ErrorCode, isErrorCode } from '../platform/errors.ts';
 
 export type { TypedDocumentNode };
-import { signIdentity, type Identity } from './identity.ts';
+import { signIdentity, type Identity } from '../platform/identity.ts';
 
 /**
  * One call to another subgraph. `query` is, in the subgraphs, a document codegen typed from a `.graphql` file under

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, it, expect } from 'vitest';
 import { Redis } from 'ioredis';
 import { QueueOverflowError } from './async-queue.ts';
 import { createPubSub, InMemoryPubSub, RedisPubSub, type PubSub } from './pubsub.ts';
-import { recordingLogger, testEnvironment } from './testing/index.ts';
+import { recordingLogger, testEnvironment } from '../testing/index.ts';
 
 const unique = (label: string) => `${label}-${randomBytes(6).toString('hex')}`;
 

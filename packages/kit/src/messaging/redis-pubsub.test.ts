@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MISSED_EVENTS_ALLOWANCE_MS, MissedEvents } from './pubsub-listeners.ts';
 import { RedisPubSub, type RedisPubSubOptions } from './redis-pubsub.ts';
-import { TcpProxy, recordingLogger, testEnvironment } from './testing/index.ts';
+import { TcpProxy, recordingLogger, testEnvironment } from '../testing/index.ts';
 
 const unique = (label: string) => `${label}-${randomBytes(6).toString('hex')}`;
 

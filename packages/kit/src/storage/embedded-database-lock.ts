@@ -1,5 +1,12 @@
 import { realpath } from 'node:fs/promises';
-import { acquireProcessLock, describeLockOwner, liveLockOwner, LockHeldError, type LockOwner, type ProcessLock } from './process-lock.ts';
+import {
+  acquireProcessLock,
+  describeLockOwner,
+  liveLockOwner,
+  LockHeldError,
+  type LockOwner,
+  type ProcessLock,
+} from '../platform/process-lock.ts';
 
 /**
  * Beside the database's folder, not in it: PGlite would take a file inside for part of its cluster. Named after the

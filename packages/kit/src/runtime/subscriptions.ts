@@ -3,9 +3,9 @@ import { GraphQLError, type ExecutionResult, type GraphQLFormattedError, type Gr
 import { CloseCode, type Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { ErrorCode, formatClientError } from './errors.ts';
-import { verifyIdentity, type Identity } from './identity.ts';
-import type { Logger } from './logger.ts';
+import { ErrorCode, formatClientError } from '../platform/errors.ts';
+import { verifyIdentity, type Identity } from '../platform/identity.ts';
+import type { Logger } from '../platform/logger.ts';
 
 export { CloseCode };
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, it, expect, vi } from 'vitest';
 import { Health } from './health.ts';
-import { createDeferred } from './testing/index.ts';
+import { createDeferred } from '../testing/index.ts';
 
 const up = async () => {};
 

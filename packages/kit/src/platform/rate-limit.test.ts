@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, it, expect } from 'vitest';
 import { Redis } from 'ioredis';
 import { InMemoryRateLimiter, RedisRateLimiter, type RateLimitDecision, type RateLimitRule } from './rate-limit.ts';
-import { recordingLogger, testEnvironment } from './testing/index.ts';
+import { recordingLogger, testEnvironment } from '../testing/index.ts';
 
 async function consumeTimes(
   limiter: { consume(rules: readonly RateLimitRule[]): Promise<RateLimitDecision> },

@@ -1,8 +1,8 @@
 import { defineEntity, p, LockMode, type EntityManager } from '@mikro-orm/postgresql';
-import type { Database } from './database.ts';
+import type { Database } from '../storage/database.ts';
 import type { DomainEvent, EventBus } from './event-bus.ts';
-import type { Logger } from './logger.ts';
-import { systemFork } from './tenant-scope.ts';
+import type { Logger } from '../platform/logger.ts';
+import { systemFork } from '../storage/tenant-scope.ts';
 
 /**
  * The transactional outbox: an event is a row written in the same transaction as the state change it

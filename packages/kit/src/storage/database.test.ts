@@ -3,12 +3,12 @@ import { EntitySchema } from '@mikro-orm/core';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from './database.ts';
-import { createLogger } from './logger.ts';
-import { Metrics } from './metrics.ts';
-import { isDependencyOutage } from './outages.ts';
-import { createTestDatabase, type TestDatabase } from './testing/databases.ts';
-import { testEnvironment } from './testing/environment.ts';
-import { TcpProxy } from './testing/tcp-proxy.ts';
+import { createLogger } from '../platform/logger.ts';
+import { Metrics } from '../platform/metrics.ts';
+import { isDependencyOutage } from '../platform/outages.ts';
+import { createTestDatabase, type TestDatabase } from '../testing/databases.ts';
+import { testEnvironment } from '../testing/environment.ts';
+import { TcpProxy } from '../testing/tcp-proxy.ts';
 
 const Probe = new EntitySchema({ name: 'Probe', properties: { id: { type: 'number', primary: true } } });
 

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireProcessLock, liveLockOwner, LockHeldError, type LockOwner, type ProcessLock } from './process-lock.ts';
-import { createDeferred, createTempDirectory } from './testing/index.ts';
+import { createDeferred, createTempDirectory } from '../testing/index.ts';
 
 const linuxTellsProcessStarts = existsSync('/proc/self/stat') && existsSync('/proc/sys/kernel/random/boot_id');
 

@@ -7,19 +7,27 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { MigrationObject } from '@mikro-orm/core';
 import { parse, type DocumentNode, type GraphQLResolveInfo, type GraphQLScalarType } from 'graphql';
-import type { Environment, SubgraphConfig } from './config.ts';
-import { openDatabase, statementCounter, type Database, type DatabaseOptions, type EntityManager } from './database.ts';
-import { ErrorCode, formatClientError } from './errors.ts';
-import { Health } from './health.ts';
-import { createHttpServer, graphqlRoute, healthRoutes, HttpError, listen, type RouteHandler, type RunningHttpServer } from './http.ts';
-import { verifyIdentity, type Identity } from './identity.ts';
-import { tenantFork } from './tenant-scope.ts';
-import { createLogger, defaultLogFormat, type Logger } from './logger.ts';
-import { Metrics } from './metrics.ts';
-import { createPubSub, type PubSub } from './pubsub.ts';
+import type { Environment, SubgraphConfig } from '../platform/config.ts';
+import { openDatabase, statementCounter, type Database, type DatabaseOptions, type EntityManager } from '../storage/database.ts';
+import { ErrorCode, formatClientError } from '../platform/errors.ts';
+import { Health } from '../platform/health.ts';
+import {
+  createHttpServer,
+  graphqlRoute,
+  healthRoutes,
+  HttpError,
+  listen,
+  type RouteHandler,
+  type RunningHttpServer,
+} from '../platform/http.ts';
+import { verifyIdentity, type Identity } from '../platform/identity.ts';
+import { tenantFork } from '../storage/tenant-scope.ts';
+import { createLogger, defaultLogFormat, type Logger } from '../platform/logger.ts';
+import { Metrics } from '../platform/metrics.ts';
+import { createPubSub, type PubSub } from '../messaging/pubsub.ts';
 import { serveSubscriptions } from './subscriptions.ts';
-import { createEventBus, type EventBus } from './event-bus.ts';
-import { runMain, type Stoppable } from './lifecycle.ts';
+import { createEventBus, type EventBus } from '../messaging/event-bus.ts';
+import { runMain, type Stoppable } from '../platform/lifecycle.ts';
 
 /** What every resolver of every subgraph receives. */
 export interface SubgraphContext<Loaders, Services> {

@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse, print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, errorResponseBody } from './errors.ts';
-import { Role, verifyIdentity, type Identity } from './identity.ts';
+import { ErrorCode, errorResponseBody } from '../platform/errors.ts';
+import { Role, verifyIdentity, type Identity } from '../platform/identity.ts';
 import { callSubgraph, SubgraphRequestError, type SubgraphRequest, type TypedDocumentNode } from './subgraph-client.ts';
 
 const SECRET = 'subgraph-client-test-secret-subgraph-client';

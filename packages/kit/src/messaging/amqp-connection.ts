@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
-import type { Logger } from './logger.ts';
-import { DependencyUnavailableError } from './outages.ts';
+import type { Logger } from '../platform/logger.ts';
+import { DependencyUnavailableError } from '../platform/outages.ts';
 
 /**
  * The RabbitMQ plumbing shared by the work queue and the event bus: one connection that comes back
