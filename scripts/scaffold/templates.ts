@@ -74,7 +74,7 @@ export const schemaGraphql = (n: ScaffoldNames) =>
 
 export const configTs = (n: ScaffoldNames) =>
   lines(
-    "import { parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';",
+    "import { loadSubgraphConfig, subgraphEnv, type Environment } from '@nexusflow/kit';",
     "import { serviceDefaults } from '@nexusflow/topology';",
     "import { z } from 'zod';",
     '',
@@ -82,9 +82,9 @@ export const configTs = (n: ScaffoldNames) =>
     `  ...subgraphEnv(serviceDefaults('${n.graph}', '${n.service}')),`,
     '});',
     '',
+    '/** Settings of its own go in the schema above and, read from `parsed`, in the object this returns beside `subgraph`. */',
     `export function load${n.servicePascal}Config(env?: Environment) {`,
-    `  const parsed = parseConfig(${n.serviceCamel}EnvSchema, env, { requiredInProduction: ['INTERNAL_SECRET'] });`,
-    `  return { subgraph: toSubgraphConfig('${n.service}', parsed) };`,
+    `  return loadSubgraphConfig('${n.service}', ${n.serviceCamel}EnvSchema, env, () => ({}));`,
     '}',
     '',
     `export type ${n.servicePascal}Config = ReturnType<typeof load${n.servicePascal}Config>;`,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   amqpUrlSchema,
   ConfigError,
+  loadSubgraphConfig,
   logLevelSchema,
   nodeEnvSchema,
   parseConfig,
@@ -294,5 +295,27 @@ describe('toSubgraphConfig', () => {
 
   it('refuses a non-positive shutdown timeout', () => {
     expect(problemsOf(() => parseConfig(schema, { SHUTDOWN_TIMEOUT_MS: '0' }))).toEqual([expect.stringMatching(/^SHUTDOWN_TIMEOUT_MS: /)]);
+  });
+});
+
+describe('loadSubgraphConfig', () => {
+  const schema = z.object({
+    ...subgraphEnv({ port: 4002 }),
+    PAGE_SIZE: z.coerce.number().int().default(20),
+    API_KEY: z.string().optional(),
+  });
+  const load = (env: Record<string, string>) =>
+    loadSubgraphConfig('projects', schema, env, (parsed) => ({ pageSize: parsed.PAGE_SIZE }), { requiredInProduction: ['API_KEY'] });
+
+  it("gives what every subgraph reads as `subgraph`, beside the service's own settings", () => {
+    const config = load({ PAGE_SIZE: '50' });
+    expect(config.pageSize).toBe(50);
+    expect(config.subgraph).toMatchObject({ serviceName: 'projects', port: 4002 });
+  });
+
+  it("requires INTERNAL_SECRET in production beside the service's own secrets, naming both at once", () => {
+    expect(() => load({ NODE_ENV: 'production' })).toThrow(
+      new ConfigError(['INTERNAL_SECRET: is required when NODE_ENV=production', 'API_KEY: is required when NODE_ENV=production']),
+    );
   });
 });

@@ -164,3 +164,20 @@ export function toSubgraphConfig(serviceName: string, env: SubgraphEnv): Subgrap
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   };
 }
+
+/**
+ * A subgraph's configuration, parsed once from `env` (the process environment when omitted): what every subgraph reads,
+ * as `subgraph`, beside the service's own settings that `settings` takes from the same parse. INTERNAL_SECRET is
+ * required in production, with `requiredInProduction`.
+ */
+export function loadSubgraphConfig<S extends z.ZodType<SubgraphEnv>, Settings extends object>(
+  serviceName: string,
+  schema: S,
+  env: Environment | undefined,
+  settings: (parsed: z.output<S>) => Settings,
+  options: ParseConfigOptions = {},
+): { subgraph: SubgraphConfig } & Settings {
+  const requiredInProduction = ['INTERNAL_SECRET', ...(options.requiredInProduction ?? [])];
+  const parsed = parseConfig(schema, env, { ...options, requiredInProduction });
+  return { subgraph: toSubgraphConfig(serviceName, parsed), ...settings(parsed) };
+}

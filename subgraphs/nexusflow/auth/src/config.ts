@@ -1,11 +1,4 @@
-import {
-  parseConfig,
-  secretOrDevelopmentDefault,
-  sharedSecretSchema,
-  subgraphEnv,
-  toSubgraphConfig,
-  type Environment,
-} from '@nexusflow/kit';
+import { loadSubgraphConfig, secretOrDevelopmentDefault, sharedSecretSchema, subgraphEnv, type Environment } from '@nexusflow/kit';
 import { serviceDefaults } from '@nexusflow/topology';
 import { z } from 'zod';
 import type { ThrottlingSettings } from './domain/auth-service.ts';
@@ -48,29 +41,35 @@ const authEnvSchema = z
   });
 
 export function loadAuthConfig(env?: Environment) {
-  const parsed = parseConfig(authEnvSchema, env, { requiredInProduction: ['INTERNAL_SECRET', 'JWT_SECRET'] });
-  const loginBackoff = (allowance: number): BackoffPolicy => ({
-    kind: 'backoff',
-    allowance,
-    firstDelayMs: parsed.LOGIN_DELAY_FIRST_SECONDS * 1000,
-    maxDelayMs: parsed.LOGIN_DELAY_MAX_SECONDS * 1000,
-    windowMs: parsed.LOGIN_FAILURE_WINDOW_SECONDS * 1000,
-  });
-  const throttling: ThrottlingSettings = {
-    loginsPerAccount: loginBackoff(parsed.LOGIN_FAILURES_PER_ACCOUNT),
-    loginsPerAddress: parsed.LOGIN_FAILURES_PER_ADDRESS > 0 ? loginBackoff(parsed.LOGIN_FAILURES_PER_ADDRESS) : undefined,
-    registrationsPerAddress:
-      parsed.REGISTRATIONS_PER_ADDRESS > 0
-        ? { kind: 'quota', allowance: parsed.REGISTRATIONS_PER_ADDRESS, windowMs: parsed.REGISTRATION_WINDOW_SECONDS * 1000 }
-        : undefined,
-  };
-  return {
-    subgraph: toSubgraphConfig('auth', parsed),
-    jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),
-    accessTokenTtlSeconds: parsed.ACCESS_TOKEN_TTL_SECONDS,
-    refreshTokenTtlSeconds: parsed.REFRESH_TOKEN_TTL_SECONDS,
-    throttling,
-  };
+  return loadSubgraphConfig(
+    'auth',
+    authEnvSchema,
+    env,
+    (parsed) => {
+      const loginBackoff = (allowance: number): BackoffPolicy => ({
+        kind: 'backoff',
+        allowance,
+        firstDelayMs: parsed.LOGIN_DELAY_FIRST_SECONDS * 1000,
+        maxDelayMs: parsed.LOGIN_DELAY_MAX_SECONDS * 1000,
+        windowMs: parsed.LOGIN_FAILURE_WINDOW_SECONDS * 1000,
+      });
+      const throttling: ThrottlingSettings = {
+        loginsPerAccount: loginBackoff(parsed.LOGIN_FAILURES_PER_ACCOUNT),
+        loginsPerAddress: parsed.LOGIN_FAILURES_PER_ADDRESS > 0 ? loginBackoff(parsed.LOGIN_FAILURES_PER_ADDRESS) : undefined,
+        registrationsPerAddress:
+          parsed.REGISTRATIONS_PER_ADDRESS > 0
+            ? { kind: 'quota', allowance: parsed.REGISTRATIONS_PER_ADDRESS, windowMs: parsed.REGISTRATION_WINDOW_SECONDS * 1000 }
+            : undefined,
+      };
+      return {
+        jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),
+        accessTokenTtlSeconds: parsed.ACCESS_TOKEN_TTL_SECONDS,
+        refreshTokenTtlSeconds: parsed.REFRESH_TOKEN_TTL_SECONDS,
+        throttling,
+      };
+    },
+    { requiredInProduction: ['JWT_SECRET'] },
+  );
 }
 
 export type AuthConfig = ReturnType<typeof loadAuthConfig>;

@@ -1,4 +1,4 @@
-import { booleanFlagSchema, parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { booleanFlagSchema, loadSubgraphConfig, subgraphEnv, type Environment } from '@nexusflow/kit';
 import { serviceDefaults } from '@nexusflow/topology';
 import { z } from 'zod';
 
@@ -21,9 +21,7 @@ const notificationsEnvSchema = z.object({
 
 /** A channel is on when its provider's credentials are set; otherwise its deliveries are not created. */
 export function loadNotificationsConfig(env?: Environment) {
-  const parsed = parseConfig(notificationsEnvSchema, env, { requiredInProduction: ['INTERNAL_SECRET'] });
-  return {
-    subgraph: toSubgraphConfig('notifications', parsed),
+  return loadSubgraphConfig('notifications', notificationsEnvSchema, env, (parsed) => ({
     runWorker: parsed.RUN_WORKER,
     /** The auth subgraph, asked whether a recipient is a user of the sender's tenant. */
     authUrl: parsed.AUTH_URL,
@@ -47,7 +45,7 @@ export function loadNotificationsConfig(env?: Environment) {
         ? { fcm: { baseUrl: parsed.FCM_API_URL, projectId: parsed.FCM_PROJECT_ID, accessToken: parsed.FCM_ACCESS_TOKEN } }
         : {}),
     },
-  };
+  }));
 }
 
 export type NotificationsConfig = ReturnType<typeof loadNotificationsConfig>;

@@ -1,4 +1,4 @@
-import { booleanFlagSchema, parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { booleanFlagSchema, loadSubgraphConfig, subgraphEnv, type Environment } from '@nexusflow/kit';
 import { serviceDefaults } from '@nexusflow/topology';
 import { z } from 'zod';
 
@@ -10,15 +10,13 @@ const schedulerEnvSchema = z.object({
 });
 
 export function loadSchedulerConfig(env?: Environment) {
-  const parsed = parseConfig(schedulerEnvSchema, env, { requiredInProduction: ['INTERNAL_SECRET'] });
-  return {
-    subgraph: toSubgraphConfig('scheduler', parsed),
+  return loadSubgraphConfig('scheduler', schedulerEnvSchema, env, (parsed) => ({
     /** The workflows subgraph, which the scheduler asks to start runs. */
     workflowsUrl: parsed.WORKFLOWS_URL,
     runTicker: parsed.RUN_TICKER,
     tickIntervalMs: parsed.TICK_INTERVAL_MS,
     misfireGraceMs: parsed.MISFIRE_GRACE_MS,
-  };
+  }));
 }
 
 export type SchedulerConfig = ReturnType<typeof loadSchedulerConfig>;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { booleanFlagSchema, parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '@nexusflow/kit';
+import { booleanFlagSchema, loadSubgraphConfig, subgraphEnv, type Environment } from '@nexusflow/kit';
 import { serviceDefaults } from '@nexusflow/topology';
 import { z } from 'zod';
 
@@ -30,9 +30,7 @@ function defaultWorkerId(port: number): string {
 }
 
 export function loadWorkflowsConfig(env?: Environment) {
-  const parsed = parseConfig(workflowsEnvSchema, env, { requiredInProduction: ['INTERNAL_SECRET'] });
-  return {
-    subgraph: toSubgraphConfig('workflows', parsed),
+  return loadSubgraphConfig('workflows', workflowsEnvSchema, env, (parsed) => ({
     /** Run step workers in this process; the embedded default needs it, since its queue is in-process. */
     runWorker: parsed.RUN_WORKER,
     workerConcurrency: parsed.WORKER_CONCURRENCY,
@@ -48,7 +46,7 @@ export function loadWorkflowsConfig(env?: Environment) {
     workerId: parsed.WORKER_ID ?? defaultWorkerId(parsed.PORT),
     /** The notifications subgraph, which notify steps ask to notify users. */
     notificationsUrl: parsed.NOTIFICATIONS_URL,
-  };
+  }));
 }
 
 export type WorkflowsConfig = ReturnType<typeof loadWorkflowsConfig>;
