@@ -1,0 +1,19 @@
+/**
+ * The platform: what every NexusFlow process needs before it stores or sends anything. Configuration read from the
+ * environment, the HTTP server with its health and metrics routes, the one list of error codes, logging, Prometheus
+ * metrics, signed identities and access tokens, rate limits, ids, dependency outages, and the process lifecycle with
+ * its lock. It depends on nothing else in the kit, so that the gateway and every other boundary can build on it.
+ */
+export * from './access-token.ts';
+export * from './config.ts';
+export * from './errors.ts';
+export * from './health.ts';
+export * from './http.ts';
+export * from './identity.ts';
+export * from './ids.ts';
+export * from './lifecycle.ts';
+export * from './logger.ts';
+export * from './metrics.ts';
+export * from './outages.ts';
+export * from './process-lock.ts';
+export * from './rate-limit.ts';
