@@ -9,3 +9,4 @@ export * from './logger.ts';
 export * from './subgraph-under-test.ts';
 export * from './tcp-proxy.ts';
 export * from './entity-contract.ts';
+export * from './storage-modes.ts';

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS, signIdentity, type RunningSubgraph } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment, type GraphQLResponse } from '@nexusflow/kit/testing';
+import {
+  createTempDirectory,
+  createTestDatabase,
+  postGraphQL,
+  storageModes,
+  testEnvironment,
+  type GraphQLResponse,
+} from '@nexusflow/kit/testing';
 import type { AuthServices } from '../src/context.ts';
 import { Throttle } from '../src/domain/throttle.ts';
 import { subgraph as auth } from '../src/subgraph.ts';
@@ -35,8 +42,8 @@ const signInRefused = (retryAfterSeconds: number, wait = `${retryAfterSeconds} s
  * Failed sign-ins and registrations are throttled in the auth service's own database, per email and
  * per client address, with the service's clock under the test's control: no test waits for real time.
  */
-export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
-  describe(`sign-in and registration throttling (${mode})`, () => {
+describe('sign-in and registration throttling', () => {
+  describe.each(storageModes(['postgres']))('on $storage', ({ mode }) => {
     let subgraph: RunningSubgraph<AuthServices>;
     const clock = { now: Date.now() };
     const cleanups: (() => Promise<void>)[] = [];
@@ -286,4 +293,4 @@ export function describeSignInThrottling(mode: 'embedded' | 'postgres'): void {
       expect(await counters()).toBe(0);
     });
   });
-}
+});

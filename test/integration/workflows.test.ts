@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { postGraphQL, type PostOptions } from '@nexusflow/kit/testing';
+import { postGraphQL, type PostOptions, storageModes } from '@nexusflow/kit/testing';
 import {
   CancelExecutionDocument,
   CreateWorkflowDocument,
@@ -16,15 +16,15 @@ import {
   type StepInput,
 } from '@nexusflow/web-client';
 import { RecordingServer, json } from '../support/recording-server.ts';
-import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 import { outboxDrained, RecordedEvents } from '../support/recorded-events.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
 
 const quickRetries = (maxAttempts: number) => ({ maxAttempts, initialBackoffMs: 10, maxBackoffMs: 50 });
 
-/** Workflows through the gateway, as the web app drives them, against one storage mode. */
-export function describeWorkflowsThroughGateway(mode: StorageMode): void {
-  describe(`workflows through the gateway (${mode})`, () => {
+/** Workflows through the gateway, as the web app drives them, in each storage mode. */
+describe('workflows through the gateway', () => {
+  describe.each(storageModes(['postgres', 'redis', 'amqp']))('on $storage', ({ mode }) => {
     let stack: Stack;
     let outside: RecordingServer;
     let owner: { token: string; email: string; userId: string };
@@ -474,4 +474,4 @@ export function describeWorkflowsThroughGateway(mode: StorageMode): void {
       }
     });
   });
-}
+});

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityHeader, Role, signAccessToken, signIdentity } from '@nexusflow/kit';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { postGraphQL, type PostOptions } from '@nexusflow/kit/testing';
+import { postGraphQL, type PostOptions, storageModes } from '@nexusflow/kit/testing';
 import {
   LoginDocument,
   LogoutDocument,
@@ -12,13 +12,13 @@ import {
   UserByIdDocument,
   type RegisterMutation,
 } from '@nexusflow/web-client';
-import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 
 type Session = Extract<RegisterMutation['register'], { __typename: 'AuthSession' }>;
 
-/** The sign-in journey of a web client, through the gateway, against one storage mode. */
-export function describeAuthThroughGateway(mode: StorageMode): void {
-  describe(`auth through the gateway (${mode})`, () => {
+/** The sign-in journey of a web client, through the gateway, in each storage mode. */
+describe('auth through the gateway', () => {
+  describe.each(storageModes(['postgres', 'redis', 'amqp']))('on $storage', ({ mode }) => {
     let stack: Stack;
     const graphql = <T, V>(document: string | TypedDocumentNode<T, V>, options?: PostOptions<V>) =>
       postGraphQL(stack.gateway.graphqlUrl, document, options);
@@ -250,4 +250,4 @@ export function describeAuthThroughGateway(mode: StorageMode): void {
       ]);
     });
   });
-}
+});

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signIdentity, STATEMENTS_HEADER, systemFork, type Identity, type RunningSubgraph } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { createTempDirectory, createTestDatabase, postGraphQL, storageModes, testEnvironment } from '@nexusflow/kit/testing';
 import type { AuthServices } from '../src/context.ts';
 import { subgraph as auth } from '../src/subgraph.ts';
 import { seedTenant, type SeededTenant } from './seeders/tenant-with-members.seeder.ts';
@@ -18,8 +18,8 @@ type Entity = { id: string; email?: string; tenant?: { id: string }; users?: { i
  * The federation contract of every `@key` in the auth subgraph: `_entities` resolves references in
  * batches, so the SQL it costs does not grow with the number of representations.
  */
-export function describeAuthEntityContract(mode: 'embedded' | 'postgres'): void {
-  describe(`auth _entities contract (${mode})`, () => {
+describe('auth _entities contract', () => {
+  describe.each(storageModes(['postgres']))('on $storage', ({ mode }) => {
     let subgraph: RunningSubgraph<AuthServices>;
     let acme: SeededTenant;
     let globex: SeededTenant;
@@ -92,4 +92,4 @@ export function describeAuthEntityContract(mode: 'embedded' | 'postgres'): void 
       expect(asAnonymous.entities).toEqual([null, null, null]);
     });
   });
-}
+});

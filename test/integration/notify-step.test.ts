@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { postGraphQL } from '@nexusflow/kit/testing';
+import { postGraphQL, storageModes } from '@nexusflow/kit/testing';
 import {
   CreateWorkflowDocument,
   ExecutionDetailsDocument,
@@ -12,12 +12,12 @@ import {
 } from '@nexusflow/web-client';
 import type { NotifyStepOutput, StepContext } from '../../subgraphs/nexusflow/workflows/src/steps/index.ts';
 import { StepError } from '../../subgraphs/nexusflow/workflows/src/steps/index.ts';
-import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
 
 /** Workflows whose notify steps reach users through the notifications subgraph, all of it real, over HTTP. */
-export function describeNotifyStep(mode: StorageMode): void {
-  describe(`notify steps (${mode})`, () => {
+describe('notify steps', () => {
+  describe.each(storageModes(['postgres', 'redis', 'amqp']))('on $storage', ({ mode }) => {
     let stack: Stack;
     const watches: WorkflowWatch[] = [];
 
@@ -324,4 +324,4 @@ export function describeNotifyStep(mode: StorageMode): void {
       expect((await inbox(owner))?.notifications).toHaveLength(1);
     });
   });
-}
+});

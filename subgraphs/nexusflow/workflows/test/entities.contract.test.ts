@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Role, signIdentity, STATEMENTS_HEADER, systemFork, type Identity, type RunningSubgraph } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { createTempDirectory, createTestDatabase, postGraphQL, storageModes, testEnvironment } from '@nexusflow/kit/testing';
 import type { WorkflowServices } from '../src/context.ts';
 import { Execution, ExecutionStatus } from '../src/entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../src/entities/step-run.entity.ts';
@@ -18,8 +18,8 @@ const ENTITIES = `query Entities($representations: [_Any!]!) {
 type Entity = { id: string; executions?: { edges: unknown[] }; stepRuns?: unknown[]; workflows?: { edges: unknown[] } } | null;
 
 /** The federation contract of every `@key` in the workflows subgraph: batched, constant SQL per type. */
-export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): void {
-  describe(`workflows _entities contract (${mode})`, () => {
+describe('workflows _entities contract', () => {
+  describe.each(storageModes(['postgres']))('on $storage', ({ mode }) => {
     let subgraph: RunningSubgraph<WorkflowServices>;
     const cleanups: (() => Promise<void>)[] = [];
     const tenantId = crypto.randomUUID();
@@ -150,4 +150,4 @@ export function describeWorkflowsEntityContract(mode: 'embedded' | 'postgres'): 
       expect(response.data?._entities).toEqual([null, null, null]);
     });
   });
-}
+});

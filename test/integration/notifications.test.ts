@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
+import { createDeferred, postGraphQL, storageModes } from '@nexusflow/kit/testing';
 import {
   CreateWorkflowDocument,
   MarkAllNotificationsReadDocument,
@@ -15,15 +15,15 @@ import {
 } from '@nexusflow/web-client';
 import { FakeFcm, FakeSendGrid, FakeTwilio } from '../support/fake-providers.ts';
 import { RecordingServer, json } from '../support/recording-server.ts';
-import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 
 const NOTIFICATION_RECEIVED = 'subscription { notificationReceived { id eventType title body } }';
 const SET_NOTIFICATION_TEMPLATE =
   'mutation SetNotificationTemplate($input: NotificationTemplateInput!) { setNotificationTemplate(input: $input) { id } }';
 
 /** Notifications through the gateway, with SendGrid, Twilio and Firebase faked at their HTTP APIs. */
-export function describeNotificationsThroughGateway(mode: StorageMode): void {
-  describe(`notifications through the gateway (${mode})`, () => {
+describe('notifications through the gateway', () => {
+  describe.each(storageModes(['postgres', 'redis', 'amqp']))('on $storage', ({ mode }) => {
     let stack: Stack;
     let outside: RecordingServer;
     const sendgrid = new FakeSendGrid({ apiKey: 'SG.test-key' });
@@ -311,4 +311,4 @@ export function describeNotificationsThroughGateway(mode: StorageMode): void {
       expect((await inbox(sender.token))?.notifications).toHaveLength(1);
     });
   });
-}
+});

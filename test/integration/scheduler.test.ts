@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { postGraphQL, type PostOptions } from '@nexusflow/kit/testing';
+import { postGraphQL, type PostOptions, storageModes } from '@nexusflow/kit/testing';
 import {
   CreateScheduleDocument,
   CreateWorkflowDocument,
@@ -13,14 +13,14 @@ import {
 } from '@nexusflow/web-client';
 import { ScheduleTicker } from '../../subgraphs/nexusflow/scheduler/src/domain/ticker.ts';
 import { WorkflowsClient } from '../../subgraphs/nexusflow/scheduler/src/domain/workflows-client.ts';
-import { startStack, type Stack, type StorageMode } from '../support/stack.ts';
+import { startStack, type Stack } from '../support/stack.ts';
 
 /** Where every test's clock starts: the day before America's clocks go forward (8 March 2026). */
 const START = new Date('2026-03-07T12:00:00Z');
 
 /** Schedules through the gateway, with the scheduler's clock under the test's control. */
-export function describeSchedulerThroughGateway(mode: StorageMode): void {
-  describe(`the scheduler through the gateway (${mode})`, () => {
+describe('the scheduler through the gateway', () => {
+  describe.each(storageModes(['postgres', 'redis', 'amqp']))('on $storage', ({ mode }) => {
     let stack: Stack;
     let token: string;
     const graphql = <T, V>(document: TypedDocumentNode<T, V>, options: PostOptions<V> = {}) =>
@@ -170,4 +170,4 @@ export function describeSchedulerThroughGateway(mode: StorageMode): void {
       expect(await problems({ workflowId: randomUUID(), name: 'x', cron: '0 9 * * *' })).toEqual(['workflowId']);
     });
   });
-}
+});

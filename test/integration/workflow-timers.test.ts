@@ -4,7 +4,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { OutboxEvent, Role, signIdentity, type Environment, type Identity, type RunningSubgraph, type RunningWorker } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { createTempDirectory, createTestDatabase, postGraphQL, storageModes, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
 import type { WorkflowServices } from '../../subgraphs/nexusflow/workflows/src/context.ts';
 import { StepRun, StepRunStatus } from '../../subgraphs/nexusflow/workflows/src/entities/step-run.entity.ts';
@@ -66,11 +66,11 @@ const delay = (key: string, durationMs: number): StepInput => ({ key, type: 'del
 const shape = (key: string): StepInput => ({ key, type: 'transform', config: { template: { done: true } } });
 
 /**
- * Delays and retry waits as durable timers, against one storage mode: the workflows subgraph alone, called as the
+ * Delays and retry waits as durable timers, in each storage mode: the workflows subgraph alone, called as the
  * gateway calls it, stopped and started again on its data where a test says so.
  */
-export function describeWorkflowTimers(mode: StorageMode): void {
-  describe(`workflow timers and recovery (${mode})`, () => {
+describe('workflow timers and recovery', () => {
+  describe.each(storageModes(['postgres', 'redis', 'amqp']))('on $storage', ({ mode }) => {
     const bound = FIRING_BOUND_MS[mode];
     const identity: Identity = { kind: 'user', userId: randomUUID(), tenantId: randomUUID(), roles: [Role.Owner] };
     const cleanups: (() => Promise<void>)[] = [];
@@ -388,4 +388,4 @@ export function describeWorkflowTimers(mode: StorageMode): void {
       });
     });
   });
-}
+});

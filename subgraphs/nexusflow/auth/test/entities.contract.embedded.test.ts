@@ -1,3 +1,0 @@
-import { describeAuthEntityContract } from './entities.contract.suite.ts';
-
-describeAuthEntityContract('embedded');

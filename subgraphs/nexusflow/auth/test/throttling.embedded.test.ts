@@ -1,3 +1,0 @@
-import { describeSignInThrottling } from './throttling.suite.ts';
-
-describeSignInThrottling('embedded');

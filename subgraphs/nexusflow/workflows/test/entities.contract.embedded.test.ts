@@ -1,3 +1,0 @@
-import { describeWorkflowsEntityContract } from './entities.contract.suite.ts';
-
-describeWorkflowsEntityContract('embedded');

@@ -1,3 +1,0 @@
-import { describeAuthThroughGateway } from './auth-flow.suite.ts';
-
-describeAuthThroughGateway('embedded');

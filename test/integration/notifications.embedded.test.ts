@@ -1,3 +1,0 @@
-import { describeNotificationsThroughGateway } from './notifications.suite.ts';
-
-describeNotificationsThroughGateway('embedded');

@@ -1,3 +1,0 @@
-import { describeNotifyStep } from './notify-step.suite.ts';
-
-describeNotifyStep('embedded');

@@ -1,3 +1,0 @@
-import { describeSchedulerThroughGateway } from './scheduler.suite.ts';
-
-describeSchedulerThroughGateway('embedded');

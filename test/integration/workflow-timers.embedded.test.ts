@@ -1,3 +1,0 @@
-import { describeWorkflowTimers } from './workflow-timers.suite.ts';
-
-describeWorkflowTimers('embedded');

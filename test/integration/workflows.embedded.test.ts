@@ -1,3 +1,0 @@
-import { describeWorkflowsThroughGateway } from './workflows.suite.ts';
-
-describeWorkflowsThroughGateway('embedded');
