@@ -8,6 +8,7 @@ import { systemFork } from '../storage/tenant-scope.ts';
 import { createTempDirectory, createTestDatabase } from './databases.ts';
 import { testEnvironment } from './environment.ts';
 import { postGraphQL } from './graphql-client.ts';
+import { storageModes } from './storage-modes.ts';
 
 export interface EntityContractCase {
   /** Fields asked of each reference, inside `... on <Type> { }`; `id` is always asked. */
@@ -33,8 +34,7 @@ const SIZES = [1, 10, 100];
  * goes through a DataLoader), and a reference of another tenant or with a malformed id resolves to null, without error.
  */
 export function describeEntityContract(serviceName: string, options: EntityContractOptions): void {
-  describe.each(['embedded', 'postgres'] as const)(`${serviceName} _entities contract (%s)`, (mode) => {
-    const enabled = mode === 'embedded' || !!testEnvironment.postgresUrl;
+  describe.each(storageModes(['postgres']))(`${serviceName} _entities contract on $storage`, ({ mode }) => {
     let subgraph: RunningSubgraph<unknown>;
     const cleanups: (() => Promise<void>)[] = [];
     const tenantId = randomUUID();
@@ -42,7 +42,6 @@ export function describeEntityContract(serviceName: string, options: EntityContr
     const owner: Identity = { kind: 'user', userId: randomUUID(), tenantId, roles: [Role.Owner] };
 
     beforeAll(async () => {
-      if (!enabled) return;
       const dataDir = await createTempDirectory(`${serviceName}-contract-${mode}`);
       cleanups.push(dataDir.remove);
       const env: Environment = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent', ...options.env };
@@ -77,7 +76,7 @@ export function describeEntityContract(serviceName: string, options: EntityContr
       return { entities: response.data!._entities, statements: Number(response.headers.get(STATEMENTS_HEADER)) };
     }
 
-    it.runIf(enabled).each(Object.keys(options.entities))(
+    it.each(Object.keys(options.entities))(
       'resolves 1, 10 and 100 %s references in order, in as many statements for 100 as for 1',
       async (typename) => {
         const statements: number[] = [];
@@ -92,7 +91,7 @@ export function describeEntityContract(serviceName: string, options: EntityContr
       },
     );
 
-    it.runIf(enabled).each(Object.keys(options.entities))(
+    it.each(Object.keys(options.entities))(
       'resolves %s references of another tenant and ids that are not UUIDs to null, without an error',
       async (typename) => {
         const stranger: Identity = { kind: 'user', userId: randomUUID(), tenantId: randomUUID(), roles: [Role.Owner] };
