@@ -10,3 +10,4 @@ export * from './subgraph-under-test.ts';
 export * from './tcp-proxy.ts';
 export * from './entity-contract.ts';
 export * from './storage-modes.ts';
+export * from './malformed-ids.ts';
