@@ -159,17 +159,12 @@ export const migrationsIndexTs = (n: ScaffoldNames) =>
 
 export const loadersTs = (n: ScaffoldNames) =>
   lines(
-    "import DataLoader from 'dataloader';",
-    "import { orderByKeys, type EntityManager } from '@nexusflow/kit';",
+    "import { loaderById, type EntityManager } from '@nexusflow/kit';",
     `import { ${n.entity} } from './entities/${n.entityKebab}.entity.ts';`,
     '',
     "/** Every query runs in the request's unit of work, which sees the caller's tenant only (the kit's tenant filter). */",
     'export function createLoaders(em: EntityManager) {',
-    '  return {',
-    `    ${n.entityCamel}ById: new DataLoader<string, ${n.entity} | null>(async (ids) =>`,
-    `      orderByKeys(ids, await em.find(${n.entity}, { id: { $in: [...ids] } }), (${n.entityCamel}) => ${n.entityCamel}.id),`,
-    '    ),',
-    '  };',
+    `  return { ${n.entityCamel}ById: loaderById(em, ${n.entity}) };`,
     '}',
     '',
     `export type ${n.servicePascal}Loaders = ReturnType<typeof createLoaders>;`,

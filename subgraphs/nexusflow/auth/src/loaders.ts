@@ -1,17 +1,13 @@
 import DataLoader from 'dataloader';
-import { groupByKeys, orderByKeys, type EntityManager, type Identity } from '@nexusflow/kit';
+import { groupByKeys, loaderById, type EntityManager, type Identity } from '@nexusflow/kit';
 import { Tenant } from './entities/tenant.entity.ts';
 import { User } from './entities/user.entity.ts';
 
 /** Every query runs in the request's unit of work, which sees the caller's tenant only (see the kit's tenant-scope.ts). */
 export function createLoaders(em: EntityManager, _identity: Identity) {
   return {
-    userById: new DataLoader<string, User | null>(async (ids) =>
-      orderByKeys(ids, await em.find(User, { id: { $in: [...ids] } }), (u) => u.id),
-    ),
-    tenantById: new DataLoader<string, Tenant | null>(async (ids) =>
-      orderByKeys(ids, await em.find(Tenant, { id: { $in: [...ids] } }), (t) => t.id),
-    ),
+    userById: loaderById(em, User),
+    tenantById: loaderById(em, Tenant),
     usersByTenantId: new DataLoader<string, User[]>(async (tenantIds) =>
       groupByKeys(
         tenantIds,

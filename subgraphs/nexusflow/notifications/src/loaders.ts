@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { groupByKeys, orderByKeys, type EntityManager, type Identity } from '@nexusflow/kit';
+import { groupByKeys, loaderById, type EntityManager, type Identity } from '@nexusflow/kit';
 import { Delivery } from './entities/delivery.entity.ts';
 import { Notification } from './entities/notification.entity.ts';
 
@@ -7,11 +7,10 @@ import { Notification } from './entities/notification.entity.ts';
 export function createLoaders(em: EntityManager, identity: Identity) {
   return {
     /** A user's own notifications only; anonymous callers have none. */
-    notificationById: new DataLoader<string, Notification | null>(async (ids) =>
+    notificationById:
       identity.kind === 'user'
-        ? orderByKeys(ids, await em.find(Notification, { id: { $in: [...ids] }, userId: identity.userId }), (n) => n.id)
-        : ids.map(() => null),
-    ),
+        ? loaderById(em, Notification, { userId: identity.userId })
+        : new DataLoader<string, Notification | null>(async (ids) => ids.map(() => null)),
     deliveriesByNotificationId: new DataLoader<string, Delivery[]>(async (ids) =>
       groupByKeys(
         ids,

@@ -1,14 +1,12 @@
 import DataLoader from 'dataloader';
-import { groupByKeys, orderByKeys, tenantCondition, type EntityManager, type Identity } from '@nexusflow/kit';
+import { groupByKeys, loaderById, tenantCondition, type EntityManager, type Identity } from '@nexusflow/kit';
 import { ScheduleRun } from './entities/schedule-run.entity.ts';
 import { Schedule } from './entities/schedule.entity.ts';
 
 /** Every query runs in the request's unit of work, which sees the caller's tenant only (see the kit's tenant-scope.ts). */
 export function createLoaders(em: EntityManager, _identity: Identity) {
   return {
-    scheduleById: new DataLoader<string, Schedule | null>(async (ids) =>
-      orderByKeys(ids, await em.find(Schedule, { id: { $in: [...ids] }, deletedAt: null }), (s) => s.id),
-    ),
+    scheduleById: loaderById(em, Schedule, { deletedAt: null }),
     schedulesByWorkflowId: new DataLoader<string, Schedule[]>(async (workflowIds) =>
       groupByKeys(
         workflowIds,

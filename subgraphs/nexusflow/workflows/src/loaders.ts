@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { groupByKeys, orderByKeys, tenantCondition, type EntityManager, type Identity } from '@nexusflow/kit';
+import { groupByKeys, loaderById, tenantCondition, type EntityManager, type Identity } from '@nexusflow/kit';
 import { Execution, type ExecutionStatus } from './entities/execution.entity.ts';
 import { StepRun } from './entities/step-run.entity.ts';
 import { Workflow } from './entities/workflow.entity.ts';
@@ -66,13 +66,9 @@ function pageLoader<T>(load: (parents: string[], first: number, status: Executio
 /** Every query runs in the request's unit of work, which sees the caller's tenant only (see the kit's tenant-scope.ts). */
 export function createLoaders(em: EntityManager, _identity: Identity) {
   return {
-    workflowById: new DataLoader<string, Workflow | null>(async (ids) =>
-      // Deleted workflows included: their executions still refer to them.
-      orderByKeys(ids, await em.find(Workflow, { id: { $in: [...ids] } }), (w) => w.id),
-    ),
-    executionById: new DataLoader<string, Execution | null>(async (ids) =>
-      orderByKeys(ids, await em.find(Execution, { id: { $in: [...ids] } }), (e) => e.id),
-    ),
+    // Deleted workflows included: their executions still refer to them.
+    workflowById: loaderById(em, Workflow),
+    executionById: loaderById(em, Execution),
     stepRunsByExecutionId: new DataLoader<string, StepRun[]>(async (ids) =>
       groupByKeys(
         ids,
