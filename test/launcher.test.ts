@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS, secretOrDevelopmentDefault, signIdentity, STATEMENTS_HEADER } from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, LoginDocument, MyNotificationsDocument, RunWorkflowDocument } from '@nexusflow/web-client';
+import { graphNames } from '@nexusflow/topology';
 import { GATEWAY, gatewayPort, readTopology, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
 import { freePortOffset, launchScript, type LaunchedProcess } from './support/processes.ts';
 
@@ -232,6 +233,14 @@ describe('the launcher', () => {
       expect(lines).toContain('Stopping NexusFlow…');
       expect(lines.at(-1)).toBe('Stopped.');
     }, 120_000);
+  });
+
+  it('refuses a graph it does not know before starting anything, naming the graphs it has', async () => {
+    const launcher = launchScript('scripts/launch.ts', ['--graph', 'nexus-nothing'], { ...process.env });
+
+    expect(await new Promise((resolve) => launcher.child.once('exit', resolve))).toBe(1);
+    expect(launcher.output()).toContain(`Unknown graph "nexus-nothing"; graphs: ${graphNames.join(', ')}`);
+    expect(launcher.output()).not.toMatch(/started \(pid/);
   });
 
   it('refuses --production before starting anything unless it has real servers and secrets of its own, naming every missing one', async () => {
