@@ -79,15 +79,9 @@ describe('the web client’s queries give the same responses through our executo
     context = { identity, requestId: randomUUID() };
     Object.assign(ids, { user: me.id, workflow: created.id, execution: run.id, schedule: schedule.id });
 
-    const urls: Record<string, string> = {
-      auth: stack.auth.graphqlUrl,
-      workflows: stack.workflows.graphqlUrl,
-      scheduler: stack.scheduler.graphqlUrl,
-      notifications: stack.notifications.graphqlUrl,
-    };
     const config: GatewayConfig = {
       supergraphSdl: await readFile(DEFAULT_SUPERGRAPH_PATH, 'utf8'),
-      buildService: ({ name }) => new SubgraphDataSource(urls[name]!, name, stack.authConfig.subgraph.internalSecret),
+      buildService: ({ name }) => new SubgraphDataSource(stack.subgraphs[name]!.graphqlUrl, name, stack.authConfig.subgraph.internalSecret),
     };
     stock = new ApolloServer<GatewayContext>({ gateway: new ApolloGateway(config) });
     ours = new ApolloServer<GatewayContext>({ gateway: new FastGateway(config) });

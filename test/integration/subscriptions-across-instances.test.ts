@@ -7,6 +7,7 @@ import { RegisterDocument } from '@nexusflow/web-client';
 import { launchScript, listeningUrl, type LaunchedProcess } from '../support/processes.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import { collectExecutionUpdates, startHeldRun } from '../support/live-runs.ts';
+import { routesFor } from '../support/services.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const EXECUTION_UPDATED = `subscription Live($id: ID!) {
@@ -57,10 +58,8 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
         LOG_LEVEL: 'info',
         LOG_FORMAT: 'json',
         REDIS_URL: testEnvironment.redisUrl,
-        SUBGRAPH_AUTH_URL: stack.auth.graphqlUrl,
+        ...routesFor('nexusflow', stack.subgraphs),
         SUBGRAPH_WORKFLOWS_URL: otherWorkflowsUrl,
-        SUBGRAPH_SCHEDULER_URL: stack.scheduler.graphqlUrl,
-        SUBGRAPH_NOTIFICATIONS_URL: stack.notifications.graphqlUrl,
       });
       processes.push(gateway);
       otherGatewayUrl = await listeningUrl(gateway, 'gateway ready');
