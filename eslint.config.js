@@ -194,6 +194,17 @@ const internalOperationProjects = subgraphSchemaFiles.flatMap((schema) => {
   }));
 });
 
+/** The gateway's own calls to a graph's subgraphs (`gateway/src/operations/<graph>/<target>/`), against the target's SDL. */
+const GATEWAY_OPERATIONS = 'gateway/src/operations';
+const gatewayOperationProjects = (existsSync(GATEWAY_OPERATIONS) ? readdirSync(GATEWAY_OPERATIONS) : []).flatMap((graph) =>
+  readdirSync(join(GATEWAY_OPERATIONS, graph)).map((target) => ({
+    name: `gateway → ${graph}/${target}`,
+    schema: join('subgraphs', graph, target, 'schema.graphql'),
+    documents: join(GATEWAY_OPERATIONS, graph, target, '**', '*.graphql'),
+  })),
+);
+internalOperationProjects.push(...gatewayOperationProjects);
+
 /**
  * graphql-eslint loads one GraphQL config per process (the first linted file's) and picks a project by file, so every
  * GraphQL entry passes this same config. Subgraph schemas come first: a target's schema also appears in the projects

@@ -1,17 +1,21 @@
 import type { IncomingMessage } from 'node:http';
-import { ANONYMOUS, ErrorCode, HttpError, verifyAccessToken, type Identity } from '@nexusflow/kit/core';
+import { ANONYMOUS, API_KEY_PREFIX, ErrorCode, HttpError, verifyAccessToken, type Identity } from '@nexusflow/kit/core';
+import type { ApiKeyLookup } from './api-keys.ts';
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 
 /**
- * Where a caller's credentials come from: an HTTP request's Authorization header, or the payload of a WebSocket's
- * `connection_init` (`{ authorization: "Bearer …" }`, as on HTTP, or `{ token }`).
+ * Where a caller's credentials come from: an HTTP request's Authorization header (an access token, or an API key
+ * `nfk_…`) or its `x-api-key` header, or the payload of a WebSocket's `connection_init` (`{ authorization: "Bearer …" }`,
+ * as on HTTP, `{ token }` or `{ apiKey }`).
  */
-export type CredentialSource = { authorizationHeader: string | undefined } | { connectionParams: Record<string, unknown> | undefined };
+export type CredentialSource =
+  | { authorizationHeader: string | undefined; apiKeyHeader?: string | string[] | undefined }
+  | { connectionParams: Record<string, unknown> | undefined };
 
 export interface Authenticated {
   identity: Identity;
-  /** When the access token expires (ms since the epoch); unset for anonymous callers. */
+  /** When the access token or API key expires (ms since the epoch); unset for anonymous callers and keys that never expire. */
   expiresAt?: number;
 }
 
@@ -21,21 +25,32 @@ export interface AuthenticationRefusal {
   message: string;
 }
 
-type Credentials = { token: string } | { malformed: string } | undefined;
+type Credentials = { token: string } | { apiKey: string } | { malformed: string } | undefined;
+
+/** A bearer credential is an API key when it says so; anything else is taken for an access token. */
+const bearer = (token: string): Credentials => (token.startsWith(API_KEY_PREFIX) ? { apiKey: token } : { token });
 
 function credentialsFrom(source: CredentialSource): Credentials {
   if ('authorizationHeader' in source) {
     const header = source.authorizationHeader?.trim();
+    const apiKeyHeader = source.apiKeyHeader;
+    if (Array.isArray(apiKeyHeader) || (header && apiKeyHeader !== undefined))
+      return { malformed: 'Send one credential: an Authorization header or one x-api-key header' };
+    if (apiKeyHeader !== undefined) {
+      const apiKey = apiKeyHeader.trim();
+      return apiKey.startsWith(API_KEY_PREFIX) ? { apiKey } : { malformed: `x-api-key must be an API key (${API_KEY_PREFIX}…)` };
+    }
     if (!header) return undefined;
     const token = BEARER.exec(header)?.[1];
-    return token ? { token } : { malformed: 'Authorization header must be "Bearer <access token>"' };
+    return token ? bearer(token) : { malformed: 'Authorization header must be "Bearer <access token>"' };
   }
   const params = source.connectionParams;
   const header = params?.authorization ?? params?.Authorization;
   // A WebSocket client sets its payload itself, so the bare token is accepted there too.
   const token =
     typeof header === 'string' ? (BEARER.exec(header.trim())?.[1] ?? header) : typeof params?.token === 'string' ? params.token : undefined;
-  return token ? { token } : undefined;
+  if (token) return bearer(token);
+  return typeof params?.apiKey === 'string' ? { apiKey: params.apiKey } : undefined;
 }
 
 /**
@@ -47,10 +62,15 @@ export async function authenticateCredentials(
   source: CredentialSource,
   jwtSecret: string,
   now: () => number = Date.now,
+  apiKeys?: ApiKeyLookup,
 ): Promise<Authenticated | AuthenticationRefusal> {
   const credentials = credentialsFrom(source);
   if (!credentials) return { identity: ANONYMOUS };
   if ('malformed' in credentials) return { error: 'invalid_request', message: credentials.malformed };
+  if ('apiKey' in credentials) {
+    const caller = await apiKeys?.(credentials.apiKey);
+    return caller ?? { error: 'invalid_token', message: 'API key is invalid, revoked or expired' };
+  }
   const verification = await verifyAccessToken(credentials.token, jwtSecret, now());
   if (verification.ok) return { identity: verification.identity, expiresAt: verification.expiresAt.getTime() };
   return { error: 'invalid_token', message: verification.reason === 'expired' ? 'Access token has expired' : 'Access token is invalid' };
@@ -61,8 +81,18 @@ export function isRefusal(result: Authenticated | AuthenticationRefusal): result
 }
 
 /** The caller of an HTTP request; a refusal is a 401 with its `WWW-Authenticate` challenge. */
-export async function authenticate(req: IncomingMessage, jwtSecret: string, now: () => number = Date.now): Promise<Authenticated> {
-  const result = await authenticateCredentials({ authorizationHeader: req.headers.authorization }, jwtSecret, now);
+export async function authenticate(
+  req: IncomingMessage,
+  jwtSecret: string,
+  now: () => number = Date.now,
+  apiKeys?: ApiKeyLookup,
+): Promise<Authenticated> {
+  const result = await authenticateCredentials(
+    { authorizationHeader: req.headers.authorization, apiKeyHeader: req.headers['x-api-key'] },
+    jwtSecret,
+    now,
+    apiKeys,
+  );
   if (!isRefusal(result)) return result;
   throw new HttpError(401, ErrorCode.Unauthenticated, result.message, { 'www-authenticate': `Bearer error="${result.error}"` });
 }

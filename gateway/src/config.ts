@@ -104,6 +104,8 @@ const gatewayEnvShape = {
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SUBGRAPH_DEDUPLICATION: booleanFlagSchema.default(false),
   REQUEST_DEDUPLICATION: booleanFlagSchema.default(false),
+  /** How long an API key's answer (accepted or refused) is reused: a revoked key keeps working at most this long. */
+  API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
 };
 
 /** Every variable the gateway reads, besides `SUBGRAPH_<NAME>_URL`. */
@@ -173,6 +175,8 @@ export interface GatewayConfig {
   subgraphClient: Required<Omit<SubgraphClientOptions, 'now'>>;
   /** Identical queries from clients with the same identity, in flight at once, share one execution. */
   requestDeduplication: boolean;
+  /** How long the auth subgraph's answer about an API key is reused; also how late a revocation takes effect. 0: ask every time. */
+  apiKeyCacheTtlMs: number;
 }
 
 const cliSchema = z.object({
@@ -266,5 +270,6 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
       deduplicate: parsed.SUBGRAPH_DEDUPLICATION,
     },
     requestDeduplication: parsed.REQUEST_DEDUPLICATION,
+    apiKeyCacheTtlMs: parsed.API_KEY_CACHE_TTL_MS,
   };
 }

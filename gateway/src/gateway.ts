@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { createLogger, Metrics, type Health } from '@nexusflow/kit/core';
 import { clientAddress } from './admission/client-address.ts';
 import type { LoopReading, OverloadDetector } from './admission/overload.ts';
+import { apiKeyLookup } from './api-keys.ts';
 import type { GatewayConfig } from './config.ts';
 import { FastGateway } from './execution/gateway.ts';
 import { loadAdmission } from './features/admission.ts';
@@ -71,6 +72,13 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   });
   await apollo.start();
 
+  const apiKeys = apiKeyLookup({
+    authUrl: () => subgraphs.urls.get('auth'),
+    internalSecret: config.internalSecret,
+    cacheTtlMs: config.apiKeyCacheTtlMs,
+    timeoutMs: config.subgraphClient.timeoutMs,
+    ...(runtime.now ? { now: runtime.now } : {}),
+  });
   const rateLimits = rateLimiting(config.rateLimits, config.redisUrl, config.redisNamespace, logger, series);
   const health = gatewayHealth(gateway, subgraphs, config.internalSecret, metrics);
   const streaming = startStreaming({
@@ -87,9 +95,11 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     demandControl,
     rateLimits,
     clientAddressOf: (req: IncomingMessage) => clientAddress(req, config.trustedProxyHops),
+    apiKeys,
   });
   const context = requestContext({
     jwtSecret: config.jwtSecret,
+    apiKeys,
     trustedProxyHops: config.trustedProxyHops,
     now: runtime.now,
     shedding,

@@ -48,4 +48,20 @@ describe('one credential parser for HTTP and WebSocket', () => {
       identity: { userId: 'user-1' },
     });
   });
+
+  it('refuses an API key when no lookup can vouch for it, and more than one credential as invalid_request', async () => {
+    const refused = { error: 'invalid_token', message: 'API key is invalid, revoked or expired' };
+    for (const [, source] of bothWays('Bearer nfk_some-key')) expect(await authenticateCredentials(source, SECRET, now)).toEqual(refused);
+    expect(await authenticateCredentials({ authorizationHeader: undefined, apiKeyHeader: 'nfk_some-key' }, SECRET, now)).toEqual(refused);
+    expect(await authenticateCredentials({ connectionParams: { apiKey: 'nfk_some-key' } }, SECRET, now)).toEqual(refused);
+
+    expect(await authenticateCredentials({ authorizationHeader: 'Bearer a.b.c', apiKeyHeader: 'nfk_some-key' }, SECRET, now)).toEqual({
+      error: 'invalid_request',
+      message: 'Send one credential: an Authorization header or one x-api-key header',
+    });
+    expect(await authenticateCredentials({ authorizationHeader: undefined, apiKeyHeader: 'a.b.c' }, SECRET, now)).toEqual({
+      error: 'invalid_request',
+      message: 'x-api-key must be an API key (nfk_…)',
+    });
+  });
 });

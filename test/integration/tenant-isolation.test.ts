@@ -110,6 +110,20 @@ async function refusedSubscription(query: string, variables: Record<string, unkn
 
 type Case = (f: Fixture) => Promise<void>;
 
+/** A new API key of `account`'s tenant, by id. */
+async function apiKeyOf(account: SignedUp): Promise<string> {
+  const created = await data(
+    account,
+    `mutation ($input: CreateApiKeyInput!) { createApiKey(input: $input) { ... on CreatedApiKey { apiKey { id } } } }`,
+    { input: { name: 'Tenant A only', scopes: ['read'] } },
+  );
+  return created.createApiKey.apiKey.id as string;
+}
+
+async function apiKeysOf(account: SignedUp) {
+  return (await data(account, '{ apiKeys { id revokedAt } }')).apiKeys as { id: string; revokedAt: string | null }[];
+}
+
 const workflowNotFound =
   (mutation: string, extra = ''): Case =>
   async ({ b, workflowId }) =>
@@ -245,6 +259,32 @@ const ROOT_CASES: Record<string, Case> = {
       await data(a, `mutation ($token: String!) { refreshSession(refreshToken: $token) ${SESSION} }`, { token: sessionOfA })
     ).refreshSession;
     expect(refreshedA).toEqual({ __typename: 'AuthSession', user: { id: a.userId, tenant: { id: tenantOf(a) } } });
+  },
+  'Query.apiKeys': async ({ a, b }) => {
+    const ofA = await apiKeyOf(a);
+    expect((await data(b, '{ apiKeys { id } }')).apiKeys).not.toContainEqual({ id: ofA });
+  },
+  'Mutation.createApiKey': async ({ a, b }) => {
+    const before = await apiKeysOf(a);
+    const created = (
+      await data(b, `mutation ($input: CreateApiKeyInput!) { createApiKey(input: $input) { ... on CreatedApiKey { secret } } }`, {
+        input: { name: 'Made by B', scopes: ['write'] },
+      })
+    ).createApiKey;
+    expect(await apiKeysOf(a)).toEqual(before);
+    // B's key acts in B's tenant: it finds none of A's workflows.
+    const seen = await postGraphQL<any>(stack.gateway.graphqlUrl, '{ workflows { edges { node { id } } } }', {
+      headers: { 'x-api-key': created.secret },
+    });
+    expect(seen.data?.workflows.edges).toEqual([]);
+  },
+  'Mutation.revokeApiKey': async ({ a, b }) => {
+    const ofA = await apiKeyOf(a);
+    const revoked = (
+      await data(b, 'mutation ($id: ID!) { revokeApiKey(id: $id) { __typename ... on ApiKeyNotFound { id } } }', { id: ofA })
+    ).revokeApiKey;
+    expect(revoked).toEqual({ __typename: 'ApiKeyNotFound', id: ofA });
+    expect(await apiKeysOf(a)).toContainEqual({ id: ofA, revokedAt: null });
   },
   'Mutation.markNotificationRead': async ({ b, notificationId }) =>
     unchangedFor(async () => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { clientAddress } from '../admission/client-address.ts';
 import { rateLimitHttpError } from '../admission/rate-limits.ts';
+import type { ApiKeyLookup } from '../api-keys.ts';
 import { authenticate } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import type { LoadShedding } from './load-shedding.ts';
@@ -8,6 +9,8 @@ import type { RateLimiting } from './rate-limiting.ts';
 
 export interface RequestContextOptions {
   jwtSecret: string;
+  /** Resolves the API keys sent as `Authorization: Bearer nfk_…` or `x-api-key`. */
+  apiKeys: ApiKeyLookup;
   trustedProxyHops: number;
   now: (() => number) | undefined;
   shedding: LoadShedding;
@@ -18,7 +21,7 @@ export interface RequestContextOptions {
 export function requestContext(options: RequestContextOptions) {
   return async (req: IncomingMessage, requestId: string): Promise<GatewayContext> => {
     options.shedding.refuseLargeBody(req);
-    const { identity } = await authenticate(req, options.jwtSecret, options.now);
+    const { identity } = await authenticate(req, options.jwtSecret, options.now, options.apiKeys);
     const address = clientAddress(req, options.trustedProxyHops);
     const refused = await options.rateLimits.check(identity, address);
     if (refused) throw rateLimitHttpError(refused);

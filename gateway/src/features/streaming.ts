@@ -4,6 +4,7 @@ import type { GraphQLSchema } from 'graphql';
 import type { Logger, RouteHandler } from '@nexusflow/kit/core';
 import type { Admission } from '../admission/admission.ts';
 import type { OverloadDetector } from '../admission/overload.ts';
+import type { ApiKeyLookup } from '../api-keys.ts';
 import { authenticate } from '../authenticate.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
@@ -35,6 +36,7 @@ export interface StreamingDependencies {
   demandControl: DemandControl;
   rateLimits: RateLimiting;
   clientAddressOf: Parameters<typeof serveGatewaySubscriptions>[0]['clientAddressOf'];
+  apiKeys: ApiKeyLookup;
 }
 
 export interface Streaming {
@@ -92,7 +94,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
         path,
         operations,
         connections,
-        authenticate: (req) => authenticate(req, config.jwtSecret, runtime.now),
+        authenticate: (req) => authenticate(req, config.jwtSecret, runtime.now, deps.apiKeys),
         clientAddressOf: deps.clientAddressOf,
         maxBodyBytes: config.maxBodyBytes,
         logger,
@@ -106,6 +108,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
         connections,
         schema: deps.schema,
         jwtSecret: config.jwtSecret,
+        apiKeys: deps.apiKeys,
         logger,
         clientAddressOf: deps.clientAddressOf,
         rateLimit: deps.rateLimits.checkStreaming,

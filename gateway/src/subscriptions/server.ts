@@ -4,6 +4,7 @@ import { CloseCode, type Context, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { clientError, ErrorCode, type Logger } from '@nexusflow/kit/core';
+import type { ApiKeyLookup } from '../api-keys.ts';
 import { authenticateCredentials, isRefusal } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
@@ -22,6 +23,8 @@ export interface GatewaySubscriptionOptions {
   connections: ConnectionLimits;
   schema: () => GraphQLSchema | undefined;
   jwtSecret: string;
+  /** Resolves API keys sent as `{ apiKey }` or a bearer `nfk_…` in connection params. */
+  apiKeys?: ApiKeyLookup;
   logger: Logger;
   /** The client's address, as HTTP requests take it (trusted proxy hops included). */
   clientAddressOf: (request: IncomingMessage) => string;
@@ -78,7 +81,12 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
       onConnect: async (ctx: Context<Params, Extra>) => {
         const { socket, request } = ctx.extra;
         const clientAddress = options.clientAddressOf(request);
-        const authenticated = await authenticateCredentials({ connectionParams: ctx.connectionParams }, options.jwtSecret, now);
+        const authenticated = await authenticateCredentials(
+          { connectionParams: ctx.connectionParams },
+          options.jwtSecret,
+          now,
+          options.apiKeys,
+        );
         if (isRefusal(authenticated)) return false;
         const { identity, expiresAt } = authenticated;
         // A connection is a request too: opening connections in a loop draws from the same budgets.

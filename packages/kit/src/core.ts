@@ -5,6 +5,7 @@
  * barrels, which would load everything beside them.
  */
 export * from './platform/access-token.ts';
+export * from './platform/api-key.ts';
 export * from './platform/config.ts';
 export * from './platform/errors.ts';
 export * from './platform/health.ts';

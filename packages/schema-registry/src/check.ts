@@ -41,6 +41,8 @@ export interface CheckOptions {
    * proposed schema. @default `src/operations` in each subgraph's folder (the one its schema file is in)
    */
   internalOperations?: InternalOperationSource[];
+  /** Callers beside the subgraphs, e.g. the gateway's own calls (`gateway/src/operations/<graph>`). */
+  moreInternalOperations?: InternalOperationSource[];
   acknowledgementsFile?: string;
   /** A committed note that a publication is pending (see {@link PendingPublication}). */
   pendingPublicationFile?: string;
@@ -154,7 +156,7 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     (options.internalOperations
       ? Promise.resolve(options.internalOperations)
       : defaultInternalOperationSources(options.supergraphConfig)
-    ).then((sources) => loadInternalOperations(sources)),
+    ).then((sources) => loadInternalOperations([...sources, ...(options.moreInternalOperations ?? [])])),
   ]);
   const operations = operationLists.flat();
   const ledger = new AcknowledgementLedger(acknowledgements);

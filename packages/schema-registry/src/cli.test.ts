@@ -27,7 +27,7 @@ describe('npm run schema:* on a copy of the repository', () => {
   beforeAll(async () => {
     baseline = await createTempDirectory('schema-cli-baseline');
     const subgraphSchemas = graphNames.flatMap((graph) => servicesOf(graph).map(({ name }) => `subgraphs/${graph}/${name}/schema.graphql`));
-    for (const path of ['schema', 'clients', ...subgraphSchemas]) {
+    for (const path of ['schema', 'clients', 'gateway/src/operations', ...subgraphSchemas]) {
       await mkdir(join(baseline.path, path, '..'), { recursive: true });
       await cp(join(repositoryRoot, path), join(baseline.path, path), { recursive: true });
     }
@@ -77,6 +77,15 @@ describe('npm run schema:* on a copy of the repository', () => {
     const report = JSON.parse(json.output) as { ok: boolean; changes: { path: string; affectedOperations: string[] }[] };
     expect(report.ok).toBe(false);
     expect(report.changes.find((change) => change.path === 'User.email')?.affectedOperations).toContain('Me');
+  });
+
+  it("fails when a change breaks the gateway's own call to a subgraph, naming the gateway as the caller", async () => {
+    const original = await readFile(authSchema(), 'utf8');
+    await writeFile(authSchema(), original.replace('authenticateApiKey(secretHash: String!)', 'authenticateApiKey(hashOfSecret: String!)'));
+
+    const { exitCode, output } = await schema('check');
+    expect(output).toContain('gateway → auth: operation AuthenticateApiKey');
+    expect(exitCode).toBe(1);
   });
 
   it('refuses to publish a failing change, publishes a passing one, and shows it in the log and the diff', async () => {

@@ -43,6 +43,8 @@ function optionsFor(graph: GraphName): CheckOptions {
     operationDirectories: (values.operations ?? topology[graph].clients).map((directory) => resolve(directory)),
     acknowledgementsFile: resolve(values.acknowledgements ?? `schema/${graph}/acknowledged-changes.yaml`),
     pendingPublicationFile: resolve(values['pending-publication'] ?? `schema/${graph}/pending-publication.yaml`),
+    // The gateway calls a graph's subgraphs too (API keys): its documents are checked like a subgraph's.
+    moreInternalOperations: [{ caller: 'gateway', directory: resolve(`gateway/src/operations/${graph}`) }],
   };
 }
 

@@ -5,6 +5,7 @@
  * its lock. It depends on nothing else in the kit, so that the gateway and every other boundary can build on it.
  */
 export * from './access-token.ts';
+export * from './api-key.ts';
 export * from './config.ts';
 export * from './errors.ts';
 export * from './health.ts';

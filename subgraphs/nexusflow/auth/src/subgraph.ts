@@ -1,6 +1,8 @@
 import { defineSubgraph, systemFork, type SubgraphRuntime } from '@nexusflow/kit';
 import { loadAuthConfig, type AuthConfig } from './config.ts';
+import { ApiKeys } from './domain/api-keys.ts';
 import { AuthService } from './domain/auth-service.ts';
+import { ApiKey } from './entities/api-key.entity.ts';
 import { RefreshToken } from './entities/refresh-token.entity.ts';
 import { Tenant } from './entities/tenant.entity.ts';
 import { ThrottleCounter } from './entities/throttle-counter.entity.ts';
@@ -16,11 +18,14 @@ export const subgraph = defineSubgraph({
   name: 'auth',
   schema: new URL('../schema.graphql', import.meta.url),
   config: loadAuthConfig,
-  entities: [Tenant, User, RefreshToken, ThrottleCounter],
+  entities: [Tenant, User, RefreshToken, ThrottleCounter, ApiKey],
   migrations,
   resolvers,
   createLoaders,
-  createServices: (runtime: SubgraphRuntime, config: AuthConfig) => ({ auth: new AuthService({ ...config, now: runtime.clock }) }),
+  createServices: (runtime: SubgraphRuntime, config: AuthConfig) => ({
+    auth: new AuthService({ ...config, now: runtime.clock }),
+    apiKeys: new ApiKeys(runtime.clock),
+  }),
   background: async (runtime, services) => {
     const pruner = setInterval(() => {
       services.auth

@@ -3,9 +3,11 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { User as UserModel } from '../entities/user.entity.ts';
 import type { Tenant as TenantModel } from '../entities/tenant.entity.ts';
 import type { AuthSession as AuthSessionModel } from '../domain/auth-service.ts';
+import type { ApiKey as ApiKeyModel } from '../entities/api-key.entity.ts';
 import type { AuthContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -17,6 +19,57 @@ export type Scalars = {
   /** An ISO-8601 instant in UTC, e.g. 2026-01-31T12:00:00.000Z */
   DateTime: { input: Date; output: Date; }
   _FieldSet: { input: unknown; output: unknown; }
+};
+
+/**
+ * A credential for machines, sent to the gateway as `Authorization: Bearer nfk_…` or `x-api-key: nfk_…`. It acts as a
+ * user of its tenant whose roles come from its scopes. Only a hash of its secret is stored.
+ */
+export type ApiKey = {
+  __typename?: 'ApiKey';
+  /** When the key was created. */
+  createdAt: Scalars['DateTime']['output'];
+  /** Who created the key; null once that user no longer exists. */
+  createdBy?: Maybe<User>;
+  /** After this instant the key is refused; null: it does not expire. */
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Stable identifier, a UUID; also the user id the key acts as. */
+  id: Scalars['ID']['output'];
+  /** When the key was last accepted, to the minute; null: never used. */
+  lastUsedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** What the key is for, e.g. `CI schema checks`. */
+  name: Scalars['String']['output'];
+  /** The start of the secret (`nfk_` and 8 characters), to tell keys apart; not enough to use it. */
+  prefix: Scalars['String']['output'];
+  /** When the key was revoked; null while it is live. */
+  revokedAt?: Maybe<Scalars['DateTime']['output']>;
+  /**
+   * What the key may do: `read` acts as a VIEWER (queries and subscriptions), `write` as a MEMBER (creates and runs
+   * workflows, schedules, notifications). Keys never manage members or other keys.
+   */
+  scopes: Array<Scalars['String']['output']>;
+};
+
+/** Whom a live API key acts as, for the gateway. */
+export type ApiKeyIdentity = {
+  __typename?: 'ApiKeyIdentity';
+  /** When the key stops working; null: never. */
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The key's id, which the gateway uses as the caller's user id. */
+  id: Scalars['ID']['output'];
+  /** The roles its scopes give (see ApiKey.scopes), which the gateway signs as the caller's. */
+  roles: Array<Role>;
+  /** The key's tenant. */
+  tenantId: Scalars['ID']['output'];
+};
+
+/** No API key with this id is visible to the caller. */
+export type ApiKeyNotFound = UserError & {
+  __typename?: 'ApiKeyNotFound';
+  /** The id asked for. */
+  id: Scalars['ID']['output'];
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
 };
 
 /** A signed-in session: a short-lived access token for the Authorization header, and a refresh token to renew it. */
@@ -32,6 +85,28 @@ export type AuthSession = {
   refreshTokenExpiresAt: Scalars['DateTime']['output'];
   /** The signed-in user. */
   user: User;
+};
+
+/** A new API key. */
+export type CreateApiKeyInput = {
+  /** When the key stops working; must be in the future. Omitted: never. */
+  expiresAt?: InputMaybe<Scalars['DateTime']['input']>;
+  /** What the key is for; 1 to 200 characters. */
+  name: Scalars['String']['input'];
+  /** At least one of `read` and `write` (see ApiKey.scopes). */
+  scopes: Array<Scalars['String']['input']>;
+};
+
+/** Outcome of createApiKey. */
+export type CreateApiKeyResult = CreatedApiKey | InvalidInput;
+
+/** A created API key and its secret, which is shown this once and cannot be recovered. */
+export type CreatedApiKey = {
+  __typename?: 'CreatedApiKey';
+  /** The key, as apiKeys lists it. */
+  apiKey: ApiKey;
+  /** `nfk_` and 43 characters; send it as `Authorization: Bearer <secret>` or `x-api-key: <secret>`. Keep it secret. */
+  secret: Scalars['String']['output'];
 };
 
 /** Registration refused: an account with this email exists. */
@@ -97,6 +172,13 @@ export type LogoutPayload = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /**
+   * For the gateway only (not in the API): the key whose secret has this SHA-256 hash (lower-case hex), or null when it is
+   * unknown, revoked or expired. Records when the key was last used, at most once a minute.
+   */
+  authenticateApiKey?: Maybe<ApiKeyIdentity>;
+  /** Creates an API key for machines (CI jobs, scripts) of the caller's tenant; its secret is in the answer and never shown again. OWNER or ADMIN only. */
+  createApiKey: CreateApiKeyResult;
   /** Signs in with email and password. */
   login: LoginResult;
   /** Ends the session the refresh token belongs to. */
@@ -105,6 +187,18 @@ export type Mutation = {
   refreshSession: RefreshSessionResult;
   /** Creates a tenant with the new user as its owner and signs the user in. */
   register: RegisterResult;
+  /** Revokes an API key of the caller's tenant; revoking one twice is harmless. OWNER or ADMIN only. */
+  revokeApiKey: RevokeApiKeyResult;
+};
+
+
+export type MutationAuthenticateApiKeyArgs = {
+  secretHash: Scalars['String']['input'];
+};
+
+
+export type MutationCreateApiKeyArgs = {
+  input: CreateApiKeyInput;
 };
 
 
@@ -127,8 +221,15 @@ export type MutationRegisterArgs = {
   input: RegisterInput;
 };
 
+
+export type MutationRevokeApiKeyArgs = {
+  id: Scalars['ID']['input'];
+};
+
 export type Query = {
   __typename?: 'Query';
+  /** The caller's tenant's API keys, newest first, revoked and expired ones included; never their secrets. OWNER or ADMIN only. */
+  apiKeys: Array<ApiKey>;
   /** The signed-in user; null when the request is anonymous. */
   me?: Maybe<User>;
   /** A user of the caller's tenant; null when no such user is visible to the caller. */
@@ -166,6 +267,9 @@ export type RegisterInput = {
 
 /** Outcome of register. */
 export type RegisterResult = AuthSession | EmailAlreadyRegistered | InvalidInput;
+
+/** Outcome of revokeApiKey. */
+export type RevokeApiKeyResult = ApiKey | ApiKeyNotFound;
 
 /** What a user may do inside their tenant. Roles are cumulative from VIEWER up to OWNER. */
 export type Role =
@@ -313,6 +417,10 @@ export type FederationReferenceTypes = ResolversObject<{
 
 /** Mapping of union types */
 export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = ResolversObject<{
+  CreateApiKeyResult:
+    | ( Omit<CreatedApiKey, 'apiKey'> & { apiKey: _RefType['ApiKey'] } )
+    | ( InvalidInput )
+  ;
   LoginResult:
     | ( AuthSessionModel )
     | ( InvalidCredentials )
@@ -326,11 +434,16 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
     | ( EmailAlreadyRegistered )
     | ( InvalidInput )
   ;
+  RevokeApiKeyResult:
+    | ( ApiKeyModel )
+    | ( ApiKeyNotFound )
+  ;
 }>;
 
 /** Mapping of interface types */
 export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = ResolversObject<{
   UserError:
+    | ( ApiKeyNotFound )
     | ( EmailAlreadyRegistered )
     | ( InvalidCredentials )
     | ( InvalidInput )
@@ -340,8 +453,15 @@ export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  AuthSession: ResolverTypeWrapper<AuthSessionModel>;
+  ApiKey: ResolverTypeWrapper<ApiKeyModel>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  ApiKeyIdentity: ResolverTypeWrapper<ApiKeyIdentity>;
+  ApiKeyNotFound: ResolverTypeWrapper<ApiKeyNotFound>;
+  AuthSession: ResolverTypeWrapper<AuthSessionModel>;
+  CreateApiKeyInput: CreateApiKeyInput;
+  CreateApiKeyResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['CreateApiKeyResult']>;
+  CreatedApiKey: ResolverTypeWrapper<Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversTypes['ApiKey'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   EmailAlreadyRegistered: ResolverTypeWrapper<EmailAlreadyRegistered>;
   FieldProblem: ResolverTypeWrapper<FieldProblem>;
@@ -354,11 +474,11 @@ export type ResolversTypes = ResolversObject<{
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   RefreshSessionResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RefreshSessionResult']>;
   RefreshTokenProblem: RefreshTokenProblem;
   RegisterInput: RegisterInput;
   RegisterResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RegisterResult']>;
+  RevokeApiKeyResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RevokeApiKeyResult']>;
   Role: Role;
   Tenant: ResolverTypeWrapper<TenantModel>;
   User: ResolverTypeWrapper<UserModel>;
@@ -367,8 +487,15 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  AuthSession: AuthSessionModel;
+  ApiKey: ApiKeyModel;
+  ID: Scalars['ID']['output'];
   String: Scalars['String']['output'];
+  ApiKeyIdentity: ApiKeyIdentity;
+  ApiKeyNotFound: ApiKeyNotFound;
+  AuthSession: AuthSessionModel;
+  CreateApiKeyInput: CreateApiKeyInput;
+  CreateApiKeyResult: ResolversUnionTypes<ResolversParentTypes>['CreateApiKeyResult'];
+  CreatedApiKey: Omit<CreatedApiKey, 'apiKey'> & { apiKey: ResolversParentTypes['ApiKey'] };
   DateTime: Scalars['DateTime']['output'];
   EmailAlreadyRegistered: EmailAlreadyRegistered;
   FieldProblem: FieldProblem;
@@ -381,13 +508,39 @@ export type ResolversParentTypes = ResolversObject<{
   Boolean: Scalars['Boolean']['output'];
   Mutation: Record<PropertyKey, never>;
   Query: Record<PropertyKey, never>;
-  ID: Scalars['ID']['output'];
   RefreshSessionResult: ResolversUnionTypes<ResolversParentTypes>['RefreshSessionResult'];
   RegisterInput: RegisterInput;
   RegisterResult: ResolversUnionTypes<ResolversParentTypes>['RegisterResult'];
+  RevokeApiKeyResult: ResolversUnionTypes<ResolversParentTypes>['RevokeApiKeyResult'];
   Tenant: TenantModel;
   User: UserModel;
   UserError: ResolversInterfaceTypes<ResolversParentTypes>['UserError'];
+}>;
+
+export type ApiKeyResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['ApiKey'] = ResolversParentTypes['ApiKey']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  createdBy?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastUsedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  prefix?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  scopes?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type ApiKeyIdentityResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['ApiKeyIdentity'] = ResolversParentTypes['ApiKeyIdentity']> = ResolversObject<{
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  roles?: Resolver<Array<ResolversTypes['Role']>, ParentType, ContextType>;
+  tenantId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+}>;
+
+export type ApiKeyNotFoundResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['ApiKeyNotFound'] = ResolversParentTypes['ApiKeyNotFound']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type AuthSessionResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['AuthSession'] = ResolversParentTypes['AuthSession']> = ResolversObject<{
@@ -396,6 +549,16 @@ export type AuthSessionResolvers<ContextType = AuthContext, ParentType extends R
   refreshToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   refreshTokenExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type CreateApiKeyResultResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['CreateApiKeyResult'] = ResolversParentTypes['CreateApiKeyResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'CreatedApiKey' | 'InvalidInput', ParentType, ContextType>;
+}>;
+
+export type CreatedApiKeyResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['CreatedApiKey'] = ResolversParentTypes['CreatedApiKey']> = ResolversObject<{
+  apiKey?: Resolver<ResolversTypes['ApiKey'], ParentType, ContextType>;
+  secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
@@ -440,13 +603,17 @@ export type LogoutPayloadResolvers<ContextType = AuthContext, ParentType extends
 }>;
 
 export type MutationResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  authenticateApiKey?: Resolver<Maybe<ResolversTypes['ApiKeyIdentity']>, ParentType, ContextType, RequireFields<MutationAuthenticateApiKeyArgs, 'secretHash'>>;
+  createApiKey?: Resolver<ResolversTypes['CreateApiKeyResult'], ParentType, ContextType, RequireFields<MutationCreateApiKeyArgs, 'input'>>;
   login?: Resolver<ResolversTypes['LoginResult'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
   logout?: Resolver<ResolversTypes['LogoutPayload'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'refreshToken'>>;
   refreshSession?: Resolver<ResolversTypes['RefreshSessionResult'], ParentType, ContextType, RequireFields<MutationRefreshSessionArgs, 'refreshToken'>>;
   register?: Resolver<ResolversTypes['RegisterResult'], ParentType, ContextType, RequireFields<MutationRegisterArgs, 'input'>>;
+  revokeApiKey?: Resolver<ResolversTypes['RevokeApiKeyResult'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
 }>;
 
 export type QueryResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  apiKeys?: Resolver<Array<ResolversTypes['ApiKey']>, ParentType, ContextType>;
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
 }>;
@@ -457,6 +624,10 @@ export type RefreshSessionResultResolvers<ContextType = AuthContext, ParentType 
 
 export type RegisterResultResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['RegisterResult'] = ResolversParentTypes['RegisterResult']> = ResolversObject<{
   __resolveType: TypeResolveFn<'AuthSession' | 'EmailAlreadyRegistered' | 'InvalidInput', ParentType, ContextType>;
+}>;
+
+export type RevokeApiKeyResultResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['RevokeApiKeyResult'] = ResolversParentTypes['RevokeApiKeyResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'ApiKey' | 'ApiKeyNotFound', ParentType, ContextType>;
 }>;
 
 export type TenantResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['Tenant'] = ResolversParentTypes['Tenant'], FederationReferenceType extends FederationReferenceTypes['Tenant'] = FederationReferenceTypes['Tenant']> = ResolversObject<{
@@ -479,11 +650,16 @@ export type UserResolvers<ContextType = AuthContext, ParentType extends Resolver
 }>;
 
 export type UserErrorResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'EmailAlreadyRegistered' | 'InvalidCredentials' | 'InvalidInput' | 'InvalidRefreshToken', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'ApiKeyNotFound' | 'EmailAlreadyRegistered' | 'InvalidCredentials' | 'InvalidInput' | 'InvalidRefreshToken', ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = AuthContext> = ResolversObject<{
+  ApiKey?: ApiKeyResolvers<ContextType>;
+  ApiKeyIdentity?: ApiKeyIdentityResolvers<ContextType>;
+  ApiKeyNotFound?: ApiKeyNotFoundResolvers<ContextType>;
   AuthSession?: AuthSessionResolvers<ContextType>;
+  CreateApiKeyResult?: CreateApiKeyResultResolvers<ContextType>;
+  CreatedApiKey?: CreatedApiKeyResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   EmailAlreadyRegistered?: EmailAlreadyRegisteredResolvers<ContextType>;
   FieldProblem?: FieldProblemResolvers<ContextType>;
@@ -496,6 +672,7 @@ export type Resolvers<ContextType = AuthContext> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   RefreshSessionResult?: RefreshSessionResultResolvers<ContextType>;
   RegisterResult?: RegisterResultResolvers<ContextType>;
+  RevokeApiKeyResult?: RevokeApiKeyResultResolvers<ContextType>;
   Tenant?: TenantResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;

@@ -8,4 +8,8 @@ export const Mutation: MutationResolvers = {
     services.auth.login(systemFork(em), input.email, input.password, clientAddress),
   refreshSession: (_parent, { refreshToken }, { em, services }) => services.auth.refresh(systemFork(em), refreshToken),
   logout: async (_parent, { refreshToken }, { em, services }) => ({ loggedOut: await services.auth.logout(systemFork(em), refreshToken) }),
+  createApiKey: (_parent, { input }, { em, identity, services }) => services.apiKeys.create(em, identity, input),
+  revokeApiKey: (_parent, { id }, { em, identity, services }) => services.apiKeys.revoke(em, identity, id),
+  // The gateway asks before it knows the caller's tenant; the field is not in the API, and only signed calls reach a subgraph.
+  authenticateApiKey: (_parent, { secretHash }, { em, services }) => services.apiKeys.authenticate(systemFork(em), secretHash),
 };
