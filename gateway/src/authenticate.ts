@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ANONYMOUS, API_KEY_PREFIX, ErrorCode, HttpError, verifyAccessToken, type Identity } from '@nexusflow/kit/core';
 import type { ApiKeyLookup } from './api-keys.ts';
+import type { SessionRevocationCheck } from './session-revocation.ts';
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 
@@ -53,16 +54,20 @@ function credentialsFrom(source: CredentialSource): Credentials {
   return typeof params?.apiKey === 'string' ? { apiKey: params.apiKey } : undefined;
 }
 
+export const SESSION_REVOKED_MESSAGE = 'Session has been revoked; sign in again';
+
 /**
  * The caller, from its credentials, for HTTP and WebSocket alike. No credentials mean an anonymous caller, which the
- * subgraphs then restrict. Credentials that are present but malformed, forged or expired are refused outright, never
- * downgraded to anonymous, so that a client notices its session ended instead of seeing empty data.
+ * subgraphs then restrict. Credentials that are present but malformed, forged, expired or of a revoked session are
+ * refused outright, never downgraded to anonymous, so that a client notices its session ended instead of seeing empty
+ * data.
  */
 export async function authenticateCredentials(
   source: CredentialSource,
   jwtSecret: string,
   now: () => number = Date.now,
   apiKeys?: ApiKeyLookup,
+  sessions?: SessionRevocationCheck,
 ): Promise<Authenticated | AuthenticationRefusal> {
   const credentials = credentialsFrom(source);
   if (!credentials) return { identity: ANONYMOUS };
@@ -72,7 +77,12 @@ export async function authenticateCredentials(
     return caller ?? { error: 'invalid_token', message: 'API key is invalid, revoked or expired' };
   }
   const verification = await verifyAccessToken(credentials.token, jwtSecret, now());
-  if (verification.ok) return { identity: verification.identity, expiresAt: verification.expiresAt.getTime() };
+  if (verification.ok) {
+    const { identity } = verification;
+    if (identity.kind === 'user' && identity.sessionId !== undefined && (await sessions?.(identity.sessionId)))
+      return { error: 'invalid_token', message: SESSION_REVOKED_MESSAGE };
+    return { identity, expiresAt: verification.expiresAt.getTime() };
+  }
   return { error: 'invalid_token', message: verification.reason === 'expired' ? 'Access token has expired' : 'Access token is invalid' };
 }
 
@@ -86,12 +96,14 @@ export async function authenticate(
   jwtSecret: string,
   now: () => number = Date.now,
   apiKeys?: ApiKeyLookup,
+  sessions?: SessionRevocationCheck,
 ): Promise<Authenticated> {
   const result = await authenticateCredentials(
     { authorizationHeader: req.headers.authorization, apiKeyHeader: req.headers['x-api-key'] },
     jwtSecret,
     now,
     apiKeys,
+    sessions,
   );
   if (!isRefusal(result)) return result;
   throw new HttpError(401, ErrorCode.Unauthenticated, result.message, { 'www-authenticate': `Bearer error="${result.error}"` });

@@ -106,6 +106,8 @@ const gatewayEnvShape = {
   REQUEST_DEDUPLICATION: booleanFlagSchema.default(false),
   /** How long an API key's answer (accepted or refused) is reused: a revoked key keeps working at most this long. */
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
+  /** How long the answer about an access token's session is reused: a revoked session keeps working about this long. */
+  SESSION_REVOCATION_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
 };
 
 /** Every variable the gateway reads, besides `SUBGRAPH_<NAME>_URL`. */
@@ -177,6 +179,8 @@ export interface GatewayConfig {
   requestDeduplication: boolean;
   /** How long the auth subgraph's answer about an API key is reused; also how late a revocation takes effect. 0: ask every time. */
   apiKeyCacheTtlMs: number;
+  /** How long an answer about a session's revocation is reused per session; also how late a revocation is seen. 0: ask every time. */
+  sessionRevocationCacheMs: number;
 }
 
 const cliSchema = z.object({
@@ -271,5 +275,6 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     },
     requestDeduplication: parsed.REQUEST_DEDUPLICATION,
     apiKeyCacheTtlMs: parsed.API_KEY_CACHE_TTL_MS,
+    sessionRevocationCacheMs: parsed.SESSION_REVOCATION_CACHE_MS,
   };
 }

@@ -5,6 +5,8 @@ export interface GatewayContext {
   requestId: string;
   /** The client's address, after the trusted proxy hops; signed to subgraphs with the identity. */
   clientAddress?: string;
+  /** The client's `User-Agent`; signed to subgraphs with the identity, so that auth can name a session's device. */
+  userAgent?: string;
   /** Aborted when the operation's time is up, so that its subgraph fetches stop too. */
   deadline?: AbortSignal;
 }

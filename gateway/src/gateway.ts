@@ -20,6 +20,7 @@ import { startStreaming } from './features/streaming.ts';
 import { supergraphUpdates } from './features/supergraph-updates.ts';
 import { DemandControl } from './plugins/demand-control.ts';
 import { withDeduplication } from './request-deduplication.ts';
+import { sessionRevocation } from './session-revocation.ts';
 import type { SupergraphUpdate } from './supergraph-source.ts';
 
 export interface RunningGateway {
@@ -79,6 +80,15 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     timeoutMs: config.subgraphClient.timeoutMs,
     ...(runtime.now ? { now: runtime.now } : {}),
   });
+  const revokedSessions = sessionRevocation({
+    redisUrl: config.redisUrl,
+    redisNamespace: config.redisNamespace,
+    authUrl: () => subgraphs.urls.get('auth'),
+    internalSecret: config.internalSecret,
+    cacheMs: config.sessionRevocationCacheMs,
+    logger,
+    ...(runtime.now ? { now: runtime.now } : {}),
+  });
   const rateLimits = rateLimiting(config.rateLimits, config.redisUrl, config.redisNamespace, logger, series);
   const health = gatewayHealth(gateway, subgraphs, config.internalSecret, metrics);
   const streaming = startStreaming({
@@ -96,10 +106,12 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     rateLimits,
     clientAddressOf: (req: IncomingMessage) => clientAddress(req, config.trustedProxyHops),
     apiKeys,
+    revokedSessions: revokedSessions.isRevoked,
   });
   const context = requestContext({
     jwtSecret: config.jwtSecret,
     apiKeys,
+    revokedSessions: revokedSessions.isRevoked,
     trustedProxyHops: config.trustedProxyHops,
     now: runtime.now,
     shedding,
@@ -127,6 +139,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
       await webSocket.close();
       await apollo.stop();
       await rateLimits.close();
+      await revokedSessions.close();
     },
   );
   shedding.overload.start();
@@ -140,8 +153,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     metrics,
     health,
     onSupergraphUpdate: supergraph.onUpdate,
-    close: () =>
-      shutDown({
+    close: async () => {
+      await shutDown({
         logger,
         health,
         webSocket,
@@ -153,6 +166,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
         rateLimits,
         shedding,
         timeoutMs: config.shutdownTimeoutMs,
-      }),
+      });
+      await revokedSessions.close();
+    },
   };
 }

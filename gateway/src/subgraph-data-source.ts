@@ -90,9 +90,10 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     const signed = signedHeaders.get(context);
     if (signed && now - signed.signedAt < IDENTITY_RESIGN_AFTER_MS) return signed.headers;
     const clientAddress = 'clientAddress' in context && typeof context.clientAddress === 'string' ? context.clientAddress : undefined;
+    const userAgent = 'userAgent' in context && typeof context.userAgent === 'string' ? context.userAgent : undefined;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      ...signIdentity(identity, this.internalSecret, now, clientAddress),
+      ...signIdentity(identity, this.internalSecret, now, clientAddress, userAgent),
     };
     if ('requestId' in context && typeof context.requestId === 'string') headers['x-request-id'] = context.requestId;
     signedHeaders.set(context, { headers, signedAt: now });

@@ -124,6 +124,11 @@ async function apiKeysOf(account: SignedUp) {
   return (await data(account, '{ apiKeys { id revokedAt } }')).apiKeys as { id: string; revokedAt: string | null }[];
 }
 
+/** The ids of `account`'s live sessions, as it lists them. */
+async function sessionIdsOf(account: SignedUp): Promise<string[]> {
+  return ((await data(account, '{ mySessions { id } }')).mySessions as { id: string }[]).map((session) => session.id);
+}
+
 const workflowNotFound =
   (mutation: string, extra = ''): Case =>
   async ({ b, workflowId }) =>
@@ -285,6 +290,26 @@ const ROOT_CASES: Record<string, Case> = {
     ).revokeApiKey;
     expect(revoked).toEqual({ __typename: 'ApiKeyNotFound', id: ofA });
     expect(await apiKeysOf(a)).toContainEqual({ id: ofA, revokedAt: null });
+  },
+  'Query.mySessions': async ({ a, b }) => {
+    const ofA = await sessionIdsOf(a);
+    expect(ofA.length).toBeGreaterThan(0);
+    for (const id of await sessionIdsOf(b)) expect(ofA).not.toContain(id);
+  },
+  'Mutation.revokeSession': async ({ a, b }) => {
+    const before = await sessionIdsOf(a);
+    for (const id of before) {
+      const revoked = (await data(b, 'mutation ($id: ID!) { revokeSession(id: $id) { __typename ... on SessionNotFound { id } } }', { id }))
+        .revokeSession;
+      expect(revoked).toEqual({ __typename: 'SessionNotFound', id });
+    }
+    expect(await sessionIdsOf(a)).toEqual(before);
+  },
+  'Mutation.revokeAllSessions': async ({ a, b }) => {
+    const before = await sessionIdsOf(a);
+    await data(b, 'mutation { revokeAllSessions { revokedCount } }');
+    // A's access token still passes the gateway's revocation check, and A's sessions are all live.
+    expect(await sessionIdsOf(a)).toEqual(before);
   },
   'Mutation.markNotificationRead': async ({ b, notificationId }) =>
     unchangedFor(async () => {

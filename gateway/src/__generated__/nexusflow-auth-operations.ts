@@ -22,5 +22,13 @@ export type AuthenticateApiKeyMutationVariables = Exact<{
 
 export type AuthenticateApiKeyMutation = { authenticateApiKey: { id: string, tenantId: string, roles: Array<Role>, expiresAt: string | null } | null };
 
+export type SessionRevokedQueryVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type SessionRevokedQuery = { sessionRevoked: boolean };
+
 
 export const AuthenticateApiKeyDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AuthenticateApiKey"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"secretHash"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"authenticateApiKey"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"secretHash"},"value":{"kind":"Variable","name":{"kind":"Name","value":"secretHash"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"tenantId"}},{"kind":"Field","name":{"kind":"Name","value":"roles"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}}]}}]}}]} as unknown as DocumentNode<AuthenticateApiKeyMutation, AuthenticateApiKeyMutationVariables>;
+export const SessionRevokedDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"SessionRevoked"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"id"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ID"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"sessionRevoked"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"id"},"value":{"kind":"Variable","name":{"kind":"Name","value":"id"}}}]}]}}]} as unknown as DocumentNode<SessionRevokedQuery, SessionRevokedQueryVariables>;

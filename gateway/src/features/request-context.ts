@@ -4,6 +4,7 @@ import { rateLimitHttpError } from '../admission/rate-limits.ts';
 import type { ApiKeyLookup } from '../api-keys.ts';
 import { authenticate } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
+import type { SessionRevocationCheck } from '../session-revocation.ts';
 import type { LoadShedding } from './load-shedding.ts';
 import type { RateLimiting } from './rate-limiting.ts';
 
@@ -11,6 +12,8 @@ export interface RequestContextOptions {
   jwtSecret: string;
   /** Resolves the API keys sent as `Authorization: Bearer nfk_…` or `x-api-key`. */
   apiKeys: ApiKeyLookup;
+  /** Refuses access tokens of revoked sessions. */
+  revokedSessions: SessionRevocationCheck;
   trustedProxyHops: number;
   now: (() => number) | undefined;
   shedding: LoadShedding;
@@ -21,10 +24,11 @@ export interface RequestContextOptions {
 export function requestContext(options: RequestContextOptions) {
   return async (req: IncomingMessage, requestId: string): Promise<GatewayContext> => {
     options.shedding.refuseLargeBody(req);
-    const { identity } = await authenticate(req, options.jwtSecret, options.now, options.apiKeys);
+    const { identity } = await authenticate(req, options.jwtSecret, options.now, options.apiKeys, options.revokedSessions);
     const address = clientAddress(req, options.trustedProxyHops);
     const refused = await options.rateLimits.check(identity, address);
     if (refused) throw rateLimitHttpError(refused);
-    return { identity, requestId, clientAddress: address };
+    const userAgent = req.headers['user-agent'];
+    return { identity, requestId, clientAddress: address, ...(userAgent ? { userAgent } : {}) };
   };
 }

@@ -19,6 +19,7 @@ import { serveGatewaySubscriptions } from '../subscriptions/server.ts';
 import { UpstreamSubscriptions } from '../subscriptions/upstream.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { RateLimiting } from './rate-limiting.ts';
+import type { SessionRevocationCheck } from '../session-revocation.ts';
 import type { Subgraphs } from './subgraphs.ts';
 
 export interface StreamingDependencies {
@@ -37,6 +38,7 @@ export interface StreamingDependencies {
   rateLimits: RateLimiting;
   clientAddressOf: Parameters<typeof serveGatewaySubscriptions>[0]['clientAddressOf'];
   apiKeys: ApiKeyLookup;
+  revokedSessions: SessionRevocationCheck;
 }
 
 export interface Streaming {
@@ -94,7 +96,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
         path,
         operations,
         connections,
-        authenticate: (req) => authenticate(req, config.jwtSecret, runtime.now, deps.apiKeys),
+        authenticate: (req) => authenticate(req, config.jwtSecret, runtime.now, deps.apiKeys, deps.revokedSessions),
         clientAddressOf: deps.clientAddressOf,
         maxBodyBytes: config.maxBodyBytes,
         logger,
@@ -109,6 +111,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
         schema: deps.schema,
         jwtSecret: config.jwtSecret,
         apiKeys: deps.apiKeys,
+        revokedSessions: deps.revokedSessions,
         logger,
         clientAddressOf: deps.clientAddressOf,
         rateLimit: deps.rateLimits.checkStreaming,

@@ -23,6 +23,8 @@ import type { FederatedSubscriptions } from './federated.ts';
 export interface StreamingCaller {
   identity: Identity;
   clientAddress: string;
+  /** The `User-Agent` of the request that opened the connection or stream. */
+  userAgent?: string;
 }
 
 /** An operation the edge let through, ready to run. */
@@ -134,7 +136,12 @@ export class StreamingOperations {
       operationName,
       variables,
       kind: operation.operation,
-      context: { identity: caller.identity, requestId: randomUUID(), clientAddress: caller.clientAddress },
+      context: {
+        identity: caller.identity,
+        requestId: randomUUID(),
+        clientAddress: caller.clientAddress,
+        ...(caller.userAgent ? { userAgent: caller.userAgent } : {}),
+      },
     };
   }
 

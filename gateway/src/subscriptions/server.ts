@@ -3,10 +3,11 @@ import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLSch
 import { CloseCode, type Context, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { clientError, ErrorCode, type Logger } from '@nexusflow/kit/core';
+import { clientError, ErrorCode, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { ApiKeyLookup } from '../api-keys.ts';
-import { authenticateCredentials, isRefusal } from '../authenticate.ts';
+import { authenticateCredentials, isRefusal, SESSION_REVOKED_MESSAGE } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
+import type { SessionRevocationCheck } from '../session-revocation.ts';
 import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
 import {
   formatted,
@@ -25,6 +26,10 @@ export interface GatewaySubscriptionOptions {
   jwtSecret: string;
   /** Resolves API keys sent as `{ apiKey }` or a bearer `nfk_…` in connection params. */
   apiKeys?: ApiKeyLookup;
+  /** Refuses access tokens of revoked sessions, at connection and while the connection is open. */
+  revokedSessions?: SessionRevocationCheck;
+  /** How often an open connection's session is checked against revoked sessions. @default 1000 */
+  revocationCheckIntervalMs?: number;
   logger: Logger;
   /** The client's address, as HTTP requests take it (trusted proxy hops included). */
   clientAddressOf: (request: IncomingMessage) => string;
@@ -51,6 +56,7 @@ interface Connection extends StreamingCaller {
   operations: Set<string>;
   release: () => void;
   cancelExpiry?: () => void;
+  stopRevocationWatch?: () => void;
 }
 
 /**
@@ -58,14 +64,35 @@ interface Connection extends StreamingCaller {
  * and queries and mutations, executed as HTTP ones are. Every operation passes the same edge as HTTP (see
  * {@link StreamingOperations}); a refusal or an error is GraphQL errors on that one operation, never a closed
  * connection. Protocol violations get graphql-ws's close codes (4400, 4401, 4408, 4409, 4429); a refused token, or a
- * connection over a limit, closes with 4403; a connection whose access token expires closes with 4401, and the
- * client reconnects with a fresh token (graphql-ws has no re-authentication on an open connection).
+ * connection over a limit, closes with 4403; a connection whose access token expires, or whose session is revoked,
+ * closes with 4401, and the client reconnects with a fresh token (graphql-ws has no re-authentication on an open
+ * connection).
  */
 export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
   const now = options.now ?? Date.now;
   const connections = new WeakMap<object, Connection>();
   /** What each operation runs, by its execution context. */
   const prepared = new WeakMap<object, PreparedStreamingOperation>();
+  /**
+   * Closes the connection with 4401 once its session is revoked. Each check reads the gateway's cached answer, so
+   * connections of one session cost one look-up per cache period together, whatever their number.
+   */
+  function watchRevocation(identity: Identity, socket: WebSocket): (() => void) | undefined {
+    const sessionId = identity.kind === 'user' ? identity.sessionId : undefined;
+    const isRevoked = options.revokedSessions;
+    if (sessionId === undefined || !isRevoked) return undefined;
+    const timer = setInterval(() => {
+      isRevoked(sessionId)
+        .then((revoked) => {
+          if (revoked) socket.close(CloseCode.Unauthorized, SESSION_REVOKED_MESSAGE);
+        })
+        // Not known to be revoked: the connection stays, and the next check asks again.
+        .catch((error: unknown) => options.logger.warn({ err: error }, 'checking a connection for a revoked session failed'));
+    }, options.revocationCheckIntervalMs ?? 1000);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   const wss = new WebSocketServer({ server: options.server, path: options.path, maxPayload: options.maxPayloadBytes ?? 1024 * 1024 });
 
   const server = useServer<Params, Extra>(
@@ -86,6 +113,7 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
           options.jwtSecret,
           now,
           options.apiKeys,
+          options.revokedSessions,
         );
         if (isRefusal(authenticated)) return false;
         const { identity, expiresAt } = authenticated;
@@ -100,15 +128,24 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
           socket.close(CloseCode.Forbidden, slot.refused);
           return false;
         }
-        const connection: Connection = { identity, clientAddress, operations: new Set(), release: slot.release };
+        const userAgent = request.headers['user-agent'];
+        const connection: Connection = {
+          identity,
+          clientAddress,
+          ...(userAgent ? { userAgent } : {}),
+          operations: new Set(),
+          release: slot.release,
+        };
         if (expiresAt !== undefined)
           connection.cancelExpiry = onExpiry(expiresAt, now, () => socket.close(CloseCode.Unauthorized, StreamRefusal.TokenExpired));
+        connection.stopRevocationWatch = watchRevocation(identity, socket);
         connections.set(socket, connection);
         return true;
       },
       onDisconnect: (ctx: Context<Params, Extra>) => {
         const connection = connections.get(ctx.extra.socket);
         connection?.cancelExpiry?.();
+        connection?.stopRevocationWatch?.();
         connection?.release();
       },
       onSubscribe: async (ctx: Context<Params, Extra>, id: string, payload: SubscribePayload): Promise<ExecutionArgs | GraphQLError[]> => {

@@ -17,6 +17,7 @@ export * from './platform/metrics.ts';
 export * from './platform/outages.ts';
 export * from './platform/process-lock.ts';
 export * from './platform/rate-limit.ts';
+export * from './platform/revoked-sessions.ts';
 export * from './messaging/async-queue.ts';
 export * from './messaging/broadcast.ts';
 export * from './storage/embedded-database-lock.ts';

@@ -26,6 +26,17 @@ function craft(
 }
 
 describe('signAccessToken', () => {
+  it("names the token's session in the sid claim, which verification turns into the identity's session id", async () => {
+    const { token } = await signAccessToken({ ...subject, sessionId: 'session-1' }, SECRET, TTL_SECONDS, NOW);
+
+    expect(decodeJwt(token)).toMatchObject({ sid: 'session-1' });
+    expect(await verifyAccessToken(token, SECRET, NOW)).toMatchObject({ ok: true, identity: { sessionId: 'session-1' } });
+    expect(await verifyAccessToken(await craft({ tid: 'tenant-1', roles: [], sid: 7 }, { subject: 'user-1' }), SECRET, NOW)).toEqual({
+      ok: false,
+      reason: 'invalid',
+    });
+  });
+
   it('issues an HS256 JWT for the subject, from the auth issuer to the API audience', async () => {
     const { token } = await signAccessToken(subject, SECRET, TTL_SECONDS, NOW);
 

@@ -9,6 +9,8 @@ export interface AccessTokenSubject {
   userId: string;
   tenantId: string;
   roles: Role[];
+  /** The sign-in the token belongs to (the `sid` claim), which the gateway checks against revoked sessions. */
+  sessionId?: string;
 }
 
 function key(secret: string): Uint8Array {
@@ -18,7 +20,10 @@ function key(secret: string): Uint8Array {
 export async function signAccessToken(subject: AccessTokenSubject, secret: string, ttlSeconds: number, now = Date.now()) {
   const issuedAt = Math.floor(now / 1000);
   const expiresAt = issuedAt + ttlSeconds;
-  const token = await new SignJWT({ tid: subject.tenantId, roles: subject.roles })
+  const claims = subject.sessionId
+    ? { tid: subject.tenantId, roles: subject.roles, sid: subject.sessionId }
+    : { tid: subject.tenantId, roles: subject.roles };
+  const token = await new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(subject.userId)
     .setIssuer(ACCESS_TOKEN_ISSUER)
@@ -49,15 +54,14 @@ export async function verifyAccessToken(token: string, secret: string, now = Dat
       typeof payload.sub !== 'string' ||
       typeof payload.tid !== 'string' ||
       !Array.isArray(claimedRoles) ||
-      !claimedRoles.every((role) => typeof role === 'string' && roles.has(role))
+      !claimedRoles.every((role) => typeof role === 'string' && roles.has(role)) ||
+      (payload.sid !== undefined && typeof payload.sid !== 'string')
     ) {
       return { ok: false, reason: 'invalid' };
     }
-    return {
-      ok: true,
-      identity: { kind: 'user', userId: payload.sub, tenantId: payload.tid, roles: claimedRoles as Role[] },
-      expiresAt: new Date(payload.exp! * 1000),
-    };
+    const identity: Identity = { kind: 'user', userId: payload.sub, tenantId: payload.tid, roles: claimedRoles as Role[] };
+    if (typeof payload.sid === 'string') identity.sessionId = payload.sid;
+    return { ok: true, identity, expiresAt: new Date(payload.exp! * 1000) };
   } catch (error) {
     return { ok: false, reason: error instanceof errors.JWTExpired ? 'expired' : 'invalid' };
   }

@@ -1,6 +1,16 @@
 import { createHmac } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
-import { ANONYMOUS, hasRole, IDENTITY_MAX_AGE_MS, IdentityHeader, Role, signIdentity, verifyIdentity, type Identity } from './identity.ts';
+import {
+  ANONYMOUS,
+  hasRole,
+  IDENTITY_MAX_AGE_MS,
+  IdentityHeader,
+  MAX_SIGNED_USER_AGENT_LENGTH,
+  Role,
+  signIdentity,
+  verifyIdentity,
+  type Identity,
+} from './identity.ts';
 
 const SECRET = 'identity-test-secret-identity-test-secret';
 const NOW = Date.UTC(2030, 0, 1, 12, 0, 0);
@@ -42,6 +52,16 @@ describe('verifyIdentity', () => {
     const result = verifyIdentity(lookup(signIdentity(user, SECRET, NOW)), SECRET, NOW);
 
     expect(result).toEqual({ ok: true, identity: user });
+  });
+
+  it("carries a user's session id and the client's User-Agent, cut to a bounded length", () => {
+    const signedIn = { ...user, sessionId: 'session-1' };
+    const headers = signIdentity(signedIn, SECRET, NOW, '203.0.113.7', `Phone/${'x'.repeat(500)}`);
+
+    const result = verifyIdentity(lookup(headers), SECRET, NOW);
+
+    expect(result).toEqual({ ok: true, identity: signedIn, clientAddress: '203.0.113.7', userAgent: expect.any(String) });
+    expect(result.ok && result.userAgent).toHaveLength(MAX_SIGNED_USER_AGENT_LENGTH);
   });
 
   it('carries the client address the gateway saw, under the same signature', () => {

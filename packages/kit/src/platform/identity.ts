@@ -8,8 +8,11 @@ export enum Role {
   Viewer = 'VIEWER',
 }
 
-/** Who is calling, as verified by the gateway. */
-export type Identity = { kind: 'anonymous' } | { kind: 'user'; userId: string; tenantId: string; roles: Role[] };
+/**
+ * Who is calling, as verified by the gateway. A user signed in with a password carries the `sessionId` of the sign-in
+ * its access token belongs to (see the auth subgraph's sessions); API keys have none.
+ */
+export type Identity = { kind: 'anonymous' } | { kind: 'user'; userId: string; tenantId: string; roles: Role[]; sessionId?: string };
 
 export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous' });
 
@@ -29,7 +32,12 @@ interface SignedIdentityClaims {
    * throttle per client (failed logins, registrations) without trusting a header the client could set.
    */
   clientAddress?: string;
+  /** The client's `User-Agent`, so that the auth subgraph can tell a user's sessions apart by device. */
+  userAgent?: string;
 }
+
+/** Longer user agents are cut: they name a device, and the claims travel with every subgraph fetch. */
+export const MAX_SIGNED_USER_AGENT_LENGTH = 256;
 
 /** How far a signed identity's issue time may be from the subgraph's clock. */
 export const IDENTITY_MAX_AGE_MS = 5 * 60_000;
@@ -38,15 +46,23 @@ function sign(value: string, secret: string): string {
   return createHmac('sha256', secret).update(value).digest('base64url');
 }
 
-export function signIdentity(identity: Identity, secret: string, now = Date.now(), clientAddress?: string): Record<IdentityHeader, string> {
-  const claims: SignedIdentityClaims =
-    clientAddress === undefined ? { identity, issuedAt: now } : { identity, issuedAt: now, clientAddress };
+export function signIdentity(
+  identity: Identity,
+  secret: string,
+  now = Date.now(),
+  clientAddress?: string,
+  userAgent?: string,
+): Record<IdentityHeader, string> {
+  const claims: SignedIdentityClaims = { identity, issuedAt: now };
+  if (clientAddress !== undefined) claims.clientAddress = clientAddress;
+  if (userAgent) claims.userAgent = userAgent.slice(0, MAX_SIGNED_USER_AGENT_LENGTH);
   const value = Buffer.from(JSON.stringify(claims)).toString('base64url');
   return { [IdentityHeader.Identity]: value, [IdentityHeader.Signature]: sign(value, secret) };
 }
 
 export type IdentityVerification =
-  { ok: true; identity: Identity; clientAddress?: string } | { ok: false; reason: 'missing' | 'bad-signature' | 'expired' | 'malformed' };
+  | { ok: true; identity: Identity; clientAddress?: string; userAgent?: string }
+  | { ok: false; reason: 'missing' | 'bad-signature' | 'expired' | 'malformed' };
 
 type HeaderLookup = (name: string) => string | undefined;
 
@@ -61,9 +77,11 @@ function parseIdentity(value: unknown): Identity | undefined {
     typeof candidate.userId === 'string' &&
     typeof candidate.tenantId === 'string' &&
     Array.isArray(candidate.roles) &&
-    candidate.roles.every((role) => typeof role === 'string' && roles.has(role))
+    candidate.roles.every((role) => typeof role === 'string' && roles.has(role)) &&
+    (candidate.sessionId === undefined || typeof candidate.sessionId === 'string')
   ) {
-    return { kind: 'user', userId: candidate.userId, tenantId: candidate.tenantId, roles: candidate.roles as Role[] };
+    const user = { kind: 'user' as const, userId: candidate.userId, tenantId: candidate.tenantId, roles: candidate.roles as Role[] };
+    return typeof candidate.sessionId === 'string' ? { ...user, sessionId: candidate.sessionId } : user;
   }
   return undefined;
 }
@@ -82,12 +100,18 @@ export function verifyIdentity(header: HeaderLookup, secret: string, now = Date.
     return { ok: false, reason: 'malformed' };
   }
   if (typeof claims !== 'object' || claims === null) return { ok: false, reason: 'malformed' };
-  const { identity: claimedIdentity, issuedAt, clientAddress } = claims as Partial<SignedIdentityClaims>;
+  const { identity: claimedIdentity, issuedAt, clientAddress, userAgent } = claims as Partial<SignedIdentityClaims>;
   const identity = parseIdentity(claimedIdentity);
   if (!identity || typeof issuedAt !== 'number') return { ok: false, reason: 'malformed' };
   if (clientAddress !== undefined && typeof clientAddress !== 'string') return { ok: false, reason: 'malformed' };
+  if (userAgent !== undefined && typeof userAgent !== 'string') return { ok: false, reason: 'malformed' };
   if (Math.abs(now - issuedAt) > IDENTITY_MAX_AGE_MS) return { ok: false, reason: 'expired' };
-  return clientAddress === undefined ? { ok: true, identity } : { ok: true, identity, clientAddress };
+  return {
+    ok: true,
+    identity,
+    ...(clientAddress === undefined ? {} : { clientAddress }),
+    ...(userAgent === undefined ? {} : { userAgent }),
+  };
 }
 
 export function hasRole(identity: Identity, ...wanted: Role[]): boolean {

@@ -18,3 +18,4 @@ export * from './metrics.ts';
 export * from './outages.ts';
 export * from './process-lock.ts';
 export * from './rate-limit.ts';
+export * from './revoked-sessions.ts';

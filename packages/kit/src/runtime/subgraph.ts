@@ -35,6 +35,8 @@ export interface SubgraphContext<Loaders, Services> {
   identity: Identity;
   /** The caller's address as the gateway saw it (signed with the identity); unset for calls between services. */
   clientAddress: string | undefined;
+  /** The caller's `User-Agent` as the gateway signed it; unset for calls between services. */
+  userAgent: string | undefined;
   /** This request's own unit of work, scoped to the caller's tenant (see tenant-scope.ts); nothing leaks between requests. */
   em: EntityManager;
   /** Created per request, so batching and caching never cross callers. */
@@ -276,12 +278,18 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
   });
   await apollo.start();
 
-  const contextFor = (identity: Identity, requestId: string, clientAddress?: string): SubgraphContext<Loaders, Services> => {
+  const contextFor = (
+    identity: Identity,
+    requestId: string,
+    clientAddress?: string,
+    userAgent?: string,
+  ): SubgraphContext<Loaders, Services> => {
     const em = tenantFork(database, identity);
     return {
       requestId,
       identity,
       clientAddress,
+      userAgent,
       em,
       loaders: definition.createLoaders(em, identity),
       services,
@@ -291,7 +299,7 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
   const context = async (req: IncomingMessage, requestId: string): Promise<SubgraphContext<Loaders, Services>> => {
     const verification = verifyIdentity((name) => header(req, name), config.internalSecret, now());
     if (!verification.ok) throw new HttpError(401, ErrorCode.Unauthenticated, identityFailureMessages[verification.reason]);
-    return contextFor(verification.identity, requestId, verification.clientAddress);
+    return contextFor(verification.identity, requestId, verification.clientAddress, verification.userAgent);
   };
 
   const health = new Health(config.serviceName, { ...dependencyChecks(runtime), ...definition.healthChecks?.(services) });

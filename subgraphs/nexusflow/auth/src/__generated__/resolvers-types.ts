@@ -4,6 +4,7 @@ import type { User as UserModel } from '../entities/user.entity.ts';
 import type { Tenant as TenantModel } from '../entities/tenant.entity.ts';
 import type { AuthSession as AuthSessionModel } from '../domain/auth-service.ts';
 import type { ApiKey as ApiKeyModel } from '../entities/api-key.entity.ts';
+import type { Session as SessionModel } from '../entities/session.entity.ts';
 import type { AuthContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -187,8 +188,18 @@ export type Mutation = {
   refreshSession: RefreshSessionResult;
   /** Creates a tenant with the new user as its owner and signs the user in. */
   register: RegisterResult;
+  /**
+   * Ends the caller's sessions in the current tenant, except the one making the request unless `includeCurrent` is true
+   * ("sign out everywhere else").
+   */
+  revokeAllSessions: RevokeAllSessionsPayload;
   /** Revokes an API key of the caller's tenant; revoking one twice is harmless. OWNER or ADMIN only. */
   revokeApiKey: RevokeApiKeyResult;
+  /**
+   * Ends one of the caller's sessions in the current tenant: its refresh token stops working at once, and its access
+   * tokens within seconds on every gateway. Revoking one twice is harmless.
+   */
+  revokeSession: RevokeSessionResult;
 };
 
 
@@ -222,7 +233,17 @@ export type MutationRegisterArgs = {
 };
 
 
+export type MutationRevokeAllSessionsArgs = {
+  includeCurrent?: Scalars['Boolean']['input'];
+};
+
+
 export type MutationRevokeApiKeyArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type MutationRevokeSessionArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -232,8 +253,20 @@ export type Query = {
   apiKeys: Array<ApiKey>;
   /** The signed-in user; null when the request is anonymous. */
   me?: Maybe<User>;
+  /** The signed-in user's live sessions in the current tenant (one per sign-in), most recently seen first. */
+  mySessions: Array<Session>;
+  /**
+   * For the gateway only (not in the API): whether the session was revoked or logged out, so that access tokens issued
+   * for it are refused before they expire.
+   */
+  sessionRevoked: Scalars['Boolean']['output'];
   /** A user of the caller's tenant; null when no such user is visible to the caller. */
   user?: Maybe<User>;
+};
+
+
+export type QuerySessionRevokedArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -268,8 +301,18 @@ export type RegisterInput = {
 /** Outcome of register. */
 export type RegisterResult = AuthSession | EmailAlreadyRegistered | InvalidInput;
 
+/** Outcome of revokeAllSessions. */
+export type RevokeAllSessionsPayload = {
+  __typename?: 'RevokeAllSessionsPayload';
+  /** How many live sessions were ended. */
+  revokedCount: Scalars['Int']['output'];
+};
+
 /** Outcome of revokeApiKey. */
 export type RevokeApiKeyResult = ApiKey | ApiKeyNotFound;
+
+/** Outcome of revokeSession. */
+export type RevokeSessionResult = Session | SessionNotFound;
 
 /** What a user may do inside their tenant. Roles are cumulative from VIEWER up to OWNER. */
 export type Role =
@@ -281,6 +324,36 @@ export type Role =
   | 'OWNER'
   /** Reads, never writes. */
   | 'VIEWER';
+
+/** One sign-in of the caller, on one device: started by login or register and kept alive by refreshSession. */
+export type Session = {
+  __typename?: 'Session';
+  /** When the user signed in. */
+  createdAt: Scalars['DateTime']['output'];
+  /** Whether this is the session making the request. */
+  current: Scalars['Boolean']['output'];
+  /** The client's User-Agent at the latest sign-in or refresh; null when the client sent none. */
+  device?: Maybe<Scalars['String']['output']>;
+  /** When the session ends unless refreshed before. */
+  expiresAt: Scalars['DateTime']['output'];
+  /** Stable identifier, a UUID; the `sid` claim of the session's access tokens. */
+  id: Scalars['ID']['output'];
+  /** The client's IP address at the latest sign-in or refresh, as the gateway saw it; null for calls between services. */
+  ipAddress?: Maybe<Scalars['String']['output']>;
+  /** The latest sign-in or refresh. */
+  lastSeenAt: Scalars['DateTime']['output'];
+  /** When the session was revoked; null while it is live. */
+  revokedAt?: Maybe<Scalars['DateTime']['output']>;
+};
+
+/** No session of the caller's with this id. */
+export type SessionNotFound = UserError & {
+  __typename?: 'SessionNotFound';
+  /** The id asked for. */
+  id: Scalars['ID']['output'];
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
+};
 
 /** An organisation using NexusFlow. Every resource belongs to exactly one tenant. */
 export type Tenant = {
@@ -438,6 +511,10 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
     | ( ApiKeyModel )
     | ( ApiKeyNotFound )
   ;
+  RevokeSessionResult:
+    | ( SessionModel )
+    | ( SessionNotFound )
+  ;
 }>;
 
 /** Mapping of interface types */
@@ -448,6 +525,7 @@ export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = 
     | ( InvalidCredentials )
     | ( InvalidInput )
     | ( InvalidRefreshToken )
+    | ( SessionNotFound )
   ;
 }>;
 
@@ -478,8 +556,13 @@ export type ResolversTypes = ResolversObject<{
   RefreshTokenProblem: RefreshTokenProblem;
   RegisterInput: RegisterInput;
   RegisterResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RegisterResult']>;
+  RevokeAllSessionsPayload: ResolverTypeWrapper<RevokeAllSessionsPayload>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   RevokeApiKeyResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RevokeApiKeyResult']>;
+  RevokeSessionResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RevokeSessionResult']>;
   Role: Role;
+  Session: ResolverTypeWrapper<SessionModel>;
+  SessionNotFound: ResolverTypeWrapper<SessionNotFound>;
   Tenant: ResolverTypeWrapper<TenantModel>;
   User: ResolverTypeWrapper<UserModel>;
   UserError: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['UserError']>;
@@ -511,7 +594,12 @@ export type ResolversParentTypes = ResolversObject<{
   RefreshSessionResult: ResolversUnionTypes<ResolversParentTypes>['RefreshSessionResult'];
   RegisterInput: RegisterInput;
   RegisterResult: ResolversUnionTypes<ResolversParentTypes>['RegisterResult'];
+  RevokeAllSessionsPayload: RevokeAllSessionsPayload;
+  Int: Scalars['Int']['output'];
   RevokeApiKeyResult: ResolversUnionTypes<ResolversParentTypes>['RevokeApiKeyResult'];
+  RevokeSessionResult: ResolversUnionTypes<ResolversParentTypes>['RevokeSessionResult'];
+  Session: SessionModel;
+  SessionNotFound: SessionNotFound;
   Tenant: TenantModel;
   User: UserModel;
   UserError: ResolversInterfaceTypes<ResolversParentTypes>['UserError'];
@@ -609,12 +697,16 @@ export type MutationResolvers<ContextType = AuthContext, ParentType extends Reso
   logout?: Resolver<ResolversTypes['LogoutPayload'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'refreshToken'>>;
   refreshSession?: Resolver<ResolversTypes['RefreshSessionResult'], ParentType, ContextType, RequireFields<MutationRefreshSessionArgs, 'refreshToken'>>;
   register?: Resolver<ResolversTypes['RegisterResult'], ParentType, ContextType, RequireFields<MutationRegisterArgs, 'input'>>;
+  revokeAllSessions?: Resolver<ResolversTypes['RevokeAllSessionsPayload'], ParentType, ContextType, RequireFields<MutationRevokeAllSessionsArgs, 'includeCurrent'>>;
   revokeApiKey?: Resolver<ResolversTypes['RevokeApiKeyResult'], ParentType, ContextType, RequireFields<MutationRevokeApiKeyArgs, 'id'>>;
+  revokeSession?: Resolver<ResolversTypes['RevokeSessionResult'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
 }>;
 
 export type QueryResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   apiKeys?: Resolver<Array<ResolversTypes['ApiKey']>, ParentType, ContextType>;
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  mySessions?: Resolver<Array<ResolversTypes['Session']>, ParentType, ContextType>;
+  sessionRevoked?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<QuerySessionRevokedArgs, 'id'>>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
 }>;
 
@@ -626,8 +718,34 @@ export type RegisterResultResolvers<ContextType = AuthContext, ParentType extend
   __resolveType: TypeResolveFn<'AuthSession' | 'EmailAlreadyRegistered' | 'InvalidInput', ParentType, ContextType>;
 }>;
 
+export type RevokeAllSessionsPayloadResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['RevokeAllSessionsPayload'] = ResolversParentTypes['RevokeAllSessionsPayload']> = ResolversObject<{
+  revokedCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type RevokeApiKeyResultResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['RevokeApiKeyResult'] = ResolversParentTypes['RevokeApiKeyResult']> = ResolversObject<{
   __resolveType: TypeResolveFn<'ApiKey' | 'ApiKeyNotFound', ParentType, ContextType>;
+}>;
+
+export type RevokeSessionResultResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['RevokeSessionResult'] = ResolversParentTypes['RevokeSessionResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'Session' | 'SessionNotFound', ParentType, ContextType>;
+}>;
+
+export type SessionResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['Session'] = ResolversParentTypes['Session']> = ResolversObject<{
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  current?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  device?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  ipAddress?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  lastSeenAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type SessionNotFoundResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['SessionNotFound'] = ResolversParentTypes['SessionNotFound']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type TenantResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['Tenant'] = ResolversParentTypes['Tenant'], FederationReferenceType extends FederationReferenceTypes['Tenant'] = FederationReferenceTypes['Tenant']> = ResolversObject<{
@@ -650,7 +768,7 @@ export type UserResolvers<ContextType = AuthContext, ParentType extends Resolver
 }>;
 
 export type UserErrorResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'ApiKeyNotFound' | 'EmailAlreadyRegistered' | 'InvalidCredentials' | 'InvalidInput' | 'InvalidRefreshToken', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'ApiKeyNotFound' | 'EmailAlreadyRegistered' | 'InvalidCredentials' | 'InvalidInput' | 'InvalidRefreshToken' | 'SessionNotFound', ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = AuthContext> = ResolversObject<{
@@ -672,7 +790,11 @@ export type Resolvers<ContextType = AuthContext> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   RefreshSessionResult?: RefreshSessionResultResolvers<ContextType>;
   RegisterResult?: RegisterResultResolvers<ContextType>;
+  RevokeAllSessionsPayload?: RevokeAllSessionsPayloadResolvers<ContextType>;
   RevokeApiKeyResult?: RevokeApiKeyResultResolvers<ContextType>;
+  RevokeSessionResult?: RevokeSessionResultResolvers<ContextType>;
+  Session?: SessionResolvers<ContextType>;
+  SessionNotFound?: SessionNotFoundResolvers<ContextType>;
   Tenant?: TenantResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;

@@ -7,6 +7,7 @@ import { User } from '../entities/user.entity.ts';
 import { clientNetwork } from './client-networks.ts';
 import { hashPassword, UNKNOWN_USER_PASSWORD_HASH, verifyPassword } from './passwords.ts';
 import { hashRefreshToken, newRefreshToken } from './refresh-tokens.ts';
+import type { SessionClient, Sessions } from './sessions.ts';
 import { Throttle, type BackoffPolicy, type QuotaPolicy } from './throttle.ts';
 import { fieldProblems, registrationSchema, slugify, type FieldProblem } from './validation.ts';
 
@@ -24,6 +25,8 @@ export interface AuthSettings {
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   throttling: ThrottlingSettings;
+  /** Where each sign-in is recorded, and ended by logout or a reused refresh token. */
+  sessions: Sessions;
   now?: () => number;
 }
 
@@ -94,8 +97,9 @@ export class AuthService {
    * fresh sign-in budget, and each "already registered" answer tells whether an email exists.
    *
    * @param clientAddress the caller's address as the gateway signed it; unset for calls between services, which are not limited
+   * @param userAgent the caller's User-Agent as the gateway signed it, recorded as the session's device
    */
-  async register(em: EntityManager, input: unknown, clientAddress?: string): Promise<RegisterResult> {
+  async register(em: EntityManager, input: unknown, clientAddress?: string, userAgent?: string): Promise<RegisterResult> {
     const parsed = registrationSchema.safeParse(input);
     if (!parsed.success) {
       return { __typename: 'InvalidInput', message: 'Some fields are invalid', fields: fieldProblems(parsed.error) };
@@ -113,7 +117,7 @@ export class AuthService {
       // One flush, one transaction: the tenant, its owner and the first session exist together or not at all.
       const tenant = em.create(Tenant, { name: tenantName, slug: await this.freeSlug(em, slugify(tenantName)) });
       const user = em.create(User, { email, name, passwordHash, roles: [Role.Owner], tenant });
-      return await this.startSession(em, user, crypto.randomUUID());
+      return await this.startSession(em, user, crypto.randomUUID(), { clientAddress, userAgent }, true);
     } catch (error) {
       // Two registrations of one email can pass the check above together; the unique index decides.
       if (error instanceof UniqueConstraintViolationException) return emailTaken;
@@ -127,8 +131,9 @@ export class AuthService {
    * timed exactly like registered ones, so that neither answers nor delays tell which emails exist.
    *
    * @param clientAddress the caller's address as the gateway signed it; unset for calls between services, which are limited per email only
+   * @param userAgent the caller's User-Agent as the gateway signed it, recorded as the session's device
    */
-  async login(em: EntityManager, email: string, password: string, clientAddress?: string): Promise<LoginResult> {
+  async login(em: EntityManager, email: string, password: string, clientAddress?: string, userAgent?: string): Promise<LoginResult> {
     const account = normaliseEmail(email);
     const { refundAddressAttempt } = await this.admitSignIn(em, account, clientAddress);
     const user = await em.findOne(User, { email: account }, { populate: ['passwordHash', 'tenant'] });
@@ -136,7 +141,7 @@ export class AuthService {
     if (!user || !matches) return invalidCredentials;
     await this.loginsPerAccount.clear(em, account);
     await refundAddressAttempt();
-    return this.startSession(em, user, crypto.randomUUID());
+    return this.startSession(em, user, crypto.randomUUID(), { clientAddress, userAgent }, true);
   }
 
   /** Deletes the throttle counters whose attempts have all stopped counting; returns how many. */
@@ -151,7 +156,7 @@ export class AuthService {
    * Rotates a refresh token. Each token works once: presenting one that was already used means it
    * leaked, so every token of its family is revoked and both holders must sign in again.
    */
-  async refresh(em: EntityManager, presented: string): Promise<RefreshSessionResult> {
+  async refresh(em: EntityManager, presented: string, client: SessionClient = {}): Promise<RefreshSessionResult> {
     const fail = (problem: RefreshTokenProblem) =>
       ({ __typename: 'InvalidRefreshToken', message: refreshProblemMessages[problem], problem }) as const;
     const stored = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) }, { populate: ['user.tenant'] });
@@ -161,16 +166,19 @@ export class AuthService {
     // The conditional update makes two concurrent refreshes with one token resolve to one winner.
     const claimed = await em.nativeUpdate(RefreshToken, { id: stored.id, usedAt: null, revokedAt: null }, { usedAt: now });
     if (claimed === 0) {
-      await this.revokeFamily(em, stored.familyId, now);
+      await this.settings.sessions.endById(em, stored.familyId);
       return fail('REUSED');
     }
-    return this.startSession(em, stored.user.getEntity(), stored.familyId);
+    return this.startSession(em, stored.user.getEntity(), stored.familyId, client, false);
   }
 
+  /** Ends the session (its refresh tokens, and its access tokens at the gateway) the refresh token belongs to. */
   async logout(em: EntityManager, presented: string): Promise<boolean> {
     const stored = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) });
     if (!stored) return false;
-    return (await this.revokeFamily(em, stored.familyId, new Date(this.now()))) > 0;
+    const live = await em.count(RefreshToken, { familyId: stored.familyId, revokedAt: null });
+    await this.settings.sessions.endById(em, stored.familyId);
+    return live > 0;
   }
 
   /**
@@ -192,14 +200,16 @@ export class AuthService {
     return { refundAddressAttempt: async () => byAddress?.refund() };
   }
 
-  private revokeFamily(em: EntityManager, familyId: string, now: Date): Promise<number> {
-    return em.nativeUpdate(RefreshToken, { familyId, revokedAt: null }, { revokedAt: now });
-  }
-
-  private async startSession(em: EntityManager, user: User, familyId: string): Promise<AuthSession> {
+  private async startSession(
+    em: EntityManager,
+    user: User,
+    familyId: string,
+    client: SessionClient,
+    started: boolean,
+  ): Promise<AuthSession> {
     const now = this.now();
     const access = await signAccessToken(
-      { userId: user.id, tenantId: user.tenant.id, roles: user.roles },
+      { userId: user.id, tenantId: user.tenant.id, roles: user.roles, sessionId: familyId },
       this.settings.jwtSecret,
       this.settings.accessTokenTtlSeconds,
       now,
@@ -207,6 +217,7 @@ export class AuthService {
     const refreshToken = newRefreshToken();
     const refreshTokenExpiresAt = new Date(now + this.settings.refreshTokenTtlSeconds * 1000);
     em.create(RefreshToken, { tokenHash: hashRefreshToken(refreshToken), familyId, user, expiresAt: refreshTokenExpiresAt });
+    await this.settings.sessions.record(em, user, familyId, client, refreshTokenExpiresAt, started);
     await em.flush();
     return {
       __typename: 'AuthSession',
