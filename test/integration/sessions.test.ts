@@ -41,9 +41,8 @@ describe('Sessions through two gateways', () => {
 
     beforeAll(async () => {
       stack = await startStack(mode, `sessions_${mode}`);
-      // The namespace auth writes revoked sessions under, as in production where both default to the graph's name.
-      const shared = { REDIS_NAMESPACE: stack.authConfig.subgraph.redisNamespace };
-      gateways = [await stack.startGateway(shared), await stack.startGateway(shared)];
+      // Both read the namespace auth writes revoked sessions under, as in production where both default to the graph's name.
+      gateways = [await stack.startGateway(), await stack.startGateway()];
     });
 
     afterAll(async () => {

@@ -95,6 +95,8 @@ export class TestServices {
       RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
       // Test files run in parallel on a busy machine; the shedding test drives the detector itself.
       LOAD_SHEDDING_DELAY_MS: '0',
+      // The services' namespace: the gateway reads the sessions auth revokes there, and keeps its budgets apart.
+      REDIS_NAMESPACE: this.namespace,
       ...(this.mode === 'postgres' ? { REDIS_URL: this.redisUrl } : {}),
       ...overrides,
     };
