@@ -1,5 +1,5 @@
-import { print } from 'graphql';
-import { ANONYMOUS, ErrorCode, hashApiKeySecret, HttpError, Role, signIdentity, type Identity } from '@nexusflow/kit/core';
+import { ANONYMOUS, callSubgraph, ErrorCode, hashApiKeySecret, HttpError, Role, type Identity } from '@nexusflow/kit/core';
+// Typed by codegen against the auth subgraph's schema, and checked by `schema:check` as the gateway's call to it.
 import { AuthenticateApiKeyDocument, type AuthenticateApiKeyMutation } from './__generated__/nexusflow-auth-operations.ts';
 
 /** The caller an API key stands for: a user of its tenant with the roles of its scopes. */
@@ -24,9 +24,6 @@ export interface ApiKeyLookupOptions {
 
 /** Enough for every key a gateway sees in a TTL; beyond it the oldest answers are forgotten first. */
 const MAX_CACHED_ANSWERS = 10_000;
-
-/** Typed by codegen against the auth subgraph's schema, and checked by `schema:check` as the gateway's call to it. */
-const AUTHENTICATE_API_KEY = print(AuthenticateApiKeyDocument);
 
 type AuthenticatedApiKey = AuthenticateApiKeyMutation['authenticateApiKey'];
 
@@ -56,24 +53,21 @@ export function apiKeyLookup(options: ApiKeyLookupOptions): ApiKeyLookup {
   async function ask(secretHash: string): Promise<ApiKeyCaller | undefined> {
     const url = options.authUrl();
     if (!url) throw unavailable();
-    let body: { data?: AuthenticateApiKeyMutation | null; errors?: unknown[] };
+    let data: AuthenticateApiKeyMutation;
     try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          ...signIdentity(ANONYMOUS, options.internalSecret, now()),
-        },
-        body: JSON.stringify({ query: AUTHENTICATE_API_KEY, variables: { secretHash } }),
-        signal: AbortSignal.timeout(options.timeoutMs),
+      data = await callSubgraph({
+        url,
+        query: AuthenticateApiKeyDocument,
+        variables: { secretHash },
+        identity: ANONYMOUS,
+        internalSecret: options.internalSecret,
+        timeoutMs: options.timeoutMs,
+        now,
       });
-      body = (await response.json()) as typeof body;
     } catch {
       throw unavailable();
     }
-    if (body.errors?.length || !body.data) throw unavailable();
-    return callerOf(body.data.authenticateApiKey);
+    return callerOf(data.authenticateApiKey);
   }
 
   function remember(secretHash: string, caller: ApiKeyCaller | undefined): void {

@@ -1,7 +1,7 @@
-import { print } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import { ANONYMOUS, RedisRevokedSessions, signIdentity, type Logger, type RevokedSessions } from '@nexusflow/kit/core';
-import { SessionRevokedDocument, type SessionRevokedQuery } from './__generated__/nexusflow-auth-operations.ts';
+import { ANONYMOUS, callSubgraph, RedisRevokedSessions, type Logger, type RevokedSessions } from '@nexusflow/kit/core';
+// Typed by codegen against the auth subgraph's schema, and checked by `schema:check` as the gateway's call to it.
+import { SessionRevokedDocument } from './__generated__/nexusflow-auth-operations.ts';
 
 /** Whether a session's access tokens must be refused; false when nobody can say (see {@link sessionRevocation}). */
 export type SessionRevocationCheck = (sessionId: string) => Promise<boolean>;
@@ -30,27 +30,21 @@ const MAX_CACHED_ANSWERS = 50_000;
 /** How long the auth subgraph may take to answer; past it the session counts as not revoked. */
 const AUTH_TIMEOUT_MS = 1000;
 
-/** Typed by codegen against the auth subgraph's schema, and checked by `schema:check` as the gateway's call to it. */
-const SESSION_REVOKED = print(SessionRevokedDocument);
-
 /** The auth subgraph's answer: what an embedded deployment, whose revoked sessions live in auth's memory, reads. */
 function askAuth(options: SessionRevocationOptions, now: () => number): RevokedSessions['isRevoked'] {
   return async (id) => {
     const url = options.authUrl();
     if (!url) throw new Error('no supergraph names the auth subgraph yet');
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json',
-        ...signIdentity(ANONYMOUS, options.internalSecret, now()),
-      },
-      body: JSON.stringify({ query: SESSION_REVOKED, variables: { id } }),
-      signal: AbortSignal.timeout(AUTH_TIMEOUT_MS),
+    const data = await callSubgraph({
+      url,
+      query: SessionRevokedDocument,
+      variables: { id },
+      identity: ANONYMOUS,
+      internalSecret: options.internalSecret,
+      timeoutMs: AUTH_TIMEOUT_MS,
+      now,
     });
-    const body = (await response.json()) as { data?: SessionRevokedQuery | null; errors?: unknown[] };
-    if (body.errors?.length || typeof body.data?.sessionRevoked !== 'boolean') throw new Error(`auth answered ${response.status}`);
-    return body.data.sessionRevoked;
+    return data.sessionRevoked;
   };
 }
 

@@ -21,4 +21,5 @@ export * from './platform/revoked-sessions.ts';
 export * from './messaging/async-queue.ts';
 export * from './messaging/broadcast.ts';
 export * from './storage/embedded-database-lock.ts';
+export * from './runtime/subgraph-client.ts';
 export * from './runtime/subscriptions.ts';

@@ -22,6 +22,8 @@ export interface SubgraphRequest<TResult = Record<string, unknown>, TVariables =
   signal?: AbortSignal;
   /** @default 10000 */
   timeoutMs?: number;
+  /** The clock the identity is signed by. @default Date.now */
+  now?: () => number;
 }
 
 /**
@@ -75,7 +77,7 @@ export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest
       headers: {
         'content-type': 'application/json',
         accept: 'application/json',
-        ...signIdentity(request.identity, request.internalSecret),
+        ...signIdentity(request.identity, request.internalSecret, request.now?.()),
       },
       body: JSON.stringify({ query: textOf(request.query), variables: request.variables ?? {} }),
       signal,
