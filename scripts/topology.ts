@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { graphNames, isGraphName, servicesOf, topology, type GraphName } from '@nexusflow/topology';
+import { servicesOf, topology, type GraphName } from '@nexusflow/topology';
+
+export { selectGraphs } from '@nexusflow/topology';
 
 export const repositoryRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -58,15 +60,6 @@ export const gatewayPort = (graph: GraphName): number => topology[graph].gateway
  * (test/docker-compose.test.ts checks): production configuration refuses to run on the public development secrets.
  */
 export const PRODUCTION_ENVIRONMENT = { NODE_ENV: 'production' } as const;
-
-/** The graphs a `--graph` option names, every graph when it names none; an unknown name is refused with the known ones. */
-export function selectGraphs(requested: readonly string[] | undefined): GraphName[] {
-  if (!requested || requested.length === 0) return graphNames;
-  const unknown = requested.filter((name) => !isGraphName(name));
-  if (unknown.length > 0)
-    throw new Error(`Unknown graph ${unknown.map((name) => `"${name}"`).join(', ')}; graphs: ${graphNames.join(', ')}`);
-  return requested as GraphName[];
-}
 
 /** The subgraph processes of `graph`, as packages/topology describes them. */
 export function readTopology(graph: GraphName = 'nexusflow'): SubgraphProcess[] {

@@ -1,6 +1,6 @@
 import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { graphNames, isGraphName, topology, type GraphName } from '@nexusflow/topology';
+import { selectGraphs, topology, type GraphName } from '@nexusflow/topology';
 import { diffApiSchemas } from './changes.ts';
 import { checkSchema, type CheckOptions } from './check.ts';
 import { apiSchemaOf, composeSupergraph, readSupergraphConfig } from './composition.ts';
@@ -49,10 +49,7 @@ function optionsFor(graph: GraphName): CheckOptions {
 }
 
 function selectedGraphs(): GraphName[] {
-  const requested = values.graph ?? [];
-  const unknown = requested.filter((name) => !isGraphName(name));
-  if (unknown.length > 0) throw new Error(`Unknown graph ${unknown.join(', ')}; graphs: ${graphNames.join(', ')}`);
-  const graphs = requested.length > 0 ? (requested as GraphName[]) : graphNames;
+  const graphs = selectGraphs(values.graph);
   const fileOptions = [values.config, values.registry, values.operations, values.acknowledgements, values['pending-publication']];
   if (graphs.length > 1 && fileOptions.some((option) => option !== undefined)) {
     throw new Error(

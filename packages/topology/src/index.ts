@@ -22,6 +22,15 @@ export function isGraphName(name: string): name is GraphName {
   return Object.hasOwn(topology, name);
 }
 
+/** The graphs a `--graph` option names, every graph when it names none; an unknown name is refused with the known ones. */
+export function selectGraphs(requested: readonly string[] | undefined): GraphName[] {
+  if (!requested || requested.length === 0) return graphNames;
+  const unknown = requested.filter((name) => !isGraphName(name));
+  if (unknown.length > 0)
+    throw new Error(`Unknown graph ${unknown.map((name) => `"${name}"`).join(', ')}; graphs: ${graphNames.join(', ')}`);
+  return requested as GraphName[];
+}
+
 /** Where a service listens on this machine by default. */
 export function defaultServiceUrl(port: number): string {
   return `http://127.0.0.1:${port}/graphql`;
