@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Document, isScalar, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
-import { describeService, graphNames, linkVariable, servicesOf, type GraphName } from '@nexusflow/topology';
+import { describeService, graphNames, servicesOf, subgraphRouteVariable, type GraphName } from '@nexusflow/topology';
 import {
   GATEWAY,
   gatewayPort,
@@ -32,8 +32,7 @@ export const deploymentFilePaths: DeploymentFiles = {
 export const composeServiceName = (graph: GraphName, service: string) => `${graph}-${service}`;
 export const composeGatewayName = (graph: GraphName) => composeServiceName(graph, GATEWAY.name);
 
-/** The gateway's variable overriding the routing URL of a subgraph, as the launcher sets it. */
-export const subgraphRouteVariable = (service: string) => `SUBGRAPH_${linkVariable(service)}`;
+export { subgraphRouteVariable } from '@nexusflow/topology';
 
 /** Where a subgraph listens inside the compose network. */
 export const composeServiceUrl = (graph: GraphName, service: string, port: number) =>

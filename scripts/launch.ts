@@ -21,6 +21,7 @@ import {
   type ProcessLock,
 } from '@nexusflow/kit/core';
 import { isReadyAs, portsInUse, type NamedPort } from './readiness.ts';
+import { subgraphRouteVariable } from '@nexusflow/topology';
 import { DEFAULT_RESTART_POLICY, SupervisedProcess, type RestartPolicy } from './supervision.ts';
 import {
   embeddedHostNodeOptions,
@@ -276,7 +277,7 @@ try {
       environment.AMQP_URL = env.AMQP_URL!;
     }
     const url = `http://127.0.0.1:${port}`;
-    subgraphUrls[subgraph.graph]![`SUBGRAPH_${subgraph.name.toUpperCase().replaceAll('-', '_')}_URL`] = `${url}/graphql`;
+    subgraphUrls[subgraph.graph]![subgraphRouteVariable(subgraph.name)] = `${url}/graphql`;
     return { subgraph, url, environment };
   });
   const modeEnvironment = flags.production ? PRODUCTION_ENVIRONMENT : {};

@@ -10,7 +10,7 @@ import {
   type SubgraphConfig,
 } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, testEnvironment } from '@nexusflow/kit/testing';
-import { describeService, servicesOf, type GraphName } from '@nexusflow/topology';
+import { describeService, servicesOf, subgraphRouteVariable, type GraphName } from '@nexusflow/topology';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type GatewayRuntimeOptions, type RunningGateway } from '../../gateway/src/gateway.ts';
 
@@ -110,9 +110,6 @@ export class TestServices {
   }
 }
 
-/** The variable that routes the gateway to a subgraph, e.g. SUBGRAPH_CONTENT_DELIVERY_URL. */
-export const routeVariable = (service: string) => `SUBGRAPH_${service.toUpperCase().replaceAll('-', '_')}_URL`;
-
 type AnySubgraph = Subgraph<{ subgraph: SubgraphConfig }, unknown, unknown>;
 
 /** A service's definition, as its `src/subgraph.ts` exports it. */
@@ -151,7 +148,9 @@ export async function startServices(
 
 /** Every service of `graph` routed to where it runs, or to a closed port when it does not. */
 export function routesFor(graph: GraphName, running: Record<string, RunningSubgraph<unknown>>): Environment {
-  return Object.fromEntries(servicesOf(graph).map(({ name }) => [routeVariable(name), running[name]?.graphqlUrl ?? CLOSED_PORT_URL]));
+  return Object.fromEntries(
+    servicesOf(graph).map(({ name }) => [subgraphRouteVariable(name), running[name]?.graphqlUrl ?? CLOSED_PORT_URL]),
+  );
 }
 
 export interface GraphUnderTest {

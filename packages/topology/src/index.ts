@@ -40,6 +40,11 @@ export function linkVariable<S extends string>(service: S): LinkVariable<S> {
   return `${service.toUpperCase().replaceAll('-', '_')}_URL` as LinkVariable<S>;
 }
 
+/** The gateway's variable overriding the routing URL of a service, e.g. `SUBGRAPH_CONTENT_DELIVERY_URL`. */
+export function subgraphRouteVariable(service: string): string {
+  return `SUBGRAPH_${linkVariable(service)}`;
+}
+
 /** The database a service owns on a shared PostgreSQL server, e.g. `nexusflow_auth`, `nexus_cos_content_delivery`. */
 export function databaseName(graph: string, service: string): string {
   return `${graph}_${service}`.replaceAll('-', '_');
