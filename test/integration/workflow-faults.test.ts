@@ -102,8 +102,8 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       cleanups.push(() => outside.close());
       const created = await createTestDatabase(testEnvironment.postgresUrl!, 'workflow_faults');
       cleanups.push(created.drop);
-      database = await TcpProxy.start(testEnvironment.postgresUrl!);
-      broker = await TcpProxy.start(testEnvironment.amqpUrl!);
+      database = await TcpProxy.start(testEnvironment.postgresUrl);
+      broker = await TcpProxy.start(testEnvironment.amqpUrl);
       cleanups.push(
         () => database.close(),
         () => broker.close(),

@@ -10,7 +10,7 @@ describe.skipIf(!redisUrl)('TcpProxy in front of the real Redis', () => {
   let client: Redis;
 
   beforeAll(async () => {
-    proxy = await TcpProxy.start(redisUrl!);
+    proxy = await TcpProxy.start(redisUrl);
     client = new Redis(proxy.urlFor(redisUrl!), { maxRetriesPerRequest: 0, retryStrategy: () => 20, lazyConnect: true });
     await client.connect();
   });

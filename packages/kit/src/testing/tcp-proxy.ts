@@ -17,26 +17,38 @@ export class TcpProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private toRefuse = 0;
   private down = false;
+  private target: { host: string; port: number } | undefined;
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
   ) {}
 
-  /** Listens on a free port of 127.0.0.1 and forwards every connection to `target` (a host and port, or a server's URL). */
-  static async start(target: { host: string; port: number } | string): Promise<TcpProxy> {
-    if (typeof target === 'string') {
-      const url = new URL(target);
-      return TcpProxy.start({ host: url.hostname, port: Number(url.port) });
-    }
+  /**
+   * Listens on a free port of 127.0.0.1 and forwards every connection to `target` (a host and port, or a server's URL).
+   * Without a target it refuses connections until {@link pointAt} names one: for two servers that each need the other's
+   * address before they start.
+   */
+  static async start(target?: { host: string; port: number } | string): Promise<TcpProxy> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', resolve);
     });
     const proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
-    server.on('connection', (client) => proxy.accept(client, target));
+    if (target !== undefined) proxy.pointAt(target);
+    server.on('connection', (client) => proxy.accept(client));
     return proxy;
+  }
+
+  /** Forwards new connections to `target` from now on. */
+  pointAt(target: { host: string; port: number } | string): void {
+    if (typeof target === 'string') {
+      const url = new URL(target);
+      this.target = { host: url.hostname, port: Number(url.port) };
+    } else {
+      this.target = target;
+    }
   }
 
   /** `url` with its host and port replaced by the proxy's: the URL to give the client under test. */
@@ -83,8 +95,9 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private accept(client: Socket, target: { host: string; port: number }): void {
-    if (this.down || this.toRefuse > 0) {
+  private accept(client: Socket): void {
+    const target = this.target;
+    if (this.down || this.toRefuse > 0 || !target) {
       if (!this.down) this.toRefuse -= 1;
       this.refused += 1;
       client.resetAndDestroy();
