@@ -190,7 +190,14 @@ function subgraphService(doc: Document, graph: GraphName, name: string, template
     if (!environment.has(variable)) throw new Error(`packages/topology: ${graph}/${name} has a note on ${variable}, which it is not given`);
     annotate(environment, variable, note);
   }
-  const called = Object.values(service.links).map((target) => composeServiceName(graph, target));
+  // Compose refuses a cycle: of two services that call each other, the one listed first in the topology starts without
+  // waiting for the other, and must retry its calls (auth's emails to notifications do).
+  const order = servicesOf(graph).map((candidate) => candidate.name);
+  const called = Object.values(service.links)
+    .filter(
+      (target) => !(Object.values(describeService(graph, target).links).includes(name) && order.indexOf(target) > order.indexOf(name)),
+    )
+    .map((target) => composeServiceName(graph, target));
   return mergedFrom(doc, templates.app, {
     command: inline([...nodeOptions, entry]),
     environment,

@@ -21,7 +21,7 @@ import {
   type ProcessLock,
 } from '@nexusflow/kit/core';
 import { isReadyAs, portsInUse, type NamedPort } from './readiness.ts';
-import { subgraphRouteVariable } from '@nexusflow/topology';
+import { graphNames, subgraphRouteVariable } from '@nexusflow/topology';
 import { DEFAULT_RESTART_POLICY, SupervisedProcess, type RestartPolicy } from './supervision.ts';
 import {
   embeddedHostNodeOptions,
@@ -89,8 +89,20 @@ const launcherEnvSchema = z
     message: 'must not be below RESTART_BASE_DELAY_MS',
   });
 
-/** What --production needs before it starts anything: real servers, and secrets of its own instead of the public development ones. */
-const REQUIRED_IN_PRODUCTION = ['POSTGRES_URL', 'REDIS_URL', 'AMQP_URL', 'JWT_SECRET', 'INTERNAL_SECRET'];
+/**
+ * What --production needs before it starts anything: real servers, and secrets of its own instead of the public development
+ * ones, including every secret a service of the topology requires (e.g. auth's MFA_ENCRYPTION_KEY).
+ */
+const REQUIRED_IN_PRODUCTION = [
+  ...new Set([
+    'POSTGRES_URL',
+    'REDIS_URL',
+    'AMQP_URL',
+    'JWT_SECRET',
+    'INTERNAL_SECRET',
+    ...graphNames.flatMap((graph) => readTopology(graph).flatMap(({ secrets }) => secrets)),
+  ]),
+];
 
 function readLauncherEnvironment(): z.output<typeof launcherEnvSchema> {
   try {
@@ -103,7 +115,7 @@ function readLauncherEnvironment(): z.output<typeof launcherEnvSchema> {
     if (flags.production) {
       console.error(
         '--production runs every service with NODE_ENV=production: it needs POSTGRES_URL (a server URL, e.g. postgres://postgres@127.0.0.1:5432/postgres), ' +
-          'REDIS_URL, AMQP_URL, and JWT_SECRET and INTERNAL_SECRET set to random strings of at least 32 characters (e.g. openssl rand -hex 32).',
+          `REDIS_URL, AMQP_URL, and ${REQUIRED_IN_PRODUCTION.slice(3).join(', ')} set to random strings of at least 32 characters (e.g. openssl rand -hex 32).`,
       );
     }
     process.exit(1);

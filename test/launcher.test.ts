@@ -250,6 +250,7 @@ describe('the launcher', () => {
       REDIS_URL: '',
       AMQP_URL: '',
       JWT_SECRET: '',
+      MFA_ENCRYPTION_KEY: '',
       INTERNAL_SECRET: secretOrDevelopmentDefault(undefined),
     });
 
@@ -260,6 +261,7 @@ describe('the launcher', () => {
       'REDIS_URL: is required when NODE_ENV=production',
       'AMQP_URL: is required when NODE_ENV=production',
       'JWT_SECRET: is required when NODE_ENV=production',
+      'MFA_ENCRYPTION_KEY: is required when NODE_ENV=production',
       'INTERNAL_SECRET: must not be the development default',
     ]) {
       expect(output).toContain(`  - ${problem}`);
@@ -281,6 +283,7 @@ describe('the launcher', () => {
       const internalSecret = randomBytes(32).toString('hex');
       const { launcher, gatewayUrl, portOffset } = await launch(['--production'], {
         JWT_SECRET: randomBytes(32).toString('hex'),
+        MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
         INTERNAL_SECRET: internalSecret,
         POSTGRES_URL: testEnvironment.postgresUrl,
         REDIS_URL: testEnvironment.redisUrl,

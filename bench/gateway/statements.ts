@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Role, systemFork } from '@nexusflow/kit';
 import { postGraphQL } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RegisterDocument } from '@nexusflow/web-client';
+import { Membership } from '../../subgraphs/nexusflow/auth/src/entities/membership.entity.ts';
 import { User } from '../../subgraphs/nexusflow/auth/src/entities/user.entity.ts';
 import { startStack, type Stack } from '../../test/support/stack.ts';
 
@@ -59,15 +60,10 @@ export async function measureStatements(sizes: number[]): Promise<StatementsResu
 
       // Registering runs a password hash per user, which would make seeding a thousand users take minutes.
       const em = systemFork(stack.auth.database);
-      const owner = await em.findOneOrFail(User, { id: registered.user.id });
+      const owner = await em.findOneOrFail(Membership, { user: registered.user.id });
       for (let index = 1; index < size; index++) {
-        em.create(User, {
-          email: `member-${randomUUID()}@example.com`,
-          name: `Member ${index}`,
-          passwordHash: 'not-a-hash',
-          roles: [Role.Member],
-          tenant: owner.tenant,
-        });
+        const user = em.create(User, { email: `member-${randomUUID()}@example.com`, name: `Member ${index}`, passwordHash: 'not-a-hash' });
+        em.create(Membership, { tenant: owner.tenant, user, role: Role.Member, lastActiveAt: null });
       }
       await em.flush();
 

@@ -2,7 +2,7 @@ import { ANONYMOUS, callSubgraph, ErrorCode, hashApiKeySecret, HttpError, Role, 
 // Typed by codegen against the auth subgraph's schema, and checked by `schema:check` as the gateway's call to it.
 import { AuthenticateApiKeyDocument, type AuthenticateApiKeyMutation } from './__generated__/nexusflow-auth-operations.ts';
 
-/** The caller an API key stands for: a user of its tenant with the roles of its scopes. */
+/** The caller an API key stands for: a user of its tenant with the roles of its scopes, marked as no person. */
 export interface ApiKeyCaller {
   identity: Extract<Identity, { kind: 'user' }>;
   /** When the key expires (ms since the epoch); unset when it never does. */
@@ -35,7 +35,7 @@ const unavailable = () =>
 function callerOf(key: AuthenticatedApiKey | null | undefined): ApiKeyCaller | undefined {
   if (!key) return undefined;
   if (typeof key.id !== 'string' || typeof key.tenantId !== 'string' || !key.roles.every((role) => ROLES.has(role))) throw unavailable();
-  const identity = { kind: 'user' as const, userId: key.id, tenantId: key.tenantId, roles: key.roles as Role[] };
+  const identity = { kind: 'user' as const, userId: key.id, tenantId: key.tenantId, roles: key.roles as Role[], via: 'api-key' as const };
   return key.expiresAt ? { identity, expiresAt: Date.parse(key.expiresAt) } : { identity };
 }
 

@@ -6,6 +6,7 @@ import { apiKeyLookup } from './api-keys.ts';
 import type { GatewayConfig } from './config.ts';
 import { FastGateway } from './execution/gateway.ts';
 import { loadAdmission } from './features/admission.ts';
+import { authorization } from './features/authorization.ts';
 import { apolloServer } from './features/apollo.ts';
 import { gatewayHealth } from './features/health.ts';
 import { adminServer, publicServer } from './features/http-servers.ts';
@@ -61,12 +62,14 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   const subgraphs = new Subgraphs(config, runtime, series);
   const supergraph = supergraphUpdates(config.supergraphPath, config.supergraphPollIntervalMs, logger, series);
 
+  const authorizationDirectives = authorization({ onRefused: (code) => series.refusals.inc({ code }) });
+
   const gateway = new FastGateway(
-    { supergraphSdl: supergraph.source, buildService: subgraphs.buildService },
+    { supergraphSdl: authorizationDirectives.watch(supergraph.source), buildService: subgraphs.buildService },
     { preparedOperationCacheBytes: config.planCacheBytes, operationTimeoutMs: config.operationTimeoutMs, planner: config.planner, logger },
   );
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => demandControl.update(coreSupergraphSdl));
-  const apollo = apolloServer(config.requestDeduplication ? withDeduplication(gateway) : gateway, config, {
+  const apollo = apolloServer(authorizationDirectives.around(config.requestDeduplication ? withDeduplication(gateway) : gateway), config, {
     logger,
     metrics,
     demandControl,
@@ -104,6 +107,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     overload: shedding.overload,
     demandControl,
     rateLimits,
+    authorize: authorizationDirectives.authorize,
     clientAddressOf: (req: IncomingMessage) => clientAddress(req, config.trustedProxyHops),
     apiKeys,
     revokedSessions: revokedSessions.isRevoked,

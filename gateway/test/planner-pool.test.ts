@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@nexusflow/kit/core';
 import { composeSupergraph } from '@nexusflow/schema-registry';
 import { PlannerPool, PlanningFailure } from '../src/execution/planner-pool.ts';
+import { SUPPORTED_SUPERGRAPH_FEATURES } from '../src/execution/supergraph.ts';
 
 const SUPERGRAPH = readFileSync(join(import.meta.dirname, '../../schema/nexusflow/supergraph.graphql'), 'utf8');
 const OPTIONS = { recursiveSelectionsLimitDisabled: false, nonLocalSelectionsLimitDisabled: false };
@@ -47,7 +48,7 @@ describe('planning on worker threads', () => {
   it('gives every web client operation the plan the planner gives on the main thread', async () => {
     pool = new PlannerPool({ logger });
     const generation = pool.load(SUPERGRAPH);
-    const supergraph = Supergraph.build(SUPERGRAPH);
+    const supergraph = Supergraph.build(SUPERGRAPH, { supportedFeatures: SUPPORTED_SUPERGRAPH_FEATURES as Set<string> });
     const planner = new QueryPlanner(supergraph);
     for (const { name, source } of webOperations()) {
       const expected = planner.buildQueryPlan(

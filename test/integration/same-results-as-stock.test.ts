@@ -23,6 +23,7 @@ import {
 import { DEFAULT_SUPERGRAPH_PATH } from '../../gateway/src/config.ts';
 import type { GatewayContext } from '../../gateway/src/context.ts';
 import { FastGateway } from '../../gateway/src/execution/gateway.ts';
+import { asStockServes } from '../../gateway/src/execution/supergraph.ts';
 import { SubgraphDataSource } from '../../gateway/src/subgraph-data-source.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
@@ -79,11 +80,13 @@ describe('the web client’s queries give the same responses through our executo
     context = { identity, requestId: randomUUID() };
     Object.assign(ids, { user: me.id, workflow: created.id, execution: run.id, schedule: schedule.id });
 
+    const supergraphSdl = await readFile(DEFAULT_SUPERGRAPH_PATH, 'utf8');
     const config: GatewayConfig = {
-      supergraphSdl: await readFile(DEFAULT_SUPERGRAPH_PATH, 'utf8'),
+      supergraphSdl,
       buildService: ({ name }) => new SubgraphDataSource(stack.subgraphs[name]!.graphqlUrl, name, stack.authConfig.subgraph.internalSecret),
     };
-    stock = new ApolloServer<GatewayContext>({ gateway: new ApolloGateway(config) });
+    // Stock refuses the authorization directives' features; the owner asking here is refused nothing by them anyway.
+    stock = new ApolloServer<GatewayContext>({ gateway: new ApolloGateway({ ...config, supergraphSdl: asStockServes(supergraphSdl) }) });
     ours = new ApolloServer<GatewayContext>({ gateway: new FastGateway(config) });
     await Promise.all([stock.start(), ours.start()]);
   });

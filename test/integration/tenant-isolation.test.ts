@@ -124,6 +124,19 @@ async function apiKeysOf(account: SignedUp) {
   return (await data(account, '{ apiKeys { id revokedAt } }')).apiKeys as { id: string; revokedAt: string | null }[];
 }
 
+const INVITE = `mutation ($input: InviteMemberInput!) { inviteMember(input: $input) { __typename ... on Invitation { id } } }`;
+
+/** A new open invitation of `account`'s tenant, by id. */
+async function invitationOf(account: SignedUp): Promise<string> {
+  const invited = await data(account, INVITE, { input: { email: `invited-${randomUUID()}@example.com`, role: 'VIEWER' } });
+  return invited.inviteMember.id as string;
+}
+
+/** The members of `account`'s tenant with their roles, as it sees them. */
+async function membersOf(account: SignedUp) {
+  return (await data(account, '{ me { tenant { users { id role } } } }')).me.tenant.users as { id: string; role: string }[];
+}
+
 /** The ids of `account`'s live sessions, as it lists them. */
 async function sessionIdsOf(account: SignedUp): Promise<string[]> {
   return ((await data(account, '{ mySessions { id } }')).mySessions as { id: string }[]).map((session) => session.id);
@@ -248,6 +261,39 @@ const ROOT_CASES: Record<string, Case> = {
       tenant: { id: tenantOf(b) },
     });
   },
+  // Email links name an account by a secret only its mailbox holds: tenant B has none of A's, and guesses change nothing.
+  'Mutation.verifyEmail': async ({ a, b }) => {
+    const verified = (await data(a, '{ me { emailVerified } }')).me.emailVerified;
+    const guessed = (await data(b, 'mutation { verifyEmail(token: "guessed") { __typename } }')).verifyEmail;
+    expect(guessed).toEqual({ __typename: 'InvalidToken' });
+    expect((await data(a, '{ me { emailVerified } }')).me.emailVerified).toBe(verified);
+  },
+  'Mutation.resendVerificationEmail': async ({ b }) => {
+    const sent = (
+      await data(b, 'mutation { resendVerificationEmail { ... on VerificationEmailSent { email } ... on EmailAlreadyVerified { email } } }')
+    ).resendVerificationEmail;
+    expect(sent).toEqual({ email: b.email });
+  },
+  'Mutation.requestPasswordReset': async ({ a, b }) => {
+    const requested = (await data(b, 'mutation ($email: String!) { requestPasswordReset(email: $email) { message } }', { email: a.email }))
+      .requestPasswordReset;
+    expect(requested.message).toMatch(/^If an account with this email exists/);
+    expect((await data(a, LOGIN, { input: { email: a.email, password: TEST_PASSWORD } })).login.__typename).toBe('AuthSession');
+  },
+  'Mutation.resetPassword': async ({ a, b }) => {
+    const reset = (await data(b, 'mutation { resetPassword(token: "guessed", newPassword: "a new password for A") { __typename } }'))
+      .resetPassword;
+    expect(reset).toEqual({ __typename: 'InvalidToken' });
+    expect((await data(a, LOGIN, { input: { email: a.email, password: TEST_PASSWORD } })).login.__typename).toBe('AuthSession');
+  },
+  // Only the caller's own password: nothing names another account.
+  'Mutation.changePassword': async ({ a, b }) => {
+    const changed = (
+      await data(b, 'mutation { changePassword(currentPassword: "not B\'s password", newPassword: "a new password") { __typename } }')
+    ).changePassword;
+    expect(changed).toEqual({ __typename: 'IncorrectPassword' });
+    expect((await data(a, LOGIN, { input: { email: a.email, password: TEST_PASSWORD } })).login.__typename).toBe('AuthSession');
+  },
   'Mutation.refreshSession': async ({ b }) => {
     const refreshed = (
       await data(b, `mutation ($token: String!) { refreshSession(refreshToken: $token) ${SESSION} }`, { token: await login(b) })
@@ -305,12 +351,161 @@ const ROOT_CASES: Record<string, Case> = {
     }
     expect(await sessionIdsOf(a)).toEqual(before);
   },
+  // Teams: tenant B (an OWNER of its own) can neither see, join, change nor empty tenant A's membership.
+  'Query.myTenants': async ({ a, b }) => {
+    const tenants = (await data(b, '{ myTenants { tenant { id } } }')).myTenants as { tenant: { id: string } }[];
+    expect(tenants.map((membership) => membership.tenant.id)).toEqual([tenantOf(b)]);
+    expect(tenants.map((membership) => membership.tenant.id)).not.toContain(tenantOf(a));
+  },
+  'Query.invitations': async ({ a, b }) => {
+    const ofA = await invitationOf(a);
+    expect((await data(b, '{ invitations { id } }')).invitations).not.toContainEqual({ id: ofA });
+  },
+  'Mutation.inviteMember': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const before = await membersOf(a);
+      const invited = (await data(b, INVITE, { input: { email: a.email, role: 'ADMIN' } })).inviteMember;
+      // An invitation to B's tenant, which A may accept or not: nothing of A's tenant changes.
+      expect(invited.__typename).toBe('Invitation');
+      expect(await membersOf(a)).toEqual(before);
+    }),
+  'Mutation.revokeInvitation': async ({ a, b }) => {
+    const ofA = await invitationOf(a);
+    const revoked = (await data(b, 'mutation ($id: ID!) { revokeInvitation(id: $id) { __typename } }', { id: ofA })).revokeInvitation;
+    expect(revoked).toEqual({ __typename: 'InvitationNotFound' });
+    expect((await data(a, '{ invitations { id } }')).invitations).toContainEqual({ id: ofA });
+  },
+  'Mutation.acceptInvitation': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const ofA = await invitationOf(a);
+      const forged = `${ofA}.${Buffer.alloc(32).toString('base64url')}`;
+      const accepted = (
+        await data(
+          b,
+          'mutation ($token: String!) { acceptInvitation(token: $token) { __typename ... on InvalidInvitation { problem } } }',
+          {
+            token: forged,
+          },
+        )
+      ).acceptInvitation;
+      expect(accepted).toEqual({ __typename: 'InvalidInvitation', problem: 'INVALID' });
+      expect(await membersOf(a)).not.toContainEqual({ id: b.userId });
+    }),
+  'Mutation.switchTenant': async ({ a, b }) => {
+    const switched = (
+      await data(b, 'mutation ($id: ID!) { switchTenant(tenantId: $id) { __typename ... on NotAMember { tenantId } } }', {
+        id: tenantOf(a),
+      })
+    ).switchTenant;
+    expect(switched).toEqual({ __typename: 'NotAMember', tenantId: tenantOf(a) });
+  },
+  'Mutation.changeMemberRole': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const before = await membersOf(a);
+      const changed = (
+        await data(b, 'mutation ($id: ID!) { changeMemberRole(userId: $id, role: VIEWER) { __typename } }', { id: a.userId })
+      ).changeMemberRole;
+      expect(changed).toEqual({ __typename: 'MemberNotFound' });
+      expect(await membersOf(a)).toEqual(before);
+    }),
+  'Mutation.removeMember': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const before = await membersOf(a);
+      expect((await data(b, 'mutation ($id: ID!) { removeMember(userId: $id) { __typename } }', { id: a.userId })).removeMember).toEqual({
+        __typename: 'MemberNotFound',
+      });
+      expect(await membersOf(a)).toEqual(before);
+    }),
+  'Mutation.transferOwnership': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const before = await membersOf(a);
+      const transferred = (await data(b, 'mutation ($id: ID!) { transferOwnership(userId: $id) { __typename } }', { id: a.userId }))
+        .transferOwnership;
+      expect(transferred).toEqual({ __typename: 'MemberNotFound' });
+      expect(await membersOf(a)).toEqual(before);
+    }),
+  'Mutation.leaveTenant': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const before = await membersOf(a);
+      // B owns its tenant, so it may not leave it; either way only B's own membership is ever at stake.
+      expect((await data(b, 'mutation { leaveTenant { __typename } }')).leaveTenant).toEqual({ __typename: 'MembershipChangeRefused' });
+      expect(await membersOf(a)).toEqual(before);
+    }),
   'Mutation.revokeAllSessions': async ({ a, b }) => {
     const before = await sessionIdsOf(a);
     await data(b, 'mutation { revokeAllSessions { revokedCount } }');
     // A's access token still passes the gateway's revocation check, and A's sessions are all live.
     expect(await sessionIdsOf(a)).toEqual(before);
   },
+  // MFA belongs to the caller's own person: whatever tenant B sends acts on B alone, and A's MFA stays as it was.
+  'Mutation.beginMfaEnrollment': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const started = (await data(b, 'mutation { beginMfaEnrollment { ... on MfaEnrollment { otpauthUri } } }')).beginMfaEnrollment;
+      expect(started.otpauthUri).toContain(encodeURIComponent(b.email));
+      expect((await data(a, '{ me { mfaEnabled } }')).me).toEqual({ mfaEnabled: false });
+    }),
+  'Mutation.confirmMfaEnrollment': async ({ a, b }) =>
+    unchangedFor(async () => {
+      const confirmed = (await data(b, 'mutation { confirmMfaEnrollment(code: "000000") { __typename } }')).confirmMfaEnrollment;
+      expect(['InvalidMfaCode', 'MfaNotPending']).toContain(confirmed.__typename);
+      expect((await data(a, '{ me { mfaEnabled } }')).me).toEqual({ mfaEnabled: false });
+    }),
+  'Mutation.disableMfa': async ({ b }) =>
+    unchangedFor(async () => {
+      expect((await data(b, 'mutation { disableMfa(code: "000000") { __typename } }')).disableMfa).toEqual({ __typename: 'MfaNotEnabled' });
+    }),
+  'Mutation.regenerateRecoveryCodes': async ({ b }) =>
+    unchangedFor(async () => {
+      expect((await data(b, 'mutation { regenerateRecoveryCodes(code: "000000") { __typename } }')).regenerateRecoveryCodes).toEqual({
+        __typename: 'MfaNotEnabled',
+      });
+    }),
+  'Mutation.completeMfaSignIn': async ({ b }) =>
+    unchangedFor(async () => {
+      const completed = (
+        await data(b, 'mutation ($token: String!) { completeMfaSignIn(challengeToken: $token, code: "000000") { __typename } }', {
+          token: randomUUID(),
+        })
+      ).completeMfaSignIn;
+      expect(completed).toEqual({ __typename: 'InvalidMfaChallenge' });
+    }),
+  // Sign-in through identity providers starts before any tenant, and linked identities belong to the caller's own person.
+  'Mutation.startOidcSignIn': async ({ b }) =>
+    unchangedFor(async () => {
+      const variables = { provider: 'GOOGLE', redirectUri: 'https://app.example/auth/callback' };
+      const started = (
+        await data(
+          b,
+          'mutation ($provider: IdentityProvider!, $redirectUri: String!) { startOidcSignIn(provider: $provider, redirectUri: $redirectUri) { __typename } }',
+          variables,
+        )
+      ).startOidcSignIn;
+      expect(started).toEqual({ __typename: 'ProviderNotConfigured' });
+    }),
+  'Mutation.completeOidcSignIn': async ({ b }) =>
+    unchangedFor(async () => {
+      const variables = { state: randomUUID(), code: randomUUID(), redirectUri: 'https://app.example/auth/callback' };
+      const completed = (
+        await data(
+          b,
+          'mutation ($state: String!, $code: String!, $redirectUri: String!) { completeOidcSignIn(state: $state, code: $code, redirectUri: $redirectUri) { ... on OidcSignInFailed { reason } } }',
+          variables,
+        )
+      ).completeOidcSignIn;
+      expect(completed).toEqual({ reason: 'INVALID_STATE' });
+    }),
+  'Query.linkedIdentities': async ({ b }) =>
+    unchangedFor(async () => {
+      expect((await data(b, '{ linkedIdentities { id } }')).linkedIdentities).toEqual([]);
+    }),
+  'Mutation.unlinkIdentity': async ({ b }) =>
+    unchangedFor(async () => {
+      const id = randomUUID();
+      const unlinked = (
+        await data(b, 'mutation ($id: ID!) { unlinkIdentity(id: $id) { __typename ... on LinkedIdentityNotFound { id } } }', { id })
+      ).unlinkIdentity;
+      expect(unlinked).toEqual({ __typename: 'LinkedIdentityNotFound', id });
+    }),
   'Mutation.markNotificationRead': async ({ b, notificationId }) =>
     unchangedFor(async () => {
       expect(

@@ -103,6 +103,14 @@ export interface AcceptedEmail {
   idempotencyKey: string | undefined;
 }
 
+/** The `token` of the first link in an email, as the person clicking it would send it on. */
+export function tokenInLink(email: AcceptedEmail): string {
+  const link = /https?:\/\/\S+/.exec(email.body)?.[0];
+  const token = link && new URL(link).searchParams.get('token');
+  if (!token) throw new Error(`no link with a token in: ${email.subject}`);
+  return token;
+}
+
 /** SendGrid's v3 Mail Send (`POST /v3/mail/send`): 202 with an `x-message-id` header and no body. */
 export class FakeSendGrid extends FakeVendor {
   /** One entry per recipient, as SendGrid delivers one email to each. */

@@ -31,6 +31,8 @@ export interface Stack {
   notifications: RunningSubgraph<NotificationServices>;
   /** Carries the notifications subgraph's calls to auth, so that a test can take auth out of its reach. */
   authForNotifications: TcpProxy;
+  /** Carries auth's calls to notifications (its emails), so that a test can take notifications out of its reach. */
+  notificationsForAuth: TcpProxy;
   schedulerConfig: SchedulerConfig;
   /** The scheduler's clock, which tests move; its ticker only ticks when a test calls `tick()`. */
   clock: { now: Date };
@@ -76,7 +78,17 @@ export async function startStack(mode: StorageMode, label: string, extra: StackO
 
 async function startStackOn(services: TestServices, extra: StackOptions): Promise<Stack> {
   // Every test client comes from one address and some suites register more users than a real client would.
-  const authEnv: Environment = { ...(await services.environmentFor('auth')), REGISTRATIONS_PER_ADDRESS: '1000', ...extra.auth };
+  // Auth and notifications call each other: auth's calls go through a proxy that points at notifications once it runs.
+  const notificationsForAuth = await TcpProxy.start();
+  services.onClose(() => notificationsForAuth.close());
+  const authEnv: Environment = {
+    ...(await services.environmentFor('auth')),
+    REGISTRATIONS_PER_ADDRESS: '1000',
+    NOTIFICATIONS_URL: `http://127.0.0.1:${notificationsForAuth.port}/graphql`,
+    PENDING_EMAIL_POLL_INTERVAL_MS: '50',
+    PENDING_EMAIL_BACKOFF_MS: '20',
+    ...extra.auth,
+  };
   const authConfig = authSubgraph.config(authEnv);
   const auth = await services.start(authSubgraph, authEnv, extra.now ? { now: extra.now, clock: extra.now } : {});
 
@@ -91,6 +103,7 @@ async function startStackOn(services: TestServices, extra: StackOptions): Promis
     DELIVERY_BACKOFF_MS: '20',
     ...extra.notifications,
   });
+  notificationsForAuth.pointAt(notifications.graphqlUrl);
 
   const workflowsEnv: Environment = {
     ...(await services.environmentFor('workflows')),
@@ -136,6 +149,7 @@ async function startStackOn(services: TestServices, extra: StackOptions): Promis
     schedulerConfig,
     notifications,
     authForNotifications,
+    notificationsForAuth,
     clock,
     startScheduler: launchScheduler,
     startGateway: launchGateway,

@@ -25,7 +25,7 @@ import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from './execute-plan.ts';
 import { resolveOperation } from './operation-resolution.ts';
 import { PlannerPool, PlanningFailure, type PlannerPoolOptions } from './planner-pool.ts';
-import { loadSupergraph, supergraphId, type LoadedSupergraph } from './supergraph.ts';
+import { loadSupergraph, SUPPORTED_SUPERGRAPH_FEATURES, supergraphId, type LoadedSupergraph } from './supergraph.ts';
 import { HEALTH_CHECK } from './vendored/apollo-gateway.ts';
 
 export type { LoadedSupergraph } from './supergraph.ts';
@@ -215,7 +215,9 @@ export class FastGateway implements GatewayInterface {
 
   /** Stock's subgraph health check for a supergraph about to be served: each of its subgraphs answers `__typename`. */
   private async healthCheck(supergraphSdl: string): Promise<void> {
-    const subgraphs = Supergraph.build(supergraphSdl).subgraphsMetadata();
+    const subgraphs = Supergraph.build(supergraphSdl, {
+      supportedFeatures: SUPPORTED_SUPERGRAPH_FEATURES as Set<string>,
+    }).subgraphsMetadata();
     try {
       await Promise.all(
         subgraphs.map(async (subgraph) => {

@@ -34,7 +34,11 @@ function plan(request: Extract<PlannerRequest, { type: 'plan' }>): QueryPlan {
 parentPort!.on('message', (request: PlannerRequest) => {
   if (request.type === 'load') {
     // The gateway validated this supergraph before sending it; validating again would only double the start-up time.
-    const supergraph = Supergraph.build(request.supergraphSdl, { validateSupergraph: false });
+    const supergraph = Supergraph.build(request.supergraphSdl, {
+      // The gateway loaded this supergraph before sending it here, its linked features checked (execution/supergraph.ts).
+      supportedFeatures: null,
+      validateSupergraph: false,
+    });
     loaded.unshift({ generation: request.generation, supergraph, planner: new QueryPlanner(supergraph, request.plannerConfig) });
     loaded.length = Math.min(loaded.length, 2);
     return;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { GraphQLDataSource } from '@apollo/gateway';
-import { Supergraph, type Schema } from '@apollo/federation-internals';
+import { DEFAULT_SUPPORTED_SUPERGRAPH_FEATURES, Supergraph, type Schema } from '@apollo/federation-internals';
 import { QueryPlanner, type QueryPlannerConfig } from '@apollo/query-planner';
 import type { GraphQLSchema } from 'graphql';
 
@@ -39,6 +39,29 @@ const apolloSwitches = {
 };
 /* eslint-enable no-restricted-properties */
 
+/**
+ * The linked features a supergraph may use `for: SECURITY` or `for: EXECUTION` and still be served: stock's, and the
+ * authorization directives, which the gateway enforces before planning (features/authorization.ts). A supergraph
+ * linking any other such feature is refused, as the link spec asks of a gateway that does not implement it.
+ */
+export const SUPPORTED_SUPERGRAPH_FEATURES: ReadonlySet<string> = new Set([
+  ...DEFAULT_SUPPORTED_SUPERGRAPH_FEATURES,
+  'https://specs.apollo.dev/authenticated/v0.1',
+  'https://specs.apollo.dev/requiresScopes/v0.1',
+  'https://specs.apollo.dev/policy/v0.1',
+]);
+
+/**
+ * A supergraph as stock @apollo/gateway serves it, for comparisons with stock (tests, benchmarks): the authorization
+ * features linked without `for: SECURITY`, which stock refuses, so that it ignores their directives, as it enforces none.
+ */
+export function asStockServes(supergraphSdl: string): string {
+  return supergraphSdl.replace(
+    /@link\(url: "(https:\/\/specs\.apollo\.dev\/(?:authenticated|requiresScopes|policy)\/v[\d.]+)", for: SECURITY\)/g,
+    '@link(url: "$1")',
+  );
+}
+
 export function supergraphId(supergraphSdl: string): string {
   return createHash('sha256').update(supergraphSdl).digest('hex');
 }
@@ -51,6 +74,7 @@ export function supergraphId(supergraphSdl: string): string {
  */
 export function loadSupergraph(supergraphSdl: string, options: SupergraphLoadOptions): LoadedSupergraph {
   const supergraph = Supergraph.build(supergraphSdl, {
+    supportedFeatures: SUPPORTED_SUPERGRAPH_FEATURES as Set<string>,
     validateSupergraph: options.validateSupergraph ?? apolloSwitches.validateSupergraph,
   });
   const serviceMap = Object.create(null) as LoadedSupergraph['serviceMap'];

@@ -11,6 +11,7 @@ import type { GatewayContext } from '../context.ts';
 import type { FastGateway } from '../execution/gateway.ts';
 import type { GatewayRuntimeOptions } from '../gateway.ts';
 import type { DemandControl } from '../plugins/demand-control.ts';
+import type { Authorization } from './authorization.ts';
 import { ConnectionLimits } from '../subscriptions/connection-limits.ts';
 import { FederatedSubscriptions } from '../subscriptions/federated.ts';
 import { httpStreamRoutes } from '../subscriptions/http-streams.ts';
@@ -36,6 +37,8 @@ export interface StreamingDependencies {
   overload: OverloadDetector;
   demandControl: DemandControl;
   rateLimits: RateLimiting;
+  /** The authorization directives, which subscriptions pass before they are planned, as queries do in the executor. */
+  authorize: Authorization['authorize'];
   clientAddressOf: Parameters<typeof serveGatewaySubscriptions>[0]['clientAddressOf'];
   apiKeys: ApiKeyLookup;
   revokedSessions: SessionRevocationCheck;
@@ -80,6 +83,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
     overloaded: () => deps.overload.overloaded,
     rateLimit: deps.rateLimits.checkStreaming,
     checkCost: (document, operationName, variables) => deps.demandControl.check(document, operationName, variables).refusal,
+    authorize: deps.authorize,
     onRefused,
     introspection: config.introspection,
     logger,

@@ -13,7 +13,7 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
-import { clientError, ErrorCode, formatClientError, type Identity, type Logger } from '@nexusflow/kit/core';
+import { clientError, ErrorCode, formatClientError, transformIterator, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { Admission, GraphQLRequestParams } from '../admission/admission.ts';
 import { OperationRefused } from '../admission/operation-limits.ts';
 import type { GatewayContext } from '../context.ts';
@@ -31,13 +31,19 @@ export interface StreamingCaller {
 export interface PreparedStreamingOperation {
   schema: GraphQLSchema;
   document: DocumentNode;
-  /** The text to run, the client's or a trusted document's. */
+  /** The text to run, the client's or a trusted document's; of a subscription, what authorization left of it. */
   query: string;
   operationName: string | undefined;
   variables: Record<string, unknown>;
   kind: OperationTypeNode;
   context: GatewayContext;
+  /** Errors of the fields authorization removed from a subscription, sent with each of its events. */
+  removals?: GraphQLError[];
 }
+
+/** What the authorization directives make of a subscription (features/authorization.ts). */
+export type SubscriptionAuthorization =
+  { kind: 'allowed' } | { kind: 'filtered'; source: string; errors: GraphQLError[] } | { kind: 'refused'; errors: GraphQLError[] };
 
 export interface StreamingOperationsOptions {
   apollo: ApolloServer<GatewayContext>;
@@ -50,6 +56,17 @@ export interface StreamingOperationsOptions {
   rateLimit?: (caller: StreamingCaller) => Promise<GraphQLError | undefined>;
   /** The estimated cost of a subscription, refused above the maximum (Apollo Server's plugins check queries and mutations). */
   checkCost?: (document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>) => GraphQLError | undefined;
+  /**
+   * The authorization directives, before a subscription is planned: what the caller may not see is removed (the
+   * planned text is `source`, its errors sent with every event), and a subscription with nothing left is refused.
+   */
+  authorize?: (
+    document: DocumentNode,
+    source: string,
+    operationName: string | undefined,
+    variables: Record<string, unknown>,
+    context: GatewayContext,
+  ) => SubscriptionAuthorization;
   /** Called for every operation refused before execution, with its code. */
   onRefused?: (code: string) => void;
   introspection: boolean;
@@ -129,19 +146,30 @@ export class StreamingOperations {
       const tooExpensive = this.options.checkCost?.(admitted.document, operationName, variables);
       if (tooExpensive) return refuse(tooExpensive);
     }
+    const context: GatewayContext = {
+      identity: caller.identity,
+      requestId: randomUUID(),
+      clientAddress: caller.clientAddress,
+      ...(caller.userAgent ? { userAgent: caller.userAgent } : {}),
+    };
+    // Queries and mutations are authorized by the gateway's executor, which Apollo Server runs them through.
+    const authorized =
+      operation.operation === OperationTypeNode.SUBSCRIPTION
+        ? this.options.authorize?.(admitted.document, admitted.query, operationName, variables, context)
+        : undefined;
+    if (authorized?.kind === 'refused') {
+      for (const error of authorized.errors) this.options.onRefused?.(String(error.extensions.code));
+      return authorized.errors;
+    }
     return {
       schema,
       document: admitted.document,
-      query: admitted.query,
+      query: authorized?.kind === 'filtered' ? authorized.source : admitted.query,
       operationName,
       variables,
       kind: operation.operation,
-      context: {
-        identity: caller.identity,
-        requestId: randomUUID(),
-        clientAddress: caller.clientAddress,
-        ...(caller.userAgent ? { userAgent: caller.userAgent } : {}),
-      },
+      context,
+      ...(authorized?.kind === 'filtered' ? { removals: authorized.errors } : {}),
     };
   }
 
@@ -149,13 +177,16 @@ export class StreamingOperations {
   async run(prepared: PreparedStreamingOperation): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
     try {
       if (prepared.kind === OperationTypeNode.SUBSCRIPTION) {
-        return await this.options.federated.subscribe({
+        // Planned from `query` (what authorization left of the document), shaped by the client's document.
+        const events = await this.options.federated.subscribe({
           document: prepared.document,
           source: prepared.query,
           operationName: prepared.operationName,
           variables: prepared.variables,
           context: prepared.context,
         });
+        const removals = prepared.removals;
+        return removals ? transformIterator(events, (result) => ({ ...result, errors: [...removals, ...(result.errors ?? [])] })) : events;
       }
       const response = await this.options.apollo.executeOperation(
         { query: prepared.query, variables: prepared.variables, operationName: prepared.operationName },

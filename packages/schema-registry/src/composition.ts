@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { composeServices } from '@apollo/composition';
-import { Supergraph } from '@apollo/federation-internals';
+import { ROUTER_SUPPORTED_SUPERGRAPH_FEATURES, Supergraph } from '@apollo/federation-internals';
 import { GraphQLError, parse, type GraphQLSchema } from 'graphql';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -110,7 +110,10 @@ export function composeSupergraph(subgraphs: SubgraphSource[]): string {
   return result.supergraphSdl;
 }
 
-/** The schema clients see: the supergraph without federation's join and link machinery. */
+/**
+ * The schema clients see: the supergraph without federation's join and link machinery. Built as a router reads it, so
+ * that a supergraph using the authorization directives (`for: SECURITY` features stock @apollo/gateway refuses) has one.
+ */
 export function apiSchemaOf(supergraphSdl: string): GraphQLSchema {
-  return Supergraph.build(supergraphSdl).apiSchema().toGraphQLJSSchema();
+  return Supergraph.build(supergraphSdl, { supportedFeatures: ROUTER_SUPPORTED_SUPERGRAPH_FEATURES }).apiSchema().toGraphQLJSSchema();
 }

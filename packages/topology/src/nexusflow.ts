@@ -8,7 +8,33 @@ export const nexusflow = {
   gatewayPort: 8000,
   clients: ['clients/web', 'clients/mobile'],
   services: {
-    auth: { port: 3001, secrets: ['JWT_SECRET'] },
+    auth: {
+      port: 3001,
+      secrets: ['JWT_SECRET', 'MFA_ENCRYPTION_KEY'],
+      calls: ['notifications'],
+      // Its events (sign-ins, members, keys, sessions) go out through its outbox, for audit and analytics.
+      usesRabbitMq: true,
+      optionalVariables: [
+        'OIDC_REDIRECT_URIS',
+        'OIDC_GOOGLE_CLIENT_ID',
+        'OIDC_GOOGLE_CLIENT_SECRET',
+        'OIDC_MICROSOFT_CLIENT_ID',
+        'OIDC_MICROSOFT_CLIENT_SECRET',
+        'OIDC_MICROSOFT_TRUST_EMAIL',
+        'OIDC_GITHUB_CLIENT_ID',
+        'OIDC_GITHUB_CLIENT_SECRET',
+        'SAML_SP_BASE_URL',
+      ],
+      notes: {
+        NOTIFICATIONS_URL: 'Sends verification and password-reset emails, retried in the background while it is down.',
+        OIDC_REDIRECT_URIS:
+          'Comma-separated callback URLs of the apps that sign in with Google, Microsoft or GitHub, registered with each.',
+        OIDC_GOOGLE_CLIENT_ID:
+          "Each provider's sign-in is on when its client id and secret are given (optional variables, empty by default).",
+        OIDC_MICROSOFT_TRUST_EMAIL: "true: Microsoft's unverified email claim may find or create an account (see README, OIDC sign-in).",
+        SAML_SP_BASE_URL: "Public origin of the SAML pages: a tenant's entity id is <origin>/saml/<tenant id>, its ACS URL that plus /acs.",
+      },
+    },
     workflows: {
       port: 3002,
       calls: ['notifications'],

@@ -55,6 +55,8 @@ export type LoginInput = {
   email: string;
   /** The account's password. */
   password: string;
+  /** The tenant to sign into; omitted: the one the user worked in last. */
+  tenantId?: string | number | null | undefined;
 };
 
 /** What to do with ticks missed while no scheduler instance was running. */
@@ -251,6 +253,8 @@ export type LoginMutationVariables = Exact<{
 export type LoginMutation = { login:
     | { __typename: 'AuthSession', accessToken: string, accessTokenExpiresAt: string, refreshToken: string, refreshTokenExpiresAt: string, user: { id: string, email: string, name: string, roles: Array<Role>, tenant: { id: string, name: string, slug: string } } }
     | { __typename: 'InvalidCredentials', message: string }
+    | { __typename: 'MfaRequired' }
+    | { __typename: 'NotAMember' }
    };
 
 export type RefreshSessionMutationVariables = Exact<{

@@ -7,6 +7,7 @@ import {
   IdentityHeader,
   MAX_SIGNED_USER_AGENT_LENGTH,
   Role,
+  scopesOf,
   signIdentity,
   verifyIdentity,
   type Identity,
@@ -197,5 +198,39 @@ describe('hasRole', () => {
 describe('verifyIdentity on correctly signed claims that are not an object', () => {
   it.each(['null', '42', '"a string"'])('answers malformed for %s instead of throwing', (json) => {
     expect(verifyIdentity(lookup(signRaw(json)), SECRET)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('scopesOf', () => {
+  const withRoles = (...roles: Role[]): Identity => ({ kind: 'user', userId: 'user-1', tenantId: 'tenant-1', roles });
+
+  it('gives anonymous callers no scope at all', () => {
+    expect(scopesOf(ANONYMOUS)).toEqual([]);
+  });
+
+  it('gives each role its own scope and every scope of the roles below it', () => {
+    expect(scopesOf(withRoles(Role.Viewer))).toEqual(['read']);
+    expect(scopesOf(withRoles(Role.Member))).toEqual(['read', 'write']);
+    expect(scopesOf(withRoles(Role.Admin))).toEqual(['read', 'write', 'admin']);
+    expect(scopesOf(withRoles(Role.Owner))).toEqual(['read', 'write', 'admin', 'owner']);
+  });
+
+  it('gives a caller with several roles each scope once', () => {
+    expect(scopesOf(withRoles(Role.Viewer, Role.Admin, Role.Member))).toEqual(['read', 'write', 'admin']);
+  });
+});
+
+describe('an API key caller through a signed identity', () => {
+  it('keeps saying it came with an API key, and a person stays a person', () => {
+    const key: Identity = { kind: 'user', userId: 'key-1', tenantId: 'tenant-1', roles: [Role.Viewer], via: 'api-key' };
+
+    expect(verifyIdentity(lookup(signIdentity(key, SECRET, NOW)), SECRET, NOW)).toEqual({ ok: true, identity: key });
+    expect(verifyIdentity(lookup(signIdentity(user, SECRET, NOW)), SECRET, NOW)).toEqual({ ok: true, identity: user });
+  });
+
+  it('refuses a credential kind it does not know as malformed', () => {
+    const headers = signRaw(JSON.stringify({ identity: { ...user, via: 'carrier-pigeon' }, issuedAt: NOW }));
+
+    expect(verifyIdentity(lookup(headers), SECRET, NOW)).toEqual({ ok: false, reason: 'malformed' });
   });
 });

@@ -10,9 +10,14 @@ export enum Role {
 
 /**
  * Who is calling, as verified by the gateway. A user signed in with a password carries the `sessionId` of the sign-in
- * its access token belongs to (see the auth subgraph's sessions); API keys have none.
+ * its access token belongs to (see the auth subgraph's sessions); API keys have none, and say so with `via: 'api-key'`
+ * (absent for a person, so that identities signed before it existed read as they did).
  */
-export type Identity = { kind: 'anonymous' } | { kind: 'user'; userId: string; tenantId: string; roles: Role[]; sessionId?: string };
+export type Identity =
+  { kind: 'anonymous' } | { kind: 'user'; userId: string; tenantId: string; roles: Role[]; sessionId?: string; via?: CredentialKind };
+
+/** How a signed-in caller proved who it is, when not as a person: a machine's API key. */
+export type CredentialKind = 'api-key';
 
 export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous' });
 
@@ -78,10 +83,13 @@ function parseIdentity(value: unknown): Identity | undefined {
     typeof candidate.tenantId === 'string' &&
     Array.isArray(candidate.roles) &&
     candidate.roles.every((role) => typeof role === 'string' && roles.has(role)) &&
-    (candidate.sessionId === undefined || typeof candidate.sessionId === 'string')
+    (candidate.sessionId === undefined || typeof candidate.sessionId === 'string') &&
+    (candidate.via === undefined || candidate.via === 'api-key')
   ) {
-    const user = { kind: 'user' as const, userId: candidate.userId, tenantId: candidate.tenantId, roles: candidate.roles as Role[] };
-    return typeof candidate.sessionId === 'string' ? { ...user, sessionId: candidate.sessionId } : user;
+    const user: Identity = { kind: 'user', userId: candidate.userId, tenantId: candidate.tenantId, roles: candidate.roles as Role[] };
+    if (typeof candidate.sessionId === 'string') user.sessionId = candidate.sessionId;
+    if (candidate.via === 'api-key') user.via = candidate.via;
+    return user;
   }
   return undefined;
 }
@@ -132,4 +140,23 @@ export function requireRole(identity: Identity, roles: readonly Role[]): Extract
   const user = requireUser(identity);
   if (!user.roles.some((role) => roles.includes(role))) throw forbidden(`Requires one of the roles ${roles.join(', ')}`);
   return user;
+}
+
+/** Roles in rising order of power: each holds every scope of the ones before it. */
+const SCOPES_BY_ROLE: Record<Role, readonly string[]> = {
+  [Role.Viewer]: ['read'],
+  [Role.Member]: ['read', 'write'],
+  [Role.Admin]: ['read', 'write', 'admin'],
+  [Role.Owner]: ['read', 'write', 'admin', 'owner'],
+};
+
+/**
+ * The scopes `@requiresScopes` is checked against: those of the caller's roles, cumulative (a MEMBER reads and
+ * writes). None for anonymous callers. An API key holds the roles of its scopes, so the same scopes come back.
+ */
+export function scopesOf(identity: Identity): string[] {
+  if (identity.kind !== 'user') return [];
+  const scopes = new Set<string>();
+  for (const role of identity.roles) for (const scope of SCOPES_BY_ROLE[role]) scopes.add(scope);
+  return [...scopes];
 }

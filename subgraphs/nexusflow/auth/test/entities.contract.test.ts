@@ -49,7 +49,7 @@ describe('auth _entities contract', () => {
       kind: 'user',
       userId: seeded.members[0]!.id,
       tenantId: seeded.tenant.id,
-      roles: seeded.members[0]!.roles,
+      roles: [seeded.memberships[0]!.role],
     });
 
     async function resolveEntities(representations: { __typename: string; id: string }[], identity: Identity) {

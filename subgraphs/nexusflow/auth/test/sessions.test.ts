@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, RedisRevokedSessions, signIdentity, verifyAccessToken, type Identity, type RunningSubgraph } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, postGraphQL, storageModes, testEnvironment } from '@nexusflow/kit/testing';
-import type { AuthConfig } from '../src/config.ts';
-import type { AuthServices } from '../src/context.ts';
-import { subgraph as auth } from '../src/subgraph.ts';
+import { createLogger, RedisRevokedSessions, type Identity } from '@nexusflow/kit';
+import { storageModes, testEnvironment } from '@nexusflow/kit/testing';
+import { startAuthUnderTest, type AuthUnderTest } from './support/auth-under-test.ts';
 
 const PASSWORD = 'correct horse battery';
 const SESSION_FIELDS = 'accessToken refreshToken';
@@ -45,51 +43,36 @@ const PHONE: Client = { address: '198.51.100.9', userAgent: 'NexusFlow-iOS/5.3' 
  */
 describe('Sessions in the auth subgraph', () => {
   describe.each(storageModes(['postgres', 'redis']))('on $storage', ({ mode }) => {
-    let subgraph: RunningSubgraph<AuthServices>;
-    let config: AuthConfig;
+    let auth: AuthUnderTest;
     /** What a gateway sharing the Redis reads (postgres mode only). */
     let gatewayView: RedisRevokedSessions | undefined;
     const clock = { now: Date.now() };
-    const cleanups: (() => Promise<void>)[] = [];
 
     beforeAll(async () => {
-      const dataDir = await createTempDirectory(`auth-sessions-${mode}`);
-      cleanups.push(dataDir.remove);
-      // Every test registers from the same two addresses.
-      const env: Record<string, string> = { PORT: '0', DATA_DIR: dataDir.path, LOG_LEVEL: 'silent', REGISTRATIONS_PER_ADDRESS: '0' };
+      const env: Record<string, string> = {};
       if (mode === 'postgres') {
-        const database = await createTestDatabase(testEnvironment.postgresUrl!, 'auth_sessions');
-        cleanups.push(database.drop);
-        env.DATABASE_URL = database.url;
         env.REDIS_URL = testEnvironment.redisUrl!;
         env.REDIS_NAMESPACE = `sessions-${randomUUID()}`;
-        const reader = new RedisRevokedSessions(env.REDIS_URL, createLogger({ name: 'test', level: 'silent' }), {
+        gatewayView = new RedisRevokedSessions(env.REDIS_URL, createLogger({ name: 'test', level: 'silent' }), {
           prefix: `${env.REDIS_NAMESPACE}:`,
         });
-        cleanups.push(() => reader.close());
-        gatewayView = reader;
       }
-      config = auth.config(env);
-      subgraph = await auth.start(env, { now: () => clock.now, clock: () => clock.now });
-      cleanups.push(() => subgraph.close());
+      auth = await startAuthUnderTest(mode, 'sessions', env, clock);
     });
 
     afterAll(async () => {
-      for (const cleanup of cleanups.reverse()) await cleanup();
+      await gatewayView?.close();
+      await auth?.close();
     });
 
-    async function ask(identity: Identity, query: string, variables: Record<string, unknown> = {}, client?: Client) {
-      return postGraphQL<Record<string, any>>(subgraph.graphqlUrl, query, {
-        variables,
-        headers: signIdentity(identity, subgraph.config.internalSecret, clock.now, client?.address, client?.userAgent),
-      });
-    }
+    const ask = (identity: Identity, query: string, variables: Record<string, unknown> = {}, client?: Client) =>
+      auth.ask(identity, query, variables, client);
 
     async function signedIn(session: { __typename: string; accessToken: string; refreshToken: string }): Promise<SignIn> {
       if (session.__typename !== 'AuthSession') throw new Error(`not signed in: ${JSON.stringify(session)}`);
-      const verified = await verifyAccessToken(session.accessToken, config.jwtSecret, clock.now);
-      if (!verified.ok || verified.identity.kind !== 'user' || !verified.identity.sessionId) throw new Error('no session in the token');
-      return { identity: verified.identity as SignIn['identity'], refreshToken: session.refreshToken };
+      const identity = await auth.identityOf(session.accessToken);
+      if (!identity.sessionId) throw new Error('no session in the token');
+      return { identity: identity as SignIn['identity'], refreshToken: session.refreshToken };
     }
 
     async function register(client: Client): Promise<{ email: string; first: SignIn }> {

@@ -15,7 +15,8 @@ export function createLoaders(em: EntityManager, identity: Identity) {
       groupByKeys(
         ids,
         await em.find(Delivery, { notificationId: { $in: [...ids] } }, { orderBy: { createdAt: 'asc' } }),
-        (d) => d.notificationId,
+        // Found by notification id, so never a transactional email's, which has none.
+        (d) => d.notificationId!,
       ),
     ),
   };

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { API_KEY_PREFIX, hashApiKeySecret, isUuid, requireRole, Role, type EntityManager, type Identity } from '@nexusflow/kit';
+import {
+  API_KEY_PREFIX,
+  hashApiKeySecret,
+  isUuid,
+  recordEvent,
+  requireRole,
+  Role,
+  type EntityManager,
+  type Identity,
+} from '@nexusflow/kit';
 import { z } from 'zod';
 import { ApiKey } from '../entities/api-key.entity.ts';
 import { fieldProblems, type FieldProblem } from './validation.ts';
@@ -67,16 +76,24 @@ export class ApiKeys {
       revokedAt: null,
       createdAt: new Date(this.now()),
     });
+    recordEvent(em, {
+      type: 'apikey.created',
+      tenantId: caller.tenantId,
+      payload: { apiKeyId: apiKey.id, scopes: apiKey.scopes, createdBy: caller.userId },
+    });
     await em.flush();
     return { __typename: 'CreatedApiKey', apiKey, secret };
   }
 
   /** Revoking a revoked key keeps its first revocation time. */
   async revoke(em: EntityManager, identity: Identity, id: string): Promise<RevokeApiKeyResult> {
-    requireRole(identity, MANAGER_ROLES);
+    const caller = requireRole(identity, MANAGER_ROLES);
     const apiKey = isUuid(id) ? await em.findOne(ApiKey, { id }) : null;
     if (!apiKey) return { __typename: 'ApiKeyNotFound', message: `No API key ${id}`, id };
-    apiKey.revokedAt ??= new Date(this.now());
+    if (!apiKey.revokedAt) {
+      apiKey.revokedAt = new Date(this.now());
+      recordEvent(em, { type: 'apikey.revoked', tenantId: apiKey.tenantId, payload: { apiKeyId: apiKey.id, revokedBy: caller.userId } });
+    }
     await em.flush();
     return apiKey;
   }

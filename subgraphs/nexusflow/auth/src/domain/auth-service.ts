@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { clientError, ErrorCode, Role, signAccessToken } from '@nexusflow/kit';
+import { clientError, ErrorCode, isUuid, recordEvent, requireUser, Role, signAccessToken, systemFork, type Identity } from '@nexusflow/kit';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { Membership } from '../entities/membership.entity.ts';
 import { RefreshToken } from '../entities/refresh-token.entity.ts';
 import { Tenant } from '../entities/tenant.entity.ts';
 import { User } from '../entities/user.entity.ts';
 import { clientNetwork } from './client-networks.ts';
+import type { Mfa, MfaRequired } from './mfa.ts';
 import { hashPassword, UNKNOWN_USER_PASSWORD_HASH, verifyPassword } from './passwords.ts';
 import { hashRefreshToken, newRefreshToken } from './refresh-tokens.ts';
 import type { SessionClient, Sessions } from './sessions.ts';
@@ -27,6 +29,12 @@ export interface AuthSettings {
   throttling: ThrottlingSettings;
   /** Where each sign-in is recorded, and ended by logout or a reused refresh token. */
   sessions: Sessions;
+  /** Called with each user `register` creates, before the flush that creates it: what it adds is committed with the user. */
+  onRegistered?: (em: EntityManager, user: User) => void;
+  /** Called after a flush that wrote events to the outbox, so that the relay publishes them without waiting for its poll. */
+  onEventsRecorded?: () => void;
+  /** Two-factor authentication: a password sign-in of a person with MFA on stops at its challenge. */
+  mfa?: Mfa;
   now?: () => number;
 }
 
@@ -36,15 +44,36 @@ export interface AuthSession {
   accessTokenExpiresAt: Date;
   refreshToken: string;
   refreshTokenExpiresAt: Date;
-  user: User;
+  /** The signed-in user as a member of the tenant the session works in. */
+  user: Membership;
 }
+
+/** How a person proved who they are; recorded with `user.login` events. */
+export type SignInMethod = 'password' | 'registration' | 'invitation' | 'oidc' | 'saml' | 'mfa' | 'password-reset';
+
+/** Signing in to a tenant the person is no member of (or, with no tenant named, to none at all). */
+export interface NotAMember {
+  __typename: 'NotAMember';
+  message: string;
+  tenantId: string | null;
+}
+
+const notAMember = (tenantId: string | null): NotAMember => ({
+  __typename: 'NotAMember',
+  message: tenantId ? `You are not a member of tenant ${tenantId}` : 'You are not a member of any tenant; accept an invitation first',
+  tenantId,
+});
+
+export type SignInResult = AuthSession | NotAMember;
 
 export type RegisterResult =
   | AuthSession
   | { __typename: 'EmailAlreadyRegistered'; message: string; email: string }
   | { __typename: 'InvalidInput'; message: string; fields: FieldProblem[] };
 
-export type LoginResult = AuthSession | { __typename: 'InvalidCredentials'; message: string };
+export type LoginResult = SignInResult | MfaRequired | { __typename: 'InvalidCredentials'; message: string };
+
+export type SwitchTenantResult = SignInResult;
 
 export type RefreshTokenProblem = 'INVALID' | 'REUSED' | 'REVOKED';
 
@@ -69,7 +98,7 @@ const tooManyRegistrations = (retryAfterSeconds: number) =>
     retryAfterSeconds,
   });
 
-const normaliseEmail = (email: string) => email.trim().toLowerCase();
+export const normaliseEmail = (email: string) => email.trim().toLowerCase();
 
 const refreshProblemMessages: Record<RefreshTokenProblem, string> = {
   INVALID: 'Refresh token is invalid or expired',
@@ -115,9 +144,11 @@ export class AuthService {
     const passwordHash = await hashPassword(password);
     try {
       // One flush, one transaction: the tenant, its owner and the first session exist together or not at all.
-      const tenant = em.create(Tenant, { name: tenantName, slug: await this.freeSlug(em, slugify(tenantName)) });
-      const user = em.create(User, { email, name, passwordHash, roles: [Role.Owner], tenant });
-      return await this.startSession(em, user, crypto.randomUUID(), { clientAddress, userAgent }, true);
+      const user = em.create(User, { email, name, passwordHash });
+      this.settings.onRegistered?.(em, user);
+      const membership = await this.createPersonalTenant(em, user, tenantName);
+      recordEvent(em, { type: 'user.registered', tenantId: membership.tenant.id, payload: { userId: user.id, method: 'password' } });
+      return await this.startSession(em, membership, crypto.randomUUID(), { clientAddress, userAgent }, true, 'registration');
     } catch (error) {
       // Two registrations of one email can pass the check above together; the unique index decides.
       if (error instanceof UniqueConstraintViolationException) return emailTaken;
@@ -133,15 +164,128 @@ export class AuthService {
    * @param clientAddress the caller's address as the gateway signed it; unset for calls between services, which are limited per email only
    * @param userAgent the caller's User-Agent as the gateway signed it, recorded as the session's device
    */
-  async login(em: EntityManager, email: string, password: string, clientAddress?: string, userAgent?: string): Promise<LoginResult> {
-    const account = normaliseEmail(email);
+  async login(
+    em: EntityManager,
+    input: { email: string; password: string; tenantId?: string | null },
+    clientAddress?: string,
+    userAgent?: string,
+  ): Promise<LoginResult> {
+    const account = normaliseEmail(input.email);
     const { refundAddressAttempt } = await this.admitSignIn(em, account, clientAddress);
-    const user = await em.findOne(User, { email: account }, { populate: ['passwordHash', 'tenant'] });
-    const matches = await verifyPassword(password, user?.passwordHash ?? UNKNOWN_USER_PASSWORD_HASH);
-    if (!user || !matches) return invalidCredentials;
+    const user = await em.findOne(User, { email: account }, { populate: ['passwordHash'] });
+    const matches = await verifyPassword(input.password, user?.passwordHash ?? UNKNOWN_USER_PASSWORD_HASH);
+    if (!user || !matches) {
+      // Only registered emails are recorded: an event per guessed address would fill the log with strangers' emails.
+      if (user) {
+        recordEvent(em, { type: 'user.login.failed', payload: { userId: user.id, reason: 'wrong-password' } });
+        await em.flush();
+        this.eventsRecorded();
+      }
+      return invalidCredentials;
+    }
     await this.loginsPerAccount.clear(em, account);
     await refundAddressAttempt();
-    return this.startSession(em, user, crypto.randomUUID(), { clientAddress, userAgent }, true);
+    return this.signIn(em, user, { tenantId: input.tenantId ?? undefined }, { clientAddress, userAgent }, 'password');
+  }
+
+  /**
+   * The one way into a session, whatever proved the person's identity: picks the tenant (the one named, else the one
+   * they worked in last) and starts a session there. `em` is a system unit of work. A password of a person with MFA on
+   * leads to an {@link MfaRequired} challenge for that tenant instead, which completeMfaSignIn finishes (method `mfa`).
+   * Identity providers (OIDC, SAML) are trusted for their own second factors and skip the local one.
+   */
+  async signIn(
+    em: EntityManager,
+    user: User,
+    options: { tenantId?: string | undefined },
+    client: SessionClient,
+    method: 'password',
+  ): Promise<SignInResult | MfaRequired>;
+  async signIn(
+    em: EntityManager,
+    user: User,
+    options: { tenantId?: string | undefined },
+    client: SessionClient,
+    method: Exclude<SignInMethod, 'password'>,
+  ): Promise<SignInResult>;
+  async signIn(
+    em: EntityManager,
+    user: User,
+    options: { tenantId?: string | undefined },
+    client: SessionClient,
+    method: SignInMethod,
+  ): Promise<SignInResult | MfaRequired> {
+    const membership = await this.membershipToSignInto(em, user, options.tenantId);
+    if (!membership) return notAMember(options.tenantId ?? null);
+    const { mfa } = this.settings;
+    if (method === 'password' && mfa && (await mfa.isEnabled(em, user))) return mfa.challenge(em, user, membership.tenant.id);
+    return this.startSession(em, membership, crypto.randomUUID(), client, true, method);
+  }
+
+  /**
+   * Signs in a person an identity provider vouched for (OIDC, SAML), by verified email: an unknown email becomes a
+   * user without a password, who owns a new tenant of their own unless a tenant is named. With a tenant named (SAML's
+   * just-in-time membership), the person becomes a member there with `jitRole` if they are not yet, and signs into it.
+   */
+  async signInExternal(
+    em: EntityManager,
+    profile: { email: string; name: string },
+    options: { tenantId?: string; jitRole?: Role },
+    client: SessionClient,
+    method: 'oidc' | 'saml',
+  ): Promise<SignInResult> {
+    const email = normaliseEmail(profile.email);
+    let user = await em.findOne(User, { email });
+    if (!user) {
+      // The provider vouched for the address.
+      user = em.create(User, { email, name: profile.name.trim() || email, passwordHash: null, emailVerifiedAt: new Date(this.now()) });
+      if (!options.tenantId) {
+        const membership = await this.createPersonalTenant(em, user, `${user.name}'s workspace`);
+        recordEvent(em, { type: 'user.registered', tenantId: membership.tenant.id, payload: { userId: user.id, method } });
+        return this.startSession(em, membership, crypto.randomUUID(), client, true, method);
+      }
+      recordEvent(em, { type: 'user.registered', tenantId: options.tenantId, payload: { userId: user.id, method } });
+    }
+    if (options.tenantId && !(await em.findOne(Membership, { user, tenant: options.tenantId }))) {
+      const role = options.jitRole ?? Role.Member;
+      // The entity, not a reference: the session's answer names the tenant, and its caller has no tenant scope yet.
+      const tenant = await em.findOneOrFail(Tenant, { id: options.tenantId });
+      const membership = em.create(Membership, { tenant, user, role, lastActiveAt: null });
+      recordEvent(em, { type: 'member.joined', tenantId: options.tenantId, payload: { userId: user.id, role, method } });
+      return this.startSession(em, membership, crypto.randomUUID(), client, true, method);
+    }
+    return this.signIn(em, user, { tenantId: options.tenantId }, client, method);
+  }
+
+  /**
+   * Before an email an identity provider vouches for is linked to an account whose email was never verified: whoever
+   * registered that account may not own the address (a pre-account takeover), so its password and sessions go. The
+   * owner, now signed in through the provider, sets a password through a reset if they want one. `em` is a system unit
+   * of work.
+   */
+  async claimUnverifiedAccount(em: EntityManager, user: User): Promise<void> {
+    if (user.emailVerifiedAt) return;
+    user.passwordHash = null;
+    await this.settings.sessions.endAllOfUser(em, user.id);
+  }
+
+  /**
+   * Moves the caller's session to another tenant they are a member of: a new access token names it, and a new refresh
+   * token continues there. The session's earlier refresh tokens stop working (they would lead back).
+   */
+  async switchTenant(em: EntityManager, identity: Identity, tenantId: string, client: SessionClient = {}): Promise<SwitchTenantResult> {
+    const caller = requireUser(identity);
+    const system = systemFork(em);
+    const membership = await system.findOne(Membership, { user: caller.userId, tenant: tenantId }, { populate: ['user', 'tenant'] });
+    if (!membership) return notAMember(tenantId);
+    // API keys belong to one tenant and have no session to move: they sign in to the new tenant like anyone else would.
+    if (!caller.sessionId) throw clientError(ErrorCode.Forbidden, 'Only a signed-in person can switch tenants; API keys belong to one');
+    await system.nativeUpdate(RefreshToken, { familyId: caller.sessionId, revokedAt: null }, { revokedAt: new Date(this.now()) });
+    return this.startSession(system, membership, caller.sessionId, client, false, undefined);
+  }
+  /** Tells the outbox relay that a flush wrote events, so that it publishes them now rather than at its next poll. */
+  eventsRecorded(): void {
+    this.settings.onEventsRecorded?.();
   }
 
   /** Deletes the throttle counters whose attempts have all stopped counting; returns how many. */
@@ -159,7 +303,7 @@ export class AuthService {
   async refresh(em: EntityManager, presented: string, client: SessionClient = {}): Promise<RefreshSessionResult> {
     const fail = (problem: RefreshTokenProblem) =>
       ({ __typename: 'InvalidRefreshToken', message: refreshProblemMessages[problem], problem }) as const;
-    const stored = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) }, { populate: ['user.tenant'] });
+    const stored = await em.findOne(RefreshToken, { tokenHash: hashRefreshToken(presented) });
     const now = new Date(this.now());
     if (!stored || stored.expiresAt <= now) return fail('INVALID');
     if (stored.revokedAt) return fail('REVOKED');
@@ -169,7 +313,13 @@ export class AuthService {
       await this.settings.sessions.endById(em, stored.familyId);
       return fail('REUSED');
     }
-    return this.startSession(em, stored.user.getEntity(), stored.familyId, client, false);
+    // A member removed since signing in keeps no way back into the tenant.
+    const membership = await em.findOne(Membership, { user: stored.user, tenant: stored.tenantId }, { populate: ['user', 'tenant'] });
+    if (!membership) {
+      await this.settings.sessions.endById(em, stored.familyId);
+      return fail('REVOKED');
+    }
+    return this.startSession(em, membership, stored.familyId, client, false, undefined);
   }
 
   /** Ends the session (its refresh tokens, and its access tokens at the gateway) the refresh token belongs to. */
@@ -200,32 +350,61 @@ export class AuthService {
     return { refundAddressAttempt: async () => byAddress?.refund() };
   }
 
+  /** The membership a sign-in lands in: the tenant named, else the one worked in last, else the oldest. */
+  private async membershipToSignInto(em: EntityManager, user: User, tenantId: string | undefined): Promise<Membership | null> {
+    if (tenantId !== undefined) {
+      return isUuid(tenantId) ? em.findOne(Membership, { user, tenant: tenantId }, { populate: ['user', 'tenant'] }) : null;
+    }
+    const [latest] = await em.find(
+      Membership,
+      { user },
+      { populate: ['user', 'tenant'], orderBy: { lastActiveAt: 'desc nulls last', createdAt: 'asc', id: 'asc' }, limit: 1 },
+    );
+    return latest ?? null;
+  }
+
+  /** A new tenant owned by `user`, for registration and for people an identity provider brings in without one. */
+  private async createPersonalTenant(em: EntityManager, user: User, tenantName: string): Promise<Membership> {
+    const tenant = em.create(Tenant, { name: tenantName, slug: await this.freeSlug(em, slugify(tenantName)) });
+    return em.create(Membership, { tenant, user, role: Role.Owner, lastActiveAt: null });
+  }
+
+  /**
+   * Issues the session's tokens for the membership's tenant and role. `method` is set for a sign-in (recorded as a
+   * `user.login` event) and unset for a refresh or a switch of tenant within a session.
+   */
   private async startSession(
     em: EntityManager,
-    user: User,
+    membership: Membership,
     familyId: string,
     client: SessionClient,
     started: boolean,
+    method: SignInMethod | undefined,
   ): Promise<AuthSession> {
     const now = this.now();
+    const user = membership.user.getEntity();
+    const tenantId = membership.tenant.id;
     const access = await signAccessToken(
-      { userId: user.id, tenantId: user.tenant.id, roles: user.roles, sessionId: familyId },
+      { userId: user.id, tenantId, roles: [membership.role], sessionId: familyId },
       this.settings.jwtSecret,
       this.settings.accessTokenTtlSeconds,
       now,
     );
     const refreshToken = newRefreshToken();
     const refreshTokenExpiresAt = new Date(now + this.settings.refreshTokenTtlSeconds * 1000);
-    em.create(RefreshToken, { tokenHash: hashRefreshToken(refreshToken), familyId, user, expiresAt: refreshTokenExpiresAt });
-    await this.settings.sessions.record(em, user, familyId, client, refreshTokenExpiresAt, started);
+    em.create(RefreshToken, { tokenHash: hashRefreshToken(refreshToken), familyId, user, tenantId, expiresAt: refreshTokenExpiresAt });
+    await this.settings.sessions.record(em, user, tenantId, familyId, client, refreshTokenExpiresAt, started);
+    membership.lastActiveAt = new Date(now);
+    if (method) recordEvent(em, { type: 'user.login', tenantId, payload: { userId: user.id, sessionId: familyId, method } }, new Date(now));
     await em.flush();
+    this.eventsRecorded();
     return {
       __typename: 'AuthSession',
       accessToken: access.token,
       accessTokenExpiresAt: access.expiresAt,
       refreshToken,
       refreshTokenExpiresAt,
-      user,
+      user: membership,
     };
   }
 

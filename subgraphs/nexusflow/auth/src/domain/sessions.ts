@@ -1,4 +1,4 @@
-import { isUuid, requireUser, type EntityManager, type Identity, type RevokedSessions } from '@nexusflow/kit';
+import { isUuid, recordEvent, requireUser, type EntityManager, type Identity, type RevokedSessions } from '@nexusflow/kit';
 import { RefreshToken } from '../entities/refresh-token.entity.ts';
 import { Session } from '../entities/session.entity.ts';
 import type { User } from '../entities/user.entity.ts';
@@ -30,14 +30,22 @@ export class Sessions {
    * Records a sign-in (`started`) or a refresh of session `id`; the caller's flush writes it. A refreshed family older
    * than sessions has no row yet, and gets one.
    */
-  async record(em: EntityManager, user: User, id: string, client: SessionClient, expiresAt: Date, started: boolean): Promise<void> {
+  async record(
+    em: EntityManager,
+    user: User,
+    tenantId: string,
+    id: string,
+    client: SessionClient,
+    expiresAt: Date,
+    started: boolean,
+  ): Promise<void> {
     const now = new Date(this.now());
     const session =
       (started ? null : await em.findOne(Session, { id })) ??
       em.create(Session, {
         id,
         createdAt: now,
-        tenantId: user.tenant.id,
+        tenantId,
         user,
         userAgent: null,
         clientAddress: null,
@@ -47,6 +55,7 @@ export class Sessions {
       });
     session.lastSeenAt = now;
     session.expiresAt = expiresAt;
+    session.tenantId = tenantId;
     if (client.clientAddress !== undefined) session.clientAddress = client.clientAddress;
     if (client.userAgent !== undefined) session.userAgent = client.userAgent;
   }
@@ -84,6 +93,32 @@ export class Sessions {
     await this.end(em, session ? [session] : [], [id]);
   }
 
+  /**
+   * Ends the live sessions of `userId` working in `tenantId`, whose access tokens carry a role there that no longer
+   * holds (a member removed, demoted or gone): `em` is a system unit of work. Returns how many ended.
+   */
+  async endMemberSessions(em: EntityManager, userId: string, tenantId: string): Promise<number> {
+    const sessions = await em.find(Session, { user: userId, tenantId, revokedAt: null });
+    await this.end(em, sessions);
+    return sessions.length;
+  }
+
+  /**
+   * Ends every live session of `userId` in every tenant, except `keep` (the session changing its password), and every
+   * refresh-token family without a session row: after a password reset or change, whoever signed in with the old
+   * password is out. `em` is a system unit of work. Returns how many sessions ended.
+   */
+  async endAllOfUser(em: EntityManager, userId: string, keep?: string): Promise<number> {
+    const sessions = (await em.find(Session, { user: userId, revokedAt: null })).filter((session) => session.id !== keep);
+    await this.end(em, sessions);
+    await em.nativeUpdate(
+      RefreshToken,
+      { user: userId, revokedAt: null, ...(keep ? { familyId: { $ne: keep } } : {}) },
+      { revokedAt: new Date(this.now()) },
+    );
+    return sessions.length;
+  }
+
   /** Whether access tokens of session `id` must be refused; asked by the gateway when it cannot read the set itself. */
   async isRevoked(em: EntityManager, id: string): Promise<boolean> {
     if (!isUuid(id)) return false;
@@ -99,7 +134,15 @@ export class Sessions {
   private async end(em: EntityManager, sessions: Session[], familyIds = sessions.map((session) => session.id)): Promise<void> {
     if (familyIds.length === 0) return;
     const now = new Date(this.now());
-    for (const session of sessions) session.revokedAt ??= now;
+    for (const session of sessions) {
+      if (session.revokedAt) continue;
+      session.revokedAt = now;
+      recordEvent(
+        em,
+        { type: 'session.revoked', tenantId: session.tenantId, payload: { sessionId: session.id, userId: session.user.id } },
+        now,
+      );
+    }
     await em.flush();
     await em.nativeUpdate(RefreshToken, { familyId: { $in: familyIds }, revokedAt: null }, { revokedAt: now });
     const until = now.getTime() + this.accessTokenTtlSeconds * 1000;

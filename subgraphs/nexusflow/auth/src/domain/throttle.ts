@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager, QueryResult } from '@mikro-orm/postgresql';
 
-export type ThrottleScope = 'login-account' | 'login-address' | 'registration-address';
+export type ThrottleScope =
+  | 'login-account'
+  | 'login-address'
+  | 'registration-address'
+  | 'password-reset-account'
+  | 'password-reset-address'
+  | 'verification-email'
+  | 'mfa-user';
 
 /**
  * The first `allowance` attempts within the window pass freely; each one after waits a delay counted

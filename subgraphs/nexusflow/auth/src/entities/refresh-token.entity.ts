@@ -14,6 +14,8 @@ export const RefreshTokenSchema = defineEntity({
     tokenHash: p.string().unique(),
     familyId: p.uuid().index(),
     user: () => p.manyToOne(User).ref().deleteRule('cascade').index(),
+    /** The tenant the session works in; a refresh stays there, switchTenant moves it. */
+    tenantId: p.uuid(),
     expiresAt: p.datetime(),
     usedAt: p.datetime().nullable(),
     revokedAt: p.datetime().nullable(),

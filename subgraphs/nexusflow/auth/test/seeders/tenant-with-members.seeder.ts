@@ -2,12 +2,15 @@ import { Role } from '@nexusflow/kit';
 import type { EntityManager } from '@mikro-orm/core';
 import { Seeder } from '@mikro-orm/seeder';
 import { hashPassword } from '../../src/domain/passwords.ts';
+import { Membership } from '../../src/entities/membership.entity.ts';
 import { Tenant } from '../../src/entities/tenant.entity.ts';
 import { User } from '../../src/entities/user.entity.ts';
 
 export interface SeededTenant {
   tenant: Tenant;
+  /** The people, in order; the first is the OWNER and the rest MEMBERs. */
   members: User[];
+  memberships: Membership[];
   password: string;
 }
 
@@ -22,16 +25,13 @@ export class TenantWithMembersSeeder extends Seeder<{ name: string; memberCount:
       slug: `${context.name.toLowerCase().replace(/\W+/g, '-')}-${crypto.randomUUID().slice(0, 8)}`,
     });
     const members = Array.from({ length: context.memberCount }, (_, index) =>
-      em.create(User, {
-        email: `member-${index}-${crypto.randomUUID()}@example.com`,
-        name: `Member ${index}`,
-        passwordHash,
-        roles: [index === 0 ? Role.Owner : Role.Member],
-        tenant,
-      }),
+      em.create(User, { email: `member-${index}-${crypto.randomUUID()}@example.com`, name: `Member ${index}`, passwordHash }),
+    );
+    const memberships = members.map((user, index) =>
+      em.create(Membership, { tenant, user, role: index === 0 ? Role.Owner : Role.Member, lastActiveAt: null }),
     );
     await em.flush();
-    context.seeded = { tenant, members, password };
+    context.seeded = { tenant, members, memberships, password };
   }
 }
 

@@ -88,6 +88,12 @@ export type MarkAllReadPayload = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /**
+   * For other services only (not in the API): emails an address, which need not belong to a user, the built-in wording
+   * of a transactional template (`auth.verify-email`, `auth.reset-password`, `auth.member-invitation`) through the email
+   * channel, with retries.
+   */
+  deliverTransactionalEmail: TransactionalEmailReceipt;
   /** Marks every notification of the signed-in user as read. */
   markAllNotificationsRead: MarkAllReadPayload;
   /** Marks one of the signed-in user's notifications as read. */
@@ -100,6 +106,11 @@ export type Mutation = {
   setNotificationPreference: NotificationPreference;
   /** Creates or replaces the tenant's template for an event type and channel. */
   setNotificationTemplate: NotificationTemplate;
+};
+
+
+export type MutationDeliverTransactionalEmailArgs = {
+  input: TransactionalEmailInput;
 };
 
 
@@ -223,6 +234,25 @@ export type Subscription = {
    * was out of reach are sent, oldest first (the newest 100), once it is back.
    */
   notificationReceived: Notification;
+};
+
+/** A transactional email for a service to send: a template's built-in wording filled with values, to one address. */
+export type TransactionalEmailInput = {
+  /** Makes sending safe to repeat: a later request with the same key sends nothing new. At most 255 characters. */
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** Which built-in wording, e.g. `auth.verify-email`. */
+  template: Scalars['String']['input'];
+  /** The recipient's email address. */
+  to: Scalars['String']['input'];
+  /** Values for the wording's placeholders, e.g. `{ name, link }`. */
+  variables?: InputMaybe<Scalars['JSON']['input']>;
+};
+
+/** What became of a transactional email. */
+export type TransactionalEmailReceipt = {
+  __typename?: 'TransactionalEmailReceipt';
+  /** Whether it is queued for sending; false while the email channel is off (no SENDGRID_API_KEY), when nothing is sent. */
+  queued: Scalars['Boolean']['output'];
 };
 
 /** A person who signs in to NexusFlow; the notification subgraph adds their notifications and settings. */
@@ -364,6 +394,8 @@ export type ResolversTypes = ResolversObject<{
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SendNotificationInput: SendNotificationInput;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  TransactionalEmailInput: TransactionalEmailInput;
+  TransactionalEmailReceipt: ResolverTypeWrapper<TransactionalEmailReceipt>;
   User: ResolverTypeWrapper<{ id: string }>;
 }>;
 
@@ -387,6 +419,8 @@ export type ResolversParentTypes = ResolversObject<{
   Query: Record<PropertyKey, never>;
   SendNotificationInput: SendNotificationInput;
   Subscription: Record<PropertyKey, never>;
+  TransactionalEmailInput: TransactionalEmailInput;
+  TransactionalEmailReceipt: TransactionalEmailReceipt;
   User: { id: string };
 }>;
 
@@ -417,6 +451,7 @@ export type MarkAllReadPayloadResolvers<ContextType = NotificationsContext, Pare
 }>;
 
 export type MutationResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  deliverTransactionalEmail?: Resolver<ResolversTypes['TransactionalEmailReceipt'], ParentType, ContextType, RequireFields<MutationDeliverTransactionalEmailArgs, 'input'>>;
   markAllNotificationsRead?: Resolver<ResolversTypes['MarkAllReadPayload'], ParentType, ContextType>;
   markNotificationRead?: Resolver<Maybe<ResolversTypes['Notification']>, ParentType, ContextType, RequireFields<MutationMarkNotificationReadArgs, 'id'>>;
   sendNotification?: Resolver<ResolversTypes['Notification'], ParentType, ContextType, RequireFields<MutationSendNotificationArgs, 'input'>>;
@@ -461,6 +496,10 @@ export type SubscriptionResolvers<ContextType = NotificationsContext, ParentType
   notificationReceived?: SubscriptionResolver<ResolversTypes['Notification'], "notificationReceived", ParentType, ContextType>;
 }>;
 
+export type TransactionalEmailReceiptResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['TransactionalEmailReceipt'] = ResolversParentTypes['TransactionalEmailReceipt']> = ResolversObject<{
+  queued?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
 export type UserResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -481,6 +520,7 @@ export type Resolvers<ContextType = NotificationsContext> = ResolversObject<{
   NotificationTemplate?: NotificationTemplateResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  TransactionalEmailReceipt?: TransactionalEmailReceiptResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 }>;
 

@@ -1,4 +1,5 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { z } from 'zod';
 import {
   badUserInput,
   clientError,
@@ -16,7 +17,7 @@ import { Preference } from '../entities/preference.entity.ts';
 import { ProcessedEvent } from '../entities/processed-event.entity.ts';
 import { Template } from '../entities/template.entity.ts';
 import { ProviderError, type Channel, type Provider } from '../providers/index.ts';
-import { builtInWording, renderText, workflowFailedVariables } from './templates.ts';
+import { builtInWording, renderText, transactionalWording, workflowFailedVariables } from './templates.ts';
 import type { Sender, UserDirectory } from './user-directory.ts';
 
 export type NotificationChannel = Channel | 'IN_APP';
@@ -48,6 +49,19 @@ export interface SendRequest {
   variables?: unknown;
   idempotencyKey?: string | null;
 }
+
+/** A request of `deliverTransactionalEmail`, as the calling service gave it. */
+export interface TransactionalEmailRequest {
+  to: string;
+  template: string;
+  variables?: unknown;
+  idempotencyKey?: string | null;
+}
+
+const emailAddress = z.email().max(254);
+
+/** What stands in for a transactional email's text once it is sent or given up: it may hold a secret link. */
+export const ERASED_BODY = '';
 
 // The widths of their columns.
 const MAX_EVENT_TYPE_LENGTH = 255;
@@ -235,6 +249,57 @@ export class NotificationService {
     return earlier;
   }
 
+  /**
+   * What `deliverTransactionalEmail` does: queues the template's built-in wording, filled with the variables, to an
+   * address through the email channel, with the retries of every delivery. Nothing is stored while the channel is off
+   * (development without SENDGRID_API_KEY): the email is logged by template, never with its variables, which may hold
+   * a secret link. A repeated idempotency key queues nothing new.
+   */
+  async sendTransactionalEmail(em: EntityManager, request: TransactionalEmailRequest): Promise<{ queued: boolean }> {
+    const { to, template, variables } = request;
+    if (!emailAddress.safeParse(to).success) throw badUserInput('to must be an email address', { field: 'to' });
+    const wording = transactionalWording(template);
+    if (!wording) throw badUserInput(`No transactional email template ${JSON.stringify(template)}`, { field: 'template' });
+    if (variables !== null && variables !== undefined && (typeof variables !== 'object' || Array.isArray(variables))) {
+      throw badUserInput('variables must be an object of names and values', { field: 'variables' });
+    }
+    const idempotencyKey = request.idempotencyKey ?? null;
+    if (idempotencyKey !== null && (idempotencyKey === '' || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+      throw badUserInput(`idempotencyKey must have 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`, { field: 'idempotencyKey' });
+    }
+    if (!this.options.providers.EMAIL) {
+      this.options.logger.info({ template }, 'the email channel is off (SENDGRID_API_KEY is unset): a transactional email was not sent');
+      return { queued: false };
+    }
+    if (idempotencyKey !== null && (await em.count(Delivery, { idempotencyKey })) > 0) return { queued: true };
+    const values = (variables ?? {}) as Record<string, unknown>;
+    const delivery = em.create(Delivery, {
+      notificationId: null,
+      tenantId: null,
+      channel: 'EMAIL',
+      recipient: to,
+      subject: shorten(renderText(wording.subject, values), MAX_SUBJECT_LENGTH),
+      body: renderText(wording.body, values),
+      status: DeliveryStatus.Pending,
+      attempts: 0,
+      lastError: null,
+      providerMessageId: null,
+      sentAt: null,
+      idempotencyKey,
+    });
+    try {
+      await em.flush();
+    } catch (error) {
+      // A concurrent request with the same key committed first: that one sends it.
+      if (error instanceof UniqueConstraintViolationException) return { queued: true };
+      throw error;
+    }
+    await this.options.queue.enqueue({ deliveryId: delivery.id }).catch((error: unknown) => {
+      this.options.logger.warn({ err: error, deliveryId: delivery.id }, 'could not queue a delivery; it stays pending');
+    });
+    return { queued: true };
+  }
+
   /** One attempt at one delivery; schedules the next attempt itself when the failure may pass. */
   async deliver(em: EntityManager, message: DeliveryMessage): Promise<void> {
     const delivery = await em.findOne(Delivery, message.deliveryId);
@@ -253,12 +318,14 @@ export class NotificationService {
         sentAt: new Date(),
         lastError: null,
       });
+      if (delivery.notificationId === null) delivery.body = ERASED_BODY;
       await em.flush();
     } catch (error) {
       const retryable = error instanceof ProviderError ? error.retryable : true;
       delivery.lastError = error instanceof Error ? error.message : String(error);
       const again = retryable && delivery.attempts < this.maxAttempts;
       if (!again) delivery.status = DeliveryStatus.Failed;
+      if (!again && delivery.notificationId === null) delivery.body = ERASED_BODY;
       await em.flush();
       if (again) await this.options.queue.enqueue(message, { delayMs: this.initialBackoffMs * 2 ** (delivery.attempts - 1) });
     }

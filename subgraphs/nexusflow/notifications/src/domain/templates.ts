@@ -48,3 +48,35 @@ const GENERIC: Wording = { subject: '{{title}}', body: '{{body}}' };
 export function builtInWording(eventType: string): Wording {
   return BUILT_IN[eventType] ?? GENERIC;
 }
+
+/**
+ * The wording of emails other services send to an address through `deliverTransactionalEmail` (verification, password
+ * reset, team invitations): account mail, which no tenant's template overrides. The auth service fills `link` and
+ * `expiresInHours`, and `name` (verification, reset) or `inviterName`, `tenantName` and `role` (invitations).
+ */
+const TRANSACTIONAL_EMAILS: Record<string, Wording> = {
+  'auth.verify-email': {
+    subject: 'Confirm your email address for NexusFlow',
+    body:
+      'Hello {{name}},\n\nplease confirm that this is your email address by opening this link within {{expiresInHours}} hours:\n\n' +
+      '{{link}}\n\nIf you did not create a NexusFlow account, you can ignore this email.',
+  },
+  'auth.reset-password': {
+    subject: 'Reset your NexusFlow password',
+    body:
+      'Hello {{name}},\n\nsomeone asked to reset the password of your NexusFlow account. To choose a new one, open this link ' +
+      'within {{expiresInHours}} hour(s):\n\n{{link}}\n\nThe link works once. If you did not ask for it, ignore this email: ' +
+      'your password stays as it is.',
+  },
+  'auth.member-invitation': {
+    subject: '{{inviterName}} invited you to {{tenantName}} on NexusFlow',
+    body:
+      'Hello,\n\n{{inviterName}} invited you to join {{tenantName}} on NexusFlow as {{role}}. To accept, open this link ' +
+      'within {{expiresInHours}} hours:\n\n{{link}}\n\nThe link works once. If you did not expect this invitation, ignore this email.',
+  },
+};
+
+/** The built-in wording of a transactional email, or undefined for a template key nobody defined. */
+export function transactionalWording(template: string): Wording | undefined {
+  return Object.hasOwn(TRANSACTIONAL_EMAILS, template) ? TRANSACTIONAL_EMAILS[template] : undefined;
+}

@@ -4,15 +4,20 @@ import { defineEntity, p } from '@mikro-orm/postgresql';
 export const DeliveryStatus = { Pending: 'PENDING', Sent: 'SENT', Failed: 'FAILED' } as const;
 export type DeliveryStatus = (typeof DeliveryStatus)[keyof typeof DeliveryStatus];
 
-/** One notification sent through one external channel, with every attempt counted. */
+/**
+ * One notification sent through one external channel, with every attempt counted; or a transactional email another
+ * service asked for (`deliverTransactionalEmail`), which belongs to no notification and no tenant, so that no tenant's
+ * query ever sees it.
+ */
 export const DeliverySchema = defineEntity({
   name: 'Delivery',
   tableName: 'deliveries',
   filters: tenantFilter(),
   properties: {
     ...entityBase,
-    notificationId: p.uuid().index(),
+    notificationId: p.uuid().nullable().index(),
     ...tenantId,
+    tenantId: p.uuid().nullable(),
     channel: p.string(),
     recipient: p.string(),
     subject: p.string().nullable(),
@@ -22,6 +27,8 @@ export const DeliverySchema = defineEntity({
     lastError: p.text().nullable(),
     providerMessageId: p.string().nullable(),
     sentAt: p.datetime().nullable(),
+    /** A transactional email's key from the service that asked for it: a repeated request sends nothing new. */
+    idempotencyKey: p.string().nullable().unique(),
   },
 });
 

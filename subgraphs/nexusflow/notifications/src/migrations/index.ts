@@ -1,9 +1,11 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { InitialNotificationsSchema } from './0001-initial.ts';
 import { NotificationIdempotencyKey } from './0002-notification-idempotency-key.ts';
+import { TransactionalEmails } from './0003-transactional-emails.ts';
 
 /** In order of application; never reorder or edit an applied migration, add a new one. */
 export const migrations: MigrationObject[] = [
   { name: '0001-initial', class: InitialNotificationsSchema },
   { name: '0002-notification-idempotency-key', class: NotificationIdempotencyKey },
+  { name: '0003-transactional-emails', class: TransactionalEmails },
 ];

@@ -1,4 +1,4 @@
-import { requireRole, requireUuid, WRITER_ROLES } from '@nexusflow/kit';
+import { forbidden, requireRole, requireUuid, systemFork, WRITER_ROLES } from '@nexusflow/kit';
 import type { MutationResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Mutation: MutationResolvers = {
@@ -18,4 +18,10 @@ export const Mutation: MutationResolvers = {
       variables: input.variables,
       idempotencyKey: input.idempotencyKey,
     }),
+  // Not in the API, so the gateway refuses it; a request it forwards also carries the client's address, which no call
+  // between services does. The email belongs to no tenant.
+  deliverTransactionalEmail: (_parent, { input }, { em, services, clientAddress }) => {
+    if (clientAddress !== undefined) throw forbidden('For services only');
+    return services.notifications.sendTransactionalEmail(systemFork(em), input);
+  },
 };
