@@ -131,7 +131,8 @@ function subgraphEnvironmentTemplate(doc: Document): YAMLMap {
 
 function infrastructure(doc: Document): Record<(typeof INFRASTRUCTURE)[number], YAMLMap> {
   const postgres = doc.createNode({
-    image: 'postgres:16-alpine',
+    // PostgreSQL 16 with pgvector: the AI service ranks document chunks with it (its migration creates the extension).
+    image: 'pgvector/pgvector:pg16',
     restart: 'unless-stopped',
     environment: { POSTGRES_USER: 'postgres', POSTGRES_PASSWORD: 'postgres' },
     volumes: [

@@ -74,6 +74,27 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'FCM_ACCESS_TOKEN',
   ],
   'nexusflow/scheduler': ['WORKFLOWS_URL', 'RUN_TICKER', 'TICK_INTERVAL_MS', 'MISFIRE_GRACE_MS'],
+  'nexusflow/ai': [
+    'OPENAI_API_KEY',
+    'OPENAI_BASE_URL',
+    'ANTHROPIC_API_KEY',
+    'ANTHROPIC_BASE_URL',
+    'AI_MODELS',
+    'AI_ROUTES',
+    'AI_EMBEDDING_MODEL',
+    'AI_DEFAULT_MAX_TOKENS',
+    'AI_REQUEST_TIMEOUT_MS',
+    'AI_MAX_RETRIES',
+    'AI_RETRY_BASE_MS',
+    'AI_RETRY_MAX_WAIT_MS',
+    'AI_BREAKER_FAILURES',
+    'AI_BREAKER_COOLDOWN_MS',
+    'AI_REQUESTS_PER_MINUTE',
+    'AI_RATE_LIMIT_WINDOW_SECONDS',
+    'AI_MAX_TOKENS_PER_REQUEST',
+    'PINECONE_API_KEY',
+    'PINECONE_INDEX_HOST',
+  ],
   'nexusflow/workflows': [
     'RUN_WORKER',
     'WORKER_CONCURRENCY',
@@ -163,6 +184,10 @@ describe('docker-compose.yml', () => {
       expect(service(name).command, name).toEqual([...GATEWAY.nodeOptions, GATEWAY.entry, '--graph', graph]);
     }
     await expect(access(join(repositoryRoot, GATEWAY.entry))).resolves.toBeUndefined();
+  });
+
+  it('runs PostgreSQL from an image that ships pgvector, which the AI service ranks document chunks with', () => {
+    expect(service('postgres').image).toMatch(/^pgvector\/pgvector:pg\d+$/);
   });
 
   it('gives every subgraph and every gateway a heap budget, the one the launcher gives them', () => {

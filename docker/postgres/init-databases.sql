@@ -11,3 +11,5 @@ SELECT 'CREATE DATABASE nexusflow_scheduler'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_scheduler')\gexec
 SELECT 'CREATE DATABASE nexusflow_notifications'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_notifications')\gexec
+SELECT 'CREATE DATABASE nexusflow_ai'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_ai')\gexec

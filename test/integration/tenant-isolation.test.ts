@@ -651,7 +651,7 @@ const ENTITY_CASES: Record<string, EntityCase> = {
   'workflows:Execution': { selection: '... on Execution { id status output }', id: (f) => f.executionId },
 };
 
-const isolationContext = (): IsolationContext => ({ a: fixture.a, b: fixture.b, data, ask: gql });
+const isolationContext = (): IsolationContext => ({ a: fixture.a, b: fixture.b, data, ask: gql, subscribe });
 
 /** Each subgraph's own cases, run as the cases above: tenant A's view of its data must not change. */
 for (const [service, cases] of Object.entries(SUBGRAPH_CASES)) {

@@ -11,8 +11,9 @@ export function tenantOf(account: SignedUp): string {
 }
 
 /**
- * An access token for the same user and tenant holding only VIEWER, signed as the auth subgraph signs its tokens: the
- * API has no mutation that changes roles, and the gateway accepts any token of the auth subgraph's signing key.
+ * An access token for the same user and tenant holding only VIEWER, signed as the auth subgraph signs its tokens (the
+ * gateway accepts any token of its signing key): quicker than inviting a viewer, for suites about another subgraph's
+ * role checks. test/integration/teams.test.ts refuses a real, invited VIEWER every write.
  */
 export async function viewerToken(stack: Stack, account: SignedUp): Promise<string> {
   const { token } = await signAccessToken(

@@ -128,6 +128,8 @@ export async function startServices(
   graph: GraphName,
   names: readonly string[],
   running: Record<string, RunningSubgraph<unknown>>,
+  /** Settings of some services beyond their defaults, by service (e.g. where a faked third party listens). */
+  settings: Readonly<Record<string, Environment>> = {},
 ): Promise<void> {
   const pending = [...names];
   while (pending.length > 0) {
@@ -142,7 +144,11 @@ export async function startServices(
         running[called]?.graphqlUrl ?? CLOSED_PORT_URL,
       ]),
     );
-    running[ready] = await services.start(await definitionOf(graph, ready), { ...(await services.environmentFor(ready)), ...links });
+    running[ready] = await services.start(await definitionOf(graph, ready), {
+      ...(await services.environmentFor(ready)),
+      ...links,
+      ...settings[ready],
+    });
   }
 }
 
@@ -168,12 +174,12 @@ export interface GraphUnderTest {
 export async function startGraphUnderTest(
   graph: GraphName,
   names: readonly string[],
-  options: { mode?: StorageMode; label: string },
+  options: { mode?: StorageMode; label: string; settings?: Readonly<Record<string, Environment>> },
 ): Promise<GraphUnderTest> {
   const services = await TestServices.create(options.mode ?? 'embedded', options.label);
   try {
     const subgraphs: Record<string, RunningSubgraph<unknown>> = {};
-    await startServices(services, graph, names, subgraphs);
+    await startServices(services, graph, names, subgraphs, options.settings);
     const gateway = await services.startGateway(graph, routesFor(graph, subgraphs));
     return {
       gateway,

@@ -11,6 +11,12 @@ export interface IsolationContext {
   data: (account: SignedUp, document: string, variables?: Record<string, unknown>) => Promise<Record<string, any>>;
   /** The whole response of `document` sent as `account`, errors included. */
   ask: (account: SignedUp, document: string, variables?: Record<string, unknown>) => Promise<GraphQLResponse<Record<string, any>>>;
+  /** A subscription of `document` as `account`, over WebSocket through the gateway; closed when the test ends. */
+  subscribe: <T = Record<string, any>>(
+    account: SignedUp,
+    document: string,
+    variables?: Record<string, unknown>,
+  ) => AsyncIterableIterator<{ data?: T | null; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }>;
 }
 
 /**

@@ -59,5 +59,24 @@ export const nexusflow = {
         SENDGRID_API_KEY: "Channels are on when their provider's credentials are given (optional variables, empty by default).",
       },
     },
+    ai: {
+      port: 3003,
+      // Its usage records go out as ai.usage.recorded events through its outbox, for billing and analytics.
+      usesRabbitMq: true,
+      optionalVariables: [
+        'OPENAI_API_KEY',
+        'OPENAI_BASE_URL',
+        'ANTHROPIC_API_KEY',
+        'ANTHROPIC_BASE_URL',
+        'PINECONE_API_KEY',
+        'PINECONE_INDEX_HOST',
+      ],
+      notes: {
+        OPENAI_API_KEY:
+          'A provider is on when its key is given (optional variables, empty by default); with none, AI operations answer SERVICE_UNAVAILABLE.',
+        OPENAI_BASE_URL: 'Any OpenAI-compatible server, e.g. a local model server (default https://api.openai.com/v1).',
+        PINECONE_API_KEY: "Document chunks go to Pinecone when both are given; to this service's PostgreSQL (pgvector) otherwise.",
+      },
+    },
   },
 } as const satisfies GraphTopology;

@@ -8,7 +8,14 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/ind
 import type { MigrationObject } from '@mikro-orm/core';
 import { parse, type DocumentNode, type GraphQLResolveInfo, type GraphQLScalarType } from 'graphql';
 import type { Environment, SubgraphConfig } from '../platform/config.ts';
-import { openDatabase, statementCounter, type Database, type DatabaseOptions, type EntityManager } from '../storage/database.ts';
+import {
+  openDatabase,
+  statementCounter,
+  type Database,
+  type DatabaseOptions,
+  type EmbeddedExtension,
+  type EntityManager,
+} from '../storage/database.ts';
 import { ErrorCode, formatClientError } from '../platform/errors.ts';
 import { Health } from '../platform/health.ts';
 import {
@@ -92,6 +99,8 @@ export interface SubgraphSpec<Config extends { subgraph: SubgraphConfig }, Loade
   config(env?: Environment): Config;
   entities: DatabaseOptions['entities'];
   migrations: MigrationObject[];
+  /** PostgreSQL extensions the embedded database loads for this service (see {@link EmbeddedExtension}). @default [] */
+  embeddedExtensions?: readonly EmbeddedExtension[];
   /** Codegen's `Resolvers`, whose context type is this subgraph's `SubgraphContext<Loaders, Services>`. */
   resolvers: Resolvers & ResolversExpecting<Resolvers, NoInfer<SubgraphContext<Loaders, Services>>>;
   createLoaders(em: EntityManager, identity: Identity): Loaders;
@@ -196,7 +205,7 @@ const identityFailureMessages = {
 async function openRuntime(
   config: SubgraphConfig,
   name: string,
-  storage: { entities: DatabaseOptions['entities']; migrations: MigrationObject[] },
+  storage: Pick<DatabaseOptions, 'entities' | 'migrations' | 'embeddedExtensions'>,
   clock: () => number = Date.now,
 ): Promise<SubgraphRuntime> {
   const logger = createLogger({ name, level: config.logLevel, format: config.logFormat ?? defaultLogFormat(config.nodeEnv) });
@@ -207,6 +216,7 @@ async function openRuntime(
     embeddedDirectory: config.dataDir,
     entities: storage.entities,
     migrations: storage.migrations,
+    embeddedExtensions: storage.embeddedExtensions,
     metrics,
     logger,
   });

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { LogContext, Logger as OrmLogger, LoggerNamespace, MigrationObject } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
@@ -13,6 +14,15 @@ import { lockEmbeddedDatabase } from './embedded-database-lock.ts';
 import { TenantWriteGuard } from './tenant-scope.ts';
 
 export type { EntityManager } from '@mikro-orm/postgresql';
+
+/**
+ * PostgreSQL extensions an embedded database loads, which PGlite ships as separate bundles: a subgraph opts in, so the
+ * others start no slower. Loading makes an extension available (listed in `pg_available_extensions`); a migration still
+ * has to `create extension` it, as on a real server.
+ */
+export type EmbeddedExtension = 'vector';
+
+const embeddedExtensionBundles = { vector } as const;
 
 export interface DatabaseOptions {
   serviceName: string;
@@ -32,6 +42,8 @@ export interface DatabaseOptions {
    * @default 5000
    */
   connectTimeoutMs?: number;
+  /** Extensions the embedded database loads (ignored on PostgreSQL, whose server has what it has). @default [] */
+  embeddedExtensions?: readonly EmbeddedExtension[];
 }
 
 export interface Database {
@@ -88,12 +100,19 @@ interface EmbeddedServer {
   close(): Promise<void>;
 }
 
-async function startEmbeddedPostgres(directory: string, serviceName: string): Promise<EmbeddedServer> {
+async function startEmbeddedPostgres(
+  directory: string,
+  serviceName: string,
+  extensions: readonly EmbeddedExtension[],
+): Promise<EmbeddedServer> {
   const dataDir = resolve(directory);
   await mkdir(dataDir, { recursive: true });
   const lock = await lockEmbeddedDatabase(directory, `the ${serviceName} service`);
   try {
-    const db = await PGlite.create({ dataDir });
+    const db = await PGlite.create({
+      dataDir,
+      extensions: Object.fromEntries(extensions.map((name) => [name, embeddedExtensionBundles[name]])),
+    });
     // The socket server lets the same `pg` driver talk to PGlite, so the embedded default runs the same
     // SQL, migrations and connection handling as production.
     const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 8 });
@@ -121,7 +140,11 @@ async function startEmbeddedPostgres(directory: string, serviceName: string): Pr
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const embedded = options.url
     ? undefined
-    : await startEmbeddedPostgres(join(options.embeddedDirectory, options.serviceName), options.serviceName);
+    : await startEmbeddedPostgres(
+        join(options.embeddedDirectory, options.serviceName),
+        options.serviceName,
+        options.embeddedExtensions ?? [],
+      );
   const clientUrl = options.url ?? embedded!.url;
   try {
     const orm = await MikroORM.init({

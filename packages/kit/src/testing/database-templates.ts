@@ -10,6 +10,7 @@ import { Metrics } from '../platform/metrics.ts';
 export interface EmbeddedStorage {
   entities: DatabaseOptions['entities'];
   migrations: MigrationObject[];
+  embeddedExtensions?: DatabaseOptions['embeddedExtensions'];
 }
 
 export interface TemplateOptions {
@@ -31,8 +32,12 @@ const pgliteVersion = async (): Promise<string> => {
  * What a template's files depend on: the engine's version and every migration's name and code. A changed migration is
  * a new key, so a stale template is never used; old ones are left for the OS to clean from its temporary folder.
  */
-async function templateKey(serviceName: string, migrations: MigrationObject[]): Promise<string> {
+async function templateKey(serviceName: string, storage: EmbeddedStorage): Promise<string> {
   const hash = createHash('sha256').update(`pglite ${await pgliteVersion()}\n`);
+  // A migration may create an extension only where it is loaded, so the loaded extensions shape the template too.
+  const extensions = storage.embeddedExtensions ?? [];
+  if (extensions.length > 0) hash.update(`extensions ${extensions.join(',')}\n`);
+  const { migrations } = storage;
   for (const migration of migrations) hash.update(`${migration.name}\n${String(migration.class)}\n`);
   return `${serviceName}-${hash.digest('hex').slice(0, 16)}`;
 }
@@ -101,7 +106,7 @@ export async function seedEmbeddedDatabase(
   const destination = join(dataDir, serviceName);
   if (await exists(destination)) return;
   const cacheDirectory = options.cacheDirectory ?? join(tmpdir(), 'nexusflow-database-templates');
-  const template = join(cacheDirectory, await templateKey(serviceName, storage.migrations));
+  const template = join(cacheDirectory, await templateKey(serviceName, storage));
   if (!(await exists(template))) await buildTemplate(cacheDirectory, template, serviceName, storage);
   await copyDirectory(template, destination);
 }

@@ -1,0 +1,9 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { InitialAiSchema } from './0001-initial.ts';
+import { DocumentsSchema } from './0002-documents.ts';
+
+/** In order of application; never reorder or edit an applied migration, add a new one. */
+export const migrations: MigrationObject[] = [
+  { name: '0001-initial', class: InitialAiSchema },
+  { name: '0002-documents', class: DocumentsSchema },
+];
