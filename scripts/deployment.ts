@@ -199,11 +199,18 @@ function subgraphService(doc: Document, graph: GraphName, name: string, template
       (target) => !(Object.values(describeService(graph, target).links).includes(name) && order.indexOf(target) > order.indexOf(name)),
     )
     .map((target) => composeServiceName(graph, target));
-  return mergedFrom(doc, templates.app, {
+  const routes = Object.entries(service.publicRoutes);
+  const definition = mergedFrom(doc, templates.app, {
     command: inline([...nodeOptions, entry]),
     environment,
+    ...(routes.length > 0 ? { ports: [quoted(`${service.port}:${service.port}`)] } : {}),
     depends_on: dependsOn(['postgres', 'redis', ...(service.usesRabbitMq ? ['rabbitmq'] : []), ...called]),
   });
+  if (routes.length > 0) {
+    const reached = routes.map(([route, purpose]) => `${route} (${purpose})`).join('; ');
+    annotate(definition, 'ports', `Published for what callers outside reach directly, not through the gateway: ${reached}.`);
+  }
+  return definition;
 }
 
 function gatewayService(doc: Document, graph: GraphName, app: YAMLMap): YAMLMap {

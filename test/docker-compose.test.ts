@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { graphNames, servicesOf, type GraphName } from '@nexusflow/topology';
+import { describeService, graphNames, servicesOf, type GraphName } from '@nexusflow/topology';
 import { GATEWAY_VARIABLES, loadGatewayConfig } from '../gateway/src/config.ts';
 import { subgraphEnv, type SubgraphConfig } from '../packages/kit/src/platform/config.ts';
 import {
@@ -75,6 +75,8 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
   ],
   'nexusflow/scheduler': ['WORKFLOWS_URL', 'RUN_TICKER', 'TICK_INTERVAL_MS', 'MISFIRE_GRACE_MS'],
   'nexusflow/ai': [
+    'WORKFLOWS_URL',
+    'AUTH_URL',
     'OPENAI_API_KEY',
     'OPENAI_BASE_URL',
     'ANTHROPIC_API_KEY',
@@ -92,8 +94,26 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'AI_REQUESTS_PER_MINUTE',
     'AI_RATE_LIMIT_WINDOW_SECONDS',
     'AI_MAX_TOKENS_PER_REQUEST',
+    'AI_PLAN_ROUTES',
+    'AI_PLAN_CACHE_SECONDS',
+    'AI_CACHE_TTL_SECONDS',
+    'AI_CACHE_MAX_ENTRIES',
     'PINECONE_API_KEY',
     'PINECONE_INDEX_HOST',
+  ],
+  'nexusflow/integrations': [
+    'INTEGRATIONS_ENCRYPTION_KEYS',
+    'INTEGRATIONS_REDIRECT_URI',
+    'INTEGRATIONS_CONNECT_TTL_SECONDS',
+    'INTEGRATIONS_REFRESH_MARGIN_SECONDS',
+    'INTEGRATIONS_PROVIDER_TIMEOUT_SECONDS',
+    ...['SALESFORCE', 'HUBSPOT', 'PIPEDRIVE', 'ZOHO_CRM', 'SLACK', 'MICROSOFT_TEAMS', 'GMAIL', 'OUTLOOK'].flatMap((provider) => [
+      `INTEGRATIONS_${provider}_CLIENT_ID`,
+      `INTEGRATIONS_${provider}_CLIENT_SECRET`,
+    ]),
+    ...['SALESFORCE', 'HUBSPOT', 'PIPEDRIVE', 'ZOHO_CRM', 'SLACK', 'MICROSOFT_TEAMS', 'GMAIL', 'OUTLOOK', 'ZAPIER', 'MAKE'].map(
+      (provider) => `INTEGRATIONS_${provider}_BASE_URL`,
+    ),
   ],
   'nexusflow/workflows': [
     'RUN_WORKER',
@@ -106,6 +126,11 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'TIMER_POLL_INTERVAL_MS',
     'WORKER_ID',
     'NOTIFICATIONS_URL',
+    'AI_URL',
+    'WEBHOOK_SECRET_ENCRYPTION_KEY',
+    'WEBHOOK_BASE_URL',
+    'WEBHOOK_MAX_BODY_BYTES',
+    'WEBHOOK_TOLERANCE_SECONDS',
   ],
 };
 
@@ -362,12 +387,18 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('publishes the gateways, and only the gateways, on the host', () => {
+  it('publishes the gateways, and besides them only the subgraphs with public routes (webhooks), on the host', () => {
     for (const { graph, service: name } of gateways)
       expect(service(name).ports, name).toEqual([`${gatewayPort(graph)}:${gatewayPort(graph)}`]);
+    const published = new Map(
+      subgraphs
+        .filter(({ graph, name }) => Object.keys(describeService(graph, name).publicRoutes).length > 0)
+        .map(({ service: composeName, port }) => [composeName, [`${port}:${port}`]]),
+    );
+    expect([...published.keys()]).toContain('nexusflow-workflows');
     const gatewayServices = new Set(gateways.map(({ service: name }) => name));
     for (const name of Object.keys(compose.services).filter((name) => !gatewayServices.has(name))) {
-      expect(service(name).ports, name).toBeUndefined();
+      expect(service(name).ports, name).toEqual(published.get(name));
     }
   });
 });

@@ -9,6 +9,9 @@ import { graphNames } from '@nexusflow/topology';
 import { GATEWAY, gatewayPort, readTopology, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
 import { freePortOffset, launchScript, type LaunchedProcess } from './support/processes.ts';
 
+/** Every secret a service of the topology requires, each refused in production until it is set. */
+const SERVICE_SECRETS = [...new Set(graphNames.flatMap((graph) => readTopology(graph).flatMap(({ secrets }) => secrets)))];
+
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { __typename ... on AuthSession { user { id } } } }`;
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { __typename ... on AuthSession { accessToken } } }`;
 const ME = `{ me { id email tenant { name } } }`;
@@ -250,7 +253,7 @@ describe('the launcher', () => {
       REDIS_URL: '',
       AMQP_URL: '',
       JWT_SECRET: '',
-      MFA_ENCRYPTION_KEY: '',
+      ...Object.fromEntries(SERVICE_SECRETS.map((name) => [name, ''])),
       INTERNAL_SECRET: secretOrDevelopmentDefault(undefined),
     });
 
@@ -261,7 +264,7 @@ describe('the launcher', () => {
       'REDIS_URL: is required when NODE_ENV=production',
       'AMQP_URL: is required when NODE_ENV=production',
       'JWT_SECRET: is required when NODE_ENV=production',
-      'MFA_ENCRYPTION_KEY: is required when NODE_ENV=production',
+      ...SERVICE_SECRETS.map((name) => `${name}: is required when NODE_ENV=production`),
       'INTERNAL_SECRET: must not be the development default',
     ]) {
       expect(output).toContain(`  - ${problem}`);
@@ -283,7 +286,7 @@ describe('the launcher', () => {
       const internalSecret = randomBytes(32).toString('hex');
       const { launcher, gatewayUrl, portOffset } = await launch(['--production'], {
         JWT_SECRET: randomBytes(32).toString('hex'),
-        MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+        ...Object.fromEntries(SERVICE_SECRETS.map((name) => [name, randomBytes(32).toString('hex')])),
         INTERNAL_SECRET: internalSecret,
         POSTGRES_URL: testEnvironment.postgresUrl,
         REDIS_URL: testEnvironment.redisUrl,

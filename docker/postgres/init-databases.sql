@@ -13,3 +13,5 @@ SELECT 'CREATE DATABASE nexusflow_notifications'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_notifications')\gexec
 SELECT 'CREATE DATABASE nexusflow_ai'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_ai')\gexec
+SELECT 'CREATE DATABASE nexusflow_integrations'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_integrations')\gexec

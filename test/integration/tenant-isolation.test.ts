@@ -585,6 +585,7 @@ const ROOT_CASES: Record<string, Case> = {
   'Mutation.resumeExecution': executionNotFound('resumeExecution'),
   'Mutation.cancelExecution': executionNotFound('cancelExecution'),
   'Mutation.retryExecution': executionNotFound('retryExecution'),
+  'Mutation.rotateWorkflowWebhookSecret': workflowNotFound('rotateWorkflowWebhookSecret'),
 
   'Subscription.notificationReceived': async ({ a, b }) => {
     type Received = { notificationReceived: { title: string } };

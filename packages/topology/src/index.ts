@@ -63,6 +63,8 @@ export interface ServiceDescription {
   optionalVariables: readonly string[];
   /** Why it is given a variable, by the variable's name. */
   notes: Readonly<Record<string, string>>;
+  /** Routes callers outside reach directly, not through the gateway, with what each is for. */
+  publicRoutes: Readonly<Record<string, string>>;
 }
 
 export function describeService(graph: GraphName, name: string): ServiceDescription {
@@ -78,6 +80,7 @@ export function describeService(graph: GraphName, name: string): ServiceDescript
     usesRabbitMq: service.usesRabbitMq ?? false,
     optionalVariables: service.optionalVariables ?? [],
     notes: service.notes ?? {},
+    publicRoutes: service.publicRoutes ?? {},
   };
 }
 

@@ -37,9 +37,18 @@ export const nexusflow = {
     },
     workflows: {
       port: 3002,
-      calls: ['notifications'],
+      calls: ['notifications', 'ai'],
+      secrets: ['WEBHOOK_SECRET_ENCRYPTION_KEY'],
       usesRabbitMq: true,
-      notes: { NOTIFICATIONS_URL: 'Where notify steps send their notifications.' },
+      optionalVariables: ['WEBHOOK_BASE_URL'],
+      publicRoutes: { 'POST /webhooks/workflows/<workflow id>': 'deliveries to the webhooks of WEBHOOK triggers, signed by their senders' },
+      notes: {
+        NOTIFICATIONS_URL: 'Where notify steps send their notifications.',
+        WEBHOOK_SECRET_ENCRYPTION_KEY: 'Encrypts the signing secrets of workflow webhooks at rest.',
+        WEBHOOK_BASE_URL:
+          'Public origin of POST /webhooks/workflows/<id> on this service (the gateway does not proxy it), e.g. https://hooks.example.com.',
+        AI_URL: 'Where ai steps send their completions, classifications, extractions and summaries.',
+      },
     },
     scheduler: { port: 3009, calls: ['workflows'] },
     notifications: {
@@ -61,6 +70,7 @@ export const nexusflow = {
     },
     ai: {
       port: 3003,
+      calls: ['workflows', 'auth'],
       // Its usage records go out as ai.usage.recorded events through its outbox, for billing and analytics.
       usesRabbitMq: true,
       optionalVariables: [
@@ -72,10 +82,45 @@ export const nexusflow = {
         'PINECONE_INDEX_HOST',
       ],
       notes: {
+        WORKFLOWS_URL: 'Checks the workflow definitions suggestWorkflowSteps drafts with the workflows service’s own validation.',
+        AUTH_URL: "Asked for a tenant's plan when AI_PLAN_ROUTES routes plans to their own models; unreachable, the default routes answer.",
         OPENAI_API_KEY:
           'A provider is on when its key is given (optional variables, empty by default); with none, AI operations answer SERVICE_UNAVAILABLE.',
         OPENAI_BASE_URL: 'Any OpenAI-compatible server, e.g. a local model server (default https://api.openai.com/v1).',
         PINECONE_API_KEY: "Document chunks go to Pinecone when both are given; to this service's PostgreSQL (pgvector) otherwise.",
+      },
+    },
+    integrations: {
+      port: 3004,
+      secrets: ['INTEGRATIONS_ENCRYPTION_KEYS'],
+      // integration.connected and .disconnected go out through its outbox.
+      usesRabbitMq: true,
+      optionalVariables: [
+        'INTEGRATIONS_REDIRECT_URI',
+        'INTEGRATIONS_SALESFORCE_CLIENT_ID',
+        'INTEGRATIONS_SALESFORCE_CLIENT_SECRET',
+        'INTEGRATIONS_HUBSPOT_CLIENT_ID',
+        'INTEGRATIONS_HUBSPOT_CLIENT_SECRET',
+        'INTEGRATIONS_PIPEDRIVE_CLIENT_ID',
+        'INTEGRATIONS_PIPEDRIVE_CLIENT_SECRET',
+        'INTEGRATIONS_ZOHO_CRM_CLIENT_ID',
+        'INTEGRATIONS_ZOHO_CRM_CLIENT_SECRET',
+        'INTEGRATIONS_SLACK_CLIENT_ID',
+        'INTEGRATIONS_SLACK_CLIENT_SECRET',
+        'INTEGRATIONS_MICROSOFT_TEAMS_CLIENT_ID',
+        'INTEGRATIONS_MICROSOFT_TEAMS_CLIENT_SECRET',
+        'INTEGRATIONS_GMAIL_CLIENT_ID',
+        'INTEGRATIONS_GMAIL_CLIENT_SECRET',
+        'INTEGRATIONS_OUTLOOK_CLIENT_ID',
+        'INTEGRATIONS_OUTLOOK_CLIENT_SECRET',
+      ],
+      notes: {
+        INTEGRATIONS_ENCRYPTION_KEYS:
+          "Providers' tokens are encrypted under these at rest: comma-separated, newest first, each <id>:<secret> or a bare secret (see README, Integrations).",
+        INTEGRATIONS_REDIRECT_URI:
+          "The app's page providers send admins back to after consent (default http://localhost:8000/integrations/callback), registered with each provider.",
+        INTEGRATIONS_SALESFORCE_CLIENT_ID:
+          'Each OAuth provider can be connected when its client id and secret are given (optional variables, empty by default); Zapier and Make need none.',
       },
     },
   },

@@ -20,6 +20,11 @@ export interface ServiceTopology {
    * docker-compose.yml carries each note as a comment above its variable.
    */
   readonly notes?: Readonly<Record<string, string>>;
+  /**
+   * HTTP routes of its own that callers outside reach directly, not through the gateway (e.g. inbound webhooks), each
+   * with what it is for: deployments publish its port, and docker-compose.yml names the routes beside it.
+   */
+  readonly publicRoutes?: Readonly<Record<string, string>>;
 }
 
 export interface GraphTopology {

@@ -186,8 +186,17 @@ export type StepRunStatus =
 
 /** One way a workflow is started. */
 export type TriggerInput = {
-  /** For EVENT triggers: the routing key pattern of the events that start a run. */
+  /**
+   * For EVENT triggers, required: the routing key pattern of the events that start a run, e.g. integration.data.received
+   * or integration.#: words separated by dots, * for one word, # for any number. Its first word names the events' source:
+   * not a wildcard, and not workflow (a run's own events would start runs for ever).
+   */
   eventType?: string | null | undefined;
+  /**
+   * For EVENT triggers: a JSONata expression over the event ({ id, type, occurredAt, tenantId, payload }), e.g.
+   * payload.amount > 100; a run starts only for events it is true for. Checked when the workflow is saved.
+   */
+  filter?: string | null | undefined;
   /** The kind of trigger. */
   type: TriggerType;
 };

@@ -8,6 +8,7 @@ export * from './access-token.ts';
 export * from './api-key.ts';
 export * from './config.ts';
 export * from './errors.ts';
+export * from './expressions.ts';
 export * from './health.ts';
 export * from './http.ts';
 export * from './identity.ts';

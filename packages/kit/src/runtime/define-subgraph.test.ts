@@ -6,6 +6,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseConfig, subgraphEnv, toSubgraphConfig, type Environment } from '../platform/config.ts';
+import { sendJson } from '../platform/http.ts';
 import { Role, signIdentity, type Identity } from '../platform/identity.ts';
 import { defineSubgraph, type RunningSubgraph, type RunningWorker, type SubgraphContext, type SubgraphRuntime } from './subgraph.ts';
 import { createTempDirectory } from '../testing/databases.ts';
@@ -72,6 +73,13 @@ describe('a subgraph defined by defineSubgraph', () => {
       resolvers,
       createLoaders: () => ({}),
       createServices: createGreetingServices,
+      routes: (services) => [
+        (_req, res, url) => {
+          if (url.pathname !== '/hello') return false;
+          sendJson(res, 200, services.greet('route'));
+          return true;
+        },
+      ],
       worker: {
         start: async (runtime, services) => {
           workerLog.push(`started as ${runtime.logger.bindings().name}: ${services.greet('worker').text}`);
@@ -119,6 +127,13 @@ describe('a subgraph defined by defineSubgraph', () => {
     const response = await ask('{ greeting(id: "Grace") { id text } }');
 
     expect(response.data).toEqual({ greeting: { id: 'Grace', text: 'Good morning, Grace' } });
+  });
+
+  it('serves its own HTTP routes on the same port, with its services, and no identity asked for', async () => {
+    const response = await fetch(`${running.url}/hello`);
+
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ id: 'route', text: 'Good morning, route' });
   });
 
   it('starts its worker without the API, on services made from the configuration it is given, and stops it', async () => {

@@ -114,6 +114,11 @@ export interface SubgraphSpec<Config extends { subgraph: SubgraphConfig }, Loade
   background?(runtime: SubgraphRuntime, services: NoInfer<Services>, config: Config): Promise<Stoppable>;
   /** Dependencies readiness must check beyond the database and brokers, e.g. a work queue. */
   healthChecks?(services: NoInfer<Services>): Record<string, () => Promise<void>>;
+  /**
+   * HTTP routes of the service's own beside GraphQL, health and metrics, on the same port, e.g. inbound webhooks. They
+   * are public: the gateway does not proxy them and no identity is verified for them, so each authenticates its callers.
+   */
+  routes?(services: NoInfer<Services>, config: Config): RouteHandler[];
   /** Background work that can also run without the API, in processes of its own (see {@link runWorker}). */
   worker?: WorkerSpec<Config, NoInfer<Services>>;
 }
@@ -315,7 +320,11 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
   const health = new Health(config.serviceName, { ...dependencyChecks(runtime), ...definition.healthChecks?.(services) });
   const graphql = graphqlRoute({ apollo, context });
   const countedGraphql: RouteHandler = (req, res, url) => statementCounter.run({ count: 0 }, () => graphql(req, res, url));
-  const server = createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics), countedGraphql] });
+  const server = createHttpServer({
+    logger,
+    metrics,
+    routes: [healthRoutes(health, metrics), ...(definition.routes?.(services, settings) ?? []), countedGraphql],
+  });
 
   const subscriptions = schema.getSubscriptionType()
     ? serveSubscriptions({

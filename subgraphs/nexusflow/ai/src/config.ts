@@ -2,6 +2,7 @@ import { ConfigError, loadSubgraphConfig, subgraphEnv, type Environment } from '
 import { serviceDefaults } from '@nexusflow/topology';
 import { z } from 'zod';
 import { AI_TASKS, modelDefinitionSchema } from './domain/catalogue.ts';
+import { PLANS } from './domain/plans.ts';
 
 /** docker-compose passes an optional variable that is not set as an empty string: the same as not set. */
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
@@ -40,6 +41,17 @@ const aiEnvSchema = z.object({
   AI_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).default(100),
   AI_RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).default(60),
   AI_MAX_TOKENS_PER_REQUEST: z.coerce.number().int().min(1).default(10_000),
+  /**
+   * Per plan, routes that replace AI_ROUTES for the tenants on it, e.g. {"FREE":{"CHAT":["gpt-4o-mini"]}}; plans and tasks
+   * not named keep AI_ROUTES. When set, a tenant's plan is asked of the auth subgraph (AUTH_URL).
+   */
+  AI_PLAN_ROUTES: jsonOf(z.partialRecord(z.enum(PLANS), z.partialRecord(z.enum(AI_TASKS), z.array(z.string().min(1)).min(1)))),
+  /** How long a tenant's plan, once asked, is taken as known. */
+  AI_PLAN_CACHE_SECONDS: z.coerce.number().int().min(1).default(60),
+  /** How long a deterministic completion (temperature 0) or an embedding is answered from the cache; 0 turns it off. */
+  AI_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(3600),
+  /** The in-process cache's bound (when REDIS_URL is unset), in answers. */
+  AI_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
   /** Document chunks go to Pinecone when this and PINECONE_INDEX_HOST are set; to this service's PostgreSQL otherwise. */
   PINECONE_API_KEY: optional(z.string()),
   /** The index's data-plane host (metric: cosine), e.g. https://docs-abc123.svc.aped-4627-b74a.pinecone.io. */
@@ -56,6 +68,8 @@ function pineconeSettings(apiKey: string | undefined, indexHost: string | undefi
 /** A provider is on when its API key is set; its base URL lets any server speaking its API stand in. */
 export function loadAiConfig(env?: Environment) {
   return loadSubgraphConfig('ai', aiEnvSchema, env, (parsed) => ({
+    /** The workflows subgraph, whose own validation checks every workflow definition suggestWorkflowSteps drafts. */
+    workflowsUrl: parsed.WORKFLOWS_URL,
     providers: {
       ...(parsed.OPENAI_API_KEY ? { openai: { apiKey: parsed.OPENAI_API_KEY, baseUrl: parsed.OPENAI_BASE_URL } } : {}),
       ...(parsed.ANTHROPIC_API_KEY ? { anthropic: { apiKey: parsed.ANTHROPIC_API_KEY, baseUrl: parsed.ANTHROPIC_BASE_URL } } : {}),
@@ -72,6 +86,11 @@ export function loadAiConfig(env?: Environment) {
     breakerCooldownMs: parsed.AI_BREAKER_COOLDOWN_MS,
     requestLimit: { requests: parsed.AI_REQUESTS_PER_MINUTE, windowSeconds: parsed.AI_RATE_LIMIT_WINDOW_SECONDS },
     maxTokensPerRequest: parsed.AI_MAX_TOKENS_PER_REQUEST,
+    /** The auth subgraph, asked for a tenant's plan when plans have routes of their own. */
+    authUrl: parsed.AUTH_URL,
+    planRoutes: parsed.AI_PLAN_ROUTES ?? {},
+    planCacheSeconds: parsed.AI_PLAN_CACHE_SECONDS,
+    cache: { ttlSeconds: parsed.AI_CACHE_TTL_SECONDS, maxEntries: parsed.AI_CACHE_MAX_ENTRIES },
     pinecone: pineconeSettings(parsed.PINECONE_API_KEY, parsed.PINECONE_INDEX_HOST),
   }));
 }

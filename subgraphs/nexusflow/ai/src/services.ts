@@ -1,19 +1,47 @@
 import { OutboxRelay, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
 import type { AiConfig } from './config.ts';
 import { AiModels } from './domain/ai-models.ts';
+import { ResponseCache } from './domain/cache.ts';
 import { DocumentIndex } from './domain/documents.ts';
+import { AiFeatures } from './domain/features.ts';
+import { PromptTemplates } from './domain/prompts.ts';
 import { ModelCatalogue, type ProviderName } from './domain/catalogue.ts';
 import { CircuitBreakers } from './domain/circuit-breaker.ts';
 import { TenantRequestLimit, TokenCounter } from './domain/limits.ts';
+import { PlanRouting, TenantPlans } from './domain/plans.ts';
 import { createProviders } from './domain/providers.ts';
 import { ModelRouter } from './domain/router.ts';
 import { UsageLedger } from './domain/usage.ts';
+import { WorkflowSuggestions } from './domain/workflow-suggestions.ts';
 import { openVectorStore } from './vector-store/index.ts';
 
 /** The providers configured, the routing between them, the limits before it and the usage written after it. */
 export function createModelServices(runtime: SubgraphRuntime, config: AiConfig) {
   const providers = createProviders(config.providers, config.requestTimeoutMs, runtime.logger);
-  const catalogue = new ModelCatalogue(new Set<ProviderName>(providers.keys()), config.extraModels, config.routes);
+  const configured = new Set<ProviderName>(providers.keys());
+  const catalogue = new ModelCatalogue(configured, config.extraModels, config.routes);
+  const routing = PlanRouting.create({
+    configured,
+    extraModels: config.extraModels,
+    routes: config.routes,
+    planRoutes: config.planRoutes,
+    catalogue,
+    plans: () =>
+      new TenantPlans({
+        authUrl: config.authUrl,
+        internalSecret: config.subgraph.internalSecret,
+        ttlSeconds: config.planCacheSeconds,
+        logger: runtime.logger,
+        now: runtime.clock,
+      }),
+  });
+  const cache = ResponseCache.create({
+    redisUrl: runtime.config.redisUrl,
+    namespace: runtime.config.redisNamespace,
+    logger: runtime.logger,
+    now: runtime.clock,
+    ...config.cache,
+  });
   const breakers = new CircuitBreakers({
     failureThreshold: config.breakerFailures,
     cooldownMs: config.breakerCooldownMs,
@@ -30,6 +58,8 @@ export function createModelServices(runtime: SubgraphRuntime, config: AiConfig) 
   });
   const models = new AiModels({
     catalogue,
+    routing,
+    cache,
     breakers,
     router: new ModelRouter({
       providers,
@@ -50,7 +80,15 @@ export function createModelServices(runtime: SubgraphRuntime, config: AiConfig) 
   // Awaited by every use of the documents; caught here too so that a failed detection is logged at start, not left unhandled.
   vectorStore.catch((error: unknown) => runtime.logger.error({ err: error }, 'the vector store could not be opened'));
   const documents = new DocumentIndex(vectorStore, models);
-  return { models, relay, requestLimit, documents };
+  const prompts = new PromptTemplates();
+  const features = new AiFeatures(models, prompts);
+  const suggestions = new WorkflowSuggestions({
+    models,
+    prompts,
+    workflowsUrl: config.workflowsUrl,
+    internalSecret: config.subgraph.internalSecret,
+  });
+  return { models, relay, requestLimit, cache, documents, prompts, features, suggestions };
 }
 
 export type ModelServices = ReturnType<typeof createModelServices>;
@@ -61,6 +99,7 @@ export async function startModelWork(services: ModelServices): Promise<Stoppable
     close: async () => {
       await services.relay.stop();
       await services.requestLimit.close();
+      await services.cache.close();
     },
   };
 }

@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { Role } from '@nexusflow/kit';
 import { postGraphQL } from '@nexusflow/kit/testing';
 import { startGraphUnderTest, type GraphUnderTest } from '../../../../test/support/services.ts';
-import { answerWords, FakeLlmProviders, serverError } from './support/fake-llm-providers.ts';
+import { answerWith, answerWords, FakeLlmProviders, serverError } from './support/fake-llm-providers.ts';
 
 const COMPLETE = 'mutation ($input: CompletionInput!) { complete(input: $input) { text model provider inputTokens outputTokens costUsd } }';
 const STREAM = 'subscription ($input: CompletionInput!) { completionStream(input: $input) { delta completion { text model provider } } }';
@@ -18,6 +18,15 @@ const REMOVE = 'mutation ($id: ID!) { removeDocument(id: $id) { __typename ... o
 const SEARCH =
   'query ($query: String!, $filter: JSON) { search(query: $query, topK: 2, filter: $filter) { text score document { id title } } }';
 const EMBED = 'mutation ($texts: [String!]!) { embed(texts: $texts) { model vectors } }';
+const SAVE_PROMPT = 'mutation ($input: SavePromptTemplateInput!) { savePromptTemplate(input: $input) { name version builtIn } }';
+const PROMPT_TEMPLATES = '{ promptTemplates { name version versions { version } } }';
+const FROM_PROMPT = `mutation ($text: String!, $labels: [String!]!, $schema: JSON!, $email: GenerateEmailInput!) {
+  summarize(text: $text, maxWords: 20) { text completion { promptName promptVersion } }
+  classify(text: $text, labels: $labels) { label confidence completion { promptName promptVersion } }
+  extract(text: $text, schema: $schema) { data completion { promptName promptVersion } }
+  analyzeSentiment(text: $text) { sentiment score completion { promptName promptVersion } }
+  generateEmail(input: $email) { subject body completion { promptName promptVersion } }
+}`;
 
 describe('the ai subgraph through the nexusflow gateway', () => {
   let graph: GraphUnderTest;
@@ -124,6 +133,44 @@ describe('the ai subgraph through the nexusflow gateway', () => {
     const after = (await send([Role.Viewer], tenantId, SEARCH, { query: 'laptop' })).data?.search;
     expect(documentIds(after)).toEqual([ids[0]]);
     expect((await send([Role.Member], randomUUID(), SEARCH, { query: 'laptop' })).data).toEqual({ search: [] });
+  });
+
+  it('saves a prompt template as an ADMIN, lists it with its versions, and refuses a MEMBER with FORBIDDEN', async () => {
+    const tenantId = randomUUID();
+    const template = { name: 'summarize', system: 'Be terse.', user: '{{text}} in {{maxWords}} words', variables: ['text', 'maxWords'] };
+    const saved = await send([Role.Admin], tenantId, SAVE_PROMPT, { input: template });
+    expect(saved.data?.savePromptTemplate).toEqual({ name: 'summarize', version: 1, builtIn: false });
+    const refused = await send([Role.Member], tenantId, SAVE_PROMPT, { input: template });
+    expect(refused.errors?.map((error) => error.extensions?.code)).toEqual(['FORBIDDEN']);
+    const listed = (await send([Role.Viewer], tenantId, PROMPT_TEMPLATES)).data?.promptTemplates;
+    expect(listed).toContainEqual({ name: 'summarize', version: 1, versions: [{ version: 1 }, { version: 0 }] });
+    expect(listed).toContainEqual({ name: 'classify', version: 0, versions: [{ version: 0 }] });
+  });
+
+  it("answers a MEMBER's summary, label, extraction, sentiment and email, each recording the prompt that made it", async () => {
+    fake.script(
+      'openai',
+      answerWith('Payment is late.'),
+      answerWith('{"label": "Billing", "confidence": 0.9}'),
+      answerWith('{"invoice": "INV-2041"}'),
+      answerWith('{"sentiment": "NEGATIVE", "score": -0.4}'),
+      answerWith('{"subject": "INV-2041", "body": "Please pay."}'),
+    );
+    const answered = await send([Role.Member], randomUUID(), FROM_PROMPT, {
+      text: 'Invoice INV-2041 is two weeks late.',
+      labels: ['Billing', 'Sales'],
+      schema: { type: 'object', properties: { invoice: { type: 'string' } }, required: ['invoice'] },
+      email: { purpose: 'Ask for payment', tone: 'FORMAL', keyPoints: ['Two weeks late'] },
+    });
+    expect(answered.errors).toBeUndefined();
+    const made = (promptName: string) => ({ completion: { promptName, promptVersion: 0 } });
+    expect(answered.data).toEqual({
+      summarize: { text: 'Payment is late.', ...made('summarize') },
+      classify: { label: 'Billing', confidence: 0.9, ...made('classify') },
+      extract: { data: { invoice: 'INV-2041' }, ...made('extract') },
+      analyzeSentiment: { sentiment: 'NEGATIVE', score: -0.4, ...made('analyze-sentiment') },
+      generateEmail: { subject: 'INV-2041', body: 'Please pay.', ...made('generate-email') },
+    });
   });
 
   it("embeds a MEMBER's texts, and refuses a VIEWER's indexing and embedding with FORBIDDEN", async () => {

@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { booleanFlagSchema, loadSubgraphConfig, subgraphEnv, type Environment } from '@nexusflow/kit';
+import {
+  booleanFlagSchema,
+  loadSubgraphConfig,
+  secretOrDevelopmentDefault,
+  sharedSecretSchema,
+  subgraphEnv,
+  type Environment,
+} from '@nexusflow/kit';
 import { serviceDefaults } from '@nexusflow/topology';
 import { z } from 'zod';
 
@@ -18,6 +25,15 @@ const workflowsEnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, 'must be 1 to 100 letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
     .optional(),
+  WEBHOOK_SECRET_ENCRYPTION_KEY: sharedSecretSchema,
+  WEBHOOK_BASE_URL: z.url().optional(),
+  WEBHOOK_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(10 * 1024 * 1024)
+    .default(256 * 1024),
+  WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
 });
 
 /**
@@ -30,23 +46,40 @@ function defaultWorkerId(port: number): string {
 }
 
 export function loadWorkflowsConfig(env?: Environment) {
-  return loadSubgraphConfig('workflows', workflowsEnvSchema, env, (parsed) => ({
-    /** Run step workers in this process; the embedded default needs it, since its queue is in-process. */
-    runWorker: parsed.RUN_WORKER,
-    workerConcurrency: parsed.WORKER_CONCURRENCY,
-    /** Let HTTP steps call loopback, private and link-local addresses (tests, on-premises installs). */
-    allowPrivateNetworkSteps: parsed.ALLOW_PRIVATE_NETWORK_STEPS,
-    sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
-    stallAfterMs: parsed.STALL_AFTER_MS,
-    outboxPollIntervalMs: parsed.OUTBOX_POLL_INTERVAL_MS,
-    /** How long past its timeout a worker keeps a step before another may take it over. */
-    stepLeaseMarginMs: parsed.STEP_LEASE_MARGIN_MS,
-    /** How often due timers are looked for beyond the wake-ups this process arms itself: bounds how late a lost one fires. */
-    timerPollIntervalMs: parsed.TIMER_POLL_INTERVAL_MS,
-    workerId: parsed.WORKER_ID ?? defaultWorkerId(parsed.PORT),
-    /** The notifications subgraph, which notify steps ask to notify users. */
-    notificationsUrl: parsed.NOTIFICATIONS_URL,
-  }));
+  return loadSubgraphConfig(
+    'workflows',
+    workflowsEnvSchema,
+    env,
+    (parsed) => ({
+      /** Run step workers in this process; the embedded default needs it, since its queue is in-process. */
+      runWorker: parsed.RUN_WORKER,
+      workerConcurrency: parsed.WORKER_CONCURRENCY,
+      /** Let HTTP steps call loopback, private and link-local addresses (tests, on-premises installs). */
+      allowPrivateNetworkSteps: parsed.ALLOW_PRIVATE_NETWORK_STEPS,
+      sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,
+      stallAfterMs: parsed.STALL_AFTER_MS,
+      outboxPollIntervalMs: parsed.OUTBOX_POLL_INTERVAL_MS,
+      /** How long past its timeout a worker keeps a step before another may take it over. */
+      stepLeaseMarginMs: parsed.STEP_LEASE_MARGIN_MS,
+      /** How often due timers are looked for beyond the wake-ups this process arms itself: bounds how late a lost one fires. */
+      timerPollIntervalMs: parsed.TIMER_POLL_INTERVAL_MS,
+      workerId: parsed.WORKER_ID ?? defaultWorkerId(parsed.PORT),
+      /** The notifications subgraph, which notify steps ask to notify users. */
+      notificationsUrl: parsed.NOTIFICATIONS_URL,
+      webhooks: {
+        /** Encrypts the signing secrets of workflow webhooks at rest. */
+        encryptionKey: secretOrDevelopmentDefault(parsed.WEBHOOK_SECRET_ENCRYPTION_KEY),
+        /** Where senders reach this service's webhook routes (the gateway does not proxy them); this process's own address when unset. */
+        baseUrl: parsed.WEBHOOK_BASE_URL ?? `http://localhost:${parsed.PORT}`,
+        maxBodyBytes: parsed.WEBHOOK_MAX_BODY_BYTES,
+        /** How old a delivery's signed timestamp may be (either way), so that a captured delivery cannot be replayed later. */
+        toleranceSeconds: parsed.WEBHOOK_TOLERANCE_SECONDS,
+      },
+      /** The ai subgraph, which ai steps ask for completions, classifications, extractions and summaries. */
+      aiUrl: parsed.AI_URL,
+    }),
+    { requiredInProduction: ['WEBHOOK_SECRET_ENCRYPTION_KEY'] },
+  );
 }
 
 export type WorkflowsConfig = ReturnType<typeof loadWorkflowsConfig>;

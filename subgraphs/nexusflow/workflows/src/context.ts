@@ -4,10 +4,18 @@ import type { ExecutionService } from './domain/execution-service.ts';
 import type { WorkflowService } from './domain/workflow-service.ts';
 import type { WorkflowLoaders } from './loaders.ts';
 import type { StepRegistry } from './steps/index.ts';
+import type { EventTriggers } from './triggers/event-triggers.ts';
+import type { WebhookDeliveries, WebhookSecrets } from './triggers/webhooks.ts';
 
 export interface WorkflowServices {
   workflows: WorkflowService;
   executions: ExecutionService;
+  /** The webhooks of WEBHOOK triggers: their secrets and URLs. */
+  webhooks: WebhookSecrets;
+  /** Receives deliveries to those webhooks (an HTTP route of the subgraph). */
+  webhookDeliveries: WebhookDeliveries;
+  /** Starts the runs EVENT triggers ask for; the background work consumes the event bus for it. */
+  eventTriggers: EventTriggers;
   engine: ExecutionEngine;
   steps: StepRegistry;
   /** Live updates, as the outbox relay publishes them once committed and confirmed. */

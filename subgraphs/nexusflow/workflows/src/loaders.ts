@@ -3,6 +3,7 @@ import { groupByKeys, loaderById, tenantCondition, type EntityManager, type Iden
 import { Execution, type ExecutionStatus } from './entities/execution.entity.ts';
 import { StepRun } from './entities/step-run.entity.ts';
 import { Workflow } from './entities/workflow.entity.ts';
+import { WorkflowWebhook } from './entities/workflow-webhook.entity.ts';
 import { toConnection, type Connection } from './domain/pagination.ts';
 
 /**
@@ -69,6 +70,10 @@ export function createLoaders(em: EntityManager, _identity: Identity) {
     // Deleted workflows included: their executions still refer to them.
     workflowById: loaderById(em, Workflow),
     executionById: loaderById(em, Execution),
+    webhookByWorkflowId: new DataLoader<string, WorkflowWebhook | null>(async (ids) => {
+      const webhooks = await em.find(WorkflowWebhook, { workflowId: { $in: [...ids] } });
+      return ids.map((id) => webhooks.find((webhook) => webhook.workflowId === id) ?? null);
+    }),
     stepRunsByExecutionId: new DataLoader<string, StepRun[]>(async (ids) =>
       groupByKeys(
         ids,

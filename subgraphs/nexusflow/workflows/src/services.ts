@@ -6,8 +6,12 @@ import { liveTopics } from './domain/events.ts';
 import { ExecutionService } from './domain/execution-service.ts';
 import { WorkflowService } from './domain/workflow-service.ts';
 import { defaultStepRegistry } from './steps/index.ts';
+import { EventTriggers } from './triggers/event-triggers.ts';
+import { WebhookDeliveries, WebhookSecrets } from './triggers/webhooks.ts';
 
 export const STEP_QUEUE = 'workflows.steps';
+/** The durable queue of the EVENT triggers' consumer, bound to every event. */
+export const EVENT_TRIGGER_QUEUE = 'workflows.event-triggers';
 
 /**
  * The workflow engine's moving parts: the step queue, the outbox relay (which also feeds live
@@ -33,6 +37,7 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
   const steps = defaultStepRegistry({
     allowPrivateNetworks: config.allowPrivateNetworkSteps,
     notify: { notificationsUrl: config.notificationsUrl, internalSecret: config.subgraph.internalSecret },
+    ai: { aiUrl: config.aiUrl, internalSecret: config.subgraph.internalSecret },
   });
   const engine = new ExecutionEngine({
     database: runtime.database,
@@ -44,10 +49,29 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
     workerId: config.workerId,
     timerPollIntervalMs: config.timerPollIntervalMs,
   });
-  const workflows = new WorkflowService(steps, relay);
+  const webhooks = new WebhookSecrets(config.webhooks.encryptionKey, config.webhooks.baseUrl);
+  const workflows = new WorkflowService(steps, relay, webhooks);
+  const executions = new ExecutionService(workflows, engine, relay);
   return {
     workflows,
-    executions: new ExecutionService(workflows, engine, relay),
+    executions,
+    webhooks,
+    webhookDeliveries: new WebhookDeliveries({
+      database: runtime.database,
+      secrets: webhooks,
+      executions,
+      logger: runtime.logger,
+      maxBodyBytes: config.webhooks.maxBodyBytes,
+      toleranceSeconds: config.webhooks.toleranceSeconds,
+      now: runtime.clock,
+    }),
+    eventTriggers: new EventTriggers({
+      database: runtime.database,
+      eventBus: runtime.eventBus,
+      executions,
+      logger: runtime.logger,
+      queue: `${runtime.config.amqpNamespace}.${EVENT_TRIGGER_QUEUE}`,
+    }),
     engine,
     steps,
     live: runtime.pubsub,
@@ -57,16 +81,17 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
 }
 
 /**
- * The relay, the timers (after taking over what a previous run of this process left in flight), the sweeper and
- * (unless disabled) step workers; stopping waits for steps in flight.
+ * The relay, the timers (after taking over what a previous run of this process left in flight), the sweeper, the
+ * consumer of events for EVENT triggers and (unless disabled) step workers; stopping waits for steps in flight.
  */
 export async function startBackgroundWork(
   runtime: SubgraphRuntime,
-  { engine, relay, stepQueue }: WorkflowServices,
+  { engine, relay, stepQueue, eventTriggers }: WorkflowServices,
   config: WorkflowsConfig,
 ): Promise<Stoppable> {
   relay.start();
   await engine.start();
+  const triggeringEvents = await eventTriggers.start();
   // A failure outside the step (the database is unreachable) comes back after a pause rather than
   // at once, which would spin; the step's own failures are handled by the engine's retry policy.
   const handle = async (message: StepMessage) => {
@@ -85,6 +110,7 @@ export async function startBackgroundWork(
   return {
     async close() {
       clearInterval(sweeper);
+      await triggeringEvents.stop();
       await engine.stop();
       await consumer?.stop();
       await relay.stop();

@@ -4,9 +4,11 @@ import type { Document as DocumentModel } from '../entities/document.entity.ts';
 import type { SearchHit as SearchHitModel, Embeddings as EmbeddingsModel } from '../domain/documents.ts';
 import type { UsageRecord as UsageRecordModel } from '../entities/usage-record.entity.ts';
 import type { ModelView as ModelViewModel, CompletionView as CompletionViewModel, CompletionChunk as CompletionChunkModel } from '../domain/ai-models.ts';
+import type { PromptTemplateView as PromptTemplateViewModel } from '../domain/prompts.ts';
 import type { AiContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -70,9 +72,22 @@ export type ChatRole =
   | 'SYSTEM'
   | 'USER';
 
+/** The label a text was given. */
+export type Classification = {
+  __typename?: 'Classification';
+  /** The completion that chose it; after a retry, the one that answered. */
+  completion: Completion;
+  /** 0 to 1: how sure the model said it was; 1 when it did not say. */
+  confidence: Scalars['Float']['output'];
+  /** One of the labels asked for, spelled as given. */
+  label: Scalars['String']['output'];
+};
+
 /** A model's answer and what it cost. */
 export type Completion = {
   __typename?: 'Completion';
+  /** Whether the answer came from the response cache (a repeated request at temperature 0): no provider was asked, costUsd is 0. */
+  cacheHit: Scalars['Boolean']['output'];
   /** US dollars, at the catalogue's prices. */
   costUsd: Scalars['Float']['output'];
   /** Why the model stopped writing. */
@@ -85,6 +100,10 @@ export type Completion = {
   model: Scalars['String']['output'];
   /** Tokens of the answer, as the provider billed them. */
   outputTokens: Scalars['Int']['output'];
+  /** The prompt template that produced it, when one did. */
+  promptName?: Maybe<Scalars['String']['output']>;
+  /** The version of that template; 0 for the built-in default. */
+  promptVersion?: Maybe<Scalars['Int']['output']>;
   /** Who runs the model that answered. */
   provider: AiProvider;
   /** The answer. */
@@ -100,18 +119,25 @@ export type CompletionChunk = {
   delta: Scalars['String']['output'];
 };
 
-/** A completion request. The messages and maxTokens together may count at most 10,000 tokens (AI_MAX_TOKENS_PER_REQUEST). */
+/**
+ * A completion request: messages, or a prompt template and its variables. The messages and maxTokens together may count at
+ * most 10,000 tokens (AI_MAX_TOKENS_PER_REQUEST).
+ */
 export type CompletionInput = {
   /** The longest answer, in tokens. Default 1024. */
   maxTokens?: InputMaybe<Scalars['Int']['input']>;
-  /** 1 to 200 messages, oldest first. */
-  messages: Array<ChatMessageInput>;
+  /** 1 to 200 messages, oldest first; required unless a prompt is named. */
+  messages?: InputMaybe<Array<ChatMessageInput>>;
   /** A chat model of the catalogue; when the provider fails, the request falls back to the task's model of another provider. */
   model?: InputMaybe<Scalars['String']['input']>;
+  /** A prompt template to render into the messages instead: its system text, then its user text. */
+  prompt?: InputMaybe<PromptReferenceInput>;
   /** Picks the models when none is named. Default CHAT. */
   task?: InputMaybe<AiTask>;
   /** 0 to 2; the provider's default when omitted. */
   temperature?: InputMaybe<Scalars['Float']['input']>;
+  /** The prompt's variables by name: each value (a string, number or boolean; anything else as JSON) is inserted as text. */
+  variables?: InputMaybe<Scalars['JSON']['input']>;
 };
 
 /** A text of the caller's tenant, cut into chunks and embedded, that search finds by meaning. */
@@ -142,6 +168,25 @@ export type DocumentNotFound = UserError & {
   message: Scalars['String']['output'];
 };
 
+/** An email written for the caller to review and send. */
+export type EmailDraft = {
+  __typename?: 'EmailDraft';
+  /** The body, plain text. */
+  body: Scalars['String']['output'];
+  /** The completion that wrote it; after a retry, the one that answered. */
+  completion: Completion;
+  /** The subject line. */
+  subject: Scalars['String']['output'];
+};
+
+/** How an email reads. */
+export type EmailTone =
+  | 'APOLOGETIC'
+  | 'FORMAL'
+  | 'FRIENDLY'
+  | 'NEUTRAL'
+  | 'PERSUASIVE';
+
 /** Vectors for texts, in the order of the texts. */
 export type Embeddings = {
   __typename?: 'Embeddings';
@@ -153,6 +198,15 @@ export type Embeddings = {
   vectors: Array<Array<Scalars['Float']['output']>>;
 };
 
+/** Data taken from a text. */
+export type Extraction = {
+  __typename?: 'Extraction';
+  /** The completion that wrote it; after a repair, the one that answered. */
+  completion: Completion;
+  /** The data, valid against the JSON Schema given. */
+  data: Scalars['JSON']['output'];
+};
+
 /** Why a model stopped writing. */
 export type FinishReason =
   /** The provider withheld the answer. */
@@ -162,6 +216,18 @@ export type FinishReason =
   | 'OTHER'
   /** It was done. */
   | 'STOP';
+
+/** What an email is to say. */
+export type GenerateEmailInput = {
+  /** What it must say, in order; at most 20. */
+  keyPoints: Array<Scalars['String']['input']>;
+  /** What the email is for, e.g. ask for the overdue invoice 2041 to be paid; not blank. */
+  purpose: Scalars['String']['input'];
+  /** Whom it is addressed to, when known. */
+  recipientName?: InputMaybe<Scalars['String']['input']>;
+  /** How it reads. */
+  tone: EmailTone;
+};
 
 /** A document to index. The text is cut into chunks of about 400 tokens and embedded, counting against the tenant's limits. */
 export type IndexDocumentInput = {
@@ -192,14 +258,45 @@ export type ModelStatus =
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** The feeling the text expresses, with a score; OWNER, ADMIN or MEMBER. */
+  analyzeSentiment: SentimentAnalysis;
+  /** The one of the labels that fits the text best; a model answering outside them is asked once more. OWNER, ADMIN or MEMBER. */
+  classify: Classification;
   /** A model's answer to a conversation; it costs money, so it needs the OWNER, ADMIN or MEMBER role. */
   complete: Completion;
   /** Vectors for 1 to 100 texts of together at most 10,000 tokens; OWNER, ADMIN or MEMBER. */
   embed: Embeddings;
+  /** Data from the text, valid against the JSON Schema; an invalid answer is repaired once with the validation errors. OWNER, ADMIN or MEMBER. */
+  extract: Extraction;
+  /** An email draft for the purpose and key points, in the tone asked for; OWNER, ADMIN or MEMBER. */
+  generateEmail: EmailDraft;
   /** Indexes a document for search, replacing the one of the same externalId; OWNER, ADMIN or MEMBER. */
   indexDocument: Document;
   /** Removes a document and its chunks from search; OWNER, ADMIN or MEMBER. */
   removeDocument: RemoveDocumentResult;
+  /** Saves a new version of the caller's tenant's prompt template of this name; earlier versions stay usable. OWNER or ADMIN. */
+  savePromptTemplate: PromptTemplate;
+  /**
+   * A workflow drafted from a goal in words, which the workflows service's own validation accepted, ready for
+   * createWorkflow; when the model's drafts are refused, it is asked to repair them up to twice, and never is an invalid
+   * one returned. OWNER, ADMIN or MEMBER.
+   */
+  suggestWorkflowSteps: SuggestWorkflowStepsResult;
+  /** A summary of the text in at most about maxWords words (1 to 1,000); OWNER, ADMIN or MEMBER. */
+  summarize: Summary;
+};
+
+
+export type MutationAnalyzeSentimentArgs = {
+  prompt?: InputMaybe<PromptReferenceInput>;
+  text: Scalars['String']['input'];
+};
+
+
+export type MutationClassifyArgs = {
+  labels: Array<Scalars['String']['input']>;
+  prompt?: InputMaybe<PromptReferenceInput>;
+  text: Scalars['String']['input'];
 };
 
 
@@ -213,6 +310,19 @@ export type MutationEmbedArgs = {
 };
 
 
+export type MutationExtractArgs = {
+  prompt?: InputMaybe<PromptReferenceInput>;
+  schema: Scalars['JSON']['input'];
+  text: Scalars['String']['input'];
+};
+
+
+export type MutationGenerateEmailArgs = {
+  input: GenerateEmailInput;
+  prompt?: InputMaybe<PromptReferenceInput>;
+};
+
+
 export type MutationIndexDocumentArgs = {
   input: IndexDocumentInput;
 };
@@ -222,12 +332,75 @@ export type MutationRemoveDocumentArgs = {
   id: Scalars['ID']['input'];
 };
 
+
+export type MutationSavePromptTemplateArgs = {
+  input: SavePromptTemplateInput;
+};
+
+
+export type MutationSuggestWorkflowStepsArgs = {
+  goal: Scalars['String']['input'];
+};
+
+
+export type MutationSummarizeArgs = {
+  maxWords?: InputMaybe<Scalars['Int']['input']>;
+  prompt?: InputMaybe<PromptReferenceInput>;
+  text: Scalars['String']['input'];
+};
+
+/** The model wrote no definition the workflows service accepted, repairs included; nothing invalid is returned. */
+export type NoValidSuggestion = UserError & {
+  __typename?: 'NoValidSuggestion';
+  /** Drafts the model wrote, each refused. */
+  attempts: Scalars['Int']['output'];
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
+  /** Why the last draft was refused. */
+  problems: Array<SuggestionProblem>;
+};
+
+/** A named prompt to use, and the version; the tenant's latest (or the built-in default) when version is omitted. */
+export type PromptReferenceInput = {
+  /** The template's name, e.g. summarize. */
+  name: Scalars['String']['input'];
+  /** A version the tenant saved, or 0 for the built-in default; its latest when omitted. */
+  version?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A prompt template: a built-in default, or a version a tenant saved. Placeholders are written {{name}}. */
+export type PromptTemplate = {
+  __typename?: 'PromptTemplate';
+  /** Whether it is the built-in default rather than a version the tenant saved. */
+  builtIn: Scalars['Boolean']['output'];
+  /** When it was saved; null for a built-in default. */
+  createdAt?: Maybe<Scalars['DateTime']['output']>;
+  /** Who saved it; null for a built-in default. */
+  createdBy?: Maybe<Scalars['ID']['output']>;
+  /** What features and completions call it by, e.g. summarize. */
+  name: Scalars['String']['output'];
+  /** The system message. */
+  system: Scalars['String']['output'];
+  /** What the prompt is for: picks the models that answer it. */
+  task: AiTask;
+  /** The user message. */
+  user: Scalars['String']['output'];
+  /** The variables its placeholders name; rendering refuses a request that leaves one out. */
+  variables: Array<Scalars['String']['output']>;
+  /** 1, 2, 3 in the order the tenant saved them; 0 for the built-in default. */
+  version: Scalars['Int']['output'];
+  /** Every version of its name, newest first: the tenant's, then the built-in default when there is one. */
+  versions: Array<PromptTemplate>;
+};
+
 export type Query = {
   __typename?: 'Query';
   /** The caller's tenant's AI usage, newest first; at most 100. OWNER or ADMIN. */
   aiUsage: Array<UsageRecord>;
   /** The models this deployment knows, with their prices and live status. */
   models: Array<AiModel>;
+  /** The prompt templates the caller's tenant can use: each name's latest version, the tenant's or the built-in default, by name. */
+  promptTemplates: Array<PromptTemplate>;
   /** The caller's tenant's document chunks nearest in meaning to the query, best first; filter keeps those whose metadata has every value given. */
   search: Array<SearchHit>;
 };
@@ -247,6 +420,23 @@ export type QuerySearchArgs = {
 /** Outcome of removeDocument: the document removed, or why not. */
 export type RemoveDocumentResult = Document | DocumentNotFound;
 
+/**
+ * A new version of a prompt template. A name that has a built-in default may declare only the variables the default has,
+ * since those are what its feature supplies.
+ */
+export type SavePromptTemplateInput = {
+  /** 1 to 64 characters: lower-case letters, digits and hyphens, starting with a letter or digit. */
+  name: Scalars['String']['input'];
+  /** The system message, at most 20,000 characters; may be empty. */
+  system: Scalars['String']['input'];
+  /** What the prompt is for: picks the models that answer it. Default CHAT, or the built-in default's task. */
+  task?: InputMaybe<AiTask>;
+  /** The user message, not blank, at most 20,000 characters. */
+  user: Scalars['String']['input'];
+  /** Every variable the placeholders name, each exactly once; a placeholder not declared here is refused. */
+  variables: Array<Scalars['String']['input']>;
+};
+
 /** A chunk of a document found by search. */
 export type SearchHit = {
   __typename?: 'SearchHit';
@@ -260,6 +450,25 @@ export type SearchHit = {
   text: Scalars['String']['output'];
 };
 
+/** The feeling a text expresses. */
+export type Sentiment =
+  /** Clearly positive and negative at once. */
+  | 'MIXED'
+  | 'NEGATIVE'
+  | 'NEUTRAL'
+  | 'POSITIVE';
+
+/** What a text expresses. */
+export type SentimentAnalysis = {
+  __typename?: 'SentimentAnalysis';
+  /** The completion that judged it; after a retry, the one that answered. */
+  completion: Completion;
+  /** -1 (wholly negative) to 1 (wholly positive). */
+  score: Scalars['Float']['output'];
+  /** The feeling. */
+  sentiment: Sentiment;
+};
+
 export type Subscription = {
   __typename?: 'Subscription';
   /** The answer of complete, as it is written: text in order, then the summary; the same roles and limits. */
@@ -269,6 +478,27 @@ export type Subscription = {
 
 export type SubscriptionCompletionStreamArgs = {
   input: CompletionInput;
+};
+
+/** Outcome of suggestWorkflowSteps: a valid workflow definition, or why there is none. */
+export type SuggestWorkflowStepsResult = NoValidSuggestion | WorkflowSuggestion;
+
+/** One reason the workflows service refused a drafted definition. */
+export type SuggestionProblem = {
+  __typename?: 'SuggestionProblem';
+  /** Where the problem is, e.g. `steps.2.config`; empty for the draft as a whole. */
+  field: Scalars['String']['output'];
+  /** What is wrong. */
+  problem: Scalars['String']['output'];
+};
+
+/** A summary of a text. */
+export type Summary = {
+  __typename?: 'Summary';
+  /** The completion that wrote it. */
+  completion: Completion;
+  /** The summary. */
+  text: Scalars['String']['output'];
 };
 
 /** What a usage record counts. */
@@ -299,6 +529,10 @@ export type UsageRecord = {
   operation: UsageOperation;
   /** Tokens received. */
   outputTokens: Scalars['Int']['output'];
+  /** The prompt template the request was rendered from, when it was. */
+  promptName?: Maybe<Scalars['String']['output']>;
+  /** The version of that template; 0 for the built-in default. */
+  promptVersion?: Maybe<Scalars['Int']['output']>;
   /** Who runs the model. */
   provider: AiProvider;
   /** Whether the model answered. */
@@ -311,6 +545,21 @@ export type UsageRecord = {
 export type UserError = {
   /** What went wrong, for people. */
   message: Scalars['String']['output'];
+};
+
+/** A workflow drafted by a model and accepted by the workflows service's validation. */
+export type WorkflowSuggestion = {
+  __typename?: 'WorkflowSuggestion';
+  /** Drafts the model wrote: 1, or more when earlier ones were refused and it was asked to repair them. */
+  attempts: Scalars['Int']['output'];
+  /** The completion that wrote the accepted draft: its model, and the prompt and version it was rendered from. */
+  completion: Completion;
+  /** The definition, a WorkflowInput as createWorkflow takes it. */
+  definition: Scalars['JSON']['output'];
+  /** What the workflow is for, as in the definition. */
+  description?: Maybe<Scalars['String']['output']>;
+  /** The workflow's name, as in the definition. */
+  name: Scalars['String']['output'];
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -389,11 +638,18 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
     | ( DocumentModel )
     | ( DocumentNotFound )
   ;
+  SuggestWorkflowStepsResult:
+    | ( NoValidSuggestion )
+    | ( Omit<WorkflowSuggestion, 'completion'> & { completion: _RefType['Completion'] } )
+  ;
 }>;
 
 /** Mapping of interface types */
 export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = ResolversObject<{
-  UserError: ( DocumentNotFound );
+  UserError:
+    | ( DocumentNotFound )
+    | ( NoValidSuggestion )
+  ;
 }>;
 
 /** Mapping between all available schema types and the resolvers types */
@@ -408,26 +664,41 @@ export type ResolversTypes = ResolversObject<{
   ChatMessageInput: ChatMessageInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   ChatRole: ChatRole;
+  Classification: ResolverTypeWrapper<Omit<Classification, 'completion'> & { completion: ResolversTypes['Completion'] }>;
   Completion: ResolverTypeWrapper<CompletionViewModel>;
   CompletionChunk: ResolverTypeWrapper<CompletionChunkModel>;
   CompletionInput: CompletionInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Document: ResolverTypeWrapper<DocumentModel>;
   DocumentNotFound: ResolverTypeWrapper<DocumentNotFound>;
+  EmailDraft: ResolverTypeWrapper<Omit<EmailDraft, 'completion'> & { completion: ResolversTypes['Completion'] }>;
+  EmailTone: EmailTone;
   Embeddings: ResolverTypeWrapper<EmbeddingsModel>;
+  Extraction: ResolverTypeWrapper<Omit<Extraction, 'completion'> & { completion: ResolversTypes['Completion'] }>;
   FinishReason: FinishReason;
+  GenerateEmailInput: GenerateEmailInput;
   IndexDocumentInput: IndexDocumentInput;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   ModelCapability: ModelCapability;
   ModelStatus: ModelStatus;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  NoValidSuggestion: ResolverTypeWrapper<NoValidSuggestion>;
+  PromptReferenceInput: PromptReferenceInput;
+  PromptTemplate: ResolverTypeWrapper<PromptTemplateViewModel>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RemoveDocumentResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RemoveDocumentResult']>;
+  SavePromptTemplateInput: SavePromptTemplateInput;
   SearchHit: ResolverTypeWrapper<SearchHitModel>;
+  Sentiment: Sentiment;
+  SentimentAnalysis: ResolverTypeWrapper<Omit<SentimentAnalysis, 'completion'> & { completion: ResolversTypes['Completion'] }>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  SuggestWorkflowStepsResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['SuggestWorkflowStepsResult']>;
+  SuggestionProblem: ResolverTypeWrapper<SuggestionProblem>;
+  Summary: ResolverTypeWrapper<Omit<Summary, 'completion'> & { completion: ResolversTypes['Completion'] }>;
   UsageOperation: UsageOperation;
   UsageRecord: ResolverTypeWrapper<UsageRecordModel>;
   UserError: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['UserError']>;
+  WorkflowSuggestion: ResolverTypeWrapper<Omit<WorkflowSuggestion, 'completion'> & { completion: ResolversTypes['Completion'] }>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -439,22 +710,35 @@ export type ResolversParentTypes = ResolversObject<{
   Float: Scalars['Float']['output'];
   ChatMessageInput: ChatMessageInput;
   String: Scalars['String']['output'];
+  Classification: Omit<Classification, 'completion'> & { completion: ResolversParentTypes['Completion'] };
   Completion: CompletionViewModel;
   CompletionChunk: CompletionChunkModel;
   CompletionInput: CompletionInput;
   DateTime: Scalars['DateTime']['output'];
   Document: DocumentModel;
   DocumentNotFound: DocumentNotFound;
+  EmailDraft: Omit<EmailDraft, 'completion'> & { completion: ResolversParentTypes['Completion'] };
   Embeddings: EmbeddingsModel;
+  Extraction: Omit<Extraction, 'completion'> & { completion: ResolversParentTypes['Completion'] };
+  GenerateEmailInput: GenerateEmailInput;
   IndexDocumentInput: IndexDocumentInput;
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
+  NoValidSuggestion: NoValidSuggestion;
+  PromptReferenceInput: PromptReferenceInput;
+  PromptTemplate: PromptTemplateViewModel;
   Query: Record<PropertyKey, never>;
   RemoveDocumentResult: ResolversUnionTypes<ResolversParentTypes>['RemoveDocumentResult'];
+  SavePromptTemplateInput: SavePromptTemplateInput;
   SearchHit: SearchHitModel;
+  SentimentAnalysis: Omit<SentimentAnalysis, 'completion'> & { completion: ResolversParentTypes['Completion'] };
   Subscription: Record<PropertyKey, never>;
+  SuggestWorkflowStepsResult: ResolversUnionTypes<ResolversParentTypes>['SuggestWorkflowStepsResult'];
+  SuggestionProblem: SuggestionProblem;
+  Summary: Omit<Summary, 'completion'> & { completion: ResolversParentTypes['Completion'] };
   UsageRecord: UsageRecordModel;
   UserError: ResolversInterfaceTypes<ResolversParentTypes>['UserError'];
+  WorkflowSuggestion: Omit<WorkflowSuggestion, 'completion'> & { completion: ResolversParentTypes['Completion'] };
 }>;
 
 export type AiModelResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['AiModel'] = ResolversParentTypes['AiModel']> = ResolversObject<{
@@ -468,13 +752,22 @@ export type AiModelResolvers<ContextType = AiContext, ParentType extends Resolve
   status?: Resolver<ResolversTypes['ModelStatus'], ParentType, ContextType>;
 }>;
 
+export type ClassificationResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['Classification'] = ResolversParentTypes['Classification']> = ResolversObject<{
+  completion?: Resolver<ResolversTypes['Completion'], ParentType, ContextType>;
+  confidence?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  label?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type CompletionResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['Completion'] = ResolversParentTypes['Completion']> = ResolversObject<{
+  cacheHit?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   costUsd?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   finishReason?: Resolver<ResolversTypes['FinishReason'], ParentType, ContextType>;
   inputTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   latencyMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  promptName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  promptVersion?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['AiProvider'], ParentType, ContextType>;
   text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
@@ -505,10 +798,21 @@ export type DocumentNotFoundResolvers<ContextType = AiContext, ParentType extend
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
+export type EmailDraftResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['EmailDraft'] = ResolversParentTypes['EmailDraft']> = ResolversObject<{
+  body?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  completion?: Resolver<ResolversTypes['Completion'], ParentType, ContextType>;
+  subject?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
 export type EmbeddingsResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['Embeddings'] = ResolversParentTypes['Embeddings']> = ResolversObject<{
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   tokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   vectors?: Resolver<Array<Array<ResolversTypes['Float']>>, ParentType, ContextType>;
+}>;
+
+export type ExtractionResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['Extraction'] = ResolversParentTypes['Extraction']> = ResolversObject<{
+  completion?: Resolver<ResolversTypes['Completion'], ParentType, ContextType>;
+  data?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
 }>;
 
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
@@ -516,15 +820,43 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
 }
 
 export type MutationResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  analyzeSentiment?: Resolver<ResolversTypes['SentimentAnalysis'], ParentType, ContextType, RequireFields<MutationAnalyzeSentimentArgs, 'text'>>;
+  classify?: Resolver<ResolversTypes['Classification'], ParentType, ContextType, RequireFields<MutationClassifyArgs, 'labels' | 'text'>>;
   complete?: Resolver<ResolversTypes['Completion'], ParentType, ContextType, RequireFields<MutationCompleteArgs, 'input'>>;
   embed?: Resolver<ResolversTypes['Embeddings'], ParentType, ContextType, RequireFields<MutationEmbedArgs, 'texts'>>;
+  extract?: Resolver<ResolversTypes['Extraction'], ParentType, ContextType, RequireFields<MutationExtractArgs, 'schema' | 'text'>>;
+  generateEmail?: Resolver<ResolversTypes['EmailDraft'], ParentType, ContextType, RequireFields<MutationGenerateEmailArgs, 'input'>>;
   indexDocument?: Resolver<ResolversTypes['Document'], ParentType, ContextType, RequireFields<MutationIndexDocumentArgs, 'input'>>;
   removeDocument?: Resolver<ResolversTypes['RemoveDocumentResult'], ParentType, ContextType, RequireFields<MutationRemoveDocumentArgs, 'id'>>;
+  savePromptTemplate?: Resolver<ResolversTypes['PromptTemplate'], ParentType, ContextType, RequireFields<MutationSavePromptTemplateArgs, 'input'>>;
+  suggestWorkflowSteps?: Resolver<ResolversTypes['SuggestWorkflowStepsResult'], ParentType, ContextType, RequireFields<MutationSuggestWorkflowStepsArgs, 'goal'>>;
+  summarize?: Resolver<ResolversTypes['Summary'], ParentType, ContextType, RequireFields<MutationSummarizeArgs, 'maxWords' | 'text'>>;
+}>;
+
+export type NoValidSuggestionResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['NoValidSuggestion'] = ResolversParentTypes['NoValidSuggestion']> = ResolversObject<{
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  problems?: Resolver<Array<ResolversTypes['SuggestionProblem']>, ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type PromptTemplateResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['PromptTemplate'] = ResolversParentTypes['PromptTemplate']> = ResolversObject<{
+  builtIn?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  createdAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  createdBy?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  system?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  task?: Resolver<ResolversTypes['AiTask'], ParentType, ContextType>;
+  user?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  variables?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  versions?: Resolver<Array<ResolversTypes['PromptTemplate']>, ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   aiUsage?: Resolver<Array<ResolversTypes['UsageRecord']>, ParentType, ContextType, RequireFields<QueryAiUsageArgs, 'first'>>;
   models?: Resolver<Array<ResolversTypes['AiModel']>, ParentType, ContextType>;
+  promptTemplates?: Resolver<Array<ResolversTypes['PromptTemplate']>, ParentType, ContextType>;
   search?: Resolver<Array<ResolversTypes['SearchHit']>, ParentType, ContextType, RequireFields<QuerySearchArgs, 'query' | 'topK'>>;
 }>;
 
@@ -539,8 +871,28 @@ export type SearchHitResolvers<ContextType = AiContext, ParentType extends Resol
   text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
+export type SentimentAnalysisResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['SentimentAnalysis'] = ResolversParentTypes['SentimentAnalysis']> = ResolversObject<{
+  completion?: Resolver<ResolversTypes['Completion'], ParentType, ContextType>;
+  score?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  sentiment?: Resolver<ResolversTypes['Sentiment'], ParentType, ContextType>;
+}>;
+
 export type SubscriptionResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
   completionStream?: SubscriptionResolver<ResolversTypes['CompletionChunk'], "completionStream", ParentType, ContextType, RequireFields<SubscriptionCompletionStreamArgs, 'input'>>;
+}>;
+
+export type SuggestWorkflowStepsResultResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['SuggestWorkflowStepsResult'] = ResolversParentTypes['SuggestWorkflowStepsResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'NoValidSuggestion' | 'WorkflowSuggestion', ParentType, ContextType>;
+}>;
+
+export type SuggestionProblemResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['SuggestionProblem'] = ResolversParentTypes['SuggestionProblem']> = ResolversObject<{
+  field?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  problem?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type SummaryResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['Summary'] = ResolversParentTypes['Summary']> = ResolversObject<{
+  completion?: Resolver<ResolversTypes['Completion'], ParentType, ContextType>;
+  text?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type UsageRecordResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['UsageRecord'] = ResolversParentTypes['UsageRecord']> = ResolversObject<{
@@ -554,30 +906,51 @@ export type UsageRecordResolvers<ContextType = AiContext, ParentType extends Res
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   operation?: Resolver<ResolversTypes['UsageOperation'], ParentType, ContextType>;
   outputTokens?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  promptName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  promptVersion?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   provider?: Resolver<ResolversTypes['AiProvider'], ParentType, ContextType>;
   succeeded?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   userId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
 }>;
 
 export type UserErrorResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'DocumentNotFound', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'DocumentNotFound' | 'NoValidSuggestion', ParentType, ContextType>;
+}>;
+
+export type WorkflowSuggestionResolvers<ContextType = AiContext, ParentType extends ResolversParentTypes['WorkflowSuggestion'] = ResolversParentTypes['WorkflowSuggestion']> = ResolversObject<{
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  completion?: Resolver<ResolversTypes['Completion'], ParentType, ContextType>;
+  definition?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  description?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = AiContext> = ResolversObject<{
   AiModel?: AiModelResolvers<ContextType>;
+  Classification?: ClassificationResolvers<ContextType>;
   Completion?: CompletionResolvers<ContextType>;
   CompletionChunk?: CompletionChunkResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Document?: DocumentResolvers<ContextType>;
   DocumentNotFound?: DocumentNotFoundResolvers<ContextType>;
+  EmailDraft?: EmailDraftResolvers<ContextType>;
   Embeddings?: EmbeddingsResolvers<ContextType>;
+  Extraction?: ExtractionResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
+  NoValidSuggestion?: NoValidSuggestionResolvers<ContextType>;
+  PromptTemplate?: PromptTemplateResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   RemoveDocumentResult?: RemoveDocumentResultResolvers<ContextType>;
   SearchHit?: SearchHitResolvers<ContextType>;
+  SentimentAnalysis?: SentimentAnalysisResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
+  SuggestWorkflowStepsResult?: SuggestWorkflowStepsResultResolvers<ContextType>;
+  SuggestionProblem?: SuggestionProblemResolvers<ContextType>;
+  Summary?: SummaryResolvers<ContextType>;
   UsageRecord?: UsageRecordResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;
+  WorkflowSuggestion?: WorkflowSuggestionResolvers<ContextType>;
 }>;
 

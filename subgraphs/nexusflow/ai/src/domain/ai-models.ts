@@ -10,9 +10,12 @@ import {
 } from '@nexusflow/kit';
 import { Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
+import type { CachedCompletion, ResponseCache } from './cache.ts';
 import { AI_TASKS, costOf, type Capability, type ModelCatalogue, type ModelDefinition } from './catalogue.ts';
 import type { CircuitBreakers, ModelStatus } from './circuit-breaker.ts';
 import type { TenantRequestLimit, TokenCounter } from './limits.ts';
+import type { PlanRouting } from './plans.ts';
+import type { PromptProvenance } from './prompts.ts';
 import type { ChatMessage, ChatResult, ChatStreamPart, FinishReason } from './providers.ts';
 import { circuitKey, StreamBrokeOff, type FailedModel, type ModelRouter, type Routed } from './router.ts';
 import type { UsageEntry, UsageLedger } from './usage.ts';
@@ -36,6 +39,10 @@ export interface CompletionView {
   costUsd: number;
   latencyMs: number;
   finishReason: FinishReason;
+  /** Served from the response cache: no provider was asked, and it cost nothing. */
+  cacheHit: boolean;
+  promptName?: string;
+  promptVersion?: number;
 }
 
 /** One event of a streamed completion: text as it arrives, then a last one with the summary. */
@@ -71,6 +78,8 @@ interface PreparedCompletion {
   temperature?: number;
   maxTokens: number;
   promptTokens: number;
+  /** The prompt template the messages were rendered from, recorded on the completion and its usage. */
+  provenance?: PromptProvenance;
 }
 
 export interface AiModelsOptions {
@@ -80,6 +89,9 @@ export interface AiModelsOptions {
   tokens: TokenCounter;
   requestLimit: TenantRequestLimit;
   usage: UsageLedger;
+  cache: ResponseCache;
+  /** The models of the caller's tenant's plan. */
+  routing: PlanRouting;
   defaultMaxTokens: number;
   maxTokensPerRequest: number;
   embeddingModel: string;
@@ -127,8 +139,18 @@ export class AiModels {
     });
   }
 
-  async complete(identity: Identity, input: unknown, signal?: AbortSignal): Promise<CompletionView> {
-    const prepared = await this.prepare(identity, input);
+  /** `keepIf` says which answers may be cached: a feature that cannot use an answer must not get it again from the cache. */
+  async complete(
+    identity: Identity,
+    input: unknown,
+    signal?: AbortSignal,
+    provenance?: PromptProvenance,
+    keepIf: (text: string) => boolean = () => true,
+  ): Promise<CompletionView> {
+    const prepared = await this.prepare(identity, input, provenance);
+    const cacheKey = this.cacheKeyOf(prepared);
+    const cached = cacheKey === undefined ? undefined : await this.fromCache(prepared, cacheKey);
+    if (cached) return cached;
     let routed: Routed<ChatResult>;
     try {
       routed = await this.options.router.complete(prepared.candidates, {
@@ -143,12 +165,13 @@ export class AiModels {
     }
     const completion = this.viewOf(prepared, routed.model, routed.value, routed.latencyMs);
     await this.recordCompletion(prepared, routed.failures, completion);
+    if (cacheKey !== undefined && keepIf(completion.text)) await this.options.cache.keepCompletion(cacheKey, cachedFormOf(completion));
     return completion;
   }
 
   /** Refusals and a total outage are answered before the first event; what follows comes from the model that answered. */
-  async stream(identity: Identity, input: unknown): Promise<AsyncIterable<CompletionChunk>> {
-    const prepared = await this.prepare(identity, input);
+  async stream(identity: Identity, input: unknown, provenance?: PromptProvenance): Promise<AsyncIterable<CompletionChunk>> {
+    const prepared = await this.prepare(identity, input, provenance);
     // Ends the provider's request when the client goes away before the answer is complete.
     const abort = new AbortController();
     const started = performance.now();
@@ -217,9 +240,30 @@ export class AiModels {
       });
     await this.options.requestLimit.admit(tenantId);
     const base = { userId, operation: 'EMBEDDING', cacheHit: false } as const;
+    const started = performance.now();
+    const cached = await this.options.cache.embeddings(tenantId, chosen.id, texts);
+    const missing = texts.filter((_text, index) => cached[index] === undefined);
+    if (missing.length === 0) {
+      await this.options.usage.record(tenantId, [
+        {
+          ...base,
+          cacheHit: true,
+          provider: chosen.provider,
+          model: chosen.id,
+          inputTokens: counted,
+          outputTokens: 0,
+          costUsd: 0,
+          latencyMs: Math.round(performance.now() - started),
+          succeeded: true,
+          failure: null,
+        },
+      ]);
+      return { model: chosen.id, vectors: cached as number[][], tokens: counted };
+    }
     let routed;
     try {
-      routed = await this.options.router.embed([chosen], texts);
+      // Only the texts the cache lacks are sent, and billed.
+      routed = await this.options.router.embed([chosen], missing);
     } catch (error) {
       await this.options.usage.record(
         tenantId,
@@ -227,7 +271,10 @@ export class AiModels {
       );
       throw error;
     }
-    const tokens = routed.value.inputTokens ?? counted;
+    const tokens = routed.value.inputTokens ?? missing.reduce((sum, text) => sum + this.options.tokens.count(text), 0);
+    await this.options.cache.keepEmbeddings(tenantId, chosen.id, missing, routed.value.vectors);
+    const fetched = routed.value.vectors.values();
+    const vectors = cached.map((vector) => vector ?? fetched.next().value!);
     await this.options.usage.record(tenantId, [
       ...routed.failures.map((failed) => failedEntry(base, failed)),
       {
@@ -242,10 +289,10 @@ export class AiModels {
         failure: null,
       },
     ]);
-    return { model: chosen.id, vectors: routed.value.vectors, tokens };
+    return { model: chosen.id, vectors, tokens };
   }
 
-  private requireProvider(): void {
+  requireProvider(): void {
     if (!this.options.catalogue.anyProviderConfigured) throw clientError(ErrorCode.ServiceUnavailable, NO_PROVIDER_MESSAGE);
   }
 
@@ -260,7 +307,7 @@ export class AiModels {
   }
 
   /** Every check that needs no provider, in the order that spends nothing of a tenant's budget on a request refused anyway. */
-  private async prepare(identity: Identity, input: unknown): Promise<PreparedCompletion> {
+  private async prepare(identity: Identity, input: unknown, provenance?: PromptProvenance): Promise<PreparedCompletion> {
     const user = requireRole(identity, WRITER_ROLES);
     this.requireProvider();
     const parsed = completionInputSchema.safeParse(input);
@@ -278,7 +325,7 @@ export class AiModels {
       this.requireCapability(requested, 'chat');
       this.requireConfigured(requested);
     }
-    const candidates = catalogue.chatCandidates(parsed.data.task ?? 'CHAT', requested);
+    const candidates = (await this.options.routing.catalogueFor(user)).chatCandidates(parsed.data.task ?? 'CHAT', requested);
     if (candidates.length === 0) throw clientError(ErrorCode.ServiceUnavailable, NO_PROVIDER_MESSAGE);
     const messages = parsed.data.messages.map(({ role, content }) => ({ role: role.toLowerCase() as ChatMessage['role'], content }));
     const maxTokens = parsed.data.maxTokens ?? Math.min(this.options.defaultMaxTokens, maxTokensPerRequest);
@@ -297,7 +344,39 @@ export class AiModels {
       maxTokens,
       promptTokens,
       ...(parsed.data.temperature == null ? {} : { temperature: parsed.data.temperature }),
+      ...(provenance ? { provenance } : {}),
     };
+  }
+
+  /**
+   * Only a request that asks for temperature 0 is deterministic enough to answer again from the cache; without one, the
+   * provider's default (1) applies. The key holds everything that decides the answer, the models that may give it included.
+   */
+  private cacheKeyOf(prepared: PreparedCompletion): string | undefined {
+    if (prepared.temperature !== 0) return undefined;
+    return this.options.cache.completionKey({
+      tenantId: prepared.tenantId,
+      models: prepared.candidates.map((model) => model.id),
+      messages: prepared.messages,
+      temperature: prepared.temperature,
+      maxTokens: prepared.maxTokens,
+    });
+  }
+
+  /** A cached answer, written down as usage that cost nothing (the request still counted against the tenant's limit). */
+  private async fromCache(prepared: PreparedCompletion, cacheKey: string): Promise<CompletionView | undefined> {
+    const started = performance.now();
+    const cached = await this.options.cache.completion(cacheKey);
+    if (!cached) return undefined;
+    const completion: CompletionView = {
+      ...cached,
+      costUsd: 0,
+      latencyMs: Math.round(performance.now() - started),
+      cacheHit: true,
+      ...prepared.provenance,
+    };
+    await this.recordCompletion(prepared, [], completion);
+    return completion;
   }
 
   private viewOf(prepared: PreparedCompletion, model: ModelDefinition, result: ChatResult, latencyMs: number): CompletionView {
@@ -312,11 +391,13 @@ export class AiModels {
       costUsd: costOf(model, inputTokens, outputTokens),
       latencyMs,
       finishReason: result.finishReason,
+      cacheHit: false,
+      ...prepared.provenance,
     };
   }
 
   private recordCompletion(prepared: PreparedCompletion, failures: readonly FailedModel[], completion: CompletionView) {
-    const base = { userId: prepared.userId, operation: 'COMPLETION', cacheHit: false } as const;
+    const base = { userId: prepared.userId, operation: 'COMPLETION', cacheHit: completion.cacheHit, ...prepared.provenance } as const;
     return this.options.usage.record(prepared.tenantId, [
       ...failures.map((failed) => failedEntry(base, failed)),
       {
@@ -334,7 +415,7 @@ export class AiModels {
   }
 
   private recordFailures(prepared: PreparedCompletion, failures: readonly FailedModel[]) {
-    const base = { userId: prepared.userId, operation: 'COMPLETION', cacheHit: false } as const;
+    const base = { userId: prepared.userId, operation: 'COMPLETION', cacheHit: false, ...prepared.provenance } as const;
     return this.options.usage.record(
       prepared.tenantId,
       failures.map((failed) => failedEntry(base, failed)),
@@ -342,7 +423,16 @@ export class AiModels {
   }
 }
 
-function failedEntry(base: Pick<UsageEntry, 'userId' | 'operation' | 'cacheHit'>, failed: FailedModel): UsageEntry {
+/** What the cache keeps of a completion: the answer, not what it cost or which template it was rendered from. */
+function cachedFormOf(completion: CompletionView): CachedCompletion {
+  const { text, model, provider, inputTokens, outputTokens, finishReason } = completion;
+  return { text, model, provider, inputTokens, outputTokens, finishReason };
+}
+
+function failedEntry(
+  base: Pick<UsageEntry, 'userId' | 'operation' | 'cacheHit' | 'promptName' | 'promptVersion'>,
+  failed: FailedModel,
+): UsageEntry {
   return {
     ...base,
     provider: failed.model.provider,

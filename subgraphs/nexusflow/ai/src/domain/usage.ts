@@ -16,6 +16,9 @@ export interface UsageEntry {
   cacheHit: boolean;
   succeeded: boolean;
   failure: string | null;
+  /** The prompt template the request was rendered from, when it was. */
+  promptName?: string;
+  promptVersion?: number;
 }
 
 /**

@@ -31,6 +31,9 @@ export const UsageRecordSchema = defineEntity({
     succeeded: p.boolean(),
     /** Why the model did not answer, when it did not. */
     failure: p.string().nullable(),
+    /** The prompt template the request was rendered from, when it was; version 0 is the built-in default. */
+    promptName: p.string().nullable(),
+    promptVersion: p.integer().nullable(),
   },
   indexes: [{ properties: ['tenantId', 'createdAt'] }],
 });

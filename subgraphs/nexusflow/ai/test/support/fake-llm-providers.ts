@@ -9,12 +9,15 @@ export type FakeProvider = 'openai' | 'anthropic';
  */
 export type Outcome =
   | { kind: 'answer' }
+  | { kind: 'answer-with'; text: string }
   | { kind: 'status'; status: number; retryAfter?: string }
   | { kind: 'hang' }
   | { kind: 'malformed-stream' }
   | { kind: 'break-mid-stream'; after: Promise<void> };
 
 export const answer: Outcome = { kind: 'answer' };
+/** An answer of this text (in one streamed event), for what the service makes of a model's words. */
+export const answerWith = (text: string): Outcome => ({ kind: 'answer-with', text });
 export const tooManyRequests = (retryAfter?: string): Outcome => ({ kind: 'status', status: 429, ...(retryAfter ? { retryAfter } : {}) });
 export const serverError: Outcome = { kind: 'status', status: 500 };
 export const badRequest: Outcome = { kind: 'status', status: 400 };
@@ -130,7 +133,7 @@ export class FakeLlmProviders {
   }
 
   private chatCompletions(body: Record<string, any>, response: ServerResponse, outcome: Outcome): void {
-    const text = answerWords('openai');
+    const text = outcome.kind === 'answer-with' ? [outcome.text] : answerWords('openai');
     const promptTokens = (body.messages as { content: string }[]).reduce((sum, message) => sum + words(message.content), 0);
     const usage = { prompt_tokens: promptTokens, completion_tokens: text.length, total_tokens: promptTokens + text.length };
     const base = { id: 'chatcmpl-fake', created: 1_700_000_000, model: body.model };
@@ -162,7 +165,7 @@ export class FakeLlmProviders {
   }
 
   private messages(body: Record<string, any>, response: ServerResponse, outcome: Outcome): void {
-    const text = answerWords('anthropic');
+    const text = outcome.kind === 'answer-with' ? [outcome.text] : answerWords('anthropic');
     const inputTokens = (body.messages as { content: string }[]).reduce((sum, message) => sum + words(message.content), 0);
     const message = {
       id: 'msg_fake',

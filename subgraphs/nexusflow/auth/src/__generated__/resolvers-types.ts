@@ -826,6 +826,15 @@ export type PasswordChanged = {
   revokedSessionCount: Scalars['Int']['output'];
 };
 
+/** A tenant's subscription. */
+export type Plan =
+  /** A paid plan for organisations, with their own terms. */
+  | 'ENTERPRISE'
+  /** The plan every tenant starts on. */
+  | 'FREE'
+  /** A paid plan for teams. */
+  | 'TEAM';
+
 /** Sign-in with this provider is off: its client id and secret are not configured. */
 export type ProviderNotConfigured = UserError & {
   __typename?: 'ProviderNotConfigured';
@@ -839,6 +848,8 @@ export type Query = {
   __typename?: 'Query';
   /** The caller's tenant's API keys, newest first, revoked and expired ones included; never their secrets. OWNER or ADMIN only. */
   apiKeys: Array<ApiKey>;
+  /** For other subgraphs only (not in the API): the caller's tenant, e.g. for the ai subgraph to route by its plan; null when anonymous. */
+  callerTenant?: Maybe<Tenant>;
   /** Open invitations of the caller's tenant, newest first. OWNER or ADMIN only. */
   invitations: Array<Invitation>;
   /** The Google, Microsoft and GitHub accounts the signed-in person can sign in with, oldest first. */
@@ -1104,6 +1115,8 @@ export type Tenant = {
   id: Scalars['ID']['output'];
   /** Display name, as given at registration. */
   name: Scalars['String']['output'];
+  /** What the tenant's subscription gives it, e.g. which AI models answer it. FREE until billing changes it. */
+  plan: Plan;
   /** URL-safe unique name, derived from the name at registration. */
   slug: Scalars['String']['output'];
   /** Members of the tenant, oldest first. Only members of this tenant can see them. */
@@ -1525,6 +1538,7 @@ export type ResolversTypes = ResolversObject<{
   OidcSignInStart: ResolverTypeWrapper<OidcSignInStart>;
   PasswordChanged: ResolverTypeWrapper<PasswordChanged>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  Plan: Plan;
   ProviderNotConfigured: ResolverTypeWrapper<ProviderNotConfigured>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RedirectUriNotAllowed: ResolverTypeWrapper<RedirectUriNotAllowed>;
@@ -2015,6 +2029,7 @@ export type ProviderNotConfiguredResolvers<ContextType = AuthContext, ParentType
 
 export type QueryResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   apiKeys?: Resolver<Array<ResolversTypes['ApiKey']>, ParentType, ContextType>;
+  callerTenant?: Resolver<Maybe<ResolversTypes['Tenant']>, ParentType, ContextType>;
   invitations?: Resolver<Array<ResolversTypes['Invitation']>, ParentType, ContextType>;
   linkedIdentities?: Resolver<Array<ResolversTypes['LinkedIdentity']>, ParentType, ContextType>;
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
@@ -2157,6 +2172,7 @@ export type TenantResolvers<ContextType = AuthContext, ParentType extends Resolv
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  plan?: Resolver<ResolversTypes['Plan'], ParentType, ContextType>;
   slug?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   users?: Resolver<Array<ResolversTypes['User']>, ParentType, ContextType>;
 }>;

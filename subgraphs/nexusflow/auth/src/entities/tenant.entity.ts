@@ -1,6 +1,10 @@
 import { entityBase, tenantFilter } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
+/** What a tenant's subscription gives it; the ai subgraph routes its requests by it. Billing will set it; until then, SQL. */
+export const TenantPlan = { Free: 'FREE', Team: 'TEAM', Enterprise: 'ENTERPRISE' } as const;
+export type TenantPlan = (typeof TenantPlan)[keyof typeof TenantPlan];
+
 export const TenantSchema = defineEntity({
   name: 'Tenant',
   tableName: 'tenants',
@@ -9,6 +13,7 @@ export const TenantSchema = defineEntity({
     ...entityBase,
     name: p.string(),
     slug: p.string().unique(),
+    plan: p.enum(() => TenantPlan).default(TenantPlan.Free),
   },
 });
 

@@ -8,6 +8,7 @@ import { PasswordLifecycle } from './0006-password-lifecycle.ts';
 import { Mfa } from './0007-mfa.ts';
 import { Oidc } from './0008-oidc.ts';
 import { Saml } from './0009-saml.ts';
+import { TenantPlans } from './0010-tenant-plans.ts';
 
 /** In order of application; never reorder or edit an applied migration, add a new one. */
 export const migrations: MigrationObject[] = [
@@ -20,4 +21,5 @@ export const migrations: MigrationObject[] = [
   { name: '0007-mfa', class: Mfa },
   { name: '0008-oidc', class: Oidc },
   { name: '0009-saml', class: Saml },
+  { name: '0010-tenant-plans', class: TenantPlans },
 ];

@@ -15,4 +15,6 @@ export const Query: QueryResolvers = {
   samlServiceProvider: (_parent, _args, { identity, services }) => services.saml.serviceProvider(identity),
   // The gateway asks about a token's session before the request has a tenant; not in the API, and only signed calls reach it.
   sessionRevoked: (_parent, { id }, { em, services }) => services.sessions.isRevoked(systemFork(em), id),
+  // Other subgraphs ask for the tenant they serve a caller in (its plan, say); the tenant filter shows no other.
+  callerTenant: (_parent, _args, { identity, loaders }) => (identity.kind === 'user' ? loaders.tenantById.load(identity.tenantId) : null),
 };

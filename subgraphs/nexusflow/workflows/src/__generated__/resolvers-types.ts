@@ -202,6 +202,8 @@ export type Mutation = {
    * initialBackoffMs); its attempts are numbered on from those it already made.
    */
   retryExecution: ExecutionTransitionResult;
+  /** Replaces the secret of a workflow's webhook; the old one stops working at once. The response shows the new one. */
+  rotateWorkflowWebhookSecret: RotateWorkflowWebhookSecretResult;
   /** Starts a run of the workflow's current version. With an idempotency key, repeated calls start one run. */
   runWorkflow: RunWorkflowResult;
   /** Replaces a workflow's definition with a new version. */
@@ -249,6 +251,11 @@ export type MutationRetryExecutionArgs = {
 };
 
 
+export type MutationRotateWorkflowWebhookSecretArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
 export type MutationRunWorkflowArgs = {
   id: Scalars['ID']['input'];
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
@@ -276,8 +283,15 @@ export type Query = {
   execution?: Maybe<Execution>;
   /** The step types workflows can use. */
   stepTypes?: Maybe<Array<Scalars['String']['output']>>;
+  /**
+   * For other services only (not in the API): checks a workflow definition, a WorkflowInput as JSON, exactly as
+   * createWorkflow would, and saves nothing.
+   */
+  validateWorkflowDefinition: WorkflowDefinitionValidation;
   /** A workflow of the caller's tenant; null when there is none with this id. */
   workflow?: Maybe<Workflow>;
+  /** For other services only (not in the API): what a workflow definition may hold, for services that write one. */
+  workflowDefinitionGuide: WorkflowDefinitionGuide;
   /** The caller's tenant's workflows, newest first. */
   workflows?: Maybe<WorkflowConnection>;
 };
@@ -285,6 +299,11 @@ export type Query = {
 
 export type QueryExecutionArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type QueryValidateWorkflowDefinitionArgs = {
+  definition: Scalars['JSON']['input'];
 };
 
 
@@ -319,6 +338,9 @@ export type RetryPolicyInput = {
   /** The longest wait between attempts; 60000 ms when omitted. */
   maxBackoffMs?: InputMaybe<Scalars['Int']['input']>;
 };
+
+/** Outcome of rotateWorkflowWebhookSecret: the workflow, whose webhook shows its new secret this once. */
+export type RotateWorkflowWebhookSecretResult = Workflow | WorkflowHasNoWebhook | WorkflowNotFound;
 
 /** Outcome of runWorkflow. */
 export type RunWorkflowResult = Execution | WorkflowNotFound | WorkflowPaused;
@@ -378,6 +400,17 @@ export type StepRunStatus =
   /** Ran, and waits until waitingUntil (a delay step); it completes when the wait ends. */
   | 'WAITING';
 
+/** One step type and the configuration it takes. */
+export type StepTypeGuide = {
+  __typename?: 'StepTypeGuide';
+  /** JSON Schema of its config. */
+  configSchema: Scalars['JSON']['output'];
+  /** What it does, in one sentence. */
+  description: Scalars['String']['output'];
+  /** The step type, e.g. http. */
+  type: Scalars['String']['output'];
+};
+
 /** Live updates of executions, over WebSocket (graphql-ws). */
 export type Subscription = {
   __typename?: 'Subscription';
@@ -426,8 +459,17 @@ export type TenantWorkflowsArgs = {
 
 /** One way a workflow is started. */
 export type TriggerInput = {
-  /** For EVENT triggers: the routing key pattern of the events that start a run. */
+  /**
+   * For EVENT triggers, required: the routing key pattern of the events that start a run, e.g. integration.data.received
+   * or integration.#: words separated by dots, * for one word, # for any number. Its first word names the events' source:
+   * not a wildcard, and not workflow (a run's own events would start runs for ever).
+   */
   eventType?: InputMaybe<Scalars['String']['input']>;
+  /**
+   * For EVENT triggers: a JSONata expression over the event ({ id, type, occurredAt, tenantId, payload }), e.g.
+   * payload.amount > 100; a run starts only for events it is true for. Checked when the workflow is saved.
+   */
+  filter?: InputMaybe<Scalars['String']['input']>;
   /** The kind of trigger. */
   type: TriggerType;
 };
@@ -486,6 +528,8 @@ export type Workflow = {
   updatedAt: Scalars['DateTime']['output'];
   /** Increases with every edit; an execution runs the version it started with. */
   version: Scalars['Int']['output'];
+  /** Where deliveries start runs, for a workflow with a WEBHOOK trigger; null otherwise. */
+  webhook?: Maybe<WorkflowWebhook>;
 };
 
 
@@ -503,6 +547,26 @@ export type WorkflowConnection = {
   edges: Array<WorkflowEdge>;
   /** Where the page ends and whether more follow. */
   pageInfo: PageInfo;
+};
+
+/** What a workflow definition may hold. */
+export type WorkflowDefinitionGuide = {
+  __typename?: 'WorkflowDefinitionGuide';
+  /** JSON Schema of a definition (a WorkflowInput); each step's config is described by its step type. */
+  definitionSchema: Scalars['JSON']['output'];
+  /** The step types, in the order stepTypes lists them. */
+  stepTypes: Array<StepTypeGuide>;
+};
+
+/** The verdict on a workflow definition that nothing was created from. */
+export type WorkflowDefinitionValidation = {
+  __typename?: 'WorkflowDefinitionValidation';
+  /** When valid: the definition as a WorkflowInput, without the fields WorkflowInput does not have. */
+  definition?: Maybe<Scalars['JSON']['output']>;
+  /** Each problem and where it is; empty when valid. */
+  problems: Array<DefinitionProblem>;
+  /** Whether createWorkflow would accept it. */
+  valid: Scalars['Boolean']['output'];
 };
 
 /** A workflow and its position in a list. */
@@ -528,6 +592,15 @@ export type WorkflowFilterInput = {
   search?: InputMaybe<Scalars['String']['input']>;
   /** Only workflows with this status. */
   status?: InputMaybe<WorkflowStatus>;
+};
+
+/** The workflow has no WEBHOOK trigger, so no webhook and no secret. */
+export type WorkflowHasNoWebhook = WorkflowError & {
+  __typename?: 'WorkflowHasNoWebhook';
+  /** The workflow's id. */
+  id: Scalars['ID']['output'];
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
 };
 
 /** A workflow definition. */
@@ -581,7 +654,7 @@ export type WorkflowStep = {
   retry: RetryPolicy;
   /** How long one attempt may take. */
   timeoutMs: Scalars['Int']['output'];
-  /** The step type: http, delay, condition, transform, notify. */
+  /** The step type: http, delay, condition, transform, notify, ai. */
   type: Scalars['String']['output'];
 };
 
@@ -590,8 +663,25 @@ export type WorkflowTrigger = {
   __typename?: 'WorkflowTrigger';
   /** For EVENT triggers: the routing key pattern of the events that start a run. */
   eventType?: Maybe<Scalars['String']['output']>;
+  /** For EVENT triggers: the JSONata expression an event must satisfy to start a run; every matching event does when null. */
+  filter?: Maybe<Scalars['String']['output']>;
   /** The kind of trigger. */
   type: TriggerType;
+};
+
+/** The webhook of a workflow: an HTTP POST to its URL, signed with its secret, starts one run with the JSON body as input. */
+export type WorkflowWebhook = {
+  __typename?: 'WorkflowWebhook';
+  /** The signing secret: only in the response of the mutation that made or rotated it, null everywhere else. */
+  secret?: Maybe<Scalars['String']['output']>;
+  /** When the secret was made or last rotated. */
+  secretCreatedAt: Scalars['DateTime']['output'];
+  /**
+   * Where senders POST deliveries: served by the workflows service itself, not by the gateway. Each delivery carries
+   * X-NexusFlow-Delivery (its id: a repeated id starts nothing new) and X-NexusFlow-Signature: t=<Unix seconds>,v1=<hex
+   * HMAC-SHA256 with the secret of "<t>.<delivery id>.<body>">; one signed more than 5 minutes away is refused.
+   */
+  url: Scalars['String']['output'];
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -708,6 +798,11 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
     | ( ExecutionNotFound )
     | ( InvalidExecutionTransition )
   ;
+  RotateWorkflowWebhookSecretResult:
+    | ( WorkflowModel )
+    | ( WorkflowHasNoWebhook )
+    | ( WorkflowNotFound )
+  ;
   RunWorkflowResult:
     | ( ExecutionModel )
     | ( WorkflowNotFound )
@@ -726,6 +821,7 @@ export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = 
     | ( ExecutionNotFound )
     | ( InvalidExecutionTransition )
     | ( InvalidWorkflow )
+    | ( WorkflowHasNoWebhook )
     | ( WorkflowNotFound )
     | ( WorkflowPaused )
   ;
@@ -757,10 +853,12 @@ export type ResolversTypes = ResolversObject<{
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RetryPolicy: ResolverTypeWrapper<RetryPolicy>;
   RetryPolicyInput: RetryPolicyInput;
+  RotateWorkflowWebhookSecretResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RotateWorkflowWebhookSecretResult']>;
   RunWorkflowResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RunWorkflowResult']>;
   StepInput: StepInput;
   StepRun: ResolverTypeWrapper<StepRunModel>;
   StepRunStatus: StepRunStatus;
+  StepTypeGuide: ResolverTypeWrapper<StepTypeGuide>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Tenant: ResolverTypeWrapper<{ id: string }>;
   TriggerInput: TriggerInput;
@@ -768,9 +866,12 @@ export type ResolversTypes = ResolversObject<{
   User: ResolverTypeWrapper<{ id: string }>;
   Workflow: ResolverTypeWrapper<WorkflowModel>;
   WorkflowConnection: ResolverTypeWrapper<ConnectionModel<WorkflowModel>>;
+  WorkflowDefinitionGuide: ResolverTypeWrapper<WorkflowDefinitionGuide>;
+  WorkflowDefinitionValidation: ResolverTypeWrapper<WorkflowDefinitionValidation>;
   WorkflowEdge: ResolverTypeWrapper<Omit<WorkflowEdge, 'node'> & { node: ResolversTypes['Workflow'] }>;
   WorkflowError: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['WorkflowError']>;
   WorkflowFilterInput: WorkflowFilterInput;
+  WorkflowHasNoWebhook: ResolverTypeWrapper<WorkflowHasNoWebhook>;
   WorkflowInput: WorkflowInput;
   WorkflowNotFound: ResolverTypeWrapper<WorkflowNotFound>;
   WorkflowPaused: ResolverTypeWrapper<WorkflowPaused>;
@@ -778,6 +879,7 @@ export type ResolversTypes = ResolversObject<{
   WorkflowStatus: WorkflowStatus;
   WorkflowStep: ResolverTypeWrapper<StepDefinitionModel>;
   WorkflowTrigger: ResolverTypeWrapper<TriggerDefinitionModel>;
+  WorkflowWebhook: ResolverTypeWrapper<WorkflowWebhook>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -805,24 +907,30 @@ export type ResolversParentTypes = ResolversObject<{
   Query: Record<PropertyKey, never>;
   RetryPolicy: RetryPolicy;
   RetryPolicyInput: RetryPolicyInput;
+  RotateWorkflowWebhookSecretResult: ResolversUnionTypes<ResolversParentTypes>['RotateWorkflowWebhookSecretResult'];
   RunWorkflowResult: ResolversUnionTypes<ResolversParentTypes>['RunWorkflowResult'];
   StepInput: StepInput;
   StepRun: StepRunModel;
+  StepTypeGuide: StepTypeGuide;
   Subscription: Record<PropertyKey, never>;
   Tenant: { id: string };
   TriggerInput: TriggerInput;
   User: { id: string };
   Workflow: WorkflowModel;
   WorkflowConnection: ConnectionModel<WorkflowModel>;
+  WorkflowDefinitionGuide: WorkflowDefinitionGuide;
+  WorkflowDefinitionValidation: WorkflowDefinitionValidation;
   WorkflowEdge: Omit<WorkflowEdge, 'node'> & { node: ResolversParentTypes['Workflow'] };
   WorkflowError: ResolversInterfaceTypes<ResolversParentTypes>['WorkflowError'];
   WorkflowFilterInput: WorkflowFilterInput;
+  WorkflowHasNoWebhook: WorkflowHasNoWebhook;
   WorkflowInput: WorkflowInput;
   WorkflowNotFound: WorkflowNotFound;
   WorkflowPaused: WorkflowPaused;
   WorkflowResult: ResolversUnionTypes<ResolversParentTypes>['WorkflowResult'];
   WorkflowStep: StepDefinitionModel;
   WorkflowTrigger: TriggerDefinitionModel;
+  WorkflowWebhook: WorkflowWebhook;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -924,6 +1032,7 @@ export type MutationResolvers<ContextType = WorkflowsContext, ParentType extends
   resumeExecution?: Resolver<ResolversTypes['ExecutionTransitionResult'], ParentType, ContextType, RequireFields<MutationResumeExecutionArgs, 'id'>>;
   resumeWorkflow?: Resolver<ResolversTypes['WorkflowResult'], ParentType, ContextType, RequireFields<MutationResumeWorkflowArgs, 'id'>>;
   retryExecution?: Resolver<ResolversTypes['ExecutionTransitionResult'], ParentType, ContextType, RequireFields<MutationRetryExecutionArgs, 'id'>>;
+  rotateWorkflowWebhookSecret?: Resolver<ResolversTypes['RotateWorkflowWebhookSecretResult'], ParentType, ContextType, RequireFields<MutationRotateWorkflowWebhookSecretArgs, 'id'>>;
   runWorkflow?: Resolver<ResolversTypes['RunWorkflowResult'], ParentType, ContextType, RequireFields<MutationRunWorkflowArgs, 'id'>>;
   updateWorkflow?: Resolver<ResolversTypes['WorkflowResult'], ParentType, ContextType, RequireFields<MutationUpdateWorkflowArgs, 'id' | 'input'>>;
 }>;
@@ -936,7 +1045,9 @@ export type PageInfoResolvers<ContextType = WorkflowsContext, ParentType extends
 export type QueryResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
   execution?: Resolver<Maybe<ResolversTypes['Execution']>, ParentType, ContextType, RequireFields<QueryExecutionArgs, 'id'>>;
   stepTypes?: Resolver<Maybe<Array<ResolversTypes['String']>>, ParentType, ContextType>;
+  validateWorkflowDefinition?: Resolver<ResolversTypes['WorkflowDefinitionValidation'], ParentType, ContextType, RequireFields<QueryValidateWorkflowDefinitionArgs, 'definition'>>;
   workflow?: Resolver<Maybe<ResolversTypes['Workflow']>, ParentType, ContextType, RequireFields<QueryWorkflowArgs, 'id'>>;
+  workflowDefinitionGuide?: Resolver<ResolversTypes['WorkflowDefinitionGuide'], ParentType, ContextType>;
   workflows?: Resolver<Maybe<ResolversTypes['WorkflowConnection']>, ParentType, ContextType, RequireFields<QueryWorkflowsArgs, 'first'>>;
 }>;
 
@@ -944,6 +1055,10 @@ export type RetryPolicyResolvers<ContextType = WorkflowsContext, ParentType exte
   initialBackoffMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   maxAttempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   maxBackoffMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type RotateWorkflowWebhookSecretResultResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['RotateWorkflowWebhookSecretResult'] = ResolversParentTypes['RotateWorkflowWebhookSecretResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'Workflow' | 'WorkflowHasNoWebhook' | 'WorkflowNotFound', ParentType, ContextType>;
 }>;
 
 export type RunWorkflowResultResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['RunWorkflowResult'] = ResolversParentTypes['RunWorkflowResult']> = ResolversObject<{
@@ -961,6 +1076,12 @@ export type StepRunResolvers<ContextType = WorkflowsContext, ParentType extends 
   stepKey?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   stepType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   waitingUntil?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+}>;
+
+export type StepTypeGuideResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['StepTypeGuide'] = ResolversParentTypes['StepTypeGuide']> = ResolversObject<{
+  configSchema?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  description?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type SubscriptionResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
@@ -994,6 +1115,7 @@ export type WorkflowResolvers<ContextType = WorkflowsContext, ParentType extends
   triggers?: Resolver<Array<ResolversTypes['WorkflowTrigger']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  webhook?: Resolver<Maybe<ResolversTypes['WorkflowWebhook']>, ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
@@ -1002,13 +1124,30 @@ export type WorkflowConnectionResolvers<ContextType = WorkflowsContext, ParentTy
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
 }>;
 
+export type WorkflowDefinitionGuideResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowDefinitionGuide'] = ResolversParentTypes['WorkflowDefinitionGuide']> = ResolversObject<{
+  definitionSchema?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  stepTypes?: Resolver<Array<ResolversTypes['StepTypeGuide']>, ParentType, ContextType>;
+}>;
+
+export type WorkflowDefinitionValidationResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowDefinitionValidation'] = ResolversParentTypes['WorkflowDefinitionValidation']> = ResolversObject<{
+  definition?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
+  problems?: Resolver<Array<ResolversTypes['DefinitionProblem']>, ParentType, ContextType>;
+  valid?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+}>;
+
 export type WorkflowEdgeResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowEdge'] = ResolversParentTypes['WorkflowEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Workflow'], ParentType, ContextType>;
 }>;
 
 export type WorkflowErrorResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowError'] = ResolversParentTypes['WorkflowError']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'ExecutionNotFound' | 'InvalidExecutionTransition' | 'InvalidWorkflow' | 'WorkflowNotFound' | 'WorkflowPaused', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'ExecutionNotFound' | 'InvalidExecutionTransition' | 'InvalidWorkflow' | 'WorkflowHasNoWebhook' | 'WorkflowNotFound' | 'WorkflowPaused', ParentType, ContextType>;
+}>;
+
+export type WorkflowHasNoWebhookResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowHasNoWebhook'] = ResolversParentTypes['WorkflowHasNoWebhook']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type WorkflowNotFoundResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowNotFound'] = ResolversParentTypes['WorkflowNotFound']> = ResolversObject<{
@@ -1037,7 +1176,14 @@ export type WorkflowStepResolvers<ContextType = WorkflowsContext, ParentType ext
 
 export type WorkflowTriggerResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowTrigger'] = ResolversParentTypes['WorkflowTrigger']> = ResolversObject<{
   eventType?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  filter?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['TriggerType'], ParentType, ContextType>;
+}>;
+
+export type WorkflowWebhookResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowWebhook'] = ResolversParentTypes['WorkflowWebhook']> = ResolversObject<{
+  secret?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  secretCreatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = WorkflowsContext> = ResolversObject<{
@@ -1059,19 +1205,25 @@ export type Resolvers<ContextType = WorkflowsContext> = ResolversObject<{
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   RetryPolicy?: RetryPolicyResolvers<ContextType>;
+  RotateWorkflowWebhookSecretResult?: RotateWorkflowWebhookSecretResultResolvers<ContextType>;
   RunWorkflowResult?: RunWorkflowResultResolvers<ContextType>;
   StepRun?: StepRunResolvers<ContextType>;
+  StepTypeGuide?: StepTypeGuideResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Tenant?: TenantResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Workflow?: WorkflowResolvers<ContextType>;
   WorkflowConnection?: WorkflowConnectionResolvers<ContextType>;
+  WorkflowDefinitionGuide?: WorkflowDefinitionGuideResolvers<ContextType>;
+  WorkflowDefinitionValidation?: WorkflowDefinitionValidationResolvers<ContextType>;
   WorkflowEdge?: WorkflowEdgeResolvers<ContextType>;
   WorkflowError?: WorkflowErrorResolvers<ContextType>;
+  WorkflowHasNoWebhook?: WorkflowHasNoWebhookResolvers<ContextType>;
   WorkflowNotFound?: WorkflowNotFoundResolvers<ContextType>;
   WorkflowPaused?: WorkflowPausedResolvers<ContextType>;
   WorkflowResult?: WorkflowResultResolvers<ContextType>;
   WorkflowStep?: WorkflowStepResolvers<ContextType>;
   WorkflowTrigger?: WorkflowTriggerResolvers<ContextType>;
+  WorkflowWebhook?: WorkflowWebhookResolvers<ContextType>;
 }>;
 

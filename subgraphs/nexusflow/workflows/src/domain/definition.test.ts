@@ -6,6 +6,7 @@ const registryWith = (allowPrivateNetworks: boolean) =>
   defaultStepRegistry({
     allowPrivateNetworks,
     notify: { notificationsUrl: 'http://127.0.0.1:3005/graphql', internalSecret: 'a secret long enough to sign identities with' },
+    ai: { aiUrl: 'http://127.0.0.1:3003/graphql', internalSecret: 'a secret long enough to sign identities with' },
   });
 
 const ALLOW_HINT = '(set ALLOW_PRIVATE_NETWORK_STEPS=true on the workflows service to allow them)';

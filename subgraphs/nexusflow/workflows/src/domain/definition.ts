@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { StepRegistry } from '../steps/index.ts';
+import { triggerProblems } from '../triggers/trigger-rules.ts';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -22,6 +23,8 @@ export interface TriggerDefinition {
   type: TriggerType;
   /** For EVENT triggers: the routing key pattern of the domain events that start a run. */
   eventType?: string | null;
+  /** For EVENT triggers: a JSONata expression over the event; a run starts only for events it holds for. */
+  filter?: string | null;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 60_000 };
@@ -48,7 +51,8 @@ const stepSchema = z.object({
 
 const triggerSchema = z.object({
   type: z.enum(['MANUAL', 'SCHEDULE', 'EVENT', 'WEBHOOK']),
-  eventType: z.string().min(1).nullish(),
+  eventType: z.string().min(1).max(255).nullish(),
+  filter: z.string().min(1).nullish(),
 });
 
 export const definitionSchema = z.object({
@@ -111,6 +115,7 @@ export function parseDefinition(input: unknown, registry: StepRegistry): ParsedD
       timeoutMs: step.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
     };
   });
+  problems.push(...triggerProblems(parsed.data.triggers ?? []));
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,
@@ -120,6 +125,7 @@ export function parseDefinition(input: unknown, registry: StepRegistry): ParsedD
     triggers: (parsed.data.triggers ?? [{ type: 'MANUAL' }]).map((trigger) => ({
       type: trigger.type,
       eventType: trigger.eventType ?? null,
+      filter: trigger.filter ?? null,
     })),
   };
 }

@@ -2,7 +2,7 @@ import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgre
 import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
 import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
-import { WorkflowStatus } from '../entities/workflow.entity.ts';
+import { WorkflowStatus, type Workflow } from '../entities/workflow.entity.ts';
 import type { ExecutionEngine } from './engine.ts';
 import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from './pagination.ts';
 import { recordExecutionEvent, WorkflowEvent, workflowNameOf } from './events.ts';
@@ -68,6 +68,21 @@ export class ExecutionService {
     if (workflow.status === WorkflowStatus.Paused) {
       return { __typename: 'WorkflowPaused', message: 'The workflow is paused; resume it to run it', id: workflowId };
     }
+    const { execution } = await this.start(em, workflow, { input, idempotencyKey: idempotencyKey ?? null, triggeredBy: user.userId });
+    return execution;
+  }
+
+  /**
+   * Starts a run of `workflow`'s current version, whoever asked (a person, a trigger). The idempotency key is unique per
+   * workflow in the database, so a second start with the same key, even a concurrent one, returns the first run instead
+   * (`started: false`).
+   */
+  async start(
+    em: EntityManager,
+    workflow: Workflow,
+    { input, idempotencyKey, triggeredBy }: { input: unknown; idempotencyKey: string | null; triggeredBy: string | null },
+  ): Promise<{ execution: Execution; started: boolean }> {
+    const workflowId = workflow.id;
     const now = new Date();
     const execution = em.create(Execution, {
       tenantId: workflow.tenantId,
@@ -82,9 +97,9 @@ export class ExecutionService {
       currentAttempt: 1,
       resumeAt: null,
       revision: 0,
-      triggeredBy: user.userId,
+      triggeredBy,
       ownerId: workflow.ownerId,
-      idempotencyKey: idempotencyKey ?? null,
+      idempotencyKey,
       startedAt: now,
       finishedAt: null,
     });
@@ -93,14 +108,14 @@ export class ExecutionService {
       await em.flush();
     } catch (error) {
       if (idempotencyKey && error instanceof UniqueConstraintViolationException) {
-        return em.fork().findOneOrFail(Execution, { workflowId, idempotencyKey });
+        return { execution: await em.fork().findOneOrFail(Execution, { workflowId, idempotencyKey }), started: false };
       }
       throw error;
     }
     this.relay.notify();
     // Never waits for a broker that is down: the run is recorded, and its first step is sent once the broker is back.
     await this.engine.dispatch(execution);
-    return execution;
+    return { execution, started: true };
   }
 
   async transition(em: EntityManager, identity: Identity, id: string, transition: Transition): Promise<TransitionResult> {

@@ -2,6 +2,7 @@ import { isUuid, requireRole, requireUuid, WRITER_ROLES, type EntityManager, typ
 import { Workflow, WorkflowStatus } from '../entities/workflow.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
 import type { StepRegistry } from '../steps/index.ts';
+import type { WebhookSecrets } from '../triggers/webhooks.ts';
 import { parseDefinition, type DefinitionProblem } from './definition.ts';
 import { recordWorkflowEvent, WorkflowEvent } from './events.ts';
 import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from './pagination.ts';
@@ -26,6 +27,7 @@ export class WorkflowService {
   constructor(
     private readonly steps: StepRegistry,
     private readonly relay: OutboxRelay,
+    private readonly webhooks: WebhookSecrets,
   ) {}
 
   async find(em: EntityManager, id: string): Promise<Workflow | null> {
@@ -74,6 +76,7 @@ export class WorkflowService {
       deletedAt: null,
     });
     this.recordVersion(em, workflow, user.userId);
+    await this.webhooks.sync(em, workflow);
     recordWorkflowEvent(em, WorkflowEvent.Created, workflow);
     await em.flush();
     this.relay.notify();
@@ -96,6 +99,7 @@ export class WorkflowService {
     });
     workflow.version += 1;
     this.recordVersion(em, workflow, user.userId);
+    await this.webhooks.sync(em, workflow);
     recordWorkflowEvent(em, WorkflowEvent.Updated, workflow);
     await em.flush();
     this.relay.notify();

@@ -3,6 +3,7 @@ import { InitialWorkflowsSchema } from './0001-initial.ts';
 import { ExecutionOwner } from './0002-execution-owner.ts';
 import { DurableTimers } from './0003-durable-timers.ts';
 import { AbandonedAttempts } from './0004-abandoned-attempts.ts';
+import { WorkflowWebhooks } from './0005-workflow-webhooks.ts';
 
 /** In order of application; never reorder or edit an applied migration, add a new one. */
 export const migrations: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const migrations: MigrationObject[] = [
   { name: '0002-execution-owner', class: ExecutionOwner },
   { name: '0003-durable-timers', class: DurableTimers },
   { name: '0004-abandoned-attempts', class: AbandonedAttempts },
+  { name: '0005-workflow-webhooks', class: WorkflowWebhooks },
 ];

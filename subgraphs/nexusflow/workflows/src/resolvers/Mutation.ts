@@ -21,4 +21,6 @@ export const Mutation: MutationResolvers = {
     services.executions.transition(em, identity, requireUuid(id, 'id'), 'cancel'),
   retryExecution: (_parent, { id }, { em, identity, services }) =>
     services.executions.transition(em, identity, requireUuid(id, 'id'), 'retry'),
+  rotateWorkflowWebhookSecret: (_parent, { id }, { em, identity, services }) =>
+    services.webhooks.rotate(em, identity, requireUuid(id, 'id')),
 };

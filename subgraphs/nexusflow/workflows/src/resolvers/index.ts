@@ -29,5 +29,6 @@ export const resolvers: Resolvers = {
   DeleteWorkflowResult: union,
   RunWorkflowResult: union,
   ExecutionTransitionResult: union,
+  RotateWorkflowWebhookSecretResult: union,
   WorkflowError: union,
 };

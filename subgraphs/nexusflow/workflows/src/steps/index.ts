@@ -1,4 +1,5 @@
 export { isPublicAddress } from './address-policy.ts';
+export { aiStep, aiStepConfig, type AiStepConfig, type AiStepOptions, type AiStepOutput } from './ai.ts';
 export { conditionStep, conditionStepConfig, type ConditionOperator, type ConditionStepConfig } from './condition.ts';
 export { delayStep, delayStepConfig, MAX_DELAY_MS, type DelayStepConfig } from './delay.ts';
 export { httpStep, httpStepConfig, type HttpStepConfig, type HttpStepOptions, type HttpStepOutput } from './http.ts';

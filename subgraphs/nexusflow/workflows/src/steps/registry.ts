@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { aiStep, type AiStepOptions } from './ai.ts';
 import { conditionStep } from './condition.ts';
 import { delayStep } from './delay.ts';
 import { httpStep, type HttpStepOptions } from './http.ts';
@@ -59,14 +60,16 @@ function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
 export interface DefaultStepOptions extends HttpStepOptions {
   allowPrivateNetworks: boolean;
   notify: NotifyStepOptions;
+  ai: AiStepOptions;
 }
 
-/** The built-in step types: http, delay, condition, transform and notify. */
+/** The built-in step types: http, delay, condition, transform, notify and ai. */
 export function defaultStepRegistry(options: DefaultStepOptions): StepRegistry {
   return new StepRegistry()
     .register(httpStep(options))
     .register(delayStep())
     .register(conditionStep())
     .register(transformStep())
-    .register(notifyStep(options.notify));
+    .register(notifyStep(options.notify))
+    .register(aiStep(options.ai));
 }

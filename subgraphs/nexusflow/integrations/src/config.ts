@@ -1,0 +1,85 @@
+import { ConfigError, loadSubgraphConfig, secretOrDevelopmentDefault, subgraphEnv, type Environment } from '@nexusflow/kit';
+import { serviceDefaults } from '@nexusflow/topology';
+import { z } from 'zod';
+import { parseKeyRing } from './domain/key-ring.ts';
+import {
+  baseUrlVariable,
+  credentialVariables,
+  PROVIDER_NAMES,
+  PROVIDERS,
+  type ProviderName,
+  type ProviderSettings,
+} from './domain/providers.ts';
+
+const providerVariables = Object.fromEntries(
+  Object.values(PROVIDERS).flatMap((definition) => [
+    [baseUrlVariable(definition), z.url({ protocol: /^https?$/ }).optional()],
+    ...(definition.oauth ? credentialVariables(definition).map((variable) => [variable, z.string().optional()] as const) : []),
+  ]),
+) as Record<string, z.ZodOptional<z.ZodString>>;
+
+const integrationsEnvSchema = z.object({
+  ...subgraphEnv(serviceDefaults('nexusflow', 'integrations')),
+  /**
+   * The keys providers' tokens are encrypted under at rest, newest first: `<id>:<secret>` or a bare secret of at least
+   * 32 characters each, comma-separated. New tokens are sealed with the first; the others still open older ones.
+   */
+  INTEGRATIONS_ENCRYPTION_KEYS: z.string().optional(),
+  /**
+   * Where every provider sends the admin back after consent: the app's page that passes `code` and `state` on to
+   * completeIntegrationConnection. Registered as the redirect URI of each provider's app.
+   */
+  INTEGRATIONS_REDIRECT_URI: z
+    .url({ protocol: /^https?$/ })
+    // The token request's redirect_uri is the callback URL without its query (openid-client), so a query would be lost.
+    .refine((uri) => !uri.includes('?') && !uri.includes('#'), 'must have no query and no fragment')
+    .default('http://localhost:8000/integrations/callback'),
+  /** How long a started connection may take to complete. */
+  INTEGRATIONS_CONNECT_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(600),
+  /** An access token with less than this left is refreshed before it is used. */
+  INTEGRATIONS_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
+  /** How long a provider has to answer one request. */
+  INTEGRATIONS_PROVIDER_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(120).default(10),
+  ...providerVariables,
+});
+
+function providerSettings(variable: (name: string) => string | undefined): Record<ProviderName, ProviderSettings> {
+  return Object.fromEntries(
+    PROVIDER_NAMES.map((name) => {
+      const definition = PROVIDERS[name];
+      const [clientIdVariable, clientSecretVariable] = credentialVariables(definition);
+      const clientId = variable(clientIdVariable);
+      const clientSecret = variable(clientSecretVariable);
+      const settings: ProviderSettings = {
+        definition,
+        baseUrl: new URL(variable(baseUrlVariable(definition)) ?? definition.defaultBaseUrl),
+        credentials: definition.oauth && clientId && clientSecret ? { clientId, clientSecret } : undefined,
+      };
+      return [name, settings];
+    }),
+  ) as Record<ProviderName, ProviderSettings>;
+}
+
+/** A provider is on when its client id and secret are both set; Zapier and Make need none. */
+export function loadIntegrationsConfig(env?: Environment) {
+  return loadSubgraphConfig(
+    'integrations',
+    integrationsEnvSchema,
+    env,
+    (parsed) => {
+      const { keys, problems } = parseKeyRing(secretOrDevelopmentDefault(parsed.INTEGRATIONS_ENCRYPTION_KEYS));
+      if (problems.length > 0) throw new ConfigError(problems.map((problem) => `INTEGRATIONS_ENCRYPTION_KEYS: ${problem}`));
+      return {
+        encryptionKeys: keys,
+        redirectUri: parsed.INTEGRATIONS_REDIRECT_URI,
+        connectTtlSeconds: parsed.INTEGRATIONS_CONNECT_TTL_SECONDS,
+        refreshMarginSeconds: parsed.INTEGRATIONS_REFRESH_MARGIN_SECONDS,
+        providerTimeoutSeconds: parsed.INTEGRATIONS_PROVIDER_TIMEOUT_SECONDS,
+        providers: providerSettings((name) => (parsed as Record<string, unknown>)[name] as string | undefined),
+      };
+    },
+    { requiredInProduction: ['INTEGRATIONS_ENCRYPTION_KEYS'] },
+  );
+}
+
+export type IntegrationsConfig = ReturnType<typeof loadIntegrationsConfig>;
