@@ -45,7 +45,7 @@ describe('workflow operations through the gateway', () => {
   it('lists the step types a workflow can use', async () => {
     const response = await ask<{ stepTypes: string[] }>(stack, owner.token, STEP_TYPES);
     expect(response.errors).toBeUndefined();
-    expect([...response.data!.stepTypes].sort()).toEqual(['ai', 'condition', 'delay', 'http', 'notify', 'transform']);
+    expect([...response.data!.stepTypes].sort()).toEqual(['ai', 'condition', 'delay', 'http', 'integration', 'notify', 'transform']);
   });
 
   it('pauses a workflow so that it refuses runs, and resumes it so that it runs again', async () => {

@@ -37,7 +37,7 @@ export const nexusflow = {
     },
     workflows: {
       port: 3002,
-      calls: ['notifications', 'ai'],
+      calls: ['notifications', 'ai', 'integrations'],
       secrets: ['WEBHOOK_SECRET_ENCRYPTION_KEY'],
       usesRabbitMq: true,
       optionalVariables: ['WEBHOOK_BASE_URL'],
@@ -48,6 +48,8 @@ export const nexusflow = {
         WEBHOOK_BASE_URL:
           'Public origin of POST /webhooks/workflows/<id> on this service (the gateway does not proxy it), e.g. https://hooks.example.com.',
         AI_URL: 'Where ai steps send their completions, classifications, extractions and summaries.',
+        INTEGRATIONS_URL:
+          'Where integration steps post to Slack and Teams and send to Zapier and Make hooks, through the tenant’s connections.',
       },
     },
     scheduler: { port: 3009, calls: ['workflows'] },
@@ -113,7 +115,13 @@ export const nexusflow = {
         'INTEGRATIONS_GMAIL_CLIENT_SECRET',
         'INTEGRATIONS_OUTLOOK_CLIENT_ID',
         'INTEGRATIONS_OUTLOOK_CLIENT_SECRET',
+        'INTEGRATIONS_WEBHOOK_BASE_URL',
+        'INTEGRATIONS_SLACK_SIGNING_SECRET',
       ],
+      publicRoutes: {
+        'POST /webhooks/integrations/<integration id>':
+          "providers' webhook deliveries to an integration, verified as each provider signs them",
+      },
       notes: {
         INTEGRATIONS_ENCRYPTION_KEYS:
           "Providers' tokens are encrypted under these at rest: comma-separated, newest first, each <id>:<secret> or a bare secret (see README, Integrations).",
@@ -121,6 +129,9 @@ export const nexusflow = {
           "The app's page providers send admins back to after consent (default http://localhost:8000/integrations/callback), registered with each provider.",
         INTEGRATIONS_SALESFORCE_CLIENT_ID:
           'Each OAuth provider can be connected when its client id and secret are given (optional variables, empty by default); Zapier and Make need none.',
+        INTEGRATIONS_WEBHOOK_BASE_URL:
+          'The public origin providers reach the webhook routes at, e.g. https://hooks.example.com (HubSpot signs the full URL it calls); default http://localhost:3004.',
+        INTEGRATIONS_SLACK_SIGNING_SECRET: "The Slack app's signing secret, which verifies Slack's event deliveries.",
       },
     },
   },

@@ -40,6 +40,32 @@ const integrationsEnvSchema = z.object({
   INTEGRATIONS_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
   /** How long a provider has to answer one request. */
   INTEGRATIONS_PROVIDER_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(120).default(10),
+  /** Records a CRM sync reads or writes per page (HubSpot: at most 100); each page commits with its cursor. */
+  INTEGRATIONS_SYNC_PAGE_SIZE: z.coerce.number().int().min(1).max(100).default(100),
+  /** Attempts of a sync run whose CRM fails (5xx, unreachable, rate limits outlasting the waits) before it fails. */
+  INTEGRATIONS_SYNC_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  /** The pause before a failed sync run's second attempt; it doubles with each further one. */
+  INTEGRATIONS_SYNC_RETRY_DELAY_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
+  /** How many 429s in a row one CRM request waits out (as the CRM's headers say) before the attempt fails. */
+  INTEGRATIONS_SYNC_MAX_RATE_LIMIT_WAITS: z.coerce.number().int().min(0).max(20).default(5),
+  /** Sync runs one process works on at once. */
+  INTEGRATIONS_SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /**
+   * Where providers reach this service's webhook routes from outside (`POST /webhooks/integrations/<integration id>`):
+   * its public origin, e.g. https://hooks.example.com. HubSpot signs the full URL it calls, so it must be exact.
+   */
+  INTEGRATIONS_WEBHOOK_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The largest webhook delivery accepted; larger ones are refused with 413. */
+  INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(10 * 1024 * 1024)
+    .default(256 * 1024),
+  /** How far a signed delivery's timestamp (Slack, HubSpot) may be from now: older ones are refused as replays. */
+  INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
+  /** The Slack app's signing secret (Basic Information in the app's settings): Slack signs every request with it. */
+  INTEGRATIONS_SLACK_SIGNING_SECRET: z.string().optional(),
   ...providerVariables,
 });
 
@@ -75,6 +101,21 @@ export function loadIntegrationsConfig(env?: Environment) {
         connectTtlSeconds: parsed.INTEGRATIONS_CONNECT_TTL_SECONDS,
         refreshMarginSeconds: parsed.INTEGRATIONS_REFRESH_MARGIN_SECONDS,
         providerTimeoutSeconds: parsed.INTEGRATIONS_PROVIDER_TIMEOUT_SECONDS,
+        sync: {
+          pageSize: parsed.INTEGRATIONS_SYNC_PAGE_SIZE,
+          maxAttempts: parsed.INTEGRATIONS_SYNC_MAX_ATTEMPTS,
+          retryDelayMs: parsed.INTEGRATIONS_SYNC_RETRY_DELAY_MS,
+          maxRateLimitWaits: parsed.INTEGRATIONS_SYNC_MAX_RATE_LIMIT_WAITS,
+          concurrency: parsed.INTEGRATIONS_SYNC_CONCURRENCY,
+        },
+        webhooks: {
+          /** Unset in development: URLs are then shown on localhost, and HubSpot's signed URL is read from the Host header. */
+          publicBaseUrl: parsed.INTEGRATIONS_WEBHOOK_BASE_URL,
+          localBaseUrl: `http://localhost:${parsed.PORT}`,
+          maxBodyBytes: parsed.INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES,
+          toleranceSeconds: parsed.INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS,
+          slackSigningSecret: parsed.INTEGRATIONS_SLACK_SIGNING_SECRET,
+        },
         providers: providerSettings((name) => (parsed as Record<string, unknown>)[name] as string | undefined),
       };
     },

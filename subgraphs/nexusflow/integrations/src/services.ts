@@ -1,9 +1,13 @@
-import { OutboxRelay, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
+import { createWorkQueue, OutboxRelay, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
+import { IntegrationActions } from './actions/integration-actions.ts';
 import type { IntegrationsConfig } from './config.ts';
 import { Connections } from './domain/connections.ts';
 import { KeyRing } from './domain/key-ring.ts';
 import { OAuthProvider } from './domain/oauth.ts';
 import { PROVIDER_NAMES, type ProviderName } from './domain/providers.ts';
+import { createCrmSync, startCrmSyncWork } from './domain/sync/index.ts';
+import { DELIVERY_QUEUE, WebhookDeliveries, type DeliveryMessage } from './webhooks/deliveries.ts';
+import { IntegrationWebhookSecrets } from './webhooks/secrets.ts';
 
 /** The providers' OAuth clients (those configured), the tenants' connections to them, and the outbox of their events. */
 export function createIntegrationServices(runtime: SubgraphRuntime, config: IntegrationsConfig) {
@@ -26,23 +30,70 @@ export function createIntegrationServices(runtime: SubgraphRuntime, config: Inte
     logger: runtime.logger,
     now: runtime.clock,
   });
-  return { connections, relay };
+  const actions = new IntegrationActions({
+    providers: config.providers,
+    connections,
+    providerTimeoutSeconds: config.providerTimeoutSeconds,
+    logger: runtime.logger,
+    now: runtime.clock,
+  });
+  const webhookSecrets = new IntegrationWebhookSecrets(new KeyRing(config.encryptionKeys));
+  const webhookQueue = createWorkQueue<DeliveryMessage>(
+    runtime.config.amqpUrl,
+    `${runtime.config.amqpNamespace}.${DELIVERY_QUEUE}`,
+    runtime.logger,
+  );
+  const webhooks = new WebhookDeliveries({
+    database: runtime.database,
+    secrets: webhookSecrets,
+    queue: webhookQueue,
+    providers: config.providers,
+    settings: config.webhooks,
+    eventsRecorded: () => relay.notify(),
+    logger: runtime.logger,
+    now: runtime.clock,
+  });
+  const crm = createCrmSync(runtime, config, connections, () => relay.notify());
+  return { connections, actions, relay, webhooks, webhookSecrets, webhookQueue, crm };
 }
 
 export type IntegrationServices = ReturnType<typeof createIntegrationServices>;
 
-/** The outbox relay, and once at start the re-encryption of what a rotated-out key sealed. */
-export async function startIntegrationWork(runtime: SubgraphRuntime, services: IntegrationServices): Promise<Stoppable> {
+/**
+ * The outbox relay, the consumer of the webhook delivery queue (with the deliveries recorded and not yet queued sent
+ * again at start and whenever the broker is back), and once at start the re-encryption of what a rotated-out key sealed.
+ */
+export async function startIntegrationWork(
+  runtime: SubgraphRuntime,
+  services: IntegrationServices,
+  config: IntegrationsConfig,
+): Promise<Stoppable> {
   services.relay.start();
-  const reencryption = services.connections
-    .reencryptCredentials()
-    .then((count) => {
-      if (count > 0) runtime.logger.info({ count }, 're-encrypted integration credentials with the newest key');
+  const crmSync = await startCrmSyncWork(runtime, services.crm, config);
+  const webhookConsumer = await services.webhookQueue.consume((message) => services.webhooks.process(message));
+  const resendWebhookDeliveries = () =>
+    services.webhooks
+      .resendPending()
+      .catch((error: unknown) => runtime.logger.error({ err: error }, 'could not queue webhook deliveries again'));
+  const stopResending = services.webhookQueue.onReconnected(() => void resendWebhookDeliveries());
+  await resendWebhookDeliveries();
+  const reencryption = Promise.all([services.connections.reencryptCredentials(), services.webhookSecrets.reencrypt(runtime.database)])
+    .then(([credentials, webhookSecrets]) => {
+      if (credentials + webhookSecrets > 0) {
+        runtime.logger.info(
+          { credentials, webhookSecrets },
+          're-encrypted integration credentials and webhook secrets with the newest key',
+        );
+      }
     })
     .catch((error: unknown) => runtime.logger.error({ err: error }, 'could not re-encrypt integration credentials'));
   return {
     close: async () => {
       await reencryption;
+      await crmSync.close();
+      stopResending();
+      await webhookConsumer.stop();
+      await services.webhookQueue.close();
       await services.relay.stop();
     },
   };

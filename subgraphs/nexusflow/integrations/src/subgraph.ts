@@ -1,13 +1,31 @@
 import { defineSubgraph, OutboxEvent } from '@nexusflow/kit';
 import { loadIntegrationsConfig } from './config.ts';
+import { CrmContact } from './entities/crm-contact.entity.ts';
+import { CrmExternalLink } from './entities/crm-external-link.entity.ts';
+import { CrmFieldMappingSet } from './entities/crm-field-mapping-set.entity.ts';
+import { CrmSyncConflict } from './entities/crm-sync-conflict.entity.ts';
+import { CrmSyncRun } from './entities/crm-sync-run.entity.ts';
 import { IntegrationAuthorization } from './entities/integration-authorization.entity.ts';
+import { IntegrationWebhookSecret } from './entities/integration-webhook-secret.entity.ts';
 import { Integration } from './entities/integration.entity.ts';
+import { WebhookDelivery } from './entities/webhook-delivery.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 import { createIntegrationServices, startIntegrationWork } from './services.ts';
 
-export const entities = [Integration, IntegrationAuthorization, OutboxEvent];
+export const entities = [
+  Integration,
+  IntegrationAuthorization,
+  CrmContact,
+  CrmExternalLink,
+  CrmFieldMappingSet,
+  CrmSyncRun,
+  CrmSyncConflict,
+  IntegrationWebhookSecret,
+  WebhookDelivery,
+  OutboxEvent,
+];
 
 export const subgraph = defineSubgraph({
   name: 'integrations',
@@ -19,4 +37,6 @@ export const subgraph = defineSubgraph({
   createLoaders,
   createServices: createIntegrationServices,
   background: startIntegrationWork,
+  healthChecks: (services) => ({ webhookQueue: () => services.webhookQueue.ping() }),
+  routes: (services) => [services.webhooks.route()],
 });

@@ -16,6 +16,12 @@ describeMalformedIds('integrations', {
       variables: { id: MALFORMED_ID },
       field: 'id',
     },
+    {
+      operation: 'rotateIntegrationWebhookSecret(id)',
+      query: 'mutation ($id: ID!) { rotateIntegrationWebhookSecret(id: $id) { __typename } }',
+      variables: { id: MALFORMED_ID },
+      field: 'id',
+    },
   ],
   entities: { Integration: 'id provider' },
 });

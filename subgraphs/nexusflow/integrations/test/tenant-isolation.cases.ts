@@ -8,6 +8,9 @@ const CONNECT_HOOK = `mutation ($provider: IntegrationProvider!, $targetUrl: Str
 }`;
 const LIST = `{ integrations(first: 100) { ${INTEGRATION} } }`;
 const FIND = `query ($id: ID!) { integration(id: $id) { ${INTEGRATION} } }`;
+const ROTATE_WEBHOOK_SECRET = `mutation ($id: ID!) {
+  rotateIntegrationWebhookSecret(id: $id) { __typename ... on IntegrationNotFound { id } ... on IntegrationWebhookSecret { secret } }
+}`;
 const DISCONNECT = `mutation ($id: ID!) {
   disconnectIntegration(id: $id) { __typename ... on IntegrationNotFound { id } ... on IntegrationDisconnected { id } }
 }`;
@@ -21,10 +24,19 @@ const DISCONNECT = `mutation ($id: ID!) {
 export const isolationCases = defineIsolationCases({
   async setUp({ a, data }) {
     const targetUrl = `https://hooks.zapier.com/hooks/catch/1/${randomUUID()}/`;
-    return { id: (await data(a, CONNECT_HOOK, { provider: 'ZAPIER', targetUrl })).connectHookIntegration.id as string };
+    const id = (await data(a, CONNECT_HOOK, { provider: 'ZAPIER', targetUrl })).connectHookIntegration.id as string;
+    const contact = await data(a, 'mutation { saveCrmContact(input: { email: "a@tenant-a.example", firstName: "A" }) { id } }');
+    return { id, contactId: contact.saveCrmContact.id as string };
   },
   stateOfA: ({ a, data }, { id }) =>
-    data(a, `query ($id: ID!) { integrations(first: 100) { ${INTEGRATION} } integration(id: $id) { id } }`, { id }),
+    data(
+      a,
+      `query ($id: ID!) {
+        integrations(first: 100) { ${INTEGRATION} } integration(id: $id) { id }
+        crmContacts(first: 100) { nodes { id email firstName custom } }
+      }`,
+      { id },
+    ),
   root: {
     'Query.integrations': async ({ b, data }) => {
       expect((await data(b, LIST)).integrations).toEqual([]);
@@ -52,8 +64,83 @@ export const isolationCases = defineIsolationCases({
       const targetUrl = `https://hooks.zapier.com/hooks/catch/2/${randomUUID()}/`;
       expect((await data(b, CONNECT_HOOK, { provider: 'ZAPIER', targetUrl })).connectHookIntegration.hookTargetUrl).toBe(targetUrl);
     },
+    'Mutation.rotateIntegrationWebhookSecret': async ({ b, data }, { id }) => {
+      expect((await data(b, ROTATE_WEBHOOK_SECRET, { id })).rotateIntegrationWebhookSecret).toEqual({
+        __typename: 'IntegrationNotFound',
+        id,
+      });
+    },
     'Mutation.disconnectIntegration': async ({ b, data }, { id }) => {
       expect((await data(b, DISCONNECT, { id })).disconnectIntegration).toEqual({ __typename: 'IntegrationNotFound', id });
+    },
+    'Mutation.postIntegrationMessage': async ({ b, data }, { id }) => {
+      const posted = await data(
+        b,
+        'mutation ($id: ID!) { postIntegrationMessage(integrationId: $id, channel: "#general", text: "hi") { __typename ... on IntegrationNotFound { id } } }',
+        { id },
+      );
+      expect(posted.postIntegrationMessage).toEqual({ __typename: 'IntegrationNotFound', id });
+    },
+    'Query.integrationMessages': async ({ b, data }, { id }) => {
+      const listed = await data(
+        b,
+        'query ($id: ID!) { integrationMessages(integrationId: $id) { __typename ... on IntegrationNotFound { id } } }',
+        {
+          id,
+        },
+      );
+      expect(listed.integrationMessages).toEqual({ __typename: 'IntegrationNotFound', id });
+    },
+    'Query.integrationMessage': async ({ b, data }, { id }) => {
+      const read = await data(
+        b,
+        'query ($id: ID!) { integrationMessage(integrationId: $id, id: "18c9") { __typename ... on IntegrationNotFound { id } } }',
+        { id },
+      );
+      expect(read.integrationMessage).toEqual({ __typename: 'IntegrationNotFound', id });
+    },
+    'Query.crmContacts': async ({ b, data }) => {
+      expect((await data(b, '{ crmContacts { nodes { id } hasNextPage } }')).crmContacts).toEqual({ nodes: [], hasNextPage: false });
+    },
+    'Query.fieldMappings': async ({ b, data }, { id }) => {
+      const mappings = await data(b, 'query ($id: ID!) { fieldMappings(integrationId: $id, objectType: CONTACT) { saved } }', { id });
+      expect(mappings.fieldMappings).toBeNull();
+    },
+    'Query.syncConflicts': async ({ b, data }, { id }) => {
+      expect((await data(b, 'query ($id: ID!) { syncConflicts(integrationId: $id) { id } }', { id })).syncConflicts).toEqual([]);
+    },
+    'Mutation.saveCrmContact': async ({ b, ask }, { contactId }) => {
+      const refused = await ask(b, 'mutation ($id: ID!) { saveCrmContact(input: { id: $id, firstName: "B" }) { id } }', { id: contactId });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    },
+    'Mutation.saveFieldMappings': async ({ b, data }, { id }) => {
+      const saved = await data(
+        b,
+        `mutation ($id: ID!) {
+          saveFieldMappings(integrationId: $id, objectType: CONTACT, mappings: [], conflictPolicy: HOLD) { __typename ... on IntegrationNotFound { id } }
+        }`,
+        { id },
+      );
+      expect(saved.saveFieldMappings).toEqual({ __typename: 'IntegrationNotFound', id });
+    },
+    'Mutation.syncIntegration': async ({ b, data }, { id }) => {
+      const started = await data(b, 'mutation ($id: ID!) { syncIntegration(id: $id) { __typename ... on IntegrationNotFound { id } } }', {
+        id,
+      });
+      expect(started.syncIntegration).toEqual({ __typename: 'IntegrationNotFound', id });
+    },
+    'Mutation.resolveSyncConflict': async ({ b, data }) => {
+      const id = randomUUID();
+      const resolved = await data(
+        b,
+        'mutation ($id: ID!) { resolveSyncConflict(id: $id, choice: PROVIDER) { __typename ... on SyncConflictNotFound { id } } }',
+        { id },
+      );
+      expect(resolved.resolveSyncConflict).toEqual({ __typename: 'SyncConflictNotFound', id });
+    },
+    'Subscription.syncProgress': async ({ b, subscribe }, { id }) => {
+      const refusal = await subscribe(b, 'subscription ($id: ID!) { syncProgress(integrationId: $id) { run { id } } }', { id }).next();
+      expect(refusal.value?.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     },
   },
   entities: { Integration: { selection: '... on Integration { id provider status hookTargetUrl }', id: ({ id }) => id } },

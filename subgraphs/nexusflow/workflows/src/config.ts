@@ -77,6 +77,8 @@ export function loadWorkflowsConfig(env?: Environment) {
       },
       /** The ai subgraph, which ai steps ask for completions, classifications, extractions and summaries. */
       aiUrl: parsed.AI_URL,
+      /** The integrations subgraph, which integration steps ask to act at a provider through the tenant's connection. */
+      integrationsUrl: parsed.INTEGRATIONS_URL,
     }),
     { requiredInProduction: ['WEBHOOK_SECRET_ENCRYPTION_KEY'] },
   );

@@ -38,6 +38,7 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
     allowPrivateNetworks: config.allowPrivateNetworkSteps,
     notify: { notificationsUrl: config.notificationsUrl, internalSecret: config.subgraph.internalSecret },
     ai: { aiUrl: config.aiUrl, internalSecret: config.subgraph.internalSecret },
+    integration: { integrationsUrl: config.integrationsUrl, internalSecret: config.subgraph.internalSecret },
   });
   const engine = new ExecutionEngine({
     database: runtime.database,

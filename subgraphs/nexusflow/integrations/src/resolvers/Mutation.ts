@@ -7,4 +7,21 @@ export const Mutation: MutationResolvers = {
   connectHookIntegration: (_parent, { provider, targetUrl }, { em, identity, services }) =>
     services.connections.connectHook(em, identity, provider, targetUrl),
   disconnectIntegration: (_parent, { id }, { em, identity, services }) => services.connections.disconnect(em, identity, id),
+  rotateIntegrationWebhookSecret: (_parent, { id }, { em, identity, services }) => services.webhookSecrets.rotate(em, identity, id),
+  postIntegrationMessage: (_parent, { integrationId, channel, text }, { em, identity, services }) =>
+    services.actions.postMessage(em, identity, integrationId, channel, text),
+  sendIntegrationHook: (_parent, { integrationId, payload }, { em, identity, services }) =>
+    services.actions.sendToHook(em, identity, integrationId, payload),
+  saveCrmContact: (_parent, { input }, { em, identity, services }) => services.crm.store.saveContact(em, identity, input),
+  saveFieldMappings: (_parent, { integrationId, objectType, mappings, conflictPolicy }, { em, identity, services }) =>
+    services.crm.store.saveMappings(
+      em,
+      identity,
+      integrationId,
+      objectType,
+      mappings.map((mapping) => ({ ...mapping, transform: mapping.transform ?? null, defaultValue: mapping.defaultValue ?? null })),
+      conflictPolicy,
+    ),
+  syncIntegration: (_parent, { id }, { em, identity, services }) => services.crm.engine.start(em, identity, id),
+  resolveSyncConflict: (_parent, { id, choice }, { em, identity, services }) => services.crm.engine.resolve(em, identity, id, choice),
 };

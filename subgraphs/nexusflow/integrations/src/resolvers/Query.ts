@@ -8,4 +8,14 @@ export const Query: QueryResolvers = {
     requireUser(identity);
     return loaders.integrationById.load(requireUuid(id, 'id'));
   },
+  integrationMessages: (_parent, { integrationId, first }, { em, identity, services }) =>
+    services.actions.listMessages(em, identity, integrationId, first ?? 20),
+  integrationMessage: (_parent, { integrationId, id }, { em, identity, services }) =>
+    services.actions.message(em, identity, integrationId, id),
+  crmContacts: (_parent, { first, after }, { em, identity, services }) =>
+    services.crm.store.contacts(em, identity, first ?? 50, after ?? null),
+  fieldMappings: (_parent, { integrationId, objectType }, { em, identity, services }) =>
+    services.crm.store.mappings(em, identity, integrationId, objectType),
+  syncConflicts: (_parent, { integrationId, first }, { em, identity, services }) =>
+    services.crm.engine.conflicts(em, identity, integrationId, first ?? 50),
 };

@@ -1,14 +1,19 @@
-import { DateTimeScalar } from '@nexusflow/kit';
+import { DateTimeScalar, JSONScalar } from '@nexusflow/kit';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
 import { Integration as IntegrationEntity } from '../entities/integration.entity.ts';
+import { CrmContact } from './CrmContact.ts';
 import { Integration } from './Integration.ts';
 import { Mutation } from './Mutation.ts';
 import { Query } from './Query.ts';
+import { Subscription } from './Subscription.ts';
 
 export const resolvers: Resolvers = {
   DateTime: DateTimeScalar,
+  JSON: JSONScalar,
   Query,
   Mutation,
+  Subscription,
+  CrmContact,
   Integration,
   CompleteIntegrationConnectionResult: {
     __resolveType: (result) => (result instanceof IntegrationEntity ? 'Integration' : 'IntegrationConnectionFailed'),
@@ -17,4 +22,12 @@ export const resolvers: Resolvers = {
     __resolveType: (result) => (result instanceof IntegrationEntity ? 'Integration' : 'InvalidHookTarget'),
   },
   DisconnectIntegrationResult: { __resolveType: (result) => result.__typename! },
+  SaveFieldMappingsResult: { __resolveType: (result) => result.__typename! },
+  SyncIntegrationResult: { __resolveType: (result) => ('__typename' in result ? result.__typename! : 'SyncRun') },
+  ResolveSyncConflictResult: { __resolveType: (result) => result.__typename! },
+  RotateIntegrationWebhookSecretResult: { __resolveType: (result) => result.__typename! },
+  PostIntegrationMessageResult: { __resolveType: (result) => result.__typename! },
+  SendIntegrationHookResult: { __resolveType: (result) => result.__typename! },
+  IntegrationMessagesResult: { __resolveType: (result) => result.__typename! },
+  IntegrationMessageResult: { __resolveType: (result) => result.__typename! },
 };

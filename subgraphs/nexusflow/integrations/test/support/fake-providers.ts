@@ -20,6 +20,8 @@ interface Received {
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
   form: URLSearchParams;
+  /** The body as sent, for JSON APIs. */
+  body: string;
 }
 
 interface IssuedCode {
@@ -163,13 +165,15 @@ abstract class FakeOAuthProvider {
     const url = new URL(request.url ?? '/', this.origin);
     const chunks: Buffer[] = [];
     for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
-    const form = new URLSearchParams(Buffer.concat(chunks).toString());
+    const body = Buffer.concat(chunks).toString();
+    const form = new URLSearchParams(body);
     const reply = await this.route({
       method: request.method ?? 'GET',
       path: url.pathname,
       query: url.searchParams,
       headers: request.headers,
       form,
+      body,
     });
     response.writeHead(reply.status, {
       ...(reply.body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
@@ -188,9 +192,18 @@ export class FakeHubSpot extends FakeOAuthProvider {
   static readonly EXPIRES_IN = 1800;
   readonly hubId = 62515;
   readonly hubDomain = 'acme-dev.hubspot.com';
+  /** The portal's CRM records and what was asked of its CRM API (see HubSpotCrm). */
+  readonly crm = new HubSpotCrm();
 
-  protected route(request: Received): Reply {
+  protected route(request: Received): Reply | Promise<Reply> {
     const { method, path } = request;
+    if (path.startsWith('/crm/v3/')) {
+      const bearer = request.headers.authorization?.replace(/^Bearer /, '') ?? '';
+      if (!this.works(bearer)) {
+        return json(401, { status: 'error', message: 'Authentication credentials not found.', category: 'INVALID_AUTHENTICATION' });
+      }
+      return this.crm.route(request);
+    }
     if (method === 'GET' && path === '/oauth/authorize') return this.authorization(request.query, false);
     if (method === 'POST' && path === '/oauth/v1/token') return this.token(request);
     const info = /^\/oauth\/v1\/access-tokens\/(.+)$/.exec(path);
@@ -258,7 +271,52 @@ export class FakeSlack extends FakeOAuthProvider {
       const bearer = request.headers.authorization?.replace(/^Bearer /, '') ?? request.form.get('token') ?? '';
       return this.revoke(bearer) ? json(200, { ok: true, revoked: true }) : json(200, { ok: false, error: 'invalid_auth' });
     }
+    if (method === 'POST' && path === '/api/chat.postMessage') return this.chatPostMessage(request);
     return json(404, { ok: false, error: 'unknown_method' });
+  }
+
+  /** Channels of the workspace by id, and whether the app's bot is in each (it must be, to post). */
+  readonly channels = new Map([
+    ['C0GENERAL', { name: 'general', botIsMember: true }],
+    ['C0PRIVATE', { name: 'private', botIsMember: false }],
+  ]);
+  /** Every message chat.postMessage took, in order. */
+  readonly messages: { channel: string; text: string; ts: string; token: string }[] = [];
+  /** Answers given to the next chat.postMessage requests instead of posting, first first. */
+  readonly nextAnswers: Reply[] = [];
+  /** Access tokens Slack now answers `token_expired` to, as it does to a rotated token past its 12 hours. */
+  readonly expired = new Set<string>();
+
+  /**
+   * Slack's `chat.postMessage` (form or JSON body, bearer token): HTTP 200 with `ok` and the message's `ts`, or
+   * `ok: false` with Slack's error (`invalid_auth`, `token_expired`, `channel_not_found`, `not_in_channel`,
+   * `no_text`); a rate limit is HTTP 429 with Retry-After.
+   */
+  private chatPostMessage(request: Received): Reply {
+    const bearer = request.headers.authorization?.replace(/^Bearer /, '') ?? request.form.get('token') ?? '';
+    const refused = (error: string) => json(200, { ok: false, error });
+    if (!this.works(bearer)) return refused('invalid_auth');
+    if (this.expired.has(bearer)) return refused('token_expired');
+    const answer = this.nextAnswers.shift();
+    if (answer) return answer;
+    const fields = request.headers['content-type']?.startsWith('application/json')
+      ? new Map(Object.entries(JSON.parse(request.body) as Record<string, string>))
+      : request.form;
+    const named = fields.get('channel') ?? '';
+    const id = named.startsWith('#') ? [...this.channels].find(([, channel]) => `#${channel.name}` === named)?.[0] : named;
+    const channel = id === undefined ? undefined : this.channels.get(id);
+    if (!id || !channel) return refused('channel_not_found');
+    if (!channel.botIsMember) return refused('not_in_channel');
+    const text = fields.get('text') ?? '';
+    if (text === '') return refused('no_text');
+    const ts = `${Math.floor(Date.now() / 1000)}.${String(this.messages.length + 1).padStart(6, '0')}`;
+    this.messages.push({ channel: id, text, ts, token: bearer });
+    return json(200, {
+      ok: true,
+      channel: id,
+      ts,
+      message: { type: 'message', subtype: 'bot_message', text, bot_id: 'B0BOT', user: 'U0BOT', ts },
+    });
   }
 
   private access(request: Received): Reply {
@@ -338,5 +396,489 @@ export class FakeSalesforce extends FakeOAuthProvider {
       return json(200, { ...base, access_token: this.issue('00D!sf-access-', refreshToken).accessToken, scope: 'api refresh_token' });
     }
     return json(400, { error: 'unsupported_grant_type', error_description: 'grant type not supported' });
+  }
+}
+
+/** A record of the fake HubSpot portal's CRM, times in ms. */
+interface HubSpotRecord {
+  id: string;
+  properties: Record<string, string | null>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A request the CRM API received: for tests that count pages and look at the waits between requests. */
+interface CrmRequest {
+  route: string;
+  after: string | null;
+  at: number;
+  status: number;
+}
+
+const CONTACT_PROPERTIES = [
+  'email',
+  'firstname',
+  'lastname',
+  'phone',
+  'company',
+  'jobtitle',
+  'lifecyclestage',
+  'createdate',
+  'hs_lastmodifieddate',
+  'hs_object_id',
+];
+
+/**
+ * HubSpot's CRM v3 API for contacts, as its documentation has it: `GET /crm/v3/properties/contacts`, the objects list
+ * with `after` paging, the search endpoint (filters, sorts, `after` as an offset), `batch/upsert` by a unique property
+ * and `batch/update` by id, each record with `updatedAt` (and `hs_lastmodifieddate`) moving forward on every change.
+ * Tests script trouble: 429s with HubSpot's rate-limit headers, and failures of a route (after applying it, as a reply
+ * lost on the way back).
+ */
+export class HubSpotCrm {
+  readonly contacts = new Map<string, HubSpotRecord>();
+  readonly requests: CrmRequest[] = [];
+  private nextId = 1001;
+  private lastModified = 0;
+  private readonly rateLimits: Record<string, string>[] = [];
+  private readonly failures: { route: string; afterApplying: boolean; after?: string }[] = [];
+  private readonly stalls: { route: string; after: string; arrived: () => void }[] = [];
+
+  /** Back to an empty portal with nothing scripted, for the next test. */
+  reset(): void {
+    this.contacts.clear();
+    this.requests.length = 0;
+    this.rateLimits.length = 0;
+    this.failures.length = 0;
+    this.stalls.length = 0;
+  }
+
+  /** A contact made at HubSpot (by a person there); its id. */
+  createContact(properties: Record<string, string>): string {
+    const id = String(this.nextId++);
+    const now = this.tick();
+    this.contacts.set(id, { id, properties: { ...properties }, createdAt: now, updatedAt: now });
+    return id;
+  }
+
+  updateContact(id: string, properties: Record<string, string>): void {
+    const record = this.contacts.get(id);
+    if (!record) throw new Error(`no contact ${id}`);
+    Object.assign(record.properties, properties);
+    record.updatedAt = this.tick();
+  }
+
+  contactByEmail(email: string): HubSpotRecord | undefined {
+    return [...this.contacts.values()].find((record) => record.properties.email?.toLowerCase() === email.toLowerCase());
+  }
+
+  /** The next `times` requests are refused with 429 and these headers (HubSpot's own by default). */
+  rateLimitNext(times: number, headers: Record<string, string> = {}): void {
+    for (let index = 0; index < times; index += 1) {
+      this.rateLimits.push({
+        'X-HubSpot-RateLimit-Max': '100',
+        'X-HubSpot-RateLimit-Remaining': '0',
+        'X-HubSpot-RateLimit-Interval-Milliseconds': '10000',
+        ...headers,
+      });
+    }
+  }
+
+  /**
+   * The next request to `route` (`POST /crm/v3/objects/contacts/batch/upsert`), or to the page of it starting `after`,
+   * fails with a 502, applied first (a reply lost on the way back) or not.
+   */
+  failNext(route: string, options: { afterApplying: boolean; after?: string }): void {
+    this.failures.push({ route, ...options });
+  }
+
+  /**
+   * The next request to the page of `route` starting `after` is never answered, as by a provider that hangs; resolves
+   * once it arrived.
+   */
+  stallNext(route: string, after: string): Promise<void> {
+    return new Promise((arrived) => this.stalls.push({ route, after, arrived }));
+  }
+
+  route(request: Received): Reply | Promise<Reply> {
+    const route = `${request.method} ${request.path}`;
+    const body = request.body ? (JSON.parse(request.body) as Record<string, any>) : {};
+    const after = request.query.get('after') ?? (typeof body.after === 'string' ? body.after : null);
+    const stall = this.stalls.findIndex((candidate) => candidate.route === route && candidate.after === after);
+    if (stall >= 0) {
+      this.stalls.splice(stall, 1)[0]!.arrived();
+      return new Promise<Reply>(() => undefined);
+    }
+    const reply = this.answer(route, after, request, body);
+    this.requests.push({ route, after, at: Date.now(), status: reply.status });
+    return reply;
+  }
+
+  private answer(route: string, after: string | null, request: Received, body: Record<string, any>): Reply {
+    const limited = this.rateLimits.shift();
+    if (limited) {
+      return {
+        status: 429,
+        headers: limited,
+        body: {
+          status: 'error',
+          message: 'You have reached your ten_secondly_rolling limit.',
+          errorType: 'RATE_LIMIT',
+          correlationId: 'c0ffee',
+          policyName: 'TEN_SECONDLY_ROLLING',
+        },
+      };
+    }
+    const failure = this.failures.findIndex(
+      (candidate) => candidate.route === route && (candidate.after === undefined || candidate.after === after),
+    );
+    const failing = failure >= 0 ? this.failures.splice(failure, 1)[0] : undefined;
+    if (failing && !failing.afterApplying) return json(502, { status: 'error', message: 'Bad Gateway' });
+    const reply = this.handle(route, request, body);
+    return failing ? json(502, { status: 'error', message: 'Bad Gateway' }) : reply;
+  }
+
+  private handle(route: string, request: Received, body: Record<string, any>): Reply {
+    switch (route) {
+      case 'GET /crm/v3/properties/contacts':
+        return json(200, {
+          results: CONTACT_PROPERTIES.map((name) => ({
+            name,
+            label: name,
+            type: 'string',
+            fieldType: 'text',
+            hasUniqueValue: name === 'email',
+          })),
+        });
+      case 'GET /crm/v3/objects/contacts': {
+        const limit = Math.min(Number(request.query.get('limit') ?? 10), 100);
+        const properties = (request.query.get('properties') ?? '').split(',').filter(Boolean);
+        const sorted = [...this.contacts.values()].sort((a, b) => Number(a.id) - Number(b.id));
+        const after = request.query.get('after');
+        const start = after === null ? 0 : sorted.findIndex((record) => Number(record.id) >= Number(after));
+        const page = start < 0 ? [] : sorted.slice(start, start + limit);
+        const next = start < 0 ? undefined : sorted[start + limit];
+        return json(200, {
+          results: page.map((record) => this.view(record, properties)),
+          ...(next ? { paging: { next: { after: next.id, link: `?after=${next.id}` } } } : {}),
+        });
+      }
+      case 'POST /crm/v3/objects/contacts/search': {
+        const filters = (body.filterGroups?.[0]?.filters ?? []) as { propertyName: string; operator: string; value: string }[];
+        const since = filters.find((filter) => filter.propertyName === 'hs_lastmodifieddate' && filter.operator === 'GTE');
+        const matching = [...this.contacts.values()]
+          .filter((record) => !since || record.updatedAt >= Number(since.value))
+          .sort((a, b) => a.updatedAt - b.updatedAt || Number(a.id) - Number(b.id));
+        const limit = Math.min(Number(body.limit ?? 10), 200);
+        const offset = Number(body.after ?? 0);
+        const page = matching.slice(offset, offset + limit);
+        const next = offset + limit < matching.length ? String(offset + limit) : null;
+        return json(200, {
+          total: matching.length,
+          results: page.map((record) => this.view(record, body.properties ?? [])),
+          ...(next ? { paging: { next: { after: next } } } : {}),
+        });
+      }
+      case 'POST /crm/v3/objects/contacts/batch/upsert': {
+        const results = (body.inputs as { idProperty: string; id: string; properties: Record<string, string> }[]).map((input) => {
+          const existing = this.contactByEmail(input.id);
+          if (existing) {
+            this.updateContact(existing.id, input.properties);
+            return { ...this.view(existing, Object.keys(input.properties)), new: false };
+          }
+          const id = this.createContact({ ...input.properties, [input.idProperty]: input.id });
+          return { ...this.view(this.contacts.get(id)!, Object.keys(input.properties)), new: true };
+        });
+        return json(200, { status: 'COMPLETE', results, startedAt: new Date().toISOString(), completedAt: new Date().toISOString() });
+      }
+      case 'POST /crm/v3/objects/contacts/batch/update': {
+        const inputs = body.inputs as { id: string; properties: Record<string, string> }[];
+        const missing = inputs.find((input) => !this.contacts.has(input.id));
+        if (missing) return json(404, { status: 'error', message: `Object not found. objectId are usually numeric. ${missing.id}` });
+        const results = inputs.map((input) => {
+          this.updateContact(input.id, input.properties);
+          return this.view(this.contacts.get(input.id)!, Object.keys(input.properties));
+        });
+        return json(200, { status: 'COMPLETE', results, startedAt: new Date().toISOString(), completedAt: new Date().toISOString() });
+      }
+      default:
+        return json(404, { status: 'error', message: `no route ${route}` });
+    }
+  }
+
+  /** A record as the API shows it: the properties asked for and the ones it always sends. */
+  private view(record: HubSpotRecord, properties: readonly string[]) {
+    const shown: Record<string, string | null> = {
+      hs_object_id: record.id,
+      createdate: new Date(record.createdAt).toISOString(),
+      lastmodifieddate: new Date(record.updatedAt).toISOString(),
+    };
+    for (const name of properties) {
+      shown[name] = name === 'hs_lastmodifieddate' ? new Date(record.updatedAt).toISOString() : (record.properties[name] ?? null);
+    }
+    return {
+      id: record.id,
+      properties: shown,
+      createdAt: new Date(record.createdAt).toISOString(),
+      updatedAt: new Date(record.updatedAt).toISOString(),
+      archived: false,
+    };
+  }
+
+  /** Modification times move forward, one millisecond at least, as HubSpot's do. */
+  private tick(): number {
+    this.lastModified = Math.max(Date.now(), this.lastModified + 1);
+    return this.lastModified;
+  }
+}
+
+/** A mail message a fake mailbox holds. */
+export interface FakeMail {
+  id: string;
+  threadId: string;
+  from: string;
+  to: string[];
+  subject: string;
+  body: string;
+  receivedAt: Date;
+}
+
+/**
+ * An authorization server as RFC 6749 has it, with PKCE required (Microsoft's identity platform, Google's): tokens
+ * for an hour and a refresh token, errors as `{"error", "error_description"}`; and what its APIs share: bearer tokens
+ * checked, a token that `expire`s answered 401, and answers a test queues up served first.
+ */
+abstract class FakeStandardOAuthProvider extends FakeOAuthProvider {
+  static readonly EXPIRES_IN = 3600;
+  /** Access tokens the API now answers 401 to, as to one past its hour. */
+  readonly expired = new Set<string>();
+  /** Answers given to the next API requests instead of their own, first first. */
+  readonly nextAnswers: Reply[] = [];
+
+  protected abstract readonly tokenPrefix: string;
+
+  protected standardToken(request: Received): Reply {
+    const { form } = request;
+    this.tokenRequests.push(form);
+    if (!this.authenticated(request)) return json(401, { error: 'invalid_client', error_description: 'client authentication failed' });
+    let refreshToken: string;
+    if (form.get('grant_type') === 'authorization_code') {
+      if (!this.redeem(form)) return json(400, { error: 'invalid_grant', error_description: 'the code is invalid or was used' });
+      refreshToken = token(`${this.tokenPrefix}refresh-`);
+    } else if (form.get('grant_type') === 'refresh_token') {
+      refreshToken = form.get('refresh_token') ?? '';
+      if (!this.refreshTokens.has(refreshToken))
+        return json(400, { error: 'invalid_grant', error_description: 'the refresh token is invalid' });
+    } else {
+      return json(400, { error: 'unsupported_grant_type' });
+    }
+    const issued = this.issue(`${this.tokenPrefix}access-`, refreshToken);
+    return json(200, {
+      token_type: 'Bearer',
+      access_token: issued.accessToken,
+      refresh_token: refreshToken,
+      expires_in: FakeStandardOAuthProvider.EXPIRES_IN,
+      scope: form.get('scope') ?? '',
+    });
+  }
+
+  /** The bearer token of an API request, when it works. */
+  protected bearerOf(request: Received): string | undefined {
+    const bearer = request.headers.authorization?.replace(/^Bearer /, '') ?? '';
+    return this.works(bearer) && !this.expired.has(bearer) ? bearer : undefined;
+  }
+}
+
+/**
+ * Microsoft's identity platform (`/common/oauth2/v2.0/authorize` and `/token`, PKCE) and Microsoft Graph v1.0 as
+ * Teams and Outlook use it: `POST /teams/{team-id}/channels/{channel-id}/messages` and `POST /chats/{chat-id}/messages`
+ * answering 201 with the chatMessage, `GET /me/messages` (`$top`, `$select`, `$orderby`) and `GET /me/messages/{id}`
+ * (the body as text with `Prefer: outlook.body-content-type="text"`); errors as `{"error": {"code", "message"}}`, 401
+ * `InvalidAuthenticationToken`, 429 with Retry-After.
+ */
+export class FakeMicrosoft extends FakeStandardOAuthProvider {
+  protected readonly tokenPrefix = 'eyJ0-ms-';
+  /** Teams' channels by `<team id>/<channel id>`, and its chats by id. */
+  readonly conversations = new Set(['team-1/19:general@thread.tacv2', '19:chat-with-ada@thread.v2']);
+  /** Every message Graph took, in order. */
+  readonly posted: { conversation: string; content: string; contentType: string; id: string }[] = [];
+  readonly mailbox: FakeMail[] = [];
+
+  protected route(request: Received): Reply {
+    const { method, path } = request;
+    if (method === 'GET' && path === '/common/oauth2/v2.0/authorize') return this.authorization(request.query, true);
+    if (method === 'POST' && path === '/common/oauth2/v2.0/token') return this.standardToken(request);
+    if (!path.startsWith('/v1.0/')) return json(404, { error: { code: 'NotFound', message: `no route ${method} ${path}` } });
+    if (!this.bearerOf(request)) {
+      return json(401, { error: { code: 'InvalidAuthenticationToken', message: 'Access token has expired or is not yet valid.' } });
+    }
+    const answer = this.nextAnswers.shift();
+    if (answer) return answer;
+    const channel = /^\/v1\.0\/teams\/([^/]+)\/channels\/([^/]+)\/messages$/.exec(path);
+    const chat = /^\/v1\.0\/chats\/([^/]+)\/messages$/.exec(path);
+    if (method === 'POST' && (channel || chat)) {
+      const conversation = channel
+        ? `${decodeURIComponent(channel[1]!)}/${decodeURIComponent(channel[2]!)}`
+        : decodeURIComponent(chat![1]!);
+      return this.post(conversation, request.body);
+    }
+    if (method === 'GET' && path === '/v1.0/me/messages') {
+      const top = Number(request.query.get('$top') ?? 10);
+      const newest = [...this.mailbox].sort((a, b) => b.receivedAt.getTime() - a.receivedAt.getTime()).slice(0, top);
+      return json(200, {
+        '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#users/messages',
+        value: newest.map((mail) => this.view(mail, false, false)),
+      });
+    }
+    const one = /^\/v1\.0\/me\/messages\/([^/]+)$/.exec(path);
+    if (method === 'GET' && one) {
+      const mail = this.mailbox.find((candidate) => candidate.id === decodeURIComponent(one[1]!));
+      if (!mail) return json(404, { error: { code: 'ErrorItemNotFound', message: 'The specified object was not found in the store.' } });
+      const asText = request.headers.prefer === 'outlook.body-content-type="text"';
+      return json(200, this.view(mail, true, asText));
+    }
+    return json(404, { error: { code: 'NotFound', message: `no route ${method} ${path}` } });
+  }
+
+  private post(conversation: string, body: string): Reply {
+    if (!this.conversations.has(conversation))
+      return json(404, { error: { code: 'NotFound', message: 'Resource not found for the segment.' } });
+    const message = JSON.parse(body) as { body?: { content?: string; contentType?: string } };
+    const content = message.body?.content ?? '';
+    if (content === '') return json(400, { error: { code: 'BadRequest', message: 'Missing body content' } });
+    const id = String(1_700_000_000_000 + this.posted.length);
+    this.posted.push({ conversation, content, contentType: message.body?.contentType ?? 'html', id });
+    return json(201, {
+      id,
+      messageType: 'message',
+      createdDateTime: new Date().toISOString(),
+      body: { contentType: message.body?.contentType ?? 'html', content },
+      from: { user: { id: 'user-1', displayName: 'Admin' } },
+    });
+  }
+
+  private view(mail: FakeMail, withBody: boolean, asText: boolean) {
+    return {
+      id: mail.id,
+      conversationId: mail.threadId,
+      subject: mail.subject,
+      bodyPreview: mail.body.slice(0, 255),
+      receivedDateTime: mail.receivedAt.toISOString(),
+      from: { emailAddress: { name: mail.from, address: mail.from } },
+      toRecipients: mail.to.map((address) => ({ emailAddress: { name: address, address } })),
+      ...(withBody
+        ? { body: asText ? { contentType: 'text', content: mail.body } : { contentType: 'html', content: `<p>${mail.body}</p>` } }
+        : {}),
+    };
+  }
+}
+
+/**
+ * Google's OAuth 2.0 (`/o/oauth2/v2/auth` with PKCE, `/token`) and the Gmail API v1: `users.messages.list`
+ * (`maxResults`; ids and thread ids only) and `users.messages.get` (`format=metadata` with `metadataHeaders`, or
+ * `format=full` with the MIME tree, bodies base64url); errors as `{"error": {"code", "message", "status"}}`.
+ */
+export class FakeGoogle extends FakeStandardOAuthProvider {
+  protected readonly tokenPrefix = 'ya29-';
+  readonly mailbox: FakeMail[] = [];
+
+  protected route(request: Received): Reply {
+    const { method, path } = request;
+    if (method === 'GET' && path === '/o/oauth2/v2/auth') return this.authorization(request.query, true);
+    if (method === 'POST' && path === '/token') return this.standardToken(request);
+    const googleError = (code: number, status: string, message: string) =>
+      json(code, { error: { code, message, status, errors: [{ message, reason: status }] } });
+    if (!path.startsWith('/gmail/v1/')) return googleError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+    if (!this.bearerOf(request)) return googleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.');
+    const answer = this.nextAnswers.shift();
+    if (answer) return answer;
+    const newest = [...this.mailbox].sort((a, b) => b.receivedAt.getTime() - a.receivedAt.getTime());
+    if (method === 'GET' && path === '/gmail/v1/users/me/messages') {
+      const page = newest.slice(0, Number(request.query.get('maxResults') ?? 100));
+      return json(200, { messages: page.map((mail) => ({ id: mail.id, threadId: mail.threadId })), resultSizeEstimate: newest.length });
+    }
+    const one = /^\/gmail\/v1\/users\/me\/messages\/([^/]+)$/.exec(path);
+    if (method === 'GET' && one) {
+      const mail = this.mailbox.find((candidate) => candidate.id === decodeURIComponent(one[1]!));
+      if (!mail) return googleError(404, 'NOT_FOUND', 'Requested entity was not found.');
+      const allHeaders = [
+        { name: 'From', value: mail.from },
+        { name: 'To', value: mail.to.join(', ') },
+        { name: 'Subject', value: mail.subject },
+        { name: 'Date', value: mail.receivedAt.toUTCString() },
+      ];
+      const format = request.query.get('format') ?? 'full';
+      const wanted = request.query.getAll('metadataHeaders').map((name) => name.toLowerCase());
+      const headers = format === 'metadata' ? allHeaders.filter((header) => wanted.includes(header.name.toLowerCase())) : allHeaders;
+      const encoded = (text: string) => ({ size: text.length, data: Buffer.from(text).toString('base64url') });
+      const payload =
+        format === 'metadata'
+          ? { mimeType: 'multipart/alternative', headers }
+          : {
+              mimeType: 'multipart/alternative',
+              headers,
+              body: { size: 0 },
+              parts: [
+                { partId: '0', mimeType: 'text/plain', headers: [], body: encoded(mail.body) },
+                { partId: '1', mimeType: 'text/html', headers: [], body: encoded(`<div>${mail.body}</div>`) },
+              ],
+            };
+      return json(200, {
+        id: mail.id,
+        threadId: mail.threadId,
+        labelIds: ['INBOX'],
+        snippet: mail.body.slice(0, 100),
+        internalDate: String(mail.receivedAt.getTime()),
+        payload,
+      });
+    }
+    return googleError(404, 'NOT_FOUND', `no route ${method} ${path}`);
+  }
+}
+
+/**
+ * Zapier's and Make's catch hooks: any POST to a hook URL on this server is a delivery, answered as Zapier answers
+ * (`{"status": "success", …}`), or with what a test queued (410 Gone for a deleted hook, 429, 5xx).
+ */
+export class FakeHooks {
+  private server: Server | undefined;
+  origin = '';
+  /** Every delivery, in order. */
+  readonly deliveries: { path: string; contentType: string | undefined; payload: unknown }[] = [];
+  readonly nextAnswers: Reply[] = [];
+
+  async start(): Promise<this> {
+    this.server = createServer((request, response) => void this.receive(request, response));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async receive(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
+    const answer = this.nextAnswers.shift();
+    if (!answer && request.method === 'POST') {
+      this.deliveries.push({
+        path: new URL(request.url ?? '/', this.origin).pathname,
+        contentType: request.headers['content-type'],
+        payload: JSON.parse(Buffer.concat(chunks).toString() || 'null') as unknown,
+      });
+    }
+    const reply =
+      answer ??
+      json(200, {
+        attempt: randomBytes(8).toString('hex'),
+        id: randomBytes(8).toString('hex'),
+        request_id: randomBytes(8).toString('hex'),
+        status: 'success',
+      });
+    response.writeHead(reply.status, { ...(reply.body === undefined ? {} : { 'content-type': 'application/json' }), ...reply.headers });
+    response.end(reply.body === undefined ? undefined : JSON.stringify(reply.body));
   }
 }

@@ -654,7 +654,7 @@ export type WorkflowStep = {
   retry: RetryPolicy;
   /** How long one attempt may take. */
   timeoutMs: Scalars['Int']['output'];
-  /** The step type: http, delay, condition, transform, notify, ai. */
+  /** The step type: http, delay, condition, transform, notify, ai, integration. */
   type: Scalars['String']['output'];
 };
 

@@ -9,6 +9,7 @@ const steps = defaultStepRegistry({
   allowPrivateNetworks: false,
   notify: { notificationsUrl: 'http://127.0.0.1:3005/graphql', internalSecret: SECRET },
   ai: { aiUrl: 'http://127.0.0.1:3003/graphql', internalSecret: SECRET },
+  integration: { integrationsUrl: 'http://127.0.0.1:3004/graphql', internalSecret: SECRET },
 });
 const viewer: Identity = { kind: 'user', userId: randomUUID(), tenantId: randomUUID(), roles: [Role.Viewer] };
 

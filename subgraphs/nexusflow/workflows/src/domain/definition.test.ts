@@ -7,6 +7,7 @@ const registryWith = (allowPrivateNetworks: boolean) =>
     allowPrivateNetworks,
     notify: { notificationsUrl: 'http://127.0.0.1:3005/graphql', internalSecret: 'a secret long enough to sign identities with' },
     ai: { aiUrl: 'http://127.0.0.1:3003/graphql', internalSecret: 'a secret long enough to sign identities with' },
+    integration: { integrationsUrl: 'http://127.0.0.1:3004/graphql', internalSecret: 'a secret long enough to sign identities with' },
   });
 
 const ALLOW_HINT = '(set ALLOW_PRIVATE_NETWORK_STEPS=true on the workflows service to allow them)';
@@ -90,5 +91,32 @@ describe('backing off between attempts', () => {
     expect(backoffDelay(policy, 3, () => 1)).toBe(4800);
     expect(backoffDelay(policy, 4, () => 1)).toBe(5000);
     expect(backoffDelay(policy, 10, () => 0.5)).toBe(5000);
+  });
+
+  it('compiles every expression of every step at save time, refusing a syntax error with the step, the field and its position', () => {
+    const definition = {
+      name: 'Expressions',
+      steps: [
+        { key: 'check', type: 'condition', config: { expression: 'input.amount >', then: 'shape', else: null } },
+        { key: 'shape', type: 'transform', config: { template: { total: 'Total: {{= $sum(input.lines.price }}' } } },
+        { key: 'call', type: 'http', config: { url: 'https://api.example.com/{{= input.id', method: 'POST' } },
+        { key: 'fine', type: 'transform', config: { expression: '$sum(input.lines.price)' } },
+      ],
+    };
+    expect(parseDefinition(definition, registryWith(false))).toEqual({
+      ok: false,
+      problems: [
+        {
+          field: 'steps.0.config',
+          problem: 'step "check": expression: is not a valid JSONata expression: Unexpected end of expression (at character 14)',
+        },
+        {
+          field: 'steps.1.config',
+          problem:
+            'step "shape": template.total: {{= … }} is not a valid JSONata expression: Expected ")" before end of expression (at character 34)',
+        },
+        { field: 'steps.2.config', problem: 'step "call": url: the {{= at character 24 is not closed by }}' },
+      ],
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { StepRegistry } from '../steps/index.ts';
+import { templateProblems } from '../steps/template.ts';
 import { triggerProblems } from '../triggers/trigger-rules.ts';
 
 export interface RetryPolicy {
@@ -94,6 +95,10 @@ export function parseDefinition(input: unknown, registry: StepRegistry): ParsedD
     const configProblem = (problem: string) => problems.push({ field: `steps.${index}.config`, problem: `step "${step.key}": ${problem}` });
     const config = registry.parseConfig(step.type, step.config);
     if (!config.ok) config.problems.forEach(configProblem);
+    // Any step's strings may hold {{= … }} expressions: each is compiled now, so a syntax error is refused at save.
+    for (const { path, problem } of templateProblems(step.config)) {
+      configProblem(path.length === 0 ? problem : `${path.join('.')}: ${problem}`);
+    }
     for (const target of branchTargets(step.config)) {
       if (target === null) continue;
       const position = positions.get(target);

@@ -7,7 +7,7 @@ import {
   WorkflowAiSummarizeDocument,
   type WorkflowAiStepCompletionFragment,
 } from '../__generated__/ai-operations.ts';
-import { render, renderString } from './template.ts';
+import { evaluateTemplate, evaluateTemplateText } from './template.ts';
 import { StepError, type StepContext, type StepExecutor } from './types.ts';
 
 export interface AiStepOptions {
@@ -111,22 +111,27 @@ export function aiStep(options: AiStepOptions): StepExecutor<AiStepConfig> {
       let output: AiStepOutput;
       switch (config.operation) {
         case 'complete': {
-          const { text: answer, ...completion } = (await call(WorkflowAiCompleteDocument, { input: completionInput(config, context) }))
-            .complete;
+          const { text: answer, ...completion } = (
+            await call(WorkflowAiCompleteDocument, { input: await completionInput(config, context) })
+          ).complete;
           output = { operation: 'complete', text: answer, ...completion };
           break;
         }
         case 'classify': {
-          const labels = config.labels.map((label, index) => renderedText(label, context, `labels.${index}`));
+          const labels = await Promise.all(config.labels.map((label, index) => renderedText(label, context, `labels.${index}`)));
           const { label, confidence, completion } = (
-            await call(WorkflowAiClassifyDocument, { text: renderedText(config.text, context, 'text'), labels, ...prompt })
+            await call(WorkflowAiClassifyDocument, { text: await renderedText(config.text, context, 'text'), labels, ...prompt })
           ).classify;
           output = { operation: 'classify', label, confidence, ...completion };
           break;
         }
         case 'extract': {
           const { data, completion } = (
-            await call(WorkflowAiExtractDocument, { text: renderedText(config.text, context, 'text'), schema: config.schema, ...prompt })
+            await call(WorkflowAiExtractDocument, {
+              text: await renderedText(config.text, context, 'text'),
+              schema: config.schema,
+              ...prompt,
+            })
           ).extract;
           output = { operation: 'extract', data, ...completion };
           break;
@@ -134,7 +139,7 @@ export function aiStep(options: AiStepOptions): StepExecutor<AiStepConfig> {
         case 'summarize': {
           const { text: summary, completion } = (
             await call(WorkflowAiSummarizeDocument, {
-              text: renderedText(config.text, context, 'text'),
+              text: await renderedText(config.text, context, 'text'),
               ...(config.maxWords === undefined ? {} : { maxWords: config.maxWords }),
               ...prompt,
             })
@@ -148,23 +153,25 @@ export function aiStep(options: AiStepOptions): StepExecutor<AiStepConfig> {
   };
 }
 
-function completionInput(config: Extract<AiStepConfig, { operation: 'complete' }>, context: StepContext) {
+async function completionInput(config: Extract<AiStepConfig, { operation: 'complete' }>, context: StepContext) {
   const tuning = {
     ...(config.model === undefined ? {} : { model: config.model }),
     ...(config.temperature === undefined ? {} : { temperature: config.temperature }),
     ...(config.maxTokens === undefined ? {} : { maxTokens: config.maxTokens }),
   };
-  if (config.template) return { prompt: config.template, variables: render(config.variables ?? {}, context), ...tuning };
+  if (config.template) {
+    return { prompt: config.template, variables: await evaluateTemplate(config.variables ?? {}, context, 'variables'), ...tuning };
+  }
   const messages = [
-    ...(config.system === undefined ? [] : [{ role: 'SYSTEM' as const, content: renderedText(config.system, context, 'system') }]),
-    { role: 'USER' as const, content: renderedText(config.prompt ?? '', context, 'prompt') },
+    ...(config.system === undefined ? [] : [{ role: 'SYSTEM' as const, content: await renderedText(config.system, context, 'system') }]),
+    { role: 'USER' as const, content: await renderedText(config.prompt ?? '', context, 'prompt') },
   ];
   return { messages, ...tuning };
 }
 
 /** A model asked about nothing answers something anyway; a template that renders to nothing is the workflow's mistake. */
-function renderedText(template: string, context: StepContext, field: string): string {
-  const rendered = renderString(template, context);
+async function renderedText(template: string, context: StepContext, field: string): Promise<string> {
+  const rendered = await evaluateTemplateText(template, context, field);
   if (rendered.trim() === '') throw new StepError(`${field} rendered to nothing`, false, { field });
   return rendered;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { conditionStep, type ConditionStepConfig } from './condition.ts';
-import { stepContext } from './test-context.ts';
+import { stepContext, stepFailure } from './test-context.ts';
 import { StepError } from './types.ts';
 
 const context = stepContext({
@@ -109,5 +109,69 @@ describe('the condition step', () => {
     expect(await matches({ left: '{{input.missing}}', operator: 'exists' })).toBe(false);
     expect(await matches({ left: '{{input.empty}}', operator: 'notExists' })).toBe(true);
     expect(await matches({ left: '{{input.amount}}', operator: 'notExists' })).toBe(false);
+  });
+});
+
+describe('the condition step with an expression', () => {
+  const holds = async (expression: string) => matches({ expression });
+
+  it('branches by a JSONata expression over the input and earlier outputs', async () => {
+    await expect(decide({ expression: 'input.amount > 100 and "vip" in input.tags' })).resolves.toEqual({
+      kind: 'branched',
+      next: 'yes',
+      output: { matched: true },
+    });
+    await expect(decide({ expression: 'steps.score.output.value < 0.5' })).resolves.toMatchObject({
+      next: 'no',
+      output: { matched: false },
+    });
+  });
+
+  it("holds by JSONata's rules of truth: a non-empty string does, null, a missing field and an empty match do not", async () => {
+    expect(await holds('input.email')).toBe(true);
+    expect(await holds('input.empty')).toBe(false);
+    expect(await holds('input.missing')).toBe(false);
+    expect(await holds('input.tags[$ = "gold"]')).toBe(false);
+  });
+
+  it('uses string, array and date functions', async () => {
+    expect(await holds('$contains($lowercase(input.email), "@example.")')).toBe(true);
+    expect(await holds('$count(input.tags[$ in ["vip", "gold"]]) = 1')).toBe(true);
+    expect(await holds('$toMillis(input.customer.since & "T00:00:00Z") < $toMillis($now())')).toBe(true);
+    expect(await holds('$fromMillis(0) = "1970-01-01T00:00:00.000Z"')).toBe(true);
+  });
+
+  it('takes expressions in the operands of the operator form too', async () => {
+    expect(await matches({ left: '{{= $count(input.tags) }}', operator: 'eq', right: 2 })).toBe(true);
+  });
+
+  it('fails for good when the expression fails or runs too long', async () => {
+    const typeError = await stepFailure(decide({ expression: 'input.email > 3' }));
+    expect(typeError).toMatchObject({
+      retryable: false,
+      message: expect.stringMatching(/^expression: the expression failed: /) as unknown,
+    });
+    const runaway = await stepFailure(decide({ expression: '[1..99999].$sum([1..99999]) > 0' }));
+    expect(runaway).toMatchObject({
+      retryable: false,
+      message: 'expression: the expression failed: The expression ran longer than 250 ms',
+    });
+  });
+
+  it('refuses, with its position, an expression that does not compile', () => {
+    const parsed = conditionStep().config.safeParse({ expression: 'input.amount >', then: 'yes', else: 'no' });
+    expect(parsed.success ? [] : parsed.error.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+      ['expression', 'is not a valid JSONata expression: Unexpected end of expression (at character 14)'],
+    ]);
+  });
+
+  it('refuses an expression together with the operator form, and a condition with neither', () => {
+    const problems = (config: object) => {
+      const parsed = conditionStep().config.safeParse({ then: 'yes', else: 'no', ...config });
+      return parsed.success ? [] : parsed.error.issues.map((issue) => issue.path.join('.'));
+    };
+    expect(problems({ expression: 'true', left: 1, operator: 'eq', right: 1 })).toEqual(['left', 'operator', 'right']);
+    expect(problems({})).toEqual(['operator']);
+    expect(problems({ operator: 'exists' })).toEqual(['left']);
   });
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { render } from './template.ts';
-import { StepError, type StepExecutor } from './types.ts';
+import { expressionHolds, expressionProblem } from '../expressions/step-expressions.ts';
+import { evaluateTemplate, templateData } from './template.ts';
+import { StepError, type StepContext, type StepExecutor } from './types.ts';
 
 const UNARY_OPERATORS = ['exists', 'notExists'] as const;
 const BINARY_OPERATORS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'contains'] as const;
@@ -9,9 +10,14 @@ const stepKey = z.string().min(1).nullable();
 
 export const conditionStepConfig = z
   .object({
-    /** Templated. */
-    left: z.unknown(),
-    operator: z.enum([...BINARY_OPERATORS, ...UNARY_OPERATORS]),
+    /**
+     * A JSONata expression over `input`, `steps` and `execution`; the condition holds when its value is true by
+     * JSONata's rules (`$boolean`). Instead of `left`, `operator` and `right`.
+     */
+    expression: z.string().min(1).optional(),
+    /** Templated; required by every operator. */
+    left: z.unknown().optional(),
+    operator: z.enum([...BINARY_OPERATORS, ...UNARY_OPERATORS]).optional(),
     /** Templated; required by every operator except `exists` and `notExists`. */
     right: z.unknown().optional(),
     /** The step to continue with when the condition holds; `null` ends the workflow. */
@@ -20,6 +26,20 @@ export const conditionStepConfig = z
     else: stepKey,
   })
   .superRefine((config, ctx) => {
+    if (config.expression !== undefined) {
+      for (const field of ['left', 'operator', 'right'] as const) {
+        if (config[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'does not go with an expression' });
+      }
+      const problem = expressionProblem(config.expression);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['expression'], message: problem });
+      return;
+    }
+    if (config.operator === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['operator'], message: 'is required unless the condition is an expression' });
+      return;
+    }
+    if (config.left === undefined)
+      ctx.addIssue({ code: 'custom', path: ['left'], message: `is required by the ${config.operator} operator` });
     const isUnary = (UNARY_OPERATORS as readonly string[]).includes(config.operator);
     if (!isUnary && config.right === undefined) {
       ctx.addIssue({ code: 'custom', path: ['right'], message: `is required by the ${config.operator} operator` });
@@ -27,10 +47,10 @@ export const conditionStepConfig = z
   });
 
 export type ConditionStepConfig = z.output<typeof conditionStepConfig>;
-export type ConditionOperator = ConditionStepConfig['operator'];
+export type ConditionOperator = NonNullable<ConditionStepConfig['operator']>;
 
 /**
- * Chooses the next step by comparing two rendered values.
+ * Chooses the next step by a JSONata expression, or by comparing two rendered values.
  *
  * `eq`/`neq` compare JSON values deeply and strictly (`1` is not `"1"`). Ordering operators compare two numbers, or
  * two ISO 8601 dates or date-times. `contains` looks for a substring in a string or an equal element in an array.
@@ -40,15 +60,21 @@ export type ConditionOperator = ConditionStepConfig['operator'];
 export function conditionStep(): StepExecutor<ConditionStepConfig> {
   return {
     type: 'condition',
-    description: 'Compares two values and continues with one step or another depending on the result.',
+    description: 'Tests an expression, or compares two values, and continues with one step or another depending on the result.',
     config: conditionStepConfig,
     async execute(config, context) {
-      const left = render(config.left, context);
-      const right = render(config.right, context);
-      const matched = evaluate(config.operator, left, right);
+      const matched = await holds(config, context);
       return { kind: 'branched', next: matched ? config.then : config.else, output: { matched } };
     },
   };
+}
+
+async function holds(config: ConditionStepConfig, context: StepContext): Promise<boolean> {
+  if (config.expression !== undefined) return expressionHolds(config.expression, templateData(context), 'expression');
+  if (config.operator === undefined) throw new StepError('the condition has neither an expression nor an operator', false);
+  const left = await evaluateTemplate(config.left, context, 'left');
+  const right = await evaluateTemplate(config.right, context, 'right');
+  return evaluate(config.operator, left, right);
 }
 
 export function evaluate(operator: ConditionOperator, left: unknown, right: unknown): boolean {

@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { z } from 'zod';
 import { isPublicAddress, nonPublicRangeOf, nonPublicRangeOfHost, type NonPublicRange } from './address-policy.ts';
-import { literalPrefix, render, renderString } from './template.ts';
+import { evaluateTemplate, evaluateTemplateText, literalPrefix } from './template.ts';
 import { StepError, type StepContext, type StepExecutor } from './types.ts';
 
 export interface HttpStepOptions {
@@ -127,10 +127,10 @@ export function httpStep(options: HttpStepOptions = {}): StepExecutor<HttpStepCo
       let request: string | undefined;
       try {
         if (signal.aborted) throw cancelled();
-        const url = parseUrl(renderString(config.url, context));
+        const url = parseUrl(await evaluateTemplateText(config.url, context, 'url'));
         request = describeRequest(config.method, url);
         const addresses = await resolveHost(url, allowPrivateNetworks, signal);
-        const prepared = buildRequest(config, context, userAgent);
+        const prepared = await buildRequest(config, context, userAgent);
         const response = await send(url, prepared, addresses, signal, maxResponseBytes);
         return { kind: 'completed', output: interpret(response, config.expectStatus, request, maxResponseBytes) };
       } catch (error) {
@@ -245,10 +245,10 @@ interface PreparedRequest {
   body: Buffer | undefined;
 }
 
-function buildRequest(config: HttpStepConfig, context: StepContext, userAgent: string): PreparedRequest {
+async function buildRequest(config: HttpStepConfig, context: StepContext, userAgent: string): Promise<PreparedRequest> {
   const headers: Record<string, string> = { 'user-agent': userAgent, accept: 'application/json, text/*;q=0.9, */*;q=0.8' };
   for (const [name, template] of Object.entries(config.headers ?? {})) {
-    const value = renderString(template, context);
+    const value = await evaluateTemplateText(template, context, `headers.${name}`);
     if (INVALID_HEADER_VALUE_CHAR.test(value))
       throw new StepError(`header ${name} contains characters that headers cannot carry`, false, { header: name });
     headers[name.toLowerCase()] = value;
@@ -256,7 +256,7 @@ function buildRequest(config: HttpStepConfig, context: StepContext, userAgent: s
 
   let body: Buffer | undefined;
   if (config.body !== undefined) {
-    const rendered = render(config.body, context);
+    const rendered = await evaluateTemplate(config.body, context, 'body');
     const isText = typeof rendered === 'string';
     body = Buffer.from(isText ? rendered : JSON.stringify(rendered), 'utf8');
     headers['content-type'] ??= isText ? 'text/plain; charset=utf-8' : 'application/json';

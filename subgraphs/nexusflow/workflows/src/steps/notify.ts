@@ -1,7 +1,7 @@
 import { callSubgraph, isUuid, Role, SubgraphRequestError, type Identity } from '@nexusflow/kit';
 import { z } from 'zod';
 import { WorkflowNotifyStepDocument, type WorkflowNotifyStepMutation } from '../__generated__/notifications-operations.ts';
-import { render, renderString } from './template.ts';
+import { evaluateTemplate, evaluateTemplateText } from './template.ts';
 import { StepError, type StepContext, type StepExecutor } from './types.ts';
 
 export interface NotifyStepOptions {
@@ -58,11 +58,11 @@ export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepC
       const { signal } = context;
       if (signal.aborted) throw cancelled();
       const sender = senderOf(context);
-      const userId = recipientOf(config, context, sender.userId);
+      const userId = await recipientOf(config, context, sender.userId);
       const input = {
         userId,
         eventType: config.eventType,
-        variables: render(config.variables ?? {}, context),
+        variables: await evaluateTemplate(config.variables ?? {}, context, 'variables'),
         idempotencyKey: context.idempotencyKey,
       };
       let sent: WorkflowNotifyStepMutation['sendNotification'];
@@ -107,9 +107,9 @@ function senderOf(context: StepContext): Extract<Identity, { kind: 'user' }> {
   return { kind: 'user', userId: ownerId, tenantId, roles: [Role.Member] };
 }
 
-function recipientOf(config: NotifyStepConfig, context: StepContext, ownerId: string): string {
+async function recipientOf(config: NotifyStepConfig, context: StepContext, ownerId: string): Promise<string> {
   if (config.userId === undefined) return ownerId;
-  const userId = renderString(config.userId, context).trim();
+  const userId = (await evaluateTemplateText(config.userId, context, 'userId')).trim();
   if (!isUuid(userId)) throw new StepError(`userId rendered to ${JSON.stringify(userId)}, which is not a user id`, false, { userId });
   return userId;
 }

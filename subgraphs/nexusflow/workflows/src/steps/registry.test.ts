@@ -8,11 +8,12 @@ const registry = defaultStepRegistry({
   allowPrivateNetworks: false,
   notify: { notificationsUrl: 'http://127.0.0.1:3005/graphql', internalSecret: 'a secret long enough to sign identities with' },
   ai: { aiUrl: 'http://127.0.0.1:3003/graphql', internalSecret: 'a secret long enough to sign identities with' },
+  integration: { integrationsUrl: 'http://127.0.0.1:3004/graphql', internalSecret: 'a secret long enough to sign identities with' },
 });
 
 describe('the default step registry', () => {
   it('knows the built-in step types', () => {
-    expect(registry.types()).toEqual(['http', 'delay', 'condition', 'transform', 'notify', 'ai']);
+    expect(registry.types()).toEqual(['http', 'delay', 'condition', 'transform', 'notify', 'ai', 'integration']);
     expect(registry.get('http')?.type).toBe('http');
     expect(registry.get('nonexistent')).toBeUndefined();
   });
@@ -65,7 +66,7 @@ describe('the default step registry', () => {
   it('reports an unknown step type together with the known ones', () => {
     expect(registry.parseConfig('fax', {})).toEqual({
       ok: false,
-      problems: ['unknown step type "fax"; known types: http, delay, condition, transform, notify, ai'],
+      problems: ['unknown step type "fax"; known types: http, delay, condition, transform, notify, ai, integration'],
     });
   });
 });

@@ -3,6 +3,7 @@ import { aiStep, type AiStepOptions } from './ai.ts';
 import { conditionStep } from './condition.ts';
 import { delayStep } from './delay.ts';
 import { httpStep, type HttpStepOptions } from './http.ts';
+import { integrationStep, type IntegrationStepOptions } from './integration.ts';
 import { notifyStep, type NotifyStepOptions } from './notify.ts';
 import { transformStep } from './transform.ts';
 import type { StepExecutor } from './types.ts';
@@ -61,9 +62,10 @@ export interface DefaultStepOptions extends HttpStepOptions {
   allowPrivateNetworks: boolean;
   notify: NotifyStepOptions;
   ai: AiStepOptions;
+  integration: IntegrationStepOptions;
 }
 
-/** The built-in step types: http, delay, condition, transform, notify and ai. */
+/** The built-in step types: http, delay, condition, transform, notify, ai and integration. */
 export function defaultStepRegistry(options: DefaultStepOptions): StepRegistry {
   return new StepRegistry()
     .register(httpStep(options))
@@ -71,5 +73,6 @@ export function defaultStepRegistry(options: DefaultStepOptions): StepRegistry {
     .register(conditionStep())
     .register(transformStep())
     .register(notifyStep(options.notify))
-    .register(aiStep(options.ai));
+    .register(aiStep(options.ai))
+    .register(integrationStep(options.integration));
 }

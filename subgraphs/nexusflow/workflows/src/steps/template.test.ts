@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { literalPrefix, render, renderString } from './template.ts';
-import { stepContext } from './test-context.ts';
+import { evaluateTemplate, evaluateTemplateText, literalPrefix, render, renderString, templateProblems } from './template.ts';
+import { stepContext, stepFailure } from './test-context.ts';
 
 const scope = stepContext({
   input: { email: 'ada@example.com', count: 3, tags: ['a', 'b'], nothing: null },
@@ -84,7 +84,119 @@ describe('literalPrefix', () => {
     expect(literalPrefix('{{ input.url }}')).toBe('');
   });
 
+  it('stops at the first expression as it does at the first placeholder', () => {
+    expect(literalPrefix('https://{{= input.host }}/orders/{{input.id}}')).toBe('https://');
+  });
+
   it('is the whole text when there is no placeholder, unclosed braces included', () => {
     expect(literalPrefix('https://api.example.com/{{orders')).toBe('https://api.example.com/{{orders');
+  });
+});
+
+describe('evaluateTemplate', () => {
+  it('keeps the meaning of every {{path}} placeholder', async () => {
+    for (const template of [
+      'Hello {{input.email}}, run {{execution.id}}',
+      '{{ steps.fetch.output.body.items.0 }}',
+      '{{input.count}}',
+      'count={{input.count}} tags={{input.tags}}',
+      '{{input.missing.deeper}}',
+      '[{{input.missing}}][{{input.nothing}}]',
+      '{{input.__proto__}}',
+      { to: '{{input.email}}', ids: ['{{steps.fetch.output.body.items.0.id}}', 7, true, null] },
+    ]) {
+      expect(await evaluateTemplate(template, scope)).toEqual(render(template, scope));
+    }
+  });
+
+  it('gives the typed value of a string that is exactly one expression', async () => {
+    expect(await evaluateTemplate('{{= input.count * 2 }}', scope)).toBe(6);
+    expect(await evaluateTemplate('{{= input.count > 2 }}', scope)).toBe(true);
+    expect(await evaluateTemplate('{{= {"email": input.email, "tags": $count(input.tags)} }}', scope)).toEqual({
+      email: 'ada@example.com',
+      tags: 2,
+    });
+  });
+
+  it('writes an expression inside text the way a placeholder is written', async () => {
+    expect(await evaluateTemplate('{{= input.count + 1 }} items for {{input.email}}, tags {{= input.tags }}', scope)).toBe(
+      '4 items for ada@example.com, tags ["a","b"]',
+    );
+    expect(await evaluateTemplateText('{{= input.count }}', scope)).toBe('3');
+  });
+
+  it('offers JSONata string functions', async () => {
+    expect(await evaluateTemplate('{{= $uppercase($substringBefore(input.email, "@")) }}', scope)).toBe('ADA');
+    expect(await evaluateTemplate('Tags: {{= $join(input.tags, ", ") }}', scope)).toBe('Tags: a, b');
+  });
+
+  it('offers JSONata date functions', async () => {
+    expect(await evaluateTemplate('{{= $fromMillis(86400000) }}', scope)).toBe('1970-01-02T00:00:00.000Z');
+    const before = Date.now();
+    const now = (await evaluateTemplate('{{= $now() }}', scope)) as string;
+    expect(Date.parse(now)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(now)).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('filters and maps arrays', async () => {
+    expect(await evaluateTemplate('{{= steps.fetch.output.body.items.id }}', scope)).toEqual(['item-1', 'item-2']);
+    expect(await evaluateTemplate('{{= steps.fetch.output.body.items[id = "item-2"] }}', scope)).toEqual({ id: 'item-2' });
+    expect(await evaluateTemplate('{{= $map(input.tags, function($tag) { $uppercase($tag) }) }}', scope)).toEqual(['A', 'B']);
+  });
+
+  it('renders an expression that matches nothing as null when whole and as nothing inside text', async () => {
+    expect(await evaluateTemplate('{{= input.missing }}', scope)).toBeNull();
+    expect(await evaluateTemplate('[{{= input.missing }}]', scope)).toBe('[]');
+  });
+
+  it('sees only input, steps and execution', async () => {
+    expect(await evaluateTemplate('{{= execution.id }}', scope)).toBe('exec-1');
+    expect(await evaluateTemplate('{{= idempotencyKey }}', scope)).toBeNull();
+  });
+
+  it('does not evaluate expressions that come from the data', async () => {
+    const sneaky = stepContext({ input: { name: '{{= execution.tenantId }}' } });
+    expect(await evaluateTemplate('Hi {{= input.name }}', sneaky)).toBe('Hi {{= execution.tenantId }}');
+  });
+
+  it('fails the step for good, saying where, when an expression fails', async () => {
+    const failure = await stepFailure(evaluateTemplate({ subject: '{{= input.email + 1 }}' }, scope));
+    expect(failure.retryable).toBe(false);
+    expect(failure.message).toMatch(/^template\.subject: the expression failed: .+ \(at character \d+\)$/);
+  });
+
+  it('stops a runaway expression at the time limit and fails the step for good', async () => {
+    const started = Date.now();
+    const failure = await stepFailure(evaluateTemplate('{{= [1..99999].$sum([1..99999]) }}', scope));
+    expect(failure).toMatchObject({ retryable: false, message: 'template: the expression failed: The expression ran longer than 250 ms' });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('refuses a result larger than the limit', async () => {
+    const failure = await stepFailure(evaluateTemplate('{{= $pad("", 300000, "x") }}', scope));
+    expect(failure).toMatchObject({ retryable: false, message: 'template: the expression failed: The result exceeds 262144 bytes' });
+  });
+
+  it('leaves expressions to the asynchronous renderer: the synchronous one fails rather than lose them', () => {
+    expect(() => render('{{= input.count }}', scope)).toThrow('{{= … }} expressions are not evaluated in this field');
+  });
+});
+
+describe('templateProblems', () => {
+  it('finds nothing wrong with placeholders and valid expressions', () => {
+    expect(templateProblems({ a: '{{input.x}}', b: ['{{= $sum(input.lines.price) }}', 'Hi {{= {"a": {"b": 1}}.a.b }}'] })).toEqual([]);
+  });
+
+  it('names where an expression does not compile, by its position in the text', () => {
+    expect(templateProblems({ body: { total: 'Total: {{= $sum(input.lines.price }}' } })).toEqual([
+      {
+        path: ['body', 'total'],
+        problem: '{{= … }} is not a valid JSONata expression: Expected ")" before end of expression (at character 34)',
+      },
+    ]);
+  });
+
+  it('names an expression that is not closed', () => {
+    expect(templateProblems(['ok', 'Hi {{= input.name'])).toEqual([{ path: [1], problem: 'the {{= at character 3 is not closed by }}' }]);
   });
 });

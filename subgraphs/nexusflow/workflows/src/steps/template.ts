@@ -1,6 +1,10 @@
-import type { StepContext } from './types.ts';
+import { evaluateExpression, expressionProblem } from '../expressions/step-expressions.ts';
+import { StepError, type StepContext } from './types.ts';
 
-/** What placeholders can refer to: `{{input.…}}`, `{{steps.<key>.output.…}}` and `{{execution.…}}`. */
+/**
+ * What placeholders and expressions can refer to: `{{input.…}}`, `{{steps.<key>.output.…}}` and `{{execution.…}}`;
+ * `{{= $sum(input.lines.price) }}`.
+ */
 export type TemplateScope = Pick<StepContext, 'input' | 'steps' | 'execution'>;
 
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
@@ -10,6 +14,21 @@ const WHOLE_PLACEHOLDER = /^\{\{\s*([^{}]*?)\s*\}\}$/;
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 
 const MISSING = Symbol('missing');
+
+/**
+ * Opens a JSONata expression. A placeholder path could never start with "=" (no step data is reachable under such a
+ * name), so no template that worked before reads differently now.
+ */
+const EXPRESSION_OPENING = '{{=';
+const CLOSING = '}}';
+
+type TemplatePart =
+  | { kind: 'text'; text: string }
+  | { kind: 'placeholder'; path: string }
+  /** `offset`: where the expression's text starts in the template's, for positions people can find. */
+  | { kind: 'expression'; source: string; offset: number };
+
+type ParsedTemplate = { ok: true; parts: TemplatePart[] } | { ok: false; problem: string };
 
 /**
  * Renders every string inside `template` (walking arrays and plain objects; keys and non-string values are kept).
@@ -25,12 +44,12 @@ const MISSING = Symbol('missing');
  * are followed, and rendered values are never rendered again, so data cannot inject placeholders.
  */
 export function render(template: unknown, scope: TemplateScope): unknown {
-  return renderValue(template, rootOf(scope));
+  return renderValue(template, templateData(scope));
 }
 
 /** Like {@link render} on a single string, but always produces text, as URLs and header values must be. */
 export function renderString(template: string, scope: TemplateScope): string {
-  return renderText(template, rootOf(scope));
+  return renderText(template, templateData(scope));
 }
 
 /**
@@ -38,17 +57,59 @@ export function renderString(template: string, scope: TemplateScope): string {
  * when it has none.
  */
 export function literalPrefix(template: string): string {
-  const firstPlaceholder = template.search(PLACEHOLDER);
-  return firstPlaceholder === -1 ? template : template.slice(0, firstPlaceholder);
+  const starts = [template.search(PLACEHOLDER), template.indexOf(EXPRESSION_OPENING)].filter((start) => start !== -1);
+  return starts.length === 0 ? template : template.slice(0, Math.min(...starts));
 }
 
-function rootOf(scope: TemplateScope): Record<string, unknown> {
+/**
+ * Like {@link render}, and evaluates `{{= expression }}` too: JSONata (https://docs.jsonata.org) over the same data the
+ * placeholders see, e.g. `{{= $uppercase(input.name) }}` or `{{= steps.fetch.output.body.items[price > 10].id }}`.
+ *
+ * - A string that is exactly one expression becomes its value (a number, an object…); a matchless path becomes `null`.
+ * - Inside text, an expression's value is written the way a placeholder's is (objects as JSON, nothing as "").
+ * - An expression that fails or runs into the sandbox's limits (time, depth, sizes) fails the step for good.
+ *
+ * @throws StepError when an expression fails
+ */
+export async function evaluateTemplate(template: unknown, scope: TemplateScope, field = 'template'): Promise<unknown> {
+  return evaluateValue(template, templateData(scope), field);
+}
+
+/** Like {@link evaluateTemplate} on a single string, but always produces text. */
+export async function evaluateTemplateText(template: string, scope: TemplateScope, field = 'template'): Promise<string> {
+  return (await evaluateParts(parsedOrFailure(template, field), templateData(scope), field)).map(toText).join('');
+}
+
+/** A problem of a template's expressions, at `path` within it. */
+export interface TemplateProblem {
+  path: (string | number)[];
+  problem: string;
+}
+
+/** The expressions of every string inside `template` that do not compile, or are not closed: for checking at save time. */
+export function templateProblems(template: unknown, path: (string | number)[] = []): TemplateProblem[] {
+  if (typeof template === 'string') {
+    const parsed = parseTemplate(template);
+    if (!parsed.ok) return [{ path, problem: parsed.problem }];
+    return parsed.parts.flatMap((part) => {
+      const problem = part.kind === 'expression' ? expressionProblem(part.source, part.offset) : undefined;
+      return problem === undefined ? [] : [{ path, problem: `{{= … }} ${problem}` }];
+    });
+  }
+  if (Array.isArray(template)) return template.flatMap((item, index) => templateProblems(item, [...path, index]));
+  if (isPlainObject(template)) return Object.entries(template).flatMap(([key, value]) => templateProblems(value, [...path, key]));
+  return [];
+}
+
+/** What placeholders and expressions see: `input`, `steps` and `execution`, and nothing else of the context. */
+export function templateData(scope: TemplateScope): Record<string, unknown> {
   // Copying the three fields keeps anything else on the object passed in (the whole StepContext, say) unreachable.
   return { input: scope.input, steps: scope.steps, execution: scope.execution };
 }
 
 function renderValue(template: unknown, root: Record<string, unknown>): unknown {
   if (typeof template === 'string') {
+    refuseExpressions(template);
     const whole = WHOLE_PLACEHOLDER.exec(template);
     if (whole) {
       const value = resolve(root, whole[1] ?? '');
@@ -65,7 +126,114 @@ function renderValue(template: unknown, root: Record<string, unknown>): unknown 
 }
 
 function renderText(template: string, root: Record<string, unknown>): string {
+  refuseExpressions(template);
   return template.replace(PLACEHOLDER, (_placeholder, path: string) => toText(resolve(root, path)));
+}
+
+/** The synchronous renderers cannot evaluate JSONata; a field that holds some must fail rather than quietly lose it. */
+function refuseExpressions(template: string): void {
+  if (template.includes(EXPRESSION_OPENING)) {
+    throw new StepError('{{= … }} expressions are not evaluated in this field; use {{path}} placeholders here', false);
+  }
+}
+
+async function evaluateValue(template: unknown, root: Record<string, unknown>, field: string): Promise<unknown> {
+  if (typeof template === 'string') {
+    const parts = parsedOrFailure(template, field);
+    const values = await evaluateParts(parts, root, field);
+    if (parts.length === 1 && parts[0]!.kind !== 'text') return values[0] === MISSING ? null : values[0];
+    return values.map(toText).join('');
+  }
+  if (Array.isArray(template)) {
+    const items: unknown[] = [];
+    for (const [index, item] of template.entries()) items.push(await evaluateValue(item, root, `${field}.${index}`));
+    return items;
+  }
+  if (isPlainObject(template)) {
+    const entries: [string, unknown][] = [];
+    for (const [key, value] of Object.entries(template)) entries.push([key, await evaluateValue(value, root, `${field}.${key}`)]);
+    return Object.fromEntries(entries);
+  }
+  return template;
+}
+
+async function evaluateParts(parts: TemplatePart[], root: Record<string, unknown>, field: string): Promise<unknown[]> {
+  const values: unknown[] = [];
+  for (const part of parts) {
+    if (part.kind === 'text') values.push(part.text);
+    else if (part.kind === 'placeholder') values.push(resolve(root, part.path));
+    else values.push((await evaluateExpression(part.source, root, field)) ?? MISSING);
+  }
+  return values;
+}
+
+function parsedOrFailure(template: string, field: string): TemplatePart[] {
+  const parsed = parseTemplate(template);
+  if (!parsed.ok) throw new StepError(`${field}: ${parsed.problem}`, false, { field });
+  return parsed.parts;
+}
+
+/**
+ * Splits a template into text, `{{path}}` placeholders (exactly as {@link render} finds them) and `{{= expression }}`
+ * expressions. An expression ends at the first "}}" outside its strings, comments and braces, so object constructors
+ * and function bodies may use braces freely.
+ */
+function parseTemplate(template: string): ParsedTemplate {
+  const parts: TemplatePart[] = [];
+  const text = (from: number, to: number) => {
+    if (to > from) parts.push({ kind: 'text', text: template.slice(from, to) });
+  };
+  const placeholders = new RegExp(PLACEHOLDER.source, 'g');
+  let index = 0;
+  while (index < template.length) {
+    const opening = template.indexOf(EXPRESSION_OPENING, index);
+    placeholders.lastIndex = index;
+    const placeholder = placeholders.exec(template);
+    if (placeholder && (opening === -1 || placeholder.index < opening)) {
+      text(index, placeholder.index);
+      parts.push({ kind: 'placeholder', path: placeholder[1] ?? '' });
+      index = placeholder.index + placeholder[0].length;
+      continue;
+    }
+    if (opening === -1) break;
+    text(index, opening);
+    const start = opening + EXPRESSION_OPENING.length;
+    const end = expressionEnd(template, start);
+    if (end === -1) return { ok: false, problem: `the {{= at character ${opening} is not closed by }}` };
+    parts.push({ kind: 'expression', source: template.slice(start, end), offset: start });
+    index = end + CLOSING.length;
+  }
+  text(index, template.length);
+  return { ok: true, parts };
+}
+
+/** Where the expression starting at `start` ends: the first "}}" outside strings, comments and braces; -1 if none. */
+function expressionEnd(template: string, start: number): number {
+  let depth = 0;
+  let index = start;
+  while (index < template.length) {
+    const char = template[index]!;
+    if (char === '"' || char === "'" || char === '`') {
+      index = quotedEnd(template, index, char);
+    } else if (template.startsWith('/*', index)) {
+      const commentEnd = template.indexOf('*/', index + 2);
+      index = commentEnd === -1 ? template.length : commentEnd + 2;
+    } else if (depth === 0 && template.startsWith(CLOSING, index)) {
+      return index;
+    } else {
+      if (char === '{') depth += 1;
+      if (char === '}' && depth > 0) depth -= 1;
+      index += 1;
+    }
+  }
+  return -1;
+}
+
+/** The index just past the string or name quoted by `quote` at `start` (backslash escapes in strings). */
+function quotedEnd(template: string, start: number, quote: string): number {
+  let index = start + 1;
+  while (index < template.length && template[index] !== quote) index += quote !== '`' && template[index] === '\\' ? 2 : 1;
+  return index + 1;
 }
 
 function resolve(root: Record<string, unknown>, path: string): unknown {

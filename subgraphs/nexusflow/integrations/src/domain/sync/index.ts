@@ -1,0 +1,60 @@
+import { createWorkQueue, type EntityManager, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
+import type { IntegrationsConfig } from '../../config.ts';
+import type { Integration } from '../../entities/integration.entity.ts';
+import type { Connections } from '../connections.ts';
+import type { ProviderName } from '../providers.ts';
+import type { CrmAdapter } from './adapter.ts';
+import { CrmStore } from './crm-store.ts';
+import { HubSpotAdapter } from './hubspot.ts';
+import { SyncEngine, type SyncJob } from './sync-engine.ts';
+
+export const SYNC_QUEUE = 'integrations.crm-sync';
+
+/** The CRM records' store, the sync's queue and its engine, reaching each CRM through its adapter. */
+export function createCrmSync(runtime: SubgraphRuntime, config: IntegrationsConfig, connections: Connections, eventsRecorded: () => void) {
+  const adapterFor = (em: EntityManager, integration: Integration): CrmAdapter | null => {
+    const provider = integration.provider as ProviderName;
+    if (provider !== 'HUBSPOT') return null;
+    return new HubSpotAdapter({
+      settings: config.providers[provider],
+      token: (rejected) => connections.accessToken(em, integration.id, rejected),
+      pageSize: config.sync.pageSize,
+      timeoutMs: config.providerTimeoutSeconds * 1000,
+      maxRateLimitRetries: config.sync.maxRateLimitWaits,
+    });
+  };
+  const queue = createWorkQueue<SyncJob>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.${SYNC_QUEUE}`, runtime.logger);
+  const engine = new SyncEngine({
+    database: runtime.database,
+    queue,
+    pubsub: runtime.pubsub,
+    logger: runtime.logger,
+    now: runtime.clock,
+    adapterFor,
+    eventsRecorded,
+    pageSize: config.sync.pageSize,
+    maxAttempts: config.sync.maxAttempts,
+    retryDelayMs: config.sync.retryDelayMs,
+  });
+  return { store: new CrmStore({ now: runtime.clock, adapterFor }), engine, queue, live: runtime.pubsub };
+}
+
+export type CrmSync = ReturnType<typeof createCrmSync>;
+
+/**
+ * The sync workers. Without a broker the queue lives in this process, so runs it left unfinished when it stopped are
+ * queued again; with RabbitMQ their jobs are still there, unacknowledged ones delivered again.
+ */
+export async function startCrmSyncWork(runtime: SubgraphRuntime, sync: CrmSync, config: IntegrationsConfig): Promise<Stoppable> {
+  const consumer = await sync.queue.consume((job) => sync.engine.handle(job), { concurrency: config.sync.concurrency });
+  if (!runtime.config.amqpUrl) {
+    const requeued = await sync.engine.requeueUnfinished();
+    if (requeued > 0) runtime.logger.info({ requeued }, 'resumed unfinished CRM sync runs');
+  }
+  return {
+    close: async () => {
+      await consumer.stop();
+      await sync.queue.close();
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import { tenantFilter } from '@nexusflow/kit';
+import { defineEntity, p } from '@mikro-orm/postgresql';
+
+/**
+ * The secret an integration's webhook deliveries prove themselves with, where the provider does not sign with an app
+ * secret of its own: Microsoft Graph's `clientState`, and the shared secret of Zapier, Make and the other providers.
+ * Sealed with INTEGRATIONS_ENCRYPTION_KEYS and bound to the integration's id; verifying needs the secret itself, which
+ * is why it is encrypted rather than hashed. Shown once, in the answer of the mutation that made it.
+ */
+export const IntegrationWebhookSecretSchema = defineEntity({
+  name: 'IntegrationWebhookSecret',
+  tableName: 'integration_webhook_secrets',
+  filters: tenantFilter(),
+  properties: {
+    integrationId: p.uuid().primary(),
+    tenantId: p.uuid(),
+    sealedSecret: p.text(),
+    /** The key `sealedSecret` is sealed with, to find what is left to re-encrypt after a rotation. */
+    keyId: p.string(),
+    createdAt: p.datetime(),
+  },
+});
+
+export class IntegrationWebhookSecret extends IntegrationWebhookSecretSchema.class {}
+IntegrationWebhookSecretSchema.setClass(IntegrationWebhookSecret);
