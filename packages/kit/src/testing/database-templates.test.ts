@@ -70,7 +70,7 @@ describe('migrated database templates', () => {
     } finally {
       await b.close();
     }
-  });
+  }, 120_000);
 
   it('builds a new template when a migration is added, never handing out a database that lacks it', async () => {
     await seed('before', firstVersion);

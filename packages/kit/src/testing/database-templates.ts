@@ -78,6 +78,8 @@ async function buildTemplate(cacheDirectory: string, template: string, serviceNa
       url: undefined,
       embeddedDirectory: building,
       ...storage,
+      // Several test files build templates at once, each PGlite in one busy thread: a connection may wait long for its turn.
+      connectTimeoutMs: 60_000,
       metrics: new Metrics(serviceName),
       logger: createLogger({ name: serviceName, level: 'silent' }),
     });
