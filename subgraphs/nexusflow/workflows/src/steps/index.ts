@@ -13,6 +13,5 @@ export {
 } from './integration.ts';
 export { notifyStep, notifyStepConfig, type NotifyStepConfig, type NotifyStepOptions, type NotifyStepOutput } from './notify.ts';
 export { defaultStepRegistry, StepRegistry, type ConfigParseResult, type DefaultStepOptions } from './registry.ts';
-export { render, renderString, type TemplateScope } from './template.ts';
 export { transformStep, transformStepConfig, type TransformStepConfig } from './transform.ts';
 export { StepError, type StepContext, type StepExecutor, type StepOutcome } from './types.ts';

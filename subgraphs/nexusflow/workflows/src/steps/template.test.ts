@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateTemplate, evaluateTemplateText, literalPrefix, render, renderString, templateProblems } from './template.ts';
+import { evaluateTemplate, evaluateTemplateText, literalPrefix, templateProblems } from './template.ts';
 import { stepContext, stepFailure } from './test-context.ts';
 
 const scope = stepContext({
@@ -7,74 +7,74 @@ const scope = stepContext({
   steps: { fetch: { output: { body: { items: [{ id: 'item-1' }, { id: 'item-2' }] } } } },
 });
 
-describe('render', () => {
-  it('replaces placeholders inside text', () => {
-    expect(render('Hello {{input.email}}, run {{execution.id}}', scope)).toBe('Hello ada@example.com, run exec-1');
+describe('evaluateTemplate with {{path}} placeholders', () => {
+  it('replaces placeholders inside text', async () => {
+    expect(await evaluateTemplate('Hello {{input.email}}, run {{execution.id}}', scope)).toBe('Hello ada@example.com, run exec-1');
   });
 
-  it('tolerates spaces inside the braces', () => {
-    expect(render('{{ input.email }}!', scope)).toBe('ada@example.com!');
+  it('tolerates spaces inside the braces', async () => {
+    expect(await evaluateTemplate('{{ input.email }}!', scope)).toBe('ada@example.com!');
   });
 
-  it('follows dotted paths with numeric array indexes', () => {
-    expect(render('{{steps.fetch.output.body.items.1.id}}', scope)).toBe('item-2');
+  it('follows dotted paths with numeric array indexes', async () => {
+    expect(await evaluateTemplate('{{steps.fetch.output.body.items.1.id}}', scope)).toBe('item-2');
   });
 
-  it('returns the raw value when the string is exactly one placeholder', () => {
-    expect(render('{{input.count}}', scope)).toBe(3);
-    expect(render('{{ steps.fetch.output.body.items.0 }}', scope)).toEqual({ id: 'item-1' });
+  it('returns the raw value when the string is exactly one placeholder', async () => {
+    expect(await evaluateTemplate('{{input.count}}', scope)).toBe(3);
+    expect(await evaluateTemplate('{{ steps.fetch.output.body.items.0 }}', scope)).toEqual({ id: 'item-1' });
   });
 
-  it('writes numbers as text and objects as JSON inside text', () => {
-    expect(render('count={{input.count}} tags={{input.tags}}', scope)).toBe('count=3 tags=["a","b"]');
+  it('writes numbers as text and objects as JSON inside text', async () => {
+    expect(await evaluateTemplate('count={{input.count}} tags={{input.tags}}', scope)).toBe('count=3 tags=["a","b"]');
   });
 
-  it('renders a missing path as null when it is the whole value', () => {
-    expect(render('{{input.missing.deeper}}', scope)).toBeNull();
+  it('renders a missing path as null when it is the whole value', async () => {
+    expect(await evaluateTemplate('{{input.missing.deeper}}', scope)).toBeNull();
   });
 
-  it('renders missing paths and null values as empty text inside text', () => {
-    expect(render('[{{input.missing}}][{{input.nothing}}]', scope)).toBe('[][]');
+  it('renders missing paths and null values as empty text inside text', async () => {
+    expect(await evaluateTemplate('[{{input.missing}}][{{input.nothing}}]', scope)).toBe('[][]');
   });
 
-  it('renders strings deep inside objects and arrays and keeps other values', () => {
+  it('renders strings deep inside objects and arrays and keeps other values', async () => {
     const template = { to: '{{input.email}}', meta: { ids: ['{{steps.fetch.output.body.items.0.id}}', 7, true, null] } };
-    expect(render(template, scope)).toEqual({ to: 'ada@example.com', meta: { ids: ['item-1', 7, true, null] } });
+    expect(await evaluateTemplate(template, scope)).toEqual({ to: 'ada@example.com', meta: { ids: ['item-1', 7, true, null] } });
   });
 
-  it('does not render placeholders that come from the data', () => {
+  it('does not render placeholders that come from the data', async () => {
     const sneaky = stepContext({ input: { name: '{{execution.tenantId}}' } });
-    expect(render('Hi {{input.name}}', sneaky)).toBe('Hi {{execution.tenantId}}');
+    expect(await evaluateTemplate('Hi {{input.name}}', sneaky)).toBe('Hi {{execution.tenantId}}');
   });
 
-  it.each(['__proto__', 'constructor', 'prototype'])('treats a %s segment as missing', (segment) => {
-    expect(render(`{{input.${segment}}}`, scope)).toBeNull();
-    expect(render(`{{input.email.${segment}.name}}`, scope)).toBeNull();
+  it.each(['__proto__', 'constructor', 'prototype'])('treats a %s segment as missing', async (segment) => {
+    expect(await evaluateTemplate(`{{input.${segment}}}`, scope)).toBeNull();
+    expect(await evaluateTemplate(`{{input.email.${segment}.name}}`, scope)).toBeNull();
   });
 
-  it('does not reach inherited properties', () => {
-    expect(render('{{input.toString}}', scope)).toBeNull();
-    expect(render('{{input.tags.map}}', scope)).toBeNull();
+  it('does not reach inherited properties', async () => {
+    expect(await evaluateTemplate('{{input.toString}}', scope)).toBeNull();
+    expect(await evaluateTemplate('{{input.tags.map}}', scope)).toBeNull();
   });
 
-  it('only exposes input, steps and execution', () => {
-    expect(render('{{idempotencyKey}}', scope)).toBeNull();
-    expect(render('{{signal}}', scope)).toBeNull();
+  it('only exposes input, steps and execution', async () => {
+    expect(await evaluateTemplate('{{idempotencyKey}}', scope)).toBeNull();
+    expect(await evaluateTemplate('{{signal}}', scope)).toBeNull();
   });
 
-  it('keeps a "__proto__" key of the template as an ordinary key', () => {
+  it('keeps a "__proto__" key of the template as an ordinary key', async () => {
     const template = JSON.parse('{"__proto__": {"polluted": "{{input.email}}"}}') as unknown;
-    const rendered = render(template, scope) as Record<string, unknown>;
+    const rendered = (await evaluateTemplate(template, scope)) as Record<string, unknown>;
     expect(Object.getPrototypeOf(rendered)).toBe(Object.prototype);
     expect(Object.hasOwn(rendered, '__proto__')).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
 
-describe('renderString', () => {
-  it('produces text even when the string is exactly one placeholder', () => {
-    expect(renderString('{{input.count}}', scope)).toBe('3');
-    expect(renderString('{{input.missing}}', scope)).toBe('');
+describe('evaluateTemplateText', () => {
+  it('produces text even when the string is exactly one placeholder', async () => {
+    expect(await evaluateTemplateText('{{input.count}}', scope)).toBe('3');
+    expect(await evaluateTemplateText('{{input.missing}}', scope)).toBe('');
   });
 });
 
@@ -94,21 +94,6 @@ describe('literalPrefix', () => {
 });
 
 describe('evaluateTemplate', () => {
-  it('keeps the meaning of every {{path}} placeholder', async () => {
-    for (const template of [
-      'Hello {{input.email}}, run {{execution.id}}',
-      '{{ steps.fetch.output.body.items.0 }}',
-      '{{input.count}}',
-      'count={{input.count}} tags={{input.tags}}',
-      '{{input.missing.deeper}}',
-      '[{{input.missing}}][{{input.nothing}}]',
-      '{{input.__proto__}}',
-      { to: '{{input.email}}', ids: ['{{steps.fetch.output.body.items.0.id}}', 7, true, null] },
-    ]) {
-      expect(await evaluateTemplate(template, scope)).toEqual(render(template, scope));
-    }
-  });
-
   it('gives the typed value of a string that is exactly one expression', async () => {
     expect(await evaluateTemplate('{{= input.count * 2 }}', scope)).toBe(6);
     expect(await evaluateTemplate('{{= input.count > 2 }}', scope)).toBe(true);
@@ -175,10 +160,6 @@ describe('evaluateTemplate', () => {
   it('refuses a result larger than the limit', async () => {
     const failure = await stepFailure(evaluateTemplate('{{= $pad("", 300000, "x") }}', scope));
     expect(failure).toMatchObject({ retryable: false, message: 'template: the expression failed: The result exceeds 262144 bytes' });
-  });
-
-  it('leaves expressions to the asynchronous renderer: the synchronous one fails rather than lose them', () => {
-    expect(() => render('{{= input.count }}', scope)).toThrow('{{= … }} expressions are not evaluated in this field');
   });
 });
 

@@ -8,7 +8,6 @@ import { StepError, type StepContext } from './types.ts';
 export type TemplateScope = Pick<StepContext, 'input' | 'steps' | 'execution'>;
 
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
-const WHOLE_PLACEHOLDER = /^\{\{\s*([^{}]*?)\s*\}\}$/;
 
 // Templates come from workflow authors, so a path must never reach beyond the data itself into prototypes.
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -31,28 +30,6 @@ type TemplatePart =
 type ParsedTemplate = { ok: true; parts: TemplatePart[] } | { ok: false; problem: string };
 
 /**
- * Renders every string inside `template` (walking arrays and plain objects; keys and non-string values are kept).
- *
- * - A string that is exactly one placeholder, such as `'{{steps.fetch.output.body}}'`, becomes the referenced value
- *   itself (a number, an object…), so whole structures can be passed between steps.
- * - Otherwise each placeholder is replaced by its value as text; objects and arrays are written as JSON.
- * - A path that leads nowhere becomes `null` as a whole value and an empty string inside text, and a `null` value is
- *   written as an empty string inside text too: a missing optional field should read as "nothing", not as the word
- *   "null", in a message or URL. Steps that need to tell missing data apart use the `exists` condition.
- *
- * Paths are dot separated and index arrays by number: `{{steps.fetch.output.body.items.0.id}}`. Only own properties
- * are followed, and rendered values are never rendered again, so data cannot inject placeholders.
- */
-export function render(template: unknown, scope: TemplateScope): unknown {
-  return renderValue(template, templateData(scope));
-}
-
-/** Like {@link render} on a single string, but always produces text, as URLs and header values must be. */
-export function renderString(template: string, scope: TemplateScope): string {
-  return renderText(template, templateData(scope));
-}
-
-/**
  * The text of `template` before its first placeholder: what stays the same however it renders. The whole template
  * when it has none.
  */
@@ -62,11 +39,18 @@ export function literalPrefix(template: string): string {
 }
 
 /**
- * Like {@link render}, and evaluates `{{= expression }}` too: JSONata (https://docs.jsonata.org) over the same data the
- * placeholders see, e.g. `{{= $uppercase(input.name) }}` or `{{= steps.fetch.output.body.items[price > 10].id }}`.
+ * Renders every string inside `template` (walking arrays and plain objects; keys and non-string values are kept),
+ * replacing `{{path}}` placeholders and evaluating `{{= expression }}`s: JSONata (https://docs.jsonata.org) over the
+ * same data, e.g. `{{= $uppercase(input.name) }}` or `{{= steps.fetch.output.body.items[price > 10].id }}`.
  *
- * - A string that is exactly one expression becomes its value (a number, an object…); a matchless path becomes `null`.
- * - Inside text, an expression's value is written the way a placeholder's is (objects as JSON, nothing as "").
+ * - A string that is exactly one placeholder or expression, such as `'{{steps.fetch.output.body}}'`, becomes the value
+ *   itself (a number, an object…), so whole structures can be passed between steps; a path that leads nowhere, or an
+ *   expression that matches nothing, becomes `null`.
+ * - Otherwise each is written as text: objects and arrays as JSON, and `null` or nothing as an empty string, since a
+ *   missing optional field should read as "nothing", not as the word "null", in a message or URL. Steps that need to
+ *   tell missing data apart use the `exists` condition.
+ * - Paths are dot separated and index arrays by number: `{{steps.fetch.output.body.items.0.id}}`. Only own properties
+ *   are followed, and rendered values are never rendered again, so data cannot inject placeholders.
  * - An expression that fails or runs into the sandbox's limits (time, depth, sizes) fails the step for good.
  *
  * @throws StepError when an expression fails
@@ -107,36 +91,6 @@ export function templateData(scope: TemplateScope): Record<string, unknown> {
   return { input: scope.input, steps: scope.steps, execution: scope.execution };
 }
 
-function renderValue(template: unknown, root: Record<string, unknown>): unknown {
-  if (typeof template === 'string') {
-    refuseExpressions(template);
-    const whole = WHOLE_PLACEHOLDER.exec(template);
-    if (whole) {
-      const value = resolve(root, whole[1] ?? '');
-      return value === MISSING ? null : value;
-    }
-    return renderText(template, root);
-  }
-  if (Array.isArray(template)) return template.map((item) => renderValue(item, root));
-  if (isPlainObject(template)) {
-    // fromEntries defines properties rather than assigning them, so a "__proto__" key stays an ordinary key.
-    return Object.fromEntries(Object.entries(template).map(([key, value]) => [key, renderValue(value, root)]));
-  }
-  return template;
-}
-
-function renderText(template: string, root: Record<string, unknown>): string {
-  refuseExpressions(template);
-  return template.replace(PLACEHOLDER, (_placeholder, path: string) => toText(resolve(root, path)));
-}
-
-/** The synchronous renderers cannot evaluate JSONata; a field that holds some must fail rather than quietly lose it. */
-function refuseExpressions(template: string): void {
-  if (template.includes(EXPRESSION_OPENING)) {
-    throw new StepError('{{= … }} expressions are not evaluated in this field; use {{path}} placeholders here', false);
-  }
-}
-
 async function evaluateValue(template: unknown, root: Record<string, unknown>, field: string): Promise<unknown> {
   if (typeof template === 'string') {
     const parts = parsedOrFailure(template, field);
@@ -174,7 +128,7 @@ function parsedOrFailure(template: string, field: string): TemplatePart[] {
 }
 
 /**
- * Splits a template into text, `{{path}}` placeholders (exactly as {@link render} finds them) and `{{= expression }}`
+ * Splits a template into text, `{{path}}` placeholders and `{{= expression }}`
  * expressions. An expression ends at the first "}}" outside its strings, comments and braces, so object constructors
  * and function bodies may use braces freely.
  */
