@@ -216,6 +216,7 @@ function subgraphService(doc: Document, graph: GraphName, name: string, template
 function gatewayService(doc: Document, graph: GraphName, app: YAMLMap): YAMLMap {
   const subgraphs = servicesOf(graph);
   const port = gatewayPort(graph);
+  const usesBus = subgraphs.some(({ usesRabbitMq }) => usesRabbitMq);
   const published = relative(repositoryRoot, publishedSupergraph(graph));
   const registry = relative(repositoryRoot, `${schemaDirectory(graph)}registry`);
   const environment = doc.createNode({
@@ -225,6 +226,8 @@ function gatewayService(doc: Document, graph: GraphName, app: YAMLMap): YAMLMap 
     ADMIN_HOST: quoted('0.0.0.0'),
     ADMIN_PORT: quoted(GATEWAY_ADMIN_PORT),
     REDIS_URL,
+    // Its audit records of mutations and sensitive reads go out on the bus the subgraphs use.
+    ...(usesBus ? { AMQP_URL } : {}),
     INTERNAL_SECRET: requiredSecret('INTERNAL_SECRET'),
     JWT_SECRET: requiredSecret('JWT_SECRET'),
     ...Object.fromEntries(subgraphs.map(({ name, port }) => [subgraphRouteVariable(name), composeServiceUrl(graph, name, port)])),
@@ -242,7 +245,7 @@ function gatewayService(doc: Document, graph: GraphName, app: YAMLMap): YAMLMap 
     environment,
     volumes: [`./${registry}:${CONTAINER_ROOT}/${registry}:ro`],
     ports: [quoted(`${port}:${port}`)],
-    depends_on: dependsOn(['redis', ...subgraphs.map(({ name }) => composeServiceName(graph, name))]),
+    depends_on: dependsOn(['redis', ...(usesBus ? ['rabbitmq'] : []), ...subgraphs.map(({ name }) => composeServiceName(graph, name))]),
   });
   annotate(gateway, 'command', "The gateway's heap budget (scripts/topology.ts explains it), given to node before the entry point.");
   return gateway;

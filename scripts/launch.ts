@@ -331,6 +331,9 @@ try {
     };
     if (flags.production) {
       gatewayEnvironment.REDIS_URL = env.REDIS_URL;
+      // Its audit records of mutations and sensitive reads go to the audit subgraph over the bus; without AMQP_URL
+      // (embedded) it calls the audit subgraph at its SUBGRAPH_AUDIT_URL with them instead.
+      gatewayEnvironment.AMQP_URL = env.AMQP_URL;
       // Production serves what the registry published, and picks up the next publication by itself.
       gatewayEnvironment.SUPERGRAPH_PATH ??= publishedSupergraph(gateway.graph);
       gatewayEnvironment.SUPERGRAPH_POLL_INTERVAL_MS ??= '5000';

@@ -15,3 +15,9 @@ SELECT 'CREATE DATABASE nexusflow_ai'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_ai')\gexec
 SELECT 'CREATE DATABASE nexusflow_integrations'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_integrations')\gexec
+SELECT 'CREATE DATABASE nexusflow_billing'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_billing')\gexec
+SELECT 'CREATE DATABASE nexusflow_audit'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_audit')\gexec
+SELECT 'CREATE DATABASE nexusflow_analytics'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_analytics')\gexec

@@ -8,6 +8,7 @@ import {
   parseConfig,
   portSchema,
   redisUrlSchema,
+  amqpUrlSchema,
   secretOrDevelopmentDefault,
   sharedSecretSchema,
   type Environment,
@@ -59,6 +60,17 @@ const gatewayEnvShape = {
   REDIS_URL: redisUrlSchema.optional(),
   /** Unset: the graph's name. Prefix of the gateway's keys in Redis (rate-limit budgets). */
   REDIS_NAMESPACE: namespaceSchema.optional(),
+  /**
+   * The bus the gateway publishes its audit records (mutations, sensitive reads) on, for the audit subgraph's queue;
+   * unset: it calls the audit subgraph with them instead (its in-process bus would reach no other process).
+   */
+  AMQP_URL: amqpUrlSchema.optional(),
+  /** Unset: the graph's name, as the subgraphs' default; the exchange is `<namespace>.events`. */
+  AMQP_NAMESPACE: namespaceSchema.optional(),
+  /** Audit records the gateway holds while the bus (or the audit subgraph) is unreachable; past it, the oldest are dropped. */
+  AUDIT_BUFFER_SIZE: z.coerce.number().int().min(1).default(10_000),
+  /** off: no audit records are published (a graph without an audit service). */
+  AUDIT: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_PER_MINUTE: perMinute(1200),
   RATE_LIMIT_PER_TENANT_PER_MINUTE: perMinute(6000),
   RATE_LIMIT_PER_ADDRESS_PER_MINUTE: perMinute(1200),
@@ -136,6 +148,8 @@ export interface GatewayConfig {
   internalSecret: string;
   /** Unset: rate limits are counted in this process only. */
   redisUrl: string | undefined;
+  /** How audit records leave: on the bus of `amqpUrl`, or, when it is unset, in calls to the audit subgraph. */
+  audit: { enabled: boolean; amqpUrl: string | undefined; amqpNamespace: string; bufferSize: number };
   rateLimits: RateLimitSettings;
   /** Proxies of ours in front of the gateway, each appending to X-Forwarded-For; 0 ignores the header. */
   trustedProxyHops: number;
@@ -223,6 +237,12 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     internalSecret: secretOrDevelopmentDefault(parsed.INTERNAL_SECRET),
     redisUrl: parsed.REDIS_URL,
     redisNamespace: parsed.REDIS_NAMESPACE ?? graph,
+    audit: {
+      enabled: parsed.AUDIT === 'on',
+      amqpUrl: parsed.AMQP_URL,
+      amqpNamespace: parsed.AMQP_NAMESPACE ?? graph,
+      bufferSize: parsed.AUDIT_BUFFER_SIZE,
+    },
     rateLimits: {
       perUser: parsed.RATE_LIMIT_PER_MINUTE,
       perTenant: parsed.RATE_LIMIT_PER_TENANT_PER_MINUTE,

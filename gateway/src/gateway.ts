@@ -6,6 +6,7 @@ import { apiKeyLookup } from './api-keys.ts';
 import type { GatewayConfig } from './config.ts';
 import { FastGateway } from './execution/gateway.ts';
 import { loadAdmission } from './features/admission.ts';
+import { auditRecorder, sensitiveFieldsOf } from './features/audit.ts';
 import { authorization } from './features/authorization.ts';
 import { apolloServer } from './features/apollo.ts';
 import { gatewayHealth } from './features/health.ts';
@@ -19,6 +20,7 @@ import { shutDown } from './features/shutdown.ts';
 import { Subgraphs } from './features/subgraphs.ts';
 import { startStreaming } from './features/streaming.ts';
 import { supergraphUpdates } from './features/supergraph-updates.ts';
+import { auditPlugin } from './plugins/audit.ts';
 import { DemandControl } from './plugins/demand-control.ts';
 import { withDeduplication } from './request-deduplication.ts';
 import { sessionRevocation } from './session-revocation.ts';
@@ -69,10 +71,16 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     { preparedOperationCacheBytes: config.planCacheBytes, operationTimeoutMs: config.operationTimeoutMs, planner: config.planner, logger },
   );
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => demandControl.update(coreSupergraphSdl));
+  const audit = auditRecorder(config, logger, metrics, { auditUrl: () => subgraphs.urls.get('audit'), now: runtime.now });
+  let sensitiveFields = new Set<string>();
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    sensitiveFields = sensitiveFieldsOf(coreSupergraphSdl);
+  });
   const apollo = apolloServer(authorizationDirectives.around(config.requestDeduplication ? withDeduplication(gateway) : gateway), config, {
     logger,
     metrics,
     demandControl,
+    audit: audit && auditPlugin(audit, () => sensitiveFields),
   });
   await apollo.start();
 
@@ -172,6 +180,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
         timeoutMs: config.shutdownTimeoutMs,
       });
       await revokedSessions.close();
+      await audit?.close();
     },
   };
 }

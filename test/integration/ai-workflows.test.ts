@@ -369,6 +369,8 @@ describe('AI in workflows', () => {
       expect(answered).toBeGreaterThanOrEqual(REQUESTS_PER_MINUTE);
       expect(failed).toBeInstanceOf(StepError);
       expect(failed).toMatchObject({ retryable: true, details: { code: 'RATE_LIMITED' } });
+      // The ai service says when its budget has room again; the engine waits at least that long before the next attempt.
+      expect((failed as StepError).retryAfterMs).toBeGreaterThan(0);
     });
 
     it('fails an attempt retryably while every model is failing (SERVICE_UNAVAILABLE), and answers when it is retried', async () => {

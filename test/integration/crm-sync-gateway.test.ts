@@ -30,6 +30,10 @@ const CONFLICTS = 'query ($integrationId: ID!) { syncConflicts(integrationId: $i
 const RESOLVE = `mutation ($id: ID!, $choice: ConflictChoice!) {
   resolveSyncConflict(id: $id, choice: $choice) { __typename ... on SyncConflictResolved { contact { firstName } } }
 }`;
+const SAVE_COMPANY = 'mutation ($input: CrmCompanyInput!) { saveCrmCompany(input: $input) { id name } }';
+const SAVE_DEAL = 'mutation ($input: CrmDealInput!) { saveCrmDeal(input: $input) { id name amount company { id name } } }';
+const COMPANIES = '{ crmCompanies(first: 50) { nodes { id name domain links { externalId } } hasNextPage } }';
+const DEALS = '{ crmDeals(first: 50) { nodes { id name amount currency company { name } links { externalId } } hasNextPage } }';
 const MAPPED = [
   { source: 'email', target: 'email', direction: 'BOTH' },
   { source: 'firstname', target: 'firstName', direction: 'BOTH' },
@@ -135,6 +139,33 @@ describe('CRM sync through the gateway', () => {
     expect((await data([Role.Viewer], tenantId, CONFLICTS, { integrationId })).syncConflicts).toEqual([]);
   });
 
+  it('syncs a company and its deal both ways, the deal linked to the company on both sides', async () => {
+    const tenantId = randomUUID();
+    const initech = hubspot.crm.createCompany({ name: 'Initech', domain: 'initech.example' });
+    hubspot.crm.createDeal({ dealname: 'Initech upgrade', amount: '990', deal_currency_code: 'EUR' }, initech);
+    const { authorizationUrl } = (await data([Role.Admin], tenantId, CONNECT)).connectIntegration;
+    const { code, state } = await hubspot.consent(authorizationUrl);
+    const integrationId = (await data([Role.Admin], tenantId, COMPLETE, { state, code })).completeIntegrationConnection.id as string;
+    const umbrella = (await data([Role.Member], tenantId, SAVE_COMPANY, { input: { name: 'Umbrella', domain: 'umbrella.example' } }))
+      .saveCrmCompany;
+    const pilot = (
+      await data([Role.Member], tenantId, SAVE_DEAL, { input: { name: 'Umbrella pilot', amount: '120.00', companyId: umbrella.id } })
+    ).saveCrmDeal;
+    expect(pilot).toMatchObject({ amount: '120', company: { id: umbrella.id, name: 'Umbrella' } });
+
+    expect((await syncWatched(tenantId, integrationId)).at(-1)).toMatchObject({ status: 'COMPLETED' });
+
+    const companies = (await data([Role.Viewer], tenantId, COMPANIES)).crmCompanies.nodes as { name: string; links: unknown[] }[];
+    expect(companies.map((company) => company.name).sort()).toEqual(['Initech', 'Umbrella']);
+    const deals = (await data([Role.Viewer], tenantId, DEALS)).crmDeals.nodes as { name: string; company: { name: string } }[];
+    expect(deals.map((deal) => [deal.name, deal.company.name]).sort()).toEqual([
+      ['Initech upgrade', 'Initech'],
+      ['Umbrella pilot', 'Umbrella'],
+    ]);
+    const pilotThere = hubspot.crm.byProperty('deals', 'nexusflow_id', pilot.id)!;
+    expect(hubspot.crm.companiesOf(pilotThere.id)).toEqual([hubspot.crm.byProperty('companies', 'nexusflow_id', umbrella.id)!.id]);
+  });
+
   it('refuses a VIEWER every sync change with FORBIDDEN at the gateway', async () => {
     const tenantId = randomUUID();
     const attempts = [
@@ -142,8 +173,12 @@ describe('CRM sync through the gateway', () => {
       await send([Role.Viewer], tenantId, SAVE_MAPPINGS, { integrationId: randomUUID(), mappings: MAPPED }),
       await send([Role.Viewer], tenantId, SYNC, { id: randomUUID() }),
       await send([Role.Member], tenantId, RESOLVE, { id: randomUUID(), choice: 'PROVIDER' }),
+      await send([Role.Viewer], tenantId, SAVE_COMPANY, { input: { name: 'No' } }),
+      await send([Role.Viewer], tenantId, SAVE_DEAL, { input: { name: 'No' } }),
     ];
     expect(attempts.map((attempt) => attempt.errors?.map((error) => error.extensions?.code))).toEqual([
+      ['FORBIDDEN'],
+      ['FORBIDDEN'],
       ['FORBIDDEN'],
       ['FORBIDDEN'],
       ['FORBIDDEN'],

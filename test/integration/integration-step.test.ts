@@ -6,6 +6,7 @@ import type { RunningGateway } from '../../gateway/src/gateway.ts';
 import { FakeGoogle, FakeHooks, FakeSlack } from '../../subgraphs/nexusflow/integrations/test/support/fake-providers.ts';
 import type { WorkflowServices } from '../../subgraphs/nexusflow/workflows/src/context.ts';
 import type { IntegrationStepOutput } from '../../subgraphs/nexusflow/workflows/src/steps/index.ts';
+import { LossyProxy } from '../support/lossy-proxy.ts';
 import { routesFor, startServices, TestServices } from '../support/services.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
 
@@ -39,11 +40,13 @@ const CREATE = `mutation ($input: WorkflowInput!) {
 }`;
 const RUN = 'mutation ($id: ID!, $input: JSON) { runWorkflow(id: $id, input: $input) { __typename ... on Execution { id } } }';
 const EXECUTION = `query ($id: ID!) {
-  execution(id: $id) { status error { message stepKey } stepRuns { stepKey attempt status output error } }
+  execution(id: $id) { status error { message stepKey } stepRuns { stepKey attempt status output error startedAt finishedAt } }
 }`;
 
 /** Fast retries, so that a retried attempt is seen at once. */
 const RETRY = { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 50 };
+/** The longest a provider's Retry-After may put an attempt off, in these tests. */
+const MAX_RETRY_AFTER_MS = 1500;
 
 /**
  * Workflows whose integration steps act through a tenant's connections: the workflows and integrations subgraphs
@@ -57,6 +60,7 @@ describe('integration steps', () => {
     let services: TestServices;
     let gateway: RunningGateway;
     let workflows: RunningSubgraph<WorkflowServices>;
+    let toIntegrations: LossyProxy;
     const watches: WorkflowWatch[] = [];
 
     beforeAll(async () => {
@@ -72,7 +76,7 @@ describe('integration steps', () => {
       });
       services = await TestServices.create(mode, `integration_step_${mode}`);
       const running: Record<string, RunningSubgraph<unknown>> = {};
-      await startServices(services, 'nexusflow', ['integrations', 'workflows'], running, {
+      await startServices(services, 'nexusflow', ['integrations'], running, {
         integrations: {
           INTEGRATIONS_SLACK_CLIENT_ID: slack.clientId,
           INTEGRATIONS_SLACK_CLIENT_SECRET: slack.clientSecret,
@@ -82,7 +86,15 @@ describe('integration steps', () => {
           INTEGRATIONS_GMAIL_BASE_URL: google.origin,
           INTEGRATIONS_ZAPIER_BASE_URL: hooks.origin,
         },
-        workflows: { OUTBOX_POLL_INTERVAL_MS: '50' },
+      });
+      // The workflow engine reaches the integrations service through a proxy that can lose its answers.
+      toIntegrations = await new LossyProxy(running.integrations!.graphqlUrl).start();
+      await startServices(services, 'nexusflow', ['workflows'], running, {
+        workflows: {
+          OUTBOX_POLL_INTERVAL_MS: '50',
+          INTEGRATIONS_URL: toIntegrations.url,
+          STEP_MAX_RETRY_AFTER_MS: String(MAX_RETRY_AFTER_MS),
+        },
       });
       workflows = running.workflows as RunningSubgraph<WorkflowServices>;
       gateway = await services.startGateway('nexusflow', routesFor('nexusflow', running));
@@ -95,7 +107,7 @@ describe('integration steps', () => {
 
     afterAll(async () => {
       await services?.close();
-      await Promise.all([slack.close(), google.close(), hooks.close()]);
+      await Promise.all([slack.close(), google.close(), hooks.close(), toIntegrations?.close()]);
     });
 
     /** An admin of a tenant of their own, who owns the workflows they create. */
@@ -242,7 +254,12 @@ describe('integration steps', () => {
       expect(slack.messages).toHaveLength(before);
     });
 
-    it('retries an attempt Slack rate limited, and posts once on the next', async () => {
+    const waitBetweenAttempts = (execution: { stepRuns: { attempt: number; startedAt: string; finishedAt: string | null }[] }) => {
+      const [first, second] = [1, 2].map((attempt) => execution.stepRuns.find((run) => run.attempt === attempt)!);
+      return Date.parse(second!.startedAt) - Date.parse(first!.finishedAt!);
+    };
+
+    it('retries an attempt Slack rate limited once its Retry-After has passed, not at its shorter backoff, and posts once on the next', async () => {
       const admin = await adminOfNewTenant();
       const slackId = await connect(admin, 'SLACK', slack);
       slack.nextAnswers.push({ status: 429, headers: { 'retry-after': '1' }, body: { ok: false, error: 'ratelimited' } });
@@ -265,7 +282,77 @@ describe('integration steps', () => {
         [1, 'FAILED'],
         [2, 'COMPLETED'],
       ]);
+      expect(waitBetweenAttempts(execution)).toBeGreaterThanOrEqual(1000);
       expect(slack.messages.filter((message) => message.text === text)).toHaveLength(1);
+    });
+
+    it('waits no longer than the deployment allows however long Slack asks', async () => {
+      const admin = await adminOfNewTenant();
+      const slackId = await connect(admin, 'SLACK', slack);
+      slack.nextAnswers.push({ status: 429, headers: { 'retry-after': '3600' }, body: { ok: false, error: 'ratelimited' } });
+      const execution = await runToTheEnd(
+        admin,
+        [
+          {
+            key: 'announce',
+            type: 'integration',
+            config: { action: 'postMessage', integrationId: slackId, channel: '#general', text: `patient ${randomUUID()}` },
+            retry: RETRY,
+          },
+        ],
+        {},
+      );
+      expect(execution.status).toBe('COMPLETED');
+      const waited = waitBetweenAttempts(execution);
+      expect(waited).toBeGreaterThanOrEqual(MAX_RETRY_AFTER_MS);
+      expect(waited).toBeLessThan(60_000);
+    });
+
+    it('posts once when the answer to the first attempt is lost after Slack took the message, and outputs that message', async () => {
+      const admin = await adminOfNewTenant();
+      const slackId = await connect(admin, 'SLACK', slack);
+      const text = `lost answer ${randomUUID()}`;
+      toIntegrations.loseAnswers('WorkflowIntegrationPostMessage');
+      const execution = await runToTheEnd(
+        admin,
+        [
+          {
+            key: 'announce',
+            type: 'integration',
+            config: { action: 'postMessage', integrationId: slackId, channel: '#general', text },
+            retry: RETRY,
+          },
+        ],
+        {},
+      );
+      expect(execution.status).toBe('COMPLETED');
+      expect((execution.stepRuns as { attempt: number; status: string }[]).map((run) => [run.attempt, run.status])).toEqual([
+        [1, 'FAILED'],
+        [2, 'COMPLETED'],
+      ]);
+      const posted = slack.messages.filter((message) => message.text === text);
+      expect(posted).toHaveLength(1);
+      expect(execution.stepRuns[1].output).toMatchObject({ action: 'postMessage', messageId: posted[0]!.ts });
+    });
+
+    it('creates one contact when the answer to the first attempt is lost after it was saved, and a later run by its email changes it', async () => {
+      const admin = await adminOfNewTenant();
+      const email = `lin-${randomUUID().slice(0, 8)}@example.com`;
+      const upsert = (record: Record<string, string>) => [
+        { key: 'contact', type: 'integration', config: { action: 'upsertCrmRecord', record }, retry: RETRY },
+      ];
+      toIntegrations.loseAnswers('WorkflowIntegrationSaveCrmContact');
+      const created = await runToTheEnd(admin, upsert({ email: '{{input.email}}', firstName: 'Lin' }), { email });
+      expect((created.stepRuns as { attempt: number; status: string }[]).map((run) => [run.attempt, run.status])).toEqual([
+        [1, 'FAILED'],
+        [2, 'COMPLETED'],
+      ]);
+      const { contactId } = created.stepRuns[1].output as { contactId: string };
+
+      const changed = await runToTheEnd(admin, upsert({ email: email.toUpperCase(), company: 'Initech' }), {});
+      expect(changed.stepRuns[0].output).toEqual({ action: 'upsertCrmRecord', contactId });
+      const contacts = (await admin.send('{ crmContacts(first: 10) { nodes { id firstName company } } }')).crmContacts.nodes;
+      expect(contacts).toEqual([{ id: contactId, firstName: 'Lin', company: 'Initech' }]);
     });
 
     it('posts and reads mail through the gateway for the tenant only, and refuses a VIEWER’s post', async () => {

@@ -8,7 +8,7 @@ import { ask } from '../support/requests.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
 
-const WEBHOOK_FIELDS = 'webhook { url secret secretCreatedAt }';
+const WEBHOOK_FIELDS = 'webhook { url secret secretCreatedAt previousSecretExpiresAt }';
 const CREATE_WORKFLOW = `mutation ($input: WorkflowInput!) {
   createWorkflow(input: $input) {
     __typename
@@ -31,6 +31,7 @@ interface Webhook {
   url: string;
   secret: string | null;
   secretCreatedAt: string;
+  previousSecretExpiresAt?: string | null;
 }
 
 interface CreatedWorkflow {
@@ -257,17 +258,30 @@ describe('workflow triggers', () => {
         expect(await executionsOf(owner, workflow.id)).toEqual([]);
       });
 
-      it('rotate the secret: the response shows the new one, and the old one stops working', async () => {
+      it('rotate the secret: the response shows the new one, the old one works for a day more, and the one before it stops', async () => {
         const { workflow, watch } = await createTriggered(owner, [{ type: 'WEBHOOK' }]);
         const old = workflow.webhook!;
+        expect(old.previousSecretExpiresAt).toBeNull();
+        const rotatedAt = Date.now();
         const rotated = (await ask(stack, owner.token, ROTATE_SECRET, { id: workflow.id })).data?.rotateWorkflowWebhookSecret;
         expect(rotated).toMatchObject({ __typename: 'Workflow', webhook: { url: old.url, secret: expect.stringMatching(/^whsec_/) } });
         expect(rotated.webhook.secret).not.toBe(old.secret);
+        const graceEnds = Date.parse(rotated.webhook.previousSecretExpiresAt) - rotatedAt;
+        expect(graceEnds).toBeGreaterThanOrEqual(24 * 3600_000 - 60_000);
+        expect(graceEnds).toBeLessThanOrEqual(24 * 3600_000 + 60_000);
 
+        for (const secret of [old.secret!, rotated.webhook.secret]) {
+          const accepted = await deliver(old, secret, '{}');
+          expect(accepted.status).toBe(202);
+          await watch.finished(((await accepted.json()) as { executionId: string }).executionId);
+        }
+        const again = (await ask(stack, owner.token, ROTATE_SECRET, { id: workflow.id })).data?.rotateWorkflowWebhookSecret;
         expect((await deliver(old, old.secret!, '{}')).status).toBe(401);
-        const accepted = await deliver(old, rotated.webhook.secret, '{}');
-        expect(accepted.status).toBe(202);
-        await watch.finished(((await accepted.json()) as { executionId: string }).executionId);
+        for (const secret of [rotated.webhook.secret, again.webhook.secret]) {
+          const accepted = await deliver(old, secret, '{}');
+          expect(accepted.status).toBe(202);
+          await watch.finished(((await accepted.json()) as { executionId: string }).executionId);
+        }
       });
 
       it('have no webhook, and no secret to rotate, on a workflow without a WEBHOOK trigger', async () => {

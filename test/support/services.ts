@@ -97,7 +97,9 @@ export class TestServices {
       LOAD_SHEDDING_DELAY_MS: '0',
       // The services' namespace: the gateway reads the sessions auth revokes there, and keeps its budgets apart.
       REDIS_NAMESPACE: this.namespace,
-      ...(this.mode === 'postgres' ? { REDIS_URL: this.redisUrl } : {}),
+      // Its audit records go out on the services' RabbitMQ, under their namespace; embedded, as under `npm start`, it has
+      // no bus of theirs (an in-process one would be shared only because the test runs in one process) and calls audit.
+      ...(this.mode === 'postgres' ? { REDIS_URL: this.redisUrl, AMQP_URL: testEnvironment.amqpUrl, AMQP_NAMESPACE: this.namespace } : {}),
       ...overrides,
     };
     const gateway = await startGateway(loadGatewayConfig(env, ['--graph', graph]), options);

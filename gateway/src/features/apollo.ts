@@ -1,4 +1,4 @@
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import type { GatewayInterface } from '@apollo/server-gateway-interface';
 import { ErrorCode, formatClientError, type Logger, type Metrics } from '@nexusflow/kit/core';
@@ -14,7 +14,12 @@ const PARSED_DOCUMENTS_BYTES = 32 * 1024 * 1024;
 export function apolloServer(
   gateway: GatewayInterface,
   config: Pick<GatewayConfig, 'introspection' | 'limits'>,
-  { logger, metrics, demandControl }: { logger: Logger; metrics: Metrics; demandControl: DemandControl },
+  {
+    logger,
+    metrics,
+    demandControl,
+    audit,
+  }: { logger: Logger; metrics: Metrics; demandControl: DemandControl; audit?: ApolloServerPlugin<GatewayContext> | undefined },
 ): ApolloServer<GatewayContext> {
   return new ApolloServer<GatewayContext>({
     gateway,
@@ -33,6 +38,6 @@ export function apolloServer(
         logger.warn({ err: error }, 'a dependency of the gateway is unavailable');
       return safe;
     },
-    plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin(), demandControl.apolloPlugin()],
+    plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin(), demandControl.apolloPlugin(), ...(audit ? [audit] : [])],
   });
 }

@@ -11,7 +11,7 @@ export const nexusflow = {
     auth: {
       port: 3001,
       secrets: ['JWT_SECRET', 'MFA_ENCRYPTION_KEY'],
-      calls: ['notifications'],
+      calls: ['notifications', 'billing'],
       // Its events (sign-ins, members, keys, sessions) go out through its outbox, for audit and analytics.
       usesRabbitMq: true,
       optionalVariables: [
@@ -27,6 +27,7 @@ export const nexusflow = {
       ],
       notes: {
         NOTIFICATIONS_URL: 'Sends verification and password-reset emails, retried in the background while it is down.',
+        BILLING_URL: "Asked (and cached a minute) for the tenant's seats before inviteMember; unreachable, invitations are not limited.",
         OIDC_REDIRECT_URIS:
           'Comma-separated callback URLs of the apps that sign in with Google, Microsoft or GitHub, registered with each.',
         OIDC_GOOGLE_CLIENT_ID:
@@ -37,7 +38,7 @@ export const nexusflow = {
     },
     workflows: {
       port: 3002,
-      calls: ['notifications', 'ai', 'integrations'],
+      calls: ['notifications', 'ai', 'integrations', 'billing'],
       secrets: ['WEBHOOK_SECRET_ENCRYPTION_KEY'],
       usesRabbitMq: true,
       optionalVariables: ['WEBHOOK_BASE_URL'],
@@ -50,6 +51,7 @@ export const nexusflow = {
         AI_URL: 'Where ai steps send their completions, classifications, extractions and summaries.',
         INTEGRATIONS_URL:
           'Where integration steps post to Slack and Teams and send to Zapier and Make hooks, through the tenant’s connections.',
+        BILLING_URL: "Asked (and cached a minute) for a tenant's executions this month against its plan's limit before runWorkflow.",
       },
     },
     scheduler: { port: 3009, calls: ['workflows'] },
@@ -95,6 +97,7 @@ export const nexusflow = {
     integrations: {
       port: 3004,
       secrets: ['INTEGRATIONS_ENCRYPTION_KEYS'],
+      calls: ['billing'],
       // integration.connected and .disconnected go out through its outbox.
       usesRabbitMq: true,
       optionalVariables: [
@@ -123,6 +126,8 @@ export const nexusflow = {
           "providers' webhook deliveries to an integration, verified as each provider signs them",
       },
       notes: {
+        BILLING_URL:
+          "Asked (and cached a minute) for the tenant's integrations limit before a new connection; unreachable, connections are not limited.",
         INTEGRATIONS_ENCRYPTION_KEYS:
           "Providers' tokens are encrypted under these at rest: comma-separated, newest first, each <id>:<secret> or a bare secret (see README, Integrations).",
         INTEGRATIONS_REDIRECT_URI:
@@ -132,6 +137,56 @@ export const nexusflow = {
         INTEGRATIONS_WEBHOOK_BASE_URL:
           'The public origin providers reach the webhook routes at, e.g. https://hooks.example.com (HubSpot signs the full URL it calls); default http://localhost:3004.',
         INTEGRATIONS_SLACK_SIGNING_SECRET: "The Slack app's signing secret, which verifies Slack's event deliveries.",
+      },
+    },
+    billing: {
+      port: 3007,
+      // Consumes workflow.execution.started and ai.usage.recorded; publishes billing.* events through its outbox.
+      usesRabbitMq: true,
+      optionalVariables: [
+        'STRIPE_SECRET_KEY',
+        'STRIPE_WEBHOOK_SECRET',
+        'STRIPE_PRICE_STARTER',
+        'STRIPE_PRICE_PRO',
+        'STRIPE_PRICE_ENTERPRISE',
+        'STRIPE_METER_EVENT_EXECUTIONS',
+        'STRIPE_METER_EVENT_AI_TOKENS',
+        'BILLING_PAST_DUE_GRACE_DAYS',
+        'BILLING_USAGE_REPORT_INTERVAL_MINUTES',
+      ],
+      publicRoutes: { 'POST /webhooks/stripe': "Stripe's webhook deliveries, verified with STRIPE_WEBHOOK_SECRET" },
+      notes: {
+        STRIPE_SECRET_KEY: 'Paid plans, payment methods and invoices are on when it is given; without it only the free plan is offered.',
+        STRIPE_WEBHOOK_SECRET: 'The signing secret (whsec_…) of the webhook endpoint registered in Stripe for POST /webhooks/stripe.',
+        STRIPE_PRICE_STARTER:
+          "The Stripe price id (price_…) of each paid plan's monthly price; a plan without one cannot be subscribed to.",
+        BILLING_PAST_DUE_GRACE_DAYS: 'Days a tenant whose payment failed keeps its plan before the free plan’s limits apply (default 7).',
+        STRIPE_METER_EVENT_EXECUTIONS:
+          "The event name of the Stripe meter (of a metered price) each paid tenant's month of executions, or AI tokens, is reported to once it closes; unset, not reported.",
+        BILLING_USAGE_REPORT_INTERVAL_MINUTES:
+          'How often the month just closed is reported to the meters, and failed reports retried (default 15).',
+      },
+    },
+    audit: {
+      port: 3008,
+      // Consumes every event on the bus, the gateway's records of mutations and sensitive reads among them.
+      usesRabbitMq: true,
+      optionalVariables: ['AUDIT_EXPORT_BASE_URL'],
+      publicRoutes: { 'GET /exports/audit?token=<signed link>': 'compliance report exports, authorised by the signed link itself' },
+      notes: {
+        AUDIT_EXPORT_BASE_URL:
+          'Public origin of GET /exports/audit on this service (the gateway does not proxy it); default http://localhost:3008.',
+      },
+    },
+    analytics: {
+      port: 3006,
+      // Consumes every event on the bus into its monthly-partitioned event store.
+      usesRabbitMq: true,
+      optionalVariables: ['ANALYTICS_EXPORT_BASE_URL'],
+      publicRoutes: { 'GET /exports/analytics?token=<signed link>': 'event exports, authorised by the signed link itself' },
+      notes: {
+        ANALYTICS_EXPORT_BASE_URL:
+          'Public origin of GET /exports/analytics on this service (the gateway does not proxy it); default http://localhost:3006.',
       },
     },
   },

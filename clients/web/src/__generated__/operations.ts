@@ -93,7 +93,7 @@ export type RetryPolicyInput = {
   initialBackoffMs?: number | null | undefined;
   /** Attempts in all, the first included (1 to 20). */
   maxAttempts: number;
-  /** The longest wait between attempts; 60000 ms when omitted. */
+  /** The longest backoff between attempts; 60000 ms when omitted. A service's longer Retry-After is waited out instead. */
   maxBackoffMs?: number | null | undefined;
 };
 
@@ -423,6 +423,7 @@ export type RunWorkflowMutationVariables = Exact<{
 
 export type RunWorkflowMutation = { runWorkflow:
     | { __typename: 'Execution', id: string, status: ExecutionStatus, workflowVersion: number }
+    | { __typename: 'QuotaExceeded', message: string }
     | { __typename: 'WorkflowNotFound', message: string }
     | { __typename: 'WorkflowPaused', message: string }
    };

@@ -31,6 +31,8 @@ export enum ErrorCode {
   NotFound = 'NOT_FOUND',
   Conflict = 'CONFLICT',
   RateLimited = 'RATE_LIMITED',
+  /** The tenant's plan allows no more of something (members, integrations): upgrading it lifts the limit. */
+  PlanLimitReached = 'PLAN_LIMIT_REACHED',
   PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
   ServiceUnavailable = 'SERVICE_UNAVAILABLE',
   /** The operation did not finish within the gateway's operation timeout. */

@@ -7,6 +7,7 @@
 export * from './access-token.ts';
 export * from './api-key.ts';
 export * from './config.ts';
+export * from './downloads.ts';
 export * from './errors.ts';
 export * from './expressions.ts';
 export * from './health.ts';
@@ -19,4 +20,5 @@ export * from './metrics.ts';
 export * from './outages.ts';
 export * from './process-lock.ts';
 export * from './rate-limit.ts';
+export * from './redaction.ts';
 export * from './revoked-sessions.ts';

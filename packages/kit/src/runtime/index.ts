@@ -8,3 +8,4 @@ export * from './scalars.ts';
 export * from './subgraph-client.ts';
 export * from './subgraph.ts';
 export * from './subscriptions.ts';
+export * from './tenant-answer-cache.ts';

@@ -47,6 +47,17 @@ beforeAll(async () => {
           );
         case '/unknown-code':
           return reply(200, JSON.stringify({ data: null, errors: [{ message: 'odd', extensions: { code: 'SOMETHING_ELSE' } }] }));
+        case '/rate-limited':
+          return reply(
+            200,
+            JSON.stringify({
+              data: null,
+              errors: [{ message: 'Too many requests', extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 12 } }],
+            }),
+          );
+        case '/overloaded':
+          res.setHeader('retry-after', '30');
+          return reply(503, '<html>Service Unavailable</html>', 'text/html');
         case '/proxy-down':
           return reply(503, '<html>Service Unavailable</html>', 'text/html');
         case '/no-data':
@@ -127,6 +138,16 @@ describe('callSubgraph', () => {
   it('reads a code outside the shared list as an internal error', async () => {
     const error = await failure(callSubgraph(request('/unknown-code')));
     expect(error).toMatchObject({ code: ErrorCode.InternalServerError, message: 'odd' });
+  });
+
+  it('carries how long a rate-limited service asked to wait, from its error or its Retry-After header', async () => {
+    expect(await failure(callSubgraph(request('/rate-limited')))).toMatchObject({
+      code: ErrorCode.RateLimited,
+      retryable: true,
+      retryAfterSeconds: 12,
+    });
+    expect(await failure(callSubgraph(request('/overloaded')))).toMatchObject({ retryable: true, status: 503, retryAfterSeconds: 30 });
+    expect((await failure(callSubgraph(request('/bad-input')))).retryAfterSeconds).toBeUndefined();
   });
 
   it('fails retryably when something other than GraphQL answers with a 5xx', async () => {

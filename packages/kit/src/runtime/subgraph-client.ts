@@ -52,6 +52,8 @@ export class SubgraphRequestError extends Error {
     readonly retryable: boolean,
     /** The HTTP status, when a response arrived. */
     readonly status?: number,
+    /** How long the service asked to be left alone: its error's `retryAfterSeconds`, or its Retry-After header. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -59,7 +61,7 @@ export class SubgraphRequestError extends Error {
 
 interface GraphQLResponseBody<T> {
   data?: T | null;
-  errors?: { message?: unknown; extensions?: { code?: unknown } }[];
+  errors?: { message?: unknown; extensions?: { code?: unknown; retryAfterSeconds?: unknown } }[];
 }
 
 /**
@@ -70,6 +72,7 @@ export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest
   const timeout = AbortSignal.timeout(request.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
   let status: number | undefined;
+  let retryAfterHeader: string | null = null;
   let body: GraphQLResponseBody<TResult>;
   try {
     const response = await fetch(request.url, {
@@ -83,6 +86,7 @@ export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest
       signal,
     });
     status = response.status;
+    retryAfterHeader = response.headers.get('retry-after');
     body = (await response.json()) as GraphQLResponseBody<TResult>;
   } catch (error) {
     if (status === undefined || signal.aborted) {
@@ -94,6 +98,7 @@ export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest
       codeForStatus(status),
       isTransientStatus(status),
       status,
+      wholeSeconds(retryAfterHeader === null ? undefined : Number(retryAfterHeader)),
     );
   }
 
@@ -102,7 +107,9 @@ export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest
     const code = isErrorCode(first.extensions?.code) ? first.extensions.code : codeForStatus(status);
     const message =
       typeof first.message === 'string' && first.message !== '' ? first.message : `the service answered ${status} with an error`;
-    throw new SubgraphRequestError(message, code, TRANSIENT_CODES.has(code), status);
+    const retryAfter =
+      wholeSeconds(first.extensions?.retryAfterSeconds) ?? wholeSeconds(retryAfterHeader === null ? undefined : Number(retryAfterHeader));
+    throw new SubgraphRequestError(message, code, TRANSIENT_CODES.has(code), status, retryAfter);
   }
   if (status < 200 || status >= 300 || body.data === undefined || body.data === null) {
     throw new SubgraphRequestError(`the service answered ${status} without data`, codeForStatus(status), isTransientStatus(status), status);
@@ -121,6 +128,11 @@ function textOf(query: DocumentNode | string): string {
     printed.set(query, text);
   }
   return text;
+}
+
+/** A count of seconds a service sent, when it is one; Retry-After's HTTP-date form is not used between our services. */
+function wholeSeconds(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined;
 }
 
 function isTransientStatus(status: number): boolean {

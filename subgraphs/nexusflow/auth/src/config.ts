@@ -111,6 +111,8 @@ export function loadAuthConfig(env?: Environment) {
           failuresPerUser: loginBackoff(parsed.MFA_FAILURES_PER_USER),
         },
         notificationsUrl: parsed.NOTIFICATIONS_URL,
+        /** The billing subgraph, asked for the seats of a tenant's plan before inviteMember. */
+        billingUrl: parsed.BILLING_URL,
         passwordLifecycle: {
           appUrl: parsed.APP_URL,
           emailVerificationTtlSeconds: parsed.EMAIL_VERIFICATION_TTL_SECONDS,

@@ -1,4 +1,15 @@
-import { createRevokedSessions, defineSubgraph, OutboxEvent, OutboxRelay, systemFork, type SubgraphRuntime } from '@nexusflow/kit';
+import {
+  callSubgraph,
+  createRevokedSessions,
+  defineSubgraph,
+  instanceQueue,
+  OutboxEvent,
+  OutboxRelay,
+  systemFork,
+  TenantAnswerCache,
+  type SubgraphRuntime,
+} from '@nexusflow/kit';
+import { AuthSeatLimitDocument } from './__generated__/billing-operations.ts';
 import { loadAuthConfig, type AuthConfig } from './config.ts';
 import { ApiKeys } from './domain/api-keys.ts';
 import { AuthService } from './domain/auth-service.ts';
@@ -34,6 +45,9 @@ import { resolvers } from './resolvers/index.ts';
 
 /** Throttle counters past their window are deleted this often; until then they are only overwritten. */
 const THROTTLE_PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** Published by the billing service whenever a tenant's plan or status changes: its seats may have too. */
+const SUBSCRIPTION_CHANGED = 'billing.subscription.changed';
 
 /** Every table auth owns, for the ORM and for the migrations' check that they build exactly these. */
 export const entities = [
@@ -106,8 +120,26 @@ export const subgraph = defineSubgraph({
       onRegistered: (em, user) => passwords.sendVerificationEmail(em, user),
       now: runtime.clock,
     });
+    // Billing's answer, cached per tenant until its plan changes; billing down, invitations are not limited.
+    const seatLimits = new TenantAnswerCache<number | null>({
+      ask: async (identity) =>
+        (
+          await callSubgraph({
+            url: config.billingUrl,
+            internalSecret: runtime.config.internalSecret,
+            identity,
+            query: AuthSeatLimitDocument,
+            timeoutMs: 2_000,
+          })
+        ).planLimits.seats,
+      whenUnavailable: () => null,
+      description: "a tenant's seats from billing (invitations are not limited meanwhile)",
+      logger: runtime.logger,
+      now: runtime.clock,
+    });
     return {
       auth,
+      seatLimits,
       apiKeys: new ApiKeys(runtime.clock),
       sessions,
       revokedSessions,
@@ -131,6 +163,7 @@ export const subgraph = defineSubgraph({
         auth,
         sessions,
         mailer,
+        seatsAllowed: (caller) => seatLimits.get(caller),
         now: runtime.clock,
       }),
     };
@@ -153,8 +186,14 @@ export const subgraph = defineSubgraph({
     pruner.unref();
     services.relay.start();
     services.mailer.start();
+    const planChanges = await services.seatLimits.listen(
+      runtime.eventBus,
+      instanceQueue(`${runtime.config.amqpNamespace}.auth.plan-changes`, runtime.config.port),
+      [SUBSCRIPTION_CHANGED],
+    );
     return {
       close: async () => {
+        await planChanges.stop();
         clearInterval(pruner);
         await Promise.all([services.relay.stop(), services.mailer.stop()]);
         await services.revokedSessions.close();

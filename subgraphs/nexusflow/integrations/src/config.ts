@@ -51,6 +51,11 @@ const integrationsEnvSchema = z.object({
   /** Sync runs one process works on at once. */
   INTEGRATIONS_SYNC_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /**
+   * How long a worker holds a running sync's lease without renewing it (it renews with each page): a job delivered
+   * again meanwhile waits, and a run whose worker died is taken over after it. Longer than a page can take.
+   */
+  INTEGRATIONS_SYNC_LEASE_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
+  /**
    * Where providers reach this service's webhook routes from outside (`POST /webhooks/integrations/<integration id>`):
    * its public origin, e.g. https://hooks.example.com. HubSpot signs the full URL it calls, so it must be exact.
    */
@@ -64,8 +69,38 @@ const integrationsEnvSchema = z.object({
     .default(256 * 1024),
   /** How far a signed delivery's timestamp (Slack, HubSpot) may be from now: older ones are refused as replays. */
   INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
+  /**
+   * How long the delivery ids of webhook deliveries are kept to refuse repeats: far beyond the signed replay window
+   * (INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS) and the providers' own redelivery (HubSpot and Graph retry for up to a day).
+   */
+  INTEGRATIONS_WEBHOOK_DELIVERY_RETENTION_DAYS: z.coerce.number().int().min(1).max(365).default(7),
+  /** How long an integration's rotated-out webhook secret still verifies deliveries; 0: it stops at once. */
+  INTEGRATIONS_WEBHOOK_SECRET_GRACE_HOURS: z.coerce.number().int().min(0).max(168).default(24),
+  /**
+   * How long the outcome of an action sent with an idempotency key (a workflow step's post, hook delivery or contact
+   * write) is kept, so that a retry of it within this time is answered with the first outcome instead of acting again.
+   */
+  INTEGRATIONS_ACTION_RECEIPT_RETENTION_DAYS: z.coerce.number().int().min(1).max(365).default(30),
   /** The Slack app's signing secret (Basic Information in the app's settings): Slack signs every request with it. */
   INTEGRATIONS_SLACK_SIGNING_SECRET: z.string().optional(),
+  /**
+   * The Pub/Sub topic Gmail publishes new-mail notifications to (`projects/<project>/topics/<topic>`; Gmail's service
+   * account gmail-api-push@system.gserviceaccount.com must be allowed to publish to it). Unset: Gmail is not watched.
+   */
+  INTEGRATIONS_GMAIL_PUBSUB_TOPIC: z
+    .string()
+    .regex(/^projects\/[^/]+\/topics\/[^/]+$/, 'must be projects/<project>/topics/<topic>')
+    .optional(),
+  /** The service account the topic's push subscription authenticates as: the `email` its OIDC tokens must carry. */
+  INTEGRATIONS_GMAIL_PUSH_SERVICE_ACCOUNT: z.email().optional(),
+  /** The audience the push subscription puts in its OIDC tokens; unset, the push endpoint's own URL. */
+  INTEGRATIONS_GMAIL_PUSH_AUDIENCE: z.string().min(1).optional(),
+  /** Where Google publishes the keys its OIDC tokens are signed with. */
+  INTEGRATIONS_GOOGLE_JWKS_URL: z.url({ protocol: /^https?$/ }).default('https://www.googleapis.com/oauth2/v3/certs'),
+  /** How long each Outlook inbox subscription is made or renewed for; Graph allows messages at most 4230 minutes. */
+  INTEGRATIONS_OUTLOOK_SUBSCRIPTION_MINUTES: z.coerce.number().int().min(45).max(4230).default(4200),
+  /** How often the mailbox watches that are due (Gmail's daily, Outlook's at half their life) are renewed. */
+  INTEGRATIONS_MAIL_WATCH_RENEWAL_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(3600),
   ...providerVariables,
 });
 
@@ -98,6 +133,8 @@ export function loadIntegrationsConfig(env?: Environment) {
       return {
         encryptionKeys: keys,
         redirectUri: parsed.INTEGRATIONS_REDIRECT_URI,
+        /** The billing subgraph, asked for the integrations a tenant's plan allows before a new connection. */
+        billingUrl: parsed.BILLING_URL,
         connectTtlSeconds: parsed.INTEGRATIONS_CONNECT_TTL_SECONDS,
         refreshMarginSeconds: parsed.INTEGRATIONS_REFRESH_MARGIN_SECONDS,
         providerTimeoutSeconds: parsed.INTEGRATIONS_PROVIDER_TIMEOUT_SECONDS,
@@ -107,6 +144,7 @@ export function loadIntegrationsConfig(env?: Environment) {
           retryDelayMs: parsed.INTEGRATIONS_SYNC_RETRY_DELAY_MS,
           maxRateLimitWaits: parsed.INTEGRATIONS_SYNC_MAX_RATE_LIMIT_WAITS,
           concurrency: parsed.INTEGRATIONS_SYNC_CONCURRENCY,
+          leaseMs: parsed.INTEGRATIONS_SYNC_LEASE_SECONDS * 1000,
         },
         webhooks: {
           /** Unset in development: URLs are then shown on localhost, and HubSpot's signed URL is read from the Host header. */
@@ -115,6 +153,17 @@ export function loadIntegrationsConfig(env?: Environment) {
           maxBodyBytes: parsed.INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES,
           toleranceSeconds: parsed.INTEGRATIONS_WEBHOOK_TOLERANCE_SECONDS,
           slackSigningSecret: parsed.INTEGRATIONS_SLACK_SIGNING_SECRET,
+          deliveryRetentionSeconds: parsed.INTEGRATIONS_WEBHOOK_DELIVERY_RETENTION_DAYS * 86_400,
+          secretGraceSeconds: parsed.INTEGRATIONS_WEBHOOK_SECRET_GRACE_HOURS * 3600,
+        },
+        actionReceiptRetentionSeconds: parsed.INTEGRATIONS_ACTION_RECEIPT_RETENTION_DAYS * 86_400,
+        mailWatches: {
+          gmailTopic: parsed.INTEGRATIONS_GMAIL_PUBSUB_TOPIC,
+          gmailPushServiceAccount: parsed.INTEGRATIONS_GMAIL_PUSH_SERVICE_ACCOUNT,
+          gmailPushAudience: parsed.INTEGRATIONS_GMAIL_PUSH_AUDIENCE,
+          googleJwksUrl: parsed.INTEGRATIONS_GOOGLE_JWKS_URL,
+          outlookSubscriptionMinutes: parsed.INTEGRATIONS_OUTLOOK_SUBSCRIPTION_MINUTES,
+          renewalIntervalSeconds: parsed.INTEGRATIONS_MAIL_WATCH_RENEWAL_INTERVAL_SECONDS,
         },
         providers: providerSettings((name) => (parsed as Record<string, unknown>)[name] as string | undefined),
       };

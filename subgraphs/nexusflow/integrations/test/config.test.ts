@@ -40,6 +40,18 @@ describe('the integrations configuration', () => {
     );
   });
 
+  it('keeps delivery ids a week and rotated-out webhook secrets a day by default, and refuses a retention inside the replay window', () => {
+    const defaults = loadIntegrationsConfig({});
+    expect(defaults.webhooks.deliveryRetentionSeconds).toBe(7 * 86_400);
+    expect(defaults.webhooks.deliveryRetentionSeconds).toBeGreaterThan(defaults.webhooks.toleranceSeconds);
+    expect(defaults.webhooks.secretGraceSeconds).toBe(24 * 3600);
+    expect(defaults.actionReceiptRetentionSeconds).toBe(30 * 86_400);
+    expect(loadIntegrationsConfig({ INTEGRATIONS_WEBHOOK_SECRET_GRACE_HOURS: '0' }).webhooks.secretGraceSeconds).toBe(0);
+    expect(() => loadIntegrationsConfig({ INTEGRATIONS_WEBHOOK_DELIVERY_RETENTION_DAYS: '0' })).toThrow(
+      'INTEGRATIONS_WEBHOOK_DELIVERY_RETENTION_DAYS',
+    );
+  });
+
   it('requires its own encryption keys in production', () => {
     expect(() => loadIntegrationsConfig({ NODE_ENV: 'production', INTERNAL_SECRET: KEY })).toThrow(
       'INTEGRATIONS_ENCRYPTION_KEYS: is required when NODE_ENV=production',

@@ -3,16 +3,12 @@ import { setTimeout as pause } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Role } from '@nexusflow/kit';
 import { storageModes } from '@nexusflow/kit/testing';
-import { syncProgressTopic, type RunSnapshot, type SyncProgressUpdate } from '../src/domain/sync/sync-engine.ts';
 import { FakeHubSpot } from './support/fake-providers.ts';
+import { connectByOAuth, syncToTheEnd } from './support/crm-sync-runs.ts';
 import { callerOf, startIntegrationsUnderTest, type Caller, type IntegrationsUnderTest } from './support/integrations-under-test.ts';
 
 const PAGE_SIZE = 2;
 
-const CONNECT = 'mutation { connectIntegration(provider: HUBSPOT) { authorizationUrl } }';
-const COMPLETE = `mutation ($state: String!, $code: String!) {
-  completeIntegrationConnection(state: $state, code: $code) { __typename ... on Integration { id } }
-}`;
 const CONTACT = 'id email firstName lastName phone company custom links { integrationId externalId }';
 const CONTACTS = `query ($after: String) { crmContacts(first: 100, after: $after) { nodes { ${CONTACT} } endCursor hasNextPage } }`;
 const SAVE_CONTACT = `mutation ($input: CrmContactInput!) { saveCrmContact(input: $input) { ${CONTACT} } }`;
@@ -84,28 +80,8 @@ describe('CRM sync with HubSpot', () => {
 
     beforeEach(() => hubspot.crm.reset());
 
-    async function connectHubSpot(admin: Caller): Promise<string> {
-      const { authorizationUrl } = (await under.answer(admin, CONNECT)).connectIntegration;
-      const { code, state } = await hubspot.consent(authorizationUrl);
-      return (await under.answer(admin, COMPLETE, { state, code })).completeIntegrationConnection.id as string;
-    }
-
-    /** Starts a sync and waits for its end, as a syncProgress subscriber would see it. */
-    async function sync(admin: Caller, integrationId: string): Promise<RunSnapshot> {
-      const topic = syncProgressTopic(integrationId);
-      const updates = under.subgraph.pubsub.subscribe<SyncProgressUpdate>(topic);
-      await under.subgraph.pubsub.subscribed(topic);
-      const started = (await under.answer(admin, SYNC, { id: integrationId })).syncIntegration;
-      expect(started).toMatchObject({ __typename: 'SyncRun', status: 'QUEUED' });
-      try {
-        for await (const update of updates) {
-          if (update.run.id === started.id && (update.run.status === 'COMPLETED' || update.run.status === 'FAILED')) return update.run;
-        }
-      } finally {
-        await updates.return?.();
-      }
-      throw new Error('the progress ended before the run');
-    }
+    const connectHubSpot = (admin: Caller) => connectByOAuth(under, admin, 'HUBSPOT', (url) => hubspot.consent(url));
+    const sync = (admin: Caller, integrationId: string) => syncToTheEnd(under, admin, integrationId, SYNC);
 
     const contactsOf = async (caller: Caller) => (await under.answer(caller, CONTACTS)).crmContacts.nodes as Record<string, any>[];
     const byEmail = (contacts: Record<string, any>[], email: string) => contacts.find((contact) => contact.email === email);

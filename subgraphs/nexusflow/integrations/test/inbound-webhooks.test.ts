@@ -19,6 +19,8 @@ import {
 const SLACK_SIGNING_SECRET = 'slack-signing-secret-8f2c1e';
 const MAX_BODY_BYTES = 16 * 1024;
 const TOLERANCE_SECONDS = 300;
+const GRACE_MS = 24 * 3600_000;
+const RETENTION_MS = 7 * 86_400_000;
 const OLD_KEY = `2026-01:${'a'.repeat(40)}`;
 const NEW_KEY = `2026-06:${'b'.repeat(40)}`;
 
@@ -34,7 +36,7 @@ const CONNECT_HOOK = `mutation ($provider: IntegrationProvider!, $targetUrl: Str
 const ROTATE = `mutation ($id: ID!) {
   rotateIntegrationWebhookSecret(id: $id) {
     __typename
-    ... on IntegrationWebhookSecret { secret createdAt integration { id } }
+    ... on IntegrationWebhookSecret { secret createdAt previousSecretExpiresAt integration { id } }
     ... on IntegrationNotFound { id }
     ... on IntegrationWebhookSignedByProvider { id message }
   }
@@ -275,7 +277,7 @@ describe('inbound webhooks', () => {
       expect(JSON.stringify(published)).not.toContain(clientState);
     });
 
-    it('accepts Zapier deliveries with the shared secret and a delivery id, once per id; refuses a wrong or rotated-out secret', async () => {
+    it('accepts Zapier deliveries with the shared secret and a delivery id, once per id; refuses a wrong secret, and a rotated-out one after its grace', async () => {
       const url = urlOf(integrations.ZAPIER);
       const first = await rotateSecret(integrations.ZAPIER);
       const hook = (secret: string, deliveryId: string, payload: unknown): SignedDelivery => ({
@@ -290,16 +292,40 @@ describe('inbound webhooks', () => {
       expect((await deliver(url, hook(first, 'zap-1', { row: 1 }))).status).toBe(200);
       expect((await deliver(url, hook(first, 'zap-1', { row: 1 }))).text).toBe(JSON.stringify({ received: 1, new: 0 }));
       expect((await deliver(url, hook(`${first}x`, 'zap-2', { row: 2 }))).status).toBe(401);
-      const second = await rotateSecret(integrations.ZAPIER);
-      expect((await deliver(url, hook(first, 'zap-3', { row: 3 }))).status).toBe(401);
+      const rotatedAt = clock.now;
+      const rotation = (await under.answer(admin, ROTATE, { id: integrations.ZAPIER.id })).rotateIntegrationWebhookSecret;
+      expect(rotation.previousSecretExpiresAt).toBe(new Date(rotatedAt + GRACE_MS).toISOString());
+      const second = rotation.secret as string;
+      // Within the grace both verify, so that the sender can switch without losing deliveries.
+      clock.now = rotatedAt + GRACE_MS - 1000;
+      expect((await deliver(url, hook(first, 'zap-3', { row: 3 }))).status).toBe(200);
       expect((await deliver(url, hook(second, 'zap-4', { row: 4 }))).status).toBe(200);
+      clock.now = rotatedAt + GRACE_MS;
+      expect((await deliver(url, hook(first, 'zap-5', { row: 5 }))).status).toBe(401);
+      expect((await deliver(url, hook(second, 'zap-6', { row: 6 }))).status).toBe(200);
 
       expect(
         (await publishedFor(integrations.ZAPIER.id)).map(({ deliveryId, eventType, data }) => ({ deliveryId, eventType, data })),
       ).toEqual([
         { deliveryId: 'zap-1', eventType: 'row.added', data: { row: 1 } },
+        { deliveryId: 'zap-3', eventType: 'row.added', data: { row: 3 } },
         { deliveryId: 'zap-4', eventType: 'row.added', data: { row: 4 } },
+        { deliveryId: 'zap-6', eventType: 'row.added', data: { row: 6 } },
       ]);
+    });
+
+    it('accepts the clientState before a rotation for the grace only, and stops the one before that at the next rotation', async () => {
+      const url = urlOf(integrations.OUTLOOK);
+      const first = await rotateSecret(integrations.OUTLOOK);
+      const second = await rotateSecret(integrations.OUTLOOK);
+      expect((await deliver(url, graphNotifications(first, ['AAMk-grace-1']))).status).toBe(202);
+      expect((await deliver(url, graphNotifications(second, ['AAMk-grace-2']))).status).toBe(202);
+      const third = await rotateSecret(integrations.OUTLOOK);
+      expect((await deliver(url, graphNotifications(first, ['AAMk-grace-3']))).status).toBe(401);
+      expect((await deliver(url, graphNotifications(second, ['AAMk-grace-4']))).status).toBe(202);
+      clock.now += GRACE_MS;
+      expect((await deliver(url, graphNotifications(second, ['AAMk-grace-5']))).status).toBe(401);
+      expect((await deliver(url, graphNotifications(third, ['AAMk-grace-6']))).status).toBe(202);
     });
 
     it('keeps webhook secrets sealed at rest', async () => {
@@ -339,6 +365,29 @@ describe('inbound webhooks', () => {
         __typename: 'IntegrationNotFound',
         id: integrations.ZAPIER.id,
       });
+    });
+
+    it('forgets delivery ids once they are older than the retention, keeps the recent ones, and still refuses their replays', async () => {
+      const url = urlOf(integrations.ZAPIER);
+      const secret = await rotateSecret(integrations.ZAPIER);
+      const hook = (deliveryId: string): SignedDelivery => ({
+        body: JSON.stringify({ deliveryId }),
+        headers: { 'content-type': 'application/json', 'x-nexusflow-webhook-secret': secret, 'x-delivery-id': deliveryId },
+      });
+      expect((await deliver(url, hook('kept-a-week'))).status).toBe(200);
+      clock.now += RETENTION_MS;
+      expect((await deliver(url, hook('arrived-later'))).status).toBe(200);
+      await settled();
+      clock.now += 1000;
+
+      const pruned = await under.subgraph.services.webhooks.prune();
+      const left = await under.rows('select delivery_id from integration_webhook_deliveries where integration_id = ?', [
+        integrations.ZAPIER.id,
+      ]);
+      expect(left.map((row) => row.delivery_id)).toEqual(['arrived-later']);
+      expect(pruned).toBeGreaterThanOrEqual(1);
+      expect((await deliver(url, hook('arrived-later'))).text).toBe(JSON.stringify({ received: 1, new: 0 }));
+      expect(await under.subgraph.services.webhooks.prune()).toBe(0);
     });
 
     // Last: it restarts the subgraph, whose event bus the recorded events came through.

@@ -26,7 +26,16 @@ export const isolationCases = defineIsolationCases({
     const targetUrl = `https://hooks.zapier.com/hooks/catch/1/${randomUUID()}/`;
     const id = (await data(a, CONNECT_HOOK, { provider: 'ZAPIER', targetUrl })).connectHookIntegration.id as string;
     const contact = await data(a, 'mutation { saveCrmContact(input: { email: "a@tenant-a.example", firstName: "A" }) { id } }');
-    return { id, contactId: contact.saveCrmContact.id as string };
+    const company = await data(a, 'mutation { saveCrmCompany(input: { name: "A Corp", domain: "tenant-a.example" }) { id } }');
+    const companyId = company.saveCrmCompany.id as string;
+    const deal = await data(
+      a,
+      'mutation ($companyId: ID!) { saveCrmDeal(input: { name: "A deal", amount: "100", companyId: $companyId }) { id } }',
+      {
+        companyId,
+      },
+    );
+    return { id, contactId: contact.saveCrmContact.id as string, companyId, dealId: deal.saveCrmDeal.id as string };
   },
   stateOfA: ({ a, data }, { id }) =>
     data(
@@ -34,6 +43,8 @@ export const isolationCases = defineIsolationCases({
       `query ($id: ID!) {
         integrations(first: 100) { ${INTEGRATION} } integration(id: $id) { id }
         crmContacts(first: 100) { nodes { id email firstName custom } }
+        crmCompanies(first: 100) { nodes { id name domain custom } }
+        crmDeals(first: 100) { nodes { id name amount company { id name } } }
       }`,
       { id },
     ),
@@ -70,6 +81,10 @@ export const isolationCases = defineIsolationCases({
         id,
       });
     },
+    'Mutation.watchIntegrationMailbox': async ({ b, data }, { id }) => {
+      const watch = 'mutation ($id: ID!) { watchIntegrationMailbox(id: $id) { __typename ... on IntegrationNotFound { id } } }';
+      expect((await data(b, watch, { id })).watchIntegrationMailbox).toEqual({ __typename: 'IntegrationNotFound', id });
+    },
     'Mutation.disconnectIntegration': async ({ b, data }, { id }) => {
       expect((await data(b, DISCONNECT, { id })).disconnectIntegration).toEqual({ __typename: 'IntegrationNotFound', id });
     },
@@ -102,6 +117,25 @@ export const isolationCases = defineIsolationCases({
     'Query.crmContacts': async ({ b, data }) => {
       expect((await data(b, '{ crmContacts { nodes { id } hasNextPage } }')).crmContacts).toEqual({ nodes: [], hasNextPage: false });
     },
+    'Query.crmCompanies': async ({ b, data }) => {
+      expect((await data(b, '{ crmCompanies { nodes { id } hasNextPage } }')).crmCompanies).toEqual({ nodes: [], hasNextPage: false });
+    },
+    'Query.crmDeals': async ({ b, data }) => {
+      expect((await data(b, '{ crmDeals { nodes { id } hasNextPage } }')).crmDeals).toEqual({ nodes: [], hasNextPage: false });
+    },
+    'Mutation.saveCrmCompany': async ({ b, ask }, { companyId }) => {
+      const refused = await ask(b, 'mutation ($id: ID!) { saveCrmCompany(input: { id: $id, name: "B" }) { id } }', { id: companyId });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    },
+    'Mutation.saveCrmDeal': async ({ b, ask }, { dealId, companyId }) => {
+      const changing = await ask(b, 'mutation ($id: ID!) { saveCrmDeal(input: { id: $id, name: "B" }) { id } }', { id: dealId });
+      expect(changing.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      // Nor can tenant B's deal belong to tenant A's company.
+      const linking = await ask(b, 'mutation ($companyId: ID!) { saveCrmDeal(input: { name: "B", companyId: $companyId }) { id } }', {
+        companyId,
+      });
+      expect(linking.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    },
     'Query.fieldMappings': async ({ b, data }, { id }) => {
       const mappings = await data(b, 'query ($id: ID!) { fieldMappings(integrationId: $id, objectType: CONTACT) { saved } }', { id });
       expect(mappings.fieldMappings).toBeNull();
@@ -109,9 +143,15 @@ export const isolationCases = defineIsolationCases({
     'Query.syncConflicts': async ({ b, data }, { id }) => {
       expect((await data(b, 'query ($id: ID!) { syncConflicts(integrationId: $id) { id } }', { id })).syncConflicts).toEqual([]);
     },
-    'Mutation.saveCrmContact': async ({ b, ask }, { contactId }) => {
+    'Mutation.saveCrmContact': async ({ b, ask, data }, { contactId }) => {
       const refused = await ask(b, 'mutation ($id: ID!) { saveCrmContact(input: { id: $id, firstName: "B" }) { id } }', { id: contactId });
       expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      // Matching by email looks among the caller's own contacts only: B gets one of its own, A's stays as it is.
+      const matched = await data(
+        b,
+        'mutation { saveCrmContact(input: { email: "a@tenant-a.example", firstName: "B" }, matchEmail: true, idempotencyKey: "k-1") { id } }',
+      );
+      expect(matched.saveCrmContact.id).not.toBe(contactId);
     },
     'Mutation.saveFieldMappings': async ({ b, data }, { id }) => {
       const saved = await data(

@@ -18,6 +18,9 @@ const CONNECT_HOOK = `mutation ($provider: IntegrationProvider!, $targetUrl: Str
 const DISCONNECT = `mutation ($id: ID!) {
   disconnectIntegration(id: $id) { __typename ... on IntegrationDisconnected { id revokedAtProvider } ... on IntegrationNotFound { id } }
 }`;
+const WATCH_MAILBOX = `mutation ($id: ID!) {
+  watchIntegrationMailbox(id: $id) { __typename ... on IntegrationActionFailed { reason } ... on IntegrationMailboxWatch { expiresAt } }
+}`;
 const LIST = `{ integrations { ${INTEGRATION} } }`;
 const FIND = `query ($id: ID!) { integration(id: $id) { ${INTEGRATION} } }`;
 
@@ -83,6 +86,9 @@ describe('the integrations subgraph through the nexusflow gateway', () => {
     const targetUrl = 'https://hooks.zapier.com/hooks/catch/42/zap/';
     const connected = (await send([Role.Admin], admin, CONNECT_HOOK, { provider: 'ZAPIER', targetUrl })).data?.connectHookIntegration;
     expect(connected).toMatchObject({ __typename: 'Integration', provider: 'ZAPIER', kind: 'WEBHOOK', hookTargetUrl: targetUrl });
+    // Only mailboxes have new mail to watch for (mail-notifications.test.ts watches Gmail and Outlook).
+    const watched = (await send([Role.Admin], admin, WATCH_MAILBOX, { id: connected.id })).data?.watchIntegrationMailbox;
+    expect(watched).toEqual({ __typename: 'IntegrationActionFailed', reason: 'UNSUPPORTED' });
   });
 
   it('refuses a VIEWER every connection change with FORBIDDEN at the gateway, and a request without a token with UNAUTHENTICATED', async () => {
@@ -92,8 +98,10 @@ describe('the integrations subgraph through the nexusflow gateway', () => {
       await send([Role.Viewer], viewer, COMPLETE, { state: 'state', code: 'code' }),
       await send([Role.Viewer], viewer, CONNECT_HOOK, { provider: 'ZAPIER', targetUrl: 'https://hooks.zapier.com/hooks/catch/1/a/' }),
       await send([Role.Member], viewer, DISCONNECT, { id: randomUUID() }),
+      await send([Role.Viewer], viewer, WATCH_MAILBOX, { id: randomUUID() }),
     ];
     expect(attempts.map((attempt) => attempt.errors?.map((error) => error.extensions?.code))).toEqual([
+      ['FORBIDDEN'],
       ['FORBIDDEN'],
       ['FORBIDDEN'],
       ['FORBIDDEN'],

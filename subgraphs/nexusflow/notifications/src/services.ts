@@ -24,7 +24,7 @@ export function createNotificationServices(runtime: SubgraphRuntime, config: Not
   return { notifications, inbox: new Inbox(), live: runtime.pubsub, deliveries };
 }
 
-/** Delivery workers, and the durable consumer of workflow events (deduplicated by event id). */
+/** Delivery workers, and the durable consumers of workflow and billing events (deduplicated by event id). */
 export async function startNotificationWork(
   runtime: SubgraphRuntime,
   { notifications, deliveries }: NotificationServices,
@@ -37,6 +37,17 @@ export async function startNotificationWork(
         await notifications.handleWorkflowFailed(systemFork(runtime.database), event);
       } catch (error) {
         runtime.logger.error({ err: error, eventId: event.id }, 'could not handle a workflow event; it will be redelivered');
+        throw error;
+      }
+    },
+  );
+  const billingEvents = await runtime.eventBus.subscribe(
+    { queue: `${runtime.config.amqpNamespace}.notifications.billing-events`, bindings: ['billing.payment.past_due'] },
+    async (event) => {
+      try {
+        await notifications.handleBillingPastDue(systemFork(runtime.database), event);
+      } catch (error) {
+        runtime.logger.error({ err: error, eventId: event.id }, 'could not handle a billing event; it will be redelivered');
         throw error;
       }
     },
@@ -54,6 +65,7 @@ export async function startNotificationWork(
   return {
     async close() {
       await events.stop();
+      await billingEvents.stop();
       await consumer?.stop();
       await deliveries.close();
     },

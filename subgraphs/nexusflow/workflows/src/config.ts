@@ -21,6 +21,8 @@ const workflowsEnvSchema = z.object({
   OUTBOX_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
   STEP_LEASE_MARGIN_MS: z.coerce.number().int().min(0).default(5000),
   TIMER_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(1000),
+  STEP_MAX_RETRY_AFTER_MS: z.coerce.number().int().min(0).max(86_400_000).default(900_000),
+  WEBHOOK_SECRET_GRACE_HOURS: z.coerce.number().int().min(0).max(168).default(24),
   WORKER_ID: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, 'must be 1 to 100 letters, digits, ".", "_", ":" or "-", starting with a letter or digit')
@@ -63,6 +65,8 @@ export function loadWorkflowsConfig(env?: Environment) {
       stepLeaseMarginMs: parsed.STEP_LEASE_MARGIN_MS,
       /** How often due timers are looked for beyond the wake-ups this process arms itself: bounds how late a lost one fires. */
       timerPollIntervalMs: parsed.TIMER_POLL_INTERVAL_MS,
+      /** The longest a step's Retry-After hint (a provider's 429, the ai service's limit) may put its next attempt off. */
+      stepMaxRetryAfterMs: parsed.STEP_MAX_RETRY_AFTER_MS,
       workerId: parsed.WORKER_ID ?? defaultWorkerId(parsed.PORT),
       /** The notifications subgraph, which notify steps ask to notify users. */
       notificationsUrl: parsed.NOTIFICATIONS_URL,
@@ -74,11 +78,15 @@ export function loadWorkflowsConfig(env?: Environment) {
         maxBodyBytes: parsed.WEBHOOK_MAX_BODY_BYTES,
         /** How old a delivery's signed timestamp may be (either way), so that a captured delivery cannot be replayed later. */
         toleranceSeconds: parsed.WEBHOOK_TOLERANCE_SECONDS,
+        /** How long a rotated-out secret still verifies deliveries, so that senders can switch without losing any; 0: not at all. */
+        secretGraceSeconds: parsed.WEBHOOK_SECRET_GRACE_HOURS * 3600,
       },
       /** The ai subgraph, which ai steps ask for completions, classifications, extractions and summaries. */
       aiUrl: parsed.AI_URL,
       /** The integrations subgraph, which integration steps ask to act at a provider through the tenant's connection. */
       integrationsUrl: parsed.INTEGRATIONS_URL,
+      /** The billing subgraph, asked for a tenant's execution quota before runWorkflow starts a run. */
+      billingUrl: parsed.BILLING_URL,
     }),
     { requiredInProduction: ['WEBHOOK_SECRET_ENCRYPTION_KEY'] },
   );

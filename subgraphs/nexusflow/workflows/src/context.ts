@@ -1,5 +1,6 @@
 import type { OutboxRelay, PubSub, SubgraphContext, WorkQueue } from '@nexusflow/kit';
 import type { ExecutionEngine, StepMessage } from './domain/engine.ts';
+import type { ExecutionQuotaGuard } from './domain/execution-quota.ts';
 import type { ExecutionService } from './domain/execution-service.ts';
 import type { WorkflowService } from './domain/workflow-service.ts';
 import type { WorkflowLoaders } from './loaders.ts';
@@ -16,6 +17,8 @@ export interface WorkflowServices {
   webhookDeliveries: WebhookDeliveries;
   /** Starts the runs EVENT triggers ask for; the background work consumes the event bus for it. */
   eventTriggers: EventTriggers;
+  /** Whether a tenant may start another run this month (its plan's limit, from billing). */
+  quota: ExecutionQuotaGuard;
   engine: ExecutionEngine;
   steps: StepRegistry;
   /** Live updates, as the outbox relay publishes them once committed and confirmed. */

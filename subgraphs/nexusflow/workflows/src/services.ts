@@ -3,6 +3,7 @@ import type { WorkflowsConfig } from './config.ts';
 import type { WorkflowServices } from './context.ts';
 import { ExecutionEngine, type StepMessage } from './domain/engine.ts';
 import { liveTopics } from './domain/events.ts';
+import { ExecutionQuotaGuard } from './domain/execution-quota.ts';
 import { ExecutionService } from './domain/execution-service.ts';
 import { WorkflowService } from './domain/workflow-service.ts';
 import { defaultStepRegistry } from './steps/index.ts';
@@ -49,10 +50,20 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
     leaseMarginMs: config.stepLeaseMarginMs,
     workerId: config.workerId,
     timerPollIntervalMs: config.timerPollIntervalMs,
+    maxRetryAfterMs: config.stepMaxRetryAfterMs,
   });
-  const webhooks = new WebhookSecrets(config.webhooks.encryptionKey, config.webhooks.baseUrl);
+  const webhooks = new WebhookSecrets(config.webhooks.encryptionKey, config.webhooks.baseUrl, {
+    graceSeconds: config.webhooks.secretGraceSeconds,
+    now: runtime.clock,
+  });
   const workflows = new WorkflowService(steps, relay, webhooks);
-  const executions = new ExecutionService(workflows, engine, relay);
+  const quota = new ExecutionQuotaGuard({
+    billingUrl: config.billingUrl,
+    internalSecret: config.subgraph.internalSecret,
+    logger: runtime.logger,
+    now: runtime.clock,
+  });
+  const executions = new ExecutionService(workflows, engine, relay, quota);
   return {
     workflows,
     executions,
@@ -78,6 +89,7 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
     live: runtime.pubsub,
     stepQueue,
     relay,
+    quota,
   };
 }
 
@@ -87,12 +99,13 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
  */
 export async function startBackgroundWork(
   runtime: SubgraphRuntime,
-  { engine, relay, stepQueue, eventTriggers }: WorkflowServices,
+  { engine, relay, stepQueue, eventTriggers, quota }: WorkflowServices,
   config: WorkflowsConfig,
 ): Promise<Stoppable> {
   relay.start();
   await engine.start();
   const triggeringEvents = await eventTriggers.start();
+  const planChanges = await quota.listen(runtime.eventBus, `${runtime.config.amqpNamespace}.workflows.plan-changes.${config.workerId}`);
   // A failure outside the step (the database is unreachable) comes back after a pause rather than
   // at once, which would spin; the step's own failures are handled by the engine's retry policy.
   const handle = async (message: StepMessage) => {
@@ -112,6 +125,7 @@ export async function startBackgroundWork(
     async close() {
       clearInterval(sweeper);
       await triggeringEvents.stop();
+      await planChanges.stop();
       await engine.stop();
       await consumer?.stop();
       await relay.stop();

@@ -329,7 +329,7 @@ export type InviteMemberInput = {
 };
 
 /** Outcome of inviteMember. */
-export type InviteMemberResult = AlreadyMember | InvalidInput | Invitation;
+export type InviteMemberResult = AlreadyMember | InvalidInput | Invitation | SeatLimitReached;
 
 /** Refused: the identity is the person's only way to sign in (no password, no other linked identity). */
 export type LastSignInMethod = UserError & {
@@ -1058,6 +1058,20 @@ export type SamlSignInRedirect = {
   url: Scalars['String']['output'];
 };
 
+/**
+ * The tenant's plan allows no more members: its seats are taken by members and open invitations. Upgrade the plan, or
+ * remove a member or withdraw an invitation first.
+ */
+export type SeatLimitReached = UserError & {
+  __typename?: 'SeatLimitReached';
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
+  /** The seats the plan allows. */
+  seats: Scalars['Int']['output'];
+  /** Members and open invitations, which take a seat each. */
+  taken: Scalars['Int']['output'];
+};
+
 /** One sign-in of the caller, on one device: started by login or register and kept alive by refreshSession. */
 export type Session = {
   __typename?: 'Session';
@@ -1348,6 +1362,7 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
     | ( AlreadyMember )
     | ( InvalidInput )
     | ( InvitationModel )
+    | ( SeatLimitReached )
   ;
   LeaveTenantResult:
     | ( LeaveTenantPayload )
@@ -1463,6 +1478,7 @@ export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = 
     | ( ProviderNotConfigured )
     | ( RedirectUriNotAllowed )
     | ( SamlSignInFailed )
+    | ( SeatLimitReached )
     | ( SessionNotFound )
     | ( SignInToAccept )
   ;
@@ -1563,6 +1579,7 @@ export type ResolversTypes = ResolversObject<{
   SamlSignInFailed: ResolverTypeWrapper<SamlSignInFailed>;
   SamlSignInProblem: SamlSignInProblem;
   SamlSignInRedirect: ResolverTypeWrapper<SamlSignInRedirect>;
+  SeatLimitReached: ResolverTypeWrapper<SeatLimitReached>;
   Session: ResolverTypeWrapper<SessionModel>;
   SessionNotFound: ResolverTypeWrapper<SessionNotFound>;
   SignInToAccept: ResolverTypeWrapper<SignInToAccept>;
@@ -1667,6 +1684,7 @@ export type ResolversParentTypes = ResolversObject<{
   SamlServiceProvider: SamlServiceProvider;
   SamlSignInFailed: SamlSignInFailed;
   SamlSignInRedirect: SamlSignInRedirect;
+  SeatLimitReached: SeatLimitReached;
   Session: SessionModel;
   SessionNotFound: SessionNotFound;
   SignInToAccept: SignInToAccept;
@@ -1683,6 +1701,10 @@ export type ResolversParentTypes = ResolversObject<{
   VerificationEmailSent: VerificationEmailSent;
   VerifyEmailResult: ResolversUnionTypes<ResolversParentTypes>['VerifyEmailResult'];
 }>;
+
+export type SensitiveDirectiveArgs = { };
+
+export type SensitiveDirectiveResolver<Result, Parent, ContextType = AuthContext, Args = SensitiveDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type AcceptInvitationResultResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['AcceptInvitationResult'] = ResolversParentTypes['AcceptInvitationResult']> = ResolversObject<{
   __resolveType: TypeResolveFn<'AuthSession' | 'InvalidInput' | 'InvalidInvitation' | 'InvitationForAnotherEmail' | 'NotAMember' | 'SignInToAccept', ParentType, ContextType>;
@@ -1865,7 +1887,7 @@ export type InvitationNotFoundResolvers<ContextType = AuthContext, ParentType ex
 }>;
 
 export type InviteMemberResultResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['InviteMemberResult'] = ResolversParentTypes['InviteMemberResult']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'AlreadyMember' | 'InvalidInput' | 'Invitation', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'AlreadyMember' | 'InvalidInput' | 'Invitation' | 'SeatLimitReached', ParentType, ContextType>;
 }>;
 
 export type LastSignInMethodResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['LastSignInMethod'] = ResolversParentTypes['LastSignInMethod']> = ResolversObject<{
@@ -2131,6 +2153,13 @@ export type SamlSignInRedirectResolvers<ContextType = AuthContext, ParentType ex
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
+export type SeatLimitReachedResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['SeatLimitReached'] = ResolversParentTypes['SeatLimitReached']> = ResolversObject<{
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  seats?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  taken?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type SessionResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['Session'] = ResolversParentTypes['Session']> = ResolversObject<{
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   current?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -2214,7 +2243,7 @@ export type UserResolvers<ContextType = AuthContext, ParentType extends Resolver
 }>;
 
 export type UserErrorResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'AlreadyMember' | 'ApiKeyNotFound' | 'EmailAlreadyRegistered' | 'EmailAlreadyVerified' | 'IncorrectPassword' | 'InvalidCredentials' | 'InvalidInput' | 'InvalidInvitation' | 'InvalidMfaChallenge' | 'InvalidMfaCode' | 'InvalidRefreshToken' | 'InvalidToken' | 'InvitationForAnotherEmail' | 'InvitationNotFound' | 'LastSignInMethod' | 'LinkedIdentityNotFound' | 'MemberNotFound' | 'MembershipChangeRefused' | 'MfaAlreadyEnabled' | 'MfaNotEnabled' | 'MfaNotPending' | 'NotAMember' | 'OidcSignInFailed' | 'ProviderNotConfigured' | 'RedirectUriNotAllowed' | 'SamlSignInFailed' | 'SessionNotFound' | 'SignInToAccept', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'AlreadyMember' | 'ApiKeyNotFound' | 'EmailAlreadyRegistered' | 'EmailAlreadyVerified' | 'IncorrectPassword' | 'InvalidCredentials' | 'InvalidInput' | 'InvalidInvitation' | 'InvalidMfaChallenge' | 'InvalidMfaCode' | 'InvalidRefreshToken' | 'InvalidToken' | 'InvitationForAnotherEmail' | 'InvitationNotFound' | 'LastSignInMethod' | 'LinkedIdentityNotFound' | 'MemberNotFound' | 'MembershipChangeRefused' | 'MfaAlreadyEnabled' | 'MfaNotEnabled' | 'MfaNotPending' | 'NotAMember' | 'OidcSignInFailed' | 'ProviderNotConfigured' | 'RedirectUriNotAllowed' | 'SamlSignInFailed' | 'SeatLimitReached' | 'SessionNotFound' | 'SignInToAccept', ParentType, ContextType>;
 }>;
 
 export type VerificationEmailSentResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['VerificationEmailSent'] = ResolversParentTypes['VerificationEmailSent']> = ResolversObject<{
@@ -2303,6 +2332,7 @@ export type Resolvers<ContextType = AuthContext> = ResolversObject<{
   SamlServiceProvider?: SamlServiceProviderResolvers<ContextType>;
   SamlSignInFailed?: SamlSignInFailedResolvers<ContextType>;
   SamlSignInRedirect?: SamlSignInRedirectResolvers<ContextType>;
+  SeatLimitReached?: SeatLimitReachedResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
   SessionNotFound?: SessionNotFoundResolvers<ContextType>;
   SignInToAccept?: SignInToAcceptResolvers<ContextType>;
@@ -2320,3 +2350,6 @@ export type Resolvers<ContextType = AuthContext> = ResolversObject<{
   VerifyEmailResult?: VerifyEmailResultResolvers<ContextType>;
 }>;
 
+export type DirectiveResolvers<ContextType = AuthContext> = ResolversObject<{
+  sensitive?: SensitiveDirectiveResolver<any, any, ContextType>;
+}>;

@@ -35,6 +35,8 @@ export interface TeamsSettings {
   sessions: Sessions;
   /** Sends the invitation email once the invitation commits. */
   mailer: Pick<Mailer, 'enqueue' | 'wake'>;
+  /** The members the tenant's plan allows (null: unlimited), from billing; unset, invitations are not limited. */
+  seatsAllowed?: (caller: Extract<Identity, { kind: 'user' }>) => Promise<number | null>;
   now?: () => number;
 }
 
@@ -58,7 +60,8 @@ export type InvitationProblem = 'INVALID' | 'EXPIRED' | 'USED' | 'REVOKED';
 export type InviteMemberResult =
   | Invitation
   | { __typename: 'InvalidInput'; message: string; fields: FieldProblem[] }
-  | { __typename: 'AlreadyMember'; message: string; email: string };
+  | { __typename: 'AlreadyMember'; message: string; email: string }
+  | { __typename: 'SeatLimitReached'; message: string; seats: number; taken: number };
 
 export type AcceptInvitationResult =
   | SignInResult
@@ -145,6 +148,23 @@ export class Teams {
       return { __typename: 'AlreadyMember', message: `${email} is already a member`, email };
     }
     const now = new Date(this.now());
+    const seats = (await this.settings.seatsAllowed?.(caller)) ?? null;
+    if (seats !== null) {
+      // An open invitation holds a seat until it is accepted, withdrawn or expires; the one this replaces holds none.
+      const [members, invited] = await Promise.all([
+        em.count(Membership, {}),
+        em.count(Invitation, { email: { $ne: email }, acceptedAt: null, revokedAt: null, expiresAt: { $gt: now } }),
+      ]);
+      const taken = members + invited;
+      if (taken >= seats) {
+        return {
+          __typename: 'SeatLimitReached',
+          message: `Your plan allows ${seats} members, and members and open invitations take ${taken} seats`,
+          seats,
+          taken,
+        };
+      }
+    }
     await em.nativeUpdate(Invitation, { email, acceptedAt: null, revokedAt: null }, { revokedAt: now });
     const invitation = em.create(Invitation, {
       tenantId: caller.tenantId,

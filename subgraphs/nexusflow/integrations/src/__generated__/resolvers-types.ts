@@ -2,6 +2,8 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Integration as IntegrationModel } from '../entities/integration.entity.ts';
 import type { CrmContact as CrmContactModel } from '../entities/crm-contact.entity.ts';
+import type { CrmCompany as CrmCompanyModel } from '../entities/crm-company.entity.ts';
+import type { CrmDeal as CrmDealModel } from '../entities/crm-deal.entity.ts';
 import type { RunSnapshot as RunSnapshotModel } from '../domain/sync/sync-engine.ts';
 import type { CrmSyncConflict as CrmSyncConflictModel } from '../entities/crm-sync-conflict.entity.ts';
 import type { ProviderView as ProviderViewModel } from '../domain/connections.ts';
@@ -46,7 +48,7 @@ export type ConflictPolicy =
   | 'PROVIDER_WINS';
 
 /** Outcome of connectHookIntegration. */
-export type ConnectHookIntegrationResult = Integration | InvalidHookTarget;
+export type ConnectHookIntegrationResult = Integration | IntegrationLimitReached | InvalidHookTarget;
 
 /** How a provider is connected. */
 export type ConnectionMethod =
@@ -54,6 +56,54 @@ export type ConnectionMethod =
   | 'OAUTH'
   /** A REST hook subscription to a target URL the tenant made at the provider: connectHookIntegration. */
   | 'REST_HOOK';
+
+/** A company of the caller's tenant, as NexusFlow keeps it; synced with the tenant's CRMs. */
+export type CrmCompany = {
+  __typename?: 'CrmCompany';
+  /** Fields beyond these, by name, as field mappings with a `custom.` target fill them. */
+  custom: Scalars['JSON']['output'];
+  /** Its web domain, such as example.com. */
+  domain?: Maybe<Scalars['String']['output']>;
+  /** Stable identifier, a UUID. */
+  id: Scalars['ID']['output'];
+  /** Its industry, in the CRM's words. */
+  industry?: Maybe<Scalars['String']['output']>;
+  /** The records it is linked to in connected CRMs. */
+  links: Array<CrmExternalLink>;
+  /** The company's name. */
+  name?: Maybe<Scalars['String']['output']>;
+  /** Phone number, as entered. */
+  phone?: Maybe<Scalars['String']['output']>;
+  /** When it last changed here, by an edit or a sync. */
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+/** A page of companies, oldest first. */
+export type CrmCompanyConnection = {
+  __typename?: 'CrmCompanyConnection';
+  /** Pass as `after` for the next page; null when there is none. */
+  endCursor?: Maybe<Scalars['String']['output']>;
+  /** Whether another page follows. */
+  hasNextPage: Scalars['Boolean']['output'];
+  /** The companies of this page. */
+  nodes: Array<CrmCompany>;
+};
+
+/** A company to create (without `id`) or change (with it). Fields left out are left as they are. */
+export type CrmCompanyInput = {
+  /** Replaces the custom fields. */
+  custom?: InputMaybe<Scalars['JSON']['input']>;
+  /** Its web domain; null clears it. */
+  domain?: InputMaybe<Scalars['String']['input']>;
+  /** The company to change; omit it to create one. */
+  id?: InputMaybe<Scalars['ID']['input']>;
+  /** Its industry; null clears it. */
+  industry?: InputMaybe<Scalars['String']['input']>;
+  /** The company's name; null clears it. */
+  name?: InputMaybe<Scalars['String']['input']>;
+  /** Phone number; null clears it. */
+  phone?: InputMaybe<Scalars['String']['input']>;
+};
 
 /** A contact of the caller's tenant, as NexusFlow keeps it; synced with the tenant's CRMs. */
 export type CrmContact = {
@@ -107,6 +157,62 @@ export type CrmContactInput = {
   phone?: InputMaybe<Scalars['String']['input']>;
 };
 
+/** A deal of the caller's tenant, as NexusFlow keeps it; synced with the tenant's CRMs, with the company it belongs to. */
+export type CrmDeal = {
+  __typename?: 'CrmDeal';
+  /** Its amount, a decimal number as a string (such as "1500.50"), in `currency`. */
+  amount?: Maybe<Scalars['String']['output']>;
+  /** When it is expected to close, as YYYY-MM-DD. */
+  closeDate?: Maybe<Scalars['String']['output']>;
+  /** The company it belongs to; null when none. */
+  company?: Maybe<CrmCompany>;
+  /** The amount's currency, an ISO 4217 code such as EUR. */
+  currency?: Maybe<Scalars['String']['output']>;
+  /** Fields beyond these, by name, as field mappings with a `custom.` target fill them. */
+  custom: Scalars['JSON']['output'];
+  /** Stable identifier, a UUID. */
+  id: Scalars['ID']['output'];
+  /** The records it is linked to in connected CRMs. */
+  links: Array<CrmExternalLink>;
+  /** The deal's name. */
+  name?: Maybe<Scalars['String']['output']>;
+  /** Its stage in the pipeline, in the CRM's words (HubSpot: the stage's internal name). */
+  stage?: Maybe<Scalars['String']['output']>;
+  /** When it last changed here, by an edit or a sync. */
+  updatedAt: Scalars['DateTime']['output'];
+};
+
+/** A page of deals, oldest first. */
+export type CrmDealConnection = {
+  __typename?: 'CrmDealConnection';
+  /** Pass as `after` for the next page; null when there is none. */
+  endCursor?: Maybe<Scalars['String']['output']>;
+  /** Whether another page follows. */
+  hasNextPage: Scalars['Boolean']['output'];
+  /** The deals of this page. */
+  nodes: Array<CrmDeal>;
+};
+
+/** A deal to create (without `id`) or change (with it). Fields left out are left as they are. */
+export type CrmDealInput = {
+  /** Its amount, a decimal number as a string such as "1500.50"; null clears it. */
+  amount?: InputMaybe<Scalars['String']['input']>;
+  /** When it is expected to close, as YYYY-MM-DD; null clears it. */
+  closeDate?: InputMaybe<Scalars['String']['input']>;
+  /** The company it belongs to, a company of the caller's tenant; null: none. */
+  companyId?: InputMaybe<Scalars['ID']['input']>;
+  /** The amount's currency, an ISO 4217 code; null clears it. */
+  currency?: InputMaybe<Scalars['String']['input']>;
+  /** Replaces the custom fields. */
+  custom?: InputMaybe<Scalars['JSON']['input']>;
+  /** The deal to change; omit it to create one. */
+  id?: InputMaybe<Scalars['ID']['input']>;
+  /** The deal's name; null clears it. */
+  name?: InputMaybe<Scalars['String']['input']>;
+  /** Its stage in the pipeline; null clears it. */
+  stage?: InputMaybe<Scalars['String']['input']>;
+};
+
 /** A NexusFlow record's counterpart in one CRM. */
 export type CrmExternalLink = {
   __typename?: 'CrmExternalLink';
@@ -122,8 +228,15 @@ export type CrmExternalLink = {
 
 /** A kind of CRM record that syncs. */
 export type CrmObjectType =
+  /** An organization: HubSpot companies. */
+  | 'COMPANY'
   /** A person: HubSpot contacts. */
-  | 'CONTACT';
+  | 'CONTACT'
+  /** A sale in the making, belonging to a company: HubSpot deals. */
+  | 'DEAL';
+
+/** A company or a deal: the records whose conflicts SyncRecordConflictResolved answers. */
+export type CrmRecord = CrmCompany | CrmDeal;
 
 /** Outcome of disconnectIntegration. */
 export type DisconnectIntegrationResult = IntegrationDisconnected | IntegrationNotFound;
@@ -137,7 +250,10 @@ export type FieldMapping = {
   direction: MappingDirection;
   /** The CRM's field (HubSpot: the property's internal name). */
   source: Scalars['String']['output'];
-  /** NexusFlow's field: email, firstName, lastName, phone, company, or custom.<name>. */
+  /**
+   * NexusFlow's field of the kind of record: contacts' email, firstName, lastName, phone, company; companies' name,
+   * domain, industry, phone; deals' name, amount, currency, stage, closeDate; or custom.<name> on any.
+   */
   target: Scalars['String']['output'];
   /** A JSONata expression giving the value carried; its input is the record on the side it comes from. Null: the value as it is. */
   transform?: Maybe<Scalars['String']['output']>;
@@ -151,7 +267,7 @@ export type FieldMappingInput = {
   direction: MappingDirection;
   /** The CRM's field (HubSpot: the property's internal name). */
   source: Scalars['String']['input'];
-  /** NexusFlow's field: email, firstName, lastName, phone, company, or custom.<name>. */
+  /** NexusFlow's field of the kind of record (see FieldMapping.target), or custom.<name>. */
   target: Scalars['String']['input'];
   /** A JSONata expression giving the value carried, compiled when saved; not allowed on a BOTH mapping. */
   transform?: InputMaybe<Scalars['String']['input']>;
@@ -322,6 +438,17 @@ export type IntegrationKind =
   /** Webhooks: deliveries go to a hook URL the tenant made there. */
   | 'WEBHOOK';
 
+/** The tenant's plan allows no more integrations: upgrade it, or disconnect one first. */
+export type IntegrationLimitReached = UserError & {
+  __typename?: 'IntegrationLimitReached';
+  /** The integrations connected now. */
+  connected: Scalars['Int']['output'];
+  /** The integrations the plan allows. */
+  limit: Scalars['Int']['output'];
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
+};
+
 /** A mail message of a connected Gmail or Outlook mailbox. */
 export type IntegrationMailMessage = {
   __typename?: 'IntegrationMailMessage';
@@ -350,6 +477,20 @@ export type IntegrationMailMessages = {
   integrationId: Scalars['ID']['output'];
   /** Newest first, without their bodies. */
   messages: Array<IntegrationMailMessage>;
+};
+
+/**
+ * How a Gmail or Outlook integration hears of new mail: a Gmail watch on the deployment's Pub/Sub topic, or a Microsoft
+ * Graph subscription to the inbox's messages. Each new message is published as `integration.data.received`.
+ */
+export type IntegrationMailboxWatch = {
+  __typename?: 'IntegrationMailboxWatch';
+  /** When the provider stops notifying unless it is renewed; the service renews it well before then. */
+  expiresAt: Scalars['DateTime']['output'];
+  /** The Gmail or Outlook integration. */
+  integration: Integration;
+  /** When it was made or last renewed. */
+  renewedAt: Scalars['DateTime']['output'];
 };
 
 /** A message posted to Slack or Microsoft Teams. */
@@ -438,13 +579,19 @@ export type IntegrationStatus =
   /** The provider refused to refresh its tokens (revoked, or expired): an admin must connect it again. */
   | 'TOKEN_EXPIRED';
 
-/** A new webhook secret of an integration; the one before stopped working. */
+/** A new webhook secret of an integration; the one before still verifies deliveries until `previousSecretExpiresAt`. */
 export type IntegrationWebhookSecret = {
   __typename?: 'IntegrationWebhookSecret';
   /** When it was made. */
   createdAt: Scalars['DateTime']['output'];
   /** The integration it verifies deliveries to. */
   integration: Integration;
+  /**
+   * Until when the secret before this one is still accepted, so that senders can switch without losing deliveries
+   * (INTEGRATIONS_WEBHOOK_SECRET_GRACE_HOURS after the rotation); null when there was none, or the deployment lets it stop
+   * at once.
+   */
+  previousSecretExpiresAt?: Maybe<Scalars['DateTime']['output']>;
   /** The secret, shown this once: the X-NexusFlow-Webhook-Secret header's value, or the clientState of Graph subscriptions. */
   secret: Scalars['String']['output'];
 };
@@ -512,7 +659,8 @@ export type Mutation = {
   /**
    * Starts connecting an OAuth provider: send the admin to the answer's `authorizationUrl`. Refused with
    * SERVICE_UNAVAILABLE when the deployment has not configured the provider (the message names its variables), and with
-   * BAD_USER_INPUT for Zapier and Make (see connectHookIntegration). OWNER or ADMIN only.
+   * BAD_USER_INPUT for Zapier and Make (see connectHookIntegration), and with PLAN_LIMIT_REACHED (the message says the
+   * plan's limit) when the tenant's plan allows no more integrations. OWNER or ADMIN only.
    */
   connectIntegration: IntegrationAuthorization;
   /**
@@ -529,11 +677,19 @@ export type Mutation = {
   resolveSyncConflict: ResolveSyncConflictResult;
   /**
    * Makes a new webhook secret for an integration whose deliveries are verified by one (MICROSOFT_GRAPH_CLIENT_STATE,
-   * SHARED_SECRET), shown in this answer only; the one before stops working at once. OWNER or ADMIN only.
+   * SHARED_SECRET), shown in this answer only; the one before is still accepted for a grace period (see
+   * `previousSecretExpiresAt`), and one rotated out earlier stops at once. OWNER or ADMIN only.
    */
   rotateIntegrationWebhookSecret: RotateIntegrationWebhookSecretResult;
+  /** Creates or changes a company of the caller's tenant; the next sync sends it to the CRMs. Not for VIEWERs. */
+  saveCrmCompany: CrmCompany;
   /** Creates or changes a contact of the caller's tenant; the next sync sends it to the CRMs. Not for VIEWERs. */
   saveCrmContact: CrmContact;
+  /**
+   * Creates or changes a deal of the caller's tenant, with the company it belongs to; the next sync sends it to the
+   * CRMs, linked to that company there. Not for VIEWERs.
+   */
+  saveCrmDeal: CrmDeal;
   /**
    * Replaces how a kind of record syncs through an integration, after checking each mapping against both sides' fields
    * (the CRM's as it lists them) and each transform's syntax. OWNER or ADMIN only.
@@ -546,6 +702,12 @@ export type Mutation = {
    * pulled, then NexusFlow's pushed. A sync already queued or running is returned instead of a second. OWNER or ADMIN only.
    */
   syncIntegration: SyncIntegrationResult;
+  /**
+   * Makes again how a Gmail or Outlook integration hears of new mail (connecting makes it already): a Gmail watch, or a
+   * Microsoft Graph subscription in place of the one before. Refused with SERVICE_UNAVAILABLE for Gmail when the deployment
+   * has not set INTEGRATIONS_GMAIL_PUBSUB_TOPIC. OWNER or ADMIN only.
+   */
+  watchIntegrationMailbox: WatchIntegrationMailboxResult;
 };
 
 
@@ -573,6 +735,7 @@ export type MutationDisconnectIntegrationArgs = {
 
 export type MutationPostIntegrationMessageArgs = {
   channel: Scalars['String']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   integrationId: Scalars['ID']['input'];
   text: Scalars['String']['input'];
 };
@@ -589,8 +752,20 @@ export type MutationRotateIntegrationWebhookSecretArgs = {
 };
 
 
+export type MutationSaveCrmCompanyArgs = {
+  input: CrmCompanyInput;
+};
+
+
 export type MutationSaveCrmContactArgs = {
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   input: CrmContactInput;
+  matchEmail?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+
+export type MutationSaveCrmDealArgs = {
+  input: CrmDealInput;
 };
 
 
@@ -603,6 +778,7 @@ export type MutationSaveFieldMappingsArgs = {
 
 
 export type MutationSendIntegrationHookArgs = {
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   integrationId: Scalars['ID']['input'];
   payload: Scalars['JSON']['input'];
 };
@@ -612,13 +788,22 @@ export type MutationSyncIntegrationArgs = {
   id: Scalars['ID']['input'];
 };
 
+
+export type MutationWatchIntegrationMailboxArgs = {
+  id: Scalars['ID']['input'];
+};
+
 /** Outcome of postIntegrationMessage. */
 export type PostIntegrationMessageResult = IntegrationActionFailed | IntegrationMessagePosted | IntegrationNotFound;
 
 export type Query = {
   __typename?: 'Query';
+  /** The caller's tenant's companies, oldest first; at most 100 a page. */
+  crmCompanies: CrmCompanyConnection;
   /** The caller's tenant's contacts, oldest first; at most 100 a page. */
   crmContacts: CrmContactConnection;
+  /** The caller's tenant's deals, oldest first; at most 100 a page. */
+  crmDeals: CrmDealConnection;
   /** How a kind of record syncs through an integration of the caller's tenant: the saved mappings, or the defaults. */
   fieldMappings?: Maybe<FieldMappingSet>;
   /** One connected integration of the caller's tenant, or null when it has none with that id. */
@@ -639,7 +824,19 @@ export type Query = {
 };
 
 
+export type QueryCrmCompaniesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
 export type QueryCrmContactsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryCrmDealsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
@@ -678,8 +875,11 @@ export type QuerySyncConflictsArgs = {
   integrationId: Scalars['ID']['input'];
 };
 
-/** Outcome of resolveSyncConflict. */
-export type ResolveSyncConflictResult = SyncConflictNotFound | SyncConflictResolved;
+/**
+ * Outcome of resolveSyncConflict: SyncConflictResolved for a contact's conflict, SyncRecordConflictResolved for a
+ * company's or a deal's.
+ */
+export type ResolveSyncConflictResult = SyncConflictNotFound | SyncConflictResolved | SyncRecordConflictResolved;
 
 /** Outcome of rotateIntegrationWebhookSecret. */
 export type RotateIntegrationWebhookSecretResult = IntegrationNotFound | IntegrationWebhookSecret | IntegrationWebhookSignedByProvider;
@@ -734,7 +934,7 @@ export type SyncConflictNotFound = UserError & {
   message: Scalars['String']['output'];
 };
 
-/** A conflict resolved: the side chosen was applied to the other. */
+/** A conflict over a contact resolved: the side chosen was applied to the other. */
 export type SyncConflictResolved = {
   __typename?: 'SyncConflictResolved';
   /** The side whose values were kept. */
@@ -755,6 +955,17 @@ export type SyncProgress = {
   run: SyncRun;
 };
 
+/** A conflict over a company or a deal resolved: the side chosen was applied to the other. */
+export type SyncRecordConflictResolved = {
+  __typename?: 'SyncRecordConflictResolved';
+  /** The side whose values were kept. */
+  choice: ConflictChoice;
+  /** The conflict's id. */
+  id: Scalars['ID']['output'];
+  /** The company or deal as it now is. */
+  record: CrmRecord;
+};
+
 /** One sync of an integration, both ways. */
 export type SyncRun = {
   __typename?: 'SyncRun';
@@ -768,6 +979,8 @@ export type SyncRun = {
   id: Scalars['ID']['output'];
   /** The integration synced. */
   integrationId: Scalars['ID']['output'];
+  /** The counts of each kind of record the run syncs, in the order it syncs them. */
+  objects: Array<SyncRunObjectCounts>;
   /** Records taken from the CRM. */
   pulled: Scalars['Int']['output'];
   /** Records sent to the CRM. */
@@ -778,6 +991,19 @@ export type SyncRun = {
   status: SyncRunStatus;
 };
 
+/** A sync run's counts of one kind of record. */
+export type SyncRunObjectCounts = {
+  __typename?: 'SyncRunObjectCounts';
+  /** Conflicts met on records of the kind. */
+  conflicts: Scalars['Int']['output'];
+  /** The kind of record. */
+  objectType: CrmObjectType;
+  /** Records of the kind taken from the CRM. */
+  pulled: Scalars['Int']['output'];
+  /** Records of the kind sent to the CRM. */
+  pushed: Scalars['Int']['output'];
+};
+
 /** Where a sync stands. */
 export type SyncRunStatus =
   | 'COMPLETED'
@@ -785,7 +1011,7 @@ export type SyncRunStatus =
   | 'FAILED'
   /** Waiting for a worker. */
   | 'QUEUED'
-  /** Pulling the CRM's changes, then pushing NexusFlow's. */
+  /** Pulling the CRM's changes, then pushing NexusFlow's, for contacts, then companies, then deals. */
   | 'RUNNING';
 
 /** An expected failure of a mutation, returned as data rather than as a GraphQL error. */
@@ -793,6 +1019,9 @@ export type UserError = {
   /** What went wrong, for people. */
   message: Scalars['String']['output'];
 };
+
+/** Outcome of watchIntegrationMailbox. */
+export type WatchIntegrationMailboxResult = IntegrationActionFailed | IntegrationMailboxWatch | IntegrationNotFound;
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
@@ -893,7 +1122,12 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
   ;
   ConnectHookIntegrationResult:
     | ( IntegrationModel )
+    | ( IntegrationLimitReached )
     | ( InvalidHookTarget )
+  ;
+  CrmRecord:
+    | ( CrmCompanyModel )
+    | ( CrmDealModel )
   ;
   DisconnectIntegrationResult:
     | ( IntegrationDisconnected )
@@ -917,6 +1151,7 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
   ResolveSyncConflictResult:
     | ( SyncConflictNotFound )
     | ( Omit<SyncConflictResolved, 'contact'> & { contact: _RefType['CrmContact'] } )
+    | ( Omit<SyncRecordConflictResolved, 'record'> & { record: _RefType['CrmRecord'] } )
   ;
   RotateIntegrationWebhookSecretResult:
     | ( IntegrationNotFound )
@@ -938,6 +1173,11 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
     | ( IntegrationNotSyncable )
     | ( RunSnapshotModel )
   ;
+  WatchIntegrationMailboxResult:
+    | ( IntegrationActionFailed )
+    | ( Omit<IntegrationMailboxWatch, 'integration'> & { integration: _RefType['Integration'] } )
+    | ( IntegrationNotFound )
+  ;
 }>;
 
 /** Mapping of interface types */
@@ -945,6 +1185,7 @@ export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = 
   UserError:
     | ( IntegrationActionFailed )
     | ( IntegrationConnectionFailed )
+    | ( IntegrationLimitReached )
     | ( IntegrationNotFound )
     | ( IntegrationNotSyncable )
     | ( IntegrationWebhookSignedByProvider )
@@ -961,14 +1202,21 @@ export type ResolversTypes = ResolversObject<{
   ConflictPolicy: ConflictPolicy;
   ConnectHookIntegrationResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['ConnectHookIntegrationResult']>;
   ConnectionMethod: ConnectionMethod;
-  CrmContact: ResolverTypeWrapper<CrmContactModel>;
+  CrmCompany: ResolverTypeWrapper<CrmCompanyModel>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  CrmContactConnection: ResolverTypeWrapper<Omit<CrmContactConnection, 'nodes'> & { nodes: Array<ResolversTypes['CrmContact']> }>;
+  CrmCompanyConnection: ResolverTypeWrapper<Omit<CrmCompanyConnection, 'nodes'> & { nodes: Array<ResolversTypes['CrmCompany']> }>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  CrmCompanyInput: CrmCompanyInput;
+  CrmContact: ResolverTypeWrapper<CrmContactModel>;
+  CrmContactConnection: ResolverTypeWrapper<Omit<CrmContactConnection, 'nodes'> & { nodes: Array<ResolversTypes['CrmContact']> }>;
   CrmContactInput: CrmContactInput;
+  CrmDeal: ResolverTypeWrapper<CrmDealModel>;
+  CrmDealConnection: ResolverTypeWrapper<Omit<CrmDealConnection, 'nodes'> & { nodes: Array<ResolversTypes['CrmDeal']> }>;
+  CrmDealInput: CrmDealInput;
   CrmExternalLink: ResolverTypeWrapper<CrmExternalLink>;
   CrmObjectType: CrmObjectType;
+  CrmRecord: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['CrmRecord']>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   DisconnectIntegrationResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['DisconnectIntegrationResult']>;
   FieldMapping: ResolverTypeWrapper<FieldMapping>;
@@ -986,8 +1234,10 @@ export type ResolversTypes = ResolversObject<{
   IntegrationDisconnected: ResolverTypeWrapper<IntegrationDisconnected>;
   IntegrationHookDelivered: ResolverTypeWrapper<IntegrationHookDelivered>;
   IntegrationKind: IntegrationKind;
+  IntegrationLimitReached: ResolverTypeWrapper<IntegrationLimitReached>;
   IntegrationMailMessage: ResolverTypeWrapper<IntegrationMailMessage>;
   IntegrationMailMessages: ResolverTypeWrapper<IntegrationMailMessages>;
+  IntegrationMailboxWatch: ResolverTypeWrapper<Omit<IntegrationMailboxWatch, 'integration'> & { integration: ResolversTypes['Integration'] }>;
   IntegrationMessagePosted: ResolverTypeWrapper<IntegrationMessagePosted>;
   IntegrationMessageResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['IntegrationMessageResult']>;
   IntegrationMessagesResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['IntegrationMessagesResult']>;
@@ -1016,22 +1266,32 @@ export type ResolversTypes = ResolversObject<{
   SyncConflictResolved: ResolverTypeWrapper<Omit<SyncConflictResolved, 'contact'> & { contact: ResolversTypes['CrmContact'] }>;
   SyncIntegrationResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['SyncIntegrationResult']>;
   SyncProgress: ResolverTypeWrapper<Omit<SyncProgress, 'run'> & { run: ResolversTypes['SyncRun'] }>;
+  SyncRecordConflictResolved: ResolverTypeWrapper<Omit<SyncRecordConflictResolved, 'record'> & { record: ResolversTypes['CrmRecord'] }>;
   SyncRun: ResolverTypeWrapper<RunSnapshotModel>;
+  SyncRunObjectCounts: ResolverTypeWrapper<SyncRunObjectCounts>;
   SyncRunStatus: SyncRunStatus;
   UserError: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['UserError']>;
+  WatchIntegrationMailboxResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['WatchIntegrationMailboxResult']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
   CompleteIntegrationConnectionResult: ResolversUnionTypes<ResolversParentTypes>['CompleteIntegrationConnectionResult'];
   ConnectHookIntegrationResult: ResolversUnionTypes<ResolversParentTypes>['ConnectHookIntegrationResult'];
-  CrmContact: CrmContactModel;
+  CrmCompany: CrmCompanyModel;
   String: Scalars['String']['output'];
   ID: Scalars['ID']['output'];
-  CrmContactConnection: Omit<CrmContactConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['CrmContact']> };
+  CrmCompanyConnection: Omit<CrmCompanyConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['CrmCompany']> };
   Boolean: Scalars['Boolean']['output'];
+  CrmCompanyInput: CrmCompanyInput;
+  CrmContact: CrmContactModel;
+  CrmContactConnection: Omit<CrmContactConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['CrmContact']> };
   CrmContactInput: CrmContactInput;
+  CrmDeal: CrmDealModel;
+  CrmDealConnection: Omit<CrmDealConnection, 'nodes'> & { nodes: Array<ResolversParentTypes['CrmDeal']> };
+  CrmDealInput: CrmDealInput;
   CrmExternalLink: CrmExternalLink;
+  CrmRecord: ResolversUnionTypes<ResolversParentTypes>['CrmRecord'];
   DateTime: Scalars['DateTime']['output'];
   DisconnectIntegrationResult: ResolversUnionTypes<ResolversParentTypes>['DisconnectIntegrationResult'];
   FieldMapping: FieldMapping;
@@ -1046,8 +1306,10 @@ export type ResolversParentTypes = ResolversObject<{
   IntegrationCounts: IntegrationCounts;
   IntegrationDisconnected: IntegrationDisconnected;
   IntegrationHookDelivered: IntegrationHookDelivered;
+  IntegrationLimitReached: IntegrationLimitReached;
   IntegrationMailMessage: IntegrationMailMessage;
   IntegrationMailMessages: IntegrationMailMessages;
+  IntegrationMailboxWatch: Omit<IntegrationMailboxWatch, 'integration'> & { integration: ResolversParentTypes['Integration'] };
   IntegrationMessagePosted: IntegrationMessagePosted;
   IntegrationMessageResult: ResolversUnionTypes<ResolversParentTypes>['IntegrationMessageResult'];
   IntegrationMessagesResult: ResolversUnionTypes<ResolversParentTypes>['IntegrationMessagesResult'];
@@ -1072,8 +1334,11 @@ export type ResolversParentTypes = ResolversObject<{
   SyncConflictResolved: Omit<SyncConflictResolved, 'contact'> & { contact: ResolversParentTypes['CrmContact'] };
   SyncIntegrationResult: ResolversUnionTypes<ResolversParentTypes>['SyncIntegrationResult'];
   SyncProgress: Omit<SyncProgress, 'run'> & { run: ResolversParentTypes['SyncRun'] };
+  SyncRecordConflictResolved: Omit<SyncRecordConflictResolved, 'record'> & { record: ResolversParentTypes['CrmRecord'] };
   SyncRun: RunSnapshotModel;
+  SyncRunObjectCounts: SyncRunObjectCounts;
   UserError: ResolversInterfaceTypes<ResolversParentTypes>['UserError'];
+  WatchIntegrationMailboxResult: ResolversUnionTypes<ResolversParentTypes>['WatchIntegrationMailboxResult'];
 }>;
 
 export type CompleteIntegrationConnectionResultResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['CompleteIntegrationConnectionResult'] = ResolversParentTypes['CompleteIntegrationConnectionResult']> = ResolversObject<{
@@ -1081,7 +1346,25 @@ export type CompleteIntegrationConnectionResultResolvers<ContextType = Integrati
 }>;
 
 export type ConnectHookIntegrationResultResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['ConnectHookIntegrationResult'] = ResolversParentTypes['ConnectHookIntegrationResult']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'Integration' | 'InvalidHookTarget', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'Integration' | 'IntegrationLimitReached' | 'InvalidHookTarget', ParentType, ContextType>;
+}>;
+
+export type CrmCompanyResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['CrmCompany'] = ResolversParentTypes['CrmCompany']> = ResolversObject<{
+  custom?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  domain?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  industry?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  links?: Resolver<Array<ResolversTypes['CrmExternalLink']>, ParentType, ContextType>;
+  name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  phone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type CrmCompanyConnectionResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['CrmCompanyConnection'] = ResolversParentTypes['CrmCompanyConnection']> = ResolversObject<{
+  endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  nodes?: Resolver<Array<ResolversTypes['CrmCompany']>, ParentType, ContextType>;
 }>;
 
 export type CrmContactResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['CrmContact'] = ResolversParentTypes['CrmContact']> = ResolversObject<{
@@ -1102,11 +1385,35 @@ export type CrmContactConnectionResolvers<ContextType = IntegrationsContext, Par
   nodes?: Resolver<Array<ResolversTypes['CrmContact']>, ParentType, ContextType>;
 }>;
 
+export type CrmDealResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['CrmDeal'] = ResolversParentTypes['CrmDeal']> = ResolversObject<{
+  amount?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  closeDate?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  company?: Resolver<Maybe<ResolversTypes['CrmCompany']>, ParentType, ContextType>;
+  currency?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  custom?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  links?: Resolver<Array<ResolversTypes['CrmExternalLink']>, ParentType, ContextType>;
+  name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  stage?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type CrmDealConnectionResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['CrmDealConnection'] = ResolversParentTypes['CrmDealConnection']> = ResolversObject<{
+  endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  nodes?: Resolver<Array<ResolversTypes['CrmDeal']>, ParentType, ContextType>;
+}>;
+
 export type CrmExternalLinkResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['CrmExternalLink'] = ResolversParentTypes['CrmExternalLink']> = ResolversObject<{
   externalId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   integrationId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   providerUpdatedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   syncedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+}>;
+
+export type CrmRecordResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['CrmRecord'] = ResolversParentTypes['CrmRecord']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'CrmCompany' | 'CrmDeal', ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1200,6 +1507,13 @@ export type IntegrationHookDeliveredResolvers<ContextType = IntegrationsContext,
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
+export type IntegrationLimitReachedResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['IntegrationLimitReached'] = ResolversParentTypes['IntegrationLimitReached']> = ResolversObject<{
+  connected?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  limit?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type IntegrationMailMessageResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['IntegrationMailMessage'] = ResolversParentTypes['IntegrationMailMessage']> = ResolversObject<{
   body?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   from?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1215,6 +1529,13 @@ export type IntegrationMailMessageResolvers<ContextType = IntegrationsContext, P
 export type IntegrationMailMessagesResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['IntegrationMailMessages'] = ResolversParentTypes['IntegrationMailMessages']> = ResolversObject<{
   integrationId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   messages?: Resolver<Array<ResolversTypes['IntegrationMailMessage']>, ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type IntegrationMailboxWatchResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['IntegrationMailboxWatch'] = ResolversParentTypes['IntegrationMailboxWatch']> = ResolversObject<{
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  integration?: Resolver<ResolversTypes['Integration'], ParentType, ContextType>;
+  renewedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
@@ -1262,6 +1583,7 @@ export type IntegrationProviderInfoResolvers<ContextType = IntegrationsContext, 
 export type IntegrationWebhookSecretResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['IntegrationWebhookSecret'] = ResolversParentTypes['IntegrationWebhookSecret']> = ResolversObject<{
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   integration?: Resolver<ResolversTypes['Integration'], ParentType, ContextType>;
+  previousSecretExpiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   secret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
@@ -1296,10 +1618,13 @@ export type MutationResolvers<ContextType = IntegrationsContext, ParentType exte
   postIntegrationMessage?: Resolver<ResolversTypes['PostIntegrationMessageResult'], ParentType, ContextType, RequireFields<MutationPostIntegrationMessageArgs, 'channel' | 'integrationId' | 'text'>>;
   resolveSyncConflict?: Resolver<ResolversTypes['ResolveSyncConflictResult'], ParentType, ContextType, RequireFields<MutationResolveSyncConflictArgs, 'choice' | 'id'>>;
   rotateIntegrationWebhookSecret?: Resolver<ResolversTypes['RotateIntegrationWebhookSecretResult'], ParentType, ContextType, RequireFields<MutationRotateIntegrationWebhookSecretArgs, 'id'>>;
-  saveCrmContact?: Resolver<ResolversTypes['CrmContact'], ParentType, ContextType, RequireFields<MutationSaveCrmContactArgs, 'input'>>;
+  saveCrmCompany?: Resolver<ResolversTypes['CrmCompany'], ParentType, ContextType, RequireFields<MutationSaveCrmCompanyArgs, 'input'>>;
+  saveCrmContact?: Resolver<ResolversTypes['CrmContact'], ParentType, ContextType, RequireFields<MutationSaveCrmContactArgs, 'input' | 'matchEmail'>>;
+  saveCrmDeal?: Resolver<ResolversTypes['CrmDeal'], ParentType, ContextType, RequireFields<MutationSaveCrmDealArgs, 'input'>>;
   saveFieldMappings?: Resolver<ResolversTypes['SaveFieldMappingsResult'], ParentType, ContextType, RequireFields<MutationSaveFieldMappingsArgs, 'conflictPolicy' | 'integrationId' | 'mappings' | 'objectType'>>;
   sendIntegrationHook?: Resolver<ResolversTypes['SendIntegrationHookResult'], ParentType, ContextType, RequireFields<MutationSendIntegrationHookArgs, 'integrationId' | 'payload'>>;
   syncIntegration?: Resolver<ResolversTypes['SyncIntegrationResult'], ParentType, ContextType, RequireFields<MutationSyncIntegrationArgs, 'id'>>;
+  watchIntegrationMailbox?: Resolver<ResolversTypes['WatchIntegrationMailboxResult'], ParentType, ContextType, RequireFields<MutationWatchIntegrationMailboxArgs, 'id'>>;
 }>;
 
 export type PostIntegrationMessageResultResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['PostIntegrationMessageResult'] = ResolversParentTypes['PostIntegrationMessageResult']> = ResolversObject<{
@@ -1307,7 +1632,9 @@ export type PostIntegrationMessageResultResolvers<ContextType = IntegrationsCont
 }>;
 
 export type QueryResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
+  crmCompanies?: Resolver<ResolversTypes['CrmCompanyConnection'], ParentType, ContextType, RequireFields<QueryCrmCompaniesArgs, 'first'>>;
   crmContacts?: Resolver<ResolversTypes['CrmContactConnection'], ParentType, ContextType, RequireFields<QueryCrmContactsArgs, 'first'>>;
+  crmDeals?: Resolver<ResolversTypes['CrmDealConnection'], ParentType, ContextType, RequireFields<QueryCrmDealsArgs, 'first'>>;
   fieldMappings?: Resolver<Maybe<ResolversTypes['FieldMappingSet']>, ParentType, ContextType, RequireFields<QueryFieldMappingsArgs, 'integrationId' | 'objectType'>>;
   integration?: Resolver<Maybe<ResolversTypes['Integration']>, ParentType, ContextType, RequireFields<QueryIntegrationArgs, 'id'>>;
   integrationMessage?: Resolver<ResolversTypes['IntegrationMessageResult'], ParentType, ContextType, RequireFields<QueryIntegrationMessageArgs, 'id' | 'integrationId'>>;
@@ -1318,7 +1645,7 @@ export type QueryResolvers<ContextType = IntegrationsContext, ParentType extends
 }>;
 
 export type ResolveSyncConflictResultResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['ResolveSyncConflictResult'] = ResolversParentTypes['ResolveSyncConflictResult']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'SyncConflictNotFound' | 'SyncConflictResolved', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'SyncConflictNotFound' | 'SyncConflictResolved' | 'SyncRecordConflictResolved', ParentType, ContextType>;
 }>;
 
 export type RotateIntegrationWebhookSecretResultResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['RotateIntegrationWebhookSecretResult'] = ResolversParentTypes['RotateIntegrationWebhookSecretResult']> = ResolversObject<{
@@ -1369,12 +1696,20 @@ export type SyncProgressResolvers<ContextType = IntegrationsContext, ParentType 
   run?: Resolver<ResolversTypes['SyncRun'], ParentType, ContextType>;
 }>;
 
+export type SyncRecordConflictResolvedResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['SyncRecordConflictResolved'] = ResolversParentTypes['SyncRecordConflictResolved']> = ResolversObject<{
+  choice?: Resolver<ResolversTypes['ConflictChoice'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  record?: Resolver<ResolversTypes['CrmRecord'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type SyncRunResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['SyncRun'] = ResolversParentTypes['SyncRun']> = ResolversObject<{
   conflicts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   finishedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   integrationId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  objects?: Resolver<Array<ResolversTypes['SyncRunObjectCounts']>, ParentType, ContextType>;
   pulled?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   pushed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   startedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -1382,16 +1717,32 @@ export type SyncRunResolvers<ContextType = IntegrationsContext, ParentType exten
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
+export type SyncRunObjectCountsResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['SyncRunObjectCounts'] = ResolversParentTypes['SyncRunObjectCounts']> = ResolversObject<{
+  conflicts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  objectType?: Resolver<ResolversTypes['CrmObjectType'], ParentType, ContextType>;
+  pulled?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  pushed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
 export type UserErrorResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['UserError'] = ResolversParentTypes['UserError']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'IntegrationActionFailed' | 'IntegrationConnectionFailed' | 'IntegrationNotFound' | 'IntegrationNotSyncable' | 'IntegrationWebhookSignedByProvider' | 'InvalidFieldMappings' | 'InvalidHookTarget' | 'SyncConflictNotFound', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'IntegrationActionFailed' | 'IntegrationConnectionFailed' | 'IntegrationLimitReached' | 'IntegrationNotFound' | 'IntegrationNotSyncable' | 'IntegrationWebhookSignedByProvider' | 'InvalidFieldMappings' | 'InvalidHookTarget' | 'SyncConflictNotFound', ParentType, ContextType>;
+}>;
+
+export type WatchIntegrationMailboxResultResolvers<ContextType = IntegrationsContext, ParentType extends ResolversParentTypes['WatchIntegrationMailboxResult'] = ResolversParentTypes['WatchIntegrationMailboxResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'IntegrationActionFailed' | 'IntegrationMailboxWatch' | 'IntegrationNotFound', ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = IntegrationsContext> = ResolversObject<{
   CompleteIntegrationConnectionResult?: CompleteIntegrationConnectionResultResolvers<ContextType>;
   ConnectHookIntegrationResult?: ConnectHookIntegrationResultResolvers<ContextType>;
+  CrmCompany?: CrmCompanyResolvers<ContextType>;
+  CrmCompanyConnection?: CrmCompanyConnectionResolvers<ContextType>;
   CrmContact?: CrmContactResolvers<ContextType>;
   CrmContactConnection?: CrmContactConnectionResolvers<ContextType>;
+  CrmDeal?: CrmDealResolvers<ContextType>;
+  CrmDealConnection?: CrmDealConnectionResolvers<ContextType>;
   CrmExternalLink?: CrmExternalLinkResolvers<ContextType>;
+  CrmRecord?: CrmRecordResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   DisconnectIntegrationResult?: DisconnectIntegrationResultResolvers<ContextType>;
   FieldMapping?: FieldMappingResolvers<ContextType>;
@@ -1404,8 +1755,10 @@ export type Resolvers<ContextType = IntegrationsContext> = ResolversObject<{
   IntegrationCounts?: IntegrationCountsResolvers<ContextType>;
   IntegrationDisconnected?: IntegrationDisconnectedResolvers<ContextType>;
   IntegrationHookDelivered?: IntegrationHookDeliveredResolvers<ContextType>;
+  IntegrationLimitReached?: IntegrationLimitReachedResolvers<ContextType>;
   IntegrationMailMessage?: IntegrationMailMessageResolvers<ContextType>;
   IntegrationMailMessages?: IntegrationMailMessagesResolvers<ContextType>;
+  IntegrationMailboxWatch?: IntegrationMailboxWatchResolvers<ContextType>;
   IntegrationMessagePosted?: IntegrationMessagePostedResolvers<ContextType>;
   IntegrationMessageResult?: IntegrationMessageResultResolvers<ContextType>;
   IntegrationMessagesResult?: IntegrationMessagesResultResolvers<ContextType>;
@@ -1430,7 +1783,10 @@ export type Resolvers<ContextType = IntegrationsContext> = ResolversObject<{
   SyncConflictResolved?: SyncConflictResolvedResolvers<ContextType>;
   SyncIntegrationResult?: SyncIntegrationResultResolvers<ContextType>;
   SyncProgress?: SyncProgressResolvers<ContextType>;
+  SyncRecordConflictResolved?: SyncRecordConflictResolvedResolvers<ContextType>;
   SyncRun?: SyncRunResolvers<ContextType>;
+  SyncRunObjectCounts?: SyncRunObjectCountsResolvers<ContextType>;
   UserError?: UserErrorResolvers<ContextType>;
+  WatchIntegrationMailboxResult?: WatchIntegrationMailboxResultResolvers<ContextType>;
 }>;
 

@@ -9,13 +9,14 @@ import {
   type Identity,
   type Logger,
 } from '@nexusflow/kit';
-import { IntegrationTokenError, type Connections } from '../domain/connections.ts';
+import type { Connections } from '../domain/connections.ts';
 import { Integration } from '../entities/integration.entity.ts';
 import { PROVIDERS, type ProviderKind, type ProviderName, type ProviderSettings } from '../domain/providers.ts';
 import { Gmail } from './gmail.ts';
 import { deliverToHook } from './hooks.ts';
 import { MicrosoftGraph } from './microsoft-graph.ts';
-import { ProviderActionError, TokenRejected, type ActionFailureReason } from './provider-failure.ts';
+import { ProviderActionError, withAccessToken, type ActionFailureReason } from './provider-failure.ts';
+import type { ActionReceipts } from './receipts.ts';
 import { SlackMessaging } from './slack.ts';
 import type { MailMessage } from './types.ts';
 
@@ -61,6 +62,8 @@ export type IntegrationMessageResult = Outcome<{ __typename: 'IntegrationMailMes
 export interface IntegrationActionsSettings {
   providers: Readonly<Record<ProviderName, ProviderSettings>>;
   connections: Connections;
+  /** Where actions asked for with an idempotency key are recorded, so that a retry does not act twice. */
+  receipts: ActionReceipts;
   providerTimeoutSeconds: number;
   logger: Logger;
   now: () => number;
@@ -85,15 +88,19 @@ export class IntegrationActions {
     this.gmail = new Gmail(settings.providers.GMAIL, timeoutMs, settings.now);
   }
 
-  /** Posts `text` to a Slack channel (an id or #name) or a Teams channel or chat. OWNER, ADMIN or MEMBER. */
+  /**
+   * Posts `text` to a Slack channel (an id or #name) or a Teams channel or chat. OWNER, ADMIN or MEMBER. With an
+   * idempotency key, a message posted under it before is answered again instead of being posted twice.
+   */
   async postMessage(
     em: EntityManager,
     identity: Identity,
     integrationId: string,
     channel: string,
     text: string,
+    idempotencyKey: string | null = null,
   ): Promise<PostIntegrationMessageResult> {
-    requireRole(identity, ACTING_ROLES);
+    const caller = requireRole(identity, ACTING_ROLES);
     const trimmedChannel = channel.trim();
     if (trimmedChannel === '' || trimmedChannel.length > MAX_CHANNEL_LENGTH) {
       throw clientError(ErrorCode.BadUserInput, `channel must have 1 to ${MAX_CHANNEL_LENGTH} characters`, { field: 'channel' });
@@ -106,8 +113,10 @@ export class IntegrationActions {
     const provider = integration.provider as ProviderName;
     const unsupported = this.unsupported(provider, 'MESSAGING', 'posts messages');
     if (unsupported) return unsupported;
-    return this.attempt(async () => {
-      const posted = await this.withToken(em, integration, (token) =>
+    const revive = (earlier: Record<string, unknown>) =>
+      ({ ...earlier, postedAt: new Date(String(earlier.postedAt)) }) as Exclude<PostIntegrationMessageResult, { message: string }>;
+    return this.once(em, caller.tenantId, idempotencyKey, 'postMessage', revive, async () => {
+      const posted = await withAccessToken(this.settings.connections, em, integration.id, (token) =>
         provider === 'SLACK'
           ? this.slack.postMessage(token, trimmedChannel, text)
           : this.teams.postTeamsMessage(token, trimmedChannel, text),
@@ -123,9 +132,15 @@ export class IntegrationActions {
     });
   }
 
-  /** Sends `payload` as JSON to a Zapier or Make integration's hook URL. OWNER, ADMIN or MEMBER. */
-  async sendToHook(em: EntityManager, identity: Identity, integrationId: string, payload: unknown): Promise<SendIntegrationHookResult> {
-    requireRole(identity, ACTING_ROLES);
+  /** Sends `payload` as JSON to a Zapier or Make integration's hook URL, once per idempotency key. OWNER, ADMIN or MEMBER. */
+  async sendToHook(
+    em: EntityManager,
+    identity: Identity,
+    integrationId: string,
+    payload: unknown,
+    idempotencyKey: string | null = null,
+  ): Promise<SendIntegrationHookResult> {
+    const caller = requireRole(identity, ACTING_ROLES);
     const integration = await this.find(em, integrationId);
     if (!integration) return notFound(integrationId);
     const provider = integration.provider as ProviderName;
@@ -134,7 +149,8 @@ export class IntegrationActions {
     if (!integration.hookTargetUrl)
       return failed(new ProviderActionError('NOT_CONNECTED', `Integration ${integration.id} has no hook URL`, false));
     const targetUrl = integration.hookTargetUrl;
-    return this.attempt(async () => {
+    const revive = (earlier: Record<string, unknown>) => earlier as Exclude<SendIntegrationHookResult, { message: string }>;
+    return this.once(em, caller.tenantId, idempotencyKey, 'sendToHook', revive, async () => {
       const delivered = await deliverToHook(
         PROVIDERS[provider].displayName,
         targetUrl,
@@ -156,7 +172,7 @@ export class IntegrationActions {
     const unsupported = this.unsupported(provider, 'MAIL', 'has mail to read');
     if (unsupported) return unsupported;
     return this.attempt(async () => {
-      const messages = await this.withToken(em, integration, (token) =>
+      const messages = await withAccessToken(this.settings.connections, em, integration.id, (token) =>
         provider === 'GMAIL' ? this.gmail.listMail(token, limit) : this.outlook.listMail(token, limit),
       );
       return { __typename: 'IntegrationMailMessages' as const, integrationId: integration.id, messages };
@@ -173,7 +189,7 @@ export class IntegrationActions {
     const unsupported = this.unsupported(provider, 'MAIL', 'has mail to read');
     if (unsupported) return unsupported;
     return this.attempt(async () => {
-      const message = await this.withToken(em, integration, (token) =>
+      const message = await withAccessToken(this.settings.connections, em, integration.id, (token) =>
         provider === 'GMAIL' ? this.gmail.getMail(token, id) : this.outlook.getMail(token, id),
       );
       return { __typename: 'IntegrationMailMessage' as const, ...message };
@@ -190,6 +206,32 @@ export class IntegrationActions {
     return failed(new ProviderActionError('UNSUPPORTED', `${PROVIDERS[provider].displayName} is not a provider that ${what}`, false));
   }
 
+  /**
+   * Does `action` once per idempotency key: its success is recorded under the key, and a later call with the key is
+   * answered with it. A failure records nothing, and a call that finds an attempt without a recorded outcome (the
+   * provider's answer was lost) acts again: neither Slack, Graph nor the hooks take an idempotency key of their own.
+   */
+  private async once<T extends { __typename: string }>(
+    em: EntityManager,
+    tenantId: string,
+    idempotencyKey: string | null,
+    name: string,
+    revive: (earlier: Record<string, unknown>) => T,
+    action: () => Promise<T>,
+  ): Promise<T | IntegrationActionFailed> {
+    if (idempotencyKey === null) return this.attempt(action);
+    const claim = await this.settings.receipts.claim(em, tenantId, idempotencyKey, name);
+    if (claim.kind === 'repeat') return revive(claim.result);
+    if (claim.kind === 'unfinished') {
+      this.settings.logger.warn({ action: name }, 'an earlier attempt under this idempotency key has no recorded outcome; acting again');
+    }
+    const outcome = await this.attempt(action);
+    if (outcome.__typename !== 'IntegrationActionFailed') {
+      await this.settings.receipts.complete(em, tenantId, idempotencyKey, JSON.parse(JSON.stringify(outcome)) as Record<string, unknown>);
+    }
+    return outcome;
+  }
+
   private async attempt<T>(action: () => Promise<T>): Promise<T | IntegrationActionFailed> {
     try {
       return await action();
@@ -197,34 +239,6 @@ export class IntegrationActions {
       if (!(error instanceof ProviderActionError)) throw error;
       this.settings.logger.warn({ reason: error.reason, providerError: error.providerError, retryable: error.retryable }, error.message);
       return failed(error);
-    }
-  }
-
-  /** Runs `action` with the integration's access token; once more with a refreshed one when the provider rejects it. */
-  private async withToken<T>(em: EntityManager, integration: Integration, action: (accessToken: string) => Promise<T>): Promise<T> {
-    const first = await this.accessToken(em, integration.id);
-    try {
-      return await action(first);
-    } catch (error) {
-      if (!(error instanceof TokenRejected)) throw error;
-      const refreshed = await this.accessToken(em, integration.id, first);
-      try {
-        return await action(refreshed);
-      } catch (again) {
-        if (!(again instanceof TokenRejected)) throw again;
-        throw new ProviderActionError('TOKEN_EXPIRED', `${again.message}; an admin must connect it again`, false, again.providerError);
-      }
-    }
-  }
-
-  private async accessToken(em: EntityManager, integrationId: string, rejected?: string): Promise<string> {
-    try {
-      return await this.settings.connections.accessToken(em, integrationId, rejected);
-    } catch (error) {
-      if (!(error instanceof IntegrationTokenError)) throw error;
-      if (error.reason === 'PROVIDER_UNREACHABLE')
-        throw new ProviderActionError('UNAVAILABLE', error.message, true, null, null, { cause: error });
-      throw new ProviderActionError(error.reason, error.message, false, null, null, { cause: error });
     }
   }
 }

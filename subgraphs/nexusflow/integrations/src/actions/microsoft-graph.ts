@@ -24,9 +24,19 @@ interface GraphMessage {
 
 const LIST_FIELDS = 'id,conversationId,subject,bodyPreview,receivedDateTime,from,toRecipients';
 
+/** The resource of new-mail notifications: messages arriving in the signed-in user's inbox. */
+export const INBOX_MESSAGES = "me/mailFolders('Inbox')/messages";
+
+/** A Graph change-notification subscription, as Graph answers it. */
+export interface GraphSubscription {
+  id: string;
+  expirationDateTime: Date;
+}
+
 /**
- * Microsoft Graph v1.0 over its documented REST shapes with fetch: Teams channel and chat messages, Outlook mail. The
- * Graph SDK would add a middleware chain and an authentication provider around the same requests, for four calls.
+ * Microsoft Graph v1.0 over its documented REST shapes with fetch: Teams channel and chat messages, Outlook mail and
+ * its change-notification subscriptions. The Graph SDK would add a middleware chain and an authentication provider
+ * around the same requests, for a handful of calls.
  */
 export class MicrosoftGraph {
   constructor(
@@ -68,7 +78,45 @@ export class MicrosoftGraph {
     return mailOf(message, message.body?.content ?? null);
   }
 
-  private call<T>(accessToken: string, path: string, request: { method?: 'POST'; body?: unknown; headers?: Record<string, string> } = {}) {
+  /**
+   * `POST /subscriptions` for messages created in the inbox. Graph first validates `notificationUrl` (it POSTs
+   * `?validationToken=` there and wants it back within 10 s) and answers 400 when that fails; each notification then
+   * carries `clientState`.
+   */
+  async subscribeToInbox(accessToken: string, notificationUrl: string, clientState: string, expiresAt: Date): Promise<GraphSubscription> {
+    const created = await this.call<{ id: string; expirationDateTime: string }>(accessToken, '/v1.0/subscriptions', {
+      method: 'POST',
+      body: {
+        changeType: 'created',
+        notificationUrl,
+        resource: INBOX_MESSAGES,
+        expirationDateTime: expiresAt.toISOString(),
+        clientState,
+      },
+    });
+    return { id: created.id, expirationDateTime: new Date(created.expirationDateTime) };
+  }
+
+  /** `PATCH /subscriptions/{id}` with a later expiry. */
+  async renewSubscription(accessToken: string, subscriptionId: string, expiresAt: Date): Promise<GraphSubscription> {
+    const renewed = await this.call<{ id: string; expirationDateTime: string }>(
+      accessToken,
+      `/v1.0/subscriptions/${encodeURIComponent(subscriptionId)}`,
+      { method: 'PATCH', body: { expirationDateTime: expiresAt.toISOString() } },
+    );
+    return { id: renewed.id, expirationDateTime: new Date(renewed.expirationDateTime) };
+  }
+
+  /** `DELETE /subscriptions/{id}`. */
+  async deleteSubscription(accessToken: string, subscriptionId: string): Promise<void> {
+    await this.call<undefined>(accessToken, `/v1.0/subscriptions/${encodeURIComponent(subscriptionId)}`, { method: 'DELETE' });
+  }
+
+  private call<T>(
+    accessToken: string,
+    path: string,
+    request: { method?: 'POST' | 'PATCH' | 'DELETE'; body?: unknown; headers?: Record<string, string> } = {},
+  ) {
     return callRest<T>({
       providerName: this.settings.definition.displayName,
       url: endpointOn(this.settings, `https://graph.microsoft.com${path}`),

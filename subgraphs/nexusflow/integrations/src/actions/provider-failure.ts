@@ -1,3 +1,6 @@
+import type { EntityManager } from '@nexusflow/kit';
+import { IntegrationTokenError, type Connections } from '../domain/connections.ts';
+
 /** Why a provider action failed, as the API reports it. */
 export type ActionFailureReason = 'UNSUPPORTED' | 'NOT_CONNECTED' | 'TOKEN_EXPIRED' | 'RATE_LIMITED' | 'UNAVAILABLE' | 'REFUSED';
 
@@ -32,6 +35,41 @@ export class TokenRejected extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Runs `action` with the integration's access token, and once more with a refreshed one when the provider rejects it.
+ * A token that cannot be had, or is rejected twice, becomes the action's failure: retryable only when the provider could
+ * not be reached, since a revoked grant needs an admin to connect again.
+ */
+export async function withAccessToken<T>(
+  connections: Pick<Connections, 'accessToken'>,
+  em: EntityManager,
+  integrationId: string,
+  action: (accessToken: string) => Promise<T>,
+): Promise<T> {
+  const token = async (rejected?: string) => {
+    try {
+      return await connections.accessToken(em, integrationId, rejected);
+    } catch (error) {
+      if (!(error instanceof IntegrationTokenError)) throw error;
+      const reachable = error.reason !== 'PROVIDER_UNREACHABLE';
+      throw new ProviderActionError(reachable ? error.reason : 'UNAVAILABLE', error.message, !reachable, null, null, { cause: error });
+    }
+  };
+  const first = await token();
+  try {
+    return await action(first);
+  } catch (error) {
+    if (!(error instanceof TokenRejected)) throw error;
+    const refreshed = await token(first);
+    try {
+      return await action(refreshed);
+    } catch (again) {
+      if (!(again instanceof TokenRejected)) throw again;
+      throw new ProviderActionError('TOKEN_EXPIRED', `${again.message}; an admin must connect it again`, false, again.providerError);
+    }
   }
 }
 

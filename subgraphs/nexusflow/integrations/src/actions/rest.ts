@@ -7,7 +7,7 @@ export interface RestCall {
   providerName: string;
   url: URL;
   accessToken: string;
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   body?: unknown;
   headers?: Record<string, string>;
   timeoutMs: number;
@@ -37,6 +37,8 @@ export async function callRest<T>(call: RestCall): Promise<T> {
   } catch (error) {
     throw unreachable(call.providerName, error);
   }
+  // 204 No Content: Graph's DELETE, Gmail's users.stop.
+  if (response.status === 204) return undefined as T;
   let body: unknown;
   try {
     body = await response.json();

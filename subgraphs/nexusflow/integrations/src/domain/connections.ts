@@ -39,7 +39,10 @@ export type ConnectionFailure = 'INVALID_STATE' | 'EXPIRED' | 'PROVIDER_ERROR';
 export type CompleteIntegrationConnectionResult =
   Integration | { __typename: 'IntegrationConnectionFailed'; reason: ConnectionFailure; message: string };
 
-export type ConnectHookResult = Integration | { __typename: 'InvalidHookTarget'; message: string; targetUrl: string };
+type IntegrationLimitReached = { __typename: 'IntegrationLimitReached'; message: string; limit: number; connected: number };
+
+export type ConnectHookResult =
+  Integration | { __typename: 'InvalidHookTarget'; message: string; targetUrl: string } | IntegrationLimitReached;
 
 export type DisconnectIntegrationResult =
   | {
@@ -101,6 +104,16 @@ export interface ConnectionsSettings {
   eventsRecorded: () => void;
   logger: Logger;
   now: () => number;
+  /** Told of each OAuth integration connected, and of each about to be disconnected while its tokens still work. */
+  lifecycle?: ConnectionLifecycle;
+  /** The integrations the tenant's plan allows (null: unlimited), from billing; unset, connections are not limited. */
+  integrationsAllowed?: (caller: Extract<Identity, { kind: 'user' }>) => Promise<number | null>;
+}
+
+/** What follows a connection's start and end elsewhere (mailbox watches); never throws. */
+export interface ConnectionLifecycle {
+  connected(integration: Integration): Promise<void>;
+  disconnecting(integration: Integration): Promise<void>;
 }
 
 /**
@@ -147,6 +160,8 @@ export class Connections {
   async connect(em: EntityManager, identity: Identity, provider: ProviderName): Promise<ConnectIntegrationResult> {
     const caller = requireRole(identity, CONNECTING_ROLES);
     const oauth = this.oauthClientOf(provider);
+    const full = await this.limitReached(em, caller);
+    if (full) throw clientError(ErrorCode.PlanLimitReached, full.message);
     const state = oidc.randomState();
     const codeVerifier = oauth.supportsPkce ? oidc.randomPKCECodeVerifier() : null;
     const authorizationUrl = await oauth.authorizationUrl(state, codeVerifier);
@@ -168,6 +183,20 @@ export class Connections {
     });
     await em.flush();
     return { __typename: 'IntegrationAuthorization', authorizationUrl: authorizationUrl.href, state, expiresAt };
+  }
+
+  /** Why the tenant may connect no more integrations, or null while its plan allows another. */
+  private async limitReached(em: EntityManager, caller: Extract<Identity, { kind: 'user' }>): Promise<IntegrationLimitReached | null> {
+    const limit = (await this.settings.integrationsAllowed?.(caller)) ?? null;
+    if (limit === null) return null;
+    const connected = await em.count(Integration, { disconnectedAt: null });
+    if (connected < limit) return null;
+    return {
+      __typename: 'IntegrationLimitReached',
+      message: `Your plan allows ${limit} integrations, and ${connected} are connected; upgrade it or disconnect one first`,
+      limit,
+      connected,
+    };
   }
 
   /**
@@ -231,6 +260,7 @@ export class Connections {
     );
     await em.flush();
     this.settings.eventsRecorded();
+    await this.settings.lifecycle?.connected(integration);
     return integration;
   }
 
@@ -260,6 +290,8 @@ export class Connections {
         targetUrl,
       };
     }
+    const full = await this.limitReached(em, caller);
+    if (full) return full;
     const now = new Date(this.settings.now());
     const integration = em.create(Integration, {
       id: randomUUID(),
@@ -305,6 +337,7 @@ export class Connections {
     let revokedAtProvider = false;
     let revocationError: string | null = null;
     const oauth = this.settings.oauth.get(provider);
+    if (integration.credentials !== null) await this.settings.lifecycle?.disconnecting(integration);
     if (integration.credentials !== null && oauth) {
       try {
         revokedAtProvider = await oauth.revoke(this.tokensOf(integration));

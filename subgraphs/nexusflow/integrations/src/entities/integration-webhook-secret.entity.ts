@@ -18,6 +18,12 @@ export const IntegrationWebhookSecretSchema = defineEntity({
     /** The key `sealedSecret` is sealed with, to find what is left to re-encrypt after a rotation. */
     keyId: p.string(),
     createdAt: p.datetime(),
+    /**
+     * The secret before the last rotation, sealed like `sealedSecret` (and re-encrypted with it), still accepted until
+     * `previousExpiresAt`, so that senders can switch to the new one without losing deliveries.
+     */
+    previousSealedSecret: p.text().nullable(),
+    previousExpiresAt: p.datetime().nullable(),
   },
 });
 

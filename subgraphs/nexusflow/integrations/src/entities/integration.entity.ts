@@ -12,6 +12,8 @@ export const IntegrationSchema = defineEntity({
   name: 'Integration',
   tableName: 'integrations',
   filters: tenantFilter(),
+  // App-level webhooks route each event to the integrations of the account it names.
+  indexes: [{ properties: ['provider', 'accountId'], name: 'integrations_provider_account_id_index' }],
   properties: {
     ...entityBase,
     tenantId: p.uuid().index(),

@@ -12,6 +12,8 @@ export const WebhookDeliverySchema = defineEntity({
   tableName: 'integration_webhook_deliveries',
   filters: tenantFilter(),
   uniques: [{ properties: ['integrationId', 'deliveryId'], name: 'integration_webhook_deliveries_delivery_unique' }],
+  // Delivery ids are kept for INTEGRATIONS_WEBHOOK_DELIVERY_RETENTION_DAYS after they arrived, then pruned by age.
+  indexes: [{ properties: ['createdAt'], name: 'integration_webhook_deliveries_created_at_index' }],
   properties: {
     ...entityBase,
     tenantId: p.uuid(),

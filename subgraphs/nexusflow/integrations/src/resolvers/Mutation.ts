@@ -8,11 +8,15 @@ export const Mutation: MutationResolvers = {
     services.connections.connectHook(em, identity, provider, targetUrl),
   disconnectIntegration: (_parent, { id }, { em, identity, services }) => services.connections.disconnect(em, identity, id),
   rotateIntegrationWebhookSecret: (_parent, { id }, { em, identity, services }) => services.webhookSecrets.rotate(em, identity, id),
-  postIntegrationMessage: (_parent, { integrationId, channel, text }, { em, identity, services }) =>
-    services.actions.postMessage(em, identity, integrationId, channel, text),
-  sendIntegrationHook: (_parent, { integrationId, payload }, { em, identity, services }) =>
-    services.actions.sendToHook(em, identity, integrationId, payload),
-  saveCrmContact: (_parent, { input }, { em, identity, services }) => services.crm.store.saveContact(em, identity, input),
+  watchIntegrationMailbox: (_parent, { id }, { em, identity, services }) => services.mailWatches.rewatch(em, identity, id),
+  postIntegrationMessage: (_parent, { integrationId, channel, text, idempotencyKey }, { em, identity, services }) =>
+    services.actions.postMessage(em, identity, integrationId, channel, text, idempotencyKey ?? null),
+  sendIntegrationHook: (_parent, { integrationId, payload, idempotencyKey }, { em, identity, services }) =>
+    services.actions.sendToHook(em, identity, integrationId, payload, idempotencyKey ?? null),
+  saveCrmContact: (_parent, { input, matchEmail, idempotencyKey }, { em, identity, services }) =>
+    services.crmRecords.saveContact(em, identity, input, { matchEmail: matchEmail ?? false, idempotencyKey: idempotencyKey ?? null }),
+  saveCrmCompany: (_parent, { input }, { em, identity, services }) => services.crm.store.saveCompany(em, identity, input),
+  saveCrmDeal: (_parent, { input }, { em, identity, services }) => services.crm.store.saveDeal(em, identity, input),
   saveFieldMappings: (_parent, { integrationId, objectType, mappings, conflictPolicy }, { em, identity, services }) =>
     services.crm.store.saveMappings(
       em,

@@ -14,6 +14,9 @@ export const Query: QueryResolvers = {
     services.actions.message(em, identity, integrationId, id),
   crmContacts: (_parent, { first, after }, { em, identity, services }) =>
     services.crm.store.contacts(em, identity, first ?? 50, after ?? null),
+  crmCompanies: (_parent, { first, after }, { em, identity, services }) =>
+    services.crm.store.companies(em, identity, first ?? 50, after ?? null),
+  crmDeals: (_parent, { first, after }, { em, identity, services }) => services.crm.store.deals(em, identity, first ?? 50, after ?? null),
   fieldMappings: (_parent, { integrationId, objectType }, { em, identity, services }) =>
     services.crm.store.mappings(em, identity, integrationId, objectType),
   syncConflicts: (_parent, { integrationId, first }, { em, identity, services }) =>

@@ -22,6 +22,7 @@ import {
   verifySharedSecret,
   verifySlack,
   type InboundRequest,
+  type ReceivedEvent,
   type Verdict,
 } from './schemes.ts';
 import type { IntegrationWebhookSecrets } from './secrets.ts';
@@ -47,6 +48,8 @@ export interface WebhookSettings {
   maxBodyBytes: number;
   toleranceSeconds: number;
   slackSigningSecret: string | undefined;
+  /** How long a delivery's id is kept to refuse repeats (see {@link WebhookDeliveries.prune}). */
+  deliveryRetentionSeconds: number;
 }
 
 export interface WebhookDeliveriesOptions {
@@ -80,7 +83,12 @@ export class WebhookDeliveries {
   constructor(private readonly options: WebhookDeliveriesOptions) {}
 
   urlOf(integrationId: string): string {
-    return new URL(webhookPath(integrationId), this.options.settings.publicBaseUrl ?? this.options.settings.localBaseUrl).toString();
+    return this.appUrlOf(webhookPath(integrationId));
+  }
+
+  /** A webhook route of this service as providers reach it. */
+  appUrlOf(path: string): string {
+    return new URL(path, this.options.settings.publicBaseUrl ?? this.options.settings.localBaseUrl).toString();
   }
 
   /** `POST /webhooks/integrations/<integration id>` on the subgraph's HTTP server. */
@@ -112,6 +120,16 @@ export class WebhookDeliveries {
       contentType: 'application/json; charset=utf-8',
       body: JSON.stringify({ received: verdict.events.length, new: recorded.length }),
     };
+  }
+
+  /**
+   * Records the events of a delivery verified elsewhere (an app-level webhook, a Gmail push) for one integration, once
+   * per delivery id, and queues them; returns how many were new.
+   */
+  async accept(integration: Integration, events: ReceivedEvent[]): Promise<number> {
+    const recorded = await this.record(integration, { kind: 'events', events });
+    await this.enqueue(recorded);
+    return recorded.length;
   }
 
   /** Publishes a recorded delivery's event, once however often it is handed out. */
@@ -153,9 +171,44 @@ export class WebhookDeliveries {
         return verifyHubSpot(request, credentials.clientSecret, now(), settings.toleranceSeconds);
       }
       case 'MICROSOFT_GRAPH_CLIENT_STATE':
-        return verifyGraph(request, await this.options.secrets.secretOf(systemFork(this.options.database), integration.id));
+        return this.verifiedByAny(integration, (secret) => verifyGraph(request, secret));
       case 'SHARED_SECRET':
-        return verifySharedSecret(request, await this.options.secrets.secretOf(systemFork(this.options.database), integration.id));
+        return this.verifiedByAny(integration, (secret) => verifySharedSecret(request, secret));
+    }
+  }
+
+  /**
+   * Verified with the integration's secret, or with the one before while its rotation's grace lasts: a refusal by the
+   * first is tried with the second, and the last refusal is the answer.
+   */
+  private async verifiedByAny(integration: Integration, verify: (secret: string | undefined) => Verdict): Promise<Verdict> {
+    const [current, ...previous] = await this.options.secrets.acceptedSecretsOf(systemFork(this.options.database), integration.id);
+    try {
+      return verify(current);
+    } catch (error) {
+      const stillAccepted = previous[0];
+      if (stillAccepted === undefined || !(error instanceof HttpError) || error.status !== 401) throw error;
+      return verify(stillAccepted);
+    }
+  }
+
+  /**
+   * Forgets the delivery ids that arrived more than the retention ago and were published: a repeat of one after that
+   * would be taken as new. Signed deliveries (Slack, HubSpot) that old are refused as stale anyway; returns how many.
+   */
+  async prune(batchSize = 1000): Promise<number> {
+    const em = systemFork(this.options.database);
+    const cutoff = new Date(this.options.now() - this.options.settings.deliveryRetentionSeconds * 1000);
+    let pruned = 0;
+    for (;;) {
+      const old = await em.find(
+        WebhookDelivery,
+        { createdAt: { $lt: cutoff }, processedAt: { $ne: null } },
+        { fields: ['id'], limit: batchSize },
+      );
+      if (old.length === 0) return pruned;
+      pruned += await em.nativeDelete(WebhookDelivery, { id: { $in: old.map((delivery) => delivery.id) } });
+      em.clear();
     }
   }
 
@@ -179,6 +232,8 @@ export class WebhookDeliveries {
             .map(
               (event) =>
                 em.create(WebhookDelivery, {
+                  // On the service's clock, as the retention that prunes it is.
+                  createdAt: new Date(receivedAt),
                   tenantId: integration.tenantId,
                   integrationId: integration.id,
                   deliveryId: event.deliveryId,

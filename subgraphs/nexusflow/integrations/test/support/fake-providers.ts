@@ -8,13 +8,13 @@ export interface AuthorizationResponse {
   state: string;
 }
 
-interface Reply {
+export interface Reply {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
 }
 
-interface Received {
+export interface Received {
   method: string;
   path: string;
   query: URLSearchParams;
@@ -36,16 +36,16 @@ interface IssuedToken {
   revoked: boolean;
 }
 
-const json = (status: number, body: unknown): Reply => ({ status, body });
+export const json = (status: number, body: unknown): Reply => ({ status, body });
 const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
-const token = (prefix: string) => `${prefix}${randomBytes(18).toString('base64url')}`;
+export const token = (prefix: string) => `${prefix}${randomBytes(18).toString('base64url')}`;
 
 /**
  * What the fakes share: a real HTTP server on 127.0.0.1, the admin's consent at the authorization endpoint (granted at
  * once), single-use codes bound to the redirect URI and (where the provider checks it) the PKCE challenge, and the
  * tokens issued, refreshed and revoked, for tests to look at.
  */
-abstract class FakeOAuthProvider {
+export abstract class FakeOAuthProvider {
   private server: Server | undefined;
   private readonly codes = new Map<string, IssuedCode>();
   /** Access tokens by value. */
@@ -197,7 +197,7 @@ export class FakeHubSpot extends FakeOAuthProvider {
 
   protected route(request: Received): Reply | Promise<Reply> {
     const { method, path } = request;
-    if (path.startsWith('/crm/v3/')) {
+    if (path.startsWith('/crm/v3/') || path.startsWith('/crm/v4/')) {
       const bearer = request.headers.authorization?.replace(/^Bearer /, '') ?? '';
       if (!this.works(bearer)) {
         return json(401, { status: 'error', message: 'Authentication credentials not found.', category: 'INVALID_AUTHENTICATION' });
@@ -415,6 +415,22 @@ interface CrmRequest {
   status: number;
 }
 
+/** The CRM objects the fake portal keeps, by their API names. */
+type HubSpotObjectName = 'contacts' | 'companies' | 'deals';
+const OBJECT_NAMES: readonly HubSpotObjectName[] = ['contacts', 'companies', 'deals'];
+const COMPANY_PROPERTIES = ['name', 'domain', 'industry', 'phone', 'city', 'createdate', 'hs_lastmodifieddate', 'hs_object_id'];
+const DEAL_PROPERTIES = [
+  'dealname',
+  'amount',
+  'deal_currency_code',
+  'dealstage',
+  'pipeline',
+  'closedate',
+  'createdate',
+  'hs_lastmodifieddate',
+  'hs_object_id',
+];
+
 const CONTACT_PROPERTIES = [
   'email',
   'firstname',
@@ -429,24 +445,33 @@ const CONTACT_PROPERTIES = [
 ];
 
 /**
- * HubSpot's CRM v3 API for contacts, as its documentation has it: `GET /crm/v3/properties/contacts`, the objects list
- * with `after` paging, the search endpoint (filters, sorts, `after` as an offset), `batch/upsert` by a unique property
- * and `batch/update` by id, each record with `updatedAt` (and `hs_lastmodifieddate`) moving forward on every change.
- * Tests script trouble: 429s with HubSpot's rate-limit headers, and failures of a route (after applying it, as a reply
- * lost on the way back).
+ * HubSpot's CRM v3 API for contacts, companies and deals, as its documentation has it: `GET /crm/v3/properties/<object>`
+ * (and one property, and custom properties made by POST, unique-value ones among them), the objects list with `after`
+ * paging, the search endpoint (filters, sorts, `after` as an offset), `batch/upsert` by a unique-value property and
+ * `batch/update` by id, each record with `updatedAt` (and `hs_lastmodifieddate`) moving forward on every change; and
+ * the v4 associations API between deals and companies (batch read answering 207 for deals without any, associate with
+ * the default type, archive). Tests script trouble: 429s with HubSpot's rate-limit headers, and failures of a route
+ * (after applying it, as a reply lost on the way back).
  */
 export class HubSpotCrm {
   readonly contacts = new Map<string, HubSpotRecord>();
+  readonly companies = new Map<string, HubSpotRecord>();
+  readonly deals = new Map<string, HubSpotRecord>();
+  /** Each deal's associated companies' ids. */
+  readonly dealCompanies = new Map<string, Set<string>>();
   readonly requests: CrmRequest[] = [];
   private nextId = 1001;
   private lastModified = 0;
+  private readonly customProperties = new Map<HubSpotObjectName, { name: string; hasUniqueValue: boolean }[]>();
   private readonly rateLimits: Record<string, string>[] = [];
   private readonly failures: { route: string; afterApplying: boolean; after?: string }[] = [];
-  private readonly stalls: { route: string; after: string; arrived: () => void }[] = [];
+  private readonly stalls: { route: string; after: string | null; arrived: () => void }[] = [];
 
   /** Back to an empty portal with nothing scripted, for the next test. */
   reset(): void {
-    this.contacts.clear();
+    for (const name of OBJECT_NAMES) this.objects(name).clear();
+    this.dealCompanies.clear();
+    this.customProperties.clear();
     this.requests.length = 0;
     this.rateLimits.length = 0;
     this.failures.length = 0;
@@ -455,21 +480,59 @@ export class HubSpotCrm {
 
   /** A contact made at HubSpot (by a person there); its id. */
   createContact(properties: Record<string, string>): string {
-    const id = String(this.nextId++);
-    const now = this.tick();
-    this.contacts.set(id, { id, properties: { ...properties }, createdAt: now, updatedAt: now });
-    return id;
+    return this.createRecord('contacts', properties);
   }
 
   updateContact(id: string, properties: Record<string, string>): void {
-    const record = this.contacts.get(id);
-    if (!record) throw new Error(`no contact ${id}`);
-    Object.assign(record.properties, properties);
-    record.updatedAt = this.tick();
+    this.updateRecord('contacts', id, properties);
   }
 
   contactByEmail(email: string): HubSpotRecord | undefined {
     return [...this.contacts.values()].find((record) => record.properties.email?.toLowerCase() === email.toLowerCase());
+  }
+
+  /** A company made at HubSpot; its id. */
+  createCompany(properties: Record<string, string>): string {
+    return this.createRecord('companies', properties);
+  }
+
+  /** A deal made at HubSpot, associated with `companyId` when given; its id. */
+  createDeal(properties: Record<string, string>, companyId?: string): string {
+    const id = this.createRecord('deals', properties);
+    if (companyId !== undefined) this.associate(id, companyId);
+    return id;
+  }
+
+  updateRecord(object: HubSpotObjectName, id: string, properties: Record<string, string>): void {
+    const record = this.objects(object).get(id);
+    if (!record) throw new Error(`no ${object} ${id}`);
+    Object.assign(record.properties, properties);
+    record.updatedAt = this.tick();
+  }
+
+  /** Associates a deal with a company, as a person does on HubSpot's deal page (the deal's modification time stays). */
+  associate(dealId: string, companyId: string): void {
+    this.dealCompanies.set(dealId, new Set([...(this.dealCompanies.get(dealId) ?? []), companyId]));
+  }
+
+  /** The ids of the companies a deal is associated with. */
+  companiesOf(dealId: string): string[] {
+    return [...(this.dealCompanies.get(dealId) ?? [])];
+  }
+
+  byProperty(object: HubSpotObjectName, name: string, value: string): HubSpotRecord | undefined {
+    return [...this.objects(object).values()].find((record) => record.properties[name] === value);
+  }
+
+  objects(object: HubSpotObjectName): Map<string, HubSpotRecord> {
+    return object === 'contacts' ? this.contacts : object === 'companies' ? this.companies : this.deals;
+  }
+
+  private createRecord(object: HubSpotObjectName, properties: Record<string, string>): string {
+    const id = String(this.nextId++);
+    const now = this.tick();
+    this.objects(object).set(id, { id, properties: { ...properties }, createdAt: now, updatedAt: now });
+    return id;
   }
 
   /** The next `times` requests are refused with 429 and these headers (HubSpot's own by default). */
@@ -496,7 +559,7 @@ export class HubSpotCrm {
    * The next request to the page of `route` starting `after` is never answered, as by a provider that hangs; resolves
    * once it arrived.
    */
-  stallNext(route: string, after: string): Promise<void> {
+  stallNext(route: string, after: string | null): Promise<void> {
     return new Promise((arrived) => this.stalls.push({ route, after, arrived }));
   }
 
@@ -538,35 +601,41 @@ export class HubSpotCrm {
     return failing ? json(502, { status: 'error', message: 'Bad Gateway' }) : reply;
   }
 
+  private propertiesOf(object: HubSpotObjectName): { name: string; hasUniqueValue: boolean }[] {
+    const standard = object === 'contacts' ? CONTACT_PROPERTIES : object === 'companies' ? COMPANY_PROPERTIES : DEAL_PROPERTIES;
+    return [
+      ...standard.map((name) => ({ name, hasUniqueValue: name === 'hs_object_id' || (object === 'contacts' && name === 'email') })),
+      ...(this.customProperties.get(object) ?? []),
+    ];
+  }
+
   private handle(route: string, request: Received, body: Record<string, any>): Reply {
-    switch (route) {
-      case 'GET /crm/v3/properties/contacts':
-        return json(200, {
-          results: CONTACT_PROPERTIES.map((name) => ({
-            name,
-            label: name,
-            type: 'string',
-            fieldType: 'text',
-            hasUniqueValue: name === 'email',
-          })),
-        });
-      case 'GET /crm/v3/objects/contacts': {
+    const associations = /^POST \/crm\/v4\/associations\/deals\/companies\/batch\/(read|associate\/default|archive)$/.exec(route);
+    if (associations) return this.associations(associations[1]!, body);
+    const properties = /^(GET|POST) \/crm\/v3\/properties\/(contacts|companies|deals)(?:\/([^/]+))?$/.exec(route);
+    if (properties) return this.properties(properties[1]!, properties[2] as HubSpotObjectName, properties[3], body);
+    const match = /^(GET|POST) \/crm\/v3\/objects\/(contacts|companies|deals)(?:\/(search|batch\/upsert|batch\/update))?$/.exec(route);
+    if (!match) return json(404, { status: 'error', message: `no route ${route}` });
+    const object = match[2] as HubSpotObjectName;
+    const records = this.objects(object);
+    switch (`${match[1]} ${match[3] ?? ''}`) {
+      case 'GET ': {
         const limit = Math.min(Number(request.query.get('limit') ?? 10), 100);
-        const properties = (request.query.get('properties') ?? '').split(',').filter(Boolean);
-        const sorted = [...this.contacts.values()].sort((a, b) => Number(a.id) - Number(b.id));
+        const shown = (request.query.get('properties') ?? '').split(',').filter(Boolean);
+        const sorted = [...records.values()].sort((a, b) => Number(a.id) - Number(b.id));
         const after = request.query.get('after');
         const start = after === null ? 0 : sorted.findIndex((record) => Number(record.id) >= Number(after));
         const page = start < 0 ? [] : sorted.slice(start, start + limit);
         const next = start < 0 ? undefined : sorted[start + limit];
         return json(200, {
-          results: page.map((record) => this.view(record, properties)),
+          results: page.map((record) => this.view(record, shown)),
           ...(next ? { paging: { next: { after: next.id, link: `?after=${next.id}` } } } : {}),
         });
       }
-      case 'POST /crm/v3/objects/contacts/search': {
+      case 'POST search': {
         const filters = (body.filterGroups?.[0]?.filters ?? []) as { propertyName: string; operator: string; value: string }[];
         const since = filters.find((filter) => filter.propertyName === 'hs_lastmodifieddate' && filter.operator === 'GTE');
-        const matching = [...this.contacts.values()]
+        const matching = [...records.values()]
           .filter((record) => !since || record.updatedAt >= Number(since.value))
           .sort((a, b) => a.updatedAt - b.updatedAt || Number(a.id) - Number(b.id));
         const limit = Math.min(Number(body.limit ?? 10), 200);
@@ -579,31 +648,128 @@ export class HubSpotCrm {
           ...(next ? { paging: { next: { after: next } } } : {}),
         });
       }
-      case 'POST /crm/v3/objects/contacts/batch/upsert': {
-        const results = (body.inputs as { idProperty: string; id: string; properties: Record<string, string> }[]).map((input) => {
-          const existing = this.contactByEmail(input.id);
+      case 'POST batch/upsert': {
+        const inputs = body.inputs as { idProperty: string; id: string; properties: Record<string, string> }[];
+        const notUnique = inputs.find(
+          (input) => !this.propertiesOf(object).some((property) => property.name === input.idProperty && property.hasUniqueValue),
+        );
+        if (notUnique) {
+          return json(400, {
+            status: 'error',
+            message: `Property "${notUnique.idProperty}" does not exist or is not a unique identifier property`,
+            category: 'VALIDATION_ERROR',
+          });
+        }
+        const results = inputs.map((input) => {
+          const existing =
+            object === 'contacts' && input.idProperty === 'email'
+              ? this.contactByEmail(input.id)
+              : this.byProperty(object, input.idProperty, input.id);
           if (existing) {
-            this.updateContact(existing.id, input.properties);
+            this.updateRecord(object, existing.id, input.properties);
             return { ...this.view(existing, Object.keys(input.properties)), new: false };
           }
-          const id = this.createContact({ ...input.properties, [input.idProperty]: input.id });
-          return { ...this.view(this.contacts.get(id)!, Object.keys(input.properties)), new: true };
+          const id = this.createRecord(object, { ...input.properties, [input.idProperty]: input.id });
+          return { ...this.view(records.get(id)!, Object.keys(input.properties)), new: true };
         });
         return json(200, { status: 'COMPLETE', results, startedAt: new Date().toISOString(), completedAt: new Date().toISOString() });
       }
-      case 'POST /crm/v3/objects/contacts/batch/update': {
+      case 'POST batch/update': {
         const inputs = body.inputs as { id: string; properties: Record<string, string> }[];
-        const missing = inputs.find((input) => !this.contacts.has(input.id));
+        const missing = inputs.find((input) => !records.has(input.id));
         if (missing) return json(404, { status: 'error', message: `Object not found. objectId are usually numeric. ${missing.id}` });
         const results = inputs.map((input) => {
-          this.updateContact(input.id, input.properties);
-          return this.view(this.contacts.get(input.id)!, Object.keys(input.properties));
+          this.updateRecord(object, input.id, input.properties);
+          return this.view(records.get(input.id)!, Object.keys(input.properties));
         });
         return json(200, { status: 'COMPLETE', results, startedAt: new Date().toISOString(), completedAt: new Date().toISOString() });
       }
       default:
         return json(404, { status: 'error', message: `no route ${route}` });
     }
+  }
+
+  /** The properties API: the catalogue, one property, and a custom property made (409 when it exists). */
+  private properties(method: string, object: HubSpotObjectName, name: string | undefined, body: Record<string, any>): Reply {
+    const known = this.propertiesOf(object);
+    const shown = (property: { name: string; hasUniqueValue: boolean }) => ({
+      name: property.name,
+      label: property.name,
+      type: 'string',
+      fieldType: 'text',
+      hasUniqueValue: property.hasUniqueValue,
+    });
+    if (method === 'GET' && name === undefined) return json(200, { results: known.map(shown) });
+    if (method === 'GET') {
+      const property = known.find((candidate) => candidate.name === name);
+      return property
+        ? json(200, shown(property))
+        : json(404, {
+            status: 'error',
+            message: `Unable to find property ${name} for object type ${object}`,
+            category: 'OBJECT_NOT_FOUND',
+          });
+    }
+    if (name !== undefined) return json(405, { status: 'error', message: 'Method not allowed' });
+    if (known.some((property) => property.name === body.name)) {
+      return json(409, { status: 'error', message: `Property named '${body.name}' already exists.`, category: 'OBJECT_ALREADY_EXISTS' });
+    }
+    const made = { name: String(body.name), hasUniqueValue: body.hasUniqueValue === true };
+    this.customProperties.set(object, [...(this.customProperties.get(object) ?? []), made]);
+    return json(201, shown(made));
+  }
+
+  /** The v4 associations API between deals and companies, with HubSpot's default association type (deal to company, 5). */
+  private associations(action: string, body: Record<string, any>): Reply {
+    if (action === 'read') {
+      const ids = (body.inputs as { id: string }[]).map((input) => String(input.id));
+      const linked = ids.filter((id) => this.companiesOf(id).length > 0);
+      const results = linked.map((id) => ({
+        from: { id },
+        to: this.companiesOf(id).map((companyId) => ({
+          toObjectId: Number(companyId),
+          associationTypes: [{ category: 'HUBSPOT_DEFINED', typeId: 5, label: 'Primary' }],
+        })),
+      }));
+      const errors = ids
+        .filter((id) => !linked.includes(id))
+        .map((id) => ({
+          status: 'error',
+          category: 'OBJECT_NOT_FOUND',
+          message: `No companies is associated with deal ${id}.`,
+          context: { fromObjectId: [id] },
+        }));
+      return json(errors.length > 0 ? 207 : 200, {
+        status: 'COMPLETE',
+        results,
+        ...(errors.length > 0 ? { numErrors: errors.length, errors } : {}),
+        startedAt: new Date().toISOString(),
+        completedAt: new Date().toISOString(),
+      });
+    }
+    const inputs = body.inputs as { from: { id: string }; to: { id: string } | { id: string }[] }[];
+    const missing = inputs.find(
+      (input) => !this.deals.has(input.from.id) || [input.to].flat().some((to) => !this.companies.has(String(to.id))),
+    );
+    if (missing) return json(400, { status: 'error', message: 'One or more objects were not found', category: 'VALIDATION_ERROR' });
+    if (action === 'archive') {
+      for (const input of inputs) {
+        const kept = this.companiesOf(input.from.id).filter((id) => ![input.to].flat().some((to) => String(to.id) === id));
+        this.dealCompanies.set(input.from.id, new Set(kept));
+      }
+      return { status: 204 };
+    }
+    for (const input of inputs) this.associate(input.from.id, String((input.to as { id: string }).id));
+    return json(200, {
+      status: 'COMPLETE',
+      results: inputs.map((input) => ({
+        from: { id: input.from.id },
+        to: input.to,
+        associationSpec: { associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 5 },
+      })),
+      startedAt: new Date().toISOString(),
+      completedAt: new Date().toISOString(),
+    });
   }
 
   /** A record as the API shows it: the properties asked for and the ones it always sends. */
@@ -704,7 +870,7 @@ export class FakeMicrosoft extends FakeStandardOAuthProvider {
   readonly posted: { conversation: string; content: string; contentType: string; id: string }[] = [];
   readonly mailbox: FakeMail[] = [];
 
-  protected route(request: Received): Reply {
+  protected route(request: Received): Reply | Promise<Reply> {
     const { method, path } = request;
     if (method === 'GET' && path === '/common/oauth2/v2.0/authorize') return this.authorization(request.query, true);
     if (method === 'POST' && path === '/common/oauth2/v2.0/token') return this.standardToken(request);
@@ -782,7 +948,7 @@ export class FakeGoogle extends FakeStandardOAuthProvider {
   protected readonly tokenPrefix = 'ya29-';
   readonly mailbox: FakeMail[] = [];
 
-  protected route(request: Received): Reply {
+  protected route(request: Received): Reply | Promise<Reply> {
     const { method, path } = request;
     if (method === 'GET' && path === '/o/oauth2/v2/auth') return this.authorization(request.query, true);
     if (method === 'POST' && path === '/token') return this.standardToken(request);

@@ -424,6 +424,10 @@ export type ResolversParentTypes = ResolversObject<{
   User: { id: string };
 }>;
 
+export type SensitiveDirectiveArgs = { };
+
+export type SensitiveDirectiveResolver<Result, Parent, ContextType = NotificationsContext, Args = SensitiveDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
 export type ContactPointsResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['ContactPoints'] = ResolversParentTypes['ContactPoints']> = ResolversObject<{
   email?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   phone?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -524,3 +528,6 @@ export type Resolvers<ContextType = NotificationsContext> = ResolversObject<{
   User?: UserResolvers<ContextType>;
 }>;
 
+export type DirectiveResolvers<ContextType = NotificationsContext> = ResolversObject<{
+  sensitive?: SensitiveDirectiveResolver<any, any, ContextType>;
+}>;

@@ -331,6 +331,19 @@ export class NotificationService {
     }
   }
 
+  /** Warns a tenant's billing contact that a payment failed (billing's `billing.payment.past_due`), once per event. */
+  async handleBillingPastDue(em: EntityManager, event: { id: string; payload: Record<string, unknown> }): Promise<void> {
+    const { tenantId, userId, plan, graceEndsAt, invoiceUrl } = event.payload as Record<string, string | null | undefined>;
+    if (!tenantId || !userId) return;
+    await this.notify(em, {
+      tenantId,
+      userId,
+      eventType: 'billing.payment.past_due',
+      variables: { plan, graceEndsAt, invoiceUrl },
+      eventId: event.id,
+    });
+  }
+
   /** Handles a domain event once, however often the bus delivers it. */
   async handleWorkflowFailed(em: EntityManager, event: { id: string; payload: Record<string, unknown> }): Promise<void> {
     const { tenantId, ownerId } = event.payload as Record<string, string | undefined>;

@@ -23,6 +23,13 @@ const BUILT_IN: Record<string, Wording> = {
     subject: 'Workflow "{{workflowName}}" failed',
     body: 'Workflow "{{workflowName}}" failed at step {{stepKey}}: {{error}} (execution {{executionId}})',
   },
+  // Billing's dunning: sent to the tenant's billing contact when a payment of its plan fails.
+  'billing.payment.past_due': {
+    subject: 'Your NexusFlow payment failed',
+    body:
+      'The payment for your {{plan}} plan failed. Please update your payment method before {{graceEndsAt}}; after that the ' +
+      "free plan's limits apply until it is paid. Invoice: {{invoiceUrl}}",
+  },
 };
 
 /**

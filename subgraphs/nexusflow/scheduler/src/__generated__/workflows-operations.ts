@@ -13,6 +13,7 @@ export type ScheduledRunMutationVariables = Exact<{
 
 export type ScheduledRunMutation = { runWorkflow:
     | { __typename: 'Execution', id: string }
+    | { __typename: 'QuotaExceeded', message: string }
     | { __typename: 'WorkflowNotFound', message: string }
     | { __typename: 'WorkflowPaused', message: string }
    };

@@ -202,7 +202,10 @@ export type Mutation = {
    * initialBackoffMs); its attempts are numbered on from those it already made.
    */
   retryExecution: ExecutionTransitionResult;
-  /** Replaces the secret of a workflow's webhook; the old one stops working at once. The response shows the new one. */
+  /**
+   * Replaces the secret of a workflow's webhook; the old one is still accepted until the webhook's
+   * `previousSecretExpiresAt`, and one rotated out earlier stops at once. The response shows the new one.
+   */
   rotateWorkflowWebhookSecret: RotateWorkflowWebhookSecretResult;
   /** Starts a run of the workflow's current version. With an idempotency key, repeated calls start one run. */
   runWorkflow: RunWorkflowResult;
@@ -318,6 +321,17 @@ export type QueryWorkflowsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** The tenant started as many runs this month as its plan allows: a larger plan (billing's changePlan) allows more. */
+export type QuotaExceeded = WorkflowError & {
+  __typename?: 'QuotaExceeded';
+  /** The plan's monthly limit of runs. */
+  limit: Scalars['Int']['output'];
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
+  /** Runs started this calendar month (UTC). */
+  used: Scalars['Int']['output'];
+};
+
 /** Retries of a failing step, with exponential backoff between attempts. */
 export type RetryPolicy = {
   __typename?: 'RetryPolicy';
@@ -325,7 +339,10 @@ export type RetryPolicy = {
   initialBackoffMs: Scalars['Int']['output'];
   /** Attempts in all, the first included. */
   maxAttempts: Scalars['Int']['output'];
-  /** The longest wait between attempts. */
+  /**
+   * The longest backoff between attempts. A step whose service asked for a longer wait (a 429's Retry-After) waits that
+   * long instead, up to the deployment's STEP_MAX_RETRY_AFTER_MS.
+   */
   maxBackoffMs: Scalars['Int']['output'];
 };
 
@@ -335,7 +352,7 @@ export type RetryPolicyInput = {
   initialBackoffMs?: InputMaybe<Scalars['Int']['input']>;
   /** Attempts in all, the first included (1 to 20). */
   maxAttempts: Scalars['Int']['input'];
-  /** The longest wait between attempts; 60000 ms when omitted. */
+  /** The longest backoff between attempts; 60000 ms when omitted. A service's longer Retry-After is waited out instead. */
   maxBackoffMs?: InputMaybe<Scalars['Int']['input']>;
 };
 
@@ -343,7 +360,7 @@ export type RetryPolicyInput = {
 export type RotateWorkflowWebhookSecretResult = Workflow | WorkflowHasNoWebhook | WorkflowNotFound;
 
 /** Outcome of runWorkflow. */
-export type RunWorkflowResult = Execution | WorkflowNotFound | WorkflowPaused;
+export type RunWorkflowResult = Execution | QuotaExceeded | WorkflowNotFound | WorkflowPaused;
 
 /** One step of a workflow definition. */
 export type StepInput = {
@@ -672,6 +689,11 @@ export type WorkflowTrigger = {
 /** The webhook of a workflow: an HTTP POST to its URL, signed with its secret, starts one run with the JSON body as input. */
 export type WorkflowWebhook = {
   __typename?: 'WorkflowWebhook';
+  /**
+   * Until when the secret before the last rotation is still accepted, so that senders can switch without losing
+   * deliveries (WEBHOOK_SECRET_GRACE_HOURS after the rotation); null when no earlier secret is accepted any more.
+   */
+  previousSecretExpiresAt?: Maybe<Scalars['DateTime']['output']>;
   /** The signing secret: only in the response of the mutation that made or rotated it, null everywhere else. */
   secret?: Maybe<Scalars['String']['output']>;
   /** When the secret was made or last rotated. */
@@ -805,6 +827,7 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
   ;
   RunWorkflowResult:
     | ( ExecutionModel )
+    | ( QuotaExceeded )
     | ( WorkflowNotFound )
     | ( WorkflowPaused )
   ;
@@ -821,6 +844,7 @@ export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = 
     | ( ExecutionNotFound )
     | ( InvalidExecutionTransition )
     | ( InvalidWorkflow )
+    | ( QuotaExceeded )
     | ( WorkflowHasNoWebhook )
     | ( WorkflowNotFound )
     | ( WorkflowPaused )
@@ -851,6 +875,7 @@ export type ResolversTypes = ResolversObject<{
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  QuotaExceeded: ResolverTypeWrapper<QuotaExceeded>;
   RetryPolicy: ResolverTypeWrapper<RetryPolicy>;
   RetryPolicyInput: RetryPolicyInput;
   RotateWorkflowWebhookSecretResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RotateWorkflowWebhookSecretResult']>;
@@ -905,6 +930,7 @@ export type ResolversParentTypes = ResolversObject<{
   PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
   Query: Record<PropertyKey, never>;
+  QuotaExceeded: QuotaExceeded;
   RetryPolicy: RetryPolicy;
   RetryPolicyInput: RetryPolicyInput;
   RotateWorkflowWebhookSecretResult: ResolversUnionTypes<ResolversParentTypes>['RotateWorkflowWebhookSecretResult'];
@@ -1051,6 +1077,13 @@ export type QueryResolvers<ContextType = WorkflowsContext, ParentType extends Re
   workflows?: Resolver<Maybe<ResolversTypes['WorkflowConnection']>, ParentType, ContextType, RequireFields<QueryWorkflowsArgs, 'first'>>;
 }>;
 
+export type QuotaExceededResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['QuotaExceeded'] = ResolversParentTypes['QuotaExceeded']> = ResolversObject<{
+  limit?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  used?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type RetryPolicyResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['RetryPolicy'] = ResolversParentTypes['RetryPolicy']> = ResolversObject<{
   initialBackoffMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   maxAttempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1062,7 +1095,7 @@ export type RotateWorkflowWebhookSecretResultResolvers<ContextType = WorkflowsCo
 }>;
 
 export type RunWorkflowResultResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['RunWorkflowResult'] = ResolversParentTypes['RunWorkflowResult']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'Execution' | 'WorkflowNotFound' | 'WorkflowPaused', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'Execution' | 'QuotaExceeded' | 'WorkflowNotFound' | 'WorkflowPaused', ParentType, ContextType>;
 }>;
 
 export type StepRunResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['StepRun'] = ResolversParentTypes['StepRun']> = ResolversObject<{
@@ -1141,7 +1174,7 @@ export type WorkflowEdgeResolvers<ContextType = WorkflowsContext, ParentType ext
 }>;
 
 export type WorkflowErrorResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowError'] = ResolversParentTypes['WorkflowError']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'ExecutionNotFound' | 'InvalidExecutionTransition' | 'InvalidWorkflow' | 'WorkflowHasNoWebhook' | 'WorkflowNotFound' | 'WorkflowPaused', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'ExecutionNotFound' | 'InvalidExecutionTransition' | 'InvalidWorkflow' | 'QuotaExceeded' | 'WorkflowHasNoWebhook' | 'WorkflowNotFound' | 'WorkflowPaused', ParentType, ContextType>;
 }>;
 
 export type WorkflowHasNoWebhookResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowHasNoWebhook'] = ResolversParentTypes['WorkflowHasNoWebhook']> = ResolversObject<{
@@ -1181,6 +1214,7 @@ export type WorkflowTriggerResolvers<ContextType = WorkflowsContext, ParentType 
 }>;
 
 export type WorkflowWebhookResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['WorkflowWebhook'] = ResolversParentTypes['WorkflowWebhook']> = ResolversObject<{
+  previousSecretExpiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   secret?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   secretCreatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1204,6 +1238,7 @@ export type Resolvers<ContextType = WorkflowsContext> = ResolversObject<{
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  QuotaExceeded?: QuotaExceededResolvers<ContextType>;
   RetryPolicy?: RetryPolicyResolvers<ContextType>;
   RotateWorkflowWebhookSecretResult?: RotateWorkflowWebhookSecretResultResolvers<ContextType>;
   RunWorkflowResult?: RunWorkflowResultResolvers<ContextType>;

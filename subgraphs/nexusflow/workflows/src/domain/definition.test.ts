@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultStepRegistry } from '../steps/index.ts';
-import { backoffDelay, parseDefinition } from './definition.ts';
+import { backoffDelay, parseDefinition, retryDelay } from './definition.ts';
 
 const registryWith = (allowPrivateNetworks: boolean) =>
   defaultStepRegistry({
@@ -91,6 +91,20 @@ describe('backing off between attempts', () => {
     expect(backoffDelay(policy, 3, () => 1)).toBe(4800);
     expect(backoffDelay(policy, 4, () => 1)).toBe(5000);
     expect(backoffDelay(policy, 10, () => 0.5)).toBe(5000);
+  });
+
+  it('waits as long as the called service’s Retry-After asks when that is longer than the backoff, up to the cap', () => {
+    const noJitter = () => 0;
+    expect(retryDelay(policy, 1, 30_000, 60_000, noJitter)).toBe(30_000);
+    expect(retryDelay(policy, 1, 3_600_000, 60_000, noJitter)).toBe(60_000);
+  });
+
+  it('keeps the backoff when the hint is shorter, absent or meaningless', () => {
+    const noJitter = () => 0;
+    expect(retryDelay(policy, 3, 1000, 60_000, noJitter)).toBe(4000);
+    expect(retryDelay(policy, 2, undefined, 60_000, noJitter)).toBe(2000);
+    expect(retryDelay(policy, 2, -5, 60_000, noJitter)).toBe(2000);
+    expect(retryDelay(policy, 2, Number.NaN, 60_000, noJitter)).toBe(2000);
   });
 
   it('compiles every expression of every step at save time, refusing a syntax error with the step, the field and its position', () => {

@@ -143,3 +143,20 @@ export function backoffDelay(policy: RetryPolicy, failedAttempt: number, random 
   const base = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** (failedAttempt - 1));
   return Math.min(policy.maxBackoffMs, Math.round(base * (1 + 0.2 * random())));
 }
+
+/**
+ * The wait before a failed attempt's retry: the policy's backoff, or longer when the service the step called asked for
+ * more (its Retry-After), since an attempt before then would be refused the same way. The hint is capped at
+ * `maxHintMs`, so that a service asking for hours does not park the run past what the deployment allows.
+ */
+export function retryDelay(
+  policy: RetryPolicy,
+  failedAttempt: number,
+  retryAfterMs: number | undefined,
+  maxHintMs: number,
+  random = Math.random,
+): number {
+  const backoff = backoffDelay(policy, failedAttempt, random);
+  if (retryAfterMs === undefined || !Number.isFinite(retryAfterMs) || retryAfterMs <= 0) return backoff;
+  return Math.max(backoff, Math.min(Math.ceil(retryAfterMs), maxHintMs));
+}

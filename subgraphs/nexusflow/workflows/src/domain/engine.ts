@@ -14,7 +14,7 @@ import { Execution, ExecutionStatus, FINISHED_STATUSES } from '../entities/execu
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
 import { StepError, type StepOutcome, type StepRegistry } from '../steps/index.ts';
-import { backoffDelay, type StepDefinition } from './definition.ts';
+import { retryDelay, type StepDefinition } from './definition.ts';
 import { recordExecutionEvent, WorkflowEvent } from './events.ts';
 import { StepSender, type StepMessage } from './step-sender.ts';
 import { WakeUps } from './wake-ups.ts';
@@ -36,9 +36,15 @@ export interface EngineOptions {
   workerId?: string;
   /** Due timers are looked for at least this often, beyond the wake-ups this process arms itself. @default 1000 */
   timerPollIntervalMs?: number;
+  /**
+   * The longest a step's Retry-After hint (a provider's 429) may put its next attempt off, beyond its backoff.
+   * @default 900000 (15 minutes)
+   */
+  maxRetryAfterMs?: number;
   now?: () => number;
 }
 
+const DEFAULT_MAX_RETRY_AFTER_MS = 15 * 60_000;
 /** Timers fired per transaction. */
 const TIMER_BATCH = 100;
 /** The first and the longest pause between tries to record an outcome while the database is unreachable. */
@@ -84,6 +90,7 @@ type Claim =
  */
 export class ExecutionEngine {
   private readonly leaseMarginMs: number;
+  private readonly maxRetryAfterMs: number;
   private readonly now: () => number;
   private readonly workerId: string;
   /** `<worker id>/<process id>`: this process in the leases it takes, told apart from its predecessors under the same id. */
@@ -104,6 +111,7 @@ export class ExecutionEngine {
 
   constructor(private readonly options: EngineOptions) {
     this.leaseMarginMs = options.leaseMarginMs ?? 5000;
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
     this.now = options.now ?? Date.now;
     this.workerId = options.workerId ?? randomUUID();
     this.leaseOwner = `${this.workerId}/${randomUUID()}`;
@@ -411,7 +419,8 @@ export class ExecutionEngine {
         const attemptOfRound = stepRun.attempt - execution.uncountedAttempts;
         if (outcome.retryable && attemptOfRound < claim.step.retry.maxAttempts) {
           execution.currentAttempt = stepRun.attempt + 1;
-          execution.resumeAt = new Date(now.getTime() + backoffDelay(claim.step.retry, attemptOfRound));
+          const waitMs = retryDelay(claim.step.retry, attemptOfRound, outcome.retryAfterMs, this.maxRetryAfterMs);
+          execution.resumeAt = new Date(now.getTime() + waitMs);
           recordExecutionEvent(tx, WorkflowEvent.StepFailed, execution, { ...details, error: outcome.message });
           recordExecutionEvent(tx, WorkflowEvent.StepWaiting, execution, { ...details, attempt: execution.currentAttempt });
           waitUntil = execution.resumeAt;

@@ -4,11 +4,16 @@ import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowStatus, type Workflow } from '../entities/workflow.entity.ts';
 import type { ExecutionEngine } from './engine.ts';
+import type { ExecutionQuotaGuard } from './execution-quota.ts';
 import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from './pagination.ts';
 import { recordExecutionEvent, WorkflowEvent, workflowNameOf } from './events.ts';
 import { workflowNotFound, type WorkflowService } from './workflow-service.ts';
 
-export type RunResult = Execution | ReturnType<typeof workflowNotFound> | { __typename: 'WorkflowPaused'; message: string; id: string };
+export type RunResult =
+  | Execution
+  | ReturnType<typeof workflowNotFound>
+  | { __typename: 'WorkflowPaused'; message: string; id: string }
+  | { __typename: 'QuotaExceeded'; message: string; used: number; limit: number };
 
 export type TransitionResult =
   | Execution
@@ -30,6 +35,8 @@ export class ExecutionService {
     private readonly workflows: WorkflowService,
     private readonly engine: ExecutionEngine,
     private readonly relay: OutboxRelay,
+    /** Unset: runs are not limited by plan (e.g. tests of the engine alone). */
+    private readonly quota?: ExecutionQuotaGuard,
   ) {}
 
   /**
@@ -68,7 +75,20 @@ export class ExecutionService {
     if (workflow.status === WorkflowStatus.Paused) {
       return { __typename: 'WorkflowPaused', message: 'The workflow is paused; resume it to run it', id: workflowId };
     }
-    const { execution } = await this.start(em, workflow, { input, idempotencyKey: idempotencyKey ?? null, triggeredBy: user.userId });
+    const exceeded = await this.quota?.exceeded(user);
+    if (exceeded) {
+      return {
+        __typename: 'QuotaExceeded',
+        message: `Your plan allows ${exceeded.limit} runs a month, and ${exceeded.used} were started this month`,
+        ...exceeded,
+      };
+    }
+    const { execution, started } = await this.start(em, workflow, {
+      input,
+      idempotencyKey: idempotencyKey ?? null,
+      triggeredBy: user.userId,
+    });
+    if (started) this.quota?.started(user.tenantId);
     return execution;
   }
 

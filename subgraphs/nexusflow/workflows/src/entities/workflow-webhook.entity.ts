@@ -13,6 +13,9 @@ export const WorkflowWebhookSchema = defineEntity({
     sealedSecret: p.text(),
     /** When the secret was made or last rotated. */
     secretCreatedAt: p.datetime(),
+    /** The secret before the last rotation, sealed the same way, still accepted until `previousSecretExpiresAt`. */
+    previousSealedSecret: p.text().nullable(),
+    previousSecretExpiresAt: p.datetime().nullable(),
   },
 });
 

@@ -18,6 +18,7 @@ export const Workflow: WorkflowResolvers = {
       url: services.webhooks.urlOf(workflow.id),
       secret: services.webhooks.revealedSecret(workflow) ?? null,
       secretCreatedAt: webhook.secretCreatedAt,
+      previousSecretExpiresAt: services.webhooks.previousSecretExpiresAt(webhook),
     };
   },
   executions: (workflow, { first, after, status }, { em, loaders, services }) =>

@@ -1,4 +1,4 @@
-import { callSubgraph, Role, SubgraphRequestError, type Identity, type TypedDocumentNode } from '@nexusflow/kit';
+import { type TypedDocumentNode } from '@nexusflow/kit';
 import { z } from 'zod';
 import {
   WorkflowAiClassifyDocument,
@@ -7,8 +7,9 @@ import {
   WorkflowAiSummarizeDocument,
   type WorkflowAiStepCompletionFragment,
 } from '../__generated__/ai-operations.ts';
-import { evaluateTemplate, evaluateTemplateText } from './template.ts';
-import { StepError, type StepContext, type StepExecutor } from './types.ts';
+import { evaluateRequiredText, evaluateTemplate } from './template.ts';
+import { callStepService, ownerAsMember } from './service-call.ts';
+import { cancelled, type StepContext, type StepExecutor } from './types.ts';
 
 export interface AiStepOptions {
   /** The ai subgraph's GraphQL endpoint. */
@@ -105,8 +106,17 @@ export function aiStep(options: AiStepOptions): StepExecutor<AiStepConfig> {
     config: aiStepConfig,
     async execute(config, context) {
       if (context.signal.aborted) throw cancelled();
+      const service = {
+        url: options.aiUrl,
+        internalSecret: options.internalSecret,
+        timeoutMs: CALL_TIMEOUT_MS,
+        unavailable: 'the ai service could not answer',
+        // RATE_LIMITED and SERVICE_UNAVAILABLE pass; BAD_USER_INPUT (too many tokens, a label the model cannot keep to) does not.
+        refused: 'the ai service refused the request',
+      };
+      const owner = ownerAsMember(context, 'ask the ai service for');
       const call = <TResult, TVariables>(query: TypedDocumentNode<TResult, TVariables>, variables: TVariables) =>
-        ask(options, context, query, variables);
+        callStepService(service, context, owner, query, variables);
       const prompt = config.template ? { prompt: config.template } : {};
       let output: AiStepOutput;
       switch (config.operation) {
@@ -118,9 +128,9 @@ export function aiStep(options: AiStepOptions): StepExecutor<AiStepConfig> {
           break;
         }
         case 'classify': {
-          const labels = await Promise.all(config.labels.map((label, index) => renderedText(label, context, `labels.${index}`)));
+          const labels = await Promise.all(config.labels.map((label, index) => evaluateRequiredText(label, context, `labels.${index}`)));
           const { label, confidence, completion } = (
-            await call(WorkflowAiClassifyDocument, { text: await renderedText(config.text, context, 'text'), labels, ...prompt })
+            await call(WorkflowAiClassifyDocument, { text: await evaluateRequiredText(config.text, context, 'text'), labels, ...prompt })
           ).classify;
           output = { operation: 'classify', label, confidence, ...completion };
           break;
@@ -128,7 +138,7 @@ export function aiStep(options: AiStepOptions): StepExecutor<AiStepConfig> {
         case 'extract': {
           const { data, completion } = (
             await call(WorkflowAiExtractDocument, {
-              text: await renderedText(config.text, context, 'text'),
+              text: await evaluateRequiredText(config.text, context, 'text'),
               schema: config.schema,
               ...prompt,
             })
@@ -139,7 +149,7 @@ export function aiStep(options: AiStepOptions): StepExecutor<AiStepConfig> {
         case 'summarize': {
           const { text: summary, completion } = (
             await call(WorkflowAiSummarizeDocument, {
-              text: await renderedText(config.text, context, 'text'),
+              text: await evaluateRequiredText(config.text, context, 'text'),
               ...(config.maxWords === undefined ? {} : { maxWords: config.maxWords }),
               ...prompt,
             })
@@ -163,56 +173,10 @@ async function completionInput(config: Extract<AiStepConfig, { operation: 'compl
     return { prompt: config.template, variables: await evaluateTemplate(config.variables ?? {}, context, 'variables'), ...tuning };
   }
   const messages = [
-    ...(config.system === undefined ? [] : [{ role: 'SYSTEM' as const, content: await renderedText(config.system, context, 'system') }]),
-    { role: 'USER' as const, content: await renderedText(config.prompt ?? '', context, 'prompt') },
+    ...(config.system === undefined
+      ? []
+      : [{ role: 'SYSTEM' as const, content: await evaluateRequiredText(config.system, context, 'system') }]),
+    { role: 'USER' as const, content: await evaluateRequiredText(config.prompt ?? '', context, 'prompt') },
   ];
   return { messages, ...tuning };
-}
-
-/** A model asked about nothing answers something anyway; a template that renders to nothing is the workflow's mistake. */
-async function renderedText(template: string, context: StepContext, field: string): Promise<string> {
-  const rendered = await evaluateTemplateText(template, context, field);
-  if (rendered.trim() === '') throw new StepError(`${field} rendered to nothing`, false, { field });
-  return rendered;
-}
-
-async function ask<TResult, TVariables>(
-  options: AiStepOptions,
-  context: StepContext,
-  query: TypedDocumentNode<TResult, TVariables>,
-  variables: TVariables,
-): Promise<TResult> {
-  const { signal } = context;
-  try {
-    return await callSubgraph({
-      url: options.aiUrl,
-      internalSecret: options.internalSecret,
-      identity: ownerOf(context),
-      query,
-      variables,
-      signal,
-      timeoutMs: CALL_TIMEOUT_MS,
-    });
-  } catch (error) {
-    if (signal.aborted) throw cancelled();
-    if (!(error instanceof SubgraphRequestError)) throw error;
-    const details = { code: error.code, ...(error.status === undefined ? {} : { status: error.status }) };
-    // RATE_LIMITED and SERVICE_UNAVAILABLE pass; BAD_USER_INPUT (too many tokens, a label the model cannot keep to) does not.
-    if (error.retryable) throw new StepError(`the ai service could not answer: ${error.message}`, true, details);
-    throw new StepError(`the ai service refused the request: ${error.message}`, false, details);
-  }
-}
-
-/**
- * The owner, with the least role that may ask the ai service: the engine acts for them, and must not be able to do
- * more than a member of their tenant could. The tenant's limits and usage count the step as the owner's request.
- */
-function ownerOf(context: StepContext): Extract<Identity, { kind: 'user' }> {
-  const { ownerId, tenantId } = context.execution;
-  if (!ownerId) throw new StepError('this run has no owner to ask the ai service for: it started before runs recorded their owner', false);
-  return { kind: 'user', userId: ownerId, tenantId, roles: [Role.Member] };
-}
-
-function cancelled(): StepError {
-  return new StepError('timed out or cancelled', true);
 }

@@ -5,7 +5,7 @@ import type { LookupFunction } from 'node:net';
 import { z } from 'zod';
 import { isPublicAddress, nonPublicRangeOf, nonPublicRangeOfHost, type NonPublicRange } from './address-policy.ts';
 import { evaluateTemplate, evaluateTemplateText, literalPrefix } from './template.ts';
-import { StepError, type StepContext, type StepExecutor } from './types.ts';
+import { cancelled, StepError, type StepContext, type StepExecutor } from './types.ts';
 
 export interface HttpStepOptions {
   /**
@@ -141,10 +141,6 @@ export function httpStep(options: HttpStepOptions = {}): StepExecutor<HttpStepCo
       }
     },
   };
-}
-
-function cancelled(): StepError {
-  return new StepError('timed out or cancelled', true);
 }
 
 function networkError(error: unknown, request = 'request'): StepError {

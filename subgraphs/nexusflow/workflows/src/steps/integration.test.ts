@@ -125,8 +125,10 @@ describe('the integration step’s failures', () => {
       retryable: true,
       message: 'Slack: RATE_LIMITED',
       details: { reason: 'RATE_LIMITED', providerError: 'ratelimited', retryAfterSeconds: 30 },
+      retryAfterMs: 30_000,
     });
     expect(failed('UNAVAILABLE', true, null)).toMatchObject({ retryable: true, details: { reason: 'UNAVAILABLE' } });
+    expect(failed('UNAVAILABLE', true, null).retryAfterMs).toBeUndefined();
     expect(failed('REFUSED', false, 'channel_not_found')).toMatchObject({
       retryable: false,
       details: { reason: 'REFUSED', providerError: 'channel_not_found' },

@@ -1,4 +1,4 @@
-import { callSubgraph, isUuid, Role, SubgraphRequestError, type Identity, type TypedDocumentNode } from '@nexusflow/kit';
+import { isUuid, type TypedDocumentNode } from '@nexusflow/kit';
 import { z } from 'zod';
 import {
   WorkflowIntegrationPostMessageDocument,
@@ -6,8 +6,9 @@ import {
   WorkflowIntegrationSendToHookDocument,
   type WorkflowIntegrationStepFailureFragment,
 } from '../__generated__/integrations-operations.ts';
-import { evaluateTemplate, evaluateTemplateText } from './template.ts';
-import { StepError, type StepContext, type StepExecutor } from './types.ts';
+import { evaluateRequiredText, evaluateTemplate, evaluateTemplateText } from './template.ts';
+import { callStepService, ownerAsMember } from './service-call.ts';
+import { cancelled, StepError, type StepContext, type StepExecutor } from './types.ts';
 
 export interface IntegrationStepOptions {
   /** The integrations subgraph's GraphQL endpoint. */
@@ -53,7 +54,10 @@ export const integrationStepConfig = z.discriminatedUnion('action', [
   z
     .object({
       action: z.literal('upsertCrmRecord'),
-      /** Templated: the contact to change, by its NexusFlow id; a contact is created when it is omitted. */
+      /**
+       * Templated: the contact to change, by its NexusFlow id. Without it, the tenant's contact with the record's email
+       * is changed, and one is created only when none has it (or the record has no email).
+       */
       contactId: z.string().optional(),
       /** Templated: the contact's fields; those left out stay as they are. The next sync sends it to every connected CRM. */
       record: z
@@ -91,25 +95,42 @@ export function integrationStep(options: IntegrationStepOptions): StepExecutor<I
     config: integrationStepConfig,
     async execute(config, context) {
       if (context.signal.aborted) throw cancelled();
+      const service = {
+        url: options.integrationsUrl,
+        internalSecret: options.internalSecret,
+        timeoutMs: CALL_TIMEOUT_MS,
+        unavailable: 'the integrations service could not answer',
+        refused: 'the integrations service refused the request',
+      };
+      const owner = ownerAsMember(context, 'act for');
       const call = <TResult, TVariables>(query: TypedDocumentNode<TResult, TVariables>, variables: TVariables) =>
-        ask(options, context, query, variables);
+        callStepService(service, context, owner, query, variables);
       let output: IntegrationStepOutput;
       if (config.action === 'postMessage') {
         const id = await integrationIdOf(config.integrationId, context);
-        const channel = await renderedText(config.channel, context, 'channel');
-        const message = await renderedText(config.text, context, 'text');
-        const result = (await call(WorkflowIntegrationPostMessageDocument, { integrationId: id, channel, text: message }))
-          .postIntegrationMessage;
+        const channel = await evaluateRequiredText(config.channel, context, 'channel');
+        const message = await evaluateRequiredText(config.text, context, 'text');
+        const result = (
+          await call(WorkflowIntegrationPostMessageDocument, {
+            integrationId: id,
+            channel,
+            text: message,
+            idempotencyKey: context.idempotencyKey,
+          })
+        ).postIntegrationMessage;
         if (result.__typename !== 'IntegrationMessagePosted') throw stepErrorOf(result);
         output = { action: 'postMessage', integrationId: id, ...withoutTypename(result) };
       } else if (config.action === 'sendToHook') {
         const id = await integrationIdOf(config.integrationId, context);
         const payload = await evaluateTemplate(config.payload, context, 'payload');
-        const result = (await call(WorkflowIntegrationSendToHookDocument, { integrationId: id, payload })).sendIntegrationHook;
+        const result = (
+          await call(WorkflowIntegrationSendToHookDocument, { integrationId: id, payload, idempotencyKey: context.idempotencyKey })
+        ).sendIntegrationHook;
         if (result.__typename !== 'IntegrationHookDelivered') throw stepErrorOf(result);
         output = { action: 'sendToHook', integrationId: id, ...withoutTypename(result) };
       } else {
-        const saved = (await call(WorkflowIntegrationSaveCrmContactDocument, { input: await contactInput(config, context) }))
+        const input = await contactInput(config, context);
+        const saved = (await call(WorkflowIntegrationSaveCrmContactDocument, { input, idempotencyKey: context.idempotencyKey }))
           .saveCrmContact;
         output = { action: 'upsertCrmRecord', contactId: saved.id };
       }
@@ -135,7 +156,8 @@ export function stepErrorOf(failure: Failure): StepError {
     ...(failure.providerError === null ? {} : { providerError: failure.providerError }),
     ...(failure.retryAfterSeconds === null ? {} : { retryAfterSeconds: failure.retryAfterSeconds }),
   };
-  return new StepError(failure.message, failure.retryable, details);
+  const retryAfterMs = failure.retryAfterSeconds === null ? undefined : failure.retryAfterSeconds * 1000;
+  return new StepError(failure.message, failure.retryable, details, retryAfterMs);
 }
 
 /** The record's fields rendered; a field that renders to nothing is cleared, as `null`. */
@@ -167,50 +189,4 @@ async function integrationIdOf(template: string, context: StepContext): Promise<
   if (!isUuid(id))
     throw new StepError(`integrationId rendered to ${JSON.stringify(id)}, which is not an integration id`, false, { integrationId: id });
   return id;
-}
-
-async function renderedText(template: string, context: StepContext, field: string): Promise<string> {
-  const rendered = await evaluateTemplateText(template, context, field);
-  if (rendered.trim() === '') throw new StepError(`${field} rendered to nothing`, false, { field });
-  return rendered;
-}
-
-async function ask<TResult, TVariables>(
-  options: IntegrationStepOptions,
-  context: StepContext,
-  query: TypedDocumentNode<TResult, TVariables>,
-  variables: TVariables,
-): Promise<TResult> {
-  const { signal } = context;
-  try {
-    return await callSubgraph({
-      url: options.integrationsUrl,
-      internalSecret: options.internalSecret,
-      identity: ownerOf(context),
-      query,
-      variables,
-      signal,
-      timeoutMs: CALL_TIMEOUT_MS,
-    });
-  } catch (error) {
-    if (signal.aborted) throw cancelled();
-    if (!(error instanceof SubgraphRequestError)) throw error;
-    const details = { code: error.code, ...(error.status === undefined ? {} : { status: error.status }) };
-    if (error.retryable) throw new StepError(`the integrations service could not answer: ${error.message}`, true, details);
-    throw new StepError(`the integrations service refused the request: ${error.message}`, false, details);
-  }
-}
-
-/**
- * The owner, with the least role that may act through an integration: the engine acts for them, and must not be able
- * to do more than a member of their tenant could.
- */
-function ownerOf(context: StepContext): Extract<Identity, { kind: 'user' }> {
-  const { ownerId, tenantId } = context.execution;
-  if (!ownerId) throw new StepError('this run has no owner to act for: it started before runs recorded their owner', false);
-  return { kind: 'user', userId: ownerId, tenantId, roles: [Role.Member] };
-}
-
-function cancelled(): StepError {
-  return new StepError('timed out or cancelled', true);
 }

@@ -1,8 +1,9 @@
-import { callSubgraph, isUuid, Role, SubgraphRequestError, type Identity } from '@nexusflow/kit';
+import { isUuid } from '@nexusflow/kit';
 import { z } from 'zod';
-import { WorkflowNotifyStepDocument, type WorkflowNotifyStepMutation } from '../__generated__/notifications-operations.ts';
+import { WorkflowNotifyStepDocument } from '../__generated__/notifications-operations.ts';
 import { evaluateTemplate, evaluateTemplateText } from './template.ts';
-import { StepError, type StepContext, type StepExecutor } from './types.ts';
+import { callStepService, ownerAsMember } from './service-call.ts';
+import { cancelled, StepError, type StepContext, type StepExecutor } from './types.ts';
 
 export interface NotifyStepOptions {
   /** The notifications subgraph's GraphQL endpoint. */
@@ -57,7 +58,7 @@ export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepC
     async execute(config, context) {
       const { signal } = context;
       if (signal.aborted) throw cancelled();
-      const sender = senderOf(context);
+      const sender = ownerAsMember(context, 'send the notification for');
       const userId = await recipientOf(config, context, sender.userId);
       const input = {
         userId,
@@ -65,25 +66,18 @@ export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepC
         variables: await evaluateTemplate(config.variables ?? {}, context, 'variables'),
         idempotencyKey: context.idempotencyKey,
       };
-      let sent: WorkflowNotifyStepMutation['sendNotification'];
-      try {
-        const data = await callSubgraph({
+      const { sendNotification: sent } = await callStepService(
+        {
           url: options.notificationsUrl,
           internalSecret: options.internalSecret,
-          identity: sender,
-          query: WorkflowNotifyStepDocument,
-          variables: { input },
-          signal,
-        });
-        sent = data.sendNotification;
-      } catch (error) {
-        if (signal.aborted) throw cancelled();
-        if (!(error instanceof SubgraphRequestError)) throw error;
-        const details = { code: error.code, ...(error.status === undefined ? {} : { status: error.status }) };
-        if (error.retryable)
-          throw new StepError(`the notifications service could not take the notification: ${error.message}`, true, details);
-        throw new StepError(`the notifications service refused the notification: ${error.message}`, false, details);
-      }
+          unavailable: 'the notifications service could not take the notification',
+          refused: 'the notifications service refused the notification',
+        },
+        context,
+        sender,
+        WorkflowNotifyStepDocument,
+        { input },
+      );
       const output: NotifyStepOutput = {
         notificationId: sent.id,
         userId,
@@ -96,24 +90,9 @@ export function notifyStep(options: NotifyStepOptions): StepExecutor<NotifyStepC
   };
 }
 
-/**
- * The owner, with the least role that may send notifications: the engine acts for them, and must not be able to do
- * more than a member of their tenant could.
- */
-function senderOf(context: StepContext): Extract<Identity, { kind: 'user' }> {
-  const { ownerId, tenantId } = context.execution;
-  if (!ownerId)
-    throw new StepError('this run has no owner to send the notification for: it started before runs recorded their owner', false);
-  return { kind: 'user', userId: ownerId, tenantId, roles: [Role.Member] };
-}
-
 async function recipientOf(config: NotifyStepConfig, context: StepContext, ownerId: string): Promise<string> {
   if (config.userId === undefined) return ownerId;
   const userId = (await evaluateTemplateText(config.userId, context, 'userId')).trim();
   if (!isUuid(userId)) throw new StepError(`userId rendered to ${JSON.stringify(userId)}, which is not a user id`, false, { userId });
   return userId;
-}
-
-function cancelled(): StepError {
-  return new StepError('timed out or cancelled', true);
 }

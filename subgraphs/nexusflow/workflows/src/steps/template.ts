@@ -64,6 +64,16 @@ export async function evaluateTemplateText(template: string, scope: TemplateScop
   return (await evaluateParts(parsedOrFailure(template, field), templateData(scope), field)).map(toText).join('');
 }
 
+/**
+ * Like {@link evaluateTemplateText}, for a field that must say something (a prompt, a message, a channel): a template
+ * that renders to nothing is the workflow's mistake, and sending it anyway would only get a useless answer.
+ */
+export async function evaluateRequiredText(template: string, scope: TemplateScope, field: string): Promise<string> {
+  const rendered = await evaluateTemplateText(template, scope, field);
+  if (rendered.trim() === '') throw new StepError(`${field} rendered to nothing`, false, { field });
+  return rendered;
+}
+
 /** A problem of a template's expressions, at `path` within it. */
 export interface TemplateProblem {
   path: (string | number)[];

@@ -38,9 +38,19 @@ export class StepError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly details?: Record<string, unknown>,
+    /**
+     * How long the service the step called asked to be left alone (its Retry-After, a rate limit's reset): the engine
+     * waits at least this long before the next attempt, up to STEP_MAX_RETRY_AFTER_MS.
+     */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
+}
+
+/** A step cut short by its timeout or a cancelled run: retryable, since a later attempt may have the time it lacked. */
+export function cancelled(): StepError {
+  return new StepError('timed out or cancelled', true);
 }
 
 export interface StepExecutor<C> {

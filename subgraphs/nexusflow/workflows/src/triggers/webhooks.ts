@@ -52,6 +52,7 @@ export class WebhookSecrets {
   constructor(
     encryptionKey: string,
     private readonly baseUrl: string,
+    private readonly rotation: WebhookSecretRotation = { graceSeconds: 0, now: Date.now },
   ) {
     this.box = new WebhookSecretBox(encryptionKey);
   }
@@ -72,7 +73,10 @@ export class WebhookSecrets {
     else if (!hasWebhookTrigger(workflow) && existing) em.remove(existing);
   }
 
-  /** A new secret for the workflow's webhook; the old one stops working at once. */
+  /**
+   * A new secret for the workflow's webhook. The one before still verifies deliveries for the grace period (senders
+   * switch meanwhile); one rotated out earlier stops now.
+   */
   async rotate(em: EntityManager, identity: Identity, id: string): Promise<RotateWebhookSecretResult> {
     requireRole(identity, WRITER_ROLES);
     const workflow = isUuid(id) ? await em.findOne(Workflow, { id, deletedAt: null }) : null;
@@ -81,17 +85,37 @@ export class WebhookSecrets {
       return { __typename: 'WorkflowHasNoWebhook', message: 'The workflow has no WEBHOOK trigger', id };
     }
     const existing = await em.findOne(WorkflowWebhook, { workflowId: workflow.id });
-    if (existing) em.remove(existing);
-    await em.flush();
-    this.issue(em, workflow);
+    if (!existing) {
+      this.issue(em, workflow);
+      await em.flush();
+      return workflow;
+    }
+    const secret = newWebhookSecret();
+    const now = this.rotation.now();
+    const graceful = this.rotation.graceSeconds > 0;
+    Object.assign(existing, {
+      previousSealedSecret: graceful ? existing.sealedSecret : null,
+      previousSecretExpiresAt: graceful ? new Date(now + this.rotation.graceSeconds * 1000) : null,
+      sealedSecret: this.box.seal(secret, workflow.id),
+      secretCreatedAt: new Date(now),
+    });
+    this.revealed.set(workflow, secret);
     await em.flush();
     return workflow;
   }
 
-  /** The secret deliveries to the workflow's webhook are signed with; undefined when it has none. */
-  async secretOf(em: EntityManager, workflowId: string): Promise<string | undefined> {
+  /** When the secret before the last rotation stops verifying deliveries; null when none does any more. */
+  previousSecretExpiresAt(webhook: WorkflowWebhook): Date | null {
+    const expiresAt = webhook.previousSecretExpiresAt ?? null;
+    return expiresAt !== null && expiresAt.getTime() > this.rotation.now() ? expiresAt : null;
+  }
+
+  /** The secrets a delivery may be signed with now: the webhook's, and the one before while its grace lasts. */
+  async acceptedSecretsOf(em: EntityManager, workflowId: string): Promise<string[]> {
     const webhook = await em.findOne(WorkflowWebhook, { workflowId });
-    return webhook ? this.box.open(webhook.sealedSecret, workflowId) : undefined;
+    if (!webhook) return [];
+    const previous = this.previousSecretExpiresAt(webhook) && webhook.previousSealedSecret ? [webhook.previousSealedSecret] : [];
+    return [webhook.sealedSecret, ...previous].map((sealed) => this.box.open(sealed, workflowId));
   }
 
   private issue(em: EntityManager, workflow: Workflow): void {
@@ -100,10 +124,16 @@ export class WebhookSecrets {
       workflowId: workflow.id,
       tenantId: workflow.tenantId,
       sealedSecret: this.box.seal(secret, workflow.id),
-      secretCreatedAt: new Date(),
+      secretCreatedAt: new Date(this.rotation.now()),
     });
     this.revealed.set(workflow, secret);
   }
+}
+
+export interface WebhookSecretRotation {
+  /** How long a rotated-out secret still verifies deliveries (WEBHOOK_SECRET_GRACE_HOURS); 0: not at all. */
+  graceSeconds: number;
+  now: () => number;
 }
 
 export interface WebhookDeliveryOptions {
@@ -165,9 +195,12 @@ export class WebhookDeliveries {
     }
     const em = systemFork(this.options.database);
     const workflow = isUuid(workflowId) ? await em.findOne(Workflow, { id: workflowId, deletedAt: null }) : null;
-    const secret = workflow && hasWebhookTrigger(workflow) ? await this.options.secrets.secretOf(em, workflow.id) : undefined;
-    if (!workflow || !secret) throw refused(404, ErrorCode.NotFound, 'No webhook here');
-    if (!signatureMatches(signDelivery(secret, signature.timestamp, deliveryId, body), signature.signatures)) {
+    const secrets = workflow && hasWebhookTrigger(workflow) ? await this.options.secrets.acceptedSecretsOf(em, workflow.id) : [];
+    if (!workflow || secrets.length === 0) throw refused(404, ErrorCode.NotFound, 'No webhook here');
+    const signedWithAny = secrets.some((secret) =>
+      signatureMatches(signDelivery(secret, signature.timestamp, deliveryId, body), signature.signatures),
+    );
+    if (!signedWithAny) {
       throw refused(401, ErrorCode.Unauthenticated, 'The signature does not match');
     }
     let input: unknown;

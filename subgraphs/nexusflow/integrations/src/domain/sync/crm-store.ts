@@ -1,11 +1,15 @@
 import { badUserInput, requireRole, requireUser, requireUuid, Role, type EntityManager, type Identity } from '@nexusflow/kit';
+import { CrmCompany } from '../../entities/crm-company.entity.ts';
 import { CrmContact } from '../../entities/crm-contact.entity.ts';
+import { CrmDeal } from '../../entities/crm-deal.entity.ts';
 import { CrmFieldMappingSet } from '../../entities/crm-field-mapping-set.entity.ts';
 import { Integration } from '../../entities/integration.entity.ts';
 import { providerFailure, type CrmAdapter } from './adapter.ts';
+import { newRecord, recordEntity, type CrmRecord } from './crm-records.ts';
 import {
   DEFAULT_CONFLICT_POLICY,
-  DEFAULT_CONTACT_MAPPINGS,
+  MappingError,
+  normalizeValue,
   validateMappings,
   type ConflictPolicy,
   type CrmObjectType,
@@ -27,11 +31,32 @@ export interface ContactInput {
   custom?: unknown;
 }
 
-export interface ContactPage {
-  nodes: CrmContact[];
+export interface CompanyInput {
+  id?: string | null;
+  name?: string | null;
+  domain?: string | null;
+  industry?: string | null;
+  phone?: string | null;
+  custom?: unknown;
+}
+
+export interface DealInput {
+  id?: string | null;
+  name?: string | null;
+  amount?: string | null;
+  currency?: string | null;
+  stage?: string | null;
+  closeDate?: string | null;
+  companyId?: string | null;
+  custom?: unknown;
+}
+
+export interface RecordPage<T extends CrmRecord> {
+  nodes: T[];
   endCursor: string | null;
   hasNextPage: boolean;
 }
+export type ContactPage = RecordPage<CrmContact>;
 
 export interface MappingSetView {
   __typename: 'FieldMappingSet';
@@ -47,9 +72,8 @@ export type SaveMappingsResult =
   | { __typename: 'InvalidFieldMappings'; message: string; problems: MappingProblem[] }
   | { __typename: 'IntegrationNotFound'; message: string; id: string };
 
-/** `createdAt` and `id` of the last contact of a page, opaque to clients. */
-const encodeCursor = (contact: CrmContact) =>
-  Buffer.from(JSON.stringify([contact.createdAt.toISOString(), contact.id])).toString('base64url');
+/** `createdAt` and `id` of the last record of a page, opaque to clients. */
+const encodeCursor = (record: CrmRecord) => Buffer.from(JSON.stringify([record.createdAt.toISOString(), record.id])).toString('base64url');
 
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   try {
@@ -62,14 +86,34 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   }
 }
 
-/** The mappings of a kind of record through an integration: saved ones, or the defaults. */
-export async function mappingSetOf(em: EntityManager, integrationId: string, objectType: CrmObjectType): Promise<MappingSetView> {
+function isCalendarDate(value: string): boolean {
+  const date = new Date(`${value}T00:00:00Z`);
+  return /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
+}
+
+/** An input's value as NexusFlow keeps it, or BAD_USER_INPUT naming the field. */
+function checked(normalize: () => unknown, field: string): unknown {
+  try {
+    return normalize();
+  } catch (error) {
+    if (error instanceof MappingError) throw badUserInput(`"${field}" must be a decimal number such as 1500.50`, { field });
+    throw error;
+  }
+}
+
+/** The mappings of a kind of record through an integration: saved ones, or its CRM's defaults (none without an adapter). */
+export async function mappingSetOf(
+  em: EntityManager,
+  integrationId: string,
+  objectType: CrmObjectType,
+  adapter: CrmAdapter | null,
+): Promise<MappingSetView> {
   const saved = await em.findOne(CrmFieldMappingSet, { integrationId, objectType });
   return {
     __typename: 'FieldMappingSet',
     integrationId,
     objectType,
-    mappings: saved?.mappings ?? [...DEFAULT_CONTACT_MAPPINGS],
+    mappings: saved?.mappings ?? [...(adapter?.defaultMappings(objectType) ?? [])],
     conflictPolicy: saved?.conflictPolicy ?? DEFAULT_CONFLICT_POLICY,
     saved: saved !== null,
   };
@@ -86,54 +130,112 @@ export class CrmStore {
   ) {}
 
   async contacts(em: EntityManager, identity: Identity, first: number, after: string | null): Promise<ContactPage> {
+    return this.page<CrmContact>(em, identity, 'CONTACT', first, after);
+  }
+
+  async companies(em: EntityManager, identity: Identity, first: number, after: string | null): Promise<RecordPage<CrmCompany>> {
+    return this.page<CrmCompany>(em, identity, 'COMPANY', first, after);
+  }
+
+  async deals(em: EntityManager, identity: Identity, first: number, after: string | null): Promise<RecordPage<CrmDeal>> {
+    return this.page<CrmDeal>(em, identity, 'DEAL', first, after);
+  }
+
+  /** Creates a contact, or changes the fields given of one; its new `updatedAt` makes the next sync push it. */
+  async saveContact(em: EntityManager, identity: Identity, input: ContactInput): Promise<CrmContact> {
+    const contact = await this.recordToSave<CrmContact>(em, identity, 'CONTACT', input);
+    for (const field of ['email', 'firstName', 'lastName', 'phone', 'company'] as const) {
+      if (input[field] !== undefined) contact[field] = input[field] ?? null;
+    }
+    await em.flush();
+    return contact;
+  }
+
+  /** Creates a company, or changes the fields given of one; its new `updatedAt` makes the next sync push it. */
+  async saveCompany(em: EntityManager, identity: Identity, input: CompanyInput): Promise<CrmCompany> {
+    const company = await this.recordToSave<CrmCompany>(em, identity, 'COMPANY', input);
+    for (const field of ['name', 'domain', 'industry', 'phone'] as const) {
+      if (input[field] !== undefined) company[field] = input[field] ?? null;
+    }
+    await em.flush();
+    return company;
+  }
+
+  /**
+   * Creates a deal, or changes the fields given of one, with the company it belongs to (one of the caller's tenant's);
+   * its new `updatedAt` makes the next sync push it, linked to that company at the CRM.
+   */
+  async saveDeal(em: EntityManager, identity: Identity, input: DealInput): Promise<CrmDeal> {
+    const amount = checked(() => normalizeValue('DECIMAL', 'amount', input.amount), 'amount') as string | null | undefined;
+    if (input.closeDate !== undefined && input.closeDate !== null && !isCalendarDate(input.closeDate)) {
+      throw badUserInput('"closeDate" must be a date as YYYY-MM-DD', { field: 'closeDate' });
+    }
+    let companyId = input.companyId;
+    if (companyId) {
+      const company = await em.findOne(CrmCompany, { id: requireUuid(companyId, 'companyId') });
+      if (!company) throw badUserInput(`No company ${companyId}`, { field: 'companyId' });
+      companyId = company.id;
+    }
+    const deal = await this.recordToSave<CrmDeal>(em, identity, 'DEAL', input);
+    for (const field of ['name', 'currency', 'stage', 'closeDate'] as const) {
+      if (input[field] !== undefined) deal[field] = input[field] ?? null;
+    }
+    if (amount !== undefined) deal.amount = amount === '' ? null : amount;
+    if (companyId !== undefined) deal.companyId = companyId ?? null;
+    await em.flush();
+    return deal;
+  }
+
+  private async page<T extends CrmRecord>(
+    em: EntityManager,
+    identity: Identity,
+    objectType: CrmObjectType,
+    first: number,
+    after: string | null,
+  ): Promise<RecordPage<T>> {
     requireUser(identity);
     const limit = Math.min(Math.max(first, 0), MAX_PAGE);
     const from = after === null ? null : decodeCursor(after);
     const where =
       from === null ? {} : { $or: [{ createdAt: { $gt: from.createdAt } }, { createdAt: from.createdAt, id: { $gt: from.id } }] };
-    const found = await em.find(CrmContact, where, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: limit + 1 });
+    const found = (await em.find(recordEntity(objectType), where, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: limit + 1 })) as T[];
     const nodes = found.slice(0, limit);
     const last = nodes.at(-1);
     return { nodes, endCursor: last ? encodeCursor(last) : null, hasNextPage: found.length > limit };
   }
 
-  /** Creates a contact, or changes the fields given of one; its new `updatedAt` makes the next sync push it. */
-  async saveContact(em: EntityManager, identity: Identity, input: ContactInput): Promise<CrmContact> {
+  /**
+   * The record an input saves, of the caller's tenant: the one of its `id`, or a new one; its custom fields and
+   * `updatedAt` set. Not for VIEWERs.
+   */
+  private async recordToSave<T extends CrmRecord>(
+    em: EntityManager,
+    identity: Identity,
+    objectType: CrmObjectType,
+    input: { id?: string | null; custom?: unknown },
+  ): Promise<T> {
     const caller = requireRole(identity, WRITING_ROLES);
     if (input.custom !== undefined && input.custom !== null && (typeof input.custom !== 'object' || Array.isArray(input.custom))) {
       throw badUserInput('"custom" must be an object', { field: 'custom' });
     }
     const now = new Date(this.options.now());
-    let contact: CrmContact;
+    let record: CrmRecord;
     if (input.id) {
-      const found = await em.findOne(CrmContact, { id: requireUuid(input.id, 'id') });
-      if (!found) throw badUserInput(`No contact ${input.id}`, { field: 'id' });
-      contact = found;
+      const found = await em.findOne(recordEntity(objectType), { id: requireUuid(input.id, 'id') });
+      if (!found) throw badUserInput(`No ${objectType.toLowerCase()} ${input.id}`, { field: 'id' });
+      record = found;
     } else {
-      contact = em.create(CrmContact, {
-        tenantId: caller.tenantId,
-        updatedAt: now,
-        email: null,
-        firstName: null,
-        lastName: null,
-        phone: null,
-        company: null,
-        custom: {},
-      });
+      record = newRecord(em, objectType, caller.tenantId, now);
     }
-    for (const field of ['email', 'firstName', 'lastName', 'phone', 'company'] as const) {
-      if (input[field] !== undefined) contact[field] = input[field] ?? null;
-    }
-    if (input.custom !== undefined) contact.custom = (input.custom ?? {}) as Record<string, unknown>;
-    contact.updatedAt = now;
-    await em.flush();
-    return contact;
+    if (input.custom !== undefined) record.custom = (input.custom ?? {}) as Record<string, unknown>;
+    record.updatedAt = now;
+    return record as T;
   }
 
   async mappings(em: EntityManager, identity: Identity, integrationId: string, objectType: CrmObjectType): Promise<MappingSetView | null> {
     requireUser(identity);
     const integration = await em.findOne(Integration, { id: requireUuid(integrationId, 'integrationId'), disconnectedAt: null });
-    return integration ? mappingSetOf(em, integration.id, objectType) : null;
+    return integration ? mappingSetOf(em, integration.id, objectType, this.options.adapterFor(em, integration)) : null;
   }
 
   /**
@@ -169,7 +271,7 @@ export class CrmStore {
     const providerFields = await adapter.fields(objectType).catch((error: unknown) => {
       throw providerFailure(error);
     });
-    const problems = validateMappings(entries, providerFields);
+    const problems = validateMappings(objectType, entries, providerFields);
     if (problems.length > 0) {
       return {
         __typename: 'InvalidFieldMappings',

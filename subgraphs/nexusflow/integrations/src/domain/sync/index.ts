@@ -6,7 +6,11 @@ import type { ProviderName } from '../providers.ts';
 import type { CrmAdapter } from './adapter.ts';
 import { CrmStore } from './crm-store.ts';
 import { HubSpotAdapter } from './hubspot.ts';
+import { PipedriveAdapter } from './pipedrive.ts';
+import { apiOrigin } from './provider-http.ts';
+import { SalesforceAdapter } from './salesforce.ts';
 import { SyncEngine, type SyncJob } from './sync-engine.ts';
+import { ZohoAdapter } from './zoho.ts';
 
 export const SYNC_QUEUE = 'integrations.crm-sync';
 
@@ -14,14 +18,28 @@ export const SYNC_QUEUE = 'integrations.crm-sync';
 export function createCrmSync(runtime: SubgraphRuntime, config: IntegrationsConfig, connections: Connections, eventsRecorded: () => void) {
   const adapterFor = (em: EntityManager, integration: Integration): CrmAdapter | null => {
     const provider = integration.provider as ProviderName;
-    if (provider !== 'HUBSPOT') return null;
-    return new HubSpotAdapter({
-      settings: config.providers[provider],
-      token: (rejected) => connections.accessToken(em, integration.id, rejected),
+    const common = {
+      token: (rejected?: string) => connections.accessToken(em, integration.id, rejected),
       pageSize: config.sync.pageSize,
       timeoutMs: config.providerTimeoutSeconds * 1000,
       maxRateLimitRetries: config.sync.maxRateLimitWaits,
-    });
+    };
+    const settings = config.providers[provider];
+    const overridden = settings.baseUrl.origin !== new URL(settings.definition.defaultBaseUrl).origin;
+    const origin = (fallback: string | null) => () =>
+      apiOrigin(integration.apiBaseUrl ?? null, fallback, overridden, settings.definition.displayName);
+    switch (provider) {
+      case 'HUBSPOT':
+        return new HubSpotAdapter({ ...common, settings });
+      case 'SALESFORCE':
+        return new SalesforceAdapter({ ...common, apiOrigin: origin(null) });
+      case 'PIPEDRIVE':
+        return new PipedriveAdapter({ ...common, apiOrigin: origin('https://api.pipedrive.com') });
+      case 'ZOHO_CRM':
+        return new ZohoAdapter({ ...common, apiOrigin: origin('https://www.zohoapis.com') });
+      default:
+        return null;
+    }
   };
   const queue = createWorkQueue<SyncJob>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.${SYNC_QUEUE}`, runtime.logger);
   const engine = new SyncEngine({
@@ -35,6 +53,7 @@ export function createCrmSync(runtime: SubgraphRuntime, config: IntegrationsConf
     pageSize: config.sync.pageSize,
     maxAttempts: config.sync.maxAttempts,
     retryDelayMs: config.sync.retryDelayMs,
+    leaseMs: config.sync.leaseMs,
   });
   return { store: new CrmStore({ now: runtime.clock, adapterFor }), engine, queue, live: runtime.pubsub };
 }

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
-import { groupByKeys, type EntityManager } from '@nexusflow/kit';
+import { groupByKeys, loaderById, type EntityManager } from '@nexusflow/kit';
+import { CrmCompany } from '../../entities/crm-company.entity.ts';
 import { CrmExternalLink } from '../../entities/crm-external-link.entity.ts';
 
 export interface SyncCounts {
@@ -10,6 +11,8 @@ export interface SyncCounts {
 /** The sync's cross-entity fields, batched per request in the caller's tenant's unit of work. */
 export function createSyncLoaders(em: EntityManager) {
   return {
+    /** A deal's company, of the caller's tenant. */
+    companyById: loaderById(em, CrmCompany),
     linksByRecordId: new DataLoader<string, CrmExternalLink[]>(async (ids) =>
       groupByKeys(
         ids,

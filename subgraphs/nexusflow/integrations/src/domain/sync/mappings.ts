@@ -2,7 +2,9 @@ import { compileExpression, describeExpressionProblem, ExpressionError, type Exp
 
 export type MappingDirection = 'INBOUND' | 'OUTBOUND' | 'BOTH';
 export type ConflictPolicy = 'NEWEST_WINS' | 'PROVIDER_WINS' | 'NEXUSFLOW_WINS' | 'HOLD';
-export type CrmObjectType = 'CONTACT';
+/** The kinds of CRM record that sync, in the order a run syncs them: a deal's company is synced before the deal. */
+export const CRM_OBJECT_TYPES = ['CONTACT', 'COMPANY', 'DEAL'] as const;
+export type CrmObjectType = (typeof CRM_OBJECT_TYPES)[number];
 
 /** One field carried between a CRM record's properties (`source`) and a NexusFlow record's fields (`target`). */
 export interface FieldMappingEntry {
@@ -20,40 +22,56 @@ export interface MappingProblem {
   message: string;
 }
 
-/** NexusFlow's fields of a contact; `custom.<name>` targets go into its custom fields. */
-export const CONTACT_FIELDS = ['email', 'firstName', 'lastName', 'phone', 'company'] as const;
-export type ContactField = (typeof CONTACT_FIELDS)[number];
+/** How NexusFlow keeps a field's value: text as given, a decimal number (as a string), or a calendar date (YYYY-MM-DD). */
+export type FieldKind = 'TEXT' | 'DECIMAL' | 'DATE';
+
+/** NexusFlow's fields of each kind of record, and how each is kept; `custom.<name>` targets go into its custom fields. */
+export const NEXUSFLOW_FIELDS = {
+  CONTACT: { email: 'TEXT', firstName: 'TEXT', lastName: 'TEXT', phone: 'TEXT', company: 'TEXT' },
+  COMPANY: { name: 'TEXT', domain: 'TEXT', industry: 'TEXT', phone: 'TEXT' },
+  DEAL: { name: 'TEXT', amount: 'DECIMAL', currency: 'TEXT', stage: 'TEXT', closeDate: 'DATE' },
+} as const satisfies Record<CrmObjectType, Record<string, FieldKind>>;
+
+export const CONTACT_FIELDS = Object.keys(NEXUSFLOW_FIELDS.CONTACT) as (keyof typeof NEXUSFLOW_FIELDS.CONTACT)[];
+export type ContactField = keyof typeof NEXUSFLOW_FIELDS.CONTACT;
 const CUSTOM_TARGET = /^custom\.[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
-/** What syncs when a tenant saved nothing: the standard fields, both ways, the side changed last winning. */
-export const DEFAULT_CONTACT_MAPPINGS: readonly FieldMappingEntry[] = [
-  { source: 'email', target: 'email', transform: null, defaultValue: null, direction: 'BOTH' },
-  { source: 'firstname', target: 'firstName', transform: null, defaultValue: null, direction: 'BOTH' },
-  { source: 'lastname', target: 'lastName', transform: null, defaultValue: null, direction: 'BOTH' },
-  { source: 'phone', target: 'phone', transform: null, defaultValue: null, direction: 'BOTH' },
-  { source: 'company', target: 'company', transform: null, defaultValue: null, direction: 'BOTH' },
-];
+/** A mapping carrying a field as it is, both ways: most of a CRM's defaults. */
+export const plainMapping = (source: string, target: string): FieldMappingEntry => ({
+  source,
+  target,
+  transform: null,
+  defaultValue: null,
+  direction: 'BOTH',
+});
+
 export const DEFAULT_CONFLICT_POLICY: ConflictPolicy = 'NEWEST_WINS';
 
-const isNexusflowField = (target: string) => (CONTACT_FIELDS as readonly string[]).includes(target) || CUSTOM_TARGET.test(target);
+const fieldsOf = (objectType: CrmObjectType): Readonly<Record<string, FieldKind>> => NEXUSFLOW_FIELDS[objectType];
+const isNexusflowField = (objectType: CrmObjectType, target: string) =>
+  Object.hasOwn(fieldsOf(objectType), target) || CUSTOM_TARGET.test(target);
 
 /**
  * Everything wrong with `mappings`, against the CRM's fields as it lists them and NexusFlow's: unknown fields, a
  * transform that does not compile, a transform on a BOTH mapping (a transform cannot be carried back), and two
  * mappings writing one field in the same direction.
  */
-export function validateMappings(mappings: readonly FieldMappingEntry[], providerFields: ReadonlySet<string>): MappingProblem[] {
+export function validateMappings(
+  objectType: CrmObjectType,
+  mappings: readonly FieldMappingEntry[],
+  providerFields: ReadonlySet<string>,
+): MappingProblem[] {
   const problems: MappingProblem[] = [];
   const written = new Map<string, number>();
   mappings.forEach((mapping, index) => {
     if (!providerFields.has(mapping.source)) {
       problems.push({ index, field: 'source', message: `The CRM has no field "${mapping.source}"` });
     }
-    if (!isNexusflowField(mapping.target)) {
+    if (!isNexusflowField(objectType, mapping.target)) {
       problems.push({
         index,
         field: 'target',
-        message: `NexusFlow has no field "${mapping.target}": use ${CONTACT_FIELDS.join(', ')} or custom.<name>`,
+        message: `NexusFlow has no field "${mapping.target}" on a ${objectType.toLowerCase()}: use ${Object.keys(fieldsOf(objectType)).join(', ')} or custom.<name>`,
       });
     }
     if (mapping.transform !== null) {
@@ -80,13 +98,8 @@ export function validateMappings(mappings: readonly FieldMappingEntry[], provide
   return problems;
 }
 
-/** A NexusFlow contact's fields, as mappings read and write them. */
-export interface ContactValues {
-  email?: string | null;
-  firstName?: string | null;
-  lastName?: string | null;
-  phone?: string | null;
-  company?: string | null;
+/** A NexusFlow record's fields (a contact's, a company's, a deal's), as mappings read and write them. */
+export interface RecordValues {
   custom: Record<string, unknown>;
 }
 
@@ -116,11 +129,38 @@ async function evaluate(mapping: CompiledMapping, record: object): Promise<unkno
   }
 }
 
-/** Mappings compiled once per sync, applied to each record. */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * A value as NexusFlow keeps a field of its kind, one spelling per value ("1500.00" and "1500" are one amount; a
+ * CRM's midnight timestamp and its date are one close date), so that values compare equal across the two sides.
+ */
+export function normalizeValue(kind: FieldKind, target: string, value: unknown): unknown {
+  if (isEmpty(value) || kind === 'TEXT') return value;
+  const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : null;
+  const shown = typeof value === 'string' ? value : JSON.stringify(value);
+  if (kind === 'DECIMAL') {
+    if (text === null || !DECIMAL.test(text)) throw new MappingError(`"${shown}" is not a number, for ${target}`);
+    const [whole = '', fraction = ''] = text.replace(/^[+-]/, '').split('.');
+    const integer = whole.replace(/^0+(?=\d)/, '') || '0';
+    const digits = fraction.replace(/0+$/, '');
+    const magnitude = digits ? `${integer}.${digits}` : integer;
+    return magnitude === '0' || !text.startsWith('-') ? magnitude : `-${magnitude}`;
+  }
+  if (text !== null && DATE_ONLY.test(text)) return text;
+  const date = text === null ? null : new Date(/^\d+$/.test(text) ? Number(text) : text);
+  if (date === null || Number.isNaN(date.getTime())) throw new MappingError(`"${shown}" is not a date, for ${target}`);
+  return date.toISOString().slice(0, 10);
+}
+
+/** Mappings of one kind of record, compiled once per sync, applied to each record. */
 export class MappingPlan {
   private readonly compiled: CompiledMapping[];
+  private readonly kinds: Readonly<Record<string, FieldKind>>;
 
-  constructor(mappings: readonly FieldMappingEntry[]) {
+  constructor(objectType: CrmObjectType, mappings: readonly FieldMappingEntry[]) {
+    this.kinds = fieldsOf(objectType);
     this.compiled = mappings.map((mapping) => {
       if (mapping.transform === null) return { ...mapping, expression: null };
       const compiled = compileExpression(mapping.transform);
@@ -129,24 +169,25 @@ export class MappingPlan {
     });
   }
 
-  /** The CRM record's values of the inbound mappings, by NexusFlow's field names (`custom.x` as such). */
+  /** The CRM record's values of the inbound mappings, by NexusFlow's field names (`custom.x` as such), normalized. */
   async inbound(properties: Readonly<Record<string, string | null>>): Promise<Record<string, unknown>> {
     const values: Record<string, unknown> = {};
     for (const mapping of this.compiled) {
       if (mapping.direction === 'OUTBOUND') continue;
       let value: unknown = mapping.expression ? await evaluate(mapping, properties) : properties[mapping.source];
       if (isEmpty(value)) value = mapping.defaultValue;
-      values[mapping.target] = value ?? null;
+      const kind = Object.hasOwn(this.kinds, mapping.target) ? this.kinds[mapping.target]! : 'TEXT';
+      values[mapping.target] = normalizeValue(kind, mapping.target, value) ?? null;
     }
     return values;
   }
 
-  /** The NexusFlow contact's values of the outbound mappings, as the CRM's properties (strings, as HubSpot takes them). */
-  async outbound(contact: ContactValues): Promise<Record<string, string>> {
+  /** The NexusFlow record's values of the outbound mappings, as the CRM's properties (strings, as CRMs take them). */
+  async outbound(record: RecordValues): Promise<Record<string, string>> {
     const properties: Record<string, string> = {};
     for (const mapping of this.compiled) {
       if (mapping.direction === 'INBOUND') continue;
-      let value: unknown = mapping.expression ? await evaluate(mapping, contact) : readField(contact, mapping.target);
+      let value: unknown = mapping.expression ? await evaluate(mapping, record) : readField(record, mapping.target);
       if (isEmpty(value)) value = mapping.defaultValue;
       properties[mapping.source] = isEmpty(value) ? '' : typeof value === 'string' ? value : JSON.stringify(value);
     }
@@ -154,26 +195,30 @@ export class MappingPlan {
   }
 
   /** NexusFlow's values of the fields the inbound mappings write, to compare with {@link inbound}'s. */
-  localValues(contact: ContactValues): Record<string, unknown> {
+  localValues(record: RecordValues): Record<string, unknown> {
     const values: Record<string, unknown> = {};
     for (const mapping of this.compiled)
-      if (mapping.direction !== 'OUTBOUND') values[mapping.target] = readField(contact, mapping.target) ?? null;
+      if (mapping.direction !== 'OUTBOUND') values[mapping.target] = readField(record, mapping.target) ?? null;
     return values;
   }
 }
 
-export function readField(contact: ContactValues, target: string): unknown {
-  if (target.startsWith('custom.')) return contact.custom[target.slice('custom.'.length)];
-  return contact[target as ContactField];
+export function readField(record: RecordValues, target: string): unknown {
+  if (target.startsWith('custom.')) return record.custom[target.slice('custom.'.length)];
+  return (record as unknown as Record<string, unknown>)[target];
 }
 
-/** Writes inbound values (as {@link MappingPlan.inbound} gives them) into a contact. */
-export function writeFields(contact: ContactValues, values: Readonly<Record<string, unknown>>): void {
+/** Writes inbound values (as {@link MappingPlan.inbound} gives them) into a record. */
+export function writeFields(record: RecordValues, values: Readonly<Record<string, unknown>>): void {
   for (const [target, value] of Object.entries(values)) {
     if (target.startsWith('custom.')) {
-      contact.custom = { ...contact.custom, [target.slice('custom.'.length)]: value };
+      record.custom = { ...record.custom, [target.slice('custom.'.length)]: value };
     } else {
-      contact[target as ContactField] = isEmpty(value) ? null : typeof value === 'string' ? value : JSON.stringify(value);
+      (record as unknown as Record<string, unknown>)[target] = isEmpty(value)
+        ? null
+        : typeof value === 'string'
+          ? value
+          : JSON.stringify(value);
     }
   }
 }

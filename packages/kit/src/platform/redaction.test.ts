@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { isSecretKey, REDACTED, redactSecrets } from './redaction.ts';
+
+describe('redacting secrets by key name', () => {
+  it('knows secret keys in every spelling clients use, and leaves innocent ones alone', () => {
+    const secret = ['password', 'newPassword', 'passwordHash', 'apiKey', 'api_key', 'x-api-key', 'clientSecret', 'mfaCode', 'code'];
+    const more = ['recoveryCodes', 'accessToken', 'refresh_token', 'authorization', 'Cookie', 'otp', 'privateKey', 'signature'];
+    const innocent = ['name', 'email', 'id', 'workflowId', 'keyboard', 'monkey', 'postcode', 'description', 'input', 'encoding'];
+    expect([...secret, ...more].filter((key) => !isSecretKey(key))).toEqual([]);
+    expect(innocent.filter((key) => isSecretKey(key))).toEqual([]);
+  });
+
+  it('replaces the values of secret keys at any depth of objects and arrays, keeping everything else as it was', () => {
+    const input = {
+      email: 'ada@example.com',
+      password: 'hunter2',
+      input: { name: 'Deploy', steps: [{ config: { headers: { authorization: 'Bearer abc' }, url: 'https://x' } }] },
+      token: null,
+    };
+    expect(redactSecrets(input)).toEqual({
+      email: 'ada@example.com',
+      password: REDACTED,
+      input: { name: 'Deploy', steps: [{ config: { headers: { authorization: REDACTED }, url: 'https://x' } }] },
+      token: null,
+    });
+    expect(input.password).toBe('hunter2');
+  });
+});

@@ -1,0 +1,6 @@
+import { isUuid } from '@nexusflow/kit';
+import type { AnalyticsEventResolvers } from '../__generated__/resolvers-types.ts';
+
+export const AnalyticsEvent: AnalyticsEventResolvers = {
+  __resolveReference: ({ id }, { loaders }) => (isUuid(id) ? loaders.analyticsEventById.load(id) : null),
+};

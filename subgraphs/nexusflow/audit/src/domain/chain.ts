@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import type { AuditActorKind, AuditOutcome, AuditSource } from '../entities/audit-entry.entity.ts';
+
+/** What the first entry of every tenant links to: 64 zeros, a hash no content has. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Everything an entry says, which its hash covers; the id and the time of recording are bookkeeping and are not. */
+export interface HashedContent {
+  tenantId: string;
+  sequence: number;
+  occurredAt: Date;
+  source: AuditSource;
+  actorKind: AuditActorKind;
+  actorId: string | null;
+  action: string;
+  resourceType: string | null;
+  resourceId: string | null;
+  outcome: AuditOutcome;
+  details: Record<string, unknown>;
+  ipAddress: string | null;
+  userAgent: string | null;
+  eventId: string | null;
+}
+
+/**
+ * JSON with object keys sorted at every depth and no whitespace: the same content always gives the same text, also
+ * after a round trip through `jsonb`, which keeps neither the order of keys nor their spacing.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, item]) => item !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+}
+
+/** SHA-256 (lower-case hex) over the previous entry's hash, a newline, and the canonical JSON of the content. */
+export function entryHash(content: HashedContent, prevHash: string): string {
+  const { tenantId, sequence, occurredAt, source, actorKind, actorId, action, resourceType, resourceId, outcome } = content;
+  const canonical = canonicalJson({
+    tenantId,
+    sequence,
+    occurredAt,
+    source,
+    actorKind,
+    actorId,
+    action,
+    resourceType,
+    resourceId,
+    outcome,
+    details: content.details,
+    ipAddress: content.ipAddress,
+    userAgent: content.userAgent,
+    eventId: content.eventId,
+  });
+  return createHash('sha256').update(`${prevHash}\n${canonical}`).digest('hex');
+}

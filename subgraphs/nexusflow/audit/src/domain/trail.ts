@@ -1,0 +1,152 @@
+import type { EntityManager } from '@nexusflow/kit';
+import { AuditEntry } from '../entities/audit-entry.entity.ts';
+import { entryHash, GENESIS_HASH, type HashedContent } from './chain.ts';
+
+/** What an append is given: everything but the position in the chain, which the append decides under the lock. */
+export type NewAuditEntry = Omit<HashedContent, 'sequence'>;
+
+export type ChainBreakReason = 'CONTENT' | 'LINK' | 'GAP';
+
+export interface ChainBreak {
+  entryId: string;
+  sequence: number;
+  reason: ChainBreakReason;
+  expected: string;
+  found: string;
+}
+
+export interface TrailVerification {
+  intact: boolean;
+  checkedEntries: number;
+  firstBreak: ChainBreak | null;
+}
+
+/** What a stored entry's hash covers, as read back (nullable columns read as null). */
+function contentOf(entry: AuditEntry): HashedContent {
+  return {
+    tenantId: entry.tenantId,
+    sequence: entry.sequence,
+    occurredAt: entry.occurredAt,
+    source: entry.source,
+    actorKind: entry.actorKind,
+    actorId: entry.actorId ?? null,
+    action: entry.action,
+    resourceType: entry.resourceType ?? null,
+    resourceId: entry.resourceId ?? null,
+    outcome: entry.outcome,
+    details: entry.details,
+    ipAddress: entry.ipAddress ?? null,
+    userAgent: entry.userAgent ?? null,
+    eventId: entry.eventId ?? null,
+  };
+}
+
+/** Entries read at once while verifying, so that a long trail is walked in bounded memory. */
+const VERIFY_BATCH = 1000;
+
+/**
+ * A tenant's hash chain. Appends of one tenant are serialised on its chain head row (FOR UPDATE), in whichever process
+ * they run, so that the chain never forks: each entry takes the next sequence and links to the entry before it.
+ */
+export class AuditTrail {
+  /**
+   * Appends one entry in a transaction of its own; returns nothing when `eventId` was recorded already (a redelivery).
+   * @param em a unit of work of the tenant, or a system one
+   */
+  async append(em: EntityManager, entry: NewAuditEntry): Promise<AuditEntry | undefined> {
+    return em.transactional(async (tx) => {
+      await tx.execute(
+        `insert into "audit_chain_heads" ("tenant_id", "sequence", "hash", "pruned_through_sequence", "pruned_through_hash")
+         values (?, 0, ?, 0, ?) on conflict ("tenant_id") do nothing`,
+        [entry.tenantId, GENESIS_HASH, GENESIS_HASH],
+        'run',
+      );
+      const [head] = await tx.execute<{ sequence: string | number; hash: string }[]>(
+        `select "sequence", "hash" from "audit_chain_heads" where "tenant_id" = ? for update`,
+        [entry.tenantId],
+      );
+      // Checked under the lock: a redelivery racing its first delivery waits for it, then finds it.
+      if (entry.eventId && (await tx.execute(`select 1 from "audit_entries" where "event_id" = ?`, [entry.eventId])).length > 0)
+        return undefined;
+      const sequence = Number(head!.sequence) + 1;
+      const content: HashedContent = { ...entry, sequence };
+      const hash = entryHash(content, head!.hash);
+      const created = tx.create(AuditEntry, { ...content, prevHash: head!.hash, hash });
+      await tx.execute(
+        `update "audit_chain_heads" set "sequence" = ?, "hash" = ? where "tenant_id" = ?`,
+        [sequence, hash, entry.tenantId],
+        'run',
+      );
+      return created;
+    });
+  }
+
+  /**
+   * Walks the tenant's chain over the entries recorded in [from, to), in order of sequence, recomputing each hash and
+   * checking each link; stops at the first break. Entries pruned by retention are not a break: the oldest kept entry
+   * links to the anchor its chain head kept when they went.
+   * @param em a unit of work of the tenant
+   */
+  async verify(em: EntityManager, tenantId: string, from: Date | null, to: Date | null): Promise<TrailVerification> {
+    const [bounds] = await em.execute<{ first: string | null; last: string | null }[]>(
+      `select min("sequence") as "first", max("sequence") as "last" from "audit_entries"
+       where "tenant_id" = ? and (?::timestamptz is null or "created_at" >= ?::timestamptz)
+         and (?::timestamptz is null or "created_at" < ?::timestamptz)`,
+      [tenantId, from, from, to, to],
+    );
+    if (!bounds?.first || !bounds.last) return { intact: true, checkedEntries: 0, firstBreak: null };
+    const first = Number(bounds.first);
+    const last = Number(bounds.last);
+    const anchor = await this.hashBefore(em, tenantId, first);
+    if (anchor === undefined) {
+      const [oldest] = await em.find(AuditEntry, { tenantId, sequence: first });
+      const missing = { entryId: oldest!.id, sequence: first, reason: 'GAP' as const, expected: String(first - 1), found: 'none' };
+      return { intact: false, checkedEntries: 1, firstBreak: missing };
+    }
+    let expectedPrev = anchor;
+    let expectedSequence = first;
+    let checkedEntries = 0;
+    while (expectedSequence <= last) {
+      const batch = await em.find(
+        AuditEntry,
+        { tenantId, sequence: { $gte: expectedSequence, $lte: last } },
+        { orderBy: { sequence: 'asc' }, limit: VERIFY_BATCH },
+      );
+      if (batch.length === 0) break;
+      for (const entry of batch) {
+        checkedEntries += 1;
+        const broken = this.check(entry, expectedSequence, expectedPrev);
+        if (broken) return { intact: false, checkedEntries, firstBreak: broken };
+        expectedPrev = entry.hash;
+        expectedSequence = entry.sequence + 1;
+      }
+      em.clear();
+    }
+    return { intact: true, checkedEntries, firstBreak: null };
+  }
+
+  private check(entry: AuditEntry, expectedSequence: number, expectedPrev: string): ChainBreak | undefined {
+    const at = { entryId: entry.id, sequence: entry.sequence };
+    if (entry.sequence !== expectedSequence)
+      return { ...at, reason: 'GAP', expected: String(expectedSequence), found: String(entry.sequence) };
+    if (entry.prevHash !== expectedPrev) return { ...at, reason: 'LINK', expected: expectedPrev, found: entry.prevHash };
+    const recomputed = entryHash(contentOf(entry), entry.prevHash);
+    if (recomputed !== entry.hash) return { ...at, reason: 'CONTENT', expected: recomputed, found: entry.hash };
+    return undefined;
+  }
+
+  /** What the entry at `sequence` must link to; undefined when the one before it is missing unaccounted for. */
+  private async hashBefore(em: EntityManager, tenantId: string, sequence: number): Promise<string | undefined> {
+    if (sequence === 1) return GENESIS_HASH;
+    const [previous] = await em.execute<{ hash: string }[]>(`select "hash" from "audit_entries" where "tenant_id" = ? and "sequence" = ?`, [
+      tenantId,
+      sequence - 1,
+    ]);
+    if (previous) return previous.hash;
+    const [head] = await em.execute<{ pruned_through_sequence: string; pruned_through_hash: string }[]>(
+      `select "pruned_through_sequence", "pruned_through_hash" from "audit_chain_heads" where "tenant_id" = ?`,
+      [tenantId],
+    );
+    return head && Number(head.pruned_through_sequence) === sequence - 1 ? head.pruned_through_hash : undefined;
+  }
+}
