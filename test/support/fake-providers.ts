@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenOnLoopback, type LoopbackServer } from '@nexusflow/kit/testing';
 
 interface ReceivedRequest {
   method: string;
@@ -21,7 +21,7 @@ interface FakeResponse {
  * any checks (a vendor outage does not look at credentials), and a path that never answers.
  */
 abstract class FakeVendor {
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   private failures = { remaining: 0, status: 503 };
   url = '';
 
@@ -37,15 +37,13 @@ abstract class FakeVendor {
   }
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => void this.receive(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = await listenOnLoopback((req, res) => void this.receive(req, res));
+    this.url = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   protected abstract handle(request: ReceivedRequest): FakeResponse;

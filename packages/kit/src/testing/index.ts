@@ -11,3 +11,4 @@ export * from './tcp-proxy.ts';
 export * from './entity-contract.ts';
 export * from './storage-modes.ts';
 export * from './malformed-ids.ts';
+export * from './loopback-server.ts';

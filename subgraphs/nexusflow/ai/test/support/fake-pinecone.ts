@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenOnLoopback, type LoopbackServer } from '@nexusflow/kit/testing';
 
 type Scalar = string | number | boolean;
 type Metadata = Record<string, Scalar | string[]>;
@@ -68,20 +68,19 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export class FakePinecone {
   readonly namespaces = new Map<string, Map<string, StoredVector>>();
   readonly requests: { path: string; body: Record<string, unknown> }[] = [];
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   url = '';
 
   constructor(private readonly apiKey: string) {}
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = await listenOnLoopback((req, res) => void this.handle(req, res));
+    this.url = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.server?.close((error) => (error ? reject(error) : resolve())));
+    await this.server?.close();
   }
 
   private namespace(name: unknown): Map<string, StoredVector> {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { listenOnLoopback, type LoopbackServer } from '@nexusflow/kit/testing';
 
 /** A person signed in at the provider, in the browser the test drives: the provider knows them by this session cookie. */
 export interface ProviderSession {
@@ -65,7 +65,7 @@ const s256 = (verifier: string) => createHash('sha256').update(verifier).digest(
  * signed-in session cookie chooses the account), and single-use codes bound to client, redirect URI and PKCE challenge.
  */
 abstract class FakeAuthorizationServer<Account> {
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   private readonly sessions = new Map<string, Account>();
   private readonly codes = new Map<string, IssuedCode<Account>>();
   /** Every token request's form, in order, for tests that look at what the client sent. */
@@ -78,15 +78,13 @@ abstract class FakeAuthorizationServer<Account> {
   ) {}
 
   async start(): Promise<this> {
-    this.server = createServer((request, response) => void this.receive(request, response));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = await listenOnLoopback((request, response) => void this.receive(request, response));
+    this.origin = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   /** Signs `account` in at the provider, in a browser of its own. */

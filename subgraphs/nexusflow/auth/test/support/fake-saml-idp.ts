@@ -1,10 +1,9 @@
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { inflateRawSync } from 'node:zlib';
 import { DOMParser } from '@xmldom/xmldom';
 import forge from 'node-forge';
 import { SignedXml } from 'xml-crypto';
+import { listenOnLoopback, type LoopbackServer } from '@nexusflow/kit/testing';
 
 const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 const SHA256 = 'http://www.w3.org/2001/04/xmlenc#sha256';
@@ -94,7 +93,7 @@ export class FakeSamlIdp {
   readonly key: SigningKey = newSigningKey();
   readonly requests: ReceivedAuthnRequest[] = [];
   entityId = '';
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   private person: { email: string; name: string } | undefined;
   url = '';
 
@@ -102,7 +101,7 @@ export class FakeSamlIdp {
 
   static async start(now?: () => number): Promise<FakeSamlIdp> {
     const idp = new FakeSamlIdp(now);
-    idp.server = createServer((req, res) => {
+    idp.server = await listenOnLoopback((req, res) => {
       const url = new URL(req.url ?? '/', idp.url);
       if (url.pathname === '/metadata') {
         res.writeHead(200, { 'content-type': 'application/samlmetadata+xml' }).end(idp.metadataXml());
@@ -125,8 +124,7 @@ export class FakeSamlIdp {
       }
       res.writeHead(404).end();
     });
-    await new Promise<void>((resolve) => idp.server!.listen(0, '127.0.0.1', resolve));
-    idp.url = `http://127.0.0.1:${(idp.server.address() as AddressInfo).port}`;
+    idp.url = idp.server.origin;
     idp.entityId = `${idp.url}/metadata`;
     return idp;
   }
@@ -207,8 +205,7 @@ export class FakeSamlIdp {
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   private receive(url: URL): ReceivedAuthnRequest | undefined {

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { FakeGoogle, FakeMicrosoft, json, type FakeMail, type Received, type Reply } from './fake-providers.ts';
+import { listenOnLoopback, type LoopbackServer } from '@nexusflow/kit/testing';
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
@@ -210,7 +209,7 @@ export interface SentPush {
  * www.googleapis.com/oauth2/v3/certs).
  */
 export class FakePubSub {
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   private keys: { privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; publicJwk: JWK } | undefined;
   private readonly keyId = `fake-google-${randomUUID().slice(0, 8)}`;
   private nextMessageId = 9_000_000_000_000_000;
@@ -227,20 +226,18 @@ export class FakePubSub {
   async start(): Promise<this> {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
     this.keys = { privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid: this.keyId, alg: 'RS256', use: 'sig' } };
-    this.server = createServer((request, response) => {
+    this.server = await listenOnLoopback((request, response) => {
       const body =
         request.url === '/oauth2/v3/certs' ? JSON.stringify({ keys: [this.keys!.publicJwk] }) : JSON.stringify({ error: 'not found' });
       response.writeHead(request.url === '/oauth2/v3/certs' ? 200 : 404, { 'content-type': 'application/json' });
       response.end(body);
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.origin = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   /** Publishes to a topic: pushed to each of its push subscriptions at once; what each endpoint answered. */

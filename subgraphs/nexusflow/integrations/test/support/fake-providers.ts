@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenOnLoopback, type LoopbackServer } from '@nexusflow/kit/testing';
 
 /** What the provider sends the admin's browser back to the redirect URI with. */
 export interface AuthorizationResponse {
@@ -46,7 +46,7 @@ export const token = (prefix: string) => `${prefix}${randomBytes(18).toString('b
  * tokens issued, refreshed and revoked, for tests to look at.
  */
 export abstract class FakeOAuthProvider {
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   private readonly codes = new Map<string, IssuedCode>();
   /** Access tokens by value. */
   readonly accessTokens = new Map<string, IssuedToken>();
@@ -64,15 +64,13 @@ export abstract class FakeOAuthProvider {
   ) {}
 
   async start(): Promise<this> {
-    this.server = createServer((request, response) => void this.receive(request, response));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = await listenOnLoopback((request, response) => void this.receive(request, response));
+    this.origin = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   /**
@@ -1007,22 +1005,20 @@ export class FakeGoogle extends FakeStandardOAuthProvider {
  * (`{"status": "success", …}`), or with what a test queued (410 Gone for a deleted hook, 429, 5xx).
  */
 export class FakeHooks {
-  private server: Server | undefined;
+  private server: LoopbackServer | undefined;
   origin = '';
   /** Every delivery, in order. */
   readonly deliveries: { path: string; contentType: string | undefined; payload: unknown }[] = [];
   readonly nextAnswers: Reply[] = [];
 
   async start(): Promise<this> {
-    this.server = createServer((request, response) => void this.receive(request, response));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.origin = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.server = await listenOnLoopback((request, response) => void this.receive(request, response));
+    this.origin = this.server.origin;
     return this;
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.server?.close();
   }
 
   private async receive(request: IncomingMessage, response: ServerResponse): Promise<void> {
