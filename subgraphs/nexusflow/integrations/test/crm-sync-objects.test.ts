@@ -348,6 +348,20 @@ describe('CRM sync of companies and deals with HubSpot', () => {
       expect(new Set(contacts.map((contact) => contact.links[0]?.externalId))).toEqual(new Set(ids));
     });
 
+    it('goes on with a run whose lease lapsed during a slow page when no other worker took it, and ends it', async () => {
+      const admin = callerOf(randomUUID(), [Role.Admin]);
+      const ids = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => hubspot.crm.createContact({ email: `${name}@hubspot.example` }));
+      const integrationId = await connectHubSpot(admin);
+      const slowPage = hubspot.crm.holdNext('GET /crm/v3/objects/contacts', ids[2]!);
+      const runId = (await under.answer(admin, SYNC, { id: integrationId })).syncIntegration.id as string;
+      await slowPage.arrived;
+
+      clock.offset += (LEASE_SECONDS + 1) * 1000;
+      slowPage.release();
+
+      expect(await ended(runId)).toMatchObject({ status: 'COMPLETED', pulled: 6, attempts: 0, lease_holder: null });
+    });
+
     it('refuses a deal amount or date that is not one, a company of no one, mappings to fields deals lack, and a VIEWER', async () => {
       const admin = callerOf(randomUUID(), [Role.Admin]);
       const integrationId = await connectHubSpot(admin);

@@ -463,7 +463,7 @@ export class HubSpotCrm {
   private readonly customProperties = new Map<HubSpotObjectName, { name: string; hasUniqueValue: boolean }[]>();
   private readonly rateLimits: Record<string, string>[] = [];
   private readonly failures: { route: string; afterApplying: boolean; after?: string }[] = [];
-  private readonly stalls: { route: string; after: string | null; arrived: () => void }[] = [];
+  private readonly stalls: { route: string; after: string | null; arrived: () => void; released?: Promise<void> }[] = [];
 
   /** Back to an empty portal with nothing scripted, for the next test. */
   reset(): void {
@@ -561,14 +561,26 @@ export class HubSpotCrm {
     return new Promise((arrived) => this.stalls.push({ route, after, arrived }));
   }
 
+  /**
+   * The next request to the page of `route` starting `after` is answered only when `release` is called, as by a
+   * provider slower than usual; `arrived` resolves once it came.
+   */
+  holdNext(route: string, after: string | null): { arrived: Promise<void>; release: () => void } {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const arrived = new Promise<void>((resolve) => this.stalls.push({ route, after, arrived: resolve, released }));
+    return { arrived, release };
+  }
+
   route(request: Received): Reply | Promise<Reply> {
     const route = `${request.method} ${request.path}`;
     const body = request.body ? (JSON.parse(request.body) as Record<string, any>) : {};
     const after = request.query.get('after') ?? (typeof body.after === 'string' ? body.after : null);
     const stall = this.stalls.findIndex((candidate) => candidate.route === route && candidate.after === after);
     if (stall >= 0) {
-      this.stalls.splice(stall, 1)[0]!.arrived();
-      return new Promise<Reply>(() => undefined);
+      const { arrived, released } = this.stalls.splice(stall, 1)[0]!;
+      arrived();
+      return released ? released.then(() => this.route(request)) : new Promise<Reply>(() => undefined);
     }
     const reply = this.answer(route, after, request, body);
     this.requests.push({ route, after, at: Date.now(), status: reply.status });

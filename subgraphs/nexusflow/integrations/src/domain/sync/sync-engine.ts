@@ -149,7 +149,12 @@ export class SyncEngine {
       };
     }
     const active = await em.findOne(CrmSyncRun, { integrationId: integration.id, status: { $in: [...ACTIVE] } });
-    if (active) return active;
+    if (active) {
+      // Its job may have been lost with a worker on the in-process queue; one more is harmless, the lease decides.
+      if (!active.leasedUntil || active.leasedUntil.getTime() < this.settings.now())
+        await this.settings.queue.enqueue({ runId: active.id });
+      return active;
+    }
     const previous = await em.findOne(
       CrmSyncRun,
       { integrationId: integration.id, status: 'COMPLETED' },
@@ -336,17 +341,14 @@ export class SyncEngine {
   }
 
   /**
-   * Extends this worker's lease, in the transaction of the page it commits; a lease that lapsed or passed to another
-   * worker stops the page (and the transaction) with LeaseLost.
+   * Extends this worker's lease, in the transaction of the page it commits; a lease another worker took over stops the
+   * page (and the transaction) with LeaseLost. A lease that lapsed during a slow page but that nobody took is still
+   * this worker's: taking over sets a new holder in the same row, so the two updates cannot both succeed, and stopping
+   * here would leave the run active with no worker and no job.
    */
   private async renewLease(tx: EntityManager, run: CrmSyncRun, lease: string): Promise<void> {
-    const now = this.settings.now();
-    const until = new Date(now + this.settings.leaseMs);
-    const renewed = await tx.nativeUpdate(
-      CrmSyncRun,
-      { id: run.id, leaseHolder: lease, leasedUntil: { $gte: new Date(now) } },
-      { leasedUntil: until },
-    );
+    const until = new Date(this.settings.now() + this.settings.leaseMs);
+    const renewed = await tx.nativeUpdate(CrmSyncRun, { id: run.id, leaseHolder: lease }, { leasedUntil: until });
     if (renewed === 0) throw new LeaseLost(run.id);
     run.leasedUntil = until;
   }
