@@ -150,9 +150,9 @@ export class SyncEngine {
     }
     const active = await em.findOne(CrmSyncRun, { integrationId: integration.id, status: { $in: [...ACTIVE] } });
     if (active) {
-      // Its job may have been lost with a worker on the in-process queue; one more is harmless, the lease decides.
-      if (!active.leasedUntil || active.leasedUntil.getTime() < this.settings.now())
-        await this.settings.queue.enqueue({ runId: active.id });
+      // A lapsed lease: its worker died, and its job may have died with it on the in-process queue. One more job is
+      // harmless, since the lease decides who works on the run.
+      if (active.leasedUntil && active.leasedUntil.getTime() < this.settings.now()) await this.settings.queue.enqueue({ runId: active.id });
       return active;
     }
     const previous = await em.findOne(
