@@ -95,4 +95,25 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))('an audit trail of a 
     expect(verified).toMatchObject({ intact: true, firstBreak: null });
     expect(verified.checkedEntries).toBeGreaterThanOrEqual(5);
   });
+
+  it('records a mutation whose variables hold text PostgreSQL refuses (NUL, a lone surrogate), and goes on recording', async () => {
+    const name = 'Nul \u0000 and half \uD800 of a pair';
+    await ask(stack, owner.token, CREATE_WORKFLOW, {
+      input: { name, steps: [{ key: 'done', type: 'transform', config: { template: {} } }] },
+    });
+    const after = await ask(stack, owner.token, CREATE_API_KEY, { input: { name: 'after the odd one', scopes: ['read'] } });
+    expect(after.data?.createApiKey.__typename).toBe('CreatedApiKey');
+
+    await vi.waitFor(
+      async () => {
+        const recorded = (await trail({ action: 'mutation.createWorkflow' })).map(({ details }) => JSON.stringify(details));
+        expect(recorded.some((details) => details.includes('Nul \uFFFD and half \uFFFD of a pair'))).toBe(true);
+        const keys = (await trail({ action: 'mutation.createApiKey' })).map(({ details }) => JSON.stringify(details));
+        expect(keys.some((details) => details.includes('after the odd one'))).toBe(true);
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+    const verified = (await ask(stack, owner.token, '{ verifyAuditTrail { intact } }')).data?.verifyAuditTrail;
+    expect(verified).toEqual({ intact: true });
+  });
 });

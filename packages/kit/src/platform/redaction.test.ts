@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSecretKey, REDACTED, redactSecrets } from './redaction.ts';
+import { isSecretKey, REDACTED, redactSecrets, storableText } from './redaction.ts';
 
 describe('redacting secrets by key name', () => {
   it('knows secret keys in every spelling clients use, and leaves innocent ones alone', () => {
@@ -24,5 +24,12 @@ describe('redacting secrets by key name', () => {
       token: null,
     });
     expect(input.password).toBe('hunter2');
+  });
+
+  it('replaces NUL and lone surrogates, which PostgreSQL refuses, in values and keys, keeping whole surrogate pairs', () => {
+    expect(storableText('a\u0000b')).toBe('a\uFFFDb');
+    expect(storableText('\uD800 and \uDC00')).toBe('\uFFFD and \uFFFD');
+    expect(storableText('🎉 ok')).toBe('🎉 ok');
+    expect(redactSecrets({ 'note\u0000': ['\uD83D', { name: 'x\u0000' }] })).toEqual({ 'note\uFFFD': ['\uFFFD', { name: 'x\uFFFD' }] });
   });
 });

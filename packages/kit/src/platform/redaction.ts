@@ -44,18 +44,32 @@ export const REDACTED = '[REDACTED]';
 
 const MAX_DEPTH = 20;
 
+/** NUL, and UTF-16 surrogates without their other half: valid in GraphQL and JSON strings, refused by PostgreSQL's text and jsonb. */
+// eslint-disable-next-line no-control-regex -- NUL is one of the characters this is for.
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * `text` with what PostgreSQL refuses to store replaced by U+FFFD. A client's string is stored as it came otherwise:
+ * one such character must not make a record that has to be kept (an audit entry, an event) impossible to write.
+ */
+export function storableText(text: string): string {
+  return text.replace(UNSTORABLE, '\uFFFD');
+}
+
 /**
  * A copy of `value` with the value of every key that looks like a secret ({@link isSecretKey}) replaced by
- * {@link REDACTED}, at any depth of objects and arrays. Keys are judged by name only: a secret under an innocent key
- * (`note: "my password is …"`) goes through, which is why what is redacted errs on the side of too much.
+ * {@link REDACTED}, at any depth of objects and arrays, and every string made {@link storableText}. Keys are judged by
+ * name only: a secret under an innocent key (`note: "my password is …"`) goes through, which is why what is redacted
+ * errs on the side of too much.
  */
 export function redactSecrets(value: unknown, depth = 0): unknown {
   if (depth > MAX_DEPTH) return REDACTED;
+  if (typeof value === 'string') return storableText(value);
   if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth + 1));
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(
     Object.entries(value as Record<string, unknown>).map(([key, item]) => [
-      key,
+      storableText(key),
       isSecretKey(key) && item !== null && item !== undefined ? REDACTED : redactSecrets(item, depth + 1),
     ]),
   );

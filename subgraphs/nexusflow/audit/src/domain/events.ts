@@ -1,4 +1,4 @@
-import { isUuid, redactSecrets, type DomainEvent } from '@nexusflow/kit';
+import { isUuid, redactSecrets, storableText, type DomainEvent } from '@nexusflow/kit';
 import { z } from 'zod';
 import type { AuditActorKind } from '../entities/audit-entry.entity.ts';
 import type { NewAuditEntry } from './trail.ts';
@@ -28,22 +28,22 @@ const gatewayRecordSchema = z.object({
 
 export type GatewayRecord = z.infer<typeof gatewayRecordSchema>;
 
+const orNull = (value: unknown) => (typeof value === 'string' && value !== '' ? storableText(value.slice(0, 255)) : null);
+
 /** Keys of a payload naming who acted, most specific first (`revokedBy`, `invitedBy`… then the subject itself). */
 function actorOf(payload: Record<string, unknown>): { kind: AuditActorKind; id: string | null } {
   if (typeof payload.apiKeyId === 'string' && payload.via === 'api-key') return { kind: 'API_KEY', id: payload.apiKeyId };
   const by = Object.entries(payload).find(([key, value]) => /By$/.test(key) && typeof value === 'string');
   const id = by?.[1] ?? payload.actorId ?? payload.userId;
-  return typeof id === 'string' ? { kind: 'USER', id } : { kind: 'SYSTEM', id: null };
+  return typeof id === 'string' ? { kind: 'USER', id: storableText(id.slice(0, 255)) } : { kind: 'SYSTEM', id: null };
 }
 
 /** The thing an event is about: `member.role.changed` is about a member, named by `memberId`, `id` or the first `…Id`. */
 function resourceOf(type: string, payload: Record<string, unknown>): { resourceType: string; resourceId: string | null } {
   const resourceType = type.split('.')[0]!;
   const named = payload[`${resourceType}Id`] ?? payload.id ?? Object.entries(payload).find(([key]) => key.endsWith('Id'))?.[1];
-  return { resourceType, resourceId: typeof named === 'string' ? named : null };
+  return { resourceType: storableText(resourceType.slice(0, 255)), resourceId: orNull(named) };
 }
-
-const orNull = (value: unknown) => (typeof value === 'string' && value !== '' ? value.slice(0, 255) : null);
 
 /**
  * The entry an event on the bus becomes; undefined for an event of no tenant (a failed sign-in of an unknown address),
@@ -66,7 +66,7 @@ export function entryOfEvent(event: DomainEvent): NewAuditEntry | undefined {
     source: 'EVENT',
     actorKind: actor.kind,
     actorId: actor.id,
-    action: event.type.slice(0, 255),
+    action: storableText(event.type.slice(0, 255)),
     ...resourceOf(event.type, payload),
     outcome: /(^|\.)(failed|refused|rejected|denied)($|\.)/.test(event.type) ? 'FAILURE' : 'SUCCESS',
     details: redactSecrets(payload) as Record<string, unknown>,
@@ -82,8 +82,8 @@ function entryOfGatewayRecord(tenantId: string, eventId: string | null, occurred
     occurredAt,
     source: record.source,
     actorKind: record.actor.kind,
-    actorId: record.actor.id,
-    action: record.action.slice(0, 255),
+    actorId: storableText(record.actor.id.slice(0, 255)),
+    action: storableText(record.action.slice(0, 255)),
     resourceType: orNull(record.resourceType),
     resourceId: orNull(record.resourceId),
     outcome: record.outcome,
