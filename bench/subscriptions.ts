@@ -17,7 +17,7 @@
  * the update's own `occurredAt` (when the event was recorded). Every phase has a budget; the wait for events
  * also ends after a minute in which nothing arrived, and what did not arrive is reported as not delivered.
  */
-import { formatTable, machineFacts, percentile, positiveInteger, progress, startWatchdog, within } from './support.ts';
+import { formatTable, machineFacts, percentile, positiveInteger, progress, runBenchmark, startWatchdog, within } from './support.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -729,10 +729,5 @@ async function main(): Promise<void> {
 if (process.argv.includes(CHILD_FLAG)) {
   await subscriberProcess();
 } else {
-  try {
-    await main();
-  } catch (error) {
-    progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exitCode = 1;
-  }
+  await runBenchmark(main);
 }

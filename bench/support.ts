@@ -36,6 +36,19 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Runs a benchmark to its end. A failure ends the process at once with exit code 1: whatever a half-started stack left
+ * open (servers, pools, timers) would otherwise keep it waiting for the watchdog.
+ */
+export async function runBenchmark(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  }
+}
+
 /** Ends the process if the whole run outlives its budget, so that a benchmark always stops by itself. */
 export function startWatchdog(budgetMs: number): void {
   const timer = setTimeout(() => {

@@ -5,7 +5,7 @@
  *
  *   npm run bench:workflows-webhooks -- [--mode embedded|postgres|both] [--deliveries 200] [--json out.json]
  */
-import { formatTable, machineFacts, percentile, positiveInteger, progress, startWatchdog, within } from './support.ts';
+import { formatTable, machineFacts, percentile, positiveInteger, progress, runBenchmark, startWatchdog, within } from './support.ts';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -184,9 +184,4 @@ async function main(): Promise<void> {
   if (options.json) await writeFile(options.json, `${JSON.stringify({ machine: machineFacts(), options, results }, null, 2)}\n`);
 }
 
-try {
-  await main();
-} catch (error) {
-  progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-}
+await runBenchmark(main);

@@ -4,7 +4,7 @@
  *
  *   npm run bench:workflows -- [--mode embedded|postgres|both] [--executions 200] [--concurrency 20] [--json out.json]
  */
-import { formatTable, machineFacts, percentile, positiveInteger, progress, startWatchdog, within } from './support.ts';
+import { formatTable, machineFacts, percentile, positiveInteger, progress, runBenchmark, startWatchdog, within } from './support.ts';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
@@ -285,9 +285,4 @@ async function main(): Promise<void> {
     );
 }
 
-try {
-  await main();
-} catch (error) {
-  progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-}
+await runBenchmark(main);

@@ -117,7 +117,8 @@ export class SupervisedProcess {
     const child = spawn(process.execPath, this.options.args, {
       cwd: this.options.cwd,
       env: this.options.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The IPC channel tells the child when this process is gone, however it ended (see runMain).
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     this.child = child;
     this.startedAt = this.now();

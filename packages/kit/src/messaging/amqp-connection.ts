@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import type { Logger } from '../platform/logger.ts';
 import { DependencyUnavailableError } from '../platform/outages.ts';
+import { activeTracer, endWhenSettled, isTracing, startProducerSpan, traceConsumption } from '../platform/telemetry.ts';
 
 /**
  * The RabbitMQ plumbing shared by the work queue and the event bus: one connection that comes back
@@ -293,6 +294,28 @@ export class AmqpConnection {
     options: AmqpPublishOptions = {},
   ): Promise<void> {
     const content = Buffer.from(JSON.stringify(body) ?? 'null');
+    // The W3C trace context travels in the message's headers, so that its consumer's span continues the publisher's trace.
+    const producer = isTracing()
+      ? startProducerSpan(`publish ${target.routingKey}`, {
+          'messaging.system': 'rabbitmq',
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': target.exchange === '' ? target.routingKey : target.exchange,
+          'messaging.rabbitmq.destination.routing_key': target.routingKey,
+          ...(properties.messageId ? { 'messaging.message.id': String(properties.messageId) } : {}),
+        })
+      : undefined;
+    const headers = properties.headers as Record<string, unknown> | undefined;
+    const sent = producer ? { ...properties, headers: { ...headers, ...producer.headers } } : properties;
+    return endWhenSettled(producer?.span, this.sendConfirmed(target, content, sent, prepare, options));
+  }
+
+  private sendConfirmed(
+    target: { exchange: string; routingKey: string },
+    content: Buffer,
+    properties: Options.Publish,
+    prepare: ((channel: Channel) => Promise<unknown>) | undefined,
+    options: AmqpPublishOptions,
+  ): Promise<void> {
     return this.withPublisher(
       `publish to "${target.routingKey}"`,
       async (channel) => {
@@ -331,6 +354,8 @@ export class AmqpConnection {
     let channel: Channel | undefined;
     let consumerTag: string | undefined;
     let stopping = false;
+    // The consuming service's tracer, as active where it started consuming: deliveries arrive in the connection's context.
+    const tracer = activeTracer();
 
     const onMessage = (model: ChannelModel, from: Channel, message: ConsumeMessage | null) => {
       if (message === null) {
@@ -350,7 +375,13 @@ export class AmqpConnection {
       }
       const handled = (async () => {
         try {
-          await handler(body, { redelivered: message.fields.redelivered });
+          await traceConsumption(
+            tracer,
+            `process ${options.queue}`,
+            message.properties.headers,
+            { 'messaging.system': 'rabbitmq', 'messaging.operation.type': 'process', 'messaging.destination.name': options.queue },
+            () => handler(body, { redelivered: message.fields.redelivered }),
+          );
           settle(() => from.ack(message));
         } catch (error) {
           this.logger.warn(

@@ -2,6 +2,7 @@ import { defineEntity, p, LockMode, type EntityManager } from '@mikro-orm/postgr
 import type { Database } from '../storage/database.ts';
 import type { DomainEvent, EventBus } from './event-bus.ts';
 import type { Logger } from '../platform/logger.ts';
+import { captureTraceContext, runInContext, type Context } from '../platform/telemetry.ts';
 import { systemFork } from '../storage/tenant-scope.ts';
 
 /**
@@ -35,6 +36,25 @@ export const OUTBOX_TABLE_SQL = [
   `create index "outbox_events_published_at_index" on "outbox_events" ("published_at")`,
 ];
 
+/**
+ * The trace context each event was recorded in, until the relay publishes it, so that its consumers continue the
+ * request's trace. Kept by the process that recorded the event rather than in the table, which every service's
+ * migrations would otherwise have to change: an event another instance relays, or one relayed after a restart,
+ * starts a trace of its own. Bounded, since an event of a transaction rolled back is never published.
+ */
+const recordedTraceContexts = new Map<string, Context>();
+const MAX_RECORDED_TRACE_CONTEXTS = 10_000;
+
+function rememberTraceContext(eventId: string): void {
+  const captured = captureTraceContext();
+  if (!captured) return;
+  if (recordedTraceContexts.size >= MAX_RECORDED_TRACE_CONTEXTS) {
+    const oldest = recordedTraceContexts.keys().next().value;
+    if (oldest !== undefined) recordedTraceContexts.delete(oldest);
+  }
+  recordedTraceContexts.set(eventId, captured);
+}
+
 /** Adds an event to the unit of work of `em`: it is committed by the same flush as the change it reports. */
 export function recordEvent(
   em: EntityManager,
@@ -50,6 +70,7 @@ export function recordEvent(
     publishedAt: null,
     attempts: 0,
   });
+  rememberTraceContext(row.eventId);
   return toDomainEvent(row);
 }
 
@@ -142,7 +163,8 @@ export class OutboxRelay {
         row.attempts += 1;
         const event = toDomainEvent(row);
         try {
-          await this.bus.publish(event);
+          await runInContext(recordedTraceContexts.get(row.eventId), () => this.bus.publish(event));
+          recordedTraceContexts.delete(row.eventId);
         } catch (error) {
           this.logger.warn({ err: error, eventId: row.eventId, type: row.type }, 'could not publish an outbox event');
           break;

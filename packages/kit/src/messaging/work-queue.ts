@@ -1,6 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import { AmqpConnection } from './amqp-connection.ts';
 import type { Logger } from '../platform/logger.ts';
+import { activeTracer, isTracing, startProducerSpan, traceConsumption } from '../platform/telemetry.ts';
 
 export interface WorkQueueConsumeOptions {
   /** Messages handled at once by this consumer. @default 8 */
@@ -69,15 +70,22 @@ function serialize(message: unknown): string {
   return JSON.stringify(message) ?? 'null';
 }
 
+/** A message waiting in memory, with the W3C trace context of its sending when that was traced, as a broker's headers carry it. */
+interface MemoryMessage {
+  body: string;
+  redelivered: boolean;
+  traceHeaders?: Record<string, string> | undefined;
+}
+
 interface MemoryConsumer {
-  handler: WorkQueueHandler<unknown>;
+  handler: (message: MemoryMessage) => Promise<void>;
   concurrency: number;
   inFlight: Set<Promise<void>>;
 }
 
 export class InMemoryWorkQueue<T> implements WorkQueue<T> {
   /** Serialized, so that each delivery gets its own copy, as it would from a broker. */
-  private readonly ready: { body: string; redelivered: boolean }[] = [];
+  private readonly ready: MemoryMessage[] = [];
   private readonly consumers: MemoryConsumer[] = [];
   /** Where the next round-robin turn starts, so that competing consumers share the work. */
   private turn = 0;
@@ -93,10 +101,19 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
     if (this.closed) throw new Error(`cannot enqueue to "${this.name}": the work queue is closed`);
     const body = serialize(message);
     const delayMs = delayOf(options);
-    if (delayMs === 0) return this.push(body, false);
+    const producer = isTracing()
+      ? startProducerSpan(`publish ${this.name}`, {
+          'messaging.system': 'in-memory',
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': this.name,
+        })
+      : undefined;
+    producer?.span.end();
+    const traceHeaders = producer?.headers;
+    if (delayMs === 0) return this.push({ body, redelivered: false, traceHeaders });
     const timer = setTimeout(() => {
       this.delayed.delete(timer);
-      this.push(body, false);
+      this.push({ body, redelivered: false, traceHeaders });
     }, delayMs);
     // Delayed messages die with the process anyway; they must not keep it alive.
     timer.unref();
@@ -107,7 +124,14 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
     if (this.closed) throw new Error(`cannot consume from "${this.name}": the work queue is closed`);
     // Bound to the consumer's async context: a broker's consumer never runs inside its publisher's
     // context, and an in-process one must not either (the publisher's open transaction lives there).
-    const bound = AsyncResource.bind(handler as WorkQueueHandler<unknown>);
+    // Its spans are the consuming service's, whose tracer is active here; they continue the trace of each message's sending.
+    const tracer = activeTracer();
+    const attributes = { 'messaging.system': 'in-memory', 'messaging.operation.type': 'process', 'messaging.destination.name': this.name };
+    const bound = AsyncResource.bind((message: MemoryMessage) =>
+      traceConsumption(tracer, `process ${this.name}`, message.traceHeaders, attributes, () =>
+        (handler as WorkQueueHandler<unknown>)(JSON.parse(message.body), { redelivered: message.redelivered }),
+      ),
+    );
     const consumer: MemoryConsumer = { handler: bound, concurrency: concurrencyOf(options), inFlight: new Set() };
     this.consumers.push(consumer);
     this.dispatch();
@@ -120,8 +144,8 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
     await Promise.all(consumer.inFlight);
   }
 
-  private push(body: string, redelivered: boolean): void {
-    this.ready.push({ body, redelivered });
+  private push(message: MemoryMessage): void {
+    this.ready.push(message);
     this.dispatch();
   }
 
@@ -145,12 +169,12 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
     }
   }
 
-  private deliver(consumer: MemoryConsumer, message: { body: string; redelivered: boolean }): void {
+  private deliver(consumer: MemoryConsumer, message: MemoryMessage): void {
     const handled = (async () => {
       // Never inside enqueue() itself: a broker delivers after the publisher has moved on.
       await Promise.resolve();
       try {
-        await consumer.handler(JSON.parse(message.body), { redelivered: message.redelivered });
+        await consumer.handler(message);
       } catch (error) {
         this.logger.warn(
           { err: error instanceof Error ? error.message : String(error), queue: this.name },
@@ -159,7 +183,7 @@ export class InMemoryWorkQueue<T> implements WorkQueue<T> {
         // Redelivered on a later turn of the event loop: a handler that keeps failing at once must not
         // starve everything else of the process in a loop of microtasks.
         if (!this.closed) await new Promise<void>((resolve) => setImmediate(resolve));
-        if (!this.closed) this.ready.push({ body: message.body, redelivered: true });
+        if (!this.closed) this.ready.push({ ...message, redelivered: true });
       }
     })();
     consumer.inFlight.add(handled);

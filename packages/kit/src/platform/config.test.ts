@@ -241,6 +241,7 @@ describe('toSubgraphConfig', () => {
       redisNamespace: 'nexusflow',
       internalSecret: secretOrDevelopmentDefault(undefined),
       shutdownTimeoutMs: 10_000,
+      tracing: { serviceName: 'projects', tracesEndpoint: undefined, headers: {}, parentBased: true, ratio: 1 },
     });
   });
 
@@ -258,6 +259,9 @@ describe('toSubgraphConfig', () => {
       AMQP_NAMESPACE: 'staging',
       INTERNAL_SECRET: SECRET_A,
       SHUTDOWN_TIMEOUT_MS: '2500',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://datadog-agent:4318',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
     });
 
     expect(toSubgraphConfig('projects', env)).toEqual({
@@ -275,6 +279,13 @@ describe('toSubgraphConfig', () => {
       redisNamespace: 'staging',
       internalSecret: SECRET_A,
       shutdownTimeoutMs: 2500,
+      tracing: {
+        serviceName: 'projects',
+        tracesEndpoint: 'http://datadog-agent:4318/v1/traces',
+        headers: {},
+        parentBased: true,
+        ratio: 0.1,
+      },
     });
   });
 

@@ -70,6 +70,75 @@ export function secretOrDevelopmentDefault(secret: string | undefined): string {
   return secret ?? DEVELOPMENT_SECRET;
 }
 
+/** OpenTelemetry's samplers, as OTEL_TRACES_SAMPLER names them. */
+export const tracesSamplerSchema = z
+  .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+  .default('parentbased_always_on');
+
+/** OTEL_EXPORTER_OTLP_HEADERS: `key=value` pairs separated by commas, each part URL-encoded, as the OpenTelemetry spec has it. */
+export const otlpHeadersSchema = z.string().transform((value, check) => {
+  const headers: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    const separator = pair.indexOf('=');
+    const key = separator > 0 ? decodeURIComponent(pair.slice(0, separator).trim()) : '';
+    if (key === '') {
+      // The value is not echoed: these headers usually carry an API key.
+      check.addIssue({ code: 'custom', message: 'must be key=value pairs separated by commas' });
+      return z.NEVER;
+    }
+    headers[key] = decodeURIComponent(pair.slice(separator + 1).trim());
+  }
+  return headers;
+});
+
+/**
+ * OpenTelemetry's own variables for traces, read by every service and the gateway. Spans are exported (OTLP over HTTP)
+ * only when an endpoint is set; without one, tracing is off and costs next to nothing.
+ */
+export const tracingEnvShape = {
+  /** Unset: the service's own name (e.g. `workflows`, `gateway`). */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  /** The collector's base URL; traces go to `<endpoint>/v1/traces`. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** The full URL traces are sent to; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: otlpHeadersSchema.optional(),
+  OTEL_TRACES_SAMPLER: tracesSamplerSchema,
+  /** The ratio of the `traceidratio` samplers, from 0 to 1. @default 1 */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
+  /** `true` turns tracing off whatever else is set. */
+  OTEL_SDK_DISABLED: booleanFlagSchema.optional(),
+};
+
+export type TracingEnv = z.output<z.ZodObject<typeof tracingEnvShape>>;
+
+export interface TracingConfig {
+  /** The `service.name` of every span the process exports. */
+  serviceName: string;
+  /** Where spans are sent as OTLP/HTTP; unset: tracing is off. */
+  tracesEndpoint: string | undefined;
+  /** Sent with every export, e.g. a vendor's API key. */
+  headers: Record<string, string>;
+  /** Whether a request continues its caller's sampling decision (W3C `traceparent` flags) rather than drawing its own. */
+  parentBased: boolean;
+  /** The share of new traces that are recorded, from 0 to 1. */
+  ratio: number;
+}
+
+export function toTracingConfig(service: string, env: TracingEnv): TracingConfig {
+  const sampler = env.OTEL_TRACES_SAMPLER;
+  const ratio = sampler.endsWith('always_off') ? 0 : sampler.endsWith('traceidratio') ? (env.OTEL_TRACES_SAMPLER_ARG ?? 1) : 1;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base === undefined ? undefined : `${base}/v1/traces`);
+  return {
+    serviceName: env.OTEL_SERVICE_NAME ?? service,
+    tracesEndpoint: env.OTEL_SDK_DISABLED ? undefined : endpoint,
+    headers: env.OTEL_EXPORTER_OTLP_HEADERS ?? {},
+    parentBased: sampler.startsWith('parentbased_'),
+    ratio,
+  };
+}
+
 /** A deployment's name in what it shares with others: the prefix of its exchanges, queues and Redis channels. */
 export const namespaceSchema = z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'lower-case letters, digits, ".", "-" and "_"');
 
@@ -91,6 +160,7 @@ export const subgraphEnvShape = {
   REDIS_NAMESPACE: namespaceSchema.optional(),
   INTERNAL_SECRET: sharedSecretSchema,
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  ...tracingEnvShape,
 };
 
 export interface SubgraphConfig {
@@ -114,6 +184,8 @@ export interface SubgraphConfig {
   redisNamespace: string;
   internalSecret: string;
   shutdownTimeoutMs: number;
+  /** OpenTelemetry traces: off unless an OTLP endpoint is set. */
+  tracing: TracingConfig;
 }
 
 /** A service's defaults as the topology (`@nexusflow/topology`) gives them. */
@@ -162,6 +234,7 @@ export function toSubgraphConfig(serviceName: string, env: SubgraphEnv): Subgrap
     redisNamespace: env.REDIS_NAMESPACE ?? env.AMQP_NAMESPACE,
     internalSecret: secretOrDevelopmentDefault(env.INTERNAL_SECRET),
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    tracing: toTracingConfig(serviceName, env),
   };
 }
 

@@ -18,7 +18,8 @@ const defaultLog = (message: string, error?: unknown) => {
 };
 
 /**
- * The shape of every NexusFlow entry point: start, then stop cleanly on SIGTERM or SIGINT.
+ * The shape of every NexusFlow entry point: start, then stop cleanly on SIGTERM or SIGINT, or when the supervisor that
+ * started it over an IPC channel is gone.
  * Configuration problems and a lock held by another process (e.g. on an embedded database) are printed as one
  * message and exit with status 1, as do other start-up failures (with their stack).
  */
@@ -56,4 +57,10 @@ export async function runMain(start: () => Promise<Stoppable>, options: MainOpti
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Started by a supervisor (the launcher) with an IPC channel: the channel closes when the supervisor is gone, even
+  // killed by SIGKILL, which it cannot pass on; an orphan would go on holding its ports and its embedded database.
+  if (process.channel) {
+    process.channel.unref();
+    process.once('disconnect', () => stop('SIGTERM'));
+  }
 }

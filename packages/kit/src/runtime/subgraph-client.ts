@@ -1,6 +1,7 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { print, type DocumentNode } from 'graphql';
+import { Kind, print, type DocumentNode } from 'graphql';
 import { ErrorCode, isErrorCode } from '../platform/errors.ts';
+import { isTracing, recordFailure, SpanKind, startSpan, traceHeaders, withSpan, type Span } from '../platform/telemetry.ts';
 
 export type { TypedDocumentNode };
 import { signIdentity, type Identity } from '../platform/identity.ts';
@@ -69,6 +70,21 @@ interface GraphQLResponseBody<T> {
  * Resolves to `data` when the subgraph answered without errors; rejects with a {@link SubgraphRequestError} otherwise.
  */
 export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest<TResult, TVariables>): Promise<TResult> {
+  const span = isTracing()
+    ? startSpan('subgraph.call', { kind: SpanKind.CLIENT, attributes: callAttributes(request.url, request.query) })
+    : undefined;
+  if (!span) return send(request, undefined);
+  try {
+    return await withSpan(span, () => send(request, span));
+  } catch (error) {
+    recordFailure(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+async function send<TResult, TVariables>(request: SubgraphRequest<TResult, TVariables>, span: Span | undefined): Promise<TResult> {
   const timeout = AbortSignal.timeout(request.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
   let status: number | undefined;
@@ -81,11 +97,13 @@ export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest
         'content-type': 'application/json',
         accept: 'application/json',
         ...signIdentity(request.identity, request.internalSecret, request.now?.()),
+        ...(span ? traceHeaders() : undefined),
       },
       body: JSON.stringify({ query: textOf(request.query), variables: request.variables ?? {} }),
       signal,
     });
     status = response.status;
+    span?.setAttribute('http.response.status_code', status);
     retryAfterHeader = response.headers.get('retry-after');
     body = (await response.json()) as GraphQLResponseBody<TResult>;
   } catch (error) {
@@ -115,6 +133,18 @@ export async function callSubgraph<TResult, TVariables>(request: SubgraphRequest
     throw new SubgraphRequestError(`the service answered ${status} without data`, codeForStatus(status), isTransientStatus(status), status);
   }
   return body.data;
+}
+
+function callAttributes(target: string, query: DocumentNode | string): Record<string, string> {
+  const url = new URL(target);
+  const attributes: Record<string, string> = {
+    'http.request.method': 'POST',
+    'server.address': url.hostname,
+    'url.full': url.origin + url.pathname,
+  };
+  const operation = typeof query === 'string' ? undefined : query.definitions.find((node) => node.kind === Kind.OPERATION_DEFINITION);
+  if (operation?.name) attributes['graphql.operation.name'] = operation.name.value;
+  return attributes;
 }
 
 /** Printed once per document: the same few documents are sent again and again. */

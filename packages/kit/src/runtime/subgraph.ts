@@ -35,6 +35,7 @@ import { createPubSub, type PubSub } from '../messaging/pubsub.ts';
 import { serveSubscriptions } from './subscriptions.ts';
 import { createEventBus, type EventBus } from '../messaging/event-bus.ts';
 import { runMain, type Stoppable } from '../platform/lifecycle.ts';
+import { createTelemetry, graphqlSpanPlugin, tracedRoute, type Telemetry } from '../platform/telemetry.ts';
 
 /** What every resolver of every subgraph receives. */
 export interface SubgraphContext<Loaders, Services> {
@@ -61,6 +62,8 @@ export interface SubgraphRuntime {
   eventBus: EventBus;
   logger: Logger;
   metrics: Metrics;
+  /** The service's traces: its tracer is active in its requests, its background work and its consumers. */
+  telemetry: Telemetry;
   /** The time the service's own work goes by (expiries, throttling windows, schedules), in ms since the epoch like `Date.now`. */
   clock: () => number;
 }
@@ -215,6 +218,7 @@ async function openRuntime(
 ): Promise<SubgraphRuntime> {
   const logger = createLogger({ name, level: config.logLevel, format: config.logFormat ?? defaultLogFormat(config.nodeEnv) });
   const metrics = new Metrics(name);
+  const telemetry = createTelemetry(config.tracing);
   const database = await openDatabase({
     serviceName: config.serviceName,
     url: config.databaseUrl,
@@ -227,7 +231,7 @@ async function openRuntime(
   });
   const pubsub = createPubSub(config.redisUrl, logger, { prefix: `${config.redisNamespace}:` });
   const eventBus = createEventBus(config.amqpUrl, logger, config.amqpNamespace);
-  return { config, database, pubsub, eventBus, logger, metrics, clock };
+  return { config, database, pubsub, eventBus, logger, metrics, telemetry, clock };
 }
 
 /** Readiness checks the database and every broker that is configured, over real connections. */
@@ -250,8 +254,8 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
   const config = settings.subgraph;
   const now = options.now ?? Date.now;
   const runtime = await openRuntime(config, definition.name, definition, options.clock);
-  const { logger, metrics, database, pubsub, eventBus } = runtime;
-  const services = definition.createServices(runtime, settings);
+  const { logger, metrics, database, pubsub, eventBus, telemetry } = runtime;
+  const services = telemetry.run(() => definition.createServices(runtime, settings));
 
   // Codegen's resolver types are stricter than Apollo's map, which takes any function for any field.
   const resolvers = definition.resolvers as GraphQLResolverMap<unknown>;
@@ -276,6 +280,7 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
       metrics.apolloPlugin(),
+      ...(telemetry.tracer ? [graphqlSpanPlugin<SubgraphContext<Loaders, Services>>()] : []),
       {
         async requestDidStart() {
           return {
@@ -319,7 +324,9 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
 
   const health = new Health(config.serviceName, { ...dependencyChecks(runtime), ...definition.healthChecks?.(services) });
   const graphql = graphqlRoute({ apollo, context });
-  const countedGraphql: RouteHandler = (req, res, url) => statementCounter.run({ count: 0 }, () => graphql(req, res, url));
+  const countedGraphql: RouteHandler = tracedRoute(telemetry, '/graphql', (req, res, url) =>
+    statementCounter.run({ count: 0 }, () => graphql(req, res, url)),
+  );
   const server = createHttpServer({
     logger,
     metrics,
@@ -340,10 +347,10 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
   try {
     http = await listen(server, config.port, config.host);
   } catch (error) {
-    await Promise.allSettled([apollo.stop(), pubsub.close(), eventBus.close(), database.close()]);
+    await Promise.allSettled([apollo.stop(), pubsub.close(), eventBus.close(), database.close(), telemetry.shutdown()]);
     throw error;
   }
-  const background = await definition.background?.(runtime, services, settings);
+  const background = await telemetry.run(() => definition.background?.(runtime, services, settings));
   logger.info({ url: `${http.url}/graphql`, database: database.mode, pubsub: config.redisUrl ? 'redis' : 'in-memory' }, 'subgraph ready');
 
   return {
@@ -361,6 +368,7 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
       await pubsub.close();
       await eventBus.close();
       await database.close();
+      await telemetry.shutdown();
       logger.info('subgraph stopped');
     },
   };
@@ -388,8 +396,8 @@ async function startWorker<Config extends { subgraph: SubgraphConfig }, Loaders,
 ): Promise<RunningWorker> {
   const config = settings.subgraph;
   const runtime = await openRuntime(config, `${definition.name}-worker`, definition);
-  const { logger, metrics, database, pubsub, eventBus } = runtime;
-  const work = await worker.start(runtime, definition.createServices(runtime, settings), settings);
+  const { logger, metrics, database, pubsub, eventBus, telemetry } = runtime;
+  const work = await telemetry.run(() => worker.start(runtime, definition.createServices(runtime, settings), settings));
   const health = new Health(`${config.serviceName}-worker`, dependencyChecks(runtime));
   const http = await listen(createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics)] }), config.port, config.host);
   logger.info({ url: http.url }, 'worker ready');
@@ -404,6 +412,7 @@ async function startWorker<Config extends { subgraph: SubgraphConfig }, Loaders,
       await pubsub.close();
       await eventBus.close();
       await database.close();
+      await telemetry.shutdown();
       logger.info('worker stopped');
     },
   };

@@ -9,6 +9,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
+import { recordStatement } from '../platform/telemetry.ts';
 import { releaseLostConnections } from './database-pool.ts';
 import { lockEmbeddedDatabase } from './embedded-database-lock.ts';
 import { TenantWriteGuard } from './tenant-scope.ts';
@@ -87,6 +88,7 @@ class CountingLogger implements OrmLogger {
     this.metrics.databaseQueries.inc();
     const unit = statementCounter.getStore();
     if (unit) unit.count += 1;
+    if (context.query) recordStatement(context.query, context.took, context.level === 'error');
     if (this.logger.isLevelEnabled('trace')) this.logger.trace({ sql: context.query, tookMs: context.took }, 'sql');
   }
   setDebugMode(): void {}

@@ -15,6 +15,8 @@ const testEnvironmentSchema = z.object({
   TEST_POSTGRES_URL: postgresUrlSchema.optional(),
   TEST_REDIS_URL: redisUrlSchema.optional(),
   TEST_AMQP_URL: amqpUrlSchema.optional(),
+  /** ClickHouse's HTTP interface, for the analytics ClickHouse store; optional even under CI, which runs no ClickHouse. */
+  TEST_CLICKHOUSE_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 export interface TestEnvironment {
@@ -23,6 +25,7 @@ export interface TestEnvironment {
   postgresUrl: string | undefined;
   redisUrl: string | undefined;
   amqpUrl: string | undefined;
+  clickhouseUrl: string | undefined;
 }
 
 /** Reads the test servers from `env`; under CI, throws naming every missing one. */
@@ -35,7 +38,13 @@ export function loadTestEnvironment(env: Environment = process.env): TestEnviron
         '(.ci/run sets them; unset CI to run the embedded tests alone)',
     );
   }
-  return { ci: parsed.CI, postgresUrl: parsed.TEST_POSTGRES_URL, redisUrl: parsed.TEST_REDIS_URL, amqpUrl: parsed.TEST_AMQP_URL };
+  return {
+    ci: parsed.CI,
+    postgresUrl: parsed.TEST_POSTGRES_URL,
+    redisUrl: parsed.TEST_REDIS_URL,
+    amqpUrl: parsed.TEST_AMQP_URL,
+    clickhouseUrl: parsed.TEST_CLICKHOUSE_URL,
+  };
 }
 
 export const testEnvironment: TestEnvironment = loadTestEnvironment();

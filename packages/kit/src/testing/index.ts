@@ -12,3 +12,4 @@ export * from './entity-contract.ts';
 export * from './storage-modes.ts';
 export * from './malformed-ids.ts';
 export * from './loopback-server.ts';
+export * from './traces.ts';

@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 
+/** How a schedule repeats: a cron expression read in an IANA time zone, or a fixed interval from an anchor. */
 export type Recurrence = { kind: 'cron'; expression: string; timezone: string } | { kind: 'interval'; seconds: number; anchor: Date };
 
 export type RecurrenceCheck = { ok: true } | { ok: false; field: string; problem: string };
@@ -13,6 +14,7 @@ export function isTimezone(timezone: string): boolean {
   }
 }
 
+/** Whether a recurrence can be scheduled; otherwise the input field at fault and the problem, for a typed error. */
 export function checkRecurrence(recurrence: Recurrence): RecurrenceCheck {
   if (recurrence.kind === 'interval') {
     return recurrence.seconds >= 60 && recurrence.seconds <= 366 * 86_400
