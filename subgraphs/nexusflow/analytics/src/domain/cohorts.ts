@@ -1,5 +1,5 @@
 import { requireRole, type EntityManager, type Identity } from '@nexusflow/kit';
-import { EventType } from './events.ts';
+import type { EventStore } from './event-store.ts';
 import { ANALYST_ROLES } from './metrics.ts';
 import { checkedPeriod } from './periods.ts';
 
@@ -25,33 +25,23 @@ function weekStart(at: Date): Date {
  * how many of them did anything (any event naming them as acting) in each week since, up to the end of the period.
  */
 export class CohortQueries {
+  constructor(private readonly store: EventStore) {}
+
+  /** @param em the caller's unit of work, which the store on the service's own database reads in */
   async cohorts(em: EntityManager, identity: Identity, from: Date, to: Date): Promise<Cohort[]> {
     const { tenantId } = requireRole(identity, ANALYST_ROLES);
     const period = checkedPeriod(weekStart(from), to, MAX_COHORT_DAYS);
-    const rows = await em.execute<{ week: Date; weeks_since: number | null; users: string }[]>(
-      `with "signups" as (
-         select "user_id", date_trunc('week', min("occurred_at"), 'UTC') as "week" from "analytics_events"
-         where "tenant_id" = ? and "type" = ? and "occurred_at" >= ? and "occurred_at" < ? and "user_id" is not null
-         group by "user_id"),
-       "activity" as (
-         select distinct s."week", s."user_id", floor(extract(epoch from e."occurred_at" - s."week") / 604800)::int as "weeks_since"
-         from "signups" s join "analytics_events" e
-           on e."tenant_id" = ? and e."user_id" = s."user_id" and e."occurred_at" >= s."week" and e."occurred_at" < ?)
-       select "week", null as "weeks_since", count(*) as "users" from "signups" group by "week"
-       union all
-       select "week", "weeks_since", count(*) as "users" from "activity" group by "week", "weeks_since"`,
-      [tenantId, EventType.UserRegistered, period.from, period.to, tenantId, period.to],
-    );
+    const rows = await this.store.cohortCounts({ em, tenantId, ...period });
     const cohorts = new Map<number, Cohort>();
-    for (const row of rows.filter(({ weeks_since }) => weeks_since === null)) {
-      const week = new Date(row.week);
+    for (const row of rows.filter(({ weeksSince }) => weeksSince === null)) {
+      const { week } = row;
       const weeks = Math.ceil((period.to.getTime() - week.getTime()) / WEEK_MS);
-      cohorts.set(week.getTime(), { week, size: Number(row.users), activeByWeek: Array<number>(weeks).fill(0), retentionByWeek: [] });
+      cohorts.set(week.getTime(), { week, size: row.users, activeByWeek: Array<number>(weeks).fill(0), retentionByWeek: [] });
     }
     for (const row of rows) {
-      if (row.weeks_since === null) continue;
-      const cohort = cohorts.get(new Date(row.week).getTime());
-      if (cohort && row.weeks_since < cohort.activeByWeek.length) cohort.activeByWeek[row.weeks_since] = Number(row.users);
+      if (row.weeksSince === null) continue;
+      const cohort = cohorts.get(row.week.getTime());
+      if (cohort && row.weeksSince < cohort.activeByWeek.length) cohort.activeByWeek[row.weeksSince] = row.users;
     }
     return [...cohorts.values()]
       .sort((a, b) => a.week.getTime() - b.week.getTime())

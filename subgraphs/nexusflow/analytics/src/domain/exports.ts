@@ -5,7 +5,6 @@ import {
   requireRole,
   sendHttpError,
   SignedLinks,
-  systemFork,
   writeChunk,
   type Database,
   type EntityManager,
@@ -13,11 +12,11 @@ import {
   type Logger,
   type RouteHandler,
 } from '@nexusflow/kit';
+import { EXPORT_BATCH, type EventStore, type ExportCursor, type StoredEvent } from './event-store.ts';
 import { ANALYST_ROLES } from './metrics.ts';
 import { checkedPeriod, type Period } from './periods.ts';
 
 export const EXPORT_PATH = '/exports/analytics';
-const EXPORT_BATCH = 1000;
 
 export type ExportFormat = 'csv' | 'jsonl';
 
@@ -53,38 +52,28 @@ const COLUMNS = [
   'payload',
 ] as const;
 
-interface StoredRow {
-  id: string;
-  occurred_at: Date | string;
-  created_at: Date | string;
-  type: string;
-  user_id: string | null;
-  subject_id: string | null;
-  subject_ids: unknown;
-  duration_ms: string | number | null;
-  status: string | null;
-  tokens: string | number | null;
-  payload: unknown;
-}
-
-const json = (value: unknown) => (typeof value === 'string' ? (JSON.parse(value) as unknown) : value);
-const numberOrNull = (value: string | number | null) => (value === null ? null : Number(value));
-
-function exported(row: StoredRow): Record<(typeof COLUMNS)[number], unknown> {
+function exported(event: StoredEvent): Record<(typeof COLUMNS)[number], unknown> {
   return {
-    id: row.id,
-    occurredAt: new Date(row.occurred_at).toISOString(),
-    recordedAt: new Date(row.created_at).toISOString(),
-    type: row.type,
-    userId: row.user_id,
-    subjectId: row.subject_id,
-    subjectIds: json(row.subject_ids),
-    durationMs: numberOrNull(row.duration_ms),
-    status: row.status,
-    tokens: numberOrNull(row.tokens),
-    payload: json(row.payload),
+    id: event.id,
+    occurredAt: event.occurredAt.toISOString(),
+    recordedAt: event.createdAt.toISOString(),
+    type: event.type,
+    userId: event.userId,
+    subjectId: event.subjectId,
+    subjectIds: event.subjectIds,
+    durationMs: event.durationMs,
+    status: event.status,
+    tokens: event.tokens,
+    payload: event.payload,
   };
 }
+
+/** The header of an export in `format`: the column names of CSV, nothing for JSON lines. */
+export const exportHeader = (format: ExportFormat): string => (format === 'csv' ? `${COLUMNS.join(',')}\r\n` : '');
+
+/** One exported row as a line of `format`, its line break included. */
+export const exportLine = (row: Record<(typeof COLUMNS)[number], unknown>, format: ExportFormat): string =>
+  format === 'csv' ? `${COLUMNS.map((column) => csvCell(row[column])).join(',')}\r\n` : `${JSON.stringify(row)}\n`;
 
 /**
  * Exports of a tenant's events: links signed by the kit's {@link SignedLinks} (the route is not behind the gateway),
@@ -94,6 +83,7 @@ export class EventExports {
   private readonly links: SignedLinks<ExportClaims>;
 
   constructor(
+    private readonly store: EventStore,
     private readonly baseUrl: string,
     secret: string,
     now: () => number,
@@ -104,22 +94,19 @@ export class EventExports {
   async describe(em: EntityManager, identity: Identity, from: Date, to: Date): Promise<AnalyticsExport> {
     const { tenantId } = requireRole(identity, ANALYST_ROLES);
     const period = checkedPeriod(from, to);
-    const [counted] = await em.execute<{ count: string }[]>(
-      `select count(*) as "count" from "analytics_events" where "tenant_id" = ? and "occurred_at" >= ? and "occurred_at" < ?`,
-      [tenantId, period.from, period.to],
-    );
+    const totalEvents = await this.store.count({ em, tenantId, ...period });
     const url = `${this.baseUrl.replace(/\/$/, '')}${EXPORT_PATH}`;
     const claims = { tenantId, from: period.from.toISOString(), to: period.to.toISOString() };
     return {
       ...period,
-      totalEvents: Number(counted?.count ?? 0),
+      totalEvents,
       csvUrl: this.links.linkTo(url, { ...claims, format: 'csv' }),
       jsonLinesUrl: this.links.linkTo(url, { ...claims, format: 'jsonl' }),
     };
   }
 
   /** GET /exports/analytics?token=…: the events of the link's tenant and period, oldest first. */
-  route(database: Database, logger: Logger): RouteHandler {
+  route(logger: Logger): RouteHandler {
     return async (req, res, url) => {
       if (url.pathname !== EXPORT_PATH) return false;
       if (req.method !== 'GET') {
@@ -138,9 +125,10 @@ export class EventExports {
       });
       try {
         if (claims.format === 'csv') await writeChunk(res, `${COLUMNS.join(',')}\r\n`);
-        let after: { occurredAt: Date; id: string } | undefined;
+        const query = { tenantId: claims.tenantId, from: new Date(claims.from), to: new Date(claims.to) };
+        let after: ExportCursor | undefined;
         for (;;) {
-          const batch = await this.batch(systemFork(database), claims, after);
+          const batch = await this.store.exportBatch(query, after);
           for (const stored of batch) {
             const row = exported(stored);
             await writeChunk(
@@ -149,8 +137,8 @@ export class EventExports {
             );
           }
           if (batch.length < EXPORT_BATCH) break;
-          const last = batch.at(-1)!;
-          after = { occurredAt: new Date(last.occurred_at), id: last.id };
+          const { occurredAt, id } = batch.at(-1)!;
+          after = { occurredAt, id };
         }
         res.end();
       } catch (error) {
@@ -162,14 +150,21 @@ export class EventExports {
     };
   }
 
-  /** The next batch after `after`, in order of time then id (the primary key, so the order is total). */
-  private batch(em: EntityManager, claims: ExportClaims, after: { occurredAt: Date; id: string } | undefined): Promise<StoredRow[]> {
-    return em.execute<StoredRow[]>(
-      `select "id", "occurred_at", "created_at", "type", "user_id", "subject_id", "subject_ids", "duration_ms", "status", "tokens", "payload"
-       from "analytics_events" where "tenant_id" = ? and "occurred_at" >= ? and "occurred_at" < ?
-         ${after ? 'and ("occurred_at", "id") > (?, ?)' : ''}
-       order by "occurred_at", "id" limit ${EXPORT_BATCH}`,
-      [claims.tenantId, new Date(claims.from), new Date(claims.to), ...(after ? [after.occurredAt, after.id] : [])],
-    );
+  /**
+   * A tenant's events of a period as exported rows, oldest first, read in batches of {@link EXPORT_BATCH}, so that an
+   * export of any size holds one batch at a time.
+   *
+   * @param _database unused since the events moved behind the event store (which has its own connection); kept so
+   *   that callers need not change
+   */
+  async *rowsOf(_database: Database, tenantId: string, period: Period): AsyncGenerator<Record<(typeof COLUMNS)[number], unknown>[]> {
+    let after: ExportCursor | undefined;
+    for (;;) {
+      const batch = await this.store.exportBatch({ tenantId, ...period }, after);
+      if (batch.length > 0) yield batch.map(exported);
+      if (batch.length < EXPORT_BATCH) return;
+      const { occurredAt, id } = batch.at(-1)!;
+      after = { occurredAt, id };
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { isUuid, requireRole, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
 import { z } from 'zod';
 import { MisfirePolicy, Schedule, ScheduleStatus } from '../entities/schedule.entity.ts';
-import { checkRecurrence, nextOccurrence, type Recurrence } from './recurrence.ts';
+import { checkRecurrence, nextOccurrence, type Recurrence } from '@nexusflow/kit';
 import type { WorkflowsClient } from './workflows-client.ts';
 
 export interface ScheduleProblem {

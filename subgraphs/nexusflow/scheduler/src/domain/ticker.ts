@@ -1,8 +1,8 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { Role, systemFork, type Database, type Logger } from '@nexusflow/kit';
+import { PeriodicTask, Role, systemFork, type Database, type Logger } from '@nexusflow/kit';
 import { MisfirePolicy, Schedule, ScheduleStatus } from '../entities/schedule.entity.ts';
 import { ScheduleRun, ScheduleRunOutcome } from '../entities/schedule-run.entity.ts';
-import { nextOccurrence } from './recurrence.ts';
+import { nextOccurrence } from '@nexusflow/kit';
 import { recurrenceOf } from './schedule-service.ts';
 import type { WorkflowsClient } from './workflows-client.ts';
 
@@ -26,30 +26,21 @@ export class ScheduleTicker {
   private readonly now: () => Date;
   private readonly misfireGraceMs: number;
   private readonly batchSize: number;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly ticking: PeriodicTask;
 
   constructor(private readonly options: TickerOptions) {
     this.now = options.now ?? (() => new Date());
     this.misfireGraceMs = options.misfireGraceMs ?? 60_000;
     this.batchSize = options.batchSize ?? 100;
+    this.ticking = new PeriodicTask(() => this.tick(), { logger: options.logger, failureMessage: 'scheduler tick failed' });
   }
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.tick()
-        .catch((error: unknown) => this.options.logger.warn({ err: error }, 'scheduler tick failed'))
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, intervalMs);
-    this.timer.unref();
+    this.ticking.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.ticking.stop();
   }
 
   /** Fires every schedule due now; returns how many ticks this instance fired. */

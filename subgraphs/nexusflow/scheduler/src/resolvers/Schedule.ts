@@ -1,6 +1,6 @@
 import { isUuid } from '@nexusflow/kit';
 import type { ScheduleResolvers } from '../__generated__/resolvers-types.ts';
-import { upcomingOccurrences } from '../domain/recurrence.ts';
+import { upcomingOccurrences } from '@nexusflow/kit';
 import { recurrenceOf } from '../domain/schedule-service.ts';
 
 export const Schedule: ScheduleResolvers = {
