@@ -1,9 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import { ANONYMOUS, API_KEY_PREFIX, ErrorCode, HttpError, verifyAccessToken, type Identity } from '@nexusflow/kit/core';
 import type { ApiKeyLookup } from './api-keys.ts';
+import { verifyJwksAccessToken, type JwksAccessTokenSettings } from './jwks-access-tokens.ts';
 import type { SessionRevocationCheck } from './session-revocation.ts';
 
 const BEARER = /^Bearer\s+(\S+)$/i;
+
+/**
+ * What access tokens are verified with: the secret NexusFlow's auth signs them with (HS256), or the JWKS of an issuer
+ * that signs them with asymmetric keys (Nexus COS's token-mgr), which shares no secret with the gateway.
+ */
+export type AccessTokenKeys = string | JwksAccessTokenSettings;
+
+const verifyToken = (token: string, keys: AccessTokenKeys, now: number) =>
+  typeof keys === 'string' ? verifyAccessToken(token, keys, now) : verifyJwksAccessToken(token, keys, now);
 
 /**
  * Where a caller's credentials come from: an HTTP request's Authorization header (an access token, or an API key
@@ -64,7 +74,7 @@ export const SESSION_REVOKED_MESSAGE = 'Session has been revoked; sign in again'
  */
 export async function authenticateCredentials(
   source: CredentialSource,
-  jwtSecret: string,
+  jwtSecret: AccessTokenKeys,
   now: () => number = Date.now,
   apiKeys?: ApiKeyLookup,
   sessions?: SessionRevocationCheck,
@@ -76,7 +86,7 @@ export async function authenticateCredentials(
     const caller = await apiKeys?.(credentials.apiKey);
     return caller ?? { error: 'invalid_token', message: 'API key is invalid, revoked or expired' };
   }
-  const verification = await verifyAccessToken(credentials.token, jwtSecret, now());
+  const verification = await verifyToken(credentials.token, jwtSecret, now());
   if (verification.ok) {
     const { identity } = verification;
     if (identity.kind === 'user' && identity.sessionId !== undefined && (await sessions?.(identity.sessionId)))
@@ -93,7 +103,7 @@ export function isRefusal(result: Authenticated | AuthenticationRefusal): result
 /** The caller of an HTTP request; a refusal is a 401 with its `WWW-Authenticate` challenge. */
 export async function authenticate(
   req: IncomingMessage,
-  jwtSecret: string,
+  jwtSecret: AccessTokenKeys,
   now: () => number = Date.now,
   apiKeys?: ApiKeyLookup,
   sessions?: SessionRevocationCheck,

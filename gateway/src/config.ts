@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import {
   booleanFlagSchema,
+  ConfigError,
   logLevelSchema,
   nodeEnvSchema,
   namespaceSchema,
@@ -11,13 +12,26 @@ import {
   amqpUrlSchema,
   secretOrDevelopmentDefault,
   sharedSecretSchema,
+  toTracingConfig,
+  tracingEnvShape,
   type Environment,
+  type TracingConfig,
 } from '@nexusflow/kit/core';
 import { z } from 'zod';
-import { graphNames, isGraphName, topology, type GraphName } from '@nexusflow/topology';
+import {
+  accessTokenIssuerOf,
+  graphNames,
+  isGraphName,
+  JWKS_PATH,
+  localPort,
+  REVOCATIONS_PATH,
+  topology,
+  type GraphName,
+} from '@nexusflow/topology';
 import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './admission/operation-limits.ts';
 import type { RateLimitSettings } from './admission/rate-limits.ts';
 import { TrustedDocumentsMode } from './admission/trusted-documents.ts';
+import type { AccessTokenKeys } from './authenticate.ts';
 import type { SubgraphClientOptions } from './subgraph-data-source.ts';
 import { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy } from './subscriptions/upstream.ts';
 
@@ -69,8 +83,16 @@ const gatewayEnvShape = {
   AMQP_NAMESPACE: namespaceSchema.optional(),
   /** Audit records the gateway holds while the bus (or the audit subgraph) is unreachable; past it, the oldest are dropped. */
   AUDIT_BUFFER_SIZE: z.coerce.number().int().min(1).default(10_000),
-  /** off: no audit records are published (a graph without an audit service). */
-  AUDIT: z.enum(['on', 'off']).default('on'),
+  /** off: no audit records are published. Unset: on when the graph has an audit service (packages/topology), off otherwise. */
+  AUDIT: z.enum(['on', 'off']).optional(),
+  /** off: no operation usage is reported. On, it is reported only while the supergraph names an analytics subgraph. */
+  USAGE_REPORTING: z.enum(['on', 'off']).default('on'),
+  /** How often the usage aggregated in memory is sent to the analytics subgraph as one report. */
+  USAGE_REPORT_INTERVAL_MS: z.coerce.number().int().min(50).default(10_000),
+  /** (Tenant, client, version, operation) entries a report holds; a report is sent early when it reaches them. */
+  USAGE_REPORT_MAX_ENTRIES: z.coerce.number().int().min(1).default(1000),
+  /** Reports held while analytics is unreachable; past it, the oldest are dropped. */
+  USAGE_BUFFER_REPORTS: z.coerce.number().int().min(1).default(60),
   RATE_LIMIT_PER_MINUTE: perMinute(1200),
   RATE_LIMIT_PER_TENANT_PER_MINUTE: perMinute(6000),
   RATE_LIMIT_PER_ADDRESS_PER_MINUTE: perMinute(1200),
@@ -120,6 +142,23 @@ const gatewayEnvShape = {
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
   /** How long the answer about an access token's session is reused: a revoked session keeps working about this long. */
   SESSION_REVOCATION_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+  /**
+   * Verify access tokens with the keys an issuer publishes (a JWKS) instead of JWT_SECRET. Unset: the JWKS of the
+   * service packages/topology names for the graph (Nexus COS's token-mgr, on this machine), or JWT_SECRET when none.
+   */
+  ACCESS_TOKEN_JWKS_URL: z.url().optional(),
+  /** The `iss` and `aud` such tokens must carry; unset, those packages/topology gives the graph's issuer. */
+  ACCESS_TOKEN_ISSUER: z.string().min(1).optional(),
+  ACCESS_TOKEN_AUDIENCE: z.string().min(1).optional(),
+  /** Unset: `/revocations/` beside the JWKS, which says whether a token id is revoked. */
+  ACCESS_TOKEN_REVOCATIONS_URL: z.url().optional(),
+  /** How long the JWKS is reused before it is fetched again. */
+  ACCESS_TOKEN_JWKS_CACHE_MS: z.coerce.number().int().min(0).default(300_000),
+  /** The least time between two fetches of the JWKS for tokens naming a key it lacks. */
+  ACCESS_TOKEN_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
+  /** One structured log line per request (operation, client, tenant, status, duration, trace id); `false` turns it off. */
+  GATEWAY_ACCESS_LOG: booleanFlagSchema.default(true),
+  ...tracingEnvShape,
 };
 
 /** Every variable the gateway reads, besides `SUBGRAPH_<NAME>_URL`. */
@@ -144,12 +183,21 @@ export interface GatewayConfig {
   supergraphPath: string;
   /** How often the supergraph file is checked for a new version; 0 never checks. */
   supergraphPollIntervalMs: number;
-  jwtSecret: string;
+  /**
+   * What access tokens are verified with: the secret they are signed with (JWT_SECRET, NexusFlow's auth), or the JWKS
+   * of the graph's issuer of asymmetrically signed tokens (Nexus COS's token-mgr), which shares no secret.
+   */
+  jwtSecret: AccessTokenKeys;
   internalSecret: string;
   /** Unset: rate limits are counted in this process only. */
   redisUrl: string | undefined;
   /** How audit records leave: on the bus of `amqpUrl`, or, when it is unset, in calls to the audit subgraph. */
   audit: { enabled: boolean; amqpUrl: string | undefined; amqpNamespace: string; bufferSize: number };
+  /**
+   * Operation usage (client, operation, schema coordinates, duration, errors), aggregated in memory and reported to the
+   * analytics subgraph every `intervalMs`, or when a report holds `maxEntries`; `bufferReports` wait while it is down.
+   */
+  usageReporting: { enabled: boolean; intervalMs: number; maxEntries: number; bufferReports: number };
   rateLimits: RateLimitSettings;
   /** Proxies of ours in front of the gateway, each appending to X-Forwarded-For; 0 ignores the header. */
   trustedProxyHops: number;
@@ -195,6 +243,10 @@ export interface GatewayConfig {
   apiKeyCacheTtlMs: number;
   /** How long an answer about a session's revocation is reused per session; also how late a revocation is seen. 0: ask every time. */
   sessionRevocationCacheMs: number;
+  /** OpenTelemetry traces: off unless an OTLP endpoint is set. */
+  tracing: TracingConfig;
+  /** Whether each request is logged as one access-log line. */
+  accessLog: boolean;
 }
 
 const cliSchema = z.object({
@@ -218,9 +270,18 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     options: { graph: { type: 'string' }, supergraph: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' } },
   });
   const flags = parseConfig(cliSchema, values);
-  const parsed = parseConfig(gatewayEnvSchema, env, { requiredInProduction: ['JWT_SECRET', 'INTERNAL_SECRET'] });
-  const production = parsed.NODE_ENV === 'production';
   const graph = flags.graph ?? DEFAULT_GRAPH;
+  const issuer = accessTokenIssuerOf(graph);
+  // A graph whose tokens are verified from a JWKS has no secret to share with its issuer.
+  const requiredInProduction = issuer ? ['INTERNAL_SECRET'] : ['JWT_SECRET', 'INTERNAL_SECRET'];
+  const parsed = parseConfig(gatewayEnvSchema, env, { requiredInProduction });
+  const production = parsed.NODE_ENV === 'production';
+  const jwksUrl =
+    parsed.ACCESS_TOKEN_JWKS_URL ?? (issuer ? `http://127.0.0.1:${localPort(graph, issuer.service.port)}${JWKS_PATH}` : undefined);
+  const tokenIssuer = parsed.ACCESS_TOKEN_ISSUER ?? issuer?.issuer;
+  const tokenAudience = parsed.ACCESS_TOKEN_AUDIENCE ?? issuer?.audience;
+  if (jwksUrl !== undefined && (tokenIssuer === undefined || tokenAudience === undefined))
+    throw new ConfigError(['ACCESS_TOKEN_ISSUER and ACCESS_TOKEN_AUDIENCE: required with ACCESS_TOKEN_JWKS_URL for this graph']);
   const subgraphUrls: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed)) {
     const match = SUBGRAPH_URL_VARIABLE.exec(key);
@@ -233,15 +294,33 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     port: flags.port ?? parsed.PORT ?? topology[graph].gatewayPort,
     supergraphPath: flags.supergraph ?? parsed.SUPERGRAPH_PATH ?? supergraphPathOf(graph),
     supergraphPollIntervalMs: parsed.SUPERGRAPH_POLL_INTERVAL_MS,
-    jwtSecret: secretOrDevelopmentDefault(parsed.JWT_SECRET),
+    jwtSecret:
+      jwksUrl === undefined
+        ? secretOrDevelopmentDefault(parsed.JWT_SECRET)
+        : {
+            jwksUrl,
+            issuer: tokenIssuer!,
+            audience: tokenAudience!,
+            algorithms: ['EdDSA', 'RS256'],
+            cacheMaxAgeMs: parsed.ACCESS_TOKEN_JWKS_CACHE_MS,
+            cooldownMs: parsed.ACCESS_TOKEN_JWKS_COOLDOWN_MS,
+            revocationsUrl: parsed.ACCESS_TOKEN_REVOCATIONS_URL ?? new URL(REVOCATIONS_PATH, jwksUrl).toString(),
+            revocationCacheMs: parsed.SESSION_REVOCATION_CACHE_MS,
+          },
     internalSecret: secretOrDevelopmentDefault(parsed.INTERNAL_SECRET),
     redisUrl: parsed.REDIS_URL,
     redisNamespace: parsed.REDIS_NAMESPACE ?? graph,
     audit: {
-      enabled: parsed.AUDIT === 'on',
+      enabled: (parsed.AUDIT ?? ('audit' in topology[graph].services ? 'on' : 'off')) === 'on',
       amqpUrl: parsed.AMQP_URL,
       amqpNamespace: parsed.AMQP_NAMESPACE ?? graph,
       bufferSize: parsed.AUDIT_BUFFER_SIZE,
+    },
+    usageReporting: {
+      enabled: parsed.USAGE_REPORTING === 'on',
+      intervalMs: parsed.USAGE_REPORT_INTERVAL_MS,
+      maxEntries: parsed.USAGE_REPORT_MAX_ENTRIES,
+      bufferReports: parsed.USAGE_BUFFER_REPORTS,
     },
     rateLimits: {
       perUser: parsed.RATE_LIMIT_PER_MINUTE,
@@ -296,5 +375,7 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     requestDeduplication: parsed.REQUEST_DEDUPLICATION,
     apiKeyCacheTtlMs: parsed.API_KEY_CACHE_TTL_MS,
     sessionRevocationCacheMs: parsed.SESSION_REVOCATION_CACHE_MS,
+    tracing: toTracingConfig('gateway', parsed),
+    accessLog: parsed.GATEWAY_ACCESS_LOG,
   };
 }

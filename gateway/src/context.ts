@@ -9,4 +9,6 @@ export interface GatewayContext {
   userAgent?: string;
   /** Aborted when the operation's time is up, so that its subgraph fetches stop too. */
   deadline?: AbortSignal;
+  /** The client a WebSocket's connection parameters named, for usage reporting; over HTTP its headers say. */
+  client?: { name: string; version: string };
 }

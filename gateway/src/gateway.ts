@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import { createLogger, Metrics, type Health } from '@nexusflow/kit/core';
+import { createLogger, Metrics, type Health, type Logger } from '@nexusflow/kit/core';
 import { clientAddress } from './admission/client-address.ts';
 import type { LoopReading, OverloadDetector } from './admission/overload.ts';
 import { apiKeyLookup } from './api-keys.ts';
 import type { GatewayConfig } from './config.ts';
 import { FastGateway } from './execution/gateway.ts';
+import { accessLog } from './features/access-log.ts';
 import { loadAdmission } from './features/admission.ts';
 import { auditRecorder, sensitiveFieldsOf } from './features/audit.ts';
 import { authorization } from './features/authorization.ts';
@@ -20,7 +21,10 @@ import { shutDown } from './features/shutdown.ts';
 import { Subgraphs } from './features/subgraphs.ts';
 import { startStreaming } from './features/streaming.ts';
 import { supergraphUpdates } from './features/supergraph-updates.ts';
+import { gatewayTracing } from './features/tracing.ts';
+import { usageReporter } from './features/usage-reporting.ts';
 import { auditPlugin } from './plugins/audit.ts';
+import { usagePlugin } from './plugins/usage.ts';
 import { DemandControl } from './plugins/demand-control.ts';
 import { withDeduplication } from './request-deduplication.ts';
 import { sessionRevocation } from './session-revocation.ts';
@@ -48,6 +52,8 @@ export interface GatewayRuntimeOptions {
   now?: () => number;
   /** Readings of the event loop for load shedding, taken only when `overload.sample()` is called (tests). @default Node's monitors, every 100 ms */
   readLoop?: () => LoopReading;
+  /** Where the gateway logs (tests read its access-log lines). @default standard output, at LOG_LEVEL */
+  logger?: Logger;
 }
 
 /**
@@ -55,8 +61,10 @@ export interface GatewayRuntimeOptions {
  * ./subscriptions, which they wire), and this function only says which feeds which.
  */
 export async function startGateway(config: GatewayConfig, runtime: GatewayRuntimeOptions = {}): Promise<RunningGateway> {
-  const logger = createLogger({ name: 'gateway', level: config.logLevel });
+  const logger = runtime.logger ?? createLogger({ name: 'gateway', level: config.logLevel });
   const metrics = new Metrics('gateway');
+  const tracing = gatewayTracing(config);
+  const requestLog = accessLog(config, logger);
   const series = gatewayMetrics(metrics);
   const admission = await loadAdmission(config, logger);
   const shedding = loadShedding(config.loadSheddingDelayMs, runtime, logger, series);
@@ -72,6 +80,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   );
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => demandControl.update(coreSupergraphSdl));
   const audit = auditRecorder(config, logger, metrics, { auditUrl: () => subgraphs.urls.get('audit'), now: runtime.now });
+  const usage = usageReporter(config, logger, metrics, { analyticsUrl: () => subgraphs.urls.get('analytics'), now: runtime.now });
   let sensitiveFields = new Set<string>();
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
     sensitiveFields = sensitiveFieldsOf(coreSupergraphSdl);
@@ -81,6 +90,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     metrics,
     demandControl,
     audit: audit && auditPlugin(audit, () => sensitiveFields),
+    usage: usage && usagePlugin(usage, logger),
+    observers: [...tracing.plugins, ...requestLog.plugins],
   });
   await apollo.start();
 
@@ -141,6 +152,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     apollo,
     admission,
     context,
+    observe: (route) => tracing.around(GRAPHQL_PATH, requestLog.around(route)),
   });
   const webSocket = streaming.serveWebSocket(server, GRAPHQL_PATH);
 
@@ -181,6 +193,8 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
       });
       await revokedSessions.close();
       await audit?.close();
+      await usage?.close();
+      await tracing.telemetry.shutdown();
     },
   };
 }

@@ -3,7 +3,21 @@ import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { GraphQLError } from 'graphql';
 import { Pool } from 'undici';
-import { ANONYMOUS, clientError, ErrorCode, IDENTITY_MAX_AGE_MS, signIdentity, type Identity } from '@nexusflow/kit/core';
+import {
+  ANONYMOUS,
+  clientError,
+  ErrorCode,
+  IDENTITY_MAX_AGE_MS,
+  isTracing,
+  recordFailure,
+  signIdentity,
+  SpanKind,
+  startSpan,
+  traceHeaders,
+  withSpan,
+  type Identity,
+  type Span,
+} from '@nexusflow/kit/core';
 import type { GatewayContext } from './context.ts';
 
 export interface SubgraphClientOptions {
@@ -64,14 +78,40 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     this.pool = new Pool(parsed.origin, { connections: options.connections ?? 128, keepAliveTimeout: 30_000 });
   }
 
-  async process({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+  process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+    if (!isTracing()) return this.fetch(options, undefined);
+    return this.tracedFetch(options);
+  }
+
+  /** The fetch in a client span, whose W3C trace context the subgraph continues. */
+  private async tracedFetch(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+    const span = startSpan(`subgraph ${this.subgraphName}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'subgraph.name': this.subgraphName, 'http.request.method': 'POST', 'url.full': this.url },
+    })!;
+    try {
+      return await withSpan(span, () => this.fetch(options, span));
+    } catch (error) {
+      recordFailure(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async fetch(
+    { request, context }: GraphQLDataSourceProcessOptions<GatewayContext>,
+    span: Span | undefined,
+  ): Promise<GatewayGraphQLResponse> {
     // Health checks and schema loading run without a request context; they act as anonymous.
     const gatewayContext: Partial<GatewayContext> = context;
     const identity: Identity = gatewayContext.identity ?? ANONYMOUS;
-    const headers = this.headersFor(context, identity);
+    const signed = this.headersFor(context, identity);
+    const headers = span ? { ...signed, ...traceHeaders() } : signed;
     const body = JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName });
     const deadline = gatewayContext.deadline;
     const response = await this.send(body, headers, identity, request.query ?? '', deadline);
+    span?.setAttribute('http.response.status_code', response.status);
     // What a proxy or load balancer in front of a subgraph answers when no instance of it is up.
     if (UNAVAILABLE_STATUSES.has(response.status)) throw this.unavailable();
     if (response.status < 200 || response.status > 299) throw this.errorFromResponse(response);

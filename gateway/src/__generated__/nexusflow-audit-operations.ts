@@ -43,6 +43,8 @@ export type GatewayAuditRecordInput = {
   action: string;
   /** Who called: a user or an API key. */
   actor: GatewayAuditActorInput;
+  /** A mutation's root fields' arguments as executed (inline values included), by response key, secrets redacted. */
+  arguments?: unknown;
   /** The codes of the operation's errors. */
   errorCodes: Array<string>;
   /** Root fields of a mutation, or the `Type.field` coordinates of the sensitive fields read. */

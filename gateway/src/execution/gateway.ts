@@ -17,7 +17,7 @@ import type {
   GatewaySchemaLoadOrUpdateCallback,
   GatewayUnsubscriber,
 } from '@apollo/server-gateway-interface';
-import { createLogger, ErrorCode, type Logger } from '@nexusflow/kit/core';
+import { createLogger, ErrorCode, inSpan, isTracing, type Logger } from '@nexusflow/kit/core';
 import { getVariableValues } from 'graphql/execution/values.js';
 import { GraphQLError, print, type DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
@@ -254,7 +254,11 @@ export class FastGateway implements GatewayInterface {
     const loaded = this.current!;
     const { request, document, queryHash, source } = requestContext;
     resolveOperation(document, request.operationName ?? undefined);
-    const operation = await this.prepare(document, source ?? print(document), request.operationName ?? undefined, queryHash);
+    const text = source ?? print(document);
+    const operationName = request.operationName ?? undefined;
+    const operation = isTracing()
+      ? await inSpan('graphql.plan', {}, () => this.prepare(document, text, operationName, queryHash))
+      : await this.prepare(document, text, operationName, queryHash);
     if (operation.queryPlan.node?.kind === 'Subscription') {
       throw new GraphQLError(SUBSCRIPTION_TRANSPORTS, {
         extensions: { code: ErrorCode.BadRequest, http: { status: 400 } },
@@ -266,7 +270,9 @@ export class FastGateway implements GatewayInterface {
       if (errors) return { errors };
     }
     this.executionServices ??= Object.fromEntries([...this.dataSources].map(([name, { dataSource }]) => [name, dataSource]));
-    return executePlan(operation, this.executionServices, requestContext, loaded.supergraphSchema);
+    const services = this.executionServices;
+    if (!isTracing()) return executePlan(operation, services, requestContext, loaded.supergraphSchema);
+    return inSpan('graphql.execute', {}, () => executePlan(operation, services, requestContext, loaded.supergraphSchema));
   }
 
   /**

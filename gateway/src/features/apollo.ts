@@ -19,7 +19,17 @@ export function apolloServer(
     metrics,
     demandControl,
     audit,
-  }: { logger: Logger; metrics: Metrics; demandControl: DemandControl; audit?: ApolloServerPlugin<GatewayContext> | undefined },
+    usage,
+    observers = [],
+  }: {
+    logger: Logger;
+    metrics: Metrics;
+    demandControl: DemandControl;
+    audit?: ApolloServerPlugin<GatewayContext> | undefined;
+    usage?: ApolloServerPlugin<GatewayContext> | undefined;
+    /** Plugins that describe each request to its trace and its access-log line. */
+    observers?: ApolloServerPlugin<GatewayContext>[];
+  },
 ): ApolloServer<GatewayContext> {
   return new ApolloServer<GatewayContext>({
     gateway,
@@ -38,6 +48,13 @@ export function apolloServer(
         logger.warn({ err: error }, 'a dependency of the gateway is unavailable');
       return safe;
     },
-    plugins: [ApolloServerPluginLandingPageDisabled(), metrics.apolloPlugin(), demandControl.apolloPlugin(), ...(audit ? [audit] : [])],
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(),
+      metrics.apolloPlugin(),
+      demandControl.apolloPlugin(),
+      ...(audit ? [audit] : []),
+      ...(usage ? [usage] : []),
+      ...observers,
+    ],
   });
 }

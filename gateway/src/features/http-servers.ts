@@ -1,6 +1,14 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
-import { createHttpServer, graphqlRoute, healthRoutes, type Health, type Logger, type Metrics } from '@nexusflow/kit/core';
+import {
+  createHttpServer,
+  graphqlRoute,
+  healthRoutes,
+  type Health,
+  type Logger,
+  type Metrics,
+  type RouteHandler,
+} from '@nexusflow/kit/core';
 import type { Admission } from '../admission/admission.ts';
 import { admitHttpRequest } from '../admission/http.ts';
 import type { GatewayConfig } from '../config.ts';
@@ -22,6 +30,16 @@ export interface PublicServerOptions {
   apollo: ApolloServer<GatewayContext>;
   admission: Admission;
   context: (req: IncomingMessage, requestId: string) => Promise<GatewayContext>;
+  /** Wraps the routes past health and metrics: each request's trace and access-log line. */
+  observe?: (route: RouteHandler) => RouteHandler;
+}
+
+/** The routes tried in order, as one: the first that answers. */
+function firstOf(routes: RouteHandler[]): RouteHandler {
+  return async (req, res, url) => {
+    for (const route of routes) if (await route(req, res, url)) return true;
+    return false;
+  };
 }
 
 /** The public port: health (and metrics, if public), the explorer, streams, and GraphQL over HTTP, in that order. */
@@ -34,18 +52,22 @@ export function publicServer(options: PublicServerOptions): Server {
     routes: [
       shedding.countRequests,
       healthRoutes(options.health, config.publicMetrics ? options.metrics : undefined, { token: config.metricsToken }),
-      ...(config.explorer ? [landingPage(options.path)] : []),
-      options.streaming.httpRoutes(options.path),
-      graphqlRoute({
-        apollo: options.apollo,
-        context: options.context,
-        admit: (request) =>
-          admitHttpRequest(options.admission, request, (refusal) => gatewayMetrics.refusals.inc({ code: refusal.code }), {
-            knownOnly: shedding.overload.overloaded,
+      (options.observe ?? ((route) => route))(
+        firstOf([
+          ...(config.explorer ? [landingPage(options.path)] : []),
+          options.streaming.httpRoutes(options.path),
+          graphqlRoute({
+            apollo: options.apollo,
+            context: options.context,
+            admit: (request) =>
+              admitHttpRequest(options.admission, request, (refusal) => gatewayMetrics.refusals.inc({ code: refusal.code }), {
+                knownOnly: shedding.overload.overloaded,
+              }),
+            path: options.path,
+            maxBodyBytes: config.maxBodyBytes,
           }),
-        path: options.path,
-        maxBodyBytes: config.maxBodyBytes,
-      }),
+        ]),
+      ),
     ],
   });
 }

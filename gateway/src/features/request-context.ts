@@ -2,14 +2,14 @@ import type { IncomingMessage } from 'node:http';
 import { clientAddress } from '../admission/client-address.ts';
 import { rateLimitHttpError } from '../admission/rate-limits.ts';
 import type { ApiKeyLookup } from '../api-keys.ts';
-import { authenticate } from '../authenticate.ts';
+import { authenticate, type AccessTokenKeys } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SessionRevocationCheck } from '../session-revocation.ts';
 import type { LoadShedding } from './load-shedding.ts';
 import type { RateLimiting } from './rate-limiting.ts';
 
 export interface RequestContextOptions {
-  jwtSecret: string;
+  jwtSecret: AccessTokenKeys;
   /** Resolves the API keys sent as `Authorization: Bearer nfk_…` or `x-api-key`. */
   apiKeys: ApiKeyLookup;
   /** Refuses access tokens of revoked sessions. */

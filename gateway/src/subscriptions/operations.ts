@@ -25,6 +25,8 @@ export interface StreamingCaller {
   clientAddress: string;
   /** The `User-Agent` of the request that opened the connection or stream. */
   userAgent?: string;
+  /** The client the connection parameters named (`apollographql-client-name`…), for usage reporting. */
+  client?: { name: string; version: string };
 }
 
 /** An operation the edge let through, ready to run. */
@@ -151,6 +153,7 @@ export class StreamingOperations {
       requestId: randomUUID(),
       clientAddress: caller.clientAddress,
       ...(caller.userAgent ? { userAgent: caller.userAgent } : {}),
+      ...(caller.client ? { client: caller.client } : {}),
     };
     // Queries and mutations are authorized by the gateway's executor, which Apollo Server runs them through.
     const authorized =

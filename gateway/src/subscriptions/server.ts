@@ -4,8 +4,9 @@ import { CloseCode, type Context, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { clientError, ErrorCode, type Identity, type Logger } from '@nexusflow/kit/core';
+import { clientIdentityOf } from '../features/usage-reporting.ts';
 import type { ApiKeyLookup } from '../api-keys.ts';
-import { authenticateCredentials, isRefusal, SESSION_REVOKED_MESSAGE } from '../authenticate.ts';
+import { authenticateCredentials, isRefusal, SESSION_REVOKED_MESSAGE, type AccessTokenKeys } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SessionRevocationCheck } from '../session-revocation.ts';
 import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
@@ -23,7 +24,7 @@ export interface GatewaySubscriptionOptions {
   operations: StreamingOperations;
   connections: ConnectionLimits;
   schema: () => GraphQLSchema | undefined;
-  jwtSecret: string;
+  jwtSecret: AccessTokenKeys;
   /** Resolves API keys sent as `{ apiKey }` or a bearer `nfk_…` in connection params. */
   apiKeys?: ApiKeyLookup;
   /** Refuses access tokens of revoked sessions, at connection and while the connection is open. */
@@ -129,10 +130,12 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
           return false;
         }
         const userAgent = request.headers['user-agent'];
+        const named = clientIdentityOf((name) => ctx.connectionParams?.[name] ?? request.headers[name]);
         const connection: Connection = {
           identity,
           clientAddress,
           ...(userAgent ? { userAgent } : {}),
+          ...(named.name ? { client: named } : {}),
           operations: new Set(),
           release: slot.release,
         };

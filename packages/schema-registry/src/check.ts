@@ -1,5 +1,6 @@
 import { join, relative } from 'node:path';
 import { Kind, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { schemaCoordinatesOf } from '@nexusflow/kit/core';
 import { AcknowledgementLedger, readAcknowledgements, type Acknowledgement } from './acknowledgements.ts';
 import { diffApiSchemas, type SchemaChange } from './changes.ts';
 import {
@@ -19,16 +20,10 @@ import {
   type InternalOperationSource,
 } from './internal-operations.ts';
 import { lintApiSchema, type LintFinding } from './lint.ts';
-import {
-  coordinatesUsedBy,
-  loadOperations,
-  operationsAffectedBy,
-  validateOperations,
-  type KnownOperation,
-  type OperationFailure,
-} from './operations.ts';
+import { loadOperations, operationsAffectedBy, validateOperations, type KnownOperation, type OperationFailure } from './operations.ts';
 import { readPendingPublication } from './publication.ts';
 import { SchemaRegistry } from './registry.ts';
+import { describeClient, usageOfChanges, type ChangeUsage, type UsageCheckOptions } from './usage.ts';
 
 export interface CheckOptions {
   /** Rover-style supergraph config listing the proposed subgraphs. */
@@ -52,6 +47,11 @@ export interface CheckOptions {
    * branch never sits ahead of production unnoticed. @default false
    */
   requirePublished?: boolean;
+  /**
+   * Field usage over a window (`--usage-days`): a breaking change no client used in it is reported safe, one that a
+   * client used lists the clients. Unset: every breaking change counts, as before.
+   */
+  usage?: UsageCheckOptions;
 }
 
 export type SubgraphStatus = 'added' | 'removed' | 'changed' | 'unchanged';
@@ -63,6 +63,8 @@ export interface CheckedChange extends SchemaChange {
   affectedOperations: string[];
   /** The reviewed reason, when the change is acknowledged. */
   acknowledged?: string;
+  /** For a breaking change, when the check read usage: whether any client used what it breaks, and which. */
+  usage?: ChangeUsage;
 }
 
 export interface CheckReport {
@@ -85,6 +87,11 @@ export interface CheckReport {
   /** `noteFile`: where a pending-publication note would be, relative to the working directory. */
   publication?: { published: boolean; noteFile: string; pendingReason?: string };
   unusedAcknowledgements: Acknowledgement[];
+  /**
+   * The usage window read, when the check read one, and why reading it failed, if it did (breaking changes then stay
+   * breaking).
+   */
+  usage?: { days: number; source: string; error?: string };
   /** Present when the check passes: what publishing would record. */
   proposal?: { subgraphs: SubgraphSource[]; supergraphSdl: string };
   durationMs: number;
@@ -191,7 +198,7 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   const baseSchema: GraphQLSchema | undefined = base ? apiSchemaOf(base.supergraphSdl) : undefined;
   if (baseSchema) {
     const usage = new Map<KnownOperation, Set<string>>(
-      operations.map((operation) => [operation, coordinatesUsedBy(baseSchema, operation.document)]),
+      operations.map((operation) => [operation, schemaCoordinatesOf(baseSchema, operation.document)]),
     );
     const documents = parsedSubgraphs(proposed, base!.subgraphs);
     for (const change of await diffApiSchemas(baseSchema, apiSchema)) {
@@ -209,6 +216,8 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
       report.changes.push(checked);
     }
   }
+
+  if (options.usage) await judgeByUsage(report, options.usage);
 
   report.operations.failures = validateOperations(apiSchema, operations).map((failure) => {
     const acknowledged = ledger.operation(failure.operation);
@@ -229,10 +238,13 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     ...(pendingPublication ? { pendingReason: pendingPublication.reason } : {}),
   };
 
-  const breaking = report.changes.filter((change) => change.severity === 'breaking' && !change.acknowledged);
+  const breaking = report.changes.filter((change) => change.severity === 'breaking' && !change.acknowledged && !change.usage?.safe);
   const broken = report.operations.failures.filter((failure) => !failure.acknowledged);
   const lintErrors = report.lint.filter((finding) => finding.severity === 'error' && !finding.acknowledged);
-  if (breaking.length > 0) failures.push(`${breaking.length} breaking change(s) not acknowledged`);
+  if (breaking.length > 0) {
+    const clients = [...new Set(breaking.flatMap((change) => change.usage?.clients.map(describeClient) ?? []))];
+    failures.push(`${breaking.length} breaking change(s) not acknowledged${clients.length > 0 ? ` (used by ${clients.join(', ')})` : ''}`);
+  }
   if (broken.length > 0) failures.push(`${broken.length} client operation(s) no longer validate`);
   const brokenCalls = report.internalOperations.failures;
   if (brokenCalls.length > 0)
@@ -250,4 +262,18 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   if (report.ok) report.proposal = { subgraphs: proposed, supergraphSdl };
   report.durationMs = Math.round(performance.now() - started);
   return report;
+}
+
+/** Annotates the breaking changes with their usage; when usage cannot be read, says why and leaves them breaking. */
+async function judgeByUsage(report: CheckReport, usage: UsageCheckOptions): Promise<void> {
+  report.usage = { days: usage.days, source: usage.describedAs };
+  try {
+    const judged = await usageOfChanges(report.changes, usage);
+    for (const change of report.changes) {
+      const found = judged.get(change);
+      if (found) change.usage = found;
+    }
+  } catch (error) {
+    report.usage.error = error instanceof Error ? error.message : String(error);
+  }
 }

@@ -72,7 +72,7 @@ describe('npm run schema:* on a copy of the repository', () => {
     expect(text.output).toContain('✗ Me (clients/web/operations/auth.graphql)');
     expect(text.output).toContain('Cannot query field "email" on type "User".');
 
-    const json = await schema('check', '--json');
+    const json = await schema('check', '--json', '--graph', 'nexusflow');
     expect(json.exitCode).toBe(1);
     const report = JSON.parse(json.output) as { ok: boolean; changes: { path: string; affectedOperations: string[] }[] };
     expect(report.ok).toBe(false);
@@ -102,8 +102,10 @@ describe('npm run schema:* on a copy of the repository', () => {
         '  "Display name."\n  name: String!\n  "How the user likes to be addressed."\n  nickname: String\n',
       ),
     );
-    const before = JSON.parse((await schema('log', '--json')).output) as { version: number; message: string }[];
-    const published = await schema('publish', '-m', 'Add User.nickname');
+    const everyGraph = JSON.parse((await schema('log', '--json')).output) as Record<string, unknown[]>;
+    expect(Object.keys(everyGraph).sort()).toEqual([...graphNames].sort());
+    const before = JSON.parse((await schema('log', '--json', '--graph', 'nexusflow')).output) as { version: number; message: string }[];
+    const published = await schema('publish', '--graph', 'nexusflow', '-m', 'Add User.nickname');
     expect(published.exitCode).toBe(0);
     const next = before[0]!.version + 1;
     expect(published.output).toContain(`Published version ${next} with 2 change(s)`);
@@ -111,17 +113,23 @@ describe('npm run schema:* on a copy of the repository', () => {
       'nickname: String',
     );
 
-    const log = JSON.parse((await schema('log', '--json')).output) as { version: number; message: string; safe: number }[];
+    const log = JSON.parse((await schema('log', '--json', '--graph', 'nexusflow')).output) as {
+      version: number;
+      message: string;
+      safe: number;
+    }[];
     expect(log[0]).toMatchObject({ version: next, message: 'Add User.nickname', safe: 2 });
     expect(log.slice(1).map(({ version, message }) => ({ version, message }))).toEqual(
       before.map(({ version, message }) => ({ version, message })),
     );
     expect(log[1]?.message).toBe('baseline');
 
-    const diff = await schema('diff', String(next - 1), String(next));
+    const diff = await schema('diff', '--graph', 'nexusflow', String(next - 1), String(next));
     expect(diff.exitCode).toBe(0);
     expect(diff.output).toContain('✓ safe      FIELD_ADDED User.nickname');
-    expect((await schema('diff', String(next), 'working')).output).toContain(`Changes from ${next} to working: none`);
+    expect((await schema('diff', '--graph', 'nexusflow', String(next), 'working')).output).toContain(
+      `Changes from ${next} to working: none`,
+    );
   });
 
   it('with --require-published, fails while the working tree is ahead of the published version unless a note says why, and publishing removes the note', async () => {

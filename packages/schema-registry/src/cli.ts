@@ -1,4 +1,5 @@
 import { relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectGraphs, topology, type GraphName } from '@nexusflow/topology';
 import { diffApiSchemas } from './changes.ts';
@@ -7,6 +8,8 @@ import { apiSchemaOf, composeSupergraph, readSupergraphConfig } from './composit
 import { removePendingPublication } from './publication.ts';
 import { formatChanges, formatCheckReport } from './report.ts';
 import { SchemaRegistry } from './registry.ts';
+import { usageSettingsOf } from './config.ts';
+import { analyticsUsageSource, type UsageCheckOptions } from './usage.ts';
 
 const USAGE = `Usage: schema <command> [options]
   check                 check the working subgraphs against the published schema (exit 1 on failure)
@@ -14,10 +17,13 @@ const USAGE = `Usage: schema <command> [options]
   log                   list published versions
   diff <a> <b>          changes between two versions (numbers, or "working" for the working tree)
 Options: --graph <name> (repeatable; every graph by default: schema/<graph>/ holds each one's files),
-         --json, --config <supergraph.yaml>, --registry <dir>, --operations <dir> (repeatable),
+         --json (one document: the graph's answer, or an object keyed by graph for several), --config <supergraph.yaml>, --registry <dir>, --operations <dir> (repeatable),
          --acknowledgements <file>, --pending-publication <file>,
          --require-published (check: fail while the working supergraph is not the published one, unless
-         the pending-publication file says why)`;
+         the pending-publication file says why),
+         --usage-days <n> (check: read field usage of the last n days from analytics; a breaking change no
+         client used is safe, one used lists its clients), --usage-url <url> (the analytics subgraph; else
+         SCHEMA_USAGE_URL, else its routing URL in the supergraph config; signed with INTERNAL_SECRET)`;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -31,6 +37,8 @@ const { values, positionals } = parseArgs({
     acknowledgements: { type: 'string' },
     'pending-publication': { type: 'string' },
     'require-published': { type: 'boolean', default: false },
+    'usage-days': { type: 'string' },
+    'usage-url': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -43,8 +51,12 @@ function optionsFor(graph: GraphName): CheckOptions {
     operationDirectories: (values.operations ?? topology[graph].clients).map((directory) => resolve(directory)),
     acknowledgementsFile: resolve(values.acknowledgements ?? `schema/${graph}/acknowledged-changes.yaml`),
     pendingPublicationFile: resolve(values['pending-publication'] ?? `schema/${graph}/pending-publication.yaml`),
-    // The gateway calls a graph's subgraphs too (API keys): its documents are checked like a subgraph's.
-    moreInternalOperations: [{ caller: 'gateway', directory: resolve(`gateway/src/operations/${graph}`) }],
+    // The gateway calls a graph's subgraphs too (API keys), and so does this registry (usage, for `--usage-days`): their
+    // documents are checked like a subgraph's.
+    moreInternalOperations: [
+      { caller: 'gateway', directory: resolve(`gateway/src/operations/${graph}`) },
+      { caller: 'schema-registry', directory: fileURLToPath(new URL(`./operations/${graph}`, import.meta.url)) },
+    ],
   };
 }
 
@@ -59,9 +71,24 @@ function selectedGraphs(): GraphName[] {
   return graphs;
 }
 
+/** Where usage is read for the graph's check: the URL given, else the analytics subgraph of its supergraph config. */
+async function usageFor(graph: GraphName): Promise<UsageCheckOptions | undefined> {
+  const settings = usageSettingsOf({ days: values['usage-days'], url: values['usage-url'] });
+  if (!settings) return undefined;
+  const url = settings.url ?? (await readSupergraphConfig(options.supergraphConfig)).find(({ name }) => name === 'analytics')?.url;
+  if (!url) throw new Error(`${graph} has no analytics subgraph to read usage from: pass --usage-url <url>`);
+  return { days: settings.days, source: analyticsUsageSource({ url, internalSecret: settings.internalSecret }), describedAs: url };
+}
+
 let options: CheckOptions;
 let registry: SchemaRegistry;
-const print = (json: unknown, text: string) => console.log(values.json ? JSON.stringify(json, null, 2) : text);
+/** With --json, what each graph's command answered: printed at the end as one document. */
+const jsonByGraph = new Map<GraphName, unknown>();
+let currentGraph: GraphName;
+const print = (json: unknown, text: string) => {
+  if (values.json) jsonByGraph.set(currentGraph, json);
+  else console.log(text);
+};
 
 async function supergraphOf(reference: string): Promise<string> {
   if (reference === 'working') return composeSupergraph(await readSupergraphConfig(options.supergraphConfig));
@@ -70,10 +97,11 @@ async function supergraphOf(reference: string): Promise<string> {
   return (await registry.get(version)).supergraphSdl;
 }
 
-async function run(command: string | undefined): Promise<number> {
+async function run(command: string | undefined, graph: GraphName): Promise<number> {
   switch (command) {
     case 'check': {
-      const report = await checkSchema({ ...options, requirePublished: values['require-published'] });
+      const usage = await usageFor(graph);
+      const report = await checkSchema({ ...options, requirePublished: values['require-published'], ...(usage ? { usage } : {}) });
       const { proposal: _proposal, ...publicReport } = report;
       print(publicReport, formatCheckReport(report));
       return report.ok ? 0 : 1;
@@ -156,9 +184,13 @@ try {
   for (const graph of graphs) {
     options = optionsFor(graph);
     registry = new SchemaRegistry(options.registryDirectory);
+    currentGraph = graph;
     if (graphs.length > 1 && !values.json) console.log(`\n== ${graph} ==`);
-    exitCode = Math.max(exitCode, await run(positionals[0]));
+    exitCode = Math.max(exitCode, await run(positionals[0], graph));
   }
+  // One JSON document whatever the number of graphs: a graph's answer, or, for several, an object keyed by graph.
+  if (values.json && jsonByGraph.size > 0)
+    console.log(JSON.stringify(graphs.length === 1 ? jsonByGraph.get(graphs[0]!) : Object.fromEntries(jsonByGraph), null, 2));
   process.exitCode = exitCode;
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);

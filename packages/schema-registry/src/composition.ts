@@ -9,7 +9,8 @@ import { z } from 'zod';
 const supergraphConfigSchema = z.object({
   federation_version: z.string().optional(),
   subgraphs: z.record(
-    z.string().regex(/^[a-z][a-z0-9_]*$/, 'subgraph names are lower-case identifiers'),
+    // Hyphens as the topology's service names have them (Nexus COS's token-mgr); composition names each graph's enum value.
+    z.string().regex(/^[a-z][a-z0-9_-]*$/, 'subgraph names are lower-case words joined by "-" or "_"'),
     z.object({ routing_url: z.url(), schema: z.object({ file: z.string() }) }),
   ),
 });

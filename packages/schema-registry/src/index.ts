@@ -8,3 +8,4 @@ export * from './operations.ts';
 export * from './publication.ts';
 export * from './registry.ts';
 export * from './report.ts';
+export * from './usage.ts';

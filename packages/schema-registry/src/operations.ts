@@ -1,13 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import {
-  getNamedType,
   Kind,
   parse,
-  TypeInfo,
   validate,
   visit,
-  visitWithTypeInfo,
   type DefinitionNode,
   type DocumentNode,
   type FragmentDefinitionNode,
@@ -104,41 +101,6 @@ export function validateOperations(schema: GraphQLSchema, operations: KnownOpera
     const errors = validate(schema, document);
     return errors.length === 0 ? [] : [{ operation: name, source, errors: [...new Set(errors.map((error) => error.message))] }];
   });
-}
-
-/** Schema coordinates an operation touches: `Type`, `Type.field` and `Type.field.argument`. */
-export function coordinatesUsedBy(schema: GraphQLSchema, document: DocumentNode): Set<string> {
-  const used = new Set<string>();
-  const typeInfo = new TypeInfo(schema);
-  visit(
-    document,
-    visitWithTypeInfo(typeInfo, {
-      Field(node) {
-        const parent = typeInfo.getParentType();
-        if (!parent) return;
-        used.add(parent.name);
-        used.add(`${parent.name}.${node.name.value}`);
-        const type = typeInfo.getType();
-        if (type) used.add(getNamedType(type).name);
-      },
-      Argument(node) {
-        const parent = typeInfo.getParentType();
-        const field = typeInfo.getFieldDef();
-        if (parent && field) used.add(`${parent.name}.${field.name}.${node.name.value}`);
-        const input = typeInfo.getInputType();
-        if (input) used.add(getNamedType(input).name);
-      },
-      VariableDefinition() {
-        const input = typeInfo.getInputType();
-        if (input) used.add(getNamedType(input).name);
-      },
-      ObjectField(node) {
-        const parent = typeInfo.getParentInputType();
-        if (parent) used.add(`${getNamedType(parent).name}.${node.name.value}`);
-      },
-    }),
-  );
-  return used;
 }
 
 /**

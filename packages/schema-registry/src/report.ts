@@ -2,20 +2,33 @@ import { describeAcknowledgement } from './acknowledgements.ts';
 import type { SchemaChange } from './changes.ts';
 import type { CheckReport } from './check.ts';
 import { describeInternalOperation } from './internal-operations.ts';
+import { describeClient, type ChangeUsage } from './usage.ts';
 
 const marks = { breaking: '✗ BREAKING ', dangerous: '! DANGEROUS', safe: '✓ safe     ' } as const;
+/** A breaking change no client used in the usage window. */
+const UNUSED_MARK = '✓ UNUSED   ';
+
+function formatUsage({ coordinate, days, safe, clients }: ChangeUsage): string[] {
+  if (safe) return [`      usage: no client used ${coordinate} in the last ${days} day(s): safe to ship`];
+  return [
+    `      usage: used in the last ${days} day(s) by ${clients.length} client(s) through ${coordinate}:`,
+    ...clients.map((client) => `        - ${describeClient(client)}: ${client.count} call(s), last ${client.lastSeenAt}`),
+  ];
+}
 
 export function formatChanges(
-  changes: (SchemaChange & { subgraphs?: string[]; affectedOperations?: string[]; acknowledged?: string })[],
+  changes: (SchemaChange & { subgraphs?: string[]; affectedOperations?: string[]; acknowledged?: string; usage?: ChangeUsage })[],
 ): string[] {
   const lines: string[] = [];
   const order = { breaking: 0, dangerous: 1, safe: 2 };
   for (const change of [...changes].sort((a, b) => order[a.severity] - order[b.severity])) {
     const owners = change.subgraphs?.length ? ` [${change.subgraphs.join(', ')}]` : '';
-    lines.push(`  ${marks[change.severity]} ${change.type} ${change.path ?? ''}${owners}`);
+    const mark = change.usage?.safe ? UNUSED_MARK : marks[change.severity];
+    lines.push(`  ${mark} ${change.type} ${change.path ?? ''}${owners}`);
     lines.push(`      ${change.message}`);
     if (change.reason && change.severity !== 'safe') lines.push(`      why: ${change.reason}`);
     if (change.affectedOperations?.length) lines.push(`      used by: ${change.affectedOperations.join(', ')}`);
+    if (change.usage) lines.push(...formatUsage(change.usage));
     if (change.acknowledged) lines.push(`      acknowledged: ${change.acknowledged}`);
   }
   return lines;
@@ -57,6 +70,14 @@ export function formatCheckReport(report: CheckReport): string {
     }
   } else {
     lines.push('Composition: ok');
+    if (report.usage) {
+      const { days, source, error } = report.usage;
+      lines.push(
+        error === undefined
+          ? `Usage: the last ${days} day(s), from ${source}`
+          : `Usage: could not be read from ${source} (${error}); breaking changes count as used`,
+      );
+    }
     lines.push(`Changes: ${report.changes.length === 0 ? 'none' : report.changes.length}`);
     lines.push(...formatChanges(report.changes));
     lines.push(`Operations: ${report.operations.checked} checked, ${report.operations.failures.length} no longer validate`);
