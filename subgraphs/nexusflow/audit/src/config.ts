@@ -1,4 +1,4 @@
-import { loadSubgraphConfig, subgraphEnv, type Environment } from '@nexusflow/kit';
+import { loadSubgraphConfig, secretOrDevelopmentDefault, sharedSecretSchema, subgraphEnv, type Environment } from '@nexusflow/kit';
 import { serviceDefaults } from '@nexusflow/topology';
 import { z } from 'zod';
 
@@ -10,14 +10,26 @@ const auditEnvSchema = z.object({
   AUDIT_PRUNE_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
   /** Bus events appended at once; appends of one tenant wait for each other on its chain head anyway. */
   AUDIT_EVENT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  /**
+   * The key of the trail's keyed hashes (HMAC-SHA256): whoever can write to the database but lacks it cannot make an
+   * edited entry hash right. Kept out of the database; changing it makes every entry hashed under the old one a break.
+   */
+  AUDIT_CHAIN_KEY: sharedSecretSchema,
 });
 
 export function loadAuditConfig(env?: Environment) {
-  return loadSubgraphConfig('audit', auditEnvSchema, env, (parsed) => ({
-    exportBaseUrl: parsed.AUDIT_EXPORT_BASE_URL,
-    pruneIntervalMs: parsed.AUDIT_PRUNE_INTERVAL_MS,
-    eventConcurrency: parsed.AUDIT_EVENT_CONCURRENCY,
-  }));
+  return loadSubgraphConfig(
+    'audit',
+    auditEnvSchema,
+    env,
+    (parsed) => ({
+      exportBaseUrl: parsed.AUDIT_EXPORT_BASE_URL,
+      pruneIntervalMs: parsed.AUDIT_PRUNE_INTERVAL_MS,
+      eventConcurrency: parsed.AUDIT_EVENT_CONCURRENCY,
+      chainKey: secretOrDevelopmentDefault(parsed.AUDIT_CHAIN_KEY),
+    }),
+    { requiredInProduction: ['AUDIT_CHAIN_KEY'] },
+  );
 }
 
 export type AuditConfig = ReturnType<typeof loadAuditConfig>;

@@ -1,4 +1,4 @@
-import { systemFork, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
+import { PeriodicTask, systemFork, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
 import type { AuditConfig } from './config.ts';
 import type { AuditServices } from './context.ts';
 import { AuditLog } from './domain/audit-log.ts';
@@ -8,7 +8,7 @@ import { pruneExpiredEntries } from './domain/retention.ts';
 import { AuditTrail } from './domain/trail.ts';
 
 export function createAuditServices(runtime: SubgraphRuntime, config: AuditConfig): AuditServices {
-  const trail = new AuditTrail();
+  const trail = new AuditTrail(config.chainKey);
   const log = new AuditLog(trail);
   const exportLinks = new ExportLinks(config.exportBaseUrl, config.subgraph.internalSecret, runtime.clock);
   return {
@@ -40,22 +40,17 @@ export async function startAuditWork(runtime: SubgraphRuntime, services: AuditSe
       }
     },
   );
-  let pruning: Promise<unknown> = Promise.resolve();
-  const prune = () => {
-    pruning = services
-      .pruneExpired()
-      .then((pruned) => {
-        for (const { tenantId, deleted } of pruned) runtime.logger.info({ tenantId, deleted }, 'pruned audit entries past retention');
-      })
-      .catch((error: unknown) => runtime.logger.error({ err: error }, 'pruning audit entries failed; trying again next time'));
-  };
-  const timer = config.pruneIntervalMs > 0 ? setInterval(prune, config.pruneIntervalMs) : undefined;
-  timer?.unref();
+  const pruning = new PeriodicTask(
+    async () => {
+      for (const { tenantId, deleted } of await services.pruneExpired())
+        runtime.logger.info({ tenantId, deleted }, 'pruned audit entries past retention');
+    },
+    { logger: runtime.logger, failureMessage: 'pruning audit entries failed; trying again next time' },
+  ).start(config.pruneIntervalMs);
   return {
     async close() {
-      clearInterval(timer);
       await events.stop();
-      await pruning;
+      await pruning.stop();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { describeEntityContract } from '@nexusflow/kit/testing';
+import { loadAuditConfig } from '../src/config.ts';
 import { AuditTrail } from '../src/domain/trail.ts';
 import { subgraph } from '../src/subgraph.ts';
 
@@ -8,7 +9,7 @@ describeEntityContract('audit', {
     AuditEntry: {
       selection: 'sequence action outcome details hash',
       create: async (em, tenantId, count) => {
-        const trail = new AuditTrail();
+        const trail = new AuditTrail(loadAuditConfig({}).chainKey);
         const ids: string[] = [];
         for (let index = 0; index < count; index += 1) {
           const entry = await trail.append(em.fork(), {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Role, systemFork } from '@nexusflow/kit';
 import { storageModes } from '@nexusflow/kit/testing';
+import { loadAuditConfig } from '../src/config.ts';
 import { entryHash } from '../src/domain/chain.ts';
 import { AuditUnderTest, callerOf } from './support/audit-under-test.ts';
 
@@ -93,6 +94,30 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
     });
   });
 
+  it('names what a mutation did however its document hides it: inline arguments, fragments, aliases, @skip', async () => {
+    const caller = callerOf([Role.Member]);
+    const response = await under.send(
+      caller,
+      `mutation Hidden($skip: Boolean!) {
+        ... on Mutation { saved: setContactPoints(input: { email: "hid@example.com", pushToken: "inline-token" }) { email } }
+        ...More
+      }
+      fragment More on Mutation { setAuditRetention(days: 30) @skip(if: $skip) { retentionDays } }`,
+      { skip: true },
+    );
+    expect(response.errors).toBeUndefined();
+
+    const [entry] = await under.waitForEntries(caller.tenantId, 1);
+    expect(entry).toMatchObject({
+      action: 'mutation.setContactPoints',
+      details: {
+        fields: ['setContactPoints'],
+        variables: { skip: true },
+        arguments: { saved: { input: { email: 'hid@example.com', pushToken: '[REDACTED]' } } },
+      },
+    });
+  });
+
   it("records a refused mutation as a failure with its error code, and a VIEWER's as well", async () => {
     const viewer = callerOf([Role.Viewer]);
     const refused = await under.send(viewer, 'mutation { setAuditRetention(days: 30) { retentionDays } }');
@@ -133,11 +158,50 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
     });
 
     const { verifyAuditTrail } = await under.data(admin, VERIFY);
-    const recomputed = entryHash({ ...entries[1]!, details: { workflowId: 'w-forged' } } as never, entries[1]!.prevHash);
+    const recomputed = entryHash(
+      { ...entries[1]!, details: { workflowId: 'w-forged' } } as never,
+      entries[1]!.prevHash,
+      loadAuditConfig({}).chainKey,
+    );
     expect(verifyAuditTrail).toEqual({
       intact: false,
       checkedEntries: 2,
       firstBreak: { entryId: entries[1]!.id, sequence: 2, reason: 'CONTENT', expected: recomputed, found: entries[1]!.hash },
+    });
+  });
+
+  it('finds an edited entry whose hash was recomputed without the trail key, and the newest entries deleted', async () => {
+    const tenantId = randomUUID();
+    for (const [index, type] of ['workflow.created', 'workflow.updated', 'workflow.deleted'].entries()) {
+      await under.publish({ type, tenantId, payload: { workflowId: `w-${index}` } });
+    }
+    const entries = await under.waitForEntries(tenantId, 3);
+    const admin = callerOf([Role.Admin], tenantId);
+    // Someone with the database but not the key: the edited entry's plain SHA-256 and every later link made to fit.
+    const forged = entryHash({ ...entries[0]!, details: { workflowId: 'w-forged' } } as never, entries[0]!.prevHash, '', 1);
+    await systemFork(under.audit.database).transactional(async (tx) => {
+      await tx.execute('alter table "audit_entries" disable trigger "audit_entries_append_only"');
+      await tx.execute(`update "audit_entries" set "details" = '{"workflowId":"w-forged"}', "hash" = ? where "id" = ?`, [
+        forged,
+        entries[0]!.id,
+      ]);
+      await tx.execute(`update "audit_entries" set "prev_hash" = ? where "id" = ?`, [forged, entries[1]!.id]);
+      await tx.execute('alter table "audit_entries" enable trigger "audit_entries_append_only"');
+    });
+    expect((await under.data(admin, VERIFY)).verifyAuditTrail.firstBreak).toMatchObject({ sequence: 1, reason: 'CONTENT' });
+
+    const other = randomUUID();
+    for (const type of ['apikey.created', 'apikey.revoked', 'apikey.created']) await under.publish({ type, tenantId: other, payload: {} });
+    const kept = await under.waitForEntries(other, 3);
+    await systemFork(under.audit.database).transactional(async (tx) => {
+      await tx.execute('alter table "audit_entries" disable trigger "audit_entries_append_only"');
+      await tx.execute(`delete from "audit_entries" where "tenant_id" = ? and "sequence" = 3`, [other]);
+      await tx.execute('alter table "audit_entries" enable trigger "audit_entries_append_only"');
+    });
+    expect((await under.data(callerOf([Role.Admin], other), VERIFY)).verifyAuditTrail).toEqual({
+      intact: false,
+      checkedEntries: 2,
+      firstBreak: { entryId: kept[1]!.id, sequence: 3, reason: 'TRUNCATED', expected: '3', found: '2' },
     });
   });
 

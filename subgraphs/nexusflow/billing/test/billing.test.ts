@@ -194,6 +194,86 @@ describe('the billing subgraph', () => {
       expect((await under.answer(owner, SUBSCRIPTION)).subscription.status).toBe('CANCELED');
     });
 
+    it('cancels at the period end again after a plan change took the first cancellation back', async () => {
+      const owner = await withCard();
+      await under.answer(owner, SUBSCRIBE, { planId: 'STARTER' });
+      const stripeSubscription = [...stripe.subscriptions.values()].find((each) => each.metadata.tenantId === owner.tenantId)!;
+      expect((await under.answer(owner, CANCEL, {})).cancelSubscription.subscription.cancelAtPeriodEnd).toBe(true);
+      const { changePlan } = await under.answer(owner, CHANGE, { planId: 'PRO' });
+      expect(changePlan.subscription).toMatchObject({ cancelAtPeriodEnd: false, plan: { id: 'PRO' } });
+      expect(stripeSubscription.cancel_at_period_end).toBe(false);
+
+      // Within the day Stripe replays an idempotency key's first answer: the second cancellation is a request of its own.
+      const again = (await under.answer(owner, CANCEL, {})).cancelSubscription;
+      expect(again.subscription).toMatchObject({ cancelAtPeriodEnd: true, plan: { id: 'PRO' } });
+      expect(stripeSubscription).toMatchObject({ cancel_at_period_end: true, items: { data: [{ price: { id: 'price_pro' } }] } });
+      await settled();
+      expect((await under.answer(owner, SUBSCRIPTION)).subscription).toMatchObject({ cancelAtPeriodEnd: true, plan: { id: 'PRO' } });
+    });
+
+    it('charges a subscription to the card added last: the customer’s default and the subscription’s follow it', async () => {
+      const owner = await withCard();
+      await under.answer(owner, SUBSCRIBE, { planId: 'PRO' });
+      await settled();
+      const stripeSubscription = [...stripe.subscriptions.values()].find((each) => each.metadata.tenantId === owner.tenantId)!;
+      const firstCard = stripeSubscription.default_payment_method;
+      expect(firstCard).toMatch(/^pm_/);
+
+      const { addPaymentMethod } = await under.answer(owner, ADD_PAYMENT_METHOD);
+      const newCard = (await stripe.confirmSetupIntent(addPaymentMethod.setupIntentId, '5555')).payment_method;
+      await settled();
+      expect(newCard).not.toBe(firstCard);
+      expect(stripeSubscription.default_payment_method).toBe(newCard);
+      expect(stripe.customers.get(stripeSubscription.customer)!.invoice_settings.default_payment_method).toBe(newCard);
+      const [row] = await under.rows('select default_payment_method_id from billing_customers where tenant_id = ?', [owner.tenantId]);
+      expect(row!.default_payment_method_id).toBe(newCard);
+      const renewal = await stripe.renew(stripeSubscription.id);
+      expect(stripe.charges.at(-1)).toEqual({ invoice: renewal.id, paymentMethod: newCard, amount: 9_900 });
+    });
+
+    // On the embedded database one transaction runs at a time, so two consumers cannot overlap there.
+    it.skipIf(mode === 'embedded')(
+      'leaves a subscription as Stripe last changed it when two consumers process its events at once, the older one first',
+      async () => {
+        const owner = await withCard();
+        await under.answer(owner, SUBSCRIBE, { planId: 'PRO' });
+        await settled();
+        const stripeSubscription = [...stripe.subscriptions.values()].find((each) => each.metadata.tenantId === owner.tenantId)!;
+        const recorded = async () => {
+          const id = `evt_${randomUUID().replace(/-/g, '')}`;
+          const event = { id, object: 'event', type: 'customer.subscription.updated', data: { object: stripeSubscription } };
+          await under.rows(
+            `insert into stripe_events (id, type, payload, received_at, processed_at) values (?, ?, ?::jsonb, now(), null)`,
+            [id, event.type, JSON.stringify(event)],
+          );
+          return id;
+        };
+        const [older, newer] = [await recorded(), await recorded()];
+        const { webhooks } = under.subgraph.services;
+
+        // The first consumer's read of the subscription is slow to come back; meanwhile the renewal fails in Stripe.
+        const slowRead = stripe.holdAnswer(`/v1/subscriptions/${stripeSubscription.id}`);
+        const first = webhooks.process({ id: older });
+        await slowRead.arrived;
+        stripeSubscription.status = 'past_due';
+        let secondDone = false;
+        const second = webhooks.process({ id: newer }).finally(() => (secondDone = true));
+        // The second consumer either is done, or waits for the first to finish with the row.
+        while (!secondDone) {
+          const [waiting] = await under.rows(
+            `select count(*) as count from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+          );
+          if (Number(waiting!.count) > 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        slowRead.release();
+        await Promise.all([first, second]);
+
+        const [row] = await under.rows('select status from billing_subscriptions where tenant_id = ?', [owner.tenantId]);
+        expect(row!.status).toBe('PAST_DUE');
+      },
+    );
+
     it('refuses a delivery whose signature does not verify, and processes a replayed one once', async () => {
       const owner = await withCard();
       const payload = JSON.stringify({ id: 'evt_forged', object: 'event', type: 'invoice.paid', data: { object: {} } });

@@ -5,7 +5,13 @@ import { FakeStripe, parseStripeForm } from './support/fake-stripe.ts';
 
 /** The stand-in speaks Stripe's API as the official SDK expects it: checked here with the SDK itself. */
 describe('the fake Stripe API', () => {
-  const fake = new FakeStripe({ secretKey: 'sk_test_fake', webhookSecret: 'whsec_fake', prices: { price_pro: { unitAmount: 9_900 } } });
+  const clock = { seconds: Math.floor(Date.now() / 1000) };
+  const fake = new FakeStripe({
+    secretKey: 'sk_test_fake',
+    webhookSecret: 'whsec_fake',
+    prices: { price_pro: { unitAmount: 9_900 } },
+    now: () => clock.seconds,
+  });
   let stripe: Stripe;
 
   beforeAll(async () => {
@@ -33,6 +39,40 @@ describe('the fake Stripe API', () => {
     expect(again.lastResponse.headers['idempotent-replayed']).toBe('true');
     const misuse = stripe.customers.create({ metadata: { tenantId: 'b' } }, { idempotencyKey: 'customer-a' });
     await expect(misuse).rejects.toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+  });
+
+  it('replays a key’s first answer as it was then for a day, and carries the request out anew after that', async () => {
+    const customer = await stripe.customers.create({ description: 'first' });
+    const key = { idempotencyKey: `describe-${customer.id}` };
+    await stripe.customers.update(customer.id, { description: 'second' }, key);
+    await stripe.customers.update(customer.id, { description: 'third' });
+    const replayed = await stripe.customers.update(customer.id, { description: 'second' }, key);
+    expect(replayed.description).toBe('second');
+    expect(fake.customers.get(customer.id)!.description).toBe('third');
+
+    clock.seconds += 24 * 60 * 60;
+    const anew = await stripe.customers.update(customer.id, { description: 'second' }, key);
+    expect(anew.lastResponse.headers['idempotent-replayed']).toBeUndefined();
+    expect(fake.customers.get(customer.id)!.description).toBe('second');
+  });
+
+  it('sets the default payment method of a customer and of a subscription to a card of that customer only', async () => {
+    const customer = await stripe.customers.create({});
+    const intent = await stripe.setupIntents.create({ customer: customer.id });
+    const { payment_method: card } = await fake.confirmSetupIntent(intent.id);
+    const subscription = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_pro' }] });
+
+    const updated = await stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: card } });
+    expect(updated.invoice_settings.default_payment_method).toBe(card);
+    expect((await stripe.subscriptions.update(subscription.id, { default_payment_method: card })).default_payment_method).toBe(card);
+    const renewal = await fake.renew(subscription.id);
+    expect(fake.charges.at(-1)).toEqual({ invoice: renewal.id, paymentMethod: card, amount: 9_900 });
+
+    const stranger = await stripe.customers.create({});
+    await expect(stripe.customers.update(stranger.id, { invoice_settings: { default_payment_method: card } })).rejects.toMatchObject({
+      statusCode: 400,
+      param: 'invoice_settings[default_payment_method]',
+    });
   });
 
   it('answers a wrong key 401 and a missing object 404 with Stripe’s error shapes, as the SDK’s typed errors', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role } from '@nexusflow/kit';
+import { Role, systemFork } from '@nexusflow/kit';
 import { postGraphQL, storageModes } from '@nexusflow/kit/testing';
 import { startGraphUnderTest, type GraphUnderTest } from '../../../../test/support/services.ts';
 import { FakeStripe } from './support/fake-stripe.ts';
@@ -109,6 +109,32 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))('the billing subgraph
     });
     expect((await data(owner, CANCEL, { atPeriodEnd: false })).cancelSubscription.subscription.status).toBe('CANCELED');
     expect((await data(owner, NOTIFICATIONS)).notifications).toHaveLength(1);
+  });
+
+  it('gives two admins subscribing at the same moment one Stripe subscription between them, and each a typed answer', async () => {
+    const tenantId = randomUUID();
+    const owner = { userId: randomUUID(), tenantId, roles: [Role.Owner] };
+    const admin = { userId: randomUUID(), tenantId, roles: [Role.Admin] };
+    const { addPaymentMethod } = await data(owner, ADD_PAYMENT_METHOD);
+    await stripe.confirmSetupIntent(addPaymentMethod.setupIntentId);
+    const cardFiled = async () =>
+      (
+        await systemFork(graph.subgraphs.billing!.database)
+          .getConnection()
+          .execute('select default_payment_method_id from billing_customers where tenant_id = ?', [tenantId])
+      )[0]?.default_payment_method_id;
+    await expect.poll(cardFiled, EVENTUALLY).toMatch(/^pm_/);
+
+    const answers = await Promise.all([send(owner, SUBSCRIBE, { planId: 'PRO' }), send(admin, SUBSCRIBE, { planId: 'STARTER' })]);
+    for (const answer of answers) expect(answer.errors, JSON.stringify(answer.errors)).toBeUndefined();
+    // One of them subscribed, the other, coming second, changed the plan of that subscription.
+    expect(answers.map((answer) => answer.data!.subscribe.__typename)).toEqual(['SubscriptionChanged', 'SubscriptionChanged']);
+    const created = [...stripe.subscriptions.values()].filter((each) => each.metadata.tenantId === tenantId);
+    expect(created).toHaveLength(1);
+    expect(created[0]!.status).toBe('active');
+    const { subscription } = await data(owner, SUBSCRIPTION);
+    expect(subscription).toMatchObject({ status: 'ACTIVE', plan: { id: created[0]!.metadata.plan } });
+    expect(`price_${(subscription.plan.id as string).toLowerCase()}`).toBe(created[0]!.items.data[0].price.id);
   });
 
   it('refuses a VIEWER every billing change with FORBIDDEN, and a request without a token with UNAUTHENTICATED', async () => {

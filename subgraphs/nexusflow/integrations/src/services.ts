@@ -3,6 +3,7 @@ import {
   createWorkQueue,
   instanceQueue,
   OutboxRelay,
+  PeriodicTask,
   TenantAnswerCache,
   type Stoppable,
   type SubgraphRuntime,
@@ -194,21 +195,10 @@ const PRUNE_INTERVAL_MS = 60 * 60_000;
 const SUBSCRIPTION_CHANGED = 'billing.subscription.changed';
 
 /** Hourly, and once at start: forgets webhook delivery ids and action receipts older than their retention. */
-function startPruning(runtime: SubgraphRuntime, services: IntegrationServices): { stop(): Promise<void> } {
-  let inFlight: Promise<unknown> = Promise.resolve();
-  const prune = () => {
-    inFlight = Promise.all([
-      services.webhooks.prune().catch((error: unknown) => runtime.logger.warn({ err: error }, 'pruning old webhook delivery ids failed')),
-      services.receipts.prune().catch((error: unknown) => runtime.logger.warn({ err: error }, 'pruning old action receipts failed')),
-    ]);
-  };
-  prune();
-  const timer = setInterval(prune, PRUNE_INTERVAL_MS);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await inFlight;
-    },
-  };
+function startPruning(runtime: SubgraphRuntime, services: IntegrationServices): PeriodicTask {
+  return new PeriodicTask(() => Promise.all([services.webhooks.prune(), services.receipts.prune()]), {
+    logger: runtime.logger,
+    failureMessage: 'pruning old webhook delivery ids or action receipts failed; trying again next time',
+    immediately: true,
+  }).start(PRUNE_INTERVAL_MS);
 }

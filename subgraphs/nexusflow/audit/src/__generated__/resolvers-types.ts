@@ -44,15 +44,15 @@ export type AuditActorKind =
 /** The first entry of a trail whose content or link does not match. */
 export type AuditChainBreak = {
   __typename?: 'AuditChainBreak';
-  /** The entry's id. */
-  entryId: Scalars['ID']['output'];
-  /** The hash it should have: recomputed from its content (CONTENT), the previous entry's hash (LINK), the next sequence (GAP). */
+  /** The entry's id; for TRUNCATED, the last entry kept, or null when none is. */
+  entryId?: Maybe<Scalars['ID']['output']>;
+  /** The hash it should have: recomputed from its content (CONTENT), the previous entry's hash (LINK), the next sequence (GAP), the sequence the trail reached (TRUNCATED). */
   expected: Scalars['String']['output'];
   /** What it has. */
   found: Scalars['String']['output'];
-  /** What does not match: CONTENT (the entry was changed), LINK (its prevHash is not the previous entry's hash) or GAP (entries are missing before it). */
+  /** What does not match: CONTENT (the entry was changed), LINK (its prevHash is not the previous entry's hash), GAP (entries are missing before it) or TRUNCATED (the newest entries are missing). */
   reason: AuditChainBreakReason;
-  /** Its sequence in the tenant's trail. */
+  /** Its sequence in the tenant's trail; for TRUNCATED, the first sequence missing. */
   sequence: Scalars['Int']['output'];
 };
 
@@ -63,7 +63,9 @@ export type AuditChainBreakReason =
   /** Its sequence does not follow the previous entry's: entries were removed. */
   | 'GAP'
   /** Its prevHash is not the hash of the entry before it. */
-  | 'LINK';
+  | 'LINK'
+  /** The trail ends before the sequence its chain head reached: the newest entries were removed. */
+  | 'TRUNCATED';
 
 /** One link of a tenant's tamper-evident trail: its hash covers its content and the hash of the entry before it. */
 export type AuditEntry = {
@@ -227,6 +229,8 @@ export type GatewayAuditRecordInput = {
   action: Scalars['String']['input'];
   /** Who called: a user or an API key. */
   actor: GatewayAuditActorInput;
+  /** A mutation's root fields' arguments as executed (inline values included), by response key, secrets redacted. */
+  arguments?: InputMaybe<Scalars['JSON']['input']>;
   /** The codes of the operation's errors. */
   errorCodes: Array<Scalars['String']['input']>;
   /** Root fields of a mutation, or the `Type.field` coordinates of the sensitive fields read. */
@@ -508,7 +512,7 @@ export type AuditActorResolvers<ContextType = AuditContext, ParentType extends R
 }>;
 
 export type AuditChainBreakResolvers<ContextType = AuditContext, ParentType extends ResolversParentTypes['AuditChainBreak'] = ResolversParentTypes['AuditChainBreak']> = ResolversObject<{
-  entryId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  entryId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
   expected?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   found?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   reason?: Resolver<ResolversTypes['AuditChainBreakReason'], ParentType, ContextType>;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { AuditActorKind, AuditOutcome, AuditSource } from '../entities/audit-entry.entity.ts';
 
 /** What the first entry of every tenant links to: 64 zeros, a hash no content has. */
@@ -36,8 +36,19 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
 }
 
-/** SHA-256 (lower-case hex) over the previous entry's hash, a newline, and the canonical JSON of the content. */
-export function entryHash(content: HashedContent, prevHash: string): string {
+/**
+ * How an entry's hash was made. 1: SHA-256, which anyone who can write to the database can recompute after an edit.
+ * 2: HMAC-SHA256 under the trail's key (AUDIT_CHAIN_KEY), which is kept out of the database, so an edit cannot be
+ * made to hash right without it. Entries keep the version they were written with.
+ */
+export type HashVersion = 1 | 2;
+export const CURRENT_HASH_VERSION: HashVersion = 2;
+
+/**
+ * Lower-case hex over the previous entry's hash, a newline, and the canonical JSON of the content: HMAC-SHA256 under
+ * `key` for version 2, plain SHA-256 for version 1.
+ */
+export function entryHash(content: HashedContent, prevHash: string, key: string, version: HashVersion = CURRENT_HASH_VERSION): string {
   const { tenantId, sequence, occurredAt, source, actorKind, actorId, action, resourceType, resourceId, outcome } = content;
   const canonical = canonicalJson({
     tenantId,
@@ -55,5 +66,6 @@ export function entryHash(content: HashedContent, prevHash: string): string {
     userAgent: content.userAgent,
     eventId: content.eventId,
   });
-  return createHash('sha256').update(`${prevHash}\n${canonical}`).digest('hex');
+  const digest = version === 1 ? createHash('sha256') : createHmac('sha256', key);
+  return digest.update(`${prevHash}\n${canonical}`).digest('hex');
 }

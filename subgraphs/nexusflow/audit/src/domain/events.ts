@@ -21,6 +21,10 @@ const gatewayRecordSchema = z.object({
   errorCodes: z.array(text).default([]),
   fields: z.array(text).default([]),
   variables: z.record(z.string(), z.unknown()).default({}),
+  arguments: z
+    .record(z.string(), z.unknown())
+    .nullish()
+    .transform((values) => values ?? {}),
   ipAddress: text.nullable().default(null),
   userAgent: text.nullable().default(null),
   requestId: text.nullable().default(null),
@@ -93,6 +97,7 @@ function entryOfGatewayRecord(tenantId: string, eventId: string | null, occurred
       roles: record.roles,
       fields: record.fields,
       variables: record.variables,
+      arguments: record.arguments,
       errors: record.errorCodes,
       requestId: record.requestId,
     }) as Record<string, unknown>,

@@ -1,13 +1,19 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { once } from 'node:events';
-import type { ServerResponse } from 'node:http';
-import { ErrorCode, HttpError, sendHttpError, systemFork, type Database, type Logger, type RouteHandler } from '@nexusflow/kit';
+import {
+  csvCell,
+  ErrorCode,
+  HttpError,
+  sendHttpError,
+  SignedLinks,
+  systemFork,
+  writeChunk,
+  type Database,
+  type Logger,
+  type RouteHandler,
+} from '@nexusflow/kit';
 import type { AuditEntry } from '../entities/audit-entry.entity.ts';
 import type { AuditLog, ComplianceReportKind, ComplianceReportRequest } from './audit-log.ts';
 
 export const EXPORT_PATH = '/exports/audit';
-/** How long an export link works: long enough to click it, short enough that a leaked one soon stops working. */
-export const EXPORT_LINK_TTL_MS = 15 * 60_000;
 const EXPORT_BATCH = 1000;
 
 export type ExportFormat = 'csv' | 'jsonl';
@@ -18,53 +24,47 @@ interface ExportClaims {
   from: string;
   to: string;
   format: ExportFormat;
-  expiresAt: number;
 }
 
 const KINDS = new Set<string>(['ADMIN_ACTIONS', 'ROLE_CHANGES', 'SENSITIVE_ACCESS']);
 
-/**
- * Links to a report's export: the route is not behind the gateway (a download is no GraphQL), so the link carries
- * what it exports and when it expires, signed with the internal secret, and nothing else authenticates it.
- */
+const isExportClaims = (claims: unknown): claims is ExportClaims => {
+  const { tenantId, kind, from, to, format } = (claims ?? {}) as Partial<ExportClaims>;
+  return (
+    typeof tenantId === 'string' &&
+    typeof kind === 'string' &&
+    KINDS.has(kind) &&
+    typeof from === 'string' &&
+    typeof to === 'string' &&
+    (format === 'csv' || format === 'jsonl')
+  );
+};
+
+/** Links to a report's export, signed by the kit's {@link SignedLinks} (the route is not behind the gateway). */
 export class ExportLinks {
+  private readonly links: SignedLinks<ExportClaims>;
+
   constructor(
     private readonly baseUrl: string,
-    private readonly secret: string,
-    private readonly now: () => number,
-  ) {}
+    secret: string,
+    now: () => number,
+  ) {
+    this.links = new SignedLinks<ExportClaims>('audit-export', secret, now);
+  }
 
   linkTo(report: ComplianceReportRequest, format: ExportFormat): string {
-    const claims: ExportClaims = {
+    return this.links.linkTo(`${this.baseUrl.replace(/\/$/, '')}${EXPORT_PATH}`, {
       tenantId: report.tenantId,
       kind: report.kind,
       from: report.from.toISOString(),
       to: report.to.toISOString(),
       format,
-      expiresAt: this.now() + EXPORT_LINK_TTL_MS,
-    };
-    const value = Buffer.from(JSON.stringify(claims)).toString('base64url');
-    return `${this.baseUrl.replace(/\/$/, '')}${EXPORT_PATH}?token=${value}.${this.sign(value)}`;
+    });
   }
 
   /** The claims of a link's token, or undefined when it is forged, malformed or expired. */
   read(token: string): ExportClaims | undefined {
-    const [value, signature, ...rest] = token.split('.');
-    if (!value || !signature || rest.length > 0) return undefined;
-    const expected = Buffer.from(this.sign(value));
-    const given = Buffer.from(signature);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return undefined;
-    try {
-      const claims = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as ExportClaims;
-      if (!KINDS.has(claims.kind) || (claims.format !== 'csv' && claims.format !== 'jsonl')) return undefined;
-      return claims.expiresAt > this.now() ? claims : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private sign(value: string): string {
-    return createHmac('sha256', this.secret).update(`audit-export:${value}`).digest('base64url');
+    return this.links.read(token, isExportClaims);
   }
 }
 
@@ -108,18 +108,6 @@ function exported(entry: AuditEntry): Record<(typeof CSV_COLUMNS)[number], unkno
   };
 }
 
-/** RFC 4180 quoting; a leading = + - @ is prefixed with ' so that a spreadsheet never runs a cell as a formula. */
-function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  let text = typeof value === 'string' ? value : JSON.stringify(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-async function write(res: ServerResponse, chunk: string): Promise<void> {
-  if (!res.write(chunk)) await once(res, 'drain');
-}
-
 /** GET /exports/audit?token=…: streams a report's entries in batches, so that an export of any size takes little memory. */
 export function exportRoute(links: ExportLinks, log: AuditLog, database: Database, logger: Logger): RouteHandler {
   return async (req, res, url) => {
@@ -146,13 +134,13 @@ export function exportRoute(links: ExportLinks, log: AuditLog, database: Databas
       'cache-control': 'no-store',
     });
     try {
-      if (claims.format === 'csv') await write(res, `${CSV_COLUMNS.join(',')}\r\n`);
+      if (claims.format === 'csv') await writeChunk(res, `${CSV_COLUMNS.join(',')}\r\n`);
       let after = 0;
       for (;;) {
         const batch = await log.reportEntries(systemFork(database), report, EXPORT_BATCH, after);
         for (const entry of batch) {
           const row = exported(entry);
-          await write(
+          await writeChunk(
             res,
             claims.format === 'csv' ? `${CSV_COLUMNS.map((column) => csvCell(row[column])).join(',')}\r\n` : `${JSON.stringify(row)}\n`,
           );

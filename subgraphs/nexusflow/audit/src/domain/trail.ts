@@ -1,14 +1,14 @@
 import type { EntityManager } from '@nexusflow/kit';
 import { AuditEntry } from '../entities/audit-entry.entity.ts';
-import { entryHash, GENESIS_HASH, type HashedContent } from './chain.ts';
+import { CURRENT_HASH_VERSION, entryHash, GENESIS_HASH, type HashedContent } from './chain.ts';
 
 /** What an append is given: everything but the position in the chain, which the append decides under the lock. */
 export type NewAuditEntry = Omit<HashedContent, 'sequence'>;
 
-export type ChainBreakReason = 'CONTENT' | 'LINK' | 'GAP';
+export type ChainBreakReason = 'CONTENT' | 'LINK' | 'GAP' | 'TRUNCATED';
 
 export interface ChainBreak {
-  entryId: string;
+  entryId: string | null;
   sequence: number;
   reason: ChainBreakReason;
   expected: string;
@@ -41,6 +41,15 @@ function contentOf(entry: AuditEntry): HashedContent {
   };
 }
 
+/** The break of a trail whose newest entries are gone: it ends at `lastKept`, its chain head at `headSequence`. */
+const truncated = (lastEntryId: string | null, lastKept: number, headSequence: string): ChainBreak => ({
+  entryId: lastEntryId,
+  sequence: lastKept + 1,
+  reason: 'TRUNCATED',
+  expected: headSequence,
+  found: String(lastKept),
+});
+
 /** Entries read at once while verifying, so that a long trail is walked in bounded memory. */
 const VERIFY_BATCH = 1000;
 
@@ -49,6 +58,9 @@ const VERIFY_BATCH = 1000;
  * they run, so that the chain never forks: each entry takes the next sequence and links to the entry before it.
  */
 export class AuditTrail {
+  /** @param chainKey the key of keyed hashes (AUDIT_CHAIN_KEY), kept out of the database the trail is in. */
+  constructor(private readonly chainKey: string) {}
+
   /**
    * Appends one entry in a transaction of its own; returns nothing when `eventId` was recorded already (a redelivery).
    * @param em a unit of work of the tenant, or a system one
@@ -70,8 +82,8 @@ export class AuditTrail {
         return undefined;
       const sequence = Number(head!.sequence) + 1;
       const content: HashedContent = { ...entry, sequence };
-      const hash = entryHash(content, head!.hash);
-      const created = tx.create(AuditEntry, { ...content, prevHash: head!.hash, hash });
+      const hash = entryHash(content, head!.hash, this.chainKey, CURRENT_HASH_VERSION);
+      const created = tx.create(AuditEntry, { ...content, prevHash: head!.hash, hash, hashVersion: CURRENT_HASH_VERSION });
       await tx.execute(
         `update "audit_chain_heads" set "sequence" = ?, "hash" = ? where "tenant_id" = ?`,
         [sequence, hash, entry.tenantId],
@@ -88,13 +100,23 @@ export class AuditTrail {
    * @param em a unit of work of the tenant
    */
   async verify(em: EntityManager, tenantId: string, from: Date | null, to: Date | null): Promise<TrailVerification> {
+    // Read before the entries: an append commits its entry and the head together, so entries read after reach it.
+    const [head] = await em.execute<{ sequence: string; hash: string; pruned_through_sequence: string }[]>(
+      `select "sequence", "hash", "pruned_through_sequence" from "audit_chain_heads" where "tenant_id" = ?`,
+      [tenantId],
+    );
     const [bounds] = await em.execute<{ first: string | null; last: string | null }[]>(
       `select min("sequence") as "first", max("sequence") as "last" from "audit_entries"
        where "tenant_id" = ? and (?::timestamptz is null or "created_at" >= ?::timestamptz)
          and (?::timestamptz is null or "created_at" < ?::timestamptz)`,
       [tenantId, from, from, to, to],
     );
-    if (!bounds?.first || !bounds.last) return { intact: true, checkedEntries: 0, firstBreak: null };
+    if (!bounds?.first || !bounds.last) {
+      const lost = to === null && head && Number(head.sequence) > Number(head.pruned_through_sequence);
+      return lost
+        ? { intact: false, checkedEntries: 0, firstBreak: truncated(null, Number(head.pruned_through_sequence), head.sequence) }
+        : { intact: true, checkedEntries: 0, firstBreak: null };
+    }
     const first = Number(bounds.first);
     const last = Number(bounds.last);
     const anchor = await this.hashBefore(em, tenantId, first);
@@ -106,6 +128,7 @@ export class AuditTrail {
     let expectedPrev = anchor;
     let expectedSequence = first;
     let checkedEntries = 0;
+    let lastEntryId: string | null = null;
     while (expectedSequence <= last) {
       const batch = await em.find(
         AuditEntry,
@@ -117,11 +140,21 @@ export class AuditTrail {
         checkedEntries += 1;
         const broken = this.check(entry, expectedSequence, expectedPrev);
         if (broken) return { intact: false, checkedEntries, firstBreak: broken };
+        if (head && entry.sequence === Number(head.sequence) && entry.hash !== head.hash)
+          return {
+            intact: false,
+            checkedEntries,
+            firstBreak: { entryId: entry.id, sequence: entry.sequence, reason: 'LINK', expected: head.hash, found: entry.hash },
+          };
         expectedPrev = entry.hash;
         expectedSequence = entry.sequence + 1;
+        lastEntryId = entry.id;
       }
       em.clear();
     }
+    // The newest entries deleted: the rest still link up, but the chain head remembers how far the trail went.
+    if (to === null && head && expectedSequence - 1 < Number(head.sequence))
+      return { intact: false, checkedEntries, firstBreak: truncated(lastEntryId, expectedSequence - 1, head.sequence) };
     return { intact: true, checkedEntries, firstBreak: null };
   }
 
@@ -130,7 +163,7 @@ export class AuditTrail {
     if (entry.sequence !== expectedSequence)
       return { ...at, reason: 'GAP', expected: String(expectedSequence), found: String(entry.sequence) };
     if (entry.prevHash !== expectedPrev) return { ...at, reason: 'LINK', expected: expectedPrev, found: entry.prevHash };
-    const recomputed = entryHash(contentOf(entry), entry.prevHash);
+    const recomputed = entryHash(contentOf(entry), entry.prevHash, this.chainKey, entry.hashVersion);
     if (recomputed !== entry.hash) return { ...at, reason: 'CONTENT', expected: recomputed, found: entry.hash };
     return undefined;
   }

@@ -1,5 +1,6 @@
 import { entityBase, tenantFilter } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
+import type { HashVersion } from '../domain/chain.ts';
 
 export type AuditActorKind = 'USER' | 'API_KEY' | 'SYSTEM';
 export type AuditSource = 'EVENT' | 'MUTATION' | 'SENSITIVE_READ';
@@ -45,6 +46,8 @@ export const AuditEntrySchema = defineEntity({
     eventId: p.uuid().nullable().unique(),
     prevHash: p.string(),
     hash: p.string(),
+    /** How `hash` was made (see domain/chain.ts): entries written before keyed hashes keep version 1. */
+    hashVersion: p.type('smallint').$type<HashVersion>(),
   },
 });
 

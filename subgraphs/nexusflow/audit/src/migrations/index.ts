@@ -1,5 +1,9 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { InitialAuditSchema } from './0001-initial.ts';
+import { KeyedAuditHashes } from './0002-keyed-hashes.ts';
 
 /** In order of application; never reorder or edit an applied migration, add a new one. */
-export const migrations: MigrationObject[] = [{ name: '0001-initial', class: InitialAuditSchema }];
+export const migrations: MigrationObject[] = [
+  { name: '0001-initial', class: InitialAuditSchema },
+  { name: '0002-keyed-hashes', class: KeyedAuditHashes },
+];

@@ -16,6 +16,18 @@ export const SUBSCRIPTION_CHANGED = 'billing.subscription.changed';
 const BILLING_ROLES = [Role.Owner, Role.Admin];
 const MAX_INVOICES = 100;
 
+/**
+ * Holds, until `tx` ends, the tenant's billing lock: taken by every change of its plan and by the filing of a new card,
+ * each around its calls to Stripe, so that one of them at a time reads the subscription and acts on it. (On the
+ * embedded database, whose one session runs one transaction at a time, the lock is granted at once, and the
+ * transaction alone serialises.)
+ */
+export async function lockTenantBilling(tx: EntityManager, tenantId: string): Promise<void> {
+  await tx
+    .getConnection()
+    .execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`billing:${tenantId}`], 'all', tx.getTransactionContext());
+}
+
 type Changed = { __typename: 'SubscriptionChanged'; subscription: BillingSubscription };
 type NoSubscription = { __typename: 'NoSubscription'; message: string };
 /** What subscribing can come to: the tenant's plan changed, or why not. */
@@ -104,41 +116,51 @@ export class BillingService {
     const user = requireRole(identity, BILLING_ROLES);
     const plan = await this.options.catalogue.find(em, planId);
     if (!plan) return planNotFound(planId);
-    const existing = await this.current(em);
-    if (existing && existing.status !== SubscriptionStatus.Canceled) return this.moveTo(em, user.userId, existing, plan);
-    if (plan.tier === 'FREE') return changed(await this.saveFree(em, user.tenantId, user.userId, existing));
-    return this.startPaid(em, user.tenantId, user.userId, plan, existing);
+    // Two admins subscribing at once: the second finds the first's subscription, and changes its plan or is told it is on it.
+    return this.serialised(em, user.tenantId, async (tx) => {
+      const existing = await this.current(tx);
+      if (existing && existing.status !== SubscriptionStatus.Canceled) return this.moveTo(tx, user.userId, existing, plan);
+      if (plan.tier === 'FREE') return changed(await this.saveFree(tx, user.tenantId, user.userId, existing));
+      return this.startPaid(tx, user.tenantId, user.userId, plan, existing);
+    });
   }
 
   async changePlan(em: EntityManager, identity: Identity, planId: string): Promise<ChangeResult> {
     const user = requireRole(identity, BILLING_ROLES);
     const plan = await this.options.catalogue.find(em, planId);
     if (!plan) return planNotFound(planId);
-    const existing = await this.current(em);
-    if (!existing || existing.status === SubscriptionStatus.Canceled) return noSubscription();
-    return this.moveTo(em, user.userId, existing, plan);
+    return this.serialised(em, user.tenantId, async (tx) => {
+      const existing = await this.current(tx);
+      if (!existing || existing.status === SubscriptionStatus.Canceled) return noSubscription();
+      return this.moveTo(tx, user.userId, existing, plan);
+    });
   }
 
   async cancel(em: EntityManager, identity: Identity, atPeriodEnd: boolean): Promise<CancelResult> {
-    requireRole(identity, BILLING_ROLES);
-    const subscription = await this.current(em);
-    if (!subscription || subscription.status === SubscriptionStatus.Canceled) return noSubscription();
-    const now = new Date(this.options.now());
-    if (!subscription.stripeSubscriptionId) {
-      Object.assign(subscription, { status: SubscriptionStatus.Canceled, canceledAt: now });
-    } else {
-      const stripe = requireStripe(this.options.stripe);
-      const key = `cancel-${subscription.stripeSubscriptionId}-${atPeriodEnd ? 'at-period-end' : 'now'}`;
-      const answer = await this.callStripe(() =>
-        atPeriodEnd
-          ? stripe.subscriptions.update(subscription.stripeSubscriptionId!, { cancel_at_period_end: true }, { idempotencyKey: key })
-          : stripe.subscriptions.cancel(subscription.stripeSubscriptionId!, { prorate: true }, { idempotencyKey: key }),
-      );
-      this.mirror(subscription, answer);
-      subscription.canceledAt ??= now;
-    }
-    await this.saveChanged(em, subscription);
-    return changed(subscription);
+    const user = requireRole(identity, BILLING_ROLES);
+    return this.serialised(em, user.tenantId, async (tx) => {
+      const subscription = await this.current(tx);
+      if (!subscription || subscription.status === SubscriptionStatus.Canceled) return noSubscription();
+      const now = new Date(this.options.now());
+      if (!subscription.stripeSubscriptionId) {
+        Object.assign(subscription, { status: SubscriptionStatus.Canceled, canceledAt: now });
+      } else {
+        const stripe = requireStripe(this.options.stripe);
+        // The row's version in the key: a cancellation taken back by a plan change and asked again is a new request,
+        // which Stripe would otherwise answer for a day with the first one's replay, changing nothing.
+        const version = subscription.updatedAt.getTime();
+        const key = `cancel-${subscription.stripeSubscriptionId}-${atPeriodEnd ? 'at-period-end' : 'now'}-${version}`;
+        const answer = await this.callStripe(() =>
+          atPeriodEnd
+            ? stripe.subscriptions.update(subscription.stripeSubscriptionId!, { cancel_at_period_end: true }, { idempotencyKey: key })
+            : stripe.subscriptions.cancel(subscription.stripeSubscriptionId!, { prorate: true }, { idempotencyKey: key }),
+        );
+        this.mirror(subscription, answer);
+        subscription.canceledAt ??= now;
+      }
+      await this.saveChanged(tx, subscription);
+      return changed(subscription);
+    });
   }
 
   /** A SetupIntent for the tenant's customer: Stripe.js confirms it, and Stripe's webhook files the card. */
@@ -260,8 +282,9 @@ export class BillingService {
   ): Promise<SubscribeResult> {
     const stripe = requireStripe(this.options.stripe);
     const priceId = this.priceOf(plan);
-    const customer = await this.customerOf(em, tenantId);
-    if (!customer.defaultPaymentMethodId) return paymentMethodRequired();
+    // Read, not made: a tenant without a customer has filed no card, and addPaymentMethod makes the customer.
+    const customer = await em.findOne(BillingCustomer, {});
+    if (!customer?.defaultPaymentMethodId) return paymentMethodRequired();
     const paymentMethod = customer.defaultPaymentMethodId;
     // The same request sent again (a retry after a lost answer) creates no second subscription.
     const key = `subscribe-${tenantId}-${plan.tier}-${existing?.updatedAt.getTime() ?? 0}`;
@@ -341,7 +364,19 @@ export class BillingService {
       new Date(this.options.now()),
     );
     await em.flush();
+  }
+
+  /**
+   * `change` in a transaction holding the tenant's billing lock, Stripe's answer and the row it is mirrored to
+   * included; the outbox relay is told once the events it recorded are committed.
+   */
+  private async serialised<T>(em: EntityManager, tenantId: string, change: (tx: EntityManager) => Promise<T>): Promise<T> {
+    const result = await em.transactional(async (tx) => {
+      await lockTenantBilling(tx, tenantId);
+      return change(tx);
+    });
     this.options.eventsRecorded();
+    return result;
   }
 
   private priceOf(plan: Plan): string {

@@ -1,4 +1,4 @@
-import { systemFork, type Database, type Logger } from '@nexusflow/kit';
+import { PeriodicTask, systemFork, type Database, type Logger } from '@nexusflow/kit';
 import type Stripe from 'stripe';
 import { monthOf } from './usage.ts';
 
@@ -43,10 +43,15 @@ interface PendingReport {
  * once; another instance skips a row being sent (skip locked) and finds it reported afterwards.
  */
 export class MeteredUsageReporter {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly passes: PeriodicTask;
 
-  constructor(private readonly options: MeteredUsageOptions) {}
+  constructor(private readonly options: MeteredUsageOptions) {
+    this.passes = new PeriodicTask(() => this.reportClosedPeriods(), {
+      logger: options.logger,
+      failureMessage: 'metered usage pass failed; retrying on the next',
+      immediately: true,
+    });
+  }
 
   private get meters(): [Meter, string][] {
     return METERS.flatMap((meter) => {
@@ -67,19 +72,11 @@ export class MeteredUsageReporter {
 
   /** Runs a pass now and every `intervalMs`; a pass still running when the next is due is not doubled. */
   start(intervalMs: number): void {
-    const pass = () => {
-      this.running ??= this.reportClosedPeriods()
-        .catch((error: unknown) => this.options.logger.error({ err: error }, 'metered usage pass failed; retrying on the next'))
-        .finally(() => (this.running = undefined));
-    };
-    pass();
-    this.timer = setInterval(pass, intervalMs);
-    this.timer.unref();
+    this.passes.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.passes.stop();
   }
 
   /**

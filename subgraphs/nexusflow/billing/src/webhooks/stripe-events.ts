@@ -14,7 +14,7 @@ import {
 } from '@nexusflow/kit';
 import Stripe from 'stripe';
 import type { BillingService } from '../domain/billing-service.ts';
-import { SUBSCRIPTION_CHANGED } from '../domain/billing-service.ts';
+import { lockTenantBilling, SUBSCRIPTION_CHANGED } from '../domain/billing-service.ts';
 import type { PlanCatalogue } from '../domain/plans.ts';
 import { stripeFailure } from '../domain/stripe-client.ts';
 import { customerIdOf } from '../domain/stripe-objects.ts';
@@ -93,40 +93,20 @@ export class StripeWebhooks {
 
   /**
    * Applies a recorded event once, however often it is handed out. Stripe sends events in no particular order, so a
-   * subscription's state is read from Stripe when the event is processed rather than taken from the event: an older
-   * event processed after a newer one then cannot roll the subscription back.
+   * subscription's state is read from Stripe when the event is processed, under the row's lock, rather than taken from
+   * the event: an event processed after another (an older one, or one a second consumer took) reads Stripe after the
+   * other's changes were committed, and cannot roll the subscription back.
    */
   async process({ id }: StripeEventMessage): Promise<void> {
     const pending = await systemFork(this.options.database).findOne(StripeEvent, { id, processedAt: null });
     if (!pending) return;
     const event = pending.payload as unknown as Stripe.Event;
-    const current = await this.currentSubscription(event);
     const recordedEvents = await systemFork(this.options.database).transactional(async (em) => {
       const claimed = await em.nativeUpdate(StripeEvent, { id, processedAt: null }, { processedAt: new Date(this.options.now()) });
       if (claimed === 0) return false;
-      return this.apply(em, event, current);
+      return this.apply(em, event);
     });
     if (recordedEvents) this.options.eventsRecorded();
-  }
-
-  /** The subscription an event concerns as Stripe has it now; without an API key, as the event carried it (if it did). */
-  private async currentSubscription(event: Stripe.Event): Promise<Stripe.Subscription | undefined> {
-    let subscriptionId: string | undefined;
-    if (event.type.startsWith('customer.subscription.')) {
-      const carried = event.data.object as Stripe.Subscription;
-      if (!this.options.stripe) return carried;
-      subscriptionId = carried.id;
-    } else if (event.type === 'invoice.paid' || event.type === 'invoice.payment_failed') {
-      const parent = event.data.object.parent?.subscription_details?.subscription;
-      subscriptionId = typeof parent === 'string' ? parent : parent?.id;
-    }
-    if (!subscriptionId || !this.options.stripe) return undefined;
-    try {
-      return await this.options.stripe.subscriptions.retrieve(subscriptionId);
-    } catch (error) {
-      // Rejected, the message is delivered again: Stripe's answer is what the event is applied from.
-      throw stripeFailure(error);
-    }
   }
 
   /** Queues again what was recorded and not yet processed: after a restart, or when the broker is back. */
@@ -166,7 +146,7 @@ export class StripeWebhooks {
   }
 
   /** Returns whether it recorded events for the outbox. */
-  private async apply(em: EntityManager, event: Stripe.Event, current: Stripe.Subscription | undefined): Promise<boolean> {
+  private async apply(em: EntityManager, event: Stripe.Event): Promise<boolean> {
     switch (event.type) {
       case 'setup_intent.succeeded':
         return this.filePaymentMethod(em, event.data.object);
@@ -175,11 +155,16 @@ export class StripeWebhooks {
       case 'customer.subscription.deleted':
       case 'customer.subscription.paused':
       case 'customer.subscription.resumed':
-        return this.syncSubscription(em, current ?? event.data.object, null);
+        // Without an API key, as the event carried it.
+        return this.syncSubscription(em, event.data.object.id, event.data.object, null);
       case 'invoice.payment_failed':
       case 'invoice.paid': {
         const invoice = event.data.object;
-        if (current) return this.syncSubscription(em, current, invoice.hosted_invoice_url ?? null);
+        const parent = invoice.parent?.subscription_details?.subscription;
+        const subscriptionId = typeof parent === 'string' ? parent : parent?.id;
+        if (subscriptionId && this.options.stripe) {
+          return this.syncSubscription(em, subscriptionId, undefined, invoice.hosted_invoice_url ?? null);
+        }
         return this.invoiceSettled(em, invoice, event.type === 'invoice.paid');
       }
       default:
@@ -196,26 +181,74 @@ export class StripeWebhooks {
       this.options.logger.warn({ customerId }, 'a SetupIntent of a customer this service does not know succeeded');
       return false;
     }
+    // Serialised with subscribing: a subscription made meanwhile with the old card is found here and moved to the new one.
+    await lockTenantBilling(em, customer.tenantId);
     customer.defaultPaymentMethodId = paymentMethod;
+    const stripe = this.options.stripe;
+    if (stripe) {
+      // What Stripe charges from now on: the customer's default for invoices, and the one the live subscription pinned.
+      await this.callStripe(() =>
+        stripe.customers.update(
+          customerId,
+          { invoice_settings: { default_payment_method: paymentMethod } },
+          { idempotencyKey: `default-payment-method-${intent.id}` },
+        ),
+      );
+      const live = await em.findOne(BillingSubscription, {
+        tenantId: customer.tenantId,
+        stripeSubscriptionId: { $ne: null },
+        status: { $ne: SubscriptionStatus.Canceled },
+      });
+      if (live?.stripeSubscriptionId) {
+        const subscriptionId = live.stripeSubscriptionId;
+        await this.callStripe(() =>
+          stripe.subscriptions.update(
+            subscriptionId,
+            { default_payment_method: paymentMethod },
+            { idempotencyKey: `subscription-payment-method-${subscriptionId}-${intent.id}` },
+          ),
+        );
+      }
+    }
     await em.flush();
     return false;
   }
 
-  private async syncSubscription(em: EntityManager, answer: Stripe.Subscription, invoiceUrl: string | null): Promise<boolean> {
-    // Locked: two events of one subscription processed at once would each see the state before the other.
+  /**
+   * The row of subscription `subscriptionId` as Stripe has it now, read once the row is locked (two events of one
+   * subscription processed at once then each see the other's outcome); without an API key, as `carried` says.
+   */
+  private async syncSubscription(
+    em: EntityManager,
+    subscriptionId: string,
+    carried: Stripe.Subscription | undefined,
+    invoiceUrl: string | null,
+  ): Promise<boolean> {
     const subscription = await em.findOne(
       BillingSubscription,
-      { stripeSubscriptionId: answer.id },
+      { stripeSubscriptionId: subscriptionId },
       { lockMode: LockMode.PESSIMISTIC_WRITE },
     );
     // A subscription made outside this service, or one a change here replaced since: nothing of ours to update.
     if (!subscription) return false;
+    const stripe = this.options.stripe;
+    const answer = stripe ? await this.callStripe(() => stripe.subscriptions.retrieve(subscriptionId)) : carried;
+    if (!answer) return false;
     const before = { status: subscription.status, planTier: subscription.planTier };
     this.options.billing.mirror(subscription, answer);
     const priceId = answer.items.data[0]?.price.id;
     const plan = priceId ? await this.options.catalogue.findByPrice(em, priceId) : null;
     if (plan) subscription.planTier = plan.tier;
     return this.saveTransition(em, subscription, before, invoiceUrl);
+  }
+
+  private async callStripe<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      // Rejected, the event's message is delivered again.
+      throw stripeFailure(error);
+    }
   }
 
   private async invoiceSettled(em: EntityManager, invoice: Stripe.Invoice, paid: boolean): Promise<boolean> {

@@ -69,7 +69,7 @@ export interface FakeStripeOptions {
 /**
  * A stand-in of the Stripe API at its HTTP boundary, for the official SDK to run against unchanged (its `host`, `port`
  * and `protocol` options point it here): form-encoded requests, Stripe's JSON objects, lists and error shapes, the
- * `Idempotency-Key` honoured as Stripe honours it (the first answer replayed for the same request, a different
+ * `Idempotency-Key` honoured as Stripe honours it (for 24 hours the first answer replayed for the same request, a different
  * request with a used key refused), customers, setup intents, subscriptions with prorations on a price change,
  * invoices, billing meter events, and webhook deliveries signed with the real `Stripe-Signature` scheme
  * (`t=<time>,v1=<hex HMAC-SHA256 of "<time>.<payload>">`) to the endpoint the test sets.
@@ -91,11 +91,15 @@ export class FakeStripe {
   readonly deliveries: WebhookDelivery[] = [];
   /** Every API request, in order, for tests that look at what the SDK sent. */
   readonly requests: { method: string; path: string; params: StripeObject; idempotencyKey: string | undefined }[] = [];
-  private readonly idempotent = new Map<string, { fingerprint: string; status: number; body: unknown }>();
+  /** Every payment of an invoice, and the card it was taken from, as the dashboard's payments list shows them. */
+  readonly charges: { invoice: string; paymentMethod: string | null; amount: number }[] = [];
+  private readonly idempotent = new Map<string, { fingerprint: string; status: number; body: unknown; at: number }>();
   private readonly pendingDeliveries = new Set<Promise<void>>();
   private readonly now: () => number;
   /** Requests to each path whose answer is lost on the way back: done, but the client never hears of it. */
   private readonly answersToLose = new Map<string, number>();
+  /** The next request to each path whose answer is held back, as a slow network holds it, until the test releases it. */
+  private readonly answersToHold = new Map<string, { arrived: () => void; released: Promise<void> }>();
 
   constructor(private readonly options: FakeStripeOptions) {
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
@@ -162,6 +166,18 @@ export class FakeStripe {
     return invoice;
   }
 
+  /**
+   * The renewal of a subscription whose card works: a paid invoice, charged as Stripe charges it, to the subscription's
+   * `default_payment_method`, else the customer's `invoice_settings.default_payment_method`.
+   */
+  async renew(subscriptionId: string): Promise<StripeObject> {
+    const subscription = this.subscriptions.get(subscriptionId);
+    if (!subscription) throw new Error(`no subscription ${subscriptionId}`);
+    const invoice = this.invoice(subscription, 'paid');
+    await this.emit('invoice.paid', invoice);
+    return invoice;
+  }
+
   /** The card works again: the open invoice is paid, the subscription active. */
   async payOpenInvoice(subscriptionId: string): Promise<void> {
     const subscription = this.subscriptions.get(subscriptionId)!;
@@ -181,6 +197,19 @@ export class FakeStripe {
    */
   loseAnswers(path: string, count: number): void {
     this.answersToLose.set(path, count);
+  }
+
+  /**
+   * The next request to `path` is carried out and answered as things are when it arrives, and the answer reaches the
+   * client only on `release()`: a read that is already stale when it is used. `arrived` resolves once the request came.
+   */
+  holdAnswer(path: string): { arrived: Promise<void>; release: () => void } {
+    let arrived!: () => void;
+    let release!: () => void;
+    const arrival = new Promise<void>((resolve) => (arrived = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.answersToHold.set(path, { arrived, released });
+    return { arrived: arrival, release };
   }
 
   /** Sends a delivery of an event again, signed anew, as Stripe's retries and its dashboard's "Resend" do. */
@@ -227,21 +256,33 @@ export class FakeStripe {
         res.destroy();
         return;
       }
-      res.writeHead(status, {
-        'content-type': 'application/json',
-        'request-id': requestId,
-        'stripe-version': header(req, 'stripe-version') ?? '',
-        ...extra,
-      });
-      res.end(JSON.stringify(body, null, 2));
+      const answer = JSON.stringify(body, null, 2);
+      const write = () => {
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          'request-id': requestId,
+          'stripe-version': header(req, 'stripe-version') ?? '',
+          ...extra,
+        });
+        res.end(answer);
+      };
+      const hold = this.answersToHold.get(url.pathname);
+      if (!hold) {
+        write();
+        return;
+      }
+      this.answersToHold.delete(url.pathname);
+      hold.arrived();
+      void hold.released.then(write);
     };
     if (header(req, 'authorization') !== `Bearer ${this.options.secretKey}`) {
       send(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided: sk_****' } });
       return;
     }
-    // Stripe keeps the first answer to a key and replays it; the same key with other parameters is refused.
+    // Stripe keeps the first answer to a key for 24 hours and replays it; the same key with other parameters is refused.
     const fingerprint = `${method} ${url.pathname} ${form.toString()}`;
-    const earlier = idempotencyKey && method === 'POST' ? this.idempotent.get(idempotencyKey) : undefined;
+    const kept = idempotencyKey && method === 'POST' ? this.idempotent.get(idempotencyKey) : undefined;
+    const earlier = kept && this.now() - kept.at < DAY_SECONDS ? kept : undefined;
     if (earlier) {
       if (earlier.fingerprint !== fingerprint) {
         send(400, {
@@ -267,7 +308,10 @@ export class FakeStripe {
       status = failure.status;
       body = { error: { ...failure.body, request_log_url: `https://dashboard.stripe.com/test/logs/${requestId}` } };
     }
-    if (idempotencyKey && method === 'POST' && status < 500) this.idempotent.set(idempotencyKey, { fingerprint, status, body });
+    if (idempotencyKey && method === 'POST' && status < 500) {
+      // The answer as it was then, not the object as it is when the key is used again.
+      this.idempotent.set(idempotencyKey, { fingerprint, status, body: structuredClone(body), at: this.now() });
+    }
     send(status, body, idempotencyKey ? { 'idempotency-key': idempotencyKey } : {});
     // Stripe announces what a request did after answering it.
     for (const [type, object] of events) void this.emit(type, object);
@@ -284,7 +328,7 @@ export class FakeStripe {
       case 'GET customers/:id':
         return this.found('customer', this.customers, id!);
       case 'POST customers/:id':
-        return Object.assign(this.found('customer', this.customers, id!), this.customerFields(params));
+        return this.updateCustomer(this.found('customer', this.customers, id!), params);
       case 'POST setup_intents':
         return this.createSetupIntent(params);
       case 'GET setup_intents/:id':
@@ -347,6 +391,30 @@ export class FakeStripe {
       ...(params.metadata === undefined ? {} : { metadata: params.metadata }),
       ...(params.invoice_settings === undefined ? {} : { invoice_settings: params.invoice_settings }),
     };
+  }
+
+  /** Hashes such as `invoice_settings` are merged key by key, as Stripe merges them; other fields are replaced. */
+  private updateCustomer(customer: StripeObject, params: StripeObject): StripeObject {
+    const { invoice_settings: invoiceSettings, ...fields } = this.customerFields(params);
+    const paymentMethod = invoiceSettings?.default_payment_method;
+    if (paymentMethod) this.attachedPaymentMethod(customer.id, paymentMethod, 'invoice_settings[default_payment_method]');
+    Object.assign(customer, fields);
+    if (invoiceSettings) customer.invoice_settings = { ...customer.invoice_settings, ...invoiceSettings };
+    return customer;
+  }
+
+  /** A payment method of the customer's, or Stripe's refusal of one it does not know or that belongs to another. */
+  private attachedPaymentMethod(customerId: string, paymentMethodId: string, param: string): StripeObject {
+    const method = this.paymentMethods.get(paymentMethodId);
+    if (!method) throw missing('PaymentMethod', paymentMethodId, param);
+    if (method.customer !== customerId) {
+      throw new StripeApiError(400, {
+        type: 'invalid_request_error',
+        param,
+        message: `The customer does not have a payment method with the ID ${paymentMethodId}. The payment method must be attached to the customer.`,
+      });
+    }
+    return method;
   }
 
   private createCustomer(params: StripeObject): StripeObject {
@@ -472,6 +540,12 @@ export class FakeStripe {
       subscription.canceled_at = subscription.cancel_at_period_end ? this.now() : null;
     }
     if (params.metadata !== undefined) subscription.metadata = { ...subscription.metadata, ...params.metadata };
+    if (params.default_payment_method !== undefined) {
+      // An empty value unsets it, as Stripe's form encoding of null does.
+      const paymentMethod = params.default_payment_method === '' ? null : params.default_payment_method;
+      if (paymentMethod) this.attachedPaymentMethod(subscription.customer, paymentMethod, 'default_payment_method');
+      subscription.default_payment_method = paymentMethod;
+    }
     events.push(['customer.subscription.updated', { ...subscription, previous_attributes: diff(previous, subscription) }]);
     return subscription;
   }
@@ -572,6 +646,11 @@ export class FakeStripe {
       period_end: subscription.items.data[0].current_period_end,
     };
     this.invoices.set(id, invoice);
+    if (status === 'paid') {
+      const customer = this.customers.get(subscription.customer);
+      const paymentMethod = subscription.default_payment_method ?? customer?.invoice_settings?.default_payment_method ?? null;
+      this.charges.push({ invoice: id, paymentMethod, amount });
+    }
     return invoice;
   }
 

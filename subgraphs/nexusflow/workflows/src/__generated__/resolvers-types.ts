@@ -131,8 +131,8 @@ export type ExecutionStatus =
   /** Steps are being run. */
   | 'RUNNING';
 
-/** Outcome of pauseExecution, resumeExecution, cancelExecution and retryExecution. */
-export type ExecutionTransitionResult = Execution | ExecutionNotFound | InvalidExecutionTransition;
+/** Outcome of pauseExecution, resumeExecution, cancelExecution and retryExecution (QuotaExceeded: retryExecution only). */
+export type ExecutionTransitionResult = Execution | ExecutionNotFound | InvalidExecutionTransition | QuotaExceeded;
 
 /** One change of an execution. */
 export type ExecutionUpdate = {
@@ -199,7 +199,8 @@ export type Mutation = {
   /**
    * Continues a failed or cancelled execution from the step that did not finish, keeping what earlier steps produced.
    * That step gets a fresh set of attempts under its retry policy (maxAttempts again, the backoff starting again from
-   * initialBackoffMs); its attempts are numbered on from those it already made.
+   * initialBackoffMs); its attempts are numbered on from those it already made. A retry is a new execution attempt: it
+   * counts as a run against the plan's monthly quota, and beyond it the answer is QuotaExceeded and nothing changes.
    */
   retryExecution: ExecutionTransitionResult;
   /**
@@ -819,6 +820,7 @@ export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = Reso
     | ( ExecutionModel )
     | ( ExecutionNotFound )
     | ( InvalidExecutionTransition )
+    | ( QuotaExceeded )
   ;
   RotateWorkflowWebhookSecretResult:
     | ( WorkflowModel )
@@ -1018,7 +1020,7 @@ export type ExecutionNotFoundResolvers<ContextType = WorkflowsContext, ParentTyp
 }>;
 
 export type ExecutionTransitionResultResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['ExecutionTransitionResult'] = ResolversParentTypes['ExecutionTransitionResult']> = ResolversObject<{
-  __resolveType: TypeResolveFn<'Execution' | 'ExecutionNotFound' | 'InvalidExecutionTransition', ParentType, ContextType>;
+  __resolveType: TypeResolveFn<'Execution' | 'ExecutionNotFound' | 'InvalidExecutionTransition' | 'QuotaExceeded', ParentType, ContextType>;
 }>;
 
 export type ExecutionUpdateResolvers<ContextType = WorkflowsContext, ParentType extends ResolversParentTypes['ExecutionUpdate'] = ResolversParentTypes['ExecutionUpdate']> = ResolversObject<{

@@ -1,5 +1,5 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { requireRole, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
+import { requireRole, Role, WRITER_ROLES, type EntityManager, type Identity, type OutboxRelay } from '@nexusflow/kit';
 import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
 import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowStatus, type Workflow } from '../entities/workflow.entity.ts';
@@ -9,18 +9,28 @@ import { afterCursor, PAGE_ORDER, pageSize, toConnection, type Connection } from
 import { recordExecutionEvent, WorkflowEvent, workflowNameOf } from './events.ts';
 import { workflowNotFound, type WorkflowService } from './workflow-service.ts';
 
+type QuotaExceeded = { __typename: 'QuotaExceeded'; message: string; used: number; limit: number };
+
 export type RunResult =
-  | Execution
-  | ReturnType<typeof workflowNotFound>
-  | { __typename: 'WorkflowPaused'; message: string; id: string }
-  | { __typename: 'QuotaExceeded'; message: string; used: number; limit: number };
+  Execution | ReturnType<typeof workflowNotFound> | { __typename: 'WorkflowPaused'; message: string; id: string } | QuotaExceeded;
 
 export type TransitionResult =
   | Execution
   | { __typename: 'ExecutionNotFound'; message: string; id: string }
-  | { __typename: 'InvalidExecutionTransition'; message: string; status: ExecutionStatus };
+  | { __typename: 'InvalidExecutionTransition'; message: string; status: ExecutionStatus }
+  | QuotaExceeded;
 
 type Transition = 'pause' | 'resume' | 'cancel' | 'retry';
+
+/** What a tenant is told when its plan allows no more runs this month. */
+const quotaMessage = ({ used, limit }: { used: number; limit: number }) =>
+  `Your plan allows ${limit} runs a month, and ${used} were started this month`;
+
+const quotaExceeded = (exceeded: { used: number; limit: number }): QuotaExceeded => ({
+  __typename: 'QuotaExceeded',
+  message: quotaMessage(exceeded),
+  ...exceeded,
+});
 
 /** Which statuses each transition starts from. */
 const ALLOWED_FROM: Record<Transition, ExecutionStatus[]> = {
@@ -76,13 +86,7 @@ export class ExecutionService {
       return { __typename: 'WorkflowPaused', message: 'The workflow is paused; resume it to run it', id: workflowId };
     }
     const exceeded = await this.quota?.exceeded(user);
-    if (exceeded) {
-      return {
-        __typename: 'QuotaExceeded',
-        message: `Your plan allows ${exceeded.limit} runs a month, and ${exceeded.used} were started this month`,
-        ...exceeded,
-      };
-    }
+    if (exceeded) return quotaExceeded(exceeded);
     const { execution, started } = await this.start(em, workflow, {
       input,
       idempotencyKey: idempotencyKey ?? null,
@@ -90,6 +94,69 @@ export class ExecutionService {
     });
     if (started) this.quota?.started(user.tenantId);
     return execution;
+  }
+
+  /**
+   * Starts a run a trigger asked for (an event, a webhook delivery) as {@link start} does, within the plan's quota as
+   * runWorkflow is. Beyond it the run is recorded as failed without starting (not counted as a run, no step runs), under
+   * the same idempotency key: the tenant sees why its automation did nothing in its runs and its failure notifications,
+   * and a redelivery of the same event or webhook refuses nothing twice.
+   */
+  async startTriggered(
+    em: EntityManager,
+    workflow: Workflow,
+    { input, idempotencyKey }: { input: unknown; idempotencyKey: string },
+  ): Promise<{ execution: Execution; started: boolean }> {
+    // Billing is asked as the owner, the one the run is counted to, with the least role that may run a workflow.
+    const exceeded = await this.quota?.exceeded({
+      kind: 'user',
+      userId: workflow.ownerId,
+      tenantId: workflow.tenantId,
+      roles: [Role.Member],
+    });
+    if (exceeded) return this.refuse(em, workflow, { input, idempotencyKey, reason: `Not started: ${quotaMessage(exceeded)}` });
+    const run = await this.start(em, workflow, { input, idempotencyKey, triggeredBy: null });
+    if (run.started) this.quota?.started(workflow.tenantId);
+    return run;
+  }
+
+  private async refuse(
+    em: EntityManager,
+    workflow: Workflow,
+    { input, idempotencyKey, reason }: { input: unknown; idempotencyKey: string; reason: string },
+  ): Promise<{ execution: Execution; started: false }> {
+    const now = new Date();
+    const execution = em.create(Execution, {
+      tenantId: workflow.tenantId,
+      workflowId: workflow.id,
+      workflowVersion: workflow.version,
+      status: ExecutionStatus.Failed,
+      input: input ?? null,
+      output: null,
+      errorMessage: reason,
+      errorStep: null,
+      // Where a retry, once the plan allows it, starts the run.
+      currentStep: workflow.steps[0]!.key,
+      currentAttempt: 1,
+      resumeAt: null,
+      revision: 0,
+      triggeredBy: null,
+      ownerId: workflow.ownerId,
+      idempotencyKey,
+      startedAt: null,
+      finishedAt: now,
+    });
+    recordExecutionEvent(em, WorkflowEvent.ExecutionFailed, execution, { workflowName: workflow.name });
+    try {
+      await em.flush();
+    } catch (error) {
+      if (error instanceof UniqueConstraintViolationException) {
+        return { execution: await em.fork().findOneOrFail(Execution, { workflowId: workflow.id, idempotencyKey }), started: false };
+      }
+      throw error;
+    }
+    this.relay.notify();
+    return { execution, started: false };
   }
 
   /**
@@ -138,8 +205,18 @@ export class ExecutionService {
     return { execution, started: true };
   }
 
+  /**
+   * A retry is a new execution attempt, as runWorkflow is a first one: it is refused beyond the plan's quota, and once
+   * made its `workflow.execution.started` counts it as a run in billing.
+   */
   async transition(em: EntityManager, identity: Identity, id: string, transition: Transition): Promise<TransitionResult> {
-    requireRole(identity, WRITER_ROLES);
+    const user = requireRole(identity, WRITER_ROLES);
+    if (transition === 'retry') {
+      // Asked before the lock, not under it: billing may take a moment. The status is checked again under the lock.
+      const execution = await this.findCurrent(em, id);
+      const exceeded = execution && ALLOWED_FROM.retry.includes(execution.status) ? await this.quota?.exceeded(user) : null;
+      if (exceeded) return quotaExceeded(exceeded);
+    }
     // Locked like the engine locks it to settle a step or fire a timer, so that a change never works from a stale state.
     const outcome = await em.transactional(async (tx): Promise<TransitionResult> => {
       const execution = await tx.findOne(Execution, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
@@ -156,6 +233,7 @@ export class ExecutionService {
     });
     if (!(outcome instanceof Execution)) return outcome;
     this.relay.notify();
+    if (transition === 'retry') this.quota?.started(outcome.tenantId);
     if (transition === 'resume' || transition === 'retry') await this.engine.dispatch(outcome);
     return outcome;
   }
@@ -199,6 +277,8 @@ export class ExecutionService {
           resumeAt: null,
           errorMessage: null,
           errorStep: null,
+          // A run refused by the quota when its trigger fired starts now.
+          startedAt: execution.startedAt ?? new Date(),
           finishedAt: null,
         });
         recordExecutionEvent(tx, WorkflowEvent.ExecutionStarted, execution, { workflowName });

@@ -61,7 +61,7 @@ export class EventTriggers {
       const runs = systemFork(this.options.database);
       const idempotencyKey = eventRunKey(event);
       if (await runs.findOne(Execution, { workflowId: workflow.id, idempotencyKey }, { fields: ['id'] })) continue;
-      const run = await this.options.executions.start(runs, workflow, { input: runInput(event), idempotencyKey, triggeredBy: null });
+      const run = await this.options.executions.startTriggered(runs, workflow, { input: runInput(event), idempotencyKey });
       if (run.started) started.push(workflow.id);
     }
     return started;

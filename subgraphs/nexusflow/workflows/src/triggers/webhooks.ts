@@ -146,7 +146,10 @@ export interface WebhookDeliveryOptions {
   now?: () => number;
 }
 
-/** What a delivery is answered: 202 with the run it started, 200 with the run a repeated delivery id started before. */
+/**
+ * What a delivery is answered: 202 with the run it started, 200 with the run a repeated delivery id started before, or
+ * with the failed run that records a delivery refused by the plan's quota (sending it again changes nothing).
+ */
 interface DeliveryAnswer {
   status: 200 | 202;
   executionId: string;
@@ -213,7 +216,7 @@ export class WebhookDeliveries {
     const earlier = await em.findOne(Execution, { workflowId: workflow.id, idempotencyKey });
     if (earlier) return { status: 200, executionId: earlier.id };
     if (workflow.status === WorkflowStatus.Paused) throw refused(409, ErrorCode.Conflict, 'The workflow is paused');
-    const { execution, started } = await this.options.executions.start(em, workflow, { input, idempotencyKey, triggeredBy: null });
+    const { execution, started } = await this.options.executions.startTriggered(em, workflow, { input, idempotencyKey });
     return { status: started ? 202 : 200, executionId: execution.id };
   }
 }
