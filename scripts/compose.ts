@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { printSchema } from 'graphql';
@@ -61,6 +61,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     for (const graph of selectGraphs(values.graph)) {
       const files = await composeFiles(graph);
       const paths = composedFilePaths(graph);
+      // A graph's first composition (its first subgraph, from `npm run new:subgraph`) makes its folder.
+      await mkdir(schemaDirectory(graph), { recursive: true });
       for (const key of ['supergraphConfig', 'supergraphSdl', 'apiSdl'] as const) await writeFile(paths[key], files[key]);
       console.log(`Composed schema/${graph}/supergraph.graphql and schema/${graph}/api-schema.graphql`);
     }

@@ -1,9 +1,21 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Document, isScalar, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
-import { describeService, graphNames, servicesOf, subgraphRouteVariable, type GraphName } from '@nexusflow/topology';
+import {
+  accessTokenIssuerOf,
+  describeService,
+  gatewayNameOf,
+  gatewayRank,
+  graphNames,
+  JWKS_PATH,
+  servicesOf,
+  subgraphRouteVariable,
+  tierRank,
+  type GraphName,
+} from '@nexusflow/topology';
 import {
   GATEWAY,
   gatewayPort,
@@ -13,6 +25,7 @@ import {
   repositoryRoot,
   schemaDirectory,
 } from './topology.ts';
+import { kubernetesFiles, kubernetesGraphs } from './kubernetes.ts';
 
 /**
  * docker-compose.yml and docker/postgres/init-databases.sql, derived from packages/topology as the launcher and the
@@ -30,7 +43,18 @@ export const deploymentFilePaths: DeploymentFiles = {
 
 /** Compose names services `<graph>-<service>`, so that two graphs may both have a service of one name. */
 export const composeServiceName = (graph: GraphName, service: string) => `${graph}-${service}`;
-export const composeGatewayName = (graph: GraphName) => composeServiceName(graph, GATEWAY.name);
+export const composeGatewayName = (graph: GraphName) => composeServiceName(graph, gatewayNameOf(graph));
+
+/**
+ * What a service of `graph` waits for in the deployment order (packages/topology): every service of an earlier tier,
+ * and the graph's gateway when its tier is earlier (Nexus COS: core → backend-api with the platform → business).
+ */
+export function earlierInDeploymentOrder(graph: GraphName, rank: number): string[] {
+  const services = servicesOf(graph)
+    .filter(({ tier }) => tierRank(tier) < rank)
+    .map(({ name }) => composeServiceName(graph, name));
+  return gatewayRank(graph) < rank ? [...services, composeGatewayName(graph)] : services;
+}
 
 export { subgraphRouteVariable } from '@nexusflow/topology';
 
@@ -51,6 +75,14 @@ const GATEWAY_ADMIN_PORT = 9000;
 const requiredSecret = (name: string) => `\${${name}:?set ${name} to a random string of at least 32 characters}`;
 /** Compose passes the variable through from where it runs, empty when unset there. */
 const optionalVariable = (name: string) => `\${${name}:-}`;
+
+/**
+ * Tracing, the same for every service and gateway: off while the endpoint is empty; set, traces go over OTLP/HTTP to it
+ * (the seed's Datadog agent accepts OTLP).
+ */
+const TRACING_VARIABLES = Object.fromEntries(
+  ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG'].map((name) => [name, optionalVariable(name)]),
+);
 
 function quoted(value: string | number): Scalar {
   const scalar = new Scalar(String(value));
@@ -124,7 +156,13 @@ function subgraphEnvironmentTemplate(doc: Document): YAMLMap {
     HOST: quoted('0.0.0.0'),
     REDIS_URL,
     INTERNAL_SECRET: requiredSecret('INTERNAL_SECRET'),
+    ...TRACING_VARIABLES,
   }) as YAMLMap;
+  annotate(
+    environment,
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+    'Traces go over OTLP/HTTP to this collector when set (a Datadog agent accepts OTLP).',
+  );
   environment.anchor = 'subgraph-environment';
   return environment;
 }
@@ -204,7 +242,15 @@ function subgraphService(doc: Document, graph: GraphName, name: string, template
     command: inline([...nodeOptions, entry]),
     environment,
     ...(routes.length > 0 ? { ports: [quoted(`${service.port}:${service.port}`)] } : {}),
-    depends_on: dependsOn(['postgres', 'redis', ...(service.usesRabbitMq ? ['rabbitmq'] : []), ...called]),
+    depends_on: dependsOn([
+      ...new Set([
+        'postgres',
+        'redis',
+        ...(service.usesRabbitMq ? ['rabbitmq'] : []),
+        ...called,
+        ...earlierInDeploymentOrder(graph, tierRank(service.tier)),
+      ]),
+    ]),
   });
   if (routes.length > 0) {
     const reached = routes.map(([route, purpose]) => `${route} (${purpose})`).join('; ');
@@ -219,6 +265,10 @@ function gatewayService(doc: Document, graph: GraphName, app: YAMLMap): YAMLMap 
   const usesBus = subgraphs.some(({ usesRabbitMq }) => usesRabbitMq);
   const published = relative(repositoryRoot, publishedSupergraph(graph));
   const registry = relative(repositoryRoot, `${schemaDirectory(graph)}registry`);
+  const issuer = accessTokenIssuerOf(graph);
+  const accessTokens = issuer
+    ? { ACCESS_TOKEN_JWKS_URL: `http://${composeServiceName(graph, issuer.service.name)}:${issuer.service.port}${JWKS_PATH}` }
+    : { JWT_SECRET: requiredSecret('JWT_SECRET') };
   const environment = doc.createNode({
     ...PRODUCTION_ENVIRONMENT,
     HOST: quoted('0.0.0.0'),
@@ -229,12 +279,19 @@ function gatewayService(doc: Document, graph: GraphName, app: YAMLMap): YAMLMap 
     // Its audit records of mutations and sensitive reads go out on the bus the subgraphs use.
     ...(usesBus ? { AMQP_URL } : {}),
     INTERNAL_SECRET: requiredSecret('INTERNAL_SECRET'),
-    JWT_SECRET: requiredSecret('JWT_SECRET'),
+    ...accessTokens,
     ...Object.fromEntries(subgraphs.map(({ name, port }) => [subgraphRouteVariable(name), composeServiceUrl(graph, name, port)])),
     SUPERGRAPH_PATH: `${CONTAINER_ROOT}/${published}`,
     SUPERGRAPH_POLL_INTERVAL_MS: quoted(5000),
+    ...TRACING_VARIABLES,
   }) as YAMLMap;
   annotate(environment, 'ADMIN_HOST', 'Prometheus scrapes /metrics here, inside the compose network; the port is not published.');
+  if (issuer)
+    annotate(
+      environment,
+      'ACCESS_TOKEN_JWKS_URL',
+      `Access tokens are verified with the keys ${issuer.service.name} publishes (and its revocation list beside them): no shared secret.`,
+    );
   annotate(
     environment,
     'SUPERGRAPH_PATH',
@@ -245,7 +302,7 @@ function gatewayService(doc: Document, graph: GraphName, app: YAMLMap): YAMLMap 
     environment,
     volumes: [`./${registry}:${CONTAINER_ROOT}/${registry}:ro`],
     ports: [quoted(`${port}:${port}`)],
-    depends_on: dependsOn(['redis', ...(usesBus ? ['rabbitmq'] : []), ...subgraphs.map(({ name }) => composeServiceName(graph, name))]),
+    depends_on: dependsOn(['redis', ...(usesBus ? ['rabbitmq'] : []), ...earlierInDeploymentOrder(graph, gatewayRank(graph))]),
   });
   annotate(gateway, 'command', "The gateway's heap budget (scripts/topology.ts explains it), given to node before the entry point.");
   return gateway;
@@ -268,7 +325,8 @@ function header(): string {
     '',
     `(or put ${secrets.length === 2 ? 'both' : 'them'} in .env). Generated by \`npm run deployment\` from packages/topology, with`,
     "docker/postgres/init-databases.sql; not edited by hand. A subgraph's service is <graph>-<service> and a graph's",
-    'gateway <graph>-gateway, so that two graphs may both have a service of one name.',
+    `gateway <graph>-<its name> (${graphNames.map(composeGatewayName).join(', ')}), so that two graphs may both have a service of`,
+    'one name. Each service starts once those of the tiers before it in the deployment order are healthy.',
   ].join('\n');
 }
 
@@ -345,9 +403,29 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     stale.push(relative(repositoryRoot, path));
     if (!values.check) await writeFile(path, fresh[key]);
   }
+  const manifests = kubernetesFiles();
+  for (const [path, content] of manifests) {
+    const committed = await readFile(`${repositoryRoot}${path}`, 'utf8').catch(() => undefined);
+    if (committed === content) continue;
+    stale.push(path);
+    if (values.check) continue;
+    await mkdir(dirname(`${repositoryRoot}${path}`), { recursive: true });
+    await writeFile(`${repositoryRoot}${path}`, content);
+  }
+  // A manifest of a service that left the topology is stale too.
+  for (const { graph } of kubernetesGraphs()) {
+    const directory = `deploy/kubernetes/${graph}/`;
+    for (const file of await readdir(`${repositoryRoot}${directory}`).catch(() => [])) {
+      if (manifests.has(`${directory}${file}`)) continue;
+      stale.push(`${directory}${file}`);
+      if (!values.check) await rm(`${repositoryRoot}${directory}${file}`);
+    }
+  }
   if (values.check && stale.length > 0) {
     console.error(`Stale, run \`npm run deployment\`: ${stale.join(', ')}`);
     process.exit(1);
   }
-  console.log(stale.length === 0 ? 'docker-compose.yml and init-databases.sql are up to date' : `Wrote ${stale.join(', ')}`);
+  console.log(
+    stale.length === 0 ? 'docker-compose.yml, init-databases.sql and deploy/kubernetes are up to date' : `Wrote ${stale.join(', ')}`,
+  );
 }

@@ -21,7 +21,18 @@ import {
   type ProcessLock,
 } from '@nexusflow/kit/core';
 import { isReadyAs, portsInUse, type NamedPort } from './readiness.ts';
-import { graphNames, subgraphRouteVariable } from '@nexusflow/topology';
+import {
+  accessTokenIssuerOf,
+  describeService,
+  gatewayNameOf,
+  gatewayRank,
+  graphNames,
+  JWKS_PATH,
+  localPort,
+  subgraphRouteVariable,
+  tierRank,
+  type GraphName,
+} from '@nexusflow/topology';
 import { DEFAULT_RESTART_POLICY, SupervisedProcess, type RestartPolicy } from './supervision.ts';
 import {
   embeddedHostNodeOptions,
@@ -133,7 +144,17 @@ try {
 }
 /** Processes are named after their service, and their graph too when more than one graph runs. */
 const processName = (graph: string, name: string) => (graphs.length > 1 ? `${graph}/${name}` : name);
-const gateways = graphs.map((graph) => ({ graph, name: processName(graph, GATEWAY.name), port: graphGatewayPort(graph) + portOffset }));
+/**
+ * Where a service or gateway of `graph` listens on this machine: its catalogue port moved by the graph's local offset
+ * (the catalogues of NexusFlow and Nexus COS share ports 3001–3005), then by --port-offset. Containers keep the catalogue port.
+ */
+const machinePort = (graph: GraphName, catalogue: number) => localPort(graph, catalogue) + portOffset;
+const gateways = graphs.map((graph) => ({
+  graph,
+  name: processName(graph, gatewayNameOf(graph)),
+  catalogue: graphGatewayPort(graph),
+  port: machinePort(graph, graphGatewayPort(graph)),
+}));
 const gatewayPort = gateways[0]!.port;
 /** Given to every process this launch starts, which reports it on its health endpoints: readiness is taken only from them. */
 const instance = randomUUID();
@@ -262,7 +283,7 @@ if (!flags.production) {
   }
 }
 const ports: NamedPort[] = [
-  ...subgraphs.map(({ graph, name, port }) => ({ name: processName(graph, name), port: port + portOffset })),
+  ...subgraphs.map(({ graph, name, port }) => ({ name: processName(graph, name), port: machinePort(graph, port) })),
   ...gateways.map(({ name, port }) => ({ name, port })),
 ];
 const busy = await portsInUse(ports);
@@ -277,11 +298,11 @@ try {
   if (flags.production) await ensureDatabases(env.POSTGRES_URL!, subgraphs);
   const subgraphUrls: Record<string, Record<string, string>> = Object.fromEntries(graphs.map((graph) => [graph, {}]));
   const environments = subgraphs.map((subgraph) => {
-    const port = subgraph.port + portOffset;
+    const port = machinePort(subgraph.graph, subgraph.port);
     const environment: Record<string, string> = { PORT: String(port), DATA_DIR: graphDataDir(subgraph.graph) };
     for (const [variable, target] of Object.entries(subgraph.links)) {
       const linked = subgraphs.find((candidate) => candidate.graph === subgraph.graph && candidate.name === target);
-      if (linked) environment[variable] = `http://127.0.0.1:${linked.port + portOffset}/graphql`;
+      if (linked) environment[variable] = `http://127.0.0.1:${machinePort(linked.graph, linked.port)}/graphql`;
     }
     if (flags.production) {
       environment.DATABASE_URL = databaseUrl(env.POSTGRES_URL!, databaseName(subgraph));
@@ -290,45 +311,23 @@ try {
     }
     const url = `http://127.0.0.1:${port}`;
     subgraphUrls[subgraph.graph]![subgraphRouteVariable(subgraph.name)] = `${url}/graphql`;
-    return { subgraph, url, environment };
+    return { subgraph, url, environment, rank: tierRank(describeService(subgraph.graph, subgraph.name).tier) };
   });
+  // The deployment order (packages/topology): each tier once the one before is ready; stable within a tier.
+  environments.sort((a, b) => a.rank - b.rank);
   const modeEnvironment = flags.production ? PRODUCTION_ENVIRONMENT : {};
-  if (flags.production) {
-    await Promise.all(
-      environments.map(({ subgraph, url, environment }) =>
-        supervise(
-          processName(subgraph.graph, subgraph.name),
-          subgraph.entry,
-          { ...baseEnvironment(), ...environment, ...modeEnvironment },
-          [url],
-          subgraph.nodeOptions,
-        ).start(),
-      ),
-    );
-  } else {
-    // The in-memory queue and event bus connect only services of one process; see scripts/embedded-host.ts.
-    const hostEnvironment = {
-      ...baseEnvironment(),
-      EMBEDDED_SUBGRAPHS: JSON.stringify(
-        environments.map(({ subgraph, environment }) => ({ graph: subgraph.graph, name: subgraph.name, env: environment })),
-      ),
-    };
-    await supervise(
-      EMBEDDED_HOST_NAME,
-      EMBEDDED_HOST,
-      hostEnvironment,
-      environments.map(({ url }) => url),
-      embeddedHostNodeOptions(subgraphs),
-    ).start();
-  }
   const gatewayRows: [string, string][] = [];
-  for (const gateway of gateways) {
+  const startGatewayOf = async (gateway: (typeof gateways)[number]) => {
     const gatewayEnvironment: NodeJS.ProcessEnv = {
       ...baseEnvironment(),
       ...subgraphUrls[gateway.graph],
       ...modeEnvironment,
       PORT: String(gateway.port),
     };
+    const issuer = accessTokenIssuerOf(gateway.graph);
+    // The gateway's own default names the issuer's port without --port-offset.
+    if (issuer)
+      gatewayEnvironment.ACCESS_TOKEN_JWKS_URL = `http://127.0.0.1:${machinePort(gateway.graph, issuer.service.port)}${JWKS_PATH}`;
     if (flags.production) {
       gatewayEnvironment.REDIS_URL = env.REDIS_URL;
       // Its audit records of mutations and sensitive reads go to the audit subgraph over the bus; without AMQP_URL
@@ -349,11 +348,58 @@ try {
       [`${heading}Health`, `${gatewayUrl}/health/ready`],
       [`${heading}Metrics`, `${gatewayUrl}/metrics`],
     );
+  };
+  if (flags.production) {
+    // Tier by tier, a gateway at its own tier: each process's start() resolves once it answers /health/ready.
+    const lastRank = Math.max(...environments.map(({ rank }) => rank), ...gateways.map(({ graph }) => gatewayRank(graph)));
+    for (let rank = 0; rank <= lastRank; rank += 1) {
+      await Promise.all([
+        ...environments
+          .filter((candidate) => candidate.rank === rank)
+          .map(({ subgraph, url, environment }) =>
+            supervise(
+              processName(subgraph.graph, subgraph.name),
+              subgraph.entry,
+              { ...baseEnvironment(), ...environment, ...modeEnvironment },
+              [url],
+              subgraph.nodeOptions,
+            ).start(),
+          ),
+        ...gateways.filter(({ graph }) => gatewayRank(graph) === rank).map(startGatewayOf),
+      ]);
+    }
+  } else {
+    // The in-memory queue and event bus connect only services of one process; see scripts/embedded-host.ts.
+    const hostEnvironment = {
+      ...baseEnvironment(),
+      EMBEDDED_SUBGRAPHS: JSON.stringify(
+        environments.map(({ subgraph, environment }) => ({ graph: subgraph.graph, name: subgraph.name, env: environment })),
+      ),
+    };
+    await supervise(
+      EMBEDDED_HOST_NAME,
+      EMBEDDED_HOST,
+      hostEnvironment,
+      environments.map(({ url }) => url),
+      embeddedHostNodeOptions(subgraphs),
+    ).start();
+    // The host starts its subgraphs one by one in the deployment order, each once the one before listens.
+    for (const gateway of [...gateways].sort((a, b) => gatewayRank(a.graph) - gatewayRank(b.graph))) await startGatewayOf(gateway);
   }
+  // Where a graph runs off its catalogue's ports, each service's catalogue port is shown: the one it keeps in its container.
+  const catalogueNote = (graph: GraphName, catalogue: number) =>
+    localPort(graph, catalogue) === catalogue ? '' : `  (catalogue port ${catalogue})`;
   const subgraphRows = subgraphs.map(({ graph, name, port }): [string, string] => [
     processName(graph, name),
-    `http://127.0.0.1:${port + portOffset}/graphql`,
+    `http://127.0.0.1:${machinePort(graph, port)}/graphql${catalogueNote(graph, port)}`,
   ]);
+  for (const gateway of gateways) {
+    if (gatewayNameOf(gateway.graph) !== GATEWAY.name)
+      subgraphRows.unshift([
+        processName(gateway.graph, gatewayNameOf(gateway.graph)),
+        `http://127.0.0.1:${gateway.port}/graphql (the ${gateway.graph} gateway)${catalogueNote(gateway.graph, gateway.catalogue)}`,
+      ]);
+  }
   const labelWidth = Math.max(...[...gatewayRows, ...subgraphRows].map(([label]) => label.length));
   const table = (rows: [string, string][]) => rows.map(([label, value]) => `  ${label.padEnd(labelWidth)}  ${value}`);
   console.log(

@@ -21,3 +21,5 @@ SELECT 'CREATE DATABASE nexusflow_audit'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_audit')\gexec
 SELECT 'CREATE DATABASE nexusflow_analytics'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_analytics')\gexec
+SELECT 'CREATE DATABASE nexus_cos_token_mgr'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_token_mgr')\gexec

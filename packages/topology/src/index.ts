@@ -1,13 +1,22 @@
+import { nexusCos } from './nexus-cos.ts';
 import { nexusflow } from './nexusflow.ts';
-import type { GraphTopology, LinkVariable, ServiceTopology } from './types.ts';
+import {
+  DEPLOYMENT_TIERS,
+  type DeploymentTier,
+  type GraphTopology,
+  type LinkVariable,
+  type ServiceResources,
+  type ServiceTopology,
+} from './types.ts';
 
-export type { GraphTopology, LinkVariable, ServiceTopology } from './types.ts';
+export { DEPLOYMENT_TIERS } from './types.ts';
+export type { DeploymentTier, GraphTopology, LinkVariable, ServiceResources, ServiceTopology } from './types.ts';
 
 /**
  * Every graph this repository serves, by name. The launcher, the compose config (`schema/<graph>/supergraph.yaml`),
  * docker-compose.yml's check and each service's default URLs of the services it calls all derive from this.
  */
-export const topology = { nexusflow } as const satisfies Record<string, GraphTopology>;
+export const topology = { nexusflow, 'nexus-cos': nexusCos } as const satisfies Record<string, GraphTopology>;
 
 export type GraphName = keyof typeof topology;
 type ServicesOf<G extends GraphName> = (typeof topology)[G]['services'];
@@ -36,6 +45,28 @@ export function defaultServiceUrl(port: number): string {
   return `http://127.0.0.1:${port}/graphql`;
 }
 
+/**
+ * A catalogue port of `graph` as `npm start` runs it on one machine with every other graph: moved by the graph's
+ * {@link GraphTopology.localPortOffset}, since the catalogues of two graphs share ports (a container keeps the catalogue port).
+ */
+export function localPort(graph: GraphName, port: number): number {
+  return port + ((topology[graph] as GraphTopology).localPortOffset ?? 0);
+}
+
+/** Where a tier stands in the deployment order, from 0 (`core`). */
+export const tierRank = (tier: DeploymentTier): number => DEPLOYMENT_TIERS.indexOf(tier);
+
+/** Where the gateway of `graph` stands in the deployment order: at its tier, or after every tier when it has none. */
+export function gatewayRank(graph: GraphName): number {
+  const tier = (topology[graph] as GraphTopology).gatewayTier;
+  return tier === undefined ? DEPLOYMENT_TIERS.length : tierRank(tier);
+}
+
+/** What the gateway of `graph` is called in deployments, e.g. Nexus COS's `backend-api`. */
+export function gatewayNameOf(graph: GraphName): string {
+  return (topology[graph] as GraphTopology).gatewayName ?? 'gateway';
+}
+
 export function linkVariable<S extends string>(service: S): LinkVariable<S> {
   return `${service.toUpperCase().replaceAll('-', '_')}_URL` as LinkVariable<S>;
 }
@@ -54,7 +85,12 @@ export function databaseName(graph: string, service: string): string {
 export interface ServiceDescription {
   graph: GraphName;
   name: string;
+  /** Its catalogue port, in its container. */
   port: number;
+  /** Where it listens when `npm start` runs every graph on one machine ({@link localPort}). */
+  localPort: number;
+  tier: DeploymentTier;
+  resources: ServiceResources | undefined;
   database: string;
   secrets: readonly string[];
   /** The services it calls, by the variable that holds each one's URL. */
@@ -74,6 +110,9 @@ export function describeService(graph: GraphName, name: string): ServiceDescript
     graph,
     name,
     port: service.port,
+    localPort: localPort(graph, service.port),
+    tier: service.tier ?? 'business',
+    resources: service.resources ?? (topology[graph] as GraphTopology).resources,
     database: databaseName(graph, name),
     secrets: service.secrets ?? [],
     links: Object.fromEntries((service.calls ?? []).map((called) => [linkVariable(called), called])),
@@ -90,7 +129,7 @@ export function servicesOf(graph: GraphName): ServiceDescription[] {
 
 /**
  * What a service's configuration needs from the topology: its default port and, for each service it calls, the
- * variable naming that service's URL with its local default.
+ * variable naming that service's URL with its local default (both the ports `npm start` gives them on this machine).
  */
 export function serviceDefaults<G extends GraphName, S extends ServiceName<G>>(
   graph: G,
@@ -99,7 +138,22 @@ export function serviceDefaults<G extends GraphName, S extends ServiceName<G>>(
   const service = describeService(graph, name);
   const services = topology[graph].services as Record<string, ServiceTopology>;
   const links = Object.fromEntries(
-    Object.entries(service.links).map(([variable, called]) => [variable, defaultServiceUrl(services[called]!.port)]),
+    Object.entries(service.links).map(([variable, called]) => [variable, defaultServiceUrl(localPort(graph, services[called]!.port))]),
   );
-  return { name, port: service.port, namespace: graph, links: links as Record<LinkVariable<CallsOf<G, S>>, string> };
+  return { name, port: service.localPort, namespace: graph, links: links as Record<LinkVariable<CallsOf<G, S>>, string> };
+}
+
+/** Where a service that signs a graph's access tokens publishes its keys, and answers whether a token is revoked. */
+export const JWKS_PATH = '/.well-known/jwks.json';
+export const REVOCATIONS_PATH = '/revocations/';
+
+/** How the gateway of `graph` verifies access tokens, when a service of the graph signs them with asymmetric keys. */
+export function accessTokenIssuerOf(graph: GraphName): { service: ServiceDescription; issuer: string; audience: string } | undefined {
+  const accessTokens = (topology[graph] as GraphTopology).accessTokens;
+  if (!accessTokens) return undefined;
+  return {
+    service: describeService(graph, accessTokens.jwksFrom),
+    issuer: accessTokens.issuer,
+    audience: accessTokens.audience,
+  };
 }

@@ -169,6 +169,7 @@ export const nexusflow = {
     },
     audit: {
       port: 3008,
+      secrets: ['AUDIT_CHAIN_KEY'],
       // Consumes every event on the bus, the gateway's records of mutations and sensitive reads among them.
       usesRabbitMq: true,
       optionalVariables: ['AUDIT_EXPORT_BASE_URL'],
@@ -176,15 +177,25 @@ export const nexusflow = {
       notes: {
         AUDIT_EXPORT_BASE_URL:
           'Public origin of GET /exports/audit on this service (the gateway does not proxy it); default http://localhost:3008.',
+        AUDIT_CHAIN_KEY:
+          "The key of the trail's keyed hashes, kept out of the database: without it an edited entry cannot be made to hash right.",
       },
     },
     analytics: {
       port: 3006,
+      calls: ['notifications'],
       // Consumes every event on the bus into its monthly-partitioned event store.
       usesRabbitMq: true,
-      optionalVariables: ['ANALYTICS_EXPORT_BASE_URL'],
-      publicRoutes: { 'GET /exports/analytics?token=<signed link>': 'event exports, authorised by the signed link itself' },
+      optionalVariables: ['ANALYTICS_EXPORT_BASE_URL', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE'],
+      publicRoutes: {
+        'GET /exports/analytics?token=<signed link>': 'event exports, authorised by the signed link itself',
+        'GET /exports/analytics/files?token=<signed link>': 'files of background exports, authorised by the signed link itself',
+        'GET /reports/analytics?token=<signed link>':
+          'report downloads (also in scheduled report emails), authorised by the signed link itself',
+      },
       notes: {
+        NOTIFICATIONS_URL: 'Where scheduled reports are sent, as their creator, to their recipients.',
+        CLICKHOUSE_URL: 'Events are stored in ClickHouse (HTTP interface, 23.x or later) when set; in its PostgreSQL otherwise.',
         ANALYTICS_EXPORT_BASE_URL:
           'Public origin of GET /exports/analytics on this service (the gateway does not proxy it); default http://localhost:3006.',
       },

@@ -1,6 +1,25 @@
+/**
+ * The deployment order after the infrastructure (PostgreSQL, Redis, RabbitMQ), as Nexus COS's runbook gives it: the
+ * services everything authenticates with, then the platform (the gateway among it), then the business services. The
+ * launcher starts a tier once every process of the one before answers ready; docker-compose.yml has each service
+ * depend on the services of earlier tiers being healthy.
+ */
+export const DEPLOYMENT_TIERS = ['core', 'platform', 'business'] as const;
+export type DeploymentTier = (typeof DEPLOYMENT_TIERS)[number];
+
+/** What the Kubernetes manifests ask for each pod of a service (requests and limits, as Kubernetes spells them). */
+export interface ServiceResources {
+  readonly requests: { readonly cpu: string; readonly memory: string };
+  readonly limits: { readonly cpu: string; readonly memory: string };
+}
+
 export interface ServiceTopology {
-  /** The port it listens on by default, and in docker-compose.yml. */
+  /** Its port in the graph's catalogue: what it listens on in its container (docker-compose.yml, Kubernetes). */
   readonly port: number;
+  /** When it starts in the deployment order. @default 'business' */
+  readonly tier?: DeploymentTier;
+  /** What its pods request and may use on Kubernetes. @default the graph's {@link GraphTopology.resources} */
+  readonly resources?: ServiceResources;
   /** Services it calls directly (not through the gateway): each becomes a `<NAME>_URL` variable with a default. */
   readonly calls?: readonly string[];
   /**
@@ -28,8 +47,26 @@ export interface ServiceTopology {
 }
 
 export interface GraphTopology {
-  /** The port of the gateway serving this graph. */
+  /** The port of the gateway serving this graph, in its container. */
   readonly gatewayPort: number;
+  /** What the gateway is called in deployments (docker-compose.yml, Kubernetes). @default 'gateway' */
+  readonly gatewayName?: string;
+  /** When the gateway starts in the deployment order; unset, once every service of the graph is ready. */
+  readonly gatewayTier?: DeploymentTier;
+  /**
+   * Added to each of its ports (services and gateway) when `npm start` runs it on one machine with the other graphs,
+   * whose catalogues use the same ports: a service keeps its catalogue port in its own container. @default 0
+   */
+  readonly localPortOffset?: number;
+  /**
+   * Access tokens of this graph are signed with asymmetric keys by one of its services, which publishes them at
+   * `/.well-known/jwks.json`: its gateway verifies them there (no JWT_SECRET), with this issuer and audience.
+   */
+  readonly accessTokens?: { readonly jwksFrom: string; readonly issuer: string; readonly audience: string };
+  /** The Kubernetes namespace its manifests (deploy/kubernetes/<graph>/) go to; unset, it has none. */
+  readonly kubernetesNamespace?: string;
+  /** What each pod requests and may use on Kubernetes, unless its service says otherwise. */
+  readonly resources?: ServiceResources;
   /** Folders of client operations (`.graphql`) this graph serves: the schema registry checks changes against them. */
   readonly clients: readonly string[];
   readonly services: Readonly<Record<string, ServiceTopology>>;

@@ -444,6 +444,7 @@ export type PauseExecutionMutation = { pauseExecution:
     | { __typename: 'Execution', id: string, status: ExecutionStatus }
     | { __typename: 'ExecutionNotFound', message: string }
     | { __typename: 'InvalidExecutionTransition', message: string }
+    | { __typename: 'QuotaExceeded', message: string }
    };
 
 export type ResumeExecutionMutationVariables = Exact<{
@@ -455,6 +456,7 @@ export type ResumeExecutionMutation = { resumeExecution:
     | { __typename: 'Execution', id: string, status: ExecutionStatus }
     | { __typename: 'ExecutionNotFound', message: string }
     | { __typename: 'InvalidExecutionTransition', message: string }
+    | { __typename: 'QuotaExceeded', message: string }
    };
 
 export type CancelExecutionMutationVariables = Exact<{
@@ -466,6 +468,7 @@ export type CancelExecutionMutation = { cancelExecution:
     | { __typename: 'Execution', id: string, status: ExecutionStatus }
     | { __typename: 'ExecutionNotFound', message: string }
     | { __typename: 'InvalidExecutionTransition', message: string }
+    | { __typename: 'QuotaExceeded', message: string }
    };
 
 export type RetryExecutionMutationVariables = Exact<{
@@ -477,6 +480,7 @@ export type RetryExecutionMutation = { retryExecution:
     | { __typename: 'Execution', id: string, status: ExecutionStatus }
     | { __typename: 'ExecutionNotFound', message: string }
     | { __typename: 'InvalidExecutionTransition', message: string }
+    | { __typename: 'QuotaExceeded', message: string }
    };
 
 export type WorkflowListQueryVariables = Exact<{

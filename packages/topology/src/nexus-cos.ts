@@ -1,0 +1,28 @@
+import type { GraphTopology } from './types.ts';
+
+/**
+ * The Nexus COS supergraph (issue 18): the 43 services of its catalogue become its subgraphs one by one, each on its
+ * catalogue port in its container. Its gateway is `backend-api`, our gateway serving this graph. `npm start` runs it
+ * beside NexusFlow, whose catalogue uses the same ports, 1000 ports up (token-mgr's 3005 is 4005 on the machine).
+ * Order is the order of composition and, within a tier, of start-up; `npm run new:subgraph` appends here.
+ */
+export const nexusCos = {
+  gatewayPort: 3000,
+  gatewayName: 'backend-api',
+  gatewayTier: 'platform',
+  localPortOffset: 1000,
+  kubernetesNamespace: 'nexus-cos',
+  accessTokens: { jwksFrom: 'token-mgr', issuer: 'nexus-cos-token-mgr', audience: 'nexus-cos-api' },
+  clients: ['clients/nexus-cos'],
+  resources: { requests: { cpu: '100m', memory: '192Mi' }, limits: { cpu: '1', memory: '384Mi' } },
+  services: {
+    'token-mgr': {
+      port: 3005,
+      tier: 'core',
+      secrets: ['TOKEN_KEY_ENCRYPTION_KEY'],
+      notes: {
+        TOKEN_KEY_ENCRYPTION_KEY: 'Seals the private signing keys at rest (AES-256-GCM) until key-service wraps them.',
+      },
+    },
+  },
+} as const satisfies GraphTopology;
