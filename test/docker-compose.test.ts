@@ -2,8 +2,18 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { describeService, graphNames, servicesOf, type GraphName } from '@nexusflow/topology';
-import { GATEWAY_VARIABLES, loadGatewayConfig } from '../gateway/src/config.ts';
+import {
+  accessTokenIssuerOf,
+  describeService,
+  gatewayRank,
+  graphNames,
+  servicesOf,
+  tierRank,
+  topology,
+  type GraphName,
+  type GraphTopology,
+} from '@nexusflow/topology';
+import { GATEWAY_VARIABLES, loadGatewayConfig, subgraphUrlKey } from '../gateway/src/config.ts';
 import { subgraphEnv, type SubgraphConfig } from '../packages/kit/src/platform/config.ts';
 import {
   composeGatewayName,
@@ -75,6 +85,14 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'FCM_ACCESS_TOKEN',
   ],
   'nexusflow/scheduler': ['WORKFLOWS_URL', 'RUN_TICKER', 'TICK_INTERVAL_MS', 'MISFIRE_GRACE_MS'],
+  'nexus-cos/token-mgr': [
+    'TOKEN_KEY_ENCRYPTION_KEY',
+    'ACCESS_TOKEN_TTL_SECONDS',
+    'KEY_ROTATION_INTERVAL_HOURS',
+    'KEY_PUBLICATION_LEAD_MINUTES',
+    'KEY_ROTATION_CHECK_INTERVAL_MS',
+    'ROTATE_KEYS',
+  ],
   'nexusflow/ai': [
     'WORKFLOWS_URL',
     'AUTH_URL',
@@ -153,12 +171,18 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'BILLING_USAGE_REPORT_INTERVAL_MINUTES',
     'BILLING_WEBHOOK_MAX_BODY_BYTES',
   ],
-  'nexusflow/audit': ['AUDIT_EXPORT_BASE_URL', 'AUDIT_PRUNE_INTERVAL_MS', 'AUDIT_EVENT_CONCURRENCY'],
+  'nexusflow/audit': ['AUDIT_EXPORT_BASE_URL', 'AUDIT_PRUNE_INTERVAL_MS', 'AUDIT_EVENT_CONCURRENCY', 'AUDIT_CHAIN_KEY'],
   'nexusflow/analytics': [
     'ANALYTICS_EXPORT_BASE_URL',
     'ANALYTICS_EVENT_CONCURRENCY',
     'ANALYTICS_PARTITION_INTERVAL_MS',
     'ANALYTICS_PARTITIONS_AHEAD',
+    'ANALYTICS_SCHEDULE_INTERVAL_MS',
+    'ANALYTICS_EXPORT_DIR',
+    'ANALYTICS_EXPORT_RETENTION_HOURS',
+    'NOTIFICATIONS_URL',
+    'CLICKHOUSE_URL',
+    'CLICKHOUSE_DATABASE',
   ],
 };
 
@@ -295,7 +319,8 @@ describe('docker-compose.yml', () => {
   it('gives every service the secrets it needs from required variables, never from the file', () => {
     const needs = [
       ...subgraphs.map(({ service: name, secrets }) => ({ name, secrets })),
-      ...gateways.map(({ service: name }) => ({ name, secrets: ['JWT_SECRET'] })),
+      // A graph whose tokens its gateway verifies from an issuer's JWKS shares no JWT_SECRET with it.
+      ...gateways.map(({ graph, service: name }) => ({ name, secrets: accessTokenIssuerOf(graph) ? [] : ['JWT_SECRET'] })),
     ];
     for (const { name, secrets } of needs) {
       for (const secret of ['INTERNAL_SECRET', ...secrets]) {
@@ -389,7 +414,9 @@ describe('docker-compose.yml', () => {
       expect(config.supergraphPath, name).toBe(`/app/schema/${graph}/registry/published/supergraph.graphql`);
       expect(service(name).volumes, name).toContain(`./schema/${graph}/registry:/app/schema/${graph}/registry:ro`);
       expect(config.subgraphUrls, name).toEqual(
-        Object.fromEntries(servicesOf(graph).map(({ name: subgraph, port }) => [subgraph, composeServiceUrl(graph, subgraph, port)])),
+        Object.fromEntries(
+          servicesOf(graph).map(({ name: subgraph, port }) => [subgraphUrlKey(subgraph), composeServiceUrl(graph, subgraph, port)]),
+        ),
       );
     }
   });
@@ -403,16 +430,34 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('starts each gateway only once every subgraph of its graph and Redis are healthy', () => {
+  it('starts each gateway only once Redis and every subgraph of an earlier tier of its graph are healthy (all of them, without a tier)', () => {
     for (const { graph, service: name } of gateways) {
+      const earlier = servicesOf(graph).filter(({ tier }) => tierRank(tier) < gatewayRank(graph));
+      if ((topology[graph] as GraphTopology).gatewayTier === undefined) expect(earlier).toEqual(servicesOf(graph));
       const expected = Object.fromEntries(
-        [...servicesOf(graph).map((subgraph) => composeServiceName(graph, subgraph.name)), 'redis'].map((dependency) => [
+        [...earlier.map((subgraph) => composeServiceName(graph, subgraph.name)), 'redis'].map((dependency) => [
           dependency,
           'service_healthy',
         ]),
       );
       expect(dependenciesOf(name), name).toMatchObject(expected);
     }
+  });
+
+  it('starts each subgraph in the deployment order: once every service of the tiers before it, and a gateway of an earlier tier, are healthy', () => {
+    for (const { graph, name, service: composeName } of subgraphs) {
+      const rank = tierRank(describeService(graph, name).tier);
+      const earlier = [
+        ...servicesOf(graph)
+          .filter(({ tier }) => tierRank(tier) < rank)
+          .map((service) => composeServiceName(graph, service.name)),
+        ...(gatewayRank(graph) < rank ? [composeGatewayName(graph)] : []),
+      ];
+      for (const dependency of earlier)
+        expect(dependenciesOf(composeName)[dependency], `${composeName} after ${dependency}`).toBe('service_healthy');
+    }
+    expect(dependenciesOf(composeGatewayName('nexus-cos'))).toMatchObject({ 'nexus-cos-token-mgr': 'service_healthy' });
+    expect(composeGatewayName('nexus-cos')).toBe('nexus-cos-backend-api');
   });
 
   it('publishes the gateways, and besides them only the subgraphs with public routes (webhooks), on the host', () => {

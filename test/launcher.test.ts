@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANONYMOUS, secretOrDevelopmentDefault, signIdentity, STATEMENTS_HEADER } from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, LoginDocument, MyNotificationsDocument, RunWorkflowDocument } from '@nexusflow/web-client';
-import { graphNames } from '@nexusflow/topology';
+import { graphNames, JWKS_PATH, localPort, type GraphName } from '@nexusflow/topology';
 import { GATEWAY, gatewayPort, readTopology, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
 import { freePortOffset, launchScript, type LaunchedProcess } from './support/processes.ts';
 
@@ -31,19 +31,33 @@ async function registerLoginMe(graphqlUrl: string) {
   return { email, password };
 }
 
+/** Every port `graphs` take on this machine before --port-offset: each graph's catalogue moved by its local offset. */
+const machinePorts = (graphs: readonly GraphName[]) =>
+  graphs.flatMap((graph) => [gatewayPort(graph), ...readTopology(graph).map(({ port }) => port)].map((port) => localPort(graph, port)));
+
+/** The URL a launch prints for a row of its table, e.g. `nexusflow GraphQL` (the graph is named when two run). */
+const printedUrl = (line: string) =>
+  line
+    .trim()
+    .split(/\s+/)
+    .find((part) => part.startsWith('http'))!;
+
+/** Launches NexusFlow alone unless a test names more graphs: each launch starts every service of its graphs. */
 async function launch(
   args: string[],
   env: NodeJS.ProcessEnv,
+  graphs: readonly GraphName[] = ['nexusflow'],
 ): Promise<{ launcher: LaunchedProcess; gatewayUrl: string; portOffset: number }> {
-  const subgraphs = readTopology();
-  const portOffset = await freePortOffset([gatewayPort('nexusflow'), ...subgraphs.map((subgraph) => subgraph.port)]);
-  const launcher = launchScript('scripts/launch.ts', [...args, '--port-offset', String(portOffset)], {
+  const portOffset = await freePortOffset(machinePorts(graphs));
+  const graphArgs = graphs.flatMap((graph) => ['--graph', graph]);
+  const launcher = launchScript('scripts/launch.ts', [...args, ...graphArgs, '--port-offset', String(portOffset)], {
     ...process.env,
     LOG_LEVEL: 'warn',
     ...env,
   });
-  const line = await launcher.waitForLine(/^\s+GraphQL\s+http/);
-  return { launcher, gatewayUrl: line.trim().split(/\s+/)[1]!, portOffset };
+  const heading = graphs.length > 1 ? 'nexusflow ' : '';
+  const line = await launcher.waitForLine(new RegExp(`^\\s+${heading}GraphQL\\s+http`));
+  return { launcher, gatewayUrl: printedUrl(line), portOffset };
 }
 
 async function pidStartedAs(launcher: LaunchedProcess, name: string, occurrence: number): Promise<number> {
@@ -128,7 +142,7 @@ describe('the launcher', () => {
       const otherDataDir = await createTempDirectory('launch-other');
       cleanups.push(otherDataDir.remove);
       const secondLaunch = (dataFolder: string) => {
-        const second = launchScript('scripts/launch.ts', ['--port-offset', String(portOffset)], {
+        const second = launchScript('scripts/launch.ts', ['--graph', 'nexusflow', '--port-offset', String(portOffset)], {
           ...process.env,
           LOG_LEVEL: 'warn',
           DATA_DIR: dataFolder,
@@ -237,6 +251,39 @@ describe('the launcher', () => {
       expect(lines.at(-1)).toBe('Stopped.');
     }, 120_000);
   });
+
+  it('runs NexusFlow and Nexus COS side by side, Nexus COS 1000 ports up, printing where each service is and its catalogue port', async () => {
+    const scratch = await createTempDirectory('launch-both-graphs');
+    cleanups.push(scratch.remove);
+    // Every service of both graphs on a shared machine: readiness may take longer than the default minute.
+    const { launcher, gatewayUrl, portOffset } = await launch([], { DATA_DIR: scratch.path, READY_TIMEOUT_MS: '240000' }, graphNames);
+    cleanups.push(() => launcher.stop('SIGKILL'));
+    const output = launcher.output();
+    const cosGateway = `http://127.0.0.1:${4000 + portOffset}`;
+    const tokenMgr = `http://127.0.0.1:${4005 + portOffset}`;
+    expect(output).toMatch(new RegExp(`^\\s+nexus-cos GraphQL\\s+${cosGateway}/graphql$`, 'm'));
+    expect(output).toMatch(
+      new RegExp(`^\\s+nexus-cos/backend-api\\s+${cosGateway}/graphql \\(the nexus-cos gateway\\)\\s+\\(catalogue port 3000\\)$`, 'm'),
+    );
+    expect(output).toMatch(new RegExp(`^\\s+nexus-cos/token-mgr\\s+${tokenMgr}/graphql\\s+\\(catalogue port 3005\\)$`, 'm'));
+    expect(output).toMatch(new RegExp(`^\\s+nexusflow/notifications\\s+http://127.0.0.1:${3005 + portOffset}/graphql$`, 'm'));
+
+    await registerLoginMe(gatewayUrl);
+    const jwks = (await (await fetch(`${tokenMgr}${JWKS_PATH}`)).json()) as { keys: { alg: string }[] };
+    expect(jwks.keys.map(({ alg }) => alg)).toEqual(['EdDSA']);
+    // Nexus COS verifies tokens from token-mgr's JWKS: a NexusFlow access token means nothing to it.
+    const nexusflowToken = (await postGraphQL(gatewayUrl, LoginDocument, { variables: { input: await registerLoginMe(gatewayUrl) } })).data
+      ?.login;
+    if (nexusflowToken?.__typename !== 'AuthSession') throw new Error('login failed');
+    const refused = await postGraphQL(`${cosGateway}/graphql`, '{ signingKeys { id } }', { token: nexusflowToken.accessToken });
+    expect(refused.errors?.map((error) => error.extensions?.code)).toEqual(['UNAUTHENTICATED']);
+
+    // Killed outright, the launcher can stop nothing: its processes see it gone (their IPC channel closes) and stop.
+    const started = [...launcher.output().matchAll(/^\S+ started \(pid (\d+)\)$/gm)].map((match) => Number(match[1]));
+    expect(started.length).toBeGreaterThanOrEqual(3);
+    await launcher.stop('SIGKILL');
+    await expect.poll(() => started.filter(isRunning), { timeout: 30_000, interval: 200 }).toEqual([]);
+  }, 300_000);
 
   it('refuses a graph it does not know before starting anything, naming the graphs it has', async () => {
     const launcher = launchScript('scripts/launch.ts', ['--graph', 'nexus-nothing'], { ...process.env });

@@ -1,15 +1,50 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { describeService, graphNames, linkVariable, serviceDefaults, servicesOf, topology } from '@nexusflow/topology';
+import {
+  DEPLOYMENT_TIERS,
+  describeService,
+  gatewayNameOf,
+  gatewayRank,
+  graphNames,
+  linkVariable,
+  localPort,
+  serviceDefaults,
+  servicesOf,
+  tierRank,
+  topology,
+} from '@nexusflow/topology';
 import { repositoryRoot } from '../scripts/topology.ts';
 
 const everyService = graphNames.flatMap((graph) => servicesOf(graph));
 
 describe('the topology', () => {
-  it('gives every service and every gateway a port of its own, across all graphs', () => {
-    const ports = [...everyService.map(({ port }) => port), ...graphNames.map((graph) => topology[graph].gatewayPort)];
+  it('gives every service and the gateway of a graph a catalogue port of its own within the graph', () => {
+    for (const graph of graphNames) {
+      const ports = [...servicesOf(graph).map(({ port }) => port), topology[graph].gatewayPort];
+      expect(new Set(ports).size, graph).toBe(ports.length);
+    }
+  });
+
+  it('gives every service and gateway of every graph a port of its own on one machine, Nexus COS 1000 above its catalogue', () => {
+    const ports = graphNames.flatMap((graph) => [
+      ...servicesOf(graph).map(({ localPort: port }) => port),
+      localPort(graph, topology[graph].gatewayPort),
+    ]);
     expect(new Set(ports).size).toBe(ports.length);
+    // The catalogues share ports: NexusFlow's notifications and Nexus COS's token-mgr are both 3005 in their containers.
+    expect([describeService('nexusflow', 'notifications').port, describeService('nexus-cos', 'token-mgr').port]).toEqual([3005, 3005]);
+    expect(describeService('nexus-cos', 'token-mgr').localPort).toBe(4005);
+    expect(localPort('nexus-cos', topology['nexus-cos'].gatewayPort)).toBe(4000);
+  });
+
+  it('orders Nexus COS as its runbook deploys it: token-mgr with the core, backend-api with the platform', () => {
+    expect(describeService('nexus-cos', 'token-mgr').tier).toBe('core');
+    expect(gatewayRank('nexus-cos')).toBe(tierRank('platform'));
+    expect(gatewayNameOf('nexus-cos')).toBe('backend-api');
+    // NexusFlow names no tiers: its gateway starts after all its services, as before.
+    expect(servicesOf('nexusflow').every(({ tier }) => tier === 'business')).toBe(true);
+    expect(gatewayRank('nexusflow')).toBe(DEPLOYMENT_TIERS.length);
   });
 
   it('gives every service a database of its own, named after its graph', () => {
