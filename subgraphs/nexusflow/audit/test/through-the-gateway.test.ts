@@ -154,7 +154,7 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
     await systemFork(under.audit.database).transactional(async (tx) => {
       await tx.execute('alter table "audit_entries" disable trigger "audit_entries_append_only"');
       await tx.execute(`update "audit_entries" set "details" = '{"workflowId":"w-forged"}' where "id" = ?`, [entries[1]!.id]);
-      await tx.execute('alter table "audit_entries" enable trigger "audit_entries_append_only"');
+      await tx.execute('alter table "audit_entries" enable always trigger "audit_entries_append_only"');
     });
 
     const { verifyAuditTrail } = await under.data(admin, VERIFY);
@@ -186,7 +186,7 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
         entries[0]!.id,
       ]);
       await tx.execute(`update "audit_entries" set "prev_hash" = ? where "id" = ?`, [forged, entries[1]!.id]);
-      await tx.execute('alter table "audit_entries" enable trigger "audit_entries_append_only"');
+      await tx.execute('alter table "audit_entries" enable always trigger "audit_entries_append_only"');
     });
     expect((await under.data(admin, VERIFY)).verifyAuditTrail.firstBreak).toMatchObject({ sequence: 1, reason: 'CONTENT' });
 
@@ -196,7 +196,7 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
     await systemFork(under.audit.database).transactional(async (tx) => {
       await tx.execute('alter table "audit_entries" disable trigger "audit_entries_append_only"');
       await tx.execute(`delete from "audit_entries" where "tenant_id" = ? and "sequence" = 3`, [other]);
-      await tx.execute('alter table "audit_entries" enable trigger "audit_entries_append_only"');
+      await tx.execute('alter table "audit_entries" enable always trigger "audit_entries_append_only"');
     });
     expect((await under.data(callerOf([Role.Admin], other), VERIFY)).verifyAuditTrail).toEqual({
       intact: false,
@@ -205,7 +205,7 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
     });
   });
 
-  it('refuses UPDATE, DELETE and TRUNCATE of entries at the database, also with the pruning setting on', async () => {
+  it('refuses UPDATE, DELETE and TRUNCATE of entries at the database, also with the pruning setting on or as a replica', async () => {
     const tenantId = randomUUID();
     await under.publish({ type: 'apikey.created', tenantId, payload: { apiKeyId: randomUUID() } });
     const [entry] = await under.waitForEntries(tenantId, 1);
@@ -214,6 +214,12 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
     );
     await expect(under.sql(`delete from "audit_entries" where "id" = ?`, [entry!.id])).rejects.toThrow(/append-only: DELETE refused/);
     await expect(under.sql('truncate "audit_entries"')).rejects.toThrow(/append-only: TRUNCATE refused/);
+    // A superuser replaying as a replica, which ordinary triggers do not see: these fire always.
+    const asReplica = systemFork(under.audit.database).transactional(async (tx) => {
+      await tx.execute('set local session_replication_role = replica');
+      await tx.execute(`update "audit_entries" set "action" = 'nothing' where "id" = ?`, [entry!.id]);
+    });
+    await expect(asReplica).rejects.toThrow(/append-only: UPDATE refused/);
     // Pruning's setting lets through only entries past a retention, and this tenant has none.
     const pruning = systemFork(under.audit.database).transactional(async (tx) => {
       await tx.execute(`select set_config('audit.prune', 'on', true)`);
