@@ -319,73 +319,76 @@ describe('workflow timers and recovery', () => {
       ]);
     }, 60_000);
 
-    describe.runIf(mode === 'postgres')('with several processes on one database and queue', () => {
-      it('fires every timer exactly once however many processes wait for it', async () => {
-        // Both processes look for due timers often, so that both are armed when each comes due.
-        await startExtraWorker({ WORKER_ID: 'instance-b', TIMER_POLL_INTERVAL_MS: '100' });
-        const { id, watch } = await createWorkflow([
-          delay('wait', 1500),
-          { key: 'once', type: 'http', config: { method: 'POST', url: `${outside.url}/after-the-timer` } },
-        ]);
-        const executionIds = await Promise.all(Array.from({ length: 20 }, () => run(id)));
-        for (const executionId of executionIds) expect(await watch.finished(executionId)).toMatchObject({ status: 'COMPLETED' });
-
-        const calls = outside.callsTo('/after-the-timer').map((call) => call.idempotencyKey);
-        expect(calls.sort()).toEqual(executionIds.map((executionId) => `${executionId}:once`).sort());
-        const em = subgraph.database.fork();
-        const waits = await em.find(StepRun, { executionId: { $in: executionIds }, stepKey: 'wait' });
-        expect(waits.map((wait) => wait.status)).toEqual(executionIds.map(() => StepRunStatus.Completed));
-        const completions = await em.find(OutboxEvent, { type: 'workflow.step.completed' });
-        const waitCompletions = completions.filter(
-          (event) => event.payload.stepKey === 'wait' && executionIds.includes(event.payload.executionId as string),
-        );
-        expect(waitCompletions).toHaveLength(executionIds.length);
-      });
-
-      it('leaves the attempts a live process holds alone when another starts, and takes over at once those its own predecessor held', async () => {
-        outside.hold('/held');
-        const { id, watch } = await createWorkflow([
-          { key: 'slow', type: 'http', config: { method: 'POST', url: `${outside.url}/held` }, timeoutMs: 60_000 },
-        ]);
-        const executionId = await run(id);
-        await outside.arrival('/held');
-        const em = subgraph.database.fork();
-        const held = await em.findOneOrFail(StepRun, { executionId, stepKey: 'slow' });
-        expect(held.leaseOwner).toMatch(/^instance-[ab]\//);
-
-        await startExtraWorker({ WORKER_ID: 'instance-c' });
-        const untouched = await em.fork().findOneOrFail(StepRun, held.id);
-        expect({ leaseOwner: untouched.leaseOwner, leaseUntil: untouched.leaseUntil }).toEqual({
-          leaseOwner: held.leaseOwner,
-          leaseUntil: held.leaseUntil,
-        });
-        expect(outside.callsTo('/held')).toHaveLength(1);
-
-        // As if the attempt had been taken by a process named instance-d that died with it in flight.
-        await em.nativeUpdate(StepRun, { id: held.id }, { leaseOwner: `instance-d/${randomUUID()}` });
-        const restartedAt = Date.now();
-        await startExtraWorker({ WORKER_ID: 'instance-d' });
-        await expect.poll(() => outside.callsTo('/held').length, { timeout: 10_000, interval: 20 }).toBe(2);
-        expect(Date.now() - restartedAt, 'taken over long before its lease of a minute ran out').toBeLessThan(10_000);
-
-        outside.release('/held');
-        expect(await watch.finished(executionId)).toMatchObject({ status: 'COMPLETED' });
-        const execution = await timing(executionId);
-        // The predecessor's call may have had its effect: the call made again is a new attempt, under the same key.
-        expect(execution.stepRuns.map((stepRun) => [stepRun.stepKey, stepRun.attempt, stepRun.status])).toEqual([
-          ['slow', 1, 'ABANDONED'],
-          ['slow', 2, 'COMPLETED'],
-        ]);
-        expect(outside.callsTo('/held').map((call) => call.idempotencyKey)).toEqual([`${executionId}:slow`, `${executionId}:slow`]);
-        await expect
-          .poll(() => watch.updates.filter((update) => update.executionId === executionId).map((update) => [update.type, update.attempt]))
-          .toEqual([
-            ['workflow.execution.started', undefined],
-            ['workflow.step.abandoned', 1],
-            ['workflow.step.completed', 2],
-            ['workflow.execution.completed', undefined],
+    describe.runIf(mode === 'postgres')(
+      'with several processes on one database and queue (PostgreSQL only: an embedded database belongs to one process)',
+      () => {
+        it('fires every timer exactly once however many processes wait for it', async () => {
+          // Both processes look for due timers often, so that both are armed when each comes due.
+          await startExtraWorker({ WORKER_ID: 'instance-b', TIMER_POLL_INTERVAL_MS: '100' });
+          const { id, watch } = await createWorkflow([
+            delay('wait', 1500),
+            { key: 'once', type: 'http', config: { method: 'POST', url: `${outside.url}/after-the-timer` } },
           ]);
-      });
-    });
+          const executionIds = await Promise.all(Array.from({ length: 20 }, () => run(id)));
+          for (const executionId of executionIds) expect(await watch.finished(executionId)).toMatchObject({ status: 'COMPLETED' });
+
+          const calls = outside.callsTo('/after-the-timer').map((call) => call.idempotencyKey);
+          expect(calls.sort()).toEqual(executionIds.map((executionId) => `${executionId}:once`).sort());
+          const em = subgraph.database.fork();
+          const waits = await em.find(StepRun, { executionId: { $in: executionIds }, stepKey: 'wait' });
+          expect(waits.map((wait) => wait.status)).toEqual(executionIds.map(() => StepRunStatus.Completed));
+          const completions = await em.find(OutboxEvent, { type: 'workflow.step.completed' });
+          const waitCompletions = completions.filter(
+            (event) => event.payload.stepKey === 'wait' && executionIds.includes(event.payload.executionId as string),
+          );
+          expect(waitCompletions).toHaveLength(executionIds.length);
+        });
+
+        it('leaves the attempts a live process holds alone when another starts, and takes over at once those its own predecessor held', async () => {
+          outside.hold('/held');
+          const { id, watch } = await createWorkflow([
+            { key: 'slow', type: 'http', config: { method: 'POST', url: `${outside.url}/held` }, timeoutMs: 60_000 },
+          ]);
+          const executionId = await run(id);
+          await outside.arrival('/held');
+          const em = subgraph.database.fork();
+          const held = await em.findOneOrFail(StepRun, { executionId, stepKey: 'slow' });
+          expect(held.leaseOwner).toMatch(/^instance-[ab]\//);
+
+          await startExtraWorker({ WORKER_ID: 'instance-c' });
+          const untouched = await em.fork().findOneOrFail(StepRun, held.id);
+          expect({ leaseOwner: untouched.leaseOwner, leaseUntil: untouched.leaseUntil }).toEqual({
+            leaseOwner: held.leaseOwner,
+            leaseUntil: held.leaseUntil,
+          });
+          expect(outside.callsTo('/held')).toHaveLength(1);
+
+          // As if the attempt had been taken by a process named instance-d that died with it in flight.
+          await em.nativeUpdate(StepRun, { id: held.id }, { leaseOwner: `instance-d/${randomUUID()}` });
+          const restartedAt = Date.now();
+          await startExtraWorker({ WORKER_ID: 'instance-d' });
+          await expect.poll(() => outside.callsTo('/held').length, { timeout: 10_000, interval: 20 }).toBe(2);
+          expect(Date.now() - restartedAt, 'taken over long before its lease of a minute ran out').toBeLessThan(10_000);
+
+          outside.release('/held');
+          expect(await watch.finished(executionId)).toMatchObject({ status: 'COMPLETED' });
+          const execution = await timing(executionId);
+          // The predecessor's call may have had its effect: the call made again is a new attempt, under the same key.
+          expect(execution.stepRuns.map((stepRun) => [stepRun.stepKey, stepRun.attempt, stepRun.status])).toEqual([
+            ['slow', 1, 'ABANDONED'],
+            ['slow', 2, 'COMPLETED'],
+          ]);
+          expect(outside.callsTo('/held').map((call) => call.idempotencyKey)).toEqual([`${executionId}:slow`, `${executionId}:slow`]);
+          await expect
+            .poll(() => watch.updates.filter((update) => update.executionId === executionId).map((update) => [update.type, update.attempt]))
+            .toEqual([
+              ['workflow.execution.started', undefined],
+              ['workflow.step.abandoned', 1],
+              ['workflow.step.completed', 2],
+              ['workflow.execution.completed', undefined],
+            ]);
+        });
+      },
+    );
   });
 });

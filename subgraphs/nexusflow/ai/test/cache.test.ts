@@ -213,7 +213,7 @@ describe('the AI response cache', () => {
     });
 
     it.skipIf(mode === 'embedded')(
-      'answers every request while Redis is down, asking the provider each time, and says so in the log',
+      'answers every request while Redis is down, asking the provider each time, and says so in the log (with Redis only: the embedded cache has no server to lose)',
       async () => {
         const caller = member();
         redisProxy!.takeDown();

@@ -233,7 +233,7 @@ describe('the billing subgraph', () => {
 
     // On the embedded database one transaction runs at a time, so two consumers cannot overlap there.
     it.skipIf(mode === 'embedded')(
-      'leaves a subscription as Stripe last changed it when two consumers process its events at once, the older one first',
+      'leaves a subscription as Stripe last changed it when two consumers process its events at once, the older one first (PostgreSQL only: the embedded database runs one transaction at a time)',
       async () => {
         const owner = await withCard();
         await under.answer(owner, SUBSCRIBE, { planId: 'PRO' });
