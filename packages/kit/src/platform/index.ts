@@ -25,4 +25,5 @@ export * from './recurrence.ts';
 export * from './redaction.ts';
 export * from './revoked-sessions.ts';
 export * from './schema-coordinates.ts';
+export * from './sealed-box.ts';
 export * from './telemetry.ts';

@@ -1,37 +1,13 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomInt } from 'node:crypto';
-
-/** The format of stored secrets, first in each: a future key or cipher gets a new version, and old secrets stay readable. */
-const SECRET_FORMAT = 'v1';
-const IV_BYTES = 12;
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { SealedBox } from '@nexusflow/kit';
 
 /**
- * Encrypts and decrypts TOTP secrets at rest with AES-256-GCM under a key derived (HKDF-SHA-256) from
- * MFA_ENCRYPTION_KEY, so that a copy of the database alone yields no authenticator. Each secret is bound to its user's
- * id as associated data: a ciphertext moved to another user's row does not decrypt.
+ * TOTP secrets at rest under MFA_ENCRYPTION_KEY, each bound to its user's id, so that a copy of the database alone
+ * yields no authenticator.
  */
-export class SecretBox {
-  private readonly key: Buffer;
-
+export class SecretBox extends SealedBox {
   constructor(encryptionKey: string) {
-    this.key = Buffer.from(hkdfSync('sha256', encryptionKey, 'nexusflow-auth', 'mfa-totp-secret-v1', 32));
-  }
-
-  seal(secret: string, userId: string): string {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv).setAAD(Buffer.from(userId));
-    const ciphertext = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
-    return [SECRET_FORMAT, iv, cipher.getAuthTag(), ciphertext]
-      .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
-      .join('.');
-  }
-
-  open(sealed: string, userId: string): string {
-    const [format, iv, tag, ciphertext] = sealed.split('.');
-    if (format !== SECRET_FORMAT || !iv || !tag || ciphertext === undefined) throw new Error(`Unknown MFA secret format ${format}`);
-    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'))
-      .setAAD(Buffer.from(userId))
-      .setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+    super(encryptionKey, { salt: 'nexusflow-auth', info: 'mfa-totp-secret-v1' });
   }
 }
 
