@@ -23,3 +23,25 @@ SELECT 'CREATE DATABASE nexusflow_analytics'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexusflow_analytics')\gexec
 SELECT 'CREATE DATABASE nexus_cos_token_mgr'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_token_mgr')\gexec
+SELECT 'CREATE DATABASE nexus_cos_key_service'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_key_service')\gexec
+SELECT 'CREATE DATABASE nexus_cos_user_auth'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_user_auth')\gexec
+SELECT 'CREATE DATABASE nexus_cos_session_mgr'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_session_mgr')\gexec
+SELECT 'CREATE DATABASE nexus_cos_auth_service'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_auth_service')\gexec
+SELECT 'CREATE DATABASE nexus_cos_auth_service_v2'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_auth_service_v2')\gexec
+SELECT 'CREATE DATABASE nexus_cos_content_management'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_content_management')\gexec
+SELECT 'CREATE DATABASE nexus_cos_streamcore'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_streamcore')\gexec
+SELECT 'CREATE DATABASE nexus_cos_billing_service'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_billing_service')\gexec
+SELECT 'CREATE DATABASE nexus_cos_invoice_gen'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_invoice_gen')\gexec
+SELECT 'CREATE DATABASE nexus_cos_ledger_mgr'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_ledger_mgr')\gexec
+SELECT 'CREATE DATABASE nexus_cos_scheduler'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'nexus_cos_scheduler')\gexec

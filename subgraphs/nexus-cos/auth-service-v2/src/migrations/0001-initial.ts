@@ -1,0 +1,16 @@
+import { Migration } from '@mikro-orm/migrations';
+
+export class InitialAuthServiceV2Schema extends Migration {
+  override name = '0001-initial';
+
+  override up(): void {
+    this.addSql(`create table "oauth_clients" (
+      "id" uuid not null, "created_at" timestamptz not null, "tenant_id" uuid not null, "created_by" uuid not null,
+      "name" varchar(255) not null, primary key ("id"))`);
+    this.addSql(`create index "oauth_clients_tenant_id_index" on "oauth_clients" ("tenant_id")`);
+  }
+
+  override down(): void {
+    this.addSql('drop table "oauth_clients"');
+  }
+}

@@ -1,0 +1,5 @@
+import { describeMigrations } from '@nexusflow/kit/testing';
+import { migrations } from '../src/migrations/index.ts';
+import { entities } from '../src/subgraph.ts';
+
+describeMigrations('content-management', entities, migrations);

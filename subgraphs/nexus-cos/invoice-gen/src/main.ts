@@ -1,0 +1,4 @@
+import { runSubgraph } from '@nexusflow/kit';
+import { subgraph } from './subgraph.ts';
+
+await runSubgraph(subgraph);

@@ -1,0 +1,32 @@
+import { badUserInput, requireRole, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
+import { z } from 'zod';
+import { ScheduledTask } from '../entities/scheduled-task.entity.ts';
+
+const MAX_PAGE = 100;
+
+const createScheduledTaskInputSchema = z.object({
+  name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+});
+
+/** The scheduledTasks of the caller's tenant: the request's unit of work sees no other tenant's. */
+export class ScheduledTaskService {
+  async list(em: EntityManager, first: number): Promise<ScheduledTask[]> {
+    const limit = Math.min(Math.max(first, 0), MAX_PAGE);
+    if (limit === 0) return [];
+    return em.find(ScheduledTask, {}, { orderBy: { createdAt: 'desc', id: 'desc' }, limit });
+  }
+
+  /** Needs a writer role: a VIEWER is refused with FORBIDDEN, an anonymous caller with UNAUTHENTICATED. */
+  async create(em: EntityManager, identity: Identity, input: unknown): Promise<ScheduledTask> {
+    const caller = requireRole(identity, WRITER_ROLES);
+    const parsed = createScheduledTaskInputSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.join('.');
+      throw badUserInput(`"${field}" ${issue.message}`, { field });
+    }
+    const scheduledTask = em.create(ScheduledTask, { tenantId: caller.tenantId, createdBy: caller.userId, name: parsed.data.name });
+    await em.flush();
+    return scheduledTask;
+  }
+}

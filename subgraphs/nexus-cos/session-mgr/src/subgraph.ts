@@ -1,0 +1,20 @@
+import { defineSubgraph } from '@nexusflow/kit';
+import { loadSessionMgrConfig } from './config.ts';
+import { SessionService } from './domain/session-service.ts';
+import { Session } from './entities/session.entity.ts';
+import { createLoaders } from './loaders.ts';
+import { migrations } from './migrations/index.ts';
+import { resolvers } from './resolvers/index.ts';
+
+export const entities = [Session];
+
+export const subgraph = defineSubgraph({
+  name: 'session-mgr',
+  schema: new URL('../schema.graphql', import.meta.url),
+  config: loadSessionMgrConfig,
+  entities,
+  migrations,
+  resolvers,
+  createLoaders,
+  createServices: () => ({ sessions: new SessionService() }),
+});

@@ -1,0 +1,7 @@
+import { DateTimeScalar } from '@nexusflow/kit';
+import type { Resolvers } from '../__generated__/resolvers-types.ts';
+import { User } from './User.ts';
+import { Mutation } from './Mutation.ts';
+import { Query } from './Query.ts';
+
+export const resolvers: Resolvers = { DateTime: DateTimeScalar, Query, Mutation, User };
