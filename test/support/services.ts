@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  callSubgraph,
   secretOrDevelopmentDefault,
   signAccessToken,
   type Environment,
@@ -10,7 +11,7 @@ import {
   type SubgraphConfig,
 } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, testEnvironment } from '@nexusflow/kit/testing';
-import { describeService, servicesOf, subgraphRouteVariable, type GraphName } from '@nexusflow/topology';
+import { accessTokenIssuerOf, describeService, JWKS_PATH, servicesOf, subgraphRouteVariable, type GraphName } from '@nexusflow/topology';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type GatewayRuntimeOptions, type RunningGateway } from '../../gateway/src/gateway.ts';
 
@@ -161,6 +162,9 @@ export function routesFor(graph: GraphName, running: Record<string, RunningSubgr
   );
 }
 
+/** What the issuing service of a graph signs for a user (internal to it, as auth services ask for it). */
+const ISSUE_ACCESS_TOKEN = 'mutation ($input: IssueAccessTokenInput!) { issueAccessToken(input: $input) { token } }';
+
 export interface GraphUnderTest {
   gateway: RunningGateway;
   subgraphs: Record<string, RunningSubgraph<unknown>>;
@@ -181,19 +185,38 @@ export async function startGraphUnderTest(
   const services = await TestServices.create(options.mode ?? 'embedded', options.label);
   try {
     const subgraphs: Record<string, RunningSubgraph<unknown>> = {};
-    await startServices(services, graph, names, subgraphs, options.settings);
-    const gateway = await services.startGateway(graph, routesFor(graph, subgraphs));
+    // A graph whose tokens a service of its own signs (Nexus COS's token-mgr) needs that service for any signed-in call.
+    const issuer = accessTokenIssuerOf(graph);
+    const started = issuer && !names.includes(issuer.service.name) ? [issuer.service.name, ...names] : names;
+    await startServices(services, graph, started, subgraphs, options.settings);
+    const issuerService = issuer ? subgraphs[issuer.service.name] : undefined;
+    const gateway = await services.startGateway(
+      graph,
+      routesFor(graph, subgraphs),
+      // Revocations are asked of the same service, found from this URL.
+      issuerService ? { ACCESS_TOKEN_JWKS_URL: `${issuerService.url}${JWKS_PATH}` } : {},
+    );
     return {
       gateway,
       subgraphs,
       tokenFor: async (identity) =>
-        (
-          await signAccessToken(
-            { userId: identity.userId, tenantId: identity.tenantId, roles: identity.roles },
-            secretOrDevelopmentDefault(undefined),
-            900,
-          )
-        ).token,
+        issuerService
+          ? (
+              await callSubgraph<{ issueAccessToken: { token: string } }, unknown>({
+                url: issuerService.graphqlUrl,
+                query: ISSUE_ACCESS_TOKEN,
+                variables: { input: { userId: identity.userId, tenantId: identity.tenantId, roles: identity.roles } },
+                identity: { kind: 'anonymous' },
+                internalSecret: secretOrDevelopmentDefault(undefined),
+              })
+            ).issueAccessToken.token
+          : (
+              await signAccessToken(
+                { userId: identity.userId, tenantId: identity.tenantId, roles: identity.roles },
+                secretOrDevelopmentDefault(undefined),
+                900,
+              )
+            ).token,
       close: () => services.close(),
     };
   } catch (error) {
