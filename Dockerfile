@@ -16,6 +16,9 @@ RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no
 
 COPY . .
 
+# The install above ran no scripts, so the fixes we carry for our dependencies (patches/, see README) apply here.
+RUN npx --no-install patch-package --error-on-fail
+
 # The embedded PGlite database lives here when DATABASE_URL is unset; nothing else is writable.
 RUN mkdir -p .data && chown node:node .data
 

@@ -6,7 +6,7 @@
  * Runs as plain Node (type stripping) as well as under tsx, so it imports only packages, never the kit.
  */
 import { parentPort } from 'node:worker_threads';
-import { operationFromDocument, Supergraph } from '@apollo/federation-internals';
+import { operationFromDocument, Supergraph, type SelectionSet } from '@apollo/federation-internals';
 import { QueryPlanner, type QueryPlan } from '@apollo/query-planner';
 import { parse } from 'graphql';
 import type { PlannerRequest, PlannerResponse } from './planner-protocol.ts';
@@ -28,7 +28,26 @@ function plan(request: Extract<PlannerRequest, { type: 'plan' }>): QueryPlan {
   const target = loaded.find((candidate) => candidate.generation === request.generation);
   if (!target) throw new Error(`supergraph generation ${request.generation} is not loaded`);
   const operation = operationFromDocument(target.supergraph.apiSchema(), parse(request.source), { operationName: request.operationName });
-  return target.planner.buildQueryPlan(operation, request.options);
+  const queryPlan = target.planner.buildQueryPlan(operation, request.options);
+  if (!queryPlan.node) {
+    const unreachable = fieldsNeedingSubgraphs(operation.selectionSet);
+    // Stock plans a field that no subgraph can answer (say, an interface whose only implementation is a
+    // non-resolvable @interfaceObject elsewhere) as nothing at all, and answers null without a word.
+    if (unreachable.length > 0) {
+      throw new Error(`no subgraph can resolve ${unreachable.map((name) => `"${name}"`).join(', ')} for any type it may return`);
+    }
+  }
+  return queryPlan;
+}
+
+/** Root fields that only a subgraph can answer: all but __typename and introspection, unless @skip/@include may drop them. */
+function fieldsNeedingSubgraphs(selectionSet: SelectionSet): string[] {
+  return selectionSet.selections().flatMap((selection) => {
+    if (selection.kind === 'FragmentSelection') return fieldsNeedingSubgraphs(selection.selectionSet);
+    const field = selection.element;
+    const conditional = field.appliedDirectives.some((directive) => directive.name === 'skip' || directive.name === 'include');
+    return conditional || field.name.startsWith('__') ? [] : [field.responseName()];
+  });
 }
 
 parentPort!.on('message', (request: PlannerRequest) => {
