@@ -162,3 +162,162 @@ describe('an interface whose only implementation is a non-resolvable @interfaceO
     expect(await graph.answer('{ __typename }')).toEqual({ data: { __typename: 'Query' }, errors: undefined });
   });
 });
+
+describe('fields required with arguments beside the same fields selected with others', () => {
+  const prices: Record<string, Record<string, number>> = { p1: { USD: 10, EUR: 9 }, p2: { USD: 20, EUR: 18 } };
+  const weights: Record<string, number> = { p1: 1, p2: 2 };
+  const shop: SubgraphUnderTest = {
+    name: 'shop',
+    sdl: `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+      type Query { products: [Product] }
+      type Product @key(fields: "upc") { upc: String! price(currency: String!): Int weight: Int }`,
+    resolvers: {
+      Query: { products: () => Object.keys(prices).map((upc) => ({ upc })) },
+      Product: {
+        __resolveReference: (reference: { upc: string }) => reference,
+        price: ({ upc }: { upc: string }, { currency }: { currency: string }) => prices[upc]?.[currency] ?? null,
+        weight: ({ upc }: { upc: string }) => weights[upc],
+      },
+    },
+  };
+  const shipping: SubgraphUnderTest = {
+    name: 'shipping',
+    sdl: `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
+      type Product @key(fields: "upc") {
+        upc: String! weight: Int @external price(currency: String!): Int @external
+        shippingEstimate: Int @requires(fields: "price(currency: \\"USD\\") weight")
+      }`,
+    resolvers: {
+      Product: {
+        __resolveReference: (reference: Record<string, unknown>) => reference,
+        shippingEstimate: ({ price, weight }: { price: number; weight: number }) => price * weight,
+      },
+    },
+  };
+  const comments = [
+    { id: 'c1', postId: 'p1', writerId: 'w2' },
+    { id: 'c2', postId: 'p1', writerId: 'w2' },
+    { id: 'c3', postId: 'p1', writerId: 'w1' },
+    { id: 'c4', postId: 'p2', writerId: 'w1' },
+    { id: 'c5', postId: 'p2', writerId: 'w1' },
+    { id: 'c6', postId: 'p2', writerId: 'w2' },
+  ];
+  const threads: SubgraphUnderTest = {
+    name: 'threads',
+    sdl: `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
+      type Query { feed: [Post] }
+      type Post @key(fields: "id") { id: ID! comments(limit: Int!): [Comment] @external }
+      type Comment @key(fields: "id") {
+        id: ID! writerId: ID post: Post @external
+        threadSize: Int @requires(fields: "post { comments(limit: 10) { id } }")
+      }`,
+    resolvers: {
+      Query: { feed: () => [{ id: 'p1' }, { id: 'p2' }] },
+      // As in the audit, this subgraph can answer the field it declares @external, and the planner asks it to.
+      Post: {
+        comments: ({ id }: { id: string }, { limit }: { limit: number }) => comments.filter(({ postId }) => postId === id).slice(0, limit),
+      },
+      Comment: {
+        __resolveReference: (reference: { id: string; post?: { comments: { id: string }[] } }) => {
+          const comment = comments.find(({ id }) => id === reference.id);
+          return comment ? { ...comment, post: reference.post } : null;
+        },
+        threadSize: ({ post }: { post: { comments: unknown[] } }) => post.comments.length,
+      },
+    },
+  };
+  const people: SubgraphUnderTest = {
+    name: 'people',
+    sdl: `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@external", "@requires"])
+      type Post @key(fields: "id") {
+        id: ID! comments(limit: Int!): [Comment] lastWriter: Writer @requires(fields: "comments(limit: 3) { writerId }")
+      }
+      type Comment @key(fields: "id") { id: ID! writerId: ID @external post: Post }
+      type Writer { id: ID! }`,
+    resolvers: {
+      Post: {
+        __resolveReference: (reference: { id: string; comments?: { writerId: string }[] }) => {
+          if (reference.comments && reference.comments.length !== 3)
+            throw new Error(`expected the 3 required comments, got ${reference.comments.length}`);
+          return { id: reference.id, lastWriterId: reference.comments?.at(-1)?.writerId };
+        },
+        comments: ({ id }: { id: string }, { limit }: { limit: number }) =>
+          comments
+            .filter(({ postId }) => postId === id)
+            .slice(0, limit)
+            .map((comment) => ({ id: comment.id })),
+        lastWriter: ({ lastWriterId }: { lastWriterId?: string }) => (lastWriterId ? { id: lastWriterId } : null),
+      },
+      Comment: {
+        __resolveReference: ({ id }: { id: string }) => ({ id }),
+        post: ({ id }: { id: string }) => ({ id: comments.find((comment) => comment.id === id)!.postId }),
+      },
+    },
+  };
+  let graph: Awaited<ReturnType<typeof serveSupergraph>>;
+
+  beforeAll(async () => {
+    graph = await serveSupergraph([shop, shipping, threads, people]);
+  });
+
+  afterAll(async () => {
+    await graph?.close();
+  });
+
+  it('computes the estimate from the required USD price while the operation reads the EUR one', async () => {
+    expect(await graph.answer('{ products { upc price(currency: "EUR") shippingEstimate } }')).toEqual({
+      data: {
+        products: [
+          { upc: 'p1', price: 9, shippingEstimate: 10 },
+          { upc: 'p2', price: 18, shippingEstimate: 40 },
+        ],
+      },
+      errors: undefined,
+    });
+  });
+
+  it.each([
+    ['literal arguments', '{ feed { lastWriter { id } comments(limit: 1) { id } } }', {}],
+    ['a variable with a default', 'query ($limit: Int = 1) { feed { lastWriter { id } comments(limit: $limit) { id } } }', {}],
+    [
+      'the field in two fragments',
+      `query ($limit: Int = 1) { feed { lastWriter { id } ...Recent ...Again } }
+        fragment Recent on Post { comments(limit: $limit) { id } } fragment Again on Post { comments(limit: $limit) { id } }`,
+      {},
+    ],
+  ])('gives the requiring subgraph its three comments and the operation its one, with %s', async (_name, query) => {
+    expect(await graph.answer(query)).toEqual({
+      data: {
+        feed: [
+          { lastWriter: { id: 'w1' }, comments: [{ id: 'c1' }] },
+          { lastWriter: { id: 'w2' }, comments: [{ id: 'c4' }] },
+        ],
+      },
+      errors: undefined,
+    });
+  });
+
+  it('keeps a nested required field with arguments apart from the same nested field the operation selects', async () => {
+    expect(await graph.answer('{ feed { comments(limit: 1) { id threadSize post { comments(limit: 2) { id } } } } }')).toEqual({
+      data: {
+        feed: [
+          { comments: [{ id: 'c1', threadSize: 3, post: { comments: [{ id: 'c1' }, { id: 'c2' }] } }] },
+          { comments: [{ id: 'c4', threadSize: 3, post: { comments: [{ id: 'c4' }, { id: 'c5' }] } }] },
+        ],
+      },
+      errors: undefined,
+    });
+  });
+
+  it('answers the required variant itself when the operation asks for exactly it', async () => {
+    expect(await graph.answer('{ feed { comments(limit: 3) { writerId } lastWriter { id } } }')).toEqual({
+      data: {
+        feed: [
+          { comments: [{ writerId: 'w2' }, { writerId: 'w2' }, { writerId: 'w1' }], lastWriter: { id: 'w1' } },
+          { comments: [{ writerId: 'w1' }, { writerId: 'w1' }, { writerId: 'w2' }], lastWriter: { id: 'w2' } },
+        ],
+      },
+      errors: undefined,
+    });
+  });
+});
