@@ -74,6 +74,12 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
     logger,
     onEventResolved: () => metrics.eventsResolved.inc(),
   });
+  // A new supergraph moves the open subscriptions onto it (re-planned, or ended when no longer valid), not drops them.
+  const stopFollowingSupergraph = gateway.onSchemaLoadOrUpdate(() => {
+    federated
+      .reload()
+      .catch((error: unknown) => logger.error({ err: error }, 'open subscriptions could not be moved to the new supergraph'));
+  });
   const onRefused = (code: string) => metrics.refusals.inc({ code });
   const operations = new StreamingOperations({
     apollo: deps.apollo,
@@ -125,6 +131,9 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
         connectionInitWaitTimeoutMs: config.wsConnectionInitTimeoutMs,
         ...now,
       }),
-    close: () => upstreams.dispose(),
+    close: () => {
+      stopFollowingSupergraph();
+      return upstreams.dispose();
+    },
   };
 }

@@ -1,7 +1,7 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { Broadcast, clientError, ErrorCode, formatClientError, type BroadcastGroup, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
@@ -10,6 +10,32 @@ import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
 const EVENT_SOURCE = '__subscription_event__';
+
+interface SubscriptionRequest {
+  document: DocumentNode;
+  /** The document's text, as the client sent it. */
+  source: string;
+  operationName: string | undefined;
+  variables: Record<string, unknown>;
+  context: GatewayContext;
+}
+
+/** How one group's events are produced on one supergraph: where its upstream subscription goes, and the rest of the plan. */
+interface GroupPlan {
+  supergraph: LoadedSupergraph;
+  primary: FetchNode;
+  url: string;
+  resolve: (event: UpstreamEvent) => Promise<ExecutionResult>;
+}
+
+/** A running group of identical subscriptions: what it was asked, and how it is served now. */
+interface ActiveGroup {
+  request: SubscriptionRequest;
+  group: BroadcastGroup<ExecutionResult>;
+  plan: GroupPlan;
+  /** Its upstream subscription; replaced when a new supergraph moves the root field. */
+  events: AsyncIterableIterator<UpstreamEvent>;
+}
 
 export interface FederatedSubscriptionOptions {
   /** The supergraph the gateway serves, so that subscriptions are planned and executed exactly as queries are. */
@@ -39,9 +65,8 @@ export class FederatedSubscriptions {
    * subscribers that join later; events carry the whole state, so the latest is enough to catch up.
    */
   private readonly groups = new Broadcast<ExecutionResult>({ replayLatest: true });
-  /** Numbers each supergraph, so that subscriptions planned on different supergraphs never share results. */
-  private readonly supergraphIds = new WeakMap<LoadedSupergraph, number>();
-  private supergraphs = 0;
+  /** The groups running now, by key: each is planned again when a new supergraph arrives. */
+  private readonly active = new Map<string, ActiveGroup>();
 
   constructor(private readonly options: FederatedSubscriptionOptions) {}
 
@@ -55,50 +80,109 @@ export class FederatedSubscriptions {
   }): Promise<AsyncIterableIterator<ExecutionResult>> {
     const supergraph = this.options.supergraph();
     if (!supergraph) throw clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet');
-    const operationName = args.operationName ?? undefined;
-    const variables = args.variables ?? {};
-    let supergraphNumber = this.supergraphIds.get(supergraph);
-    if (supergraphNumber === undefined) this.supergraphIds.set(supergraph, (supergraphNumber = ++this.supergraphs));
-    const key = JSON.stringify([supergraphNumber, args.source, operationName, variables, args.context.identity]);
+    const request: SubscriptionRequest = {
+      document: args.document,
+      source: args.source,
+      operationName: args.operationName ?? undefined,
+      variables: args.variables ?? {},
+      context: args.context,
+    };
+    // Every group runs on the current supergraph (reload() moves them), so groups need no supergraph in their key.
+    const key = JSON.stringify([request.source, request.operationName, request.variables, request.context.identity]);
     // Planned once per operation (and cached like queries): a thousand subscribers of one execution cost one plan.
-    const start = this.groups.has(key)
+    const plan = this.groups.has(key)
       ? undefined
-      : this.starter(supergraph, await this.options.prepare(args.document, args.source, operationName), {
-          operationName,
-          variables,
-          context: args.context,
-        });
-    let events: AsyncIterableIterator<UpstreamEvent> | undefined;
+      : this.planFor(supergraph, await this.options.prepare(args.document, args.source, request.operationName), request);
     return this.groups.subscribe(key, {
       // Joining a group that started while this subscription was being planned starts nothing.
       onFirst: (group) => {
-        events = start?.(group);
+        if (!plan) return;
+        const active: ActiveGroup = { request, group, plan, events: this.startUpstream(plan, request) };
+        this.active.set(key, active);
+        void this.pump(active, active.events);
+        // A supergraph that arrived while this one was being planned has passed over it: catch up at once.
+        const current = this.options.supergraph();
+        if (current && current !== plan.supergraph) void this.replan(key, active, current);
       },
-      onLast: () => void events?.return?.(),
+      onLast: () => {
+        const active = this.active.get(key);
+        this.active.delete(key);
+        void active?.events.return?.();
+      },
     });
   }
 
   /**
-   * What starts a group for a prepared subscription: its upstream subscription on the subgraph that owns the root
+   * Moves every running group to the supergraph now served, without its subscribers noticing: an operation still valid
+   * is planned again (its upstream subscription kept when the root field stays where it was), and one that is not is
+   * ended with GRAPHQL_VALIDATION_FAILED saying why. Called once a new supergraph is loaded.
+   */
+  async reload(): Promise<void> {
+    const supergraph = this.options.supergraph();
+    if (!supergraph) return;
+    await Promise.all([...this.active].map(([key, active]) => this.replan(key, active, supergraph)));
+  }
+
+  /** How many groups are running (each one upstream subscription). */
+  get groupCount(): number {
+    return this.active.size;
+  }
+
+  private async replan(key: string, active: ActiveGroup, supergraph: LoadedSupergraph): Promise<void> {
+    if (active.plan.supergraph === supergraph || active.group.ended) return;
+    const { request } = active;
+    const [invalid] = validate(supergraph.schema, request.document);
+    if (invalid) {
+      this.invalidate(key, active, invalid.message);
+      return;
+    }
+    let plan: GroupPlan;
+    try {
+      plan = this.planFor(supergraph, await this.options.prepare(request.document, request.source, request.operationName), request);
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) {
+        this.options.logger.error({ err: error }, 'a subscription could not be planned on the new supergraph; it keeps the old plan');
+        return;
+      }
+      this.invalidate(key, active, error.message);
+      return;
+    }
+    if (this.active.get(key) !== active || active.group.ended) return;
+    const moved = plan.url !== active.plan.url || plan.primary.operation !== active.plan.primary.operation;
+    active.plan = plan;
+    if (!moved) return;
+    const previous = active.events;
+    active.events = this.startUpstream(plan, request);
+    void this.pump(active, active.events);
+    void previous.return?.();
+  }
+
+  private invalidate(key: string, active: ActiveGroup, reason: string): void {
+    this.options.logger.info(
+      { operationName: active.request.operationName },
+      'a subscription is no longer valid on the new supergraph; ending it',
+    );
+    active.group.publish({
+      errors: [clientError(ErrorCode.GraphQLValidationFailed, `This subscription is no longer valid after a schema update: ${reason}`)],
+    });
+    this.active.delete(key);
+    active.group.end();
+    void active.events.return?.();
+  }
+
+  /**
+   * How a prepared subscription runs on `supergraph`: its upstream subscription on the subgraph that owns the root
    * field, and the resolution of each of its events. Throws, before anything starts, for what cannot be subscribed to.
    */
-  private starter(
-    supergraph: LoadedSupergraph,
-    prepared: PreparedOperation,
-    {
-      operationName,
-      variables,
-      context,
-    }: { operationName: string | undefined; variables: Record<string, unknown>; context: GatewayContext },
-  ): (group: BroadcastGroup<ExecutionResult>) => AsyncIterableIterator<UpstreamEvent> {
+  private planFor(supergraph: LoadedSupergraph, prepared: PreparedOperation, request: SubscriptionRequest): GroupPlan {
     const root = prepared.queryPlan.node;
     if (root?.kind !== 'Subscription') throw clientError(ErrorCode.BadRequest, 'Not a subscription');
     const { primary, rest } = root;
     const source = this.options.dataSources.get(primary.serviceName);
     if (!source) throw clientError(ErrorCode.ServiceUnavailable, `The ${primary.serviceName} service is unavailable`);
     const requestContext = {
-      request: { query: undefined, variables, operationName },
-      context,
+      request: { query: undefined, variables: request.variables, operationName: request.operationName },
+      context: request.context,
       logger: this.options.logger,
       metrics: {},
       cache: undefined,
@@ -109,31 +193,36 @@ export class FederatedSubscriptions {
       ...prepared,
       queryPlan: { kind: 'QueryPlan', node: rest ? { kind: 'Sequence', nodes: [replay, rest] } : replay },
     };
-    const resolve = (event: UpstreamEvent) => this.complete(supergraph, eventPlan, event, requestContext, primary.serviceName);
-    return (group) => {
-      const events = this.options.upstreams.subscribe({
-        url: source.url,
-        operation: primary.operation,
-        variables: Object.fromEntries((primary.variableUsages ?? []).map((name) => [name, variables[name]])),
-        identity: context.identity,
-      });
-      void this.pump(group, events, resolve, primary.serviceName);
-      return events;
+    return {
+      supergraph,
+      primary,
+      url: source.url,
+      resolve: (event) => this.complete(supergraph, eventPlan, event, requestContext, primary.serviceName),
     };
   }
 
-  /** Resolves the group's events one at a time, which keeps them in order, and hands each result to every subscriber. */
-  private async pump(
-    group: BroadcastGroup<ExecutionResult>,
-    events: AsyncIterableIterator<UpstreamEvent>,
-    resolve: (event: UpstreamEvent) => Promise<ExecutionResult>,
-    serviceName: string,
-  ): Promise<void> {
+  private startUpstream(plan: GroupPlan, request: SubscriptionRequest): AsyncIterableIterator<UpstreamEvent> {
+    return this.options.upstreams.subscribe({
+      url: plan.url,
+      operation: plan.primary.operation,
+      variables: Object.fromEntries((plan.primary.variableUsages ?? []).map((name) => [name, request.variables[name]])),
+      identity: request.context.identity,
+    });
+  }
+
+  /**
+   * Resolves the group's events one at a time, which keeps them in order, and hands each result to every subscriber;
+   * each event is resolved by the group's plan of the moment. The group ends with its upstream, unless that upstream was
+   * replaced by a new supergraph's.
+   */
+  private async pump(active: ActiveGroup, events: AsyncIterableIterator<UpstreamEvent>): Promise<void> {
     for await (const event of events) {
+      const { plan, group } = active;
+      const serviceName = plan.primary.serviceName;
       let result: ExecutionResult;
       if (event.data) {
         try {
-          result = await resolve(event);
+          result = await plan.resolve(event);
         } catch (error) {
           this.options.logger.error({ err: error }, 'subscription event could not be resolved');
           result = { errors: [clientError(ErrorCode.InternalServerError, 'This event could not be resolved')] };
@@ -148,7 +237,7 @@ export class FederatedSubscriptions {
       }
       group.publish(result);
     }
-    group.end();
+    if (active.events === events) active.group.end();
   }
 
   /** Runs the rest of the plan for one event, starting from the event as the primary fetch's result. */

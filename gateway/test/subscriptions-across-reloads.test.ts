@@ -1,0 +1,183 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createAsyncQueue, serveSubscriptions, type AsyncQueue } from '@nexusflow/kit';
+import { createDeferred, createTempDirectory, recordingLogger } from '@nexusflow/kit/testing';
+import { composeSupergraph, SchemaRegistry, type SubgraphSource } from '@nexusflow/schema-registry';
+import { loadGatewayConfig } from '../src/config.ts';
+import { startGateway, type RunningGateway } from '../src/gateway.ts';
+import type { SupergraphUpdate } from '../src/supergraph-source.ts';
+
+const INTERNAL_SECRET = 'subscriptions-across-reloads-secret-32ch';
+
+const V1 = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+  type Query { ok: Boolean }
+  type Tick { value: Int! label: String! }
+  type Subscription { ticks: Tick! }`;
+/** A field added: every open subscription is still valid. */
+const V2 = V1.replace('label: String!', 'label: String! doubled: Int!');
+/** `value` removed: a subscription selecting it is no longer valid; one selecting `label` only still is. */
+const V3 = V2.replace('value: Int! ', '');
+
+type TickEvent = { ticks: { value: number; label: string; doubled: number } };
+
+describe('open subscriptions when the gateway loads a new supergraph', () => {
+  let server: Server;
+  let subgraph: { close(): Promise<void> };
+  let subgraphUrl: string;
+  /** One queue per subscription the subgraph received, in order, for the test to feed. */
+  let received: AsyncQueue<AsyncQueue<TickEvent>>;
+  let scratch: Awaited<ReturnType<typeof createTempDirectory>>;
+  let registry: SchemaRegistry;
+  let gateway: RunningGateway;
+  let client: Client;
+
+  const publish = async (sdl: string) => {
+    const subgraphs: SubgraphSource[] = [{ name: 'clock', url: subgraphUrl, sdl }];
+    await registry.publish({ subgraphs, supergraphSdl: composeSupergraph(subgraphs), changes: [] });
+  };
+
+  /** Publishes `sdl` and resolves once the running gateway has loaded it (or refused it). */
+  const switchTo = async (sdl: string) => {
+    const loaded = createDeferred<SupergraphUpdate>();
+    const unsubscribe = gateway.onSupergraphUpdate((update) => {
+      unsubscribe();
+      loaded.resolve(update);
+    });
+    await publish(sdl);
+    return loaded.promise;
+  };
+
+  const nextUpstream = async () => {
+    const next = await received.next();
+    if (next.done) throw new Error('the subgraph stopped');
+    return next.value;
+  };
+
+  /** A subscription through the gateway, its results queued as they arrive, and a promise of how it ended. */
+  const subscribe = (query: string) => {
+    const results = createAsyncQueue<{ data?: unknown; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }>();
+    const ended = createDeferred<'completed' | 'errored'>();
+    client.subscribe(
+      { query },
+      {
+        next: (result) => results.push(result as never),
+        error: () => ended.resolve('errored'),
+        complete: () => ended.resolve('completed'),
+      },
+    );
+    const next = async () => {
+      const result = await results.next();
+      if (result.done) throw new Error('no more results');
+      return result.value;
+    };
+    return { next, ended: ended.promise };
+  };
+
+  beforeAll(async () => {
+    // The subgraph serves the widest schema; each published version shows clients part of it.
+    const schema = buildSubgraphSchema({
+      typeDefs: parse(V2),
+      resolvers: {
+        Subscription: {
+          ticks: {
+            subscribe: () => {
+              const events = createAsyncQueue<TickEvent>();
+              received.push(events);
+              return events;
+            },
+          },
+        },
+      },
+    });
+    server = createServer((_request, response) => response.writeHead(404).end());
+    subgraph = serveSubscriptions({
+      server,
+      schema,
+      internalSecret: INTERNAL_SECRET,
+      context: () => ({}),
+      logger: recordingLogger().logger,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    subgraphUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+  });
+
+  beforeEach(async () => {
+    received = createAsyncQueue();
+    scratch = await createTempDirectory('subscriptions-across-reloads');
+    registry = new SchemaRegistry(join(scratch.path, 'registry'));
+    await publish(V1);
+    gateway = await startGateway(
+      loadGatewayConfig({
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        INTERNAL_SECRET,
+        SUPERGRAPH_PATH: registry.publishedSupergraphPath,
+        SUPERGRAPH_POLL_INTERVAL_MS: '25',
+      }),
+    );
+    client = createClient({ url: gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+  });
+
+  afterEach(async () => {
+    await client?.dispose();
+    await gateway?.close();
+    await scratch?.remove();
+  });
+
+  afterAll(async () => {
+    await subgraph?.close();
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  it('keeps a subscription still valid on the new supergraph, on the same upstream subscription, with no gap', async () => {
+    const watching = subscribe('subscription { ticks { value label } }');
+    const upstream = await nextUpstream();
+    upstream.push({ ticks: { value: 1, label: 'one', doubled: 2 } });
+    expect((await watching.next()).data).toEqual({ ticks: { value: 1, label: 'one' } });
+
+    expect(await switchTo(V2)).toEqual({ outcome: 'loaded' });
+    upstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
+    expect((await watching.next()).data).toEqual({ ticks: { value: 2, label: 'two' } });
+
+    // A client of the new supergraph may select the new field, and shares nothing stale with the old subscriber.
+    const newcomer = subscribe('subscription { ticks { doubled } }');
+    const second = await nextUpstream();
+    second.push({ ticks: { value: 3, label: 'three', doubled: 6 } });
+    expect((await newcomer.next()).data).toEqual({ ticks: { doubled: 6 } });
+  });
+
+  it('ends only the subscriptions the new supergraph makes invalid, with GRAPHQL_VALIDATION_FAILED saying why', async () => {
+    expect(await switchTo(V2)).toEqual({ outcome: 'loaded' });
+    const byValue = subscribe('subscription ByValue { ticks { value } }');
+    const byValueUpstream = await nextUpstream();
+    const byLabel = subscribe('subscription ByLabel { ticks { label } }');
+    const byLabelUpstream = await nextUpstream();
+    byValueUpstream.push({ ticks: { value: 1, label: 'one', doubled: 2 } });
+    byLabelUpstream.push({ ticks: { value: 1, label: 'one', doubled: 2 } });
+    expect((await byValue.next()).data).toEqual({ ticks: { value: 1 } });
+    expect((await byLabel.next()).data).toEqual({ ticks: { label: 'one' } });
+
+    expect(await switchTo(V3)).toEqual({ outcome: 'loaded' });
+
+    const refusal = await byValue.next();
+    expect(refusal.errors?.map(({ message, extensions }) => ({ message, code: extensions?.code }))).toEqual([
+      {
+        message: 'This subscription is no longer valid after a schema update: Cannot query field "value" on type "Tick".',
+        code: 'GRAPHQL_VALIDATION_FAILED',
+      },
+    ]);
+    expect(await byValue.ended).toBe('completed');
+    // Its upstream subscription is ended too, so the subgraph stops producing for nobody.
+    expect(await byValueUpstream.next()).toEqual({ done: true, value: undefined });
+
+    byLabelUpstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
+    expect((await byLabel.next()).data).toEqual({ ticks: { label: 'two' } });
+  });
+});
