@@ -74,6 +74,14 @@ describe('planning on worker threads', () => {
     expect(plan.node).toMatchObject({ kind: 'Fetch', serviceName: 'auth' });
   });
 
+  it('does not count a worker’s start and supergraph load against a plan’s time limit', async () => {
+    // Starting a worker and building the supergraph take far longer than this limit; planning this operation does not.
+    pool = new PlannerPool({ logger, timeoutMs: 300 });
+    const generation = pool.load(SUPERGRAPH);
+    const plan = await pool.plan({ type: 'plan', generation, source: '{ me { id } }', options: OPTIONS });
+    expect(plan.node).toMatchObject({ kind: 'Fetch', serviceName: 'auth' });
+  });
+
   it('answers the planner’s own refusal as the document’s fault', async () => {
     pool = new PlannerPool({ logger });
     const generation = pool.load(SUPERGRAPH);
@@ -85,6 +93,8 @@ describe('planning on worker threads', () => {
     pool = new PlannerPool({ logger, maxQueue: 1 });
     const generation = pool.load(SUPERGRAPH);
     const request = { type: 'plan' as const, generation, source: '{ me { id } }', options: OPTIONS };
+    // Once its worker is up: the first plan then goes to the worker, the second waits, the third finds the queue full.
+    await pool.plan(request);
     const [first, second, third] = [pool.plan(request), pool.plan(request), pool.plan(request)];
     const overloaded = await failureOf(third);
     expect({ reason: overloaded.reason, causedByDocument: overloaded.causedByDocument }).toEqual({

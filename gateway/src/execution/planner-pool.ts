@@ -43,6 +43,12 @@ interface Job {
 
 interface PlannerThread {
   worker: Worker;
+  /**
+   * Supergraphs sent to it and not yet loaded. It is given no plan until this is 0: a plan's time limit is for planning,
+   * and a worker starting (or building a new supergraph) on a loaded machine must not use it up, fail the plan and be
+   * replaced by another that would do the same.
+   */
+  loading: number;
   job?: { id: number; job: Job; timer: NodeJS.Timeout };
   /** Set once the thread is being replaced, so that its exit is expected. */
   retired: boolean;
@@ -86,7 +92,10 @@ export class PlannerPool {
     if (this.threads.length === 0) {
       for (let i = 0; i < this.options.threads; i++) this.threads.push(this.spawn());
     } else {
-      for (const thread of this.threads) thread.worker.postMessage(load);
+      for (const thread of this.threads) {
+        thread.loading += 1;
+        thread.worker.postMessage(load);
+      }
     }
     return load.generation;
   }
@@ -121,7 +130,7 @@ export class PlannerPool {
     const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: this.options.heapMb } });
     // A worker waiting for work must not keep the process alive on its own.
     worker.unref();
-    const thread: PlannerThread = { worker, retired: false };
+    const thread: PlannerThread = { worker, retired: false, loading: this.loads.length };
     for (const load of this.loads) worker.postMessage(load);
     worker.on('message', (response: PlannerResponse) => this.settle(thread, response));
     worker.on('error', (error: Error & { code?: string }) => {
@@ -143,7 +152,7 @@ export class PlannerPool {
 
   private dispatch(): void {
     for (const thread of this.threads) {
-      if (thread.job || thread.retired) continue;
+      if (thread.job || thread.retired || thread.loading > 0) continue;
       const job = this.queue.shift();
       if (!job) return;
       const id = this.nextJobId++;
@@ -161,6 +170,11 @@ export class PlannerPool {
   }
 
   private settle(thread: PlannerThread, response: PlannerResponse): void {
+    if ('loaded' in response) {
+      thread.loading -= 1;
+      this.dispatch();
+      return;
+    }
     const current = thread.job;
     if (!current || current.id !== response.id) return;
     clearTimeout(current.timer);

@@ -13,5 +13,5 @@ export type PlannerRequest =
       options: { recursiveSelectionsLimitDisabled: boolean; nonLocalSelectionsLimitDisabled: boolean };
     };
 
-/** A planner worker's answer to one plan request. */
-export type PlannerResponse = { id: number; plan: QueryPlan } | { id: number; error: string };
+/** A planner worker's answer to one plan request, or its word that it has loaded a supergraph. */
+export type PlannerResponse = { id: number; plan: QueryPlan } | { id: number; error: string } | { loaded: number };

@@ -60,6 +60,7 @@ parentPort!.on('message', (request: PlannerRequest) => {
     });
     loaded.unshift({ generation: request.generation, supergraph, planner: new QueryPlanner(supergraph, request.plannerConfig) });
     loaded.length = Math.min(loaded.length, 2);
+    reply({ loaded: request.generation });
     return;
   }
   try {
