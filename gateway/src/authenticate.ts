@@ -1,7 +1,15 @@
 import type { IncomingMessage } from 'node:http';
-import { ANONYMOUS, API_KEY_PREFIX, ErrorCode, HttpError, verifyAccessToken, type Identity } from '@nexusflow/kit/core';
+import {
+  ANONYMOUS,
+  API_KEY_PREFIX,
+  ErrorCode,
+  HttpError,
+  verifyAccessToken,
+  verifyJwksAccessToken,
+  type Identity,
+  type JwksAccessTokenSettings,
+} from '@nexusflow/kit/core';
 import type { ApiKeyLookup } from './api-keys.ts';
-import { verifyJwksAccessToken, type JwksAccessTokenSettings } from './jwks-access-tokens.ts';
 import type { SessionRevocationCheck } from './session-revocation.ts';
 
 const BEARER = /^Bearer\s+(\S+)$/i;

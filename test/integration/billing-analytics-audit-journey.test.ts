@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Role, systemFork } from '@nexusflow/kit';
 import { postGraphQL, storageModes, type GraphQLResponse } from '@nexusflow/kit/testing';
-import { FakeStripe } from '../../subgraphs/nexusflow/billing/test/support/fake-stripe.ts';
+import { FakeStripe } from '../support/fake-stripe.ts';
 import { signatureHeader } from '../../subgraphs/nexusflow/workflows/src/triggers/webhook-signing.ts';
 import { signUp, TEST_PASSWORD, type SignedUp } from '../support/accounts.ts';
 import { errorCodes } from '../support/requests.ts';

@@ -11,6 +11,7 @@ export * from './platform/errors.ts';
 export * from './platform/health.ts';
 export * from './platform/http.ts';
 export * from './platform/identity.ts';
+export * from './platform/jwks-access-token.ts';
 export * from './platform/lifecycle.ts';
 export * from './platform/logger.ts';
 export * from './platform/metrics.ts';

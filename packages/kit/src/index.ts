@@ -3,3 +3,4 @@ export * from './platform/index.ts';
 export * from './messaging/index.ts';
 export * from './storage/index.ts';
 export * from './runtime/index.ts';
+export * from './scheduling/index.ts';

@@ -287,3 +287,13 @@ function failedOpen(cells: readonly Cell[]): RateLimitDecision {
     resetSeconds: 0,
   };
 }
+
+/** Redis when `redisUrl` is set, so that every instance shares the budgets; this process's memory otherwise. */
+export function createRateLimiter(
+  redisUrl: string | undefined,
+  logger: Logger,
+  options: RedisRateLimiterOptions & { now?: () => number } = {},
+): RateLimiter {
+  const { now, ...redisOptions } = options;
+  return redisUrl ? new RedisRateLimiter(redisUrl, logger, redisOptions) : new InMemoryRateLimiter(now ? { now } : {});
+}

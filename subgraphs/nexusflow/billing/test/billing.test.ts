@@ -5,7 +5,7 @@ import { startSubgraphUnderTest, storageModes } from '@nexusflow/kit/testing';
 import { PAYMENT_PAST_DUE } from '../src/webhooks/stripe-events.ts';
 import { subgraph } from '../src/subgraph.ts';
 import { startBillingUnderTest, callerOf, type BillingUnderTest } from './support/billing-under-test.ts';
-import { FakeStripe } from './support/fake-stripe.ts';
+import { FakeStripe } from '../../../../test/support/fake-stripe.ts';
 
 const PRICES = { price_starter: { unitAmount: 2_900 }, price_pro: { unitAmount: 9_900 }, price_enterprise: { unitAmount: 49_900 } };
 const STRIPE_PRICES = { STRIPE_PRICE_STARTER: 'price_starter', STRIPE_PRICE_PRO: 'price_pro', STRIPE_PRICE_ENTERPRISE: 'price_enterprise' };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Stripe from 'stripe';
 import { createStripeClient } from '../src/domain/stripe-client.ts';
-import { FakeStripe, parseStripeForm } from './support/fake-stripe.ts';
+import { FakeStripe, parseStripeForm } from '../../../../test/support/fake-stripe.ts';
 
 /** The stand-in speaks Stripe's API as the official SDK expects it: checked here with the SDK itself. */
 describe('the fake Stripe API', () => {

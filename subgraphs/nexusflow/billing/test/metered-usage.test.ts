@@ -5,7 +5,7 @@ import { storageModes } from '@nexusflow/kit/testing';
 import { SETTLE_MS } from '../src/domain/metered-usage.ts';
 import { monthOf } from '../src/domain/usage.ts';
 import { callerOf, startBillingUnderTest, type BillingUnderTest, type Caller } from './support/billing-under-test.ts';
-import { FakeStripe } from './support/fake-stripe.ts';
+import { FakeStripe } from '../../../../test/support/fake-stripe.ts';
 
 const SUBSCRIBE = 'mutation ($planId: ID!) { subscribe(planId: $planId) { __typename } }';
 const ADD_PAYMENT_METHOD = 'mutation { addPaymentMethod { setupIntentId } }';

@@ -6,7 +6,7 @@ import { startGraphUnderTest, type GraphUnderTest } from '../../../../test/suppo
 import { signatureHeader } from '../../workflows/src/triggers/webhook-signing.ts';
 import { monthOf } from '../src/domain/usage.ts';
 import type { WorkflowServices } from '../../workflows/src/context.ts';
-import { FakeStripe } from './support/fake-stripe.ts';
+import { FakeStripe } from '../../../../test/support/fake-stripe.ts';
 
 const CREATE_WORKFLOW = 'mutation ($input: WorkflowInput!) { createWorkflow(input: $input) { __typename ... on Workflow { id } } }';
 const RUN = `mutation ($id: ID!) { runWorkflow(id: $id) {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Role } from '@nexusflow/kit';
 import { postGraphQL, storageModes } from '@nexusflow/kit/testing';
 import { startGraphUnderTest, type GraphUnderTest } from '../../../../test/support/services.ts';
-import { FakeStripe } from './support/fake-stripe.ts';
+import { FakeStripe } from '../../../../test/support/fake-stripe.ts';
 
 const REGISTER = `mutation ($input: RegisterInput!) {
   register(input: $input) { __typename ... on AuthSession { accessToken user { id tenant { id } } } }

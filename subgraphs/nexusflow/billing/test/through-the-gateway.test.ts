@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Role, systemFork } from '@nexusflow/kit';
 import { postGraphQL, storageModes } from '@nexusflow/kit/testing';
 import { startGraphUnderTest, type GraphUnderTest } from '../../../../test/support/services.ts';
-import { FakeStripe } from './support/fake-stripe.ts';
+import { FakeStripe } from '../../../../test/support/fake-stripe.ts';
 
 const PLANS = '{ plans { id monthlyPriceCents available limits { executionsPerMonth aiTokensPerMonth seats integrations } } }';
 const SUBSCRIPTION = '{ subscription { status plan { id } cancelAtPeriodEnd pastDueSince limited hasPaymentMethod } }';

@@ -1,8 +1,18 @@
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { PeriodicTask, Role, systemFork, type Database, type Logger } from '@nexusflow/kit';
-import { MisfirePolicy, Schedule, ScheduleStatus } from '../entities/schedule.entity.ts';
+import {
+  claimDue,
+  DueWorkTicker,
+  occurrenceKey,
+  planOccurrence,
+  Role,
+  systemFork,
+  type Database,
+  type EntityManager,
+  type Logger,
+  type OccurrencePlan,
+} from '@nexusflow/kit';
+import { Schedule, ScheduleStatus } from '../entities/schedule.entity.ts';
 import { ScheduleRun, ScheduleRunOutcome } from '../entities/schedule-run.entity.ts';
-import { nextOccurrence } from '@nexusflow/kit';
 import { recurrenceOf } from './schedule-service.ts';
 import type { WorkflowsClient } from './workflows-client.ts';
 
@@ -17,58 +27,72 @@ export interface TickerOptions {
   now?: () => Date;
 }
 
+interface ClaimedTick {
+  schedule: Schedule;
+  plan: OccurrencePlan;
+}
+
 /**
- * Fires due schedules. Any number of scheduler instances may tick at once: an instance fires a tick
- * only if it is the one that moves the schedule's `nextRunAt` forward (a compare-and-set in PostgreSQL),
- * and the run it starts carries an idempotency key for that tick, so a tick starts exactly one run.
+ * Fires due schedules on the kit's scheduling engine. Any number of scheduler instances may tick at once: a due schedule
+ * is claimed under a row lock (`skip locked`) by one instance, which moves its `nextRunAt` forward in the same
+ * transaction, and the run it starts carries an idempotency key for that tick, so a tick starts exactly one run.
  */
 export class ScheduleTicker {
-  private readonly now: () => Date;
   private readonly misfireGraceMs: number;
   private readonly batchSize: number;
-  private readonly ticking: PeriodicTask;
+  private readonly engine: DueWorkTicker<ClaimedTick>;
 
   constructor(private readonly options: TickerOptions) {
-    this.now = options.now ?? (() => new Date());
     this.misfireGraceMs = options.misfireGraceMs ?? 60_000;
     this.batchSize = options.batchSize ?? 100;
-    this.ticking = new PeriodicTask(() => this.tick(), { logger: options.logger, failureMessage: 'scheduler tick failed' });
+    this.engine = new DueWorkTicker({
+      logger: options.logger,
+      failureMessage: 'scheduler tick failed',
+      ...(options.now ? { now: options.now } : {}),
+      claim: (now) => this.claim(now),
+      handle: (tick, now) => this.fire(tick, now),
+    });
   }
 
   start(intervalMs: number): void {
-    this.ticking.start(intervalMs);
+    this.engine.start(intervalMs);
   }
 
   stop(): Promise<void> {
-    return this.ticking.stop();
+    return this.engine.stop();
   }
 
   /** Fires every schedule due now; returns how many ticks this instance fired. */
-  async tick(): Promise<number> {
-    const now = this.now();
-    const due = await systemFork(this.options.database).find(
-      Schedule,
-      { status: ScheduleStatus.Active, deletedAt: null, nextRunAt: { $lte: now } },
-      { orderBy: { nextRunAt: 'asc' }, limit: this.batchSize },
-    );
-    let fired = 0;
-    for (const schedule of due) if (await this.fire(schedule, now)) fired += 1;
-    return fired;
+  tick(): Promise<number> {
+    return this.engine.tick();
   }
 
-  private async fire(schedule: Schedule, now: Date): Promise<boolean> {
-    const em = systemFork(this.options.database);
-    const dueAt = schedule.nextRunAt!;
-    const next = nextOccurrence(recurrenceOf(schedule), now);
-    const claimed = await em.nativeUpdate(
-      Schedule,
-      { id: schedule.id, nextRunAt: dueAt, status: ScheduleStatus.Active, deletedAt: null },
-      { nextRunAt: next, lastRunAt: dueAt },
-    );
-    if (claimed === 0) return false;
+  private claim(now: Date): Promise<ClaimedTick[]> {
+    return claimDue({
+      database: this.options.database,
+      entity: Schedule,
+      due: { status: ScheduleStatus.Active, deletedAt: null, nextRunAt: { $lte: now } },
+      orderBy: { nextRunAt: 'asc' },
+      limit: this.batchSize,
+      claim: (schedule) => {
+        const plan = planOccurrence({
+          recurrence: recurrenceOf(schedule),
+          dueAt: schedule.nextRunAt!,
+          now,
+          misfireGraceMs: this.misfireGraceMs,
+          misfirePolicy: schedule.misfirePolicy,
+        });
+        schedule.nextRunAt = plan.next;
+        schedule.lastRunAt = plan.dueAt;
+        return { schedule, plan };
+      },
+    });
+  }
 
-    const missed = now.getTime() - dueAt.getTime() > this.misfireGraceMs;
-    if (missed && schedule.misfirePolicy === MisfirePolicy.Skip) {
+  private async fire({ schedule, plan }: ClaimedTick, now: Date): Promise<boolean> {
+    const em = systemFork(this.options.database);
+    const { dueAt, next } = plan;
+    if (plan.action === 'skip') {
       await this.record(em, schedule, dueAt, now, {
         outcome: ScheduleRunOutcome.Skipped,
         executionId: null,
@@ -81,7 +105,7 @@ export class ScheduleTicker {
       identity,
       schedule.workflowId,
       schedule.input,
-      `schedule:${schedule.id}:${dueAt.toISOString()}`,
+      occurrenceKey('schedule', schedule.id, dueAt),
     );
     if (!outcome.ok && outcome.retryable) {
       // The workflows service is unreachable: put the tick back so the next pass tries it again.
@@ -102,7 +126,7 @@ export class ScheduleTicker {
   }
 
   private async record(
-    em: ReturnType<Database['fork']>,
+    em: EntityManager,
     schedule: Schedule,
     scheduledFor: Date,
     firedAt: Date,

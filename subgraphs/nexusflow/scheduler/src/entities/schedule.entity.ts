@@ -1,12 +1,11 @@
-import { entityBase, tenantFilter, updatedAt } from '@nexusflow/kit';
+import { entityBase, MisfirePolicy, tenantFilter, updatedAt } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export const ScheduleStatus = { Active: 'ACTIVE', Paused: 'PAUSED' } as const;
 export type ScheduleStatus = (typeof ScheduleStatus)[keyof typeof ScheduleStatus];
 
-/** What to do with ticks missed while no scheduler was running. */
-export const MisfirePolicy = { Skip: 'SKIP', RunOnce: 'RUN_ONCE' } as const;
-export type MisfirePolicy = (typeof MisfirePolicy)[keyof typeof MisfirePolicy];
+/** What to do with ticks missed while no scheduler was running: the scheduling engine's policies. */
+export { MisfirePolicy };
 
 /** A recurring trigger of one workflow: a cron expression in a time zone, or a fixed interval. */
 export const ScheduleSchema = defineEntity({

@@ -1,10 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
-import { Role, type AccessTokenVerification, type Identity } from '@nexusflow/kit/core';
+import type { AccessTokenVerification } from './access-token.ts';
+import { Role, type Identity } from './identity.ts';
 
 /**
  * Access tokens signed with asymmetric keys by an issuer that publishes them as a JWKS (Nexus COS's token-mgr), checked
- * with no shared secret: ACCESS_TOKEN_JWKS_URL and its companions in the gateway's configuration.
+ * with no shared secret: by the gateway (ACCESS_TOKEN_JWKS_URL and its companions) and by a service that authenticates a
+ * COS user itself (auth-service-v2's authorization interaction).
  */
 export interface JwksAccessTokenSettings {
   jwksUrl: string;

@@ -14,7 +14,15 @@ const stripeId = (prefix: string) => `${prefix}_${randomBytes(18).toString('base
 class StripeApiError extends Error {
   constructor(
     readonly status: number,
-    readonly body: { type: string; message: string; code?: string; param?: string; decline_code?: string },
+    readonly body: {
+      type: string;
+      message: string;
+      code?: string;
+      param?: string;
+      decline_code?: string;
+      payment_intent?: StripeObject;
+      charge?: string;
+    },
   ) {
     super(body.message);
   }
@@ -64,14 +72,27 @@ export interface FakeStripeOptions {
   prices: Record<string, { unitAmount: number; currency?: string; product?: string }>;
   /** The fake's clock, in seconds since the epoch. @default the real clock */
   now?: () => number;
+  /** What Stripe keeps of a card payment of `amount` minor units. @default 2.9% + 30, rounded */
+  feeFor?: (amount: number) => number;
 }
+
+/**
+ * Stripe's test PaymentMethods that fail, with the decline code each gives, as in Stripe's testing docs
+ * (https://docs.stripe.com/testing#declined-payments); any other `pm_…` is charged.
+ */
+export const DECLINING_PAYMENT_METHODS: Readonly<Record<string, { declineCode: string; message: string }>> = {
+  pm_card_chargeDeclined: { declineCode: 'generic_decline', message: 'Your card was declined.' },
+  pm_card_chargeDeclinedInsufficientFunds: { declineCode: 'insufficient_funds', message: 'Your card has insufficient funds.' },
+  pm_card_chargeDeclinedExpiredCard: { declineCode: 'expired_card', message: 'Your card has expired.' },
+};
 
 /**
  * A stand-in of the Stripe API at its HTTP boundary, for the official SDK to run against unchanged (its `host`, `port`
  * and `protocol` options point it here): form-encoded requests, Stripe's JSON objects, lists and error shapes, the
  * `Idempotency-Key` honoured as Stripe honours it (for 24 hours the first answer replayed for the same request, a different
  * request with a used key refused), customers, setup intents, subscriptions with prorations on a price change,
- * invoices, billing meter events, and webhook deliveries signed with the real `Stripe-Signature` scheme
+ * invoices, billing meter events, payment intents confirmed at creation (charges with their balance transactions and
+ * fees, Stripe's test cards that decline), refunds, and webhook deliveries signed with the real `Stripe-Signature` scheme
  * (`t=<time>,v1=<hex HMAC-SHA256 of "<time>.<payload>">`) to the endpoint the test sets.
  */
 export class FakeStripe {
@@ -87,6 +108,10 @@ export class FakeStripe {
   /** Pending invoice items, prorations among them, billed on the customer's next invoice. */
   readonly invoiceItems = new Map<string, StripeObject>();
   readonly meterEvents = new Map<string, StripeObject>();
+  readonly paymentIntents = new Map<string, StripeObject>();
+  readonly paymentCharges = new Map<string, StripeObject>();
+  readonly balanceTransactions = new Map<string, StripeObject>();
+  readonly refunds = new Map<string, StripeObject>();
   readonly events: StripeObject[] = [];
   readonly deliveries: WebhookDelivery[] = [];
   /** Every API request, in order, for tests that look at what the SDK sent. */
@@ -357,10 +382,189 @@ export class FakeStripe {
         );
       case 'POST billing/meter_events':
         return this.recordMeterEvent(params);
+      case 'POST payment_intents':
+        return this.createPaymentIntent(params, events);
+      case 'GET payment_intents/:id':
+        return this.found('payment_intent', this.paymentIntents, id!);
+      case 'GET charges/:id':
+        return this.expanded(this.found('charge', this.paymentCharges, id!), params);
+      case 'GET balance_transactions/:id':
+        return this.found('balance_transaction', this.balanceTransactions, id!);
+      case 'POST refunds':
+        return this.createRefund(params, events);
+      case 'GET refunds/:id':
+        return this.found('refund', this.refunds, id!);
+      case 'GET refunds':
+        return this.list(
+          '/v1/refunds',
+          [...this.refunds.values()].filter(
+            (refund) =>
+              (!params.charge || refund.charge === params.charge) &&
+              (!params.payment_intent || refund.payment_intent === params.payment_intent),
+          ),
+          params,
+        );
       default:
         if (resource === 'billing' && id === 'meter_events' && method === 'POST') return this.recordMeterEvent(params);
         throw this.unrecognized(method, path);
     }
+  }
+
+  /** `expand[]=balance_transaction` replaces the id by the object, as Stripe's expansion does. */
+  private expanded(charge: StripeObject, params: StripeObject): StripeObject {
+    const expand = (params.expand ?? []) as string[];
+    if (!expand.includes('balance_transaction') || typeof charge.balance_transaction !== 'string') return charge;
+    return { ...charge, balance_transaction: this.balanceTransactions.get(charge.balance_transaction) };
+  }
+
+  /**
+   * A PaymentIntent confirmed at creation (`confirm=true`) with a card: charged at once, its charge settled with a
+   * balance transaction whose fee Stripe keeps, and `payment_intent.succeeded` and `charge.succeeded` sent; or, with one
+   * of {@link DECLINING_PAYMENT_METHODS}, a 402 `card_error` carrying the failed intent, and
+   * `payment_intent.payment_failed` sent. Without `confirm` it waits for a payment method, as Stripe's does.
+   */
+  private createPaymentIntent(params: StripeObject, events: [string, StripeObject][]): StripeObject {
+    const amount = Number(params.amount);
+    if (!params.amount) throw invalid('Missing required param: amount.', 'amount');
+    if (!Number.isInteger(amount) || amount < 1) throw invalid('Invalid integer: amount', 'amount');
+    if (!params.currency) throw invalid('Missing required param: currency.', 'currency');
+    const id = stripeId('pi');
+    const intent: StripeObject = {
+      id,
+      object: 'payment_intent',
+      amount,
+      amount_received: 0,
+      currency: String(params.currency).toLowerCase(),
+      client_secret: `${id}_secret_${randomBytes(12).toString('hex')}`,
+      created: this.now(),
+      customer: params.customer ?? null,
+      description: params.description ?? null,
+      last_payment_error: null,
+      latest_charge: null,
+      livemode: false,
+      metadata: params.metadata ?? {},
+      payment_method: params.payment_method ?? null,
+      payment_method_types: ['card'],
+      status: 'requires_payment_method',
+    };
+    this.paymentIntents.set(id, intent);
+    if (params.confirm !== 'true') return intent;
+    if (!intent.payment_method) throw invalid('You must provide a payment method to confirm this PaymentIntent.', 'payment_method');
+    const declined = DECLINING_PAYMENT_METHODS[intent.payment_method];
+    const charge = this.charge(intent, declined ? 'failed' : 'succeeded');
+    intent.latest_charge = charge.id;
+    if (declined) {
+      intent.last_payment_error = {
+        type: 'card_error',
+        code: 'card_declined',
+        decline_code: declined.declineCode,
+        message: declined.message,
+      };
+      events.push(['payment_intent.payment_failed', intent]);
+      throw new StripeApiError(402, {
+        type: 'card_error',
+        code: 'card_declined',
+        decline_code: declined.declineCode,
+        message: declined.message,
+        charge: charge.id,
+        payment_intent: structuredClone(intent),
+      });
+    }
+    Object.assign(intent, { status: 'succeeded', amount_received: amount });
+    events.push(['charge.succeeded', charge], ['payment_intent.succeeded', intent]);
+    return intent;
+  }
+
+  private charge(intent: StripeObject, status: 'succeeded' | 'failed'): StripeObject {
+    const id = stripeId('ch');
+    const created = this.now();
+    let balanceTransaction: string | null = null;
+    if (status === 'succeeded') {
+      const fee = (this.options.feeFor ?? ((amount: number) => Math.round(amount * 0.029) + 30))(intent.amount);
+      balanceTransaction = this.balanceTransaction(intent.amount, fee, intent.currency, id, 'charge');
+    }
+    const charge = {
+      id,
+      object: 'charge',
+      amount: intent.amount,
+      amount_captured: status === 'succeeded' ? intent.amount : 0,
+      amount_refunded: 0,
+      balance_transaction: balanceTransaction,
+      captured: status === 'succeeded',
+      created,
+      currency: intent.currency,
+      livemode: false,
+      metadata: intent.metadata,
+      paid: status === 'succeeded',
+      payment_intent: intent.id,
+      payment_method: intent.payment_method,
+      refunded: false,
+      status,
+    };
+    this.paymentCharges.set(id, charge);
+    return charge;
+  }
+
+  private balanceTransaction(amount: number, fee: number, currency: string, source: string, type: string): string {
+    const id = stripeId('txn');
+    this.balanceTransactions.set(id, {
+      id,
+      object: 'balance_transaction',
+      amount,
+      currency,
+      fee,
+      fee_details: fee === 0 ? [] : [{ amount: fee, currency, type: 'stripe_fee', description: 'Stripe processing fees' }],
+      net: amount - fee,
+      source,
+      status: 'available',
+      type,
+      created: this.now(),
+    });
+    return id;
+  }
+
+  /**
+   * A refund of a succeeded charge (named by `charge` or `payment_intent`), of `amount` or of what is left of it:
+   * succeeded at once, with a balance transaction of its own, and `refund.created` and `charge.refunded` sent. More than
+   * is left is refused as Stripe refuses it.
+   */
+  private createRefund(params: StripeObject, events: [string, StripeObject][]): StripeObject {
+    const intent = params.payment_intent ? this.paymentIntents.get(params.payment_intent) : undefined;
+    if (params.payment_intent && !intent) throw missing('payment_intent', params.payment_intent, 'payment_intent');
+    const chargeId = params.charge ?? intent?.latest_charge;
+    if (!chargeId) throw invalid('One of the following params should be provided for this request: payment_intent or charge.');
+    const charge = this.paymentCharges.get(chargeId);
+    if (!charge) throw missing('charge', chargeId, 'charge');
+    if (charge.status !== 'succeeded') throw invalid(`Charge ${charge.id} has not succeeded and cannot be refunded.`, 'charge');
+    const left = charge.amount - charge.amount_refunded;
+    const amount = params.amount === undefined ? left : Number(params.amount);
+    if (!Number.isInteger(amount) || amount < 1 || amount > left) {
+      throw new StripeApiError(400, {
+        type: 'invalid_request_error',
+        code: 'amount_too_large',
+        param: 'amount',
+        message: `Refund amount (${amount}) is greater than unrefunded amount on charge (${left})`,
+      });
+    }
+    const id = stripeId('re');
+    const refund = {
+      id,
+      object: 'refund',
+      amount,
+      balance_transaction: this.balanceTransaction(-amount, 0, charge.currency, id, 'refund'),
+      charge: charge.id,
+      created: this.now(),
+      currency: charge.currency,
+      metadata: params.metadata ?? {},
+      payment_intent: charge.payment_intent,
+      reason: params.reason ?? null,
+      status: 'succeeded',
+    };
+    this.refunds.set(id, refund);
+    charge.amount_refunded += amount;
+    charge.refunded = charge.amount_refunded === charge.amount;
+    events.push(['refund.created', refund], ['charge.refunded', charge]);
+    return refund;
   }
 
   private unrecognized(method: string, path: string) {

@@ -1,0 +1,47 @@
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+/** OWASP's scrypt minimum (N=2^17 is the 2024 recommendation, at 128 MiB a hash); 2^15 keeps 32 MiB. */
+const COST: ScryptOptions = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+const KEY_LENGTH = 32;
+
+function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options, (error, key) => (error ? reject(error) : resolve(key))),
+  );
+}
+
+/**
+ * A password hashed with scrypt, a memory-hard function, as `scrypt$N$r$p$salt$key`: the cost travels with the hash,
+ * so it can be raised without breaking old hashes.
+ */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await derive(password, salt, COST);
+  return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [algorithm, n, r, p, salt, key] = stored.split('$');
+  if (algorithm !== 'scrypt' || !n || !r || !p || !salt || !key) return false;
+  const expected = Buffer.from(key, 'base64url');
+  const actual = await derive(password, Buffer.from(salt, 'base64url'), {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: COST.maxmem,
+  });
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+let unknownUserPasswordHash: Promise<string> | undefined;
+
+/**
+ * Checks `password` against a hash nobody's password matches, taking as long as a real check: a failed sign-in for an
+ * email nobody registered then takes as long as one for a wrong password, so response times do not reveal which
+ * emails are registered. Always false.
+ */
+export async function verifyPasswordOfUnknownUser(password: string): Promise<false> {
+  unknownUserPasswordHash ??= hashPassword(randomBytes(16).toString('hex'));
+  await verifyPassword(password, await unknownUserPasswordHash);
+  return false;
+}
