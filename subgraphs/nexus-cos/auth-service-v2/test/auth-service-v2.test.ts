@@ -5,13 +5,19 @@ import { startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/t
 import type { AuthServiceV2Services } from '../src/context.ts';
 import { subgraph } from '../src/subgraph.ts';
 
-const CREATE = 'mutation ($input: CreateOAuthClientInput!) { createOAuthClient(input: $input) { id name createdAt } }';
-const LIST = 'query ($first: Int) { oauthClients(first: $first) { id name } }';
+const REGISTER = `mutation ($input: RegisterOAuthClientInput!) { registerOAuthClient(input: $input) {
+  clientSecret client { id name clientType grantTypes redirectUris } } }`;
 const FIND = 'query ($id: ID!) { oauthClient(id: $id) { id name } }';
 
-const member = (tenantId: string, roles = [Role.Member]): Identity => ({ kind: 'user', userId: randomUUID(), tenantId, roles });
+const caller = (roles = [Role.Owner]): Identity => ({ kind: 'user', userId: randomUUID(), tenantId: randomUUID(), roles });
+const valid = {
+  name: 'Partner app',
+  clientType: 'PUBLIC',
+  grantTypes: ['AUTHORIZATION_CODE'],
+  redirectUris: ['https://partner.example/cb'],
+};
 
-describe('the auth-service-v2 subgraph', () => {
+describe('OAuth client registration in the auth-service-v2 subgraph', () => {
   let under: SubgraphUnderTest<AuthServiceV2Services>;
 
   beforeAll(async () => {
@@ -22,42 +28,36 @@ describe('the auth-service-v2 subgraph', () => {
     await under?.close();
   });
 
-  const create = (identity: Identity, name: string) =>
-    under.ask<{ createOAuthClient: { id: string; name: string } }>(identity, CREATE, { input: { name } });
+  const register = (identity: Identity, input: Record<string, unknown>) =>
+    under.ask<{ registerOAuthClient: { clientSecret: string | null; client: { id: string } } }>(identity, REGISTER, {
+      input: { ...valid, ...input },
+    });
 
-  it('creates a OAuthClient that its tenant finds by id and in its list', async () => {
-    const tenantA = member(randomUUID());
-    const first = (await create(tenantA, '  First  ')).data!.createOAuthClient;
-    const second = (await create(tenantA, 'Second')).data!.createOAuthClient;
-    expect(first.name).toBe('First');
-    expect((await under.ask(tenantA, FIND, { id: first.id })).data).toEqual({ oauthClient: { id: first.id, name: 'First' } });
-    const listed = await under.ask<{ oauthClients: { id: string }[] }>(tenantA, LIST, {});
-    expect(listed.data?.oauthClients.map(({ id }) => id).sort()).toEqual([first.id, second.id].sort());
-    expect((await under.ask<{ oauthClients: unknown[] }>(tenantA, LIST, { first: 1 })).data?.oauthClients).toHaveLength(1);
-  });
-
-  it("shows another tenant none of a tenant's oauthClients", async () => {
-    const [tenantA, tenantB] = [member(randomUUID()), member(randomUUID())];
-    const created = await create(tenantA, 'Private');
-    expect((await under.ask(tenantB, FIND, { id: created.data?.createOAuthClient.id })).data).toEqual({ oauthClient: null });
-    expect((await under.ask(tenantB, LIST, {})).data).toEqual({ oauthClients: [] });
-  });
-
-  it('refuses a VIEWER with FORBIDDEN and an anonymous caller with UNAUTHENTICATED, storing nothing', async () => {
-    const viewer = member(randomUUID(), [Role.Viewer]);
-    const refused = await create(viewer, 'Not allowed');
-    expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    const anonymous = await under.ask({ kind: 'anonymous' }, CREATE, { input: { name: 'Nobody' } });
-    expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect((await under.ask(viewer, LIST, {})).data).toEqual({ oauthClients: [] });
-  });
-
-  it('answers a blank name and a malformed id with BAD_USER_INPUT naming the field, logging no error', async () => {
-    const tenantA = member(randomUUID());
-    const blank = await create(tenantA, '   ');
-    expect(blank.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'name' } });
-    const malformed = await under.ask(tenantA, FIND, { id: 'not-a-uuid' });
-    expect(malformed.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'id' } });
+  it.each([
+    [{ name: '  ' }, 'name'],
+    [{ grantTypes: [] }, 'grantTypes'],
+    [{ grantTypes: ['AUTHORIZATION_CODE', 'AUTHORIZATION_CODE'] }, 'grantTypes'],
+    [{ grantTypes: ['AUTHORIZATION_CODE', 'CLIENT_CREDENTIALS'] }, 'grantTypes'],
+    [{ clientType: 'CONFIDENTIAL', grantTypes: ['CLIENT_CREDENTIALS', 'REFRESH_TOKEN'], redirectUris: [] }, 'grantTypes'],
+    [{ redirectUris: [] }, 'redirectUris'],
+    [{ clientType: 'CONFIDENTIAL', grantTypes: ['CLIENT_CREDENTIALS'] }, 'redirectUris'],
+    [{ redirectUris: ['https://partner.example/cb', 'ftp://partner.example/cb'] }, 'redirectUris.1'],
+    [{ redirectUris: ['http://10.0.0.1/cb'] }, 'redirectUris.0'],
+  ])('refuses %j with BAD_USER_INPUT naming %s, logging no error', async (input, field) => {
+    const refused = await register(caller(), input);
+    expect(refused.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field } });
     expect(under.loggedErrors).toEqual([]);
+  });
+
+  it('accepts http redirect URIs on every loopback host', async () => {
+    const redirectUris = ['http://127.0.0.1:9000/cb', 'http://[::1]/cb', 'http://localhost:3000/cb'];
+    expect((await register(caller([Role.Admin]), { redirectUris })).data?.registerOAuthClient.client).toMatchObject({ redirectUris });
+  });
+
+  it('refuses an anonymous caller with UNAUTHENTICATED and a malformed id with BAD_USER_INPUT', async () => {
+    expect((await register({ kind: 'anonymous' }, {})).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect((await under.ask(caller(), FIND, { id: 'not-a-uuid' })).errors?.[0]).toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT', field: 'id' },
+    });
   });
 });

@@ -1,9 +1,10 @@
-import type { SubgraphContext } from '@nexusflow/kit';
-import type { LoginAttemptService } from './domain/login-attempt-service.ts';
+import type { RateLimiter, SubgraphContext } from '@nexusflow/kit';
+import type { SignInFlow } from './domain/sign-in-flow.ts';
 import type { AuthServiceLoaders } from './loaders.ts';
 
 export interface AuthServiceServices {
-  loginAttempts: LoginAttemptService;
+  flow: SignInFlow;
+  limiter: RateLimiter;
 }
 
 export type AuthServiceContext = SubgraphContext<AuthServiceLoaders, AuthServiceServices>;

@@ -1,9 +1,9 @@
 import { loaderById, type EntityManager } from '@nexusflow/kit';
-import { LoginAttempt } from './entities/login-attempt.entity.ts';
+import { SignIn } from './entities/sign-in.entity.ts';
 
 /** Every query runs in the request's unit of work, which sees the caller's tenant only (the kit's tenant filter). */
 export function createLoaders(em: EntityManager) {
-  return { loginAttemptById: loaderById(em, LoginAttempt) };
+  return { signInById: loaderById(em, SignIn) };
 }
 
 export type AuthServiceLoaders = ReturnType<typeof createLoaders>;

@@ -1,12 +1,12 @@
 import { defineSubgraph } from '@nexusflow/kit';
 import { loadAuthServiceConfig } from './config.ts';
-import { LoginAttemptService } from './domain/login-attempt-service.ts';
-import { LoginAttempt } from './entities/login-attempt.entity.ts';
+import { SignIn } from './entities/sign-in.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
+import { closeRateLimiter, createAuthServiceServices } from './services.ts';
 
-export const entities = [LoginAttempt];
+export const entities = [SignIn];
 
 export const subgraph = defineSubgraph({
   name: 'auth-service',
@@ -16,5 +16,6 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ loginAttempts: new LoginAttemptService() }),
+  createServices: createAuthServiceServices,
+  background: closeRateLimiter,
 });

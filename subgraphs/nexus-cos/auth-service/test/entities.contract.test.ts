@@ -1,16 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { describeEntityContract } from '@nexusflow/kit/testing';
-import { LoginAttempt } from '../src/entities/login-attempt.entity.ts';
+import { SignIn } from '../src/entities/sign-in.entity.ts';
 import { subgraph } from '../src/subgraph.ts';
 
 describeEntityContract('auth-service', {
   start: (env) => subgraph.start(env),
   entities: {
-    LoginAttempt: {
-      selection: 'name createdAt',
+    SignIn: {
+      selection: 'sessionId clientAddress createdAt',
       create: (em, tenantId, count) =>
         Array.from(
           { length: count },
-          (_, index) => em.create(LoginAttempt, { tenantId, createdBy: tenantId, name: `LoginAttempt ${index}` }).id,
+          () => em.create(SignIn, { tenantId, userId: tenantId, sessionId: randomUUID(), clientAddress: '127.0.0.1', userAgent: null }).id,
         ),
     },
   },

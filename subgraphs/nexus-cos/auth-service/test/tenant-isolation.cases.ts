@@ -1,26 +1,31 @@
 import { expect } from 'vitest';
 import { defineIsolationCases } from '../../../../test/support/tenant-isolation.ts';
 
-const CREATE = 'mutation ($input: CreateLoginAttemptInput!) { createLoginAttempt(input: $input) { id name } }';
-const LIST = '{ loginAttempts(first: 100) { id name } }';
-const FIND = 'query ($id: ID!) { loginAttempt(id: $id) { id name } }';
+const SIGN_INS = '{ mySignIns(first: 100) { id sessionId } }';
 
-/** Tenant B (a stranger) never sees, nor changes, tenant A's loginAttempts: run by test/integration/tenant-isolation.test.ts. */
+/** Tenant B (a stranger) never sees tenant A's sign-ins; signing in and out touches only the caller's own session. */
 export const isolationCases = defineIsolationCases({
   async setUp({ a, data }) {
-    return { id: (await data(a, CREATE, { input: { name: 'Tenant A only' } })).createLoginAttempt.id as string };
+    const signIns = (await data(a, SIGN_INS)).mySignIns as { id: string }[];
+    return { id: signIns[0]?.id ?? '00000000-0000-4000-8000-000000000000' };
   },
-  stateOfA: ({ a, data }) => data(a, LIST),
+  stateOfA: ({ a, data }) => data(a, SIGN_INS),
   root: {
-    'Query.loginAttempts': async ({ b, data }) => {
-      expect((await data(b, LIST)).loginAttempts).toEqual([]);
+    'Query.mySignIns': async ({ b, data }, { id }) => {
+      expect(((await data(b, SIGN_INS)).mySignIns as { id: string }[]).map((signIn) => signIn.id)).not.toContain(id);
     },
-    'Query.loginAttempt': async ({ b, data }, { id }) => {
-      expect((await data(b, FIND, { id })).loginAttempt).toBeNull();
+    'Mutation.login': async ({ b, data }) => {
+      const input = { email: 'nobody@example.com', password: 'not a password' };
+      const login = await data(b, 'mutation ($input: LoginInput!) { login(input: $input) { __typename } }', { input });
+      expect(login.login.__typename).not.toBe('SignedIn');
     },
-    'Mutation.createLoginAttempt': async ({ b, data }) => {
-      expect((await data(b, CREATE, { input: { name: 'Tenant B' } })).createLoginAttempt.name).toBe('Tenant B');
+    'Mutation.refreshSession': async ({ b, data }) => {
+      const refreshed = await data(b, 'mutation { refreshSession(refreshToken: "not-a-token") { __typename } }');
+      expect(refreshed.refreshSession.__typename).toBe('InvalidRefreshToken');
+    },
+    'Mutation.logout': async ({ b, ask }) => {
+      expect((await ask(b, 'mutation { logout { sessionId } }')).errors).toBeUndefined();
     },
   },
-  entities: { LoginAttempt: { selection: '... on LoginAttempt { id name createdAt }', id: ({ id }) => id } },
+  entities: { SignIn: { selection: '... on SignIn { id sessionId }', id: ({ id }) => id } },
 });

@@ -1,9 +1,7 @@
 import type { SubgraphContext } from '@nexusflow/kit';
-import type { PaymentService } from './domain/payment-service.ts';
 import type { BillingServiceLoaders } from './loaders.ts';
+import type { createServices } from './services.ts';
 
-export interface BillingServiceServices {
-  payments: PaymentService;
-}
+export type BillingServiceServices = ReturnType<typeof createServices>;
 
 export type BillingServiceContext = SubgraphContext<BillingServiceLoaders, BillingServiceServices>;

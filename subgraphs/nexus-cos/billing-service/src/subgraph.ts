@@ -1,12 +1,14 @@
 import { defineSubgraph } from '@nexusflow/kit';
 import { loadBillingServiceConfig } from './config.ts';
-import { PaymentService } from './domain/payment-service.ts';
 import { Payment } from './entities/payment.entity.ts';
+import { Refund } from './entities/refund.entity.ts';
+import { StripeEvent } from './entities/stripe-event.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
+import { createServices } from './services.ts';
 
-export const entities = [Payment];
+export const entities = [Payment, Refund, StripeEvent];
 
 export const subgraph = defineSubgraph({
   name: 'billing-service',
@@ -16,5 +18,10 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ payments: new PaymentService() }),
+  createServices,
+  routes: (services) => [services.stripeEvents.route()],
+  background: async (_runtime, services, config) => {
+    services.pendingEvents.start(config.eventRetryIntervalMs);
+    return { close: () => services.pendingEvents.stop() };
+  },
 });

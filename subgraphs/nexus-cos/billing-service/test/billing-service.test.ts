@@ -2,62 +2,100 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Role, type Identity } from '@nexusflow/kit';
 import { startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
+import { FakeStripe } from '../../../../test/support/fake-stripe.ts';
 import type { BillingServiceServices } from '../src/context.ts';
 import { subgraph } from '../src/subgraph.ts';
+import { STRIPE_WEBHOOK_PATH } from '../src/webhooks/stripe-events.ts';
 
-const CREATE = 'mutation ($input: CreatePaymentInput!) { createPayment(input: $input) { id name createdAt } }';
-const LIST = 'query ($first: Int) { payments(first: $first) { id name } }';
-const FIND = 'query ($id: ID!) { payment(id: $id) { id name } }';
+const PAY = `mutation ($input: PayInvoiceInput!) { payInvoice(input: $input) { __typename } }`;
+const REFUND = `mutation ($input: RefundPaymentInput!) { refundPayment(input: $input) { __typename ... on PaymentNotFound { paymentId } } }`;
+const PAYMENT = `query ($id: ID!) { payment(id: $id) { id } }`;
+const PAYMENTS = `{ payments { id } }`;
+const SETTLED = `query ($from: DateTime!, $to: DateTime!) { settledMoneyMovements(from: $from, to: $to) { reference } }`;
 
 const member = (tenantId: string, roles = [Role.Member]): Identity => ({ kind: 'user', userId: randomUUID(), tenantId, roles });
+const WEBHOOK_SECRET = 'whsec_billingServiceBehaviour000000000000';
 
 describe('the billing-service subgraph', () => {
+  let stripe: FakeStripe;
   let under: SubgraphUnderTest<BillingServiceServices>;
 
   beforeAll(async () => {
-    under = await startSubgraphUnderTest('billing-service-behaviour', (env) => subgraph.start(env));
+    stripe = await new FakeStripe({ secretKey: 'sk_test_behaviour', webhookSecret: WEBHOOK_SECRET, prices: {} }).start();
+    // invoice-gen and ledger-mgr are not there: what needs them says they cannot be reached.
+    under = await startSubgraphUnderTest('billing-service-behaviour', (env) => subgraph.start(env), {
+      ...stripe.environment,
+      INVOICE_GEN_URL: 'http://127.0.0.1:9/graphql',
+      LEDGER_MGR_URL: 'http://127.0.0.1:9/graphql',
+      STRIPE_EVENT_RETRY_INTERVAL_MS: '0',
+    });
+    stripe.webhookUrl = `${under.subgraph.url}${STRIPE_WEBHOOK_PATH}`;
   });
 
   afterAll(async () => {
     await under?.close();
+    await stripe?.close();
   });
 
-  const create = (identity: Identity, name: string) =>
-    under.ask<{ createPayment: { id: string; name: string } }>(identity, CREATE, { input: { name } });
+  /** A Stripe event this service does nothing about, as Stripe would sign and send it. */
+  const event = () =>
+    JSON.stringify({ id: `evt_${randomUUID().replaceAll('-', '')}`, object: 'event', type: 'customer.created', data: { object: {} } });
 
-  it('creates a Payment that its tenant finds by id and in its list', async () => {
-    const tenantA = member(randomUUID());
-    const first = (await create(tenantA, '  First  ')).data!.createPayment;
-    const second = (await create(tenantA, 'Second')).data!.createPayment;
-    expect(first.name).toBe('First');
-    expect((await under.ask(tenantA, FIND, { id: first.id })).data).toEqual({ payment: { id: first.id, name: 'First' } });
-    const listed = await under.ask<{ payments: { id: string }[] }>(tenantA, LIST, {});
-    expect(listed.data?.payments.map(({ id }) => id).sort()).toEqual([first.id, second.id].sort());
-    expect((await under.ask<{ payments: unknown[] }>(tenantA, LIST, { first: 1 })).data?.payments).toHaveLength(1);
+  it('records a signed delivery once, answering a replay as a duplicate', async () => {
+    const payload = event();
+    const first = await stripe.deliverRaw(payload, stripe.sign(payload));
+    expect(first).toEqual({ status: 200, answer: JSON.stringify({ received: true, duplicate: false }) });
+    const replays = await Promise.all([stripe.deliverRaw(payload, stripe.sign(payload)), stripe.deliverRaw(payload, stripe.sign(payload))]);
+    expect(replays.map((replay) => JSON.parse(replay.answer).duplicate)).toEqual([true, true]);
+    expect(await under.subgraph.services.stripeEvents.pendingCount()).toBe(0);
   });
 
-  it("shows another tenant none of a tenant's payments", async () => {
-    const [tenantA, tenantB] = [member(randomUUID()), member(randomUUID())];
-    const created = await create(tenantA, 'Private');
-    expect((await under.ask(tenantB, FIND, { id: created.data?.createPayment.id })).data).toEqual({ payment: null });
-    expect((await under.ask(tenantB, LIST, {})).data).toEqual({ payments: [] });
+  it('refuses a forged, stale or unsigned delivery with 400, recording nothing', async () => {
+    const payload = event();
+    const forged = await stripe.deliverRaw(payload, stripe.sign(payload, undefined, 'whsec_notTheEndpointSecret000000000000000'));
+    const stale = await stripe.deliverRaw(payload, stripe.sign(payload, Math.floor(Date.now() / 1000) - 3600));
+    const unsigned = await fetch(stripe.webhookUrl!, { method: 'POST', body: payload });
+    expect([forged.status, stale.status, unsigned.status]).toEqual([400, 400, 400]);
+    expect((await stripe.deliverRaw(payload, stripe.sign(payload))).answer).toContain('"duplicate":false');
+    expect((await fetch(stripe.webhookUrl!)).status).toBe(405);
   });
 
-  it('refuses a VIEWER with FORBIDDEN and an anonymous caller with UNAUTHENTICATED, storing nothing', async () => {
-    const viewer = member(randomUUID(), [Role.Viewer]);
-    const refused = await create(viewer, 'Not allowed');
-    expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    const anonymous = await under.ask({ kind: 'anonymous' }, CREATE, { input: { name: 'Nobody' } });
-    expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    expect((await under.ask(viewer, LIST, {})).data).toEqual({ payments: [] });
+  it('refuses a VIEWER a payment and a MEMBER a refund with FORBIDDEN, and an anonymous caller with UNAUTHENTICATED', async () => {
+    const tenantId = randomUUID();
+    const pay = { input: { invoiceId: randomUUID(), paymentMethod: 'pm_card_visa' } };
+    expect((await under.ask(member(tenantId, [Role.Viewer]), PAY, pay)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await under.ask(member(tenantId), REFUND, { input: { paymentId: randomUUID() } })).errors?.[0]?.extensions?.code).toBe(
+      'FORBIDDEN',
+    );
+    expect((await under.ask({ kind: 'anonymous' }, PAY, pay)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(stripe.paymentIntents.size).toBe(0);
   });
 
-  it('answers a blank name and a malformed id with BAD_USER_INPUT naming the field, logging no error', async () => {
-    const tenantA = member(randomUUID());
-    const blank = await create(tenantA, '   ');
-    expect(blank.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'name' } });
-    const malformed = await under.ask(tenantA, FIND, { id: 'not-a-uuid' });
-    expect(malformed.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'id' } });
+  it('answers malformed input with BAD_USER_INPUT naming the field, and an unreachable invoice-gen with SERVICE_UNAVAILABLE', async () => {
+    const owner = member(randomUUID(), [Role.Owner]);
+    const cases: [string, Record<string, unknown>, string][] = [
+      [PAY, { input: { invoiceId: 'not-a-uuid', paymentMethod: 'pm_card_visa' } }, 'invoiceId'],
+      [PAY, { input: { invoiceId: randomUUID(), paymentMethod: 'tok_visa' } }, 'paymentMethod'],
+      [REFUND, { input: { paymentId: randomUUID(), amountMinor: 0 } }, 'amountMinor'],
+      [PAYMENT, { id: 'not-a-uuid' }, 'id'],
+    ];
+    for (const [query, variables, field] of cases) {
+      expect((await under.ask(owner, query, variables)).errors?.[0], field).toMatchObject({
+        extensions: { code: 'BAD_USER_INPUT', field },
+      });
+    }
+    const unreachable = await under.ask(owner, PAY, { input: { invoiceId: randomUUID(), paymentMethod: 'pm_card_visa' } });
+    expect(unreachable.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+    expect((await under.ask(owner, REFUND, { input: { paymentId: randomUUID() } })).data?.refundPayment).toMatchObject({
+      __typename: 'PaymentNotFound',
+    });
+    expect((await under.ask(owner, PAYMENTS)).data).toEqual({ payments: [] });
     expect(under.loggedErrors).toEqual([]);
+  });
+
+  it('gives ledger-mgr the settled movements of a period for an OWNER or ADMIN only', async () => {
+    const period = { from: '2026-01-01T00:00:00.000Z', to: '2026-02-01T00:00:00.000Z' };
+    expect((await under.ask(member(randomUUID(), [Role.Admin]), SETTLED, period)).data).toEqual({ settledMoneyMovements: [] });
+    expect((await under.ask(member(randomUUID()), SETTLED, period)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 });

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { describeEntityContract } from '@nexusflow/kit/testing';
+import { ContentVersion } from '../src/entities/content-version.entity.ts';
 import { Content } from '../src/entities/content.entity.ts';
 import { subgraph } from '../src/subgraph.ts';
 
@@ -6,9 +8,27 @@ describeEntityContract('content-management', {
   start: (env) => subgraph.start(env),
   entities: {
     Content: {
-      selection: 'name createdAt',
+      selection: 'status currentVersion { number title } versions { number } rightsWindows { regions } createdAt',
       create: (em, tenantId, count) =>
-        Array.from({ length: count }, (_, index) => em.create(Content, { tenantId, createdBy: tenantId, name: `Content ${index}` }).id),
+        Array.from({ length: count }, (_, index) => {
+          const content = em.create(Content, {
+            tenantId,
+            creatorId: randomUUID(),
+            status: 'DRAFT',
+            currentVersionNumber: 1,
+            updatedAt: new Date(),
+          });
+          em.create(ContentVersion, {
+            tenantId,
+            contentId: content.id,
+            number: 1,
+            title: `Content ${index}`,
+            tags: [],
+            language: 'en',
+            createdBy: content.creatorId,
+          });
+          return content.id;
+        }),
     },
   },
 });

@@ -1,12 +1,14 @@
 import { defineSubgraph } from '@nexusflow/kit';
 import { loadInvoiceGenConfig } from './config.ts';
-import { InvoiceService } from './domain/invoice-service.ts';
+import { InvoiceNumberCounter } from './entities/invoice-number-counter.entity.ts';
 import { Invoice } from './entities/invoice.entity.ts';
+import { LedgerPosting } from './entities/ledger-posting.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
+import { createInvoiceGenServices, startInvoiceGenWork } from './services.ts';
 
-export const entities = [Invoice];
+export const entities = [Invoice, InvoiceNumberCounter, LedgerPosting];
 
 export const subgraph = defineSubgraph({
   name: 'invoice-gen',
@@ -16,5 +18,7 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ invoices: new InvoiceService() }),
+  createServices: createInvoiceGenServices,
+  background: startInvoiceGenWork,
+  routes: (services) => [services.pdfRoute],
 });

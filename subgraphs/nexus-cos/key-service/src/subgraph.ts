@@ -1,12 +1,15 @@
-import { defineSubgraph } from '@nexusflow/kit';
+import { defineSubgraph, OutboxEvent } from '@nexusflow/kit';
 import { loadKeyServiceConfig } from './config.ts';
-import { TenantKeyService } from './domain/tenant-key-service.ts';
+import { KeyAuditEvent } from './entities/key-audit-event.entity.ts';
+import { TenantKeyVersion } from './entities/tenant-key-version.entity.ts';
 import { TenantKey } from './entities/tenant-key.entity.ts';
+import { WrappedSecret } from './entities/wrapped-secret.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
+import { createKeyServiceServices, startKeyMaintenance } from './services.ts';
 
-export const entities = [TenantKey];
+export const entities = [TenantKey, TenantKeyVersion, WrappedSecret, KeyAuditEvent, OutboxEvent];
 
 export const subgraph = defineSubgraph({
   name: 'key-service',
@@ -16,5 +19,6 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ tenantKeys: new TenantKeyService() }),
+  createServices: createKeyServiceServices,
+  background: startKeyMaintenance,
 });

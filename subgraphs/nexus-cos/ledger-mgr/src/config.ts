@@ -6,9 +6,11 @@ const ledgerMgrEnvSchema = z.object({
   ...subgraphEnv(serviceDefaults('nexus-cos', 'ledger-mgr')),
 });
 
-/** Settings of its own go in the schema above and, read from `parsed`, in the object this returns beside `subgraph`. */
 export function loadLedgerMgrConfig(env?: Environment) {
-  return loadSubgraphConfig('ledger-mgr', ledgerMgrEnvSchema, env, () => ({}));
+  return loadSubgraphConfig('ledger-mgr', ledgerMgrEnvSchema, env, (parsed) => ({
+    /** billing-service, whose settled payments, refunds and fees the reconciliation compares with the ledger. */
+    billingServiceUrl: parsed.BILLING_SERVICE_URL,
+  }));
 }
 
 export type LedgerMgrConfig = ReturnType<typeof loadLedgerMgrConfig>;

@@ -1,9 +1,7 @@
 import type { SubgraphContext } from '@nexusflow/kit';
-import type { LedgerAccountService } from './domain/ledger-account-service.ts';
 import type { LedgerMgrLoaders } from './loaders.ts';
+import type { createServices } from './services.ts';
 
-export interface LedgerMgrServices {
-  ledgerAccounts: LedgerAccountService;
-}
+export type LedgerMgrServices = ReturnType<typeof createServices>;
 
 export type LedgerMgrContext = SubgraphContext<LedgerMgrLoaders, LedgerMgrServices>;

@@ -1,12 +1,14 @@
 import { defineSubgraph } from '@nexusflow/kit';
 import { loadLedgerMgrConfig } from './config.ts';
-import { LedgerAccountService } from './domain/ledger-account-service.ts';
+import { JournalEntry } from './entities/journal-entry.entity.ts';
+import { JournalLine } from './entities/journal-line.entity.ts';
 import { LedgerAccount } from './entities/ledger-account.entity.ts';
+import { createServices } from './services.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
 
-export const entities = [LedgerAccount];
+export const entities = [LedgerAccount, JournalEntry, JournalLine];
 
 export const subgraph = defineSubgraph({
   name: 'ledger-mgr',
@@ -16,5 +18,5 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ ledgerAccounts: new LedgerAccountService() }),
+  createServices,
 });

@@ -1,12 +1,13 @@
 import { defineSubgraph } from '@nexusflow/kit';
 import { loadSchedulerConfig } from './config.ts';
-import { ScheduledTaskService } from './domain/scheduled-task-service.ts';
 import { ScheduledTask } from './entities/scheduled-task.entity.ts';
+import { TaskRun } from './entities/task-run.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
+import { createSchedulerServices, startTicking } from './services.ts';
 
-export const entities = [ScheduledTask];
+export const entities = [ScheduledTask, TaskRun];
 
 export const subgraph = defineSubgraph({
   name: 'scheduler',
@@ -16,5 +17,6 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ scheduledTasks: new ScheduledTaskService() }),
+  createServices: createSchedulerServices,
+  background: (_runtime, services, config) => startTicking(config, services),
 });

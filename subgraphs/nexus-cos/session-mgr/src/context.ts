@@ -1,9 +1,11 @@
 import type { SubgraphContext } from '@nexusflow/kit';
-import type { SessionService } from './domain/session-service.ts';
+import type { ExpiringStore } from './domain/live-sessions.ts';
+import type { SessionLifecycle } from './domain/sessions.ts';
 import type { SessionMgrLoaders } from './loaders.ts';
 
 export interface SessionMgrServices {
-  sessions: SessionService;
+  store: ExpiringStore;
+  sessions: SessionLifecycle;
 }
 
 export type SessionMgrContext = SubgraphContext<SessionMgrLoaders, SessionMgrServices>;

@@ -1,10 +1,10 @@
 import { defineSubgraph } from '@nexusflow/kit';
 import { loadSessionMgrConfig } from './config.ts';
-import { SessionService } from './domain/session-service.ts';
 import { Session } from './entities/session.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
+import { closeSessionStore, createSessionMgrServices } from './services.ts';
 
 export const entities = [Session];
 
@@ -16,5 +16,6 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ sessions: new SessionService() }),
+  createServices: createSessionMgrServices,
+  background: closeSessionStore,
 });

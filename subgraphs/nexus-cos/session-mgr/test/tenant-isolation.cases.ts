@@ -1,26 +1,32 @@
 import { expect } from 'vitest';
 import { defineIsolationCases } from '../../../../test/support/tenant-isolation.ts';
 
-const CREATE = 'mutation ($input: CreateSessionInput!) { createSession(input: $input) { id name } }';
-const LIST = '{ sessions(first: 100) { id name } }';
-const FIND = 'query ($id: ID!) { session(id: $id) { id name } }';
+const MINE = '{ mySessions { id } }';
 
-/** Tenant B (a stranger) never sees, nor changes, tenant A's sessions: run by test/integration/tenant-isolation.test.ts. */
+/**
+ * Tenant B (a stranger) never sees, nor ends, tenant A's sessions. Sessions are made by signing in (auth-service), so
+ * tenant A's is the one it acts with.
+ */
 export const isolationCases = defineIsolationCases({
   async setUp({ a, data }) {
-    return { id: (await data(a, CREATE, { input: { name: 'Tenant A only' } })).createSession.id as string };
+    const sessions = (await data(a, MINE)).mySessions as { id: string }[];
+    return { id: sessions[0]?.id ?? '00000000-0000-4000-8000-000000000000' };
   },
-  stateOfA: ({ a, data }) => data(a, LIST),
+  stateOfA: ({ a, data }) => data(a, MINE),
   root: {
-    'Query.sessions': async ({ b, data }) => {
-      expect((await data(b, LIST)).sessions).toEqual([]);
+    'Query.mySessions': async ({ a, b, data }) => {
+      const mine = (await data(b, MINE)).mySessions as { id: string }[];
+      const theirs = (await data(a, MINE)).mySessions as { id: string }[];
+      expect(mine.filter((session) => theirs.some((other) => other.id === session.id))).toEqual([]);
     },
-    'Query.session': async ({ b, data }, { id }) => {
-      expect((await data(b, FIND, { id })).session).toBeNull();
+    'Mutation.revokeSession': async ({ b, data }, { id }) => {
+      const revoked = await data(b, 'mutation ($id: ID!) { revokeSession(id: $id) { __typename ... on SessionNotFound { id } } }', { id });
+      expect(revoked.revokeSession).toEqual({ __typename: 'SessionNotFound', id });
     },
-    'Mutation.createSession': async ({ b, data }) => {
-      expect((await data(b, CREATE, { input: { name: 'Tenant B' } })).createSession.name).toBe('Tenant B');
+    'Mutation.revokeAllSessions': async ({ a, b, data }) => {
+      const revoked = await data(b, 'mutation ($userId: ID) { revokeAllSessions(userId: $userId) { count } }', { userId: a.userId });
+      expect(revoked.revokeAllSessions).toEqual({ count: 0 });
     },
   },
-  entities: { Session: { selection: '... on Session { id name createdAt }', id: ({ id }) => id } },
+  entities: { Session: { selection: '... on Session { id userId }', id: ({ id }) => id } },
 });

@@ -1,12 +1,14 @@
 import { defineSubgraph } from '@nexusflow/kit';
 import { loadStreamcoreConfig } from './config.ts';
-import { StreamAssetService } from './domain/stream-asset-service.ts';
-import { StreamAsset } from './entities/stream-asset.entity.ts';
+import { MediaAsset } from './entities/media-asset.entity.ts';
+import { PlaybackSession } from './entities/playback-session.entity.ts';
+import { Rendition } from './entities/rendition.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
+import { createStreamcoreServices, startPlaybackSweep, streamcoreRoutes } from './services.ts';
 
-export const entities = [StreamAsset];
+export const entities = [MediaAsset, Rendition, PlaybackSession];
 
 export const subgraph = defineSubgraph({
   name: 'streamcore',
@@ -16,5 +18,7 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ streamAssets: new StreamAssetService() }),
+  createServices: createStreamcoreServices,
+  background: startPlaybackSweep,
+  routes: streamcoreRoutes,
 });

@@ -7,7 +7,7 @@ const HOUR_MS = 3_600_000;
 const tokenMgrEnvSchema = z
   .object({
     ...subgraphEnv(serviceDefaults('nexus-cos', 'token-mgr')),
-    /** Seals the private signing keys at rest, until key-service wraps them. */
+    /** Opens the private signing keys sealed before key-service wrapped them; the next rotation moves them there. */
     TOKEN_KEY_ENCRYPTION_KEY: sharedSecretSchema,
     ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
     KEY_ROTATION_INTERVAL_HOURS: z.coerce
@@ -34,6 +34,8 @@ export function loadTokenMgrConfig(env?: Environment) {
     env,
     (parsed) => ({
       keyEncryptionKey: secretOrDevelopmentDefault(parsed.TOKEN_KEY_ENCRYPTION_KEY),
+      /** key-service, which wraps the private signing keys under the platform tenant's key. */
+      keyServiceUrl: parsed.KEY_SERVICE_URL,
       accessTokenTtlSeconds: parsed.ACCESS_TOKEN_TTL_SECONDS,
       rotation: {
         /** How long a key signs before its successor takes over. */

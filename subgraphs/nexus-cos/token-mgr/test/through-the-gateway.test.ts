@@ -33,10 +33,15 @@ describe.each(storageModes(['postgres', 'redis']))(
 
     beforeAll(async () => {
       services = await TestServices.create(mode, `token_mgr_gateway_${mode}`);
+      // token-mgr's private keys are wrapped by key-service: it starts first.
+      const keyService = await services.start(await definitionOf('nexus-cos', 'key-service'), {
+        ...(await services.environmentFor('key-service')),
+        KEY_MAINTENANCE_INTERVAL_MS: '0',
+      });
       const definition = (await definitionOf('nexus-cos', 'token-mgr')) as unknown as Parameters<typeof services.start>[0];
       tokenMgr = (await services.start(
         definition,
-        { ...(await services.environmentFor('token-mgr')), ROTATE_KEYS: 'off' },
+        { ...(await services.environmentFor('token-mgr')), KEY_SERVICE_URL: keyService.graphqlUrl, ROTATE_KEYS: 'off' },
         {
           clock: () => clock,
           // The gateway signs identities by the same moved clock.

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, secretOrDevelopmentDefault, systemFork, type Identity } from '@nexusflow/kit';
+import { callSubgraph, Role, secretOrDevelopmentDefault, systemFork, type Identity } from '@nexusflow/kit';
 import { startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
 import { JWKS_PATH, REVOCATIONS_PATH } from '@nexusflow/topology';
+import { CLOSED_PORT_URL, definitionOf } from '../../../../test/support/services.ts';
 import type { TokenMgrServices } from '../src/context.ts';
 import { KeyBox } from '../src/domain/key-box.ts';
+import { KeyRing } from '../src/domain/key-ring.ts';
 import { SigningKey } from '../src/entities/signing-key.entity.ts';
 import { subgraph } from '../src/subgraph.ts';
+import { PLATFORM_TENANT_ID, SigningKeyVault, TOKEN_MGR_SERVICE_USER_ID } from '../src/domain/signing-key-vault.ts';
 
 const HOUR_MS = 3_600_000;
 const ROTATION_HOURS = 24;
@@ -30,10 +33,17 @@ const user = (tenantId: string, roles = [Role.Member]): Extract<Identity, { kind
 
 describe('the token-mgr subgraph', () => {
   let under: SubgraphUnderTest<TokenMgrServices>;
+  let keyService: SubgraphUnderTest<unknown>;
   let clock = Date.now();
 
   beforeAll(async () => {
+    // token-mgr's private keys are wrapped by key-service: it starts first.
+    const keyServiceDefinition = await definitionOf('nexus-cos', 'key-service');
+    keyService = await startSubgraphUnderTest('token-mgr-behaviour-key-service', (env) => keyServiceDefinition.start(env), {
+      KEY_MAINTENANCE_INTERVAL_MS: '0',
+    });
     under = await startSubgraphUnderTest('token-mgr-behaviour', (env) => subgraph.start(env, { clock: () => clock }), {
+      KEY_SERVICE_URL: keyService.subgraph.graphqlUrl,
       ROTATE_KEYS: 'off',
       KEY_ROTATION_INTERVAL_HOURS: String(ROTATION_HOURS),
       KEY_PUBLICATION_LEAD_MINUTES: String(LEAD_MINUTES),
@@ -43,6 +53,7 @@ describe('the token-mgr subgraph', () => {
 
   afterAll(async () => {
     await under?.close();
+    await keyService?.close();
   });
 
   const issue = async (holder: Extract<Identity, { kind: 'user' }>) => {
@@ -76,12 +87,44 @@ describe('the token-mgr subgraph', () => {
     expect(published).toEqual({ kty: 'OKP', crv: 'Ed25519', x: expect.any(String), kid, alg: 'EdDSA', use: 'sig' });
   });
 
-  it('keeps private keys sealed at rest, opening only with the configured key for their own row', async () => {
+  /** Asks key-service to open a wrapped private key, as `tenantId` would. */
+  const openWrapped = (stored: string, keyId: string, tenantId: string) =>
+    callSubgraph<{ decryptSecret: { plaintext: string } }, unknown>({
+      url: keyService.subgraph.graphqlUrl,
+      query: 'mutation ($input: DecryptSecretInput!) { decryptSecret(input: $input) { plaintext } }',
+      variables: { input: { ciphertext: stored.replace(/^key-service:/, ''), purpose: `token-mgr-signing-key:${keyId}` } },
+      identity: { kind: 'user', userId: TOKEN_MGR_SERVICE_USER_ID, tenantId, roles: [Role.Member] },
+      internalSecret: keyService.subgraph.config.internalSecret,
+    });
+
+  it("keeps private keys wrapped by key-service under the platform tenant's key, bound to their own key id", async () => {
     const [key] = await systemFork(under.subgraph.database).find(SigningKey, {}, { limit: 1 });
+    expect(key!.sealedPrivateKey).toMatch(/^key-service:ks1\./);
     expect(key!.sealedPrivateKey).not.toContain('PRIVATE KEY');
-    expect(new KeyBox(secretOrDevelopmentDefault(undefined)).open(key!.sealedPrivateKey, key!.id)).toContain('PRIVATE KEY');
-    expect(() => new KeyBox('another key-encryption key of 32 characters').open(key!.sealedPrivateKey, key!.id)).toThrow();
-    expect(() => new KeyBox(secretOrDevelopmentDefault(undefined)).open(key!.sealedPrivateKey, randomUUID())).toThrow();
+    expect((await openWrapped(key!.sealedPrivateKey, key!.id, PLATFORM_TENANT_ID)).decryptSecret.plaintext).toContain('PRIVATE KEY');
+    await expect(openWrapped(key!.sealedPrivateKey, key!.id, randomUUID())).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+    await expect(openWrapped(key!.sealedPrivateKey, randomUUID(), PLATFORM_TENANT_ID)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(() => new KeyBox(secretOrDevelopmentDefault(undefined)).open(key!.sealedPrivateKey, key!.id)).toThrow();
+  });
+
+  it('still opens a key sealed the old way (TOKEN_KEY_ENCRYPTION_KEY), and moves it to key-service at the next pass', async () => {
+    const em = systemFork(under.subgraph.database);
+    const active = await em.findOneOrFail(SigningKey, { activatesAt: { $lte: new Date(clock) } }, { orderBy: { activatesAt: 'desc' } });
+    const pem = (await openWrapped(active.sealedPrivateKey, active.id, PLATFORM_TENANT_ID)).decryptSecret.plaintext;
+    active.sealedPrivateKey = new KeyBox(secretOrDevelopmentDefault(undefined)).seal(pem, active.id);
+    await em.flush();
+    // A ring of a fresh instance, which has no private key cached: it opens the stored one.
+    const fresh = new KeyRing(under.subgraph.services.vault, {
+      intervalMs: ROTATION_HOURS * HOUR_MS,
+      publicationLeadMs: 60_000,
+      tokenTtlMs: 60_000,
+    });
+    expect((await fresh.activeKey(em.fork(), new Date(clock))).id).toBe(active.id);
+
+    await under.subgraph.services.keys.rotate(em.fork(), new Date(clock));
+    const moved = await systemFork(under.subgraph.database).findOneOrFail(SigningKey, { id: active.id });
+    expect(moved.sealedPrivateKey).toMatch(/^key-service:ks1\./);
+    expect((await openWrapped(moved.sealedPrivateKey, moved.id, PLATFORM_TENANT_ID)).decryptSecret.plaintext).toBe(pem);
   });
 
   it('publishes a successor before it signs, and keeps the retired key until the tokens it signed have expired', async () => {
@@ -146,5 +189,14 @@ describe('the token-mgr subgraph', () => {
     const anonymous = await under.ask({ kind: 'anonymous' }, REVOKE, { token });
     expect(anonymous.errors?.map((error) => error.extensions?.code)).toEqual(['UNAUTHENTICATED']);
     expect(under.loggedErrors).toEqual([]);
+  });
+
+  it('is ready only while key-service, which wraps its private keys, answers', async () => {
+    expect((await under.subgraph.health.readiness()).checks.keyService).toEqual({ status: 'up' });
+    const unreachable = new SigningKeyVault(
+      { url: CLOSED_PORT_URL, internalSecret: under.subgraph.config.internalSecret },
+      new KeyBox(secretOrDevelopmentDefault(undefined)),
+    );
+    await expect(unreachable.ping()).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
   });
 });

@@ -1,9 +1,9 @@
 import type { SubgraphContext } from '@nexusflow/kit';
-import type { UserService } from './domain/user-service.ts';
+import type { UserAccounts } from './domain/user-accounts.ts';
 import type { UserAuthLoaders } from './loaders.ts';
 
 export interface UserAuthServices {
-  users: UserService;
+  accounts: UserAccounts;
 }
 
 export type UserAuthContext = SubgraphContext<UserAuthLoaders, UserAuthServices>;

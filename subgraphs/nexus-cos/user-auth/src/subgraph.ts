@@ -1,12 +1,14 @@
 import { defineSubgraph } from '@nexusflow/kit';
 import { loadUserAuthConfig } from './config.ts';
-import { UserService } from './domain/user-service.ts';
+import { EmailVerification } from './entities/email-verification.entity.ts';
+import { Organisation } from './entities/organisation.entity.ts';
 import { User } from './entities/user.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
+import { createUserAuthServices } from './services.ts';
 
-export const entities = [User];
+export const entities = [Organisation, User, EmailVerification];
 
 export const subgraph = defineSubgraph({
   name: 'user-auth',
@@ -16,5 +18,5 @@ export const subgraph = defineSubgraph({
   migrations,
   resolvers,
   createLoaders,
-  createServices: () => ({ users: new UserService() }),
+  createServices: createUserAuthServices,
 });

@@ -4,6 +4,7 @@ import type { OAuthClient as OAuthClientModel } from '../entities/oauth-client.e
 import type { AuthServiceV2Context } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -17,39 +18,102 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
-/** What a new OAuthClient is made of. */
-export type CreateOAuthClientInput = {
-  /** 1 to 200 characters; surrounding spaces are removed. */
-  name: Scalars['String']['input'];
+/** What deleting a client did. */
+export type DeleteOAuthClientResult = DeletedOAuthClient | OAuthClientNotFound;
+
+/** A deleted OAuth client: its tokens, grants and consents are gone with it. */
+export type DeletedOAuthClient = {
+  __typename?: 'DeletedOAuthClient';
+  /** The id it had. */
+  id: Scalars['ID']['output'];
 };
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Creates a OAuthClient in the caller's tenant; needs the OWNER, ADMIN or MEMBER role. */
-  createOAuthClient: OAuthClient;
+  /** Deletes an OAuth client with its tokens, grants and consents; needs the OWNER or ADMIN role. */
+  deleteOAuthClient: DeleteOAuthClientResult;
+  /** Registers a third-party OAuth client in the caller's tenant and returns its secret once; needs the OWNER or ADMIN role. */
+  registerOAuthClient: RegisteredOAuthClient;
+  /** Issues a confidential client a new secret, shown once, revoking the old one; needs the OWNER or ADMIN role. */
+  rotateOAuthClientSecret: RotateOAuthClientSecretResult;
 };
 
 
-export type MutationCreateOAuthClientArgs = {
-  input: CreateOAuthClientInput;
+export type MutationDeleteOAuthClientArgs = {
+  id: Scalars['ID']['input'];
 };
 
-/** A oauth client of the caller's tenant. */
+
+export type MutationRegisterOAuthClientArgs = {
+  input: RegisterOAuthClientInput;
+};
+
+
+export type MutationRotateOAuthClientSecretArgs = {
+  id: Scalars['ID']['input'];
+};
+
+/**
+ * A third-party application registered by the caller's tenant to obtain OAuth 2.0 / OpenID Connect tokens from
+ * auth-service-v2. Its id is the OAuth `client_id`.
+ */
 export type OAuthClient = {
   __typename?: 'OAuthClient';
-  /** When it was created. */
+  /** Whether it keeps a secret. */
+  clientType: OAuthClientType;
+  /** When it was registered. */
   createdAt: Scalars['DateTime']['output'];
-  /** Stable identifier, a UUID. */
+  /** The grant types it may use. */
+  grantTypes: Array<OAuthGrantType>;
+  /** Stable identifier, a UUID: the OAuth client_id. */
   id: Scalars['ID']['output'];
-  /** What people call it, 1 to 200 characters. */
+  /** What people call it, 1 to 200 characters; shown to users when they authorize it. */
   name: Scalars['String']['output'];
+  /** Where authorization responses may be sent: https URLs, or http URLs on a loopback host. */
+  redirectUris: Array<Scalars['String']['output']>;
+  /** When its current secret was issued; null for a public client. */
+  secretIssuedAt?: Maybe<Scalars['DateTime']['output']>;
 };
+
+/** A public client has no secret to rotate. */
+export type OAuthClientHasNoSecret = {
+  __typename?: 'OAuthClientHasNoSecret';
+  /** The public client's id. */
+  id: Scalars['ID']['output'];
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
+};
+
+/** No OAuth client of the caller's tenant has this id. */
+export type OAuthClientNotFound = {
+  __typename?: 'OAuthClientNotFound';
+  /** The id asked for. */
+  id: Scalars['ID']['output'];
+  /** What went wrong, for people. */
+  message: Scalars['String']['output'];
+};
+
+/** Whether an OAuth client can keep a secret (RFC 6749 section 2.1). */
+export type OAuthClientType =
+  /** A client that keeps a secret (a server-side app): it authenticates at the token endpoint with its secret. */
+  | 'CONFIDENTIAL'
+  /** A client that cannot keep a secret (a single-page or native app): it has none, and must use PKCE with S256. */
+  | 'PUBLIC';
+
+/** How an OAuth client may obtain tokens from auth-service-v2 (RFC 6749 grant types). */
+export type OAuthGrantType =
+  /** The authorization code grant, with PKCE (S256, required for public clients): a COS user authorizes the app. */
+  | 'AUTHORIZATION_CODE'
+  /** The client credentials grant: a confidential client acting on its own behalf. */
+  | 'CLIENT_CREDENTIALS'
+  /** Refresh tokens, rotated on every use, alongside the authorization code grant. */
+  | 'REFRESH_TOKEN';
 
 export type Query = {
   __typename?: 'Query';
-  /** One OAuthClient of the caller's tenant, or null when it has none with that id. */
+  /** One OAuth client of the caller's tenant, or null when it has none with that id. */
   oauthClient?: Maybe<OAuthClient>;
-  /** The caller's tenant's oauthClients, newest first; at most 100. */
+  /** The caller's tenant's OAuth clients, newest first; at most 100. */
   oauthClients: Array<OAuthClient>;
 };
 
@@ -61,6 +125,39 @@ export type QueryOauthClientArgs = {
 
 export type QueryOauthClientsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** What a new OAuth client is made of. */
+export type RegisterOAuthClientInput = {
+  /** Whether it keeps a secret; a PUBLIC client may not use CLIENT_CREDENTIALS. */
+  clientType: OAuthClientType;
+  /** At least one, each once; REFRESH_TOKEN needs AUTHORIZATION_CODE. */
+  grantTypes: Array<OAuthGrantType>;
+  /** 1 to 200 characters; surrounding spaces are removed. */
+  name: Scalars['String']['input'];
+  /** Required with AUTHORIZATION_CODE, at most 10: absolute https URLs, or http URLs on 127.0.0.1, [::1] or localhost; no fragment. */
+  redirectUris?: Array<Scalars['String']['input']>;
+};
+
+/** A newly registered OAuth client, with its secret: the only time the secret is shown. */
+export type RegisteredOAuthClient = {
+  __typename?: 'RegisteredOAuthClient';
+  /** The client as registered. */
+  client: OAuthClient;
+  /** Its client_secret, shown this once and kept only encrypted; null for a PUBLIC client. */
+  clientSecret?: Maybe<Scalars['String']['output']>;
+};
+
+/** What rotating a client's secret did. */
+export type RotateOAuthClientSecretResult = OAuthClientHasNoSecret | OAuthClientNotFound | RotatedOAuthClientSecret;
+
+/** A confidential client's new secret: the previous one stops working at once. */
+export type RotatedOAuthClientSecret = {
+  __typename?: 'RotatedOAuthClientSecret';
+  /** The client. */
+  client: OAuthClient;
+  /** Its new client_secret, shown this once. */
+  clientSecret: Scalars['String']['output'];
 };
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
@@ -154,31 +251,59 @@ export type FederationReferenceTypes = ResolversObject<{
     & GraphQLRecursivePick<FederationTypes['OAuthClient'], {"id":true}> );
 }>;
 
+/** Mapping of union types */
+export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = ResolversObject<{
+  DeleteOAuthClientResult:
+    | ( DeletedOAuthClient )
+    | ( OAuthClientNotFound )
+  ;
+  RotateOAuthClientSecretResult:
+    | ( OAuthClientHasNoSecret )
+    | ( OAuthClientNotFound )
+    | ( Omit<RotatedOAuthClientSecret, 'client'> & { client: _RefType['OAuthClient'] } )
+  ;
+}>;
 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  CreateOAuthClientInput: CreateOAuthClientInput;
-  String: ResolverTypeWrapper<Scalars['String']['output']>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  DeleteOAuthClientResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['DeleteOAuthClientResult']>;
+  DeletedOAuthClient: ResolverTypeWrapper<DeletedOAuthClient>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   OAuthClient: ResolverTypeWrapper<OAuthClientModel>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  String: ResolverTypeWrapper<Scalars['String']['output']>;
+  OAuthClientHasNoSecret: ResolverTypeWrapper<OAuthClientHasNoSecret>;
+  OAuthClientNotFound: ResolverTypeWrapper<OAuthClientNotFound>;
+  OAuthClientType: OAuthClientType;
+  OAuthGrantType: OAuthGrantType;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  RegisterOAuthClientInput: RegisterOAuthClientInput;
+  RegisteredOAuthClient: ResolverTypeWrapper<Omit<RegisteredOAuthClient, 'client'> & { client: ResolversTypes['OAuthClient'] }>;
+  RotateOAuthClientSecretResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RotateOAuthClientSecretResult']>;
+  RotatedOAuthClientSecret: ResolverTypeWrapper<Omit<RotatedOAuthClientSecret, 'client'> & { client: ResolversTypes['OAuthClient'] }>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
-  CreateOAuthClientInput: CreateOAuthClientInput;
-  String: Scalars['String']['output'];
   DateTime: Scalars['DateTime']['output'];
+  DeleteOAuthClientResult: ResolversUnionTypes<ResolversParentTypes>['DeleteOAuthClientResult'];
+  DeletedOAuthClient: DeletedOAuthClient;
+  ID: Scalars['ID']['output'];
   Mutation: Record<PropertyKey, never>;
   OAuthClient: OAuthClientModel;
-  ID: Scalars['ID']['output'];
+  String: Scalars['String']['output'];
+  OAuthClientHasNoSecret: OAuthClientHasNoSecret;
+  OAuthClientNotFound: OAuthClientNotFound;
   Query: Record<PropertyKey, never>;
   Int: Scalars['Int']['output'];
+  RegisterOAuthClientInput: RegisterOAuthClientInput;
+  RegisteredOAuthClient: Omit<RegisteredOAuthClient, 'client'> & { client: ResolversParentTypes['OAuthClient'] };
+  RotateOAuthClientSecretResult: ResolversUnionTypes<ResolversParentTypes>['RotateOAuthClientSecretResult'];
+  RotatedOAuthClientSecret: Omit<RotatedOAuthClientSecret, 'client'> & { client: ResolversParentTypes['OAuthClient'] };
   Boolean: Scalars['Boolean']['output'];
 }>;
 
@@ -186,15 +311,42 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
   name: 'DateTime';
 }
 
+export type DeleteOAuthClientResultResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['DeleteOAuthClientResult'] = ResolversParentTypes['DeleteOAuthClientResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'DeletedOAuthClient' | 'OAuthClientNotFound', ParentType, ContextType>;
+}>;
+
+export type DeletedOAuthClientResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['DeletedOAuthClient'] = ResolversParentTypes['DeletedOAuthClient']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type MutationResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
-  createOAuthClient?: Resolver<ResolversTypes['OAuthClient'], ParentType, ContextType, RequireFields<MutationCreateOAuthClientArgs, 'input'>>;
+  deleteOAuthClient?: Resolver<ResolversTypes['DeleteOAuthClientResult'], ParentType, ContextType, RequireFields<MutationDeleteOAuthClientArgs, 'id'>>;
+  registerOAuthClient?: Resolver<ResolversTypes['RegisteredOAuthClient'], ParentType, ContextType, RequireFields<MutationRegisterOAuthClientArgs, 'input'>>;
+  rotateOAuthClientSecret?: Resolver<ResolversTypes['RotateOAuthClientSecretResult'], ParentType, ContextType, RequireFields<MutationRotateOAuthClientSecretArgs, 'id'>>;
 }>;
 
 export type OAuthClientResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['OAuthClient'] = ResolversParentTypes['OAuthClient'], FederationReferenceType extends FederationReferenceTypes['OAuthClient'] = FederationReferenceTypes['OAuthClient']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['OAuthClient']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  clientType?: Resolver<ResolversTypes['OAuthClientType'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  grantTypes?: Resolver<Array<ResolversTypes['OAuthGrantType']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  redirectUris?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  secretIssuedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+}>;
+
+export type OAuthClientHasNoSecretResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['OAuthClientHasNoSecret'] = ResolversParentTypes['OAuthClientHasNoSecret']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type OAuthClientNotFoundResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['OAuthClientNotFound'] = ResolversParentTypes['OAuthClientNotFound']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type QueryResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -202,10 +354,32 @@ export type QueryResolvers<ContextType = AuthServiceV2Context, ParentType extend
   oauthClients?: Resolver<Array<ResolversTypes['OAuthClient']>, ParentType, ContextType, RequireFields<QueryOauthClientsArgs, 'first'>>;
 }>;
 
+export type RegisteredOAuthClientResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['RegisteredOAuthClient'] = ResolversParentTypes['RegisteredOAuthClient']> = ResolversObject<{
+  client?: Resolver<ResolversTypes['OAuthClient'], ParentType, ContextType>;
+  clientSecret?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
+
+export type RotateOAuthClientSecretResultResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['RotateOAuthClientSecretResult'] = ResolversParentTypes['RotateOAuthClientSecretResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'OAuthClientHasNoSecret' | 'OAuthClientNotFound' | 'RotatedOAuthClientSecret', ParentType, ContextType>;
+}>;
+
+export type RotatedOAuthClientSecretResolvers<ContextType = AuthServiceV2Context, ParentType extends ResolversParentTypes['RotatedOAuthClientSecret'] = ResolversParentTypes['RotatedOAuthClientSecret']> = ResolversObject<{
+  client?: Resolver<ResolversTypes['OAuthClient'], ParentType, ContextType>;
+  clientSecret?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type Resolvers<ContextType = AuthServiceV2Context> = ResolversObject<{
   DateTime?: GraphQLScalarType;
+  DeleteOAuthClientResult?: DeleteOAuthClientResultResolvers<ContextType>;
+  DeletedOAuthClient?: DeletedOAuthClientResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   OAuthClient?: OAuthClientResolvers<ContextType>;
+  OAuthClientHasNoSecret?: OAuthClientHasNoSecretResolvers<ContextType>;
+  OAuthClientNotFound?: OAuthClientNotFoundResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  RegisteredOAuthClient?: RegisteredOAuthClientResolvers<ContextType>;
+  RotateOAuthClientSecretResult?: RotateOAuthClientSecretResultResolvers<ContextType>;
+  RotatedOAuthClientSecret?: RotatedOAuthClientSecretResolvers<ContextType>;
 }>;
 

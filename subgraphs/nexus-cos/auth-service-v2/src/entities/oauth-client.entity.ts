@@ -1,7 +1,13 @@
 import { entityBase, tenantFilter } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
+import type { OAuthClientType, OAuthGrantType } from '../__generated__/resolvers-types.ts';
 
-/** A oauth client of one tenant: the tenant filter keeps other tenants' rows out of every query. */
+export const OAUTH_CLIENT_TYPES = ['CONFIDENTIAL', 'PUBLIC'] as const satisfies readonly OAuthClientType[];
+
+/**
+ * A third-party app one tenant registered: its id is the OAuth `client_id`. The tenant filter keeps other tenants'
+ * clients out of every graph query; the provider reads it by id alone (its adapter), for whoever presents the id.
+ */
 export const OAuthClientSchema = defineEntity({
   name: 'OAuthClient',
   tableName: 'oauth_clients',
@@ -9,9 +15,15 @@ export const OAuthClientSchema = defineEntity({
   properties: {
     ...entityBase,
     tenantId: p.uuid().index(),
-    /** The user who created it. */
+    /** The user who registered it. */
     createdBy: p.uuid(),
     name: p.string(),
+    clientType: p.enum([...OAUTH_CLIENT_TYPES]),
+    grantTypes: p.json<OAuthGrantType[]>(),
+    redirectUris: p.json<string[]>(),
+    /** The client secret as key-service encrypted it (see ClientSecretVault); null for a public client. */
+    encryptedSecret: p.text().nullable(),
+    secretIssuedAt: p.datetime().nullable(),
   },
 });
 

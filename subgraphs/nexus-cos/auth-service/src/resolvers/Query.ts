@@ -1,7 +1,5 @@
-import { requireUuid } from '@nexusflow/kit';
 import type { QueryResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Query: QueryResolvers = {
-  loginAttempts: (_parent, { first }, { em, services }) => services.loginAttempts.list(em, first ?? 20),
-  loginAttempt: (_parent, { id }, { loaders }) => loaders.loginAttemptById.load(requireUuid(id, 'id')),
+  mySignIns: (_parent, { first }, { em, identity, services }) => services.flow.mySignIns(em, identity, first ?? 20),
 };

@@ -1,7 +1,7 @@
 import { DateTimeScalar } from '@nexusflow/kit';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
-import { LoginAttempt } from './LoginAttempt.ts';
 import { Mutation } from './Mutation.ts';
 import { Query } from './Query.ts';
+import { SignIn } from './SignIn.ts';
 
-export const resolvers: Resolvers = { DateTime: DateTimeScalar, Query, Mutation, LoginAttempt };
+export const resolvers: Resolvers = { DateTime: DateTimeScalar, Query, Mutation, SignIn };

@@ -1,5 +1,6 @@
 import type { MutationResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Mutation: MutationResolvers = {
-  createPayment: (_parent, { input }, { em, identity, services }) => services.payments.create(em, identity, input),
+  payInvoice: (_parent, { input }, { em, identity, services }) => services.payments.payInvoice(em, identity, input),
+  refundPayment: (_parent, { input }, { em, identity, services }) => services.payments.refundPayment(em, identity, input),
 };

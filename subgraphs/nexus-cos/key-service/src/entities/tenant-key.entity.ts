@@ -1,17 +1,18 @@
 import { entityBase, tenantFilter } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
-/** A tenant key of one tenant: the tenant filter keeps other tenants' rows out of every query. */
+/** A tenant's key-encryption key: one per tenant, made at its first encryption, whose versions live beside it. */
 export const TenantKeySchema = defineEntity({
   name: 'TenantKey',
   tableName: 'tenant_keys',
   filters: tenantFilter(),
   properties: {
     ...entityBase,
-    tenantId: p.uuid().index(),
-    /** The user who created it. */
-    createdBy: p.uuid(),
-    name: p.string(),
+    tenantId: p.uuid().unique(),
+    /** The version that wraps new data keys. */
+    currentVersion: p.integer(),
+    /** When the current version was made: the rotation schedule counts from it. */
+    rotatedAt: p.datetime().index(),
   },
 });
 

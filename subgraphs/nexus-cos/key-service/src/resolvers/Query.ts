@@ -1,7 +1,6 @@
-import { requireUuid } from '@nexusflow/kit';
 import type { QueryResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Query: QueryResolvers = {
-  tenantKeys: (_parent, { first }, { em, services }) => services.tenantKeys.list(em, first ?? 20),
-  tenantKey: (_parent, { id }, { loaders }) => loaders.tenantKeyById.load(requireUuid(id, 'id')),
+  tenantKey: (_parent, _args, { em, identity, services }) => services.vault.tenantKeyForAdmin(em, identity),
+  keyAuditEvents: (_parent, { first, after }, { em, identity, services }) => services.auditTrail.page(em, identity, first, after),
 };

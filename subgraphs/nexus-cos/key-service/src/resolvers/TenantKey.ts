@@ -1,6 +1,6 @@
-import { isUuid } from '@nexusflow/kit';
 import type { TenantKeyResolvers } from '../__generated__/resolvers-types.ts';
 
 export const TenantKey: TenantKeyResolvers = {
-  __resolveReference: ({ id }, { loaders }) => (isUuid(id) ? loaders.tenantKeyById.load(id) : null),
+  nextRotationAt: (tenantKey, _args, { services }) => services.vault.nextRotationAt(tenantKey.rotatedAt),
+  versions: (tenantKey, _args, { loaders }) => loaders.versionsByTenantKey.load(tenantKey.id),
 };

@@ -1,5 +1,5 @@
 import type { MutationResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Mutation: MutationResolvers = {
-  createLedgerAccount: (_parent, { input }, { em, identity, services }) => services.ledgerAccounts.create(em, identity, input),
+  postJournalEntry: (_parent, { input }, { em, identity, services }) => services.ledger.post(em, identity, input),
 };

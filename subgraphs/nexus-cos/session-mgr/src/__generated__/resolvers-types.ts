@@ -4,6 +4,7 @@ import type { Session as SessionModel } from '../entities/session.entity.ts';
 import type { SessionMgrContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -17,16 +18,35 @@ export type Scalars = {
   _FieldSet: { input: unknown; output: unknown; }
 };
 
-/** What a new Session is made of. */
+/** The start of a session (internal: auth-service, once credentials were checked). */
 export type CreateSessionInput = {
-  /** 1 to 200 characters; surrounding spaces are removed. */
-  name: Scalars['String']['input'];
+  /** The address signing in. */
+  clientAddress?: InputMaybe<Scalars['String']['input']>;
+  /** The browser or app signing in, at most 256 characters. */
+  userAgent?: InputMaybe<Scalars['String']['input']>;
+};
+
+/** A new session and its first refresh token. */
+export type CreatedSession = {
+  __typename?: 'CreatedSession';
+  /** Opaque; sent once to rotate it. Only its hash is kept. */
+  refreshToken: Scalars['String']['output'];
+  /** When the refresh token stops working unless used: the idle timeout, capped by the absolute one. */
+  refreshTokenExpiresAt: Scalars['DateTime']['output'];
+  /** The session. */
+  session: Session;
 };
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Creates a Session in the caller's tenant; needs the OWNER, ADMIN or MEMBER role. */
-  createSession: Session;
+  /** Starts a session for the calling user (internal: auth-service signs them in). */
+  createSession: CreatedSession;
+  /** Revokes every live session of the caller, or of `userId` of the organisation for an OWNER or ADMIN. */
+  revokeAllSessions: RevokedSessions;
+  /** Revokes one of the caller's sessions (any of the organisation's, for an OWNER or ADMIN) and its access tokens. */
+  revokeSession: RevokeSessionResult;
+  /** Exchanges a refresh token for the next one (internal: auth-service); a spent one revokes its session. */
+  rotateRefreshToken: RotateRefreshTokenResult;
 };
 
 
@@ -34,34 +54,118 @@ export type MutationCreateSessionArgs = {
   input: CreateSessionInput;
 };
 
-export type Query = {
-  __typename?: 'Query';
-  /** One Session of the caller's tenant, or null when it has none with that id. */
-  session?: Maybe<Session>;
-  /** The caller's tenant's sessions, newest first; at most 100. */
-  sessions: Array<Session>;
+
+export type MutationRevokeAllSessionsArgs = {
+  userId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
-export type QuerySessionArgs = {
+export type MutationRevokeSessionArgs = {
   id: Scalars['ID']['input'];
 };
 
 
-export type QuerySessionsArgs = {
-  first?: InputMaybe<Scalars['Int']['input']>;
+export type MutationRotateRefreshTokenArgs = {
+  refreshToken: Scalars['String']['input'];
 };
 
-/** A session of the caller's tenant. */
+export type Query = {
+  __typename?: 'Query';
+  /** The signed-in user's live sessions, newest first; at most 100. */
+  mySessions: Array<Session>;
+};
+
+/** Why a refresh token was refused. */
+export type RefreshTokenRejection =
+  /** Its session passed its idle or absolute timeout. */
+  | 'EXPIRED'
+  /** It had been exchanged already: someone replayed it, so its session is now revoked. */
+  | 'REUSED'
+  /** Its session was revoked. */
+  | 'REVOKED'
+  /** Not a refresh token session-mgr knows, or one whose session ended long ago. */
+  | 'UNKNOWN';
+
+/** A refresh token refused, and why. */
+export type RejectedRefreshToken = {
+  __typename?: 'RejectedRefreshToken';
+  /** Why it was refused. */
+  reason: RefreshTokenRejection;
+};
+
+/** What revoking a session did. */
+export type RevokeSessionResult = Session | SessionNotFound;
+
+/** What revoking sessions did. */
+export type RevokedSessions = {
+  __typename?: 'RevokedSessions';
+  /** How many live sessions were revoked. */
+  count: Scalars['Int']['output'];
+};
+
+/** What exchanging a refresh token did. */
+export type RotateRefreshTokenResult = RejectedRefreshToken | RotatedRefreshToken;
+
+/** A refresh token exchanged for the next one: the session goes on, for the user and roles it was started with. */
+export type RotatedRefreshToken = {
+  __typename?: 'RotatedRefreshToken';
+  /** The next refresh token; the one given is spent. */
+  refreshToken: Scalars['String']['output'];
+  /** When the new refresh token stops working unless used. */
+  refreshTokenExpiresAt: Scalars['DateTime']['output'];
+  /** The roles its access tokens carry. */
+  roles: Array<SessionRole>;
+  /** The session, its idle timeout moved on. */
+  session: Session;
+  /** The session's organisation (tenant). */
+  tenantId: Scalars['ID']['output'];
+};
+
+/**
+ * A sign-in session of a user of the caller's organisation: it lives while its refresh token is used before the idle
+ * timeout, and at most until the absolute timeout.
+ */
 export type Session = {
   __typename?: 'Session';
-  /** When it was created. */
+  /** When it ends whatever happens: the absolute timeout. */
+  absoluteExpiresAt: Scalars['DateTime']['output'];
+  /** The address it was started from. */
+  clientAddress?: Maybe<Scalars['String']['output']>;
+  /** When it started (the sign-in). */
   createdAt: Scalars['DateTime']['output'];
-  /** Stable identifier, a UUID. */
+  /** Whether it is the session the caller's access token belongs to. */
+  current: Scalars['Boolean']['output'];
+  /** Stable identifier, a UUID: the `sid` of its access tokens. */
   id: Scalars['ID']['output'];
-  /** What people call it, 1 to 200 characters. */
-  name: Scalars['String']['output'];
+  /** When it ends unless its refresh token is used before: the idle timeout. */
+  idleExpiresAt: Scalars['DateTime']['output'];
+  /** When its refresh token was last used (or the sign-in, before). */
+  lastRefreshedAt: Scalars['DateTime']['output'];
+  /** When it was revoked (a logout, a revocation, a reused refresh token); null while it lives. */
+  revokedAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The browser or app it was started from, as it said. */
+  userAgent?: Maybe<Scalars['String']['output']>;
+  /** The user signed in. */
+  userId: Scalars['ID']['output'];
 };
+
+/** No session the caller may revoke has this id. */
+export type SessionNotFound = {
+  __typename?: 'SessionNotFound';
+  /** The id asked for. */
+  id: Scalars['ID']['output'];
+};
+
+/** A role a session's user holds, as its access tokens carry it. */
+export type SessionRole =
+  /** Administers the organisation. */
+  | 'ADMIN'
+  /** Works in the organisation. */
+  | 'MEMBER'
+  /** Owns the organisation. */
+  | 'OWNER'
+  /** Reads the organisation's data only. */
+  | 'VIEWER';
 
 export type WithIndex<TObject> = TObject & Record<string, any>;
 export type ResolversObject<TObject> = WithIndex<TObject>;
@@ -154,32 +258,65 @@ export type FederationReferenceTypes = ResolversObject<{
     & GraphQLRecursivePick<FederationTypes['Session'], {"id":true}> );
 }>;
 
+/** Mapping of union types */
+export type ResolversUnionTypes<_RefType extends Record<string, unknown>> = ResolversObject<{
+  RevokeSessionResult:
+    | ( SessionModel )
+    | ( SessionNotFound )
+  ;
+  RotateRefreshTokenResult:
+    | ( RejectedRefreshToken )
+    | ( Omit<RotatedRefreshToken, 'session'> & { session: _RefType['Session'] } )
+  ;
+}>;
 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
   CreateSessionInput: CreateSessionInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  CreatedSession: ResolverTypeWrapper<Omit<CreatedSession, 'session'> & { session: ResolversTypes['Session'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  RefreshTokenRejection: RefreshTokenRejection;
+  RejectedRefreshToken: ResolverTypeWrapper<RejectedRefreshToken>;
+  RevokeSessionResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RevokeSessionResult']>;
+  RevokedSessions: ResolverTypeWrapper<RevokedSessions>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  RotateRefreshTokenResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RotateRefreshTokenResult']>;
+  RotatedRefreshToken: ResolverTypeWrapper<Omit<RotatedRefreshToken, 'session'> & { session: ResolversTypes['Session'] }>;
   Session: ResolverTypeWrapper<SessionModel>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  SessionNotFound: ResolverTypeWrapper<SessionNotFound>;
+  SessionRole: SessionRole;
 }>;
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
   CreateSessionInput: CreateSessionInput;
   String: Scalars['String']['output'];
+  CreatedSession: Omit<CreatedSession, 'session'> & { session: ResolversParentTypes['Session'] };
   DateTime: Scalars['DateTime']['output'];
   Mutation: Record<PropertyKey, never>;
-  Query: Record<PropertyKey, never>;
   ID: Scalars['ID']['output'];
+  Query: Record<PropertyKey, never>;
+  RejectedRefreshToken: RejectedRefreshToken;
+  RevokeSessionResult: ResolversUnionTypes<ResolversParentTypes>['RevokeSessionResult'];
+  RevokedSessions: RevokedSessions;
   Int: Scalars['Int']['output'];
+  RotateRefreshTokenResult: ResolversUnionTypes<ResolversParentTypes>['RotateRefreshTokenResult'];
+  RotatedRefreshToken: Omit<RotatedRefreshToken, 'session'> & { session: ResolversParentTypes['Session'] };
   Session: SessionModel;
   Boolean: Scalars['Boolean']['output'];
+  SessionNotFound: SessionNotFound;
+}>;
+
+export type CreatedSessionResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['CreatedSession'] = ResolversParentTypes['CreatedSession']> = ResolversObject<{
+  refreshToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  refreshTokenExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  session?: Resolver<ResolversTypes['Session'], ParentType, ContextType>;
 }>;
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -187,25 +324,73 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 }
 
 export type MutationResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
-  createSession?: Resolver<ResolversTypes['Session'], ParentType, ContextType, RequireFields<MutationCreateSessionArgs, 'input'>>;
+  createSession?: Resolver<ResolversTypes['CreatedSession'], ParentType, ContextType, RequireFields<MutationCreateSessionArgs, 'input'>>;
+  revokeAllSessions?: Resolver<ResolversTypes['RevokedSessions'], ParentType, ContextType, Partial<MutationRevokeAllSessionsArgs>>;
+  revokeSession?: Resolver<ResolversTypes['RevokeSessionResult'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
+  rotateRefreshToken?: Resolver<ResolversTypes['RotateRefreshTokenResult'], ParentType, ContextType, RequireFields<MutationRotateRefreshTokenArgs, 'refreshToken'>>;
 }>;
 
 export type QueryResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
-  session?: Resolver<Maybe<ResolversTypes['Session']>, ParentType, ContextType, RequireFields<QuerySessionArgs, 'id'>>;
-  sessions?: Resolver<Array<ResolversTypes['Session']>, ParentType, ContextType, RequireFields<QuerySessionsArgs, 'first'>>;
+  mySessions?: Resolver<Array<ResolversTypes['Session']>, ParentType, ContextType>;
+}>;
+
+export type RejectedRefreshTokenResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['RejectedRefreshToken'] = ResolversParentTypes['RejectedRefreshToken']> = ResolversObject<{
+  reason?: Resolver<ResolversTypes['RefreshTokenRejection'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type RevokeSessionResultResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['RevokeSessionResult'] = ResolversParentTypes['RevokeSessionResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'Session' | 'SessionNotFound', ParentType, ContextType>;
+}>;
+
+export type RevokedSessionsResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['RevokedSessions'] = ResolversParentTypes['RevokedSessions']> = ResolversObject<{
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type RotateRefreshTokenResultResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['RotateRefreshTokenResult'] = ResolversParentTypes['RotateRefreshTokenResult']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'RejectedRefreshToken' | 'RotatedRefreshToken', ParentType, ContextType>;
+}>;
+
+export type RotatedRefreshTokenResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['RotatedRefreshToken'] = ResolversParentTypes['RotatedRefreshToken']> = ResolversObject<{
+  refreshToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  refreshTokenExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  roles?: Resolver<Array<ResolversTypes['SessionRole']>, ParentType, ContextType>;
+  session?: Resolver<ResolversTypes['Session'], ParentType, ContextType>;
+  tenantId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type SessionResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['Session'] = ResolversParentTypes['Session'], FederationReferenceType extends FederationReferenceTypes['Session'] = FederationReferenceTypes['Session']> = ResolversObject<{
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['Session']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  absoluteExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  clientAddress?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  current?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  idleExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  lastRefreshedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  revokedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  userAgent?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type SessionNotFoundResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['SessionNotFound'] = ResolversParentTypes['SessionNotFound']> = ResolversObject<{
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type Resolvers<ContextType = SessionMgrContext> = ResolversObject<{
+  CreatedSession?: CreatedSessionResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  RejectedRefreshToken?: RejectedRefreshTokenResolvers<ContextType>;
+  RevokeSessionResult?: RevokeSessionResultResolvers<ContextType>;
+  RevokedSessions?: RevokedSessionsResolvers<ContextType>;
+  RotateRefreshTokenResult?: RotateRefreshTokenResultResolvers<ContextType>;
+  RotatedRefreshToken?: RotatedRefreshTokenResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
+  SessionNotFound?: SessionNotFoundResolvers<ContextType>;
 }>;
 

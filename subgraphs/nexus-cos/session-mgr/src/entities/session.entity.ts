@@ -1,7 +1,10 @@
 import { entityBase, tenantFilter } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
-/** A session of one tenant: the tenant filter keeps other tenants' rows out of every query. */
+/**
+ * A sign-in session, for listing and audit: whether it lives is decided by the live-session store (Redis or memory),
+ * and by `revokedAt` here, which every refresh checks.
+ */
 export const SessionSchema = defineEntity({
   name: 'Session',
   tableName: 'sessions',
@@ -9,9 +12,17 @@ export const SessionSchema = defineEntity({
   properties: {
     ...entityBase,
     tenantId: p.uuid().index(),
-    /** The user who created it. */
-    createdBy: p.uuid(),
-    name: p.string(),
+    userId: p.uuid().index(),
+    /** The roles its access tokens carry, as the sign-in found them. */
+    roles: p.array(),
+    userAgent: p.string().nullable(),
+    clientAddress: p.string().nullable(),
+    lastRefreshedAt: p.datetime(),
+    idleExpiresAt: p.datetime(),
+    absoluteExpiresAt: p.datetime(),
+    revokedAt: p.datetime().nullable(),
+    /** Why: REVOKED (a user or an admin), REUSED (a spent refresh token came back). */
+    revokedReason: p.string().nullable(),
   },
 });
 

@@ -1,7 +1,25 @@
 import { DateTimeScalar } from '@nexusflow/kit';
 import type { Resolvers } from '../__generated__/resolvers-types.ts';
-import { StreamAsset } from './StreamAsset.ts';
+import { Content } from './Content.ts';
 import { Mutation } from './Mutation.ts';
+import { PlaybackSession } from './PlaybackSession.ts';
 import { Query } from './Query.ts';
+import { Rendition } from './Rendition.ts';
+import { Subscription } from './Subscription.ts';
 
-export const resolvers: Resolvers = { DateTime: DateTimeScalar, Query, Mutation, StreamAsset };
+/** Every member of a result union carries its `__typename`. */
+const union = { __resolveType: (value: { __typename: string }) => value.__typename } as never;
+
+export const resolvers: Resolvers = {
+  DateTime: DateTimeScalar,
+  Query,
+  Mutation,
+  Subscription,
+  Content,
+  PlaybackSession,
+  Rendition,
+  RegisterRenditionsResult: union,
+  StartPlaybackResult: union,
+  PlaybackHeartbeatResult: union,
+  StopPlaybackResult: union,
+};

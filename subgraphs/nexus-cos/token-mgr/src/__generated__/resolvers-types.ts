@@ -70,6 +70,8 @@ export type Mutation = {
   issueAccessToken: IssuedAccessToken;
   /** Puts one of the caller's access tokens (any of its tenant's, for an OWNER or ADMIN) on the revocation list. */
   revokeAccessToken: RevokeAccessTokenResult;
+  /** Puts every live access token of the sessions on the revocation list (internal: session-mgr calls it when a session ends). */
+  revokeSessionTokens: RevokedSessionTokens;
 };
 
 
@@ -80,6 +82,11 @@ export type MutationIssueAccessTokenArgs = {
 
 export type MutationRevokeAccessTokenArgs = {
   token: Scalars['String']['input'];
+};
+
+
+export type MutationRevokeSessionTokensArgs = {
+  input: RevokeSessionTokensInput;
 };
 
 export type Query = {
@@ -105,6 +112,12 @@ export type RejectedAccessToken = {
 /** What revoking an access token did. */
 export type RevokeAccessTokenResult = AccessTokenNotRevocable | RevokedAccessToken;
 
+/** The sessions whose access tokens are to be refused from now on: what session-mgr sends when a session ends. */
+export type RevokeSessionTokensInput = {
+  /** Sessions (`sid`) of the caller's tenant; those of other tenants are left alone. */
+  sessionIds: Array<Scalars['ID']['input']>;
+};
+
 /** A token put on the revocation list: verification refuses it from now until it expires. */
 export type RevokedAccessToken = {
   __typename?: 'RevokedAccessToken';
@@ -114,6 +127,13 @@ export type RevokedAccessToken = {
   jti: Scalars['ID']['output'];
   /** When it was revoked. */
   revokedAt: Scalars['DateTime']['output'];
+};
+
+/** What revoking the access tokens of sessions did. */
+export type RevokedSessionTokens = {
+  __typename?: 'RevokedSessionTokens';
+  /** How many access tokens, not expired yet, were put on the revocation list. */
+  revokedCount: Scalars['Int']['output'];
 };
 
 /**
@@ -262,7 +282,10 @@ export type ResolversTypes = ResolversObject<{
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RejectedAccessToken: ResolverTypeWrapper<RejectedAccessToken>;
   RevokeAccessTokenResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RevokeAccessTokenResult']>;
+  RevokeSessionTokensInput: RevokeSessionTokensInput;
   RevokedAccessToken: ResolverTypeWrapper<RevokedAccessToken>;
+  RevokedSessionTokens: ResolverTypeWrapper<RevokedSessionTokens>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   SigningKey: ResolverTypeWrapper<SigningKeyModel>;
   TokenRole: TokenRole;
   VerifiedAccessToken: ResolverTypeWrapper<VerifiedAccessToken>;
@@ -282,7 +305,10 @@ export type ResolversParentTypes = ResolversObject<{
   Query: Record<PropertyKey, never>;
   RejectedAccessToken: RejectedAccessToken;
   RevokeAccessTokenResult: ResolversUnionTypes<ResolversParentTypes>['RevokeAccessTokenResult'];
+  RevokeSessionTokensInput: RevokeSessionTokensInput;
   RevokedAccessToken: RevokedAccessToken;
+  RevokedSessionTokens: RevokedSessionTokens;
+  Int: Scalars['Int']['output'];
   SigningKey: SigningKeyModel;
   VerifiedAccessToken: VerifiedAccessToken;
   Boolean: Scalars['Boolean']['output'];
@@ -310,6 +336,7 @@ export type IssuedAccessTokenResolvers<ContextType = TokenMgrContext, ParentType
 export type MutationResolvers<ContextType = TokenMgrContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   issueAccessToken?: Resolver<ResolversTypes['IssuedAccessToken'], ParentType, ContextType, RequireFields<MutationIssueAccessTokenArgs, 'input'>>;
   revokeAccessToken?: Resolver<ResolversTypes['RevokeAccessTokenResult'], ParentType, ContextType, RequireFields<MutationRevokeAccessTokenArgs, 'token'>>;
+  revokeSessionTokens?: Resolver<ResolversTypes['RevokedSessionTokens'], ParentType, ContextType, RequireFields<MutationRevokeSessionTokensArgs, 'input'>>;
 }>;
 
 export type QueryResolvers<ContextType = TokenMgrContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = ResolversObject<{
@@ -331,6 +358,10 @@ export type RevokedAccessTokenResolvers<ContextType = TokenMgrContext, ParentTyp
   jti?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   revokedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
+export type RevokedSessionTokensResolvers<ContextType = TokenMgrContext, ParentType extends ResolversParentTypes['RevokedSessionTokens'] = ResolversParentTypes['RevokedSessionTokens']> = ResolversObject<{
+  revokedCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 }>;
 
 export type SigningKeyResolvers<ContextType = TokenMgrContext, ParentType extends ResolversParentTypes['SigningKey'] = ResolversParentTypes['SigningKey']> = ResolversObject<{
@@ -362,6 +393,7 @@ export type Resolvers<ContextType = TokenMgrContext> = ResolversObject<{
   RejectedAccessToken?: RejectedAccessTokenResolvers<ContextType>;
   RevokeAccessTokenResult?: RevokeAccessTokenResultResolvers<ContextType>;
   RevokedAccessToken?: RevokedAccessTokenResolvers<ContextType>;
+  RevokedSessionTokens?: RevokedSessionTokensResolvers<ContextType>;
   SigningKey?: SigningKeyResolvers<ContextType>;
   VerifiedAccessToken?: VerifiedAccessTokenResolvers<ContextType>;
 }>;

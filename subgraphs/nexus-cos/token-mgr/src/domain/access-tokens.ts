@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { badUserInput, hasRole, requireUser, Role, systemFork, type EntityManager, type Forkable, type Identity } from '@nexusflow/kit';
 import { topology } from '@nexusflow/topology';
 import { RevokedToken } from '../entities/revoked-token.entity.ts';
+import { SessionToken } from '../entities/session-token.entity.ts';
 import { SIGNING_ALGORITHM, type KeyRing } from './key-ring.ts';
 
 /** Who signs COS access tokens and who they are for: the gateway of the nexus-cos graph checks both (packages/topology). */
@@ -33,6 +34,8 @@ const issueInputSchema = z.object({
   roles: z.array(z.enum(Role)).min(1, 'must name at least one role'),
   sessionId: uuid.nullish(),
 });
+
+const revokeSessionsInputSchema = z.object({ sessionIds: z.array(uuid).max(1000, 'must name at most 1000 sessions') });
 
 const claimsSchema = z.object({
   jti: uuid,
@@ -77,6 +80,12 @@ export class AccessTokens {
       .setExpirationTime(expiresAt)
       .setJti(jti)
       .sign(key.privateKey);
+    if (sessionId) {
+      // Across tenants: the caller signing a user in may not act in that user's tenant yet.
+      const system = systemFork(em);
+      system.create(SessionToken, { id: jti, tenantId, sessionId, userId, expiresAt: new Date(expiresAt * 1000) });
+      await system.flush();
+    }
     return { token, jti, expiresAt: new Date(expiresAt * 1000) };
   }
 
@@ -147,6 +156,30 @@ export class AccessTokens {
     return { __typename: 'RevokedAccessToken', jti: revoked.id, revokedAt: revoked.createdAt, expiresAt: revoked.expiresAt };
   }
 
+  /**
+   * Puts every access token of the sessions still alive on the revocation list: what ending a session does (internal,
+   * session-mgr). Only sessions of the caller's tenant count; the others are left alone.
+   */
+  async revokeSessions(em: EntityManager, identity: Identity, input: unknown): Promise<{ revokedCount: number }> {
+    const user = requireUser(identity);
+    const parsed = revokeSessionsInputSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = `input.${issue.path.join('.')}`;
+      throw badUserInput(`"${field}" ${issue.message}`, { field });
+    }
+    if (parsed.data.sessionIds.length === 0) return { revokedCount: 0 };
+    const live = await em.find(SessionToken, { sessionId: { $in: parsed.data.sessionIds }, expiresAt: { $gt: this.now() } });
+    const alreadyRevoked = new Set(
+      (await em.find(RevokedToken, { id: { $in: live.map((token) => token.id) } }, { fields: ['id'] })).map((token) => token.id),
+    );
+    const revoking = live.filter((token) => !alreadyRevoked.has(token.id));
+    for (const token of revoking)
+      em.create(RevokedToken, { id: token.id, tenantId: user.tenantId, revokedBy: user.userId, expiresAt: token.expiresAt });
+    await em.flush();
+    return { revokedCount: revoking.length };
+  }
+
   /** Across tenants: whoever holds a token may ask whether it is revoked, which says nothing of its tenant. */
   async isRevoked(from: Forkable, jti: string): Promise<boolean> {
     if (!uuid.safeParse(jti).success) return false;
@@ -156,5 +189,6 @@ export class AccessTokens {
   /** Revocations of tokens that have expired since: verification refuses those anyway. */
   async prune(from: Forkable): Promise<void> {
     await systemFork(from).nativeDelete(RevokedToken, { expiresAt: { $lte: this.now() } });
+    await systemFork(from).nativeDelete(SessionToken, { expiresAt: { $lte: this.now() } });
   }
 }

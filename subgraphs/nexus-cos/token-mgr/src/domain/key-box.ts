@@ -1,8 +1,8 @@
 import { SealedBox } from '@nexusflow/kit';
 
 /**
- * Seals private signing keys at rest under TOKEN_KEY_ENCRYPTION_KEY, each bound to its key id, so that a copy of the
- * database alone signs nothing. key-service's envelope encryption replaces this once it exists.
+ * How private signing keys were sealed at rest before key-service wrapped them: under TOKEN_KEY_ENCRYPTION_KEY, each
+ * bound to its key id. Kept to open such keys, which the next rotation moves to key-service (see SigningKeyVault).
  */
 export class KeyBox extends SealedBox {
   constructor(encryptionKey: string) {

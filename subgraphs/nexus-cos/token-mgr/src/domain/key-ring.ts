@@ -3,7 +3,7 @@ import { exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type C
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import type { EntityManager } from '@nexusflow/kit';
 import { SigningKey } from '../entities/signing-key.entity.ts';
-import type { KeyBox } from './key-box.ts';
+import type { SigningKeyVault } from './signing-key-vault.ts';
 
 export const SIGNING_ALGORITHM = 'EdDSA';
 const CURVE = 'Ed25519';
@@ -33,20 +33,33 @@ export class KeyRing {
   private readonly publicKeys = new Map<string, Promise<CryptoKey>>();
 
   constructor(
-    private readonly box: KeyBox,
+    private readonly vault: SigningKeyVault,
     private readonly policy: RotationPolicy,
   ) {}
 
-  /** Makes the first key, publishes a successor when one is due, retires and prunes: what the schedule runs. */
+  /**
+   * Makes the first key, publishes a successor when one is due, retires and prunes: what the schedule runs. Private
+   * keys still sealed the old way move to key-service at once; when a successor is made, the others are re-wrapped by
+   * the current version of the platform tenant's key-service key.
+   */
   async rotate(em: EntityManager, now: Date): Promise<void> {
     const keys = await em.find(SigningKey, {}, { orderBy: { activatesAt: 'asc' } });
     const newest = keys.at(-1);
+    let rotated = true;
     if (!newest) {
       // Nobody can have cached a JWKS without it: the first key signs at once.
       await this.create(em, now, now);
     } else if (now.getTime() >= newest.activatesAt.getTime() + this.policy.intervalMs - 2 * this.policy.publicationLeadMs) {
       const due = newest.activatesAt.getTime() + this.policy.intervalMs;
       await this.create(em, now, new Date(Math.max(due, now.getTime() + this.policy.publicationLeadMs)));
+    } else {
+      rotated = false;
+    }
+    for (const key of keys) {
+      const expired = key.expiresAt !== null && key.expiresAt !== undefined && key.expiresAt <= now;
+      if (!expired && (rotated || this.vault.isLegacy(key.sealedPrivateKey))) {
+        key.sealedPrivateKey = await this.vault.rewrap(key.sealedPrivateKey, key.id);
+      }
     }
     const ordered = await em.find(SigningKey, {}, { orderBy: { activatesAt: 'asc' } });
     ordered.forEach((key, index) => {
@@ -69,7 +82,7 @@ export class KeyRing {
       id,
       algorithm: SIGNING_ALGORITHM,
       publicJwk: { kty: kty!, crv: crv!, x: x! },
-      sealedPrivateKey: this.box.seal(await exportPKCS8(privateKey), id),
+      sealedPrivateKey: await this.vault.seal(await exportPKCS8(privateKey), id),
       publishedAt: now,
       activatesAt,
       retiresAt: null,
@@ -89,8 +102,10 @@ export class KeyRing {
     if (!key) throw new Error('token-mgr has no signing key yet; its rotation makes the first one at start-up');
     let privateKey = this.privateKeys.get(key.id);
     if (!privateKey) {
-      privateKey = importPKCS8(this.box.open(key.sealedPrivateKey, key.id), SIGNING_ALGORITHM);
+      privateKey = this.vault.open(key.sealedPrivateKey, key.id).then((pem) => importPKCS8(pem, SIGNING_ALGORITHM));
       this.privateKeys.set(key.id, privateKey);
+      // A key-service outage must not stay cached: the next signature asks again.
+      privateKey.catch(() => this.privateKeys.delete(key.id));
     }
     return { id: key.id, privateKey: await privateKey };
   }

@@ -1,7 +1,7 @@
-import { entityBase, tenantFilter } from '@nexusflow/kit';
+import { entityBase, Role, tenantFilter } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
-/** A user of one tenant: the tenant filter keeps other tenants' rows out of every query. */
+/** A user of one organisation (tenant): the tenant filter keeps other tenants' rows out of every query. */
 export const UserSchema = defineEntity({
   name: 'User',
   tableName: 'users',
@@ -9,9 +9,16 @@ export const UserSchema = defineEntity({
   properties: {
     ...entityBase,
     tenantId: p.uuid().index(),
-    /** The user who created it. */
-    createdBy: p.uuid(),
+    /** Lower-cased; unique across organisations, since signing in names no organisation. */
+    email: p.string().unique(),
     name: p.string(),
+    role: p.enum(() => Role),
+    /** scrypt, through the kit's `hashPassword`. */
+    passwordHash: p.text().lazy(),
+    emailVerifiedAt: p.datetime().nullable(),
+    deactivatedAt: p.datetime().nullable(),
+    /** Who deactivated the user, while deactivated. */
+    deactivatedBy: p.uuid().nullable(),
   },
 });
 

@@ -1,7 +1,12 @@
-import { requireUuid } from '@nexusflow/kit';
+import { requireUser, requireUuid } from '@nexusflow/kit';
 import type { QueryResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Query: QueryResolvers = {
-  users: (_parent, { first }, { em, services }) => services.users.list(em, first ?? 20),
-  user: (_parent, { id }, { loaders }) => loaders.userById.load(requireUuid(id, 'id')),
+  me: (_parent, _args, { em, identity, services }) => services.accounts.me(em, identity),
+  users: (_parent, { first }, { em, identity, services }) => services.accounts.list(em, identity, first ?? 20),
+  signInStanding: (_parent, _args, { em, identity, services }) => services.accounts.signInStanding(em, identity),
+  user: (_parent, { id }, { identity, loaders }) => {
+    requireUser(identity);
+    return loaders.userById.load(requireUuid(id, 'id'));
+  },
 };

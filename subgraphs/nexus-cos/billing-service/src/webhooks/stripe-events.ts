@@ -1,0 +1,339 @@
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import {
+  ErrorCode,
+  HttpError,
+  readBody,
+  sendJson,
+  systemFork,
+  type Database,
+  type Identity,
+  type Logger,
+  type RouteHandler,
+} from '@nexusflow/kit';
+import { serviceIdentityOf, type Downstream, type JournalEntryToPost } from '../domain/downstream.ts';
+import { ledgerKeys } from '../domain/payments.ts';
+import { requireStripe, Stripe, stripeFailure } from '../domain/stripe-client.ts';
+import { Payment } from '../entities/payment.entity.ts';
+import { Refund } from '../entities/refund.entity.ts';
+import { StripeEvent } from '../entities/stripe-event.entity.ts';
+
+/** Where Stripe delivers, on this service's own HTTP server (the gateway does not proxy it). */
+export const STRIPE_WEBHOOK_PATH = '/webhooks/stripe';
+
+export interface StripeEventsOptions {
+  database: Database;
+  stripe: Stripe | undefined;
+  downstream: Downstream;
+  webhookSecret: string;
+  maxBodyBytes: number;
+  /** How long one process holds an event it applies before another may take it over. */
+  leaseMs: number;
+  logger: Logger;
+  clock: () => number;
+}
+
+/** What one pass over the recorded events did. */
+export interface PendingPass {
+  processed: number;
+  failed: number;
+}
+
+/**
+ * Stripe's webhook deliveries, applied exactly once in effect. A delivery is verified with the SDK on the raw body and
+ * recorded under its event id (a replay, concurrent or not, finds the row and records nothing), then applied: the
+ * payment or refund updated here, the invoice marked paid in invoice-gen, the entries posted to ledger-mgr. Each of
+ * those steps is idempotent (a state set once here, invoice-gen's once-per-payment recording, the ledger's idempotency
+ * keys), so an event applied again after a crash midway (its lease expired, or the service restarted) completes what
+ * was left and repeats nothing. The event is marked processed only once every step succeeded; until then the periodic
+ * pass retries it.
+ */
+export class StripeEvents {
+  constructor(private readonly options: StripeEventsOptions) {}
+
+  /** `POST /webhooks/stripe`. */
+  route(): RouteHandler {
+    return async (req, res, url) => {
+      if (url.pathname !== STRIPE_WEBHOOK_PATH) return false;
+      if (req.method !== 'POST') throw new HttpError(405, ErrorCode.BadRequest, 'Webhooks accept POST only', { allow: 'POST' });
+      const body = await readBody(req, this.options.maxBodyBytes);
+      const signature = req.headers['stripe-signature'];
+      sendJson(res, 200, await this.receive(body, Array.isArray(signature) ? signature[0] : signature));
+      return true;
+    };
+  }
+
+  /** Verifies and records a delivery, then applies it; a failure to apply leaves it recorded for the retries. */
+  async receive(body: Buffer, signature: string | undefined): Promise<{ received: true; duplicate: boolean }> {
+    if (!signature) throw new HttpError(400, ErrorCode.BadRequest, 'Missing Stripe-Signature header');
+    let event: Stripe.Event;
+    try {
+      // Within the SDK's default tolerance (300 s) of its own clock: an older signature is a replay.
+      event = Stripe.webhooks.constructEvent(body, signature, this.options.webhookSecret);
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'refused a Stripe webhook delivery whose signature does not verify');
+      throw new HttpError(400, ErrorCode.BadRequest, 'The Stripe-Signature does not verify');
+    }
+    const recorded = await this.record(event);
+    if (recorded) await this.process(event.id);
+    return { received: true, duplicate: !recorded };
+  }
+
+  /**
+   * Applies a recorded event unless it is processed or another process holds it. Returns whether it is processed now;
+   * a failure is logged and recorded on the event, which the next pass retries.
+   */
+  async process(id: string): Promise<boolean> {
+    const em = systemFork(this.options.database);
+    const now = new Date(this.options.clock());
+    const claimed = await em.nativeUpdate(
+      StripeEvent,
+      { id, processedAt: null, $or: [{ leasedUntil: null }, { leasedUntil: { $lt: now } }] },
+      { leasedUntil: new Date(now.getTime() + this.options.leaseMs) },
+    );
+    if (claimed === 0) return false;
+    const event = await em.findOneOrFail(StripeEvent, { id });
+    try {
+      await this.apply(event.payload as unknown as Stripe.Event);
+      event.processedAt = new Date(this.options.clock());
+      event.leasedUntil = null;
+      event.lastError = null;
+      event.attempts += 1;
+      await em.flush();
+      return true;
+    } catch (error) {
+      this.options.logger.warn({ err: error, eventId: id, type: event.type }, 'a Stripe event could not be applied yet; it is retried');
+      event.leasedUntil = null;
+      event.attempts += 1;
+      event.lastError = (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+      await em.flush();
+      return false;
+    }
+  }
+
+  /** Applies every recorded event not processed yet and not held by a live process: after a restart, or a failure. */
+  async processPending(): Promise<PendingPass> {
+    const now = new Date(this.options.clock());
+    const pending = await systemFork(this.options.database).find(
+      StripeEvent,
+      { processedAt: null, $or: [{ leasedUntil: null }, { leasedUntil: { $lt: now } }] },
+      { fields: ['id'], orderBy: { receivedAt: 'asc' }, limit: 500 },
+    );
+    const pass: PendingPass = { processed: 0, failed: 0 };
+    for (const { id } of pending) {
+      if (await this.process(id)) pass.processed += 1;
+      else pass.failed += 1;
+    }
+    return pass;
+  }
+
+  /** How many recorded events wait to be applied: a backlog readiness and tests look at. */
+  async pendingCount(): Promise<number> {
+    return systemFork(this.options.database).count(StripeEvent, { processedAt: null });
+  }
+
+  private async record(event: Stripe.Event): Promise<boolean> {
+    const em = systemFork(this.options.database);
+    try {
+      em.create(StripeEvent, {
+        id: event.id,
+        type: event.type,
+        payload: event as unknown as Record<string, unknown>,
+        receivedAt: new Date(this.options.clock()),
+        leasedUntil: null,
+        attempts: 0,
+        lastError: null,
+        processedAt: null,
+      });
+      await em.flush();
+      return true;
+    } catch (error) {
+      // The same delivery arriving twice, at once or later: the second finds the first's row.
+      if (error instanceof UniqueConstraintViolationException) return false;
+      throw error;
+    }
+  }
+
+  private async apply(event: Stripe.Event): Promise<void> {
+    switch (event.type) {
+      case 'payment_intent.succeeded':
+        return this.paymentSucceeded(event.data.object);
+      case 'payment_intent.payment_failed':
+        return this.paymentFailed(event.data.object);
+      case 'refund.created':
+      case 'refund.updated':
+        return this.refundChanged(event.data.object);
+      case 'charge.refunded': {
+        const stripe = requireStripe(this.options.stripe);
+        const refunds = await stripe.refunds.list({ charge: event.data.object.id, limit: 100 }).catch((error: unknown) => {
+          throw stripeFailure(error);
+        });
+        for (const refund of refunds.data) await this.refundChanged(refund);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** The payment succeeded: its fee read from the charge's balance transaction, the invoice paid, the ledger posted. */
+  private async paymentSucceeded(intent: Stripe.PaymentIntent): Promise<void> {
+    const owner = ownerOf(intent.metadata, 'paymentId');
+    if (!owner) return this.ignore('a PaymentIntent this service did not create succeeded', intent.id);
+    const em = systemFork(this.options.database);
+    const known = await em.findOne(Payment, { id: owner.objectId, tenantId: owner.tenantId });
+    if (!known) return this.ignore('a PaymentIntent of an unknown payment succeeded', intent.id);
+    const balanceTransaction =
+      known.status === 'SUCCEEDED' && known.stripeBalanceTransactionId ? null : await this.balanceTransactionOf(intent);
+    // Under the row's lock: whoever applies it first sets the dates every later application posts.
+    const payment = await em.transactional(async (tx) => {
+      const row = await tx.findOneOrFail(Payment, { id: known.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (balanceTransaction && (row.status !== 'SUCCEEDED' || row.stripeBalanceTransactionId === null)) {
+        row.status = 'SUCCEEDED';
+        row.activeInvoiceId = row.invoiceId;
+        row.stripePaymentIntentId = intent.id;
+        row.stripeBalanceTransactionId = balanceTransaction.id;
+        row.feeMinor = balanceTransaction.fee;
+        row.failureMessage = null;
+        row.declineCode = null;
+        row.succeededAt ??= new Date(this.options.clock());
+      }
+      return row;
+    });
+    const identity = serviceIdentityOf(payment.tenantId);
+    const paidAt = payment.succeededAt!.toISOString();
+    const recorded = await this.options.downstream.recordInvoicePayment(identity, {
+      invoiceId: payment.invoiceId,
+      paymentId: payment.id,
+      amountMinor: payment.amountMinor,
+      currency: payment.currency,
+      paidAt,
+    });
+    if (recorded.__typename === 'InvoiceNotPayable') {
+      // The money arrived all the same: the ledger has it, and reconciliation shows the invoice's side.
+      this.options.logger.error(
+        { paymentId: payment.id, invoiceId: payment.invoiceId, reason: recorded.reason },
+        'invoice-gen would not record a settled payment',
+      );
+    }
+    const base = { currency: payment.currency, occurredAt: paidAt };
+    await this.post(identity, {
+      ...base,
+      idempotencyKey: ledgerKeys.payment(intent.id),
+      source: 'PAYMENT',
+      sourceId: intent.id,
+      description: `Payment of invoice ${payment.invoiceId}`,
+      lines: [
+        { account: 'CASH', debitMinor: payment.amountMinor, creditMinor: 0 },
+        { account: 'ACCOUNTS_RECEIVABLE', debitMinor: 0, creditMinor: payment.amountMinor },
+      ],
+    });
+    if (payment.feeMinor && payment.feeMinor > 0) {
+      await this.post(identity, {
+        ...base,
+        idempotencyKey: ledgerKeys.fee(payment.stripeBalanceTransactionId!),
+        source: 'FEE',
+        sourceId: payment.stripeBalanceTransactionId!,
+        description: `Stripe fee on the payment of invoice ${payment.invoiceId}`,
+        lines: [
+          { account: 'PROCESSING_FEES', debitMinor: payment.feeMinor, creditMinor: 0 },
+          { account: 'CASH', debitMinor: 0, creditMinor: payment.feeMinor },
+        ],
+      });
+    }
+  }
+
+  private async balanceTransactionOf(intent: Stripe.PaymentIntent): Promise<Stripe.BalanceTransaction> {
+    const stripe = requireStripe(this.options.stripe);
+    const chargeId = typeof intent.latest_charge === 'string' ? intent.latest_charge : intent.latest_charge?.id;
+    if (!chargeId) throw new Error(`PaymentIntent ${intent.id} succeeded without a charge`);
+    try {
+      const charge = await stripe.charges.retrieve(chargeId, { expand: ['balance_transaction'] });
+      const balanceTransaction = charge.balance_transaction;
+      if (!balanceTransaction || typeof balanceTransaction === 'string') {
+        throw new Error(`charge ${chargeId} has no balance transaction yet`);
+      }
+      return balanceTransaction;
+    } catch (error) {
+      throw stripeFailure(error);
+    }
+  }
+
+  /** A payment that failed after it was asked for (an asynchronous decline) lets go of its invoice. */
+  private async paymentFailed(intent: Stripe.PaymentIntent): Promise<void> {
+    const owner = ownerOf(intent.metadata, 'paymentId');
+    if (!owner) return;
+    const em = systemFork(this.options.database);
+    const payment = await em.findOne(Payment, { id: owner.objectId, tenantId: owner.tenantId });
+    if (!payment || payment.status !== 'PROCESSING') return;
+    payment.status = 'FAILED';
+    payment.activeInvoiceId = null;
+    payment.stripePaymentIntentId ??= intent.id;
+    payment.declineCode = intent.last_payment_error?.decline_code ?? null;
+    payment.failureMessage = (intent.last_payment_error?.message ?? 'The payment failed').slice(0, 500);
+    await em.flush();
+  }
+
+  /** A refund Stripe settled: recorded on the payment, and posted to the ledger (debit REFUNDS, credit CASH). */
+  private async refundChanged(stripeRefund: Stripe.Refund): Promise<void> {
+    const owner = ownerOf(stripeRefund.metadata, 'refundId');
+    if (!owner) return this.ignore('a refund this service did not ask for changed', stripeRefund.id);
+    const em = systemFork(this.options.database);
+    const settled = await em.transactional(async (tx) => {
+      // Under the row's lock: `refund.created` and `charge.refunded` arrive together, and the first sets its date.
+      const refund = await tx.findOne(
+        Refund,
+        { id: owner.objectId, tenantId: owner.tenantId },
+        { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true },
+      );
+      if (!refund) return null;
+      refund.stripeRefundId ??= stripeRefund.id;
+      if (stripeRefund.status === 'failed' || stripeRefund.status === 'canceled') {
+        if (refund.status === 'PENDING') {
+          refund.status = 'FAILED';
+          refund.failureMessage = `Stripe reports the refund ${stripeRefund.status}`;
+        }
+        return null;
+      }
+      if (stripeRefund.status !== 'succeeded') return null;
+      if (refund.status !== 'SUCCEEDED') {
+        refund.status = 'SUCCEEDED';
+        refund.succeededAt ??= new Date(this.options.clock());
+        const payment = await tx.findOneOrFail(Payment, { id: refund.paymentId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+        const succeeded = await tx.find(Refund, { paymentId: payment.id, status: 'SUCCEEDED', id: { $ne: refund.id } });
+        payment.refundedMinor = succeeded.reduce((sum, each) => sum + each.amountMinor, refund.amountMinor);
+      }
+      return refund;
+    });
+    if (!settled) return;
+    await this.post(serviceIdentityOf(settled.tenantId), {
+      idempotencyKey: ledgerKeys.refund(stripeRefund.id),
+      source: 'REFUND',
+      sourceId: stripeRefund.id,
+      description: `Refund of payment ${settled.paymentId}`,
+      occurredAt: settled.succeededAt!.toISOString(),
+      currency: settled.currency,
+      lines: [
+        { account: 'REFUNDS', debitMinor: settled.amountMinor, creditMinor: 0 },
+        { account: 'CASH', debitMinor: 0, creditMinor: settled.amountMinor },
+      ],
+    });
+  }
+
+  private async post(identity: Identity, entry: JournalEntryToPost): Promise<void> {
+    const result = await this.options.downstream.postJournalEntry(identity, entry);
+    if (result.__typename !== 'PostedJournalEntry') {
+      throw new Error(`ledger-mgr refused the entry ${entry.idempotencyKey}: ${result.__typename}`);
+    }
+  }
+
+  private ignore(message: string, stripeId: string): void {
+    this.options.logger.info({ stripeId }, message);
+  }
+}
+
+/** The tenant and our object a Stripe object belongs to, from the metadata this service gave it. */
+function ownerOf(metadata: Stripe.Metadata | null | undefined, key: string): { tenantId: string; objectId: string } | undefined {
+  const tenantId = metadata?.tenantId;
+  const objectId = metadata?.[key];
+  return tenantId && objectId ? { tenantId, objectId } : undefined;
+}
