@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { z } from 'zod';
 import {
   acquireProcessLock,
@@ -20,7 +19,8 @@ import {
   sharedSecretSchema,
   type ProcessLock,
 } from '@nexusflow/kit/core';
-import { isReadyAs, portsInUse, type NamedPort } from './readiness.ts';
+import { formatBytes, memoryOf } from './process-memory.ts';
+import { isReadyAs, portsInUse, waitUntilReadyAs, type NamedPort } from './readiness.ts';
 import {
   accessTokenIssuerOf,
   describeService,
@@ -50,8 +50,9 @@ import {
  * Starts every graph (or those named with --graph): its subgraphs and its gateway. With --production, as docker-compose.yml deploys it: one process per
  * service, each subgraph with its own database on POSTGRES_URL, all sharing REDIS_URL and AMQP_URL, every
  * one with NODE_ENV=production. Without it, everything is embedded (PGlite, in-memory pub/sub, queues and
- * event bus): the subgraphs share one process, so that the in-memory event bus connects them, and the
- * gateway runs in another. Either way a process that exits unexpectedly is restarted (scripts/supervision.ts)
+ * event bus): the subgraphs share one process, so that the in-memory event bus connects them, and one embedded
+ * PostgreSQL in DATA_DIR/postgres with a database (schema and role) each; each gateway runs in a process of its own.
+ * Once everything is ready it prints the time that took and the memory its processes hold. Either way a process that exits unexpectedly is restarted (scripts/supervision.ts)
  * while the others keep serving, as `restart: unless-stopped` does in docker-compose.yml.
  */
 const EMBEDDED_HOST = 'scripts/embedded-host.ts';
@@ -186,6 +187,8 @@ function databaseUrl(serverUrl: string, database: string): string {
 const databaseName = (subgraph: SubgraphProcess) => `${env.DATABASE_NAME_PREFIX}${subgraph.database}`;
 
 async function ensureDatabases(serverUrl: string, subgraphs: SubgraphProcess[]): Promise<void> {
+  // Loaded only here: the embedded launch, which needs no driver, stays some 16 MB lighter.
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
@@ -258,8 +261,13 @@ const processNameWidth = Math.max(
   ...gateways.map(({ name }) => name.length),
   ...(flags.production ? subgraphs.map((subgraph) => processName(subgraph.graph, subgraph.name).length) : [EMBEDDED_HOST_NAME.length]),
 );
-/** Each graph's embedded databases in a folder of its own: two graphs may both have a service of one name. */
+/** Each graph's embedded data in a folder of its own: two graphs may both have a service of one name. */
 const graphDataDir = (graph: string) => join(env.DATA_DIR, graph);
+/**
+ * The one embedded PostgreSQL of every subgraph the host runs, each subgraph's database a schema of its own there
+ * (named as on the real server, `<graph>_<service>`).
+ */
+const embeddedDatabaseDir = join(env.DATA_DIR, 'postgres');
 
 // Before anything starts, so that a second launch says why at once instead of failing halfway with a port in use, and
 // never opens embedded databases that another process is writing (two writers corrupt a PGlite folder for good).
@@ -276,11 +284,9 @@ if (!flags.production) {
         'stop it, or use --port-offset and another DATA_DIR.',
     );
   }
-  for (const subgraph of subgraphs) {
-    const directory = join(graphDataDir(subgraph.graph), subgraph.name);
-    const owner = await embeddedDatabaseOwner(directory);
-    if (owner) refuse(`The embedded database ${directory} is open in ${describeLockOwner(owner)}; stop it, or use another DATA_DIR.`);
-  }
+  const owner = await embeddedDatabaseOwner(embeddedDatabaseDir);
+  if (owner)
+    refuse(`The embedded database ${embeddedDatabaseDir} is open in ${describeLockOwner(owner)}; stop it, or use another DATA_DIR.`);
 }
 const ports: NamedPort[] = [
   ...subgraphs.map(({ graph, name, port }) => ({ name: processName(graph, name), port: machinePort(graph, port) })),
@@ -316,7 +322,8 @@ try {
   // The deployment order (packages/topology): each tier once the one before is ready; stable within a tier.
   environments.sort((a, b) => a.rank - b.rank);
   const modeEnvironment = flags.production ? PRODUCTION_ENVIRONMENT : {};
-  const gatewayRows: [string, string][] = [];
+  /** Each gateway's rows of the table, shown in the order of `gateways` however they finish starting. */
+  const gatewayRowsOf = new Map<GraphName, [string, string][]>();
   const startGatewayOf = async (gateway: (typeof gateways)[number]) => {
     const gatewayEnvironment: NodeJS.ProcessEnv = {
       ...baseEnvironment(),
@@ -341,30 +348,46 @@ try {
     const entry = [GATEWAY.entry, '--graph', gateway.graph];
     await supervise(gateway.name, entry, gatewayEnvironment, [gatewayUrl], GATEWAY.nodeOptions).start();
     const heading = graphs.length > 1 ? `${gateway.graph} ` : '';
-    gatewayRows.push(
+    gatewayRowsOf.set(gateway.graph, [
       [`${heading}GraphQL`, `${gatewayUrl}/graphql`],
       [`${heading}WebSocket`, `${gatewayUrl.replace('http://', 'ws://')}/graphql (subscriptions, graphql-ws)`],
       [`${heading}Explorer`, `${gatewayUrl}/`],
       [`${heading}Health`, `${gatewayUrl}/health/ready`],
       [`${heading}Metrics`, `${gatewayUrl}/metrics`],
-    );
+    ]);
   };
   if (flags.production) {
-    // Tier by tier, a gateway at its own tier: each process's start() resolves once it answers /health/ready.
+    // Tier by tier, a gateway at its own tier: each process's start() resolves once it answers /health/ready. Within a
+    // tier a service starts once the services of its tier that it calls are ready (token-mgr calls key-service as it
+    // starts), a cycle of calls broken where it closes, as the embedded host does.
+    const started = new Map<(typeof environments)[number], Promise<void>>();
+    const startInOrder = (entry: (typeof environments)[number], waitingOn: ReadonlySet<(typeof environments)[number]>): Promise<void> => {
+      const existing = started.get(entry);
+      if (existing) return existing;
+      const callees = environments.filter(
+        (candidate) =>
+          candidate.rank === entry.rank &&
+          candidate.subgraph.graph === entry.subgraph.graph &&
+          Object.values(entry.subgraph.links).includes(candidate.subgraph.name) &&
+          !waitingOn.has(candidate),
+      );
+      const start = (async () => {
+        await Promise.all(callees.map((callee) => startInOrder(callee, new Set([...waitingOn, entry]))));
+        await supervise(
+          processName(entry.subgraph.graph, entry.subgraph.name),
+          entry.subgraph.entry,
+          { ...baseEnvironment(), ...entry.environment, ...modeEnvironment },
+          [entry.url],
+          entry.subgraph.nodeOptions,
+        ).start();
+      })();
+      started.set(entry, start);
+      return start;
+    };
     const lastRank = Math.max(...environments.map(({ rank }) => rank), ...gateways.map(({ graph }) => gatewayRank(graph)));
     for (let rank = 0; rank <= lastRank; rank += 1) {
       await Promise.all([
-        ...environments
-          .filter((candidate) => candidate.rank === rank)
-          .map(({ subgraph, url, environment }) =>
-            supervise(
-              processName(subgraph.graph, subgraph.name),
-              subgraph.entry,
-              { ...baseEnvironment(), ...environment, ...modeEnvironment },
-              [url],
-              subgraph.nodeOptions,
-            ).start(),
-          ),
+        ...environments.filter((candidate) => candidate.rank === rank).map((entry) => startInOrder(entry, new Set())),
         ...gateways.filter(({ graph }) => gatewayRank(graph) === rank).map(startGatewayOf),
       ]);
     }
@@ -373,19 +396,44 @@ try {
     const hostEnvironment = {
       ...baseEnvironment(),
       EMBEDDED_SUBGRAPHS: JSON.stringify(
-        environments.map(({ subgraph, environment }) => ({ graph: subgraph.graph, name: subgraph.name, env: environment })),
+        environments.map(({ subgraph, environment, rank }) => ({
+          graph: subgraph.graph,
+          name: subgraph.name,
+          database: subgraph.database,
+          tier: rank,
+          calls: Object.values(subgraph.links),
+          env: environment,
+        })),
       ),
+      EMBEDDED_DATABASE_DIR: embeddedDatabaseDir,
     };
-    await supervise(
+    const hostReady = supervise(
       EMBEDDED_HOST_NAME,
       EMBEDDED_HOST,
       hostEnvironment,
       environments.map(({ url }) => url),
       embeddedHostNodeOptions(subgraphs),
     ).start();
-    // The host starts its subgraphs one by one in the deployment order, each once the one before listens.
-    for (const gateway of [...gateways].sort((a, b) => gatewayRank(a.graph) - gatewayRank(b.graph))) await startGatewayOf(gateway);
+    // The host starts its subgraphs tier by tier in the deployment order, each tier once the one before has started.
+    // Each gateway takes its own place in that order, as in production: it starts once its graph's subgraphs of the
+    // tiers before its own are ready, while the host goes on with the later ones.
+    await Promise.all([
+      hostReady,
+      ...gateways.map(async (gateway) => {
+        const before = environments.filter(({ subgraph, rank }) => subgraph.graph === gateway.graph && rank < gatewayRank(gateway.graph));
+        await waitUntilReadyAs(
+          before.map(({ url }) => url),
+          instance,
+          { timeoutMs: env.READY_TIMEOUT_MS, abandonedWhen: hostReady },
+        );
+        await startGatewayOf(gateway);
+      }),
+    ]);
   }
+  // Since this process started, and for every process of the launch as it is now: the budgets README states.
+  const readyAfterSeconds = (performance.now() / 1000).toFixed(1);
+  const memory = await memoryOf([{ name: 'launcher', pid: process.pid }, ...processes.map(({ name, pid }) => ({ name, pid }))]);
+  const gatewayRows = gateways.flatMap(({ graph }) => gatewayRowsOf.get(graph) ?? []);
   // Where a graph runs off its catalogue's ports, each service's catalogue port is shown: the one it keeps in its container.
   const catalogueNote = (graph: GraphName, catalogue: number) =>
     localPort(graph, catalogue) === catalogue ? '' : `  (catalogue port ${catalogue})`;
@@ -406,6 +454,10 @@ try {
     [
       '',
       `NexusFlow Supergraph is up (${flags.production ? 'PostgreSQL, Redis and RabbitMQ' : `embedded databases in ${env.DATA_DIR}, in-process pub/sub and queues`})`,
+      `Ready in ${readyAfterSeconds} s; memory (RSS) ${formatBytes(memory.total)} in total: ${[...memory.each]
+        .sort((a, b) => b.bytes - a.bytes)
+        .map(({ name, bytes }) => `${name} ${formatBytes(bytes)}`)
+        .join(', ')}`,
       ...table(gatewayRows),
       'Subgraphs (direct calls need the identity headers the gateway signs):',
       ...table(subgraphRows),

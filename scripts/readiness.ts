@@ -31,3 +31,31 @@ export async function portsInUse(ports: NamedPort[], host = '127.0.0.1'): Promis
   const free = await Promise.all(ports.map(({ port }) => isFree(port, host)));
   return ports.filter((_, index) => !free[index]);
 }
+
+export interface ReadinessWait {
+  /** Past it the wait fails, naming what is not ready. */
+  timeoutMs: number;
+  /** @default 200 */
+  intervalMs?: number;
+  /** The wait ends, failing, as soon as this rejects (e.g. the process that should serve them failed to start). */
+  abandonedWhen?: Promise<unknown>;
+}
+
+/** Resolves once every one of `baseUrls` is ready as the launch `instance` (see {@link isReadyAs}). */
+export async function waitUntilReadyAs(baseUrls: readonly string[], instance: string, wait: ReadinessWait): Promise<void> {
+  const deadline = Date.now() + wait.timeoutMs;
+  let abandoned: unknown;
+  let isAbandoned = false;
+  wait.abandonedWhen?.catch((reason: unknown) => {
+    abandoned = reason;
+    isAbandoned = true;
+  });
+  for (;;) {
+    if (isAbandoned) throw abandoned;
+    const ready = await Promise.all(baseUrls.map((url) => isReadyAs(url, instance).catch(() => false)));
+    const waiting = baseUrls.filter((_, index) => !ready[index]);
+    if (waiting.length === 0) return;
+    if (Date.now() >= deadline) throw new Error(`not ready after ${wait.timeoutMs} ms: ${waiting.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, wait.intervalMs ?? 200));
+  }
+}

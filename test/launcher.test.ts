@@ -1,107 +1,44 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import pg from 'pg';
+import { existsSync } from 'node:fs';
+import { readFile, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANONYMOUS, secretOrDevelopmentDefault, signIdentity, STATEMENTS_HEADER } from '@nexusflow/kit';
-import { createTempDirectory, postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import { secretOrDevelopmentDefault } from '@nexusflow/kit';
+import { createTempDirectory, postGraphQL } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, LoginDocument, MyNotificationsDocument, RunWorkflowDocument } from '@nexusflow/web-client';
-import { graphNames, JWKS_PATH, localPort, type GraphName } from '@nexusflow/topology';
+import { graphNames, JWKS_PATH, localPort } from '@nexusflow/topology';
 import { GATEWAY, gatewayPort, readTopology, SUBGRAPH_HEAP_BUDGET_MB } from '../scripts/topology.ts';
-import { freePortOffset, launchScript, type LaunchedProcess } from './support/processes.ts';
+import { launchScript, type LaunchedProcess } from './support/processes.ts';
+import { argumentsOf, isRunning, launch, LOGIN, named, pidStartedAs, registerLoginMe, SERVICE_SECRETS } from './support/launches.ts';
 
-/** Every secret a service of the topology requires, each refused in production until it is set. */
-const SERVICE_SECRETS = [...new Set(graphNames.flatMap((graph) => readTopology(graph).flatMap(({ secrets }) => secrets)))];
-
-const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { __typename ... on AuthSession { user { id } } } }`;
-const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { __typename ... on AuthSession { accessToken } } }`;
-const ME = `{ me { id email tenant { name } } }`;
-
-async function registerLoginMe(graphqlUrl: string) {
-  const email = `launch-${randomUUID()}@example.com`;
-  const password = 'launcher password 1';
-  const registered = await postGraphQL<{ register: { __typename: string; user: { id: string } } }>(graphqlUrl, REGISTER, {
-    variables: { input: { email, password, name: 'Grace Hopper', tenantName: 'Launch Co' } },
-  });
-  expect(registered.data?.register.__typename).toBe('AuthSession');
-  const login = await postGraphQL<{ login: { accessToken: string } }>(graphqlUrl, LOGIN, { variables: { input: { email, password } } });
-  const me = await postGraphQL<{ me: { id: string; email: string; tenant: { name: string } } }>(graphqlUrl, ME, {
-    token: login.data?.login.accessToken,
-  });
-  expect(me.data?.me).toEqual({ id: registered.data?.register.user.id, email, tenant: { name: 'Launch Co' } });
-  return { email, password };
-}
-
-/** Every port `graphs` take on this machine before --port-offset: each graph's catalogue moved by its local offset. */
-const machinePorts = (graphs: readonly GraphName[]) =>
-  graphs.flatMap((graph) => [gatewayPort(graph), ...readTopology(graph).map(({ port }) => port)].map((port) => localPort(graph, port)));
-
-/** The URL a launch prints for a row of its table, e.g. `nexusflow GraphQL` (the graph is named when two run). */
-const printedUrl = (line: string) =>
-  line
-    .trim()
-    .split(/\s+/)
-    .find((part) => part.startsWith('http'))!;
-
-/** Launches NexusFlow alone unless a test names more graphs: each launch starts every service of its graphs. */
-async function launch(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  graphs: readonly GraphName[] = ['nexusflow'],
-): Promise<{ launcher: LaunchedProcess; gatewayUrl: string; portOffset: number }> {
-  const portOffset = await freePortOffset(machinePorts(graphs));
-  const graphArgs = graphs.flatMap((graph) => ['--graph', graph]);
-  const launcher = launchScript('scripts/launch.ts', [...args, ...graphArgs, '--port-offset', String(portOffset)], {
-    ...process.env,
-    LOG_LEVEL: 'warn',
-    ...env,
-  });
-  const heading = graphs.length > 1 ? 'nexusflow ' : '';
-  const line = await launcher.waitForLine(new RegExp(`^\\s+${heading}GraphQL\\s+http`));
-  return { launcher, gatewayUrl: printedUrl(line), portOffset };
-}
-
-async function pidStartedAs(launcher: LaunchedProcess, name: string, occurrence: number): Promise<number> {
-  await launcher.waitForLine(new RegExp(`^${name} started \\(pid \\d+\\)$`));
-  const pids = [...launcher.output().matchAll(new RegExp(`^${name} started \\(pid (\\d+)\\)$`, 'gm'))].map((match) => Number(match[1]));
-  if (pids.length < occurrence) throw new Error(`${name} started ${pids.length} times, not ${occurrence}:\n${launcher.output()}`);
-  return pids[occurrence - 1]!;
-}
-
-/** The arguments a process was started with, node options first: where its heap budget shows. */
-async function argumentsOf(pid: number): Promise<string[]> {
-  return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).slice(1);
-}
-
-const isRunning = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-// Each launch starts every service; on two cores that takes a while, hence the longer timeouts.
+// Each launch starts every service; on two cores that takes a while, hence the longer timeouts. The launch on real
+// servers is in launcher-production.test.ts, which runs beside this file.
 describe('the launcher', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  describe('on embedded defaults', () => {
+  // One launch of both graphs serves every case below it, in order: starting every service is what takes the time.
+  describe('on embedded defaults, both graphs side by side', () => {
     let launcher: LaunchedProcess;
     let gatewayUrl: string;
     let portOffset: number;
     let dataDir: string;
+    const nexusflowGateway = named('nexusflow', GATEWAY.name);
     /** Signed up while the first launch runs; must still sign in after the launcher is started again on the same data. */
     let registeredBefore: { email: string; password: string };
     beforeAll(async () => {
       const scratch = await createTempDirectory('launch-embedded');
       cleanups.push(scratch.remove);
       dataDir = scratch.path;
-      ({ launcher, gatewayUrl, portOffset } = await launch([], { DATA_DIR: dataDir, RESTART_BASE_DELAY_MS: '100' }));
+      // Every service of both graphs on a shared machine: readiness may take longer than the default minute.
+      ({ launcher, gatewayUrl, portOffset } = await launch(
+        [],
+        { DATA_DIR: dataDir, RESTART_BASE_DELAY_MS: '100', READY_TIMEOUT_MS: '240000' },
+        graphNames,
+      ));
       cleanups.push(() => launcher.stop('SIGKILL'));
-    }, 120_000);
+    }, 300_000);
 
     it('runs the subgraphs and the gateway, with events flowing between services', async () => {
       const { email, password } = await registerLoginMe(gatewayUrl);
@@ -137,12 +74,50 @@ describe('the launcher', () => {
         .toEqual(['workflow.execution.failed']);
     }, 60_000);
 
+    it('runs Nexus COS 1000 ports up, printing where each service is and its catalogue port, with tokens of its own', async () => {
+      const output = launcher.output();
+      const cosGateway = `http://127.0.0.1:${4000 + portOffset}`;
+      const tokenMgr = `http://127.0.0.1:${4005 + portOffset}`;
+      expect(output).toMatch(new RegExp(`^\\s+nexus-cos GraphQL\\s+${cosGateway}/graphql$`, 'm'));
+      expect(output).toMatch(
+        new RegExp(`^\\s+nexus-cos/backend-api\\s+${cosGateway}/graphql \\(the nexus-cos gateway\\)\\s+\\(catalogue port 3000\\)$`, 'm'),
+      );
+      expect(output).toMatch(new RegExp(`^\\s+nexus-cos/token-mgr\\s+${tokenMgr}/graphql\\s+\\(catalogue port 3005\\)$`, 'm'));
+      expect(output).toMatch(new RegExp(`^\\s+nexusflow/notifications\\s+http://127.0.0.1:${3005 + portOffset}/graphql$`, 'm'));
+
+      const jwks = (await (await fetch(`${tokenMgr}${JWKS_PATH}`)).json()) as { keys: { alg: string }[] };
+      expect(jwks.keys.map(({ alg }) => alg)).toEqual(['EdDSA']);
+      // Nexus COS verifies tokens from token-mgr's JWKS: a NexusFlow access token means nothing to it.
+      const nexusflowToken = (await postGraphQL(gatewayUrl, LoginDocument, { variables: { input: await registerLoginMe(gatewayUrl) } }))
+        .data?.login;
+      if (nexusflowToken?.__typename !== 'AuthSession') throw new Error('login failed');
+      const refused = await postGraphQL(`${cosGateway}/graphql`, '{ signingKeys { id } }', { token: nexusflowToken.accessToken });
+      expect(refused.errors?.map((error) => error.extensions?.code)).toEqual(['UNAUTHENTICATED']);
+    });
+
+    it('says how long it took to be ready and how much memory its processes hold, each and in total', async () => {
+      const line = await launcher.waitForLine(/^Ready in /);
+      const [, seconds, total, each] = /^Ready in (\d+\.\d) s; memory \(RSS\) ([\d.]+ [MG]B) in total: (.+)$/.exec(line) ?? [];
+
+      expect(Number(seconds)).toBeGreaterThan(0);
+      expect(total).toBeDefined();
+      const names = each!.split(', ').map((part) => /^(\S+) [\d.]+ [MG]B$/.exec(part)?.[1]);
+      expect(names.sort()).toEqual(['launcher', named('nexus-cos', 'backend-api'), nexusflowGateway, 'subgraphs'].sort());
+    });
+
+    it("keeps every subgraph's database in the one embedded PostgreSQL its host holds, with no PGlite folder per service", async () => {
+      // The lock of the one embedded cluster, held by the subgraphs' host; no PGlite folder per service any more.
+      const lock = JSON.parse(await readFile(`${await realpath(join(dataDir, 'postgres'))}.lock`, 'utf8')) as { pid: number };
+      expect(lock.pid).toBe(await pidStartedAs(launcher, 'subgraphs', 1));
+      expect(existsSync(join(dataDir, 'nexusflow', 'auth'))).toBe(false);
+    });
+
     it('refuses a second launch on the same data folder or ports before starting anything, saying why, while the first keeps serving', async () => {
       registeredBefore = await registerLoginMe(gatewayUrl);
       const otherDataDir = await createTempDirectory('launch-other');
       cleanups.push(otherDataDir.remove);
       const secondLaunch = (dataFolder: string) => {
-        const second = launchScript('scripts/launch.ts', ['--graph', 'nexusflow', '--port-offset', String(portOffset)], {
+        const second = launchScript('scripts/launch.ts', ['--port-offset', String(portOffset)], {
           ...process.env,
           LOG_LEVEL: 'warn',
           DATA_DIR: dataFolder,
@@ -160,8 +135,13 @@ describe('the launcher', () => {
         `NexusFlow is already running from ${dataDir} (pid ${launcher.child.pid}, gateway on :${gatewayPort('nexusflow') + portOffset}); stop it, or use --port-offset and another DATA_DIR.`,
       );
       const ports = [
-        ...readTopology().map(({ name, port }) => `port ${port + portOffset} (${name})`),
-        `port ${gatewayPort('nexusflow') + portOffset} (gateway)`,
+        ...graphNames.flatMap((graph) =>
+          readTopology(graph).map(({ name, port }) => `port ${localPort(graph, port) + portOffset} (${named(graph, name)})`),
+        ),
+        ...graphNames.map((graph) => {
+          const gateway = graph === 'nexusflow' ? GATEWAY.name : 'backend-api';
+          return `port ${localPort(graph, gatewayPort(graph)) + portOffset} (${named(graph, gateway)})`;
+        }),
       ];
       expect(samePorts.second.output().trim()).toBe(
         `Already in use on 127.0.0.1: ${ports.join(', ')}. Another NexusFlow (with another DATA_DIR?) or another program listens there; stop it, or use --port-offset <n>.`,
@@ -172,26 +152,29 @@ describe('the launcher', () => {
     }, 60_000);
 
     it('runs the subgraphs host with the heap budget of every subgraph it hosts, and the gateway with its own', async () => {
-      const subgraphs = readTopology();
+      const subgraphs = graphNames.flatMap((graph) => readTopology(graph));
 
       expect(await argumentsOf(await pidStartedAs(launcher, 'subgraphs', 1))).toContain(
         `--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB * subgraphs.length}`,
       );
-      expect(await argumentsOf(await pidStartedAs(launcher, GATEWAY.name, 1))).toEqual(expect.arrayContaining([...GATEWAY.nodeOptions]));
+      expect(await argumentsOf(await pidStartedAs(launcher, nexusflowGateway, 1))).toEqual(
+        expect.arrayContaining([...GATEWAY.nodeOptions]),
+      );
     });
 
     it('restarts the gateway after it is killed, saying so, while the subgraphs keep serving', async () => {
       const { email, password } = await registerLoginMe(gatewayUrl);
       const hostPid = await pidStartedAs(launcher, 'subgraphs', 1);
-      const killedGatewayPid = await pidStartedAs(launcher, GATEWAY.name, 1);
+      const killedGatewayPid = await pidStartedAs(launcher, nexusflowGateway, 1);
 
       process.kill(killedGatewayPid, 'SIGKILL');
 
-      await launcher.waitForLine(/^gateway exited \(SIGKILL\); restarting in 100 ms, attempt 1$/);
-      for (const { name, port } of readTopology())
-        expect((await fetch(`http://127.0.0.1:${port + portOffset}/health/ready`)).status, name).toBe(200);
-      await launcher.waitForLine(/^gateway is ready again after restart attempt 1$/);
-      expect(await pidStartedAs(launcher, GATEWAY.name, 2)).not.toBe(killedGatewayPid);
+      await launcher.waitForLine(new RegExp(`^${nexusflowGateway} exited \\(SIGKILL\\); restarting in 100 ms, attempt 1$`));
+      for (const graph of graphNames)
+        for (const { name, port } of readTopology(graph))
+          expect((await fetch(`http://127.0.0.1:${localPort(graph, port) + portOffset}/health/ready`)).status, name).toBe(200);
+      await launcher.waitForLine(new RegExp(`^${nexusflowGateway} is ready again after restart attempt 1$`));
+      expect(await pidStartedAs(launcher, nexusflowGateway, 2)).not.toBe(killedGatewayPid);
       const login = await postGraphQL(gatewayUrl, LOGIN, { variables: { input: { email, password } } });
       expect(login.data?.login).toMatchObject({ __typename: 'AuthSession' });
       expect(isRunning(hostPid)).toBe(true);
@@ -203,10 +186,10 @@ describe('the launcher', () => {
       ).toEqual([`subgraphs started (pid ${hostPid})`]);
     }, 60_000);
 
-    it('restarts the subgraphs host after it is killed while the gateway and the launcher keep running, and stops everything on SIGTERM', async () => {
+    it('restarts the subgraphs host after it is killed while the gateways and the launcher keep running, and stops everything on SIGTERM', async () => {
       const { email, password } = await registerLoginMe(gatewayUrl);
       // The gateway's second process: the previous test killed its first.
-      const gatewayPid = await pidStartedAs(launcher, GATEWAY.name, 2);
+      const gatewayPid = await pidStartedAs(launcher, nexusflowGateway, 2);
       const killedHostPid = await pidStartedAs(launcher, 'subgraphs', 1);
 
       process.kill(killedHostPid, 'SIGKILL');
@@ -226,64 +209,37 @@ describe('the launcher', () => {
           .output()
           .split('\n')
           .filter((line) => pattern.test(line));
-      expect(linesAbout(/^gateway (started|exited)/).at(-1)).toBe(`gateway started (pid ${gatewayPid})`);
+      expect(linesAbout(new RegExp(`^${nexusflowGateway} (started|exited)`)).at(-1)).toBe(
+        `${nexusflowGateway} started (pid ${gatewayPid})`,
+      );
 
       expect(await launcher.stop('SIGTERM')).toBe(0);
       await expect(fetch(gatewayUrl)).rejects.toThrow();
       expect(isRunning(gatewayPid)).toBe(false);
       expect(isRunning(restartedHostPid)).toBe(false);
       expect(linesAbout(/restarting/)).toEqual([
-        'gateway exited (SIGKILL); restarting in 100 ms, attempt 1',
+        `${nexusflowGateway} exited (SIGKILL); restarting in 100 ms, attempt 1`,
         'subgraphs exited (SIGKILL); restarting in 100 ms, attempt 1',
       ]);
+      const lines = launcher.output().trimEnd().split('\n');
+      expect(lines).toContain('Stopping NexusFlow…');
+      expect(lines.at(-1)).toBe('Stopped.');
     }, 120_000);
 
-    it('starts again on the same data folder with everything stored before, and says when Ctrl-C has stopped everything', async () => {
+    it('starts one graph again on the same data folder with everything stored before; killed outright, its processes stop too', async () => {
       const again = await launch([], { DATA_DIR: dataDir });
       cleanups.push(() => again.launcher.stop('SIGKILL'));
 
       const login = await postGraphQL(again.gatewayUrl, LOGIN, { variables: { input: registeredBefore } });
       expect(login.data?.login).toMatchObject({ __typename: 'AuthSession' });
 
-      expect(await again.launcher.stop('SIGINT')).toBe(0);
-      const lines = again.launcher.output().trimEnd().split('\n');
-      expect(lines).toContain('Stopping NexusFlow…');
-      expect(lines.at(-1)).toBe('Stopped.');
+      // Killed outright, the launcher can stop nothing: its processes see it gone (their IPC channel closes) and stop.
+      const started = [...again.launcher.output().matchAll(/^\S+ started \(pid (\d+)\)$/gm)].map((match) => Number(match[1]));
+      expect(started).toHaveLength(2);
+      await again.launcher.stop('SIGKILL');
+      await expect.poll(() => started.filter(isRunning), { timeout: 30_000, interval: 200 }).toEqual([]);
     }, 120_000);
   });
-
-  it('runs NexusFlow and Nexus COS side by side, Nexus COS 1000 ports up, printing where each service is and its catalogue port', async () => {
-    const scratch = await createTempDirectory('launch-both-graphs');
-    cleanups.push(scratch.remove);
-    // Every service of both graphs on a shared machine: readiness may take longer than the default minute.
-    const { launcher, gatewayUrl, portOffset } = await launch([], { DATA_DIR: scratch.path, READY_TIMEOUT_MS: '240000' }, graphNames);
-    cleanups.push(() => launcher.stop('SIGKILL'));
-    const output = launcher.output();
-    const cosGateway = `http://127.0.0.1:${4000 + portOffset}`;
-    const tokenMgr = `http://127.0.0.1:${4005 + portOffset}`;
-    expect(output).toMatch(new RegExp(`^\\s+nexus-cos GraphQL\\s+${cosGateway}/graphql$`, 'm'));
-    expect(output).toMatch(
-      new RegExp(`^\\s+nexus-cos/backend-api\\s+${cosGateway}/graphql \\(the nexus-cos gateway\\)\\s+\\(catalogue port 3000\\)$`, 'm'),
-    );
-    expect(output).toMatch(new RegExp(`^\\s+nexus-cos/token-mgr\\s+${tokenMgr}/graphql\\s+\\(catalogue port 3005\\)$`, 'm'));
-    expect(output).toMatch(new RegExp(`^\\s+nexusflow/notifications\\s+http://127.0.0.1:${3005 + portOffset}/graphql$`, 'm'));
-
-    await registerLoginMe(gatewayUrl);
-    const jwks = (await (await fetch(`${tokenMgr}${JWKS_PATH}`)).json()) as { keys: { alg: string }[] };
-    expect(jwks.keys.map(({ alg }) => alg)).toEqual(['EdDSA']);
-    // Nexus COS verifies tokens from token-mgr's JWKS: a NexusFlow access token means nothing to it.
-    const nexusflowToken = (await postGraphQL(gatewayUrl, LoginDocument, { variables: { input: await registerLoginMe(gatewayUrl) } })).data
-      ?.login;
-    if (nexusflowToken?.__typename !== 'AuthSession') throw new Error('login failed');
-    const refused = await postGraphQL(`${cosGateway}/graphql`, '{ signingKeys { id } }', { token: nexusflowToken.accessToken });
-    expect(refused.errors?.map((error) => error.extensions?.code)).toEqual(['UNAUTHENTICATED']);
-
-    // Killed outright, the launcher can stop nothing: its processes see it gone (their IPC channel closes) and stop.
-    const started = [...launcher.output().matchAll(/^\S+ started \(pid (\d+)\)$/gm)].map((match) => Number(match[1]));
-    expect(started.length).toBeGreaterThanOrEqual(3);
-    await launcher.stop('SIGKILL');
-    await expect.poll(() => started.filter(isRunning), { timeout: 30_000, interval: 200 }).toEqual([]);
-  }, 300_000);
 
   it('refuses a graph it does not know before starting anything, naming the graphs it has', async () => {
     const launcher = launchScript('scripts/launch.ts', ['--graph', 'nexus-nothing'], { ...process.env });
@@ -317,76 +273,5 @@ describe('the launcher', () => {
       expect(output).toContain(`  - ${problem}`);
     }
     expect(output).not.toMatch(/started \(pid/);
-  });
-
-  describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl)('with --production', () => {
-    it('gives each subgraph its own database on the real PostgreSQL, with Redis and RabbitMQ, and serves through the gateway', async () => {
-      const prefix = `nf_test_launch_${randomBytes(4).toString('hex')}_`;
-      const admin = new pg.Client({ connectionString: testEnvironment.postgresUrl });
-      await admin.connect();
-      cleanups.push(async () => {
-        const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1)', [prefix]);
-        for (const { datname } of rows) await admin.query(`drop database "${datname}" with (force)`);
-        await admin.end();
-      });
-
-      const internalSecret = randomBytes(32).toString('hex');
-      const { launcher, gatewayUrl, portOffset } = await launch(['--production'], {
-        JWT_SECRET: randomBytes(32).toString('hex'),
-        ...Object.fromEntries(SERVICE_SECRETS.map((name) => [name, randomBytes(32).toString('hex')])),
-        INTERNAL_SECRET: internalSecret,
-        POSTGRES_URL: testEnvironment.postgresUrl,
-        REDIS_URL: testEnvironment.redisUrl,
-        AMQP_URL: testEnvironment.amqpUrl,
-        AMQP_NAMESPACE: prefix.replaceAll('_', '-').replace(/-$/, ''),
-        DATABASE_NAME_PREFIX: prefix,
-        RESTART_BASE_DELAY_MS: '100',
-      });
-      cleanups.push(() => launcher.stop('SIGKILL'));
-      const account = await registerLoginMe(gatewayUrl);
-
-      const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [
-        prefix,
-      ]);
-      expect(rows.map((row) => row.datname)).toEqual(
-        readTopology()
-          .map((subgraph) => `${prefix}${subgraph.database}`)
-          .sort(),
-      );
-      const users = new pg.Pool({ connectionString: testEnvironment.postgresUrl!.replace(/\/[^/]*$/, `/${prefix}nexusflow_auth`), max: 1 });
-      expect((await users.query('select count(*)::int as count from users')).rows[0].count).toBe(1);
-      await users.end();
-
-      // Every process runs with NODE_ENV=production: the gateway hides its schema, and the subgraphs trust only the
-      // configured secret (never the public development one) and keep their SQL counts to themselves.
-      const introspection = await postGraphQL(gatewayUrl, '{ __schema { queryType { name } } }');
-      expect(introspection.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
-      for (const { name, port } of readTopology()) {
-        const subgraphUrl = `http://127.0.0.1:${port + portOffset}/graphql`;
-        const forged = await postGraphQL(subgraphUrl, '{ __typename }', {
-          headers: signIdentity(ANONYMOUS, secretOrDevelopmentDefault(undefined)),
-        });
-        expect(forged.status, name).toBe(401);
-        const signed = await postGraphQL(subgraphUrl, '{ __typename }', { headers: signIdentity(ANONYMOUS, internalSecret) });
-        expect(signed.data, name).toEqual({ __typename: 'Query' });
-        expect(signed.headers.has(STATEMENTS_HEADER), name).toBe(false);
-      }
-
-      // One process per subgraph, each with its heap budget; one of them killed comes back while the others serve.
-      for (const { name } of readTopology()) {
-        expect(await argumentsOf(await pidStartedAs(launcher, name, 1)), name).toContain(`--max-old-space-size=${SUBGRAPH_HEAP_BUDGET_MB}`);
-      }
-      const killedNotificationsPid = await pidStartedAs(launcher, 'notifications', 1);
-      process.kill(killedNotificationsPid, 'SIGKILL');
-      await launcher.waitForLine(/^notifications exited \(SIGKILL\); restarting in 100 ms, attempt 1$/);
-      const login = await postGraphQL<{ login: { accessToken: string } }>(gatewayUrl, LOGIN, { variables: { input: account } });
-      expect(login.data?.login.accessToken).toEqual(expect.any(String));
-      await launcher.waitForLine(/^notifications is ready again after restart attempt 1$/);
-      expect(await pidStartedAs(launcher, 'notifications', 2)).not.toBe(killedNotificationsPid);
-      const notifications = await postGraphQL(gatewayUrl, MyNotificationsDocument, { token: login.data?.login.accessToken });
-      expect(notifications.data?.me?.notifications).toEqual([]);
-
-      expect(await launcher.stop('SIGTERM')).toBe(0);
-    }, 120_000);
   });
 });

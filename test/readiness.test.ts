@@ -10,7 +10,9 @@ import {
   Metrics,
   type RunningHttpServer,
 } from '@nexusflow/kit/core';
-import { isReadyAs, portsInUse } from '../scripts/readiness.ts';
+import { spawn } from 'node:child_process';
+import { formatBytes, memoryOf } from '../scripts/process-memory.ts';
+import { isReadyAs, portsInUse, waitUntilReadyAs } from '../scripts/readiness.ts';
 
 describe('readiness as the launcher sees it', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -47,6 +49,43 @@ describe('readiness as the launcher sees it', () => {
     const running = await serveHealth(draining);
 
     expect(await isReadyAs(running.url, 'launch-a')).toBe(false);
+  });
+
+  it('waits until every process is ready as its launch, gives up past its timeout naming those that are not, and stops when told', async () => {
+    const ready = await serveHealth(new Health('auth', {}, { instance: 'launch-a' }));
+    const later = new Health('billing', {}, { instance: 'launch-a' });
+    later.startDraining();
+    const notYet = await serveHealth(later);
+
+    await expect(waitUntilReadyAs([ready.url], 'launch-a', { timeoutMs: 1000, intervalMs: 10 })).resolves.toBeUndefined();
+    await expect(waitUntilReadyAs([ready.url, notYet.url], 'launch-a', { timeoutMs: 100, intervalMs: 10 })).rejects.toThrow(
+      `not ready after 100 ms: ${notYet.url}`,
+    );
+    const hostFailed = new Error('the host exited before it was ready');
+    await expect(
+      waitUntilReadyAs([notYet.url], 'launch-a', { timeoutMs: 60_000, intervalMs: 10, abandonedWhen: Promise.reject(hostFailed) }),
+    ).rejects.toBe(hostFailed);
+  });
+
+  it('counts the memory of each process with the processes it started, and leaves out those that are gone', async () => {
+    // A child that holds on to 64 MB of its own, started by this process.
+    const child = spawn(process.execPath, ['-e', 'globalThis.kept = Buffer.alloc(64e6, 1); setInterval(() => {}, 1000)']);
+    cleanups.push(async () => child.kill());
+    await expect.poll(async () => (await memoryOf([{ name: 'child', pid: child.pid }])).total, { timeout: 10_000 }).toBeGreaterThan(64e6);
+
+    const alone = await memoryOf([{ name: 'child', pid: child.pid }]);
+    const withChild = await memoryOf([{ name: 'tests', pid: process.pid }]);
+    const apart = await memoryOf([
+      { name: 'tests', pid: process.pid },
+      { name: 'child', pid: child.pid },
+      { name: 'gone', pid: undefined },
+    ]);
+
+    expect(withChild.total).toBeGreaterThan(alone.total);
+    expect(apart.each.map(({ name }) => name)).toEqual(['tests', 'child']);
+    expect(apart.each[0]!.bytes).toBeLessThan(withChild.total);
+    expect(apart.total).toBe(apart.each[0]!.bytes + apart.each[1]!.bytes);
+    expect([formatBytes(318e6), formatBytes(1.4249e9)]).toEqual(['318 MB', '1.42 GB']);
   });
 
   it('names the ports something already listens on, and only those', async () => {

@@ -2,7 +2,6 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { LogContext, Logger as OrmLogger, LoggerNamespace, MigrationObject } from '@mikro-orm/core';
 import { Migrator } from '@mikro-orm/migrations';
@@ -12,22 +11,19 @@ import type { Metrics } from '../platform/metrics.ts';
 import { recordStatement } from '../platform/telemetry.ts';
 import { releaseLostConnections } from './database-pool.ts';
 import { lockEmbeddedDatabase } from './embedded-database-lock.ts';
+import { embeddedExtensionBundles, sharedEmbeddedDatabase, type EmbeddedExtension } from './shared-embedded-postgres.ts';
 import { TenantWriteGuard } from './tenant-scope.ts';
 
 export type { EntityManager } from '@mikro-orm/postgresql';
 
-/**
- * PostgreSQL extensions an embedded database loads, which PGlite ships as separate bundles: a subgraph opts in, so the
- * others start no slower. Loading makes an extension available (listed in `pg_available_extensions`); a migration still
- * has to `create extension` it, as on a real server.
- */
-export type EmbeddedExtension = 'vector';
-
-const embeddedExtensionBundles = { vector } as const;
+export type { EmbeddedExtension } from './shared-embedded-postgres.ts';
 
 export interface DatabaseOptions {
   serviceName: string;
-  /** A PostgreSQL URL; unset means an embedded PGlite database kept under {@link embeddedDirectory}. */
+  /**
+   * A PostgreSQL URL; unset means an embedded PGlite database kept under {@link embeddedDirectory}, or, where this
+   * process serves that folder's database from a shared embedded server (`serveEmbeddedDatabase`), a database there.
+   */
   url: string | undefined;
   /** Where an embedded database keeps its files. */
   embeddedDirectory: string;
@@ -40,7 +36,8 @@ export interface DatabaseOptions {
   /**
    * How long a statement may wait for a connection, whether being opened or freed by another request. Past it the
    * statement fails as an outage (SERVICE_UNAVAILABLE to clients) instead of hanging on a server that drops packets.
-   * @default 5000
+   * @default 5000; 60000 on a shared embedded server, which drops nothing: there a wait is the queue of the other services'
+   * statements and transactions, which a busy machine's start-up (every service migrating at once) makes long.
    */
   connectTimeoutMs?: number;
   /** Extensions the embedded database loads (ignored on PostgreSQL, whose server has what it has). @default [] */
@@ -139,25 +136,39 @@ async function startEmbeddedPostgres(
   }
 }
 
+const SHARED_EMBEDDED_CONNECT_TIMEOUT_MS = 60_000;
+
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  const embedded = options.url
-    ? undefined
-    : await startEmbeddedPostgres(
-        join(options.embeddedDirectory, options.serviceName),
-        options.serviceName,
-        options.embeddedExtensions ?? [],
-      );
-  const clientUrl = options.url ?? embedded!.url;
+  const shared = options.url ? undefined : sharedEmbeddedDatabase(options.embeddedDirectory, options.serviceName);
+  const embedded =
+    options.url || shared
+      ? undefined
+      : await startEmbeddedPostgres(
+          join(options.embeddedDirectory, options.serviceName),
+          options.serviceName,
+          options.embeddedExtensions ?? [],
+        );
+  const clientUrl = options.url ?? (shared ? await shared.server.provision(shared.database, options.embeddedExtensions) : embedded!.url);
+  const isEmbedded = Boolean(embedded ?? shared);
   try {
     const orm = await MikroORM.init({
       clientUrl,
       entities: options.entities,
       extensions: [Migrator],
-      migrations: { migrationsList: options.migrations, snapshot: false, silent: true },
-      pool: { max: options.poolSize ?? (embedded ? 4 : 10) },
+      migrations: {
+        migrationsList: options.migrations,
+        snapshot: false,
+        silent: true,
+        // On a shared embedded server, in the service's own schema (MikroORM names public otherwise), as its tables are.
+        ...(shared ? { tableName: `${shared.database}.mikro_orm_migrations` } : {}),
+      },
+      pool: { max: options.poolSize ?? (isEmbedded ? 4 : 10) },
       // Handed to pg's pool: a connection timeout, without which a server that drops packets is waited for forever,
       // and connections lost mid-transaction given back (see database-pool.ts).
-      driverOptions: { connectionTimeoutMillis: options.connectTimeoutMs ?? 5000, onPoolCreated: releaseLostConnections },
+      driverOptions: {
+        connectionTimeoutMillis: options.connectTimeoutMs ?? (shared ? SHARED_EMBEDDED_CONNECT_TIMEOUT_MS : 5000),
+        onPoolCreated: releaseLostConnections,
+      },
       loggerFactory: () => new CountingLogger(options.metrics, options.logger),
       subscribers: [new TenantWriteGuard()],
       debug: ['query'],
@@ -168,7 +179,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     if (executed.length > 0) options.logger.info({ migrations: executed.map((m) => m.name) }, 'applied migrations');
     return {
       orm,
-      mode: embedded ? 'embedded' : 'postgres',
+      mode: isEmbedded ? 'embedded' : 'postgres',
       fork: () => orm.em.fork(),
       async ping() {
         await orm.em.getConnection().execute('select 1');
