@@ -99,7 +99,7 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
   ],
   'nexus-cos/ledger-mgr': ['BILLING_SERVICE_URL'],
   'nexus-cos/invoice-gen': ['LEDGER_MGR_URL', 'INVOICE_PDF_BASE_URL'],
-  'nexus-cos/user-auth': ['EMAIL_VERIFICATION_URL', 'EMAIL_VERIFICATION_TTL_HOURS'],
+  'nexus-cos/user-auth': ['SESSION_MGR_URL', 'EMAIL_VERIFICATION_URL', 'EMAIL_VERIFICATION_TTL_HOURS'],
   'nexus-cos/session-mgr': ['TOKEN_MGR_URL', 'SESSION_IDLE_TIMEOUT_MINUTES', 'SESSION_ABSOLUTE_TIMEOUT_HOURS'],
   'nexus-cos/auth-service': [
     'USER_AUTH_URL',
@@ -110,7 +110,7 @@ const SUBGRAPH_SPECIFIC_ENV: Record<string, string[]> = {
     'LOGIN_RATE_LIMIT_PERIOD_SECONDS',
     'DEPENDENCY_TIMEOUT_MS',
   ],
-  'nexus-cos/auth-service-v2': ['TOKEN_MGR_URL', 'KEY_SERVICE_URL', 'OAUTH_KEY_ENCRYPTION_KEY', 'OAUTH_ISSUER'],
+  'nexus-cos/auth-service-v2': ['TOKEN_MGR_URL', 'KEY_SERVICE_URL', 'USER_AUTH_URL', 'OAUTH_KEY_ENCRYPTION_KEY', 'OAUTH_ISSUER'],
   'nexus-cos/token-mgr': [
     'KEY_SERVICE_URL',
     'TOKEN_KEY_ENCRYPTION_KEY',

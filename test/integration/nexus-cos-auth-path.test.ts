@@ -162,7 +162,8 @@ describe.each(storageModes(['postgres', 'redis']))('the Nexus COS authentication
     expect((await data(undefined, LOGIN, { input: { email: viewerEmail, password: PASSWORD } })).login.__typename).toBe(
       'AccountDeactivated',
     );
-    expect(await refresh(viewer.refreshToken)).toMatchObject({ __typename: 'AccountDeactivated' });
+    // Deactivating ended the user's sessions at once: their refresh token is revoked.
+    expect(await refresh(viewer.refreshToken)).toMatchObject({ __typename: 'InvalidRefreshToken' });
     expect(codes(await send(viewer.accessToken, ME))).toEqual(['UNAUTHENTICATED']);
     expect((await data(ownerToken, `mutation ($id: ID!) { reactivateUser(id: $id) ${STATUS} }`, { id: viewerId })).reactivateUser).toEqual({
       __typename: 'User',

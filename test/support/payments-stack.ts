@@ -83,6 +83,8 @@ export async function startPaymentsStack(mode: StorageMode, label: string): Prom
       LEDGER_MGR_URL: toLedger.url,
       // Pending events are applied at start and when a test asks: no timer races the test.
       STRIPE_EVENT_RETRY_INTERVAL_MS: '0',
+      // A failed event is due again at once: a test's restart resumes it without waiting out the backoff.
+      STRIPE_EVENT_BACKOFF_INITIAL_MS: '0',
     };
     const startBilling = async () => {
       const config = billingService.config(billingEnvironment).subgraph;

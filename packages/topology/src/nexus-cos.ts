@@ -38,7 +38,12 @@ export const nexusCos = {
         KEY_SERVICE_PREVIOUS_MASTER_KEYS: 'Master keys being retired, comma-separated: still open tenant keys until re-sealed.',
       },
     },
-    'user-auth': { port: 3003, tier: 'core' },
+    'user-auth': {
+      port: 3003,
+      tier: 'core',
+      calls: ['session-mgr'],
+      notes: { SESSION_MGR_URL: "Ends a user's sessions and access tokens when their password changes or they are deactivated." },
+    },
     'session-mgr': {
       port: 3004,
       tier: 'core',
@@ -57,12 +62,13 @@ export const nexusCos = {
     },
     'auth-service-v2': {
       port: 3002,
-      calls: ['token-mgr', 'key-service'],
+      calls: ['token-mgr', 'key-service', 'user-auth'],
       secrets: ['OAUTH_KEY_ENCRYPTION_KEY'],
       optionalVariables: ['OAUTH_ISSUER'],
       notes: {
         OAUTH_ISSUER: 'Its public URL, the issuer of its tokens for third-party apps; unset: http://localhost:<PORT>.',
         TOKEN_MGR_URL: "Where token-mgr's JWKS and revocation list are, which verify the COS user of an authorization.",
+        USER_AUTH_URL: 'Asks whether the user behind an authorization or refresh token is still active.',
         KEY_SERVICE_URL: "Encrypts and decrypts OAuth client secrets (envelope encryption under the client's tenant key).",
         OAUTH_KEY_ENCRYPTION_KEY: 'Seals its ID token signing keys at rest (AES-256-GCM) and signs its cookies.',
       },

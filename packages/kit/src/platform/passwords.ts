@@ -1,6 +1,10 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-/** OWASP's scrypt minimum (N=2^17 is the 2024 recommendation, at 128 MiB a hash); 2^15 keeps 32 MiB. */
+/**
+ * Below OWASP's recommendation for scrypt (N=2^17, r=8, p=1, 128 MiB a hash): N=2^15 is kept for now so that a hash
+ * needs 32 MiB, which lets several sign-ins run at once on a small instance. Each hash records its cost, so it can be
+ * raised later without breaking stored hashes, which are then re-hashed at the next sign-in.
+ */
 const COST: ScryptOptions = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 const KEY_LENGTH = 32;
 

@@ -61,6 +61,7 @@ export function loadAuthServiceV2Config(env?: Environment) {
         keyEncryptionKey: secretOrDevelopmentDefault(parsed.OAUTH_KEY_ENCRYPTION_KEY),
         keyServiceUrl: parsed.KEY_SERVICE_URL,
         tokenMgrUrl: parsed.TOKEN_MGR_URL,
+        userAuthUrl: parsed.USER_AUTH_URL,
         oauth: {
           issuer: parsed.OAUTH_ISSUER ?? `http://localhost:${parsed.PORT}`,
           accessTokenTtlSeconds: parsed.OAUTH_ACCESS_TOKEN_TTL_SECONDS,

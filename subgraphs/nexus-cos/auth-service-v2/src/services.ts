@@ -13,12 +13,18 @@ export function createAuthServiceV2Services(runtime: SubgraphRuntime, config: Au
   const now = () => new Date(runtime.clock());
   const secrets = new SealedSecrets(config.keyEncryptionKey);
   const vault = new ClientSecretVault({ url: config.keyServiceUrl, internalSecret: config.subgraph.internalSecret, now: runtime.clock });
-  const cosUsers = new CosUsers(config.cosAccessTokens, {
-    url: config.tokenMgrUrl,
-    internalSecret: config.subgraph.internalSecret,
-    now: runtime.clock,
-  });
-  const authorizationServer = new AuthorizationServer(runtime.database, secrets, vault, config.oauth, runtime.logger, now);
+  const cosUsers = new CosUsers(
+    config.cosAccessTokens,
+    {
+      url: config.tokenMgrUrl,
+      internalSecret: config.subgraph.internalSecret,
+      now: runtime.clock,
+    },
+    { url: config.userAuthUrl, internalSecret: config.subgraph.internalSecret, now: runtime.clock },
+  );
+  const authorizationServer = new AuthorizationServer(runtime.database, secrets, vault, config.oauth, runtime.logger, now, (userId) =>
+    cosUsers.isActive(userId),
+  );
   return {
     database: runtime.database,
     oauthClients: new OAuthClientService(vault, runtime.logger, now),

@@ -20,6 +20,10 @@ const ROTATE = `mutation ($id: ID!) { rotateOAuthClientSecret(id: $id) { __typen
   ... on RotatedOAuthClientSecret { clientSecret client { id } } ... on OAuthClientNotFound { id } ... on OAuthClientHasNoSecret { id } } }`;
 const DELETE = `mutation ($id: ID!) { deleteOAuthClient(id: $id) { __typename ... on DeletedOAuthClient { id } ... on OAuthClientNotFound { id } } }`;
 const ISSUE = 'mutation ($input: IssueAccessTokenInput!) { issueAccessToken(input: $input) { token } }';
+const REGISTER_USER = `mutation ($input: RegisterInput!) { register(input: $input) { ... on Registered { user { id organisation { id } } } } }`;
+const CREATE_USER = 'mutation ($input: CreateUserInput!) { createUser(input: $input) { ... on User { id } } }';
+const DEACTIVATE_USER = 'mutation ($id: ID!) { deactivateUser(id: $id) { __typename } }';
+const PASSWORD = 'correct horse battery';
 
 const REDIRECT_URI = 'http://127.0.0.1:8765/callback';
 const HOUR_MS = 3_600_000;
@@ -58,6 +62,7 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
   let services: TestServices;
   let tokenMgr: RunningSubgraph<unknown>;
   let keyService: RunningSubgraph<unknown>;
+  let userAuth: RunningSubgraph<unknown>;
   let server: RunningSubgraph<AuthServiceV2Services>;
   let gateway: RunningGateway;
   let issuer: string;
@@ -67,9 +72,12 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
   beforeAll(async () => {
     services = await TestServices.create(mode, `auth_service_v2_${mode}`);
     const running: Record<string, RunningSubgraph<unknown>> = {};
-    await startServices(services, 'nexus-cos', ['key-service', 'token-mgr'], running, { 'token-mgr': { ROTATE_KEYS: 'off' } });
+    await startServices(services, 'nexus-cos', ['key-service', 'token-mgr', 'session-mgr', 'user-auth'], running, {
+      'token-mgr': { ROTATE_KEYS: 'off' },
+    });
     tokenMgr = running['token-mgr']!;
     keyService = running['key-service']!;
+    userAuth = running['user-auth']!;
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
     server = await services.start(
@@ -80,6 +88,7 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
         OAUTH_ISSUER: issuer,
         TOKEN_MGR_URL: tokenMgr.graphqlUrl,
         KEY_SERVICE_URL: keyService.graphqlUrl,
+        USER_AUTH_URL: userAuth.graphqlUrl,
         OAUTH_PRUNE_INTERVAL_MS: '0',
       },
       { clock: () => Date.now() + clockAhead },
@@ -106,6 +115,32 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
         internalSecret: tokenMgr.config.internalSecret,
       })
     ).issueAccessToken.token;
+  /** A user user-auth knows, the OWNER of a new organisation: authorizations are for such users only. */
+  const registeredOwner = async (): Promise<User> => {
+    const input = { email: `owner-${randomUUID()}@example.com`, password: PASSWORD, name: 'Ada', organisationName: 'Engines' };
+    const { register: registered } = await callSubgraph<{ register: { user: { id: string; organisation: { id: string } } } }, unknown>({
+      url: userAuth.graphqlUrl,
+      query: REGISTER_USER,
+      variables: { input },
+      identity: { kind: 'anonymous' },
+      internalSecret: userAuth.config.internalSecret,
+    });
+    return { kind: 'user', userId: registered.user.id, tenantId: registered.user.organisation.id, roles: [Role.Owner] };
+  };
+  /** An OWNER's call to user-auth, as backend-api would forward it. */
+  const toUserAuth = <T>(owner: User, query: string, variables: Record<string, unknown>) =>
+    callSubgraph<T, unknown>({
+      url: userAuth.graphqlUrl,
+      query,
+      variables,
+      identity: owner,
+      internalSecret: userAuth.config.internalSecret,
+    });
+  const registeredMember = async (owner: User): Promise<User> => {
+    const input = { email: `member-${randomUUID()}@example.com`, password: PASSWORD, name: 'Bo', role: 'MEMBER' };
+    const { createUser } = await toUserAuth<{ createUser: { id: string } }>(owner, CREATE_USER, { input });
+    return { kind: 'user', userId: createUser.id, tenantId: owner.tenantId, roles: [Role.Member] };
+  };
   const send = async (holder: User, query: string, variables?: Record<string, unknown>) =>
     postGraphQL<Record<string, any>>(gateway.graphqlUrl, query, { token: await cosToken(holder), variables });
   const codes = (response: { errors?: readonly { extensions?: Record<string, unknown> }[] }) =>
@@ -255,9 +290,8 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
     });
 
     it('runs the code flow with PKCE for a public client, its user signed in with a COS access token, and rotates refresh tokens', async () => {
-      const tenantId = randomUUID();
-      const owner = user(tenantId, [Role.Owner]);
-      const member = user(tenantId, [Role.Member]);
+      const owner = await registeredOwner();
+      const member = await registeredMember(owner);
       const { client } = await register(owner, {
         clientType: 'PUBLIC',
         grantTypes: ['AUTHORIZATION_CODE', 'REFRESH_TOKEN'],
@@ -299,6 +333,35 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
         code_challenge_method: 'S256',
       });
       expect((await authorize(again, memberToken)).prompt).toMatchObject({ consented: true });
+
+      // Deactivated in user-auth, the user has no account here any more: their refresh token issues nothing.
+      const offline = oauth.buildAuthorizationUrl(app, {
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid offline_access',
+        prompt: 'consent',
+        code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      });
+      const granted = await oauth.authorizationCodeGrant(app, (await authorize(offline, memberToken)).callback, {
+        pkceCodeVerifier: verifier,
+      });
+      const live = await oauth.refreshTokenGrant(app, granted.refresh_token!);
+      await toUserAuth(owner, DEACTIVATE_USER, { id: member.userId });
+      expect(await refusal(oauth.refreshTokenGrant(app, live.refresh_token!))).toBe('invalid_grant');
+    });
+
+    it('requires PKCE of a confidential client too', async () => {
+      const owner = user(randomUUID(), [Role.Owner]);
+      const { client, clientSecret } = await register(owner, {
+        clientType: 'CONFIDENTIAL',
+        grantTypes: ['AUTHORIZATION_CODE'],
+        redirectUris: [REDIRECT_URI],
+      });
+      const app = await discover(client.id, oauth.ClientSecretBasic(clientSecret!));
+      const withoutPkce = await fetch(oauth.buildAuthorizationUrl(app, { redirect_uri: REDIRECT_URI, scope: 'openid' }), {
+        redirect: 'manual',
+      });
+      expect(new URL(withoutPkce.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
     });
 
     it('refuses a public client without PKCE, an interaction without a COS token, and a user of another tenant', async () => {

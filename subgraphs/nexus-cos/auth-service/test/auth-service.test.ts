@@ -107,7 +107,7 @@ describe('the auth-service subgraph', () => {
     expect(await login(memberEmail)).toEqual({ __typename: 'AccountDeactivated', message: expect.any(String) });
   });
 
-  it('ends a session at its next refresh once its user was deactivated, and carries a changed role otherwise', async () => {
+  it('refuses a refresh once its user was deactivated, whose sessions user-auth ended, and carries a changed role otherwise', async () => {
     const { userId, tenantId } = await register();
     const owner: Identity = { kind: 'user', userId, tenantId, roles: ['OWNER' as never] };
     const email = `admin-${randomUUID()}@example.com`;
@@ -118,7 +118,7 @@ describe('the auth-service subgraph', () => {
     expect(claimsOf(refreshed.accessToken).roles).toEqual(['ADMIN']);
     await data('user-auth', owner, 'mutation ($id: ID!) { deactivateUser(id: $id) { __typename } }', { id: adminId });
     const refused = (await data('auth-service', ANONYMOUS, REFRESH, { refreshToken: refreshed.refreshToken })).refreshSession;
-    expect(refused).toEqual({ __typename: 'AccountDeactivated' });
+    expect(refused).toEqual({ __typename: 'InvalidRefreshToken', problem: 'REVOKED' });
   });
 
   it('rotates the refresh token on refresh, and refuses the spent one as REUSED', async () => {

@@ -24,6 +24,12 @@ const billingServiceEnvSchema = z.object({
   STRIPE_EVENT_RETRY_INTERVAL_MS: z.coerce.number().int().min(0).default(30_000),
   /** How long a process may apply an event before another may take it over, as when the first one died. */
   STRIPE_EVENT_LEASE_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** The wait before retrying an event whose application failed, doubled after each failure up to the maximum. */
+  STRIPE_EVENT_BACKOFF_INITIAL_MS: z.coerce.number().int().min(0).default(30_000),
+  /** The longest wait between two attempts at an event. */
+  STRIPE_EVENT_BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(3_600_000),
+  /** After this many failed attempts an event is dead: no longer retried, and logged at error. */
+  STRIPE_EVENT_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(12),
 });
 
 export interface StripeSettings {
@@ -48,6 +54,10 @@ export function loadBillingServiceConfig(env?: Environment) {
       webhookMaxBodyBytes: parsed.STRIPE_WEBHOOK_MAX_BODY_BYTES,
       eventRetryIntervalMs: parsed.STRIPE_EVENT_RETRY_INTERVAL_MS,
       eventLeaseMs: parsed.STRIPE_EVENT_LEASE_MS,
+      eventRetry: {
+        maxAttempts: parsed.STRIPE_EVENT_MAX_ATTEMPTS,
+        backoff: { initialMs: parsed.STRIPE_EVENT_BACKOFF_INITIAL_MS, maxMs: parsed.STRIPE_EVENT_BACKOFF_MAX_MS },
+      },
       /** invoice-gen: the invoices paid here are read and marked paid there. */
       invoiceGenUrl: parsed.INVOICE_GEN_URL,
       /** ledger-mgr: every settled payment, fee and refund is posted there. */

@@ -15,6 +15,7 @@ export function createServices(runtime: SubgraphRuntime, config: BillingServiceC
     webhookSecret: config.webhookSecret,
     maxBodyBytes: config.webhookMaxBodyBytes,
     leaseMs: config.eventLeaseMs,
+    retry: config.eventRetry,
     logger: runtime.logger,
     clock: runtime.clock,
   });

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, type Identity } from '@nexusflow/kit';
+import { Role, systemFork, type Identity } from '@nexusflow/kit';
 import { startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
 import { FakeStripe } from '../../../../test/support/fake-stripe.ts';
 import type { BillingServiceServices } from '../src/context.ts';
+import { Payment } from '../src/entities/payment.entity.ts';
 import { subgraph } from '../src/subgraph.ts';
 import { STRIPE_WEBHOOK_PATH } from '../src/webhooks/stripe-events.ts';
 
@@ -19,16 +20,24 @@ const WEBHOOK_SECRET = 'whsec_billingServiceBehaviour000000000000';
 describe('the billing-service subgraph', () => {
   let stripe: FakeStripe;
   let under: SubgraphUnderTest<BillingServiceServices>;
+  /** How far the service's clock is ahead of the real one: moved to make a retry due without waiting. */
+  let clockAheadMs = 0;
 
   beforeAll(async () => {
     stripe = await new FakeStripe({ secretKey: 'sk_test_behaviour', webhookSecret: WEBHOOK_SECRET, prices: {} }).start();
     // invoice-gen and ledger-mgr are not there: what needs them says they cannot be reached.
-    under = await startSubgraphUnderTest('billing-service-behaviour', (env) => subgraph.start(env), {
-      ...stripe.environment,
-      INVOICE_GEN_URL: 'http://127.0.0.1:9/graphql',
-      LEDGER_MGR_URL: 'http://127.0.0.1:9/graphql',
-      STRIPE_EVENT_RETRY_INTERVAL_MS: '0',
-    });
+    under = await startSubgraphUnderTest(
+      'billing-service-behaviour',
+      (env) => subgraph.start(env, { clock: () => Date.now() + clockAheadMs }),
+      {
+        ...stripe.environment,
+        INVOICE_GEN_URL: 'http://127.0.0.1:9/graphql',
+        LEDGER_MGR_URL: 'http://127.0.0.1:9/graphql',
+        STRIPE_EVENT_RETRY_INTERVAL_MS: '0',
+        STRIPE_EVENT_BACKOFF_INITIAL_MS: '60000',
+        STRIPE_EVENT_MAX_ATTEMPTS: '3',
+      },
+    );
     stripe.webhookUrl = `${under.subgraph.url}${STRIPE_WEBHOOK_PATH}`;
   });
 
@@ -97,5 +106,53 @@ describe('the billing-service subgraph', () => {
     const period = { from: '2026-01-01T00:00:00.000Z', to: '2026-02-01T00:00:00.000Z' };
     expect((await under.ask(member(randomUUID(), [Role.Admin]), SETTLED, period)).data).toEqual({ settledMoneyMovements: [] });
     expect((await under.ask(member(randomUUID()), SETTLED, period)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  // Last: the dead event is logged at error, which the test above asserts never happens.
+  it('retries an event that keeps failing only after an exponentially longer wait, and gives it up after the last attempt', async () => {
+    const tenantId = randomUUID();
+    const em = systemFork(under.subgraph.database);
+    const payment = em.create(Payment, {
+      id: randomUUID(),
+      createdAt: new Date(),
+      updatedAt: new Date(),
+      tenantId,
+      createdBy: randomUUID(),
+      invoiceId: randomUUID(),
+      activeInvoiceId: null,
+      status: 'PROCESSING',
+      amountMinor: 1_000,
+      currency: 'usd',
+      paymentMethod: 'pm_card_visa',
+    });
+    await em.flush();
+    // Its charge is unknown to Stripe: every attempt to read its fee fails.
+    const intent = {
+      id: 'pi_backoff',
+      object: 'payment_intent',
+      latest_charge: 'ch_unknown',
+      metadata: { tenantId, paymentId: payment.id },
+    };
+    const payload = JSON.stringify({ id: 'evt_backoff', object: 'event', type: 'payment_intent.succeeded', data: { object: intent } });
+    const stripeCalls = () => stripe.requests.filter((request) => request.path === '/v1/charges/ch_unknown').length;
+    const events = under.subgraph.services.stripeEvents;
+
+    expect((await stripe.deliverRaw(payload, stripe.sign(payload))).status).toBe(200);
+    expect(stripeCalls()).toBe(1);
+    expect(await events.processPending()).toEqual({ processed: 0, failed: 0, dead: 0 });
+    clockAheadMs = 60_000;
+    expect(await events.processPending()).toEqual({ processed: 0, failed: 1, dead: 0 });
+    clockAheadMs = 120_000;
+    expect(await events.processPending()).toEqual({ processed: 0, failed: 0, dead: 0 });
+    clockAheadMs = 180_000;
+    expect(await events.processPending()).toEqual({ processed: 0, failed: 1, dead: 1 });
+    clockAheadMs = 86_400_000;
+    expect(await events.processPending()).toEqual({ processed: 0, failed: 0, dead: 0 });
+
+    expect(stripeCalls()).toBe(3);
+    expect([await events.pendingCount(), await events.deadCount()]).toEqual([0, 1]);
+    expect(under.loggedErrors.map((args) => args.at(-1))).toEqual([
+      'a Stripe event failed its last allowed attempt and is given up: it needs an operator',
+    ]);
   });
 });

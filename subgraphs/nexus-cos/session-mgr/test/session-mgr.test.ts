@@ -111,6 +111,15 @@ describe.each(storageModes(['postgres', 'redis']))('the session-mgr subgraph on 
     expect(await rotate('never-issued')).toEqual({ __typename: 'RejectedRefreshToken', reason: 'UNKNOWN' });
   });
 
+  it('treats a refresh token presented twice at once as a replay: one exchange wins, the other revokes the session', async () => {
+    const holder = user();
+    const { refreshToken } = await start(holder);
+    const outcomes = await Promise.all([rotate(refreshToken), rotate(refreshToken)]);
+    expect(outcomes.map((outcome) => outcome.__typename).sort()).toEqual(['RejectedRefreshToken', 'RotatedRefreshToken']);
+    expect(outcomes.find((outcome) => outcome.__typename === 'RejectedRefreshToken')).toMatchObject({ reason: 'REUSED' });
+    expect((await data(holder, MINE)).mySessions).toEqual([]);
+  });
+
   it('ends a session unused for the idle timeout, and any session at the absolute timeout', async () => {
     const idle = await start(user());
     clock += (IDLE_MINUTES + 1) * MINUTE_MS;
@@ -160,6 +169,20 @@ describe.each(storageModes(['postgres', 'redis']))('the session-mgr subgraph on 
       count: 1,
     });
     expect(await rotate(refreshToken)).toEqual({ __typename: 'RejectedRefreshToken', reason: 'REVOKED' });
+  });
+
+  it("lets only an OWNER end another OWNER's sessions, and an OWNER end their own", async () => {
+    const owner = user(randomUUID(), [Role.Owner]);
+    const { session } = await start(owner);
+    const admin = user(owner.tenantId, [Role.Admin]);
+    expect((await data(admin, REVOKE, { id: session.id })).revokeSession).toEqual({ __typename: 'SessionNotFound', id: session.id });
+    expect((await ask(admin, REVOKE_ALL, { userId: owner.userId })).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await data(owner, MINE)).mySessions).toEqual([expect.objectContaining({ id: session.id })]);
+    expect((await data(user(owner.tenantId, [Role.Owner]), REVOKE, { id: session.id })).revokeSession).toMatchObject({
+      __typename: 'Session',
+    });
+    await start(owner);
+    expect((await data(owner, REVOKE_ALL, { userId: owner.userId })).revokeAllSessions).toEqual({ count: 1 });
   });
 
   it('answers SERVICE_UNAVAILABLE when token-mgr is down, with the session revoked all the same', async () => {

@@ -1,13 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import EdgeAuth from 'akamai-edgeauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Role, type Identity } from '@nexusflow/kit';
+import { Role, statementCounter, systemFork, tenantFork, type Identity } from '@nexusflow/kit';
 import { createTempDirectory, startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
 import { subgraph as contentManagement } from '../../content-management/src/subgraph.ts';
 import { signEdgeToken, verifyEdgeToken } from '../src/cdn/edge-token.ts';
 import { DirectoryOriginStore, MemoryOriginStore } from '../src/cdn/origin-store.ts';
 import type { StreamcoreServices } from '../src/context.ts';
 import { loadStreamcoreConfig } from '../src/config.ts';
+import { PlaybackSession } from '../src/entities/playback-session.entity.ts';
+import { createLoaders } from '../src/loaders.ts';
 import { subgraph } from '../src/subgraph.ts';
 
 const KEY = randomBytes(32).toString('hex');
@@ -120,6 +122,43 @@ describe('the streamcore subgraph', () => {
         'mutation { createContent(input: { title: "Draft", language: "en" }) { id } }',
       )
     ).data!.createContent.id;
+
+  it("counts a request's live viewers per content in one grouped count of the caller's tenant, loading no session", async () => {
+    const [tenantA, tenantB] = [randomUUID(), randomUUID()];
+    const [busy, quiet, unwatched] = [randomUUID(), randomUUID(), randomUUID()];
+    const now = Date.now();
+    const session = (tenantId: string, contentId: string, live: { endedAt?: Date; expiresAt?: Date } = {}) => ({
+      id: randomUUID(),
+      createdAt: new Date(now),
+      tenantId,
+      userId: randomUUID(),
+      contentId,
+      region: 'EU',
+      lastHeartbeatAt: new Date(now),
+      expiresAt: live.expiresAt ?? new Date(now + 60_000),
+      endedAt: live.endedAt ?? null,
+      endReason: live.endedAt ? ('STOPPED' as const) : null,
+    });
+    const seed = systemFork(streamcore.subgraph.database);
+    for (const row of [
+      ...Array.from({ length: 25 }, () => session(tenantA, busy)),
+      session(tenantA, quiet),
+      session(tenantA, quiet, { endedAt: new Date(now) }),
+      session(tenantA, unwatched, { expiresAt: new Date(now - 1) }),
+      session(tenantB, busy),
+    ]) {
+      seed.create(PlaybackSession, row);
+    }
+    await seed.flush();
+
+    const em = tenantFork(streamcore.subgraph.database, member(tenantA));
+    const viewers = createLoaders(em).viewersByContentId(streamcore.subgraph.services.viewCounts);
+    const statements = { count: 0 };
+    const counts = await statementCounter.run(statements, () => Promise.all([busy, quiet, unwatched].map((id) => viewers.load(id))));
+    expect(counts).toEqual([25, 1, 0]);
+    expect(statements.count).toBe(1);
+    expect(em.getUnitOfWork().getIdentityMap().values()).toEqual([]);
+  });
 
   it('replaces a rendition registered again under its label, keeping the others', async () => {
     const packager = member();

@@ -6,7 +6,7 @@ import { User } from './entities/user.entity.ts';
 import { createLoaders } from './loaders.ts';
 import { migrations } from './migrations/index.ts';
 import { resolvers } from './resolvers/index.ts';
-import { createUserAuthServices } from './services.ts';
+import { closeRateLimiter, createUserAuthServices } from './services.ts';
 
 export const entities = [Organisation, User, EmailVerification];
 
@@ -19,4 +19,5 @@ export const subgraph = defineSubgraph({
   resolvers,
   createLoaders,
   createServices: createUserAuthServices,
+  background: closeRateLimiter,
 });

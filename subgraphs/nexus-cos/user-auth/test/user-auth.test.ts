@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Role, type Identity } from '@nexusflow/kit';
 import { startSubgraphUnderTest, type SubgraphUnderTest } from '@nexusflow/kit/testing';
 import type { UserAuthServices } from '../src/context.ts';
+import { subgraph as sessionMgrSubgraph } from '../../session-mgr/src/subgraph.ts';
 import { subgraph } from '../src/subgraph.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -25,11 +26,16 @@ type Registered = { id: string; email: string; role: string; organisation: { id:
 
 describe('the user-auth subgraph', () => {
   let under: SubgraphUnderTest<UserAuthServices>;
+  /** Where a changed password or a deactivation ends sessions; these users have none, so token-mgr is not asked. */
+  let sessionMgr: SubgraphUnderTest<unknown>;
   /** The verification links user-auth logged (its development delivery), by recipient. */
   const links = new Map<string, string>();
 
   beforeAll(async () => {
-    under = await startSubgraphUnderTest('user-auth-behaviour', (env) => subgraph.start(env));
+    sessionMgr = await startSubgraphUnderTest('user-auth-behaviour-sessions', (env) => sessionMgrSubgraph.start(env));
+    under = await startSubgraphUnderTest('user-auth-behaviour', (env) => subgraph.start(env), {
+      SESSION_MGR_URL: sessionMgr.subgraph.graphqlUrl,
+    });
     const logInfo = under.subgraph.logger.info;
     under.subgraph.logger.info = (...args: unknown[]) => {
       const sent = args[0] as { to?: string; link?: string } | undefined;
@@ -40,6 +46,7 @@ describe('the user-auth subgraph', () => {
 
   afterAll(async () => {
     await under?.close();
+    await sessionMgr?.close();
   });
 
   const anonymous: Identity = { kind: 'anonymous' };

@@ -69,7 +69,7 @@ export type OAuthClient = {
   id: Scalars['ID']['output'];
   /** What people call it, 1 to 200 characters; shown to users when they authorize it. */
   name: Scalars['String']['output'];
-  /** Where authorization responses may be sent: https URLs, or http URLs on a loopback host. */
+  /** Where authorization responses may be sent: https URLs, or http URLs on a loopback address (127.0.0.1 or [::1]). */
   redirectUris: Array<Scalars['String']['output']>;
   /** When its current secret was issued; null for a public client. */
   secretIssuedAt?: Maybe<Scalars['DateTime']['output']>;
@@ -102,7 +102,7 @@ export type OAuthClientType =
 
 /** How an OAuth client may obtain tokens from auth-service-v2 (RFC 6749 grant types). */
 export type OAuthGrantType =
-  /** The authorization code grant, with PKCE (S256, required for public clients): a COS user authorizes the app. */
+  /** The authorization code grant, with PKCE (S256, required of every client): a COS user authorizes the app. */
   | 'AUTHORIZATION_CODE'
   /** The client credentials grant: a confidential client acting on its own behalf. */
   | 'CLIENT_CREDENTIALS'
@@ -135,7 +135,7 @@ export type RegisterOAuthClientInput = {
   grantTypes: Array<OAuthGrantType>;
   /** 1 to 200 characters; surrounding spaces are removed. */
   name: Scalars['String']['input'];
-  /** Required with AUTHORIZATION_CODE, at most 10: absolute https URLs, or http URLs on 127.0.0.1, [::1] or localhost; no fragment. */
+  /** Required with AUTHORIZATION_CODE, at most 10: absolute https URLs, or http URLs on 127.0.0.1 or [::1] (not localhost); no fragment. */
   redirectUris?: Array<Scalars['String']['input']>;
 };
 

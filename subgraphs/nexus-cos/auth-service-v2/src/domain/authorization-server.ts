@@ -26,7 +26,7 @@ const ID_TOKEN_TTL_SECONDS = 3600;
 
 /**
  * The OAuth 2.0 / OpenID Connect authorization server for third-party apps: panva's oidc-provider (certified OpenID
- * provider), configured for the authorization code grant with PKCE (S256, required of public clients), client
+ * provider), configured for the authorization code grant with PKCE (S256, required of every client), client
  * credentials, rotating refresh tokens, introspection (RFC 7662), revocation (RFC 7009), discovery and a JWKS of its
  * own. It is built once its signing keys are loaded from the database, on first use.
  */
@@ -40,6 +40,7 @@ export class AuthorizationServer {
     private readonly settings: AuthorizationServerSettings,
     private readonly logger: Logger,
     private readonly now: () => Date,
+    private readonly isActiveUser: (userId: string) => Promise<boolean>,
   ) {}
 
   get issuer(): string {
@@ -61,8 +62,9 @@ export class AuthorizationServer {
       adapter: providerAdapter(this.database, this.vault, this.now),
       jwks: { keys },
       cookies: { keys: [this.secrets.cookieKey] },
-      // The sub of ID tokens and userinfo is the COS user id; nothing else about the user leaves the platform.
-      findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+      // The sub of ID tokens and userinfo is the COS user id; nothing else about the user leaves the platform. A user
+      // deactivated or deleted since the grant has no account, so their refresh tokens and sessions issue nothing more.
+      findAccount: async (_ctx, sub) => ((await this.isActiveUser(sub)) ? { accountId: sub, claims: () => ({ sub }) } : undefined),
       scopes: ['openid', 'offline_access'],
       features: {
         devInteractions: { enabled: false },
@@ -79,7 +81,8 @@ export class AuthorizationServer {
         userinfo: { enabled: true },
         rpInitiatedLogout: { enabled: false },
       },
-      pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+      // Every code flow proves its code with PKCE, confidential clients' too: it also stops code injection (RFC 9700 2.1.1).
+      pkce: { required: () => true },
       // Every use of a refresh token returns a new one; the old one is refused from then on, and its reuse revokes the grant.
       rotateRefreshToken: () => true,
       issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -1,12 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import { ANONYMOUS, callSubgraph, verifyJwksAccessToken, type Identity, type JwksAccessTokenSettings } from '@nexusflow/kit';
 import { TokenMgrReachableDocument } from '../__generated__/token-mgr-operations.ts';
+import { UserStandingDocument } from '../__generated__/user-auth-operations.ts';
 
 export type CosUser = Extract<Identity, { kind: 'user' }>;
 
 const BEARER = /^Bearer\s+(\S+)$/i;
 
 export interface TokenMgrConnection {
+  url: string;
+  internalSecret: string;
+  now: () => number;
+}
+
+export interface UserAuthConnection {
   url: string;
   internalSecret: string;
   now: () => number;
@@ -20,7 +27,21 @@ export class CosUsers {
   constructor(
     private readonly accessTokens: JwksAccessTokenSettings,
     private readonly tokenMgr: TokenMgrConnection,
+    private readonly userAuth: UserAuthConnection,
   ) {}
+
+  /** Whether user-auth knows this user and they are active now: a deactivated or deleted user's grants issue nothing. */
+  async isActive(userId: string): Promise<boolean> {
+    const { userStanding } = await callSubgraph({
+      url: this.userAuth.url,
+      query: UserStandingDocument,
+      variables: { id: userId },
+      identity: ANONYMOUS,
+      internalSecret: this.userAuth.internalSecret,
+      now: this.userAuth.now,
+    });
+    return userStanding.__typename === 'ValidCredentials';
+  }
 
   async authenticate(req: IncomingMessage): Promise<CosUser | undefined> {
     const token = BEARER.exec(req.headers.authorization ?? '')?.[1];

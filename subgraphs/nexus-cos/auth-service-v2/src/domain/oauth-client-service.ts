@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { badUserInput, requireRole, requireUuid, Role, type EntityManager, type Identity, type Logger } from '@nexusflow/kit';
+import { parseInput, requireRole, requireUuid, Role, type EntityManager, type Identity, type Logger } from '@nexusflow/kit';
 import { z } from 'zod';
 import type { OAuthGrantType } from '../__generated__/resolvers-types.ts';
 import { OAUTH_CLIENT_TYPES, OAuthClient } from '../entities/oauth-client.entity.ts';
@@ -12,7 +12,8 @@ const MAX_REDIRECT_URIS = 10;
 /** Who manages an organisation's third-party apps. */
 const CLIENT_ADMIN_ROLES = [Role.Owner, Role.Admin] as const;
 const GRANT_TYPES = ['AUTHORIZATION_CODE', 'CLIENT_CREDENTIALS', 'REFRESH_TOKEN'] as const satisfies readonly OAuthGrantType[];
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+/** Loopback literals only: `localhost` may resolve elsewhere, or be listened on by another program (RFC 8252 section 8.3). */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]']);
 
 /** https anywhere; http only where nothing but the user's own machine can receive the code (RFC 8252 section 7.3). */
 const redirectUriSchema = z
@@ -21,8 +22,10 @@ const redirectUriSchema = z
   .superRefine((value, context) => {
     const url = URL.parse(value);
     if (!url) context.addIssue({ code: 'custom', message: 'must be an absolute URL' });
+    else if (url.hostname === 'localhost')
+      context.addIssue({ code: 'custom', message: 'must name a loopback host by its address (127.0.0.1 or [::1]), not localhost' });
     else if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname)))
-      context.addIssue({ code: 'custom', message: 'must use https, or http on a loopback host (127.0.0.1, [::1], localhost)' });
+      context.addIssue({ code: 'custom', message: 'must use https, or http on a loopback host (127.0.0.1 or [::1])' });
     else if (url.hash || value.includes('#')) context.addIssue({ code: 'custom', message: 'must not have a fragment' });
   });
 
@@ -78,13 +81,7 @@ export class OAuthClientService {
   /** Needs OWNER or ADMIN: others are refused with FORBIDDEN, an anonymous caller with UNAUTHENTICATED. */
   async register(em: EntityManager, identity: Identity, input: unknown): Promise<{ client: OAuthClient; clientSecret: string | null }> {
     const caller = requireRole(identity, CLIENT_ADMIN_ROLES);
-    const parsed = registerOAuthClientInputSchema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = issue.path.join('.');
-      throw badUserInput(`"${field}" ${issue.message}`, { field });
-    }
-    const { name, clientType, grantTypes, redirectUris } = parsed.data;
+    const { name, clientType, grantTypes, redirectUris } = parseInput(registerOAuthClientInputSchema, input);
     const id = randomUUID();
     const clientSecret = clientType === 'CONFIDENTIAL' ? newClientSecret() : null;
     const client = em.create(OAuthClient, {

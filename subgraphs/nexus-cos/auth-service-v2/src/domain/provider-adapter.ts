@@ -1,4 +1,4 @@
-import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload, type ClientMetadata } from 'oidc-provider';
 import { isUuid, systemFork, type Database } from '@nexusflow/kit';
 import { OAuthClient } from '../entities/oauth-client.entity.ts';
 import { ProviderRecord } from '../entities/provider-record.entity.ts';
@@ -83,8 +83,18 @@ export function providerAdapter(database: Database, vault: ClientSecretVault, no
         const em = systemFork(database);
         const record = await em.findOne(ProviderRecord, { key: key(model, id) });
         if (!record) return;
-        record.payload = { ...record.payload, consumed: toEpochSeconds(now()) };
-        await em.flush();
+        // The provider reads `consumed` before it calls this, so two requests exchanging one code or refresh token at
+        // once both get here: only the update that finds it unconsumed wins; the other is a reuse, and ends the grant.
+        const consumed = await em.nativeUpdate(
+          ProviderRecord,
+          { key: record.key, payload: { consumed: null } },
+          { payload: { ...record.payload, consumed: toEpochSeconds(now()) } },
+        );
+        if (consumed === 0) {
+          if (record.grantId)
+            await em.nativeDelete(ProviderRecord, { $or: [{ grantId: record.grantId }, { key: key('Grant', record.grantId) }] });
+          throw new errors.InvalidGrant(`${model} already consumed`);
+        }
       },
       async destroy(id) {
         await systemFork(database).nativeDelete(ProviderRecord, { key: key(model, id) });

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import {
   ANONYMOUS,
-  badUserInput,
   callSubgraph,
   clientError,
   ErrorCode,
+  parseInput,
   requireUser,
   Role,
   SubgraphRequestError,
@@ -85,13 +85,7 @@ export class SignInFlow {
   constructor(private readonly options: SignInFlowOptions) {}
 
   async login(from: Forkable, input: unknown, client: Client): Promise<LoginResult> {
-    const parsed = loginSchema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = `input.${issue.path.join('.')}`;
-      throw badUserInput(`"${field}" ${issue.message}`, { field });
-    }
-    const { email, password } = parsed.data;
+    const { email, password } = parseInput(loginSchema, input, ['input']);
     const limited = await this.consumeLoginAttempt(email, client.clientAddress);
     if (limited) return limited;
 

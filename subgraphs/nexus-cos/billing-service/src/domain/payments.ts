@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import {
   badUserInput,
+  parseInput,
   clientError,
   ErrorCode,
   requireRole,
@@ -53,16 +54,6 @@ const refundPaymentInputSchema = z.object({
   amountMinor: z.number().int('must be a whole number').min(1, 'must be at least 1').nullish(),
   reason: z.string().trim().max(500, 'must be at most 500 characters').nullish(),
 });
-
-function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.');
-    throw badUserInput(`"${field}" ${issue.message}`, { field });
-  }
-  return parsed.data;
-}
 
 /** The ledger's key of each movement, as billing posts it: how reconciliation pairs both sides. */
 export const ledgerKeys = {

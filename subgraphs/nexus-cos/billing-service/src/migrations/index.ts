@@ -1,5 +1,9 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { InitialBillingServiceSchema } from './0001-initial.ts';
+import { StripeEventBackoff } from './0002-stripe-event-backoff.ts';
 
 /** In order of application; never reorder or edit an applied migration, add a new one. */
-export const migrations: MigrationObject[] = [{ name: '0001-initial', class: InitialBillingServiceSchema }];
+export const migrations: MigrationObject[] = [
+  { name: '0001-initial', class: InitialBillingServiceSchema },
+  { name: '0002-stripe-event-backoff', class: StripeEventBackoff },
+];

@@ -1,10 +1,12 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import {
+  afterFailedAttempt,
   ErrorCode,
   HttpError,
   readBody,
   sendJson,
   systemFork,
+  type BackoffPolicy,
   type Database,
   type Identity,
   type Logger,
@@ -28,6 +30,8 @@ export interface StripeEventsOptions {
   maxBodyBytes: number;
   /** How long one process holds an event it applies before another may take it over. */
   leaseMs: number;
+  /** How often, and how far apart, a failed application is attempted again before the event is given up as dead. */
+  retry: { maxAttempts: number; backoff: BackoffPolicy };
   logger: Logger;
   clock: () => number;
 }
@@ -36,7 +40,12 @@ export interface StripeEventsOptions {
 export interface PendingPass {
   processed: number;
   failed: number;
+  /** Of the failed ones, those whose last allowed attempt it was. */
+  dead: number;
 }
+
+/** A process() outcome: applied, failed and retried later, failed for the last time, or not taken (held or not due). */
+type Outcome = 'processed' | 'failed' | 'dead' | 'skipped';
 
 /**
  * Stripe's webhook deliveries, applied exactly once in effect. A delivery is verified with the SDK on the raw body and
@@ -45,7 +54,9 @@ export interface PendingPass {
  * those steps is idempotent (a state set once here, invoice-gen's once-per-payment recording, the ledger's idempotency
  * keys), so an event applied again after a crash midway (its lease expired, or the service restarted) completes what
  * was left and repeats nothing. The event is marked processed only once every step succeeded; until then the periodic
- * pass retries it.
+ * pass retries it, each attempt after an exponentially longer wait (so a dependency that keeps failing, Stripe itself
+ * included, is not called on every pass), and after `retry.maxAttempts` failed attempts the event is dead: logged at
+ * error and never retried.
  */
 export class StripeEvents {
   constructor(private readonly options: StripeEventsOptions) {}
@@ -74,61 +85,106 @@ export class StripeEvents {
       throw new HttpError(400, ErrorCode.BadRequest, 'The Stripe-Signature does not verify');
     }
     const recorded = await this.record(event);
-    if (recorded) await this.process(event.id);
+    if (recorded) await this.attempt(event.id);
     return { received: true, duplicate: !recorded };
   }
 
   /**
-   * Applies a recorded event unless it is processed or another process holds it. Returns whether it is processed now;
-   * a failure is logged and recorded on the event, which the next pass retries.
+   * Applies a recorded event unless it is processed or dead, another process holds it, or its next attempt is not due.
+   * Returns whether it is processed now; a failure is logged and recorded on the event, which a later pass retries.
    */
   async process(id: string): Promise<boolean> {
+    return (await this.attempt(id)) === 'processed';
+  }
+
+  private async attempt(id: string): Promise<Outcome> {
     const em = systemFork(this.options.database);
     const now = new Date(this.options.clock());
     const claimed = await em.nativeUpdate(
       StripeEvent,
-      { id, processedAt: null, $or: [{ leasedUntil: null }, { leasedUntil: { $lt: now } }] },
+      {
+        id,
+        processedAt: null,
+        deadAt: null,
+        $and: [
+          { $or: [{ leasedUntil: null }, { leasedUntil: { $lt: now } }] },
+          { $or: [{ nextAttemptAt: null }, { nextAttemptAt: { $lte: now } }] },
+        ],
+      },
       { leasedUntil: new Date(now.getTime() + this.options.leaseMs) },
     );
-    if (claimed === 0) return false;
+    if (claimed === 0) return 'skipped';
     const event = await em.findOneOrFail(StripeEvent, { id });
     try {
       await this.apply(event.payload as unknown as Stripe.Event);
       event.processedAt = new Date(this.options.clock());
       event.leasedUntil = null;
       event.lastError = null;
+      event.nextAttemptAt = null;
       event.attempts += 1;
       await em.flush();
-      return true;
+      return 'processed';
     } catch (error) {
-      this.options.logger.warn({ err: error, eventId: id, type: event.type }, 'a Stripe event could not be applied yet; it is retried');
+      const failedAt = new Date(this.options.clock());
       event.leasedUntil = null;
       event.attempts += 1;
       event.lastError = (error instanceof Error ? error.message : String(error)).slice(0, 1000);
+      const next = afterFailedAttempt({
+        attempts: event.attempts,
+        maxAttempts: this.options.retry.maxAttempts,
+        policy: this.options.retry.backoff,
+        now: failedAt,
+      });
+      const context = { err: error, eventId: id, type: event.type, attempts: event.attempts };
+      if (next.retry) {
+        event.nextAttemptAt = next.at;
+        this.options.logger.warn({ ...context, nextAttemptAt: next.at }, 'a Stripe event could not be applied yet; it is retried');
+      } else {
+        event.nextAttemptAt = null;
+        event.deadAt = failedAt;
+        this.options.logger.error(context, 'a Stripe event failed its last allowed attempt and is given up: it needs an operator');
+      }
       await em.flush();
-      return false;
+      return next.retry ? 'failed' : 'dead';
     }
   }
 
-  /** Applies every recorded event not processed yet and not held by a live process: after a restart, or a failure. */
+  /**
+   * Applies every recorded event not processed yet, not dead, due for its next attempt and not held by a live process:
+   * after a restart, or a failure.
+   */
   async processPending(): Promise<PendingPass> {
     const now = new Date(this.options.clock());
     const pending = await systemFork(this.options.database).find(
       StripeEvent,
-      { processedAt: null, $or: [{ leasedUntil: null }, { leasedUntil: { $lt: now } }] },
+      {
+        processedAt: null,
+        deadAt: null,
+        $and: [
+          { $or: [{ leasedUntil: null }, { leasedUntil: { $lt: now } }] },
+          { $or: [{ nextAttemptAt: null }, { nextAttemptAt: { $lte: now } }] },
+        ],
+      },
       { fields: ['id'], orderBy: { receivedAt: 'asc' }, limit: 500 },
     );
-    const pass: PendingPass = { processed: 0, failed: 0 };
+    const pass: PendingPass = { processed: 0, failed: 0, dead: 0 };
     for (const { id } of pending) {
-      if (await this.process(id)) pass.processed += 1;
-      else pass.failed += 1;
+      const outcome = await this.attempt(id);
+      if (outcome === 'processed') pass.processed += 1;
+      else if (outcome !== 'skipped') pass.failed += 1;
+      if (outcome === 'dead') pass.dead += 1;
     }
     return pass;
   }
 
-  /** How many recorded events wait to be applied: a backlog readiness and tests look at. */
+  /** How many recorded events wait to be applied (dead ones excluded): a backlog readiness and tests look at. */
   async pendingCount(): Promise<number> {
-    return systemFork(this.options.database).count(StripeEvent, { processedAt: null });
+    return systemFork(this.options.database).count(StripeEvent, { processedAt: null, deadAt: null });
+  }
+
+  /** How many events were given up after their last allowed attempt: each needs an operator. */
+  async deadCount(): Promise<number> {
+    return systemFork(this.options.database).count(StripeEvent, { deadAt: { $ne: null } });
   }
 
   private async record(event: Stripe.Event): Promise<boolean> {
@@ -143,6 +199,8 @@ export class StripeEvents {
         attempts: 0,
         lastError: null,
         processedAt: null,
+        nextAttemptAt: null,
+        deadAt: null,
       });
       await em.flush();
       return true;

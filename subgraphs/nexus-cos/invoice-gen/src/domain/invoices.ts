@@ -1,4 +1,4 @@
-import { badUserInput, isUuid, requireRole, Role, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
+import { badUserInput, isUuid, parseInput, requireRole, Role, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
 import { LockMode, type FilterQuery } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { Invoice, type InvoiceParty, type InvoiceStatus } from '../entities/invoice.entity.ts';
@@ -95,14 +95,6 @@ export interface InvoiceListFilter {
   issuedBefore?: Date | null;
 }
 
-function parsed<T>(schema: z.ZodType<T>, input: unknown): T {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const field = issue.path.join('.');
-  throw badUserInput(`"${field}" ${issue.message}`, { field });
-}
-
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (character) => `\\${character}`);
 
 export interface InvoiceServiceOptions {
@@ -137,7 +129,7 @@ export class InvoiceService {
   /** Needs a writer role: a VIEWER is refused with FORBIDDEN, an anonymous caller with UNAUTHENTICATED. */
   async createDraft(em: EntityManager, identity: Identity, input: unknown): Promise<Invoice> {
     const caller = requireRole(identity, WRITER_ROLES);
-    const draft = parsed(createDraftSchema, input);
+    const draft = parseInput(createDraftSchema, input);
     const invoiceRatePpm = draft.taxRatePercent ?? 0;
     const totals = computeTotals(
       draft.lines.map((line) => ({ ...line, taxRatePpm: line.taxRatePercent })),
@@ -207,7 +199,7 @@ export class InvoiceService {
     reason: string | null | undefined,
   ): Promise<Invoice | InvoiceNotFound | InvoiceNotVoidable> {
     const caller = requireRole(identity, ISSUER_ROLES);
-    const voidReason = parsed(z.object({ reason: optionalText(500) }), { reason }).reason;
+    const voidReason = parseInput(z.object({ reason: optionalText(500) }), { reason }).reason;
     if (!isUuid(id)) return invoiceNotFound(id);
     let posted = false;
     const outcome = await em.transactional(async (tx): Promise<Invoice | InvoiceNotFound | InvoiceNotVoidable> => {
@@ -241,7 +233,7 @@ export class InvoiceService {
    */
   async recordPayment(em: EntityManager, identity: Identity, input: unknown): Promise<Invoice | InvoiceNotPayable> {
     requireRole(identity, WRITER_ROLES);
-    const payment = parsed(paymentSchema, input);
+    const payment = parseInput(paymentSchema, input);
     const refuse = (reason: InvoiceNotPayable['reason'], invoiceStatus: InvoiceStatus | null, message: string): InvoiceNotPayable => ({
       __typename: 'InvoiceNotPayable',
       invoiceId: payment.invoiceId,

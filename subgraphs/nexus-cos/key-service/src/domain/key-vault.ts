@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import {
   badUserInput,
+  parseInput,
   isUuid,
   nextOccurrence,
   recordEvent,
@@ -43,14 +44,6 @@ const ciphertextSchema = z.object({
   ciphertext: z.string().min(1, 'must not be empty').max(MAX_CIPHERTEXT_LENGTH, 'is too long'),
   purpose: purposeSchema,
 });
-
-function parseInput<T>(schema: z.ZodType<T>, input: unknown): T {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const field = issue.path.join('.');
-  throw badUserInput(`"${field}" ${issue.message}`, { field });
-}
 
 /** Who an audit event names. Internal operations are always a service's, acting with a tenant's identity. */
 interface Actor {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { badUserInput, requireRole, requireUser, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
+import { badUserInput, parseInput, requireRole, requireUser, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
 import { z } from 'zod';
 import { JOURNAL_SOURCES, JournalEntry, type JournalSource } from '../entities/journal-entry.entity.ts';
 import { JournalLine } from '../entities/journal-line.entity.ts';
@@ -70,16 +70,6 @@ const postJournalEntryInputSchema = z.object({
 });
 
 type PostJournalEntryInput = z.output<typeof postJournalEntryInputSchema>;
-
-function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.');
-    throw badUserInput(`"${field}" ${issue.message}`, { field });
-  }
-  return parsed.data;
-}
 
 /** What identifies an entry's content, so that a replay of the same entry is told from another one under the same key. */
 function contentHashOf(entry: PostJournalEntryInput): string {

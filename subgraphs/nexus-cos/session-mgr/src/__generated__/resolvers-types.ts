@@ -41,9 +41,9 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** Starts a session for the calling user (internal: auth-service signs them in). */
   createSession: CreatedSession;
-  /** Revokes every live session of the caller, or of `userId` of the organisation for an OWNER or ADMIN. */
+  /** Revokes every live session of the caller, or of `userId` of the organisation for an OWNER or ADMIN (an OWNER's: OWNER only). */
   revokeAllSessions: RevokedSessions;
-  /** Revokes one of the caller's sessions (any of the organisation's, for an OWNER or ADMIN) and its access tokens. */
+  /** Revokes one of the caller's sessions (any of the organisation's for an OWNER; any but an OWNER's for an ADMIN) and its access tokens. */
   revokeSession: RevokeSessionResult;
   /** Exchanges a refresh token for the next one (internal: auth-service); a spent one revokes its session. */
   rotateRefreshToken: RotateRefreshTokenResult;

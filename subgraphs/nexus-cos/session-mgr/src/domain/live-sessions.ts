@@ -10,6 +10,11 @@ export interface ExpiringStore {
   get(key: string): Promise<string | null>;
   /** Reads and deletes in one step: of two callers taking a key at once, only one gets it. */
   take(key: string): Promise<string | null>;
+  /**
+   * Takes `key` and leaves its value at `to` with the same expiry, in one step: of two callers moving a key at once,
+   * only one gets its value, and the other finds it at `to` already.
+   */
+  move(key: string, to: string): Promise<string | null>;
   delete(key: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -41,6 +46,14 @@ export class InProcessExpiringStore implements ExpiringStore {
     return value;
   }
 
+  async move(key: string, to: string): Promise<string | null> {
+    const value = await this.get(key);
+    const entry = this.entries.get(key);
+    this.entries.delete(key);
+    if (entry) this.entries.set(to, entry);
+    return value;
+  }
+
   async delete(key: string): Promise<void> {
     this.entries.delete(key);
   }
@@ -55,7 +68,16 @@ export class InProcessExpiringStore implements ExpiringStore {
   }
 }
 
-/** Keys `<prefix><key>` with a TTL (`SET … PX`); `take` is a MULTI of GET and DEL, atomic on the server. */
+/** Moves a key with its remaining expiry; one script, so atomic on the server. */
+const MOVE_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if not value then return nil end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+if ttl > 0 then redis.call('SET', KEYS[2], value, 'PX', ttl) else redis.call('SET', KEYS[2], value) end
+return value`;
+
+/** Keys `<prefix><key>` with a TTL (`SET … PX`); `take` is a MULTI of GET and DEL, `move` a Lua script: atomic on the server. */
 export class RedisExpiringStore implements ExpiringStore {
   private readonly redis: Redis;
 
@@ -85,6 +107,11 @@ export class RedisExpiringStore implements ExpiringStore {
     const [error, value] = results?.[0] ?? [new Error('the transaction was discarded'), null];
     if (error) throw error;
     return (value as string | null) ?? null;
+  }
+
+  async move(key: string, to: string): Promise<string | null> {
+    const value = await this.redis.eval(MOVE_SCRIPT, 2, this.prefix + key, this.prefix + to);
+    return typeof value === 'string' ? value : null;
   }
 
   async delete(key: string): Promise<void> {

@@ -3,6 +3,7 @@ import {
   callSubgraph,
   clientError,
   ErrorCode,
+  forbidden,
   hasRole,
   requireRole,
   requireUser,
@@ -106,8 +107,10 @@ export class SessionLifecycle {
   async rotate(from: Forkable, refreshToken: string): Promise<RotateResult> {
     const { store } = this.options;
     const hash = hashOf(refreshToken);
-    const sessionId = await store.take(`refresh:${hash}`);
-    if (!sessionId) return this.rejectSpent(from, hash);
+    // Taken and marked spent in one step: a second presentation racing this one finds it spent, a replay.
+    const taken = this.parse<SpentToken>(await store.move(`refresh:${hash}`, `spent:${hash}`));
+    if (!taken) return this.rejectSpent(from, hash);
+    const { sessionId } = taken;
     const em = systemFork(from);
     const live = this.parse<LiveSession>(await store.get(`session:${sessionId}`));
     const session = await em.findOne(Session, { id: sessionId });
@@ -147,29 +150,38 @@ export class SessionLifecycle {
   }
 
   /**
-   * One of the caller's sessions, or for an OWNER or ADMIN one of their organisation's. Revoking twice is harmless.
+   * One of the caller's sessions, or for an OWNER or ADMIN one of their organisation's (an OWNER's for an OWNER only). Revoking twice is harmless.
    * A VIEWER may end their own sessions: that signs them out, and changes none of the organisation's data.
    */
   async revokeOne(em: EntityManager, identity: Identity, id: string): Promise<Session | { __typename: 'SessionNotFound'; id: string }> {
     const caller = requireUser(identity);
     requireUuid(id, 'id');
     const session = await em.findOne(Session, { id });
-    if (!session || (session.userId !== caller.userId && !hasRole(caller, Role.Owner, Role.Admin))) {
+    if (!session || (session.userId !== caller.userId && !this.mayEndSessionsOf(caller, [session]))) {
       return { __typename: 'SessionNotFound', id };
     }
     await this.end(em, [session], 'REVOKED', caller);
     return session;
   }
 
-  /** Every live session of the caller, or of `userId` of their organisation for an OWNER or ADMIN. */
+  /** Every live session of the caller, or of `userId` of their organisation for an OWNER or ADMIN (not an OWNER's, for an ADMIN). */
   async revokeAll(em: EntityManager, identity: Identity, userId: string | null | undefined): Promise<{ count: number }> {
     const caller = requireUser(identity);
     const target = userId ? requireUuid(userId, 'userId') : caller.userId;
     if (target !== caller.userId) requireRole(identity, [Role.Owner, Role.Admin]);
     const now = new Date(this.options.clock());
     const sessions = await em.find(Session, { userId: target, revokedAt: null, absoluteExpiresAt: { $gt: now } });
+    if (target !== caller.userId && !this.mayEndSessionsOf(caller, sessions)) {
+      throw forbidden("Only an OWNER ends an OWNER's sessions");
+    }
     await this.end(em, sessions, 'REVOKED', caller);
     return { count: sessions.length };
+  }
+
+  /** An OWNER ends anyone's sessions of the organisation; an ADMIN anyone's but an OWNER's. */
+  private mayEndSessionsOf(caller: Extract<Identity, { kind: 'user' }>, sessions: Session[]): boolean {
+    if (hasRole(caller, Role.Owner)) return true;
+    return hasRole(caller, Role.Admin) && !sessions.some((session) => session.roles.includes(Role.Owner));
   }
 
   /**
@@ -231,7 +243,9 @@ export class SessionLifecycle {
     const ttlMs = deadlines.absoluteExpiresAt - this.options.clock() + GRACE_MS;
     const live: LiveSession = { ...deadlines, refreshHash };
     await this.options.store.put(`session:${session.id}`, JSON.stringify(live), ttlMs);
-    await this.options.store.put(`refresh:${refreshHash}`, session.id, ttlMs);
+    // What the token becomes once exchanged, so that taking it and marking it spent is one move.
+    const spent: SpentToken = { sessionId: session.id, tenantId: deadlines.tenantId, spentBy: 'ROTATED' };
+    await this.options.store.put(`refresh:${refreshHash}`, JSON.stringify(spent), ttlMs);
     return refreshToken;
   }
 

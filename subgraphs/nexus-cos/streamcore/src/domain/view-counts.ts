@@ -1,4 +1,3 @@
-import DataLoader from 'dataloader';
 import type { EntityManager, Logger, PubSub } from '@nexusflow/kit';
 import { PlaybackSession } from '../entities/playback-session.entity.ts';
 
@@ -23,31 +22,15 @@ export class ViewCounts {
     private readonly logger: Logger,
   ) {}
 
-  /** Live sessions of each content, in one statement however many contents. */
+  /**
+   * Live sessions of each content, in one `count(*) … group by content_id` statement however many contents and
+   * sessions: no session is loaded. The unit of work's tenant filter applies, as to any query.
+   */
   async countByContent(em: EntityManager, contentIds: readonly string[]): Promise<Map<string, number>> {
-    const live = await em.find(
-      PlaybackSession,
-      { contentId: { $in: [...contentIds] }, endedAt: null, expiresAt: { $gt: this.now() } },
-      { fields: ['contentId'] },
-    );
-    const counts = new Map(contentIds.map((id) => [id, 0]));
-    for (const session of live) counts.set(session.contentId, (counts.get(session.contentId) ?? 0) + 1);
-    return counts;
-  }
-
-  private readonly loaders = new WeakMap<EntityManager, DataLoader<string, number>>();
-
-  /** The counts of one request (its unit of work), batched: what `Content.viewCount` asks for a whole list of contents. */
-  loaderFor(em: EntityManager): DataLoader<string, number> {
-    let loader = this.loaders.get(em);
-    if (!loader) {
-      loader = new DataLoader(async (contentIds) => {
-        const counts = await this.countByContent(em, contentIds);
-        return contentIds.map((id) => counts.get(id) ?? 0);
-      });
-      this.loaders.set(em, loader);
-    }
-    return loader;
+    const counts = await em.countBy(PlaybackSession, 'contentId', {
+      where: { contentId: { $in: [...contentIds] }, endedAt: null, expiresAt: { $gt: this.now() } },
+    });
+    return new Map(contentIds.map((id) => [id, counts[id] ?? 0]));
   }
 
   /** A count only, nothing loaded: a subscription counts again at each signal for as long as it lasts. */

@@ -6,6 +6,6 @@ export const Content: ContentResolvers = {
   __resolveReference: async ({ id }, { loaders }) => (isUuid(id) && (await loaders.assetByContentId.load(id)) ? { id } : null),
   renditions: async ({ id }, _args, { loaders }) =>
     (await loaders.assetByContentId.load(id)) ? loaders.renditionsByContentId.load(id) : null,
-  viewCount: async ({ id }, _args, { em, loaders, services }) =>
-    (await loaders.assetByContentId.load(id)) ? services.viewCounts.loaderFor(em).load(id) : null,
+  viewCount: async ({ id }, _args, { loaders, services }) =>
+    (await loaders.assetByContentId.load(id)) ? loaders.viewersByContentId(services.viewCounts).load(id) : null,
 };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
-import { badUserInput, hasRole, requireUser, Role, systemFork, type EntityManager, type Forkable, type Identity } from '@nexusflow/kit';
+import { hasRole, parseInput, requireUser, Role, systemFork, type EntityManager, type Forkable, type Identity } from '@nexusflow/kit';
 import { topology } from '@nexusflow/topology';
 import { RevokedToken } from '../entities/revoked-token.entity.ts';
 import { SessionToken } from '../entities/session-token.entity.ts';
@@ -59,13 +59,7 @@ export class AccessTokens {
   ) {}
 
   async issue(em: EntityManager, input: unknown): Promise<{ token: string; jti: string; expiresAt: Date }> {
-    const parsed = issueInputSchema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = `input.${issue.path.join('.')}`;
-      throw badUserInput(`"${field}" ${issue.message}`, { field });
-    }
-    const { userId, tenantId, roles, sessionId } = parsed.data;
+    const { userId, tenantId, roles, sessionId } = parseInput(issueInputSchema, input, ['input']);
     const now = this.now();
     const key = await this.keys.activeKey(em, now);
     const issuedAt = Math.floor(now.getTime() / 1000);
@@ -162,14 +156,9 @@ export class AccessTokens {
    */
   async revokeSessions(em: EntityManager, identity: Identity, input: unknown): Promise<{ revokedCount: number }> {
     const user = requireUser(identity);
-    const parsed = revokeSessionsInputSchema.safeParse(input);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = `input.${issue.path.join('.')}`;
-      throw badUserInput(`"${field}" ${issue.message}`, { field });
-    }
-    if (parsed.data.sessionIds.length === 0) return { revokedCount: 0 };
-    const live = await em.find(SessionToken, { sessionId: { $in: parsed.data.sessionIds }, expiresAt: { $gt: this.now() } });
+    const { sessionIds } = parseInput(revokeSessionsInputSchema, input, ['input']);
+    if (sessionIds.length === 0) return { revokedCount: 0 };
+    const live = await em.find(SessionToken, { sessionId: { $in: sessionIds }, expiresAt: { $gt: this.now() } });
     const alreadyRevoked = new Set(
       (await em.find(RevokedToken, { id: { $in: live.map((token) => token.id) } }, { fields: ['id'] })).map((token) => token.id),
     );

@@ -172,12 +172,19 @@ export type Query = {
   signInStanding: CredentialCheck;
   /** One user of the caller's organisation, or null when it has none with that id. */
   user?: Maybe<User>;
+  /** Whether a user may still be signed in, by id (internal: auth-service-v2, before issuing tokens for them). */
+  userStanding: CredentialCheck;
   /** The users of the caller's organisation, newest first; at most 100. */
   users: Array<User>;
 };
 
 
 export type QueryUserArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryUserStandingArgs = {
   id: Scalars['ID']['input'];
 };
 
@@ -533,6 +540,7 @@ export type QueryResolvers<ContextType = UserAuthContext, ParentType extends Res
   me?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
   signInStanding?: Resolver<ResolversTypes['CredentialCheck'], ParentType, ContextType>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
+  userStanding?: Resolver<ResolversTypes['CredentialCheck'], ParentType, ContextType, RequireFields<QueryUserStandingArgs, 'id'>>;
   users?: Resolver<Array<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUsersArgs, 'first'>>;
 }>;
 

@@ -2,8 +2,11 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import {
   badUserInput,
+  clientError,
+  ErrorCode,
   hashPassword,
   hasRole,
+  parseInput,
   requireRole,
   requireUser,
   requireUuid,
@@ -16,12 +19,13 @@ import {
   type EntityManager,
   type Forkable,
   type Identity,
+  type RateLimiter,
 } from '@nexusflow/kit';
 import { z } from 'zod';
 import { EmailVerification } from '../entities/email-verification.entity.ts';
 import { Organisation } from '../entities/organisation.entity.ts';
 import { User } from '../entities/user.entity.ts';
-import { parseInput } from './input.ts';
+import type { UserSessions } from './user-sessions.ts';
 import type { VerificationMailer } from './verification-mailer.ts';
 
 const MAX_PAGE = 100;
@@ -58,6 +62,9 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest('
 
 export interface UserAccountsOptions {
   mailer: VerificationMailer;
+  sessions: UserSessions;
+  limiter: RateLimiter;
+  rateLimits: { registerPerAddress: number; resendVerificationPerAccount: number; changePasswordPerAccount: number; periodMs: number };
   verificationUrl: string;
   verificationTtlMs: number;
   now: () => Date;
@@ -71,8 +78,9 @@ export class UserAccounts {
   constructor(private readonly options: UserAccountsOptions) {}
 
   /** Anyone may register: a new organisation, with the new user as its OWNER. */
-  async register(from: Forkable, input: unknown): Promise<RegisterResult> {
-    const parsed = parseInput(registerSchema, input);
+  async register(from: Forkable, input: unknown, clientAddress: string | undefined): Promise<RegisterResult> {
+    const parsed = parseInput(registerSchema, input, ['input']);
+    if (clientAddress) await this.consume(`register:address:${clientAddress}`, this.options.rateLimits.registerPerAddress);
     const em = systemFork(from);
     const tenantId = randomUUID();
     const passwordHash = await hashPassword(parsed.password);
@@ -87,7 +95,7 @@ export class UserAccounts {
   /** An OWNER or ADMIN adds a user; only an OWNER makes another OWNER. */
   async createUser(em: EntityManager, identity: Identity, input: unknown): Promise<CreateUserResult> {
     const caller = requireRole(identity, ADMIN_ROLES);
-    const parsed = parseInput(createUserSchema, input);
+    const parsed = parseInput(createUserSchema, input, ['input']);
     if (parsed.role === Role.Owner && !hasRole(caller, Role.Owner)) {
       throw badUserInput('"input.role" OWNER is given by an OWNER only', { field: 'input.role' });
     }
@@ -139,6 +147,7 @@ export class UserAccounts {
   async resendVerification(em: EntityManager, identity: Identity): Promise<boolean> {
     const user = await this.me(em, identity);
     if (user.emailVerifiedAt) return false;
+    await this.consume(`resend-verification:account:${user.id}`, this.options.rateLimits.resendVerificationPerAccount);
     await em.nativeUpdate(EmailVerification, { userId: user.id, usedAt: null }, { usedAt: this.options.now() });
     const token = this.newVerification(em, user);
     await em.flush();
@@ -148,7 +157,7 @@ export class UserAccounts {
 
   async updateProfile(em: EntityManager, identity: Identity, input: unknown): Promise<User> {
     requireRole(identity, WRITER_ROLES);
-    const parsed = parseInput(profileSchema, input);
+    const parsed = parseInput(profileSchema, input, ['input']);
     const user = await this.me(em, identity);
     user.name = parsed.name;
     await em.flush();
@@ -157,14 +166,18 @@ export class UserAccounts {
 
   async changePassword(em: EntityManager, identity: Identity, input: unknown): Promise<ChangePasswordResult> {
     requireRole(identity, WRITER_ROLES);
-    const parsed = parseInput(changePasswordSchema, input);
+    const parsed = parseInput(changePasswordSchema, input, ['input']);
     const user = await this.me(em, identity);
+    // Counted before the current password is checked: guessing it is what the limit stops.
+    await this.consume(`change-password:account:${user.id}`, this.options.rateLimits.changePasswordPerAccount);
     await em.populate(user, ['passwordHash']);
     if (!(await verifyPassword(parsed.currentPassword, user.passwordHash))) {
       return { __typename: 'IncorrectPassword', message: 'The current password is wrong' };
     }
     user.passwordHash = await hashPassword(parsed.newPassword);
     await em.flush();
+    // Whoever held the old password may be signed in with it: every session, this one too, ends with it.
+    await this.options.sessions.endAll(identity, null);
     return user;
   }
 
@@ -180,6 +193,8 @@ export class UserAccounts {
     user.deactivatedAt = active ? null : (user.deactivatedAt ?? this.options.now());
     user.deactivatedBy = active ? null : caller.userId;
     await em.flush();
+    // Deactivating again after a failure here finishes the job: ending sessions twice is harmless.
+    if (!active) await this.options.sessions.endAll(caller, user.id);
     return user;
   }
 
@@ -188,7 +203,7 @@ export class UserAccounts {
    * password is hashed either way), so that timing does not tell which emails are registered.
    */
   async checkCredentials(from: Forkable, input: unknown): Promise<CredentialCheck> {
-    const parsed = parseInput(credentialsSchema, input);
+    const parsed = parseInput(credentialsSchema, input, ['input']);
     const em = systemFork(from);
     const user = await em.findOne(User, { email: parsed.email }, { populate: ['passwordHash'] });
     if (!user) return verifyPasswordOfUnknownUser(parsed.password).then(() => INVALID_CREDENTIALS);
@@ -203,6 +218,13 @@ export class UserAccounts {
     return user ? this.standingOf(user) : INVALID_CREDENTIALS;
   }
 
+  /** Any user's standing, by id (the caller is another service, not a user): unknown ids read as invalid. */
+  async userStanding(from: Forkable, id: string): Promise<CredentialCheck> {
+    requireUuid(id, 'id');
+    const user = await systemFork(from).findOne(User, { id });
+    return user ? this.standingOf(user) : INVALID_CREDENTIALS;
+  }
+
   private standingOf(user: User): CredentialCheck {
     if (user.deactivatedAt) return { __typename: 'DeactivatedAccount', message: 'This account was deactivated by its organisation' };
     return {
@@ -213,6 +235,16 @@ export class UserAccounts {
       email: user.email,
       name: user.name,
     };
+  }
+
+  /** Counts one attempt against the budget of `key`; over it, RATE_LIMITED says when to try again. */
+  private async consume(key: string, limit: number): Promise<void> {
+    const decision = await this.options.limiter.consume([{ key, limit, periodMs: this.options.rateLimits.periodMs }]);
+    if (!decision.allowed) {
+      throw clientError(ErrorCode.RateLimited, `Too many attempts; try again in ${decision.retryAfterSeconds} seconds`, {
+        retryAfterSeconds: decision.retryAfterSeconds,
+      });
+    }
   }
 
   private newVerification(em: EntityManager, user: User): string {

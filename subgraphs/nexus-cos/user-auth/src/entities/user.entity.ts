@@ -13,8 +13,8 @@ export const UserSchema = defineEntity({
     email: p.string().unique(),
     name: p.string(),
     role: p.enum(() => Role),
-    /** scrypt, through the kit's `hashPassword`. */
-    passwordHash: p.text().lazy(),
+    /** scrypt, through the kit's `hashPassword`; loaded only when asked for, and never serialized. */
+    passwordHash: p.text().lazy().hidden(),
     emailVerifiedAt: p.datetime().nullable(),
     deactivatedAt: p.datetime().nullable(),
     /** Who deactivated the user, while deactivated. */

@@ -1,7 +1,7 @@
 import type { MutationResolvers } from '../__generated__/resolvers-types.ts';
 
 export const Mutation: MutationResolvers = {
-  register: (_parent, { input }, { em, services }) => services.accounts.register(em, input),
+  register: (_parent, { input }, { em, services, clientAddress }) => services.accounts.register(em, input, clientAddress),
   verifyEmail: (_parent, { token }, { em, services }) => services.accounts.verifyEmail(em, token),
   resendVerificationEmail: (_parent, _args, { em, identity, services }) => services.accounts.resendVerification(em, identity),
   updateProfile: (_parent, { input }, { em, identity, services }) => services.accounts.updateProfile(em, identity, input),
