@@ -105,6 +105,9 @@ export class AmqpConnection {
       model = await connect(this.url, {
         clientProperties: { connection_name: this.options.connectionName },
         timeout: CONNECT_TIMEOUT_MS,
+        // amqplib leaves Nagle's algorithm on: a frame written while the previous one awaits the broker's delayed ACK
+        // (an acknowledgement, then the next publish) waits ~40 ms for it, a fixed cost on every step of a workflow.
+        noDelay: true,
       });
     } catch (error) {
       this.logger.warn({ err: messageOf(error), connection: this.options.connectionName }, 'could not connect to RabbitMQ');
