@@ -1,5 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { clientError, ErrorCode, isUuid, recordEvent, requireUser, Role, signAccessToken, systemFork, type Identity } from '@nexusflow/kit';
+import {
+  clientError,
+  ErrorCode,
+  hashPassword,
+  isUuid,
+  recordEvent,
+  requireUser,
+  Role,
+  signAccessToken,
+  systemFork,
+  verifyPassword,
+  verifyPasswordOfUnknownUser,
+  type Identity,
+} from '@nexusflow/kit';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { Membership } from '../entities/membership.entity.ts';
 import { RefreshToken } from '../entities/refresh-token.entity.ts';
@@ -7,7 +20,6 @@ import { Tenant } from '../entities/tenant.entity.ts';
 import { User } from '../entities/user.entity.ts';
 import { clientNetwork } from './client-networks.ts';
 import type { Mfa, MfaRequired } from './mfa.ts';
-import { hashPassword, UNKNOWN_USER_PASSWORD_HASH, verifyPassword } from './passwords.ts';
 import { hashRefreshToken, newRefreshToken } from './refresh-tokens.ts';
 import type { SessionClient, Sessions } from './sessions.ts';
 import { Throttle, type BackoffPolicy, type QuotaPolicy } from './throttle.ts';
@@ -173,7 +185,9 @@ export class AuthService {
     const account = normaliseEmail(input.email);
     const { refundAddressAttempt } = await this.admitSignIn(em, account, clientAddress);
     const user = await em.findOne(User, { email: account }, { populate: ['passwordHash'] });
-    const matches = await verifyPassword(input.password, user?.passwordHash ?? UNKNOWN_USER_PASSWORD_HASH);
+    const matches = user?.passwordHash
+      ? await verifyPassword(input.password, user.passwordHash)
+      : await verifyPasswordOfUnknownUser(input.password);
     if (!user || !matches) {
       // Only registered emails are recorded: an event per guessed address would fill the log with strangers' emails.
       if (user) {

@@ -1,11 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { badUserInput, clientError, ErrorCode, forbidden, requireUser, type EntityManager, type Identity } from '@nexusflow/kit';
+import {
+  badUserInput,
+  clientError,
+  ErrorCode,
+  forbidden,
+  hashPassword,
+  requireUser,
+  verifyPassword,
+  verifyPasswordOfUnknownUser,
+  type EntityManager,
+  type Identity,
+} from '@nexusflow/kit';
 import { AccountToken, AccountTokenPurpose } from '../entities/account-token.entity.ts';
 import { User } from '../entities/user.entity.ts';
 import type { ThrottlingSettings } from './auth-service.ts';
 import { clientNetwork } from './client-networks.ts';
 import type { EmailComposer, Mailer } from './mailer.ts';
-import { hashPassword, UNKNOWN_USER_PASSWORD_HASH, verifyPassword } from './passwords.ts';
 import type { Sessions } from './sessions.ts';
 import { Throttle, type QuotaPolicy } from './throttle.ts';
 import { fieldProblems, registrationSchema, type FieldProblem } from './validation.ts';
@@ -181,7 +191,10 @@ export class PasswordLifecycle {
       throw rateLimited('failed sign-in attempts', byAccount.retryAfterSeconds);
     }
     await em.populate(user, ['passwordHash']);
-    if (!(await verifyPassword(currentPassword, user.passwordHash ?? UNKNOWN_USER_PASSWORD_HASH)) || !user.passwordHash) {
+    const correct = user.passwordHash
+      ? await verifyPassword(currentPassword, user.passwordHash)
+      : await verifyPasswordOfUnknownUser(currentPassword);
+    if (!correct) {
       return { __typename: 'IncorrectPassword', message: 'The current password is incorrect' };
     }
     await this.loginsPerAccount.clear(em, user.email);

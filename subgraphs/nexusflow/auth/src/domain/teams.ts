@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
   forbidden,
+  hashPassword,
   isUuid,
   recordEvent,
   requireRole,
@@ -15,7 +16,6 @@ import { Invitation } from '../entities/invitation.entity.ts';
 import { Membership } from '../entities/membership.entity.ts';
 import { Tenant } from '../entities/tenant.entity.ts';
 import { User } from '../entities/user.entity.ts';
-import { hashPassword } from './passwords.ts';
 import type { AuthService, SignInResult } from './auth-service.ts';
 import type { Mailer } from './mailer.ts';
 import type { SessionClient, Sessions } from './sessions.ts';

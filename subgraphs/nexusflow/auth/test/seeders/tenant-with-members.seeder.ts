@@ -1,7 +1,6 @@
-import { Role } from '@nexusflow/kit';
+import { hashPassword, Role } from '@nexusflow/kit';
 import type { EntityManager } from '@mikro-orm/core';
 import { Seeder } from '@mikro-orm/seeder';
-import { hashPassword } from '../../src/domain/passwords.ts';
 import { Membership } from '../../src/entities/membership.entity.ts';
 import { Tenant } from '../../src/entities/tenant.entity.ts';
 import { User } from '../../src/entities/user.entity.ts';
