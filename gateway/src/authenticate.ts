@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import {
   ANONYMOUS,
   API_KEY_PREFIX,
+  bearerToken,
   ErrorCode,
   HttpError,
   verifyAccessToken,
@@ -11,8 +12,6 @@ import {
 } from '@nexusflow/kit/core';
 import type { ApiKeyLookup } from './api-keys.ts';
 import type { SessionRevocationCheck } from './session-revocation.ts';
-
-const BEARER = /^Bearer\s+(\S+)$/i;
 
 /**
  * What access tokens are verified with: the secret NexusFlow's auth signs them with (HS256), or the JWKS of an issuer
@@ -60,14 +59,13 @@ function credentialsFrom(source: CredentialSource): Credentials {
       return apiKey.startsWith(API_KEY_PREFIX) ? { apiKey } : { malformed: `x-api-key must be an API key (${API_KEY_PREFIX}…)` };
     }
     if (!header) return undefined;
-    const token = BEARER.exec(header)?.[1];
+    const token = bearerToken(header);
     return token ? bearer(token) : { malformed: 'Authorization header must be "Bearer <access token>"' };
   }
   const params = source.connectionParams;
   const header = params?.authorization ?? params?.Authorization;
   // A WebSocket client sets its payload itself, so the bare token is accepted there too.
-  const token =
-    typeof header === 'string' ? (BEARER.exec(header.trim())?.[1] ?? header) : typeof params?.token === 'string' ? params.token : undefined;
+  const token = typeof header === 'string' ? (bearerToken(header) ?? header) : typeof params?.token === 'string' ? params.token : undefined;
   if (token) return bearer(token);
   return typeof params?.apiKey === 'string' ? { apiKey: params.apiKey } : undefined;
 }

@@ -12,3 +12,8 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, path:
   const field = [...path, ...issue.path.map(String)].join('.');
   throw badUserInput(`"${field}" ${issue.message}`, { field });
 }
+
+/** How many items a page asked for with `first` holds: never fewer than none, never more than `max`. */
+export function pageSize(first: number, max: number): number {
+  return Math.min(Math.max(first, 0), max);
+}

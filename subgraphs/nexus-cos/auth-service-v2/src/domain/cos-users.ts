@@ -1,11 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import { ANONYMOUS, callSubgraph, verifyJwksAccessToken, type Identity, type JwksAccessTokenSettings } from '@nexusflow/kit';
+import { ANONYMOUS, bearerToken, callSubgraph, verifyJwksAccessToken, type Identity, type JwksAccessTokenSettings } from '@nexusflow/kit';
 import { TokenMgrReachableDocument } from '../__generated__/token-mgr-operations.ts';
 import { UserStandingDocument } from '../__generated__/user-auth-operations.ts';
 
 export type CosUser = Extract<Identity, { kind: 'user' }>;
-
-const BEARER = /^Bearer\s+(\S+)$/i;
 
 export interface TokenMgrConnection {
   url: string;
@@ -44,7 +42,7 @@ export class CosUsers {
   }
 
   async authenticate(req: IncomingMessage): Promise<CosUser | undefined> {
-    const token = BEARER.exec(req.headers.authorization ?? '')?.[1];
+    const token = bearerToken(req.headers.authorization);
     if (!token) return undefined;
     const verification = await verifyJwksAccessToken(token, this.accessTokens, this.tokenMgr.now());
     return verification.ok && verification.identity.kind === 'user' ? verification.identity : undefined;

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { parseInput, requireRole, requireUuid, Role, type EntityManager, type Identity, type Logger } from '@nexusflow/kit';
+import { pageSize, parseInput, requireRole, requireUuid, Role, type EntityManager, type Identity, type Logger } from '@nexusflow/kit';
 import { z } from 'zod';
 import type { OAuthGrantType } from '../__generated__/resolvers-types.ts';
 import { OAUTH_CLIENT_TYPES, OAuthClient } from '../entities/oauth-client.entity.ts';
@@ -73,7 +73,7 @@ export class OAuthClientService {
   ) {}
 
   async list(em: EntityManager, first: number): Promise<OAuthClient[]> {
-    const limit = Math.min(Math.max(first, 0), MAX_PAGE);
+    const limit = pageSize(first, MAX_PAGE);
     if (limit === 0) return [];
     return em.find(OAuthClient, {}, { orderBy: { createdAt: 'desc', id: 'desc' }, limit });
   }

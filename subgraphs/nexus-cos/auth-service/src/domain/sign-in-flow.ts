@@ -4,6 +4,7 @@ import {
   callSubgraph,
   clientError,
   ErrorCode,
+  pageSize,
   parseInput,
   requireUser,
   Role,
@@ -171,7 +172,7 @@ export class SignInFlow {
 
   async mySignIns(em: EntityManager, identity: Identity, first: number): Promise<SignIn[]> {
     const user = requireUser(identity);
-    const limit = Math.min(Math.max(first, 0), MAX_LISTED);
+    const limit = pageSize(first, MAX_LISTED);
     if (limit === 0) return [];
     return em.find(SignIn, { userId: user.userId }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit });
   }

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import {
   badUserInput,
-  parseInput,
   clientError,
   ErrorCode,
+  pageSize,
+  parseInput,
   requireRole,
   requireUser,
   requireUuid,
@@ -72,7 +73,7 @@ export class Payments {
 
   async list(em: EntityManager, identity: Identity, first: number, invoiceId: string | null | undefined): Promise<Payment[]> {
     requireUser(identity);
-    const limit = Math.min(Math.max(first, 0), MAX_PAGE);
+    const limit = pageSize(first, MAX_PAGE);
     if (limit === 0) return [];
     return em.find(Payment, invoiceId ? { invoiceId: requireUuid(invoiceId, 'invoiceId') } : {}, {
       orderBy: { createdAt: 'desc', id: 'desc' },

@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import {
   badUserInput,
   forbidden,
+  pageSize,
   parseInput,
   requireRole,
   requireUuid,
@@ -66,7 +67,7 @@ export class ContentService {
   constructor(private readonly now: () => Date) {}
 
   async list(em: EntityManager, first: number, status: ContentStatus | null | undefined): Promise<Content[]> {
-    const limit = Math.min(Math.max(first, 0), MAX_PAGE);
+    const limit = pageSize(first, MAX_PAGE);
     if (limit === 0) return [];
     return em.find(Content, status ? { status } : {}, { orderBy: { createdAt: 'desc', id: 'desc' }, limit });
   }

@@ -1,4 +1,14 @@
-import { badUserInput, isUuid, parseInput, requireRole, Role, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
+import {
+  badUserInput,
+  isUuid,
+  pageSize,
+  parseInput,
+  requireRole,
+  Role,
+  WRITER_ROLES,
+  type EntityManager,
+  type Identity,
+} from '@nexusflow/kit';
 import { LockMode, type FilterQuery } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { Invoice, type InvoiceParty, type InvoiceStatus } from '../entities/invoice.entity.ts';
@@ -111,7 +121,7 @@ export class InvoiceService {
   constructor(private readonly options: InvoiceServiceOptions) {}
 
   async list(em: EntityManager, filter: InvoiceListFilter | null | undefined, first: number): Promise<Invoice[]> {
-    const limit = Math.min(Math.max(first, 0), MAX_PAGE);
+    const limit = pageSize(first, MAX_PAGE);
     if (limit === 0) return [];
     const where: FilterQuery<Invoice> = {};
     if (filter?.status?.length) where.status = { $in: [...filter.status] };

@@ -1,6 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { badUserInput, parseInput, requireRole, requireUser, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
+import {
+  badUserInput,
+  pageSize,
+  parseInput,
+  requireRole,
+  requireUser,
+  WRITER_ROLES,
+  type EntityManager,
+  type Identity,
+} from '@nexusflow/kit';
 import { z } from 'zod';
 import { JOURNAL_SOURCES, JournalEntry, type JournalSource } from '../entities/journal-entry.entity.ts';
 import { JournalLine } from '../entities/journal-line.entity.ts';
@@ -226,7 +235,7 @@ export class Ledger {
     options: { first: number; source?: JournalSource | null; sourceId?: string | null },
   ): Promise<JournalEntry[]> {
     requireUser(identity);
-    const limit = Math.min(Math.max(options.first, 0), MAX_PAGE);
+    const limit = pageSize(options.first, MAX_PAGE);
     if (limit === 0) return [];
     return em.find(
       JournalEntry,

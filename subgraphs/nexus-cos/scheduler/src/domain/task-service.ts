@@ -4,6 +4,7 @@ import {
   isUuid,
   MisfirePolicy,
   nextOccurrence,
+  pageSize,
   requireRole,
   Role,
   systemFork,
@@ -79,7 +80,7 @@ export class TaskService {
 
   async list(em: EntityManager, identity: Identity, first: number): Promise<ScheduledTask[]> {
     requireRole(identity, READER_ROLES);
-    const limit = Math.min(Math.max(first, 0), MAX_PAGE);
+    const limit = pageSize(first, MAX_PAGE);
     if (limit === 0) return [];
     return em.find(ScheduledTask, { deletedAt: null }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit });
   }

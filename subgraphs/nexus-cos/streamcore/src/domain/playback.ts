@@ -1,4 +1,5 @@
 import {
+  pageSize,
   parseInput,
   requireRole,
   requireUser,
@@ -174,7 +175,7 @@ export class Playback {
 
   async list(em: EntityManager, identity: Identity, first: number, includeEnded: boolean): Promise<PlaybackSessionView[]> {
     const caller = requireUser(identity);
-    const limit = Math.min(Math.max(first, 0), MAX_PAGE);
+    const limit = pageSize(first, MAX_PAGE);
     if (limit === 0) return [];
     const sessions = await em.find(
       PlaybackSession,

@@ -6,6 +6,7 @@ import {
   ErrorCode,
   hashPassword,
   hasRole,
+  pageSize,
   parseInput,
   requireRole,
   requireUser,
@@ -122,7 +123,7 @@ export class UserAccounts {
 
   async list(em: EntityManager, identity: Identity, first: number): Promise<User[]> {
     requireUser(identity);
-    const limit = Math.min(Math.max(first, 0), MAX_PAGE);
+    const limit = pageSize(first, MAX_PAGE);
     if (limit === 0) return [];
     return em.find(User, {}, { orderBy: { createdAt: 'desc', id: 'desc' }, limit });
   }
