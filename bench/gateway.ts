@@ -2,7 +2,7 @@
  * Gateway benchmark suite: our gateway measured side by side with what it is compared against, in one run,
  * so that each figure is a ratio that holds on a noisy machine.
  *
- *   npm run bench -- [--seconds 10] [--warmup 2] [--connections 50] [--rounds 2] [--only deep,direct,statements,startup] [--json out.json]
+ *   npm run bench:gateway -- [--seconds 10] [--warmup 2] [--connections 50] [--rounds 2] [--only deep,direct,statements,startup] [--json out.json]
  *
  * 1. deep       The shared federation benchmark's deep query (four subgraphs, about 86 KB per response) through
  *               our gateway and through unmodified @apollo/gateway + @apollo/server: throughput, latency, peak RSS.
@@ -34,7 +34,7 @@ import {
 } from './gateway/fixture/subgraphs.ts';
 import { runLoad, type LoadResult } from './gateway/load.ts';
 import { formatTable, machineFacts } from './support.ts';
-import { firstAnswer, ready, startProcess, type BenchProcess } from './gateway/processes.ts';
+import { everyWorkerServing, firstAnswer, ready, startProcess, type BenchProcess } from './gateway/processes.ts';
 import { measureStatements, type StatementsResult } from './gateway/statements.ts';
 
 const SCENARIOS = ['deep', 'direct', 'statements', 'startup'] as const;
@@ -47,6 +47,8 @@ const { values: flags } = parseArgs({
     connections: { type: 'string', default: '50' },
     rounds: { type: 'string', default: '2' },
     only: { type: 'string', default: SCENARIOS.join(',') },
+    /** The deep query's variants to run (names of DEEP_VARIANTS, comma-separated); all by default. */
+    variants: { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -72,8 +74,20 @@ const DEEP_VARIANTS = [
   { name: 'ours, V8 default heap', gateway: 'ours', nodeOptions: [], env: {} },
   { name: 'stock, heap budget', gateway: 'stock', nodeOptions: GATEWAY.nodeOptions, env: {} },
   { name: 'ours+dedup', gateway: 'ours', nodeOptions: GATEWAY.nodeOptions, env: { REQUEST_DEDUPLICATION: 'true' } },
+  // The multi-process mode, as Hive Gateway's fork mode: its figures are those of the whole machine, shared with the load.
+  {
+    name: 'ours, one worker per core',
+    gateway: 'ours',
+    nodeOptions: GATEWAY.nodeOptions,
+    env: { GATEWAY_WORKERS: 'auto', METRICS_TOKEN: SECRET },
+  },
 ] as const;
 type DeepVariant = (typeof DEEP_VARIANTS)[number]['name'];
+const deepVariants = flags.variants
+  ? DEEP_VARIANTS.filter(({ name }) => flags.variants!.split(',').some((wanted) => wanted.trim() === name))
+  : DEEP_VARIANTS;
+if (flags.variants && deepVariants.length === 0)
+  throw new Error(`no such variant; known: ${DEEP_VARIANTS.map(({ name }) => name).join(', ')}`);
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -118,7 +132,17 @@ async function startGateway(
   };
   const entry = name === 'ours' ? 'gateway/src/main.ts' : 'bench/gateway/stock-gateway.ts';
   const args = name === 'ours' ? [] : ['--supergraph', supergraphFile, '--port', String(port)];
-  const child = await startProcess(entry, args, env, { readyWhen: () => firstAnswer(url, probe), nodeOptions });
+  // Load must not start before every worker listens: connections opened earlier would all stay on the first one.
+  const everyWorker = async () =>
+    extraEnv.GATEWAY_WORKERS ? everyWorkerServing(`http://127.0.0.1:${port}`, SECRET, os.availableParallelism()) : undefined;
+  const child = await startProcess(entry, args, env, {
+    readyWhen: async () => {
+      const answer = await firstAnswer(url, probe);
+      await everyWorker();
+      return answer;
+    },
+    nodeOptions,
+  });
   return Object.assign(child, { url });
 }
 
@@ -126,7 +150,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 /** Rounds alternate the order of the targets, so that neither always runs on a warmer or quieter machine. */
 async function compare(
-  targets: { name: string; url: string; expectBody?: string; headers?: Record<string, string> }[],
+  targets: { name: string; url: string; expectBody?: string; headers?: Record<string, string>; cpuMs?: () => Promise<number> }[],
   body: string,
   expectBody: string,
 ): Promise<Record<string, LoadResult>> {
@@ -142,9 +166,11 @@ async function compare(
         headers: target.headers,
       };
       if (options.warmup > 0) await runLoad({ ...load, seconds: options.warmup });
+      const cpuBefore = await target.cpuMs?.();
       const result = await runLoad({ ...load, seconds: options.seconds });
+      if (cpuBefore !== undefined && result.requests > 0) result.cpuMsPerRequest = ((await target.cpuMs!()) - cpuBefore) / result.requests;
       console.log(
-        `  ${target.name.padEnd(6)} round ${round + 1}: ${result.throughput.toFixed(0)} req/s, p95 ${result.p95.toFixed(1)} ms, ${result.failures} failures`,
+        `  ${target.name.padEnd(6)} round ${round + 1}: ${result.throughput.toFixed(0)} req/s, p95 ${result.p95.toFixed(1)} ms, ${result.cpuMsPerRequest === undefined ? '' : `${result.cpuMsPerRequest.toFixed(2)} ms CPU per request, `}${result.failures} failures`,
       );
       rounds[target.name]!.push(result);
     }
@@ -159,6 +185,9 @@ async function compare(
         p95: median(results.map((result) => result.p95)),
         p99: median(results.map((result) => result.p99)),
         failures: results.reduce((sum, result) => sum + result.failures, 0),
+        ...(results.every((result) => result.cpuMsPerRequest !== undefined)
+          ? { cpuMsPerRequest: median(results.map((result) => result.cpuMsPerRequest!)) }
+          : {}),
       },
     ]),
   );
@@ -181,6 +210,11 @@ interface Report {
     peakRssBytes: Record<DeepVariant, number>;
     throughputRatio: number;
     p95Ratio: number;
+    p99Ratio: number;
+    /** Ours' peak RSS over stock's, each as deployed. */
+    peakRssRatio: number;
+    /** Stock's CPU time per request over ours', each as deployed: how many times less CPU ours spends on a request. */
+    cpuPerRequestRatio: number;
     sameHeapThroughputRatio: number;
     defaultHeapThroughputRatio: number;
     deduplicatedThroughputRatio: number;
@@ -303,7 +337,7 @@ try {
     if (options.only.has('deep')) {
       const expected = await sameAnswer(gateways, deepBody);
       const variants: (BenchProcess & { url: string; name: DeepVariant })[] = [];
-      for (const variant of DEEP_VARIANTS) {
+      for (const variant of deepVariants) {
         const gateway =
           variant.name === 'ours'
             ? gateways.ours
@@ -315,16 +349,22 @@ try {
       const results = (await compare(variants, deepBody, expected)) as Record<DeepVariant, LoadResult>;
       const peakRssBytes = {} as Record<DeepVariant, number>;
       for (const variant of variants) peakRssBytes[variant.name] = await variant.peakRss();
+      // A ratio whose variants were not run (see --variants) is null in the JSON report.
+      const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? a / b : Number.NaN);
+      const partial = results as Partial<Record<DeepVariant, LoadResult>>;
       report.deep = {
         responseBytes: Buffer.byteLength(expected),
         results,
         peakRssBytes,
-        throughputRatio: results.ours.throughput / results.stock.throughput,
-        p95Ratio: results.ours.p95 / results.stock.p95,
-        sameHeapThroughputRatio: results.ours.throughput / results['stock, heap budget'].throughput,
-        defaultHeapThroughputRatio: results['ours, V8 default heap'].throughput / results.stock.throughput,
-        deduplicatedThroughputRatio: results['ours+dedup'].throughput / results.stock.throughput,
-        deduplicatedP95Ratio: results['ours+dedup'].p95 / results.stock.p95,
+        throughputRatio: ratio(partial.ours?.throughput, partial.stock?.throughput),
+        p95Ratio: ratio(partial.ours?.p95, partial.stock?.p95),
+        p99Ratio: ratio(partial.ours?.p99, partial.stock?.p99),
+        peakRssRatio: ratio(peakRssBytes.ours, peakRssBytes.stock),
+        cpuPerRequestRatio: ratio(partial.stock?.cpuMsPerRequest, partial.ours?.cpuMsPerRequest),
+        sameHeapThroughputRatio: ratio(partial.ours?.throughput, partial['stock, heap budget']?.throughput),
+        defaultHeapThroughputRatio: ratio(partial['ours, V8 default heap']?.throughput, partial.stock?.throughput),
+        deduplicatedThroughputRatio: ratio(partial['ours+dedup']?.throughput, partial.stock?.throughput),
+        deduplicatedP95Ratio: ratio(partial['ours+dedup']?.p95, partial.stock?.p95),
       };
     }
     for (const child of running.splice(0)) await child.stop();
@@ -404,20 +444,21 @@ if (report.deep) {
   console.log(`Deep federated query (${(report.deep.responseBytes / 1024).toFixed(1)} KB per response)`);
   console.log(
     formatTable(
-      ['gateway', 'req/s', 'p50', 'p95', 'p99', 'peak RSS', 'failures'],
-      DEEP_VARIANTS.map(({ name }) => [
+      ['gateway', 'req/s', 'p50', 'p95', 'p99', 'peak RSS', 'CPU/request', 'failures'],
+      deepVariants.map(({ name }) => [
         name,
         rps(results[name].throughput),
         ms(results[name].p50),
         ms(results[name].p95),
         ms(results[name].p99),
         mb(peakRssBytes[name]),
+        ((cpu) => (cpu === undefined ? '' : ms(cpu)))(results[name].cpuMsPerRequest),
         String(results[name].failures),
       ]),
     ),
   );
   console.log(
-    `ours / stock, each as deployed: ${report.deep.throughputRatio.toFixed(2)}× the throughput, ${report.deep.p95Ratio.toFixed(2)}× the p95`,
+    `ours / stock, each as deployed: ${report.deep.throughputRatio.toFixed(2)}× the throughput, ${report.deep.p95Ratio.toFixed(2)}× the p95, ${report.deep.p99Ratio.toFixed(2)}× the p99, ${report.deep.peakRssRatio.toFixed(2)}× the peak RSS; stock spends ${report.deep.cpuPerRequestRatio.toFixed(2)}× ours' CPU per request`,
   );
   console.log(
     `ours / stock with the same heap budget: ${report.deep.sameHeapThroughputRatio.toFixed(2)}× the throughput; both at V8 defaults: ${report.deep.defaultHeapThroughputRatio.toFixed(2)}×`,

@@ -1,8 +1,18 @@
 /**
- * Subscription fan-out benchmark: N graphql-ws subscribers watching ONE execution of one user through ONE
- * gateway, which should hold a single upstream subscription on the workflows subgraph for all of them.
+ * Subscription fan-out benchmark: N graphql-ws subscribers watching ONE execution through the gateway. Three kinds of
+ * case, all in the default run:
  *
- *   npm run bench:subscriptions -- [--subscribers 1000,10000] [--per-connection 10] [--json out.json]
+ * - one identity (`--subscribers 1000,10000,30000`): every subscriber is the same user, so one gateway should hold a
+ *   single upstream subscription and resolve each event once for all of them;
+ * - per user (`--per-user 10000:1000`, subscribers:users, `none` to skip): the subscribers are that many distinct users
+ *   of one tenant (access tokens minted for them), so sharing is per user: one upstream subscription and one
+ *   resolution per user;
+ * - two gateways on Redis (`--redis 50000`, `none` to skip): the subscribers split over two gateway instances whose
+ *   workflows subgraph fans its updates out through Redis pub/sub (and whose rate limits and revoked sessions live
+ *   there too). Needs a Redis: TEST_REDIS_URL, else REDIS_URL; without one the case is skipped, saying so.
+ *
+ *   npm run bench:subscriptions -- [--subscribers 1000,10000,30000] [--per-user 10000:1000] [--redis 50000]
+ *                                  [--per-connection 10] [--json out.json]
  *
  * The gateway and the subgraphs run in this process (embedded storage, loopback only); the subscribers run in
  * a child process of their own, so that this process's heap and RSS are the server side's alone, and the two
@@ -21,6 +31,7 @@ import { formatTable, machineFacts, percentile, positiveInteger, progress, runBe
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -63,7 +74,17 @@ const QUIET_MS = 60_000;
 // ---------------------------------------------------------------------------------------------------------
 
 type ParentMessage =
-  | { kind: 'open'; url: string; token: string; executionId: string; subscribers: number; perConnection: number; timeoutMs: number }
+  | {
+      kind: 'open';
+      /** Gateways; connection i goes to urls[i % urls.length]. */
+      urls: string[];
+      /** Identities; the subscribers are split evenly among them, and a connection carries one identity's only. */
+      tokens: string[];
+      executionId: string;
+      subscribers: number;
+      perConnection: number;
+      timeoutMs: number;
+    }
   | { kind: 'collect'; releasedAt: number; timeoutMs: number }
   | { kind: 'close' };
 
@@ -260,20 +281,30 @@ async function subscriberProcess(): Promise<void> {
     const before = await settledMemory(gc);
     const started = performance.now();
     const deadline = Date.now() + message.timeoutMs;
-    const connectionCount = Math.ceil(message.subscribers / message.perConnection);
+    const plan: { url: string; token: string; subscriptions: number }[] = [];
+    const perToken = Math.ceil(message.subscribers / message.tokens.length);
+    let unplanned = message.subscribers;
+    for (const token of message.tokens) {
+      let mine = Math.min(perToken, unplanned);
+      unplanned -= mine;
+      while (mine > 0) {
+        const subscriptions = Math.min(message.perConnection, mine);
+        plan.push({ url: message.urls[plan.length % message.urls.length]!, token, subscriptions });
+        mine -= subscriptions;
+      }
+    }
     let next = 0;
     let connectionFailures = 0;
     const lane = async () => {
-      while (next < connectionCount && Date.now() < deadline) {
-        const index = next++;
-        const subscriptions = Math.min(message.perConnection, message.subscribers - index * message.perConnection);
+      while (next < plan.length && Date.now() < deadline) {
+        const { url, token, subscriptions } = plan[next++]!;
         let pending = subscriptions;
         let settle!: () => void;
         const settled = new Promise<void>((resolve) => (settle = resolve));
         const client = createClient({
-          url: message.url,
+          url,
           webSocketImpl: WebSocket,
-          connectionParams: { authorization: `Bearer ${message.token}` },
+          connectionParams: { authorization: `Bearer ${token}` },
           retryAttempts: 0,
           on: {
             closed: (event) => {
@@ -295,7 +326,7 @@ async function subscriberProcess(): Promise<void> {
         await within(settled, Math.max(1, deadline - Date.now()), 'the first messages of one connection').catch(noteError);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, connectionCount) }, lane));
+    await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, plan.length) }, lane));
     const ms = performance.now() - started;
     const after = await settledMemory(gc);
     return {
@@ -363,9 +394,31 @@ async function subscriberProcess(): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 
 interface Options {
+  /** Cases of one identity on one gateway. */
   subscribers: number[];
+  /** The case of distinct users on one gateway, if any. */
+  perUser: { subscribers: number; users: number } | undefined;
+  /** The case of two gateways on Redis, if any (run only when a Redis is configured). */
+  redis: number | undefined;
   perConnection: number;
   json: string | undefined;
+  /**
+   * Where the subgraphs keep their data: embedded (PGlite, the default) or the real PostgreSQL, Redis and RabbitMQ of the
+   * tests (TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_AMQP_URL), where every case's updates travel through Redis.
+   */
+  storage: 'embedded' | 'postgres';
+  /** A folder for a CPU profile of the gateway process (subgraphs included) while each case's events are delivered. */
+  profile: string | undefined;
+}
+
+type CaseKind = 'one identity' | 'per user' | 'two gateways on Redis';
+
+interface Case {
+  kind: CaseKind;
+  subscribers: number;
+  /** Distinct identities among the subscribers. */
+  users: number;
+  gateways: number;
 }
 
 interface Percentiles {
@@ -374,6 +427,10 @@ interface Percentiles {
 }
 
 interface RoundResult {
+  /** Which case: `one identity` (the only kind before the per-user and Redis cases were added). */
+  case: CaseKind;
+  users: number;
+  gateways: number;
   subscribers: number;
   connections: number;
   subscriptionsPerConnection: number;
@@ -399,21 +456,49 @@ interface RoundResult {
 function parseOptions(): Options {
   const { values } = parseArgs({
     options: {
-      subscribers: { type: 'string', default: '1000,10000' },
+      subscribers: { type: 'string', default: '1000,10000,30000' },
+      'per-user': { type: 'string', default: '10000:1000' },
+      redis: { type: 'string', default: '50000' },
       'per-connection': { type: 'string', default: '10' },
       json: { type: 'string' },
+      profile: { type: 'string' },
+      storage: { type: 'string', default: 'embedded' },
     },
     strict: true,
   });
+  const none = (value: string) => value === 'none' || value === '' || value === '0';
+  const perUser = values['per-user'];
+  const [perUserSubscribers = '', users = ''] = perUser.split(':');
   return {
     subscribers: values.subscribers
       .split(',')
       .map((part) => part.trim())
-      .filter(Boolean)
+      .filter((part) => part && !none(part))
       .map((part) => positiveInteger('subscribers', part)),
+    perUser: none(perUser)
+      ? undefined
+      : { subscribers: positiveInteger('per-user', perUserSubscribers), users: positiveInteger('per-user', users) },
+    redis: none(values.redis) ? undefined : positiveInteger('redis', values.redis),
     perConnection: positiveInteger('per-connection', values['per-connection']),
     json: values.json,
+    profile: values.profile,
+    storage: values.storage === 'postgres' ? 'postgres' : 'embedded',
   };
+}
+
+/** The Redis of the two-gateway case: the tests' one, else the services'. */
+function configuredRedis(): string | undefined {
+  return process.env.TEST_REDIS_URL || process.env.REDIS_URL || undefined;
+}
+
+function casesOf(options: Options): Case[] {
+  return [
+    ...options.subscribers.map((subscribers): Case => ({ kind: 'one identity', subscribers, users: 1, gateways: 1 })),
+    ...(options.perUser ? [{ kind: 'per user' as const, ...options.perUser, gateways: 1 }] : []),
+    ...(options.redis && configuredRedis()
+      ? [{ kind: 'two gateways on Redis' as const, subscribers: options.redis, users: 1, gateways: 2 }]
+      : []),
+  ];
 }
 
 /** Nearest-rank percentile, so that every reported value is one that was measured. */
@@ -509,24 +594,42 @@ async function pollMetric(gateway: RunningGateway, name: string, expected: numbe
 interface Setup {
   stack: Stack;
   outside: RecordingServer;
-  gateway: RunningGateway;
+  /** The gateways subscribers connect to: one, or two sharing the subgraphs. */
+  gateways: RunningGateway[];
   token: string;
+  /** Access tokens of `count` distinct users of the watcher's tenant, the watcher first. */
+  usersOfTenant(count: number): Promise<string[]>;
   heldRun(path: string): Promise<string>;
 }
 
-async function setUp(options: Options): Promise<Setup> {
+async function setUp(cases: Case[], options: Options, redisUrl?: string): Promise<Setup> {
   const { RecordingServer } = await import('../test/support/recording-server.ts');
   const { startStack } = await import('../test/support/stack.ts');
   const { postGraphQL } = await import('@nexusflow/kit/testing');
+  const { signAccessToken, verifyAccessToken } = await import('@nexusflow/kit');
   const { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument } = await import('@nexusflow/web-client');
 
   const outside = await new RecordingServer().start();
-  const stack = await startStack('embedded', 'bench_subscriptions');
-  const maxConnections = Math.max(...options.subscribers.map((n) => Math.ceil(n / options.perConnection)));
-  const gateway = await stack.startGateway({
-    MAX_SUBSCRIPTIONS_PER_CONNECTION: String(options.perConnection),
-    MAX_CONNECTIONS_PER_TENANT: String(maxConnections + 10),
+  // On Redis, the workflows subgraph fans its updates out through Redis pub/sub, and the gateways keep their budgets and
+  // read revoked sessions there, under a namespace of this run's own.
+  const namespace = `bench-subscriptions-${randomUUID().slice(0, 8)}`;
+  const onRedis = redisUrl ? { REDIS_URL: redisUrl, REDIS_NAMESPACE: namespace } : {};
+  const stack = await startStack(options.storage, redisUrl ? 'bench_subscriptions_redis' : 'bench_subscriptions', {
+    ...(redisUrl && options.storage === 'embedded' ? { workflows: onRedis } : {}),
   });
+  const maxConnections = Math.max(...cases.map((c) => Math.ceil(c.subscribers / options.perConnection)));
+  const gatewayCount = Math.max(...cases.map((c) => c.gateways));
+  const gateways: RunningGateway[] = [];
+  for (let index = 0; index < gatewayCount; index++) {
+    gateways.push(
+      await stack.startGateway({
+        MAX_SUBSCRIPTIONS_PER_CONNECTION: String(options.perConnection),
+        MAX_CONNECTIONS_PER_TENANT: String(maxConnections + 10),
+        ...(options.storage === 'embedded' ? onRedis : {}),
+      }),
+    );
+  }
+  const gateway = gateways[0]!;
 
   const registered = (
     await postGraphQL(gateway.graphqlUrl, RegisterDocument, {
@@ -542,6 +645,21 @@ async function setUp(options: Options): Promise<Setup> {
   ).data?.register;
   if (registered?.__typename !== 'AuthSession') throw new Error('registration failed');
   const token = registered.accessToken;
+
+  const usersOfTenant = async (count: number): Promise<string[]> => {
+    const verified = await verifyAccessToken(token, stack.authConfig.jwtSecret);
+    if (!verified.ok || verified.identity.kind !== 'user') throw new Error("the watcher's token does not verify");
+    const { tenantId, roles, sessionId } = verified.identity;
+    const others = await Promise.all(
+      Array.from({ length: count - 1 }, async () => {
+        // Distinct users of one tenant, each its own identity; they share the watcher's session only so that the
+        // gateway's revocation check (one cached look-up per session a second) stays one look-up, not `count`.
+        const minted = await signAccessToken({ userId: randomUUID(), tenantId, roles, sessionId }, stack.authConfig.jwtSecret, 3600);
+        return minted.token;
+      }),
+    );
+    return [token, ...others];
+  };
 
   const heldRun = async (path: string): Promise<string> => {
     outside.hold(path);
@@ -567,54 +685,104 @@ async function setUp(options: Options): Promise<Setup> {
     return run.id;
   };
 
-  return { stack, outside, gateway, token, heldRun };
+  return { stack, outside, gateways, token, usersOfTenant, heldRun };
 }
 
-async function round(setup: Setup, subscribers: number, options: Options, gc: () => void): Promise<RoundResult> {
+/** A CPU profile of this process (the gateways and the subgraphs) over one phase, for `--profile`. */
+class Profiler {
+  private constructor(
+    private readonly session: Session,
+    private readonly folder: string,
+  ) {}
+
+  static async start(folder: string): Promise<Profiler> {
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    return new Profiler(session, folder);
+  }
+
+  async save(name: string): Promise<void> {
+    const { profile } = await this.session.post('Profiler.stop');
+    this.session.disconnect();
+    const file = `${this.folder}/${name}.cpuprofile`;
+    await writeFile(file, JSON.stringify(profile));
+    progress(`CPU profile: ${file}`);
+  }
+}
+
+/** A metric summed over the gateways. */
+async function totalMetric(gateways: RunningGateway[], name: string): Promise<number> {
+  const values = await Promise.all(gateways.map((gateway) => metric(gateway, name)));
+  return values.reduce((sum, value) => sum + value, 0);
+}
+
+function labelOf(c: Case): string {
+  if (c.kind === 'per user') return `N=${c.subscribers} (${c.users} users)`;
+  if (c.kind === 'two gateways on Redis') return `N=${c.subscribers} (2 gateways, Redis)`;
+  return `N=${c.subscribers}`;
+}
+
+async function round(setup: Setup, c: Case, options: Options, gc: () => void): Promise<RoundResult> {
+  const { subscribers } = c;
+  const label = labelOf(c);
+  const gateways = setup.gateways.slice(0, c.gateways);
   const path = `/held-${subscribers}-${randomUUID()}`;
   const executionId = await setup.heldRun(path);
+  const tokens = c.users > 1 ? await setup.usersOfTenant(c.users) : [setup.token];
   const budget = phaseBudget(subscribers);
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
   const child = new Subscribers((state) => {
     const heapMB = process.memoryUsage().heapUsed / 1024 ** 2;
     progress(
-      `N=${subscribers}:   ${state.snapshots} snapshots, ${state.delivered} events, ${state.extraSnapshots} repeated snapshots, ${state.errorMessages} with errors;` +
+      `${label}:   ${state.snapshots} snapshots, ${state.delivered} events, ${state.extraSnapshots} repeated snapshots, ${state.errorMessages} with errors;` +
         ` gateway process heap ${heapMB.toFixed(0)} MB, event-loop delay max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
     );
     loopDelay.reset();
   });
   try {
     const before = await settledMemory(gc);
-    progress(`N=${subscribers}: subscribing (${options.perConnection} per connection)`);
+    progress(`${label}: subscribing (${options.perConnection} per connection)`);
+    let profiler = options.profile ? await Profiler.start(options.profile) : undefined;
     child.send({
       kind: 'open',
-      url: setup.gateway.graphqlUrl.replace('http://', 'ws://'),
-      token: setup.token,
+      urls: gateways.map((gateway) => gateway.graphqlUrl.replace('http://', 'ws://')),
+      tokens,
       executionId,
       subscribers,
       perConnection: options.perConnection,
       timeoutMs: budget,
     });
     const ready = await child.receive('ready', budget + 30_000);
-    const upstreamSubscriptions = await metric(setup.gateway, 'gateway_upstream_subscriptions');
-    const gatewayWebsocketConnections = await metric(setup.gateway, 'gateway_websocket_connections');
+    await profiler?.save(`${c.kind.replaceAll(' ', '-')}-${subscribers}-subscribing`);
+    profiler = options.profile ? await Profiler.start(options.profile) : undefined;
+    const upstreamSubscriptions = await totalMetric(gateways, 'gateway_upstream_subscriptions');
+    const gatewayWebsocketConnections = await totalMetric(gateways, 'gateway_websocket_connections');
     const after = await settledMemory(gc);
-    progress(`N=${subscribers}: ${ready.snapshots}/${subscribers} snapshots in ${(ready.ms / 1000).toFixed(1)} s; releasing the step`);
+    progress(`${label}: ${ready.snapshots}/${subscribers} snapshots in ${(ready.ms / 1000).toFixed(1)} s; releasing the step`);
 
     const releasedAt = Date.now();
     setup.outside.release(path);
     child.send({ kind: 'collect', releasedAt, timeoutMs: budget });
     const events = await child.receive('events', budget + 30_000);
-    progress(`N=${subscribers}: ${events.completedSubscribers}/${subscribers} completions in ${(events.ms / 1000).toFixed(1)} s`);
+    await profiler?.save(`${c.kind.replaceAll(' ', '-')}-${subscribers}-delivery`);
+    progress(`${label}: ${events.completedSubscribers}/${subscribers} completions in ${(events.ms / 1000).toFixed(1)} s`);
 
     await child.close();
-    const upstreamSubscriptionsAfterClose = await pollMetric(setup.gateway, 'gateway_upstream_subscriptions', 0, METRIC_POLL_MS);
-    await pollMetric(setup.gateway, 'gateway_websocket_connections', 0, METRIC_POLL_MS);
+    let upstreamSubscriptionsAfterClose = 0;
+    for (const gateway of gateways) {
+      upstreamSubscriptionsAfterClose += await pollMetric(gateway, 'gateway_upstream_subscriptions', 0, METRIC_POLL_MS);
+      await pollMetric(gateway, 'gateway_websocket_connections', 0, METRIC_POLL_MS);
+    }
 
     const perSubscriberKB = (from: number, to: number) => (to - from) / 1024 / subscribers;
     const all = events.latencies.flat();
     return {
+      case: c.kind,
+      users: c.users,
+      gateways: c.gateways,
       subscribers,
       connections: ready.connections,
       subscriptionsPerConnection: options.perConnection,
@@ -661,12 +829,18 @@ async function round(setup: Setup, subscribers: number, options: Options, gc: ()
   }
 }
 
-function report(results: RoundResult[], options: Options): string {
+const caseLabel = (result: RoundResult) =>
+  labelOf({ kind: result.case, subscribers: result.subscribers, users: result.users, gateways: result.gateways });
+
+function report(results: RoundResult[], options: Options, skipped: string[]): string {
   const machine = machineFacts();
   const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : 'n/a');
   const kb = (value: number) => value.toFixed(1);
   const rows = results.map((result) => [
+    result.case,
     String(result.subscribers),
+    String(result.users),
+    String(result.gateways),
     String(result.connections),
     String(result.upstreamSubscriptions),
     `${result.delivered}/${result.expected}`,
@@ -675,55 +849,114 @@ function report(results: RoundResult[], options: Options): string {
     kb(result.server.heapKBPerSubscriber),
     kb(result.server.rssKBPerSubscriber),
   ]);
-  const notes = results.flatMap((result) => [
-    ...(result.completedSubscribers < result.subscribers
-      ? [
-          `N=${result.subscribers}: ${result.completedSubscribers}/${result.subscribers} subscribers got every event within ${(result.deliveryMs / 1000).toFixed(0)} s`,
-        ]
-      : []),
-    ...(result.snapshots < result.subscribers
-      ? [`N=${result.subscribers}: ${result.snapshots}/${result.subscribers} got the snapshot`]
-      : []),
-    ...(result.tally.errorMessages > 0 ? [`N=${result.subscribers}: ${result.tally.errorMessages} messages carried errors`] : []),
-    ...(result.tally.extraSnapshots > 0
-      ? [`N=${result.subscribers}: ${result.tally.extraSnapshots} repeated snapshots (upstream re-subscribed)`]
-      : []),
-    ...(result.tally.unexpected > 0 ? [`N=${result.subscribers}: ${result.tally.unexpected} events out of order`] : []),
-    ...(result.tally.incomplete > 0 ? [`N=${result.subscribers}: ${result.tally.incomplete} updates without the owner's email`] : []),
-    ...(result.tally.endedEarly > 0
-      ? [`N=${result.subscribers}: ${result.tally.endedEarly} subscriptions ended before the execution completed`]
-      : []),
-    ...result.errors.map((error) => `N=${result.subscribers}: ${error}`),
-  ]);
+  const notes = results.flatMap((result) => {
+    const label = caseLabel(result);
+    return [
+      ...(result.completedSubscribers < result.subscribers
+        ? [
+            `${label}: ${result.completedSubscribers}/${result.subscribers} subscribers got every event within ${(result.deliveryMs / 1000).toFixed(0)} s`,
+          ]
+        : []),
+      ...(result.snapshots < result.subscribers ? [`${label}: ${result.snapshots}/${result.subscribers} got the snapshot`] : []),
+      ...(result.tally.errorMessages > 0 ? [`${label}: ${result.tally.errorMessages} messages carried errors`] : []),
+      ...(result.tally.extraSnapshots > 0 ? [`${label}: ${result.tally.extraSnapshots} repeated snapshots (upstream re-subscribed)`] : []),
+      ...(result.tally.unexpected > 0 ? [`${label}: ${result.tally.unexpected} events out of order`] : []),
+      ...(result.tally.incomplete > 0 ? [`${label}: ${result.tally.incomplete} updates without the owner's email`] : []),
+      ...(result.tally.endedEarly > 0 ? [`${label}: ${result.tally.endedEarly} subscriptions ended before the execution completed`] : []),
+      ...result.errors.map((error) => `${label}: ${error}`),
+    ];
+  });
   return [
     `CPU: ${machine.cpuModel} (${machine.cores} cores), ${machine.memoryGB} GB, Node ${machine.node}, ${machine.platform}`,
-    `One gateway, one execution, one user; ${options.perConnection} subscriptions per WebSocket connection; subscribers in a separate process over loopback`,
+    `One execution; ${options.perConnection} subscriptions per WebSocket connection; subscribers in a separate process over loopback`,
     'Latency: receive time − occurredAt, over workflow.step.completed ×2 and workflow.execution.completed; memory: gateway process (with subgraphs) after GC, Δ / N',
     '',
-    formatTable(['N', 'connections', 'upstream subs', 'delivered/expected', 'p50 ms', 'p99 ms', 'heap KB/sub', 'RSS KB/sub'], rows),
-    ...(notes.length > 0 ? ['', ...notes] : []),
+    formatTable(
+      [
+        'case',
+        'N',
+        'users',
+        'gateways',
+        'connections',
+        'upstream subs',
+        'delivered/expected',
+        'p50 ms',
+        'p99 ms',
+        'heap KB/sub',
+        'RSS KB/sub',
+      ],
+      rows,
+    ),
+    ...(notes.length > 0 || skipped.length > 0 ? ['', ...skipped, ...notes] : []),
   ].join('\n');
 }
 
-async function main(): Promise<void> {
-  const options = parseOptions();
-  startWatchdog(
-    SETUP_BUDGET_MS + options.subscribers.reduce((sum, n) => sum + 2 * (phaseBudget(n) + 30_000) + 2 * METRIC_POLL_MS + 60_000, 0),
+/** Runs `cases` on one stack of their own, closed afterwards; `done` is called with each result as it comes. */
+async function runCases(
+  cases: Case[],
+  options: Options,
+  gc: () => void,
+  done: (result: RoundResult) => Promise<void>,
+  redisUrl?: string,
+): Promise<RoundResult[]> {
+  if (cases.length === 0) return [];
+  progress(
+    `starting the gateway${cases.some((c) => c.gateways > 1) ? 's' : ''} and the subgraphs (${options.storage} storage${redisUrl ? ', Redis pub/sub' : ''})`,
   );
-  const gc = collector();
-  progress('starting the gateway and the subgraphs (embedded storage)');
-  const setup = await setUp(options);
+  const setup = await setUp(cases, options, redisUrl);
   const results: RoundResult[] = [];
   try {
-    for (const subscribers of options.subscribers) results.push(await round(setup, subscribers, options, gc));
+    for (const c of cases) {
+      const result = await round(setup, c, options, gc);
+      results.push(result);
+      await done(result);
+    }
   } finally {
     await setup.stack.close();
     await setup.outside.close();
   }
-  console.log(report(results, options));
-  if (options.json) {
-    await writeFile(options.json, `${JSON.stringify({ machine: machineFacts(), options, query: EXECUTION_UPDATED, results }, null, 2)}\n`);
-  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const cases = casesOf(options);
+  const redisUrl = configuredRedis();
+  const skipped =
+    options.redis && !redisUrl
+      ? [`two gateways on Redis (${options.redis} subscribers): skipped, no Redis configured (set TEST_REDIS_URL or REDIS_URL)`]
+      : [];
+  for (const line of skipped) progress(line);
+  startWatchdog(
+    2 * SETUP_BUDGET_MS +
+      cases.reduce((sum, c) => sum + 2 * (phaseBudget(c.subscribers) + 30_000) + 2 * c.gateways * METRIC_POLL_MS + 60_000, 0),
+  );
+  const gc = collector();
+  const onRedis = cases.filter((c) => c.kind === 'two gateways on Redis');
+  const results: RoundResult[] = [];
+  const save = async () => {
+    if (!options.json) return;
+    await writeFile(
+      options.json,
+      `${JSON.stringify({ machine: machineFacts(), options, query: EXECUTION_UPDATED, results, skipped }, null, 2)}\n`,
+    );
+  };
+  // Each case's row as soon as it is measured, and the JSON file kept up to date, so that a later case's failure
+  // loses nothing measured before it.
+  const done = async (result: RoundResult) => {
+    results.push(result);
+    progress(report([result], options, []).split('\n').slice(4).join('\n'));
+    await save();
+  };
+  await runCases(
+    cases.filter((c) => !onRedis.includes(c)),
+    options,
+    gc,
+    done,
+  );
+  await runCases(onRedis, options, gc, done, redisUrl);
+  console.log(report(results, options, skipped));
+  await save();
 }
 
 if (process.argv.includes(CHILD_FLAG)) {

@@ -2,15 +2,20 @@
  * Workflow engine benchmark: throughput and latency of a five-step workflow, driven through the gateway as
  * the web app drives it, against the embedded storage mode, the real servers, or both.
  *
- *   npm run bench:workflows -- [--mode embedded|postgres|both] [--executions 200] [--concurrency 20] [--json out.json]
+ *   npm run bench:workflows -- [--mode embedded|postgres|both] [--executions 200] [--concurrency 20] [--worker-processes 0]
+ *     [--json out.json]
+ *
+ * With --worker-processes N (postgres mode), the steps run in N worker processes of their own (worker-main.ts, as
+ * deployed), and the process of the gateway, the subgraphs and the load runs none.
  */
 import { formatTable, machineFacts, percentile, positiveInteger, progress, runBenchmark, startWatchdog, within } from './support.ts';
 import { randomUUID } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
+import { launchScript, type LaunchedProcess } from '../test/support/processes.ts';
 import { json, RecordingServer, type RecordedCall } from '../test/support/recording-server.ts';
 import { startStack, type Stack, type StorageMode } from '../test/support/stack.ts';
 import { WorkflowWatch } from '../test/support/workflow-watch.ts';
@@ -23,11 +28,15 @@ const RUN_TIMEOUT_MS = 30_000;
 /** The whole run stops by itself: setup and teardown per mode, plus a generous second per execution. */
 const MODE_SETUP_BUDGET_MS = 120_000;
 const RUN_BUDGET_MS = 1_000;
+/** USER_HZ, what /proc counts CPU time in: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 interface Options {
   modes: StorageMode[];
   executions: number;
   concurrency: number;
+  /** Worker processes of their own for the steps, in postgres mode; 0: the subgraph's process runs them. */
+  workerProcesses: number;
   json: string | undefined;
 }
 
@@ -36,6 +45,7 @@ interface Bench {
   token: string;
   workflowId: string;
   watch: WorkflowWatch;
+  workers: LaunchedProcess[];
   /** Per execution, the milliseconds the outside server spent answering its HTTP steps. */
   outsideMs: Map<string, number>;
 }
@@ -53,7 +63,18 @@ interface Percentiles {
 
 interface ModeResult {
   mode: StorageMode;
-  throughput: { executions: number; concurrency: number; seconds: number; executionsPerSecond: number };
+  throughput: {
+    executions: number;
+    concurrency: number;
+    seconds: number;
+    executionsPerSecond: number;
+    /**
+     * CPU time (user + system) per execution while the throughput runs, of this process (gateway, subgraphs, engine,
+     * load) and of the worker processes if any. On a machine shared with other work, a steadier figure to compare than
+     * the wall-clock ones.
+     */
+    cpuMsPerExecution: number;
+  };
   latencyMs: Percentiles & { runs: number };
   outsideMsPerRun: Percentiles;
   stepOverheadMs: Percentiles;
@@ -62,9 +83,11 @@ interface ModeResult {
 function parseModes(value: string | undefined): StorageMode[] {
   const realServers = Boolean(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl);
   const mode = value ?? (realServers ? 'both' : 'embedded');
-  if (mode === 'both') return ['embedded', 'postgres'];
-  if (mode === 'embedded' || mode === 'postgres') return [mode];
-  throw new Error(`--mode must be embedded, postgres or both, got "${mode}"`);
+  if (mode !== 'both' && mode !== 'embedded' && mode !== 'postgres')
+    throw new Error(`--mode must be embedded, postgres or both, got "${mode}"`);
+  // Before anything starts: a mode that cannot run should not cost the one before it.
+  if (mode !== 'embedded' && !realServers) throw new Error(`--mode ${mode} needs TEST_POSTGRES_URL, TEST_REDIS_URL and TEST_AMQP_URL`);
+  return mode === 'both' ? ['embedded', 'postgres'] : [mode];
 }
 
 function parseOptions(): Options {
@@ -73,14 +96,20 @@ function parseOptions(): Options {
       mode: { type: 'string' },
       executions: { type: 'string', default: '200' },
       concurrency: { type: 'string', default: '20' },
+      'worker-processes': { type: 'string', default: '0' },
       json: { type: 'string' },
     },
     strict: true,
   });
+  const modes = parseModes(values.mode);
+  const workerProcesses = values['worker-processes'] === '0' ? 0 : positiveInteger('worker-processes', values['worker-processes']);
+  // The embedded queue lives in its process: no other process can take its steps.
+  if (workerProcesses > 0 && modes.includes('embedded')) throw new Error('--worker-processes needs --mode postgres');
   return {
-    modes: parseModes(values.mode),
+    modes,
     executions: positiveInteger('executions', values.executions),
     concurrency: positiveInteger('concurrency', values.concurrency),
+    workerProcesses,
     json: values.json,
   };
 }
@@ -148,12 +177,53 @@ async function createWorkflow(gatewayUrl: string, token: string, steps: StepInpu
   return workflow.id;
 }
 
-async function prepare(stack: Stack, outside: RecordingServer, outsideMs: Map<string, number>): Promise<Bench> {
+async function startWorkers(stack: Stack, count: number): Promise<LaunchedProcess[]> {
+  const workers: LaunchedProcess[] = [];
+  try {
+    for (let index = 0; index < count; index++) {
+      const worker = launchScript('subgraphs/nexusflow/workflows/src/worker-main.ts', [], {
+        ...process.env,
+        ...stack.workflowsEnv,
+        RUN_WORKER: 'true',
+        PORT: '0',
+        LOG_LEVEL: 'info',
+      });
+      workers.push(worker);
+      await within(worker.waitForLine(/worker ready/), MODE_SETUP_BUDGET_MS, 'a worker process');
+    }
+    return workers;
+  } catch (error) {
+    await stopWorkers(workers);
+    throw error;
+  }
+}
+
+async function stopWorkers(workers: LaunchedProcess[]): Promise<void> {
+  await Promise.all(workers.map((worker) => worker.stop('SIGTERM')));
+}
+
+/** User + system CPU milliseconds a process has used, from /proc (Linux): how the workers' share is counted. */
+async function processCpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // The fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+async function cpuMsOf(bench: Bench): Promise<number> {
+  const own = process.cpuUsage();
+  const workers = await Promise.all(bench.workers.map((worker) => processCpuMs(worker.child.pid)));
+  return (own.user + own.system) / 1000 + workers.reduce((sum, ms) => sum + ms, 0);
+}
+
+async function prepare(stack: Stack, outside: RecordingServer, outsideMs: Map<string, number>, workers: LaunchedProcess[]): Promise<Bench> {
   for (const path of ['/first', '/second', '/third']) outside.on(path, answerTimed(outsideMs));
   const token = await register(stack.gateway.graphqlUrl);
   const workflowId = await createWorkflow(stack.gateway.graphqlUrl, token, fiveSteps(outside.url));
   const watch = await WorkflowWatch.start(stack.workflows.pubsub, workflowId);
-  return { stack, token, workflowId, watch, outsideMs };
+  return { stack, token, workflowId, watch, workers, outsideMs };
 }
 
 /** From sending runWorkflow to the completion reaching a live subscriber, which is when a client learns of it. */
@@ -207,9 +277,11 @@ function percentiles(values: number[]): Percentiles {
 
 async function measureThroughput(bench: Bench, executions: number, concurrency: number): Promise<ModeResult['throughput']> {
   const started = performance.now();
+  const cpuBefore = await cpuMsOf(bench);
   await runConcurrently(bench, executions, concurrency);
+  const cpuMs = (await cpuMsOf(bench)) - cpuBefore;
   const seconds = (performance.now() - started) / 1000;
-  return { executions, concurrency, seconds, executionsPerSecond: executions / seconds };
+  return { executions, concurrency, seconds, executionsPerSecond: executions / seconds, cpuMsPerExecution: cpuMs / executions };
 }
 
 /**
@@ -228,10 +300,13 @@ function measureLatency(bench: Bench, samples: Sample[]): Pick<ModeResult, 'late
 
 async function benchmarkMode(mode: StorageMode, options: Options): Promise<ModeResult> {
   const outside = await new RecordingServer().start();
-  const stack = await startStack(mode, 'bench_workflows');
+  const separateWorkers = mode === 'postgres' && options.workerProcesses > 0;
+  const stack = await startStack(mode, 'bench_workflows', separateWorkers ? { workflows: { RUN_WORKER: 'false' } } : {});
   let watch: WorkflowWatch | undefined;
+  let workers: LaunchedProcess[] = [];
   try {
-    const bench = await prepare(stack, outside, new Map());
+    if (separateWorkers) workers = await startWorkers(stack, options.workerProcesses);
+    const bench = await prepare(stack, outside, new Map(), workers);
     watch = bench.watch;
     progress(`${mode}: ${WARMUP_RUNS} warm-up runs`);
     await runSequentially(bench, WARMUP_RUNS);
@@ -242,6 +317,7 @@ async function benchmarkMode(mode: StorageMode, options: Options): Promise<ModeR
     return { mode, throughput, ...latency };
   } finally {
     await watch?.close();
+    await stopWorkers(workers);
     await stack.close();
     await outside.close();
   }
@@ -253,6 +329,7 @@ function report(results: ModeResult[], options: Options): string {
   const rows = results.map((result) => [
     result.mode,
     result.throughput.executionsPerSecond.toFixed(1),
+    result.throughput.cpuMsPerExecution.toFixed(1),
     ms(result.latencyMs.p50),
     ms(result.latencyMs.p95),
     ms(result.latencyMs.p99),
@@ -263,10 +340,21 @@ function report(results: ModeResult[], options: Options): string {
   return [
     `CPU: ${machine.cpuModel} (${machine.cores} cores), Node ${machine.node}, ${machine.platform}`,
     `Workflow: ${STEP_COUNT} steps (http → transform → http → transform → http), HTTP steps call a local server that answers at once`,
+    `Steps run in ${options.workerProcesses > 0 ? `${options.workerProcesses} worker process(es) of their own (postgres mode)` : "the workflows subgraph's process"}`,
     `Throughput: ${options.executions} runs, at most ${options.concurrency} in flight; latency: ${LATENCY_RUNS} runs one at a time; ${WARMUP_RUNS} warm-up runs first`,
     '',
     formatTable(
-      ['mode', 'exec/s', 'e2e p50 ms', 'e2e p95 ms', 'e2e p99 ms', 'outside p50 ms', 'step overhead p50 ms', 'step overhead p95 ms'],
+      [
+        'mode',
+        'exec/s',
+        'CPU ms/exec',
+        'e2e p50 ms',
+        'e2e p95 ms',
+        'e2e p99 ms',
+        'outside p50 ms',
+        'step overhead p50 ms',
+        'step overhead p95 ms',
+      ],
       rows,
     ),
   ].join('\n');

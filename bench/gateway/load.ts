@@ -10,6 +10,11 @@ export interface LoadResult {
   p99: number;
   /** Responses that were not 200 or whose body differed from the expected one. */
   failures: number;
+  /**
+   * CPU time the target process used per response (user and system, all its threads), where the target is a process
+   * of the benchmark: a cost that holds on a machine shared with other work, where throughput does not.
+   */
+  cpuMsPerRequest?: number;
 }
 
 /**

@@ -10,6 +10,8 @@ export interface BenchProcess {
   startMs: number;
   /** The process's peak resident memory so far (VmHWM), in bytes. */
   peakRss(): Promise<number>;
+  /** CPU time the process has used so far (user and system, all threads), in ms. */
+  cpuMs(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -52,8 +54,21 @@ export async function startProcess(
     ready,
     startMs,
     async peakRss() {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) * 1024;
+      let total = 0;
+      for (const pid of await processTree(child.pid!)) {
+        const status = await readFile(`/proc/${pid}/status`, 'utf8');
+        total += Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) * 1024;
+      }
+      return total;
+    },
+    async cpuMs() {
+      let total = 0;
+      for (const pid of await processTree(child.pid!)) {
+        // utime and stime, the 14th and 15th fields of /proc/<pid>/stat, in clock ticks (100 a second on Linux).
+        const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+        total += (Number(fields[11]) + Number(fields[12])) * 10;
+      }
+      return total;
     },
     async stop() {
       if (child.exitCode !== null) return;
@@ -64,6 +79,21 @@ export async function startProcess(
       clearTimeout(killer);
     },
   };
+}
+
+/**
+ * The process and its descendants (a gateway in the multi-process mode forks its workers), so that memory and CPU are
+ * those of the whole gateway: peak RSS is the sum of each process's peak, an upper bound when they peaked apart.
+ */
+async function processTree(pid: number): Promise<number[]> {
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  const descendants = await Promise.all(
+    children
+      .split(' ')
+      .filter(Boolean)
+      .map((child) => processTree(Number(child))),
+  );
+  return [pid, ...descendants.flat()];
 }
 
 /** Tries `attempt` every 10 ms until it yields a value, for at most `timeoutMs`. */
@@ -84,6 +114,18 @@ export function firstAnswer(url: string, body: string, timeoutMs = 60_000): Prom
     async () => {
       const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       return response.status === 200 ? response.text() : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Resolves once a gateway in the multi-process mode reports `workers` workers serving on its /metrics. */
+export function everyWorkerServing(baseUrl: string, metricsToken: string, workers: number, timeoutMs = 60_000): Promise<true> {
+  return poll(
+    `${baseUrl} did not have ${workers} workers serving`,
+    async () => {
+      const response = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+      return (await response.text()).includes(`gateway_workers{service="gateway"} ${workers}\n`) ? true : undefined;
     },
     timeoutMs,
   );

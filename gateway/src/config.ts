@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import {
@@ -131,9 +132,12 @@ const gatewayEnvShape = {
   MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().positive().default(1000),
   MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(20),
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().positive().default(8_388_608),
   UPSTREAM_RECONNECT_BASE_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.baseDelayMs),
   UPSTREAM_RECONNECT_MAX_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.maxDelayMs),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Gateway processes sharing the ports: a number, or `auto` for one per core the process may use. 1: no primary, as before. */
+  GATEWAY_WORKERS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(256)]).default(1),
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(128),
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SUBGRAPH_DEDUPLICATION: booleanFlagSchema.default(false),
@@ -229,9 +233,16 @@ export interface GatewayConfig {
   maxConnectionsPerTenant: number;
   /** A WebSocket client that sends no connection_init within this is closed with 4408. */
   wsConnectionInitTimeoutMs: number;
+  /** Bytes a WebSocket connection may have waiting to be sent before it is dropped: a reader too slow for its events. */
+  wsMaxBufferedBytes: number;
   /** Backoff of reconnections to a subgraph whose WebSocket dropped: the first wait's upper bound, then the cap. */
   upstreamReconnect: ReconnectPolicy;
   shutdownTimeoutMs: number;
+  /**
+   * Gateway processes serving the same ports (node:cluster): more than 1 runs a primary that forks them, replaces those
+   * that die and aggregates their metrics; 1 serves from this process alone.
+   */
+  workers: number;
   subgraphUrls: Record<string, string>;
   /** Prefix of the gateway's keys in Redis, so that gateways of different graphs sharing a Redis keep their budgets apart. */
   redisNamespace: string;
@@ -364,8 +375,10 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     maxSubscriptionsPerConnection: parsed.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxConnectionsPerTenant: parsed.MAX_CONNECTIONS_PER_TENANT,
     wsConnectionInitTimeoutMs: parsed.WS_CONNECTION_INIT_TIMEOUT_MS,
+    wsMaxBufferedBytes: parsed.WS_MAX_BUFFERED_BYTES,
     upstreamReconnect: { baseDelayMs: parsed.UPSTREAM_RECONNECT_BASE_DELAY_MS, maxDelayMs: parsed.UPSTREAM_RECONNECT_MAX_DELAY_MS },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    workers: parsed.GATEWAY_WORKERS === 'auto' ? availableParallelism() : parsed.GATEWAY_WORKERS,
     subgraphUrls,
     subgraphClient: {
       connections: parsed.SUBGRAPH_CONNECTIONS,

@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
+import type { Registry } from 'prom-client';
 import { createLogger, Metrics, type Health, type Logger } from '@nexusflow/kit/core';
 import { clientAddress } from './admission/client-address.ts';
 import type { LoopReading, OverloadDetector } from './admission/overload.ts';
 import { apiKeyLookup } from './api-keys.ts';
+import type { MetricsOfAllWorkers } from './cluster.ts';
 import type { GatewayConfig } from './config.ts';
 import { FastGateway } from './execution/gateway.ts';
 import { accessLog } from './features/access-log.ts';
@@ -54,6 +56,8 @@ export interface GatewayRuntimeOptions {
   readLoop?: () => LoopReading;
   /** Where the gateway logs (tests read its access-log lines). @default standard output, at LOG_LEVEL */
   logger?: Logger;
+  /** In a worker of the multi-process mode (./cluster.ts): what /metrics answers with instead of this process's series. */
+  metricsOfAllWorkers?: (own: Registry) => MetricsOfAllWorkers;
 }
 
 /**
@@ -66,6 +70,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   const tracing = gatewayTracing(config);
   const requestLog = accessLog(config, logger);
   const series = gatewayMetrics(metrics);
+  const scrape = runtime.metricsOfAllWorkers?.(metrics.registry);
   const admission = await loadAdmission(config, logger);
   const shedding = loadShedding(config.loadSheddingDelayMs, runtime, logger, series);
   const demandControl = new DemandControl({ ...config.demandControl, registry: metrics.registry, logger });
@@ -152,13 +157,14 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     apollo,
     admission,
     context,
+    scrape,
     observe: (route) => tracing.around(GRAPHQL_PATH, requestLog.around(route)),
   });
   const webSocket = streaming.serveWebSocket(server, GRAPHQL_PATH);
 
   const { http, admin } = await listenOnPorts(
     config,
-    { public: server, admin: () => adminServer(health, metrics, config.metricsToken, logger) },
+    { public: server, admin: () => adminServer(health, metrics, config.metricsToken, logger, scrape) },
     async () => {
       await webSocket.close();
       await apollo.stop();

@@ -1,6 +1,7 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import { OperationTypeNode } from 'graphql';
 import type { GatewayContext } from './context.ts';
+import { incrementalDeliveryOf } from './execution/defer.ts';
 
 /**
  * Identical queries in flight at the same moment (same document, operation, variables and identity) run
@@ -12,6 +13,8 @@ export function deduplicatingExecutor(execute: GatewayExecutor): GatewayExecutor
   const inFlight = new Map<string, ReturnType<GatewayExecutor>>();
   return (requestContext) => {
     if (requestContext.operation?.operation !== OperationTypeNode.QUERY) return execute(requestContext);
+    // A client streaming @defer gets its own deferred payloads, which one shared result could not carry.
+    if (incrementalDeliveryOf(requestContext.context)) return execute(requestContext);
     const context = requestContext.context as Partial<GatewayContext>;
     const key = JSON.stringify([
       requestContext.queryHash,

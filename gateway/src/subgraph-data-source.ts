@@ -47,6 +47,64 @@ interface RawResponse {
 const signedHeaders = new WeakMap<object, { headers: Record<string, string>; signedAt: number }>();
 export const IDENTITY_RESIGN_AFTER_MS = IDENTITY_MAX_AGE_MS / 5;
 
+/**
+ * Collects a response's status and body text, for `Pool.dispatch`: `Pool.request` wraps every response in a
+ * Readable stream and an async resource, which cost a subgraph fetch more than reading its few kilobytes does.
+ */
+class TextResponseHandler {
+  private readonly chunks: Buffer[] = [];
+  private status = 0;
+  private abort: ((reason: Error) => void) | undefined;
+  private readonly stopListening: (() => void) | undefined;
+  private aborted: Error | undefined;
+
+  constructor(
+    private readonly resolve: (response: RawResponse) => void,
+    private readonly reject: (error: Error) => void,
+    signal: AbortSignal | undefined,
+  ) {
+    if (!signal) return;
+    const onAbort = () => {
+      this.aborted = new Error('The subgraph fetch was aborted');
+      this.abort?.(this.aborted);
+    };
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.stopListening = () => signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  onConnect(abort: (reason: Error) => void): void {
+    if (this.aborted) abort(this.aborted);
+    else this.abort = abort;
+  }
+
+  onHeaders(statusCode: number): boolean {
+    // Informational responses (1xx) come before the final one.
+    if (statusCode >= 200) this.status = statusCode;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.stopListening?.();
+    const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const text = bytes.toString('utf8');
+    // As a WHATWG TextDecoder (what `Body.text()` uses) reads it: without a byte order mark.
+    this.resolve({ status: this.status, text: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text });
+  }
+
+  onError(error: Error): void {
+    this.stopListening?.();
+    this.reject(error);
+  }
+}
+
 /** Bad gateway, service unavailable, gateway timeout. */
 const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
@@ -160,16 +218,19 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
 
   private async post(body: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<RawResponse> {
     try {
-      const response = await this.pool.request({
-        path: this.path,
-        method: 'POST',
-        headers,
-        body,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-        ...(signal ? { signal } : {}),
+      return await new Promise<RawResponse>((resolve, reject) => {
+        this.pool.dispatch(
+          {
+            path: this.path,
+            method: 'POST',
+            headers,
+            body,
+            headersTimeout: this.timeoutMs,
+            bodyTimeout: this.timeoutMs,
+          },
+          new TextResponseHandler(resolve, reject, signal),
+        );
       });
-      return { status: response.statusCode, text: await response.body.text() };
     } catch {
       throw this.unavailable();
     }

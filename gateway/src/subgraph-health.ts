@@ -36,6 +36,8 @@ export class SubgraphHealth {
       help: '1 while the subgraph answers the gateway, 0 while it does not; asked at every scrape',
       labelNames: ['subgraph'] as const,
       registers: [options.registry],
+      // Across the workers of the multi-process mode: up only while every one of them reaches it.
+      aggregator: 'min',
       collect: async () => {
         await this.check();
       },

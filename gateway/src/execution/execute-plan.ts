@@ -20,6 +20,7 @@ import {
   type VariableDefinitionNode,
 } from 'graphql';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
+import { representationKey, representationKeyReader } from './representation-keys.ts';
 import { computeResponse } from './result-shaping.ts';
 import { applyRewrites, deepMerge, INCOMING_OPERATION, isObjectOfType } from './vendored/apollo-gateway.ts';
 
@@ -53,6 +54,8 @@ interface ExecutionContext {
   requestContext: GatewayGraphQLRequestContext;
   supergraphSchema: GraphQLSchema;
   errors: GraphQLError[];
+  /** Present when the plan holds query fetches that may be identical: how they share answers within this operation. */
+  sharing?: SharedFetches;
 }
 
 export interface PreparedOperation {
@@ -75,10 +78,18 @@ export async function executePlan(
 ): Promise<GatewayExecutionResult> {
   const { queryPlan, operationContext, operation } = prepared;
   const errors: GraphQLError[] = [];
-  const context: ExecutionContext = { operationContext, operation, serviceMap, requestContext, supergraphSchema, errors };
-  const unfilteredData: ResultMap = Object.create(null);
   const root = queryPlan.node;
   if (root?.kind === 'Subscription') throw new Error('Execution of subscriptions not supported by gateway');
+  const context: ExecutionContext = {
+    operationContext,
+    operation,
+    serviceMap,
+    requestContext,
+    supergraphSchema,
+    errors,
+    sharing: root && sharedFetchesOf(root),
+  };
+  const unfilteredData: ResultMap = Object.create(null);
   if (root) await executeNode(context, root, { path: [], data: unfilteredData, fullResult: unfilteredData });
 
   let data: ResultMap | null | undefined;
@@ -133,13 +144,33 @@ async function executeNode(context: ExecutionContext, node: PlanNode, cursor: Re
       return;
     }
     case 'Defer':
-      assert(false, '@defer support is not available in the gateway');
+      // Answered all at once (the client takes no incremental delivery; defer.ts streams for those that do).
+      if (node.primary.node) await executeNode(context, node.primary.node, cursor);
+      await Promise.all(node.deferred.map(async (deferred) => deferred.node && executeNode(context, deferred.node, cursor)));
   }
+}
+
+/** Runs one node of a plan into `data`, the response's root, its errors into `errors`: how defer.ts runs @defer's blocks. */
+export function executePlanNode(
+  prepared: PreparedOperation,
+  serviceMap: Record<string, GraphQLDataSource>,
+  requestContext: GatewayGraphQLRequestContext,
+  supergraphSchema: GraphQLSchema,
+  node: PlanNode,
+  data: ResultMap,
+  errors: GraphQLError[],
+): Promise<void> {
+  const { operationContext, operation } = prepared;
+  const sharing = sharedFetchesOf(node);
+  const context: ExecutionContext = { operationContext, operation, serviceMap, requestContext, supergraphSchema, errors, sharing };
+  return executeNode(context, node, { path: [], data, fullResult: data });
 }
 
 async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor: ResultCursor): Promise<void> {
   const service = context.serviceMap[fetch.serviceName];
   if (!service) throw new Error(`Couldn't find service with name "${fetch.serviceName}"`);
+  const twins = context.sharing?.groupOf.get(fetch);
+  if (twins) context.sharing!.notStarted.set(twins, (context.sharing!.notStarted.get(twins) ?? twins.size) - 1);
   const entities: ResultMap[] = Array.isArray(cursor.data)
     ? cursor.data.filter((entity) => entity !== null && entity !== undefined)
     : [cursor.data];
@@ -151,7 +182,7 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
     if (provided && hasOwn(provided, name) && typeof provided[name] !== 'undefined') variables[name] = provided[name];
   }
 
-  const request = (fetchVariables: ResultMap) =>
+  const send = (fetchVariables: ResultMap) =>
     service.process({
       kind: INCOMING_OPERATION,
       request: { query: fetch.operation, variables: fetchVariables, operationName: fetch.operationName },
@@ -160,6 +191,7 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
       document: fetch.operationDocumentNode,
       pathInIncomingRequest: cursor.path,
     });
+  const request = twins ? (fetchVariables: ResultMap) => sharedRequest(context.sharing!, twins, fetchVariables, send) : send;
   const sendOperation = async (fetchVariables: ResultMap): Promise<ResultMap | null | undefined> => {
     const response = await request(fetchVariables);
     if (response.errors) {
@@ -188,19 +220,27 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
     return;
   }
 
+  const distinct = await fetchDistinctEntities(context, fetch, variables, entities, request);
+  if (distinct === true) return;
   const representations: ResultMap[] = [];
   const representationToEntity: number[] = [];
-  entities.forEach((entity, index) => {
-    const representation = executeSelectionSet(context.supergraphSchema, entity, fetch.requires!);
-    if (representation && representation.__typename) {
-      applyRewrites(context.supergraphSchema, fetch.inputRewrites, representation);
-      representations.push(representation);
-      representationToEntity.push(index);
+  if (distinct) {
+    // One representation per entity, in order: those already made for asking for distinct ones.
+    for (let i = 0; i < distinct.length; i++) {
+      representations.push(distinct[i]!);
+      representationToEntity.push(i);
     }
-  });
+  } else
+    entities.forEach((entity, index) => {
+      const representation = executeSelectionSet(context.supergraphSchema, entity, fetch.requires!);
+      if (representation && representation.__typename) {
+        applyRewrites(context.supergraphSchema, fetch.inputRewrites, representation);
+        representations.push(representation);
+        representationToEntity.push(index);
+      }
+    });
   if (representations.length < 1) return;
   if ('representations' in variables) throw new Error('Variables cannot contain key "representations"');
-  if (await fetchDistinctEntities(context, fetch, variables, entities, representations, representationToEntity, request)) return;
   const received = await sendOperation({ ...variables, representations });
   if (!received) return;
   if (!(received._entities && Array.isArray(received._entities))) throw new Error('Expected "data._entities" in response to be an array');
@@ -221,69 +261,214 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
  * Asks the subgraph once per distinct representation, where stock sends one per occurrence: in a nested list the
  * same product or author recurs dozens of times, and each copy costs serialising, the subgraph's work, parsing and
  * merging. Every occurrence then merges the one answer for its representation, which gives the same result as
- * merging equal copies. Whenever the answer is not a clean list of entities (errors, a wrong length, no data), or
- * when some entity had no representation, it returns false and the fetch runs exactly as stock runs it, so errors
- * and their paths stay the same.
+ * merging equal copies. An occurrence that is the very object of an earlier one (lists merged from one earlier
+ * answer share their objects) is read and merged once: merging the same answer into the same object again changes
+ * nothing. Whenever the answer is not a clean list of entities (errors, a wrong length, no data), when some entity
+ * has no representation, or when no two occurrences share one, it returns having merged nothing, and the fetch runs
+ * exactly as stock runs it, so errors and their paths stay the same: true when it merged the answer; when no two
+ * occurrences share a representation and every entity is its own, the representations made, one per entity, in order.
  */
 async function fetchDistinctEntities(
   context: ExecutionContext,
   fetch: FetchNode,
   variables: ResultMap,
   entities: ResultMap[],
-  representations: ResultMap[],
-  representationToEntity: number[],
   request: (variables: ResultMap) => ReturnType<GraphQLDataSource['process']>,
-): Promise<boolean> {
-  if (entities.length !== representations.length) return false;
+): Promise<boolean | ResultMap[]> {
+  if ('representations' in variables) return false;
+  const schema = context.supergraphSchema;
   const distinctIndex = new Map<string, number>();
-  // Occurrences merged from one earlier answer are the same object: those need no key at all.
   const indexOfEntity = new Map<ResultMap, number>();
   const distinct: ResultMap[] = [];
-  const distinctOf = new Array<number>(representations.length);
-  for (let i = 0; i < representations.length; i++) {
-    const entity = entities[representationToEntity[i]!]!;
-    let index = indexOfEntity.get(entity);
-    if (index === undefined) {
-      const key = representationKey(representations[i]!);
-      index = distinctIndex.get(key);
-      if (index === undefined) {
-        index = distinct.length;
-        distinctIndex.set(key, index);
-        distinct.push(representations[i]!);
-      }
-      indexOfEntity.set(entity, index);
+  /** Each distinct entity object, and the index of its representation in `distinct`. */
+  const targets: ResultMap[] = [];
+  const targetIndex: number[] = [];
+  const readKey = representationKeyReader(schema, fetch);
+  for (let i = 0; i < entities.length; i++) {
+    const entity = entities[i]!;
+    if (indexOfEntity.has(entity)) continue;
+    // Most occurrences repeat an entity already seen: their key is read without building their representation.
+    let key = readKey?.(entity);
+    let representation: ResultMap | null | undefined;
+    if (key === undefined) {
+      representation = executeSelectionSet(schema, entity, fetch.requires!);
+      if (!representation || !representation.__typename) return false;
+      applyRewrites(schema, fetch.inputRewrites, representation);
+      key = representationKey(representation);
     }
-    distinctOf[i] = index;
+    let index = distinctIndex.get(key);
+    if (index === undefined) {
+      representation ??= executeSelectionSet(schema, entity, fetch.requires!)!;
+      index = distinct.length;
+      distinctIndex.set(key, index);
+      distinct.push(representation);
+    }
+    indexOfEntity.set(entity, index);
+    targets.push(entity);
+    targetIndex.push(index);
   }
-  if (distinct.length === representations.length) return false;
+  if (distinct.length === entities.length) return targets.length === entities.length ? distinct : false;
   const response = await request({ ...variables, representations: distinct });
   const received = (response.data as ResultMap | null | undefined)?._entities;
   if (response.errors || !Array.isArray(received) || received.length !== distinct.length) return false;
   const prepared = new Array<boolean>(distinct.length).fill(false);
-  for (let i = 0; i < representations.length; i++) {
-    const index = distinctOf[i]!;
+  for (let i = 0; i < targets.length; i++) {
+    const index = targetIndex[i]!;
     const receivedEntity = received[index] as ResultMap | null;
     if (!prepared[index]) {
       prepared[index] = true;
-      if (receivedEntity && !receivedEntity.__typename) receivedEntity.__typename = entities[representationToEntity[i]!]!.__typename;
-      applyRewrites(context.supergraphSchema, fetch.outputRewrites, receivedEntity as ResultMap);
+      if (receivedEntity && !receivedEntity.__typename) receivedEntity.__typename = targets[i]!.__typename;
+      applyRewrites(schema, fetch.outputRewrites, receivedEntity as ResultMap);
     }
-    deepMerge(entities[representationToEntity[i]!], receivedEntity);
+    deepMerge(targets[i], receivedEntity);
   }
   return true;
 }
 
+type SubgraphResponse = Awaited<ReturnType<GraphQLDataSource['process']>>;
+
+/** Query fetches of one plan with the same subgraph and operation (but for its name): those that may send identical requests. */
+interface TwinFetches {
+  id: number;
+  size: number;
+}
+
+interface SharedAnswer {
+  response: Promise<SubgraphResponse>;
+  /** Requests waiting for this answer: each but the last takes a copy, since every one merges and rewrites its own. */
+  waiting: number;
+}
+
+interface SharedFetches {
+  groupOf: Map<FetchNode, TwinFetches>;
+  /** Per group, how many of its fetches have yet to start: while one may, the answer is kept as received. */
+  notStarted: Map<TwinFetches, number>;
+  answers: Map<string, SharedAnswer>;
+}
+
+const twinFetchesOfPlan = new WeakMap<PlanNode, Map<FetchNode, TwinFetches> | null>();
+
 /**
- * An injective text key for a representation, cheaper than JSON.stringify for the flat objects keys make: field names
- * cannot contain ':' and every value is one self-delimiting JSON token or a primitive without ','.
+ * The per-operation state for sharing identical fetches, or undefined when the plan has no two query fetches with
+ * the same subgraph and operation, or holds a mutation: a query repeated after a mutation may rightly see other data.
  */
-function representationKey(representation: ResultMap): string {
-  let key = '';
-  for (const name in representation) {
-    const value = representation[name];
-    key += `${name}:${typeof value === 'string' || (typeof value === 'object' && value !== null) ? JSON.stringify(value) : String(value)},`;
+function sharedFetchesOf(root: PlanNode): SharedFetches | undefined {
+  let groupOf = twinFetchesOfPlan.get(root);
+  if (groupOf === undefined) {
+    groupOf = twinFetchesIn(root);
+    twinFetchesOfPlan.set(root, groupOf);
   }
-  return key;
+  return groupOf ? { groupOf, notStarted: new Map(), answers: new Map() } : undefined;
+}
+
+function twinFetchesIn(root: PlanNode): Map<FetchNode, TwinFetches> | null {
+  const fetches: FetchNode[] = [];
+  const collect = (node: PlanNode | undefined): boolean => {
+    if (!node) return true;
+    switch (node.kind) {
+      case 'Fetch':
+        fetches.push(node);
+        return node.operationKind === OperationTypeNode.QUERY;
+      case 'Sequence':
+      case 'Parallel':
+        return node.nodes.every(collect);
+      case 'Flatten':
+        return collect(node.node);
+      case 'Condition':
+        return collect(node.ifClause) && collect(node.elseClause);
+      case 'Defer':
+        return collect(node.primary.node) && node.deferred.every((deferred) => collect(deferred.node));
+      default:
+        return false;
+    }
+  };
+  if (!collect(root)) return null;
+  const byText = new Map<string, FetchNode[]>();
+  for (const fetch of fetches) {
+    const text = `${fetch.serviceName}\n${withoutOperationName(fetch)}`;
+    const same = byText.get(text);
+    if (same) same.push(fetch);
+    else byText.set(text, [fetch]);
+  }
+  const groupOf = new Map<FetchNode, TwinFetches>();
+  let id = 0;
+  for (const same of byText.values()) {
+    if (same.length < 2) continue;
+    const group = { id: id++, size: same.length };
+    for (const fetch of same) groupOf.set(fetch, group);
+  }
+  return groupOf.size > 0 ? groupOf : null;
+}
+
+/**
+ * The fetch's operation without the name the planner gives each fetch (`Query__products__2`): a name changes
+ * nothing in the answer, and fetches that differ only in it are identical requests.
+ */
+function withoutOperationName(fetch: FetchNode): string {
+  const { operation, operationName } = fetch;
+  const prefix = `query ${operationName ?? ''}`;
+  if (!operationName || !operation.startsWith(prefix) || !'({ '.includes(operation.charAt(prefix.length))) return operation;
+  return `query${operation.slice(prefix.length)}`;
+}
+
+/**
+ * Sends a twin fetch's request once per operation: a fetch with the same subgraph, operation (but for its name) and
+ * variables (representations included) as one another fetch of this operation has sent takes that answer, as stock would have
+ * received it again. Each taker rewrites and merges the answer into its own part of the response, so each gets its
+ * own copy; the last possible taker gets the answer itself, and the answer is then forgotten. A failed request is
+ * forgotten at once, so that a later fetch asks again, as stock would.
+ */
+async function sharedRequest(
+  sharing: SharedFetches,
+  twins: TwinFetches,
+  variables: ResultMap,
+  send: (variables: ResultMap) => Promise<SubgraphResponse>,
+): Promise<SubgraphResponse> {
+  const key = `${twins.id}\n${JSON.stringify(variables)}`;
+  let shared = sharing.answers.get(key);
+  if (shared) shared.waiting++;
+  else {
+    shared = { response: send(variables), waiting: 1 };
+    sharing.answers.set(key, shared);
+  }
+  let response: SubgraphResponse;
+  try {
+    response = await shared.response;
+  } catch (error) {
+    if (sharing.answers.get(key) === shared) sharing.answers.delete(key);
+    throw error;
+  }
+  shared.waiting--;
+  if (shared.waiting === 0 && sharing.notStarted.get(twins) === 0) {
+    sharing.answers.delete(key);
+    return response;
+  }
+  return copyOfResponse(response);
+}
+
+function copyOfResponse(response: SubgraphResponse): SubgraphResponse {
+  const copy = { ...response };
+  if (response.data !== undefined) copy.data = copyOfJson(response.data) as SubgraphResponse['data'];
+  if (response.errors) copy.errors = copyOfJson(response.errors) as SubgraphResponse['errors'];
+  return copy;
+}
+
+/** A deep copy of a parsed JSON value, much cheaper than parsing it again. */
+function copyOfJson(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const copy = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) copy[i] = copyOfJson(value[i]);
+    return copy;
+  }
+  const copy: ResultMap = {};
+  for (const key of Object.keys(value)) {
+    const element = copyOfJson((value as ResultMap)[key]);
+    // JSON.parse makes "__proto__" an own property; plain assignment would set the prototype instead.
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: element, enumerable: true, writable: true, configurable: true });
+    else copy[key] = element;
+  }
+  return copy;
 }
 
 /**
@@ -435,7 +620,7 @@ function downstreamServiceError(
   return (codeDef ?? ERRORS.DOWNSTREAM_SERVICE_ERROR).err(message, options);
 }
 
-function executeIntrospection(
+export function executeIntrospection(
   schema: GraphQLSchema,
   selection: FieldNode,
   variableDefinitions: readonly VariableDefinitionNode[] | undefined,

@@ -21,7 +21,9 @@ import { createLogger, ErrorCode, inSpan, isTracing, type Logger } from '@nexusf
 import { getVariableValues } from 'graphql/execution/values.js';
 import { GraphQLError, print, type DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
+import type { QueryPlannerConfig } from '@apollo/query-planner';
 import type { GatewayContext } from '../context.ts';
+import { executeIncrementally, incrementalDeliveryOf } from './defer.ts';
 import { executePlan, type PreparedOperation } from './execute-plan.ts';
 import { resolveOperation } from './operation-resolution.ts';
 import { PlannerPool, PlanningFailure, type PlannerPoolOptions } from './planner-pool.ts';
@@ -116,6 +118,8 @@ export class FastGateway implements GatewayInterface {
   private plannedFor: LoadedSupergraph | undefined;
   private generation = 0;
   private executionServices: Record<string, GraphQLDataSource> | undefined;
+  private readonly operationTimeoutMs: number;
+  private readonly queryPlannerConfig: QueryPlannerConfig;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -123,12 +127,19 @@ export class FastGateway implements GatewayInterface {
   ) {
     this.manager = supergraphManagerOf(config);
     this.logger = options.logger ?? createLogger({ name: 'gateway', level: 'silent' });
-    this.planners = new PlannerPool({ ...options.planner, logger: this.logger });
+    // Unlike stock, @defer is planned (and declared in the API schema) unless Apollo's config turns it off.
+    this.queryPlannerConfig = {
+      ...config.queryPlannerConfig,
+      incrementalDelivery: { enableDefer: true, ...config.queryPlannerConfig?.incrementalDelivery },
+    };
+    const plannerConfig = options.planner?.plannerConfig ?? this.queryPlannerConfig;
+    this.planners = new PlannerPool({ ...options.planner, plannerConfig, logger: this.logger });
     this.prepared = new LRUCache<string, PreparedOrRefused>({
       maxSize: options.preparedOperationCacheBytes ?? 64 * 1024 * 1024,
       sizeCalculation: (entry, key) => key.length + (entry instanceof GraphQLError ? entry.message.length : entry.approximateBytes),
     });
-    this.executor = withTimeout(options.operationTimeoutMs ?? 30_000, (requestContext) =>
+    this.operationTimeoutMs = options.operationTimeoutMs ?? 30_000;
+    this.executor = withTimeout(this.operationTimeoutMs, (requestContext) =>
       this.execute(requestContext as GatewayGraphQLRequestContext<GatewayContext>),
     );
   }
@@ -178,7 +189,7 @@ export class FastGateway implements GatewayInterface {
     try {
       const loaded = loadSupergraph(supergraphSdl, {
         ...(this.config.validateSupergraph !== undefined ? { validateSupergraph: this.config.validateSupergraph } : {}),
-        ...(this.config.queryPlannerConfig ? { queryPlannerConfig: this.config.queryPlannerConfig } : {}),
+        queryPlannerConfig: this.queryPlannerConfig,
         dataSourceFor: (definition) => this.dataSourceFor(definition),
       });
       if (this.current) this.logger.info({ from: this.current.id, to: loaded.id }, 'switching to a new supergraph');
@@ -251,6 +262,7 @@ export class FastGateway implements GatewayInterface {
   }
 
   private async execute(requestContext: GatewayGraphQLRequestContext<GatewayContext>) {
+    const started = performance.now();
     const loaded = this.current!;
     const { request, document, queryHash, source } = requestContext;
     resolveOperation(document, request.operationName ?? undefined);
@@ -271,6 +283,19 @@ export class FastGateway implements GatewayInterface {
     }
     this.executionServices ??= Object.fromEntries([...this.dataSources].map(([name, { dataSource }]) => [name, dataSource]));
     const services = this.executionServices;
+    const delivery = incrementalDeliveryOf(requestContext.context);
+    if (delivery) {
+      const remainingMs = () => (this.operationTimeoutMs > 0 ? Math.max(1, this.operationTimeoutMs - (performance.now() - started)) : 0);
+      const execution = {
+        prepared: operation,
+        serviceMap: services,
+        requestContext,
+        supergraphSchema: loaded.supergraphSchema,
+        remainingMs,
+      };
+      const initial = await executeIncrementally(execution, delivery);
+      if (initial) return initial;
+    }
     if (!isTracing()) return executePlan(operation, services, requestContext, loaded.supergraphSchema);
     return inSpan('graphql.execute', {}, () => executePlan(operation, services, requestContext, loaded.supergraphSchema));
   }

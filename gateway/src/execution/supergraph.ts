@@ -80,7 +80,8 @@ export function loadSupergraph(supergraphSdl: string, options: SupergraphLoadOpt
   const serviceMap = Object.create(null) as LoadedSupergraph['serviceMap'];
   for (const { name, url } of supergraph.subgraphsMetadata()) serviceMap[name] = { url, dataSource: options.dataSourceFor({ name, url }) };
   const apiSchema = supergraph.apiSchema();
-  const schema = apiSchema.toGraphQLJSSchema();
+  // With @defer planned, clients may use it: the API schema declares it, as Apollo Router's does.
+  const schema = apiSchema.toGraphQLJSSchema({ includeDefer: options.queryPlannerConfig?.incrementalDelivery?.enableDefer === true });
   // Plans are made on the planner workers, each with its own planner. This one is built, as stock builds it, only so
   // that a supergraph Apollo's planner cannot handle is refused here, before it replaces the one serving.
   new QueryPlanner(supergraph, options.queryPlannerConfig);

@@ -1,20 +1,26 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import {
   createHttpServer,
+  ErrorCode,
+  errorResponseBody,
   graphqlRoute,
   healthRoutes,
   type Health,
   type Logger,
   type Metrics,
   type RouteHandler,
+  sendJson,
 } from '@nexusflow/kit/core';
 import type { Admission } from '../admission/admission.ts';
 import { admitHttpRequest } from '../admission/http.ts';
+import type { MetricsOfAllWorkers } from '../cluster.ts';
 import type { GatewayConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import { landingPage } from '../landing-page.ts';
 import type { LoadShedding } from './load-shedding.ts';
+import { withIncrementalDelivery } from './incremental-delivery.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import type { Streaming } from './streaming.ts';
 
@@ -32,6 +38,46 @@ export interface PublicServerOptions {
   context: (req: IncomingMessage, requestId: string) => Promise<GatewayContext>;
   /** Wraps the routes past health and metrics: each request's trace and access-log line. */
   observe?: (route: RouteHandler) => RouteHandler;
+  /** In a worker of the multi-process mode: /metrics answers with every worker's series. */
+  scrape?: MetricsOfAllWorkers | undefined;
+}
+
+function bearerMatches(req: IncomingMessage, token: string): boolean {
+  const given = Buffer.from(req.headers.authorization ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * /metrics of the whole gateway in the multi-process mode, placed before the kit's health routes: a scrape without
+ * the token is left to them, which refuse it exactly as a single gateway does.
+ */
+function metricsOfAllWorkersRoute(scrape: MetricsOfAllWorkers, token: string | undefined, logger: Logger): RouteHandler {
+  return async (req, res, url) => {
+    if (url.pathname !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    if (token !== undefined && !bearerMatches(req, token)) return false;
+    try {
+      const { contentType, body } = await scrape();
+      res.writeHead(200, { 'content-type': contentType });
+      res.end(body);
+    } catch (error) {
+      logger.error({ err: error }, "the workers' metrics could not be aggregated");
+      sendJson(res, 503, errorResponseBody(ErrorCode.ServiceUnavailable, 'Metrics are unavailable; try again'));
+    }
+    return true;
+  };
+}
+
+/** Health, and metrics (of this process, or of every worker with `scrape`) unless `metrics` is undefined. */
+function healthAndMetrics(
+  health: Health,
+  metrics: Metrics | undefined,
+  token: string | undefined,
+  scrape: MetricsOfAllWorkers | undefined,
+  logger: Logger,
+): RouteHandler[] {
+  const routes = [healthRoutes(health, metrics, { token })];
+  return metrics && scrape ? [metricsOfAllWorkersRoute(scrape, token, logger), ...routes] : routes;
 }
 
 /** The routes tried in order, as one: the first that answers. */
@@ -51,13 +97,19 @@ export function publicServer(options: PublicServerOptions): Server {
     knownPaths: ['/'],
     routes: [
       shedding.countRequests,
-      healthRoutes(options.health, config.publicMetrics ? options.metrics : undefined, { token: config.metricsToken }),
+      ...healthAndMetrics(
+        options.health,
+        config.publicMetrics ? options.metrics : undefined,
+        config.metricsToken,
+        options.scrape,
+        options.logger,
+      ),
       (options.observe ?? ((route) => route))(
         firstOf([
           ...(config.explorer ? [landingPage(options.path)] : []),
           options.streaming.httpRoutes(options.path),
           graphqlRoute({
-            apollo: options.apollo,
+            apollo: withIncrementalDelivery(options.apollo),
             context: options.context,
             admit: (request) =>
               admitHttpRequest(options.admission, request, (refusal) => gatewayMetrics.refusals.inc({ code: refusal.code }), {
@@ -73,6 +125,12 @@ export function publicServer(options: PublicServerOptions): Server {
 }
 
 /** The admin port: metrics and health, off the public one. */
-export function adminServer(health: Health, metrics: Metrics, metricsToken: string | undefined, logger: Logger): Server {
-  return createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics, { token: metricsToken })] });
+export function adminServer(
+  health: Health,
+  metrics: Metrics,
+  metricsToken: string | undefined,
+  logger: Logger,
+  scrape?: MetricsOfAllWorkers,
+): Server {
+  return createHttpServer({ logger, metrics, routes: healthAndMetrics(health, metrics, metricsToken, scrape, logger) });
 }

@@ -15,6 +15,8 @@ export function gatewayMetrics(metrics: Metrics) {
       name: 'gateway_load_shedding',
       help: '1 while the event loop is overloaded and new documents are shed',
       registers,
+      // Across the workers of the multi-process mode: 1 while any of them sheds (the others are summed).
+      aggregator: 'max',
     }),
     upstreamSubscriptions: new Gauge({
       name: 'gateway_upstream_subscriptions',

@@ -129,6 +129,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
         maxPayloadBytes: config.maxBodyBytes,
         maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
         connectionInitWaitTimeoutMs: config.wsConnectionInitTimeoutMs,
+        maxBufferedBytes: config.wsMaxBufferedBytes,
         ...now,
       }),
     close: () => {

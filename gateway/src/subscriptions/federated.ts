@@ -2,10 +2,11 @@ import type { GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { GraphQLError, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { Broadcast, clientError, ErrorCode, formatClientError, type BroadcastGroup, type Logger } from '@nexusflow/kit/core';
+import { clientError, createAsyncQueue, ErrorCode, formatClientError, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
 import type { LoadedSupergraph } from '../execution/gateway.ts';
+import { formatted, formattedResult } from './operations.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
@@ -18,6 +19,8 @@ interface SubscriptionRequest {
   operationName: string | undefined;
   variables: Record<string, unknown>;
   context: GatewayContext;
+  /** Errors of the fields authorization removed, put before each event's own. */
+  removals: readonly GraphQLError[] | undefined;
 }
 
 /** How one group's events are produced on one supergraph: where its upstream subscription goes, and the rest of the plan. */
@@ -28,13 +31,60 @@ interface GroupPlan {
   resolve: (event: UpstreamEvent) => Promise<ExecutionResult>;
 }
 
-/** A running group of identical subscriptions: what it was asked, and how it is served now. */
+/**
+ * One event of a group, as every subscriber of the group receives it: shaped and serialised once for all of them,
+ * however many they are.
+ */
+export class GroupEvent {
+  private json: string | undefined;
+  private nextFrameTail: Buffer | undefined;
+
+  constructor(readonly result: ExecutionResult) {}
+
+  /** The result as JSON, errors shaped as over HTTP. */
+  get payloadJson(): string {
+    return (this.json ??= JSON.stringify(formattedResult(this.result)));
+  }
+
+  /**
+   * The end of a graphql-ws `next` message carrying this event: the payload and the closing brace. Each subscriber puts
+   * its own `{"id":…,"type":"next","payload":` before it, so that the message is exactly the one graphql-ws would
+   * serialise, at the cost of one copy instead of one serialisation.
+   */
+  get frameTail(): Buffer {
+    return (this.nextFrameTail ??= Buffer.from(`${this.payloadJson}}`));
+  }
+}
+
+/** Where a subscription's events go: called in order, synchronously, as each event of its group is resolved. */
+export interface SubscriptionSink {
+  next(event: GroupEvent): void;
+  /** The group is over (its upstream ended, or it is no longer valid on a new supergraph); nothing follows. */
+  end(): void;
+}
+
+/** A running group of identical subscriptions: what it was asked, how it is served now, and who receives it. */
 interface ActiveGroup {
+  key: string;
   request: SubscriptionRequest;
-  group: BroadcastGroup<ExecutionResult>;
   plan: GroupPlan;
   /** Its upstream subscription; replaced when a new supergraph moves the root field. */
   events: AsyncIterableIterator<UpstreamEvent>;
+  sinks: Set<SubscriptionSink>;
+  /** Replayed to subscribers that join later: events carry the whole state, so the latest is enough to catch up. */
+  latest: GroupEvent | undefined;
+  ended: boolean;
+}
+
+export interface FederatedSubscribeArgs {
+  document: DocumentNode;
+  /** The document's text, as the client sent it. */
+  source: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+  context: GatewayContext;
+  /** Errors of the fields authorization removed from the document, sent before each event's own errors. */
+  removals?: readonly GraphQLError[];
 }
 
 export interface FederatedSubscriptionOptions {
@@ -59,25 +109,21 @@ export interface FederatedSubscriptionOptions {
  */
 export class FederatedSubscriptions {
   /**
-   * Subscriptions with the same operation, variables and identity see the same results, so each event is resolved once
-   * for all of them and the result is fanned out: a thousand clients watching one execution cost one upstream
-   * subscription and one run of the rest of the plan per event, not a thousand. The latest result is replayed to
-   * subscribers that join later; events carry the whole state, so the latest is enough to catch up.
+   * Subscriptions with the same operation, variables, identity and authorization see the same results, so each event
+   * is resolved once for all of them, shaped and serialised once ({@link GroupEvent}), and handed to every subscriber:
+   * a thousand clients watching one execution cost one upstream subscription, one run of the rest of the plan and one
+   * serialisation per event, not a thousand. Groups are per identity, so one user's results never reach another.
    */
-  private readonly groups = new Broadcast<ExecutionResult>({ replayLatest: true });
-  /** The groups running now, by key: each is planned again when a new supergraph arrives. */
   private readonly active = new Map<string, ActiveGroup>();
 
   constructor(private readonly options: FederatedSubscriptionOptions) {}
 
-  async subscribe(args: {
-    document: DocumentNode;
-    /** The document's text, as the client sent it. */
-    source: string;
-    operationName?: string | null;
-    variables?: Record<string, unknown> | null;
-    context: GatewayContext;
-  }): Promise<AsyncIterableIterator<ExecutionResult>> {
+  /**
+   * Attaches `sink` to the group of identical subscriptions, starting the group if it is the first: its events go to
+   * `sink` from now on, the group's latest first. Returns what detaches it; the group stops with its last subscriber.
+   * Throws, before anything starts, for what cannot be subscribed to.
+   */
+  async attach(args: FederatedSubscribeArgs, sink: SubscriptionSink): Promise<() => void> {
     const supergraph = this.options.supergraph();
     if (!supergraph) throw clientError(ErrorCode.ServiceUnavailable, 'No supergraph loaded yet');
     const request: SubscriptionRequest = {
@@ -86,30 +132,94 @@ export class FederatedSubscriptions {
       operationName: args.operationName ?? undefined,
       variables: args.variables ?? {},
       context: args.context,
+      removals: args.removals && args.removals.length > 0 ? args.removals : undefined,
     };
     // Every group runs on the current supergraph (reload() moves them), so groups need no supergraph in their key.
-    const key = JSON.stringify([request.source, request.operationName, request.variables, request.context.identity]);
-    // Planned once per operation (and cached like queries): a thousand subscribers of one execution cost one plan.
-    const plan = this.groups.has(key)
-      ? undefined
-      : this.planFor(supergraph, await this.options.prepare(args.document, args.source, request.operationName), request);
-    return this.groups.subscribe(key, {
+    const key = JSON.stringify([
+      request.source,
+      request.operationName,
+      request.variables,
+      request.context.identity,
+      request.removals?.map((error) => formatted(error)),
+    ]);
+    let active = this.active.get(key);
+    if (!active) {
+      // Planned once per operation (and cached like queries): a thousand subscribers of one execution cost one plan.
+      const plan = this.planFor(supergraph, await this.options.prepare(args.document, args.source, request.operationName), request);
       // Joining a group that started while this subscription was being planned starts nothing.
-      onFirst: (group) => {
-        if (!plan) return;
-        const active: ActiveGroup = { request, group, plan, events: this.startUpstream(plan, request) };
-        this.active.set(key, active);
-        void this.pump(active, active.events);
-        // A supergraph that arrived while this one was being planned has passed over it: catch up at once.
-        const current = this.options.supergraph();
-        if (current && current !== plan.supergraph) void this.replan(key, active, current);
-      },
-      onLast: () => {
-        const active = this.active.get(key);
-        this.active.delete(key);
-        void active?.events.return?.();
+      active = this.active.get(key) ?? this.start(key, request, plan);
+    }
+    const group = active;
+    group.sinks.add(sink);
+    if (group.latest) sink.next(group.latest);
+    return () => this.leave(group, sink);
+  }
+
+  /** The same subscription as an async iterator, for transports that pull (Server-Sent Events, multipart HTTP). */
+  async subscribe(args: FederatedSubscribeArgs): Promise<AsyncIterableIterator<ExecutionResult>> {
+    // The consumer may leave while the subscription is still being planned: it is detached as soon as it is attached.
+    const attached: { detach?: () => void; left: boolean } = { left: false };
+    const queue = createAsyncQueue<ExecutionResult>({
+      onReturn: () => {
+        attached.left = true;
+        attached.detach?.();
       },
     });
+    attached.detach = await this.attach(args, { next: (event) => queue.push(event.result), end: () => queue.end() });
+    if (attached.left) attached.detach();
+    return queue;
+  }
+
+  private start(key: string, request: SubscriptionRequest, plan: GroupPlan): ActiveGroup {
+    const active: ActiveGroup = {
+      key,
+      request,
+      plan,
+      events: this.startUpstream(plan, request),
+      sinks: new Set(),
+      latest: undefined,
+      ended: false,
+    };
+    this.active.set(key, active);
+    void this.pump(active, active.events);
+    // A supergraph that arrived while this one was being planned has passed over it: catch up at once.
+    const current = this.options.supergraph();
+    if (current && current !== plan.supergraph) void this.replan(active, current);
+    return active;
+  }
+
+  private leave(active: ActiveGroup, sink: SubscriptionSink): void {
+    if (!active.sinks.delete(sink) || active.sinks.size > 0 || active.ended) return;
+    active.ended = true;
+    if (this.active.get(active.key) === active) this.active.delete(active.key);
+    void active.events.return?.();
+  }
+
+  /** Hands one result to every subscriber of the group, shaped and serialised at most once. */
+  private publish(active: ActiveGroup, result: ExecutionResult): void {
+    if (active.ended) return;
+    const removals = active.request.removals;
+    const event = new GroupEvent(removals ? { ...result, errors: [...removals, ...(result.errors ?? [])] } : result);
+    active.latest = event;
+    for (const sink of active.sinks) {
+      try {
+        sink.next(event);
+      } catch (error) {
+        // One subscriber's failure (a socket that broke while written to) is its own; the others still get the event.
+        this.options.logger.warn({ err: error }, 'a subscriber could not be handed an event');
+      }
+    }
+  }
+
+  /** Ends the group: every subscriber after what it has been handed, and the upstream subscription. */
+  private end(active: ActiveGroup): void {
+    if (active.ended) return;
+    active.ended = true;
+    if (this.active.get(active.key) === active) this.active.delete(active.key);
+    const sinks = [...active.sinks];
+    active.sinks.clear();
+    for (const sink of sinks) sink.end();
+    void active.events.return?.();
   }
 
   /**
@@ -120,7 +230,7 @@ export class FederatedSubscriptions {
   async reload(): Promise<void> {
     const supergraph = this.options.supergraph();
     if (!supergraph) return;
-    await Promise.all([...this.active].map(([key, active]) => this.replan(key, active, supergraph)));
+    await Promise.all([...this.active.values()].map((active) => this.replan(active, supergraph)));
   }
 
   /** How many groups are running (each one upstream subscription). */
@@ -128,12 +238,12 @@ export class FederatedSubscriptions {
     return this.active.size;
   }
 
-  private async replan(key: string, active: ActiveGroup, supergraph: LoadedSupergraph): Promise<void> {
-    if (active.plan.supergraph === supergraph || active.group.ended) return;
+  private async replan(active: ActiveGroup, supergraph: LoadedSupergraph): Promise<void> {
+    if (active.plan.supergraph === supergraph || active.ended) return;
     const { request } = active;
     const [invalid] = validate(supergraph.schema, request.document);
     if (invalid) {
-      this.invalidate(key, active, invalid.message);
+      this.invalidate(active, invalid.message);
       return;
     }
     let plan: GroupPlan;
@@ -144,10 +254,10 @@ export class FederatedSubscriptions {
         this.options.logger.error({ err: error }, 'a subscription could not be planned on the new supergraph; it keeps the old plan');
         return;
       }
-      this.invalidate(key, active, error.message);
+      this.invalidate(active, error.message);
       return;
     }
-    if (this.active.get(key) !== active || active.group.ended) return;
+    if (this.active.get(active.key) !== active || active.ended) return;
     const moved = plan.url !== active.plan.url || plan.primary.operation !== active.plan.primary.operation;
     active.plan = plan;
     if (!moved) return;
@@ -157,17 +267,15 @@ export class FederatedSubscriptions {
     void previous.return?.();
   }
 
-  private invalidate(key: string, active: ActiveGroup, reason: string): void {
+  private invalidate(active: ActiveGroup, reason: string): void {
     this.options.logger.info(
       { operationName: active.request.operationName },
       'a subscription is no longer valid on the new supergraph; ending it',
     );
-    active.group.publish({
+    this.publish(active, {
       errors: [clientError(ErrorCode.GraphQLValidationFailed, `This subscription is no longer valid after a schema update: ${reason}`)],
     });
-    this.active.delete(key);
-    active.group.end();
-    void active.events.return?.();
+    this.end(active);
   }
 
   /**
@@ -217,7 +325,7 @@ export class FederatedSubscriptions {
    */
   private async pump(active: ActiveGroup, events: AsyncIterableIterator<UpstreamEvent>): Promise<void> {
     for await (const event of events) {
-      const { plan, group } = active;
+      const { plan } = active;
       const serviceName = plan.primary.serviceName;
       let result: ExecutionResult;
       if (event.data) {
@@ -235,9 +343,9 @@ export class FederatedSubscriptions {
           ),
         };
       }
-      group.publish(result);
+      this.publish(active, result);
     }
-    if (active.events === events) active.group.end();
+    if (active.events === events) this.end(active);
   }
 
   /** Runs the rest of the plan for one event, starting from the event as the primary fetch's result. */

@@ -5,6 +5,7 @@ import { ErrorCode, HttpError, readBody, sendJson, type Logger, type RouteHandle
 import type { GraphQLRequestParams } from '../admission/admission.ts';
 import type { Authenticated } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
+import { runDeferring } from '../features/incremental-delivery.ts';
 import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
 import {
   formatted,
@@ -99,7 +100,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
         contextValue: operation.context as SseContext,
       };
     },
-    execute: (args) => options.operations.run(prepared.get(args.contextValue)!),
+    execute: (args) => runDeferring(options.operations, prepared.get(args.contextValue)!),
     subscribe: (args) => options.operations.run(prepared.get(args.contextValue)!),
     onNext: (_ctx, _req, result) => formattedResult(result as ExecutionResult) as ExecutionResult,
   });

@@ -13,11 +13,11 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
-import { clientError, ErrorCode, formatClientError, transformIterator, type Identity, type Logger } from '@nexusflow/kit/core';
+import { clientError, ErrorCode, formatClientError, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { Admission, GraphQLRequestParams } from '../admission/admission.ts';
 import { OperationRefused } from '../admission/operation-limits.ts';
 import type { GatewayContext } from '../context.ts';
-import type { FederatedSubscriptions } from './federated.ts';
+import type { FederatedSubscribeArgs, FederatedSubscriptions, SubscriptionSink } from './federated.ts';
 
 /** Who asks, as the transport established it. */
 export interface StreamingCaller {
@@ -96,7 +96,25 @@ export function formattedResult(result: ExecutionResult | FormattedExecutionResu
  * through the federated subscriptions.
  */
 export class StreamingOperations {
+  /**
+   * Validation errors by schema and document. Validation depends on nothing else, and the admission hands out one parsed
+   * document per text, so that ten thousand clients subscribing with the same text are validated once, not each time.
+   */
+  private readonly validated = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, readonly GraphQLError[]>>();
+
   constructor(private readonly options: StreamingOperationsOptions) {}
+
+  private validate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[] {
+    let bySchema = this.validated.get(schema);
+    if (!bySchema) this.validated.set(schema, (bySchema = new WeakMap()));
+    let errors = bySchema.get(document);
+    if (!errors) {
+      const rules = this.options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
+      errors = validate(schema, document, rules);
+      bySchema.set(document, errors);
+    }
+    return errors;
+  }
 
   async prepare(caller: StreamingCaller, payload: GraphQLRequestParams): Promise<PreparedStreamingOperation | GraphQLError[]> {
     const refuse = (error: GraphQLError): GraphQLError[] => {
@@ -133,8 +151,7 @@ export class StreamingOperations {
       unknown
     >;
     if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
-      const rules = this.options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
-      const errors = validate(schema, admitted.document, rules);
+      const errors = this.validate(schema, admitted.document);
       if (errors.length > 0) {
         const hide = !this.options.introspection;
         return errors.map(
@@ -179,18 +196,7 @@ export class StreamingOperations {
   /** Runs a prepared operation; never throws, so that no transport closes a connection over one operation's failure. */
   async run(prepared: PreparedStreamingOperation): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
     try {
-      if (prepared.kind === OperationTypeNode.SUBSCRIPTION) {
-        // Planned from `query` (what authorization left of the document), shaped by the client's document.
-        const events = await this.options.federated.subscribe({
-          document: prepared.document,
-          source: prepared.query,
-          operationName: prepared.operationName,
-          variables: prepared.variables,
-          context: prepared.context,
-        });
-        const removals = prepared.removals;
-        return removals ? transformIterator(events, (result) => ({ ...result, errors: [...removals, ...(result.errors ?? [])] })) : events;
-      }
+      if (prepared.kind === OperationTypeNode.SUBSCRIPTION) return await this.options.federated.subscribe(this.subscription(prepared));
       const response = await this.options.apollo.executeOperation(
         { query: prepared.query, variables: prepared.variables, operationName: prepared.operationName },
         { contextValue: prepared.context },
@@ -199,10 +205,39 @@ export class StreamingOperations {
         return { errors: [clientError(ErrorCode.BadRequest, 'Incremental delivery is not supported on this transport')] };
       return response.body.singleResult as ExecutionResult;
     } catch (error) {
-      if (!(error instanceof GraphQLError) || formatted(error).extensions?.code === ErrorCode.InternalServerError) {
-        this.options.logger.error({ err: error }, 'streaming operation failed');
-      }
-      return { errors: [error instanceof GraphQLError ? error : clientError(ErrorCode.InternalServerError, 'Internal server error')] };
+      return this.failed(error);
     }
+  }
+
+  /**
+   * Runs a prepared subscription by handing each of its events to `sink` as its group resolves it (see
+   * {@link FederatedSubscriptions.attach}), for transports that write events out themselves; what detaches it, or the
+   * result that ends it at once. Never throws.
+   */
+  async attach(prepared: PreparedStreamingOperation, sink: SubscriptionSink): Promise<(() => void) | ExecutionResult> {
+    try {
+      return await this.options.federated.attach(this.subscription(prepared), sink);
+    } catch (error) {
+      return this.failed(error);
+    }
+  }
+
+  /** Planned from `query` (what authorization left of the document), shaped by the client's document. */
+  private subscription(prepared: PreparedStreamingOperation): FederatedSubscribeArgs {
+    return {
+      document: prepared.document,
+      source: prepared.query,
+      operationName: prepared.operationName,
+      variables: prepared.variables,
+      context: prepared.context,
+      ...(prepared.removals ? { removals: prepared.removals } : {}),
+    };
+  }
+
+  private failed(error: unknown): ExecutionResult {
+    if (!(error instanceof GraphQLError) || formatted(error).extensions?.code === ErrorCode.InternalServerError) {
+      this.options.logger.error({ err: error }, 'streaming operation failed');
+    }
+    return { errors: [error instanceof GraphQLError ? error : clientError(ErrorCode.InternalServerError, 'Internal server error')] };
   }
 }

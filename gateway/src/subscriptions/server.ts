@@ -1,15 +1,18 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { CloseCode, type Context, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { clientError, ErrorCode, type Identity, type Logger } from '@nexusflow/kit/core';
+import { runDeferring } from '../features/incremental-delivery.ts';
 import { clientIdentityOf } from '../features/usage-reporting.ts';
 import type { ApiKeyLookup } from '../api-keys.ts';
 import { authenticateCredentials, isRefusal, SESSION_REVOKED_MESSAGE, type AccessTokenKeys } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SessionRevocationCheck } from '../session-revocation.ts';
 import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
+import type { SubscriptionSink } from './federated.ts';
 import {
   formatted,
   formattedResult,
@@ -48,10 +51,64 @@ export interface GatewaySubscriptionOptions {
   keepAliveMs?: number;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * Bytes a connection may have waiting to be sent before it is dropped: a client that reads slower than its events
+   * arrive is cut off, rather than held in memory, and reconnects (graphql-ws clients retry after an abnormal closure) to
+   * the latest state. Writes never wait for a slow client, so it holds up nobody else meanwhile. @default 8 MiB
+   */
+  maxBufferedBytes?: number;
 }
 
 type Params = Record<string, unknown> | undefined;
 type Extra = { socket: WebSocket; request: IncomingMessage };
+
+/** An operation the edge let through, and the socket and id its messages go out with. */
+interface SocketOperation {
+  operation: PreparedStreamingOperation;
+  socket: WebSocket;
+  id: string;
+}
+
+/** The TCP socket under a ws WebSocket, which ws does not expose but keeps as `_socket`. */
+function tcpSocketOf(socket: WebSocket): Socket | undefined {
+  return (socket as unknown as { _socket?: Socket })._socket;
+}
+
+/**
+ * Writes subscription events to many sockets at once: each socket is corked at its first write of an event loop turn
+ * and uncorked once that turn's synchronous fan-out is over, so that the messages of every subscription a connection
+ * carries leave in one write (one writev) instead of one each. Writes never wait: a connection whose unsent bytes grow
+ * past `maxBufferedBytes` is dropped at once (a close frame would only queue behind what it cannot read, keeping it all
+ * in memory), and no other connection waits for it.
+ */
+class BatchedWrites {
+  private readonly corked = new Set<Socket>();
+  private flushScheduled = false;
+
+  constructor(private readonly maxBufferedBytes: number) {}
+
+  /** Sends `prefix` + `tail` as one text message. */
+  send(socket: WebSocket, prefix: Buffer, tail: Buffer): void {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    const tcp = tcpSocketOf(socket);
+    if (tcp && !this.corked.has(tcp)) {
+      tcp.cork();
+      this.corked.add(tcp);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        process.nextTick(this.flush);
+      }
+    }
+    socket.send(Buffer.concat([prefix, tail], prefix.length + tail.length), { binary: false });
+    if (socket.bufferedAmount > this.maxBufferedBytes) socket.terminate();
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    for (const tcp of this.corked) tcp.uncork();
+    this.corked.clear();
+  };
+}
 
 interface Connection extends StreamingCaller {
   operations: Set<string>;
@@ -73,7 +130,38 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
   const now = options.now ?? Date.now;
   const connections = new WeakMap<object, Connection>();
   /** What each operation runs, by its execution context. */
-  const prepared = new WeakMap<object, PreparedStreamingOperation>();
+  const prepared = new WeakMap<object, SocketOperation>();
+  const writes = new BatchedWrites(options.maxBufferedBytes ?? 8 * 1024 * 1024);
+
+  /**
+   * A subscription whose events are written straight to its socket as its group resolves them, rather than pulled
+   * through graphql-ws one subscriber at a time: the message is the group's serialised payload behind this
+   * subscription's own `{"id":…,"type":"next","payload":` (exactly what graphql-ws would have sent), and each socket's
+   * messages of one event leave together. What graphql-ws iterates yields nothing and ends when the group ends, so it
+   * still sends `complete` after the last event, and its `return()` (a client's `complete`, a closed connection)
+   * detaches the subscription.
+   */
+  async function writeThrough({ operation, socket, id }: SocketOperation): Promise<AsyncIterableIterator<never> | ExecutionResult> {
+    const prefix = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
+    const done: IteratorResult<never> = { done: true, value: undefined };
+    let finish!: () => void;
+    const finished = new Promise<IteratorResult<never>>((resolve) => (finish = () => resolve(done)));
+    const sink: SubscriptionSink = { next: (event) => writes.send(socket, prefix, event.frameTail), end: () => finish() };
+    const detach = await options.operations.attach(operation, sink);
+    if (typeof detach !== 'function') return detach;
+    const stop = (): Promise<IteratorResult<never>> => {
+      detach();
+      finish();
+      return finished;
+    };
+    const iterator: AsyncIterableIterator<never> = {
+      next: () => finished,
+      return: stop,
+      throw: stop,
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
   /**
    * Closes the connection with 4401 once its session is revoked. Each check reads the gateway's cached answer, so
    * connections of one session cost one look-up per cache period together, whatever their number.
@@ -162,7 +250,7 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
         const operation = await options.operations.prepare(connection, payload);
         if (Array.isArray(operation)) return operation;
         connection.operations.add(id);
-        prepared.set(operation.context, operation);
+        prepared.set(operation.context, { operation, socket: ctx.extra.socket, id });
         return {
           schema: operation.schema,
           document: operation.document,
@@ -174,8 +262,9 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
       onComplete: (ctx: Context<Params, Extra>, id) => {
         connections.get(ctx.extra.socket)?.operations.delete(id);
       },
-      subscribe: (args) => options.operations.run(prepared.get(args.contextValue as GatewayContext)!),
-      execute: (args) => options.operations.run(prepared.get(args.contextValue as GatewayContext)!) as Promise<ExecutionResult>,
+      subscribe: (args) => writeThrough(prepared.get(args.contextValue as GatewayContext)!),
+      execute: (args) =>
+        runDeferring(options.operations, prepared.get(args.contextValue as GatewayContext)!.operation) as Promise<ExecutionResult>,
       onNext: (_ctx, _id, _payload, _args, result) => formattedResult(result),
       onError: (_ctx, _id, _payload, errors) => errors.map(formatted),
     },

@@ -74,6 +74,34 @@ export function recordEvent(
   return toDomainEvent(row);
 }
 
+/** The values of an outbox row, for code that writes its change and the row in one SQL statement of its own. */
+export interface OutboxEventValues {
+  eventId: string;
+  type: string;
+  tenantId: string | null;
+  payload: Record<string, unknown>;
+  occurredAt: Date;
+}
+
+/**
+ * An event for the caller to insert into `outbox_events` itself, with the change it reports: what {@link recordEvent}
+ * adds to a unit of work, for a write that bypasses the unit of work because its cost matters (a workflow step).
+ */
+export function newOutboxEvent(
+  event: { type: string; tenantId?: string; payload: Record<string, unknown> },
+  now = new Date(),
+): OutboxEventValues {
+  const values = {
+    eventId: crypto.randomUUID(),
+    type: event.type,
+    tenantId: event.tenantId ?? null,
+    payload: event.payload,
+    occurredAt: now,
+  };
+  rememberTraceContext(values.eventId);
+  return values;
+}
+
 function toDomainEvent(row: OutboxEvent): DomainEvent {
   return {
     id: row.eventId,
@@ -148,6 +176,10 @@ export class OutboxRelay {
   /**
    * One pass: locks up to a batch of pending events (skipping rows another relay holds, so several
    * instances can run), publishes them in order, fans each out, and marks those the broker confirmed.
+   * The batch is published at once and its confirms awaited together (one round trip to the broker per batch, not
+   * per event); what counts as confirmed is the run of events up to the first the broker did not confirm, so that
+   * neither the fan-out nor the marking ever skips over an event. The events after that one are published again with
+   * it later: at least once, as ever.
    */
   async drain(): Promise<number> {
     const em = systemFork(this.database);
@@ -159,19 +191,26 @@ export class OutboxRelay {
         { publishedAt: null },
         { orderBy: { position: 'asc' }, limit: this.batchSize, lockMode: LockMode.PESSIMISTIC_PARTIAL_WRITE },
       );
-      for (const row of pending) {
+      const events = pending.map((row) => {
         row.attempts += 1;
-        const event = toDomainEvent(row);
-        try {
-          await runInContext(recordedTraceContexts.get(row.eventId), () => this.bus.publish(event));
-          recordedTraceContexts.delete(row.eventId);
-        } catch (error) {
-          this.logger.warn({ err: error, eventId: row.eventId, type: row.type }, 'could not publish an outbox event');
-          break;
-        }
-        if (!(await this.fanOut(event))) fanOutFailures += 1;
-        row.publishedAt = new Date();
-        confirmed += 1;
+        return toDomainEvent(row);
+      });
+      const publishing = events.map((event) => runInContext(recordedTraceContexts.get(event.id), () => this.bus.publish(event)));
+      const outcomes = await Promise.allSettled(publishing);
+      const failed = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+      confirmed = failed === -1 ? events.length : failed;
+      if (failed !== -1) {
+        const reason: unknown = (outcomes[failed] as PromiseRejectedResult).reason;
+        this.logger.warn({ err: reason, eventId: events[failed]!.id, type: events[failed]!.type }, 'could not publish an outbox event');
+      }
+      const published = events.slice(0, confirmed);
+      // Started in order, each before the next: a fan-out writes its messages when called, so they leave in order.
+      const fannedOut = await Promise.all(published.map((event) => this.fanOut(event)));
+      fanOutFailures = fannedOut.filter((accepted) => !accepted).length;
+      const publishedAt = new Date();
+      for (const [index, event] of published.entries()) {
+        recordedTraceContexts.delete(event.id);
+        pending[index]!.publishedAt = publishedAt;
       }
     });
     if (fanOutFailures > 0) {

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { LockMode } from '@mikro-orm/postgresql';
 import {
   isDependencyOutage,
+  newOutboxEvent,
   systemFork,
   type Database,
   type EntityManager,
   type Logger,
+  type OutboxEventValues,
   type OutboxRelay,
   type WorkQueue,
 } from '@nexusflow/kit';
@@ -15,7 +17,7 @@ import { StepRun, StepRunStatus } from '../entities/step-run.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
 import { StepError, type StepOutcome, type StepRegistry } from '../steps/index.ts';
 import { retryDelay, type StepDefinition } from './definition.ts';
-import { recordExecutionEvent, WorkflowEvent } from './events.ts';
+import { executionEvent, recordExecutionEvent, WorkflowEvent, type ExecutionEventDetails } from './events.ts';
 import { StepSender, type StepMessage } from './step-sender.ts';
 import { WakeUps } from './wake-ups.ts';
 
@@ -71,9 +73,104 @@ interface HeldAttempt {
   leaseUntil: Date;
 }
 
+/** An execution's state as the engine reads and changes it: an entity in a transaction, or the row a claim read. */
+type ExecutionState = Pick<
+  Execution,
+  | 'id'
+  | 'tenantId'
+  | 'workflowId'
+  | 'workflowVersion'
+  | 'ownerId'
+  | 'status'
+  | 'input'
+  | 'output'
+  | 'errorMessage'
+  | 'errorStep'
+  | 'currentStep'
+  | 'currentAttempt'
+  | 'uncountedAttempts'
+  | 'resumeAt'
+  | 'revision'
+  | 'finishedAt'
+>;
+
+/** Records an execution's event: into a transaction's unit of work, or into the rows a single statement writes. */
+type RecordEvent = (type: WorkflowEvent, execution: ExecutionState, details?: ExecutionEventDetails) => void;
+
+/** The outputs of an execution's completed steps, by step key, as templates and conditions read them. */
+type StepOutputs = Record<string, { output: unknown }>;
+
 type Claim =
-  | { kind: 'run'; attempt: HeldAttempt; step: StepDefinition; version: VersionFacts; execution: Execution }
+  | { kind: 'run'; attempt: HeldAttempt; step: StepDefinition; version: VersionFacts; execution: ExecutionState; outputs?: StepOutputs }
   | { kind: 'skip'; reason: string };
+
+interface ClaimedExecutionRow {
+  id: string;
+  tenant_id: string;
+  workflow_id: string;
+  workflow_version: number;
+  owner_id: string | null;
+  status: ExecutionStatus;
+  input: unknown;
+  output: unknown;
+  error_message: string | null;
+  error_step: string | null;
+  current_step: string | null;
+  current_attempt: number;
+  attempts_before_retry: number;
+  resume_at: Date | string | null;
+  revision: number;
+  finished_at: Date | string | null;
+  outputs: [string, unknown][] | null;
+}
+
+/** Later runs of a step (a branch that went back to it) come later, and stand for it. */
+const outputsOf = (runs: [string, unknown][]): StepOutputs => Object.fromEntries(runs.map(([key, output]) => [key, { output }]));
+
+const dateOrNull = (value: Date | string | null) => (value === null ? null : new Date(value));
+/** A JSON column's parameter: its text, cast to jsonb by the statement (an array parameter would be taken for a SQL array). */
+const jsonParameter = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+
+/** The execution as the claim needs it, and the outputs of its completed steps, in the order they started: one round trip. */
+const CLAIM_READ_SQL = `select e."id", e."tenant_id", e."workflow_id", e."workflow_version", e."owner_id", e."status", e."input", e."output",
+  e."error_message", e."error_step", e."current_step", e."current_attempt", e."attempts_before_retry", e."resume_at", e."revision",
+  e."finished_at",
+  (select json_agg(json_build_array(s."step_key", s."output") order by s."started_at") from "step_runs" s
+   where s."execution_id" = e."id" and s."status" = ?) as "outputs"
+  from "executions" e where e."id" = ?`;
+
+/** The first delivery of an attempt, by far the most common, starts it in this one statement. */
+const CLAIM_INSERT_SQL = `insert into "step_runs" ("id", "execution_id", "step_key", "step_type", "attempt", "idempotency_key", "status",
+  "lease_until", "lease_owner", "started_at") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  on conflict ("idempotency_key") do nothing returning "id"`;
+
+/**
+ * Settles a completed step in one statement, locking as the settling transaction does (the execution, then the
+ * attempt): only if the execution is still as the claim read it (its revision, which every change moves on) and the
+ * attempt is still held under the claim's lease. Then it moves the execution on, completes the attempt and writes
+ * the events, all or nothing; otherwise it changes nothing and says so.
+ */
+function settleAtOnceSql(events: number): string {
+  const rows = Array.from({ length: events }, () => '(?::uuid, ?::varchar, ?::varchar, ?::jsonb, ?::timestamptz)').join(', ');
+  return `with "execution" as (
+    select "id" from "executions" where "id" = ? and "revision" = ? and "status" = ? and "current_step" = ? and "current_attempt" = ?
+    and "resume_at" is null for update
+  ), "held" as (
+    select "id" from "step_runs" where "id" = ? and "status" = ? and "lease_owner" = ? and "lease_until" = ?
+    and exists (select 1 from "execution") for update
+  ), "moved" as (
+    update "executions" set "status" = ?, "current_step" = ?, "current_attempt" = ?, "attempts_before_retry" = ?, "resume_at" = null,
+    "output" = ?::jsonb, "finished_at" = ?, "revision" = ?, "updated_at" = ?
+    where "id" in (select "id" from "execution") and exists (select 1 from "held") returning "id"
+  ), "settled" as (
+    update "step_runs" set "status" = ?, "output" = ?::jsonb, "finished_at" = ?
+    where "id" in (select "id" from "held") and exists (select 1 from "moved") returning "id"
+  ), "recorded" as (
+    insert into "outbox_events" ("event_id", "type", "tenant_id", "payload", "occurred_at")
+    select * from (values ${rows}) as "event" where exists (select 1 from "moved") returning 1
+  )
+  select (select count(*) from "moved")::int as "moved", (select count(*) from "settled")::int as "settled"`;
+}
 
 /**
  * Runs executions step by step. All state is in PostgreSQL and every step is a queue message, so any worker in any
@@ -195,8 +292,9 @@ export class ExecutionEngine {
   }
 
   private async claim(em: EntityManager, message: StepMessage): Promise<Claim> {
-    const execution = await em.findOne(Execution, message.executionId);
-    if (!execution) return { kind: 'skip', reason: 'no such execution' };
+    const read = await this.readForClaim(em, message.executionId);
+    if (!read) return { kind: 'skip', reason: 'no such execution' };
+    const { execution, outputs } = read;
     if (FINISHED_STATUSES.includes(execution.status)) return { kind: 'skip', reason: `execution ${execution.status.toLowerCase()}` };
     if (execution.status === ExecutionStatus.Paused) return { kind: 'skip', reason: 'execution paused; resuming dispatches again' };
     if (execution.currentStep !== message.stepKey || execution.currentAttempt !== message.attempt) {
@@ -206,9 +304,10 @@ export class ExecutionEngine {
     const version = await this.versionOf(em, execution);
     const step = version?.steps.find((candidate) => candidate.key === message.stepKey);
     if (!version || !step) {
+      const entity = await em.findOneOrFail(Execution, execution.id);
       this.failExecution(
-        em,
-        execution,
+        this.recorderFor(em),
+        entity,
         message,
         `Step "${message.stepKey}" is not part of version ${execution.workflowVersion}`,
         version?.name,
@@ -222,28 +321,21 @@ export class ExecutionEngine {
     const now = new Date(this.now());
     const leaseUntil = new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs);
     const attempt: HeldAttempt = { id: randomUUID(), attempt: message.attempt, leaseUntil };
-    try {
-      // The first delivery of an attempt, by far the most common, costs one statement.
-      await em.insert(StepRun, {
-        id: attempt.id,
-        executionId: execution.id,
-        stepKey: step.key,
-        stepType: step.type,
-        attempt: message.attempt,
-        idempotencyKey: key,
-        status: StepRunStatus.Running,
-        output: null,
-        errorMessage: null,
-        waitingUntil: null,
+    const inserted = await em
+      .getConnection()
+      .execute<{ id: string }[]>(CLAIM_INSERT_SQL, [
+        attempt.id,
+        execution.id,
+        step.key,
+        step.type,
+        message.attempt,
+        key,
+        StepRunStatus.Running,
         leaseUntil,
-        leaseOwner: this.leaseOwner,
-        startedAt: now,
-        finishedAt: null,
-      });
-      return { kind: 'run', attempt, step, version, execution };
-    } catch (error) {
-      if (!(error instanceof UniqueConstraintViolationException)) throw error;
-    }
+        this.leaseOwner,
+        now,
+      ]);
+    if (inserted.length === 1) return { kind: 'run', attempt, step, version, execution, outputs };
 
     const existing = await em.findOneOrFail(StepRun, { idempotencyKey: key });
     // Settled (or waiting) while the execution still points at it only in a race with the change that moves it on.
@@ -337,6 +429,43 @@ export class ExecutionEngine {
     return this.remember(key, version);
   }
 
+  private async readForClaim(
+    em: EntityManager,
+    executionId: string,
+  ): Promise<{ execution: ExecutionState; outputs: StepOutputs } | undefined> {
+    const [row] = await em.getConnection().execute<ClaimedExecutionRow[]>(CLAIM_READ_SQL, [StepRunStatus.Completed, executionId]);
+    if (!row) return undefined;
+    const execution: ExecutionState = {
+      id: row.id,
+      tenantId: row.tenant_id,
+      workflowId: row.workflow_id,
+      workflowVersion: row.workflow_version,
+      ownerId: row.owner_id,
+      status: row.status,
+      input: row.input,
+      output: row.output,
+      errorMessage: row.error_message,
+      errorStep: row.error_step,
+      currentStep: row.current_step,
+      currentAttempt: row.current_attempt,
+      uncountedAttempts: row.attempts_before_retry,
+      resumeAt: dateOrNull(row.resume_at),
+      revision: row.revision,
+      finishedAt: dateOrNull(row.finished_at),
+    };
+    return { execution, outputs: outputsOf(row.outputs ?? []) };
+  }
+
+  /** The outputs of the execution's completed steps, for a claim that did not read them with the execution. */
+  private async completedOutputs(em: EntityManager, executionId: string): Promise<StepOutputs> {
+    const completed = await em.find(StepRun, { executionId, status: StepRunStatus.Completed }, { orderBy: { startedAt: 'asc' } });
+    return outputsOf(completed.map((run) => [run.stepKey, run.output]));
+  }
+
+  private recorderFor(em: EntityManager): RecordEvent {
+    return (type, execution, details) => recordExecutionEvent(em, type, execution, details);
+  }
+
   private remember(key: string, version: WorkflowVersion): VersionFacts {
     // Plain data, so that the cache keeps no entity manager alive.
     const facts: VersionFacts = { name: version.name, steps: version.steps };
@@ -360,12 +489,7 @@ export class ExecutionEngine {
     const { execution, step } = claim;
     const executor = this.options.steps.get(step.type);
     if (!executor) return new StepError(`No executor for step type "${step.type}"`, false);
-    const completed = await em.find(
-      StepRun,
-      { executionId: execution.id, status: StepRunStatus.Completed },
-      { orderBy: { startedAt: 'asc' } },
-    );
-    const outputs = Object.fromEntries(completed.map((run) => [run.stepKey, { output: run.output }]));
+    const outputs = claim.outputs ?? (await this.completedOutputs(em, execution.id));
     const signal = AbortSignal.timeout(step.timeoutMs);
     try {
       return await executor.execute(step.config, {
@@ -388,6 +512,7 @@ export class ExecutionEngine {
    * holds the attempt: one taken over after its lease ran out is settled by whoever took it, never twice.
    */
   private async settle(claim: Extract<Claim, { kind: 'run' }>, outcome: StepOutcome | StepError): Promise<void> {
+    if (await this.settleAtOnce(claim, outcome)) return;
     const em = systemFork(this.options.database);
     let dispatchNext: Execution | undefined;
     let waitUntil: Date | undefined;
@@ -425,7 +550,7 @@ export class ExecutionEngine {
           recordExecutionEvent(tx, WorkflowEvent.StepWaiting, execution, { ...details, attempt: execution.currentAttempt });
           waitUntil = execution.resumeAt;
         } else {
-          this.failExecution(tx, execution, details, outcome.message, claim.version.name, WorkflowEvent.StepFailed);
+          this.failExecution(this.recorderFor(tx), execution, details, outcome.message, claim.version.name, WorkflowEvent.StepFailed);
         }
         return;
       }
@@ -449,11 +574,60 @@ export class ExecutionEngine {
       stepRun.status = StepRunStatus.Completed;
       stepRun.output = outcome.output ?? null;
       stepRun.finishedAt = now;
-      dispatchNext = this.advance(tx, execution, claim.version, details, outcome, now);
+      dispatchNext = this.advance(this.recorderFor(tx), execution, claim.version, details, outcome, now);
     });
     this.options.relay.notify();
     if (waitUntil) this.wakeUps.wakeAt(waitUntil.getTime());
     if (dispatchNext) await this.dispatch(dispatchNext);
+  }
+
+  /**
+   * The common case, in one statement instead of a transaction of several: the step completed, and neither its
+   * execution (paused, cancelled, moved on by another worker) nor its attempt (taken over) changed since the claim read
+   * them. The statement checks that under the same locks the transaction takes, and changes nothing otherwise: then
+   * the transaction settles the outcome as it does every other. Returns whether the statement settled it.
+   */
+  private async settleAtOnce(claim: Extract<Claim, { kind: 'run' }>, outcome: StepOutcome | StepError): Promise<boolean> {
+    if (outcome instanceof StepError || outcome.kind === 'delayed') return false;
+    const read = claim.execution;
+    const current = read.currentStep === claim.step.key && read.currentAttempt === claim.attempt.attempt;
+    if (read.status !== ExecutionStatus.Running || !current || read.resumeAt) return false;
+    const execution: ExecutionState = { ...read };
+    const now = new Date(this.now());
+    const events: OutboxEventValues[] = [];
+    const record: RecordEvent = (type, subject, details) => events.push(newOutboxEvent(executionEvent(type, subject, details)));
+    const details = { stepKey: claim.step.key, attempt: claim.attempt.attempt, workflowName: claim.version.name };
+    const next = this.advance(record, execution, claim.version, details, outcome, now);
+    const output = jsonParameter(outcome.output);
+    const [result] = await systemFork(this.options.database)
+      .getConnection()
+      .execute<{ moved: number; settled: number }[]>(settleAtOnceSql(events.length), [
+        read.id,
+        read.revision,
+        read.status,
+        read.currentStep,
+        read.currentAttempt,
+        claim.attempt.id,
+        StepRunStatus.Running,
+        this.leaseOwner,
+        claim.attempt.leaseUntil,
+        execution.status,
+        execution.currentStep,
+        execution.currentAttempt,
+        execution.uncountedAttempts,
+        jsonParameter(execution.output),
+        execution.finishedAt,
+        execution.revision,
+        now,
+        StepRunStatus.Completed,
+        output,
+        now,
+        ...events.flatMap((event) => [event.eventId, event.type, event.tenantId, JSON.stringify(event.payload), event.occurredAt]),
+      ]);
+    if (result?.moved !== 1) return false;
+    this.options.relay.notify();
+    if (next) await this.dispatch(next);
+    return true;
   }
 
   /** Whether the attempt is still the one a claim took: running, under this process's lease, not renewed by a takeover. */
@@ -471,25 +645,25 @@ export class ExecutionEngine {
   }
 
   /** Moves the execution past a completed step; returns it when its next step is to be sent now. */
-  private advance(
-    tx: EntityManager,
-    execution: Execution,
+  private advance<State extends ExecutionState>(
+    record: RecordEvent,
+    execution: State,
     version: VersionFacts,
     details: { stepKey: string; attempt: number; workflowName: string },
     outcome: StepOutcome,
     now: Date,
-  ): Execution | undefined {
+  ): State | undefined {
     const next = this.nextStep(version.steps, details.stepKey, outcome);
     execution.currentStep = next;
     execution.currentAttempt = 1;
     execution.uncountedAttempts = 0;
     execution.resumeAt = null;
-    recordExecutionEvent(tx, WorkflowEvent.StepCompleted, execution, details);
+    record(WorkflowEvent.StepCompleted, execution, details);
     if (!next) {
       execution.status = ExecutionStatus.Completed;
       execution.output = outcome.output ?? null;
       execution.finishedAt = now;
-      recordExecutionEvent(tx, WorkflowEvent.ExecutionCompleted, execution, { workflowName: version.name });
+      record(WorkflowEvent.ExecutionCompleted, execution, { workflowName: version.name });
       return undefined;
     }
     return execution.status === ExecutionStatus.Running ? execution : undefined;
@@ -503,8 +677,8 @@ export class ExecutionEngine {
 
   /** Fails the execution for good, recording `stepEvent` (if any) for the attempt, then the execution's failure. */
   private failExecution(
-    em: EntityManager,
-    execution: Execution,
+    record: RecordEvent,
+    execution: ExecutionState,
     attempt: { stepKey: string; attempt: number },
     reason: string,
     workflowName: string | undefined,
@@ -521,8 +695,8 @@ export class ExecutionEngine {
       error: reason,
       ...(workflowName === undefined ? {} : { workflowName }),
     };
-    if (stepEvent) recordExecutionEvent(em, stepEvent, execution, details);
-    recordExecutionEvent(em, WorkflowEvent.ExecutionFailed, execution, details);
+    if (stepEvent) record(stepEvent, execution, details);
+    record(WorkflowEvent.ExecutionFailed, execution, details);
   }
 
   /** One pass of the timers: fires the due ones, sends attempts whose lease ended, and says when the next is due. */
@@ -572,7 +746,13 @@ export class ExecutionEngine {
         const attempt = { stepKey: execution.currentStep!, attempt: execution.currentAttempt };
         execution.resumeAt = null;
         if (!version) {
-          this.failExecution(tx, execution, attempt, `Version ${execution.workflowVersion} of the workflow is gone`, undefined);
+          this.failExecution(
+            this.recorderFor(tx),
+            execution,
+            attempt,
+            `Version ${execution.workflowVersion} of the workflow is gone`,
+            undefined,
+          );
           continue;
         }
         const wait = waits.find(
@@ -582,7 +762,7 @@ export class ExecutionEngine {
           wait.status = StepRunStatus.Completed;
           wait.finishedAt = now;
           const next = this.advance(
-            tx,
+            this.recorderFor(tx),
             execution,
             version,
             { ...attempt, workflowName: version.name },

@@ -57,7 +57,18 @@ export interface ExecutionEventDetails {
   workflowName?: string;
 }
 
-export function recordExecutionEvent(em: EntityManager, type: WorkflowEvent, execution: Execution, details?: ExecutionEventDetails): void {
+/** What an execution event tells of its execution; recording one moves the execution's revision on. */
+export type ExecutionEventSubject = Pick<
+  Execution,
+  'id' | 'workflowId' | 'workflowVersion' | 'tenantId' | 'ownerId' | 'status' | 'revision' | 'currentStep' | 'resumeAt' | 'errorMessage'
+>;
+
+/** The event of a change of the execution, which it numbers with the execution's next revision. */
+export function executionEvent(
+  type: WorkflowEvent,
+  execution: ExecutionEventSubject,
+  details?: ExecutionEventDetails,
+): { type: WorkflowEvent; tenantId: string; payload: ExecutionEventPayload } {
   execution.revision += 1;
   const payload: ExecutionEventPayload = {
     executionId: execution.id,
@@ -72,7 +83,16 @@ export function recordExecutionEvent(em: EntityManager, type: WorkflowEvent, exe
     ...(details ?? {}),
     ...(details?.error === undefined && execution.errorMessage ? { error: execution.errorMessage } : {}),
   };
-  recordEvent(em, { type, tenantId: execution.tenantId, payload });
+  return { type, tenantId: execution.tenantId, payload };
+}
+
+export function recordExecutionEvent(
+  em: EntityManager,
+  type: WorkflowEvent,
+  execution: ExecutionEventSubject,
+  details?: ExecutionEventDetails,
+): void {
+  recordEvent(em, executionEvent(type, execution, details));
 }
 
 /**

@@ -1,0 +1,305 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { parse } from 'graphql';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createAsyncQueue, Role, serveSubscriptions, signAccessToken, type AsyncQueue, type Identity } from '@nexusflow/kit';
+import { createDeferred, createTempDirectory, recordingLogger } from '@nexusflow/kit/testing';
+import { composeSupergraph, SchemaRegistry } from '@nexusflow/schema-registry';
+import { loadGatewayConfig } from '../src/config.ts';
+import { startGateway, type RunningGateway } from '../src/gateway.ts';
+
+const INTERNAL_SECRET = 'subscription-fan-out-internal-secret-32ch';
+const JWT_SECRET = 'subscription-fan-out-jwt-secret-of-32-chars';
+
+const SDL = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+  type Query { ok: Boolean }
+  type Tick { value: Int! label: String! viewer: String }
+  type Subscription { ticks: Tick! }`;
+
+const TICKS = 'subscription { ticks { value label viewer } }';
+
+interface TickEvent {
+  ticks: { value: number; label: string };
+}
+
+/** What the subgraph received: one upstream subscription, and who it was for. */
+interface Upstream {
+  viewer: string | undefined;
+  events: AsyncQueue<TickEvent>;
+}
+
+interface Message {
+  id?: string;
+  type: string;
+  payload?: { data?: { ticks: { value: number; label: string; viewer: string | null } }; errors?: unknown[] };
+}
+
+/** A client speaking graphql-transport-ws over a raw WebSocket, so that the test sees every message byte for byte. */
+class RawClient {
+  readonly frames: string[] = [];
+  private readonly arrivals = createAsyncQueue<string>({ limit: 100_000 });
+  readonly closed = createDeferred<number>();
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      const frame = String(data);
+      this.frames.push(frame);
+      this.arrivals.push(frame);
+    });
+    socket.on('close', (code) => this.closed.resolve(code));
+  }
+
+  static async connect(url: string, token?: string): Promise<RawClient> {
+    const socket = new WebSocket(url, 'graphql-transport-ws');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    const client = new RawClient(socket);
+    client.send({ type: 'connection_init', payload: token ? { authorization: `Bearer ${token}` } : {} });
+    expect((await client.next()).type).toBe('connection_ack');
+    return client;
+  }
+
+  send(message: unknown): void {
+    this.socket.send(JSON.stringify(message));
+  }
+
+  subscribe(id: string, query = TICKS): void {
+    this.send({ id, type: 'subscribe', payload: { query } });
+  }
+
+  async nextFrame(): Promise<string> {
+    const next = await this.arrivals.next();
+    if (next.done) throw new Error('no more messages');
+    return next.value;
+  }
+
+  async next(): Promise<Message> {
+    return JSON.parse(await this.nextFrame()) as Message;
+  }
+
+  /** The next `count` messages. */
+  async take(count: number): Promise<Message[]> {
+    const messages: Message[] = [];
+    while (messages.length < count) messages.push(await this.next());
+    return messages;
+  }
+
+  close(): void {
+    this.socket.terminate();
+    this.arrivals.end();
+  }
+}
+
+/**
+ * Fan-out of one subgraph subscription to many clients through the gateway: identical subscriptions share one upstream
+ * subscription and one serialised message per event, per identity, written to each socket in batches.
+ */
+describe('subscription fan-out', () => {
+  let server: Server;
+  let subgraph: { close(): Promise<void> };
+  let subgraphUrl: string;
+  let upstreams: AsyncQueue<Upstream>;
+  let scratch: Awaited<ReturnType<typeof createTempDirectory>>;
+  let gateway: RunningGateway;
+  const clients: RawClient[] = [];
+
+  const wsUrl = () => gateway.graphqlUrl.replace(/^http/, 'ws');
+  const connect = async (token?: string) => {
+    const client = await RawClient.connect(wsUrl(), token);
+    clients.push(client);
+    return client;
+  };
+  const nextUpstream = async () => {
+    const next = await upstreams.next();
+    if (next.done) throw new Error('the subgraph stopped');
+    return next.value;
+  };
+  const tenantId = randomUUID();
+  /** A fresh access token of `userId`, a member of one tenant. */
+  const tokenOf = async (userId: string) => (await signAccessToken({ userId, tenantId, roles: [Role.Member] }, JWT_SECRET, 600)).token;
+  const metric = async (name: string) => {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1]);
+  };
+
+  const startGatewayWith = async (env: Record<string, string> = {}) => {
+    const registry = new SchemaRegistry(join(scratch.path, `registry-${randomUUID()}`));
+    const subgraphs = [{ name: 'clock', url: subgraphUrl, sdl: SDL }];
+    await registry.publish({ subgraphs, supergraphSdl: composeSupergraph(subgraphs), changes: [] });
+    return startGateway(
+      loadGatewayConfig({
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        INTERNAL_SECRET,
+        JWT_SECRET,
+        SUPERGRAPH_PATH: registry.publishedSupergraphPath,
+        ...env,
+      }),
+    );
+  };
+
+  beforeAll(async () => {
+    /** The user the subgraph's signed identity names, if any. */
+    const viewerOf = (context: unknown) => {
+      const { identity } = context as { identity: Identity };
+      return identity.kind === 'user' ? identity.userId : null;
+    };
+    // The subgraph answers each subscription with what the test pushes, and says whom it was for in `viewer`.
+    const schema = buildSubgraphSchema({
+      typeDefs: parse(SDL),
+      resolvers: {
+        Subscription: {
+          ticks: {
+            subscribe: (_parent: unknown, _args: unknown, context: unknown) => {
+              const events = createAsyncQueue<TickEvent>({ limit: 100_000 });
+              upstreams.push({ viewer: viewerOf(context) ?? undefined, events });
+              return events;
+            },
+          },
+        },
+        Tick: { viewer: (_tick: unknown, _args: unknown, context: unknown) => viewerOf(context) },
+      },
+    });
+    server = createServer((_request, response) => response.writeHead(404).end());
+    subgraph = serveSubscriptions({
+      server,
+      schema,
+      internalSecret: INTERNAL_SECRET,
+      context: (identity) => ({ identity }),
+      logger: recordingLogger().logger,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    subgraphUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+  });
+
+  beforeEach(async () => {
+    upstreams = createAsyncQueue({ limit: 100_000 });
+    scratch = await createTempDirectory('subscription-fan-out');
+    gateway = await startGatewayWith();
+  });
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await gateway?.close();
+    await scratch?.remove();
+  });
+
+  afterAll(async () => {
+    await subgraph?.close();
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  });
+
+  it('sends identical subscriptions the identical message, differing only by id, exactly as graphql-ws serialises it', async () => {
+    const one = await connect();
+    const other = await connect();
+    one.subscribe('a');
+    one.subscribe('b');
+    const upstream = await nextUpstream();
+    other.subscribe('c');
+    expect(await metric('gateway_upstream_subscriptions')).toBe(1);
+
+    upstream.events.push({ ticks: { value: 7, label: 'seven' } });
+    const frames = [await one.nextFrame(), await one.nextFrame(), await other.nextFrame()];
+
+    const payload = { data: { ticks: { value: 7, label: 'seven', viewer: null } } };
+    expect(frames.sort()).toEqual(['a', 'b', 'c'].map((id) => JSON.stringify({ id, type: 'next', payload })));
+  });
+
+  it("gives each user the results resolved for that user alone, never another's", async () => {
+    const alice = randomUUID();
+    const bob = randomUUID();
+    const aliceClients = [await connect(await tokenOf(alice)), await connect(await tokenOf(alice))];
+    const bobClient = await connect(await tokenOf(bob));
+    aliceClients[0]!.subscribe('1');
+    const first = await nextUpstream();
+    aliceClients[1]!.subscribe('1');
+    bobClient.subscribe('1');
+    const second = await nextUpstream();
+    // One upstream subscription per user: Alice's two subscriptions share hers.
+    expect([first.viewer, second.viewer]).toEqual([alice, bob]);
+    expect(await metric('gateway_upstream_subscriptions')).toBe(2);
+
+    first.events.push({ ticks: { value: 1, label: 'for alice' } });
+    second.events.push({ ticks: { value: 1, label: 'for bob' } });
+
+    for (const client of aliceClients) {
+      expect((await client.next()).payload?.data?.ticks).toEqual({ value: 1, label: 'for alice', viewer: alice });
+    }
+    expect((await bobClient.next()).payload?.data?.ticks).toEqual({ value: 1, label: 'for bob', viewer: bob });
+    // Nothing else arrived: no user got the other's event.
+    expect([...aliceClients, bobClient].map((client) => client.frames.length)).toEqual([2, 2, 2]);
+  });
+
+  it('delivers a burst of events to every subscription of a connection in order, none lost, none repeated', async () => {
+    const crowded = await connect();
+    const alone = await connect();
+    for (const id of ['x', 'y', 'z']) crowded.subscribe(id);
+    const upstream = await nextUpstream();
+    alone.subscribe('w');
+
+    const count = 500;
+    for (let value = 1; value <= count; value++) upstream.events.push({ ticks: { value, label: `tick ${value}` } });
+
+    const received = await crowded.take(3 * count);
+    for (const id of ['x', 'y', 'z']) {
+      expect(received.filter((message) => message.id === id).map((message) => message.payload?.data?.ticks.value)).toEqual(
+        Array.from({ length: count }, (_, index) => index + 1),
+      );
+    }
+    expect((await alone.take(count)).map((message) => message.payload?.data?.ticks.value)).toEqual(
+      Array.from({ length: count }, (_, index) => index + 1),
+    );
+  });
+
+  it('sends complete after the last event when the upstream subscription ends, and stops it when the last client leaves', async () => {
+    const client = await connect();
+    client.subscribe('done');
+    const upstream = await nextUpstream();
+    upstream.events.push({ ticks: { value: 1, label: 'last' } });
+    upstream.events.end();
+    expect(await client.take(2)).toEqual([
+      { id: 'done', type: 'next', payload: { data: { ticks: { value: 1, label: 'last', viewer: null } } } },
+      { id: 'done', type: 'complete' },
+    ]);
+
+    const leaving = await connect();
+    leaving.subscribe('bye');
+    const next = await nextUpstream();
+    leaving.send({ id: 'bye', type: 'complete' });
+    expect(await next.events.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('drops a connection that stops reading once too much waits for it, while the others go on receiving every event', async () => {
+    await gateway.close();
+    gateway = await startGatewayWith({ WS_MAX_BUFFERED_BYTES: String(64 * 1024) });
+    const stalled = await connect();
+    const reading = await connect();
+    stalled.subscribe('s');
+    const upstream = await nextUpstream();
+    reading.subscribe('r');
+    // The stalled client reads nothing more: what the gateway sends it piles up in the kernel's buffers, then the gateway's.
+    stalled.socket.pause();
+
+    const label = 'x'.repeat(16 * 1024);
+    let value = 0;
+    // Bounded: loopback buffers hold a few megabytes, far less than this.
+    while (value < 4000 && (await metric('gateway_websocket_connections')) > 1) {
+      upstream.events.push({ ticks: { value: ++value, label } });
+      expect((await reading.next()).payload?.data?.ticks.value).toBe(value);
+    }
+    expect(await metric('gateway_websocket_connections')).toBe(1);
+    // Dropped, not closed with a close frame, which would wait behind the megabytes the client never read.
+    stalled.socket.resume();
+    expect(await stalled.closed.promise).toBe(1006);
+
+    upstream.events.push({ ticks: { value: ++value, label: 'after' } });
+    expect((await reading.next()).payload?.data?.ticks).toEqual({ value, label: 'after', viewer: null });
+  });
+});
