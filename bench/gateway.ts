@@ -34,7 +34,7 @@ import {
 } from './gateway/fixture/subgraphs.ts';
 import { runLoad, type LoadResult } from './gateway/load.ts';
 import { formatTable, machineFacts } from './support.ts';
-import { everyWorkerServing, firstAnswer, ready, startProcess, type BenchProcess } from './gateway/processes.ts';
+import { benchGatewayEnvironment, everyWorkerServing, firstAnswer, ready, startProcess, type BenchProcess } from './gateway/processes.ts';
 import { measureStatements, type StatementsResult } from './gateway/statements.ts';
 
 const SCENARIOS = ['deep', 'direct', 'statements', 'startup'] as const;
@@ -113,23 +113,7 @@ async function startGateway(
 ): Promise<BenchProcess & { url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/${name === 'ours' ? 'graphql' : ''}`;
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    JWT_SECRET: SECRET,
-    INTERNAL_SECRET: SECRET,
-    // The baseline has no rate limits; ours would refuse a benchmark's worth of requests from one address.
-    RATE_LIMIT_PER_MINUTE: '0',
-    RATE_LIMIT_PER_TENANT_PER_MINUTE: '0',
-    RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
-    // The baseline reports no cost and refuses nothing for it; ours still estimates and measures every operation.
-    DEMAND_CONTROL: 'measure',
-    COST_IN_RESPONSE: 'false',
-    SUPERGRAPH_PATH: supergraphFile,
-    PORT: String(port),
-    ...extraEnv,
-  };
+  const env: NodeJS.ProcessEnv = { ...benchGatewayEnvironment({ secret: SECRET, supergraphFile, port }), ...extraEnv };
   const entry = name === 'ours' ? 'gateway/src/main.ts' : 'bench/gateway/stock-gateway.ts';
   const args = name === 'ours' ? [] : ['--supergraph', supergraphFile, '--port', String(port)];
   // Load must not start before every worker listens: connections opened earlier would all stay on the first one.

@@ -135,3 +135,26 @@ export function everyWorkerServing(baseUrl: string, metricsToken: string, worker
 export function ready(baseUrl: string, timeoutMs = 60_000): Promise<true> {
   return poll(`${baseUrl} was not ready`, async () => ((await fetch(`${baseUrl}/health/ready`)).ok ? true : undefined), timeoutMs);
 }
+
+/**
+ * The environment both gateways run with in the deep-query benchmarks: like for like, so that ours runs without the
+ * rate limits and cost reporting the baseline does not have.
+ */
+export function benchGatewayEnvironment(options: { secret: string; supergraphFile: string; port: number }): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    JWT_SECRET: options.secret,
+    INTERNAL_SECRET: options.secret,
+    // The baseline has no rate limits; ours would refuse a benchmark's worth of requests from one address.
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_PER_TENANT_PER_MINUTE: '0',
+    RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
+    // The baseline reports no cost and refuses nothing for it; ours still estimates and measures every operation.
+    DEMAND_CONTROL: 'measure',
+    COST_IN_RESPONSE: 'false',
+    SUPERGRAPH_PATH: options.supergraphFile,
+    PORT: String(options.port),
+  };
+}

@@ -16,7 +16,7 @@ import { composeSupergraph } from '@nexusflow/schema-registry';
 import { GATEWAY } from '../../scripts/topology.ts';
 import { DEEP_QUERY, FIXTURE_SUBGRAPHS, FIXTURE_SUBGRAPH_NAMES, type FixtureSubgraphName } from './fixture/subgraphs.ts';
 import { runLoad } from './load.ts';
-import { firstAnswer, startProcess } from './processes.ts';
+import { benchGatewayEnvironment, firstAnswer, startProcess } from './processes.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -97,20 +97,7 @@ const body = JSON.stringify({ query: DEEP_QUERY });
 const gateway = await startProcess(
   ours ? 'gateway/src/main.ts' : 'bench/gateway/stock-gateway.ts',
   ours ? [] : ['--supergraph', supergraphFile, '--port', String(port)],
-  {
-    PATH: process.env.PATH,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    JWT_SECRET: secret,
-    INTERNAL_SECRET: secret,
-    RATE_LIMIT_PER_MINUTE: '0',
-    RATE_LIMIT_PER_TENANT_PER_MINUTE: '0',
-    RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
-    DEMAND_CONTROL: 'measure',
-    COST_IN_RESPONSE: 'false',
-    SUPERGRAPH_PATH: supergraphFile,
-    PORT: String(port),
-  },
+  benchGatewayEnvironment({ secret, supergraphFile, port }),
   {
     readyWhen: () => firstAnswer(url, body),
     nodeOptions: [

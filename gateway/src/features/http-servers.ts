@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import {
+  bearerMatches,
   createHttpServer,
   ErrorCode,
   errorResponseBody,
@@ -40,12 +40,6 @@ export interface PublicServerOptions {
   observe?: (route: RouteHandler) => RouteHandler;
   /** In a worker of the multi-process mode: /metrics answers with every worker's series. */
   scrape?: MetricsOfAllWorkers | undefined;
-}
-
-function bearerMatches(req: IncomingMessage, token: string): boolean {
-  const given = Buffer.from(req.headers.authorization ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /**

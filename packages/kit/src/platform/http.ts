@@ -129,7 +129,8 @@ export interface MetricsAccess {
   token?: string;
 }
 
-function bearerMatches(req: IncomingMessage, token: string): boolean {
+/** Whether the request carries exactly `Bearer <token>`, compared in constant time. */
+export function bearerMatches(req: IncomingMessage, token: string): boolean {
   const given = Buffer.from(req.headers.authorization ?? '');
   const expected = Buffer.from(`Bearer ${token}`);
   return given.length === expected.length && timingSafeEqual(given, expected);
