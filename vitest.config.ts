@@ -20,6 +20,8 @@ export default defineConfig({
     ],
     // Under CI a missing TEST_* server fails the run here, once, instead of skipping the tests that need it.
     globalSetup: ['packages/kit/src/testing/global-setup.ts'],
+    // Embedded databases start from migrated templates: creating and migrating one costs seconds of CPU per start.
+    setupFiles: ['packages/kit/src/testing/setup-file.ts'],
     // A committed `.only` would quietly run one test and pass: under CI it fails the run.
     allowOnly: !runsUnderCi(),
     // Integration tests start real servers and databases; separate processes keep them apart.

@@ -11,7 +11,7 @@ import {
   signIdentity,
   type Environment,
 } from '@nexusflow/kit';
-import { createTempDirectory, postGraphQL, testEnvironment, type PostOptions } from '@nexusflow/kit/testing';
+import { createTempDirectory, postGraphQL, seedEmbeddedDatabase, testEnvironment, type PostOptions } from '@nexusflow/kit/testing';
 import {
   CreateWorkflowDocument,
   ExecutionDetailsDocument,
@@ -285,6 +285,8 @@ describe('the embedded workflows service killed mid-step and started again on it
   beforeAll(async () => {
     outside = await new RecordingServer().start();
     dataDir = await createTempDirectory('embedded-crash');
+    // The service is a process of its own, which the test runner's templates do not reach: it starts from a copy too.
+    await seedEmbeddedDatabase(dataDir.path, 'workflows', { entities, migrations });
   });
 
   afterAll(async () => {
@@ -348,5 +350,6 @@ describe('the embedded workflows service killed mid-step and started again on it
     } finally {
       await database.close();
     }
-  });
+    // Two starts of a service process and one of its database on a busy machine, besides the ten seconds allowed above.
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { callSubgraph, type Environment, type Identity, type RunningSubgraph } from '@nexusflow/kit';
-import { postGraphQL, seedEmbeddedDatabase, TcpProxy, type GraphQLResponse } from '@nexusflow/kit/testing';
+import { postGraphQL, TcpProxy, type GraphQLResponse } from '@nexusflow/kit/testing';
 import { JWKS_PATH, subgraphRouteVariable } from '@nexusflow/topology';
 import type { RunningGateway } from '../../gateway/src/gateway.ts';
 import type { BillingServiceServices } from '../../subgraphs/nexus-cos/billing-service/src/context.ts';
@@ -87,8 +87,6 @@ export async function startPaymentsStack(mode: StorageMode, label: string): Prom
       STRIPE_EVENT_BACKOFF_INITIAL_MS: '0',
     };
     const startBilling = async () => {
-      const config = billingService.config(billingEnvironment).subgraph;
-      if (!config.databaseUrl) await seedEmbeddedDatabase(config.dataDir, config.serviceName, billingService);
       const running = await billingService.start(billingEnvironment);
       toBilling.pointAt(running.url);
       return running;

@@ -12,7 +12,7 @@ import {
   type Subgraph,
   type SubgraphConfig,
 } from '@nexusflow/kit';
-import { createTempDirectory, createTestDatabase, seedEmbeddedDatabase, testEnvironment } from '@nexusflow/kit/testing';
+import { createTempDirectory, createTestDatabase, testEnvironment } from '@nexusflow/kit/testing';
 import { accessTokenIssuerOf, describeService, JWKS_PATH, servicesOf, subgraphRouteVariable, type GraphName } from '@nexusflow/topology';
 import { loadGatewayConfig } from '../../gateway/src/config.ts';
 import { startGateway, type GatewayRuntimeOptions, type RunningGateway } from '../../gateway/src/gateway.ts';
@@ -64,17 +64,12 @@ export class TestServices {
     return { ...base, DATABASE_URL: database.url, REDIS_URL: this.redisUrl, AMQP_URL: testEnvironment.amqpUrl };
   }
 
-  /**
-   * Starts a subgraph from its definition; stopped at close. An embedded database starts as a copy of a migrated
-   * template: creating PGlite's cluster and migrating it is most of a subgraph's start-up.
-   */
+  /** Starts a subgraph from its definition; stopped at close. */
   async start<Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
     subgraph: Subgraph<Config, Loaders, Services>,
     env: Environment,
     options: StartSubgraphOptions = {},
   ): Promise<RunningSubgraph<Services>> {
-    const config = subgraph.config(env).subgraph;
-    if (!config.databaseUrl) await seedEmbeddedDatabase(config.dataDir, config.serviceName, subgraph);
     const running = await subgraph.start(env, options);
     this.onClose(() => running.close());
     return running;

@@ -11,7 +11,8 @@ import { repositoryRoot } from '../../../scripts/topology.ts';
  * The commands a CI pipeline runs, as processes on a copy of this repository's own schema, registry and
  * client operations: what a developer sees when they change a subgraph.
  */
-describe('npm run schema:* on a copy of the repository', () => {
+// Each command is a process composing both supergraphs, several seconds on a busy two-core machine; a test runs up to five.
+describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, () => {
   type Scratch = Awaited<ReturnType<typeof createTempDirectory>>;
   /** The repository's schema, clients and registry with the working tree published: every test starts from a copy. */
   let baseline: Scratch;

@@ -138,8 +138,26 @@ async function startEmbeddedPostgres(
 
 const SHARED_EMBEDDED_CONNECT_TIMEOUT_MS = 60_000;
 
+/** What an embedded database is made of, for preparing its folder before it is first opened. */
+export type EmbeddedStorage = Pick<DatabaseOptions, 'entities' | 'migrations' | 'embeddedExtensions'>;
+
+/** Puts a database into `directory` for `serviceName` before it is opened, unless one is there already. */
+export type EmbeddedDatabaseSeeder = (directory: string, serviceName: string, storage: EmbeddedStorage) => Promise<void>;
+
+let embeddedDatabaseSeeder: EmbeddedDatabaseSeeder | undefined;
+
+/**
+ * Lets a test suite hand every embedded database opened in this process a ready folder (a copy of a migrated template)
+ * instead of creating PGlite's cluster and running every migration, which is most of a subgraph's start-up. Set once,
+ * by the test runner's setup file; a service never sets it.
+ */
+export function seedEmbeddedDatabasesWith(seeder: EmbeddedDatabaseSeeder | undefined): void {
+  embeddedDatabaseSeeder = seeder;
+}
+
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const shared = options.url ? undefined : sharedEmbeddedDatabase(options.embeddedDirectory, options.serviceName);
+  if (!options.url && !shared) await embeddedDatabaseSeeder?.(options.embeddedDirectory, options.serviceName, options);
   const embedded =
     options.url || shared
       ? undefined

@@ -1,17 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { access, copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import type { MigrationObject } from '@mikro-orm/core';
-import { openDatabase, type DatabaseOptions } from '../storage/database.ts';
+import { dirname, join, relative } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { openDatabase, type EmbeddedStorage } from '../storage/database.ts';
 import { createLogger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
 
-export interface EmbeddedStorage {
-  entities: DatabaseOptions['entities'];
-  migrations: MigrationObject[];
-  embeddedExtensions?: DatabaseOptions['embeddedExtensions'];
-}
+export type { EmbeddedStorage } from '../storage/database.ts';
 
 export interface TemplateOptions {
   /**
@@ -68,29 +64,65 @@ async function copyDirectory(from: string, to: string): Promise<void> {
   await Promise.all(Array.from({ length: COPY_CONCURRENCY }, copier));
 }
 
-/** Creates and migrates a database in a folder of this process's own, then moves it into place in one rename. */
-async function buildTemplate(cacheDirectory: string, template: string, serviceName: string, storage: EmbeddedStorage): Promise<void> {
-  const building = join(cacheDirectory, `building-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(building, { recursive: true });
+/**
+ * Builds a template in a folder of this process's own, then moves it into place in one rename: several test processes
+ * may build the same template at once, and the first rename wins while the others find it there. `build` makes the
+ * template's files in a folder under the one it is given, and says which.
+ */
+async function buildTemplate(template: string, build: (scratch: string) => Promise<string>): Promise<void> {
+  const scratch = join(dirname(template), `building-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(scratch, { recursive: true });
   try {
-    const database = await openDatabase({
-      serviceName,
-      url: undefined,
-      embeddedDirectory: building,
-      ...storage,
-      // Several test files build templates at once, each PGlite in one busy thread: a connection may wait long for its turn.
-      connectTimeoutMs: 60_000,
-      metrics: new Metrics(serviceName),
-      logger: createLogger({ name: serviceName, level: 'silent' }),
-    });
-    await database.close();
-    // Several test processes may build the same template at once: the first rename wins, the others find it there.
-    await rename(join(building, serviceName), template).catch(async (error: unknown) => {
+    const built = await build(scratch);
+    await rename(built, template).catch(async (error: unknown) => {
       if (!(await exists(template))) throw error;
     });
   } finally {
-    await rm(building, { recursive: true, force: true });
+    await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** A copy of `template` at `destination`, the template built first when this machine has none yet. */
+async function copyOfTemplate(destination: string, template: string, build: (scratch: string) => Promise<string>): Promise<void> {
+  if (!(await exists(template))) await buildTemplate(template, build);
+  await copyDirectory(template, destination);
+}
+
+const cacheDirectoryOf = (options: TemplateOptions) => options.cacheDirectory ?? join(tmpdir(), 'nexusflow-database-templates');
+
+/**
+ * Puts a new, empty PostgreSQL cluster at `destination`, as PGlite creates on first opening an empty folder, but as a
+ * copy: creating the cluster takes seconds of CPU, copying it a fraction of one. Keyed by PGlite's version only, since
+ * extensions are loaded when a database opens and change the cluster only once a migration creates them.
+ */
+export async function seedEmptyCluster(destination: string, options: TemplateOptions = {}): Promise<void> {
+  const template = join(cacheDirectoryOf(options), `cluster-pglite-${await pgliteVersion()}`);
+  await copyOfTemplate(destination, template, async (scratch) => {
+    const cluster = join(scratch, 'cluster');
+    const db = await PGlite.create({ dataDir: cluster });
+    await db.close();
+    return cluster;
+  });
+}
+
+/** Creates and migrates a service's database under `scratch`, from a copy of the empty cluster; says where it is. */
+async function migratedDatabase(scratch: string, serviceName: string, storage: EmbeddedStorage, options: TemplateOptions): Promise<string> {
+  const folder = join(scratch, serviceName);
+  await seedEmptyCluster(folder, options);
+  const database = await openDatabase({
+    serviceName,
+    url: undefined,
+    embeddedDirectory: scratch,
+    entities: storage.entities,
+    migrations: storage.migrations,
+    embeddedExtensions: storage.embeddedExtensions,
+    // Several test files build templates at once, each PGlite in one busy thread: a connection may wait long for its turn.
+    connectTimeoutMs: 60_000,
+    metrics: new Metrics(serviceName),
+    logger: createLogger({ name: serviceName, level: 'silent' }),
+  });
+  await database.close();
+  return folder;
 }
 
 /**
@@ -107,8 +139,6 @@ export async function seedEmbeddedDatabase(
 ): Promise<void> {
   const destination = join(dataDir, serviceName);
   if (await exists(destination)) return;
-  const cacheDirectory = options.cacheDirectory ?? join(tmpdir(), 'nexusflow-database-templates');
-  const template = join(cacheDirectory, await templateKey(serviceName, storage));
-  if (!(await exists(template))) await buildTemplate(cacheDirectory, template, serviceName, storage);
-  await copyDirectory(template, destination);
+  const template = join(cacheDirectoryOf(options), await templateKey(serviceName, storage));
+  await copyOfTemplate(destination, template, (scratch) => migratedDatabase(scratch, serviceName, storage, options));
 }

@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import type { MigrationObject } from '@mikro-orm/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database, type DatabaseOptions } from '../storage/database.ts';
 import { createLogger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
 import { createTempDirectory, createTestDatabase } from './databases.ts';
+import { seedEmptyCluster } from './database-templates.ts';
 import { testEnvironment } from './environment.ts';
 
 type StorageMode = 'embedded' | 'postgres';
@@ -14,7 +16,11 @@ async function scratchDatabase(
   serviceName: string,
 ): Promise<{ url: string | undefined; directory: string; remove: () => Promise<void> }> {
   const dataDir = await createTempDirectory(`${serviceName}-migrations`);
-  if (mode === 'embedded') return { url: undefined, directory: dataDir.path, remove: dataDir.remove };
+  if (mode === 'embedded') {
+    // An empty cluster, so that every migration runs here rather than the copy of a migrated template tests get.
+    await seedEmptyCluster(join(dataDir.path, serviceName));
+    return { url: undefined, directory: dataDir.path, remove: dataDir.remove };
+  }
   const database = await createTestDatabase(testEnvironment.postgresUrl!, `${serviceName}_migrations`);
   return {
     url: database.url,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signIdentity, systemFork, type Environment, type Identity, type RunningSubgraph } from '@nexusflow/kit';
-import { postGraphQL, seedEmbeddedDatabase, storageModes, TcpProxy } from '@nexusflow/kit/testing';
+import { postGraphQL, storageModes, TcpProxy } from '@nexusflow/kit/testing';
 import { definitionOf, TestServices } from '../../../../test/support/services.ts';
 import type { InvoiceGenServices } from '../src/context.ts';
 import { LedgerPosting } from '../src/entities/ledger-posting.entity.ts';
@@ -22,10 +22,7 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))('invoice postings to 
   let clock = Date.parse('2026-03-02T08:00:00.000Z');
   let environment: Environment;
 
-  const startInvoiceGen = async () => {
-    if (mode === 'embedded') await seedEmbeddedDatabase(environment.DATA_DIR!, 'invoice-gen', subgraph);
-    return subgraph.start(environment, { clock: () => clock });
-  };
+  const startInvoiceGen = () => subgraph.start(environment, { clock: () => clock });
 
   beforeAll(async () => {
     services = await TestServices.create(mode, `invoice_gen_ledger_${mode}`);
