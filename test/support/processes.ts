@@ -82,14 +82,18 @@ async function isFree(port: number): Promise<boolean> {
   });
 }
 
+const EPHEMERAL_PORTS_START = 32_768;
+
 /**
  * An offset that moves every given port onto a free one, so that parallel launches do not collide: for the launcher,
  * whose ports come from the topology. The offsets stay below Linux's ephemeral range (32768 and up), so no port bound
  * with 0 takes one between the check and the launch; anything else should bind port 0 (see {@link listeningUrl}).
  */
 export async function freePortOffset(ports: number[]): Promise<number> {
+  const room = EPHEMERAL_PORTS_START - 10_000 - Math.max(...ports);
+  if (room <= 0) throw new Error(`ports up to ${Math.max(...ports)} leave no offset below ${EPHEMERAL_PORTS_START}`);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const offset = 10_000 + Math.floor(Math.random() * 40) * 500 + Math.floor(Math.random() * 400);
+    const offset = 10_000 + Math.floor(Math.random() * room);
     const results = await Promise.all(ports.map((port) => isFree(port + offset)));
     if (results.every(Boolean)) return offset;
   }
