@@ -2,6 +2,7 @@ import type { OutboxRelay, PubSub, SubgraphContext, WorkQueue } from '@nexusflow
 import type { ExecutionEngine, StepMessage } from './domain/engine.ts';
 import type { ExecutionQuotaGuard } from './domain/execution-quota.ts';
 import type { ExecutionService } from './domain/execution-service.ts';
+import type { SharedExecutionReads } from './domain/shared-execution-reads.ts';
 import type { WorkflowService } from './domain/workflow-service.ts';
 import type { WorkflowLoaders } from './loaders.ts';
 import type { StepRegistry } from './steps/index.ts';
@@ -23,6 +24,8 @@ export interface WorkflowServices {
   steps: StepRegistry;
   /** Live updates, as the outbox relay publishes them once committed and confirmed. */
   live: PubSub;
+  /** The execution as live updates' subscribers read it: once per update for all subscribers of a tenant. */
+  liveReads: SharedExecutionReads;
   /** Steps waiting for a worker: the engine enqueues them, the background work consumes them. */
   stepQueue: WorkQueue<StepMessage>;
   /** Publishes committed events (and feeds live subscribers); the background work runs it. */

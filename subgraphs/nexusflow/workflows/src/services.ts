@@ -5,6 +5,7 @@ import { ExecutionEngine, type StepMessage } from './domain/engine.ts';
 import { liveTopics } from './domain/events.ts';
 import { ExecutionQuotaGuard } from './domain/execution-quota.ts';
 import { ExecutionService } from './domain/execution-service.ts';
+import { SharedExecutionReads } from './domain/shared-execution-reads.ts';
 import { WorkflowService } from './domain/workflow-service.ts';
 import { defaultStepRegistry } from './steps/index.ts';
 import { EventTriggers } from './triggers/event-triggers.ts';
@@ -87,6 +88,7 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
     engine,
     steps,
     live: runtime.pubsub,
+    liveReads: new SharedExecutionReads(),
     stepQueue,
     relay,
     quota,

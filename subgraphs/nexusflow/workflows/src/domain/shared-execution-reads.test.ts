@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, Metrics, openDatabase, Role, systemFork, tenantFork, type Database } from '@nexusflow/kit';
+import { createTempDirectory } from '@nexusflow/kit/testing';
+import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
+import { migrations } from '../migrations/index.ts';
+import { entities } from '../subgraph.ts';
+import { SharedExecutionReads } from './shared-execution-reads.ts';
+
+const memberOf = (tenantId: string) => ({ kind: 'user' as const, userId: randomUUID(), tenantId, roles: [Role.Viewer] });
+
+describe('the execution as live subscribers read it', () => {
+  let dataDir: Awaited<ReturnType<typeof createTempDirectory>>;
+  let database: Database;
+  const metrics = new Metrics('shared-execution-reads-test');
+  const tenantId = randomUUID();
+  let executionId: string;
+
+  /** Statements the database ran while `work` did. Nothing else runs on this database. */
+  async function statementsOf(work: () => Promise<unknown>): Promise<number> {
+    const before = (await metrics.databaseQueries.get()).values[0]?.value ?? 0;
+    await work();
+    return ((await metrics.databaseQueries.get()).values[0]?.value ?? 0) - before;
+  }
+
+  async function setRevision(revision: number, status: ExecutionStatus) {
+    await systemFork(database).nativeUpdate(Execution, { id: executionId }, { revision, status });
+  }
+
+  beforeAll(async () => {
+    dataDir = await createTempDirectory('shared-execution-reads');
+    database = await openDatabase({
+      serviceName: 'workflows',
+      url: undefined,
+      embeddedDirectory: dataDir.path,
+      entities,
+      migrations,
+      metrics,
+      logger: createLogger({ name: 'shared-execution-reads-test', level: 'silent' }),
+    });
+    const em = systemFork(database);
+    const execution = em.create(Execution, {
+      tenantId,
+      workflowId: randomUUID(),
+      workflowVersion: 1,
+      input: null,
+      output: null,
+      status: ExecutionStatus.Running,
+      currentStep: 'one',
+      currentAttempt: 1,
+      revision: 1,
+    });
+    await em.flush();
+    executionId = execution.id;
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await dataDir?.remove();
+  });
+
+  it('reads an execution once for every subscriber of the tenant resolving the same update', async () => {
+    const reads = new SharedExecutionReads();
+    const subscribers = Array.from({ length: 50 }, () => tenantFork(database, memberOf(tenantId)));
+    let seen: (Execution | null)[] = [];
+
+    const statements = await statementsOf(async () => {
+      seen = await Promise.all(subscribers.map((em) => reads.read(em, tenantId, executionId, 1)));
+    });
+
+    expect(statements).toBe(1);
+    expect(seen.map((execution) => execution?.revision)).toEqual(Array(50).fill(1));
+  });
+
+  it('reads again for a later update, and answers an earlier one from that newer read', async () => {
+    const reads = new SharedExecutionReads();
+    const em = tenantFork(database, memberOf(tenantId));
+    await setRevision(2, ExecutionStatus.Running);
+    await reads.read(em, tenantId, executionId, 2);
+    await setRevision(3, ExecutionStatus.Completed);
+
+    const later = await reads.read(em, tenantId, executionId, 3);
+    const earlierStatements = await statementsOf(() => reads.read(em, tenantId, executionId, 2));
+
+    expect(later).toMatchObject({ revision: 3, status: ExecutionStatus.Completed });
+    expect(earlierStatements).toBe(0);
+    expect(await reads.read(em, tenantId, executionId, 2)).toBe(later);
+  });
+
+  it('never answers one tenant from a read made for another', async () => {
+    const reads = new SharedExecutionReads();
+    const strangerTenant = randomUUID();
+    await reads.read(tenantFork(database, memberOf(tenantId)), tenantId, executionId, 3);
+
+    const stranger = await reads.read(tenantFork(database, memberOf(strangerTenant)), strangerTenant, executionId, 3);
+
+    expect(stranger).toBeNull();
+  });
+
+  it('keeps the latest read of at most `limit` executions, forgetting the one read longest ago', async () => {
+    const reads = new SharedExecutionReads(2);
+    const em = tenantFork(database, memberOf(tenantId));
+    await reads.read(em, tenantId, executionId, 3);
+    await reads.read(em, tenantId, randomUUID(), 1);
+    await reads.read(em, tenantId, randomUUID(), 1);
+
+    expect(await statementsOf(() => reads.read(em, tenantId, executionId, 3))).toBe(1);
+  });
+});
