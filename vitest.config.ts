@@ -30,8 +30,8 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          name: 'packages and subgraphs',
-          include: ['packages/*/src/**/*.test.ts', 'subgraphs/*/*/{src,test}/**/*.test.ts'],
+          name: 'packages, subgraphs and gateway',
+          include: ['packages/*/src/**/*.test.ts', 'subgraphs/*/*/{src,test}/**/*.test.ts', 'gateway/{src,test}/**/*.test.ts'],
           // A worker process runs file after file here, keeping what it imported: a new process per file spent more
           // time starting and importing than most of these files spend testing (the nexus-cos subgraph tests took
           // 227 s isolated, 106 s not). Each file owns its servers, ports, databases and namespaces.
@@ -40,9 +40,9 @@ export default defineConfig({
       },
       {
         extends: true,
-        // Whole stacks and gateways keep a process per file: run one after another in a process, some of their
-        // suites failed to start (state one file leaves in the process that the next inherits, not yet tracked down).
-        test: { name: 'gateway and stacks', include: ['gateway/{src,test}/**/*.test.ts', 'test/**/*.test.ts'] },
+        // Whole stacks keep a process per file: run one after another in a process, some embedded suites failed to
+        // connect to their databases in time (pg's 5 s connection timeout), with a PGlite per service; not tracked down.
+        test: { name: 'stacks', include: ['test/**/*.test.ts'] },
       },
     ],
   },

@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient, type Client } from 'graphql-ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { OutboxEvent, Role, signIdentity, type Environment, type Identity, type RunningSubgraph, type RunningWorker } from '@nexusflow/kit';
 import { createTempDirectory, createTestDatabase, postGraphQL, storageModes, testEnvironment } from '@nexusflow/kit/testing';
@@ -72,6 +73,11 @@ const shape = (key: string): StepInput => ({ key, type: 'transform', config: { t
 describe('workflow timers and recovery', () => {
   describe.each(storageModes(['postgres', 'redis', 'amqp']))('on $storage', ({ mode }) => {
     const bound = FIRING_BOUND_MS[mode];
+    // The subgraph runs in this process: while the machine starves it (other test files on both cores), its event loop
+    // stalls, and every timer of the process fires late by as much, the engine's or not. Lateness is held to the bound
+    // on top of the longest stall seen during the test; an engine that waited for a poll instead would still fail.
+    const stalls = monitorEventLoopDelay({ resolution: 5 });
+    const latenessAllowed = () => bound + stalls.max / 1e6;
     const identity: Identity = { kind: 'user', userId: randomUUID(), tenantId: randomUUID(), roles: [Role.Owner] };
     const cleanups: (() => Promise<void>)[] = [];
     const watches: WorkflowWatch[] = [];
@@ -152,7 +158,13 @@ describe('workflow timers and recovery', () => {
       subgraph = await startWorkflows({ WORKER_ID: 'instance-a' });
     });
 
+    beforeEach(() => {
+      stalls.reset();
+      stalls.enable();
+    });
+
     afterEach(async () => {
+      stalls.disable();
       for (const watch of watches.splice(0)) await watch.close();
       for (const client of clients.splice(0)) await client.dispose();
     });
@@ -187,7 +199,7 @@ describe('workflow timers and recovery', () => {
         );
         expect(waitedFor).toBeLessThan(durationMs + bound);
         expect(lateness, `${durationMs} ms delay fired ${lateness} ms after its due time`).toBeGreaterThanOrEqual(0);
-        expect(lateness, `${durationMs} ms delay fired ${lateness} ms after its due time`).toBeLessThan(bound);
+        expect(lateness, `${durationMs} ms delay fired ${lateness} ms after its due time`).toBeLessThan(latenessAllowed());
         expect(ms(runOf(execution, 'after').startedAt)).toBeGreaterThanOrEqual(ms(wait.waitingUntil));
       }
     }, 30_000);
@@ -220,7 +232,7 @@ describe('workflow timers and recovery', () => {
       expect(backoff).toBeLessThanOrEqual(600);
       const lateness = ms(retried.startedAt) - ms(waiting.waitingUntil);
       expect(lateness, `the retry started ${lateness} ms after its wait ended`).toBeGreaterThanOrEqual(0);
-      expect(lateness).toBeLessThan(bound);
+      expect(lateness).toBeLessThan(latenessAllowed());
     });
 
     it('shows a delay step WAITING with its due time, to queries and subscribers, and completes it when the wait ends', async () => {
@@ -287,7 +299,7 @@ describe('workflow timers and recovery', () => {
       const lateness = ms(runOf(after, 'last').finishedAt) - ms(dueAt);
       expect(ms(dueAt) - ms(runOf(after, 'last').startedAt)).toBeGreaterThanOrEqual(1500);
       expect(lateness, `the last delay ended ${lateness} ms after its due time`).toBeGreaterThanOrEqual(0);
-      expect(lateness).toBeLessThan(bound);
+      expect(lateness).toBeLessThan(latenessAllowed());
       expect(after).toMatchObject({ status: 'COMPLETED', currentStep: null, waitingUntil: null });
     });
 
@@ -312,11 +324,11 @@ describe('workflow timers and recovery', () => {
       await completed(pendingRun);
       const firedOnStart = ms(runOf(await timing(overdueRun), 'wait').finishedAt);
       expect(firedOnStart).toBeGreaterThanOrEqual(restartedAt);
-      expect(firedOnStart - readyAt, 'the overdue timer fired this long after the service was ready').toBeLessThan(bound);
+      expect(firedOnStart - readyAt, 'the overdue timer fired this long after the service was ready').toBeLessThan(latenessAllowed());
       const pendingTiming = await timing(pendingRun);
       const lateness = ms(runOf(pendingTiming, 'wait').finishedAt) - ms(pendingWait.waitingUntil);
       expect(lateness).toBeGreaterThanOrEqual(0);
-      expect(lateness).toBeLessThan(bound);
+      expect(lateness).toBeLessThan(latenessAllowed());
       expect(pendingTiming.stepRuns.map((stepRun) => [stepRun.stepKey, stepRun.status])).toEqual([
         ['wait', 'COMPLETED'],
         ['after', 'COMPLETED'],

@@ -420,10 +420,16 @@ const sharedDatabases = new Map<string, { server: SharedEmbeddedPostgres; databa
 
 /**
  * From now on, the embedded database a service of this process would keep in `directory` (`openDatabase`'s
- * `embeddedDirectory`/`serviceName`) is the database `database` of `server` instead.
+ * `embeddedDirectory`/`serviceName`) is the database `database` of `server` instead. Returns what undoes it, for a
+ * process that outlives the server (a test runner's worker).
  */
-export function serveEmbeddedDatabase(directory: string, server: SharedEmbeddedPostgres, database: string): void {
-  sharedDatabases.set(resolve(directory), { server, database });
+export function serveEmbeddedDatabase(directory: string, server: SharedEmbeddedPostgres, database: string): () => void {
+  const key = resolve(directory);
+  const served = { server, database };
+  sharedDatabases.set(key, served);
+  return () => {
+    if (sharedDatabases.get(key) === served) sharedDatabases.delete(key);
+  };
 }
 
 /** The shared server and database standing for the embedded database in `embeddedDirectory`/`serviceName`, if any. */
