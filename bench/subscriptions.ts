@@ -30,7 +30,7 @@
 import { formatTable, machineFacts, percentile, positiveInteger, progress, runBenchmark, startWatchdog, within } from './support.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -707,6 +707,7 @@ class Profiler {
     const { profile } = await this.session.post('Profiler.stop');
     this.session.disconnect();
     const file = `${this.folder}/${name}.cpuprofile`;
+    await mkdir(this.folder, { recursive: true });
     await writeFile(file, JSON.stringify(profile));
     progress(`CPU profile: ${file}`);
   }
