@@ -110,6 +110,8 @@ describe('a gateway with GATEWAY_WORKERS=2', () => {
       USAGE_REPORTING: 'off',
       AUDIT: 'off',
       COST_IN_RESPONSE: 'false',
+      // Other test files load the machine; shedding would answer these requests 503 (gateway/test/overload.test.ts tests it).
+      LOAD_SHEDDING_DELAY_MS: '0',
       ...env,
     });
 

@@ -5,8 +5,20 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
  * needs 32 MiB, which lets several sign-ins run at once on a small instance. Each hash records its cost, so it can be
  * raised later without breaking stored hashes, which are then re-hashed at the next sign-in.
  */
-const COST: ScryptOptions = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+export const PASSWORD_HASH_COST: Readonly<ScryptOptions> = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 const KEY_LENGTH = 32;
+
+let hashCost: Readonly<ScryptOptions> = PASSWORD_HASH_COST;
+
+/**
+ * Lets a test suite hash new passwords at a lower cost (undefined: {@link PASSWORD_HASH_COST} again): at the real cost
+ * each hash is 50–100 ms of CPU, and a suite that registers and signs in thousands of users spends minutes on them.
+ * Verification always uses the cost a hash records, so the code path is the same. Set once, by the test runner's setup
+ * file; a service never sets it.
+ */
+export function hashNewPasswordsAtCost(cost: Readonly<ScryptOptions> | undefined): void {
+  hashCost = cost ?? PASSWORD_HASH_COST;
+}
 
 function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) =>
@@ -20,8 +32,8 @@ function derive(password: string, salt: Buffer, options: ScryptOptions): Promise
  */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await derive(password, salt, COST);
-  return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+  const key = await derive(password, salt, hashCost);
+  return ['scrypt', hashCost.N, hashCost.r, hashCost.p, salt.toString('base64url'), key.toString('base64url')].join('$');
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
@@ -32,7 +44,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
     N: Number(n),
     r: Number(r),
     p: Number(p),
-    maxmem: COST.maxmem,
+    maxmem: PASSWORD_HASH_COST.maxmem,
   });
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
