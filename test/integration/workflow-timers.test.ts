@@ -15,8 +15,14 @@ import { RecordingServer } from '../support/recording-server.ts';
 import type { StorageMode } from '../support/stack.ts';
 import { WorkflowWatch } from '../support/workflow-watch.ts';
 
-/** How late a timer may fire: the engine's promise, in-process (embedded) and through RabbitMQ. */
-const FIRING_BOUND_MS: Record<StorageMode, number> = { embedded: 100, postgres: 1000 };
+/**
+ * How late a timer may fire here. On an idle machine the engine fires within 100 ms embedded (README); while other test
+ * files load both cores, timer passes wait for each other and for the CPU (226 ms was seen). What the bound must tell
+ * apart is a wake-up armed for the due instant from the poll that would otherwise find the timer: embedded, the poll is
+ * set to a minute, so any firing within the bound was armed.
+ */
+const FIRING_BOUND_MS: Record<StorageMode, number> = { embedded: 500, postgres: 1000 };
+const EMBEDDED_TIMER_POLL_INTERVAL_MS = '60000';
 
 const EXECUTION_TIMING = `query ExecutionTiming($id: ID!) {
   execution(id: $id) {
@@ -144,6 +150,7 @@ describe('workflow timers and recovery', () => {
         NODE_ENV: 'test',
         ALLOW_PRIVATE_NETWORK_STEPS: 'true',
         OUTBOX_POLL_INTERVAL_MS: '50',
+        ...(mode === 'embedded' ? { TIMER_POLL_INTERVAL_MS: EMBEDDED_TIMER_POLL_INTERVAL_MS } : {}),
       };
       if (mode === 'postgres') {
         const database = await createTestDatabase(testEnvironment.postgresUrl!, 'workflow_timers');
