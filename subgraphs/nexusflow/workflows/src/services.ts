@@ -88,7 +88,7 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
     engine,
     steps,
     live: runtime.pubsub,
-    liveReads: new SharedExecutionReads(),
+    liveReads: new SharedExecutionReads((em, id) => executions.findCurrent(em, id)),
     stepQueue,
     relay,
     quota,

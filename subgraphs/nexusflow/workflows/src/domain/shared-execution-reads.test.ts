@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, Metrics, openDatabase, Role, systemFork, tenantFork, type Database } from '@nexusflow/kit';
+import { createLogger, Metrics, openDatabase, Role, systemFork, tenantFork, type Database, type EntityManager } from '@nexusflow/kit';
 import { createTempDirectory } from '@nexusflow/kit/testing';
 import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
 import { migrations } from '../migrations/index.ts';
 import { entities } from '../subgraph.ts';
 import { SharedExecutionReads } from './shared-execution-reads.ts';
+
+/** Reads as the workflows subgraph does: the execution as stored now, through a fresh context. */
+const readCurrent = (em: EntityManager, id: string) => em.fork().findOne(Execution, { id });
 
 const memberOf = (tenantId: string) => ({ kind: 'user' as const, userId: randomUUID(), tenantId, roles: [Role.Viewer] });
 
@@ -60,7 +63,7 @@ describe('the execution as live subscribers read it', () => {
   });
 
   it('reads an execution once for every subscriber of the tenant resolving the same update', async () => {
-    const reads = new SharedExecutionReads();
+    const reads = new SharedExecutionReads(readCurrent);
     const subscribers = Array.from({ length: 50 }, () => tenantFork(database, memberOf(tenantId)));
     let seen: (Execution | null)[] = [];
 
@@ -73,7 +76,7 @@ describe('the execution as live subscribers read it', () => {
   });
 
   it('reads again for a later update, and answers an earlier one from that newer read', async () => {
-    const reads = new SharedExecutionReads();
+    const reads = new SharedExecutionReads(readCurrent);
     const em = tenantFork(database, memberOf(tenantId));
     await setRevision(2, ExecutionStatus.Running);
     await reads.read(em, tenantId, executionId, 2);
@@ -88,7 +91,7 @@ describe('the execution as live subscribers read it', () => {
   });
 
   it('never answers one tenant from a read made for another', async () => {
-    const reads = new SharedExecutionReads();
+    const reads = new SharedExecutionReads(readCurrent);
     const strangerTenant = randomUUID();
     await reads.read(tenantFork(database, memberOf(tenantId)), tenantId, executionId, 3);
 
@@ -98,7 +101,7 @@ describe('the execution as live subscribers read it', () => {
   });
 
   it('keeps the latest read of at most `limit` executions, forgetting the one read longest ago', async () => {
-    const reads = new SharedExecutionReads(2);
+    const reads = new SharedExecutionReads(readCurrent, 2);
     const em = tenantFork(database, memberOf(tenantId));
     await reads.read(em, tenantId, executionId, 3);
     await reads.read(em, tenantId, randomUUID(), 1);

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@nexusflow/kit';
-import { Execution } from '../entities/execution.entity.ts';
+import type { Execution } from '../entities/execution.entity.ts';
 
 interface SharedRead {
   /** The revision of the update the read was started for: the state it returns is at least that new. */
@@ -17,8 +17,14 @@ interface SharedRead {
 export class SharedExecutionReads {
   private readonly reads = new Map<string, SharedRead>();
 
-  /** @param limit Executions whose latest read is kept; the longest unread goes first. @default 1000 */
-  constructor(private readonly limit = 1000) {}
+  /**
+   * @param readCurrent Reads the execution as stored now (`ExecutionService.findCurrent`).
+   * @param limit Executions whose latest read is kept; the longest unread goes first. @default 1000
+   */
+  constructor(
+    private readonly readCurrent: (em: EntityManager, id: string) => Promise<Execution | null>,
+    private readonly limit = 1000,
+  ) {}
 
   /** The execution `id` of `tenantId` as of `revision` or later, read through `em` (scoped to that tenant) when needed. */
   read(em: EntityManager, tenantId: string, id: string, revision: number): Promise<Execution | null> {
@@ -29,8 +35,7 @@ export class SharedExecutionReads {
       this.reads.set(key, shared);
       return shared.read;
     }
-    // A fresh context: a long-lived subscription's identity map would serve the row as it first read it.
-    const read = em.fork().findOne(Execution, { id });
+    const read = this.readCurrent(em, id);
     const entry = { revision, read };
     this.reads.delete(key);
     this.reads.set(key, entry);
