@@ -12,12 +12,15 @@
  *   there too). Needs a Redis: TEST_REDIS_URL, else REDIS_URL; without one the case is skipped, saying so.
  *
  *   npm run bench:subscriptions -- [--subscribers 1000,10000,30000] [--per-user 10000:1000] [--redis 50000]
- *                                  [--per-connection 10] [--json out.json]
+ *                                  [--per-connection 10] [--client lean|graphql-ws] [--json out.json]
  *
  * The gateway and the subgraphs run in this process (embedded storage, loopback only); the subscribers run in
  * a child process of their own, so that this process's heap and RSS are the server side's alone, and the two
  * sides do not share one event loop. graphql-ws multiplexes: each WebSocket connection carries
- * `--per-connection` subscriptions, and the gateway's per-connection and per-tenant limits are raised to fit.
+ * `--per-connection` subscriptions, and the gateway's per-connection and per-tenant limits are raised to fit. The
+ * subscribers speak graphql-transport-ws through a lean client (`--client lean`, the default: parse, route by id, no
+ * more), so that the figures are the server's rather than the subscriber process's backlog; `--client graphql-ws`
+ * uses graphql-ws's own client instead.
  *
  * Per N: a run is started whose first step (an HTTP call, with the longest timeout there is) is held by a local
  * server; the subscribers join, a few connections at a time, each waiting for its snapshot; the gateway's
@@ -37,11 +40,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { createClient, type Client } from 'graphql-ws';
+import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { RecordingServer } from '../test/support/recording-server.ts';
 import type { Stack } from '../test/support/stack.ts';
 import type { RunningGateway } from '../gateway/src/gateway.ts';
+import { LeanClient, type SubscriberClient } from './subscriptions/lean-client.ts';
 
 const CHILD_FLAG = '--subscriber-process';
 
@@ -83,6 +87,7 @@ type ParentMessage =
       executionId: string;
       subscribers: number;
       perConnection: number;
+      client: ClientKind;
       timeoutMs: number;
     }
   | { kind: 'collect'; releasedAt: number; timeoutMs: number }
@@ -171,7 +176,7 @@ interface Update {
 async function subscriberProcess(): Promise<void> {
   const send = (message: ChildMessage) => process.send?.(message);
   const gc = collector();
-  const clients: Client[] = [];
+  const clients: SubscriberClient[] = [];
   const errors: string[] = [];
   /** The first ten distinct problems, so that a flood of one does not hide another. */
   const noteError = (error: unknown) => {
@@ -200,7 +205,7 @@ async function subscriberProcess(): Promise<void> {
   const settledDone = new Promise<void>((resolve) => (allSettled = resolve));
 
   /** One subscriber; `onFirst` is called once, with its first message, be it a snapshot or an error. */
-  const subscribe = (client: Client, executionId: string, onFirst: () => void) => {
+  const subscribe = (client: SubscriberClient, executionId: string, onFirst: () => void) => {
     let first = true;
     let gotSnapshot = false;
     let position = 0;
@@ -301,26 +306,25 @@ async function subscriberProcess(): Promise<void> {
         let pending = subscriptions;
         let settle!: () => void;
         const settled = new Promise<void>((resolve) => (settle = resolve));
-        const client = createClient({
-          url,
-          webSocketImpl: WebSocket,
-          connectionParams: { authorization: `Bearer ${token}` },
-          retryAttempts: 0,
-          on: {
-            closed: (event) => {
-              const { code, reason } = event as { code?: number; reason?: string };
-              if (code !== 1000) {
-                connectionFailures++;
-                noteError(`connection closed ${code} ${reason ?? ''}`.trim());
-              }
-              settle();
-            },
-            error: (error) => {
-              noteError(error);
-              settle();
-            },
+        const on = {
+          closed: (event: unknown) => {
+            const { code, reason } = event as { code?: number; reason?: string };
+            if (code !== 1000) {
+              connectionFailures++;
+              noteError(`connection closed ${code} ${reason ?? ''}`.trim());
+            }
+            settle();
           },
-        });
+          error: (error: unknown) => {
+            noteError(error);
+            settle();
+          },
+        };
+        const connectionParams = { authorization: `Bearer ${token}` };
+        const client: SubscriberClient =
+          message.client === 'lean'
+            ? new LeanClient({ url, connectionParams, on })
+            : createClient({ url, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, on });
         clients.push(client);
         for (let s = 0; s < subscriptions; s++) subscribe(client, message.executionId, () => --pending === 0 && settle());
         await within(settled, Math.max(1, deadline - Date.now()), 'the first messages of one connection').catch(noteError);
@@ -401,6 +405,7 @@ interface Options {
   /** The case of two gateways on Redis, if any (run only when a Redis is configured). */
   redis: number | undefined;
   perConnection: number;
+  client: ClientKind;
   json: string | undefined;
   /**
    * Where the subgraphs keep their data: embedded (PGlite, the default) or the real PostgreSQL, Redis and RabbitMQ of the
@@ -412,6 +417,9 @@ interface Options {
 }
 
 type CaseKind = 'one identity' | 'per user' | 'two gateways on Redis';
+
+/** The subscribers' client: the lean protocol client (the default), or graphql-ws's own `createClient`. */
+type ClientKind = 'lean' | 'graphql-ws';
 
 interface Case {
   kind: CaseKind;
@@ -460,6 +468,7 @@ function parseOptions(): Options {
       'per-user': { type: 'string', default: '10000:1000' },
       redis: { type: 'string', default: '50000' },
       'per-connection': { type: 'string', default: '10' },
+      client: { type: 'string', default: 'lean' },
       json: { type: 'string' },
       profile: { type: 'string' },
       storage: { type: 'string', default: 'embedded' },
@@ -468,6 +477,8 @@ function parseOptions(): Options {
   });
   const none = (value: string) => value === 'none' || value === '' || value === '0';
   const perUser = values['per-user'];
+  if (values.client !== 'lean' && values.client !== 'graphql-ws')
+    throw new Error(`--client must be lean or graphql-ws, got "${values.client}"`);
   const [perUserSubscribers = '', users = ''] = perUser.split(':');
   return {
     subscribers: values.subscribers
@@ -480,6 +491,7 @@ function parseOptions(): Options {
       : { subscribers: positiveInteger('per-user', perUserSubscribers), users: positiveInteger('per-user', users) },
     redis: none(values.redis) ? undefined : positiveInteger('redis', values.redis),
     perConnection: positiveInteger('per-connection', values['per-connection']),
+    client: values.client,
     json: values.json,
     profile: values.profile,
     storage: values.storage === 'postgres' ? 'postgres' : 'embedded',
@@ -754,6 +766,7 @@ async function round(setup: Setup, c: Case, options: Options, gc: () => void): P
       executionId,
       subscribers,
       perConnection: options.perConnection,
+      client: options.client,
       timeoutMs: budget,
     });
     const ready = await child.receive('ready', budget + 30_000);
@@ -869,7 +882,7 @@ function report(results: RoundResult[], options: Options, skipped: string[]): st
   });
   return [
     `CPU: ${machine.cpuModel} (${machine.cores} cores), ${machine.memoryGB} GB, Node ${machine.node}, ${machine.platform}`,
-    `One execution; ${options.perConnection} subscriptions per WebSocket connection; subscribers in a separate process over loopback`,
+    `One execution; ${options.perConnection} subscriptions per WebSocket connection; subscribers in a separate process over loopback, ${options.client === 'lean' ? 'with a lean graphql-transport-ws client (bench/subscriptions/lean-client.ts)' : "with graphql-ws's createClient"}`,
     'Latency: receive time − occurredAt, over workflow.step.completed ×2 and workflow.execution.completed; memory: gateway process (with subgraphs) after GC, Δ / N',
     '',
     formatTable(

@@ -212,6 +212,34 @@ describe('subscription fan-out', () => {
     expect(frames.sort()).toEqual(['a', 'b', 'c'].map((id) => JSON.stringify({ id, type: 'next', payload })));
   });
 
+  it('frames messages of every length WebSocket tells apart (7-bit, 16-bit and 64-bit) so that a client reads each whole', async () => {
+    const client = await connect();
+    for (const id of ['p', 'q']) client.subscribe(id);
+    const upstream = await nextUpstream();
+    // Around each boundary of the frame header's length field: 125 / 126 bytes and 65,535 / 65,536 bytes of message.
+    const messageLengthOf = (label: string) =>
+      JSON.stringify({ id: 'p', type: 'next', payload: { data: { ticks: { value: 1, label, viewer: null } } } }).length;
+    const overhead = messageLengthOf('');
+    const labels = [
+      '',
+      'a'.repeat(125 - overhead),
+      'b'.repeat(126 - overhead),
+      'c'.repeat(65_535 - overhead),
+      'd'.repeat(65_536 - overhead),
+    ];
+    for (const [value, label] of labels.entries()) upstream.events.push({ ticks: { value, label } });
+
+    const received = await client.take(2 * labels.length);
+    expect(received.map((message) => [message.id, message.payload?.data?.ticks.label.length])).toEqual(
+      labels.flatMap((label) => [
+        ['p', label.length],
+        ['q', label.length],
+      ]),
+    );
+    // After connection_ack and the two messages of the empty label.
+    expect(client.frames.slice(3, 11).map((frame) => frame.length)).toEqual([125, 125, 126, 126, 65_535, 65_535, 65_536, 65_536]);
+  });
+
   it("gives each user the results resolved for that user alone, never another's", async () => {
     const alice = randomUUID();
     const bob = randomUUID();

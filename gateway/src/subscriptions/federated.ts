@@ -61,6 +61,49 @@ export interface SubscriptionSink {
   next(event: GroupEvent): void;
   /** The group is over (its upstream ended, or it is no longer valid on a new supergraph); nothing follows. */
   end(): void;
+  /**
+   * What the sink writes to (its connection), when several sinks share one: a group hands each event to the sinks of
+   * one channel one after another, so that a writer can send them together and be done with that channel.
+   */
+  readonly channel?: object;
+}
+
+/** A group's sinks, kept together by channel (in the order each channel joined), so that events go out channel by channel. */
+class SinksByChannel {
+  private readonly byChannel = new Map<object, Set<SubscriptionSink>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(sink: SubscriptionSink): void {
+    const channel = sink.channel ?? sink;
+    let sinks = this.byChannel.get(channel);
+    if (!sinks) this.byChannel.set(channel, (sinks = new Set()));
+    if (sinks.has(sink)) return;
+    sinks.add(sink);
+    this.count++;
+  }
+
+  /** Returns whether the sink was there. */
+  delete(sink: SubscriptionSink): boolean {
+    const channel = sink.channel ?? sink;
+    const sinks = this.byChannel.get(channel);
+    if (!sinks?.delete(sink)) return false;
+    if (sinks.size === 0) this.byChannel.delete(channel);
+    this.count--;
+    return true;
+  }
+
+  clear(): void {
+    this.byChannel.clear();
+    this.count = 0;
+  }
+
+  *[Symbol.iterator](): IterableIterator<SubscriptionSink> {
+    for (const sinks of this.byChannel.values()) yield* sinks;
+  }
 }
 
 /** A running group of identical subscriptions: what it was asked, how it is served now, and who receives it. */
@@ -70,7 +113,7 @@ interface ActiveGroup {
   plan: GroupPlan;
   /** Its upstream subscription; replaced when a new supergraph moves the root field. */
   events: AsyncIterableIterator<UpstreamEvent>;
-  sinks: Set<SubscriptionSink>;
+  sinks: SinksByChannel;
   /** Replayed to subscribers that join later: events carry the whole state, so the latest is enough to catch up. */
   latest: GroupEvent | undefined;
   ended: boolean;
@@ -176,7 +219,7 @@ export class FederatedSubscriptions {
       request,
       plan,
       events: this.startUpstream(plan, request),
-      sinks: new Set(),
+      sinks: new SinksByChannel(),
       latest: undefined,
       ended: false,
     };

@@ -74,15 +74,57 @@ function tcpSocketOf(socket: WebSocket): Socket | undefined {
   return (socket as unknown as { _socket?: Socket })._socket;
 }
 
+/** FIN and the text opcode: the first byte of every unfragmented text frame. */
+const TEXT_FRAME = 0x81;
+
+/** The length of an unmasked frame header (RFC 6455 §5.2) for a payload of `length` bytes. */
+function frameHeaderLength(length: number): number {
+  return length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+}
+
+/** Writes an unmasked text frame's header at `offset`, as a server sends it; returns where the payload starts. */
+function writeFrameHeader(target: Buffer, offset: number, length: number): number {
+  target[offset] = TEXT_FRAME;
+  if (length < 126) {
+    target[offset + 1] = length;
+    return offset + 2;
+  }
+  if (length < 0x10000) {
+    target[offset + 1] = 126;
+    target.writeUInt16BE(length, offset + 2);
+    return offset + 4;
+  }
+  target[offset + 1] = 127;
+  target.writeBigUInt64BE(BigInt(length), offset + 2);
+  return offset + 10;
+}
+
+/** One connection's messages of the fan-out under way: message i is `prefixes[i]` + `tails[i]`. */
+interface PendingFrames {
+  socket: WebSocket;
+  tcp: Socket;
+  prefixes: Buffer[];
+  tails: Buffer[];
+  bytes: number;
+}
+
 /**
- * Writes subscription events to many sockets at once: each socket is corked at its first write of an event loop turn
- * and uncorked once that turn's synchronous fan-out is over, so that the messages of every subscription a connection
- * carries leave in one write (one writev) instead of one each. Writes never wait: a connection whose unsent bytes grow
- * past `maxBufferedBytes` is dropped at once (a close frame would only queue behind what it cannot read, keeping it all
- * in memory), and no other connection waits for it.
+ * Writes subscription events to many connections at once. Groups hand an event to one connection's subscriptions one
+ * after another ({@link SubscriptionSink.channel}); their messages are gathered, framed into one buffer and written
+ * with one `write` as soon as the fan-out moves on to another connection (or the turn is over). Nothing waits for the
+ * whole fan-out, and only one connection's messages are held at a time.
+ *
+ * The frames are written to the connection's TCP socket, past ws's sender, which would allocate and write a header
+ * and a payload per message. That keeps ws's order of frames: its sender writes each frame whole and synchronously
+ * unless a compression extension is negotiated (its queue is for compression), and such a connection goes through
+ * ws's `send` instead. graphql-ws's own messages (`complete` after the last event) follow a subscription's events,
+ * since a sink's end writes what is gathered first.
+ *
+ * Writes never wait: a connection whose unsent bytes grow past `maxBufferedBytes` is dropped at once (a close frame
+ * would only queue behind what it cannot read, keeping it all in memory), and no other connection waits for it.
  */
 class BatchedWrites {
-  private readonly corked = new Set<Socket>();
+  private pending: PendingFrames | undefined;
   private flushScheduled = false;
 
   constructor(private readonly maxBufferedBytes: number) {}
@@ -91,22 +133,54 @@ class BatchedWrites {
   send(socket: WebSocket, prefix: Buffer, tail: Buffer): void {
     if (socket.readyState !== WebSocket.OPEN) return;
     const tcp = tcpSocketOf(socket);
-    if (tcp && !this.corked.has(tcp)) {
-      tcp.cork();
-      this.corked.add(tcp);
+    if (!tcp || socket.extensions !== '') {
+      socket.send(Buffer.concat([prefix, tail], prefix.length + tail.length), { binary: false });
+      this.dropIfBacklogged(socket);
+      return;
+    }
+    if (this.pending?.socket !== socket) {
+      this.flush();
+      this.pending = { socket, tcp, prefixes: [], tails: [], bytes: 0 };
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        process.nextTick(this.flush);
+        process.nextTick(this.flushAtTurnEnd);
       }
     }
-    socket.send(Buffer.concat([prefix, tail], prefix.length + tail.length), { binary: false });
+    const length = prefix.length + tail.length;
+    this.pending.prefixes.push(prefix);
+    this.pending.tails.push(tail);
+    this.pending.bytes += frameHeaderLength(length) + length;
+  }
+
+  /** Writes the messages gathered for the current connection, if any. */
+  flush(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = undefined;
+    if (pending.socket.readyState !== WebSocket.OPEN) return;
+    const frames = Buffer.allocUnsafe(pending.bytes);
+    const { prefixes, tails } = pending;
+    let offset = 0;
+    for (let index = 0; index < prefixes.length; index++) {
+      const prefix = prefixes[index]!;
+      const tail = tails[index]!;
+      offset = writeFrameHeader(frames, offset, prefix.length + tail.length);
+      // TypedArray#set rather than Buffer#copy: the same copy, without Buffer#copy's argument handling per call.
+      frames.set(prefix, offset);
+      frames.set(tail, offset + prefix.length);
+      offset += prefix.length + tail.length;
+    }
+    pending.tcp.write(frames);
+    this.dropIfBacklogged(pending.socket);
+  }
+
+  private dropIfBacklogged(socket: WebSocket): void {
     if (socket.bufferedAmount > this.maxBufferedBytes) socket.terminate();
   }
 
-  private readonly flush = (): void => {
+  private readonly flushAtTurnEnd = (): void => {
     this.flushScheduled = false;
-    for (const tcp of this.corked) tcp.uncork();
-    this.corked.clear();
+    this.flush();
   };
 }
 
@@ -146,7 +220,14 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
     const done: IteratorResult<never> = { done: true, value: undefined };
     let finish!: () => void;
     const finished = new Promise<IteratorResult<never>>((resolve) => (finish = () => resolve(done)));
-    const sink: SubscriptionSink = { next: (event) => writes.send(socket, prefix, event.frameTail), end: () => finish() };
+    const sink: SubscriptionSink = {
+      next: (event) => writes.send(socket, prefix, event.frameTail),
+      end: () => {
+        writes.flush();
+        finish();
+      },
+      channel: socket,
+    };
     const detach = await options.operations.attach(operation, sink);
     if (typeof detach !== 'function') return detach;
     const stop = (): Promise<IteratorResult<never>> => {
