@@ -204,6 +204,13 @@ async function subscriberProcess(): Promise<void> {
   let allSettled: () => void = () => undefined;
   const settledDone = new Promise<void>((resolve) => (allSettled = resolve));
 
+  /** `Date.parse`, remembering the last answer: every subscriber of an event gets the same timestamp. */
+  let lastOccurredAt: { text: string; ms: number } | undefined;
+  const occurredAtMs = (text: string) => {
+    if (lastOccurredAt?.text !== text) lastOccurredAt = { text, ms: Date.parse(text) };
+    return lastOccurredAt.ms;
+  };
+
   /** One subscriber; `onFirst` is called once, with its first message, be it a snapshot or an error. */
   const subscribe = (client: SubscriberClient, executionId: string, onFirst: () => void) => {
     let first = true;
@@ -252,7 +259,7 @@ async function subscriberProcess(): Promise<void> {
             tally.unexpected++;
             return;
           }
-          const occurredAt = update.occurredAt ? Date.parse(update.occurredAt) : Number.NaN;
+          const occurredAt = update.occurredAt ? occurredAtMs(update.occurredAt) : Number.NaN;
           if (Number.isFinite(occurredAt)) latencies[position]!.push(receivedAt - occurredAt);
           if (position === 0) firstEventAt.push(receivedAt);
           delivered++;

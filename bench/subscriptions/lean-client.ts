@@ -19,25 +19,30 @@ export interface LeanClientOptions {
 }
 
 /** How a `next` message serialised by graphql-ws starts, around its id, and what follows the id. */
-const NEXT_START = '{"id":"';
-const NEXT_AFTER_ID = '","type":"next","payload":';
+const NEXT_START = Buffer.from('{"id":"');
+const NEXT_AFTER_ID = Buffer.from('","type":"next","payload":');
+const QUOTE = 0x22;
+const CLOSING_BRACE = 0x7d;
 /** Distinct payloads remembered, parsed; a fan-out sends each event's identical payload to every subscriber. */
 const PARSED_PAYLOADS = 16;
 
 /**
- * Parsed `next` payloads by their exact text, shared by every client of the process: a message whose payload bytes
- * equal one already parsed gets that parse (compared whole, so every byte of every message is still checked), any
- * other is parsed on its own.
+ * Parsed `next` payloads by their exact bytes, shared by every client of the process: a message whose payload bytes
+ * equal one already parsed gets that parse (compared whole, byte for byte, so every byte of every message is still
+ * checked), any other is decoded and parsed on its own.
  */
 class PayloadParses {
-  private readonly byText = new Map<string, ExecutionResult<unknown>>();
+  private readonly known: { bytes: Buffer; parsed: ExecutionResult<unknown> }[] = [];
 
-  parse(text: string): ExecutionResult<unknown> {
-    const known = this.byText.get(text);
-    if (known) return known;
-    const parsed = JSON.parse(text) as ExecutionResult<unknown>;
-    this.byText.set(text, parsed);
-    if (this.byText.size > PARSED_PAYLOADS) this.byText.delete(this.byText.keys().next().value!);
+  /** The payload in `message` from `start` to `end`. */
+  parse(message: Buffer, start: number, end: number): ExecutionResult<unknown> {
+    const length = end - start;
+    for (const { bytes, parsed } of this.known) {
+      if (bytes.length === length && message.compare(bytes, 0, length, start, end) === 0) return parsed;
+    }
+    const parsed = JSON.parse(message.toString('utf8', start, end)) as ExecutionResult<unknown>;
+    this.known.unshift({ bytes: Buffer.from(message.subarray(start, end)), parsed });
+    if (this.known.length > PARSED_PAYLOADS) this.known.pop();
     return parsed;
   }
 }
@@ -65,7 +70,7 @@ export class LeanClient implements SubscriberClient {
   constructor(private readonly options: LeanClientOptions) {
     this.socket = new WebSocket(options.url, GRAPHQL_TRANSPORT_WS_PROTOCOL);
     this.socket.on('open', () => this.write({ type: MessageType.ConnectionInit, payload: options.connectionParams }));
-    this.socket.on('message', (data: Buffer) => this.receive(data.toString()));
+    this.socket.on('message', (data: Buffer) => this.receive(data));
     this.socket.on('error', (error) => options.on.error(error));
     this.closed = new Promise((resolve) =>
       this.socket.on('close', (code, reason) => {
@@ -98,15 +103,22 @@ export class LeanClient implements SubscriberClient {
     await this.closed;
   }
 
-  private receive(text: string): void {
-    if (text.startsWith(NEXT_START) && text.endsWith('}')) {
-      const idEnd = text.indexOf('"', NEXT_START.length);
-      if (idEnd > 0 && text.startsWith(NEXT_AFTER_ID, idEnd)) {
-        const payload = payloadParses.parse(text.slice(idEnd + NEXT_AFTER_ID.length, -1));
-        this.sinkOf(text.slice(NEXT_START.length, idEnd))?.next(payload);
+  private receive(data: Buffer): void {
+    const shortest = NEXT_START.length + NEXT_AFTER_ID.length + 1;
+    if (
+      data.length > shortest &&
+      data.at(-1) === CLOSING_BRACE &&
+      data.compare(NEXT_START, 0, NEXT_START.length, 0, NEXT_START.length) === 0
+    ) {
+      const idEnd = data.indexOf(QUOTE, NEXT_START.length);
+      const payloadStart = idEnd + NEXT_AFTER_ID.length;
+      if (idEnd > 0 && payloadStart < data.length && data.compare(NEXT_AFTER_ID, 0, NEXT_AFTER_ID.length, idEnd, payloadStart) === 0) {
+        const payload = payloadParses.parse(data, payloadStart, data.length - 1);
+        this.sinkOf(data.toString('latin1', NEXT_START.length, idEnd))?.next(payload);
         return;
       }
     }
+    const text = data.toString();
     const message = JSON.parse(text) as { type: MessageType; id?: string; payload?: unknown };
     switch (message.type) {
       case MessageType.ConnectionAck: {

@@ -11,6 +11,11 @@ import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
 const EVENT_SOURCE = '__subscription_event__';
+/**
+ * Events of one group being resolved at once, at most: enough to overlap one event's entity fetches with the fan-out of
+ * the one before, few enough that a flood of upstream events waits in the upstream's queue rather than in fetches.
+ */
+const EVENTS_RESOLVED_AT_ONCE = 8;
 
 interface SubscriptionRequest {
   document: DocumentNode;
@@ -99,6 +104,11 @@ class SinksByChannel {
   clear(): void {
     this.byChannel.clear();
     this.count = 0;
+  }
+
+  /** Each channel's sinks, channel by channel. */
+  channels(): IterableIterator<Set<SubscriptionSink>> {
+    return this.byChannel.values();
   }
 
   *[Symbol.iterator](): IterableIterator<SubscriptionSink> {
@@ -238,18 +248,27 @@ export class FederatedSubscriptions {
     void active.events.return?.();
   }
 
-  /** Hands one result to every subscriber of the group, shaped and serialised at most once. */
-  private publish(active: ActiveGroup, result: ExecutionResult): void {
+  /**
+   * Hands results, in order, to every subscriber of the group, each shaped and serialised at most once: one connection's
+   * subscribers get them all before the next connection's (see {@link SubscriptionSink.channel}).
+   */
+  private publish(active: ActiveGroup, results: ExecutionResult[]): void {
     if (active.ended) return;
     const removals = active.request.removals;
-    const event = new GroupEvent(removals ? { ...result, errors: [...removals, ...(result.errors ?? [])] } : result);
-    active.latest = event;
-    for (const sink of active.sinks) {
-      try {
-        sink.next(event);
-      } catch (error) {
-        // One subscriber's failure (a socket that broke while written to) is its own; the others still get the event.
-        this.options.logger.warn({ err: error }, 'a subscriber could not be handed an event');
+    const events = results.map(
+      (result) => new GroupEvent(removals ? { ...result, errors: [...removals, ...(result.errors ?? [])] } : result),
+    );
+    active.latest = events.at(-1);
+    for (const sinks of active.sinks.channels()) {
+      for (const event of events) {
+        for (const sink of sinks) {
+          try {
+            sink.next(event);
+          } catch (error) {
+            // One subscriber's failure (a socket that broke while written to) is its own; the others still get the event.
+            this.options.logger.warn({ err: error }, 'a subscriber could not be handed an event');
+          }
+        }
       }
     }
   }
@@ -315,9 +334,11 @@ export class FederatedSubscriptions {
       { operationName: active.request.operationName },
       'a subscription is no longer valid on the new supergraph; ending it',
     );
-    this.publish(active, {
-      errors: [clientError(ErrorCode.GraphQLValidationFailed, `This subscription is no longer valid after a schema update: ${reason}`)],
-    });
+    this.publish(active, [
+      {
+        errors: [clientError(ErrorCode.GraphQLValidationFailed, `This subscription is no longer valid after a schema update: ${reason}`)],
+      },
+    ]);
     this.end(active);
   }
 
@@ -362,33 +383,62 @@ export class FederatedSubscriptions {
   }
 
   /**
-   * Resolves the group's events one at a time, which keeps them in order, and hands each result to every subscriber;
-   * each event is resolved by the group's plan of the moment. The group ends with its upstream, unless that upstream was
-   * replaced by a new supergraph's.
+   * Resolves the group's events as they arrive, up to {@link EVENTS_RESOLVED_AT_ONCE} at a time, and hands them to
+   * every subscriber in the order they came: an event's entity fetches need not wait for the event before it to be
+   * fetched and written, and none overtakes it. Events resolved by the time their turn comes are handed over together,
+   * so that each connection gets them in one write. Each event is resolved by the group's plan of the moment it
+   * arrives. The group ends with its upstream, unless that upstream was replaced by a new supergraph's.
    */
   private async pump(active: ActiveGroup, events: AsyncIterableIterator<UpstreamEvent>): Promise<void> {
-    for await (const event of events) {
-      const { plan } = active;
-      const serviceName = plan.primary.serviceName;
-      let result: ExecutionResult;
-      if (event.data) {
-        try {
-          result = await plan.resolve(event);
-        } catch (error) {
-          this.options.logger.error({ err: error }, 'subscription event could not be resolved');
-          result = { errors: [clientError(ErrorCode.InternalServerError, 'This event could not be resolved')] };
-        }
-        this.options.onEventResolved?.();
-      } else {
-        result = {
-          errors: (event.errors ?? []).map(
-            (error) => new GraphQLError(error.message, { extensions: { ...error.extensions, serviceName } }),
-          ),
-        };
+    const queue: { result: ExecutionResult | undefined }[] = [];
+    let drained: { promise: Promise<void>; resolve: () => void } | undefined;
+    const publishReady = () => {
+      let ready = 0;
+      while (ready < queue.length && queue[ready]!.result) ready++;
+      if (ready === 0) return;
+      this.publish(
+        active,
+        queue.splice(0, ready).map((entry) => entry.result!),
+      );
+      drained?.resolve();
+    };
+    /** Resolves once the queue is shorter than `length`. */
+    const shorterThan = async (length: number) => {
+      while (queue.length >= length) {
+        let resolve!: () => void;
+        drained = { promise: new Promise<void>((done) => (resolve = done)), resolve };
+        await drained.promise;
       }
-      this.publish(active, result);
+    };
+    for await (const event of events) {
+      const entry: { result: ExecutionResult | undefined } = { result: undefined };
+      queue.push(entry);
+      void this.resolveEvent(active.plan, event).then((result) => {
+        entry.result = result;
+        publishReady();
+      });
+      await shorterThan(EVENTS_RESOLVED_AT_ONCE);
     }
+    await shorterThan(1);
     if (active.events === events) this.end(active);
+  }
+
+  /** One event's result: the rest of the plan run from it, or the errors it carries; never a rejection. */
+  private async resolveEvent(plan: GroupPlan, event: UpstreamEvent): Promise<ExecutionResult> {
+    if (!event.data) {
+      const serviceName = plan.primary.serviceName;
+      return {
+        errors: (event.errors ?? []).map((error) => new GraphQLError(error.message, { extensions: { ...error.extensions, serviceName } })),
+      };
+    }
+    try {
+      return await plan.resolve(event);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'subscription event could not be resolved');
+      return { errors: [clientError(ErrorCode.InternalServerError, 'This event could not be resolved')] };
+    } finally {
+      this.options.onEventResolved?.();
+    }
   }
 
   /** Runs the rest of the plan for one event, starting from the event as the primary fetch's result. */

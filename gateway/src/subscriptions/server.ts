@@ -131,25 +131,26 @@ class BatchedWrites {
 
   /** Sends `prefix` + `tail` as one text message. */
   send(socket: WebSocket, prefix: Buffer, tail: Buffer): void {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    const tcp = tcpSocketOf(socket);
-    if (!tcp || socket.extensions !== '') {
-      socket.send(Buffer.concat([prefix, tail], prefix.length + tail.length), { binary: false });
-      this.dropIfBacklogged(socket);
-      return;
-    }
-    if (this.pending?.socket !== socket) {
+    let pending = this.pending;
+    if (pending?.socket !== socket) {
+      if (socket.readyState !== WebSocket.OPEN) return;
+      const tcp = tcpSocketOf(socket);
+      if (!tcp || socket.extensions !== '') {
+        socket.send(Buffer.concat([prefix, tail], prefix.length + tail.length), { binary: false });
+        this.dropIfBacklogged(socket);
+        return;
+      }
       this.flush();
-      this.pending = { socket, tcp, prefixes: [], tails: [], bytes: 0 };
+      pending = this.pending = { socket, tcp, prefixes: [], tails: [], bytes: 0 };
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         process.nextTick(this.flushAtTurnEnd);
       }
     }
     const length = prefix.length + tail.length;
-    this.pending.prefixes.push(prefix);
-    this.pending.tails.push(tail);
-    this.pending.bytes += frameHeaderLength(length) + length;
+    pending.prefixes.push(prefix);
+    pending.tails.push(tail);
+    pending.bytes += frameHeaderLength(length) + length;
   }
 
   /** Writes the messages gathered for the current connection, if any. */
