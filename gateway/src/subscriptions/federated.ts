@@ -7,6 +7,7 @@ import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
 import type { LoadedSupergraph } from '../execution/gateway.ts';
 import { formatted, formattedResult } from './operations.ts';
+import { FanOut, type FanOutSink } from './fan-out.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
@@ -61,60 +62,8 @@ export class GroupEvent {
   }
 }
 
-/** Where a subscription's events go: called in order, synchronously, as each event of its group is resolved. */
-export interface SubscriptionSink {
-  next(event: GroupEvent): void;
-  /** The group is over (its upstream ended, or it is no longer valid on a new supergraph); nothing follows. */
-  end(): void;
-  /**
-   * What the sink writes to (its connection), when several sinks share one: a group hands each event to the sinks of
-   * one channel one after another, so that a writer can send them together and be done with that channel.
-   */
-  readonly channel?: object;
-}
-
-/** A group's sinks, kept together by channel (in the order each channel joined), so that events go out channel by channel. */
-class SinksByChannel {
-  private readonly byChannel = new Map<object, Set<SubscriptionSink>>();
-  private count = 0;
-
-  get size(): number {
-    return this.count;
-  }
-
-  add(sink: SubscriptionSink): void {
-    const channel = sink.channel ?? sink;
-    let sinks = this.byChannel.get(channel);
-    if (!sinks) this.byChannel.set(channel, (sinks = new Set()));
-    if (sinks.has(sink)) return;
-    sinks.add(sink);
-    this.count++;
-  }
-
-  /** Returns whether the sink was there. */
-  delete(sink: SubscriptionSink): boolean {
-    const channel = sink.channel ?? sink;
-    const sinks = this.byChannel.get(channel);
-    if (!sinks?.delete(sink)) return false;
-    if (sinks.size === 0) this.byChannel.delete(channel);
-    this.count--;
-    return true;
-  }
-
-  clear(): void {
-    this.byChannel.clear();
-    this.count = 0;
-  }
-
-  /** Each channel's sinks, channel by channel. */
-  channels(): IterableIterator<Set<SubscriptionSink>> {
-    return this.byChannel.values();
-  }
-
-  *[Symbol.iterator](): IterableIterator<SubscriptionSink> {
-    for (const sinks of this.byChannel.values()) yield* sinks;
-  }
-}
+/** Where a subscription's events go: called in order, synchronously, with each event of its group. */
+export type SubscriptionSink = FanOutSink<GroupEvent>;
 
 /** A running group of identical subscriptions: what it was asked, how it is served now, and who receives it. */
 interface ActiveGroup {
@@ -123,9 +72,8 @@ interface ActiveGroup {
   plan: GroupPlan;
   /** Its upstream subscription; replaced when a new supergraph moves the root field. */
   events: AsyncIterableIterator<UpstreamEvent>;
-  sinks: SinksByChannel;
-  /** Replayed to subscribers that join later: events carry the whole state, so the latest is enough to catch up. */
-  latest: GroupEvent | undefined;
+  /** Its subscribers, and the events on their way to them. */
+  fanOut: FanOut<GroupEvent>;
   ended: boolean;
 }
 
@@ -203,8 +151,7 @@ export class FederatedSubscriptions {
       active = this.active.get(key) ?? this.start(key, request, plan);
     }
     const group = active;
-    group.sinks.add(sink);
-    if (group.latest) sink.next(group.latest);
+    group.fanOut.add(sink);
     return () => this.leave(group, sink);
   }
 
@@ -229,8 +176,7 @@ export class FederatedSubscriptions {
       request,
       plan,
       events: this.startUpstream(plan, request),
-      sinks: new SinksByChannel(),
-      latest: undefined,
+      fanOut: new FanOut({ logger: this.options.logger }),
       ended: false,
     };
     this.active.set(key, active);
@@ -242,45 +188,27 @@ export class FederatedSubscriptions {
   }
 
   private leave(active: ActiveGroup, sink: SubscriptionSink): void {
-    if (!active.sinks.delete(sink) || active.sinks.size > 0 || active.ended) return;
+    if (!active.fanOut.delete(sink) || active.fanOut.size > 0 || active.ended) return;
     active.ended = true;
     if (this.active.get(active.key) === active) this.active.delete(active.key);
     void active.events.return?.();
   }
 
-  /**
-   * Hands results, in order, to every subscriber of the group, each shaped and serialised at most once: one connection's
-   * subscribers get them all before the next connection's (see {@link SubscriptionSink.channel}).
-   */
+  /** Hands results, in order, to every subscriber of the group, each shaped and serialised at most once. */
   private publish(active: ActiveGroup, results: ExecutionResult[]): void {
     if (active.ended) return;
     const removals = active.request.removals;
-    const events = results.map(
-      (result) => new GroupEvent(removals ? { ...result, errors: [...removals, ...(result.errors ?? [])] } : result),
+    active.fanOut.publish(
+      results.map((result) => new GroupEvent(removals ? { ...result, errors: [...removals, ...(result.errors ?? [])] } : result)),
     );
-    active.latest = events.at(-1);
-    for (const sinks of active.sinks.channels()) {
-      for (const event of events) {
-        for (const sink of sinks) {
-          try {
-            sink.next(event);
-          } catch (error) {
-            // One subscriber's failure (a socket that broke while written to) is its own; the others still get the event.
-            this.options.logger.warn({ err: error }, 'a subscriber could not be handed an event');
-          }
-        }
-      }
-    }
   }
 
-  /** Ends the group: every subscriber after what it has been handed, and the upstream subscription. */
+  /** Ends the group: every subscriber once it has been handed what was published, and the upstream subscription. */
   private end(active: ActiveGroup): void {
     if (active.ended) return;
     active.ended = true;
     if (this.active.get(active.key) === active) this.active.delete(active.key);
-    const sinks = [...active.sinks];
-    active.sinks.clear();
-    for (const sink of sinks) sink.end();
+    void active.fanOut.end();
     void active.events.return?.();
   }
 
