@@ -318,8 +318,9 @@ export class FederatedSubscriptions {
    * arrives. The group ends with its upstream, unless that upstream was replaced by a new supergraph's.
    */
   private async pump(active: ActiveGroup, events: AsyncIterableIterator<UpstreamEvent>): Promise<void> {
+    /** Events being resolved or waiting for the ones before them, in the order they came. */
     const queue: { result: ExecutionResult | undefined }[] = [];
-    let drained: { promise: Promise<void>; resolve: () => void } | undefined;
+    let shortened: PromiseWithResolvers<void> | undefined;
     const publishReady = () => {
       let ready = 0;
       while (ready < queue.length && queue[ready]!.result) ready++;
@@ -328,14 +329,12 @@ export class FederatedSubscriptions {
         active,
         queue.splice(0, ready).map((entry) => entry.result!),
       );
-      drained?.resolve();
+      shortened?.resolve();
     };
-    /** Resolves once the queue is shorter than `length`. */
     const shorterThan = async (length: number) => {
       while (queue.length >= length) {
-        let resolve!: () => void;
-        drained = { promise: new Promise<void>((done) => (resolve = done)), resolve };
-        await drained.promise;
+        shortened = Promise.withResolvers();
+        await shortened.promise;
       }
     };
     for await (const event of events) {
