@@ -56,6 +56,7 @@ describe('FanOut', () => {
     fanOut.publish(['e1']);
     fanOut.publish(['e2']);
     fanOut.add(sink('late'));
+    expect(handed.at(-1), 'the latest event, handed as the sink joins').toBe('late:e2');
     expect(fanOut.delete(leaving)).toBe(true);
     fanOut.publish(['e3']);
     await fanOut.settled();
@@ -65,6 +66,19 @@ describe('FanOut', () => {
     expect(fanOut.size).toBe(2);
   });
 
+  it('hands over an event published in the very step after a run of passes found nothing more to do', async () => {
+    const { handed, sink } = recorder();
+    const fanOut = new FanOut<string>({ logger: recordingLogger().logger });
+    fanOut.add(sink('a'));
+
+    fanOut.publish(['e1']);
+    queueMicrotask(() => fanOut.publish(['e2']));
+    await Promise.resolve();
+    await fanOut.settled();
+
+    expect(handed).toEqual(['a:e1', 'a:e2']);
+  });
+
   it('ends every sink only after it was handed everything published before the end', async () => {
     const { handed, sink } = recorder();
     const fanOut = new FanOut<string>({ logger: recordingLogger().logger, channelsPerTurn: 1 });
@@ -72,10 +86,29 @@ describe('FanOut', () => {
     fanOut.add(sink('b'));
     fanOut.publish(['last']);
 
+    fanOut.publish(['after']);
     await fanOut.end();
 
-    expect(handed).toEqual(['a:last', 'b:last', 'a:end', 'b:end']);
+    expect(handed).toEqual(['a:last', 'b:last', 'b:after', 'a:after', 'a:end', 'b:end']);
     expect(fanOut.size).toBe(0);
+  });
+
+  it('ends the other sinks when one fails to end, and logs it', async () => {
+    const { handed, sink } = recorder();
+    const { logger, warnings } = recordingLogger();
+    const fanOut = new FanOut<string>({ logger });
+    fanOut.add({
+      next: () => undefined,
+      end: () => {
+        throw new Error('socket broke');
+      },
+    });
+    fanOut.add(sink('healthy'));
+
+    await fanOut.end();
+
+    expect(handed).toEqual(['healthy:end']);
+    expect(warnings.map((warning) => warning.message)).toEqual(['a subscriber could not be ended']);
   });
 
   it('goes on to the other sinks when one fails to take an event, and logs it', async () => {

@@ -86,7 +86,12 @@ export class FanOut<Event> {
     this.backlog.push(...events);
     this.published += events.length;
     this.latest = events.at(-1);
-    this.passes ??= this.runPasses().finally(() => (this.passes = undefined));
+    this.passes ??= this.runPasses();
+  }
+
+  /** Events published and not yet handed to every sink. */
+  get backlogLength(): number {
+    return this.backlog.length;
   }
 
   /** Resolves once every event published so far has been handed to every sink. */
@@ -100,7 +105,13 @@ export class FanOut<Event> {
     const sinks = [...this.receivers.keys()];
     this.receivers.clear();
     this.byChannel.clear();
-    for (const sink of sinks) sink.end();
+    for (const sink of sinks) {
+      try {
+        sink.end();
+      } catch (error) {
+        this.options.logger.warn({ err: error }, 'a subscriber could not be ended');
+      }
+    }
   }
 
   /**
@@ -108,19 +119,25 @@ export class FanOut<Event> {
    * was published when it began (a sink that joined since started later still), so those leave the backlog.
    */
   private async runPasses(): Promise<void> {
-    for (;;) {
-      const target = this.published;
-      await this.pass();
-      this.backlog = this.backlog.slice(target - this.backlogStart);
-      this.backlogStart = target;
-      if (this.published === target) return;
+    try {
+      for (;;) {
+        const target = this.published;
+        await this.pass();
+        this.backlog = this.backlog.slice(target - this.backlogStart);
+        this.backlogStart = target;
+        if (this.published === target) return;
+      }
+    } finally {
+      // Cleared in the same step as the check above: a publish in any later step starts a run of its own.
+      this.passes = undefined;
     }
   }
 
   /** Hands every sink the events it lacks, channel by channel, yielding to other work between batches of channels. */
   private async pass(): Promise<void> {
     let channels = 0;
-    // Map and Set iterators are live: a channel or sink that joins during the pass is visited, one that leaves is not.
+    // Map and Set iterators are live: a channel that joins during the pass is visited, one that leaves is not. A sink that
+    // joins a channel already visited is not, and needs not be: it joined with every event published so far handed.
     for (const receivers of this.byChannel.values()) {
       for (const receiver of receivers) {
         while (receiver.handed < this.published) this.hand(receiver, this.backlog[receiver.handed++ - this.backlogStart]!);

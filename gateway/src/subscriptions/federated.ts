@@ -13,8 +13,9 @@ import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
 const EVENT_SOURCE = '__subscription_event__';
 /**
- * Events of one group being resolved at once, at most: enough to overlap one event's entity fetches with the fan-out of
- * the one before, few enough that a flood of upstream events waits in the upstream's queue rather than in fetches.
+ * Events of one group being resolved, or resolved and not yet handed to every subscriber, at most: enough to overlap one
+ * event's entity fetches with the fan-out of the one before, few enough that a flood of upstream events waits in the
+ * upstream's bounded queue rather than in fetches or in memory.
  */
 const EVENTS_RESOLVED_AT_ONCE = 8;
 
@@ -315,7 +316,9 @@ export class FederatedSubscriptions {
    * every subscriber in the order they came: an event's entity fetches need not wait for the event before it to be
    * fetched and written, and none overtakes it. Events resolved by the time their turn comes are handed over together,
    * so that each connection gets them in one write. Each event is resolved by the group's plan of the moment it
-   * arrives. The group ends with its upstream, unless that upstream was replaced by a new supergraph's.
+   * arrives. Once a new supergraph has replaced this upstream, what it still resolves is dropped: the new upstream
+   * starts with the whole state, and an older event after it would take subscribers back. The group ends with its
+   * upstream, unless that upstream was replaced.
    */
   private async pump(active: ActiveGroup, events: AsyncIterableIterator<UpstreamEvent>): Promise<void> {
     /** Events being resolved or waiting for the ones before them, in the order they came. */
@@ -325,14 +328,18 @@ export class FederatedSubscriptions {
       let ready = 0;
       while (ready < queue.length && queue[ready]!.result) ready++;
       if (ready === 0) return;
-      this.publish(
-        active,
-        queue.splice(0, ready).map((entry) => entry.result!),
-      );
+      const results = queue.splice(0, ready).map((entry) => entry.result!);
+      if (active.events === events) this.publish(active, results);
       shortened?.resolve();
     };
-    const shorterThan = async (length: number) => {
-      while (queue.length >= length) {
+    /** Resolves once fewer than `count` events are being resolved or wait to be handed to every subscriber. */
+    const roomFor = async (count: number) => {
+      for (;;) {
+        if (queue.length + active.fanOut.backlogLength < count) return;
+        if (queue.length === 0) {
+          await active.fanOut.settled();
+          continue;
+        }
         shortened = Promise.withResolvers();
         await shortened.promise;
       }
@@ -340,17 +347,22 @@ export class FederatedSubscriptions {
     for await (const event of events) {
       const entry: { result: ExecutionResult | undefined } = { result: undefined };
       queue.push(entry);
-      void this.resolveEvent(active.plan, event).then((result) => {
-        entry.result = result;
-        publishReady();
-      });
-      await shorterThan(EVENTS_RESOLVED_AT_ONCE);
+      void this.resolveEvent(active.plan, event)
+        .catch((error: unknown): ExecutionResult => {
+          this.options.logger.error({ err: error }, 'subscription event could not be resolved');
+          return { errors: [clientError(ErrorCode.InternalServerError, 'This event could not be resolved')] };
+        })
+        .then((result) => {
+          entry.result = result;
+          publishReady();
+        });
+      await roomFor(EVENTS_RESOLVED_AT_ONCE);
     }
-    await shorterThan(1);
+    await roomFor(1);
     if (active.events === events) this.end(active);
   }
 
-  /** One event's result: the rest of the plan run from it, or the errors it carries; never a rejection. */
+  /** One event's result: the rest of the plan run from it, or the errors it carries. */
   private async resolveEvent(plan: GroupPlan, event: UpstreamEvent): Promise<ExecutionResult> {
     if (!event.data) {
       const serviceName = plan.primary.serviceName;

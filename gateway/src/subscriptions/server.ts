@@ -116,8 +116,8 @@ interface PendingFrames {
  *
  * The frames are written to the connection's TCP socket, past ws's sender, which would allocate and write a header
  * and a payload per message. That keeps ws's order of frames: its sender writes each frame whole and synchronously
- * unless a compression extension is negotiated (its queue is for compression), and such a connection goes through
- * ws's `send` instead. graphql-ws's own messages (`complete` after the last event) follow a subscription's events,
+ * unless a compression extension is negotiated or it is sent a Blob (its queue is for those two), and such a
+ * connection goes through ws's `send` instead; graphql-ws sends strings only. graphql-ws's own messages (`complete` after the last event) follow a subscription's events,
  * since a sink's end writes what is gathered first.
  *
  * Writes never wait: a connection whose unsent bytes grow past `maxBufferedBytes` is dropped at once (a close frame
