@@ -124,6 +124,29 @@ interface ClaimedExecutionRow {
   outputs: [string, unknown][] | null;
 }
 
+/** The execution and its completed steps' outputs, from a row of CLAIM_READ_SQL. */
+function claimedExecution(row: ClaimedExecutionRow): { execution: ExecutionState; outputs: StepOutputs } {
+  const execution: ExecutionState = {
+    id: row.id,
+    tenantId: row.tenant_id,
+    workflowId: row.workflow_id,
+    workflowVersion: row.workflow_version,
+    ownerId: row.owner_id,
+    status: row.status,
+    input: row.input,
+    output: row.output,
+    errorMessage: row.error_message,
+    errorStep: row.error_step,
+    currentStep: row.current_step,
+    currentAttempt: row.current_attempt,
+    uncountedAttempts: row.attempts_before_retry,
+    resumeAt: dateOrNull(row.resume_at),
+    revision: row.revision,
+    finishedAt: dateOrNull(row.finished_at),
+  };
+  return { execution, outputs: outputsOf(row.outputs ?? []) };
+}
+
 /** Later runs of a step (a branch that went back to it) come later, and stand for it. */
 const outputsOf = (runs: [string, unknown][]): StepOutputs => Object.fromEntries(runs.map(([key, output]) => [key, { output }]));
 
@@ -138,6 +161,21 @@ const CLAIM_READ_SQL = `select e."id", e."tenant_id", e."workflow_id", e."workfl
   (select json_agg(json_build_array(s."step_key", s."output") order by s."started_at") from "step_runs" s
    where s."execution_id" = e."id" and s."status" = ?) as "outputs"
   from "executions" e where e."id" = ?`;
+
+/**
+ * The claim in one statement, when the message names the workflow version and it is cached (so the step's type and
+ * timeout are known before the execution is read): reads the execution and its completed outputs as CLAIM_READ_SQL
+ * does and, only if the execution runs this version and is at this step and attempt without waiting, inserts the attempt
+ * (`on conflict do nothing`, as CLAIM_INSERT_SQL). Says whether it inserted; otherwise the claim goes the long way.
+ */
+const CLAIM_AT_ONCE_SQL = `with "execution" as (${CLAIM_READ_SQL}), "claimed" as (
+  insert into "step_runs" ("id", "execution_id", "step_key", "step_type", "attempt", "idempotency_key", "status", "lease_until",
+  "lease_owner", "started_at")
+  select ?, "execution"."id", ?, ?, ?, ?, ?, ?, ?, ? from "execution"
+  where "execution"."workflow_id" = ? and "execution"."workflow_version" = ? and "execution"."status" = ?
+  and "execution"."current_step" = ? and "execution"."current_attempt" = ? and "execution"."resume_at" is null
+  on conflict ("idempotency_key") do nothing returning "id")
+  select "execution".*, exists (select 1 from "claimed") as "claimed" from "execution"`;
 
 /** The first delivery of an attempt, by far the most common, starts it in this one statement. */
 const CLAIM_INSERT_SQL = `insert into "step_runs" ("id", "execution_id", "step_key", "step_type", "attempt", "idempotency_key", "status",
@@ -245,13 +283,21 @@ export class ExecutionEngine {
    * not waited for, since every process sends what is due again as soon as the broker is back (and the sweeper
    * remains for what no live process knows of).
    */
-  async dispatch(execution: Pick<Execution, 'id' | 'currentStep' | 'currentAttempt' | 'resumeAt'>): Promise<void> {
+  async dispatch(
+    execution: Pick<Execution, 'id' | 'currentStep' | 'currentAttempt' | 'resumeAt'> &
+      Partial<Pick<Execution, 'workflowId' | 'workflowVersion'>>,
+  ): Promise<void> {
     if (!execution.currentStep) return;
     if (execution.resumeAt) {
       this.wakeUps.wakeAt(execution.resumeAt.getTime());
       return;
     }
-    await this.sender.send({ executionId: execution.id, stepKey: execution.currentStep, attempt: execution.currentAttempt });
+    await this.sender.send({
+      executionId: execution.id,
+      stepKey: execution.currentStep,
+      attempt: execution.currentAttempt,
+      ...(execution.workflowId === undefined ? {} : { workflowId: execution.workflowId, workflowVersion: execution.workflowVersion }),
+    });
   }
 
   async handle(message: StepMessage): Promise<void> {
@@ -292,6 +338,8 @@ export class ExecutionEngine {
   }
 
   private async claim(em: EntityManager, message: StepMessage): Promise<Claim> {
+    const claimed = await this.claimAtOnce(em, message);
+    if (claimed) return claimed;
     const read = await this.readForClaim(em, message.executionId);
     if (!read) return { kind: 'skip', reason: 'no such execution' };
     const { execution, outputs } = read;
@@ -417,6 +465,46 @@ export class ExecutionEngine {
     return claim;
   }
 
+  /**
+   * The common claim in one statement (CLAIM_AT_ONCE_SQL); undefined when it does not apply or did not insert the
+   * attempt, for the long way to find out why (a stale or repeated message, a paused execution, another worker's attempt).
+   */
+  private async claimAtOnce(em: EntityManager, message: StepMessage): Promise<Claim | undefined> {
+    if (message.workflowId === undefined || message.workflowVersion === undefined) return undefined;
+    const version = this.versions.get(`${message.workflowId}:${message.workflowVersion}`);
+    const step = version?.steps.find((candidate) => candidate.key === message.stepKey);
+    if (!version || !step) return undefined;
+    const now = new Date(this.now());
+    const attempt: HeldAttempt = {
+      id: randomUUID(),
+      attempt: message.attempt,
+      leaseUntil: new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs),
+    };
+    const [row] = await em
+      .getConnection()
+      .execute<(ClaimedExecutionRow & { claimed: boolean })[]>(CLAIM_AT_ONCE_SQL, [
+        StepRunStatus.Completed,
+        message.executionId,
+        attempt.id,
+        step.key,
+        step.type,
+        message.attempt,
+        stepRunKey(message),
+        StepRunStatus.Running,
+        attempt.leaseUntil,
+        this.leaseOwner,
+        now,
+        message.workflowId,
+        message.workflowVersion,
+        ExecutionStatus.Running,
+        message.stepKey,
+        message.attempt,
+      ]);
+    if (!row?.claimed) return undefined;
+    const { execution, outputs } = claimedExecution(row);
+    return { kind: 'run', attempt, step, version, execution, outputs };
+  }
+
   private async versionOf(
     em: EntityManager,
     execution: Pick<Execution, 'workflowId' | 'workflowVersion'>,
@@ -434,26 +522,7 @@ export class ExecutionEngine {
     executionId: string,
   ): Promise<{ execution: ExecutionState; outputs: StepOutputs } | undefined> {
     const [row] = await em.getConnection().execute<ClaimedExecutionRow[]>(CLAIM_READ_SQL, [StepRunStatus.Completed, executionId]);
-    if (!row) return undefined;
-    const execution: ExecutionState = {
-      id: row.id,
-      tenantId: row.tenant_id,
-      workflowId: row.workflow_id,
-      workflowVersion: row.workflow_version,
-      ownerId: row.owner_id,
-      status: row.status,
-      input: row.input,
-      output: row.output,
-      errorMessage: row.error_message,
-      errorStep: row.error_step,
-      currentStep: row.current_step,
-      currentAttempt: row.current_attempt,
-      uncountedAttempts: row.attempts_before_retry,
-      resumeAt: dateOrNull(row.resume_at),
-      revision: row.revision,
-      finishedAt: dateOrNull(row.finished_at),
-    };
-    return { execution, outputs: outputsOf(row.outputs ?? []) };
+    return row ? claimedExecution(row) : undefined;
   }
 
   /** The outputs of the execution's completed steps, for a claim that did not read them with the execution. */

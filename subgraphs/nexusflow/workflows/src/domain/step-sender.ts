@@ -7,6 +7,12 @@ export interface StepMessage {
   executionId: string;
   stepKey: string;
   attempt: number;
+  /**
+   * The workflow version the execution runs, when the sender knew it: with the version cached, the worker claims the
+   * attempt in one statement instead of reading the execution first (messages without it take two).
+   */
+  workflowId?: string;
+  workflowVersion?: number;
 }
 
 export interface StepSenderOptions {
