@@ -234,7 +234,11 @@ function subscriptionsSection(report: AllReport): string[] {
   const caseOf = (result: unknown) => str(result, 'case') ?? 'one identity';
   if (results.length > 0) {
     out.push(
-      'Latency from each event’s `occurredAt` to its arrival; memory of the gateway process (subgraphs included) per subscriber:',
+      `Latency from each event’s \`occurredAt\` to its arrival at subscribers ${
+        str(json, 'options', 'client') === 'graphql-ws'
+          ? 'using graphql-ws’s client'
+          : 'speaking graphql-transport-ws through the lean client (`bench/subscriptions/lean-client.ts`)'
+      }; memory of the gateway process (subgraphs included) per subscriber:`,
       '',
       table(
         ['case', 'users', 'gateways', 'subscribers', 'delivered', 'p50', 'p99', 'RSS per subscriber', 'heap per subscriber'],
