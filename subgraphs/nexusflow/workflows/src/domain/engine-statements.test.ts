@@ -1,24 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createLogger,
-  InMemoryEventBus,
-  InMemoryWorkQueue,
-  Metrics,
-  openDatabase,
-  OutboxRelay,
-  systemFork,
-  type Database,
-} from '@nexusflow/kit';
-import { createTempDirectory } from '@nexusflow/kit/testing';
+import { createLogger, InMemoryEventBus, InMemoryWorkQueue, Metrics, OutboxRelay, systemFork, type Database } from '@nexusflow/kit';
 import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
 import { WorkflowVersion } from '../entities/workflow-version.entity.ts';
-import { migrations } from '../migrations/index.ts';
 import { StepRegistry } from '../steps/registry.ts';
 import { transformStep } from '../steps/transform.ts';
-import { entities } from '../subgraph.ts';
 import type { StepDefinition } from './definition.ts';
 import { ExecutionEngine, type StepMessage } from './engine.ts';
+import { countedStatements, openCountedDatabase } from './test-database.ts';
 
 const logger = createLogger({ name: 'engine-statements-test', level: 'silent' });
 
@@ -32,27 +21,18 @@ const transform = (key: string): StepDefinition => ({
 
 /** What the engine costs the database per step, counted on a database nothing else uses. */
 describe('the workflow engine, statement by statement', () => {
-  let dataDir: Awaited<ReturnType<typeof createTempDirectory>>;
   let database: Database;
+  let closeDatabase: () => Promise<void>;
   const metrics = new Metrics('engine-statements-test');
   const queue = new InMemoryWorkQueue<StepMessage>('engine-statements-test', logger);
   /** Step messages as the engine sent them, handled one at a time by the test. */
   const sent: StepMessage[] = [];
   let engine: ExecutionEngine;
 
-  const statements = async () => (await metrics.databaseQueries.get()).values[0]?.value ?? 0;
+  const statements = () => countedStatements(metrics);
 
   beforeAll(async () => {
-    dataDir = await createTempDirectory('engine-statements');
-    database = await openDatabase({
-      serviceName: 'workflows',
-      url: undefined,
-      embeddedDirectory: dataDir.path,
-      entities,
-      migrations,
-      metrics,
-      logger,
-    });
+    ({ database, close: closeDatabase } = await openCountedDatabase('engine-statements', metrics));
     const relay = new OutboxRelay(database, new InMemoryEventBus(logger), logger);
     // A stopped relay publishes nothing, so that its own statements are not counted as the engine's.
     await relay.stop();
@@ -64,8 +44,7 @@ describe('the workflow engine, statement by statement', () => {
 
   afterAll(async () => {
     await queue.close();
-    await database?.close();
-    await dataDir?.remove();
+    await closeDatabase?.();
   });
 
   async function startWorkflow(steps: StepDefinition[]): Promise<string> {

@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, Metrics, openDatabase, Role, systemFork, tenantFork, type Database, type EntityManager } from '@nexusflow/kit';
-import { createTempDirectory } from '@nexusflow/kit/testing';
+import { Metrics, Role, systemFork, tenantFork, type Database, type EntityManager } from '@nexusflow/kit';
 import { Execution, ExecutionStatus } from '../entities/execution.entity.ts';
-import { migrations } from '../migrations/index.ts';
-import { entities } from '../subgraph.ts';
 import { SharedExecutionReads } from './shared-execution-reads.ts';
+import { countedStatements, openCountedDatabase } from './test-database.ts';
 
 /** Reads as the workflows subgraph does: the execution as stored now, through a fresh context. */
 const readCurrent = (em: EntityManager, id: string) => em.fork().findOne(Execution, { id });
@@ -13,17 +11,17 @@ const readCurrent = (em: EntityManager, id: string) => em.fork().findOne(Executi
 const memberOf = (tenantId: string) => ({ kind: 'user' as const, userId: randomUUID(), tenantId, roles: [Role.Viewer] });
 
 describe('the execution as live subscribers read it', () => {
-  let dataDir: Awaited<ReturnType<typeof createTempDirectory>>;
   let database: Database;
+  let closeDatabase: () => Promise<void>;
   const metrics = new Metrics('shared-execution-reads-test');
   const tenantId = randomUUID();
   let executionId: string;
 
   /** Statements the database ran while `work` did. Nothing else runs on this database. */
   async function statementsOf(work: () => Promise<unknown>): Promise<number> {
-    const before = (await metrics.databaseQueries.get()).values[0]?.value ?? 0;
+    const before = await countedStatements(metrics);
     await work();
-    return ((await metrics.databaseQueries.get()).values[0]?.value ?? 0) - before;
+    return (await countedStatements(metrics)) - before;
   }
 
   async function setRevision(revision: number, status: ExecutionStatus) {
@@ -31,16 +29,7 @@ describe('the execution as live subscribers read it', () => {
   }
 
   beforeAll(async () => {
-    dataDir = await createTempDirectory('shared-execution-reads');
-    database = await openDatabase({
-      serviceName: 'workflows',
-      url: undefined,
-      embeddedDirectory: dataDir.path,
-      entities,
-      migrations,
-      metrics,
-      logger: createLogger({ name: 'shared-execution-reads-test', level: 'silent' }),
-    });
+    ({ database, close: closeDatabase } = await openCountedDatabase('shared-execution-reads', metrics));
     const em = systemFork(database);
     const execution = em.create(Execution, {
       tenantId,
@@ -58,8 +47,7 @@ describe('the execution as live subscribers read it', () => {
   });
 
   afterAll(async () => {
-    await database?.close();
-    await dataDir?.remove();
+    await closeDatabase?.();
   });
 
   it('reads an execution once for every subscriber of the tenant resolving the same update', async () => {
