@@ -116,9 +116,9 @@ interface PendingFrames {
  *
  * The frames are written to the connection's TCP socket, past ws's sender, which would allocate and write a header
  * and a payload per message. That keeps ws's order of frames: its sender writes each frame whole and synchronously
- * unless a compression extension is negotiated or it is sent a Blob (its queue is for those two), and such a
- * connection goes through ws's `send` instead; graphql-ws sends strings only. graphql-ws's own messages (`complete` after the last event) follow a subscription's events,
- * since a sink's end writes what is gathered first.
+ * unless a compression extension is negotiated or it is handed a Blob (its queue is for those two); a connection with
+ * an extension goes through ws's `send` instead, and graphql-ws sends strings only. graphql-ws's own messages
+ * (`complete` after the last event) follow a subscription's events, since a sink's end writes what is gathered first.
  *
  * Writes never wait: a connection whose unsent bytes grow past `maxBufferedBytes` is dropped at once (a close frame
  * would only queue behind what it cannot read, keeping it all in memory), and no other connection waits for it.
