@@ -38,13 +38,11 @@ import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { RecordingServer } from '../test/support/recording-server.ts';
 import type { Stack } from '../test/support/stack.ts';
-import type { RunningGateway } from '../gateway/src/gateway.ts';
+import { collector, GatewayProcess, settledMemory, type MemorySample } from './subscriptions/gateway-process.ts';
 import { LeanClient, type SubscriberClient } from './subscriptions/lean-client.ts';
 
 const CHILD_FLAG = '--subscriber-process';
@@ -93,12 +91,6 @@ type ParentMessage =
   | { kind: 'collect'; releasedAt: number; timeoutMs: number }
   | { kind: 'close' };
 
-interface MemorySample {
-  heapUsed: number;
-  external: number;
-  rss: number;
-}
-
 interface ReadyMessage {
   kind: 'ready';
   connections: number;
@@ -145,21 +137,6 @@ interface ProgressMessage {
 }
 
 type ChildMessage = ReadyMessage | EventsMessage | ProgressMessage | { kind: 'closed' } | { kind: 'failed'; error: string };
-
-/** Exposes V8's collector without a command-line flag, so `tsx bench/subscriptions.ts` suffices. */
-function collector(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
-
-async function settledMemory(gc: () => void): Promise<MemorySample> {
-  for (let round = 0; round < 3; round++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  const { heapUsed, external, rss } = process.memoryUsage();
-  return { heapUsed, external, rss };
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -413,6 +390,8 @@ interface Options {
   redis: number | undefined;
   perConnection: number;
   client: ClientKind;
+  /** Where the gateways run: each in a process of its own (the default, as deployed), or in this one with the subgraphs. */
+  gatewayPlacement: 'process' | 'inline';
   json: string | undefined;
   /**
    * Where the subgraphs keep their data: embedded (PGlite, the default) or the real PostgreSQL, Redis and RabbitMQ of the
@@ -476,6 +455,7 @@ function parseOptions(): Options {
       redis: { type: 'string', default: '50000' },
       'per-connection': { type: 'string', default: '10' },
       client: { type: 'string', default: 'lean' },
+      gateway: { type: 'string', default: 'process' },
       json: { type: 'string' },
       profile: { type: 'string' },
       storage: { type: 'string', default: 'embedded' },
@@ -486,6 +466,8 @@ function parseOptions(): Options {
   const perUser = values['per-user'];
   if (values.client !== 'lean' && values.client !== 'graphql-ws')
     throw new Error(`--client must be lean or graphql-ws, got "${values.client}"`);
+  if (values.gateway !== 'process' && values.gateway !== 'inline')
+    throw new Error(`--gateway must be process or inline, got "${values.gateway}"`);
   const [perUserSubscribers = '', users = ''] = perUser.split(':');
   return {
     subscribers: values.subscribers
@@ -499,6 +481,7 @@ function parseOptions(): Options {
     redis: none(values.redis) ? undefined : positiveInteger('redis', values.redis),
     perConnection: positiveInteger('per-connection', values['per-connection']),
     client: values.client,
+    gatewayPlacement: values.gateway,
     json: values.json,
     profile: values.profile,
     storage: values.storage === 'postgres' ? 'postgres' : 'embedded',
@@ -595,12 +578,18 @@ class Subscribers {
   }
 }
 
-async function metric(gateway: RunningGateway, name: string): Promise<number> {
+/** A gateway the benchmark drives, in this process or in one of its own. */
+interface BenchGateway {
+  url: string;
+  graphqlUrl: string;
+}
+
+async function metric(gateway: BenchGateway, name: string): Promise<number> {
   const text = await (await fetch(`${gateway.url}/metrics`)).text();
   return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)`, 'm').exec(text)?.[1] ?? Number.NaN);
 }
 
-async function pollMetric(gateway: RunningGateway, name: string, expected: number, timeoutMs: number): Promise<number> {
+async function pollMetric(gateway: BenchGateway, name: string, expected: number, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let value = await metric(gateway, name);
   while (value !== expected && Date.now() < deadline) {
@@ -614,7 +603,12 @@ interface Setup {
   stack: Stack;
   outside: RecordingServer;
   /** The gateways subscribers connect to: one, or two sharing the subgraphs. */
-  gateways: RunningGateway[];
+  gateways: BenchGateway[];
+  /** The memory of the server side after garbage collection: the gateways' processes, or this one when they run in it. */
+  serverMemory(): Promise<MemorySample>;
+  /** Starts a CPU profile of the server side: the first gateway's process, or this one. Returns what saves it. */
+  profile(folder: string): Promise<(name: string) => Promise<void>>;
+  close(): Promise<void>;
   token: string;
   /** Access tokens of `count` distinct users of the watcher's tenant, the watcher first. */
   usersOfTenant(count: number): Promise<string[]>;
@@ -638,17 +632,50 @@ async function setUp(cases: Case[], options: Options, redisUrl?: string): Promis
   });
   const maxConnections = Math.max(...cases.map((c) => Math.ceil(c.subscribers / options.perConnection)));
   const gatewayCount = Math.max(...cases.map((c) => c.gateways));
-  const gateways: RunningGateway[] = [];
+  const gatewayOverrides = {
+    MAX_SUBSCRIPTIONS_PER_CONNECTION: String(options.perConnection),
+    MAX_CONNECTIONS_PER_TENANT: String(maxConnections + 10),
+    ...(options.storage === 'embedded' ? onRedis : {}),
+  };
+  const processes: GatewayProcess[] = [];
+  const gateways: BenchGateway[] = [];
+  const gc = collector();
   for (let index = 0; index < gatewayCount; index++) {
-    gateways.push(
-      await stack.startGateway({
-        MAX_SUBSCRIPTIONS_PER_CONNECTION: String(options.perConnection),
-        MAX_CONNECTIONS_PER_TENANT: String(maxConnections + 10),
-        ...(options.storage === 'embedded' ? onRedis : {}),
-      }),
-    );
+    if (options.gatewayPlacement === 'inline') {
+      gateways.push(await stack.startGateway(gatewayOverrides));
+      continue;
+    }
+    const { env, args } = stack.gatewayEnvironment(gatewayOverrides);
+    const started = await GatewayProcess.start(env, args);
+    processes.push(started);
+    gateways.push(started);
   }
   const gateway = gateways[0]!;
+  const serverMemory = async (): Promise<MemorySample> => {
+    if (processes.length === 0) return settledMemory(gc);
+    const samples = await Promise.all(processes.map((started) => started.memory()));
+    return samples.reduce((sum, sample) => ({
+      heapUsed: sum.heapUsed + sample.heapUsed,
+      external: sum.external + sample.external,
+      rss: sum.rss + sample.rss,
+    }));
+  };
+  const profile = async (folder: string) => {
+    const [first] = processes;
+    if (!first) {
+      const profiler = await Profiler.start(folder);
+      return (name: string) => profiler.save(name);
+    }
+    await first.startProfile();
+    return async (name: string) => {
+      const file = `${folder}/${name}.cpuprofile`;
+      await first.saveProfile(file);
+      progress(`CPU profile: ${file}`);
+    };
+  };
+  const close = async () => {
+    await Promise.all(processes.map((started) => started.close()));
+  };
 
   const registered = (
     await postGraphQL(gateway.graphqlUrl, RegisterDocument, {
@@ -704,7 +731,7 @@ async function setUp(cases: Case[], options: Options, redisUrl?: string): Promis
     return run.id;
   };
 
-  return { stack, outside, gateways, token, usersOfTenant, heldRun };
+  return { stack, outside, gateways, serverMemory, profile, close, token, usersOfTenant, heldRun };
 }
 
 /** A CPU profile of this process (the gateways and the subgraphs) over one phase, for `--profile`. */
@@ -733,7 +760,7 @@ class Profiler {
 }
 
 /** A metric summed over the gateways. */
-async function totalMetric(gateways: RunningGateway[], name: string): Promise<number> {
+async function totalMetric(gateways: BenchGateway[], name: string): Promise<number> {
   const values = await Promise.all(gateways.map((gateway) => metric(gateway, name)));
   return values.reduce((sum, value) => sum + value, 0);
 }
@@ -744,7 +771,7 @@ function labelOf(c: Case): string {
   return `N=${c.subscribers}`;
 }
 
-async function round(setup: Setup, c: Case, options: Options, gc: () => void): Promise<RoundResult> {
+async function round(setup: Setup, c: Case, options: Options): Promise<RoundResult> {
   const { subscribers } = c;
   const label = labelOf(c);
   const gateways = setup.gateways.slice(0, c.gateways);
@@ -758,14 +785,14 @@ async function round(setup: Setup, c: Case, options: Options, gc: () => void): P
     const heapMB = process.memoryUsage().heapUsed / 1024 ** 2;
     progress(
       `${label}:   ${state.snapshots} snapshots, ${state.delivered} events, ${state.extraSnapshots} repeated snapshots, ${state.errorMessages} with errors;` +
-        ` gateway process heap ${heapMB.toFixed(0)} MB, event-loop delay max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
+        ` heap of this process ${heapMB.toFixed(0)} MB, its event-loop delay max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
     );
     loopDelay.reset();
   });
   try {
-    const before = await settledMemory(gc);
+    const before = await setup.serverMemory();
     progress(`${label}: subscribing (${options.perConnection} per connection)`);
-    let profiler = options.profile ? await Profiler.start(options.profile) : undefined;
+    let saveProfile = options.profile ? await setup.profile(options.profile) : undefined;
     child.send({
       kind: 'open',
       urls: gateways.map((gateway) => gateway.graphqlUrl.replace('http://', 'ws://')),
@@ -777,18 +804,18 @@ async function round(setup: Setup, c: Case, options: Options, gc: () => void): P
       timeoutMs: budget,
     });
     const ready = await child.receive('ready', budget + 30_000);
-    await profiler?.save(`${c.kind.replaceAll(' ', '-')}-${subscribers}-subscribing`);
-    profiler = options.profile ? await Profiler.start(options.profile) : undefined;
+    await saveProfile?.(`${c.kind.replaceAll(' ', '-')}-${subscribers}-subscribing`);
+    saveProfile = options.profile ? await setup.profile(options.profile) : undefined;
     const upstreamSubscriptions = await totalMetric(gateways, 'gateway_upstream_subscriptions');
     const gatewayWebsocketConnections = await totalMetric(gateways, 'gateway_websocket_connections');
-    const after = await settledMemory(gc);
+    const after = await setup.serverMemory();
     progress(`${label}: ${ready.snapshots}/${subscribers} snapshots in ${(ready.ms / 1000).toFixed(1)} s; releasing the step`);
 
     const releasedAt = Date.now();
     setup.outside.release(path);
     child.send({ kind: 'collect', releasedAt, timeoutMs: budget });
     const events = await child.receive('events', budget + 30_000);
-    await profiler?.save(`${c.kind.replaceAll(' ', '-')}-${subscribers}-delivery`);
+    await saveProfile?.(`${c.kind.replaceAll(' ', '-')}-${subscribers}-delivery`);
     progress(`${label}: ${events.completedSubscribers}/${subscribers} completions in ${(events.ms / 1000).toFixed(1)} s`);
 
     await child.close();
@@ -916,7 +943,6 @@ function report(results: RoundResult[], options: Options, skipped: string[]): st
 async function runCases(
   cases: Case[],
   options: Options,
-  gc: () => void,
   done: (result: RoundResult) => Promise<void>,
   redisUrl?: string,
 ): Promise<RoundResult[]> {
@@ -928,11 +954,12 @@ async function runCases(
   const results: RoundResult[] = [];
   try {
     for (const c of cases) {
-      const result = await round(setup, c, options, gc);
+      const result = await round(setup, c, options);
       results.push(result);
       await done(result);
     }
   } finally {
+    await setup.close();
     await setup.stack.close();
     await setup.outside.close();
   }
@@ -952,7 +979,6 @@ async function main(): Promise<void> {
     2 * SETUP_BUDGET_MS +
       cases.reduce((sum, c) => sum + 2 * (phaseBudget(c.subscribers) + 30_000) + 2 * c.gateways * METRIC_POLL_MS + 60_000, 0),
   );
-  const gc = collector();
   const onRedis = cases.filter((c) => c.kind === 'two gateways on Redis');
   const results: RoundResult[] = [];
   const save = async () => {
@@ -972,10 +998,9 @@ async function main(): Promise<void> {
   await runCases(
     cases.filter((c) => !onRedis.includes(c)),
     options,
-    gc,
     done,
   );
-  await runCases(onRedis, options, gc, done, redisUrl);
+  await runCases(onRedis, options, done, redisUrl);
   console.log(report(results, options, skipped));
   await save();
 }

@@ -98,6 +98,14 @@ export class TestServices {
     overrides: Environment = {},
     options: GatewayRuntimeOptions = {},
   ): Promise<RunningGateway> {
+    const { env, args } = this.gatewayEnvironment(graph, routes, overrides);
+    const gateway = await startGateway(loadGatewayConfig(env, args), options);
+    this.onClose(() => gateway.close());
+    return gateway;
+  }
+
+  /** The environment and arguments a gateway of these services starts with, in this process or another. */
+  gatewayEnvironment(graph: GraphName, routes: Environment, overrides: Environment = {}): { env: Environment; args: string[] } {
     const env: Environment = {
       PORT: '0',
       LOG_LEVEL: 'silent',
@@ -116,9 +124,7 @@ export class TestServices {
       ...(this.mode === 'postgres' ? { REDIS_URL: this.redisUrl, AMQP_URL: testEnvironment.amqpUrl, AMQP_NAMESPACE: this.namespace } : {}),
       ...overrides,
     };
-    const gateway = await startGateway(loadGatewayConfig(env, ['--graph', graph]), options);
-    this.onClose(() => gateway.close());
-    return gateway;
+    return { env, args: ['--graph', graph] };
   }
 
   async close(): Promise<void> {

@@ -40,6 +40,8 @@ export interface Stack {
   startScheduler(): Promise<RunningSubgraph<SchedulerServices>>;
   /** Starts one more gateway on the same subgraphs, e.g. with other limits. */
   startGateway(env?: Environment): Promise<RunningGateway>;
+  /** What {@link startGateway} starts a gateway with, for one in a process of its own. */
+  gatewayEnvironment(env?: Environment): { env: Environment; args: string[] };
   close(): Promise<void>;
 }
 
@@ -153,6 +155,7 @@ async function startStackOn(services: TestServices, extra: StackOptions): Promis
     clock,
     startScheduler: launchScheduler,
     startGateway: launchGateway,
+    gatewayEnvironment: (overrides: Environment = {}) => services.gatewayEnvironment('nexusflow', routesFor('nexusflow', subgraphs), overrides),
     close: () => services.close(),
   };
 }
