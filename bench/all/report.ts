@@ -238,7 +238,11 @@ function subscriptionsSection(report: AllReport): string[] {
         str(json, 'options', 'client') === 'graphql-ws'
           ? 'using graphql-ws’s client'
           : 'speaking graphql-transport-ws through the lean client (`bench/subscriptions/lean-client.ts`)'
-      }; memory of the gateway process (subgraphs included) per subscriber:`,
+      }; memory of ${
+        str(json, 'options', 'gatewayPlacement') === 'inline'
+          ? 'the process of the gateway and the subgraphs'
+          : 'the gateway processes (each in a process of its own, as deployed)'
+      } per subscriber:`,
       '',
       table(
         ['case', 'users', 'gateways', 'subscribers', 'delivered', 'p50', 'p99', 'RSS per subscriber', 'heap per subscriber'],
