@@ -155,7 +155,8 @@ async function startStackOn(services: TestServices, extra: StackOptions): Promis
     clock,
     startScheduler: launchScheduler,
     startGateway: launchGateway,
-    gatewayEnvironment: (overrides: Environment = {}) => services.gatewayEnvironment('nexusflow', routesFor('nexusflow', subgraphs), overrides),
+    gatewayEnvironment: (overrides: Environment = {}) =>
+      services.gatewayEnvironment('nexusflow', routesFor('nexusflow', subgraphs), overrides),
     close: () => services.close(),
   };
 }
