@@ -154,9 +154,14 @@ export class LeanClient implements SubscriberClient {
   }
 
   private sinkOf(id: string | undefined): Sink<ExecutionResult<unknown>> | undefined {
-    const sink = id === undefined ? undefined : this.sinks.get(id);
-    // A subscription this client completed may still get what the server sent before it learnt so.
-    if (!sink && !(id !== undefined && Number(id) <= this.lastId)) this.options.on.error(new Error(`a message for no subscription: ${id}`));
+    if (id === undefined) {
+      this.options.on.error(new Error('a message without a subscription id'));
+      return undefined;
+    }
+    const sink = this.sinks.get(id);
+    // A subscription this client completed may still get what the server sent before it learnt so; an id it never
+    // handed out is the server's mistake.
+    if (!sink && !(Number(id) <= this.lastId)) this.options.on.error(new Error(`a message for no subscription: ${id}`));
     return sink;
   }
 

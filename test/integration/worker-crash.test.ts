@@ -1,16 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createLogger,
-  Metrics,
-  openDatabase,
-  OutboxEvent,
-  Role,
-  secretOrDevelopmentDefault,
-  signIdentity,
-  type Environment,
-} from '@nexusflow/kit';
+import { OutboxEvent, Role, secretOrDevelopmentDefault, signIdentity, type Environment } from '@nexusflow/kit';
 import { createTempDirectory, postGraphQL, seedEmbeddedDatabase, testEnvironment, type PostOptions } from '@nexusflow/kit/testing';
 import {
   CreateWorkflowDocument,
@@ -22,6 +13,7 @@ import {
 import { StepRun } from '../../subgraphs/nexusflow/workflows/src/entities/step-run.entity.ts';
 import { migrations } from '../../subgraphs/nexusflow/workflows/src/migrations/index.ts';
 import { entities } from '../../subgraphs/nexusflow/workflows/src/subgraph.ts';
+import { openWorkflowsDatabase } from '../../subgraphs/nexusflow/workflows/src/domain/test-database.ts';
 import { launchScript, listeningUrl, type LaunchedProcess } from '../support/processes.ts';
 import { outboxDrained, RecordedEvents } from '../support/recorded-events.ts';
 import { RecordingServer } from '../support/recording-server.ts';
@@ -329,15 +321,7 @@ describe('the embedded workflows service killed mid-step and started again on it
     expectOneCallPerAttempt(outside, 'embedded', execution.id);
     expect(await service!.stop('SIGTERM')).toBe(0);
 
-    const database = await openDatabase({
-      serviceName: 'workflows',
-      url: undefined,
-      embeddedDirectory: dataDir.path,
-      entities,
-      migrations,
-      metrics: new Metrics('crash-test'),
-      logger: createLogger({ name: 'crash-test', level: 'silent' }),
-    });
+    const database = await openWorkflowsDatabase(dataDir.path, 'crash-test');
     try {
       const attempts = await database
         .fork()

@@ -367,7 +367,7 @@ export class ExecutionEngine {
 
     const key = stepRunKey(message);
     const now = new Date(this.now());
-    const leaseUntil = new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs);
+    const leaseUntil = this.leaseEnd(now, step);
     const attempt: HeldAttempt = { id: randomUUID(), attempt: message.attempt, leaseUntil };
     const inserted = await em
       .getConnection()
@@ -415,7 +415,7 @@ export class ExecutionEngine {
     const attempt: HeldAttempt = {
       id: randomUUID(),
       attempt: next.attempt,
-      leaseUntil: new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs),
+      leaseUntil: this.leaseEnd(now, step),
     };
     const claim = await em.transactional(async (tx): Promise<Claim> => {
       const execution = await tx.findOneOrFail(Execution, message.executionId, { lockMode: LockMode.PESSIMISTIC_WRITE });
@@ -478,7 +478,7 @@ export class ExecutionEngine {
     const attempt: HeldAttempt = {
       id: randomUUID(),
       attempt: message.attempt,
-      leaseUntil: new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs),
+      leaseUntil: this.leaseEnd(now, step),
     };
     const [row] = await em
       .getConnection()
@@ -697,6 +697,11 @@ export class ExecutionEngine {
     this.options.relay.notify();
     if (next) await this.dispatch(next);
     return true;
+  }
+
+  /** When an attempt of `step` started at `now` may be taken over: its timeout, and the margin for recording its outcome. */
+  private leaseEnd(now: Date, step: StepDefinition): Date {
+    return new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs);
   }
 
   /** Whether the attempt is still the one a claim took: running, under this process's lease, not renewed by a takeover. */

@@ -1,7 +1,20 @@
-import { createLogger, openDatabase, type Database, type Metrics } from '@nexusflow/kit';
+import { createLogger, Metrics, openDatabase, type Database } from '@nexusflow/kit';
 import { createTempDirectory } from '@nexusflow/kit/testing';
 import { migrations } from '../migrations/index.ts';
 import { entities } from '../subgraph.ts';
+
+/** The embedded workflows database in `directory`, migrated, its statements counted by `metrics`; for tests. */
+export function openWorkflowsDatabase(directory: string, name: string, metrics = new Metrics(name)): Promise<Database> {
+  return openDatabase({
+    serviceName: 'workflows',
+    url: undefined,
+    embeddedDirectory: directory,
+    entities,
+    migrations,
+    metrics,
+    logger: createLogger({ name, level: 'silent' }),
+  });
+}
 
 /**
  * A migrated embedded workflows database of a test file's own, whose statements `metrics` counts (nothing else uses
@@ -9,15 +22,7 @@ import { entities } from '../subgraph.ts';
  */
 export async function openCountedDatabase(name: string, metrics: Metrics): Promise<{ database: Database; close: () => Promise<void> }> {
   const dataDir = await createTempDirectory(name);
-  const database = await openDatabase({
-    serviceName: 'workflows',
-    url: undefined,
-    embeddedDirectory: dataDir.path,
-    entities,
-    migrations,
-    metrics,
-    logger: createLogger({ name, level: 'silent' }),
-  });
+  const database = await openWorkflowsDatabase(dataDir.path, name, metrics);
   return {
     database,
     close: async () => {
