@@ -15,6 +15,7 @@ const workflowsEnvSchema = z.object({
   ...subgraphEnv(serviceDefaults('nexusflow', 'workflows')),
   RUN_WORKER: booleanFlagSchema.default(true),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  WORKER_STEPS_PER_MESSAGE: z.coerce.number().int().min(1).max(1000).default(16),
   ALLOW_PRIVATE_NETWORK_STEPS: booleanFlagSchema.default(false),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
   STALL_AFTER_MS: z.coerce.number().int().min(100).default(60_000),
@@ -56,6 +57,11 @@ export function loadWorkflowsConfig(env?: Environment) {
       /** Run step workers in this process; the embedded default needs it, since its queue is in-process. */
       runWorker: parsed.RUN_WORKER,
       workerConcurrency: parsed.WORKER_CONCURRENCY,
+      /**
+       * How many steps of an execution a worker runs in a row for one queue message, claiming each next step as it
+       * settles the one before; then the execution goes back to the queue, behind the other executions waiting there.
+       */
+      stepsPerMessage: parsed.WORKER_STEPS_PER_MESSAGE,
       /** Let HTTP steps call loopback, private and link-local addresses (tests, on-premises installs). */
       allowPrivateNetworkSteps: parsed.ALLOW_PRIVATE_NETWORK_STEPS,
       sweepIntervalMs: parsed.SWEEP_INTERVAL_MS,

@@ -49,6 +49,7 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
     relay,
     logger: runtime.logger,
     leaseMarginMs: config.stepLeaseMarginMs,
+    stepsPerMessage: config.stepsPerMessage,
     workerId: config.workerId,
     timerPollIntervalMs: config.timerPollIntervalMs,
     maxRetryAfterMs: config.stepMaxRetryAfterMs,

@@ -32,6 +32,12 @@ export interface EngineOptions {
   /** Extra time a worker keeps a step beyond its timeout before another may take it over. @default 5000 */
   leaseMarginMs?: number;
   /**
+   * How many steps of an execution one message runs in a row: the statement that settles a step claims the next one
+   * for this worker, which runs it without a queue round trip; then the execution goes back to the queue, behind the
+   * other executions waiting there. 1 sends every step through the queue. @default 16
+   */
+  stepsPerMessage?: number;
+  /**
    * This process's name in the leases it takes; a process started again under the same name takes over at once what
    * its predecessor left running. It must name one live process. @default a random id (no predecessor is recognised)
    */
@@ -100,9 +106,17 @@ type RecordEvent = (type: WorkflowEvent, execution: ExecutionState, details?: Ex
 /** The outputs of an execution's completed steps, by step key, as templates and conditions read them. */
 type StepOutputs = Record<string, { output: unknown }>;
 
-type Claim =
-  | { kind: 'run'; attempt: HeldAttempt; step: StepDefinition; version: VersionFacts; execution: ExecutionState; outputs?: StepOutputs }
-  | { kind: 'skip'; reason: string };
+/** An attempt this worker holds and is to run: the step, and the execution's state as the attempt started. */
+interface RunClaim {
+  kind: 'run';
+  attempt: HeldAttempt;
+  step: StepDefinition;
+  version: VersionFacts;
+  execution: ExecutionState;
+  outputs?: StepOutputs;
+}
+
+type Claim = RunClaim | { kind: 'skip'; reason: string };
 
 interface ClaimedExecutionRow {
   id: string;
@@ -188,8 +202,16 @@ const CLAIM_INSERT_SQL = `insert into "step_runs" ("id", "execution_id", "step_k
  * attempt is still held under the claim's lease. Then it moves the execution on, completes the attempt and writes
  * the events, all or nothing; otherwise it changes nothing and says so.
  */
-function settleAtOnceSql(events: number): string {
+function settleAtOnceSql(events: number, claimNext: boolean): string {
   const rows = Array.from({ length: events }, () => '(?::uuid, ?::varchar, ?::varchar, ?::jsonb, ?::timestamptz)').join(', ');
+  // The next step's attempt, under this worker's lease, as CLAIM_INSERT_SQL inserts it, once the execution has moved on.
+  const claimed = claimNext
+    ? `, "claimed" as (
+    insert into "step_runs" ("id", "execution_id", "step_key", "step_type", "attempt", "idempotency_key", "status", "lease_until",
+    "lease_owner", "started_at") select ?, ?, ?, ?, ?, ?, ?, ?, ?, ? where exists (select 1 from "moved")
+    on conflict ("idempotency_key") do nothing returning "id"
+  )`
+    : '';
   return `with "execution" as (
     select "id" from "executions" where "id" = ? and "revision" = ? and "status" = ? and "current_step" = ? and "current_attempt" = ?
     and "resume_at" is null for update
@@ -206,8 +228,9 @@ function settleAtOnceSql(events: number): string {
   ), "recorded" as (
     insert into "outbox_events" ("event_id", "type", "tenant_id", "payload", "occurred_at")
     select * from (values ${rows}) as "event" where exists (select 1 from "moved") returning 1
-  )
-  select (select count(*) from "moved")::int as "moved", (select count(*) from "settled")::int as "settled"`;
+  )${claimed}
+  select (select count(*) from "moved")::int as "moved", (select count(*) from "settled")::int as "settled",
+  ${claimNext ? '(select count(*) from "claimed")::int' : '0'} as "claimed"`;
 }
 
 /**
@@ -217,7 +240,13 @@ function settleAtOnceSql(events: number): string {
  * as abandoned and the next attempt runs the step again, so that every run of a step is an attempt on record; the
  * step's idempotency key, the same for all its attempts, lets whoever receives its effect apply it once.
  *
- * The database, not the broker, says which step is due: see {@link StepSender}.
+ * The database, not the broker, says which step is due: see {@link StepSender}. A message names an execution to carry
+ * on; one for a step the execution has moved past carries on its current step.
+ *
+ * A worker that completes a step claims the next one in the statement that settles it, and runs it at once, up to
+ * `stepsPerMessage` steps in a row; the queue message it started from is acknowledged when the run of steps ends. Should
+ * the worker die meanwhile, the broker delivers that message again, to a worker that finds the current attempt held
+ * and takes it over when its lease ends, as after a crash in any step.
  *
  * Waits (delay steps, the backoff before a retry) are durable timers: the due time is stored with the execution, and
  * every process wakes when the earliest one it knows of is due, fires the due ones in a transaction that locks them
@@ -225,6 +254,7 @@ function settleAtOnceSql(events: number): string {
  */
 export class ExecutionEngine {
   private readonly leaseMarginMs: number;
+  private readonly stepsPerMessage: number;
   private readonly maxRetryAfterMs: number;
   private readonly now: () => number;
   private readonly workerId: string;
@@ -246,6 +276,7 @@ export class ExecutionEngine {
 
   constructor(private readonly options: EngineOptions) {
     this.leaseMarginMs = options.leaseMarginMs ?? 5000;
+    this.stepsPerMessage = options.stepsPerMessage ?? 16;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
     this.now = options.now ?? Date.now;
     this.workerId = options.workerId ?? randomUUID();
@@ -301,31 +332,35 @@ export class ExecutionEngine {
   }
 
   async handle(message: StepMessage): Promise<void> {
-    const em = systemFork(this.options.database);
-    const claim = await this.claim(em, message);
+    const claim = await this.claim(systemFork(this.options.database), message);
     if (claim.kind === 'skip') {
       this.options.logger.debug({ ...message, reason: claim.reason }, 'step message skipped');
       return;
     }
-    const outcome = await this.execute(em, claim);
-    this.settling.add(claim.attempt.id);
-    try {
-      await this.settleOnceReachable(claim, outcome);
-    } finally {
-      this.settling.delete(claim.attempt.id);
+    let held: RunClaim | undefined = claim;
+    for (let run = 1; held; run += 1) {
+      const running: RunClaim = held;
+      const outcome = await this.execute(running);
+      this.settling.add(running.attempt.id);
+      try {
+        const claimNext = run < this.stepsPerMessage && !this.stopping.signal.aborted;
+        held = await this.settleOnceReachable(running, outcome, claimNext);
+      } finally {
+        this.settling.delete(running.attempt.id);
+      }
     }
   }
 
   /**
    * Records the outcome, trying again while the database is unreachable: the step has had its effect, and giving the
    * outcome up would have the step run again once its lease ran out. Gives up only when this process stops, or when
-   * another worker took the attempt over meanwhile (settle() then drops the outcome).
+   * another worker took the attempt over meanwhile (settle() then drops the outcome). Returns the next step's attempt
+   * when it claimed it for this worker (only if `claimNext`).
    */
-  private async settleOnceReachable(claim: Extract<Claim, { kind: 'run' }>, outcome: StepOutcome | StepError): Promise<void> {
+  private async settleOnceReachable(claim: RunClaim, outcome: StepOutcome | StepError, claimNext: boolean): Promise<RunClaim | undefined> {
     for (let pauseMs = SETTLE_RETRY_FIRST_MS; ; pauseMs = Math.min(pauseMs * 2, SETTLE_RETRY_MAX_MS)) {
       try {
-        await this.settle(claim, outcome);
-        return;
+        return await this.settle(claim, outcome, claimNext);
       } catch (error) {
         if (!isDependencyOutage(error) || this.stopping.signal.aborted) throw error;
         this.options.logger.warn(
@@ -345,19 +380,23 @@ export class ExecutionEngine {
     const { execution, outputs } = read;
     if (FINISHED_STATUSES.includes(execution.status)) return { kind: 'skip', reason: `execution ${execution.status.toLowerCase()}` };
     if (execution.status === ExecutionStatus.Paused) return { kind: 'skip', reason: 'execution paused; resuming dispatches again' };
-    if (execution.currentStep !== message.stepKey || execution.currentAttempt !== message.attempt) {
-      return { kind: 'skip', reason: 'stale message: the execution moved on' };
-    }
     if (execution.resumeAt) return { kind: 'skip', reason: 'the execution waits; its timer sends the step when due' };
+    if (!execution.currentStep) return { kind: 'skip', reason: 'the execution has no step to run' };
+    const stale = execution.currentStep !== message.stepKey || execution.currentAttempt !== message.attempt;
+    // A redelivery of the message a worker ran several steps for before it died (or a duplicate): carry on the
+    // execution where it is. Its current attempt is most likely held, and is then taken over when its lease ends.
+    const due: StepMessage = stale
+      ? { executionId: execution.id, stepKey: execution.currentStep, attempt: execution.currentAttempt }
+      : message;
     const version = await this.versionOf(em, execution);
-    const step = version?.steps.find((candidate) => candidate.key === message.stepKey);
+    const step = version?.steps.find((candidate) => candidate.key === due.stepKey);
     if (!version || !step) {
       const entity = await em.findOneOrFail(Execution, execution.id);
       this.failExecution(
         this.recorderFor(em),
         entity,
-        message,
-        `Step "${message.stepKey}" is not part of version ${execution.workflowVersion}`,
+        due,
+        `Step "${due.stepKey}" is not part of version ${execution.workflowVersion}`,
         version?.name,
       );
       await em.flush();
@@ -365,10 +404,10 @@ export class ExecutionEngine {
       return { kind: 'skip', reason: 'unknown step' };
     }
 
-    const key = stepRunKey(message);
+    const key = stepRunKey(due);
     const now = new Date(this.now());
     const leaseUntil = this.leaseEnd(now, step);
-    const attempt: HeldAttempt = { id: randomUUID(), attempt: message.attempt, leaseUntil };
+    const attempt: HeldAttempt = { id: randomUUID(), attempt: due.attempt, leaseUntil };
     const inserted = await em
       .getConnection()
       .execute<{ id: string }[]>(CLAIM_INSERT_SQL, [
@@ -376,7 +415,7 @@ export class ExecutionEngine {
         execution.id,
         step.key,
         step.type,
-        message.attempt,
+        due.attempt,
         key,
         StepRunStatus.Running,
         leaseUntil,
@@ -389,11 +428,11 @@ export class ExecutionEngine {
     // Settled (or waiting) while the execution still points at it only in a race with the change that moves it on.
     if (existing.status !== StepRunStatus.Running) return { kind: 'skip', reason: `attempt already ${existing.status.toLowerCase()}` };
     if (existing.leaseUntil.getTime() >= now.getTime()) {
-      this.checkWhenLeaseEnds(message, existing.leaseUntil);
+      this.checkWhenLeaseEnds(due, existing.leaseUntil);
       return { kind: 'skip', reason: 'another worker holds the attempt; checking again when its lease ends' };
     }
     if (this.settling.has(existing.id)) return { kind: 'skip', reason: 'this process is recording the outcome of the attempt' };
-    return this.takeOver(em, message, existing, step, version, now);
+    return this.takeOver(em, due, existing, step, version, now);
   }
 
   /**
@@ -554,11 +593,11 @@ export class ExecutionEngine {
     this.wakeUps.wakeAt(at);
   }
 
-  private async execute(em: EntityManager, claim: Extract<Claim, { kind: 'run' }>): Promise<StepOutcome | StepError> {
+  private async execute(claim: RunClaim): Promise<StepOutcome | StepError> {
     const { execution, step } = claim;
     const executor = this.options.steps.get(step.type);
     if (!executor) return new StepError(`No executor for step type "${step.type}"`, false);
-    const outputs = claim.outputs ?? (await this.completedOutputs(em, execution.id));
+    const outputs = claim.outputs ?? (await this.completedOutputs(systemFork(this.options.database), execution.id));
     const signal = AbortSignal.timeout(step.timeoutMs);
     try {
       return await executor.execute(step.config, {
@@ -580,8 +619,9 @@ export class ExecutionEngine {
    * Records the attempt's outcome and moves the execution on, in one transaction with its events, if this claim still
    * holds the attempt: one taken over after its lease ran out is settled by whoever took it, never twice.
    */
-  private async settle(claim: Extract<Claim, { kind: 'run' }>, outcome: StepOutcome | StepError): Promise<void> {
-    if (await this.settleAtOnce(claim, outcome)) return;
+  private async settle(claim: RunClaim, outcome: StepOutcome | StepError, claimNext: boolean): Promise<RunClaim | undefined> {
+    const settled = await this.settleAtOnce(claim, outcome, claimNext);
+    if (settled) return settled.next;
     const em = systemFork(this.options.database);
     let dispatchNext: Execution | undefined;
     let waitUntil: Date | undefined;
@@ -648,19 +688,25 @@ export class ExecutionEngine {
     this.options.relay.notify();
     if (waitUntil) this.wakeUps.wakeAt(waitUntil.getTime());
     if (dispatchNext) await this.dispatch(dispatchNext);
+    return undefined;
   }
 
   /**
    * The common case, in one statement instead of a transaction of several: the step completed, and neither its
    * execution (paused, cancelled, moved on by another worker) nor its attempt (taken over) changed since the claim read
    * them. The statement checks that under the same locks the transaction takes, and changes nothing otherwise: then
-   * the transaction settles the outcome as it does every other. Returns whether the statement settled it.
+   * the transaction settles the outcome as it does every other. Returns undefined if the statement did not settle it;
+   * otherwise the next step's attempt, if `claimNext` and the statement claimed it for this worker (else it is sent).
    */
-  private async settleAtOnce(claim: Extract<Claim, { kind: 'run' }>, outcome: StepOutcome | StepError): Promise<boolean> {
-    if (outcome instanceof StepError || outcome.kind === 'delayed') return false;
+  private async settleAtOnce(
+    claim: RunClaim,
+    outcome: StepOutcome | StepError,
+    claimNext: boolean,
+  ): Promise<{ next: RunClaim | undefined } | undefined> {
+    if (outcome instanceof StepError || outcome.kind === 'delayed') return undefined;
     const read = claim.execution;
     const current = read.currentStep === claim.step.key && read.currentAttempt === claim.attempt.attempt;
-    if (read.status !== ExecutionStatus.Running || !current || read.resumeAt) return false;
+    if (read.status !== ExecutionStatus.Running || !current || read.resumeAt) return undefined;
     const execution: ExecutionState = { ...read };
     const now = new Date(this.now());
     const events: OutboxEventValues[] = [];
@@ -668,9 +714,11 @@ export class ExecutionEngine {
     const details = { stepKey: claim.step.key, attempt: claim.attempt.attempt, workflowName: claim.version.name };
     const next = this.advance(record, execution, claim.version, details, outcome, now);
     const output = jsonParameter(outcome.output);
+    const nextStep = next && claimNext ? claim.version.steps.find((step) => step.key === next.currentStep) : undefined;
+    const nextAttempt: HeldAttempt | undefined = nextStep && { id: randomUUID(), attempt: 1, leaseUntil: this.leaseEnd(now, nextStep) };
     const [result] = await systemFork(this.options.database)
       .getConnection()
-      .execute<{ moved: number; settled: number }[]>(settleAtOnceSql(events.length), [
+      .execute<{ moved: number; settled: number; claimed: number }[]>(settleAtOnceSql(events.length, nextAttempt !== undefined), [
         read.id,
         read.revision,
         read.status,
@@ -692,11 +740,35 @@ export class ExecutionEngine {
         output,
         now,
         ...events.flatMap((event) => [event.eventId, event.type, event.tenantId, JSON.stringify(event.payload), event.occurredAt]),
+        ...(nextStep && nextAttempt
+          ? [
+              nextAttempt.id,
+              read.id,
+              nextStep.key,
+              nextStep.type,
+              nextAttempt.attempt,
+              stepRunKey({ executionId: read.id, stepKey: nextStep.key, attempt: nextAttempt.attempt }),
+              StepRunStatus.Running,
+              nextAttempt.leaseUntil,
+              this.leaseOwner,
+              now,
+            ]
+          : []),
       ]);
-    if (result?.moved !== 1) return false;
+    if (result?.moved !== 1) return undefined;
     this.options.relay.notify();
+    if (nextStep && nextAttempt && result.claimed === 1) {
+      // The outputs as the next step would read them back: stored as JSON.
+      const outputs = claim.outputs && {
+        ...claim.outputs,
+        [claim.step.key]: { output: output === null ? null : (JSON.parse(output) as unknown) },
+      };
+      return {
+        next: { kind: 'run', attempt: nextAttempt, step: nextStep, version: claim.version, execution, ...(outputs ? { outputs } : {}) },
+      };
+    }
     if (next) await this.dispatch(next);
-    return true;
+    return { next: undefined };
   }
 
   /** When an attempt of `step` started at `now` may be taken over: its timeout, and the margin for recording its outcome. */
