@@ -7,5 +7,6 @@
 export * from './database.ts';
 export * from './embedded-database-lock.ts';
 export * from './entity-base.ts';
+export * from './group-commit.ts';
 export * from './shared-embedded-postgres.ts';
 export * from './tenant-scope.ts';

@@ -136,7 +136,7 @@ describe.runIf(clickHouseTestUrl)(
   },
 );
 
-describe.each(cases)('the event store on $name: same events in, same answers out', ({ open }) => {
+describe.each(cases)('the event store on $name: same events in, same answers out', ({ name, open }) => {
   let under: StoreUnderTest;
   let target: EventStore;
 
@@ -170,6 +170,32 @@ describe.each(cases)('the event store on $name: same events in, same answers out
     expect(await target.list(july, null, 10)).toHaveLength(2);
     expect(await target.activeUsers(july, 'MONTH')).toEqual([{ start: at('07-01T00:00:00.000'), value: 1 }]);
   });
+
+  it.skipIf(name === 'ClickHouse')(
+    'stores the events that arrive together in one statement, each once, telling the delivery that stored it',
+    async () => {
+      const tenantId = randomUUID();
+      const july = event(tenantId, 'workflow.updated', '07-03T00:00:00.000', { workflowId: 'w' });
+      await store(target, [july]);
+      const recordedAt = new Date('2026-12-01T00:00:00.000Z');
+      const again = event(tenantId, 'workflow.updated', '07-04T00:00:00.000', { workflowId: 'w' });
+      const arriving = [
+        july,
+        again,
+        ...Array.from({ length: 30 }, (_, index) =>
+          event(tenantId, 'workflow.created', `07-05T00:00:${String(index).padStart(2, '0')}.000`),
+        ),
+        again,
+      ];
+
+      const before = await under.statements!();
+      const outcomes = await Promise.all(arriving.map((each) => target.insert(rowOfEvent(each)!, recordedAt)));
+
+      expect((await under.statements!()) - before).toBe(1);
+      expect(outcomes).toEqual(['alreadyStored', 'stored', ...Array<string>(30).fill('stored'), 'alreadyStored']);
+      expect(await target.count(period(tenantId, '07-01T00:00:00.000', '08-01T00:00:00.000'))).toBe(32);
+    },
+  );
 
   it('answers usage on known data, delivered twice: active users by day, week and month, executions, p50/p95, tokens, syncs', async () => {
     const tenantId = randomUUID();

@@ -261,6 +261,59 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
     expect(verifyAuditTrail).toMatchObject({ intact: true, checkedEntries: 30 });
   });
 
+  it('appends a batch of several tenants in one transaction of as many statements as one entry, each chain in order, each event once', async () => {
+    const [first, second] = [randomUUID(), randomUUID()] as const;
+    const { trail } = under.audit.services;
+    const entry = (tenantId: string, eventId: string, index: number) => ({
+      tenantId,
+      eventId,
+      occurredAt: new Date(),
+      source: 'EVENT' as const,
+      actorKind: 'SYSTEM' as const,
+      actorId: null,
+      action: 'workflow.step.completed',
+      resourceType: 'execution',
+      resourceId: `e-${index}`,
+      outcome: 'SUCCESS' as const,
+      details: { index },
+      ipAddress: null,
+      userAgent: null,
+    });
+    const statements = async () => (await under.audit.metrics.databaseQueries.get()).values[0]?.value ?? 0;
+    const recordedBefore = randomUUID();
+    let before = await statements();
+    await trail.append(systemFork(under.audit.database), entry(first, recordedBefore, 0));
+    const forOne = (await statements()) - before;
+
+    const repeated = randomUUID();
+    const batch = Array.from({ length: 40 }, (_, index) => entry(index % 2 === 0 ? second : first, randomUUID(), index + 1));
+    batch.splice(10, 0, entry(first, recordedBefore, 99), entry(second, repeated, 100), entry(second, repeated, 101));
+    before = await statements();
+    const appended = await trail.appendAll(systemFork(under.audit.database), batch);
+
+    // One more statement than for one entry: the second tenant's chain head moves too.
+    expect((await statements()) - before).toBe(forOne + 1);
+    expect(appended.map((created) => created?.resourceId ?? 'skipped').slice(9, 14)).toEqual([
+      'e-10',
+      'skipped',
+      'e-100',
+      'skipped',
+      'e-11',
+    ]);
+    const firstChain = await under.entriesOf(first);
+    expect(firstChain.map(({ sequence }) => sequence)).toEqual(Array.from({ length: 21 }, (_, index) => index + 1));
+    expect(firstChain.map(({ resourceId }) => resourceId)).toEqual([
+      'e-0',
+      ...batch.filter((e) => e.tenantId === first && e.resourceId !== 'e-99').map((e) => e.resourceId),
+    ]);
+    expect((await under.entriesOf(second)).map(({ sequence }) => sequence)).toEqual(Array.from({ length: 21 }, (_, index) => index + 1));
+    for (const tenantId of [first, second])
+      expect((await under.data(callerOf([Role.Owner], tenantId), VERIFY)).verifyAuditTrail).toMatchObject({
+        intact: true,
+        checkedEntries: 21,
+      });
+  });
+
   it('prunes entries past retention, except while a legal hold is in force, and the rest still verifies', async () => {
     const [kept, held] = [callerOf([Role.Admin]), callerOf([Role.Owner])];
     for (const caller of [kept, held]) {

@@ -1,4 +1,4 @@
-import { systemFork, type EntityManager, type Forkable, type TenantScope } from '@nexusflow/kit';
+import { GroupCommit, systemFork, type EntityManager, type Forkable, type TenantScope } from '@nexusflow/kit';
 import { AnalyticsEvent } from '../entities/analytics-event.entity.ts';
 import {
   DASHBOARD_METRICS,
@@ -18,12 +18,19 @@ import {
   type UsageTotals,
 } from './event-store.ts';
 import { EventType, type EventRow } from './events.ts';
-import type { MonthlyPartitions } from './partitions.ts';
+import { monthStart, type MonthlyPartitions } from './partitions.ts';
 import { truncField, type Bucket } from './periods.ts';
 
-const INSERT = `insert into "analytics_events" ("id", "occurred_at", "created_at", "tenant_id", "type", "user_id", "subject_id",
-  "subject_ids", "duration_ms", "status", "tokens", "payload") values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb)
-  on conflict ("id", "occurred_at") do nothing`;
+/** Rows inserted at once, each with its values (`?::jsonb` for the JSON columns); returns the keys of those inserted. */
+const insertSql = (rows: number) => `insert into "analytics_events" ("id", "occurred_at", "created_at", "tenant_id", "type", "user_id",
+  "subject_id", "subject_ids", "duration_ms", "status", "tokens", "payload")
+  values ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb)').join(', ')}
+  on conflict ("id", "occurred_at") do nothing returning "id", "occurred_at"`;
+
+type Inserted = 'stored' | 'alreadyStored';
+
+/** An event by its key: its id and time (a redelivery has both). */
+const keyOf = (id: string, occurredAt: Date | string) => `${id}@${new Date(occurredAt).getTime()}`;
 
 /** PostgreSQL's code for a row no partition accepts: its month's partition was dropped (or never made) since it was checked. */
 const NO_PARTITION = '23514';
@@ -100,6 +107,8 @@ function eventOf(entity: AnalyticsEvent): StoredEvent {
  */
 export class PostgresEventStore implements EventStore {
   readonly engine = 'postgresql';
+  /** The events that arrive together are inserted together: one statement, not one each. */
+  private readonly inserts = new GroupCommit<{ row: EventRow; recordedAt: Date }, Inserted>((events) => this.insertAll(events));
 
   constructor(
     private readonly database: Forkable,
@@ -109,10 +118,15 @@ export class PostgresEventStore implements EventStore {
   /** The schema is the subgraph's MikroORM migrations, applied before the service starts. */
   async migrate(): Promise<void> {}
 
-  async insert(row: EventRow, recordedAt: Date): Promise<'stored' | 'alreadyStored'> {
+  insert(row: EventRow, recordedAt: Date): Promise<Inserted> {
+    return this.inserts.add({ row, recordedAt });
+  }
+
+  private async insertAll(events: readonly { row: EventRow; recordedAt: Date }[]): Promise<Inserted[]> {
     const em = systemFork(this.database);
-    await this.partitions.ensureFor(em, row.occurredAt);
-    const values = [
+    const months = [...new Map(events.map(({ row }) => [monthStart(row.occurredAt).getTime(), row.occurredAt])).values()];
+    for (const month of months) await this.partitions.ensureFor(em, month);
+    const values = events.flatMap(({ row, recordedAt }) => [
       row.id,
       row.occurredAt,
       recordedAt,
@@ -125,15 +139,19 @@ export class PostgresEventStore implements EventStore {
       row.status,
       row.tokens,
       JSON.stringify(row.payload),
-    ];
-    const run = async () => (await em.execute<{ affectedRows: number }>(INSERT, values, 'run')).affectedRows > 0;
+    ]);
+    const run = () => em.execute<{ id: string; occurred_at: Date | string }[]>(insertSql(events.length), values);
+    let inserted: { id: string; occurred_at: Date | string }[];
     try {
-      return (await run()) ? 'stored' : 'alreadyStored';
+      inserted = await run();
     } catch (error) {
       if ((error as { code?: string }).code !== NO_PARTITION) throw error;
-      await this.partitions.remake(em, row.occurredAt);
-      return (await run()) ? 'stored' : 'alreadyStored';
+      for (const month of months) await this.partitions.remake(em, month);
+      inserted = await run();
     }
+    // An event delivered twice in one batch is stored once: the first stands for it.
+    const stored = new Set(inserted.map((row) => keyOf(row.id, row.occurred_at)));
+    return events.map(({ row }) => (stored.delete(keyOf(row.id, row.occurredAt)) ? 'stored' : 'alreadyStored'));
   }
 
   async activeUsers(query: EventQuery, bucket: Bucket): Promise<BucketValue[]> {

@@ -15,6 +15,8 @@ export const clickHouseTestUrl = testEnvironment.clickhouseUrl;
 
 export interface StoreUnderTest {
   store: EventStore;
+  /** The SQL statements the store's service has run so far; a store outside PostgreSQL has none. */
+  statements?: () => Promise<number>;
   close(): Promise<void>;
 }
 
@@ -29,7 +31,12 @@ async function serviceStore(mode: 'embedded' | 'postgres', label: string): Promi
   try {
     const running: Record<string, RunningSubgraph<unknown>> = {};
     await startServices(services, 'nexusflow', ['analytics'], running, { analytics: { ANALYTICS_PARTITION_INTERVAL_MS: '0' } });
-    return { store: (running.analytics as RunningSubgraph<AnalyticsServices>).services.store, close: () => services.close() };
+    const analytics = running.analytics as RunningSubgraph<AnalyticsServices>;
+    return {
+      store: analytics.services.store,
+      statements: async () => (await analytics.metrics.databaseQueries.get()).values[0]?.value ?? 0,
+      close: () => services.close(),
+    };
   } catch (error) {
     await services.close();
     throw error;

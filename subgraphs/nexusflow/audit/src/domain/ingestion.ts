@@ -1,7 +1,8 @@
-import { badUserInput, requireUuid, systemFork, type DomainEvent, type Forkable } from '@nexusflow/kit';
+import { badUserInput, GroupCommit, requireUuid, systemFork, type DomainEvent, type Forkable } from '@nexusflow/kit';
+import type { AuditEntry } from '../entities/audit-entry.entity.ts';
 import type { GatewayAuditRecordInput, GatewayAuditRecordsReceipt } from '../__generated__/resolvers-types.ts';
 import { entryOfEvent, GATEWAY_RECORD_TYPE } from './events.ts';
-import type { AuditTrail } from './trail.ts';
+import type { AuditTrail, NewAuditEntry } from './trail.ts';
 
 export type Ingested = 'appended' | 'alreadyRecorded' | 'ignored';
 
@@ -19,29 +20,36 @@ function eventOfGatewayRecord({ id, tenantId, occurredAt, ...record }: GatewayAu
  * appends nothing.
  */
 export class AuditIngestion {
+  /** The events of the bus that arrive together are appended together: one transaction, not one each. */
+  private readonly appends: GroupCommit<NewAuditEntry, AuditEntry | undefined>;
+
   constructor(
     private readonly trail: AuditTrail,
     private readonly database: Forkable,
-  ) {}
+  ) {
+    this.appends = new GroupCommit((entries) => this.trail.appendAll(systemFork(this.database), entries));
+  }
 
   async ingest(event: DomainEvent): Promise<Ingested> {
     const entry = entryOfEvent(event);
     if (!entry) return 'ignored';
-    return (await this.trail.append(systemFork(this.database), entry)) ? 'appended' : 'alreadyRecorded';
+    return (await this.appends.add(entry)) ? 'appended' : 'alreadyRecorded';
   }
 
   /**
-   * Appends the gateway's records one after the other, so that each tenant's trail keeps the order they happened in.
-   * A failure ends the call before the rest: the gateway delivers the whole batch again, and what was appended already
-   * is recognised by its id.
+   * Appends the gateway's records in one transaction, in the order given, so that each tenant's trail keeps the order
+   * they happened in: all or none. After a failure the gateway delivers the whole batch again, and a retry of one whose
+   * reply was lost finds each record by its id.
    */
   async ingestGatewayRecords(records: readonly GatewayAuditRecordInput[]): Promise<GatewayAuditRecordsReceipt> {
     if (records.length > MAX_GATEWAY_RECORDS_PER_CALL)
       throw badUserInput(`At most ${MAX_GATEWAY_RECORDS_PER_CALL} records a call`, { field: 'records' });
     // Without a UUID the trail could not recognise the record when it is delivered again.
     for (const record of records) requireUuid(record.id, 'records.id');
-    const receipt: GatewayAuditRecordsReceipt = { appended: 0, alreadyRecorded: 0, ignored: 0 };
-    for (const record of records) receipt[await this.ingest(eventOfGatewayRecord(record))] += 1;
+    const entries = records.flatMap((record) => entryOfEvent(eventOfGatewayRecord(record)) ?? []);
+    const receipt: GatewayAuditRecordsReceipt = { appended: 0, alreadyRecorded: 0, ignored: records.length - entries.length };
+    for (const appended of await this.trail.appendAll(systemFork(this.database), entries))
+      receipt[appended ? 'appended' : 'alreadyRecorded'] += 1;
     return receipt;
   }
 }

@@ -66,30 +66,67 @@ export class AuditTrail {
    * @param em a unit of work of the tenant, or a system one
    */
   async append(em: EntityManager, entry: NewAuditEntry): Promise<AuditEntry | undefined> {
+    const [appended] = await this.appendAll(em, [entry]);
+    return appended;
+  }
+
+  /**
+   * Appends the entries in one transaction, each tenant's in the order given, and returns each appended entry, or
+   * nothing for one whose `eventId` was recorded already (before, or earlier in `entries`). The statements are as many
+   * for a hundred entries as for one: what a busy tenant's trail keeps up with depends on it, since its appends wait for
+   * each other on its chain head.
+   * @param em a system unit of work, or one of the tenant all the entries are of
+   */
+  async appendAll(em: EntityManager, entries: readonly NewAuditEntry[]): Promise<(AuditEntry | undefined)[]> {
+    if (entries.length === 0) return [];
+    // In one order in every transaction, so that two appends of several tenants each cannot wait for each other.
+    const tenants = [...new Set(entries.map(({ tenantId }) => tenantId))].sort();
     return em.transactional(async (tx) => {
       await tx.execute(
         `insert into "audit_chain_heads" ("tenant_id", "sequence", "hash", "pruned_through_sequence", "pruned_through_hash")
-         values (?, 0, ?, 0, ?) on conflict ("tenant_id") do nothing`,
-        [entry.tenantId, GENESIS_HASH, GENESIS_HASH],
+         values ${tenants.map(() => '(?, 0, ?, 0, ?)').join(', ')} on conflict ("tenant_id") do nothing`,
+        tenants.flatMap((tenantId) => [tenantId, GENESIS_HASH, GENESIS_HASH]),
         'run',
       );
-      const [head] = await tx.execute<{ sequence: string | number; hash: string }[]>(
-        `select "sequence", "hash" from "audit_chain_heads" where "tenant_id" = ? for update`,
-        [entry.tenantId],
+      const rows = await tx.execute<{ tenant_id: string; sequence: string | number; hash: string }[]>(
+        `select "tenant_id", "sequence", "hash" from "audit_chain_heads" where "tenant_id" in (${tenants.map(() => '?').join(', ')})
+         order by "tenant_id" for update`,
+        tenants,
       );
-      // Checked under the lock: a redelivery racing its first delivery waits for it, then finds it.
-      if (entry.eventId && (await tx.execute(`select 1 from "audit_entries" where "event_id" = ?`, [entry.eventId])).length > 0)
-        return undefined;
-      const sequence = Number(head!.sequence) + 1;
-      const content: HashedContent = { ...entry, sequence };
-      const hash = entryHash(content, head!.hash, this.chainKey, CURRENT_HASH_VERSION);
-      const created = tx.create(AuditEntry, { ...content, prevHash: head!.hash, hash, hashVersion: CURRENT_HASH_VERSION });
-      await tx.execute(
-        `update "audit_chain_heads" set "sequence" = ?, "hash" = ? where "tenant_id" = ?`,
-        [sequence, hash, entry.tenantId],
-        'run',
+      const heads = new Map(rows.map((row) => [row.tenant_id, { sequence: Number(row.sequence), hash: row.hash }]));
+      // Checked under the locks: a redelivery racing its first delivery waits for it, then finds it.
+      const eventIds = entries.flatMap(({ eventId }) => (eventId ? [eventId] : []));
+      const recorded = new Set(
+        eventIds.length === 0
+          ? []
+          : (
+              await tx.execute<{ event_id: string }[]>(
+                `select "event_id" from "audit_entries" where "event_id" in (${eventIds.map(() => '?').join(', ')})`,
+                eventIds,
+              )
+            ).map((row) => row.event_id),
       );
-      return created;
+      const appended = entries.map((entry) => {
+        if (entry.eventId && recorded.has(entry.eventId)) return undefined;
+        if (entry.eventId) recorded.add(entry.eventId);
+        const head = heads.get(entry.tenantId)!;
+        const content: HashedContent = { ...entry, sequence: head.sequence + 1 };
+        const hash = entryHash(content, head.hash, this.chainKey, CURRENT_HASH_VERSION);
+        const created = tx.create(AuditEntry, { ...content, prevHash: head.hash, hash, hashVersion: CURRENT_HASH_VERSION });
+        heads.set(entry.tenantId, { sequence: content.sequence, hash });
+        return created;
+      });
+      for (const tenantId of tenants) {
+        const head = heads.get(tenantId)!;
+        const before = rows.find((row) => row.tenant_id === tenantId)!;
+        if (head.sequence === Number(before.sequence)) continue;
+        await tx.execute(
+          `update "audit_chain_heads" set "sequence" = ?, "hash" = ? where "tenant_id" = ?`,
+          [head.sequence, head.hash, tenantId],
+          'run',
+        );
+      }
+      return appended;
     });
   }
 
