@@ -5,7 +5,7 @@ import { InMemoryEventBus, type DomainEvent } from './event-bus.ts';
 import { createLogger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
 import { OUTBOX_TABLE_SQL, OutboxEvent, OutboxRelay, recordEvent } from './outbox.ts';
-import { createTempDirectory, recordingLogger } from '../testing/index.ts';
+import { createTempDirectory, createTestDatabase, recordingLogger, storageModes, testEnvironment } from '../testing/index.ts';
 
 class OutboxTable extends Migration {
   override name = '0001-outbox';
@@ -15,15 +15,17 @@ class OutboxTable extends Migration {
   }
 }
 
-describe('OutboxRelay', () => {
+describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) => {
   let database: Database;
   let dataDir: Awaited<ReturnType<typeof createTempDirectory>>;
+  let testDatabase: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
 
   beforeAll(async () => {
     dataDir = await createTempDirectory('outbox-relay');
+    if (mode === 'postgres') testDatabase = await createTestDatabase(testEnvironment.postgresUrl!, 'outbox_relay');
     database = await openDatabase({
       serviceName: 'outbox',
-      url: undefined,
+      url: testDatabase?.url,
       embeddedDirectory: dataDir.path,
       entities: [OutboxEvent],
       migrations: [{ name: '0001-outbox', class: OutboxTable }],
@@ -34,6 +36,7 @@ describe('OutboxRelay', () => {
 
   afterAll(async () => {
     await database?.close();
+    await testDatabase?.drop();
     await dataDir?.remove();
   });
 
@@ -82,5 +85,24 @@ describe('OutboxRelay', () => {
     expect(fannedOut).toEqual([]);
     expect(await pending(ids)).toEqual(['note.archived']);
     await database.fork().nativeDelete(OutboxEvent, { eventId: { $in: ids } });
+  });
+
+  it('publishes the events recorded while passes are in flight in the order they were recorded, each once', async () => {
+    const { logger } = recordingLogger();
+    const fannedOut: string[] = [];
+    const relay = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
+      batchSize: 3,
+      onPublished: (event) => void fannedOut.push(event.id),
+    });
+    const ids: string[] = [];
+
+    for (let round = 0; round < 20; round++) {
+      ids.push(...(await record(`note.created.${round}`, `note.updated.${round}`)));
+      relay.notify();
+    }
+
+    await expect.poll(() => pending(ids), { timeout: 20_000, interval: 20 }).toEqual([]);
+    await relay.stop();
+    expect(fannedOut.filter((id) => ids.includes(id))).toEqual(ids);
   });
 });
