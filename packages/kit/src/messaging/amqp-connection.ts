@@ -59,6 +59,8 @@ const INITIAL_RECONNECT_DELAY_MS = 100;
 /** A broker that accepts no TCP connection within this is treated like one that refuses it. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** Why a publish's own waits end once it has settled, either way; nobody sees it. */
+const SETTLED = Symbol('settled');
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** Acknowledgements on a channel that has since closed throw; the broker has requeued those messages already. */
@@ -259,8 +261,12 @@ export class AmqpConnection {
     if (this.closed) throw new Error(`cannot ${what}: the RabbitMQ connection is closed`);
     const waitForReconnection = options.waitForReconnection ?? true;
     const controller = new AbortController();
-    const timeout = new DependencyUnavailableError(`cannot ${what}: RabbitMQ did not answer within ${this.operationTimeoutMs} ms`);
-    const timer = setTimeout(() => controller.abort(timeout), this.operationTimeoutMs);
+    // The error is made only if it happens: its stack costs more than the rest of a publish.
+    const timer = setTimeout(
+      () =>
+        controller.abort(new DependencyUnavailableError(`cannot ${what}: RabbitMQ did not answer within ${this.operationTimeoutMs} ms`)),
+      this.operationTimeoutMs,
+    );
     const aborted = new Promise<never>((_, reject) =>
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
     );
@@ -281,7 +287,8 @@ export class AmqpConnection {
       return await Promise.race([aborted, attempt()]);
     } finally {
       clearTimeout(timer);
-      controller.abort();
+      // With a reason of its own, so that no AbortError (a DOMException, with its stack) is made for nothing.
+      controller.abort(SETTLED);
     }
   }
 
