@@ -20,7 +20,7 @@ import {
   type VariableDefinitionNode,
 } from 'graphql';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
-import { representationKey, representationKeyReader } from './representation-keys.ts';
+import { representationKeyReader, RepresentationKeys, type RepresentationKey } from './representation-keys.ts';
 import { computeResponse } from './result-shaping.ts';
 import { applyRewrites, deepMerge, INCOMING_OPERATION, isObjectOfType } from './vendored/apollo-gateway.ts';
 
@@ -277,7 +277,8 @@ async function fetchDistinctEntities(
 ): Promise<boolean | ResultMap[]> {
   if ('representations' in variables) return false;
   const schema = context.supergraphSchema;
-  const distinctIndex = new Map<string, number>();
+  const keys = new RepresentationKeys();
+  const distinctIndex = new Map<RepresentationKey, number>();
   const indexOfEntity = new Map<ResultMap, number>();
   const distinct: ResultMap[] = [];
   /** Each distinct entity object, and the index of its representation in `distinct`. */
@@ -288,13 +289,13 @@ async function fetchDistinctEntities(
     const entity = entities[i]!;
     if (indexOfEntity.has(entity)) continue;
     // Most occurrences repeat an entity already seen: their key is read without building their representation.
-    let key = readKey?.(entity);
+    let key = readKey?.(entity, keys);
     let representation: ResultMap | null | undefined;
     if (key === undefined) {
       representation = executeSelectionSet(schema, entity, fetch.requires!);
       if (!representation || !representation.__typename) return false;
       applyRewrites(schema, fetch.inputRewrites, representation);
-      key = representationKey(representation);
+      key = keys.of(representation);
     }
     let index = distinctIndex.get(key);
     if (index === undefined) {

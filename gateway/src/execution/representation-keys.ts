@@ -5,12 +5,21 @@ import { isObjectOfType } from './vendored/apollo-gateway.ts';
 type ResultMap = Record<string, unknown>;
 
 /**
- * The text key of a representation, the one {@link representationKey} gives, read straight from the entity: no
+ * The key of a representation, the one {@link RepresentationKeys.of} gives, read straight from the entity: no
  * representation object is built for the hundreds of occurrences of the few distinct entities of a nested list.
  * Undefined where the entity's representation is anything but the plain case (a missing field, two fragments that
  * apply, a `__typename` that is not a non-empty string): the caller then builds the representation as stock does.
  */
-export type RepresentationKeyReader = (entity: ResultMap) => string | undefined;
+export type RepresentationKeyReader = (entity: ResultMap, keys: RepresentationKeys) => RepresentationKey | undefined;
+
+/** A node of the trie of {@link RepresentationKeys}: by field name, then by value. */
+type KeyNode = Map<unknown, KeyNode>;
+
+/** The key of a representation: one object per distinct representation, to look up by identity. */
+export type RepresentationKey = object;
+
+/** Where a value that is an object (a composite key's part) continues, by its JSON text, apart from strings. */
+const OBJECT_VALUE = Symbol('object value');
 
 interface LeafField {
   responseName: string;
@@ -26,17 +35,37 @@ interface FlatFragment {
 const hasOwn = (value: object, key: string) => Object.prototype.hasOwnProperty.call(value, key);
 
 /**
- * An injective text key for a representation, cheaper than JSON.stringify for the flat objects keys make: field names
- * cannot contain ':' and every value is one self-delimiting JSON token or a primitive without ','.
+ * The keys of the representations of one fetch: equal representations (the same fields in the same order, each with the
+ * same value, of the same type) get the same key, others not. A trie of the fields' names and values, so that finding
+ * a key already made builds no text and allocates nothing: a nested list repeats a few entities hundreds of times.
  */
-export function representationKey(representation: ResultMap): string {
-  let key = '';
-  for (const name in representation) key += `${name}:${keyValue(representation[name])},`;
-  return key;
+export class RepresentationKeys {
+  private readonly root: KeyNode = new Map();
+
+  of(representation: ResultMap): RepresentationKey {
+    let node = this.root;
+    for (const name in representation) node = this.next(node, name, representation[name]);
+    return node;
+  }
+
+  /** The node after `node` for a field with this name and value; start from {@link start}. */
+  next(node: KeyNode, name: string, value: unknown): KeyNode {
+    const byValue = child(node, name);
+    return typeof value === 'object' && value !== null ? child(child(byValue, OBJECT_VALUE), JSON.stringify(value)) : child(byValue, value);
+  }
+
+  get start(): KeyNode {
+    return this.root;
+  }
 }
 
-function keyValue(value: unknown): string {
-  return typeof value === 'string' || (typeof value === 'object' && value !== null) ? JSON.stringify(value) : String(value);
+function child(node: KeyNode, key: unknown): KeyNode {
+  let next = node.get(key);
+  if (next === undefined) {
+    next = new Map();
+    node.set(key, next);
+  }
+  return next;
 }
 
 const readers = new WeakMap<FetchNode, RepresentationKeyReader | null>();
@@ -86,17 +115,17 @@ function flatFragments(requires: QueryPlanSelectionNode[] | undefined): FlatFrag
  * reader gives the key of that object when exactly one fragment applies and has all its fields.
  */
 function compile(schema: GraphQLSchema, fragments: FlatFragment[]): RepresentationKeyReader {
-  return (entity) => {
-    let key: string | undefined;
+  return (entity, keys) => {
+    let key: KeyNode | undefined;
     for (const fragment of fragments) {
       if (!isObjectOfType(schema, entity, fragment.typeCondition)) continue;
       if (key !== undefined || !fragment.selectsTypename) return undefined;
-      key = '';
+      key = keys.start;
       for (const { responseName } of fragment.fields) {
         if (!hasOwn(entity, responseName)) return undefined;
         const value = entity[responseName];
         if (value === undefined) return undefined;
-        key += `${responseName}:${keyValue(value)},`;
+        key = keys.next(key, responseName, value);
       }
     }
     // The representation's `__typename` is the entity's: it must be one stock would send.
