@@ -374,6 +374,27 @@ describe('the billing subgraph', () => {
       expect(new Date(usage.periodStart).getUTCDate()).toBe(1);
     });
 
+    it("counts an event delivered twice at the same moment once, and every one of a tenant's concurrent events", async () => {
+      const owner = callerOf(randomUUID(), [Role.Owner]);
+      const started = (id: string = randomUUID()) => ({
+        id,
+        type: 'workflow.execution.started',
+        occurredAt: new Date(clock.now).toISOString(),
+        tenantId: owner.tenantId,
+        payload: { tenantId: owner.tenantId },
+      });
+      const twice = started();
+
+      const counted = await Promise.all(
+        [twice, twice, ...Array.from({ length: 8 }, () => started())].map((event) => under.subgraph.services.usage.count(event)),
+      );
+
+      expect(counted.slice(0, 2).sort()).toEqual([false, true]);
+      expect(counted.filter(Boolean)).toHaveLength(9);
+      const { usage } = await under.answer(callerOf(owner.tenantId, [Role.Viewer]), USAGE);
+      expect(usage.meters[0]).toMatchObject({ metric: 'EXECUTIONS', used: 9 });
+    });
+
     it('refuses a VIEWER and a MEMBER every change, and an anonymous caller everything, touching nothing in Stripe', async () => {
       const before = stripe.requests.length;
       for (const role of [Role.Viewer, Role.Member]) {

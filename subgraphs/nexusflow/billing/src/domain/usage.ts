@@ -1,6 +1,4 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { isUuid, systemFork, type Database, type DomainEvent } from '@nexusflow/kit';
-import { CountedEvent } from '../entities/counted-event.entity.ts';
 
 /** The events usage is counted from, as the workflows and ai services publish them. */
 export const EXECUTION_STARTED = 'workflow.execution.started';
@@ -27,8 +25,24 @@ function increments(event: DomainEvent): { executions: number; aiTokens: number 
 }
 
 /**
+ * Records the event as counted and adds it to its tenant's counter of the month, in one statement: both or neither, and
+ * nothing if the event was counted before. One statement, so that concurrent events of a tenant add up rather than
+ * overwrite each other, and a redelivery racing its first delivery waits for it on the event's key, then adds nothing.
+ */
+const COUNT_ONCE_SQL = `with "counted" as (
+    insert into "counted_events" ("event_id", "counted_at") values (?, now()) on conflict ("event_id") do nothing returning "event_id"
+  ), "added" as (
+    insert into "usage_counters" ("id", "created_at", "tenant_id", "period_start", "executions", "ai_tokens")
+    select ?, now(), ?, ?::timestamptz, ?, ? where exists (select 1 from "counted")
+    on conflict ("tenant_id", "period_start") do update
+    set "executions" = "usage_counters"."executions" + excluded."executions", "ai_tokens" = "usage_counters"."ai_tokens" + excluded."ai_tokens"
+    returning 1
+  )
+  select exists (select 1 from "counted") as "counted"`;
+
+/**
  * Billing's own counters of what each tenant used this month, fed by the bus: each event is counted once however often
- * it is delivered (its id is stored in the same transaction as the increment).
+ * it is delivered (its id is stored with the increment, in one statement).
  */
 export class UsageCounters {
   constructor(private readonly database: Database) {}
@@ -38,27 +52,16 @@ export class UsageCounters {
     const { executions, aiTokens } = increments(event);
     if (!tenantId || !isUuid(tenantId) || !isUuid(event.id) || executions + aiTokens === 0) return false;
     const periodStart = monthOf(Date.parse(event.occurredAt) || Date.now()).start;
-    try {
-      return await systemFork(this.database).transactional(async (em) => {
-        if (await em.findOne(CountedEvent, { eventId: event.id })) return false;
-        em.create(CountedEvent, { eventId: event.id, countedAt: new Date() });
-        await em.flush();
-        // One statement, so that concurrent events of a tenant add up rather than overwrite each other.
-        await em.getConnection().execute(
-          `insert into "usage_counters" ("id", "created_at", "tenant_id", "period_start", "executions", "ai_tokens")
-           values (?, now(), ?, ?::timestamptz, ?, ?)
-           on conflict ("tenant_id", "period_start") do update
-           set "executions" = "usage_counters"."executions" + excluded."executions", "ai_tokens" = "usage_counters"."ai_tokens" + excluded."ai_tokens"`,
-          [crypto.randomUUID(), tenantId, periodStart.toISOString(), executions, aiTokens],
-          'run',
-          em.getTransactionContext(),
-        );
-        return true;
-      });
-    } catch (error) {
-      // The same event counted by another consumer at the same moment: it counts once.
-      if (error instanceof UniqueConstraintViolationException) return false;
-      throw error;
-    }
+    const [result] = await systemFork(this.database)
+      .getConnection()
+      .execute<{ counted: boolean }[]>(COUNT_ONCE_SQL, [
+        event.id,
+        crypto.randomUUID(),
+        tenantId,
+        periodStart.toISOString(),
+        executions,
+        aiTokens,
+      ]);
+    return result?.counted === true;
   }
 }
