@@ -198,6 +198,29 @@ describe.runIf(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEn
       ]);
     }, 60_000);
 
+    it('runs the step it claimed with the one before at once, when the answer to that settling statement was lost', async () => {
+      await startWorkers();
+      outside.hold('/lost-hold');
+      const workflowId = await createWorkflow([http('first', `${outside.url}/lost-hold`), http('second', `${outside.url}/lost-after`)]);
+      const executionId = await run(workflowId);
+      await outside.arrival('/lost-hold');
+
+      // The statement that settles the first step and claims the second commits; its answer never reaches the worker.
+      const lost = database.loseReplyTo('"moved" as (');
+      outside.release('/lost-hold');
+      await lost;
+      const recoveredInMs = await allCompleted([executionId], Date.now());
+
+      // Not after the second step's lease (its 30 s timeout and 5 s margin), and not as a takeover of its own attempt.
+      expect(recoveredInMs, `completed ${recoveredInMs} ms after the answer was lost`).toBeLessThan(RECOVERY_BOUND_MS);
+      expect(outside.callsTo('/lost-hold')).toHaveLength(1);
+      expect(outside.callsTo('/lost-after')).toHaveLength(1);
+      expect((await attempts(executionId)).stepRuns.map((run) => [run.stepKey, run.attempt, run.status])).toEqual([
+        ['first', 1, 'COMPLETED'],
+        ['second', 1, 'COMPLETED'],
+      ]);
+    }, 60_000);
+
     it('runs a step again, as a new attempt, when its worker dies with an outcome PostgreSQL was down to record', async () => {
       // A lease of 1 s + 200 ms, over before PostgreSQL is back.
       const lease = { STEP_LEASE_MARGIN_MS: '200' };

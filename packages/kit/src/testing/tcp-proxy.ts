@@ -16,6 +16,8 @@ export class TcpProxy {
   refused = 0;
   private readonly pairs = new Set<[Socket, Socket]>();
   private toRefuse = 0;
+  /** Requests whose replies are to be lost, by a piece of their bytes ({@link loseReplyTo}). */
+  private readonly replyLosses: { marker: Buffer; lost: () => void }[] = [];
   private down = false;
   private target: { host: string; port: number } | undefined;
 
@@ -90,6 +92,15 @@ export class TcpProxy {
     this.pairs.clear();
   }
 
+  /**
+   * Forwards the next request whose bytes hold `marker`, then resets its connection, on both sides, as soon as the
+   * reply begins: the server did the work and the client never hears of it, as when the network fails between a
+   * commit and its answer. Resolves once the reply is lost.
+   */
+  loseReplyTo(marker: string): Promise<void> {
+    return new Promise((resolve) => this.replyLosses.push({ marker: Buffer.from(marker), lost: resolve }));
+  }
+
   async close(): Promise<void> {
     this.cut();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -120,6 +131,20 @@ export class TcpProxy {
     }
     client.once('data', (first: Buffer) => {
       if (/^GET [^\r]*\r\n[\s\S]*^upgrade:\s*websocket/im.test(first.toString('latin1'))) this.webSocketsAccepted += 1;
+    });
+    client.on('data', (chunk: Buffer) => {
+      const index = this.replyLosses.findIndex(({ marker }) => chunk.includes(marker));
+      if (index === -1) return;
+      const [loss] = this.replyLosses.splice(index, 1);
+      upstream.unpipe(client);
+      upstream.once('data', () => {
+        this.pairs.delete(pair);
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
+        loss!.lost();
+      });
+      // Unpiped, the stream was paused: read on, to see the reply begin.
+      upstream.resume();
     });
     client.pipe(upstream);
     upstream.pipe(client);

@@ -111,9 +111,9 @@ export async function startBackgroundWork(
   const planChanges = await quota.listen(runtime.eventBus, `${runtime.config.amqpNamespace}.workflows.plan-changes.${config.workerId}`);
   // A failure outside the step (the database is unreachable) comes back after a pause rather than
   // at once, which would spin; the step's own failures are handled by the engine's retry policy.
-  const handle = async (message: StepMessage) => {
+  const handle = async (message: StepMessage, delivery: { redelivered: boolean }) => {
     try {
-      await engine.handle(message);
+      await engine.handle(message, delivery);
     } catch (error) {
       runtime.logger.warn({ err: error, ...message }, 'step message failed; trying again shortly');
       await stepQueue.enqueue(message, { delayMs: 1000 });

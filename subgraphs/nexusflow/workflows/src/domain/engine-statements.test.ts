@@ -143,7 +143,7 @@ describe('the workflow engine, statement by statement', () => {
     expect(await statusOf(execution)).toBe(ExecutionStatus.Completed);
   });
 
-  it('carries the execution on from a message for a step it has moved past, when nobody runs its current step', async () => {
+  it('carries the execution on from a redelivered message for a step it has moved past, and drops a duplicate', async () => {
     const workflowId = await startWorkflow(['one', 'two', 'three'].map(transform));
     const execution = await startExecution(workflowId, 'one');
     const first: StepMessage = { executionId: execution.id, stepKey: 'one', attempt: 1, workflowId, workflowVersion: 1 };
@@ -153,8 +153,12 @@ describe('the workflow engine, statement by statement', () => {
     expect(sent).toEqual([{ ...first, stepKey: 'two' }]);
     sent.length = 0;
 
-    // The first message comes again, as a broker delivers a message its consumer did not acknowledge.
+    // Sent again, it is a stale duplicate: dropped, as whoever moved the execution on carries it.
     await chaining.handle(first);
+    expect(await statusOf(execution)).toBe(ExecutionStatus.Running);
+
+    // Redelivered by the broker (its consumer died before acknowledging it), it carries the execution on.
+    await chaining.handle(first, { redelivered: true });
 
     expect(await statusOf(execution)).toBe(ExecutionStatus.Completed);
     const runs = await systemFork(database).find(StepRun, { executionId: execution.id }, { orderBy: { startedAt: 'asc' } });

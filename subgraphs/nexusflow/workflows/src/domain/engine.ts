@@ -58,6 +58,12 @@ const TIMER_BATCH = 100;
 /** The first and the longest pause between tries to record an outcome while the database is unreachable. */
 const SETTLE_RETRY_FIRST_MS = 100;
 const SETTLE_RETRY_MAX_MS = 1000;
+/**
+ * How long a run of steps for one message may last before its execution goes back to the queue: the message is
+ * acknowledged when the run ends, and RabbitMQ closes a channel whose message is unacknowledged for 30 minutes (its
+ * default `consumer_timeout`). A step is run in a row only if its lease ends within this time of the run's start.
+ */
+const RUN_OF_STEPS_BUDGET_MS = 15 * 60_000;
 /** Executions whose timers fire: a paused one's delay ends too, and it holds at the step boundary that follows. */
 const TIMED_STATUSES: ExecutionStatus[] = [ExecutionStatus.Running, ExecutionStatus.Paused];
 
@@ -165,6 +171,46 @@ function claimedExecution(row: ClaimedExecutionRow): { execution: ExecutionState
 const outputsOf = (runs: [string, unknown][]): StepOutputs => Object.fromEntries(runs.map(([key, output]) => [key, { output }]));
 
 const dateOrNull = (value: Date | string | null) => (value === null ? null : new Date(value));
+
+/** An execution entity's state, as plain data a claim can keep past its unit of work. */
+function stateOf(execution: Execution): ExecutionState {
+  const {
+    id,
+    tenantId,
+    workflowId,
+    workflowVersion,
+    ownerId,
+    status,
+    input,
+    output,
+    errorMessage,
+    errorStep,
+    currentStep,
+    currentAttempt,
+    uncountedAttempts,
+    resumeAt,
+    revision,
+    finishedAt,
+  } = execution;
+  return {
+    id,
+    tenantId,
+    workflowId,
+    workflowVersion,
+    ownerId,
+    status,
+    input,
+    output,
+    errorMessage,
+    errorStep,
+    currentStep,
+    currentAttempt,
+    uncountedAttempts,
+    resumeAt,
+    revision,
+    finishedAt,
+  };
+}
 /** A JSON column's parameter: its text, cast to jsonb by the statement (an array parameter would be taken for a SQL array). */
 const jsonParameter = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 
@@ -224,12 +270,13 @@ function settleAtOnceSql(events: number, claimNext: boolean): string {
     where "id" in (select "id" from "execution") and exists (select 1 from "held") returning "id"
   ), "settled" as (
     update "step_runs" set "status" = ?, "output" = ?::jsonb, "finished_at" = ?
-    where "id" in (select "id" from "held") and exists (select 1 from "moved") returning "id"
+    where "id" in (select "id" from "held") and exists (select 1 from "moved") returning "id", "output"
   ), "recorded" as (
     insert into "outbox_events" ("event_id", "type", "tenant_id", "payload", "occurred_at")
     select * from (values ${rows}) as "event" where exists (select 1 from "moved") returning 1
   )${claimed}
   select (select count(*) from "moved")::int as "moved", (select count(*) from "settled")::int as "settled",
+  (select "output" from "settled") as "output",
   ${claimNext ? '(select count(*) from "claimed")::int' : '0'} as "claimed"`;
 }
 
@@ -331,19 +378,24 @@ export class ExecutionEngine {
     });
   }
 
-  async handle(message: StepMessage): Promise<void> {
-    const claim = await this.claim(systemFork(this.options.database), message);
+  /**
+   * Runs the step the message names, and the steps that follow in a row. `redelivered`: the broker delivers the message
+   * again, its consumer having died before acknowledging it.
+   */
+  async handle(message: StepMessage, { redelivered = false }: { redelivered?: boolean } = {}): Promise<void> {
+    const claim = await this.claim(systemFork(this.options.database), message, redelivered);
     if (claim.kind === 'skip') {
       this.options.logger.debug({ ...message, reason: claim.reason }, 'step message skipped');
       return;
     }
+    const chainUntil = this.now() + RUN_OF_STEPS_BUDGET_MS;
     let held: RunClaim | undefined = claim;
     for (let run = 1; held; run += 1) {
       const running: RunClaim = held;
       const outcome = await this.execute(running);
       this.settling.add(running.attempt.id);
       try {
-        const claimNext = run < this.stepsPerMessage && !this.stopping.signal.aborted;
+        const claimNext = run < this.stepsPerMessage && !this.stopping.signal.aborted ? chainUntil : undefined;
         held = await this.settleOnceReachable(running, outcome, claimNext);
       } finally {
         this.settling.delete(running.attempt.id);
@@ -355,9 +407,13 @@ export class ExecutionEngine {
    * Records the outcome, trying again while the database is unreachable: the step has had its effect, and giving the
    * outcome up would have the step run again once its lease ran out. Gives up only when this process stops, or when
    * another worker took the attempt over meanwhile (settle() then drops the outcome). Returns the next step's attempt
-   * when it claimed it for this worker (only if `claimNext`).
+   * when it claimed it for this worker: only with `claimNext`, the time by which the next step's lease must end.
    */
-  private async settleOnceReachable(claim: RunClaim, outcome: StepOutcome | StepError, claimNext: boolean): Promise<RunClaim | undefined> {
+  private async settleOnceReachable(
+    claim: RunClaim,
+    outcome: StepOutcome | StepError,
+    claimNext: number | undefined,
+  ): Promise<RunClaim | undefined> {
     for (let pauseMs = SETTLE_RETRY_FIRST_MS; ; pauseMs = Math.min(pauseMs * 2, SETTLE_RETRY_MAX_MS)) {
       try {
         return await this.settle(claim, outcome, claimNext);
@@ -372,7 +428,7 @@ export class ExecutionEngine {
     }
   }
 
-  private async claim(em: EntityManager, message: StepMessage): Promise<Claim> {
+  private async claim(em: EntityManager, message: StepMessage, redelivered: boolean): Promise<Claim> {
     const claimed = await this.claimAtOnce(em, message);
     if (claimed) return claimed;
     const read = await this.readForClaim(em, message.executionId);
@@ -383,8 +439,10 @@ export class ExecutionEngine {
     if (execution.resumeAt) return { kind: 'skip', reason: 'the execution waits; its timer sends the step when due' };
     if (!execution.currentStep) return { kind: 'skip', reason: 'the execution has no step to run' };
     const stale = execution.currentStep !== message.stepKey || execution.currentAttempt !== message.attempt;
-    // A redelivery of the message a worker ran several steps for before it died (or a duplicate): carry on the
-    // execution where it is. Its current attempt is most likely held, and is then taken over when its lease ends.
+    // A duplicate (the sweeper's, one sent again after an outage) is dropped: whoever moved the execution on carries it.
+    if (stale && !redelivered) return { kind: 'skip', reason: 'stale message: the execution moved on' };
+    // The broker's redelivery of a message a worker ran several steps for before it died: carry the execution on where
+    // it is. Its current attempt is most likely held by that worker, and is then taken over when its lease ends.
     const due: StepMessage = stale
       ? { executionId: execution.id, stepKey: execution.currentStep, attempt: execution.currentAttempt }
       : message;
@@ -619,19 +677,23 @@ export class ExecutionEngine {
    * Records the attempt's outcome and moves the execution on, in one transaction with its events, if this claim still
    * holds the attempt: one taken over after its lease ran out is settled by whoever took it, never twice.
    */
-  private async settle(claim: RunClaim, outcome: StepOutcome | StepError, claimNext: boolean): Promise<RunClaim | undefined> {
+  private async settle(claim: RunClaim, outcome: StepOutcome | StepError, claimNext: number | undefined): Promise<RunClaim | undefined> {
     const settled = await this.settleAtOnce(claim, outcome, claimNext);
     if (settled) return settled.next;
     const em = systemFork(this.options.database);
     let dispatchNext: Execution | undefined;
+    let resumed: RunClaim | undefined;
     let waitUntil: Date | undefined;
     await em.transactional(async (tx) => {
       const execution = await tx.findOneOrFail(Execution, claim.execution.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const stepRun = await tx.findOneOrFail(StepRun, claim.attempt.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!this.stillHolds(stepRun, claim.attempt)) {
         if (this.settledUnder(stepRun, claim.attempt)) {
-          // An earlier try of this very settle committed, but its answer was lost with the connection: carry on from there.
-          if (execution.status === ExecutionStatus.Running) dispatchNext = execution;
+          // An earlier try of this very settle committed, but its answer was lost with the connection: carry on from
+          // there, with the next step's attempt if that try claimed it for this worker (nobody else would run it).
+          if (execution.status !== ExecutionStatus.Running) return;
+          resumed = execution.resumeAt ? undefined : await this.heldNext(tx, claim.version, execution);
+          if (!resumed) dispatchNext = execution;
           return;
         }
         this.options.logger.warn(
@@ -688,7 +750,28 @@ export class ExecutionEngine {
     this.options.relay.notify();
     if (waitUntil) this.wakeUps.wakeAt(waitUntil.getTime());
     if (dispatchNext) await this.dispatch(dispatchNext);
-    return undefined;
+    return resumed;
+  }
+
+  /** The execution's current attempt, if this process holds it (a settling statement claimed it), as a claim to run. */
+  private async heldNext(em: EntityManager, version: VersionFacts, execution: Execution): Promise<RunClaim | undefined> {
+    const step = version.steps.find((candidate) => candidate.key === execution.currentStep);
+    if (!step) return undefined;
+    const held = await em.findOne(StepRun, {
+      executionId: execution.id,
+      stepKey: step.key,
+      attempt: execution.currentAttempt,
+      status: StepRunStatus.Running,
+      leaseOwner: this.leaseOwner,
+    });
+    if (!held) return undefined;
+    return {
+      kind: 'run',
+      attempt: { id: held.id, attempt: held.attempt, leaseUntil: held.leaseUntil },
+      step,
+      version,
+      execution: stateOf(execution),
+    };
   }
 
   /**
@@ -701,7 +784,7 @@ export class ExecutionEngine {
   private async settleAtOnce(
     claim: RunClaim,
     outcome: StepOutcome | StepError,
-    claimNext: boolean,
+    claimNext: number | undefined,
   ): Promise<{ next: RunClaim | undefined } | undefined> {
     if (outcome instanceof StepError || outcome.kind === 'delayed') return undefined;
     const read = claim.execution;
@@ -714,55 +797,57 @@ export class ExecutionEngine {
     const details = { stepKey: claim.step.key, attempt: claim.attempt.attempt, workflowName: claim.version.name };
     const next = this.advance(record, execution, claim.version, details, outcome, now);
     const output = jsonParameter(outcome.output);
-    const nextStep = next && claimNext ? claim.version.steps.find((step) => step.key === next.currentStep) : undefined;
-    const nextAttempt: HeldAttempt | undefined = nextStep && { id: randomUUID(), attempt: 1, leaseUntil: this.leaseEnd(now, nextStep) };
+    const nextStep = next && claimNext !== undefined ? claim.version.steps.find((step) => step.key === next.currentStep) : undefined;
+    const nextLease = nextStep && this.leaseEnd(now, nextStep);
+    const nextAttempt: HeldAttempt | undefined =
+      nextLease && nextLease.getTime() <= claimNext! ? { id: randomUUID(), attempt: 1, leaseUntil: nextLease } : undefined;
     const [result] = await systemFork(this.options.database)
       .getConnection()
-      .execute<{ moved: number; settled: number; claimed: number }[]>(settleAtOnceSql(events.length, nextAttempt !== undefined), [
-        read.id,
-        read.revision,
-        read.status,
-        read.currentStep,
-        read.currentAttempt,
-        claim.attempt.id,
-        StepRunStatus.Running,
-        this.leaseOwner,
-        claim.attempt.leaseUntil,
-        execution.status,
-        execution.currentStep,
-        execution.currentAttempt,
-        execution.uncountedAttempts,
-        jsonParameter(execution.output),
-        execution.finishedAt,
-        execution.revision,
-        now,
-        StepRunStatus.Completed,
-        output,
-        now,
-        ...events.flatMap((event) => [event.eventId, event.type, event.tenantId, JSON.stringify(event.payload), event.occurredAt]),
-        ...(nextStep && nextAttempt
-          ? [
-              nextAttempt.id,
-              read.id,
-              nextStep.key,
-              nextStep.type,
-              nextAttempt.attempt,
-              stepRunKey({ executionId: read.id, stepKey: nextStep.key, attempt: nextAttempt.attempt }),
-              StepRunStatus.Running,
-              nextAttempt.leaseUntil,
-              this.leaseOwner,
-              now,
-            ]
-          : []),
-      ]);
+      .execute<{ moved: number; settled: number; claimed: number; output: unknown }[]>(
+        settleAtOnceSql(events.length, nextAttempt !== undefined),
+        [
+          read.id,
+          read.revision,
+          read.status,
+          read.currentStep,
+          read.currentAttempt,
+          claim.attempt.id,
+          StepRunStatus.Running,
+          this.leaseOwner,
+          claim.attempt.leaseUntil,
+          execution.status,
+          execution.currentStep,
+          execution.currentAttempt,
+          execution.uncountedAttempts,
+          jsonParameter(execution.output),
+          execution.finishedAt,
+          execution.revision,
+          now,
+          StepRunStatus.Completed,
+          output,
+          now,
+          ...events.flatMap((event) => [event.eventId, event.type, event.tenantId, JSON.stringify(event.payload), event.occurredAt]),
+          ...(nextStep && nextAttempt
+            ? [
+                nextAttempt.id,
+                read.id,
+                nextStep.key,
+                nextStep.type,
+                nextAttempt.attempt,
+                stepRunKey({ executionId: read.id, stepKey: nextStep.key, attempt: nextAttempt.attempt }),
+                StepRunStatus.Running,
+                nextAttempt.leaseUntil,
+                this.leaseOwner,
+                now,
+              ]
+            : []),
+        ],
+      );
     if (result?.moved !== 1) return undefined;
     this.options.relay.notify();
     if (nextStep && nextAttempt && result.claimed === 1) {
-      // The outputs as the next step would read them back: stored as JSON.
-      const outputs = claim.outputs && {
-        ...claim.outputs,
-        [claim.step.key]: { output: output === null ? null : (JSON.parse(output) as unknown) },
-      };
+      // The output as stored, as a claim would read it back (jsonb orders an object's keys its own way).
+      const outputs = claim.outputs && { ...claim.outputs, [claim.step.key]: { output: result.output ?? null } };
       return {
         next: { kind: 'run', attempt: nextAttempt, step: nextStep, version: claim.version, execution, ...(outputs ? { outputs } : {}) },
       };
