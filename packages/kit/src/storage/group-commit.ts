@@ -1,72 +1,118 @@
-export interface GroupCommitOptions {
+import type { Context } from '@opentelemetry/api';
+import { captureTraceContext, inBatchSpan } from '../platform/telemetry.ts';
+
+export interface GroupCommitOptions<Item> {
+  /** The name of the span a batch of several traced items is written in. @default 'group write' */
+  name?: string;
   /** The most items one write takes; the rest wait for the next write. @default 500 */
   maxBatch?: number;
+  /**
+   * Items of different lanes are written apart, each lane with one write in flight of its own: one lane waiting (a
+   * tenant's rows locked by a long transaction) holds up only its own items. @default one lane for every item
+   */
+  laneOf?: (item: Item) => string;
 }
 
 interface Waiting<Item, Result> {
   item: Item;
+  /** The trace the item was added in: its write is part of it. */
+  trace: Context | undefined;
   resolve: (result: Result) => void;
   reject: (error: unknown) => void;
 }
 
+interface Lane<Item, Result> {
+  waiting: Waiting<Item, Result>[];
+  writing: boolean;
+  scheduled: boolean;
+}
+
 /**
- * Writes items a batch at a time, one write in flight (a group commit): the items that arrive while a write is in
- * flight wait for it and go together in the next. An item that comes alone is written on the next turn of the event
+ * Writes items a batch at a time, one write in flight per lane (a group commit): the items that arrive while a write is
+ * in flight wait for it and go together in the next. An item that comes alone is written on the next turn of the event
  * loop, with whatever else arrived in that turn; under load, batches grow by themselves, so that the statements and
  * transactions per item fall as the load rises rather than queueing up one per item. Each item's promise settles with
- * its own result, or with its batch's failure.
+ * its own result, or with its own failure: when a batch of several fails, its items are written again one at a time,
+ * in order, so that one item that can never be written (a poison message) fails alone rather than with every item that
+ * happened to share its batch. A batch is written in the trace of its first item, within a span linked to the others'.
  */
 export class GroupCommit<Item, Result> {
   private readonly maxBatch: number;
-  private waiting: Waiting<Item, Result>[] = [];
-  private writing = false;
-  private scheduled = false;
+  private readonly name: string;
+  private readonly laneOf: ((item: Item) => string) | undefined;
+  private readonly lanes = new Map<string, Lane<Item, Result>>();
 
   /** @param write writes the items, in the order given, and returns one result per item, in that order */
   constructor(
     private readonly write: (items: readonly Item[]) => Promise<readonly Result[]>,
-    options: GroupCommitOptions = {},
+    options: GroupCommitOptions<Item> = {},
   ) {
     this.maxBatch = options.maxBatch ?? 500;
+    this.name = options.name ?? 'group write';
+    this.laneOf = options.laneOf;
     if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1)
       throw new RangeError(`maxBatch must be a positive integer, got ${this.maxBatch}`);
   }
 
-  /** Items added and not yet written, the write in flight excepted. */
+  /** Items added and not yet written, the writes in flight excepted. */
   get backlog(): number {
-    return this.waiting.length;
+    let waiting = 0;
+    for (const lane of this.lanes.values()) waiting += lane.waiting.length;
+    return waiting;
   }
 
   add(item: Item): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
-      this.waiting.push({ item, resolve, reject });
-      this.schedule();
+      const name = this.laneOf?.(item) ?? '';
+      let lane = this.lanes.get(name);
+      if (!lane) {
+        lane = { waiting: [], writing: false, scheduled: false };
+        this.lanes.set(name, lane);
+      }
+      lane.waiting.push({ item, trace: captureTraceContext(), resolve, reject });
+      this.schedule(name, lane);
     });
   }
 
-  private schedule(): void {
-    if (this.writing || this.scheduled) return;
-    this.scheduled = true;
+  private schedule(name: string, lane: Lane<Item, Result>): void {
+    if (lane.writing || lane.scheduled) return;
+    lane.scheduled = true;
     setImmediate(() => {
-      this.scheduled = false;
-      void this.writeNext();
+      lane.scheduled = false;
+      void this.writeNext(name, lane);
     });
   }
 
-  private async writeNext(): Promise<void> {
-    if (this.writing || this.waiting.length === 0) return;
-    const batch = this.waiting.splice(0, this.maxBatch);
-    this.writing = true;
+  private async writeNext(name: string, lane: Lane<Item, Result>): Promise<void> {
+    if (lane.writing) return;
+    if (lane.waiting.length === 0) {
+      this.lanes.delete(name);
+      return;
+    }
+    const batch = lane.waiting.splice(0, this.maxBatch);
+    lane.writing = true;
     try {
-      const results = await this.write(batch.map(({ item }) => item));
+      await this.writeBatch(batch);
+    } finally {
+      lane.writing = false;
+      // What arrived meanwhile is written at once: it has waited a whole write already.
+      void this.writeNext(name, lane);
+    }
+  }
+
+  private async writeBatch(batch: Waiting<Item, Result>[]): Promise<void> {
+    try {
+      const items = batch.map(({ item }) => item);
+      const results = await inBatchSpan(
+        this.name,
+        batch.map(({ trace }) => trace),
+        () => this.write(items),
+      );
       if (results.length !== batch.length) throw new Error(`a group write returned ${results.length} results for ${batch.length} items`);
       for (const [index, waiting] of batch.entries()) waiting.resolve(results[index]!);
     } catch (error) {
-      for (const waiting of batch) waiting.reject(error);
-    } finally {
-      this.writing = false;
-      // What arrived meanwhile is written at once: it has waited a whole write already.
-      if (this.waiting.length > 0) void this.writeNext();
+      if (batch.length === 1) batch[0]!.reject(error);
+      else for (const waiting of batch) await this.writeBatch([waiting]);
     }
   }
 }

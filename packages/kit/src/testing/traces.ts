@@ -16,6 +16,8 @@ export interface ReceivedSpan {
   attributes: Record<string, unknown>;
   /** OTLP's status code: 0 unset, 1 ok, 2 error. */
   statusCode: number;
+  /** The spans it links to, besides its parent (a batch's span links to the spans of the messages it holds). */
+  links: { traceId: string; spanId: string }[];
 }
 
 /**
@@ -58,6 +60,7 @@ interface OtlpExport {
         kind: number;
         attributes?: OtlpAttribute[];
         status?: { code?: number };
+        links?: { traceId: string; spanId: string }[];
       }[];
     }[];
   }[];
@@ -104,6 +107,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
               kind: span.kind,
               attributes: attributesOf(span.attributes),
               statusCode: span.status?.code ?? 0,
+              links: (span.links ?? []).map(({ traceId, spanId }) => ({ traceId, spanId })),
             });
           }
         }

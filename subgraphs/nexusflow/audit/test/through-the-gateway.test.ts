@@ -314,6 +314,39 @@ describe.each(storageModes(['postgres', 'amqp']))('the audit trail on $storage',
       });
   });
 
+  it('takes ids in capitals as the same ids: a redelivery is recognised and the chain still verifies', async () => {
+    const tenantId = randomUUID();
+    const eventId = randomUUID();
+    const { trail } = under.audit.services;
+    const entry = (tenant: string, event: string, resourceId: string) => ({
+      tenantId: tenant,
+      eventId: event,
+      occurredAt: new Date(),
+      source: 'EVENT' as const,
+      actorKind: 'SYSTEM' as const,
+      actorId: null,
+      action: 'workflow.updated',
+      resourceType: 'workflow',
+      resourceId,
+      outcome: 'SUCCESS' as const,
+      details: {},
+      ipAddress: null,
+      userAgent: null,
+    });
+    await trail.append(systemFork(under.audit.database), entry(tenantId, eventId, 'w-1'));
+
+    const appended = await trail.appendAll(systemFork(under.audit.database), [
+      entry(tenantId.toUpperCase(), eventId.toUpperCase(), 'w-1'),
+      entry(tenantId.toUpperCase(), randomUUID().toUpperCase(), 'w-2'),
+    ]);
+
+    expect(appended.map((created) => created?.resourceId)).toEqual([undefined, 'w-2']);
+    expect((await under.data(callerOf([Role.Owner], tenantId), VERIFY)).verifyAuditTrail).toMatchObject({
+      intact: true,
+      checkedEntries: 2,
+    });
+  });
+
   it('prunes entries past retention, except while a legal hold is in force, and the rest still verifies', async () => {
     const [kept, held] = [callerOf([Role.Admin]), callerOf([Role.Owner])];
     for (const caller of [kept, held]) {

@@ -108,7 +108,9 @@ function eventOf(entity: AnalyticsEvent): StoredEvent {
 export class PostgresEventStore implements EventStore {
   readonly engine = 'postgresql';
   /** The events that arrive together are inserted together: one statement, not one each. */
-  private readonly inserts = new GroupCommit<{ row: EventRow; recordedAt: Date }, Inserted>((events) => this.insertAll(events));
+  private readonly inserts = new GroupCommit<{ row: EventRow; recordedAt: Date }, Inserted>((events) => this.insertAll(events), {
+    name: 'analytics insert',
+  });
 
   constructor(
     private readonly database: Forkable,

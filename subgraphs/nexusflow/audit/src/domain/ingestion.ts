@@ -27,7 +27,11 @@ export class AuditIngestion {
     private readonly trail: AuditTrail,
     private readonly database: Forkable,
   ) {
-    this.appends = new GroupCommit((entries) => this.trail.appendAll(systemFork(this.database), entries));
+    // A lane per tenant: a tenant whose chain head is locked for long (retention pruning) holds up only its own events.
+    this.appends = new GroupCommit((entries) => this.trail.appendAll(systemFork(this.database), entries), {
+      name: 'audit append',
+      laneOf: (entry) => entry.tenantId.toLowerCase(),
+    });
   }
 
   async ingest(event: DomainEvent): Promise<Ingested> {

@@ -77,8 +77,14 @@ export class AuditTrail {
    * each other on its chain head.
    * @param em a system unit of work, or one of the tenant all the entries are of
    */
-  async appendAll(em: EntityManager, entries: readonly NewAuditEntry[]): Promise<(AuditEntry | undefined)[]> {
-    if (entries.length === 0) return [];
+  async appendAll(em: EntityManager, given: readonly NewAuditEntry[]): Promise<(AuditEntry | undefined)[]> {
+    if (given.length === 0) return [];
+    // As PostgreSQL reads the ids back, so that the hashes verify and a redelivery is recognised whatever their case.
+    const entries = given.map((entry) => ({
+      ...entry,
+      tenantId: entry.tenantId.toLowerCase(),
+      eventId: entry.eventId?.toLowerCase() ?? null,
+    }));
     // In one order in every transaction, so that two appends of several tenants each cannot wait for each other.
     const tenants = [...new Set(entries.map(({ tenantId }) => tenantId))].sort();
     return em.transactional(async (tx) => {
