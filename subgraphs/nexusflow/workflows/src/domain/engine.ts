@@ -172,45 +172,6 @@ const outputsOf = (runs: [string, unknown][]): StepOutputs => Object.fromEntries
 
 const dateOrNull = (value: Date | string | null) => (value === null ? null : new Date(value));
 
-/** An execution entity's state, as plain data a claim can keep past its unit of work. */
-function stateOf(execution: Execution): ExecutionState {
-  const {
-    id,
-    tenantId,
-    workflowId,
-    workflowVersion,
-    ownerId,
-    status,
-    input,
-    output,
-    errorMessage,
-    errorStep,
-    currentStep,
-    currentAttempt,
-    uncountedAttempts,
-    resumeAt,
-    revision,
-    finishedAt,
-  } = execution;
-  return {
-    id,
-    tenantId,
-    workflowId,
-    workflowVersion,
-    ownerId,
-    status,
-    input,
-    output,
-    errorMessage,
-    errorStep,
-    currentStep,
-    currentAttempt,
-    uncountedAttempts,
-    resumeAt,
-    revision,
-    finishedAt,
-  };
-}
 /** A JSON column's parameter: its text, cast to jsonb by the statement (an array parameter would be taken for a SQL array). */
 const jsonParameter = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 
@@ -770,7 +731,7 @@ export class ExecutionEngine {
       attempt: { id: held.id, attempt: held.attempt, leaseUntil: held.leaseUntil },
       step,
       version,
-      execution: stateOf(execution),
+      execution,
     };
   }
 
