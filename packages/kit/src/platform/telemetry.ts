@@ -217,27 +217,16 @@ export function captureTraceContext(): Context | undefined {
 /**
  * Runs `fn` for work done at once for several traced pieces of work (a batch written for many messages): in the first
  * one's context, within a span that links to the others' (OpenTelemetry's way of showing a batch), so that each
- * message's trace leads to the write; `fn` alone when only one is traced or none.
+ * message's trace leads to the write; `fn` alone (in its one item's context) for a batch of one or an untraced first.
  */
-export async function inBatchSpan<T>(name: string, captured: readonly (Context | undefined)[], fn: () => Promise<T>): Promise<T> {
+export function inBatchSpan<T>(name: string, captured: readonly (Context | undefined)[], fn: () => Promise<T>): Promise<T> {
   const [first, ...rest] = captured;
-  if (rest.length === 0) return runInContext(first, fn);
-  return runInContext(first, async () => {
-    const links = rest.flatMap((other) => {
-      const spanContext = other && trace.getSpanContext(other);
-      return spanContext ? [{ context: spanContext }] : [];
-    });
-    const span = startSpan(name, { attributes: { 'batch.size': captured.length }, links }, true);
-    if (!span) return fn();
-    try {
-      return await withSpan(span, fn);
-    } catch (error) {
-      recordFailure(span, error);
-      throw error;
-    } finally {
-      span.end();
-    }
+  if (!first || rest.length === 0) return runInContext(first, fn);
+  const links = rest.flatMap((other) => {
+    const spanContext = other && trace.getSpanContext(other);
+    return spanContext ? [{ context: spanContext }] : [];
   });
+  return runInContext(first, () => inSpan(name, { attributes: { 'batch.size': captured.length }, links }, fn));
 }
 
 /** Runs `fn` in a context {@link captureTraceContext} captured (or as it is, without one). */

@@ -112,6 +112,7 @@ export class AuditTrail {
               )
             ).map((row) => row.event_id),
       );
+      const moved = new Set<string>();
       const appended = entries.map((entry) => {
         if (entry.eventId && recorded.has(entry.eventId)) return undefined;
         if (entry.eventId) recorded.add(entry.eventId);
@@ -120,12 +121,11 @@ export class AuditTrail {
         const hash = entryHash(content, head.hash, this.chainKey, CURRENT_HASH_VERSION);
         const created = tx.create(AuditEntry, { ...content, prevHash: head.hash, hash, hashVersion: CURRENT_HASH_VERSION });
         heads.set(entry.tenantId, { sequence: content.sequence, hash });
+        moved.add(entry.tenantId);
         return created;
       });
-      for (const tenantId of tenants) {
+      for (const tenantId of tenants.filter((tenant) => moved.has(tenant))) {
         const head = heads.get(tenantId)!;
-        const before = rows.find((row) => row.tenant_id === tenantId)!;
-        if (head.sequence === Number(before.sequence)) continue;
         await tx.execute(
           `update "audit_chain_heads" set "sequence" = ?, "hash" = ? where "tenant_id" = ?`,
           [head.sequence, head.hash, tenantId],

@@ -183,6 +183,11 @@ const CLAIM_READ_SQL = `select e."id", e."tenant_id", e."workflow_id", e."workfl
    where s."execution_id" = e."id" and s."status" = ?) as "outputs"
   from "executions" e where e."id" = ?`;
 
+/** The columns an attempt starts with, in the order {@link ExecutionEngine.startAttempt} gives their values. */
+const STARTED_ATTEMPT_COLUMNS = `"id", "execution_id", "step_key", "step_type", "attempt", "idempotency_key", "status", "lease_until",
+  "lease_owner", "started_at"`;
+const STARTED_ATTEMPT_VALUES = '?, ?, ?, ?, ?, ?, ?, ?, ?, ?';
+
 /**
  * The claim in one statement, when the message names the workflow version and it is cached (so the step's type and
  * timeout are known before the execution is read): reads the execution and its completed outputs as CLAIM_READ_SQL
@@ -190,17 +195,15 @@ const CLAIM_READ_SQL = `select e."id", e."tenant_id", e."workflow_id", e."workfl
  * (`on conflict do nothing`, as CLAIM_INSERT_SQL). Says whether it inserted; otherwise the claim goes the long way.
  */
 const CLAIM_AT_ONCE_SQL = `with "execution" as (${CLAIM_READ_SQL}), "claimed" as (
-  insert into "step_runs" ("id", "execution_id", "step_key", "step_type", "attempt", "idempotency_key", "status", "lease_until",
-  "lease_owner", "started_at")
-  select ?, "execution"."id", ?, ?, ?, ?, ?, ?, ?, ? from "execution"
+  insert into "step_runs" (${STARTED_ATTEMPT_COLUMNS})
+  select ${STARTED_ATTEMPT_VALUES} from "execution"
   where "execution"."workflow_id" = ? and "execution"."workflow_version" = ? and "execution"."status" = ?
   and "execution"."current_step" = ? and "execution"."current_attempt" = ? and "execution"."resume_at" is null
   on conflict ("idempotency_key") do nothing returning "id")
   select "execution".*, exists (select 1 from "claimed") as "claimed" from "execution"`;
 
 /** The first delivery of an attempt, by far the most common, starts it in this one statement. */
-const CLAIM_INSERT_SQL = `insert into "step_runs" ("id", "execution_id", "step_key", "step_type", "attempt", "idempotency_key", "status",
-  "lease_until", "lease_owner", "started_at") values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const CLAIM_INSERT_SQL = `insert into "step_runs" (${STARTED_ATTEMPT_COLUMNS}) values (${STARTED_ATTEMPT_VALUES})
   on conflict ("idempotency_key") do nothing returning "id"`;
 
 /**
@@ -214,8 +217,7 @@ function settleAtOnceSql(events: number, claimNext: boolean): string {
   // The next step's attempt, under this worker's lease, as CLAIM_INSERT_SQL inserts it, once the execution has moved on.
   const claimed = claimNext
     ? `, "claimed" as (
-    insert into "step_runs" ("id", "execution_id", "step_key", "step_type", "attempt", "idempotency_key", "status", "lease_until",
-    "lease_owner", "started_at") select ?, ?, ?, ?, ?, ?, ?, ?, ?, ? where exists (select 1 from "moved")
+    insert into "step_runs" (${STARTED_ATTEMPT_COLUMNS}) select ${STARTED_ATTEMPT_VALUES} where exists (select 1 from "moved")
     on conflict ("idempotency_key") do nothing returning "id"
   )`
     : '';
@@ -237,8 +239,7 @@ function settleAtOnceSql(events: number, claimNext: boolean): string {
     select * from (values ${rows}) as "event" where exists (select 1 from "moved") returning 1
   )${claimed}
   select (select count(*) from "moved")::int as "moved", (select count(*) from "settled")::int as "settled",
-  (select "output" from "settled") as "output",
-  ${claimNext ? '(select count(*) from "claimed")::int' : '0'} as "claimed"`;
+  ${claimNext ? '(select count(*) from "claimed")::int as "claimed", (select "output" from "settled")' : '0 as "claimed", null'} as "output"`;
 }
 
 /**
@@ -423,27 +424,12 @@ export class ExecutionEngine {
       return { kind: 'skip', reason: 'unknown step' };
     }
 
-    const key = stepRunKey(due);
     const now = new Date(this.now());
-    const leaseUntil = this.leaseEnd(now, step);
-    const attempt: HeldAttempt = { id: randomUUID(), attempt: due.attempt, leaseUntil };
-    const inserted = await em
-      .getConnection()
-      .execute<{ id: string }[]>(CLAIM_INSERT_SQL, [
-        attempt.id,
-        execution.id,
-        step.key,
-        step.type,
-        due.attempt,
-        key,
-        StepRunStatus.Running,
-        leaseUntil,
-        this.leaseOwner,
-        now,
-      ]);
+    const { attempt, values } = this.startAttempt(execution.id, step, due.attempt, now);
+    const inserted = await em.getConnection().execute<{ id: string }[]>(CLAIM_INSERT_SQL, values);
     if (inserted.length === 1) return { kind: 'run', attempt, step, version, execution, outputs };
 
-    const existing = await em.findOneOrFail(StepRun, { idempotencyKey: key });
+    const existing = await em.findOneOrFail(StepRun, { idempotencyKey: stepRunKey(due) });
     // Settled (or waiting) while the execution still points at it only in a race with the change that moves it on.
     if (existing.status !== StepRunStatus.Running) return { kind: 'skip', reason: `attempt already ${existing.status.toLowerCase()}` };
     if (existing.leaseUntil.getTime() >= now.getTime()) {
@@ -470,11 +456,7 @@ export class ExecutionEngine {
     now: Date,
   ): Promise<Claim> {
     const next: StepMessage = { ...message, attempt: message.attempt + 1 };
-    const attempt: HeldAttempt = {
-      id: randomUUID(),
-      attempt: next.attempt,
-      leaseUntil: this.leaseEnd(now, step),
-    };
+    const { attempt } = this.startAttempt(message.executionId, step, next.attempt, now);
     const claim = await em.transactional(async (tx): Promise<Claim> => {
       const execution = await tx.findOneOrFail(Execution, message.executionId, { lockMode: LockMode.PESSIMISTIC_WRITE });
       const current = execution.currentStep === message.stepKey && execution.currentAttempt === message.attempt;
@@ -533,25 +515,13 @@ export class ExecutionEngine {
     const step = version?.steps.find((candidate) => candidate.key === message.stepKey);
     if (!version || !step) return undefined;
     const now = new Date(this.now());
-    const attempt: HeldAttempt = {
-      id: randomUUID(),
-      attempt: message.attempt,
-      leaseUntil: this.leaseEnd(now, step),
-    };
+    const { attempt, values } = this.startAttempt(message.executionId, step, message.attempt, now);
     const [row] = await em
       .getConnection()
       .execute<(ClaimedExecutionRow & { claimed: boolean })[]>(CLAIM_AT_ONCE_SQL, [
         StepRunStatus.Completed,
         message.executionId,
-        attempt.id,
-        step.key,
-        step.type,
-        message.attempt,
-        stepRunKey(message),
-        StepRunStatus.Running,
-        attempt.leaseUntil,
-        this.leaseOwner,
-        now,
+        ...values,
         message.workflowId,
         message.workflowVersion,
         ExecutionStatus.Running,
@@ -759,13 +729,12 @@ export class ExecutionEngine {
     const next = this.advance(record, execution, claim.version, details, outcome, now);
     const output = jsonParameter(outcome.output);
     const nextStep = next && claimNext !== undefined ? claim.version.steps.find((step) => step.key === next.currentStep) : undefined;
-    const nextLease = nextStep && this.leaseEnd(now, nextStep);
-    const nextAttempt: HeldAttempt | undefined =
-      nextLease && nextLease.getTime() <= claimNext! ? { id: randomUUID(), attempt: 1, leaseUntil: nextLease } : undefined;
+    const started = nextStep && this.startAttempt(read.id, nextStep, 1, now);
+    const chained = started && started.attempt.leaseUntil.getTime() <= claimNext! ? { step: nextStep, ...started } : undefined;
     const [result] = await systemFork(this.options.database)
       .getConnection()
       .execute<{ moved: number; settled: number; claimed: number; output: unknown }[]>(
-        settleAtOnceSql(events.length, nextAttempt !== undefined),
+        settleAtOnceSql(events.length, chained !== undefined),
         [
           read.id,
           read.revision,
@@ -788,38 +757,36 @@ export class ExecutionEngine {
           output,
           now,
           ...events.flatMap((event) => [event.eventId, event.type, event.tenantId, JSON.stringify(event.payload), event.occurredAt]),
-          ...(nextStep && nextAttempt
-            ? [
-                nextAttempt.id,
-                read.id,
-                nextStep.key,
-                nextStep.type,
-                nextAttempt.attempt,
-                stepRunKey({ executionId: read.id, stepKey: nextStep.key, attempt: nextAttempt.attempt }),
-                StepRunStatus.Running,
-                nextAttempt.leaseUntil,
-                this.leaseOwner,
-                now,
-              ]
-            : []),
+          ...(chained?.values ?? []),
         ],
       );
     if (result?.moved !== 1) return undefined;
     this.options.relay.notify();
-    if (nextStep && nextAttempt && result.claimed === 1) {
+    if (chained && result.claimed === 1) {
       // The output as stored, as a claim would read it back (jsonb orders an object's keys its own way).
       const outputs = claim.outputs && { ...claim.outputs, [claim.step.key]: { output: result.output ?? null } };
-      return {
-        next: { kind: 'run', attempt: nextAttempt, step: nextStep, version: claim.version, execution, ...(outputs ? { outputs } : {}) },
-      };
+      const { attempt, step } = chained;
+      return { next: { kind: 'run', attempt, step, version: claim.version, execution, ...(outputs ? { outputs } : {}) } };
     }
     if (next) await this.dispatch(next);
     return { next: undefined };
   }
 
-  /** When an attempt of `step` started at `now` may be taken over: its timeout, and the margin for recording its outcome. */
-  private leaseEnd(now: Date, step: StepDefinition): Date {
-    return new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs);
+  /**
+   * A new attempt of `step` starting at `now` under this process's lease, which ends after its timeout and the margin
+   * for recording its outcome; and its row's values, in the order of STARTED_ATTEMPT_COLUMNS.
+   */
+  private startAttempt(executionId: string, step: StepDefinition, number: number, now: Date): { attempt: HeldAttempt; values: unknown[] } {
+    const attempt: HeldAttempt = {
+      id: randomUUID(),
+      attempt: number,
+      leaseUntil: new Date(now.getTime() + step.timeoutMs + this.leaseMarginMs),
+    };
+    const key = stepRunKey({ executionId, stepKey: step.key, attempt: number });
+    return {
+      attempt,
+      values: [attempt.id, executionId, step.key, step.type, number, key, StepRunStatus.Running, attempt.leaseUntil, this.leaseOwner, now],
+    };
   }
 
   /** Whether the attempt is still the one a claim took: running, under this process's lease, not renewed by a takeover. */
