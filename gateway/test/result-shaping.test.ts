@@ -54,12 +54,20 @@ function operationOf(schema: Schema, query: string): Operation {
   return operationFromDocument(schema, parse(query), { validate: false });
 }
 
-/** Where objects have a null prototype, which JSON.stringify does not show. */
+/** Whether no property at all reaches the object through its prototypes: its keys are the client's alone. */
+function inheritsNothing(value: object): boolean {
+  for (let prototype = Object.getPrototypeOf(value); prototype !== null; prototype = Object.getPrototypeOf(prototype)) {
+    if (Reflect.ownKeys(prototype).length > 0) return false;
+  }
+  return true;
+}
+
+/** Where objects inherit nothing (stock's null prototypes), which JSON.stringify does not show. */
 function layout(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(layout).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>;
-    return `${Object.getPrototypeOf(value) === null ? 'N' : 'O'}{${Object.keys(record)
+    return `${inheritsNothing(value) ? 'N' : 'O'}{${Object.keys(record)
       .map((key) => `${key}:${layout(record[key])}`)
       .join(',')}}`;
   }
@@ -567,6 +575,12 @@ const CASES: Case[] = [
     name: 'response names shadowed by Object.prototype are read as own properties only',
     query: '{ book { constructor: title toString: name hasOwnProperty: pages } }',
     input: { book: { constructor: 'T' } },
+  },
+  {
+    name: 'the response name __proto__ is an own key like any other, never the prototype',
+    query: '{ book { __proto__: title name } }',
+    input: JSON.parse('{ "book": { "__proto__": "T", "name": "N" } }') as Input,
+    check: (stock) => expect(stock.data).toBe('{"book":{"__proto__":"T","name":"N"}}'),
   },
   {
     name: 'reviews from the second subgraph, and a list of non-null objects',

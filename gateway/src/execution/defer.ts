@@ -19,6 +19,7 @@ import { createAsyncQueue, ErrorCode, formatClientError, type AsyncQueue } from 
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { GatewayContext } from '../context.ts';
 import { executeIntrospection, executePlanNode, type PreparedOperation } from './execute-plan.ts';
+import { emptyRecord } from './response-record.ts';
 import { computeResponse } from './result-shaping.ts';
 
 /**
@@ -111,7 +112,7 @@ export async function executeIncrementally(
   const root = decided(prepared.queryPlan.node, prepared.operation, variables);
   if (root?.kind !== 'Defer') return undefined;
 
-  const data = Object.create(null) as ResultMap;
+  const data = emptyRecord<ResultMap>();
   const errors: GraphQLError[] = [];
   if (root.primary.node) await runNode(execution, root.primary.node, data, errors);
   const shaped = shape(execution, primaryOperation(prepared.operation, variables), data);

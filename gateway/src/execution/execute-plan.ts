@@ -21,6 +21,7 @@ import {
 } from 'graphql';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
 import { representationKeyReader, RepresentationKeys, type RepresentationKey } from './representation-keys.ts';
+import { emptyRecord } from './response-record.ts';
 import { computeResponse } from './result-shaping.ts';
 import { applyRewrites, deepMerge, INCOMING_OPERATION, isObjectOfType } from './vendored/apollo-gateway.ts';
 
@@ -89,7 +90,7 @@ export async function executePlan(
     errors,
     sharing: root && sharedFetchesOf(root),
   };
-  const unfilteredData: ResultMap = Object.create(null);
+  const unfilteredData: ResultMap = emptyRecord();
   if (root) await executeNode(context, root, { path: [], data: unfilteredData, fullResult: unfilteredData });
 
   let data: ResultMap | null | undefined;
@@ -176,7 +177,7 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
     : [cursor.data];
   if (entities.length < 1) return;
 
-  const variables: ResultMap = Object.create(null);
+  const variables: ResultMap = emptyRecord();
   const provided = context.requestContext.request.variables;
   for (const name of fetch.variableUsages ?? []) {
     if (provided && hasOwn(provided, name) && typeof provided[name] !== 'undefined') variables[name] = provided[name];
@@ -554,7 +555,7 @@ function generateHydratedPaths(parent: ResponsePath, path: ResponsePath, data: u
 
 function executeSelectionSet(schema: GraphQLSchema, source: ResultMap | null, selections: QueryPlanSelectionNode[]): ResultMap | null {
   if (source === null) return null;
-  const result: ResultMap = Object.create(null);
+  const result: ResultMap = emptyRecord();
   for (const selection of selections) {
     if (selection.kind === Kind.FIELD) {
       const responseName = getResponseName(selection);

@@ -21,6 +21,7 @@ import {
   type Type,
 } from '@apollo/federation-internals';
 import type { GraphQLError } from 'graphql';
+import { emptyRecord } from './response-record.ts';
 
 /**
  * A port of `computeResponse` from @apollo/gateway 2.14.4 (dist/resultShaping.js) that gives the same
@@ -69,7 +70,7 @@ export function computeResponse({
     errors: [],
     introspectionHandling,
   };
-  const data: Data = Object.create(null);
+  const data: Data = emptyRecord();
   const bubbled = applySelectionSet(
     input,
     compiledSelectionSet(operation.selectionSet, schema),
@@ -467,7 +468,7 @@ function updateOutputValue(
       }
       objType = typenameType;
     }
-    const outputValueObject: Data = outputValue === undefined ? Object.create(null) : outputValue;
+    const outputValueObject: Data = outputValue === undefined ? emptyRecord() : outputValue;
     const bubbled = applySelectionSet(inputValue, field.subSelections(parameters.schema), outputValueObject, parameters, path, objType);
     isInvalid = false;
     hasErrors = bubbled;
