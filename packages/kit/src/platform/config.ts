@@ -152,6 +152,9 @@ export const subgraphEnvShape = {
   LOG_FORMAT: logFormatSchema.optional(),
   HOST: z.string().default('127.0.0.1'),
   DATABASE_URL: postgresUrlSchema.optional(),
+  /** Unset: the kit's defaults (see DatabaseOptions); 0: the server's own setting. */
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().nonnegative().optional(),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().nonnegative().optional(),
   DATA_DIR: z.string().default('.data'),
   REDIS_URL: redisUrlSchema.optional(),
   AMQP_URL: amqpUrlSchema.optional(),
@@ -173,6 +176,9 @@ export interface SubgraphConfig {
   port: number;
   /** Unset: an embedded PGlite database under `dataDir`. */
   databaseUrl: string | undefined;
+  /** On PostgreSQL: how long a statement may run, and a session sit idle in a transaction; unset: the kit's defaults. */
+  databaseStatementTimeoutMs: number | undefined;
+  databaseIdleInTransactionTimeoutMs: number | undefined;
   dataDir: string;
   /** Unset: in-process pub/sub. */
   redisUrl: string | undefined;
@@ -227,6 +233,8 @@ export function toSubgraphConfig(serviceName: string, env: SubgraphEnv): Subgrap
     host: env.HOST,
     port: env.PORT,
     databaseUrl: env.DATABASE_URL,
+    databaseStatementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    databaseIdleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     dataDir: env.DATA_DIR,
     redisUrl: env.REDIS_URL,
     amqpUrl: env.AMQP_URL,

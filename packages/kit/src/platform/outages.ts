@@ -31,10 +31,12 @@ const CONNECTION_ERROR_CODES = new Set([
 
 /**
  * PostgreSQL SQLSTATEs of a server that is going away or not taking connections: 57P01 admin_shutdown, 57P02
- * crash_shutdown, 57P03 cannot_connect_now (starting up, shutting down, in recovery), 53300 too_many_connections.
+ * crash_shutdown, 57P03 cannot_connect_now (starting up, shutting down, in recovery), 53300 too_many_connections;
+ * and of one that gave up on a statement or session it could not finish in time (see DatabaseOptions): 57014
+ * query_canceled (past the statement timeout, a lock held too long), 25P03 idle_in_transaction_session_timeout.
  * Class 08 (connection exceptions) is matched as a class.
  */
-const POSTGRES_OUTAGE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const POSTGRES_OUTAGE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '25P03']);
 
 /**
  * What `pg` and `pg-pool` say, without a code, about a connection lost or never made (including a pool that waited

@@ -222,6 +222,8 @@ async function openRuntime(
   const database = await openDatabase({
     serviceName: config.serviceName,
     url: config.databaseUrl,
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
+    idleInTransactionTimeoutMs: config.databaseIdleInTransactionTimeoutMs,
     embeddedDirectory: config.dataDir,
     entities: storage.entities,
     migrations: storage.migrations,

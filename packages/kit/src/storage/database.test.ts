@@ -121,3 +121,101 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL that goes away while t
     await expect(closing).resolves.toBeUndefined();
   });
 });
+
+describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL statement or transaction that would hold others up for good', () => {
+  let testDatabase: TestDatabase;
+  let database: Database | undefined;
+  beforeAll(async () => {
+    testDatabase = await createTestDatabase(testEnvironment.postgresUrl!, 'kit_timeouts');
+    const setup = new pg.Client({ connectionString: testDatabase.url });
+    await setup.connect();
+    await setup.query('create table lane_heads (id int primary key, position int not null)');
+    await setup.query('insert into lane_heads values (1, 0)');
+    await setup.end();
+  });
+  afterEach(async () => {
+    await database?.close();
+    database = undefined;
+  });
+  afterAll(() => testDatabase?.drop());
+
+  const openWith = (limits: { statementTimeoutMs?: number; idleInTransactionTimeoutMs?: number }) =>
+    openDatabase({
+      serviceName: 'probe',
+      url: testDatabase.url,
+      embeddedDirectory: '.',
+      entities: [Probe],
+      migrations: [],
+      metrics: new Metrics('probe'),
+      logger: createLogger({ name: 'probe', level: 'silent', format: 'json' }),
+      poolSize: 2,
+      connectTimeoutMs: 5000,
+      ...limits,
+    });
+
+  it('gives every connection the default limits unless told otherwise', async () => {
+    database = await openWith({});
+
+    const settings = await database.fork().getConnection().execute(`select current_setting('statement_timeout') as statement,
+      current_setting('idle_in_transaction_session_timeout') as idle`);
+
+    expect(settings).toEqual([{ statement: '30s', idle: '1min' }]);
+  });
+
+  it('has the server cancel a statement stuck behind a lock past the statement timeout, and serves the next one', async () => {
+    database = await openWith({ statementTimeoutMs: 300 });
+    const holder = new pg.Client({ connectionString: testDatabase.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select * from lane_heads where id = 1 for update');
+
+      const stuck = database
+        .fork()
+        .getConnection()
+        .execute('update lane_heads set position = position + 1 where id = 1')
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+
+      // Cancelled by the server, as an outage: SERVICE_UNAVAILABLE to a client, worth a retry, and the caller moves on.
+      expect(await stuck).toMatchObject({ code: '57014' });
+      expect(isDependencyOutage(await stuck)).toBe(true);
+      await holder.query('rollback');
+      await expect(
+        database.fork().getConnection().execute('update lane_heads set position = position + 1 where id = 1'),
+      ).resolves.toBeDefined();
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('has the server end a session left idle inside a transaction, so that its locks no longer keep others out', async () => {
+    database = await openWith({ idleInTransactionTimeoutMs: 300, statementTimeoutMs: 10_000 });
+    let releaseHolder!: () => void;
+    const holderStalls = new Promise<void>((resolve) => (releaseHolder = resolve));
+    let holderLocked!: () => void;
+    const locked = new Promise<void>((resolve) => (holderLocked = resolve));
+    // A holder that takes the row's lock inside a transaction and then stalls: its process frozen, its reply lost.
+    const holder = database.fork().transactional(async (em) => {
+      await em.getConnection().execute('select * from lane_heads where id = 1 for update', [], 'all', em.getTransactionContext());
+      holderLocked();
+      await holderStalls;
+      await em.getConnection().execute('select 1', [], 'all', em.getTransactionContext());
+    });
+    const holderOutcome = holder.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await locked;
+
+    // Waits on the holder's lock, which only the server ending the holder's session can free.
+    await database.fork().getConnection().execute('update lane_heads set position = position + 1 where id = 1');
+    releaseHolder();
+
+    // Its connection is gone: what it was doing fails as an outage (SERVICE_UNAVAILABLE to a client), and is retried.
+    expect(isDependencyOutage(await holderOutcome)).toBe(true);
+    await expect(database.ping()).resolves.toBeUndefined();
+  });
+});

@@ -42,7 +42,26 @@ export interface DatabaseOptions {
   connectTimeoutMs?: number;
   /** Extensions the embedded database loads (ignored on PostgreSQL, whose server has what it has). @default [] */
   embeddedExtensions?: readonly EmbeddedExtension[];
+  /**
+   * How long one statement may run on PostgreSQL before the server cancels it (SQLSTATE 57014, `query_canceled`),
+   * lock waits included; 0 leaves the server's own setting. Without one, a statement stuck behind a lock holds up every caller
+   * queued behind it for good: a request, a worker, a lane of a group commit. A migration that needs longer says so in its
+   * own SQL (`set local statement_timeout = 0`). Not applied to the embedded database, which runs one statement at a
+   * time and has no other sessions to wait for.
+   * @default 30000
+   */
+  statementTimeoutMs?: number;
+  /**
+   * How long a session may sit idle inside a transaction before PostgreSQL ends it (SQLSTATE 25P03), rolling the
+   * transaction back and freeing its locks, so that a holder that stalls (a process frozen mid-transaction, a lost
+   * reply) cannot keep others out of those rows; 0 leaves the server's own setting. Not applied to the embedded database.
+   * @default 60000
+   */
+  idleInTransactionTimeoutMs?: number;
 }
+
+const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
 
 export interface Database {
   readonly orm: MikroORM;
@@ -186,6 +205,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       driverOptions: {
         connectionTimeoutMillis: options.connectTimeoutMs ?? (shared ? SHARED_EMBEDDED_CONNECT_TIMEOUT_MS : 5000),
         onPoolCreated: releaseLostConnections,
+        // Session settings pg sends when it connects: every connection of the pool has them from its first statement.
+        ...(isEmbedded
+          ? {}
+          : {
+              statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+              idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+            }),
       },
       loggerFactory: () => new CountingLogger(options.metrics, options.logger),
       subscribers: [new TenantWriteGuard()],
