@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Migration } from '@mikro-orm/migrations';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../storage/database.ts';
 import { createLogger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
@@ -27,17 +27,20 @@ const secondVersion: EmbeddedStorage = {
   migrations: [...firstVersion.migrations, { name: '0002-source', class: OutboxSourceColumn }],
 };
 
+// One template cache for the file: its empty cluster (an initdb, the slow part) is built once, as in a test run; each
+// test seeds a service of its own, whose templates it counts.
 describe('migrated database templates', () => {
   let scratch: Awaited<ReturnType<typeof createTempDirectory>>;
   const cacheDirectory = () => join(scratch.path, 'templates');
   /** The service's migrated templates, beside the one empty cluster they are all built from. */
-  const serviceTemplates = async () => (await readdir(cacheDirectory())).filter((name) => !name.startsWith('cluster-'));
+  const serviceTemplates = async (service: string) =>
+    (await readdir(cacheDirectory())).filter((name) => new RegExp(`^${service}-[0-9a-f]{16}$`).test(name));
   const dataDir = (name: string) => join(scratch.path, name);
-  const seed = (name: string, storage: EmbeddedStorage) =>
-    seedEmbeddedDatabase(dataDir(name), 'outbox', storage, { cacheDirectory: cacheDirectory() });
-  const open = (name: string, storage: EmbeddedStorage) =>
+  const seed = (service: string, name: string, storage: EmbeddedStorage) =>
+    seedEmbeddedDatabase(dataDir(name), service, storage, { cacheDirectory: cacheDirectory() });
+  const open = (service: string, name: string, storage: EmbeddedStorage) =>
     openDatabase({
-      serviceName: 'outbox',
+      serviceName: service,
       url: undefined,
       embeddedDirectory: dataDir(name),
       ...storage,
@@ -45,20 +48,20 @@ describe('migrated database templates', () => {
       logger: createLogger({ name: 'templates-test', level: 'silent' }),
     });
 
-  beforeEach(async () => {
+  beforeAll(async () => {
     scratch = await createTempDirectory('templates');
   });
 
-  afterEach(async () => {
-    await scratch.remove();
+  afterAll(async () => {
+    await scratch?.remove();
   });
 
   it('builds one template when several tests ask for it at once, and gives each a migrated database of its own', async () => {
-    await Promise.all(['a', 'b', 'c'].map((name) => seed(name, firstVersion)));
+    await Promise.all(['a', 'b', 'c'].map((name) => seed('outbox', name, firstVersion)));
 
-    expect(await serviceTemplates()).toEqual([expect.stringMatching(/^outbox-[0-9a-f]{16}$/)]);
+    expect(await serviceTemplates('outbox')).toHaveLength(1);
     expect((await readdir(cacheDirectory())).filter((name) => name.startsWith('cluster-'))).toHaveLength(1);
-    const a = await open('a', firstVersion);
+    const a = await open('outbox', 'a', firstVersion);
     try {
       expect(await a.orm.migrator.getPending()).toEqual([]);
       const em = a.fork();
@@ -67,7 +70,7 @@ describe('migrated database templates', () => {
     } finally {
       await a.close();
     }
-    const b = await open('b', firstVersion);
+    const b = await open('outbox', 'b', firstVersion);
     try {
       expect(await b.fork().count(OutboxEvent, {})).toBe(0);
     } finally {
@@ -76,11 +79,11 @@ describe('migrated database templates', () => {
   }, 120_000);
 
   it('builds a new template when a migration is added, never handing out a database that lacks it', async () => {
-    await seed('before', firstVersion);
-    await seed('after', secondVersion);
+    await seed('ledger', 'before', firstVersion);
+    await seed('ledger', 'after', secondVersion);
 
-    expect(await serviceTemplates()).toHaveLength(2);
-    const after = await open('after', secondVersion);
+    expect(await serviceTemplates('ledger')).toHaveLength(2);
+    const after = await open('ledger', 'after', secondVersion);
     try {
       expect(await after.orm.migrator.getPending()).toEqual([]);
       expect((await after.orm.migrator.getExecuted()).map((migration) => migration.name)).toEqual(['0001-outbox', '0002-source']);
