@@ -35,7 +35,7 @@ import { computeResponse } from '../src/execution/result-shaping.ts';
 /**
  * Differential test: gateway/src/execution/result-shaping.ts against stock @apollo/gateway's
  * `computeResponse`, each on its own structuredClone of the same input. Both must give the same `data`
- * (byte for byte, and the same null-prototype objects), the same errors, the same introspection callbacks,
+ * (byte for byte, and the same objects that inherit nothing), the same errors, the same introspection callbacks,
  * or throw the same error.
  */
 

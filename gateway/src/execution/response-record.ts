@@ -6,7 +6,8 @@
  * is itself a null-prototype object inherits nothing either, and keeps fast properties with shared hidden classes.
  */
 const ResponseRecord = function ResponseRecord() {} as unknown as { new (): object; prototype: object };
-ResponseRecord.prototype = Object.create(null) as object;
+// Frozen: a write to the shared prototype would reach every record.
+ResponseRecord.prototype = Object.freeze(Object.create(null) as object);
 
 export function emptyRecord<T extends object = Record<string, unknown>>(): T {
   return new ResponseRecord() as T;
