@@ -153,6 +153,7 @@ export const subgraphEnvShape = {
   HOST: z.string().default('127.0.0.1'),
   DATABASE_URL: postgresUrlSchema.optional(),
   /** Unset: the kit's defaults (see DatabaseOptions); 0: the server's own setting. */
+  DATABASE_LOCK_TIMEOUT_MS: z.coerce.number().int().nonnegative().optional(),
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().nonnegative().optional(),
   DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().nonnegative().optional(),
   DATA_DIR: z.string().default('.data'),
@@ -176,7 +177,8 @@ export interface SubgraphConfig {
   port: number;
   /** Unset: an embedded PGlite database under `dataDir`. */
   databaseUrl: string | undefined;
-  /** On PostgreSQL: how long a statement may run, and a session sit idle in a transaction; unset: the kit's defaults. */
+  /** On PostgreSQL: how long a statement may wait for a lock, run, and a session sit idle in a transaction; unset: the kit's defaults. */
+  databaseLockTimeoutMs: number | undefined;
   databaseStatementTimeoutMs: number | undefined;
   databaseIdleInTransactionTimeoutMs: number | undefined;
   dataDir: string;
@@ -233,6 +235,7 @@ export function toSubgraphConfig(serviceName: string, env: SubgraphEnv): Subgrap
     host: env.HOST,
     port: env.PORT,
     databaseUrl: env.DATABASE_URL,
+    databaseLockTimeoutMs: env.DATABASE_LOCK_TIMEOUT_MS,
     databaseStatementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
     databaseIdleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     dataDir: env.DATA_DIR,

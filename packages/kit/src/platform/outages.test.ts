@@ -23,7 +23,7 @@ describe('isDependencyOutage', () => {
     expect(isDependencyOutage(driverError('the database system is starting up', { code: '57P03' }))).toBe(true);
     expect(isDependencyOutage(driverError('sorry, too many clients already', { code: '53300' }))).toBe(true);
     expect(isDependencyOutage(driverError('connection failure', { code: '08006' }))).toBe(true);
-    expect(isDependencyOutage(driverError('canceling statement due to statement timeout', { code: '57014' }))).toBe(true);
+    expect(isDependencyOutage(driverError('canceling statement due to lock timeout', { code: '55P03' }))).toBe(true);
     expect(isDependencyOutage(driverError('terminating connection due to idle-in-transaction timeout', { code: '25P03' }))).toBe(true);
     expect(isDependencyOutage(driverError('server closed the connection unexpectedly', { code: '08003' }))).toBe(true);
     expect(

@@ -32,11 +32,12 @@ const CONNECTION_ERROR_CODES = new Set([
 /**
  * PostgreSQL SQLSTATEs of a server that is going away or not taking connections: 57P01 admin_shutdown, 57P02
  * crash_shutdown, 57P03 cannot_connect_now (starting up, shutting down, in recovery), 53300 too_many_connections;
- * and of one that gave up on a statement or session it could not finish in time (see DatabaseOptions): 57014
- * query_canceled (past the statement timeout, a lock held too long), 25P03 idle_in_transaction_session_timeout.
+ * and of one that gave up waiting (see DatabaseOptions): 55P03 lock_not_available (past the lock timeout, a lock held
+ * long by another session), 25P03 idle_in_transaction_session_timeout. Not 57014 (query_canceled, past the statement
+ * timeout): a statement that runs away is a bug to report, and retrying it only runs it away again.
  * Class 08 (connection exceptions) is matched as a class.
  */
-const POSTGRES_OUTAGE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '25P03']);
+const POSTGRES_OUTAGE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '55P03', '25P03']);
 
 /**
  * What `pg` and `pg-pool` say, without a code, about a connection lost or never made (including a pool that waited

@@ -222,6 +222,7 @@ async function openRuntime(
   const database = await openDatabase({
     serviceName: config.serviceName,
     url: config.databaseUrl,
+    lockTimeoutMs: config.databaseLockTimeoutMs,
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     idleInTransactionTimeoutMs: config.databaseIdleInTransactionTimeoutMs,
     embeddedDirectory: config.dataDir,

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { EntitySchema } from '@mikro-orm/core';
+import { EntitySchema, type MigrationObject } from '@mikro-orm/core';
+import { Migration } from '@mikro-orm/migrations';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from './database.ts';
@@ -12,7 +13,7 @@ import { TcpProxy } from '../testing/tcp-proxy.ts';
 
 const Probe = new EntitySchema({ name: 'Probe', properties: { id: { type: 'number', primary: true } } });
 
-const open = (url: string, options: { poolSize?: number; connectTimeoutMs: number }) =>
+const open = (url: string, options: { poolSize?: number; connectTimeoutMs: number; statementTimeoutMs?: number }) =>
   openDatabase({
     serviceName: 'probe',
     url,
@@ -99,7 +100,7 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL that goes away while t
   }
 
   it('gets every pooled connection back once the server returns, so that it serves again and closes', async () => {
-    database = await open(proxy.urlFor(testDatabase.url), { poolSize: 2, connectTimeoutMs: 1000 });
+    database = await open(proxy.urlFor(testDatabase.url), { poolSize: 2, connectTimeoutMs: 1000, statementTimeoutMs: 0 });
     const sleeping = 'select pg_sleep(30)';
     const transactions = [1, 2].map(() =>
       database!.fork().transactional((em) => em.getConnection().execute(sleeping, [], 'all', em.getTransactionContext())),
@@ -139,13 +140,16 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL statement or transacti
   });
   afterAll(() => testDatabase?.drop());
 
-  const openWith = (limits: { statementTimeoutMs?: number; idleInTransactionTimeoutMs?: number }) =>
+  const openWith = (
+    limits: { lockTimeoutMs?: number; statementTimeoutMs?: number; idleInTransactionTimeoutMs?: number },
+    migrations: MigrationObject[] = [],
+  ) =>
     openDatabase({
       serviceName: 'probe',
       url: testDatabase.url,
       embeddedDirectory: '.',
       entities: [Probe],
-      migrations: [],
+      migrations,
       metrics: new Metrics('probe'),
       logger: createLogger({ name: 'probe', level: 'silent', format: 'json' }),
       poolSize: 2,
@@ -156,14 +160,14 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL statement or transacti
   it('gives every connection the default limits unless told otherwise', async () => {
     database = await openWith({});
 
-    const settings = await database.fork().getConnection().execute(`select current_setting('statement_timeout') as statement,
-      current_setting('idle_in_transaction_session_timeout') as idle`);
+    const settings = await database.fork().getConnection().execute(`select current_setting('lock_timeout') as lock,
+      current_setting('statement_timeout') as statement, current_setting('idle_in_transaction_session_timeout') as idle`);
 
-    expect(settings).toEqual([{ statement: '30s', idle: '1min' }]);
+    expect(settings).toEqual([{ lock: '10s', statement: '1min', idle: '2min' }]);
   });
 
-  it('has the server cancel a statement stuck behind a lock past the statement timeout, and serves the next one', async () => {
-    database = await openWith({ statementTimeoutMs: 300 });
+  it('has the server give up on a statement waiting for a lock past the lock timeout, as an outage, and serves the next one', async () => {
+    database = await openWith({ lockTimeoutMs: 300 });
     const holder = new pg.Client({ connectionString: testDatabase.url });
     await holder.connect();
     try {
@@ -179,8 +183,8 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL statement or transacti
           (error: unknown) => error,
         );
 
-      // Cancelled by the server, as an outage: SERVICE_UNAVAILABLE to a client, worth a retry, and the caller moves on.
-      expect(await stuck).toMatchObject({ code: '57014' });
+      // Given up by the server, as an outage: SERVICE_UNAVAILABLE to a client, worth a retry, and the caller moves on.
+      expect(await stuck).toMatchObject({ code: '55P03' });
       expect(isDependencyOutage(await stuck)).toBe(true);
       await holder.query('rollback');
       await expect(
@@ -189,6 +193,37 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL statement or transacti
     } finally {
       await holder.end();
     }
+  });
+
+  it('has the server cancel a statement that runs past the statement timeout, as the error it is rather than an outage', async () => {
+    database = await openWith({ statementTimeoutMs: 300 });
+
+    const runaway = await database
+      .fork()
+      .getConnection()
+      .execute('select pg_sleep(5)')
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+
+    expect(runaway).toMatchObject({ code: '57014' });
+    expect(isDependencyOutage(runaway)).toBe(false);
+    await expect(database.ping()).resolves.toBeUndefined();
+  });
+
+  it('runs migrations without the limits: one may outlast the statement timeout', async () => {
+    class SlowBackfill extends Migration {
+      override up(): void {
+        this.addSql('select pg_sleep(0.6)');
+        this.addSql('create table backfilled (id int primary key)');
+      }
+    }
+
+    database = await openWith({ statementTimeoutMs: 300, lockTimeoutMs: 300 }, [{ name: '0001-slow-backfill', class: SlowBackfill }]);
+
+    expect((await database.orm.migrator.getExecuted()).map((migration) => migration.name)).toEqual(['0001-slow-backfill']);
+    await expect(database.fork().getConnection().execute('select count(*)::int as count from backfilled')).resolves.toEqual([{ count: 0 }]);
   });
 
   it('has the server end a session left idle inside a transaction, so that its locks no longer keep others out', async () => {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { LogContext, Logger as OrmLogger, LoggerNamespace, MigrationObject } from '@mikro-orm/core';
-import { Migrator } from '@mikro-orm/migrations';
+import { Migrator, type Migration } from '@mikro-orm/migrations';
 import { MikroORM, type EntityManager, type Options } from '@mikro-orm/postgresql';
 import type { Logger } from '../platform/logger.ts';
 import type { Metrics } from '../platform/metrics.ts';
@@ -43,25 +43,56 @@ export interface DatabaseOptions {
   /** Extensions the embedded database loads (ignored on PostgreSQL, whose server has what it has). @default [] */
   embeddedExtensions?: readonly EmbeddedExtension[];
   /**
-   * How long one statement may run on PostgreSQL before the server cancels it (SQLSTATE 57014, `query_canceled`),
-   * lock waits included; 0 leaves the server's own setting. Without one, a statement stuck behind a lock holds up every caller
-   * queued behind it for good: a request, a worker, a lane of a group commit. A migration that needs longer says so in its
-   * own SQL (`set local statement_timeout = 0`). Not applied to the embedded database, which runs one statement at a
-   * time and has no other sessions to wait for.
-   * @default 30000
+   * How long a statement may wait for one lock on PostgreSQL before the server gives up on it (SQLSTATE 55P03,
+   * `lock_not_available`); 0 leaves the server's own setting. Without one, a statement queued behind a lock that is
+   * held for long holds up every caller queued behind it: a request, a worker, a lane of a group commit. A lock wait is
+   * transient, so it fails as an outage (SERVICE_UNAVAILABLE to a client, a retry for a consumer). Not applied to the
+   * embedded database, which runs one statement at a time and has no other sessions to wait for; nor to migrations.
+   * @default 10000
+   */
+  lockTimeoutMs?: number;
+  /**
+   * How long one statement may run on PostgreSQL before the server cancels it (SQLSTATE 57014, `query_canceled`): a
+   * backstop for a statement that runs away, reported as the internal error it is rather than retried. 0 leaves the
+   * server's own setting. Not applied to the embedded database, nor to migrations (an index or a backfill on a large
+   * table may take longer).
+   * @default 60000
    */
   statementTimeoutMs?: number;
   /**
    * How long a session may sit idle inside a transaction before PostgreSQL ends it (SQLSTATE 25P03), rolling the
    * transaction back and freeing its locks, so that a holder that stalls (a process frozen mid-transaction, a lost
-   * reply) cannot keep others out of those rows; 0 leaves the server's own setting. Not applied to the embedded database.
-   * @default 60000
+   * reply) cannot keep others out of those rows for good; 0 leaves the server's own setting. Long enough for the
+   * transactions that wait on a third party inside (billing's Stripe calls: 3 attempts of up to 20 s). Not applied to
+   * the embedded database.
+   * @default 120000
    */
   idleInTransactionTimeoutMs?: number;
 }
 
-const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
-const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
+const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000;
+
+/**
+ * The service's migrations, each run with the pool's lock and statement timeouts lifted for its transaction: a
+ * migration may rightly wait for its table's lock behind traffic, or rewrite a large table, and a start-up that fails
+ * half-way through migrating helps no one.
+ */
+function withoutStatementLimits(migrations: MigrationObject[]): MigrationObject[] {
+  return migrations.map(({ name, class: Base }) => {
+    const Unlimited = class extends (Base as unknown as new (
+      ...args: never[]
+    ) => Pick<Migration, 'addSql'> & { up(): void | Promise<void> }) {
+      override async up(): Promise<void> {
+        this.addSql('set local lock_timeout = 0');
+        this.addSql('set local statement_timeout = 0');
+        await super.up();
+      }
+    };
+    return { name, class: Unlimited as unknown as MigrationObject['class'] };
+  });
+}
 
 export interface Database {
   readonly orm: MikroORM;
@@ -193,7 +224,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       entities: options.entities,
       extensions: [Migrator],
       migrations: {
-        migrationsList: options.migrations,
+        migrationsList: withoutStatementLimits(options.migrations),
         snapshot: false,
         silent: true,
         // On a shared embedded server, in the service's own schema (MikroORM names public otherwise), as its tables are.
@@ -209,6 +240,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
         ...(isEmbedded
           ? {}
           : {
+              lock_timeout: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
               statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
               idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
             }),

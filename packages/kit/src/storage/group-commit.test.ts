@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DependencyUnavailableError } from '../platform/outages.ts';
 import { createTelemetry, inSpan, startSpan } from '../platform/telemetry.ts';
 import { InMemorySpanExporter } from '../testing/traces.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -82,6 +83,19 @@ describe('GroupCommit', () => {
 
     expect(await Promise.all(results)).toEqual(['wrote 1', 'cannot write 2', 'wrote 3']);
     expect(batches).toEqual([[1, 2, 3], [1], [2], [3]]);
+  });
+
+  it('fails a batch whole when its write fails for an outage, rather than waiting the outage out once per item', async () => {
+    const batches: number[][] = [];
+    const commit = new GroupCommit(async (items: readonly number[]) => {
+      batches.push([...items]);
+      throw new DependencyUnavailableError('the database is not answering');
+    });
+
+    const results = [1, 2, 3].map((item) => commit.add(item).catch((error: Error) => error.message));
+
+    expect(await Promise.all(results)).toEqual(Array(3).fill('the database is not answering'));
+    expect(batches).toEqual([[1, 2, 3]]);
   });
 
   it('writes lanes apart: a lane whose write waits holds up only its own items', async () => {

@@ -1,4 +1,5 @@
 import type { Context } from '@opentelemetry/api';
+import { isDependencyOutage } from '../platform/outages.ts';
 import { captureTraceContext, inBatchSpan } from '../platform/telemetry.ts';
 
 export interface GroupCommitOptions<Item> {
@@ -34,7 +35,9 @@ interface Lane<Item, Result> {
  * transactions per item fall as the load rises rather than queueing up one per item. Each item's promise settles with
  * its own result, or with its own failure: when a batch of several fails, its items are written again one at a time,
  * in order, so that one item that can never be written (a poison message) fails alone rather than with every item that
- * happened to share its batch. A batch is written in the trace of its first item, within a span linked to the others'.
+ * happened to share its batch. A batch that fails for an outage (the database gone, a lock waited on past its timeout)
+ * fails whole: no item is to blame, and writing each again would only wait out the outage once per item. A batch is
+ * written in the trace of its first item, within a span linked to the others'.
  */
 export class GroupCommit<Item, Result> {
   private readonly maxBatch: number;
@@ -111,7 +114,7 @@ export class GroupCommit<Item, Result> {
       if (results.length !== batch.length) throw new Error(`a group write returned ${results.length} results for ${batch.length} items`);
       for (const [index, waiting] of batch.entries()) waiting.resolve(results[index]!);
     } catch (error) {
-      if (batch.length === 1) batch[0]!.reject(error);
+      if (batch.length === 1 || isDependencyOutage(error)) for (const waiting of batch) waiting.reject(error);
       else for (const waiting of batch) await this.writeBatch([waiting]);
     }
   }

@@ -19,6 +19,10 @@ export async function pruneExpiredEntries(system: EntityManager): Promise<PruneR
   const results: PruneResult[] = [];
   for (const { tenant_id: tenantId } of tenants) {
     const deleted = await system.fork().transactional(async (tx) => {
+      // A tenant's first pruning after a long retention deletes a large prefix in one statement, which may outlast the
+      // pool's statement timeout (a backstop for statements that run away); cancelled, it would be cancelled again on
+      // every later run and never get through.
+      await tx.execute('set local statement_timeout = 0');
       const [head] = await tx.execute<{ sequence: string }[]>(
         `select "sequence" from "audit_chain_heads" where "tenant_id" = ? for update`,
         [tenantId],
