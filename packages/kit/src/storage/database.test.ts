@@ -3,7 +3,7 @@ import { EntitySchema, type MigrationObject } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from './database.ts';
+import { openDatabase, type Database, type DatabaseOptions } from './database.ts';
 import { createLogger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
 import { isDependencyOutage } from '../platform/outages.ts';
@@ -13,7 +13,12 @@ import { TcpProxy } from '../testing/tcp-proxy.ts';
 
 const Probe = new EntitySchema({ name: 'Probe', properties: { id: { type: 'number', primary: true } } });
 
-const open = (url: string, options: { poolSize?: number; connectTimeoutMs: number; statementTimeoutMs?: number }) =>
+type ProbeOptions = Pick<DatabaseOptions, 'poolSize' | 'lockTimeoutMs' | 'statementTimeoutMs' | 'idleInTransactionTimeoutMs'> & {
+  connectTimeoutMs: number;
+  migrations?: MigrationObject[];
+};
+
+const open = (url: string, options: ProbeOptions) =>
   openDatabase({
     serviceName: 'probe',
     url,
@@ -141,21 +146,9 @@ describe.runIf(testEnvironment.postgresUrl)('a PostgreSQL statement or transacti
   afterAll(() => testDatabase?.drop());
 
   const openWith = (
-    limits: { lockTimeoutMs?: number; statementTimeoutMs?: number; idleInTransactionTimeoutMs?: number },
+    limits: Pick<ProbeOptions, 'lockTimeoutMs' | 'statementTimeoutMs' | 'idleInTransactionTimeoutMs'>,
     migrations: MigrationObject[] = [],
-  ) =>
-    openDatabase({
-      serviceName: 'probe',
-      url: testDatabase.url,
-      embeddedDirectory: '.',
-      entities: [Probe],
-      migrations,
-      metrics: new Metrics('probe'),
-      logger: createLogger({ name: 'probe', level: 'silent', format: 'json' }),
-      poolSize: 2,
-      connectTimeoutMs: 5000,
-      ...limits,
-    });
+  ) => open(testDatabase.url, { poolSize: 2, connectTimeoutMs: 5000, migrations, ...limits });
 
   it('gives every connection the default limits unless told otherwise', async () => {
     database = await openWith({});
