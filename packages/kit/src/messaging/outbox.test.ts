@@ -5,7 +5,14 @@ import { InMemoryEventBus, type DomainEvent } from './event-bus.ts';
 import { createLogger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
 import { OUTBOX_TABLE_SQL, OutboxEvent, OutboxRelay, recordEvent } from './outbox.ts';
-import { createTempDirectory, createTestDatabase, recordingLogger, storageModes, testEnvironment } from '../testing/index.ts';
+import {
+  createDeferred,
+  createTempDirectory,
+  createTestDatabase,
+  recordingLogger,
+  storageModes,
+  testEnvironment,
+} from '../testing/index.ts';
 
 class OutboxTable extends Migration {
   override name = '0001-outbox';
@@ -105,4 +112,48 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     await relay.stop();
     expect(fannedOut.filter((id) => ids.includes(id))).toEqual(ids);
   });
+
+  async function relayPassesWaitingTheirTurn(): Promise<number> {
+    const [row] = await database
+      .fork()
+      .getConnection()
+      .execute<{ waiting: number }[]>(
+        `select count(*)::int as waiting from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`,
+      );
+    return row!.waiting;
+  }
+
+  // Only a real server runs two transactions at once; the embedded one's single session serialises them anyway.
+  it.runIf(mode === 'postgres')(
+    'makes a second instance wait for the pass in flight rather than publish the events recorded after those it holds',
+    async () => {
+      const { logger } = recordingLogger();
+      const fannedOut: string[] = [];
+      const holdingStart = createDeferred();
+      const releaseStart = createDeferred();
+      const firstInstance = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
+        onPublished: async (event) => {
+          fannedOut.push(event.type);
+          holdingStart.resolve();
+          await releaseStart.promise;
+        },
+      });
+      const secondInstance = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
+        onPublished: (event) => void fannedOut.push(event.type),
+      });
+      const ids = await record('step.started');
+      const firstPass = firstInstance.drain();
+      await holdingStart.promise;
+      ids.push(...(await record('step.completed')));
+
+      const secondPass = secondInstance.drain();
+      await expect.poll(relayPassesWaitingTheirTurn, { timeout: 10_000, interval: 10 }).toBe(1);
+      expect(fannedOut).toEqual(['step.started']);
+      releaseStart.resolve();
+      await Promise.all([firstPass, secondPass]);
+
+      expect(fannedOut).toEqual(['step.started', 'step.completed']);
+      expect(await pending(ids)).toEqual([]);
+    },
+  );
 });

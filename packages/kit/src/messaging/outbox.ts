@@ -125,6 +125,9 @@ export interface OutboxRelayOptions {
   onPublished?: (event: DomainEvent) => Promise<void> | void;
 }
 
+/** Held by a relay's pass until its transaction ends: one pass at a time per service's outbox. */
+const RELAY_TURN_SQL = `select pg_advisory_xact_lock(hashtextextended('outbox-relay:' || current_schema(), 0))`;
+
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -174,8 +177,12 @@ export class OutboxRelay {
   }
 
   /**
-   * One pass: locks up to a batch of pending events (skipping rows another relay holds, so several
-   * instances can run), publishes them in order, fans each out, and marks those the broker confirmed.
+   * One pass: waits for any other relay's pass on this database to end, locks up to a batch of pending events,
+   * publishes them in order, fans each out, and marks those the broker confirmed. Passes take turns, rather than
+   * each skipping the rows another holds, because one aggregate's events must leave in the order they were recorded:
+   * a pass that skipped ahead could publish a workflow step's completion before its start, and subscribers, who keep
+   * the newest revision, would drop the late one. (On the embedded database, whose one session runs one transaction at
+   * a time, the lock is granted at once, and the transaction alone serialises.)
    * The batch is published at once and its confirms awaited together (one round trip to the broker per batch, not
    * per event); what counts as confirmed is the run of events up to the first the broker did not confirm, so that
    * neither the fan-out nor the marking ever skips over an event. The events after that one are published again with
@@ -186,6 +193,7 @@ export class OutboxRelay {
     let confirmed = 0;
     let fanOutFailures = 0;
     await em.transactional(async (tx) => {
+      await tx.getConnection().execute(RELAY_TURN_SQL, [], 'all', tx.getTransactionContext());
       const pending = await tx.find(
         OutboxEvent,
         { publishedAt: null },
