@@ -2,9 +2,9 @@ import { Migration } from '@mikro-orm/migrations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../storage/database.ts';
 import { InMemoryEventBus, type DomainEvent } from './event-bus.ts';
-import { createLogger } from '../platform/logger.ts';
+import { createLogger, type Logger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
-import { OUTBOX_TABLE_SQL, OutboxEvent, OutboxRelay, recordEvent } from './outbox.ts';
+import { OUTBOX_TABLE_SQL, OutboxEvent, OutboxRelay, recordEvent, TURN_REFUSED } from './outbox.ts';
 import {
   createDeferred,
   createTempDirectory,
@@ -113,47 +113,68 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     expect(fannedOut.filter((id) => ids.includes(id))).toEqual(ids);
   });
 
-  async function relayPassesWaitingTheirTurn(): Promise<number> {
-    const [row] = await database
-      .fork()
-      .getConnection()
-      .execute<{ waiting: number }[]>(
-        `select count(*)::int as waiting from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`,
-      );
-    return row!.waiting;
+  /** Two instances' relays on this database, the first of which holds its pass open once it fanned out its first event. */
+  function twoInstances() {
+    const { logger } = recordingLogger();
+    const fannedOut: string[] = [];
+    const holding = createDeferred();
+    const release = createDeferred();
+    const first = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
+      onPublished: async (event) => {
+        fannedOut.push(event.type);
+        holding.resolve();
+        await release.promise;
+      },
+    });
+    const refused = createDeferred();
+    const secondLogger = { ...logger, debug: (message: string) => message === TURN_REFUSED && refused.resolve() } as unknown as Logger;
+    const second = new OutboxRelay(database, new InMemoryEventBus(logger), secondLogger, {
+      turnRetryMs: 5,
+      onPublished: (event) => void fannedOut.push(event.type),
+    });
+    return { first, second, fannedOut, holding, release, refused };
   }
 
   // Only a real server runs two transactions at once; the embedded one's single session serialises them anyway.
   it.runIf(mode === 'postgres')(
-    'makes a second instance wait for the pass in flight rather than publish the events recorded after those it holds',
+    "has a second instance's pass publish nothing while the first's is in progress, so that events leave in the order recorded",
     async () => {
-      const { logger } = recordingLogger();
-      const fannedOut: string[] = [];
-      const holdingStart = createDeferred();
-      const releaseStart = createDeferred();
-      const firstInstance = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
-        onPublished: async (event) => {
-          fannedOut.push(event.type);
-          holdingStart.resolve();
-          await releaseStart.promise;
-        },
-      });
-      const secondInstance = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
-        onPublished: (event) => void fannedOut.push(event.type),
-      });
+      const { first, second, fannedOut, holding, release } = twoInstances();
       const ids = await record('step.started');
-      const firstPass = firstInstance.drain();
-      await holdingStart.promise;
-      ids.push(...(await record('step.completed')));
+      const firstPass = first.drain();
+      try {
+        await holding.promise;
+        ids.push(...(await record('step.completed')));
 
-      const secondPass = secondInstance.drain();
-      await expect.poll(relayPassesWaitingTheirTurn, { timeout: 10_000, interval: 10 }).toBe(1);
-      expect(fannedOut).toEqual(['step.started']);
-      releaseStart.resolve();
-      await Promise.all([firstPass, secondPass]);
+        expect(await second.drain()).toBe(0);
+        expect(fannedOut).toEqual(['step.started']);
+      } finally {
+        release.resolve();
+        await firstPass;
+      }
+      await second.drain();
 
       expect(fannedOut).toEqual(['step.started', 'step.completed']);
       expect(await pending(ids)).toEqual([]);
     },
   );
+
+  it.runIf(mode === 'postgres')("has a relay refused its turn try again by itself once the other instance's pass is over", async () => {
+    const { first, second, fannedOut, holding, release, refused } = twoInstances();
+    const ids = await record('step.started');
+    const firstPass = first.drain();
+    try {
+      await holding.promise;
+      ids.push(...(await record('step.completed')));
+      second.notify();
+      await refused.promise;
+    } finally {
+      release.resolve();
+      await firstPass;
+    }
+
+    await expect.poll(() => pending(ids), { timeout: 10_000, interval: 10 }).toEqual([]);
+    await second.stop();
+    expect(fannedOut).toEqual(['step.started', 'step.completed']);
+  });
 });

@@ -123,18 +123,31 @@ export interface OutboxRelayOptions {
    * does not hold the event back: the fan-out (see PubSub) tells the subscribers what they missed once it is back.
    */
   onPublished?: (event: DomainEvent) => Promise<void> | void;
+  /** How soon a pass that found another instance's pass on the same outbox in progress tries again. @default 25 */
+  turnRetryMs?: number;
 }
 
-/** Held by a relay's pass until its transaction ends: one pass at a time per service's outbox. */
-const RELAY_TURN_SQL = `select pg_advisory_xact_lock(hashtextextended('outbox-relay:' || current_schema(), 0))`;
+/**
+ * Taken by a relay's pass and held until its transaction ends, or refused while another instance's pass holds it: one
+ * pass at a time per service's outbox. Trying rather than waiting holds no connection meanwhile, and a long pass of
+ * another instance (a slow broker) is not mistaken for an outage when a wait would reach `lock_timeout`.
+ */
+const RELAY_TURN_SQL = `select pg_try_advisory_xact_lock(hashtextextended('outbox-relay:' || coalesce(current_schema(), ''), 0)) as "granted"`;
+
+/** Logged (debug) by a pass that found another instance's pass in progress. */
+export const TURN_REFUSED = "another instance's relay is publishing from this outbox; trying again shortly";
 
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
+  private turnRetry: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  /** Set by a pass that found another instance's pass in progress: the relay tries again shortly. */
+  private turnRefused = false;
   private stopped = false;
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
+  private readonly turnRetryMs: number;
 
   constructor(
     private readonly database: Database,
@@ -144,6 +157,7 @@ export class OutboxRelay {
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.batchSize = options.batchSize ?? 100;
+    this.turnRetryMs = options.turnRetryMs ?? 25;
   }
 
   start(): void {
@@ -163,6 +177,14 @@ export class OutboxRelay {
       .catch((error: unknown) => this.logger.warn({ err: error }, 'outbox relay pass failed; retrying on the next poll'))
       .finally(() => {
         this.running = undefined;
+        if (this.turnRefused && !this.stopped && !this.turnRetry) {
+          this.turnRetry = setTimeout(() => {
+            this.turnRetry = undefined;
+            this.notify();
+          }, this.turnRetryMs);
+          this.turnRetry.unref();
+        }
+        this.turnRefused = false;
         if (this.again && !this.stopped) {
           this.again = false;
           this.notify();
@@ -177,12 +199,13 @@ export class OutboxRelay {
   }
 
   /**
-   * One pass: waits for any other relay's pass on this database to end, locks up to a batch of pending events,
-   * publishes them in order, fans each out, and marks those the broker confirmed. Passes take turns, rather than
-   * each skipping the rows another holds, because one aggregate's events must leave in the order they were recorded:
-   * a pass that skipped ahead could publish a workflow step's completion before its start, and subscribers, who keep
-   * the newest revision, would drop the late one. (On the embedded database, whose one session runs one transaction at
-   * a time, the lock is granted at once, and the transaction alone serialises.)
+   * One pass: takes the outbox's turn (or, while another instance's pass holds it, publishes nothing and has the relay
+   * try again shortly), locks up to a batch of pending events, publishes them in order, fans each out, and marks those
+   * the broker confirmed. Passes take turns, rather than each skipping the rows another holds, because one aggregate's
+   * events must leave in the order they were recorded: a pass that skipped ahead could publish a workflow step's
+   * completion before its start, and subscribers, who keep the newest revision, would drop the late one. (On the
+   * embedded database, whose one session runs one transaction at a time, the turn is always granted, and the
+   * transaction alone serialises.) During a rolling deploy, instances still on code without turns do not take them.
    * The batch is published at once and its confirms awaited together (one round trip to the broker per batch, not
    * per event); what counts as confirmed is the run of events up to the first the broker did not confirm, so that
    * neither the fan-out nor the marking ever skips over an event. The events after that one are published again with
@@ -193,7 +216,12 @@ export class OutboxRelay {
     let confirmed = 0;
     let fanOutFailures = 0;
     await em.transactional(async (tx) => {
-      await tx.getConnection().execute(RELAY_TURN_SQL, [], 'all', tx.getTransactionContext());
+      const [turn] = await tx.getConnection().execute<{ granted: boolean }[]>(RELAY_TURN_SQL, [], 'all', tx.getTransactionContext());
+      if (!turn?.granted) {
+        this.turnRefused = true;
+        this.logger.debug(TURN_REFUSED);
+        return;
+      }
       const pending = await tx.find(
         OutboxEvent,
         { publishedAt: null },
@@ -242,6 +270,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.turnRetry);
     await this.running;
   }
 }
