@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { openDatabase, type Database } from '../storage/database.ts';
 import { InMemoryEventBus, type DomainEvent } from './event-bus.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
@@ -113,8 +113,11 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     expect(fannedOut.filter((id) => ids.includes(id))).toEqual(ids);
   });
 
-  /** Two instances' relays on this database, the first of which holds its pass open once it fanned out its first event. */
-  function twoInstances() {
+  /**
+   * Two instances' relays on this database, the first of whose passes is held open once it fanned out its first event;
+   * it is released, and the second relay stopped, when the test ends, however it ends.
+   */
+  async function twoInstancesWhileTheFirstPasses(recorded: string) {
     const { logger } = recordingLogger();
     const fannedOut: string[] = [];
     const holding = createDeferred();
@@ -132,26 +135,27 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
       turnRetryMs: 5,
       onPublished: (event) => void fannedOut.push(event.type),
     });
-    return { first, second, fannedOut, holding, release, refused };
+    const ids = await record(recorded);
+    const firstPass = first.drain();
+    onTestFinished(async () => {
+      release.resolve();
+      await firstPass;
+      await second.stop();
+    });
+    await holding.promise;
+    return { second, fannedOut, ids, refused, endFirstPass: () => (release.resolve(), firstPass) };
   }
 
   // Only a real server runs two transactions at once; the embedded one's single session serialises them anyway.
   it.runIf(mode === 'postgres')(
     "has a second instance's pass publish nothing while the first's is in progress, so that events leave in the order recorded",
     async () => {
-      const { first, second, fannedOut, holding, release } = twoInstances();
-      const ids = await record('step.started');
-      const firstPass = first.drain();
-      try {
-        await holding.promise;
-        ids.push(...(await record('step.completed')));
+      const { second, fannedOut, ids, endFirstPass } = await twoInstancesWhileTheFirstPasses('step.started');
+      ids.push(...(await record('step.completed')));
 
-        expect(await second.drain()).toBe(0);
-        expect(fannedOut).toEqual(['step.started']);
-      } finally {
-        release.resolve();
-        await firstPass;
-      }
+      expect(await second.drain()).toBe(0);
+      expect(fannedOut).toEqual(['step.started']);
+      await endFirstPass();
       await second.drain();
 
       expect(fannedOut).toEqual(['step.started', 'step.completed']);
@@ -160,21 +164,13 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
   );
 
   it.runIf(mode === 'postgres')("has a relay refused its turn try again by itself once the other instance's pass is over", async () => {
-    const { first, second, fannedOut, holding, release, refused } = twoInstances();
-    const ids = await record('step.started');
-    const firstPass = first.drain();
-    try {
-      await holding.promise;
-      ids.push(...(await record('step.completed')));
-      second.notify();
-      await refused.promise;
-    } finally {
-      release.resolve();
-      await firstPass;
-    }
+    const { second, fannedOut, ids, refused, endFirstPass } = await twoInstancesWhileTheFirstPasses('step.started');
+    ids.push(...(await record('step.completed')));
+    second.notify();
+    await refused.promise;
+    await endFirstPass();
 
     await expect.poll(() => pending(ids), { timeout: 10_000, interval: 10 }).toEqual([]);
-    await second.stop();
     expect(fannedOut).toEqual(['step.started', 'step.completed']);
   });
 });

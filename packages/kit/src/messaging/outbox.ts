@@ -123,7 +123,10 @@ export interface OutboxRelayOptions {
    * does not hold the event back: the fan-out (see PubSub) tells the subscribers what they missed once it is back.
    */
   onPublished?: (event: DomainEvent) => Promise<void> | void;
-  /** How soon a pass that found another instance's pass on the same outbox in progress tries again. @default 25 */
+  /**
+   * How soon a relay that found another instance's pass on the same outbox in progress tries again; the wait doubles
+   * while it keeps being refused, up to `pollIntervalMs`. @default 25
+   */
   turnRetryMs?: number;
 }
 
@@ -134,16 +137,18 @@ export interface OutboxRelayOptions {
  */
 const RELAY_TURN_SQL = `select pg_try_advisory_xact_lock(hashtextextended('outbox-relay:' || coalesce(current_schema(), ''), 0)) as "granted"`;
 
-/** Logged (debug) by a pass that found another instance's pass in progress. */
+/** Logged (debug) when a relay finds another instance's pass in progress, once until it gets a turn again. */
 export const TURN_REFUSED = "another instance's relay is publishing from this outbox; trying again shortly";
+
+const REFUSED = Symbol('turn refused');
 
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private turnRetry: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  /** Set by a pass that found another instance's pass in progress: the relay tries again shortly. */
-  private turnRefused = false;
+  /** The wait before the next try after a refused turn; 0 while turns are granted. */
+  private turnRetryDelay = 0;
   private stopped = false;
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
@@ -174,17 +179,13 @@ export class OutboxRelay {
       return;
     }
     this.running = this.drainUntilEmpty()
+      .then((refused) => {
+        if (refused) this.retryTurnLater();
+        else this.turnRetryDelay = 0;
+      })
       .catch((error: unknown) => this.logger.warn({ err: error }, 'outbox relay pass failed; retrying on the next poll'))
       .finally(() => {
         this.running = undefined;
-        if (this.turnRefused && !this.stopped && !this.turnRetry) {
-          this.turnRetry = setTimeout(() => {
-            this.turnRetry = undefined;
-            this.notify();
-          }, this.turnRetryMs);
-          this.turnRetry.unref();
-        }
-        this.turnRefused = false;
         if (this.again && !this.stopped) {
           this.again = false;
           this.notify();
@@ -192,18 +193,39 @@ export class OutboxRelay {
       });
   }
 
-  private async drainUntilEmpty(): Promise<void> {
-    while ((await this.drain()) === this.batchSize && !this.stopped) {
+  /** Passes until the outbox is empty; true when a pass found another instance's pass in progress. */
+  private async drainUntilEmpty(): Promise<boolean> {
+    for (;;) {
+      const published = await this.pass();
+      if (published === REFUSED) return true;
       // a full batch means more may be waiting
+      if (published < this.batchSize || this.stopped) return false;
     }
   }
 
+  private retryTurnLater(): void {
+    if (this.turnRetryDelay === 0) this.logger.debug(TURN_REFUSED);
+    this.turnRetryDelay = this.turnRetryDelay === 0 ? this.turnRetryMs : Math.min(this.turnRetryDelay * 2, this.pollIntervalMs);
+    if (this.stopped || this.turnRetry) return;
+    this.turnRetry = setTimeout(() => {
+      this.turnRetry = undefined;
+      this.notify();
+    }, this.turnRetryDelay);
+    this.turnRetry.unref();
+  }
+
+  /** One pass (see {@link pass}); it publishes nothing while another instance's pass holds the outbox's turn. */
+  async drain(): Promise<number> {
+    const published = await this.pass();
+    return published === REFUSED ? 0 : published;
+  }
+
   /**
-   * One pass: takes the outbox's turn (or, while another instance's pass holds it, publishes nothing and has the relay
-   * try again shortly), locks up to a batch of pending events, publishes them in order, fans each out, and marks those
-   * the broker confirmed. Passes take turns, rather than each skipping the rows another holds, because one aggregate's
-   * events must leave in the order they were recorded: a pass that skipped ahead could publish a workflow step's
-   * completion before its start, and subscribers, who keep the newest revision, would drop the late one. (On the
+   * One pass: takes the outbox's turn (or, while another instance's pass holds it, publishes nothing), locks up to a
+   * batch of pending events, publishes them in order, fans each out, and marks those the broker confirmed. Passes
+   * take turns, rather than each skipping the rows another holds, because one aggregate's events must leave in the
+   * order they were recorded: a pass that skipped ahead could publish a workflow step's completion before its start,
+   * and subscribers, who keep the newest revision, would drop the late one. (On the
    * embedded database, whose one session runs one transaction at a time, the turn is always granted, and the
    * transaction alone serialises.) During a rolling deploy, instances still on code without turns do not take them.
    * The batch is published at once and its confirms awaited together (one round trip to the broker per batch, not
@@ -211,15 +233,15 @@ export class OutboxRelay {
    * neither the fan-out nor the marking ever skips over an event. The events after that one are published again with
    * it later: at least once, as ever.
    */
-  async drain(): Promise<number> {
+  private async pass(): Promise<number | typeof REFUSED> {
     const em = systemFork(this.database);
+    let refused = false;
     let confirmed = 0;
     let fanOutFailures = 0;
     await em.transactional(async (tx) => {
       const [turn] = await tx.getConnection().execute<{ granted: boolean }[]>(RELAY_TURN_SQL, [], 'all', tx.getTransactionContext());
       if (!turn?.granted) {
-        this.turnRefused = true;
-        this.logger.debug(TURN_REFUSED);
+        refused = true;
         return;
       }
       const pending = await tx.find(
@@ -249,6 +271,7 @@ export class OutboxRelay {
         pending[index]!.publishedAt = publishedAt;
       }
     });
+    if (refused) return REFUSED;
     if (fanOutFailures > 0) {
       this.logger.warn({ events: fanOutFailures }, 'live fan-out failed; subscribers are told what they missed once it is back');
     }
