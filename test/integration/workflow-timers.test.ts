@@ -311,8 +311,10 @@ describe('workflow timers and recovery', () => {
     });
 
     it('keeps timers across a restart: one due meanwhile fires at once on start, one still pending fires at its due time', async () => {
-      const overdue = await createWorkflow([delay('wait', 300), shape('after')]);
-      const pending = await createWorkflow([delay('wait', 5000), shape('after')]);
+      // The first timer must not come due before the service is down (closing took over 300 ms on a loaded machine),
+      // and the second not before it is up again (starting takes seconds there).
+      const overdue = await createWorkflow([delay('wait', 2000), shape('after')]);
+      const pending = await createWorkflow([delay('wait', 9000), shape('after')]);
       const overdueRun = await run(overdue.id);
       const pendingRun = await run(pending.id);
       const overdueWait = await overdue.watch.event(overdueRun, 'workflow.step.waiting', 'wait');
@@ -321,7 +323,10 @@ describe('workflow timers and recovery', () => {
 
       await subgraph.close();
       // Nothing runs now: the first timer comes due while the service is down.
-      await expect.poll(() => Date.now(), { interval: 20 }).toBeGreaterThan(ms(overdueWait.waitingUntil));
+      expect(Date.now(), 'the service took so long to close that the first timer came due first').toBeLessThan(
+        ms(overdueWait.waitingUntil),
+      );
+      await expect.poll(() => Date.now(), { interval: 20, timeout: 5000 }).toBeGreaterThan(ms(overdueWait.waitingUntil));
       const restartedAt = Date.now();
       subgraph = await startWorkflows({ WORKER_ID: 'instance-a' });
       const readyAt = Date.now();
