@@ -26,6 +26,8 @@ import { SchemaRegistry } from './registry.ts';
 import { describeClient, usageOfChanges, type ChangeUsage, type UsageCheckOptions } from './usage.ts';
 
 export interface CheckOptions {
+  /** What reports show paths relative to (client operations, the pending-publication note). @default process.cwd() */
+  root?: string;
   /** Rover-style supergraph config listing the proposed subgraphs. */
   supergraphConfig: string;
   registryDirectory: string;
@@ -153,17 +155,18 @@ async function defaultInternalOperationSources(supergraphConfig: string): Promis
  */
 export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   const started = performance.now();
+  const root = options.root ?? process.cwd();
   const registry = new SchemaRegistry(options.registryDirectory);
   const [proposed, base, acknowledgements, operationLists, pendingPublication, internalOperations] = await Promise.all([
     readSupergraphConfig(options.supergraphConfig),
     registry.latest(),
     readAcknowledgements(options.acknowledgementsFile),
-    Promise.all(options.operationDirectories.map((directory) => loadOperations(directory))),
+    Promise.all(options.operationDirectories.map((directory) => loadOperations(directory, root))),
     readPendingPublication(options.pendingPublicationFile),
     (options.internalOperations
       ? Promise.resolve(options.internalOperations)
       : defaultInternalOperationSources(options.supergraphConfig)
-    ).then((sources) => loadInternalOperations([...sources, ...(options.moreInternalOperations ?? [])])),
+    ).then((sources) => loadInternalOperations([...sources, ...(options.moreInternalOperations ?? [])], root)),
   ]);
   const operations = operationLists.flat();
   const ledger = new AcknowledgementLedger(acknowledgements);
@@ -234,7 +237,7 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   const published = base?.supergraphSdl === supergraphSdl;
   report.publication = {
     published,
-    noteFile: relative(process.cwd(), options.pendingPublicationFile ?? 'pending-publication.yaml'),
+    noteFile: relative(root, options.pendingPublicationFile ?? 'pending-publication.yaml'),
     ...(pendingPublication ? { pendingReason: pendingPublication.reason } : {}),
   };
 

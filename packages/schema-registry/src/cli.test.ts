@@ -6,12 +6,14 @@ import { createTempDirectory } from '@nexusflow/kit/testing';
 import { launchScript } from '../../../test/support/processes.ts';
 import { graphNames, servicesOf } from '@nexusflow/topology';
 import { repositoryRoot } from '../../../scripts/topology.ts';
+import { runSchemaCommand } from './command.ts';
 
 /**
- * The commands a CI pipeline runs, as processes on a copy of this repository's own schema, registry and
- * client operations: what a developer sees when they change a subgraph.
+ * The commands a CI pipeline runs, on a copy of this repository's own schema, registry and client operations: what a
+ * developer sees when they change a subgraph. They run in-process (`runSchemaCommand`, what the CLI calls), and once as
+ * the process a pipeline starts.
  */
-// Each command is a process composing both supergraphs, several seconds on a busy two-core machine; a test runs up to five.
+// A command composes both supergraphs, a second or more on a busy two-core machine; a test runs up to eight.
 describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, () => {
   type Scratch = Awaited<ReturnType<typeof createTempDirectory>>;
   /** The repository's schema, clients and registry with the working tree published: every test starts from a copy. */
@@ -19,7 +21,20 @@ describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, (
   let workspace: Scratch;
   const authSchema = () => join(workspace.path, 'subgraphs/nexusflow/auth/schema.graphql');
 
-  async function schema(...args: string[]): Promise<{ exitCode: number | null; output: string }> {
+  /** The command on the workspace, its standard output and error as one text, as a terminal shows them. */
+  async function schema(...args: string[]): Promise<{ exitCode: number; output: string }> {
+    const lines: string[] = [];
+    const exitCode = await runSchemaCommand(args, {
+      cwd: workspace.path,
+      env: {},
+      out: (text) => lines.push(text),
+      err: (text) => lines.push(text),
+    });
+    return { exitCode, output: lines.join('\n') };
+  }
+
+  /** The command as `npm run schema:*` starts it: a process on the workspace. */
+  async function schemaProcess(...args: string[]): Promise<{ exitCode: number | null; output: string }> {
     const cli = launchScript(join(repositoryRoot, 'packages/schema-registry/src/cli.ts'), args, { ...process.env }, workspace.path);
     const exitCode = await new Promise<number | null>((resolve) => cli.child.once('exit', resolve));
     return { exitCode, output: cli.output() };
@@ -168,5 +183,20 @@ describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, (
     const leftOver = await schema('check', '--require-published');
     expect(leftOver.output).toContain('yet a publication is noted as pending ("Left behind"): remove the note');
     expect(leftOver.exitCode).toBe(1);
+  });
+
+  it('as a process, exits with 1 when the check fails and prints the report', async () => {
+    const original = await readFile(authSchema(), 'utf8');
+    await writeFile(authSchema(), original.replace('  "Sign-in email, lower-cased."\n  email: String!\n', ''));
+
+    const { exitCode, output } = await schemaProcess('check', '--graph', 'nexusflow');
+    expect(output).toContain('✗ BREAKING  FIELD_REMOVED User.email [auth]');
+    expect(exitCode).toBe(1);
+  });
+
+  it('answers a wrong command with its usage and exit code 2', async () => {
+    const { exitCode, output } = await schema('chekc');
+    expect(output).toContain('Usage: schema <command> [options]');
+    expect(exitCode).toBe(2);
   });
 });
