@@ -7,7 +7,7 @@ import { createLogger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
 import { OUTBOX_TABLE_SQL, OutboxEvent, recordEvent } from '../messaging/outbox.ts';
 import { createTempDirectory } from './databases.ts';
-import { seedEmbeddedDatabase, type EmbeddedStorage } from './database-templates.ts';
+import { emptyClusterTemplate, seedEmbeddedDatabase, seedEmptyCluster, type EmbeddedStorage } from './database-templates.ts';
 
 class OutboxTable extends Migration {
   override up(): void {
@@ -27,8 +27,9 @@ const secondVersion: EmbeddedStorage = {
   migrations: [...firstVersion.migrations, { name: '0002-source', class: OutboxSourceColumn }],
 };
 
-// One template cache for the file: its empty cluster (an initdb, the slow part) is built once, as in a test run; each
-// test seeds a service of its own, whose templates it counts.
+// One template cache for the file, its empty cluster copied from the machine's cache (creating one, an initdb, is
+// seconds of CPU that every other test file's database is spared too); each test seeds a service of its own, whose
+// templates it counts.
 describe('migrated database templates', () => {
   let scratch: Awaited<ReturnType<typeof createTempDirectory>>;
   const cacheDirectory = () => join(scratch.path, 'templates');
@@ -50,6 +51,7 @@ describe('migrated database templates', () => {
 
   beforeAll(async () => {
     scratch = await createTempDirectory('templates');
+    await seedEmptyCluster(await emptyClusterTemplate({ cacheDirectory: cacheDirectory() }));
   });
 
   afterAll(async () => {

@@ -90,14 +90,17 @@ async function copyOfTemplate(destination: string, template: string, build: (scr
 
 const cacheDirectoryOf = (options: TemplateOptions) => options.cacheDirectory ?? join(tmpdir(), 'nexusflow-database-templates');
 
+/** Where the cache keeps its empty cluster, every service's template's starting point. */
+export const emptyClusterTemplate = async (options: TemplateOptions = {}): Promise<string> =>
+  join(cacheDirectoryOf(options), `cluster-pglite-${await pgliteVersion()}`);
+
 /**
  * Puts a new, empty PostgreSQL cluster at `destination`, as PGlite creates on first opening an empty folder, but as a
  * copy: creating the cluster takes seconds of CPU, copying it a fraction of one. Keyed by PGlite's version only, since
  * extensions are loaded when a database opens and change the cluster only once a migration creates them.
  */
 export async function seedEmptyCluster(destination: string, options: TemplateOptions = {}): Promise<void> {
-  const template = join(cacheDirectoryOf(options), `cluster-pglite-${await pgliteVersion()}`);
-  await copyOfTemplate(destination, template, async (scratch) => {
+  await copyOfTemplate(destination, await emptyClusterTemplate(options), async (scratch) => {
     const cluster = join(scratch, 'cluster');
     const db = await PGlite.create({ dataDir: cluster });
     await db.close();
