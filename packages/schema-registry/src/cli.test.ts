@@ -1,19 +1,21 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDirectory } from '@nexusflow/kit/testing';
-import { launchScript } from '../../../test/support/processes.ts';
 import { graphNames, servicesOf } from '@nexusflow/topology';
 import { repositoryRoot } from '../../../scripts/topology.ts';
 import { runSchemaCommand } from './command.ts';
 
 /**
  * The commands a CI pipeline runs, on a copy of this repository's own schema, registry and client operations: what a
- * developer sees when they change a subgraph. They run in-process (`runSchemaCommand`, what the CLI calls), and once as
- * the process a pipeline starts.
+ * developer sees when they change a subgraph. They run in-process (`runSchemaCommand`, what the CLI calls), all but one:
+ * that one starts the process a pipeline starts.
  */
-// A command composes both supergraphs, a second or more on a busy two-core machine; a test runs up to eight.
+// A check composes each graph it covers (both unless --graph), a second or more on a busy two-core machine; a test
+// runs up to seven commands.
 describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, () => {
   type Scratch = Awaited<ReturnType<typeof createTempDirectory>>;
   /** The repository's schema, clients and registry with the working tree published: every test starts from a copy. */
@@ -33,11 +35,20 @@ describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, (
     return { exitCode, output: lines.join('\n') };
   }
 
-  /** The command as `npm run schema:*` starts it: a process on the workspace. */
-  async function schemaProcess(...args: string[]): Promise<{ exitCode: number | null; output: string }> {
-    const cli = launchScript(join(repositoryRoot, 'packages/schema-registry/src/cli.ts'), args, { ...process.env }, workspace.path);
-    const exitCode = await new Promise<number | null>((resolve) => cli.child.once('exit', resolve));
-    return { exitCode, output: cli.output() };
+  /** The command as `npm run schema:*` starts it: a process on the workspace, its two streams apart. */
+  async function schemaProcess(...args: string[]): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+    const cli = join(repositoryRoot, 'packages/schema-registry/src/cli.ts');
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), cli, ...args], {
+      cwd: workspace.path,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    // 'close', not 'exit': the streams are read to their end.
+    const [exitCode] = (await once(child, 'close')) as [number | null];
+    return { exitCode, stdout, stderr };
   }
 
   beforeAll(async () => {
@@ -185,18 +196,31 @@ describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, (
     expect(leftOver.exitCode).toBe(1);
   });
 
-  it('as a process, exits with 1 when the check fails and prints the report', async () => {
+  it('as a process, exits with 1 when the check fails, its JSON report alone on standard output', async () => {
     const original = await readFile(authSchema(), 'utf8');
     await writeFile(authSchema(), original.replace('  "Sign-in email, lower-cased."\n  email: String!\n', ''));
 
-    const { exitCode, output } = await schemaProcess('check', '--graph', 'nexusflow');
-    expect(output).toContain('✗ BREAKING  FIELD_REMOVED User.email [auth]');
+    const { exitCode, stdout, stderr } = await schemaProcess('check', '--json', '--graph', 'nexusflow');
+    const report = JSON.parse(stdout) as { ok: boolean; changes: { path: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.changes.map((change) => change.path)).toContain('User.email');
+    expect(stderr).toBe('');
     expect(exitCode).toBe(1);
   });
 
-  it('answers a wrong command with its usage and exit code 2', async () => {
+  it('answers a wrong command with its usage, once, and exit code 2', async () => {
     const { exitCode, output } = await schema('chekc');
-    expect(output).toContain('Usage: schema <command> [options]');
+    expect(output.split('Usage: schema <command> [options]')).toHaveLength(2);
     expect(exitCode).toBe(2);
+  });
+
+  it('answers an unknown option and usage options without --usage-days with what is wrong and exit code 2', async () => {
+    const unknownOption = await schema('check', '--bogus');
+    expect(unknownOption.output).toContain("Unknown option '--bogus'");
+    expect(unknownOption.exitCode).toBe(2);
+
+    const urlWithoutDays = await schema('check', '--usage-url', 'http://127.0.0.1:3006/graphql');
+    expect(urlWithoutDays.output).toContain('--usage-url needs --usage-days <n>');
+    expect(urlWithoutDays.exitCode).toBe(2);
   });
 });

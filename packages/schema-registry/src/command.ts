@@ -26,6 +26,8 @@ Options: --graph <name> (repeatable; every graph by default: schema/<graph>/ hol
          client used is safe, one used lists its clients), --usage-url <url> (the analytics subgraph; else
          SCHEMA_USAGE_URL, else its routing URL in the supergraph config; signed with INTERNAL_SECRET)`;
 
+const COMMANDS = new Set(['check', 'publish', 'log', 'diff']);
+
 /** Where a command runs: the repository it reads (relative paths resolve from `cwd`), its environment and its output. */
 export interface SchemaCommandSurroundings {
   cwd: string;
@@ -103,7 +105,7 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
     /** With --json, what each graph's command answered: printed at the end as one document. */
     const jsonByGraph = new Map<GraphName, unknown>();
 
-    const run = async (command: string | undefined, graph: GraphName): Promise<SchemaCommandExitCode> => {
+    const run = async (command: string, graph: GraphName): Promise<SchemaCommandExitCode> => {
       const options = optionsFor(graph);
       const registry = new SchemaRegistry(options.registryDirectory);
       const print = (json: unknown, text: string) => {
@@ -192,15 +194,19 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
           return 0;
         }
         default:
-          out(SCHEMA_COMMAND_USAGE);
-          return values.help ? 0 : 2;
+          throw new Error(`no command "${command}"`);
       }
     };
 
+    const command = positionals[0];
+    if (!command || !COMMANDS.has(command)) {
+      out(SCHEMA_COMMAND_USAGE);
+      return values.help ? 0 : 2;
+    }
     let exitCode: SchemaCommandExitCode = 0;
     for (const graph of graphs) {
       if (graphs.length > 1 && !values.json) out(`\n== ${graph} ==`);
-      exitCode = Math.max(exitCode, await run(positionals[0], graph)) as SchemaCommandExitCode;
+      exitCode = Math.max(exitCode, await run(command, graph)) as SchemaCommandExitCode;
     }
     // One JSON document whatever the number of graphs: a graph's answer, or, for several, an object keyed by graph.
     if (values.json && jsonByGraph.size > 0)
