@@ -28,8 +28,8 @@ const secondVersion: EmbeddedStorage = {
 };
 
 // One template cache for the file, its empty cluster copied from the machine's cache (creating one, an initdb, is
-// seconds of CPU that every other test file's database is spared too); each test seeds a service of its own, whose
-// templates it counts.
+// seconds of CPU that every other test file's database is spared too; the machine's cache creates it when it has none,
+// and the migrations suites open clusters made so); each test seeds a service of its own, whose templates it counts.
 describe('migrated database templates', () => {
   let scratch: Awaited<ReturnType<typeof createTempDirectory>>;
   const cacheDirectory = () => join(scratch.path, 'templates');
