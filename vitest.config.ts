@@ -20,6 +20,12 @@ export default defineConfig({
     allowOnly: !runsUnderCi(),
     // Integration tests start real servers and databases; separate processes keep them apart.
     pool: 'forks',
+    // A worker process runs file after file, keeping what it imported: a new process per file spent more time starting
+    // and importing than most files spend testing (the nexus-cos subgraph tests took 227 s isolated, 106 s not; the 57
+    // stack files 583 s against 499 s). Each file owns its servers, ports, databases and namespaces. The stack files kept
+    // a process each while each service opened a PGlite of its own (some then failed to connect within pg's 5 s); a
+    // stack's services now share one embedded server.
+    isolate: false,
     // Vitest's default (cores - 1) runs one file at a time on two cores, yet a test file spends much of its time
     // waiting on servers: on two cores, the embedded integration suites took 77-81 s with one worker, 45-56 s with two.
     maxWorkers: Math.max(2, availableParallelism() - 1),
@@ -32,18 +38,11 @@ export default defineConfig({
         test: {
           name: 'packages, subgraphs and gateway',
           include: ['packages/*/src/**/*.test.ts', 'subgraphs/*/*/{src,test}/**/*.test.ts', 'gateway/{src,test}/**/*.test.ts'],
-          // A worker process runs file after file here, keeping what it imported: a new process per file spent more
-          // time starting and importing than most of these files spend testing (the nexus-cos subgraph tests took
-          // 227 s isolated, 106 s not). Each file owns its servers, ports, databases and namespaces.
-          isolate: false,
         },
       },
       {
         extends: true,
-        // Whole stacks share worker processes too, as above: once a PGlite per service, some embedded suites then failed
-        // to connect in time (pg's 5 s connection timeout); since a stack's services share one embedded server, the 57
-        // files pass so, in 499 s on two cores against 583 s with a process each (imports, and a cold JIT per file).
-        test: { name: 'stacks', include: ['test/**/*.test.ts'], isolate: false },
+        test: { name: 'stacks', include: ['test/**/*.test.ts'] },
       },
     ],
   },

@@ -11,6 +11,8 @@ export interface LaunchedProcess {
   waitForLine(pattern: RegExp): Promise<string>;
   /** Sends the signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves once the process has exited and its streams are read to their end, with what each held. */
+  finished(): Promise<{ exitCode: number | null; stdout: string; stderr: string }>;
 }
 
 /** Runs a TypeScript entry point of this repository as its own Node process, as `npm` scripts do. */
@@ -39,8 +41,17 @@ export function launchScript(entry: string, args: string[], env: NodeJS.ProcessE
       }
     }
   };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
+  const streams = { stdout: '', stderr: '' };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    streams.stdout += chunk.toString();
+    onData(chunk);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    streams.stderr += chunk.toString();
+    onData(chunk);
+  });
+  // 'close', not 'exit': the streams are read to their end.
+  const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
   return {
     child,
     output: () => lines.join('\n'),
@@ -59,6 +70,9 @@ export function launchScript(entry: string, args: string[], env: NodeJS.ProcessE
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited.promise;
+    },
+    async finished() {
+      return { exitCode: await closed, ...streams };
     },
   };
 }

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTempDirectory } from '@nexusflow/kit/testing';
+import { launchScript } from '../../../test/support/processes.ts';
 import { graphNames, servicesOf } from '@nexusflow/topology';
 import { repositoryRoot } from '../../../scripts/topology.ts';
 import { runSchemaCommand } from './command.ts';
@@ -36,20 +35,8 @@ describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, (
   }
 
   /** The command as `npm run schema:*` starts it: a process on the workspace, its two streams apart. */
-  async function schemaProcess(...args: string[]): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
-    const cli = join(repositoryRoot, 'packages/schema-registry/src/cli.ts');
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), cli, ...args], {
-      cwd: workspace.path,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    // 'close', not 'exit': the streams are read to their end.
-    const [exitCode] = (await once(child, 'close')) as [number | null];
-    return { exitCode, stdout, stderr };
-  }
+  const schemaProcess = (...args: string[]) =>
+    launchScript(join(repositoryRoot, 'packages/schema-registry/src/cli.ts'), args, { ...process.env }, workspace.path).finished();
 
   beforeAll(async () => {
     baseline = await createTempDirectory('schema-cli-baseline');

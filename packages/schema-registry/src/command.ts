@@ -26,7 +26,9 @@ Options: --graph <name> (repeatable; every graph by default: schema/<graph>/ hol
          client used is safe, one used lists its clients), --usage-url <url> (the analytics subgraph; else
          SCHEMA_USAGE_URL, else its routing URL in the supergraph config; signed with INTERNAL_SECRET)`;
 
-const COMMANDS = new Set(['check', 'publish', 'log', 'diff']);
+const COMMANDS = ['check', 'publish', 'log', 'diff'] as const;
+type SchemaCommand = (typeof COMMANDS)[number];
+const isSchemaCommand = (name: string | undefined): name is SchemaCommand => COMMANDS.some((command) => command === name);
 
 /** Where a command runs: the repository it reads (relative paths resolve from `cwd`), its environment and its output. */
 export interface SchemaCommandSurroundings {
@@ -105,7 +107,7 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
     /** With --json, what each graph's command answered: printed at the end as one document. */
     const jsonByGraph = new Map<GraphName, unknown>();
 
-    const run = async (command: string, graph: GraphName): Promise<SchemaCommandExitCode> => {
+    const run = async (command: SchemaCommand, graph: GraphName): Promise<SchemaCommandExitCode> => {
       const options = optionsFor(graph);
       const registry = new SchemaRegistry(options.registryDirectory);
       const print = (json: unknown, text: string) => {
@@ -193,13 +195,11 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
           );
           return 0;
         }
-        default:
-          throw new Error(`no command "${command}"`);
       }
     };
 
     const command = positionals[0];
-    if (!command || !COMMANDS.has(command)) {
+    if (!isSchemaCommand(command)) {
       out(SCHEMA_COMMAND_USAGE);
       return values.help ? 0 : 2;
     }
