@@ -1,6 +1,6 @@
 import { Kind, type FieldNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import { MUTATION_FIELD_COST } from './estimate.ts';
-import { compileArgumentsCost, type VariableValues } from './input-cost.ts';
+import { compileArgumentsCost, type ArgumentsCost, type VariableValues } from './input-cost.ts';
 import type { OutputFieldCost, SchemaCosts } from './schema-costs.ts';
 
 /** One field a response key can hold: every occurrence of the same field under that key, merged. */
@@ -12,7 +12,7 @@ interface ResponseField {
   /** Its selection sets, from each occurrence, as execution merges them. */
   selectionSets: SelectionSetNode[];
   isMutationRoot: boolean;
-  argumentsCost: ((variables: VariableValues) => number) | undefined;
+  argumentsCost: ArgumentsCost | undefined;
   plan: ResponsePlan | undefined;
 }
 
@@ -22,8 +22,12 @@ interface ResponseKey {
   merged: Map<string, ResponseField>;
 }
 
-/** What each response key of an object was selected as, fragments flattened. */
-type ResponsePlan = Map<string, ResponseKey>;
+/**
+ * What each response key of an object was selected as, fragments flattened: only the keys that can add to the cost.
+ * Most of a response is scalars of weight 0 without costly arguments, which add nothing whatever their value, so a
+ * walk costs the response's objects rather than its fields.
+ */
+type ResponsePlan = readonly (readonly [string, ResponseKey])[];
 
 function hasOwn(object: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(object, key);
@@ -128,8 +132,16 @@ export class ActualCostCalculator {
     return plan;
   }
 
+  /** A field that adds nothing whatever its value: a scalar of weight 0 whose arguments cost nothing, outside a mutation's root. */
+  private isFree(candidate: ResponseField): boolean {
+    const { field } = candidate;
+    if (field.isComposite || (field.weight ?? 0) !== 0 || candidate.isMutationRoot) return false;
+    candidate.argumentsCost ??= compileArgumentsCost(candidate.node.arguments, field, this.costs);
+    return candidate.argumentsCost.constant === 0;
+  }
+
   private flatten(selectionSets: readonly SelectionSetNode[], typeName: string): ResponsePlan {
-    const plan: ResponsePlan = new Map();
+    const plan = new Map<string, ResponseKey>();
     const everyType = this.costs.possibleTypes(typeName);
     // A fragment spread twice for the same types adds nothing the first spread did not.
     const spread = new Set<string>();
@@ -188,6 +200,6 @@ export class ActualCostCalculator {
     };
 
     for (const selectionSet of selectionSets) visitSet(selectionSet, typeName, undefined);
-    return plan;
+    return [...plan].filter(([, responseKey]) => !responseKey.candidates.every((candidate) => this.isFree(candidate)));
   }
 }

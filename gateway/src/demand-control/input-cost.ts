@@ -68,12 +68,15 @@ function mentionsVariables(node: ValueNode): boolean {
   return found;
 }
 
+/** A field's arguments' cost per request; `constant` is set when no variable is involved, so the cost never changes. */
+export type ArgumentsCost = ((variables: VariableValues) => number) & { readonly constant?: number };
+
 /** The cost of a field's arguments as a function of the variables; literals are scored once, here. */
 export function compileArgumentsCost(
   argumentNodes: readonly ArgumentNode[] | undefined,
   field: OutputFieldCost,
   costs: SchemaCosts,
-): (variables: VariableValues) => number {
+): ArgumentsCost {
   let constant = 0;
   const dependent: { value: ValueNode; definition: InputValueCost }[] = [];
   for (const argument of argumentNodes ?? []) {
@@ -82,7 +85,7 @@ export function compileArgumentsCost(
     if (mentionsVariables(argument.value)) dependent.push({ value: argument.value, definition });
     else constant += literalCost(argument.value, definition, costs, {});
   }
-  if (dependent.length === 0) return () => constant;
+  if (dependent.length === 0) return Object.assign(() => constant, { constant });
   return (variables) => {
     let total = constant;
     for (const { value, definition } of dependent) total += literalCost(value, definition, costs, variables);

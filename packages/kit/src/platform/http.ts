@@ -109,8 +109,10 @@ export function graphqlRoute<C extends BaseContext>(options: GraphQLHandlerOptio
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === 'complete') {
-      res.setHeader('content-length', Buffer.byteLength(response.body.string));
-      res.end(response.body.string);
+      // Encoded once: its length is then known, where Buffer.byteLength would read the whole text before end() encodes it.
+      const bytes = Buffer.from(response.body.string);
+      res.setHeader('content-length', bytes.length);
+      res.end(bytes);
       return true;
     }
     for await (const chunk of response.body.asyncIterator) res.write(chunk);
