@@ -131,8 +131,9 @@ export function deepMerge(target: unknown, source: unknown): unknown {
   if (source === undefined || source === null) return target;
   const into = target as ResultMap;
   const from = source as ResultMap;
-  for (const key of Object.keys(from)) {
-    if (from[key] === undefined) continue;
+  // for-in walks V8's cached key list where Object.keys would copy it into a new array at every call.
+  for (const key in from) {
+    if (!Object.prototype.hasOwnProperty.call(from, key) || from[key] === undefined) continue;
     defineOwn(into, key);
     const incoming = from[key];
     const existing = into[key];
