@@ -7,11 +7,15 @@
  * - per user (`--per-user 10000:1000`, subscribers:users, `none` to skip): the subscribers are that many distinct users
  *   of one tenant (access tokens minted for them), so sharing is per user: one upstream subscription and one
  *   resolution per user;
+ * - shared across users (`--shared-across-users 10000:1000`, `none` to skip): the same, on a gateway told that the
+ *   subgraphs the subscription reads (workflows and auth) answer every user of a tenant with the same roles alike
+ *   (SUBSCRIPTIONS_SHARED_ACROSS_USERS), so that those users share one upstream subscription and one resolution;
  * - two gateways on Redis (`--redis 50000`, `none` to skip): the subscribers split over two gateway instances whose
  *   workflows subgraph fans its updates out through Redis pub/sub (and whose rate limits and revoked sessions live
  *   there too). Needs a Redis: TEST_REDIS_URL, else REDIS_URL; without one the case is skipped, saying so.
  *
- *   npm run bench:subscriptions -- [--subscribers 1000,10000,30000] [--per-user 10000:1000] [--redis 50000]
+ *   npm run bench:subscriptions -- [--subscribers 1000,10000,30000] [--per-user 10000:1000]
+ *                                  [--shared-across-users 10000:1000] [--redis 50000]
  *                                  [--per-connection 10] [--client lean|graphql-ws] [--json out.json]
  *
  * The gateway and the subgraphs run in this process (embedded storage, loopback only); the subscribers run in
@@ -41,6 +45,7 @@ import { parseArgs } from 'node:util';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { RecordingServer } from '../test/support/recording-server.ts';
+import type { Environment } from '@nexusflow/kit/core';
 import type { Stack } from '../test/support/stack.ts';
 import { collector, GatewayProcess, settledMemory, type MemorySample } from './subscriptions/gateway-process.ts';
 import { LeanClient, type SubscriberClient } from './subscriptions/lean-client.ts';
@@ -386,6 +391,8 @@ interface Options {
   subscribers: number[];
   /** The case of distinct users on one gateway, if any. */
   perUser: { subscribers: number; users: number } | undefined;
+  /** The same on a gateway that shares subscriptions across users alike in tenant and roles, if any. */
+  sharedAcrossUsers: { subscribers: number; users: number } | undefined;
   /** The case of two gateways on Redis, if any (run only when a Redis is configured). */
   redis: number | undefined;
   perConnection: number;
@@ -402,7 +409,10 @@ interface Options {
   profile: string | undefined;
 }
 
-type CaseKind = 'one identity' | 'per user' | 'two gateways on Redis';
+type CaseKind = 'one identity' | 'per user' | 'shared across users' | 'two gateways on Redis';
+
+/** The subgraphs the benchmark's subscription reads, declared to the sharing gateway as answering alike users alike. */
+const SHARED_SUBGRAPHS = 'workflows,auth';
 
 /** The subscribers' client: the lean protocol client (the default), or graphql-ws's own `createClient`. */
 type ClientKind = 'lean' | 'graphql-ws';
@@ -452,6 +462,7 @@ function parseOptions(): Options {
     options: {
       subscribers: { type: 'string', default: '1000,10000,30000' },
       'per-user': { type: 'string', default: '10000:1000' },
+      'shared-across-users': { type: 'string', default: '10000:1000' },
       redis: { type: 'string', default: '50000' },
       'per-connection': { type: 'string', default: '10' },
       client: { type: 'string', default: 'lean' },
@@ -468,16 +479,19 @@ function parseOptions(): Options {
     throw new Error(`--client must be lean or graphql-ws, got "${values.client}"`);
   if (values.gateway !== 'process' && values.gateway !== 'inline')
     throw new Error(`--gateway must be process or inline, got "${values.gateway}"`);
-  const [perUserSubscribers = '', users = ''] = perUser.split(':');
+  const usersCase = (flag: string, value: string) => {
+    if (none(value)) return undefined;
+    const [subscribers = '', users = ''] = value.split(':');
+    return { subscribers: positiveInteger(flag, subscribers), users: positiveInteger(flag, users) };
+  };
   return {
     subscribers: values.subscribers
       .split(',')
       .map((part) => part.trim())
       .filter((part) => part && !none(part))
       .map((part) => positiveInteger('subscribers', part)),
-    perUser: none(perUser)
-      ? undefined
-      : { subscribers: positiveInteger('per-user', perUserSubscribers), users: positiveInteger('per-user', users) },
+    perUser: usersCase('per-user', perUser),
+    sharedAcrossUsers: usersCase('shared-across-users', values['shared-across-users']),
     redis: none(values.redis) ? undefined : positiveInteger('redis', values.redis),
     perConnection: positiveInteger('per-connection', values['per-connection']),
     client: values.client,
@@ -497,6 +511,7 @@ function casesOf(options: Options): Case[] {
   return [
     ...options.subscribers.map((subscribers): Case => ({ kind: 'one identity', subscribers, users: 1, gateways: 1 })),
     ...(options.perUser ? [{ kind: 'per user' as const, ...options.perUser, gateways: 1 }] : []),
+    ...(options.sharedAcrossUsers ? [{ kind: 'shared across users' as const, ...options.sharedAcrossUsers, gateways: 1 }] : []),
     ...(options.redis && configuredRedis()
       ? [{ kind: 'two gateways on Redis' as const, subscribers: options.redis, users: 1, gateways: 2 }]
       : []),
@@ -604,10 +619,12 @@ interface Setup {
   outside: RecordingServer;
   /** The gateways subscribers connect to: one, or two sharing the subgraphs. */
   gateways: BenchGateway[];
+  /** The gateway that shares subscriptions across users alike (SHARED_SUBGRAPHS declared); only with that case. */
+  sharingGateway(): BenchGateway;
   /** The memory of the server side after garbage collection: the gateways' processes, or this one when they run in it. */
   serverMemory(): Promise<MemorySample>;
-  /** Starts a CPU profile of the server side: the first gateway's process, or this one. Returns what saves it. */
-  profile(folder: string): Promise<(name: string) => Promise<void>>;
+  /** Starts a CPU profile of the server side: the process of the case's first gateway, or this one. Returns what saves it. */
+  profile(folder: string, gateway: BenchGateway): Promise<(name: string) => Promise<void>>;
   close(): Promise<void>;
   token: string;
   /** Access tokens of `count` distinct users of the watcher's tenant, the watcher first. */
@@ -640,16 +657,21 @@ async function setUp(cases: Case[], options: Options, redisUrl?: string): Promis
   const processes: GatewayProcess[] = [];
   const gateways: BenchGateway[] = [];
   const gc = collector();
-  for (let index = 0; index < gatewayCount; index++) {
-    if (options.gatewayPlacement === 'inline') {
-      gateways.push(await stack.startGateway(gatewayOverrides));
-      continue;
-    }
-    const { env, args } = stack.gatewayEnvironment(gatewayOverrides);
+  const startBenchGateway = async (overrides: Environment): Promise<BenchGateway> => {
+    if (options.gatewayPlacement === 'inline') return stack.startGateway(overrides);
+    const { env, args } = stack.gatewayEnvironment(overrides);
     const started = await GatewayProcess.start(env, args);
     processes.push(started);
-    gateways.push(started);
-  }
+    return started;
+  };
+  for (let index = 0; index < gatewayCount; index++) gateways.push(await startBenchGateway(gatewayOverrides));
+  const sharing = cases.some((c) => c.kind === 'shared across users')
+    ? await startBenchGateway({ ...gatewayOverrides, SUBSCRIPTIONS_SHARED_ACROSS_USERS: SHARED_SUBGRAPHS })
+    : undefined;
+  const sharingGateway = () => {
+    if (!sharing) throw new Error('no case shares subscriptions across users');
+    return sharing;
+  };
   const gateway = gateways[0]!;
   const serverMemory = async (): Promise<MemorySample> => {
     if (processes.length === 0) return settledMemory(gc);
@@ -660,8 +682,8 @@ async function setUp(cases: Case[], options: Options, redisUrl?: string): Promis
       rss: sum.rss + sample.rss,
     }));
   };
-  const profile = async (folder: string) => {
-    const [first] = processes;
+  const profile = async (folder: string, gateway: BenchGateway) => {
+    const first = processes.find((started) => started === gateway);
     if (!first) {
       const profiler = await Profiler.start(folder);
       return (name: string) => profiler.save(name);
@@ -731,7 +753,7 @@ async function setUp(cases: Case[], options: Options, redisUrl?: string): Promis
     return run.id;
   };
 
-  return { stack, outside, gateways, serverMemory, profile, close, token, usersOfTenant, heldRun };
+  return { stack, outside, gateways, sharingGateway, serverMemory, profile, close, token, usersOfTenant, heldRun };
 }
 
 /** A CPU profile of this process (the gateways and the subgraphs) over one phase, for `--profile`. */
@@ -767,6 +789,7 @@ async function totalMetric(gateways: BenchGateway[], name: string): Promise<numb
 
 function labelOf(c: Case): string {
   if (c.kind === 'per user') return `N=${c.subscribers} (${c.users} users)`;
+  if (c.kind === 'shared across users') return `N=${c.subscribers} (${c.users} users, shared)`;
   if (c.kind === 'two gateways on Redis') return `N=${c.subscribers} (2 gateways, Redis)`;
   return `N=${c.subscribers}`;
 }
@@ -774,7 +797,7 @@ function labelOf(c: Case): string {
 async function round(setup: Setup, c: Case, options: Options): Promise<RoundResult> {
   const { subscribers } = c;
   const label = labelOf(c);
-  const gateways = setup.gateways.slice(0, c.gateways);
+  const gateways = c.kind === 'shared across users' ? [setup.sharingGateway()] : setup.gateways.slice(0, c.gateways);
   const path = `/held-${subscribers}-${randomUUID()}`;
   const executionId = await setup.heldRun(path);
   const tokens = c.users > 1 ? await setup.usersOfTenant(c.users) : [setup.token];
@@ -792,7 +815,7 @@ async function round(setup: Setup, c: Case, options: Options): Promise<RoundResu
   try {
     const before = await setup.serverMemory();
     progress(`${label}: subscribing (${options.perConnection} per connection)`);
-    let saveProfile = options.profile ? await setup.profile(options.profile) : undefined;
+    let saveProfile = options.profile ? await setup.profile(options.profile, gateways[0]!) : undefined;
     child.send({
       kind: 'open',
       urls: gateways.map((gateway) => gateway.graphqlUrl.replace('http://', 'ws://')),
@@ -805,7 +828,7 @@ async function round(setup: Setup, c: Case, options: Options): Promise<RoundResu
     });
     const ready = await child.receive('ready', budget + 30_000);
     await saveProfile?.(`${c.kind.replaceAll(' ', '-')}-${subscribers}-subscribing`);
-    saveProfile = options.profile ? await setup.profile(options.profile) : undefined;
+    saveProfile = options.profile ? await setup.profile(options.profile, gateways[0]!) : undefined;
     const upstreamSubscriptions = await totalMetric(gateways, 'gateway_upstream_subscriptions');
     const gatewayWebsocketConnections = await totalMetric(gateways, 'gateway_websocket_connections');
     const after = await setup.serverMemory();

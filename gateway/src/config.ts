@@ -130,6 +130,11 @@ const gatewayEnvShape = {
   LOAD_SHEDDING_DELAY_MS: z.coerce.number().int().min(0).default(50),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
   MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().positive().default(1000),
+  /**
+   * Subgraphs (names, separated by commas) whose subscriptions and entities answer every user of a tenant with the same
+   * roles alike: subscriptions that read only these are shared across such users. Unset: shared per user only.
+   */
+  SUBSCRIPTIONS_SHARED_ACROSS_USERS: z.string().optional(),
   MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(20),
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   WS_MAX_BUFFERED_BYTES: z.coerce.number().int().positive().default(8_388_608),
@@ -231,6 +236,11 @@ export interface GatewayConfig {
   maxSubscriptionsPerConnection: number;
   /** WebSocket connections one tenant may hold open on this gateway instance. */
   maxConnectionsPerTenant: number;
+  /**
+   * Subgraphs whose answers depend on the caller's tenant, roles and kind of credential alone, as the operator declares:
+   * subscriptions that read only these share one upstream subscription across the users alike in those. Empty: none.
+   */
+  subscriptionsSharedAcrossUsers: ReadonlySet<string>;
   /** A WebSocket client that sends no connection_init within this is closed with 4408. */
   wsConnectionInitTimeoutMs: number;
   /** Bytes a WebSocket connection may have waiting to be sent before it is dropped: a reader too slow for its events. */
@@ -374,6 +384,12 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     maxAnonymousConnectionsPerAddress: parsed.MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS,
     maxSubscriptionsPerConnection: parsed.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxConnectionsPerTenant: parsed.MAX_CONNECTIONS_PER_TENANT,
+    subscriptionsSharedAcrossUsers: new Set(
+      (parsed.SUBSCRIPTIONS_SHARED_ACROSS_USERS ?? '')
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    ),
     wsConnectionInitTimeoutMs: parsed.WS_CONNECTION_INIT_TIMEOUT_MS,
     wsMaxBufferedBytes: parsed.WS_MAX_BUFFERED_BYTES,
     upstreamReconnect: { baseDelayMs: parsed.UPSTREAM_RECONNECT_BASE_DELAY_MS, maxDelayMs: parsed.UPSTREAM_RECONNECT_MAX_DELAY_MS },

@@ -32,4 +32,12 @@ describe('the gateway configuration', () => {
     expect(loadGatewayConfig({}, ['--graph', 'nexusflow']).redisNamespace).toBe('nexusflow');
     expect(loadGatewayConfig({ REDIS_NAMESPACE: 'staging' }, ['--graph', 'nexusflow']).redisNamespace).toBe('staging');
   });
+
+  it('shares subscriptions across users only for the subgraphs SUBSCRIPTIONS_SHARED_ACROSS_USERS names', () => {
+    expect(loadGatewayConfig({}, ['--graph', 'nexusflow']).subscriptionsSharedAcrossUsers).toEqual(new Set());
+    expect(
+      loadGatewayConfig({ SUBSCRIPTIONS_SHARED_ACROSS_USERS: ' workflows, auth ,' }, ['--graph', 'nexusflow'])
+        .subscriptionsSharedAcrossUsers,
+    ).toEqual(new Set(['workflows', 'auth']));
+  });
 });

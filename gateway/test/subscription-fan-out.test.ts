@@ -8,9 +8,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import WebSocket from 'ws';
 import { createAsyncQueue, Role, serveSubscriptions, signAccessToken, type AsyncQueue, type Identity } from '@nexusflow/kit';
 import { createDeferred, createTempDirectory, recordingLogger } from '@nexusflow/kit/testing';
-import { composeSupergraph, SchemaRegistry } from '@nexusflow/schema-registry';
+import { composeSupergraph, SchemaRegistry, type SubgraphSource } from '@nexusflow/schema-registry';
+import { serveSubgraph } from '../../bench/gateway/fixture/server.ts';
 import { loadGatewayConfig } from '../src/config.ts';
 import { startGateway, type RunningGateway } from '../src/gateway.ts';
+import type { SupergraphUpdate } from '../src/supergraph-source.ts';
 
 const INTERNAL_SECRET = 'subscription-fan-out-internal-secret-32ch';
 const JWT_SECRET = 'subscription-fan-out-jwt-secret-of-32-chars';
@@ -21,6 +23,14 @@ const SDL = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3"
   type Subscription { ticks: Tick! }`;
 
 const TICKS = 'subscription { ticks { value label viewer } }';
+
+/** The clock once its ticks are entities whose labels another subgraph resolves. */
+const CLOCK_WITH_KEY_SDL = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+  type Query { ok: Boolean }
+  type Tick @key(fields: "value") { value: Int! viewer: String }
+  type Subscription { ticks: Tick! }`;
+const LABELS_SDL = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+  type Tick @key(fields: "value") { value: Int! label: String! }`;
 
 interface TickEvent {
   ticks: { value: number; label: string };
@@ -121,17 +131,20 @@ describe('subscription fan-out', () => {
     return next.value;
   };
   const tenantId = randomUUID();
-  /** A fresh access token of `userId`, a member of one tenant. */
-  const tokenOf = async (userId: string) => (await signAccessToken({ userId, tenantId, roles: [Role.Member] }, JWT_SECRET, 600)).token;
+  /** A fresh access token of `userId`, a member of one tenant unless said otherwise. */
+  const tokenOf = async (userId: string, of: { tenantId?: string; roles?: Role[] } = {}) =>
+    (await signAccessToken({ userId, tenantId: of.tenantId ?? tenantId, roles: of.roles ?? [Role.Member] }, JWT_SECRET, 600)).token;
   const metric = async (name: string) => {
     const text = await (await fetch(`${gateway.url}/metrics`)).text();
     return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1]);
   };
 
+  let registry: SchemaRegistry;
+  const publish = async (subgraphs: SubgraphSource[]) =>
+    registry.publish({ subgraphs, supergraphSdl: composeSupergraph(subgraphs), changes: [] });
   const startGatewayWith = async (env: Record<string, string> = {}) => {
-    const registry = new SchemaRegistry(join(scratch.path, `registry-${randomUUID()}`));
-    const subgraphs = [{ name: 'clock', url: subgraphUrl, sdl: SDL }];
-    await registry.publish({ subgraphs, supergraphSdl: composeSupergraph(subgraphs), changes: [] });
+    registry = new SchemaRegistry(join(scratch.path, `registry-${randomUUID()}`));
+    await publish([{ name: 'clock', url: subgraphUrl, sdl: SDL }]);
     return startGateway(
       loadGatewayConfig({
         PORT: '0',
@@ -329,5 +342,119 @@ describe('subscription fan-out', () => {
 
     upstream.events.push({ ticks: { value: ++value, label: 'after' } });
     expect((await reading.next()).payload?.data?.ticks).toEqual({ value, label: 'after', viewer: null });
+  });
+
+  describe('across users, for subgraphs declared to answer alike users alike', () => {
+    const sharingClock = () => startGatewayWith({ SUBSCRIPTIONS_SHARED_ACROSS_USERS: 'clock', SUPERGRAPH_POLL_INTERVAL_MS: '25' });
+
+    it('shares one upstream subscription among the users of a tenant who have the same roles', async () => {
+      await gateway.close();
+      gateway = await sharingClock();
+      const [alice, bob] = [randomUUID(), randomUUID()];
+      const aliceClient = await connect(await tokenOf(alice));
+      const bobClient = await connect(await tokenOf(bob));
+      aliceClient.subscribe('1');
+      const upstream = await nextUpstream();
+      bobClient.subscribe('1');
+      const bobSubscribed = bobClient.nextFrame();
+      upstream.events.push({ ticks: { value: 1, label: 'for the tenant' } });
+
+      // The group runs as its first subscriber: what the declaration says makes no difference to anyone's answer.
+      const expected = { value: 1, label: 'for the tenant', viewer: alice };
+      expect((await aliceClient.next()).payload?.data?.ticks).toEqual(expected);
+      expect((JSON.parse(await bobSubscribed) as Message).payload?.data?.ticks).toEqual(expected);
+      expect(await metric('gateway_upstream_subscriptions')).toBe(1);
+    });
+
+    it('keeps apart users of another tenant, with other roles, and anonymous clients', async () => {
+      await gateway.close();
+      gateway = await sharingClock();
+      const subscribers = [
+        await tokenOf(randomUUID()),
+        await tokenOf(randomUUID(), { tenantId: randomUUID() }),
+        await tokenOf(randomUUID(), { roles: [Role.Admin] }),
+        undefined,
+      ];
+      const viewers: (string | undefined)[] = [];
+      for (const token of subscribers) {
+        (await connect(token)).subscribe('1');
+        viewers.push((await nextUpstream()).viewer);
+      }
+      expect(new Set(viewers).size).toBe(4);
+      expect(await metric('gateway_upstream_subscriptions')).toBe(4);
+    });
+
+    it('keeps a subscription per user while it reads a subgraph not declared', async () => {
+      await gateway.close();
+      gateway = await startGatewayWith({ SUBSCRIPTIONS_SHARED_ACROSS_USERS: 'labels' });
+      const [alice, bob] = [randomUUID(), randomUUID()];
+      (await connect(await tokenOf(alice))).subscribe('1');
+      const first = await nextUpstream();
+      (await connect(await tokenOf(bob))).subscribe('1');
+      const second = await nextUpstream();
+      expect([first.viewer, second.viewer]).toEqual([alice, bob]);
+    });
+
+    it('ends a shared subscription, saying why, once a new supergraph has it read a subgraph not declared', async () => {
+      await gateway.close();
+      gateway = await sharingClock();
+      const clients = [await connect(await tokenOf(randomUUID())), await connect(await tokenOf(randomUUID()))];
+      clients[0]!.subscribe('1');
+      const upstream = await nextUpstream();
+      clients[1]!.subscribe('1');
+      upstream.events.push({ ticks: { value: 1, label: 'shared' } });
+      for (const client of clients) expect((await client.next()).payload?.data?.ticks.label).toBe('shared');
+
+      // The labels move to a subgraph of their own, which the gateway was not told answers alike users alike.
+      const labels = serveSubgraph(
+        buildSubgraphSchema({
+          typeDefs: parse(LABELS_SDL),
+          resolvers: { Tick: { __resolveReference: ({ value }: { value: number }) => ({ value, label: `label ${value}` }) } },
+        }),
+      );
+      await new Promise<void>((resolve) => labels.listen(0, '127.0.0.1', resolve));
+      try {
+        const loaded = createDeferred<SupergraphUpdate>();
+        const unsubscribe = gateway.onSupergraphUpdate((update) => {
+          unsubscribe();
+          loaded.resolve(update);
+        });
+        await publish([
+          { name: 'clock', url: subgraphUrl, sdl: CLOCK_WITH_KEY_SDL },
+          { name: 'labels', url: `http://127.0.0.1:${(labels.address() as AddressInfo).port}/graphql`, sdl: LABELS_SDL },
+        ]);
+        expect(await loaded.promise).toEqual({ outcome: 'loaded' });
+
+        for (const client of clients) {
+          expect(await client.take(2)).toEqual([
+            {
+              id: '1',
+              type: 'next',
+              payload: {
+                errors: [
+                  expect.objectContaining({
+                    message:
+                      'This subscription is no longer valid after a schema update: it now reads a subgraph whose answers differ from user to user; subscribe again',
+                    extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }),
+                  }),
+                ],
+              },
+            },
+            { id: '1', type: 'complete' },
+          ]);
+        }
+        expect(await upstream.events.next()).toEqual({ done: true, value: undefined });
+
+        // Subscribed again, each user has a subscription of their own, labels included.
+        const [again] = clients;
+        again!.subscribe('2');
+        const own = await nextUpstream();
+        own.events.push({ ticks: { value: 2, label: 'ignored' } });
+        expect((await again!.next()).payload?.data?.ticks.label).toBe('label 2');
+      } finally {
+        labels.closeAllConnections();
+        await new Promise((resolve) => labels.close(resolve));
+      }
+    });
   });
 });

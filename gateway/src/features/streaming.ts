@@ -71,6 +71,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
     prepare: (document, source, operationName) => gateway.prepare(document, source, operationName),
     upstreams,
     dataSources: subgraphs.dataSources,
+    sharedAcrossUsers: config.subscriptionsSharedAcrossUsers,
     logger,
     onEventResolved: () => metrics.eventsResolved.inc(),
   });

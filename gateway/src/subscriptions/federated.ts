@@ -1,14 +1,65 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
-import type { FetchNode } from '@apollo/query-planner';
+import type { FetchNode, PlanNode, SubscriptionNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { GraphQLError, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { clientError, createAsyncQueue, ErrorCode, formatClientError, type Logger } from '@nexusflow/kit/core';
+import { clientError, createAsyncQueue, ErrorCode, formatClientError, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
 import type { LoadedSupergraph } from '../execution/gateway.ts';
 import { formatted, formattedResult } from './operations.ts';
 import { FanOut, type FanOutSink } from './fan-out.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
+
+/**
+ * What users must have in common to share a subscription whose subgraphs answer alike: their tenant, their roles (in
+ * any order) and how they signed in. Authorization's removals, in the group's key too, follow from these.
+ */
+function alikeUsersOf(identity: Identity): unknown {
+  if (identity.kind !== 'user') return identity;
+  return { tenantId: identity.tenantId, roles: [...identity.roles].sort(), via: identity.via ?? null };
+}
+
+const subgraphsRead = new WeakMap<PreparedOperation, ReadonlySet<string>>();
+
+/** Whether every fetch of the plan (the subscription's own, and each entity fetch after it) goes to one of `subgraphs`. */
+function readsOnly(prepared: PreparedOperation, subgraphs: ReadonlySet<string>): boolean {
+  let read = subgraphsRead.get(prepared);
+  if (!read) {
+    const names = new Set<string>();
+    const visit = (node: PlanNode | SubscriptionNode | undefined): void => {
+      if (!node) return;
+      switch (node.kind) {
+        case 'Fetch':
+          names.add(node.serviceName);
+          return;
+        case 'Subscription':
+          names.add(node.primary.serviceName);
+          visit(node.rest);
+          return;
+        case 'Flatten':
+          visit(node.node);
+          return;
+        case 'Sequence':
+        case 'Parallel':
+          node.nodes.forEach(visit);
+          return;
+        case 'Defer':
+          visit(node.primary.node);
+          node.deferred.forEach((deferred) => visit(deferred.node));
+          return;
+        case 'Condition':
+          visit(node.ifClause);
+          visit(node.elseClause);
+          return;
+      }
+    };
+    visit(prepared.queryPlan.node);
+    read = names;
+    subgraphsRead.set(prepared, read);
+  }
+  for (const name of read) if (!subgraphs.has(name)) return false;
+  return read.size > 0;
+}
 
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
 const EVENT_SOURCE = '__subscription_event__';
@@ -69,6 +120,8 @@ export type SubscriptionSink = FanOutSink<GroupEvent>;
 /** A running group of identical subscriptions: what it was asked, how it is served now, and who receives it. */
 interface ActiveGroup {
   key: string;
+  /** Shared by the users of a tenant alike in roles and credential, rather than by one identity's subscriptions. */
+  acrossUsers: boolean;
   request: SubscriptionRequest;
   plan: GroupPlan;
   /** Its upstream subscription; replaced when a new supergraph moves the root field. */
@@ -97,6 +150,11 @@ export interface FederatedSubscriptionOptions {
   upstreams: UpstreamSubscriptions;
   /** The data sources of the gateway's subgraphs, by service name, as the gateway built them. */
   dataSources: Map<string, GraphQLDataSource & { url: string }>;
+  /**
+   * Subgraphs declared to answer every user of a tenant alike who has the same roles and kind of credential: a
+   * subscription whose plan reads only these is shared by all such users, not per user. @default none
+   */
+  sharedAcrossUsers?: ReadonlySet<string>;
   logger: Logger;
   /** Called each time the rest of a plan ran for an event: once per event per group of identical subscriptions. */
   onEventResolved?: () => void;
@@ -136,12 +194,13 @@ export class FederatedSubscriptions {
       context: args.context,
       removals: args.removals && args.removals.length > 0 ? args.removals : undefined,
     };
+    const acrossUsers = await this.sharedAcrossUsers(request);
     // Every group runs on the current supergraph (reload() moves them), so groups need no supergraph in their key.
     const key = JSON.stringify([
       request.source,
       request.operationName,
       request.variables,
-      request.context.identity,
+      acrossUsers ? alikeUsersOf(request.context.identity) : request.context.identity,
       request.removals?.map((error) => formatted(error)),
     ]);
     let active = this.active.get(key);
@@ -149,7 +208,7 @@ export class FederatedSubscriptions {
       // Planned once per operation (and cached like queries): a thousand subscribers of one execution cost one plan.
       const plan = this.planFor(supergraph, await this.options.prepare(args.document, args.source, request.operationName), request);
       // Joining a group that started while this subscription was being planned starts nothing.
-      active = this.active.get(key) ?? this.start(key, request, plan);
+      active = this.active.get(key) ?? this.start(key, request, plan, acrossUsers);
     }
     const group = active;
     group.fanOut.add(sink);
@@ -171,9 +230,21 @@ export class FederatedSubscriptions {
     return queue;
   }
 
-  private start(key: string, request: SubscriptionRequest, plan: GroupPlan): ActiveGroup {
+  /**
+   * Whether this subscription can be shared by users alike in tenant, roles and credential: only a user's, and only when
+   * every subgraph its plan reads is declared to answer such users alike. The plan comes from the planner's cache.
+   */
+  private async sharedAcrossUsers(request: SubscriptionRequest): Promise<boolean> {
+    const shared = this.options.sharedAcrossUsers;
+    if (!shared || shared.size === 0 || request.context.identity.kind !== 'user') return false;
+    const prepared = await this.options.prepare(request.document, request.source, request.operationName);
+    return readsOnly(prepared, shared);
+  }
+
+  private start(key: string, request: SubscriptionRequest, plan: GroupPlan, acrossUsers: boolean): ActiveGroup {
     const active: ActiveGroup = {
       key,
+      acrossUsers,
       request,
       plan,
       events: this.startUpstream(plan, request),
@@ -239,7 +310,12 @@ export class FederatedSubscriptions {
     }
     let plan: GroupPlan;
     try {
-      plan = this.planFor(supergraph, await this.options.prepare(request.document, request.source, request.operationName), request);
+      const prepared = await this.options.prepare(request.document, request.source, request.operationName);
+      if (active.acrossUsers && !readsOnly(prepared, this.options.sharedAcrossUsers ?? new Set())) {
+        this.invalidate(active, 'it now reads a subgraph whose answers differ from user to user; subscribe again');
+        return;
+      }
+      plan = this.planFor(supergraph, prepared, request);
     } catch (error) {
       if (!(error instanceof GraphQLError)) {
         this.options.logger.error({ err: error }, 'a subscription could not be planned on the new supergraph; it keeps the old plan');
