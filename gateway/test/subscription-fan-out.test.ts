@@ -4,14 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createAsyncQueue, Role, serveSubscriptions, signAccessToken, type AsyncQueue, type Identity } from '@nexusflow/kit';
 import { createDeferred, createTempDirectory, recordingLogger } from '@nexusflow/kit/testing';
 import { composeSupergraph, SchemaRegistry, type SubgraphSource } from '@nexusflow/schema-registry';
 import { serveSubgraph } from '../../bench/gateway/fixture/server.ts';
 import { loadGatewayConfig } from '../src/config.ts';
-import { startGateway, type RunningGateway } from '../src/gateway.ts';
+import { startGateway, type GatewayRuntimeOptions, type RunningGateway } from '../src/gateway.ts';
 import type { SupergraphUpdate } from '../src/supergraph-source.ts';
 
 const INTERNAL_SECRET = 'subscription-fan-out-internal-secret-32ch';
@@ -142,9 +142,9 @@ describe('subscription fan-out', () => {
   let registry: SchemaRegistry;
   const publish = async (subgraphs: SubgraphSource[]) =>
     registry.publish({ subgraphs, supergraphSdl: composeSupergraph(subgraphs), changes: [] });
-  const startGatewayWith = async (env: Record<string, string> = {}) => {
+  const startGatewayWith = async (env: Record<string, string> = {}, runtime: GatewayRuntimeOptions = {}, subgraphs?: SubgraphSource[]) => {
     registry = new SchemaRegistry(join(scratch.path, `registry-${randomUUID()}`));
-    await publish([{ name: 'clock', url: subgraphUrl, sdl: SDL }]);
+    await publish(subgraphs ?? [{ name: 'clock', url: subgraphUrl, sdl: SDL }]);
     return startGateway(
       loadGatewayConfig({
         PORT: '0',
@@ -154,6 +154,7 @@ describe('subscription fan-out', () => {
         SUPERGRAPH_PATH: registry.publishedSupergraphPath,
         ...env,
       }),
+      runtime,
     );
   };
 
@@ -345,116 +346,151 @@ describe('subscription fan-out', () => {
   });
 
   describe('across users, for subgraphs declared to answer alike users alike', () => {
-    const sharingClock = () => startGatewayWith({ SUBSCRIPTIONS_SHARED_ACROSS_USERS: 'clock', SUPERGRAPH_POLL_INTERVAL_MS: '25' });
+    let labels: Server;
+    let labelsUrl: string;
+    /** The clock whose ticks are entities, their labels from a subgraph of their own. */
+    const clockAndLabels = (): SubgraphSource[] => [
+      { name: 'clock', url: subgraphUrl, sdl: CLOCK_WITH_KEY_SDL },
+      { name: 'labels', url: labelsUrl, sdl: LABELS_SDL },
+    ];
+    const sharingClock = (subgraphs?: SubgraphSource[]) =>
+      startGatewayWith({ SUBSCRIPTIONS_SHARED_ACROSS_USERS: 'clock', SUPERGRAPH_POLL_INTERVAL_MS: '25' }, {}, subgraphs);
 
-    it('shares one upstream subscription among the users of a tenant who have the same roles', async () => {
-      await gateway.close();
-      gateway = await sharingClock();
-      const [alice, bob] = [randomUUID(), randomUUID()];
-      const aliceClient = await connect(await tokenOf(alice));
-      const bobClient = await connect(await tokenOf(bob));
-      aliceClient.subscribe('1');
-      const upstream = await nextUpstream();
-      bobClient.subscribe('1');
-      const bobSubscribed = bobClient.nextFrame();
-      upstream.events.push({ ticks: { value: 1, label: 'for the tenant' } });
-
-      // The group runs as its first subscriber: what the declaration says makes no difference to anyone's answer.
-      const expected = { value: 1, label: 'for the tenant', viewer: alice };
-      expect((await aliceClient.next()).payload?.data?.ticks).toEqual(expected);
-      expect((JSON.parse(await bobSubscribed) as Message).payload?.data?.ticks).toEqual(expected);
-      expect(await metric('gateway_upstream_subscriptions')).toBe(1);
-    });
-
-    it('keeps apart users of another tenant, with other roles, and anonymous clients', async () => {
-      await gateway.close();
-      gateway = await sharingClock();
-      const subscribers = [
-        await tokenOf(randomUUID()),
-        await tokenOf(randomUUID(), { tenantId: randomUUID() }),
-        await tokenOf(randomUUID(), { roles: [Role.Admin] }),
-        undefined,
-      ];
-      const viewers: (string | undefined)[] = [];
-      for (const token of subscribers) {
-        (await connect(token)).subscribe('1');
-        viewers.push((await nextUpstream()).viewer);
-      }
-      expect(new Set(viewers).size).toBe(4);
-      expect(await metric('gateway_upstream_subscriptions')).toBe(4);
-    });
-
-    it('keeps a subscription per user while it reads a subgraph not declared', async () => {
-      await gateway.close();
-      gateway = await startGatewayWith({ SUBSCRIPTIONS_SHARED_ACROSS_USERS: 'labels' });
-      const [alice, bob] = [randomUUID(), randomUUID()];
-      (await connect(await tokenOf(alice))).subscribe('1');
-      const first = await nextUpstream();
-      (await connect(await tokenOf(bob))).subscribe('1');
-      const second = await nextUpstream();
-      expect([first.viewer, second.viewer]).toEqual([alice, bob]);
-    });
-
-    it('ends a shared subscription, saying why, once a new supergraph has it read a subgraph not declared', async () => {
-      await gateway.close();
-      gateway = await sharingClock();
-      const clients = [await connect(await tokenOf(randomUUID())), await connect(await tokenOf(randomUUID()))];
-      clients[0]!.subscribe('1');
-      const upstream = await nextUpstream();
-      clients[1]!.subscribe('1');
-      upstream.events.push({ ticks: { value: 1, label: 'shared' } });
-      for (const client of clients) expect((await client.next()).payload?.data?.ticks.label).toBe('shared');
-
-      // The labels move to a subgraph of their own, which the gateway was not told answers alike users alike.
-      const labels = serveSubgraph(
+    beforeAll(async () => {
+      labels = serveSubgraph(
         buildSubgraphSchema({
           typeDefs: parse(LABELS_SDL),
           resolvers: { Tick: { __resolveReference: ({ value }: { value: number }) => ({ value, label: `label ${value}` }) } },
         }),
       );
       await new Promise<void>((resolve) => labels.listen(0, '127.0.0.1', resolve));
-      try {
-        const loaded = createDeferred<SupergraphUpdate>();
-        const unsubscribe = gateway.onSupergraphUpdate((update) => {
-          unsubscribe();
-          loaded.resolve(update);
-        });
-        await publish([
-          { name: 'clock', url: subgraphUrl, sdl: CLOCK_WITH_KEY_SDL },
-          { name: 'labels', url: `http://127.0.0.1:${(labels.address() as AddressInfo).port}/graphql`, sdl: LABELS_SDL },
-        ]);
-        expect(await loaded.promise).toEqual({ outcome: 'loaded' });
+      labelsUrl = `http://127.0.0.1:${(labels.address() as AddressInfo).port}/graphql`;
+    });
 
-        for (const client of clients) {
-          expect(await client.take(2)).toEqual([
-            {
-              id: '1',
-              type: 'next',
-              payload: {
-                errors: [
-                  expect.objectContaining({
-                    message:
-                      'This subscription is no longer valid after a schema update: it now reads a subgraph whose answers differ from user to user; subscribe again',
-                    extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }),
-                  }),
-                ],
-              },
-            },
-            { id: '1', type: 'complete' },
-          ]);
-        }
-        expect(await upstream.events.next()).toEqual({ done: true, value: undefined });
+    afterAll(async () => {
+      labels?.closeAllConnections();
+      await new Promise((resolve) => (labels ? labels.close(resolve) : resolve(undefined)));
+    });
 
-        // Subscribed again, each user has a subscription of their own, labels included.
-        const [again] = clients;
-        again!.subscribe('2');
-        const own = await nextUpstream();
-        own.events.push({ ticks: { value: 2, label: 'ignored' } });
-        expect((await again!.next()).payload?.data?.ticks.label).toBe('label 2');
-      } finally {
-        labels.closeAllConnections();
-        await new Promise((resolve) => labels.close(resolve));
+    /** The upstream subscriptions of `count` clients that have just subscribed, once the gateway holds that many. */
+    const upstreamsOf = async (count: number) => {
+      await vi.waitFor(async () => expect(await metric('gateway_upstream_subscriptions')).toBe(count), { timeout: 5000 });
+      const received: Upstream[] = [];
+      while (received.length < count) received.push(await nextUpstream());
+      return received;
+    };
+
+    it('shares one upstream subscription among the users of a tenant with the same roles in any order, beyond its first', async () => {
+      await gateway.close();
+      gateway = await sharingClock();
+      const [alice, bob] = [randomUUID(), randomUUID()];
+      const aliceClient = await connect(await tokenOf(alice, { roles: [Role.Member, Role.Admin] }));
+      const bobClient = await connect(await tokenOf(bob, { roles: [Role.Admin, Role.Member] }));
+      aliceClient.subscribe('1');
+      const [upstream] = await upstreamsOf(1);
+      bobClient.subscribe('1');
+      const bobSubscribed = bobClient.nextFrame();
+      upstream!.events.push({ ticks: { value: 1, label: 'for the tenant' } });
+
+      // The group runs as its first subscriber: by the declaration, that makes no difference to anyone's answer.
+      const expected = { value: 1, label: 'for the tenant', viewer: alice };
+      expect((await aliceClient.next()).payload?.data?.ticks).toEqual(expected);
+      expect((JSON.parse(await bobSubscribed) as Message).payload?.data?.ticks).toEqual(expected);
+      expect(await metric('gateway_upstream_subscriptions')).toBe(1);
+
+      // Its first subscriber gone, the others keep the same upstream subscription.
+      aliceClient.close();
+      await vi.waitFor(async () => expect(await metric('gateway_websocket_connections')).toBe(1));
+      upstream!.events.push({ ticks: { value: 2, label: 'still shared' } });
+      expect((await bobClient.next()).payload?.data?.ticks).toEqual({ value: 2, label: 'still shared', viewer: alice });
+      expect(await metric('gateway_upstream_subscriptions')).toBe(1);
+    });
+
+    it('keeps apart users of another tenant, with other roles, and anonymous clients', async () => {
+      await gateway.close();
+      gateway = await sharingClock();
+      const tokens = [
+        await tokenOf(randomUUID()),
+        await tokenOf(randomUUID(), { tenantId: randomUUID() }),
+        await tokenOf(randomUUID(), { roles: [Role.Admin] }),
+        undefined,
+      ];
+      for (const token of tokens) (await connect(token)).subscribe('1');
+      const viewers = (await upstreamsOf(4)).map((upstream) => upstream.viewer);
+      expect(new Set(viewers).size).toBe(4);
+    });
+
+    it('keeps a subscription per user while its plan also reads a subgraph not declared', async () => {
+      await gateway.close();
+      gateway = await sharingClock(clockAndLabels());
+      const [alice, bob] = [randomUUID(), randomUUID()];
+      const clients = [await connect(await tokenOf(alice)), await connect(await tokenOf(bob))];
+      for (const client of clients) client.subscribe('1');
+      const upstreams = await upstreamsOf(2);
+      expect(new Set(upstreams.map((upstream) => upstream.viewer))).toEqual(new Set([alice, bob]));
+      for (const upstream of upstreams) upstream.events.push({ ticks: { value: 3, label: 'ignored' } });
+      for (const [index, client] of clients.entries()) {
+        expect((await client.next()).payload?.data?.ticks).toEqual({ value: 3, label: 'label 3', viewer: [alice, bob][index] });
       }
+    });
+
+    it('ends a shared subscription, saying why, once a new supergraph has it read a subgraph not declared', async () => {
+      await gateway.close();
+      gateway = await sharingClock();
+      const [alice, bob] = [randomUUID(), randomUUID()];
+      const clients = [await connect(await tokenOf(alice)), await connect(await tokenOf(bob))];
+      clients[0]!.subscribe('1');
+      const [upstream] = await upstreamsOf(1);
+      clients[1]!.subscribe('1');
+      upstream!.events.push({ ticks: { value: 1, label: 'shared' } });
+      for (const client of clients) expect((await client.next()).payload?.data?.ticks.label).toBe('shared');
+
+      // The labels move to a subgraph of their own, which the gateway was not told answers alike users alike.
+      const loaded = createDeferred<SupergraphUpdate>();
+      const unsubscribe = gateway.onSupergraphUpdate((update) => {
+        unsubscribe();
+        loaded.resolve(update);
+      });
+      await publish(clockAndLabels());
+      expect(await loaded.promise).toEqual({ outcome: 'loaded' });
+
+      for (const client of clients) {
+        expect(await client.take(2)).toEqual([
+          {
+            id: '1',
+            type: 'next',
+            payload: {
+              errors: [
+                expect.objectContaining({
+                  message:
+                    'This subscription is no longer valid after a schema update: it now reads a subgraph whose answers differ from user to user; subscribe again',
+                  extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }),
+                }),
+              ],
+            },
+          },
+          { id: '1', type: 'complete' },
+        ]);
+      }
+      expect(await upstream!.events.next()).toEqual({ done: true, value: undefined });
+
+      // Subscribed again, each user has a subscription of their own, labels included.
+      for (const client of clients) client.subscribe('2');
+      const own = await upstreamsOf(2);
+      expect(new Set(own.map((each) => each.viewer))).toEqual(new Set([alice, bob]));
+      for (const each of own) each.events.push({ ticks: { value: 2, label: 'ignored' } });
+      for (const client of clients) expect((await client.next()).payload?.data?.ticks.label).toBe('label 2');
+    });
+
+    it('warns of declared names the supergraph has no subgraph of', async () => {
+      await gateway.close();
+      const { logger, warned, warnings } = recordingLogger();
+      gateway = await startGatewayWith({ SUBSCRIPTIONS_SHARED_ACROSS_USERS: 'clock,clocks' }, { logger });
+      await warned('SUBSCRIPTIONS_SHARED_ACROSS_USERS names subgraphs the supergraph does not have');
+      expect(warnings.find((warning) => warning.message.startsWith('SUBSCRIPTIONS_SHARED_ACROSS_USERS'))?.fields).toEqual({
+        subgraphs: ['clocks'],
+        known: ['clock'],
+      });
     });
   });
 });

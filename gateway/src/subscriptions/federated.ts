@@ -51,6 +51,9 @@ function readsOnly(prepared: PreparedOperation, subgraphs: ReadonlySet<string>):
           visit(node.ifClause);
           visit(node.elseClause);
           return;
+        default:
+          // A kind of node this walk does not know may fetch from anywhere: such a plan shares nothing.
+          names.add(`unknown plan node ${(node as { kind: string }).kind}`);
       }
     };
     visit(prepared.queryPlan.node);
@@ -172,11 +175,15 @@ export class FederatedSubscriptions {
    * Subscriptions with the same operation, variables, identity and authorization see the same results, so each event
    * is resolved once for all of them, shaped and serialised once ({@link GroupEvent}), and handed to every subscriber:
    * a thousand clients watching one execution cost one upstream subscription, one run of the rest of the plan and one
-   * serialisation per event, not a thousand. Groups are per identity, so one user's results never reach another.
+   * serialisation per event, not a thousand. Groups are per identity, so one user's results never reach another, but
+   * where the operator declared every subgraph a subscription reads to answer alike users alike
+   * ({@link FederatedSubscriptionOptions.sharedAcrossUsers}): those groups are per tenant, roles and kind of credential.
    */
   private readonly active = new Map<string, ActiveGroup>();
 
-  constructor(private readonly options: FederatedSubscriptionOptions) {}
+  constructor(private readonly options: FederatedSubscriptionOptions) {
+    if (options.dataSources.size > 0) this.warnOfUnknownSharedSubgraphs();
+  }
 
   /**
    * Attaches `sink` to the group of identical subscriptions, starting the group if it is the first: its events go to
@@ -194,7 +201,12 @@ export class FederatedSubscriptions {
       context: args.context,
       removals: args.removals && args.removals.length > 0 ? args.removals : undefined,
     };
-    const acrossUsers = await this.sharedAcrossUsers(request);
+    // Where sharing across users is possible, the decision and the group's plan come from one preparation, so that a
+    // supergraph loaded in between cannot give a shared group a plan that reads a subgraph not declared.
+    const prepared = this.mayShareAcrossUsers(request)
+      ? await this.options.prepare(args.document, args.source, request.operationName)
+      : undefined;
+    const acrossUsers = prepared !== undefined && readsOnly(prepared, this.options.sharedAcrossUsers!);
     // Every group runs on the current supergraph (reload() moves them), so groups need no supergraph in their key.
     const key = JSON.stringify([
       request.source,
@@ -206,7 +218,11 @@ export class FederatedSubscriptions {
     let active = this.active.get(key);
     if (!active) {
       // Planned once per operation (and cached like queries): a thousand subscribers of one execution cost one plan.
-      const plan = this.planFor(supergraph, await this.options.prepare(args.document, args.source, request.operationName), request);
+      const plan = this.planFor(
+        supergraph,
+        prepared ?? (await this.options.prepare(args.document, args.source, request.operationName)),
+        request,
+      );
       // Joining a group that started while this subscription was being planned starts nothing.
       active = this.active.get(key) ?? this.start(key, request, plan, acrossUsers);
     }
@@ -230,15 +246,10 @@ export class FederatedSubscriptions {
     return queue;
   }
 
-  /**
-   * Whether this subscription can be shared by users alike in tenant, roles and credential: only a user's, and only when
-   * every subgraph its plan reads is declared to answer such users alike. The plan comes from the planner's cache.
-   */
-  private async sharedAcrossUsers(request: SubscriptionRequest): Promise<boolean> {
+  /** Whether sharing across users is declared at all, and this is a user's subscription. */
+  private mayShareAcrossUsers(request: SubscriptionRequest): boolean {
     const shared = this.options.sharedAcrossUsers;
-    if (!shared || shared.size === 0 || request.context.identity.kind !== 'user') return false;
-    const prepared = await this.options.prepare(request.document, request.source, request.operationName);
-    return readsOnly(prepared, shared);
+    return shared !== undefined && shared.size > 0 && request.context.identity.kind === 'user';
   }
 
   private start(key: string, request: SubscriptionRequest, plan: GroupPlan, acrossUsers: boolean): ActiveGroup {
@@ -292,7 +303,18 @@ export class FederatedSubscriptions {
   async reload(): Promise<void> {
     const supergraph = this.options.supergraph();
     if (!supergraph) return;
+    this.warnOfUnknownSharedSubgraphs();
     await Promise.all([...this.active.values()].map((active) => this.replan(active, supergraph)));
+  }
+
+  /** A declared name the supergraph has no subgraph of shares nothing: a typo the operator should hear of. */
+  private warnOfUnknownSharedSubgraphs(): void {
+    const unknown = [...(this.options.sharedAcrossUsers ?? [])].filter((name) => !this.options.dataSources.has(name));
+    if (unknown.length > 0)
+      this.options.logger.warn(
+        { subgraphs: unknown, known: [...this.options.dataSources.keys()] },
+        'SUBSCRIPTIONS_SHARED_ACROSS_USERS names subgraphs the supergraph does not have',
+      );
   }
 
   /** How many groups are running (each one upstream subscription). */
