@@ -57,7 +57,7 @@ function plan(only: Set<Area>, quick: boolean): Step[] {
       area: 'subscriptions',
       label: 'subscriptions',
       entry: 'bench/subscriptions.ts',
-      args: quick ? ['--subscribers', '1000', '--per-user', '1000:100', '--redis', '1000'] : [],
+      args: quick ? ['--subscribers', '1000', '--per-user', '1000:100', '--shared-across-users', '1000:100', '--redis', '1000'] : [],
       budgetMs: minutes(quick ? 8 : 25),
     },
     ...(realServers ? (['postgres', 'embedded'] as const) : (['embedded'] as const)).map((mode) => ({
