@@ -621,8 +621,8 @@ interface Setup {
   gateways: BenchGateway[];
   /** The gateway that shares subscriptions across users alike (SHARED_SUBGRAPHS declared); only with that case. */
   sharingGateway(): BenchGateway;
-  /** The memory of the server side after garbage collection: the gateways' processes, or this one when they run in it. */
-  serverMemory(): Promise<MemorySample>;
+  /** The memory of the server side after garbage collection: the processes of these gateways, or this one when they run in it. */
+  serverMemory(gateways: BenchGateway[]): Promise<MemorySample>;
   /** Starts a CPU profile of the server side: the process of the case's first gateway, or this one. Returns what saves it. */
   profile(folder: string, gateway: BenchGateway): Promise<(name: string) => Promise<void>>;
   close(): Promise<void>;
@@ -673,9 +673,10 @@ async function setUp(cases: Case[], options: Options, redisUrl?: string): Promis
     return sharing;
   };
   const gateway = gateways[0]!;
-  const serverMemory = async (): Promise<MemorySample> => {
-    if (processes.length === 0) return settledMemory(gc);
-    const samples = await Promise.all(processes.map((started) => started.memory()));
+  const serverMemory = async (of: BenchGateway[]): Promise<MemorySample> => {
+    const measured = processes.filter((started) => of.includes(started));
+    if (measured.length === 0) return settledMemory(gc);
+    const samples = await Promise.all(measured.map((started) => started.memory()));
     return samples.reduce((sum, sample) => ({
       heapUsed: sum.heapUsed + sample.heapUsed,
       external: sum.external + sample.external,
@@ -813,7 +814,7 @@ async function round(setup: Setup, c: Case, options: Options): Promise<RoundResu
     loopDelay.reset();
   });
   try {
-    const before = await setup.serverMemory();
+    const before = await setup.serverMemory(gateways);
     progress(`${label}: subscribing (${options.perConnection} per connection)`);
     let saveProfile = options.profile ? await setup.profile(options.profile, gateways[0]!) : undefined;
     child.send({
@@ -831,7 +832,7 @@ async function round(setup: Setup, c: Case, options: Options): Promise<RoundResu
     saveProfile = options.profile ? await setup.profile(options.profile, gateways[0]!) : undefined;
     const upstreamSubscriptions = await totalMetric(gateways, 'gateway_upstream_subscriptions');
     const gatewayWebsocketConnections = await totalMetric(gateways, 'gateway_websocket_connections');
-    const after = await setup.serverMemory();
+    const after = await setup.serverMemory(gateways);
     progress(`${label}: ${ready.snapshots}/${subscribers} snapshots in ${(ready.ms / 1000).toFixed(1)} s; releasing the step`);
 
     const releasedAt = Date.now();
@@ -940,7 +941,9 @@ function report(results: RoundResult[], options: Options, skipped: string[]): st
   return [
     `CPU: ${machine.cpuModel} (${machine.cores} cores), ${machine.memoryGB} GB, Node ${machine.node}, ${machine.platform}`,
     `One execution; ${options.perConnection} subscriptions per WebSocket connection; subscribers in a separate process over loopback, ${options.client === 'lean' ? 'with a lean graphql-transport-ws client (bench/subscriptions/lean-client.ts)' : "with graphql-ws's createClient"}`,
-    'Latency: receive time − occurredAt, over workflow.step.completed ×2 and workflow.execution.completed; memory: gateway process (with subgraphs) after GC, Δ / N',
+    `Latency: receive time − occurredAt, over workflow.step.completed ×2 and workflow.execution.completed; memory: ${
+      options.gatewayPlacement === 'process' ? "the case's gateway processes" : 'this process (gateways and subgraphs)'
+    } after GC, Δ / N`,
     '',
     formatTable(
       [
