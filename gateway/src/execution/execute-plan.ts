@@ -20,6 +20,7 @@ import {
   type VariableDefinitionNode,
 } from 'graphql';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
+import { fetchesIn } from './plan-fetches.ts';
 import { representationKeyReader, RepresentationKeys, type RepresentationKey } from './representation-keys.ts';
 import { emptyRecord } from './response-record.ts';
 import { computeResponse } from './result-shaping.ts';
@@ -364,27 +365,8 @@ function sharedFetchesOf(root: PlanNode): SharedFetches | undefined {
 }
 
 function twinFetchesIn(root: PlanNode): Map<FetchNode, TwinFetches> | null {
-  const fetches: FetchNode[] = [];
-  const collect = (node: PlanNode | undefined): boolean => {
-    if (!node) return true;
-    switch (node.kind) {
-      case 'Fetch':
-        fetches.push(node);
-        return node.operationKind === OperationTypeNode.QUERY;
-      case 'Sequence':
-      case 'Parallel':
-        return node.nodes.every(collect);
-      case 'Flatten':
-        return collect(node.node);
-      case 'Condition':
-        return collect(node.ifClause) && collect(node.elseClause);
-      case 'Defer':
-        return collect(node.primary.node) && node.deferred.every((deferred) => collect(deferred.node));
-      default:
-        return false;
-    }
-  };
-  if (!collect(root)) return null;
+  const fetches = fetchesIn(root);
+  if (!fetches || fetches.some((fetch) => fetch.operationKind !== OperationTypeNode.QUERY)) return null;
   const byText = new Map<string, FetchNode[]>();
   for (const fetch of fetches) {
     const text = `${fetch.serviceName}\n${withoutOperationName(fetch)}`;

@@ -1,11 +1,12 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
-import type { FetchNode, PlanNode, SubscriptionNode } from '@apollo/query-planner';
+import type { FetchNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { GraphQLError, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { clientError, createAsyncQueue, ErrorCode, formatClientError, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
 import type { LoadedSupergraph } from '../execution/gateway.ts';
+import { fetchesIn } from '../execution/plan-fetches.ts';
 import { formatted, formattedResult } from './operations.ts';
 import { FanOut, type FanOutSink } from './fan-out.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
@@ -19,49 +20,23 @@ function alikeUsersOf(identity: Identity): unknown {
   return { tenantId: identity.tenantId, roles: [...identity.roles].sort(), via: identity.via ?? null };
 }
 
-const subgraphsRead = new WeakMap<PreparedOperation, ReadonlySet<string>>();
+const subgraphsRead = new WeakMap<PreparedOperation, ReadonlySet<string> | undefined>();
 
-/** Whether every fetch of the plan (the subscription's own, and each entity fetch after it) goes to one of `subgraphs`. */
+/**
+ * Whether every fetch of the plan (the subscription's own, and each entity fetch after it) goes to one of `subgraphs`;
+ * a plan with a kind of node the walk does not know shares nothing.
+ */
 function readsOnly(prepared: PreparedOperation, subgraphs: ReadonlySet<string>): boolean {
   let read = subgraphsRead.get(prepared);
-  if (!read) {
-    const names = new Set<string>();
-    const visit = (node: PlanNode | SubscriptionNode | undefined): void => {
-      if (!node) return;
-      switch (node.kind) {
-        case 'Fetch':
-          names.add(node.serviceName);
-          return;
-        case 'Subscription':
-          names.add(node.primary.serviceName);
-          visit(node.rest);
-          return;
-        case 'Flatten':
-          visit(node.node);
-          return;
-        case 'Sequence':
-        case 'Parallel':
-          node.nodes.forEach(visit);
-          return;
-        case 'Defer':
-          visit(node.primary.node);
-          node.deferred.forEach((deferred) => visit(deferred.node));
-          return;
-        case 'Condition':
-          visit(node.ifClause);
-          visit(node.elseClause);
-          return;
-        default:
-          // A kind of node this walk does not know may fetch from anywhere: such a plan shares nothing.
-          names.add(`unknown plan node ${(node as { kind: string }).kind}`);
-      }
-    };
-    visit(prepared.queryPlan.node);
-    read = names;
+  if (!subgraphsRead.has(prepared)) {
+    const root = prepared.queryPlan.node;
+    const fetches = root?.kind === 'Subscription' ? fetchesIn(root.rest)?.concat(root.primary) : fetchesIn(root);
+    read = fetches && new Set(fetches.map((fetch) => fetch.serviceName));
     subgraphsRead.set(prepared, read);
   }
+  if (!read || read.size === 0) return false;
   for (const name of read) if (!subgraphs.has(name)) return false;
-  return read.size > 0;
+  return true;
 }
 
 /** The service name under which each upstream event enters the gateway's normal plan execution. */
@@ -180,8 +155,10 @@ export class FederatedSubscriptions {
    * ({@link FederatedSubscriptionOptions.sharedAcrossUsers}): those groups are per tenant, roles and kind of credential.
    */
   private readonly active = new Map<string, ActiveGroup>();
+  private readonly sharedAcrossUsers: ReadonlySet<string>;
 
   constructor(private readonly options: FederatedSubscriptionOptions) {
+    this.sharedAcrossUsers = options.sharedAcrossUsers ?? new Set();
     if (options.dataSources.size > 0) this.warnOfUnknownSharedSubgraphs();
   }
 
@@ -206,7 +183,7 @@ export class FederatedSubscriptions {
     const prepared = this.mayShareAcrossUsers(request)
       ? await this.options.prepare(args.document, args.source, request.operationName)
       : undefined;
-    const acrossUsers = prepared !== undefined && readsOnly(prepared, this.options.sharedAcrossUsers!);
+    const acrossUsers = prepared !== undefined && readsOnly(prepared, this.sharedAcrossUsers);
     // Every group runs on the current supergraph (reload() moves them), so groups need no supergraph in their key.
     const key = JSON.stringify([
       request.source,
@@ -248,8 +225,7 @@ export class FederatedSubscriptions {
 
   /** Whether sharing across users is declared at all, and this is a user's subscription. */
   private mayShareAcrossUsers(request: SubscriptionRequest): boolean {
-    const shared = this.options.sharedAcrossUsers;
-    return shared !== undefined && shared.size > 0 && request.context.identity.kind === 'user';
+    return this.sharedAcrossUsers.size > 0 && request.context.identity.kind === 'user';
   }
 
   private start(key: string, request: SubscriptionRequest, plan: GroupPlan, acrossUsers: boolean): ActiveGroup {
@@ -309,7 +285,7 @@ export class FederatedSubscriptions {
 
   /** A declared name the supergraph has no subgraph of shares nothing: a typo the operator should hear of. */
   private warnOfUnknownSharedSubgraphs(): void {
-    const unknown = [...(this.options.sharedAcrossUsers ?? [])].filter((name) => !this.options.dataSources.has(name));
+    const unknown = [...this.sharedAcrossUsers].filter((name) => !this.options.dataSources.has(name));
     if (unknown.length > 0)
       this.options.logger.warn(
         { subgraphs: unknown, known: [...this.options.dataSources.keys()] },
@@ -333,7 +309,7 @@ export class FederatedSubscriptions {
     let plan: GroupPlan;
     try {
       const prepared = await this.options.prepare(request.document, request.source, request.operationName);
-      if (active.acrossUsers && !readsOnly(prepared, this.options.sharedAcrossUsers ?? new Set())) {
+      if (active.acrossUsers && !readsOnly(prepared, this.sharedAcrossUsers)) {
         this.invalidate(active, 'it now reads a subgraph whose answers differ from user to user; subscribe again');
         return;
       }
