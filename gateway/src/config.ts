@@ -146,6 +146,7 @@ const gatewayEnvShape = {
   SUBGRAPH_CONNECTIONS: z.coerce.number().int().positive().default(128),
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   SUBGRAPH_DEDUPLICATION: booleanFlagSchema.default(false),
+  SUBGRAPH_BATCHING: booleanFlagSchema.default(true),
   REQUEST_DEDUPLICATION: booleanFlagSchema.default(false),
   /** How long an API key's answer (accepted or refused) is reused: a revoked key keeps working at most this long. */
   API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(30_000),
@@ -400,6 +401,7 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
       connections: parsed.SUBGRAPH_CONNECTIONS,
       timeoutMs: parsed.SUBGRAPH_TIMEOUT_MS,
       deduplicate: parsed.SUBGRAPH_DEDUPLICATION,
+      batchEntityFetches: parsed.SUBGRAPH_BATCHING,
     },
     requestDeduplication: parsed.REQUEST_DEDUPLICATION,
     apiKeyCacheTtlMs: parsed.API_KEY_CACHE_TTL_MS,

@@ -19,6 +19,7 @@ import {
   type Span,
 } from '@nexusflow/kit/core';
 import type { GatewayContext } from './context.ts';
+import type { BatchingDataSource } from './execution/fetch-batching.ts';
 
 export interface SubgraphClientOptions {
   /** Keep-alive connections held open to one subgraph. @default 128 */
@@ -30,6 +31,11 @@ export interface SubgraphClientOptions {
    * request, as Apollo Router's `deduplicate_query`. Mutations never do. @default false
    */
   deduplicate?: boolean;
+  /**
+   * Entity fetches of one operation that start together take one request, merged into one operation (see
+   * execution/fetch-batching.ts); off, each fetch is a request of its own, as stock sends them. @default true
+   */
+  batchEntityFetches?: boolean;
   /** The clock identity signatures are dated by. @default Date.now */
   now?: () => number;
 }
@@ -114,7 +120,8 @@ const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
  * re-validating tokens, and nothing else per request. @apollo/gateway's own data source sends through
  * make-fetch-happen and builds a node-fetch Request per fetch, which is most of its cost per fetch.
  */
-export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
+export class SubgraphDataSource implements BatchingDataSource, GraphQLDataSource<GatewayContext> {
+  readonly batchesEntityFetches: boolean;
   private readonly pool: Pool;
   private readonly path: string;
   private readonly timeoutMs: number;
@@ -132,6 +139,7 @@ export class SubgraphDataSource implements GraphQLDataSource<GatewayContext> {
     this.path = `${parsed.pathname}${parsed.search}`;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.deduplicate = options.deduplicate ?? false;
+    this.batchesEntityFetches = options.batchEntityFetches ?? true;
     this.now = options.now ?? Date.now;
     this.pool = new Pool(parsed.origin, { connections: options.connections ?? 128, keepAliveTimeout: 30_000 });
   }

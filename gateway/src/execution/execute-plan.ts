@@ -19,6 +19,7 @@ import {
   type GraphQLSchema,
   type VariableDefinitionNode,
 } from 'graphql';
+import { batchesEntityFetches, FetchBatches } from './fetch-batching.ts';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
 import { fetchesIn } from './plan-fetches.ts';
 import { representationKeyReader, RepresentationKeys, type RepresentationKey } from './representation-keys.ts';
@@ -58,6 +59,8 @@ interface ExecutionContext {
   errors: GraphQLError[];
   /** Present when the plan holds query fetches that may be identical: how they share answers within this operation. */
   sharing?: SharedFetches;
+  /** Made at the first entity fetch that may be merged with others: see fetch-batching.ts. */
+  batches?: FetchBatches;
 }
 
 export interface PreparedOperation {
@@ -184,7 +187,7 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
     if (provided && hasOwn(provided, name) && typeof provided[name] !== 'undefined') variables[name] = provided[name];
   }
 
-  const send = (fetchVariables: ResultMap) =>
+  const sendAlone = (fetchVariables: ResultMap) =>
     service.process({
       kind: INCOMING_OPERATION,
       request: { query: fetch.operation, variables: fetchVariables, operationName: fetch.operationName },
@@ -193,6 +196,10 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
       document: fetch.operationDocumentNode,
       pathInIncomingRequest: cursor.path,
     });
+  const send =
+    batchesEntityFetches(service) && FetchBatches.canMerge(fetch)
+      ? (fetchVariables: ResultMap) => batchesOf(context).fetch(fetch, fetchVariables, sendAlone)
+      : sendAlone;
   const request = twins ? (fetchVariables: ResultMap) => sharedRequest(context.sharing!, twins, fetchVariables, send) : send;
   const sendOperation = async (fetchVariables: ResultMap): Promise<ResultMap | null | undefined> => {
     const response = await request(fetchVariables);
@@ -257,6 +264,22 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
     applyRewrites(context.supergraphSchema, fetch.outputRewrites, receivedEntity as ResultMap);
     deepMerge(entities[representationToEntity[i]!], receivedEntity);
   }
+}
+
+function batchesOf(context: ExecutionContext): FetchBatches {
+  context.batches ??= new FetchBatches(
+    (serviceName) => (merged) =>
+      context.serviceMap[serviceName]!.process({
+        kind: INCOMING_OPERATION,
+        request: { query: merged.query, variables: merged.variables, operationName: merged.operationName },
+        incomingRequestContext: context.requestContext,
+        context: context.requestContext.context,
+        document: merged.document,
+        pathInIncomingRequest: [],
+      }),
+    () => (context.requestContext.context as { deadline?: AbortSignal }).deadline?.aborted === true,
+  );
+  return context.batches;
 }
 
 /**
