@@ -24,6 +24,11 @@ const V2 = V1.replace('label: String!', 'label: String! doubled: Int!');
 /** `value` removed: a subscription selecting it is no longer valid; one selecting `label` only still is. */
 const V3 = V2.replace('value: Int! ', '');
 
+/** `label` now for signed-in callers only: the anonymous subscribers of these tests may no longer read it. */
+const V2_GUARDED = V2.replace('v2.3', 'v2.5')
+  .replace('import: ["@key"]', 'import: ["@key", "@authenticated"]')
+  .replace('label: String!', 'label: String! @authenticated');
+
 type TickEvent = { ticks: { value: number; label: string; doubled: number } };
 
 describe('open subscriptions when the gateway loads a new supergraph', () => {
@@ -179,5 +184,30 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
 
     byLabelUpstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
     expect((await byLabel.next()).data).toEqual({ ticks: { label: 'two' } });
+  });
+
+  it('ends the subscriptions the new authorization rules no longer let read what they select, and keeps the others', async () => {
+    expect(await switchTo(V2)).toEqual({ outcome: 'loaded' });
+    const byLabel = subscribe('subscription ByLabel { ticks { value label } }');
+    const byLabelUpstream = await nextUpstream();
+    const byValue = subscribe('subscription ByValue { ticks { value } }');
+    const byValueUpstream = await nextUpstream();
+    byLabelUpstream.push({ ticks: { value: 1, label: 'one', doubled: 2 } });
+    byValueUpstream.push({ ticks: { value: 1, label: 'one', doubled: 2 } });
+    expect((await byLabel.next()).data).toEqual({ ticks: { value: 1, label: 'one' } });
+    expect((await byValue.next()).data).toEqual({ ticks: { value: 1 } });
+
+    expect(await switchTo(V2_GUARDED)).toEqual({ outcome: 'loaded' });
+
+    const refusal = await byLabel.next();
+    expect(refusal.data).toBeUndefined();
+    expect(refusal.errors?.map(({ message, extensions }) => ({ message: message.split(':')[0], code: extensions?.code }))).toEqual([
+      { message: 'This subscription may no longer read what it selects after a schema update', code: 'UNAUTHENTICATED' },
+    ]);
+    expect(await byLabel.ended).toBe('completed');
+    expect(await byLabelUpstream.next()).toEqual({ done: true, value: undefined });
+
+    byValueUpstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
+    expect((await byValue.next()).data).toEqual({ ticks: { value: 2 } });
   });
 });

@@ -72,6 +72,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
     upstreams,
     dataSources: subgraphs.dataSources,
     sharedAcrossUsers: config.subscriptionsSharedAcrossUsers,
+    authorize: deps.authorize,
     logger,
     onEventResolved: () => metrics.eventsResolved.inc(),
   });

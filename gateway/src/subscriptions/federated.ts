@@ -7,7 +7,7 @@ import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
 import type { LoadedSupergraph } from '../execution/gateway.ts';
 import { fetchesIn } from '../execution/plan-fetches.ts';
-import { formatted, formattedResult } from './operations.ts';
+import { formatted, formattedResult, type SubscriptionAuthorization } from './operations.ts';
 import { FanOut, type FanOutSink } from './fan-out.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
@@ -50,8 +50,10 @@ const EVENTS_RESOLVED_AT_ONCE = 8;
 
 interface SubscriptionRequest {
   document: DocumentNode;
-  /** The document's text, as the client sent it. */
+  /** The text planned: the client's, or what authorization left of it. */
   source: string;
+  /** The client's text, before authorization: what is authorized again when a new supergraph brings other rules. */
+  clientSource: string;
   operationName: string | undefined;
   variables: Record<string, unknown>;
   context: GatewayContext;
@@ -111,8 +113,10 @@ interface ActiveGroup {
 
 export interface FederatedSubscribeArgs {
   document: DocumentNode;
-  /** The document's text, as the client sent it. */
+  /** The text to plan: the client's, or what authorization left of it. */
   source: string;
+  /** The client's text, when authorization changed it into `source`. @default source */
+  clientSource?: string;
   operationName?: string | null;
   variables?: Record<string, unknown> | null;
   context: GatewayContext;
@@ -133,6 +137,17 @@ export interface FederatedSubscriptionOptions {
    * subscription whose plan reads only these is shared by all such users, not per user. @default none
    */
   sharedAcrossUsers?: ReadonlySet<string>;
+  /**
+   * The authorization directives, as a subscription passed them on subscribing: run again on every new supergraph,
+   * whose directives may differ. @default none (nothing is authorized again)
+   */
+  authorize?: (
+    document: DocumentNode,
+    source: string,
+    operationName: string | undefined,
+    variables: Record<string, unknown>,
+    context: GatewayContext,
+  ) => SubscriptionAuthorization;
   logger: Logger;
   /** Called each time the rest of a plan ran for an event: once per event per group of identical subscriptions. */
   onEventResolved?: () => void;
@@ -173,6 +188,7 @@ export class FederatedSubscriptions {
     const request: SubscriptionRequest = {
       document: args.document,
       source: args.source,
+      clientSource: args.clientSource ?? args.source,
       operationName: args.operationName ?? undefined,
       variables: args.variables ?? {},
       context: args.context,
@@ -309,6 +325,12 @@ export class FederatedSubscriptions {
     let plan: GroupPlan;
     try {
       const prepared = await this.options.prepare(request.document, request.source, request.operationName);
+      // After a wait, so that the authorization directives read are the new supergraph's.
+      const withdrawn = this.withdrawnByAuthorization(request);
+      if (withdrawn) {
+        this.withdraw(active, withdrawn);
+        return;
+      }
       if (active.acrossUsers && !readsOnly(prepared, this.sharedAcrossUsers)) {
         this.invalidate(active, 'it now reads a subgraph whose answers differ from user to user; subscribe again');
         return;
@@ -330,6 +352,41 @@ export class FederatedSubscriptions {
     active.events = this.startUpstream(plan, request);
     void this.pump(active, active.events);
     void previous.return?.();
+  }
+
+  /**
+   * The errors that end a group whose subscription the new supergraph's authorization directives judge otherwise than
+   * on subscribing: refused, or with fields removed that were not. One they now allow in full keeps running as it
+   * was planned, on what was allowed before: it sees no more than it may.
+   */
+  private withdrawnByAuthorization(request: SubscriptionRequest): readonly GraphQLError[] | undefined {
+    const outcome = this.options.authorize?.(
+      request.document,
+      request.clientSource,
+      request.operationName,
+      request.variables,
+      request.context,
+    );
+    if (!outcome || outcome.kind === 'allowed') return undefined;
+    if (outcome.kind === 'refused') return outcome.errors;
+    return outcome.source === request.source ? undefined : outcome.errors;
+  }
+
+  private withdraw(active: ActiveGroup, errors: readonly GraphQLError[]): void {
+    this.options.logger.info(
+      { operationName: active.request.operationName },
+      'a subscription is no longer authorized as it was on the new supergraph; ending it',
+    );
+    const updated = errors.map(
+      (error) =>
+        new GraphQLError(`This subscription may no longer read what it selects after a schema update: ${error.message}`, {
+          ...(error.path ? { path: error.path } : {}),
+          extensions: error.extensions,
+        }),
+    );
+    // Sent as they are, without the removals of the old rules, which no longer hold.
+    if (!active.ended) active.fanOut.publish([new GroupEvent({ errors: updated })]);
+    this.end(active);
   }
 
   private invalidate(active: ActiveGroup, reason: string): void {

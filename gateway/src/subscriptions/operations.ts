@@ -35,6 +35,8 @@ export interface PreparedStreamingOperation {
   document: DocumentNode;
   /** The text to run, the client's or a trusted document's; of a subscription, what authorization left of it. */
   query: string;
+  /** The client's or trusted document's text, before authorization. */
+  clientQuery: string;
   operationName: string | undefined;
   variables: Record<string, unknown>;
   kind: OperationTypeNode;
@@ -185,6 +187,7 @@ export class StreamingOperations {
       schema,
       document: admitted.document,
       query: authorized?.kind === 'filtered' ? authorized.source : admitted.query,
+      clientQuery: admitted.query,
       operationName,
       variables,
       kind: operation.operation,
@@ -227,6 +230,7 @@ export class StreamingOperations {
     return {
       document: prepared.document,
       source: prepared.query,
+      clientSource: prepared.clientQuery,
       operationName: prepared.operationName,
       variables: prepared.variables,
       context: prepared.context,
