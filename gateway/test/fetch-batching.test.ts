@@ -14,7 +14,7 @@ import {
   fixtureSchema,
   type FixtureSubgraphName,
 } from '../../bench/gateway/fixture/subgraphs.ts';
-import { FetchBatches, mergedOperation } from '../src/execution/fetch-batching.ts';
+import { isMergeable, mergedOperation } from '../src/execution/fetch-batching.ts';
 import { FastGateway } from '../src/execution/gateway.ts';
 import { SubgraphDataSource } from '../src/subgraph-data-source.ts';
 
@@ -33,12 +33,14 @@ interface SeenRequest {
 }
 
 /**
- * In front of the fixture subgraphs: records each request's operation, and while `refuseMerged` is set answers a
- * merged operation with an error, as a subgraph with a limit on aliases would.
+ * In front of the fixture subgraphs: records each request's operation. While `refuseMerged` is set it answers a merged
+ * operation with that refusal, as a subgraph with a limit on aliases (or one that is down) would; while
+ * `failWeights` is set, every answer that carries products' weights also carries an error at the first one.
  */
 class RecordingFront {
   readonly seen: SeenRequest[] = [];
-  refuseMerged: 'no' | 'with an error' | 'with HTTP 500' = 'no';
+  refuseMerged: 'no' | 'with an error' | 'with HTTP 500' | 'with HTTP 503' = 'no';
+  failWeights = false;
   readonly urls = {} as Record<FixtureSubgraphName, string>;
   private readonly servers: Server[] = [];
 
@@ -53,15 +55,15 @@ class RecordingFront {
           const { operationName, query } = JSON.parse(body) as { operationName: string; query: string };
           front.seen.push({ subgraph: name, operationName, query });
           if (front.refuseMerged !== 'no' && operationName.includes('__batch')) {
-            const refusal = front.refuseMerged === 'with an error' ? 200 : 500;
-            res.writeHead(refusal, { 'content-type': 'application/json' });
+            const status = { 'with an error': 200, 'with HTTP 500': 500, 'with HTTP 503': 503 }[front.refuseMerged];
+            res.writeHead(status, { 'content-type': 'application/json' });
             res.end(JSON.stringify({ errors: [{ message: 'Too many aliases' }] }));
             return;
           }
           fetch(fixture.urls[name], { method: 'POST', headers: { 'content-type': 'application/json' }, body })
             .then(async (answer) => {
               res.writeHead(answer.status, { 'content-type': 'application/json' });
-              res.end(await answer.text());
+              res.end(front.failWeights ? withWeightErrors(await answer.text()) : await answer.text());
             })
             .catch((error: unknown) => {
               res.writeHead(500);
@@ -84,6 +86,16 @@ class RecordingFront {
     for (const server of this.servers) server.closeAllConnections();
     await Promise.all(this.servers.map((server) => new Promise((resolve) => server.close(resolve))));
   }
+}
+
+/** The answer with an error at the first weight of each list of entities that has weights, as a resolver would report it. */
+function withWeightErrors(text: string): string {
+  const answer = JSON.parse(text) as { data?: Record<string, { weight?: number }[] | null>; errors?: unknown[] };
+  for (const [key, entities] of Object.entries(answer.data ?? {})) {
+    if (!Array.isArray(entities) || entities[0]?.weight === undefined) continue;
+    (answer.errors ??= []).push({ message: 'The scales are broken', path: [key, 0, 'weight'] });
+  }
+  return JSON.stringify(answer);
 }
 
 describe('entity fetches of one operation that start together', () => {
@@ -121,6 +133,7 @@ describe('entity fetches of one operation that start together', () => {
   beforeEach(() => {
     front.seen.length = 0;
     front.refuseMerged = 'no';
+    front.failWeights = false;
   });
 
   const answer = async (server: ApolloServer, query: string) => {
@@ -173,6 +186,35 @@ describe('entity fetches of one operation that start together', () => {
     },
   );
 
+  it("split the merged answer's errors by part, at the paths each part's own request gives them, as stock answers", async () => {
+    front.failWeights = true;
+    const expected = await answer(stock, TWO_PRODUCT_FETCHES);
+    expect(expected).toContain('The scales are broken');
+    front.seen.length = 0;
+    expect(await answer(unbatched, TWO_PRODUCT_FETCHES)).toBe(expected);
+    const unbatchedRequests = front.seen.length;
+    front.seen.length = 0;
+
+    expect(await answer(batching, TWO_PRODUCT_FETCHES)).toBe(expected);
+    expect(front.merged()).toHaveLength(1);
+    // Nothing is sent again for the split: one request fewer than unbatched, whatever the executor asks again itself.
+    expect(front.seen.length).toBe(unbatchedRequests - 1);
+  });
+
+  it('fail every part at once, without asking an unavailable subgraph again', async () => {
+    front.refuseMerged = 'with HTTP 503';
+    const response = await batching.executeOperation({ query: TWO_PRODUCT_FETCHES });
+    if (response.body.kind !== 'single') throw new Error('expected a single result');
+    const { errors } = response.body.singleResult;
+    expect(errors?.length).toBeGreaterThan(0);
+    expect(new Set(errors?.map((error) => error.extensions?.code))).toEqual(new Set(['SERVICE_UNAVAILABLE']));
+    expect(front.seen.map(({ subgraph, operationName }) => `${subgraph} ${operationName}`)).toEqual([
+      'accounts Both__accounts__0',
+      'reviews Both__reviews__1',
+      'products Both__products__2__batch2',
+    ]);
+  });
+
   it('never merge with the fetches of another client operation', async () => {
     const expected = await answer(stock, TWO_PRODUCT_FETCHES);
     front.seen.length = 0;
@@ -204,7 +246,7 @@ describe('a merged operation', () => {
       'Q__reviews__2',
       'query Q__reviews__2($representations:[_Any!]!){_entities(representations:$representations){...on Product{reviews{...Review}}}}fragment Review on Review{body}',
     );
-    expect(FetchBatches.canMerge(first) && FetchBatches.canMerge(second)).toBe(true);
+    expect(isMergeable(first) && isMergeable(second)).toBe(true);
 
     const merged = mergedOperation([first, second]);
     expect(merged.query).toBe(
@@ -232,6 +274,6 @@ describe('a merged operation', () => {
       'T',
       'query T($representations:[_Any!]!){_entities(representations:$representations){__typename} _service{sdl}}',
     );
-    for (const fetch of [rootFetch, mutation, directed, twoRoots]) expect(FetchBatches.canMerge(fetch), fetch.operationName).toBe(false);
+    for (const fetch of [rootFetch, mutation, directed, twoRoots]) expect(isMergeable(fetch), fetch.operationName).toBe(false);
   });
 });

@@ -197,7 +197,7 @@ async function executeFetch(context: ExecutionContext, fetch: FetchNode, cursor:
       pathInIncomingRequest: cursor.path,
     });
   const send =
-    batchesEntityFetches(service) && FetchBatches.canMerge(fetch)
+    batchesEntityFetches(service) && FetchBatches.mayJoin(fetch)
       ? (fetchVariables: ResultMap) => batchesOf(context).fetch(fetch, fetchVariables, sendAlone)
       : sendAlone;
   const request = twins ? (fetchVariables: ResultMap) => sharedRequest(context.sharing!, twins, fetchVariables, send) : send;
@@ -274,10 +274,8 @@ function batchesOf(context: ExecutionContext): FetchBatches {
         request: { query: merged.query, variables: merged.variables, operationName: merged.operationName },
         incomingRequestContext: context.requestContext,
         context: context.requestContext.context,
-        document: merged.document,
         pathInIncomingRequest: [],
       }),
-    () => (context.requestContext.context as { deadline?: AbortSignal }).deadline?.aborted === true,
   );
   return context.batches;
 }

@@ -1,6 +1,8 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode } from '@apollo/query-planner';
+import { ErrorCode } from '@nexusflow/kit/core';
 import {
+  GraphQLError,
   Kind,
   OperationTypeNode,
   parse,
@@ -31,12 +33,7 @@ export const batchesEntityFetches = (service: GraphQLDataSource): boolean =>
 export type SendAlone = (variables: ResultMap) => Promise<SubgraphResponse>;
 
 /** How a merged operation is sent: the same seam, with the merged text, document and variables. */
-export type SendMerged = (request: {
-  query: string;
-  document: DocumentNode;
-  operationName: string;
-  variables: ResultMap;
-}) => Promise<SubgraphResponse>;
+export type SendMerged = (request: { query: string; operationName: string; variables: ResultMap }) => Promise<SubgraphResponse>;
 
 interface Waiting {
   fetch: FetchNode;
@@ -48,7 +45,6 @@ interface Waiting {
 
 export interface MergedOperation {
   query: string;
-  document: DocumentNode;
   operationName: string;
   /** Each part's variable names in the merged operation, by its own name. */
   variableNames: Map<string, string>[];
@@ -60,28 +56,26 @@ export interface MergedOperation {
  * Entity fetches of one operation to one subgraph that start in the same tick go as one request, their operations
  * merged into one whose root fields are aliased per part (`_0__entities`, `_1__entities`), with their variables and
  * fragments renamed per part: as Hive Gateway's batched execution does. A plan's parallel branches often ask the
- * same subgraph at once (the deep benchmark query asks products twice and inventory twice together), and each request
- * costs both sides a socket write, an HTTP exchange and a GraphQL execution; merged, the subgraph also loads the
- * parts' entities together. Nothing is shared between client operations: only one operation's own fetches merge.
+ * same subgraph at once with different selections, and each request costs both sides a socket write, an HTTP
+ * exchange and a GraphQL execution; merged, the subgraph also loads the parts' entities together. Nothing is shared
+ * between client operations: only one operation's own fetches merge.
  *
- * A merged answer with any error, or a merged request that fails, is not split: each part is then sent alone, exactly
- * as it would have been, so that every error, its path and its subgraph stay what an unbatched fetch gives (a
- * subgraph refusing the merged operation, for one, still answers its parts). A part is never held back: the batch
+ * The answer is split by alias: each part gets its own `_entities` and the errors under it, their paths as its own
+ * request would have given them. What cannot be split that way (an error with no path or another root, no list for a
+ * part) and a merged request the subgraph refuses (an HTTP error status) send each part again alone, exactly as it
+ * would have been sent, so that every error stays what an unbatched fetch gives; a subgraph that is unavailable (down,
+ * timed out, 502–504) fails every part at once, without being asked again. A part is never held back: the batch
  * leaves once the tick's promise jobs have run, before any I/O.
  */
 export class FetchBatches {
   private readonly waiting = new Map<string, Waiting[]>();
   private scheduled = false;
 
-  constructor(
-    private readonly sendMerged: (serviceName: string) => SendMerged,
-    /** Whether the operation has run out of time: a merged request cut short by it is not sent again part by part. */
-    private readonly expired: () => boolean = () => false,
-  ) {}
+  constructor(private readonly sendMerged: (serviceName: string) => SendMerged) {}
 
-  /** Whether this fetch may join a batch: a query of `_entities` alone, as the planner writes every entity fetch. */
-  static canMerge(fetch: FetchNode): boolean {
-    return mergeablePart(fetch) !== undefined;
+  /** Whether this fetch may wait for others: an entity query. Whether it can merge is settled when another joins it. */
+  static mayJoin(fetch: FetchNode): boolean {
+    return fetch.requires !== undefined && fetch.operationKind === OperationTypeNode.QUERY;
   }
 
   fetch(fetch: FetchNode, variables: ResultMap, sendAlone: SendAlone): Promise<SubgraphResponse> {
@@ -100,11 +94,13 @@ export class FetchBatches {
     this.scheduled = false;
     const batches = [...this.waiting.entries()];
     this.waiting.clear();
-    for (const [serviceName, parts] of batches) {
-      if (parts.length === 1) {
-        const [only] = parts;
-        only!.sendAlone(only!.variables).then(only!.resolve, only!.reject);
-      } else void this.sendBatch(serviceName, parts);
+    for (const [serviceName, waiting] of batches) {
+      const parts = waiting.length > 1 ? waiting.filter((part) => isMergeable(part.fetch)) : [];
+      for (const part of waiting) if (parts.length < 2 || !parts.includes(part)) sendAlone(part);
+      if (parts.length > 1)
+        this.sendBatch(serviceName, parts).catch(() => {
+          for (const part of parts) sendAlone(part);
+        });
     }
   }
 
@@ -118,34 +114,49 @@ export class FetchBatches {
         if (renamed !== undefined) variables[renamed] = part.variables[name];
       }
     });
-    let response: SubgraphResponse | undefined;
-    let failure: unknown;
+    let response: SubgraphResponse;
     try {
-      response = await this.sendMerged(serviceName)({
-        query: merged.query,
-        document: merged.document,
-        operationName: merged.operationName,
-        variables,
-      });
+      response = await this.sendMerged(serviceName)({ query: merged.query, operationName: merged.operationName, variables });
     } catch (error) {
-      failure = error;
-    }
-    const data = response?.data as ResultMap | null | undefined;
-    const clean = response !== undefined && !response.errors && data && merged.entitiesKeys.every((key) => Array.isArray(data[key]));
-    if (clean) {
-      parts.forEach((part, index) => {
-        const own: ResultMap = emptyRecord();
-        own._entities = data[merged.entitiesKeys[index]!];
-        part.resolve({ data: own });
-      });
+      if (!unavailable(error)) throw error;
+      for (const part of parts) part.reject(error);
       return;
     }
-    if (failure !== undefined && this.expired()) {
-      for (const part of parts) part.reject(failure);
-      return;
-    }
-    for (const part of parts) part.sendAlone(part.variables).then(part.resolve, part.reject);
+    const split = splitAnswer(response, merged);
+    if (!split) throw new Error('the merged answer cannot be split by part');
+    // The subgraph's `extensions` belong to the merged request as a whole; the executor reads none of a clean answer's.
+    parts.forEach((part, index) => part.resolve(split[index]!));
   }
+}
+
+const sendAlone = (part: Waiting): void => {
+  part.sendAlone(part.variables).then(part.resolve, part.reject);
+};
+
+const unavailable = (error: unknown): boolean => error instanceof GraphQLError && error.extensions.code === ErrorCode.ServiceUnavailable;
+
+/** Each part's own answer, its errors' paths rewritten to its own `_entities`; undefined where that cannot be done. */
+function splitAnswer(response: SubgraphResponse, merged: MergedOperation): SubgraphResponse[] | undefined {
+  const data = response.data as ResultMap | null | undefined;
+  if (!data || !merged.entitiesKeys.every((key) => Array.isArray(data[key]))) return undefined;
+  const answers: SubgraphResponse[] = merged.entitiesKeys.map((key) => {
+    const own: ResultMap = emptyRecord();
+    own._entities = data[key];
+    return { data: own };
+  });
+  for (const error of response.errors ?? []) {
+    const index = typeof error.path?.[0] === 'string' ? merged.entitiesKeys.indexOf(error.path[0]) : -1;
+    if (index === -1) return undefined;
+    const answer = answers[index]!;
+    const errors = ((answer as { errors?: unknown[] }).errors ??= []);
+    errors.push({ ...error, path: ['_entities', ...error.path!.slice(1)] });
+  }
+  return answers;
+}
+
+/** Whether a fetch can be part of a merged operation: a query of `_entities` alone, as the planner writes entity fetches. */
+export function isMergeable(fetch: FetchNode): boolean {
+  return FetchBatches.mayJoin(fetch) && mergeablePart(fetch) !== undefined;
 }
 
 interface MergeablePart {
@@ -168,7 +179,7 @@ function mergeablePart(fetch: FetchNode): MergeablePart | undefined {
 function readPart(fetch: FetchNode): MergeablePart | undefined {
   if (!fetch.requires || fetch.operationKind !== OperationTypeNode.QUERY) return undefined;
   // The planner keeps the parsed operation only when asked to; the text is what it always gives.
-  const document = fetch.operationDocumentNode ?? parse(fetch.operation);
+  const document = fetch.operationDocumentNode ?? parse(fetch.operation, { noLocation: true });
   const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
   if (operations.length !== 1) return undefined;
   const operation = operations[0]!;
@@ -237,7 +248,7 @@ function merge(fetches: FetchNode[]): MergedOperation {
       ...fragments,
     ],
   };
-  return { query: stripIgnoredCharacters(print(document)), document, operationName, variableNames, entitiesKeys };
+  return { query: stripIgnoredCharacters(print(document)), operationName, variableNames, entitiesKeys };
 }
 
 function renamed(names: Map<string, string>, prefix: string, name: string): string {
