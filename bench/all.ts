@@ -60,7 +60,7 @@ function plan(only: Set<Area>, quick: boolean): Step[] {
       args: quick ? ['--subscribers', '1000', '--per-user', '1000:100', '--shared-across-users', '1000:100', '--redis', '1000'] : [],
       budgetMs: minutes(quick ? 8 : 25),
     },
-    ...(realServers ? (['postgres', 'embedded'] as const) : (['embedded'] as const)).map((mode) => ({
+    ...(realServers ? (['postgres', 'deployed', 'embedded'] as const) : (['embedded'] as const)).map((mode) => ({
       area: 'workflows' as const,
       label: `workflows (${mode})`,
       entry: 'bench/workflows.ts',

@@ -2,19 +2,25 @@
  * Workflow engine benchmark: throughput and latency of a five-step workflow, driven through the gateway as
  * the web app drives it, against the embedded storage mode, the real servers, or both.
  *
- *   npm run bench:workflows -- [--mode embedded|postgres|both] [--executions 200] [--concurrency 20] [--worker-processes 0]
- *     [--json out.json]
+ *   npm run bench:workflows -- [--mode embedded|postgres|deployed|both|all] [--executions 200] [--concurrency 20]
+ *     [--worker-processes 0] [--json out.json]
  *
+ * `embedded` and `postgres` run the gateway and every subgraph in the benchmark's process, on embedded storage or on the
+ * real servers; `deployed` runs NexusFlow as `npm run start:prod` (and docker-compose.yml) does, a process per service
+ * and one for the gateway, on the real servers. `both` is embedded and postgres, `all` the three.
  * With --worker-processes N (postgres mode), the steps run in N worker processes of their own (worker-main.ts, as
  * deployed), and the process of the gateway, the subgraphs and the load runs none.
  */
 import { formatTable, machineFacts, percentile, positiveInteger, progress, runBenchmark, startWatchdog, within } from './support.ts';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
-import { postGraphQL, testEnvironment } from '@nexusflow/kit/testing';
+import pg from 'pg';
+import { createPubSub, type PubSub } from '@nexusflow/kit';
+import { postGraphQL, recordingLogger, testEnvironment } from '@nexusflow/kit/testing';
 import { CreateWorkflowDocument, RegisterDocument, RunWorkflowDocument, type StepInput } from '@nexusflow/web-client';
+import { launch, randomSecret, SERVICE_SECRETS } from '../test/support/launch.ts';
 import { launchScript, type LaunchedProcess } from '../test/support/processes.ts';
 import { json, RecordingServer, type RecordedCall } from '../test/support/recording-server.ts';
 import { startStack, type Stack, type StorageMode } from '../test/support/stack.ts';
@@ -31,8 +37,20 @@ const RUN_BUDGET_MS = 1_000;
 /** USER_HZ, what /proc counts CPU time in: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
+/** Where the gateway and the services run: in the benchmark's process (on either storage), or a process each. */
+type Mode = StorageMode | 'deployed';
+
+/** What a mode starts: the gateway's URL, the live updates of the workflows subgraph, and what it all costs in CPU. */
+interface Target {
+  graphqlUrl: string;
+  pubsub: PubSub;
+  /** Its processes' CPU time so far (user + system), the benchmark's own included. */
+  cpuMs(): Promise<number>;
+  close(): Promise<void>;
+}
+
 interface Options {
-  modes: StorageMode[];
+  modes: Mode[];
   executions: number;
   concurrency: number;
   /** Worker processes of their own for the steps, in postgres mode; 0: the subgraph's process runs them. */
@@ -41,11 +59,10 @@ interface Options {
 }
 
 interface Bench {
-  stack: Stack;
+  target: Target;
   token: string;
   workflowId: string;
   watch: WorkflowWatch;
-  workers: LaunchedProcess[];
   /** Per execution, the milliseconds the outside server spent answering its HTTP steps. */
   outsideMs: Map<string, number>;
 }
@@ -62,7 +79,7 @@ interface Percentiles {
 }
 
 interface ModeResult {
-  mode: StorageMode;
+  mode: Mode;
   throughput: {
     executions: number;
     concurrency: number;
@@ -80,14 +97,21 @@ interface ModeResult {
   stepOverheadMs: Percentiles;
 }
 
-function parseModes(value: string | undefined): StorageMode[] {
+function parseModes(value: string | undefined): Mode[] {
   const realServers = Boolean(testEnvironment.postgresUrl && testEnvironment.redisUrl && testEnvironment.amqpUrl);
   const mode = value ?? (realServers ? 'both' : 'embedded');
-  if (mode !== 'both' && mode !== 'embedded' && mode !== 'postgres')
-    throw new Error(`--mode must be embedded, postgres or both, got "${mode}"`);
+  const modes: Record<string, Mode[]> = {
+    embedded: ['embedded'],
+    postgres: ['postgres'],
+    deployed: ['deployed'],
+    both: ['embedded', 'postgres'],
+    all: ['embedded', 'postgres', 'deployed'],
+  };
+  const chosen = modes[mode];
+  if (!chosen) throw new Error(`--mode must be one of ${Object.keys(modes).join(', ')}, got "${mode}"`);
   // Before anything starts: a mode that cannot run should not cost the one before it.
   if (mode !== 'embedded' && !realServers) throw new Error(`--mode ${mode} needs TEST_POSTGRES_URL, TEST_REDIS_URL and TEST_AMQP_URL`);
-  return mode === 'both' ? ['embedded', 'postgres'] : [mode];
+  return chosen;
 }
 
 function parseOptions(): Options {
@@ -104,7 +128,8 @@ function parseOptions(): Options {
   const modes = parseModes(values.mode);
   const workerProcesses = values['worker-processes'] === '0' ? 0 : positiveInteger('worker-processes', values['worker-processes']);
   // The embedded queue lives in its process: no other process can take its steps.
-  if (workerProcesses > 0 && modes.includes('embedded')) throw new Error('--worker-processes needs --mode postgres');
+  if (workerProcesses > 0 && (modes.includes('embedded') || modes.includes('deployed')))
+    throw new Error('--worker-processes needs --mode postgres');
   return {
     modes,
     executions: positiveInteger('executions', values.executions),
@@ -177,6 +202,72 @@ async function createWorkflow(gatewayUrl: string, token: string, steps: StepInpu
   return workflow.id;
 }
 
+/**
+ * NexusFlow as `npm run start:prod` runs it (scripts/launch.ts --production): every service in a process of its own and
+ * the gateway in its own, each with its heap budget and NODE_ENV=production, on databases, a broker namespace and Redis
+ * channels of this run, dropped at the end. Limits are those of the in-process stack (rate limits loose enough for one
+ * client's load, steps allowed to call the loopback server).
+ */
+async function startDeployed(): Promise<Target> {
+  const prefix = `nf_bench_workflows_${randomBytes(4).toString('hex')}_`;
+  const namespace = prefix.replaceAll('_', '-').replace(/-$/, '');
+  const { launcher, gatewayUrl } = await launch(['--production'], {
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    INTERNAL_SECRET: randomBytes(32).toString('hex'),
+    ...Object.fromEntries(SERVICE_SECRETS.map((name) => [name, randomSecret(name)])),
+    POSTGRES_URL: testEnvironment.postgresUrl,
+    REDIS_URL: testEnvironment.redisUrl,
+    AMQP_URL: testEnvironment.amqpUrl,
+    AMQP_NAMESPACE: namespace,
+    DATABASE_NAME_PREFIX: prefix,
+    ALLOW_PRIVATE_NETWORK_STEPS: 'true',
+    REGISTRATIONS_PER_ADDRESS: '1000',
+    RATE_LIMIT_PER_MINUTE: '100000',
+    RATE_LIMIT_PER_TENANT_PER_MINUTE: '100000',
+    RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000',
+  });
+  const pubsub = createPubSub(testEnvironment.redisUrl, recordingLogger().logger, { prefix: `${namespace}:` });
+  const started = () => [...launcher.output().matchAll(/ started \(pid (\d+)\)$/gm)].map((match) => Number(match[1]));
+  return {
+    graphqlUrl: gatewayUrl,
+    pubsub,
+    cpuMs: async () => {
+      const own = process.cpuUsage();
+      const services = await Promise.all([launcher.child.pid, ...started()].map((pid) => processCpuMs(pid)));
+      return (own.user + own.system) / 1000 + services.reduce((sum, ms) => sum + ms, 0);
+    },
+    close: async () => {
+      await pubsub.close();
+      await launcher.stop('SIGTERM');
+      const admin = new pg.Client({ connectionString: testEnvironment.postgresUrl });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1)', [prefix]);
+        for (const { datname } of rows) await admin.query(`drop database "${datname}" with (force)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+/** The gateway and every subgraph in this process, and the worker processes if any. */
+function inProcess(stack: Stack, workers: LaunchedProcess[]): Target {
+  return {
+    graphqlUrl: stack.gateway.graphqlUrl,
+    pubsub: stack.workflows.pubsub,
+    cpuMs: async () => {
+      const own = process.cpuUsage();
+      const ofWorkers = await Promise.all(workers.map((worker) => processCpuMs(worker.child.pid)));
+      return (own.user + own.system) / 1000 + ofWorkers.reduce((sum, ms) => sum + ms, 0);
+    },
+    close: async () => {
+      await stopWorkers(workers);
+      await stack.close();
+    },
+  };
+}
+
 async function startWorkers(stack: Stack, count: number): Promise<LaunchedProcess[]> {
   const workers: LaunchedProcess[] = [];
   try {
@@ -212,24 +303,17 @@ async function processCpuMs(pid: number | undefined): Promise<number> {
   return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
-async function cpuMsOf(bench: Bench): Promise<number> {
-  const own = process.cpuUsage();
-  const workers = await Promise.all(bench.workers.map((worker) => processCpuMs(worker.child.pid)));
-  return (own.user + own.system) / 1000 + workers.reduce((sum, ms) => sum + ms, 0);
-}
-
-async function prepare(stack: Stack, outside: RecordingServer, outsideMs: Map<string, number>, workers: LaunchedProcess[]): Promise<Bench> {
+async function prepare(target: Target, outside: RecordingServer, outsideMs: Map<string, number>): Promise<Bench> {
   for (const path of ['/first', '/second', '/third']) outside.on(path, answerTimed(outsideMs));
-  const token = await register(stack.gateway.graphqlUrl);
-  const workflowId = await createWorkflow(stack.gateway.graphqlUrl, token, fiveSteps(outside.url));
-  const watch = await WorkflowWatch.start(stack.workflows.pubsub, workflowId);
-  return { stack, token, workflowId, watch, workers, outsideMs };
+  const token = await register(target.graphqlUrl);
+  const workflowId = await createWorkflow(target.graphqlUrl, token, fiveSteps(outside.url));
+  const watch = await WorkflowWatch.start(target.pubsub, workflowId);
+  return { target, token, workflowId, watch, outsideMs };
 }
 
-/** From sending runWorkflow to the completion reaching a live subscriber, which is when a client learns of it. */
 async function runOnce(bench: Bench): Promise<Sample> {
   const started = performance.now();
-  const response = await postGraphQL(bench.stack.gateway.graphqlUrl, RunWorkflowDocument, {
+  const response = await postGraphQL(bench.target.graphqlUrl, RunWorkflowDocument, {
     token: bench.token,
     variables: { id: bench.workflowId },
   });
@@ -277,9 +361,9 @@ function percentiles(values: number[]): Percentiles {
 
 async function measureThroughput(bench: Bench, executions: number, concurrency: number): Promise<ModeResult['throughput']> {
   const started = performance.now();
-  const cpuBefore = await cpuMsOf(bench);
+  const cpuBefore = await bench.target.cpuMs();
   await runConcurrently(bench, executions, concurrency);
-  const cpuMs = (await cpuMsOf(bench)) - cpuBefore;
+  const cpuMs = (await bench.target.cpuMs()) - cpuBefore;
   const seconds = (performance.now() - started) / 1000;
   return { executions, concurrency, seconds, executionsPerSecond: executions / seconds, cpuMsPerExecution: cpuMs / executions };
 }
@@ -298,15 +382,13 @@ function measureLatency(bench: Bench, samples: Sample[]): Pick<ModeResult, 'late
   };
 }
 
-async function benchmarkMode(mode: StorageMode, options: Options): Promise<ModeResult> {
+async function benchmarkMode(mode: Mode, options: Options): Promise<ModeResult> {
   const outside = await new RecordingServer().start();
-  const separateWorkers = mode === 'postgres' && options.workerProcesses > 0;
-  const stack = await startStack(mode, 'bench_workflows', separateWorkers ? { workflows: { RUN_WORKER: 'false' } } : {});
+  let target: Target | undefined;
   let watch: WorkflowWatch | undefined;
-  let workers: LaunchedProcess[] = [];
   try {
-    if (separateWorkers) workers = await startWorkers(stack, options.workerProcesses);
-    const bench = await prepare(stack, outside, new Map(), workers);
+    target = mode === 'deployed' ? await startDeployed() : await startInProcess(mode, options);
+    const bench = await prepare(target, outside, new Map());
     watch = bench.watch;
     progress(`${mode}: ${WARMUP_RUNS} warm-up runs`);
     await runSequentially(bench, WARMUP_RUNS);
@@ -317,9 +399,19 @@ async function benchmarkMode(mode: StorageMode, options: Options): Promise<ModeR
     return { mode, throughput, ...latency };
   } finally {
     await watch?.close();
-    await stopWorkers(workers);
-    await stack.close();
+    await target?.close();
     await outside.close();
+  }
+}
+
+async function startInProcess(mode: StorageMode, options: Options): Promise<Target> {
+  const separateWorkers = mode === 'postgres' && options.workerProcesses > 0;
+  const stack = await startStack(mode, 'bench_workflows', separateWorkers ? { workflows: { RUN_WORKER: 'false' } } : {});
+  try {
+    return inProcess(stack, separateWorkers ? await startWorkers(stack, options.workerProcesses) : []);
+  } catch (error) {
+    await stack.close();
+    throw error;
   }
 }
 

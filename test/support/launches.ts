@@ -1,16 +1,11 @@
 /** What the launcher tests share: launching `npm start`'s script on free ports, and reading what it printed. */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { expect } from 'vitest';
 import { postGraphQL } from '@nexusflow/kit/testing';
-import { graphNames, localPort, type GraphName } from '@nexusflow/topology';
-import { gatewayPort, readTopology } from '../../scripts/topology.ts';
-import { freePortOffset, launchScript, type LaunchedProcess } from './processes.ts';
+import type { LaunchedProcess } from './processes.ts';
 
-/** Every secret a service of the topology requires, each refused in production until it is set. */
-export const SERVICE_SECRETS = [...new Set(graphNames.flatMap((graph) => readTopology(graph).flatMap(({ secrets }) => secrets)))];
-/** A random value for a service's secret, in the form its service checks (Stripe's webhook secrets are `whsec_…`). */
-export const randomSecret = (name: string) => `${name === 'STRIPE_WEBHOOK_SECRET' ? 'whsec_' : ''}${randomBytes(32).toString('hex')}`;
+export { launch, machinePorts, named, printedUrl, randomSecret, SERVICE_SECRETS } from './launch.ts';
 
 export const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { __typename ... on AuthSession { user { id } } } }`;
 export const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { __typename ... on AuthSession { accessToken } } }`;
@@ -29,38 +24,6 @@ export async function registerLoginMe(graphqlUrl: string) {
   });
   expect(me.data?.me).toEqual({ id: registered.data?.register.user.id, email, tenant: { name: 'Launch Co' } });
   return { email, password };
-}
-
-/** Every port `graphs` take on this machine before --port-offset: each graph's catalogue moved by its local offset. */
-export const machinePorts = (graphs: readonly GraphName[]) =>
-  graphs.flatMap((graph) => [gatewayPort(graph), ...readTopology(graph).map(({ port }) => port)].map((port) => localPort(graph, port)));
-
-/** The URL a launch prints for a row of its table, e.g. `nexusflow GraphQL` (the graph is named when two run). */
-export const printedUrl = (line: string) =>
-  line
-    .trim()
-    .split(/\s+/)
-    .find((part) => part.startsWith('http'))!;
-
-/** How a launch of both graphs names the processes of `graph` in its output. */
-export const named = (graph: GraphName, name: string) => `${graph}/${name}`;
-
-/** Launches NexusFlow alone unless a test names more graphs: each launch starts every service of its graphs. */
-export async function launch(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  graphs: readonly GraphName[] = ['nexusflow'],
-): Promise<{ launcher: LaunchedProcess; gatewayUrl: string; portOffset: number }> {
-  const portOffset = await freePortOffset(machinePorts(graphs));
-  const graphArgs = graphs.flatMap((graph) => ['--graph', graph]);
-  const launcher = launchScript('scripts/launch.ts', [...args, ...graphArgs, '--port-offset', String(portOffset)], {
-    ...process.env,
-    LOG_LEVEL: 'warn',
-    ...env,
-  });
-  const heading = graphs.length > 1 ? 'nexusflow ' : '';
-  const line = await launcher.waitForLine(new RegExp(`^\\s+${heading}GraphQL\\s+http`));
-  return { launcher, gatewayUrl: printedUrl(line), portOffset };
 }
 
 export async function pidStartedAs(launcher: LaunchedProcess, name: string, occurrence: number): Promise<number> {
