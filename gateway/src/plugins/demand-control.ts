@@ -32,8 +32,11 @@ const COST_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
  */
 export class DemandControl {
   private model: CostModel | undefined;
-  /** Documents come from Apollo Server's document cache, so one document object is prepared once. */
-  private readonly prepared = new WeakMap<DocumentNode, Map<string, PreparedCost>>();
+  /**
+   * Documents come from Apollo Server's document cache, so one document object is prepared once per cost model: a new
+   * supergraph's costs apply to documents seen before it too.
+   */
+  private prepared = new WeakMap<DocumentNode, Map<string, PreparedCost>>();
   private readonly measured = new WeakMap<object, Measured>();
   private readonly estimatedCost: Histogram;
   private readonly actualCost: Histogram;
@@ -57,6 +60,7 @@ export class DemandControl {
   update(supergraphSdl: string): void {
     if (this.options.mode === DemandControlMode.Off) return;
     this.model = CostModel.fromSupergraph(supergraphSdl, { defaultListSize: this.options.defaultListSize });
+    this.prepared = new WeakMap();
   }
 
   private prepare(document: DocumentNode, operationName: string | undefined): PreparedCost | undefined {
