@@ -29,6 +29,18 @@ const V2_GUARDED = V2.replace('v2.3', 'v2.5')
   .replace('import: ["@key"]', 'import: ["@key", "@authenticated"]')
   .replace('label: String!', 'label: String! @authenticated');
 
+/** `label` and `doubled` nullable: what authorization removes from a result is null, not the whole event. */
+const V2_NULLABLE = V2_GUARDED.replace('label: String! @authenticated', 'label: String @authenticated').replace(
+  'doubled: Int!',
+  'doubled: Int',
+);
+/** Both for signed-in callers only; going back to V2_NULLABLE makes `doubled` public again. */
+const V2_NULLABLE_GUARDED_MORE = V2_NULLABLE.replace('doubled: Int', 'doubled: Int @authenticated');
+/** `label` costly: a subscription reading it is estimated above the gateway's MAX_COST of these tests. */
+const V2_COSTLY = V2.replace('v2.3', 'v2.9')
+  .replace('import: ["@key"]', 'import: ["@key", "@cost"]')
+  .replace('label: String!', 'label: String! @cost(weight: 500)');
+
 type TickEvent = { ticks: { value: number; label: string; doubled: number } };
 
 describe('open subscriptions when the gateway loads a new supergraph', () => {
@@ -124,6 +136,7 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
         INTERNAL_SECRET,
         SUPERGRAPH_PATH: registry.publishedSupergraphPath,
         SUPERGRAPH_POLL_INTERVAL_MS: '25',
+        MAX_COST: '100',
       }),
     );
     client = createClient({ url: gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
@@ -198,6 +211,8 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
     expect((await byValue.next()).data).toEqual({ ticks: { value: 1 } });
 
     expect(await switchTo(V2_GUARDED)).toEqual({ outcome: 'loaded' });
+    // An event right after the new supergraph is loaded is not resolved under the old rules any more.
+    byLabelUpstream.push({ ticks: { value: 2, label: 'after the reload', doubled: 4 } });
 
     const refusal = await byLabel.next();
     expect(refusal.data).toBeUndefined();
@@ -207,6 +222,42 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
     expect(await byLabel.ended).toBe('completed');
     expect(await byLabelUpstream.next()).toEqual({ done: true, value: undefined });
 
+    byValueUpstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
+    expect((await byValue.next()).data).toEqual({ ticks: { value: 2 } });
+  });
+
+  it('keeps a subscription the new rules let read more, on what it was allowed before', async () => {
+    expect(await switchTo(V2_NULLABLE_GUARDED_MORE)).toEqual({ outcome: 'loaded' });
+    const watching = subscribe('subscription { ticks { value label doubled } }');
+    const upstream = await nextUpstream();
+    upstream.push({ ticks: { value: 1, label: 'one', doubled: 2 } });
+    const before = await watching.next();
+    expect(before.data).toEqual({ ticks: { value: 1, label: null, doubled: null } });
+    expect(before.errors?.map(({ extensions }) => extensions?.code)).toEqual(['UNAUTHENTICATED', 'UNAUTHENTICATED']);
+
+    expect(await switchTo(V2_NULLABLE)).toEqual({ outcome: 'loaded' });
+    upstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
+    const after = await watching.next();
+    expect(after.data).toEqual({ ticks: { value: 2, label: null, doubled: null } });
+    expect(after.errors).toEqual(before.errors);
+  });
+
+  it('ends the subscriptions the new costs put above the maximum, with COST_ESTIMATED_TOO_EXPENSIVE', async () => {
+    expect(await switchTo(V2)).toEqual({ outcome: 'loaded' });
+    const byLabel = subscribe('subscription ByLabel { ticks { label } }');
+    const byLabelUpstream = await nextUpstream();
+    const byValue = subscribe('subscription ByValue { ticks { value } }');
+    const byValueUpstream = await nextUpstream();
+    byLabelUpstream.push({ ticks: { value: 1, label: 'one', doubled: 2 } });
+    expect((await byLabel.next()).data).toEqual({ ticks: { label: 'one' } });
+
+    expect(await switchTo(V2_COSTLY)).toEqual({ outcome: 'loaded' });
+
+    const refusal = await byLabel.next();
+    expect(refusal.errors?.map(({ message, extensions }) => ({ message: message.split(':')[0], code: extensions?.code }))).toEqual([
+      { message: 'This subscription costs more than the gateway allows after a schema update', code: 'COST_ESTIMATED_TOO_EXPENSIVE' },
+    ]);
+    expect(await byLabel.ended).toBe('completed');
     byValueUpstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
     expect((await byValue.next()).data).toEqual({ ticks: { value: 2 } });
   });

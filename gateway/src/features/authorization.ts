@@ -129,8 +129,15 @@ export function authorization(
           ...hooks,
           update: (supergraphSdl) => {
             const next = read(supergraphSdl);
-            hooks.update(supergraphSdl);
+            // In force before the gateway tells anyone of the new supergraph: open subscriptions are judged again then.
+            const previous = rules;
             rules = next;
+            try {
+              hooks.update(supergraphSdl);
+            } catch (error) {
+              rules = previous;
+              throw error;
+            }
           },
         });
         try {

@@ -73,6 +73,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
     dataSources: subgraphs.dataSources,
     sharedAcrossUsers: config.subscriptionsSharedAcrossUsers,
     authorize: deps.authorize,
+    checkCost: (document, operationName, variables) => deps.demandControl.check(document, operationName, variables).refusal,
     logger,
     onEventResolved: () => metrics.eventsResolved.inc(),
   });

@@ -1,7 +1,7 @@
 import type { GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode } from '@apollo/query-planner';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { clientError, createAsyncQueue, ErrorCode, formatClientError, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
@@ -13,7 +13,9 @@ import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
 /**
  * What users must have in common to share a subscription whose subgraphs answer alike: their tenant, their roles (in
- * any order) and how they signed in. Authorization's removals, in the group's key too, follow from these.
+ * any order) and how they signed in. Authorization's removals, in the group's key too, follow from these, and so does
+ * judging the group again on a new supergraph with its first subscriber's identity: the gateway's policies
+ * (authorization/policies.ts) read nothing else of a caller, and one that did would have to be added here.
  */
 function alikeUsersOf(identity: Identity): unknown {
   if (identity.kind !== 'user') return identity;
@@ -59,6 +61,8 @@ interface SubscriptionRequest {
   context: GatewayContext;
   /** Errors of the fields authorization removed, put before each event's own. */
   removals: readonly GraphQLError[] | undefined;
+  /** Where those fields were, each as JSON: what a new supergraph's rules may remove without ending the group. */
+  removedPaths: ReadonlySet<string>;
 }
 
 /** How one group's events are produced on one supergraph: where its upstream subscription goes, and the rest of the plan. */
@@ -122,6 +126,10 @@ export interface FederatedSubscribeArgs {
   context: GatewayContext;
   /** Errors of the fields authorization removed from the document, sent before each event's own errors. */
   removals?: readonly GraphQLError[];
+  /** Where in the response those fields were. */
+  removedPaths?: readonly (readonly string[])[];
+  /** The API schema the subscription was authorized and estimated on: judged again if another is served by now. */
+  authorizedOn?: GraphQLSchema;
 }
 
 export interface FederatedSubscriptionOptions {
@@ -148,6 +156,11 @@ export interface FederatedSubscriptionOptions {
     variables: Record<string, unknown>,
     context: GatewayContext,
   ) => SubscriptionAuthorization;
+  /**
+   * Demand control's estimate, as a subscription passed it on subscribing: run again on every new supergraph, whose
+   * costs may differ; the refusal, if any. @default none (nothing is estimated again)
+   */
+  checkCost?: (document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>) => GraphQLError | undefined;
   logger: Logger;
   /** Called each time the rest of a plan ran for an event: once per event per group of identical subscriptions. */
   onEventResolved?: () => void;
@@ -193,7 +206,13 @@ export class FederatedSubscriptions {
       variables: args.variables ?? {},
       context: args.context,
       removals: args.removals && args.removals.length > 0 ? args.removals : undefined,
+      removedPaths: new Set((args.removedPaths ?? []).map((path) => JSON.stringify(path))),
     };
+    // Edges judge a subscription before it gets here; a supergraph loaded meanwhile may judge it otherwise.
+    if (args.authorizedOn && args.authorizedOn !== supergraph.schema) {
+      const refused = this.refusedOnNewSupergraph(request);
+      if (refused) throw refused.errors[0]!;
+    }
     // Where sharing across users is possible, the decision and the group's plan come from one preparation, so that a
     // supergraph loaded in between cannot give a shared group a plan that reads a subgraph not declared.
     const prepared = this.mayShareAcrossUsers(request)
@@ -322,15 +341,15 @@ export class FederatedSubscriptions {
       this.invalidate(active, invalid.message);
       return;
     }
+    // Before any wait, so that no event resolved under the old rules reaches a subscriber the new ones refuse.
+    const refused = this.refusedOnNewSupergraph(request);
+    if (refused) {
+      this.withdraw(active, refused.errors, refused.why);
+      return;
+    }
     let plan: GroupPlan;
     try {
       const prepared = await this.options.prepare(request.document, request.source, request.operationName);
-      // After a wait, so that the authorization directives read are the new supergraph's.
-      const withdrawn = this.withdrawnByAuthorization(request);
-      if (withdrawn) {
-        this.withdraw(active, withdrawn);
-        return;
-      }
       if (active.acrossUsers && !readsOnly(prepared, this.sharedAcrossUsers)) {
         this.invalidate(active, 'it now reads a subgraph whose answers differ from user to user; subscribe again');
         return;
@@ -355,11 +374,11 @@ export class FederatedSubscriptions {
   }
 
   /**
-   * The errors that end a group whose subscription the new supergraph's authorization directives judge otherwise than
-   * on subscribing: refused, or with fields removed that were not. One they now allow in full keeps running as it
-   * was planned, on what was allowed before: it sees no more than it may.
+   * What ends a subscription that the new supergraph's authorization directives or costs judge otherwise than on
+   * subscribing: refused, fields removed that were not, or an estimate above the maximum. One the directives now let
+   * read more keeps running as it was planned, on what it was allowed before: it sees no more than it may.
    */
-  private withdrawnByAuthorization(request: SubscriptionRequest): readonly GraphQLError[] | undefined {
+  private refusedOnNewSupergraph(request: SubscriptionRequest): { errors: readonly GraphQLError[]; why: string } | undefined {
     const outcome = this.options.authorize?.(
       request.document,
       request.clientSource,
@@ -367,25 +386,28 @@ export class FederatedSubscriptions {
       request.variables,
       request.context,
     );
-    if (!outcome || outcome.kind === 'allowed') return undefined;
-    if (outcome.kind === 'refused') return outcome.errors;
-    return outcome.source === request.source ? undefined : outcome.errors;
+    const removedAnew =
+      outcome?.kind === 'refused' ||
+      (outcome?.kind === 'filtered' && outcome.removedPaths.some((path) => !request.removedPaths.has(JSON.stringify(path))));
+    if (removedAnew) return { errors: outcome.errors, why: 'This subscription may no longer read what it selects after a schema update' };
+    const tooExpensive = this.options.checkCost?.(request.document, request.operationName, request.variables);
+    if (tooExpensive) return { errors: [tooExpensive], why: 'This subscription costs more than the gateway allows after a schema update' };
+    return undefined;
   }
 
-  private withdraw(active: ActiveGroup, errors: readonly GraphQLError[]): void {
-    this.options.logger.info(
-      { operationName: active.request.operationName },
-      'a subscription is no longer authorized as it was on the new supergraph; ending it',
-    );
+  /** Ends the group with `errors`, each told as `why`: what the subscription no longer passes on the new supergraph. */
+  private withdraw(active: ActiveGroup, errors: readonly GraphQLError[], why: string): void {
+    if (active.ended) return;
+    this.options.logger.info({ operationName: active.request.operationName }, `${why}; ending it`);
     const updated = errors.map(
       (error) =>
-        new GraphQLError(`This subscription may no longer read what it selects after a schema update: ${error.message}`, {
+        new GraphQLError(`${why}: ${error.message}`, {
           ...(error.path ? { path: error.path } : {}),
           extensions: error.extensions,
         }),
     );
     // Sent as they are, without the removals of the old rules, which no longer hold.
-    if (!active.ended) active.fanOut.publish([new GroupEvent({ errors: updated })]);
+    active.fanOut.publish([new GroupEvent({ errors: updated })]);
     this.end(active);
   }
 
