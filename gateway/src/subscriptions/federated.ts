@@ -350,6 +350,8 @@ export class FederatedSubscriptions {
     let plan: GroupPlan;
     try {
       const prepared = await this.options.prepare(request.document, request.source, request.operationName);
+      // A supergraph loaded during the wait has a replan of its own, which the plan of an older one must not undo.
+      if (this.options.supergraph() !== supergraph) return;
       if (active.acrossUsers && !readsOnly(prepared, this.sharedAcrossUsers)) {
         this.invalidate(active, 'it now reads a subgraph whose answers differ from user to user; subscribe again');
         return;
