@@ -134,10 +134,16 @@ describe('the gateway at its edge, over WebSocket', () => {
     expect(await session.closed).toEqual({ code: 4401, reason: 'Access token has expired' });
   });
 
-  it('refuses a token that has already expired at connection time with 4403', async () => {
+  it('refuses a token that has already expired at connection time with 4403, saying so', async () => {
     const { token } = await signAccessToken(member, TEST_JWT_SECRET, 60, Date.now() - 120_000);
     const session = await connect();
     expect(await session.init({ authorization: `Bearer ${token}` })).toBe(false);
-    expect((await session.closed).code).toBe(4403);
+    expect(await session.closed).toEqual({ code: 4403, reason: 'Access token has expired' });
+  });
+
+  it('refuses a token that does not verify with 4403, saying so as over HTTP', async () => {
+    const session = await connect();
+    expect(await session.init({ authorization: 'Bearer not-a-token' })).toBe(false);
+    expect(await session.closed).toEqual({ code: 4403, reason: 'Access token is invalid' });
   });
 });

@@ -286,7 +286,11 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
           options.apiKeys,
           options.revokedSessions,
         );
-        if (isRefusal(authenticated)) return false;
+        if (isRefusal(authenticated)) {
+          // Said as over HTTP (`Access token is invalid`, `… has expired`), where graphql-ws alone would say `Forbidden`.
+          socket.close(CloseCode.Forbidden, authenticated.message.slice(0, 120));
+          return false;
+        }
         const { identity, expiresAt } = authenticated;
         // A connection is a request too: opening connections in a loop draws from the same budgets.
         const limited = await options.rateLimit?.({ identity, clientAddress });
