@@ -221,6 +221,11 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
     ]);
     expect(await byLabel.ended).toBe('completed');
     expect(await byLabelUpstream.next()).toEqual({ done: true, value: undefined });
+    // Counted with the operations the gateway refuses, by code.
+    const refused = (await gateway.metrics.registry.metrics())
+      .split('\n')
+      .find((line) => line.startsWith('gateway_operations_refused_total{code="UNAUTHENTICATED"'));
+    expect(refused?.split(' ').at(-1)).toBe('1');
 
     byValueUpstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
     expect((await byValue.next()).data).toEqual({ ticks: { value: 2 } });

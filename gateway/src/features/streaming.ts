@@ -66,6 +66,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
     onCount: (open) => metrics.upstreamSubscriptions.set(open),
     onReconnect: (url) => metrics.upstreamReconnects.inc({ subgraph: subgraphs.nameOf(url) }),
   });
+  const onRefused = (code: string) => metrics.refusals.inc({ code });
   const federated = new FederatedSubscriptions({
     supergraph: () => gateway.loaded,
     prepare: (document, source, operationName) => gateway.prepare(document, source, operationName),
@@ -76,6 +77,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
     checkCost: (document, operationName, variables) => deps.demandControl.check(document, operationName, variables).refusal,
     logger,
     onEventResolved: () => metrics.eventsResolved.inc(),
+    onWithdrawn: onRefused,
   });
   // A new supergraph moves the open subscriptions onto it (re-planned, or ended when no longer valid), not drops them.
   const stopFollowingSupergraph = gateway.onSchemaLoadOrUpdate(() => {
@@ -83,7 +85,6 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
       .reload()
       .catch((error: unknown) => logger.error({ err: error }, 'open subscriptions could not be moved to the new supergraph'));
   });
-  const onRefused = (code: string) => metrics.refusals.inc({ code });
   const operations = new StreamingOperations({
     apollo: deps.apollo,
     federated,

@@ -162,6 +162,8 @@ export interface FederatedSubscriptionOptions {
    */
   checkCost?: (document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>) => GraphQLError | undefined;
   logger: Logger;
+  /** Called with each error's code when a new supergraph's rules or costs end a running group. */
+  onWithdrawn?: (code: string) => void;
   /** Called each time the rest of a plan ran for an event: once per event per group of identical subscriptions. */
   onEventResolved?: () => void;
 }
@@ -408,6 +410,7 @@ export class FederatedSubscriptions {
           extensions: error.extensions,
         }),
     );
+    for (const error of errors) this.options.onWithdrawn?.(String(error.extensions.code));
     // Sent as they are, without the removals of the old rules, which no longer hold.
     active.fanOut.publish([new GroupEvent({ errors: updated })]);
     this.end(active);
