@@ -318,16 +318,18 @@ export class FastGateway implements GatewayInterface {
     const key = operationName ? `${hash}\u0000${operationName}` : hash;
     let entry = this.prepared.get(key);
     if (!entry) {
-      let pending = this.inFlight.get(key);
+      const generation = this.generation;
+      // Per supergraph: a planning still running on the one before gives that supergraph's plan, not this one's.
+      const planningKey = `${generation}\u0000${key}`;
+      let pending = this.inFlight.get(planningKey);
       if (!pending) {
-        const generation = this.generation;
         pending = this.plan(loaded, document, source, operationName, generation)
           .then((prepared) => {
             if (generation === this.generation) this.prepared.set(key, prepared);
             return prepared;
           })
-          .finally(() => this.inFlight.delete(key));
-        this.inFlight.set(key, pending);
+          .finally(() => this.inFlight.delete(planningKey));
+        this.inFlight.set(planningKey, pending);
       }
       entry = await pending;
     }
