@@ -17,7 +17,10 @@ const INTERNAL_SECRET = 'subscriptions-across-reloads-secret-32ch';
 
 const V1 = `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
   type Query { ok: Boolean }
-  type Tick { value: Int! label: String! }
+  type Tick { value: Int! label: String! part: Part }
+  interface Part { s: String }
+  type A implements Part { s: String }
+  type B implements Part { s: String }
   type Subscription { ticks: Tick! }`;
 /** A field added: every open subscription is still valid. */
 const V2 = V1.replace('label: String!', 'label: String! doubled: Int!');
@@ -41,7 +44,16 @@ const V2_COSTLY = V2.replace('v2.3', 'v2.9')
   .replace('import: ["@key"]', 'import: ["@key", "@cost"]')
   .replace('label: String!', 'label: String! @cost(weight: 500)');
 
-type TickEvent = { ticks: { value: number; label: string; doubled: number } };
+/** `A.s` for signed-in callers only, then `B.s` too: the same response key, on another type. */
+const V2_A_GUARDED = V2.replace('v2.3', 'v2.5')
+  .replace('import: ["@key"]', 'import: ["@key", "@authenticated"]')
+  .replace('type A implements Part { s: String }', 'type A implements Part { s: String @authenticated }');
+const V2_A_AND_B_GUARDED = V2_A_GUARDED.replace(
+  'type B implements Part { s: String }',
+  'type B implements Part { s: String @authenticated }',
+);
+
+type TickEvent = { ticks: { value: number; label: string; doubled: number; part?: { __typename: 'A' | 'B'; s: string } } };
 
 describe('open subscriptions when the gateway loads a new supergraph', () => {
   let server: Server;
@@ -101,6 +113,7 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
     const schema = buildSubgraphSchema({
       typeDefs: parse(V2),
       resolvers: {
+        Part: { __resolveType: (part: { __typename: string }) => part.__typename },
         Subscription: {
           ticks: {
             subscribe: () => {
@@ -265,5 +278,30 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
     expect(await byLabel.ended).toBe('completed');
     byValueUpstream.push({ ticks: { value: 2, label: 'two', doubled: 4 } });
     expect((await byValue.next()).data).toEqual({ ticks: { value: 2 } });
+  });
+
+  it('tells a field removed on another type behind the same response key from the one removed before', async () => {
+    expect(await switchTo(V2_A_GUARDED)).toEqual({ outcome: 'loaded' });
+    const watching = subscribe('subscription { ticks { value part { ... on A { s } ... on B { s } } } }');
+    const upstream = await nextUpstream();
+    upstream.push({ ticks: { value: 1, label: 'one', doubled: 2, part: { __typename: 'B', s: 'seen by all' } } });
+    expect((await watching.next()).data).toEqual({ ticks: { value: 1, part: { s: 'seen by all' } } });
+
+    expect(await switchTo(V2_A_AND_B_GUARDED)).toEqual({ outcome: 'loaded' });
+    upstream.push({ ticks: { value: 2, label: 'two', doubled: 4, part: { __typename: 'B', s: 'for the signed-in only' } } });
+
+    const refusal = await watching.next();
+    expect(refusal.data).toBeUndefined();
+    expect(refusal.errors?.map(({ message, extensions }) => ({ message, code: extensions?.code }))).toEqual([
+      {
+        message: 'This subscription may no longer read what it selects after a schema update: Authentication required to use A.s',
+        code: 'UNAUTHENTICATED',
+      },
+      {
+        message: 'This subscription may no longer read what it selects after a schema update: Authentication required to use B.s',
+        code: 'UNAUTHENTICATED',
+      },
+    ]);
+    expect(await watching.ended).toBe('completed');
   });
 });

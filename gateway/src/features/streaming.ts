@@ -74,7 +74,8 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
     dataSources: subgraphs.dataSources,
     sharedAcrossUsers: config.subscriptionsSharedAcrossUsers,
     authorize: deps.authorize,
-    checkCost: (document, operationName, variables) => deps.demandControl.check(document, operationName, variables).refusal,
+    checkCost: (document, operationName, variables) =>
+      deps.demandControl.check(document, operationName, variables, { again: true }).refusal,
     logger,
     onEventResolved: () => metrics.eventsResolved.inc(),
     onWithdrawn: onRefused,

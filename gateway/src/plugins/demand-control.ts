@@ -72,16 +72,21 @@ export class DemandControl {
     return prepared;
   }
 
-  /** Estimates a validated operation; the refusal when it is above the maximum and demand control is enforced. */
+  /**
+   * Estimates a validated operation; the refusal when it is above the maximum and demand control is enforced.
+   * `again`: an operation estimated before, judged anew (an open subscription on a new supergraph), which the
+   * histogram of estimates does not count twice.
+   */
   check(
     document: DocumentNode,
     operationName: string | undefined,
     variables: Record<string, unknown>,
+    { again = false }: { again?: boolean } = {},
   ): { measured?: Measured; refusal?: GraphQLError } {
     const prepared = this.prepare(document, operationName);
     if (!prepared) return {};
     const estimated = prepared.estimate(variables);
-    this.estimatedCost.observe(estimated);
+    if (!again) this.estimatedCost.observe(estimated);
     if (this.options.mode === DemandControlMode.Enforce && estimated > this.options.maxCost) {
       return {
         refusal: new GraphQLError(`The operation's estimated cost is ${estimated}, above the maximum of ${this.options.maxCost}`, {

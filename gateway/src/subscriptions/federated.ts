@@ -22,6 +22,12 @@ function alikeUsersOf(identity: Identity): unknown {
   return { tenantId: identity.tenantId, roles: [...identity.roles].sort(), via: identity.via ?? null };
 }
 
+/**
+ * A removal by where it is and what it says, which names the field's type (`… Tick.label`): a field of one name removed
+ * on another type behind the same response key is another removal.
+ */
+const removalKey = (error: GraphQLError): string => `${JSON.stringify(error.path ?? null)} ${error.message}`;
+
 const subgraphsRead = new WeakMap<PreparedOperation, ReadonlySet<string> | undefined>();
 
 /**
@@ -61,8 +67,8 @@ interface SubscriptionRequest {
   context: GatewayContext;
   /** Errors of the fields authorization removed, put before each event's own. */
   removals: readonly GraphQLError[] | undefined;
-  /** Where those fields were, each as JSON: what a new supergraph's rules may remove without ending the group. */
-  removedPaths: ReadonlySet<string>;
+  /** Those removals, each by where and what (`removalKey`): what a new supergraph's rules may remove and not end the group. */
+  removed: ReadonlySet<string>;
 }
 
 /** How one group's events are produced on one supergraph: where its upstream subscription goes, and the rest of the plan. */
@@ -126,8 +132,6 @@ export interface FederatedSubscribeArgs {
   context: GatewayContext;
   /** Errors of the fields authorization removed from the document, sent before each event's own errors. */
   removals?: readonly GraphQLError[];
-  /** Where in the response those fields were. */
-  removedPaths?: readonly (readonly string[])[];
   /** The API schema the subscription was authorized and estimated on: judged again if another is served by now. */
   authorizedOn?: GraphQLSchema;
 }
@@ -208,7 +212,7 @@ export class FederatedSubscriptions {
       variables: args.variables ?? {},
       context: args.context,
       removals: args.removals && args.removals.length > 0 ? args.removals : undefined,
-      removedPaths: new Set((args.removedPaths ?? []).map((path) => JSON.stringify(path))),
+      removed: new Set((args.removals ?? []).map(removalKey)),
     };
     // Edges judge a subscription before it gets here; a supergraph loaded meanwhile may judge it otherwise.
     if (args.authorizedOn && args.authorizedOn !== supergraph.schema) {
@@ -360,7 +364,9 @@ export class FederatedSubscriptions {
       }
       plan = this.planFor(supergraph, prepared, request);
     } catch (error) {
-      if (!(error instanceof GraphQLError)) {
+      // A newer supergraph's replan decides; a planner that is only busy or restarting says nothing of the operation.
+      if (this.options.supergraph() !== supergraph) return;
+      if (!(error instanceof GraphQLError) || error.extensions.code === ErrorCode.ServiceUnavailable) {
         this.options.logger.error({ err: error }, 'a subscription could not be planned on the new supergraph; it keeps the old plan');
         return;
       }
@@ -392,7 +398,7 @@ export class FederatedSubscriptions {
     );
     const removedAnew =
       outcome?.kind === 'refused' ||
-      (outcome?.kind === 'filtered' && outcome.removedPaths.some((path) => !request.removedPaths.has(JSON.stringify(path))));
+      (outcome?.kind === 'filtered' && outcome.errors.some((error) => !request.removed.has(removalKey(error))));
     if (removedAnew) return { errors: outcome.errors, why: 'This subscription may no longer read what it selects after a schema update' };
     const tooExpensive = this.options.checkCost?.(request.document, request.operationName, request.variables);
     if (tooExpensive) return { errors: [tooExpensive], why: 'This subscription costs more than the gateway allows after a schema update' };

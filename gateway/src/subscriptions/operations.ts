@@ -43,15 +43,11 @@ export interface PreparedStreamingOperation {
   context: GatewayContext;
   /** Errors of the fields authorization removed from a subscription, sent with each of its events. */
   removals?: GraphQLError[];
-  /** Where in the response those fields were. */
-  removedPaths?: string[][];
 }
 
 /** What the authorization directives make of a subscription (features/authorization.ts). */
 export type SubscriptionAuthorization =
-  | { kind: 'allowed' }
-  | { kind: 'filtered'; source: string; errors: GraphQLError[]; removedPaths: string[][] }
-  | { kind: 'refused'; errors: GraphQLError[] };
+  { kind: 'allowed' } | { kind: 'filtered'; source: string; errors: GraphQLError[] } | { kind: 'refused'; errors: GraphQLError[] };
 
 export interface StreamingOperationsOptions {
   apollo: ApolloServer<GatewayContext>;
@@ -196,7 +192,7 @@ export class StreamingOperations {
       variables,
       kind: operation.operation,
       context,
-      ...(authorized?.kind === 'filtered' ? { removals: authorized.errors, removedPaths: authorized.removedPaths } : {}),
+      ...(authorized?.kind === 'filtered' ? { removals: authorized.errors } : {}),
     };
   }
 
@@ -238,7 +234,7 @@ export class StreamingOperations {
       operationName: prepared.operationName,
       variables: prepared.variables,
       context: prepared.context,
-      ...(prepared.removals ? { removals: prepared.removals, removedPaths: prepared.removedPaths ?? [] } : {}),
+      ...(prepared.removals ? { removals: prepared.removals } : {}),
       authorizedOn: prepared.schema,
     };
   }
