@@ -7,7 +7,7 @@ import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
 import type { LoadedSupergraph } from '../execution/gateway.ts';
 import { fetchesIn } from '../execution/plan-fetches.ts';
-import { formatted, formattedResult, type SubscriptionAuthorization } from './operations.ts';
+import { formatted, formattedResult, type AuthorizeSubscription } from './operations.ts';
 import { FanOut, type FanOutSink } from './fan-out.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
@@ -153,13 +153,7 @@ export interface FederatedSubscriptionOptions {
    * The authorization directives, as a subscription passed them on subscribing: run again on every new supergraph,
    * whose directives may differ. @default none (nothing is authorized again)
    */
-  authorize?: (
-    document: DocumentNode,
-    source: string,
-    operationName: string | undefined,
-    variables: Record<string, unknown>,
-    context: GatewayContext,
-  ) => SubscriptionAuthorization;
+  authorize?: AuthorizeSubscription;
   /**
    * Demand control's estimate, as a subscription passed it on subscribing: run again on every new supergraph, whose
    * costs may differ; the refusal, if any. @default none (nothing is estimated again)

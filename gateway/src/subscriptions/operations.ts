@@ -45,6 +45,15 @@ export interface PreparedStreamingOperation {
   removals?: GraphQLError[];
 }
 
+/** How the authorization directives judge a subscription for its caller (features/authorization.ts). */
+export type AuthorizeSubscription = (
+  document: DocumentNode,
+  source: string,
+  operationName: string | undefined,
+  variables: Record<string, unknown>,
+  context: GatewayContext,
+) => SubscriptionAuthorization;
+
 /** What the authorization directives make of a subscription (features/authorization.ts). */
 export type SubscriptionAuthorization =
   { kind: 'allowed' } | { kind: 'filtered'; source: string; errors: GraphQLError[] } | { kind: 'refused'; errors: GraphQLError[] };
@@ -64,13 +73,7 @@ export interface StreamingOperationsOptions {
    * The authorization directives, before a subscription is planned: what the caller may not see is removed (the
    * planned text is `source`, its errors sent with every event), and a subscription with nothing left is refused.
    */
-  authorize?: (
-    document: DocumentNode,
-    source: string,
-    operationName: string | undefined,
-    variables: Record<string, unknown>,
-    context: GatewayContext,
-  ) => SubscriptionAuthorization;
+  authorize?: AuthorizeSubscription;
   /** Called for every operation refused before execution, with its code. */
   onRefused?: (code: string) => void;
   introspection: boolean;
