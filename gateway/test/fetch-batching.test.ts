@@ -14,7 +14,7 @@ import {
   fixtureSchema,
   type FixtureSubgraphName,
 } from '../../bench/gateway/fixture/subgraphs.ts';
-import { isMergeable, mergedOperation } from '../src/execution/fetch-batching.ts';
+import { FetchBatches, isMergeable, mergedOperation } from '../src/execution/fetch-batching.ts';
 import { FastGateway } from '../src/execution/gateway.ts';
 import { SubgraphDataSource } from '../src/subgraph-data-source.ts';
 
@@ -261,6 +261,33 @@ describe('a merged operation', () => {
       { representations: '_1_representations' },
     ]);
     expect(mergedOperation([first, second])).toBe(merged);
+  });
+
+  it('is not made of a fetch whose operation cannot be read: that one goes alone, the others still merge', async () => {
+    const sent: string[] = [];
+    const batches = new FetchBatches((serviceName) => (merged) => {
+      sent.push(`${serviceName} ${merged.operationName}`);
+      return Promise.resolve({ data: { _0__entities: [{ id: 'a' }], _1__entities: [{ id: 'b' }] } });
+    });
+    const alone = (name: string) => () => {
+      sent.push(`alone ${name}`);
+      return Promise.resolve({ data: { _entities: [{ id: name }] } });
+    };
+    const readable = (name: string) =>
+      entityFetch(name, `query ${name}($representations:[_Any!]!){_entities(representations:$representations){...on User{id}}}`);
+    const unreadable = entityFetch('Broken', 'query Broken($representations:[_Any!]!){_entities(');
+
+    const answers = await Promise.all([
+      batches.fetch(readable('First'), { representations: [] }, alone('First')),
+      batches.fetch(unreadable, { representations: [] }, alone('Broken')),
+      batches.fetch(readable('Second'), { representations: [] }, alone('Second')),
+    ]);
+    expect(sent).toEqual(['alone Broken', 'reviews First__batch2']);
+    expect(answers.map((answer) => (answer.data as { _entities: unknown })._entities)).toEqual([
+      [{ id: 'a' }],
+      [{ id: 'Broken' }],
+      [{ id: 'b' }],
+    ]);
   });
 
   it('is never made of root fields, mutations or operations with directives', () => {

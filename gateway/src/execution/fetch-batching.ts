@@ -95,7 +95,7 @@ export class FetchBatches {
     const batches = [...this.waiting.entries()];
     this.waiting.clear();
     for (const [serviceName, waiting] of batches) {
-      const parts = waiting.length > 1 ? waiting.filter((part) => isMergeable(part.fetch)) : [];
+      const parts = waiting.length > 1 ? waiting.filter((part) => mergesSafely(part.fetch)) : [];
       for (const part of waiting) if (parts.length < 2 || !parts.includes(part)) sendAlone(part);
       if (parts.length > 1)
         this.sendBatch(serviceName, parts).catch(() => {
@@ -128,6 +128,15 @@ export class FetchBatches {
     parts.forEach((part, index) => part.resolve(split[index]!));
   }
 }
+
+/** Whether a fetch can merge; one whose operation cannot even be read goes alone, to fail as it would have anyway. */
+const mergesSafely = (fetch: FetchNode): boolean => {
+  try {
+    return isMergeable(fetch);
+  } catch {
+    return false;
+  }
+};
 
 const sendAlone = (part: Waiting): void => {
   part.sendAlone(part.variables).then(part.resolve, part.reject);
