@@ -232,9 +232,7 @@ async function startDeployed(): Promise<Target> {
     graphqlUrl: gatewayUrl,
     pubsub,
     cpuMs: async () => {
-      const own = process.cpuUsage();
-      const services = await Promise.all([launcher.child.pid, ...started()].map((pid) => processCpuMs(pid)));
-      return (own.user + own.system) / 1000 + services.reduce((sum, ms) => sum + ms, 0);
+      return cpuMsWith([launcher.child.pid, ...started()]);
     },
     close: async () => {
       await pubsub.close();
@@ -257,9 +255,7 @@ function inProcess(stack: Stack, workers: LaunchedProcess[]): Target {
     graphqlUrl: stack.gateway.graphqlUrl,
     pubsub: stack.workflows.pubsub,
     cpuMs: async () => {
-      const own = process.cpuUsage();
-      const ofWorkers = await Promise.all(workers.map((worker) => processCpuMs(worker.child.pid)));
-      return (own.user + own.system) / 1000 + ofWorkers.reduce((sum, ms) => sum + ms, 0);
+      return cpuMsWith(workers.map((worker) => worker.child.pid));
     },
     close: async () => {
       await stopWorkers(workers);
@@ -294,6 +290,13 @@ async function stopWorkers(workers: LaunchedProcess[]): Promise<void> {
 }
 
 /** User + system CPU milliseconds a process has used, from /proc (Linux): how the workers' share is counted. */
+/** This process's CPU milliseconds and those of `pids`. */
+async function cpuMsWith(pids: (number | undefined)[]): Promise<number> {
+  const own = process.cpuUsage();
+  const others = await Promise.all(pids.map((pid) => processCpuMs(pid)));
+  return (own.user + own.system) / 1000 + others.reduce((sum, ms) => sum + ms, 0);
+}
+
 async function processCpuMs(pid: number | undefined): Promise<number> {
   if (pid === undefined) return 0;
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');

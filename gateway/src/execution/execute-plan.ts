@@ -19,7 +19,7 @@ import {
   type GraphQLSchema,
   type VariableDefinitionNode,
 } from 'graphql';
-import { batchesEntityFetches, FetchBatches } from './fetch-batching.ts';
+import { batchesEntityFetches, FetchBatches, type SubgraphResponse } from './fetch-batching.ts';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
 import { fetchesIn } from './plan-fetches.ts';
 import { representationKeyReader, RepresentationKeys, type RepresentationKey } from './representation-keys.ts';
@@ -348,8 +348,6 @@ async function fetchDistinctEntities(
   }
   return true;
 }
-
-type SubgraphResponse = Awaited<ReturnType<GraphQLDataSource['process']>>;
 
 /** Query fetches of one plan with the same subgraph and operation (but for its name): those that may send identical requests. */
 interface TwinFetches {

@@ -32,7 +32,7 @@ export const batchesEntityFetches = (service: GraphQLDataSource): boolean =>
 /** How one fetch is sent on its own: the seam the batch falls back to. */
 export type SendAlone = (variables: ResultMap) => Promise<SubgraphResponse>;
 
-/** How a merged operation is sent: the same seam, with the merged text, document and variables. */
+/** How a merged operation is sent: the same seam, with the merged text and variables. */
 export type SendMerged = (request: { query: string; operationName: string; variables: ResultMap }) => Promise<SubgraphResponse>;
 
 interface Waiting {

@@ -7,7 +7,7 @@ import type { GatewayContext } from '../context.ts';
 import { executePlan, type PreparedOperation } from '../execution/execute-plan.ts';
 import type { LoadedSupergraph } from '../execution/gateway.ts';
 import { fetchesIn } from '../execution/plan-fetches.ts';
-import { formatted, formattedResult, type AuthorizeSubscription } from './operations.ts';
+import { formatted, formattedResult, type AuthorizeSubscription, type CheckSubscriptionCost } from './operations.ts';
 import { FanOut, type FanOutSink } from './fan-out.ts';
 import type { UpstreamEvent, UpstreamSubscriptions } from './upstream.ts';
 
@@ -67,8 +67,6 @@ interface SubscriptionRequest {
   context: GatewayContext;
   /** Errors of the fields authorization removed, put before each event's own. */
   removals: readonly GraphQLError[] | undefined;
-  /** Those removals, each by where and what (`removalKey`): what a new supergraph's rules may remove and not end the group. */
-  removed: ReadonlySet<string>;
 }
 
 /** How one group's events are produced on one supergraph: where its upstream subscription goes, and the rest of the plan. */
@@ -158,7 +156,7 @@ export interface FederatedSubscriptionOptions {
    * Demand control's estimate, as a subscription passed it on subscribing: run again on every new supergraph, whose
    * costs may differ; the refusal, if any. @default none (nothing is estimated again)
    */
-  checkCost?: (document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>) => GraphQLError | undefined;
+  checkCost?: CheckSubscriptionCost;
   logger: Logger;
   /** Called with each error's code when a new supergraph's rules or costs end a running group. */
   onWithdrawn?: (code: string) => void;
@@ -206,7 +204,6 @@ export class FederatedSubscriptions {
       variables: args.variables ?? {},
       context: args.context,
       removals: args.removals && args.removals.length > 0 ? args.removals : undefined,
-      removed: new Set((args.removals ?? []).map(removalKey)),
     };
     // Edges judge a subscription before it gets here; a supergraph loaded meanwhile may judge it otherwise.
     if (args.authorizedOn && args.authorizedOn !== supergraph.schema) {
@@ -390,9 +387,10 @@ export class FederatedSubscriptions {
       request.variables,
       request.context,
     );
+    const removedBefore = new Set((request.removals ?? []).map(removalKey));
     const removedAnew =
       outcome?.kind === 'refused' ||
-      (outcome?.kind === 'filtered' && outcome.errors.some((error) => !request.removed.has(removalKey(error))));
+      (outcome?.kind === 'filtered' && outcome.errors.some((error) => !removedBefore.has(removalKey(error))));
     if (removedAnew) return { errors: outcome.errors, why: 'This subscription may no longer read what it selects after a schema update' };
     const tooExpensive = this.options.checkCost?.(request.document, request.operationName, request.variables);
     if (tooExpensive) return { errors: [tooExpensive], why: 'This subscription costs more than the gateway allows after a schema update' };

@@ -45,6 +45,13 @@ export interface PreparedStreamingOperation {
   removals?: GraphQLError[];
 }
 
+/** Demand control's refusal of a subscription's estimated cost, if any. */
+export type CheckSubscriptionCost = (
+  document: DocumentNode,
+  operationName: string | undefined,
+  variables: Record<string, unknown>,
+) => GraphQLError | undefined;
+
 /** How the authorization directives judge a subscription for its caller (features/authorization.ts). */
 export type AuthorizeSubscription = (
   document: DocumentNode,
@@ -68,7 +75,7 @@ export interface StreamingOperationsOptions {
   /** Draws one request from the caller's rate limits; the refusal, if any. */
   rateLimit?: (caller: StreamingCaller) => Promise<GraphQLError | undefined>;
   /** The estimated cost of a subscription, refused above the maximum (Apollo Server's plugins check queries and mutations). */
-  checkCost?: (document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>) => GraphQLError | undefined;
+  checkCost?: CheckSubscriptionCost;
   /**
    * The authorization directives, before a subscription is planned: what the caller may not see is removed (the
    * planned text is `source`, its errors sent with every event), and a subscription with nothing left is refused.
