@@ -29,6 +29,16 @@ function webOperations(): { name: string; source: string }[] {
   );
 }
 
+/** A one-subgraph supergraph whose only field is `field`. */
+const librarySupergraph = (field: string) =>
+  composeSupergraph([
+    {
+      name: 'library',
+      url: 'http://127.0.0.1:9/graphql',
+      sdl: `extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"]) type Query { ${field}: [String!]! }`,
+    },
+  ]);
+
 async function failureOf(promise: Promise<unknown>): Promise<PlanningFailure> {
   try {
     await promise;
@@ -102,6 +112,37 @@ describe('planning on worker threads', () => {
       causedByDocument: false,
     });
     await expect(Promise.all([first, second])).resolves.toHaveLength(2);
+  });
+
+  it('plans an operation on the supergraph it was validated against, though two newer ones came while it waited', async () => {
+    pool = new PlannerPool({ logger });
+    const validatedOn = pool.load(SUPERGRAPH);
+    const waiting = pool.plan({ type: 'plan', generation: validatedOn, source: '{ me { id } }', options: OPTIONS });
+    pool.load(librarySupergraph('books'));
+    const latest = pool.load(librarySupergraph('novels'));
+
+    expect(await waiting).toMatchObject({ node: { kind: 'Fetch', serviceName: 'auth' } });
+    expect(await pool.plan({ type: 'plan', generation: latest, source: '{ novels }', options: OPTIONS })).toMatchObject({
+      node: { serviceName: 'library' },
+    });
+  });
+
+  it('lets a superseded supergraph go once nothing waits for it, refusing it afterwards as the moment’s fault', async () => {
+    pool = new PlannerPool({ logger });
+    const first = pool.load(SUPERGRAPH);
+    await pool.plan({ type: 'plan', generation: first, source: '{ me { id } }', options: OPTIONS });
+    const second = pool.load(librarySupergraph('books'));
+    pool.load(librarySupergraph('novels'));
+
+    const refused = await failureOf(pool.plan({ type: 'plan', generation: first, source: '{ me { id } }', options: OPTIONS }));
+    expect({ reason: refused.reason, causedByDocument: refused.causedByDocument }).toEqual({
+      reason: 'superseded',
+      causedByDocument: false,
+    });
+    // The one before the current stays, for operations validated just before the switch.
+    expect(await pool.plan({ type: 'plan', generation: second, source: '{ books }', options: OPTIONS })).toMatchObject({
+      node: { serviceName: 'library' },
+    });
   });
 
   it('keeps planning against the previous supergraph for operations validated against it', async () => {

@@ -41,4 +41,30 @@ describe('planning while supergraphs change', () => {
     // The first planning belongs to a supergraph no longer served: what it gives is not what is asked now.
     await first.catch(() => undefined);
   });
+
+  it('answers an operation asked before two reloads in quick succession with the plan of the supergraph it was asked on', async () => {
+    let update: ((supergraphSdl: string) => void) | undefined;
+    gateway = new FastGateway({
+      supergraphSdl: ({ update: onUpdate }) => {
+        update = onUpdate;
+        return Promise.resolve({ supergraphSdl: supergraphWithNowOn('one') });
+      },
+    });
+    await gateway.load();
+    const source = '{ now }';
+    const document = parse(source);
+
+    // Each supergraph reaches the planner when the first operation after it is asked, all before any is planned.
+    const asked = gateway.prepare(document, source, undefined);
+    update!(supergraphWithNowOn('two'));
+    const onTheSecond = gateway.prepare(parse('{ other }'), '{ other }', undefined);
+    update!(supergraphWithNowOn('one'));
+    const onTheThird = gateway.prepare(parse('{ other }'), '{ other }', undefined);
+
+    const servedBy = async (prepared: ReturnType<FastGateway['prepare']>) => {
+      const node = (await prepared).queryPlan.node;
+      return node?.kind === 'Fetch' && node.serviceName;
+    };
+    expect(await Promise.all([asked, onTheSecond, onTheThird].map(servedBy))).toEqual(['one', 'one', 'two']);
+  });
 });

@@ -16,7 +16,7 @@ export interface PlannerPoolOptions {
   logger: Logger;
 }
 
-export type PlanningFailureReason = 'planner' | 'timeout' | 'out-of-memory' | 'overloaded' | 'closed';
+export type PlanningFailureReason = 'planner' | 'timeout' | 'out-of-memory' | 'overloaded' | 'closed' | 'superseded';
 
 /** Why an operation has no plan: the planner refused it, or it cost more than a worker may spend on it. */
 export class PlanningFailure extends Error {
@@ -39,6 +39,14 @@ interface Job {
   request: Omit<Extract<PlannerRequest, { type: 'plan' }>, 'id'>;
   resolve: (plan: QueryPlan) => void;
   reject: (error: PlanningFailure) => void;
+}
+
+type LoadRequest = Extract<PlannerRequest, { type: 'load' }>;
+
+/** A supergraph the workers hold, and how many operations wait for or are being given a plan on it. */
+interface RetainedSupergraph {
+  load: LoadRequest;
+  planning: number;
 }
 
 interface PlannerThread {
@@ -65,8 +73,12 @@ export class PlannerPool {
   private readonly threads: PlannerThread[] = [];
   private readonly queue: Job[] = [];
   private readonly options: Required<Omit<PlannerPoolOptions, 'plannerConfig'>> & { plannerConfig?: QueryPlannerConfig };
-  /** The loads every new worker replays: the current supergraph and the one before it. */
-  private loads: Extract<PlannerRequest, { type: 'load' }>[] = [];
+  /**
+   * The supergraphs the workers hold, oldest first, and every new worker loads: the current one, the one before it
+   * (for operations validated just before a switch), and any older one that an operation still waits to be planned
+   * on, so that two reloads in quick succession fail no operation validated before them.
+   */
+  private readonly retained = new Map<number, RetainedSupergraph>();
   private nextJobId = 1;
   private generationCounter = 0;
   private closed = false;
@@ -82,13 +94,13 @@ export class PlannerPool {
 
   /** Makes `supergraphSdl` the supergraph new plans use; returns its generation. */
   load(supergraphSdl: string): number {
-    const load: Extract<PlannerRequest, { type: 'load' }> = {
+    const load: LoadRequest = {
       type: 'load',
       generation: ++this.generationCounter,
       supergraphSdl,
       ...(this.options.plannerConfig ? { plannerConfig: this.options.plannerConfig } : {}),
     };
-    this.loads = [this.loads.at(-1), load].filter((entry) => entry !== undefined);
+    this.retained.set(load.generation, { load, planning: 0 });
     if (this.threads.length === 0) {
       for (let i = 0; i < this.options.threads; i++) this.threads.push(this.spawn());
     } else {
@@ -97,6 +109,7 @@ export class PlannerPool {
         thread.worker.postMessage(load);
       }
     }
+    this.releaseUnused();
     return load.generation;
   }
 
@@ -105,10 +118,38 @@ export class PlannerPool {
     if (this.queue.length >= this.options.maxQueue) {
       return Promise.reject(new PlanningFailure('overloaded', 'Too many operations are waiting to be planned'));
     }
+    const supergraph = this.retained.get(request.generation);
+    if (!supergraph) {
+      return Promise.reject(new PlanningFailure('superseded', 'The supergraph this operation was validated against is no longer served'));
+    }
+    supergraph.planning += 1;
+    const settled = () => {
+      supergraph.planning -= 1;
+      if (supergraph.planning === 0) this.releaseUnused();
+    };
     return new Promise<QueryPlan>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push({
+        request,
+        resolve: (plan) => {
+          settled();
+          resolve(plan);
+        },
+        reject: (failure) => {
+          settled();
+          reject(failure);
+        },
+      });
       this.dispatch();
     });
+  }
+
+  /** Lets the workers drop the supergraphs older than the one before the current, once no operation waits for them. */
+  private releaseUnused(): void {
+    for (const [generation, supergraph] of this.retained) {
+      if (generation >= this.generationCounter - 1 || supergraph.planning > 0) continue;
+      this.retained.delete(generation);
+      for (const thread of this.threads) thread.worker.postMessage({ type: 'unload', generation } satisfies PlannerRequest);
+    }
   }
 
   async close(): Promise<void> {
@@ -130,8 +171,8 @@ export class PlannerPool {
     const worker = new Worker(WORKER_URL, { resourceLimits: { maxOldGenerationSizeMb: this.options.heapMb } });
     // A worker waiting for work must not keep the process alive on its own.
     worker.unref();
-    const thread: PlannerThread = { worker, retired: false, loading: this.loads.length };
-    for (const load of this.loads) worker.postMessage(load);
+    const thread: PlannerThread = { worker, retired: false, loading: this.retained.size };
+    for (const { load } of this.retained.values()) worker.postMessage(load);
     worker.on('message', (response: PlannerResponse) => this.settle(thread, response));
     worker.on('error', (error: Error & { code?: string }) => {
       const outOfMemory = error.code === 'ERR_WORKER_OUT_OF_MEMORY';

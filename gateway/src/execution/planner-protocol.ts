@@ -3,6 +3,8 @@ import type { QueryPlan, QueryPlannerConfig } from '@apollo/query-planner';
 /** Messages from the gateway to a planner worker, in the order the worker handles them. */
 export type PlannerRequest =
   | { type: 'load'; generation: number; supergraphSdl: string; plannerConfig?: QueryPlannerConfig }
+  /** No operation will be planned on this supergraph again: its planner can go. */
+  | { type: 'unload'; generation: number }
   | {
       type: 'plan';
       id: number;

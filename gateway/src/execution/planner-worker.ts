@@ -17,7 +17,10 @@ interface LoadedPlanner {
   supergraph: Supergraph;
 }
 
-/** The current supergraph and the one before it, so that operations validated just before a switch still plan. */
+/**
+ * The supergraphs the gateway may still plan on, newest first: the current one, the one before it, and any older one
+ * an operation waiting to be planned was validated against. The gateway says when one can go.
+ */
 const loaded: LoadedPlanner[] = [];
 
 function reply(response: PlannerResponse): void {
@@ -59,8 +62,12 @@ parentPort!.on('message', (request: PlannerRequest) => {
       validateSupergraph: false,
     });
     loaded.unshift({ generation: request.generation, supergraph, planner: new QueryPlanner(supergraph, request.plannerConfig) });
-    loaded.length = Math.min(loaded.length, 2);
     reply({ loaded: request.generation });
+    return;
+  }
+  if (request.type === 'unload') {
+    const index = loaded.findIndex((candidate) => candidate.generation === request.generation);
+    if (index >= 0) loaded.splice(index, 1);
     return;
   }
   try {
