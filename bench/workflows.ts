@@ -70,6 +70,29 @@ interface Bench {
 interface Sample {
   executionId: string;
   ms: number;
+  /** Wall clock (ms since the epoch) when runWorkflow was sent and when the finished execution was seen. */
+  sentAt: number;
+  seenFinishedAt: number;
+}
+
+/** When the engine started the first step and finished the last, by its own clock (the machine's). */
+interface StepSpan {
+  firstStartedAt: number;
+  lastFinishedAt: number;
+}
+
+/**
+ * A sequential run's time, split where the engine's own step timestamps allow: from runWorkflow sent to the first step
+ * started (the mutation through the gateway, recording the execution, the step message through the queue, its claim);
+ * from the first step started to the last step finished, less the outside server's time, per step (each step's run
+ * and the statement settling it and claiming the next: the engine's cost per step without the run's fixed costs); and
+ * from the last step finished to the watcher seeing the execution finished (the settling statement, the outbox relay,
+ * the live fan-out).
+ */
+interface RunBreakdown {
+  acceptedToFirstStepMs: Percentiles;
+  insideEnginePerStepMs: Percentiles;
+  lastStepToWatcherMs: Percentiles;
 }
 
 interface Percentiles {
@@ -95,6 +118,7 @@ interface ModeResult {
   latencyMs: Percentiles & { runs: number };
   outsideMsPerRun: Percentiles;
   stepOverheadMs: Percentiles;
+  runBreakdown: RunBreakdown;
 }
 
 function parseModes(value: string | undefined): Mode[] {
@@ -315,6 +339,7 @@ async function prepare(target: Target, outside: RecordingServer, outsideMs: Map<
 }
 
 async function runOnce(bench: Bench): Promise<Sample> {
+  const sentAt = Date.now();
   const started = performance.now();
   const response = await postGraphQL(bench.target.graphqlUrl, RunWorkflowDocument, {
     token: bench.token,
@@ -324,8 +349,24 @@ async function runOnce(bench: Bench): Promise<Sample> {
   if (execution?.__typename !== 'Execution') throw new Error(`runWorkflow failed: ${JSON.stringify(response)}`);
   const finished = await within(bench.watch.finished(execution.id), RUN_TIMEOUT_MS, `execution ${execution.id}`);
   const ms = performance.now() - started;
+  const seenFinishedAt = Date.now();
   if (finished.status !== 'COMPLETED') throw new Error(`execution ${execution.id} ended ${finished.status}`);
-  return { executionId: execution.id, ms };
+  return { executionId: execution.id, ms, sentAt, seenFinishedAt };
+}
+
+const STEP_TIMES = `query StepTimes($id: ID!) { execution(id: $id) { stepRuns { startedAt finishedAt } } }`;
+
+/** The engine's own record of when a finished execution's steps ran, read through the gateway as a client would. */
+async function stepSpanOf(bench: Bench, executionId: string): Promise<StepSpan> {
+  const response = await postGraphQL<{ execution: { stepRuns: { startedAt: string; finishedAt: string | null }[] } | null }>(
+    bench.target.graphqlUrl,
+    STEP_TIMES,
+    { token: bench.token, variables: { id: executionId } },
+  );
+  const runs = response.data?.execution?.stepRuns ?? [];
+  const last = runs.at(-1)?.finishedAt;
+  if (runs.length !== STEP_COUNT || !last) throw new Error(`execution ${executionId}: no record of its steps: ${JSON.stringify(response)}`);
+  return { firstStartedAt: Date.parse(runs[0]!.startedAt), lastFinishedAt: Date.parse(last) };
 }
 
 async function runSequentially(bench: Bench, runs: number): Promise<Sample[]> {
@@ -375,13 +416,24 @@ async function measureThroughput(bench: Bench, executions: number, concurrency: 
  * Per-step engine overhead of one run = (end-to-end latency − outside time of its three HTTP calls) / 5: every
  * step, transforms included, costs the engine a queue message, a claim and a settling transaction.
  */
-function measureLatency(bench: Bench, samples: Sample[]): Pick<ModeResult, 'latencyMs' | 'outsideMsPerRun' | 'stepOverheadMs'> {
+async function measureLatency(
+  bench: Bench,
+  samples: Sample[],
+): Promise<Pick<ModeResult, 'latencyMs' | 'outsideMsPerRun' | 'stepOverheadMs' | 'runBreakdown'>> {
   const outside = samples.map((sample) => bench.outsideMs.get(sample.executionId) ?? 0);
   const overhead = samples.map((sample, index) => (sample.ms - outside[index]!) / STEP_COUNT);
+  const spans = await Promise.all(samples.map((sample) => stepSpanOf(bench, sample.executionId)));
   return {
     latencyMs: { runs: samples.length, ...percentiles(samples.map((sample) => sample.ms)) },
     outsideMsPerRun: percentiles(outside),
     stepOverheadMs: percentiles(overhead),
+    runBreakdown: {
+      acceptedToFirstStepMs: percentiles(spans.map((span, index) => span.firstStartedAt - samples[index]!.sentAt)),
+      insideEnginePerStepMs: percentiles(
+        spans.map((span, index) => (span.lastFinishedAt - span.firstStartedAt - outside[index]!) / STEP_COUNT),
+      ),
+      lastStepToWatcherMs: percentiles(spans.map((span, index) => samples[index]!.seenFinishedAt - span.lastFinishedAt)),
+    },
   };
 }
 
@@ -396,7 +448,7 @@ async function benchmarkMode(mode: Mode, options: Options): Promise<ModeResult> 
     progress(`${mode}: ${WARMUP_RUNS} warm-up runs`);
     await runSequentially(bench, WARMUP_RUNS);
     progress(`${mode}: ${LATENCY_RUNS} sequential runs for latency`);
-    const latency = measureLatency(bench, await runSequentially(bench, LATENCY_RUNS));
+    const latency = await measureLatency(bench, await runSequentially(bench, LATENCY_RUNS));
     progress(`${mode}: ${options.executions} runs, at most ${options.concurrency} in flight, for throughput`);
     const throughput = await measureThroughput(bench, options.executions, options.concurrency);
     return { mode, throughput, ...latency };
@@ -432,6 +484,13 @@ function report(results: ModeResult[], options: Options): string {
     ms(result.stepOverheadMs.p50),
     ms(result.stepOverheadMs.p95),
   ]);
+  const breakdownRows = results.map(({ mode, runBreakdown }) => [
+    mode,
+    ms(runBreakdown.acceptedToFirstStepMs.p50),
+    ms(runBreakdown.insideEnginePerStepMs.p50),
+    ms(runBreakdown.insideEnginePerStepMs.p95),
+    ms(runBreakdown.lastStepToWatcherMs.p50),
+  ]);
   return [
     `CPU: ${machine.cpuModel} (${machine.cores} cores), Node ${machine.node}, ${machine.platform}`,
     `Workflow: ${STEP_COUNT} steps (http → transform → http → transform → http), HTTP steps call a local server that answers at once`,
@@ -452,6 +511,10 @@ function report(results: ModeResult[], options: Options): string {
       ],
       rows,
     ),
+    '',
+    `Where a sequential run's time goes, by the engine's own step timestamps (ms resolution): sent → first step started; first step started → last step finished, less the outside server's time, per step; last step finished → watcher saw the execution finished`,
+    '',
+    formatTable(['mode', 'to first step p50 ms', 'inside engine per step p50 ms', 'p95 ms', 'last step to watcher p50 ms'], breakdownRows),
   ].join('\n');
 }
 

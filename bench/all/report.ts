@@ -343,6 +343,19 @@ function workflowsSection(report: AllReport): string[] {
         ]),
       ),
       '',
+      "Where a run's time goes (p50 of the sequential runs, by the engine's own step timestamps, to the millisecond): from runWorkflow sent to the first step started (the mutation, recording the execution, the queue, the claim); from the first step started to the last finished, less the outside server's time, per step (each step's run and the statement settling it and claiming the next); from the last step finished to the watcher seeing the execution finished (the settling statement, the outbox relay, the live fan-out):",
+      '',
+      table(
+        ['mode', 'sent → first step', 'inside the engine, per step', 'p95', 'last step → watcher'],
+        results.map((result) => [
+          str(result, 'mode') ?? NA,
+          fixed(num(result, 'runBreakdown', 'acceptedToFirstStepMs', 'p50'), 1, ' ms'),
+          fixed(num(result, 'runBreakdown', 'insideEnginePerStepMs', 'p50'), 1, ' ms'),
+          fixed(num(result, 'runBreakdown', 'insideEnginePerStepMs', 'p95'), 1, ' ms'),
+          fixed(num(result, 'runBreakdown', 'lastStepToWatcherMs', 'p50'), 1, ' ms'),
+        ]),
+      ),
+      '',
     );
   }
   const postgres = results.find((result) => str(result, 'mode') === 'postgres');
