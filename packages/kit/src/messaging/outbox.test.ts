@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { Migration } from '@mikro-orm/migrations';
+import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { openDatabase, type Database } from '../storage/database.ts';
-import { InMemoryEventBus, type DomainEvent } from './event-bus.ts';
+import { InMemoryEventBus, RabbitEventBus, type DomainEvent } from './event-bus.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { Metrics } from '../platform/metrics.ts';
 import { OUTBOX_TABLE_SQL, OutboxEvent, OutboxRelay, recordEvent, TURN_REFUSED } from './outbox.ts';
@@ -11,6 +13,7 @@ import {
   createTestDatabase,
   recordingLogger,
   storageModes,
+  TcpProxy,
   testEnvironment,
 } from '../testing/index.ts';
 
@@ -59,11 +62,11 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     return rows.map((row) => row.type);
   }
 
-  it('fans out every event the broker confirmed, in order, and marks each even when its fan-out failed', async () => {
+  it('fans out every event in order, and marks each the broker confirmed even when its fan-out failed', async () => {
     const { logger, warnings } = recordingLogger();
     const fannedOut: string[] = [];
     const relay = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
-      onPublished: (event: DomainEvent) => {
+      onRelayed: (event: DomainEvent) => {
         fannedOut.push(event.type);
         if (event.type === 'note.updated') throw new Error('Redis is out of reach');
       },
@@ -79,19 +82,49 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     ]);
   });
 
-  it('fans out nothing the broker did not confirm, and leaves it pending', async () => {
+  it('fans out live, once, what a broker out of reach does not take, and leaves it pending for the broker', async () => {
     const { logger } = recordingLogger();
-    const bus = new InMemoryEventBus(logger);
-    await bus.close();
+    // Nothing listens on port 1: every publish waits for a connection until its time is up.
+    const bus = new RabbitEventBus('amqp://guest:guest@127.0.0.1:1', logger, { publishTimeoutMs: 100, maxReconnectDelayMs: 20 });
+    onTestFinished(() => bus.close());
     const fannedOut: string[] = [];
-    const relay = new OutboxRelay(database, bus, logger, { onPublished: (event) => void fannedOut.push(event.type) });
-    const ids = await record('note.archived');
+    const relay = new OutboxRelay(database, bus, logger, { onRelayed: (event) => void fannedOut.push(event.type) });
+    const ids = await record('note.archived', 'note.restored');
+    onTestFinished(async () => {
+      await database.fork().nativeDelete(OutboxEvent, { eventId: { $in: ids } });
+    });
 
     await relay.drain();
+    await relay.drain();
 
-    expect(fannedOut).toEqual([]);
-    expect(await pending(ids)).toEqual(['note.archived']);
-    await database.fork().nativeDelete(OutboxEvent, { eventId: { $in: ids } });
+    expect(fannedOut).toEqual(['note.archived', 'note.restored']);
+    expect(await pending(ids)).toEqual(['note.archived', 'note.restored']);
+  });
+
+  it.runIf(testEnvironment.amqpUrl)('fans out an event once though the broker took it only after coming back, then marks it', async () => {
+    const { logger } = recordingLogger();
+    const amqpUrl = testEnvironment.amqpUrl!;
+    const proxy = await TcpProxy.start(amqpUrl);
+    proxy.takeDown();
+    const exchange = `outbox-relay-test-${randomUUID()}`;
+    const bus = new RabbitEventBus(proxy.urlFor(amqpUrl), logger, { exchange, publishTimeoutMs: 300, maxReconnectDelayMs: 20 });
+    onTestFinished(async () => {
+      await bus.close();
+      await proxy.close();
+      const admin = await connect(amqpUrl);
+      await (await admin.createChannel()).deleteExchange(exchange);
+      await admin.close();
+    });
+    const fannedOut: string[] = [];
+    const relay = new OutboxRelay(database, bus, logger, { onRelayed: (event) => void fannedOut.push(event.type) });
+    const ids = await record('note.pinned');
+    await relay.drain();
+    expect(await pending(ids)).toEqual(['note.pinned']);
+
+    proxy.bringUp();
+    await expect.poll(async () => (await relay.drain(), pending(ids)), { timeout: 10_000, interval: 50 }).toEqual([]);
+
+    expect(fannedOut).toEqual(['note.pinned']);
   });
 
   it('publishes the events recorded while passes are in flight in the order they were recorded, each once', async () => {
@@ -99,7 +132,7 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     const fannedOut: string[] = [];
     const relay = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
       batchSize: 3,
-      onPublished: (event) => void fannedOut.push(event.id),
+      onRelayed: (event) => void fannedOut.push(event.id),
     });
     const ids: string[] = [];
 
@@ -123,7 +156,7 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     const holding = createDeferred();
     const release = createDeferred();
     const first = new OutboxRelay(database, new InMemoryEventBus(logger), logger, {
-      onPublished: async (event) => {
+      onRelayed: async (event) => {
         fannedOut.push(event.type);
         holding.resolve();
         await release.promise;
@@ -133,7 +166,7 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     const secondLogger = { ...logger, debug: (message: string) => message === TURN_REFUSED && refused.resolve() } as unknown as Logger;
     const second = new OutboxRelay(database, new InMemoryEventBus(logger), secondLogger, {
       turnRetryMs: 5,
-      onPublished: (event) => void fannedOut.push(event.type),
+      onRelayed: (event) => void fannedOut.push(event.type),
     });
     const ids = await record(recorded);
     const firstPass = first.drain();

@@ -118,11 +118,13 @@ export interface OutboxRelayOptions {
   /** Events published per transaction. @default 100 */
   batchSize?: number;
   /**
-   * Called for every event once the broker confirmed it, in order, before the event is marked published, e.g. to fan
-   * it out to live subscribers: a relay that dies before marking publishes and calls it again. A failure is logged and
-   * does not hold the event back: the fan-out (see PubSub) tells the subscribers what they missed once it is back.
+   * Called for every event a pass relays, in order, as the pass hands it to the broker, e.g. to fan it out to live
+   * subscribers: they do not wait for the broker's confirm, nor go without updates while the broker is out of reach.
+   * Once per event per relay: an event the broker did not confirm is handed to it again by a later pass, not to this;
+   * a relay that dies before marking an event relays it again, and calls this again. A failure is logged and does not
+   * hold the event back: the fan-out (see PubSub) tells the subscribers what they missed once it is back.
    */
-  onPublished?: (event: DomainEvent) => Promise<void> | void;
+  onRelayed?: (event: DomainEvent) => Promise<void> | void;
   /**
    * How soon a relay that found another instance's pass on the same outbox in progress tries again; the wait doubles
    * while it keeps being refused, up to `pollIntervalMs`. @default 25
@@ -142,6 +144,12 @@ export const TURN_REFUSED = "another instance's relay is publishing from this ou
 
 const REFUSED = Symbol('turn refused');
 
+/**
+ * Events fanned out that the broker has yet to confirm, so that a later pass does not fan them out again; beyond this
+ * many (a long broker outage) the oldest are forgotten, and fanned out again once the broker takes them: at least once.
+ */
+const MAX_FANNED_OUT_UNCONFIRMED = 100_000;
+
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private turnRetry: NodeJS.Timeout | undefined;
@@ -150,6 +158,7 @@ export class OutboxRelay {
   /** The wait before the next try after a refused turn; 0 while turns are granted. */
   private turnRetryDelay = 0;
   private stopped = false;
+  private readonly fannedOutUnconfirmed = new Set<string>();
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly turnRetryMs: number;
@@ -222,16 +231,18 @@ export class OutboxRelay {
 
   /**
    * One pass: takes the outbox's turn (or, while another instance's pass holds it, publishes nothing), locks up to a
-   * batch of pending events, publishes them in order, fans each out, and marks those the broker confirmed. Passes
+   * batch of pending events, publishes them in order, fans out those not fanned out yet as it does, and marks those
+   * the broker confirmed. Passes
    * take turns, rather than each skipping the rows another holds, because one aggregate's events must leave in the
    * order they were recorded: a pass that skipped ahead could publish a workflow step's completion before its start,
    * and subscribers, who keep the newest revision, would drop the late one. (On the
    * embedded database, whose one session runs one transaction at a time, the turn is always granted, and the
    * transaction alone serialises.) During a rolling deploy, instances still on code without turns do not take them.
    * The batch is published at once and its confirms awaited together (one round trip to the broker per batch, not
-   * per event); what counts as confirmed is the run of events up to the first the broker did not confirm, so that
-   * neither the fan-out nor the marking ever skips over an event. The events after that one are published again with
-   * it later: at least once, as ever.
+   * per event); what counts as confirmed is the run of events up to the first the broker did not confirm, so that the
+   * marking never skips over an event. The events after that one are published again with it later: at least once, as
+   * ever. The fan-out is started with the publishing, in the same order, rather than after the confirms: live
+   * subscribers need not wait a broker round trip, nor for the broker's return when it is out of reach.
    */
   private async pass(): Promise<number | typeof REFUSED> {
     const em = systemFork(this.database);
@@ -253,6 +264,8 @@ export class OutboxRelay {
         row.attempts += 1;
         return toDomainEvent(row);
       });
+      // Started in order, each before the next: a fan-out writes its messages when called, so they leave in order.
+      const fanningOut = events.map((event) => (this.fannedOutUnconfirmed.has(event.id) ? Promise.resolve(undefined) : this.fanOut(event)));
       const publishing = events.map((event) => runInContext(recordedTraceContexts.get(event.id), () => this.bus.publish(event)));
       const outcomes = await Promise.allSettled(publishing);
       const failed = outcomes.findIndex((outcome) => outcome.status === 'rejected');
@@ -262,9 +275,9 @@ export class OutboxRelay {
         this.logger.warn({ err: reason, eventId: events[failed]!.id, type: events[failed]!.type }, 'could not publish an outbox event');
       }
       const published = events.slice(0, confirmed);
-      // Started in order, each before the next: a fan-out writes its messages when called, so they leave in order.
-      const fannedOut = await Promise.all(published.map((event) => this.fanOut(event)));
-      fanOutFailures = fannedOut.filter((accepted) => !accepted).length;
+      const fannedOut = await Promise.all(fanningOut);
+      fanOutFailures = fannedOut.filter((accepted) => accepted === false).length;
+      this.rememberFannedOut(events, fannedOut, confirmed);
       const publishedAt = new Date();
       for (const [index, event] of published.entries()) {
         recordedTraceContexts.delete(event.id);
@@ -278,11 +291,23 @@ export class OutboxRelay {
     return confirmed;
   }
 
+  /** Keeps the events fanned out that the broker did not confirm, and forgets those it did. */
+  private rememberFannedOut(events: DomainEvent[], fannedOut: (boolean | undefined)[], confirmed: number): void {
+    for (const [index, event] of events.entries()) {
+      if (index < confirmed) this.fannedOutUnconfirmed.delete(event.id);
+      else if (fannedOut[index] === true) this.fannedOutUnconfirmed.add(event.id);
+    }
+    for (const oldest of this.fannedOutUnconfirmed) {
+      if (this.fannedOutUnconfirmed.size <= MAX_FANNED_OUT_UNCONFIRMED) break;
+      this.fannedOutUnconfirmed.delete(oldest);
+    }
+  }
+
   /** Returns whether the fan-out accepted the event; one event's failure stops neither the others nor the broker's. */
   private async fanOut(event: DomainEvent): Promise<boolean> {
-    if (!this.options.onPublished) return true;
+    if (!this.options.onRelayed) return true;
     try {
-      await this.options.onPublished(event);
+      await this.options.onRelayed(event);
       return true;
     } catch (error) {
       this.logger.debug({ err: error, eventId: event.id, type: event.type }, 'live fan-out of an event failed');

@@ -17,13 +17,13 @@ export const EVENT_TRIGGER_QUEUE = 'workflows.event-triggers';
 
 /**
  * The workflow engine's moving parts: the step queue, the outbox relay (which also feeds live
- * subscribers once an event is committed and confirmed by the broker), the engine and the API's services.
+ * subscribers once an event is committed, as it hands it to the broker), the engine and the API's services.
  */
 export function createWorkflowServices(runtime: SubgraphRuntime, config: WorkflowsConfig): WorkflowServices {
   const stepQueue = createWorkQueue<StepMessage>(runtime.config.amqpUrl, `${runtime.config.amqpNamespace}.${STEP_QUEUE}`, runtime.logger);
   const relay = new OutboxRelay(runtime.database, runtime.eventBus, runtime.logger, {
     pollIntervalMs: config.outboxPollIntervalMs,
-    onPublished: async (event) => {
+    onRelayed: async (event) => {
       const { executionId, workflowId } = event.payload as { executionId?: string; workflowId?: string };
       if (!executionId || !workflowId) return;
       const update = { ...event.payload, type: event.type, occurredAt: event.occurredAt };
