@@ -145,6 +145,26 @@ describe('planning on worker threads', () => {
     });
   });
 
+  it('keeps one supergraph older than the previous for operations waiting on it, refusing those of older ones', async () => {
+    pool = new PlannerPool({ logger });
+    const oldest = pool.load(SUPERGRAPH);
+    const onTheOldest = pool.plan({ type: 'plan', generation: oldest, source: '{ me { id } }', options: OPTIONS });
+    const older = pool.load(librarySupergraph('books'));
+    const onTheOlder = pool.plan({ type: 'plan', generation: older, source: '{ books }', options: OPTIONS });
+    pool.load(librarySupergraph('novels'));
+    const latest = pool.load(librarySupergraph('poems'));
+
+    const refused = await failureOf(onTheOldest);
+    expect({ reason: refused.reason, causedByDocument: refused.causedByDocument }).toEqual({
+      reason: 'superseded',
+      causedByDocument: false,
+    });
+    expect(await onTheOlder).toMatchObject({ node: { serviceName: 'library' } });
+    expect(await pool.plan({ type: 'plan', generation: latest, source: '{ poems }', options: OPTIONS })).toMatchObject({
+      node: { serviceName: 'library' },
+    });
+  });
+
   it('keeps planning against the previous supergraph for operations validated against it', async () => {
     pool = new PlannerPool({ logger });
     const before = pool.load(SUPERGRAPH);

@@ -47,7 +47,16 @@ type LoadRequest = Extract<PlannerRequest, { type: 'load' }>;
 interface RetainedSupergraph {
   load: LoadRequest;
   planning: number;
+  /** Kept only for the plans under way on it: operations still waiting for it were refused, and new ones are. */
+  refusing: boolean;
 }
+
+/**
+ * Supergraphs older than the one before the current that the workers keep for operations waiting on them. Each costs
+ * every worker a planner's memory, and `heapMb` is sized for two; beyond this, the oldest refuse the operations still
+ * waiting for them (`superseded`, for the client to send again) and go once the plans under way on them are done.
+ */
+const MAX_SUPERSEDED_KEPT = 1;
 
 interface PlannerThread {
   worker: Worker;
@@ -100,7 +109,7 @@ export class PlannerPool {
       supergraphSdl,
       ...(this.options.plannerConfig ? { plannerConfig: this.options.plannerConfig } : {}),
     };
-    this.retained.set(load.generation, { load, planning: 0 });
+    this.retained.set(load.generation, { load, planning: 0, refusing: false });
     if (this.threads.length === 0) {
       for (let i = 0; i < this.options.threads; i++) this.threads.push(this.spawn());
     } else {
@@ -119,7 +128,7 @@ export class PlannerPool {
       return Promise.reject(new PlanningFailure('overloaded', 'Too many operations are waiting to be planned'));
     }
     const supergraph = this.retained.get(request.generation);
-    if (!supergraph) {
+    if (!supergraph || supergraph.refusing) {
       return Promise.reject(new PlanningFailure('superseded', 'The supergraph this operation was validated against is no longer served'));
     }
     supergraph.planning += 1;
@@ -143,13 +152,32 @@ export class PlannerPool {
     });
   }
 
-  /** Lets the workers drop the supergraphs older than the one before the current, once no operation waits for them. */
+  /**
+   * Lets the workers drop the supergraphs older than the one before the current once no operation waits for them, and
+   * has those beyond {@link MAX_SUPERSEDED_KEPT} refuse the operations that still do.
+   */
   private releaseUnused(): void {
-    for (const [generation, supergraph] of this.retained) {
-      if (generation >= this.generationCounter - 1 || supergraph.planning > 0) continue;
+    const superseded = [...this.retained.keys()].filter((generation) => generation < this.generationCounter - 1).sort((a, b) => a - b);
+    for (const generation of superseded.slice(0, Math.max(0, superseded.length - MAX_SUPERSEDED_KEPT))) this.refuseWaiting(generation);
+    for (const generation of superseded) {
+      const supergraph = this.retained.get(generation);
+      if (!supergraph || supergraph.planning > 0) continue;
       this.retained.delete(generation);
       for (const thread of this.threads) thread.worker.postMessage({ type: 'unload', generation } satisfies PlannerRequest);
     }
+  }
+
+  /** Refuses the operations waiting for a worker to plan them on `generation`, and any asked for it from now on. */
+  private refuseWaiting(generation: number): void {
+    const supergraph = this.retained.get(generation);
+    if (!supergraph || supergraph.refusing) return;
+    supergraph.refusing = true;
+    const refused: Job[] = [];
+    for (let index = this.queue.length - 1; index >= 0; index--) {
+      if (this.queue[index]!.request.generation === generation) refused.unshift(...this.queue.splice(index, 1));
+    }
+    for (const job of refused)
+      job.reject(new PlanningFailure('superseded', 'The supergraph this operation was validated against is no longer served'));
   }
 
   async close(): Promise<void> {
@@ -160,7 +188,10 @@ export class PlannerPool {
         thread.retired = true;
         if (thread.job) {
           clearTimeout(thread.job.timer);
-          thread.job.job.reject(new PlanningFailure('closed', 'The gateway is shutting down'));
+          // Cleared first: an answer the worker already sent must not settle the job a second time.
+          const { job } = thread.job;
+          thread.job = undefined;
+          job.reject(new PlanningFailure('closed', 'The gateway is shutting down'));
         }
         return thread.worker.terminate();
       }),
