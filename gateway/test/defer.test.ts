@@ -188,6 +188,55 @@ describe('@defer through the gateway', () => {
     ]);
   });
 
+  it('defers a fragment whose `if` variable is omitted, as the argument defaults to true, and refuses a null one as bad input', async () => {
+    const query = 'query ($later: Boolean) { me { id ... @defer(if: $later) { name } } }';
+    const omitted = await post(query, MULTIPART);
+    expect(multipartPayloads(await omitted.text())).toEqual([
+      { data: { me: { id: '1' } }, hasNext: true },
+      { incremental: [{ data: { name: 'User 1' }, path: ['me'] }], hasNext: false },
+    ]);
+
+    for (const accept of [MULTIPART, 'application/json']) {
+      const refused = await post(query, accept, { later: null });
+      expect(refused.status).toBe(400);
+      expect(withoutExtensions((await refused.json()) as Json)).toEqual({
+        errors: [
+          {
+            message: 'Variable "$later" cannot be null: a directive\'s argument "if" is a non-null Boolean',
+            extensions: { code: 'BAD_USER_INPUT' },
+          },
+        ],
+      });
+    }
+  });
+
+  it('refuses a @defer label given as a variable, or used twice, as invalid, over HTTP and graphql-ws', async () => {
+    const invalid = [
+      [
+        'query ($label: String = "me") { me { id ... @defer(label: $label) { name } } }',
+        'The label of @defer must be a string written in the document, not a variable',
+      ],
+      ['{ me { ... @defer(label: "x") { id } ... @defer(label: "x") { name } } }', 'Two @defer cannot share the label "x"'],
+    ];
+    const session = await ProtocolSession.open(gateway.graphqlUrl);
+    try {
+      expect(await session.init()).toBe(true);
+      for (const [query, message] of invalid) {
+        const response = await post(query!, MULTIPART);
+        expect(response.status).toBe(400);
+        const { errors } = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+        expect(errors.map((error) => [error.message, error.extensions.code])).toEqual([[message, 'GRAPHQL_VALIDATION_FAILED']]);
+
+        const outcome = await session.run({ query: query! });
+        expect(outcome.results.flatMap((result) => result.errors ?? []).map((error) => [error.message, error.extensions?.code])).toEqual([
+          [message, 'GRAPHQL_VALIDATION_FAILED'],
+        ]);
+      }
+    } finally {
+      session.close();
+    }
+  });
+
   it('sends a deferred fragment as soon as its subgraph answers, before another that is still waiting', async () => {
     const response = await post('{ me { id ... @defer(label: "fast") { name } } ... @defer(label: "slow") { slow } }', MULTIPART);
     const parts = partReader(response);

@@ -13,11 +13,12 @@ import {
   type Selection,
   type SelectionSet,
 } from '@apollo/federation-internals';
-import { evaluateCondition, type DeferredNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
+import { type DeferredNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { createAsyncQueue, ErrorCode, formatClientError, type AsyncQueue } from '@nexusflow/kit/core';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { GatewayContext } from '../context.ts';
+import { conditionHolds } from './conditions.ts';
 import { executeIntrospection, executePlanNode, type PreparedOperation } from './execute-plan.ts';
 import { emptyRecord } from './response-record.ts';
 import { computeResponse } from './result-shaping.ts';
@@ -85,7 +86,7 @@ type Variables = Record<string, unknown> | undefined;
 function decided(node: QueryPlan['node'], operation: Operation, variables: Variables): QueryPlan['node'] {
   let current = node;
   while (current?.kind === 'Condition')
-    current = evaluateCondition(current, operation.variableDefinitions, variables) ? current.ifClause : current.elseClause;
+    current = conditionHolds(current, operation.variableDefinitions, variables) ? current.ifClause : current.elseClause;
   return current;
 }
 

@@ -1,13 +1,6 @@
 import type { buildOperationContext, GraphQLDataSource } from '@apollo/gateway';
 import { assert, ERRORS, errorCodeDef, type Operation } from '@apollo/federation-internals';
-import {
-  evaluateCondition,
-  getResponseName,
-  type FetchNode,
-  type PlanNode,
-  type QueryPlan,
-  type QueryPlanSelectionNode,
-} from '@apollo/query-planner';
+import { getResponseName, type FetchNode, type PlanNode, type QueryPlan, type QueryPlanSelectionNode } from '@apollo/query-planner';
 import type { GatewayExecutionResult, GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import {
   executeSync,
@@ -19,6 +12,7 @@ import {
   type GraphQLSchema,
   type VariableDefinitionNode,
 } from 'graphql';
+import { conditionHolds } from './conditions.ts';
 import { batchesEntityFetches, FetchBatches, type SubgraphResponse } from './fetch-batching.ts';
 import { pathsOfFetchedFields, type ResponsePath } from './fetch-paths.ts';
 import { fetchesIn } from './plan-fetches.ts';
@@ -143,7 +137,7 @@ async function executeNode(context: ExecutionContext, node: PlanNode, cursor: Re
       }
       return;
     case 'Condition': {
-      const condition = evaluateCondition(node, context.operation.variableDefinitions, context.requestContext.request.variables);
+      const condition = conditionHolds(node, context.operation.variableDefinitions, context.requestContext.request.variables);
       const branch = condition ? node.ifClause : node.elseClause;
       if (branch) await executeNode(context, branch, cursor);
       return;

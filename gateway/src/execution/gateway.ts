@@ -23,6 +23,7 @@ import { GraphQLError, print, type DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { QueryPlannerConfig } from '@apollo/query-planner';
 import type { GatewayContext } from '../context.ts';
+import { nullConditionError } from './conditions.ts';
 import { executeIncrementally, incrementalDeliveryOf } from './defer.ts';
 import { executePlan, type PreparedOperation } from './execute-plan.ts';
 import { resolveOperation } from './operation-resolution.ts';
@@ -281,6 +282,8 @@ export class FastGateway implements GatewayInterface {
       const { errors } = getVariableValues(operation.operationContext.schema, variableDefinitions, request.variables ?? {});
       if (errors) return { errors };
     }
+    const nullCondition = nullConditionError(operation.queryPlan.node, operation.operation.variableDefinitions, request.variables);
+    if (nullCondition) throw nullCondition;
     this.executionServices ??= Object.fromEntries([...this.dataSources].map(([name, { dataSource }]) => [name, dataSource]));
     const services = this.executionServices;
     const delivery = incrementalDeliveryOf(requestContext.context);

@@ -5,6 +5,7 @@ import { ErrorCode, formatClientError, type Logger, type Metrics } from '@nexusf
 import type { GatewayConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import { documentStore } from '../document-store.ts';
+import { DeferDirectiveRule } from '../execution/defer-rules.ts';
 import type { DemandControl } from '../plugins/demand-control.ts';
 
 /** Memory for the parsed and validated documents Apollo Server keeps. */
@@ -37,6 +38,7 @@ export function apolloServer(
     // Suggestions ("Did you mean …?") would reveal, field by field, the schema that introspection hides.
     hideSchemaDetailsFromClientErrors: !config.introspection,
     parseOptions: { maxTokens: config.limits.maxTokens },
+    validationRules: [DeferDirectiveRule],
     documentStore: documentStore(PARSED_DOCUMENTS_BYTES),
     includeStacktraceInErrorResponses: false,
     // main() stops the gateway on SIGTERM/SIGINT, draining first; Apollo's own handler would kill it halfway.

@@ -17,6 +17,7 @@ import { clientError, ErrorCode, formatClientError, type Identity, type Logger }
 import type { Admission, GraphQLRequestParams } from '../admission/admission.ts';
 import { OperationRefused } from '../admission/operation-limits.ts';
 import type { GatewayContext } from '../context.ts';
+import { DeferDirectiveRule } from '../execution/defer-rules.ts';
 import type { FederatedSubscribeArgs, FederatedSubscriptions, SubscriptionSink } from './federated.ts';
 
 /** Who asks, as the transport established it. */
@@ -121,7 +122,7 @@ export class StreamingOperations {
     if (!bySchema) this.validated.set(schema, (bySchema = new WeakMap()));
     let errors = bySchema.get(document);
     if (!errors) {
-      const rules = this.options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
+      const rules = [...specifiedRules, DeferDirectiveRule, ...(this.options.introspection ? [] : [NoSchemaIntrospectionCustomRule])];
       errors = validate(schema, document, rules);
       bySchema.set(document, errors);
     }
