@@ -164,6 +164,31 @@ describe('subscriptions through the gateway', () => {
     }
   });
 
+  it('refuses a malformed id with BAD_USER_INPUT at the field it was given to, over WebSocket as over HTTP', async () => {
+    const query = 'subscription { executionUpdated(id: "abc") { status } }';
+    const overWebSocket = await new Promise<unknown[]>((resolve, reject) => {
+      const payloads: unknown[] = [];
+      connect().subscribe({ query }, { next: (payload) => payloads.push(payload), error: reject, complete: () => resolve(payloads) });
+    });
+    const overHttp = await fetch(stack.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ query }),
+    });
+    const refusal = {
+      errors: [
+        {
+          message: '"id" must be a UUID',
+          path: ['executionUpdated'],
+          extensions: { field: 'id', code: 'BAD_USER_INPUT', serviceName: 'workflows' },
+        },
+      ],
+    };
+    expect(overWebSocket).toEqual([refusal]);
+    const events = (await overHttp.text()).split('\n\n').filter((event) => event.startsWith('event:'));
+    expect(events).toEqual([`event: next\ndata: ${JSON.stringify(refusal)}`, 'event: complete\ndata:']);
+  });
+
   it('runs queries over the same WebSocket, with their cost as over HTTP', async () => {
     const client = connect();
     const result = await new Promise((resolve, reject) => {

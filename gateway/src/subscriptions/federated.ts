@@ -523,7 +523,14 @@ export class FederatedSubscriptions {
     if (!event.data) {
       const serviceName = plan.primary.serviceName;
       return {
-        errors: (event.errors ?? []).map((error) => new GraphQLError(error.message, { extensions: { ...error.extensions, serviceName } })),
+        // At the path the subgraph gives: the planner keeps the client's alias of the root field in the upstream operation.
+        errors: (event.errors ?? []).map(
+          (error) =>
+            new GraphQLError(error.message, {
+              ...(error.path ? { path: error.path } : {}),
+              extensions: { ...error.extensions, serviceName },
+            }),
+        ),
       };
     }
     try {

@@ -4,7 +4,7 @@ import { Broadcast, signIdentity, type Identity, type Logger } from '@nexusflow/
 
 export interface UpstreamEvent {
   data?: Record<string, unknown> | null;
-  errors?: readonly { message: string; extensions?: Record<string, unknown> }[];
+  errors?: readonly { message: string; path?: readonly (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
 export interface UpstreamKey {
