@@ -126,6 +126,7 @@ const gatewayEnvShape = {
   PLANNER_THREADS: z.coerce.number().int().min(1).max(16).default(1),
   PLANNER_TIMEOUT_MS: limit(5000),
   PLANNER_HEAP_MB: z.coerce.number().int().min(64).default(256),
+  PLANNER_MAX_QUEUE: limit(256),
   PLAN_CACHE_BYTES: limit(64 * 1024 * 1024),
   LOAD_SHEDDING_DELAY_MS: z.coerce.number().int().min(0).default(50),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().positive().default(100),
@@ -227,7 +228,7 @@ export interface GatewayConfig {
   trustedDocuments: { mode: TrustedDocumentsMode; manifests: string[] | undefined };
   /** 0: no limit. */
   operationTimeoutMs: number;
-  planner: { threads: number; timeoutMs: number; heapMb: number };
+  planner: { threads: number; timeoutMs: number; heapMb: number; maxQueue: number };
   planCacheBytes: number;
   /** Event-loop delay (p99 over 100 ms, the loop at least half busy, at least 8 requests in progress) from which new documents and large bodies are shed with 503; 0: never. */
   loadSheddingDelayMs: number;
@@ -379,7 +380,12 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
         .filter((file) => file !== ''),
     },
     operationTimeoutMs: parsed.OPERATION_TIMEOUT_MS,
-    planner: { threads: parsed.PLANNER_THREADS, timeoutMs: parsed.PLANNER_TIMEOUT_MS, heapMb: parsed.PLANNER_HEAP_MB },
+    planner: {
+      threads: parsed.PLANNER_THREADS,
+      timeoutMs: parsed.PLANNER_TIMEOUT_MS,
+      heapMb: parsed.PLANNER_HEAP_MB,
+      maxQueue: parsed.PLANNER_MAX_QUEUE,
+    },
     planCacheBytes: parsed.PLAN_CACHE_BYTES,
     loadSheddingDelayMs: parsed.LOAD_SHEDDING_DELAY_MS,
     maxAnonymousConnectionsPerAddress: parsed.MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS,

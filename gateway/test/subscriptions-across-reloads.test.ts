@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { createAsyncQueue, serveSubscriptions, type AsyncQueue } from '@nexusflow/kit';
 import { createDeferred, createTempDirectory, recordingLogger } from '@nexusflow/kit/testing';
@@ -66,19 +66,19 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
   let gateway: RunningGateway;
   let client: Client;
 
-  const publish = async (sdl: string) => {
-    const subgraphs: SubgraphSource[] = [{ name: 'clock', url: subgraphUrl, sdl }];
+  const publish = async (sdl: string, url = subgraphUrl) => {
+    const subgraphs: SubgraphSource[] = [{ name: 'clock', url, sdl }];
     await registry.publish({ subgraphs, supergraphSdl: composeSupergraph(subgraphs), changes: [] });
   };
 
   /** Publishes `sdl` and resolves once the running gateway has loaded it (or refused it). */
-  const switchTo = async (sdl: string) => {
+  const switchTo = async (sdl: string, url = subgraphUrl) => {
     const loaded = createDeferred<SupergraphUpdate>();
     const unsubscribe = gateway.onSupergraphUpdate((update) => {
       unsubscribe();
       loaded.resolve(update);
     });
-    await publish(sdl);
+    await publish(sdl, url);
     return loaded.promise;
   };
 
@@ -108,9 +108,41 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
     return { next, ended: ended.promise };
   };
 
+  /** Serves the clock subgraph on a server of its own, its subscriptions queued in `received` too. */
+  const serveClock = async () => {
+    const clockServer = createServer((_request, response) => response.writeHead(404).end());
+    const served = serveSubscriptions({
+      server: clockServer,
+      schema: clockSchema,
+      internalSecret: INTERNAL_SECRET,
+      context: () => ({}),
+      logger: recordingLogger().logger,
+    });
+    await new Promise<void>((resolve) => clockServer.listen(0, '127.0.0.1', resolve));
+    return {
+      server: clockServer,
+      served,
+      url: `http://127.0.0.1:${(clockServer.address() as AddressInfo).port}/graphql`,
+    };
+  };
+  let clockSchema: ReturnType<typeof buildSubgraphSchema>;
+
+  const startGatewayWith = async (env: Record<string, string> = {}) =>
+    startGateway(
+      loadGatewayConfig({
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        INTERNAL_SECRET,
+        SUPERGRAPH_PATH: registry.publishedSupergraphPath,
+        SUPERGRAPH_POLL_INTERVAL_MS: '25',
+        MAX_COST: '100',
+        ...env,
+      }),
+    );
+
   beforeAll(async () => {
     // The subgraph serves the widest schema; each published version shows clients part of it.
-    const schema = buildSubgraphSchema({
+    clockSchema = buildSubgraphSchema({
       typeDefs: parse(V2),
       resolvers: {
         Part: { __resolveType: (part: { __typename: string }) => part.__typename },
@@ -125,16 +157,7 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
         },
       },
     });
-    server = createServer((_request, response) => response.writeHead(404).end());
-    subgraph = serveSubscriptions({
-      server,
-      schema,
-      internalSecret: INTERNAL_SECRET,
-      context: () => ({}),
-      logger: recordingLogger().logger,
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    subgraphUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+    ({ server, served: subgraph, url: subgraphUrl } = await serveClock());
   });
 
   beforeEach(async () => {
@@ -142,16 +165,7 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
     scratch = await createTempDirectory('subscriptions-across-reloads');
     registry = new SchemaRegistry(join(scratch.path, 'registry'));
     await publish(V1);
-    gateway = await startGateway(
-      loadGatewayConfig({
-        PORT: '0',
-        LOG_LEVEL: 'silent',
-        INTERNAL_SECRET,
-        SUPERGRAPH_PATH: registry.publishedSupergraphPath,
-        SUPERGRAPH_POLL_INTERVAL_MS: '25',
-        MAX_COST: '100',
-      }),
-    );
+    gateway = await startGatewayWith();
     client = createClient({ url: gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
   });
 
@@ -182,6 +196,33 @@ describe('open subscriptions when the gateway loads a new supergraph', () => {
     const second = await nextUpstream();
     second.push({ ticks: { value: 3, label: 'three', doubled: 6 } });
     expect((await newcomer.next()).data).toEqual({ ticks: { doubled: 6 } });
+  });
+
+  it('plans again, once the planner has room, a subscription it turned away at a reload, rather than keep the old plan', async () => {
+    // Room for one operation waiting to be planned: of two subscriptions planned again at once, the planner turns one away.
+    await client.dispose();
+    await gateway.close();
+    gateway = await startGatewayWith({ PLANNER_MAX_QUEUE: '1' });
+    client = createClient({ url: gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    const byValue = subscribe('subscription ByValue { ticks { value } }');
+    const byValueUpstream = await nextUpstream();
+    const byLabel = subscribe('subscription ByLabel { ticks { label } }');
+    const byLabelUpstream = await nextUpstream();
+    const moved = await serveClock();
+    onTestFinished(async () => {
+      await moved.served.close();
+      moved.server.closeAllConnections();
+      await new Promise<void>((resolve) => moved.server.close(() => resolve()));
+    });
+
+    // The subgraph moved: each subscription, planned again, subscribes at its new address and leaves the old one.
+    expect(await switchTo(V1, moved.url)).toEqual({ outcome: 'loaded' });
+    const atNewAddress = [await nextUpstream(), await nextUpstream()];
+    expect(await byValueUpstream.next()).toEqual({ done: true, value: undefined });
+    expect(await byLabelUpstream.next()).toEqual({ done: true, value: undefined });
+    for (const upstream of atNewAddress) upstream.push({ ticks: { value: 7, label: 'seven', doubled: 14 } });
+    expect((await byValue.next()).data).toEqual({ ticks: { value: 7 } });
+    expect((await byLabel.next()).data).toEqual({ ticks: { label: 'seven' } });
   });
 
   it('ends only the subscriptions the new supergraph makes invalid, with GRAPHQL_VALIDATION_FAILED saying why', async () => {

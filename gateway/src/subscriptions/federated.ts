@@ -55,6 +55,9 @@ const EVENT_SOURCE = '__subscription_event__';
  * upstream's bounded queue rather than in fetches or in memory.
  */
 const EVENTS_RESOLVED_AT_ONCE = 8;
+/** The wait before a group the planner turned away at a reload is planned again; it doubles up to the maximum. */
+const REPLAN_RETRY_FIRST_MS = 50;
+const REPLAN_RETRY_MAX_MS = 5_000;
 
 interface SubscriptionRequest {
   document: DocumentNode;
@@ -330,7 +333,7 @@ export class FederatedSubscriptions {
     return this.active.size;
   }
 
-  private async replan(active: ActiveGroup, supergraph: LoadedSupergraph): Promise<void> {
+  private async replan(active: ActiveGroup, supergraph: LoadedSupergraph, retryMs = REPLAN_RETRY_FIRST_MS): Promise<void> {
     if (active.plan.supergraph === supergraph || active.ended) return;
     const { request } = active;
     const [invalid] = validate(supergraph.schema, request.document);
@@ -358,7 +361,11 @@ export class FederatedSubscriptions {
       // A newer supergraph's replan decides; a planner that is only busy or restarting says nothing of the operation.
       if (this.options.supergraph() !== supergraph) return;
       if (!(error instanceof GraphQLError) || error.extensions.code === ErrorCode.ServiceUnavailable) {
-        this.options.logger.error({ err: error }, 'a subscription could not be planned on the new supergraph; it keeps the old plan');
+        this.options.logger.warn(
+          { err: error, retryMs },
+          'a subscription could not be planned on the new supergraph yet; it keeps the old plan until it is',
+        );
+        this.replanLater(active, supergraph, retryMs);
         return;
       }
       this.invalidate(active, error.message);
@@ -372,6 +379,19 @@ export class FederatedSubscriptions {
     active.events = this.startUpstream(plan, request);
     void this.pump(active, active.events);
     void previous.return?.();
+  }
+
+  /**
+   * Plans the group again after `retryMs`, unless it ended or a newer supergraph came (whose own replan decides): a
+   * reload plans every group at once, and the planner may turn some away while it is busy (503), which says nothing of
+   * the operation, and waiting for the next reload could keep a group on a plan that reads subgraphs no longer there.
+   */
+  private replanLater(active: ActiveGroup, supergraph: LoadedSupergraph, retryMs: number): void {
+    const timer = setTimeout(() => {
+      if (active.ended || this.options.supergraph() !== supergraph) return;
+      void this.replan(active, supergraph, Math.min(retryMs * 2, REPLAN_RETRY_MAX_MS));
+    }, retryMs);
+    timer.unref();
   }
 
   /**
