@@ -119,10 +119,12 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /**
    * Called for every event a pass relays, in order, as the pass hands it to the broker, e.g. to fan it out to live
-   * subscribers: they do not wait for the broker's confirm, nor go without updates while the broker is out of reach.
-   * Once per event per relay: an event the broker did not confirm is handed to it again by a later pass, not to this;
-   * a relay that dies before marking an event relays it again, and calls this again. A failure is logged and does not
-   * hold the event back: the fan-out (see PubSub) tells the subscribers what they missed once it is back.
+   * subscribers, who need not wait for the broker's confirm. Once per event per relay: an event the broker did not
+   * confirm is handed to it again by a later pass, not to this. So while the broker is out of reach, the first batch
+   * of pending events goes out live at once and the events after it wait for the broker, as every event did before;
+   * and each instance's relay calls this once for such an event (subscribers keep the newest revision). A relay that
+   * dies before marking an event relays it again, and calls this again. A failure is logged and not retried: the
+   * fan-out (see PubSub) tells the subscribers what they missed once it is back.
    */
   onRelayed?: (event: DomainEvent) => Promise<void> | void;
   /**
@@ -145,10 +147,11 @@ export const TURN_REFUSED = "another instance's relay is publishing from this ou
 const REFUSED = Symbol('turn refused');
 
 /**
- * Events fanned out that the broker has yet to confirm, so that a later pass does not fan them out again; beyond this
- * many (a long broker outage) the oldest are forgotten, and fanned out again once the broker takes them: at least once.
+ * Events fanned out that the broker has yet to confirm, as batches of the default size: a later pass hands the same
+ * events to the broker again, and should not fan them out again. Beyond this many, the oldest are forgotten (another
+ * instance's relay may have had them confirmed), and one still pending is fanned out again: at least once, as ever.
  */
-const MAX_FANNED_OUT_UNCONFIRMED = 100_000;
+const MAX_FANNED_OUT_UNCONFIRMED = 1000;
 
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
@@ -295,7 +298,8 @@ export class OutboxRelay {
   private rememberFannedOut(events: DomainEvent[], fannedOut: (boolean | undefined)[], confirmed: number): void {
     for (const [index, event] of events.entries()) {
       if (index < confirmed) this.fannedOutUnconfirmed.delete(event.id);
-      else if (fannedOut[index] === true) this.fannedOutUnconfirmed.add(event.id);
+      // Whether or not its fan-out succeeded: a failed one is not tried again, out of order, by a later pass.
+      else if (fannedOut[index] !== undefined) this.fannedOutUnconfirmed.add(event.id);
     }
     for (const oldest of this.fannedOutUnconfirmed) {
       if (this.fannedOutUnconfirmed.size <= MAX_FANNED_OUT_UNCONFIRMED) break;
