@@ -1,3 +1,4 @@
+import { raw } from '@mikro-orm/postgresql';
 import { systemFork, topicMatches, type Database, type DomainEvent, type EventBus, type Logger } from '@nexusflow/kit';
 import { Execution } from '../entities/execution.entity.ts';
 import { Workflow, WorkflowStatus } from '../entities/workflow.entity.ts';
@@ -54,7 +55,13 @@ export class EventTriggers {
   async handle(event: DomainEvent): Promise<string[]> {
     if (!event.tenantId || topicMatches(`${ENGINE_EVENT_SOURCE}.#`, event.type)) return [];
     const em = systemFork(this.options.database);
-    const candidates = await em.find(Workflow, { tenantId: event.tenantId, status: WorkflowStatus.Active, deletedAt: null });
+    const candidates = await em.find(Workflow, {
+      tenantId: event.tenantId,
+      status: WorkflowStatus.Active,
+      deletedAt: null,
+      // Only workflows with an EVENT trigger: not every active workflow of the tenant, read in full, for every event.
+      [raw((alias) => `${alias}."triggers" @> '[{"type":"EVENT"}]'::jsonb`)]: true,
+    });
     const started: string[] = [];
     for (const workflow of candidates) {
       if (!(await this.triggers(workflow, event))) continue;
