@@ -88,16 +88,14 @@ export class AuditTrail {
     // In one order in every transaction, so that two appends of several tenants each cannot wait for each other.
     const tenants = [...new Set(entries.map(({ tenantId }) => tenantId))].sort();
     return em.transactional(async (tx) => {
-      await tx.execute(
-        `insert into "audit_chain_heads" ("tenant_id", "sequence", "hash", "pruned_through_sequence", "pruned_through_hash")
-         values ${tenants.map(() => '(?, 0, ?, 0, ?)').join(', ')} on conflict ("tenant_id") do nothing`,
-        tenants.flatMap((tenantId) => [tenantId, GENESIS_HASH, GENESIS_HASH]),
-        'run',
-      );
+      // One statement creates the heads a tenant lacks and locks every head (a conflict's update locks the row, as
+      // FOR UPDATE does, and returns it as it is), in the tenants' order.
       const rows = await tx.execute<{ tenant_id: string; sequence: string | number; hash: string }[]>(
-        `select "tenant_id", "sequence", "hash" from "audit_chain_heads" where "tenant_id" in (${tenants.map(() => '?').join(', ')})
-         order by "tenant_id" for update`,
-        tenants,
+        `insert into "audit_chain_heads" ("tenant_id", "sequence", "hash", "pruned_through_sequence", "pruned_through_hash")
+         values ${tenants.map(() => '(?, 0, ?, 0, ?)').join(', ')}
+         on conflict ("tenant_id") do update set "tenant_id" = excluded."tenant_id"
+         returning "tenant_id", "sequence", "hash"`,
+        tenants.flatMap((tenantId) => [tenantId, GENESIS_HASH, GENESIS_HASH]),
       );
       const heads = new Map(rows.map((row) => [row.tenant_id, { sequence: Number(row.sequence), hash: row.hash }]));
       // Checked under the locks: a redelivery racing its first delivery waits for it, then finds it.
