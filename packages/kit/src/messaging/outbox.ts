@@ -1,4 +1,4 @@
-import { defineEntity, p, LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import { defineEntity, p, type EntityDictionary, type EntityManager } from '@mikro-orm/postgresql';
 import type { Database } from '../storage/database.ts';
 import type { DomainEvent, EventBus } from './event-bus.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -135,11 +135,20 @@ export interface OutboxRelayOptions {
 }
 
 /**
- * Taken by a relay's pass and held until its transaction ends, or refused while another instance's pass holds it: one
- * pass at a time per service's outbox. Trying rather than waiting holds no connection meanwhile, and a long pass of
- * another instance (a slow broker) is not mistaken for an outage when a wait would reach `lock_timeout`.
+ * A pass's turn and its batch in one statement. The turn is taken by a relay's pass and held until its transaction
+ * ends, or refused while another instance's pass holds it: one pass at a time per service's outbox. Trying rather than
+ * waiting holds no connection meanwhile, and a long pass of another instance (a slow broker) is not mistaken for an
+ * outage when a wait would reach `lock_timeout`. The turn is decided first (a materialised CTE that the batch reads),
+ * and the batch, locked, is read only when it was granted: one row with `granted` false when refused, one whose event
+ * columns are null when nothing is pending.
  */
-const RELAY_TURN_SQL = `select pg_try_advisory_xact_lock(hashtextextended('outbox-relay:' || coalesce(current_schema(), ''), 0)) as "granted"`;
+const RELAY_TURN_AND_BATCH_SQL = `with "turn" as materialized (
+    select pg_try_advisory_xact_lock(hashtextextended('outbox-relay:' || coalesce(current_schema(), ''), 0)) as "granted"
+  )
+  select "turn"."granted", "batch".* from "turn" left join lateral (
+    select * from "outbox_events" where "turn"."granted" and "published_at" is null
+    order by "position" asc limit ? for update skip locked
+  ) "batch" on true`;
 
 /** Logged (debug) when a relay finds another instance's pass in progress, once until it gets a turn again. */
 export const TURN_REFUSED = "another instance's relay is publishing from this outbox; trying again shortly";
@@ -253,16 +262,21 @@ export class OutboxRelay {
     let confirmed = 0;
     let fanOutFailures = 0;
     await em.transactional(async (tx) => {
-      const [turn] = await tx.getConnection().execute<{ granted: boolean }[]>(RELAY_TURN_SQL, [], 'all', tx.getTransactionContext());
-      if (!turn?.granted) {
+      const rows = await tx
+        .getConnection()
+        .execute<({ granted: boolean; position: string | null } & Record<string, unknown>)[]>(
+          RELAY_TURN_AND_BATCH_SQL,
+          [this.batchSize],
+          'all',
+          tx.getTransactionContext(),
+        );
+      if (!rows[0]?.granted) {
         refused = true;
         return;
       }
-      const pending = await tx.find(
-        OutboxEvent,
-        { publishedAt: null },
-        { orderBy: { position: 'asc' }, limit: this.batchSize, lockMode: LockMode.PESSIMISTIC_PARTIAL_WRITE },
-      );
+      const pending = rows
+        .filter((row) => row.position !== null)
+        .map(({ granted: _granted, ...row }) => tx.map(OutboxEvent, row as EntityDictionary<OutboxEvent>));
       const events = pending.map((row) => {
         row.attempts += 1;
         return toDomainEvent(row);
