@@ -19,22 +19,29 @@ describe('planning while supergraphs change', () => {
   let gateway: FastGateway | undefined;
   afterEach(async () => gateway?.stop());
 
-  it('plans on the supergraph served when asked, not on the one a planning still in flight started on', async () => {
+  /** A gateway serving `now` from subgraph `one`, and what gives it a new supergraph. */
+  async function startGateway() {
     let update: ((supergraphSdl: string) => void) | undefined;
-    gateway = new FastGateway({
+    const started = new FastGateway({
       supergraphSdl: ({ update: onUpdate }) => {
         update = onUpdate;
         return Promise.resolve({ supergraphSdl: supergraphWithNowOn('one') });
       },
     });
-    await gateway.load();
+    gateway = started;
+    await started.load();
+    return { served: started, update: (supergraphSdl: string) => update!(supergraphSdl) };
+  }
+
+  it('plans on the supergraph served when asked, not on the one a planning still in flight started on', async () => {
+    const { served, update } = await startGateway();
     const source = '{ now }';
     const document = parse(source);
 
     // Asked on the first supergraph, then again once a newer one came while the first planning was still running.
-    const first = gateway.prepare(document, source, undefined);
-    update!(supergraphWithNowOn('two'));
-    const latest = gateway.prepare(document, source, undefined);
+    const first = served.prepare(document, source, undefined);
+    update(supergraphWithNowOn('two'));
+    const latest = served.prepare(document, source, undefined);
 
     const node = (await latest).queryPlan.node;
     expect(node?.kind === 'Fetch' && node.serviceName).toBe('two');
@@ -43,23 +50,16 @@ describe('planning while supergraphs change', () => {
   });
 
   it('answers an operation asked before two reloads in quick succession with the plan of the supergraph it was asked on', async () => {
-    let update: ((supergraphSdl: string) => void) | undefined;
-    gateway = new FastGateway({
-      supergraphSdl: ({ update: onUpdate }) => {
-        update = onUpdate;
-        return Promise.resolve({ supergraphSdl: supergraphWithNowOn('one') });
-      },
-    });
-    await gateway.load();
+    const { served, update } = await startGateway();
     const source = '{ now }';
     const document = parse(source);
 
     // Each supergraph reaches the planner when the first operation after it is asked, all before any is planned.
-    const asked = gateway.prepare(document, source, undefined);
-    update!(supergraphWithNowOn('two'));
-    const onTheSecond = gateway.prepare(parse('{ other }'), '{ other }', undefined);
-    update!(supergraphWithNowOn('one'));
-    const onTheThird = gateway.prepare(parse('{ other }'), '{ other }', undefined);
+    const asked = served.prepare(document, source, undefined);
+    update(supergraphWithNowOn('two'));
+    const onTheSecond = served.prepare(parse('{ other }'), '{ other }', undefined);
+    update(supergraphWithNowOn('one'));
+    const onTheThird = served.prepare(parse('{ other }'), '{ other }', undefined);
 
     const servedBy = async (prepared: ReturnType<FastGateway['prepare']>) => {
       const node = (await prepared).queryPlan.node;
