@@ -2,11 +2,15 @@ import type { VariableDefinitions } from '@apollo/federation-internals';
 import type { ConditionNode, PlanNode } from '@apollo/query-planner';
 import { ErrorCode } from '@nexusflow/kit/core';
 import { GraphQLError } from 'graphql';
+import { nodesIn } from './plan-fetches.ts';
 
 type Variables = Record<string, unknown> | undefined;
 
-const valueOf = (variables: Variables, name: string): unknown =>
-  variables && Object.prototype.hasOwnProperty.call(variables, name) ? variables[name] : undefined;
+/** A condition's variable as the request gives it, else its default; undefined when it has neither. */
+function conditionValue(name: string, variableDefinitions: VariableDefinitions, variables: Variables): unknown {
+  const given = variables && Object.prototype.hasOwnProperty.call(variables, name) ? variables[name] : undefined;
+  return given === undefined ? variableDefinitions.definition(name)?.defaultValue : given;
+}
 
 /**
  * Whether a plan's condition holds, as graphql-js decides the `if` of the directive it comes from: the variable's
@@ -15,8 +19,7 @@ const valueOf = (variables: Variables, name: string): unknown =>
  * refused before execution ({@link nullConditionError}); the planner's own evaluation asserts on both.
  */
 export function conditionHolds(node: ConditionNode, variableDefinitions: VariableDefinitions, variables: Variables): boolean {
-  const given = valueOf(variables, node.condition);
-  const value: unknown = given === undefined ? variableDefinitions.definition(node.condition)?.defaultValue : given;
+  const value = conditionValue(node.condition, variableDefinitions, variables);
   return value === undefined || value === true;
 }
 
@@ -25,32 +28,10 @@ const conditionVariablesOfPlan = new WeakMap<PlanNode, string[]>();
 /** The variables a plan's conditions read, found once per cached plan. */
 function conditionVariablesOf(root: PlanNode): string[] {
   let names = conditionVariablesOfPlan.get(root);
-  if (names) return names;
-  const found = new Set<string>();
-  const visit = (node: PlanNode | undefined): void => {
-    if (!node) return;
-    switch (node.kind) {
-      case 'Condition':
-        found.add(node.condition);
-        visit(node.ifClause);
-        visit(node.elseClause);
-        return;
-      case 'Sequence':
-      case 'Parallel':
-        node.nodes.forEach(visit);
-        return;
-      case 'Flatten':
-        visit(node.node);
-        return;
-      case 'Defer':
-        visit(node.primary.node);
-        for (const deferred of node.deferred) visit(deferred.node);
-        return;
-      default:
-    }
-  };
-  visit(root);
-  conditionVariablesOfPlan.set(root, (names = [...found]));
+  if (!names) {
+    const conditions = (nodesIn(root) ?? []).flatMap((node) => (node.kind === 'Condition' ? [node.condition] : []));
+    conditionVariablesOfPlan.set(root, (names = [...new Set(conditions)]));
+  }
   return names;
 }
 
@@ -64,10 +45,7 @@ export function nullConditionError(
   variables: Variables,
 ): GraphQLError | undefined {
   if (!root) return undefined;
-  const nulls = conditionVariablesOf(root).filter((name) => {
-    const given = valueOf(variables, name);
-    return (given === undefined ? variableDefinitions.definition(name)?.defaultValue : given) === null;
-  });
+  const nulls = conditionVariablesOf(root).filter((name) => conditionValue(name, variableDefinitions, variables) === null);
   if (nulls.length === 0) return undefined;
   return new GraphQLError(
     `${nulls.map((name) => `Variable "$${name}"`).join(', ')} cannot be null: a directive's argument "if" is a non-null Boolean`,

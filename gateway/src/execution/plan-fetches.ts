@@ -1,16 +1,16 @@
 import type { FetchNode, PlanNode } from '@apollo/query-planner';
 
 /**
- * Every fetch of a plan, in the plan's order; undefined where the plan holds a kind of node this walk does not know,
- * which may fetch from anywhere.
+ * Every node of a plan, in the plan's order, each condition's branches included; undefined where the plan holds a kind
+ * of node this walk does not know, which may fetch from anywhere.
  */
-export function fetchesIn(root: PlanNode | undefined): FetchNode[] | undefined {
-  const fetches: FetchNode[] = [];
+export function nodesIn(root: PlanNode | undefined): PlanNode[] | undefined {
+  const nodes: PlanNode[] = [];
   const collect = (node: PlanNode | undefined): boolean => {
     if (!node) return true;
+    nodes.push(node);
     switch (node.kind) {
       case 'Fetch':
-        fetches.push(node);
         return true;
       case 'Sequence':
       case 'Parallel':
@@ -25,5 +25,10 @@ export function fetchesIn(root: PlanNode | undefined): FetchNode[] | undefined {
         return false;
     }
   };
-  return collect(root) ? fetches : undefined;
+  return collect(root) ? nodes : undefined;
+}
+
+/** Every fetch of a plan, in the plan's order; undefined where {@link nodesIn} is. */
+export function fetchesIn(root: PlanNode | undefined): FetchNode[] | undefined {
+  return nodesIn(root)?.filter((node): node is FetchNode => node.kind === 'Fetch');
 }

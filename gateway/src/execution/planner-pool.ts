@@ -43,6 +43,9 @@ interface Job {
 
 type LoadRequest = Extract<PlannerRequest, { type: 'load' }>;
 
+const supersededFailure = () =>
+  new PlanningFailure('superseded', 'The supergraph this operation was validated against is no longer served');
+
 /** A supergraph the workers hold, and how many operations wait for or are being given a plan on it. */
 interface RetainedSupergraph {
   load: LoadRequest;
@@ -129,7 +132,7 @@ export class PlannerPool {
     }
     const supergraph = this.retained.get(request.generation);
     if (!supergraph || supergraph.refusing) {
-      return Promise.reject(new PlanningFailure('superseded', 'The supergraph this operation was validated against is no longer served'));
+      return Promise.reject(supersededFailure());
     }
     supergraph.planning += 1;
     const settled = () => {
@@ -176,8 +179,7 @@ export class PlannerPool {
     for (let index = this.queue.length - 1; index >= 0; index--) {
       if (this.queue[index]!.request.generation === generation) refused.unshift(...this.queue.splice(index, 1));
     }
-    for (const job of refused)
-      job.reject(new PlanningFailure('superseded', 'The supergraph this operation was validated against is no longer served'));
+    for (const job of refused) job.reject(supersededFailure());
   }
 
   async close(): Promise<void> {

@@ -107,31 +107,35 @@ describe.each(storageModes(['postgres']))('OutboxRelay on $storage', ({ mode }) 
     expect(await pending(ids)).toEqual(['note.archived', 'note.restored']);
   });
 
-  it.runIf(testEnvironment.amqpUrl)('fans out an event once though the broker took it only after coming back, then marks it', async () => {
-    const { logger } = recordingLogger();
-    const amqpUrl = testEnvironment.amqpUrl!;
-    const proxy = await TcpProxy.start(amqpUrl);
-    proxy.takeDown();
-    const exchange = `outbox-relay-test-${randomUUID()}`;
-    const bus = new RabbitEventBus(proxy.urlFor(amqpUrl), logger, { exchange, publishTimeoutMs: 300, maxReconnectDelayMs: 20 });
-    onTestFinished(async () => {
-      await bus.close();
-      await proxy.close();
-      const admin = await connect(amqpUrl);
-      await (await admin.createChannel()).deleteExchange(exchange);
-      await admin.close();
-    });
-    const fannedOut: string[] = [];
-    const relay = new OutboxRelay(database, bus, logger, { onRelayed: (event) => void fannedOut.push(event.type) });
-    const ids = await record('note.pinned');
-    await relay.drain();
-    expect(await pending(ids)).toEqual(['note.pinned']);
+  // Skipped only without TEST_AMQP_URL (which CI always sets): a broker that comes back is the real RabbitMQ behind a proxy.
+  it.runIf(testEnvironment.amqpUrl)(
+    'fans out an event once though the broker took it only after coming back, then marks it (the real RabbitMQ only)',
+    async () => {
+      const { logger } = recordingLogger();
+      const amqpUrl = testEnvironment.amqpUrl!;
+      const proxy = await TcpProxy.start(amqpUrl);
+      proxy.takeDown();
+      const exchange = `outbox-relay-test-${randomUUID()}`;
+      const bus = new RabbitEventBus(proxy.urlFor(amqpUrl), logger, { exchange, publishTimeoutMs: 300, maxReconnectDelayMs: 20 });
+      onTestFinished(async () => {
+        await bus.close();
+        await proxy.close();
+        const admin = await connect(amqpUrl);
+        await (await admin.createChannel()).deleteExchange(exchange);
+        await admin.close();
+      });
+      const fannedOut: string[] = [];
+      const relay = new OutboxRelay(database, bus, logger, { onRelayed: (event) => void fannedOut.push(event.type) });
+      const ids = await record('note.pinned');
+      await relay.drain();
+      expect(await pending(ids)).toEqual(['note.pinned']);
 
-    proxy.bringUp();
-    await expect.poll(async () => (await relay.drain(), pending(ids)), { timeout: 10_000, interval: 50 }).toEqual([]);
+      proxy.bringUp();
+      await expect.poll(async () => (await relay.drain(), pending(ids)), { timeout: 10_000, interval: 50 }).toEqual([]);
 
-    expect(fannedOut).toEqual(['note.pinned']);
-  });
+      expect(fannedOut).toEqual(['note.pinned']);
+    },
+  );
 
   it('publishes the events recorded while passes are in flight in the order they were recorded, each once', async () => {
     const { logger } = recordingLogger();
