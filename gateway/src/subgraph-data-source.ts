@@ -115,6 +115,29 @@ class TextResponseHandler {
 const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
 /**
+ * The errors of a GraphQL request a subgraph refused with 400 (GraphQL over HTTP: a variable or an argument its own
+ * scalars reject, which the gateway cannot judge), when the body is a GraphQL response with errors and no data: they
+ * reach the client with their own codes (`BAD_USER_INPUT`), as Apollo Router passes them on, where stock's "400: Bad
+ * Request" would become an internal error.
+ */
+function requestErrorsIn(text: string): GatewayGraphQLResponse | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { errors, data } = body as { errors?: unknown; data?: unknown };
+  if (data !== undefined && data !== null) return undefined;
+  if (!Array.isArray(errors) || errors.length === 0) return undefined;
+  const wellFormed = errors.every(
+    (error: unknown) => typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string',
+  );
+  return wellFormed ? { errors: errors as GatewayGraphQLResponse['errors'] } : undefined;
+}
+
+/**
  * Subgraph fetches for the gateway: a keep-alive connection pool per subgraph (undici), the caller's
  * verified identity signed with the internal secret so that a subgraph can trust who is calling without
  * re-validating tokens, and nothing else per request. @apollo/gateway's own data source sends through
@@ -180,6 +203,10 @@ export class SubgraphDataSource implements BatchingDataSource, GraphQLDataSource
     span?.setAttribute('http.response.status_code', response.status);
     // What a proxy or load balancer in front of a subgraph answers when no instance of it is up.
     if (UNAVAILABLE_STATUSES.has(response.status)) throw this.unavailable();
+    if (response.status === 400) {
+      const refusal = requestErrorsIn(response.text);
+      if (refusal) return refusal;
+    }
     if (response.status < 200 || response.status > 299) throw this.errorFromResponse(response);
     let parsed: unknown;
     try {

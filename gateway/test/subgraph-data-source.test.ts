@@ -56,6 +56,18 @@ describe('the subgraph client', () => {
         res.writeHead(403, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ message: 'not you' }));
       },
+      '/refused': (_req, res) => {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            errors: [{ message: 'DateTime must be an ISO-8601 date-time string', extensions: { code: 'BAD_USER_INPUT' } }],
+          }),
+        );
+      },
+      '/refused-without-graphql': (_req, res) => {
+        res.writeHead(400, { 'content-type': 'text/plain' });
+        res.end('bad request');
+      },
       '/not-json': (_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html' });
         res.end('<html>a captive portal</html>');
@@ -91,6 +103,14 @@ describe('the subgraph client', () => {
     expect(failure.message).toBe('403: Forbidden');
     expect(failure.extensions.code).toBe('FORBIDDEN');
     expect(failure.extensions.response).toMatchObject({ status: 403, body: { message: 'not you' } });
+  });
+
+  it('passes on the errors of a request the subgraph refused with 400 and a GraphQL answer, with their own codes', async () => {
+    expect(await process(source('/refused'))).toEqual({
+      errors: [{ message: 'DateTime must be an ISO-8601 date-time string', extensions: { code: 'BAD_USER_INPUT' } }],
+    });
+    const failure = (await process(source('/refused-without-graphql')).catch((error: unknown) => error)) as GraphQLError;
+    expect(failure.message).toBe('400: Bad Request');
   });
 
   it('reports an answer that is not JSON as the subgraph being unavailable', async () => {

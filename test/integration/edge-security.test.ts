@@ -67,6 +67,50 @@ describe('the platform under the security review’s attacks', () => {
     for (const response of [user, notification]) expect(response.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
+  it('answers values a subgraph or its database refuses with BAD_USER_INPUT, saying why, and stores nothing', async () => {
+    const { token } = await register();
+    const url = stack.gateway.graphqlUrl;
+    const usage = 'query Usage($from: DateTime!) { usageMetrics(from: $from, to: "2026-01-01T00:00:00Z") { __typename } }';
+    const notADate = await postGraphQL(url, usage, { token, variables: { from: 'not a date' } });
+    const literal = await postGraphQL(url, '{ usageMetrics(from: "yesterday", to: "2026-01-01T00:00:00Z") { __typename } }', { token });
+    const farFuture = await postGraphQL(url, usage, { token, variables: { from: '+275760-09-13T00:00:00Z' } });
+    const tooLong = await postGraphQL(
+      url,
+      'mutation Long($eventType: String!) { setNotificationPreference(eventType: $eventType, channels: [IN_APP]) { eventType } }',
+      {
+        token,
+        variables: { eventType: 'x'.repeat(256) },
+      },
+    );
+    const withNul = await postGraphQL(url, 'mutation { setContactPoints(input: { email: "a\\u0000b@example.com" }) { email } }', { token });
+
+    expect(notADate.errors?.[0]).toMatchObject({
+      message: expect.stringContaining('DateTime must be an ISO-8601 date-time string'),
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    expect(literal.errors?.[0]?.message).toContain('DateTime must be an ISO-8601 date-time string');
+    expect(literal.errors?.[0]?.extensions?.code).toMatch(/^(BAD_USER_INPUT|GRAPHQL_VALIDATION_FAILED)$/);
+    expect(farFuture.errors?.[0]).toMatchObject({
+      message: expect.stringContaining('between the years 0001 and 9999'),
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    expect(tooLong.errors?.[0]).toMatchObject({
+      message: 'A text value is longer than allowed (at most 255 characters)',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    expect(withNul.errors?.[0]).toMatchObject({
+      message: 'Text may not contain the NUL character (U+0000)',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    const stored = await postGraphQL<{
+      contactPoints: { email: string | null } | null;
+      me: { notificationPreferences: { eventType: string }[] | null };
+    }>(url, '{ contactPoints { email } me { notificationPreferences { eventType } } }', { token });
+    expect(stored.errors).toBeUndefined();
+    expect(stored.data?.contactPoints?.email ?? null).toBeNull();
+    expect(stored.data?.me.notificationPreferences?.map((preference) => preference.eventType) ?? []).not.toContain('x'.repeat(256));
+  });
+
   it('keeps a subscription whose events need another subgraph alive past the lifetime of a signed identity', async () => {
     const { token, email } = await register();
     const executionId = await startHeldRun({

@@ -170,6 +170,27 @@ describe('formatClientError', () => {
     });
   });
 
+  it('answers BAD_USER_INPUT, with its length and nothing of the column, when the database refused a value it was given', () => {
+    const tooLong = Object.assign(new Error('value too long for type character varying(255)'), { code: '22001', table: 'contact_points' });
+    const thrown = new GraphQLError(tooLong.message, { path: ['setContactPoints'], originalError: tooLong });
+
+    expect(formatClientError({ ...thrown.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, thrown)).toEqual({
+      message: 'A text value is longer than allowed (at most 255 characters)',
+      path: ['setContactPoints'],
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  });
+
+  it('tells dates out of range and other refused values apart, and leaves other SQLSTATEs internal', () => {
+    const refused = (code: string, message = 'refused') =>
+      formatClientError({ message, extensions: {} }, Object.assign(new Error(message), { code }));
+
+    expect(refused('22008')).toEqual({ message: 'A date or time is out of the range allowed', extensions: { code: 'BAD_USER_INPUT' } });
+    expect(refused('22P02')).toEqual({ message: 'A value is not valid', extensions: { code: 'BAD_USER_INPUT' } });
+    expect(refused('23505').extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(refused('42P01').extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+  });
+
   it('formats what a real GraphQLError serialises to', () => {
     const error = badUserInput('Name is required', { field: 'name', internalHint: 'validator 3' });
 

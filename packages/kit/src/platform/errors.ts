@@ -1,5 +1,5 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { isDependencyOutage } from './outages.ts';
+import { isDependencyOutage, valueRefusedByDatabase } from './outages.ts';
 
 /**
  * The one list of `extensions.code` values a NexusFlow client can receive.
@@ -75,12 +75,21 @@ export const SERVICE_UNAVAILABLE_MESSAGE = 'Temporarily unavailable; try again s
  * Shapes every error that leaves a NexusFlow server: a code from {@link ErrorCode} is always present, and anything
  * unexpected is reduced to a generic message so that stack traces, SQL and hostnames never reach a client. Given the
  * error that was thrown (`cause`), an unexpected failure that is an outage of a dependency (a refused or dropped
- * database connection, Redis or RabbitMQ gone; see outages.ts) answers SERVICE_UNAVAILABLE, which clients may retry,
- * and any other INTERNAL_SERVER_ERROR, which they should not.
+ * database connection, Redis or RabbitMQ gone; see outages.ts) answers SERVICE_UNAVAILABLE, which clients may retry;
+ * a value the database refused (a text longer than its column, a date out of range) BAD_USER_INPUT, saying which kind
+ * of value; and any other INTERNAL_SERVER_ERROR, which they should not retry.
  */
 export function formatClientError(formatted: GraphQLFormattedError, cause?: unknown): GraphQLFormattedError {
   const code = formatted.extensions?.code;
   if (!isErrorCode(code) || code === ErrorCode.InternalServerError) {
+    const refusedValue = valueRefusedByDatabase(cause);
+    if (refusedValue)
+      return {
+        message: refusedValue,
+        ...(formatted.locations ? { locations: formatted.locations } : {}),
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions: { code: ErrorCode.BadUserInput },
+      };
     const outage = isDependencyOutage(cause);
     return {
       message: outage ? SERVICE_UNAVAILABLE_MESSAGE : INTERNAL_ERROR_MESSAGE,

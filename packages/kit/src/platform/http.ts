@@ -2,6 +2,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { BREAK, Kind, parse, visit } from 'graphql';
 import { ErrorCode, errorResponseBody } from './errors.ts';
 import { INSTANCE_HEADER, type Health } from './health.ts';
 import type { Logger } from './logger.ts';
@@ -66,6 +67,55 @@ async function parseGraphQLBody(req: IncomingMessage, limit: number): Promise<un
   }
 }
 
+/** Whether a JSON value holds a string with the NUL character anywhere (keys included). */
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some(holdsNul);
+  return Object.entries(value).some(([key, element]) => key.includes('\0') || holdsNul(element));
+}
+
+/** Whether a document's string literals decode to text with the NUL character (`"\u0000"`, `"\u{0}"`). */
+function documentHoldsNul(query: string): boolean {
+  // The lexer refuses a raw NUL, so only an escape can make one, and every escape starts with a backslash and a u.
+  if (!query.includes('\\u')) return false;
+  let found = false;
+  try {
+    visit(parse(query), {
+      [Kind.STRING](node) {
+        if (!node.value.includes('\0')) return undefined;
+        found = true;
+        return BREAK;
+      },
+    });
+  } catch {
+    // A document that does not parse is Apollo Server's to refuse, with its own error.
+  }
+  return found;
+}
+
+/**
+ * Text with the NUL character cannot be stored by PostgreSQL (text and jsonb alike), which refuses it as a protocol
+ * error that would read as the database being down: such a request is refused here, whatever field it is for.
+ */
+function refuseNul({ method, search, body }: GraphQLHttpRequest): void {
+  let query: unknown;
+  let variables: unknown;
+  if (method === 'GET') {
+    const params = new URLSearchParams(search);
+    query = params.get('query');
+    try {
+      variables = JSON.parse(params.get('variables') ?? 'null');
+    } catch {
+      variables = undefined;
+    }
+  } else if (typeof body === 'object' && body !== null) {
+    ({ query, variables } = body as { query?: unknown; variables?: unknown });
+  }
+  if (holdsNul(variables) || (typeof query === 'string' && documentHoldsNul(query)))
+    throw new HttpError(400, ErrorCode.BadUserInput, 'Text may not contain the NUL character (U+0000)');
+}
+
 /** A GraphQL request as it arrived over HTTP: the body of a POST, the query string of a GET. */
 export interface GraphQLHttpRequest {
   method: string;
@@ -101,7 +151,9 @@ export function graphqlRoute<C extends BaseContext>(options: GraphQLHandlerOptio
       search: url.search,
       body: await parseGraphQLBody(req, maxBodyBytes),
     };
-    const { method, search, body } = options.admit ? options.admit(received, contextValue) : received;
+    const admitted = options.admit ? options.admit(received, contextValue) : received;
+    refuseNul(admitted);
+    const { method, search, body } = admitted;
     const response = await options.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method, headers: toHeaderMap(req), search, body },
       context: async () => contextValue,

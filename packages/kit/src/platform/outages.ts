@@ -86,19 +86,54 @@ function isOutageItself(error: ErrorLike): boolean {
 /** How deep wrappers are followed: GraphQL's error, an ORM's exception, a `cause`, an AggregateError's members. */
 const MAX_DEPTH = 8;
 
+/** The first error in `error`'s chain (itself, `originalError`, `cause`, an AggregateError's members) that `test` accepts. */
+function findInChain<T>(error: unknown, test: (candidate: ErrorLike) => T | undefined): T | undefined {
+  const seen = new Set<unknown>();
+  const visit = (candidate: unknown, depth: number): T | undefined => {
+    if (typeof candidate !== 'object' || candidate === null || seen.has(candidate) || depth > MAX_DEPTH) return undefined;
+    seen.add(candidate);
+    const errorLike = candidate as ErrorLike;
+    const found = test(errorLike);
+    if (found !== undefined) return found;
+    const wrapped = [errorLike.originalError, errorLike.cause, ...(Array.isArray(errorLike.errors) ? (errorLike.errors as unknown[]) : [])];
+    for (const inner of wrapped) {
+      const deeper = visit(inner, depth + 1);
+      if (deeper !== undefined) return deeper;
+    }
+    return undefined;
+  };
+  return visit(error, 0);
+}
+
+/** What the caller is told of a value PostgreSQL refused, by SQLSTATE; any other of class 22 is told as invalid. */
+const DATA_EXCEPTION_MESSAGES: Record<string, string> = {
+  '22001': 'A text value is longer than allowed',
+  '22003': 'A number is out of the range allowed',
+  '22007': 'A date or time is not valid',
+  '22008': 'A date or time is out of the range allowed',
+  '22021': 'A text value holds a character that cannot be stored',
+  '22P05': 'A text value holds a character that cannot be stored',
+};
+
+/**
+ * The message for the caller when `error` is PostgreSQL refusing a value it was given (SQLSTATE class 22, data
+ * exception: a text longer than its column, a number or date out of range): the request's values, not the service,
+ * are at fault, so it is the caller's mistake to correct rather than an internal error to retry. Undefined otherwise.
+ */
+export function valueRefusedByDatabase(error: unknown): string | undefined {
+  return findInChain(error, (candidate) => {
+    if (typeof candidate.code !== 'string' || !/^22[0-9A-Z]{3}$/.test(candidate.code)) return undefined;
+    const message = DATA_EXCEPTION_MESSAGES[candidate.code] ?? 'A value is not valid';
+    // PostgreSQL names the column's type, not the column: its length is what the caller needs to know.
+    const limit = typeof candidate.message === 'string' ? /character varying\((\d+)\)/.exec(candidate.message)?.[1] : undefined;
+    return limit ? `${message} (at most ${limit} characters)` : message;
+  });
+}
+
 /**
  * Whether `error`, or any error it wraps (GraphQL's `originalError`, `cause`, an AggregateError's `errors`), says that
  * a dependency is unreachable or going away: the failure a client should retry, not a bug.
  */
 export function isDependencyOutage(error: unknown): boolean {
-  const seen = new Set<unknown>();
-  const visit = (candidate: unknown, depth: number): boolean => {
-    if (typeof candidate !== 'object' || candidate === null || seen.has(candidate) || depth > MAX_DEPTH) return false;
-    seen.add(candidate);
-    const errorLike = candidate as ErrorLike;
-    if (isOutageItself(errorLike)) return true;
-    const wrapped = [errorLike.originalError, errorLike.cause, ...(Array.isArray(errorLike.errors) ? (errorLike.errors as unknown[]) : [])];
-    return wrapped.some((inner) => visit(inner, depth + 1));
-  };
-  return visit(error, 0);
+  return findInChain(error, (candidate) => (isOutageItself(candidate) ? true : undefined)) ?? false;
 }

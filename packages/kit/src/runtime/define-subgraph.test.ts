@@ -129,6 +129,28 @@ describe('a subgraph defined by defineSubgraph', () => {
     expect(response.data).toEqual({ greeting: { id: 'Grace', text: 'Good morning, Grace' } });
   });
 
+  it('refuses text with the NUL character, which PostgreSQL cannot store, in a variable or a literal, with BAD_USER_INPUT', async () => {
+    const refused = [
+      await ask('query ($id: ID!) { greeting(id: $id) { text } }', { id: 'Ada\u0000' }),
+      await ask('{ greeting(id: "Ada\\u0000") { text } }'),
+      await ask('{ greeting(id: "Ada\\u{0}") { text } }'),
+    ];
+    const viaGet = await fetch(`${running.graphqlUrl}?query=${encodeURIComponent('{ greeting(id: "\\u0000") { text } }')}`, {
+      headers: { ...signIdentity(caller, running.config.internalSecret), 'apollo-require-preflight': 'true' },
+    });
+
+    for (const response of refused) {
+      expect(response.status).toBe(400);
+      expect(response.errors).toEqual([
+        { message: 'Text may not contain the NUL character (U+0000)', extensions: { code: 'BAD_USER_INPUT' } },
+      ]);
+    }
+    expect(viaGet.status).toBe(400);
+    expect((await ask('{ greeting(id: "Ada \\\\u0000 is text") { text } }')).data).toEqual({
+      greeting: { text: 'Good morning, Ada \\u0000 is text' },
+    });
+  });
+
   it('serves its own HTTP routes on the same port, with its services, and no identity asked for', async () => {
     const response = await fetch(`${running.url}/hello`);
 

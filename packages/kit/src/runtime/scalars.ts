@@ -1,8 +1,17 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 
+/**
+ * The years an instant may fall in: ISO 8601's four digits, which PostgreSQL stores and every client parses. JavaScript
+ * reads years up to ±275760, which PostgreSQL refuses as a driver error rather than as the caller's mistake.
+ */
+const FIRST_YEAR = 1;
+const LAST_YEAR = 9999;
+
 function toDate(value: unknown): Date {
   const date = value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
   if (!date || Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO-8601 date-time string');
+  const year = date.getUTCFullYear();
+  if (year < FIRST_YEAR || year > LAST_YEAR) throw new GraphQLError('DateTime must fall between the years 0001 and 9999');
   return date;
 }
 
