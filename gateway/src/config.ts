@@ -139,6 +139,7 @@ const gatewayEnvShape = {
   MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(20),
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   WS_MAX_BUFFERED_BYTES: z.coerce.number().int().positive().default(8_388_608),
+  SSE_RESERVATION_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   UPSTREAM_RECONNECT_BASE_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.baseDelayMs),
   UPSTREAM_RECONNECT_MAX_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.maxDelayMs),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
@@ -247,6 +248,8 @@ export interface GatewayConfig {
   wsConnectionInitTimeoutMs: number;
   /** Bytes a WebSocket connection may have waiting to be sent before it is dropped: a reader too slow for its events. */
   wsMaxBufferedBytes: number;
+  /** How long a graphql-sse single-connection reservation waits for its event stream before it is dropped. */
+  sseReservationTimeoutMs: number;
   /** Backoff of reconnections to a subgraph whose WebSocket dropped: the first wait's upper bound, then the cap. */
   upstreamReconnect: ReconnectPolicy;
   shutdownTimeoutMs: number;
@@ -399,6 +402,7 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     ),
     wsConnectionInitTimeoutMs: parsed.WS_CONNECTION_INIT_TIMEOUT_MS,
     wsMaxBufferedBytes: parsed.WS_MAX_BUFFERED_BYTES,
+    sseReservationTimeoutMs: parsed.SSE_RESERVATION_TIMEOUT_MS,
     upstreamReconnect: { baseDelayMs: parsed.UPSTREAM_RECONNECT_BASE_DELAY_MS, maxDelayMs: parsed.UPSTREAM_RECONNECT_MAX_DELAY_MS },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     workers: parsed.GATEWAY_WORKERS === 'auto' ? availableParallelism() : parsed.GATEWAY_WORKERS,

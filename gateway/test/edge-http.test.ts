@@ -299,6 +299,28 @@ describe('the gateway at its edge, over HTTP', () => {
       expect((await postGraphQL(perTenant.graphqlUrl, '{ __typename }', { token: await token('member-9', 'tenant-b') })).status).toBe(200);
     });
 
+    it('counts a graphql-sse reservation as a request and a connection, and frees an unused one after its timeout', async () => {
+      const capped = await fixture.gateway({ MAX_ANONYMOUS_CONNECTIONS_PER_ADDRESS: '1', SSE_RESERVATION_TIMEOUT_MS: '100' });
+      const reserve = (target: RunningGateway) => fetch(target.graphqlUrl, { method: 'PUT' });
+      const first = await reserve(capped);
+      const token = await first.text();
+      const second = await reserve(capped);
+
+      expect(first.status).toBe(201);
+      expect(second.status).toBe(429);
+      expect(await second.json()).toEqual({
+        errors: [{ message: 'Too many anonymous connections from this address', extensions: { code: 'RATE_LIMITED' } }],
+      });
+      await expect.poll(async () => (await reserve(capped)).status, { timeout: 5000 }).toBe(201);
+      const dropped = await fetch(`${capped.graphqlUrl}?token=${token}`, { headers: { accept: 'text/event-stream' } });
+      expect(dropped.status).toBe(404);
+
+      const limited = await fixture.gateway({ RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '2' });
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await reserve(limited)).status);
+      expect(statuses).toEqual([201, 201, 429]);
+    });
+
     it('says which budget ran out and when to retry', async () => {
       const limited = await fixture.gateway({ RATE_LIMIT_PER_MINUTE: '1' });
       const caller = await token('impatient');

@@ -210,6 +210,25 @@ describe('subscription fan-out', () => {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   });
 
+  it('refuses subscribes past MAX_SUBSCRIPTIONS_PER_CONNECTION, even when they arrive in one burst', async () => {
+    await gateway.close();
+    gateway = await startGatewayWith({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '2' });
+    const client = await connect();
+
+    for (const id of ['1', '2', '3']) client.subscribe(id);
+
+    expect(await client.next()).toEqual({
+      id: '3',
+      type: 'error',
+      payload: [{ message: 'At most 2 operations at once on one connection', extensions: { code: 'RATE_LIMITED' } }],
+    });
+    (await nextUpstream()).events.push({ ticks: { value: 1, label: 'one' } });
+    expect((await client.take(2)).map((message) => [message.id, message.payload?.data?.ticks.value])).toEqual([
+      ['1', 1],
+      ['2', 1],
+    ]);
+  });
+
   it('sends identical subscriptions the identical message, differing only by id, exactly as graphql-ws serialises it', async () => {
     const one = await connect();
     const other = await connect();

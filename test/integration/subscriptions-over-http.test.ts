@@ -1,8 +1,9 @@
 import { createClient, type Client } from 'graphql-sse';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { signAccessToken, verifyAccessToken } from '@nexusflow/kit';
 import { createDeferred, postGraphQL } from '@nexusflow/kit/testing';
-import { signUp } from '../support/accounts.ts';
+import { LoginDocument } from '@nexusflow/web-client';
+import { signUp, TEST_PASSWORD } from '../support/accounts.ts';
 import { collectExecutionUpdates, startHeldRun } from '../support/live-runs.ts';
 import { RecordingServer } from '../support/recording-server.ts';
 import { startStack, type Stack } from '../support/stack.ts';
@@ -168,6 +169,108 @@ describe('subscriptions over plain HTTP', () => {
         extensions: { code: 'BAD_REQUEST' },
       },
     ]);
+  });
+
+  const metric = async (name: string) => {
+    const metrics = await (await fetch(`${stack.gateway.url}/metrics`)).text();
+    return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(metrics)?.[1]);
+  };
+
+  const openStream = (accept: string, query: string, token: string, signal?: AbortSignal) =>
+    fetch(stack.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query }),
+      ...(signal ? { signal } : {}),
+    });
+
+  it('ends the upstream subscription of an event stream its client left', async () => {
+    const before = await metric('gateway_upstream_subscriptions');
+    const leave = new AbortController();
+    const response = await openStream(
+      'text/event-stream',
+      'subscription LeftBehind { notificationReceived { id } }',
+      session.token,
+      leave.signal,
+    );
+    expect(response.status).toBe(200);
+    await vi.waitFor(async () => expect(await metric('gateway_upstream_subscriptions')).toBe(before + 1), { timeout: 5000 });
+    leave.abort();
+    await vi.waitFor(async () => expect(await metric('gateway_upstream_subscriptions')).toBe(before), { timeout: 5000 });
+  });
+
+  it('ends an event stream and a multipart stream when their session is revoked, saying so', async () => {
+    const signedIn = (
+      await postGraphQL(stack.gateway.graphqlUrl, LoginDocument, {
+        variables: { input: { email: session.email, password: TEST_PASSWORD } },
+      })
+    ).data?.login;
+    if (signedIn?.__typename !== 'AuthSession') throw new Error('login failed');
+    const phone = signedIn.accessToken;
+    const events = await openStream('text/event-stream', 'subscription { notificationReceived { id } }', phone);
+    const parts = await openStream('multipart/mixed;subscriptionSpec="1.0"', 'subscription { notificationReceived { id } }', phone);
+    const sessions = await postGraphQL<{ mySessions: { id: string; current: boolean }[] }>(
+      stack.gateway.graphqlUrl,
+      '{ mySessions { id current } }',
+      { token: phone },
+    );
+    const phoneSession = sessions.data!.mySessions.find((candidate) => candidate.current)!.id;
+
+    const revoked = await postGraphQL(stack.gateway.graphqlUrl, 'mutation ($id: ID!) { revokeSession(id: $id) { __typename } }', {
+      token: session.token,
+      variables: { id: phoneSession },
+    });
+
+    expect(revoked.data).toEqual({ revokeSession: { __typename: 'Session' } });
+    const [eventText, partText] = await Promise.all([events.text(), parts.text()]);
+    expect(eventText).toContain(
+      'event: next\ndata: {"errors":[{"message":"Session has been revoked; sign in again","extensions":{"code":"UNAUTHENTICATED"}}]}',
+    );
+    expect(partText).toContain('"errors":[{"message":"Session has been revoked; sign in again","extensions":{"code":"UNAUTHENTICATED"}}]');
+    expect(partText.endsWith('\r\n--graphql--\r\n')).toBe(true);
+  });
+
+  it('refuses a multipart request another site could send without asking, before anything runs', async () => {
+    const response = await fetch(stack.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', accept: 'multipart/mixed;subscriptionSpec=1.0', authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ query: 'mutation { markAllNotificationsRead { __typename } }' }),
+    });
+
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+    expect(body.errors[0]?.extensions.code).toBe('BAD_REQUEST');
+    expect(body.errors[0]?.message).toContain('Cross-Site Request Forgery');
+  });
+
+  it('serves a single-connection reservation to the identity that made it only, and codes graphql-sse’s refusals', async () => {
+    const reserve = await fetch(stack.gateway.graphqlUrl, { method: 'PUT', headers: { authorization: `Bearer ${session.token}` } });
+    expect(reserve.status).toBe(201);
+    const token = await reserve.text();
+    const stranger = await signUp(stack.gateway.graphqlUrl, 'stranger');
+    const connect = (bearer: string, signal?: AbortSignal) =>
+      fetch(`${stack.gateway.graphqlUrl}?token=${token}`, {
+        headers: { accept: 'text/event-stream', authorization: `Bearer ${bearer}` },
+        ...(signal ? { signal } : {}),
+      });
+
+    const refused = await connect(stranger.token);
+    expect(refused.status).toBe(404);
+    expect(await refused.json()).toEqual({ errors: [{ message: 'Stream not found', extensions: { code: 'NOT_FOUND' } }] });
+    const leave = new AbortController();
+    const accepted = await connect(session.token, leave.signal);
+    expect(accepted.status).toBe(200);
+    leave.abort();
+    const mutationOverGet = await fetch(
+      `${stack.gateway.graphqlUrl}?query=${encodeURIComponent('mutation { markAllNotificationsRead { __typename } }')}`,
+      {
+        headers: { accept: 'text/event-stream', authorization: `Bearer ${session.token}` },
+      },
+    );
+    expect(mutationOverGet.status).toBe(405);
+    expect(((await mutationOverGet.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe(
+      'BAD_REQUEST',
+    );
   });
 
   it('ends an event stream when its access token expires, saying so', async () => {

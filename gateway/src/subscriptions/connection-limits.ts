@@ -1,3 +1,5 @@
+import type { Identity, Logger } from '@nexusflow/kit/core';
+import type { SessionRevocationCheck } from '../session-revocation.ts';
 import type { StreamingCaller } from './operations.ts';
 
 /** Why a long-lived connection is refused or ended, beyond each protocol's own reasons. */
@@ -67,4 +69,39 @@ export function onExpiry(expiresAt: number, now: () => number, expired: () => vo
   };
   arm();
   return () => clearTimeout(timer);
+}
+
+export interface RevocationWatch {
+  isRevoked: SessionRevocationCheck | undefined;
+  /** How often the session is checked. @default 1000 */
+  intervalMs?: number;
+  logger: Logger;
+}
+
+/**
+ * Calls `revoked` once the session of `identity` is revoked, checking every `intervalMs`; returns what stops the
+ * watch, or undefined for an identity without a session. Each check reads the gateway's cached answer, so that the
+ * connections and streams of one session cost one look-up per cache period together, whatever their number.
+ */
+export function watchRevocation(identity: Identity, watch: RevocationWatch, revoked: () => void): (() => void) | undefined {
+  const sessionId = identity.kind === 'user' ? identity.sessionId : undefined;
+  const { isRevoked } = watch;
+  if (sessionId === undefined || !isRevoked) return undefined;
+  let stopped = false;
+  const timer = setInterval(() => {
+    isRevoked(sessionId)
+      .then((isNowRevoked) => {
+        if (!isNowRevoked || stopped) return;
+        stopped = true;
+        clearInterval(timer);
+        revoked();
+      })
+      // Not known to be revoked: the connection stays, and the next check asks again.
+      .catch((error: unknown) => watch.logger.warn({ err: error }, 'checking a connection for a revoked session failed'));
+  }, watch.intervalMs ?? 1000);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

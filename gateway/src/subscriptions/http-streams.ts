@@ -1,12 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createHandler, type Request as SseRequest } from 'graphql-sse';
+import { createHandler, TOKEN_HEADER_KEY, TOKEN_QUERY_KEY, type Request as SseRequest, type Response as SseResponse } from 'graphql-sse';
 import { GraphQLError, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
 import { ErrorCode, HttpError, readBody, sendJson, type Logger, type RouteHandler } from '@nexusflow/kit/core';
 import type { GraphQLRequestParams } from '../admission/admission.ts';
-import type { Authenticated } from '../authenticate.ts';
+import { SESSION_REVOKED_MESSAGE, type Authenticated } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import { runDeferring } from '../features/incremental-delivery.ts';
-import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
+import type { SessionRevocationCheck } from '../session-revocation.ts';
+import { onExpiry, StreamRefusal, watchRevocation, type ConnectionLimits, type RevocationWatch } from './connection-limits.ts';
 import {
   formatted,
   formattedResult,
@@ -26,6 +28,17 @@ export interface HttpStreamsOptions {
   logger: Logger;
   /** How often an open multipart stream sends `{}` so that proxies keep it open, as Apollo's protocol asks. @default 5000 */
   multipartHeartbeatMs?: number;
+  /** Draws one request from the caller's rate limits for each stream, reservation and multipart request; the refusal, if any. */
+  rateLimit?: (caller: StreamingCaller) => Promise<GraphQLError | undefined>;
+  /** Ends open streams of revoked sessions, as WebSocket connections are closed. */
+  revokedSessions?: SessionRevocationCheck;
+  /** How often an open stream's session is checked against revoked sessions. @default 1000 */
+  revocationCheckIntervalMs?: number;
+  /**
+   * How long a reservation of graphql-sse's single-connection mode (a PUT) waits for its event stream before it is
+   * dropped, with what was subscribed on it. @default 30000
+   */
+  reservationTimeoutMs?: number;
   /** @default Date.now */
   now?: () => number;
 }
@@ -62,6 +75,67 @@ function isMultipartSubscription(req: IncomingMessage): boolean {
   return req.method === 'POST' && accept.includes('multipart/mixed') && accept.includes('subscriptionSpec');
 }
 
+/** Content types a browser sends cross-site without asking first (a "simple" request), as Apollo Server lists them. */
+const SIMPLE_CONTENT_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain']);
+/** Headers whose presence makes a browser ask first, as Apollo Server's CSRF prevention takes them. */
+const PREFLIGHT_HEADERS = ['x-apollo-operation-name', 'apollo-require-preflight'];
+const CSRF_REFUSAL =
+  "This operation has been blocked as a potential Cross-Site Request Forgery (CSRF). Please either specify a 'content-type' header " +
+  `(with a type that is not one of ${[...SIMPLE_CONTENT_TYPES].join(', ')}) or provide a non-empty value for one of the following ` +
+  `headers: ${PREFLIGHT_HEADERS.join(', ')}`;
+
+/**
+ * Refuses a POST another site's page could have sent without the browser asking first, as Apollo Server refuses one over
+ * plain HTTP: a stream's operation may be a mutation, and the page needs none of the answer for it to take effect.
+ */
+function refuseCrossSiteRequest(req: IncomingMessage): void {
+  const contentType = header(req, 'content-type');
+  const essence = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (essence !== undefined && !SIMPLE_CONTENT_TYPES.has(essence)) return;
+  if (PREFLIGHT_HEADERS.some((name) => (header(req, name) ?? '').length > 0)) return;
+  throw new HttpError(400, ErrorCode.BadRequest, CSRF_REFUSAL);
+}
+
+/** The code of a refusal graphql-sse answers by itself (a mutation over GET, a stream it does not know), by its status. */
+function codeOfStatus(status: number): ErrorCode {
+  if (status === 404) return ErrorCode.NotFound;
+  if (status === 409) return ErrorCode.Conflict;
+  return ErrorCode.BadRequest;
+}
+
+/** graphql-sse's own refusals, which carry no code (or no body), as every other refusal of the gateway: errors with codes. */
+function withCodes(body: string | null, status: number, statusText: string | undefined): string {
+  let errors: { message?: unknown; extensions?: Record<string, unknown> }[] | undefined;
+  if (body) {
+    try {
+      errors = (JSON.parse(body) as { errors?: typeof errors }).errors;
+    } catch {
+      errors = undefined;
+    }
+  }
+  const code = codeOfStatus(status);
+  const coded = (errors ?? [{ message: body || statusText || 'Bad Request' }]).map((error) => ({
+    message: typeof error.message === 'string' ? error.message : String(statusText ?? 'Bad Request'),
+    extensions: { ...error.extensions, code: typeof error.extensions?.code === 'string' ? error.extensions.code : code },
+  }));
+  return JSON.stringify({ errors: coded });
+}
+
+/**
+ * graphql-sse ends only what looks like an async generator (`next`, `return` and `throw`) when a stream closes; the
+ * gateway's subscriptions are async iterators without `throw`, and would otherwise stay subscribed upstream.
+ */
+function endable<T>(result: AsyncIterableIterator<T> | ExecutionResult): AsyncGenerator<T> | ExecutionResult {
+  if (!(Symbol.asyncIterator in result)) return result;
+  const iterator = result as AsyncIterableIterator<T> & { throw?: (error?: unknown) => Promise<IteratorResult<T>> };
+  if (!iterator.throw)
+    iterator.throw = async () => {
+      await iterator.return?.();
+      return { done: true, value: undefined };
+    };
+  return iterator as AsyncGenerator<T>;
+}
+
 const statusOf = (code: unknown): number => (code === ErrorCode.RateLimited ? 429 : code === ErrorCode.ServiceUnavailable ? 503 : 400);
 
 /** A refused operation before its stream starts: the status its code calls for, and the errors as over HTTP. */
@@ -81,9 +155,38 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
   const prepared = new WeakMap<object, PreparedStreamingOperation>();
   const callers = new WeakMap<IncomingMessage, StreamingCaller>();
 
+  const revocationWatch: RevocationWatch = {
+    isRevoked: options.revokedSessions,
+    logger: options.logger,
+    ...(options.revocationCheckIntervalMs === undefined ? {} : { intervalMs: options.revocationCheckIntervalMs }),
+  };
+  /**
+   * The reservations of graphql-sse's single-connection mode, by token: whose each is (a token is usable by the identity
+   * that reserved it only), the connection slot it holds from its PUT until its stream ends, and its expiry while no
+   * stream has connected to it.
+   */
+  const reservations = new Map<string, { owner: string; release: () => void; cancelExpiry?: () => void }>();
+  /** A request the gateway makes of graphql-sse itself, to drop a reservation nobody connected to. */
+  const dropping = new WeakSet<object>();
+  const ownerOf = (caller: StreamingCaller) => JSON.stringify(caller.identity);
+  const notFound = (): SseResponse => [
+    JSON.stringify({ errors: [{ message: 'Stream not found', extensions: { code: ErrorCode.NotFound } }] }),
+    { status: 404, statusText: 'Not Found', headers: { 'content-type': 'application/json; charset=utf-8' } },
+  ];
+
   // graphql-sse types its context as a plain record; the gateway's context is one.
   type SseContext = GatewayContext & Record<PropertyKey, unknown>;
   const sse = createHandler<IncomingMessage, undefined, SseContext>({
+    // graphql-sse's own tokens come from Math.random and serve whoever presents them: the gateway's are random UUIDs,
+    // bound to the identity that reserved them, and a reservation is a connection under the same caps.
+    authenticate: (req) => {
+      const given = req.headers.get(TOKEN_HEADER_KEY) ?? new URL(req.url, 'http://localhost/').searchParams.get(TOKEN_QUERY_KEY);
+      if (dropping.has(req.raw)) return given ?? undefined;
+      const caller = callers.get(req.raw)!;
+      if (req.method === 'PUT') return reserve(caller);
+      if (!given) return undefined;
+      return reservations.get(given)?.owner === ownerOf(caller) ? given : notFound();
+    },
     // Validated where HTTP requests are: subscriptions by StreamingOperations, the rest by Apollo Server.
     validate: () => [],
     onSubscribe: async (req: SseRequest<IncomingMessage, undefined>, params) => {
@@ -100,23 +203,69 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
         contextValue: operation.context as SseContext,
       };
     },
-    execute: (args) => runDeferring(options.operations, prepared.get(args.contextValue)!),
-    subscribe: (args) => options.operations.run(prepared.get(args.contextValue)!),
+    execute: async (args) => endable(await runDeferring(options.operations, prepared.get(args.contextValue)!)),
+    subscribe: async (args) => endable(await options.operations.run(prepared.get(args.contextValue)!)),
     onNext: (_ctx, _req, result) => formattedResult(result as ExecutionResult) as ExecutionResult,
   });
 
+  /** A reservation's token, holding a connection slot of the caller's until its stream ends or it expires unused. */
+  function reserve(caller: StreamingCaller): string | SseResponse {
+    const slot = options.connections.acquire(caller);
+    if ('refused' in slot)
+      return [
+        JSON.stringify({ errors: [{ message: slot.refused, extensions: { code: ErrorCode.RateLimited } }] }),
+        { status: 429, statusText: 'Too Many Requests', headers: { 'content-type': 'application/json; charset=utf-8' } },
+      ];
+    const token = randomUUID();
+    const timer = setTimeout(
+      () => void drop(token).catch((error: unknown) => options.logger.warn({ err: error }, 'an unused reservation could not be dropped')),
+      options.reservationTimeoutMs ?? 30_000,
+    );
+    timer.unref();
+    reservations.set(token, { owner: ownerOf(caller), release: slot.release, cancelExpiry: () => clearTimeout(timer) });
+    return token;
+  }
+
+  /** Forgets a reservation, releasing its slot, and has graphql-sse drop its stream with whatever was subscribed on it. */
+  async function drop(token: string): Promise<void> {
+    const reservation = reservations.get(token);
+    if (!reservation) return;
+    reservations.delete(token);
+    reservation.cancelExpiry?.();
+    reservation.release();
+    // graphql-sse keeps a reservation until its stream ends: connecting to it and leaving at once ends it.
+    const raw = {};
+    dropping.add(raw);
+    const [stream] = await sse({
+      method: 'GET',
+      url: `http://localhost/?${TOKEN_QUERY_KEY}=${token}`,
+      headers: { get: (name) => (name.toLowerCase() === 'accept' ? EVENT_STREAM : null) },
+      body: null,
+      raw: raw as IncomingMessage,
+      context: undefined,
+    });
+    if (stream && typeof stream !== 'string') await stream.return?.(undefined);
+  }
+
   async function identify(req: IncomingMessage): Promise<StreamingCaller & { expiresAt?: number }> {
     const { identity, expiresAt } = await options.authenticate(req);
-    return { identity, clientAddress: options.clientAddressOf(req), ...(expiresAt === undefined ? {} : { expiresAt }) };
+    const caller = { identity, clientAddress: options.clientAddressOf(req), ...(expiresAt === undefined ? {} : { expiresAt }) };
+    // Each stream, reservation and multipart request is a request too: opening them in a loop draws from the same budgets.
+    const limited = await options.rateLimit?.(caller);
+    if (limited) throw new HttpError(429, ErrorCode.RateLimited, limited.message);
+    return caller;
   }
 
   async function serveEvents(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method === 'POST') refuseCrossSiteRequest(req);
     const caller = await identify(req);
     callers.set(req, caller);
     const body = req.method === 'POST' ? (await readBody(req, options.maxBodyBytes)).toString('utf8') : null;
     const accept = header(req, 'accept') ?? '';
     const streaming = accept.includes(EVENT_STREAM) && req.method !== 'PUT';
-    const slot = streaming ? options.connections.acquire(caller) : undefined;
+    const token = header(req, TOKEN_HEADER_KEY) ?? url.searchParams.get(TOKEN_QUERY_KEY) ?? undefined;
+    // A stream of a reservation holds the reservation's slot; a stream of its own takes one.
+    const slot = streaming && token === undefined ? options.connections.acquire(caller) : undefined;
     if (slot && 'refused' in slot) throw new HttpError(429, ErrorCode.RateLimited, slot.refused);
     const [responseBody, init] = await sse({
       method: req.method ?? 'GET',
@@ -127,34 +276,53 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       raw: req,
       context: undefined,
     });
-    res.writeHead(init.status, init.statusText, init.headers as Record<string, string>);
     if (typeof responseBody === 'string' || responseBody === null) {
       slot?.release();
+      if (init.status >= 400) {
+        const coded = withCodes(responseBody, init.status, init.statusText);
+        res.writeHead(init.status, init.statusText, {
+          ...(init.headers as Record<string, string>),
+          'content-type': 'application/json; charset=utf-8',
+        });
+        res.end(coded);
+        return;
+      }
+      res.writeHead(init.status, init.statusText, init.headers as Record<string, string>);
       res.end(responseBody ?? undefined);
       return;
     }
+    res.writeHead(init.status, init.statusText, init.headers as Record<string, string>);
+    const reservation = token === undefined ? undefined : reservations.get(token);
+    reservation?.cancelExpiry?.();
     let ended = false;
+    /** What stops the watches on the stream's token and session, once they are set (the first may end it at once). */
+    const stopWatches: (() => void)[] = [];
     const end = () => {
       if (ended) return;
       ended = true;
-      cancelExpiry?.();
+      for (const stop of stopWatches) stop();
       slot?.release();
+      if (token !== undefined && reservations.get(token) === reservation) {
+        reservations.delete(token);
+        reservation?.release();
+      }
       void responseBody.return(undefined);
       res.end();
     };
-    const distinct = header(req, 'x-graphql-event-stream-token') === undefined && !url.searchParams.has('token');
-    const cancelExpiry =
-      caller.expiresAt === undefined
-        ? undefined
-        : onExpiry(caller.expiresAt, now, () => {
-            // In distinct-connections mode the stream is the operation: it ends with the reason, as a GraphQL error.
-            if (distinct) {
-              const expired = { errors: [{ message: StreamRefusal.TokenExpired, extensions: { code: ErrorCode.Unauthenticated } }] };
-              res.write(`event: next\ndata: ${JSON.stringify(expired)}\n\nevent: complete\ndata:\n\n`);
-            }
-            end();
-          });
+    /** In distinct-connections mode the stream is the operation: it ends with the reason, as a GraphQL error. */
+    const endWith = (message: string) => {
+      if (token === undefined && !ended) {
+        const refused = { errors: [{ message, extensions: { code: ErrorCode.Unauthenticated } }] };
+        res.write(`event: next\ndata: ${JSON.stringify(refused)}\n\nevent: complete\ndata:\n\n`);
+      }
+      end();
+    };
     res.once('close', end);
+    if (caller.expiresAt !== undefined) stopWatches.push(onExpiry(caller.expiresAt, now, () => endWith(StreamRefusal.TokenExpired)));
+    const stopRevocationWatch = ended
+      ? undefined
+      : watchRevocation(caller.identity, revocationWatch, () => endWith(SESSION_REVOKED_MESSAGE));
+    if (stopRevocationWatch) stopWatches.push(stopRevocationWatch);
     try {
       for await (const chunk of responseBody) {
         if (ended) break;
@@ -166,6 +334,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
   }
 
   async function serveMultipart(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    refuseCrossSiteRequest(req);
     const caller = await identify(req);
     let params: GraphQLRequestParams;
     try {
@@ -180,6 +349,8 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     const slot = options.connections.acquire(caller);
     if ('refused' in slot) throw new HttpError(429, ErrorCode.RateLimited, slot.refused);
     res.writeHead(200, { 'content-type': Multipart.ContentType, 'cache-control': 'no-cache', connection: 'keep-alive' });
+    // Sent now rather than with the first part, which may be a heartbeat's wait away: the client knows it is subscribed.
+    res.flushHeaders();
     const part = (payload: FormattedExecutionResult | null, errors?: unknown[]) =>
       res.write(`${Multipart.PartHeader}${JSON.stringify(errors ? { payload, errors } : { payload })}`);
     const result = await options.operations.run(operation);
@@ -190,25 +361,30 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       return;
     }
     let ended = false;
+    /** What stops the watches on the stream's token and session, once they are set (the first may end it at once). */
+    const stopWatches: (() => void)[] = [];
     const heartbeat = setInterval(() => res.write(`${Multipart.PartHeader}{}`), options.multipartHeartbeatMs ?? 5000);
     const end = () => {
       if (ended) return;
       ended = true;
       clearInterval(heartbeat);
-      cancelExpiry?.();
+      for (const stop of stopWatches) stop();
       slot.release();
       void result.return?.();
       if (!res.writableEnded) res.end(Multipart.End);
     };
-    const cancelExpiry =
-      caller.expiresAt === undefined
-        ? undefined
-        : onExpiry(caller.expiresAt, now, () => {
-            // A transport-level error in Apollo's protocol: no payload, the reason, and the end of the stream.
-            part(null, [{ message: StreamRefusal.TokenExpired, extensions: { code: ErrorCode.Unauthenticated } }]);
-            end();
-          });
+    /** A transport-level error in Apollo's protocol: no payload, the reason, and the end of the stream. */
+    const endWith = (message: string) => {
+      if (ended) return;
+      part(null, [{ message, extensions: { code: ErrorCode.Unauthenticated } }]);
+      end();
+    };
     res.once('close', end);
+    if (caller.expiresAt !== undefined) stopWatches.push(onExpiry(caller.expiresAt, now, () => endWith(StreamRefusal.TokenExpired)));
+    const stopRevocationWatch = ended
+      ? undefined
+      : watchRevocation(caller.identity, revocationWatch, () => endWith(SESSION_REVOKED_MESSAGE));
+    if (stopRevocationWatch) stopWatches.push(stopRevocationWatch);
     try {
       for await (const event of result) {
         if (ended) break;

@@ -4,14 +4,14 @@ import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLSch
 import { CloseCode, type Context, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import { clientError, ErrorCode, type Identity, type Logger } from '@nexusflow/kit/core';
+import { clientError, ErrorCode, type Logger } from '@nexusflow/kit/core';
 import { runDeferring } from '../features/incremental-delivery.ts';
 import { clientIdentityOf } from '../features/usage-reporting.ts';
 import type { ApiKeyLookup } from '../api-keys.ts';
 import { authenticateCredentials, isRefusal, SESSION_REVOKED_MESSAGE, type AccessTokenKeys } from '../authenticate.ts';
 import type { GatewayContext } from '../context.ts';
 import type { SessionRevocationCheck } from '../session-revocation.ts';
-import { onExpiry, StreamRefusal, type ConnectionLimits } from './connection-limits.ts';
+import { onExpiry, StreamRefusal, watchRevocation, type ConnectionLimits, type RevocationWatch } from './connection-limits.ts';
 import type { SubscriptionSink } from './federated.ts';
 import {
   formatted,
@@ -244,26 +244,11 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
     };
     return iterator;
   }
-  /**
-   * Closes the connection with 4401 once its session is revoked. Each check reads the gateway's cached answer, so
-   * connections of one session cost one look-up per cache period together, whatever their number.
-   */
-  function watchRevocation(identity: Identity, socket: WebSocket): (() => void) | undefined {
-    const sessionId = identity.kind === 'user' ? identity.sessionId : undefined;
-    const isRevoked = options.revokedSessions;
-    if (sessionId === undefined || !isRevoked) return undefined;
-    const timer = setInterval(() => {
-      isRevoked(sessionId)
-        .then((revoked) => {
-          if (revoked) socket.close(CloseCode.Unauthorized, SESSION_REVOKED_MESSAGE);
-        })
-        // Not known to be revoked: the connection stays, and the next check asks again.
-        .catch((error: unknown) => options.logger.warn({ err: error }, 'checking a connection for a revoked session failed'));
-    }, options.revocationCheckIntervalMs ?? 1000);
-    timer.unref();
-    return () => clearInterval(timer);
-  }
-
+  const revocationWatch: RevocationWatch = {
+    isRevoked: options.revokedSessions,
+    logger: options.logger,
+    ...(options.revocationCheckIntervalMs === undefined ? {} : { intervalMs: options.revocationCheckIntervalMs }),
+  };
   const wss = new WebSocketServer({ server: options.server, path: options.path, maxPayload: options.maxPayloadBytes ?? 1024 * 1024 });
 
   const server = useServer<Params, Extra>(
@@ -315,7 +300,9 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
         };
         if (expiresAt !== undefined)
           connection.cancelExpiry = onExpiry(expiresAt, now, () => socket.close(CloseCode.Unauthorized, StreamRefusal.TokenExpired));
-        connection.stopRevocationWatch = watchRevocation(identity, socket);
+        connection.stopRevocationWatch = watchRevocation(identity, revocationWatch, () =>
+          socket.close(CloseCode.Unauthorized, SESSION_REVOKED_MESSAGE),
+        );
         connections.set(socket, connection);
         return true;
       },
@@ -333,9 +320,13 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
             clientError(ErrorCode.RateLimited, `At most ${options.maxSubscriptionsPerConnection} operations at once on one connection`),
           ];
         }
-        const operation = await options.operations.prepare(connection, payload);
-        if (Array.isArray(operation)) return operation;
+        // Counted before the wait for its preparation, so that a burst of subscribes cannot all pass the check at once.
         connection.operations.add(id);
+        const operation = await options.operations.prepare(connection, payload);
+        if (Array.isArray(operation)) {
+          connection.operations.delete(id);
+          return operation;
+        }
         prepared.set(operation.context, { operation, socket: ctx.extra.socket, id });
         return {
           schema: operation.schema,
