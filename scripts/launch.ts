@@ -305,7 +305,12 @@ try {
   const subgraphUrls: Record<string, Record<string, string>> = Object.fromEntries(graphs.map((graph) => [graph, {}]));
   const environments = subgraphs.map((subgraph) => {
     const port = machinePort(subgraph.graph, subgraph.port);
-    const environment: Record<string, string> = { PORT: String(port), DATA_DIR: graphDataDir(subgraph.graph) };
+    // PORT_OFFSET: for what a service derives from other services' ports (the scheduler's `{localPort}` targets).
+    const environment: Record<string, string> = {
+      PORT: String(port),
+      PORT_OFFSET: String(portOffset),
+      DATA_DIR: graphDataDir(subgraph.graph),
+    };
     for (const [variable, target] of Object.entries(subgraph.links)) {
       const linked = subgraphs.find((candidate) => candidate.graph === subgraph.graph && candidate.name === target);
       if (linked) environment[variable] = `http://127.0.0.1:${machinePort(linked.graph, linked.port)}/graphql`;

@@ -69,6 +69,21 @@ describe('the billing-service subgraph', () => {
     expect((await fetch(stripe.webhookUrl!)).status).toBe(405);
   });
 
+  it('refuses a signed delivery that is no event (no type, a list, an id too long or with NUL) with 400, recording nothing', async () => {
+    const malformed = [
+      JSON.stringify({ id: 'evt_without_type' }),
+      '[1,2,3]',
+      JSON.stringify({ id: `evt_${'x'.repeat(300)}`, object: 'event', type: 'customer.created', data: { object: {} } }),
+      JSON.stringify({ id: 'evt_\u0000', object: 'event', type: 'customer.created', data: { object: {} } }),
+    ];
+    for (const payload of malformed) {
+      const answer = await stripe.deliverRaw(payload, stripe.sign(payload));
+      expect(answer.status, payload).toBe(400);
+      expect(JSON.parse(answer.answer).errors[0].extensions.code, payload).toBe('BAD_USER_INPUT');
+    }
+    expect(await under.subgraph.services.stripeEvents.pendingCount()).toBe(0);
+  });
+
   it('refuses a VIEWER a payment and a MEMBER a refund with FORBIDDEN, and an anonymous caller with UNAUTHENTICATED', async () => {
     const tenantId = randomUUID();
     const pay = { input: { invoiceId: randomUUID(), paymentMethod: 'pm_card_visa' } };

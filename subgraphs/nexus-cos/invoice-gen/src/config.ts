@@ -5,7 +5,7 @@ import { z } from 'zod';
 const invoiceGenEnvSchema = z.object({
   ...subgraphEnv(serviceDefaults('nexus-cos', 'invoice-gen')),
   /** The public origin of GET /invoices/pdf on this service (the gateway does not proxy it). */
-  INVOICE_PDF_BASE_URL: z.url().default(`http://localhost:${serviceDefaults('nexus-cos', 'invoice-gen').port}`),
+  INVOICE_PDF_BASE_URL: z.url().optional(),
   /** What invoice numbers start with: `<prefix>-<year>-<6 digits>`. */
   INVOICE_NUMBER_PREFIX: z
     .string()
@@ -19,7 +19,7 @@ const invoiceGenEnvSchema = z.object({
 
 export function loadInvoiceGenConfig(env?: Environment) {
   return loadSubgraphConfig('invoice-gen', invoiceGenEnvSchema, env, (parsed) => ({
-    pdfBaseUrl: parsed.INVOICE_PDF_BASE_URL,
+    pdfBaseUrl: parsed.INVOICE_PDF_BASE_URL ?? `http://localhost:${parsed.PORT}`,
     numberPrefix: parsed.INVOICE_NUMBER_PREFIX,
     ledgerMgrUrl: parsed.LEDGER_MGR_URL,
     ledgerPostingIntervalMs: parsed.LEDGER_POSTING_INTERVAL_MS,

@@ -52,18 +52,20 @@ const schedulerEnvSchema = z.object({
    * container) and `{localPort}` (its port under `npm start`), e.g. `http://{service}:{port}` in docker-compose.
    */
   TASK_TARGET_URL_TEMPLATE: z.preprocess(unsetWhenEmpty, z.string().default('http://127.0.0.1:{localPort}')),
+  /** What `npm start --port-offset` adds to every port, `{localPort}` included (the launcher sets it). */
+  PORT_OFFSET: z.coerce.number().int().min(0).default(0),
   TASK_TARGET_URLS: targetUrlsSchema,
 });
 
 /** The origin of every target service: from TASK_TARGET_URLS, else from TASK_TARGET_URL_TEMPLATE. */
-function targetOrigins(template: string, overrides: Record<string, string>): Record<string, string> {
+function targetOrigins(template: string, overrides: Record<string, string>, portOffset: number): Record<string, string> {
   return Object.fromEntries(
     TASK_TARGETS.map((name) => {
       const service = byName.get(name)!;
       const filled = template
         .replaceAll('{service}', name)
         .replaceAll('{port}', String(service.port))
-        .replaceAll('{localPort}', String(service.localPort));
+        .replaceAll('{localPort}', String(service.localPort + portOffset));
       return [name, overrides[name] ?? new URL(filled).origin];
     }),
   );
@@ -78,7 +80,7 @@ export function loadSchedulerConfig(env?: Environment) {
     backoff: { initialMs: parsed.RETRY_INITIAL_BACKOFF_MS, maxMs: parsed.RETRY_MAX_BACKOFF_MS, factor: 2 },
     runRetentionMs: parsed.RUN_RETENTION_DAYS * 86_400_000,
     /** The allow-list of deliveries: a target's origin comes from here, never from a task. */
-    targetOrigins: targetOrigins(parsed.TASK_TARGET_URL_TEMPLATE, parsed.TASK_TARGET_URLS),
+    targetOrigins: targetOrigins(parsed.TASK_TARGET_URL_TEMPLATE, parsed.TASK_TARGET_URLS, parsed.PORT_OFFSET),
   }));
 }
 

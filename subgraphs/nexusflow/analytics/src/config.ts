@@ -9,7 +9,7 @@ const CLICKHOUSE_DATABASE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const analyticsEnvSchema = z.object({
   ...subgraphEnv(serviceDefaults('nexusflow', 'analytics')),
   /** The public origin of GET /exports/analytics on this service (the gateway does not proxy it). */
-  ANALYTICS_EXPORT_BASE_URL: z.url().default('http://localhost:3006'),
+  ANALYTICS_EXPORT_BASE_URL: z.url().optional(),
   /** Bus events stored at once. */
   ANALYTICS_EVENT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   /** How often the monthly partitions of the coming months are made; 0 turns the pass off (events still make their own). */
@@ -56,7 +56,7 @@ function clickHouseOf(parsed: z.infer<typeof analyticsEnvSchema>) {
 
 export function loadAnalyticsConfig(env?: Environment) {
   return loadSubgraphConfig('analytics', analyticsEnvSchema, env, (parsed) => ({
-    exportBaseUrl: parsed.ANALYTICS_EXPORT_BASE_URL,
+    exportBaseUrl: parsed.ANALYTICS_EXPORT_BASE_URL ?? `http://localhost:${parsed.PORT}`,
     eventConcurrency: parsed.ANALYTICS_EVENT_CONCURRENCY,
     partitionIntervalMs: parsed.ANALYTICS_PARTITION_INTERVAL_MS,
     partitionsAhead: parsed.ANALYTICS_PARTITIONS_AHEAD,

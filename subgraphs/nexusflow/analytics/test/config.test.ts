@@ -11,6 +11,8 @@ describe('the analytics configuration', () => {
       exportBaseUrl: 'http://localhost:3006',
     });
     expect(config.subgraph.port).toBe(3006);
+    // Under `npm start --port-offset` the launcher moves PORT, and the links follow it.
+    expect(loadAnalyticsConfig({ PORT: '13006' }).exportBaseUrl).toBe('http://localhost:13006');
   });
 
   it('takes a public export origin, turns the partition pass off with 0, and refuses values out of range', () => {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 const auditEnvSchema = z.object({
   ...subgraphEnv(serviceDefaults('nexusflow', 'audit')),
   /** The public origin of GET /exports/audit on this service (the gateway does not proxy it). */
-  AUDIT_EXPORT_BASE_URL: z.url().default('http://localhost:3008'),
+  AUDIT_EXPORT_BASE_URL: z.url().optional(),
   /** How often entries past retention are pruned; 0 turns pruning off (e.g. when a scheduler runs it instead). */
   AUDIT_PRUNE_INTERVAL_MS: z.coerce.number().int().min(0).default(3_600_000),
   /** Bus events appended at once; appends of one tenant wait for each other on its chain head anyway. */
@@ -23,7 +23,7 @@ export function loadAuditConfig(env?: Environment) {
     auditEnvSchema,
     env,
     (parsed) => ({
-      exportBaseUrl: parsed.AUDIT_EXPORT_BASE_URL,
+      exportBaseUrl: parsed.AUDIT_EXPORT_BASE_URL ?? `http://localhost:${parsed.PORT}`,
       pruneIntervalMs: parsed.AUDIT_PRUNE_INTERVAL_MS,
       eventConcurrency: parsed.AUDIT_EVENT_CONCURRENCY,
       chainKey: secretOrDevelopmentDefault(parsed.AUDIT_CHAIN_KEY),

@@ -6,6 +6,8 @@ describe('the audit configuration', () => {
     const config = loadAuditConfig({});
     expect(config).toMatchObject({ pruneIntervalMs: 3_600_000, eventConcurrency: 8, exportBaseUrl: 'http://localhost:3008' });
     expect(config.subgraph.port).toBe(3008);
+    // Under `npm start --port-offset` the launcher moves PORT, and the links follow it.
+    expect(loadAuditConfig({ PORT: '13008' }).exportBaseUrl).toBe('http://localhost:13008');
   });
 
   it('takes a public export origin, turns pruning off with 0, and refuses a concurrency outside 1 to 64', () => {

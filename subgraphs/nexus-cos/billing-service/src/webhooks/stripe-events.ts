@@ -58,6 +58,19 @@ type Outcome = 'processed' | 'failed' | 'dead' | 'skipped';
  * included, is not called on every pass), and after `retry.maxAttempts` failed attempts the event is dead: logged at
  * error and never retried.
  */
+/** The most an event's id or type may be: the length of their columns. */
+const MAX_EVENT_FIELD_LENGTH = 255;
+
+const isShortText = (value: unknown): value is string =>
+  typeof value === 'string' && value.length > 0 && value.length <= MAX_EVENT_FIELD_LENGTH && !value.includes('\0');
+
+/** Whether a verified delivery has what recording it needs: an object with a short id and type. */
+function isEventShaped(event: unknown): event is Stripe.Event {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return false;
+  const { id, type } = event as { id?: unknown; type?: unknown };
+  return isShortText(id) && isShortText(type);
+}
+
 export class StripeEvents {
   constructor(private readonly options: StripeEventsOptions) {}
 
@@ -84,6 +97,9 @@ export class StripeEvents {
       this.options.logger.warn({ err: error }, 'refused a Stripe webhook delivery whose signature does not verify');
       throw new HttpError(400, ErrorCode.BadRequest, 'The Stripe-Signature does not verify');
     }
+    // Signed is not well formed: a body without an event's id and type would fail to be recorded, and answered 500 be
+    // delivered again for days. Stripe's own ids and types are short ASCII; this is the column's room with a margin.
+    if (!isEventShaped(event)) throw new HttpError(400, ErrorCode.BadUserInput, 'The delivery is not a Stripe event (an id and a type)');
     const recorded = await this.record(event);
     if (recorded) await this.attempt(event.id);
     return { received: true, duplicate: !recorded };
