@@ -64,6 +64,13 @@ function credentialsFrom(source: CredentialSource): Credentials {
   }
   const params = source.connectionParams;
   const header = params?.authorization ?? params?.Authorization;
+  // Present but not text is a malformed credential, refused like any other, never read as no credential at all.
+  for (const [name, value] of [
+    ['authorization', header],
+    ['token', params?.token],
+    ['apiKey', params?.apiKey],
+  ] as const)
+    if (value !== undefined && value !== null && typeof value !== 'string') return { malformed: `${name} must be a string` };
   // A WebSocket client sets its payload itself, so the bare token is accepted there too.
   const token = typeof header === 'string' ? (bearerToken(header) ?? header) : typeof params?.token === 'string' ? params.token : undefined;
   if (token) return bearer(token);

@@ -73,7 +73,12 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
   const scrape = runtime.metricsOfAllWorkers?.(metrics.registry);
   const admission = await loadAdmission(config, logger);
   const shedding = loadShedding(config.loadSheddingDelayMs, runtime, logger, series);
-  const demandControl = new DemandControl({ ...config.demandControl, registry: metrics.registry, logger });
+  const demandControl = new DemandControl({
+    ...config.demandControl,
+    registry: metrics.registry,
+    logger,
+    onRefused: (code) => series.refusals.inc({ code }),
+  });
   const subgraphs = new Subgraphs(config, runtime, series);
   const supergraph = supergraphUpdates(config.supergraphPath, config.supergraphPollIntervalMs, logger, series);
 

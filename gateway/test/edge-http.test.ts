@@ -180,6 +180,29 @@ describe('the gateway at its edge, over HTTP', () => {
           extensions: { code: 'COST_ESTIMATED_TOO_EXPENSIVE' },
         },
       ]);
+      expect(await metric(strict, /^gateway_operations_refused_total\{.*code="COST_ESTIMATED_TOO_EXPENSIVE"/)).toBe(1);
+    });
+
+    it('answers an automatic persisted query Apollo Server refuses with BAD_REQUEST in Apollo’s words, not as an internal error', async () => {
+      const query = '{ topProducts(first: 1) { upc } }';
+      const persisted = (extensions: Record<string, unknown>) =>
+        fetch(gateway.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query, extensions: { persistedQuery: extensions } }),
+        });
+
+      const mismatched = await persisted({ version: 1, sha256Hash: '0'.repeat(64) });
+      const otherVersion = await persisted({ version: 2, sha256Hash: createHash('sha256').update(query).digest('hex') });
+
+      expect(mismatched.status).toBe(400);
+      expect(await mismatched.json()).toEqual({
+        errors: [{ message: 'provided sha does not match query', extensions: { code: 'BAD_REQUEST' } }],
+      });
+      expect(otherVersion.status).toBe(400);
+      expect(await otherVersion.json()).toEqual({
+        errors: [{ message: 'Unsupported persisted query version', extensions: { code: 'BAD_REQUEST' } }],
+      });
     });
 
     it('only measures in measure mode', async () => {

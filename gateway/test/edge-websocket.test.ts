@@ -141,6 +141,17 @@ describe('the gateway at its edge, over WebSocket', () => {
     expect(await session.closed).toEqual({ code: 4403, reason: 'Access token has expired' });
   });
 
+  it('refuses credentials that are not text with 4403, rather than taking the client for anonymous', async () => {
+    for (const payload of [{ authorization: { a: 1 } }, { token: 42 }, { apiKey: ['nfk_x'] }]) {
+      const session = await connect();
+      expect(await session.init(payload), JSON.stringify(payload)).toBe(false);
+      expect((await session.closed).code).toBe(4403);
+    }
+    const named = await connect();
+    await named.init({ authorization: { a: 1 } });
+    expect(await named.closed).toEqual({ code: 4403, reason: 'authorization must be a string' });
+  });
+
   it('refuses a token that does not verify with 4403, saying so as over HTTP', async () => {
     const session = await connect();
     expect(await session.init({ authorization: 'Bearer not-a-token' })).toBe(false);

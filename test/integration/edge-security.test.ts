@@ -111,6 +111,21 @@ describe('the platform under the security review’s attacks', () => {
     expect(stored.data?.me.notificationPreferences?.map((preference) => preference.eventType) ?? []).not.toContain('x'.repeat(256));
   });
 
+  it('names no field of the schema in a variable’s error when introspection is off, as in a validation error', async () => {
+    const { token } = await register();
+    const closed = await stack.startGateway({ INTROSPECTION: 'false' });
+    const typo = 'query ($f: WorkflowFilterInput) { workflows(filter: $f) { edges { node { id } } } }';
+    const ask = (url: string) => postGraphQL(url, typo, { token, variables: { f: { ownerI: 'x' } } });
+
+    const hidden = await ask(closed.graphqlUrl);
+    const shown = await ask(stack.gateway.graphqlUrl);
+
+    expect(hidden.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(hidden.errors?.[0]?.message).toContain('Field "ownerI" is not defined by type "WorkflowFilterInput".');
+    expect(hidden.errors?.[0]?.message).not.toContain('Did you mean');
+    expect(shown.errors?.[0]?.message).toContain('Did you mean "ownerId"?');
+  });
+
   it('keeps a subscription whose events need another subgraph alive past the lifetime of a signed identity', async () => {
     const { token, email } = await register();
     const executionId = await startHeldRun({

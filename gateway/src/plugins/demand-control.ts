@@ -16,6 +16,8 @@ export interface DemandControlOptions {
   inResponse: boolean;
   registry: Registry;
   logger: Logger;
+  /** Called with the code of each operation refused over HTTP (streaming transports count their own refusals). */
+  onRefused?: (code: string) => void;
 }
 
 interface Measured {
@@ -100,7 +102,7 @@ export class DemandControl {
   apolloPlugin(): ApolloServerPlugin<GatewayContext> {
     const check = this.check.bind(this);
     const { measured: measuredByContext, actualCost } = this;
-    const { mode, maxCost, inResponse, logger } = this.options;
+    const { mode, maxCost, inResponse, logger, onRefused } = this.options;
     if (mode === DemandControlMode.Off) return {};
     return {
       async requestDidStart() {
@@ -110,7 +112,10 @@ export class DemandControl {
             if (!document) return;
             // The request's own operationName: Apollo Server's resolved one is unset when nothing matched it.
             const { measured, refusal } = check(document, request.operationName ?? undefined, request.variables ?? {});
-            if (refusal) throw refusal;
+            if (refusal) {
+              onRefused?.(String(refusal.extensions.code));
+              throw refusal;
+            }
             if (measured) measuredByContext.set(requestContext.contextValue, measured);
           },
           async willSendResponse(requestContext) {

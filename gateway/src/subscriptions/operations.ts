@@ -88,7 +88,8 @@ export interface StreamingOperationsOptions {
   logger: Logger;
 }
 
-const SUGGESTION = / Did you mean .*\?$/;
+/** The "Did you mean …?" graphql-js ends a message with, naming fields, types or enum values of the schema. */
+export const SUGGESTION = / Did you mean .*\?$/;
 
 /** Every error leaving over a streaming transport, whatever produced it: a known code and its message, nothing internal. */
 export function formatted(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
