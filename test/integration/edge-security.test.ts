@@ -74,14 +74,16 @@ describe('the platform under the security review’s attacks', () => {
     const notADate = await postGraphQL(url, usage, { token, variables: { from: 'not a date' } });
     const literal = await postGraphQL(url, '{ usageMetrics(from: "yesterday", to: "2026-01-01T00:00:00Z") { __typename } }', { token });
     const farFuture = await postGraphQL(url, usage, { token, variables: { from: '+275760-09-13T00:00:00Z' } });
-    const tooLong = await postGraphQL(
+    const tooLong = await postGraphQL(url, 'mutation Long($name: String) { saveCrmContact(input: { firstName: $name }) { id } }', {
+      token,
+      variables: { name: 'x'.repeat(256) },
+    });
+    const emptyEventType = await postGraphQL(
       url,
-      'mutation Long($eventType: String!) { setNotificationPreference(eventType: $eventType, channels: [IN_APP]) { eventType } }',
-      {
-        token,
-        variables: { eventType: 'x'.repeat(256) },
-      },
+      'mutation { setNotificationPreference(eventType: " ", channels: [IN_APP]) { eventType } }',
+      { token },
     );
+    const notAPhone = await postGraphQL(url, 'mutation { setContactPoints(input: { phone: "abc" }) { phone } }', { token });
     const withNul = await postGraphQL(url, 'mutation { setContactPoints(input: { email: "a\\u0000b@example.com" }) { email } }', { token });
 
     expect(notADate.errors?.[0]).toMatchObject({
@@ -98,17 +100,24 @@ describe('the platform under the security review’s attacks', () => {
       message: 'A text value is longer than allowed (at most 255 characters)',
       extensions: { code: 'BAD_USER_INPUT' },
     });
+    expect(emptyEventType.errors?.[0]).toMatchObject({
+      message: 'eventType must have 1 to 255 characters',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    expect(notAPhone.errors?.[0]).toMatchObject({ message: expect.stringContaining('E.164'), extensions: { code: 'BAD_USER_INPUT' } });
     expect(withNul.errors?.[0]).toMatchObject({
       message: 'Text may not contain the NUL character (U+0000)',
       extensions: { code: 'BAD_USER_INPUT' },
     });
     const stored = await postGraphQL<{
-      contactPoints: { email: string | null } | null;
+      contactPoints: { email: string | null; phone: string | null } | null;
       me: { notificationPreferences: { eventType: string }[] | null };
-    }>(url, '{ contactPoints { email } me { notificationPreferences { eventType } } }', { token });
+      crmContacts: { nodes: { id: string }[] };
+    }>(url, '{ contactPoints { email phone } me { notificationPreferences { eventType } } crmContacts { nodes { id } } }', { token });
     expect(stored.errors).toBeUndefined();
-    expect(stored.data?.contactPoints?.email ?? null).toBeNull();
-    expect(stored.data?.me.notificationPreferences?.map((preference) => preference.eventType) ?? []).not.toContain('x'.repeat(256));
+    expect(stored.data?.contactPoints ?? null).toBeNull();
+    expect(stored.data?.me.notificationPreferences?.map((preference) => preference.eventType) ?? []).not.toContain(' ');
+    expect(stored.data?.crmContacts.nodes).toEqual([]);
   });
 
   it('names no field of the schema in a variable’s error when introspection is off, as in a validation error', async () => {

@@ -84,6 +84,7 @@ export class OAuthClientService {
     const { name, clientType, grantTypes, redirectUris } = parseInput(registerOAuthClientInputSchema, input);
     const id = randomUUID();
     const clientSecret = clientType === 'CONFIDENTIAL' ? newClientSecret() : null;
+    const encryptedSecret = clientSecret === null ? null : await this.vault.seal(caller, clientSecret, id);
     const client = em.create(OAuthClient, {
       id,
       tenantId: caller.tenantId,
@@ -92,10 +93,17 @@ export class OAuthClientService {
       clientType,
       grantTypes,
       redirectUris,
-      encryptedSecret: clientSecret === null ? null : await this.vault.seal(caller, clientSecret, id),
+      encryptedSecret,
       secretIssuedAt: clientSecret === null ? null : this.now(),
     });
-    await em.flush();
+    try {
+      await em.flush();
+    } catch (error) {
+      // key-service counts the sealed secret against its key version until told: a client that was never stored
+      // would otherwise keep that version from ever being destroyed.
+      if (encryptedSecret) await this.forget(caller, encryptedSecret, id);
+      throw error;
+    }
     return { client, clientSecret };
   }
 

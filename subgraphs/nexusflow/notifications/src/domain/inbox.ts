@@ -3,6 +3,7 @@ import { Contact } from '../entities/contact.entity.ts';
 import { Notification } from '../entities/notification.entity.ts';
 import { Preference } from '../entities/preference.entity.ts';
 import { Template } from '../entities/template.entity.ts';
+import { checkContactPoints, checkTemplate, requireEventType } from './validation.ts';
 
 /**
  * What a signed-in user does with their own notifications and settings, and tenant templates. Every unit of work here
@@ -56,6 +57,7 @@ export class Inbox {
 
   async setPreference(em: EntityManager, identity: Identity, eventType: string, channels: string[]): Promise<Preference> {
     const user = requireUser(identity);
+    requireEventType(eventType);
     const existing = await em.findOne(Preference, { userId: user.userId, eventType });
     const preference = existing ?? em.create(Preference, { tenantId: user.tenantId, userId: user.userId, eventType, channels: [] });
     preference.channels = [...new Set(channels)];
@@ -74,6 +76,7 @@ export class Inbox {
     input: { email?: string | null; phone?: string | null; pushToken?: string | null },
   ): Promise<Contact> {
     const user = requireUser(identity);
+    checkContactPoints(input);
     const contact =
       (await em.findOne(Contact, { userId: user.userId })) ?? em.create(Contact, { userId: user.userId, tenantId: user.tenantId });
     Object.assign(contact, { email: input.email ?? null, phone: input.phone ?? null, pushToken: input.pushToken ?? null });
@@ -91,6 +94,7 @@ export class Inbox {
     input: { eventType: string; channel: string; subject?: string | null; body: string },
   ): Promise<Template> {
     const user = requireRole(identity, WRITER_ROLES);
+    checkTemplate(input);
     const existing = await em.findOne(Template, { eventType: input.eventType, channel: input.channel });
     const template =
       existing ?? em.create(Template, { tenantId: user.tenantId, eventType: input.eventType, channel: input.channel, body: input.body });

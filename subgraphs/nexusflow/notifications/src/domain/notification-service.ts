@@ -18,6 +18,7 @@ import { ProcessedEvent } from '../entities/processed-event.entity.ts';
 import { Template } from '../entities/template.entity.ts';
 import { ProviderError, type Channel, type Provider } from '../providers/index.ts';
 import { builtInWording, renderText, transactionalWording, workflowFailedVariables } from './templates.ts';
+import { requireEventType } from './validation.ts';
 import type { Sender, UserDirectory } from './user-directory.ts';
 
 export type NotificationChannel = Channel | 'IN_APP';
@@ -64,7 +65,6 @@ const emailAddress = z.email().max(254);
 export const ERASED_BODY = '';
 
 // The widths of their columns.
-const MAX_EVENT_TYPE_LENGTH = 255;
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 const MAX_SUBJECT_LENGTH = 255;
 
@@ -123,9 +123,7 @@ export class NotificationService {
   async send(em: EntityManager, request: SendRequest): Promise<Notification> {
     const { sender, userId, eventType, variables } = request;
     requireUuid(userId, 'userId');
-    if (eventType.trim() === '' || eventType.length > MAX_EVENT_TYPE_LENGTH) {
-      throw badUserInput(`eventType must have 1 to ${MAX_EVENT_TYPE_LENGTH} characters`, { field: 'eventType' });
-    }
+    requireEventType(eventType);
     if (variables !== null && variables !== undefined && (typeof variables !== 'object' || Array.isArray(variables))) {
       throw badUserInput('variables must be an object of names and values', { field: 'variables' });
     }
