@@ -116,6 +116,7 @@ export async function startGateway(config: GatewayConfig, runtime: GatewayRuntim
     redisUrl: config.redisUrl,
     redisNamespace: config.redisNamespace,
     authUrl: () => subgraphs.urls.get('auth'),
+    supergraphLoaded: () => subgraphs.urls.size > 0,
     internalSecret: config.internalSecret,
     cacheMs: config.sessionRevocationCacheMs,
     logger,

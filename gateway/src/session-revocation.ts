@@ -17,6 +17,8 @@ export interface SessionRevocationOptions {
   redisNamespace: string;
   /** Otherwise the auth subgraph is asked (its routing URL, once a supergraph has named it). */
   authUrl: () => string | undefined;
+  /** Whether a supergraph is loaded: one without an auth subgraph (Nexus COS, whose token-mgr revokes) has none to ask. */
+  supergraphLoaded: () => boolean;
   internalSecret: string;
   /** How long an answer is reused per session: how late a revocation may be seen, beside the check's own time. */
   cacheMs: number;
@@ -32,8 +34,16 @@ const AUTH_TIMEOUT_MS = 1000;
 
 /** The auth subgraph's answer: what an embedded deployment, whose revoked sessions live in auth's memory, reads. */
 function askAuth(options: SessionRevocationOptions, now: () => number): RevokedSessions['isRevoked'] {
+  let toldOfNoAuth = false;
   return async (id) => {
     const url = options.authUrl();
+    if (!url && options.supergraphLoaded()) {
+      // Not an outage, and so not a warning per request: said once, while the served graph has no auth subgraph.
+      if (!toldOfNoAuth) options.logger.info('the supergraph has no auth subgraph: sessions are not checked against its revocations');
+      toldOfNoAuth = true;
+      return false;
+    }
+    toldOfNoAuth = false;
     if (!url) throw new Error('no supergraph names the auth subgraph yet');
     const data = await callSubgraph({
       url,

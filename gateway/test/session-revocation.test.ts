@@ -19,6 +19,7 @@ describe('the gateway checking sessions against the revoked ones', () => {
       redisUrl: undefined,
       redisNamespace: 'nexusflow',
       authUrl: () => undefined,
+      supergraphLoaded: () => true,
       internalSecret: INTERNAL_SECRET,
       cacheMs: 0,
       logger: recordingLogger().logger,
@@ -46,6 +47,24 @@ describe('the gateway checking sessions against the revoked ones', () => {
   it('accepts the session, with a warning, when the auth subgraph cannot say (as the rate limits fail open)', async () => {
     const { logger, warned } = recordingLogger();
     const checker = revocation({ authUrl: () => 'http://127.0.0.1:1/graphql', logger });
+
+    expect(await checker.isRevoked(randomUUID())).toBe(false);
+    await warned('revoked sessions unavailable; accepting the session');
+  });
+
+  it('accepts the session without a warning per request when the supergraph served has no auth subgraph to ask', async () => {
+    const { logger, warnings } = recordingLogger();
+    const checker = revocation({ authUrl: () => undefined, supergraphLoaded: () => true, logger });
+
+    expect(await checker.isRevoked(randomUUID())).toBe(false);
+    expect(await checker.isRevoked(randomUUID())).toBe(false);
+
+    expect(warnings).toEqual([]);
+  });
+
+  it('warns while no supergraph is loaded yet', async () => {
+    const { logger, warned } = recordingLogger();
+    const checker = revocation({ authUrl: () => undefined, supergraphLoaded: () => false, logger });
 
     expect(await checker.isRevoked(randomUUID())).toBe(false);
     await warned('revoked sessions unavailable; accepting the session');

@@ -250,6 +250,10 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
         code_challenge_methods_supported: ['S256'],
       });
       expect(metadata.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'client_credentials', 'refresh_token']));
+      // What clients are registered with, and nothing more: no implicit grant, no other way to authenticate.
+      expect(metadata.grant_types_supported).not.toContain('implicit');
+      expect(metadata.response_types_supported).toEqual(['code', 'none']);
+      expect(metadata.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'none']);
       const ownKeys = ((await (await fetch(metadata.jwks_uri!)).json()) as { keys: { kid: string; alg: string; d?: string }[] }).keys;
       const cosKeys = ((await (await fetch(`${tokenMgr.url}${JWKS_PATH}`)).json()) as { keys: { kid: string }[] }).keys;
       expect(ownKeys).toEqual([expect.objectContaining({ alg: 'RS256' })]);

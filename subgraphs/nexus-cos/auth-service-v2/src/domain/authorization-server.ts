@@ -66,6 +66,10 @@ export class AuthorizationServer {
       // deactivated or deleted since the grant has no account, so their refresh tokens and sessions issue nothing more.
       findAccount: async (_ctx, sub) => ((await this.isActiveUser(sub)) ? { accountId: sub, claims: () => ({ sub }) } : undefined),
       scopes: ['openid', 'offline_access'],
+      // What clients are registered with (provider-adapter.ts), and so what discovery may advertise: the library's
+      // defaults would list client_secret_post, client_secret_jwt, private_key_jwt and the implicit grant's id_token.
+      clientAuthMethods: ['client_secret_basic', 'none'],
+      responseTypes: ['code', 'none'],
       features: {
         devInteractions: { enabled: false },
         clientCredentials: { enabled: true },
