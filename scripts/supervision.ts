@@ -119,6 +119,9 @@ export class SupervisedProcess {
       env: this.options.env,
       // The IPC channel tells the child when this process is gone, however it ended (see runMain).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // A process group of its own: Ctrl-C on the terminal signals the launcher's group only, and the launcher stops
+      // the children in order (the gateway first, which still reports usage to the subgraphs as it drains).
+      detached: true,
     });
     this.child = child;
     this.startedAt = this.now();

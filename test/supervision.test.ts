@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTempDirectory } from '@nexusflow/kit/testing';
@@ -131,6 +131,17 @@ describe('a supervised process', () => {
 
     expect(lines.toSorted()).toEqual(['idler         | a warning', 'idler         | listening', 'idler         | stopped']);
     expect(lines.at(-1)).toBe('idler         | stopped');
+  });
+
+  it('runs the process in a process group of its own, which a terminal’s Ctrl-C to the supervisor’s group does not reach', async () => {
+    const { supervised } = await superviseIdler();
+    await supervised.start();
+    const pid = supervised.pid!;
+
+    const processGroupOf = (id: number) => Number(readFileSync(`/proc/${id}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
+
+    expect(processGroupOf(pid)).toBe(pid);
+    expect(processGroupOf(pid)).not.toBe(processGroupOf(process.pid));
   });
 
   it('stops the process on request without restarting it', async () => {
