@@ -14,6 +14,7 @@ export * from './health.ts';
 export * from './http.ts';
 export * from './identity.ts';
 export * from './ids.ts';
+export * from './dates.ts';
 export * from './input.ts';
 export * from './jwks-access-token.ts';
 export * from './lifecycle.ts';

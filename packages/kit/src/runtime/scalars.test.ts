@@ -9,8 +9,10 @@ describe('the DateTime scalar', () => {
     expect(DateTimeScalar.parseValue('9999-12-31T23:59:59.999Z')).toEqual(new Date('9999-12-31T23:59:59.999Z'));
   });
 
-  it('refuses text that is no instant', () => {
-    expect(() => DateTimeScalar.parseValue('not a date')).toThrow('DateTime must be an ISO-8601 date-time string');
+  it('refuses text that is no instant, and a day its month does not have, which JavaScript would roll over', () => {
+    for (const text of ['not a date', '2026-02-30T00:00:00Z', '2026-04-31T10:00:00+02:00', '2025-02-29', '2026-00-10T00:00:00Z'])
+      expect(() => DateTimeScalar.parseValue(text), text).toThrow('DateTime must be an ISO-8601 date-time string');
+    expect(DateTimeScalar.parseValue('2024-02-29T12:00:00Z')).toEqual(new Date('2024-02-29T12:00:00Z'));
   });
 
   it('refuses instants JavaScript reads but PostgreSQL cannot store, as the caller’s mistake', () => {

@@ -1,4 +1,5 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { utcDay } from '../platform/dates.ts';
 
 /**
  * The years an instant may fall in: ISO 8601's four digits, which PostgreSQL stores and every client parses. JavaScript
@@ -7,9 +8,21 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 const FIRST_YEAR = 1;
 const LAST_YEAR = 9999;
 
+/** The calendar date an ISO-8601 text starts with: its year, month and day as written. */
+const CALENDAR_DATE = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})/;
+
+/** Whether the day written exists in its month: JavaScript reads 30 February as 2 March, and 31 April as 1 May. */
+function isCalendarDay(text: string): boolean {
+  const written = CALENDAR_DATE.exec(text);
+  if (!written) return true;
+  const [year, month, day] = [Number(written[1]), Number(written[2]), Number(written[3])];
+  return utcDay(year, month - 1, day).getUTCDate() === day && month >= 1 && month <= 12;
+}
+
 function toDate(value: unknown): Date {
   const date = value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
-  if (!date || Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO-8601 date-time string');
+  if (!date || Number.isNaN(date.getTime()) || (typeof value === 'string' && !isCalendarDay(value)))
+    throw new GraphQLError('DateTime must be an ISO-8601 date-time string');
   const year = date.getUTCFullYear();
   if (year < FIRST_YEAR || year > LAST_YEAR) throw new GraphQLError('DateTime must fall between the years 0001 and 9999');
   return date;

@@ -1,4 +1,4 @@
-import { requireRole, type EntityManager, type Identity } from '@nexusflow/kit';
+import { requireRole, utcDay, type EntityManager, type Identity } from '@nexusflow/kit';
 import type { EventStore } from './event-store.ts';
 import { ANALYST_ROLES } from './metrics.ts';
 import { checkedPeriod } from './periods.ts';
@@ -16,7 +16,7 @@ export interface Cohort {
 
 /** Monday 00:00 UTC of the week `at` falls in. */
 function weekStart(at: Date): Date {
-  const day = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
+  const day = utcDay(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate());
   return new Date(day.getTime() - ((day.getUTCDay() + 6) % 7) * 86_400_000);
 }
 

@@ -1,4 +1,4 @@
-import type { EntityManager, HealthCheck, TenantScope } from '@nexusflow/kit';
+import { utcDay, type EntityManager, type HealthCheck, type TenantScope } from '@nexusflow/kit';
 import { EventType, type EventRow } from './events.ts';
 import type { Bucket } from './periods.ts';
 
@@ -128,16 +128,16 @@ export function bucketStart(at: Date, bucket: Bucket): Date {
     case 'HOUR':
       return new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS);
     case 'DAY':
-      return new Date(Date.UTC(year, month, at.getUTCDate()));
+      return utcDay(year, month, at.getUTCDate());
     case 'WEEK':
-      return new Date(Date.UTC(year, month, at.getUTCDate()) - ((at.getUTCDay() + 6) % 7) * DAY_MS);
+      return new Date(utcDay(year, month, at.getUTCDate()).getTime() - ((at.getUTCDay() + 6) % 7) * DAY_MS);
     case 'MONTH':
-      return new Date(Date.UTC(year, month, 1));
+      return utcDay(year, month, 1);
   }
 }
 
 function nextBucket(start: Date, bucket: Bucket): Date {
-  if (bucket === 'MONTH') return new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1));
+  if (bucket === 'MONTH') return utcDay(start.getUTCFullYear(), start.getUTCMonth() + 1, 1);
   return new Date(start.getTime() + { HOUR: HOUR_MS, DAY: DAY_MS, WEEK: 7 * DAY_MS }[bucket]);
 }
 

@@ -1,12 +1,12 @@
-import type { EntityManager } from '@nexusflow/kit';
+import { utcDay, type EntityManager } from '@nexusflow/kit';
 
 /** The first instant (UTC) of the month `at` falls in. */
 export function monthStart(at: Date): Date {
-  return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+  return utcDay(at.getUTCFullYear(), at.getUTCMonth(), 1);
 }
 
 function addMonths(month: Date, count: number): Date {
-  return new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + count, 1));
+  return utcDay(month.getUTCFullYear(), month.getUTCMonth() + count, 1);
 }
 
 /** `analytics_events_2026_12`: the partition holding December 2026 (UTC). */

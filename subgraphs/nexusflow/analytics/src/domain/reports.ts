@@ -10,6 +10,7 @@ import {
   sendHttpError,
   SignedLinks,
   systemFork,
+  utcDay,
   writeChunk,
   type Database,
   type EntityManager,
@@ -98,7 +99,7 @@ export function periodAt(period: ReportPeriod, at: Date): Period {
   if (period === 'LAST_7_DAYS') return { from: new Date(at.getTime() - 7 * DAY_MS), to: at };
   if (period === 'LAST_30_DAYS') return { from: new Date(at.getTime() - 30 * DAY_MS), to: at };
   const justBefore = new Date(at.getTime() - 1);
-  return { from: new Date(Date.UTC(justBefore.getUTCFullYear(), justBefore.getUTCMonth(), 1)), to: at };
+  return { from: utcDay(justBefore.getUTCFullYear(), justBefore.getUTCMonth(), 1), to: at };
 }
 
 /** The first time a schedule fires strictly after `after`, its cron expression read in its time zone. */

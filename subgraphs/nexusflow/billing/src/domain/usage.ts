@@ -1,4 +1,4 @@
-import { isUuid, systemFork, type Database, type DomainEvent } from '@nexusflow/kit';
+import { isUuid, systemFork, utcDay, type Database, type DomainEvent } from '@nexusflow/kit';
 
 /** The events usage is counted from, as the workflows and ai services publish them. */
 export const EXECUTION_STARTED = 'workflow.execution.started';
@@ -9,8 +9,8 @@ export const USAGE_BINDINGS = [EXECUTION_STARTED, AI_USAGE_RECORDED];
 export function monthOf(at: number): { start: Date; end: Date } {
   const day = new Date(at);
   return {
-    start: new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), 1)),
-    end: new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth() + 1, 1)),
+    start: utcDay(day.getUTCFullYear(), day.getUTCMonth(), 1),
+    end: utcDay(day.getUTCFullYear(), day.getUTCMonth() + 1, 1),
   };
 }
 
