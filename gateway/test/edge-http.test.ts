@@ -259,6 +259,15 @@ describe('the gateway at its edge, over HTTP', () => {
         status: 400,
         body: { errors: [{ message: 'No trusted document has this id', extensions: { code: 'PERSISTED_QUERY_NOT_IN_LIST' } }] },
       });
+      // graphql-ws requires a query string in every subscribe: an empty one beside the id sends the id alone.
+      const session = await ProtocolSession.open(strict.graphqlUrl);
+      try {
+        await session.init();
+        const overWebSocket = await session.run({ query: '', extensions: { persistedQuery: { version: 1, sha256Hash: id } } });
+        expect(overWebSocket.results).toEqual([{ data: { topProducts: [{ upc: '1' }] }, extensions: expect.any(Object) }]);
+      } finally {
+        session.close();
+      }
     });
 
     it('with safelist, also serves their exact text, whitespace and comments aside, and nothing else', async () => {

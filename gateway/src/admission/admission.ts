@@ -76,7 +76,8 @@ export class Admission {
     let query = params.query;
     let handed = params;
     if (id !== undefined && trusted.mode !== TrustedDocumentsMode.Off) {
-      query = trusted.resolveId(id, query);
+      // graphql-ws requires a query string in every subscribe message: an empty one beside an id sends the id alone.
+      query = trusted.resolveId(id, query === '' ? undefined : query);
       // Served from the manifest: Apollo Server must not treat it as an automatic persisted query to register.
       const { persistedQuery: _, ...otherExtensions } = params.extensions as Record<string, unknown>;
       handed = { ...params, query, extensions: otherExtensions };
