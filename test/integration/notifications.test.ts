@@ -245,8 +245,11 @@ describe('notifications through the gateway', () => {
         },
       });
       expect(sent.data?.sendNotification.title).toBe('Release 4.2');
+      // Two refusals and their backoff first: a busy machine takes longer than expect.poll's one-second default.
       await expect
-        .poll(async () => (await inbox(owner.token))?.notifications?.[0]?.deliveries.map((d) => [d.channel, d.status]).sort())
+        .poll(async () => (await inbox(owner.token))?.notifications?.[0]?.deliveries.map((d) => [d.channel, d.status]).sort(), {
+          timeout: 15_000,
+        })
         .toEqual([
           ['PUSH', 'SENT'],
           ['SMS', 'SENT'],
