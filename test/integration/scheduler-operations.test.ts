@@ -100,6 +100,18 @@ describe('scheduler operations through the gateway', () => {
     expect((await ask(stack, owner.token, SCHEDULE, { id })).data?.schedule).toMatchObject({ name: 'Every night', cron: '0 2 * * *' });
   });
 
+  it('names intervalSeconds, not cron, when an interval of 0 or less seconds is given', async () => {
+    const workflowId = await createWorkflow();
+    for (const intervalSeconds of [0, -60]) {
+      const refused = (
+        await ask(stack, owner.token, `mutation ($input: ScheduleInput!) { createSchedule(input: $input) ${SCHEDULE_RESULT} }`, {
+          input: { workflowId, name: 'Never', intervalSeconds },
+        })
+      ).data?.createSchedule;
+      expect(refused, String(intervalSeconds)).toMatchObject({ __typename: 'InvalidSchedule', problems: [{ field: 'intervalSeconds' }] });
+    }
+  });
+
   it('resumes a paused schedule with a next tick from now on', async () => {
     const id = await createSchedule(await createWorkflow());
     expect((await ask(stack, owner.token, PAUSE_SCHEDULE, { id })).data?.pauseSchedule).toMatchObject({

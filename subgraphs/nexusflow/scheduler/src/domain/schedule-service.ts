@@ -19,12 +19,12 @@ const scheduleInputSchema = z
     workflowId: z.uuid('is not a workflow id'),
     name: z.string().trim().min(1, 'must not be empty').max(200),
     cron: z.string().trim().min(1).nullish(),
-    intervalSeconds: z.number().int().nullish(),
+    intervalSeconds: z.number().int().positive('must be a positive number of seconds').nullish(),
     timezone: z.string().nullish(),
     input: z.unknown().optional(),
     misfirePolicy: z.enum([MisfirePolicy.Skip, MisfirePolicy.RunOnce]).nullish(),
   })
-  .refine((input) => (input.cron ? 1 : 0) + (input.intervalSeconds ? 1 : 0) === 1, {
+  .refine((input) => (input.cron ? 1 : 0) + (input.intervalSeconds != null ? 1 : 0) === 1, {
     message: 'give either cron or intervalSeconds',
     path: ['cron'],
   });
