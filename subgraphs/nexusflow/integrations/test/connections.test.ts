@@ -416,6 +416,7 @@ describe('connections to providers', () => {
       for (const refused of [
         'https://hooks.zapier.com.evil.example/x',
         'http://hooks.zapier.com/hooks/catch/1/a/',
+        'https://hooks.zapier.com:8443/hooks/catch/1/a/',
         'https://10.0.0.1/hook',
         'not a url',
       ]) {

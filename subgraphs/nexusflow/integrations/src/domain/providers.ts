@@ -262,7 +262,10 @@ export function endpointOn(settings: ProviderSettings, endpoint: string): URL {
 export function isHookTargetOf(settings: ProviderSettings, target: URL): boolean {
   const host = settings.baseUrl.hostname;
   const onHost = target.hostname === host || target.hostname.endsWith(`.${host}`);
+  // https on its standard port, as the provider serves hooks; or exactly the configured origin's scheme and port (a
+  // local fake in tests). Another port of the provider's host is not where it serves hooks.
   const sameProtocol =
-    target.protocol === 'https:' || (target.protocol === settings.baseUrl.protocol && target.port === settings.baseUrl.port);
+    (target.protocol === 'https:' && target.port === '') ||
+    (target.protocol === settings.baseUrl.protocol && target.port === settings.baseUrl.port);
   return onHost && sameProtocol && target.username === '' && target.password === '';
 }
