@@ -115,11 +115,22 @@ class TextResponseHandler {
 const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
 /**
- * The errors of a GraphQL request a subgraph refused with 400 (GraphQL over HTTP: a variable or an argument its own
- * scalars reject, which the gateway cannot judge), when the body is a GraphQL response with errors and no data: they
- * reach the client with their own codes (`BAD_USER_INPUT`), as Apollo Router passes them on, where stock's "400: Bad
- * Request" would become an internal error.
+ * The errors of a GraphQL request a subgraph refused with 400 as the caller's mistake (GraphQL over HTTP: a variable or
+ * an argument its own scalars reject, which the gateway cannot judge; text it cannot store), when the body is a GraphQL
+ * response whose every error is `BAD_USER_INPUT` and no data: they reach the client as they are, as Apollo Router
+ * passes them on, where stock's "400: Bad Request" would become an internal error.
  */
+/**
+ * A value the subgraph refused (its scalars, in a variable or a literal; text it cannot store). Any other validation or
+ * parse failure means the gateway's plan and the subgraph disagree (a deploy under way): the gateway's to report as
+ * stock does, not the client's to correct.
+ */
+function isCallersMistake(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { message, extensions } = error as { message?: unknown; extensions?: { code?: unknown } };
+  return typeof message === 'string' && extensions?.code === ErrorCode.BadUserInput;
+}
+
 function requestErrorsIn(text: string): GatewayGraphQLResponse | undefined {
   let body: unknown;
   try {
@@ -131,10 +142,7 @@ function requestErrorsIn(text: string): GatewayGraphQLResponse | undefined {
   const { errors, data } = body as { errors?: unknown; data?: unknown };
   if (data !== undefined && data !== null) return undefined;
   if (!Array.isArray(errors) || errors.length === 0) return undefined;
-  const wellFormed = errors.every(
-    (error: unknown) => typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string',
-  );
-  return wellFormed ? { errors: errors as GatewayGraphQLResponse['errors'] } : undefined;
+  return errors.every(isCallersMistake) ? { errors: errors as GatewayGraphQLResponse['errors'] } : undefined;
 }
 
 /**

@@ -346,6 +346,11 @@ describe('the gateway at its edge, over HTTP', () => {
       await expect.poll(async () => (await reserve(capped)).status, { timeout: 5000 }).toBe(201);
       const dropped = await fetch(`${capped.graphqlUrl}?token=${token}`, { headers: { accept: 'text/event-stream' } });
       expect(dropped.status).toBe(404);
+      // An empty token names no reservation: the stream takes a slot of its own, and there is none left.
+      const emptyToken = await fetch(`${capped.graphqlUrl}?token=&query=${encodeURIComponent('{ __typename }')}`, {
+        headers: { accept: 'text/event-stream' },
+      });
+      expect(emptyToken.status).toBe(429);
 
       const limited = await fixture.gateway({ RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '2' });
       const statuses = [];

@@ -64,6 +64,14 @@ describe('the subgraph client', () => {
           }),
         );
       },
+      '/out-of-step': (_req, res) => {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            errors: [{ message: 'Cannot query field "gone" on type "Query".', extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }],
+          }),
+        );
+      },
       '/refused-without-graphql': (_req, res) => {
         res.writeHead(400, { 'content-type': 'text/plain' });
         res.end('bad request');
@@ -111,6 +119,9 @@ describe('the subgraph client', () => {
     });
     const failure = (await process(source('/refused-without-graphql')).catch((error: unknown) => error)) as GraphQLError;
     expect(failure.message).toBe('400: Bad Request');
+    // A subgraph out of step with the gateway's plan is the gateway's failure, reported as stock reports it.
+    const outOfStep = (await process(source('/out-of-step')).catch((error: unknown) => error)) as GraphQLError;
+    expect(outOfStep.message).toBe('400: Bad Request');
   });
 
   it('reports an answer that is not JSON as the subgraph being unavailable', async () => {

@@ -229,6 +229,23 @@ describe('subscription fan-out', () => {
     ]);
   });
 
+  it('refuses an operation id still in use, which graphql-ws forgets on complete before the operation is ready', async () => {
+    await gateway.close();
+    gateway = await startGatewayWith({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '2' });
+    const client = await connect();
+
+    client.subscribe('1');
+    client.send({ id: '1', type: 'complete' });
+    client.subscribe('1');
+
+    expect(await client.next()).toEqual({
+      id: '1',
+      type: 'error',
+      payload: [{ message: 'Operation id "1" is still in use on this connection', extensions: { code: 'BAD_REQUEST' } }],
+    });
+    await vi.waitFor(async () => expect(await metric('gateway_upstream_subscriptions')).toBe(0), { timeout: 5000 });
+  });
+
   it('sends identical subscriptions the identical message, differing only by id, exactly as graphql-ws serialises it', async () => {
     const one = await connect();
     const other = await connect();

@@ -165,10 +165,16 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
    * that reserved it only), the connection slot it holds from its PUT until its stream ends, and its expiry while no
    * stream has connected to it.
    */
-  const reservations = new Map<string, { owner: string; release: () => void; cancelExpiry?: () => void }>();
+  const reservations = new Map<string, { owner: string; release: () => void; cancelExpiry?: () => void; connected?: boolean }>();
+  /** The reservation each operation was sent to, so that one prepared while its stream ended is ended too. */
+  const reservationOf = new WeakMap<object, string>();
+  /** The reservation each PUT made, released at once when graphql-sse then refuses the PUT. */
+  const reservedBy = new WeakMap<IncomingMessage, string>();
   /** A request the gateway makes of graphql-sse itself, to drop a reservation nobody connected to. */
   const dropping = new WeakSet<object>();
-  const ownerOf = (caller: StreamingCaller) => JSON.stringify(caller.identity);
+  // An anonymous caller is nobody in particular: its reservation is its address's.
+  const ownerOf = (caller: StreamingCaller) =>
+    JSON.stringify(caller.identity.kind === 'anonymous' ? [caller.identity, caller.clientAddress] : caller.identity);
   const notFound = (): SseResponse => [
     JSON.stringify({ errors: [{ message: 'Stream not found', extensions: { code: ErrorCode.NotFound } }] }),
     { status: 404, statusText: 'Not Found', headers: { 'content-type': 'application/json; charset=utf-8' } },
@@ -180,11 +186,15 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     // graphql-sse's own tokens come from Math.random and serve whoever presents them: the gateway's are random UUIDs,
     // bound to the identity that reserved them, and a reservation is a connection under the same caps.
     authenticate: (req) => {
-      const given = req.headers.get(TOKEN_HEADER_KEY) ?? new URL(req.url, 'http://localhost/').searchParams.get(TOKEN_QUERY_KEY);
-      if (dropping.has(req.raw)) return given ?? undefined;
+      const given = tokenOf(req.raw);
+      if (dropping.has(req.raw)) return given;
       const caller = callers.get(req.raw)!;
-      if (req.method === 'PUT') return reserve(caller);
-      if (!given) return undefined;
+      if (req.method === 'PUT') {
+        const reserved = reserve(caller);
+        if (typeof reserved === 'string') reservedBy.set(req.raw, reserved);
+        return reserved;
+      }
+      if (given === undefined) return undefined;
       return reservations.get(given)?.owner === ownerOf(caller) ? given : notFound();
     },
     // Validated where HTTP requests are: subscriptions by StreamingOperations, the rest by Apollo Server.
@@ -195,6 +205,8 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       // graphql-sse takes a result (sent as the stream's one event) only if it has `data`.
       if (Array.isArray(operation)) return { data: null, errors: operation.map(formatted) } as unknown as ExecutionResult;
       prepared.set(operation.context, operation);
+      const token = tokenOf(req.raw);
+      if (token !== undefined) reservationOf.set(operation.context, token);
       return {
         schema: operation.schema,
         document: operation.document,
@@ -203,10 +215,28 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
         contextValue: operation.context as SseContext,
       };
     },
-    execute: async (args) => endable(await runDeferring(options.operations, prepared.get(args.contextValue)!)),
-    subscribe: async (args) => endable(await options.operations.run(prepared.get(args.contextValue)!)),
+    execute: async (args) =>
+      stillReserved(args.contextValue, endable(await runDeferring(options.operations, prepared.get(args.contextValue)!))),
+    subscribe: async (args) => stillReserved(args.contextValue, endable(await options.operations.run(prepared.get(args.contextValue)!))),
     onNext: (_ctx, _req, result) => formattedResult(result as ExecutionResult) as ExecutionResult,
   });
+
+  /** The token a request names (header or query), if it names one: an empty one names none. */
+  function tokenOf(req: IncomingMessage): string | undefined {
+    const given = header(req, TOKEN_HEADER_KEY) || new URL(req.url ?? '', 'http://localhost/').searchParams.get(TOKEN_QUERY_KEY);
+    return given || undefined;
+  }
+
+  /**
+   * An operation's result, ended at once when it was sent to a reservation whose stream ended while it was prepared:
+   * graphql-sse would otherwise keep it running for a stream nobody reads.
+   */
+  function stillReserved<T>(context: object, result: AsyncGenerator<T> | ExecutionResult): AsyncGenerator<T> | ExecutionResult {
+    const token = reservationOf.get(context);
+    if (token === undefined || reservations.has(token) || !(Symbol.asyncIterator in result)) return result;
+    void result.return(undefined);
+    return { errors: [{ message: 'Stream not found', extensions: { code: ErrorCode.NotFound } }] } as unknown as ExecutionResult;
+  }
 
   /** A reservation's token, holding a connection slot of the caller's until its stream ends or it expires unused. */
   function reserve(caller: StreamingCaller): string | SseResponse {
@@ -247,23 +277,33 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     if (stream && typeof stream !== 'string') await stream.return?.(undefined);
   }
 
-  async function identify(req: IncomingMessage): Promise<StreamingCaller & { expiresAt?: number }> {
+  /**
+   * Who calls. Each stream, reservation and multipart request is a request too, drawn from the rate limits as a
+   * WebSocket connection is (`charged`); an operation sent to a reservation is charged when it is prepared, as over
+   * WebSocket, and stopping one (DELETE) is never refused.
+   */
+  async function identify(req: IncomingMessage, charged: boolean): Promise<StreamingCaller & { expiresAt?: number }> {
     const { identity, expiresAt } = await options.authenticate(req);
     const caller = { identity, clientAddress: options.clientAddressOf(req), ...(expiresAt === undefined ? {} : { expiresAt }) };
-    // Each stream, reservation and multipart request is a request too: opening them in a loop draws from the same budgets.
-    const limited = await options.rateLimit?.(caller);
+    const limited = charged ? await options.rateLimit?.(caller) : undefined;
     if (limited) throw new HttpError(429, ErrorCode.RateLimited, limited.message);
     return caller;
   }
 
   async function serveEvents(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (req.method === 'POST') refuseCrossSiteRequest(req);
-    const caller = await identify(req);
-    callers.set(req, caller);
-    const body = req.method === 'POST' ? (await readBody(req, options.maxBodyBytes)).toString('utf8') : null;
     const accept = header(req, 'accept') ?? '';
     const streaming = accept.includes(EVENT_STREAM) && req.method !== 'PUT';
-    const token = header(req, TOKEN_HEADER_KEY) ?? url.searchParams.get(TOKEN_QUERY_KEY) ?? undefined;
+    const token = tokenOf(req);
+    const caller = await identify(req, streaming || req.method === 'PUT' || token === undefined);
+    callers.set(req, caller);
+    const body = req.method === 'POST' ? (await readBody(req, options.maxBodyBytes)).toString('utf8') : null;
+    const reserved = token === undefined ? undefined : reservations.get(token);
+    const ownReservation = reserved?.owner === ownerOf(caller) ? reserved : undefined;
+    // A reservation has one stream: another connection to it would share its slot (graphql-sse would answer 409).
+    if (streaming && ownReservation?.connected)
+      throw new HttpError(409, ErrorCode.Conflict, 'The stream of this reservation is already open');
+    if (streaming && ownReservation) ownReservation.connected = true;
     // A stream of a reservation holds the reservation's slot; a stream of its own takes one.
     const slot = streaming && token === undefined ? options.connections.acquire(caller) : undefined;
     if (slot && 'refused' in slot) throw new HttpError(429, ErrorCode.RateLimited, slot.refused);
@@ -278,6 +318,9 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     });
     if (typeof responseBody === 'string' || responseBody === null) {
       slot?.release();
+      // A reservation graphql-sse then refused (406 for its Accept header) was never handed to the client.
+      const refusedReservation = req.method === 'PUT' && init.status !== 201 ? reservedBy.get(req) : undefined;
+      if (refusedReservation) void drop(refusedReservation).catch(() => undefined);
       if (init.status >= 400) {
         const coded = withCodes(responseBody, init.status, init.statusText);
         res.writeHead(init.status, init.statusText, {
@@ -318,6 +361,8 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       end();
     };
     res.once('close', end);
+    // A client that left while the stream was being prepared has closed already: nothing would end it.
+    if (req.socket.destroyed) end();
     if (caller.expiresAt !== undefined) stopWatches.push(onExpiry(caller.expiresAt, now, () => endWith(StreamRefusal.TokenExpired)));
     const stopRevocationWatch = ended
       ? undefined
@@ -335,7 +380,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
 
   async function serveMultipart(req: IncomingMessage, res: ServerResponse): Promise<void> {
     refuseCrossSiteRequest(req);
-    const caller = await identify(req);
+    const caller = await identify(req, true);
     let params: GraphQLRequestParams;
     try {
       params = JSON.parse((await readBody(req, options.maxBodyBytes)).toString('utf8')) as GraphQLRequestParams;
@@ -380,6 +425,8 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       end();
     };
     res.once('close', end);
+    // A client that left while the stream was being prepared has closed already: nothing would end it.
+    if (req.socket.destroyed) end();
     if (caller.expiresAt !== undefined) stopWatches.push(onExpiry(caller.expiresAt, now, () => endWith(StreamRefusal.TokenExpired)));
     const stopRevocationWatch = ended
       ? undefined

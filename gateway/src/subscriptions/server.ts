@@ -320,6 +320,12 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
             clientError(ErrorCode.RateLimited, `At most ${options.maxSubscriptionsPerConnection} operations at once on one connection`),
           ];
         }
+        // An id still being prepared or running: graphql-ws forgets an id on `complete` before its operation is ready, and
+        // would run both, the first beyond the cap and past the connection's end.
+        if (connection.operations.has(id)) {
+          options.onRefused?.(ErrorCode.BadRequest);
+          return [clientError(ErrorCode.BadRequest, `Operation id ${JSON.stringify(id)} is still in use on this connection`)];
+        }
         // Counted before the wait for its preparation, so that a burst of subscribes cannot all pass the check at once.
         connection.operations.add(id);
         const operation = await options.operations.prepare(connection, payload);

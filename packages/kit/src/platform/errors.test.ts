@@ -181,12 +181,14 @@ describe('formatClientError', () => {
     });
   });
 
-  it('tells dates out of range and other refused values apart, and leaves other SQLSTATEs internal', () => {
+  it('tells dates out of range apart, and leaves the data exceptions a caller does not cause, and other SQLSTATEs, internal', () => {
     const refused = (code: string, message = 'refused') =>
       formatClientError({ message, extensions: {} }, Object.assign(new Error(message), { code }));
 
     expect(refused('22008')).toEqual({ message: 'A date or time is out of the range allowed', extensions: { code: 'BAD_USER_INPUT' } });
-    expect(refused('22P02')).toEqual({ message: 'A value is not valid', extensions: { code: 'BAD_USER_INPUT' } });
+    // The service's own mistakes, whatever their class.
+    expect(refused('22012').extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(refused('22P02').extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(refused('23505').extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(refused('42P01').extensions?.code).toBe('INTERNAL_SERVER_ERROR');
   });

@@ -67,12 +67,22 @@ async function parseGraphQLBody(req: IncomingMessage, limit: number): Promise<un
   }
 }
 
-/** Whether a JSON value holds a string with the NUL character anywhere (keys included). */
+/** Whether a JSON value holds a string with the NUL character anywhere (keys included); walked without recursion, however deep. */
 function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\0');
-  if (typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some(holdsNul);
-  return Object.entries(value).some(([key, element]) => key.includes('\0') || holdsNul(element));
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === 'string') {
+      if (next.includes('\0')) return true;
+    } else if (Array.isArray(next)) {
+      for (const item of next as unknown[]) pending.push(item);
+    } else if (typeof next === 'object' && next !== null)
+      for (const [key, element] of Object.entries(next)) {
+        if (key.includes('\0')) return true;
+        pending.push(element);
+      }
+  }
+  return false;
 }
 
 /** Whether a document's string literals decode to text with the NUL character (`"\u0000"`, `"\u{0}"`). */

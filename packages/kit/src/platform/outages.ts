@@ -105,7 +105,10 @@ function findInChain<T>(error: unknown, test: (candidate: ErrorLike) => T | unde
   return visit(error, 0);
 }
 
-/** What the caller is told of a value PostgreSQL refused, by SQLSTATE; any other of class 22 is told as invalid. */
+/**
+ * What the caller is told of a value PostgreSQL refused, by SQLSTATE: the data exceptions a caller's value causes. Any
+ * other of class 22 (a division by zero, an array subscript) is more likely the service's own mistake, and stays one.
+ */
 const DATA_EXCEPTION_MESSAGES: Record<string, string> = {
   '22001': 'A text value is longer than allowed',
   '22003': 'A number is out of the range allowed',
@@ -116,14 +119,15 @@ const DATA_EXCEPTION_MESSAGES: Record<string, string> = {
 };
 
 /**
- * The message for the caller when `error` is PostgreSQL refusing a value it was given (SQLSTATE class 22, data
- * exception: a text longer than its column, a number or date out of range): the request's values, not the service,
- * are at fault, so it is the caller's mistake to correct rather than an internal error to retry. Undefined otherwise.
+ * The message for the caller when `error` is PostgreSQL refusing a value it was given (a data exception of
+ * {@link DATA_EXCEPTION_MESSAGES}: a text longer than its column, a number or date out of range): the request's values,
+ * not the service, are at fault, so it is the caller's mistake to correct rather than an internal error to retry.
+ * Undefined otherwise.
  */
 export function valueRefusedByDatabase(error: unknown): string | undefined {
   return findInChain(error, (candidate) => {
-    if (typeof candidate.code !== 'string' || !/^22[0-9A-Z]{3}$/.test(candidate.code)) return undefined;
-    const message = DATA_EXCEPTION_MESSAGES[candidate.code] ?? 'A value is not valid';
+    const message = typeof candidate.code === 'string' ? DATA_EXCEPTION_MESSAGES[candidate.code] : undefined;
+    if (message === undefined) return undefined;
     // PostgreSQL names the column's type, not the column: its length is what the caller needs to know.
     const limit = typeof candidate.message === 'string' ? /character varying\((\d+)\)/.exec(candidate.message)?.[1] : undefined;
     return limit ? `${message} (at most ${limit} characters)` : message;

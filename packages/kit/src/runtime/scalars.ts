@@ -1,5 +1,12 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { utcDay } from '../platform/dates.ts';
+import { ErrorCode } from '../platform/errors.ts';
+
+/**
+ * A value the scalar refuses: the caller's mistake. Written in a document, graphql-js reports it as a validation error;
+ * its code tells the subgraph it is the value's fault (see defineSubgraph's formatError).
+ */
+const refused = (message: string) => new GraphQLError(message, { extensions: { code: ErrorCode.BadUserInput } });
 
 /**
  * The years an instant may fall in: ISO 8601's four digits, which PostgreSQL stores and every client parses. JavaScript
@@ -22,9 +29,9 @@ function isCalendarDay(text: string): boolean {
 function toDate(value: unknown): Date {
   const date = value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
   if (!date || Number.isNaN(date.getTime()) || (typeof value === 'string' && !isCalendarDay(value)))
-    throw new GraphQLError('DateTime must be an ISO-8601 date-time string');
+    throw refused('DateTime must be an ISO-8601 date-time string');
   const year = date.getUTCFullYear();
-  if (year < FIRST_YEAR || year > LAST_YEAR) throw new GraphQLError('DateTime must fall between the years 0001 and 9999');
+  if (year < FIRST_YEAR || year > LAST_YEAR) throw refused('DateTime must fall between the years 0001 and 9999');
   return date;
 }
 
@@ -35,7 +42,7 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
   serialize: (value) => toDate(value).toISOString(),
   parseValue: (value) => toDate(value),
   parseLiteral: (ast) => {
-    if (ast.kind !== Kind.STRING) throw new GraphQLError('DateTime must be a string');
+    if (ast.kind !== Kind.STRING) throw refused('DateTime must be a string');
     return toDate(ast.value);
   },
 });

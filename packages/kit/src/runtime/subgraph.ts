@@ -6,7 +6,14 @@ import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { MigrationObject } from '@mikro-orm/core';
-import { parse, type DocumentNode, type GraphQLResolveInfo, type GraphQLScalarType } from 'graphql';
+import {
+  GraphQLError,
+  parse,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLResolveInfo,
+  type GraphQLScalarType,
+} from 'graphql';
 import type { Environment, SubgraphConfig } from '../platform/config.ts';
 import {
   openDatabase,
@@ -175,6 +182,17 @@ export function defineSubgraph<Config extends { subgraph: SubgraphConfig }, Load
   return { ...subgraph, worker, startWorker: async (env) => startWorker(subgraph, worker, spec.config(env)) };
 }
 
+/**
+ * A literal one of the kit's scalars refused (a `DateTime` written in the document) is reported by graphql-js as a
+ * validation error; the value, not the document, is at fault, as for the same value in a variable: BAD_USER_INPUT.
+ */
+function scalarRefusalAsBadInput(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  if (formatted.extensions?.code !== ErrorCode.GraphQLValidationFailed || !(error instanceof GraphQLError)) return formatted;
+  const original = error.originalError;
+  if (!(original instanceof GraphQLError) || original.extensions.code !== ErrorCode.BadUserInput) return formatted;
+  return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.BadUserInput } };
+}
+
 /** A subgraph's entry point: starts it from the process environment, and stops it on SIGTERM or SIGINT (see {@link runMain}). */
 export function runSubgraph<Config extends { subgraph: SubgraphConfig }, Loaders, Services>(
   subgraph: Subgraph<Config, Loaders, Services>,
@@ -266,8 +284,10 @@ async function startSubgraph<Config extends { subgraph: SubgraphConfig }, Loader
   const apollo = new ApolloServer<SubgraphContext<Loaders, Services>>({
     schema,
     formatError: (formatted, error) => {
-      const safe = formatClientError(formatted, error);
+      const safe = formatClientError(scalarRefusalAsBadInput(formatted, error), error);
       if (safe.extensions?.code === ErrorCode.InternalServerError) logger.error({ err: error }, 'resolver failed');
+      else if (safe.extensions?.code === ErrorCode.BadUserInput && formatted.extensions?.code !== ErrorCode.BadUserInput)
+        logger.warn({ err: error, path: formatted.path }, 'resolver failed: the database refused a value it was given');
       // The client hears only that it may retry; the log says which dependency failed, and how.
       else if (safe.extensions?.code !== formatted.extensions?.code) {
         logger.warn({ err: error, path: formatted.path }, 'resolver failed: a dependency is unavailable');

@@ -47,17 +47,6 @@ export interface PendingPass {
 /** A process() outcome: applied, failed and retried later, failed for the last time, or not taken (held or not due). */
 type Outcome = 'processed' | 'failed' | 'dead' | 'skipped';
 
-/**
- * Stripe's webhook deliveries, applied exactly once in effect. A delivery is verified with the SDK on the raw body and
- * recorded under its event id (a replay, concurrent or not, finds the row and records nothing), then applied: the
- * payment or refund updated here, the invoice marked paid in invoice-gen, the entries posted to ledger-mgr. Each of
- * those steps is idempotent (a state set once here, invoice-gen's once-per-payment recording, the ledger's idempotency
- * keys), so an event applied again after a crash midway (its lease expired, or the service restarted) completes what
- * was left and repeats nothing. The event is marked processed only once every step succeeded; until then the periodic
- * pass retries it, each attempt after an exponentially longer wait (so a dependency that keeps failing, Stripe itself
- * included, is not called on every pass), and after `retry.maxAttempts` failed attempts the event is dead: logged at
- * error and never retried.
- */
 /** The most an event's id or type may be: the length of their columns. */
 const MAX_EVENT_FIELD_LENGTH = 255;
 
@@ -71,6 +60,17 @@ function isEventShaped(event: unknown): event is Stripe.Event {
   return isShortText(id) && isShortText(type);
 }
 
+/**
+ * Stripe's webhook deliveries, applied exactly once in effect. A delivery is verified with the SDK on the raw body and
+ * recorded under its event id (a replay, concurrent or not, finds the row and records nothing), then applied: the
+ * payment or refund updated here, the invoice marked paid in invoice-gen, the entries posted to ledger-mgr. Each of
+ * those steps is idempotent (a state set once here, invoice-gen's once-per-payment recording, the ledger's idempotency
+ * keys), so an event applied again after a crash midway (its lease expired, or the service restarted) completes what
+ * was left and repeats nothing. The event is marked processed only once every step succeeded; until then the periodic
+ * pass retries it, each attempt after an exponentially longer wait (so a dependency that keeps failing, Stripe itself
+ * included, is not called on every pass), and after `retry.maxAttempts` failed attempts the event is dead: logged at
+ * error and never retried.
+ */
 export class StripeEvents {
   constructor(private readonly options: StripeEventsOptions) {}
 
