@@ -221,6 +221,26 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     onNext: (_ctx, _req, result) => formattedResult(result as ExecutionResult) as ExecutionResult,
   });
 
+  /**
+   * Ends an open stream when its client leaves (or left while it was being prepared), its token expires or its session
+   * is revoked, saying why through `endWith`; what stops the watches goes into `stopWatches`, which the stream's end runs.
+   */
+  function watchStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: StreamingCaller & { expiresAt?: number },
+    stream: { end: () => void; endWith: (message: string) => void; ended: () => boolean },
+    stopWatches: (() => void)[],
+  ): void {
+    res.once('close', stream.end);
+    if (req.socket.destroyed) stream.end();
+    if (caller.expiresAt !== undefined) stopWatches.push(onExpiry(caller.expiresAt, now, () => stream.endWith(StreamRefusal.TokenExpired)));
+    // Ended already (an expired token fires at once): nothing is left to watch.
+    if (stream.ended()) return;
+    const stopRevocationWatch = watchRevocation(caller.identity, revocationWatch, () => stream.endWith(SESSION_REVOKED_MESSAGE));
+    if (stopRevocationWatch) stopWatches.push(stopRevocationWatch);
+  }
+
   /** The token a request names (header or query), if it names one: an empty one names none. */
   function tokenOf(req: IncomingMessage): string | undefined {
     const given = header(req, TOKEN_HEADER_KEY) || new URL(req.url ?? '', 'http://localhost/').searchParams.get(TOKEN_QUERY_KEY);
@@ -360,14 +380,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       }
       end();
     };
-    res.once('close', end);
-    // A client that left while the stream was being prepared has closed already: nothing would end it.
-    if (req.socket.destroyed) end();
-    if (caller.expiresAt !== undefined) stopWatches.push(onExpiry(caller.expiresAt, now, () => endWith(StreamRefusal.TokenExpired)));
-    const stopRevocationWatch = ended
-      ? undefined
-      : watchRevocation(caller.identity, revocationWatch, () => endWith(SESSION_REVOKED_MESSAGE));
-    if (stopRevocationWatch) stopWatches.push(stopRevocationWatch);
+    watchStream(req, res, caller, { end, endWith, ended: () => ended }, stopWatches);
     try {
       for await (const chunk of responseBody) {
         if (ended) break;
@@ -424,14 +437,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       part(null, [{ message, extensions: { code: ErrorCode.Unauthenticated } }]);
       end();
     };
-    res.once('close', end);
-    // A client that left while the stream was being prepared has closed already: nothing would end it.
-    if (req.socket.destroyed) end();
-    if (caller.expiresAt !== undefined) stopWatches.push(onExpiry(caller.expiresAt, now, () => endWith(StreamRefusal.TokenExpired)));
-    const stopRevocationWatch = ended
-      ? undefined
-      : watchRevocation(caller.identity, revocationWatch, () => endWith(SESSION_REVOKED_MESSAGE));
-    if (stopRevocationWatch) stopWatches.push(stopRevocationWatch);
+    watchStream(req, res, caller, { end, endWith, ended: () => ended }, stopWatches);
     try {
       for await (const event of result) {
         if (ended) break;
