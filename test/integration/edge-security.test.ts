@@ -120,6 +120,24 @@ describe('the platform under the security review’s attacks', () => {
     expect(stored.data?.crmContacts.nodes).toEqual([]);
   });
 
+  it('refuses text with the NUL character over WebSocket as over HTTP, for a subscription and a mutation alike', async () => {
+    const { token } = await register();
+    const session = await ProtocolSession.open(stack.gateway.graphqlUrl);
+    sessions.push(session);
+    await session.init({ authorization: `Bearer ${token}` });
+
+    const subscription = await session.run({ query: OWNER_UPDATES, variables: { id: 'a\u0000b' } });
+    const mutation = await session.run({
+      query: 'mutation { setContactPoints(input: { email: "a\\u0000b@example.com" }) { email } }',
+    });
+
+    const refusal = [{ message: 'Text may not contain the NUL character (U+0000)', extensions: { code: 'BAD_USER_INPUT' } }];
+    expect(subscription).toMatchObject({ results: [], errors: refusal });
+    expect(mutation).toMatchObject({ results: [], errors: refusal });
+    const stored = await postGraphQL<{ contactPoints: unknown }>(stack.gateway.graphqlUrl, '{ contactPoints { email } }', { token });
+    expect(stored.data?.contactPoints ?? null).toBeNull();
+  });
+
   it('names no field of the schema in a variable’s error when introspection is off, as in a validation error', async () => {
     const { token } = await register();
     const closed = await stack.startGateway({ INTROSPECTION: 'false' });

@@ -122,8 +122,14 @@ function refuseNul({ method, search, body }: GraphQLHttpRequest): void {
   } else if (typeof body === 'object' && body !== null) {
     ({ query, variables } = body as { query?: unknown; variables?: unknown });
   }
-  if (holdsNul(variables) || (typeof query === 'string' && documentHoldsNul(query)))
-    throw new HttpError(400, ErrorCode.BadUserInput, 'Text may not contain the NUL character (U+0000)');
+  if (operationHoldsNul(query, variables)) throw new HttpError(400, ErrorCode.BadUserInput, NUL_REFUSAL);
+}
+
+export const NUL_REFUSAL = 'Text may not contain the NUL character (U+0000)';
+
+/** Whether an operation's variables or the string literals of its document hold the NUL character, which PostgreSQL cannot store. */
+export function operationHoldsNul(query: unknown, variables: unknown): boolean {
+  return holdsNul(variables) || (typeof query === 'string' && documentHoldsNul(query));
 }
 
 /** A GraphQL request as it arrived over HTTP: the body of a POST, the query string of a GET. */

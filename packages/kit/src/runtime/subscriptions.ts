@@ -4,6 +4,7 @@ import { CloseCode, type Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { ErrorCode, formatClientError } from '../platform/errors.ts';
+import { NUL_REFUSAL, operationHoldsNul } from '../platform/http.ts';
 import { verifyIdentity, type Identity } from '../platform/identity.ts';
 import type { Logger } from '../platform/logger.ts';
 
@@ -54,6 +55,11 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
         return true;
       },
       context: (ctx: Context<Params, { socket: object }>) => options.context(identities.get(ctx.extra.socket)!),
+      // As over HTTP: PostgreSQL cannot store such text, and its refusal would read as the database being down.
+      onSubscribe: (_ctx, _id, payload) =>
+        operationHoldsNul(payload.query, payload.variables)
+          ? [new GraphQLError(NUL_REFUSAL, { extensions: { code: ErrorCode.BadUserInput } })]
+          : undefined,
       // Errors leave over WebSocket shaped as over HTTP: a known code and its message, nothing internal.
       onNext: (_ctx, _id, _payload, _args, result) => {
         const { errors, ...rest } = result as ExecutionResult;
