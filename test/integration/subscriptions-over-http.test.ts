@@ -273,6 +273,39 @@ describe('subscriptions over plain HTTP', () => {
     );
   });
 
+  it('runs at most MAX_SUBSCRIPTIONS_PER_CONNECTION operations at once on one reservation, as on one WebSocket', async () => {
+    const capped = await stack.startGateway({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '2' });
+    const authorization = `Bearer ${session.token}`;
+    const token = await (await fetch(capped.graphqlUrl, { method: 'PUT', headers: { authorization } })).text();
+    const leave = new AbortController();
+    const stream = await fetch(`${capped.graphqlUrl}?token=${token}`, {
+      headers: { accept: 'text/event-stream', authorization },
+      signal: leave.signal,
+    });
+    const send = (operationId: string) =>
+      fetch(capped.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization, 'x-graphql-event-stream-token': token },
+        body: JSON.stringify({ query: 'subscription { notificationReceived { id } }', extensions: { operationId } }),
+      });
+    const stop = (operationId: string) =>
+      fetch(`${capped.graphqlUrl}?token=${token}&operationId=${operationId}`, { method: 'DELETE', headers: { authorization } });
+
+    try {
+      expect(stream.status).toBe(200);
+      expect([(await send('a')).status, (await send('b')).status]).toEqual([202, 202]);
+      const third = await send('c');
+      expect(third.status).toBe(429);
+      expect(await third.json()).toEqual({
+        errors: [{ message: 'At most 2 operations at once on one connection', extensions: { code: 'RATE_LIMITED' } }],
+      });
+      expect((await stop('a')).status).toBe(200);
+      expect((await send('d')).status).toBe(202);
+    } finally {
+      leave.abort();
+    }
+  });
+
   it('ends an event stream when its access token expires, saying so', async () => {
     // The same user, with a token that lives two seconds: the stream ends by itself when it expires.
     const verification = await verifyAccessToken(session.token, stack.authConfig.jwtSecret);

@@ -39,6 +39,8 @@ export interface HttpStreamsOptions {
    * dropped, with what was subscribed on it. @default 30000
    */
   reservationTimeoutMs?: number;
+  /** How many operations one reservation runs at once, as one WebSocket connection (`MAX_SUBSCRIPTIONS_PER_CONNECTION`). */
+  maxOperationsPerReservation: number;
   /** @default Date.now */
   now?: () => number;
 }
@@ -165,7 +167,12 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
    * that reserved it only), the connection slot it holds from its PUT until its stream ends, and its expiry while no
    * stream has connected to it.
    */
-  const reservations = new Map<string, { owner: string; release: () => void; cancelExpiry?: () => void; connected?: boolean }>();
+  const reservations = new Map<
+    string,
+    { owner: string; release: () => void; operations: Set<string>; cancelExpiry?: () => void; connected?: boolean }
+  >();
+  /** The operation id each request sent to a reservation runs under, so that its end frees its place. */
+  const operationIdOf = new WeakMap<IncomingMessage, string>();
   /** The reservation each operation was sent to, so that one prepared while its stream ended is ended too. */
   const reservationOf = new WeakMap<object, string>();
   /** The reservation each PUT made, released at once when graphql-sse then refuses the PUT. */
@@ -201,11 +208,23 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     validate: () => [],
     onSubscribe: async (req: SseRequest<IncomingMessage, undefined>, params) => {
       const caller = callers.get(req.raw)!;
+      const token = tokenOf(req.raw);
+      const reservation = token === undefined ? undefined : reservations.get(token);
+      const given = params.extensions?.operationId;
+      const operationId = typeof given === 'string' || typeof given === 'number' ? String(given) : '';
+      if (reservation) {
+        if (reservation.operations.size >= options.maxOperationsPerReservation) return tooManyOperations();
+        // Counted before the wait for its preparation, so that a burst of operations cannot all pass the check at once.
+        reservation.operations.add(operationId);
+        operationIdOf.set(req.raw, operationId);
+      }
       const operation = await options.operations.prepare(caller, params);
       // graphql-sse takes a result (sent as the stream's one event) only if it has `data`.
-      if (Array.isArray(operation)) return { data: null, errors: operation.map(formatted) } as unknown as ExecutionResult;
+      if (Array.isArray(operation)) {
+        reservation?.operations.delete(operationId);
+        return { data: null, errors: operation.map(formatted) } as unknown as ExecutionResult;
+      }
       prepared.set(operation.context, operation);
-      const token = tokenOf(req.raw);
       if (token !== undefined) reservationOf.set(operation.context, token);
       return {
         schema: operation.schema,
@@ -219,7 +238,25 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       stillReserved(args.contextValue, endable(await runDeferring(options.operations, prepared.get(args.contextValue)!))),
     subscribe: async (args) => stillReserved(args.contextValue, endable(await options.operations.run(prepared.get(args.contextValue)!))),
     onNext: (_ctx, _req, result) => formattedResult(result as ExecutionResult) as ExecutionResult,
+    onComplete: (_ctx, req) => forgetOperation(tokenOf(req.raw), operationIdOf.get(req.raw)),
   });
+
+  const tooManyOperations = (): SseResponse => [
+    JSON.stringify({
+      errors: [
+        {
+          message: `At most ${options.maxOperationsPerReservation} operations at once on one connection`,
+          extensions: { code: ErrorCode.RateLimited },
+        },
+      ],
+    }),
+    { status: 429, statusText: 'Too Many Requests', headers: { 'content-type': 'application/json; charset=utf-8' } },
+  ];
+
+  /** Frees an operation's place in its reservation, when it completes or its client stops it. */
+  function forgetOperation(token: string | undefined, operationId: string | null | undefined): void {
+    if (token !== undefined && operationId != null) reservations.get(token)?.operations.delete(operationId);
+  }
 
   /**
    * Ends an open stream when its client leaves (or left while it was being prepared), its token expires or its session
@@ -272,7 +309,12 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       options.reservationTimeoutMs ?? 30_000,
     );
     timer.unref();
-    reservations.set(token, { owner: ownerOf(caller), release: slot.release, cancelExpiry: () => clearTimeout(timer) });
+    reservations.set(token, {
+      owner: ownerOf(caller),
+      release: slot.release,
+      operations: new Set(),
+      cancelExpiry: () => clearTimeout(timer),
+    });
     return token;
   }
 
@@ -338,6 +380,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     });
     if (typeof responseBody === 'string' || responseBody === null) {
       slot?.release();
+      if (req.method === 'DELETE' && ownReservation) forgetOperation(token, url.searchParams.get('operationId'));
       // A reservation graphql-sse then refused (406 for its Accept header) was never handed to the client.
       const refusedReservation = req.method === 'PUT' && init.status !== 201 ? reservedBy.get(req) : undefined;
       if (refusedReservation) void drop(refusedReservation).catch(() => undefined);
