@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Role } from '@nexusflow/kit';
 import { signUp, type SignedUp } from '../support/accounts.ts';
 import { ask, errorCodes, idsOf } from '../support/requests.ts';
-import { viewerToken } from '../support/roles.ts';
+import { tokenWithRole, viewerToken } from '../support/roles.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 const SET_TEMPLATE = `mutation ($input: NotificationTemplateInput!) { setNotificationTemplate(input: $input) { id eventType channel subject body } }`;
@@ -65,12 +66,11 @@ describe('notification operations through the gateway', () => {
     expect(templates.filter((template) => template.eventType === eventType)).toEqual([second]);
   });
 
-  it("refuses a VIEWER's template and shows other tenants none of this tenant's templates", async () => {
+  it("refuses a VIEWER's and a MEMBER's template, which words what the whole tenant receives, and shows other tenants none of this tenant's templates", async () => {
     const eventType = `viewer.try.${randomUUID()}`;
-    const refused = await ask(stack, await viewerToken(stack, owner), SET_TEMPLATE, {
-      input: { eventType, channel: 'IN_APP', body: 'Nope' },
-    });
-    expect(errorCodes(refused)).toEqual(['FORBIDDEN']);
+    const attempt = async (token: string) => ask(stack, token, SET_TEMPLATE, { input: { eventType, channel: 'IN_APP', body: 'Nope' } });
+    expect(errorCodes(await attempt(await viewerToken(stack, owner)))).toEqual(['FORBIDDEN']);
+    expect(errorCodes(await attempt(await tokenWithRole(stack, owner, Role.Member)))).toEqual(['FORBIDDEN']);
     const templates: { eventType: string }[] = (await ask(stack, owner.token, TEMPLATES)).data?.notificationTemplates;
     expect(templates.some((template) => template.eventType === eventType)).toBe(false);
 

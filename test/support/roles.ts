@@ -15,9 +15,14 @@ export function tenantOf(account: SignedUp): string {
  * gateway accepts any token of its signing key): quicker than inviting a viewer, for suites about another subgraph's
  * role checks. test/integration/teams.test.ts refuses a real, invited VIEWER every write.
  */
-export async function viewerToken(stack: Stack, account: SignedUp): Promise<string> {
+export function viewerToken(stack: Stack, account: SignedUp): Promise<string> {
+  return tokenWithRole(stack, account, Role.Viewer);
+}
+
+/** As {@link viewerToken}, for any one role: a MEMBER's, say, for what only owners and admins may change. */
+export async function tokenWithRole(stack: Stack, account: SignedUp, role: Role): Promise<string> {
   const { token } = await signAccessToken(
-    { userId: account.userId, tenantId: tenantOf(account), roles: [Role.Viewer] },
+    { userId: account.userId, tenantId: tenantOf(account), roles: [role] },
     stack.authConfig.jwtSecret,
     900,
   );

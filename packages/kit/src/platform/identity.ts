@@ -135,6 +135,9 @@ export function requireUser(identity: Identity): Extract<Identity, { kind: 'user
 /** Roles that may change a tenant's resources; VIEWERs only read. */
 export const WRITER_ROLES = [Role.Owner, Role.Admin, Role.Member] as const;
 
+/** Roles that may change what a whole tenant gets: its settings, templates, integrations and keys. */
+export const ADMIN_ROLES = [Role.Owner, Role.Admin] as const;
+
 /** The signed-in user if they hold one of `roles`; UNAUTHENTICATED or FORBIDDEN otherwise. */
 export function requireRole(identity: Identity, roles: readonly Role[]): Extract<Identity, { kind: 'user' }> {
   const user = requireUser(identity);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import {
+  ADMIN_ROLES,
   badUserInput,
   parseInput,
   isUuid,
@@ -8,7 +9,6 @@ import {
   recordEvent,
   requireRole,
   requireUser,
-  Role,
   type EntityManager,
   type Identity,
   type Logger,
@@ -29,7 +29,6 @@ import {
 } from './envelope.ts';
 import type { MasterKeyRing } from './master-key.ts';
 
-const ADMIN_ROLES = [Role.Owner, Role.Admin] as const;
 const MAX_PLAINTEXT_BYTES = 64 * 1024;
 const MAX_CIPHERTEXT_LENGTH = 128 * 1024;
 /** The prefix of every event key-service publishes: `keys.audit.<action>`, e.g. `keys.audit.rotate`. */

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import {
+  ADMIN_ROLES,
   badUserInput,
   clientError,
   ErrorCode,
@@ -30,7 +31,6 @@ import type { UserSessions } from './user-sessions.ts';
 import type { VerificationMailer } from './verification-mailer.ts';
 
 const MAX_PAGE = 100;
-const ADMIN_ROLES = [Role.Owner, Role.Admin] as const;
 
 const email = z.string().trim().toLowerCase().max(254, 'must be at most 254 characters').pipe(z.email('must be an email address'));
 const password = z.string().min(12, 'must be at least 12 characters').max(200, 'must be at most 200 characters');

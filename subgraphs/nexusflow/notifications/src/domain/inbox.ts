@@ -1,4 +1,4 @@
-import { requireRole, requireUser, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
+import { ADMIN_ROLES, requireRole, requireUser, type EntityManager, type Identity } from '@nexusflow/kit';
 import { Contact } from '../entities/contact.entity.ts';
 import { Notification } from '../entities/notification.entity.ts';
 import { Preference } from '../entities/preference.entity.ts';
@@ -93,7 +93,8 @@ export class Inbox {
     identity: Identity,
     input: { eventType: string; channel: string; subject?: string | null; body: string },
   ): Promise<Template> {
-    const user = requireRole(identity, WRITER_ROLES);
+    // A template words what every member of the tenant receives.
+    const user = requireRole(identity, ADMIN_ROLES);
     checkTemplate(input);
     const existing = await em.findOne(Template, { eventType: input.eventType, channel: input.channel });
     const template =

@@ -1,4 +1,4 @@
-import { badUserInput, requireRole, requireUser, requireUuid, Role, type EntityManager, type Identity } from '@nexusflow/kit';
+import { ADMIN_ROLES, badUserInput, requireRole, requireUser, requireUuid, Role, type EntityManager, type Identity } from '@nexusflow/kit';
 import { CrmCompany } from '../../entities/crm-company.entity.ts';
 import { CrmContact } from '../../entities/crm-contact.entity.ts';
 import { CrmDeal } from '../../entities/crm-deal.entity.ts';
@@ -19,7 +19,6 @@ import {
 
 const MAX_PAGE = 100;
 const WRITING_ROLES = [Role.Owner, Role.Admin, Role.Member] as const;
-const ADMIN_ROLES = [Role.Owner, Role.Admin] as const;
 
 export interface ContactInput {
   id?: string | null;

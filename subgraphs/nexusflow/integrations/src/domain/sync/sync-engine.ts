@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import {
+  ADMIN_ROLES,
   recordEvent,
   requireRole,
   requireUser,
   requireUuid,
-  Role,
   systemFork,
   type Database,
   type EntityManager,
@@ -28,7 +28,6 @@ import { mappingSetOf } from './crm-store.ts';
 import { findRecords, newRecord, RECORD_TABLES, syncedValues, type CrmRecord } from './crm-records.ts';
 import { CRM_OBJECT_TYPES, MappingError, MappingPlan, writeFields, type ConflictPolicy, type CrmObjectType } from './mappings.ts';
 
-const ADMIN_ROLES = [Role.Owner, Role.Admin] as const;
 const MAX_CONFLICTS_PAGE = 100;
 
 /** The job on the work queue: everything else is in the run's row. */
