@@ -140,6 +140,7 @@ const gatewayEnvShape = {
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   WS_MAX_BUFFERED_BYTES: z.coerce.number().int().positive().default(8_388_608),
   SSE_RESERVATION_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  MULTIPART_HEARTBEAT_MS: z.coerce.number().int().positive().default(5_000),
   UPSTREAM_RECONNECT_BASE_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.baseDelayMs),
   UPSTREAM_RECONNECT_MAX_DELAY_MS: z.coerce.number().int().positive().default(DEFAULT_RECONNECT_POLICY.maxDelayMs),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
@@ -250,6 +251,8 @@ export interface GatewayConfig {
   wsMaxBufferedBytes: number;
   /** How long a graphql-sse single-connection reservation waits for its event stream before it is dropped. */
   sseReservationTimeoutMs: number;
+  /** How often an open multipart subscription sends an empty part, so that proxies keep an idle stream open. */
+  multipartHeartbeatMs: number;
   /** Backoff of reconnections to a subgraph whose WebSocket dropped: the first wait's upper bound, then the cap. */
   upstreamReconnect: ReconnectPolicy;
   shutdownTimeoutMs: number;
@@ -403,6 +406,7 @@ export function loadGatewayConfig(env?: Environment, argv: string[] = []): Gatew
     wsConnectionInitTimeoutMs: parsed.WS_CONNECTION_INIT_TIMEOUT_MS,
     wsMaxBufferedBytes: parsed.WS_MAX_BUFFERED_BYTES,
     sseReservationTimeoutMs: parsed.SSE_RESERVATION_TIMEOUT_MS,
+    multipartHeartbeatMs: parsed.MULTIPART_HEARTBEAT_MS,
     upstreamReconnect: { baseDelayMs: parsed.UPSTREAM_RECONNECT_BASE_DELAY_MS, maxDelayMs: parsed.UPSTREAM_RECONNECT_MAX_DELAY_MS },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     workers: parsed.GATEWAY_WORKERS === 'auto' ? availableParallelism() : parsed.GATEWAY_WORKERS,

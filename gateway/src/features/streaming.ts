@@ -117,6 +117,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
         rateLimit: deps.rateLimits.checkStreaming,
         revokedSessions: deps.revokedSessions,
         reservationTimeoutMs: config.sseReservationTimeoutMs,
+        multipartHeartbeatMs: config.multipartHeartbeatMs,
         maxOperationsPerReservation: config.maxSubscriptionsPerConnection,
         logger,
         ...now,

@@ -45,12 +45,17 @@ export interface HttpStreamsOptions {
   now?: () => number;
 }
 
-/** Apollo's multipart HTTP protocol for subscriptions: the boundary and the parts. */
+/**
+ * Apollo's multipart HTTP protocol for subscriptions: the boundary and the parts. A part ends where the next delimiter
+ * starts, so each is written with the delimiter after it, as Apollo Router writes them: a client reads an event the
+ * moment it arrives, not when the next part (a heartbeat, seconds later) does.
+ */
 enum Multipart {
-  Boundary = 'graphql',
   ContentType = 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"',
-  PartHeader = '\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n',
-  End = '\r\n--graphql--\r\n',
+  Delimiter = '\r\n--graphql',
+  PartHeader = '\r\ncontent-type: application/json; charset=utf-8\r\n\r\n',
+  /** After the last part's delimiter: the close delimiter's `--`. */
+  End = '--\r\n',
 }
 
 const EVENT_STREAM = 'text/event-stream';
@@ -450,10 +455,11 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     const slot = options.connections.acquire(caller);
     if ('refused' in slot) throw new HttpError(429, ErrorCode.RateLimited, slot.refused);
     res.writeHead(200, { 'content-type': Multipart.ContentType, 'cache-control': 'no-cache', connection: 'keep-alive' });
-    // Sent now rather than with the first part, which may be a heartbeat's wait away: the client knows it is subscribed.
-    res.flushHeaders();
+    // Sent now with the first delimiter rather than with the first part, which may be a heartbeat's wait away: the
+    // client knows it is subscribed.
+    res.write(Multipart.Delimiter);
     const part = (payload: FormattedExecutionResult | null, errors?: unknown[]) =>
-      res.write(`${Multipart.PartHeader}${JSON.stringify(errors ? { payload, errors } : { payload })}`);
+      res.write(`${Multipart.PartHeader}${JSON.stringify(errors ? { payload, errors } : { payload })}${Multipart.Delimiter}`);
     const result = await options.operations.run(operation);
     if (!(Symbol.asyncIterator in result)) {
       part(formattedResult(result));
@@ -464,7 +470,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     let ended = false;
     /** What stops the watches on the stream's token and session, once they are set (the first may end it at once). */
     const stopWatches: (() => void)[] = [];
-    const heartbeat = setInterval(() => res.write(`${Multipart.PartHeader}{}`), options.multipartHeartbeatMs ?? 5000);
+    const heartbeat = setInterval(() => res.write(`${Multipart.PartHeader}{}${Multipart.Delimiter}`), options.multipartHeartbeatMs ?? 5000);
     const end = () => {
       if (ended) return;
       ended = true;
