@@ -79,7 +79,10 @@ export interface CheckReport {
   composition: { ok: boolean; problems: CompositionProblem[] };
   changes: CheckedChange[];
   operations: { checked: number; failures: (OperationFailure & { acknowledged?: string })[] };
-  /** Calls between subgraphs; a broken one cannot be acknowledged, since the caller ships from this same repository. */
+  /**
+   * Calls between subgraphs. One that no longer validates cannot be acknowledged, since the caller ships from this same
+   * repository; one a breaking change of its target's schema breaks can, as the change.
+   */
   internalOperations: { checked: number; failures: InternalOperationFailure[] };
   lint: (LintFinding & { acknowledged?: string })[];
   /**
@@ -227,7 +230,9 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     return acknowledged ? { ...failure, acknowledged } : failure;
   });
 
-  report.internalOperations.failures = validateInternalOperations(proposed, internalOperations);
+  report.internalOperations.failures = await validateInternalOperations(proposed, internalOperations, base?.subgraphs, (change) =>
+    ledger.change(change.type, change.path),
+  );
 
   report.lint = lintApiSchema(apiSchema).map((finding) => {
     const acknowledged = finding.severity === 'error' ? ledger.lint(finding.rule, finding.coordinate) : undefined;
@@ -249,10 +254,14 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     failures.push(`${breaking.length} breaking change(s) not acknowledged${clients.length > 0 ? ` (used by ${clients.join(', ')})` : ''}`);
   }
   if (broken.length > 0) failures.push(`${broken.length} client operation(s) no longer validate`);
-  const brokenCalls = report.internalOperations.failures;
-  if (brokenCalls.length > 0)
+  const brokenCalls = report.internalOperations.failures.filter((failure) => !failure.acknowledged);
+  const invalidCalls = brokenCalls.filter((failure) => !failure.change);
+  const callsBrokenByChanges = brokenCalls.filter((failure) => failure.change);
+  const named = (calls: InternalOperationFailure[]) => calls.map((failure) => describeInternalOperation(failure)).join('; ');
+  if (invalidCalls.length > 0) failures.push(`${invalidCalls.length} internal operation(s) no longer validate (${named(invalidCalls)})`);
+  if (callsBrokenByChanges.length > 0)
     failures.push(
-      `${brokenCalls.length} internal operation(s) no longer validate (${brokenCalls.map((failure) => describeInternalOperation(failure)).join('; ')})`,
+      `${callsBrokenByChanges.length} internal operation(s) broken by a change of their target not acknowledged (${named(callsBrokenByChanges)})`,
     );
   if (lintErrors.length > 0) failures.push(`${lintErrors.length} lint error(s)`);
   if (options.requirePublished && !published && !pendingPublication)

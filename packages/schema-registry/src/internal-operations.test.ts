@@ -79,11 +79,12 @@ async function repository(files: Record<string, string>) {
       const subgraphs = await readSupergraphConfig(join(root, 'supergraph.yaml'));
       await registry.publish({ subgraphs, supergraphSdl: composeSupergraph(subgraphs), changes: [] });
     },
-    check(): Promise<CheckReport> {
+    check(acknowledgementsFile?: string): Promise<CheckReport> {
       return checkSchema({
         supergraphConfig: join(root, 'supergraph.yaml'),
         registryDirectory: registry.directory,
         operationDirectories: [],
+        ...(acknowledgementsFile ? { acknowledgementsFile } : {}),
       });
     },
   };
@@ -137,6 +138,74 @@ describe('schema check of operations between subgraphs', () => {
       { caller: 'billing', target: 'accounts', operation: 'DunningNote', errors: ['Cannot query field "supportNote" on type "User".'] },
     ]);
     expect(report.ok).toBe(false);
+  });
+
+  it('fails a call that still validates when its target makes a breaking change to what it uses, naming the change', async () => {
+    const fixture = await repository(billingCalling(ACCOUNTS));
+    await fixture.publishWorkingSchemas();
+    // The call reads supportNote, hidden from the API: clients see no change, and its document still validates.
+    await writeFile(
+      join(fixture.root, 'accounts/schema.graphql'),
+      ACCOUNTS.replace('supportNote: String @inaccessible', 'supportNote: Int @inaccessible'),
+    );
+
+    const report = await fixture.check();
+
+    expect(report.changes).toEqual([]);
+    expect(report.internalOperations.failures).toEqual([
+      {
+        caller: 'billing',
+        target: 'accounts',
+        operation: 'DunningNote',
+        source: expect.stringMatching(/dunning-note\.graphql$/),
+        errors: ["FIELD_TYPE_CHANGED User.supportNote: Field 'User.supportNote' changed type from 'String' to 'Int'"],
+        change: { type: 'FIELD_TYPE_CHANGED', path: 'User.supportNote' },
+      },
+    ]);
+    expect(report.failures).toEqual([
+      '1 internal operation(s) broken by a change of their target not acknowledged (billing → accounts: operation DunningNote)',
+    ]);
+    expect(formatCheckReport(report)).toContain(
+      'Internal operations: 2 checked, 0 no longer validate, 1 broken by a change of their target',
+    );
+  });
+
+  it('fails a call whose input type gains a required field, and passes once the change is acknowledged', async () => {
+    const withNotes = (inputFields: string) => `${ACCOUNTS}
+"What a note on a user says."
+input NoteInput @inaccessible {
+${inputFields}
+}
+type Mutation {
+  "Whether accounts answers."
+  ping: Boolean
+  "Notes a user; for other services only."
+  noteUser(input: NoteInput!): Boolean @inaccessible
+}
+`;
+    const note = { 'billing/src/operations/accounts/note.graphql': 'mutation NoteUser($input: NoteInput!) { noteUser(input: $input) }' };
+    const fixture = await repository({ ...billingCalling(withNotes('  "The note."\n  text: String!')), ...note });
+    await fixture.publishWorkingSchemas();
+    await writeFile(
+      join(fixture.root, 'accounts/schema.graphql'),
+      withNotes('  "The note."\n  text: String!\n  "Who wrote it."\n  author: String!'),
+    );
+
+    const refused = await fixture.check();
+    await writeFile(
+      join(fixture.root, 'acknowledged.yaml'),
+      'acknowledged:\n  - change: INPUT_FIELD_ADDED\n    path: NoteInput.author\n    reason: billing sends the author from this change on; accounts deploys first\n',
+    );
+    const acknowledged = await fixture.check(join(fixture.root, 'acknowledged.yaml'));
+
+    expect(refused.internalOperations.failures).toMatchObject([
+      { operation: 'NoteUser', change: { type: 'INPUT_FIELD_ADDED', path: 'NoteInput.author' } },
+    ]);
+    expect(refused.ok).toBe(false);
+    expect(acknowledged.internalOperations.failures).toMatchObject([
+      { operation: 'NoteUser', acknowledged: 'billing sends the author from this change on; accounts deploys first' },
+    ]);
+    expect(acknowledged.failures).toEqual([]);
   });
 
   it('fails a call to a subgraph the supergraph no longer has', async () => {

@@ -86,9 +86,15 @@ export function formatCheckReport(report: CheckReport): string {
       for (const error of failure.errors) lines.push(`      ${error}`);
     }
     const calls = report.internalOperations;
-    lines.push(`Internal operations: ${calls.checked} checked, ${calls.failures.length} no longer validate`);
+    const invalidCalls = calls.failures.filter((failure) => !failure.change).length;
+    const brokenByChanges = calls.failures.length - invalidCalls;
+    lines.push(
+      `Internal operations: ${calls.checked} checked, ${invalidCalls} no longer validate${brokenByChanges > 0 ? `, ${brokenByChanges} broken by a change of their target` : ''}`,
+    );
     for (const failure of calls.failures) {
-      lines.push(`  ✗ ${describeInternalOperation(failure)} (${failure.source})`);
+      lines.push(
+        `  ✗ ${describeInternalOperation(failure)} (${failure.source})${failure.acknowledged ? ` acknowledged: ${failure.acknowledged}` : ''}`,
+      );
       for (const error of failure.errors) lines.push(`      ${error}`);
     }
     const errors = report.lint.filter((f) => f.severity === 'error');
