@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTempDirectory } from '@nexusflow/kit/testing';
@@ -43,6 +43,8 @@ query Directory { users(first: 10) { id name } }
 `;
 
 interface Fixture {
+  /** The registry's folder: `versions/` and `published/`. */
+  registryDirectory: string;
   /** Publishes these subgraphs as the registry's current version. */
   publish(subgraphs: Record<string, string>): Promise<void>;
   /** Checks these subgraphs as the proposed change; `pendingPublication` is the note's YAML, if any. */
@@ -68,6 +70,7 @@ async function fixture(operations = APP_OPERATIONS): Promise<Fixture> {
   const sources = (subgraphs: Record<string, string>) =>
     Object.entries(subgraphs).map(([name, sdl], index) => ({ name, url: `http://127.0.0.1:${4001 + index}/graphql`, sdl }));
   return {
+    registryDirectory: registry.directory,
     async publish(subgraphs) {
       const list = sources(subgraphs);
       await registry.publish({ subgraphs: list, supergraphSdl: composeSupergraph(list), changes: [] });
@@ -359,6 +362,37 @@ type User @key(fields: "id") {
     const report = await registry.check({ accounts: ACCOUNTS.replace('"A user by id."', '"One user, by id."') });
 
     expect(report).toMatchObject({ ok: true, publication: { published: false } });
+  });
+
+  it('fails when the registry is not sound: the supergraph production serves edited by hand, a gap in the history, a version that does not read', async () => {
+    const registry = await fixture();
+    await registry.publish({ accounts: ACCOUNTS });
+    await registry.publish({ accounts: ACCOUNTS.replace('  "Display name."\n', '  "The name shown."\n') });
+    const published = join(registry.registryDirectory, 'published/supergraph.graphql');
+    const sound = await registry.check({ accounts: ACCOUNTS });
+
+    await writeFile(published, 'garbage {{{');
+    const edited = await registry.check({ accounts: ACCOUNTS });
+    await rm(published);
+    const missing = await registry.check({ accounts: ACCOUNTS });
+    await rm(join(registry.registryDirectory, 'versions/000001.json'));
+    await writeFile(join(registry.registryDirectory, 'versions/000002.json'), '{}');
+    const broken = await registry.check({ accounts: ACCOUNTS });
+
+    expect(sound.registryProblems).toEqual([]);
+    expect(edited.registryProblems).toEqual([
+      "published/supergraph.graphql, which production serves, is not version 2's supergraph: restore it from git, or publish again",
+    ]);
+    expect(edited.failures[0]).toBe(`the registry is not sound: ${edited.registryProblems[0]}`);
+    expect(edited.ok).toBe(false);
+    expect(missing.registryProblems).toEqual([
+      'published/supergraph.graphql, which production serves, is missing: version 2 is the latest',
+    ]);
+    expect(broken.registryProblems).toEqual([
+      'the history has a gap: versions/000001.json missing',
+      `${join(registry.registryDirectory, 'versions/000002.json')} is not a published version: it needs a supergraphSdl and its subgraphs`,
+    ]);
+    expect(broken.ok).toBe(false);
   });
 
   it('checks operations and composition even before anything was published', async () => {

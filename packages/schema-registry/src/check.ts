@@ -91,6 +91,8 @@ export interface CheckReport {
    */
   /** `noteFile`: where a pending-publication note would be, relative to the working directory. */
   publication?: { published: boolean; noteFile: string; pendingReason?: string };
+  /** What is wrong with the registry's own files (see {@link SchemaRegistry.problems}); the check fails on any. */
+  registryProblems: string[];
   unusedAcknowledgements: Acknowledgement[];
   /**
    * The usage window read, when the check read one, and why reading it failed, if it did (breaking changes then stay
@@ -160,9 +162,11 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   const started = performance.now();
   const root = options.root ?? process.cwd();
   const registry = new SchemaRegistry(options.registryDirectory);
+  const registryProblems = await registry.problems();
   const [proposed, base, acknowledgements, operationLists, pendingPublication, internalOperations] = await Promise.all([
     readSupergraphConfig(options.supergraphConfig),
-    registry.latest(),
+    // A latest version that does not read is one of the registry's problems: checked against nothing, the check fails.
+    registry.latest().catch(() => undefined),
     readAcknowledgements(options.acknowledgementsFile),
     Promise.all(options.operationDirectories.map((directory) => loadOperations(directory, root))),
     readPendingPublication(options.pendingPublicationFile),
@@ -184,9 +188,11 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     operations: { checked: operations.length, failures: [] },
     internalOperations: { checked: internalOperations.length, failures: [] },
     lint: [],
+    registryProblems,
     unusedAcknowledgements: [],
     durationMs: 0,
   };
+  if (registryProblems.length > 0) failures.push(`the registry is not sound: ${registryProblems.join('; ')}`);
 
   let supergraphSdl: string;
   try {
@@ -195,7 +201,7 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     if (!(error instanceof CompositionError)) throw error;
     report.composition = { ok: false, problems: error.problems };
     failures.push(`composition failed with ${error.problems.length} error(s)`);
-    report.unusedAcknowledgements = ledger.unused();
+    // Nothing was compared, so no acknowledgement can be told unneeded.
     report.durationMs = Math.round(performance.now() - started);
     return report;
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -87,6 +88,13 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
       ],
     });
 
+    // A folder named by hand that is not there would be read as empty: nothing published, no operations to check.
+    for (const [flag, paths] of [
+      ['--registry', values.registry ? [values.registry] : []],
+      ['--operations', values.operations ?? []],
+    ] as const)
+      for (const path of paths) if (!existsSync(fromCwd(path))) throw new Error(`${flag} ${path}: no such folder`);
+
     const graphs = selectGraphs(values.graph);
     const fileOptions = [values.config, values.registry, values.operations, values.acknowledgements, values['pending-publication']];
     if (graphs.length > 1 && fileOptions.some((option) => option !== undefined)) {
@@ -135,6 +143,14 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
             err(formatCheckReport(report));
             err('\nNothing published: the check must pass first.');
             return 1;
+          }
+          // As Rover and Hive skip a publication that changes nothing: a version per run would bury the real ones.
+          if (report.publication?.published) {
+            print(
+              { version: report.baseVersion, unchanged: true },
+              `Nothing to publish: the working supergraph is published version ${report.baseVersion}`,
+            );
+            return 0;
           }
           const published = await registry.publish({
             ...(values.message ? { message: values.message } : {}),

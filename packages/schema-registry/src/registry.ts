@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { SubgraphSource } from './composition.ts';
 import type { SchemaChange } from './changes.ts';
 
@@ -49,10 +49,50 @@ export class SchemaRegistry {
   }
 
   async get(version: number): Promise<PublishedVersion> {
-    const raw = await readFile(this.versionPath(version), 'utf8').catch(() => {
+    const path = this.versionPath(version);
+    const raw = await readFile(path, 'utf8').catch(() => {
       throw new Error(`No published version ${version} in ${this.directory}`);
     });
-    return JSON.parse(raw) as PublishedVersion;
+    let record: Partial<PublishedVersion>;
+    try {
+      record = JSON.parse(raw) as Partial<PublishedVersion>;
+    } catch (error) {
+      throw new Error(`${path} is not a published version: ${(error as Error).message}`);
+    }
+    if (typeof record !== 'object' || record === null || typeof record.supergraphSdl !== 'string' || !Array.isArray(record.subgraphs))
+      throw new Error(`${path} is not a published version: it needs a supergraphSdl and its subgraphs`);
+    return { ...record, changes: Array.isArray(record.changes) ? record.changes : [] } as PublishedVersion;
+  }
+
+  /**
+   * What is wrong with the registry as files, which production and the check both trust: a gap in the history, a
+   * version that does not read, or a published supergraph that is not the latest version's (edited by hand, or left
+   * behind by a publication that did not finish). Empty when it is sound.
+   */
+  async problems(): Promise<string[]> {
+    const versions = await this.versions();
+    const problems: string[] = [];
+    const last = versions.at(-1);
+    if (last === undefined) return problems;
+    const present = new Set(versions);
+    const missing = Array.from({ length: last }, (_, index) => index + 1).filter((version) => !present.has(version));
+    if (missing.length > 0)
+      problems.push(
+        `the history has a gap: ${missing.map((version) => relative(this.directory, this.versionPath(version))).join(', ')} missing`,
+      );
+    let latest: PublishedVersion;
+    try {
+      latest = await this.get(last);
+    } catch (error) {
+      problems.push((error as Error).message);
+      return problems;
+    }
+    const served = await readFile(this.publishedSupergraphPath, 'utf8').catch(() => undefined);
+    const file = relative(this.directory, this.publishedSupergraphPath);
+    if (served === undefined) problems.push(`${file}, which production serves, is missing: version ${last} is the latest`);
+    else if (served !== latest.supergraphSdl)
+      problems.push(`${file}, which production serves, is not version ${last}'s supergraph: restore it from git, or publish again`);
+    return problems;
   }
 
   async latest(): Promise<PublishedVersion | undefined> {

@@ -59,6 +59,10 @@ export function formatCheckReport(report: CheckReport): string {
     `Subgraphs: ${changed.length === 0 ? 'none changed' : changed.map((s) => `${s.name} ${s.status}`).join(', ')}`,
     '',
   );
+  if (report.registryProblems.length > 0) {
+    lines.push(`Registry: NOT SOUND (${report.registryProblems.length})`);
+    for (const problem of report.registryProblems) lines.push(`  ✗ ${problem}`);
+  }
 
   if (!report.composition.ok) {
     lines.push(`Composition: FAILED (${report.composition.problems.length})`);
