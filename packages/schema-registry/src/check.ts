@@ -221,7 +221,7 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
           ? operationsAffectedBy({ type: change.type, path: change.path }, usage).map((operation) => operation.name)
           : [],
       };
-      if (change.severity === 'breaking') {
+      if (change.severity !== 'safe') {
         const acknowledged = ledger.change(change.type, change.path);
         if (acknowledged) checked.acknowledged = acknowledged;
       }
@@ -252,7 +252,12 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     ...(pendingPublication ? { pendingReason: pendingPublication.reason } : {}),
   };
 
-  const breaking = report.changes.filter((change) => change.severity === 'breaking' && !change.acknowledged && !change.usage?.safe);
+  // A dangerous removal (of something deprecated first) breaks the clients usage shows still using it.
+  const breaking = report.changes.filter(
+    (change) =>
+      !change.acknowledged &&
+      ((change.severity === 'breaking' && !change.usage?.safe) || (change.severity === 'dangerous' && change.usage && !change.usage.safe)),
+  );
   const broken = report.operations.failures.filter((failure) => !failure.acknowledged);
   const lintErrors = report.lint.filter((finding) => finding.severity === 'error' && !finding.acknowledged);
   if (breaking.length > 0) {

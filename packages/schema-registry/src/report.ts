@@ -10,6 +10,8 @@ const UNUSED_MARK = '✓ UNUSED   ';
 
 function formatUsage({ coordinate, days, safe, clients }: ChangeUsage): string[] {
   if (safe) return [`      usage: no client used ${coordinate} in the last ${days} day(s): safe to ship`];
+  if (clients.length === 0)
+    return [`      usage: no client used ${coordinate} in the last ${days} day(s), but the operations above use it: not safe to ship`];
   return [
     `      usage: used in the last ${days} day(s) by ${clients.length} client(s) through ${coordinate}:`,
     ...clients.map((client) => `        - ${describeClient(client)}: ${client.count} call(s), last ${client.lastSeenAt}`),
@@ -29,6 +31,8 @@ export function formatChanges(
     if (change.reason && change.severity !== 'safe') lines.push(`      why: ${change.reason}`);
     if (change.affectedOperations?.length) lines.push(`      used by: ${change.affectedOperations.join(', ')}`);
     if (change.usage) lines.push(...formatUsage(change.usage));
+    if (change.severity === 'dangerous' && change.usage && !change.usage.safe && !change.acknowledged)
+      lines.push('      fails: what it removes is still used; remove it once nobody uses it, or acknowledge it');
     if (change.acknowledged) lines.push(`      acknowledged: ${change.acknowledged}`);
   }
   return lines;

@@ -65,14 +65,19 @@ afterEach(async () => {
   for (const directory of scratch.splice(0)) await directory.remove();
 });
 
-/** Publishes ACCOUNTS, then checks `proposed` against it with `usage`, with no client operations checked in. */
-async function check(proposed: string, usage?: { source: UsageSource; days?: number }): Promise<CheckReport> {
+/** Publishes ACCOUNTS (or `published`), then checks `proposed` against it with `usage` and the client `operations` given. */
+async function check(
+  proposed: string,
+  usage?: { source: UsageSource; days?: number },
+  { published: publishedSdl = ACCOUNTS, operations }: { published?: string; operations?: string } = {},
+): Promise<CheckReport> {
   const directory = await createTempDirectory('usage-check');
   scratch.push(directory);
   const root = directory.path;
   await mkdir(join(root, 'clients'), { recursive: true });
   const registry = new SchemaRegistry(join(root, 'registry'));
-  const published = [{ name: 'accounts', url: 'http://127.0.0.1:4001/graphql', sdl: ACCOUNTS }];
+  if (operations) await writeFile(join(root, 'clients/app.graphql'), operations);
+  const published = [{ name: 'accounts', url: 'http://127.0.0.1:4001/graphql', sdl: publishedSdl }];
   await registry.publish({ subgraphs: published, supergraphSdl: composeSupergraph(published), changes: [] });
   await writeFile(join(root, 'accounts.graphql'), proposed);
   await writeFile(
@@ -138,6 +143,38 @@ describe('usage-aware schema check', () => {
       ]),
     );
     expect(report.failures).toEqual(['1 breaking change(s) not acknowledged (used by web 2.3.1)']);
+  });
+
+  it('keeps a change that a committed client operation uses breaking, though no client used it in the window', async () => {
+    const usage = recordedUsage({});
+    const report = await check(ACCOUNTS.replace('  name: String!', '  name: String'), usage, {
+      operations: 'query Names { users { name } }',
+    });
+
+    expect(report.changes[0]).toMatchObject({
+      type: 'FIELD_TYPE_CHANGED',
+      path: 'User.name',
+      affectedOperations: ['Names'],
+      usage: { safe: false, clients: [] },
+    });
+    expect(report.ok).toBe(false);
+    expect(formatCheckReport(report)).toContain(
+      'usage: no client used User.name in the last 30 day(s), but the operations above use it: not safe to ship',
+    );
+  });
+
+  it('fails the removal of a field deprecated first while clients still use it, and passes it once none did', async () => {
+    const deprecated = ACCOUNTS.replace('  fax: String\n', '  fax: String @deprecated(reason: "Nobody faxes")\n');
+    const removed = without('  "Fax number, from another age."\n  fax: String\n');
+
+    const stillUsed = await check(removed, recordedUsage({ 'User.fax': [MOBILE] }), { published: deprecated });
+    const unused = await check(removed, recordedUsage({}), { published: deprecated });
+
+    expect(stillUsed.changes).toMatchObject([{ type: 'FIELD_REMOVED', severity: 'dangerous', usage: { safe: false, clients: [MOBILE] } }]);
+    expect(stillUsed.failures).toEqual(['1 breaking change(s) not acknowledged (used by mobile 1.0.0)']);
+    expect(formatCheckReport(stillUsed)).toContain('fails: what it removes is still used');
+    expect(unused.changes).toMatchObject([{ type: 'FIELD_REMOVED', severity: 'dangerous', usage: { safe: true } }]);
+    expect(unused.ok).toBe(true);
   });
 
   it('leaves every breaking change breaking, and says why, when usage cannot be read', async () => {

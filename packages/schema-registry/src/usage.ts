@@ -29,7 +29,7 @@ export interface ChangeUsage {
   /** The coordinate whose use the change breaks. */
   coordinate: string;
   days: number;
-  /** No client used the coordinate in the window: the change breaks nobody known. */
+  /** No client used the coordinate in the window and no committed operation uses it: the change breaks nobody known. */
   safe: boolean;
   /** The clients that used it, most calls first. */
   clients: CoordinateClient[];
@@ -66,13 +66,25 @@ export function coordinateBrokenBy(change: Pick<SchemaChange, 'type' | 'path'>):
   return undefined;
 }
 
-/** Each breaking change usage can judge, with what the usage says; read in one call for all their coordinates. */
+/**
+ * Whether usage judges a change: a breaking one it can clear, and a removal only dangerous because what it removed was
+ * deprecated first, which breaks whoever still uses it all the same.
+ */
+function judgedByUsage(change: SchemaChange): boolean {
+  if (change.severity === 'breaking') return true;
+  return change.severity === 'dangerous' && ITSELF.has(change.type);
+}
+
+/**
+ * Each change usage can judge, with what the usage says; read in one call for all their coordinates. A change that a
+ * committed operation uses (`affectedOperations`) is never safe, whatever the window says: that client ships anyway.
+ */
 export async function usageOfChanges(
-  changes: readonly SchemaChange[],
+  changes: readonly (SchemaChange & { affectedOperations?: string[] })[],
   { days, source }: Pick<UsageCheckOptions, 'days' | 'source'>,
 ): Promise<Map<SchemaChange, ChangeUsage>> {
   const judged = changes.flatMap((change) => {
-    const coordinate = change.severity === 'breaking' ? coordinateBrokenBy(change) : undefined;
+    const coordinate = judgedByUsage(change) ? coordinateBrokenBy(change) : undefined;
     return coordinate ? [{ change, coordinate }] : [];
   });
   const usage = new Map<SchemaChange, ChangeUsage>();
@@ -80,7 +92,7 @@ export async function usageOfChanges(
   const clients = await source([...new Set(judged.map(({ coordinate }) => coordinate))].sort(), days);
   for (const { change, coordinate } of judged) {
     const users = clients.get(coordinate) ?? [];
-    usage.set(change, { coordinate, days, safe: users.length === 0, clients: users });
+    usage.set(change, { coordinate, days, safe: users.length === 0 && !change.affectedOperations?.length, clients: users });
   }
   return usage;
 }
