@@ -211,6 +211,37 @@ type User @key(fields: "id") {
     expect(report.failures[0]).toMatch(/^composition failed/);
   });
 
+  it('names every subgraph of a conflict, hyphenated names included, and not a subgraph for its coordinate', async () => {
+    const registry = await fixture();
+    await registry.publish({ accounts: ACCOUNTS });
+    const userWithId = (type: string) => `${LINK}
+"A customer."
+type User @key(fields: "id") {
+  "Identifier."
+  id: ${type}
+}
+`;
+    const report = await registry.check({ accounts: ACCOUNTS, 'token-mgr': userWithId('ID!'), 'session-mgr': userWithId('Int!') });
+
+    expect(report.composition.problems).toContainEqual(
+      expect.objectContaining({ subgraphs: ['accounts', 'session-mgr', 'token-mgr'], coordinate: 'User.id' }),
+    );
+  });
+
+  it('reports every subgraph whose schema does not parse, with the line and column', async () => {
+    const registry = await fixture();
+    await registry.publish({ accounts: ACCOUNTS });
+    const report = await registry.check({
+      accounts: ACCOUNTS.replace('  "Display name."\n  name: String!', '  "Display name."\n  nombreÑ: String!'),
+      billing: `${LINK}\ntype Query { x: Int`,
+    });
+
+    expect(report.composition.problems).toEqual([
+      { code: 'INVALID_GRAPHQL', message: 'Syntax Error: Unexpected character: U+00D1. (line 7, column 9)', subgraphs: ['accounts'] },
+      { code: 'INVALID_GRAPHQL', message: 'Syntax Error: Expected Name, found <EOF>. (line 2, column 20)', subgraphs: ['billing'] },
+    ]);
+  });
+
   it('is not confused by federation directives: a new subgraph extending an entity adds only its fields', async () => {
     const registry = await fixture();
     await registry.publish({ accounts: ACCOUNTS });

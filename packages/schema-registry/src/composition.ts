@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { ROUTER_SUPPORTED_SUPERGRAPH_FEATURES, Supergraph } from '@apollo/federation-internals';
-import { GraphQLError, parse, type GraphQLSchema } from 'graphql';
+import { GraphQLError, parse, Source, type GraphQLSchema } from 'graphql';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -71,41 +71,50 @@ export class CompositionError extends Error {
   }
 }
 
-const COORDINATE = /"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?(?:\([A-Za-z_][A-Za-z0-9_]*:\))?)"/;
+const COORDINATE = /"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?(?:\([A-Za-z_][A-Za-z0-9_]*:\))?)"/g;
+/** Apollo's messages name subgraphs as `[name]`, and in lists after "subgraph(s)": `subgraphs "a", "b" and "c"`. */
+const BRACKETED = /\[([a-z][a-z0-9_-]*)\]/g;
+const LISTED = /subgraphs? ((?:"[^"]+"(?:, | and |,? or )?)+)/g;
+const QUOTED = /"([^"]+)"/g;
 
 function problemOf(error: GraphQLError, subgraphNames: Set<string>): CompositionProblem {
-  const fromNodes = (error.nodes ?? [])
-    .map((node) => node.loc?.source.name)
-    .filter((name): name is string => !!name && subgraphNames.has(name));
-  const fromMessage = [...error.message.matchAll(/\[([a-z][a-z0-9_]*)\]/g)].map((m) => m[1]!).filter((name) => subgraphNames.has(name));
-  const quoted = [...error.message.matchAll(/subgraphs? "([a-z][a-z0-9_]*)"/g)].map((m) => m[1]!).filter((name) => subgraphNames.has(name));
+  const fromNodes = (error.nodes ?? []).map((node) => node.loc?.source.name);
+  const bracketed = [...error.message.matchAll(BRACKETED)].map((match) => match[1]);
+  const listed = [...error.message.matchAll(LISTED)].flatMap((list) => [...list[1]!.matchAll(QUOTED)].map((match) => match[1]));
+  const subgraphs = [...new Set([...fromNodes, ...bracketed, ...listed])].filter(
+    (name): name is string => !!name && subgraphNames.has(name),
+  );
+  // The first quoted name that is no subgraph's: a subgraph may share its name with a field (workflows' `workflows`).
+  const quotedNames = new Set(listed);
+  const coordinate = [...error.message.matchAll(COORDINATE)].map((match) => match[1]!).find((name) => !quotedNames.has(name));
   return {
     code: typeof error.extensions?.code === 'string' ? error.extensions.code : 'COMPOSITION_ERROR',
     message: error.message,
-    subgraphs: [...new Set([...fromNodes, ...fromMessage, ...quoted])].sort(),
-    coordinate: COORDINATE.exec(error.message)?.[1],
+    subgraphs: subgraphs.sort(),
+    ...(coordinate ? { coordinate } : {}),
   };
+}
+
+/** Each subgraph whose SDL does not parse, with where: composition cannot start until every one does. */
+function syntaxProblems(subgraphs: SubgraphSource[]): CompositionProblem[] {
+  return subgraphs.flatMap(({ name, sdl }) => {
+    try {
+      parse(sdl);
+      return [];
+    } catch (error) {
+      const { line, column } = (error as GraphQLError).locations?.[0] ?? {};
+      const where = line === undefined ? '' : ` (line ${line}, column ${column})`;
+      return [{ code: 'INVALID_GRAPHQL', message: `${(error as Error).message}${where}`, subgraphs: [name] }];
+    }
+  });
 }
 
 /** Composes subgraph SDLs into a supergraph SDL with Apollo's own composition, as Rover does. */
 export function composeSupergraph(subgraphs: SubgraphSource[]): string {
   const names = new Set(subgraphs.map(({ name }) => name));
-  let services;
-  try {
-    services = subgraphs.map(({ name, url, sdl }) => ({ name, url, typeDefs: parse(sdl, { noLocation: false }) }));
-  } catch (error) {
-    const subgraph = subgraphs.find(({ sdl }) => {
-      try {
-        parse(sdl);
-        return false;
-      } catch {
-        return true;
-      }
-    });
-    throw new CompositionError([
-      { code: 'INVALID_GRAPHQL', message: (error as Error).message, subgraphs: subgraph ? [subgraph.name] : [] },
-    ]);
-  }
+  const unparsable = syntaxProblems(subgraphs);
+  if (unparsable.length > 0) throw new CompositionError(unparsable);
+  const services = subgraphs.map(({ name, url, sdl }) => ({ name, url, typeDefs: parse(new Source(sdl, name)) }));
   const result = composeServices(services);
   if (result.errors) throw new CompositionError(result.errors.map((error) => problemOf(error, names)));
   return result.supergraphSdl;
