@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { get, type IncomingMessage } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serverAudits } from 'graphql-http';
@@ -356,6 +357,34 @@ describe('the gateway at its edge, over HTTP', () => {
       const statuses = [];
       for (let i = 0; i < 3; i++) statuses.push((await reserve(limited)).status);
       expect(statuses).toEqual([201, 201, 429]);
+    });
+
+    it('drops an event stream whose client stops reading once too much waits for it, freeing its connection slot', async () => {
+      const capped = await fixture.gateway({ WS_MAX_BUFFERED_BYTES: String(64 * 1024), RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000' });
+      const token = await (await fetch(capped.graphqlUrl, { method: 'PUT' })).text();
+      const connections = () => metric(capped, /^gateway_websocket_connections[ {]/);
+      const stream = await new Promise<IncomingMessage>((resolve, reject) =>
+        get(`${capped.graphqlUrl}?token=${token}`, { headers: { accept: 'text/event-stream' } }, resolve).once('error', reject),
+      );
+      // The client reads nothing more: what the gateway sends it piles up in the kernel's buffers, then the gateway's.
+      stream.pause();
+      stream.on('error', () => undefined);
+
+      const introspection = '{ __schema { types { name description fields { name description args { name } } } } }';
+      let sent = 0;
+      // Bounded: loopback buffers hold a few megabytes, and each answer is kilobytes.
+      while (sent < 4000 && (await connections()) > 0) {
+        const batch = Array.from({ length: 25 }, () =>
+          fetch(capped.graphqlUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-graphql-event-stream-token': token },
+            body: JSON.stringify({ query: introspection, extensions: { operationId: `q${sent++}` } }),
+          }),
+        );
+        await Promise.all(batch);
+      }
+
+      expect(await connections()).toBe(0);
     });
 
     it('says which budget ran out and when to retry', async () => {

@@ -381,6 +381,47 @@ describe('subscription fan-out', () => {
     expect((await reading.next()).payload?.data?.ticks).toEqual({ value, label: 'after', viewer: null });
   });
 
+  it("drops a connection that stops reading once too much of its queries' results waits for it, as for events", async () => {
+    await gateway.close();
+    gateway = await startGatewayWith({ WS_MAX_BUFFERED_BYTES: String(64 * 1024), RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '100000' });
+    const stalled = await connect();
+    stalled.socket.pause();
+
+    const introspection = '{ __schema { types { name description fields { name description args { name } } } } }';
+    let sent = 0;
+    // Bounded: loopback buffers hold a few megabytes, and each answer is kilobytes.
+    while (sent < 4000 && (await metric('gateway_websocket_connections')) > 0)
+      for (const last = sent + 50; sent < last; sent++) stalled.subscribe(`q${sent}`, introspection);
+
+    expect(await metric('gateway_websocket_connections')).toBe(0);
+    stalled.socket.resume();
+    expect(await stalled.closed.promise).toBe(1006);
+  });
+
+  it('frees the connection slot of a client that leaves while its connection is being accepted', async () => {
+    await gateway.close();
+    gateway = await startGatewayWith({ MAX_CONNECTIONS_PER_TENANT: '2' });
+    const token = await tokenOf('hasty');
+
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const socket = new WebSocket(wsUrl(), 'graphql-transport-ws');
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      // Gone before the gateway has checked the token and taken a slot for the connection.
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+      socket.terminate();
+    }
+
+    await vi.waitFor(async () => expect(await metric('gateway_websocket_connections')).toBe(0), { timeout: 5000 });
+    const [first, second] = [await connect(token), await connect(token)];
+    first.subscribe('1');
+    second.subscribe('2');
+    (await nextUpstream()).events.push({ ticks: { value: 1, label: 'one' } });
+    expect((await first.next()).payload?.data?.ticks.value).toBe(1);
+  });
+
   describe('across users, for subgraphs declared to answer alike users alike', () => {
     let labels: Server;
     let labelsUrl: string;

@@ -118,6 +118,7 @@ export function startStreaming(deps: StreamingDependencies): Streaming {
         revokedSessions: deps.revokedSessions,
         reservationTimeoutMs: config.sseReservationTimeoutMs,
         multipartHeartbeatMs: config.multipartHeartbeatMs,
+        maxBufferedBytes: config.wsMaxBufferedBytes,
         maxOperationsPerReservation: config.maxSubscriptionsPerConnection,
         logger,
         ...now,

@@ -39,6 +39,11 @@ export interface HttpStreamsOptions {
    * dropped, with what was subscribed on it. @default 30000
    */
   reservationTimeoutMs?: number;
+  /**
+   * Bytes a stream may have waiting to be sent before it is dropped, as a WebSocket connection is (`WS_MAX_BUFFERED_BYTES`):
+   * a client that stops reading would otherwise have everything it asked for held in the gateway's memory.
+   */
+  maxBufferedBytes: number;
   /** How many operations one reservation runs at once, as one WebSocket connection (`MAX_SUBSCRIPTIONS_PER_CONNECTION`). */
   maxOperationsPerReservation: number;
   /** @default Date.now */
@@ -141,6 +146,11 @@ function endable<T>(result: AsyncIterableIterator<T> | ExecutionResult): AsyncGe
       return { done: true, value: undefined };
     };
   return iterator as AsyncGenerator<T>;
+}
+
+/** Bytes written to a response that its client has not taken yet: the response's own buffer and its socket's. */
+function unsentBytes(res: ServerResponse): number {
+  return res.writableLength + (res.socket?.writableLength ?? 0);
 }
 
 const statusOf = (code: unknown): number => (code === ErrorCode.RateLimited ? 429 : code === ErrorCode.ServiceUnavailable ? 503 : 400);
@@ -418,7 +428,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
         reservation?.release();
       }
       void responseBody.return(undefined);
-      res.end();
+      if (!res.destroyed) res.end();
     };
     /** In distinct-connections mode the stream is the operation: it ends with the reason, as a GraphQL error. */
     const endWith = (message: string) => {
@@ -433,6 +443,8 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       for await (const chunk of responseBody) {
         if (ended) break;
         res.write(chunk);
+        // Dropped rather than ended: an end would only wait behind what its client does not read.
+        if (unsentBytes(res) > options.maxBufferedBytes) res.destroy();
       }
     } finally {
       end();
@@ -458,8 +470,13 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     // Sent now with the first delimiter rather than with the first part, which may be a heartbeat's wait away: the
     // client knows it is subscribed.
     res.write(Multipart.Delimiter);
+    const write = (text: string) => {
+      res.write(text);
+      // Dropped rather than ended: an end would only wait behind what its client does not read.
+      if (unsentBytes(res) > options.maxBufferedBytes) res.destroy();
+    };
     const part = (payload: FormattedExecutionResult | null, errors?: unknown[]) =>
-      res.write(`${Multipart.PartHeader}${JSON.stringify(errors ? { payload, errors } : { payload })}${Multipart.Delimiter}`);
+      write(`${Multipart.PartHeader}${JSON.stringify(errors ? { payload, errors } : { payload })}${Multipart.Delimiter}`);
     const result = await options.operations.run(operation);
     if (!(Symbol.asyncIterator in result)) {
       part(formattedResult(result));
@@ -470,7 +487,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     let ended = false;
     /** What stops the watches on the stream's token and session, once they are set (the first may end it at once). */
     const stopWatches: (() => void)[] = [];
-    const heartbeat = setInterval(() => res.write(`${Multipart.PartHeader}{}${Multipart.Delimiter}`), options.multipartHeartbeatMs ?? 5000);
+    const heartbeat = setInterval(() => write(`${Multipart.PartHeader}{}${Multipart.Delimiter}`), options.multipartHeartbeatMs ?? 5000);
     const end = () => {
       if (ended) return;
       ended = true;
@@ -478,7 +495,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       for (const stop of stopWatches) stop();
       slot.release();
       void result.return?.();
-      if (!res.writableEnded) res.end(Multipart.End);
+      if (!res.writableEnded && !res.destroyed) res.end(Multipart.End);
     };
     /** A transport-level error in Apollo's protocol: no payload, the reason, and the end of the stream. */
     const endWith = (message: string) => {

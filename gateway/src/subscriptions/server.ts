@@ -185,6 +185,32 @@ class BatchedWrites {
   };
 }
 
+/**
+ * Drops a connection whose unsent bytes grow past `maxBufferedBytes` after any message graphql-ws sends it (a query's
+ * result, an error, `complete`), as {@link BatchedWrites} does after subscription events: a client that stops reading
+ * would otherwise have every result it asks for held in the gateway's memory. What was waiting to be sent is then
+ * reported sent, so that graphql-ws does not take the drop for an internal error.
+ */
+function dropWhenBacklogged(socket: WebSocket, maxBufferedBytes: number): void {
+  type SendCallback = (error?: Error) => void;
+  const send = socket.send.bind(socket) as (data: unknown, options: object, callback?: SendCallback) => void;
+  let dropped = false;
+  const guarded = (data: unknown, optionsOrCallback?: object | SendCallback, callback?: SendCallback): void => {
+    const options = typeof optionsOrCallback === 'function' || optionsOrCallback === undefined ? {} : optionsOrCallback;
+    const done = (typeof optionsOrCallback === 'function' ? optionsOrCallback : callback) as SendCallback | undefined;
+    if (dropped) {
+      done?.();
+      return;
+    }
+    send(data, options, (error) => done?.(dropped ? undefined : error));
+    if (socket.bufferedAmount > maxBufferedBytes) {
+      dropped = true;
+      socket.terminate();
+    }
+  };
+  socket.send = guarded as typeof socket.send;
+}
+
 interface Connection extends StreamingCaller {
   operations: Set<string>;
   release: () => void;
@@ -206,7 +232,14 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
   const connections = new WeakMap<object, Connection>();
   /** What each operation runs, by its execution context. */
   const prepared = new WeakMap<object, SocketOperation>();
-  const writes = new BatchedWrites(options.maxBufferedBytes ?? 8 * 1024 * 1024);
+  const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+  const writes = new BatchedWrites(maxBufferedBytes);
+
+  function endConnection(connection: Connection): void {
+    connection.cancelExpiry?.();
+    connection.stopRevocationWatch?.();
+    connection.release();
+  }
 
   /**
    * A subscription whose events are written straight to its socket as its group resolves them, rather than pulled
@@ -304,13 +337,14 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
           socket.close(CloseCode.Unauthorized, SESSION_REVOKED_MESSAGE),
         );
         connections.set(socket, connection);
+        // Released when the socket closes, not in graphql-ws's onDisconnect: that runs only for a connection it had
+        // acknowledged, and one closed while this was awaiting never was, which held its slot and watches for good.
+        if (socket.readyState === WebSocket.OPEN) socket.once('close', () => endConnection(connection));
+        else {
+          endConnection(connection);
+          return false;
+        }
         return true;
-      },
-      onDisconnect: (ctx: Context<Params, Extra>) => {
-        const connection = connections.get(ctx.extra.socket);
-        connection?.cancelExpiry?.();
-        connection?.stopRevocationWatch?.();
-        connection?.release();
       },
       onSubscribe: async (ctx: Context<Params, Extra>, id: string, payload: SubscribePayload): Promise<ExecutionArgs | GraphQLError[]> => {
         const connection = connections.get(ctx.extra.socket)!;
@@ -358,6 +392,7 @@ export function serveGatewaySubscriptions(options: GatewaySubscriptionOptions) {
   // Registered after graphql-ws's own listener, which logs every socket error as an internal error and closes with
   // 4500: a message over the size limit is the client's doing, and ws has already closed that socket with 1009.
   wss.on('connection', (socket) => {
+    dropWhenBacklogged(socket, maxBufferedBytes);
     socket.removeAllListeners('error');
     socket.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') options.onRefused?.(ErrorCode.PayloadTooLarge);
