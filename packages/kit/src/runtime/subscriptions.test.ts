@@ -81,6 +81,28 @@ describe("a subgraph's subscriptions over WebSocket", () => {
     expect(subscribedWith).toEqual([]);
   });
 
+  it('answers a query or a mutation with BAD_REQUEST: a replayed identity on a long-lived connection may only stream', async () => {
+    const query = await subscribe('{ ok }');
+    const mutation = await subscribe('mutation { __typename }');
+
+    const refusal = [
+      {
+        message: 'Only subscriptions are served over WebSocket; send queries and mutations over HTTP',
+        extensions: { code: 'BAD_REQUEST' },
+      },
+    ];
+    expect(query).toEqual({ next: [], error: refusal });
+    expect(mutation).toEqual({ next: [], error: refusal });
+  });
+
+  it('closes a connection that sends a message over 1 MiB with 1009, before it is even signed in', async () => {
+    const socket = new WebSocket(`${http.origin.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+    socket.once('open', () => socket.send('x'.repeat(1024 * 1024 + 1)));
+
+    expect(await closed).toBe(1009);
+  });
+
   it('runs a subscription whose text only spells the escape', async () => {
     const outcome = await subscribe('subscription { echo(text: "Ada \\\\u0000 is text") }');
 

@@ -1,5 +1,13 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  getOperationAST,
+  GraphQLError,
+  OperationTypeNode,
+  parse,
+  type ExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import { CloseCode, type Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -21,12 +29,25 @@ export interface SubscriptionServerOptions<C> {
   logger: Logger;
   /** Server pings this often so that idle connections survive proxies. @default 12000 */
   keepAliveMs?: number;
+  /** The largest message a caller may send; a larger one closes its connection with 1009. @default 1 MiB, as the gateway's */
+  maxPayloadBytes?: number;
 }
 
 type Params = Record<string, unknown> | undefined;
 
 function formatted(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
   return formatClientError(error instanceof GraphQLError ? error.toJSON() : error, error);
+}
+
+/** The type of the operation a request runs; a subscription's when the document does not parse, for graphql-ws to refuse. */
+function operationTypeOf(query: string, operationName: string | null | undefined): OperationTypeNode {
+  let document;
+  try {
+    document = parse(query);
+  } catch {
+    return OperationTypeNode.SUBSCRIPTION;
+  }
+  return getOperationAST(document, operationName)?.operation ?? OperationTypeNode.SUBSCRIPTION;
 }
 
 function paramOrHeader(params: Params, request: IncomingMessage, name: string): string | undefined {
@@ -43,7 +64,11 @@ function paramOrHeader(params: Params, request: IncomingMessage, name: string): 
  */
 export function serveSubscriptions<C extends object>(options: SubscriptionServerOptions<C>): { close(): Promise<void> } {
   const identities = new WeakMap<object, Identity>();
-  const wss = new WebSocketServer({ server: options.server, path: options.path ?? '/graphql' });
+  const wss = new WebSocketServer({
+    server: options.server,
+    path: options.path ?? '/graphql',
+    maxPayload: options.maxPayloadBytes ?? 1024 * 1024,
+  });
   const server = useServer<Params>(
     {
       isProd: true,
@@ -56,10 +81,19 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
       },
       context: (ctx: Context<Params, { socket: object }>) => options.context(identities.get(ctx.extra.socket)!),
       // As over HTTP: PostgreSQL cannot store such text, and its refusal would read as the database being down.
-      onSubscribe: (_ctx, _id, payload) =>
-        operationHoldsNul(payload.query, payload.variables)
-          ? [new GraphQLError(NUL_REFUSAL, { extensions: { code: ErrorCode.BadUserInput } })]
-          : undefined,
+      onSubscribe: (_ctx, _id, payload) => {
+        if (operationHoldsNul(payload.query, payload.variables))
+          return [new GraphQLError(NUL_REFUSAL, { extensions: { code: ErrorCode.BadUserInput } })];
+        // A connection outlives the age at which a signed identity is refused over HTTP (the gateway's subscriptions run
+        // for hours), so it streams subscriptions only: a captured identity replayed here cannot write anything.
+        if (operationTypeOf(payload.query, payload.operationName) !== OperationTypeNode.SUBSCRIPTION)
+          return [
+            new GraphQLError('Only subscriptions are served over WebSocket; send queries and mutations over HTTP', {
+              extensions: { code: ErrorCode.BadRequest },
+            }),
+          ];
+        return undefined;
+      },
       // Errors leave over WebSocket shaped as over HTTP: a known code and its message, nothing internal.
       onNext: (_ctx, _id, _payload, _args, result) => {
         const { errors, ...rest } = result as ExecutionResult;
@@ -77,6 +111,15 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
     wss,
     options.keepAliveMs ?? 12_000,
   );
+  // Registered after graphql-ws's own listener, which logs every socket error to the console as an internal error: a
+  // message over the size limit is the caller's doing, and ws has already closed that socket with 1009.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') options.logger.debug({ err: error }, 'WebSocket message over the size limit');
+      else options.logger.warn({ err: error }, 'WebSocket connection failed');
+    });
+  });
   return {
     async close() {
       await server.dispose();
