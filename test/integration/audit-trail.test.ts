@@ -96,28 +96,26 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))('an audit trail of a 
     expect(verified.checkedEntries).toBeGreaterThanOrEqual(5);
   });
 
-  it('records a mutation whose variables hold text PostgreSQL refuses (a lone surrogate), and goes on recording', async () => {
-    // NUL is refused at the edge, before any operation runs (so, like every request refused there, it is not recorded).
-    const withNul = await ask(stack, owner.token, CREATE_WORKFLOW, {
-      input: { name: 'Nul \u0000', steps: [{ key: 'done', type: 'transform', config: { template: {} } }] },
-    });
-    expect(withNul.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    const name = 'Half \uD800 of a pair and \uDC00 the other';
-    await ask(stack, owner.token, CREATE_WORKFLOW, {
-      input: { name, steps: [{ key: 'done', type: 'transform', config: { template: {} } }] },
-    });
+  it('refuses text PostgreSQL cannot store at the edge, recording nothing of it, and goes on recording', async () => {
+    // Refused at the edge, before any operation runs (so, like every request refused there, not recorded).
+    for (const name of ['Nul \u0000', 'Half \uD800 of a pair and \uDC00 the other']) {
+      const refused = await ask(stack, owner.token, CREATE_WORKFLOW, {
+        input: { name, steps: [{ key: 'done', type: 'transform', config: { template: {} } }] },
+      });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
     const after = await ask(stack, owner.token, CREATE_API_KEY, { input: { name: 'after the odd one', scopes: ['read'] } });
     expect(after.data?.createApiKey.__typename).toBe('CreatedApiKey');
 
     await vi.waitFor(
       async () => {
-        const recorded = (await trail({ action: 'mutation.createWorkflow' })).map(({ details }) => JSON.stringify(details));
-        expect(recorded.some((details) => details.includes('Half \uFFFD of a pair and \uFFFD the other'))).toBe(true);
         const keys = (await trail({ action: 'mutation.createApiKey' })).map(({ details }) => JSON.stringify(details));
         expect(keys.some((details) => details.includes('after the odd one'))).toBe(true);
       },
       { timeout: 30_000, interval: 200 },
     );
+    const workflows = (await trail({ action: 'mutation.createWorkflow' })).map(({ details }) => JSON.stringify(details));
+    expect(workflows.filter((details) => details.includes('Nul') || details.includes('of a pair'))).toEqual([]);
     const verified = (await ask(stack, owner.token, '{ verifyAuditTrail { intact } }')).data?.verifyAuditTrail;
     expect(verified).toEqual({ intact: true });
   });

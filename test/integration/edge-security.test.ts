@@ -120,7 +120,7 @@ describe('the platform under the security review’s attacks', () => {
     expect(stored.data?.crmContacts.nodes).toEqual([]);
   });
 
-  it('refuses text with the NUL character over WebSocket as over HTTP, for a subscription and a mutation alike', async () => {
+  it('refuses text PostgreSQL cannot store over WebSocket as over HTTP, for a subscription and a mutation alike', async () => {
     const { token } = await register();
     const session = await ProtocolSession.open(stack.gateway.graphqlUrl);
     sessions.push(session);
@@ -131,9 +131,20 @@ describe('the platform under the security review’s attacks', () => {
       query: 'mutation { setContactPoints(input: { email: "a\\u0000b@example.com" }) { email } }',
     });
 
+    const halfAPair = await session.run({ query: OWNER_UPDATES, variables: { id: 'a\uDC00b' } });
+
     const refusal = [{ message: 'Text may not contain the NUL character (U+0000)', extensions: { code: 'BAD_USER_INPUT' } }];
     expect(subscription).toMatchObject({ results: [], errors: refusal });
     expect(mutation).toMatchObject({ results: [], errors: refusal });
+    expect(halfAPair).toMatchObject({
+      results: [],
+      errors: [
+        {
+          message: 'Text may not contain half of a UTF-16 surrogate pair (U+D800 to U+DFFF alone)',
+          extensions: { code: 'BAD_USER_INPUT' },
+        },
+      ],
+    });
     const stored = await postGraphQL<{ contactPoints: unknown }>(stack.gateway.graphqlUrl, '{ contactPoints { email } }', { token });
     expect(stored.data?.contactPoints ?? null).toBeNull();
   });

@@ -13,7 +13,7 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
-import { clientError, ErrorCode, formatClientError, NUL_REFUSAL, operationHoldsNul, type Identity, type Logger } from '@nexusflow/kit/core';
+import { clientError, ErrorCode, formatClientError, unstorableTextRefusal, type Identity, type Logger } from '@nexusflow/kit/core';
 import type { Admission, GraphQLRequestParams } from '../admission/admission.ts';
 import { OperationRefused } from '../admission/operation-limits.ts';
 import type { GatewayContext } from '../context.ts';
@@ -165,7 +165,8 @@ export class StreamingOperations {
       unknown
     >;
     // Refused here as over HTTP, before any subgraph sees it: PostgreSQL cannot store such text.
-    if (operationHoldsNul(admitted.query, variables)) return refuse(clientError(ErrorCode.BadUserInput, NUL_REFUSAL));
+    const unstorable = unstorableTextRefusal(admitted.query, variables);
+    if (unstorable) return refuse(clientError(ErrorCode.BadUserInput, unstorable));
     if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
       const errors = this.validate(schema, admitted.document);
       if (errors.length > 0) {

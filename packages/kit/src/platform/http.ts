@@ -67,25 +67,45 @@ async function parseGraphQLBody(req: IncomingMessage, limit: number): Promise<un
   }
 }
 
-/** Whether a JSON value holds a string with the NUL character anywhere (keys included); walked without recursion, however deep. */
-function holdsNul(value: unknown): boolean {
+export const NUL_REFUSAL = 'Text may not contain the NUL character (U+0000)';
+export const LONE_SURROGATE_REFUSAL = 'Text may not contain half of a UTF-16 surrogate pair (U+D800 to U+DFFF alone)';
+
+// eslint-disable-next-line no-control-regex -- NUL is what this finds.
+const NUL = /\u0000/;
+/** A surrogate without its other half: JSON can carry one (`"\ud800"`), no Unicode text holds one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why text cannot be stored, if it cannot. */
+function unstorable(text: string): string | undefined {
+  if (NUL.test(text)) return NUL_REFUSAL;
+  if (LONE_SURROGATE.test(text)) return LONE_SURROGATE_REFUSAL;
+  return undefined;
+}
+
+/** Why a JSON value's strings (keys included) cannot be stored, if one cannot; walked without recursion, however deep. */
+function unstorableIn(value: unknown): string | undefined {
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const next = pending.pop();
     if (typeof next === 'string') {
-      if (next.includes('\0')) return true;
+      const refusal = unstorable(next);
+      if (refusal) return refusal;
     } else if (Array.isArray(next)) {
       for (const item of next as unknown[]) pending.push(item);
     } else if (typeof next === 'object' && next !== null)
       for (const [key, element] of Object.entries(next)) {
-        if (key.includes('\0')) return true;
+        const refusal = unstorable(key);
+        if (refusal) return refusal;
         pending.push(element);
       }
   }
-  return false;
+  return undefined;
 }
 
-/** Whether a document's string literals decode to text with the NUL character (`"\u0000"`, `"\u{0}"`). */
+/**
+ * Whether a document's string literals decode to text with the NUL character (`"\u0000"`, `"\u{0}"`). graphql-js
+ * refuses an escaped lone surrogate itself, as an invalid escape.
+ */
 function documentHoldsNul(query: string): boolean {
   // The lexer refuses a raw NUL, so only an escape can make one, and every escape starts with a backslash and a u.
   if (!query.includes('\\u')) return false;
@@ -105,10 +125,16 @@ function documentHoldsNul(query: string): boolean {
 }
 
 /**
- * Text with the NUL character cannot be stored by PostgreSQL (text and jsonb alike), which refuses it as a protocol
- * error that would read as the database being down: such a request is refused here, whatever field it is for.
+ * Why an operation cannot run, if its variables or its document's string literals hold text PostgreSQL cannot store
+ * (text and jsonb alike): NUL, which it refuses as a protocol error that would read as the database being down, or a
+ * lone surrogate, which jsonb refuses. Such an operation is refused whatever field the text is for.
  */
-function refuseNul({ method, search, body }: GraphQLHttpRequest): void {
+export function unstorableTextRefusal(query: unknown, variables: unknown): string | undefined {
+  return unstorableIn(variables) ?? (typeof query === 'string' && documentHoldsNul(query) ? NUL_REFUSAL : undefined);
+}
+
+/** Refuses, before any operation runs, a request whose text cannot be stored ({@link unstorableTextRefusal}). */
+function refuseUnstorableText({ method, search, body }: GraphQLHttpRequest): void {
   let query: unknown;
   let variables: unknown;
   if (method === 'GET') {
@@ -122,14 +148,8 @@ function refuseNul({ method, search, body }: GraphQLHttpRequest): void {
   } else if (typeof body === 'object' && body !== null) {
     ({ query, variables } = body as { query?: unknown; variables?: unknown });
   }
-  if (operationHoldsNul(query, variables)) throw new HttpError(400, ErrorCode.BadUserInput, NUL_REFUSAL);
-}
-
-export const NUL_REFUSAL = 'Text may not contain the NUL character (U+0000)';
-
-/** Whether an operation's variables or the string literals of its document hold the NUL character, which PostgreSQL cannot store. */
-export function operationHoldsNul(query: unknown, variables: unknown): boolean {
-  return holdsNul(variables) || (typeof query === 'string' && documentHoldsNul(query));
+  const refusal = unstorableTextRefusal(query, variables);
+  if (refusal) throw new HttpError(400, ErrorCode.BadUserInput, refusal);
 }
 
 /** A GraphQL request as it arrived over HTTP: the body of a POST, the query string of a GET. */
@@ -168,7 +188,7 @@ export function graphqlRoute<C extends BaseContext>(options: GraphQLHandlerOptio
       body: await parseGraphQLBody(req, maxBodyBytes),
     };
     const admitted = options.admit ? options.admit(received, contextValue) : received;
-    refuseNul(admitted);
+    refuseUnstorableText(admitted);
     const { method, search, body } = admitted;
     const response = await options.apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method, headers: toHeaderMap(req), search, body },

@@ -129,7 +129,7 @@ describe('a subgraph defined by defineSubgraph', () => {
     expect(response.data).toEqual({ greeting: { id: 'Grace', text: 'Good morning, Grace' } });
   });
 
-  it('refuses text with the NUL character, which PostgreSQL cannot store, in a variable or a literal, with BAD_USER_INPUT', async () => {
+  it('refuses text PostgreSQL cannot store, NUL in a variable or a literal and half a surrogate pair, with BAD_USER_INPUT', async () => {
     const refused = [
       await ask('query ($id: ID!) { greeting(id: $id) { text } }', { id: 'Ada\u0000' }),
       await ask('{ greeting(id: "Ada\\u0000") { text } }'),
@@ -146,6 +146,19 @@ describe('a subgraph defined by defineSubgraph', () => {
       ]);
     }
     expect(viaGet.status).toBe(400);
+    const halfAPair = await ask('query ($id: ID!) { greeting(id: $id) { text } }', { id: 'Ada \uD800 and \uDC00' });
+    expect({ status: halfAPair.status, errors: halfAPair.errors }).toEqual({
+      status: 400,
+      errors: [
+        {
+          message: 'Text may not contain half of a UTF-16 surrogate pair (U+D800 to U+DFFF alone)',
+          extensions: { code: 'BAD_USER_INPUT' },
+        },
+      ],
+    });
+    expect((await ask('query ($id: ID!) { greeting(id: $id) { text } }', { id: 'Ada \uD83D\uDE00' })).data).toEqual({
+      greeting: { text: 'Good morning, Ada \uD83D\uDE00' },
+    });
     expect((await ask('{ greeting(id: "Ada \\\\u0000 is text") { text } }')).data).toEqual({
       greeting: { text: 'Good morning, Ada \\u0000 is text' },
     });

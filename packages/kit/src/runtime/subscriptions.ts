@@ -12,7 +12,7 @@ import { CloseCode, type Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { ErrorCode, formatClientError } from '../platform/errors.ts';
-import { NUL_REFUSAL, operationHoldsNul } from '../platform/http.ts';
+import { unstorableTextRefusal } from '../platform/http.ts';
 import { verifyIdentity, type Identity } from '../platform/identity.ts';
 import type { Logger } from '../platform/logger.ts';
 
@@ -82,8 +82,8 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
       context: (ctx: Context<Params, { socket: object }>) => options.context(identities.get(ctx.extra.socket)!),
       // As over HTTP: PostgreSQL cannot store such text, and its refusal would read as the database being down.
       onSubscribe: (_ctx, _id, payload) => {
-        if (operationHoldsNul(payload.query, payload.variables))
-          return [new GraphQLError(NUL_REFUSAL, { extensions: { code: ErrorCode.BadUserInput } })];
+        const unstorable = unstorableTextRefusal(payload.query, payload.variables);
+        if (unstorable) return [new GraphQLError(unstorable, { extensions: { code: ErrorCode.BadUserInput } })];
         // A connection outlives the age at which a signed identity is refused over HTTP (the gateway's subscriptions run
         // for hours), so it streams subscriptions only: a captured identity replayed here cannot write anything.
         if (operationTypeOf(payload.query, payload.operationName) !== OperationTypeNode.SUBSCRIPTION)
