@@ -1,4 +1,4 @@
-import { CriticalityLevel, diff, DiffRule } from '@graphql-inspector/core';
+import { ChangeType, CriticalityLevel, diff, DiffRule } from '@graphql-inspector/core';
 import type { GraphQLSchema } from 'graphql';
 
 export type ChangeSeverity = 'breaking' | 'dangerous' | 'safe';
@@ -24,13 +24,14 @@ const severityOf: Record<CriticalityLevel, ChangeSeverity> = {
  * Classifies every difference between two API schemas. Both are API schemas (federation's join and
  * link machinery already removed), so federation directives cannot be mistaken for client-facing
  * changes. Removing a field that was deprecated first counts as dangerous rather than breaking: the
- * operation check still fails if a known client uses it.
+ * operation check still fails if a known client uses it. Removing a type is always breaking.
  */
 export async function diffApiSchemas(previous: GraphQLSchema, next: GraphQLSchema): Promise<SchemaChange[]> {
   const changes = await diff(previous, next, [DiffRule.suppressRemovalOfDeprecatedField]);
   return changes.map((change) => ({
     type: change.type as string,
-    severity: severityOf[change.criticality.level],
+    // graphql-inspector's rule downgrades every removed type, deprecated or not (a type cannot be deprecated at all).
+    severity: change.type === ChangeType.TypeRemoved ? 'breaking' : severityOf[change.criticality.level],
     message: change.message,
     ...(change.path ? { path: change.path } : {}),
     ...(change.criticality.reason && change.criticality.level !== CriticalityLevel.NonBreaking

@@ -167,6 +167,18 @@ describe('schema check', () => {
     ]);
   });
 
+  it('treats removing a type as breaking, which graphql-inspector downgrades as if it had been deprecated', async () => {
+    const registry = await fixture('query Directory { users(first: 10) { id name } }');
+    await registry.publish({ accounts: ACCOUNTS });
+    const withoutStatus = ACCOUNTS.replace('  "Account standing."\n  status: Status!\n', '').replace(
+      /"Account standing."\nenum Status \{[^}]*\}\n/,
+      '',
+    );
+    const report = await registry.check({ accounts: withoutStatus });
+
+    expect(report.changes.find((change) => change.type === 'TYPE_REMOVED')).toMatchObject({ path: 'Status', severity: 'breaking' });
+  });
+
   it('counts removing a deprecated field as dangerous, yet fails when a known operation still selects it', async () => {
     const registry = await fixture(`${APP_OPERATIONS}\nquery LegacyContact($id: ID!) { user(id: $id) { phone } }\n`);
     await registry.publish({ accounts: ACCOUNTS });
