@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { readYaml } from './yaml.ts';
 import { z } from 'zod';
 
 const reason = z.string().trim().min(1, 'every acknowledgement needs a reason');
@@ -27,7 +27,7 @@ export async function readAcknowledgements(file: string | undefined): Promise<Ac
   } catch {
     return [];
   }
-  const parsed = fileSchema.safeParse(parseYaml(raw) ?? {});
+  const parsed = fileSchema.safeParse(readYaml(file, raw));
   if (!parsed.success) {
     throw new Error(`${file}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   }

@@ -438,6 +438,29 @@ type User @key(fields: "id") {
     expect(broken.ok).toBe(false);
   });
 
+  it('fails on client documents it cannot read, naming each file and where, and leaves other JSON files alone', async () => {
+    const registry = await fixture('query Oops {');
+    const clients = join(registry.registryDirectory, '..', 'clients');
+    await writeFile(join(clients, 'anonymous.graphql'), '{ users { id } }');
+    await writeFile(join(clients, 'persisted-query-manifest.json'), '{ "format": ');
+    await writeFile(join(clients, 'tsconfig.json'), '{ // comments, as TypeScript allows\n}');
+    await registry.publish({ accounts: ACCOUNTS });
+
+    const report = await registry.check({ accounts: ACCOUNTS });
+
+    const failure = (file: RegExp, error: unknown) => ({
+      operation: expect.stringMatching(file),
+      source: expect.stringMatching(file),
+      errors: [error],
+    });
+    expect(report.operations.failures).toEqual([
+      failure(/app\.graphql$/, 'Syntax Error: Expected Name, found <EOF>. (line 1, column 13)'),
+      failure(/persisted-query-manifest\.json$/, expect.stringMatching(/^not JSON: /)),
+      failure(/anonymous\.graphql$/, 'every operation needs a name, so that checks can report it'),
+    ]);
+    expect(report.failures).toEqual(['3 client operation(s) no longer validate']);
+  });
+
   it('checks operations and composition even before anything was published', async () => {
     const registry = await fixture();
     const report = await registry.check({ accounts: ACCOUNTS });

@@ -3,8 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { ROUTER_SUPPORTED_SUPERGRAPH_FEATURES, Supergraph } from '@apollo/federation-internals';
 import { GraphQLError, parse, Source, type GraphQLSchema } from 'graphql';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { readYaml } from './yaml.ts';
 
 const supergraphConfigSchema = z.object({
   federation_version: z.string().optional(),
@@ -22,7 +22,7 @@ export interface SubgraphSource {
 }
 
 async function parseSupergraphConfig(configFile: string): Promise<z.output<typeof supergraphConfigSchema>> {
-  const parsed = supergraphConfigSchema.safeParse(parseYaml(await readFile(configFile, 'utf8')));
+  const parsed = supergraphConfigSchema.safeParse(readYaml(configFile, await readFile(configFile, 'utf8')));
   if (!parsed.success) {
     throw new Error(`${configFile}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
   }

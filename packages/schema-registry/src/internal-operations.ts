@@ -94,7 +94,8 @@ export async function validateInternalOperations(
     return changes.get(target)!;
   };
   const failures = await Promise.all(
-    operations.map(async ({ caller, target, name, source, document }): Promise<InternalOperationFailure[]> => {
+    operations.map(async ({ caller, target, name, source, document, unreadable }): Promise<InternalOperationFailure[]> => {
+      if (unreadable) return [{ caller, target, operation: name, source, errors: [unreadable] }];
       const schema = schemaOf(target);
       if (!schema)
         return [{ caller, target, operation: name, source, errors: [`there is no subgraph named "${target}" in the supergraph`] }];

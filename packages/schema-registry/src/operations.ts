@@ -18,7 +18,23 @@ export interface KnownOperation {
   /** Where it came from: a file of the web client, or a persisted-query manifest. */
   source: string;
   document: DocumentNode;
+  /** Why the operation could not be read (a syntax error, no name): it fails the check as one that no longer validates. */
+  unreadable?: string;
 }
+
+/** Where a syntax error is, for a report: ` (line 3, column 7)`. */
+function positionOf(error: unknown): string {
+  const location = (error as { locations?: { line: number; column: number }[] }).locations?.[0];
+  return location ? ` (line ${location.line}, column ${location.column})` : '';
+}
+
+/** A file, or a manifest's operation, the check could not read: reported as a failure of the change, with where. */
+function unreadable(name: string, source: string, problem: string): KnownOperation {
+  return { name, source, document: { kind: Kind.DOCUMENT, definitions: [] }, unreadable: problem };
+}
+
+/** Apollo's generator names its manifests so; another JSON file (a tsconfig, a package.json) is none of the check's. */
+const MANIFEST_FILE = /manifest[^/]*\.json$/;
 
 const manifestSchema = z.object({
   format: z.literal('apollo-persisted-query-manifest'),
@@ -63,13 +79,31 @@ export async function loadOperations(directory: string, root = process.cwd()): P
   for (const file of files) {
     const label = relative(root, file);
     if (file.endsWith('.graphql') || file.endsWith('.gql')) {
-      const document = parse(await readFile(file, 'utf8'));
+      let document: DocumentNode;
+      try {
+        document = parse(await readFile(file, 'utf8'));
+      } catch (error) {
+        operations.push(unreadable(label, label, `${(error as Error).message}${positionOf(error)}`));
+        continue;
+      }
       for (const definition of document.definitions) graphqlDefinitions.push({ file: label, definition });
     } else if (file.endsWith('.json')) {
-      const parsed = manifestSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+      let json: unknown;
+      try {
+        json = JSON.parse(await readFile(file, 'utf8'));
+      } catch (error) {
+        if (MANIFEST_FILE.test(file)) operations.push(unreadable(label, label, `not JSON: ${(error as Error).message}`));
+        continue;
+      }
+      const parsed = manifestSchema.safeParse(json);
       if (!parsed.success) continue;
       for (const operation of parsed.data.operations) {
-        operations.push({ name: operation.name, source: `${label}#${operation.id.slice(0, 12)}`, document: parse(operation.body) });
+        const source = `${label}#${operation.id.slice(0, 12)}`;
+        try {
+          operations.push({ name: operation.name, source, document: parse(operation.body) });
+        } catch (error) {
+          operations.push(unreadable(operation.name, source, `${(error as Error).message}${positionOf(error)}`));
+        }
       }
     }
   }
@@ -80,7 +114,10 @@ export async function loadOperations(directory: string, root = process.cwd()): P
   );
   for (const { file, definition } of graphqlDefinitions) {
     if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
-    if (!definition.name) throw new Error(`${file}: every operation needs a name, so that checks can report it`);
+    if (!definition.name) {
+      operations.push(unreadable(file, file, 'every operation needs a name, so that checks can report it'));
+      continue;
+    }
     operations.push({
       name: definition.name.value,
       source: file,
@@ -97,7 +134,8 @@ export interface OperationFailure {
 }
 
 export function validateOperations(schema: GraphQLSchema, operations: KnownOperation[]): OperationFailure[] {
-  return operations.flatMap(({ name, source, document }) => {
+  return operations.flatMap(({ name, source, document, unreadable: problem }) => {
+    if (problem) return [{ operation: name, source, errors: [problem] }];
     const errors = validate(schema, document);
     return errors.length === 0 ? [] : [{ operation: name, source, errors: [...new Set(errors.map((error) => error.message))] }];
   });

@@ -1,5 +1,5 @@
 import { readFile, unlink } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { readYaml } from './yaml.ts';
 import { z } from 'zod';
 
 const pendingPublicationSchema = z
@@ -24,7 +24,7 @@ export async function readPendingPublication(file: string | undefined): Promise<
   } catch {
     return undefined;
   }
-  const parsed = pendingPublicationSchema.safeParse(parseYaml(raw) ?? {});
+  const parsed = pendingPublicationSchema.safeParse(readYaml(file, raw));
   if (!parsed.success) {
     throw new Error(`${file}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(file)'}: ${issue.message}`).join('; ')}`);
   }
