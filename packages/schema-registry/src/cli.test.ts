@@ -213,6 +213,13 @@ describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, (
     expect(urlWithoutDays.exitCode).toBe(2);
   });
 
+  it('checks every graph with --usage-days, a graph without an analytics subgraph saying it has none to read', async () => {
+    const { exitCode, output } = await schema('check', '--usage-days', '30');
+
+    expect(output).toContain('Usage: the last 30 day(s), from no analytics subgraph');
+    expect(exitCode).toBe(0);
+  });
+
   it('answers a --registry or --operations folder that is not there with exit code 2, rather than reading it as empty', async () => {
     expect(await schema('check', '--graph', 'nexusflow', '--registry', 'schema/nexusflow/registyr')).toEqual({
       exitCode: 2,

@@ -108,7 +108,13 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
       const settings = usageSettingsOf({ days: values['usage-days'], url: values['usage-url'] }, env);
       if (!settings) return undefined;
       const url = settings.url ?? (await readSupergraphConfig(options.supergraphConfig)).find(({ name }) => name === 'analytics')?.url;
-      if (!url) throw new Error(`${graph} has no analytics subgraph to read usage from: pass --usage-url <url>`);
+      // As when analytics cannot be reached: the report says why, and every breaking change counts as used.
+      if (!url)
+        return {
+          days: settings.days,
+          source: () => Promise.reject(new Error(`${graph} has no analytics subgraph to read usage from: pass --usage-url <url>`)),
+          describedAs: 'no analytics subgraph',
+        };
       return { days: settings.days, source: analyticsUsageSource({ url, internalSecret: settings.internalSecret }), describedAs: url };
     };
 
