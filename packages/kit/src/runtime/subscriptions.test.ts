@@ -95,6 +95,17 @@ describe("a subgraph's subscriptions over WebSocket", () => {
     expect(mutation).toEqual({ next: [], error: refusal });
   });
 
+  it('answers a document that does not validate or parse with the codes HTTP gives them', async () => {
+    const unknownField = await subscribe('subscription { nothing }');
+    const broken = await subscribe('subscription {');
+
+    expect(unknownField).toEqual({
+      next: [],
+      error: [expect.objectContaining({ extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })],
+    });
+    expect(broken).toEqual({ next: [], error: [expect.objectContaining({ extensions: { code: 'GRAPHQL_PARSE_FAILED' } })] });
+  });
+
   it('closes a connection that sends a message over 1 MiB with 1009, before it is even signed in', async () => {
     const socket = new WebSocket(`${http.origin.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
     const closed = new Promise<number>((resolve) => socket.once('close', resolve));

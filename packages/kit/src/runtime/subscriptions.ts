@@ -7,6 +7,7 @@ import {
   type ExecutionResult,
   type GraphQLFormattedError,
   type GraphQLSchema,
+  type OperationDefinitionNode,
 } from 'graphql';
 import { CloseCode, type Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -39,15 +40,28 @@ function formatted(error: GraphQLError | GraphQLFormattedError): GraphQLFormatte
   return formatClientError(error instanceof GraphQLError ? error.toJSON() : error, error);
 }
 
-/** The type of the operation a request runs; a subscription's when the document does not parse, for graphql-ws to refuse. */
-function operationTypeOf(query: string, operationName: string | null | undefined): OperationTypeNode {
+/**
+ * The operation a request runs, or the refusal of a document that does not parse: graphql-ws parses without catching,
+ * and would close the whole connection with 4500 over one malformed document.
+ */
+function operationOf(query: string, operationName: string | null | undefined): OperationDefinitionNode | null | GraphQLError {
   let document;
   try {
     document = parse(query);
-  } catch {
-    return OperationTypeNode.SUBSCRIPTION;
+  } catch (error) {
+    return new GraphQLError((error as Error).message, { extensions: { code: ErrorCode.GraphQLParseFailed } });
   }
-  return getOperationAST(document, operationName)?.operation ?? OperationTypeNode.SUBSCRIPTION;
+  return getOperationAST(document, operationName) ?? null;
+}
+
+/**
+ * graphql-ws reports a document that does not parse or validate with graphql-js's errors, which carry no code: coded
+ * as Apollo Server codes them over HTTP, rather than read as internal errors.
+ */
+function withRefusalCode(error: GraphQLError): GraphQLError {
+  if (error.extensions.code !== undefined) return error;
+  const code = error.message.startsWith('Syntax Error') ? ErrorCode.GraphQLParseFailed : ErrorCode.GraphQLValidationFailed;
+  return new GraphQLError(error.message, { nodes: error.nodes, extensions: { code } });
 }
 
 function paramOrHeader(params: Params, request: IncomingMessage, name: string): string | undefined {
@@ -86,7 +100,10 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
         if (unstorable) return [new GraphQLError(unstorable, { extensions: { code: ErrorCode.BadUserInput } })];
         // A connection outlives the age at which a signed identity is refused over HTTP (the gateway's subscriptions run
         // for hours), so it streams subscriptions only: a captured identity replayed here cannot write anything.
-        if (operationTypeOf(payload.query, payload.operationName) !== OperationTypeNode.SUBSCRIPTION)
+        const operation = operationOf(payload.query, payload.operationName);
+        if (operation instanceof GraphQLError) return [operation];
+        // Without one operation to run, graphql-ws refuses the document itself.
+        if (operation && operation.operation !== OperationTypeNode.SUBSCRIPTION)
           return [
             new GraphQLError('Only subscriptions are served over WebSocket; send queries and mutations over HTTP', {
               extensions: { code: ErrorCode.BadRequest },
@@ -105,7 +122,7 @@ export function serveSubscriptions<C extends object>(options: SubscriptionServer
       },
       onError: (_ctx, _id, _payload, errors) => {
         options.logger.debug({ errors: errors.map((error) => error.message) }, 'subscription operation failed');
-        return errors.map(formatted);
+        return errors.map((error) => formatted(withRefusalCode(error)));
       },
     },
     wss,
