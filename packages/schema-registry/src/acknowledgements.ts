@@ -2,13 +2,18 @@ import { readFile } from 'node:fs/promises';
 import { readYaml } from './yaml.ts';
 import { z } from 'zod';
 
-const reason = z.string().trim().min(1, 'every acknowledgement needs a reason');
+const reason = z.string({ error: 'every acknowledgement needs a reason' }).trim().min(1, 'every acknowledgement needs a reason');
 
-const acknowledgementSchema = z.union([
-  z.object({ change: z.string(), path: z.string(), reason }).strict(),
-  z.object({ operation: z.string(), reason }).strict(),
-  z.object({ lint: z.string(), path: z.string(), reason }).strict(),
-]);
+// The reason first, so that an entry without one says so rather than matching none of the three shapes.
+const acknowledgementSchema = z
+  .looseObject({ reason })
+  .pipe(
+    z.union([
+      z.object({ change: z.string(), path: z.string(), reason }).strict(),
+      z.object({ operation: z.string(), reason }).strict(),
+      z.object({ lint: z.string(), path: z.string(), reason }).strict(),
+    ]),
+  );
 
 const fileSchema = z.object({ acknowledged: z.array(acknowledgementSchema).nullish() });
 

@@ -301,6 +301,15 @@ type User @key(fields: "id") {
     expect(report.unusedAcknowledgements).toEqual([{ operation: 'SomethingOld', reason: 'left over' }]);
   });
 
+  it('refuses an acknowledgement without a reason, saying so and where', async () => {
+    const registry = await fixture();
+    await registry.publish({ accounts: ACCOUNTS });
+
+    await expect(
+      registry.check({ accounts: ACCOUNTS }, 'acknowledged:\n  - change: FIELD_REMOVED\n    path: User.email\n'),
+    ).rejects.toThrow(/acknowledged\.yaml: acknowledged\.0\.reason: every acknowledgement needs a reason/);
+  });
+
   it('fails on lint errors: names off convention and deprecations without a reason', async () => {
     const registry = await fixture();
     await registry.publish({ accounts: ACCOUNTS });
