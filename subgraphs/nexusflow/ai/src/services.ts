@@ -1,6 +1,6 @@
 import { OutboxRelay, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
 import type { AiConfig } from './config.ts';
-import { AiModels } from './domain/ai-models.ts';
+import { AiModels, NO_PROVIDER_HINT } from './domain/ai-models.ts';
 import { ResponseCache } from './domain/cache.ts';
 import { DocumentIndex } from './domain/documents.ts';
 import { AiFeatures } from './domain/features.ts';
@@ -76,6 +76,7 @@ export function createModelServices(runtime: SubgraphRuntime, config: AiConfig) 
     embeddingModel: config.embeddingModel,
   });
   models.registerMetrics(runtime.metrics.registry);
+  if (!catalogue.anyProviderConfigured) runtime.logger.warn(NO_PROVIDER_HINT);
   const vectorStore = openVectorStore(config.pinecone, runtime.database, runtime.logger);
   // Awaited by every use of the documents; caught here too so that a failed detection is logged at start, not left unhandled.
   vectorStore.catch((error: unknown) => runtime.logger.error({ err: error }, 'the vector store could not be opened'));

@@ -20,10 +20,11 @@ import type { ChatMessage, ChatResult, ChatStreamPart, FinishReason } from './pr
 import { circuitKey, StreamBrokeOff, type FailedModel, type ModelRouter, type Routed } from './router.ts';
 import type { UsageEntry, UsageLedger } from './usage.ts';
 
-export const NO_PROVIDER_MESSAGE =
-  'No AI provider is configured: set OPENAI_API_KEY (with OPENAI_BASE_URL for another OpenAI-compatible server) or ANTHROPIC_API_KEY';
-
-const KEY_VARIABLES = { openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' } as const;
+/** What a client is told: which settings would change that is the operator's business, said in the log at start. */
+export const NO_PROVIDER_MESSAGE = 'No AI provider is configured on this deployment';
+/** What the operator is told at start when no provider is configured. */
+export const NO_PROVIDER_HINT =
+  'No AI provider is configured, so every AI operation answers SERVICE_UNAVAILABLE: set OPENAI_API_KEY (with OPENAI_BASE_URL for another OpenAI-compatible server) or ANTHROPIC_API_KEY';
 
 export interface ModelView extends ModelDefinition {
   configured: boolean;
@@ -298,7 +299,7 @@ export class AiModels {
 
   private requireConfigured(model: ModelDefinition): void {
     if (!this.options.catalogue.isConfigured(model))
-      throw clientError(ErrorCode.ServiceUnavailable, `${model.id} needs ${KEY_VARIABLES[model.provider]} to be set`);
+      throw clientError(ErrorCode.ServiceUnavailable, `${model.id} is not available on this deployment: its provider is not configured`);
   }
 
   private requireCapability(model: ModelDefinition, capability: Capability): void {
