@@ -387,6 +387,26 @@ describe('the gateway at its edge, over HTTP', () => {
       expect(await connections()).toBe(0);
     });
 
+    it('drops a reservation whose stream never connects once what graphql-sse holds for it passes the limit', async () => {
+      const capped = await fixture.gateway({ WS_MAX_BUFFERED_BYTES: String(8 * 1024) });
+      const token = await (await fetch(capped.graphqlUrl, { method: 'PUT' })).text();
+      const introspection = '{ __schema { types { name description fields { name description args { name } } } } }';
+      const send = (operationId: string) =>
+        fetch(capped.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-graphql-event-stream-token': token },
+          body: JSON.stringify({ query: introspection, extensions: { operationId } }),
+        });
+
+      const statuses: number[] = [];
+      // Bounded: each answer is kilobytes.
+      while (statuses.length < 50 && statuses.at(-1) !== 404) statuses.push((await send(`q${statuses.length}`)).status);
+
+      expect(statuses.at(-1)).toBe(404);
+      expect(statuses.slice(0, -1).every((status) => status === 202)).toBe(true);
+      expect(await metric(capped, /^gateway_websocket_connections[ {]/)).toBe(0);
+    });
+
     it('says which budget ran out and when to retry', async () => {
       const limited = await fixture.gateway({ RATE_LIMIT_PER_MINUTE: '1' });
       const caller = await token('impatient');

@@ -148,9 +148,9 @@ function endable<T>(result: AsyncIterableIterator<T> | ExecutionResult): AsyncGe
   return iterator as AsyncGenerator<T>;
 }
 
-/** Bytes written to a response that its client has not taken yet: the response's own buffer and its socket's. */
+/** Bytes written to a response that its client has not taken yet (Node counts its socket's in `writableLength`). */
 function unsentBytes(res: ServerResponse): number {
-  return res.writableLength + (res.socket?.writableLength ?? 0);
+  return res.writableLength;
 }
 
 const statusOf = (code: unknown): number => (code === ErrorCode.RateLimited ? 429 : code === ErrorCode.ServiceUnavailable ? 503 : 400);
@@ -184,7 +184,16 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
    */
   const reservations = new Map<
     string,
-    { owner: string; release: () => void; operations: Set<string>; cancelExpiry?: () => void; connected?: boolean }
+    {
+      owner: string;
+      release: () => void;
+      /** The operations running on it, by id, against MAX_SUBSCRIPTIONS_PER_CONNECTION. */
+      operations: Set<string>;
+      /** Bytes of results graphql-sse holds for it until its stream connects. */
+      heldBytes: number;
+      cancelExpiry?: () => void;
+      connected?: boolean;
+    }
   >();
   /** The operation id each request sent to a reservation runs under, so that its end frees its place. */
   const operationIdOf = new WeakMap<IncomingMessage, string>();
@@ -224,21 +233,9 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     onSubscribe: async (req: SseRequest<IncomingMessage, undefined>, params) => {
       const caller = callers.get(req.raw)!;
       const token = tokenOf(req.raw);
-      const reservation = token === undefined ? undefined : reservations.get(token);
-      const given = params.extensions?.operationId;
-      const operationId = typeof given === 'string' || typeof given === 'number' ? String(given) : '';
-      if (reservation) {
-        if (reservation.operations.size >= options.maxOperationsPerReservation) return tooManyOperations();
-        // Counted before the wait for its preparation, so that a burst of operations cannot all pass the check at once.
-        reservation.operations.add(operationId);
-        operationIdOf.set(req.raw, operationId);
-      }
       const operation = await options.operations.prepare(caller, params);
       // graphql-sse takes a result (sent as the stream's one event) only if it has `data`.
-      if (Array.isArray(operation)) {
-        reservation?.operations.delete(operationId);
-        return { data: null, errors: operation.map(formatted) } as unknown as ExecutionResult;
-      }
+      if (Array.isArray(operation)) return { data: null, errors: operation.map(formatted) } as unknown as ExecutionResult;
       prepared.set(operation.context, operation);
       if (token !== undefined) reservationOf.set(operation.context, token);
       return {
@@ -252,21 +249,42 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     execute: async (args) =>
       stillReserved(args.contextValue, endable(await runDeferring(options.operations, prepared.get(args.contextValue)!))),
     subscribe: async (args) => stillReserved(args.contextValue, endable(await options.operations.run(prepared.get(args.contextValue)!))),
-    onNext: (_ctx, _req, result) => formattedResult(result as ExecutionResult) as ExecutionResult,
+    onNext: (_ctx, req, result) => {
+      const formatted = formattedResult(result as ExecutionResult) as ExecutionResult;
+      holdWhileUnconnected(tokenOf(req.raw), formatted);
+      return formatted;
+    },
     onComplete: (_ctx, req) => forgetOperation(tokenOf(req.raw), operationIdOf.get(req.raw)),
   });
 
-  const tooManyOperations = (): SseResponse => [
-    JSON.stringify({
-      errors: [
-        {
-          message: `At most ${options.maxOperationsPerReservation} operations at once on one connection`,
-          extensions: { code: ErrorCode.RateLimited },
-        },
-      ],
-    }),
-    { status: 429, statusText: 'Too Many Requests', headers: { 'content-type': 'application/json; charset=utf-8' } },
-  ];
+  /**
+   * graphql-sse holds what a reservation's operations send until its stream connects: counted, so that a client that
+   * reserves and never connects cannot have more than a stream may have unsent held for it, past which the reservation is
+   * dropped with what was subscribed on it.
+   */
+  function holdWhileUnconnected(token: string | undefined, result: ExecutionResult): void {
+    const reservation = token === undefined ? undefined : reservations.get(token);
+    if (!reservation || reservation.connected) return;
+    reservation.heldBytes += Buffer.byteLength(JSON.stringify(result));
+    if (reservation.heldBytes > options.maxBufferedBytes)
+      void drop(token!).catch((error: unknown) => options.logger.warn({ err: error }, 'a reservation could not be dropped'));
+  }
+
+  /** The id an operation sent to a reservation runs under (graphql-sse's `extensions.operationId`), from a POST's body or a GET's query. */
+  function operationIdIn(method: string, url: URL, body: string | null): string | undefined {
+    let extensions: unknown;
+    try {
+      extensions =
+        method === 'POST'
+          ? (JSON.parse(body ?? 'null') as { extensions?: unknown } | null)?.extensions
+          : JSON.parse(url.searchParams.get('extensions') ?? 'null');
+    } catch {
+      // graphql-sse answers what does not parse itself.
+      return undefined;
+    }
+    const given = (extensions as { operationId?: unknown } | null | undefined)?.operationId;
+    return typeof given === 'string' || typeof given === 'number' ? String(given) : undefined;
+  }
 
   /** Frees an operation's place in its reservation, when it completes or its client stops it. */
   function forgetOperation(token: string | undefined, operationId: string | null | undefined): void {
@@ -328,6 +346,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
       owner: ownerOf(caller),
       release: slot.release,
       operations: new Set(),
+      heldBytes: 0,
       cancelExpiry: () => clearTimeout(timer),
     });
     return token;
@@ -384,18 +403,48 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     // A stream of a reservation holds the reservation's slot; a stream of its own takes one.
     const slot = streaming && token === undefined ? options.connections.acquire(caller) : undefined;
     if (slot && 'refused' in slot) throw new HttpError(429, ErrorCode.RateLimited, slot.refused);
-    const [responseBody, init] = await sse({
-      method: req.method ?? 'GET',
-      url: url.toString(),
-      // graphql-sse recognises the event stream by this exact value.
-      headers: { get: (name) => (name.toLowerCase() === 'accept' && streaming ? EVENT_STREAM : (header(req, name.toLowerCase()) ?? null)) },
-      body,
-      raw: req,
-      context: undefined,
-    });
+    // An operation sent to a reservation takes its place here, before graphql-sse reserves its id: one refused after
+    // that would keep its id taken for good.
+    const operationId =
+      ownReservation && !streaming && (req.method === 'POST' || req.method === 'GET') ? operationIdIn(req.method, url, body) : undefined;
+    if (operationId !== undefined && ownReservation) {
+      if (ownReservation.operations.size >= options.maxOperationsPerReservation) {
+        // Charged as the operation would have been, so that refusals are not free requests.
+        await options.rateLimit?.(caller);
+        throw new HttpError(
+          429,
+          ErrorCode.RateLimited,
+          `At most ${options.maxOperationsPerReservation} operations at once on one connection`,
+        );
+      }
+      ownReservation.operations.add(operationId);
+      operationIdOf.set(req, operationId);
+    }
+    let answer: Awaited<ReturnType<typeof sse>>;
+    try {
+      answer = await sse({
+        method: req.method ?? 'GET',
+        url: url.toString(),
+        // graphql-sse recognises the event stream by this exact value.
+        headers: {
+          get: (name) => (name.toLowerCase() === 'accept' && streaming ? EVENT_STREAM : (header(req, name.toLowerCase()) ?? null)),
+        },
+        body,
+        raw: req,
+        context: undefined,
+      });
+    } catch (error) {
+      slot?.release();
+      forgetOperation(token, operationId);
+      throw error;
+    }
+    const [responseBody, init] = answer;
     if (typeof responseBody === 'string' || responseBody === null) {
       slot?.release();
       if (req.method === 'DELETE' && ownReservation) forgetOperation(token, url.searchParams.get('operationId'));
+      // Only an accepted operation runs (and is forgotten when it completes): refused, or completed while it was being
+      // prepared, it holds no place.
+      if (init.status !== 202) forgetOperation(token, operationId);
       // A reservation graphql-sse then refused (406 for its Accept header) was never handed to the client.
       const refusedReservation = req.method === 'PUT' && init.status !== 201 ? reservedBy.get(req) : undefined;
       if (refusedReservation) void drop(refusedReservation).catch(() => undefined);
@@ -442,9 +491,13 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     try {
       for await (const chunk of responseBody) {
         if (ended) break;
+        // Dropped rather than ended: an end would only wait behind what its client does not read. Judged before a
+        // write, so that one large answer to a client that reads still goes out.
+        if (unsentBytes(res) > options.maxBufferedBytes) {
+          res.destroy();
+          break;
+        }
         res.write(chunk);
-        // Dropped rather than ended: an end would only wait behind what its client does not read.
-        if (unsentBytes(res) > options.maxBufferedBytes) res.destroy();
       }
     } finally {
       end();
@@ -471,9 +524,10 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     // client knows it is subscribed.
     res.write(Multipart.Delimiter);
     const write = (text: string) => {
-      res.write(text);
-      // Dropped rather than ended: an end would only wait behind what its client does not read.
+      // Dropped rather than ended: an end would only wait behind what its client does not read. Judged before a write,
+      // so that one large answer to a client that reads still goes out.
       if (unsentBytes(res) > options.maxBufferedBytes) res.destroy();
+      else res.write(text);
     };
     const part = (payload: FormattedExecutionResult | null, errors?: unknown[]) =>
       write(`${Multipart.PartHeader}${JSON.stringify(errors ? { payload, errors } : { payload })}${Multipart.Delimiter}`);

@@ -186,8 +186,8 @@ class BatchedWrites {
 }
 
 /**
- * Drops a connection whose unsent bytes grow past `maxBufferedBytes` after any message graphql-ws sends it (a query's
- * result, an error, `complete`), as {@link BatchedWrites} does after subscription events: a client that stops reading
+ * Drops a connection whose unsent bytes have grown past `maxBufferedBytes` when graphql-ws sends it another message (a
+ * query's result, an error, `complete`), as {@link BatchedWrites} does after subscription events: a client that stops reading
  * would otherwise have every result it asks for held in the gateway's memory. What was waiting to be sent is then
  * reported sent, so that graphql-ws does not take the drop for an internal error.
  */
@@ -198,15 +198,16 @@ function dropWhenBacklogged(socket: WebSocket, maxBufferedBytes: number): void {
   const guarded = (data: unknown, optionsOrCallback?: object | SendCallback, callback?: SendCallback): void => {
     const options = typeof optionsOrCallback === 'function' || optionsOrCallback === undefined ? {} : optionsOrCallback;
     const done = (typeof optionsOrCallback === 'function' ? optionsOrCallback : callback) as SendCallback | undefined;
+    // Judged before a message, so that one large answer to a client that reads still goes out.
+    if (!dropped && socket.bufferedAmount > maxBufferedBytes) {
+      dropped = true;
+      socket.terminate();
+    }
     if (dropped) {
       done?.();
       return;
     }
     send(data, options, (error) => done?.(dropped ? undefined : error));
-    if (socket.bufferedAmount > maxBufferedBytes) {
-      dropped = true;
-      socket.terminate();
-    }
   };
   socket.send = guarded as typeof socket.send;
 }

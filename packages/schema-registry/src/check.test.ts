@@ -432,14 +432,13 @@ type User @key(fields: "id") {
     const broken = await registry.check({ accounts: ACCOUNTS });
 
     expect(sound.registryProblems).toEqual([]);
+    const repair = "write version 2's supergraphSdl to it, or remove versions/000002.json if that publication did not finish";
     expect(edited.registryProblems).toEqual([
-      "published/supergraph.graphql, which production serves, is not version 2's supergraph: restore it from git, or publish again",
+      `published/supergraph.graphql, which production serves, is not version 2's supergraph: ${repair}`,
     ]);
     expect(edited.failures[0]).toBe(`the registry is not sound: ${edited.registryProblems[0]}`);
     expect(edited.ok).toBe(false);
-    expect(missing.registryProblems).toEqual([
-      'published/supergraph.graphql, which production serves, is missing: version 2 is the latest',
-    ]);
+    expect(missing.registryProblems).toEqual([`published/supergraph.graphql, which production serves, is missing: ${repair}`]);
     expect(broken.registryProblems).toEqual([
       'the history has a gap: versions/000001.json missing',
       `${join(registry.registryDirectory, 'versions/000002.json')} is not a published version: it needs a supergraphSdl and its subgraphs`,
@@ -453,6 +452,7 @@ type User @key(fields: "id") {
     await writeFile(join(clients, 'anonymous.graphql'), '{ users { id } }');
     await writeFile(join(clients, 'persisted-query-manifest.json'), '{ "format": ');
     await writeFile(join(clients, 'tsconfig.json'), '{ // comments, as TypeScript allows\n}');
+    await writeFile(join(clients, 'old-manifest.json'), '{ "format": "apollo-persisted-query-manifest", "version": 2, "operations": [] }');
     await registry.publish({ accounts: ACCOUNTS });
 
     const report = await registry.check({ accounts: ACCOUNTS });
@@ -464,10 +464,11 @@ type User @key(fields: "id") {
     });
     expect(report.operations.failures).toEqual([
       failure(/app\.graphql$/, 'Syntax Error: Expected Name, found <EOF>. (line 1, column 13)'),
+      failure(/old-manifest\.json$/, expect.stringMatching(/^not an Apollo persisted-query manifest: version: /)),
       failure(/persisted-query-manifest\.json$/, expect.stringMatching(/^not JSON: /)),
       failure(/anonymous\.graphql$/, 'every operation needs a name, so that checks can report it'),
     ]);
-    expect(report.failures).toEqual(['3 client operation(s) no longer validate']);
+    expect(report.failures).toEqual(['4 client operation(s) no longer validate']);
   });
 
   it('checks operations and composition even before anything was published', async () => {

@@ -221,7 +221,7 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
           ? operationsAffectedBy({ type: change.type, path: change.path }, usage).map((operation) => operation.name)
           : [],
       };
-      if (change.severity !== 'safe') {
+      if (change.severity === 'breaking') {
         const acknowledged = ledger.change(change.type, change.path);
         if (acknowledged) checked.acknowledged = acknowledged;
       }
@@ -230,6 +230,12 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
   }
 
   if (options.usage) await judgeByUsage(report, options.usage);
+  // A dangerous removal needs an acknowledgement only when usage shows it still used.
+  for (const change of report.changes)
+    if (change.severity === 'dangerous' && change.usage && !change.usage.safe) {
+      const acknowledged = ledger.change(change.type, change.path);
+      if (acknowledged) change.acknowledged = acknowledged;
+    }
 
   report.operations.failures = validateOperations(apiSchema, operations).map((failure) => {
     const acknowledged = ledger.operation(failure.operation);

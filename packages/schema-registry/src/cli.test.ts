@@ -213,6 +213,19 @@ describe('npm run schema:* on a copy of the repository', { timeout: 120_000 }, (
     expect(urlWithoutDays.exitCode).toBe(2);
   });
 
+  it('publishes nothing when the working supergraph is published, and removes a pending-publication note left behind', async () => {
+    const note = join(workspace.path, 'schema/nexusflow/pending-publication.yaml');
+    await writeFile(note, 'reason: left behind by an earlier change\n');
+
+    const { exitCode, output } = await schema('publish', '--graph', 'nexusflow', '-m', 'Again');
+
+    expect(exitCode).toBe(0);
+    expect(output).toMatch(
+      /^Nothing to publish: the working supergraph is published version \d+\nRemoved schema\/nexusflow\/pending-publication\.yaml: nothing is pending$/,
+    );
+    await expect(readFile(note, 'utf8')).rejects.toThrow();
+  });
+
   it('checks every graph with --usage-days, a graph without an analytics subgraph saying it has none to read', async () => {
     const { exitCode, output } = await schema('check', '--usage-days', '30');
 

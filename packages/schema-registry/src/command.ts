@@ -89,8 +89,9 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
     });
 
     // A folder named by hand that is not there would be read as empty: nothing published, no operations to check.
+    // `publish` starts a registry where there is none.
     for (const [flag, paths] of [
-      ['--registry', values.registry ? [values.registry] : []],
+      ['--registry', values.registry && positionals[0] !== 'publish' ? [values.registry] : []],
       ['--operations', values.operations ?? []],
     ] as const)
       for (const path of paths) if (!existsSync(fromCwd(path))) throw new Error(`${flag} ${path}: no such folder`);
@@ -152,9 +153,13 @@ export async function runSchemaCommand(argv: string[], surroundings: SchemaComma
           }
           // As Rover and Hive skip a publication that changes nothing: a version per run would bury the real ones.
           if (report.publication?.published) {
+            const noteRemoved = await removePendingPublication(options.pendingPublicationFile!);
             print(
-              { version: report.baseVersion, unchanged: true },
-              `Nothing to publish: the working supergraph is published version ${report.baseVersion}`,
+              { version: report.baseVersion, unchanged: true, pendingPublicationRemoved: noteRemoved },
+              [
+                `Nothing to publish: the working supergraph is published version ${report.baseVersion}`,
+                ...(noteRemoved ? [`Removed ${relative(cwd, options.pendingPublicationFile!)}: nothing is pending`] : []),
+              ].join('\n'),
             );
             return 0;
           }

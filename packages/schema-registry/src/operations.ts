@@ -96,7 +96,17 @@ export async function loadOperations(directory: string, root = process.cwd()): P
         continue;
       }
       const parsed = manifestSchema.safeParse(json);
-      if (!parsed.success) continue;
+      if (!parsed.success) {
+        if (MANIFEST_FILE.test(file))
+          operations.push(
+            unreadable(
+              label,
+              label,
+              `not an Apollo persisted-query manifest: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(file)'}: ${issue.message}`).join('; ')}`,
+            ),
+          );
+        continue;
+      }
       for (const operation of parsed.data.operations) {
         const source = `${label}#${operation.id.slice(0, 12)}`;
         try {

@@ -80,18 +80,22 @@ export class SchemaRegistry {
       problems.push(
         `the history has a gap: ${missing.map((version) => relative(this.directory, this.versionPath(version))).join(', ')} missing`,
       );
-    let latest: PublishedVersion;
-    try {
-      latest = await this.get(last);
-    } catch (error) {
-      problems.push((error as Error).message);
-      return problems;
+    let latest: PublishedVersion | undefined;
+    for (const version of versions) {
+      try {
+        const read = await this.get(version);
+        if (version === last) latest = read;
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
     }
+    if (!latest) return problems;
     const served = await readFile(this.publishedSupergraphPath, 'utf8').catch(() => undefined);
     const file = relative(this.directory, this.publishedSupergraphPath);
-    if (served === undefined) problems.push(`${file}, which production serves, is missing: version ${last} is the latest`);
+    const repair = `write version ${last}'s supergraphSdl to it, or remove ${relative(this.directory, this.versionPath(last))} if that publication did not finish`;
+    if (served === undefined) problems.push(`${file}, which production serves, is missing: ${repair}`);
     else if (served !== latest.supergraphSdl)
-      problems.push(`${file}, which production serves, is not version ${last}'s supergraph: restore it from git, or publish again`);
+      problems.push(`${file}, which production serves, is not version ${last}'s supergraph: ${repair}`);
     return problems;
   }
 
