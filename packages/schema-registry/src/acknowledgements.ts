@@ -5,15 +5,14 @@ import { z } from 'zod';
 const reason = z.string({ error: 'every acknowledgement needs a reason' }).trim().min(1, 'every acknowledgement needs a reason');
 
 // The reason first, so that an entry without one says so rather than matching none of the three shapes.
-const acknowledgementSchema = z
-  .looseObject({ reason })
-  .pipe(
-    z.union([
-      z.object({ change: z.string(), path: z.string(), reason }).strict(),
-      z.object({ operation: z.string(), reason }).strict(),
-      z.object({ lint: z.string(), path: z.string(), reason }).strict(),
-    ]),
-  );
+const acknowledgementSchema = z.looseObject({ reason }).pipe(
+  z.union([
+    z.object({ change: z.string(), path: z.string(), reason }).strict(),
+    // `source`: where the operation is (a file or manifest, as the check names it), when several clients share a name.
+    z.object({ operation: z.string(), source: z.string().optional(), reason }).strict(),
+    z.object({ lint: z.string(), path: z.string(), reason }).strict(),
+  ]),
+);
 
 const fileSchema = z.object({ acknowledged: z.array(acknowledgementSchema).nullish() });
 
@@ -41,7 +40,7 @@ export async function readAcknowledgements(file: string | undefined): Promise<Ac
 
 export function describeAcknowledgement(entry: Acknowledgement): string {
   if ('change' in entry) return `change ${entry.change} at ${entry.path}`;
-  if ('operation' in entry) return `operation ${entry.operation}`;
+  if ('operation' in entry) return `operation ${entry.operation}${entry.source ? ` in ${entry.source}` : ''}`;
   return `lint ${entry.lint} at ${entry.path}`;
 }
 
@@ -62,8 +61,11 @@ export class AcknowledgementLedger {
     return this.take((entry) => 'change' in entry && entry.change === type && entry.path === path);
   }
 
-  operation(name: string): string | undefined {
-    return this.take((entry) => 'operation' in entry && entry.operation === name);
+  /** An acknowledgement of the operation `name` at `source`: one without a source covers that name wherever it is. */
+  operation(name: string, source: string): string | undefined {
+    return this.take(
+      (entry) => 'operation' in entry && entry.operation === name && (entry.source === undefined || source.startsWith(entry.source)),
+    );
   }
 
   lint(rule: string, path: string): string | undefined {

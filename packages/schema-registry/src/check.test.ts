@@ -1,5 +1,5 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTempDirectory } from '@nexusflow/kit/testing';
 import { checkSchema, type CheckReport } from './check.ts';
@@ -299,6 +299,34 @@ type User @key(fields: "id") {
       { path: 'User.email', acknowledged: 'Moved to the contacts subgraph; the web app stopped reading it in 4.2' },
     ]);
     expect(report.unusedAcknowledgements).toEqual([{ operation: 'SomethingOld', reason: 'left over' }]);
+  });
+
+  it('acknowledges an operation in one client only when the acknowledgement names where, though another shares its name', async () => {
+    const registry = await fixture();
+    const mobile = join(registry.registryDirectory, '..', 'clients', 'mobile');
+    await mkdir(mobile);
+    await writeFile(join(mobile, 'profile.graphql'), 'query Profile($id: ID!) { user(id: $id) { email } }');
+    await registry.publish({ accounts: ACCOUNTS });
+    const withoutEmail = { accounts: ACCOUNTS.replace('  "Contact email."\n  email: String!\n', '') };
+
+    const report = await registry.check(
+      withoutEmail,
+      [
+        'acknowledged:',
+        '  - change: FIELD_REMOVED',
+        '    path: User.email',
+        '    reason: Moved to contacts',
+        '  - operation: Profile',
+        `    source: ${relative(process.cwd(), join(registry.registryDirectory, '..', 'clients', 'app.graphql'))}`,
+        '    reason: The web app reads it from contacts in this release',
+      ].join('\n'),
+    );
+
+    expect(report.operations.failures.map(({ source, acknowledged }) => ({ mobile: source.includes('mobile'), acknowledged }))).toEqual([
+      { mobile: false, acknowledged: 'The web app reads it from contacts in this release' },
+      { mobile: true, acknowledged: undefined },
+    ]);
+    expect(report.failures).toEqual(['1 client operation(s) no longer validate']);
   });
 
   it('refuses an acknowledgement without a reason, saying so and where', async () => {

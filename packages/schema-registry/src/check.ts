@@ -238,7 +238,7 @@ export async function checkSchema(options: CheckOptions): Promise<CheckReport> {
     }
 
   report.operations.failures = validateOperations(apiSchema, operations).map((failure) => {
-    const acknowledged = ledger.operation(failure.operation);
+    const acknowledged = ledger.operation(failure.operation, failure.source);
     return acknowledged ? { ...failure, acknowledged } : failure;
   });
 
