@@ -387,6 +387,19 @@ describe('the gateway at its edge, over HTTP', () => {
       expect(await connections()).toBe(0);
     });
 
+    it('answers an event stream request whose body is not JSON as plain HTTP does', async () => {
+      const response = await fetch(gateway.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: '{ "query": ',
+      });
+
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({
+        errors: [{ message: 'Request body is not valid JSON', extensions: { code: 'BAD_REQUEST' } }],
+      });
+    });
+
     it('drops a reservation whose stream never connects once what graphql-sse holds for it passes the limit', async () => {
       const capped = await fixture.gateway({ WS_MAX_BUFFERED_BYTES: String(8 * 1024) });
       const token = await (await fetch(capped.graphqlUrl, { method: 'PUT' })).text();

@@ -394,6 +394,14 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     const caller = await identify(req, streaming || req.method === 'PUT' || token === undefined);
     callers.set(req, caller);
     const body = req.method === 'POST' ? (await readBody(req, options.maxBodyBytes)).toString('utf8') : null;
+    // Said as over plain HTTP and multipart, where graphql-sse would answer with the parser's own words.
+    if (body) {
+      try {
+        JSON.parse(body);
+      } catch {
+        throw new HttpError(400, ErrorCode.BadRequest, 'Request body is not valid JSON');
+      }
+    }
     const reserved = token === undefined ? undefined : reservations.get(token);
     const ownReservation = reserved?.owner === ownerOf(caller) ? reserved : undefined;
     // A reservation has one stream: another connection to it would share its slot (graphql-sse would answer 409).
