@@ -135,6 +135,27 @@ describe('workflow operations through the gateway', () => {
     expect(seen.at(-1)).toMatchObject({ event: 'workflow.execution.completed', status: 'COMPLETED' });
   });
 
+  it("ends the stream of a workflow's executions when the workflow is deleted", async () => {
+    const id = await createWorkflow();
+    const watch = await WorkflowWatch.start(stack.workflows.pubsub, id);
+    const updates = subscribe(owner.token, id);
+    // Subscribed once the stream carries a run: the gateway says nothing when the subscription reaches the subgraph.
+    const firstUpdate = updates.next();
+    let first: Awaited<typeof firstUpdate> | undefined;
+    for (let runs = 0; !first; runs++) {
+      if (runs === 100) throw new Error('the subscription carried none of 100 runs');
+      const run = (await ask(stack, owner.token, RUN_WORKFLOW, { id })).data?.runWorkflow;
+      first = await Promise.race([firstUpdate, watch.finished(run.id as string).then(() => undefined)]);
+    }
+    await watch.close();
+
+    expect((await ask(stack, owner.token, DELETE_WORKFLOW, { id })).data?.deleteWorkflow).toEqual({ __typename: 'DeletedWorkflow', id });
+    // What the runs still had to say may come first; then the stream completes.
+    let next = await updates.next();
+    for (let left = 100; !next.done && left > 0; left--) next = await updates.next();
+    expect(next.done).toBe(true);
+  });
+
   it("refuses to stream another tenant's workflow", async () => {
     const id = await createWorkflow();
     const updates = subscribe(stranger.token, id);

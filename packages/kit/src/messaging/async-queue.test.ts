@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest';
-import { createAsyncQueue, many, QueueOverflowError, SKIP, transformIterator } from './async-queue.ts';
+import { createAsyncQueue, END, many, QueueOverflowError, SKIP, transformIterator } from './async-queue.ts';
 
 describe('createAsyncQueue', () => {
   it('hands out buffered values in the order they were pushed', async () => {
@@ -255,6 +255,17 @@ describe('transformIterator', () => {
     const seen: number[] = [];
     for await (const value of repeated) seen.push(value);
     expect(seen).toEqual([0, 2, 2, 3, 3, 3]);
+  });
+
+  it('ends where a step returns END, releasing its source though it has more', async () => {
+    const onReturn = vi.fn();
+    const source = createAsyncQueue<number>({ onReturn });
+    const untilZero = transformIterator(source, (n) => (n === 0 ? END : n));
+    for (const n of [1, 2, 0, 3]) source.push(n);
+    const seen: number[] = [];
+    for await (const value of untilZero) seen.push(value);
+    expect(seen).toEqual([1, 2]);
+    expect(onReturn).toHaveBeenCalledOnce();
   });
 
   it('releases its source at once when returned while waiting for a value that never comes', async () => {

@@ -80,6 +80,9 @@ export function createAsyncQueue<T>(options: { limit?: number; onReturn?: () => 
 /** Returned by a {@link transformIterator} step to drop a value. */
 export const SKIP: unique symbol = Symbol('skip');
 
+/** Returned by a {@link transformIterator} step to end the iterator there, releasing its source: what it watched is gone. */
+export const END: unique symbol = Symbol('end');
+
 /** Several values for one, from a {@link transformIterator} step: made by {@link many}. */
 export class Many<U> {
   constructor(readonly values: readonly U[]) {}
@@ -98,7 +101,7 @@ export function many<U>(values: readonly U[]): Many<U> {
  */
 export function transformIterator<T, U>(
   source: AsyncIterator<T>,
-  step: (value: T) => Promise<U | typeof SKIP | Many<U>> | U | typeof SKIP | Many<U>,
+  step: (value: T) => Promise<U | typeof SKIP | typeof END | Many<U>> | U | typeof SKIP | typeof END | Many<U>,
   options: { first?: U[] } = {},
 ): AsyncIterableIterator<U> {
   /** Values due before the next one is pulled from the source: `first`, then the rest of a step's {@link many}. */
@@ -115,6 +118,11 @@ export function transformIterator<T, U>(
           break;
         }
         const value = await step(result.value);
+        if (value === END) {
+          finished = true;
+          await source.return?.();
+          break;
+        }
         if (value instanceof Many) pending.push(...value.values);
         else if (value !== SKIP) return { value, done: false };
         if (pending.length > 0) return { value: pending.shift() as U, done: false };

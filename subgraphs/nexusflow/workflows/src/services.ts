@@ -2,7 +2,7 @@ import { createWorkQueue, OutboxRelay, type Stoppable, type SubgraphRuntime } fr
 import type { WorkflowsConfig } from './config.ts';
 import type { WorkflowServices } from './context.ts';
 import { ExecutionEngine, type StepMessage } from './domain/engine.ts';
-import { liveTopics } from './domain/events.ts';
+import { liveTopics, WorkflowEvent } from './domain/events.ts';
 import { ExecutionQuotaGuard } from './domain/execution-quota.ts';
 import { ExecutionService } from './domain/execution-service.ts';
 import { SharedExecutionReads } from './domain/shared-execution-reads.ts';
@@ -25,8 +25,11 @@ export function createWorkflowServices(runtime: SubgraphRuntime, config: Workflo
     pollIntervalMs: config.outboxPollIntervalMs,
     onRelayed: async (event) => {
       const { executionId, workflowId } = event.payload as { executionId?: string; workflowId?: string };
-      if (!executionId || !workflowId) return;
       const update = { ...event.payload, type: event.type, occurredAt: event.occurredAt };
+      // A deleted workflow ends its watchers' streams: it starts no more runs.
+      if (event.type === (WorkflowEvent.Deleted as string) && workflowId)
+        return runtime.pubsub.publish(liveTopics.workflowExecutions(workflowId), update);
+      if (!executionId || !workflowId) return;
       // Both, even if one fails: the pub/sub remembers each topic that lost an event, to tell its subscribers.
       const published = await Promise.allSettled([
         runtime.pubsub.publish(liveTopics.execution(executionId), update),

@@ -1,6 +1,6 @@
-import { many, MissedEvents, notFound, requireUser, requireUuid, SKIP, transformIterator } from '@nexusflow/kit';
+import { END, many, MissedEvents, notFound, requireUser, requireUuid, SKIP, transformIterator } from '@nexusflow/kit';
 import type { SubscriptionResolvers } from '../__generated__/resolvers-types.ts';
-import { liveTopics } from '../domain/events.ts';
+import { liveTopics, WorkflowEvent } from '../domain/events.ts';
 import { executionsChangedSince, LifecycleSent, MAX_SNAPSHOTS_AFTER_GAP, snapshotOf, type LiveUpdate } from '../domain/live-updates.ts';
 
 export type { LiveUpdate } from '../domain/live-updates.ts';
@@ -64,7 +64,9 @@ export const Subscription: SubscriptionResolvers = {
           );
         }
         // Only the subscriber's tenant's updates leave the subgraph, whatever the topic carries.
-        if (update.tenantId !== user.tenantId || !LIFECYCLE.has(update.type) || !sent.isNewer(update)) return SKIP;
+        if (update.tenantId !== user.tenantId) return SKIP;
+        if (update.type === (WorkflowEvent.Deleted as string)) return END;
+        if (!LIFECYCLE.has(update.type) || !sent.isNewer(update)) return SKIP;
         return sent.record(update);
       });
     },
