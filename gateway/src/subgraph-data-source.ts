@@ -115,12 +115,6 @@ class TextResponseHandler {
 const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
 /**
- * The errors of a GraphQL request a subgraph refused with 400 as the caller's mistake (GraphQL over HTTP: a variable or
- * an argument its own scalars reject, which the gateway cannot judge; text it cannot store), when the body is a GraphQL
- * response whose every error is `BAD_USER_INPUT` and no data: they reach the client as they are, as Apollo Router
- * passes them on, where stock's "400: Bad Request" would become an internal error.
- */
-/**
  * A value the subgraph refused (its scalars, in a variable or a literal; text it cannot store). Any other validation or
  * parse failure means the gateway's plan and the subgraph disagree (a deploy under way): the gateway's to report as
  * stock does, not the client's to correct.
@@ -131,6 +125,12 @@ function isCallersMistake(error: unknown): boolean {
   return typeof message === 'string' && extensions?.code === ErrorCode.BadUserInput;
 }
 
+/**
+ * The errors of a GraphQL request a subgraph refused with 400 as the caller's mistake (GraphQL over HTTP: a variable or
+ * an argument its own scalars reject, which the gateway cannot judge; text it cannot store), when the body is a GraphQL
+ * response whose every error is `BAD_USER_INPUT` and no data: they reach the client as they are, as Apollo Router
+ * passes them on, where stock's "400: Bad Request" would become an internal error.
+ */
 function requestErrorsIn(text: string): GatewayGraphQLResponse | undefined {
   let body: unknown;
   try {

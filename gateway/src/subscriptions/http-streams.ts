@@ -148,9 +148,18 @@ function endable<T>(result: AsyncIterableIterator<T> | ExecutionResult): AsyncGe
   return iterator as AsyncGenerator<T>;
 }
 
-/** Bytes written to a response that its client has not taken yet (Node counts its socket's in `writableLength`). */
-function unsentBytes(res: ServerResponse): number {
-  return res.writableLength;
+/**
+ * Writes `text` unless what the client has not taken yet (`writableLength`, its socket's bytes included) is past
+ * `maxBytes`, when the response is dropped instead: an end would only wait behind what its client does not read. Judged
+ * before the write, so that one large answer to a client that reads still goes out. False once dropped.
+ */
+function writeOrDrop(res: ServerResponse, text: string | Uint8Array, maxBytes: number): boolean {
+  if (res.writableLength > maxBytes) {
+    res.destroy();
+    return false;
+  }
+  res.write(text);
+  return true;
 }
 
 const statusOf = (code: unknown): number => (code === ErrorCode.RateLimited ? 429 : code === ErrorCode.ServiceUnavailable ? 503 : 400);
@@ -271,12 +280,12 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
   }
 
   /** The id an operation sent to a reservation runs under (graphql-sse's `extensions.operationId`), from a POST's body or a GET's query. */
-  function operationIdIn(method: string, url: URL, body: string | null): string | undefined {
+  function operationIdIn(method: string, url: URL, body: unknown): string | undefined {
     let extensions: unknown;
     try {
       extensions =
         method === 'POST'
-          ? (JSON.parse(body ?? 'null') as { extensions?: unknown } | null)?.extensions
+          ? (body as { extensions?: unknown } | null)?.extensions
           : JSON.parse(url.searchParams.get('extensions') ?? 'null');
     } catch {
       // graphql-sse answers what does not parse itself.
@@ -395,9 +404,10 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     callers.set(req, caller);
     const body = req.method === 'POST' ? (await readBody(req, options.maxBodyBytes)).toString('utf8') : null;
     // Said as over plain HTTP and multipart, where graphql-sse would answer with the parser's own words.
+    let parsedBody: unknown = null;
     if (body) {
       try {
-        JSON.parse(body);
+        parsedBody = JSON.parse(body);
       } catch {
         throw new HttpError(400, ErrorCode.BadRequest, 'Request body is not valid JSON');
       }
@@ -414,7 +424,9 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     // An operation sent to a reservation takes its place here, before graphql-sse reserves its id: one refused after
     // that would keep its id taken for good.
     const operationId =
-      ownReservation && !streaming && (req.method === 'POST' || req.method === 'GET') ? operationIdIn(req.method, url, body) : undefined;
+      ownReservation && !streaming && (req.method === 'POST' || req.method === 'GET')
+        ? operationIdIn(req.method, url, parsedBody)
+        : undefined;
     if (operationId !== undefined && ownReservation) {
       if (ownReservation.operations.size >= options.maxOperationsPerReservation) {
         // Charged as the operation would have been, so that refusals are not free requests.
@@ -498,14 +510,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     watchStream(req, res, caller, { end, endWith, ended: () => ended }, stopWatches);
     try {
       for await (const chunk of responseBody) {
-        if (ended) break;
-        // Dropped rather than ended: an end would only wait behind what its client does not read. Judged before a
-        // write, so that one large answer to a client that reads still goes out.
-        if (unsentBytes(res) > options.maxBufferedBytes) {
-          res.destroy();
-          break;
-        }
-        res.write(chunk);
+        if (ended || !writeOrDrop(res, chunk, options.maxBufferedBytes)) break;
       }
     } finally {
       end();
@@ -531,12 +536,7 @@ export function httpStreamRoutes(options: HttpStreamsOptions): RouteHandler {
     // Sent now with the first delimiter rather than with the first part, which may be a heartbeat's wait away: the
     // client knows it is subscribed.
     res.write(Multipart.Delimiter);
-    const write = (text: string) => {
-      // Dropped rather than ended: an end would only wait behind what its client does not read. Judged before a write,
-      // so that one large answer to a client that reads still goes out.
-      if (unsentBytes(res) > options.maxBufferedBytes) res.destroy();
-      else res.write(text);
-    };
+    const write = (text: string) => writeOrDrop(res, text, options.maxBufferedBytes);
     const part = (payload: FormattedExecutionResult | null, errors?: unknown[]) =>
       write(`${Multipart.PartHeader}${JSON.stringify(errors ? { payload, errors } : { payload })}${Multipart.Delimiter}`);
     const result = await options.operations.run(operation);
