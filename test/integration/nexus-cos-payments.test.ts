@@ -9,7 +9,7 @@ const ISSUE = `mutation ($id: ID!) { issueInvoice(id: $id) { __typename ... on I
 const INVOICE = `query ($id: ID!) { invoice(id: $id) { id status paymentId } }`;
 const PAY = `mutation ($input: PayInvoiceInput!) { payInvoice(input: $input) {
   __typename
-  ... on Payment { id status amountMinor currency stripePaymentIntentId }
+  ... on Payment { id status amountMinor currency stripePaymentIntentId failureMessage }
   ... on CardDeclined { declineCode message payment { id status } }
   ... on UnpayableInvoice { invoiceId reason }
   ... on InvoiceAlreadyPaid { invoiceId existingPayment { id } }
@@ -191,6 +191,63 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))(
         __typename: 'UnpayableInvoice',
         reason: 'NOT_FOUND',
       });
+    });
+
+    it('lets the invoice go when Stripe refuses the payment itself, saying why, so that it is not held for good', async () => {
+      const admin = user(randomUUID(), Role.Admin);
+      const otherAdmin: User = { ...admin, userId: randomUUID() };
+      const draft = (
+        await data(admin, CREATE_DRAFT, {
+          input: { ...DRAFT, lines: [{ description: 'A sample', quantity: 1, unitPriceMinor: 30, taxRatePercent: '0' }] },
+        })
+      ).createInvoiceDraft;
+      await data(admin, ISSUE, { id: draft.id });
+      await invoiceGen().postings.idle();
+
+      const paymentIntentsBefore = stack.stripe.paymentIntents.size;
+      // Thirty cents is under Stripe's minimum charge: Stripe refuses the request and takes nothing.
+      const refused = (await data(admin, PAY, { input: { invoiceId: draft.id, paymentMethod: 'pm_card_visa' } })).payInvoice;
+      expect(refused).toMatchObject({ __typename: 'Payment', status: 'FAILED', stripePaymentIntentId: null });
+      expect(refused.failureMessage).toMatch(/at least 50 eur/);
+      expect((await data(otherAdmin, PAY, { input: { invoiceId: draft.id, paymentMethod: 'pm_card_visa' } })).payInvoice).toMatchObject({
+        __typename: 'Payment',
+        status: 'FAILED',
+      });
+      expect((await data(admin, PAYMENTS, { invoiceId: draft.id })).payments).toEqual([
+        { id: expect.any(String), status: 'FAILED' },
+        { id: refused.id, status: 'FAILED' },
+      ]);
+      expect((await data(admin, INVOICE, { id: draft.id })).invoice.status).toBe('ISSUED');
+      expect(stack.stripe.paymentIntents.size).toBe(paymentIntentsBefore);
+    });
+
+    it('sends a refund again when asked again after Stripe was down, and gives the money back once', async () => {
+      const owner = user(randomUUID(), Role.Owner);
+      const invoiceId = await issuedInvoice(owner);
+      const paid = (await data(owner, PAY, { input: { invoiceId, paymentMethod: 'pm_card_visa' } })).payInvoice;
+      await stack.stripe.settled();
+      const refundsBefore = stack.stripe.refunds.size;
+
+      // The SDK's request and its two retries all meet Stripe's outage.
+      stack.stripe.failRequests('/v1/refunds', 3);
+      const refundInput = { input: { paymentId: paid.id, amountMinor: 5_000 } };
+      expect(codes(await stack.send(owner, REFUND, refundInput))).toEqual(['SERVICE_UNAVAILABLE']);
+      expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({
+        refundedMinor: 0,
+        refunds: [{ amountMinor: 5_000, status: 'PENDING' }],
+      });
+      expect((await data(owner, REFUND, { input: { paymentId: paid.id, amountMinor: 2_000 } })).refundPayment).toEqual({
+        __typename: 'PaymentNotRefundable',
+        refundableMinor: 7_000,
+      });
+
+      expect((await data(owner, REFUND, refundInput)).refundPayment).toMatchObject({ __typename: 'Refund', amountMinor: 5_000 });
+      await stack.stripe.settled();
+      expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({
+        refundedMinor: 5_000,
+        refunds: [{ amountMinor: 5_000, status: 'SUCCEEDED' }],
+      });
+      expect(stack.stripe.refunds.size).toBe(refundsBefore + 1);
     });
 
     it('posts a payment once when billing-service stops after recording the event and before it finished posting', async () => {

@@ -76,6 +76,9 @@ export interface FakeStripeOptions {
   feeFor?: (amount: number) => number;
 }
 
+/** The smallest charge Stripe takes, in minor units, as its docs list them (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts); 50 for the rest. */
+const MINIMUM_CHARGE: Readonly<Record<string, number>> = { usd: 50, eur: 50, gbp: 30, chf: 50, jpy: 50, cad: 50, aud: 50 };
+
 /**
  * Stripe's test PaymentMethods that fail, with the decline code each gives, as in Stripe's testing docs
  * (https://docs.stripe.com/testing#declined-payments); any other `pm_…` is charged.
@@ -123,6 +126,8 @@ export class FakeStripe {
   private readonly now: () => number;
   /** Requests to each path whose answer is lost on the way back: done, but the client never hears of it. */
   private readonly answersToLose = new Map<string, number>();
+  /** Requests to each path answered with a 500 `api_error` without being carried out: Stripe having an outage. */
+  private readonly requestsToFail = new Map<string, number>();
   /** The next request to each path whose answer is held back, as a slow network holds it, until the test releases it. */
   private readonly answersToHold = new Map<string, { arrived: () => void; released: Promise<void> }>();
 
@@ -224,6 +229,11 @@ export class FakeStripe {
     this.answersToLose.set(path, count);
   }
 
+  /** The next `count` requests to `path` fail with a 500 `api_error` and change nothing, as during an outage of Stripe's. */
+  failRequests(path: string, count: number): void {
+    this.requestsToFail.set(path, count);
+  }
+
   /**
    * The next request to `path` is carried out and answered as things are when it arrives, and the answer reaches the
    * client only on `release()`: a read that is already stale when it is used. `arrived` resolves once the request came.
@@ -302,6 +312,12 @@ export class FakeStripe {
     };
     if (header(req, 'authorization') !== `Bearer ${this.options.secretKey}`) {
       send(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided: sk_****' } });
+      return;
+    }
+    const toFail = this.requestsToFail.get(url.pathname) ?? 0;
+    if (toFail > 0) {
+      this.requestsToFail.set(url.pathname, toFail - 1);
+      send(500, { error: { type: 'api_error', message: 'An unknown error occurred' } });
       return;
     }
     // Stripe keeps the first answer to a key for 24 hours and replays it; the same key with other parameters is refused.
@@ -428,6 +444,16 @@ export class FakeStripe {
     if (!params.amount) throw invalid('Missing required param: amount.', 'amount');
     if (!Number.isInteger(amount) || amount < 1) throw invalid('Invalid integer: amount', 'amount');
     if (!params.currency) throw invalid('Missing required param: currency.', 'currency');
+    const currency = String(params.currency).toLowerCase();
+    const minimum = MINIMUM_CHARGE[currency] ?? 50;
+    if (amount < minimum) {
+      throw new StripeApiError(400, {
+        type: 'invalid_request_error',
+        code: 'amount_too_small',
+        param: 'amount',
+        message: `Amount must be at least ${minimum} ${currency} (in the currency's smallest unit)`,
+      });
+    }
     const id = stripeId('pi');
     const intent: StripeObject = {
       id,

@@ -6,7 +6,7 @@ import { createStripeClient } from './domain/stripe-client.ts';
 import { StripeEvents } from './webhooks/stripe-events.ts';
 
 export function createServices(runtime: SubgraphRuntime, config: BillingServiceConfig) {
-  const stripe = createStripeClient(config.stripe);
+  const stripe = createStripeClient(config.stripe, runtime.logger);
   const downstream = new Downstream({ invoiceGen: config.invoiceGenUrl, ledgerMgr: config.ledgerMgrUrl }, config.subgraph.internalSecret);
   const stripeEvents = new StripeEvents({
     database: runtime.database,

@@ -12,7 +12,7 @@ export function createBillingServices(runtime: SubgraphRuntime, config: BillingC
   // billing.subscription.changed and billing.payment.past_due, for the notifications service and limit caches.
   const relay = new OutboxRelay(runtime.database, runtime.eventBus, runtime.logger);
   const catalogue = new PlanCatalogue(runtime.database, config.prices);
-  const stripe = createStripeClient(config.stripe);
+  const stripe = createStripeClient(config.stripe, runtime.logger);
   const billing = new BillingService({
     catalogue,
     stripe,

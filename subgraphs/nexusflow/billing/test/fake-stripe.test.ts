@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Stripe from 'stripe';
+import { recordingLogger } from '@nexusflow/kit/testing';
 import { createStripeClient } from '../src/domain/stripe-client.ts';
 import { FakeStripe, parseStripeForm } from '../../../../test/support/fake-stripe.ts';
 
@@ -16,7 +17,7 @@ describe('the fake Stripe API', () => {
 
   beforeAll(async () => {
     await fake.start();
-    stripe = createStripeClient({ secretKey: 'sk_test_fake', apiBaseUrl: new URL(fake.origin) })!;
+    stripe = createStripeClient({ secretKey: 'sk_test_fake', apiBaseUrl: new URL(fake.origin) }, recordingLogger().logger)!;
   });
 
   afterAll(async () => {
@@ -76,7 +77,7 @@ describe('the fake Stripe API', () => {
   });
 
   it('answers a wrong key 401 and a missing object 404 with Stripe’s error shapes, as the SDK’s typed errors', async () => {
-    const wrongKey = createStripeClient({ secretKey: 'sk_test_other', apiBaseUrl: new URL(fake.origin) })!;
+    const wrongKey = createStripeClient({ secretKey: 'sk_test_other', apiBaseUrl: new URL(fake.origin) }, recordingLogger().logger)!;
     await expect(wrongKey.customers.create({})).rejects.toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
     const missing = await stripe.subscriptions.retrieve('sub_missing').catch((error: unknown) => error);
     expect(missing).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);

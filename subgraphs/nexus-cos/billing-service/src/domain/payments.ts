@@ -160,6 +160,16 @@ export class Payments {
       await em.flush();
       return payment;
     } catch (error) {
+      if (error instanceof Stripe.errors.StripeInvalidRequestError) {
+        // Stripe refused the request itself (an amount under its minimum, a payment method it does not know): nothing
+        // was taken, and sending it again would be refused again, so the invoice is let go for another way of paying.
+        payment.status = 'FAILED';
+        payment.activeInvoiceId = null;
+        payment.failureMessage = error.message.slice(0, 500);
+        await em.flush();
+        this.logger.warn({ err: error, paymentId: payment.id }, 'Stripe refused a payment');
+        return payment;
+      }
       if (!(error instanceof Stripe.errors.StripeCardError)) throw stripeFailure(error);
       payment.status = 'FAILED';
       payment.activeInvoiceId = null;
@@ -197,6 +207,18 @@ export class Payments {
       const given = await tx.find(Refund, { paymentId, status: { $ne: 'FAILED' } });
       const refundableMinor =
         payment.status === 'SUCCEEDED' ? payment.amountMinor - given.reduce((sum, each) => sum + each.amountMinor, 0) : 0;
+      // A refund recorded while Stripe could not be reached still holds its amount: asked for again, it is sent again
+      // under its own key (Stripe answers once for both); another refund waits until it has gone.
+      const unsent = given.find((each) => each.status === 'PENDING' && !each.stripeRefundId);
+      if (unsent && (amountMinor == null || amountMinor === unsent.amountMinor)) return unsent;
+      if (unsent) {
+        return {
+          __typename: 'PaymentNotRefundable',
+          payment,
+          refundableMinor,
+          message: `A refund of ${unsent.amountMinor} has not reached Stripe yet: ask for it again to send it, then for this one`,
+        };
+      }
       const amount = amountMinor ?? refundableMinor;
       if (payment.status !== 'SUCCEEDED' || !payment.stripePaymentIntentId || amount > refundableMinor || amount <= 0) {
         return {

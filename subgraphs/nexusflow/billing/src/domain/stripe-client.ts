@@ -1,10 +1,14 @@
-import { clientError, ErrorCode } from '@nexusflow/kit';
+import { clientError, ErrorCode, type Logger } from '@nexusflow/kit';
 import Stripe from 'stripe';
 import type { StripeSettings } from '../config.ts';
 
 /** The official SDK, pointed at Stripe, or at a stand-in of its API when the deployment names one (tests). */
-export function createStripeClient(settings: StripeSettings | undefined): Stripe | undefined {
-  if (!settings) return undefined;
+export function createStripeClient(settings: StripeSettings | undefined, logger: Logger): Stripe | undefined {
+  if (!settings) {
+    // The operator's hint; clients are told only that payments are not set up, not which setting would do it.
+    logger.warn('Payments are off: STRIPE_SECRET_KEY is not set, so operations that charge or refund answer SERVICE_UNAVAILABLE');
+    return undefined;
+  }
   const base = settings.apiBaseUrl;
   const protocol = base?.protocol === 'http:' ? 'http' : 'https';
   return new Stripe(settings.secretKey, {
@@ -16,7 +20,7 @@ export function createStripeClient(settings: StripeSettings | undefined): Stripe
 
 /** The client for operations that charge or read payments; without a key those are off, and say so. */
 export function requireStripe(stripe: Stripe | undefined): Stripe {
-  if (!stripe) throw clientError(ErrorCode.ServiceUnavailable, 'Payments are not set up on this deployment (STRIPE_SECRET_KEY)');
+  if (!stripe) throw clientError(ErrorCode.ServiceUnavailable, 'Payments are not set up on this deployment');
   return stripe;
 }
 
