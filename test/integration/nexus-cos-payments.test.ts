@@ -15,6 +15,7 @@ const PAY = `mutation ($input: PayInvoiceInput!) { payInvoice(input: $input) {
   ... on InvoiceAlreadyPaid { invoiceId existingPayment { id } }
 } }`;
 const PAYMENT = `query ($id: ID!) { payment(id: $id) { id status amountMinor feeMinor refundedMinor refunds { amountMinor status } } }`;
+const PAYMENT_FEE = `query ($id: ID!) { payment(id: $id) { status feeMinor feeCurrency } }`;
 const PAYMENTS = `query ($invoiceId: ID) { payments(invoiceId: $invoiceId) { id status } }`;
 const REFUND = `mutation ($input: RefundPaymentInput!) { refundPayment(input: $input) {
   __typename
@@ -248,6 +249,67 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))(
         refunds: [{ amountMinor: 5_000, status: 'SUCCEEDED' }],
       });
       expect(stack.stripe.refunds.size).toBe(refundsBefore + 1);
+    });
+
+    /** An issued invoice of `owner`'s tenant for one line of `unitPriceMinor` in `currency`, untaxed. */
+    const issuedInvoiceIn = async (owner: User, currency: string, unitPriceMinor: number): Promise<string> => {
+      const lines = [{ description: 'Streaming plan', quantity: 1, unitPriceMinor, taxRatePercent: '0' }];
+      const draft = (await data(owner, CREATE_DRAFT, { input: { ...DRAFT, currency, lines } })).createInvoiceDraft;
+      expect(draft).toMatchObject({ totalMinor: unitPriceMinor });
+      await data(owner, ISSUE, { id: draft.id });
+      await invoiceGen().postings.idle();
+      return draft.id as string;
+    };
+    const balancesIn = async (caller: User, currency: string) =>
+      Object.fromEntries(
+        ((await data(caller, BALANCES, { currency })).accountBalances as { accountCode: string; balanceMinor: number }[]).map((balance) => [
+          balance.accountCode,
+          balance.balanceMinor,
+        ]),
+      );
+
+    it("charges Icelandic krónur in the hundredths Stripe's API counts them in, and books whole krónur", async () => {
+      const owner = user(randomUUID(), Role.Owner);
+      const invoiceId = await issuedInvoiceIn(owner, 'ISK', 12_500);
+
+      const paid = (await data(owner, PAY, { input: { invoiceId, paymentMethod: 'pm_card_visa' } })).payInvoice;
+      expect(paid).toMatchObject({ __typename: 'Payment', amountMinor: 12_500, currency: 'ISK' });
+      expect(stack.stripe.paymentIntents.get(paid.stripePaymentIntentId)).toMatchObject({ amount: 1_250_000, currency: 'isk' });
+      await stack.stripe.settled();
+      // Stripe's fee on 1,250,000 hundredths (2.9% + 30) is 36,280 hundredths: 363 krónur, rounded.
+      expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({ status: 'SUCCEEDED', feeMinor: 363 });
+      expect(await balancesIn(owner, 'ISK')).toMatchObject({ CASH: 12_500 - 363, ACCOUNTS_RECEIVABLE: 0, PROCESSING_FEES: 363 });
+
+      const refund = (await data(owner, REFUND, { input: { paymentId: paid.id, amountMinor: 2_500 } })).refundPayment;
+      expect(refund).toMatchObject({ __typename: 'Refund', amountMinor: 2_500 });
+      await stack.stripe.settled();
+      expect([...stack.stripe.refunds.values()].find((each) => each.metadata.refundId === refund.id)).toMatchObject({ amount: 250_000 });
+      expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({ refundedMinor: 2_500 });
+    });
+
+    it("books Stripe's fee in the currency the account settles in when the payment is in another", async () => {
+      const owner = user(randomUUID(), Role.Owner);
+      const invoiceId = await issuedInvoiceIn(owner, 'JPY', 10_000);
+      // The account settles in US dollars: ¥10,000 becomes 6,700 cents, and Stripe keeps 2.9% + 30 of that.
+      stack.stripe.settlement = { currency: 'usd', rate: 0.67 };
+      try {
+        const paid = (await data(owner, PAY, { input: { invoiceId, paymentMethod: 'pm_card_visa' } })).payInvoice;
+        await stack.stripe.settled();
+        const fee = Math.round(6_700 * 0.029) + 30;
+        expect((await data(owner, PAYMENT_FEE, { id: paid.id })).payment).toEqual({
+          status: 'SUCCEEDED',
+          feeMinor: fee,
+          feeCurrency: 'USD',
+        });
+        expect(await balancesIn(owner, 'JPY')).toEqual({ CASH: 10_000, ACCOUNTS_RECEIVABLE: 0, REVENUE: 10_000 });
+        expect(await balancesIn(owner, 'USD')).toEqual({ CASH: -fee, PROCESSING_FEES: fee });
+        const period = { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 3_600_000).toISOString() };
+        const report = (await data(owner, RECONCILIATION, period)).reconciliation;
+        expect(report).toMatchObject({ clean: true, amountMismatches: [] });
+        expect((report.matched as { kind: string }[]).map((item) => item.kind).sort()).toEqual(['FEE', 'PAYMENT']);
+      } finally {
+        stack.stripe.settlement = undefined;
+      }
     });
 
     it('posts a payment once when billing-service stops after recording the event and before it finished posting', async () => {

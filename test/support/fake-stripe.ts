@@ -80,6 +80,21 @@ export interface FakeStripeOptions {
 const MINIMUM_CHARGE: Readonly<Record<string, number>> = { usd: 50, eur: 50, gbp: 30, chf: 50, jpy: 50, cad: 50, aud: 50 };
 
 /**
+ * ISK has no minor unit, yet Stripe's API still counts it in hundredths, and refuses an amount of fractional króna
+ * (https://docs.stripe.com/currencies#special-cases).
+ */
+function wholeUnitsOnly(currency: string, amount: number): void {
+  if (currency === 'isk' && amount % 100 !== 0) {
+    throw new StripeApiError(400, {
+      type: 'invalid_request_error',
+      code: 'invalid_charge_amount_no_decimal_compatible',
+      param: 'amount',
+      message: 'Invalid amount. Currency ISK has become effectively zero-decimal and charged amounts must be evenly divisible by 100.',
+    });
+  }
+}
+
+/**
  * Stripe's test PaymentMethods that fail, with the decline code each gives, as in Stripe's testing docs
  * (https://docs.stripe.com/testing#declined-payments); any other `pm_…` is charged.
  */
@@ -126,6 +141,11 @@ export class FakeStripe {
   private readonly now: () => number;
   /** Requests to each path whose answer is lost on the way back: done, but the client never hears of it. */
   private readonly answersToLose = new Map<string, number>();
+  /**
+   * The currency the account settles in, when it is not the charge's: Stripe converts each charge (its balance
+   * transaction's amount and fee are in that currency) at `rate`, in Stripe's units of it per unit of the charge's.
+   */
+  settlement: { currency: string; rate: number } | undefined;
   /** Requests to each path answered with a 500 `api_error` without being carried out: Stripe having an outage. */
   private readonly requestsToFail = new Map<string, number>();
   /** The next request to each path whose answer is held back, as a slow network holds it, until the test releases it. */
@@ -445,6 +465,7 @@ export class FakeStripe {
     if (!Number.isInteger(amount) || amount < 1) throw invalid('Invalid integer: amount', 'amount');
     if (!params.currency) throw invalid('Missing required param: currency.', 'currency');
     const currency = String(params.currency).toLowerCase();
+    wholeUnitsOnly(currency, amount);
     const minimum = MINIMUM_CHARGE[currency] ?? 50;
     if (amount < minimum) {
       throw new StripeApiError(400, {
@@ -506,8 +527,10 @@ export class FakeStripe {
     const created = this.now();
     let balanceTransaction: string | null = null;
     if (status === 'succeeded') {
-      const fee = (this.options.feeFor ?? ((amount: number) => Math.round(amount * 0.029) + 30))(intent.amount);
-      balanceTransaction = this.balanceTransaction(intent.amount, fee, intent.currency, id, 'charge');
+      const converted = this.settlement && this.settlement.currency !== intent.currency;
+      const amount = converted ? Math.round(intent.amount * this.settlement!.rate) : intent.amount;
+      const fee = (this.options.feeFor ?? ((settled: number) => Math.round(settled * 0.029) + 30))(amount);
+      balanceTransaction = this.balanceTransaction(amount, fee, converted ? this.settlement!.currency : intent.currency, id, 'charge');
     }
     const charge = {
       id,
@@ -564,6 +587,7 @@ export class FakeStripe {
     if (charge.status !== 'succeeded') throw invalid(`Charge ${charge.id} has not succeeded and cannot be refunded.`, 'charge');
     const left = charge.amount - charge.amount_refunded;
     const amount = params.amount === undefined ? left : Number(params.amount);
+    wholeUnitsOnly(charge.currency, amount);
     if (!Number.isInteger(amount) || amount < 1 || amount > left) {
       throw new StripeApiError(400, {
         type: 'invalid_request_error',

@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { Payment } from '../entities/payment.entity.ts';
 import { Refund } from '../entities/refund.entity.ts';
 import type { Downstream } from './downstream.ts';
+import { toStripeAmount } from './stripe-amounts.ts';
 import { requireStripe, Stripe, stripeFailure } from './stripe-client.ts';
 
 const MAX_PAGE = 100;
@@ -119,6 +120,7 @@ export class Payments {
       stripePaymentIntentId: null,
       stripeBalanceTransactionId: null,
       feeMinor: null,
+      feeCurrency: null,
       failureMessage: null,
       declineCode: null,
       succeededAt: null,
@@ -144,10 +146,12 @@ export class Payments {
   }
 
   private async charge(em: EntityManager, stripe: Stripe, payment: Payment, invoiceNumber: string | null): Promise<PayInvoiceResult> {
+    const amount = toStripeAmount(payment.currency, payment.amountMinor);
+    if (amount === null) return this.refused(em, payment, `Stripe takes ${payment.currency} in whole units only`);
     try {
       const intent = await stripe.paymentIntents.create(
         {
-          amount: payment.amountMinor,
+          amount,
           currency: payment.currency.toLowerCase(),
           payment_method: payment.paymentMethod,
           confirm: true,
@@ -161,14 +165,8 @@ export class Payments {
       return payment;
     } catch (error) {
       if (error instanceof Stripe.errors.StripeInvalidRequestError) {
-        // Stripe refused the request itself (an amount under its minimum, a payment method it does not know): nothing
-        // was taken, and sending it again would be refused again, so the invoice is let go for another way of paying.
-        payment.status = 'FAILED';
-        payment.activeInvoiceId = null;
-        payment.failureMessage = error.message.slice(0, 500);
-        await em.flush();
         this.logger.warn({ err: error, paymentId: payment.id }, 'Stripe refused a payment');
-        return payment;
+        return this.refused(em, payment, error.message);
       }
       if (!(error instanceof Stripe.errors.StripeCardError)) throw stripeFailure(error);
       payment.status = 'FAILED';
@@ -179,6 +177,18 @@ export class Payments {
       await em.flush();
       return { __typename: 'CardDeclined', payment, declineCode: payment.declineCode, message: error.message };
     }
+  }
+
+  /**
+   * A payment Stripe refuses outright, or would (an amount under its minimum, a payment method it does not know): nothing
+   * was taken, and sending it again would be refused again, so it fails and lets go of its invoice.
+   */
+  private async refused(em: EntityManager, payment: Payment, reason: string): Promise<Payment> {
+    payment.status = 'FAILED';
+    payment.activeInvoiceId = null;
+    payment.failureMessage = reason.slice(0, 500);
+    await em.flush();
+    return payment;
   }
 
   private async invoiceOf(identity: Identity, invoiceId: string) {
@@ -220,6 +230,14 @@ export class Payments {
         };
       }
       const amount = amountMinor ?? refundableMinor;
+      if (payment.status === 'SUCCEEDED' && amount > 0 && toStripeAmount(payment.currency, amount) === null) {
+        return {
+          __typename: 'PaymentNotRefundable',
+          payment,
+          refundableMinor,
+          message: `Stripe gives ${payment.currency} back in whole units only`,
+        };
+      }
       if (payment.status !== 'SUCCEEDED' || !payment.stripePaymentIntentId || amount > refundableMinor || amount <= 0) {
         return {
           __typename: 'PaymentNotRefundable',
@@ -253,7 +271,7 @@ export class Payments {
       const stripeRefund = await stripe.refunds.create(
         {
           payment_intent: payment.stripePaymentIntentId!,
-          amount: refund.amountMinor,
+          amount: toStripeAmount(refund.currency, refund.amountMinor)!,
           metadata: { tenantId: refund.tenantId, refundId: refund.id, paymentId: payment.id },
         },
         { idempotencyKey: `refund:${refund.id}` },
@@ -299,6 +317,7 @@ export class Payments {
       if (payment.feeMinor && payment.stripeBalanceTransactionId) {
         movements.push({
           ...base,
+          currency: payment.feeCurrency ?? payment.currency,
           reference: ledgerKeys.fee(payment.stripeBalanceTransactionId),
           kind: 'FEE',
           amountMinor: payment.feeMinor,

@@ -14,6 +14,7 @@ import {
 } from '@nexusflow/kit';
 import { serviceIdentityOf, type Downstream, type JournalEntryToPost } from '../domain/downstream.ts';
 import { ledgerKeys } from '../domain/payments.ts';
+import { fromStripeAmount } from '../domain/stripe-amounts.ts';
 import { requireStripe, Stripe, stripeFailure } from '../domain/stripe-client.ts';
 import { Payment } from '../entities/payment.entity.ts';
 import { Refund } from '../entities/refund.entity.ts';
@@ -266,7 +267,8 @@ export class StripeEvents {
         row.activeInvoiceId = row.invoiceId;
         row.stripePaymentIntentId = intent.id;
         row.stripeBalanceTransactionId = balanceTransaction.id;
-        row.feeMinor = balanceTransaction.fee;
+        row.feeCurrency = balanceTransaction.currency.toUpperCase();
+        row.feeMinor = fromStripeAmount(row.feeCurrency, balanceTransaction.fee);
         row.failureMessage = null;
         row.declineCode = null;
         row.succeededAt ??= new Date(this.options.clock());
@@ -304,6 +306,8 @@ export class StripeEvents {
     if (payment.feeMinor && payment.feeMinor > 0) {
       await this.post(identity, {
         ...base,
+        // Taken in the account's settlement currency: a JPY payment to a USD account costs a fee in USD.
+        currency: payment.feeCurrency ?? payment.currency,
         idempotencyKey: ledgerKeys.fee(payment.stripeBalanceTransactionId!),
         source: 'FEE',
         sourceId: payment.stripeBalanceTransactionId!,
