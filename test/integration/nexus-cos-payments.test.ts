@@ -6,6 +6,7 @@ import { startPaymentsStack, type PaymentsStack, type User } from '../support/pa
 
 const CREATE_DRAFT = `mutation ($input: CreateInvoiceDraftInput!) { createInvoiceDraft(input: $input) { id status totalMinor } }`;
 const ISSUE = `mutation ($id: ID!) { issueInvoice(id: $id) { __typename ... on Invoice { id status number } } }`;
+const VOID = `mutation ($id: ID!) { voidInvoice(id: $id) { __typename ... on Invoice { id status } } }`;
 const INVOICE = `query ($id: ID!) { invoice(id: $id) { id status paymentId } }`;
 const PAY = `mutation ($input: PayInvoiceInput!) { payInvoice(input: $input) {
   __typename
@@ -310,6 +311,44 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))(
       } finally {
         stack.stripe.settlement = undefined;
       }
+    });
+
+    it('gives a payment back by itself when its invoice was voided while Stripe was taking it, and leaves the books square', async () => {
+      const owner = user(randomUUID(), Role.Owner);
+      const invoiceId = await issuedInvoice(owner);
+      // Stripe has taken the money; its webhook is late, and meanwhile an admin voids the invoice.
+      const webhookUrl = stack.stripe.webhookUrl;
+      stack.stripe.webhookUrl = undefined;
+      const paid = (await data(owner, PAY, { input: { invoiceId, paymentMethod: 'pm_card_visa' } })).payInvoice;
+      expect((await data(owner, VOID, { id: invoiceId })).voidInvoice).toMatchObject({ __typename: 'Invoice', status: 'VOID' });
+      await invoiceGen().postings.idle();
+      stack.stripe.webhookUrl = webhookUrl;
+
+      await stack.stripe.redeliver(eventOf('payment_intent.succeeded', paid.stripePaymentIntentId).id);
+      await stack.stripe.settled();
+      // And applied again, as Stripe retries: nothing is given back twice.
+      await stack.stripe.redeliver(eventOf('payment_intent.succeeded', paid.stripePaymentIntentId).id);
+      await stack.stripe.settled();
+
+      expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({
+        status: 'SUCCEEDED',
+        refundedMinor: TOTAL,
+        refunds: [{ amountMinor: TOTAL, status: 'SUCCEEDED' }],
+      });
+      expect([...stack.stripe.refunds.values()].filter((each) => each.payment_intent === paid.stripePaymentIntentId)).toEqual([
+        expect.objectContaining({ amount: TOTAL, status: 'succeeded' }),
+      ]);
+      expect((await data(owner, INVOICE, { id: invoiceId })).invoice.status).toBe('VOID');
+      // Issued, voided, paid and given back: nothing is owed either way, and only Stripe's fee, which it keeps, is spent.
+      expect(await balancesOf(owner)).toEqual({
+        CASH: -FEE,
+        ACCOUNTS_RECEIVABLE: 0,
+        REVENUE: 0,
+        TAX_PAYABLE: 0,
+        PROCESSING_FEES: FEE,
+      });
+      const period = { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 3_600_000).toISOString() };
+      expect((await data(owner, RECONCILIATION, period)).reconciliation).toMatchObject({ clean: true });
     });
 
     it('posts a payment once when billing-service stops after recording the event and before it finished posting', async () => {

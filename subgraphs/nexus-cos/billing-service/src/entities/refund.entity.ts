@@ -3,6 +3,13 @@ import { defineEntity, p } from '@mikro-orm/postgresql';
 
 export type RefundStatus = 'PENDING' | 'SUCCEEDED' | 'FAILED';
 
+/**
+ * REQUESTED: a person asked for it. UNOWED: billing-service gave back a payment that arrived for an invoice no longer
+ * owed (voided while Stripe was taking it, or paid by another payment); it settles the receivable the payment credited,
+ * where a requested refund is a refund expense.
+ */
+export type RefundKind = 'REQUESTED' | 'UNOWED';
+
 /** Money given back on a payment of one tenant, through a Stripe refund. */
 export const RefundSchema = defineEntity({
   name: 'Refund',
@@ -14,6 +21,7 @@ export const RefundSchema = defineEntity({
     tenantId: p.uuid(),
     createdBy: p.uuid(),
     paymentId: p.uuid(),
+    kind: p.string().length(16).$type<RefundKind>().default('REQUESTED'),
     status: p.string().length(16).$type<RefundStatus>(),
     amountMinor: p.integer(),
     currency: p.string().length(3),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import {
   afterFailedAttempt,
@@ -12,9 +13,9 @@ import {
   type Logger,
   type RouteHandler,
 } from '@nexusflow/kit';
-import { serviceIdentityOf, type Downstream, type JournalEntryToPost } from '../domain/downstream.ts';
+import { BILLING_SERVICE_USER_ID, serviceIdentityOf, type Downstream, type JournalEntryToPost } from '../domain/downstream.ts';
 import { ledgerKeys } from '../domain/payments.ts';
-import { fromStripeAmount } from '../domain/stripe-amounts.ts';
+import { fromStripeAmount, toStripeAmount } from '../domain/stripe-amounts.ts';
 import { requireStripe, Stripe, stripeFailure } from '../domain/stripe-client.ts';
 import { Payment } from '../entities/payment.entity.ts';
 import { Refund } from '../entities/refund.entity.ts';
@@ -284,11 +285,17 @@ export class StripeEvents {
       currency: payment.currency,
       paidAt,
     });
+    // The money arrived all the same, and the ledger takes it. For an invoice voided while Stripe was taking its payment,
+    // or paid meanwhile by another, nothing is owed any more: the payment is given back below.
+    const unowed =
+      recorded.__typename === 'InvoiceNotPayable' && (recorded.invoiceStatus === 'VOID' || recorded.reason === 'ALREADY_PAID')
+        ? recorded
+        : null;
     if (recorded.__typename === 'InvoiceNotPayable') {
-      // The money arrived all the same: the ledger has it, and reconciliation shows the invoice's side.
-      this.options.logger.error(
-        { paymentId: payment.id, invoiceId: payment.invoiceId, reason: recorded.reason },
-        'invoice-gen would not record a settled payment',
+      const log = unowed ? this.options.logger.warn.bind(this.options.logger) : this.options.logger.error.bind(this.options.logger);
+      log(
+        { paymentId: payment.id, invoiceId: payment.invoiceId, reason: recorded.reason, invoiceStatus: recorded.invoiceStatus },
+        unowed ? 'a payment arrived for an invoice no longer owed; it is given back' : 'invoice-gen would not record a settled payment',
       );
     }
     const base = { currency: payment.currency, occurredAt: paidAt };
@@ -317,6 +324,61 @@ export class StripeEvents {
           { account: 'CASH', debitMinor: 0, creditMinor: payment.feeMinor },
         ],
       });
+    }
+    if (unowed) {
+      await this.giveBack(
+        payment,
+        unowed.invoiceStatus === 'VOID'
+          ? 'The invoice was voided while it was being paid'
+          : 'The invoice was paid by another payment while this one was being taken',
+      );
+    }
+  }
+
+  /**
+   * Refunds what is left of a payment of an invoice no longer owed. The refund is recorded once under the payment's lock
+   * (an event applied again finds it) and sent under its own key, so a retry after Stripe was out of reach gives back
+   * once; Stripe's refund events settle and post it as any refund.
+   */
+  private async giveBack(payment: Payment, reason: string): Promise<void> {
+    const stripe = requireStripe(this.options.stripe);
+    const em = systemFork(this.options.database);
+    const refund = await em.transactional(async (tx) => {
+      const row = await tx.findOneOrFail(Payment, { id: payment.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      const given = await tx.find(Refund, { paymentId: row.id, status: { $ne: 'FAILED' } });
+      const earlier = given.find((each) => each.kind === 'UNOWED');
+      if (earlier) return earlier;
+      const left = row.amountMinor - given.reduce((sum, each) => sum + each.amountMinor, 0);
+      if (left <= 0) return null;
+      return tx.create(Refund, {
+        id: randomUUID(),
+        tenantId: row.tenantId,
+        createdBy: BILLING_SERVICE_USER_ID,
+        paymentId: row.id,
+        kind: 'UNOWED',
+        status: 'PENDING',
+        amountMinor: left,
+        currency: row.currency,
+        reason,
+        stripeRefundId: null,
+        failureMessage: null,
+        succeededAt: null,
+      });
+    });
+    if (!refund || refund.stripeRefundId || refund.status !== 'PENDING') return;
+    try {
+      const stripeRefund = await stripe.refunds.create(
+        {
+          payment_intent: payment.stripePaymentIntentId!,
+          amount: toStripeAmount(refund.currency, refund.amountMinor)!,
+          metadata: { tenantId: refund.tenantId, refundId: refund.id, paymentId: payment.id },
+        },
+        { idempotencyKey: `refund:${refund.id}` },
+      );
+      refund.stripeRefundId ??= stripeRefund.id;
+      await em.flush();
+    } catch (error) {
+      throw stripeFailure(error);
     }
   }
 
@@ -351,7 +413,10 @@ export class StripeEvents {
     await em.flush();
   }
 
-  /** A refund Stripe settled: recorded on the payment, and posted to the ledger (debit REFUNDS, credit CASH). */
+  /**
+   * A refund Stripe settled: recorded on the payment, and posted to the ledger (debit REFUNDS, or ACCOUNTS_RECEIVABLE for
+   * money no longer owed, and credit CASH).
+   */
   private async refundChanged(stripeRefund: Stripe.Refund): Promise<void> {
     const owner = ownerOf(stripeRefund.metadata, 'refundId');
     if (!owner) return this.ignore('a refund this service did not ask for changed', stripeRefund.id);
@@ -391,7 +456,8 @@ export class StripeEvents {
       occurredAt: settled.succeededAt!.toISOString(),
       currency: settled.currency,
       lines: [
-        { account: 'REFUNDS', debitMinor: settled.amountMinor, creditMinor: 0 },
+        // Money no longer owed goes back against the receivable its payment credited; a requested refund is an expense.
+        { account: settled.kind === 'UNOWED' ? 'ACCOUNTS_RECEIVABLE' : 'REFUNDS', debitMinor: settled.amountMinor, creditMinor: 0 },
         { account: 'CASH', debitMinor: 0, creditMinor: settled.amountMinor },
       ],
     });
