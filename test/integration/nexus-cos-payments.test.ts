@@ -16,7 +16,6 @@ const PAY = `mutation ($input: PayInvoiceInput!) { payInvoice(input: $input) {
   ... on InvoiceAlreadyPaid { invoiceId existingPayment { id } }
 } }`;
 const PAYMENT = `query ($id: ID!) { payment(id: $id) { id status amountMinor feeMinor refundedMinor refunds { amountMinor status } } }`;
-const PAYMENT_FEE = `query ($id: ID!) { payment(id: $id) { status feeMinor feeCurrency } }`;
 const PAYMENTS = `query ($invoiceId: ID) { payments(invoiceId: $invoiceId) { id status } }`;
 const REFUND = `mutation ($input: RefundPaymentInput!) { refundPayment(input: $input) {
   __typename
@@ -223,28 +222,27 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))(
       expect(stack.stripe.paymentIntents.size).toBe(paymentIntentsBefore);
     });
 
-    it('sends a refund again when asked again after Stripe was down, and gives the money back once', async () => {
+    it('keeps a refund asked for while Stripe is down, and sends it once when Stripe is back', async () => {
       const owner = user(randomUUID(), Role.Owner);
       const invoiceId = await issuedInvoice(owner);
       const paid = (await data(owner, PAY, { input: { invoiceId, paymentMethod: 'pm_card_visa' } })).payInvoice;
       await stack.stripe.settled();
       const refundsBefore = stack.stripe.refunds.size;
 
-      // The SDK's request and its two retries all meet Stripe's outage.
+      // The SDK's request and its two retries all meet Stripe's outage: the refund is kept, to be sent later.
       stack.stripe.failRequests('/v1/refunds', 3);
-      const refundInput = { input: { paymentId: paid.id, amountMinor: 5_000 } };
-      expect(codes(await stack.send(owner, REFUND, refundInput))).toEqual(['SERVICE_UNAVAILABLE']);
-      expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({
-        refundedMinor: 0,
-        refunds: [{ amountMinor: 5_000, status: 'PENDING' }],
-      });
-      expect((await data(owner, REFUND, { input: { paymentId: paid.id, amountMinor: 2_000 } })).refundPayment).toEqual({
+      const refund = (await data(owner, REFUND, { input: { paymentId: paid.id, amountMinor: 5_000 } })).refundPayment;
+      expect(refund).toMatchObject({ __typename: 'Refund', amountMinor: 5_000, status: 'PENDING' });
+      expect(stack.stripe.refunds.size).toBe(refundsBefore);
+      expect((await data(owner, REFUND, { input: { paymentId: paid.id, amountMinor: 8_000 } })).refundPayment).toEqual({
         __typename: 'PaymentNotRefundable',
         refundableMinor: 7_000,
       });
 
-      expect((await data(owner, REFUND, refundInput)).refundPayment).toMatchObject({ __typename: 'Refund', amountMinor: 5_000 });
+      await stack.billing.services.unsentRefunds.runNow();
       await stack.stripe.settled();
+      // A pass once the refund has gone sends nothing more.
+      await stack.billing.services.unsentRefunds.runNow();
       expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({
         refundedMinor: 5_000,
         refunds: [{ amountMinor: 5_000, status: 'SUCCEEDED' }],
@@ -288,22 +286,24 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))(
       expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({ refundedMinor: 2_500 });
     });
 
-    it("books Stripe's fee in the currency the account settles in when the payment is in another", async () => {
+    it("books Stripe's fee in the payment's currency, at Stripe's rate, when the account settles in another", async () => {
       const owner = user(randomUUID(), Role.Owner);
       const invoiceId = await issuedInvoiceIn(owner, 'JPY', 10_000);
-      // The account settles in US dollars: ¥10,000 becomes 6,700 cents, and Stripe keeps 2.9% + 30 of that.
+      // The account settles in US dollars: ¥10,000 becomes 6,700 cents, and Stripe keeps 2.9% + 30 of that, 224 cents.
       stack.stripe.settlement = { currency: 'usd', rate: 0.67 };
       try {
         const paid = (await data(owner, PAY, { input: { invoiceId, paymentMethod: 'pm_card_visa' } })).payInvoice;
         await stack.stripe.settled();
-        const fee = Math.round(6_700 * 0.029) + 30;
-        expect((await data(owner, PAYMENT_FEE, { id: paid.id })).payment).toEqual({
-          status: 'SUCCEEDED',
-          feeMinor: fee,
-          feeCurrency: 'USD',
+        const fee = Math.round(((Math.round(6_700 * 0.029) + 30) * 10_000) / 6_700);
+        expect(fee).toBe(334);
+        expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({ status: 'SUCCEEDED', feeMinor: fee });
+        expect(await balancesIn(owner, 'JPY')).toEqual({
+          CASH: 10_000 - fee,
+          ACCOUNTS_RECEIVABLE: 0,
+          REVENUE: 10_000,
+          PROCESSING_FEES: fee,
         });
-        expect(await balancesIn(owner, 'JPY')).toEqual({ CASH: 10_000, ACCOUNTS_RECEIVABLE: 0, REVENUE: 10_000 });
-        expect(await balancesIn(owner, 'USD')).toEqual({ CASH: -fee, PROCESSING_FEES: fee });
+        expect(await balancesIn(owner, 'USD')).toEqual({});
         const period = { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 3_600_000).toISOString() };
         const report = (await data(owner, RECONCILIATION, period)).reconciliation;
         expect(report).toMatchObject({ clean: true, amountMismatches: [] });
@@ -324,11 +324,16 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))(
       await invoiceGen().postings.idle();
       stack.stripe.webhookUrl = webhookUrl;
 
+      // Stripe is down when the refund is sent, and the ledger's answer to the payment's posting is lost: the event is
+      // applied again, and the refund sent by the pass over unsent ones, once.
+      stack.stripe.failRequests('/v1/refunds', 3);
+      stack.toLedger.loseAnswers('BillingPostJournalEntry', 1);
       await stack.stripe.redeliver(eventOf('payment_intent.succeeded', paid.stripePaymentIntentId).id);
+      expect((await data(owner, PAYMENT, { id: paid.id })).payment.refunds).toEqual([{ amountMinor: TOTAL, status: 'PENDING' }]);
+      await stack.billing.services.pendingEvents.runNow();
+      await stack.billing.services.unsentRefunds.runNow();
       await stack.stripe.settled();
-      // And applied again, as Stripe retries: nothing is given back twice.
-      await stack.stripe.redeliver(eventOf('payment_intent.succeeded', paid.stripePaymentIntentId).id);
-      await stack.stripe.settled();
+      expect(await stack.billing.services.stripeEvents.pendingCount()).toBe(0);
 
       expect((await data(owner, PAYMENT, { id: paid.id })).payment).toMatchObject({
         status: 'SUCCEEDED',
@@ -349,6 +354,42 @@ describe.each(storageModes(['postgres', 'redis', 'amqp']))(
       });
       const period = { from: new Date(Date.now() - 3_600_000).toISOString(), to: new Date(Date.now() + 3_600_000).toISOString() };
       expect((await data(owner, RECONCILIATION, period)).reconciliation).toMatchObject({ clean: true });
+    });
+
+    it('gives a late-succeeding payment back when another payment paid its invoice meanwhile', async () => {
+      const owner = user(randomUUID(), Role.Owner);
+      const invoiceId = await issuedInvoice(owner);
+      const webhookUrl = stack.stripe.webhookUrl;
+      stack.stripe.webhookUrl = undefined;
+      const first = (await data(owner, PAY, { input: { invoiceId, paymentMethod: 'pm_card_visa' } })).payInvoice;
+      stack.stripe.webhookUrl = webhookUrl;
+      // The bank declines the first payment late, which lets go of the invoice, and a second one pays it.
+      await stack.stripe.failAfterwards(first.stripePaymentIntentId);
+      await stack.stripe.settled();
+      expect((await data(owner, PAYMENT, { id: first.id })).payment.status).toBe('FAILED');
+      const second = (await data(owner, PAY, { input: { invoiceId, paymentMethod: 'pm_card_visa' } })).payInvoice;
+      await stack.stripe.settled();
+      expect((await data(owner, INVOICE, { id: invoiceId })).invoice).toEqual({ id: invoiceId, status: 'PAID', paymentId: second.id });
+
+      // Then Stripe reports the first one succeeded after all.
+      await stack.stripe.redeliver(eventOf('payment_intent.succeeded', first.stripePaymentIntentId).id);
+      await stack.stripe.settled();
+
+      expect(await stack.billing.services.stripeEvents.pendingCount()).toBe(0);
+      expect((await data(owner, PAYMENT, { id: first.id })).payment).toMatchObject({
+        status: 'SUCCEEDED',
+        refundedMinor: TOTAL,
+        refunds: [{ amountMinor: TOTAL, status: 'SUCCEEDED' }],
+      });
+      expect((await data(owner, PAYMENT, { id: second.id })).payment).toMatchObject({ status: 'SUCCEEDED', refundedMinor: 0 });
+      expect((await data(owner, INVOICE, { id: invoiceId })).invoice.paymentId).toBe(second.id);
+      expect(await balancesOf(owner)).toEqual({
+        CASH: TOTAL - 2 * FEE,
+        ACCOUNTS_RECEIVABLE: 0,
+        REVENUE: 10_000,
+        TAX_PAYABLE: 2_000,
+        PROCESSING_FEES: 2 * FEE,
+      });
     });
 
     it('posts a payment once when billing-service stops after recording the event and before it finished posting', async () => {

@@ -242,6 +242,22 @@ export class FakeStripe {
   }
 
   /**
+   * A confirmed PaymentIntent reported failed after all, as a bank's late decline is: `payment_intent.payment_failed`
+   * sent with the intent as it was before it succeeded.
+   */
+  async failAfterwards(paymentIntentId: string): Promise<void> {
+    const intent = this.paymentIntents.get(paymentIntentId);
+    if (!intent) throw new Error(`no PaymentIntent ${paymentIntentId}`);
+    const failure = { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' };
+    await this.emit('payment_intent.payment_failed', {
+      ...intent,
+      status: 'requires_payment_method',
+      amount_received: 0,
+      last_payment_error: failure,
+    });
+  }
+
+  /**
    * The next `count` requests to `path` are carried out, and their answers lost: the connection drops before the
    * client reads one, as when the network fails or the caller crashes right after Stripe acted.
    */

@@ -85,6 +85,8 @@ export async function startPaymentsStack(mode: StorageMode, label: string): Prom
       STRIPE_EVENT_RETRY_INTERVAL_MS: '0',
       // A failed event is due again at once: a test's restart resumes it without waiting out the backoff.
       STRIPE_EVENT_BACKOFF_INITIAL_MS: '0',
+      // A refund Stripe could not be reached for is sent by the next pass the test runs, however young.
+      STRIPE_UNSENT_REFUND_AGE_MS: '0',
     };
     const startBilling = async () => {
       const running = await billingService.start(billingEnvironment);

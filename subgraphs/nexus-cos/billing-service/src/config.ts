@@ -28,6 +28,11 @@ const billingServiceEnvSchema = z.object({
   STRIPE_EVENT_BACKOFF_INITIAL_MS: z.coerce.number().int().min(0).default(30_000),
   /** The longest wait between two attempts at an event. */
   STRIPE_EVENT_BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(3_600_000),
+  /**
+   * How old a refund Stripe could not be reached for must be before the retry pass sends it again: longer than one send
+   * with the SDK's retries takes (three tries of 20 s), so that a send still on its way is not repeated.
+   */
+  STRIPE_UNSENT_REFUND_AGE_MS: z.coerce.number().int().min(0).default(120_000),
   /** After this many failed attempts an event is dead: no longer retried, and logged at error. */
   STRIPE_EVENT_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(12),
 });
@@ -54,6 +59,7 @@ export function loadBillingServiceConfig(env?: Environment) {
       webhookMaxBodyBytes: parsed.STRIPE_WEBHOOK_MAX_BODY_BYTES,
       eventRetryIntervalMs: parsed.STRIPE_EVENT_RETRY_INTERVAL_MS,
       eventLeaseMs: parsed.STRIPE_EVENT_LEASE_MS,
+      unsentRefundAgeMs: parsed.STRIPE_UNSENT_REFUND_AGE_MS,
       eventRetry: {
         maxAttempts: parsed.STRIPE_EVENT_MAX_ATTEMPTS,
         backoff: { initialMs: parsed.STRIPE_EVENT_BACKOFF_INITIAL_MS, maxMs: parsed.STRIPE_EVENT_BACKOFF_MAX_MS },

@@ -2,6 +2,7 @@ import { PeriodicTask, type SubgraphRuntime } from '@nexusflow/kit';
 import type { BillingServiceConfig } from './config.ts';
 import { Downstream } from './domain/downstream.ts';
 import { Payments } from './domain/payments.ts';
+import { sendUnsentRefunds } from './domain/refund-sender.ts';
 import { createStripeClient } from './domain/stripe-client.ts';
 import { StripeEvents } from './webhooks/stripe-events.ts';
 
@@ -22,6 +23,18 @@ export function createServices(runtime: SubgraphRuntime, config: BillingServiceC
   return {
     payments: new Payments(stripe, downstream, runtime.logger),
     stripeEvents,
+    /** Sends the refunds recorded while Stripe could not be reached, on the same interval as pending events. */
+    unsentRefunds: new PeriodicTask(
+      () =>
+        sendUnsentRefunds({
+          database: runtime.database,
+          stripe,
+          logger: runtime.logger,
+          now: new Date(runtime.clock()),
+          minAgeMs: config.unsentRefundAgeMs,
+        }),
+      { logger: runtime.logger, failureMessage: 'sending unsent refunds to Stripe failed; retried on the next pass' },
+    ),
     /** Applies what was recorded and not applied yet: at start (a restart resumes), then every retry interval. */
     pendingEvents: new PeriodicTask(() => stripeEvents.processPending(), {
       logger: runtime.logger,

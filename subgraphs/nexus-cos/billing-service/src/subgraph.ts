@@ -22,6 +22,11 @@ export const subgraph = defineSubgraph({
   routes: (services) => [services.stripeEvents.route()],
   background: async (_runtime, services, config) => {
     services.pendingEvents.start(config.eventRetryIntervalMs);
-    return { close: () => services.pendingEvents.stop() };
+    services.unsentRefunds.start(config.eventRetryIntervalMs);
+    return {
+      close: async () => {
+        await Promise.all([services.pendingEvents.stop(), services.unsentRefunds.stop()]);
+      },
+    };
   },
 });

@@ -81,9 +81,7 @@ export type Payment = {
   currency: Scalars['String']['output'];
   /** Why it failed, for people, when it did. */
   failureMessage?: Maybe<Scalars['String']['output']>;
-  /** ISO 4217, upper case, of feeMinor: the currency Stripe settles the account in, which need not be the payment's. */
-  feeCurrency?: Maybe<Scalars['String']['output']>;
-  /** Stripe's fee for it, in minor units of feeCurrency, once it succeeded. */
+  /** Stripe's fee for it, in minor units, once it succeeded; converted at Stripe's rate when the account settles in another currency. */
   feeMinor?: Maybe<Scalars['Int']['output']>;
   /** Stable identifier, a UUID. */
   id: Scalars['ID']['output'];
@@ -438,7 +436,6 @@ export type PaymentResolvers<ContextType = BillingServiceContext, ParentType ext
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   failureMessage?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  feeCurrency?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   feeMinor?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   invoiceId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;

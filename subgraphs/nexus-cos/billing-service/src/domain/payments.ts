@@ -20,7 +20,8 @@ import { z } from 'zod';
 import { Payment } from '../entities/payment.entity.ts';
 import { Refund } from '../entities/refund.entity.ts';
 import type { Downstream } from './downstream.ts';
-import { toStripeAmount } from './stripe-amounts.ts';
+import { sendRefund } from './refund-sender.ts';
+import { stripeAmountRule, toStripeAmount } from './stripe-amounts.ts';
 import { requireStripe, Stripe, stripeFailure } from './stripe-client.ts';
 
 const MAX_PAGE = 100;
@@ -120,7 +121,6 @@ export class Payments {
       stripePaymentIntentId: null,
       stripeBalanceTransactionId: null,
       feeMinor: null,
-      feeCurrency: null,
       failureMessage: null,
       declineCode: null,
       succeededAt: null,
@@ -147,7 +147,7 @@ export class Payments {
 
   private async charge(em: EntityManager, stripe: Stripe, payment: Payment, invoiceNumber: string | null): Promise<PayInvoiceResult> {
     const amount = toStripeAmount(payment.currency, payment.amountMinor);
-    if (amount === null) return this.refused(em, payment, `Stripe takes ${payment.currency} in whole units only`);
+    if (amount === null) return this.refused(em, payment, stripeAmountRule(payment.currency));
     try {
       const intent = await stripe.paymentIntents.create(
         {
@@ -217,25 +217,13 @@ export class Payments {
       const given = await tx.find(Refund, { paymentId, status: { $ne: 'FAILED' } });
       const refundableMinor =
         payment.status === 'SUCCEEDED' ? payment.amountMinor - given.reduce((sum, each) => sum + each.amountMinor, 0) : 0;
-      // A refund recorded while Stripe could not be reached still holds its amount: asked for again, it is sent again
-      // under its own key (Stripe answers once for both); another refund waits until it has gone.
-      const unsent = given.find((each) => each.status === 'PENDING' && !each.stripeRefundId);
-      if (unsent && (amountMinor == null || amountMinor === unsent.amountMinor)) return unsent;
-      if (unsent) {
-        return {
-          __typename: 'PaymentNotRefundable',
-          payment,
-          refundableMinor,
-          message: `A refund of ${unsent.amountMinor} has not reached Stripe yet: ask for it again to send it, then for this one`,
-        };
-      }
       const amount = amountMinor ?? refundableMinor;
       if (payment.status === 'SUCCEEDED' && amount > 0 && toStripeAmount(payment.currency, amount) === null) {
         return {
           __typename: 'PaymentNotRefundable',
           payment,
           refundableMinor,
-          message: `Stripe gives ${payment.currency} back in whole units only`,
+          message: stripeAmountRule(payment.currency),
         };
       }
       if (payment.status !== 'SUCCEEDED' || !payment.stripePaymentIntentId || amount > refundableMinor || amount <= 0) {
@@ -267,29 +255,9 @@ export class Payments {
     if (!(outcome instanceof Refund)) return outcome;
     const refund = await em.findOneOrFail(Refund, { id: outcome.id });
     const payment = await em.findOneOrFail(Payment, { id: refund.paymentId });
-    try {
-      const stripeRefund = await stripe.refunds.create(
-        {
-          payment_intent: payment.stripePaymentIntentId!,
-          amount: toStripeAmount(refund.currency, refund.amountMinor)!,
-          metadata: { tenantId: refund.tenantId, refundId: refund.id, paymentId: payment.id },
-        },
-        { idempotencyKey: `refund:${refund.id}` },
-      );
-      refund.stripeRefundId = stripeRefund.id;
-      if (stripeRefund.status === 'failed' || stripeRefund.status === 'canceled') refund.status = 'FAILED';
-      await em.flush();
-    } catch (error) {
-      if (error instanceof Stripe.errors.StripeInvalidRequestError) {
-        // Stripe refused it (e.g. more than is left on its side): nothing was given back.
-        refund.status = 'FAILED';
-        refund.failureMessage = error.message.slice(0, 500);
-        await em.flush();
-        this.logger.warn({ err: error, refundId: refund.id }, 'Stripe refused a refund');
-        return refund;
-      }
-      throw stripeFailure(error);
-    }
+    // Recorded, it is given back whatever happens next: while Stripe cannot be reached it stays PENDING, and the pass over
+    // unsent refunds sends it under the same key. Asking again would give back twice.
+    await sendRefund(em, stripe, refund, payment.stripePaymentIntentId!, this.logger);
     return refund;
   }
 
@@ -317,7 +285,6 @@ export class Payments {
       if (payment.feeMinor && payment.stripeBalanceTransactionId) {
         movements.push({
           ...base,
-          currency: payment.feeCurrency ?? payment.currency,
           reference: ledgerKeys.fee(payment.stripeBalanceTransactionId),
           kind: 'FEE',
           amountMinor: payment.feeMinor,

@@ -25,13 +25,18 @@ export function requireStripe(stripe: Stripe | undefined): Stripe {
   return stripe;
 }
 
-/** Stripe failing or unreachable is a moment's outage to the caller; anything else Stripe refuses is ours to log. */
-export function stripeFailure(error: unknown): Error {
-  if (
+/** Stripe unreachable, failing or rate-limiting us, after the SDK's own retries: what a later attempt may get past. */
+export function isStripeOutage(error: unknown): boolean {
+  return (
     error instanceof Stripe.errors.StripeConnectionError ||
     error instanceof Stripe.errors.StripeAPIError ||
     error instanceof Stripe.errors.StripeRateLimitError
-  ) {
+  );
+}
+
+/** Stripe failing or unreachable is a moment's outage to the caller; anything else Stripe refuses is ours to log. */
+export function stripeFailure(error: unknown): Error {
+  if (isStripeOutage(error)) {
     return clientError(ErrorCode.ServiceUnavailable, 'Stripe cannot be reached right now; try again shortly');
   }
   return error instanceof Error ? error : new Error(String(error));

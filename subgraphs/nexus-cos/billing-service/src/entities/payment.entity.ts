@@ -28,10 +28,8 @@ export const PaymentSchema = defineEntity({
     stripePaymentIntentId: p.string().length(255).nullable().unique(),
     /** The balance transaction of its charge, whose fee Stripe kept. */
     stripeBalanceTransactionId: p.string().length(255).nullable(),
-    /** In `feeCurrency`'s minor units. */
+    /** In the payment's minor units, converted at Stripe's rate when the account settles in another currency. */
     feeMinor: p.integer().nullable(),
-    /** The currency Stripe settles the account in, which its fee is taken in: not always the payment's. */
-    feeCurrency: p.string().length(3).nullable(),
     refundedMinor: p.integer().default(0),
     failureMessage: p.string().length(500).nullable(),
     declineCode: p.string().length(100).nullable(),

@@ -15,6 +15,7 @@ import {
 } from '@nexusflow/kit';
 import { BILLING_SERVICE_USER_ID, serviceIdentityOf, type Downstream, type JournalEntryToPost } from '../domain/downstream.ts';
 import { ledgerKeys } from '../domain/payments.ts';
+import { sendRefund } from '../domain/refund-sender.ts';
 import { fromStripeAmount, toStripeAmount } from '../domain/stripe-amounts.ts';
 import { requireStripe, Stripe, stripeFailure } from '../domain/stripe-client.ts';
 import { Payment } from '../entities/payment.entity.ts';
@@ -265,11 +266,13 @@ export class StripeEvents {
       const row = await tx.findOneOrFail(Payment, { id: known.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (balanceTransaction && (row.status !== 'SUCCEEDED' || row.stripeBalanceTransactionId === null)) {
         row.status = 'SUCCEEDED';
-        row.activeInvoiceId = row.invoiceId;
+        // Another payment may hold the invoice by now (this one failed, let go of it, and succeeded after all): then this
+        // one is given back below, and must not take the invoice's unique hold from it.
+        const holder = await tx.findOne(Payment, { activeInvoiceId: row.invoiceId, id: { $ne: row.id } });
+        row.activeInvoiceId = holder ? null : row.invoiceId;
         row.stripePaymentIntentId = intent.id;
         row.stripeBalanceTransactionId = balanceTransaction.id;
-        row.feeCurrency = balanceTransaction.currency.toUpperCase();
-        row.feeMinor = fromStripeAmount(row.feeCurrency, balanceTransaction.fee);
+        row.feeMinor = feeInPaymentCurrency(row, balanceTransaction);
         row.failureMessage = null;
         row.declineCode = null;
         row.succeededAt ??= new Date(this.options.clock());
@@ -298,6 +301,14 @@ export class StripeEvents {
         unowed ? 'a payment arrived for an invoice no longer owed; it is given back' : 'invoice-gen would not record a settled payment',
       );
     }
+    if (unowed) {
+      await this.giveBack(
+        payment,
+        unowed.invoiceStatus === 'VOID'
+          ? 'The invoice was voided while it was being paid'
+          : 'The invoice was paid by another payment while this one was being taken',
+      );
+    }
     const base = { currency: payment.currency, occurredAt: paidAt };
     await this.post(identity, {
       ...base,
@@ -313,8 +324,6 @@ export class StripeEvents {
     if (payment.feeMinor && payment.feeMinor > 0) {
       await this.post(identity, {
         ...base,
-        // Taken in the account's settlement currency: a JPY payment to a USD account costs a fee in USD.
-        currency: payment.feeCurrency ?? payment.currency,
         idempotencyKey: ledgerKeys.fee(payment.stripeBalanceTransactionId!),
         source: 'FEE',
         sourceId: payment.stripeBalanceTransactionId!,
@@ -325,20 +334,12 @@ export class StripeEvents {
         ],
       });
     }
-    if (unowed) {
-      await this.giveBack(
-        payment,
-        unowed.invoiceStatus === 'VOID'
-          ? 'The invoice was voided while it was being paid'
-          : 'The invoice was paid by another payment while this one was being taken',
-      );
-    }
   }
 
   /**
    * Refunds what is left of a payment of an invoice no longer owed. The refund is recorded once under the payment's lock
-   * (an event applied again finds it) and sent under its own key, so a retry after Stripe was out of reach gives back
-   * once; Stripe's refund events settle and post it as any refund.
+   * (an event applied again finds it) and sent under its own key; while Stripe cannot be reached it waits for the pass
+   * over unsent refunds, as any refund does. Stripe's refund events settle and post it.
    */
   private async giveBack(payment: Payment, reason: string): Promise<void> {
     const stripe = requireStripe(this.options.stripe);
@@ -366,20 +367,7 @@ export class StripeEvents {
       });
     });
     if (!refund || refund.stripeRefundId || refund.status !== 'PENDING') return;
-    try {
-      const stripeRefund = await stripe.refunds.create(
-        {
-          payment_intent: payment.stripePaymentIntentId!,
-          amount: toStripeAmount(refund.currency, refund.amountMinor)!,
-          metadata: { tenantId: refund.tenantId, refundId: refund.id, paymentId: payment.id },
-        },
-        { idempotencyKey: `refund:${refund.id}` },
-      );
-      refund.stripeRefundId ??= stripeRefund.id;
-      await em.flush();
-    } catch (error) {
-      throw stripeFailure(error);
-    }
+    await sendRefund(em, stripe, refund, payment.stripePaymentIntentId!, this.options.logger);
   }
 
   private async balanceTransactionOf(intent: Stripe.PaymentIntent): Promise<Stripe.BalanceTransaction> {
@@ -480,4 +468,18 @@ function ownerOf(metadata: Stripe.Metadata | null | undefined, key: string): { t
   const tenantId = metadata?.tenantId;
   const objectId = metadata?.[key];
   return tenantId && objectId ? { tenantId, objectId } : undefined;
+}
+
+/**
+ * Stripe's fee in the payment's own minor units. Stripe takes it in the account's settlement currency; when that is not
+ * the payment's (a ¥10,000 payment to a USD account: 6,700 cents, a 224-cent fee), it is converted at the rate Stripe
+ * converted the payment at (¥334), so that each currency's books stay whole: the ledger has no exchange accounts.
+ */
+function feeInPaymentCurrency(payment: Payment, balanceTransaction: Stripe.BalanceTransaction): number {
+  const charged = toStripeAmount(payment.currency, payment.amountMinor)!;
+  const fee =
+    balanceTransaction.currency.toUpperCase() === payment.currency
+      ? balanceTransaction.fee
+      : (balanceTransaction.fee * charged) / balanceTransaction.amount;
+  return fromStripeAmount(payment.currency, Math.round(fee));
 }
