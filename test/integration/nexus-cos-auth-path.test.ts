@@ -4,6 +4,7 @@ import type { RunningSubgraph } from '@nexusflow/kit';
 import { postGraphQL, storageModes } from '@nexusflow/kit/testing';
 import { JWKS_PATH } from '@nexusflow/topology';
 import type { RunningGateway } from '../../gateway/src/gateway.ts';
+import { LossyProxy } from '../support/lossy-proxy.ts';
 import { routesFor, startServices, TestServices } from '../support/services.ts';
 
 /**
@@ -38,16 +39,21 @@ interface SignedIn {
 describe.each(storageModes(['postgres', 'redis']))('the Nexus COS authentication path through backend-api on $storage', ({ mode }) => {
   let services: TestServices;
   let gateway: RunningGateway;
+  /** Between auth-service and token-mgr: loses the answers it is told to lose. */
+  let toTokenMgr: LossyProxy;
   const running: Record<string, RunningSubgraph<unknown>> = {};
   /** The verification links user-auth delivered (its development delivery logs them), by recipient. */
   const links = new Map<string, string>();
 
   beforeAll(async () => {
     services = await TestServices.create(mode, `cos_auth_path_${mode}`);
-    await startServices(services, 'nexus-cos', ['key-service', 'token-mgr', 'user-auth', 'session-mgr', 'auth-service'], running, {
+    await startServices(services, 'nexus-cos', ['key-service', 'token-mgr', 'user-auth', 'session-mgr'], running, {
       'key-service': { KEY_MAINTENANCE_INTERVAL_MS: '0' },
       'token-mgr': { ROTATE_KEYS: 'off' },
     });
+    toTokenMgr = await new LossyProxy(running['token-mgr']!.graphqlUrl).start();
+    services.onClose(() => toTokenMgr.close());
+    await startServices(services, 'nexus-cos', ['auth-service'], running, { 'auth-service': { TOKEN_MGR_URL: toTokenMgr.url } });
     const userAuth = running['user-auth']!;
     const logInfo = userAuth.logger.info;
     userAuth.logger.info = (...args: unknown[]) => {
@@ -125,6 +131,25 @@ describe.each(storageModes(['postgres', 'redis']))('the Nexus COS authentication
       __typename: 'IncorrectCredentials',
       message: expect.any(String),
     });
+  });
+
+  it('lets a client retry a refresh that failed after its rotation, and still treats a later replay as one', async () => {
+    const owner = await register();
+    const signedIn = await login(owner.email);
+    // token-mgr issues the new access token, and its answer is lost: the refresh fails after session-mgr rotated.
+    toTokenMgr.loseAnswers('IssueAccessToken', 1);
+    expect(codes(await send(undefined, REFRESH, { refreshToken: signedIn.refreshToken }))).toEqual(['SERVICE_UNAVAILABLE']);
+    expect(toTokenMgr.lost).toContain('IssueAccessToken');
+
+    // Told to try again, the client has only the token it presented, and the retry signs it in.
+    const retried = await refresh(signedIn.refreshToken);
+    expect(retried).toMatchObject({ __typename: 'SignedIn', sessionId: signedIn.sessionId, user: signedIn.user });
+    expect((await data(retried.accessToken, ME)).me.id).toBe(owner.id);
+    const next = await refresh(retried.refreshToken);
+    expect(next.__typename).toBe('SignedIn');
+
+    expect(await refresh(signedIn.refreshToken)).toEqual({ __typename: 'InvalidRefreshToken', problem: 'REUSED' });
+    expect(codes(await send(next.accessToken, ME))).toEqual(['UNAUTHENTICATED']);
   });
 
   it('revokes the session, and refuses its access tokens, when a spent refresh token is replayed', async () => {

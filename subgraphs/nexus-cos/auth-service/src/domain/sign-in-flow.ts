@@ -18,7 +18,12 @@ import {
   type TypedDocumentNode,
 } from '@nexusflow/kit';
 import { z } from 'zod';
-import { RotateRefreshTokenDocument, CreateSessionDocument, RevokeSessionDocument } from '../__generated__/session-mgr-operations.ts';
+import {
+  CreateSessionDocument,
+  ReinstateRefreshTokenDocument,
+  RevokeSessionDocument,
+  RotateRefreshTokenDocument,
+} from '../__generated__/session-mgr-operations.ts';
 import { IssueAccessTokenDocument } from '../__generated__/token-mgr-operations.ts';
 import { CheckCredentialsDocument, SignInStandingDocument } from '../__generated__/user-auth-operations.ts';
 import { SignIn } from '../entities/sign-in.entity.ts';
@@ -133,7 +138,21 @@ export class SignInFlow {
     return signedIn;
   }
 
+  /**
+   * Exchanges a refresh token for new tokens. Session-mgr spends the presented token first; should anything after that
+   * fail (a dependency down or slow), the rotation is undone before the caller is told to try again, since the token it
+   * holds would otherwise be spent, and presenting it again would revoke the session as a replay.
+   */
   async refresh(refreshToken: string): Promise<RefreshSessionResult> {
+    try {
+      return await this.exchange(refreshToken);
+    } catch (error) {
+      await this.reinstate(refreshToken);
+      throw error;
+    }
+  }
+
+  private async exchange(refreshToken: string): Promise<RefreshSessionResult> {
     const { rotateRefreshToken: rotated } = await this.call(
       this.options.urls.sessionMgr,
       RotateRefreshTokenDocument,
@@ -160,6 +179,21 @@ export class SignInFlow {
     const user: User = { kind: 'user', userId: standing.userId, tenantId: standing.tenantId, roles: [standing.role as Role] };
     const profile = { id: standing.userId, email: standing.email, name: standing.name, role: standing.role as Role };
     return this.signIn(user, profile, sessionId, rotated.refreshToken, rotated.refreshTokenExpiresAt);
+  }
+
+  /** Best effort: session-mgr refuses when there is nothing to undo, and when it cannot be reached the client's retry is a replay. */
+  private async reinstate(refreshToken: string): Promise<void> {
+    try {
+      const { reinstateRefreshToken: reinstated } = await this.call(
+        this.options.urls.sessionMgr,
+        ReinstateRefreshTokenDocument,
+        { refreshToken },
+        ANONYMOUS,
+      );
+      if (reinstated) this.options.logger.info('a refresh failed after its rotation; the presented refresh token is current again');
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'a refresh failed after its rotation, which could not be undone');
+    }
   }
 
   /** Revokes the caller's session at session-mgr, which has token-mgr refuse its access tokens, this one included. */

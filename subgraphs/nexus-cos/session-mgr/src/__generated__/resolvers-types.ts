@@ -41,6 +41,8 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** Starts a session for the calling user (internal: auth-service signs them in). */
   createSession: CreatedSession;
+  /** Makes a refresh token current again when the one it was just exchanged for went to nobody: auth-service's refresh failed after the rotation (internal). Whether it did. */
+  reinstateRefreshToken: Scalars['Boolean']['output'];
   /** Revokes every live session of the caller, or of `userId` of the organisation for an OWNER or ADMIN (an OWNER's: OWNER only). */
   revokeAllSessions: RevokedSessions;
   /** Revokes one of the caller's sessions (any of the organisation's for an OWNER; any but an OWNER's for an ADMIN) and its access tokens. */
@@ -52,6 +54,11 @@ export type Mutation = {
 
 export type MutationCreateSessionArgs = {
   input: CreateSessionInput;
+};
+
+
+export type MutationReinstateRefreshTokenArgs = {
+  refreshToken: Scalars['String']['input'];
 };
 
 
@@ -278,6 +285,7 @@ export type ResolversTypes = ResolversObject<{
   CreatedSession: ResolverTypeWrapper<Omit<CreatedSession, 'session'> & { session: ResolversTypes['Session'] }>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RefreshTokenRejection: RefreshTokenRejection;
@@ -288,7 +296,6 @@ export type ResolversTypes = ResolversObject<{
   RotateRefreshTokenResult: ResolverTypeWrapper<ResolversUnionTypes<ResolversTypes>['RotateRefreshTokenResult']>;
   RotatedRefreshToken: ResolverTypeWrapper<Omit<RotatedRefreshToken, 'session'> & { session: ResolversTypes['Session'] }>;
   Session: ResolverTypeWrapper<SessionModel>;
-  Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   SessionNotFound: ResolverTypeWrapper<SessionNotFound>;
   SessionRole: SessionRole;
 }>;
@@ -300,6 +307,7 @@ export type ResolversParentTypes = ResolversObject<{
   CreatedSession: Omit<CreatedSession, 'session'> & { session: ResolversParentTypes['Session'] };
   DateTime: Scalars['DateTime']['output'];
   Mutation: Record<PropertyKey, never>;
+  Boolean: Scalars['Boolean']['output'];
   ID: Scalars['ID']['output'];
   Query: Record<PropertyKey, never>;
   RejectedRefreshToken: RejectedRefreshToken;
@@ -309,7 +317,6 @@ export type ResolversParentTypes = ResolversObject<{
   RotateRefreshTokenResult: ResolversUnionTypes<ResolversParentTypes>['RotateRefreshTokenResult'];
   RotatedRefreshToken: Omit<RotatedRefreshToken, 'session'> & { session: ResolversParentTypes['Session'] };
   Session: SessionModel;
-  Boolean: Scalars['Boolean']['output'];
   SessionNotFound: SessionNotFound;
 }>;
 
@@ -325,6 +332,7 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 
 export type MutationResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createSession?: Resolver<ResolversTypes['CreatedSession'], ParentType, ContextType, RequireFields<MutationCreateSessionArgs, 'input'>>;
+  reinstateRefreshToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationReinstateRefreshTokenArgs, 'refreshToken'>>;
   revokeAllSessions?: Resolver<ResolversTypes['RevokedSessions'], ParentType, ContextType, Partial<MutationRevokeAllSessionsArgs>>;
   revokeSession?: Resolver<ResolversTypes['RevokeSessionResult'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
   rotateRefreshToken?: Resolver<ResolversTypes['RotateRefreshTokenResult'], ParentType, ContextType, RequireFields<MutationRotateRefreshTokenArgs, 'refreshToken'>>;

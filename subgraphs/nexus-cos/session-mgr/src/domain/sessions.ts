@@ -25,6 +25,11 @@ const MAX_LISTED = 100;
 const MAX_USER_AGENT_LENGTH = 256;
 /** Spent refresh tokens are remembered this long past their session's end, to tell a replay from a stranger. */
 const GRACE_MS = 3_600_000;
+/**
+ * How long after a rotation auth-service may still have it undone, when the refresh failed after it: longer than its
+ * dependencies' timeouts, short enough that a token taken since is not given a second life.
+ */
+const REINSTATE_WINDOW_MS = 60_000;
 
 export type RefreshTokenRejection = 'UNKNOWN' | 'EXPIRED' | 'REVOKED' | 'REUSED';
 
@@ -51,6 +56,9 @@ interface SpentToken {
   sessionId: string;
   tenantId: string;
   spentBy: 'ROTATED' | 'REVOKED';
+  /** Of a rotated token: the token it was exchanged for, and when (ms since the epoch). */
+  successorHash?: string;
+  rotatedAt?: number;
 }
 
 const createInputSchema = z.object({
@@ -128,6 +136,8 @@ export class SessionLifecycle {
       idleExpiresAt,
       absoluteExpiresAt: live.absoluteExpiresAt,
     });
+    const rotated: SpentToken = { sessionId, tenantId: live.tenantId, spentBy: 'ROTATED', successorHash: hashOf(next), rotatedAt: now };
+    await this.spend(hash, rotated, live.absoluteExpiresAt);
     return {
       __typename: 'RotatedRefreshToken',
       session,
@@ -136,6 +146,31 @@ export class SessionLifecycle {
       refreshToken: next,
       refreshTokenExpiresAt: new Date(idleExpiresAt),
     };
+  }
+
+  /**
+   * Undoes a rotation whose new token reached nobody: auth-service rotated, then could not finish the refresh (a
+   * dependency down, a timeout), and its client, told to try again, still holds only the token it presented. Made
+   * current again, that token is exchanged normally on the retry, where presenting a spent token would revoke the
+   * session. Only within a minute of the rotation, and only while the new token is unused: it is withdrawn in one step,
+   * so of this and a presentation of it, one wins.
+   */
+  async reinstate(refreshToken: string): Promise<boolean> {
+    const { store } = this.options;
+    const hash = hashOf(refreshToken);
+    const spent = this.parse<SpentToken>(await store.get(`spent:${hash}`));
+    if (spent?.spentBy !== 'ROTATED' || !spent.successorHash || spent.rotatedAt === undefined) return false;
+    if (this.options.clock() - spent.rotatedAt > REINSTATE_WINDOW_MS) return false;
+    const live = this.parse<LiveSession>(await store.get(`session:${spent.sessionId}`));
+    if (!live || live.refreshHash !== spent.successorHash) return false;
+    const withdrawn = await store.take(`refresh:${spent.successorHash}`);
+    if (!withdrawn) return false;
+    const ttlMs = live.absoluteExpiresAt - this.options.clock() + GRACE_MS;
+    await store.put(`session:${spent.sessionId}`, JSON.stringify({ ...live, refreshHash: hash } satisfies LiveSession), ttlMs);
+    const current: SpentToken = { sessionId: spent.sessionId, tenantId: spent.tenantId, spentBy: 'ROTATED' };
+    await store.put(`refresh:${hash}`, JSON.stringify(current), ttlMs);
+    await store.delete(`spent:${hash}`);
+    return true;
   }
 
   /** The caller's live sessions, newest first. */
