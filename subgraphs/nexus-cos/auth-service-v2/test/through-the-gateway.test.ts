@@ -336,7 +336,12 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
         code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
         code_challenge_method: 'S256',
       });
-      expect((await authorize(again, memberToken)).prompt).toMatchObject({ consented: true });
+      const signedInOnly = await authorize(again, memberToken);
+      expect(signedInOnly.prompt).toMatchObject({ consented: true });
+      // Without offline access asked for and consented to, the code gives no refresh token.
+      const online = await oauth.authorizationCodeGrant(app, signedInOnly.callback, { pkceCodeVerifier: verifier });
+      expect(online.access_token).toEqual(expect.any(String));
+      expect(online.refresh_token).toBeUndefined();
 
       // Deactivated in user-auth, the user has no account here any more: their refresh token issues nothing.
       const offline = oauth.buildAuthorizationUrl(app, {

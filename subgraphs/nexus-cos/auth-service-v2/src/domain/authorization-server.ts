@@ -89,7 +89,8 @@ export class AuthorizationServer {
       pkce: { required: () => true },
       // Every use of a refresh token returns a new one; the old one is refused from then on, and its reuse revokes the grant.
       rotateRefreshToken: () => true,
-      issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+      // Only for offline access the user consented to (OpenID Connect Core 11): a sign-in alone grants none.
+      issueRefreshToken: (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
       ttl: {
         AccessToken: accessTokenTtlSeconds,
         ClientCredentials: accessTokenTtlSeconds,
