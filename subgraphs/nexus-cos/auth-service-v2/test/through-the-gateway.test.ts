@@ -161,10 +161,12 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
         error instanceof oauth.WWWAuthenticateChallengeError ? error.cause[0]?.parameters.error : (error as { error?: string }).error,
     );
 
-  /** What a user agent does between the app's authorization URL and its redirect URI, the user signed in to COS. */
-  async function authorize(authorizationUrl: URL, cosAccessToken: string, approve = true) {
-    const jar = new CookieJar();
-    const started = jar.store(await fetch(authorizationUrl, { redirect: 'manual' }));
+  /**
+   * What a user agent does between the app's authorization URL and its redirect URI, the user signed in to COS; with
+   * `jar`, a browser that keeps its cookies from one authorization to the next.
+   */
+  async function authorize(authorizationUrl: URL, cosAccessToken: string, approve = true, jar = new CookieJar()) {
+    const started = jar.store(await fetch(authorizationUrl, { redirect: 'manual', headers: { cookie: jar.header } }));
     expect(started.status).toBe(303);
     const interactionUrl = new URL(started.headers.get('location')!, issuer);
     const headers = { authorization: `Bearer ${cosAccessToken}`, cookie: jar.header };
@@ -178,7 +180,7 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
     );
     expect(decided.status).toBe(200);
     const { redirectTo } = (await decided.json()) as { redirectTo: string };
-    const resumed = await fetch(new URL(redirectTo, issuer), { redirect: 'manual', headers: { cookie: jar.header } });
+    const resumed = jar.store(await fetch(new URL(redirectTo, issuer), { redirect: 'manual', headers: { cookie: jar.header } }));
     expect(resumed.status).toBe(303);
     return { prompt, callback: new URL(resumed.headers.get('location')!, issuer) };
   }
@@ -357,6 +359,28 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
       const live = await oauth.refreshTokenGrant(app, granted.refresh_token!);
       await toUserAuth(owner, DEACTIVATE_USER, { id: member.userId });
       expect(await refusal(oauth.refreshTokenGrant(app, live.refresh_token!))).toBe('invalid_grant');
+    });
+
+    it('signs every authorization in with a COS access token, so a shared browser carries no sign-in to the next user', async () => {
+      const owner = await registeredOwner();
+      const [first, second] = [await registeredMember(owner), await registeredMember(owner)];
+      const { client } = await register(owner, { clientType: 'PUBLIC', grantTypes: ['AUTHORIZATION_CODE'], redirectUris: [REDIRECT_URI] });
+      const app = await discover(client.id, oauth.None());
+      const browser = new CookieJar();
+      const subjectAuthorizedBy = async (user: User) => {
+        const verifier = oauth.randomPKCECodeVerifier();
+        const authorizationUrl = oauth.buildAuthorizationUrl(app, {
+          redirect_uri: REDIRECT_URI,
+          scope: 'openid',
+          code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+        });
+        const { callback } = await authorize(authorizationUrl, await cosToken(user), true, browser);
+        return (await oauth.authorizationCodeGrant(app, callback, { pkceCodeVerifier: verifier })).claims()?.sub;
+      };
+      expect(await subjectAuthorizedBy(first)).toBe(first.userId);
+      // The first user signed out of COS; the next one, in the same browser, is asked to sign in, not taken for them.
+      expect(await subjectAuthorizedBy(second)).toBe(second.userId);
     });
 
     it('requires PKCE of a confidential client too', async () => {

@@ -1,4 +1,4 @@
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { systemFork, type Database, type Logger, type RouteHandler } from '@nexusflow/kit';
 import { OAuthClient } from '../entities/oauth-client.entity.ts';
 import type { ClientSecretVault } from './client-secret-vault.ts';
@@ -101,7 +101,7 @@ export class AuthorizationServer {
         Session: SESSION_TTL_SECONDS,
         IdToken: ID_TOKEN_TTL_SECONDS,
       },
-      interactions: { url: (_ctx, interaction) => `${INTERACTION_PREFIX}${interaction.uid}` },
+      interactions: { policy: signedInEveryTime(), url: (_ctx, interaction) => `${INTERACTION_PREFIX}${interaction.uid}` },
       routes: {
         authorization: `${OAUTH_PREFIX}authorize`,
         token: `${OAUTH_PREFIX}token`,
@@ -142,4 +142,25 @@ export class AuthorizationServer {
       return true;
     };
   }
+}
+
+/**
+ * The library's prompts, and one more check: every authorization is signed in with a COS access token at the
+ * interaction, never by the provider's own session cookie. That session knows nothing of COS, so it outlived a COS
+ * sign-out, a password change and a revocation of every session, and handed the next user of a shared browser codes
+ * for the one before. Consent is still remembered (the grant): the interaction asks nothing new of a returning user.
+ */
+function signedInEveryTime() {
+  const policy = interactionPolicy.base();
+  policy
+    .get('login')!
+    .checks.add(
+      new interactionPolicy.Check(
+        'cos_sign_in',
+        'Every authorization is signed in with a Nexus COS access token',
+        'login_required',
+        (ctx) => (ctx.oidc.result?.login ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT),
+      ),
+    );
+  return policy;
 }

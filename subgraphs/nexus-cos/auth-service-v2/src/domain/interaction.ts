@@ -81,10 +81,25 @@ export class AuthorizationInteraction {
       const decision = decisionSchema.safeParse(await this.readJson(req));
       if (!decision.success) return oauthError(res, 400, 'invalid_request', 'The body must be {"approve": true or false}');
       const result = await this.decide(details, client, user, decision.data.approve);
+      if (result.login && details.session?.accountId && details.session.accountId !== user.userId) {
+        await this.endEarlierSignIn(provider, details);
+      }
       const redirectTo = await provider.interactionResult(req, res, result, { mergeWithLastSubmission: false });
       sendJson(res, 200, { redirectTo }, { 'cache-control': 'no-store' });
       return true;
     };
+  }
+
+  /**
+   * This user agent was signed in to the provider as another user before (a shared browser, the other signed out of
+   * COS since): that sign-in ends here, so that this user's takes its place. The library would stop to ask for a
+   * sign-out first, a step COS does not serve: the COS token already says who is here.
+   */
+  private async endEarlierSignIn(provider: Awaited<ReturnType<AuthorizationServer['provider']>>, details: Details): Promise<void> {
+    const earlier = details.session?.uid ? await provider.Session.findByUid(details.session.uid) : undefined;
+    await earlier?.destroy();
+    details.session = undefined;
+    await details.save(details.exp - Math.floor(Date.now() / 1000));
   }
 
   private async readJson(req: IncomingMessage): Promise<unknown> {
