@@ -381,6 +381,16 @@ describe.each(storageModes(['postgres', 'redis']))('OAuth 2.0 and OpenID Connect
       expect(await subjectAuthorizedBy(first)).toBe(first.userId);
       // The first user signed out of COS; the next one, in the same browser, is asked to sign in, not taken for them.
       expect(await subjectAuthorizedBy(second)).toBe(second.userId);
+      // Nor is a silent authorization answered from the browser's cookie alone.
+      const silent = oauth.buildAuthorizationUrl(app, {
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid',
+        prompt: 'none',
+        code_challenge: await oauth.calculatePKCECodeChallenge(oauth.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+      });
+      const answer = await fetch(silent, { redirect: 'manual', headers: { cookie: browser.header } });
+      expect(new URL(answer.headers.get('location')!).searchParams.get('error')).toBe('login_required');
     });
 
     it('requires PKCE of a confidential client too', async () => {
