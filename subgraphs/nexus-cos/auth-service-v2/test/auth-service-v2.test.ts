@@ -45,6 +45,8 @@ describe('OAuth client registration in the auth-service-v2 subgraph', () => {
     [{ redirectUris: ['http://10.0.0.1/cb'] }, 'redirectUris.0'],
     [{ redirectUris: ['http://localhost:3000/cb'] }, 'redirectUris.0'],
     [{ redirectUris: ['https://127.0.0.1/cb', 'https://localhost/cb'] }, 'redirectUris.1'],
+    [{ redirectUris: ['https://localhost./cb'] }, 'redirectUris.0'],
+    [{ redirectUris: ['https://app.localhost/cb'] }, 'redirectUris.0'],
   ])('refuses %j with BAD_USER_INPUT naming %s, logging no error', async (input, field) => {
     const refused = await register(caller(), input);
     expect(refused.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field } });

@@ -15,6 +15,9 @@ const GRANT_TYPES = ['AUTHORIZATION_CODE', 'CLIENT_CREDENTIALS', 'REFRESH_TOKEN'
 /** Loopback literals only: `localhost` may resolve elsewhere, or be listened on by another program (RFC 8252 section 8.3). */
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]']);
 
+/** `localhost`, a name under it (RFC 6761 keeps them all local), or either written with DNS's trailing dot. */
+const namesLocalhost = (hostname: string) => /(^|\.)localhost\.?$/i.test(hostname);
+
 /** https anywhere; http only where nothing but the user's own machine can receive the code (RFC 8252 section 7.3). */
 const redirectUriSchema = z
   .string()
@@ -22,7 +25,7 @@ const redirectUriSchema = z
   .superRefine((value, context) => {
     const url = URL.parse(value);
     if (!url) context.addIssue({ code: 'custom', message: 'must be an absolute URL' });
-    else if (url.hostname === 'localhost')
+    else if (namesLocalhost(url.hostname))
       context.addIssue({ code: 'custom', message: 'must name a loopback host by its address (127.0.0.1 or [::1]), not localhost' });
     else if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname)))
       context.addIssue({ code: 'custom', message: 'must use https, or http on a loopback host (127.0.0.1 or [::1])' });
