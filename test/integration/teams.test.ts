@@ -62,6 +62,9 @@ const TRANSFER = `mutation ($userId: ID!) {
 }`;
 const LEAVE = `mutation { leaveTenant { __typename ... on LeaveTenantPayload { tenantId } } }`;
 const ME = `{ me { id role tenant { id users { id role } } } }`;
+const SET_CONTACT = `mutation ($input: ContactPointsInput!) { setContactPoints(input: $input) { email } }`;
+const SET_PREFERENCE = `mutation ($eventType: String!, $channels: [Channel!]!) { setNotificationPreference(eventType: $eventType, channels: $channels) { channels } }`;
+const MY_CONTACT = `{ contactPoints { email } me { notificationPreferences { channels } } }`;
 const CREATE_WORKFLOW = `mutation ($input: WorkflowInput!) { createWorkflow(input: $input) { __typename ... on Workflow { id } } }`;
 const WORKFLOWS = `{ workflows { edges { node { id } } } }`;
 const WORKFLOW_INPUT = { name: 'Team work', steps: [{ key: 'done', type: 'transform', config: { template: { ok: true } } }] };
@@ -179,6 +182,22 @@ describe('Teams through the gateway', () => {
       expect(switched.user).toMatchObject({ role: 'OWNER', tenant: { id: ownTenantId } });
       expect((await data(switched.accessToken, ME)).me.tenant.id).toBe(ownTenantId);
       expect((await data(joined.accessToken, ME)).me.tenant.id).not.toBe(ownTenantId);
+
+      // Contact points and preferences are the person's in each tenant: setting them in the second does not collide.
+      const work = `work-${randomUUID()}@example.com`;
+      const own = `own-${randomUUID()}@example.com`;
+      await data(joined.accessToken, SET_CONTACT, { input: { email: work } });
+      await data(switched.accessToken, SET_CONTACT, { input: { email: own } });
+      await data(joined.accessToken, SET_PREFERENCE, { eventType: '*', channels: ['IN_APP'] });
+      await data(switched.accessToken, SET_PREFERENCE, { eventType: '*', channels: ['EMAIL'] });
+      expect(await data(joined.accessToken, MY_CONTACT)).toEqual({
+        contactPoints: { email: work },
+        me: { notificationPreferences: [{ channels: ['IN_APP'] }] },
+      });
+      expect(await data(switched.accessToken, MY_CONTACT)).toEqual({
+        contactPoints: { email: own },
+        me: { notificationPreferences: [{ channels: ['EMAIL'] }] },
+      });
     });
 
     it('changes roles, removes members and transfers ownership, cutting a removed member off at the gateway within seconds', async () => {

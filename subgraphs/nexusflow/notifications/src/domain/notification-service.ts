@@ -109,8 +109,9 @@ export class NotificationService {
     this.initialBackoffMs = options.initialBackoffMs ?? 1000;
   }
 
-  async channelsFor(em: EntityManager, userId: string, eventType: string): Promise<NotificationChannel[]> {
-    const preferences = await em.find(Preference, { userId, eventType: { $in: [eventType, '*'] } });
+  /** The tenant is named: events are handled outside any tenant's scope, and a person's preferences differ by tenant. */
+  async channelsFor(em: EntityManager, tenantId: string, userId: string, eventType: string): Promise<NotificationChannel[]> {
+    const preferences = await em.find(Preference, { tenantId, userId, eventType: { $in: [eventType, '*'] } });
     const chosen = preferences.find((p) => p.eventType === eventType) ?? preferences.find((p) => p.eventType === '*');
     return (chosen?.channels as NotificationChannel[] | undefined) ?? DEFAULT_CHANNELS;
   }
@@ -159,9 +160,9 @@ export class NotificationService {
    * handled, and the earlier notification when a request with the same idempotency key committed first.
    */
   async notify(em: EntityManager, request: NotifyRequest): Promise<Notification | null> {
-    const channels = await this.channelsFor(em, request.userId, request.eventType);
+    const channels = await this.channelsFor(em, request.tenantId, request.userId, request.eventType);
     const [contact, templates] = await Promise.all([
-      em.findOne(Contact, { userId: request.userId }),
+      em.findOne(Contact, { tenantId: request.tenantId, userId: request.userId }),
       em.find(Template, { tenantId: request.tenantId, eventType: request.eventType }),
     ]);
     const wording = (channel: NotificationChannel) => {

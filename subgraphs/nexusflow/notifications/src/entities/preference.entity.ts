@@ -1,12 +1,12 @@
 import { entityId, tenantFilter, tenantId, updatedAt } from '@nexusflow/kit';
 import { defineEntity, p } from '@mikro-orm/postgresql';
 
-/** Which channels a user wants for an event type; the `*` row is their default. */
+/** Which channels a user wants for an event type in a tenant; the `*` row is their default. */
 export const PreferenceSchema = defineEntity({
   name: 'Preference',
   tableName: 'notification_preferences',
   filters: tenantFilter(),
-  uniques: [{ properties: ['userId', 'eventType'] }],
+  uniques: [{ properties: ['tenantId', 'userId', 'eventType'] }],
   properties: {
     ...entityId,
     ...tenantId,
