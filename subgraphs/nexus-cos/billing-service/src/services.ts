@@ -33,7 +33,7 @@ export function createServices(runtime: SubgraphRuntime, config: BillingServiceC
           now: new Date(runtime.clock()),
           minAgeMs: config.unsentRefundAgeMs,
         }),
-      { logger: runtime.logger, failureMessage: 'sending unsent refunds to Stripe failed; retried on the next pass' },
+      { logger: runtime.logger, failureMessage: 'sending unsent refunds to Stripe failed; retried on the next pass', immediately: true },
     ),
     /** Applies what was recorded and not applied yet: at start (a restart resumes), then every retry interval. */
     pendingEvents: new PeriodicTask(() => stripeEvents.processPending(), {

@@ -15,7 +15,8 @@ const CREATE = `mutation ($input: CreateSessionInput!) { createSession(input: $i
   session { id userId userAgent current } refreshToken refreshTokenExpiresAt } }`;
 const ROTATE = `mutation ($refreshToken: String!) { rotateRefreshToken(refreshToken: $refreshToken) {
   __typename ... on RotatedRefreshToken { session { id } tenantId roles refreshToken } ... on RejectedRefreshToken { reason } } }`;
-const REINSTATE = `mutation ($refreshToken: String!) { reinstateRefreshToken(refreshToken: $refreshToken) }`;
+const REINSTATE = `mutation ($refreshToken: String!, $issuedRefreshToken: String!) {
+  reinstateRefreshToken(refreshToken: $refreshToken, issuedRefreshToken: $issuedRefreshToken) }`;
 const MINE = '{ mySessions { id current revokedAt } }';
 const REVOKE = `mutation ($id: ID!) { revokeSession(id: $id) { __typename ... on Session { id revokedAt } ... on SessionNotFound { id } } }`;
 const REVOKE_ALL = `mutation ($userId: ID) { revokeAllSessions(userId: $userId) { count } }`;
@@ -67,8 +68,8 @@ describe.each(storageModes(['postgres', 'redis']))('the session-mgr subgraph on 
     };
   const rotate = async (refreshToken: string, to = sessionMgr) =>
     (await data({ kind: 'anonymous' }, ROTATE, { refreshToken }, to)).rotateRefreshToken;
-  const reinstate = async (refreshToken: string) =>
-    (await data({ kind: 'anonymous' }, REINSTATE, { refreshToken })).reinstateRefreshToken as boolean;
+  const reinstate = async (refreshToken: string, issuedRefreshToken: string) =>
+    (await data({ kind: 'anonymous' }, REINSTATE, { refreshToken, issuedRefreshToken })).reinstateRefreshToken as boolean;
   const inSession = (holder: User, sessionId: string): User => ({ ...holder, sessionId });
   const isRevokedAtTokenMgr = async (jti: string) =>
     ((await (await fetch(`${tokenMgr.url}${REVOCATIONS_PATH}${jti}`)).json()) as { revoked: boolean }).revoked;
@@ -127,7 +128,9 @@ describe.each(storageModes(['postgres', 'redis']))('the session-mgr subgraph on 
     const holder = user();
     const { session, refreshToken: first } = await start(holder);
     const lost = await rotate(first);
-    expect(await reinstate(first)).toBe(true);
+    // Only the request that got the new token back may undo its rotation.
+    expect(await reinstate(first, 'not-the-issued-token')).toBe(false);
+    expect(await reinstate(first, lost.refreshToken)).toBe(true);
     // The token that went to nobody is withdrawn, and the one presented is exchanged as if for the first time.
     expect(await rotate(lost.refreshToken)).toEqual({ __typename: 'RejectedRefreshToken', reason: 'UNKNOWN' });
     const second = await rotate(first);
@@ -136,12 +139,12 @@ describe.each(storageModes(['postgres', 'redis']))('the session-mgr subgraph on 
     // Once the new token has been used, or a minute has passed, there is nothing to undo: a replay is a replay.
     const third = await rotate(second.refreshToken);
     const fourth = await rotate(third.refreshToken);
-    expect(await reinstate(second.refreshToken)).toBe(false);
+    expect(await reinstate(second.refreshToken, third.refreshToken)).toBe(false);
     clock += MINUTE_MS + 1;
-    expect(await reinstate(third.refreshToken)).toBe(false);
+    expect(await reinstate(third.refreshToken, fourth.refreshToken)).toBe(false);
     expect(await rotate(third.refreshToken)).toEqual({ __typename: 'RejectedRefreshToken', reason: 'REUSED' });
     expect(await rotate(fourth.refreshToken)).toEqual({ __typename: 'RejectedRefreshToken', reason: 'REVOKED' });
-    expect(await reinstate('never-issued')).toBe(false);
+    expect(await reinstate('never-issued', fourth.refreshToken)).toBe(false);
   });
 
   it('ends a session unused for the idle timeout, and any session at the absolute timeout', async () => {

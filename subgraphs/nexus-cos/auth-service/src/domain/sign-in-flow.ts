@@ -23,7 +23,10 @@ import {
   ReinstateRefreshTokenDocument,
   RevokeSessionDocument,
   RotateRefreshTokenDocument,
+  type RotateRefreshTokenMutation,
 } from '../__generated__/session-mgr-operations.ts';
+
+type RotatedRefresh = RotateRefreshTokenMutation['rotateRefreshToken'];
 import { IssueAccessTokenDocument } from '../__generated__/token-mgr-operations.ts';
 import { CheckCredentialsDocument, SignInStandingDocument } from '../__generated__/user-auth-operations.ts';
 import { SignIn } from '../entities/sign-in.entity.ts';
@@ -140,19 +143,10 @@ export class SignInFlow {
 
   /**
    * Exchanges a refresh token for new tokens. Session-mgr spends the presented token first; should anything after that
-   * fail (a dependency down or slow), the rotation is undone before the caller is told to try again, since the token it
-   * holds would otherwise be spent, and presenting it again would revoke the session as a replay.
+   * fail (a dependency down or slow), that rotation is undone before the caller is told to try again, since the token
+   * it holds would otherwise be spent, and presenting it again would revoke the session as a replay.
    */
   async refresh(refreshToken: string): Promise<RefreshSessionResult> {
-    try {
-      return await this.exchange(refreshToken);
-    } catch (error) {
-      await this.reinstate(refreshToken);
-      throw error;
-    }
-  }
-
-  private async exchange(refreshToken: string): Promise<RefreshSessionResult> {
     const { rotateRefreshToken: rotated } = await this.call(
       this.options.urls.sessionMgr,
       RotateRefreshTokenDocument,
@@ -160,6 +154,15 @@ export class SignInFlow {
       ANONYMOUS,
     );
     if (rotated.__typename === 'RejectedRefreshToken') return { __typename: 'InvalidRefreshToken', problem: rotated.reason };
+    try {
+      return await this.completeRefresh(rotated);
+    } catch (error) {
+      await this.reinstate(refreshToken, rotated.refreshToken);
+      throw error;
+    }
+  }
+
+  private async completeRefresh(rotated: Extract<RotatedRefresh, { __typename: 'RotatedRefreshToken' }>): Promise<RefreshSessionResult> {
     const sessionId = rotated.session.id;
     const holder: User = {
       kind: 'user',
@@ -182,12 +185,12 @@ export class SignInFlow {
   }
 
   /** Best effort: session-mgr refuses when there is nothing to undo, and when it cannot be reached the client's retry is a replay. */
-  private async reinstate(refreshToken: string): Promise<void> {
+  private async reinstate(refreshToken: string, issuedRefreshToken: string): Promise<void> {
     try {
       const { reinstateRefreshToken: reinstated } = await this.call(
         this.options.urls.sessionMgr,
         ReinstateRefreshTokenDocument,
-        { refreshToken },
+        { refreshToken, issuedRefreshToken },
         ANONYMOUS,
       );
       if (reinstated) this.options.logger.info('a refresh failed after its rotation; the presented refresh token is current again');

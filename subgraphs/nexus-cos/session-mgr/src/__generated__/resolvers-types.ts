@@ -41,7 +41,7 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** Starts a session for the calling user (internal: auth-service signs them in). */
   createSession: CreatedSession;
-  /** Makes a refresh token current again when the one it was just exchanged for went to nobody: auth-service's refresh failed after the rotation (internal). Whether it did. */
+  /** Makes a refresh token current again when the one it was just exchanged for, issuedRefreshToken, went to nobody: auth-service's refresh failed after the rotation (internal). Whether it did. */
   reinstateRefreshToken: Scalars['Boolean']['output'];
   /** Revokes every live session of the caller, or of `userId` of the organisation for an OWNER or ADMIN (an OWNER's: OWNER only). */
   revokeAllSessions: RevokedSessions;
@@ -58,6 +58,7 @@ export type MutationCreateSessionArgs = {
 
 
 export type MutationReinstateRefreshTokenArgs = {
+  issuedRefreshToken: Scalars['String']['input'];
   refreshToken: Scalars['String']['input'];
 };
 
@@ -332,7 +333,7 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 
 export type MutationResolvers<ContextType = SessionMgrContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   createSession?: Resolver<ResolversTypes['CreatedSession'], ParentType, ContextType, RequireFields<MutationCreateSessionArgs, 'input'>>;
-  reinstateRefreshToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationReinstateRefreshTokenArgs, 'refreshToken'>>;
+  reinstateRefreshToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationReinstateRefreshTokenArgs, 'issuedRefreshToken' | 'refreshToken'>>;
   revokeAllSessions?: Resolver<ResolversTypes['RevokedSessions'], ParentType, ContextType, Partial<MutationRevokeAllSessionsArgs>>;
   revokeSession?: Resolver<ResolversTypes['RevokeSessionResult'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
   rotateRefreshToken?: Resolver<ResolversTypes['RotateRefreshTokenResult'], ParentType, ContextType, RequireFields<MutationRotateRefreshTokenArgs, 'refreshToken'>>;

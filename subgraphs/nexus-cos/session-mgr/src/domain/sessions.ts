@@ -152,14 +152,15 @@ export class SessionLifecycle {
    * Undoes a rotation whose new token reached nobody: auth-service rotated, then could not finish the refresh (a
    * dependency down, a timeout), and its client, told to try again, still holds only the token it presented. Made
    * current again, that token is exchanged normally on the retry, where presenting a spent token would revoke the
-   * session. Only within a minute of the rotation, and only while the new token is unused: it is withdrawn in one step,
-   * so of this and a presentation of it, one wins.
+   * session. Only for the rotation that issued `issuedRefreshToken` (what auth-service got back, so that a failed
+   * request cannot undo another's rotation), within a minute of it, and only while that token is unused: it is
+   * withdrawn in one step, so of this and a presentation of it, one wins.
    */
-  async reinstate(refreshToken: string): Promise<boolean> {
+  async reinstate(refreshToken: string, issuedRefreshToken: string): Promise<boolean> {
     const { store } = this.options;
     const hash = hashOf(refreshToken);
     const spent = this.parse<SpentToken>(await store.get(`spent:${hash}`));
-    if (spent?.spentBy !== 'ROTATED' || !spent.successorHash || spent.rotatedAt === undefined) return false;
+    if (spent?.spentBy !== 'ROTATED' || spent.successorHash !== hashOf(issuedRefreshToken) || spent.rotatedAt === undefined) return false;
     if (this.options.clock() - spent.rotatedAt > REINSTATE_WINDOW_MS) return false;
     const live = this.parse<LiveSession>(await store.get(`session:${spent.sessionId}`));
     if (!live || live.refreshHash !== spent.successorHash) return false;
@@ -167,9 +168,10 @@ export class SessionLifecycle {
     if (!withdrawn) return false;
     const ttlMs = live.absoluteExpiresAt - this.options.clock() + GRACE_MS;
     await store.put(`session:${spent.sessionId}`, JSON.stringify({ ...live, refreshHash: hash } satisfies LiveSession), ttlMs);
+    // Its spent record goes before it is current again: a rotation in between must not find both.
+    await store.delete(`spent:${hash}`);
     const current: SpentToken = { sessionId: spent.sessionId, tenantId: spent.tenantId, spentBy: 'ROTATED' };
     await store.put(`refresh:${hash}`, JSON.stringify(current), ttlMs);
-    await store.delete(`spent:${hash}`);
     return true;
   }
 
