@@ -166,6 +166,10 @@ describe('the scheduler through the gateway', () => {
       expect(await problems({ workflowId, name: 'x', cron: '0 25 * * *' })).toEqual(['cron']);
       expect(await problems({ workflowId, name: 'x', cron: '0 9 * * *', timezone: 'Atlantis/Capital' })).toEqual(['timezone']);
       expect(await problems({ workflowId, name: 'x', intervalSeconds: 10 })).toEqual(['intervalSeconds']);
+      expect(await problems({ workflowId, name: 'x', intervalSeconds: 3600, timezone: 'Mars/Olympus' })).toEqual(['timezone']);
+      // Every minute, hour and day listed: a valid expression, longer than a schedule keeps.
+      const every = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => from + index).join(',');
+      expect(await problems({ workflowId, name: 'x', cron: `${every(0, 59)} ${every(0, 23)} ${every(1, 31)} * *` })).toEqual(['cron']);
       expect(await problems({ workflowId, name: 'x' })).toEqual(['cron']);
       expect(await problems({ workflowId: randomUUID(), name: 'x', cron: '0 9 * * *' })).toEqual(['workflowId']);
     });

@@ -1,7 +1,7 @@
 import { isUuid, requireRole, WRITER_ROLES, type EntityManager, type Identity } from '@nexusflow/kit';
 import { z } from 'zod';
 import { MisfirePolicy, Schedule, ScheduleStatus } from '../entities/schedule.entity.ts';
-import { checkRecurrence, nextOccurrence, type Recurrence } from '@nexusflow/kit';
+import { checkRecurrence, isTimezone, nextOccurrence, type Recurrence } from '@nexusflow/kit';
 import type { WorkflowsClient } from './workflows-client.ts';
 
 export interface ScheduleProblem {
@@ -18,9 +18,10 @@ const scheduleInputSchema = z
   .object({
     workflowId: z.uuid('is not a workflow id'),
     name: z.string().trim().min(1, 'must not be empty').max(200),
-    cron: z.string().trim().min(1).nullish(),
+    // The columns' room: longer, a valid expression failed as an internal error when it was stored.
+    cron: z.string().trim().min(1).max(255, 'must be at most 255 characters').nullish(),
     intervalSeconds: z.number().int().positive('must be a positive number of seconds').nullish(),
-    timezone: z.string().nullish(),
+    timezone: z.string().max(255, 'must be at most 255 characters').nullish(),
     input: z.unknown().optional(),
     misfirePolicy: z.enum([MisfirePolicy.Skip, MisfirePolicy.RunOnce]).nullish(),
   })
@@ -121,6 +122,8 @@ export class ScheduleService {
       : { kind: 'interval', seconds: intervalSeconds!, anchor: this.now() };
     const check = checkRecurrence(recurrence);
     if (!check.ok) return invalid([{ field: check.field, problem: check.problem }]);
+    // An interval keeps no time zone in its reckoning, but the schedule shows the one given: it must be one.
+    if (!isTimezone(timezone)) return invalid([{ field: 'timezone', problem: `"${timezone}" is not an IANA time zone` }]);
     if (!(await this.workflows.exists(identity, workflowId))) return invalid([{ field: 'workflowId', problem: 'no such workflow' }]);
     return {
       ok: true,
