@@ -13,6 +13,7 @@ import {
 } from '@nexusflow/web-client';
 import { ScheduleTicker } from '../../subgraphs/nexusflow/scheduler/src/domain/ticker.ts';
 import { WorkflowsClient } from '../../subgraphs/nexusflow/scheduler/src/domain/workflows-client.ts';
+import { LossyProxy } from '../support/lossy-proxy.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
 /** Where every test's clock starts: the day before America's clocks go forward (8 March 2026). */
@@ -129,6 +130,41 @@ describe('the scheduler through the gateway', () => {
       await Promise.all([stack.scheduler.services.ticker.tick(), other.tick(), stack.scheduler.services.ticker.tick(), other.tick()]);
       const runs = (await details(hourly.id))?.runs ?? [];
       expect(runs.map((run) => run.outcome)).toEqual(['TRIGGERED']);
+    });
+
+    it('starts a tick whose start was not confirmed exactly once, later, even past the misfire grace of a SKIP schedule', async () => {
+      const workflowId = await workflow();
+      const hourly = await schedule({ workflowId, name: 'Lost answer', cron: '0 * * * *', misfirePolicy: 'SKIP' });
+      const dueAt = hourly.nextRunAt!;
+      // An instance whose call starts the run but never hears so, as when its network or its process fails right then.
+      const proxy = await new LossyProxy(stack.schedulerConfig.workflowsUrl).start();
+      proxy.loseAnswers('ScheduledRun');
+      const unlucky = new ScheduleTicker({
+        database: stack.scheduler.database,
+        workflows: new WorkflowsClient(proxy.url, stack.schedulerConfig.subgraph.internalSecret),
+        logger: stack.scheduler.logger,
+        now: () => stack.clock.now,
+      });
+      try {
+        stack.clock.now = new Date(new Date(dueAt).getTime() + 1000);
+        expect(await unlucky.tick()).toBe(0);
+      } finally {
+        await proxy.close();
+      }
+      expect(proxy.lost).toEqual(['ScheduledRun']);
+      const waiting = await details(hourly.id);
+      expect(waiting).toMatchObject({ nextRunAt: dueAt, runs: [] });
+
+      stack.clock.now = new Date(new Date(dueAt).getTime() + 2 * 3_600_000 + 1000);
+      expect(await stack.scheduler.services.ticker.tick()).toBe(1);
+      const settled = await details(hourly.id);
+      expect(settled?.runs.map((run) => [run.scheduledFor, run.outcome])).toEqual([[dueAt, 'TRIGGERED']]);
+      expect(new Date(settled!.nextRunAt!).getTime()).toBeGreaterThan(stack.clock.now.getTime());
+      const started = await stack.workflows.database
+        .fork()
+        .getConnection()
+        .execute<{ id: string }[]>('select id from executions where workflow_id = ?', [workflowId]);
+      expect(started.map((execution) => execution.id)).toEqual([settled?.runs[0]?.execution?.id]);
     });
 
     it('applies the misfire policy to ticks missed while no scheduler ran', async () => {

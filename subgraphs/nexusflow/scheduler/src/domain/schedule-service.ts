@@ -68,6 +68,7 @@ export class ScheduleService {
       status: ScheduleStatus.Active,
       nextRunAt: null,
       lastRunAt: null,
+      claimedUntil: null,
       deletedAt: null,
       ...parsed.fields,
       createdAt: this.now(),
@@ -85,6 +86,8 @@ export class ScheduleService {
     if (!parsed.ok) return parsed.result;
     Object.assign(schedule, parsed.fields);
     if (schedule.status === ScheduleStatus.Active) schedule.nextRunAt = nextOccurrence(recurrenceOf(schedule), this.now());
+    // A tick of the old definition still being retried is given up: the replacement's ticks are its own.
+    schedule.claimedUntil = null;
     await em.flush();
     return schedule;
   }
@@ -96,6 +99,7 @@ export class ScheduleService {
     schedule.status = status;
     // Resuming starts from now: ticks missed while paused were not wanted.
     schedule.nextRunAt = status === ScheduleStatus.Active ? nextOccurrence(recurrenceOf(schedule), this.now()) : null;
+    schedule.claimedUntil = null;
     await em.flush();
     return schedule;
   }

@@ -1,4 +1,4 @@
-import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
 import {
   claimDue,
   DueWorkTicker,
@@ -27,15 +27,25 @@ export interface TickerOptions {
   now?: () => Date;
 }
 
+/**
+ * How long a claimed tick stays with the instance that claimed it: longer than its call to the workflows service may
+ * take (10 s). An instance that dies before settling the tick leaves it to be claimed again after this.
+ */
+const CLAIM_LEASE_MS = 40_000;
+
 interface ClaimedTick {
   schedule: Schedule;
   plan: OccurrencePlan;
+  /** The lease this claim holds, to release only its own. */
+  claimedUntil: Date;
 }
 
 /**
  * Fires due schedules on the kit's scheduling engine. Any number of scheduler instances may tick at once: a due schedule
- * is claimed under a row lock (`skip locked`) by one instance, which moves its `nextRunAt` forward in the same
- * transaction, and the run it starts carries an idempotency key for that tick, so a tick starts exactly one run.
+ * is claimed under a row lock (`skip locked`) by one instance, which leases it for {@link CLAIM_LEASE_MS}, and the run it
+ * starts carries an idempotency key for that tick, so a tick starts exactly one run. The schedule moves on to its next
+ * tick only once the tick is settled (recorded as triggered, failed or skipped): a tick whose instance died, or whose
+ * start the workflows service did not confirm, is claimed again and started under the same key, never lost.
  */
 export class ScheduleTicker {
   private readonly misfireGraceMs: number;
@@ -68,10 +78,16 @@ export class ScheduleTicker {
   }
 
   private claim(now: Date): Promise<ClaimedTick[]> {
+    const claimedUntil = new Date(now.getTime() + CLAIM_LEASE_MS);
     return claimDue({
       database: this.options.database,
       entity: Schedule,
-      due: { status: ScheduleStatus.Active, deletedAt: null, nextRunAt: { $lte: now } },
+      due: {
+        status: ScheduleStatus.Active,
+        deletedAt: null,
+        nextRunAt: { $lte: now },
+        $or: [{ claimedUntil: null }, { claimedUntil: { $lte: now } }],
+      },
       orderBy: { nextRunAt: 'asc' },
       limit: this.batchSize,
       claim: (schedule) => {
@@ -82,18 +98,21 @@ export class ScheduleTicker {
           misfireGraceMs: this.misfireGraceMs,
           misfirePolicy: schedule.misfirePolicy,
         });
-        schedule.nextRunAt = plan.next;
-        schedule.lastRunAt = plan.dueAt;
-        return { schedule, plan };
+        // An earlier claim may have started the run before its instance died or lost the answer: the misfire policy is
+        // for ticks nobody tried, and skipping this one could leave a run that its schedule never shows.
+        const attempted = schedule.claimedUntil !== null;
+        schedule.claimedUntil = claimedUntil;
+        return { schedule, plan: attempted ? { ...plan, action: 'fire' as const } : plan, claimedUntil };
       },
     });
   }
 
-  private async fire({ schedule, plan }: ClaimedTick, now: Date): Promise<boolean> {
+  private async fire({ schedule, plan, claimedUntil }: ClaimedTick, now: Date): Promise<boolean> {
     const em = systemFork(this.options.database);
-    const { dueAt, next } = plan;
+    const { dueAt } = plan;
     if (plan.action === 'skip') {
-      await this.record(em, schedule, dueAt, now, {
+      await this.settle(em, schedule, plan, claimedUntil, {
+        firedAt: now,
         outcome: ScheduleRunOutcome.Skipped,
         executionId: null,
         error: 'missed while no scheduler was running',
@@ -108,35 +127,45 @@ export class ScheduleTicker {
       occurrenceKey('schedule', schedule.id, dueAt),
     );
     if (!outcome.ok && outcome.retryable) {
-      // The workflows service is unreachable: put the tick back so the next pass tries it again.
-      await em.nativeUpdate(Schedule, { id: schedule.id, nextRunAt: next }, { nextRunAt: dueAt });
+      // Unreachable, or the answer was lost after the run started: the next pass tries the tick again under its key.
+      await em.nativeUpdate(Schedule, { id: schedule.id, claimedUntil }, { claimedUntil: now });
       this.options.logger.warn({ scheduleId: schedule.id, error: outcome.message }, 'could not start a scheduled run; will retry');
       return false;
     }
-    await this.record(
+    await this.settle(
       em,
       schedule,
-      dueAt,
-      now,
+      plan,
+      claimedUntil,
       outcome.ok
-        ? { outcome: ScheduleRunOutcome.Triggered, executionId: outcome.executionId, error: null }
-        : { outcome: ScheduleRunOutcome.Failed, executionId: null, error: outcome.message },
+        ? { firedAt: now, outcome: ScheduleRunOutcome.Triggered, executionId: outcome.executionId, error: null }
+        : { firedAt: now, outcome: ScheduleRunOutcome.Failed, executionId: null, error: outcome.message },
     );
     return true;
   }
 
-  private async record(
+  /**
+   * Records the tick (once, whichever claim gets there first) and moves the schedule on to its next tick, unless it was
+   * changed meanwhile (replaced, paused or deleted), whose new next tick then stands.
+   */
+  private async settle(
     em: EntityManager,
     schedule: Schedule,
-    scheduledFor: Date,
-    firedAt: Date,
-    result: { outcome: ScheduleRunOutcome; executionId: string | null; error: string | null },
+    { dueAt, next }: OccurrencePlan,
+    claimedUntil: Date,
+    result: { firedAt: Date; outcome: ScheduleRunOutcome; executionId: string | null; error: string | null },
   ): Promise<void> {
-    em.create(ScheduleRun, { scheduleId: schedule.id, scheduledFor, firedAt, ...result });
-    try {
-      await em.flush();
-    } catch (error) {
-      if (!(error instanceof UniqueConstraintViolationException)) throw error;
-    }
+    await em
+      .createQueryBuilder(ScheduleRun)
+      .insert({ id: randomUUID(), scheduleId: schedule.id, scheduledFor: dueAt, ...result })
+      .onConflict(['scheduleId', 'scheduledFor'])
+      .ignore()
+      .execute('run');
+    const moved = await em.nativeUpdate(
+      Schedule,
+      { id: schedule.id, nextRunAt: dueAt, deletedAt: null },
+      { nextRunAt: next, lastRunAt: dueAt, claimedUntil: null },
+    );
+    if (moved === 0) await em.nativeUpdate(Schedule, { id: schedule.id, claimedUntil }, { claimedUntil: null });
   }
 }

@@ -26,9 +26,14 @@ export const ScheduleSchema = defineEntity({
     input: p.json<unknown>().nullable(),
     status: p.enum(() => ScheduleStatus),
     misfirePolicy: p.enum(() => MisfirePolicy),
-    /** The next tick; the instance that moves it forward is the one that fires the tick. */
+    /** The next tick; it moves forward once the tick is settled. */
     nextRunAt: p.datetime().nullable(),
     lastRunAt: p.datetime().nullable(),
+    /**
+     * Set while an instance fires the tick due at `nextRunAt`, until this lease ends; kept (expired) after an attempt
+     * whose outcome is unknown, so that the next claim starts the tick again whatever the misfire policy.
+     */
+    claimedUntil: p.datetime().nullable(),
     ...updatedAt,
     deletedAt: p.datetime().nullable(),
   },
