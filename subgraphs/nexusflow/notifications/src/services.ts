@@ -1,10 +1,12 @@
-import { createWorkQueue, systemFork, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
+import { createWorkQueue, PeriodicTask, systemFork, type Stoppable, type SubgraphRuntime } from '@nexusflow/kit';
 import type { NotificationsConfig } from './config.ts';
 import type { NotificationServices } from './context.ts';
 import { Inbox } from './domain/inbox.ts';
 import { NotificationService, type DeliveryMessage } from './domain/notification-service.ts';
 import { UserDirectory } from './domain/user-directory.ts';
 import { createProviders } from './providers/index.ts';
+
+const LOST_DELIVERY_SWEEP_INTERVAL_MS = 30_000;
 
 export function createNotificationServices(runtime: SubgraphRuntime, config: NotificationsConfig): NotificationServices {
   const deliveries = createWorkQueue<DeliveryMessage>(
@@ -20,6 +22,7 @@ export function createNotificationServices(runtime: SubgraphRuntime, config: Not
     users: new UserDirectory({ authUrl: config.authUrl, internalSecret: config.subgraph.internalSecret, logger: runtime.logger }),
     maxAttempts: config.maxAttempts,
     initialBackoffMs: config.initialBackoffMs,
+    now: () => new Date(runtime.clock()),
   });
   return { notifications, inbox: new Inbox(), live: runtime.pubsub, deliveries };
 }
@@ -52,6 +55,18 @@ export async function startNotificationWork(
       }
     },
   );
+  // Deliveries recorded while the broker was away, or whose message was lost, are queued again: every due one when it is
+  // back (and at start), the long-overdue ones now and then.
+  const resendDue = () =>
+    notifications
+      .resendDue(systemFork(runtime.database))
+      .catch((error: unknown) => runtime.logger.error({ err: error }, 'could not queue pending deliveries again'));
+  const stopResending = deliveries.onReconnected(() => void resendDue());
+  await resendDue();
+  const lostDeliveries = new PeriodicTask(() => notifications.resendLost(systemFork(runtime.database)), {
+    logger: runtime.logger,
+    failureMessage: 'could not queue overdue deliveries again',
+  }).start(LOST_DELIVERY_SWEEP_INTERVAL_MS);
   const consumer = config.runWorker
     ? await deliveries.consume(async (message) => {
         try {
@@ -64,6 +79,8 @@ export async function startNotificationWork(
     : undefined;
   return {
     async close() {
+      stopResending();
+      await lostDeliveries.stop();
       await events.stop();
       await billingEvents.stop();
       await consumer?.stop();

@@ -64,6 +64,13 @@ const emailAddress = z.email().max(254);
 /** What stands in for a transactional email's text once it is sent or given up: it may hold a secret link. */
 export const ERASED_BODY = '';
 
+/** How long an attempt holds its delivery: longer than a provider takes to answer or time out (10 s). */
+const ATTEMPT_LEASE_MS = 60_000;
+/** How early a delayed message may arrive by this service's clock and still make its attempt. */
+const EARLY_ARRIVAL_MS = 250;
+/** A delivery due this long ago with no attempt has lost its message (or never got one): the sweep queues it again. */
+const LOST_MESSAGE_AGE_MS = 60_000;
+
 // The widths of their columns.
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 const MAX_SUBJECT_LENGTH = 255;
@@ -81,6 +88,7 @@ export interface NotificationServiceOptions {
   maxAttempts?: number;
   /** Wait before the second attempt; doubles for each further one. @default 1000 */
   initialBackoffMs?: number;
+  now?: () => Date;
 }
 
 /** Values come from senders (a workflow's data, say), so a title may render longer than its column holds. */
@@ -98,15 +106,19 @@ function recipientOf(contact: Contact | null, channel: Channel): string | null {
 /**
  * Creates notifications and delivers them. The notification, its deliveries and (for domain events)
  * the record that the event was handled commit together; deliveries then go through a work queue and
- * are retried with backoff when the provider fails for a reason that may pass.
+ * are retried with backoff when the provider fails for a reason that may pass. The database, not the queue, is what
+ * says a delivery is still to be made: each is due at its `nextAttemptAt`, an attempt claims it, and a delivery whose
+ * message never reached the broker or was lost is queued again ({@link resendDue}).
  */
 export class NotificationService {
   private readonly maxAttempts: number;
   private readonly initialBackoffMs: number;
+  private readonly now: () => Date;
 
   constructor(private readonly options: NotificationServiceOptions) {
     this.maxAttempts = options.maxAttempts ?? 5;
     this.initialBackoffMs = options.initialBackoffMs ?? 1000;
+    this.now = options.now ?? (() => new Date());
   }
 
   /** The tenant is named: events are handled outside any tenant's scope, and a person's preferences differ by tenant. */
@@ -204,6 +216,7 @@ export class NotificationService {
               body: text.body,
               status: DeliveryStatus.Pending,
               attempts: 0,
+              nextAttemptAt: this.now(),
               lastError: null,
               providerMessageId: null,
               sentAt: null,
@@ -229,11 +242,7 @@ export class NotificationService {
           this.options.logger.warn({ err: error, notificationId: notification.id }, 'live fan-out of a notification failed');
         });
     }
-    for (const delivery of deliveries) {
-      await this.options.queue.enqueue({ deliveryId: delivery.id }).catch((error: unknown) => {
-        this.options.logger.warn({ err: error, deliveryId: delivery.id }, 'could not queue a delivery; it stays pending');
-      });
-    }
+    for (const delivery of deliveries) await this.enqueue(delivery.id);
     return notification;
   }
 
@@ -281,6 +290,7 @@ export class NotificationService {
       body: renderText(wording.body, values),
       status: DeliveryStatus.Pending,
       attempts: 0,
+      nextAttemptAt: this.now(),
       lastError: null,
       providerMessageId: null,
       sentAt: null,
@@ -293,18 +303,30 @@ export class NotificationService {
       if (error instanceof UniqueConstraintViolationException) return { queued: true };
       throw error;
     }
-    await this.options.queue.enqueue({ deliveryId: delivery.id }).catch((error: unknown) => {
-      this.options.logger.warn({ err: error, deliveryId: delivery.id }, 'could not queue a delivery; it stays pending');
-    });
+    await this.enqueue(delivery.id);
     return { queued: true };
   }
 
-  /** One attempt at one delivery; schedules the next attempt itself when the failure may pass. */
+  /**
+   * One attempt at one delivery; schedules the next attempt itself when the failure may pass. A message for a delivery
+   * that is not due (another attempt holds it, or its retry waits for its backoff) or no longer pending makes none, so a
+   * delivery queued twice is still attempted once at a time and sent once.
+   */
   async deliver(em: EntityManager, message: DeliveryMessage): Promise<void> {
     const delivery = await em.findOne(Delivery, message.deliveryId);
     if (!delivery || delivery.status !== DeliveryStatus.Pending) return;
+    const now = this.now();
+    if (delivery.nextAttemptAt && delivery.nextAttemptAt.getTime() > now.getTime() + EARLY_ARRIVAL_MS) return;
+    const attempt = delivery.attempts + 1;
+    const lease = new Date(now.getTime() + ATTEMPT_LEASE_MS);
+    const claimed = await em.nativeUpdate(
+      Delivery,
+      { id: delivery.id, status: DeliveryStatus.Pending, attempts: delivery.attempts },
+      { attempts: attempt, nextAttemptAt: lease },
+    );
+    if (claimed === 0) return;
+    Object.assign(delivery, { attempts: attempt, nextAttemptAt: lease });
     const provider = this.options.providers[delivery.channel as Channel];
-    delivery.attempts += 1;
     try {
       if (!provider) throw new ProviderError(`No provider configured for ${delivery.channel}`, false);
       const receipt = await provider.send(
@@ -314,7 +336,8 @@ export class NotificationService {
       Object.assign(delivery, {
         status: DeliveryStatus.Sent,
         providerMessageId: receipt.providerMessageId,
-        sentAt: new Date(),
+        sentAt: this.now(),
+        nextAttemptAt: null,
         lastError: null,
       });
       if (delivery.notificationId === null) delivery.body = ERASED_BODY;
@@ -323,10 +346,55 @@ export class NotificationService {
       const retryable = error instanceof ProviderError ? error.retryable : true;
       delivery.lastError = error instanceof Error ? error.message : String(error);
       const again = retryable && delivery.attempts < this.maxAttempts;
+      const delayMs = this.initialBackoffMs * 2 ** (delivery.attempts - 1);
+      delivery.nextAttemptAt = again ? new Date(this.now().getTime() + delayMs) : null;
       if (!again) delivery.status = DeliveryStatus.Failed;
       if (!again && delivery.notificationId === null) delivery.body = ERASED_BODY;
       await em.flush();
-      if (again) await this.options.queue.enqueue(message, { delayMs: this.initialBackoffMs * 2 ** (delivery.attempts - 1) });
+      if (again) await this.enqueue(delivery.id, delayMs);
+    }
+  }
+
+  /**
+   * Queues again the pending deliveries due at least `overdueMs` ago: after the broker was away (every due one), and
+   * now and then for those whose message was lost (long overdue). Each is pushed forward by that much first, so that the
+   * next sweep leaves it to this message. Returns how many were queued.
+   */
+  async resendDue(em: EntityManager, overdueMs = 0): Promise<number> {
+    const now = this.now();
+    const due = await em.find(
+      Delivery,
+      { status: DeliveryStatus.Pending, nextAttemptAt: { $lte: new Date(now.getTime() - overdueMs) } },
+      { fields: ['id'], orderBy: { nextAttemptAt: 'asc' }, limit: 1000 },
+    );
+    if (due.length === 0) return 0;
+    const ids = due.map((delivery) => delivery.id);
+    if (overdueMs > 0) await em.nativeUpdate(Delivery, { id: { $in: ids }, status: DeliveryStatus.Pending }, { nextAttemptAt: now });
+    let queued = 0;
+    // The first that cannot be queued says the broker is away: the rest wait for its return too.
+    for (const id of ids) {
+      if (!(await this.enqueue(id))) break;
+      queued += 1;
+    }
+    return queued;
+  }
+
+  /** The sweep for deliveries whose message was lost: those pending and due for over a minute. */
+  resendLost(em: EntityManager): Promise<number> {
+    return this.resendDue(em, LOST_MESSAGE_AGE_MS);
+  }
+
+  /**
+   * Queued without waiting for a broker that is away: the delivery is recorded already, and is queued again once the
+   * broker is back ({@link resendDue}), so the request is answered at once either way. Resolves to whether it was queued.
+   */
+  private async enqueue(deliveryId: string, delayMs = 0): Promise<boolean> {
+    try {
+      await this.options.queue.enqueue({ deliveryId }, { delayMs, waitForReconnection: false });
+      return true;
+    } catch (error) {
+      this.options.logger.warn({ err: error, deliveryId }, 'a delivery is recorded but not queued; it is queued when the broker is back');
+      return false;
     }
   }
 

@@ -13,6 +13,7 @@ export const DeliverySchema = defineEntity({
   name: 'Delivery',
   tableName: 'deliveries',
   filters: tenantFilter(),
+  indexes: [{ properties: ['status', 'nextAttemptAt'] }],
   properties: {
     ...entityBase,
     notificationId: p.uuid().nullable().index(),
@@ -24,6 +25,11 @@ export const DeliverySchema = defineEntity({
     body: p.text(),
     status: p.enum(() => DeliveryStatus),
     attempts: p.integer(),
+    /**
+     * While pending: when the next attempt is due, or, while an attempt is being made, when its claim runs out. Null
+     * once sent or given up.
+     */
+    nextAttemptAt: p.datetime().nullable(),
     lastError: p.text().nullable(),
     providerMessageId: p.string().nullable(),
     sentAt: p.datetime().nullable(),

@@ -3,6 +3,7 @@ import { InitialNotificationsSchema } from './0001-initial.ts';
 import { NotificationIdempotencyKey } from './0002-notification-idempotency-key.ts';
 import { TransactionalEmails } from './0003-transactional-emails.ts';
 import { ContactsPerTenant } from './0004-contacts-per-tenant.ts';
+import { DeliveryAttemptsDue } from './0005-delivery-attempts-due.ts';
 
 /** In order of application; never reorder or edit an applied migration, add a new one. */
 export const migrations: MigrationObject[] = [
@@ -10,4 +11,5 @@ export const migrations: MigrationObject[] = [
   { name: '0002-notification-idempotency-key', class: NotificationIdempotencyKey },
   { name: '0003-transactional-emails', class: TransactionalEmails },
   { name: '0004-contacts-per-tenant', class: ContactsPerTenant },
+  { name: '0005-delivery-attempts-due', class: DeliveryAttemptsDue },
 ];
