@@ -121,6 +121,8 @@ export class FakeStripe {
   readonly customers = new Map<string, StripeObject>();
   readonly setupIntents = new Map<string, StripeObject>();
   readonly paymentMethods = new Map<string, StripeObject>();
+  /** Payment methods filed with a card that declines every charge. */
+  private readonly decliningCards = new Map<string, { declineCode: string; message: string }>();
   readonly subscriptions = new Map<string, StripeObject>();
   readonly invoices = new Map<string, StripeObject>();
   /** Pending invoice items, prorations among them, billed on the customer's next invoice. */
@@ -184,7 +186,10 @@ export class FakeStripe {
     while (this.pendingDeliveries.size > 0) await Promise.all([...this.pendingDeliveries]);
   }
 
-  /** The card the customer entered in Stripe.js, confirmed: the SetupIntent succeeds, and Stripe tells the endpoint. */
+  /**
+   * The card the customer entered in Stripe.js, confirmed: the SetupIntent succeeds, and Stripe tells the endpoint. A
+   * card ending 0002 (Stripe's test card 4000 0000 0000 0002) is filed, and declined when charged.
+   */
   async confirmSetupIntent(id: string, card = '4242'): Promise<StripeObject> {
     const intent = this.setupIntents.get(id);
     if (!intent) throw new Error(`no SetupIntent ${id}`);
@@ -196,6 +201,7 @@ export class FakeStripe {
       customer: intent.customer,
     };
     this.paymentMethods.set(method.id, method);
+    if (card === '0002') this.decliningCards.set(method.id, DECLINING_PAYMENT_METHODS.pm_card_chargeDeclined!);
     Object.assign(intent, { status: 'succeeded', payment_method: method.id });
     await this.emit('setup_intent.succeeded', intent);
     return intent;
@@ -513,7 +519,7 @@ export class FakeStripe {
     this.paymentIntents.set(id, intent);
     if (params.confirm !== 'true') return intent;
     if (!intent.payment_method) throw invalid('You must provide a payment method to confirm this PaymentIntent.', 'payment_method');
-    const declined = DECLINING_PAYMENT_METHODS[intent.payment_method];
+    const declined = this.declineOf(intent.payment_method);
     const charge = this.charge(intent, declined ? 'failed' : 'succeeded');
     intent.latest_charge = charge.id;
     if (declined) {
@@ -739,6 +745,10 @@ export class FakeStripe {
     };
   }
 
+  private declineOf(paymentMethod: string): { declineCode: string; message: string } | undefined {
+    return DECLINING_PAYMENT_METHODS[paymentMethod] ?? this.decliningCards.get(paymentMethod);
+  }
+
   private createSubscription(params: StripeObject, events: [string, StripeObject][]): StripeObject {
     const customer = params.customer ? this.customers.get(params.customer) : undefined;
     if (!params.customer) throw invalid('Missing required param: customer.', 'customer');
@@ -747,6 +757,17 @@ export class FakeStripe {
     if (items.length === 0) throw invalid('Missing required param: items.', 'items');
     const paymentMethod = params.default_payment_method ?? customer.invoice_settings?.default_payment_method ?? null;
     if (paymentMethod && !this.paymentMethods.has(paymentMethod)) throw missing('PaymentMethod', paymentMethod, 'default_payment_method');
+    const declined = paymentMethod ? this.declineOf(paymentMethod) : undefined;
+    // Stripe's default (`allow_incomplete`) makes an incomplete subscription of a declined first payment.
+    if (declined && params.payment_behavior === 'error_if_incomplete') {
+      throw new StripeApiError(402, {
+        type: 'card_error',
+        code: 'card_declined',
+        decline_code: declined.declineCode,
+        message: declined.message,
+      });
+    }
+    const paid = paymentMethod !== null && !declined;
     const start = this.now();
     const id = stripeId('sub');
     const subscription: StripeObject = {
@@ -760,8 +781,8 @@ export class FakeStripe {
       cancel_at_period_end: false,
       canceled_at: null,
       ended_at: null,
-      // Without a card to charge the first invoice stays open, and so does the subscription: Stripe's default behaviour.
-      status: paymentMethod ? 'active' : 'incomplete',
+      // Without a card to charge, or with one declined, the first invoice stays open, and so does the subscription.
+      status: paid ? 'active' : 'incomplete',
       items: {
         object: 'list',
         url: `/v1/subscription_items?subscription=${id}`,
@@ -779,8 +800,8 @@ export class FakeStripe {
       },
     };
     this.subscriptions.set(id, subscription);
-    const invoice = this.invoice(subscription, paymentMethod ? 'paid' : 'open');
-    events.push(['customer.subscription.created', subscription], [paymentMethod ? 'invoice.paid' : 'invoice.payment_failed', invoice]);
+    const invoice = this.invoice(subscription, paid ? 'paid' : 'open');
+    events.push(['customer.subscription.created', subscription], [paid ? 'invoice.paid' : 'invoice.payment_failed', invoice]);
     return subscription;
   }
 

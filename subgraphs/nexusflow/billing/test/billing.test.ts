@@ -156,6 +156,23 @@ describe('the billing subgraph', () => {
       ]);
     });
 
+    it('refuses a paid plan whose first payment the card declines, and keeps the tenant on the free plan limits', async () => {
+      const owner = callerOf(randomUUID(), [Role.Owner]);
+      const { addPaymentMethod } = await under.answer(owner, ADD_PAYMENT_METHOD);
+      await stripe.confirmSetupIntent(addPaymentMethod.setupIntentId, '0002');
+      await settled();
+
+      const refused = await under.ask(owner, SUBSCRIBE, { planId: 'ENTERPRISE' });
+      expect(refused.errors?.[0]).toMatchObject({
+        message: 'The card was declined: Your card was declined.',
+        extensions: { code: 'BAD_USER_INPUT', field: 'paymentMethod' },
+      });
+      await settled();
+      expect((await under.answer(owner, SUBSCRIPTION)).subscription).toBeNull();
+      expect((await under.answer(owner, USAGE)).usage.meters[0]).toMatchObject({ metric: 'EXECUTIONS', limit: 1000 });
+      expect([...stripe.subscriptions.values()].filter((each) => each.metadata.tenantId === owner.tenantId)).toEqual([]);
+    });
+
     it('changes a paid plan in place, with prorations for the rest of the period, and answers unknown plans as PlanNotFound', async () => {
       const owner = await withCard();
       const { subscription } = (await under.answer(owner, SUBSCRIBE, { planId: 'PRO' })).subscribe;
@@ -339,6 +356,45 @@ describe('the billing subgraph', () => {
           pastDueSince: null,
         });
         expect(published).toHaveLength(1);
+      } finally {
+        await listener.stop();
+      }
+    });
+
+    it('starts the grace period and warns once when a plan change copied PAST_DUE from Stripe before the webhook came', async () => {
+      const owner = await withCard();
+      await under.answer(owner, SUBSCRIBE, { planId: 'PRO' });
+      await settled();
+      const subscriptionId = [...stripe.subscriptions.values()].find((each) => each.metadata.tenantId === owner.tenantId)!.id;
+      const published: DomainEvent[] = [];
+      const listener = await under.subgraph.eventBus.subscribe(
+        { queue: `billing-test-late-warnings-${randomUUID()}`, bindings: [PAYMENT_PAST_DUE] },
+        async (event) => {
+          if (event.tenantId === owner.tenantId) published.push(event);
+        },
+      );
+      try {
+        // Stripe's deliveries of the failed renewal are late: billing was down when Stripe first sent them.
+        const webhookUrl = stripe.webhookUrl;
+        const sent = stripe.events.length;
+        stripe.webhookUrl = undefined;
+        try {
+          await stripe.failRenewal(subscriptionId);
+        } finally {
+          stripe.webhookUrl = webhookUrl;
+        }
+        const late = stripe.events.slice(sent);
+        expect((await under.answer(owner, CHANGE, { planId: 'STARTER' })).changePlan.subscription).toMatchObject({ status: 'PAST_DUE' });
+
+        for (const event of late) await stripe.redeliver(event.id);
+        await settled();
+        expect((await under.answer(owner, SUBSCRIPTION)).subscription).toMatchObject({ status: 'PAST_DUE', limited: false });
+        await expect.poll(() => published, EVENTUALLY).toHaveLength(1);
+        clock.now += 3 * DAY_MS;
+        expect((await under.answer(owner, SUBSCRIPTION)).subscription).toMatchObject({
+          limited: true,
+          effectiveLimits: { executionsPerMonth: 1000 },
+        });
       } finally {
         await listener.stop();
       }

@@ -10,6 +10,9 @@ import { requireStripe, stripeFailure } from './stripe-client.ts';
 import { periodOf, subscriptionStatusOf } from './stripe-objects.ts';
 import { monthOf } from './usage.ts';
 
+/** A subscription in these has no paid plan's limits: it ended, or its first payment never went through. */
+const UNPAID_STATUSES = new Set<string>([SubscriptionStatus.Canceled, SubscriptionStatus.Incomplete]);
+
 /** Published whenever a tenant's plan or status changes, e.g. for caches of its limits. */
 export const SUBSCRIPTION_CHANGED = 'billing.subscription.changed';
 
@@ -101,9 +104,12 @@ export class BillingService {
       : false;
   }
 
-  /** The limits in force: the plan's, or the free plan's without a subscription, once it ended, or while limited. */
+  /**
+   * The limits in force: the plan's, or the free plan's without a subscription, once it ended, before its first payment
+   * (incomplete), or while limited.
+   */
   async effectiveLimits(em: EntityManager, subscription: BillingSubscription | null): Promise<Limits> {
-    if (!subscription || subscription.status === SubscriptionStatus.Canceled || this.isLimited(subscription)) return FREE_LIMITS;
+    if (!subscription || UNPAID_STATUSES.has(subscription.status) || this.isLimited(subscription)) return FREE_LIMITS;
     const plan = await this.options.catalogue.find(em, subscription.planTier);
     return plan ? limitsOf(plan) : FREE_LIMITS;
   }
@@ -294,6 +300,9 @@ export class BillingService {
           customer: customer.stripeCustomerId,
           items: [{ price: priceId }],
           default_payment_method: paymentMethod,
+          // A first payment declined (or awaiting the customer's authentication) fails the request: Stripe's default
+          // would make an incomplete subscription, a plan the tenant has not paid for.
+          payment_behavior: 'error_if_incomplete',
           metadata: { tenantId, plan: plan.tier },
         },
         { idempotencyKey: key },

@@ -270,7 +270,9 @@ export class StripeWebhooks {
 
   /**
    * Records what changed: the subscription's new state, and on its way into PAST_DUE the warning of its billing
-   * contact; a payment failing again while past due (Stripe's retries) warns no one again.
+   * contact and the start of its grace period; a payment failing again while past due (Stripe's retries) warns no one
+   * again. A plan change or cancellation may have copied PAST_DUE from Stripe before this event arrived: the grace
+   * period starts with the first event that finds none started.
    */
   private async saveTransition(
     em: EntityManager,
@@ -280,7 +282,7 @@ export class StripeWebhooks {
   ): Promise<boolean> {
     const now = new Date(this.options.now());
     let recorded = false;
-    if (subscription.status === SubscriptionStatus.PastDue && before.status !== SubscriptionStatus.PastDue) {
+    if (subscription.status === SubscriptionStatus.PastDue && !subscription.pastDueSince) {
       subscription.pastDueSince = now;
       recordEvent(
         em,
