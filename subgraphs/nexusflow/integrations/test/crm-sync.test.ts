@@ -222,6 +222,39 @@ describe('CRM sync with HubSpot', () => {
       expect(new Set(contacts.map((contact) => contact.links[0]?.externalId))).toEqual(new Set(ids));
     });
 
+    it('runs a sync whose job never reached the queue once the sync is asked for again', async () => {
+      const admin = callerOf(randomUUID(), [Role.Admin]);
+      ['g', 'h', 'i'].forEach((name) => hubspot.crm.createContact({ email: `${name}@hubspot.example` }));
+      const integrationId = await connectHubSpot(admin);
+      await under.answer(admin, SAVE_MAPPINGS, { integrationId, mappings: STANDARD_MAPPINGS, conflictPolicy: 'NEWEST_WINS' });
+      // What a process that stopped between recording a run and queueing its job leaves, or a broker that was away.
+      const leftId = randomUUID();
+      await under.rows(
+        `insert into crm_sync_runs (id, created_at, tenant_id, integration_id, object_type, status, phase, pulled, pushed, conflicts,
+           attempts, started_at, objects)
+         values (?, now(), ?, ?, 'CONTACT', 'QUEUED', 'PULL', 0, 0, 0, 0, now(), ?)`,
+        [
+          leftId,
+          admin.tenantId,
+          integrationId,
+          JSON.stringify([{ objectType: 'CONTACT', pulled: 0, pushed: 0, conflicts: 0, pullHighWater: null }]),
+        ],
+      );
+
+      expect((await under.answer(admin, SYNC, { id: integrationId })).syncIntegration).toEqual({
+        __typename: 'SyncRun',
+        id: leftId,
+        status: 'QUEUED',
+      });
+      let run: Record<string, any> | undefined;
+      while (
+        !['COMPLETED', 'FAILED'].includes((run = (await under.rows('select * from crm_sync_runs where id = ?', [leftId]))[0])?.status)
+      ) {
+        await pause(20);
+      }
+      expect(run).toMatchObject({ status: 'COMPLETED', pulled: 3 });
+    });
+
     it("waits out HubSpot's 429s as long as its rate-limit headers say, then goes on", async () => {
       const admin = callerOf(randomUUID(), [Role.Admin]);
       hubspot.crm.createContact({ email: 'patient@hubspot.example', firstname: 'Patient' });

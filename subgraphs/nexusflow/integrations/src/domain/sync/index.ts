@@ -70,8 +70,14 @@ export async function startCrmSyncWork(runtime: SubgraphRuntime, sync: CrmSync, 
     const requeued = await sync.engine.requeueUnfinished();
     if (requeued > 0) runtime.logger.info({ requeued }, 'resumed unfinished CRM sync runs');
   }
+  const stopRequeueing = sync.queue.onReconnected(() => {
+    sync.engine
+      .requeueUnleased()
+      .catch((error: unknown) => runtime.logger.error({ err: error }, 'could not queue unfinished CRM sync runs again'));
+  });
   return {
     close: async () => {
+      stopRequeueing();
       await consumer.stop();
       await sync.queue.close();
     },

@@ -149,9 +149,10 @@ export class SyncEngine {
     }
     const active = await em.findOne(CrmSyncRun, { integrationId: integration.id, status: { $in: [...ACTIVE] } });
     if (active) {
-      // A lapsed lease: its worker died, and its job may have died with it on the in-process queue. One more job is
-      // harmless, since the lease decides who works on the run.
-      if (active.leasedUntil && active.leasedUntil.getTime() < this.settings.now()) await this.settings.queue.enqueue({ runId: active.id });
+      // Nobody holds it: its worker died, or its job never reached the queue (the process stopped between recording
+      // the run and queueing it, or the broker was away), or died with an in-process queue. One more job is harmless,
+      // since the lease decides who works on the run.
+      if (!active.leasedUntil || active.leasedUntil.getTime() < this.settings.now()) await this.enqueue(active.id);
       return active;
     }
     const previous = await em.findOne(
@@ -197,8 +198,30 @@ export class SyncEngine {
       if (!theirs) throw error;
       return theirs;
     }
-    await this.settings.queue.enqueue({ runId: run.id });
+    await this.enqueue(run.id);
     return run;
+  }
+
+  /**
+   * Queued without waiting for a broker that is away: the run is recorded, and is queued again when the broker is back
+   * ({@link requeueUnleased}) or when its sync is asked for again.
+   */
+  private async enqueue(runId: string): Promise<void> {
+    try {
+      await this.settings.queue.enqueue({ runId }, { waitForReconnection: false });
+    } catch (error) {
+      this.settings.logger.warn({ err: error, runId }, 'a sync run is recorded but not queued; it is queued when the broker is back');
+    }
+  }
+
+  /** Queues again the unfinished runs nobody holds a live lease on: after the broker was away, their jobs may be lost. */
+  async requeueUnleased(): Promise<number> {
+    const runs = await systemFork(this.settings.database).find(CrmSyncRun, {
+      status: { $in: [...ACTIVE] },
+      $or: [{ leasedUntil: null }, { leasedUntil: { $lt: new Date(this.settings.now()) } }],
+    });
+    for (const run of runs) await this.enqueue(run.id);
+    return runs.length;
   }
 
   /** Runs queued or running when this process last stopped: with an in-process queue, their jobs died with it. */
