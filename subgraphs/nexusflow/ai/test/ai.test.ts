@@ -246,6 +246,43 @@ describe('the ai subgraph', () => {
       ]);
     });
 
+    it('writes down the usage of a stream its client stops after the first words, counting the words it got', async () => {
+      const stopped = createDeferred();
+      fake.script('openai', breakMidStream(stopped.promise));
+      const member = user(randomUUID());
+      const client = createClient({
+        url: ai.graphqlUrl.replace('http://', 'ws://'),
+        webSocketImpl: WebSocket,
+        connectionParams: signIdentity(member, ai.config.internalSecret),
+        retryAttempts: 0,
+      });
+      clients.push(client);
+      const deltas: string[] = [];
+      const twoWords = createDeferred();
+      const stop = client.subscribe<{ completionStream: { delta: string } }>(
+        { query: STREAM, variables: { input: hello() } },
+        {
+          next: ({ data }) => {
+            deltas.push(data!.completionStream.delta);
+            if (deltas.length === 2) twoWords.resolve();
+          },
+          error: () => {},
+          complete: () => {},
+        },
+      );
+      await twoWords.promise;
+      stop();
+      try {
+        await expect.poll(() => usageOf(member.tenantId)).toHaveLength(1);
+      } finally {
+        stopped.resolve();
+      }
+      // "Hello from" is 2 tokens by the service's own count; the prompt, "Say hello", 4 with its framing as in the first test.
+      expect(await usageOf(member.tenantId)).toEqual([
+        expect.objectContaining({ provider: 'OPENAI', model: 'gpt-4o', succeeded: true, outputTokens: 2, userId: member.userId }),
+      ]);
+    });
+
     it('waits as long as a 429 Retry-After asks, up to its cap, then retries the same model', async () => {
       fake.script('openai', tooManyRequests('1'));
       const before = fake.requestsTo('openai').length;

@@ -188,7 +188,18 @@ export class AiModels {
       await this.recordFailures(prepared, failuresOf(error));
       throw error;
     }
-    return this.chunks(prepared, routed, started + routed.failures.reduce((sum, failed) => sum + failed.latencyMs, 0), abort);
+    const chunks = this.chunks(prepared, routed, started + routed.failures.reduce((sum, failed) => sum + failed.latencyMs, 0), abort);
+    // A generator awaiting the provider's next words would take the client's return() only once they came: it ends the
+    // provider's request at once instead, and the generator ends with it.
+    const events: AsyncIterableIterator<CompletionChunk> = {
+      next: () => chunks.next(),
+      return: () => {
+        abort.abort();
+        return chunks.return(undefined);
+      },
+      [Symbol.asyncIterator]: () => events,
+    };
+    return events;
   }
 
   private async *chunks(
@@ -198,6 +209,7 @@ export class AiModels {
     abort: AbortController,
   ): AsyncGenerator<CompletionChunk> {
     let text = '';
+    let accounted = false;
     try {
       for await (const part of answered.value) {
         if (part.kind === 'delta') {
@@ -206,11 +218,15 @@ export class AiModels {
           continue;
         }
         const completion = this.viewOf(prepared, answered.model, { ...part, text }, Math.round(performance.now() - answerStarted));
+        accounted = true;
         await this.recordCompletion(prepared, answered.failures, completion);
         yield { delta: '', completion };
       }
     } catch (error) {
+      // The client went away: the request was ended on its behalf, and there is nobody to tell.
+      if (abort.signal.aborted && !(error instanceof StreamBrokeOff)) return;
       if (!(error instanceof StreamBrokeOff)) throw error;
+      accounted = true;
       await this.recordFailures(prepared, [
         ...answered.failures,
         {
@@ -222,6 +238,17 @@ export class AiModels {
       throw clientError(ErrorCode.ServiceUnavailable, `${error.message}; try again`);
     } finally {
       abort.abort();
+      if (!accounted) {
+        // The client went away before the end ("stop generating"): the provider bills the prompt and the words it made
+        // all the same, so they are usage like any other, counted here since no end part brought the provider's counts.
+        const partial = this.viewOf(
+          prepared,
+          answered.model,
+          { text, finishReason: 'OTHER' },
+          Math.round(performance.now() - answerStarted),
+        );
+        await this.recordCompletion(prepared, answered.failures, partial);
+      }
     }
   }
 
