@@ -18,6 +18,7 @@ const CONFIGURE = `mutation ($input: ConfigureSamlConnectionInput!) {
   }
 }`;
 const CONNECTION = `{ samlConnection { ${CONNECTION_FIELDS} } }`;
+const SWITCH = `mutation ($tenantId: ID!) { switchTenant(tenantId: $tenantId) { __typename ... on AuthSession { user { tenant { id } } } } }`;
 const REMOVE = 'mutation { removeSamlConnection { removed } }';
 const SERVICE_PROVIDER = '{ samlServiceProvider { entityId acsUrl metadataXml } }';
 const START = `mutation ($tenantSlug: String!, $relayState: String) {
@@ -259,23 +260,33 @@ describe('SAML single sign-on per tenant', () => {
       expect(memberships).toEqual([{ tenant_id: acme.owner.tenantId, role: 'MEMBER' }]);
     });
 
-    it('makes a user of another tenant a member here too, and signs them in here', async () => {
-      const session = await complete(await responseFor(acme, globex.email));
+    it('refuses an account of another tenant, whose email the IdP names, and makes it no member here', async () => {
+      const refused = await complete(await responseFor(acme, globex.email));
+      expect(refused).toMatchObject({ __typename: 'SamlSignInFailed', reason: 'ACCOUNT_NOT_A_MEMBER' });
+      expect(await rowsOf('select tenant_id, role from memberships where user_id = ?', [globex.owner.userId])).toEqual([
+        { tenant_id: globex.owner.tenantId, role: 'OWNER' },
+      ]);
+    });
 
+    it('signs a member who belongs to other tenants too into this one only: the session cannot switch to the others', async () => {
+      const initech = await register('initech');
+      await rowsOf(`insert into memberships (id, created_at, tenant_id, user_id, role) values (?, now(), ?, ?, 'MEMBER')`, [
+        crypto.randomUUID(),
+        acme.owner.tenantId,
+        initech.owner.userId,
+      ]);
+      const session = await complete(await responseFor(acme, initech.email));
       expect(session).toMatchObject({
         __typename: 'AuthSession',
-        user: { id: globex.owner.userId, roles: ['MEMBER'], tenant: { id: acme.owner.tenantId } },
+        user: { id: initech.owner.userId, roles: ['MEMBER'], tenant: { id: acme.owner.tenantId } },
       });
-      const memberships = await rowsOf('select tenant_id, role from memberships where user_id = ? order by role', [globex.owner.userId]);
-      expect(memberships).toEqual(
-        expect.arrayContaining([
-          { tenant_id: acme.owner.tenantId, role: 'MEMBER' },
-          { tenant_id: globex.owner.tenantId, role: 'OWNER' },
-        ]),
-      );
-      // A second sign-in finds the membership rather than making another.
-      expect(await complete(await responseFor(acme, globex.email))).toMatchObject({ __typename: 'AuthSession' });
-      expect(await rowsOf('select id from memberships where user_id = ?', [globex.owner.userId])).toHaveLength(2);
+      const identity = await auth.identityOf(session.accessToken);
+      const switched = await ask(identity, SWITCH, { tenantId: initech.owner.tenantId });
+      expect(switched.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect(switched.errors?.[0]?.message).toMatch(/single sign-on stays in it/);
+      // Signed in with their password, the same person switches as ever.
+      const byPassword = await ask({ ...initech.owner, sessionId: crypto.randomUUID() }, SWITCH, { tenantId: acme.owner.tenantId });
+      expect(byPassword.data?.switchTenant).toMatchObject({ __typename: 'AuthSession', user: { tenant: { id: acme.owner.tenantId } } });
     });
 
     it('accepts a signed Response as well as a signed Assertion, and an email given as an attribute', async () => {

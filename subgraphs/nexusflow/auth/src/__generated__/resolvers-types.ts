@@ -1024,6 +1024,11 @@ export type SamlSignInFailed = UserError & {
 
 /** Why a SAML sign-in was refused. */
 export type SamlSignInProblem =
+  /**
+   * The email belongs to an account that is not a member of the tenant. A tenant's identity provider adds new people and
+   * signs in its members; an account that exists already joins through an invitation.
+   */
+  | 'ACCOUNT_NOT_A_MEMBER'
   /** The email's domain is not among the tenant's allowed domains. */
   | 'EMAIL_DOMAIN_NOT_ALLOWED'
   /** The assertion is outside its validity window (NotBefore, NotOnOrAfter). */

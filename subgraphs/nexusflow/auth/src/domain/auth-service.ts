@@ -16,6 +16,7 @@ import {
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { Membership } from '../entities/membership.entity.ts';
 import { RefreshToken } from '../entities/refresh-token.entity.ts';
+import { Session } from '../entities/session.entity.ts';
 import { Tenant } from '../entities/tenant.entity.ts';
 import { User } from '../entities/user.entity.ts';
 import { clientNetwork } from './client-networks.ts';
@@ -239,7 +240,9 @@ export class AuthService {
   /**
    * Signs in a person an identity provider vouched for (OIDC, SAML), by verified email: an unknown email becomes a
    * user without a password, who owns a new tenant of their own unless a tenant is named. With a tenant named (SAML's
-   * just-in-time membership), the person becomes a member there with `jitRole` if they are not yet, and signs into it.
+   * just-in-time membership), a new person becomes a member there with `jitRole`, and a member signs into it; an
+   * existing account that is no member is refused (`NotAMember`): a tenant's own identity provider vouches for people
+   * of that tenant only, and would otherwise sign in as anyone whose email it names, then reach their other tenants.
    */
   async signInExternal(
     em: EntityManager,
@@ -249,26 +252,27 @@ export class AuthService {
     method: 'oidc' | 'saml',
   ): Promise<SignInResult> {
     const email = normaliseEmail(profile.email);
-    let user = await em.findOne(User, { email });
-    if (!user) {
-      // The provider vouched for the address.
-      user = em.create(User, { email, name: profile.name.trim() || email, passwordHash: null, emailVerifiedAt: new Date(this.now()) });
-      if (!options.tenantId) {
-        const membership = await this.createPersonalTenant(em, user, `${user.name}'s workspace`);
-        recordEvent(em, { type: 'user.registered', tenantId: membership.tenant.id, payload: { userId: user.id, method } });
-        return this.startSession(em, membership, crypto.randomUUID(), client, true, method);
+    const existing = await em.findOne(User, { email });
+    if (existing) {
+      if (options.tenantId && !(await em.findOne(Membership, { user: existing, tenant: options.tenantId }))) {
+        return notAMember(options.tenantId);
       }
-      recordEvent(em, { type: 'user.registered', tenantId: options.tenantId, payload: { userId: user.id, method } });
+      return this.signIn(em, existing, { tenantId: options.tenantId }, client, method);
     }
-    if (options.tenantId && !(await em.findOne(Membership, { user, tenant: options.tenantId }))) {
-      const role = options.jitRole ?? Role.Member;
-      // The entity, not a reference: the session's answer names the tenant, and its caller has no tenant scope yet.
-      const tenant = await em.findOneOrFail(Tenant, { id: options.tenantId });
-      const membership = em.create(Membership, { tenant, user, role, lastActiveAt: null });
-      recordEvent(em, { type: 'member.joined', tenantId: options.tenantId, payload: { userId: user.id, role, method } });
+    // The provider vouched for the address.
+    const user = em.create(User, { email, name: profile.name.trim() || email, passwordHash: null, emailVerifiedAt: new Date(this.now()) });
+    if (!options.tenantId) {
+      const membership = await this.createPersonalTenant(em, user, `${user.name}'s workspace`);
+      recordEvent(em, { type: 'user.registered', tenantId: membership.tenant.id, payload: { userId: user.id, method } });
       return this.startSession(em, membership, crypto.randomUUID(), client, true, method);
     }
-    return this.signIn(em, user, { tenantId: options.tenantId }, client, method);
+    recordEvent(em, { type: 'user.registered', tenantId: options.tenantId, payload: { userId: user.id, method } });
+    const role = options.jitRole ?? Role.Member;
+    // The entity, not a reference: the session's answer names the tenant, and its caller has no tenant scope yet.
+    const tenant = await em.findOneOrFail(Tenant, { id: options.tenantId });
+    const membership = em.create(Membership, { tenant, user, role, lastActiveAt: null });
+    recordEvent(em, { type: 'member.joined', tenantId: options.tenantId, payload: { userId: user.id, role, method } });
+    return this.startSession(em, membership, crypto.randomUUID(), client, true, method);
   }
 
   /**
@@ -294,6 +298,12 @@ export class AuthService {
     if (!membership) return notAMember(tenantId);
     // API keys belong to one tenant and have no session to move: they sign in to the new tenant like anyone else would.
     if (!caller.sessionId) throw clientError(ErrorCode.Forbidden, 'Only a signed-in person can switch tenants; API keys belong to one');
+    if ((await system.findOne(Session, { id: caller.sessionId }))?.tenantBound) {
+      throw clientError(
+        ErrorCode.Forbidden,
+        "A session started through this organisation's single sign-on stays in it; sign in again to reach another organisation",
+      );
+    }
     await system.nativeUpdate(RefreshToken, { familyId: caller.sessionId, revokedAt: null }, { revokedAt: new Date(this.now()) });
     return this.startSession(system, membership, caller.sessionId, client, false, undefined);
   }
@@ -407,7 +417,7 @@ export class AuthService {
     const refreshToken = newRefreshToken();
     const refreshTokenExpiresAt = new Date(now + this.settings.refreshTokenTtlSeconds * 1000);
     em.create(RefreshToken, { tokenHash: hashRefreshToken(refreshToken), familyId, user, tenantId, expiresAt: refreshTokenExpiresAt });
-    await this.settings.sessions.record(em, user, tenantId, familyId, client, refreshTokenExpiresAt, started);
+    await this.settings.sessions.record(em, user, tenantId, familyId, client, refreshTokenExpiresAt, started, method === 'saml');
     membership.lastActiveAt = new Date(now);
     if (method) recordEvent(em, { type: 'user.login', tenantId, payload: { userId: user.id, sessionId: familyId, method } }, new Date(now));
     await em.flush();

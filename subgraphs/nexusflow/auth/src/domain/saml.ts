@@ -66,6 +66,7 @@ export type SamlSignInProblem =
   | 'UNKNOWN_REQUEST'
   | 'NO_EMAIL'
   | 'EMAIL_DOMAIN_NOT_ALLOWED'
+  | 'ACCOUNT_NOT_A_MEMBER'
   | 'IDP_ERROR'
   | 'MALFORMED';
 
@@ -80,6 +81,7 @@ const problemMessages: Record<SamlSignInProblem, string> = {
   UNKNOWN_REQUEST: 'The response answers no sign-in this service started, or one already answered or expired',
   NO_EMAIL: 'The assertion carries no email address',
   EMAIL_DOMAIN_NOT_ALLOWED: "The email's domain is not one this organisation allows",
+  ACCOUNT_NOT_A_MEMBER: 'An account with this email exists and is not a member of this organisation; ask an admin to invite it',
   IDP_ERROR: 'The identity provider did not sign the person in',
   MALFORMED: 'The response is not a SAML 2.0 response',
 };
@@ -383,8 +385,7 @@ export class SamlSso {
       client,
       'saml',
     );
-    // Naming the tenant makes the person a member of it, so there is no other outcome.
-    if (signedIn.__typename !== 'AuthSession') throw new Error(`SAML sign-in to tenant ${tenantId} found no membership`);
+    if (signedIn.__typename === 'NotAMember') return failed('ACCOUNT_NOT_A_MEMBER');
     return signedIn;
   }
 

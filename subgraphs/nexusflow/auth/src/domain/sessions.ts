@@ -38,6 +38,7 @@ export class Sessions {
     client: SessionClient,
     expiresAt: Date,
     started: boolean,
+    tenantBound = false,
   ): Promise<void> {
     const now = new Date(this.now());
     const session =
@@ -52,6 +53,7 @@ export class Sessions {
         lastSeenAt: now,
         expiresAt,
         revokedAt: null,
+        tenantBound,
       });
     session.lastSeenAt = now;
     session.expiresAt = expiresAt;

@@ -23,6 +23,11 @@ export const SessionSchema = defineEntity({
     /** When its latest refresh token expires: the session ends then unless refreshed. */
     expiresAt: p.datetime(),
     revokedAt: p.datetime().nullable(),
+    /**
+     * Started through a tenant's own identity provider (SAML): it stays in that tenant. That provider vouches for the
+     * person there only, so the session may not switch to the person's other tenants.
+     */
+    tenantBound: p.boolean().default(false),
   },
 });
 

@@ -9,6 +9,7 @@ import { Mfa } from './0007-mfa.ts';
 import { Oidc } from './0008-oidc.ts';
 import { Saml } from './0009-saml.ts';
 import { TenantPlans } from './0010-tenant-plans.ts';
+import { TenantBoundSessions } from './0011-tenant-bound-sessions.ts';
 
 /** In order of application; never reorder or edit an applied migration, add a new one. */
 export const migrations: MigrationObject[] = [
@@ -22,4 +23,5 @@ export const migrations: MigrationObject[] = [
   { name: '0008-oidc', class: Oidc },
   { name: '0009-saml', class: Saml },
   { name: '0010-tenant-plans', class: TenantPlans },
+  { name: '0011-tenant-bound-sessions', class: TenantBoundSessions },
 ];
