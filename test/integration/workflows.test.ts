@@ -122,6 +122,16 @@ describe('workflows through the gateway', () => {
       ]);
     });
 
+    it('keeps an answer holding characters PostgreSQL refuses (NUL, a lone surrogate), replaced, and calls the server once', async () => {
+      outside.on('/unstorable', (_call, _attempt, res) => json(res, 200, { name: 'a\u0000b', 'key\u0000': '\uD800' }));
+      const { workflow, watch } = await createWorkflow([http('fetch', '/unstorable')]);
+      const execution = await run(workflow.id);
+      expect(await watch.finished(execution.id)).toMatchObject({ status: 'COMPLETED' });
+      const finished = await details(execution.id);
+      expect(finished?.stepRuns[0]?.output).toMatchObject({ body: { name: 'a\uFFFDb', 'key\uFFFD': '\uFFFD' } });
+      expect(outside.callsTo('/unstorable')).toHaveLength(1);
+    });
+
     it('retries a step that fails twice and then succeeds, sending the same idempotency key each time', async () => {
       outside.flaky('/flaky', 2);
       const { workflow, watch } = await createWorkflow([http('call', '/flaky', { retry: quickRetries(3) })]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSecretKey, REDACTED, redactSecrets, storableText } from './redaction.ts';
+import { isSecretKey, REDACTED, redactSecrets, storableText, storableValue } from './redaction.ts';
 
 describe('redacting secrets by key name', () => {
   it('knows secret keys in every spelling clients use, and leaves innocent ones alone', () => {
@@ -31,5 +31,8 @@ describe('redacting secrets by key name', () => {
     expect(storableText('\uD800 and \uDC00')).toBe('\uFFFD and \uFFFD');
     expect(storableText('🎉 ok')).toBe('🎉 ok');
     expect(redactSecrets({ 'note\u0000': ['\uD83D', { name: 'x\u0000' }] })).toEqual({ 'note\uFFFD': ['\uFFFD', { name: 'x\uFFFD' }] });
+    expect(storableValue({ 'token\u0000': ['\uD83D', { count: 2, ok: true, none: null }] })).toEqual({
+      'token\uFFFD': ['\uFFFD', { count: 2, ok: true, none: null }],
+    });
   });
 });

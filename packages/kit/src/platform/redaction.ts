@@ -57,6 +57,19 @@ export function storableText(text: string): string {
 }
 
 /**
+ * A copy of `value` with every string, and every key, made {@link storableText}: a JSON value as PostgreSQL's jsonb
+ * takes it. What came from outside (a server's answer, a client's input) is otherwise kept as it came.
+ */
+export function storableValue(value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (Array.isArray(value)) return value.map(storableValue);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([key, item]) => [storableText(key), storableValue(item)]),
+  );
+}
+
+/**
  * A copy of `value` with the value of every key that looks like a secret ({@link isSecretKey}) replaced by
  * {@link REDACTED}, at any depth of objects and arrays, and every string made {@link storableText}. Keys are judged by
  * name only: a secret under an innocent key (`note: "my password is …"`) goes through, which is why what is redacted

@@ -4,6 +4,8 @@ import { LockMode } from '@mikro-orm/postgresql';
 import {
   isDependencyOutage,
   newOutboxEvent,
+  storableText,
+  storableValue,
   systemFork,
   type Database,
   type EntityManager,
@@ -589,15 +591,25 @@ export class ExecutionEngine {
     const outputs = claim.outputs ?? (await this.completedOutputs(systemFork(this.options.database), execution.id));
     const signal = AbortSignal.timeout(step.timeoutMs);
     try {
-      return await executor.execute(step.config, {
+      const outcome = await executor.execute(step.config, {
         input: execution.input,
         steps: outputs,
         execution: { id: execution.id, workflowId: execution.workflowId, tenantId: execution.tenantId, ownerId: execution.ownerId ?? null },
         idempotencyKey: `${execution.id}:${step.key}`,
         signal,
       });
+      // A server's answer may hold what PostgreSQL refuses (NUL, a lone surrogate): stored as it came, the outcome could
+      // never be recorded, and the step would run again at every takeover.
+      return { ...outcome, output: storableValue(outcome.output) };
     } catch (error) {
-      if (error instanceof StepError) return error;
+      if (error instanceof StepError) {
+        return new StepError(
+          storableText(error.message),
+          error.retryable,
+          error.details && (storableValue(error.details) as Record<string, unknown>),
+          error.retryAfterMs,
+        );
+      }
       if (signal.aborted) return new StepError(`Step timed out after ${step.timeoutMs} ms`, true);
       this.options.logger.error({ err: error, executionId: execution.id, stepKey: step.key }, 'step executor failed unexpectedly');
       return new StepError('The step failed unexpectedly', true);
