@@ -226,6 +226,28 @@ describe('workflows through the gateway', () => {
       expect(outside.callsTo('/after-cancel')).toEqual([]);
     });
 
+    it('refuses to retry a cancelled execution while its step is in flight, so that the step never runs twice at once', async () => {
+      outside.hold('/hold-retry');
+      const { workflow } = await createWorkflow([http('slow', '/hold-retry')]);
+      const execution = await run(workflow.id);
+      await outside.arrival('/hold-retry');
+      expect((await graphql(CancelExecutionDocument, { variables: { id: execution.id } })).data?.cancelExecution).toMatchObject({
+        status: 'CANCELLED',
+      });
+
+      const early = await graphql(RetryExecutionDocument, { variables: { id: execution.id } });
+      expect(early.data?.retryExecution).toMatchObject({
+        __typename: 'InvalidExecutionTransition',
+        message: 'A step of this execution is still running; retry it once the step has finished',
+      });
+      expect(outside.callsTo('/hold-retry')).toHaveLength(1);
+      outside.release('/hold-retry');
+      await expect.poll(async () => (await details(execution.id))?.stepRuns.map((stepRun) => stepRun.status)).toEqual(['COMPLETED']);
+      expect((await graphql(RetryExecutionDocument, { variables: { id: execution.id } })).data?.retryExecution).toMatchObject({
+        status: 'RUNNING',
+      });
+    });
+
     it('retries a failed execution from the step that failed, keeping what earlier steps produced', async () => {
       let healthy = false;
       outside.on('/recovering', (_call, _attempt, res) => json(res, healthy ? 200 : 500, { healthy }));

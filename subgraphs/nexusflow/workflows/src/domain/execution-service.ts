@@ -228,6 +228,15 @@ export class ExecutionService {
           status: execution.status,
         };
       }
+      // A cancelled run's step may still be in flight: a retry would start its next attempt beside it, and a call with
+      // side effects (a charge) would be made twice at once. Its worker settles it, or its lease runs out if it died.
+      if (transition === 'retry' && (await this.stepInFlight(tx, execution))) {
+        return {
+          __typename: 'InvalidExecutionTransition',
+          message: 'A step of this execution is still running; retry it once the step has finished',
+          status: execution.status,
+        };
+      }
       await this.apply(tx, execution, transition);
       return execution;
     });
@@ -236,6 +245,11 @@ export class ExecutionService {
     if (transition === 'retry') this.quota?.started(outcome.tenantId);
     if (transition === 'resume' || transition === 'retry') await this.engine.dispatch(outcome);
     return outcome;
+  }
+
+  private async stepInFlight(tx: EntityManager, execution: Execution): Promise<boolean> {
+    const running = { executionId: execution.id, status: StepRunStatus.Running, leaseUntil: { $gt: new Date() } };
+    return (await tx.count(StepRun, running)) > 0;
   }
 
   private async apply(tx: EntityManager, execution: Execution, transition: Transition): Promise<void> {
