@@ -153,6 +153,27 @@ describe('Sessions in the auth subgraph', () => {
       expect(await refresh(laptop)).toMatchObject({ __typename: 'AuthSession' });
     });
 
+    it('keeps a session revoked while its refresh is under way revoked: the refresh fails, or the token it gives is revoked too', async () => {
+      const { email, first: laptop } = await register(LAPTOP);
+      // One after the other: sign-ins at once are throttled as guesses would be.
+      const phones: SignIn[] = [];
+      for (let count = 0; count < 10; count += 1) phones.push(await login(email, PHONE));
+      const refreshed = await Promise.all(
+        phones.map(async (phone) => {
+          const [answer] = await Promise.all([refresh(phone), ask(laptop.identity, REVOKE, { id: phone.identity.sessionId })]);
+          return answer as { __typename: string; refreshToken?: string };
+        }),
+      );
+      for (const answer of refreshed) {
+        if (answer.__typename !== 'AuthSession') {
+          expect(answer).toEqual({ __typename: 'InvalidRefreshToken', problem: 'REVOKED' });
+          continue;
+        }
+        const again = await ask({ kind: 'anonymous' }, REFRESH, { token: answer.refreshToken });
+        expect(again.data?.refreshSession).toEqual({ __typename: 'InvalidRefreshToken', problem: 'REVOKED' });
+      }
+    });
+
     it('revokes every other session, keeping the current one unless told to include it', async () => {
       const { email, first: laptop } = await register(LAPTOP);
       const [phone, tablet] = await Promise.all([login(email, PHONE), login(email, { ...PHONE, userAgent: 'Tablet/1' })]);

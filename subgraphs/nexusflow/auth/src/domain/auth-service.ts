@@ -13,7 +13,7 @@ import {
   verifyPasswordOfUnknownUser,
   type Identity,
 } from '@nexusflow/kit';
-import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { Membership } from '../entities/membership.entity.ts';
 import { RefreshToken } from '../entities/refresh-token.entity.ts';
 import { Session } from '../entities/session.entity.ts';
@@ -331,19 +331,26 @@ export class AuthService {
     const now = new Date(this.now());
     if (!stored || stored.expiresAt <= now) return fail('INVALID');
     if (stored.revokedAt) return fail('REVOKED');
-    // The conditional update makes two concurrent refreshes with one token resolve to one winner.
-    const claimed = await em.nativeUpdate(RefreshToken, { id: stored.id, usedAt: null, revokedAt: null }, { usedAt: now });
-    if (claimed === 0) {
-      await this.settings.sessions.endById(em, stored.familyId);
-      return fail('REUSED');
-    }
-    // A member removed since signing in keeps no way back into the tenant.
-    const membership = await em.findOne(Membership, { user: stored.user, tenant: stored.tenantId }, { populate: ['user', 'tenant'] });
-    if (!membership) {
-      await this.settings.sessions.endById(em, stored.familyId);
-      return fail('REVOKED');
-    }
-    return this.startSession(em, membership, stored.familyId, client, false, undefined);
+    return em.transactional(async (tx) => {
+      // The session's row is held until the new refresh token is stored: a revocation that comes meanwhile waits for it
+      // and then revokes the new token with the rest, and one that came first is seen here. Without the lock, a token
+      // stored just after a revocation outlived it.
+      const session = await tx.findOne(Session, { id: stored.familyId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (session?.revokedAt) return fail('REVOKED');
+      // The conditional update makes two concurrent refreshes with one token resolve to one winner.
+      const claimed = await tx.nativeUpdate(RefreshToken, { id: stored.id, usedAt: null, revokedAt: null }, { usedAt: now });
+      if (claimed === 0) {
+        await this.settings.sessions.endById(tx, stored.familyId);
+        return fail('REUSED');
+      }
+      // A member removed since signing in keeps no way back into the tenant.
+      const membership = await tx.findOne(Membership, { user: stored.user, tenant: stored.tenantId }, { populate: ['user', 'tenant'] });
+      if (!membership) {
+        await this.settings.sessions.endById(tx, stored.familyId);
+        return fail('REVOKED');
+      }
+      return this.startSession(tx, membership, stored.familyId, client, false, undefined);
+    });
   }
 
   /** Ends the session (its refresh tokens, and its access tokens at the gateway) the refresh token belongs to. */
