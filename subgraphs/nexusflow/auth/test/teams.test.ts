@@ -334,6 +334,30 @@ describe('Teams in the auth subgraph', () => {
       ]);
     });
 
+    it("withdraws a removed member's open invitations, and a demoted one's of a role above their new one", async () => {
+      const owner = await register('owner');
+      const removed = await teammate(owner, Role.Admin, 'leaving-admin');
+      const demoted = await teammate(owner, Role.Admin, 'demoted-admin');
+      const ownAddress = await invite(removed, `second-address-${randomUUID()}@example.com`, Role.Admin);
+      const adminByDemoted = await invite(demoted, `admin-${randomUUID()}@example.com`, Role.Admin);
+      const memberByDemoted = await invite(demoted, `member-${randomUUID()}@example.com`, Role.Member);
+
+      await answer(owner.identity, REMOVE, { userId: removed.identity.userId });
+      await answer(owner.identity, CHANGE_ROLE, { userId: demoted.identity.userId, role: 'MEMBER' });
+
+      const account = { name: 'Second', password: PASSWORD };
+      expect((await answer({ kind: 'anonymous' }, ACCEPT, { token: ownAddress.token, account })).acceptInvitation).toMatchObject({
+        problem: 'REVOKED',
+      });
+      expect((await answer({ kind: 'anonymous' }, ACCEPT, { token: adminByDemoted.token, account })).acceptInvitation).toMatchObject({
+        problem: 'REVOKED',
+      });
+      expect((await answer({ kind: 'anonymous' }, ACCEPT, { token: memberByDemoted.token, account })).acceptInvitation).toMatchObject({
+        __typename: 'AuthSession',
+        user: { role: 'MEMBER' },
+      });
+    });
+
     it('lets a member leave, ending their sessions there, while their other tenants stay theirs', async () => {
       const owner = await register('owner');
       const other = await register('other');

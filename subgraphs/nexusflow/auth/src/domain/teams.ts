@@ -290,6 +290,7 @@ export class Teams {
       payload: { userId, previousRole: previous, role, changedBy: caller.userId },
     });
     await em.flush();
+    await this.withdrawInvitationsBy(em, caller.tenantId, userId, role);
     if (RANK[role] < RANK[previous]) await this.settings.sessions.endMemberSessions(systemFork(em), userId, caller.tenantId);
     this.settings.auth.eventsRecorded();
     return target;
@@ -303,6 +304,7 @@ export class Teams {
     em.remove(target);
     recordEvent(em, { type: 'member.removed', tenantId: caller.tenantId, payload: { userId, removedBy: caller.userId } });
     await em.flush();
+    await this.withdrawInvitationsBy(em, caller.tenantId, userId);
     await this.settings.sessions.endMemberSessions(systemFork(em), userId, caller.tenantId);
     this.settings.auth.eventsRecorded();
     return { __typename: 'RemoveMemberPayload', removedUserId: userId };
@@ -348,9 +350,24 @@ export class Teams {
     em.remove(own);
     recordEvent(em, { type: 'member.left', tenantId: caller.tenantId, payload: { userId: caller.userId } });
     await em.flush();
+    await this.withdrawInvitationsBy(em, caller.tenantId, caller.userId);
     await this.settings.sessions.endMemberSessions(systemFork(em), caller.userId, caller.tenantId);
     this.settings.auth.eventsRecorded();
     return { __typename: 'LeaveTenantPayload', tenantId: caller.tenantId };
+  }
+
+  /**
+   * Withdraws the open invitations a member sent that they could no longer send: all of them once they are gone, those
+   * of a role above theirs once demoted to `role`. Otherwise a removed ADMIN's invitation of a second address of their
+   * own as ADMIN brought them back within its week.
+   */
+  private async withdrawInvitationsBy(em: EntityManager, tenantId: string, userId: string, role?: Role): Promise<void> {
+    const above = role ? Object.values(Role).filter((each) => RANK[each] > RANK[role]) : Object.values(Role);
+    await systemFork(em).nativeUpdate(
+      Invitation,
+      { tenantId, invitedBy: userId, acceptedAt: null, revokedAt: null, role: { $in: above } },
+      { revokedAt: new Date(this.now()) },
+    );
   }
 
   /** The signed token of an invitation: its id and an HMAC binding it to the email it was sent to. */
