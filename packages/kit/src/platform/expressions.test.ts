@@ -89,6 +89,17 @@ describe('JSONata expressions', () => {
     expect(failure).toMatchObject({ kind: 'result-too-large', message: 'The result exceeds 1000 bytes' });
   });
 
+  it('refuses to pad a string wider than the result may be, before building it, however the result is used', async () => {
+    const failure = await failureOf(compiled('$length($pad("", 500000000)) > 0').evaluate({}));
+    expect(failure).toMatchObject({ kind: 'result-too-large', message: `The result exceeds ${256 * 1024} bytes` });
+    expect(await compiled('[$pad("ab", 5), $pad("ab", -5, "#*"), $pad("abcdef", 3), $pad("é", 3, "·")]').evaluate({})).toEqual([
+      'ab   ',
+      '#*#ab',
+      'abcdef',
+      'é··',
+    ]);
+  });
+
   it('stops a sequence that grows beyond its limit', async () => {
     const failure = await failureOf(compiled('[1..100000]', { maxSequenceLength: 1000 }).evaluate({}));
     expect(failure.kind).toBe('sequence-too-long');

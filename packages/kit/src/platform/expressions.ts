@@ -153,6 +153,7 @@ export class Expression {
     try {
       result = await this.compiled.evaluate(input, bindings);
     } catch (error) {
+      if (error instanceof ExpressionError) throw error;
       if (!isJsonataFailure(error)) throw new ExpressionError('evaluation', error instanceof Error ? error.message : String(error));
       const code = error.code!;
       const kind = LIMIT_FAILURES[code] ?? 'evaluation';
@@ -205,7 +206,29 @@ export function compileExpression(source: string, limits: Partial<ExpressionLimi
       return { ok: false, problem: { code: 'UNSUPPORTED_REGEX', message: `regular expression /${regex.source}/: ${reason}`, position } };
     }
   }
+  compiled.registerFunction('pad', cappedPad(applied.maxResultBytes), '<s-ns?:s>');
   return { ok: true, expression: new Expression(source, compiled, applied) };
+}
+
+/**
+ * JSONata's `$pad`, refusing a width beyond the result's limit before building the string: the built-in builds it in
+ * one synchronous call, which neither the timeout (checked between steps) nor the result's size (checked at the end,
+ * and not at all when the padded string is only measured) can stop, so `$pad("", 500000000)` held the event loop for
+ * seconds and half a gigabyte of memory.
+ */
+function cappedPad(maxResultBytes: number) {
+  return (text: string | undefined, width: number, padding?: string): string | undefined => {
+    if (text === undefined) return undefined;
+    if (Math.abs(width) > maxResultBytes) {
+      throw new ExpressionError('result-too-large', `The result exceeds ${maxResultBytes} bytes`);
+    }
+    const characters = [...text];
+    const fill = [...(padding === undefined || padding === '' ? ' ' : padding)];
+    const missing = Math.abs(width) - characters.length;
+    if (missing <= 0) return text;
+    const filler = Array.from({ length: missing }, (_, index) => fill[index % fill.length]).join('');
+    return width > 0 ? text + filler : filler + text;
+  };
 }
 
 /** A problem as one line for people: `<message> (at character <n>)`. */
