@@ -259,6 +259,24 @@ describe('notifications through the gateway', () => {
       expect(notificationEmails().filter((email) => email.to === owner.email)).toEqual([]);
     });
 
+    it('keeps a notification of an event type its user wants by email only out of the app, and emails its title when it has no body', async () => {
+      const owner = await signUp();
+      await postGraphQL(stack.gateway.graphqlUrl, SetNotificationPreferenceDocument, {
+        token: owner.token,
+        variables: { eventType: 'digest.ready', channels: ['EMAIL'] },
+      });
+      const sent = await postGraphQL(stack.gateway.graphqlUrl, SendNotificationDocument, {
+        token: owner.token,
+        variables: { input: { userId: owner.userId, eventType: 'digest.ready', variables: { title: 'Your digest' } } },
+      });
+      expect(sent.data?.sendNotification.title).toBe('Your digest');
+      // With no body given, the email says the title: SendGrid refuses an email without content.
+      await expect
+        .poll(() => notificationEmails().filter((email) => email.to === owner.email), { timeout: 15_000 })
+        .toMatchObject([{ subject: 'Your digest', body: 'Your digest' }]);
+      expect(await inbox(owner.token)).toMatchObject({ unreadNotificationCount: 0, notifications: [] });
+    });
+
     const send = (sender: { token: string }, input: { userId: string; idempotencyKey?: string }) =>
       postGraphQL(stack.gateway.graphqlUrl, SendNotificationDocument, {
         token: sender.token,

@@ -14,7 +14,7 @@ export class Inbox {
     if (identity.kind !== 'user' || identity.userId !== userId) return Promise.resolve([]);
     return em.find(
       Notification,
-      { userId, ...(unreadOnly ? { readAt: null } : {}) },
+      { userId, inApp: true, ...(unreadOnly ? { readAt: null } : {}) },
       { orderBy: { createdAt: 'desc', id: 'desc' }, limit: Math.min(Math.max(first, 0), 100) },
     );
   }
@@ -26,13 +26,17 @@ export class Inbox {
   async createdSince(em: EntityManager, user: { userId: string }, since: Date, limit: number): Promise<Notification[]> {
     const newest = await em
       .fork()
-      .find(Notification, { userId: user.userId, createdAt: { $gte: since } }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit });
+      .find(
+        Notification,
+        { userId: user.userId, inApp: true, createdAt: { $gte: since } },
+        { orderBy: { createdAt: 'desc', id: 'desc' }, limit },
+      );
     return newest.reverse();
   }
 
   unreadCount(em: EntityManager, identity: Identity, userId: string): Promise<number> {
     if (identity.kind !== 'user' || identity.userId !== userId) return Promise.resolve(0);
-    return em.count(Notification, { userId, readAt: null });
+    return em.count(Notification, { userId, inApp: true, readAt: null });
   }
 
   async markRead(em: EntityManager, identity: Identity, id: string): Promise<Notification | null> {

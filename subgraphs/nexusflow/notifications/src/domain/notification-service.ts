@@ -199,6 +199,7 @@ export class NotificationService {
           body: inApp.body,
           data: request.variables,
           readAt: null,
+          inApp: channels.includes('IN_APP'),
           idempotencyKey: request.idempotencyKey ?? null,
         });
         for (const channel of channels) {
@@ -206,6 +207,8 @@ export class NotificationService {
           const recipient = recipientOf(contact, channel);
           if (!recipient || !this.options.providers[channel]) continue;
           const text = wording(channel);
+          // A sender may give a title only: an email, SMS or push must say something (SendGrid refuses an empty one).
+          if (text.body.trim() === '') text.body = text.subject.trim() === '' ? request.eventType : text.subject;
           deliveries.push(
             tx.create(Delivery, {
               notificationId: created.id,

@@ -17,6 +17,11 @@ export const NotificationSchema = defineEntity({
     body: p.text(),
     data: p.json<Record<string, unknown>>().nullable(),
     readAt: p.datetime().nullable(),
+    /**
+     * Shown in the app: the recipient's preference for its event type includes IN_APP. One without it exists for its
+     * deliveries (email, SMS, push) only, and no list, count or live update of the inbox shows it.
+     */
+    inApp: p.boolean().default(true),
     /** Given by senders that may repeat a request (a retried workflow step); unique per tenant. */
     idempotencyKey: p.string().nullable(),
   },
