@@ -188,6 +188,18 @@ describe('a subgraph defined by defineSubgraph', () => {
     expect(workerLog).toEqual(['started as greetings-worker: Hi, worker', 'stopped']);
   });
 
+  it("starts no work in a worker whose port is taken: its start-up would take over the live process's work", async () => {
+    const workerData = await createTempDirectory('define-subgraph-worker-taken');
+    const before = [...workerLog];
+    try {
+      const port = new URL(running.url).port;
+      await expect(greetings.startWorker({ ...env, DATA_DIR: workerData.path, PORT: port })).rejects.toThrow(/EADDRINUSE/);
+      expect(workerLog).toEqual(before);
+    } finally {
+      await workerData.remove();
+    }
+  });
+
   it('stops listening once closed', async () => {
     const { graphqlUrl } = running;
     await running.close();

@@ -420,9 +420,18 @@ async function startWorker<Config extends { subgraph: SubgraphConfig }, Loaders,
   const config = settings.subgraph;
   const runtime = await openRuntime(config, `${definition.name}-worker`, definition);
   const { logger, metrics, database, pubsub, eventBus, telemetry } = runtime;
-  const work = await telemetry.run(() => worker.start(runtime, definition.createServices(runtime, settings), settings));
   const health = new Health(`${config.serviceName}-worker`, dependencyChecks(runtime));
-  const http = await listen(createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics)] }), config.port, config.host);
+  // The port first, as a subgraph binds it before its background work: a second process started by mistake with the
+  // same host and port (whose worker id, by default, is this one's) fails here, before its start-up takes over the
+  // attempts this live process holds as if they were a dead predecessor's.
+  let http: RunningHttpServer;
+  try {
+    http = await listen(createHttpServer({ logger, metrics, routes: [healthRoutes(health, metrics)] }), config.port, config.host);
+  } catch (error) {
+    await Promise.allSettled([pubsub.close(), eventBus.close(), database.close(), telemetry.shutdown()]);
+    throw error;
+  }
+  const work = await telemetry.run(() => worker.start(runtime, definition.createServices(runtime, settings), settings));
   logger.info({ url: http.url }, 'worker ready');
   return {
     ...runtime,
