@@ -248,6 +248,31 @@ describe('workflows through the gateway', () => {
       });
     });
 
+    it('sweeps up an execution whose message was lost, and leaves alone one whose step a worker still holds', async () => {
+      outside.hold('/hold-sweep');
+      const { workflow: slow } = await createWorkflow([http('slow', '/hold-sweep')]);
+      const held = await run(slow.id);
+      await outside.arrival('/hold-sweep');
+      // A resumed execution whose step message never reached the broker: running, and nothing on its way to a worker.
+      outside.hold('/before-loss');
+      const { workflow, watch } = await createWorkflow([http('first', '/before-loss'), http('second', '/after-loss')]);
+      const lost = await run(workflow.id);
+      await outside.arrival('/before-loss');
+      await graphql(PauseExecutionDocument, { variables: { id: lost.id } });
+      outside.release('/before-loss');
+      await expect.poll(async () => (await details(lost.id))?.stepRuns.map((stepRun) => stepRun.status)).toEqual(['COMPLETED']);
+      const connection = stack.workflows.database.fork().getConnection();
+      await connection.execute(`update "executions" set "status" = 'RUNNING' where "id" = ?`, [lost.id]);
+      await connection.execute(`update "executions" set "updated_at" = now() - interval '1 hour' where "id" in (?, ?)`, [held.id, lost.id]);
+
+      const swept = await stack.workflows.services.engine.sweep(60_000);
+      expect(swept).toContain(lost.id);
+      expect(swept).not.toContain(held.id);
+      await watch.next((update) => update.executionId === lost.id && update.status === 'COMPLETED');
+      expect(outside.callsTo('/after-loss').filter((call) => (call.body as { execution: string }).execution === lost.id)).toHaveLength(1);
+      outside.release('/hold-sweep');
+    });
+
     it('retries a failed execution from the step that failed, keeping what earlier steps produced', async () => {
       let healthy = false;
       outside.on('/recovering', (_call, _attempt, res) => json(res, healthy ? 200 : 500, { healthy }));

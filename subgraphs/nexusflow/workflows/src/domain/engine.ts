@@ -79,6 +79,8 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, '\\$&');
 type VersionFacts = Pick<WorkflowVersion, 'name' | 'steps'>;
 /** Versions kept in memory; beyond it the least recently stored is dropped. */
 const VERSION_CACHE_SIZE = 1000;
+/** Stalled executions a sweep sends again, the longest stalled first; the rest wait for the next pass. */
+const SWEEP_PAGE = 500;
 
 /** The attempt a claim holds: its row, and the lease it took (a takeover by another worker changes it). */
 interface HeldAttempt {
@@ -988,17 +990,26 @@ export class ExecutionEngine {
 
   /**
    * Re-dispatches executions that are running, do not wait for a timer, and have not changed for `stallAfterMs`: their
-   * message was lost (the broker was down when it was sent) or their worker died. Duplicates are harmless.
+   * message was lost (the broker was down when it was sent) or their worker died. Duplicates are harmless. Returns the
+   * ids of the executions sent again.
    */
-  async sweep(stallAfterMs: number): Promise<number> {
+  async sweep(stallAfterMs: number): Promise<string[]> {
     const em = systemFork(this.options.database);
-    const threshold = new Date(this.now() - stallAfterMs);
-    const stalled = await em.find(
-      Execution,
-      { status: ExecutionStatus.Running, updatedAt: { $lt: threshold }, resumeAt: null },
-      { limit: 500 },
+    const now = new Date(this.now());
+    // Oldest first, and none whose step a worker holds under a live lease (a long AI or HTTP step is not stalled): with
+    // hundreds of long steps running, they filled the page every pass, and executions that had lost their message were
+    // never sent again.
+    const stalled = await em.getConnection().execute<{ id: string; current_step: string | null; current_attempt: number }[]>(
+      `select e."id", e."current_step", e."current_attempt" from "executions" e
+       where e."status" = ? and e."updated_at" < ? and e."resume_at" is null
+       and not exists (select 1 from "step_runs" s where s."execution_id" = e."id" and s."step_key" = e."current_step"
+                       and s."attempt" = e."current_attempt" and s."status" = ? and s."lease_until" >= ?)
+       order by e."updated_at" limit ?`,
+      [ExecutionStatus.Running, new Date(now.getTime() - stallAfterMs), StepRunStatus.Running, now, SWEEP_PAGE],
     );
-    for (const execution of stalled) await this.dispatch(execution);
-    return stalled.length;
+    for (const row of stalled) {
+      await this.dispatch({ id: row.id, currentStep: row.current_step, currentAttempt: row.current_attempt, resumeAt: null });
+    }
+    return stalled.map((row) => row.id);
   }
 }
