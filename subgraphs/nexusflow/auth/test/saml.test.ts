@@ -284,6 +284,9 @@ describe('SAML single sign-on per tenant', () => {
       const switched = await ask(identity, SWITCH, { tenantId: initech.owner.tenantId });
       expect(switched.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
       expect(switched.errors?.[0]?.message).toMatch(/single sign-on stays in it/);
+      // Nor may it change the account itself: an authenticator enrolled here would hold the person's other sign-ins.
+      const enrolled = await ask(identity, 'mutation { beginMfaEnrollment { __typename } }');
+      expect(enrolled.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
       // Signed in with their password, the same person switches as ever.
       const byPassword = await ask({ ...initech.owner, sessionId: crypto.randomUUID() }, SWITCH, { tenantId: acme.owner.tenantId });
       expect(byPassword.data?.switchTenant).toMatchObject({ __typename: 'AuthSession', user: { tenant: { id: acme.owner.tenantId } } });

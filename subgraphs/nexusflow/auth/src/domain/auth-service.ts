@@ -288,6 +288,25 @@ export class AuthService {
   }
 
   /**
+   * Refuses what changes a person's account across their tenants (their second factor, their linked identities) to a
+   * session a tenant's own identity provider started: it vouches for the person in that tenant only, and its OWNER could
+   * otherwise enrol an authenticator of their own on a member's account and hold the member's other sign-ins.
+   */
+  async requireAccountWideSession(em: EntityManager, identity: Identity): Promise<void> {
+    const caller = requireUser(identity);
+    if (caller.sessionId && (await this.isTenantBound(systemFork(em), caller.sessionId))) {
+      throw clientError(
+        ErrorCode.Forbidden,
+        "A session started through this organisation's single sign-on cannot change the account itself; sign in with your password",
+      );
+    }
+  }
+
+  private async isTenantBound(em: EntityManager, sessionId: string): Promise<boolean> {
+    return (await em.findOne(Session, { id: sessionId }))?.tenantBound === true;
+  }
+
+  /**
    * Moves the caller's session to another tenant they are a member of: a new access token names it, and a new refresh
    * token continues there. The session's earlier refresh tokens stop working (they would lead back).
    */
@@ -298,7 +317,7 @@ export class AuthService {
     if (!membership) return notAMember(tenantId);
     // API keys belong to one tenant and have no session to move: they sign in to the new tenant like anyone else would.
     if (!caller.sessionId) throw clientError(ErrorCode.Forbidden, 'Only a signed-in person can switch tenants; API keys belong to one');
-    if ((await system.findOne(Session, { id: caller.sessionId }))?.tenantBound) {
+    if (await this.isTenantBound(system, caller.sessionId)) {
       throw clientError(
         ErrorCode.Forbidden,
         "A session started through this organisation's single sign-on stays in it; sign in again to reach another organisation",
@@ -331,26 +350,23 @@ export class AuthService {
     const now = new Date(this.now());
     if (!stored || stored.expiresAt <= now) return fail('INVALID');
     if (stored.revokedAt) return fail('REVOKED');
-    return em.transactional(async (tx) => {
+    const outcome = await em.transactional(async (tx): Promise<{ result: RefreshSessionResult; endSession?: true }> => {
       // The session's row is held until the new refresh token is stored: a revocation that comes meanwhile waits for it
       // and then revokes the new token with the rest, and one that came first is seen here. Without the lock, a token
       // stored just after a revocation outlived it.
       const session = await tx.findOne(Session, { id: stored.familyId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      if (session?.revokedAt) return fail('REVOKED');
+      if (session?.revokedAt) return { result: fail('REVOKED') };
       // The conditional update makes two concurrent refreshes with one token resolve to one winner.
       const claimed = await tx.nativeUpdate(RefreshToken, { id: stored.id, usedAt: null, revokedAt: null }, { usedAt: now });
-      if (claimed === 0) {
-        await this.settings.sessions.endById(tx, stored.familyId);
-        return fail('REUSED');
-      }
+      if (claimed === 0) return { result: fail('REUSED'), endSession: true };
       // A member removed since signing in keeps no way back into the tenant.
       const membership = await tx.findOne(Membership, { user: stored.user, tenant: stored.tenantId }, { populate: ['user', 'tenant'] });
-      if (!membership) {
-        await this.settings.sessions.endById(tx, stored.familyId);
-        return fail('REVOKED');
-      }
-      return this.startSession(tx, membership, stored.familyId, client, false, undefined);
+      if (!membership) return { result: fail('REVOKED'), endSession: true };
+      return { result: await this.startSession(tx, membership, stored.familyId, client, false, undefined) };
     });
+    // After the commit and outside the lock: ending a session also tells Redis, whose failure must not undo it.
+    if (outcome.endSession) await this.settings.sessions.endById(em, stored.familyId);
+    return outcome.result;
   }
 
   /** Ends the session (its refresh tokens, and its access tokens at the gateway) the refresh token belongs to. */

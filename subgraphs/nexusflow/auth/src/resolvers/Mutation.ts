@@ -29,10 +29,23 @@ export const Mutation: MutationResolvers = {
       services.auth.signIn(system, user, { tenantId }, { clientAddress, userAgent }, 'mfa'),
     );
   },
-  beginMfaEnrollment: (_parent, _args, { em, identity, services }) => services.mfa.beginEnrollment(em, identity),
-  confirmMfaEnrollment: (_parent, { code }, { em, identity, services }) => services.mfa.confirmEnrollment(em, identity, code),
-  disableMfa: (_parent, { code }, { em, identity, services }) => services.mfa.disable(em, identity, code),
-  regenerateRecoveryCodes: (_parent, { code }, { em, identity, services }) => services.mfa.regenerateRecoveryCodes(em, identity, code),
+  // The second factor is the person's, across their tenants: not for a session a tenant's own identity provider started.
+  beginMfaEnrollment: async (_parent, _args, { em, identity, services }) => {
+    await services.auth.requireAccountWideSession(em, identity);
+    return services.mfa.beginEnrollment(em, identity);
+  },
+  confirmMfaEnrollment: async (_parent, { code }, { em, identity, services }) => {
+    await services.auth.requireAccountWideSession(em, identity);
+    return services.mfa.confirmEnrollment(em, identity, code);
+  },
+  disableMfa: async (_parent, { code }, { em, identity, services }) => {
+    await services.auth.requireAccountWideSession(em, identity);
+    return services.mfa.disable(em, identity, code);
+  },
+  regenerateRecoveryCodes: async (_parent, { code }, { em, identity, services }) => {
+    await services.auth.requireAccountWideSession(em, identity);
+    return services.mfa.regenerateRecoveryCodes(em, identity, code);
+  },
   switchTenant: (_parent, { tenantId }, { em, identity, services, clientAddress, userAgent }) =>
     services.auth.switchTenant(em, identity, tenantId, { clientAddress, userAgent }),
   inviteMember: (_parent, { input }, { em, identity, services }) => services.teams.invite(em, identity, input),
@@ -51,7 +64,10 @@ export const Mutation: MutationResolvers = {
   completeOidcSignIn: (_parent, callback, { em, services, clientAddress, userAgent }) =>
     services.oidc.complete(systemFork(em), callback, { clientAddress, userAgent }),
   // Linked identities belong to the person, whichever tenant they are working in.
-  unlinkIdentity: (_parent, { id }, { em, identity, services }) => services.oidc.unlink(systemFork(em), identity, id),
+  unlinkIdentity: async (_parent, { id }, { em, identity, services }) => {
+    await services.auth.requireAccountWideSession(em, identity);
+    return services.oidc.unlink(systemFork(em), identity, id);
+  },
   configureSamlConnection: (_parent, { input }, { em, identity, services }) => services.saml.configure(em, identity, input),
   removeSamlConnection: async (_parent, _args, { em, identity, services }) => ({ removed: await services.saml.remove(em, identity) }),
   // Anonymous: the tenant slug, and then the signed response, say which tenant a SAML sign-in is for.
