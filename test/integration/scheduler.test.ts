@@ -167,6 +167,23 @@ describe('the scheduler through the gateway', () => {
       expect(started.map((execution) => execution.id)).toEqual([settled?.runs[0]?.execution?.id]);
     });
 
+    it('records a tick the workflows service refuses for good as FAILED, and moves on, rather than trying it at every pass', async () => {
+      const workflowId = await workflow();
+      const hourly = await schedule({ workflowId, name: 'Refused', intervalSeconds: 3600 });
+      // An instance whose calls the workflows service cannot authenticate: a refusal that asking again does not change.
+      const refused = new ScheduleTicker({
+        database: stack.scheduler.database,
+        workflows: new WorkflowsClient(stack.schedulerConfig.workflowsUrl, 'not-the-internal-secret-of-this-deployment'),
+        logger: stack.scheduler.logger,
+        now: () => stack.clock.now,
+      });
+      stack.clock.now = new Date(new Date(hourly.nextRunAt!).getTime() + 1000);
+      expect(await refused.tick()).toBe(1);
+      const after = await details(hourly.id);
+      expect(after?.runs.map((run) => run.outcome)).toEqual(['FAILED']);
+      expect(new Date(after!.nextRunAt!).getTime()).toBeGreaterThan(stack.clock.now.getTime());
+    });
+
     it('applies the misfire policy to ticks missed while no scheduler ran', async () => {
       const workflowId = await workflow();
       const skip = await schedule({ workflowId, name: 'Skip missed', cron: '0 * * * *', misfirePolicy: 'SKIP' });

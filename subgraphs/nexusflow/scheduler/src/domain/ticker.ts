@@ -107,9 +107,13 @@ export class ScheduleTicker {
     });
   }
 
-  private async fire({ schedule, plan, claimedUntil }: ClaimedTick, now: Date): Promise<boolean> {
+  private async fire({ schedule, plan, claimedUntil: claimed }: ClaimedTick, now: Date): Promise<boolean> {
     const em = systemFork(this.options.database);
     const { dueAt } = plan;
+    // The claim's lease ran from the pass's start, and a batch fires its ticks one after another: renewed here, so that
+    // a tick late in a long batch is not claimed by another instance while this one fires it.
+    const claimedUntil = new Date((this.options.now?.() ?? new Date()).getTime() + CLAIM_LEASE_MS);
+    if ((await em.nativeUpdate(Schedule, { id: schedule.id, claimedUntil: claimed }, { claimedUntil })) === 0) return false;
     if (plan.action === 'skip') {
       await this.settle(em, schedule, plan, claimedUntil, {
         firedAt: now,

@@ -1,4 +1,4 @@
-import { callSubgraph, type Identity, type TypedDocumentNode } from '@nexusflow/kit';
+import { callSubgraph, SubgraphRequestError, type Identity, type TypedDocumentNode } from '@nexusflow/kit';
 import { ScheduledRunDocument, ScheduledWorkflowDocument } from '../__generated__/workflows-operations.ts';
 
 export type RunOutcome = { ok: true; executionId: string } | { ok: false; retryable: boolean; message: string };
@@ -34,7 +34,9 @@ export class WorkflowsClient {
       // A result type added to the union after this build arrives with its __typename alone.
       return { ok: false, retryable: false, message: result.message ?? result.__typename };
     } catch (error) {
-      return { ok: false, retryable: true, message: (error as Error).message };
+      // Refused for good (the creator lost access, say): the tick fails rather than being tried at every pass for ever.
+      const retryable = !(error instanceof SubgraphRequestError) || error.retryable;
+      return { ok: false, retryable, message: (error as Error).message };
     }
   }
 }
