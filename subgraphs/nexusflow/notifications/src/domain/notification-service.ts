@@ -70,6 +70,8 @@ const ATTEMPT_LEASE_MS = 60_000;
 const EARLY_ARRIVAL_MS = 250;
 /** A delivery due this long ago with no attempt has lost its message (or never got one): the sweep queues it again. */
 const LOST_MESSAGE_AGE_MS = 60_000;
+/** Deliveries one pass of {@link NotificationService.resendDue} queues again; the rest wait for the next. */
+const RESEND_BATCH = 1000;
 
 // The widths of their columns.
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
@@ -365,14 +367,17 @@ export class NotificationService {
    */
   async resendDue(em: EntityManager, overdueMs = 0): Promise<number> {
     const now = this.now();
-    const due = await em.find(
-      Delivery,
-      { status: DeliveryStatus.Pending, nextAttemptAt: { $lte: new Date(now.getTime() - overdueMs) } },
-      { fields: ['id'], orderBy: { nextAttemptAt: 'asc' }, limit: 1000 },
+    const cutoff = new Date(now.getTime() - overdueMs);
+    // Pushed forward in the statement that picks them, row by row under its lock: a delivery an attempt claimed
+    // meanwhile (its next attempt now its lease's end) is no longer overdue, and is neither pushed back nor queued.
+    const due = await em.getConnection().execute<{ id: string }[]>(
+      `update "deliveries" set "next_attempt_at" = case when ?::boolean then ?::timestamptz else "next_attempt_at" end
+       where "id" in (select "id" from "deliveries" where "status" = ? and "next_attempt_at" <= ?
+                      order by "next_attempt_at" limit ? for update skip locked)
+       returning "id"`,
+      [overdueMs > 0, now, DeliveryStatus.Pending, cutoff, RESEND_BATCH],
     );
-    if (due.length === 0) return 0;
-    const ids = due.map((delivery) => delivery.id);
-    if (overdueMs > 0) await em.nativeUpdate(Delivery, { id: { $in: ids }, status: DeliveryStatus.Pending }, { nextAttemptAt: now });
+    const ids = due.map((row) => row.id);
     let queued = 0;
     // The first that cannot be queued says the broker is away: the rest wait for its return too.
     for (const id of ids) {
