@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { OutboxEvent, Role, signIdentity, systemFork, type DomainEvent, type Identity, type RunningSubgraph } from '@nexusflow/kit';
+import {
+  OutboxEvent,
+  Role,
+  signIdentity,
+  systemFork,
+  tenantFork,
+  type DomainEvent,
+  type Identity,
+  type RunningSubgraph,
+} from '@nexusflow/kit';
 import {
   createDeferred,
   createTempDirectory,
@@ -281,6 +290,18 @@ describe('the ai subgraph', () => {
       expect(await usageOf(member.tenantId)).toEqual([
         expect.objectContaining({ provider: 'OPENAI', model: 'gpt-4o', succeeded: true, outputTokens: 2, userId: member.userId }),
       ]);
+    });
+
+    it('writes down the prompt of a stream stopped before its first words were asked for', async () => {
+      const member = user(randomUUID());
+      const events = await ai.services.features.stream(tenantFork(ai.database, member), member, {
+        messages: [{ role: 'USER', content: 'Say hello' }],
+      });
+      await events[Symbol.asyncIterator]().return?.();
+      expect(await usageOf(member.tenantId)).toEqual([
+        expect.objectContaining({ provider: 'OPENAI', succeeded: true, outputTokens: 0, inputTokens: expect.any(Number) }),
+      ]);
+      expect((await usageOf(member.tenantId))[0]!.inputTokens).toBeGreaterThan(0);
     });
 
     it('waits as long as a 429 Retry-After asks, up to its cap, then retries the same model', async () => {

@@ -188,13 +188,29 @@ export class AiModels {
       await this.recordFailures(prepared, failuresOf(error));
       throw error;
     }
-    const chunks = this.chunks(prepared, routed, started + routed.failures.reduce((sum, failed) => sum + failed.latencyMs, 0), abort);
+    const answerStarted = started + routed.failures.reduce((sum, failed) => sum + failed.latencyMs, 0);
+    const chunks = this.chunks(prepared, routed, answerStarted, abort);
+    let iterated = false;
     // A generator awaiting the provider's next words would take the client's return() only once they came: it ends the
     // provider's request at once instead, and the generator ends with it.
     const events: AsyncIterableIterator<CompletionChunk> = {
-      next: () => chunks.next(),
-      return: () => {
+      next: () => {
+        iterated = true;
+        return chunks.next();
+      },
+      return: async () => {
         abort.abort();
+        // Stopped before the first words were asked for, the generator never ran, nor its accounting: the provider
+        // has the prompt all the same.
+        if (!iterated) {
+          const unread = this.viewOf(
+            prepared,
+            routed.model,
+            { text: '', finishReason: 'OTHER' },
+            Math.round(performance.now() - answerStarted),
+          );
+          await this.recordCompletion(prepared, routed.failures, unread);
+        }
         return chunks.return(undefined);
       },
       [Symbol.asyncIterator]: () => events,
