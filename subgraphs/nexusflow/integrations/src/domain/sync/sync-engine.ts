@@ -682,10 +682,13 @@ export class SyncEngine {
       this.settings.logger.error({ err: error, runId: run.id }, 'sync run failed');
     }
     if (retryable && run.attempts + 1 < this.settings.maxAttempts) {
-      Object.assign(run, { attempts: run.attempts + 1, leaseHolder: null, leasedUntil: null });
+      const delayMs = this.settings.retryDelayMs * 2 ** run.attempts;
+      // Held by nobody until its backoff ends, as a lease no worker renews: asking for the sync again, or the broker
+      // coming back, queues only a run nobody holds, and the provider that asked to be left alone is left alone.
+      Object.assign(run, { attempts: run.attempts + 1, leaseHolder: null, leasedUntil: new Date(this.settings.now() + delayMs) });
       await em.flush();
       this.settings.logger.warn({ runId: run.id, attempt: run.attempts, reason: message }, 'sync page failed; the run resumes shortly');
-      await this.settings.queue.enqueue(job, { delayMs: this.settings.retryDelayMs * 2 ** (run.attempts - 1) });
+      await this.settings.queue.enqueue(job, { delayMs });
       return;
     }
     const integration = await em.findOne(Integration, { id: run.integrationId });
