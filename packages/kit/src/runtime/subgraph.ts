@@ -431,7 +431,13 @@ async function startWorker<Config extends { subgraph: SubgraphConfig }, Loaders,
     await Promise.allSettled([pubsub.close(), eventBus.close(), database.close(), telemetry.shutdown()]);
     throw error;
   }
-  const work = await telemetry.run(() => worker.start(runtime, definition.createServices(runtime, settings), settings));
+  let work: Stoppable;
+  try {
+    work = await telemetry.run(() => worker.start(runtime, definition.createServices(runtime, settings), settings));
+  } catch (error) {
+    await Promise.allSettled([http.close(0), pubsub.close(), eventBus.close(), database.close(), telemetry.shutdown()]);
+    throw error;
+  }
   logger.info({ url: http.url }, 'worker ready');
   return {
     ...runtime,
