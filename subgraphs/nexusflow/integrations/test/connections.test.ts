@@ -321,6 +321,43 @@ describe('connections to providers', () => {
       expect(await under.subgraph.services.connections.accessToken(em, connected.id, first.accessToken)).toBe(replaced);
     });
 
+    it.runIf(mode === 'postgres')(
+      'refreshes once when two instances find the same token rejected at once, with Salesforce rotating refresh tokens',
+      async () => {
+        const admin = adminOf();
+        const connected = await connect(admin, 'SALESFORCE');
+        const first = await storedTokensOf(connected.id);
+        const twin = await under.startTwin();
+        salesforce.rotateRefreshTokens = true;
+        const requestsBefore = salesforce.tokenRequests.length;
+        const held = salesforce.holdRefreshes();
+        try {
+          const both = Promise.all(
+            [under.subgraph, twin].map((instance) =>
+              instance.services.connections.accessToken(systemFork(instance.database), connected.id, first.accessToken),
+            ),
+          );
+          // Answered once both have read the credentials: both refreshes reached Salesforce, or one waits for the other.
+          const waitingForALock = async () =>
+            (
+              await under.rows(
+                `select count(*)::int as count from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
+              )
+            )[0]!.count as number;
+          await expect.poll(async () => held.arrived() >= 2 || (await waitingForALock()) > 0, { timeout: 10_000, interval: 20 }).toBe(true);
+          held.release();
+          const [mine, theirs] = await both;
+          expect(mine).toBe(theirs);
+          expect(salesforce.works(mine!)).toBe(true);
+        } finally {
+          held.release();
+          salesforce.rotateRefreshTokens = false;
+        }
+        expect(salesforce.tokenRequests.length - requestsBefore).toBe(1);
+        expect((await under.answer(admin, FIND, { id: connected.id })).integration.status).toBe('CONNECTED');
+      },
+    );
+
     it('marks an integration TOKEN_EXPIRED, in the provider’s words, when the provider refuses to refresh its token', async () => {
       const admin = adminOf();
       const connected = await connect(admin, 'HUBSPOT');

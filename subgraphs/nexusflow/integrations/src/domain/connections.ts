@@ -13,6 +13,7 @@ import {
   type Identity,
   type Logger,
 } from '@nexusflow/kit';
+import { LockMode } from '@mikro-orm/postgresql';
 import * as oidc from 'openid-client';
 import { IntegrationAuthorization } from '../entities/integration-authorization.entity.ts';
 import { Integration, type IntegrationStatus } from '../entities/integration.entity.ts';
@@ -424,36 +425,39 @@ export class Connections {
       await this.setStatus(em, integration, 'TOKEN_EXPIRED', 'The access token expired and the provider gave no way to refresh it');
       throw new IntegrationTokenError('TOKEN_EXPIRED', `Integration ${integration.id} needs connecting again`);
     }
-    let grant: Grant;
-    try {
-      grant = await oauth.refresh(tokens.refreshToken);
-    } catch (error) {
-      if (!(error instanceof ProviderError)) throw error;
-      this.logRefusal(provider, error);
-      if (error.reason === 'UNREACHABLE') throw new IntegrationTokenError('PROVIDER_UNREACHABLE', error.message, { cause: error });
-      await this.setStatus(em, integration, error.providerError === 'invalid_grant' ? 'TOKEN_EXPIRED' : 'ERROR', error.message);
-      throw new IntegrationTokenError('TOKEN_EXPIRED', error.message, { cause: error });
-    }
-    const previous = integration.credentials;
-    // A sync in progress stays SYNCING; a refresh that works again ends TOKEN_EXPIRED or ERROR.
-    this.store(integration, grant, integration.status === 'SYNCING' ? 'SYNCING' : 'CONNECTED', null);
-    // Compare-and-set: another instance that refreshed first keeps its tokens, and they are as good as these.
-    const changed = await em.nativeUpdate(
-      Integration,
-      { id: integration.id, credentials: previous },
-      {
-        credentials: integration.credentials,
-        credentialsKeyId: integration.credentialsKeyId,
-        accessTokenExpiresAt: integration.accessTokenExpiresAt,
-        scopes: integration.scopes,
-        status: integration.status,
-        statusMessage: null,
-      },
-    );
-    if (changed === 0) {
-      return this.tokensOf(await em.findOneOrFail(Integration, { id: integration.id }, { refresh: true })).accessToken;
-    }
-    return grant.accessToken;
+    const refreshToken = tokens.refreshToken;
+    const read = integration.credentials;
+    // One refresh at a time across instances: the row is locked while the provider is asked, and a refresh that finds
+    // the credentials changed since it read them uses the new ones. Without it, a provider that rotates refresh tokens
+    // (Salesforce, with rotation on) refused the second refresh as a reused token, and the integration was marked
+    // TOKEN_EXPIRED although its stored tokens worked.
+    const outcome = await em.transactional(async (tx): Promise<{ accessToken: string } | { refused: IntegrationTokenError }> => {
+      const current = await tx.findOne(
+        Integration,
+        { id: integration.id, disconnectedAt: null },
+        { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true },
+      );
+      if (!current?.credentials)
+        return { refused: new IntegrationTokenError('NOT_CONNECTED', `Integration ${integration.id} is not connected`) };
+      if (current.credentials !== read) return { accessToken: this.tokensOf(current).accessToken };
+      let grant: Grant;
+      try {
+        grant = await oauth.refresh(refreshToken);
+      } catch (error) {
+        if (!(error instanceof ProviderError)) throw error;
+        this.logRefusal(provider, error);
+        if (error.reason === 'UNREACHABLE')
+          return { refused: new IntegrationTokenError('PROVIDER_UNREACHABLE', error.message, { cause: error }) };
+        await this.setStatus(tx, current, error.providerError === 'invalid_grant' ? 'TOKEN_EXPIRED' : 'ERROR', error.message);
+        return { refused: new IntegrationTokenError('TOKEN_EXPIRED', error.message, { cause: error }) };
+      }
+      // A sync in progress stays SYNCING; a refresh that works again ends TOKEN_EXPIRED or ERROR.
+      this.store(current, grant, current.status === 'SYNCING' ? 'SYNCING' : 'CONNECTED', null);
+      await tx.flush();
+      return { accessToken: grant.accessToken };
+    });
+    if ('refused' in outcome) throw outcome.refused;
+    return outcome.accessToken;
   }
 
   private async setStatus(em: EntityManager, integration: Integration, status: IntegrationStatus, message: string): Promise<void> {

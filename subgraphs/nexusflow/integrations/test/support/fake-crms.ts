@@ -206,7 +206,7 @@ export class FakeSalesforceCrm extends FakeSalesforce {
     });
   }
 
-  protected override route(request: Received): Reply {
+  protected override route(request: Received): Promise<Reply> | Reply {
     if (!request.path.startsWith(`${SALESFORCE_API}/`)) return super.route(request);
     if (!this.works(bearerOf(request))) return json(401, [{ message: 'Session expired or invalid', errorCode: 'INVALID_SESSION_ID' }]);
     this.apiUsed += 1;

@@ -357,8 +357,29 @@ export class FakeSlack extends FakeOAuthProvider {
  */
 export class FakeSalesforce extends FakeOAuthProvider {
   readonly organisationId = '00D5g000004ACME';
+  /**
+   * Refresh token rotation, as a connected app may turn it on: each refresh answers a new refresh token, and the one it
+   * used stops working (a second use is refused with invalid_grant).
+   */
+  rotateRefreshTokens = false;
+  private refreshHold: { arrived: number; released: Promise<void>; release: () => void } | undefined;
 
-  protected route(request: Received): Reply {
+  /** Holds every refresh request until `release()`, counting those that arrived: for tests of refreshes at once. */
+  holdRefreshes(): { arrived: () => number; release: () => void } {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const hold = { arrived: 0, released, release };
+    this.refreshHold = hold;
+    return {
+      arrived: () => hold.arrived,
+      release: () => {
+        this.refreshHold = undefined;
+        hold.release();
+      },
+    };
+  }
+
+  protected route(request: Received): Promise<Reply> | Reply {
     const { method, path } = request;
     if (method === 'GET' && path === '/services/oauth2/authorize') return this.authorization(request.query, true);
     if (method === 'POST' && path === '/services/oauth2/token') return this.token(request);
@@ -370,8 +391,13 @@ export class FakeSalesforce extends FakeOAuthProvider {
     return json(404, [{ errorCode: 'NOT_FOUND', message: `no route ${method} ${path}` }]);
   }
 
-  private token(request: Received): Reply {
+  private async token(request: Received): Promise<Reply> {
     const { form } = request;
+    const hold = form.get('grant_type') === 'refresh_token' ? this.refreshHold : undefined;
+    if (hold) {
+      hold.arrived += 1;
+      await hold.released;
+    }
     this.tokenRequests.push(form);
     if (!this.authenticated(request)) return json(400, { error: 'invalid_client', error_description: 'invalid client credentials' });
     const base = {
@@ -391,6 +417,11 @@ export class FakeSalesforce extends FakeOAuthProvider {
       const refreshToken = form.get('refresh_token') ?? '';
       if (!this.refreshTokens.has(refreshToken))
         return json(400, { error: 'invalid_grant', error_description: 'expired access/refresh token' });
+      if (this.rotateRefreshTokens) {
+        this.refreshTokens.delete(refreshToken);
+        const rotated = this.issue('00D!sf-access-', token('5Aep-refresh-'));
+        return json(200, { ...base, access_token: rotated.accessToken, refresh_token: rotated.refreshToken, scope: 'api refresh_token' });
+      }
       return json(200, { ...base, access_token: this.issue('00D!sf-access-', refreshToken).accessToken, scope: 'api refresh_token' });
     }
     return json(400, { error: 'unsupported_grant_type', error_description: 'grant type not supported' });

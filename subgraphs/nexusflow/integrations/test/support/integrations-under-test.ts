@@ -23,6 +23,8 @@ export interface IntegrationsUnderTest {
   rows(sql: string, parameters?: unknown[]): Promise<Record<string, any>[]>;
   /** Stops the subgraph and starts it again on the same storage, with `env` on top of what it started with. */
   restart(env?: Environment): Promise<void>;
+  /** Another instance of the subgraph on the same database (postgres mode), closed with this one. */
+  startTwin(): Promise<RunningSubgraph<IntegrationsServices>>;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,12 @@ export async function startIntegrationsUnderTest(
       return response.data!;
     },
     rows: (sql, parameters = []) => systemFork(subgraph.database).getConnection().execute(sql, parameters),
+    async startTwin() {
+      if (mode !== 'postgres') throw new Error('a second instance shares a real PostgreSQL only');
+      const twin = await integrations.start(baseEnv, { now, clock: now });
+      cleanups.push(() => twin.close());
+      return twin;
+    },
     async restart(extra = {}) {
       await subgraph.close();
       baseEnv = { ...baseEnv, ...extra };
