@@ -153,7 +153,9 @@ export class Expression {
     try {
       result = await this.compiled.evaluate(input, bindings);
     } catch (error) {
-      if (error instanceof ExpressionError) throw error;
+      // A limit of ours, raised inside a built-in: JSONata marks it with the call's position, which a limit does not
+      // have elsewhere (the result's size is checked at the end), so it is reported alike.
+      if (error instanceof ExpressionError) throw new ExpressionError(error.kind, error.message);
       if (!isJsonataFailure(error)) throw new ExpressionError('evaluation', error instanceof Error ? error.message : String(error));
       const code = error.code!;
       const kind = LIMIT_FAILURES[code] ?? 'evaluation';
